@@ -1,0 +1,26 @@
+/**
+ * Every activity, built from its dependencies. The worker registers `createActivities(deps)`; workflows import
+ * only the `Activities` type.
+ */
+import { makeAuthorizeToolCall } from './authorize-tool-call';
+import { makeCallModel } from './call-model';
+import type { ActivityDeps } from './deps';
+import { makeDispatchDeviceCommand } from './dispatch-device-command';
+import { makeRecordToolResult } from './record-tool-result';
+import { makeRecordUserMessage } from './record-user-message';
+import { makeRunDatabaseTool } from './run-database-tool';
+
+export type { ActivityDeps } from './deps';
+
+export function createActivities(deps: ActivityDeps) {
+  return {
+    recordUserMessage: makeRecordUserMessage(deps),
+    callModel: makeCallModel(deps),
+    authorizeToolCall: makeAuthorizeToolCall(deps),
+    runDatabaseTool: makeRunDatabaseTool(deps),
+    dispatchDeviceCommand: makeDispatchDeviceCommand(deps),
+    recordToolResult: makeRecordToolResult(deps),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

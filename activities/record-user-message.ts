@@ -1,0 +1,33 @@
+import type { Prisma } from '@prisma/client';
+import { userMessageId } from '../common/ids';
+import { publishSessionEvent } from '../lib/session-events';
+import type { ActivityDeps } from './deps';
+
+export interface RecordUserMessageInput {
+  sessionId: string;
+  orgId: string;
+  turnId: string;
+  userId: string;
+  text: string;
+}
+
+/** Stores the technician's message as the turn's first transcript entry (once, whatever the retries). */
+export function makeRecordUserMessage({ prisma }: ActivityDeps) {
+  return async function recordUserMessage(input: RecordUserMessageInput): Promise<void> {
+    const content: Prisma.InputJsonValue = [{ type: 'text', text: input.text }];
+    await prisma.message.upsert({
+      where: { id: userMessageId(input.sessionId, input.turnId) },
+      create: {
+        id: userMessageId(input.sessionId, input.turnId),
+        sessionId: input.sessionId,
+        orgId: input.orgId,
+        turnId: input.turnId,
+        role: 'user',
+        kind: 'user_text',
+        content,
+      },
+      update: {},
+    });
+    await publishSessionEvent(prisma, { sessionId: input.sessionId, turnId: input.turnId, type: 'turn:started', text: input.text });
+  };
+}

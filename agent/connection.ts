@@ -1,0 +1,133 @@
+/**
+ * The agent's connection to `/agents`: receives commands, runs each once, and reports the result until the
+ * server acknowledges it (results produced while disconnected are sent after reconnecting). Reconnects with
+ * jittered exponential backoff.
+ */
+import { io, type Socket } from 'socket.io-client';
+import {
+  CommandDispatch,
+  PROTOCOL_VERSION,
+  type AgentToServerEvents,
+  type CommandResult,
+  type ServerToAgentEvents,
+} from '../common/protocol';
+import type { Logger } from '../lib/logger';
+import type { AgentCredentials } from './credentials';
+import { ExecutorError, type Executor } from './executors/types';
+import { AGENT_VERSION } from './version';
+
+export interface AgentConnection {
+  socket: Socket<ServerToAgentEvents, AgentToServerEvents>;
+  stats(): { executed: number; invalidFrames: number };
+  stop(): void;
+}
+
+async function execute(executor: Executor, cmd: CommandDispatch): Promise<CommandResult> {
+  const startedAt = new Date().toISOString();
+  const finish = (partial: Pick<CommandResult, 'ok' | 'output' | 'error'>): CommandResult => ({
+    v: PROTOCOL_VERSION,
+    commandId: cmd.commandId,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    ...partial,
+  });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new ExecutorError('TIMEOUT', `timed out after ${cmd.timeoutSeconds}s`)), cmd.timeoutSeconds * 1000);
+    });
+    const output = await Promise.race([executor[cmd.kind](cmd.params), timeout]);
+    return finish({ ok: true, output });
+  } catch (err) {
+    const code = err instanceof ExecutorError ? err.code : 'EXECUTION_FAILED';
+    return finish({ ok: false, error: { code, message: (err as Error).message.slice(0, 2000) } });
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export function connectAgent(opts: {
+  credentials: AgentCredentials;
+  executor: Executor;
+  logger: Logger;
+  onFatal?: (message: string) => void;
+}): AgentConnection {
+  const { credentials, executor, logger } = opts;
+  const socket: Socket<ServerToAgentEvents, AgentToServerEvents> = io(new URL('/agents', credentials.server).toString(), {
+    auth: { v: PROTOCOL_VERSION, deviceId: credentials.deviceId, secret: credentials.secret, agentVersion: AGENT_VERSION },
+    transports: ['websocket'],
+    reconnectionDelay: 1000,
+    reconnectionDelayMax: 30_000,
+    randomizationFactor: 0.5,
+  });
+  const results = new Map<string, CommandResult>(); // finished commands, by id
+  const unacked = new Set<string>();
+  const running = new Set<string>();
+  const counters = { executed: 0, invalidFrames: 0 };
+  let stopped = false;
+  let retryDelay = 1000;
+
+  const report = async (commandId: string) => {
+    const result = results.get(commandId);
+    if (!result || !socket.connected) return;
+    try {
+      const ack = await socket.timeout(10_000).emitWithAck('command:result', result);
+      if (ack.accepted || ack.reason === 'unknown command') unacked.delete(commandId);
+      if (!ack.accepted) logger.warn({ commandId, reason: ack.reason }, 'server did not accept the result');
+    } catch {
+      // no ack (disconnected or slow): sent again on the next connect
+    }
+  };
+
+  socket.on('connect', () => {
+    retryDelay = 1000;
+    logger.info({ deviceId: credentials.deviceId, server: credentials.server }, 'connected to the gateway');
+    for (const id of unacked) void report(id);
+  });
+  socket.on('disconnect', (reason) => logger.warn({ reason }, 'disconnected from the gateway'));
+  socket.on('connect_error', (err) => {
+    if (socket.active || stopped) return; // the client retries by itself
+    // Refused by the server's middleware: it does not retry on its own.
+    if (/invalid agent credentials/.test(err.message)) {
+      logger.error('the gateway refused this device credential (revoked or unknown); enroll again');
+      opts.onFatal?.('credential refused');
+      return;
+    }
+    logger.warn({ err: err.message, retryInMs: retryDelay }, 'connection refused; retrying');
+    const delay = retryDelay * (0.5 + Math.random());
+    retryDelay = Math.min(retryDelay * 2, 30_000);
+    setTimeout(() => !stopped && socket.connect(), delay);
+  });
+  socket.on('protocol:error', (msg) => logger.warn({ reason: msg?.reason }, 'the gateway dropped a frame of ours'));
+
+  socket.on('command:dispatch', (raw: unknown) => {
+    const parsed = CommandDispatch.safeParse(raw);
+    if (!parsed.success) {
+      counters.invalidFrames += 1;
+      logger.warn({ issue: parsed.error.issues[0]?.message }, 'dropped an invalid command frame');
+      return;
+    }
+    const cmd = parsed.data;
+    if (results.has(cmd.commandId)) return void report(cmd.commandId); // redelivered: answer, never rerun
+    if (running.has(cmd.commandId)) return;
+    if (new Date(cmd.expiresAt) <= new Date()) return; // past its TTL: never runs
+    running.add(cmd.commandId);
+    logger.info({ commandId: cmd.commandId, kind: cmd.kind }, 'running command');
+    void execute(executor, cmd).then((result) => {
+      running.delete(cmd.commandId);
+      counters.executed += 1;
+      results.set(cmd.commandId, result);
+      unacked.add(cmd.commandId);
+      return report(cmd.commandId);
+    });
+  });
+
+  return {
+    socket,
+    stats: () => ({ ...counters }),
+    stop() {
+      stopped = true;
+      socket.disconnect();
+    },
+  };
+}

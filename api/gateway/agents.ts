@@ -1,0 +1,189 @@
+/**
+ * The agent gateway: Socket.IO `/agents`. Authenticates every connection in middleware, delivers queued
+ * commands, accepts results only from the device each command was sent to, and completes the waiting Temporal
+ * activity. Frames that do not match the protocol are dropped and counted; the connection stays up.
+ */
+import type { DeviceCommand } from '@prisma/client';
+import { ActivityNotFoundError } from '@temporalio/client';
+import type { Namespace, Socket } from 'socket.io';
+import {
+  AgentAuth,
+  CommandResult,
+  PROTOCOL_VERSION,
+  type AgentToServerEvents,
+  type CommandDispatch,
+  type CommandResultAck,
+  type ServerToAgentEvents,
+} from '../../common/protocol';
+import { audit } from '../../lib/audit';
+import { hashesEqual, sha256 } from '../../lib/secrets';
+import type { ApiDeps } from '../deps';
+
+interface AgentData {
+  deviceId: string;
+  orgId: string;
+  name: string;
+}
+type AgentSocket = Socket<AgentToServerEvents, ServerToAgentEvents, Record<string, never>, AgentData>;
+export type AgentNamespace = Namespace<AgentToServerEvents, ServerToAgentEvents, Record<string, never>, AgentData>;
+
+const KNOWN_EVENTS = new Set(['command:result']);
+
+export interface AgentGateway {
+  /** Delivers a queued command if its device is connected to this node. */
+  deliver(commandId: string, deviceId: string): Promise<void>;
+  /** Expires overdue commands and completes activities whose result is stored but not yet reported. */
+  sweep(): Promise<void>;
+  stats(): { connected: number; invalidFrames: number; resultsAccepted: number };
+  close(): void;
+}
+
+export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGateway {
+  const { prisma, logger } = deps;
+  const sockets = new Map<string, AgentSocket>();
+  const counters = { invalidFrames: 0, resultsAccepted: 0 };
+
+  nsp.use(async (socket, next) => {
+    // Runs on every connection, including recovered ones: no credential, no connection.
+    try {
+      const auth = AgentAuth.safeParse(socket.handshake.auth);
+      if (!auth.success) return next(new Error('invalid agent credentials'));
+      const device = await prisma.device.findUnique({
+        where: { id: auth.data.deviceId },
+        include: { credentials: { where: { revokedAt: null } } },
+      });
+      const valid = device?.credentials.some((c) => hashesEqual(c.hash, sha256(auth.data.secret)));
+      if (!device || !valid) return next(new Error('invalid agent credentials'));
+      if (sockets.get(device.id)?.connected) {
+        await audit(prisma, { orgId: device.orgId, actorType: 'agent', actorId: device.id, action: 'security.duplicate_agent_connection', target: device.name, data: { address: socket.handshake.address } });
+        return next(new Error('this device is already connected (a cloned credential?)'));
+      }
+      socket.data = { deviceId: device.id, orgId: device.orgId, name: device.name };
+      next();
+    } catch (err) {
+      logger.error({ err }, 'agent authentication failed');
+      next(new Error('authentication unavailable'));
+    }
+  });
+
+  const drop = (socket: AgentSocket, event: string, reason: string) => {
+    counters.invalidFrames += 1;
+    logger.warn({ deviceId: socket.data.deviceId, event, reason }, 'dropped invalid agent frame');
+    socket.emit('protocol:error', { v: PROTOCOL_VERSION, reason: `${event}: ${reason}`.slice(0, 500) });
+  };
+
+  const send = async (socket: AgentSocket, cmd: DeviceCommand) => {
+    const msg: CommandDispatch = {
+      v: PROTOCOL_VERSION,
+      commandId: cmd.id,
+      kind: cmd.kind as CommandDispatch['kind'],
+      params: cmd.params as Record<string, unknown>,
+      expiresAt: cmd.expiresAt.toISOString(),
+      timeoutSeconds: deps.config.commandTimeoutSeconds,
+    };
+    socket.emit('command:dispatch', msg);
+    await prisma.deviceCommand.updateMany({ where: { id: cmd.id, status: 'pending' }, data: { status: 'delivered', deliveredAt: new Date() } });
+  };
+
+  const completeActivity = async (commandId: string) => {
+    const cmd = await prisma.deviceCommand.findUnique({ where: { id: commandId } });
+    if (!cmd?.taskToken || cmd.activityCompletedAt) return;
+    try {
+      await deps.temporal.activity.complete(new Uint8Array(cmd.taskToken), { commandId: cmd.id, status: cmd.status });
+    } catch (err) {
+      // Gone means the attempt timed out; its retry stores a new token and finds the stored result.
+      if (!(err instanceof ActivityNotFoundError)) {
+        logger.warn({ commandId, err: (err as Error).message }, 'could not complete the activity yet; the sweep retries');
+        return;
+      }
+    }
+    await prisma.deviceCommand.update({ where: { id: cmd.id }, data: { activityCompletedAt: new Date() } });
+  };
+
+  const onResult = async (socket: AgentSocket, raw: unknown, ack: unknown) => {
+    const reply = (res: CommandResultAck) => {
+      if (typeof ack === 'function') ack(res);
+    };
+    const parsed = CommandResult.safeParse(raw);
+    if (!parsed.success) {
+      drop(socket, 'command:result', parsed.error.issues[0]?.message ?? 'invalid');
+      return reply({ accepted: false, reason: 'invalid frame' });
+    }
+    const msg = parsed.data;
+    const cmd = await prisma.deviceCommand.findUnique({ where: { id: msg.commandId } });
+    if (!cmd || cmd.deviceId !== socket.data.deviceId) {
+      if (cmd) {
+        await audit(prisma, { orgId: socket.data.orgId, actorType: 'agent', actorId: socket.data.deviceId, action: 'security.result_from_wrong_device', target: msg.commandId });
+      }
+      return reply({ accepted: false, reason: 'unknown command' });
+    }
+    await prisma.deviceCommand.updateMany({
+      where: { id: cmd.id, status: { in: ['pending', 'delivered'] } },
+      data: {
+        status: msg.ok ? 'succeeded' : 'failed',
+        result: msg.ok ? (msg.output as object) : undefined,
+        errorCode: msg.ok ? null : (msg.error?.code ?? 'EXECUTION_FAILED'),
+        completedAt: new Date(),
+      },
+    });
+    counters.resultsAccepted += 1;
+    reply({ accepted: true });
+    await completeActivity(cmd.id);
+  };
+
+  nsp.on('connection', (socket: AgentSocket) => {
+    const { deviceId } = socket.data;
+    sockets.set(deviceId, socket);
+    logger.info({ deviceId, name: socket.data.name }, 'agent connected');
+    void prisma.device.update({ where: { id: deviceId }, data: { online: true, lastSeenAt: new Date() } }).catch(() => undefined);
+
+    socket.onAny((event: string) => {
+      if (!KNOWN_EVENTS.has(event)) drop(socket, String(event).slice(0, 50), 'unknown event');
+    });
+    socket.on('command:result', (raw: unknown, ack: unknown) => {
+      onResult(socket, raw, ack).catch((err: unknown) => logger.error({ err, deviceId }, 'failed to record a command result'));
+    });
+    socket.on('disconnect', () => {
+      if (sockets.get(deviceId) === socket) sockets.delete(deviceId);
+      void prisma.device.update({ where: { id: deviceId }, data: { online: false, lastSeenAt: new Date() } }).catch(() => undefined);
+    });
+
+    // Commands queued while the device was away.
+    void prisma.deviceCommand
+      .findMany({ where: { deviceId, status: { in: ['pending', 'delivered'] }, expiresAt: { gt: new Date() } }, orderBy: { createdAt: 'asc' } })
+      .then(async (queued) => {
+        for (const cmd of queued) await send(socket, cmd);
+      })
+      .catch((err: unknown) => logger.error({ err, deviceId }, 'failed to deliver queued commands'));
+  });
+
+  return {
+    async deliver(commandId, deviceId) {
+      const socket = sockets.get(deviceId);
+      if (!socket?.connected) return;
+      const cmd = await prisma.deviceCommand.findUnique({ where: { id: commandId } });
+      if (cmd && cmd.deviceId === deviceId && cmd.status === 'pending' && cmd.expiresAt > new Date()) await send(socket, cmd);
+    },
+    async sweep() {
+      const now = new Date();
+      await prisma.deviceCommand.updateMany({
+        where: { status: 'pending', expiresAt: { lte: now } },
+        data: { status: 'expired', errorCode: 'DEVICE_OFFLINE', completedAt: now },
+      });
+      await prisma.deviceCommand.updateMany({
+        where: { status: 'delivered', expiresAt: { lte: now } },
+        data: { status: 'failed', errorCode: 'TIMEOUT', completedAt: now },
+      });
+      const unreported = await prisma.deviceCommand.findMany({
+        where: { status: { in: ['succeeded', 'failed', 'expired'] }, activityCompletedAt: null, taskToken: { not: null } },
+        select: { id: true },
+        take: 200,
+      });
+      for (const { id } of unreported) await completeActivity(id);
+    },
+    stats: () => ({ connected: sockets.size, ...counters }),
+    close() {
+      for (const socket of sockets.values()) socket.disconnect(true);
+    },
+  };
+}

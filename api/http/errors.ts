@@ -1,0 +1,34 @@
+/** One error middleware: every error leaves as `{ "error": { "code", "message" } }`, never with internals. */
+import type { NextFunction, Request, Response } from 'express';
+import { AppError, AppErrorCode } from '../../lib/app-error';
+import type { Logger } from '../../lib/logger';
+
+export function notFoundHandler(req: Request, _res: Response, next: NextFunction): void {
+  next(new AppError(AppErrorCode.NotFound, `no route for ${req.method} ${req.path}`));
+}
+
+function fromBodyParser(err: { type?: string; status?: number }): AppError | null {
+  if (err.type === 'entity.parse.failed') return new AppError(AppErrorCode.BadRequest, 'body: not valid JSON');
+  if (err.type === 'entity.too.large') return new AppError(AppErrorCode.PayloadTooLarge, 'body: too large');
+  if (err.type === 'encoding.unsupported' || err.type === 'charset.unsupported') {
+    return new AppError(AppErrorCode.BadRequest, 'body: unsupported encoding');
+  }
+  if (typeof err.status === 'number' && err.status >= 400 && err.status < 500) {
+    return new AppError(AppErrorCode.BadRequest, 'body: could not be read');
+  }
+  return null;
+}
+
+export function errorHandler(logger: Logger) {
+  return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
+    const known = err instanceof AppError ? err : fromBodyParser(err as { type?: string });
+    if (known) {
+      if (known.status >= 500) logger.error({ err: known.cause ?? known, path: req.path }, known.message);
+      res.status(known.status).json({ error: { code: known.code, message: known.message, ...(known.details ? { details: known.details } : {}) } });
+      return;
+    }
+    const ref = `err_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+    logger.error({ err, ref, method: req.method, path: req.path }, 'unhandled error');
+    res.status(500).json({ error: { code: AppErrorCode.Internal, message: `internal error (reference ${ref})` } });
+  };
+}

@@ -1,0 +1,120 @@
+/**
+ * Routes are declared once with their zod schemas; the same declaration validates requests and generates
+ * `/openapi.json`, so the documentation cannot drift from what the server enforces.
+ */
+import type { Express, NextFunction, Request, Response } from 'express';
+import { z } from 'zod';
+import { AppError, AppErrorCode } from '../../lib/app-error';
+import type { ApiDeps } from '../deps';
+import { authenticate, type Principal } from './auth';
+
+type Method = 'get' | 'post' | 'put' | 'delete';
+
+export interface RouteContext<P, Q, B> {
+  req: Request;
+  res: Response;
+  deps: ApiDeps;
+  principal: Principal;
+  params: P;
+  query: Q;
+  body: B;
+}
+
+export interface Route<P = unknown, Q = unknown, B = unknown> {
+  method: Method;
+  path: string;
+  summary: string;
+  tag: string;
+  auth: 'apiKey' | 'none';
+  params?: z.ZodType<P>;
+  query?: z.ZodType<Q>;
+  body?: z.ZodType<B>;
+  responses: Record<number, string>;
+  handler(ctx: RouteContext<P, Q, B>): Promise<{ status: number; body: unknown }>;
+}
+
+export function defineRoute<P = Record<string, never>, Q = Record<string, never>, B = undefined>(route: Route<P, Q, B>): Route<P, Q, B> {
+  return route;
+}
+
+function parsePart<T>(schema: z.ZodType<T> | undefined, value: unknown, where: string): T {
+  if (!schema) return undefined as T;
+  const parsed = schema.safeParse(value ?? {});
+  if (parsed.success) return parsed.data;
+  const details = parsed.error.issues.map((i) => ({ field: [where, ...i.path].join('.'), message: i.message }));
+  const first = details[0]!;
+  throw new AppError(AppErrorCode.BadRequest, `${first.field}: ${first.message}`, { details });
+}
+
+export function registerRoutes(app: Express, deps: ApiDeps, routes: Route<any, any, any>[]): void {
+  for (const route of routes) {
+    app[route.method](route.path, async (req: Request, res: Response, next: NextFunction) => {
+      try {
+        const principal = route.auth === 'apiKey' ? await authenticate(deps, req) : (null as unknown as Principal);
+        const params = parsePart(route.params, req.params, 'params');
+        const query = parsePart(route.query, req.query, 'query');
+        const body = route.body ? parsePart(route.body, req.body, 'body') : undefined;
+        const out = await route.handler({ req, res, deps, principal, params, query, body });
+        res.status(out.status).json(out.body);
+      } catch (err) {
+        next(err);
+      }
+    });
+  }
+}
+
+const openApiPath = (path: string) => path.replace(/:([A-Za-z_]+)/g, '{$1}');
+
+function jsonSchema(schema: z.ZodType): Record<string, unknown> {
+  const out = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  delete out.$schema;
+  return out;
+}
+
+function parameters(schema: z.ZodType | undefined, where: 'path' | 'query') {
+  if (!schema) return [];
+  const js = jsonSchema(schema) as { properties?: Record<string, unknown>; required?: string[] };
+  return Object.entries(js.properties ?? {}).map(([name, s]) => ({
+    name,
+    in: where,
+    required: where === 'path' || (js.required ?? []).includes(name),
+    schema: s,
+  }));
+}
+
+export function buildOpenApi(routes: Route<any, any, any>[]): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const r of routes) {
+    const p = (paths[openApiPath(r.path)] ??= {});
+    p[r.method] = {
+      summary: r.summary,
+      tags: [r.tag],
+      security: r.auth === 'apiKey' ? [{ bearer: [] }] : [],
+      parameters: [...parameters(r.params, 'path'), ...parameters(r.query, 'query')],
+      ...(r.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(r.body) } } } } : {}),
+      responses: Object.fromEntries(
+        Object.entries(r.responses).map(([status, description]) => [
+          status,
+          Number(status) >= 400
+            ? { description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } }
+            : { description },
+        ]),
+      ),
+    };
+  }
+  return {
+    openapi: '3.1.0',
+    info: { title: 'Gatehouse API', version: '1' },
+    paths,
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'Gatehouse API key' } },
+      schemas: {
+        Error: {
+          type: 'object',
+          required: ['error'],
+          properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' } } } },
+        },
+      },
+    },
+  };
+}

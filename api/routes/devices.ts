@@ -1,0 +1,49 @@
+import { z } from 'zod';
+import { AppError } from '../../lib/app-error';
+import { tenantScope } from '../http/auth';
+import { defineRoute } from '../http/route';
+
+export const listDevices = defineRoute({
+  method: 'get',
+  path: '/v1/devices',
+  summary: "Devices of the caller's organizations",
+  tag: 'devices',
+  auth: 'apiKey',
+  query: z
+    .object({
+      org: z.string().min(1).max(100).optional().describe('Organization slug or id'),
+      online: z.enum(['true', 'false']).optional(),
+    })
+    .strict(),
+  responses: { 200: 'The devices', 400: 'Invalid query', 401: 'No valid API key', 404: 'Unknown organization' },
+  async handler({ deps, principal, query }) {
+    const scope = tenantScope(principal);
+    let orgFilter = scope.orgId.in;
+    if (query.org) {
+      const org = await deps.prisma.organization.findFirst({ where: { OR: [{ slug: query.org }, ...(z.uuid().safeParse(query.org).success ? [{ id: query.org }] : [])], id: { in: scope.orgId.in } } });
+      if (!org) throw AppError.notFound('organization');
+      orgFilter = [org.id];
+    }
+    const devices = await deps.prisma.device.findMany({
+      where: { orgId: { in: orgFilter }, ...(query.online ? { online: query.online === 'true' } : {}) },
+      include: { org: true, site: true, group: true },
+      orderBy: [{ org: { slug: 'asc' } }, { name: 'asc' }],
+    });
+    return {
+      status: 200,
+      body: {
+        devices: devices.map((d) => ({
+          id: d.id,
+          org: d.org.slug,
+          name: d.name,
+          hostname: d.hostname,
+          os: d.os,
+          site: d.site.name,
+          group: d.group?.name ?? null,
+          online: d.online,
+          lastSeenAt: d.lastSeenAt?.toISOString() ?? null,
+        })),
+      },
+    };
+  },
+});

@@ -1,0 +1,159 @@
+/** Copilot sessions: start one, send it a message (a turn), read its transcript, steps and state. */
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { z } from 'zod';
+import { copilotWorkflowId } from '../../common/ids';
+import { MAX_MESSAGE_CHARS, type SessionState } from '../../common/session';
+import { storedBlocks } from '../../activities/call-model';
+import { AppError, AppErrorCode } from '../../lib/app-error';
+import { sendMessageUpdate, stateQuery } from '../../workflows/definitions';
+import type { ApiDeps } from '../deps';
+import { hasRole, orgsWhere, Role, tenantScope, type Principal } from '../http/auth';
+import { defineRoute } from '../http/route';
+import { temporalUnavailable } from './temporal-errors';
+
+const SessionParams = z.object({ id: z.uuid('id must be a UUID') });
+const ACTING: Role[] = [Role.Technician, Role.Admin];
+
+const workflowUrl = (deps: ApiDeps, workflowId: string) =>
+  `${deps.config.temporalUiUrl}/namespaces/${encodeURIComponent(deps.config.temporalNamespace)}/workflows/${encodeURIComponent(workflowId)}`;
+
+/** Finds a session the principal may see. Another org's session answers exactly like an unknown one. */
+async function findSession(deps: ApiDeps, principal: Principal, id: string, roles?: Role[]) {
+  const session = await deps.prisma.copilotSession.findFirst({ where: { id, ...tenantScope(principal, roles) }, include: { org: true } });
+  if (!session) throw AppError.notFound('session');
+  return session;
+}
+
+async function resolveOrg(deps: ApiDeps, principal: Principal, org?: string) {
+  const allowed = orgsWhere(principal, ACTING);
+  const orgs = await deps.prisma.organization.findMany({ where: { id: { in: allowed } } });
+  if (org) {
+    const found = orgs.find((o) => o.slug === org || o.id === org);
+    if (!found) throw AppError.notFound('organization');
+    return found;
+  }
+  if (orgs.length === 1) return orgs[0]!;
+  if (orgs.length === 0) throw new AppError(AppErrorCode.Forbidden, 'you have no technician or admin role in any organization');
+  throw new AppError(AppErrorCode.BadRequest, `body.org: required, you work in several organizations (${orgs.map((o) => o.slug).join(', ')})`);
+}
+
+export const createSession = defineRoute({
+  method: 'post',
+  path: '/v1/sessions',
+  summary: 'Start a copilot session in an organization',
+  tag: 'sessions',
+  auth: 'apiKey',
+  body: z.object({ org: z.string().min(1).max(100).optional().describe('Organization slug or id') }).strict(),
+  responses: { 201: 'Session started', 400: 'Invalid body', 401: 'No valid API key', 404: 'Unknown organization', 503: 'Temporal unavailable' },
+  async handler({ deps, principal, body }) {
+    const org = await resolveOrg(deps, principal, body.org);
+    const session = await deps.prisma.copilotSession.create({
+      data: { orgId: org.id, userId: principal.userId, workflowId: 'pending' },
+    });
+    const workflowId = copilotWorkflowId(org.id, session.id);
+    try {
+      await deps.temporal.workflow.start('copilotSession', {
+        workflowId,
+        taskQueue: deps.config.taskQueue,
+        args: [{ sessionId: session.id, orgId: org.id, userId: principal.userId }],
+      });
+    } catch (err) {
+      // Nothing half-written: a session whose workflow never started is removed again.
+      await deps.prisma.copilotSession.delete({ where: { id: session.id } });
+      throw temporalUnavailable(err);
+    }
+    await deps.prisma.copilotSession.update({ where: { id: session.id }, data: { workflowId } });
+    return {
+      status: 201,
+      body: { id: session.id, org: { id: org.id, slug: org.slug, name: org.name }, workflowId, temporalUrl: workflowUrl(deps, workflowId) },
+    };
+  },
+});
+
+export const sendMessage = defineRoute({
+  method: 'post',
+  path: '/v1/sessions/:id/messages',
+  summary: 'Send the copilot a message; the turn runs in the background',
+  tag: 'sessions',
+  auth: 'apiKey',
+  params: SessionParams,
+  body: z.object({ text: z.string().trim().min(1, 'must not be empty').max(MAX_MESSAGE_CHARS) }).strict(),
+  responses: { 202: 'Turn accepted', 400: 'Invalid body', 401: 'No valid API key', 404: 'Unknown session', 503: 'Temporal unavailable' },
+  async handler({ deps, principal, params, body }) {
+    const session = await findSession(deps, principal, params.id);
+    if (!hasRole(principal, session.orgId, ACTING) || (session.userId !== principal.userId && !hasRole(principal, session.orgId, [Role.Admin]))) {
+      throw new AppError(AppErrorCode.Forbidden, 'only the technician who started this session (or an org admin) can send it messages');
+    }
+    try {
+      const handle = deps.temporal.workflow.getHandle(session.workflowId);
+      const result = await handle.executeUpdate(sendMessageUpdate, { args: [{ text: body.text, userId: principal.userId }] });
+      return { status: 202, body: { sessionId: session.id, turnId: result.turnId } };
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError) {
+        throw new AppError(AppErrorCode.BadRequest, `body.text: ${err.cause?.message ?? 'rejected by the session'}`);
+      }
+      throw temporalUnavailable(err);
+    }
+  },
+});
+
+function transcriptEntry(m: { id: string; turnId: string; role: string; kind: string; content: unknown; createdAt: Date }) {
+  const blocks = (storedBlocks(m.kind, m.content) as { type: string; text?: string; name?: string }[]) ?? [];
+  return {
+    id: m.id,
+    turnId: m.turnId,
+    role: m.role,
+    text: blocks.filter((b) => b.type === 'text').map((b) => b.text).join('\n'),
+    toolCalls: blocks.filter((b) => b.type === 'tool_use').map((b) => b.name),
+    createdAt: m.createdAt.toISOString(),
+  };
+}
+
+export const getSession = defineRoute({
+  method: 'get',
+  path: '/v1/sessions/:id',
+  summary: 'A session: transcript, tool steps and live state',
+  tag: 'sessions',
+  auth: 'apiKey',
+  params: SessionParams,
+  responses: { 200: 'The session', 400: 'Invalid id', 401: 'No valid API key', 404: 'Unknown session' },
+  async handler({ deps, principal, params }) {
+    const session = await findSession(deps, principal, params.id);
+    const [messages, tools] = await Promise.all([
+      deps.prisma.message.findMany({ where: { sessionId: session.id, kind: { not: 'tool_results' } }, orderBy: { seq: 'asc' } }),
+      deps.prisma.toolInvocation.findMany({ where: { sessionId: session.id }, orderBy: { createdAt: 'asc' } }),
+    ]);
+    let state: SessionState | null = null;
+    let stateError: string | undefined;
+    try {
+      state = await deps.temporal.workflow.getHandle(session.workflowId).query(stateQuery);
+    } catch {
+      stateError = 'live state unavailable (Temporal did not answer); the transcript below is complete';
+    }
+    return {
+      status: 200,
+      body: {
+        id: session.id,
+        org: { id: session.org.id, slug: session.org.slug, name: session.org.name },
+        userId: session.userId,
+        workflowId: session.workflowId,
+        temporalUrl: workflowUrl(deps, session.workflowId),
+        status: state?.status ?? 'unknown',
+        turns: state?.turns ?? [],
+        ...(stateError ? { stateError } : {}),
+        transcript: messages.map(transcriptEntry),
+        steps: tools.map((t) => ({
+          id: t.id,
+          turnId: t.turnId,
+          tool: t.toolName,
+          tier: t.tier,
+          decision: t.decision,
+          status: t.status,
+          summary: t.summary,
+          createdAt: t.createdAt.toISOString(),
+          completedAt: t.completedAt?.toISOString() ?? null,
+        })),
+      },
+    };
+  },
+});

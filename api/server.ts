@@ -1,0 +1,107 @@
+/**
+ * Builds the api: Express for REST, Socket.IO on the same HTTP server for `/agents` and `/console`, and the
+ * PostgreSQL listener that connects both to the worker. `createApiServer(deps)` is what main.ts and tests use.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import { Server } from 'socket.io';
+import { MAX_AGENT_FRAME_BYTES } from '../common/protocol';
+import { Channel, listenPgEvents, type PgEvents } from '../lib/pg-events';
+import { SessionEvent } from '../lib/session-events';
+import type { ApiDeps } from './deps';
+import { createAgentGateway, type AgentGateway, type AgentNamespace } from './gateway/agents';
+import { createConsoleGateway, type ConsoleNamespace } from './gateway/console';
+import { errorHandler, notFoundHandler } from './http/errors';
+import { buildOpenApi, registerRoutes, type Route } from './http/route';
+import { enrollAgent } from './routes/agents';
+import { listDevices } from './routes/devices';
+import { health } from './routes/health';
+import { createSession, getSession, sendMessage } from './routes/sessions';
+import { z } from 'zod';
+
+export const ROUTES: Route<any, any, any>[] = [health, enrollAgent, createSession, sendMessage, getSession, listDevices];
+
+export interface ApiServer {
+  http: http.Server;
+  io: Server;
+  gateway: AgentGateway;
+  listen(port: number, host: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+const CommandNote = z.object({ commandId: z.string(), deviceId: z.string() });
+
+export function createApp(deps: ApiDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+  app.use(express.json({ limit: deps.config.bodyLimitBytes }));
+  app.get('/openapi.json', (_req, res) => {
+    res.json(buildOpenApi(ROUTES));
+  });
+  registerRoutes(app, deps, ROUTES);
+  app.use(notFoundHandler);
+  app.use(errorHandler(deps.logger));
+  return app;
+}
+
+export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
+  const app = createApp(deps);
+  const server = http.createServer(app);
+  const io = new Server(server, { maxHttpBufferSize: MAX_AGENT_FRAME_BYTES, serveClient: false });
+  const gateway = createAgentGateway(io.of('/agents') as AgentNamespace, deps);
+  const consoleGateway = createConsoleGateway(io.of('/console') as ConsoleNamespace, deps);
+
+  const events: PgEvents = await listenPgEvents(
+    deps.config.databaseUrl,
+    (channel, payload) => {
+      let json: unknown;
+      try {
+        json = JSON.parse(payload);
+      } catch {
+        return;
+      }
+      if (channel === Channel.Commands) {
+        const note = CommandNote.safeParse(json);
+        if (note.success) void gateway.deliver(note.data.commandId, note.data.deviceId).catch((err: unknown) => deps.logger.error({ err }, 'delivery failed'));
+      } else if (channel === Channel.SessionEvents) {
+        const event = SessionEvent.safeParse(json);
+        if (event.success) consoleGateway.publish(event.data);
+      }
+    },
+    deps.logger,
+  );
+
+  let sweeping = false;
+  const sweepTimer = setInterval(() => {
+    if (sweeping) return;
+    sweeping = true;
+    gateway
+      .sweep()
+      .catch((err: unknown) => deps.logger.warn({ err: (err as Error).message }, 'command sweep failed'))
+      .finally(() => {
+        sweeping = false;
+      });
+  }, deps.config.sweepIntervalMs);
+
+  return {
+    http: server,
+    io,
+    gateway,
+    async listen(port, host) {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => resolve());
+      });
+      const address = server.address() as AddressInfo;
+      return `http://${host}:${address.port}`;
+    },
+    async close() {
+      clearInterval(sweepTimer);
+      await events.close();
+      gateway.close();
+      await new Promise<void>((resolve) => io.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,103 @@
+/**
+ * The one place that reads process.env. Each entry point calls `loadEnv()` once; everything else receives the
+ * parsed `Env`. A bad value stops the process with a message naming the variable.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+
+const repoRoot = path.resolve(__dirname, '..');
+
+const port = z.coerce.number().int().min(0).max(65_535);
+const url = z.url();
+
+export const Env = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  DATA_DIR: z.string().default(path.join(repoRoot, 'data')),
+
+  HOST: z.string().default('127.0.0.1'),
+  PORT: port.default(3000),
+  PUBLIC_URL: url.optional(),
+
+  DATABASE_URL: url.default('postgresql://postgres@127.0.0.1:5432/gatehouse'),
+  TEST_DATABASE_URL: url.default('postgresql://postgres@127.0.0.1:5432/gatehouse_test'),
+  REDIS_URL: url.default('redis://127.0.0.1:6379'),
+
+  TEMPORAL_ADDRESS: z.string().regex(/^[^:\s]+:\d+$/, 'expected host:port').default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().min(1).default('gatehouse'),
+  TEMPORAL_UI_URL: url.default('http://127.0.0.1:8233'),
+  TEMPORAL_UI_PORT: port.default(8233),
+  TEMPORAL_CLI_PATH: z.string().optional(),
+  XDG_CACHE_HOME: z.string().optional(),
+
+  ANTHROPIC_API_KEY: z.string().min(1).optional(),
+  ANTHROPIC_BASE_URL: url.optional(),
+  ANTHROPIC_MODEL: z.string().min(1).default('claude-sonnet-4-5'),
+  MODEL_MAX_TOKENS: z.coerce.number().int().min(256).max(64_000).default(2048),
+  OFFLINE_MODEL_PORT: port.default(4010),
+
+  GATEHOUSE_SERVER_URL: url.default('http://127.0.0.1:3000'),
+  GATEHOUSE_API_KEY: z.string().optional(),
+  GATEHOUSE_AGENT_CREDENTIALS: z.string().optional(),
+
+  COMMAND_TTL_SECONDS: z.coerce.number().int().min(5).max(7 * 24 * 3600).default(600),
+  COMMAND_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(3600).default(120),
+});
+export type Env = z.infer<typeof Env>;
+
+export class EnvError extends Error {}
+
+export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
+  // Empty strings mean "unset", as most shells and compose files write them.
+  const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = Env.safeParse(cleaned);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new EnvError(`invalid configuration: ${problems}`);
+  }
+  return parsed.data;
+}
+
+/** Entry points call this: a bad environment prints one line naming the variable and exits. */
+export function loadEnvOrExit(source: NodeJS.ProcessEnv = process.env): Env {
+  try {
+    return loadEnv(source);
+  } catch (err) {
+    if (err instanceof EnvError) {
+      console.error(`gatehouse: ${err.message}`);
+      process.exit(78); // EX_CONFIG
+    }
+    throw err;
+  }
+}
+
+/** Where the model lives: Anthropic when a key is set, the offline model server otherwise. */
+export function modelEndpoint(env: Env): { baseURL: string; apiKey: string; offline: boolean } {
+  if (env.ANTHROPIC_API_KEY) {
+    return { baseURL: env.ANTHROPIC_BASE_URL ?? 'https://api.anthropic.com', apiKey: env.ANTHROPIC_API_KEY, offline: false };
+  }
+  return {
+    baseURL: env.ANTHROPIC_BASE_URL ?? `http://127.0.0.1:${env.OFFLINE_MODEL_PORT}`,
+    apiKey: 'offline-model-needs-no-key',
+    offline: true,
+  };
+}
+
+export const TEMPORAL_CLI_VERSION = 'v1.5.1';
+
+/** The Temporal CLI lives in a cache outside the clone, so every clone on the machine shares one build. */
+export function temporalCliPath(env: Env): string {
+  if (env.TEMPORAL_CLI_PATH) return env.TEMPORAL_CLI_PATH;
+  const cache = env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache');
+  return path.join(cache, 'gatehouse', `temporal-${TEMPORAL_CLI_VERSION}`, 'temporal');
+}
+
+export function agentCredentialsPath(env: Env): string {
+  return env.GATEHOUSE_AGENT_CREDENTIALS ?? path.join(env.DATA_DIR, 'agent-credential.json');
+}
+
+export function publicUrl(env: Env): string {
+  return env.PUBLIC_URL ?? `http://${env.HOST}:${env.PORT}`;
+}

@@ -1,0 +1,64 @@
+/**
+ * PostgreSQL LISTEN/NOTIFY as a small event bus between the worker and the api nodes: the worker announces
+ * "a command is waiting for device X" and "session Y made progress"; every api node hears it and acts if the
+ * agent or console is connected to it. The database stays the source of truth; a missed notification only
+ * delays delivery until the agent reconnects or the api's sweep runs.
+ */
+import { Client } from 'pg';
+import type { Logger } from './logger';
+
+export const Channel = {
+  Commands: 'gatehouse_commands',
+  SessionEvents: 'gatehouse_session_events',
+} as const;
+export type Channel = (typeof Channel)[keyof typeof Channel];
+
+export type Listener = (channel: Channel, payload: string) => void;
+
+export interface PgEvents {
+  close(): Promise<void>;
+}
+
+/** Listens on every channel with its own connection, reconnecting with backoff when it drops. */
+export async function listenPgEvents(databaseUrl: string, onEvent: Listener, logger: Logger): Promise<PgEvents> {
+  let client: Client | null = null;
+  let closed = false;
+  let retry: NodeJS.Timeout | undefined;
+
+  const connect = async (attempt: number): Promise<void> => {
+    const c = new Client({ connectionString: databaseUrl });
+    c.on('notification', (msg) => {
+      if (msg.payload !== undefined) onEvent(msg.channel as Channel, msg.payload);
+    });
+    c.on('error', (err) => {
+      logger.warn({ err: err.message }, 'event listener connection lost; reconnecting');
+      client = null;
+      void c.end().catch(() => undefined);
+      schedule(1);
+    });
+    await c.connect();
+    for (const channel of Object.values(Channel)) await c.query(`LISTEN ${channel}`);
+    if (closed) {
+      await c.end();
+      return;
+    }
+    client = c;
+    if (attempt > 0) logger.info('event listener reconnected');
+  };
+
+  const schedule = (attempt: number) => {
+    if (closed) return;
+    retry = setTimeout(() => {
+      connect(attempt).catch(() => schedule(attempt + 1));
+    }, Math.min(250 * 2 ** attempt, 5000));
+  };
+
+  await connect(0);
+  return {
+    async close() {
+      closed = true;
+      clearTimeout(retry);
+      await client?.end().catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,26 @@
+/**
+ * Progress of a copilot turn, announced by the activities over PostgreSQL NOTIFY and pushed by every api node to
+ * the browsers and CLIs watching that session on Socket.IO `/console`.
+ */
+import type { PrismaClient } from '@prisma/client';
+import { z } from 'zod';
+import { Channel } from './pg-events';
+
+export const SessionEvent = z.object({
+  sessionId: z.uuid(),
+  turnId: z.string(),
+  type: z.enum(['turn:started', 'model:replied', 'tool:started', 'tool:completed', 'tool:denied']),
+  tool: z.string().optional(),
+  tier: z.number().optional(),
+  status: z.string().optional(),
+  text: z.string().optional(),
+});
+export type SessionEvent = z.infer<typeof SessionEvent>;
+
+// NOTIFY payloads must stay under 8000 bytes; text beyond this is shown in full by GET /v1/sessions/:id.
+const MAX_TEXT = 2000;
+
+export async function publishSessionEvent(prisma: PrismaClient, event: SessionEvent): Promise<void> {
+  const payload = JSON.stringify({ ...event, text: event.text?.slice(0, MAX_TEXT) });
+  await prisma.$executeRaw`SELECT pg_notify(${Channel.SessionEvents}, ${payload})`;
+}

@@ -1,0 +1,45 @@
+/** Builds the Temporal worker: the workflow bundle and every activity, with dependencies passed in. */
+import Anthropic from '@anthropic-ai/sdk';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createActivities, type ActivityDeps } from '../activities';
+import { modelEndpoint, type Env } from '../lib/env';
+import type { Logger } from '../lib/logger';
+import type { PrismaClient } from '../lib/prisma';
+
+export const WORKFLOWS_PATH = require.resolve('../workflows');
+
+export function createAnthropic(env: Env): { client: Anthropic; offline: boolean } {
+  const endpoint = modelEndpoint(env);
+  return {
+    client: new Anthropic({ apiKey: endpoint.apiKey, baseURL: endpoint.baseURL, maxRetries: 1, timeout: 120_000 }),
+    offline: endpoint.offline,
+  };
+}
+
+export function activityDeps(env: Env, prisma: PrismaClient, logger: Logger): ActivityDeps {
+  const anthropic = createAnthropic(env);
+  return {
+    prisma,
+    logger,
+    anthropic: anthropic.client,
+    model: { name: env.ANTHROPIC_MODEL, maxTokens: env.MODEL_MAX_TOKENS, offline: anthropic.offline },
+    commands: { ttlSeconds: env.COMMAND_TTL_SECONDS, timeoutSeconds: env.COMMAND_TIMEOUT_SECONDS },
+  };
+}
+
+export async function createWorker(opts: {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue: string;
+  deps: ActivityDeps;
+  extra?: Partial<WorkerOptions>;
+}): Promise<Worker> {
+  return Worker.create({
+    connection: opts.connection,
+    namespace: opts.namespace,
+    taskQueue: opts.taskQueue,
+    workflowsPath: WORKFLOWS_PATH,
+    activities: createActivities(opts.deps),
+    ...opts.extra,
+  });
+}

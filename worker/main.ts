@@ -1,0 +1,37 @@
+/** The worker process: runs the copilot workflows and every activity until SIGINT/SIGTERM. */
+import { DefaultLogger, NativeConnection, Runtime, type LogLevel } from '@temporalio/worker';
+import { loadEnvOrExit } from '../lib/env';
+import { createLogger } from '../lib/logger';
+import { createPrisma } from '../lib/prisma';
+import { activityDeps, createWorker } from './create-worker';
+
+async function main(): Promise<void> {
+  const env = loadEnvOrExit();
+  const logger = createLogger(env, 'worker');
+  // Temporal's own logs (worker, workflow and activity loggers) go to the same structured sink.
+  const temporalLog = logger.child({ component: 'temporal' });
+  Runtime.install({
+    logger: new DefaultLogger((env.LOG_LEVEL === 'debug' ? 'DEBUG' : 'INFO') as LogLevel, (entry) => {
+      const level = entry.level === 'ERROR' ? 'error' : entry.level === 'WARN' ? 'warn' : entry.level === 'INFO' ? 'info' : 'debug';
+      temporalLog[level]({ ...entry.meta }, entry.message);
+    }),
+  });
+
+  const prisma = createPrisma(env.DATABASE_URL);
+  const connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
+  const worker = await createWorker({
+    connection,
+    namespace: env.TEMPORAL_NAMESPACE,
+    taskQueue: env.TEMPORAL_TASK_QUEUE,
+    deps: activityDeps(env, prisma, logger),
+  });
+  logger.info({ taskQueue: env.TEMPORAL_TASK_QUEUE, temporal: env.TEMPORAL_ADDRESS }, 'worker started');
+  await worker.run(); // returns after SIGINT/SIGTERM, once in-flight tasks are done
+  await connection.close();
+  await prisma.$disconnect();
+}
+
+main().catch((err: unknown) => {
+  console.error('worker: failed to start:', err instanceof Error ? err.message : err);
+  process.exit(1);
+});

@@ -1,0 +1,2 @@
+/** The workflows the worker registers. Only @temporalio/workflow, zod and common/ may be imported here. */
+export { copilotSession } from './copilot-session';
