@@ -34,7 +34,7 @@ export const Env = z.object({
 
   ANTHROPIC_API_KEY: z.string().min(1).optional(),
   ANTHROPIC_BASE_URL: url.optional(),
-  ANTHROPIC_MODEL: z.string().min(1).default('claude-sonnet-4-5'),
+  ANTHROPIC_MODEL: z.string().min(1).default('claude-sonnet-5-5'),
   MODEL_MAX_TOKENS: z.coerce.number().int().min(256).max(64_000).default(2048),
   OFFLINE_MODEL_PORT: port.default(4010),
 

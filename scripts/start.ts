@@ -1,0 +1,152 @@
+/**
+ * `npm start`: the whole system on this machine. Temporal dev server (persisted under data/, Web UI on), the
+ * offline model (when no ANTHROPIC_API_KEY is set), the api, the worker and one agent enrolled for `acme` running
+ * the real Linux executor. Ctrl-C stops every process it started. A process that dies is reported, not restarted,
+ * and the rest keep running (restart it with its own npm script, e.g. `npm run worker`).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { agentCredentialsPath, loadEnvOrExit, modelEndpoint, publicUrl, temporalCliPath, type Env } from '../lib/env';
+import { createPrisma, type PrismaClient } from '../lib/prisma';
+import { AgentCredentials } from '../agent/credentials';
+import { createEnrollmentKey, seedDemo, type DemoCredential } from '../prisma/seed-demo';
+
+const root = path.resolve(__dirname, '..');
+const tsx = path.join(root, 'node_modules', '.bin', 'tsx');
+const children: { name: string; proc: ChildProcess }[] = [];
+let stopping = false;
+
+function portOpen(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port });
+    s.setTimeout(500, () => (s.destroy(), resolve(false)));
+    s.once('connect', () => (s.destroy(), resolve(true)));
+    s.once('error', () => resolve(false));
+  });
+}
+
+async function waitForPort(name: string, host: string, port: number, seconds: number): Promise<void> {
+  for (let i = 0; i < seconds * 4; i++) {
+    if (await portOpen(host, port)) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${name} did not start listening on ${host}:${port} within ${seconds}s; see its output above`);
+}
+
+function run(name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
+  const proc = spawn(cmd, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const prefix = `[${name}]`.padEnd(10);
+  const pipe = (stream: NodeJS.ReadableStream | null, out: NodeJS.WriteStream) => {
+    let buf = '';
+    stream?.on('data', (chunk: Buffer) => {
+      buf += chunk.toString();
+      const lines = buf.split('\n');
+      buf = lines.pop() ?? '';
+      for (const line of lines) if (line.trim()) out.write(`${prefix} ${line}\n`);
+    });
+  };
+  pipe(proc.stdout, process.stdout);
+  pipe(proc.stderr, process.stderr);
+  proc.on('exit', (code, signal) => {
+    if (!stopping) console.error(`${prefix} exited (${signal ?? `code ${code}`}); the rest keep running. Start it again with its npm script.`);
+  });
+  children.push({ name, proc });
+  return proc;
+}
+
+function runToEnd(cmd: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { cwd: root, stdio: 'inherit' });
+    p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${path.basename(args[0] ?? cmd)} exited with ${code}`))));
+  });
+}
+
+async function ensureSeed(env: Env, prisma: PrismaClient): Promise<void> {
+  const file = path.join(env.DATA_DIR, 'demo-credentials.json');
+  const acme = await prisma.organization.findUnique({ where: { slug: 'acme' } });
+  if (acme && existsSync(file)) return;
+  const seed = await seedDemo(prisma);
+  await writeFile(file, JSON.stringify(seed.credentials, null, 2), { mode: 0o600 });
+  console.log(`\nSeeded demo tenants. These API keys are shown once (also saved to ${path.relative(root, file)}):`);
+  for (const c of seed.credentials as DemoCredential[]) console.log(`  ${c.role.padEnd(10)} ${c.org.padEnd(7)} ${c.email.padEnd(32)} ${c.apiKey}`);
+  console.log('');
+}
+
+/** Enrolls this machine's agent for acme (HQ site) unless a valid credential is already on disk. */
+async function ensureAgentEnrolled(env: Env, prisma: PrismaClient, server: string): Promise<string> {
+  const file = agentCredentialsPath(env);
+  if (existsSync(file)) {
+    const creds = AgentCredentials.safeParse(JSON.parse(await readFile(file, 'utf8')));
+    if (creds.success && (await prisma.device.findUnique({ where: { id: creds.data.deviceId } }))) return file;
+  }
+  const acme = await prisma.organization.findUniqueOrThrow({ where: { slug: 'acme' }, include: { sites: { where: { name: 'HQ' } } } });
+  const key = await createEnrollmentKey(prisma, { orgId: acme.id, siteId: acme.sites[0]!.id, maxUses: 1, ttlMinutes: 10 });
+  await runToEnd(tsx, [path.join(root, 'agent', 'main.ts'), 'enroll', '--server', server, '--key', key, '--name', 'ACME-HQ-DEMO', '--credentials', file]);
+  return file;
+}
+
+async function main(): Promise<void> {
+  const env = loadEnvOrExit();
+  const server = publicUrl(env);
+  if (await portOpen(env.HOST, env.PORT)) {
+    throw new Error(`port ${env.PORT} is already in use (is Gatehouse already running?); stop it or set PORT`);
+  }
+  const prisma = createPrisma(env.DATABASE_URL);
+  await ensureSeed(env, prisma);
+
+  const [temporalHost, temporalPort] = env.TEMPORAL_ADDRESS.split(':') as [string, string];
+  const localTemporal = ['127.0.0.1', 'localhost'].includes(temporalHost);
+  if (localTemporal && !(await portOpen(temporalHost, Number(temporalPort)))) {
+    run('temporal', temporalCliPath(env), [
+      'server', 'start-dev',
+      '--db-filename', path.join(env.DATA_DIR, 'temporal.db'),
+      '--ip', temporalHost, '--port', temporalPort,
+      '--ui-port', String(env.TEMPORAL_UI_PORT),
+      '--namespace', env.TEMPORAL_NAMESPACE,
+      '--log-level', 'warn',
+    ]);
+    await waitForPort('Temporal', temporalHost, Number(temporalPort), 60);
+  }
+  if (modelEndpoint(env).offline) {
+    run('model', tsx, [path.join(root, 'offline-model', 'main.ts')]);
+    await waitForPort('offline model', '127.0.0.1', env.OFFLINE_MODEL_PORT, 30);
+  }
+  run('api', tsx, [path.join(root, 'api', 'main.ts')]);
+  run('worker', tsx, [path.join(root, 'worker', 'main.ts')]);
+  await waitForPort('api', env.HOST, env.PORT, 60);
+
+  const credentials = await ensureAgentEnrolled(env, prisma, server);
+  run('agent', tsx, [path.join(root, 'agent', 'main.ts'), '--credentials', credentials]);
+  await prisma.$disconnect();
+
+  console.log(`
+Gatehouse is running.
+  API         ${server}  (OpenAPI: ${server}/openapi.json, health: ${server}/healthz)
+  Console     ${server}/
+  Temporal UI ${env.TEMPORAL_UI_URL}
+  Model       ${modelEndpoint(env).offline ? `offline model at ${modelEndpoint(env).baseURL}` : 'Anthropic'}
+Try:  npm run copilot -- ask "what is the hostname and uptime of the demo device?"
+Ctrl-C stops everything.
+`);
+}
+
+async function shutdown(code: number): Promise<never> {
+  stopping = true;
+  for (const { proc } of children) if (proc.exitCode === null) proc.kill('SIGTERM');
+  const deadline = Date.now() + 8000;
+  while (children.some((c) => c.proc.exitCode === null && c.proc.signalCode === null) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  for (const { proc } of children) if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+  process.exit(code);
+}
+
+process.once('SIGINT', () => void shutdown(0));
+process.once('SIGTERM', () => void shutdown(0));
+main().catch((err: unknown) => {
+  console.error(`start: ${err instanceof Error ? err.message : String(err)}`);
+  void shutdown(1);
+});

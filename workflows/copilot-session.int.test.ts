@@ -1,0 +1,100 @@
+/**
+ * The walking skeleton end to end: a technician asks about the demo device; the workflow plans with the offline
+ * model through the real SDK, reads the device through the gateway and a real agent process, and answers with
+ * this machine's real hostname.
+ */
+import os from 'node:os';
+import { io } from 'socket.io-client';
+import { startTestSystem, waitUntil, type TestSystem } from '../test/harness';
+
+let sys: TestSystem;
+
+beforeAll(async () => {
+  sys = await startTestSystem({ agent: true });
+});
+afterAll(async () => {
+  await sys?.stop();
+});
+
+async function askAndWait(sessionId: string, key: string, text: string) {
+  const sent = await sys.request('POST', `/v1/sessions/${sessionId}/messages`, { key, body: { text } });
+  expect(sent.status).toBe(202);
+  const { turnId } = sent.body as { turnId: string };
+  let session: any;
+  await waitUntil(async () => {
+    session = (await sys.request('GET', `/v1/sessions/${sessionId}`, { key })).body;
+    const turn = session.turns.find((t: { turnId: string }) => t.turnId === turnId);
+    return turn?.status === 'answered' || turn?.status === 'failed';
+  }, 'the turn to finish', 60_000);
+  return { turnId, session };
+}
+
+it('answers a question about the demo device with its real hostname', async () => {
+  const key = sys.keyOf('technician');
+  const created = await sys.request('POST', '/v1/sessions', { key, body: { org: sys.seed.orgs.acme.slug } });
+  expect(created.status).toBe(201);
+  const sessionId = created.body.id as string;
+  expect(created.body.workflowId).toBe(`copilot:${sys.seed.orgs.acme.id}:${sessionId}`);
+
+  // Progress is pushed to consoles watching the session.
+  const events: { type: string; tool?: string }[] = [];
+  const socket = io(`${sys.url}/console`, { auth: { token: key }, transports: ['websocket'] });
+  socket.on('session:event', (e) => events.push(e));
+  const sub = await socket.timeout(5000).emitWithAck('session:subscribe', { sessionId });
+  expect(sub).toEqual({ ok: true });
+
+  const { turnId, session } = await askAndWait(sessionId, key, 'what is the hostname and uptime of the demo device?');
+  const turn = session.turns.find((t: { turnId: string }) => t.turnId === turnId);
+  expect(turn.status).toBe('answered');
+  expect(turn.answer).toContain(`hostname ${os.hostname()}`);
+  expect(turn.answer).toContain('offline model');
+
+  expect(session.steps.map((s: { tool: string; status: string }) => [s.tool, s.status])).toEqual([
+    ['list_devices', 'succeeded'],
+    ['get_device_info', 'succeeded'],
+  ]);
+  const last = session.transcript[session.transcript.length - 1];
+  expect(last.role).toBe('assistant');
+  expect(last.text).toContain(os.hostname());
+
+  // The device command went through the gateway and came back from the device it was sent to.
+  const commands = await sys.prisma.deviceCommand.findMany({ where: { deviceId: sys.agent!.deviceId } });
+  expect(commands.map((c) => [c.kind, c.status])).toEqual([['system_info', 'succeeded']]);
+  expect((commands[0]!.result as { hostname: string }).hostname).toBe(os.hostname());
+
+  await waitUntil(async () => events.some((e) => e.type === 'tool:completed' && e.tool === 'get_device_info'), 'console events');
+  expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['turn:started', 'model:replied', 'tool:started', 'tool:completed']));
+  socket.disconnect();
+});
+
+it('continues the same session on a second message and lists real processes', async () => {
+  const key = sys.keyOf('technician');
+  const created = await sys.request('POST', '/v1/sessions', { key, body: { org: sys.seed.orgs.acme.slug } });
+  const sessionId = created.body.id as string;
+  await askAndWait(sessionId, key, 'list the devices');
+  const { turnId, session } = await askAndWait(sessionId, key, 'which processes are running on the demo device?');
+  const turn = session.turns.find((t: { turnId: string }) => t.turnId === turnId);
+  expect(turn.status).toBe('answered');
+  expect(turn.answer).toMatch(/runs \d+ processes/);
+  expect(session.turns).toHaveLength(2);
+  expect(session.transcript.filter((m: { role: string }) => m.role === 'user').map((m: { text: string }) => m.text)).toEqual([
+    'list the devices',
+    'which processes are running on the demo device?',
+  ]);
+});
+
+it('refuses an empty message before it reaches the workflow, naming the field', async () => {
+  const key = sys.keyOf('technician');
+  const created = await sys.request('POST', '/v1/sessions', { key, body: {} });
+  const res = await sys.request('POST', `/v1/sessions/${created.body.id}/messages`, { key, body: { text: '   ' } });
+  expect(res.status).toBe(400);
+  expect(res.body.error.message).toMatch(/^body\.text/);
+});
+
+it('does not show one organization\'s session to another organization', async () => {
+  const created = await sys.request('POST', '/v1/sessions', { key: sys.keyOf('technician'), body: {} });
+  const foreign = await sys.request('GET', `/v1/sessions/${created.body.id}`, { key: sys.keyOf('technician', 'globex') });
+  const unknown = await sys.request('GET', '/v1/sessions/00000000-0000-4000-8000-000000000000', { key: sys.keyOf('technician', 'globex') });
+  expect(foreign.status).toBe(404);
+  expect(foreign.body).toEqual(unknown.body);
+});
