@@ -1,6 +1,6 @@
 /** Builds the Temporal worker: the workflow bundle and every activity, with dependencies passed in. */
 import Anthropic from '@anthropic-ai/sdk';
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
 import { modelEndpoint, type Env } from '../lib/env';
 import type { Logger } from '../lib/logger';

@@ -1,0 +1,34 @@
+// ESLint: TypeScript rules of the house style, and the import boundary that keeps workflows replayable:
+// workflows/ and common/ may import only @temporalio/workflow, zod and common/ (plus type-only imports).
+const js = require('@eslint/js');
+const tseslint = require('typescript-eslint');
+
+const workflowSafe = {
+  patterns: [
+    {
+      regex: '^(?!(@temporalio/workflow|zod|\\./[\\w-]+|\\.\\./common(/[\\w-]+)?)$)',
+      allowTypeImports: true,
+      message: 'workflows/ and common/ may import only @temporalio/workflow, zod and common/ (type-only imports are fine).',
+    },
+  ],
+};
+
+module.exports = tseslint.config(
+  { ignores: ['node_modules/', 'data/', 'coverage/', 'web/vendor/', '**/*.js', '**/*.mjs'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: __dirname } },
+    rules: {
+      '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-explicit-any': 'off',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-restricted-syntax': ['error', { selector: "MemberExpression[object.name='process'][property.name='env']", message: 'read configuration through lib/env.ts' }],
+    },
+  },
+  { files: ['workflows/**/*.ts', 'common/**/*.ts'], ignores: ['**/*.test.ts'], rules: { 'no-restricted-imports': ['error', workflowSafe] } },
+  // The env module and the places that pass the environment through to child processes or CLIs.
+  { files: ['lib/env.ts', 'prisma.config.ts', 'scripts/**/*.ts', 'test/harness.ts', '**/*.test.ts'], rules: { 'no-restricted-syntax': 'off' } },
+);
