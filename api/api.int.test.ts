@@ -148,3 +148,24 @@ describe('agent gateway', () => {
     first.close();
   });
 });
+
+describe('enrollment keys', () => {
+  it('lets an org admin mint a key that enrolls one device, and nobody else', async () => {
+    const body = { org: sys.seed.orgs.acme.slug, site: 'Warehouse', maxUses: 1 };
+    const refused = await sys.request('POST', '/v1/enrollment-keys', { key: sys.keyOf('technician'), body });
+    expect(refused.status).toBe(404);
+    const foreign = await sys.request('POST', '/v1/enrollment-keys', { key: sys.keyOf('admin', 'globex'), body });
+    expect(foreign.status).toBe(404);
+
+    const minted = await sys.request('POST', '/v1/enrollment-keys', { key: sys.keyOf('admin'), body });
+    expect(minted.status).toBe(201);
+    expect(minted.body.key).toMatch(/^ghe_/);
+    const stored = await sys.prisma.enrollmentKey.findMany({ where: { orgId: sys.seed.orgs.acme.id } });
+    expect(JSON.stringify(stored)).not.toContain(minted.body.key);
+
+    const enrolled = await sys.request('POST', '/v1/agents/enroll', { body: { key: minted.body.key, hostname: 'wh-scanner-1', os: 'Linux', executor: 'linux' } });
+    expect(enrolled.status).toBe(201);
+    const device = await sys.prisma.device.findUniqueOrThrow({ where: { id: enrolled.body.deviceId }, include: { site: true } });
+    expect(device.site.name).toBe('Warehouse');
+  });
+});

@@ -5,6 +5,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
+import { z } from 'zod';
 import { Server } from 'socket.io';
 import { MAX_AGENT_FRAME_BYTES } from '../common/protocol';
 import { Channel, listenPgEvents, type PgEvents } from '../lib/pg-events';
@@ -15,12 +16,12 @@ import { createConsoleGateway, type ConsoleNamespace } from './gateway/console';
 import { errorHandler, notFoundHandler } from './http/errors';
 import { buildOpenApi, registerRoutes, type Route } from './http/route';
 import { enrollAgent } from './routes/agents';
+import { createEnrollmentKeyRoute } from './routes/enrollment-keys';
 import { listDevices } from './routes/devices';
 import { health } from './routes/health';
 import { createSession, getSession, sendMessage } from './routes/sessions';
-import { z } from 'zod';
 
-export const ROUTES: Route<any, any, any>[] = [health, enrollAgent, createSession, sendMessage, getSession, listDevices];
+export const ROUTES: Route<any, any, any>[] = [health, enrollAgent, createEnrollmentKeyRoute, createSession, sendMessage, getSession, listDevices];
 
 export interface ApiServer {
   http: http.Server;

@@ -15,7 +15,9 @@ import { AgentCredentials } from '../agent/credentials';
 import { createEnrollmentKey, seedDemo, type DemoCredential } from '../prisma/seed-demo';
 
 const root = path.resolve(__dirname, '..');
-const tsx = path.join(root, 'node_modules', '.bin', 'tsx');
+// `node --import tsx` keeps each service one process, so a signal sent to it reaches the service itself.
+const node = process.execPath;
+const ts = (file: string, ...args: string[]) => ['--import', 'tsx', path.join(root, file), ...args];
 const children: { name: string; proc: ChildProcess }[] = [];
 let stopping = false;
 
@@ -60,7 +62,7 @@ function run(name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv =
 function runToEnd(cmd: string, args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
     const p = spawn(cmd, args, { cwd: root, stdio: 'inherit' });
-    p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${path.basename(args[0] ?? cmd)} exited with ${code}`))));
+    p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${args.join(' ')} exited with ${code}`))));
   });
 }
 
@@ -84,7 +86,7 @@ async function ensureAgentEnrolled(env: Env, prisma: PrismaClient, server: strin
   }
   const acme = await prisma.organization.findUniqueOrThrow({ where: { slug: 'acme' }, include: { sites: { where: { name: 'HQ' } } } });
   const key = await createEnrollmentKey(prisma, { orgId: acme.id, siteId: acme.sites[0]!.id, maxUses: 1, ttlMinutes: 10 });
-  await runToEnd(tsx, [path.join(root, 'agent', 'main.ts'), 'enroll', '--server', server, '--key', key, '--name', 'ACME-HQ-DEMO', '--credentials', file]);
+  await runToEnd(node, ts('agent/main.ts', 'enroll', '--server', server, '--key', key, '--name', 'ACME-HQ-DEMO', '--credentials', file));
   return file;
 }
 
@@ -111,15 +113,15 @@ async function main(): Promise<void> {
     await waitForPort('Temporal', temporalHost, Number(temporalPort), 60);
   }
   if (modelEndpoint(env).offline) {
-    run('model', tsx, [path.join(root, 'offline-model', 'main.ts')]);
+    run('model', node, ts('offline-model/main.ts'));
     await waitForPort('offline model', '127.0.0.1', env.OFFLINE_MODEL_PORT, 30);
   }
-  run('api', tsx, [path.join(root, 'api', 'main.ts')]);
-  run('worker', tsx, [path.join(root, 'worker', 'main.ts')]);
+  run('api', node, ts('api/main.ts'));
+  run('worker', node, ts('worker/main.ts'));
   await waitForPort('api', env.HOST, env.PORT, 60);
 
   const credentials = await ensureAgentEnrolled(env, prisma, server);
-  run('agent', tsx, [path.join(root, 'agent', 'main.ts'), '--credentials', credentials]);
+  run('agent', node, ts('agent/main.ts', '--credentials', credentials));
   await prisma.$disconnect();
 
   console.log(`

@@ -39,7 +39,10 @@ export interface TestSystem {
   url: string;
   seed: DemoSeed;
   taskQueue: string;
-  agent?: { deviceId: string; process: ChildProcess; credentialsFile: string };
+  agent?: { deviceId: string; process: ChildProcess; credentialsFile: string; stop(): Promise<void>; start(): void };
+  /** Stops the worker (as a crash or deploy would) and starts a fresh one on the same task queue. */
+  stopWorker(): Promise<void>;
+  startWorker(): Promise<void>;
   keyOf(role: 'technician' | 'approver' | 'admin' | 'auditor', org?: 'acme' | 'globex'): string;
   request(method: string, route: string, opts?: { key?: string; body?: unknown; rawBody?: string }): Promise<{ status: number; body: any }>;
   stop(): Promise<void>;
@@ -86,13 +89,18 @@ export async function startTestSystem(opts: { agent?: boolean } = {}): Promise<T
   const url = await api.listen(0, '127.0.0.1');
 
   const workerEnv = loadEnv({ ...process.env, ANTHROPIC_API_KEY: '', ANTHROPIC_BASE_URL: model.url, DATABASE_URL: env.TEST_DATABASE_URL });
-  const worker: Worker = await createWorker({
-    connection: temporal.nativeConnection,
-    namespace: 'default',
-    taskQueue,
-    deps: activityDeps(workerEnv, prisma, logger),
-  });
-  const workerRun = worker.run();
+  let worker: Worker | undefined;
+  let workerRun: Promise<void> | undefined;
+  const startWorker = async () => {
+    worker = await createWorker({ connection: temporal.nativeConnection, namespace: 'default', taskQueue, deps: activityDeps(workerEnv, prisma, logger) });
+    workerRun = worker.run();
+  };
+  const stopWorker = async () => {
+    worker?.shutdown();
+    await workerRun;
+    worker = undefined;
+  };
+  await startWorker();
 
   const keyOf: TestSystem['keyOf'] = (role, org = 'acme') => {
     const slug = seed.orgs[org].slug;
@@ -128,12 +136,31 @@ export async function startTestSystem(opts: { agent?: boolean } = {}): Promise<T
     const key = await createEnrollmentKey(prisma, { orgId: seed.orgs.acme.id, siteId: seed.orgs.acme.siteIds[0]!, maxUses: 1 });
     const creds = await enroll({ server: url, key, name: 'ACME-HQ-DEMO', executor: 'linux' });
     await saveCredentials(credentialsFile, creds);
-    const proc = spawn(path.join(root, 'node_modules', '.bin', 'tsx'), [path.join(root, 'agent', 'main.ts'), '--credentials', credentialsFile], {
-      cwd: root,
-      env: { ...process.env, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn' },
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
-    agent = { deviceId: creds.deviceId, process: proc, credentialsFile };
+    const spawnAgent = () =>
+      spawn(process.execPath, ['--import', 'tsx', path.join(root, 'agent', 'main.ts'), '--credentials', credentialsFile], {
+        cwd: root,
+        env: { ...process.env, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'error' },
+        stdio: ['ignore', 'inherit', 'inherit'],
+      });
+    const handle: NonNullable<TestSystem['agent']> = {
+      deviceId: creds.deviceId,
+      process: spawnAgent(),
+      credentialsFile,
+      async stop() {
+        const proc = handle.process;
+        if (proc.exitCode === null && proc.signalCode === null) {
+          await new Promise((resolve) => {
+            proc.once('exit', resolve);
+            proc.kill('SIGKILL');
+          });
+        }
+        await waitUntil(async () => (await prisma.device.findUnique({ where: { id: creds.deviceId } }))?.online === false, 'the agent to be seen offline');
+      },
+      start() {
+        handle.process = spawnAgent();
+      },
+    };
+    agent = handle;
     await waitUntil(async () => (await prisma.device.findUnique({ where: { id: creds.deviceId } }))?.online === true, 'the agent to connect');
   }
 
@@ -149,10 +176,11 @@ export async function startTestSystem(opts: { agent?: boolean } = {}): Promise<T
     agent,
     keyOf,
     request,
+    stopWorker,
+    startWorker,
     async stop() {
       agent?.process.kill('SIGTERM');
-      worker.shutdown();
-      await workerRun;
+      await stopWorker();
       await api.close();
       await temporal.teardown();
       await new Promise((r) => model.server.close(r));

@@ -98,3 +98,41 @@ it('does not show one organization\'s session to another organization', async ()
   expect(foreign.status).toBe(404);
   expect(foreign.body).toEqual(unknown.body);
 });
+
+it('finishes a turn after the worker stops mid-turn, without repeating a tool call', async () => {
+  const agent = sys.agent!;
+  const key = sys.keyOf('technician');
+  const created = await sys.request('POST', '/v1/sessions', { key, body: {} });
+  const sessionId = created.body.id as string;
+
+  // With the device away, the turn parks on its device command; then the worker goes away too.
+  await agent.stop();
+  const sent = await sys.request('POST', `/v1/sessions/${sessionId}/messages`, { key, body: { text: 'what is the hostname of ACME-HQ-DEMO?' } });
+  expect(sent.status).toBe(202);
+  const waitingCommand = async () =>
+    (await sys.prisma.deviceCommand.findFirst({ where: { deviceId: agent.deviceId, id: { startsWith: sessionId } } }))?.status === 'pending';
+  await waitUntil(waitingCommand, 'the device command to be queued');
+  await sys.stopWorker();
+
+  // The device comes back while no worker runs: the result is stored and the activity completed on the server.
+  agent.start();
+  await waitUntil(
+    async () => (await sys.prisma.deviceCommand.findFirst({ where: { id: { startsWith: sessionId } } }))?.activityCompletedAt != null,
+    'the result to complete the waiting activity',
+  );
+  await sys.startWorker();
+
+  let turn: any;
+  await waitUntil(async () => {
+    const s = (await sys.request('GET', `/v1/sessions/${sessionId}`, { key })).body;
+    turn = s.turns.find((t: { turnId: string }) => t.turnId === sent.body.turnId);
+    return turn?.status === 'answered';
+  }, 'the answer after the restart', 60_000);
+  expect(turn.answer).toContain(`hostname ${os.hostname()}`);
+
+  const invocations = await sys.prisma.toolInvocation.findMany({ where: { sessionId } });
+  expect(invocations.map((i) => i.toolName).sort()).toEqual(['get_device_info', 'list_devices']);
+  const commands = await sys.prisma.deviceCommand.findMany({ where: { id: { startsWith: sessionId } } });
+  expect(commands).toHaveLength(1);
+  expect(commands[0]!.status).toBe('succeeded');
+});
