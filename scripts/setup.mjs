@@ -18,11 +18,13 @@ const lock = path.join(root, 'package-lock.json');
 const installed = path.join(root, 'node_modules', '.package-lock.json');
 const stale = !existsSync(installed) || statSync(installed).mtimeMs < statSync(lock).mtimeMs;
 if (stale) {
-  console.log('setup: installing npm dependencies (npm ci)…');
+  console.log('setup: installing npm dependencies…');
+  // Not `npm ci`: npm 11 writes a lock file without other platforms' optional packages (@swc/core-darwin-*, …)
+  // and then `npm ci` refuses that same lock file. `install --no-save` installs the locked tree and leaves it as is.
   try {
-    execFileSync('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: root, stdio: 'inherit' });
+    execFileSync('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: root, stdio: 'inherit' });
   } catch {
-    console.error('setup: `npm ci` failed; check that the npm registry is reachable and run it by hand to see why.');
+    console.error('setup: `npm install` failed; check that the npm registry is reachable and run it by hand to see why.');
     process.exit(1);
   }
 }
