@@ -127,7 +127,7 @@ async function main(): Promise<void> {
   console.log(`
 Gatehouse is running.
   API         ${server}  (OpenAPI: ${server}/openapi.json, health: ${server}/healthz)
-  Console     ${server}/
+  Console     ${server}/console (Socket.IO: live progress of sessions; the web console comes later)
   Temporal UI ${env.TEMPORAL_UI_URL}
   Model       ${modelEndpoint(env).offline ? `offline model at ${modelEndpoint(env).baseURL}` : 'Anthropic'}
 Try:  npm run copilot -- ask "what is the hostname and uptime of the demo device?"

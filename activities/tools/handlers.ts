@@ -5,6 +5,7 @@
 import type { PrismaClient } from '@prisma/client';
 import { CommandOutput, type ProcessList, type SystemInfo } from '../../common/protocol';
 import type { ToolInputOf, ToolName } from '../../common/tools';
+import { deviceView } from '../../lib/device-view';
 
 export interface ToolResult {
   output: unknown;
@@ -43,18 +44,7 @@ export const TOOL_HANDLERS: Handlers = {
         orderBy: { name: 'asc' },
         take: 500,
       });
-      const output = {
-        devices: devices.map((d) => ({
-          id: d.id,
-          name: d.name,
-          hostname: d.hostname,
-          os: d.os,
-          site: d.site.name,
-          group: d.group?.name ?? null,
-          online: d.online,
-          lastSeenAt: d.lastSeenAt?.toISOString() ?? null,
-        })),
-      };
+      const output = { devices: devices.map(deviceView) };
       const online = devices.filter((d) => d.online).length;
       return { output, summary: `${devices.length} devices, ${online} online` };
     },

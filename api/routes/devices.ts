@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AppError } from '../../lib/app-error';
+import { deviceView } from '../../lib/device-view';
 import { tenantScope } from '../http/auth';
 import { defineRoute } from '../http/route';
 
@@ -32,17 +33,7 @@ export const listDevices = defineRoute({
     return {
       status: 200,
       body: {
-        devices: devices.map((d) => ({
-          id: d.id,
-          org: d.org.slug,
-          name: d.name,
-          hostname: d.hostname,
-          os: d.os,
-          site: d.site.name,
-          group: d.group?.name ?? null,
-          online: d.online,
-          lastSeenAt: d.lastSeenAt?.toISOString() ?? null,
-        })),
+        devices: devices.map((d) => ({ org: d.org.slug, ...deviceView(d) })),
       },
     };
   },

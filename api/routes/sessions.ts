@@ -126,7 +126,9 @@ export const getSession = defineRoute({
     let state: SessionState | null = null;
     let stateError: string | undefined;
     try {
-      state = await deps.temporal.workflow.getHandle(session.workflowId).query(stateQuery);
+      // A query needs a running worker; without one, answer from the database rather than hang.
+      const handle = deps.temporal.workflow.getHandle(session.workflowId);
+      state = await deps.temporal.withDeadline(Date.now() + 3000, () => handle.query(stateQuery));
     } catch {
       stateError = 'live state unavailable (Temporal did not answer); the transcript below is complete';
     }
