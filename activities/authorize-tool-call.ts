@@ -1,7 +1,11 @@
+import crypto from 'node:crypto';
 import type { Prisma } from '@prisma/client';
 import { toolInvocationId } from '../common/ids';
 import type { Authorization } from '../common/session';
-import { isToolName, Tier, TOOL_CATALOG, ToolInput, type ToolName } from '../common/tools';
+import { isToolName, TOOL_CATALOG, ToolInput, Tier, type ToolExecution, type ToolName } from '../common/tools';
+import { approvalDigest } from '../cage/approval-digest';
+import { checkDiscoveryRange } from '../cage/network';
+import { resolveTier } from '../cage/policy';
 import { audit } from '../lib/audit';
 import { publishSessionEvent } from '../lib/session-events';
 import type { ActivityDeps } from './deps';
@@ -12,108 +16,132 @@ export interface AuthorizeToolCallInput {
   turnId: string;
   userId: string;
   toolUse: { id: string; name: string; input: unknown };
+  /** The session read content flagged as injected and no human has approved since. */
+  tainted: boolean;
 }
 
 /** Roles that may have the copilot act on their behalf. */
 const ACTING_ROLES = ['technician', 'admin'];
 
+type Verdict =
+  | { decision: 'allow' | 'approve'; tier: Tier; parsed: unknown; execution: ToolExecution; digest: string; why: string[] }
+  | { decision: 'deny'; reason: string; parsed?: unknown };
+
+const deny = (reason: string, parsed?: unknown): Verdict => ({ decision: 'deny', reason, parsed });
+
 /**
- * Decides whether one tool call the model asked for may run. Order matters: an unknown name is refused before
- * anything looks at its input; the input must parse; every target device must belong to the session's org (the
- * org comes from the session, never from the model). Every decision is recorded and audited; a retry returns the
- * decision already recorded.
+ * Decides whether one tool call the model asked for may run, and how. In this order: the name must be in the
+ * catalog (an invented tool is refused before anything looks at its input); the input must parse; the org must
+ * not be paused; the requester must still hold a technician or admin role; every target device must belong to the
+ * session's org (the org comes from the session, never from the model); then the policy resolves the tier.
+ * T1/T2 are allowed, T3/T4 need an approval bound to the call's digest. Every decision is recorded and audited.
+ * A retry (the earlier attempt's result never reached history) decides afresh against the current state.
  */
 export function makeAuthorizeToolCall({ prisma }: ActivityDeps) {
   return async function authorizeToolCall(input: AuthorizeToolCallInput): Promise<Authorization> {
     const invocationId = toolInvocationId(input.sessionId, input.toolUse.id);
-    const recorded = await prisma.toolInvocation.findUnique({ where: { id: invocationId } });
-    if (recorded) return replayDecision(recorded);
 
-    const verdict = await decide(prisma, input);
+    let verdict: Verdict;
+    try {
+      verdict = await decide(prisma, input);
+    } catch (err) {
+      // Fail closed: a check that cannot run is a denial, with the cause in the audit log only.
+      verdict = deny('authorization could not be completed; nothing was run');
+      await audit(prisma, { orgId: input.orgId, actorType: 'system', action: 'tool.authorization_failed', target: input.toolUse.name.slice(0, 100), data: { error: String(err).slice(0, 500) } }).catch(() => undefined);
+    }
     const toolName = input.toolUse.name.slice(0, 100);
-    await prisma.toolInvocation.create({
-      data: {
-        id: invocationId,
-        sessionId: input.sessionId,
-        orgId: input.orgId,
-        turnId: input.turnId,
-        toolUseId: input.toolUse.id,
-        toolName,
-        input: (verdict.parsed ?? { unparsed: true }) as Prisma.InputJsonValue,
-        tier: verdict.decision === 'allow' ? verdict.tier : null,
-        decision: verdict.decision,
-        status: verdict.decision === 'allow' ? 'running' : 'denied',
-        summary: verdict.decision === 'deny' ? verdict.reason : null,
-      },
+    const row = {
+      toolName,
+      input: (verdict.parsed ?? { unparsed: true }) as Prisma.InputJsonValue,
+      tier: verdict.decision !== 'deny' ? verdict.tier : null,
+      decision: verdict.decision,
+      status: verdict.decision === 'deny' ? 'denied' : verdict.decision === 'approve' ? 'awaiting_approval' : 'running',
+      summary: verdict.decision === 'deny' ? verdict.reason : null,
+    };
+    await prisma.toolInvocation.upsert({
+      where: { id: invocationId },
+      create: { id: invocationId, sessionId: input.sessionId, orgId: input.orgId, turnId: input.turnId, toolUseId: input.toolUse.id, ...row },
+      update: row,
     });
     await audit(prisma, {
       orgId: input.orgId,
       actorType: 'model',
       actorId: input.sessionId,
-      action: verdict.decision === 'allow' ? 'tool.authorized' : 'tool.denied',
+      action: `tool.${verdict.decision === 'deny' ? 'denied' : verdict.decision === 'approve' ? 'needs_approval' : 'authorized'}`,
       target: toolName,
-      data: { invocationId, userId: input.userId, ...(verdict.decision === 'deny' ? { reason: verdict.reason } : { tier: verdict.tier }) },
+      data: { invocationId, userId: input.userId, ...(verdict.decision === 'deny' ? { reason: verdict.reason } : { tier: verdict.tier, why: verdict.why }) },
     });
     await publishSessionEvent(prisma, {
       sessionId: input.sessionId,
       turnId: input.turnId,
-      type: verdict.decision === 'allow' ? 'tool:started' : 'tool:denied',
+      type: verdict.decision === 'deny' ? 'tool:denied' : 'tool:started',
       tool: toolName,
-      ...(verdict.decision === 'allow' ? { tier: verdict.tier } : { text: verdict.reason }),
+      ...(verdict.decision === 'deny' ? { text: verdict.reason } : { tier: verdict.tier }),
     });
     if (verdict.decision === 'deny') return { decision: 'deny', invocationId, reason: verdict.reason };
-    return { decision: 'allow', invocationId, tier: verdict.tier, execution: verdict.execution };
+    if (verdict.decision === 'allow') return { decision: 'allow', invocationId, tier: verdict.tier, execution: verdict.execution };
+    return { decision: 'approve', invocationId, tier: verdict.tier, digest: verdict.digest, execution: verdict.execution };
   };
 }
 
-type Verdict =
-  | { decision: 'allow'; tier: number; parsed: unknown; execution: Extract<Authorization, { decision: 'allow' }>['execution'] }
-  | { decision: 'deny'; reason: string; parsed?: unknown };
-
 async function decide(prisma: ActivityDeps['prisma'], input: AuthorizeToolCallInput): Promise<Verdict> {
   const { name } = input.toolUse;
-  if (!isToolName(name)) return { decision: 'deny', reason: `unknown tool "${name.slice(0, 100)}": it is not in the catalog` };
-
+  if (!isToolName(name)) return deny(`unknown tool "${name.slice(0, 100)}": it is not in the catalog`);
   const parsed = ToolInput[name].safeParse(input.toolUse.input);
   if (!parsed.success) {
     const problem = parsed.error.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; ');
-    return { decision: 'deny', reason: `invalid input for ${name}: ${problem}` };
+    return deny(`invalid input for ${name}: ${problem}`);
   }
-  const spec = TOOL_CATALOG[name as ToolName] as (typeof TOOL_CATALOG)[ToolName];
   const args = parsed.data as never;
+  const spec = TOOL_CATALOG[name as ToolName] as (typeof TOOL_CATALOG)[ToolName];
 
-  const binding = await prisma.roleBinding.findFirst({
-    where: { userId: input.userId, orgId: input.orgId, role: { in: ACTING_ROLES } },
-  });
-  if (!binding) return { decision: 'deny', reason: 'the requesting user may no longer use the copilot in this organization', parsed: parsed.data };
+  const org = await prisma.organization.findUniqueOrThrow({ where: { id: input.orgId }, include: { policy: true } });
+  if (org.copilotPausedAt) return deny('an admin has paused the copilot for this organization', parsed.data);
+  const binding = await prisma.roleBinding.findFirst({ where: { userId: input.userId, orgId: input.orgId, role: { in: ACTING_ROLES } } });
+  if (!binding) return deny('the requesting user may no longer use the copilot in this organization', parsed.data);
 
   const targets = [...new Set(spec.targets(args))];
-  if (targets.length > 0) {
-    const found = await prisma.device.count({ where: { id: { in: targets }, orgId: input.orgId } });
-    if (found !== targets.length) {
-      await audit(prisma, {
-        orgId: input.orgId,
-        actorType: 'model',
-        actorId: input.sessionId,
-        action: 'security.device_out_of_scope',
-        target: name,
-        data: { targets },
-      });
-      return { decision: 'deny', reason: 'device not found in this organization', parsed: parsed.data };
-    }
+  const devices = await prisma.device.findMany({ where: { id: { in: targets }, orgId: input.orgId }, select: { id: true } });
+  if (devices.length !== targets.length) {
+    await audit(prisma, { orgId: input.orgId, actorType: 'model', actorId: input.sessionId, action: 'security.device_out_of_scope', target: name, data: { targets } });
+    return deny('device not found in this organization', parsed.data);
   }
-  // Only read-only tools exist so far; anything riskier is refused until approvals exist (fail closed).
-  if (spec.tier !== Tier.T1) return { decision: 'deny', reason: `${name} needs a human approval, which is not available`, parsed: parsed.data };
-  return { decision: 'allow', tier: spec.tier, parsed: parsed.data, execution: spec.execution(args) };
+  if (name === 'network_discovery') {
+    const range = checkDiscoveryRange((parsed.data as { cidr: string }).cidr);
+    if (!range.ok) return deny(range.reason, parsed.data);
+  }
+
+  let execution = spec.execution(args);
+  let digestInput: unknown = parsed.data;
+  if (name === 'run_library_script') {
+    const { script: scriptName } = parsed.data as { script: string };
+    const script = await prisma.script.findUnique({ where: { orgId_name: { orgId: input.orgId, name: scriptName } } });
+    if (!script) return deny(`no script named "${scriptName}" in this organization's library`, parsed.data);
+    execution = withLibraryScript(execution, script);
+    // The approval covers this exact body: editing the script invalidates a pending approval.
+    digestInput = { ...(parsed.data as object), scriptSha256: crypto.createHash('sha256').update(script.body).digest('hex') };
+  }
+
+  const policy = resolveTier({
+    tool: name,
+    action: spec.action?.(args),
+    targetCount: targets.length,
+    tainted: input.tainted,
+    overrides: org.policy.map((p) => ({ tool: p.tool, action: p.action, tier: p.tier })),
+  });
+  if (!policy.ok) return deny(policy.reason, parsed.data);
+  const digest = approvalDigest({ tool: name, input: digestInput, targets });
+  const decision = policy.tier >= Tier.T3 ? 'approve' : 'allow';
+  return { decision, tier: policy.tier, parsed: parsed.data, execution, digest, why: policy.why };
 }
 
-function replayDecision(
-  recorded: { decision: string; tier: number | null; summary: string | null; toolName: string; input: unknown; id: string },
-): Authorization {
-  if (recorded.decision !== 'allow' || !isToolName(recorded.toolName)) {
-    return { decision: 'deny', invocationId: recorded.id, reason: recorded.summary ?? 'denied' };
-  }
-  const spec = TOOL_CATALOG[recorded.toolName] as (typeof TOOL_CATALOG)[ToolName];
-  const args = ToolInput[recorded.toolName].parse(recorded.input) as never;
-  return { decision: 'allow', invocationId: recorded.id, tier: recorded.tier ?? spec.tier, execution: spec.execution(args) };
+function withLibraryScript(execution: ToolExecution, script: { name: string; interpreter: string; body: string }): ToolExecution {
+  if (execution.type !== 'devices') return execution;
+  return {
+    type: 'devices',
+    commands: execution.commands.map((c) => ({
+      ...c,
+      params: { ...c.params, name: script.name, interpreter: script.interpreter, script: script.body, timeoutSeconds: 300 },
+    })),
+  };
 }

@@ -3,7 +3,7 @@ import type { Prisma } from '@prisma/client';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { FailureType } from '../common/failures';
 import { stepMessageId } from '../common/ids';
-import type { ModelStep } from '../common/session';
+import type { ModelStep, ToolResultRef } from '../common/session';
 import { anthropicToolDefinitions } from '../common/tools';
 import { publishSessionEvent } from '../lib/session-events';
 import { buildConversation } from './conversation';
@@ -15,7 +15,7 @@ export interface CallModelInput {
   turnId: string;
   step: number;
   /** Tool results of the previous step, to be written to the transcript before the call. */
-  toolResults: { toolUseId: string; invocationId: string }[];
+  toolResults: ToolResultRef[];
 }
 
 function systemPrompt(orgName: string): string {
@@ -42,11 +42,11 @@ function toModelStep(content: Anthropic.ContentBlock[], stopReason: string | nul
 async function writeToolResults(deps: ActivityDeps, input: CallModelInput): Promise<void> {
   if (input.toolResults.length === 0) return;
   const id = stepMessageId(input.sessionId, input.turnId, input.step - 1, 'tool_results');
-  const invocations = await deps.prisma.toolInvocation.findMany({
-    where: { id: { in: input.toolResults.map((r) => r.invocationId) }, sessionId: input.sessionId },
-  });
+  const ids = input.toolResults.flatMap((r) => ('invocationId' in r ? [r.invocationId] : []));
+  const invocations = await deps.prisma.toolInvocation.findMany({ where: { id: { in: ids }, sessionId: input.sessionId } });
   const byId = new Map(invocations.map((i) => [i.id, i]));
   const content = input.toolResults.map((r) => {
+    if ('deniedReason' in r) return { type: 'tool_result' as const, tool_use_id: r.toolUseId, content: r.deniedReason, is_error: true };
     const inv = byId.get(r.invocationId);
     const ok = inv?.status === 'succeeded';
     return {

@@ -36,8 +36,15 @@ export function makeDispatchDeviceCommand({ prisma, commands }: ActivityDeps) {
 
     const params = CommandParams[input.kind].safeParse(input.params);
     if (!params.success) throw ApplicationFailure.nonRetryable(`invalid parameters for ${input.kind}`, FailureType.InvalidInput);
-    const device = await prisma.device.findFirst({ where: { id: input.deviceId, orgId: input.orgId } });
+    const device = await prisma.device.findFirst({ where: { id: input.deviceId, orgId: input.orgId }, include: { org: true } });
     if (!device) throw ApplicationFailure.nonRetryable('device not found in this organization', FailureType.NotFound);
+    if (!existing && device.org.copilotPausedAt) {
+      // Paused between the approval and now: the command is recorded as refused and never sent.
+      await prisma.deviceCommand.create({
+        data: { id: input.commandId, orgId: input.orgId, deviceId: input.deviceId, kind: input.kind, params: params.data as Prisma.InputJsonValue, status: 'failed', errorCode: 'PAUSED', expiresAt: new Date(), completedAt: new Date() },
+      });
+      return { commandId: input.commandId, status: 'failed' };
+    }
 
     if (existing) {
       // A retry: the earlier attempt's token is dead; the result must complete this attempt.

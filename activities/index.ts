@@ -2,6 +2,7 @@
  * Every activity, built from its dependencies. The worker registers `createActivities(deps)`; workflows import
  * only the `Activities` type.
  */
+import { makeCancelApproval, makeExpireApproval, makeRecordBreakerTrip, makeRequestApproval, makeVerifyApprovalDecision } from './approvals';
 import { makeAuthorizeToolCall } from './authorize-tool-call';
 import { makeCallModel } from './call-model';
 import type { ActivityDeps } from './deps';
@@ -20,6 +21,11 @@ export function createActivities(deps: ActivityDeps) {
     runDatabaseTool: makeRunDatabaseTool(deps),
     dispatchDeviceCommand: makeDispatchDeviceCommand(deps),
     recordToolResult: makeRecordToolResult(deps),
+    requestApproval: makeRequestApproval(deps),
+    verifyApprovalDecision: makeVerifyApprovalDecision(deps),
+    expireApproval: makeExpireApproval(deps),
+    cancelApproval: makeCancelApproval(deps),
+    recordBreakerTrip: makeRecordBreakerTrip(deps),
   };
 }
 

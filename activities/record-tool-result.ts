@@ -5,52 +5,53 @@ import { isToolName } from '../common/tools';
 import { publishSessionEvent } from '../lib/session-events';
 import type { ActivityDeps } from './deps';
 import { renderToolOutput } from './tool-output';
-import { TOOL_HANDLERS } from './tools/handlers';
+import { summarizeDeviceOutput } from './tools/handlers';
 
-/** Fixed texts for the error codes agents report; agents' own error text never reaches the model. */
-const DEVICE_ERRORS: Record<string, string> = {
+/** Fixed texts for the error codes agents report; an agent's own error text never reaches the model. */
+export const DEVICE_ERRORS: Record<string, string> = {
   DEVICE_OFFLINE: 'device offline: the command expired before the device connected',
   TIMEOUT: 'timed out on the device',
-  UNSUPPORTED: 'the device cannot run this command',
+  UNSUPPORTED: 'this device cannot run this command',
+  DISABLED: 'this action is disabled on the device by its agent settings',
+  NOT_FOUND: 'not found on the device',
   EXECUTION_FAILED: 'the command failed on the device',
   INVALID_COMMAND: 'the device refused the command as invalid',
+  PAUSED: 'not run: an admin paused the copilot for this organization',
 };
 
-/** Turns a finished device command into the tool's recorded output and a one-line summary for the workflow. */
+/** Turns the finished device commands of one tool call into its recorded output and a summary for the workflow. */
 export function makeRecordToolResult({ prisma, logger }: ActivityDeps) {
-  return async function recordToolResult(input: { invocationId: string; commandId: string }): Promise<ToolOutcome> {
-    const [inv, cmd] = await Promise.all([
-      prisma.toolInvocation.findUnique({ where: { id: input.invocationId } }),
-      prisma.deviceCommand.findUnique({ where: { id: input.commandId }, include: { device: true } }),
-    ]);
-    if (!inv || !cmd || !isToolName(inv.toolName)) {
+  return async function recordToolResult(input: { invocationId: string; commandIds: string[] }): Promise<ToolOutcome> {
+    const inv = await prisma.toolInvocation.findUnique({ where: { id: input.invocationId } });
+    const commands = await prisma.deviceCommand.findMany({ where: { id: { in: input.commandIds } }, include: { device: true } });
+    if (!inv || !isToolName(inv.toolName) || commands.length !== input.commandIds.length) {
       throw ApplicationFailure.nonRetryable('tool invocation or command not found', FailureType.NotFound);
     }
-    const handler = TOOL_HANDLERS[inv.toolName];
-    let status: 'succeeded' | 'failed' = 'failed';
-    let summary: string;
-    let output: string;
-    if (cmd.status === 'succeeded' && handler.type === 'device') {
-      try {
-        const result = handler.summarize(cmd.result, cmd.device.name);
-        status = 'succeeded';
-        summary = result.summary;
-        output = renderToolOutput(result.output);
-      } catch (err) {
-        logger.warn({ commandId: cmd.id, err: (err as Error).message }, 'device output did not match its schema');
-        summary = `${cmd.device.name}: the device returned output in an unexpected format`;
-        output = summary;
+    const perDevice = commands.map((cmd) => {
+      if (cmd.status === 'succeeded') {
+        try {
+          const result = summarizeDeviceOutput(inv.toolName as never, cmd.result);
+          return { device: cmd.device.name, commandId: cmd.id, ok: true, summary: result.summary, output: result.output };
+        } catch (err) {
+          logger.warn({ commandId: cmd.id, err: (err as Error).message }, 'device output did not match its schema');
+          return { device: cmd.device.name, commandId: cmd.id, ok: false, summary: 'the device returned output in an unexpected format' };
+        }
       }
-    } else {
       const code = cmd.status === 'expired' ? 'DEVICE_OFFLINE' : (cmd.errorCode ?? 'EXECUTION_FAILED');
-      summary = `${cmd.device.name}: ${DEVICE_ERRORS[code] ?? DEVICE_ERRORS.EXECUTION_FAILED}`;
-      output = summary;
-    }
+      return { device: cmd.device.name, commandId: cmd.id, ok: false, summary: DEVICE_ERRORS[code] ?? DEVICE_ERRORS.EXECUTION_FAILED! };
+    });
+    const okCount = perDevice.filter((d) => d.ok).length;
+    const status = okCount > 0 ? 'succeeded' : 'failed';
+    const summary =
+      perDevice.length === 1
+        ? `${perDevice[0]!.device}: ${perDevice[0]!.summary}`
+        : `${okCount} of ${perDevice.length} devices succeeded; ${perDevice.slice(0, 3).map((d) => `${d.device}: ${d.summary}`).join('; ')}`;
+    const output = perDevice.length === 1 && perDevice[0]!.ok ? perDevice[0]!.output : { devices: perDevice };
     await prisma.toolInvocation.update({
       where: { id: inv.id },
-      data: { status, summary, output, commandId: cmd.id, completedAt: new Date() },
+      data: { status, summary: summary.slice(0, 1000), output: renderToolOutput(output), commandId: commands[0]?.id ?? null, completedAt: new Date() },
     });
     await publishSessionEvent(prisma, { sessionId: inv.sessionId, turnId: inv.turnId, type: 'tool:completed', tool: inv.toolName, status, text: summary });
-    return { invocationId: inv.id, status, summary };
+    return { invocationId: inv.id, status, summary: summary.slice(0, 500) };
   };
 }

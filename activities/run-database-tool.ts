@@ -1,4 +1,3 @@
-
 import { ApplicationFailure } from '@temporalio/activity';
 import { FailureType } from '../common/failures';
 import type { ToolOutcome } from '../common/session';
@@ -8,35 +7,26 @@ import type { ActivityDeps } from './deps';
 import { renderToolOutput } from './tool-output';
 import { TOOL_HANDLERS } from './tools/handlers';
 
-/** Runs an authorized tool that reads our own database (no device involved) and records its output. */
+/** Runs an authorized tool that works on our own database (no device involved) and records its output. */
 export function makeRunDatabaseTool({ prisma }: ActivityDeps) {
-  return async function runDatabaseTool(input: { invocationId: string }): Promise<ToolOutcome> {
+  return async function runDatabaseTool(input: { invocationId: string; userId: string }): Promise<ToolOutcome> {
     const inv = await prisma.toolInvocation.findUnique({ where: { id: input.invocationId } });
-    if (!inv || inv.decision !== 'allow' || !isToolName(inv.toolName)) {
+    if (!inv || inv.decision === 'deny' || !isToolName(inv.toolName)) {
       throw ApplicationFailure.nonRetryable('no authorized tool invocation with this id', FailureType.NotFound);
     }
-    if (inv.status === 'succeeded' || inv.status === 'failed') {
-      return { invocationId: inv.id, status: inv.status, summary: inv.summary ?? '' };
-    }
+    if (inv.status === 'succeeded' || inv.status === 'failed') return { invocationId: inv.id, status: inv.status, summary: inv.summary ?? '' };
     const handler = TOOL_HANDLERS[inv.toolName];
-    if (handler.type !== 'database') {
-      throw ApplicationFailure.nonRetryable(`${inv.toolName} runs on a device, not in the database`, FailureType.InvalidInput);
-    }
+    if (handler.type !== 'database') throw ApplicationFailure.nonRetryable(`${inv.toolName} runs on devices`, FailureType.InvalidInput);
     const args = ToolInput[inv.toolName].parse(inv.input) as never;
-    const result = await handler.run(prisma, inv.orgId, args);
+    const result = await (handler.run as (ctx: unknown, i: never) => Promise<{ output: unknown; summary: string }>)(
+      { prisma, orgId: inv.orgId, userId: input.userId, sessionId: inv.sessionId },
+      args,
+    );
     await prisma.toolInvocation.update({
       where: { id: inv.id },
       data: { status: 'succeeded', output: renderToolOutput(result.output), summary: result.summary, completedAt: new Date() },
     });
-    await publishSessionEvent(prisma, {
-      sessionId: inv.sessionId,
-      turnId: inv.turnId,
-      type: 'tool:completed',
-      tool: inv.toolName,
-      status: 'succeeded',
-      text: result.summary,
-    });
-    return { invocationId: inv.id, status: 'succeeded', summary: result.summary } satisfies ToolOutcome;
+    await publishSessionEvent(prisma, { sessionId: inv.sessionId, turnId: inv.turnId, type: 'tool:completed', tool: inv.toolName, status: 'succeeded', text: result.summary });
+    return { invocationId: inv.id, status: 'succeeded', summary: result.summary };
   };
 }
-

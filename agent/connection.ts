@@ -19,6 +19,8 @@ import { AGENT_VERSION } from './version';
 export interface AgentConnection {
   socket: Socket<ServerToAgentEvents, AgentToServerEvents>;
   stats(): { executed: number; invalidFrames: number };
+  /** Drops the connection and comes back after `ms` (a simulated reboot). */
+  goOffline(ms: number): void;
   stop(): void;
 }
 
@@ -48,11 +50,11 @@ async function execute(executor: Executor, cmd: CommandDispatch): Promise<Comman
 
 export function connectAgent(opts: {
   credentials: AgentCredentials;
-  executor: Executor;
+  executor: Executor | ((conn: AgentConnection) => Executor);
   logger: Logger;
   onFatal?: (message: string) => void;
 }): AgentConnection {
-  const { credentials, executor, logger } = opts;
+  const { credentials, logger } = opts;
   const socket: Socket<ServerToAgentEvents, AgentToServerEvents> = io(new URL('/agents', credentials.server).toString(), {
     auth: { v: PROTOCOL_VERSION, deviceId: credentials.deviceId, secret: credentials.secret, agentVersion: AGENT_VERSION },
     transports: ['websocket'],
@@ -122,12 +124,19 @@ export function connectAgent(opts: {
     });
   });
 
-  return {
+  const connection: AgentConnection = {
     socket,
     stats: () => ({ ...counters }),
+    goOffline(ms) {
+      socket.disconnect();
+      setTimeout(() => !stopped && socket.connect(), ms);
+    },
     stop() {
       stopped = true;
       socket.disconnect();
     },
   };
+  // Built last: a simulated executor needs the connection (to go offline while it "reboots").
+  const executor = typeof opts.executor === 'function' ? opts.executor(connection) : opts.executor;
+  return connection;
 }

@@ -4,11 +4,12 @@ import { AGENT_VERSION } from './version';
 
 /** Exchanges an enrollment key for this device's id and secret. */
 export async function enroll(opts: { server: string; key: string; name?: string; executor: 'linux' | 'simulated' }): Promise<AgentCredentials> {
+  const simulated = opts.executor === 'simulated';
   const body = {
     key: opts.key,
-    hostname: os.hostname(),
+    hostname: simulated && opts.name ? opts.name : os.hostname(),
     name: opts.name,
-    os: `${os.type()} ${os.release()}`,
+    os: simulated ? 'Windows 11 Pro 23H2 (simulated)' : `${os.type()} ${os.release()}`,
     executor: opts.executor,
     agentVersion: AGENT_VERSION,
   };

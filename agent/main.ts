@@ -1,7 +1,8 @@
 /**
  * The endpoint agent.
  *   npm run agent -- enroll --server <url> --key <enrollment key> [--name <name>] [--credentials <file>]
- *   npm run agent [-- --credentials <file>]
+ *   npm run agent [-- --credentials <file>] [--allow-power] [--allow-packages]
+ *   npm run agent -- --simulate <n> [--org <slug>] [--key <enrollment key>]   n simulated Windows-like endpoints
  */
 import { parseArgs } from 'node:util';
 import { agentCredentialsPath, loadEnvOrExit } from '../lib/env';
@@ -9,7 +10,8 @@ import { createLogger } from '../lib/logger';
 import { connectAgent } from './connection';
 import { loadCredentials, saveCredentials } from './credentials';
 import { enroll } from './enroll';
-import { linuxExecutor } from './executors/linux';
+import { createLinuxExecutor } from './executors/linux';
+import { runSimulation } from './simulate';
 
 async function main(): Promise<void> {
   const env = loadEnvOrExit();
@@ -21,14 +23,44 @@ async function main(): Promise<void> {
       key: { type: 'string' },
       name: { type: 'string' },
       credentials: { type: 'string' },
+      simulate: { type: 'string' },
+      org: { type: 'string', default: 'acme' },
+      'api-key': { type: 'string' },
+      'reboot-seconds': { type: 'string' },
+      'allow-power': { type: 'boolean', default: false },
+      'allow-packages': { type: 'boolean', default: false },
     },
   });
+  const server = values.server ?? env.GATEHOUSE_SERVER_URL;
+
+  if (values.simulate !== undefined) {
+    const count = Number(values.simulate);
+    if (!Number.isInteger(count) || count < 1 || count > 10_000) throw new Error('--simulate takes a number of devices between 1 and 10000');
+    const sim = await runSimulation({
+      count,
+      org: values.org!,
+      server,
+      key: values.key,
+      apiKey: values['api-key'] ?? env.GATEHOUSE_API_KEY,
+      dataDir: env.DATA_DIR,
+      rebootSeconds: values['reboot-seconds'] ? Number(values['reboot-seconds']) : undefined,
+      logger,
+    });
+    console.log(`running ${count} simulated endpoints for ${values.org}: ${sim.names.slice(0, 5).join(', ')}${count > 5 ? ', …' : ''}`);
+    const stop = () => {
+      sim.stop();
+      process.exit(0);
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    return;
+  }
+
   const file = values.credentials ?? agentCredentialsPath(env);
   const command = positionals[0] ?? 'run';
-
   if (command === 'enroll') {
     if (!values.key) throw new Error('enroll needs --key <enrollment key>');
-    const creds = await enroll({ server: values.server ?? env.GATEHOUSE_SERVER_URL, key: values.key, name: values.name, executor: 'linux' });
+    const creds = await enroll({ server, key: values.key, name: values.name, executor: 'linux' });
     await saveCredentials(file, creds);
     console.log(`enrolled as device ${creds.deviceId} (${creds.name}); credential saved to ${file}`);
     return;
@@ -39,7 +71,7 @@ async function main(): Promise<void> {
   if (values.server) credentials.server = values.server;
   const agent = connectAgent({
     credentials,
-    executor: linuxExecutor,
+    executor: createLinuxExecutor({ allowPower: values['allow-power'], allowPackages: values['allow-packages'] }),
     logger,
     onFatal: () => process.exit(2),
   });

@@ -19,9 +19,28 @@ import { enrollAgent } from './routes/agents';
 import { createEnrollmentKeyRoute } from './routes/enrollment-keys';
 import { listDevices } from './routes/devices';
 import { health } from './routes/health';
-import { createSession, getSession, sendMessage } from './routes/sessions';
+import { createSession, getSession, resetBreaker, sendMessage } from './routes/sessions';
+import { decide, getApproval, listApprovals } from './routes/approvals';
+import { getPolicy, pauseCopilot, putPolicy, resumeCopilot } from './routes/orgs';
+import { deliverPendingDecisions } from './services/decide-approval';
 
-export const ROUTES: Route<any, any, any>[] = [health, enrollAgent, createEnrollmentKeyRoute, createSession, sendMessage, getSession, listDevices];
+export const ROUTES: Route<any, any, any>[] = [
+  health,
+  enrollAgent,
+  createEnrollmentKeyRoute,
+  createSession,
+  sendMessage,
+  getSession,
+  resetBreaker,
+  listDevices,
+  listApprovals,
+  getApproval,
+  decide,
+  pauseCopilot,
+  resumeCopilot,
+  getPolicy,
+  putPolicy,
+];
 
 export interface ApiServer {
   http: http.Server;
@@ -78,8 +97,7 @@ export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
   const sweepTimer = setInterval(() => {
     if (sweeping) return;
     sweeping = true;
-    gateway
-      .sweep()
+    Promise.all([gateway.sweep(), deliverPendingDecisions(deps)])
       .catch((err: unknown) => deps.logger.warn({ err: (err as Error).message }, 'command sweep failed'))
       .finally(() => {
         sweeping = false;

@@ -15,13 +15,66 @@ const Version = z.literal(PROTOCOL_VERSION);
 export const CommandKind = {
   SystemInfo: 'system_info',
   ListProcesses: 'list_processes',
+  Metrics: 'get_metrics',
+  ListServices: 'list_services',
+  ManageService: 'manage_service',
+  EventLogs: 'get_event_logs',
+  ListSoftware: 'list_software',
+  KillProcess: 'kill_process',
+  RunScript: 'run_script',
+  InstallUpdates: 'install_updates',
+  Restart: 'restart',
+  Shutdown: 'shutdown',
+  UninstallSoftware: 'uninstall_software',
+  Inventory: 'inventory',
+  NetworkDiscovery: 'network_discovery',
 } as const;
 export type CommandKind = (typeof CommandKind)[keyof typeof CommandKind];
+export const COMMAND_KINDS = Object.values(CommandKind) as [CommandKind, ...CommandKind[]];
 
+export const ServiceName = z.string().min(1).max(100).regex(/^[\w.@ -]+$/, 'letters, digits, spaces and . _ @ - only');
+export const Interpreter = z.enum(['bash', 'powershell']);
+export const MAX_SCRIPT_BYTES = 64 * 1024;
+
+const none = z.object({}).strict();
 export const CommandParams = {
-  system_info: z.object({}).strict(),
+  system_info: none,
   list_processes: z
     .object({ sortBy: z.enum(['cpu', 'memory']).default('cpu'), limit: z.number().int().min(1).max(500).default(25) })
+    .strict(),
+  get_metrics: none,
+  list_services: z.object({ filter: z.string().max(100).optional() }).strict(),
+  manage_service: z.object({ service: ServiceName, action: z.enum(['status', 'start', 'stop', 'restart']) }).strict(),
+  get_event_logs: z
+    .object({
+      log: z.string().max(64).default('System'),
+      level: z.enum(['error', 'warning', 'info']).optional(),
+      limit: z.number().int().min(1).max(200).default(50),
+      sinceHours: z.number().int().min(1).max(24 * 30).default(24),
+    })
+    .strict(),
+  list_software: z.object({ filter: z.string().max(100).optional() }).strict(),
+  kill_process: z.object({ pid: z.number().int().min(1), name: z.string().max(256).optional() }).strict(),
+  run_script: z
+    .object({
+      interpreter: Interpreter,
+      script: z.string().min(1).max(MAX_SCRIPT_BYTES),
+      timeoutSeconds: z.number().int().min(1).max(3600).default(60),
+      name: z.string().max(100).optional(),
+      parameters: z.record(z.string(), z.string().max(1000)).default({}),
+    })
+    .strict(),
+  install_updates: z.object({ category: z.enum(['security', 'all']).default('security') }).strict(),
+  restart: z.object({ reason: z.string().max(500).optional() }).strict(),
+  shutdown: z.object({ reason: z.string().max(500).optional() }).strict(),
+  uninstall_software: z.object({ name: z.string().min(1).max(200) }).strict(),
+  inventory: none,
+  network_discovery: z
+    .object({
+      cidr: z.string().max(18),
+      ports: z.array(z.number().int().min(1).max(65_535)).min(1).max(64),
+      timeoutMs: z.number().int().min(50).max(5000).default(400),
+    })
     .strict(),
 } satisfies Record<CommandKind, z.ZodType>;
 
@@ -39,7 +92,7 @@ export const CommandDispatch = z
   .object({
     v: Version,
     commandId: CommandId,
-    kind: z.enum([CommandKind.SystemInfo, CommandKind.ListProcesses]),
+    kind: z.enum(COMMAND_KINDS),
     params: z.record(z.string(), z.unknown()),
     expiresAt: z.iso.datetime(),
     timeoutSeconds: z.number().int().min(1).max(3600),
@@ -104,7 +157,53 @@ export const ProcessInfo = z.object({
 export const ProcessList = z.object({ total: z.number().int(), processes: z.array(ProcessInfo).max(500) });
 export type ProcessList = z.infer<typeof ProcessList>;
 
+const ServiceInfo = z.object({
+  name: z.string().max(200),
+  displayName: z.string().max(300).optional(),
+  status: z.string().max(40),
+  startType: z.string().max(40).optional(),
+});
+const Json = z.record(z.string(), z.unknown());
+
+/** What each command returns. The server parses it before anything reaches the model. */
 export const CommandOutput = {
   system_info: SystemInfo,
   list_processes: ProcessList,
+  get_metrics: z.object({
+    cpuPercent: z.number(),
+    memoryUsedPercent: z.number(),
+    loadAverage: z.array(z.number()).max(3),
+    disks: z.array(z.object({ mount: z.string(), usedPercent: z.number() })).max(64),
+  }),
+  list_services: z.object({ total: z.number().int(), services: z.array(ServiceInfo).max(2000) }),
+  manage_service: z.object({ service: z.string(), action: z.string(), status: z.string(), previousStatus: z.string().optional() }),
+  get_event_logs: z.object({
+    log: z.string(),
+    entries: z
+      .array(z.object({ time: z.string(), level: z.string(), source: z.string().max(200), id: z.number().optional(), message: z.string().max(4000) }))
+      .max(500),
+  }),
+  list_software: z.object({
+    total: z.number().int(),
+    packages: z.array(z.object({ name: z.string().max(300), version: z.string().max(100), publisher: z.string().max(200).optional() })).max(5000),
+  }),
+  kill_process: z.object({ pid: z.number().int(), name: z.string(), killed: z.boolean() }),
+  run_script: z.object({
+    exitCode: z.number().int().nullable(),
+    timedOut: z.boolean(),
+    stdout: z.string(),
+    stderr: z.string(),
+    truncated: z.boolean(),
+    durationMs: z.number(),
+  }),
+  install_updates: z.object({ installed: z.array(z.object({ id: z.string(), title: z.string() })).max(500), rebootRequired: z.boolean() }),
+  restart: z.object({ scheduled: z.boolean(), offlineSeconds: z.number().optional() }),
+  shutdown: z.object({ scheduled: z.boolean() }),
+  uninstall_software: z.object({ name: z.string(), removed: z.boolean() }),
+  inventory: Json,
+  network_discovery: z.object({
+    cidr: z.string(),
+    scanned: z.number().int(),
+    hosts: z.array(z.object({ address: z.string(), openPorts: z.array(z.number().int()) })).max(1024),
+  }),
 } satisfies Record<CommandKind, z.ZodType>;

@@ -32,11 +32,21 @@ export interface SendMessageResult {
   turnId: string;
 }
 
-export type ToolStepStatus = 'running' | 'succeeded' | 'failed' | 'denied';
+export type ToolStepStatus = 'running' | 'awaiting_approval' | 'succeeded' | 'failed' | 'denied' | 'rejected';
 
 export type Step =
   | { kind: 'model'; step: number; text: string; toolCalls: string[] }
-  | { kind: 'tool'; toolUseId: string; tool: string; invocationId: string; status: ToolStepStatus; summary?: string };
+  | {
+      kind: 'tool';
+      toolUseId: string;
+      tool: string;
+      /** Absent when the workflow denied the call itself (breaker, pause) without running any activity. */
+      invocationId?: string;
+      tier?: number;
+      approvalId?: string;
+      status: ToolStepStatus;
+      summary?: string;
+    };
 
 export type TurnStatus = 'queued' | 'running' | 'answered' | 'failed';
 
@@ -49,11 +59,64 @@ export interface TurnState {
   error?: string;
 }
 
+export interface BreakerState {
+  /** Rejections (and expiries) in a row; an approval resets it. */
+  streak: number;
+  tripped: boolean;
+}
+
+export interface PendingApproval {
+  approvalId: string;
+  tool: string;
+  tier: number;
+  expiresAt: string;
+}
+
 export interface SessionState {
   sessionId: string;
   orgId: string;
-  status: 'idle' | 'working';
+  status: 'idle' | 'working' | 'waiting_approval';
   turns: TurnState[];
+  breaker: BreakerState;
+  paused: boolean;
+  tainted: boolean;
+  pendingApproval: PendingApproval | null;
+}
+
+/** Three rejections in a row trip the session's circuit breaker. */
+export const BREAKER_THRESHOLD = 3;
+
+export const ApprovalChannel = z.enum(['api', 'console', 'slack', 'email']);
+export type ApprovalChannel = z.infer<typeof ApprovalChannel>;
+
+/** Signal `approvalDecision`: sent by the decision service once the decision is recorded in the database. */
+export const ApprovalDecisionSignal = z
+  .object({
+    approvalId: z.uuid(),
+    decision: z.enum(['approved', 'rejected']),
+    approverId: z.uuid(),
+    channel: ApprovalChannel,
+    reason: z.string().max(500).optional(),
+    digest: z.string().regex(/^[0-9a-f]{64}$/),
+    confirmation: z.string().max(200).optional(),
+  })
+  .strict();
+export type ApprovalDecisionSignal = z.infer<typeof ApprovalDecisionSignal>;
+
+/** Signal `resetBreaker`: an org admin re-arms the session (checked by the api before it signals). */
+export const ResetBreakerSignal = z.object({ adminId: z.uuid() }).strict();
+export type ResetBreakerSignal = z.infer<typeof ResetBreakerSignal>;
+
+/** Signal `copilotPaused`: the org's kill switch changed. */
+export const CopilotPausedSignal = z.object({ paused: z.boolean(), by: z.uuid() }).strict();
+export type CopilotPausedSignal = z.infer<typeof CopilotPausedSignal>;
+
+/** What became of an approval the workflow waited for. */
+export interface ApprovalOutcome {
+  status: 'approved' | 'rejected' | 'expired' | 'cancelled';
+  approverId?: string;
+  channel?: string;
+  reason?: string;
 }
 
 /** What `callModel` returns to the workflow: the plan of the step, not the transcript. */
@@ -65,10 +128,14 @@ export interface ModelStep {
 
 export type Authorization =
   | { decision: 'allow'; invocationId: string; tier: number; execution: ToolExecution }
+  | { decision: 'approve'; invocationId: string; tier: number; digest: string; execution: ToolExecution }
   | { decision: 'deny'; invocationId: string; reason: string };
 
 export interface ToolOutcome {
   invocationId: string;
-  status: 'succeeded' | 'failed' | 'denied';
+  status: 'succeeded' | 'failed' | 'denied' | 'rejected';
   summary: string;
 }
+
+/** A tool result for the next model call: a recorded invocation, or a denial made by the workflow itself. */
+export type ToolResultRef = { toolUseId: string; invocationId: string } | { toolUseId: string; deniedReason: string };

@@ -1,7 +1,47 @@
-import { CommandParams } from './protocol';
-import { anthropicToolDefinitions, isToolName, TOOL_CATALOG, TOOL_NAMES, ToolInput } from './tools';
+/**
+ * The catalog drift test: the Anthropic tool definitions, the agent command mapping, the activity handlers and
+ * the README's tier table are all derived from the catalog; this fails if any of them drift apart.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { TOOL_HANDLERS } from '../activities/tools/handlers';
+import { createLinuxExecutor } from '../agent/executors/linux';
+import { createSimulatedExecutor, SimulatedMachine } from '../agent/executors/simulated';
+import { DEFAULT_POLICY } from './default-policy';
+import { COMMAND_KINDS, CommandParams } from './protocol';
+import { anthropicToolDefinitions, defaultTier, isToolName, tierTableMarkdown, TOOL_CATALOG, TOOL_NAMES, ToolInput, type ToolName } from './tools';
 
-const DEVICE = '22222222-2222-4222-8222-222222222222';
+const A = '11111111-1111-4111-8111-111111111111';
+const B = '22222222-2222-4222-8222-222222222222';
+
+/** A valid input for every tool: a tool added without one here is a compile error. */
+const SAMPLES: Record<ToolName, unknown> = {
+  list_devices: {},
+  get_device_info: { device_id: A },
+  get_device_metrics: { device_id: A },
+  list_services: { device_id: A },
+  list_processes: { device_id: A },
+  get_event_logs: { device_id: A },
+  list_installed_software: { device_id: A },
+  list_alerts: {},
+  get_command_result: { command_id: 'x:toolu_1:' + A },
+  manage_service: { device_id: A, service: 'Spooler', action: 'restart' },
+  acknowledge_alert: { alert_id: B },
+  add_device_note: { device_id: A, text: 'replaced the toner' },
+  refresh_inventory: { device_ids: [A, B] },
+  network_discovery: { device_id: A, cidr: '192.168.1.0/24' },
+  kill_process: { device_id: A, pid: 4242 },
+  run_library_script: { device_ids: [A], script: 'flush-dns' },
+  install_updates: { device_ids: [A, B] },
+  execute_script: { device_id: A, interpreter: 'bash', script: 'uptime' },
+  restart_device: { device_id: A },
+  shutdown_device: { device_id: A },
+  uninstall_software: { device_id: A, name: 'Zoom Workplace' },
+};
+
+it('has exactly the tools of the default policy', () => {
+  expect([...TOOL_NAMES].sort()).toEqual(Object.keys(DEFAULT_POLICY).sort());
+});
 
 it('generates one Anthropic tool definition per catalog entry, with an object input schema', () => {
   const defs = anthropicToolDefinitions();
@@ -11,24 +51,45 @@ it('generates one Anthropic tool definition per catalog entry, with an object in
     expect(def.input_schema).toMatchObject({ type: 'object' });
     expect(def.input_schema).not.toHaveProperty('$schema');
   }
-  expect(defs.find((d) => d.name === 'get_device_info')?.input_schema).toMatchObject({ required: ['device_id'] });
+  expect(defs.find((d) => d.name === 'manage_service')?.input_schema).toMatchObject({ required: expect.arrayContaining(['device_id', 'service', 'action']) });
 });
 
-it('maps every device tool to an agent command whose parameters the agent accepts', () => {
-  for (const name of TOOL_NAMES) {
-    const input = ToolInput[name].parse(name === 'list_devices' ? {} : { device_id: DEVICE });
-    const execution = TOOL_CATALOG[name].execution(input as never);
-    if (execution.type === 'device') {
-      expect(execution.deviceId).toBe(DEVICE);
-      expect(CommandParams[execution.kind].safeParse(execution.params).success).toBe(true);
-      expect(TOOL_CATALOG[name].targets(input as never)).toEqual([DEVICE]);
+it.each(TOOL_NAMES)('%s maps to what its handler and the agents expect', (name) => {
+  const input = ToolInput[name].parse(SAMPLES[name]);
+  const spec = TOOL_CATALOG[name];
+  const execution = spec.execution(input as never);
+  const handler = TOOL_HANDLERS[name];
+  expect(handler.type).toBe(execution.type === 'database' ? 'database' : 'device');
+  if (execution.type === 'devices') {
+    expect(execution.commands.map((c) => c.deviceId).sort()).toEqual([...spec.targets(input as never)].sort());
+    for (const cmd of execution.commands) {
+      expect(handler.type === 'device' && handler.kind).toBe(cmd.kind);
+      // Library scripts get their interpreter and body from the library at authorization.
+      const params = name === 'run_library_script' ? { ...cmd.params, interpreter: 'bash', script: 'true' } : cmd.params;
+      expect(CommandParams[cmd.kind].safeParse(params).success).toBe(true);
     }
   }
+  expect(defaultTier(name, spec.action?.(input as never))).toBeDefined();
+});
+
+it('gives both executors a handler for every command kind', () => {
+  const linux = createLinuxExecutor();
+  const simulated = createSimulatedExecutor(new SimulatedMachine('ACME-PC-01'));
+  for (const kind of COMMAND_KINDS) {
+    expect(typeof linux[kind]).toBe('function');
+    expect(typeof simulated[kind]).toBe('function');
+  }
+});
+
+it('keeps the README tier table generated from the catalog (npm run docs:tools)', () => {
+  const readme = readFileSync(path.resolve(__dirname, '..', 'README.md'), 'utf8');
+  const section = /<!-- tools:start -->\n([\s\S]*?)\n<!-- tools:end -->/.exec(readme)?.[1];
+  expect(section).toBe(tierTableMarkdown());
 });
 
 it('rejects a device id that is not a UUID and unknown fields', () => {
   expect(ToolInput.get_device_info.safeParse({ device_id: "1' OR 1=1" }).success).toBe(false);
-  expect(ToolInput.get_device_info.safeParse({ device_id: DEVICE, org_id: 'x' }).success).toBe(false);
+  expect(ToolInput.get_device_info.safeParse({ device_id: A, org_id: 'x' }).success).toBe(false);
 });
 
 it('does not treat inherited object keys as tool names', () => {

@@ -1,17 +1,19 @@
 /**
- * The tool catalog: the single source of truth for what the copilot may do. Each entry names the tool, tells the
- * model what it is for, gives the zod schema of its input, its tier, and what it runs: a database read, or a
- * command on the devices it targets. Anthropic tool definitions, authorization and the agent command mapping
- * are all derived from this file.
+ * The tool catalog: the single source of truth for what the copilot may do. Each entry tells the model what the
+ * tool is for, gives the zod schema of its input, names the devices it targets and what it runs (a database
+ * operation, or one command per target device), and its per-user rate limit. Tiers come from
+ * `default-policy.ts`. Anthropic tool definitions, authorization, the agent command mapping and the README's
+ * tier table are all derived from here; a test fails if they drift.
  */
 import { z } from 'zod';
-import { CommandKind } from './protocol';
+import { DEFAULT_POLICY, Tier, type PolicyToolName } from './default-policy';
+import { Interpreter, ServiceName, MAX_SCRIPT_BYTES, type CommandKind } from './protocol';
 
-/** T1 read-only; T2 low-risk, logged; T3 needs a human's approval; T4 approval with explicit confirmation. */
-export const Tier = { T1: 1, T2: 2, T3: 3, T4: 4 } as const;
-export type Tier = (typeof Tier)[keyof typeof Tier];
+export { Tier } from './default-policy';
 
 const DeviceId = z.uuid().describe('Device id as returned by list_devices');
+const DeviceIds = z.array(z.uuid()).min(1).max(500).describe('Device ids as returned by list_devices');
+const Reason = z.string().max(500).optional().describe('Why, for the audit log and the approver');
 
 export const ToolInput = {
   list_devices: z
@@ -21,6 +23,8 @@ export const ToolInput = {
     })
     .strict(),
   get_device_info: z.object({ device_id: DeviceId }).strict(),
+  get_device_metrics: z.object({ device_id: DeviceId }).strict(),
+  list_services: z.object({ device_id: DeviceId, name_filter: z.string().max(100).optional() }).strict(),
   list_processes: z
     .object({
       device_id: DeviceId,
@@ -28,61 +32,266 @@ export const ToolInput = {
       limit: z.number().int().min(1).max(200).default(25),
     })
     .strict(),
-} as const;
+  get_event_logs: z
+    .object({
+      device_id: DeviceId,
+      log: z.string().max(64).default('System').describe('System, Application, Security, or a journal unit on Linux'),
+      level: z.enum(['error', 'warning', 'info']).optional(),
+      limit: z.number().int().min(1).max(200).default(50),
+      since_hours: z.number().int().min(1).max(720).default(24),
+    })
+    .strict(),
+  list_installed_software: z.object({ device_id: DeviceId, name_filter: z.string().max(100).optional() }).strict(),
+  list_alerts: z
+    .object({ device_id: DeviceId.optional(), status: z.enum(['open', 'acknowledged', 'all']).default('open') })
+    .strict(),
+  get_command_result: z.object({ command_id: z.string().min(1).max(200).describe('A command id from an earlier tool result') }).strict(),
+  manage_service: z
+    .object({ device_id: DeviceId, service: ServiceName.describe('Service name, e.g. Spooler'), action: z.enum(['status', 'start', 'stop', 'restart']) })
+    .strict(),
+  acknowledge_alert: z.object({ alert_id: z.uuid(), note: z.string().max(500).optional() }).strict(),
+  add_device_note: z.object({ device_id: DeviceId, text: z.string().min(1).max(2000) }).strict(),
+  refresh_inventory: z.object({ device_ids: DeviceIds }).strict(),
+  network_discovery: z
+    .object({
+      device_id: DeviceId.describe('The device that scans its network'),
+      cidr: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'an IPv4 CIDR such as 192.168.1.0/24'),
+      ports: z.array(z.number().int().min(1).max(65_535)).min(1).max(64).default([22, 80, 443, 445, 3389]),
+    })
+    .strict(),
+  kill_process: z
+    .object({ device_id: DeviceId, pid: z.number().int().min(1), name: z.string().max(256).optional().describe('Expected process name, checked before killing') })
+    .strict(),
+  run_library_script: z
+    .object({
+      device_ids: DeviceIds,
+      script: z.string().min(1).max(100).describe("Name of a script in the organization's script library"),
+      parameters: z.record(z.string().max(64), z.string().max(1000)).default({}),
+    })
+    .strict(),
+  install_updates: z.object({ device_ids: DeviceIds, category: z.enum(['security', 'all']).default('security') }).strict(),
+  execute_script: z
+    .object({
+      device_id: DeviceId,
+      interpreter: Interpreter,
+      script: z.string().min(1).max(MAX_SCRIPT_BYTES),
+      timeout_seconds: z.number().int().min(1).max(600).default(60),
+    })
+    .strict(),
+  restart_device: z.object({ device_id: DeviceId, reason: Reason }).strict(),
+  shutdown_device: z.object({ device_id: DeviceId, reason: Reason }).strict(),
+  uninstall_software: z.object({ device_id: DeviceId, name: z.string().min(1).max(200) }).strict(),
+} as const satisfies Record<PolicyToolName, z.ZodType>;
+
 export type ToolName = keyof typeof ToolInput;
 export const TOOL_NAMES = Object.keys(ToolInput) as ToolName[];
+export type ToolInputOf<N extends ToolName> = z.output<(typeof ToolInput)[N]>;
 
-export type ToolInputOf<N extends ToolName> = z.infer<(typeof ToolInput)[N]>;
+export interface DeviceCommandPlan {
+  deviceId: string;
+  kind: CommandKind;
+  params: Record<string, unknown>;
+}
 
-/** What executing a tool means: a read in our database, or one command on one device. */
-export type ToolExecution =
-  | { type: 'database' }
-  | { type: 'device'; deviceId: string; kind: CommandKind; params: Record<string, unknown> };
+/** What executing a tool means: an operation on our database, or one command per target device. */
+export type ToolExecution = { type: 'database' } | { type: 'devices'; commands: DeviceCommandPlan[] };
+
+export interface RateLimit {
+  max: number;
+  windowSeconds: number;
+}
 
 export interface ToolSpec<N extends ToolName> {
   name: N;
   description: string;
-  tier: Tier;
-  /** The device ids this call touches (checked against the session's org and the user's scope). */
+  /** For tools with per-action tiers: the action this call performs. */
+  action?(input: ToolInputOf<N>): string;
+  /** Every device this call touches (checked against the session's org and the user's scope). */
   targets(input: ToolInputOf<N>): string[];
   execution(input: ToolInputOf<N>): ToolExecution;
+  /** Per user; enforced by the rate limiter. */
+  rateLimit: RateLimit;
 }
+
+const db = (): ToolExecution => ({ type: 'database' });
+const one = (deviceId: string, kind: CommandKind, params: Record<string, unknown> = {}): ToolExecution => ({
+  type: 'devices',
+  commands: [{ deviceId, kind, params }],
+});
+const each = (deviceIds: string[], kind: CommandKind, params: Record<string, unknown> = {}): ToolExecution => ({
+  type: 'devices',
+  commands: [...new Set(deviceIds)].map((deviceId) => ({ deviceId, kind, params })),
+});
+const reads: RateLimit = { max: 120, windowSeconds: 60 };
+const changes: RateLimit = { max: 30, windowSeconds: 600 };
 
 type Catalog = { [N in ToolName]: ToolSpec<N> };
 
 export const TOOL_CATALOG: Catalog = {
   list_devices: {
     name: 'list_devices',
-    description:
-      "List the organization's managed devices with their id, name, hostname, OS, site, group and whether they are online now. Use it to find a device id.",
-    tier: Tier.T1,
+    description: "List the organization's devices: id, name, hostname, OS, site, group, and whether each is online now. Use it to find device ids.",
     targets: () => [],
-    execution: () => ({ type: 'database' }),
+    execution: db,
+    rateLimit: reads,
   },
   get_device_info: {
     name: 'get_device_info',
-    description:
-      'Read a device live: hostname, operating system, uptime, CPU, memory and disks. Needs a device id from list_devices.',
-    tier: Tier.T1,
-    targets: (input) => [input.device_id],
-    execution: (input) => ({ type: 'device', deviceId: input.device_id, kind: CommandKind.SystemInfo, params: {} }),
+    description: 'Read a device live: hostname, operating system, uptime, CPU, memory and disks.',
+    targets: (i) => [i.device_id],
+    execution: (i) => one(i.device_id, 'system_info'),
+    rateLimit: reads,
+  },
+  get_device_metrics: {
+    name: 'get_device_metrics',
+    description: 'Current CPU, memory and disk utilisation of a device, in percent.',
+    targets: (i) => [i.device_id],
+    execution: (i) => one(i.device_id, 'get_metrics'),
+    rateLimit: reads,
+  },
+  list_services: {
+    name: 'list_services',
+    description: 'List the services of a device with their status, optionally filtered by name.',
+    targets: (i) => [i.device_id],
+    execution: (i) => one(i.device_id, 'list_services', i.name_filter ? { filter: i.name_filter } : {}),
+    rateLimit: reads,
   },
   list_processes: {
     name: 'list_processes',
     description: 'List the running processes of a device, busiest first (by CPU or memory).',
-    tier: Tier.T1,
-    targets: (input) => [input.device_id],
-    execution: (input) => ({
-      type: 'device',
-      deviceId: input.device_id,
-      kind: CommandKind.ListProcesses,
-      params: { sortBy: input.sort_by, limit: input.limit },
-    }),
+    targets: (i) => [i.device_id],
+    execution: (i) => one(i.device_id, 'list_processes', { sortBy: i.sort_by, limit: i.limit }),
+    rateLimit: reads,
+  },
+  get_event_logs: {
+    name: 'get_event_logs',
+    description: 'Recent event log entries of a device (Windows event logs, or the journal/syslog on Linux).',
+    targets: (i) => [i.device_id],
+    execution: (i) => one(i.device_id, 'get_event_logs', { log: i.log, level: i.level, limit: i.limit, sinceHours: i.since_hours }),
+    rateLimit: reads,
+  },
+  list_installed_software: {
+    name: 'list_installed_software',
+    description: 'List the software installed on a device, optionally filtered by name.',
+    targets: (i) => [i.device_id],
+    execution: (i) => one(i.device_id, 'list_software', i.name_filter ? { filter: i.name_filter } : {}),
+    rateLimit: reads,
+  },
+  list_alerts: {
+    name: 'list_alerts',
+    description: 'List monitoring alerts of the organization, or of one device.',
+    targets: (i) => (i.device_id ? [i.device_id] : []),
+    execution: db,
+    rateLimit: reads,
+  },
+  get_command_result: {
+    name: 'get_command_result',
+    description: 'The full stored result of an earlier device command (tool output shown to you may be truncated).',
+    targets: () => [],
+    execution: db,
+    rateLimit: reads,
+  },
+  manage_service: {
+    name: 'manage_service',
+    description: 'Check (status), start, stop or restart a service on a device. Changing a service needs a human approval.',
+    action: (i) => i.action,
+    targets: (i) => [i.device_id],
+    execution: (i) => one(i.device_id, 'manage_service', { service: i.service, action: i.action }),
+    rateLimit: changes,
+  },
+  acknowledge_alert: {
+    name: 'acknowledge_alert',
+    description: 'Acknowledge an open alert, with an optional note.',
+    targets: () => [],
+    execution: db,
+    rateLimit: changes,
+  },
+  add_device_note: {
+    name: 'add_device_note',
+    description: "Add a note to a device's record, for the next technician.",
+    targets: (i) => [i.device_id],
+    execution: db,
+    rateLimit: changes,
+  },
+  refresh_inventory: {
+    name: 'refresh_inventory',
+    description: 'Ask devices to report their hardware and software inventory again.',
+    targets: (i) => i.device_ids,
+    execution: (i) => each(i.device_ids, 'inventory'),
+    rateLimit: changes,
+  },
+  network_discovery: {
+    name: 'network_discovery',
+    description: 'Scan a private IPv4 range (at most a /22) from a device for hosts with open TCP ports.',
+    targets: (i) => [i.device_id],
+    execution: (i) => one(i.device_id, 'network_discovery', { cidr: i.cidr, ports: i.ports }),
+    rateLimit: { max: 2, windowSeconds: 600 },
+  },
+  kill_process: {
+    name: 'kill_process',
+    description: 'Terminate a process on a device by pid (optionally checking its name first). Needs a human approval.',
+    targets: (i) => [i.device_id],
+    execution: (i) => one(i.device_id, 'kill_process', { pid: i.pid, ...(i.name ? { name: i.name } : {}) }),
+    rateLimit: changes,
+  },
+  run_library_script: {
+    name: 'run_library_script',
+    description: "Run a vetted script from the organization's script library on devices. Needs a human approval.",
+    targets: (i) => i.device_ids,
+    // The script body comes from the library when the call is authorized (see authorizeToolCall).
+    execution: (i) => each(i.device_ids, 'run_script', { name: i.script, parameters: i.parameters }),
+    rateLimit: changes,
+  },
+  install_updates: {
+    name: 'install_updates',
+    description: 'Install pending operating system updates on devices. Needs a human approval.',
+    targets: (i) => i.device_ids,
+    execution: (i) => each(i.device_ids, 'install_updates', { category: i.category }),
+    rateLimit: changes,
+  },
+  execute_script: {
+    name: 'execute_script',
+    description: 'Run an arbitrary bash or PowerShell script on one device. Always needs an approval with typed confirmation.',
+    targets: (i) => [i.device_id],
+    execution: (i) => one(i.device_id, 'run_script', { interpreter: i.interpreter, script: i.script, timeoutSeconds: i.timeout_seconds }),
+    rateLimit: { max: 5, windowSeconds: 600 },
+  },
+  restart_device: {
+    name: 'restart_device',
+    description: 'Reboot a device. Always needs an approval with typed confirmation.',
+    targets: (i) => [i.device_id],
+    execution: (i) => one(i.device_id, 'restart', i.reason ? { reason: i.reason } : {}),
+    rateLimit: changes,
+  },
+  shutdown_device: {
+    name: 'shutdown_device',
+    description: 'Shut a device down. Always needs an approval with typed confirmation.',
+    targets: (i) => [i.device_id],
+    execution: (i) => one(i.device_id, 'shutdown', i.reason ? { reason: i.reason } : {}),
+    rateLimit: changes,
+  },
+  uninstall_software: {
+    name: 'uninstall_software',
+    description: 'Remove installed software from a device. Always needs an approval with typed confirmation.',
+    targets: (i) => [i.device_id],
+    execution: (i) => one(i.device_id, 'uninstall_software', { name: i.name }),
+    rateLimit: changes,
   },
 };
 
 export function isToolName(name: string): name is ToolName {
   return Object.prototype.hasOwnProperty.call(ToolInput, name);
+}
+
+/**
+ * The default tier of a call: the tool's tier, or its action's tier. Undefined for an action the policy does
+ * not list, which callers must treat as a denial.
+ */
+export function defaultTier(name: ToolName, action: string | undefined): Tier | undefined {
+  const entry = DEFAULT_POLICY[name] as Tier | Record<string, Tier>;
+  if (typeof entry === 'number') return entry;
+  if (action === undefined || !Object.prototype.hasOwnProperty.call(entry, action)) return undefined;
+  return entry[action];
 }
 
 /** Anthropic `tools` definitions, generated from the catalog. */
@@ -93,3 +302,23 @@ export function anthropicToolDefinitions(): { name: string; description: string;
     return { name, description: TOOL_CATALOG[name].description, input_schema: schema };
   });
 }
+
+const tierLabel = (t: Tier) => `T${t}`;
+
+/** The README's tier table, generated from the catalog and the default policy. */
+export function tierTableMarkdown(): string {
+  const rows = TOOL_NAMES.map((name) => {
+    const entry = DEFAULT_POLICY[name] as Tier | Record<string, Tier>;
+    const tier = typeof entry === 'number' ? tierLabel(entry) : Object.entries(entry).map(([a, t]) => `${a} ${tierLabel(t)}`).join(' · ');
+    const limit = TOOL_CATALOG[name].rateLimit;
+    return `| \`${name}\` | ${tier} | ${limit.max} per ${limit.windowSeconds / 60} min |`;
+  });
+  return ['| tool | tier | rate limit per user |', '| --- | --- | --- |', ...rows].join('\n');
+}
+
+export const TIER_NAMES: Record<Tier, string> = {
+  [Tier.T1]: 'read-only',
+  [Tier.T2]: 'low-risk change',
+  [Tier.T3]: 'needs approval',
+  [Tier.T4]: 'needs approval with typed confirmation',
+};

@@ -9,7 +9,8 @@ import { Channel } from './pg-events';
 export const SessionEvent = z.object({
   sessionId: z.uuid(),
   turnId: z.string(),
-  type: z.enum(['turn:started', 'model:replied', 'tool:started', 'tool:completed', 'tool:denied']),
+  type: z.enum(['turn:started', 'model:replied', 'tool:started', 'tool:completed', 'tool:denied', 'approval:requested', 'approval:decided', 'breaker:tripped']),
+  approvalId: z.uuid().optional(),
   tool: z.string().optional(),
   tier: z.number().optional(),
   status: z.string().optional(),

@@ -55,9 +55,52 @@ it('targets the device named in the request, even when it is offline', () => {
 it('says what it can do when the request is not about devices', () => {
   const step = plan([user('tell me a joke')], TOOLS);
   expect(step.stopReason).toBe('end_turn');
-  expect(answerOf([{ role: 'assistant', content: step.content }])).toMatch(/I can list your devices/);
+  expect(answerOf([{ role: 'assistant', content: step.content }])).toMatch(/I can list and read your devices/);
 });
 
 it('plans the same tool ids for the same conversation (deterministic)', () => {
   expect(plan([user('list devices')], TOOLS)).toEqual(plan([user('list devices')], TOOLS));
+});
+
+describe('plans every kind of request', () => {
+  const list = (messages: Message[]) => {
+    const step = plan(messages, ['list_devices', 'manage_service', 'restart_device', 'execute_script', 'install_updates', 'network_discovery', 'kill_process', 'list_alerts']);
+    return step;
+  };
+  const afterListing = (text: string) => {
+    const first = list([user(text)]);
+    const id = (first.content.find((b) => b.type === 'tool_use') as { id: string }).id;
+    return list([user(text), { role: 'assistant', content: first.content }, { role: 'user', content: [{ type: 'tool_result', tool_use_id: id, content: JSON.stringify(devices) }] }]);
+  };
+  const toolUse = (p: ReturnType<typeof plan>) => p.content.find((b) => b.type === 'tool_use') as { name: string; input: Record<string, unknown> };
+
+  it('restarts a named service on a named device', () => {
+    expect(toolUse(afterListing('restart the Spooler service on ACME-PC-01'))).toMatchObject({
+      name: 'manage_service',
+      input: { device_id: devices.devices[0]!.id, service: 'Spooler', action: 'restart' },
+    });
+  });
+
+  it('reboots a device', () => {
+    expect(toolUse(afterListing('reboot ACME-PC-01'))).toMatchObject({ name: 'restart_device', input: { device_id: devices.devices[0]!.id } });
+  });
+
+  it('runs a script given in a code block', () => {
+    expect(toolUse(afterListing('run this script on ACME-HQ-DEMO:\n```bash\necho hello\n```'))).toMatchObject({
+      name: 'execute_script',
+      input: { device_id: devices.devices[1]!.id, interpreter: 'bash', script: 'echo hello' },
+    });
+  });
+
+  it('patches every online device when asked for all', () => {
+    expect(toolUse(afterListing('install updates on all devices'))).toMatchObject({ name: 'install_updates', input: { device_ids: [devices.devices[1]!.id] } });
+  });
+
+  it('scans a range from the demo device', () => {
+    expect(toolUse(afterListing('scan 192.168.10.0/24 for open ports'))).toMatchObject({ name: 'network_discovery', input: { cidr: '192.168.10.0/24' } });
+  });
+
+  it('calls exactly the tool named with /tool, even one that does not exist', () => {
+    expect(toolUse(list([user('/tool wipe_everything {"really": true}')]))).toEqual(expect.objectContaining({ name: 'wipe_everything', input: { really: true } }));
+  });
 });

@@ -5,6 +5,7 @@
  * answer says plainly that it comes from the offline model.
  */
 import crypto from 'node:crypto';
+import { DEVICES, INFO, INTENTS, PROCESSES, type DeviceRow } from './intents';
 
 export type Block =
   | { type: 'text'; text: string }
@@ -21,12 +22,6 @@ export interface Plan {
 
 export const OFFLINE_NOTICE = '(offline model: no ANTHROPIC_API_KEY is set, so a local deterministic planner answered)';
 
-interface DeviceRow {
-  id: string;
-  name: string;
-  hostname: string;
-  online: boolean;
-}
 
 const blocks = (m: Message): Block[] => (typeof m.content === 'string' ? [{ type: 'text', text: m.content }] : m.content);
 
@@ -78,23 +73,13 @@ function currentTurn(messages: Message[]): { request: string; calls: ToolCall[] 
   return { request, calls: [...calls.values()] };
 }
 
-interface Intent {
-  info: boolean;
-  processes: boolean;
-  devices: boolean;
-}
-
-export function intentOf(text: string): Intent {
-  const info = /\b(host ?names?|uptime|up ?time|info(rmation)?|details?|os|operating system|cpus?|memory|ram|disks?|specs?|how long)\b/i.test(text);
-  const processes = /\b(process(es)?|running programs?|busiest|top)\b/i.test(text);
-  const devices = /\b(devices?|machines?|endpoints?|computers?|pcs?|servers?|fleet|online|offline)\b/i.test(text);
-  return { info, processes, devices };
-}
-
-function chooseDevice(request: string, devices: DeviceRow[]): DeviceRow | undefined {
+function chooseDevices(request: string, devices: DeviceRow[], mode: 'one' | 'many'): DeviceRow[] {
   const lower = request.toLowerCase();
-  const named = devices.find((d) => lower.includes(d.name.toLowerCase()) || lower.includes(d.hostname.toLowerCase()));
-  return named ?? devices.find((d) => d.online);
+  const named = devices.filter((d) => lower.includes(d.name.toLowerCase()) || lower.includes(d.hostname.toLowerCase()));
+  if (mode === 'many' && /\b(all|every)\b/i.test(request)) return devices.filter((d) => d.online);
+  if (named.length > 0) return mode === 'one' ? named.slice(0, 1) : named;
+  const demo = devices.find((d) => d.online);
+  return demo ? [demo] : [];
 }
 
 function toolId(messages: Message[], index: number): string {
@@ -103,38 +88,66 @@ function toolId(messages: Message[], index: number): string {
 }
 
 const answer = (text: string): Plan => ({ content: [{ type: 'text', text: `${OFFLINE_NOTICE}\n${text}` }], stopReason: 'end_turn' });
+const useTools = (messages: Message[], text: string, uses: { name: string; input: Record<string, unknown> }[]): Plan => ({
+  content: [{ type: 'text', text }, ...uses.map((u, i) => ({ type: 'tool_use' as const, id: toolId(messages, i), name: u.name, input: u.input }))],
+  stopReason: 'tool_use',
+});
+
+/** `/tool <name> {json}`: asks for exactly that tool call (for demos and tests of the cage). */
+const DIRECT = /^\s*\/tool\s+([A-Za-z_][\w-]*)\s*([\s\S]*)$/;
 
 export function plan(messages: Message[], toolNames: string[]): Plan {
   const { request, calls } = currentTurn(messages);
-  const intent = intentOf(request);
   const has = (name: string) => toolNames.includes(name);
-  if (!intent.info && !intent.processes && !intent.devices) {
-    return answer('I can list your devices, read a device (hostname, OS, uptime, CPU, memory, disks) and list its processes. Try: "what is the hostname and uptime of the demo device?"');
+
+  const direct = DIRECT.exec(request);
+  if (direct) {
+    const [, name, json] = direct;
+    if (calls.length > 0) return answer(calls.map((c) => describeResult(c)).join('\n'));
+    let input: Record<string, unknown> = {};
+    try {
+      input = json?.trim() ? (JSON.parse(json) as Record<string, unknown>) : {};
+    } catch {
+      return answer(`The input after /tool ${name} is not valid JSON.`);
+    }
+    return useTools(messages, `Calling ${name} as asked.`, [{ name: name!, input }]);
+  }
+
+  const rule = INTENTS.find((r) => r.when.test(request) && has(r.intent.tool))?.intent;
+  const readInfo = INFO.test(request);
+  const readProcesses = PROCESSES.test(request);
+  if (!rule && !readInfo && !readProcesses && !DEVICES.test(request)) {
+    return answer('I can list and read your devices, manage services, run scripts, restart machines, scan networks and more. Try: "what is the hostname and uptime of the demo device?"');
+  }
+
+  if (rule?.devices === 'none') {
+    const done = calls.find((c) => c.name === rule.tool && c.result);
+    if (done) return answer(describeResult(done));
+    const input = rule.input(request, []);
+    return input ? useTools(messages, `Using ${rule.tool}.`, [{ name: rule.tool, input }]) : answer(`I need more detail to use ${rule.tool}.`);
   }
 
   const listing = calls.find((c) => c.name === 'list_devices' && c.result);
-  if (!listing && has('list_devices')) {
-    return { content: [{ type: 'text', text: 'Let me find the device first.' }, { type: 'tool_use', id: toolId(messages, 0), name: 'list_devices', input: {} }], stopReason: 'tool_use' };
-  }
+  if (!listing && has('list_devices')) return useTools(messages, 'Let me find the device first.', [{ name: 'list_devices', input: {} }]);
   if (!listing || listing.result?.isError) return answer(`I could not list the devices: ${listing?.result?.text ?? 'the tool is not available'}.`);
   const devices = ((extractJson(listing.result!.text) as { devices?: DeviceRow[] } | undefined)?.devices ?? []) as DeviceRow[];
-  if (!intent.info && !intent.processes) return answer(describeDevices(devices));
 
-  const device = chooseDevice(request, devices);
-  if (!device) return answer('No device is online right now, so I cannot read one live.');
-  const wanted = [intent.info ? 'get_device_info' : null, intent.processes ? 'list_processes' : null].filter(
-    (n): n is string => n !== null && has(n),
-  );
-  const missing = wanted.filter((name) => !calls.some((c) => c.name === name && c.input.device_id === device.id));
-  if (missing.length > 0) {
-    return {
-      content: [
-        { type: 'text', text: `Reading ${device.name}.` },
-        ...missing.map((name, i) => ({ type: 'tool_use' as const, id: toolId(messages, i), name, input: { device_id: device.id } })),
-      ],
-      stopReason: 'tool_use',
-    };
+  if (rule) {
+    const done = calls.find((c) => c.name === rule.tool);
+    if (done) return answer(describeResult(done));
+    const targets = chooseDevices(request, devices, rule.devices);
+    if (targets.length === 0) return answer('No matching device is online, so I cannot do that now.');
+    const input = rule.input(request, targets);
+    if (!input) return answer(`I need more detail to use ${rule.tool} (for example the service, process id or script).`);
+    return useTools(messages, `Using ${rule.tool} on ${targets.map((t) => t.name).join(', ')}.`, [{ name: rule.tool, input }]);
   }
+  if (!readInfo && !readProcesses) return answer(describeDevices(devices));
+
+  const [device] = chooseDevices(request, devices, 'one');
+  if (!device) return answer('No device is online right now, so I cannot read one live.');
+  const wanted = [readInfo ? 'get_device_info' : null, readProcesses ? 'list_processes' : null].filter((n): n is string => n !== null && has(n));
+  const missing = wanted.filter((name) => !calls.some((c) => c.name === name && c.input.device_id === device.id));
+  if (missing.length > 0) return useTools(messages, `Reading ${device.name}.`, missing.map((name) => ({ name, input: { device_id: device.id } })));
   const parts = wanted.map((name) => {
     const call = calls.find((c) => c.name === name && c.input.device_id === device.id)!;
     if (call.result?.isError) return `${name} failed: ${call.result.text}`;
@@ -142,6 +155,32 @@ export function plan(messages: Message[], toolNames: string[]): Plan {
     return name === 'get_device_info' ? describeInfo(device, data) : describeProcesses(device, data);
   });
   return answer(parts.join('\n'));
+}
+
+/** A plain-words account of one tool call's result. */
+function describeResult(call: ToolCall): string {
+  if (!call.result) return `${call.name}: no result.`;
+  if (call.result.isError) return `${call.name} did not run: ${call.result.text.slice(0, 600)}`;
+  const data = extractJson(call.result.text) as Record<string, any> | undefined;
+  if (!data) return `${call.name}: ${call.result.text.slice(0, 600)}`;
+  if (Array.isArray(data.devices) && data.devices.every((d: any) => 'ok' in d)) {
+    return `${call.name}:\n${data.devices.map((d: any) => `- ${d.device}: ${d.ok ? 'done' : 'failed'}, ${d.summary}`).join('\n')}`;
+  }
+  switch (call.name) {
+    case 'manage_service':
+      return data.action === 'status'
+        ? `The ${data.service} service is ${data.status}.`
+        : `${data.action} of the ${data.service} service done: it is now ${data.status} (was ${data.previousStatus}).`;
+    case 'execute_script':
+    case 'run_library_script':
+      return data.timedOut ? 'The script timed out and was killed.' : `The script exited with code ${data.exitCode}. Output:\n${String(data.stdout ?? '').slice(0, 1500)}`;
+    case 'restart_device':
+      return `The device is restarting${data.offlineSeconds ? ` (back in about ${data.offlineSeconds} seconds)` : ''}.`;
+    case 'get_device_info':
+      return describeInfo({ id: '', name: String(data.hostname ?? 'the device'), hostname: String(data.hostname ?? ''), online: true }, data);
+    default:
+      return `${call.name} done: ${JSON.stringify(data).slice(0, 800)}`;
+  }
 }
 
 function describeDevices(devices: DeviceRow[]): string {

@@ -24,6 +24,18 @@ const ORGS = [
   { key: 'globex' as const, name: 'Globex Inc', sites: [{ name: 'Main Office', groups: ['Workstations'] }] },
 ];
 
+/** Vetted scripts every demo org starts with (run_library_script runs only these). */
+const LIBRARY = [
+  { name: 'flush-dns', description: 'Clear the DNS client cache', interpreter: 'powershell', body: 'Clear-DnsClientCache\nWrite-Output "DNS cache cleared"' },
+  {
+    name: 'clear-print-queue',
+    description: 'Stop the spooler, delete stuck print jobs, start it again',
+    interpreter: 'powershell',
+    body: 'Stop-Service Spooler -Force\nRemove-Item "$env:SystemRoot\\System32\\spool\\PRINTERS\\*" -Force\nStart-Service Spooler',
+  },
+  { name: 'disk-usage', description: 'Report disk usage (Linux)', interpreter: 'bash', body: 'df -h /' },
+];
+
 export async function seedDemo(prisma: PrismaClient, opts: { suffix?: string } = {}): Promise<DemoSeed> {
   const sfx = opts.suffix ? `-${opts.suffix}` : '';
   const partnerSlug = `northwind-msp${sfx}`;
@@ -74,6 +86,9 @@ export async function seedDemo(prisma: PrismaClient, opts: { suffix?: string } =
       }
     }
     orgs[spec.key] = { id: org.id, slug, siteIds };
+    for (const script of LIBRARY) {
+      await prisma.script.upsert({ where: { orgId_name: { orgId: org.id, name: script.name } }, create: { orgId: org.id, ...script }, update: {} });
+    }
     for (const role of ['technician', 'approver', 'admin'] as const) {
       await addUser(`${role}@${slug}.example`, `${spec.name} ${role}`, [{ orgId: org.id, role }], slug);
     }

@@ -1,32 +1,60 @@
 /**
- * `npm run record-fixtures`: records the committed workflow histories that CI replays. Run it only for a new
- * fixture; a change that breaks an existing one is fixed with `patched()`, never by re-recording.
+ * `npm run record-fixtures`: records the committed workflow histories that CI replays. Run it only to add a new
+ * fixture; a change that breaks an existing one is fixed with `patched()` in the workflow, never by re-recording.
  */
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { startTestSystem, waitUntil } from '../test/harness';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { startTestSystem, type TestSystem } from '../test/harness';
 
 const dir = path.resolve(__dirname, '..', 'test', 'fixtures', 'histories');
+const tool = (name: string, input: Record<string, unknown>) => `/tool ${name} ${JSON.stringify(input)}`;
+
+async function save(sys: TestSystem, sessionId: string, name: string): Promise<void> {
+  const session = await sys.prisma.copilotSession.findUniqueOrThrow({ where: { id: sessionId } });
+  const history = await sys.temporal.client.workflow.getHandle(session.workflowId).fetchHistory();
+  const file = path.join(dir, `${name}.json`);
+  // Same encoding as `temporal workflow show --output json`, which Worker.runReplayHistory reads back.
+  await writeFile(file, `${JSON.stringify(JSON.parse(historyToJSON(history)), null, 1)}\n`);
+  console.log(`wrote ${path.relative(process.cwd(), file)} (${history.events?.length} events)`);
+}
 
 async function main(): Promise<void> {
-  const sys = await startTestSystem({ agent: true });
+  const sys = await startTestSystem({ agent: true, simulated: 2 });
   try {
-    const key = sys.keyOf('technician');
-    const created = await sys.request('POST', '/v1/sessions', { key, body: {} });
-    const sessionId = created.body.id as string;
+    const tech = sys.keyOf('technician');
+    const approver = sys.keyOf('approver');
+    const [pc1, pc2] = [...sys.simulated.values()];
+    const decide = (id: string, body: Record<string, unknown>) => sys.request('POST', `/v1/approvals/${id}/decision`, { key: approver, body });
+
+    // Two read-only turns against the real Linux agent.
+    let sessionId = await sys.startSession(tech);
     for (const text of ['what is the hostname and uptime of the demo device?', 'which processes are running on the demo device?']) {
-      const sent = await sys.request('POST', `/v1/sessions/${sessionId}/messages`, { key, body: { text } });
-      await waitUntil(async () => {
-        const s = (await sys.request('GET', `/v1/sessions/${sessionId}`, { key })).body;
-        return s.turns.find((t: { turnId: string }) => t.turnId === sent.body.turnId)?.status === 'answered';
-      }, 'the answer', 60_000);
+      await sys.waitForTurn(sessionId, tech, await sys.send(sessionId, tech, text));
     }
-    const history = await sys.temporal.client.workflow.getHandle(created.body.workflowId).fetchHistory();
-    const file = path.join(dir, 'copilot-session-two-turns.json');
-    // Same encoding as `temporal workflow show --output json`, which Worker.runReplayHistory reads back.
-    const { historyToJSON } = await import('@temporalio/common/lib/proto-utils');
-    await writeFile(file, `${JSON.stringify(JSON.parse(historyToJSON(history)), null, 1)}\n`);
-    console.log(`wrote ${path.relative(process.cwd(), file)} (${history.events?.length} events)`);
+    await save(sys, sessionId, 'copilot-session-two-turns');
+
+    // A T3 call approved, then a T4 call rejected.
+    sessionId = await sys.startSession(tech);
+    let turn = await sys.send(sessionId, tech, tool('manage_service', { device_id: pc1, service: 'Spooler', action: 'restart' }));
+    await decide((await sys.waitForApproval(sessionId)).id, { decision: 'approve', reason: 'printing is down' });
+    await sys.waitForTurn(sessionId, tech, turn);
+    turn = await sys.send(sessionId, tech, tool('restart_device', { device_id: pc2 }));
+    await decide((await sys.waitForApproval(sessionId)).id, { decision: 'reject', reason: 'users are working' });
+    await sys.waitForTurn(sessionId, tech, turn);
+    await save(sys, sessionId, 'copilot-session-approvals');
+
+    // Three rejections trip the breaker; the fourth call is denied; an admin resets it; the fifth runs.
+    sessionId = await sys.startSession(tech);
+    for (let i = 0; i < 3; i++) {
+      turn = await sys.send(sessionId, tech, tool('manage_service', { device_id: pc1, service: 'BITS', action: 'start' }));
+      await decide((await sys.waitForApproval(sessionId)).id, { decision: 'reject' });
+      await sys.waitForTurn(sessionId, tech, turn);
+    }
+    await sys.waitForTurn(sessionId, tech, await sys.send(sessionId, tech, tool('get_device_info', { device_id: pc1 })));
+    await sys.request('POST', `/v1/sessions/${sessionId}/breaker/reset`, { key: sys.keyOf('admin') });
+    await sys.waitForTurn(sessionId, tech, await sys.send(sessionId, tech, tool('get_device_info', { device_id: pc1 })));
+    await save(sys, sessionId, 'copilot-session-breaker');
   } finally {
     await sys.stop();
   }

@@ -20,6 +20,7 @@ import { createPrisma, type PrismaClient } from '../lib/prisma';
 import { createRedis, type Redis } from '../lib/redis';
 import { startOfflineModel } from '../offline-model/server';
 import { createEnrollmentKey, seedDemo, type DemoSeed } from '../prisma/seed-demo';
+import { issueSecret } from '../lib/secrets';
 import { activityDeps, createWorker } from '../worker/create-worker';
 
 const root = path.resolve(__dirname, '..');
@@ -40,6 +41,16 @@ export interface TestSystem {
   seed: DemoSeed;
   taskQueue: string;
   agent?: { deviceId: string; process: ChildProcess; credentialsFile: string; stop(): Promise<void>; start(): void };
+  /** Simulated Windows-like endpoints (acme), by name: ACME-…-PC-01, … */
+  simulated: Map<string, string>;
+  /** A user of the seeded partner with the given roles in acme, and an API key. */
+  createUser(roles: ('technician' | 'approver' | 'admin' | 'auditor')[]): Promise<{ userId: string; key: string }>;
+  startSession(key: string): Promise<string>;
+  /** Sends a message and returns its turn id. */
+  send(sessionId: string, key: string, text: string): Promise<string>;
+  /** Waits until the turn is answered or failed and returns the session as GET shows it. */
+  waitForTurn(sessionId: string, key: string, turnId: string, timeoutMs?: number): Promise<any>;
+  waitForApproval(sessionId: string): Promise<{ id: string; tier: number; digest: string; confirmationPhrase: string | null }>;
   /** Stops the worker (as a crash or deploy would) and starts a fresh one on the same task queue. */
   stopWorker(): Promise<void>;
   startWorker(): Promise<void>;
@@ -57,7 +68,7 @@ export async function waitUntil(check: () => Promise<boolean>, what: string, tim
   throw new Error(`timed out waiting for ${what}`);
 }
 
-export async function startTestSystem(opts: { agent?: boolean } = {}): Promise<TestSystem> {
+export async function startTestSystem(opts: { agent?: boolean; simulated?: number } = {}): Promise<TestSystem> {
   const env = loadEnv({ ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'silent' });
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const prisma = createPrisma(env.TEST_DATABASE_URL);
@@ -164,7 +175,62 @@ export async function startTestSystem(opts: { agent?: boolean } = {}): Promise<T
     await waitUntil(async () => (await prisma.device.findUnique({ where: { id: creds.deviceId } }))?.online === true, 'the agent to connect');
   }
 
+  const simulated = new Map<string, string>();
+  let simulator: ChildProcess | undefined;
+  if (opts.simulated) {
+    tmp ??= await mkdtemp(path.join(os.tmpdir(), 'gatehouse-agent-'));
+    const key = await createEnrollmentKey(prisma, { orgId: seed.orgs.acme.id, siteId: seed.orgs.acme.siteIds[0]!, maxUses: opts.simulated });
+    simulator = spawn(
+      process.execPath,
+      ['--import', 'tsx', path.join(root, 'agent', 'main.ts'), '--simulate', String(opts.simulated), '--org', seed.orgs.acme.slug, '--key', key, '--server', url, '--reboot-seconds', '2'],
+      { cwd: root, env: { ...process.env, DATA_DIR: tmp, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'error' }, stdio: ['ignore', 'ignore', 'inherit'] },
+    );
+    await waitUntil(async () => (await prisma.device.count({ where: { orgId: seed.orgs.acme.id, executor: 'simulated', online: true } })) === opts.simulated, 'the simulated agents to connect', 60_000);
+    for (const d of await prisma.device.findMany({ where: { orgId: seed.orgs.acme.id, executor: 'simulated' } })) simulated.set(d.name, d.id);
+  }
+
+  const createUser: TestSystem['createUser'] = async (roles) => {
+    const user = await prisma.user.create({ data: { partnerId: seed.partnerId, email: `${roles.join('-')}-${crypto.randomBytes(4).toString('hex')}@${seed.orgs.acme.slug}.example`, name: roles.join(' and ') } });
+    for (const role of roles) await prisma.roleBinding.create({ data: { userId: user.id, orgId: seed.orgs.acme.id, role } });
+    const secret = issueSecret('gh');
+    await prisma.apiKey.create({ data: { userId: user.id, name: 'test', prefix: secret.prefix, hash: secret.hash } });
+    return { userId: user.id, key: secret.plain };
+  };
+  const startSession: TestSystem['startSession'] = async (key) => {
+    const res = await request('POST', '/v1/sessions', { key, body: { org: seed.orgs.acme.slug } });
+    if (res.status !== 201) throw new Error(`session not started: ${JSON.stringify(res.body)}`);
+    return res.body.id as string;
+  };
+  const send: TestSystem['send'] = async (sessionId, key, text) => {
+    const res = await request('POST', `/v1/sessions/${sessionId}/messages`, { key, body: { text } });
+    if (res.status !== 202) throw new Error(`message refused: ${JSON.stringify(res.body)}`);
+    return res.body.turnId as string;
+  };
+  const waitForTurn: TestSystem['waitForTurn'] = async (sessionId, key, turnId, timeoutMs = 60_000) => {
+    let session: any;
+    await waitUntil(async () => {
+      session = (await request('GET', `/v1/sessions/${sessionId}`, { key })).body;
+      const turn = session.turns?.find((t: { turnId: string }) => t.turnId === turnId);
+      return turn?.status === 'answered' || turn?.status === 'failed';
+    }, `turn ${turnId} to finish`, timeoutMs);
+    return session;
+  };
+  const waitForApproval: TestSystem['waitForApproval'] = async (sessionId) => {
+    let found: any;
+    await waitUntil(async () => {
+      found = await prisma.approval.findFirst({ where: { sessionId, status: 'pending' }, orderBy: { createdAt: 'desc' } });
+      return found !== null;
+    }, 'an approval request');
+    return found;
+  };
+
   return {
+    simulated,
+    createUser,
+    startSession,
+    send,
+    waitForTurn,
+    waitForApproval,
     env,
     prisma,
     redis,
@@ -180,6 +246,7 @@ export async function startTestSystem(opts: { agent?: boolean } = {}): Promise<T
     startWorker,
     async stop() {
       agent?.process.kill('SIGTERM');
+      simulator?.kill('SIGTERM');
       await stopWorker();
       await api.close();
       await temporal.teardown();

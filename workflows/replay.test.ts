@@ -21,8 +21,8 @@ beforeAll(() => {
   }
 });
 
-it('has at least one committed copilotSession history', () => {
-  expect(histories).toContain('copilot-session-two-turns.json');
+it('has the committed copilotSession histories: reads, approvals, a breaker trip', () => {
+  expect(histories).toEqual(expect.arrayContaining(['copilot-session-two-turns.json', 'copilot-session-approvals.json', 'copilot-session-breaker.json']));
 });
 
 it.each(histories)('replays %s against the current workflow code', async (file) => {

@@ -2,7 +2,27 @@
  * The state machine of one copilot session, kept apart from the workflow so the workflow reads like a script.
  * Everything here must be deterministic: no clocks, no randomness, no I/O.
  */
-import { MAX_TURNS_IN_STATE, type ModelStep, type SessionState, type Step, type TurnState } from '../common/session';
+import {
+  BREAKER_THRESHOLD,
+  MAX_TURNS_IN_STATE,
+  type ApprovalDecisionSignal,
+  type BreakerState,
+  type ModelStep,
+  type PendingApproval,
+  type SessionState,
+  type Step,
+  type TurnState,
+} from '../common/session';
+
+export type ToolStep = Extract<Step, { kind: 'tool' }>;
+
+export interface CarriedState {
+  turns?: TurnState[];
+  turnCounter?: number;
+  breaker?: BreakerState;
+  paused?: boolean;
+  tainted?: boolean;
+}
 
 export class CopilotSessionState {
   private turns: TurnState[];
@@ -10,25 +30,34 @@ export class CopilotSessionState {
   private queue: TurnState[] = [];
   // The message text waits here only until its turn starts; the transcript itself lives in PostgreSQL.
   private pendingTexts = new Map<string, string>();
+  /** Decisions signalled for the approval being waited on; each is verified by an activity before it counts. */
+  readonly decisions: ApprovalDecisionSignal[] = [];
+  breaker: BreakerState;
+  paused: boolean;
+  tainted: boolean;
+  pendingApproval: PendingApproval | null = null;
 
   constructor(
     readonly sessionId: string,
     readonly orgId: string,
-    carried?: { turns?: TurnState[]; turnCounter?: number },
+    carried: CarriedState = {},
   ) {
-    this.turns = carried?.turns ?? [];
-    this.turnCounter = carried?.turnCounter ?? 0;
+    this.turns = carried.turns ?? [];
+    this.turnCounter = carried.turnCounter ?? 0;
+    this.breaker = carried.breaker ?? { streak: 0, tripped: false };
+    this.paused = carried.paused ?? false;
+    this.tainted = carried.tainted ?? false;
   }
 
   /** Called by the update handler: records the message as a queued turn and returns its id at once. */
-  enqueue(userId: string, text: string): { turn: TurnState; text: string } {
+  enqueue(userId: string, text: string): TurnState {
     this.turnCounter += 1;
     const turn: TurnState = { turnId: `t${this.turnCounter}`, userId, status: 'queued', steps: [] };
     this.turns.push(turn);
     this.queue.push(turn);
     this.pendingTexts.set(turn.turnId, text);
     this.trim();
-    return { turn, text };
+    return turn;
   }
 
   hasQueued(): boolean {
@@ -45,17 +74,32 @@ export class CopilotSessionState {
   }
 
   recordModelStep(turn: TurnState, step: number, reply: ModelStep): void {
-    turn.steps.push({
-      kind: 'model',
-      step,
-      text: reply.text.slice(0, 500),
-      toolCalls: reply.toolUses.map((t) => t.name),
-    });
+    turn.steps.push({ kind: 'model', step, text: reply.text.slice(0, 500), toolCalls: reply.toolUses.map((t) => t.name) });
   }
 
-  recordToolStep(turn: TurnState, step: Extract<Step, { kind: 'tool' }>): Extract<Step, { kind: 'tool' }> {
+  addToolStep(turn: TurnState, step: ToolStep): ToolStep {
     turn.steps.push(step);
     return step;
+  }
+
+  /** A human approved: the rejection streak starts over, and the taint is cleared (a human looked once). */
+  approved(): void {
+    this.breaker.streak = 0;
+    this.tainted = false;
+  }
+
+  /** A rejection or an expiry. Returns true when this one trips the breaker. */
+  rejected(): boolean {
+    this.breaker.streak += 1;
+    if (!this.breaker.tripped && this.breaker.streak >= BREAKER_THRESHOLD) {
+      this.breaker.tripped = true;
+      return true;
+    }
+    return false;
+  }
+
+  resetBreaker(): void {
+    this.breaker = { streak: 0, tripped: false };
   }
 
   finish(turn: TurnState, answer: string): void {
@@ -70,12 +114,21 @@ export class CopilotSessionState {
 
   snapshot(): SessionState {
     const working = this.turns.some((t) => t.status === 'running' || t.status === 'queued');
-    return { sessionId: this.sessionId, orgId: this.orgId, status: working ? 'working' : 'idle', turns: this.turns };
+    return {
+      sessionId: this.sessionId,
+      orgId: this.orgId,
+      status: this.pendingApproval ? 'waiting_approval' : working ? 'working' : 'idle',
+      turns: this.turns,
+      breaker: this.breaker,
+      paused: this.paused,
+      tainted: this.tainted,
+      pendingApproval: this.pendingApproval,
+    };
   }
 
-  /** What continue-as-new carries: finished turns and the counter (queued turns are re-queued by the caller). */
-  carryOver(): { turns: TurnState[]; turnCounter: number } {
-    return { turns: this.turns, turnCounter: this.turnCounter };
+  /** What continue-as-new carries (it happens only between turns, so nothing is queued or pending). */
+  carryOver(): CarriedState {
+    return { turns: this.turns, turnCounter: this.turnCounter, breaker: this.breaker, paused: this.paused, tainted: this.tainted };
   }
 
   private trim(): void {

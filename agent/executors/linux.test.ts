@@ -1,9 +1,9 @@
 import os from 'node:os';
 import { CommandOutput } from '../../common/protocol';
-import { linuxExecutor } from './linux';
+import { createLinuxExecutor } from './linux';
 
 it('reads this machine: hostname, uptime, CPU, memory and disks', async () => {
-  const info = CommandOutput.system_info.parse(await linuxExecutor.system_info({}));
+  const info = CommandOutput.system_info.parse(await createLinuxExecutor().system_info({}));
   expect(info.hostname).toBe(os.hostname());
   expect(info.cpu.cores).toBe(os.cpus().length);
   expect(info.uptimeSeconds).toBeGreaterThan(0);
@@ -12,14 +12,14 @@ it('reads this machine: hostname, uptime, CPU, memory and disks', async () => {
 });
 
 it('lists real processes, including this one, capped at the limit', async () => {
-  const all = CommandOutput.list_processes.parse(await linuxExecutor.list_processes({ sortBy: 'memory', limit: 500 }));
+  const all = CommandOutput.list_processes.parse(await createLinuxExecutor().list_processes({ sortBy: 'memory', limit: 500 }));
   expect(all.processes.some((p) => p.pid === process.pid)).toBe(true);
-  const top = CommandOutput.list_processes.parse(await linuxExecutor.list_processes({ sortBy: 'memory', limit: 3 }));
+  const top = CommandOutput.list_processes.parse(await createLinuxExecutor().list_processes({ sortBy: 'memory', limit: 3 }));
   expect(top.processes).toHaveLength(3);
   expect(top.total).toBe(all.total);
   expect(top.processes[0]!.memoryBytes).toBeGreaterThanOrEqual(top.processes[2]!.memoryBytes);
 });
 
 it('refuses unknown parameters', async () => {
-  await expect(linuxExecutor.list_processes({ sortBy: 'cpu', limit: 5, command: 'rm' })).rejects.toThrow();
+  await expect(createLinuxExecutor().list_processes({ sortBy: 'cpu', limit: 5, command: 'rm' })).rejects.toThrow();
 });

@@ -1,8 +1,13 @@
 /** The real Linux executor: reads this machine through the os module, /proc and statfs. */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { readFile, readdir, statfs } from 'node:fs/promises';
 import os from 'node:os';
 import { CommandParams, type ProcessList, type SystemInfo } from '../../common/protocol';
-import type { Executor } from './types';
+import { eventLogs, killProcess, listServices, listSoftware, manageService, metrics } from './linux-system';
+import { networkDiscovery } from './network-discovery';
+import { runScript } from './run-script';
+import { ExecutorError, type Executor } from './types';
 
 async function distro(): Promise<string | undefined> {
   try {
@@ -24,7 +29,7 @@ async function memAvailable(): Promise<number> {
   return os.freemem();
 }
 
-async function disks(): Promise<SystemInfo['disks']> {
+export async function disks(): Promise<SystemInfo['disks']> {
   let mounts: string[] = ['/'];
   try {
     const text = await readFile('/proc/mounts', 'utf8');
@@ -133,7 +138,58 @@ export async function listProcesses(raw: Record<string, unknown>): Promise<Proce
   return { total: processes.length, processes: processes.slice(0, params.limit) };
 }
 
-export const linuxExecutor: Executor = {
-  system_info: () => systemInfo(),
-  list_processes: (params) => listProcesses(params),
-};
+export interface LinuxExecutorOptions {
+  /** Reboot and shutdown are refused unless the agent was started with --allow-power. */
+  allowPower?: boolean;
+  /** Installing updates and removing packages are refused unless started with --allow-packages. */
+  allowPackages?: boolean;
+  /** Lets discovery scan 127.0.0.0/8 (for tests on one machine); never set in production. */
+  allowLoopbackDiscovery?: boolean;
+}
+
+const disabled = (what: string, flag: string) => new ExecutorError('DISABLED', `${what} is disabled on this agent (start it with ${flag})`);
+
+function later(cmd: string, args: string[]): void {
+  // Give the agent time to report the result before the machine goes down.
+  setTimeout(() => spawn(cmd, args, { detached: true, stdio: 'ignore' }).unref(), 2000);
+}
+
+export function createLinuxExecutor(opts: LinuxExecutorOptions = {}): Executor {
+  return {
+    system_info: () => systemInfo(),
+    list_processes: (params) => listProcesses(params),
+    get_metrics: () => metrics(disks),
+    list_services: (params) => listServices(params),
+    manage_service: (params) => manageService(params),
+    get_event_logs: (params) => eventLogs(params),
+    list_software: (params) => listSoftware(params),
+    kill_process: (params) => killProcess(params),
+    run_script: (params) => runScript(params),
+    inventory: async () => ({ system: await systemInfo(), packages: (await listSoftware({}).catch(() => ({ total: 0 }))).total, collectedAt: new Date().toISOString() }),
+    network_discovery: (params) => networkDiscovery(params, { allowLoopback: opts.allowLoopbackDiscovery }),
+    restart: async () => {
+      if (!opts.allowPower) throw disabled('rebooting', '--allow-power');
+      later('systemctl', ['reboot']);
+      return { scheduled: true };
+    },
+    shutdown: async () => {
+      if (!opts.allowPower) throw disabled('shutting down', '--allow-power');
+      later('systemctl', ['poweroff']);
+      return { scheduled: true };
+    },
+    install_updates: async (params) => {
+      CommandParams.install_updates.parse(params);
+      if (!opts.allowPackages) throw disabled('installing updates', '--allow-packages');
+      const result = await runScript({ interpreter: 'bash', script: 'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get -y -q upgrade', timeoutSeconds: 1800 });
+      if (result.exitCode !== 0) throw new ExecutorError('EXECUTION_FAILED', 'apt-get upgrade failed');
+      return { installed: [], rebootRequired: existsSync('/var/run/reboot-required') };
+    },
+    uninstall_software: async (params) => {
+      const p = CommandParams.uninstall_software.parse(params);
+      if (!opts.allowPackages) throw disabled('removing software', '--allow-packages');
+      if (!/^[a-z0-9][a-z0-9.+-]*$/.test(p.name)) throw new ExecutorError('INVALID_COMMAND', 'not a Debian package name');
+      const result = await runScript({ interpreter: 'bash', script: `DEBIAN_FRONTEND=noninteractive apt-get -y -q remove -- '${p.name}'`, timeoutSeconds: 600 });
+      return { name: p.name, removed: result.exitCode === 0 };
+    },
+  };
+}

@@ -3,7 +3,7 @@ import type { CommandKind } from '../../common/protocol';
 /** An error the agent reports with a fixed code; the server never forwards the agent's free text to the model. */
 export class ExecutorError extends Error {
   constructor(
-    readonly code: 'UNSUPPORTED' | 'TIMEOUT' | 'EXECUTION_FAILED' | 'INVALID_COMMAND',
+    readonly code: 'UNSUPPORTED' | 'DISABLED' | 'NOT_FOUND' | 'TIMEOUT' | 'EXECUTION_FAILED' | 'INVALID_COMMAND',
     message: string,
   ) {
     super(message);

@@ -15,7 +15,7 @@ export const createEnrollmentKeyRoute = defineRoute({
   body: z
     .object({
       org: z.string().min(1).max(100).describe('Organization slug or id'),
-      site: z.string().min(1).max(100).describe('Site name or id'),
+      site: z.string().min(1).max(100).optional().describe('Site name or id (default: the organization\'s first site)'),
       maxUses: z.number().int().min(1).max(10_000).default(1),
       ttlMinutes: z.number().int().min(1).max(30 * 24 * 60).default(60),
     })
@@ -27,7 +27,8 @@ export const createEnrollmentKeyRoute = defineRoute({
     });
     if (!org) throw AppError.notFound('organization');
     const site = await deps.prisma.site.findFirst({
-      where: { orgId: org.id, OR: [{ name: body.site }, ...(z.uuid().safeParse(body.site).success ? [{ id: body.site }] : [])] },
+      where: { orgId: org.id, ...(body.site ? { OR: [{ name: body.site }, ...(z.uuid().safeParse(body.site).success ? [{ id: body.site }] : [])] } : {}) },
+      orderBy: { createdAt: 'asc' },
     });
     if (!site) throw AppError.notFound('site');
     const key = await createEnrollmentKey(deps.prisma, { orgId: org.id, siteId: site.id, maxUses: body.maxUses, ttlMinutes: body.ttlMinutes });

@@ -5,7 +5,8 @@ import { copilotWorkflowId } from '../../common/ids';
 import { MAX_MESSAGE_CHARS, type SessionState } from '../../common/session';
 import { storedBlocks } from '../../activities/call-model';
 import { AppError, AppErrorCode } from '../../lib/app-error';
-import { sendMessageUpdate, stateQuery } from '../../workflows/definitions';
+import { resetBreakerSignal, sendMessageUpdate, stateQuery } from '../../workflows/definitions';
+import { audit } from '../../lib/audit';
 import type { ApiDeps } from '../deps';
 import { hasRole, orgsWhere, Role, tenantScope, type Principal } from '../http/auth';
 import { defineRoute } from '../http/route';
@@ -44,9 +45,10 @@ export const createSession = defineRoute({
   tag: 'sessions',
   auth: 'apiKey',
   body: z.object({ org: z.string().min(1).max(100).optional().describe('Organization slug or id') }).strict(),
-  responses: { 201: 'Session started', 400: 'Invalid body', 401: 'No valid API key', 404: 'Unknown organization', 503: 'Temporal unavailable' },
+  responses: { 201: 'Session started', 400: 'Invalid body', 401: 'No valid API key', 404: 'Unknown organization', 409: 'Copilot paused for the organization', 503: 'Temporal unavailable' },
   async handler({ deps, principal, body }) {
     const org = await resolveOrg(deps, principal, body.org);
+    if (org.copilotPausedAt) throw new AppError(AppErrorCode.Conflict, 'an admin has paused the copilot for this organization; no new sessions can start');
     const session = await deps.prisma.copilotSession.create({
       data: { orgId: org.id, userId: principal.userId, workflowId: 'pending' },
     });
@@ -142,6 +144,9 @@ export const getSession = defineRoute({
         temporalUrl: workflowUrl(deps, session.workflowId),
         status: state?.status ?? 'unknown',
         turns: state?.turns ?? [],
+        breaker: state?.breaker ?? null,
+        paused: session.org.copilotPausedAt !== null,
+        pendingApproval: state?.pendingApproval ?? null,
         ...(stateError ? { stateError } : {}),
         transcript: messages.map(transcriptEntry),
         steps: tools.map((t) => ({
@@ -157,5 +162,26 @@ export const getSession = defineRoute({
         })),
       },
     };
+  },
+});
+
+export const resetBreaker = defineRoute({
+  method: 'post',
+  path: '/v1/sessions/:id/breaker/reset',
+  summary: "Re-arm a session whose circuit breaker tripped (org admins)",
+  tag: 'sessions',
+  auth: 'apiKey',
+  params: SessionParams,
+  responses: { 200: 'Breaker reset', 400: 'Invalid id', 401: 'No valid API key', 403: 'Not an org admin', 404: 'Unknown session', 503: 'Temporal unavailable' },
+  async handler({ deps, principal, params }) {
+    const session = await findSession(deps, principal, params.id);
+    if (!hasRole(principal, session.orgId, [Role.Admin])) throw new AppError(AppErrorCode.Forbidden, 'only an admin of this organization can reset the circuit breaker');
+    try {
+      await deps.temporal.workflow.getHandle(session.workflowId).signal(resetBreakerSignal, { adminId: principal.userId });
+    } catch (err) {
+      throw temporalUnavailable(err);
+    }
+    await audit(deps.prisma, { orgId: session.orgId, actorType: 'user', actorId: principal.userId, action: 'breaker.reset', target: session.id });
+    return { status: 200, body: { sessionId: session.id, breaker: 'reset' } };
   },
 });

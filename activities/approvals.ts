@@ -1,0 +1,160 @@
+/**
+ * The approval activities: create the request, verify a signalled decision against the one recorded by the
+ * decision service, expire it, or cancel it (kill switch). The database row is the single record of a decision;
+ * the workflow only acts on a signal that matches it.
+ */
+import { ApplicationFailure } from '@temporalio/activity';
+import type { Prisma } from '@prisma/client';
+import { FailureType } from '../common/failures';
+import { copilotWorkflowId } from '../common/ids';
+import type { ApprovalDecisionSignal, ApprovalOutcome } from '../common/session';
+import { isToolName, TOOL_CATALOG, Tier, type ToolName } from '../common/tools';
+import { confirmationPhrase } from '../cage/approval-digest';
+import { audit } from '../lib/audit';
+import { publishSessionEvent } from '../lib/session-events';
+import type { ActivityDeps } from './deps';
+
+export interface RequestApprovalInput {
+  sessionId: string;
+  orgId: string;
+  turnId: string;
+  invocationId: string;
+  tier: number;
+  digest: string;
+}
+
+/** A one-line description of the call for approvers: the tool, its arguments (ids left out) and the devices. */
+export function describeCall(tool: string, input: Record<string, unknown>, deviceNames: string[]): string {
+  const args = Object.entries(input)
+    .filter(([k]) => k !== 'device_id' && k !== 'device_ids')
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .join(' ');
+  const on = deviceNames.length > 3 ? `${deviceNames.length} devices` : deviceNames.join(', ');
+  return `${tool}${args ? ` ${args}` : ''}${on ? ` on ${on}` : ''}`.slice(0, 500);
+}
+
+export function makeRequestApproval({ prisma }: ActivityDeps) {
+  return async function requestApproval(input: RequestApprovalInput): Promise<{ approvalId: string; expiresAt: string }> {
+    const existing = await prisma.approval.findUnique({ where: { invocationId: input.invocationId } });
+    if (existing) return { approvalId: existing.id, expiresAt: existing.expiresAt.toISOString() };
+
+    const [inv, session] = await Promise.all([
+      prisma.toolInvocation.findUnique({ where: { id: input.invocationId } }),
+      prisma.copilotSession.findUnique({ where: { id: input.sessionId }, include: { org: true } }),
+    ]);
+    if (!inv || !session || !isToolName(inv.toolName)) throw ApplicationFailure.nonRetryable('tool invocation not found', FailureType.NotFound);
+    const spec = TOOL_CATALOG[inv.toolName as ToolName] as (typeof TOOL_CATALOG)[ToolName];
+    const targetIds = spec.targets(inv.input as never);
+    const devices = await prisma.device.findMany({ where: { id: { in: targetIds }, orgId: input.orgId }, select: { id: true, name: true } });
+    const ttl = input.tier >= Tier.T4 ? session.org.approvalTtlT4Seconds : session.org.approvalTtlT3Seconds;
+    const approval = await prisma.approval.create({
+      data: {
+        orgId: input.orgId,
+        sessionId: input.sessionId,
+        workflowId: copilotWorkflowId(input.orgId, input.sessionId),
+        invocationId: input.invocationId,
+        tier: input.tier,
+        digest: input.digest,
+        toolName: inv.toolName,
+        input: inv.input as Prisma.InputJsonValue,
+        targets: devices as unknown as Prisma.InputJsonValue,
+        summary: describeCall(inv.toolName, inv.input as Record<string, unknown>, devices.map((d) => d.name)),
+        confirmationPhrase: input.tier >= Tier.T4 ? confirmationPhrase(devices) : null,
+        requestedBy: session.userId,
+        status: 'pending',
+        expiresAt: new Date(Date.now() + ttl * 1000),
+      },
+    });
+    await audit(prisma, {
+      orgId: input.orgId,
+      actorType: 'model',
+      actorId: input.sessionId,
+      action: 'approval.requested',
+      target: approval.id,
+      data: { tool: inv.toolName, tier: input.tier, digest: input.digest, expiresAt: approval.expiresAt.toISOString() },
+    });
+    await publishSessionEvent(prisma, { sessionId: input.sessionId, turnId: input.turnId, type: 'approval:requested', tool: inv.toolName, tier: input.tier, approvalId: approval.id, text: approval.summary });
+    return { approvalId: approval.id, expiresAt: approval.expiresAt.toISOString() };
+  };
+}
+
+async function markInvocation(prisma: ActivityDeps['prisma'], invocationId: string, outcome: ApprovalOutcome): Promise<void> {
+  if (outcome.status === 'approved') {
+    await prisma.toolInvocation.update({ where: { id: invocationId }, data: { status: 'running' } });
+    return;
+  }
+  const summary =
+    outcome.status === 'expired'
+      ? 'not run: the approval expired without a decision'
+      : outcome.status === 'cancelled'
+        ? `not run: ${outcome.reason ?? 'cancelled'}`
+        : `not run: rejected by an approver${outcome.reason ? ` (${outcome.reason})` : ''}`;
+  await prisma.toolInvocation.update({ where: { id: invocationId }, data: { status: 'rejected', summary, completedAt: new Date() } });
+}
+
+/**
+ * A signalled decision counts only if the decision service recorded exactly this decision, by this approver, for
+ * this digest; and, for T4, by someone other than the requester with the exact confirmation phrase. Anything else
+ * (a forged or replayed signal, a tampered digest) is ignored and audited; the workflow keeps waiting.
+ */
+export function makeVerifyApprovalDecision({ prisma }: ActivityDeps) {
+  return async function verifyApprovalDecision({ signal }: { signal: ApprovalDecisionSignal }): Promise<{ valid: true; outcome: ApprovalOutcome } | { valid: false; reason: string }> {
+    const approval = await prisma.approval.findUnique({ where: { id: signal.approvalId } });
+    const problem = !approval
+      ? 'unknown approval'
+      : signal.digest !== approval.digest
+        ? 'digest does not match the approval'
+        : approval.status !== signal.decision
+          ? `no recorded ${signal.decision} decision for this approval (it is ${approval.status})`
+          : approval.decidedBy !== signal.approverId
+            ? 'the approver differs from the recorded decision'
+            : approval.tier >= Tier.T4 && signal.decision === 'approved' && (approval.decidedBy === approval.requestedBy || signal.confirmation !== approval.confirmationPhrase)
+              ? 'T4 rules not met (confirmation phrase, or approver is the requester)'
+              : null;
+    if (problem || !approval) {
+      await audit(prisma, { orgId: approval?.orgId, actorType: 'user', actorId: signal.approverId, action: 'approval.signal_ignored', target: signal.approvalId, data: { reason: problem, channel: signal.channel } });
+      return { valid: false, reason: problem ?? 'unknown approval' };
+    }
+    const outcome: ApprovalOutcome = { status: signal.decision, approverId: signal.approverId, channel: signal.channel, reason: signal.reason };
+    await prisma.approval.update({ where: { id: approval.id }, data: { signaledAt: approval.signaledAt ?? new Date() } });
+    await markInvocation(prisma, approval.invocationId, outcome);
+    await publishSessionEvent(prisma, { sessionId: approval.sessionId, turnId: '', type: 'approval:decided', approvalId: approval.id, status: signal.decision, text: signal.reason });
+    return { valid: true, outcome };
+  };
+}
+
+/** The approval's time ran out. If a decision was recorded at the last moment, that decision stands. */
+export function makeExpireApproval({ prisma }: ActivityDeps) {
+  return async function expireApproval({ approvalId }: { approvalId: string }): Promise<ApprovalOutcome> {
+    const expired = await prisma.approval.updateMany({ where: { id: approvalId, status: 'pending' }, data: { status: 'expired', decidedAt: new Date() } });
+    const approval = await prisma.approval.findUniqueOrThrow({ where: { id: approvalId } });
+    const outcome: ApprovalOutcome =
+      approval.status === 'approved' || approval.status === 'rejected'
+        ? { status: approval.status, approverId: approval.decidedBy ?? undefined, channel: approval.channel ?? undefined, reason: approval.reason ?? undefined }
+        : { status: 'expired' };
+    if (expired.count === 1) {
+      await audit(prisma, { orgId: approval.orgId, actorType: 'system', action: 'approval.expired', target: approvalId, data: { tool: approval.toolName } });
+    }
+    await markInvocation(prisma, approval.invocationId, outcome);
+    return outcome;
+  };
+}
+
+/** The org was paused while the call waited: the approval is withdrawn and the call does not run. */
+export function makeCancelApproval({ prisma }: ActivityDeps) {
+  return async function cancelApproval({ approvalId, reason }: { approvalId: string; reason: string }): Promise<ApprovalOutcome> {
+    await prisma.approval.updateMany({ where: { id: approvalId, status: 'pending' }, data: { status: 'cancelled', reason, decidedAt: new Date() } });
+    const approval = await prisma.approval.findUniqueOrThrow({ where: { id: approvalId } });
+    await audit(prisma, { orgId: approval.orgId, actorType: 'system', action: 'approval.cancelled', target: approvalId, data: { reason } });
+    const outcome: ApprovalOutcome = { status: 'cancelled', reason };
+    await markInvocation(prisma, approval.invocationId, outcome);
+    return outcome;
+  };
+}
+
+export function makeRecordBreakerTrip({ prisma }: ActivityDeps) {
+  return async function recordBreakerTrip(input: { sessionId: string; orgId: string; streak: number }): Promise<void> {
+    await audit(prisma, { orgId: input.orgId, actorType: 'system', actorId: input.sessionId, action: 'breaker.tripped', target: input.sessionId, data: { streak: input.streak } });
+    await publishSessionEvent(prisma, { sessionId: input.sessionId, turnId: '', type: 'breaker:tripped', text: 'three rejections in a row: tool calls of this session are blocked until an org admin resets the breaker' });
+  };
+}

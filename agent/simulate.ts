@@ -1,0 +1,78 @@
+/**
+ * `--simulate n`: n simulated Windows-like endpoints in one process, each enrolled as its own device with its own
+ * credential (kept under data/simulated/<org>/ and reused on the next run).
+ */
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from '../lib/logger';
+import { connectAgent, type AgentConnection } from './connection';
+import { loadCredentials, saveCredentials, type AgentCredentials } from './credentials';
+import { enroll } from './enroll';
+import { createSimulatedExecutor, SimulatedMachine } from './executors/simulated';
+
+export function simulatedName(org: string, i: number): string {
+  return `${org.toUpperCase()}-PC-${String(i).padStart(2, '0')}`;
+}
+
+/** An enrollment key for n devices: the one given, or one minted with an org admin's API key. */
+async function enrollmentKey(opts: { server: string; org: string; count: number; key?: string; apiKey?: string; dataDir: string }): Promise<string> {
+  if (opts.key) return opts.key;
+  let apiKey = opts.apiKey;
+  const demo = path.join(opts.dataDir, 'demo-credentials.json');
+  if (!apiKey && existsSync(demo)) {
+    const creds = JSON.parse(await readFile(demo, 'utf8')) as { role: string; org: string; apiKey: string }[];
+    apiKey = creds.find((c) => c.role === 'admin' && c.org === opts.org)?.apiKey;
+  }
+  if (!apiKey) throw new Error('pass --key <enrollment key>, or an org admin API key with --api-key (or GATEHOUSE_API_KEY)');
+  const res = await fetch(new URL('/v1/enrollment-keys', opts.server), {
+    method: 'POST',
+    headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ org: opts.org, maxUses: opts.count, ttlMinutes: 30 }),
+  });
+  const body = (await res.json().catch(() => ({}))) as { key?: string; error?: { message?: string } };
+  if (res.status !== 201 || !body.key) throw new Error(`could not get an enrollment key (HTTP ${res.status}): ${body.error?.message ?? 'no reason given'}`);
+  return body.key;
+}
+
+export async function runSimulation(opts: {
+  count: number;
+  org: string;
+  server: string;
+  key?: string;
+  apiKey?: string;
+  dataDir: string;
+  rebootSeconds?: number;
+  logger: Logger;
+}): Promise<{ names: string[]; connections: AgentConnection[]; stop(): void }> {
+  const dir = path.join(opts.dataDir, 'simulated', opts.org);
+  const names = Array.from({ length: opts.count }, (_, i) => simulatedName(opts.org, i + 1));
+  const creds: AgentCredentials[] = [];
+  const missing = names.filter((n) => !existsSync(path.join(dir, `${n}.json`)));
+  const key = missing.length ? await enrollmentKey({ ...opts, count: missing.length }) : undefined;
+  for (const name of names) {
+    const file = path.join(dir, `${name}.json`);
+    if (existsSync(file)) {
+      creds.push(await loadCredentials(file));
+      continue;
+    }
+    const c = await enroll({ server: opts.server, key: key!, name, executor: 'simulated' });
+    await saveCredentials(file, c);
+    creds.push(c);
+  }
+  const connections = creds.map((credentials) => {
+    const machine = new SimulatedMachine(credentials.name);
+    return connectAgent({
+      credentials: { ...credentials, server: opts.server },
+      logger: opts.logger.child({ device: credentials.name }),
+      executor: (conn) => createSimulatedExecutor(machine, { rebootSeconds: opts.rebootSeconds, onReboot: (s) => conn.goOffline(s * 1000) }),
+    });
+  });
+  return {
+    names,
+    connections,
+    stop() {
+      for (const c of connections) c.stop();
+    },
+  };
+}

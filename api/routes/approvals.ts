@@ -1,0 +1,92 @@
+/** Approvals: the queue of an approver's orgs, one approval, and the decision (through the decision service). */
+import type { Approval } from '@prisma/client';
+import { z } from 'zod';
+import { orgsWhere, Role } from '../http/auth';
+import { defineRoute } from '../http/route';
+import { decideApproval, findApproval } from '../services/decide-approval';
+
+const ApprovalParams = z.object({ id: z.uuid('id must be a UUID') });
+
+export function approvalView(a: Approval) {
+  return {
+    id: a.id,
+    orgId: a.orgId,
+    sessionId: a.sessionId,
+    tool: a.toolName,
+    tier: a.tier,
+    summary: a.summary,
+    input: a.input,
+    targets: a.targets,
+    digest: a.digest,
+    confirmationPhrase: a.confirmationPhrase,
+    requestedBy: a.requestedBy,
+    status: a.status,
+    expiresAt: a.expiresAt.toISOString(),
+    decidedBy: a.decidedBy,
+    decidedAt: a.decidedAt?.toISOString() ?? null,
+    channel: a.channel,
+    reason: a.reason,
+    createdAt: a.createdAt.toISOString(),
+  };
+}
+
+export const listApprovals = defineRoute({
+  method: 'get',
+  path: '/v1/approvals',
+  summary: "Approvals of the organizations where the caller is an approver",
+  tag: 'approvals',
+  auth: 'apiKey',
+  query: z.object({ status: z.enum(['pending', 'approved', 'rejected', 'expired', 'cancelled', 'all']).default('pending') }).strict(),
+  responses: { 200: 'The approvals', 400: 'Invalid query', 401: 'No valid API key' },
+  async handler({ deps, principal, query }) {
+    const approvals = await deps.prisma.approval.findMany({
+      where: { orgId: { in: orgsWhere(principal, [Role.Approver]) }, ...(query.status === 'all' ? {} : { status: query.status }) },
+      orderBy: { createdAt: 'desc' },
+      take: 200,
+    });
+    return { status: 200, body: { approvals: approvals.map(approvalView) } };
+  },
+});
+
+export const getApproval = defineRoute({
+  method: 'get',
+  path: '/v1/approvals/:id',
+  summary: 'One approval: what, where, who asked, the exact input and its digest',
+  tag: 'approvals',
+  auth: 'apiKey',
+  params: ApprovalParams,
+  responses: { 200: 'The approval', 400: 'Invalid id', 401: 'No valid API key', 404: 'Unknown approval' },
+  async handler({ deps, principal, params }) {
+    return { status: 200, body: approvalView(await findApproval(deps, principal, params.id)) };
+  },
+});
+
+export const decide = defineRoute({
+  method: 'post',
+  path: '/v1/approvals/:id/decision',
+  summary: 'Approve or reject (approvers of the org; T4 needs the confirmation phrase and another approver than the requester)',
+  tag: 'approvals',
+  auth: 'apiKey',
+  params: ApprovalParams,
+  body: z
+    .object({
+      decision: z.enum(['approve', 'reject']),
+      reason: z.string().max(500).optional(),
+      digest: z.string().regex(/^[0-9a-f]{64}$/, 'a SHA-256 hex digest').optional(),
+      confirmation: z.string().max(200).optional(),
+    })
+    .strict(),
+  responses: { 200: 'Decision recorded and delivered', 202: 'Decision recorded; delivery to the workflow pending', 400: 'Invalid body', 401: 'No valid API key', 403: 'Not allowed to decide', 404: 'Unknown approval', 409: 'Already decided, expired or changed' },
+  async handler({ deps, principal, params, body }) {
+    const { approval, delivered } = await decideApproval(deps, principal, {
+      approvalId: params.id,
+      decision: body.decision === 'approve' ? 'approved' : 'rejected',
+      reason: body.reason,
+      digest: body.digest,
+      confirmation: body.confirmation,
+      channel: 'api',
+    });
+    return { status: delivered ? 200 : 202, body: approvalView(approval) };
+  },
+});
+

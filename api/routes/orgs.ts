@@ -1,0 +1,124 @@
+/**
+ * Organization controls for admins: the copilot kill switch, the org's tier policy and approval expiry.
+ * Another org's id answers exactly like an unknown one.
+ */
+import { z } from 'zod';
+import { DEFAULT_POLICY } from '../../common/default-policy';
+import { isToolName } from '../../common/tools';
+import { copilotPausedSignal } from '../../workflows/definitions';
+import { lowersDefault } from '../../cage/policy';
+import { AppError, AppErrorCode } from '../../lib/app-error';
+import { audit } from '../../lib/audit';
+import type { ApiDeps } from '../deps';
+import { orgsWhere, Role, type Principal } from '../http/auth';
+import { defineRoute } from '../http/route';
+
+const OrgParams = z.object({ id: z.string().min(1).max(100).describe('Organization id or slug') });
+
+/** The org if the principal holds one of `roles` in it; 404 otherwise (never revealing that it exists). */
+export async function findOrgFor(deps: ApiDeps, principal: Principal, idOrSlug: string, roles: Role[]) {
+  const isUuid = z.uuid().safeParse(idOrSlug).success;
+  const org = await deps.prisma.organization.findFirst({
+    where: { AND: [{ id: { in: orgsWhere(principal, roles) } }, isUuid ? { id: idOrSlug } : { slug: idOrSlug }] },
+  });
+  if (!org) throw AppError.notFound('organization');
+  return org;
+}
+
+/** Tells every session of the org at once; a session that misses the signal still denies through its activities. */
+async function broadcastPause(deps: ApiDeps, orgId: string, paused: boolean, by: string): Promise<number> {
+  const sessions = await deps.prisma.copilotSession.findMany({ where: { orgId }, select: { workflowId: true } });
+  const results = await Promise.allSettled(
+    sessions.map((s) => deps.temporal.workflow.getHandle(s.workflowId).signal(copilotPausedSignal, { paused, by })),
+  );
+  return results.filter((r) => r.status === 'fulfilled').length;
+}
+
+function pauseRoute(paused: boolean) {
+  return defineRoute({
+    method: 'post',
+    path: `/v1/orgs/:id/copilot/${paused ? 'pause' : 'resume'}`,
+    summary: paused
+      ? 'Kill switch: stop every running session of the org from calling tools, and refuse new sessions (admins)'
+      : 'Lift the kill switch (admins)',
+    tag: 'orgs',
+    auth: 'apiKey',
+    params: OrgParams,
+    responses: { 200: 'Done', 401: 'No valid API key', 404: 'Unknown organization' },
+    async handler({ deps, principal, params }) {
+      const org = await findOrgFor(deps, principal, params.id, [Role.Admin]);
+      await deps.prisma.organization.update({
+        where: { id: org.id },
+        data: paused ? { copilotPausedAt: new Date(), copilotPausedBy: principal.userId } : { copilotPausedAt: null, copilotPausedBy: null },
+      });
+      await audit(deps.prisma, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: paused ? 'copilot.paused' : 'copilot.resumed', target: org.slug });
+      const signalled = await broadcastPause(deps, org.id, paused, principal.userId);
+      return { status: 200, body: { org: org.slug, paused, sessionsSignalled: signalled } };
+    },
+  });
+}
+
+export const pauseCopilot = pauseRoute(true);
+export const resumeCopilot = pauseRoute(false);
+
+const TierValue = z.number().int().min(1).max(4);
+
+export const getPolicy = defineRoute({
+  method: 'get',
+  path: '/v1/orgs/:id/policy',
+  summary: "The default policy and the org's overrides",
+  tag: 'orgs',
+  auth: 'apiKey',
+  params: OrgParams,
+  responses: { 200: 'The policy', 401: 'No valid API key', 404: 'Unknown organization' },
+  async handler({ deps, principal, params }) {
+    const org = await findOrgFor(deps, principal, params.id, [Role.Admin, Role.Approver, Role.Technician, Role.Auditor]);
+    const overrides = await deps.prisma.policyOverride.findMany({ where: { orgId: org.id }, orderBy: [{ tool: 'asc' }, { action: 'asc' }] });
+    return {
+      status: 200,
+      body: {
+        defaults: DEFAULT_POLICY,
+        overrides: overrides.map((o) => ({ tool: o.tool, action: o.action, tier: o.tier, setBy: o.setBy, updatedAt: o.updatedAt.toISOString() })),
+        approvalTtlSeconds: { t3: org.approvalTtlT3Seconds, t4: org.approvalTtlT4Seconds },
+      },
+    };
+  },
+});
+
+export const putPolicy = defineRoute({
+  method: 'put',
+  path: '/v1/orgs/:id/policy',
+  summary: "Replace the org's tier overrides and approval expiry (admins; lowering a default tier is audited)",
+  tag: 'orgs',
+  auth: 'apiKey',
+  params: OrgParams,
+  body: z
+    .object({
+      overrides: z
+        .array(z.object({ tool: z.string().max(100), action: z.string().max(40).default('*'), tier: TierValue }).strict())
+        .max(100),
+      approvalTtlSeconds: z.object({ t3: z.number().int().min(2).max(7 * 86_400), t4: z.number().int().min(2).max(7 * 86_400) }).strict().optional(),
+    })
+    .strict(),
+  responses: { 200: 'Saved', 400: 'Invalid body', 401: 'No valid API key', 404: 'Unknown organization' },
+  async handler({ deps, principal, params, body }) {
+    const org = await findOrgFor(deps, principal, params.id, [Role.Admin]);
+    for (const [i, o] of body.overrides.entries()) {
+      if (!isToolName(o.tool)) throw new AppError(AppErrorCode.BadRequest, `body.overrides.${i}.tool: unknown tool "${o.tool}"`);
+      const entry = DEFAULT_POLICY[o.tool] as number | Record<string, number>;
+      if (o.action !== '*' && (typeof entry === 'number' || !(o.action in entry))) {
+        throw new AppError(AppErrorCode.BadRequest, `body.overrides.${i}.action: ${o.tool} has no action "${o.action}"`);
+      }
+    }
+    await deps.prisma.$transaction(async (tx) => {
+      await tx.policyOverride.deleteMany({ where: { orgId: org.id } });
+      for (const o of body.overrides) await tx.policyOverride.create({ data: { orgId: org.id, tool: o.tool, action: o.action, tier: o.tier, setBy: principal.userId } });
+      if (body.approvalTtlSeconds) {
+        await tx.organization.update({ where: { id: org.id }, data: { approvalTtlT3Seconds: body.approvalTtlSeconds.t3, approvalTtlT4Seconds: body.approvalTtlSeconds.t4 } });
+      }
+      const lowered = body.overrides.filter((o) => lowersDefault(o.tool, o.action, o.tier));
+      await audit(tx, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: lowered.length ? 'policy.lowered' : 'policy.updated', target: org.slug, data: { overrides: body.overrides, lowered, approvalTtlSeconds: body.approvalTtlSeconds ?? null } });
+    });
+    return { status: 200, body: { org: org.slug, overrides: body.overrides } };
+  },
+});

@@ -1,0 +1,105 @@
+/**
+ * The one decision service behind every channel (API, console; Slack and email later). Checks, at decision time:
+ * the approver role in the approval's org, that the approval is still pending and unexpired, the digest the
+ * approver reviewed, and for T4 the typed confirmation phrase and an approver other than the requester. The
+ * first valid decision is recorded atomically; a later one gets 409. Then the workflow is signalled; if Temporal
+ * cannot be reached the decision stays recorded and the api's sweep delivers it (an outbox).
+ */
+import type { Approval } from '@prisma/client';
+import { AppError, AppErrorCode } from '../../lib/app-error';
+import { audit } from '../../lib/audit';
+import type { ApprovalChannel, ApprovalDecisionSignal } from '../../common/session';
+import { Tier } from '../../common/tools';
+import { approvalDecisionSignal } from '../../workflows/definitions';
+import type { ApiDeps } from '../deps';
+import { hasRole, Role, tenantScope, type Principal } from '../http/auth';
+
+export interface DecisionRequest {
+  approvalId: string;
+  decision: 'approved' | 'rejected';
+  reason?: string;
+  /** The digest the approver was shown; omitted means "what is pending now". */
+  digest?: string;
+  confirmation?: string;
+  channel: ApprovalChannel;
+}
+
+export async function findApproval(deps: ApiDeps, principal: Principal, id: string): Promise<Approval> {
+  const approval = await deps.prisma.approval.findFirst({ where: { id, ...tenantScope(principal) } });
+  if (!approval) throw AppError.notFound('approval');
+  return approval;
+}
+
+export function toSignal(a: Approval, confirmation?: string): ApprovalDecisionSignal {
+  return {
+    approvalId: a.id,
+    decision: a.status as 'approved' | 'rejected',
+    approverId: a.decidedBy!,
+    channel: a.channel as ApprovalChannel,
+    digest: a.digest,
+    ...(a.reason ? { reason: a.reason } : {}),
+    ...(confirmation !== undefined ? { confirmation } : a.tier >= Tier.T4 && a.status === 'approved' ? { confirmation: a.confirmationPhrase ?? '' } : {}),
+  };
+}
+
+/** Delivers a recorded decision to its workflow; false when Temporal could not be reached (the sweep retries). */
+export async function deliverDecision(deps: ApiDeps, approval: Approval): Promise<boolean> {
+  try {
+    await deps.temporal.workflow.getHandle(approval.workflowId).signal(approvalDecisionSignal, toSignal(approval));
+    await deps.prisma.approval.update({ where: { id: approval.id }, data: { signaledAt: new Date() } });
+    return true;
+  } catch (err) {
+    deps.logger.warn({ approvalId: approval.id, err: (err as Error).message }, 'decision recorded but not yet delivered to the workflow');
+    return false;
+  }
+}
+
+export async function decideApproval(deps: ApiDeps, principal: Principal, req: DecisionRequest) {
+  const approval = await findApproval(deps, principal, req.approvalId);
+  const refuse = async (code: AppErrorCode, message: string, why: string) => {
+    await audit(deps.prisma, { orgId: approval.orgId, actorType: 'user', actorId: principal.userId, action: 'approval.decision_refused', target: approval.id, data: { why, channel: req.channel } });
+    return new AppError(code, message);
+  };
+  if (!hasRole(principal, approval.orgId, [Role.Approver])) {
+    throw await refuse(AppErrorCode.Forbidden, 'only an approver of this organization can decide on this approval', 'not an approver');
+  }
+  if (approval.status !== 'pending') throw new AppError(AppErrorCode.Conflict, `this approval is already ${approval.status}`);
+  if (approval.expiresAt <= new Date()) throw new AppError(AppErrorCode.Conflict, 'this approval has expired');
+  if (req.digest !== undefined && req.digest !== approval.digest) {
+    throw await refuse(AppErrorCode.Conflict, 'the tool call changed since you reviewed it; review it again', 'digest mismatch');
+  }
+  if (approval.tier >= Tier.T4 && req.decision === 'approved') {
+    if (approval.requestedBy === principal.userId) {
+      throw await refuse(AppErrorCode.Forbidden, 'a T4 call must be approved by someone other than the technician who asked for it', 'requester approving own T4');
+    }
+    if (req.confirmation !== approval.confirmationPhrase) {
+      throw await refuse(AppErrorCode.BadRequest, `body.confirmation: type "${approval.confirmationPhrase}" exactly to approve this T4 call`, 'confirmation phrase mismatch');
+    }
+  }
+  const now = new Date();
+  const claimed = await deps.prisma.approval.updateMany({
+    where: { id: approval.id, status: 'pending', expiresAt: { gt: now } },
+    data: { status: req.decision, decidedBy: principal.userId, decidedAt: now, channel: req.channel, reason: req.reason ?? null },
+  });
+  if (claimed.count !== 1) throw new AppError(AppErrorCode.Conflict, 'another decision was recorded first');
+  await audit(deps.prisma, {
+    orgId: approval.orgId,
+    actorType: 'user',
+    actorId: principal.userId,
+    action: `approval.${req.decision}`,
+    target: approval.id,
+    data: { channel: req.channel, reason: req.reason ?? null, tool: approval.toolName, tier: approval.tier, digest: approval.digest },
+  });
+  const decided = await deps.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } });
+  const delivered = await deliverDecision(deps, decided);
+  return { approval: decided, delivered };
+}
+
+/** Decisions recorded but not delivered (Temporal was down): sent again by the api's sweep. */
+export async function deliverPendingDecisions(deps: ApiDeps): Promise<void> {
+  const undelivered = await deps.prisma.approval.findMany({
+    where: { status: { in: ['approved', 'rejected'] }, signaledAt: null, decidedAt: { not: null } },
+    take: 100,
+  });
+  for (const a of undelivered) await deliverDecision(deps, a);
+}

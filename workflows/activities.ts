@@ -1,0 +1,18 @@
+/**
+ * Activity options of the copilot workflows, declared once. Retries are bounded; failures a retry cannot fix
+ * (types from common/failures) are not retried.
+ */
+import { proxyActivities, type RetryPolicy } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { NON_RETRYABLE_FAILURES } from '../common/failures';
+
+const retry: RetryPolicy = { maximumAttempts: 5, initialInterval: '1s', nonRetryableErrorTypes: NON_RETRYABLE_FAILURES };
+
+export const db = proxyActivities<Activities>({ startToCloseTimeout: '30s', retry });
+
+// The model call heartbeats while it waits, so a worker that dies mid-call is noticed in seconds, not minutes.
+export const model = proxyActivities<Activities>({ startToCloseTimeout: '3m', heartbeatTimeout: '15s', retry });
+
+// Completed asynchronously by the api when the agent's result arrives (or the command's TTL passes), so the
+// wait survives worker restarts. The timeout is a backstop above the command's own TTL.
+export const device = proxyActivities<Activities>({ startToCloseTimeout: '20m', retry: { ...retry, maximumAttempts: 3 } });

@@ -1,0 +1,239 @@
+/**
+ * The cage, end to end with real Temporal, PostgreSQL and simulated agent processes: tiers, approvals as signals,
+ * expiry, the circuit breaker, the kill switch, invented tools, tampered digests and escalation by target count.
+ */
+import { approvalDecisionSignal } from './definitions';
+import { startTestSystem, waitUntil, type TestSystem } from '../test/harness';
+
+let sys: TestSystem;
+let tech: string;
+let approver: string;
+let admin: string;
+const pc = (n: number) => sys.simulated.get(`${sys.seed.orgs.acme.slug.toUpperCase()}-PC-${String(n).padStart(2, '0')}`)!;
+const tool = (name: string, input: Record<string, unknown>) => `/tool ${name} ${JSON.stringify(input)}`;
+
+beforeAll(async () => {
+  sys = await startTestSystem({ simulated: 12 });
+  tech = sys.keyOf('technician');
+  approver = sys.keyOf('approver');
+  admin = sys.keyOf('admin');
+});
+afterAll(async () => {
+  await sys?.stop();
+});
+
+const turnOf = (session: any, turnId: string) => session.turns.find((t: { turnId: string }) => t.turnId === turnId);
+const toolSteps = (turn: any) => turn.steps.filter((s: { kind: string }) => s.kind === 'tool');
+const decide = (id: string, key: string, body: Record<string, unknown>) => sys.request('POST', `/v1/approvals/${id}/decision`, { key, body });
+const commandsOf = (sessionId: string) => sys.prisma.deviceCommand.findMany({ where: { id: { startsWith: sessionId } } });
+
+async function historyEvents(sessionId: string) {
+  const session = await sys.prisma.copilotSession.findUniqueOrThrow({ where: { id: sessionId } });
+  const history = await sys.temporal.client.workflow.getHandle(session.workflowId).fetchHistory();
+  return history.events ?? [];
+}
+
+it('runs a T1 read without asking anyone', async () => {
+  const sessionId = await sys.startSession(tech);
+  const turnId = await sys.send(sessionId, tech, tool('list_services', { device_id: pc(1) }));
+  const session = await sys.waitForTurn(sessionId, tech, turnId);
+  expect(toolSteps(turnOf(session, turnId))).toEqual([expect.objectContaining({ tool: 'list_services', tier: 1, status: 'succeeded' })]);
+  expect(await sys.prisma.approval.count({ where: { sessionId } })).toBe(0);
+});
+
+it('runs a T2 change and logs it', async () => {
+  const sessionId = await sys.startSession(tech);
+  const turnId = await sys.send(sessionId, tech, tool('add_device_note', { device_id: pc(1), text: 'toner replaced' }));
+  const session = await sys.waitForTurn(sessionId, tech, turnId);
+  expect(toolSteps(turnOf(session, turnId))).toEqual([expect.objectContaining({ tier: 2, status: 'succeeded' })]);
+  expect(await sys.prisma.deviceNote.findFirst({ where: { deviceId: pc(1), text: 'toner replaced' } })).not.toBeNull();
+  const logged = await sys.prisma.auditEvent.findFirst({ where: { orgId: sys.seed.orgs.acme.id, action: 'tool.authorized', target: 'add_device_note' } });
+  expect(logged?.data).toMatchObject({ tier: 2 });
+});
+
+it('holds a T3 call until an approver approves it, then runs it; the history records who approved', async () => {
+  const sessionId = await sys.startSession(tech);
+  const name = `${sys.seed.orgs.acme.slug.toUpperCase()}-PC-02`;
+  const turnId = await sys.send(sessionId, tech, `restart the Spooler service on ${name}`);
+  const approval = await sys.waitForApproval(sessionId);
+  expect(approval.tier).toBe(3);
+
+  const waiting = (await sys.request('GET', `/v1/sessions/${sessionId}`, { key: tech })).body;
+  expect(waiting.status).toBe('waiting_approval');
+  expect(waiting.pendingApproval).toMatchObject({ approvalId: approval.id, tool: 'manage_service', tier: 3 });
+  expect(await commandsOf(sessionId)).toHaveLength(0);
+  const queue = await sys.request('GET', '/v1/approvals?status=pending', { key: approver });
+  expect(queue.body.approvals.map((a: { id: string }) => a.id)).toContain(approval.id);
+  expect((await sys.request('GET', '/v1/approvals?status=pending', { key: sys.keyOf('approver', 'globex') })).body.approvals).toEqual([]);
+
+  const res = await decide(approval.id, approver, { decision: 'approve', reason: 'printing is down', digest: approval.digest });
+  expect(res.status).toBe(200);
+  const session = await sys.waitForTurn(sessionId, tech, turnId);
+  expect(toolSteps(turnOf(session, turnId)).at(-1)).toMatchObject({ tool: 'manage_service', status: 'succeeded' });
+  expect(turnOf(session, turnId).answer).toMatch(/restart of the Spooler service done: it is now Running/);
+  expect((await commandsOf(sessionId)).map((c) => c.kind)).toEqual(['manage_service']);
+
+  const again = await decide(approval.id, approver, { decision: 'reject' });
+  expect(again.status).toBe(409);
+
+  const signals = (await historyEvents(sessionId)).filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'approvalDecision');
+  expect(signals).toHaveLength(1);
+  const payload = JSON.parse(Buffer.from(signals[0]!.workflowExecutionSignaledEventAttributes!.input!.payloads![0]!.data!).toString());
+  const approverUser = await sys.prisma.apiKey.findFirstOrThrow({ where: { prefix: approver.split('_')[1] } });
+  expect(payload).toMatchObject({ approvalId: approval.id, decision: 'approved', approverId: approverUser.userId, channel: 'api', reason: 'printing is down' });
+});
+
+it('does not run a rejected T3 call, and tells the model why', async () => {
+  const sessionId = await sys.startSession(tech);
+  const turnId = await sys.send(sessionId, tech, tool('kill_process', { device_id: pc(3), pid: 1234 }));
+  const approval = await sys.waitForApproval(sessionId);
+  expect((await decide(approval.id, approver, { decision: 'reject', reason: 'not during business hours' })).status).toBe(200);
+  const session = await sys.waitForTurn(sessionId, tech, turnId);
+  expect(toolSteps(turnOf(session, turnId))).toEqual([expect.objectContaining({ status: 'rejected' })]);
+  expect(turnOf(session, turnId).answer).toMatch(/did not run: not run: rejected by an approver \(not during business hours\)/);
+  expect(await commandsOf(sessionId)).toHaveLength(0);
+});
+
+it('refuses a T4 approval without the typed phrase, and from the requester; accepts it from another approver', async () => {
+  const both = await sys.createUser(['technician', 'approver']);
+  const sessionId = await sys.startSession(both.key);
+  const turnId = await sys.send(sessionId, both.key, tool('restart_device', { device_id: pc(4) }));
+  const approval = await sys.waitForApproval(sessionId);
+  expect(approval).toMatchObject({ tier: 4, confirmationPhrase: `${sys.seed.orgs.acme.slug.toUpperCase()}-PC-04` });
+
+  const own = await decide(approval.id, both.key, { decision: 'approve', confirmation: approval.confirmationPhrase });
+  expect(own.status).toBe(403);
+  expect(own.body.error.message).toMatch(/someone other than the technician who asked/);
+  const noPhrase = await decide(approval.id, approver, { decision: 'approve' });
+  expect(noPhrase.status).toBe(400);
+  expect(noPhrase.body.error.message).toContain(`type "${approval.confirmationPhrase}" exactly`);
+  expect(await commandsOf(sessionId)).toHaveLength(0);
+
+  expect((await decide(approval.id, approver, { decision: 'approve', confirmation: approval.confirmationPhrase })).status).toBe(200);
+  const session = await sys.waitForTurn(sessionId, both.key, turnId);
+  expect(toolSteps(turnOf(session, turnId))).toEqual([expect.objectContaining({ tool: 'restart_device', status: 'succeeded', tier: 4 })]);
+  // The simulated machine really goes away for its reboot and comes back.
+  await waitUntil(async () => (await sys.prisma.device.findUniqueOrThrow({ where: { id: pc(4) } })).online === false, 'the reboot');
+  await waitUntil(async () => (await sys.prisma.device.findUniqueOrThrow({ where: { id: pc(4) } })).online === true, 'the device to come back');
+});
+
+it('treats an expired approval as a rejection', async () => {
+  await sys.request('PUT', `/v1/orgs/${sys.seed.orgs.acme.slug}/policy`, { key: admin, body: { overrides: [], approvalTtlSeconds: { t3: 2, t4: 2 } } });
+  try {
+    const sessionId = await sys.startSession(tech);
+    const turnId = await sys.send(sessionId, tech, tool('install_updates', { device_ids: [pc(5)] }));
+    const session = await sys.waitForTurn(sessionId, tech, turnId);
+    expect(toolSteps(turnOf(session, turnId))).toEqual([expect.objectContaining({ status: 'rejected', summary: 'expired' })]);
+    expect(turnOf(session, turnId).answer).toMatch(/the approval expired without a decision/);
+    expect(session.breaker).toEqual({ streak: 1, tripped: false });
+    expect(await commandsOf(sessionId)).toHaveLength(0);
+  } finally {
+    await sys.request('PUT', `/v1/orgs/${sys.seed.orgs.acme.slug}/policy`, { key: admin, body: { overrides: [], approvalTtlSeconds: { t3: 1800, t4: 900 } } });
+  }
+});
+
+it('trips the breaker after three rejections: the fourth call is denied without scheduling any activity', async () => {
+  const sessionId = await sys.startSession(tech);
+  for (let i = 0; i < 3; i++) {
+    const turnId = await sys.send(sessionId, tech, tool('manage_service', { device_id: pc(6), service: 'Spooler', action: 'stop' }));
+    const approval = await sys.waitForApproval(sessionId);
+    await decide(approval.id, approver, { decision: 'reject' });
+    await sys.waitForTurn(sessionId, tech, turnId);
+  }
+  const fourth = await sys.send(sessionId, tech, tool('get_device_info', { device_id: pc(6) }));
+  const session = await sys.waitForTurn(sessionId, tech, fourth);
+  expect(session.breaker).toEqual({ streak: 3, tripped: true });
+  expect(toolSteps(turnOf(session, fourth))).toEqual([expect.objectContaining({ status: 'denied', summary: expect.stringContaining('circuit breaker') })]);
+  expect(turnOf(session, fourth).answer).toMatch(/circuit breaker/);
+
+  const scheduled = (await historyEvents(sessionId)).flatMap((e) => (e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes.activityType!.name] : []));
+  expect(scheduled.filter((n) => n === 'authorizeToolCall')).toHaveLength(3);
+  expect(scheduled.filter((n) => n === 'dispatchDeviceCommand' || n === 'runDatabaseTool')).toHaveLength(0);
+  expect(await sys.prisma.auditEvent.count({ where: { action: 'breaker.tripped', target: sessionId } })).toBe(1);
+
+  expect((await sys.request('POST', `/v1/sessions/${sessionId}/breaker/reset`, { key: tech })).status).toBe(403);
+  expect((await sys.request('POST', `/v1/sessions/${sessionId}/breaker/reset`, { key: admin })).status).toBe(200);
+  const fifth = await sys.send(sessionId, tech, tool('get_device_info', { device_id: pc(6) }));
+  const after = await sys.waitForTurn(sessionId, tech, fifth);
+  expect(toolSteps(turnOf(after, fifth))).toEqual([expect.objectContaining({ status: 'succeeded' })]);
+});
+
+it('denies a tool the model made up, audits it, and tells the model', async () => {
+  const sessionId = await sys.startSession(tech);
+  const turnId = await sys.send(sessionId, tech, tool('wipe_everything', { confirm: true }));
+  const session = await sys.waitForTurn(sessionId, tech, turnId);
+  expect(toolSteps(turnOf(session, turnId))).toEqual([expect.objectContaining({ tool: 'wipe_everything', status: 'denied' })]);
+  expect(turnOf(session, turnId).answer).toContain('unknown tool "wipe_everything": it is not in the catalog');
+  expect(await sys.prisma.auditEvent.findFirst({ where: { action: 'tool.denied', target: 'wipe_everything', orgId: sys.seed.orgs.acme.id } })).not.toBeNull();
+});
+
+it('ignores a decision signal whose digest was tampered with, and keeps waiting for a real one', async () => {
+  const sessionId = await sys.startSession(tech);
+  const turnId = await sys.send(sessionId, tech, tool('manage_service', { device_id: pc(7), service: 'BITS', action: 'start' }));
+  const approval = await sys.waitForApproval(sessionId);
+  const approverUser = await sys.prisma.apiKey.findFirstOrThrow({ where: { prefix: approver.split('_')[1] } });
+  const handle = sys.temporal.client.workflow.getHandle((await sys.prisma.copilotSession.findUniqueOrThrow({ where: { id: sessionId } })).workflowId);
+  await handle.signal(approvalDecisionSignal, { approvalId: approval.id, decision: 'approved', approverId: approverUser.userId, channel: 'api', digest: '0'.repeat(64) });
+  await waitUntil(async () => (await sys.prisma.auditEvent.count({ where: { action: 'approval.signal_ignored', target: approval.id } })) === 1, 'the forged signal to be audited');
+  expect((await sys.request('GET', `/v1/sessions/${sessionId}`, { key: tech })).body.status).toBe('waiting_approval');
+  expect(await commandsOf(sessionId)).toHaveLength(0);
+
+  expect((await decide(approval.id, approver, { decision: 'approve' })).status).toBe(200);
+  const session = await sys.waitForTurn(sessionId, tech, turnId);
+  expect(toolSteps(turnOf(session, turnId))).toEqual([expect.objectContaining({ status: 'succeeded' })]);
+});
+
+it('does not let a technician without the approver role decide', async () => {
+  const sessionId = await sys.startSession(tech);
+  const turnId = await sys.send(sessionId, tech, tool('manage_service', { device_id: pc(8), service: 'W32Time', action: 'restart' }));
+  const approval = await sys.waitForApproval(sessionId);
+  const res = await decide(approval.id, sys.keyOf('technician'), { decision: 'approve' });
+  expect(res.status).toBe(403);
+  expect(res.body.error.message).toBe('only an approver of this organization can decide on this approval');
+  const foreign = await decide(approval.id, sys.keyOf('approver', 'globex'), { decision: 'approve' });
+  expect(foreign.status).toBe(404);
+  await decide(approval.id, approver, { decision: 'reject' });
+  await sys.waitForTurn(sessionId, tech, turnId);
+});
+
+it('stops a session waiting to run a tool when an admin pauses the org, and refuses new sessions', async () => {
+  const sessionId = await sys.startSession(tech);
+  const turnId = await sys.send(sessionId, tech, tool('manage_service', { device_id: pc(9), service: 'Spooler', action: 'restart' }));
+  const approval = await sys.waitForApproval(sessionId);
+  try {
+    expect((await sys.request('POST', `/v1/orgs/${sys.seed.orgs.acme.slug}/copilot/pause`, { key: tech })).status).toBe(404);
+    expect((await sys.request('POST', `/v1/orgs/${sys.seed.orgs.acme.slug}/copilot/pause`, { key: admin })).status).toBe(200);
+    const session = await sys.waitForTurn(sessionId, tech, turnId);
+    expect(toolSteps(turnOf(session, turnId))).toEqual([expect.objectContaining({ status: 'rejected', summary: 'the copilot was paused for this organization' })]);
+    expect(session.paused).toBe(true);
+    expect((await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } })).status).toBe('cancelled');
+    expect((await decide(approval.id, approver, { decision: 'approve' })).status).toBe(409);
+    expect(await commandsOf(sessionId)).toHaveLength(0);
+
+    const next = await sys.send(sessionId, tech, tool('get_device_info', { device_id: pc(9) }));
+    const denied = await sys.waitForTurn(sessionId, tech, next);
+    expect(toolSteps(turnOf(denied, next))).toEqual([expect.objectContaining({ status: 'denied', summary: expect.stringContaining('paused') })]);
+    const refused = await sys.request('POST', '/v1/sessions', { key: tech, body: { org: sys.seed.orgs.acme.slug } });
+    expect(refused.status).toBe(409);
+  } finally {
+    expect((await sys.request('POST', `/v1/orgs/${sys.seed.orgs.acme.slug}/copilot/resume`, { key: admin })).status).toBe(200);
+  }
+  const resumed = await sys.send(sessionId, tech, tool('get_device_info', { device_id: pc(9) }));
+  const ok = await sys.waitForTurn(sessionId, tech, resumed);
+  expect(toolSteps(turnOf(ok, resumed))).toEqual([expect.objectContaining({ status: 'succeeded' })]);
+});
+
+it('raises a T2 call on more than ten devices to T3', async () => {
+  const sessionId = await sys.startSession(tech);
+  const ten = Array.from({ length: 10 }, (_, i) => pc(i + 1));
+  const t1 = await sys.send(sessionId, tech, tool('refresh_inventory', { device_ids: ten }));
+  const s1 = await sys.waitForTurn(sessionId, tech, t1);
+  expect(toolSteps(turnOf(s1, t1))).toEqual([expect.objectContaining({ tier: 2, status: 'succeeded' })]);
+
+  const t2 = await sys.send(sessionId, tech, tool('refresh_inventory', { device_ids: [...ten, pc(11)] }));
+  const approval = await sys.waitForApproval(sessionId);
+  expect(approval.tier).toBe(3);
+  await decide(approval.id, approver, { decision: 'approve' });
+  const s2 = await sys.waitForTurn(sessionId, tech, t2);
+  expect(toolSteps(turnOf(s2, t2))).toEqual([expect.objectContaining({ tier: 3, status: 'succeeded', summary: expect.stringMatching(/^11 of 11 devices succeeded/) })]);
+});

@@ -1,0 +1,72 @@
+/**
+ * One tool call of a turn: the breaker and the kill switch first (decided here, with no activity at all), then
+ * authorization, an approval for T3/T4, execution, and the result recorded for the model.
+ */
+import type { ToolResultRef, TurnState } from '../common/session';
+import { db, device } from './activities';
+import { awaitApproval } from './await-approval';
+import type { CopilotSessionState, ToolStep } from './session-state';
+
+export interface TurnIds {
+  sessionId: string;
+  orgId: string;
+  turnId: string;
+}
+
+type ToolUse = { id: string; name: string; input: unknown };
+
+export async function runTool(ids: TurnIds, session: CopilotSessionState, turn: TurnState, toolUse: ToolUse): Promise<ToolResultRef> {
+  const local = session.breaker.tripped
+    ? 'denied: the circuit breaker of this session tripped after three rejected tool calls in a row; an org admin must reset it'
+    : session.paused
+      ? 'denied: an admin has paused the copilot for this organization'
+      : null;
+  if (local) {
+    session.addToolStep(turn, { kind: 'tool', toolUseId: toolUse.id, tool: toolUse.name, status: 'denied', summary: local });
+    return { toolUseId: toolUse.id, deniedReason: local };
+  }
+
+  const auth = await db.authorizeToolCall({ ...ids, userId: turn.userId, toolUse, tainted: session.tainted });
+  const step: ToolStep = session.addToolStep(turn, {
+    kind: 'tool',
+    toolUseId: toolUse.id,
+    tool: toolUse.name,
+    invocationId: auth.invocationId,
+    status: auth.decision === 'deny' ? 'denied' : 'running',
+    ...(auth.decision === 'deny' ? { summary: auth.reason } : { tier: auth.tier }),
+  });
+  const ref = { toolUseId: toolUse.id, invocationId: auth.invocationId };
+  if (auth.decision === 'deny') return ref;
+
+  if (auth.decision === 'approve') {
+    const request = await db.requestApproval({ ...ids, invocationId: auth.invocationId, tier: auth.tier, digest: auth.digest });
+    step.status = 'awaiting_approval';
+    step.approvalId = request.approvalId;
+    session.pendingApproval = { approvalId: request.approvalId, tool: toolUse.name, tier: auth.tier, expiresAt: request.expiresAt };
+    const outcome = await awaitApproval(session, request.approvalId, Date.parse(request.expiresAt));
+    session.pendingApproval = null;
+    if (outcome.status !== 'approved') {
+      step.status = 'rejected';
+      step.summary = outcome.status === 'cancelled' ? outcome.reason : `${outcome.status}${outcome.reason ? `: ${outcome.reason}` : ''}`;
+      if ((outcome.status === 'rejected' || outcome.status === 'expired') && session.rejected()) {
+        await db.recordBreakerTrip({ sessionId: ids.sessionId, orgId: ids.orgId, streak: session.breaker.streak });
+      }
+      return ref;
+    }
+    session.approved();
+    step.status = 'running';
+  }
+
+  let outcome;
+  if (auth.execution.type === 'database') {
+    outcome = await db.runDatabaseTool({ invocationId: auth.invocationId, userId: turn.userId });
+  } else {
+    // One command per device; each id is the idempotency key, the same on every retry and replay.
+    const commands = auth.execution.commands.map((c) => ({ ...c, orgId: ids.orgId, commandId: `${auth.invocationId}:${c.deviceId}` }));
+    await Promise.all(commands.map((c) => device.dispatchDeviceCommand(c)));
+    outcome = await db.recordToolResult({ invocationId: auth.invocationId, commandIds: commands.map((c) => c.commandId) });
+  }
+  step.status = outcome.status;
+  step.summary = outcome.summary;
+  return ref;
+}
