@@ -70,7 +70,8 @@ export async function waitUntil(check: () => Promise<boolean>, what: string, tim
 
 export async function startTestSystem(opts: { agent?: boolean; simulated?: number } = {}): Promise<TestSystem> {
   const env = loadEnv({ ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'silent' });
-  const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  // Errors are shown: a 500 in a test must explain itself.
+  const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'error' });
   const prisma = createPrisma(env.TEST_DATABASE_URL);
   const suffix = crypto.randomBytes(4).toString('hex');
   const seed = await seedDemo(prisma, { suffix });

@@ -86,6 +86,7 @@ it('continues the same session on a second message and lists real processes', as
 it('refuses an empty message before it reaches the workflow, naming the field', async () => {
   const key = sys.keyOf('technician');
   const created = await sys.request('POST', '/v1/sessions', { key, body: {} });
+  expect(created).toMatchObject({ status: 201 });
   const res = await sys.request('POST', `/v1/sessions/${created.body.id}/messages`, { key, body: { text: '   ' } });
   expect(res.status).toBe(400);
   expect(res.body.error.message).toMatch(/^body\.text/);
@@ -93,6 +94,7 @@ it('refuses an empty message before it reaches the workflow, naming the field', 
 
 it('does not show one organization\'s session to another organization', async () => {
   const created = await sys.request('POST', '/v1/sessions', { key: sys.keyOf('technician'), body: {} });
+  expect(created).toMatchObject({ status: 201 });
   const foreign = await sys.request('GET', `/v1/sessions/${created.body.id}`, { key: sys.keyOf('technician', 'globex') });
   const unknown = await sys.request('GET', '/v1/sessions/00000000-0000-4000-8000-000000000000', { key: sys.keyOf('technician', 'globex') });
   expect(foreign.status).toBe(404);

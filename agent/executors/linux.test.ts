@@ -15,9 +15,11 @@ it('lists real processes, including this one, capped at the limit', async () => 
   const all = CommandOutput.list_processes.parse(await createLinuxExecutor().list_processes({ sortBy: 'memory', limit: 500 }));
   expect(all.processes.some((p) => p.pid === process.pid)).toBe(true);
   const top = CommandOutput.list_processes.parse(await createLinuxExecutor().list_processes({ sortBy: 'memory', limit: 3 }));
+  // Processes come and go between two reads; the cap and the order are what must hold.
   expect(top.processes).toHaveLength(3);
-  expect(top.total).toBe(all.total);
-  expect(top.processes[0]!.memoryBytes).toBeGreaterThanOrEqual(top.processes[2]!.memoryBytes);
+  expect(top.total).toBeGreaterThan(3);
+  expect(top.processes[0]!.memoryBytes).toBeGreaterThanOrEqual(top.processes[1]!.memoryBytes);
+  expect(top.processes[1]!.memoryBytes).toBeGreaterThanOrEqual(top.processes[2]!.memoryBytes);
 });
 
 it('refuses unknown parameters', async () => {
