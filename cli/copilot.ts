@@ -1,9 +1,12 @@
 /**
- * The technicians' CLI.
- *   npm run copilot -- ask "<message>" [--org <slug>] [--new] [--server <url>] [--api-key <key>]
- * Starts or continues a session, prints each step as it happens, then the answer. Exit 0 on an answer.
- * The API key comes from --api-key, GATEHOUSE_API_KEY, or (for the demo) the org's technician in
- * data/demo-credentials.json.
+ * The CLI for technicians and approvers.
+ *   npm run copilot -- ask "<message>" [--org <slug>] [--new]      start or continue a session; prints each step
+ *   npm run copilot -- approvals [--org <slug>]                      pending approvals of your organizations
+ *   npm run copilot -- approve <id> [--reason <text>] [--confirm <phrase>]
+ *   npm run copilot -- reject <id> [--reason <text>]
+ * Common options: --server <url>, --api-key <key>, --as <role>. The API key comes from --api-key,
+ * GATEHOUSE_API_KEY, or (for the demo) the user of that role in data/demo-credentials.json (technician for ask,
+ * approver for the approval commands). `ask` exits 0 on an answer.
  */
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -33,14 +36,14 @@ async function api<T>(server: string, key: string, method: string, route: string
 
 const errorText = (json: unknown) => (json as { error?: { message?: string } }).error?.message ?? 'unknown error';
 
-async function apiKeyFor(dataDir: string, explicit: string | undefined, org: string): Promise<string> {
+async function apiKeyFor(dataDir: string, explicit: string | undefined, org: string, role: string): Promise<string> {
   if (explicit) return explicit;
   const file = path.join(dataDir, 'demo-credentials.json');
   if (!existsSync(file)) throw new CliError('no API key: pass --api-key, set GATEHOUSE_API_KEY, or run npm start once to seed the demo');
   const creds = JSON.parse(await readFile(file, 'utf8')) as { role: string; org: string; apiKey: string }[];
-  const tech = creds.find((c) => c.role === 'technician' && c.org === org);
-  if (!tech) throw new CliError(`no demo technician for org "${org}" in ${file}`);
-  return tech.apiKey;
+  const found = creds.find((c) => c.role === role && c.org === org);
+  if (!found) throw new CliError(`no demo ${role} for org "${org}" in ${file}`);
+  return found.apiKey;
 }
 
 function printEvent(e: SessionEvent): void {
@@ -56,6 +59,16 @@ function printEvent(e: SessionEvent): void {
       break;
     case 'tool:denied':
       console.log(`  ✗ ${e.tool} denied: ${e.text}`);
+      break;
+    case 'approval:requested':
+      console.log(`  ⏸ waiting for approval ${e.approvalId} (T${e.tier}): ${e.text}`);
+      console.log(`    an approver runs: npm run copilot -- approve ${e.approvalId}${e.tier === 4 ? ' --confirm "<phrase shown by: npm run copilot -- approvals>"' : ''}`);
+      break;
+    case 'approval:decided':
+      console.log(`  ${e.status === 'approved' ? '✓ approved' : '✗ rejected'}${e.text ? `: ${e.text}` : ''}`);
+      break;
+    case 'breaker:tripped':
+      console.log(`  ⛔ ${e.text}`);
       break;
     default:
       break;
@@ -85,7 +98,8 @@ async function ask(message: string, opts: { server: string; org: string; key: st
     const sent = await api<{ turnId: string }>(opts.server, opts.key, 'POST', `/v1/sessions/${sessionId}/messages`, { text: message });
     if (sent.status !== 202) throw new CliError(`message refused: ${errorText(sent.json)}`);
     const { turnId } = sent.json;
-    const deadline = Date.now() + 10 * 60_000;
+    // Long enough for a human to answer an approval (T3 approvals expire after 30 minutes by default).
+    const deadline = Date.now() + 40 * 60_000;
     while (Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 750));
       const got = await api<{ turns: TurnState[]; stateError?: string }>(opts.server, opts.key, 'GET', `/v1/sessions/${sessionId}`);
@@ -96,10 +110,48 @@ async function ask(message: string, opts: { server: string; org: string; key: st
       }
       if (turn?.status === 'failed') throw new CliError(`the turn failed: ${turn.error}`);
     }
-    throw new CliError('no answer within 10 minutes; the turn is still running (see the Temporal UI)');
+    throw new CliError('no answer within 40 minutes; the turn is still running (see the Temporal UI)');
   } finally {
     socket.disconnect();
   }
+}
+
+interface ApprovalRow {
+  id: string;
+  tool: string;
+  tier: number;
+  summary: string;
+  status: string;
+  expiresAt: string;
+  confirmationPhrase: string | null;
+  digest: string;
+}
+
+async function listPending(server: string, key: string): Promise<number> {
+  const res = await api<{ approvals: ApprovalRow[] }>(server, key, 'GET', '/v1/approvals?status=pending');
+  if (res.status !== 200) throw new CliError(`could not list approvals: ${errorText(res.json)}`);
+  if (res.json.approvals.length === 0) console.log('no pending approvals');
+  for (const a of res.json.approvals) {
+    console.log(`${a.id}  T${a.tier}  ${a.summary}  (expires ${a.expiresAt})`);
+    if (a.confirmationPhrase) console.log(`    T4: approve with --confirm "${a.confirmationPhrase}"`);
+  }
+  return 0;
+}
+
+async function decideOne(server: string, key: string, id: string, decision: 'approve' | 'reject', reason?: string, confirm?: string): Promise<number> {
+  const shown = await api<ApprovalRow>(server, key, 'GET', `/v1/approvals/${encodeURIComponent(id)}`);
+  if (shown.status !== 200) throw new CliError(`approval ${id}: ${errorText(shown.json)}`);
+  console.log(`${decision === 'approve' ? 'approving' : 'rejecting'} T${shown.json.tier}: ${shown.json.summary}`);
+  // The digest binds the decision to exactly what was shown above.
+  const res = await api<ApprovalRow>(server, key, 'POST', `/v1/approvals/${encodeURIComponent(id)}/decision`, {
+    decision,
+    digest: shown.json.digest,
+    ...(reason ? { reason } : {}),
+    ...(confirm !== undefined ? { confirmation: confirm } : {}),
+  });
+  if (res.status !== 200 && res.status !== 202) throw new CliError(errorText(res.json));
+  console.log(`${res.json.status}${res.status === 202 ? ' (recorded; the session will get it when the workflow service is reachable)' : ''}`);
+  return 0;
 }
 
 async function main(): Promise<number> {
@@ -111,15 +163,29 @@ async function main(): Promise<number> {
       new: { type: 'boolean', default: false },
       server: { type: 'string' },
       'api-key': { type: 'string' },
+      as: { type: 'string' },
+      reason: { type: 'string' },
+      confirm: { type: 'string' },
     },
   });
   const [command, ...rest] = positionals;
-  if (command !== 'ask' || rest.length === 0) {
-    throw new CliError('usage: npm run copilot -- ask "<message>" [--org <slug>] [--new]');
-  }
   const org = values.org!;
-  const key = await apiKeyFor(env.DATA_DIR, values['api-key'] ?? env.GATEHOUSE_API_KEY, org);
-  return ask(rest.join(' '), { server: values.server ?? env.GATEHOUSE_SERVER_URL, org, key, fresh: values.new!, dataDir: env.DATA_DIR });
+  const server = values.server ?? env.GATEHOUSE_SERVER_URL;
+  const key = (role: string) => apiKeyFor(env.DATA_DIR, values['api-key'] ?? env.GATEHOUSE_API_KEY, org, values.as ?? role);
+  switch (command) {
+    case 'ask':
+      if (rest.length === 0) break;
+      return ask(rest.join(' '), { server, org, key: await key('technician'), fresh: values.new!, dataDir: env.DATA_DIR });
+    case 'approvals':
+      return listPending(server, await key('approver'));
+    case 'approve':
+    case 'reject':
+      if (rest.length !== 1) break;
+      return decideOne(server, await key('approver'), rest[0]!, command, values.reason, values.confirm);
+    default:
+      break;
+  }
+  throw new CliError('usage: npm run copilot -- ask "<message>" [--org <slug>] [--new] | approvals | approve <id> [--reason r] [--confirm phrase] | reject <id> [--reason r]');
 }
 
 main()

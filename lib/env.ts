@@ -42,6 +42,9 @@ export const Env = z.object({
   GATEHOUSE_API_KEY: z.string().optional(),
   GATEHOUSE_AGENT_CREDENTIALS: z.string().optional(),
 
+  /** Simulated Windows-like endpoints `npm start` runs for acme (0 for none). */
+  SIMULATED_DEVICES: z.coerce.number().int().min(0).max(1000).default(5),
+
   COMMAND_TTL_SECONDS: z.coerce.number().int().min(5).max(7 * 24 * 3600).default(600),
   COMMAND_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(3600).default(120),
 });

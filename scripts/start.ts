@@ -1,7 +1,7 @@
 /**
  * `npm start`: the whole system on this machine. Temporal dev server (persisted under data/, Web UI on), the
  * offline model (when no ANTHROPIC_API_KEY is set), the api, the worker and one agent enrolled for `acme` running
- * the real Linux executor. Ctrl-C stops every process it started. A process that dies is reported, not restarted,
+ * the real Linux executor, plus SIMULATED_DEVICES simulated Windows-like endpoints. Ctrl-C stops every process it started. A process that dies is reported, not restarted,
  * and the rest keep running (restart it with its own npm script, e.g. `npm run worker`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -122,6 +122,7 @@ async function main(): Promise<void> {
 
   const credentials = await ensureAgentEnrolled(env, prisma, server);
   run('agent', node, ts('agent/main.ts', '--credentials', credentials));
+  if (env.SIMULATED_DEVICES > 0) run('simulated', node, ts('agent/main.ts', '--simulate', String(env.SIMULATED_DEVICES), '--org', 'acme', '--server', server));
   await prisma.$disconnect();
 
   console.log(`
@@ -131,6 +132,8 @@ Gatehouse is running.
   Temporal UI ${env.TEMPORAL_UI_URL}
   Model       ${modelEndpoint(env).offline ? `offline model at ${modelEndpoint(env).baseURL}` : 'Anthropic'}
 Try:  npm run copilot -- ask "what is the hostname and uptime of the demo device?"
+      npm run copilot -- ask "restart the Spooler service on ACME-PC-01"     (T3: waits for an approver)
+      npm run copilot -- approvals        then   npm run copilot -- approve <id>
 Ctrl-C stops everything.
 `);
 }
