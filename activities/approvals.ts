@@ -8,7 +8,7 @@ import type { Prisma } from '@prisma/client';
 import { FailureType } from '../common/failures';
 import { copilotWorkflowId } from '../common/ids';
 import type { ApprovalDecisionSignal, ApprovalOutcome } from '../common/session';
-import { isToolName, TOOL_CATALOG, Tier, type ToolName } from '../common/tools';
+import { isToolName, Tier } from '../common/tools';
 import { confirmationPhrase } from '../cage/approval-digest';
 import { audit } from '../lib/audit';
 import { publishSessionEvent } from '../lib/session-events';
@@ -21,6 +21,8 @@ export interface RequestApprovalInput {
   invocationId: string;
   tier: number;
   digest: string;
+  /** Every device the call touches, as authorization resolved them (a group or site becomes its devices). */
+  targets: string[];
 }
 
 /** A one-line description of the call for approvers: the tool, its arguments (ids left out) and the devices. */
@@ -43,9 +45,7 @@ export function makeRequestApproval({ prisma }: ActivityDeps) {
       prisma.copilotSession.findUnique({ where: { id: input.sessionId }, include: { org: true } }),
     ]);
     if (!inv || !session || !isToolName(inv.toolName)) throw ApplicationFailure.nonRetryable('tool invocation not found', FailureType.NotFound);
-    const spec = TOOL_CATALOG[inv.toolName as ToolName] as (typeof TOOL_CATALOG)[ToolName];
-    const targetIds = spec.targets(inv.input as never);
-    const devices = await prisma.device.findMany({ where: { id: { in: targetIds }, orgId: input.orgId }, select: { id: true, name: true } });
+    const devices = await prisma.device.findMany({ where: { id: { in: input.targets }, orgId: input.orgId }, select: { id: true, name: true }, orderBy: { name: 'asc' } });
     const ttl = input.tier >= Tier.T4 ? session.org.approvalTtlT4Seconds : session.org.approvalTtlT3Seconds;
     const approval = await prisma.approval.create({
       data: {

@@ -24,7 +24,7 @@ export interface AuthorizeToolCallInput {
 const ACTING_ROLES = ['technician', 'admin'];
 
 type Verdict =
-  | { decision: 'allow' | 'approve'; tier: Tier; parsed: unknown; execution: ToolExecution; digest: string; why: string[] }
+  | { decision: 'allow' | 'approve'; tier: Tier; parsed: unknown; execution: ToolExecution; digest: string; targets: string[]; why: string[] }
   | { decision: 'deny'; reason: string; parsed?: unknown };
 
 const deny = (reason: string, parsed?: unknown): Verdict => ({ decision: 'deny', reason, parsed });
@@ -80,7 +80,7 @@ export function makeAuthorizeToolCall({ prisma }: ActivityDeps) {
     });
     if (verdict.decision === 'deny') return { decision: 'deny', invocationId, reason: verdict.reason };
     if (verdict.decision === 'allow') return { decision: 'allow', invocationId, tier: verdict.tier, execution: verdict.execution };
-    return { decision: 'approve', invocationId, tier: verdict.tier, digest: verdict.digest, execution: verdict.execution };
+    return { decision: 'approve', invocationId, tier: verdict.tier, digest: verdict.digest, targets: verdict.targets, execution: verdict.execution };
   };
 }
 
@@ -100,7 +100,12 @@ async function decide(prisma: ActivityDeps['prisma'], input: AuthorizeToolCallIn
   const binding = await prisma.roleBinding.findFirst({ where: { userId: input.userId, orgId: input.orgId, role: { in: ACTING_ROLES } } });
   if (!binding) return deny('the requesting user may no longer use the copilot in this organization', parsed.data);
 
-  const targets = [...new Set(spec.targets(args))];
+  let targets = [...new Set(spec.targets(args))];
+  if (name === 'run_remediation') {
+    const resolved = await remediationTargets(prisma, input.orgId, (parsed.data as { target: RemediationTarget }).target);
+    if (typeof resolved === 'string') return deny(resolved, parsed.data);
+    targets = resolved;
+  }
   const devices = await prisma.device.findMany({ where: { id: { in: targets }, orgId: input.orgId }, select: { id: true } });
   if (devices.length !== targets.length) {
     await audit(prisma, { orgId: input.orgId, actorType: 'model', actorId: input.sessionId, action: 'security.device_out_of_scope', target: name, data: { targets } });
@@ -112,9 +117,10 @@ async function decide(prisma: ActivityDeps['prisma'], input: AuthorizeToolCallIn
   }
 
   let execution = spec.execution(args);
+  if (execution.type === 'remediation') execution = { ...execution, devices: targets };
   let digestInput: unknown = parsed.data;
-  if (name === 'run_library_script') {
-    const { script: scriptName } = parsed.data as { script: string };
+  const scriptName = name === 'run_library_script' ? (parsed.data as { script: string }).script : remediationScript(parsed.data);
+  if (scriptName !== undefined) {
     const script = await prisma.script.findUnique({ where: { orgId_name: { orgId: input.orgId, name: scriptName } } });
     if (!script) return deny(`no script named "${scriptName}" in this organization's library`, parsed.data);
     execution = withLibraryScript(execution, script);
@@ -132,10 +138,28 @@ async function decide(prisma: ActivityDeps['prisma'], input: AuthorizeToolCallIn
   if (!policy.ok) return deny(policy.reason, parsed.data);
   const digest = approvalDigest({ tool: name, input: digestInput, targets });
   const decision = policy.tier >= Tier.T3 ? 'approve' : 'allow';
-  return { decision, tier: policy.tier, parsed: parsed.data, execution, digest, why: policy.why };
+  return { decision, tier: policy.tier, parsed: parsed.data, execution, digest, targets, why: policy.why };
+}
+
+type RemediationTarget = { device_ids: string[] } | { group: string } | { site: string };
+
+/** The devices a remediation targets, in the session's org; a message for the model when there are none. */
+async function remediationTargets(prisma: ActivityDeps['prisma'], orgId: string, target: RemediationTarget): Promise<string[] | string> {
+  if ('device_ids' in target) return [...new Set(target.device_ids)];
+  const where = 'group' in target ? { orgId, group: { name: target.group } } : { orgId, site: { name: target.site } };
+  const devices = await prisma.device.findMany({ where, select: { id: true }, orderBy: { name: 'asc' }, take: 5000 });
+  if (devices.length === 0) return `no devices in ${'group' in target ? `group "${target.group}"` : `site "${target.site}"`} of this organization`;
+  return devices.map((d) => d.id);
+}
+
+function remediationScript(input: unknown): string | undefined {
+  const action = (input as { action?: { type: string; script?: string } }).action;
+  return action?.type === 'library_script' ? action.script : undefined;
 }
 
 function withLibraryScript(execution: ToolExecution, script: { name: string; interpreter: string; body: string }): ToolExecution {
+  const library = { name: script.name, interpreter: script.interpreter, script: script.body, timeoutSeconds: 300 };
+  if (execution.type === 'remediation') return { ...execution, params: { ...execution.params, ...library } };
   if (execution.type !== 'devices') return execution;
   return {
     type: 'devices',

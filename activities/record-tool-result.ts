@@ -5,7 +5,8 @@ import { isToolName } from '../common/tools';
 import { publishSessionEvent } from '../lib/session-events';
 import type { ActivityDeps } from './deps';
 import { renderToolOutput } from './tool-output';
-import { summarizeDeviceOutput } from './tools/handlers';
+import { summarizeCommandOutput } from './tools/handlers';
+import type { CommandKind } from '../common/protocol';
 
 /** Fixed texts for the error codes agents report; an agent's own error text never reaches the model. */
 export const DEVICE_ERRORS: Record<string, string> = {
@@ -21,16 +22,16 @@ export const DEVICE_ERRORS: Record<string, string> = {
 
 /** Turns the finished device commands of one tool call into its recorded output and a summary for the workflow. */
 export function makeRecordToolResult({ prisma, logger }: ActivityDeps) {
-  return async function recordToolResult(input: { invocationId: string; commandIds: string[] }): Promise<ToolOutcome> {
+  return async function recordToolResult(input: { invocationId: string; commandIds: string[]; skippedDevices?: number }): Promise<ToolOutcome> {
     const inv = await prisma.toolInvocation.findUnique({ where: { id: input.invocationId } });
     const commands = await prisma.deviceCommand.findMany({ where: { id: { in: input.commandIds } }, include: { device: true } });
-    if (!inv || !isToolName(inv.toolName) || commands.length !== input.commandIds.length) {
+    if (!inv || !isToolName(inv.toolName) || commands.length !== input.commandIds.length || (commands.length === 0 && !input.skippedDevices)) {
       throw ApplicationFailure.nonRetryable('tool invocation or command not found', FailureType.NotFound);
     }
     const perDevice = commands.map((cmd) => {
       if (cmd.status === 'succeeded') {
         try {
-          const result = summarizeDeviceOutput(inv.toolName as never, cmd.result);
+          const result = summarizeCommandOutput(cmd.kind as CommandKind, cmd.result);
           return { device: cmd.device.name, commandId: cmd.id, ok: true, summary: result.summary, output: result.output };
         } catch (err) {
           logger.warn({ commandId: cmd.id, err: (err as Error).message }, 'device output did not match its schema');
@@ -41,12 +42,16 @@ export function makeRecordToolResult({ prisma, logger }: ActivityDeps) {
       return { device: cmd.device.name, commandId: cmd.id, ok: false, summary: DEVICE_ERRORS[code] ?? DEVICE_ERRORS.EXECUTION_FAILED! };
     });
     const okCount = perDevice.filter((d) => d.ok).length;
+    const skipped = input.skippedDevices ?? 0;
     const status = okCount > 0 ? 'succeeded' : 'failed';
+    const failedFirst = [...perDevice].sort((a, b) => Number(a.ok) - Number(b.ok));
     const summary =
-      perDevice.length === 1
+      perDevice.length === 1 && skipped === 0
         ? `${perDevice[0]!.device}: ${perDevice[0]!.summary}`
-        : `${okCount} of ${perDevice.length} devices succeeded; ${perDevice.slice(0, 3).map((d) => `${d.device}: ${d.summary}`).join('; ')}`;
-    const output = perDevice.length === 1 && perDevice[0]!.ok ? perDevice[0]!.output : { devices: perDevice };
+        : `${okCount} of ${perDevice.length + skipped} devices succeeded` +
+          (skipped ? `, ${skipped} not started after the failure threshold` : '') +
+          `; ${failedFirst.slice(0, 3).map((d) => `${d.device}: ${d.summary}`).join('; ')}`;
+    const output = perDevice.length === 1 && perDevice[0]!.ok && skipped === 0 ? perDevice[0]!.output : { devices: perDevice, skipped };
     await prisma.toolInvocation.update({
       where: { id: inv.id },
       data: { status, summary: summary.slice(0, 1000), output: renderToolOutput(output), commandId: commands[0]?.id ?? null, completedAt: new Date() },

@@ -53,6 +53,13 @@ describe('REST API', () => {
     expect(badQuery.body.error.message).toMatch(/^query\.online: /);
   });
 
+  it('starts many sessions at once, each with its own workflow', async () => {
+    const key = sys.keyOf('technician');
+    const results = await Promise.all(Array.from({ length: 20 }, () => sys.request('POST', '/v1/sessions', { key, body: {} })));
+    expect(results.map((r) => r.status)).toEqual(Array(20).fill(201));
+    expect(new Set(results.map((r) => r.body.workflowId)).size).toBe(20);
+  });
+
   it('answers an unknown route with a JSON 404', async () => {
     const res = await sys.request('GET', '/v1/nothing-here');
     expect(res.status).toBe(404);

@@ -44,3 +44,10 @@ it('knows when an override lowers a default', () => {
   expect(lowersDefault('manage_service', 'restart', 2)).toBe(true);
   expect(lowersDefault('manage_service', 'status', 2)).toBe(false);
 });
+
+it('gives a remediation the tier of its action, raised by its blast radius', () => {
+  expect(q({ tool: 'run_remediation', action: 'manage_service:restart', targetCount: 5 })).toMatchObject({ ok: true, tier: 3 });
+  expect(q({ tool: 'run_remediation', action: 'run_library_script', targetCount: 11 })).toMatchObject({ ok: true, tier: 4 });
+  expect(q({ tool: 'run_remediation', action: 'execute_script', targetCount: 1 })).toMatchObject({ ok: false });
+  expect(q({ tool: 'run_remediation', action: 'run_remediation', targetCount: 1 })).toMatchObject({ ok: false });
+});

@@ -64,6 +64,7 @@ export function lowersDefault(tool: string, action: string, tier: number): boole
 
 /** A "*" override covers every action, so it lowers the policy if it is below the strictest action. */
 function highestDefaultTier(tool: Parameters<typeof defaultTier>[0]): Tier | undefined {
+  if (tool === 'run_remediation') return Tier.T3; // its actions are T3 (service changes, library scripts)
   const actions = ['status', 'start', 'stop', 'restart'];
   const single = defaultTier(tool, undefined);
   if (single !== undefined) return single;

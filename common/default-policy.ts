@@ -4,6 +4,7 @@
  *   T3 significant change: an approver of the org approves first.
  *   T4 dangerous: approval with a typed confirmation, by someone other than the requester.
  * Per-action tiers (manage_service) are listed per action; an action not listed is denied.
+ * run_remediation takes the tier of the action it runs on each device.
  * Orgs may raise these; lowering one below this file needs an org admin and is audited.
  */
 export const Tier = { T1: 1, T2: 2, T3: 3, T4: 4 } as const;
@@ -38,6 +39,9 @@ export const DEFAULT_POLICY = {
   restart_device: T4,
   shutdown_device: T4,
   uninstall_software: T4,
+  // Many devices at once: the tier of the action it runs (a service action or a library script), raised by the
+  // blast radius like any other call. One approval lists every device.
+  run_remediation: 'tier of its action',
 } as const;
 
 export type PolicyToolName = keyof typeof DEFAULT_POLICY;

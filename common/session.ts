@@ -128,7 +128,7 @@ export interface ModelStep {
 
 export type Authorization =
   | { decision: 'allow'; invocationId: string; tier: number; execution: ToolExecution }
-  | { decision: 'approve'; invocationId: string; tier: number; digest: string; execution: ToolExecution }
+  | { decision: 'approve'; invocationId: string; tier: number; digest: string; targets: string[]; execution: ToolExecution }
   | { decision: 'deny'; invocationId: string; reason: string };
 
 export interface ToolOutcome {

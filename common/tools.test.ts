@@ -37,6 +37,7 @@ const SAMPLES: Record<ToolName, unknown> = {
   restart_device: { device_id: A },
   shutdown_device: { device_id: A },
   uninstall_software: { device_id: A, name: 'Zoom Workplace' },
+  run_remediation: { target: { device_ids: [A, B] }, action: { type: 'service', service: 'Spooler', action: 'restart' } },
 };
 
 it('has exactly the tools of the default policy', () => {
@@ -59,7 +60,11 @@ it.each(TOOL_NAMES)('%s maps to what its handler and the agents expect', (name) 
   const spec = TOOL_CATALOG[name];
   const execution = spec.execution(input as never);
   const handler = TOOL_HANDLERS[name];
-  expect(handler.type).toBe(execution.type === 'database' ? 'database' : 'device');
+  expect(handler.type).toBe({ database: 'database', devices: 'device', remediation: 'remediation' }[execution.type]);
+  if (execution.type === 'remediation') {
+    expect(execution.devices).toEqual([A, B]);
+    expect(CommandParams[execution.kind].safeParse(execution.params).success).toBe(true);
+  }
   if (execution.type === 'devices') {
     expect(execution.commands.map((c) => c.deviceId).sort()).toEqual([...spec.targets(input as never)].sort());
     for (const cmd of execution.commands) {

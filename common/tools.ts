@@ -81,6 +81,23 @@ export const ToolInput = {
   restart_device: z.object({ device_id: DeviceId, reason: Reason }).strict(),
   shutdown_device: z.object({ device_id: DeviceId, reason: Reason }).strict(),
   uninstall_software: z.object({ device_id: DeviceId, name: z.string().min(1).max(200) }).strict(),
+  run_remediation: z
+    .object({
+      target: z
+        .union([
+          z.object({ device_ids: DeviceIds }).strict(),
+          z.object({ group: z.string().min(1).max(100).describe('Device group name') }).strict(),
+          z.object({ site: z.string().min(1).max(100).describe('Site name') }).strict(),
+        ])
+        .describe('Exactly one of: device_ids, group, site'),
+      action: z.discriminatedUnion('type', [
+        z.object({ type: z.literal('service'), service: ServiceName, action: z.enum(['start', 'stop', 'restart']) }).strict(),
+        z.object({ type: z.literal('library_script'), script: z.string().min(1).max(100), parameters: z.record(z.string().max(64), z.string().max(1000)).default({}) }).strict(),
+      ]),
+      batch_size: z.number().int().min(1).max(100).default(10).describe('How many devices run at once'),
+      max_failures: z.number().int().min(0).max(1000).default(0).describe('Stop starting devices once more than this many have failed'),
+    })
+    .strict(),
 } as const satisfies Record<PolicyToolName, z.ZodType>;
 
 export type ToolName = keyof typeof ToolInput;
@@ -93,8 +110,23 @@ export interface DeviceCommandPlan {
   params: Record<string, unknown>;
 }
 
-/** What executing a tool means: an operation on our database, or one command per target device. */
-export type ToolExecution = { type: 'database' } | { type: 'devices'; commands: DeviceCommandPlan[] };
+/** A command run on many devices by the `remediation` child workflow, a window of devices at a time. */
+export interface RemediationPlan {
+  devices: string[];
+  kind: CommandKind;
+  params: Record<string, unknown>;
+  batchSize: number;
+  maxFailures: number;
+}
+
+/**
+ * What executing a tool means: an operation on our database, one command per target device, or a remediation
+ * (the same command over many devices in a sliding window, stopping at a failure threshold).
+ */
+export type ToolExecution =
+  | { type: 'database' }
+  | { type: 'devices'; commands: DeviceCommandPlan[] }
+  | ({ type: 'remediation' } & RemediationPlan);
 
 export interface RateLimit {
   max: number;
@@ -270,6 +302,24 @@ export const TOOL_CATALOG: Catalog = {
     execution: (i) => one(i.device_id, 'shutdown', i.reason ? { reason: i.reason } : {}),
     rateLimit: changes,
   },
+  run_remediation: {
+    name: 'run_remediation',
+    description:
+      'Run one service action or library script on many devices (a list, a device group or a site), a batch at a time, stopping when failures pass a threshold. One approval lists every device.',
+    action: (i) => (i.action.type === 'service' ? `manage_service:${i.action.action}` : 'run_library_script'),
+    // Groups and sites are resolved to their devices when the call is authorized.
+    targets: (i) => ('device_ids' in i.target ? i.target.device_ids : []),
+    execution: (i) => ({
+      type: 'remediation',
+      devices: 'device_ids' in i.target ? [...new Set(i.target.device_ids)] : [],
+      ...(i.action.type === 'service'
+        ? { kind: 'manage_service' as const, params: { service: i.action.service, action: i.action.action } }
+        : { kind: 'run_script' as const, params: { name: i.action.script, parameters: i.action.parameters } }),
+      batchSize: i.batch_size,
+      maxFailures: i.max_failures,
+    }),
+    rateLimit: changes,
+  },
   uninstall_software: {
     name: 'uninstall_software',
     description: 'Remove installed software from a device. Always needs an approval with typed confirmation.',
@@ -288,8 +338,13 @@ export function isToolName(name: string): name is ToolName {
  * not list, which callers must treat as a denial.
  */
 export function defaultTier(name: ToolName, action: string | undefined): Tier | undefined {
-  const entry = DEFAULT_POLICY[name] as Tier | Record<string, Tier>;
+  const entry = DEFAULT_POLICY[name] as Tier | Record<string, Tier> | 'tier of its action';
   if (typeof entry === 'number') return entry;
+  if (entry === 'tier of its action') {
+    // The action names the tool (and its action) it runs: "manage_service:restart", "run_library_script".
+    const [tool, sub] = (action ?? '').split(':');
+    return tool === 'manage_service' || tool === 'run_library_script' ? defaultTier(tool, sub) : undefined;
+  }
   if (action === undefined || !Object.prototype.hasOwnProperty.call(entry, action)) return undefined;
   return entry[action];
 }
@@ -308,8 +363,13 @@ const tierLabel = (t: Tier) => `T${t}`;
 /** The README's tier table, generated from the catalog and the default policy. */
 export function tierTableMarkdown(): string {
   const rows = TOOL_NAMES.map((name) => {
-    const entry = DEFAULT_POLICY[name] as Tier | Record<string, Tier>;
-    const tier = typeof entry === 'number' ? tierLabel(entry) : Object.entries(entry).map(([a, t]) => `${a} ${tierLabel(t)}`).join(' · ');
+    const entry = DEFAULT_POLICY[name] as Tier | Record<string, Tier> | string;
+    const tier =
+      typeof entry === 'number'
+        ? tierLabel(entry)
+        : typeof entry === 'string'
+          ? `${entry}, raised by blast radius`
+          : Object.entries(entry).map(([a, t]) => `${a} ${tierLabel(t)}`).join(' · ');
     const limit = TOOL_CATALOG[name].rateLimit;
     return `| \`${name}\` | ${tier} | ${limit.max} per ${limit.windowSeconds / 60} min |`;
   });

@@ -38,7 +38,29 @@ function serviceOf(request: string): string | null {
 const one = (id: string) => ({ device_id: id });
 const ids = (devices: DeviceRow[]) => ({ device_ids: devices.map((d) => d.id) });
 
+/** "on all devices", "in site HQ", "in group Workstations": a fleet-wide service action becomes a remediation. */
+function fleetTarget(request: string, devices: DeviceRow[]): Record<string, unknown> | null {
+  const site = /\bin (?:the )?site\s+["']?([\w .-]+?)["']?(?:\s*$|[.,;])/i.exec(request)?.[1];
+  if (site) return { site: site.trim() };
+  const group = /\bin (?:the )?group\s+["']?([\w .-]+?)["']?(?:\s*$|[.,;])/i.exec(request)?.[1];
+  if (group) return { group: group.trim() };
+  return devices.length ? { device_ids: devices.map((d) => d.id) } : null;
+}
+
 export const INTENTS: { when: RegExp; intent: Intent }[] = [
+  {
+    when: /\b(restart|start|stop)\b.*\bservice\b.*\b(all|every|each)\b|\bservice\b.*\bin (the )?(site|group)\b/i,
+    intent: {
+      tool: 'run_remediation',
+      devices: 'many',
+      input(request, ds) {
+        const service = serviceOf(request);
+        const action = /\brestart\b/i.test(request) ? 'restart' : /\bstop\b/i.test(request) ? 'stop' : 'start';
+        const target = fleetTarget(request, ds);
+        return service && target ? { target, action: { type: 'service', service, action }, batch_size: 10, max_failures: 2 } : null;
+      },
+    },
+  },
   {
     when: /\b(restart|start|stop|status of|check)\b.*\bservice\b|\bservice\b.*\b(restart|start|stop|status)\b/i,
     intent: {

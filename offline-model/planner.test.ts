@@ -104,3 +104,15 @@ describe('plans every kind of request', () => {
     expect(toolUse(list([user('/tool wipe_everything {"really": true}')]))).toEqual(expect.objectContaining({ name: 'wipe_everything', input: { really: true } }));
   });
 });
+
+it('turns a fleet-wide service request into one remediation', () => {
+  const tools = ['list_devices', 'run_remediation', 'manage_service'];
+  const text = 'restart the Spooler service on every device in site HQ';
+  const first = plan([user(text)], tools);
+  const id = (first.content.find((b) => b.type === 'tool_use') as { id: string }).id;
+  const second = plan([user(text), { role: 'assistant', content: first.content }, { role: 'user', content: [{ type: 'tool_result', tool_use_id: id, content: JSON.stringify(devices) }] }], tools);
+  expect(second.content.find((b) => b.type === 'tool_use')).toMatchObject({
+    name: 'run_remediation',
+    input: { target: { site: 'HQ' }, action: { type: 'service', service: 'Spooler', action: 'restart' } },
+  });
+});

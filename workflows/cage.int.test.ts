@@ -237,3 +237,39 @@ it('raises a T2 call on more than ten devices to T3', async () => {
   const s2 = await sys.waitForTurn(sessionId, tech, t2);
   expect(toolSteps(turnOf(s2, t2))).toEqual([expect.objectContaining({ tier: 3, status: 'succeeded', summary: expect.stringMatching(/^11 of 11 devices succeeded/) })]);
 });
+
+describe('run_remediation', () => {
+  it('asks one approval listing every device of the site, then runs them a batch at a time', async () => {
+    const sessionId = await sys.startSession(tech);
+    const turnId = await sys.send(sessionId, tech, tool('run_remediation', { target: { site: 'HQ' }, action: { type: 'service', service: 'Dnscache', action: 'restart' }, batch_size: 4 }));
+    const approval = await sys.waitForApproval(sessionId);
+    const listed = (await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } })).targets as { id: string }[];
+    expect(listed.map((t) => t.id).sort()).toEqual([...sys.simulated.values()].sort());
+    // Twelve devices: a T3 action raised to T4 by its blast radius, confirmed by typing the device count.
+    expect(approval).toMatchObject({ tier: 4, confirmationPhrase: '12 devices' });
+    expect((await decide(approval.id, approver, { decision: 'approve', confirmation: '12 devices' })).status).toBe(200);
+
+    const session = await sys.waitForTurn(sessionId, tech, turnId);
+    expect(toolSteps(turnOf(session, turnId))).toEqual([expect.objectContaining({ tool: 'run_remediation', status: 'succeeded', summary: expect.stringMatching(/^12 of 12 devices succeeded/) })]);
+    const commands = await commandsOf(sessionId);
+    expect(commands).toHaveLength(12);
+    expect(new Set(commands.map((c) => c.deviceId)).size).toBe(12);
+  });
+
+  it('stops starting devices once failures pass the threshold', async () => {
+    const sessionId = await sys.startSession(tech);
+    const five = [1, 2, 3, 4, 5].map(pc);
+    const turnId = await sys.send(sessionId, tech, tool('run_remediation', { target: { device_ids: five }, action: { type: 'service', service: 'NoSuchService', action: 'start' }, batch_size: 1, max_failures: 1 }));
+    const approval = await sys.waitForApproval(sessionId);
+    await decide(approval.id, approver, { decision: 'approve' });
+    const session = await sys.waitForTurn(sessionId, tech, turnId);
+    expect(toolSteps(turnOf(session, turnId))).toEqual([
+      expect.objectContaining({ status: 'failed', summary: expect.stringMatching(/^0 of 5 devices succeeded, 3 not started after the failure threshold/) }),
+    ]);
+    const commands = await commandsOf(sessionId);
+    expect(commands.map((c) => [c.status, c.errorCode])).toEqual([
+      ['failed', 'NOT_FOUND'],
+      ['failed', 'NOT_FOUND'],
+    ]);
+  });
+});

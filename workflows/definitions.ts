@@ -14,3 +14,15 @@ export const stateQuery = defineQuery<SessionState>('state');
 export const approvalDecisionSignal = defineSignal<[ApprovalDecisionSignal]>('approvalDecision');
 export const resetBreakerSignal = defineSignal<[ResetBreakerSignal]>('resetBreaker');
 export const copilotPausedSignal = defineSignal<[CopilotPausedSignal]>('copilotPaused');
+
+export interface RemediationProgress {
+  total: number;
+  running: number;
+  succeeded: number;
+  failed: number;
+  skipped: number;
+  stoppedAtThreshold: boolean;
+  /** Per device: running, succeeded, failed, expired or skipped. */
+  devices: Record<string, string>;
+}
+export const remediationProgressQuery = defineQuery<RemediationProgress>('remediationProgress');

@@ -2,9 +2,11 @@
  * One tool call of a turn: the breaker and the kill switch first (decided here, with no activity at all), then
  * authorization, an approval for T3/T4, execution, and the result recorded for the model.
  */
+import { executeChild, workflowInfo } from '@temporalio/workflow';
 import type { ToolResultRef, TurnState } from '../common/session';
 import { db, device } from './activities';
 import { awaitApproval } from './await-approval';
+import { remediation } from './remediation';
 import type { CopilotSessionState, ToolStep } from './session-state';
 
 export interface TurnIds {
@@ -39,7 +41,7 @@ export async function runTool(ids: TurnIds, session: CopilotSessionState, turn: 
   if (auth.decision === 'deny') return ref;
 
   if (auth.decision === 'approve') {
-    const request = await db.requestApproval({ ...ids, invocationId: auth.invocationId, tier: auth.tier, digest: auth.digest });
+    const request = await db.requestApproval({ ...ids, invocationId: auth.invocationId, tier: auth.tier, digest: auth.digest, targets: auth.targets });
     step.status = 'awaiting_approval';
     step.approvalId = request.approvalId;
     session.pendingApproval = { approvalId: request.approvalId, tool: toolUse.name, tier: auth.tier, expiresAt: request.expiresAt };
@@ -58,11 +60,19 @@ export async function runTool(ids: TurnIds, session: CopilotSessionState, turn: 
   }
 
   let outcome;
-  if (auth.execution.type === 'database') {
+  const execution = auth.execution;
+  if (execution.type === 'database') {
     outcome = await db.runDatabaseTool({ invocationId: auth.invocationId, userId: turn.userId });
+  } else if (execution.type === 'remediation') {
+    const { type: _type, ...plan } = execution;
+    const result = await executeChild(remediation, {
+      workflowId: `${workflowInfo().workflowId}:remediation:${toolUse.id}`,
+      args: [{ ...plan, orgId: ids.orgId, commandPrefix: auth.invocationId }],
+    });
+    outcome = await db.recordToolResult({ invocationId: auth.invocationId, commandIds: result.commandIds, skippedDevices: result.skipped });
   } else {
     // One command per device; each id is the idempotency key, the same on every retry and replay.
-    const commands = auth.execution.commands.map((c) => ({ ...c, orgId: ids.orgId, commandId: `${auth.invocationId}:${c.deviceId}` }));
+    const commands = execution.commands.map((c) => ({ ...c, orgId: ids.orgId, commandId: `${auth.invocationId}:${c.deviceId}` }));
     await Promise.all(commands.map((c) => device.dispatchDeviceCommand(c)));
     outcome = await db.recordToolResult({ invocationId: auth.invocationId, commandIds: commands.map((c) => c.commandId) });
   }

@@ -21,9 +21,10 @@ export interface DatabaseContext {
 }
 
 type DatabaseHandler<N extends ToolName> = { type: 'database'; run(ctx: DatabaseContext, input: ToolInputOf<N>): Promise<ToolResult> };
-type DeviceHandler<K extends CommandKind> = { type: 'device'; kind: K; summarize(output: ReturnType<(typeof CommandOutput)[K]['parse']>): string };
-type Handler<N extends ToolName> = DatabaseHandler<N> | { [K in CommandKind]: DeviceHandler<K> }[CommandKind];
+/** Device tools are summarised per command kind (see COMMAND_SUMMARIES); a remediation runs in a child workflow. */
+type Handler<N extends ToolName> = DatabaseHandler<N> | { type: 'device'; kind: CommandKind } | { type: 'remediation' };
 type Handlers = { [N in ToolName]: Handler<N> };
+type Output<K extends CommandKind> = ReturnType<(typeof CommandOutput)[K]['parse']>;
 
 const GiB = 1024 ** 3;
 const gib = (bytes: number) => `${(bytes / GiB).toFixed(1)} GiB`;
@@ -35,7 +36,26 @@ export function formatUptime(seconds: number): string {
   return [d ? `${d}d` : '', h ? `${h}h` : '', `${m}m`].filter(Boolean).join(' ');
 }
 
-const device = <K extends CommandKind>(kind: K, summarize: DeviceHandler<K>['summarize']): DeviceHandler<K> => ({ type: 'device', kind, summarize });
+/** One line about one device's result, per command kind. */
+export const COMMAND_SUMMARIES: { [K in CommandKind]: (output: Output<K>) => string } = {
+  system_info: (i) => `hostname ${i.hostname}, ${i.os.distro ?? i.os.platform}, up ${formatUptime(i.uptimeSeconds)}, ${i.cpu.cores} CPUs, ${gib(i.memory.availableBytes)} of ${gib(i.memory.totalBytes)} memory free`,
+  get_metrics: (m) => `CPU ${m.cpuPercent.toFixed(0)}%, memory ${m.memoryUsedPercent.toFixed(0)}% used`,
+  list_services: (s) => `${s.total} services, ${s.services.filter((x) => /running|active/i.test(x.status)).length} running`,
+  list_processes: (l) => `${l.total} processes; busiest ${l.processes.slice(0, 3).map((p) => `${p.name} (${p.cpuPercent.toFixed(1)}% CPU)`).join(', ')}`,
+  get_event_logs: (e) => `${e.entries.length} ${e.log} log entries`,
+  list_software: (s) => `${s.total} packages installed`,
+  manage_service: (s) => `service ${s.service}: ${s.action === 'status' ? s.status : `${s.action} done, now ${s.status}`}`,
+  inventory: () => 'inventory refreshed',
+  network_discovery: (n) => `${n.hosts.length} hosts with open ports in ${n.cidr} (${n.scanned} addresses scanned)`,
+  kill_process: (k) => (k.killed ? `killed ${k.name} (pid ${k.pid})` : `pid ${k.pid} was not running`),
+  run_script: (r) => (r.timedOut ? 'script timed out and was killed' : `script exited with code ${r.exitCode}`),
+  install_updates: (u) => `${u.installed.length} updates installed${u.rebootRequired ? ', reboot required' : ''}`,
+  restart: (r) => (r.scheduled ? 'restarting' : 'restart refused'),
+  shutdown: (r) => (r.scheduled ? 'shutting down' : 'shutdown refused'),
+  uninstall_software: (u) => (u.removed ? `${u.name} removed` : `${u.name} was not installed`),
+};
+
+const device = (kind: CommandKind) => ({ type: 'device' as const, kind });
 
 export const TOOL_HANDLERS: Handlers = {
   list_devices: {
@@ -92,28 +112,27 @@ export const TOOL_HANDLERS: Handlers = {
       return { output: { noteId: note.id }, summary: 'note added' };
     },
   },
-  get_device_info: device('system_info', (i) => `hostname ${i.hostname}, ${i.os.distro ?? i.os.platform}, up ${formatUptime(i.uptimeSeconds)}, ${i.cpu.cores} CPUs, ${gib(i.memory.availableBytes)} of ${gib(i.memory.totalBytes)} memory free`),
-  get_device_metrics: device('get_metrics', (m) => `CPU ${m.cpuPercent.toFixed(0)}%, memory ${m.memoryUsedPercent.toFixed(0)}% used`),
-  list_services: device('list_services', (s) => `${s.total} services, ${s.services.filter((x) => /running/i.test(x.status)).length} running`),
-  list_processes: device('list_processes', (l) => `${l.total} processes; busiest ${l.processes.slice(0, 3).map((p) => `${p.name} (${p.cpuPercent.toFixed(1)}% CPU)`).join(', ')}`),
-  get_event_logs: device('get_event_logs', (e) => `${e.entries.length} ${e.log} log entries`),
-  list_installed_software: device('list_software', (s) => `${s.total} packages installed`),
-  manage_service: device('manage_service', (s) => `service ${s.service}: ${s.action === 'status' ? s.status : `${s.action} done, now ${s.status}`}`),
-  refresh_inventory: device('inventory', () => 'inventory refreshed'),
-  network_discovery: device('network_discovery', (n) => `${n.hosts.length} hosts with open ports in ${n.cidr} (${n.scanned} addresses scanned)`),
-  kill_process: device('kill_process', (k) => (k.killed ? `killed ${k.name} (pid ${k.pid})` : `pid ${k.pid} was not running`)),
-  run_library_script: device('run_script', (r) => (r.timedOut ? 'script timed out and was killed' : `script exited with code ${r.exitCode}`)),
-  install_updates: device('install_updates', (u) => `${u.installed.length} updates installed${u.rebootRequired ? ', reboot required' : ''}`),
-  execute_script: device('run_script', (r) => (r.timedOut ? 'script timed out and was killed' : `script exited with code ${r.exitCode}`)),
-  restart_device: device('restart', (r) => (r.scheduled ? 'restarting' : 'restart refused')),
-  shutdown_device: device('shutdown', (r) => (r.scheduled ? 'shutting down' : 'shutdown refused')),
-  uninstall_software: device('uninstall_software', (u) => (u.removed ? `${u.name} removed` : `${u.name} was not installed`)),
+  get_device_info: device('system_info'),
+  get_device_metrics: device('get_metrics'),
+  list_services: device('list_services'),
+  list_processes: device('list_processes'),
+  get_event_logs: device('get_event_logs'),
+  list_installed_software: device('list_software'),
+  manage_service: device('manage_service'),
+  refresh_inventory: device('inventory'),
+  network_discovery: device('network_discovery'),
+  kill_process: device('kill_process'),
+  run_library_script: device('run_script'),
+  install_updates: device('install_updates'),
+  execute_script: device('run_script'),
+  restart_device: device('restart'),
+  shutdown_device: device('shutdown'),
+  uninstall_software: device('uninstall_software'),
+  run_remediation: { type: 'remediation' },
 };
 
-/** Parses one device's output for a tool and summarises it; throws if the output does not match its schema. */
-export function summarizeDeviceOutput(tool: ToolName, output: unknown): ToolResult {
-  const handler = TOOL_HANDLERS[tool];
-  if (handler.type !== 'device') throw new Error(`${tool} is not a device tool`);
-  const parsed = CommandOutput[handler.kind].parse(output);
-  return { output: parsed, summary: (handler.summarize as (o: unknown) => string)(parsed) };
+/** Parses one command's output and summarises it; throws if the output does not match its schema. */
+export function summarizeCommandOutput(kind: CommandKind, output: unknown): ToolResult {
+  const parsed = CommandOutput[kind].parse(output);
+  return { output: parsed, summary: (COMMAND_SUMMARIES[kind] as (o: unknown) => string)(parsed) };
 }

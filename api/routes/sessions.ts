@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 /** Copilot sessions: start one, send it a message (a turn), read its transcript, steps and state. */
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { z } from 'zod';
@@ -49,10 +50,10 @@ export const createSession = defineRoute({
   async handler({ deps, principal, body }) {
     const org = await resolveOrg(deps, principal, body.org);
     if (org.copilotPausedAt) throw new AppError(AppErrorCode.Conflict, 'an admin has paused the copilot for this organization; no new sessions can start');
-    const session = await deps.prisma.copilotSession.create({
-      data: { orgId: org.id, userId: principal.userId, workflowId: 'pending' },
-    });
-    const workflowId = copilotWorkflowId(org.id, session.id);
+    // The id is made here so the row is written once, complete (workflowId is unique: no placeholder values).
+    const sessionId = crypto.randomUUID();
+    const workflowId = copilotWorkflowId(org.id, sessionId);
+    const session = await deps.prisma.copilotSession.create({ data: { id: sessionId, orgId: org.id, userId: principal.userId, workflowId } });
     try {
       await deps.temporal.workflow.start('copilotSession', {
         workflowId,
@@ -64,7 +65,6 @@ export const createSession = defineRoute({
       await deps.prisma.copilotSession.delete({ where: { id: session.id } });
       throw temporalUnavailable(err);
     }
-    await deps.prisma.copilotSession.update({ where: { id: session.id }, data: { workflowId } });
     return {
       status: 201,
       body: { id: session.id, org: { id: org.id, slug: org.slug, name: org.name }, workflowId, temporalUrl: workflowUrl(deps, workflowId) },
