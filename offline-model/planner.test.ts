@@ -1,3 +1,4 @@
+import { TOOL_NAMES, ToolInput, type ToolName } from '../common/tools';
 import { OFFLINE_NOTICE, plan, type Message } from './planner';
 
 const TOOLS = ['list_devices', 'get_device_info', 'list_processes'];
@@ -114,5 +115,45 @@ it('turns a fleet-wide service request into one remediation', () => {
   expect(second.content.find((b) => b.type === 'tool_use')).toMatchObject({
     name: 'run_remediation',
     input: { target: { site: 'HQ' }, action: { type: 'service', service: 'Spooler', action: 'restart' } },
+  });
+});
+
+describe('the offline model plans every catalog tool from a plain request', () => {
+  const SENTENCES: Record<ToolName, string> = {
+    list_devices: 'list the devices',
+    get_device_info: 'what is the uptime of ACME-PC-01',
+    get_device_metrics: 'show the cpu usage of ACME-PC-01',
+    list_services: 'list the services on ACME-PC-01',
+    list_processes: 'list the processes on ACME-PC-01',
+    get_event_logs: 'show the event logs of ACME-PC-01',
+    list_installed_software: 'what software is installed on ACME-PC-01',
+    list_alerts: 'show open alerts',
+    get_command_result: 'show the command result of s1:toolu_9:dev',
+    manage_service: 'restart the Spooler service on ACME-PC-01',
+    acknowledge_alert: 'acknowledge alert 33333333-3333-4333-8333-333333333333',
+    add_device_note: 'add a note to ACME-PC-01: replaced the toner',
+    refresh_inventory: 'refresh the inventory of ACME-PC-01',
+    network_discovery: 'scan 192.168.1.0/24 from ACME-PC-01',
+    kill_process: 'kill process 4242 on ACME-PC-01',
+    run_library_script: 'run library script flush-dns on ACME-PC-01',
+    install_updates: 'install updates on ACME-PC-01',
+    execute_script: 'run this script on ACME-PC-01:\n```\nuptime\n```',
+    restart_device: 'reboot ACME-PC-01',
+    shutdown_device: 'shut down ACME-PC-01',
+    uninstall_software: 'uninstall Zoom Workplace from ACME-PC-01',
+    run_remediation: 'restart the Spooler service on every device in site HQ',
+  };
+
+  it.each(Object.entries(SENTENCES))('%s ← "%s"', (tool, text) => {
+    const messages: Message[] = [user(text)];
+    let step = plan(messages, TOOL_NAMES);
+    let use = step.content.find((b) => b.type === 'tool_use') as { id: string; name: string; input: Record<string, unknown> } | undefined;
+    if (use?.name === 'list_devices' && tool !== 'list_devices') {
+      messages.push({ role: 'assistant', content: step.content }, { role: 'user', content: [{ type: 'tool_result', tool_use_id: use.id, content: JSON.stringify(devices) }] });
+      step = plan(messages, TOOL_NAMES);
+      use = step.content.find((b) => b.type === 'tool_use') as typeof use;
+    }
+    expect(use?.name).toBe(tool);
+    expect(ToolInput[tool as ToolName].safeParse(use!.input).success).toBe(true);
   });
 });

@@ -123,6 +123,8 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
         status: msg.ok ? 'succeeded' : 'failed',
         result: msg.ok ? (msg.output as object) : undefined,
         errorCode: msg.ok ? null : (msg.error?.code ?? 'EXECUTION_FAILED'),
+        startedAt: new Date(msg.startedAt),
+        finishedAt: new Date(msg.finishedAt),
         completedAt: new Date(),
       },
     });

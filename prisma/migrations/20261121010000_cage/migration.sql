@@ -8,6 +8,10 @@ ADD COLUMN     "copilotPausedBy" UUID;
 ALTER TABLE "Device" ADD COLUMN     "inventory" JSONB,
 ADD COLUMN     "inventoryAt" TIMESTAMP(3);
 
+-- AlterTable
+ALTER TABLE "DeviceCommand" ADD COLUMN     "finishedAt" TIMESTAMP(3),
+ADD COLUMN     "startedAt" TIMESTAMP(3);
+
 -- CreateTable
 CREATE TABLE "Approval" (
     "id" UUID NOT NULL,

@@ -1,0 +1,70 @@
+/**
+ * bench/approval: from the approver's decision POST to the command starting on the agent (the agent's own start
+ * time), over N approvals of a T3 call on a simulated endpoint; next to the bare Temporal signal round trip
+ * (signal → workflow → activity start) measured in the same run on the same server.
+ *   npm run bench -- approval [--n 200]
+ */
+import { Worker } from '@temporalio/worker';
+import { startTestSystem, waitUntil } from '../test/harness';
+import { emit, summarize } from './stats';
+
+export async function runApprovalBench(n: number): Promise<void> {
+  const sys = await startTestSystem({ simulated: 1 });
+  try {
+    const tech = sys.keyOf('technician');
+    const approver = sys.keyOf('approver');
+    const [deviceId] = [...sys.simulated.values()];
+
+    // Baseline: bare Temporal signal → activity start, same server, same machine.
+    const started = new Map<number, number>();
+    const worker = await Worker.create({
+      connection: sys.temporal.nativeConnection,
+      taskQueue: 'bench-baseline',
+      workflowsPath: require.resolve('./baseline-workflows'),
+      activities: { mark: async (i: number) => void started.set(i, Date.now()) },
+    });
+    const bare: number[] = [];
+    await worker.runUntil(async () => {
+      const handle = await sys.temporal.client.workflow.start('signalRoundTrip', { taskQueue: 'bench-baseline', workflowId: `bench-baseline-${Date.now()}`, args: [n] });
+      for (let i = 0; i < n; i++) {
+        const t0 = Date.now();
+        await handle.signal('go', i);
+        await waitUntil(async () => started.has(i), 'the baseline activity', 10_000);
+        bare.push(started.get(i)! - t0);
+      }
+      await handle.result();
+    });
+    emit({ bench: 'approval', phase: 'baseline', ...summarize(bare) });
+
+    const sessionId = await sys.startSession(tech);
+    const latencies: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const turnId = await sys.send(sessionId, tech, `/tool manage_service ${JSON.stringify({ device_id: deviceId, service: 'Spooler', action: 'restart' })}`);
+      const approval = await sys.waitForApproval(sessionId);
+      const t0 = Date.now();
+      const res = await sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: approver, body: { decision: 'approve' } });
+      if (res.status !== 200) throw new Error(`decision refused: ${JSON.stringify(res.body)}`);
+      const { invocationId } = await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } });
+      let startedAt: Date | null | undefined;
+      await waitUntil(async () => {
+        startedAt = (await sys.prisma.deviceCommand.findUnique({ where: { id: `${invocationId}:${deviceId}` } }))?.startedAt;
+        return startedAt != null;
+      }, 'the command to start on the agent', 30_000);
+      latencies.push(startedAt!.getTime() - t0);
+      await sys.waitForTurn(sessionId, tech, turnId);
+    }
+    emit({ bench: 'approval', phase: 'decision-to-command-start', ...summarize(latencies) });
+    const g = summarize(latencies);
+    const b = summarize(bare);
+    emit({
+      bench: 'approval',
+      summary: true,
+      n,
+      decisionToCommandStartMs: { p50: g.p50, p99: g.p99 },
+      bareSignalToActivityMs: { p50: b.p50, p99: b.p99 },
+      ratio: { p50: Math.round((g.p50 / Math.max(b.p50, 0.01)) * 100) / 100, p99: Math.round((g.p99 / Math.max(b.p99, 0.01)) * 100) / 100 },
+    });
+  } finally {
+    await sys.stop();
+  }
+}
