@@ -9,6 +9,7 @@ import { resolveTier } from '../cage/policy';
 import { audit } from '../lib/audit';
 import { publishSessionEvent } from '../lib/session-events';
 import type { ActivityDeps } from './deps';
+import { bounded, RATE_UNAVAILABLE } from './guards';
 
 export interface AuthorizeToolCallInput {
   sessionId: string;
@@ -37,13 +38,14 @@ const deny = (reason: string, parsed?: unknown): Verdict => ({ decision: 'deny',
  * T1/T2 are allowed, T3/T4 need an approval bound to the call's digest. Every decision is recorded and audited.
  * A retry (the earlier attempt's result never reached history) decides afresh against the current state.
  */
-export function makeAuthorizeToolCall({ prisma }: ActivityDeps) {
+export function makeAuthorizeToolCall(deps: ActivityDeps) {
+  const { prisma } = deps;
   return async function authorizeToolCall(input: AuthorizeToolCallInput): Promise<Authorization> {
     const invocationId = toolInvocationId(input.sessionId, input.toolUse.id);
 
     let verdict: Verdict;
     try {
-      verdict = await decide(prisma, input);
+      verdict = await decide(deps, input);
     } catch (err) {
       // Fail closed: a check that cannot run is a denial, with the cause in the audit log only.
       verdict = deny('authorization could not be completed; nothing was run');
@@ -84,7 +86,8 @@ export function makeAuthorizeToolCall({ prisma }: ActivityDeps) {
   };
 }
 
-async function decide(prisma: ActivityDeps['prisma'], input: AuthorizeToolCallInput): Promise<Verdict> {
+async function decide(deps: ActivityDeps, input: AuthorizeToolCallInput): Promise<Verdict> {
+  const { prisma } = deps;
   const { name } = input.toolUse;
   if (!isToolName(name)) return deny(`unknown tool "${name.slice(0, 100)}": it is not in the catalog`);
   const parsed = ToolInput[name].safeParse(input.toolUse.input);
@@ -94,6 +97,18 @@ async function decide(prisma: ActivityDeps['prisma'], input: AuthorizeToolCallIn
   }
   const args = parsed.data as never;
   const spec = TOOL_CATALOG[name as ToolName] as (typeof TOOL_CATALOG)[ToolName];
+
+  // Per tool, per user, from the catalog; the store being down is a denial like any other.
+  const { max, windowSeconds } = spec.rateLimit;
+  let limited;
+  try {
+    limited = await bounded(() => deps.limiter.hit(`tool:${name}:user:${input.userId}`, { max, windowMs: Math.round(windowSeconds * 1000 * deps.guards.rates.windowScale) }));
+  } catch {
+    return deny(RATE_UNAVAILABLE, parsed.data);
+  }
+  if (!limited.allowed) {
+    return deny(`rate limit: ${name} at most ${max} times per ${Math.round(windowSeconds / 60) || 1} min per user; try again in ${Math.ceil(limited.retryAfterMs / 1000)}s`, parsed.data);
+  }
 
   const org = await prisma.organization.findUniqueOrThrow({ where: { id: input.orgId }, include: { policy: true } });
   if (org.copilotPausedAt) return deny('an admin has paused the copilot for this organization', parsed.data);

@@ -7,6 +7,8 @@ import type { ModelStep, ToolResultRef } from '../common/session';
 import { anthropicToolDefinitions } from '../common/tools';
 import { publishSessionEvent } from '../lib/session-events';
 import { buildConversation } from './conversation';
+import { costOf } from '../cage/pricing';
+import { close } from '../lib/budget';
 import type { ActivityDeps } from './deps';
 
 export interface CallModelInput {
@@ -16,6 +18,31 @@ export interface CallModelInput {
   step: number;
   /** Tool results of the previous step, to be written to the transcript before the call. */
   toolResults: ToolResultRef[];
+  /** The budget reservation this call settles (absent in histories from before budgets). */
+  reservationId?: string;
+}
+
+/** The Messages API request for the next step, built from the transcript in PostgreSQL. */
+export async function buildRequest(deps: ActivityDeps, input: { sessionId: string; orgId: string }): Promise<Anthropic.MessageCreateParamsNonStreaming> {
+  const [org, rows] = await Promise.all([
+    deps.prisma.organization.findUniqueOrThrow({ where: { id: input.orgId } }),
+    deps.prisma.message.findMany({ where: { sessionId: input.sessionId }, orderBy: { seq: 'asc' } }),
+  ]);
+  return {
+    model: deps.model.name,
+    max_tokens: deps.model.maxTokens,
+    system: systemPrompt(org.name),
+    tools: anthropicToolDefinitions() as Anthropic.Tool[],
+    messages: buildConversation(rows.map((r) => ({ role: r.role, content: storedBlocks(r.kind, r.content) }))),
+  };
+}
+
+/** Settles the call's reservation at its real cost (once, whatever the retries) and the hourly spend with it. */
+async function settle(deps: ActivityDeps, input: CallModelInput, model: string, usage: Anthropic.Usage): Promise<void> {
+  if (!input.reservationId) return;
+  const actual = costOf(model, usage);
+  await close(deps.prisma, input.reservationId, actual);
+  await deps.limiter.adjust(`org:${input.orgId}:spend`, input.reservationId, actual).catch(() => undefined);
 }
 
 function systemPrompt(orgName: string): string {
@@ -39,7 +66,7 @@ function toModelStep(content: Anthropic.ContentBlock[], stopReason: string | nul
 }
 
 /** Writes the tool_result message that answers the previous step's tool_use blocks. */
-async function writeToolResults(deps: ActivityDeps, input: CallModelInput): Promise<void> {
+export async function writeToolResults(deps: ActivityDeps, input: CallModelInput): Promise<void> {
   if (input.toolResults.length === 0) return;
   const id = stepMessageId(input.sessionId, input.turnId, input.step - 1, 'tool_results');
   const ids = input.toolResults.flatMap((r) => ('invocationId' in r ? [r.invocationId] : []));
@@ -91,28 +118,18 @@ export function makeCallModel(deps: ActivityDeps) {
     const assistantId = stepMessageId(input.sessionId, input.turnId, input.step, 'assistant');
     const stored = await prisma.message.findUnique({ where: { id: assistantId } });
     if (stored) {
-      const saved = stored.content as unknown as { blocks: Anthropic.ContentBlock[]; stopReason: string };
+      // A retry after the reply was stored: no second call, and the reservation settles once.
+      const saved = stored.content as unknown as { blocks: Anthropic.ContentBlock[]; stopReason: string; usage: Anthropic.Usage; model?: string };
+      await settle(deps, input, saved.model ?? deps.model.name, saved.usage);
       return toModelStep(saved.blocks, saved.stopReason);
     }
 
-    const [org, rows] = await Promise.all([
-      prisma.organization.findUniqueOrThrow({ where: { id: input.orgId } }),
-      prisma.message.findMany({ where: { sessionId: input.sessionId }, orderBy: { seq: 'asc' } }),
-    ]);
+    const request = await buildRequest(deps, input);
     const ctx = Context.current();
     const beat = setInterval(() => ctx.heartbeat(), 3000);
     let response: Anthropic.Message;
     try {
-      response = await deps.anthropic.messages.create(
-        {
-          model: deps.model.name,
-          max_tokens: deps.model.maxTokens,
-          system: systemPrompt(org.name),
-          tools: anthropicToolDefinitions() as Anthropic.Tool[],
-          messages: buildConversation(rows.map((r) => ({ role: r.role, content: storedBlocks(r.kind, r.content) }))),
-        },
-        { signal: ctx.cancellationSignal },
-      );
+      response = await deps.anthropic.messages.create(request, { signal: ctx.cancellationSignal });
     } catch (err) {
       throw classify(err);
     } finally {
@@ -128,10 +145,11 @@ export function makeCallModel(deps: ActivityDeps) {
         turnId: input.turnId,
         role: 'assistant',
         kind: 'assistant',
-        content: { blocks: response.content, stopReason: response.stop_reason, usage: response.usage } as unknown as Prisma.InputJsonValue,
+        content: { blocks: response.content, stopReason: response.stop_reason, usage: response.usage, model: response.model } as unknown as Prisma.InputJsonValue,
       },
       update: {},
     });
+    await settle(deps, input, response.model || deps.model.name, response.usage);
     const step = toModelStep(response.content, response.stop_reason);
     await publishSessionEvent(prisma, {
       sessionId: input.sessionId,

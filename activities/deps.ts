@@ -1,6 +1,8 @@
 import type Anthropic from '@anthropic-ai/sdk';
 import type { PrismaClient } from '@prisma/client';
+import type { GuardConfig } from '../lib/env';
 import type { Logger } from '../lib/logger';
+import type { RateLimiter } from '../lib/rate-limiter';
 
 /** Everything the activities need, passed in once by the worker (and by tests). */
 export interface ActivityDeps {
@@ -9,4 +11,7 @@ export interface ActivityDeps {
   logger: Logger;
   model: { name: string; maxTokens: number; offline: boolean };
   commands: { ttlSeconds: number; timeoutSeconds: number };
+  /** Sliding-window limits in Redis; errors mean deny. */
+  limiter: RateLimiter;
+  guards: GuardConfig;
 }

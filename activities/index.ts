@@ -4,6 +4,7 @@
  */
 import { makeCancelApproval, makeExpireApproval, makeRecordBreakerTrip, makeRequestApproval, makeVerifyApprovalDecision } from './approvals';
 import { makeAuthorizeToolCall } from './authorize-tool-call';
+import { makeCheckRateLimits, makeReleaseBudget, makeReserveBudget } from './guards';
 import { makeCallModel } from './call-model';
 import type { ActivityDeps } from './deps';
 import { makeDispatchDeviceCommand } from './dispatch-device-command';
@@ -26,6 +27,9 @@ export function createActivities(deps: ActivityDeps) {
     expireApproval: makeExpireApproval(deps),
     cancelApproval: makeCancelApproval(deps),
     recordBreakerTrip: makeRecordBreakerTrip(deps),
+    checkRateLimits: makeCheckRateLimits(deps),
+    reserveBudget: makeReserveBudget(deps),
+    releaseBudget: makeReleaseBudget(deps),
   };
 }
 

@@ -1,5 +1,7 @@
 import type { Client } from '@temporalio/client';
+import type { GuardConfig } from '../lib/env';
 import type { Logger } from '../lib/logger';
+import type { RateLimiter } from '../lib/rate-limiter';
 import type { PrismaClient } from '../lib/prisma';
 import type { Redis } from '../lib/redis';
 
@@ -8,6 +10,7 @@ export interface ApiDeps {
   prisma: PrismaClient;
   temporal: Client;
   redis: Redis;
+  limiter: RateLimiter;
   logger: Logger;
   config: {
     databaseUrl: string;
@@ -18,6 +21,7 @@ export interface ApiDeps {
     sweepIntervalMs: number;
     /** How long an agent may run one command before it kills it. */
     commandTimeoutSeconds: number;
+    guards: GuardConfig;
     /** Largest JSON body accepted, in bytes. */
     bodyLimitBytes: number;
   };

@@ -1,5 +1,6 @@
 /** The api process: REST, approval pages, Socket.IO gateway for agents and consoles. */
-import { loadEnvOrExit } from '../lib/env';
+import { guardConfig, loadEnvOrExit } from '../lib/env';
+import { RateLimiter } from '../lib/rate-limiter';
 import { createLogger } from '../lib/logger';
 import { createPrisma } from '../lib/prisma';
 import { createRedis } from '../lib/redis';
@@ -17,6 +18,7 @@ async function main(): Promise<void> {
   const api = await createApiServer({
     prisma,
     redis,
+    limiter: new RateLimiter(redis),
     temporal,
     logger,
     config: {
@@ -26,6 +28,7 @@ async function main(): Promise<void> {
       temporalUiUrl: env.TEMPORAL_UI_URL,
       sweepIntervalMs: 2000,
       commandTimeoutSeconds: env.COMMAND_TIMEOUT_SECONDS,
+      guards: guardConfig(env),
       bodyLimitBytes: 256 * 1024,
     },
   });

@@ -21,7 +21,8 @@ import { listDevices } from './routes/devices';
 import { health } from './routes/health';
 import { createSession, getSession, resetBreaker, sendMessage } from './routes/sessions';
 import { decide, getApproval, listApprovals } from './routes/approvals';
-import { getPolicy, pauseCopilot, putPolicy, resumeCopilot } from './routes/orgs';
+import { getPolicy, getUsage, pauseCopilot, putBudget, putPolicy, resumeCopilot } from './routes/orgs';
+import { releaseStale } from '../lib/budget';
 import { deliverPendingDecisions } from './services/decide-approval';
 
 export const ROUTES: Route<any, any, any>[] = [
@@ -40,6 +41,8 @@ export const ROUTES: Route<any, any, any>[] = [
   resumeCopilot,
   getPolicy,
   putPolicy,
+  getUsage,
+  putBudget,
 ];
 
 export interface ApiServer {
@@ -97,7 +100,8 @@ export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
   const sweepTimer = setInterval(() => {
     if (sweeping) return;
     sweeping = true;
-    Promise.all([gateway.sweep(), deliverPendingDecisions(deps)])
+    // Reservations of calls that never finished (a crashed worker) go back after 15 minutes.
+    Promise.all([gateway.sweep(), deliverPendingDecisions(deps), releaseStale(deps.prisma, 15 * 60_000)])
       .catch((err: unknown) => deps.logger.warn({ err: (err as Error).message }, 'command sweep failed'))
       .finally(() => {
         sweeping = false;

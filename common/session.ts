@@ -48,7 +48,7 @@ export type Step =
       summary?: string;
     };
 
-export type TurnStatus = 'queued' | 'running' | 'answered' | 'failed';
+export type TurnStatus = 'queued' | 'running' | 'answered' | 'refused' | 'failed';
 
 export interface TurnState {
   turnId: string;

@@ -45,6 +45,16 @@ export const Env = z.object({
   /** Simulated Windows-like endpoints `npm start` runs for acme (0 for none). */
   SIMULATED_DEVICES: z.coerce.number().int().min(0).max(1000).default(5),
 
+  // Budgets (USD) for orgs without their own, and rate limits. Every limit is configurable here.
+  DEFAULT_DAILY_BUDGET_USD: z.coerce.number().positive().default(20),
+  DEFAULT_MONTHLY_BUDGET_USD: z.coerce.number().positive().default(300),
+  DEFAULT_HOURLY_SPEND_USD: z.coerce.number().positive().default(5),
+  RATE_USER_MESSAGES_PER_MINUTE: z.coerce.number().int().min(1).default(20),
+  RATE_ORG_MESSAGES_PER_HOUR: z.coerce.number().int().min(1).default(200),
+  RATE_AGENT_MESSAGES_PER_MINUTE: z.coerce.number().int().min(1).default(120),
+  /** Multiplies every rate-limit window (1 = as documented); tests use small values to watch windows slide. */
+  RATE_WINDOW_SCALE: z.coerce.number().positive().max(100).default(1),
+
   COMMAND_TTL_SECONDS: z.coerce.number().int().min(5).max(7 * 24 * 3600).default(600),
   COMMAND_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(3600).default(120),
 });
@@ -103,4 +113,30 @@ export function agentCredentialsPath(env: Env): string {
 
 export function publicUrl(env: Env): string {
   return env.PUBLIC_URL ?? `http://${env.HOST}:${env.PORT}`;
+}
+
+export interface GuardConfig {
+  budget: { dailyMicros: number; monthlyMicros: number; hourlyMicros: number };
+  rates: {
+    userMessages: { max: number; windowMs: number };
+    orgMessages: { max: number; windowMs: number };
+    agentMessages: { max: number; windowMs: number };
+    /** Applied to each tool's own window from the catalog. */
+    windowScale: number;
+  };
+}
+
+/** Budget defaults and rate limits, in the units the code uses. */
+export function guardConfig(env: Env): GuardConfig {
+  const micros = (usd: number) => Math.round(usd * 1_000_000);
+  const scale = env.RATE_WINDOW_SCALE;
+  return {
+    budget: { dailyMicros: micros(env.DEFAULT_DAILY_BUDGET_USD), monthlyMicros: micros(env.DEFAULT_MONTHLY_BUDGET_USD), hourlyMicros: micros(env.DEFAULT_HOURLY_SPEND_USD) },
+    rates: {
+      userMessages: { max: env.RATE_USER_MESSAGES_PER_MINUTE, windowMs: Math.round(60_000 * scale) },
+      orgMessages: { max: env.RATE_ORG_MESSAGES_PER_HOUR, windowMs: Math.round(3_600_000 * scale) },
+      agentMessages: { max: env.RATE_AGENT_MESSAGES_PER_MINUTE, windowMs: Math.round(60_000 * scale) },
+      windowScale: scale,
+    },
+  };
 }

@@ -15,7 +15,8 @@ import pino from 'pino';
 import { saveCredentials } from '../agent/credentials';
 import { enroll } from '../agent/enroll';
 import { createApiServer, type ApiServer } from '../api/server';
-import { loadEnv, temporalCliPath, type Env } from '../lib/env';
+import { guardConfig, loadEnv, temporalCliPath, type Env } from '../lib/env';
+import { RateLimiter } from '../lib/rate-limiter';
 import { createPrisma, type PrismaClient } from '../lib/prisma';
 import { createRedis, type Redis } from '../lib/redis';
 import { startOfflineModel } from '../offline-model/server';
@@ -86,6 +87,7 @@ export async function startTestSystem(opts: { agent?: boolean; simulated?: numbe
   const api = await createApiServer({
     prisma,
     redis,
+    limiter: new RateLimiter(redis),
     temporal: temporal.client,
     logger,
     config: {
@@ -95,6 +97,7 @@ export async function startTestSystem(opts: { agent?: boolean; simulated?: numbe
       temporalUiUrl: 'http://127.0.0.1:8233',
       sweepIntervalMs: 500,
       commandTimeoutSeconds: 60,
+      guards: guardConfig(env),
       bodyLimitBytes: 256 * 1024,
     },
   });
@@ -104,7 +107,7 @@ export async function startTestSystem(opts: { agent?: boolean; simulated?: numbe
   let worker: Worker | undefined;
   let workerRun: Promise<void> | undefined;
   const startWorker = async () => {
-    worker = await createWorker({ connection: temporal.nativeConnection, namespace: 'default', taskQueue, deps: activityDeps(workerEnv, prisma, logger) });
+    worker = await createWorker({ connection: temporal.nativeConnection, namespace: 'default', taskQueue, deps: activityDeps(workerEnv, prisma, redis, logger) });
     workerRun = worker.run();
   };
   const stopWorker = async () => {
@@ -212,7 +215,7 @@ export async function startTestSystem(opts: { agent?: boolean; simulated?: numbe
     await waitUntil(async () => {
       session = (await request('GET', `/v1/sessions/${sessionId}`, { key })).body;
       const turn = session.turns?.find((t: { turnId: string }) => t.turnId === turnId);
-      return turn?.status === 'answered' || turn?.status === 'failed';
+      return turn?.status === 'answered' || turn?.status === 'failed' || turn?.status === 'refused';
     }, `turn ${turnId} to finish`, timeoutMs);
     return session;
   };

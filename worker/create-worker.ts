@@ -2,7 +2,9 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
-import { modelEndpoint, type Env } from '../lib/env';
+import { guardConfig, modelEndpoint, type Env } from '../lib/env';
+import { RateLimiter } from '../lib/rate-limiter';
+import type { Redis } from '../lib/redis';
 import type { Logger } from '../lib/logger';
 import type { PrismaClient } from '../lib/prisma';
 
@@ -16,11 +18,13 @@ export function createAnthropic(env: Env): { client: Anthropic; offline: boolean
   };
 }
 
-export function activityDeps(env: Env, prisma: PrismaClient, logger: Logger): ActivityDeps {
+export function activityDeps(env: Env, prisma: PrismaClient, redis: Redis, logger: Logger): ActivityDeps {
   const anthropic = createAnthropic(env);
   return {
     prisma,
     logger,
+    limiter: new RateLimiter(redis),
+    guards: guardConfig(env),
     anthropic: anthropic.client,
     model: { name: env.ANTHROPIC_MODEL, maxTokens: env.MODEL_MAX_TOKENS, offline: anthropic.offline },
     commands: { ttlSeconds: env.COMMAND_TTL_SECONDS, timeoutSeconds: env.COMMAND_TIMEOUT_SECONDS },

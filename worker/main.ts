@@ -3,6 +3,7 @@ import { DefaultLogger, NativeConnection, Runtime, type LogLevel } from '@tempor
 import { loadEnvOrExit } from '../lib/env';
 import { createLogger } from '../lib/logger';
 import { createPrisma } from '../lib/prisma';
+import { createRedis } from '../lib/redis';
 import { activityDeps, createWorker } from './create-worker';
 
 async function main(): Promise<void> {
@@ -18,17 +19,21 @@ async function main(): Promise<void> {
   });
 
   const prisma = createPrisma(env.DATABASE_URL);
+  const redis = createRedis(env.REDIS_URL);
+  redis.on('error', (err) => logger.warn({ err: err.message }, 'redis unavailable; rate limits and budgets deny until it is back'));
+  redis.connect().catch(() => undefined);
   const connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
   const worker = await createWorker({
     connection,
     namespace: env.TEMPORAL_NAMESPACE,
     taskQueue: env.TEMPORAL_TASK_QUEUE,
-    deps: activityDeps(env, prisma, logger),
+    deps: activityDeps(env, prisma, redis, logger),
   });
   logger.info({ taskQueue: env.TEMPORAL_TASK_QUEUE, temporal: env.TEMPORAL_ADDRESS }, 'worker started');
   await worker.run(); // returns after SIGINT/SIGTERM, once in-flight tasks are done
   await connection.close();
   await prisma.$disconnect();
+  redis.disconnect();
 }
 
 main().catch((err: unknown) => {

@@ -4,7 +4,7 @@
  * authorized, and approved by a human where the tier says so), feed the results back, until the model answers
  * or the step cap is reached. Signals carry approval decisions, breaker resets and the org's kill switch.
  */
-import { ApplicationFailure, allHandlersFinished, condition, continueAsNew, setHandler, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, allHandlersFinished, condition, continueAsNew, patched, setHandler, workflowInfo } from '@temporalio/workflow';
 import {
   ApprovalDecisionSignal,
   CopilotPausedSignal,
@@ -58,11 +58,31 @@ export async function copilotSession(input: CopilotSessionInput & CarriedState):
   }
 }
 
+// Added after histories were recorded: sessions replaying an older history skip the guards for the turns already
+// in it, and every new turn runs them.
+const GUARDS_PATCH = 'budget-and-rate-limits';
+
 async function runTurn(ids: TurnIds, session: CopilotSessionState, turn: TurnState, text: string): Promise<void> {
   await db.recordUserMessage({ ...ids, userId: turn.userId, text });
+  if (patched(GUARDS_PATCH)) {
+    const limits = await db.checkRateLimits({ orgId: ids.orgId, userId: turn.userId, sessionId: ids.sessionId });
+    if (!limits.ok) return session.refuse(turn, limits.reason);
+  }
   let toolResults: ToolResultRef[] = [];
   for (let step = 0; step < MAX_STEPS_PER_TURN; step++) {
-    const reply = await model.callModel({ ...ids, step, toolResults });
+    let reservationId: string | undefined;
+    if (patched(GUARDS_PATCH)) {
+      const budget = await db.reserveBudget({ ...ids, step, toolResults });
+      if (!budget.ok) return session.refuse(turn, budget.reason);
+      reservationId = budget.reservationId;
+    }
+    let reply;
+    try {
+      reply = await model.callModel({ ...ids, step, toolResults, reservationId });
+    } catch (err) {
+      if (reservationId) await db.releaseBudget({ orgId: ids.orgId, reservationId });
+      throw err;
+    }
     session.recordModelStep(turn, step, reply);
     if (reply.toolUses.length === 0) {
       session.finish(turn, reply.text);

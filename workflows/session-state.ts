@@ -107,6 +107,13 @@ export class CopilotSessionState {
     turn.answer = answer.slice(0, 4000);
   }
 
+  /** A guard said no (rate limit, budget): the turn ends with its reason, and nothing ran. */
+  refuse(turn: TurnState, reason: string): void {
+    turn.status = 'refused';
+    turn.error = reason.slice(0, 500);
+    turn.answer = reason.slice(0, 500);
+  }
+
   fail(turn: TurnState, error: string): void {
     turn.status = 'failed';
     turn.error = error.slice(0, 500);

@@ -34,14 +34,14 @@ export interface AgentGateway {
   deliver(commandId: string, deviceId: string): Promise<void>;
   /** Expires overdue commands and completes activities whose result is stored but not yet reported. */
   sweep(): Promise<void>;
-  stats(): { connected: number; invalidFrames: number; resultsAccepted: number };
+  stats(): { connected: number; invalidFrames: number; resultsAccepted: number; throttledFrames: number; floodDisconnects: number };
   close(): void;
 }
 
 export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGateway {
   const { prisma, logger } = deps;
   const sockets = new Map<string, AgentSocket>();
-  const counters = { invalidFrames: 0, resultsAccepted: 0 };
+  const counters = { invalidFrames: 0, resultsAccepted: 0, throttledFrames: 0, floodDisconnects: 0 };
 
   nsp.use(async (socket, next) => {
     // Runs on every connection, including recovered ones: no credential, no connection.
@@ -138,6 +138,33 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
     sockets.set(deviceId, socket);
     logger.info({ deviceId, name: socket.data.name }, 'agent connected');
     void prisma.device.update({ where: { id: deviceId }, data: { online: true, lastSeenAt: new Date() } }).catch(() => undefined);
+
+    // Per-agent frame limit (Redis sliding window). Excess frames are dropped and counted; an agent that keeps
+    // sending past twice its limit within a window is disconnected and flagged. Redis down: frames are dropped.
+    const limit = deps.config.guards.rates.agentMessages;
+    let refused = { count: 0, since: Date.now() };
+    socket.use((_packet, next) => {
+      deps.limiter.hit(`agent:${deviceId}:frames`, limit).then(
+        (r) => {
+          if (r.allowed) return next();
+          counters.throttledFrames += 1;
+          if (Date.now() - refused.since > limit.windowMs) refused = { count: 0, since: Date.now() };
+          refused.count += 1;
+          if (refused.count > limit.max && socket.connected) {
+            counters.floodDisconnects += 1;
+            logger.warn({ deviceId }, 'agent flooding the gateway; disconnected');
+            void audit(prisma, { orgId: socket.data.orgId, actorType: 'agent', actorId: deviceId, action: 'security.agent_flood', target: socket.data.name }).catch(() => undefined);
+            socket.disconnect(true);
+          }
+          next(new Error('rate limited'));
+        },
+        () => {
+          counters.throttledFrames += 1;
+          next(new Error('rate limit store unavailable'));
+        },
+      );
+    });
+    socket.on('error', () => undefined); // refusals from the middleware above; already counted
 
     socket.onAny((event: string) => {
       if (!KNOWN_EVENTS.has(event)) drop(socket, String(event).slice(0, 50), 'unknown event');

@@ -9,6 +9,7 @@ import { copilotPausedSignal } from '../../workflows/definitions';
 import { lowersDefault } from '../../cage/policy';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { audit } from '../../lib/audit';
+import { usageOf } from '../../lib/budget';
 import type { ApiDeps } from '../deps';
 import { orgsWhere, Role, type Principal } from '../http/auth';
 import { defineRoute } from '../http/route';
@@ -120,5 +121,60 @@ export const putPolicy = defineRoute({
       await audit(tx, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: lowered.length ? 'policy.lowered' : 'policy.updated', target: org.slug, data: { overrides: body.overrides, lowered, approvalTtlSeconds: body.approvalTtlSeconds ?? null } });
     });
     return { status: 200, body: { org: org.slug, overrides: body.overrides } };
+  },
+});
+
+const usd = (micros: bigint) => Number(micros) / 1_000_000;
+
+export async function usageView(deps: ApiDeps, orgId: string) {
+  const u = await usageOf(deps.prisma, orgId, deps.config.guards.budget);
+  const period = (p: Awaited<ReturnType<typeof usageOf>>['today']) => ({
+    period: p.period.split(':')[1],
+    limitUsd: usd(p.limitMicros),
+    spentUsd: usd(p.spentMicros),
+    reservedUsd: usd(p.reservedMicros),
+    remainingUsd: usd(p.remainingMicros),
+  });
+  return { today: period(u.today), month: period(u.month), hourlyCeilingUsd: usd(u.limits.hourlyMicros), customBudget: u.limits.custom };
+}
+
+export const getUsage = defineRoute({
+  method: 'get',
+  path: '/v1/orgs/:id/usage',
+  summary: 'Spent and remaining today and this month (UTC), in USD',
+  tag: 'orgs',
+  auth: 'apiKey',
+  params: OrgParams,
+  responses: { 200: 'Usage', 401: 'No valid API key', 404: 'Unknown organization' },
+  async handler({ deps, principal, params }) {
+    const org = await findOrgFor(deps, principal, params.id, [Role.Admin, Role.Approver, Role.Technician, Role.Auditor]);
+    return { status: 200, body: { org: org.slug, ...(await usageView(deps, org.id)) } };
+  },
+});
+
+const Usd = z.number().positive().max(1_000_000);
+
+export const putBudget = defineRoute({
+  method: 'put',
+  path: '/v1/orgs/:id/budget',
+  summary: "Set the org's daily and monthly budgets and hourly spend ceiling, in USD (admins)",
+  tag: 'orgs',
+  auth: 'apiKey',
+  params: OrgParams,
+  body: z.object({ dailyUsd: Usd, monthlyUsd: Usd, hourlyUsd: Usd.optional() }).strict(),
+  responses: { 200: 'Saved', 400: 'Invalid body', 401: 'No valid API key', 404: 'Unknown organization' },
+  async handler({ deps, principal, params, body }) {
+    const org = await findOrgFor(deps, principal, params.id, [Role.Admin]);
+    if (body.dailyUsd > body.monthlyUsd) throw new AppError(AppErrorCode.BadRequest, 'body.dailyUsd: cannot be more than monthlyUsd');
+    const micros = (n: number) => BigInt(Math.round(n * 1_000_000));
+    const data = {
+      dailyLimitMicros: micros(body.dailyUsd),
+      monthlyLimitMicros: micros(body.monthlyUsd),
+      hourlyLimitMicros: micros(body.hourlyUsd ?? Math.min(body.dailyUsd, deps.config.guards.budget.hourlyMicros / 1_000_000)),
+      updatedBy: principal.userId,
+    };
+    await deps.prisma.orgBudget.upsert({ where: { orgId: org.id }, create: { orgId: org.id, ...data }, update: data });
+    await audit(deps.prisma, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: 'budget.updated', target: org.slug, data: body });
+    return { status: 200, body: { org: org.slug, ...(await usageView(deps, org.id)) } };
   },
 });

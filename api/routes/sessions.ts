@@ -12,6 +12,7 @@ import type { ApiDeps } from '../deps';
 import { hasRole, orgsWhere, Role, tenantScope, type Principal } from '../http/auth';
 import { defineRoute } from '../http/route';
 import { temporalUnavailable } from './temporal-errors';
+import { usageView } from './orgs';
 
 const SessionParams = z.object({ id: z.uuid('id must be a UUID') });
 const ACTING: Role[] = [Role.Technician, Role.Admin];
@@ -125,6 +126,10 @@ export const getSession = defineRoute({
       deps.prisma.message.findMany({ where: { sessionId: session.id, kind: { not: 'tool_results' } }, orderBy: { seq: 'asc' } }),
       deps.prisma.toolInvocation.findMany({ where: { sessionId: session.id }, orderBy: { createdAt: 'asc' } }),
     ]);
+    const [usage, messagesInWindow] = await Promise.all([
+      usageView(deps, session.orgId).catch(() => null),
+      deps.limiter.count(`user:${principal.userId}:messages`, deps.config.guards.rates.userMessages.windowMs).catch(() => null),
+    ]);
     let state: SessionState | null = null;
     let stateError: string | undefined;
     try {
@@ -147,6 +152,11 @@ export const getSession = defineRoute({
         breaker: state?.breaker ?? null,
         paused: session.org.copilotPausedAt !== null,
         pendingApproval: state?.pendingApproval ?? null,
+        // What the guards will say next: the org's budget, and this user's message rate (null: store unavailable).
+        usage,
+        rateLimits: {
+          userMessages: { used: messagesInWindow, max: deps.config.guards.rates.userMessages.max, windowSeconds: deps.config.guards.rates.userMessages.windowMs / 1000 },
+        },
         ...(stateError ? { stateError } : {}),
         transcript: messages.map(transcriptEntry),
         steps: tools.map((t) => ({

@@ -1,0 +1,100 @@
+/**
+ * The guards of a turn, each failing closed: rate limits (Redis) and the budget (PostgreSQL, plus the hourly
+ * spend ceiling in Redis). A store that errors is retried a few times within the activity, then the answer is no,
+ * with a message a person understands and an audit event when the database can still take one.
+ */
+import { countTokens } from './token-count';
+import { buildRequest, writeToolResults, type CallModelInput } from './call-model';
+import { formatUsd, worstCaseCost } from '../cage/pricing';
+import { audit } from '../lib/audit';
+import { close, limitsOf, reserve } from '../lib/budget';
+import type { ActivityDeps } from './deps';
+
+export const RATE_UNAVAILABLE = 'rate limit service unavailable, nothing was run';
+export const BUDGET_UNAVAILABLE = 'budget service unavailable, nothing was run';
+
+export type GuardResult = { ok: true } | { ok: false; reason: string };
+
+/** A few quick attempts, then give up: never an unbounded wait. */
+export async function bounded<T>(fn: () => Promise<T>, attempts = 3): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (i >= attempts) throw err;
+      await new Promise((r) => setTimeout(r, 100 * i));
+    }
+  }
+}
+
+const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
+
+async function tryAudit(deps: ActivityDeps, entry: Parameters<typeof audit>[1]): Promise<void> {
+  await audit(deps.prisma, entry).catch((err: unknown) => deps.logger.warn({ err: (err as Error).message, action: entry.action }, 'audit event could not be written'));
+}
+
+export function makeCheckRateLimits(deps: ActivityDeps) {
+  return async function checkRateLimits(input: { orgId: string; userId: string; sessionId: string }): Promise<GuardResult> {
+    const { userMessages, orgMessages } = deps.guards.rates;
+    try {
+      const user = await bounded(() => deps.limiter.hit(`user:${input.userId}:messages`, userMessages));
+      const refusal = !user.allowed
+        ? `rate limit: at most ${userMessages.max} messages per ${seconds(userMessages.windowMs)}s for each user; try again in ${seconds(user.retryAfterMs)}s. Nothing was run.`
+        : await bounded(() => deps.limiter.hit(`org:${input.orgId}:messages`, orgMessages)).then((org) =>
+            org.allowed ? null : `rate limit: this organization sent ${orgMessages.max} messages in the last ${seconds(orgMessages.windowMs)}s; try again in ${seconds(org.retryAfterMs)}s. Nothing was run.`,
+          );
+      if (!refusal) return { ok: true };
+      await tryAudit(deps, { orgId: input.orgId, actorType: 'user', actorId: input.userId, action: 'ratelimit.denied', target: input.sessionId, data: { reason: refusal } });
+      return { ok: false, reason: refusal };
+    } catch (err) {
+      deps.logger.error({ err: (err as Error).message }, 'rate limit store unavailable; denying');
+      await tryAudit(deps, { orgId: input.orgId, actorType: 'system', action: 'ratelimit.unavailable', target: input.sessionId, data: { error: String(err).slice(0, 300) } });
+      return { ok: false, reason: RATE_UNAVAILABLE };
+    }
+  };
+}
+
+export type ReserveOutcome = { ok: true; reservationId: string; amountMicros: number } | { ok: false; reason: string };
+
+export function makeReserveBudget(deps: ActivityDeps) {
+  return async function reserveBudget(input: CallModelInput): Promise<ReserveOutcome> {
+    // The idempotency key: one reservation per model call of the workflow, whatever the retries.
+    const id = `${input.sessionId}:${input.turnId}:${input.step}`;
+    try {
+      await writeToolResults(deps, input);
+      const request = await buildRequest(deps, input);
+      const promptTokens = await countTokens(deps, request);
+      const amount = worstCaseCost(deps.model.name, promptTokens, deps.model.maxTokens);
+      const booked = await bounded(() => reserve(deps.prisma, { id, orgId: input.orgId, sessionId: input.sessionId, model: deps.model.name, amountMicros: amount, defaults: deps.guards.budget }));
+      if (!booked.ok) {
+        const org = await deps.prisma.organization.findUniqueOrThrow({ where: { id: input.orgId } });
+        const reason = `budget exhausted: ${org.name} has used ${formatUsd(booked.spentMicros)} of its ${booked.exhausted === 'day' ? 'daily' : 'monthly'} budget of ${formatUsd(booked.limitMicros)}, and the next model call could cost up to ${formatUsd(amount)}; nothing was run`;
+        await tryAudit(deps, { orgId: input.orgId, actorType: 'system', action: 'budget.denied', target: input.sessionId, data: { period: booked.exhausted, amountMicros: amount } });
+        return { ok: false, reason };
+      }
+      const limits = await limitsOf(deps.prisma, input.orgId, deps.guards.budget);
+      const hourly = { max: Number(limits.hourlyMicros), windowMs: Math.round(3_600_000 * deps.guards.rates.windowScale) };
+      const spend = await bounded(() => deps.limiter.add(`org:${input.orgId}:spend`, hourly, amount, id));
+      if (!spend.allowed) {
+        await close(deps.prisma, id, null);
+        const reason = `budget: this organization's spend in the last hour is at its ceiling of ${formatUsd(hourly.max)}; try again later. Nothing was run.`;
+        await tryAudit(deps, { orgId: input.orgId, actorType: 'system', action: 'budget.hourly_ceiling', target: input.sessionId, data: { amountMicros: amount } });
+        return { ok: false, reason };
+      }
+      return { ok: true, reservationId: id, amountMicros: amount };
+    } catch (err) {
+      deps.logger.error({ err: (err as Error).message }, 'budget store unavailable; denying');
+      await close(deps.prisma, id, null).catch(() => undefined);
+      await tryAudit(deps, { orgId: input.orgId, actorType: 'system', action: 'budget.unavailable', target: input.sessionId, data: { error: String(err).slice(0, 300) } });
+      return { ok: false, reason: BUDGET_UNAVAILABLE };
+    }
+  };
+}
+
+/** A model call that failed for good gives its reservation back. */
+export function makeReleaseBudget(deps: ActivityDeps) {
+  return async function releaseBudget(input: { orgId: string; reservationId: string }): Promise<void> {
+    await close(deps.prisma, input.reservationId, null);
+    await deps.limiter.adjust(`org:${input.orgId}:spend`, input.reservationId, null).catch(() => undefined);
+  };
+}

@@ -1,0 +1,49 @@
+/** The budget store against real PostgreSQL: concurrency, idempotency, release. */
+import crypto from 'node:crypto';
+import { loadEnv } from './env';
+import { createPrisma } from './prisma';
+import { close, reserve, usageOf } from './budget';
+import { seedDemo } from '../prisma/seed-demo';
+
+const env = loadEnv();
+const prisma = createPrisma(env.TEST_DATABASE_URL);
+let orgId: string;
+const defaults = { dailyMicros: 100_000, monthlyMicros: 1_000_000, hourlyMicros: 1_000_000 };
+
+beforeAll(async () => {
+  orgId = (await seedDemo(prisma, { suffix: crypto.randomBytes(4).toString('hex') })).orgs.acme.id;
+});
+afterAll(() => prisma.$disconnect());
+
+it('never lets 20 concurrent sessions of one org reserve or settle past the budget', async () => {
+  const results = await Promise.all(
+    Array.from({ length: 20 }, (_, i) => reserve(prisma, { id: `conc-${orgId}-${i}`, orgId, model: 'claude-sonnet-5-5', amountMicros: 15_000, defaults })),
+  );
+  const granted = results.filter((r) => r.ok);
+  expect(granted).toHaveLength(6); // 6 × 15,000 ≤ 100,000 < 7 × 15,000
+  await Promise.all(results.map((r, i) => (r.ok ? close(prisma, `conc-${orgId}-${i}`, 15_000) : null)));
+  const usage = await usageOf(prisma, orgId, defaults);
+  expect(usage.today.spentMicros).toBe(90_000n);
+  expect(usage.today.reservedMicros).toBe(0n);
+  expect(usage.today.spentMicros).toBeLessThanOrEqual(usage.today.limitMicros);
+  const refused = results.find((r) => !r.ok);
+  expect(refused).toMatchObject({ ok: false, exhausted: 'day', limitMicros: 100_000n });
+});
+
+it('reserves, settles and releases once per idempotency key', async () => {
+  const other = (await seedDemo(prisma, { suffix: crypto.randomBytes(4).toString('hex') })).orgs.acme.id;
+  const id = `idem-${other}`;
+  expect(await reserve(prisma, { id, orgId: other, model: 'm', amountMicros: 5000, defaults })).toMatchObject({ ok: true });
+  expect(await reserve(prisma, { id, orgId: other, model: 'm', amountMicros: 5000, defaults })).toMatchObject({ ok: true });
+  expect((await usageOf(prisma, other, defaults)).today.reservedMicros).toBe(5000n);
+  expect(await close(prisma, id, 1200)).toBe(true);
+  expect(await close(prisma, id, 1200)).toBe(false);
+  expect(await close(prisma, id, null)).toBe(false);
+  const usage = await usageOf(prisma, other, defaults);
+  expect([usage.today.spentMicros, usage.today.reservedMicros, usage.month.spentMicros]).toEqual([1200n, 0n, 1200n]);
+
+  const released = `rel-${other}`;
+  await reserve(prisma, { id: released, orgId: other, model: 'm', amountMicros: 7000, defaults });
+  await close(prisma, released, null);
+  expect((await usageOf(prisma, other, defaults)).today).toMatchObject({ spentMicros: 1200n, reservedMicros: 0n });
+});

@@ -1,0 +1,127 @@
+/**
+ * Per-org budgets in PostgreSQL: reserve the worst case before a model call, settle with the real cost after, or
+ * release. Each reservation is one transaction of conditional updates on the org's day and month counters
+ * (`spent + reserved + amount <= limit`); concurrent reservations queue on the counter rows, so sessions of one
+ * org together can never pass the budget. Reservations are keyed by an idempotency key: a retry reserves,
+ * settles and releases once.
+ */
+import type { Prisma, PrismaClient } from '@prisma/client';
+
+export interface BudgetDefaults {
+  dailyMicros: number;
+  monthlyMicros: number;
+  hourlyMicros: number;
+}
+
+export interface Limits {
+  dailyMicros: bigint;
+  monthlyMicros: bigint;
+  hourlyMicros: bigint;
+  custom: boolean;
+}
+
+export const periods = (now: Date) => {
+  const iso = now.toISOString();
+  return { day: `day:${iso.slice(0, 10)}`, month: `month:${iso.slice(0, 7)}` };
+};
+
+export async function limitsOf(prisma: PrismaClient | Prisma.TransactionClient, orgId: string, defaults: BudgetDefaults): Promise<Limits> {
+  const row = await prisma.orgBudget.findUnique({ where: { orgId } });
+  if (row) return { dailyMicros: row.dailyLimitMicros, monthlyMicros: row.monthlyLimitMicros, hourlyMicros: row.hourlyLimitMicros, custom: true };
+  return { dailyMicros: BigInt(defaults.dailyMicros), monthlyMicros: BigInt(defaults.monthlyMicros), hourlyMicros: BigInt(defaults.hourlyMicros), custom: false };
+}
+
+export type ReserveResult = { ok: true; amountMicros: bigint } | { ok: false; exhausted: 'day' | 'month'; spentMicros: bigint; limitMicros: bigint };
+
+class Exhausted extends Error {
+  constructor(readonly result: Extract<ReserveResult, { ok: false }>) {
+    super('budget exhausted');
+  }
+}
+
+export async function reserve(
+  prisma: PrismaClient,
+  r: { id: string; orgId: string; sessionId?: string; model: string; amountMicros: number; defaults: BudgetDefaults; now?: Date },
+): Promise<ReserveResult> {
+  const { day, month } = periods(r.now ?? new Date());
+  const amount = BigInt(r.amountMicros);
+  try {
+    return await prisma.$transaction(async (tx) => {
+      const existing = await tx.budgetReservation.findUnique({ where: { id: r.id } });
+      if (existing) return { ok: true as const, amountMicros: existing.amountMicros };
+      const limits = await limitsOf(tx, r.orgId, r.defaults);
+      for (const [period, limit, kind] of [[day, limits.dailyMicros, 'day'], [month, limits.monthlyMicros, 'month']] as const) {
+        await tx.$executeRaw`INSERT INTO "SpendCounter" ("orgId", "period") VALUES (${r.orgId}::uuid, ${period}) ON CONFLICT DO NOTHING`;
+        const claimed = await tx.$executeRaw`
+          UPDATE "SpendCounter" SET "reservedMicros" = "reservedMicros" + ${amount}
+          WHERE "orgId" = ${r.orgId}::uuid AND "period" = ${period} AND "spentMicros" + "reservedMicros" + ${amount} <= ${limit}`;
+        if (claimed !== 1) {
+          const counter = await tx.spendCounter.findUniqueOrThrow({ where: { orgId_period: { orgId: r.orgId, period } } });
+          throw new Exhausted({ ok: false, exhausted: kind, spentMicros: counter.spentMicros + counter.reservedMicros, limitMicros: limit });
+        }
+      }
+      await tx.budgetReservation.create({
+        data: { id: r.id, orgId: r.orgId, sessionId: r.sessionId ?? null, model: r.model, amountMicros: amount, status: 'reserved', day, month },
+      });
+      return { ok: true as const, amountMicros: amount };
+    });
+  } catch (err) {
+    if (err instanceof Exhausted) return err.result;
+    throw err;
+  }
+}
+
+/** Closes a reservation: settled at `actualMicros`, or released (null). Returns false if it was already closed. */
+export async function close(prisma: PrismaClient, id: string, actualMicros: number | null): Promise<boolean> {
+  return prisma.$transaction(async (tx) => {
+    const rows = await tx.$queryRaw<{ orgId: string; amountMicros: bigint; day: string; month: string }[]>`
+      SELECT "orgId", "amountMicros", "day", "month" FROM "BudgetReservation" WHERE "id" = ${id} AND "status" = 'reserved' FOR UPDATE`;
+    const row = rows[0];
+    if (!row) return false;
+    const spent = BigInt(actualMicros ?? 0);
+    for (const period of [row.day, row.month]) {
+      await tx.$executeRaw`
+        UPDATE "SpendCounter" SET "reservedMicros" = "reservedMicros" - ${row.amountMicros}, "spentMicros" = "spentMicros" + ${spent}
+        WHERE "orgId" = ${row.orgId}::uuid AND "period" = ${period}`;
+    }
+    await tx.budgetReservation.update({
+      where: { id },
+      data: { status: actualMicros === null ? 'released' : 'settled', actualMicros: actualMicros === null ? null : spent, closedAt: new Date() },
+    });
+    return true;
+  });
+}
+
+/** Reservations left open by a call that never finished (a crashed worker) are released after `olderThanMs`. */
+export async function releaseStale(prisma: PrismaClient, olderThanMs: number): Promise<number> {
+  const stale = await prisma.budgetReservation.findMany({
+    where: { status: 'reserved', createdAt: { lt: new Date(Date.now() - olderThanMs) } },
+    select: { id: true },
+    take: 500,
+  });
+  let released = 0;
+  for (const { id } of stale) if (await close(prisma, id, null)) released += 1;
+  return released;
+}
+
+export interface PeriodUsage {
+  period: string;
+  limitMicros: bigint;
+  spentMicros: bigint;
+  reservedMicros: bigint;
+  remainingMicros: bigint;
+}
+
+export async function usageOf(prisma: PrismaClient, orgId: string, defaults: BudgetDefaults, now = new Date()): Promise<{ limits: Limits; today: PeriodUsage; month: PeriodUsage }> {
+  const limits = await limitsOf(prisma, orgId, defaults);
+  const { day, month } = periods(now);
+  const counters = await prisma.spendCounter.findMany({ where: { orgId, period: { in: [day, month] } } });
+  const of = (period: string, limit: bigint): PeriodUsage => {
+    const c = counters.find((x) => x.period === period);
+    const spent = c?.spentMicros ?? 0n;
+    const reserved = c?.reservedMicros ?? 0n;
+    const remaining = limit - spent - reserved;
+    return { period, limitMicros: limit, spentMicros: spent, reservedMicros: reserved, remainingMicros: remaining > 0n ? remaining : 0n };
+  };
+  return { limits, today: of(day, limits.dailyMicros), month: of(month, limits.monthlyMicros) };
+}

@@ -1,0 +1,42 @@
+import crypto from 'node:crypto';
+import { createRedis } from './redis';
+import { RateLimiter } from './rate-limiter';
+
+const redis = createRedis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+const limiter = new RateLimiter(redis, `gh:test:${crypto.randomUUID()}:`);
+beforeAll(() => redis.connect());
+afterAll(() => redis.quit());
+
+it('allows exactly max events per window, then recovers when the window slides', async () => {
+  const w = { max: 3, windowMs: 600 };
+  const results: Awaited<ReturnType<RateLimiter['hit']>>[] = [];
+  for (let i = 0; i < 4; i++) results.push(await limiter.hit('user:a', w));
+  expect(results.map((r) => r.allowed)).toEqual([true, true, true, false]);
+  expect(results[3]!.retryAfterMs).toBeGreaterThan(0);
+  expect(results[3]!.retryAfterMs).toBeLessThanOrEqual(600);
+  await new Promise((r) => setTimeout(r, results[3]!.retryAfterMs + 20));
+  expect((await limiter.hit('user:a', w)).allowed).toBe(true);
+});
+
+it('is atomic under concurrency: 50 simultaneous hits, exactly max allowed', async () => {
+  const w = { max: 10, windowMs: 10_000 };
+  const results = await Promise.all(Array.from({ length: 50 }, () => limiter.hit('burst', w)));
+  expect(results.filter((r) => r.allowed)).toHaveLength(10);
+});
+
+it('keeps a sliding sum within its ceiling, and lets settled amounts shrink it', async () => {
+  const w = { max: 1000, windowMs: 10_000 };
+  expect(await limiter.add('spend', w, 600, 'r1')).toEqual({ allowed: true, sum: 600 });
+  expect(await limiter.add('spend', w, 600, 'r2')).toEqual({ allowed: false, sum: 600 });
+  await limiter.adjust('spend', 'r1', 100); // settled at its real cost
+  expect(await limiter.add('spend', w, 600, 'r2')).toEqual({ allowed: true, sum: 700 });
+  await limiter.adjust('spend', 'r2', null); // released
+  expect((await limiter.add('spend', w, 850, 'r3')).allowed).toBe(true);
+});
+
+it('throws when Redis cannot be reached, so callers can deny', async () => {
+  const down = createRedis('redis://127.0.0.1:1');
+  await down.connect().catch(() => undefined);
+  await expect(new RateLimiter(down).hit('x', { max: 1, windowMs: 1000 })).rejects.toThrow();
+  down.disconnect();
+});

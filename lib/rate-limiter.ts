@@ -1,0 +1,86 @@
+/**
+ * Sliding-window rate limits in Redis, each check one atomic Lua script using Redis's own clock (so every api
+ * node and worker agrees on time). Two kinds: a count of events in the window, and a sum of amounts (spend) in
+ * the window. Any Redis error is thrown to the caller, whose job is to deny: the store being down is a "no".
+ */
+import crypto from 'node:crypto';
+import type { Redis } from 'ioredis';
+
+const COUNT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local count = redis.call('ZCARD', KEYS[1])
+if count < limit then
+  redis.call('ZADD', KEYS[1], now, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], window)
+  return {1, count + 1, 0}
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return {0, count, tonumber(oldest[2]) + window - now}
+`;
+
+const SUM = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local amount = tonumber(ARGV[3])
+local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - window)
+for i = 1, #expired do redis.call('HDEL', KEYS[2], expired[i]) end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local sum = 0
+local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+for i = 1, #members do sum = sum + tonumber(redis.call('HGET', KEYS[2], members[i]) or '0') end
+if sum + amount > limit then return {0, sum} end
+redis.call('ZADD', KEYS[1], now, ARGV[4])
+redis.call('HSET', KEYS[2], ARGV[4], amount)
+redis.call('PEXPIRE', KEYS[1], window)
+redis.call('PEXPIRE', KEYS[2], window)
+return {1, sum + amount}
+`;
+
+export interface Window {
+  max: number;
+  windowMs: number;
+}
+
+export type CountResult = { allowed: boolean; count: number; retryAfterMs: number };
+
+export class RateLimiter {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix = 'gh:rl:',
+  ) {}
+
+  /** Counts one event against `max` per sliding `windowMs`. */
+  async hit(key: string, w: Window): Promise<CountResult> {
+    const [allowed, count, retry] = (await this.redis.eval(COUNT, 1, this.prefix + key, w.windowMs, w.max, `${Date.now()}-${crypto.randomUUID()}`)) as number[];
+    return { allowed: allowed === 1, count: count!, retryAfterMs: Math.max(0, retry!) };
+  }
+
+  /** Adds `amount` to the sum of the sliding window if it stays within `max`; `member` names the entry. */
+  async add(key: string, w: Window, amount: number, member: string): Promise<{ allowed: boolean; sum: number }> {
+    const [allowed, sum] = (await this.redis.eval(SUM, 2, `${this.prefix}${key}:t`, `${this.prefix}${key}:a`, w.windowMs, w.max, amount, member)) as number[];
+    return { allowed: allowed === 1, sum: sum! };
+  }
+
+  /** Replaces an entry's amount (a reservation settled at its real cost), or removes it (released). */
+  async adjust(key: string, member: string, amount: number | null): Promise<void> {
+    if (amount === null) {
+      await this.redis.multi().zrem(`${this.prefix}${key}:t`, member).hdel(`${this.prefix}${key}:a`, member).exec();
+    } else if (await this.redis.hexists(`${this.prefix}${key}:a`, member)) {
+      await this.redis.hset(`${this.prefix}${key}:a`, member, amount);
+    }
+  }
+
+  /** Events in the window now, without counting one. */
+  async count(key: string, windowMs: number): Promise<number> {
+    const k = this.prefix + key;
+    const [[, time]] = (await this.redis.multi().time().exec()) as [[null, [string, string]]];
+    const now = Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000);
+    return this.redis.zcount(k, now - windowMs, '+inf');
+  }
+}
