@@ -72,6 +72,8 @@ export function makeReserveBudget(deps: ActivityDeps) {
         await tryAudit(deps, { orgId: input.orgId, actorType: 'system', action: 'budget.denied', target: input.sessionId, data: { period: booked.exhausted, amountMicros: amount } });
         return { ok: false, reason };
       }
+      // A retry finds its reservation already made: same amount, and the hourly window already holds it.
+      if (booked.existing) return { ok: true, reservationId: id, amountMicros: Number(booked.amountMicros) };
       const limits = await limitsOf(deps.prisma, input.orgId, deps.guards.budget);
       const hourly = { max: Number(limits.hourlyMicros), windowMs: Math.round(3_600_000 * deps.guards.rates.windowScale) };
       const spend = await bounded(() => deps.limiter.add(`org:${input.orgId}:spend`, hourly, amount, id));

@@ -31,7 +31,9 @@ export async function limitsOf(prisma: PrismaClient | Prisma.TransactionClient, 
   return { dailyMicros: BigInt(defaults.dailyMicros), monthlyMicros: BigInt(defaults.monthlyMicros), hourlyMicros: BigInt(defaults.hourlyMicros), custom: false };
 }
 
-export type ReserveResult = { ok: true; amountMicros: bigint } | { ok: false; exhausted: 'day' | 'month'; spentMicros: bigint; limitMicros: bigint };
+export type ReserveResult =
+  | { ok: true; amountMicros: bigint; /** An earlier attempt already reserved under this key. */ existing: boolean }
+  | { ok: false; exhausted: 'day' | 'month'; spentMicros: bigint; limitMicros: bigint };
 
 class Exhausted extends Error {
   constructor(readonly result: Extract<ReserveResult, { ok: false }>) {
@@ -48,7 +50,7 @@ export async function reserve(
   try {
     return await prisma.$transaction(async (tx) => {
       const existing = await tx.budgetReservation.findUnique({ where: { id: r.id } });
-      if (existing) return { ok: true as const, amountMicros: existing.amountMicros };
+      if (existing) return { ok: true as const, amountMicros: existing.amountMicros, existing: true };
       const limits = await limitsOf(tx, r.orgId, r.defaults);
       for (const [period, limit, kind] of [[day, limits.dailyMicros, 'day'], [month, limits.monthlyMicros, 'month']] as const) {
         await tx.$executeRaw`INSERT INTO "SpendCounter" ("orgId", "period") VALUES (${r.orgId}::uuid, ${period}) ON CONFLICT DO NOTHING`;
@@ -63,7 +65,7 @@ export async function reserve(
       await tx.budgetReservation.create({
         data: { id: r.id, orgId: r.orgId, sessionId: r.sessionId ?? null, model: r.model, amountMicros: amount, status: 'reserved', day, month },
       });
-      return { ok: true as const, amountMicros: amount };
+      return { ok: true as const, amountMicros: amount, existing: false };
     });
   } catch (err) {
     if (err instanceof Exhausted) return err.result;

@@ -57,7 +57,13 @@ export function handleMessages(body: unknown): { status: number; body: unknown }
   };
 }
 
-export function createOfflineModelServer(): http.Server {
+/** Requests answered so far, by endpoint (tests use it to prove that a denied turn never reached the model). */
+export interface ModelServerStats {
+  messages: number;
+  countTokens: number;
+}
+
+export function createOfflineModelServer(stats: ModelServerStats = { messages: 0, countTokens: 0 }): http.Server {
   return http.createServer((req, res) => {
     if (req.method === 'GET' && req.url === '/healthz') return send(res, 200, { ok: true });
     const route = req.url?.split('?')[0];
@@ -81,19 +87,24 @@ export function createOfflineModelServer(): http.Server {
       } catch {
         return invalid(res, 'body is not valid JSON');
       }
-      if (route === '/v1/messages/count_tokens') return send(res, 200, { input_tokens: tokens(body) });
+      if (route === '/v1/messages/count_tokens') {
+        stats.countTokens += 1;
+        return send(res, 200, { input_tokens: tokens(body) });
+      }
+      stats.messages += 1;
       const out = handleMessages(body);
       send(res, out.status, out.body);
     });
   });
 }
 
-export async function startOfflineModel(port: number, host = '127.0.0.1'): Promise<{ server: http.Server; url: string }> {
-  const server = createOfflineModelServer();
+export async function startOfflineModel(port: number, host = '127.0.0.1'): Promise<{ server: http.Server; url: string; stats: ModelServerStats }> {
+  const stats: ModelServerStats = { messages: 0, countTokens: 0 };
+  const server = createOfflineModelServer(stats);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());
   });
   const { port: actual } = server.address() as AddressInfo;
-  return { server, url: `http://${host}:${actual}` };
+  return { server, url: `http://${host}:${actual}`, stats };
 }

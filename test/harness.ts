@@ -23,6 +23,8 @@ import { startOfflineModel } from '../offline-model/server';
 import { createEnrollmentKey, seedDemo, type DemoSeed } from '../prisma/seed-demo';
 import { issueSecret } from '../lib/secrets';
 import { activityDeps, createWorker } from '../worker/create-worker';
+import { createActivities, type Activities } from '../activities';
+import { CuttableTcpPath, DedicatedRedis } from './services';
 
 const root = path.resolve(__dirname, '..');
 
@@ -42,6 +44,12 @@ export interface TestSystem {
   seed: DemoSeed;
   taskQueue: string;
   agent?: { deviceId: string; process: ChildProcess; credentialsFile: string; stop(): Promise<void>; start(): void };
+  /** Requests the offline model answered. */
+  modelStats: { messages: number; countTokens: number };
+  /** The worker's activities, for tests that call one directly (with MockActivityEnvironment). */
+  activities: Activities;
+  redisServer?: DedicatedRedis;
+  database?: CuttableTcpPath;
   /** Simulated Windows-like endpoints (acme), by name: ACME-…-PC-01, … */
   simulated: Map<string, string>;
   /** A user of the seeded partner with the given roles in acme, and an API key. */
@@ -69,11 +77,29 @@ export async function waitUntil(check: () => Promise<boolean>, what: string, tim
   throw new Error(`timed out waiting for ${what}`);
 }
 
-export async function startTestSystem(opts: { agent?: boolean; simulated?: number } = {}): Promise<TestSystem> {
-  const env = loadEnv({ ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'silent' });
+export interface TestSystemOptions {
+  agent?: boolean;
+  simulated?: number;
+  /** Environment overrides for the api and the worker (limits, budgets, windows). */
+  env?: Record<string, string>;
+  /** Run Redis as a process of this test, so it can really be stopped. */
+  dedicatedRedis?: boolean;
+  /** Route the api's and the worker's PostgreSQL connections through a path the test can cut. */
+  cuttableDatabase?: boolean;
+}
+
+export async function startTestSystem(opts: TestSystemOptions = {}): Promise<TestSystem> {
+  const dedicated = opts.dedicatedRedis ? await DedicatedRedis.start() : undefined;
+  const env = loadEnv({ ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'silent', ...opts.env, ...(dedicated ? { REDIS_URL: dedicated.url } : {}) });
+  const dbUrl = new URL(env.TEST_DATABASE_URL);
+  const dbPath = opts.cuttableDatabase ? await CuttableTcpPath.open({ host: dbUrl.hostname, port: Number(dbUrl.port || 5432) }) : undefined;
+  if (dbPath) dbUrl.port = String(dbPath.port);
+  const systemDbUrl = dbUrl.toString();
   // Errors are shown: a 500 in a test must explain itself.
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'error' });
+  // The test's own client goes straight to PostgreSQL; the system's (api, worker) through the cuttable path if any.
   const prisma = createPrisma(env.TEST_DATABASE_URL);
+  const systemPrisma = dbPath ? createPrisma(systemDbUrl) : prisma;
   const suffix = crypto.randomBytes(4).toString('hex');
   const seed = await seedDemo(prisma, { suffix });
   const taskQueue = `test-${suffix}`;
@@ -85,13 +111,13 @@ export async function startTestSystem(opts: { agent?: boolean; simulated?: numbe
   const redis = createRedis(env.REDIS_URL);
   await redis.connect();
   const api = await createApiServer({
-    prisma,
+    prisma: systemPrisma,
     redis,
     limiter: new RateLimiter(redis),
     temporal: temporal.client,
     logger,
     config: {
-      databaseUrl: env.TEST_DATABASE_URL,
+      databaseUrl: systemDbUrl,
       taskQueue,
       temporalNamespace: 'default',
       temporalUiUrl: 'http://127.0.0.1:8233',
@@ -103,11 +129,12 @@ export async function startTestSystem(opts: { agent?: boolean; simulated?: numbe
   });
   const url = await api.listen(0, '127.0.0.1');
 
-  const workerEnv = loadEnv({ ...process.env, ANTHROPIC_API_KEY: '', ANTHROPIC_BASE_URL: model.url, DATABASE_URL: env.TEST_DATABASE_URL });
+  const workerEnv = loadEnv({ ...process.env, ...opts.env, ANTHROPIC_API_KEY: '', ANTHROPIC_BASE_URL: model.url, DATABASE_URL: systemDbUrl, REDIS_URL: env.REDIS_URL });
+  const deps = activityDeps(workerEnv, systemPrisma, redis, logger);
   let worker: Worker | undefined;
   let workerRun: Promise<void> | undefined;
   const startWorker = async () => {
-    worker = await createWorker({ connection: temporal.nativeConnection, namespace: 'default', taskQueue, deps: activityDeps(workerEnv, prisma, redis, logger) });
+    worker = await createWorker({ connection: temporal.nativeConnection, namespace: 'default', taskQueue, deps });
     workerRun = worker.run();
   };
   const stopWorker = async () => {
@@ -229,6 +256,10 @@ export async function startTestSystem(opts: { agent?: boolean; simulated?: numbe
   };
 
   return {
+    modelStats: model.stats,
+    activities: createActivities(deps),
+    redisServer: dedicated,
+    database: dbPath,
     simulated,
     createUser,
     startSession,
@@ -257,6 +288,9 @@ export async function startTestSystem(opts: { agent?: boolean; simulated?: numbe
       await new Promise((r) => model.server.close(r));
       redis.disconnect();
       await prisma.$disconnect();
+      if (systemPrisma !== prisma) await systemPrisma.$disconnect();
+      await dedicated?.stop();
+      await dbPath?.cut();
       if (tmp) await rm(tmp, { recursive: true, force: true });
     },
   };

@@ -19,9 +19,18 @@ function fromBodyParser(err: { type?: string; status?: number }): AppError | nul
   return null;
 }
 
+/** A database that cannot be reached is a 503 the caller can retry, not an internal error. */
+function databaseUnavailable(err: unknown): AppError | null {
+  const text = `${(err as Error)?.name ?? ''} ${(err as Error)?.message ?? ''} ${JSON.stringify((err as { meta?: unknown })?.meta ?? {})}`;
+  const connection = /ECONNREFUSED|ECONNRESET|Connection terminated|connect ETIMEDOUT|Can't reach database|DatabaseNotReachable|P1001|P1017|ConnectionClosed|SocketTimeout/i;
+  return /Prisma|DriverAdapter/.test(text) && connection.test(text)
+    ? new AppError(AppErrorCode.Unavailable, 'the database is unavailable; nothing was run, try again shortly', { cause: err })
+    : null;
+}
+
 export function errorHandler(logger: Logger) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
-    const known = err instanceof AppError ? err : fromBodyParser(err as { type?: string });
+    const known = err instanceof AppError ? err : (fromBodyParser(err as { type?: string }) ?? databaseUnavailable(err));
     if (known) {
       if (known.status >= 500) logger.error({ err: known.cause ?? known, path: req.path }, known.message);
       res.status(known.status).json({ error: { code: known.code, message: known.message, ...(known.details ? { details: known.details } : {}) } });
