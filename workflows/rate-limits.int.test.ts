@@ -1,0 +1,120 @@
+/**
+ * Layered rate limits against a dedicated Redis this test really stops: per user, per org, per tool, the agent
+ * gateway's per-agent limit, and failing closed while Redis is down. Windows are scaled down (RATE_WINDOW_SCALE)
+ * so a test can watch them slide: a minute is 3 s here, ten minutes 30 s.
+ */
+import { io, type Socket } from 'socket.io-client';
+import { PROTOCOL_VERSION } from '../common/protocol';
+import { RateLimiter } from '../lib/rate-limiter';
+import { createEnrollmentKey } from '../prisma/seed-demo';
+import { startTestSystem, waitUntil, type TestSystem } from '../test/harness';
+
+let sys: TestSystem;
+let tech: string;
+const turnOf = (session: any, turnId: string) => session.turns.find((t: { turnId: string }) => t.turnId === turnId);
+const tool = (name: string, input: Record<string, unknown>) => `/tool ${name} ${JSON.stringify(input)}`;
+
+beforeAll(async () => {
+  sys = await startTestSystem({
+    simulated: 1,
+    dedicatedRedis: true,
+    env: { RATE_WINDOW_SCALE: '0.05', RATE_USER_MESSAGES_PER_MINUTE: '3', RATE_ORG_MESSAGES_PER_HOUR: '14', RATE_AGENT_MESSAGES_PER_MINUTE: '20' },
+  });
+  tech = sys.keyOf('technician');
+});
+afterAll(async () => {
+  await sys?.stop();
+});
+
+/** Sends one message in each of n new sessions at once and returns the finished turns. */
+async function burst(key: string, n: number, text = 'list the devices') {
+  const sessions = await Promise.all(Array.from({ length: n }, () => sys.startSession(key)));
+  const turns = await Promise.all(sessions.map((id) => sys.send(id, key, text)));
+  return Promise.all(sessions.map(async (id, i) => turnOf(await sys.waitForTurn(id, key, turns[i]!), turns[i]!)));
+}
+
+it('lets a user send 3 messages per window, refuses the 4th, and recovers when the window slides', async () => {
+  const before = sys.modelStats.messages;
+  const turns = await burst(tech, 4);
+  const refused = turns.filter((t) => t.status === 'refused');
+  expect(turns.filter((t) => t.status === 'answered')).toHaveLength(3);
+  expect(refused).toHaveLength(1);
+  expect(refused[0].answer).toMatch(/^rate limit: at most 3 messages per 3s for each user; try again in \ds\. Nothing was run\.$/);
+  expect(sys.modelStats.messages - before).toBe(3 * 2); // list_devices and the answer, for the three that ran
+
+  await new Promise((r) => setTimeout(r, 3100));
+  const again = await burst(tech, 1);
+  expect(again[0].status).toBe('answered');
+});
+
+it('limits a tool per user by its catalog entry: network_discovery twice per (scaled) ten minutes', async () => {
+  await new Promise((r) => setTimeout(r, 3100)); // a fresh message window
+  const [deviceId] = [...sys.simulated.values()];
+  const sessionId = await sys.startSession(tech);
+  const scans = [];
+  for (let i = 0; i < 3; i++) {
+    const turnId = await sys.send(sessionId, tech, tool('network_discovery', { device_id: deviceId, cidr: '192.168.10.0/24' }));
+    scans.push(turnOf(await sys.waitForTurn(sessionId, tech, turnId), turnId));
+    await new Promise((r) => setTimeout(r, 1100)); // stay under the message limit
+  }
+  const steps = scans.map((t) => t.steps.find((s: { kind: string }) => s.kind === 'tool'));
+  expect(steps.map((s) => s.status)).toEqual(['succeeded', 'succeeded', 'denied']);
+  expect(steps[2].summary).toMatch(/^rate limit: network_discovery at most 2 times per 10 min per user; try again in \d+s$/);
+});
+
+describe('the agent gateway', () => {
+  it('throttles a flooding agent, disconnects it, and the other agents are unaffected', async () => {
+    const key = await createEnrollmentKey(sys.prisma, { orgId: sys.seed.orgs.acme.id, siteId: sys.seed.orgs.acme.siteIds[0]! });
+    const creds = (await sys.request('POST', '/v1/agents/enroll', { body: { key, hostname: 'flooder', os: 'Linux', executor: 'linux' } })).body;
+    const flooder: Socket = io(`${sys.url}/agents`, { auth: { v: PROTOCOL_VERSION, deviceId: creds.deviceId, secret: creds.secret, agentVersion: 't' }, transports: ['websocket'], reconnection: false });
+    await new Promise<void>((r) => flooder.once('connect', () => r()));
+    const before = sys.api.gateway.stats();
+    for (let i = 0; i < 200; i++) flooder.emit('command:result', { v: PROTOCOL_VERSION, commandId: `flood-${i}`, ok: true, startedAt: new Date().toISOString(), finishedAt: new Date().toISOString() });
+    await waitUntil(async () => !flooder.connected, 'the flooding agent to be disconnected');
+    const after = sys.api.gateway.stats();
+    expect(after.throttledFrames - before.throttledFrames).toBeGreaterThan(20);
+    expect(after.floodDisconnects - before.floodDisconnects).toBe(1);
+    expect(await sys.prisma.auditEvent.count({ where: { action: 'security.agent_flood', actorId: creds.deviceId } })).toBe(1);
+
+    // The simulated agent still gets its command through and answers.
+    await new Promise((r) => setTimeout(r, 3100));
+    const [deviceId] = [...sys.simulated.values()];
+    const sessionId = await sys.startSession(tech);
+    const turnId = await sys.send(sessionId, tech, tool('get_device_info', { device_id: deviceId }));
+    const turn = turnOf(await sys.waitForTurn(sessionId, tech, turnId), turnId);
+    expect(turn.steps.find((s: { kind: string }) => s.kind === 'tool')).toMatchObject({ status: 'succeeded' });
+  });
+});
+
+it('denies every gated action while Redis is stopped, and works again when it is back', async () => {
+  await new Promise((r) => setTimeout(r, 3100));
+  const sessionId = await sys.startSession(tech);
+  const before = sys.modelStats.messages;
+  await sys.redisServer!.stop();
+  try {
+    const turnId = await sys.send(sessionId, tech, 'list the devices');
+    const turn = turnOf(await sys.waitForTurn(sessionId, tech, turnId), turnId);
+    expect(turn).toMatchObject({ status: 'refused', answer: 'rate limit service unavailable, nothing was run' });
+    expect(sys.modelStats.messages).toBe(before);
+    expect(await sys.prisma.auditEvent.count({ where: { orgId: sys.seed.orgs.acme.id, action: 'ratelimit.unavailable' } })).toBeGreaterThan(0);
+    expect((await sys.request('GET', '/healthz')).body.services.redis).toBe('down');
+  } finally {
+    await sys.redisServer!.start();
+  }
+  await waitUntil(async () => (await sys.request('GET', '/healthz')).body.services.redis === 'up', 'Redis to be reachable again');
+  const turnId = await sys.send(sessionId, tech, 'list the devices');
+  expect(turnOf(await sys.waitForTurn(sessionId, tech, turnId), turnId).status).toBe('answered');
+});
+
+it('limits the organization across its users', async () => {
+  // Last in the file: its window is 180 s. Fill the org's window to its limit exactly, with several users.
+  const used = await new RateLimiter(sys.redis).count(`org:${sys.seed.orgs.acme.id}:messages`, 180_000);
+  const toSend = 14 - used + 1;
+  const users = await Promise.all(Array.from({ length: Math.ceil(toSend / 3) }, () => sys.createUser(['technician'])));
+  const batches = users.map((u, i) => burst(u.key, Math.min(3, toSend - i * 3)));
+  const turns = (await Promise.all(batches)).flat();
+  const refused = turns.filter((t) => t.status === 'refused');
+  expect(turns).toHaveLength(toSend);
+  expect(refused).toHaveLength(1);
+  expect(refused[0].answer).toMatch(/^rate limit: this organization sent 14 messages in the last 180s; try again in \d+s\. Nothing was run\.$/);
+});
