@@ -3,7 +3,7 @@
  * spend ceiling in Redis). A store that errors is retried a few times within the activity, then the answer is no,
  * with a message a person understands and an audit event when the database can still take one.
  */
-import { countTokens } from './token-count';
+import { promptTokenBound } from './token-count';
 import { buildRequest, writeToolResults, type CallModelInput } from './call-model';
 import { formatUsd, worstCaseCost } from '../cage/pricing';
 import { audit } from '../lib/audit';
@@ -63,7 +63,7 @@ export function makeReserveBudget(deps: ActivityDeps) {
     try {
       await writeToolResults(deps, input);
       const request = await buildRequest(deps, input);
-      const promptTokens = await countTokens(deps, request);
+      const promptTokens = promptTokenBound(request);
       const amount = worstCaseCost(deps.model.name, promptTokens, deps.model.maxTokens);
       const booked = await bounded(() => reserve(deps.prisma, { id, orgId: input.orgId, sessionId: input.sessionId, model: deps.model.name, amountMicros: amount, defaults: deps.guards.budget }));
       if (!booked.ok) {
@@ -74,7 +74,7 @@ export function makeReserveBudget(deps: ActivityDeps) {
       }
       // A retry finds its reservation already made: same amount, and the hourly window already holds it.
       if (booked.existing) return { ok: true, reservationId: id, amountMicros: Number(booked.amountMicros) };
-      const limits = await limitsOf(deps.prisma, input.orgId, deps.guards.budget);
+      const limits = booked.limits ?? (await limitsOf(deps.prisma, input.orgId, deps.guards.budget));
       const hourly = { max: Number(limits.hourlyMicros), windowMs: Math.round(3_600_000 * deps.guards.rates.windowScale) };
       const spend = await bounded(() => deps.limiter.add(`org:${input.orgId}:spend`, hourly, amount, id));
       if (!spend.allowed) {

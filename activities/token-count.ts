@@ -1,17 +1,11 @@
 import type Anthropic from '@anthropic-ai/sdk';
-import type { ActivityDeps } from './deps';
 
 /**
- * The prompt's token count from the Messages API's count_tokens endpoint. If counting fails, a deliberately high
- * estimate (one token per 2 characters of the request) keeps the reservation on the safe side.
+ * An upper bound of the prompt's token count, for the worst-case reservation: every token of Claude's tokenizer
+ * is at least one byte, so the UTF-8 size of the request bounds it from above. No network round trip (a
+ * count_tokens call would add one per model call), and the settlement uses the real usage anyway.
  */
-export async function countTokens(deps: ActivityDeps, request: Anthropic.MessageCreateParamsNonStreaming): Promise<number> {
-  try {
-    const { model, system, tools, messages } = request;
-    const counted = await deps.anthropic.messages.countTokens({ model, system, tools, messages });
-    return counted.input_tokens;
-  } catch (err) {
-    deps.logger.warn({ err: (err as Error).message }, 'token count unavailable; reserving on an estimate');
-    return Math.ceil(JSON.stringify(request).length / 2);
-  }
+export function promptTokenBound(request: Anthropic.MessageCreateParamsNonStreaming): number {
+  const { system, tools, messages } = request;
+  return Buffer.byteLength(JSON.stringify({ system, tools, messages }), 'utf8');
 }

@@ -75,6 +75,23 @@ function printEvent(e: SessionEvent): void {
   }
 }
 
+interface SessionView {
+  turns: TurnState[];
+  stateError?: string;
+  usage: { today: { spentUsd: number; limitUsd: number }; month: { spentUsd: number; limitUsd: number } } | null;
+  rateLimits: { userMessages: { used: number | null; max: number; windowSeconds: number } };
+}
+
+/** One line with what the guards will say next: budget spent today and this month, and the message rate. */
+function guardLine(s: SessionView): string {
+  const usd = (n: number) => `$${n.toFixed(2)}`;
+  const budget = s.usage
+    ? `budget: today ${usd(s.usage.today.spentUsd)} of ${usd(s.usage.today.limitUsd)}, this month ${usd(s.usage.month.spentUsd)} of ${usd(s.usage.month.limitUsd)}`
+    : 'budget: unavailable';
+  const m = s.rateLimits.userMessages;
+  return `${budget} · messages: ${m.used ?? '?'} of ${m.max} per ${m.windowSeconds}s`;
+}
+
 async function ask(message: string, opts: { server: string; org: string; key: string; fresh: boolean; dataDir: string }): Promise<number> {
   const store = path.join(opts.dataDir, 'cli-sessions.json');
   const sessions: Record<string, string> = existsSync(store) ? JSON.parse(await readFile(store, 'utf8')) : {};
@@ -102,11 +119,15 @@ async function ask(message: string, opts: { server: string; org: string; key: st
     const deadline = Date.now() + 40 * 60_000;
     while (Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 750));
-      const got = await api<{ turns: TurnState[]; stateError?: string }>(opts.server, opts.key, 'GET', `/v1/sessions/${sessionId}`);
+      const got = await api<SessionView>(opts.server, opts.key, 'GET', `/v1/sessions/${sessionId}`);
       const turn = got.json.turns?.find((t) => t.turnId === turnId);
       if (turn?.status === 'answered') {
-        console.log(`\n${turn.answer}`);
+        console.log(`\n${turn.answer}\n\n${guardLine(got.json)}`);
         return 0;
+      }
+      if (turn?.status === 'refused') {
+        console.error(`\nrefused: ${turn.answer}\n${guardLine(got.json)}`);
+        return 1;
       }
       if (turn?.status === 'failed') throw new CliError(`the turn failed: ${turn.error}`);
     }

@@ -349,13 +349,17 @@ export function defaultTier(name: ToolName, action: string | undefined): Tier | 
   return entry[action];
 }
 
-/** Anthropic `tools` definitions, generated from the catalog. */
-export function anthropicToolDefinitions(): { name: string; description: string; input_schema: Record<string, unknown> }[] {
-  return TOOL_NAMES.map((name) => {
+type ToolDefinition = { name: string; description: string; input_schema: Record<string, unknown> };
+let definitions: ToolDefinition[] | undefined;
+
+/** Anthropic `tools` definitions, generated from the catalog (once: the catalog does not change at run time). */
+export function anthropicToolDefinitions(): ToolDefinition[] {
+  definitions ??= TOOL_NAMES.map((name) => {
     const schema = z.toJSONSchema(ToolInput[name], { io: 'input' }) as Record<string, unknown>;
     delete schema.$schema;
     return { name, description: TOOL_CATALOG[name].description, input_schema: schema };
   });
+  return definitions;
 }
 
 const tierLabel = (t: Tier) => `T${t}`;

@@ -32,7 +32,7 @@ export async function limitsOf(prisma: PrismaClient | Prisma.TransactionClient, 
 }
 
 export type ReserveResult =
-  | { ok: true; amountMicros: bigint; /** An earlier attempt already reserved under this key. */ existing: boolean }
+  | { ok: true; amountMicros: bigint; /** An earlier attempt already reserved under this key. */ existing: boolean; limits?: Limits }
   | { ok: false; exhausted: 'day' | 'month'; spentMicros: bigint; limitMicros: bigint };
 
 class Exhausted extends Error {
@@ -49,23 +49,33 @@ export async function reserve(
   const amount = BigInt(r.amountMicros);
   try {
     return await prisma.$transaction(async (tx) => {
-      const existing = await tx.budgetReservation.findUnique({ where: { id: r.id } });
-      if (existing) return { ok: true as const, amountMicros: existing.amountMicros, existing: true };
-      const limits = await limitsOf(tx, r.orgId, r.defaults);
-      for (const [period, limit, kind] of [[day, limits.dailyMicros, 'day'], [month, limits.monthlyMicros, 'month']] as const) {
-        await tx.$executeRaw`INSERT INTO "SpendCounter" ("orgId", "period") VALUES (${r.orgId}::uuid, ${period}) ON CONFLICT DO NOTHING`;
-        const claimed = await tx.$executeRaw`
-          UPDATE "SpendCounter" SET "reservedMicros" = "reservedMicros" + ${amount}
-          WHERE "orgId" = ${r.orgId}::uuid AND "period" = ${period} AND "spentMicros" + "reservedMicros" + ${amount} <= ${limit}`;
-        if (claimed !== 1) {
-          const counter = await tx.spendCounter.findUniqueOrThrow({ where: { orgId_period: { orgId: r.orgId, period } } });
-          throw new Exhausted({ ok: false, exhausted: kind, spentMicros: counter.spentMicros + counter.reservedMicros, limitMicros: limit });
-        }
+      // Claim the key first: a retry finds its reservation and changes nothing.
+      const claimed = await tx.$queryRaw<{ id: string }[]>`
+        INSERT INTO "BudgetReservation" ("id", "orgId", "sessionId", "model", "amountMicros", "status", "day", "month")
+        VALUES (${r.id}, ${r.orgId}::uuid, ${r.sessionId ?? null}::uuid, ${r.model}, ${amount}, 'reserved', ${day}, ${month})
+        ON CONFLICT ("id") DO NOTHING RETURNING "id"`;
+      if (claimed.length === 0) {
+        const existing = await tx.budgetReservation.findUniqueOrThrow({ where: { id: r.id } });
+        return { ok: true as const, amountMicros: existing.amountMicros, existing: true };
       }
-      await tx.budgetReservation.create({
-        data: { id: r.id, orgId: r.orgId, sessionId: r.sessionId ?? null, model: r.model, amountMicros: amount, status: 'reserved', day, month },
-      });
-      return { ok: true as const, amountMicros: amount, existing: false };
+      const limits = await limitsOf(tx, r.orgId, r.defaults);
+      await tx.$executeRaw`INSERT INTO "SpendCounter" ("orgId", "period") VALUES (${r.orgId}::uuid, ${day}), (${r.orgId}::uuid, ${month}) ON CONFLICT DO NOTHING`;
+      // Both counters in one statement; each row's condition is checked after its row lock, so concurrent
+      // reservations of the org queue here and none can pass the limit.
+      const updated = await tx.$queryRaw<{ period: string }[]>`
+        UPDATE "SpendCounter" SET "reservedMicros" = "reservedMicros" + ${amount}
+        WHERE "orgId" = ${r.orgId}::uuid AND (
+          ("period" = ${day} AND "spentMicros" + "reservedMicros" + ${amount} <= ${limits.dailyMicros}) OR
+          ("period" = ${month} AND "spentMicros" + "reservedMicros" + ${amount} <= ${limits.monthlyMicros}))
+        RETURNING "period"`;
+      if (updated.length !== 2) {
+        // Rolled back with the throw below; report the period that is full, as it stands without this call.
+        const full = updated.some((u) => u.period === day) ? month : day;
+        const c = await tx.spendCounter.findUniqueOrThrow({ where: { orgId_period: { orgId: r.orgId, period: full } } });
+        const limit = full === day ? limits.dailyMicros : limits.monthlyMicros;
+        throw new Exhausted({ ok: false, exhausted: full === day ? 'day' : 'month', spentMicros: c.spentMicros + c.reservedMicros, limitMicros: limit });
+      }
+      return { ok: true as const, amountMicros: amount, existing: false, limits };
     });
   } catch (err) {
     if (err instanceof Exhausted) return err.result;
