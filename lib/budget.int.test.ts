@@ -47,3 +47,19 @@ it('reserves, settles and releases once per idempotency key', async () => {
   await close(prisma, released, null);
   expect((await usageOf(prisma, other, defaults)).today).toMatchObject({ spentMicros: 1200n, reservedMicros: 0n });
 });
+
+it('takes concurrent reservations and settlements of one org without deadlocking', async () => {
+  const org = (await seedDemo(prisma, { suffix: crypto.randomBytes(4).toString('hex') })).orgs.acme.id;
+  const roomy = { dailyMicros: 10_000_000, monthlyMicros: 100_000_000, hourlyMicros: 10_000_000 };
+  // Each cycle reserves and then settles; cycles overlap, so reserves and settles of the same counters interleave,
+  // and every update moves the counters' tuples (MVCC), which is what once made lock order vary.
+  const cycle = async (i: number) => {
+    const id = `mix-${org}-${i}`;
+    const r = await reserve(prisma, { id, orgId: org, model: 'm', amountMicros: 1000 + i, defaults: roomy });
+    expect(r.ok).toBe(true);
+    await close(prisma, id, 500);
+  };
+  for (let wave = 0; wave < 5; wave++) await Promise.all(Array.from({ length: 40 }, (_, i) => cycle(wave * 40 + i)));
+  const usage = await usageOf(prisma, org, roomy);
+  expect([usage.today.spentMicros, usage.today.reservedMicros, usage.month.spentMicros]).toEqual([100_000n, 0n, 100_000n]);
+});

@@ -60,20 +60,18 @@ export async function reserve(
       }
       const limits = await limitsOf(tx, r.orgId, r.defaults);
       await tx.$executeRaw`INSERT INTO "SpendCounter" ("orgId", "period") VALUES (${r.orgId}::uuid, ${day}), (${r.orgId}::uuid, ${month}) ON CONFLICT DO NOTHING`;
-      // Both counters in one statement; each row's condition is checked after its row lock, so concurrent
-      // reservations of the org queue here and none can pass the limit.
-      const updated = await tx.$queryRaw<{ period: string }[]>`
-        UPDATE "SpendCounter" SET "reservedMicros" = "reservedMicros" + ${amount}
-        WHERE "orgId" = ${r.orgId}::uuid AND (
-          ("period" = ${day} AND "spentMicros" + "reservedMicros" + ${amount} <= ${limits.dailyMicros}) OR
-          ("period" = ${month} AND "spentMicros" + "reservedMicros" + ${amount} <= ${limits.monthlyMicros}))
-        RETURNING "period"`;
-      if (updated.length !== 2) {
-        // Rolled back with the throw below; report the period that is full, as it stands without this call.
-        const full = updated.some((u) => u.period === day) ? month : day;
-        const c = await tx.spendCounter.findUniqueOrThrow({ where: { orgId_period: { orgId: r.orgId, period: full } } });
-        const limit = full === day ? limits.dailyMicros : limits.monthlyMicros;
-        throw new Exhausted({ ok: false, exhausted: full === day ? 'day' : 'month', spentMicros: c.spentMicros + c.reservedMicros, limitMicros: limit });
+      // One conditional update per counter, always the day first and then the month (the order close() uses too):
+      // a fixed lock order means concurrent reservations queue instead of deadlocking. Each condition is checked
+      // after its row lock, so none can pass the limit.
+      for (const [period, limit, kind] of [[day, limits.dailyMicros, 'day'], [month, limits.monthlyMicros, 'month']] as const) {
+        const claimed = await tx.$executeRaw`
+          UPDATE "SpendCounter" SET "reservedMicros" = "reservedMicros" + ${amount}
+          WHERE "orgId" = ${r.orgId}::uuid AND "period" = ${period} AND "spentMicros" + "reservedMicros" + ${amount} <= ${limit}`;
+        if (claimed !== 1) {
+          // Rolled back with the throw: the reservation row and any counter already claimed go with it.
+          const c = await tx.spendCounter.findUniqueOrThrow({ where: { orgId_period: { orgId: r.orgId, period } } });
+          throw new Exhausted({ ok: false, exhausted: kind, spentMicros: c.spentMicros + c.reservedMicros, limitMicros: limit });
+        }
       }
       return { ok: true as const, amountMicros: amount, existing: false, limits };
     });
