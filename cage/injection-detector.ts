@@ -1,0 +1,115 @@
+/**
+ * The prompt-injection detector: pure, deterministic, linear in its input. It normalizes the text (see
+ * normalize.ts), runs the phrase rules, looks for invisible and bidi characters and homoglyphs, and decodes
+ * base64, hex and URL-encoded runs to scan them again (one level deep, bounded). Output: a verdict, a score and
+ * the categories with their matched spans (offsets into the normalized text).
+ *
+ * `direct` is what a user types; `indirect` is what tools bring back, where instructions planted in data are
+ * also looked for.
+ */
+import { normalize } from './normalize';
+import { RULES, type Category } from './injection-rules';
+
+export const DETECTOR_VERSION = 'rules-1';
+export type Channel = 'direct' | 'indirect';
+
+export interface Span {
+  start: number;
+  end: number;
+  text: string;
+}
+export interface Finding {
+  category: Category;
+  weight: number;
+  spans: Span[];
+}
+export interface Detection {
+  verdict: 'injection' | 'clean';
+  score: number;
+  findings: Finding[];
+  version: string;
+}
+
+/** A score at or above this is a confident detection. */
+export const THRESHOLD = 1;
+const MAX_SPANS = 5;
+const MAX_DECODED_RUNS = 32;
+const MAX_RUN = 64 * 1024;
+
+function printable(s: string): boolean {
+  if (s.length < 8) return false;
+  let ok = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if ((c >= 32 && c < 127) || c === 10 || c === 13 || c === 9 || c >= 160) ok++;
+  }
+  return ok / s.length > 0.95 && /[a-z]{3,}\s+[a-z]{2,}/i.test(s);
+}
+
+/** Text hidden in encoded runs: base64, hex, and URL-encoding. */
+function decodedRuns(text: string): string[] {
+  const out: string[] = [];
+  const push = (s: string) => {
+    if (out.length < MAX_DECODED_RUNS && printable(s)) out.push(s);
+  };
+  for (const m of text.matchAll(/[A-Za-z0-9+/_-]{24,}={0,2}/g)) {
+    if (out.length >= MAX_DECODED_RUNS) break;
+    const run = m[0].slice(0, MAX_RUN);
+    // Paths and identifiers look like base64 but are mostly lower-case words with separators: skip those.
+    if (!/[A-Z]/.test(run) || !/[a-z]/.test(run)) continue;
+    push(Buffer.from(run.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8'));
+  }
+  for (const m of text.matchAll(/\b(?:[0-9a-fA-F]{2}){16,}\b/g)) {
+    if (out.length >= MAX_DECODED_RUNS) break;
+    push(Buffer.from(m[0].slice(0, MAX_RUN), 'hex').toString('utf8'));
+  }
+  if (/(%[0-9A-Fa-f]{2}[^%\s]{0,40}){3,}/.test(text)) {
+    try {
+      push(decodeURIComponent(text.slice(0, 4 * MAX_RUN)));
+    } catch {
+      // malformed escapes: nothing hidden that a browser would decode either
+    }
+  }
+  return out;
+}
+
+function runRules(text: string, channel: Channel): Map<Category, Finding> {
+  const found = new Map<Category, Finding>();
+  for (const rule of RULES) {
+    if (rule.indirectOnly && channel !== 'indirect') continue;
+    rule.pattern.lastIndex = 0;
+    for (const m of text.matchAll(rule.pattern)) {
+      const f = found.get(rule.category) ?? { category: rule.category, weight: 0, spans: [] };
+      f.weight = Math.max(f.weight, rule.weight);
+      if (f.spans.length < MAX_SPANS) f.spans.push({ start: m.index!, end: m.index! + m[0].length, text: m[0].slice(0, 200) });
+      found.set(rule.category, f);
+      if (f.spans.length >= MAX_SPANS) break;
+    }
+  }
+  return found;
+}
+
+function add(found: Map<Category, Finding>, category: Category, weight: number, note: string): void {
+  const f = found.get(category) ?? { category, weight: 0, spans: [] };
+  f.weight = Math.max(f.weight, weight);
+  if (f.spans.length < MAX_SPANS) f.spans.push({ start: 0, end: 0, text: note });
+  found.set(category, f);
+}
+
+export function detect(input: string, channel: Channel = 'direct', depth = 0): Detection {
+  const n = normalize(input);
+  const found = runRules(n.text, channel);
+  if (n.tags > 0) add(found, 'invisible_characters', 1, `${n.tags} Unicode tag characters`);
+  else if (n.invisible > 0) add(found, 'invisible_characters', 0.3, `${n.invisible} zero-width characters`);
+  if (n.bidi > 0) add(found, 'bidi_override', 0.6, `${n.bidi} bidirectional control characters`);
+  if (n.homoglyphWords > 0) add(found, 'homoglyphs', found.size > 0 ? 0.5 : 0.3, `${n.homoglyphWords} words with look-alike letters`);
+  if (depth === 0) {
+    for (const decoded of decodedRuns(n.text)) {
+      const inner = detect(decoded, channel, 1);
+      if (inner.verdict === 'injection') add(found, 'encoded_payload', 1, `decoded: ${decoded.slice(0, 120)}`);
+    }
+  }
+  const findings = [...found.values()];
+  const score = Math.round(Math.min(3, findings.reduce((s, f) => s + f.weight, 0)) * 100) / 100;
+  return { verdict: score >= THRESHOLD ? 'injection' : 'clean', score, findings, version: DETECTOR_VERSION };
+}
