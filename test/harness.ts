@@ -282,15 +282,29 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
     async stop() {
       agent?.process.kill('SIGTERM');
       simulator?.kill('SIGTERM');
-      await stopWorker();
-      await api.close();
-      await temporal.teardown();
-      await new Promise((r) => model.server.close(r));
+      // Each step is bounded, so one stuck resource cannot hang the whole suite; a step that overruns is named.
+      const step = async (name: string, fn: () => Promise<unknown>, ms = 20_000) => {
+        let timer: NodeJS.Timeout | undefined;
+        const overrun = new Promise<void>((resolve) => {
+          timer = setTimeout(() => {
+            console.error(`harness: stopping ${name} took over ${ms / 1000}s; moving on`);
+            resolve();
+          }, ms);
+        });
+        await Promise.race([fn().catch((err: unknown) => console.error(`harness: stopping ${name} failed: ${String(err)}`)), overrun]);
+        clearTimeout(timer);
+      };
+      await step('the worker', stopWorker);
+      await step('the api', () => api.close());
+      await step('Temporal', () => temporal.teardown());
+      await step('the offline model', () => new Promise((r) => model.server.close(r)));
       redis.disconnect();
-      await prisma.$disconnect();
-      if (systemPrisma !== prisma) await systemPrisma.$disconnect();
-      await dedicated?.stop();
-      await dbPath?.cut();
+      await step('PostgreSQL clients', async () => {
+        await prisma.$disconnect();
+        if (systemPrisma !== prisma) await systemPrisma.$disconnect();
+      });
+      await step('Redis', async () => dedicated?.stop());
+      await step('the database path', async () => dbPath?.cut());
       if (tmp) await rm(tmp, { recursive: true, force: true });
     },
   };
