@@ -4,21 +4,15 @@ import type { ToolOutcome } from '../common/session';
 import { isToolName } from '../common/tools';
 import { publishSessionEvent } from '../lib/session-events';
 import type { ActivityDeps } from './deps';
-import { renderToolOutput } from './tool-output';
+import { renderForModel } from './tool-output';
+import { audit } from '../lib/audit';
+import { SAFE_ERRORS } from '../cage/error-sanitizer';
 import { summarizeCommandOutput } from './tools/handlers';
 import type { CommandKind } from '../common/protocol';
 
-/** Fixed texts for the error codes agents report; an agent's own error text never reaches the model. */
-export const DEVICE_ERRORS: Record<string, string> = {
-  DEVICE_OFFLINE: 'device offline: the command expired before the device connected',
-  TIMEOUT: 'timed out on the device',
-  UNSUPPORTED: 'this device cannot run this command',
-  DISABLED: 'this action is disabled on the device by its agent settings',
-  NOT_FOUND: 'not found on the device',
-  EXECUTION_FAILED: 'the command failed on the device',
-  INVALID_COMMAND: 'the device refused the command as invalid',
-  PAUSED: 'not run: an admin paused the copilot for this organization',
-};
+/** Fixed texts for the error codes agents report (the sanitizer's allowlist); an agent's own error text never
+ * reaches the model. */
+export const DEVICE_ERRORS: Record<string, string> = SAFE_ERRORS;
 
 /** Turns the finished device commands of one tool call into its recorded output and a summary for the workflow. */
 export function makeRecordToolResult({ prisma, logger }: ActivityDeps) {
@@ -52,11 +46,15 @@ export function makeRecordToolResult({ prisma, logger }: ActivityDeps) {
           (skipped ? `, ${skipped} not started after the failure threshold` : '') +
           `; ${failedFirst.slice(0, 3).map((d) => `${d.device}: ${d.summary}`).join('; ')}`;
     const output = perDevice.length === 1 && perDevice[0]!.ok && skipped === 0 ? perDevice[0]!.output : { devices: perDevice, skipped };
+    const rendered = renderForModel(output, `tool:${inv.toolName}`);
     await prisma.toolInvocation.update({
       where: { id: inv.id },
-      data: { status, summary: summary.slice(0, 1000), output: renderToolOutput(output), commandId: commands[0]?.id ?? null, completedAt: new Date() },
+      data: { status, summary: summary.slice(0, 1000), output: rendered.text, commandId: commands[0]?.id ?? null, completedAt: new Date() },
     });
+    if (rendered.flagged) {
+      await audit(prisma, { orgId: inv.orgId, actorType: 'system', actorId: inv.sessionId, action: 'injection.flagged_output', target: inv.toolName, data: { invocationId: inv.id, categories: rendered.categories } });
+    }
     await publishSessionEvent(prisma, { sessionId: inv.sessionId, turnId: inv.turnId, type: 'tool:completed', tool: inv.toolName, status, text: summary });
-    return { invocationId: inv.id, status, summary: summary.slice(0, 500) };
+    return { invocationId: inv.id, status, summary: summary.slice(0, 500), ...(rendered.flagged ? { flagged: true } : {}) };
   };
 }

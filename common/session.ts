@@ -135,6 +135,8 @@ export interface ToolOutcome {
   invocationId: string;
   status: 'succeeded' | 'failed' | 'denied' | 'rejected';
   summary: string;
+  /** The output contained text that looks like injected instructions: the session becomes tainted. */
+  flagged?: boolean;
 }
 
 /** A tool result for the next model call: a recorded invocation, or a denial made by the workflow itself. */

@@ -78,5 +78,7 @@ export async function runTool(ids: TurnIds, session: CopilotSessionState, turn: 
   }
   step.status = outcome.status;
   step.summary = outcome.summary;
+  // Content that looks like injected instructions taints the session: every later call needs a human (policy).
+  if (outcome.flagged) session.tainted = true;
   return ref;
 }
