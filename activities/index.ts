@@ -5,6 +5,7 @@
 import { makeCancelApproval, makeExpireApproval, makeRecordBreakerTrip, makeRequestApproval, makeVerifyApprovalDecision } from './approvals';
 import { makeAuthorizeToolCall } from './authorize-tool-call';
 import { makeCheckRateLimits, makeReleaseBudget, makeReserveBudget } from './guards';
+import { makeScreenUserMessage } from './screen-user-message';
 import { makeCallModel } from './call-model';
 import type { ActivityDeps } from './deps';
 import { makeDispatchDeviceCommand } from './dispatch-device-command';
@@ -27,6 +28,7 @@ export function createActivities(deps: ActivityDeps) {
     expireApproval: makeExpireApproval(deps),
     cancelApproval: makeCancelApproval(deps),
     recordBreakerTrip: makeRecordBreakerTrip(deps),
+    screenUserMessage: makeScreenUserMessage(deps),
     checkRateLimits: makeCheckRateLimits(deps),
     reserveBudget: makeReserveBudget(deps),
     releaseBudget: makeReleaseBudget(deps),

@@ -61,9 +61,14 @@ export async function copilotSession(input: CopilotSessionInput & CarriedState):
 // Added after histories were recorded: sessions replaying an older history skip the guards for the turns already
 // in it, and every new turn runs them.
 const GUARDS_PATCH = 'budget-and-rate-limits';
+const SCREEN_PATCH = 'screen-user-message';
 
 async function runTurn(ids: TurnIds, session: CopilotSessionState, turn: TurnState, text: string): Promise<void> {
   await db.recordUserMessage({ ...ids, userId: turn.userId, text });
+  if (patched(SCREEN_PATCH)) {
+    const screened = await db.screenUserMessage({ ...ids, userId: turn.userId, text });
+    if (!screened.ok) return session.refuse(turn, screened.reason);
+  }
   if (patched(GUARDS_PATCH)) {
     const limits = await db.checkRateLimits({ orgId: ids.orgId, userId: turn.userId, sessionId: ids.sessionId });
     if (!limits.ok) return session.refuse(turn, limits.reason);
