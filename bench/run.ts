@@ -1,11 +1,13 @@
 /** `npm run bench -- <name> [--n N]`: runs one benchmark; each prints JSON lines, the last one a summary. */
 import { parseArgs } from 'node:util';
 import { runApprovalBench } from './approval';
+import { runDetectorBench } from './detector';
 import { runGuardsBench } from './guards';
 
 const BENCHES: Record<string, (n: number) => Promise<void>> = {
   approval: runApprovalBench,
   guards: runGuardsBench,
+  detector: () => runDetectorBench(),
 };
 
 async function main(): Promise<void> {
