@@ -43,7 +43,8 @@ function printable(s: string): boolean {
     const c = s.charCodeAt(i);
     if ((c >= 32 && c < 127) || c === 10 || c === 13 || c === 9 || c >= 160) ok++;
   }
-  return ok / s.length > 0.95 && /[a-z]{3,}\s+[a-z]{2,}/i.test(s);
+  // Fixed-width on both sides of the space: an unbounded run here backtracks quadratically on long words.
+  return ok / s.length > 0.95 && /[a-z]{3}\s[a-z]{2}/i.test(s);
 }
 
 /** Text hidden in encoded runs: base64, hex, and URL-encoding. */
@@ -59,9 +60,15 @@ function decodedRuns(text: string): string[] {
     if (!/[A-Z]/.test(run) || !/[a-z]/.test(run)) continue;
     push(Buffer.from(run.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8'));
   }
-  for (const m of text.matchAll(/\b(?:[0-9a-fA-F]{2}){16,}\b/g)) {
+  // Maximal hex runs, boundaries checked by hand: `\b(?:xx){16,}\b` would backtrack pair by pair on a long run
+  // that ends in a word character.
+  for (const m of text.matchAll(/[0-9a-fA-F]{32,}/g)) {
     if (out.length >= MAX_DECODED_RUNS) break;
-    push(Buffer.from(m[0].slice(0, MAX_RUN), 'hex').toString('utf8'));
+    const before = text[m.index! - 1] ?? ' ';
+    const after = text[m.index! + m[0].length] ?? ' ';
+    if (/\w/.test(before) || /\w/.test(after)) continue;
+    const even = m[0].slice(0, MAX_RUN - (Math.min(m[0].length, MAX_RUN) % 2));
+    push(Buffer.from(even, 'hex').toString('utf8'));
   }
   if (/(%[0-9A-Fa-f]{2}[^%\s]{0,40}){3,}/.test(text)) {
     try {
