@@ -82,8 +82,10 @@ function decodedRuns(text: string): string[] {
 
 function runRules(text: string, channel: Channel): Map<Category, Finding> {
   const found = new Map<Category, Finding>();
+  const lower = text.toLowerCase();
   for (const rule of RULES) {
     if (rule.indirectOnly && channel !== 'indirect') continue;
+    if (!rule.hints.some((h) => lower.includes(h))) continue;
     rule.pattern.lastIndex = 0;
     for (const m of text.matchAll(rule.pattern)) {
       const f = found.get(rule.category) ?? { category: rule.category, weight: 0, spans: [] };
