@@ -5,8 +5,9 @@
 import path from 'node:path';
 import { defineConfig } from 'prisma/config';
 import { PrismaPg } from '@prisma/adapter-pg';
+import { loadEnv } from './lib/env';
 
-const connectionString = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/gatehouse';
+const connectionString = loadEnv().DATABASE_URL;
 
 export default defineConfig({
   experimental: { adapter: true },

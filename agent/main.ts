@@ -71,7 +71,7 @@ async function main(): Promise<void> {
   if (values.server) credentials.server = values.server;
   const agent = connectAgent({
     credentials,
-    executor: createLinuxExecutor({ allowPower: values['allow-power'], allowPackages: values['allow-packages'] }),
+    executor: createLinuxExecutor({ allowPower: values['allow-power'], allowPackages: values['allow-packages'], scriptPath: env.PATH }),
     logger,
     onFatal: () => process.exit(2),
   });

@@ -14,6 +14,10 @@ const url = z.url();
 export const Env = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Log level of the services the integration tests start (errors are shown by default). */
+  TEST_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('error'),
+  /** Passed on to scripts the agent runs (and nothing else of the agent's environment). */
+  PATH: z.string().default('/usr/local/bin:/usr/bin:/bin'),
   DATA_DIR: z.string().default(path.join(repoRoot, 'data')),
 
   HOST: z.string().default('127.0.0.1'),
@@ -61,6 +65,11 @@ export const Env = z.object({
 export type Env = z.infer<typeof Env>;
 
 export class EnvError extends Error {}
+
+/** The process environment with `extra` on top: for loadEnv overrides and for child processes' environments. */
+export function environment(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  return { ...process.env, ...extra };
+}
 
 export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
   // Empty strings mean "unset", as most shells and compose files write them.

@@ -1,8 +1,9 @@
 import crypto from 'node:crypto';
+import { loadEnv } from './env';
 import { createRedis } from './redis';
 import { RateLimiter } from './rate-limiter';
 
-const redis = createRedis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+const redis = createRedis(loadEnv().REDIS_URL);
 const limiter = new RateLimiter(redis, `gh:test:${crypto.randomUUID()}:`);
 beforeAll(() => redis.connect());
 afterAll(() => redis.quit());

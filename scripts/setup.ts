@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import net from 'node:net';
 import path from 'node:path';
 import { Client } from 'pg';
-import { loadEnvOrExit, temporalCliPath, TEMPORAL_CLI_VERSION, type Env } from '../lib/env';
+import { environment, loadEnvOrExit, temporalCliPath, TEMPORAL_CLI_VERSION, type Env } from '../lib/env';
 
 const root = path.resolve(__dirname, '..');
 
@@ -62,7 +62,7 @@ function ensureTemporalCli(env: Env): void {
   say(`building the Temporal CLI ${TEMPORAL_CLI_VERSION} with go install (first time only; a few minutes)…`);
   mkdirSync(path.dirname(bin), { recursive: true });
   const result = spawnSync('go', ['install', `github.com/temporalio/cli/cmd/temporal@${TEMPORAL_CLI_VERSION}`], {
-    env: { ...process.env, GOBIN: path.dirname(bin) },
+    env: environment({ GOBIN: path.dirname(bin) }),
     stdio: 'inherit',
   });
   if (result.status !== 0 || !existsSync(bin)) {
@@ -121,14 +121,14 @@ async function ensureDatabase(databaseUrl: string): Promise<void> {
 
 // The Prisma CLI would download native engines it never uses with the JS engine and the pg adapter; pointing
 // these at an existing file stops that (../shared/design/toolchain.md).
-const prismaEnv = (databaseUrl: string) => ({
-  ...process.env,
-  DATABASE_URL: databaseUrl,
-  PRISMA_SCHEMA_ENGINE_BINARY: process.execPath,
-  PRISMA_QUERY_ENGINE_LIBRARY: process.execPath,
-  PRISMA_HIDE_UPDATE_MESSAGE: '1',
-  CHECKPOINT_DISABLE: '1',
-});
+const prismaEnv = (databaseUrl: string) =>
+  environment({
+    DATABASE_URL: databaseUrl,
+    PRISMA_SCHEMA_ENGINE_BINARY: process.execPath,
+    PRISMA_QUERY_ENGINE_LIBRARY: process.execPath,
+    PRISMA_HIDE_UPDATE_MESSAGE: '1',
+    CHECKPOINT_DISABLE: '1',
+  });
 
 function prisma(args: string[], databaseUrl: string): string {
   const bin = path.join(root, 'node_modules', '.bin', 'prisma');

@@ -38,8 +38,8 @@ async function waitForPort(name: string, host: string, port: number, seconds: nu
   throw new Error(`${name} did not start listening on ${host}:${port} within ${seconds}s; see its output above`);
 }
 
-function run(name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
-  const proc = spawn(cmd, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+function run(name: string, cmd: string, args: string[]): ChildProcess {
+  const proc = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   const prefix = `[${name}]`.padEnd(10);
   const pipe = (stream: NodeJS.ReadableStream | null, out: NodeJS.WriteStream) => {
     let buf = '';

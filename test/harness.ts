@@ -15,7 +15,7 @@ import pino from 'pino';
 import { saveCredentials } from '../agent/credentials';
 import { enroll } from '../agent/enroll';
 import { createApiServer, type ApiServer } from '../api/server';
-import { guardConfig, loadEnv, temporalCliPath, type Env } from '../lib/env';
+import { environment, guardConfig, loadEnv, temporalCliPath, type Env } from '../lib/env';
 import { RateLimiter } from '../lib/rate-limiter';
 import { createPrisma, type PrismaClient } from '../lib/prisma';
 import { createRedis, type Redis } from '../lib/redis';
@@ -90,13 +90,13 @@ export interface TestSystemOptions {
 
 export async function startTestSystem(opts: TestSystemOptions = {}): Promise<TestSystem> {
   const dedicated = opts.dedicatedRedis ? await DedicatedRedis.start() : undefined;
-  const env = loadEnv({ ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'silent', ...opts.env, ...(dedicated ? { REDIS_URL: dedicated.url } : {}) });
+  const env = loadEnv(environment({ NODE_ENV: 'test', LOG_LEVEL: 'silent', ...opts.env, ...(dedicated ? { REDIS_URL: dedicated.url } : {}) }));
   const dbUrl = new URL(env.TEST_DATABASE_URL);
   const dbPath = opts.cuttableDatabase ? await CuttableTcpPath.open({ host: dbUrl.hostname, port: Number(dbUrl.port || 5432) }) : undefined;
   if (dbPath) dbUrl.port = String(dbPath.port);
   const systemDbUrl = dbUrl.toString();
   // Errors are shown: a 500 in a test must explain itself.
-  const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'error' });
+  const logger = pino({ level: env.TEST_LOG_LEVEL });
   // The test's own client goes straight to PostgreSQL; the system's (api, worker) through the cuttable path if any.
   const prisma = createPrisma(env.TEST_DATABASE_URL);
   const systemPrisma = dbPath ? createPrisma(systemDbUrl) : prisma;
@@ -129,7 +129,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
   });
   const url = await api.listen(0, '127.0.0.1');
 
-  const workerEnv = loadEnv({ ...process.env, ...opts.env, ANTHROPIC_API_KEY: '', ANTHROPIC_BASE_URL: model.url, DATABASE_URL: systemDbUrl, REDIS_URL: env.REDIS_URL });
+  const workerEnv = loadEnv(environment({ ...opts.env, ANTHROPIC_API_KEY: '', ANTHROPIC_BASE_URL: model.url, DATABASE_URL: systemDbUrl, REDIS_URL: env.REDIS_URL }));
   const deps = activityDeps(workerEnv, systemPrisma, redis, logger);
   let worker: Worker | undefined;
   let workerRun: Promise<void> | undefined;
@@ -181,7 +181,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
     const spawnAgent = () =>
       spawn(process.execPath, ['--import', 'tsx', path.join(root, 'agent', 'main.ts'), '--credentials', credentialsFile], {
         cwd: root,
-        env: { ...process.env, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'error' },
+        env: environment({ LOG_LEVEL: env.TEST_LOG_LEVEL }),
         stdio: ['ignore', 'inherit', 'inherit'],
       });
     const handle: NonNullable<TestSystem['agent']> = {
@@ -214,7 +214,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
     simulator = spawn(
       process.execPath,
       ['--import', 'tsx', path.join(root, 'agent', 'main.ts'), '--simulate', String(opts.simulated), '--org', seed.orgs.acme.slug, '--key', key, '--server', url, '--reboot-seconds', '2'],
-      { cwd: root, env: { ...process.env, DATA_DIR: tmp, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'error' }, stdio: ['ignore', 'ignore', 'inherit'] },
+      { cwd: root, env: environment({ DATA_DIR: tmp, LOG_LEVEL: env.TEST_LOG_LEVEL }), stdio: ['ignore', 'ignore', 'inherit'] },
     );
     await waitUntil(async () => (await prisma.device.count({ where: { orgId: seed.orgs.acme.id, executor: 'simulated', online: true } })) === opts.simulated, 'the simulated agents to connect', 60_000);
     for (const d of await prisma.device.findMany({ where: { orgId: seed.orgs.acme.id, executor: 'simulated' } })) simulated.set(d.name, d.id);

@@ -145,6 +145,8 @@ export interface LinuxExecutorOptions {
   allowPackages?: boolean;
   /** Lets discovery scan 127.0.0.0/8 (for tests on one machine); never set in production. */
   allowLoopbackDiscovery?: boolean;
+  /** PATH for the scripts it runs. */
+  scriptPath?: string;
 }
 
 const disabled = (what: string, flag: string) => new ExecutorError('DISABLED', `${what} is disabled on this agent (start it with ${flag})`);
@@ -164,7 +166,7 @@ export function createLinuxExecutor(opts: LinuxExecutorOptions = {}): Executor {
     get_event_logs: (params) => eventLogs(params),
     list_software: (params) => listSoftware(params),
     kill_process: (params) => killProcess(params),
-    run_script: (params) => runScript(params),
+    run_script: (params) => runScript(params, { path: opts.scriptPath }),
     inventory: async () => ({ system: await systemInfo(), packages: (await listSoftware({}).catch(() => ({ total: 0 }))).total, collectedAt: new Date().toISOString() }),
     network_discovery: (params) => networkDiscovery(params, { allowLoopback: opts.allowLoopbackDiscovery }),
     restart: async () => {

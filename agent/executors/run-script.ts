@@ -43,7 +43,7 @@ export class CappedBuffer {
 const hasPwsh = () => spawnSync('sh', ['-c', 'command -v pwsh'], { stdio: 'ignore' }).status === 0;
 const envName = (k: string) => `GATEHOUSE_PARAM_${k.toUpperCase().replace(/[^A-Z0-9_]/g, '_')}`;
 
-export async function runScript(raw: Record<string, unknown>) {
+export async function runScript(raw: Record<string, unknown>, opts: { path?: string } = {}) {
   const p = CommandParams.run_script.parse(raw);
   if (p.interpreter === 'powershell' && !hasPwsh()) throw new ExecutorError('UNSUPPORTED', 'PowerShell (pwsh) is not installed on this device');
   const dir = await mkdtemp(path.join(os.tmpdir(), 'gatehouse-script-'));
@@ -51,8 +51,7 @@ export async function runScript(raw: Record<string, unknown>) {
   await writeFile(file, p.script, { mode: 0o700 });
   const [cmd, args] = p.interpreter === 'bash' ? ['bash', [file]] : ['pwsh', ['-NoProfile', '-NonInteractive', '-File', file]];
   // Scripts get a minimal environment: the agent's PATH, never its other variables (credentials, config).
-  // eslint-disable-next-line no-restricted-syntax -- passing PATH through is not reading configuration
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: os.homedir(), LANG: 'C.UTF-8' };
+  const env: NodeJS.ProcessEnv = { PATH: opts.path ?? '/usr/local/bin:/usr/bin:/bin', HOME: os.homedir(), LANG: 'C.UTF-8' };
   for (const [k, v] of Object.entries(p.parameters)) env[envName(k)] = v;
 
   const started = Date.now();
