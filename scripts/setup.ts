@@ -10,9 +10,9 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { Client } from 'pg';
+import { canConnect, waitForPort } from '../lib/tcp';
 import { environment, loadEnvOrExit, temporalCliPath, TEMPORAL_CLI_VERSION, type Env } from '../lib/env';
 
 const root = path.resolve(__dirname, '..');
@@ -25,27 +25,6 @@ function say(line: string): void {
 
 function hasCommand(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
-}
-
-function canConnect(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host, port });
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(timeoutMs, () => done(false));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
-}
-
-async function waitFor(host: string, port: number, seconds: number): Promise<boolean> {
-  for (let i = 0; i < seconds * 4; i++) {
-    if (await canConnect(host, port, 250)) return true;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  return false;
 }
 
 const isLoopback = (host: string) => ['127.0.0.1', 'localhost', '::1', '[::1]'].includes(host);
@@ -81,7 +60,7 @@ async function ensurePostgres(env: Env): Promise<void> {
   }
   say(`starting PostgreSQL ${versions[0]}…`);
   spawnSync('pg_ctlcluster', ['--skip-systemctl-redirect', versions[0]!, 'main', 'start'], { stdio: 'inherit' });
-  if (!(await waitFor(hostname, p, 20))) throw new SetupError('PostgreSQL did not start; see `pg_lsclusters`.');
+  if (!(await waitForPort(hostname, p, { seconds: 20 }))) throw new SetupError('PostgreSQL did not start; see `pg_lsclusters`.');
 }
 
 async function ensureRedis(env: Env): Promise<void> {
@@ -98,7 +77,7 @@ async function ensureRedis(env: Env): Promise<void> {
     ['--daemonize', 'yes', '--bind', '127.0.0.1', '--port', String(p), '--save', '', '--appendonly', 'no'],
     { stdio: 'inherit' },
   );
-  if (!(await waitFor(hostname, p, 10))) throw new SetupError('Redis did not start; run redis-server by hand to see why.');
+  if (!(await waitForPort(hostname, p, { seconds: 10 }))) throw new SetupError('Redis did not start; run redis-server by hand to see why.');
 }
 
 async function ensureDatabase(databaseUrl: string): Promise<void> {

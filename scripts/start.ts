@@ -7,10 +7,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { agentCredentialsPath, loadEnvOrExit, modelEndpoint, publicUrl, temporalCliPath, type Env } from '../lib/env';
 import { createPrisma, type PrismaClient } from '../lib/prisma';
+import { canConnect, waitForPort } from '../lib/tcp';
 import { AgentCredentials } from '../agent/credentials';
 import { createEnrollmentKey, seedDemo, type DemoCredential } from '../prisma/seed-demo';
 
@@ -21,21 +21,10 @@ const ts = (file: string, ...args: string[]) => ['--import', 'tsx', path.join(ro
 const children: { name: string; proc: ChildProcess }[] = [];
 let stopping = false;
 
-function portOpen(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host, port });
-    s.setTimeout(500, () => (s.destroy(), resolve(false)));
-    s.once('connect', () => (s.destroy(), resolve(true)));
-    s.once('error', () => resolve(false));
-  });
-}
-
-async function waitForPort(name: string, host: string, port: number, seconds: number): Promise<void> {
-  for (let i = 0; i < seconds * 4; i++) {
-    if (await portOpen(host, port)) return;
-    await new Promise((r) => setTimeout(r, 250));
+async function waitForService(name: string, host: string, port: number, seconds: number): Promise<void> {
+  if (!(await waitForPort(host, port, { seconds }))) {
+    throw new Error(`${name} did not start listening on ${host}:${port} within ${seconds}s; see its output above`);
   }
-  throw new Error(`${name} did not start listening on ${host}:${port} within ${seconds}s; see its output above`);
 }
 
 function run(name: string, cmd: string, args: string[]): ChildProcess {
@@ -93,7 +82,7 @@ async function ensureAgentEnrolled(env: Env, prisma: PrismaClient, server: strin
 async function main(): Promise<void> {
   const env = loadEnvOrExit();
   const server = publicUrl(env);
-  if (await portOpen(env.HOST, env.PORT)) {
+  if (await canConnect(env.HOST, env.PORT)) {
     throw new Error(`port ${env.PORT} is already in use (is Gatehouse already running?); stop it or set PORT`);
   }
   const prisma = createPrisma(env.DATABASE_URL);
@@ -101,7 +90,7 @@ async function main(): Promise<void> {
 
   const [temporalHost, temporalPort] = env.TEMPORAL_ADDRESS.split(':') as [string, string];
   const localTemporal = ['127.0.0.1', 'localhost'].includes(temporalHost);
-  if (localTemporal && !(await portOpen(temporalHost, Number(temporalPort)))) {
+  if (localTemporal && !(await canConnect(temporalHost, Number(temporalPort)))) {
     run('temporal', temporalCliPath(env), [
       'server', 'start-dev',
       '--db-filename', path.join(env.DATA_DIR, 'temporal.db'),
@@ -110,15 +99,15 @@ async function main(): Promise<void> {
       '--namespace', env.TEMPORAL_NAMESPACE,
       '--log-level', 'warn',
     ]);
-    await waitForPort('Temporal', temporalHost, Number(temporalPort), 60);
+    await waitForService('Temporal', temporalHost, Number(temporalPort), 60);
   }
   if (modelEndpoint(env).offline) {
     run('model', node, ts('offline-model/main.ts'));
-    await waitForPort('offline model', '127.0.0.1', env.OFFLINE_MODEL_PORT, 30);
+    await waitForService('offline model', '127.0.0.1', env.OFFLINE_MODEL_PORT, 30);
   }
   run('api', node, ts('api/main.ts'));
   run('worker', node, ts('worker/main.ts'));
-  await waitForPort('api', env.HOST, env.PORT, 60);
+  await waitForService('api', env.HOST, env.PORT, 60);
 
   const credentials = await ensureAgentEnrolled(env, prisma, server);
   run('agent', node, ts('agent/main.ts', '--credentials', credentials));

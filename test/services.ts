@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import net, { type AddressInfo } from 'node:net';
+import { waitForPort } from '../lib/tcp';
 
 export async function freePort(): Promise<number> {
   const server = net.createServer();
@@ -14,16 +15,7 @@ export async function freePort(): Promise<number> {
 }
 
 async function waitPort(port: number, open: boolean): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const up = await new Promise<boolean>((resolve) => {
-      const s = net.connect({ host: '127.0.0.1', port });
-      s.once('connect', () => (s.destroy(), resolve(true)));
-      s.once('error', () => resolve(false));
-    });
-    if (up === open) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`port ${port} did not become ${open ? 'open' : 'closed'}`);
+  if (!(await waitForPort('127.0.0.1', port, { seconds: 5, open }))) throw new Error(`port ${port} did not become ${open ? 'open' : 'closed'}`);
 }
 
 export class DedicatedRedis {

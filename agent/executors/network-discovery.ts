@@ -1,5 +1,5 @@
 /** TCP-connect discovery of a private range (re-checked here: the agent does not trust the server blindly). */
-import net from 'node:net';
+import { canConnect } from '../../lib/tcp';
 import ipaddr from 'ipaddr.js';
 import { CommandParams } from '../../common/protocol';
 import { checkDiscoveryRange } from '../../cage/network';
@@ -18,19 +18,6 @@ export function hostsOf(cidr: string): string[] {
   return out;
 }
 
-function probe(host: string, port: number, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host, port });
-    const done = (open: boolean) => {
-      socket.destroy();
-      resolve(open);
-    };
-    socket.setTimeout(timeoutMs, () => done(false));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
-}
-
 export async function networkDiscovery(raw: Record<string, unknown>, opts: { allowLoopback?: boolean } = {}) {
   const p = CommandParams.network_discovery.parse(raw);
   const loopback = opts.allowLoopback && p.cidr.startsWith('127.');
@@ -44,7 +31,7 @@ export async function networkDiscovery(raw: Record<string, unknown>, opts: { all
   const CONCURRENCY = 128;
   for (let i = 0; i < probes.length; i += CONCURRENCY) {
     const batch = probes.slice(i, i + CONCURRENCY);
-    const results = await Promise.all(batch.map((t) => probe(t.host, t.port, p.timeoutMs)));
+    const results = await Promise.all(batch.map((t) => canConnect(t.host, t.port, p.timeoutMs)));
     batch.forEach((t, j) => {
       if (results[j]) open.set(t.host, [...(open.get(t.host) ?? []), t.port]);
     });
