@@ -176,11 +176,5 @@ function withLibraryScript(execution: ToolExecution, script: { name: string; int
   const library = { name: script.name, interpreter: script.interpreter, script: script.body, timeoutSeconds: 300 };
   if (execution.type === 'remediation') return { ...execution, params: { ...execution.params, ...library } };
   if (execution.type !== 'devices') return execution;
-  return {
-    type: 'devices',
-    commands: execution.commands.map((c) => ({
-      ...c,
-      params: { ...c.params, name: script.name, interpreter: script.interpreter, script: script.body, timeoutSeconds: 300 },
-    })),
-  };
+  return { type: 'devices', commands: execution.commands.map((c) => ({ ...c, params: { ...c.params, ...library } })) };
 }

@@ -113,7 +113,8 @@ function classify(err: unknown): Error {
 export function makeCallModel(deps: ActivityDeps) {
   return async function callModel(input: CallModelInput): Promise<ModelStep> {
     const { prisma } = deps;
-    await writeToolResults(deps, input);
+    // reserveBudget wrote them already; histories from before budgets have no reservation and no such step.
+    if (!input.reservationId) await writeToolResults(deps, input);
 
     const assistantId = stepMessageId(input.sessionId, input.turnId, input.step, 'assistant');
     const stored = await prisma.message.findUnique({ where: { id: assistantId } });

@@ -10,7 +10,7 @@ export interface ActivityDeps {
   anthropic: Anthropic;
   logger: Logger;
   model: { name: string; maxTokens: number; offline: boolean };
-  commands: { ttlSeconds: number; timeoutSeconds: number };
+  commands: { ttlSeconds: number };
   /** Sliding-window limits in Redis; errors mean deny. */
   limiter: RateLimiter;
   guards: GuardConfig;

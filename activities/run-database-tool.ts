@@ -2,10 +2,8 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { FailureType } from '../common/failures';
 import type { ToolOutcome } from '../common/session';
 import { ToolInput, isToolName } from '../common/tools';
-import { publishSessionEvent } from '../lib/session-events';
 import type { ActivityDeps } from './deps';
-import { renderForModel } from './tool-output';
-import { audit } from '../lib/audit';
+import { finishInvocation } from './tool-output';
 import { TOOL_HANDLERS } from './tools/handlers';
 
 /** Runs an authorized tool that works on our own database (no device involved) and records its output. */
@@ -23,15 +21,6 @@ export function makeRunDatabaseTool({ prisma }: ActivityDeps) {
       { prisma, orgId: inv.orgId, userId: input.userId, sessionId: inv.sessionId },
       args,
     );
-    const rendered = renderForModel(result.output, `tool:${inv.toolName}`);
-    await prisma.toolInvocation.update({
-      where: { id: inv.id },
-      data: { status: 'succeeded', output: rendered.text, summary: result.summary, completedAt: new Date() },
-    });
-    if (rendered.flagged) {
-      await audit(prisma, { orgId: inv.orgId, actorType: 'system', actorId: inv.sessionId, action: 'injection.flagged_output', target: inv.toolName, data: { invocationId: inv.id, categories: rendered.categories } });
-    }
-    await publishSessionEvent(prisma, { sessionId: inv.sessionId, turnId: inv.turnId, type: 'tool:completed', tool: inv.toolName, status: 'succeeded', text: result.summary });
-    return { invocationId: inv.id, status: 'succeeded', summary: result.summary, ...(rendered.flagged ? { flagged: true } : {}) };
+    return finishInvocation({ prisma }, inv, { status: 'succeeded', summary: result.summary, output: result.output });
   };
 }

@@ -4,6 +4,11 @@
  * marked, and the caller taints the session so the next tool call needs a human.
  */
 import crypto from 'node:crypto';
+import type { ToolInvocation } from '@prisma/client';
+import type { ToolOutcome } from '../common/session';
+import { audit } from '../lib/audit';
+import { publishSessionEvent } from '../lib/session-events';
+import type { ActivityDeps } from './deps';
 import { detect } from '../cage/injection-detector';
 import { fence } from '../cage/output-fence';
 
@@ -19,4 +24,25 @@ export function renderForModel(output: unknown, source: string): RenderedOutput 
   const flagged = detection.verdict === 'injection';
   const text = fence(raw, { nonce: crypto.randomBytes(9).toString('base64url'), source, flagged });
   return { text, flagged, categories: detection.findings.map((f) => f.category) };
+}
+
+/**
+ * Finishes a tool invocation: its output rendered for the model and stored, an audit event when the output was
+ * flagged, the console told, and the outcome (with the flag that taints the session) for the workflow.
+ */
+export async function finishInvocation(
+  { prisma }: Pick<ActivityDeps, 'prisma'>,
+  inv: Pick<ToolInvocation, 'id' | 'orgId' | 'sessionId' | 'turnId' | 'toolName'>,
+  result: { status: 'succeeded' | 'failed'; summary: string; output: unknown; commandId?: string | null },
+): Promise<ToolOutcome> {
+  const rendered = renderForModel(result.output, `tool:${inv.toolName}`);
+  await prisma.toolInvocation.update({
+    where: { id: inv.id },
+    data: { status: result.status, summary: result.summary.slice(0, 1000), output: rendered.text, commandId: result.commandId, completedAt: new Date() },
+  });
+  if (rendered.flagged) {
+    await audit(prisma, { orgId: inv.orgId, actorType: 'system', actorId: inv.sessionId, action: 'injection.flagged_output', target: inv.toolName, data: { invocationId: inv.id, categories: rendered.categories } });
+  }
+  await publishSessionEvent(prisma, { sessionId: inv.sessionId, turnId: inv.turnId, type: 'tool:completed', tool: inv.toolName, status: result.status, text: result.summary });
+  return { invocationId: inv.id, status: result.status, summary: result.summary.slice(0, 500), ...(rendered.flagged ? { flagged: true } : {}) };
 }

@@ -4,7 +4,7 @@
  * raised one tier, and any call made after the session read content flagged as injected needs at least T3
  * until a human approves once. Anything it cannot resolve is a denial, never a default.
  */
-import { BLAST_RADIUS_THRESHOLD, Tier } from '../common/default-policy';
+import { BLAST_RADIUS_THRESHOLD, DEFAULT_POLICY, Tier } from '../common/default-policy';
 import { defaultTier, isToolName } from '../common/tools';
 
 export interface PolicyOverride {
@@ -64,10 +64,9 @@ export function lowersDefault(tool: string, action: string, tier: number): boole
 
 /** A "*" override covers every action, so it lowers the policy if it is below the strictest action. */
 function highestDefaultTier(tool: Parameters<typeof defaultTier>[0]): Tier | undefined {
-  if (tool === 'run_remediation') return Tier.T3; // its actions are T3 (service changes, library scripts)
-  const actions = ['status', 'start', 'stop', 'restart'];
-  const single = defaultTier(tool, undefined);
-  if (single !== undefined) return single;
-  const tiers = actions.map((a) => defaultTier(tool, a)).filter((t): t is Tier => t !== undefined);
-  return tiers.length ? (Math.max(...tiers) as Tier) : undefined;
+  const entry = DEFAULT_POLICY[tool] as Tier | Record<string, Tier> | string;
+  if (typeof entry === 'number') return entry;
+  // run_remediation takes its action's tier: service changes and library scripts, both T3.
+  if (typeof entry === 'string') return Math.max(defaultTier('manage_service', 'restart')!, defaultTier('run_library_script', undefined)!) as Tier;
+  return Math.max(...Object.values(entry)) as Tier;
 }

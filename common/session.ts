@@ -10,15 +10,12 @@ export const MAX_MESSAGE_CHARS = 8000;
 export const MAX_TURNS_IN_STATE = 20;
 export const MAX_STEPS_PER_TURN = 8;
 
-export const CopilotSessionInput = z.object({
-  sessionId: z.uuid(),
-  orgId: z.uuid(),
-  userId: z.uuid(),
-  /** Turns carried over from the previous run on continue-as-new. */
-  turns: z.array(z.any()).optional(),
-  turnCounter: z.number().int().nonnegative().optional(),
-});
-export type CopilotSessionInput = z.infer<typeof CopilotSessionInput>;
+/** Started by the api (trusted); what continue-as-new carries is `CarriedState` in workflows/session-state.ts. */
+export interface CopilotSessionInput {
+  sessionId: string;
+  orgId: string;
+  userId: string;
+}
 
 export const SendMessageInput = z
   .object({

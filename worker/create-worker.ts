@@ -27,7 +27,7 @@ export function activityDeps(env: Env, prisma: PrismaClient, redis: Redis, logge
     guards: guardConfig(env),
     anthropic: anthropic.client,
     model: { name: env.ANTHROPIC_MODEL, maxTokens: env.MODEL_MAX_TOKENS, offline: anthropic.offline },
-    commands: { ttlSeconds: env.COMMAND_TTL_SECONDS, timeoutSeconds: env.COMMAND_TIMEOUT_SECONDS },
+    commands: { ttlSeconds: env.COMMAND_TTL_SECONDS },
   };
 }
 

@@ -24,8 +24,11 @@ export async function authenticate({ prisma }: ApiDeps, req: Request): Promise<P
   if (!prefix) throw unauthorized();
   const key = await prisma.apiKey.findUnique({ where: { prefix }, include: { user: { include: { roleBindings: true } } } });
   if (!key || key.revokedAt || !hashesEqual(key.hash, sha256(match[1]!))) throw unauthorized();
-  // Last-used time is informative; a failed write must not fail the request.
-  void prisma.apiKey.update({ where: { id: key.id }, data: { lastUsedAt: new Date() } }).catch(() => undefined);
+  // Last-used time is informative (to the minute): written at most once a minute per key, not on every request,
+  // and a failed write must not fail the request.
+  if (!key.lastUsedAt || Date.now() - key.lastUsedAt.getTime() > 60_000) {
+    void prisma.apiKey.update({ where: { id: key.id }, data: { lastUsedAt: new Date() } }).catch(() => undefined);
+  }
   return {
     userId: key.user.id,
     partnerId: key.user.partnerId,

@@ -16,8 +16,8 @@ import { defineRoute } from '../http/route';
 
 const OrgParams = z.object({ id: z.string().min(1).max(100).describe('Organization id or slug') });
 
-/** The org if the principal holds one of `roles` in it; 404 otherwise (never revealing that it exists). */
-export async function findOrgFor(deps: ApiDeps, principal: Principal, idOrSlug: string, roles: Role[]) {
+/** The org if the principal holds one of `roles` (any role when omitted) in it; 404 otherwise (never revealing that it exists). */
+export async function findOrgFor(deps: ApiDeps, principal: Principal, idOrSlug: string, roles?: Role[]) {
   const isUuid = z.uuid().safeParse(idOrSlug).success;
   const org = await deps.prisma.organization.findFirst({
     where: { AND: [{ id: { in: orgsWhere(principal, roles) } }, isUuid ? { id: idOrSlug } : { slug: idOrSlug }] },
@@ -73,7 +73,7 @@ export const getPolicy = defineRoute({
   params: OrgParams,
   responses: { 200: 'The policy', 401: 'No valid API key', 404: 'Unknown organization' },
   async handler({ deps, principal, params }) {
-    const org = await findOrgFor(deps, principal, params.id, [Role.Admin, Role.Approver, Role.Technician, Role.Auditor]);
+    const org = await findOrgFor(deps, principal, params.id);
     const overrides = await deps.prisma.policyOverride.findMany({ where: { orgId: org.id }, orderBy: [{ tool: 'asc' }, { action: 'asc' }] });
     return {
       status: 200,
@@ -147,7 +147,7 @@ export const getUsage = defineRoute({
   params: OrgParams,
   responses: { 200: 'Usage', 401: 'No valid API key', 404: 'Unknown organization' },
   async handler({ deps, principal, params }) {
-    const org = await findOrgFor(deps, principal, params.id, [Role.Admin, Role.Approver, Role.Technician, Role.Auditor]);
+    const org = await findOrgFor(deps, principal, params.id);
     return { status: 200, body: { org: org.slug, ...(await usageView(deps, org.id)) } };
   },
 });
