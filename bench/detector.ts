@@ -9,7 +9,7 @@ import path from 'node:path';
 import { detect } from '../cage/injection-detector';
 import { emit } from './stats';
 
-function throughput(name: string, texts: string[], channel: 'direct' | 'indirect', rounds = 3) {
+function throughput(name: string, texts: string[], channel: 'direct' | 'indirect', rounds = 10) {
   const bytes = texts.reduce((n, t) => n + Buffer.byteLength(t), 0);
   let best = Infinity;
   for (let r = 0; r < rounds; r++) {
@@ -37,7 +37,7 @@ export async function runDetectorBench(): Promise<void> {
     '1 MB of base64': Buffer.from('x'.repeat((MB * 3) / 4)).toString('base64'),
     'URL-encoding: "%41" × 1 MB': '%41'.repeat(MB / 3),
   };
-  for (const [name, text] of Object.entries(adversarial)) results.push(throughput(name, [text], 'indirect', 2));
+  for (const [name, text] of Object.entries(adversarial)) results.push(throughput(name, [text], 'indirect', 5));
   const rates = results.map((r) => r.mbPerS);
   emit({
     bench: 'detector',

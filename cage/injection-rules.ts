@@ -19,71 +19,89 @@ export interface Rule {
   category: Category;
   weight: number;
   pattern: RegExp;
-  /** Lower-case words the pattern cannot match without: the rule is skipped when none occurs (speed). */
-  hints: string[];
+  /**
+   * Cheap alternatives (case-insensitive, no capture groups) of which one matches wherever `pattern` does. An
+   * alternative that begins with a letter or `(?:` is anchored at a word start. The gates of all rules form one
+   * prefilter pass (see gateSource), and only rules whose own gate matched run their full pattern.
+   */
+  gate: string[];
   /** Only in what tools bring back (instructions planted in data), never in what users type. */
   indirectOnly?: boolean;
 }
 
 const GAP = '[^.!?\\n]{0,60}?';
-const rule = (category: Category, weight: number, source: string, opts: { hints: string[]; indirectOnly?: boolean; flags?: string }): Rule => ({
+const rule = (category: Category, weight: number, source: string, opts: { gate: string[]; indirectOnly?: boolean; flags?: string }): Rule => ({
   category,
   weight,
-  pattern: new RegExp(source, opts.flags ?? 'giu'),
-  hints: opts.hints,
+  pattern: new RegExp(source, opts.flags ?? 'gi'),
+  gate: opts.gate,
   indirectOnly: opts.indirectOnly,
 });
 
+/**
+ * One regular expression for a set of gate alternatives: the word-start ones share a single `\b`, which lets the
+ * engine reject most positions (inside words) with one check; the others (`<`, `@`, `===`, `[`) stand alone.
+ */
+export function gateSource(alternatives: string[]): string {
+  const wordStart = (a: string) => /^(\(\?:)?\p{L}/u.test(a);
+  const words = alternatives.filter(wordStart);
+  const symbols = alternatives.filter((a) => !wordStart(a));
+  return [words.length ? `\\b(?:${words.join('|')})` : '', ...symbols].filter(Boolean).join('|');
+}
+
 export const RULES: Rule[] = [
   // Instruction override
-  rule('instruction_override', 1, `\\b(ignore|disregard|forget|override|bypass|skip|drop)\\b${GAP}\\b(previous|prior|above|earlier|preceding|all|any|your|the|these|those|initial|original|system)\\b${GAP}\\b(instructions?|rules|directions|directives|guidelines|prompts?|commands|context|constraints|restrictions|programming|orders|tasks?)\\b`, { hints: ['ignore', 'disregard', 'forget', 'override', 'bypass', 'skip', 'drop'] }),
-  rule('instruction_override', 1, `\\b(ignore|forget|disregard)\\s+(everything|all)\\b`, { hints: ['ignore', 'forget', 'disregard'] }),
-  rule('instruction_override', 0.7, `\\bnew\\s+(instructions?|task|rules|directives?)\\s*:`, { hints: ['new'] }),
-  rule('instruction_override', 0.4, `(^|\\n)\\s*important\\s*[:!]`, { hints: ['important'] }),
-  rule('instruction_override', 1, `\\b(ignoriere|ignorieren\\s+sie|vergiss|vergessen\\s+sie|missachte|missachten\\s+sie|überschreibe)\\b${GAP}\\b(alle[sn]?|vorherigen?|bisherigen?|obigen?|vorigen?|deine|ihre|die)\\b${GAP}\\b(anweisungen|aufträge|auftrag|befehle|regeln|informationen|aufgaben|vorgaben|instruktionen|anfragen|gesagte)\\b`, { hints: ['ignorier', 'vergiss', 'vergessen', 'missacht', 'überschreib'] }),
-  rule('instruction_override', 1, `\\b(vergiss|vergessen\\s+sie|ignoriere)\\s+(alles|alle)\\b`, { hints: ['vergiss', 'vergessen', 'ignoriere'] }),
-  rule('instruction_override', 0.7, `\\bneue\\s+(aufgabe|anweisung|anweisungen)\\b`, { hints: ['neue'] }),
-  rule('instruction_override', 1, `\\b(ignore[rz]?|oublie[rz]?|oubliez)\\b${GAP}\\b(toutes?|les|vos|tes)\\b${GAP}\\b(instructions|consignes|règles|directives)\\b`, { hints: ['ignore', 'oubli'] }),
-  rule('instruction_override', 1, `\\boublie[rz]?\\s+tout\\b`, { hints: ['oubli'] }),
-  rule('instruction_override', 1, `\\b(ignora|ignore|olvida|olvide|olvidad)\\b${GAP}\\b(todas?|las|tus|sus|anteriores)\\b${GAP}\\b(instrucciones|reglas|indicaciones|órdenes)\\b`, { hints: ['ignor', 'olvid'] }),
-  rule('instruction_override', 1, `\\bolvida\\s+todo\\b`, { hints: ['olvida'] }),
+  // English, French and Spanish in one pattern: one pass over the text instead of three
+  rule('instruction_override', 1, `\\b(ignore|disregard|forget|override|bypass|skip|drop|ignorer|ignorez|oublie|oublier|oubliez|ignora|olvida|olvide|olvidad)\\b${GAP}\\b(previous|prior|above|earlier|preceding|all|any|your|the|these|those|initial|original|system|toutes?|les|vos|tes|todas?|las|tus|sus|anteriores)\\b${GAP}\\b(instructions?|rules|directions|directives|guidelines|prompts?|commands|context|constraints|restrictions|programming|orders|tasks?|consignes|règles|instrucciones|reglas|indicaciones|órdenes)\\b`, { gate: [String.raw`(?:ignore|disregard|forget|override|bypass|skip|drop|ignorer|ignorez|oublie|oublier|oubliez|ignora|olvida|olvide|olvidad)\b`] }),
+  rule('instruction_override', 1, `\\b(ignore|forget|disregard)\\s+(everything|all)\\b`, { gate: [String.raw`(?:ignore|forget|disregard)\s+(?:everything|all)\b`] }),
+  rule('instruction_override', 0.7, `\\bnew\\s+(instructions?|task|rules|directives?)\\s*:`, { gate: [String.raw`new\s+(?:instructions?|task|rules|directives?)\s*:`] }),
+  rule('instruction_override', 0.4, `(^|\\n)\\s*important\\s*[:!]`, { gate: [String.raw`important\s*[:!]`] }),
+  rule('instruction_override', 1, `\\b(ignoriere|ignorieren\\s+sie|vergiss|vergessen\\s+sie|missachte|missachten\\s+sie|überschreibe)\\b${GAP}\\b(alle[sn]?|vorherigen?|bisherigen?|obigen?|vorigen?|deine|ihre|die)\\b${GAP}\\b(anweisungen|aufträge|auftrag|befehle|regeln|informationen|aufgaben|vorgaben|instruktionen|anfragen|gesagte)\\b`, { gate: [String.raw`(?:ignoriere|ignorieren|vergiss|vergessen|missachte|überschreibe)`] }),
+  rule('instruction_override', 1, `\\b(vergiss|vergessen\\s+sie|ignoriere)\\s+(alles|alle)\\b`, { gate: [String.raw`(?:vergiss|vergessen\s+sie|ignoriere)\s+alle`] }),
+  rule('instruction_override', 0.7, `\\bneue\\s+(aufgabe|anweisung|anweisungen)\\b`, { gate: [String.raw`neue\s+(?:aufgabe|anweisung)`] }),
+  rule('instruction_override', 1, `\\boublie[rz]?\\s+tout\\b`, { gate: [String.raw`oublie[rz]?\s+tout\b`] }),
+  rule('instruction_override', 1, `\\bolvida\\s+todo\\b`, { gate: [String.raw`olvida\s+todo\b`] }),
   // Typo-tolerant "forget/ignore what I said before", and its German and Spanish forms
-  rule('instruction_override', 1, `\\b(ig\\w{0,3}re|forg[eo]t|disregard)\\s+(w[a-z]{2,3}t(?:'s)?|everything|all)\\b[^.!?\\n]{0,30}?\\b(before|above|earlier|previously|prior)\\b`, { hints: ['ig', 'forg', 'disregard'] }),
-  rule('instruction_override', 1, `\\b(answer|reply|respond|antworte|antworten\\s+sie)\\s+(only\\s+)?(with|mit)\\b[^.!?\\n]{0,40}?\\b(and\\s+not|und\\s+nicht|instead\\s+of|statt)\\b`, { hints: ['answer', 'reply', 'respond', 'antwort'] }),
-  rule('instruction_override', 1, `\\bthis\\s+is\\s+not\\s+a\\s+(prompt\\s+)?injection\\b|\\bdies\\s+ist\\s+keine\\s+(aufforderungsspritze|prompt-?injection)\\b`, { hints: ['injection', 'aufforderungsspritze'] }),
-  rule('instruction_override', 0.7, `\\bforgot\\s+everything\\b`, { hints: ['forgot'] }),
-  rule('instruction_override', 1, `\\b(höre?\\s+nicht\\s+auf|vergiss|ignoriere)\\s+(alles|das)\\s+(zuvor|vorher|davor|bisher)\\b`, { hints: ['höre', 'hör', 'vergiss', 'ignoriere'] }),
-  rule('instruction_override', 1, `\\bolvid[ea]\\s+todo\\b`, { hints: ['olvid'] }),
-  rule('instruction_override', 0.8, `(^|\\s)={3,}\\s*(end|ende|fin)\\b|\\bend\\s+of\\s+(the\\s+)?(prompt|instructions|system\\s+prompt)\\b`, { hints: ['===', 'end'] }),
-  rule('instruction_override', 0.6, `\\byou\\s*(are|'re)\\s+(not\\s+)?supposed\\s+to\\b`, { hints: ['supposed'] }),
-  rule('instruction_override', 0.7, `\\bnew\\s+statement\\b|\\bneue\\s+anweisung\\b`, { hints: ['statement', 'anweisung'] }),
+  rule('instruction_override', 1, `\\b(ig\\w{0,3}re|forg[eo]t|disregard)\\s+(w[a-z]{2,3}t(?:'s)?|everything|all)\\b[^.!?\\n]{0,30}?\\b(before|above|earlier|previously|prior)\\b`, { gate: [String.raw`(?:ig\w{0,3}re|forg[eo]t|disregard)\s`] }),
+  rule('instruction_override', 1, `\\b(answer|reply|respond|antworte|antworten\\s+sie)\\s+(only\\s+)?(with|mit)\\b[^.!?\\n]{0,40}?\\b(and\\s+not|und\\s+nicht|instead\\s+of|statt)\\b`, { gate: [String.raw`(?:answer|reply|respond|antworte|antworten\s+sie)\s+(?:only\s+)?(?:with|mit)\b`] }),
+  rule('instruction_override', 1, `\\bthis\\s+is\\s+not\\s+a\\s+(prompt\\s+)?injection\\b|\\bdies\\s+ist\\s+keine\\s+(aufforderungsspritze|prompt-?injection)\\b`, { gate: [String.raw`this\s+is\s+not\s+a\s`, String.raw`dies\s+ist\s+keine\s`] }),
+  rule('instruction_override', 0.7, `\\bforgot\\s+everything\\b`, { gate: [String.raw`forgot\s+everything\b`] }),
+  rule('instruction_override', 1, `\\b(höre?\\s+nicht\\s+auf|vergiss|ignoriere)\\s+(alles|das)\\s+(zuvor|vorher|davor|bisher)\\b`, { gate: [String.raw`(?:höre?\s+nicht\s+auf|vergiss|ignoriere)\s+(?:alles|das)\s`] }),
+  rule('instruction_override', 1, `\\bolvid[ea]\\s+todo\\b`, { gate: [String.raw`olvid[ea]\s+todo\b`] }),
+  rule('instruction_override', 0.8, `(^|\\s)={3,}\\s*(end|ende|fin)\\b|\\bend\\s+of\\s+(the\\s+)?(prompt|instructions|system\\s+prompt)\\b`, { gate: [String.raw`===`, String.raw`end\s+of\s`] }),
+  rule('instruction_override', 0.6, `\\byou\\s*(are|'re)\\s+(not\\s+)?supposed\\s+to\\b`, { gate: [String.raw`supposed\s+to\b`] }),
+  rule('instruction_override', 0.7, `\\bnew\\s+statement\\b|\\bneue\\s+anweisung\\b`, { gate: [String.raw`new\s+statement\b`, String.raw`neue\s+anweisung\b`] }),
+  // "New tasks follow", "forget about the previous information", "ignore above": the openings of hijacked prompts
+  rule('instruction_override', 1, `\\b(new|further|other)\\s+(tasks?|instructions?|assignments?)\\s+(follow|are\\s+followed|are\\s+coming)\\b|\\b(folgen|kommen)\\s+(neue|weitere)\\s+(aufgaben|anweisungen)\\b`, { gate: [String.raw`(?:new|further|other)\s+(?:task|instruction|assignment)`, String.raw`(?:folgen|kommen)\s+(?:neue|weitere)\s`] }),
+  rule('instruction_override', 1, `\\b(forget|ignore|disregard)\\s+about\\b[^.!?\\n]{0,30}?\\b(previous|prior|above|earlier|all)\\b[^.!?\\n]{0,20}?\\b(information|assignments?|tasks?|instructions?)\\b`, { gate: [String.raw`(?:forget|ignore|disregard)\s+about\b`] }),
+  rule('instruction_override', 1, `\\b(ignore|disregard)\\s+(the\\s+)?above\\b|\\b(obigen?|vorherigen?)\\s+(ausführungen|angaben|anweisungen)\\s+(ignorieren|vergessen)\\b`, { gate: [String.raw`(?:ignore|disregard)\s+(?:the\s+)?above\b`, String.raw`(?:obigen?|vorherigen?)\s`] }),
   // Asking for the hidden prompt or internals
-  rule('prompt_leak', 1, `\\b(print|show|repeat|reveal|output|display|spell-?\\s?check|write\\s+out)\\b[^.!?\\n]{0,20}?\\b(text|prompt|instructions)\\s+(above|before)\\b`, { hints: ['print', 'show', 'repeat', 'reveal', 'output', 'display', 'spell', 'write'] }),
-  rule('prompt_leak', 1, `\\b(print|show|repeat|reveal|output|display|return|spell-?\\s?check|write\\s+out)\\b[^.!?\\n]{0,40}?\\b(above|previous|preceding|initial|original|system|your|hidden)\\b[^.!?\\n]{0,20}?\\b(prompt|instructions|text|embeddings|system\\s+message)\\b`, { hints: ['print', 'show', 'repeat', 'reveal', 'output', 'display', 'return', 'spell', 'write'] }),
-  rule('prompt_leak', 1, `\\b(drucke?n?|zeige?n?|gib|wiederhole?n?|prüfen)\\b[^.!?\\n]{0,40}?\\b(obige|obigen|vorherige|vorherigen|gesamten\\s+obigen)\\b[^.!?\\n]{0,30}?\\b(eingabeaufforderung|anweisungen|textes|text|prompt)\\b`, { hints: ['druck', 'zeig', 'gib', 'wiederhol', 'prüf'] }),
+  rule('prompt_leak', 1, `\\b(print|show|repeat|reveal|output|display|spell-?\\s?check|write\\s+out)\\b[^.!?\\n]{0,20}?\\b(text|prompt|instructions)\\s+(above|before)\\b`, { gate: [String.raw`(?:text|prompt|instructions)\s+(?:above|before)\b`] }),
+  rule('prompt_leak', 1, `\\b(print|show|repeat|reveal|output|display|return|spell-?\\s?check|write\\s+out)\\b[^.!?\\n]{0,40}?\\b(above|previous|preceding|initial|original|system|your|hidden)\\b[^.!?\\n]{0,20}?\\b(prompt|instructions|text|embeddings|system\\s+message)\\b`, { gate: [String.raw`(?:prompt|instructions|text|embeddings|system\s+message)\b`] }),
+  rule('prompt_leak', 1, `\\b(drucke?n?|zeige?n?|gib|wiederhole?n?|prüfen)\\b[^.!?\\n]{0,40}?\\b(obige|obigen|vorherige|vorherigen|gesamten\\s+obigen)\\b[^.!?\\n]{0,30}?\\b(eingabeaufforderung|anweisungen|textes|text|prompt)\\b`, { gate: [String.raw`(?:eingabeaufforderung|anweisungen|textes|text|prompt)\b`] }),
   // Role impersonation
-  rule('role_impersonation', 0.8, `\\byou\\s+are\\s+now\\b`, { hints: ['now'] }),
-  rule('role_impersonation', 0.6, `\\bfrom\\s+now\\s+on\\b`, { hints: ['from now'] }),
-  rule('role_impersonation', 0.5, `\\b(act|behave|respond)\\s+as\\s+(an?|the|if|my)\\b`, { hints: ['as '] }),
-  rule('role_impersonation', 1, `\\bi\\s+want\\s+you\\s+to\\s+(act|behave|pretend|play|respond|reply|answer)\\b`, { hints: ['want you'] }),
-  rule('role_impersonation', 1, `\\bich\\s+möchte,?\\s+dass\\s+(sie|du)\\s+als\\b[^.!?\\n]{0,40}?\\b(agieren|auftreten|fungieren|handeln|antworten)\\b`, { hints: ['möchte'] }),
-  rule('role_impersonation', 1, `\\b(stay|remain)\\s+in\\s+(character|(their|your|his|her)\\s+roles?)\\b|\\b(in\\s+(a|this)\\s+(theoretical|hypothetical|fictional|imaginary)\\s+world\\s+where\\s+you|where\\s+you\\s+are\\s+(no|not)\\b[^.!?\\n]{0,40}?\\bbut\\s+an?)\\b`, { hints: ['stay', 'remain', 'world where', 'where you'] }),
-  rule('role_impersonation', 1, `\\b(let'?s\\s+play\\s+a\\s+game|answer\\s+every\\s+question\\s+with|(if|when)\\s+i\\s+say\\b[^.!?\\n]{0,40}?\\byou\\s+say|si\\s+yo\\s+digo\\b[^.!?\\n]{0,40}?\\btu\\s+dices|wenn\\s+ich\\b[^.!?\\n]{0,30}?\\bsage,?\\s+sagst\\s+du)\\b`, { hints: ['play', 'answer every', 'say', 'digo', 'sage'] }),
-  rule('role_impersonation', 0.6, `\\bpretend\\s+(to\\s+be|you\\s+are|that\\s+you)\\b`, { hints: ['pretend'] }),
-  rule('role_impersonation', 1, `\\b(jailbreak|jailbroken|developer\\s+mode|do\\s+anything\\s+now|dan\\s+mode)\\b`, { hints: ['jailbreak', 'developer', 'anything now', 'dan'] }),
-  rule('role_impersonation', 0.8, `\\b(du\\s+bist\\s+(jetzt|nun|ab\\s+sofort)|ab\\s+(jetzt|sofort)\\s+bist\\s+du|tu\\s+es\\s+maintenant|vous\\s+êtes\\s+maintenant|ahora\\s+eres|a\\s+partir\\s+de\\s+ahora\\s+eres)\\b`, { hints: ['bist', 'maintenant', 'ahora'] }),
-  rule('role_impersonation', 0.6, `\\b(ab\\s+jetzt|von\\s+nun\\s+an|à\\s+partir\\s+de\\s+maintenant|a\\s+partir\\s+de\\s+ahora|de\\s+ahora\\s+en\\s+adelante)\\b`, { hints: ['jetzt', 'von nun', 'partir', 'ahora'] }),
-  rule('role_impersonation', 0.6, `\\b(spiele?\\s+die\\s+rolle|tu\\s+als\\s+ob|stell\\s+dir\\s+vor,?\\s+du\\s+bist|fais\\s+semblant|joue\\s+le\\s+rôle|actúa\\s+como|finge\\s+(ser|que))\\b`, { hints: ['rolle', 'tu als', 'stell dir', 'semblant', 'rôle', 'actúa', 'finge'] }),
+  rule('role_impersonation', 0.8, `\\byou\\s+are\\s+now\\b`, { gate: [String.raw`you\s+are\s+now\b`] }),
+  rule('role_impersonation', 0.6, `\\bfrom\\s+now\\s+on\\b`, { gate: [String.raw`from\s+now\s+on\b`] }),
+  rule('role_impersonation', 0.5, `\\b(act|behave|respond)\\s+as\\s+(an?|the|if|my)\\b`, { gate: [String.raw`(?:act|behave|respond)\s+as\s`] }),
+  rule('role_impersonation', 1, `\\bi\\s+want\\s+you\\s+to\\s+(act|behave|pretend|play|respond|reply|answer)\\b`, { gate: [String.raw`i\s+want\s+you\s+to\s`] }),
+  rule('role_impersonation', 1, `\\bich\\s+möchte,?\\s+dass\\s+(sie|du)\\s+als\\b[^.!?\\n]{0,40}?\\b(agieren|auftreten|fungieren|handeln|antworten)\\b`, { gate: [String.raw`ich\s+möchte`] }),
+  rule('role_impersonation', 1, `\\b(stay|remain)\\s+in\\s+(character|(their|your|his|her)\\s+roles?)\\b|\\b(in\\s+(a|this)\\s+(theoretical|hypothetical|fictional|imaginary)\\s+world\\s+where\\s+you|where\\s+you\\s+are\\s+(no|not)\\b[^.!?\\n]{0,40}?\\bbut\\s+an?)\\b`, { gate: [String.raw`(?:stay|remain)\s+in\s`, String.raw`world\s+where\s+you\b`, String.raw`where\s+you\s+are\s+(?:no|not)\b`] }),
+  rule('role_impersonation', 1, `\\b(let'?s\\s+play\\s+a\\s+game|answer\\s+every\\s+question\\s+with|(if|when)\\s+i\\s+say\\b[^.!?\\n]{0,40}?\\byou\\s+say|si\\s+yo\\s+digo\\b[^.!?\\n]{0,40}?\\btu\\s+dices|wenn\\s+ich\\b[^.!?\\n]{0,30}?\\bsage,?\\s+sagst\\s+du)\\b`, { gate: [String.raw`let'?s\s+play\s+a\s+game`, String.raw`answer\s+every\s+question\s+with`, String.raw`i\s+say\b`, String.raw`si\s+yo\s+digo\b`, String.raw`wenn\s+ich\b`] }),
+  rule('role_impersonation', 0.6, `\\bpretend\\s+(to\\s+be|you\\s+are|that\\s+you)\\b`, { gate: [String.raw`pretend\s+(?:to\s+be|you\s+are|that\s+you)\b`] }),
+  rule('role_impersonation', 1, `\\b(jailbreak|jailbroken|developer\\s+mode|do\\s+anything\\s+now|dan\\s+mode)\\b`, { gate: [String.raw`(?:jailbreak|jailbroken|developer\s+mode|do\s+anything\s+now|dan\s+mode)\b`] }),
+  rule('role_impersonation', 0.8, `\\b(du\\s+bist\\s+(jetzt|nun|ab\\s+sofort)|ab\\s+(jetzt|sofort)\\s+bist\\s+du|tu\\s+es\\s+maintenant|vous\\s+êtes\\s+maintenant|ahora\\s+eres|a\\s+partir\\s+de\\s+ahora\\s+eres)\\b`, { gate: [String.raw`du\s+bist\s`, String.raw`bist\s+du\b`, String.raw`maintenant\b`, String.raw`ahora\s+eres\b`] }),
+  rule('role_impersonation', 0.6, `\\b(ab\\s+jetzt|von\\s+nun\\s+an|à\\s+partir\\s+de\\s+maintenant|a\\s+partir\\s+de\\s+ahora|de\\s+ahora\\s+en\\s+adelante)\\b`, { gate: [String.raw`ab\s+(?:jetzt|sofort)\b`, String.raw`von\s+nun\s+an\b`, String.raw`partir\s+de\s`, String.raw`de\s+ahora\s+en\s+adelante\b`] }),
+  rule('role_impersonation', 0.6, `\\b(spiele?\\s+die\\s+rolle|tu\\s+als\\s+ob|stell\\s+dir\\s+vor,?\\s+du\\s+bist|fais\\s+semblant|joue\\s+le\\s+rôle|actúa\\s+como|finge\\s+(ser|que))\\b`, { gate: [String.raw`spiele?\s+die\s+rolle`, String.raw`tu\s+als\s+ob`, String.raw`stell\s+dir\s+vor`, String.raw`fais\s+semblant`, String.raw`joue\s+le\s+r`, String.raw`act[úu]a\s+como`, String.raw`finge\s+(?:ser|que)`] }),
   // Chat-template tokens and turn markers
-  rule('chat_template', 1, `<\\|\\s*(im_start|im_end|system|user|assistant|endoftext|eot_id|start_header_id|end_header_id)\\s*\\|>`, { hints: ['<|', '< |'] }),
-  rule('chat_template', 1, `\\[/?INST\\]|<<\\s*/?\\s*SYS\\s*>>`, { hints: ['inst', 'sys'] }),
-  rule('chat_template', 0.7, `(^|\\n)\\s*(human|assistant|system)\\s*:\\s*\\S`, { flags: 'gi' , hints: ['human', 'assistant', 'system'] }),
+  rule('chat_template', 1, `<\\|\\s*(im_start|im_end|system|user|assistant|endoftext|eot_id|start_header_id|end_header_id)\\s*\\|>`, { gate: [String.raw`<\|`] }),
+  rule('chat_template', 1, `\\[/?INST\\]|<<\\s*/?\\s*SYS\\s*>>`, { gate: [String.raw`\[/?inst\]`, String.raw`<<\s*/?\s*sys\s*>>`] }),
+  rule('chat_template', 0.7, `(^|\\n)\\s*(human|assistant|system)\\s*:\\s*\\S`, { flags: 'gi' , gate: [String.raw`(?:human|assistant|system)\s*:`] }),
   // XML / system tags (a closing tag, or an opening tag at the start of a line: not an attribute value)
-  rule('system_tag', 1, `</\\s*(system|instructions?|prompt|system_prompt|sys|admin|developer)\\s*>`, { hints: ['</', '< /'] }),
-  rule('system_tag', 0.8, `(^|\\n|>)\\s*<\\s*(system|instructions?|system_prompt|admin|developer)(\\s[^>]{0,80})?>`, { hints: ['<'] }),
+  rule('system_tag', 1, `</\\s*(system|instructions?|prompt|system_prompt|sys|admin|developer)\\s*>`, { gate: [String.raw`</\s*(?:system|instruction|prompt|sys|admin|developer)`] }),
+  rule('system_tag', 0.8, `(^|\\n|>)\\s*<\\s*(system|instructions?|system_prompt|admin|developer)(\\s[^>]{0,80})?>`, { gate: [String.raw`<\s*(?:system|instruction|admin|developer)`] }),
   // Instructions planted in data a tool returned, addressed to the agent
-  rule('embedded_instruction', 1, `\\bplease\\b${GAP}\\b(transfer|send|share|grant|delete|remove|schedule|book|update|change|move|unlock|disable|enable|install|download|email|forward|post|withdraw|deposit|pay|purchase|buy|sell|invite|add|give|use|create|cancel|reset|deactivate|close|redirect|sign|publish|upload|set|get|find|retrieve|access|extract|list|search|fetch|look\\s+up|gather|obtain|compile|export|provide|locate)\\b`, { indirectOnly: true , hints: ['please'] }),
+  rule('embedded_instruction', 1, `\\bplease\\b${GAP}\\b(transfer|send|share|grant|delete|remove|schedule|book|update|change|move|unlock|disable|enable|install|download|email|forward|post|withdraw|deposit|pay|purchase|buy|sell|invite|add|give|use|create|cancel|reset|deactivate|close|redirect|sign|publish|upload|set|get|find|retrieve|access|extract|list|search|fetch|look\\s+up|gather|obtain|compile|export|provide|locate)\\b`, { indirectOnly: true , gate: [String.raw`please\b`] }),
   // Data exfiltration: send the results somewhere, to an e-mail address
-  rule('embedded_instruction', 1, `\\b(send|e-?mail|forward|share|mail|upload|transfer)\\b[^.\\n]{0,80}?\\bto\\b[^.\\n]{0,30}?[\\w.+-]+@[\\w-]+(\\.[\\w-]+)+`, { indirectOnly: true , hints: ['@'] }),
-  rule('embedded_instruction', 0.8, `\\buse\\s+(the\\s+)?['"\`]?[A-Z]\\w{3,}['"\`]?\\s+tool\\b`, { indirectOnly: true, flags: 'gu' , hints: ['tool'] }),
+  rule('embedded_instruction', 1, `\\b(send|e-?mail|forward|share|mail|upload|transfer)\\b[^.\\n]{0,80}?\\bto\\b[^.\\n]{0,30}?[\\w.+-]+@[\\w-]+(\\.[\\w-]+)+`, { indirectOnly: true , gate: [String.raw`@[\w-]+\.[\w-]`] }),
+  rule('embedded_instruction', 0.8, `\\buse\\s+(the\\s+)?['"\`]?[A-Z]\\w{3,}['"\`]?\\s+tool\\b`, { indirectOnly: true, flags: 'g' , gate: [String.raw`tool\b`] }),
 ];

@@ -24,7 +24,11 @@ export interface Normalized {
   homoglyphWords: number;
 }
 
+/** Printable ASCII, tab and newlines: nothing to normalize, fold or remove. */
+const PLAIN_ASCII = /^[\t\n\r\x20-\x7e]*$/;
+
 export function normalize(input: string): Normalized {
+  if (PLAIN_ASCII.test(input)) return { text: input, invisible: 0, tags: 0, bidi: 0, homoglyphWords: 0 };
   const invisible = input.match(ZERO_WIDTH)?.length ?? 0;
   const tags = input.match(TAG_CHARS)?.length ?? 0;
   const bidi = input.match(BIDI)?.length ?? 0;
