@@ -69,6 +69,7 @@ export function makeRequestApproval({ prisma }: ActivityDeps) {
       orgId: input.orgId,
       actorType: 'model',
       actorId: input.sessionId,
+      sessionId: input.sessionId,
       action: 'approval.requested',
       target: approval.id,
       data: { tool: inv.toolName, tier: input.tier, digest: input.digest, expiresAt: approval.expiresAt.toISOString() },
@@ -112,7 +113,7 @@ export function makeVerifyApprovalDecision({ prisma }: ActivityDeps) {
               ? 'T4 rules not met (confirmation phrase, or approver is the requester)'
               : null;
     if (problem || !approval) {
-      await audit(prisma, { orgId: approval?.orgId, actorType: 'user', actorId: signal.approverId, action: 'approval.signal_ignored', target: signal.approvalId, data: { reason: problem, channel: signal.channel } });
+      await audit(prisma, { orgId: approval?.orgId, actorType: 'user', actorId: signal.approverId, action: 'approval.signal_ignored', target: signal.approvalId, sessionId: approval?.sessionId, data: { reason: problem, channel: signal.channel } });
       return { valid: false, reason: problem ?? 'unknown approval' };
     }
     const outcome: ApprovalOutcome = { status: signal.decision, approverId: signal.approverId, channel: signal.channel, reason: signal.reason };
@@ -133,7 +134,7 @@ export function makeExpireApproval({ prisma }: ActivityDeps) {
         ? { status: approval.status, approverId: approval.decidedBy ?? undefined, channel: approval.channel ?? undefined, reason: approval.reason ?? undefined }
         : { status: 'expired' };
     if (expired.count === 1) {
-      await audit(prisma, { orgId: approval.orgId, actorType: 'system', action: 'approval.expired', target: approvalId, data: { tool: approval.toolName } });
+      await audit(prisma, { orgId: approval.orgId, actorType: 'system', action: 'approval.expired', target: approvalId, sessionId: approval.sessionId, data: { tool: approval.toolName } });
     }
     await markInvocation(prisma, approval.invocationId, outcome);
     return outcome;
@@ -145,7 +146,7 @@ export function makeCancelApproval({ prisma }: ActivityDeps) {
   return async function cancelApproval({ approvalId, reason }: { approvalId: string; reason: string }): Promise<ApprovalOutcome> {
     await prisma.approval.updateMany({ where: { id: approvalId, status: 'pending' }, data: { status: 'cancelled', reason, decidedAt: new Date() } });
     const approval = await prisma.approval.findUniqueOrThrow({ where: { id: approvalId } });
-    await audit(prisma, { orgId: approval.orgId, actorType: 'system', action: 'approval.cancelled', target: approvalId, data: { reason } });
+    await audit(prisma, { orgId: approval.orgId, actorType: 'system', action: 'approval.cancelled', target: approvalId, sessionId: approval.sessionId, data: { reason } });
     const outcome: ApprovalOutcome = { status: 'cancelled', reason };
     await markInvocation(prisma, approval.invocationId, outcome);
     return outcome;
@@ -154,7 +155,7 @@ export function makeCancelApproval({ prisma }: ActivityDeps) {
 
 export function makeRecordBreakerTrip({ prisma }: ActivityDeps) {
   return async function recordBreakerTrip(input: { sessionId: string; orgId: string; streak: number }): Promise<void> {
-    await audit(prisma, { orgId: input.orgId, actorType: 'system', actorId: input.sessionId, action: 'breaker.tripped', target: input.sessionId, data: { streak: input.streak } });
+    await audit(prisma, { orgId: input.orgId, actorType: 'system', actorId: input.sessionId, action: 'breaker.tripped', target: input.sessionId, sessionId: input.sessionId, data: { streak: input.streak } });
     await publishSessionEvent(prisma, { sessionId: input.sessionId, turnId: '', type: 'breaker:tripped', text: 'three rejections in a row: tool calls of this session are blocked until an org admin resets the breaker' });
   };
 }

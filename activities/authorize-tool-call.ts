@@ -49,7 +49,7 @@ export function makeAuthorizeToolCall(deps: ActivityDeps) {
     } catch (err) {
       // Fail closed: a check that cannot run is a denial, with the cause in the audit log only.
       verdict = deny('authorization could not be completed; nothing was run');
-      await audit(prisma, { orgId: input.orgId, actorType: 'system', action: 'tool.authorization_failed', target: input.toolUse.name.slice(0, 100), data: { error: String(err).slice(0, 500) } }).catch(() => undefined);
+      await audit(prisma, { orgId: input.orgId, actorType: 'system', action: 'tool.authorization_failed', target: input.toolUse.name.slice(0, 100), sessionId: input.sessionId, data: { error: String(err).slice(0, 500) } }).catch(() => undefined);
     }
     const toolName = input.toolUse.name.slice(0, 100);
     const row = {
@@ -69,6 +69,7 @@ export function makeAuthorizeToolCall(deps: ActivityDeps) {
       orgId: input.orgId,
       actorType: 'model',
       actorId: input.sessionId,
+      sessionId: input.sessionId,
       action: `tool.${verdict.decision === 'deny' ? 'denied' : verdict.decision === 'approve' ? 'needs_approval' : 'authorized'}`,
       target: toolName,
       data: { invocationId, userId: input.userId, ...(verdict.decision === 'deny' ? { reason: verdict.reason } : { tier: verdict.tier, why: verdict.why }) },
@@ -123,7 +124,7 @@ async function decide(deps: ActivityDeps, input: AuthorizeToolCallInput): Promis
   }
   const devices = await prisma.device.findMany({ where: { id: { in: targets }, orgId: input.orgId }, select: { id: true } });
   if (devices.length !== targets.length) {
-    await audit(prisma, { orgId: input.orgId, actorType: 'model', actorId: input.sessionId, action: 'security.device_out_of_scope', target: name, data: { targets } });
+    await audit(prisma, { orgId: input.orgId, actorType: 'model', actorId: input.sessionId, action: 'security.device_out_of_scope', target: name, sessionId: input.sessionId, data: { targets } });
     return deny('device not found in this organization', parsed.data);
   }
   if (name === 'network_discovery') {

@@ -44,11 +44,11 @@ export function makeCheckRateLimits(deps: ActivityDeps) {
             org.allowed ? null : `rate limit: this organization sent ${orgMessages.max} messages in the last ${seconds(orgMessages.windowMs)}s; try again in ${seconds(org.retryAfterMs)}s. Nothing was run.`,
           );
       if (!refusal) return { ok: true };
-      await tryAudit(deps, { orgId: input.orgId, actorType: 'user', actorId: input.userId, action: 'ratelimit.denied', target: input.sessionId, data: { reason: refusal } });
+      await tryAudit(deps, { orgId: input.orgId, actorType: 'user', actorId: input.userId, action: 'ratelimit.denied', target: input.sessionId, sessionId: input.sessionId, data: { reason: refusal } });
       return { ok: false, reason: refusal };
     } catch (err) {
       deps.logger.error({ err: (err as Error).message }, 'rate limit store unavailable; denying');
-      await tryAudit(deps, { orgId: input.orgId, actorType: 'system', action: 'ratelimit.unavailable', target: input.sessionId, data: { error: String(err).slice(0, 300) } });
+      await tryAudit(deps, { orgId: input.orgId, actorType: 'system', action: 'ratelimit.unavailable', target: input.sessionId, sessionId: input.sessionId, data: { error: String(err).slice(0, 300) } });
       return { ok: false, reason: RATE_UNAVAILABLE };
     }
   };
@@ -69,7 +69,7 @@ export function makeReserveBudget(deps: ActivityDeps) {
       if (!booked.ok) {
         const org = await deps.prisma.organization.findUniqueOrThrow({ where: { id: input.orgId } });
         const reason = `budget exhausted: ${org.name} has used ${formatUsd(booked.spentMicros)} of its ${booked.exhausted === 'day' ? 'daily' : 'monthly'} budget of ${formatUsd(booked.limitMicros)}, and the next model call could cost up to ${formatUsd(amount)}; nothing was run`;
-        await tryAudit(deps, { orgId: input.orgId, actorType: 'system', action: 'budget.denied', target: input.sessionId, data: { period: booked.exhausted, amountMicros: amount } });
+        await tryAudit(deps, { orgId: input.orgId, actorType: 'system', action: 'budget.denied', target: input.sessionId, sessionId: input.sessionId, data: { period: booked.exhausted, amountMicros: amount } });
         return { ok: false, reason };
       }
       // A retry finds its reservation already made: same amount, and the hourly window already holds it.
@@ -80,14 +80,14 @@ export function makeReserveBudget(deps: ActivityDeps) {
       if (!spend.allowed) {
         await close(deps.prisma, id, null);
         const reason = `budget: this organization's spend in the last hour is at its ceiling of ${formatUsd(hourly.max)}; try again later. Nothing was run.`;
-        await tryAudit(deps, { orgId: input.orgId, actorType: 'system', action: 'budget.hourly_ceiling', target: input.sessionId, data: { amountMicros: amount } });
+        await tryAudit(deps, { orgId: input.orgId, actorType: 'system', action: 'budget.hourly_ceiling', target: input.sessionId, sessionId: input.sessionId, data: { amountMicros: amount } });
         return { ok: false, reason };
       }
       return { ok: true, reservationId: id, amountMicros: amount };
     } catch (err) {
       deps.logger.error({ err: (err as Error).message }, 'budget store unavailable; denying');
       await close(deps.prisma, id, null).catch(() => undefined);
-      await tryAudit(deps, { orgId: input.orgId, actorType: 'system', action: 'budget.unavailable', target: input.sessionId, data: { error: String(err).slice(0, 300) } });
+      await tryAudit(deps, { orgId: input.orgId, actorType: 'system', action: 'budget.unavailable', target: input.sessionId, sessionId: input.sessionId, data: { error: String(err).slice(0, 300) } });
       return { ok: false, reason: BUDGET_UNAVAILABLE };
     }
   };

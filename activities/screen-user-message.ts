@@ -34,6 +34,7 @@ export function makeScreenUserMessage(deps: ActivityDeps) {
       actorId: input.userId,
       action: 'injection.refused_message',
       target: input.sessionId,
+      sessionId: input.sessionId,
       data: { turnId: input.turnId, score: d.score, categories: d.findings.map((f) => f.category), detector: d.version },
     }).catch((err: unknown) => deps.logger.warn({ err: (err as Error).message }, 'audit event could not be written'));
     return { ok: false, reason };

@@ -41,7 +41,7 @@ export async function finishInvocation(
     data: { status: result.status, summary: result.summary.slice(0, 1000), output: rendered.text, commandId: result.commandId, completedAt: new Date() },
   });
   if (rendered.flagged) {
-    await audit(prisma, { orgId: inv.orgId, actorType: 'system', actorId: inv.sessionId, action: 'injection.flagged_output', target: inv.toolName, data: { invocationId: inv.id, categories: rendered.categories } });
+    await audit(prisma, { orgId: inv.orgId, actorType: 'system', actorId: inv.sessionId, action: 'injection.flagged_output', target: inv.toolName, sessionId: inv.sessionId, data: { invocationId: inv.id, categories: rendered.categories } });
   }
   await publishSessionEvent(prisma, { sessionId: inv.sessionId, turnId: inv.turnId, type: 'tool:completed', tool: inv.toolName, status: result.status, text: result.summary });
   return { invocationId: inv.id, status: result.status, summary: result.summary.slice(0, 500), ...(rendered.flagged ? { flagged: true } : {}) };

@@ -1,4 +1,7 @@
-/** Writes audit events. Append-only; every security-relevant decision (allow, deny, cross-tenant probe) lands here. */
+/**
+ * Writes audit events. Every security-relevant decision (allow, deny, cross-tenant probe) lands here. The table is
+ * append-only and hash-chained per org in the database itself (see lib/audit-chain.ts).
+ */
 import type { Prisma, PrismaClient } from '@prisma/client';
 
 export interface AuditEntry {
@@ -7,6 +10,8 @@ export interface AuditEntry {
   actorId?: string | null;
   action: string;
   target?: string | null;
+  /** The copilot session the event belongs to: `npm run audit -- export` collects a session's events by it. */
+  sessionId?: string | null;
   data?: Record<string, unknown>;
 }
 
@@ -18,6 +23,7 @@ export async function audit(prisma: PrismaClient | Prisma.TransactionClient, ent
       actorId: entry.actorId ?? null,
       action: entry.action,
       target: entry.target ?? null,
+      sessionId: entry.sessionId ?? null,
       data: (entry.data ?? {}) as Prisma.InputJsonValue,
     },
   });

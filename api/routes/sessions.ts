@@ -191,7 +191,7 @@ export const resetBreaker = defineRoute({
     } catch (err) {
       throw temporalUnavailable(err);
     }
-    await audit(deps.prisma, { orgId: session.orgId, actorType: 'user', actorId: principal.userId, action: 'breaker.reset', target: session.id });
+    await audit(deps.prisma, { orgId: session.orgId, actorType: 'user', actorId: principal.userId, action: 'breaker.reset', target: session.id, sessionId: session.id });
     return { status: 200, body: { sessionId: session.id, breaker: 'reset' } };
   },
 });

@@ -57,7 +57,7 @@ export async function deliverDecision(deps: ApiDeps, approval: Approval): Promis
 export async function decideApproval(deps: ApiDeps, principal: Principal, req: DecisionRequest) {
   const approval = await findApproval(deps, principal, req.approvalId);
   const refuse = async (code: AppErrorCode, message: string, why: string) => {
-    await audit(deps.prisma, { orgId: approval.orgId, actorType: 'user', actorId: principal.userId, action: 'approval.decision_refused', target: approval.id, data: { why, channel: req.channel } });
+    await audit(deps.prisma, { orgId: approval.orgId, actorType: 'user', actorId: principal.userId, action: 'approval.decision_refused', target: approval.id, sessionId: approval.sessionId, data: { why, channel: req.channel } });
     return new AppError(code, message);
   };
   if (!hasRole(principal, approval.orgId, [Role.Approver])) {
@@ -88,6 +88,7 @@ export async function decideApproval(deps: ApiDeps, principal: Principal, req: D
     actorId: principal.userId,
     action: `approval.${req.decision}`,
     target: approval.id,
+    sessionId: approval.sessionId,
     data: { channel: req.channel, reason: req.reason ?? null, tool: approval.toolName, tier: approval.tier, digest: approval.digest },
   });
   const decided = await deps.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } });
