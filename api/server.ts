@@ -22,6 +22,7 @@ import { health } from './routes/health';
 import { createSession, getSession, resetBreaker, sendMessage } from './routes/sessions';
 import { decide, getApproval, listApprovals } from './routes/approvals';
 import { getPolicy, getUsage, pauseCopilot, putBudget, putPolicy, resumeCopilot } from './routes/orgs';
+import { exportAuditSession, listAuditSessions } from './routes/audit';
 import { releaseStale } from '../lib/budget';
 import { deliverPendingDecisions } from './services/decide-approval';
 
@@ -43,6 +44,8 @@ export const ROUTES: Route<any, any, any>[] = [
   putPolicy,
   getUsage,
   putBudget,
+  listAuditSessions,
+  exportAuditSession,
 ];
 
 export interface ApiServer {

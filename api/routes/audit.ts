@@ -1,0 +1,55 @@
+/**
+ * Audit routes for the auditor role: the sessions of an org, and one session's export (histories with encoded
+ * payloads, the org's audit events for it, and a manifest with the SHA-256 of every file), the same bundle
+ * `npm run audit -- export` writes to disk. Another org's session answers exactly like an unknown one.
+ */
+import { z } from 'zod';
+import { AppError } from '../../lib/app-error';
+import { exportSession } from '../../lib/audit-export';
+import { Role, tenantScope } from '../http/auth';
+import { defineRoute } from '../http/route';
+import { findOrgFor } from './orgs';
+import { temporalUnavailable } from './temporal-errors';
+
+export const listAuditSessions = defineRoute({
+  method: 'get',
+  path: '/v1/audit/sessions',
+  summary: 'Copilot sessions of an organization, newest first (auditors)',
+  tag: 'audit',
+  auth: 'apiKey',
+  query: z
+    .object({
+      org: z.string().min(1).max(100).describe('Organization id or slug'),
+      limit: z.coerce.number().int().min(1).max(500).default(100),
+    })
+    .strict(),
+  responses: { 200: 'Sessions', 401: 'No valid API key', 404: 'Unknown organization' },
+  async handler({ deps, principal, query }) {
+    const org = await findOrgFor(deps, principal, query.org, [Role.Auditor]);
+    const sessions = await deps.prisma.copilotSession.findMany({
+      where: { orgId: org.id },
+      orderBy: { createdAt: 'desc' },
+      take: query.limit,
+      select: { id: true, workflowId: true, userId: true, createdAt: true },
+    });
+    return { status: 200, body: { org: org.slug, sessions } };
+  },
+});
+
+export const exportAuditSession = defineRoute({
+  method: 'get',
+  path: '/v1/audit/sessions/:id/export',
+  summary: "One session's audit export: workflow histories, audit events and a manifest of SHA-256 hashes (auditors)",
+  tag: 'audit',
+  auth: 'apiKey',
+  params: z.object({ id: z.uuid() }).strict(),
+  responses: { 200: 'The export: manifest and files (path → exact content)', 401: 'No valid API key', 404: 'Unknown session' },
+  async handler({ deps, principal, params }) {
+    const session = await deps.prisma.copilotSession.findFirst({ where: { id: params.id, ...tenantScope(principal, [Role.Auditor]) } });
+    if (!session) throw AppError.notFound('session');
+    const bundle = await exportSession({ prisma: deps.prisma, temporal: deps.temporal }, session.workflowId).catch((err: unknown) => {
+      throw temporalUnavailable(err);
+    });
+    return { status: 200, body: { manifest: bundle.manifest, files: Object.fromEntries(bundle.files) } };
+  },
+});

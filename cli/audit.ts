@@ -1,0 +1,181 @@
+/**
+ * The auditor's tool.
+ *   npm run audit -- export <workflowId> [--out <dir>]     histories (every run and child), audit events, manifest
+ *   npm run audit -- replay <file|dir|workflowId> [--json]  replays against the current workflow code, then the timeline
+ *   npm run audit -- verify [--org <slug>] [--json]         checks the audit log's hash chain; the first broken link
+ * Exit code 0 when everything replays / verifies, 1 when something does not, 2 on bad usage.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
+import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { WORKFLOWS_PATH } from '../worker/create-worker';
+import { verifyChains, type ChainReport } from '../lib/audit-chain';
+import { analyse, exportSession, readExport, writeExport, type ExportBundle } from '../lib/audit-export';
+import { timelineOf, type TimelineEntry } from '../lib/audit-timeline';
+import { loadEnvOrExit } from '../lib/env';
+import { createPrisma } from '../lib/prisma';
+import { createTemporalClient } from '../lib/temporal';
+
+const USAGE = `usage:
+  npm run audit -- export <workflowId> [--out <dir>]
+  npm run audit -- replay <file|dir|workflowId> [--json]
+  npm run audit -- verify [--org <slug>] [--json]`;
+
+class UsageError extends Error {}
+
+function services() {
+  const env = loadEnvOrExit();
+  return { env, prisma: createPrisma(env.DATABASE_URL), temporal: createTemporalClient(env) };
+}
+
+async function exportCommand(workflowId: string | undefined, out: string | undefined): Promise<number> {
+  if (!workflowId) throw new UsageError('export needs a workflow id');
+  const { env, prisma, temporal } = services();
+  try {
+    const bundle = await exportSession({ prisma, temporal }, workflowId);
+    const dir = path.resolve(out ?? path.join(env.DATA_DIR, 'audit', workflowId));
+    await writeExport(bundle, dir);
+    const { crossCheck } = analyse(bundle);
+    console.log(`exported ${workflowId} to ${dir}`);
+    console.log(`  ${bundle.manifest.runs.length} workflow run(s), ${JSON.parse(bundle.files.get('audit-events.json')!).length} audit events, manifest.json with SHA-256 of ${bundle.manifest.files.length} files`);
+    console.log(`  approvals: ${crossCheck.matched} in both the history and the audit log${crossCheck.missingInAudit.length + crossCheck.missingInHistory.length ? `; MISMATCH: ${describeMismatch(crossCheck)}` : ''}`);
+    return 0;
+  } finally {
+    await prisma.$disconnect();
+  }
+}
+
+function describeMismatch(c: { missingInAudit: string[]; missingInHistory: string[] }): string {
+  return [
+    ...c.missingInAudit.map((id) => `approval ${id} decided in the history but with no audit event`),
+    ...c.missingInHistory.map((id) => `approval ${id} has an audit decision the history never received`),
+  ].join('; ');
+}
+
+/** The bundle to replay: an export directory, one history file, or a workflow fetched live. */
+async function load(target: string): Promise<{ bundle: ExportBundle; problems: string[] }> {
+  const info = await stat(target).catch(() => null);
+  if (info?.isDirectory()) {
+    const { problems, ...bundle } = await readExport(target);
+    return { bundle, problems };
+  }
+  if (info?.isFile()) {
+    const content = await readFile(target, 'utf8');
+    const name = path.basename(target, '.json');
+    const bundle: ExportBundle = {
+      manifest: { format: 'gatehouse-audit-export/1', exportedAt: '', workflowId: name, sessionId: '', orgId: '', runs: [{ workflowId: name, runId: '', role: 'session', path: 'history.json' }], chainHead: null, files: [] },
+      files: new Map([['history.json', content]]),
+    };
+    return { bundle, problems: [] };
+  }
+  const { prisma, temporal } = services();
+  try {
+    return { bundle: await exportSession({ prisma, temporal }, target), problems: [] };
+  } finally {
+    await prisma.$disconnect();
+  }
+}
+
+async function replayCommand(target: string | undefined, json: boolean): Promise<number> {
+  if (!target) throw new UsageError('replay needs a history file, an export directory or a workflow id');
+  const { bundle, problems } = await load(target);
+  Runtime.install({ logger: new DefaultLogger('ERROR') });
+  const replays: { workflowId: string; runId: string; replays: boolean; error?: string }[] = [];
+  for (const run of bundle.manifest.runs) {
+    const content = bundle.files.get(run.path);
+    if (!content) continue;
+    try {
+      await Worker.runReplayHistory({ workflowsPath: WORKFLOWS_PATH }, historyFromJSON(JSON.parse(content)), run.workflowId);
+      replays.push({ workflowId: run.workflowId, runId: run.runId, replays: true });
+    } catch (err) {
+      replays.push({ workflowId: run.workflowId, runId: run.runId, replays: false, error: (err as Error).message.split('\n')[0] });
+    }
+  }
+  const analysis = bundle.files.has('audit-events.json')
+    ? analyse(bundle)
+    : { timeline: bundle.manifest.runs.flatMap((r) => timelineOf(r.workflowId, historyFromJSON(JSON.parse(bundle.files.get(r.path)!)))), crossCheck: null, alteredEvents: [] };
+  const ok = replays.every((r) => r.replays) && !problems.length && !analysis.alteredEvents.length && !(analysis.crossCheck && (analysis.crossCheck.missingInAudit.length || analysis.crossCheck.missingInHistory.length));
+  if (json) {
+    console.log(JSON.stringify({ ok, replays, fileProblems: problems, alteredEvents: analysis.alteredEvents, crossCheck: analysis.crossCheck, timeline: analysis.timeline }, null, 1));
+    return ok ? 0 : 1;
+  }
+  for (const p of problems) console.log(`FILE CHANGED: ${p}`);
+  for (const r of replays) {
+    console.log(r.replays ? `replays: ${r.workflowId} ${r.runId} replays against the current workflow code` : `DOES NOT REPLAY: ${r.workflowId} ${r.runId}: ${r.error}`);
+  }
+  console.log('');
+  for (const t of analysis.timeline) console.log(formatEntry(t));
+  if (analysis.crossCheck) {
+    const c = analysis.crossCheck;
+    console.log('');
+    console.log(c.missingInAudit.length || c.missingInHistory.length ? `approvals cross-check FAILED: ${describeMismatch(c)}` : `approvals cross-check: ${c.matched} decision(s), each in both the history and the audit log`);
+  }
+  for (const e of analysis.alteredEvents) console.log(`AUDIT EVENT ALTERED: ${e} no longer matches its hash`);
+  return ok ? 0 : 1;
+}
+
+function formatEntry(t: TimelineEntry): string {
+  return `${t.time.replace('T', ' ').replace('Z', '')}  ${t.kind.padEnd(18)} ${t.text}`;
+}
+
+async function verifyCommand(org: string | undefined, json: boolean): Promise<number> {
+  const { prisma } = services();
+  try {
+    let orgId: string | undefined;
+    if (org) {
+      const found = await prisma.organization.findFirst({ where: { OR: [{ slug: org }, ...(/^[0-9a-f-]{36}$/.test(org) ? [{ id: org }] : [])] } });
+      if (!found) throw new UsageError(`no organization ${org}`);
+      orgId = found.id;
+    }
+    const reports = await verifyChains(prisma, orgId);
+    const slugs = new Map((await prisma.organization.findMany({ select: { id: true, slug: true } })).map((o) => [o.id, o.slug]));
+    const name = (r: ChainReport) => (r.orgId ? (slugs.get(r.orgId) ?? r.orgId) : '(events without an org)');
+    const ok = reports.every((r) => !r.broken);
+    if (json) {
+      console.log(JSON.stringify({ ok, chains: reports.map((r) => ({ org: name(r), ...r })) }, null, 1));
+      return ok ? 0 : 1;
+    }
+    for (const r of reports) {
+      console.log(
+        r.broken
+          ? `BROKEN ${name(r)}: event #${r.broken.seq} (id ${r.broken.id}): ${r.broken.problem}; the chain holds up to the event before it`
+          : `ok ${name(r)}: ${r.events} events, head ${r.head}`,
+      );
+    }
+    return ok ? 0 : 1;
+  } finally {
+    await prisma.$disconnect();
+  }
+}
+
+async function main(): Promise<number> {
+  const { positionals, values } = parseArgs({
+    allowPositionals: true,
+    options: { out: { type: 'string' }, org: { type: 'string' }, json: { type: 'boolean', default: false } },
+  });
+  const [command, arg] = positionals;
+  switch (command) {
+    case 'export':
+      return exportCommand(arg, values.out);
+    case 'replay':
+      return replayCommand(arg, values.json);
+    case 'verify':
+      return verifyCommand(values.org, values.json);
+    default:
+      throw new UsageError(command ? `unknown command ${command}` : 'no command');
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof UsageError) {
+      console.error(`audit: ${err.message}\n${USAGE}`);
+      process.exit(2);
+    }
+    console.error(`audit: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  },
+);
