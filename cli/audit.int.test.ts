@@ -9,7 +9,7 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { environment } from '../lib/env';
+import { environment, loadEnv } from '../lib/env';
 import { startTestSystem, waitUntil, type TestSystem } from '../test/harness';
 
 const run = promisify(execFile);
@@ -26,7 +26,7 @@ const decide = (id: string, body: Record<string, unknown>) => sys.request('POST'
 
 /** Runs the audit CLI as an auditor would, against the test system's database and Temporal. */
 async function audit(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env = environment({ DATABASE_URL: process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/gatehouse_test', TEMPORAL_ADDRESS: sys.temporal.address, LOG_LEVEL: 'silent' });
+  const env = environment({ DATABASE_URL: loadEnv().TEST_DATABASE_URL, TEMPORAL_ADDRESS: sys.temporal.address, LOG_LEVEL: 'silent' });
   try {
     const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', path.join(root, 'cli', 'audit.ts'), ...args], { cwd: root, env, maxBuffer: 64 * 1024 * 1024 });
     return { code: 0, stdout, stderr };

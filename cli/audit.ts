@@ -1,7 +1,9 @@
 /**
  * The auditor's tool.
  *   npm run audit -- export <workflowId> [--out <dir>]     histories (every run and child), audit events, manifest
- *   npm run audit -- replay <file|dir|workflowId> [--json]  replays against the current workflow code, then the timeline
+ *   npm run audit -- replay <file|dir|workflowId> [--json] [--workflow-id <id>]
+ *                                                         replays against the current workflow code, then the timeline;
+ *                                                         --workflow-id: the id a single history file ran under
  *   npm run audit -- verify [--org <slug>] [--json]         checks the audit log's hash chain; the first broken link
  * Exit code 0 when everything replays / verifies, 1 when something does not, 2 on bad usage.
  */
@@ -20,7 +22,7 @@ import { createTemporalClient } from '../lib/temporal';
 
 const USAGE = `usage:
   npm run audit -- export <workflowId> [--out <dir>]
-  npm run audit -- replay <file|dir|workflowId> [--json]
+  npm run audit -- replay <file|dir|workflowId> [--json] [--workflow-id <id>]
   npm run audit -- verify [--org <slug>] [--json]`;
 
 class UsageError extends Error {}
@@ -55,7 +57,7 @@ function describeMismatch(c: { missingInAudit: string[]; missingInHistory: strin
 }
 
 /** The bundle to replay: an export directory, one history file, or a workflow fetched live. */
-async function load(target: string): Promise<{ bundle: ExportBundle; problems: string[] }> {
+async function load(target: string, workflowId?: string): Promise<{ bundle: ExportBundle; problems: string[] }> {
   const info = await stat(target).catch(() => null);
   if (info?.isDirectory()) {
     const { problems, ...bundle } = await readExport(target);
@@ -63,7 +65,7 @@ async function load(target: string): Promise<{ bundle: ExportBundle; problems: s
   }
   if (info?.isFile()) {
     const content = await readFile(target, 'utf8');
-    const name = path.basename(target, '.json');
+    const name = workflowId ?? path.basename(target, '.json');
     const bundle: ExportBundle = {
       manifest: { format: 'gatehouse-audit-export/1', exportedAt: '', workflowId: name, sessionId: '', orgId: '', runs: [{ workflowId: name, runId: '', role: 'session', path: 'history.json' }], chainHead: null, files: [] },
       files: new Map([['history.json', content]]),
@@ -78,9 +80,9 @@ async function load(target: string): Promise<{ bundle: ExportBundle; problems: s
   }
 }
 
-async function replayCommand(target: string | undefined, json: boolean): Promise<number> {
+async function replayCommand(target: string | undefined, json: boolean, workflowId?: string): Promise<number> {
   if (!target) throw new UsageError('replay needs a history file, an export directory or a workflow id');
-  const { bundle, problems } = await load(target);
+  const { bundle, problems } = await load(target, workflowId);
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   const replays: { workflowId: string; runId: string; replays: boolean; error?: string }[] = [];
   for (const run of bundle.manifest.runs) {
@@ -153,14 +155,14 @@ async function verifyCommand(org: string | undefined, json: boolean): Promise<nu
 async function main(): Promise<number> {
   const { positionals, values } = parseArgs({
     allowPositionals: true,
-    options: { out: { type: 'string' }, org: { type: 'string' }, json: { type: 'boolean', default: false } },
+    options: { out: { type: 'string' }, org: { type: 'string' }, json: { type: 'boolean', default: false }, 'workflow-id': { type: 'string' } },
   });
   const [command, arg] = positionals;
   switch (command) {
     case 'export':
       return exportCommand(arg, values.out);
     case 'replay':
-      return replayCommand(arg, values.json);
+      return replayCommand(arg, values.json, values['workflow-id']);
     case 'verify':
       return verifyCommand(values.org, values.json);
     default:

@@ -2,25 +2,39 @@
  * `npm run record-fixtures`: records the committed workflow histories that CI replays. Run it only to add a new
  * fixture; a change that breaks an existing one is fixed with `patched()` in the workflow, never by re-recording.
  */
-import { writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { startTestSystem, type TestSystem } from '../test/harness';
+import { startTestSystem, waitUntil, type TestSystem } from '../test/harness';
 
 const dir = path.resolve(__dirname, '..', 'test', 'fixtures', 'histories');
+const indexFile = path.join(dir, 'workflow-ids.json');
 const tool = (name: string, input: Record<string, unknown>) => `/tool ${name} ${JSON.stringify(input)}`;
 
 async function save(sys: TestSystem, sessionId: string, name: string): Promise<void> {
   const session = await sys.prisma.copilotSession.findUniqueOrThrow({ where: { id: sessionId } });
-  const history = await sys.temporal.client.workflow.getHandle(session.workflowId).fetchHistory();
+  await saveWorkflow(sys, session.workflowId, name);
+}
+
+/** Writes a fixture that does not exist yet; committed ones are kept (they are the old code's record). */
+async function saveWorkflow(sys: TestSystem, workflowId: string, name: string): Promise<void> {
   const file = path.join(dir, `${name}.json`);
+  if (existsSync(file)) {
+    console.log(`kept ${path.relative(process.cwd(), file)} (committed fixtures are never re-recorded)`);
+    return;
+  }
+  const history = await sys.temporal.client.workflow.getHandle(workflowId).fetchHistory();
+  // Replay needs the real workflow id where the code derives ids from it (a remediation child's id, for one).
+  const index = existsSync(indexFile) ? (JSON.parse(await readFile(indexFile, 'utf8')) as Record<string, string>) : {};
+  await writeFile(indexFile, `${JSON.stringify({ ...index, [`${name}.json`]: workflowId }, null, 1)}\n`);
   // Same encoding as `temporal workflow show --output json`, which Worker.runReplayHistory reads back.
   await writeFile(file, `${JSON.stringify(JSON.parse(historyToJSON(history)), null, 1)}\n`);
   console.log(`wrote ${path.relative(process.cwd(), file)} (${history.events?.length} events)`);
 }
 
 async function main(): Promise<void> {
-  const sys = await startTestSystem({ agent: true, simulated: 2 });
+  const sys = await startTestSystem({ agent: true, simulated: 4 });
   try {
     const tech = sys.keyOf('technician');
     const approver = sys.keyOf('approver');
@@ -55,6 +69,22 @@ async function main(): Promise<void> {
     await sys.request('POST', `/v1/sessions/${sessionId}/breaker/reset`, { key: sys.keyOf('admin') });
     await sys.waitForTurn(sessionId, tech, await sys.send(sessionId, tech, tool('get_device_info', { device_id: pc1 })));
     await save(sys, sessionId, 'copilot-session-breaker');
+
+    // A remediation over four devices, one at a time, with the worker stopped and started again in the middle:
+    // the session's history and the remediation child's.
+    sessionId = await sys.startSession(tech);
+    turn = await sys.send(sessionId, tech, tool('run_remediation', { target: { device_ids: [...sys.simulated.values()] }, action: { type: 'service', service: 'Dnscache', action: 'restart' }, batch_size: 1 }));
+    await decide((await sys.waitForApproval(sessionId)).id, { decision: 'approve', reason: 'DNS cache is stale' });
+    await waitUntil(async () => (await sys.prisma.deviceCommand.count({ where: { id: { startsWith: sessionId } } })) >= 2, 'the remediation to start');
+    await sys.stopWorker();
+    await sys.startWorker();
+    await sys.waitForTurn(sessionId, tech, turn, 90_000);
+    await save(sys, sessionId, 'copilot-session-remediation');
+    const child = (await sys.temporal.client.workflow.getHandle((await sys.prisma.copilotSession.findUniqueOrThrow({ where: { id: sessionId } })).workflowId).fetchHistory()).events
+      ?.map((e) => e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId)
+      .find(Boolean);
+    if (!child) throw new Error('the remediation started no child workflow');
+    await saveWorkflow(sys, child, 'remediation-worker-restart');
   } finally {
     await sys.stop();
   }

@@ -133,8 +133,12 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
   const deps = activityDeps(workerEnv, systemPrisma, redis, logger);
   let worker: Worker | undefined;
   let workerRun: Promise<void> | undefined;
+  let workerStarts = 0;
   const startWorker = async () => {
-    worker = await createWorker({ connection: temporal.nativeConnection, namespace: 'default', taskQueue, deps });
+    // A new identity per start, as a new process would have: a restart shows in the history.
+    workerStarts += 1;
+    const identity = `${process.pid}@${os.hostname()}/worker-${workerStarts}`;
+    worker = await createWorker({ connection: temporal.nativeConnection, namespace: 'default', taskQueue, deps, extra: { identity } });
     workerRun = worker.run();
   };
   const stopWorker = async () => {

@@ -10,7 +10,9 @@ import { DeterminismViolationError } from '@temporalio/workflow';
 import { WORKFLOWS_PATH } from '../worker/create-worker';
 
 const fixtures = path.resolve(__dirname, '..', 'test', 'fixtures');
-const histories = readdirSync(path.join(fixtures, 'histories')).filter((f) => f.endsWith('.json'));
+const histories = readdirSync(path.join(fixtures, 'histories')).filter((f) => f.endsWith('.json') && f !== 'workflow-ids.json');
+/** The workflow id each fixture ran under (the code derives child ids from it); the file name for older ones. */
+const workflowIds = JSON.parse(readFileSync(path.join(fixtures, 'histories', 'workflow-ids.json'), 'utf8')) as Record<string, string>;
 const load = (file: string) => historyFromJSON(JSON.parse(readFileSync(path.join(fixtures, 'histories', file), 'utf8')));
 
 beforeAll(() => {
@@ -21,12 +23,42 @@ beforeAll(() => {
   }
 });
 
-it('has the committed copilotSession histories: reads, approvals, a breaker trip', () => {
-  expect(histories).toEqual(expect.arrayContaining(['copilot-session-two-turns.json', 'copilot-session-approvals.json', 'copilot-session-breaker.json']));
+it('has the committed histories: reads, approvals, a breaker trip, and a remediation with a worker restart', () => {
+  expect(histories).toEqual(
+    expect.arrayContaining([
+      'copilot-session-two-turns.json',
+      'copilot-session-approvals.json',
+      'copilot-session-breaker.json',
+      'copilot-session-remediation.json',
+      'remediation-worker-restart.json',
+    ]),
+  );
+  // The remediation child really spans two workers: the first stopped mid-run, the second finished it.
+  const restart = JSON.parse(readFileSync(path.join(fixtures, 'histories', 'remediation-worker-restart.json'), 'utf8'));
+  const workers = new Set(restart.events.filter((e: any) => e.workflowTaskStartedEventAttributes).map((e: any) => e.workflowTaskStartedEventAttributes.identity));
+  expect(workers.size).toBe(2);
+});
+
+it('keeps secrets out of histories and caps what tools bring back', () => {
+  for (const file of histories) {
+    const history = load(file);
+    for (const event of history.events ?? []) {
+      const payloads = Object.values(event)
+        .flatMap((attrs: any) => [attrs?.input, attrs?.result, attrs?.acceptedRequest?.input?.args])
+        .flatMap((p: any) => p?.payloads ?? []);
+      for (const p of payloads) {
+        const text = p.data ? Buffer.from(p.data).toString('utf8') : '';
+        // API keys, enrollment keys and device secrets all look like gh_<prefix>_<secret> or ghe_…
+        expect(text).not.toMatch(/\bghe?_[0-9a-f]{12}_[A-Za-z0-9_-]{20,}/);
+        expect(text).not.toMatch(/"(secret|apiKey|api_key|password|token)"\s*:/i);
+        expect(text.length).toBeLessThan(16 * 1024);
+      }
+    }
+  }
 });
 
 it.each(histories)('replays %s against the current workflow code', async (file) => {
-  await expect(Worker.runReplayHistory({ workflowsPath: WORKFLOWS_PATH }, load(file), file)).resolves.toBeUndefined();
+  await expect(Worker.runReplayHistory({ workflowsPath: WORKFLOWS_PATH }, load(file), workflowIds[file] ?? file)).resolves.toBeUndefined();
 });
 
 it('catches a non-deterministic change to the workflow', async () => {
