@@ -3,11 +3,13 @@ import { parseArgs } from 'node:util';
 import { runApprovalBench } from './approval';
 import { runDetectorBench } from './detector';
 import { runGuardsBench } from './guards';
+import { runReplayBench } from './replay';
 
 const BENCHES: Record<string, (n: number) => Promise<void>> = {
   approval: runApprovalBench,
   guards: runGuardsBench,
   detector: () => runDetectorBench(),
+  replay: runReplayBench,
 };
 
 async function main(): Promise<void> {
