@@ -1,6 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { GuardConfig } from '../lib/env';
 import type { Logger } from '../lib/logger';
+import type { MailConfig } from './services/notify-approvers';
 import type { RateLimiter } from '../lib/rate-limiter';
 import type { PrismaClient } from '../lib/prisma';
 import type { Redis } from '../lib/redis';
@@ -24,5 +25,11 @@ export interface ApiDeps {
     guards: GuardConfig;
     /** Largest JSON body accepted, in bytes. */
     bodyLimitBytes: number;
+    /** Signs the CSRF tokens of the web pages; the same on every api node. */
+    webSecret: string;
+    /** Where people reach the api (links in mails); the listening address when unset. */
+    publicUrl?: string;
+    /** SMTP for approval mails; unset turns the email channel off. */
+    mail?: MailConfig;
   };
 }

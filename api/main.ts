@@ -1,11 +1,23 @@
 /** The api process: REST, approval pages, Socket.IO gateway for agents and consoles. */
-import { guardConfig, loadEnvOrExit } from '../lib/env';
+import crypto from 'node:crypto';
+import { guardConfig, loadEnvOrExit, type Env } from '../lib/env';
 import { RateLimiter } from '../lib/rate-limiter';
-import { createLogger } from '../lib/logger';
+import { createLogger, type Logger } from '../lib/logger';
 import { createPrisma } from '../lib/prisma';
 import { createRedis } from '../lib/redis';
 import { createTemporalClient } from '../lib/temporal';
 import { createApiServer } from './server';
+
+/** WEB_SECRET, or (outside production) a random one for this process: forms then do not survive a restart. */
+function webSecret(env: Env, logger: Logger): string {
+  if (env.WEB_SECRET) return env.WEB_SECRET;
+  if (env.NODE_ENV === 'production') {
+    logger.fatal('WEB_SECRET is not set: it signs the web pages\' CSRF tokens and must be the same on every api node');
+    process.exit(1);
+  }
+  logger.warn('WEB_SECRET is not set: using a random one for this process (open approval pages stop working on restart, and across api nodes)');
+  return crypto.randomBytes(32).toString('hex');
+}
 
 async function main(): Promise<void> {
   const env = loadEnvOrExit();
@@ -30,6 +42,9 @@ async function main(): Promise<void> {
       commandTimeoutSeconds: env.COMMAND_TIMEOUT_SECONDS,
       guards: guardConfig(env),
       bodyLimitBytes: 256 * 1024,
+      webSecret: webSecret(env, logger),
+      publicUrl: env.PUBLIC_URL,
+      mail: env.SMTP_URL ? { smtpUrl: env.SMTP_URL, from: env.MAIL_FROM } : undefined,
     },
   });
   const url = await api.listen(env.PORT, env.HOST);

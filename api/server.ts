@@ -25,6 +25,8 @@ import { getPolicy, getUsage, pauseCopilot, putBudget, putPolicy, resumeCopilot 
 import { exportAuditSession, listAuditSessions } from './routes/audit';
 import { releaseStale } from '../lib/budget';
 import { deliverPendingDecisions } from './services/decide-approval';
+import { createMailTransport, notifyApprovers } from './services/notify-approvers';
+import { approvalLinkPages } from './pages/approval-link';
 
 export const ROUTES: Route<any, any, any>[] = [
   health,
@@ -67,6 +69,7 @@ export function createApp(deps: ApiDeps): express.Express {
     res.json(buildOpenApi(ROUTES));
   });
   registerRoutes(app, deps, ROUTES);
+  app.use(approvalLinkPages(deps, { secret: deps.config.webSecret, secureCookies: deps.config.publicUrl?.startsWith('https:') ?? false }));
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger));
   return app;
@@ -99,12 +102,18 @@ export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
     deps.logger,
   );
 
+  const transport = deps.config.mail ? createMailTransport(deps.config.mail) : undefined;
+  let baseUrl = deps.config.publicUrl;
+  const mailSweep = async () => {
+    if (transport && deps.config.mail && baseUrl) await notifyApprovers(deps, { transport, config: deps.config.mail, baseUrl });
+  };
+
   let sweeping = false;
   const sweepTimer = setInterval(() => {
     if (sweeping) return;
     sweeping = true;
     // Reservations of calls that never finished (a crashed worker) go back after 15 minutes.
-    Promise.all([gateway.sweep(), deliverPendingDecisions(deps), releaseStale(deps.prisma, 15 * 60_000)])
+    Promise.all([gateway.sweep(), deliverPendingDecisions(deps), releaseStale(deps.prisma, 15 * 60_000), mailSweep()])
       .catch((err: unknown) => deps.logger.warn({ err: (err as Error).message }, 'command sweep failed'))
       .finally(() => {
         sweeping = false;
@@ -121,10 +130,13 @@ export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
         server.listen(port, host, () => resolve());
       });
       const address = server.address() as AddressInfo;
-      return `http://${host}:${address.port}`;
+      const url = `http://${host}:${address.port}`;
+      baseUrl ??= url;
+      return url;
     },
     async close() {
       clearInterval(sweepTimer);
+      transport?.close();
       await events.close();
       gateway.close();
       await new Promise<void>((resolve) => io.close(() => resolve()));

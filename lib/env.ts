@@ -59,6 +59,15 @@ export const Env = z.object({
   /** Multiplies every rate-limit window (1 = as documented); tests use small values to watch windows slide. */
   RATE_WINDOW_SCALE: z.coerce.number().positive().max(100).default(1),
 
+  /** Signs CSRF tokens of the web pages (at least 32 characters, the same on every api node); required in production. */
+  WEB_SECRET: z.string().min(32, 'WEB_SECRET must be at least 32 characters').optional(),
+  /** SMTP server for approval mails, e.g. smtp://127.0.0.1:2525; unset turns the email channel off. */
+  SMTP_URL: z.string().regex(/^smtps?:\/\/\S+$/, 'expected smtp://host:port or smtps://…').optional(),
+  MAIL_FROM: z.string().min(3).default('Gatehouse <approvals@gatehouse.local>'),
+
+  /** The Chromium the browser tests drive (Debian's package; `npm test` installs it when missing). */
+  CHROMIUM_PATH: z.string().default('/usr/bin/chromium'),
+
   COMMAND_TTL_SECONDS: z.coerce.number().int().min(5).max(7 * 24 * 3600).default(600),
   COMMAND_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(3600).default(120),
 });

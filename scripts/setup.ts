@@ -156,6 +156,21 @@ async function migrate(databaseUrl: string): Promise<void> {
   if (applied) say(`applied migrations to ${new URL(databaseUrl).pathname.slice(1)}`);
 }
 
+/** The browser tests drive Debian's Chromium (playwright-core brings no browser): installed when missing. */
+function ensureChromium(env: Env): void {
+  if (existsSync(env.CHROMIUM_PATH)) return;
+  if (!hasCommand('apt-get')) throw new SetupError(`Chromium is missing at ${env.CHROMIUM_PATH} (CHROMIUM_PATH) and apt-get is not available to install it.`);
+  say('installing Chromium for the browser tests (apt-get install chromium; first time only)…');
+  const sudo = process.getuid?.() === 0 ? [] : ['sudo'];
+  const result = spawnSync(sudo[0] ?? 'apt-get', [...(sudo.length ? ['apt-get'] : []), 'install', '-y', '--no-install-recommends', 'chromium'], {
+    env: environment({ DEBIAN_FRONTEND: 'noninteractive' }),
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  if (result.status !== 0 || !existsSync(env.CHROMIUM_PATH)) {
+    throw new SetupError(`apt-get install chromium failed; install it yourself or set CHROMIUM_PATH to a Chromium binary.`);
+  }
+}
+
 async function main(): Promise<void> {
   const env = loadEnvOrExit();
   const forTests = process.argv.includes('--test');
@@ -163,6 +178,7 @@ async function main(): Promise<void> {
   ensureTemporalCli(env);
   await ensurePostgres(env);
   await ensureRedis(env);
+  if (forTests) ensureChromium(env);
   const databases = forTests ? [env.TEST_DATABASE_URL] : [env.DATABASE_URL];
   for (const db of databases) await ensureDatabase(db);
   ensurePrismaClient(databases[0]!);

@@ -125,6 +125,8 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
       commandTimeoutSeconds: 60,
       guards: guardConfig(env),
       bodyLimitBytes: 256 * 1024,
+      webSecret: crypto.randomBytes(32).toString('hex'),
+      mail: env.SMTP_URL ? { smtpUrl: env.SMTP_URL, from: env.MAIL_FROM } : undefined,
     },
   });
   const url = await api.listen(0, '127.0.0.1');

@@ -1,10 +1,63 @@
 /**
- * Real services a test can stop and start: a dedicated redis-server process, and a TCP path to PostgreSQL that
- * can be cut (every connection dropped, new ones refused) and restored, as an outage looks to the clients.
+ * Real services a test can stop and start: a dedicated redis-server process, a TCP path to PostgreSQL that
+ * can be cut (every connection dropped, new ones refused) and restored, as an outage looks to the clients, and an
+ * SMTP server that keeps what it receives.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import net, { type AddressInfo } from 'node:net';
+import { simpleParser } from 'mailparser';
+import { SMTPServer } from 'smtp-server';
 import { waitForPort } from '../lib/tcp';
+
+export interface ReceivedMail {
+  to: string[];
+  subject: string;
+  text: string;
+}
+
+/** A real SMTP server on a free loopback port (smtp-server), parsing every mail it accepts (mailparser). */
+export class SmtpInbox {
+  private constructor(
+    private readonly server: SMTPServer,
+    readonly url: string,
+    readonly mails: ReceivedMail[],
+  ) {}
+
+  static async start(): Promise<SmtpInbox> {
+    const mails: ReceivedMail[] = [];
+    const server = new SMTPServer({
+      authOptional: true,
+      disabledCommands: ['STARTTLS'],
+      logger: false,
+      onData(stream, session, callback) {
+        simpleParser(stream)
+          .then((mail) => {
+            mails.push({ to: session.envelope.rcptTo.map((r) => r.address), subject: mail.subject ?? '', text: mail.text ?? '' });
+            callback();
+          })
+          .catch(callback);
+      },
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.server.address() as AddressInfo;
+    return new SmtpInbox(server, `smtp://127.0.0.1:${port}`, mails);
+  }
+
+  /** The first mail to `address` matching `subject`, waiting for it to arrive. */
+  async waitFor(address: string, subject: RegExp, timeoutMs = 30_000, also: (m: ReceivedMail) => boolean = () => true): Promise<ReceivedMail> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.mails.find((m) => m.to.includes(address) && subject.test(m.subject) && also(m));
+      if (found) return found;
+      if (Date.now() > deadline) throw new Error(`no mail to ${address} with subject ${subject} (got: ${this.mails.map((m) => `${m.to.join(',')}: ${m.subject}`).join('; ') || 'nothing'})`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  stop(): Promise<void> {
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
 
 export async function freePort(): Promise<number> {
   const server = net.createServer();

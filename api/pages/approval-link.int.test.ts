@@ -1,0 +1,142 @@
+/**
+ * Approvals by email, with a real SMTP server catching the mail and Debian's Chromium (playwright-core) following
+ * the link: the approver sees the call, approves, and the waiting workflow runs the command on the agent. A
+ * prefetching mail scanner changes nothing; a replayed POST, an expired link and a wrong T4 phrase are refused.
+ */
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { chromium, type Browser, type Request as PwRequest } from 'playwright-core';
+import { startTestSystem, waitUntil, type TestSystem } from '../../test/harness';
+import { SmtpInbox } from '../../test/services';
+import { CHROMIUM_PATH } from '../../test/browser';
+
+let inbox: SmtpInbox;
+let sys: TestSystem;
+let browser: Browser;
+let tech: string;
+let approverEmail: string;
+const shots = path.resolve(__dirname, '..', '..', 'data', 'test-screenshots');
+
+const tool = (name: string, input: Record<string, unknown>) => `/tool ${name} ${JSON.stringify(input)}`;
+const linkIn = (text: string) => {
+  const m = /https?:\/\/[^\s]+\/a\/[A-Za-z0-9_-]{43}/.exec(text);
+  if (!m) throw new Error(`no approval link in the mail:\n${text}`);
+  return m[0];
+};
+const pc = (n: number) => sys.simulated.get(`${sys.seed.orgs.acme.slug.toUpperCase()}-PC-${String(n).padStart(2, '0')}`)!;
+const toolStep = (session: any, turnId: string) => session.turns.find((t: { turnId: string }) => t.turnId === turnId).steps.find((s: { kind: string }) => s.kind === 'tool');
+/** Mails about one approval (each names its id). */
+const about = (approvalId: string) => (m: { text: string }) => m.text.includes(approvalId);
+
+beforeAll(async () => {
+  inbox = await SmtpInbox.start();
+  sys = await startTestSystem({ simulated: 2, env: { SMTP_URL: inbox.url } });
+  tech = sys.keyOf('technician');
+  approverEmail = sys.seed.credentials.find((c) => c.role === 'approver' && c.org === sys.seed.orgs.acme.slug)!.email;
+  browser = await chromium.launch({ executablePath: CHROMIUM_PATH });
+  await mkdir(shots, { recursive: true });
+}, 180_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await sys?.stop();
+  await inbox?.stop();
+});
+
+it('an approver follows the emailed link, sees the call, approves, and the command runs on the agent', async () => {
+  const sessionId = await sys.startSession(tech);
+  const turnId = await sys.send(sessionId, tech, tool('manage_service', { device_id: pc(1), service: 'Spooler', action: 'restart' }));
+  const approval = await sys.waitForApproval(sessionId);
+  const mail = await inbox.waitFor(approverEmail, /approval needed \(T3\): manage_service/, 30_000, about(approval.id));
+  expect(mail.text).toContain('PC-01');
+  const link = linkIn(mail.text);
+
+  // A mail scanner fetching the link (twice) changes nothing.
+  for (let i = 0; i < 2; i++) expect((await fetch(link)).status).toBe(200);
+  expect((await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } })).status).toBe('pending');
+
+  const page = await (await browser.newContext()).newPage();
+  let posted: PwRequest | undefined;
+  page.on('request', (r) => {
+    if (r.method() === 'POST') posted = r;
+  });
+  const response = await page.goto(link);
+  expect(response?.headers()['referrer-policy']).toBe('no-referrer');
+  await expect(page.textContent('main')).resolves.toMatch(/manage_service[\s\S]*PC-01[\s\S]*technician/);
+  await expect(page.textContent('pre')).resolves.toContain('"service": "Spooler"');
+  await page.screenshot({ path: path.join(shots, 'email-approval-page.png'), fullPage: true });
+  await page.getByLabel('Reason (optional)').fill('the print queue is stuck');
+  await page.getByRole('button', { name: 'Approve' }).click();
+  await expect(page.textContent('h1')).resolves.toBe('Approved');
+
+  const session = await sys.waitForTurn(sessionId, tech, turnId);
+  expect(toolStep(session, turnId)).toMatchObject({ tool: 'manage_service', status: 'succeeded' });
+  const decided = await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } });
+  expect(decided).toMatchObject({ status: 'approved', channel: 'email', reason: 'the print queue is stuck' });
+  expect(await sys.prisma.deviceCommand.count({ where: { id: { startsWith: sessionId } } })).toBe(1);
+
+  // The same POST again (same cookie, same CSRF token): refused, nothing changes.
+  const replay = await fetch(posted!.url(), { method: 'POST', headers: await posted!.allHeaders(), body: posted!.postData() ?? '' });
+  expect(replay.status).toBe(410);
+  expect(await replay.text()).toContain('already used');
+  expect(await sys.prisma.deviceCommand.count({ where: { id: { startsWith: sessionId } } })).toBe(1);
+});
+
+it('asks for the typed phrase on a T4 page and refuses a wrong one', async () => {
+  const sessionId = await sys.startSession(tech);
+  const turnId = await sys.send(sessionId, tech, tool('restart_device', { device_id: pc(2) }));
+  const approval = await sys.waitForApproval(sessionId);
+  const link = linkIn((await inbox.waitFor(approverEmail, /approval needed \(T4\): restart_device/, 30_000, about(approval.id))).text);
+  const page = await (await browser.newContext()).newPage();
+  await page.goto(link);
+  await page.getByLabel(/^Type .+ to approve$/).fill('not the name');
+  await page.getByRole('button', { name: 'Approve' }).click();
+  await expect(page.textContent('[role=alert]')).resolves.toMatch(/confirmation/i);
+  expect((await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } })).status).toBe('pending');
+  await page.getByLabel(/^Type .+ to approve$/).fill(approval.confirmationPhrase!);
+  await page.getByRole('button', { name: 'Approve' }).click();
+  await expect(page.textContent('h1')).resolves.toBe('Approved');
+  const session = await sys.waitForTurn(sessionId, tech, turnId, 60_000);
+  expect(toolStep(session, turnId)).toMatchObject({ tool: 'restart_device', status: 'succeeded' });
+});
+
+it('rejects through the link', async () => {
+  const sessionId = await sys.startSession(tech);
+  const turnId = await sys.send(sessionId, tech, tool('manage_service', { device_id: pc(1), service: 'BITS', action: 'stop' }));
+  const approval = await sys.waitForApproval(sessionId);
+  const mail = await inbox.waitFor(approverEmail, /approval needed \(T3\): manage_service/, 30_000, about(approval.id));
+  const page = await (await browser.newContext()).newPage();
+  await page.goto(linkIn(mail.text));
+  await page.getByRole('button', { name: 'Reject' }).click();
+  await expect(page.textContent('h1')).resolves.toBe('Rejected');
+  await sys.waitForTurn(sessionId, tech, turnId);
+  expect((await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } })).status).toBe('rejected');
+  expect(await sys.prisma.deviceCommand.count({ where: { id: { startsWith: sessionId } } })).toBe(0);
+});
+
+it('reminds the approvers once half the time has passed, and refuses the link once the approval expired', async () => {
+  const admin = sys.keyOf('admin');
+  expect((await sys.request('PUT', `/v1/orgs/${sys.seed.orgs.acme.slug}/policy`, { key: admin, body: { overrides: [], approvalTtlSeconds: { t3: 6, t4: 6 } } })).status).toBe(200);
+  const sessionId = await sys.startSession(tech);
+  const turnId = await sys.send(sessionId, tech, tool('manage_service', { device_id: pc(2), service: 'W32Time', action: 'restart' }));
+  const approval = await sys.waitForApproval(sessionId);
+  const first = await inbox.waitFor(approverEmail, /^Gatehouse approval needed \(T3\): manage_service on .*PC-02/, 30_000, about(approval.id));
+  const reminder = await inbox.waitFor(approverEmail, /^Reminder: Gatehouse approval needed \(T3\): manage_service on .*PC-02/, 15_000, about(approval.id));
+  expect(reminder.text).toContain('half of its time has passed');
+  await sys.waitForTurn(sessionId, tech, turnId, 30_000);
+  expect((await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } })).status).toBe('expired');
+  for (const link of [linkIn(first.text), linkIn(reminder.text)]) {
+    const res = await fetch(link);
+    expect(res.status).toBe(410);
+    expect(await res.text()).toMatch(/This approval is already expired|This approval has expired/);
+  }
+  expect(inbox.mails.filter((m) => m.to.includes(approverEmail) && m.subject.startsWith('Reminder:') && about(approval.id)(m))).toHaveLength(1);
+});
+
+it('answers an unknown or malformed link with a clear page', async () => {
+  for (const token of ['A'.repeat(43), 'short', '../../etc/passwd']) {
+    const res = await fetch(`${sys.url}/a/${encodeURIComponent(token)}`);
+    expect(res.status).toBe(404);
+    expect(await res.text()).toContain('This link is not valid');
+  }
+});
