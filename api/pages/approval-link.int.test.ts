@@ -6,7 +6,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { chromium, type Browser, type Request as PwRequest } from 'playwright-core';
-import { startTestSystem, waitUntil, type TestSystem } from '../../test/harness';
+import { startTestSystem, type TestSystem } from '../../test/harness';
 import { SmtpInbox } from '../../test/services';
 import { CHROMIUM_PATH } from '../../test/browser';
 
