@@ -117,7 +117,7 @@ export function makeVerifyApprovalDecision({ prisma }: ActivityDeps) {
       return { valid: false, reason: problem ?? 'unknown approval' };
     }
     const outcome: ApprovalOutcome = { status: signal.decision, approverId: signal.approverId, channel: signal.channel, reason: signal.reason };
-    await prisma.approval.update({ where: { id: approval.id }, data: { signaledAt: approval.signaledAt ?? new Date() } });
+    await prisma.approval.update({ where: { id: approval.id }, data: { signaledAt: approval.signaledAt ?? new Date(), recordedAt: approval.recordedAt ?? new Date() } });
     await markInvocation(prisma, approval.invocationId, outcome);
     await publishSessionEvent(prisma, { sessionId: approval.sessionId, turnId: '', type: 'approval:decided', approvalId: approval.id, status: signal.decision, text: signal.reason });
     return { valid: true, outcome };
@@ -133,6 +133,7 @@ export function makeExpireApproval({ prisma }: ActivityDeps) {
       approval.status === 'approved' || approval.status === 'rejected'
         ? { status: approval.status, approverId: approval.decidedBy ?? undefined, channel: approval.channel ?? undefined, reason: approval.reason ?? undefined }
         : { status: 'expired' };
+    await prisma.approval.updateMany({ where: { id: approvalId, recordedAt: null }, data: { recordedAt: new Date() } });
     if (expired.count === 1) {
       await audit(prisma, { orgId: approval.orgId, actorType: 'system', action: 'approval.expired', target: approvalId, sessionId: approval.sessionId, data: { tool: approval.toolName } });
     }
@@ -145,6 +146,7 @@ export function makeExpireApproval({ prisma }: ActivityDeps) {
 export function makeCancelApproval({ prisma }: ActivityDeps) {
   return async function cancelApproval({ approvalId, reason }: { approvalId: string; reason: string }): Promise<ApprovalOutcome> {
     await prisma.approval.updateMany({ where: { id: approvalId, status: 'pending' }, data: { status: 'cancelled', reason, decidedAt: new Date() } });
+    await prisma.approval.updateMany({ where: { id: approvalId, recordedAt: null }, data: { recordedAt: new Date() } });
     const approval = await prisma.approval.findUniqueOrThrow({ where: { id: approvalId } });
     await audit(prisma, { orgId: approval.orgId, actorType: 'system', action: 'approval.cancelled', target: approvalId, sessionId: approval.sessionId, data: { reason } });
     const outcome: ApprovalOutcome = { status: 'cancelled', reason };

@@ -2,6 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { GuardConfig } from '../lib/env';
 import type { Logger } from '../lib/logger';
 import type { MailConfig } from './services/notify-approvers';
+import type { SlackConfig } from './services/slack';
 import type { RateLimiter } from '../lib/rate-limiter';
 import type { PrismaClient } from '../lib/prisma';
 import type { Redis } from '../lib/redis';
@@ -31,5 +32,7 @@ export interface ApiDeps {
     publicUrl?: string;
     /** SMTP for approval mails; unset turns the email channel off. */
     mail?: MailConfig;
+    /** The Slack app for approvals; unset turns the Slack channel off. */
+    slack?: SlackConfig;
   };
 }

@@ -1,6 +1,6 @@
 /** The api process: REST, approval pages, Socket.IO gateway for agents and consoles. */
 import crypto from 'node:crypto';
-import { guardConfig, loadEnvOrExit, type Env } from '../lib/env';
+import { guardConfig, loadEnvOrExit, slackConfig, type Env } from '../lib/env';
 import { RateLimiter } from '../lib/rate-limiter';
 import { createLogger, type Logger } from '../lib/logger';
 import { createPrisma } from '../lib/prisma';
@@ -45,6 +45,7 @@ async function main(): Promise<void> {
       webSecret: webSecret(env, logger),
       publicUrl: env.PUBLIC_URL,
       mail: env.SMTP_URL ? { smtpUrl: env.SMTP_URL, from: env.MAIL_FROM } : undefined,
+      slack: slackConfig(env),
     },
   });
   const url = await api.listen(env.PORT, env.HOST);

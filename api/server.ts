@@ -23,9 +23,13 @@ import { createSession, getSession, resetBreaker, sendMessage } from './routes/s
 import { decide, getApproval, listApprovals } from './routes/approvals';
 import { getPolicy, getUsage, pauseCopilot, putBudget, putPolicy, resumeCopilot } from './routes/orgs';
 import { exportAuditSession, listAuditSessions } from './routes/audit';
+import { linkSlackUser, putSlackChannel } from './routes/slack-admin';
 import { releaseStale } from '../lib/budget';
 import { deliverPendingDecisions } from './services/decide-approval';
 import { createMailTransport, notifyApprovers } from './services/notify-approvers';
+import { createSlackClient, slackSweep } from './services/slack';
+import type { WebClient } from '@slack/web-api';
+import { slackInteractions } from './routes/slack';
 import { approvalLinkPages } from './pages/approval-link';
 
 export const ROUTES: Route<any, any, any>[] = [
@@ -48,6 +52,8 @@ export const ROUTES: Route<any, any, any>[] = [
   putBudget,
   listAuditSessions,
   exportAuditSession,
+  putSlackChannel,
+  linkSlackUser,
 ];
 
 export interface ApiServer {
@@ -60,8 +66,10 @@ export interface ApiServer {
 
 const CommandNote = z.object({ commandId: z.string(), deviceId: z.string() });
 
-export function createApp(deps: ApiDeps): express.Express {
+export function createApp(deps: ApiDeps, slack?: WebClient): express.Express {
   const app = express();
+  // Before the JSON parser: the signature covers the raw body.
+  if (slack && deps.config.slack) app.use(slackInteractions(deps, slack, deps.config.slack));
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   app.use(express.json({ limit: deps.config.bodyLimitBytes }));
@@ -76,7 +84,8 @@ export function createApp(deps: ApiDeps): express.Express {
 }
 
 export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
-  const app = createApp(deps);
+  const slack = deps.config.slack ? createSlackClient(deps.config.slack) : undefined;
+  const app = createApp(deps, slack);
   const server = http.createServer(app);
   const io = new Server(server, { maxHttpBufferSize: MAX_AGENT_FRAME_BYTES, serveClient: false });
   const gateway = createAgentGateway(io.of('/agents') as AgentNamespace, deps);
@@ -105,7 +114,9 @@ export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
   const transport = deps.config.mail ? createMailTransport(deps.config.mail) : undefined;
   let baseUrl = deps.config.publicUrl;
   const mailSweep = async () => {
-    if (transport && deps.config.mail && baseUrl) await notifyApprovers(deps, { transport, config: deps.config.mail, baseUrl });
+    const mail = transport && deps.config.mail && baseUrl ? { transport, config: deps.config.mail, baseUrl } : undefined;
+    if (mail || slack) await notifyApprovers(deps, { mail, slack });
+    if (slack) await slackSweep(deps, slack);
   };
 
   let sweeping = false;

@@ -64,6 +64,11 @@ export const Env = z.object({
   /** SMTP server for approval mails, e.g. smtp://127.0.0.1:2525; unset turns the email channel off. */
   SMTP_URL: z.string().regex(/^smtps?:\/\/\S+$/, 'expected smtp://host:port or smtps://…').optional(),
   MAIL_FROM: z.string().min(3).default('Gatehouse <approvals@gatehouse.local>'),
+  /** The Slack app for approvals (both or neither): bot token and signing secret. */
+  SLACK_BOT_TOKEN: z.string().min(10).optional(),
+  SLACK_SIGNING_SECRET: z.string().min(10).optional(),
+  /** The Slack Web API base URL; a local server in tests. */
+  SLACK_API_URL: url.default('https://slack.com/api/'),
 
   /** The Chromium the browser tests drive (Debian's package; `npm test` installs it when missing). */
   CHROMIUM_PATH: z.string().default('/usr/bin/chromium'),
@@ -157,4 +162,11 @@ export function guardConfig(env: Env): GuardConfig {
       windowScale: scale,
     },
   };
+}
+
+/** The Slack app's settings, or undefined when the Slack channel is off. Both secrets or neither. */
+export function slackConfig(env: Env): { botToken: string; signingSecret: string; apiUrl: string } | undefined {
+  if (!env.SLACK_BOT_TOKEN && !env.SLACK_SIGNING_SECRET) return undefined;
+  if (!env.SLACK_BOT_TOKEN || !env.SLACK_SIGNING_SECRET) throw new EnvError('set both SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (or neither, to turn Slack approvals off)');
+  return { botToken: env.SLACK_BOT_TOKEN, signingSecret: env.SLACK_SIGNING_SECRET, apiUrl: env.SLACK_API_URL };
 }

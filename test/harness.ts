@@ -15,7 +15,7 @@ import pino from 'pino';
 import { saveCredentials } from '../agent/credentials';
 import { enroll } from '../agent/enroll';
 import { createApiServer, type ApiServer } from '../api/server';
-import { environment, guardConfig, loadEnv, temporalCliPath, type Env } from '../lib/env';
+import { environment, guardConfig, loadEnv, slackConfig, temporalCliPath, type Env } from '../lib/env';
 import { RateLimiter } from '../lib/rate-limiter';
 import { createPrisma, type PrismaClient } from '../lib/prisma';
 import { createRedis, type Redis } from '../lib/redis';
@@ -127,6 +127,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
       bodyLimitBytes: 256 * 1024,
       webSecret: crypto.randomBytes(32).toString('hex'),
       mail: env.SMTP_URL ? { smtpUrl: env.SMTP_URL, from: env.MAIL_FROM } : undefined,
+      slack: slackConfig(env),
     },
   });
   const url = await api.listen(0, '127.0.0.1');

@@ -4,6 +4,7 @@
  * SMTP server that keeps what it receives.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { simpleParser } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
@@ -133,5 +134,77 @@ export class CuttableTcpPath {
   async cut(): Promise<void> {
     for (const s of this.sockets) s.destroy();
     await new Promise((r) => this.server?.close(r));
+  }
+}
+
+export interface SlackCall {
+  method: string;
+  args: Record<string, any>;
+  token: string;
+  at: number;
+}
+
+/**
+ * A local server speaking the Slack Web API (the methods Gatehouse calls), so the real @slack/web-api client is
+ * exercised at the wire. It records every call; object fields (blocks, view) are parsed back from their JSON.
+ */
+export class FakeSlack {
+  private constructor(
+    private readonly server: http.Server,
+    readonly url: string,
+    readonly calls: SlackCall[],
+  ) {}
+
+  static async start(): Promise<FakeSlack> {
+    const calls: SlackCall[] = [];
+    let n = 0;
+    const server = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const method = (req.url ?? '').replace(/^\/api\//, '');
+        const raw = Buffer.concat(chunks).toString('utf8');
+        const args: Record<string, any> = (req.headers['content-type'] ?? '').includes('json') ? JSON.parse(raw || '{}') : Object.fromEntries(new URLSearchParams(raw));
+        for (const [k, v] of Object.entries(args)) {
+          if (typeof v === 'string' && /^[[{]/.test(v)) {
+            try {
+              args[k] = JSON.parse(v);
+            } catch {
+              // a plain string after all
+            }
+          }
+        }
+        calls.push({ method, args, token: String(req.headers.authorization ?? ''), at: Date.now() });
+        n += 1;
+        const ts = `${Math.floor(Date.now() / 1000)}.${String(n).padStart(6, '0')}`;
+        const body =
+          method === 'chat.postMessage' || method === 'chat.update'
+            ? { ok: true, channel: args.channel, ts: args.ts ?? ts, message: { text: args.text } }
+            : method === 'chat.postEphemeral'
+              ? { ok: true, message_ts: ts }
+              : method === 'views.open'
+                ? { ok: true, view: { id: `V${n}` } }
+                : { ok: false, error: 'unknown_method' };
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    return new FakeSlack(server, `http://127.0.0.1:${port}/api/`, calls);
+  }
+
+  /** The first call of `method` matching `also`, waiting for it. */
+  async waitFor(method: string, also: (c: SlackCall) => boolean = () => true, timeoutMs = 30_000): Promise<SlackCall> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.calls.find((c) => c.method === method && also(c));
+      if (found) return found;
+      if (Date.now() > deadline) throw new Error(`no Slack ${method} call (got: ${this.calls.map((c) => c.method).join(', ') || 'none'})`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  stop(): Promise<void> {
+    return new Promise((resolve) => this.server.close(() => resolve()));
   }
 }

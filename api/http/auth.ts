@@ -37,6 +37,13 @@ export async function authenticate({ prisma }: ApiDeps, req: Request): Promise<P
   };
 }
 
+/** The principal of a user found another way than by API key (an email link, a linked Slack user). */
+export async function principalOfUser({ prisma }: ApiDeps, userId: string): Promise<Principal | null> {
+  const user = await prisma.user.findUnique({ where: { id: userId }, include: { roleBindings: true } });
+  if (!user) return null;
+  return { userId: user.id, partnerId: user.partnerId, email: user.email, bindings: user.roleBindings.map((b) => ({ orgId: b.orgId, role: b.role })) };
+}
+
 /** Org ids where the principal holds any of `roles` (any role when omitted). */
 export function orgsWhere(principal: Principal, roles?: Role[]): string[] {
   return [...new Set(principal.bindings.filter((b) => !roles || roles.includes(b.role as Role)).map((b) => b.orgId))];

@@ -15,7 +15,7 @@ import { AppError } from '../../lib/app-error';
 import { sha256 } from '../../lib/secrets';
 import { Tier } from '../../common/tools';
 import type { ApiDeps } from '../deps';
-import type { Principal } from '../http/auth';
+import { principalOfUser } from '../http/auth';
 import { decideApproval } from '../services/decide-approval';
 
 const Token = z.string().regex(/^[A-Za-z0-9_-]{43}$/);
@@ -80,11 +80,6 @@ async function usableLink(deps: ApiDeps, req: Request, res: Response): Promise<L
   return link;
 }
 
-async function principalOf(deps: ApiDeps, userId: string): Promise<Principal> {
-  const user = await deps.prisma.user.findUniqueOrThrow({ where: { id: userId }, include: { roleBindings: true } });
-  return { userId: user.id, partnerId: user.partnerId, email: user.email, bindings: user.roleBindings.map((b) => ({ orgId: b.orgId, role: b.role })) };
-}
-
 function approvalPage(res: Response, link: LinkWithApproval, requester: string, csrf: string, error?: string): void {
   const a = link.approval;
   const devices = (a.targets as { name: string }[]).map((d) => d.name);
@@ -121,7 +116,7 @@ export function approvalLinkPages(deps: ApiDeps, opts: { secret: string; secureC
     getCsrfTokenFromRequest: (req) => (req.body as { _csrf?: string } | undefined)?._csrf,
   });
   const router = express.Router();
-  router.use(cookieParser(), express.urlencoded({ extended: false, limit: '16kb' }));
+  router.use('/a', cookieParser(), express.urlencoded({ extended: false, limit: '16kb' }));
 
   const requesterOf = async (a: Approval) => (await deps.prisma.user.findUnique({ where: { id: a.requestedBy }, select: { email: true } }))?.email ?? a.requestedBy;
 
@@ -147,7 +142,11 @@ export function approvalLinkPages(deps: ApiDeps, opts: { secret: string; secureC
         approvalPage(res, link, await requesterOf(link.approval), generateCsrfToken(req, res, { overwrite: true }), 'Choose Approve or Reject.');
         return;
       }
-      const principal = await principalOf(deps, link.userId);
+      const principal = await principalOfUser(deps, link.userId);
+      if (!principal) {
+        page(res, 404, 'This link is not valid', '<p>The approver it was made for no longer exists. Nothing was changed.</p>');
+        return;
+      }
       try {
         await decideApproval(deps, principal, {
           approvalId: link.approvalId,

@@ -1,6 +1,6 @@
 /**
  * Tells approvers by email that an approval waits for them, and reminds them once when half of its time has
- * passed. Run by the api's sweep over the Approval table (not by the workflow), so an approval made while the api
+ * passed (by email, and in the Slack thread when the approval was posted there; see slack.ts). Run by the api's sweep over the Approval table (not by the workflow), so an approval made while the api
  * or the mail server was down is still announced when they are back; `notifiedAt`/`remindedAt` make each mail go
  * out once per approval.
  *
@@ -13,7 +13,9 @@ import nodemailer, { type Transporter } from 'nodemailer';
 import { audit } from '../../lib/audit';
 import { sha256 } from '../../lib/secrets';
 import { Tier } from '../../common/tools';
+import type { WebClient } from '@slack/web-api';
 import type { ApiDeps } from '../deps';
+import { remindInSlack } from './slack';
 import { Role } from '../http/auth';
 
 export interface MailConfig {
@@ -77,34 +79,50 @@ async function mailApprovers(deps: ApiDeps, mail: { transport: Transporter; conf
   return sent;
 }
 
-/** One pass of the sweep: announce new pending approvals, remind on the half-way ones. */
-export async function notifyApprovers(deps: ApiDeps, mail: { transport: Transporter; config: MailConfig; baseUrl: string }): Promise<void> {
+export interface NotifyChannels {
+  mail?: { transport: Transporter; config: MailConfig; baseUrl: string };
+  slack?: WebClient;
+}
+
+/** One pass of the sweep: announce new pending approvals by email, remind on the half-way ones. */
+export async function notifyApprovers(deps: ApiDeps, { mail, slack }: NotifyChannels): Promise<void> {
   const now = new Date();
-  const fresh = await deps.prisma.approval.findMany({ where: { status: 'pending', notifiedAt: null, expiresAt: { gt: now } }, take: 50 });
+  const fresh = mail ? await deps.prisma.approval.findMany({ where: { status: 'pending', notifiedAt: null, expiresAt: { gt: now } }, take: 50 }) : [];
   for (const a of fresh) {
     // Claim first, so two api nodes do not both mail; a failed send releases the claim for the next pass.
     const claimed = await deps.prisma.approval.updateMany({ where: { id: a.id, notifiedAt: null }, data: { notifiedAt: now } });
     if (claimed.count !== 1) continue;
     try {
-      const sent = await mailApprovers(deps, mail, a, false);
+      const sent = await mailApprovers(deps, mail!, a, false);
       await audit(deps.prisma, { orgId: a.orgId, actorType: 'system', action: 'approval.notified', target: a.id, sessionId: a.sessionId, data: { channel: 'email', approvers: sent } });
     } catch (err) {
       await deps.prisma.approval.update({ where: { id: a.id }, data: { notifiedAt: null } });
       deps.logger.warn({ approvalId: a.id, err: (err as Error).message }, 'approval mail not sent; will retry');
     }
   }
-  const due = await deps.prisma.approval.findMany({ where: { status: 'pending', notifiedAt: { not: null }, remindedAt: null, expiresAt: { gt: now } }, take: 200 });
+  const due = await deps.prisma.approval.findMany({
+    where: { status: 'pending', remindedAt: null, expiresAt: { gt: now }, OR: [{ notifiedAt: { not: null } }, { slackTs: { not: null } }] },
+    take: 200,
+  });
   for (const a of due) {
     const half = a.createdAt.getTime() + (a.expiresAt.getTime() - a.createdAt.getTime()) / 2;
     if (now.getTime() < half) continue;
     const claimed = await deps.prisma.approval.updateMany({ where: { id: a.id, remindedAt: null }, data: { remindedAt: now } });
     if (claimed.count !== 1) continue;
-    try {
-      const sent = await mailApprovers(deps, mail, a, true);
-      await audit(deps.prisma, { orgId: a.orgId, actorType: 'system', action: 'approval.reminded', target: a.id, sessionId: a.sessionId, data: { channel: 'email', approvers: sent } });
-    } catch (err) {
-      await deps.prisma.approval.update({ where: { id: a.id }, data: { remindedAt: null } });
-      deps.logger.warn({ approvalId: a.id, err: (err as Error).message }, 'approval reminder not sent; will retry');
+    // Once per approval: a channel that fails here is logged, not retried (the other channels were reminded).
+    const channels: string[] = [];
+    if (mail && a.notifiedAt) {
+      await mailApprovers(deps, mail, a, true).then(
+        () => channels.push('email'),
+        (err: unknown) => deps.logger.warn({ approvalId: a.id, err: (err as Error).message }, 'approval reminder mail not sent'),
+      );
     }
+    if (slack && a.slackTs) {
+      await remindInSlack(slack, a).then(
+        () => channels.push('slack'),
+        (err: unknown) => deps.logger.warn({ approvalId: a.id, err: (err as Error).message }, 'approval reminder not posted to Slack'),
+      );
+    }
+    await audit(deps.prisma, { orgId: a.orgId, actorType: 'system', action: 'approval.reminded', target: a.id, sessionId: a.sessionId, data: { channels } });
   }
 }

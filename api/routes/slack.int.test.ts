@@ -1,0 +1,187 @@
+/**
+ * Approvals from Slack, against a local server speaking the Slack Web API (the real @slack/web-api client at the
+ * wire) and signed interactivity payloads: the approval is posted with its buttons, a valid click decides and
+ * the waiting workflow runs the command, the message is updated only after the workflow recorded the decision;
+ * bad signatures, stale or future timestamps, re-serialised bodies, unlinked users and approvers of another org
+ * are refused; the same click twice makes one decision; T4 opens a modal for the phrase.
+ */
+import crypto from 'node:crypto';
+import type { Approval } from '@prisma/client';
+import { approvalBlocks } from '../services/slack';
+import { startTestSystem, waitUntil, type TestSystem } from '../../test/harness';
+import { FakeSlack, type SlackCall } from '../../test/services';
+
+const SECRET = 'test-signing-secret-0123456789';
+const TEAM = 'T0GATEHOUSE';
+let slack: FakeSlack;
+let sys: TestSystem;
+let tech: string;
+
+const tool = (name: string, input: Record<string, unknown>) => `/tool ${name} ${JSON.stringify(input)}`;
+const pc = (n: number) => sys.simulated.get(`${sys.seed.orgs.acme.slug.toUpperCase()}-PC-${String(n).padStart(2, '0')}`)!;
+const emailOf = (role: string, org: 'acme' | 'globex' = 'acme') => sys.seed.credentials.find((c) => c.role === role && c.org === sys.seed.orgs[org].slug)!.email;
+const toolStep = (session: any, turnId: string) => session.turns.find((t: { turnId: string }) => t.turnId === turnId).steps.find((s: { kind: string }) => s.kind === 'tool');
+
+/** POSTs a payload to /slack/interactions as Slack would: form-encoded, v0-signed over the exact body. */
+async function interact(payload: unknown, opts: { ts?: number; body?: string; signature?: string } = {}) {
+  const body = opts.body ?? new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
+  const ts = String(opts.ts ?? Math.floor(Date.now() / 1000));
+  const signature = opts.signature ?? `v0=${crypto.createHmac('sha256', SECRET).update(`v0:${ts}:${body}`).digest('hex')}`;
+  const t0 = Date.now();
+  const res = await fetch(`${sys.url}/slack/interactions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-slack-request-timestamp': ts, 'x-slack-signature': signature },
+    body,
+  });
+  return { status: res.status, text: await res.text(), ms: Date.now() - t0 };
+}
+
+const click = (posted: SlackCall, user: string, action: 'approve' | 'reject', team = TEAM) => {
+  const button = posted.args.blocks.find((b: { type: string }) => b.type === 'actions').elements.find((e: { action_id: string }) => e.action_id === action);
+  return { type: 'block_actions', user: { id: user }, team: { id: team }, trigger_id: `trig-${crypto.randomUUID()}`, channel: { id: posted.args.channel }, actions: [{ action_id: action, value: button.value }] };
+};
+
+beforeAll(async () => {
+  slack = await FakeSlack.start();
+  sys = await startTestSystem({ simulated: 2, env: { SLACK_BOT_TOKEN: 'xoxb-test-token-0123', SLACK_SIGNING_SECRET: SECRET, SLACK_API_URL: slack.url } });
+  tech = sys.keyOf('technician');
+  const admin = sys.keyOf('admin');
+  const acme = sys.seed.orgs.acme.slug;
+  expect((await sys.request('PUT', `/v1/orgs/${acme}/slack`, { key: admin, body: { teamId: TEAM, channelId: 'C0APPROVALS' } })).status).toBe(200);
+  for (const [slackUserId, email] of [
+    ['U0APPROVER', emailOf('approver')],
+    ['U0TECH', emailOf('technician')],
+  ]) {
+    expect((await sys.request('POST', `/v1/orgs/${acme}/slack/users`, { key: admin, body: { teamId: TEAM, slackUserId, email } })).status).toBe(201);
+  }
+  const globexAdmin = sys.keyOf('admin', 'globex');
+  expect((await sys.request('POST', `/v1/orgs/${sys.seed.orgs.globex.slug}/slack/users`, { key: globexAdmin, body: { teamId: TEAM, slackUserId: 'U0GLOBEX', email: emailOf('approver', 'globex') } })).status).toBe(201);
+}, 180_000);
+
+afterAll(async () => {
+  await sys?.stop();
+  await slack?.stop();
+});
+
+it('posts the approval, decides on a valid click, runs the command, and updates the message only after the workflow recorded it', async () => {
+  const sessionId = await sys.startSession(tech);
+  const turnId = await sys.send(sessionId, tech, tool('manage_service', { device_id: pc(1), service: 'Spooler', action: 'restart' }));
+  const approval = await sys.waitForApproval(sessionId);
+  const message = await slack.waitFor('chat.postMessage', (c) => c.args.channel === 'C0APPROVALS' && c.args.blocks?.some((b: any) => b.type === 'actions' && b.elements[0].value.includes(approval.id)));
+  expect(message.token).toBe('Bearer xoxb-test-token-0123');
+  const text = JSON.stringify(message.args.blocks);
+  for (const shown of ['manage_service', 'T3', 'PC-01', emailOf('technician'), 'Spooler']) expect(text).toContain(shown);
+
+  // Refused: bad signature, stale and future timestamps, a re-serialised body with the original signature.
+  const payload = click(message, 'U0APPROVER', 'approve');
+  const body = new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
+  const ts = Math.floor(Date.now() / 1000);
+  const signature = `v0=${crypto.createHmac('sha256', SECRET).update(`v0:${ts}:${body}`).digest('hex')}`;
+  expect((await interact(payload, { signature: `v0=${'0'.repeat(64)}` })).status).toBe(401);
+  expect((await interact(payload, { ts: ts - 301 })).status).toBe(401);
+  expect((await interact(payload, { ts: ts + 301 })).status).toBe(401);
+  const reserialised = new URLSearchParams({ payload: JSON.stringify(payload, null, 1) }).toString();
+  expect((await interact(payload, { ts, body: reserialised, signature })).status).toBe(401);
+  expect((await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } })).status).toBe('pending');
+
+  // The valid click: answered at once, decided afterwards.
+  const first = await interact(payload, { ts, body, signature });
+  expect(first.status).toBe(200);
+  // The same request again (a retry or a replay inside the window): still one decision.
+  expect((await interact(payload, { ts, body, signature })).status).toBe(200);
+  const session = await sys.waitForTurn(sessionId, tech, turnId);
+  expect(toolStep(session, turnId)).toMatchObject({ tool: 'manage_service', status: 'succeeded' });
+  const decided = await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } });
+  expect(decided).toMatchObject({ status: 'approved', channel: 'slack' });
+  expect(await sys.prisma.auditEvent.count({ where: { action: 'approval.approved', target: approval.id } })).toBe(1);
+  await slack.waitFor('chat.postEphemeral', (c) => c.args.user === 'U0APPROVER' && /another decision was recorded first|this approval is already approved/.test(c.args.text));
+
+  const update = await slack.waitFor('chat.update', (c) => c.args.ts === decided.slackTs && c.args.channel === 'C0APPROVALS');
+  const recorded = (await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } })).recordedAt!;
+  expect(update.at).toBeGreaterThanOrEqual(recorded.getTime());
+  expect(update.args.text).toMatch(new RegExp(`Approved\\* by ${emailOf('approver').replace(/[.]/g, '\\.')} via slack`));
+  expect(update.args.blocks.some((b: { type: string }) => b.type === 'actions')).toBe(false);
+});
+
+it('refuses unlinked Slack users, non-approvers and approvers of another org, with an ephemeral message', async () => {
+  const sessionId = await sys.startSession(tech);
+  await sys.send(sessionId, tech, tool('manage_service', { device_id: pc(2), service: 'BITS', action: 'stop' }));
+  const approval = await sys.waitForApproval(sessionId);
+  const message = await slack.waitFor('chat.postMessage', (c) => c.args.blocks?.some((b: any) => b.type === 'actions' && b.elements[0].value.includes(approval.id)));
+  const cases: [string, RegExp][] = [
+    ['U0NOBODY', /not linked to a Gatehouse approver/],
+    ['U0TECH', /Not recorded: .*approver/i],
+    ['U0GLOBEX', /not an approver of the organization/],
+  ];
+  for (const [user, why] of cases) {
+    expect((await interact(click(message, user, 'approve'))).status).toBe(200);
+    await slack.waitFor('chat.postEphemeral', (c) => c.args.user === user && why.test(c.args.text));
+  }
+  expect((await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } })).status).toBe('pending');
+  // A rejection by the linked approver is then taken.
+  expect((await interact(click(message, 'U0APPROVER', 'reject'))).status).toBe(200);
+  await waitUntil(async () => (await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } })).status === 'rejected', 'the rejection');
+});
+
+it('opens a modal for the T4 phrase and refuses a wrong one', async () => {
+  const sessionId = await sys.startSession(tech);
+  const turnId = await sys.send(sessionId, tech, tool('restart_device', { device_id: pc(1) }));
+  const approval = await sys.waitForApproval(sessionId);
+  const message = await slack.waitFor('chat.postMessage', (c) => c.args.blocks?.some((b: any) => b.type === 'actions' && b.elements[0].value.includes(approval.id)));
+  const payload = click(message, 'U0APPROVER', 'approve');
+  expect((await interact(payload)).status).toBe(200);
+  const opened = await slack.waitFor('views.open', (c) => c.args.trigger_id === payload.trigger_id);
+  const submit = (phrase: string) => ({
+    type: 'view_submission',
+    user: { id: 'U0APPROVER' },
+    team: { id: TEAM },
+    view: { callback_id: 'gatehouse_t4', private_metadata: opened.args.view.private_metadata, state: { values: { phrase: { value: { value: phrase } } } } },
+  });
+  const wrong = await interact(submit('not the name'));
+  expect(wrong.status).toBe(200);
+  expect(JSON.parse(wrong.text)).toMatchObject({ response_action: 'errors', errors: { phrase: expect.stringMatching(/confirmation/i) } });
+  expect((await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } })).status).toBe('pending');
+  const right = await interact(submit(approval.confirmationPhrase!));
+  expect(JSON.parse(right.text)).toEqual({ response_action: 'clear' });
+  const session = await sys.waitForTurn(sessionId, tech, turnId, 60_000);
+  expect(toolStep(session, turnId)).toMatchObject({ tool: 'restart_device', status: 'succeeded' });
+});
+
+it('escapes user and model text so it cannot ping anyone or make a link', () => {
+  const evil = '<!channel> <@U0BOSS> <https://evil.example|click here> & more';
+  const approval = {
+    id: crypto.randomUUID(),
+    tier: 3,
+    summary: `restart ${evil}`,
+    toolName: 'manage_service',
+    targets: [{ id: 'd', name: `PC <!here>` }],
+    input: { service: evil },
+    expiresAt: new Date(),
+    digest: 'a'.repeat(64),
+    confirmationPhrase: null,
+  } as unknown as Approval;
+  const blocks = approvalBlocks(approval, `mallory <!everyone>`);
+  const texts = JSON.stringify(blocks);
+  expect(texts).not.toMatch(/<!|<@|<https?:/);
+  expect(texts).toContain('&lt;!channel&gt;');
+  expect(texts).toContain('&amp; more');
+  for (const b of blocks as any[]) {
+    for (const t of [b.text, ...(b.fields ?? []), ...(b.elements ?? [])].filter((x) => x?.type === 'mrkdwn')) expect(t.verbatim).toBe(true);
+  }
+});
+
+it('reminds in the thread at half time, and shows the expiry once the workflow recorded it', async () => {
+  expect((await sys.request('PUT', `/v1/orgs/${sys.seed.orgs.acme.slug}/policy`, { key: sys.keyOf('admin'), body: { overrides: [], approvalTtlSeconds: { t3: 6, t4: 6 } } })).status).toBe(200);
+  const sessionId = await sys.startSession(tech);
+  const turnId = await sys.send(sessionId, tech, tool('manage_service', { device_id: pc(2), service: 'W32Time', action: 'restart' }));
+  const approval = await sys.waitForApproval(sessionId);
+  await slack.waitFor('chat.postMessage', (c) => c.args.blocks?.some((b: any) => b.type === 'actions' && b.elements[0].value.includes(approval.id)));
+  await waitUntil(async () => (await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } })).slackTs !== null, 'the Slack message to be recorded');
+  const { slackTs } = await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } });
+  const reminder = await slack.waitFor('chat.postMessage', (c) => c.args.thread_ts === slackTs, 15_000);
+  expect(reminder.args.text).toMatch(/^Reminder: .*half of its time has passed/);
+  await sys.waitForTurn(sessionId, tech, turnId, 30_000);
+  const update = await slack.waitFor('chat.update', (c) => c.args.ts === slackTs, 15_000);
+  expect(update.args.text).toMatch(/^\*Expired\* .* without a decision; the call did not run/);
+  expect(slack.calls.filter((c) => c.method === 'chat.postMessage' && c.args.thread_ts === slackTs)).toHaveLength(1);
+});

@@ -1,0 +1,153 @@
+/**
+ * Approvals in Slack. Each approval of an org with a Slack channel is posted there as a Block Kit message (tool,
+ * summarised input, devices, tier, requester, expiry) with Approve and Reject buttons; a reminder goes into its
+ * thread at half time; once the workflow has recorded the outcome the message is updated (never before, so it
+ * never shows a status that is not true). All user and model text is escaped and sent verbatim, so it cannot
+ * ping anyone or make a link.
+ *
+ * Clicks arrive at `POST /slack/interactions` (api/routes/slack.ts): the v0 signature over the raw body is checked
+ * in constant time and timestamps more than 300 s away are refused; the answer goes back at once and the decision
+ * is made through the one decision service, as the Gatehouse user the Slack user is linked to.
+ */
+import crypto from 'node:crypto';
+import type { Approval } from '@prisma/client';
+import { WebClient, type KnownBlock } from '@slack/web-api';
+import { Tier } from '../../common/tools';
+import type { ApiDeps } from '../deps';
+
+export interface SlackConfig {
+  botToken: string;
+  signingSecret: string;
+  /** The Slack Web API base URL (https://slack.com/api/ unless changed). */
+  apiUrl?: string;
+}
+
+export function createSlackClient(config: SlackConfig): WebClient {
+  return new WebClient(config.botToken, { slackApiUrl: config.apiUrl, retryConfig: { retries: 1 }, timeout: 5000 });
+}
+
+/** Slack's escaping for text in messages: `&`, `<` and `>` (which is what mentions and links are made of). */
+export const escapeSlack = (text: unknown) => String(text ?? '').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+const md = (text: string) => ({ type: 'mrkdwn' as const, text, verbatim: true });
+
+/** What the buttons carry: the approval and the digest the approver was shown. */
+export const buttonValue = (a: Approval) => JSON.stringify({ a: a.id, d: a.digest });
+
+export function approvalBlocks(a: Approval, requester: string, outcome?: string): KnownBlock[] {
+  const devices = (a.targets as { name: string }[]).map((d) => d.name);
+  const input = JSON.stringify(a.input);
+  const blocks: KnownBlock[] = [
+    { type: 'section', text: md(`*Approval needed (T${a.tier}):* ${escapeSlack(a.summary)}`) },
+    {
+      type: 'section',
+      fields: [
+        md(`*Tool*\n${escapeSlack(a.toolName)}`),
+        md(`*Tier*\nT${a.tier}${a.tier >= Tier.T4 ? ' (typed confirmation)' : ''}`),
+        md(`*Devices*\n${escapeSlack(devices.slice(0, 20).join(', '))}${devices.length > 20 ? ` and ${devices.length - 20} more` : ''}`),
+        md(`*Requested by*\n${escapeSlack(requester)}`),
+        md(`*Expires*\n${escapeSlack(a.expiresAt.toISOString())}`),
+      ],
+    },
+    { type: 'section', text: md(`*Input*\n\`\`\`${escapeSlack(input.length > 500 ? `${input.slice(0, 499)}…` : input)}\`\`\``) },
+  ];
+  if (outcome) {
+    blocks.push({ type: 'context', elements: [md(outcome)] });
+  } else {
+    blocks.push({
+      type: 'actions',
+      block_id: 'gatehouse_decision',
+      elements: [
+        { type: 'button', action_id: 'approve', style: 'primary', text: { type: 'plain_text', text: 'Approve' }, value: buttonValue(a) },
+        { type: 'button', action_id: 'reject', style: 'danger', text: { type: 'plain_text', text: 'Reject' }, value: buttonValue(a) },
+      ],
+    });
+  }
+  return blocks;
+}
+
+/** The modal a T4 approval opens: the phrase must be typed. */
+export function confirmationModal(a: Approval) {
+  return {
+    type: 'modal' as const,
+    callback_id: 'gatehouse_t4',
+    private_metadata: buttonValue(a),
+    title: { type: 'plain_text' as const, text: 'Confirm T4 approval' },
+    submit: { type: 'plain_text' as const, text: 'Approve' },
+    close: { type: 'plain_text' as const, text: 'Cancel' },
+    blocks: [
+      { type: 'section' as const, text: md(`${escapeSlack(a.summary)}\n\nType *${escapeSlack(a.confirmationPhrase)}* to approve.`) },
+      { type: 'input' as const, block_id: 'phrase', label: { type: 'plain_text' as const, text: 'Confirmation' }, element: { type: 'plain_text_input' as const, action_id: 'value', max_length: 200 } },
+    ],
+  };
+}
+
+/** Slack's v0 request signature over the raw body, compared in constant time; stale or future timestamps fail. */
+export function verifySlackSignature(secret: string, raw: Buffer, timestamp: string | undefined, signature: string | undefined, nowSeconds = Date.now() / 1000): string | null {
+  if (!timestamp || !/^\d{1,12}$/.test(timestamp)) return 'missing or malformed X-Slack-Request-Timestamp';
+  if (Math.abs(nowSeconds - Number(timestamp)) > 300) return 'timestamp more than 300 s from now';
+  if (!signature || !/^v0=[0-9a-f]{64}$/.test(signature)) return 'missing or malformed X-Slack-Signature';
+  const expected = crypto.createHmac('sha256', secret).update(`v0:${timestamp}:`).update(raw).digest();
+  const given = Buffer.from(signature.slice(3), 'hex');
+  return crypto.timingSafeEqual(expected, given) ? null : 'signature does not match';
+}
+
+const requesterOf = async (deps: ApiDeps, a: Approval) => (await deps.prisma.user.findUnique({ where: { id: a.requestedBy }, select: { email: true } }))?.email ?? a.requestedBy;
+
+function outcomeText(a: Approval, decider: string | null): string {
+  switch (a.status) {
+    case 'approved':
+    case 'rejected':
+      return `*${a.status === 'approved' ? 'Approved' : 'Rejected'}* by ${escapeSlack(decider ?? a.decidedBy)} via ${escapeSlack(a.channel)}${a.reason ? `: “${escapeSlack(a.reason)}”` : ''} at ${escapeSlack(a.decidedAt?.toISOString())}`;
+    case 'expired':
+      return `*Expired* at ${escapeSlack(a.expiresAt.toISOString())} without a decision; the call did not run.`;
+    default:
+      return `*${escapeSlack(a.status)}*${a.reason ? `: ${escapeSlack(a.reason)}` : ''}`;
+  }
+}
+
+/** One pass of the api's sweep for Slack: post new approvals, remind, and update decided ones. */
+export async function slackSweep(deps: ApiDeps, slack: WebClient): Promise<void> {
+  const now = new Date();
+  const channels = await deps.prisma.slackChannel.findMany();
+  if (!channels.length) return;
+  const channelOf = new Map(channels.map((c) => [c.orgId, c]));
+
+  const fresh = await deps.prisma.approval.findMany({ where: { status: 'pending', slackChannel: null, expiresAt: { gt: now }, orgId: { in: [...channelOf.keys()] } }, take: 50 });
+  for (const a of fresh) {
+    const channel = channelOf.get(a.orgId)!.channelId;
+    const claimed = await deps.prisma.approval.updateMany({ where: { id: a.id, slackChannel: null }, data: { slackChannel: channel } });
+    if (claimed.count !== 1) continue;
+    try {
+      const res = await slack.chat.postMessage({ channel, text: `Approval needed (T${a.tier}): ${escapeSlack(a.summary)}`, blocks: approvalBlocks(a, await requesterOf(deps, a)), unfurl_links: false, unfurl_media: false });
+      await deps.prisma.approval.update({ where: { id: a.id }, data: { slackTs: res.ts ?? null, slackChannel: res.channel ?? channel } });
+    } catch (err) {
+      await deps.prisma.approval.update({ where: { id: a.id }, data: { slackChannel: null } });
+      deps.logger.warn({ approvalId: a.id, err: (err as Error).message }, 'approval not posted to Slack; will retry');
+    }
+  }
+
+  const decided = await deps.prisma.approval.findMany({ where: { slackTs: { not: null }, recordedAt: { not: null }, slackUpdatedAt: null }, take: 50 });
+  for (const a of decided) {
+    const claimed = await deps.prisma.approval.updateMany({ where: { id: a.id, slackUpdatedAt: null }, data: { slackUpdatedAt: now } });
+    if (claimed.count !== 1) continue;
+    try {
+      const decider = a.decidedBy ? ((await deps.prisma.user.findUnique({ where: { id: a.decidedBy }, select: { email: true } }))?.email ?? null) : null;
+      const text = outcomeText(a, decider);
+      await slack.chat.update({ channel: a.slackChannel!, ts: a.slackTs!, text, blocks: approvalBlocks(a, await requesterOf(deps, a), text) });
+    } catch (err) {
+      await deps.prisma.approval.update({ where: { id: a.id }, data: { slackUpdatedAt: null } });
+      deps.logger.warn({ approvalId: a.id, err: (err as Error).message }, 'Slack message not updated; will retry');
+    }
+  }
+}
+
+/** The reminder in the approval message's thread (called once, when the reminder sweep claims the approval). */
+export async function remindInSlack(slack: WebClient, a: Approval): Promise<void> {
+  if (!a.slackTs || !a.slackChannel) return;
+  await slack.chat.postMessage({
+    channel: a.slackChannel,
+    thread_ts: a.slackTs,
+    text: `Reminder: this approval is still waiting and half of its time has passed (expires ${a.expiresAt.toISOString()}).`,
+  });
+}
