@@ -3,10 +3,12 @@ import { parseArgs } from 'node:util';
 import { runApprovalBench } from './approval';
 import { runDetectorBench } from './detector';
 import { runGuardsBench } from './guards';
+import { runApprovalChannelsBench } from './approval-channels';
 import { runReplayBench } from './replay';
 
 const BENCHES: Record<string, (n: number) => Promise<void>> = {
   approval: runApprovalBench,
+  'approval-channels': runApprovalChannelsBench,
   guards: runGuardsBench,
   detector: () => runDetectorBench(),
   replay: runReplayBench,

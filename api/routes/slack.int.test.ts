@@ -7,7 +7,7 @@
  */
 import crypto from 'node:crypto';
 import type { Approval } from '@prisma/client';
-import { approvalBlocks } from '../services/slack';
+import { approvalBlocks, slackSignature } from '../services/slack';
 import { startTestSystem, waitUntil, type TestSystem } from '../../test/harness';
 import { FakeSlack, type SlackCall } from '../../test/services';
 
@@ -26,7 +26,7 @@ const toolStep = (session: any, turnId: string) => session.turns.find((t: { turn
 async function interact(payload: unknown, opts: { ts?: number; body?: string; signature?: string } = {}) {
   const body = opts.body ?? new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
   const ts = String(opts.ts ?? Math.floor(Date.now() / 1000));
-  const signature = opts.signature ?? `v0=${crypto.createHmac('sha256', SECRET).update(`v0:${ts}:${body}`).digest('hex')}`;
+  const signature = opts.signature ?? slackSignature(SECRET, ts, body);
   const t0 = Date.now();
   const res = await fetch(`${sys.url}/slack/interactions`, {
     method: 'POST',
@@ -76,7 +76,7 @@ it('posts the approval, decides on a valid click, runs the command, and updates 
   const payload = click(message, 'U0APPROVER', 'approve');
   const body = new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
   const ts = Math.floor(Date.now() / 1000);
-  const signature = `v0=${crypto.createHmac('sha256', SECRET).update(`v0:${ts}:${body}`).digest('hex')}`;
+  const signature = slackSignature(SECRET, String(ts), body);
   expect((await interact(payload, { signature: `v0=${'0'.repeat(64)}` })).status).toBe(401);
   expect((await interact(payload, { ts: ts - 301 })).status).toBe(401);
   expect((await interact(payload, { ts: ts + 301 })).status).toBe(401);

@@ -1,5 +1,5 @@
 /**
- * The one decision service behind every channel (API, console; Slack and email later). Checks, at decision time:
+ * The one decision service behind every channel (API, console, Slack, email links). Checks, at decision time:
  * the approver role in the approval's org, that the approval is still pending and unexpired, the digest the
  * approver reviewed, and for T4 the typed confirmation phrase and an approver other than the requester. The
  * first valid decision is recorded atomically; a later one gets 409. Then the workflow is signalled; if Temporal

@@ -82,12 +82,17 @@ export function confirmationModal(a: Approval) {
   };
 }
 
-/** Slack's v0 request signature over the raw body, compared in constant time; stale or future timestamps fail. */
+/** Slack's v0 signature of a request: `v0=` + HMAC-SHA256(signing secret, `v0:<timestamp>:<raw body>`). */
+export function slackSignature(secret: string, timestamp: string, raw: Buffer | string): string {
+  return `v0=${crypto.createHmac('sha256', secret).update(`v0:${timestamp}:`).update(raw).digest('hex')}`;
+}
+
+/** Checks a request's v0 signature over the raw body in constant time; stale or future timestamps fail. */
 export function verifySlackSignature(secret: string, raw: Buffer, timestamp: string | undefined, signature: string | undefined, nowSeconds = Date.now() / 1000): string | null {
   if (!timestamp || !/^\d{1,12}$/.test(timestamp)) return 'missing or malformed X-Slack-Request-Timestamp';
   if (Math.abs(nowSeconds - Number(timestamp)) > 300) return 'timestamp more than 300 s from now';
   if (!signature || !/^v0=[0-9a-f]{64}$/.test(signature)) return 'missing or malformed X-Slack-Signature';
-  const expected = crypto.createHmac('sha256', secret).update(`v0:${timestamp}:`).update(raw).digest();
+  const expected = Buffer.from(slackSignature(secret, timestamp, raw).slice(3), 'hex');
   const given = Buffer.from(signature.slice(3), 'hex');
   return crypto.timingSafeEqual(expected, given) ? null : 'signature does not match';
 }
