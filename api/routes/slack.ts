@@ -114,6 +114,7 @@ export function slackInteractions(deps: ApiDeps, slack: WebClient, config: Slack
         digest: value.d,
         confirmation: p.view.state.values.phrase.value.value ?? '',
         channel: 'slack',
+        deliverInBackground: true,
       });
       res.json({ response_action: 'clear' });
     } catch (err) {

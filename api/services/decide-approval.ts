@@ -22,6 +22,8 @@ export interface DecisionRequest {
   digest?: string;
   confirmation?: string;
   channel: ApprovalChannel;
+  /** Do not wait for the signal to reach the workflow (Slack wants its answer in 3 s); the outbox delivers it. */
+  deliverInBackground?: boolean;
 }
 
 export async function findApproval(deps: ApiDeps, principal: Principal, id: string): Promise<Approval> {
@@ -92,6 +94,10 @@ export async function decideApproval(deps: ApiDeps, principal: Principal, req: D
     data: { channel: req.channel, reason: req.reason ?? null, tool: approval.toolName, tier: approval.tier, digest: approval.digest },
   });
   const decided = await deps.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } });
+  if (req.deliverInBackground) {
+    void deliverDecision(deps, decided);
+    return { approval: decided, delivered: false };
+  }
   const delivered = await deliverDecision(deps, decided);
   return { approval: decided, delivered };
 }
