@@ -1,7 +1,8 @@
 /**
- * The agent's connection to `/agents`: receives commands, runs each once, and reports the result until the
- * server acknowledges it (results produced while disconnected are sent after reconnecting). Reconnects with
- * jittered exponential backoff.
+ * The agent's connection to `/agents`: receives commands, runs each at most once (the on-disk journal remembers
+ * every command across reconnects and restarts; see journal.ts), and reports the result until the server
+ * acknowledges it (results produced while disconnected, or before a restart, are sent after reconnecting).
+ * Reconnects with jittered exponential backoff.
  */
 import { io, type Socket } from 'socket.io-client';
 import {
@@ -13,6 +14,7 @@ import {
 } from '../common/protocol';
 import type { Logger } from '../lib/logger';
 import type { AgentCredentials } from './credentials';
+import { CommandJournal } from './journal';
 import { ExecutorError, type Executor } from './executors/types';
 import { AGENT_VERSION } from './version';
 
@@ -50,6 +52,8 @@ async function execute(executor: Executor, cmd: CommandDispatch): Promise<Comman
 
 export function connectAgent(opts: {
   credentials: AgentCredentials;
+  /** The command journal's file (next to the credential). */
+  journalFile: string;
   executor: Executor | ((conn: AgentConnection) => Executor);
   logger: Logger;
   onFatal?: (message: string) => void;
@@ -62,19 +66,18 @@ export function connectAgent(opts: {
     reconnectionDelayMax: 30_000,
     randomizationFactor: 0.5,
   });
-  const results = new Map<string, CommandResult>(); // finished commands, by id
-  const unacked = new Set<string>();
+  const journal = CommandJournal.open(opts.journalFile);
   const running = new Set<string>();
   const counters = { executed: 0, invalidFrames: 0 };
   let stopped = false;
   let retryDelay = 1000;
 
   const report = async (commandId: string) => {
-    const result = results.get(commandId);
+    const result = journal.result(commandId);
     if (!result || !socket.connected) return;
     try {
       const ack = await socket.timeout(10_000).emitWithAck('command:result', result);
-      if (ack.accepted || ack.reason === 'unknown command') unacked.delete(commandId);
+      if (ack.accepted || ack.reason === 'unknown command') journal.acked(commandId);
       if (!ack.accepted) logger.warn({ commandId, reason: ack.reason }, 'server did not accept the result');
     } catch {
       // no ack (disconnected or slow): sent again on the next connect
@@ -84,7 +87,7 @@ export function connectAgent(opts: {
   socket.on('connect', () => {
     retryDelay = 1000;
     logger.info({ deviceId: credentials.deviceId, server: credentials.server }, 'connected to the gateway');
-    for (const id of unacked) void report(id);
+    for (const id of journal.unacked()) void report(id);
   });
   socket.on('disconnect', (reason) => logger.warn({ reason }, 'disconnected from the gateway'));
   socket.on('connect_error', (err) => {
@@ -110,16 +113,16 @@ export function connectAgent(opts: {
       return;
     }
     const cmd = parsed.data;
-    if (results.has(cmd.commandId)) return void report(cmd.commandId); // redelivered: answer, never rerun
-    if (running.has(cmd.commandId)) return;
+    if (journal.result(cmd.commandId)) return void report(cmd.commandId); // redelivered: answer, never rerun
+    if (running.has(cmd.commandId) || journal.seen(cmd.commandId)) return;
     if (new Date(cmd.expiresAt) <= new Date()) return; // past its TTL: never runs
     running.add(cmd.commandId);
+    journal.started(cmd.commandId, cmd.kind);
     logger.info({ commandId: cmd.commandId, kind: cmd.kind }, 'running command');
     void execute(executor, cmd).then((result) => {
       running.delete(cmd.commandId);
       counters.executed += 1;
-      results.set(cmd.commandId, result);
-      unacked.add(cmd.commandId);
+      journal.finished(result);
       return report(cmd.commandId);
     });
   });

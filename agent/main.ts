@@ -71,6 +71,7 @@ async function main(): Promise<void> {
   if (values.server) credentials.server = values.server;
   const agent = connectAgent({
     credentials,
+    journalFile: `${file}.journal.jsonl`,
     executor: createLinuxExecutor({ allowPower: values['allow-power'], allowPackages: values['allow-packages'], scriptPath: env.PATH }),
     logger,
     onFatal: () => process.exit(2),

@@ -64,6 +64,7 @@ export async function runSimulation(opts: {
     const machine = new SimulatedMachine(credentials.name);
     return connectAgent({
       credentials: { ...credentials, server: opts.server },
+      journalFile: path.join(dir, `${credentials.name}.journal.jsonl`),
       logger: opts.logger.child({ device: credentials.name }),
       executor: (conn) => createSimulatedExecutor(machine, { rebootSeconds: opts.rebootSeconds, onReboot: (s) => conn.goOffline(s * 1000) }),
     });
