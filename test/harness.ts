@@ -52,6 +52,8 @@ export interface TestSystem {
   database?: CuttableTcpPath;
   /** Simulated Windows-like endpoints (acme), by name: ACME-…-PC-01, … */
   simulated: Map<string, string>;
+  /** The command journal of a simulated endpoint, by device name. */
+  journalOf(name: string): string;
   /** A user of the seeded partner with the given roles in acme, and an API key. */
   createUser(roles: ('technician' | 'approver' | 'admin' | 'auditor')[]): Promise<{ userId: string; key: string }>;
   startSession(key: string): Promise<string>;
@@ -60,7 +62,10 @@ export interface TestSystem {
   /** Waits until the turn is answered or failed and returns the session as GET shows it. */
   waitForTurn(sessionId: string, key: string, turnId: string, timeoutMs?: number): Promise<any>;
   waitForApproval(sessionId: string): Promise<{ id: string; tier: number; digest: string; confirmationPhrase: string | null }>;
-  /** Stops the worker (as a crash or deploy would) and starts a fresh one on the same task queue. */
+  /**
+   * Stops the worker (as a deploy would; with `workerProcess`, SIGKILL as a crash would) and starts a fresh one
+   * on the same task queue.
+   */
   stopWorker(): Promise<void>;
   startWorker(): Promise<void>;
   keyOf(role: 'technician' | 'approver' | 'admin' | 'auditor', org?: 'acme' | 'globex'): string;
@@ -84,6 +89,8 @@ export interface TestSystemOptions {
   env?: Record<string, string>;
   /** Run Redis as a process of this test, so it can really be stopped. */
   dedicatedRedis?: boolean;
+  /** Run the worker as its own process (`npm run worker`), so stopWorker can SIGKILL it. */
+  workerProcess?: boolean;
   /** Route the api's and the worker's PostgreSQL connections through a path the test can cut. */
   cuttableDatabase?: boolean;
 }
@@ -137,7 +144,33 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
   let worker: Worker | undefined;
   let workerRun: Promise<void> | undefined;
   let workerStarts = 0;
+  let workerChild: ChildProcess | undefined;
+  const startWorkerProcess = async () => {
+    workerChild = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'worker', 'main.ts')], {
+      cwd: root,
+      env: environment({
+        ...opts.env,
+        ANTHROPIC_API_KEY: '',
+        ANTHROPIC_BASE_URL: model.url,
+        DATABASE_URL: systemDbUrl,
+        REDIS_URL: env.REDIS_URL,
+        TEMPORAL_ADDRESS: temporal.address,
+        TEMPORAL_TASK_QUEUE: taskQueue,
+        LOG_LEVEL: env.TEST_LOG_LEVEL,
+      }),
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+  };
+  const stopWorkerProcess = async () => {
+    const child = workerChild;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    await new Promise((resolve) => {
+      child.once('exit', resolve);
+      child.kill('SIGKILL');
+    });
+  };
   const startWorker = async () => {
+    if (opts.workerProcess) return startWorkerProcess();
     // A new identity per start, as a new process would have: a restart shows in the history.
     workerStarts += 1;
     const identity = `${process.pid}@${os.hostname()}/worker-${workerStarts}`;
@@ -145,6 +178,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
     workerRun = worker.run();
   };
   const stopWorker = async () => {
+    if (opts.workerProcess) return stopWorkerProcess();
     worker?.shutdown();
     await workerRun;
     worker = undefined;
@@ -268,6 +302,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
     redisServer: dedicated,
     database: dbPath,
     simulated,
+    journalOf: (name) => path.join(tmp ?? os.tmpdir(), 'simulated', seed.orgs.acme.slug, `${name}.journal.jsonl`),
     createUser,
     startSession,
     send,

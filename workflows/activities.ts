@@ -14,5 +14,7 @@ export const db = proxyActivities<Activities>({ startToCloseTimeout: '30s', retr
 export const model = proxyActivities<Activities>({ startToCloseTimeout: '3m', heartbeatTimeout: '15s', retry });
 
 // Completed asynchronously by the api when the agent's result arrives (or the command's TTL passes), so the
-// wait survives worker restarts. The timeout is a backstop above the command's own TTL.
-export const device = proxyActivities<Activities>({ startToCloseTimeout: '20m', retry: { ...retry, maximumAttempts: 3 } });
+// wait survives worker restarts. The api heartbeats every waiting command by task token (api/gateway/agents.ts);
+// an attempt whose worker died before it queued the command misses them and is retried (idempotent by command id)
+// within the heartbeat timeout. The start-to-close timeout is a backstop above the command's own TTL.
+export const device = proxyActivities<Activities>({ startToCloseTimeout: '20m', heartbeatTimeout: '30s', retry: { ...retry, maximumAttempts: 3 } });

@@ -186,6 +186,27 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
       .catch((err: unknown) => logger.error({ err, deviceId }, 'failed to deliver queued commands'));
   });
 
+  // The activities waiting on commands complete asynchronously, so nothing in the worker heartbeats them: the api
+  // does, by task token. An activity whose worker died before it queued its command gets no heartbeat, times out
+  // (heartbeat timeout in workflows/activities.ts) and is retried at once instead of after its 20-minute limit.
+  const HEARTBEAT_EVERY_MS = 10_000;
+  const lastHeartbeat = new Map<string, number>();
+  async function heartbeatWaiting(now: Date): Promise<void> {
+    const waiting = await prisma.deviceCommand.findMany({
+      where: { status: { in: ['pending', 'delivered'] }, activityCompletedAt: null, taskToken: { not: null } },
+      select: { id: true, taskToken: true },
+      take: 1000,
+    });
+    const live = new Set(waiting.map((c) => c.id));
+    for (const id of lastHeartbeat.keys()) if (!live.has(id)) lastHeartbeat.delete(id);
+    for (const cmd of waiting) {
+      if (now.getTime() - (lastHeartbeat.get(cmd.id) ?? 0) < HEARTBEAT_EVERY_MS) continue;
+      lastHeartbeat.set(cmd.id, now.getTime());
+      // A dead token (the attempt already timed out and was retried) is expected: the new attempt stores its own.
+      await deps.temporal.activity.heartbeat(new Uint8Array(cmd.taskToken!)).catch(() => undefined);
+    }
+  }
+
   return {
     async deliver(commandId, deviceId) {
       const socket = sockets.get(deviceId);
@@ -209,6 +230,7 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
         take: 200,
       });
       for (const { id } of unreported) await completeActivity(id);
+      await heartbeatWaiting(now);
     },
     stats: () => ({ connected: sockets.size, ...counters }),
     close() {

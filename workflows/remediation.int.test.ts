@@ -1,0 +1,59 @@
+/**
+ * A remediation over 50 simulated endpoints survives its worker being killed (SIGKILL, a separate process) in
+ * the middle: a new worker finishes it, and every endpoint's own command journal shows its command started
+ * exactly once.
+ */
+import { CommandJournal } from '../agent/journal';
+import { startTestSystem, waitUntil, type TestSystem } from '../test/harness';
+
+const DEVICES = 50;
+let sys: TestSystem;
+
+beforeAll(async () => {
+  sys = await startTestSystem({ simulated: DEVICES, workerProcess: true });
+}, 240_000);
+
+afterAll(async () => {
+  await sys?.stop();
+});
+
+it('finishes after a SIGKILL of the worker, and every device ran its command exactly once', async () => {
+  const tech = sys.keyOf('technician');
+  const sessionId = await sys.startSession(tech);
+  const ids = [...sys.simulated.values()];
+  const turnId = await sys.send(sessionId, tech, `/tool run_remediation ${JSON.stringify({ target: { device_ids: ids }, action: { type: 'service', service: 'Dnscache', action: 'restart' }, batch_size: 5 })}`);
+  const approval = await sys.waitForApproval(sessionId);
+  expect(approval).toMatchObject({ tier: 4, confirmationPhrase: `${DEVICES} devices` });
+  const decided = await sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: sys.keyOf('approver'), body: { decision: 'approve', confirmation: `${DEVICES} devices` } });
+  expect(decided.status).toBe(200);
+
+  const commands = () => sys.prisma.deviceCommand.count({ where: { id: { startsWith: sessionId } } });
+  await waitUntil(async () => (await commands()) >= 10, 'the remediation to be under way', 60_000);
+  await sys.stopWorker(); // SIGKILL
+  const atKill = await commands();
+  expect(atKill).toBeLessThan(DEVICES);
+  await new Promise((r) => setTimeout(r, 1000));
+  await sys.startWorker();
+
+  const session = await sys.waitForTurn(sessionId, tech, turnId, 150_000).catch(async (err: unknown) => {
+    // Say where it stands: the commands by status, and what the workflows are waiting on.
+    const rows = await sys.prisma.deviceCommand.groupBy({ by: ['status'], where: { id: { startsWith: sessionId } }, _count: true });
+    const wf = (await sys.prisma.copilotSession.findUniqueOrThrow({ where: { id: sessionId } })).workflowId;
+    const pending = [];
+    for await (const w of sys.temporal.client.workflow.list({ query: `WorkflowId STARTS_WITH '${wf}'` })) {
+      const d = await sys.temporal.client.workflow.getHandle(w.workflowId, w.runId).describe();
+      pending.push({ id: w.workflowId, status: d.status.name, activities: d.raw.pendingActivities?.map((a) => ({ type: a.activityType?.name, state: a.state, attempt: a.attempt })) });
+    }
+    throw new Error(`${(err as Error).message}; commands ${JSON.stringify(rows)}; workflows ${JSON.stringify(pending)}`);
+  });
+  const step = session.turns.find((t: { turnId: string }) => t.turnId === turnId).steps.find((s: { kind: string }) => s.kind === 'tool');
+  expect(step).toMatchObject({ tool: 'run_remediation', status: 'succeeded', summary: expect.stringMatching(new RegExp(`^${DEVICES} of ${DEVICES} devices succeeded`)) });
+
+  const rows = await sys.prisma.deviceCommand.findMany({ where: { id: { startsWith: sessionId } } });
+  expect(rows).toHaveLength(DEVICES);
+  expect(new Set(rows.map((r) => r.deviceId)).size).toBe(DEVICES);
+  for (const [name, deviceId] of sys.simulated) {
+    const row = rows.find((r) => r.deviceId === deviceId)!;
+    expect({ name, starts: CommandJournal.startsIn(sys.journalOf(name)).get(row.id) }).toEqual({ name, starts: 1 });
+  }
+}, 300_000);
