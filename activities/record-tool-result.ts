@@ -11,10 +11,10 @@ import type { CommandKind } from '../common/protocol';
 
 /** Turns the finished device commands of one tool call into its recorded output and a summary for the workflow. */
 export function makeRecordToolResult({ prisma, logger }: ActivityDeps) {
-  return async function recordToolResult(input: { invocationId: string; commandIds: string[]; skippedDevices?: number }): Promise<ToolOutcome> {
+  return async function recordToolResult(input: { invocationId: string; commandIds: string[]; skippedDevices?: number; cancelledDevices?: number }): Promise<ToolOutcome> {
     const inv = await prisma.toolInvocation.findUnique({ where: { id: input.invocationId } });
     const commands = await prisma.deviceCommand.findMany({ where: { id: { in: input.commandIds } }, include: { device: true } });
-    if (!inv || !isToolName(inv.toolName) || commands.length !== input.commandIds.length || (commands.length === 0 && !input.skippedDevices)) {
+    if (!inv || !isToolName(inv.toolName) || commands.length !== input.commandIds.length || (commands.length === 0 && !input.skippedDevices && !input.cancelledDevices)) {
       throw ApplicationFailure.nonRetryable('tool invocation or command not found', FailureType.NotFound);
     }
     const perDevice = commands.map((cmd) => {
@@ -33,15 +33,17 @@ export function makeRecordToolResult({ prisma, logger }: ActivityDeps) {
     });
     const okCount = perDevice.filter((d) => d.ok).length;
     const skipped = input.skippedDevices ?? 0;
+    const cancelled = input.cancelledDevices ?? 0;
     const status = okCount > 0 ? 'succeeded' : 'failed';
     const failedFirst = [...perDevice].sort((a, b) => Number(a.ok) - Number(b.ok));
     const summary =
-      perDevice.length === 1 && skipped === 0
+      perDevice.length === 1 && skipped === 0 && cancelled === 0
         ? `${perDevice[0]!.device}: ${perDevice[0]!.summary}`
-        : `${okCount} of ${perDevice.length + skipped} devices succeeded` +
+        : `${okCount} of ${perDevice.length + skipped + cancelled} devices succeeded` +
           (skipped ? `, ${skipped} not started after the failure threshold` : '') +
-          `; ${failedFirst.slice(0, 3).map((d) => `${d.device}: ${d.summary}`).join('; ')}`;
-    const output = perDevice.length === 1 && perDevice[0]!.ok && skipped === 0 ? perDevice[0]!.output : { devices: perDevice, skipped };
+          (cancelled ? `, ${cancelled} not started because the remediation was cancelled` : '') +
+          (perDevice.length ? `; ${failedFirst.slice(0, 3).map((d) => `${d.device}: ${d.summary}`).join('; ')}` : '');
+    const output = perDevice.length === 1 && perDevice[0]!.ok && skipped === 0 && cancelled === 0 ? perDevice[0]!.output : { devices: perDevice, skipped, cancelled };
     return finishInvocation({ prisma }, inv, { status, summary, output, commandId: commands[0]?.id ?? null });
   };
 }

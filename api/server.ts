@@ -24,6 +24,7 @@ import { decide, getApproval, listApprovals } from './routes/approvals';
 import { getPolicy, getUsage, pauseCopilot, putBudget, putPolicy, resumeCopilot } from './routes/orgs';
 import { exportAuditSession, listAuditSessions } from './routes/audit';
 import { linkSlackUser, putSlackChannel } from './routes/slack-admin';
+import { cancelRemediation, getRemediation, pauseRemediation, resumeRemediation } from './routes/remediations';
 import { releaseStale } from '../lib/budget';
 import { deliverPendingDecisions } from './services/decide-approval';
 import { createMailTransport, notifyApprovers } from './services/notify-approvers';
@@ -54,6 +55,10 @@ export const ROUTES: Route<any, any, any>[] = [
   exportAuditSession,
   putSlackChannel,
   linkSlackUser,
+  getRemediation,
+  pauseRemediation,
+  resumeRemediation,
+  cancelRemediation,
 ];
 
 export interface ApiServer {

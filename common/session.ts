@@ -104,6 +104,10 @@ export type ApprovalDecisionSignal = z.infer<typeof ApprovalDecisionSignal>;
 export const ResetBreakerSignal = z.object({ adminId: z.uuid() }).strict();
 export type ResetBreakerSignal = z.infer<typeof ResetBreakerSignal>;
 
+/** Signal `remediationControl`: pause (no new device starts), resume, or cancel (the rest never starts). */
+export const RemediationControl = z.object({ action: z.enum(['pause', 'resume', 'cancel']), by: z.uuid() }).strict();
+export type RemediationControl = z.infer<typeof RemediationControl>;
+
 /** Signal `copilotPaused`: the org's kill switch changed. */
 export const CopilotPausedSignal = z.object({ paused: z.boolean(), by: z.uuid() }).strict();
 export type CopilotPausedSignal = z.infer<typeof CopilotPausedSignal>;

@@ -3,6 +3,7 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type {
   ApprovalDecisionSignal,
   CopilotPausedSignal,
+  RemediationControl,
   ResetBreakerSignal,
   SendMessageInput,
   SendMessageResult,
@@ -20,9 +21,15 @@ export interface RemediationProgress {
   running: number;
   succeeded: number;
   failed: number;
+  /** Not started because failures passed the threshold. */
   skipped: number;
+  /** Not started because someone cancelled the remediation. */
+  cancelled: number;
   stoppedAtThreshold: boolean;
-  /** Per device: running, succeeded, failed, expired or skipped. */
+  /** running: devices start as others finish; paused: none starts until resumed; cancelled / finished: none will. */
+  state: 'running' | 'paused' | 'cancelled' | 'finished';
+  /** Per device: queued, running, succeeded, failed, expired, skipped or cancelled. */
   devices: Record<string, string>;
 }
 export const remediationProgressQuery = defineQuery<RemediationProgress>('remediationProgress');
+export const remediationControlSignal = defineSignal<[RemediationControl]>('remediationControl');

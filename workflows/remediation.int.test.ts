@@ -57,3 +57,50 @@ it('finishes after a SIGKILL of the worker, and every device ran its command exa
     expect({ name, starts: CommandJournal.startsIn(sys.journalOf(name)).get(row.id) }).toEqual({ name, starts: 1 });
   }
 }, 300_000);
+
+it('pauses, resumes and cancels through the API, and shows the progress of every device', async () => {
+  const tech = sys.keyOf('technician');
+  const sessionId = await sys.startSession(tech);
+  const ids = [...sys.simulated.values()];
+  const turnId = await sys.send(sessionId, tech, `/tool run_remediation ${JSON.stringify({ target: { device_ids: ids }, action: { type: 'service', service: 'W32Time', action: 'restart' }, batch_size: 2 })}`);
+  const approval = await sys.waitForApproval(sessionId);
+  const { invocationId } = await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } });
+  const path = `/v1/remediations/${encodeURIComponent(invocationId)}`;
+
+  // Before the approval: nothing to steer yet.
+  expect((await sys.request('GET', path, { key: tech })).body).toMatchObject({ state: 'not_started' });
+  expect((await sys.request('POST', `${path}/pause`, { key: tech })).status).toBe(409);
+  await sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: sys.keyOf('approver'), body: { decision: 'approve', confirmation: `${DEVICES} devices` } });
+
+  const commands = () => sys.prisma.deviceCommand.count({ where: { id: { startsWith: sessionId } } });
+  await waitUntil(async () => (await commands()) >= 4, 'the remediation to be under way');
+  expect((await sys.request('POST', `${path}/pause`, { key: tech })).status).toBe(202);
+  await waitUntil(async () => {
+    const p = (await sys.request('GET', path, { key: tech })).body;
+    return p.state === 'paused' && p.running === 0;
+  }, 'the running devices to finish after the pause');
+  const paused = (await sys.request('GET', path, { key: tech })).body;
+  const whilePaused = await commands();
+  await new Promise((r) => setTimeout(r, 1500));
+  expect(await commands()).toBe(whilePaused);
+  expect(paused).toMatchObject({ total: DEVICES, state: 'paused', succeeded: whilePaused });
+  expect(paused.devices.filter((d: { status: string }) => d.status === 'succeeded')).toHaveLength(whilePaused);
+  expect(paused.devices[0].name).toMatch(/-PC-\d\d$/);
+
+  // Another org's admin sees nothing and changes nothing.
+  expect((await sys.request('POST', `${path}/resume`, { key: sys.keyOf('admin', 'globex') })).status).toBe(404);
+  expect((await sys.request('POST', `${path}/resume`, { key: tech })).status).toBe(202);
+  await waitUntil(async () => (await commands()) > whilePaused + 2, 'devices to start again after the resume');
+  expect((await sys.request('POST', `${path}/cancel`, { key: tech })).status).toBe(202);
+
+  const session = await sys.waitForTurn(sessionId, tech, turnId, 60_000);
+  const ran = await commands();
+  expect(ran).toBeLessThan(DEVICES);
+  const step = session.turns.find((t: { turnId: string }) => t.turnId === turnId).steps.find((s: { kind: string }) => s.kind === 'tool');
+  expect(step.summary).toMatch(new RegExp(`^${ran} of ${DEVICES} devices succeeded, ${DEVICES - ran} not started because the remediation was cancelled`));
+  const final = (await sys.request('GET', path, { key: tech })).body;
+  expect(final).toMatchObject({ state: 'cancelled', succeeded: ran, cancelled: DEVICES - ran, percent: 100 });
+  expect((await sys.request('POST', `${path}/resume`, { key: tech })).status).toBe(409);
+  const audited = await sys.prisma.auditEvent.findMany({ where: { target: invocationId, action: { startsWith: 'remediation.' } }, orderBy: { seq: 'asc' } });
+  expect(audited.map((e) => e.action)).toEqual(['remediation.pause', 'remediation.resume', 'remediation.cancel']);
+}, 180_000);

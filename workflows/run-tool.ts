@@ -69,7 +69,7 @@ export async function runTool(ids: TurnIds, session: CopilotSessionState, turn: 
       workflowId: `${workflowInfo().workflowId}:remediation:${toolUse.id}`,
       args: [{ ...plan, orgId: ids.orgId, commandPrefix: auth.invocationId }],
     });
-    outcome = await db.recordToolResult({ invocationId: auth.invocationId, commandIds: result.commandIds, skippedDevices: result.skipped });
+    outcome = await db.recordToolResult({ invocationId: auth.invocationId, commandIds: result.commandIds, skippedDevices: result.skipped, cancelledDevices: result.cancelled ?? 0 });
   } else {
     // One command per device; each id is the idempotency key, the same on every retry and replay.
     const commands = execution.commands.map((c) => ({ ...c, orgId: ids.orgId, commandId: `${auth.invocationId}:${c.deviceId}` }));

@@ -1,0 +1,91 @@
+/**
+ * Remediations (the `run_remediation` tool's child workflows): progress, and pause / resume / cancel. The id is
+ * the tool invocation's id, as the session's steps show it. Anyone with a role in the org can read the progress;
+ * technicians, approvers and admins can steer it, and every change is audited. Another org's remediation answers
+ * exactly like an unknown one.
+ */
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { z } from 'zod';
+import { AppError, AppErrorCode } from '../../lib/app-error';
+import { audit } from '../../lib/audit';
+import { remediationControlSignal, remediationProgressQuery, type RemediationProgress } from '../../workflows/definitions';
+import type { ApiDeps } from '../deps';
+import { Role, tenantScope, type Principal } from '../http/auth';
+import { defineRoute } from '../http/route';
+import { temporalUnavailable } from './temporal-errors';
+
+const Params = z.object({ id: z.string().regex(/^[0-9a-f-]{36}:[A-Za-z0-9_-]{1,128}$/, 'a remediation id (the tool invocation id)') }).strict();
+
+async function findRemediation(deps: ApiDeps, principal: Principal, id: string, roles?: Role[]) {
+  const inv = await deps.prisma.toolInvocation.findFirst({ where: { id, toolName: 'run_remediation', ...tenantScope(principal, roles) }, include: { session: true } });
+  if (!inv) throw AppError.notFound('remediation');
+  return { inv, workflowId: `${inv.session.workflowId}:remediation:${inv.toolUseId}` };
+}
+
+/** The progress with device names, or a not-started state while the call still waits for its approval. */
+async function progressOf(deps: ApiDeps, orgId: string, workflowId: string) {
+  let progress: RemediationProgress;
+  try {
+    progress = await deps.temporal.workflow.getHandle(workflowId).query(remediationProgressQuery);
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return { state: 'not_started' as const };
+    throw temporalUnavailable(err);
+  }
+  const ids = Object.keys(progress.devices);
+  const names = new Map((await deps.prisma.device.findMany({ where: { id: { in: ids }, orgId }, select: { id: true, name: true } })).map((d) => [d.id, d.name]));
+  const done = progress.succeeded + progress.failed + progress.skipped + progress.cancelled;
+  return {
+    ...progress,
+    percent: progress.total ? Math.round((done / progress.total) * 100) : 100,
+    devices: ids.map((id) => ({ id, name: names.get(id) ?? id, status: progress.devices[id] })),
+  };
+}
+
+export const getRemediation = defineRoute({
+  method: 'get',
+  path: '/v1/remediations/:id',
+  summary: "A remediation's progress: counts, state (running, paused, cancelled, finished) and every device's status",
+  tag: 'remediations',
+  auth: 'apiKey',
+  params: Params,
+  responses: { 200: 'Progress', 401: 'No valid API key', 404: 'Unknown remediation', 503: 'Temporal unavailable' },
+  async handler({ deps, principal, params }) {
+    const { inv, workflowId } = await findRemediation(deps, principal, params.id);
+    return { status: 200, body: { id: inv.id, sessionId: inv.sessionId, workflowId, ...(await progressOf(deps, inv.orgId, workflowId)) } };
+  },
+});
+
+function controlRoute(action: 'pause' | 'resume' | 'cancel') {
+  return defineRoute({
+    method: 'post',
+    path: `/v1/remediations/:id/${action}`,
+    summary:
+      action === 'pause'
+        ? 'Pause: devices already running finish, no new device starts until resumed'
+        : action === 'resume'
+          ? 'Resume a paused remediation'
+          : 'Cancel: devices already running finish, the others never start',
+    tag: 'remediations',
+    auth: 'apiKey',
+    params: Params,
+    responses: { 202: 'Requested', 401: 'No valid API key', 404: 'Unknown remediation', 409: 'Not running yet, or already over', 503: 'Temporal unavailable' },
+    async handler({ deps, principal, params }) {
+      const { inv, workflowId } = await findRemediation(deps, principal, params.id, [Role.Technician, Role.Approver, Role.Admin]);
+      const before = await progressOf(deps, inv.orgId, workflowId);
+      if (before.state === 'not_started') throw new AppError(AppErrorCode.Conflict, 'the remediation has not started yet (it waits for its approval)');
+      if (before.state === 'finished' || before.state === 'cancelled') throw new AppError(AppErrorCode.Conflict, `the remediation is already ${before.state}`);
+      await deps.temporal.workflow
+        .getHandle(workflowId)
+        .signal(remediationControlSignal, { action, by: principal.userId })
+        .catch((err: unknown) => {
+          throw temporalUnavailable(err);
+        });
+      await audit(deps.prisma, { orgId: inv.orgId, actorType: 'user', actorId: principal.userId, action: `remediation.${action}`, target: inv.id, sessionId: inv.sessionId, data: { stateBefore: before.state } });
+      return { status: 202, body: { id: inv.id, requested: action, stateBefore: before.state } };
+    },
+  });
+}
+
+export const pauseRemediation = controlRoute('pause');
+export const resumeRemediation = controlRoute('resume');
+export const cancelRemediation = controlRoute('cancel');
