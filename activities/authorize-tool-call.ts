@@ -79,6 +79,7 @@ export function makeAuthorizeToolCall(deps: ActivityDeps) {
       turnId: input.turnId,
       type: verdict.decision === 'deny' ? 'tool:denied' : 'tool:started',
       tool: toolName,
+      invocationId,
       ...(verdict.decision === 'deny' ? { text: verdict.reason } : { tier: verdict.tier }),
     });
     if (verdict.decision === 'deny') return { decision: 'deny', invocationId, reason: verdict.reason };

@@ -4,6 +4,7 @@
  *   npm run copilot -- approvals [--org <slug>]                      pending approvals of your organizations
  *   npm run copilot -- approve <id> [--reason <text>] [--confirm <phrase>]
  *   npm run copilot -- reject <id> [--reason <text>]
+ *   npm run copilot -- remediation <id> [pause|resume|cancel]      a remediation's progress bar until it ends
  * Common options: --server <url>, --api-key <key>, --as <role>. The API key comes from --api-key,
  * GATEHOUSE_API_KEY, or (for the demo) the user of that role in data/demo-credentials.json (technician for ask,
  * approver for the approval commands). `ask` exits 0 on an answer.
@@ -53,6 +54,7 @@ function printEvent(e: SessionEvent): void {
       break;
     case 'tool:started':
       console.log(`  → ${e.tool} (tier ${e.tier})`);
+      if (e.tool === 'run_remediation' && e.invocationId) console.log(`    follow it (pause, resume, cancel): npm run copilot -- remediation ${e.invocationId}`);
       break;
     case 'tool:completed':
       console.log(`  ${e.status === 'succeeded' ? '✓' : '✗'} ${e.tool}: ${e.text ?? e.status}`);
@@ -175,6 +177,50 @@ async function decideOne(server: string, key: string, id: string, decision: 'app
   return 0;
 }
 
+interface RemediationView {
+  state: string;
+  total?: number;
+  running?: number;
+  succeeded?: number;
+  failed?: number;
+  skipped?: number;
+  cancelled?: number;
+  percent?: number;
+  devices?: { name: string; status: string }[];
+}
+
+function bar(r: RemediationView): string {
+  const width = 30;
+  const filled = Math.round(((r.percent ?? 0) / 100) * width);
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(r.percent ?? 0).padStart(3)}%  ${r.succeeded ?? 0} ok, ${r.failed ?? 0} failed, ${r.running ?? 0} running, ${(r.skipped ?? 0) + (r.cancelled ?? 0)} not started of ${r.total ?? 0} — ${r.state}`;
+}
+
+/** Steers a remediation (when an action is given), then shows its progress until it ends (polling the API). */
+async function followRemediation(server: string, key: string, id: string, action?: string): Promise<number> {
+  const route = `/v1/remediations/${encodeURIComponent(id)}`;
+  if (action) {
+    if (!['pause', 'resume', 'cancel'].includes(action)) throw new CliError(`unknown action "${action}"; use pause, resume or cancel`);
+    const res = await api(server, key, 'POST', `${route}/${action}`);
+    if (res.status !== 202) throw new CliError(`${action}: ${errorText(res.json)}`);
+    console.log(`${action} requested`);
+  }
+  const tty = process.stdout.isTTY;
+  let last = '';
+  for (;;) {
+    const res = await api<RemediationView>(server, key, 'GET', route);
+    if (res.status !== 200) throw new CliError(`remediation ${id}: ${errorText(res.json)}`);
+    const line = res.json.state === 'not_started' ? 'waiting for its approval…' : bar(res.json);
+    if (line !== last) process.stdout.write(tty ? `\r${line}` : `${line}\n`);
+    last = line;
+    if (res.json.state === 'finished' || res.json.state === 'cancelled' || (action === 'pause' && res.json.state === 'paused' && !res.json.running)) {
+      if (tty) process.stdout.write('\n');
+      for (const d of res.json.devices ?? []) if (d.status !== 'succeeded') console.log(`  ${d.name}: ${d.status}`);
+      return res.json.failed ? 1 : 0;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
 async function main(): Promise<number> {
   const env = loadEnvOrExit();
   const { positionals, values } = parseArgs({
@@ -203,10 +249,13 @@ async function main(): Promise<number> {
     case 'reject':
       if (rest.length !== 1) break;
       return decideOne(server, await key('approver'), rest[0]!, command, values.reason, values.confirm);
+    case 'remediation':
+      if (rest.length < 1 || rest.length > 2) break;
+      return followRemediation(server, await key('technician'), rest[0]!, rest[1]);
     default:
       break;
   }
-  throw new CliError('usage: npm run copilot -- ask "<message>" [--org <slug>] [--new] | approvals | approve <id> [--reason r] [--confirm phrase] | reject <id> [--reason r]');
+  throw new CliError('usage: npm run copilot -- ask "<message>" [--org <slug>] [--new] | approvals | approve <id> [--reason r] [--confirm phrase] | reject <id> [--reason r] | remediation <id> [pause|resume|cancel]');
 }
 
 main()

@@ -11,6 +11,8 @@ export const SessionEvent = z.object({
   turnId: z.string(),
   type: z.enum(['turn:started', 'model:replied', 'tool:started', 'tool:completed', 'tool:denied', 'approval:requested', 'approval:decided', 'breaker:tripped']),
   approvalId: z.uuid().optional(),
+  /** The tool invocation (for run_remediation, the remediation's id at /v1/remediations/:id). */
+  invocationId: z.string().max(200).optional(),
   tool: z.string().optional(),
   tier: z.number().optional(),
   status: z.string().optional(),

@@ -3,7 +3,11 @@
  * the middle: a new worker finishes it, and every endpoint's own command journal shows its command started
  * exactly once.
  */
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { CommandJournal } from '../agent/journal';
+import { environment } from '../lib/env';
 import { startTestSystem, waitUntil, type TestSystem } from '../test/harness';
 
 const DEVICES = 50;
@@ -56,6 +60,13 @@ it('finishes after a SIGKILL of the worker, and every device ran its command exa
     const row = rows.find((r) => r.deviceId === deviceId)!;
     expect({ name, starts: CommandJournal.startsIn(sys.journalOf(name)).get(row.id) }).toEqual({ name, starts: 1 });
   }
+
+  // The technician's CLI shows the finished remediation's bar.
+  const invocationId = rows[0]!.id.split(':').slice(0, 2).join(':');
+  const cli = await promisify(execFile)(process.execPath, ['--import', 'tsx', path.join(__dirname, '..', 'cli', 'copilot.ts'), 'remediation', invocationId, '--api-key', tech, '--server', sys.url], {
+    env: environment({ LOG_LEVEL: 'silent' }),
+  });
+  expect(cli.stdout).toMatch(new RegExp(`\\[#{30}\\] 100%  ${DEVICES} ok, 0 failed, 0 running, 0 not started of ${DEVICES} — finished`));
 }, 300_000);
 
 it('pauses, resumes and cancels through the API, and shows the progress of every device', async () => {
