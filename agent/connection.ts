@@ -15,12 +15,13 @@ import {
 import type { Logger } from '../lib/logger';
 import type { AgentCredentials } from './credentials';
 import { CommandJournal } from './journal';
+import { verifyCommand } from '../cage/command-signing';
 import { ExecutorError, type Executor } from './executors/types';
 import { AGENT_VERSION } from './version';
 
 export interface AgentConnection {
   socket: Socket<ServerToAgentEvents, AgentToServerEvents>;
-  stats(): { executed: number; invalidFrames: number };
+  stats(): { executed: number; invalidFrames: number; refusedCommands: number };
   /** Drops the connection and comes back after `ms` (a simulated reboot). */
   goOffline(ms: number): void;
   stop(): void;
@@ -68,7 +69,7 @@ export function connectAgent(opts: {
   });
   const journal = CommandJournal.open(opts.journalFile);
   const running = new Set<string>();
-  const counters = { executed: 0, invalidFrames: 0 };
+  const counters = { executed: 0, invalidFrames: 0, refusedCommands: 0 };
   let stopped = false;
   let retryDelay = 1000;
 
@@ -113,6 +114,18 @@ export function connectAgent(opts: {
       return;
     }
     const cmd = parsed.data;
+    if (!credentials.commandKey || !verifyCommand(credentials.commandKey, { ...cmd, deviceId: credentials.deviceId }, cmd.signature)) {
+      // Unsigned, altered, meant for another device, or signed by another server: never runs. Said so, not journaled.
+      counters.refusedCommands += 1;
+      const why = credentials.commandKey ? 'the command signature does not verify' : 'this credential has no server key to verify commands with; enroll again';
+      logger.error({ commandId: cmd.commandId, kind: cmd.kind }, `refused a command: ${why}`);
+      const now = new Date().toISOString();
+      void socket
+        .timeout(10_000)
+        .emitWithAck('command:result', { v: PROTOCOL_VERSION, commandId: cmd.commandId, ok: false, error: { code: 'BAD_SIGNATURE', message: why }, startedAt: now, finishedAt: now })
+        .catch(() => undefined);
+      return;
+    }
     if (journal.result(cmd.commandId)) return void report(cmd.commandId); // redelivered: answer, never rerun
     if (running.has(cmd.commandId) || journal.seen(cmd.commandId)) return;
     if (new Date(cmd.expiresAt) <= new Date()) return; // past its TTL: never runs

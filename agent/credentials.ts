@@ -9,6 +9,8 @@ export const AgentCredentials = z.object({
   secret: z.string().min(20),
   orgId: z.uuid(),
   name: z.string(),
+  /** The server's public key for command signatures (SPKI PEM), from enrollment; older credentials lack it. */
+  commandKey: z.string().min(40).optional(),
 });
 export type AgentCredentials = z.infer<typeof AgentCredentials>;
 

@@ -18,9 +18,9 @@ export async function enroll(opts: { server: string; key: string; name?: string;
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(body),
   });
-  const json = (await res.json().catch(() => ({}))) as { deviceId?: string; secret?: string; orgId?: string; name?: string; error?: { message?: string } };
-  if (res.status !== 201 || !json.deviceId || !json.secret || !json.orgId) {
+  const json = (await res.json().catch(() => ({}))) as { deviceId?: string; secret?: string; orgId?: string; name?: string; commandKey?: string; error?: { message?: string } };
+  if (res.status !== 201 || !json.deviceId || !json.secret || !json.orgId || !json.commandKey) {
     throw new Error(`enrollment refused (HTTP ${res.status}): ${json.error?.message ?? 'no reason given'}`);
   }
-  return { server: opts.server, deviceId: json.deviceId, secret: json.secret, orgId: json.orgId, name: json.name ?? body.hostname };
+  return { server: opts.server, deviceId: json.deviceId, secret: json.secret, orgId: json.orgId, name: json.name ?? body.hostname, commandKey: json.commandKey };
 }

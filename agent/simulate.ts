@@ -48,11 +48,14 @@ export async function runSimulation(opts: {
   const dir = path.join(opts.dataDir, 'simulated', opts.org);
   const names = Array.from({ length: opts.count }, (_, i) => simulatedName(opts.org, i + 1));
   const creds: AgentCredentials[] = [];
-  const missing = names.filter((n) => !existsSync(path.join(dir, `${n}.json`)));
+  // A credential from before signed commands has no server key: that device enrolls again.
+  const usable = async (n: string) => existsSync(path.join(dir, `${n}.json`)) && Boolean((await loadCredentials(path.join(dir, `${n}.json`)).catch(() => null))?.commandKey);
+  const missing: string[] = [];
+  for (const n of names) if (!(await usable(n))) missing.push(n);
   const key = missing.length ? await enrollmentKey({ ...opts, count: missing.length }) : undefined;
   for (const name of names) {
     const file = path.join(dir, `${name}.json`);
-    if (existsSync(file)) {
+    if (!missing.includes(name)) {
       creds.push(await loadCredentials(file));
       continue;
     }

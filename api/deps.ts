@@ -3,6 +3,7 @@ import type { GuardConfig } from '../lib/env';
 import type { Logger } from '../lib/logger';
 import type { MailConfig } from './services/notify-approvers';
 import type { SlackConfig } from './services/slack';
+import type { SigningKey } from '../cage/command-signing';
 import type { RateLimiter } from '../lib/rate-limiter';
 import type { PrismaClient } from '../lib/prisma';
 import type { Redis } from '../lib/redis';
@@ -26,6 +27,8 @@ export interface ApiDeps {
     guards: GuardConfig;
     /** Largest JSON body accepted, in bytes. */
     bodyLimitBytes: number;
+    /** Signs every command sent to an agent; its public half is given to agents at enrollment. */
+    commandSigningKey: SigningKey;
     /** Signs the CSRF tokens of the web pages; the same on every api node. */
     webSecret: string;
     /** Where people reach the api (links in mails); the listening address when unset. */

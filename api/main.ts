@@ -1,5 +1,8 @@
 /** The api process: REST, approval pages, Socket.IO gateway for agents and consoles. */
 import crypto from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { generateSigningKeyPem, loadSigningKey, type SigningKey } from '../cage/command-signing';
 import { guardConfig, loadEnvOrExit, slackConfig, type Env } from '../lib/env';
 import { RateLimiter } from '../lib/rate-limiter';
 import { createLogger, type Logger } from '../lib/logger';
@@ -7,6 +10,22 @@ import { createPrisma } from '../lib/prisma';
 import { createRedis } from '../lib/redis';
 import { createTemporalClient } from '../lib/temporal';
 import { createApiServer } from './server';
+
+/** COMMAND_SIGNING_KEY, or (outside production) the key in DATA_DIR, made on first start. */
+function commandSigningKey(env: Env, logger: Logger): SigningKey {
+  if (env.COMMAND_SIGNING_KEY) return loadSigningKey(env.COMMAND_SIGNING_KEY.replace(/\\n/g, '\n'));
+  if (env.NODE_ENV === 'production') {
+    logger.fatal('COMMAND_SIGNING_KEY is not set: it signs every command sent to agents');
+    process.exit(1);
+  }
+  const file = path.join(env.DATA_DIR, 'command-signing-key.pem');
+  if (!existsSync(file)) {
+    mkdirSync(env.DATA_DIR, { recursive: true });
+    writeFileSync(file, generateSigningKeyPem(), { mode: 0o600, flag: 'wx' });
+    logger.info({ file }, 'made a command signing key');
+  }
+  return loadSigningKey(readFileSync(file, 'utf8'));
+}
 
 /** WEB_SECRET, or (outside production) a random one for this process: forms then do not survive a restart. */
 function webSecret(env: Env, logger: Logger): string {
@@ -43,6 +62,7 @@ async function main(): Promise<void> {
       guards: guardConfig(env),
       bodyLimitBytes: 256 * 1024,
       webSecret: webSecret(env, logger),
+      commandSigningKey: commandSigningKey(env, logger),
       publicUrl: env.PUBLIC_URL,
       mail: env.SMTP_URL ? { smtpUrl: env.SMTP_URL, from: env.MAIL_FROM } : undefined,
       slack: slackConfig(env),

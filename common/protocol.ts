@@ -96,6 +96,10 @@ export const CommandDispatch = z
     params: z.record(z.string(), z.unknown()),
     expiresAt: z.iso.datetime(),
     timeoutSeconds: z.number().int().min(1).max(3600),
+    /** The digest of the approval the call needed, or null: part of what is signed. */
+    approvalDigest: z.string().regex(/^[0-9a-f]{64}$/).nullable(),
+    /** Ed25519 over the canonical command and the device it is for (cage/command-signing.ts). */
+    signature: z.string().max(200),
   })
   .strict();
 export type CommandDispatch = z.infer<typeof CommandDispatch>;

@@ -59,6 +59,11 @@ export const Env = z.object({
   /** Multiplies every rate-limit window (1 = as documented); tests use small values to watch windows slide. */
   RATE_WINDOW_SCALE: z.coerce.number().positive().max(100).default(1),
 
+  /**
+   * Ed25519 private key (PKCS#8 PEM; `\n` may stand for newlines) that signs every command sent to agents. Required
+   * in production; elsewhere kept in DATA_DIR/command-signing-key.pem, made on first start.
+   */
+  COMMAND_SIGNING_KEY: z.string().min(40).optional(),
   /** Signs CSRF tokens of the web pages (at least 32 characters, the same on every api node); required in production. */
   WEB_SECRET: z.string().min(32, 'WEB_SECRET must be at least 32 characters').optional(),
   /** SMTP server for approval mails, e.g. smtp://127.0.0.1:2525; unset turns the email channel off. */

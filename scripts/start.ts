@@ -71,7 +71,8 @@ async function ensureAgentEnrolled(env: Env, prisma: PrismaClient, server: strin
   const file = agentCredentialsPath(env);
   if (existsSync(file)) {
     const creds = AgentCredentials.safeParse(JSON.parse(await readFile(file, 'utf8')));
-    if (creds.success && (await prisma.device.findUnique({ where: { id: creds.data.deviceId } }))) return file;
+    // A credential from before signed commands has no server key: enroll again rather than refuse every command.
+    if (creds.success && creds.data.commandKey && (await prisma.device.findUnique({ where: { id: creds.data.deviceId } }))) return file;
   }
   const acme = await prisma.organization.findUniqueOrThrow({ where: { slug: 'acme' }, include: { sites: { where: { name: 'HQ' } } } });
   const key = await createEnrollmentKey(prisma, { orgId: acme.id, siteId: acme.sites[0]!.id, maxUses: 1, ttlMinutes: 10 });

@@ -13,6 +13,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import pino from 'pino';
 import { saveCredentials } from '../agent/credentials';
+import { generateSigningKeyPem, loadSigningKey } from '../cage/command-signing';
 import { enroll } from '../agent/enroll';
 import { createApiServer, type ApiServer } from '../api/server';
 import { environment, guardConfig, loadEnv, slackConfig, temporalCliPath, type Env } from '../lib/env';
@@ -133,6 +134,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
       guards: guardConfig(env),
       bodyLimitBytes: 256 * 1024,
       webSecret: crypto.randomBytes(32).toString('hex'),
+      commandSigningKey: loadSigningKey(generateSigningKeyPem()),
       mail: env.SMTP_URL ? { smtpUrl: env.SMTP_URL, from: env.MAIL_FROM } : undefined,
       slack: slackConfig(env),
     },

@@ -1,9 +1,11 @@
 /**
  * Commands and agents that come and go (real agent processes): a command for an offline device waits for it and,
  * past its TTL, never runs, and the session is told the device is offline; a rebooting device drops off and comes
- * back, and its journal shows the reboot command started once.
+ * back, and its journal shows the reboot command started once; commands not signed by this server never run.
  */
 import { CommandJournal } from '../agent/journal';
+import { generateSigningKeyPem, loadSigningKey, signCommand } from '../cage/command-signing';
+import { PROTOCOL_VERSION } from '../common/protocol';
 import { startTestSystem, waitUntil, type TestSystem } from '../test/harness';
 
 let sys: TestSystem;
@@ -49,4 +51,34 @@ it('runs a reboot once: the device reports, drops off for the reboot, comes back
   expect(toolStep(session, turnId)).toMatchObject({ tool: 'restart_device', status: 'succeeded' });
   const [command] = await sys.prisma.deviceCommand.findMany({ where: { id: { startsWith: sessionId } } });
   expect(CommandJournal.startsIn(sys.journalOf(name!)).get(command!.id)).toBe(1);
+});
+
+it('refuses commands that are not signed by this server, without running them', async () => {
+  const agent = sys.agent!;
+  await waitUntil(async () => (await sys.prisma.device.findUniqueOrThrow({ where: { id: agent.deviceId } })).online, 'the agent to be online');
+  const socket = [...sys.api.io.of('/agents').sockets.values()].find((s) => s.data.deviceId === agent.deviceId)!;
+  const replies: { commandId: string; error?: { code: string; message: string } }[] = [];
+  socket.on('command:result', (result: (typeof replies)[number]) => void replies.push(result));
+
+  const base = {
+    v: PROTOCOL_VERSION,
+    kind: 'system_info' as const,
+    params: {},
+    expiresAt: new Date(Date.now() + 60_000).toISOString(),
+    timeoutSeconds: 30,
+    approvalDigest: null,
+  };
+  // Signed by another key (over exactly this command and device), and a garbage signature.
+  const stranger = loadSigningKey(generateSigningKeyPem());
+  const otherKeyId = `forged-otherkey-${Date.now()}`;
+  const forged = [
+    { ...base, commandId: `forged-garbage-${Date.now()}`, signature: 'AAAA' },
+    { ...base, commandId: otherKeyId, signature: signCommand(stranger, { ...base, commandId: otherKeyId, deviceId: agent.deviceId }) },
+  ];
+  for (const cmd of forged) socket.emit('command:dispatch', cmd);
+  await waitUntil(async () => replies.length >= forged.length, 'the agent to answer the forged commands');
+  for (const cmd of forged) {
+    expect(replies.find((r) => r.commandId === cmd.commandId)?.error).toMatchObject({ code: 'BAD_SIGNATURE' });
+    expect(CommandJournal.startsIn(`${agent.credentialsFile}.journal.jsonl`).get(cmd.commandId)).toBeUndefined();
+  }
 });

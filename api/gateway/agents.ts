@@ -18,6 +18,7 @@ import {
 import { audit } from '../../lib/audit';
 import { hashesEqual, sha256 } from '../../lib/secrets';
 import type { ApiDeps } from '../deps';
+import { signCommand } from '../../cage/command-signing';
 
 interface AgentData {
   deviceId: string;
@@ -73,14 +74,19 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
   };
 
   const send = async (socket: AgentSocket, cmd: DeviceCommand) => {
-    const msg: CommandDispatch = {
-      v: PROTOCOL_VERSION,
+    // The command id is `<tool invocation id>:<device id>`; the invocation's approval, if it needed one, is signed too.
+    const invocationId = cmd.id.slice(0, cmd.id.lastIndexOf(':'));
+    const approval = await prisma.approval.findUnique({ where: { invocationId }, select: { digest: true, status: true } });
+    const unsigned = {
+      v: PROTOCOL_VERSION as typeof PROTOCOL_VERSION,
       commandId: cmd.id,
       kind: cmd.kind as CommandDispatch['kind'],
       params: cmd.params as Record<string, unknown>,
       expiresAt: cmd.expiresAt.toISOString(),
       timeoutSeconds: deps.config.commandTimeoutSeconds,
+      approvalDigest: approval?.status === 'approved' ? approval.digest : null,
     };
+    const msg: CommandDispatch = { ...unsigned, signature: signCommand(deps.config.commandSigningKey, { ...unsigned, deviceId: cmd.deviceId }) };
     socket.emit('command:dispatch', msg);
     await prisma.deviceCommand.updateMany({ where: { id: cmd.id, status: 'pending' }, data: { status: 'delivered', deliveredAt: new Date() } });
   };

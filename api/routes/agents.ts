@@ -53,6 +53,6 @@ export const enrollAgent = defineRoute({
       return created;
     });
     if (!device) throw refused;
-    return { status: 201, body: { deviceId: device.id, secret, orgId: device.orgId, siteId: device.siteId, name: device.name } };
+    return { status: 201, body: { deviceId: device.id, secret, orgId: device.orgId, siteId: device.siteId, name: device.name, commandKey: deps.config.commandSigningKey.publicKeyPem } };
   },
 });
