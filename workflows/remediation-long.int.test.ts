@@ -1,0 +1,40 @@
+/**
+ * A remediation longer than one run's share (MAX_STARTS_PER_RUN devices) continues as new, carrying its
+ * progress: the parent still gets one result over every device, and the progress query of the latest run counts
+ * them all.
+ */
+import { remediationProgressQuery } from './definitions';
+import { MAX_STARTS_PER_RUN } from './remediation';
+import { startTestSystem, type TestSystem } from '../test/harness';
+
+const DEVICES = MAX_STARTS_PER_RUN + 20;
+let sys: TestSystem;
+
+beforeAll(async () => {
+  sys = await startTestSystem({ simulated: DEVICES });
+}, 300_000);
+
+afterAll(async () => {
+  await sys?.stop();
+});
+
+it(`runs ${DEVICES} devices over two runs of the remediation workflow`, async () => {
+  const tech = sys.keyOf('technician');
+  const sessionId = await sys.startSession(tech);
+  const turnId = await sys.send(sessionId, tech, `/tool run_remediation ${JSON.stringify({ target: { site: 'HQ' }, action: { type: 'service', service: 'Dnscache', action: 'restart' }, batch_size: 25 })}`);
+  const approval = await sys.waitForApproval(sessionId);
+  await sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: sys.keyOf('approver'), body: { decision: 'approve', confirmation: `${DEVICES} devices` } });
+  const session = await sys.waitForTurn(sessionId, tech, turnId, 240_000);
+  const step = session.turns.find((t: { turnId: string }) => t.turnId === turnId).steps.find((s: { kind: string }) => s.kind === 'tool');
+  expect(step.summary).toMatch(new RegExp(`^${DEVICES} of ${DEVICES} devices succeeded`));
+
+  const { workflowId } = await sys.prisma.copilotSession.findUniqueOrThrow({ where: { id: sessionId } });
+  const child = `${workflowId}:remediation:${step.toolUseId}`;
+  const runs = [];
+  for await (const run of sys.temporal.client.workflow.list({ query: `WorkflowId = '${child}'` })) runs.push(run.status.name);
+  expect(runs.sort()).toEqual(['COMPLETED', 'CONTINUED_AS_NEW']);
+  const progress = await sys.temporal.client.workflow.getHandle(child).query(remediationProgressQuery);
+  expect(progress).toMatchObject({ total: DEVICES, succeeded: DEVICES, state: 'finished' });
+  expect(Object.keys(progress.devices)).toHaveLength(DEVICES);
+  expect(await sys.prisma.deviceCommand.count({ where: { id: { startsWith: sessionId } } })).toBe(DEVICES);
+}, 300_000);
