@@ -129,7 +129,7 @@ async function decide(deps: ActivityDeps, input: AuthorizeToolCallInput): Promis
     return deny('device not found in this organization', parsed.data);
   }
   if (name === 'network_discovery') {
-    const range = checkDiscoveryRange((parsed.data as { cidr: string }).cidr);
+    const range = checkDiscoveryRange((parsed.data as { cidr: string }).cidr, { allowLoopback: deps.discovery.allowLoopback });
     if (!range.ok) return deny(range.reason, parsed.data);
   }
 

@@ -11,6 +11,8 @@ export interface ActivityDeps {
   logger: Logger;
   model: { name: string; maxTokens: number; offline: boolean };
   commands: { ttlSeconds: number };
+  /** Discovery of the device's own loopback allowed (tests on one machine; never in production). */
+  discovery: { allowLoopback: boolean };
   /** Sliding-window limits in Redis; errors mean deny. */
   limiter: RateLimiter;
   guards: GuardConfig;

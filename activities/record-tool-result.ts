@@ -1,4 +1,5 @@
 import { ApplicationFailure } from '@temporalio/activity';
+import type { Prisma } from '@prisma/client';
 import { FailureType } from '../common/failures';
 import type { ToolOutcome } from '../common/session';
 import { isToolName } from '../common/tools';
@@ -17,10 +18,12 @@ export function makeRecordToolResult({ prisma, logger }: ActivityDeps) {
     if (!inv || !isToolName(inv.toolName) || commands.length !== input.commandIds.length || (commands.length === 0 && !input.skippedDevices && !input.cancelledDevices)) {
       throw ApplicationFailure.nonRetryable('tool invocation or command not found', FailureType.NotFound);
     }
+    const scans: { cmd: (typeof commands)[number]; found: { cidr: string; scanned: number; hosts: unknown[] } }[] = [];
     const perDevice = commands.map((cmd) => {
       if (cmd.status === 'succeeded') {
         try {
           const result = summarizeCommandOutput(cmd.kind as CommandKind, cmd.result);
+          if (cmd.kind === 'network_discovery') scans.push({ cmd, found: result.output as { cidr: string; scanned: number; hosts: unknown[] } });
           return { device: cmd.device.name, commandId: cmd.id, ok: true, summary: result.summary, output: result.output };
         } catch (err) {
           logger.warn({ commandId: cmd.id, err: (err as Error).message }, 'device output did not match its schema');
@@ -31,6 +34,11 @@ export function makeRecordToolResult({ prisma, logger }: ActivityDeps) {
       // Fixed texts from the sanitizer's allowlist: an agent's own error text never reaches the model.
       return { device: cmd.device.name, commandId: cmd.id, ok: false, summary: isSafeCode(code) ? SAFE_ERRORS[code] : SAFE_ERRORS.EXECUTION_FAILED };
     });
+    // Discovery results are kept per org (read back with list_discovered_hosts); the command id makes it idempotent.
+    for (const { cmd, found } of scans) {
+      const row = { orgId: cmd.orgId, deviceId: cmd.deviceId, cidr: found.cidr, scanned: found.scanned, hosts: found.hosts as Prisma.InputJsonValue, scannedAt: cmd.completedAt ?? new Date() };
+      await prisma.networkScan.upsert({ where: { id: cmd.id }, create: { id: cmd.id, ...row }, update: {} });
+    }
     const okCount = perDevice.filter((d) => d.ok).length;
     const skipped = input.skippedDevices ?? 0;
     const cancelled = input.cancelledDevices ?? 0;

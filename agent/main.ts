@@ -29,6 +29,7 @@ async function main(): Promise<void> {
       'reboot-seconds': { type: 'string' },
       'allow-power': { type: 'boolean', default: false },
       'allow-packages': { type: 'boolean', default: false },
+      'allow-loopback-discovery': { type: 'boolean', default: false },
     },
   });
   const server = values.server ?? env.GATEHOUSE_SERVER_URL;
@@ -72,7 +73,7 @@ async function main(): Promise<void> {
   const agent = connectAgent({
     credentials,
     journalFile: `${file}.journal.jsonl`,
-    executor: createLinuxExecutor({ allowPower: values['allow-power'], allowPackages: values['allow-packages'], scriptPath: env.PATH }),
+    executor: createLinuxExecutor({ allowPower: values['allow-power'], allowPackages: values['allow-packages'], allowLoopbackDiscovery: values['allow-loopback-discovery'], scriptPath: env.PATH }),
     logger,
     onFatal: () => process.exit(2),
   });

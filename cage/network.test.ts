@@ -12,3 +12,9 @@ it('refuses public, too large and malformed ranges', () => {
   expect(checkDiscoveryRange('127.0.0.0/24')).toMatchObject({ ok: false });
   expect(checkDiscoveryRange('300.1.1.1/24')).toMatchObject({ ok: false });
 });
+
+it('allows the loopback range only when asked to (tests on one machine)', () => {
+  expect(checkDiscoveryRange('127.0.0.1/32')).toMatchObject({ ok: false });
+  expect(checkDiscoveryRange('127.0.0.1/32', { allowLoopback: true })).toEqual({ ok: true });
+  expect(checkDiscoveryRange('8.8.8.0/30', { allowLoopback: true })).toMatchObject({ ok: false });
+});

@@ -23,6 +23,7 @@ export const DEFAULT_POLICY = {
   list_installed_software: T1,
   list_alerts: T1,
   get_command_result: T1,
+  list_discovered_hosts: T1,
   // Services: reading status is a read; changing state is significant.
   manage_service: { status: T1, start: T3, stop: T3, restart: T3 },
   // Low-risk changes

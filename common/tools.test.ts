@@ -25,6 +25,7 @@ const SAMPLES: Record<ToolName, unknown> = {
   list_installed_software: { device_id: A },
   list_alerts: {},
   get_command_result: { command_id: 'x:toolu_1:' + A },
+  list_discovered_hosts: { cidr: '192.168.1.0/24' },
   manage_service: { device_id: A, service: 'Spooler', action: 'restart' },
   acknowledge_alert: { alert_id: B },
   add_device_note: { device_id: A, text: 'replaced the toner' },

@@ -46,6 +46,9 @@ export const ToolInput = {
     .object({ device_id: DeviceId.optional(), status: z.enum(['open', 'acknowledged', 'all']).default('open') })
     .strict(),
   get_command_result: z.object({ command_id: z.string().min(1).max(200).describe('A command id from an earlier tool result') }).strict(),
+  list_discovered_hosts: z
+    .object({ cidr: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'an IPv4 CIDR such as 192.168.1.0/24').optional().describe('Only this range; every scanned range when omitted') })
+    .strict(),
   manage_service: z
     .object({ device_id: DeviceId, service: ServiceName.describe('Service name, e.g. Spooler'), action: z.enum(['status', 'start', 'stop', 'restart']) })
     .strict(),
@@ -213,6 +216,13 @@ export const TOOL_CATALOG: Catalog = {
     name: 'list_alerts',
     description: 'List monitoring alerts of the organization, or of one device.',
     targets: (i) => (i.device_id ? [i.device_id] : []),
+    execution: db,
+    rateLimit: reads,
+  },
+  list_discovered_hosts: {
+    name: 'list_discovered_hosts',
+    description: "Hosts and open TCP ports found by the organization's network discovery scans (the latest scan of each range).",
+    targets: () => [],
     execution: db,
     rateLimit: reads,
   },

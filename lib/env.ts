@@ -78,6 +78,9 @@ export const Env = z.object({
   /** The Chromium the browser tests drive (Debian's package; `npm test` installs it when missing). */
   CHROMIUM_PATH: z.string().default('/usr/bin/chromium'),
 
+  /** Lets network discovery scan 127/8 (tests on one machine); never set in production. */
+  DISCOVERY_ALLOW_LOOPBACK: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+
   COMMAND_TTL_SECONDS: z.coerce.number().int().min(5).max(7 * 24 * 3600).default(600),
   COMMAND_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(3600).default(120),
 });

@@ -117,6 +117,10 @@ export const INTENTS: { when: RegExp; intent: Intent }[] = [
     intent: { tool: 'execute_script', devices: 'one', input: (r, [d]) => ((s) => (s && d ? { ...one(d.id), ...s } : null))(scriptOf(r)) },
   },
   {
+    when: /\b(discovered|found)\b.*\bhosts?\b|\bhosts?\b.*\b(discovered|found)\b/i,
+    intent: { tool: 'list_discovered_hosts', devices: 'none', input: (r) => ((c) => (c ? { cidr: c } : {}))(CIDR.exec(r)?.[1]) },
+  },
+  {
     when: /\b(scan|discover)\b/i,
     intent: { tool: 'network_discovery', devices: 'one', input: (r, [d]) => ((c) => (c && d ? { ...one(d.id), cidr: c } : null))(CIDR.exec(r)?.[1]) },
   },

@@ -129,6 +129,7 @@ describe('the offline model plans every catalog tool from a plain request', () =
     list_installed_software: 'what software is installed on ACME-PC-01',
     list_alerts: 'show open alerts',
     get_command_result: 'show the command result of s1:toolu_9:dev',
+    list_discovered_hosts: 'which hosts were discovered in 192.168.1.0/24',
     manage_service: 'restart the Spooler service on ACME-PC-01',
     acknowledge_alert: 'acknowledge alert 33333333-3333-4333-8333-333333333333',
     add_device_note: 'add a note to ACME-PC-01: replaced the toner',

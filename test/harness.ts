@@ -222,7 +222,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
     const creds = await enroll({ server: url, key, name: 'ACME-HQ-DEMO', executor: 'linux' });
     await saveCredentials(credentialsFile, creds);
     const spawnAgent = () =>
-      spawn(process.execPath, ['--import', 'tsx', path.join(root, 'agent', 'main.ts'), '--credentials', credentialsFile], {
+      spawn(process.execPath, ['--import', 'tsx', path.join(root, 'agent', 'main.ts'), '--credentials', credentialsFile, '--allow-loopback-discovery'], {
         cwd: root,
         env: environment({ LOG_LEVEL: env.TEST_LOG_LEVEL }),
         stdio: ['ignore', 'inherit', 'inherit'],

@@ -28,6 +28,7 @@ export function activityDeps(env: Env, prisma: PrismaClient, redis: Redis, logge
     anthropic: anthropic.client,
     model: { name: env.ANTHROPIC_MODEL, maxTokens: env.MODEL_MAX_TOKENS, offline: anthropic.offline },
     commands: { ttlSeconds: env.COMMAND_TTL_SECONDS },
+    discovery: { allowLoopback: env.DISCOVERY_ALLOW_LOOPBACK },
   };
 }
 

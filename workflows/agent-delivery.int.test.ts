@@ -3,6 +3,7 @@
  * past its TTL, never runs, and the session is told the device is offline; a rebooting device drops off and comes
  * back, and its journal shows the reboot command started once; commands not signed by this server never run.
  */
+import net, { type AddressInfo } from 'node:net';
 import { CommandJournal } from '../agent/journal';
 import { generateSigningKeyPem, loadSigningKey, signCommand } from '../cage/command-signing';
 import { PROTOCOL_VERSION } from '../common/protocol';
@@ -13,7 +14,7 @@ const tool = (name: string, input: Record<string, unknown>) => `/tool ${name} ${
 const toolStep = (session: any, turnId: string) => session.turns.find((t: { turnId: string }) => t.turnId === turnId).steps.find((s: { kind: string }) => s.kind === 'tool');
 
 beforeAll(async () => {
-  sys = await startTestSystem({ agent: true, simulated: 1, env: { COMMAND_TTL_SECONDS: '5' } });
+  sys = await startTestSystem({ agent: true, simulated: 1, env: { COMMAND_TTL_SECONDS: '5', DISCOVERY_ALLOW_LOOPBACK: 'true' } });
 }, 180_000);
 
 afterAll(async () => {
@@ -80,5 +81,39 @@ it('refuses commands that are not signed by this server, without running them', 
   for (const cmd of forged) {
     expect(replies.find((r) => r.commandId === cmd.commandId)?.error).toMatchObject({ code: 'BAD_SIGNATURE' });
     expect(CommandJournal.startsIn(`${agent.credentialsFile}.journal.jsonl`).get(cmd.commandId)).toBeUndefined();
+  }
+});
+
+it('returns a loopback discovery scan through the command-result path, stores it for the org, and reads it back with a T1 tool', async () => {
+  const listener = net.createServer((c) => c.end());
+  await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
+  const { port } = listener.address() as AddressInfo;
+  try {
+    const tech = sys.keyOf('technician');
+    const agent = sys.agent!;
+    await waitUntil(async () => (await sys.prisma.device.findUniqueOrThrow({ where: { id: agent.deviceId } })).online, 'the agent to be online');
+    const sessionId = await sys.startSession(tech);
+    let turnId = await sys.send(sessionId, tech, tool('network_discovery', { device_id: agent.deviceId, cidr: '127.0.0.1/32', ports: [port, 1] }));
+    let session = await sys.waitForTurn(sessionId, tech, turnId, 60_000);
+    expect(toolStep(session, turnId)).toMatchObject({ tool: 'network_discovery', status: 'succeeded', summary: expect.stringMatching(/1 hosts with open ports in 127\.0\.0\.1\/32/) });
+    const scan = await sys.prisma.networkScan.findFirstOrThrow({ where: { orgId: sys.seed.orgs.acme.id, cidr: '127.0.0.1/32' }, orderBy: { scannedAt: 'desc' } });
+    expect(scan.hosts).toEqual([{ address: '127.0.0.1', openPorts: [port] }]);
+
+    turnId = await sys.send(sessionId, tech, tool('list_discovered_hosts', { cidr: '127.0.0.1/32' }));
+    session = await sys.waitForTurn(sessionId, tech, turnId);
+    expect(toolStep(session, turnId)).toMatchObject({ tool: 'list_discovered_hosts', tier: 1, status: 'succeeded', summary: '1 hosts with open ports in 1 scanned range(s)' });
+
+    // Another org's technician sees none of it.
+    const globex = await sys.request('POST', '/v1/sessions', { key: sys.keyOf('technician', 'globex'), body: { org: sys.seed.orgs.globex.slug } });
+    turnId = await sys.send(globex.body.id, sys.keyOf('technician', 'globex'), tool('list_discovered_hosts', {}));
+    session = await sys.waitForTurn(globex.body.id, sys.keyOf('technician', 'globex'), turnId);
+    expect(toolStep(session, turnId)).toMatchObject({ status: 'succeeded', summary: 'no network discovery scan yet' });
+
+    // Outside loopback, public ranges stay refused.
+    turnId = await sys.send(sessionId, tech, tool('network_discovery', { device_id: agent.deviceId, cidr: '8.8.8.0/30' }));
+    session = await sys.waitForTurn(sessionId, tech, turnId);
+    expect(toolStep(session, turnId)).toMatchObject({ status: 'denied', summary: expect.stringMatching(/not a private range/) });
+  } finally {
+    listener.close();
   }
 });

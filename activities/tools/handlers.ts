@@ -88,6 +88,21 @@ export const TOOL_HANDLERS: Handlers = {
       return { output: { alerts: output }, summary: `${alerts.length} ${input.status === 'all' ? '' : `${input.status} `}alerts` };
     },
   },
+  list_discovered_hosts: {
+    type: 'database',
+    async run({ prisma, orgId }, input) {
+      const scans = await prisma.networkScan.findMany({
+        where: { orgId, ...(input.cidr ? { cidr: input.cidr } : {}) },
+        orderBy: { scannedAt: 'desc' },
+        take: 50,
+      });
+      const latest = new Map<string, (typeof scans)[number]>();
+      for (const s of scans) if (!latest.has(s.cidr)) latest.set(s.cidr, s);
+      const ranges = [...latest.values()].map((s) => ({ cidr: s.cidr, scannedAt: s.scannedAt.toISOString(), scanned: s.scanned, hosts: s.hosts as { address: string; openPorts: number[] }[] }));
+      const hosts = ranges.reduce((n, r) => n + r.hosts.length, 0);
+      return { output: { ranges }, summary: ranges.length ? `${hosts} hosts with open ports in ${ranges.length} scanned range(s)` : 'no network discovery scan yet' };
+    },
+  },
   get_command_result: {
     type: 'database',
     async run({ prisma, orgId }, input) {

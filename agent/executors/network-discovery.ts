@@ -20,11 +20,8 @@ export function hostsOf(cidr: string): string[] {
 
 export async function networkDiscovery(raw: Record<string, unknown>, opts: { allowLoopback?: boolean } = {}) {
   const p = CommandParams.network_discovery.parse(raw);
-  const loopback = opts.allowLoopback && p.cidr.startsWith('127.');
-  if (!loopback) {
-    const range = checkDiscoveryRange(p.cidr);
-    if (!range.ok) throw new ExecutorError('INVALID_COMMAND', range.reason);
-  }
+  const range = checkDiscoveryRange(p.cidr, { allowLoopback: opts.allowLoopback });
+  if (!range.ok) throw new ExecutorError('INVALID_COMMAND', range.reason);
   const hosts = hostsOf(p.cidr);
   const probes = hosts.flatMap((host) => p.ports.map((port) => ({ host, port })));
   const open = new Map<string, number[]>();
