@@ -5,6 +5,7 @@ import type { Authorization } from '../common/session';
 import { isToolName, TOOL_CATALOG, ToolInput, Tier, type ToolExecution, type ToolName } from '../common/tools';
 import { approvalDigest } from '../cage/approval-digest';
 import { checkDiscoveryRange } from '../cage/network';
+import { checkScriptParameters, ScriptParameters } from '../common/script-parameters';
 import { resolveTier } from '../cage/policy';
 import { audit } from '../lib/audit';
 import { publishSessionEvent } from '../lib/session-events';
@@ -140,6 +141,10 @@ async function decide(deps: ActivityDeps, input: AuthorizeToolCallInput): Promis
   if (scriptName !== undefined) {
     const script = await prisma.script.findUnique({ where: { orgId_name: { orgId: input.orgId, name: scriptName } } });
     if (!script) return deny(`no script named "${scriptName}" in this organization's library`, parsed.data);
+    const declared = ScriptParameters.safeParse(script.parameters);
+    const given = remediationParameters(parsed.data) ?? (parsed.data as { parameters?: Record<string, string> }).parameters ?? {};
+    const problem = declared.success ? checkScriptParameters(declared.data, given) : 'the script\'s parameter declarations are damaged; an admin must save it again';
+    if (problem) return deny(`script "${scriptName}": ${problem}`, parsed.data);
     execution = withLibraryScript(execution, script);
     // The approval covers this exact body: editing the script invalidates a pending approval.
     digestInput = { ...(parsed.data as object), scriptSha256: crypto.createHash('sha256').update(script.body).digest('hex') };
@@ -167,6 +172,11 @@ async function remediationTargets(prisma: ActivityDeps['prisma'], orgId: string,
   const devices = await prisma.device.findMany({ where, select: { id: true }, orderBy: { name: 'asc' }, take: 5000 });
   if (devices.length === 0) return `no devices in ${'group' in target ? `group "${target.group}"` : `site "${target.site}"`} of this organization`;
   return devices.map((d) => d.id);
+}
+
+function remediationParameters(input: unknown): Record<string, string> | undefined {
+  const action = (input as { action?: { type: string; parameters?: Record<string, string> } }).action;
+  return action?.type === 'library_script' ? (action.parameters ?? {}) : undefined;
 }
 
 function remediationScript(input: unknown): string | undefined {

@@ -24,6 +24,7 @@ import { decide, getApproval, listApprovals } from './routes/approvals';
 import { getPolicy, getUsage, pauseCopilot, putBudget, putPolicy, resumeCopilot } from './routes/orgs';
 import { exportAuditSession, listAuditSessions } from './routes/audit';
 import { linkSlackUser, putSlackChannel } from './routes/slack-admin';
+import { deleteScript, listScripts, putScript } from './routes/scripts';
 import { cancelRemediation, getRemediation, pauseRemediation, resumeRemediation } from './routes/remediations';
 import { releaseStale } from '../lib/budget';
 import { deliverPendingDecisions } from './services/decide-approval';
@@ -59,6 +60,9 @@ export const ROUTES: Route<any, any, any>[] = [
   pauseRemediation,
   resumeRemediation,
   cancelRemediation,
+  listScripts,
+  putScript,
+  deleteScript,
 ];
 
 export interface ApiServer {
