@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { z } from 'zod';
 import { Server } from 'socket.io';
+import { createAdapter } from '@socket.io/redis-streams-adapter';
 import { MAX_AGENT_FRAME_BYTES } from '../common/protocol';
 import { Channel, listenPgEvents, type PgEvents } from '../lib/pg-events';
 import { SessionEvent } from '../lib/session-events';
@@ -97,6 +98,13 @@ export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
   const app = createApp(deps, slack);
   const server = http.createServer(app);
   const io = new Server(server, { maxHttpBufferSize: MAX_AGENT_FRAME_BYTES, serveClient: false });
+  // Every api node shares Socket.IO state through Redis Streams (rooms, fetchSockets across nodes). Commands do not
+  // depend on it: the worker announces them through PostgreSQL to every node, and the node holding the agent's
+  // connection delivers them. Its own connection: the adapter reads the stream with blocking XREAD.
+  const adapterRedis = deps.redis.duplicate({ enableOfflineQueue: true });
+  adapterRedis.on('error', (err) => deps.logger.warn({ err: err.message }, 'Socket.IO adapter: Redis unavailable'));
+  // Short blocking reads, so a closing node lets go of Redis within half a second.
+  io.adapter(createAdapter(adapterRedis, { streamName: 'gatehouse:socket.io', blockTimeInMs: 500 }));
   const gateway = createAgentGateway(io.of('/agents') as AgentNamespace, deps);
   const consoleGateway = createConsoleGateway(io.of('/console') as ConsoleNamespace, deps);
 
@@ -160,6 +168,7 @@ export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
       await events.close();
       gateway.close();
       await new Promise<void>((resolve) => io.close(() => resolve()));
+      adapterRedis.disconnect();
     },
   };
 }

@@ -71,6 +71,8 @@ export interface TestSystem {
   startWorker(): Promise<void>;
   keyOf(role: 'technician' | 'approver' | 'admin' | 'auditor', org?: 'acme' | 'globex'): string;
   request(method: string, route: string, opts?: { key?: string; body?: unknown; rawBody?: string }): Promise<{ status: number; body: any }>;
+  /** Another api node on the same database, Temporal and Redis (as a second replica would be). */
+  startApiNode(): Promise<{ server: ApiServer; url: string }>;
   stop(): Promise<void>;
 }
 
@@ -118,7 +120,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
   const model = await startOfflineModel(0);
   const redis = createRedis(env.REDIS_URL);
   await redis.connect();
-  const api = await createApiServer({
+  const apiDeps: Parameters<typeof createApiServer>[0] = {
     prisma: systemPrisma,
     redis,
     limiter: new RateLimiter(redis),
@@ -138,8 +140,15 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
       mail: env.SMTP_URL ? { smtpUrl: env.SMTP_URL, from: env.MAIL_FROM } : undefined,
       slack: slackConfig(env),
     },
-  });
+  };
+  const api = await createApiServer(apiDeps);
   const url = await api.listen(0, '127.0.0.1');
+  const extraNodes: ApiServer[] = [];
+  const startApiNode: TestSystem['startApiNode'] = async () => {
+    const node = await createApiServer(apiDeps);
+    extraNodes.push(node);
+    return { server: node, url: await node.listen(0, '127.0.0.1') };
+  };
 
   const workerEnv = loadEnv(environment({ ...opts.env, ANTHROPIC_API_KEY: '', ANTHROPIC_BASE_URL: model.url, DATABASE_URL: systemDbUrl, REDIS_URL: env.REDIS_URL }));
   const deps = activityDeps(workerEnv, systemPrisma, redis, logger);
@@ -304,6 +313,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
     redisServer: dedicated,
     database: dbPath,
     simulated,
+    startApiNode,
     journalOf: (name) => path.join(tmp ?? os.tmpdir(), 'simulated', seed.orgs.acme.slug, `${name}.journal.jsonl`),
     createUser,
     startSession,
@@ -339,6 +349,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
         clearTimeout(timer);
       };
       await step('the worker', stopWorker);
+      for (const node of extraNodes) await step('an extra api node', () => node.close());
       await step('the api', () => api.close());
       await step('Temporal', () => temporal.teardown());
       await step('the offline model', () => new Promise((r) => model.server.close(r)));

@@ -44,6 +44,17 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
   const sockets = new Map<string, AgentSocket>();
   const counters = { invalidFrames: 0, resultsAccepted: 0, throttledFrames: 0, floodDisconnects: 0 };
 
+  /** Whether another api node holds a connection of this device (through the Socket.IO adapter's rooms). */
+  async function connectedElsewhere(deviceId: string): Promise<boolean> {
+    try {
+      return (await nsp.in(`device:${deviceId}`).timeout(2000).fetchSockets()).length > 0;
+    } catch (err) {
+      // Redis unreachable: this node can only check its own connections; said in the log, not hidden.
+      logger.warn({ deviceId, err: (err as Error).message }, 'could not ask the other api nodes about this device; checked this node only');
+      return false;
+    }
+  }
+
   nsp.use(async (socket, next) => {
     // Runs on every connection, including recovered ones: no credential, no connection.
     try {
@@ -55,7 +66,7 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
       });
       const valid = device?.credentials.some((c) => hashesEqual(c.hash, sha256(auth.data.secret)));
       if (!device || !valid) return next(new Error('invalid agent credentials'));
-      if (sockets.get(device.id)?.connected) {
+      if (sockets.get(device.id)?.connected || (await connectedElsewhere(device.id))) {
         await audit(prisma, { orgId: device.orgId, actorType: 'agent', actorId: device.id, action: 'security.duplicate_agent_connection', target: device.name, data: { address: socket.handshake.address } });
         return next(new Error('this device is already connected (a cloned credential?)'));
       }
@@ -142,6 +153,7 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
   nsp.on('connection', (socket: AgentSocket) => {
     const { deviceId } = socket.data;
     sockets.set(deviceId, socket);
+    void socket.join(`device:${deviceId}`);
     logger.info({ deviceId, name: socket.data.name }, 'agent connected');
     void prisma.device.update({ where: { id: deviceId }, data: { online: true, lastSeenAt: new Date() } }).catch(() => undefined);
 

@@ -1,0 +1,70 @@
+/**
+ * Two api nodes on the same database, Temporal and Redis: an agent connected to the second node gets the commands
+ * the worker queues (announced to every node through PostgreSQL; the node holding the connection delivers) and
+ * its result completes the waiting activity; a second connection with the same credential to the first node is
+ * refused, because the nodes see each other's agents through the Socket.IO Redis Streams adapter.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { io } from 'socket.io-client';
+import { PROTOCOL_VERSION } from '../../common/protocol';
+import { AGENT_VERSION } from '../../agent/version';
+import { environment } from '../../lib/env';
+import { createEnrollmentKey } from '../../prisma/seed-demo';
+import { startTestSystem, waitUntil, type TestSystem } from '../../test/harness';
+
+let sys: TestSystem;
+let nodeB: { url: string };
+let agent: ChildProcess;
+let dataDir: string;
+
+beforeAll(async () => {
+  sys = await startTestSystem();
+  nodeB = await sys.startApiNode();
+  dataDir = await mkdtemp(path.join(os.tmpdir(), 'gatehouse-nodeb-'));
+  const key = await createEnrollmentKey(sys.prisma, { orgId: sys.seed.orgs.acme.id, siteId: sys.seed.orgs.acme.siteIds[0]!, maxUses: 1 });
+  const org = sys.seed.orgs.acme.slug;
+  agent = spawn(process.execPath, ['--import', 'tsx', path.resolve(__dirname, '..', '..', 'agent', 'main.ts'), '--simulate', '1', '--org', org, '--key', key, '--server', nodeB.url], {
+    env: environment({ DATA_DIR: dataDir, LOG_LEVEL: 'error' }),
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  await waitUntil(async () => (await sys.prisma.device.count({ where: { orgId: sys.seed.orgs.acme.id, executor: 'simulated', online: true } })) === 1, 'the agent on node B to connect', 60_000);
+}, 180_000);
+
+afterAll(async () => {
+  agent?.kill('SIGTERM');
+  await sys?.stop();
+});
+
+it('delivers a command to an agent connected to another api node, and its result completes the turn', async () => {
+  const tech = sys.keyOf('technician');
+  const device = await sys.prisma.device.findFirstOrThrow({ where: { orgId: sys.seed.orgs.acme.id, executor: 'simulated' } });
+  const sessionId = await sys.startSession(tech); // through node A
+  const turnId = await sys.send(sessionId, tech, `/tool get_device_info ${JSON.stringify({ device_id: device.id })}`);
+  const session = await sys.waitForTurn(sessionId, tech, turnId, 60_000);
+  const step = session.turns.find((t: { turnId: string }) => t.turnId === turnId).steps.find((s: { kind: string }) => s.kind === 'tool');
+  expect(step).toMatchObject({ tool: 'get_device_info', status: 'succeeded', summary: expect.stringContaining(device.name) });
+});
+
+it('refuses a second connection with the same credential on the other node', async () => {
+  const org = sys.seed.orgs.acme.slug;
+  const [file] = readdirSync(path.join(dataDir, 'simulated', org)).filter((f) => f.endsWith('.json'));
+  const creds = JSON.parse(await readFile(path.join(dataDir, 'simulated', org, file!), 'utf8'));
+  expect(creds.name).toMatch(/-PC-01$/);
+  const clone = io(new URL('/agents', sys.url).toString(), {
+    auth: { v: PROTOCOL_VERSION, deviceId: creds.deviceId, secret: creds.secret, agentVersion: AGENT_VERSION },
+    transports: ['websocket'],
+    reconnection: false,
+  });
+  const refusal = await new Promise<string>((resolve) => {
+    clone.on('connect', () => resolve('connected'));
+    clone.on('connect_error', (err) => resolve(err.message));
+  });
+  clone.close();
+  expect(refusal).toMatch(/already connected/);
+  const flagged = await sys.prisma.auditEvent.findFirst({ where: { actorId: creds.deviceId, action: 'security.duplicate_agent_connection' } });
+  expect(flagged).not.toBeNull();
+});
