@@ -18,3 +18,18 @@ export async function signalRoundTrip(rounds: number): Promise<void> {
     await mark(received.shift()!);
   }
 }
+
+const { noop } = proxyActivities<{ noop(i: number): Promise<void> }>({ startToCloseTimeout: '30s' });
+
+/** `n` no-op activities, at most `window` at a time, started as others finish: the remediation's shape, bare. */
+export async function fanout(n: number, window: number): Promise<void> {
+  let next = 0;
+  const inflight = new Set<Promise<void>>();
+  while (next < n || inflight.size > 0) {
+    while (inflight.size < window && next < n) {
+      const p: Promise<void> = noop(next++).finally(() => inflight.delete(p));
+      inflight.add(p);
+    }
+    await Promise.race(inflight);
+  }
+}

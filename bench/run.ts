@@ -5,6 +5,7 @@ import { runDetectorBench } from './detector';
 import { runGuardsBench } from './guards';
 import { runApprovalChannelsBench } from './approval-channels';
 import { runReplayBench } from './replay';
+import { runFanoutBench } from './fanout';
 
 const BENCHES: Record<string, (n: number) => Promise<void>> = {
   approval: runApprovalBench,
@@ -12,6 +13,7 @@ const BENCHES: Record<string, (n: number) => Promise<void>> = {
   guards: runGuardsBench,
   detector: () => runDetectorBench(),
   replay: runReplayBench,
+  fanout: runFanoutBench,
 };
 
 async function main(): Promise<void> {

@@ -1,0 +1,101 @@
+/**
+ * bench/fanout: a remediation across N simulated devices (default 1,000) with a window of 50, from the approval to
+ * the turn's answer: devices per second, next to bare Temporal in the same run (the same number of no-op
+ * activities, the same window, on the same dev server). Goal: at least 0.8 of bare Temporal. Then the agent
+ * gateway's memory per connected agent (heap of the api, which runs in this process) at N and at 5×N connected
+ * agents, and the marginal heap per agent between the two.
+ *   npm run bench -- fanout [--n 1000]
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Worker } from '@temporalio/worker';
+import { environment } from '../lib/env';
+import { createEnrollmentKey } from '../prisma/seed-demo';
+import { startTestSystem, waitUntil, type TestSystem } from '../test/harness';
+import { emit } from './stats';
+
+const WINDOW = 50;
+
+function heapMb(): number {
+  global.gc?.();
+  return process.memoryUsage().heapUsed / 1e6;
+}
+
+async function bareTemporal(sys: TestSystem, n: number): Promise<number> {
+  const worker = await Worker.create({
+    connection: sys.temporal.nativeConnection,
+    taskQueue: 'bench-fanout',
+    workflowsPath: require.resolve('./baseline-workflows'),
+    activities: { noop: async () => undefined },
+    maxConcurrentActivityTaskExecutions: WINDOW * 2,
+  });
+  let seconds = 0;
+  await worker.runUntil(async () => {
+    const t0 = performance.now();
+    await sys.temporal.client.workflow.execute('fanout', { taskQueue: 'bench-fanout', workflowId: `bench-fanout-${Date.now()}`, args: [n, WINDOW] });
+    seconds = (performance.now() - t0) / 1000;
+  });
+  return seconds;
+}
+
+async function connectMore(sys: TestSystem, count: number): Promise<() => void> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'gatehouse-fanout-'));
+  const site = sys.seed.orgs.acme.siteIds[1]!;
+  const key = await createEnrollmentKey(sys.prisma, { orgId: sys.seed.orgs.acme.id, siteId: site, maxUses: count });
+  const before = await sys.prisma.device.count({ where: { orgId: sys.seed.orgs.acme.id, online: true } });
+  const child = spawn(process.execPath, ['--import', 'tsx', path.resolve(__dirname, '..', 'agent', 'main.ts'), '--simulate', String(count), '--org', `${sys.seed.orgs.acme.slug}`, '--key', key, '--server', sys.url], {
+    env: environment({ DATA_DIR: dir, LOG_LEVEL: 'error' }),
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  await waitUntil(async () => (await sys.prisma.device.count({ where: { orgId: sys.seed.orgs.acme.id, online: true } })) >= before + count, `${count} more agents to connect`, 600_000);
+  return () => child.kill('SIGTERM');
+}
+
+export async function runFanoutBench(n: number): Promise<void> {
+  const devices = n === 200 ? 1000 : n;
+  const heapBefore = heapMb();
+  const sys = await startTestSystem({ simulated: devices, env: { RATE_WINDOW_SCALE: '0.01' } });
+  const stops: (() => void)[] = [];
+  try {
+    const connected = sys.api.gateway.stats().connected;
+    const heapAtN = heapMb();
+    emit({ bench: 'fanout', phase: 'gateway-memory', agents: connected, heapMb: Math.round(heapAtN), note: 'heap of this process, which runs the api, the worker and Temporal clients' });
+
+    const bare = await bareTemporal(sys, devices);
+    emit({ bench: 'fanout', phase: 'bare-temporal', activities: devices, window: WINDOW, seconds: Math.round(bare * 100) / 100, perSecond: Math.round(devices / bare) });
+
+    const tech = sys.keyOf('technician');
+    const sessionId = await sys.startSession(tech);
+    const turnId = await sys.send(sessionId, tech, `/tool run_remediation ${JSON.stringify({ target: { site: 'HQ' }, action: { type: 'service', service: 'Dnscache', action: 'restart' }, batch_size: WINDOW, max_failures: 10 })}`);
+    const approval = await sys.waitForApproval(sessionId);
+    const t0 = performance.now();
+    const res = await sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: sys.keyOf('approver'), body: { decision: 'approve', confirmation: approval.confirmationPhrase } });
+    if (res.status !== 200) throw new Error(`approval refused: ${JSON.stringify(res.body)}`);
+    const session = await sys.waitForTurn(sessionId, tech, turnId, 900_000);
+    const seconds = (performance.now() - t0) / 1000;
+    const step = session.turns.find((t: { turnId: string }) => t.turnId === turnId).steps.find((s: { kind: string }) => s.kind === 'tool');
+    emit({ bench: 'fanout', phase: 'remediation', devices, window: WINDOW, seconds: Math.round(seconds * 100) / 100, perSecond: Math.round(devices / seconds), summary: String(step?.summary).slice(0, 80) });
+
+    stops.push(await connectMore(sys, devices * 4));
+    const heapAt5N = heapMb();
+    const agents5 = sys.api.gateway.stats().connected;
+    emit({ bench: 'fanout', phase: 'gateway-memory', agents: agents5, heapMb: Math.round(heapAt5N) });
+    emit({
+      bench: 'fanout',
+      summary: true,
+      devices,
+      devicesPerSecond: Math.round(devices / seconds),
+      bareTemporalPerSecond: Math.round(devices / bare),
+      ratioToBare: Math.round((bare / seconds) * 100) / 100,
+      goal: { ratioToBare: 0.8 },
+      // Marginal heap per connected agent between the two counts (the rest of the heap is the system itself).
+      gatewayKbPerAgent: Math.round(((heapAt5N - heapAtN) * 1000) / Math.max(1, agents5 - connected)),
+      heapMb: { beforeSystem: Math.round(heapBefore), [`at${connected}Agents`]: Math.round(heapAtN), [`at${agents5}Agents`]: Math.round(heapAt5N) },
+    });
+  } finally {
+    for (const stop of stops) stop();
+    await sys.stop();
+  }
+}
