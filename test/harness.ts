@@ -51,6 +51,8 @@ export interface TestSystem {
   activities: Activities;
   redisServer?: DedicatedRedis;
   database?: CuttableTcpPath;
+  /** The simulated agents' path to the api, with `cuttableAgents`. */
+  agentsPath?: CuttableTcpPath;
   /** Simulated Windows-like endpoints (acme), by name: ACME-…-PC-01, … */
   simulated: Map<string, string>;
   /** The command journal of a simulated endpoint, by device name. */
@@ -92,6 +94,8 @@ export interface TestSystemOptions {
   env?: Record<string, string>;
   /** Run Redis as a process of this test, so it can really be stopped. */
   dedicatedRedis?: boolean;
+  /** Connect the simulated agents through a TCP path the test can cut (their network drops, the api stays up). */
+  cuttableAgents?: boolean;
   /** Run the worker as its own process (`npm run worker`), so stopWorker can SIGKILL it. */
   workerProcess?: boolean;
   /** Route the api's and the worker's PostgreSQL connections through a path the test can cut. */
@@ -259,13 +263,14 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
   }
 
   const simulated = new Map<string, string>();
+  const agentsPath = opts.cuttableAgents ? await CuttableTcpPath.open({ host: '127.0.0.1', port: Number(new URL(url).port) }) : undefined;
   let simulator: ChildProcess | undefined;
   if (opts.simulated) {
     tmp ??= await mkdtemp(path.join(os.tmpdir(), 'gatehouse-agent-'));
     const key = await createEnrollmentKey(prisma, { orgId: seed.orgs.acme.id, siteId: seed.orgs.acme.siteIds[0]!, maxUses: opts.simulated });
     simulator = spawn(
       process.execPath,
-      ['--import', 'tsx', path.join(root, 'agent', 'main.ts'), '--simulate', String(opts.simulated), '--org', seed.orgs.acme.slug, '--key', key, '--server', url, '--reboot-seconds', '2'],
+      ['--import', 'tsx', path.join(root, 'agent', 'main.ts'), '--simulate', String(opts.simulated), '--org', seed.orgs.acme.slug, '--key', key, '--server', agentsPath ? `http://127.0.0.1:${agentsPath.port}` : url, '--reboot-seconds', '2'],
       { cwd: root, env: environment({ DATA_DIR: tmp, LOG_LEVEL: env.TEST_LOG_LEVEL }), stdio: ['ignore', 'ignore', 'inherit'] },
     );
     await waitUntil(async () => (await prisma.device.count({ where: { orgId: seed.orgs.acme.id, executor: 'simulated', online: true } })) === opts.simulated, 'the simulated agents to connect', 60_000);
@@ -314,6 +319,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
     database: dbPath,
     simulated,
     startApiNode,
+    agentsPath,
     journalOf: (name) => path.join(tmp ?? os.tmpdir(), 'simulated', seed.orgs.acme.slug, `${name}.journal.jsonl`),
     createUser,
     startSession,
@@ -360,6 +366,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
       });
       await step('Redis', async () => dedicated?.stop());
       await step('the database path', async () => dbPath?.cut());
+      await step('the agents path', async () => agentsPath?.cut());
       if (tmp) await rm(tmp, { recursive: true, force: true });
     },
   };

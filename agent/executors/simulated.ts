@@ -161,8 +161,11 @@ export function createSimulatedExecutor(m: SimulatedMachine, opts: SimulatedOpti
     run_script: async (params) => {
       const p = CommandParams.run_script.parse(params);
       const failed = /\bexit\s+[1-9]/.test(p.script);
+      // A script that sleeps takes that long here too (capped at a minute), so long-running commands can be simulated.
+      const sleep = Math.min(60, Number(/\bStart-Sleep\s+(?:-Seconds\s+)?(\d{1,2})\b/i.exec(p.script)?.[1] ?? /\bsleep\s+(\d{1,2})\b/.exec(p.script)?.[1] ?? 0));
+      if (sleep) await new Promise((r) => setTimeout(r, sleep * 1000));
       m.record('info', 'PowerShell', 4104, `Script ${p.name ?? 'block'} executed (${p.script.length} characters).`);
-      return { exitCode: failed ? 1 : 0, timedOut: false, stdout: `(simulated) ran ${p.script.split('\n').length} line(s) with ${p.interpreter}`, stderr: '', truncated: false, durationMs: 150 };
+      return { exitCode: failed ? 1 : 0, timedOut: false, stdout: `(simulated) ran ${p.script.split('\n').length} line(s) with ${p.interpreter}`, stderr: '', truncated: false, durationMs: 150 + sleep * 1000 };
     },
     install_updates: async (params) => {
       const p = CommandParams.install_updates.parse(params);
