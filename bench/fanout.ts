@@ -56,7 +56,8 @@ async function connectMore(sys: TestSystem, count: number): Promise<() => void> 
 export async function runFanoutBench(n: number): Promise<void> {
   const devices = n === 200 ? 1000 : n;
   const heapBefore = heapMb();
-  const sys = await startTestSystem({ simulated: devices, env: { RATE_WINDOW_SCALE: '0.01' } });
+  // The worker in its own process, as deployed: the api (in this process) and the worker do not share one thread.
+  const sys = await startTestSystem({ simulated: devices, workerProcess: true, env: { RATE_WINDOW_SCALE: '0.01' } });
   const stops: (() => void)[] = [];
   try {
     const connected = sys.api.gateway.stats().connected;
