@@ -117,3 +117,15 @@ it('returns a loopback discovery scan through the command-result path, stores it
     listener.close();
   }
 });
+
+it('sends a pending command whose announcement was lost (no NOTIFY) on the next sweep', async () => {
+  const agent = sys.agent!;
+  await waitUntil(async () => (await sys.prisma.device.findUniqueOrThrow({ where: { id: agent.deviceId } })).online, 'the agent to be online');
+  const id = `lost-notify-${Date.now()}:${agent.deviceId}`;
+  // Written as the dispatch activity writes it, but never announced (as if its worker died in between).
+  await sys.prisma.deviceCommand.create({
+    data: { id, orgId: sys.seed.orgs.acme.id, deviceId: agent.deviceId, kind: 'system_info', params: {}, status: 'pending', expiresAt: new Date(Date.now() + 60_000) },
+  });
+  await waitUntil(async () => (await sys.prisma.deviceCommand.findUniqueOrThrow({ where: { id } })).status === 'succeeded', 'the sweep to deliver the command', 20_000);
+  expect(CommandJournal.startsIn(`${agent.credentialsFile}.journal.jsonl`).get(id)).toBe(1);
+});

@@ -225,6 +225,22 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
     }
   }
 
+  // A command normally goes out when its NOTIFY arrives. A notification can be lost (a worker killed between
+  // writing the command and announcing it, an api restarting): pending commands of agents connected here that are
+  // a few seconds old are sent again. The agent's journal makes a second delivery harmless.
+  async function redeliverStale(now: Date): Promise<void> {
+    const connected = [...sockets.entries()].filter(([, s]) => s.connected).map(([id]) => id);
+    if (!connected.length) return;
+    const stale = await prisma.deviceCommand.findMany({
+      where: { status: 'pending', expiresAt: { gt: now }, createdAt: { lt: new Date(now.getTime() - 3000) }, deviceId: { in: connected } },
+      take: 200,
+    });
+    for (const cmd of stale) {
+      const socket = sockets.get(cmd.deviceId);
+      if (socket?.connected) await send(socket, cmd);
+    }
+  }
+
   return {
     async deliver(commandId, deviceId) {
       const socket = sockets.get(deviceId);
@@ -249,6 +265,7 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
       });
       for (const { id } of unreported) await completeActivity(id);
       await heartbeatWaiting(now);
+      await redeliverStale(now);
     },
     stats: () => ({ connected: sockets.size, ...counters }),
     close() {
