@@ -84,10 +84,25 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
     socket.emit('protocol:error', { v: PROTOCOL_VERSION, reason: `${event}: ${reason}`.slice(0, 500) });
   };
 
+  // The approval digest signed into each command, by tool invocation. A remediation's hundreds of commands share
+  // one invocation; once approved (or when none was needed) the answer never changes, so it is kept a while.
+  const digests = new Map<string, { digest: string | null; at: number }>();
+  const approvalDigestOf = async (invocationId: string): Promise<string | null> => {
+    const known = digests.get(invocationId);
+    if (known && Date.now() - known.at < 10 * 60_000) return known.digest;
+    const approval = await prisma.approval.findUnique({ where: { invocationId }, select: { digest: true, status: true } });
+    const digest = approval?.status === 'approved' ? approval.digest : null;
+    if (!approval || approval.status === 'approved') {
+      if (digests.size > 10_000) digests.clear();
+      digests.set(invocationId, { digest, at: Date.now() });
+    }
+    return digest;
+  };
+
   const send = async (socket: AgentSocket, cmd: DeviceCommand) => {
     // The command id is `<tool invocation id>:<device id>`; the invocation's approval, if it needed one, is signed too.
     const invocationId = cmd.id.slice(0, cmd.id.lastIndexOf(':'));
-    const approval = await prisma.approval.findUnique({ where: { invocationId }, select: { digest: true, status: true } });
+    const approvalDigest = await approvalDigestOf(invocationId);
     const unsigned = {
       v: PROTOCOL_VERSION as typeof PROTOCOL_VERSION,
       commandId: cmd.id,
@@ -95,15 +110,15 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
       params: cmd.params as Record<string, unknown>,
       expiresAt: cmd.expiresAt.toISOString(),
       timeoutSeconds: deps.config.commandTimeoutSeconds,
-      approvalDigest: approval?.status === 'approved' ? approval.digest : null,
+      approvalDigest,
     };
     const msg: CommandDispatch = { ...unsigned, signature: signCommand(deps.config.commandSigningKey, { ...unsigned, deviceId: cmd.deviceId }) };
     socket.emit('command:dispatch', msg);
     await prisma.deviceCommand.updateMany({ where: { id: cmd.id, status: 'pending' }, data: { status: 'delivered', deliveredAt: new Date() } });
   };
 
-  const completeActivity = async (commandId: string) => {
-    const cmd = await prisma.deviceCommand.findUnique({ where: { id: commandId } });
+  const completeActivity = async (commandId: string, known?: DeviceCommand) => {
+    const cmd = known ?? (await prisma.deviceCommand.findUnique({ where: { id: commandId } }));
     if (!cmd?.taskToken || cmd.activityCompletedAt) return;
     try {
       await deps.temporal.activity.complete(new Uint8Array(cmd.taskToken), { commandId: cmd.id, status: cmd.status });
@@ -134,7 +149,7 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
       }
       return reply({ accepted: false, reason: 'unknown command' });
     }
-    await prisma.deviceCommand.updateMany({
+    const recorded = await prisma.deviceCommand.updateManyAndReturn({
       where: { id: cmd.id, status: { in: ['pending', 'delivered'] } },
       data: {
         status: msg.ok ? 'succeeded' : 'failed',
@@ -147,7 +162,8 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
     });
     counters.resultsAccepted += 1;
     reply({ accepted: true });
-    await completeActivity(cmd.id);
+    // The row just written (or, for a result already recorded, read again) completes the waiting activity.
+    await completeActivity(cmd.id, recorded[0]);
   };
 
   nsp.on('connection', (socket: AgentSocket) => {

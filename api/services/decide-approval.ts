@@ -102,10 +102,14 @@ export async function decideApproval(deps: ApiDeps, principal: Principal, req: D
   return { approval: decided, delivered };
 }
 
-/** Decisions recorded but not delivered (Temporal was down): sent again by the api's sweep. */
+/**
+ * Decisions recorded but not delivered (Temporal was down): sent again by the api's sweep. Only decisions a few
+ * seconds old: a fresh one is still being delivered by the request that made it, and sending it from here too
+ * would put the same signal twice in the history.
+ */
 export async function deliverPendingDecisions(deps: ApiDeps): Promise<void> {
   const undelivered = await deps.prisma.approval.findMany({
-    where: { status: { in: ['approved', 'rejected'] }, signaledAt: null, decidedAt: { not: null } },
+    where: { status: { in: ['approved', 'rejected'] }, signaledAt: null, decidedAt: { not: null, lt: new Date(Date.now() - 5000) } },
     take: 100,
   });
   for (const a of undelivered) await deliverDecision(deps, a);
