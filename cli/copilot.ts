@@ -47,6 +47,14 @@ async function apiKeyFor(dataDir: string, explicit: string | undefined, org: str
   return found.apiKey;
 }
 
+/** A text progress bar for a remediation's pushed progress. */
+function progressBar(p: { total: number; succeeded: number; failed: number }): string {
+  const done = p.succeeded + p.failed;
+  const width = 30;
+  const filled = p.total ? Math.round((done / p.total) * width) : width;
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${p.total}  ${p.succeeded} ok, ${p.failed} failed`;
+}
+
 function printEvent(e: SessionEvent): void {
   switch (e.type) {
     case 'model:replied':
@@ -65,6 +73,9 @@ function printEvent(e: SessionEvent): void {
     case 'approval:requested':
       console.log(`  ⏸ waiting for approval ${e.approvalId} (T${e.tier}): ${e.text}`);
       console.log(`    an approver runs: npm run copilot -- approve ${e.approvalId}${e.tier === 4 ? ' --confirm "<phrase shown by: npm run copilot -- approvals>"' : ''}`);
+      break;
+    case 'remediation:progress':
+      if (e.progress) console.log(`    ${progressBar(e.progress)}`);
       break;
     case 'approval:decided':
       console.log(`  ${e.status === 'approved' ? '✓ approved' : '✗ rejected'}${e.text ? `: ${e.text}` : ''}`);

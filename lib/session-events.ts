@@ -9,11 +9,13 @@ import { Channel } from './pg-events';
 export const SessionEvent = z.object({
   sessionId: z.uuid(),
   turnId: z.string(),
-  type: z.enum(['turn:started', 'model:replied', 'tool:started', 'tool:completed', 'tool:denied', 'approval:requested', 'approval:decided', 'breaker:tripped']),
+  type: z.enum(['turn:started', 'model:replied', 'tool:started', 'tool:completed', 'tool:denied', 'approval:requested', 'approval:decided', 'breaker:tripped', 'remediation:progress']),
   approvalId: z.uuid().optional(),
   /** The tool invocation (for run_remediation, the remediation's id at /v1/remediations/:id). */
   invocationId: z.string().max(200).optional(),
   tool: z.string().optional(),
+  /** remediation:progress: devices finished so far, by outcome, of `total`. */
+  progress: z.object({ total: z.number().int(), succeeded: z.number().int(), failed: z.number().int() }).optional(),
   tier: z.number().optional(),
   status: z.string().optional(),
   text: z.string().optional(),

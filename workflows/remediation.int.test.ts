@@ -6,6 +6,7 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { io } from 'socket.io-client';
 import { CommandJournal } from '../agent/journal';
 import { environment } from '../lib/env';
 import { startTestSystem, waitUntil, type TestSystem } from '../test/harness';
@@ -115,3 +116,29 @@ it('pauses, resumes and cancels through the API, and shows the progress of every
   const audited = await sys.prisma.auditEvent.findMany({ where: { target: invocationId, action: { startsWith: 'remediation.' } }, orderBy: { seq: 'asc' } });
   expect(audited.map((e) => e.action)).toEqual(['remediation.pause', 'remediation.resume', 'remediation.cancel']);
 }, 180_000);
+
+it('pushes its progress to the session\'s watchers on /console as device results arrive', async () => {
+  const tech = sys.keyOf('technician');
+  const sessionId = await sys.startSession(tech);
+  const watcher = io(new URL('/console', sys.url).toString(), { auth: { token: tech }, transports: ['websocket'] });
+  const progress: { total: number; succeeded: number; failed: number }[] = [];
+  watcher.on('session:event', (e: { type: string; progress?: (typeof progress)[number] }) => {
+    if (e.type === 'remediation:progress' && e.progress) progress.push(e.progress);
+  });
+  await new Promise<void>((resolve) => watcher.on('connect', () => resolve()));
+  expect(await watcher.timeout(5000).emitWithAck('session:subscribe', { sessionId })).toMatchObject({ ok: true });
+  try {
+    const ids = [...sys.simulated.values()].slice(0, 20);
+    const turnId = await sys.send(sessionId, tech, `/tool run_remediation ${JSON.stringify({ target: { device_ids: ids }, action: { type: 'service', service: 'Dnscache', action: 'restart' }, batch_size: 2 })}`);
+    const approval = await sys.waitForApproval(sessionId);
+    await sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: sys.keyOf('approver'), body: { decision: 'approve', confirmation: approval.confirmationPhrase } });
+    await sys.waitForTurn(sessionId, tech, turnId, 60_000);
+    await waitUntil(async () => progress.at(-1)?.succeeded === 20, 'the last progress event');
+    // Several updates on the way, never going backwards, ending with every device.
+    expect(progress.length).toBeGreaterThan(2);
+    for (let i = 1; i < progress.length; i++) expect(progress[i]!.succeeded).toBeGreaterThanOrEqual(progress[i - 1]!.succeeded);
+    expect(progress.at(-1)).toEqual({ total: 20, succeeded: 20, failed: 0 });
+  } finally {
+    watcher.close();
+  }
+});

@@ -19,6 +19,7 @@ import { audit } from '../../lib/audit';
 import { hashesEqual, sha256 } from '../../lib/secrets';
 import type { ApiDeps } from '../deps';
 import { signCommand } from '../../cage/command-signing';
+import { publishSessionEvent } from '../../lib/session-events';
 
 interface AgentData {
   deviceId: string;
@@ -99,6 +100,36 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
     return digest;
   };
 
+  // Remediations report their progress to the session's watchers (console, CLI) as device results arrive: at most
+  // every 500 ms per remediation, and always when the last device is in. Counted from the commands themselves.
+  const remediations = new Map<string, { sessionId: string; turnId: string; total: number; lastAt: number } | null>();
+  const remediationProgress = async (invocationId: string): Promise<void> => {
+    let r = remediations.get(invocationId);
+    if (r === undefined) {
+      const inv = await prisma.toolInvocation.findUnique({ where: { id: invocationId }, select: { toolName: true, sessionId: true, turnId: true } });
+      const approval = inv?.toolName === 'run_remediation' ? await prisma.approval.findUnique({ where: { invocationId }, select: { targets: true } }) : null;
+      r = inv && approval ? { sessionId: inv.sessionId, turnId: inv.turnId, total: (approval.targets as unknown[]).length, lastAt: 0 } : null;
+      if (remediations.size > 10_000) remediations.clear();
+      remediations.set(invocationId, r);
+    }
+    if (!r) return;
+    const rows = await prisma.deviceCommand.groupBy({ by: ['status'], where: { id: { startsWith: `${invocationId}:` }, status: { in: ['succeeded', 'failed', 'expired'] } }, _count: true });
+    const count = (s: string) => rows.find((x) => x.status === s)?._count ?? 0;
+    const progress = { total: r.total, succeeded: count('succeeded'), failed: count('failed') + count('expired') };
+    const done = progress.succeeded + progress.failed;
+    if (done < r.total && Date.now() - r.lastAt < 500) return;
+    r.lastAt = Date.now();
+    await publishSessionEvent(prisma, {
+      sessionId: r.sessionId,
+      turnId: r.turnId,
+      type: 'remediation:progress',
+      tool: 'run_remediation',
+      invocationId,
+      progress,
+      text: `${done} of ${r.total} devices done: ${progress.succeeded} succeeded, ${progress.failed} failed`,
+    });
+  };
+
   const send = async (socket: AgentSocket, cmd: DeviceCommand) => {
     // The command id is `<tool invocation id>:<device id>`; the invocation's approval, if it needed one, is signed too.
     const invocationId = cmd.id.slice(0, cmd.id.lastIndexOf(':'));
@@ -164,6 +195,7 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
     reply({ accepted: true });
     // The row just written (or, for a result already recorded, read again) completes the waiting activity.
     await completeActivity(cmd.id, recorded[0]);
+    if (recorded.length) await remediationProgress(cmd.id.slice(0, cmd.id.lastIndexOf(':')));
   };
 
   nsp.on('connection', (socket: AgentSocket) => {
