@@ -1,4 +1,3 @@
-import crypto from 'node:crypto';
 import type { Prisma } from '@prisma/client';
 import { toolInvocationId } from '../common/ids';
 import type { Authorization } from '../common/session';
@@ -8,6 +7,7 @@ import { checkDiscoveryRange } from '../cage/network';
 import { checkScriptParameters, ScriptParameters } from '../common/script-parameters';
 import { resolveTier } from '../cage/policy';
 import { audit } from '../lib/audit';
+import { sha256 } from '../lib/secrets';
 import { publishSessionEvent } from '../lib/session-events';
 import type { ActivityDeps } from './deps';
 import { bounded, RATE_UNAVAILABLE } from './guards';
@@ -147,7 +147,7 @@ async function decide(deps: ActivityDeps, input: AuthorizeToolCallInput): Promis
     if (problem) return deny(`script "${scriptName}": ${problem}`, parsed.data);
     execution = withLibraryScript(execution, script);
     // The approval covers this exact body: editing the script invalidates a pending approval.
-    digestInput = { ...(parsed.data as object), scriptSha256: crypto.createHash('sha256').update(script.body).digest('hex') };
+    digestInput = { ...(parsed.data as object), scriptSha256: sha256(script.body) };
   }
 
   const policy = resolveTier({

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { environment, loadEnv } from '../lib/env';
-import { startTestSystem, waitUntil, type TestSystem } from '../test/harness';
+import { startTestSystem, waitUntil, toolCall, type TestSystem } from '../test/harness';
 
 const run = promisify(execFile);
 const root = path.resolve(__dirname, '..');
@@ -21,7 +21,6 @@ let sessionId: string;
 let workflowId: string;
 let out: string;
 
-const tool = (name: string, input: Record<string, unknown>) => `/tool ${name} ${JSON.stringify(input)}`;
 const decide = (id: string, body: Record<string, unknown>) => sys.request('POST', `/v1/approvals/${id}/decision`, { key: approver, body });
 
 /** Runs the audit CLI as an auditor would, against the test system's database and Temporal. */
@@ -50,12 +49,12 @@ beforeAll(async () => {
   workflowId = (await sys.prisma.copilotSession.findUniqueOrThrow({ where: { id: sessionId } })).workflowId;
 
   // A T3 call, approved with a reason.
-  let turn = await sys.send(sessionId, tech, tool('manage_service', { device_id: devices[0], service: 'Spooler', action: 'restart' }));
+  let turn = await sys.send(sessionId, tech, toolCall('manage_service', { device_id: devices[0], service: 'Spooler', action: 'restart' }));
   await decide((await sys.waitForApproval(sessionId)).id, { decision: 'approve', reason: 'printing is down' });
   await sys.waitForTurn(sessionId, tech, turn);
 
   // A remediation over five devices, one at a time, with the worker stopped after the first command.
-  turn = await sys.send(sessionId, tech, tool('run_remediation', { target: { device_ids: devices }, action: { type: 'service', service: 'Dnscache', action: 'restart' }, batch_size: 1 }));
+  turn = await sys.send(sessionId, tech, toolCall('run_remediation', { target: { device_ids: devices }, action: { type: 'service', service: 'Dnscache', action: 'restart' }, batch_size: 1 }));
   await decide((await sys.waitForApproval(sessionId)).id, { decision: 'approve', reason: 'DNS cache is stale' });
   await waitUntil(async () => (await sys.prisma.deviceCommand.count({ where: { id: { startsWith: sessionId } } })) >= 2, 'the remediation to start');
   await sys.stopWorker();

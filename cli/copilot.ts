@@ -47,12 +47,16 @@ async function apiKeyFor(dataDir: string, explicit: string | undefined, org: str
   return found.apiKey;
 }
 
+/** `[#####.....]`, 30 wide, for a fraction between 0 and 1. */
+function gauge(fraction: number): string {
+  const filled = Math.round(Math.min(1, Math.max(0, fraction)) * 30);
+  return `[${'#'.repeat(filled)}${'.'.repeat(30 - filled)}]`;
+}
+
 /** A text progress bar for a remediation's pushed progress. */
 function progressBar(p: { total: number; succeeded: number; failed: number }): string {
   const done = p.succeeded + p.failed;
-  const width = 30;
-  const filled = p.total ? Math.round((done / p.total) * width) : width;
-  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${p.total}  ${p.succeeded} ok, ${p.failed} failed`;
+  return `${gauge(p.total ? done / p.total : 1)} ${done}/${p.total}  ${p.succeeded} ok, ${p.failed} failed`;
 }
 
 function printEvent(e: SessionEvent): void {
@@ -201,9 +205,7 @@ interface RemediationView {
 }
 
 function bar(r: RemediationView): string {
-  const width = 30;
-  const filled = Math.round(((r.percent ?? 0) / 100) * width);
-  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(r.percent ?? 0).padStart(3)}%  ${r.succeeded ?? 0} ok, ${r.failed ?? 0} failed, ${r.running ?? 0} running, ${(r.skipped ?? 0) + (r.cancelled ?? 0)} not started of ${r.total ?? 0} — ${r.state}`;
+  return `${gauge((r.percent ?? 0) / 100)} ${String(r.percent ?? 0).padStart(3)}%  ${r.succeeded ?? 0} ok, ${r.failed ?? 0} failed, ${r.running ?? 0} running, ${(r.skipped ?? 0) + (r.cancelled ?? 0)} not started of ${r.total ?? 0} — ${r.state}`;
 }
 
 /** Steers a remediation (when an action is given), then shows its progress until it ends (polling the API). */

@@ -10,8 +10,8 @@
  * where netstring(v) is `<bytes>:<v>`, or `-` for NULL. This module recomputes every hash in TypeScript and
  * reports the first link that does not hold: an edited field, a deleted or inserted event, or a reordered one.
  */
-import { createHash } from 'node:crypto';
-import type { PrismaClient } from '@prisma/client';
+import { Prisma, type PrismaClient } from '@prisma/client';
+import { sha256 } from './secrets';
 
 export const GENESIS = '0'.repeat(64);
 
@@ -47,7 +47,7 @@ export function eventHash(row: Omit<ChainRow, 'hash'>): string {
     String(row.createdAt.getTime()),
     row.data,
   ];
-  return createHash('sha256').update(fields.map(netstring).join(''), 'utf8').digest('hex');
+  return sha256(fields.map(netstring).join(''));
 }
 
 export interface BrokenLink {
@@ -87,17 +87,20 @@ export function checkChain(orgId: string | null, rows: ChainRow[]): ChainReport 
 
 const PAGE = 5000;
 
+/** Audit events with everything their hash covers (`data` as PostgreSQL renders it), in chain order. */
+export function readChainRows(prisma: PrismaClient, where: Prisma.Sql, limit?: number): Promise<ChainRow[]> {
+  return prisma.$queryRaw<ChainRow[]>`
+    SELECT id, "orgId"::text AS "orgId", "actorType", "actorId", action, target, "sessionId"::text AS "sessionId",
+           "createdAt", data::text AS data, seq, "prevHash", hash
+    FROM "AuditEvent" WHERE ${where} ORDER BY seq ${limit === undefined ? Prisma.empty : Prisma.sql`LIMIT ${limit}`}`;
+}
+
 /** Reads one org's chain (or the events without an org, for `null`) page by page and checks it. */
 export async function verifyOrgChain(prisma: PrismaClient, orgId: string | null): Promise<ChainReport> {
   const rows: ChainRow[] = [];
   let after = 0n;
   for (;;) {
-    const page = await prisma.$queryRaw<ChainRow[]>`
-      SELECT id, "orgId"::text AS "orgId", "actorType", "actorId", action, target, "sessionId"::text AS "sessionId",
-             "createdAt", data::text AS data, seq, "prevHash", hash
-      FROM "AuditEvent"
-      WHERE "orgId" IS NOT DISTINCT FROM ${orgId}::uuid AND seq > ${after}
-      ORDER BY seq LIMIT ${PAGE}`;
+    const page = await readChainRows(prisma, Prisma.sql`"orgId" IS NOT DISTINCT FROM ${orgId}::uuid AND seq > ${after}`, PAGE);
     rows.push(...page);
     if (page.length < PAGE) break;
     after = page[page.length - 1]!.seq;

@@ -7,14 +7,14 @@
  *   <out>/workflows/<workflowId>/<runId>.json
  *   <out>/audit-events.json
  */
-import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { historyFromJSON, historyToJSON } from '@temporalio/common/lib/proto-utils';
-import type { PrismaClient } from '@prisma/client';
+import { Prisma, type PrismaClient } from '@prisma/client';
 import { AppError, AppErrorCode } from './app-error';
-import { eventHash, type ChainRow } from './audit-chain';
+import { eventHash, readChainRows, type ChainRow } from './audit-chain';
+import { sha256 } from './secrets';
 import { childWorkflowIds, decidedApprovals, timelineOf, type TimelineEntry } from './audit-timeline';
 
 export const EXPORT_FORMAT = 'gatehouse-audit-export/1';
@@ -46,28 +46,13 @@ export interface Manifest {
 }
 
 /** An exported audit event: the chain fields as stored, `data` as PostgreSQL rendered it (what the hash covers). */
-export interface ExportedEvent {
-  id: string;
-  seq: string;
-  orgId: string | null;
-  actorType: string;
-  actorId: string | null;
-  action: string;
-  target: string | null;
-  sessionId: string | null;
-  createdAt: string;
-  data: string;
-  prevHash: string;
-  hash: string;
-}
+export type ExportedEvent = Omit<ChainRow, 'id' | 'seq' | 'createdAt'> & { id: string; seq: string; createdAt: string };
 
 export interface ExportBundle {
   manifest: Manifest;
   /** Path → exact file content (the manifest's hashes are over these bytes). */
   files: Map<string, string>;
 }
-
-const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 
 async function runsOf(client: Client, workflowId: string): Promise<{ runId: string; start: number }[]> {
   const runs: { runId: string; start: number }[] = [];
@@ -78,20 +63,7 @@ async function runsOf(client: Client, workflowId: string): Promise<{ runId: stri
 }
 
 export function toExportedEvent(r: ChainRow): ExportedEvent {
-  return {
-    id: r.id.toString(),
-    seq: r.seq.toString(),
-    orgId: r.orgId,
-    actorType: r.actorType,
-    actorId: r.actorId,
-    action: r.action,
-    target: r.target,
-    sessionId: r.sessionId,
-    createdAt: r.createdAt.toISOString(),
-    data: r.data,
-    prevHash: r.prevHash,
-    hash: r.hash,
-  };
+  return { ...r, id: r.id.toString(), seq: r.seq.toString(), createdAt: r.createdAt.toISOString() };
 }
 
 /** Recomputes one exported event's hash from its fields (its link to the previous event is checked by `verify`). */
@@ -122,10 +94,7 @@ export async function exportSession(deps: { prisma: PrismaClient; temporal: Clie
   }
   if (!runs.length) throw new AppError(AppErrorCode.NotFound, `Temporal has no history for ${workflowId} (past the namespace's retention?)`);
 
-  const events = await deps.prisma.$queryRaw<ChainRow[]>`
-    SELECT id, "orgId"::text AS "orgId", "actorType", "actorId", action, target, "sessionId"::text AS "sessionId",
-           "createdAt", data::text AS data, seq, "prevHash", hash
-    FROM "AuditEvent" WHERE "orgId" = ${session.orgId}::uuid AND "sessionId" = ${session.id}::uuid ORDER BY seq`;
+  const events = await readChainRows(deps.prisma, Prisma.sql`"orgId" = ${session.orgId}::uuid AND "sessionId" = ${session.id}::uuid`);
   files.set('audit-events.json', `${JSON.stringify(events.map(toExportedEvent), null, 1)}\n`);
 
   const [head] = await deps.prisma.$queryRaw<{ seq: bigint; hash: string }[]>`

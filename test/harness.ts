@@ -78,6 +78,13 @@ export interface TestSystem {
   stop(): Promise<void>;
 }
 
+/** A message that makes the copilot call one tool directly (the offline model's `/tool name {json}` syntax). */
+export const toolCall = (name: string, input: Record<string, unknown>) => `/tool ${name} ${JSON.stringify(input)}`;
+
+/** The (first) tool step of a turn, from a session as `GET /v1/sessions/:id` shows it. */
+export const toolStepOf = (session: any, turnId: string) =>
+  session.turns.find((t: { turnId: string }) => t.turnId === turnId)?.steps.find((s: { kind: string }) => s.kind === 'tool');
+
 export async function waitUntil(check: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {

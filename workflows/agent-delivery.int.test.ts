@@ -7,11 +7,9 @@ import net, { type AddressInfo } from 'node:net';
 import { CommandJournal } from '../agent/journal';
 import { generateSigningKeyPem, loadSigningKey, signCommand } from '../cage/command-signing';
 import { PROTOCOL_VERSION } from '../common/protocol';
-import { startTestSystem, waitUntil, type TestSystem } from '../test/harness';
+import { startTestSystem, waitUntil, toolCall, toolStepOf, type TestSystem } from '../test/harness';
 
 let sys: TestSystem;
-const tool = (name: string, input: Record<string, unknown>) => `/tool ${name} ${JSON.stringify(input)}`;
-const toolStep = (session: any, turnId: string) => session.turns.find((t: { turnId: string }) => t.turnId === turnId).steps.find((s: { kind: string }) => s.kind === 'tool');
 
 beforeAll(async () => {
   sys = await startTestSystem({ agent: true, simulated: 1, env: { COMMAND_TTL_SECONDS: '5', DISCOVERY_ALLOW_LOOPBACK: 'true' } });
@@ -26,9 +24,9 @@ it('never runs a command whose TTL passed while the device was offline, and says
   const agent = sys.agent!;
   await agent.stop();
   const sessionId = await sys.startSession(tech);
-  const turnId = await sys.send(sessionId, tech, tool('get_device_info', { device_id: agent.deviceId }));
+  const turnId = await sys.send(sessionId, tech, toolCall('get_device_info', { device_id: agent.deviceId }));
   const session = await sys.waitForTurn(sessionId, tech, turnId, 60_000);
-  expect(toolStep(session, turnId)).toMatchObject({ status: 'failed', summary: expect.stringMatching(/offline/i) });
+  expect(toolStepOf(session, turnId)).toMatchObject({ status: 'failed', summary: expect.stringMatching(/offline/i) });
   const [command] = await sys.prisma.deviceCommand.findMany({ where: { id: { startsWith: sessionId } } });
   expect(command).toMatchObject({ status: 'expired', errorCode: 'DEVICE_OFFLINE' });
 
@@ -44,12 +42,12 @@ it('runs a reboot once: the device reports, drops off for the reboot, comes back
   const tech = sys.keyOf('technician');
   const [name, deviceId] = [...sys.simulated][0]!;
   const sessionId = await sys.startSession(tech);
-  const turnId = await sys.send(sessionId, tech, tool('restart_device', { device_id: deviceId }));
+  const turnId = await sys.send(sessionId, tech, toolCall('restart_device', { device_id: deviceId }));
   const approval = await sys.waitForApproval(sessionId);
   await sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: sys.keyOf('approver'), body: { decision: 'approve', confirmation: approval.confirmationPhrase } });
   await waitUntil(async () => (await sys.prisma.device.findUniqueOrThrow({ where: { id: deviceId! } })).online === false, 'the device to drop off while it reboots');
   const session = await sys.waitForTurn(sessionId, tech, turnId, 60_000);
-  expect(toolStep(session, turnId)).toMatchObject({ tool: 'restart_device', status: 'succeeded' });
+  expect(toolStepOf(session, turnId)).toMatchObject({ tool: 'restart_device', status: 'succeeded' });
   const [command] = await sys.prisma.deviceCommand.findMany({ where: { id: { startsWith: sessionId } } });
   expect(CommandJournal.startsIn(sys.journalOf(name!)).get(command!.id)).toBe(1);
 });
@@ -93,26 +91,26 @@ it('returns a loopback discovery scan through the command-result path, stores it
     const agent = sys.agent!;
     await waitUntil(async () => (await sys.prisma.device.findUniqueOrThrow({ where: { id: agent.deviceId } })).online, 'the agent to be online');
     const sessionId = await sys.startSession(tech);
-    let turnId = await sys.send(sessionId, tech, tool('network_discovery', { device_id: agent.deviceId, cidr: '127.0.0.1/32', ports: [port, 1] }));
+    let turnId = await sys.send(sessionId, tech, toolCall('network_discovery', { device_id: agent.deviceId, cidr: '127.0.0.1/32', ports: [port, 1] }));
     let session = await sys.waitForTurn(sessionId, tech, turnId, 60_000);
-    expect(toolStep(session, turnId)).toMatchObject({ tool: 'network_discovery', status: 'succeeded', summary: expect.stringMatching(/1 hosts with open ports in 127\.0\.0\.1\/32/) });
+    expect(toolStepOf(session, turnId)).toMatchObject({ tool: 'network_discovery', status: 'succeeded', summary: expect.stringMatching(/1 hosts with open ports in 127\.0\.0\.1\/32/) });
     const scan = await sys.prisma.networkScan.findFirstOrThrow({ where: { orgId: sys.seed.orgs.acme.id, cidr: '127.0.0.1/32' }, orderBy: { scannedAt: 'desc' } });
     expect(scan.hosts).toEqual([{ address: '127.0.0.1', openPorts: [port] }]);
 
-    turnId = await sys.send(sessionId, tech, tool('list_discovered_hosts', { cidr: '127.0.0.1/32' }));
+    turnId = await sys.send(sessionId, tech, toolCall('list_discovered_hosts', { cidr: '127.0.0.1/32' }));
     session = await sys.waitForTurn(sessionId, tech, turnId);
-    expect(toolStep(session, turnId)).toMatchObject({ tool: 'list_discovered_hosts', tier: 1, status: 'succeeded', summary: '1 hosts with open ports in 1 scanned range(s)' });
+    expect(toolStepOf(session, turnId)).toMatchObject({ tool: 'list_discovered_hosts', tier: 1, status: 'succeeded', summary: '1 hosts with open ports in 1 scanned range(s)' });
 
     // Another org's technician sees none of it.
     const globex = await sys.request('POST', '/v1/sessions', { key: sys.keyOf('technician', 'globex'), body: { org: sys.seed.orgs.globex.slug } });
-    turnId = await sys.send(globex.body.id, sys.keyOf('technician', 'globex'), tool('list_discovered_hosts', {}));
+    turnId = await sys.send(globex.body.id, sys.keyOf('technician', 'globex'), toolCall('list_discovered_hosts', {}));
     session = await sys.waitForTurn(globex.body.id, sys.keyOf('technician', 'globex'), turnId);
-    expect(toolStep(session, turnId)).toMatchObject({ status: 'succeeded', summary: 'no network discovery scan yet' });
+    expect(toolStepOf(session, turnId)).toMatchObject({ status: 'succeeded', summary: 'no network discovery scan yet' });
 
     // Outside loopback, public ranges stay refused.
-    turnId = await sys.send(sessionId, tech, tool('network_discovery', { device_id: agent.deviceId, cidr: '8.8.8.0/30' }));
+    turnId = await sys.send(sessionId, tech, toolCall('network_discovery', { device_id: agent.deviceId, cidr: '8.8.8.0/30' }));
     session = await sys.waitForTurn(sessionId, tech, turnId);
-    expect(toolStep(session, turnId)).toMatchObject({ status: 'denied', summary: expect.stringMatching(/not a private range/) });
+    expect(toolStepOf(session, turnId)).toMatchObject({ status: 'denied', summary: expect.stringMatching(/not a private range/) });
   } finally {
     listener.close();
   }

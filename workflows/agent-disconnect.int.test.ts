@@ -3,7 +3,7 @@
  * agent reconnects with its backoff, the result arrives then and completes the turn, and the command ran once.
  */
 import { CommandJournal } from '../agent/journal';
-import { startTestSystem, waitUntil, type TestSystem } from '../test/harness';
+import { startTestSystem, waitUntil, toolStepOf, type TestSystem } from '../test/harness';
 
 let sys: TestSystem;
 
@@ -36,7 +36,7 @@ it('delivers the result after the agent reconnects, and never runs the command a
   await sys.agentsPath!.restore();
 
   const session = await sys.waitForTurn(sessionId, tech, turnId, 60_000);
-  const step = session.turns.find((t: { turnId: string }) => t.turnId === turnId).steps.find((s: { kind: string }) => s.kind === 'tool');
+  const step = toolStepOf(session, turnId);
   expect(step).toMatchObject({ tool: 'run_library_script', status: 'succeeded' });
   const done = (await command())!;
   expect(done.status).toBe('succeeded');

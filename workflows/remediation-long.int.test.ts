@@ -5,7 +5,7 @@
  */
 import { remediationProgressQuery } from './definitions';
 import { MAX_STARTS_PER_RUN } from './remediation';
-import { startTestSystem, type TestSystem } from '../test/harness';
+import { startTestSystem, toolStepOf, type TestSystem } from '../test/harness';
 
 const DEVICES = MAX_STARTS_PER_RUN + 20;
 let sys: TestSystem;
@@ -25,7 +25,7 @@ it(`runs ${DEVICES} devices over two runs of the remediation workflow`, async ()
   const approval = await sys.waitForApproval(sessionId);
   await sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: sys.keyOf('approver'), body: { decision: 'approve', confirmation: `${DEVICES} devices` } });
   const session = await sys.waitForTurn(sessionId, tech, turnId, 240_000);
-  const step = session.turns.find((t: { turnId: string }) => t.turnId === turnId).steps.find((s: { kind: string }) => s.kind === 'tool');
+  const step = toolStepOf(session, turnId);
   expect(step.summary).toMatch(new RegExp(`^${DEVICES} of ${DEVICES} devices succeeded`));
 
   const { workflowId } = await sys.prisma.copilotSession.findUniqueOrThrow({ where: { id: sessionId } });

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { io } from 'socket.io-client';
 import { CommandJournal } from '../agent/journal';
 import { environment } from '../lib/env';
-import { startTestSystem, waitUntil, type TestSystem } from '../test/harness';
+import { startTestSystem, waitUntil, toolStepOf, type TestSystem } from '../test/harness';
 
 const DEVICES = 50;
 let sys: TestSystem;
@@ -51,7 +51,7 @@ it('finishes after a SIGKILL of the worker, and every device ran its command exa
     }
     throw new Error(`${(err as Error).message}; commands ${JSON.stringify(rows)}; workflows ${JSON.stringify(pending)}`);
   });
-  const step = session.turns.find((t: { turnId: string }) => t.turnId === turnId).steps.find((s: { kind: string }) => s.kind === 'tool');
+  const step = toolStepOf(session, turnId);
   expect(step).toMatchObject({ tool: 'run_remediation', status: 'succeeded', summary: expect.stringMatching(new RegExp(`^${DEVICES} of ${DEVICES} devices succeeded`)) });
 
   const rows = await sys.prisma.deviceCommand.findMany({ where: { id: { startsWith: sessionId } } });
@@ -108,7 +108,7 @@ it('pauses, resumes and cancels through the API, and shows the progress of every
   const session = await sys.waitForTurn(sessionId, tech, turnId, 60_000);
   const ran = await commands();
   expect(ran).toBeLessThan(DEVICES);
-  const step = session.turns.find((t: { turnId: string }) => t.turnId === turnId).steps.find((s: { kind: string }) => s.kind === 'tool');
+  const step = toolStepOf(session, turnId);
   expect(step.summary).toMatch(new RegExp(`^${ran} of ${DEVICES} devices succeeded, ${DEVICES - ran} not started because the remediation was cancelled`));
   const final = (await sys.request('GET', path, { key: tech })).body;
   expect(final).toMatchObject({ state: 'cancelled', succeeded: ran, cancelled: DEVICES - ran, percent: 100 });

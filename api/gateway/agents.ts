@@ -85,40 +85,55 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
     socket.emit('protocol:error', { v: PROTOCOL_VERSION, reason: `${event}: ${reason}`.slice(0, 500) });
   };
 
-  // The approval digest signed into each command, by tool invocation. A remediation's hundreds of commands share
-  // one invocation; once approved (or when none was needed) the answer never changes, so it is kept a while.
-  const digests = new Map<string, { digest: string | null; at: number }>();
-  const approvalDigestOf = async (invocationId: string): Promise<string | null> => {
-    const known = digests.get(invocationId);
-    if (known && Date.now() - known.at < 10 * 60_000) return known.digest;
-    const approval = await prisma.approval.findUnique({ where: { invocationId }, select: { digest: true, status: true } });
-    const digest = approval?.status === 'approved' ? approval.digest : null;
-    if (!approval || approval.status === 'approved') {
-      if (digests.size > 10_000) digests.clear();
-      digests.set(invocationId, { digest, at: Date.now() });
+  // What the gateway needs to know about a command's tool invocation: the approval digest it signs into each
+  // command, and for a remediation where to report progress. A remediation's hundreds of commands share one
+  // invocation, and once its approval is decided (or when none was needed) none of this changes, so it is kept.
+  interface Invocation {
+    approvalDigest: string | null;
+    remediation: { sessionId: string; turnId: string; total: number } | null;
+  }
+  const invocations = new Map<string, Invocation>();
+  const invocationOf = async (invocationId: string): Promise<Invocation> => {
+    const known = invocations.get(invocationId);
+    if (known) return known;
+    const [inv, approval] = await Promise.all([
+      prisma.toolInvocation.findUnique({ where: { id: invocationId }, select: { toolName: true, sessionId: true, turnId: true } }),
+      prisma.approval.findUnique({ where: { invocationId }, select: { digest: true, status: true, targets: true } }),
+    ]);
+    const info: Invocation = {
+      approvalDigest: approval?.status === 'approved' ? approval.digest : null,
+      remediation: inv?.toolName === 'run_remediation' && approval ? { sessionId: inv.sessionId, turnId: inv.turnId, total: (approval.targets as unknown[]).length } : null,
+    };
+    if (!approval || approval.status !== 'pending') {
+      if (invocations.size > 10_000) invocations.clear();
+      invocations.set(invocationId, info);
     }
-    return digest;
+    return info;
   };
 
-  // Remediations report their progress to the session's watchers (console, CLI) as device results arrive: at most
-  // every 500 ms per remediation, and always when the last device is in. Counted from the commands themselves.
-  const remediations = new Map<string, { sessionId: string; turnId: string; total: number; lastAt: number } | null>();
-  const remediationProgress = async (invocationId: string): Promise<void> => {
-    let r = remediations.get(invocationId);
-    if (r === undefined) {
-      const inv = await prisma.toolInvocation.findUnique({ where: { id: invocationId }, select: { toolName: true, sessionId: true, turnId: true } });
-      const approval = inv?.toolName === 'run_remediation' ? await prisma.approval.findUnique({ where: { invocationId }, select: { targets: true } }) : null;
-      r = inv && approval ? { sessionId: inv.sessionId, turnId: inv.turnId, total: (approval.targets as unknown[]).length, lastAt: 0 } : null;
-      if (remediations.size > 10_000) remediations.clear();
-      remediations.set(invocationId, r);
-    }
+  // Remediations report their progress to the session's watchers (console, CLI) as device results arrive: one
+  // count at most every 500 ms per remediation, the last one shortly after the last result (off the result path).
+  const PROGRESS_EVERY_MS = 500;
+  const progressDue = new Map<string, NodeJS.Timeout>();
+  const lastProgressAt = new Map<string, number>();
+  const scheduleProgress = (invocationId: string): void => {
+    if (progressDue.has(invocationId)) return;
+    const wait = Math.max(0, PROGRESS_EVERY_MS - (Date.now() - (lastProgressAt.get(invocationId) ?? 0)));
+    const timer = setTimeout(() => {
+      progressDue.delete(invocationId);
+      if (lastProgressAt.size > 10_000) lastProgressAt.clear();
+      lastProgressAt.set(invocationId, Date.now());
+      publishProgress(invocationId).catch((err: unknown) => logger.warn({ invocationId, err: (err as Error).message }, 'remediation progress not published'));
+    }, wait);
+    timer.unref();
+    progressDue.set(invocationId, timer);
+  };
+  const publishProgress = async (invocationId: string): Promise<void> => {
+    const r = (await invocationOf(invocationId)).remediation;
     if (!r) return;
     const rows = await prisma.deviceCommand.groupBy({ by: ['status'], where: { id: { startsWith: `${invocationId}:` }, status: { in: ['succeeded', 'failed', 'expired'] } }, _count: true });
-    const count = (s: string) => rows.find((x) => x.status === s)?._count ?? 0;
+    const count = (status: string) => rows.find((x) => x.status === status)?._count ?? 0;
     const progress = { total: r.total, succeeded: count('succeeded'), failed: count('failed') + count('expired') };
-    const done = progress.succeeded + progress.failed;
-    if (done < r.total && Date.now() - r.lastAt < 500) return;
-    r.lastAt = Date.now();
     await publishSessionEvent(prisma, {
       sessionId: r.sessionId,
       turnId: r.turnId,
@@ -126,14 +141,14 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
       tool: 'run_remediation',
       invocationId,
       progress,
-      text: `${done} of ${r.total} devices done: ${progress.succeeded} succeeded, ${progress.failed} failed`,
+      text: `${progress.succeeded + progress.failed} of ${r.total} devices done: ${progress.succeeded} succeeded, ${progress.failed} failed`,
     });
   };
 
   const send = async (socket: AgentSocket, cmd: DeviceCommand) => {
     // The command id is `<tool invocation id>:<device id>`; the invocation's approval, if it needed one, is signed too.
     const invocationId = cmd.id.slice(0, cmd.id.lastIndexOf(':'));
-    const approvalDigest = await approvalDigestOf(invocationId);
+    const { approvalDigest } = await invocationOf(invocationId);
     const unsigned = {
       v: PROTOCOL_VERSION as typeof PROTOCOL_VERSION,
       commandId: cmd.id,
@@ -195,7 +210,7 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
     reply({ accepted: true });
     // The row just written (or, for a result already recorded, read again) completes the waiting activity.
     await completeActivity(cmd.id, recorded[0]);
-    if (recorded.length) await remediationProgress(cmd.id.slice(0, cmd.id.lastIndexOf(':')));
+    if (recorded.length) scheduleProgress(cmd.id.slice(0, cmd.id.lastIndexOf(':')));
   };
 
   nsp.on('connection', (socket: AgentSocket) => {
@@ -317,6 +332,7 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
     },
     stats: () => ({ connected: sockets.size, ...counters }),
     close() {
+      for (const timer of progressDue.values()) clearTimeout(timer);
       for (const socket of sockets.values()) socket.disconnect(true);
     },
   };

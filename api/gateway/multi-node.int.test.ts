@@ -14,7 +14,7 @@ import { PROTOCOL_VERSION } from '../../common/protocol';
 import { AGENT_VERSION } from '../../agent/version';
 import { environment } from '../../lib/env';
 import { createEnrollmentKey } from '../../prisma/seed-demo';
-import { startTestSystem, waitUntil, type TestSystem } from '../../test/harness';
+import { startTestSystem, waitUntil, toolStepOf, type TestSystem } from '../../test/harness';
 
 let sys: TestSystem;
 let nodeB: { url: string };
@@ -45,7 +45,7 @@ it('delivers a command to an agent connected to another api node, and its result
   const sessionId = await sys.startSession(tech); // through node A
   const turnId = await sys.send(sessionId, tech, `/tool get_device_info ${JSON.stringify({ device_id: device.id })}`);
   const session = await sys.waitForTurn(sessionId, tech, turnId, 60_000);
-  const step = session.turns.find((t: { turnId: string }) => t.turnId === turnId).steps.find((s: { kind: string }) => s.kind === 'tool');
+  const step = toolStepOf(session, turnId);
   expect(step).toMatchObject({ tool: 'get_device_info', status: 'succeeded', summary: expect.stringContaining(device.name) });
 });
 

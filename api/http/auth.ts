@@ -29,19 +29,17 @@ export async function authenticate({ prisma }: ApiDeps, req: Request): Promise<P
   if (!key.lastUsedAt || Date.now() - key.lastUsedAt.getTime() > 60_000) {
     void prisma.apiKey.update({ where: { id: key.id }, data: { lastUsedAt: new Date() } }).catch(() => undefined);
   }
-  return {
-    userId: key.user.id,
-    partnerId: key.user.partnerId,
-    email: key.user.email,
-    bindings: key.user.roleBindings.map((b) => ({ orgId: b.orgId, role: b.role })),
-  };
+  return toPrincipal(key.user);
+}
+
+function toPrincipal(user: { id: string; partnerId: string; email: string; roleBindings: { orgId: string; role: string }[] }): Principal {
+  return { userId: user.id, partnerId: user.partnerId, email: user.email, bindings: user.roleBindings.map((b) => ({ orgId: b.orgId, role: b.role })) };
 }
 
 /** The principal of a user found another way than by API key (an email link, a linked Slack user). */
 export async function principalOfUser({ prisma }: ApiDeps, userId: string): Promise<Principal | null> {
   const user = await prisma.user.findUnique({ where: { id: userId }, include: { roleBindings: true } });
-  if (!user) return null;
-  return { userId: user.id, partnerId: user.partnerId, email: user.email, bindings: user.roleBindings.map((b) => ({ orgId: b.orgId, role: b.role })) };
+  return user ? toPrincipal(user) : null;
 }
 
 /** Org ids where the principal holds any of `roles` (any role when omitted). */

@@ -6,7 +6,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { chromium, type Browser, type Request as PwRequest } from 'playwright-core';
-import { startTestSystem, type TestSystem } from '../../test/harness';
+import { startTestSystem, toolCall, toolStepOf, type TestSystem } from '../../test/harness';
 import { SmtpInbox } from '../../test/services';
 import { CHROMIUM_PATH } from '../../test/browser';
 
@@ -17,14 +17,12 @@ let tech: string;
 let approverEmail: string;
 const shots = path.resolve(__dirname, '..', '..', 'data', 'test-screenshots');
 
-const tool = (name: string, input: Record<string, unknown>) => `/tool ${name} ${JSON.stringify(input)}`;
 const linkIn = (text: string) => {
   const m = /https?:\/\/[^\s]+\/a\/[A-Za-z0-9_-]{43}/.exec(text);
   if (!m) throw new Error(`no approval link in the mail:\n${text}`);
   return m[0];
 };
 const pc = (n: number) => sys.simulated.get(`${sys.seed.orgs.acme.slug.toUpperCase()}-PC-${String(n).padStart(2, '0')}`)!;
-const toolStep = (session: any, turnId: string) => session.turns.find((t: { turnId: string }) => t.turnId === turnId).steps.find((s: { kind: string }) => s.kind === 'tool');
 /** Mails about one approval (each names its id). */
 const about = (approvalId: string) => (m: { text: string }) => m.text.includes(approvalId);
 
@@ -45,7 +43,7 @@ afterAll(async () => {
 
 it('an approver follows the emailed link, sees the call, approves, and the command runs on the agent', async () => {
   const sessionId = await sys.startSession(tech);
-  const turnId = await sys.send(sessionId, tech, tool('manage_service', { device_id: pc(1), service: 'Spooler', action: 'restart' }));
+  const turnId = await sys.send(sessionId, tech, toolCall('manage_service', { device_id: pc(1), service: 'Spooler', action: 'restart' }));
   const approval = await sys.waitForApproval(sessionId);
   const mail = await inbox.waitFor(approverEmail, /approval needed \(T3\): manage_service/, 30_000, about(approval.id));
   expect(mail.text).toContain('PC-01');
@@ -70,7 +68,7 @@ it('an approver follows the emailed link, sees the call, approves, and the comma
   await expect(page.textContent('h1')).resolves.toBe('Approved');
 
   const session = await sys.waitForTurn(sessionId, tech, turnId);
-  expect(toolStep(session, turnId)).toMatchObject({ tool: 'manage_service', status: 'succeeded' });
+  expect(toolStepOf(session, turnId)).toMatchObject({ tool: 'manage_service', status: 'succeeded' });
   const decided = await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } });
   expect(decided).toMatchObject({ status: 'approved', channel: 'email', reason: 'the print queue is stuck' });
   expect(await sys.prisma.deviceCommand.count({ where: { id: { startsWith: sessionId } } })).toBe(1);
@@ -84,7 +82,7 @@ it('an approver follows the emailed link, sees the call, approves, and the comma
 
 it('asks for the typed phrase on a T4 page and refuses a wrong one', async () => {
   const sessionId = await sys.startSession(tech);
-  const turnId = await sys.send(sessionId, tech, tool('restart_device', { device_id: pc(2) }));
+  const turnId = await sys.send(sessionId, tech, toolCall('restart_device', { device_id: pc(2) }));
   const approval = await sys.waitForApproval(sessionId);
   const link = linkIn((await inbox.waitFor(approverEmail, /approval needed \(T4\): restart_device/, 30_000, about(approval.id))).text);
   const page = await (await browser.newContext()).newPage();
@@ -97,12 +95,12 @@ it('asks for the typed phrase on a T4 page and refuses a wrong one', async () =>
   await page.getByRole('button', { name: 'Approve' }).click();
   await expect(page.textContent('h1')).resolves.toBe('Approved');
   const session = await sys.waitForTurn(sessionId, tech, turnId, 60_000);
-  expect(toolStep(session, turnId)).toMatchObject({ tool: 'restart_device', status: 'succeeded' });
+  expect(toolStepOf(session, turnId)).toMatchObject({ tool: 'restart_device', status: 'succeeded' });
 });
 
 it('rejects through the link', async () => {
   const sessionId = await sys.startSession(tech);
-  const turnId = await sys.send(sessionId, tech, tool('manage_service', { device_id: pc(1), service: 'BITS', action: 'stop' }));
+  const turnId = await sys.send(sessionId, tech, toolCall('manage_service', { device_id: pc(1), service: 'BITS', action: 'stop' }));
   const approval = await sys.waitForApproval(sessionId);
   const mail = await inbox.waitFor(approverEmail, /approval needed \(T3\): manage_service/, 30_000, about(approval.id));
   const page = await (await browser.newContext()).newPage();
@@ -118,7 +116,7 @@ it('reminds the approvers once half the time has passed, and refuses the link on
   const admin = sys.keyOf('admin');
   expect((await sys.request('PUT', `/v1/orgs/${sys.seed.orgs.acme.slug}/policy`, { key: admin, body: { overrides: [], approvalTtlSeconds: { t3: 6, t4: 6 } } })).status).toBe(200);
   const sessionId = await sys.startSession(tech);
-  const turnId = await sys.send(sessionId, tech, tool('manage_service', { device_id: pc(2), service: 'W32Time', action: 'restart' }));
+  const turnId = await sys.send(sessionId, tech, toolCall('manage_service', { device_id: pc(2), service: 'W32Time', action: 'restart' }));
   const approval = await sys.waitForApproval(sessionId);
   const first = await inbox.waitFor(approverEmail, /^Gatehouse approval needed \(T3\): manage_service on .*PC-02/, 30_000, about(approval.id));
   const reminder = await inbox.waitFor(approverEmail, /^Reminder: Gatehouse approval needed \(T3\): manage_service on .*PC-02/, 15_000, about(approval.id));

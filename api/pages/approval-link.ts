@@ -16,7 +16,7 @@ import { sha256 } from '../../lib/secrets';
 import { Tier } from '../../common/tools';
 import type { ApiDeps } from '../deps';
 import { principalOfUser } from '../http/auth';
-import { decideApproval } from '../services/decide-approval';
+import { decideApproval, emailOf } from '../services/decide-approval';
 
 const Token = z.string().regex(/^[A-Za-z0-9_-]{43}$/);
 const Decision = z
@@ -118,7 +118,7 @@ export function approvalLinkPages(deps: ApiDeps, opts: { secret: string; secureC
   const router = express.Router();
   router.use('/a', cookieParser(), express.urlencoded({ extended: false, limit: '16kb' }));
 
-  const requesterOf = async (a: Approval) => (await deps.prisma.user.findUnique({ where: { id: a.requestedBy }, select: { email: true } }))?.email ?? a.requestedBy;
+  const requesterOf = (a: Approval) => emailOf(deps, a.requestedBy);
 
   router.get('/a/:token', async (req, res, next) => {
     try {

@@ -3,11 +3,9 @@
  * parameters they take; a call with parameters the admin did not allow is denied with the reason; a valid one
  * waits for its approval and runs on the device; a removed script can no longer be called.
  */
-import { startTestSystem, type TestSystem } from '../../test/harness';
+import { startTestSystem, toolCall, toolStepOf, type TestSystem } from '../../test/harness';
 
 let sys: TestSystem;
-const tool = (name: string, input: Record<string, unknown>) => `/tool ${name} ${JSON.stringify(input)}`;
-const toolStep = (session: any, turnId: string) => session.turns.find((t: { turnId: string }) => t.turnId === turnId).steps.find((s: { kind: string }) => s.kind === 'tool');
 
 beforeAll(async () => {
   sys = await startTestSystem({ simulated: 1 });
@@ -41,7 +39,7 @@ it('lets admins manage scripts and their parameters, and checks every call again
   const [deviceId] = [...sys.simulated.values()];
   const sessionId = await sys.startSession(tech);
   const call = async (parameters: Record<string, string>) => {
-    const turnId = await sys.send(sessionId, tech, tool('run_library_script', { device_ids: [deviceId], script: 'restart-printer', parameters }));
+    const turnId = await sys.send(sessionId, tech, toolCall('run_library_script', { device_ids: [deviceId], script: 'restart-printer', parameters }));
     return { turnId };
   };
   for (const [parameters, why] of [
@@ -51,14 +49,14 @@ it('lets admins manage scripts and their parameters, and checks every call again
   ] as const) {
     const { turnId } = await call(parameters);
     const session = await sys.waitForTurn(sessionId, tech, turnId);
-    expect(toolStep(session, turnId)).toMatchObject({ status: 'denied', summary: expect.stringMatching(why) });
+    expect(toolStepOf(session, turnId)).toMatchObject({ status: 'denied', summary: expect.stringMatching(why) });
   }
 
   const { turnId } = await call({ printer: 'HP-2F', copies: '2' });
   const approval = await sys.waitForApproval(sessionId);
   await sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: sys.keyOf('approver'), body: { decision: 'approve' } });
   const session = await sys.waitForTurn(sessionId, tech, turnId);
-  expect(toolStep(session, turnId)).toMatchObject({ tool: 'run_library_script', status: 'succeeded' });
+  expect(toolStepOf(session, turnId)).toMatchObject({ tool: 'run_library_script', status: 'succeeded' });
   const [command] = await sys.prisma.deviceCommand.findMany({ where: { id: { startsWith: sessionId } } });
   expect(command!.params).toMatchObject({ name: 'restart-printer', parameters: { printer: 'HP-2F', copies: '2' }, script: script.body });
 
@@ -66,5 +64,5 @@ it('lets admins manage scripts and their parameters, and checks every call again
   expect((await sys.request('DELETE', path, { key: admin })).status).toBe(404);
   const after = await call({ printer: 'HP-2F' });
   const denied = await sys.waitForTurn(sessionId, tech, after.turnId);
-  expect(toolStep(denied, after.turnId)).toMatchObject({ status: 'denied', summary: expect.stringMatching(/no script named "restart-printer"/) });
+  expect(toolStepOf(denied, after.turnId)).toMatchObject({ status: 'denied', summary: expect.stringMatching(/no script named "restart-printer"/) });
 });

@@ -4,11 +4,11 @@
  * changed body changes the digest of any call that uses it, so a pending approval for the old body cannot run
  * the new one.
  */
-import crypto from 'node:crypto';
 import type { Prisma } from '@prisma/client';
 import { z } from 'zod';
 import { AppError } from '../../lib/app-error';
 import { audit } from '../../lib/audit';
+import { sha256 } from '../../lib/secrets';
 import { ScriptParameters } from '../../common/script-parameters';
 import { Role } from '../http/auth';
 import { defineRoute } from '../http/route';
@@ -16,7 +16,6 @@ import { findOrgFor } from './orgs';
 
 const OrgParams = z.object({ id: z.string().min(1).max(100).describe('Organization id or slug') }).strict();
 const ScriptName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'a script name: lower-case letters, digits and -, at most 63');
-const sha256 = (text: string) => crypto.createHash('sha256').update(text).digest('hex');
 
 const view = (s: { name: string; description: string; interpreter: string; body: string; parameters: unknown; updatedAt: Date }) => ({
   name: s.name,

@@ -8,7 +8,7 @@
 import crypto from 'node:crypto';
 import type { Approval } from '@prisma/client';
 import { approvalBlocks, slackSignature } from '../services/slack';
-import { startTestSystem, waitUntil, type TestSystem } from '../../test/harness';
+import { startTestSystem, waitUntil, toolCall, toolStepOf, type TestSystem } from '../../test/harness';
 import { FakeSlack, type SlackCall } from '../../test/services';
 
 const SECRET = 'test-signing-secret-0123456789';
@@ -17,10 +17,8 @@ let slack: FakeSlack;
 let sys: TestSystem;
 let tech: string;
 
-const tool = (name: string, input: Record<string, unknown>) => `/tool ${name} ${JSON.stringify(input)}`;
 const pc = (n: number) => sys.simulated.get(`${sys.seed.orgs.acme.slug.toUpperCase()}-PC-${String(n).padStart(2, '0')}`)!;
 const emailOf = (role: string, org: 'acme' | 'globex' = 'acme') => sys.seed.credentials.find((c) => c.role === role && c.org === sys.seed.orgs[org].slug)!.email;
-const toolStep = (session: any, turnId: string) => session.turns.find((t: { turnId: string }) => t.turnId === turnId).steps.find((s: { kind: string }) => s.kind === 'tool');
 
 /** POSTs a payload to /slack/interactions as Slack would: form-encoded, v0-signed over the exact body. */
 async function interact(payload: unknown, opts: { ts?: number; body?: string; signature?: string } = {}) {
@@ -65,7 +63,7 @@ afterAll(async () => {
 
 it('posts the approval, decides on a valid click, runs the command, and updates the message only after the workflow recorded it', async () => {
   const sessionId = await sys.startSession(tech);
-  const turnId = await sys.send(sessionId, tech, tool('manage_service', { device_id: pc(1), service: 'Spooler', action: 'restart' }));
+  const turnId = await sys.send(sessionId, tech, toolCall('manage_service', { device_id: pc(1), service: 'Spooler', action: 'restart' }));
   const approval = await sys.waitForApproval(sessionId);
   const message = await slack.waitFor('chat.postMessage', (c) => c.args.channel === 'C0APPROVALS' && c.args.blocks?.some((b: any) => b.type === 'actions' && b.elements[0].value.includes(approval.id)));
   expect(message.token).toBe('Bearer xoxb-test-token-0123');
@@ -91,7 +89,7 @@ it('posts the approval, decides on a valid click, runs the command, and updates 
   // The same request again (a retry or a replay inside the window): still one decision.
   expect((await interact(payload, { ts, body, signature })).status).toBe(200);
   const session = await sys.waitForTurn(sessionId, tech, turnId);
-  expect(toolStep(session, turnId)).toMatchObject({ tool: 'manage_service', status: 'succeeded' });
+  expect(toolStepOf(session, turnId)).toMatchObject({ tool: 'manage_service', status: 'succeeded' });
   const decided = await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } });
   expect(decided).toMatchObject({ status: 'approved', channel: 'slack' });
   expect(await sys.prisma.auditEvent.count({ where: { action: 'approval.approved', target: approval.id } })).toBe(1);
@@ -106,7 +104,7 @@ it('posts the approval, decides on a valid click, runs the command, and updates 
 
 it('refuses unlinked Slack users, non-approvers and approvers of another org, with an ephemeral message', async () => {
   const sessionId = await sys.startSession(tech);
-  await sys.send(sessionId, tech, tool('manage_service', { device_id: pc(2), service: 'BITS', action: 'stop' }));
+  await sys.send(sessionId, tech, toolCall('manage_service', { device_id: pc(2), service: 'BITS', action: 'stop' }));
   const approval = await sys.waitForApproval(sessionId);
   const message = await slack.waitFor('chat.postMessage', (c) => c.args.blocks?.some((b: any) => b.type === 'actions' && b.elements[0].value.includes(approval.id)));
   const cases: [string, RegExp][] = [
@@ -126,7 +124,7 @@ it('refuses unlinked Slack users, non-approvers and approvers of another org, wi
 
 it('opens a modal for the T4 phrase and refuses a wrong one', async () => {
   const sessionId = await sys.startSession(tech);
-  const turnId = await sys.send(sessionId, tech, tool('restart_device', { device_id: pc(1) }));
+  const turnId = await sys.send(sessionId, tech, toolCall('restart_device', { device_id: pc(1) }));
   const approval = await sys.waitForApproval(sessionId);
   const message = await slack.waitFor('chat.postMessage', (c) => c.args.blocks?.some((b: any) => b.type === 'actions' && b.elements[0].value.includes(approval.id)));
   const payload = click(message, 'U0APPROVER', 'approve');
@@ -145,7 +143,7 @@ it('opens a modal for the T4 phrase and refuses a wrong one', async () => {
   const right = await interact(submit(approval.confirmationPhrase!));
   expect(JSON.parse(right.text)).toEqual({ response_action: 'clear' });
   const session = await sys.waitForTurn(sessionId, tech, turnId, 60_000);
-  expect(toolStep(session, turnId)).toMatchObject({ tool: 'restart_device', status: 'succeeded' });
+  expect(toolStepOf(session, turnId)).toMatchObject({ tool: 'restart_device', status: 'succeeded' });
 });
 
 it('escapes user and model text so it cannot ping anyone or make a link', () => {
@@ -174,7 +172,7 @@ it('escapes user and model text so it cannot ping anyone or make a link', () => 
 it('reminds in the thread at half time, and shows the expiry once the workflow recorded it', async () => {
   expect((await sys.request('PUT', `/v1/orgs/${sys.seed.orgs.acme.slug}/policy`, { key: sys.keyOf('admin'), body: { overrides: [], approvalTtlSeconds: { t3: 6, t4: 6 } } })).status).toBe(200);
   const sessionId = await sys.startSession(tech);
-  const turnId = await sys.send(sessionId, tech, tool('manage_service', { device_id: pc(2), service: 'W32Time', action: 'restart' }));
+  const turnId = await sys.send(sessionId, tech, toolCall('manage_service', { device_id: pc(2), service: 'W32Time', action: 'restart' }));
   const approval = await sys.waitForApproval(sessionId);
   await slack.waitFor('chat.postMessage', (c) => c.args.blocks?.some((b: any) => b.type === 'actions' && b.elements[0].value.includes(approval.id)));
   await waitUntil(async () => (await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } })).slackTs !== null, 'the Slack message to be recorded');

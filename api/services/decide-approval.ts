@@ -32,6 +32,11 @@ export async function findApproval(deps: ApiDeps, principal: Principal, id: stri
   return approval;
 }
 
+/** How channels name a person to approvers (requester, decider): the email, or the id of a user who is gone. */
+export async function emailOf(deps: ApiDeps, userId: string): Promise<string> {
+  return (await deps.prisma.user.findUnique({ where: { id: userId }, select: { email: true } }))?.email ?? userId;
+}
+
 export function toSignal(a: Approval, confirmation?: string): ApprovalDecisionSignal {
   return {
     approvalId: a.id,

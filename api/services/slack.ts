@@ -14,6 +14,7 @@ import type { Approval } from '@prisma/client';
 import { WebClient, type KnownBlock } from '@slack/web-api';
 import { Tier } from '../../common/tools';
 import type { ApiDeps } from '../deps';
+import { emailOf } from './decide-approval';
 
 export interface SlackConfig {
   botToken: string;
@@ -97,7 +98,7 @@ export function verifySlackSignature(secret: string, raw: Buffer, timestamp: str
   return crypto.timingSafeEqual(expected, given) ? null : 'signature does not match';
 }
 
-const requesterOf = async (deps: ApiDeps, a: Approval) => (await deps.prisma.user.findUnique({ where: { id: a.requestedBy }, select: { email: true } }))?.email ?? a.requestedBy;
+const requesterOf = (deps: ApiDeps, a: Approval) => emailOf(deps, a.requestedBy);
 
 function outcomeText(a: Approval, decider: string | null): string {
   switch (a.status) {
@@ -137,7 +138,7 @@ export async function slackSweep(deps: ApiDeps, slack: WebClient): Promise<void>
     const claimed = await deps.prisma.approval.updateMany({ where: { id: a.id, slackUpdatedAt: null }, data: { slackUpdatedAt: now } });
     if (claimed.count !== 1) continue;
     try {
-      const decider = a.decidedBy ? ((await deps.prisma.user.findUnique({ where: { id: a.decidedBy }, select: { email: true } }))?.email ?? null) : null;
+      const decider = a.decidedBy ? await emailOf(deps, a.decidedBy) : null;
       const text = outcomeText(a, decider);
       await slack.chat.update({ channel: a.slackChannel!, ts: a.slackTs!, text, blocks: approvalBlocks(a, await requesterOf(deps, a), text) });
     } catch (err) {
