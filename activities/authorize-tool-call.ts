@@ -8,6 +8,8 @@ import { checkScriptParameters, ScriptParameters } from '../common/script-parame
 import { resolveTier } from '../cage/policy';
 import { audit } from '../lib/audit';
 import { sha256 } from '../lib/secrets';
+import { siteFilter, userSites } from '../lib/site-scope';
+import { tenantDb } from '../lib/tenant-db';
 import { publishSessionEvent } from '../lib/session-events';
 import type { ActivityDeps } from './deps';
 import { bounded, RATE_UNAVAILABLE } from './guards';
@@ -23,7 +25,8 @@ export interface AuthorizeToolCallInput {
 }
 
 /** Roles that may have the copilot act on their behalf. */
-const ACTING_ROLES = ['technician', 'admin'];
+/** The roles that may use the copilot. */
+export const ACTING_ROLES = ['technician', 'admin'];
 
 type Verdict =
   | { decision: 'allow' | 'approve'; tier: Tier; parsed: unknown; execution: ToolExecution; digest: string; targets: string[]; why: string[] }
@@ -115,19 +118,21 @@ async function decide(deps: ActivityDeps, input: AuthorizeToolCallInput): Promis
 
   const org = await prisma.organization.findUniqueOrThrow({ where: { id: input.orgId }, include: { policy: true } });
   if (org.copilotPausedAt) return deny('an admin has paused the copilot for this organization', parsed.data);
-  const binding = await prisma.roleBinding.findFirst({ where: { userId: input.userId, orgId: input.orgId, role: { in: ACTING_ROLES } } });
-  if (!binding) return deny('the requesting user may no longer use the copilot in this organization', parsed.data);
+  const sites = await userSites(prisma, input.userId, input.orgId, ACTING_ROLES);
+  if (sites?.length === 0) return deny('the requesting user may no longer use the copilot in this organization', parsed.data);
 
+  // Devices are looked up fenced to the session's org (row-level security) and to the user's sites, if narrowed.
+  const fenced = tenantDb(prisma, { orgIds: [input.orgId] });
   let targets = [...new Set(spec.targets(args))];
   if (name === 'run_remediation') {
-    const resolved = await remediationTargets(prisma, input.orgId, (parsed.data as { target: RemediationTarget }).target);
+    const resolved = await remediationTargets(fenced, input.orgId, sites, (parsed.data as { target: RemediationTarget }).target);
     if (typeof resolved === 'string') return deny(resolved, parsed.data);
     targets = resolved;
   }
-  const devices = await prisma.device.findMany({ where: { id: { in: targets }, orgId: input.orgId }, select: { id: true } });
+  const devices = await fenced.device.findMany({ where: { id: { in: targets }, orgId: input.orgId, ...siteFilter(sites) }, select: { id: true } });
   if (devices.length !== targets.length) {
     await audit(prisma, { orgId: input.orgId, actorType: 'model', actorId: input.sessionId, action: 'security.device_out_of_scope', target: name, sessionId: input.sessionId, data: { targets } });
-    return deny('device not found in this organization', parsed.data);
+    return deny(sites ? 'device not found in the sites you work on in this organization' : 'device not found in this organization', parsed.data);
   }
   if (name === 'network_discovery') {
     const range = checkDiscoveryRange((parsed.data as { cidr: string }).cidr, { allowLoopback: deps.discovery.allowLoopback });
@@ -165,10 +170,10 @@ async function decide(deps: ActivityDeps, input: AuthorizeToolCallInput): Promis
 
 type RemediationTarget = { device_ids: string[] } | { group: string } | { site: string };
 
-/** The devices a remediation targets, in the session's org; a message for the model when there are none. */
-async function remediationTargets(prisma: ActivityDeps['prisma'], orgId: string, target: RemediationTarget): Promise<string[] | string> {
+/** The devices a remediation targets, in the session's org and the user's sites; a message for the model when there are none. */
+async function remediationTargets(prisma: ActivityDeps['prisma'], orgId: string, sites: string[] | null, target: RemediationTarget): Promise<string[] | string> {
   if ('device_ids' in target) return [...new Set(target.device_ids)];
-  const where = 'group' in target ? { orgId, group: { name: target.group } } : { orgId, site: { name: target.site } };
+  const where = { orgId, ...siteFilter(sites), ...('group' in target ? { group: { name: target.group } } : { site: { name: target.site } }) };
   const devices = await prisma.device.findMany({ where, select: { id: true }, orderBy: { name: 'asc' }, take: 5000 });
   if (devices.length === 0) return `no devices in ${'group' in target ? `group "${target.group}"` : `site "${target.site}"`} of this organization`;
   return devices.map((d) => d.id);

@@ -2,6 +2,9 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { FailureType } from '../common/failures';
 import type { ToolOutcome } from '../common/session';
 import { ToolInput, isToolName } from '../common/tools';
+import { userSites } from '../lib/site-scope';
+import { tenantDb } from '../lib/tenant-db';
+import { ACTING_ROLES } from './authorize-tool-call';
 import type { ActivityDeps } from './deps';
 import { finishInvocation } from './tool-output';
 import { TOOL_HANDLERS } from './tools/handlers';
@@ -18,7 +21,13 @@ export function makeRunDatabaseTool({ prisma }: ActivityDeps) {
     if (handler.type !== 'database') throw ApplicationFailure.nonRetryable(`${inv.toolName} runs on devices`, FailureType.InvalidInput);
     const args = ToolInput[inv.toolName].parse(inv.input) as never;
     const result = await (handler.run as (ctx: unknown, i: never) => Promise<{ output: unknown; summary: string }>)(
-      { prisma, orgId: inv.orgId, userId: input.userId, sessionId: inv.sessionId },
+      {
+        prisma: tenantDb(prisma, { orgIds: [inv.orgId] }),
+        orgId: inv.orgId,
+        sites: await userSites(prisma, input.userId, inv.orgId, ACTING_ROLES),
+        userId: input.userId,
+        sessionId: inv.sessionId,
+      },
       args,
     );
     return finishInvocation({ prisma }, inv, { status: 'succeeded', summary: result.summary, output: result.output });

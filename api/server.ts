@@ -16,8 +16,11 @@ import { createAgentGateway, type AgentGateway, type AgentNamespace } from './ga
 import { createConsoleGateway, type ConsoleNamespace } from './gateway/console';
 import { errorHandler, notFoundHandler } from './http/errors';
 import { buildOpenApi, registerRoutes, type Route } from './http/route';
+import { createWebAuth, type WebAuth } from './http/web-session';
 import { enrollAgent } from './routes/agents';
-import { createEnrollmentKeyRoute } from './routes/enrollment-keys';
+import { createEnrollmentKeyRoute, listEnrollmentKeys, revokeEnrollmentKey } from './routes/enrollment-keys';
+import { changePassword, createApiKey, createBinding, createUser, deleteBinding, getAuthSession, listApiKeys, listBindings, listUsers, revokeApiKey, signIn, signOut, updateUser } from './routes/identity';
+import { createGroup, createOrg, createSite, deleteGroup, deleteSite, listOrgs, listSites, moveDevice } from './routes/tenancy';
 import { listDevices } from './routes/devices';
 import { health } from './routes/health';
 import { createSession, getSession, resetBreaker, sendMessage } from './routes/sessions';
@@ -64,6 +67,29 @@ export const ROUTES: Route<any, any, any>[] = [
   listScripts,
   putScript,
   deleteScript,
+  signIn,
+  getAuthSession,
+  signOut,
+  changePassword,
+  listOrgs,
+  createOrg,
+  listSites,
+  createSite,
+  deleteSite,
+  createGroup,
+  deleteGroup,
+  moveDevice,
+  listUsers,
+  createUser,
+  updateUser,
+  listBindings,
+  createBinding,
+  deleteBinding,
+  listApiKeys,
+  createApiKey,
+  revokeApiKey,
+  listEnrollmentKeys,
+  revokeEnrollmentKey,
 ];
 
 export interface ApiServer {
@@ -74,9 +100,11 @@ export interface ApiServer {
   close(): Promise<void>;
 }
 
+const secureCookies = (deps: ApiDeps) => deps.config.publicUrl?.startsWith('https:') ?? false;
+
 const CommandNote = z.object({ commandId: z.string(), deviceId: z.string() });
 
-export function createApp(deps: ApiDeps, slack?: WebClient): express.Express {
+export function createApp(deps: ApiDeps, web: WebAuth, slack?: WebClient): express.Express {
   const app = express();
   // Before the JSON parser: the signature covers the raw body.
   if (slack && deps.config.slack) app.use(slackInteractions(deps, slack, deps.config.slack));
@@ -86,8 +114,9 @@ export function createApp(deps: ApiDeps, slack?: WebClient): express.Express {
   app.get('/openapi.json', (_req, res) => {
     res.json(buildOpenApi(ROUTES));
   });
-  registerRoutes(app, deps, ROUTES);
-  app.use(approvalLinkPages(deps, { secret: deps.config.webSecret, secureCookies: deps.config.publicUrl?.startsWith('https:') ?? false }));
+  app.use(web.middleware);
+  registerRoutes(app, deps, ROUTES, web);
+  app.use(approvalLinkPages(deps, { secret: deps.config.webSecret, secureCookies: secureCookies(deps) }));
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger));
   return app;
@@ -95,8 +124,13 @@ export function createApp(deps: ApiDeps, slack?: WebClient): express.Express {
 
 export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
   const slack = deps.config.slack ? createSlackClient(deps.config.slack) : undefined;
-  const app = createApp(deps, slack);
+  const web = createWebAuth({ databaseUrl: deps.config.databaseUrl, secret: deps.config.webSecret, secureCookies: secureCookies(deps) });
+  const app = createApp(deps, web, slack);
   const server = http.createServer(app);
+  // Every frame is bounded (a larger one closes its connection). Connection-state recovery stays off: queued commands
+  // come back from PostgreSQL anyway, and by default it lets a recovered connection skip the credential check (a
+  // revoked agent would be back; agent-security.int.test.ts catches that). Turning it on needs `skipMiddlewares: false`
+  // and AgentAuth to allow the `pid` and `offset` that clients then add to their handshake.
   const io = new Server(server, { maxHttpBufferSize: MAX_AGENT_FRAME_BYTES, serveClient: false });
   // Every api node shares Socket.IO state through Redis Streams (rooms, fetchSockets across nodes). Commands do not
   // depend on it: the worker announces them through PostgreSQL to every node, and the node holding the agent's
@@ -165,6 +199,7 @@ export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
     async close() {
       clearInterval(sweepTimer);
       transport?.close();
+      web.close();
       await events.close();
       gateway.close();
       await new Promise<void>((resolve) => io.close(() => resolve()));

@@ -6,14 +6,13 @@
  * agents, and the marginal heap per agent between the two.
  *   npm run bench -- fanout [--n 1000]
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Worker } from '@temporalio/worker';
-import { environment } from '../lib/env';
 import { createEnrollmentKey } from '../prisma/seed-demo';
 import { startTestSystem, waitUntil, type TestSystem } from '../test/harness';
+import { spawnSimulatedAgents } from './simulated-agents';
 import { emit } from './stats';
 
 const WINDOW = 50;
@@ -45,10 +44,7 @@ async function connectMore(sys: TestSystem, count: number): Promise<() => void> 
   const site = sys.seed.orgs.acme.siteIds[1]!;
   const key = await createEnrollmentKey(sys.prisma, { orgId: sys.seed.orgs.acme.id, siteId: site, maxUses: count });
   const before = await sys.prisma.device.count({ where: { orgId: sys.seed.orgs.acme.id, online: true } });
-  const child = spawn(process.execPath, ['--import', 'tsx', path.resolve(__dirname, '..', 'agent', 'main.ts'), '--simulate', String(count), '--org', `${sys.seed.orgs.acme.slug}`, '--key', key, '--server', sys.url], {
-    env: environment({ DATA_DIR: dir, LOG_LEVEL: 'error' }),
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const child = spawnSimulatedAgents({ count, org: sys.seed.orgs.acme.slug, server: sys.url, dataDir: dir, key });
   await waitUntil(async () => (await sys.prisma.device.count({ where: { orgId: sys.seed.orgs.acme.id, online: true } })) >= before + count, `${count} more agents to connect`, 600_000);
   return () => child.kill('SIGTERM');
 }

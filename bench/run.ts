@@ -1,4 +1,4 @@
-/** `npm run bench -- <name> [--n N]`: runs one benchmark; each prints JSON lines, the last one a summary. */
+/** `npm run bench -- <name> [--n N] [--agents 1000,5000]`: runs one benchmark; each prints JSON lines, the last one a summary. */
 import { parseArgs } from 'node:util';
 import { runApprovalBench } from './approval';
 import { runDetectorBench } from './detector';
@@ -6,22 +6,29 @@ import { runGuardsBench } from './guards';
 import { runApprovalChannelsBench } from './approval-channels';
 import { runReplayBench } from './replay';
 import { runFanoutBench } from './fanout';
+import { runAgentMemoryBench } from './agent-memory';
 
-const BENCHES: Record<string, (n: number) => Promise<void>> = {
+interface BenchOptions {
+  /** agent-memory: the counts of connected agents to measure at, e.g. "1000,5000". */
+  agents?: string;
+}
+
+const BENCHES: Record<string, (n: number, opts: BenchOptions) => Promise<void>> = {
   approval: runApprovalBench,
   'approval-channels': runApprovalChannelsBench,
   guards: runGuardsBench,
   detector: () => runDetectorBench(),
   replay: runReplayBench,
   fanout: runFanoutBench,
+  'agent-memory': (_n, opts) => runAgentMemoryBench(opts),
 };
 
 async function main(): Promise<void> {
-  const { positionals, values } = parseArgs({ allowPositionals: true, options: { n: { type: 'string' } } });
+  const { positionals, values } = parseArgs({ allowPositionals: true, options: { n: { type: 'string' }, agents: { type: 'string' } } });
   const name = positionals[0];
   const bench = name ? BENCHES[name] : undefined;
-  if (!bench) throw new Error(`usage: npm run bench -- <${Object.keys(BENCHES).join('|')}> [--n N]`);
-  await bench(values.n ? Number(values.n) : 200);
+  if (!bench) throw new Error(`usage: npm run bench -- <${Object.keys(BENCHES).join('|')}> [--n N] [--agents 1000,5000]`);
+  await bench(values.n ? Number(values.n) : 200, { agents: values.agents });
 }
 
 main().then(

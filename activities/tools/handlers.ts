@@ -7,6 +7,7 @@ import type { PrismaClient } from '@prisma/client';
 import { CommandOutput, type CommandKind } from '../../common/protocol';
 import type { ToolInputOf, ToolName } from '../../common/tools';
 import { deviceView } from '../../lib/device-view';
+import { siteFilter } from '../../lib/site-scope';
 
 export interface ToolResult {
   output: unknown;
@@ -14,8 +15,11 @@ export interface ToolResult {
 }
 
 export interface DatabaseContext {
+  /** Fenced by row-level security to the session's org. */
   prisma: PrismaClient;
   orgId: string;
+  /** The requesting user's sites when their role is narrowed to some; null for the whole org. */
+  sites: string[] | null;
   userId: string;
   sessionId: string;
 }
@@ -60,10 +64,11 @@ const device = (kind: CommandKind) => ({ type: 'device' as const, kind });
 export const TOOL_HANDLERS: Handlers = {
   list_devices: {
     type: 'database',
-    async run({ prisma, orgId }, input) {
+    async run({ prisma, orgId, sites }, input) {
       const devices = await prisma.device.findMany({
         where: {
           orgId,
+          ...siteFilter(sites),
           ...(input.online === undefined ? {} : { online: input.online }),
           ...(input.site ? { site: { name: { equals: input.site, mode: 'insensitive' } } } : {}),
         },
@@ -77,9 +82,9 @@ export const TOOL_HANDLERS: Handlers = {
   },
   list_alerts: {
     type: 'database',
-    async run({ prisma, orgId }, input) {
+    async run({ prisma, orgId, sites }, input) {
       const alerts = await prisma.alert.findMany({
-        where: { orgId, ...(input.device_id ? { deviceId: input.device_id } : {}), ...(input.status === 'all' ? {} : { status: input.status }) },
+        where: { orgId, device: siteFilter(sites), ...(input.device_id ? { deviceId: input.device_id } : {}), ...(input.status === 'all' ? {} : { status: input.status }) },
         include: { device: { select: { name: true } } },
         orderBy: { createdAt: 'desc' },
         take: 200,
@@ -105,8 +110,8 @@ export const TOOL_HANDLERS: Handlers = {
   },
   get_command_result: {
     type: 'database',
-    async run({ prisma, orgId }, input) {
-      const cmd = await prisma.deviceCommand.findFirst({ where: { id: input.command_id, orgId }, include: { device: { select: { name: true } } } });
+    async run({ prisma, orgId, sites }, input) {
+      const cmd = await prisma.deviceCommand.findFirst({ where: { id: input.command_id, orgId, device: siteFilter(sites) }, include: { device: { select: { name: true } } } });
       if (!cmd) return { output: { error: 'command not found' }, summary: 'command not found in this organization' };
       const output = { commandId: cmd.id, device: cmd.device.name, kind: cmd.kind, status: cmd.status, errorCode: cmd.errorCode, result: cmd.result, completedAt: cmd.completedAt?.toISOString() ?? null };
       return { output, summary: `${cmd.kind} on ${cmd.device.name}: ${cmd.status}` };

@@ -2,44 +2,75 @@
 import type { Request } from 'express';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { hashesEqual, secretPrefix, sha256 } from '../../lib/secrets';
+import { narrowedSites } from '../../lib/site-scope';
+import type { TenantScope } from '../../lib/tenant-db';
 import type { ApiDeps } from '../deps';
 
 export const Role = { Technician: 'technician', Approver: 'approver', Admin: 'admin', Auditor: 'auditor' } as const;
 export type Role = (typeof Role)[keyof typeof Role];
 
+export interface Binding {
+  orgId: string;
+  role: string;
+  /** Sites the binding is narrowed to; empty: the whole organization. */
+  siteIds: string[];
+}
+
 export interface Principal {
   userId: string;
   partnerId: string;
   email: string;
-  bindings: { orgId: string; role: string }[];
+  partnerAdmin: boolean;
+  bindings: Binding[];
+  /** How the request was authenticated: cookie sessions must also carry a CSRF token on writes. */
+  via: 'apiKey' | 'session' | 'link';
 }
 
-const unauthorized = () => new AppError(AppErrorCode.Unauthorized, 'a valid API key is required (Authorization: Bearer <key>)');
+const unauthorized = () => new AppError(AppErrorCode.Unauthorized, 'a valid API key (Authorization: Bearer <key>) or a signed-in session is required');
 
-export async function authenticate({ prisma }: ApiDeps, req: Request): Promise<Principal> {
-  const header = req.headers.authorization ?? '';
+type UserWithBindings = { id: string; partnerId: string; email: string; partnerAdmin: boolean; disabledAt: Date | null; roleBindings: Binding[] };
+
+/** An API key in the Authorization header, or else the signed-in web session's user. */
+export async function authenticate(deps: ApiDeps, req: Request): Promise<Principal> {
+  if (req.headers.authorization !== undefined) return authenticateKey(deps, req.headers.authorization);
+  const userId = (req.session as { userId?: string } | undefined)?.userId;
+  if (userId) {
+    const principal = await principalOfUser(deps, userId, 'session');
+    if (principal) return principal;
+  }
+  throw unauthorized();
+}
+
+async function authenticateKey({ prisma }: ApiDeps, header: string): Promise<Principal> {
   const match = /^Bearer (\S+)$/.exec(header);
   if (!match) throw unauthorized();
   const prefix = secretPrefix(match[1]!);
   if (!prefix) throw unauthorized();
   const key = await prisma.apiKey.findUnique({ where: { prefix }, include: { user: { include: { roleBindings: true } } } });
-  if (!key || key.revokedAt || !hashesEqual(key.hash, sha256(match[1]!))) throw unauthorized();
+  if (!key || key.revokedAt || key.user.disabledAt || !hashesEqual(key.hash, sha256(match[1]!))) throw unauthorized();
   // Last-used time is informative (to the minute): written at most once a minute per key, not on every request,
   // and a failed write must not fail the request.
   if (!key.lastUsedAt || Date.now() - key.lastUsedAt.getTime() > 60_000) {
     void prisma.apiKey.update({ where: { id: key.id }, data: { lastUsedAt: new Date() } }).catch(() => undefined);
   }
-  return toPrincipal(key.user);
+  return toPrincipal(key.user, 'apiKey');
 }
 
-function toPrincipal(user: { id: string; partnerId: string; email: string; roleBindings: { orgId: string; role: string }[] }): Principal {
-  return { userId: user.id, partnerId: user.partnerId, email: user.email, bindings: user.roleBindings.map((b) => ({ orgId: b.orgId, role: b.role })) };
+function toPrincipal(user: UserWithBindings, via: Principal['via']): Principal {
+  return {
+    userId: user.id,
+    partnerId: user.partnerId,
+    email: user.email,
+    partnerAdmin: user.partnerAdmin,
+    bindings: user.roleBindings.map((b) => ({ orgId: b.orgId, role: b.role, siteIds: b.siteIds })),
+    via,
+  };
 }
 
-/** The principal of a user found another way than by API key (an email link, a linked Slack user). */
-export async function principalOfUser({ prisma }: ApiDeps, userId: string): Promise<Principal | null> {
+/** The principal of a user found another way than by API key (a web session, an email link, a linked Slack user). */
+export async function principalOfUser({ prisma }: ApiDeps, userId: string, via: Principal['via'] = 'link'): Promise<Principal | null> {
   const user = await prisma.user.findUnique({ where: { id: userId }, include: { roleBindings: true } });
-  return user ? toPrincipal(user) : null;
+  return user && !user.disabledAt ? toPrincipal(user, via) : null;
 }
 
 /** Org ids where the principal holds any of `roles` (any role when omitted). */
@@ -54,4 +85,17 @@ export function tenantScope(principal: Principal, roles?: Role[]): { orgId: { in
 
 export function hasRole(principal: Principal, orgId: string, roles: Role[]): boolean {
   return principal.bindings.some((b) => b.orgId === orgId && roles.includes(b.role as Role));
+}
+
+/**
+ * The sites the principal may reach in an org with one of `roles`: null when a binding covers the whole org,
+ * otherwise the union of the narrowed bindings' sites (empty when it holds no such role there).
+ */
+export function sitesWhere(principal: Principal, orgId: string, roles?: Role[]): string[] | null {
+  return narrowedSites(principal.bindings.filter((b) => b.orgId === orgId && (!roles || roles.includes(b.role as Role))));
+}
+
+/** The row-level-security scope of a request: every org the principal is bound to, and its partner. */
+export function scopeOf(principal: Principal): TenantScope {
+  return { orgIds: orgsWhere(principal), partnerId: principal.partnerId };
 }

@@ -5,16 +5,27 @@
 import type { Express, NextFunction, Request, Response } from 'express';
 import { z } from 'zod';
 import { AppError, AppErrorCode } from '../../lib/app-error';
+import type { PrismaClient } from '../../lib/prisma';
+import { tenantDb } from '../../lib/tenant-db';
 import type { ApiDeps } from '../deps';
-import { authenticate, type Principal } from './auth';
+import { authenticate, scopeOf, type Principal } from './auth';
+import { probeCrossTenant } from './cross-tenant';
+import type { WebAuth } from './web-session';
 
-type Method = 'get' | 'post' | 'put' | 'delete';
+type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
 export interface RouteContext<P, Q, B> {
   req: Request;
   res: Response;
+  /**
+   * `deps.prisma` here is fenced by row-level security to the principal's organizations (to none on routes
+   * without authentication), so a query that forgets its org condition still cannot reach another tenant.
+   */
   deps: ApiDeps;
+  /** The unfenced client, for the few lookups that must cross tenants (enrollment by key, the cross-tenant probe). */
+  system: PrismaClient;
   principal: Principal;
+  web: WebAuth;
   params: P;
   query: Q;
   body: B;
@@ -25,7 +36,8 @@ export interface Route<P = unknown, Q = unknown, B = unknown> {
   path: string;
   summary: string;
   tag: string;
-  auth: 'apiKey' | 'none';
+  /** 'user': an API key or a signed-in session (whose writes must carry the CSRF token). */
+  auth: 'user' | 'none';
   params?: z.ZodType<P>;
   query?: z.ZodType<Q>;
   body?: z.ZodType<B>;
@@ -46,17 +58,29 @@ function parsePart<T>(schema: z.ZodType<T> | undefined, value: unknown, where: s
   throw new AppError(AppErrorCode.BadRequest, `${first.field}: ${first.message}`, { details });
 }
 
-export function registerRoutes(app: Express, deps: ApiDeps, routes: Route<any, any, any>[]): void {
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+export function registerRoutes(app: Express, deps: ApiDeps, routes: Route<any, any, any>[], web: WebAuth): void {
+  const nobody = tenantDb(deps.prisma, { orgIds: [] });
   for (const route of routes) {
     app[route.method](route.path, async (req: Request, res: Response, next: NextFunction) => {
+      let principal: Principal | null = null;
       try {
-        const principal = route.auth === 'apiKey' ? await authenticate(deps, req) : (null as unknown as Principal);
+        if (route.auth === 'user') principal = await authenticate(deps, req);
+        if (principal?.via === 'session' && !SAFE_METHODS.has(req.method) && !web.validCsrf(req)) {
+          throw new AppError(AppErrorCode.Forbidden, 'the CSRF token is missing or wrong (send X-CSRF-Token from GET /v1/auth/session)');
+        }
         const params = parsePart(route.params, req.params, 'params');
         const query = parsePart(route.query, req.query, 'query');
         const body = route.body ? parsePart(route.body, req.body, 'body') : undefined;
-        const out = await route.handler({ req, res, deps, principal, params, query, body });
+        const fenced = { ...deps, prisma: principal ? tenantDb(deps.prisma, scopeOf(principal)) : nobody };
+        const out = await route.handler({ req, res, deps: fenced, system: deps.prisma, principal: principal as Principal, params, query, body, web });
         res.status(out.status).json(out.body);
       } catch (err) {
+        if (principal && err instanceof AppError && err.code === AppErrorCode.NotFound) {
+          const ids = [req.params, req.query, req.body].flatMap((part) => (part && typeof part === 'object' ? Object.values(part as object) : []));
+          probeCrossTenant(deps.prisma, deps.logger, principal, { method: req.method, path: req.path, ids });
+        }
         next(err);
       }
     });
@@ -89,7 +113,7 @@ export function buildOpenApi(routes: Route<any, any, any>[]): Record<string, unk
     p[r.method] = {
       summary: r.summary,
       tags: [r.tag],
-      security: r.auth === 'apiKey' ? [{ bearer: [] }] : [],
+      security: r.auth === 'user' ? [{ bearer: [] }, { session: [] }] : [],
       parameters: [...parameters(r.params, 'path'), ...parameters(r.query, 'query')],
       ...(r.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(r.body) } } } } : {}),
       responses: Object.fromEntries(
@@ -107,7 +131,10 @@ export function buildOpenApi(routes: Route<any, any, any>[]): Record<string, unk
     info: { title: 'Gatehouse API', version: '1' },
     paths,
     components: {
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'Gatehouse API key' } },
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', description: 'Gatehouse API key' },
+        session: { type: 'apiKey', in: 'cookie', name: 'gh_session', description: 'Signed-in web session; writes also need X-CSRF-Token' },
+      },
       schemas: {
         Error: {
           type: 'object',

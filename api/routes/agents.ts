@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { audit } from '../../lib/audit';
 import { hashesEqual, randomToken, secretPrefix, sha256 } from '../../lib/secrets';
+import { tenantTransaction } from '../../lib/tenant-db';
 import { defineRoute } from '../http/route';
 
 export const enrollAgent = defineRoute({
@@ -22,15 +23,16 @@ export const enrollAgent = defineRoute({
     })
     .strict(),
   responses: { 201: 'Enrolled', 400: 'Invalid body', 401: 'Invalid, expired or used-up key' },
-  async handler({ deps, body }) {
+  async handler({ deps, system, body }) {
     const refused = new AppError(AppErrorCode.Unauthorized, 'the enrollment key is invalid, expired, revoked or used up');
     const prefix = secretPrefix(body.key);
     if (!prefix) throw refused;
-    const key = await deps.prisma.enrollmentKey.findUnique({ where: { prefix } });
+    // The key is the only thing that names the org, so it is looked up unfenced; all else is fenced to its org.
+    const key = await system.enrollmentKey.findUnique({ where: { prefix } });
     if (!key || !hashesEqual(key.hash, sha256(body.key))) throw refused;
 
     const secret = randomToken(32);
-    const device = await deps.prisma.$transaction(async (tx) => {
+    const device = await tenantTransaction(system, { orgIds: [key.orgId] }, async (tx) => {
       // Counting the use and creating the device commit together; the condition makes concurrent uses safe.
       const claimed = await tx.enrollmentKey.updateMany({
         where: { id: key.id, revokedAt: null, expiresAt: { gt: new Date() }, useCount: { lt: key.maxUses } },

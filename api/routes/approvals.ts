@@ -35,7 +35,7 @@ export const listApprovals = defineRoute({
   path: '/v1/approvals',
   summary: "Approvals of the organizations where the caller is an approver",
   tag: 'approvals',
-  auth: 'apiKey',
+  auth: 'user',
   query: z.object({ status: z.enum(['pending', 'approved', 'rejected', 'expired', 'cancelled', 'all']).default('pending') }).strict(),
   responses: { 200: 'The approvals', 400: 'Invalid query', 401: 'No valid API key' },
   async handler({ deps, principal, query }) {
@@ -53,7 +53,7 @@ export const getApproval = defineRoute({
   path: '/v1/approvals/:id',
   summary: 'One approval: what, where, who asked, the exact input and its digest',
   tag: 'approvals',
-  auth: 'apiKey',
+  auth: 'user',
   params: ApprovalParams,
   responses: { 200: 'The approval', 400: 'Invalid id', 401: 'No valid API key', 404: 'Unknown approval' },
   async handler({ deps, principal, params }) {
@@ -66,7 +66,7 @@ export const decide = defineRoute({
   path: '/v1/approvals/:id/decision',
   summary: 'Approve or reject (approvers of the org; T4 needs the confirmation phrase and another approver than the requester)',
   tag: 'approvals',
-  auth: 'apiKey',
+  auth: 'user',
   params: ApprovalParams,
   body: z
     .object({

@@ -16,7 +16,7 @@ export const listAuditSessions = defineRoute({
   path: '/v1/audit/sessions',
   summary: 'Copilot sessions of an organization, newest first (auditors)',
   tag: 'audit',
-  auth: 'apiKey',
+  auth: 'user',
   query: z
     .object({
       org: z.string().min(1).max(100).describe('Organization id or slug'),
@@ -41,7 +41,7 @@ export const exportAuditSession = defineRoute({
   path: '/v1/audit/sessions/:id/export',
   summary: "One session's audit export: workflow histories, audit events and a manifest of SHA-256 hashes (auditors)",
   tag: 'audit',
-  auth: 'apiKey',
+  auth: 'user',
   params: z.object({ id: z.uuid() }).strict(),
   responses: { 200: 'The export: manifest and files (path → exact content)', 401: 'No valid API key', 404: 'Unknown session' },
   async handler({ deps, principal, params }) {

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { AppError } from '../../lib/app-error';
 import { deviceView } from '../../lib/device-view';
-import { tenantScope } from '../http/auth';
+import { siteFilter } from '../../lib/site-scope';
+import { sitesWhere, tenantScope } from '../http/auth';
 import { defineRoute } from '../http/route';
 
 export const listDevices = defineRoute({
@@ -9,7 +10,7 @@ export const listDevices = defineRoute({
   path: '/v1/devices',
   summary: "Devices of the caller's organizations",
   tag: 'devices',
-  auth: 'apiKey',
+  auth: 'user',
   query: z
     .object({
       org: z.string().min(1).max(100).optional().describe('Organization slug or id'),
@@ -25,8 +26,10 @@ export const listDevices = defineRoute({
       if (!org) throw AppError.notFound('organization');
       orgFilter = [org.id];
     }
+    // A role narrowed to sites shows those sites' devices only.
+    const reach = orgFilter.map((orgId) => ({ orgId, ...siteFilter(sitesWhere(principal, orgId)) }));
     const devices = await deps.prisma.device.findMany({
-      where: { orgId: { in: orgFilter }, ...(query.online ? { online: query.online === 'true' } : {}) },
+      where: { OR: reach, ...(query.online ? { online: query.online === 'true' } : {}) },
       include: { org: true, site: true, group: true },
       orderBy: [{ org: { slug: 'asc' } }, { name: 'asc' }],
     });

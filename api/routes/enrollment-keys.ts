@@ -3,7 +3,9 @@ import { z } from 'zod';
 import { createEnrollmentKey } from '../../prisma/seed-demo';
 import { AppError } from '../../lib/app-error';
 import { audit } from '../../lib/audit';
-import { orgsWhere, Role } from '../http/auth';
+import type { EnrollmentKey } from '@prisma/client';
+import { hasRole, orgsWhere, Role } from '../http/auth';
+import { findOrgFor } from './orgs';
 import { defineRoute } from '../http/route';
 
 export const createEnrollmentKeyRoute = defineRoute({
@@ -11,7 +13,7 @@ export const createEnrollmentKeyRoute = defineRoute({
   path: '/v1/enrollment-keys',
   summary: 'Create an enrollment key for a site (org admins)',
   tag: 'agents',
-  auth: 'apiKey',
+  auth: 'user',
   body: z
     .object({
       org: z.string().min(1).max(100).describe('Organization slug or id'),
@@ -35,5 +37,49 @@ export const createEnrollmentKeyRoute = defineRoute({
     await audit(deps.prisma, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: 'enrollment_key.created', target: site.name, data: { maxUses: body.maxUses, ttlMinutes: body.ttlMinutes } });
     const expiresAt = new Date(Date.now() + body.ttlMinutes * 60_000).toISOString();
     return { status: 201, body: { key, org: org.slug, site: site.name, maxUses: body.maxUses, expiresAt } };
+  },
+});
+
+const keyView = (k: EnrollmentKey & { site: { name: string } }) => ({
+  id: k.id,
+  prefix: k.prefix,
+  site: k.site.name,
+  siteId: k.siteId,
+  maxUses: k.maxUses,
+  useCount: k.useCount,
+  expiresAt: k.expiresAt.toISOString(),
+  revokedAt: k.revokedAt?.toISOString() ?? null,
+  createdAt: k.createdAt.toISOString(),
+});
+
+export const listEnrollmentKeys = defineRoute({
+  method: 'get',
+  path: '/v1/orgs/:id/enrollment-keys',
+  summary: "The organization's enrollment keys: prefix, site, uses, expiry, revocation (its admins; never the key)",
+  tag: 'agents',
+  auth: 'user',
+  params: z.object({ id: z.string().min(1).max(100).describe('Organization id or slug') }).strict(),
+  responses: { 200: 'The keys', 401: 'Not authenticated', 404: 'Unknown organization' },
+  async handler({ deps, principal, params }) {
+    const org = await findOrgFor(deps, principal, params.id, [Role.Admin]);
+    const keys = await deps.prisma.enrollmentKey.findMany({ where: { orgId: org.id }, include: { site: true }, orderBy: { createdAt: 'asc' } });
+    return { status: 200, body: { org: org.slug, keys: keys.map(keyView) } };
+  },
+});
+
+export const revokeEnrollmentKey = defineRoute({
+  method: 'delete',
+  path: '/v1/enrollment-keys/:id',
+  summary: 'Revoke an enrollment key: no more devices enroll with it (its org\'s admins)',
+  tag: 'agents',
+  auth: 'user',
+  params: z.object({ id: z.uuid('id must be a UUID') }).strict(),
+  responses: { 200: 'Revoked', 401: 'Not authenticated', 404: 'Unknown key' },
+  async handler({ deps, system, principal, params }) {
+    const key = await deps.prisma.enrollmentKey.findUnique({ where: { id: params.id }, include: { site: true } });
+    if (!key || !hasRole(principal, key.orgId, [Role.Admin])) throw AppError.notFound('enrollment key');
+    const revoked = key.revokedAt ? key : await deps.prisma.enrollmentKey.update({ where: { id: key.id }, data: { revokedAt: new Date() }, include: { site: true } });
+    if (!key.revokedAt) await audit(system, { orgId: key.orgId, actorType: 'user', actorId: principal.userId, action: 'enrollment_key.revoked', target: key.prefix, data: { keyId: key.id, site: key.site.name } });
+    return { status: 200, body: keyView(revoked) };
   },
 });

@@ -43,7 +43,7 @@ function pauseRoute(paused: boolean) {
       ? 'Kill switch: stop every running session of the org from calling tools, and refuse new sessions (admins)'
       : 'Lift the kill switch (admins)',
     tag: 'orgs',
-    auth: 'apiKey',
+    auth: 'user',
     params: OrgParams,
     responses: { 200: 'Done', 401: 'No valid API key', 404: 'Unknown organization' },
     async handler({ deps, principal, params }) {
@@ -69,7 +69,7 @@ export const getPolicy = defineRoute({
   path: '/v1/orgs/:id/policy',
   summary: "The default policy and the org's overrides",
   tag: 'orgs',
-  auth: 'apiKey',
+  auth: 'user',
   params: OrgParams,
   responses: { 200: 'The policy', 401: 'No valid API key', 404: 'Unknown organization' },
   async handler({ deps, principal, params }) {
@@ -91,7 +91,7 @@ export const putPolicy = defineRoute({
   path: '/v1/orgs/:id/policy',
   summary: "Replace the org's tier overrides and approval expiry (admins; lowering a default tier is audited)",
   tag: 'orgs',
-  auth: 'apiKey',
+  auth: 'user',
   params: OrgParams,
   body: z
     .object({
@@ -143,7 +143,7 @@ export const getUsage = defineRoute({
   path: '/v1/orgs/:id/usage',
   summary: 'Spent and remaining today and this month (UTC), in USD',
   tag: 'orgs',
-  auth: 'apiKey',
+  auth: 'user',
   params: OrgParams,
   responses: { 200: 'Usage', 401: 'No valid API key', 404: 'Unknown organization' },
   async handler({ deps, principal, params }) {
@@ -159,7 +159,7 @@ export const putBudget = defineRoute({
   path: '/v1/orgs/:id/budget',
   summary: "Set the org's daily and monthly budgets and hourly spend ceiling, in USD (admins)",
   tag: 'orgs',
-  auth: 'apiKey',
+  auth: 'user',
   params: OrgParams,
   body: z.object({ dailyUsd: Usd, monthlyUsd: Usd, hourlyUsd: Usd.optional() }).strict(),
   responses: { 200: 'Saved', 400: 'Invalid body', 401: 'No valid API key', 404: 'Unknown organization' },

@@ -46,7 +46,7 @@ export const getRemediation = defineRoute({
   path: '/v1/remediations/:id',
   summary: "A remediation's progress: counts, state (running, paused, cancelled, finished) and every device's status",
   tag: 'remediations',
-  auth: 'apiKey',
+  auth: 'user',
   params: Params,
   responses: { 200: 'Progress', 401: 'No valid API key', 404: 'Unknown remediation', 503: 'Temporal unavailable' },
   async handler({ deps, principal, params }) {
@@ -66,7 +66,7 @@ function controlRoute(action: 'pause' | 'resume' | 'cancel') {
           ? 'Resume a paused remediation'
           : 'Cancel: devices already running finish, the others never start',
     tag: 'remediations',
-    auth: 'apiKey',
+    auth: 'user',
     params: Params,
     responses: { 202: 'Requested', 401: 'No valid API key', 404: 'Unknown remediation', 409: 'Not running yet, or already over', 503: 'Temporal unavailable' },
     async handler({ deps, principal, params }) {

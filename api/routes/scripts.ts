@@ -32,7 +32,7 @@ export const listScripts = defineRoute({
   path: '/v1/orgs/:id/scripts',
   summary: "The org's script library",
   tag: 'scripts',
-  auth: 'apiKey',
+  auth: 'user',
   params: OrgParams,
   responses: { 200: 'Scripts', 401: 'No valid API key', 404: 'Unknown organization' },
   async handler({ deps, principal, params }) {
@@ -47,7 +47,7 @@ export const putScript = defineRoute({
   path: '/v1/orgs/:id/scripts/:name',
   summary: 'Add or replace a library script: interpreter, body and the parameters it takes (admins)',
   tag: 'scripts',
-  auth: 'apiKey',
+  auth: 'user',
   params: OrgParams.extend({ name: ScriptName }),
   body: z
     .object({
@@ -83,7 +83,7 @@ export const deleteScript = defineRoute({
   path: '/v1/orgs/:id/scripts/:name',
   summary: 'Remove a library script (admins); calls that name it are denied from then on',
   tag: 'scripts',
-  auth: 'apiKey',
+  auth: 'user',
   params: OrgParams.extend({ name: ScriptName }),
   responses: { 200: 'Removed', 401: 'No valid API key', 404: 'Unknown organization or script' },
   async handler({ deps, principal, params }) {

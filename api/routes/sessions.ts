@@ -45,7 +45,7 @@ export const createSession = defineRoute({
   path: '/v1/sessions',
   summary: 'Start a copilot session in an organization',
   tag: 'sessions',
-  auth: 'apiKey',
+  auth: 'user',
   body: z.object({ org: z.string().min(1).max(100).optional().describe('Organization slug or id') }).strict(),
   responses: { 201: 'Session started', 400: 'Invalid body', 401: 'No valid API key', 404: 'Unknown organization', 409: 'Copilot paused for the organization', 503: 'Temporal unavailable' },
   async handler({ deps, principal, body }) {
@@ -78,7 +78,7 @@ export const sendMessage = defineRoute({
   path: '/v1/sessions/:id/messages',
   summary: 'Send the copilot a message; the turn runs in the background',
   tag: 'sessions',
-  auth: 'apiKey',
+  auth: 'user',
   params: SessionParams,
   body: z.object({ text: z.string().trim().min(1, 'must not be empty').max(MAX_MESSAGE_CHARS) }).strict(),
   responses: { 202: 'Turn accepted', 400: 'Invalid body', 401: 'No valid API key', 404: 'Unknown session', 503: 'Temporal unavailable' },
@@ -117,7 +117,7 @@ export const getSession = defineRoute({
   path: '/v1/sessions/:id',
   summary: 'A session: transcript, tool steps and live state',
   tag: 'sessions',
-  auth: 'apiKey',
+  auth: 'user',
   params: SessionParams,
   responses: { 200: 'The session', 400: 'Invalid id', 401: 'No valid API key', 404: 'Unknown session' },
   async handler({ deps, principal, params }) {
@@ -180,7 +180,7 @@ export const resetBreaker = defineRoute({
   path: '/v1/sessions/:id/breaker/reset',
   summary: "Re-arm a session whose circuit breaker tripped (org admins)",
   tag: 'sessions',
-  auth: 'apiKey',
+  auth: 'user',
   params: SessionParams,
   responses: { 200: 'Breaker reset', 400: 'Invalid id', 401: 'No valid API key', 403: 'Not an org admin', 404: 'Unknown session', 503: 'Temporal unavailable' },
   async handler({ deps, principal, params }) {

@@ -4,7 +4,7 @@
  * grants nothing by itself.
  */
 import { z } from 'zod';
-import { AppError } from '../../lib/app-error';
+import { AppError, AppErrorCode } from '../../lib/app-error';
 import { audit } from '../../lib/audit';
 import { Role } from '../http/auth';
 import { defineRoute } from '../http/route';
@@ -18,7 +18,7 @@ export const putSlackChannel = defineRoute({
   path: '/v1/orgs/:id/slack',
   summary: "Post the org's approvals to this Slack channel (admins)",
   tag: 'slack',
-  auth: 'apiKey',
+  auth: 'user',
   params: OrgParams,
   body: z.object({ teamId: SlackId, channelId: SlackId }).strict(),
   responses: { 200: 'Saved', 400: 'Invalid body', 401: 'No valid API key', 404: 'Unknown organization' },
@@ -35,14 +35,19 @@ export const linkSlackUser = defineRoute({
   path: '/v1/orgs/:id/slack/users',
   summary: 'Link a Slack user (team id + user id) to a Gatehouse user of the org (admins)',
   tag: 'slack',
-  auth: 'apiKey',
+  auth: 'user',
   params: OrgParams,
   body: z.object({ teamId: SlackId, slackUserId: SlackId, email: z.email().max(320) }).strict(),
-  responses: { 201: 'Linked', 400: 'Invalid body', 401: 'No valid API key', 404: 'Unknown organization or user' },
-  async handler({ deps, principal, params, body }) {
+  responses: { 201: 'Linked', 400: 'Invalid body', 401: 'No valid API key', 404: 'Unknown organization or user', 409: 'Linked by another partner' },
+  async handler({ deps, system, principal, params, body }) {
     const org = await findOrgFor(deps, principal, params.id, [Role.Admin]);
     const user = await deps.prisma.user.findFirst({ where: { email: body.email, roleBindings: { some: { orgId: org.id } } } });
     if (!user) throw AppError.notFound('user');
+    // A Slack workspace belongs to one partner: a link made by another partner is not this one's to move.
+    const existing = await system.slackUserLink.findUnique({ where: { teamId_slackUserId: { teamId: body.teamId, slackUserId: body.slackUserId } }, select: { userId: true } });
+    if (existing && !(await deps.prisma.user.findUnique({ where: { id: existing.userId }, select: { id: true } }))) {
+      throw new AppError(AppErrorCode.Conflict, 'this Slack user is linked to a user of another partner');
+    }
     const link = await deps.prisma.slackUserLink.upsert({
       where: { teamId_slackUserId: { teamId: body.teamId, slackUserId: body.slackUserId } },
       create: { teamId: body.teamId, slackUserId: body.slackUserId, userId: user.id },

@@ -12,7 +12,8 @@ import { startTestSystem, waitUntil, toolCall, toolStepOf, type TestSystem } fro
 import { FakeSlack, type SlackCall } from '../../test/services';
 
 const SECRET = 'test-signing-secret-0123456789';
-const TEAM = 'T0GATEHOUSE';
+// A workspace of this run's own: a Slack workspace belongs to one partner, and each run seeds its own.
+const TEAM = `T0${crypto.randomBytes(4).toString('hex').toUpperCase()}`;
 let slack: FakeSlack;
 let sys: TestSystem;
 let tech: string;

@@ -1,0 +1,59 @@
+/**
+ * Signed-in web sessions for the console: express-session with its PostgreSQL store (table `web_session`, made by
+ * a migration), an httpOnly SameSite cookie, and a CSRF token (csrf-csrf's double-submit cookie, bound to the
+ * session id) that every write made with the cookie must carry in `X-CSRF-Token`. API keys need neither.
+ */
+import type { Request, RequestHandler, Response } from 'express';
+import session from 'express-session';
+import connectPgSimple from 'connect-pg-simple';
+import cookieParser from 'cookie-parser';
+import { doubleCsrf } from 'csrf-csrf';
+
+export const SESSION_COOKIE = 'gh_session';
+const SESSION_HOURS = 12;
+
+declare module 'express-session' {
+  interface SessionData {
+    userId: string;
+  }
+}
+
+export interface WebAuth {
+  middleware: RequestHandler[];
+  /** A CSRF token for the current session (sets its cookie). */
+  csrfToken(req: Request, res: Response): string;
+  validCsrf(req: Request): boolean;
+  close(): void;
+}
+
+export function createWebAuth(opts: { databaseUrl: string; secret: string; secureCookies: boolean }): WebAuth {
+  const PgStore = connectPgSimple(session);
+  const store = new PgStore({ conString: opts.databaseUrl, tableName: 'web_session', createTableIfMissing: false, pruneSessionInterval: 15 * 60 });
+  const { generateCsrfToken, validateRequest } = doubleCsrf({
+    getSecret: () => opts.secret,
+    getSessionIdentifier: (req) => req.session?.id ?? '',
+    cookieName: 'gh_csrf',
+    cookieOptions: { sameSite: 'strict', path: '/', secure: opts.secureCookies, httpOnly: true },
+    getCsrfTokenFromRequest: (req) => {
+      const token: unknown = req.headers['x-csrf-token'] ?? (req.body as { _csrf?: unknown } | undefined)?._csrf;
+      return typeof token === 'string' ? token : undefined;
+    },
+  });
+  return {
+    middleware: [
+      cookieParser(),
+      session({
+        store,
+        name: SESSION_COOKIE,
+        secret: opts.secret,
+        resave: false,
+        saveUninitialized: false,
+        rolling: true,
+        cookie: { httpOnly: true, sameSite: 'lax', secure: opts.secureCookies, maxAge: SESSION_HOURS * 3600_000 },
+      }),
+    ],
+    csrfToken: (req, res) => generateCsrfToken(req, res, { overwrite: false, validateOnReuse: false }),
+    validCsrf: (req) => validateRequest(req),
+    close: () => store.close(),
+  };
+}

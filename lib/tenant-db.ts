@@ -1,0 +1,101 @@
+/**
+ * Tenant data through PostgreSQL row-level security: the second wall behind the scoping helper.
+ *
+ * `tenantDb(prisma, scope)` returns a client whose every query (model operations and raw SQL) runs in its own
+ * transaction as the `gatehouse_app` role with the scope's organizations set for that transaction. The policies
+ * (migration 20261121080000_tenancy) let that role see and write only rows of those organizations, and of nothing
+ * when no organization is set, so a query that forgets its org condition still cannot reach another tenant.
+ * Work spanning several statements goes through `tenantTransaction`, which sets the same things once.
+ *
+ * The plain client (the connecting role owns the tables) stays for system work: authentication lookups, the
+ * agent gateway, the worker's bookkeeping, audit writes.
+ */
+import { Prisma, type PrismaClient } from '@prisma/client';
+import { z } from 'zod';
+
+export const APP_ROLE = 'gatehouse_app';
+
+export interface TenantScope {
+  /** The organizations visible in this scope. Empty: none. */
+  orgIds: readonly string[];
+  /** The partner whose users are visible (users and API keys are partner-level). */
+  partnerId?: string;
+}
+
+const Ids = z.array(z.uuid()).max(10_000);
+
+function settings(scope: TenantScope): { orgs: string; partner: string } {
+  // Ids go into a setting parsed as uuid[] by the policies; anything else is refused here, before any query.
+  const orgs = Ids.parse([...scope.orgIds]).join(',');
+  const partner = scope.partnerId ? z.uuid().parse(scope.partnerId) : '';
+  return { orgs, partner };
+}
+
+const setRole = Prisma.raw(`SET LOCAL ROLE ${APP_ROLE}`);
+
+const RAW = new Set(['$queryRaw', '$executeRaw', '$queryRawUnsafe', '$executeRawUnsafe']);
+
+/**
+ * A client fenced to the scope's organizations, with the plain client's API: every model operation and raw query
+ * runs in a short transaction that first sets the role and the organizations; `$transaction(async (tx) => …)` runs
+ * through `tenantTransaction`. (A Prisma query extension cannot do this: inside an interactive transaction it
+ * would run each query on another connection, outside the transaction.)
+ */
+export function tenantDb(prisma: PrismaClient, scope: TenantScope): PrismaClient {
+  const { orgs, partner } = settings(scope);
+  const fence = async <T>(operation: Prisma.PrismaPromise<T>): Promise<T> => {
+    const [, , result] = await prisma.$transaction([
+      prisma.$executeRaw(setRole),
+      prisma.$queryRaw`SELECT set_config('app.org_ids', ${orgs}, true), set_config('app.partner_id', ${partner}, true)`,
+      operation,
+    ]);
+    return result as T;
+  };
+  const delegates = new Map<string | symbol, unknown>();
+  return new Proxy(prisma, {
+    get(target, prop, receiver) {
+      const value: unknown = Reflect.get(target, prop, receiver);
+      if (prop === '$transaction') {
+        return (fn: unknown, options?: { isolationLevel?: Prisma.TransactionIsolationLevel }) => {
+          if (typeof fn !== 'function') throw new Error('tenantDb: use the callback form of $transaction');
+          return tenantTransaction(prisma, scope, fn as (tx: Prisma.TransactionClient) => Promise<unknown>, options);
+        };
+      }
+      if (typeof prop === 'string' && RAW.has(prop)) {
+        return (...args: unknown[]) => fence((value as (...a: unknown[]) => Prisma.PrismaPromise<unknown>).apply(target, args));
+      }
+      // Model delegates (prisma.device, prisma.site, …): each operation fenced.
+      if (typeof prop === 'string' && !prop.startsWith('$') && !prop.startsWith('_') && value && typeof value === 'object') {
+        if (!delegates.has(prop)) {
+          delegates.set(
+            prop,
+            new Proxy(value, {
+              get(delegate, op) {
+                const method: unknown = Reflect.get(delegate, op);
+                if (typeof method !== 'function') return method;
+                return (...args: unknown[]) => fence((method as (...a: unknown[]) => Prisma.PrismaPromise<unknown>).apply(delegate, args));
+              },
+            }),
+          );
+        }
+        return delegates.get(prop);
+      }
+      return value;
+    },
+  });
+}
+
+/** Runs `fn` in one transaction as `gatehouse_app`, fenced to the scope's organizations. */
+export async function tenantTransaction<T>(
+  prisma: PrismaClient,
+  scope: TenantScope,
+  fn: (tx: Prisma.TransactionClient) => Promise<T>,
+  options?: { isolationLevel?: Prisma.TransactionIsolationLevel },
+): Promise<T> {
+  const { orgs, partner } = settings(scope);
+  return prisma.$transaction(async (tx) => {
+    await tx.$executeRaw(setRole);
+    await tx.$queryRaw`SELECT set_config('app.org_ids', ${orgs}, true), set_config('app.partner_id', ${partner}, true)`;
+    return fn(tx);
+  }, options);
+}
