@@ -43,6 +43,6 @@ export async function finishInvocation(
   if (rendered.flagged) {
     await audit(prisma, { orgId: inv.orgId, actorType: 'system', actorId: inv.sessionId, action: 'injection.flagged_output', target: inv.toolName, sessionId: inv.sessionId, data: { invocationId: inv.id, categories: rendered.categories } });
   }
-  await publishSessionEvent(prisma, { sessionId: inv.sessionId, turnId: inv.turnId, type: 'tool:completed', tool: inv.toolName, status: result.status, text: result.summary });
+  await publishSessionEvent(prisma, { sessionId: inv.sessionId, turnId: inv.turnId, type: 'tool:completed', tool: inv.toolName, status: result.status, text: result.summary, ...(rendered.flagged ? { flagged: true } : {}) });
   return { invocationId: inv.id, status: result.status, summary: result.summary.slice(0, 500), ...(rendered.flagged ? { flagged: true } : {}) };
 }

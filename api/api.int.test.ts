@@ -147,12 +147,24 @@ describe('agent gateway', () => {
     socket.close();
   });
 
-  it('refuses a second live connection with the same credential', async () => {
+  it('refuses a second live connection with the same credential, flags every attempt, and keeps the first', async () => {
     const first = await connect(auth());
+    const flagged = () => sys.prisma.auditEvent.findMany({ where: { action: 'security.duplicate_agent_connection', actorId: creds.deviceId }, orderBy: { id: 'asc' } });
+    const before = (await flagged()).length;
     await expect(connect(auth())).rejects.toThrow(/already connected/);
-    const flagged = await sys.prisma.auditEvent.findFirst({ where: { action: 'security.duplicate_agent_connection', actorId: creds.deviceId } });
-    expect(flagged).not.toBeNull();
+    await expect(connect(auth())).rejects.toThrow(/already connected/);
+    // One event per attempt, in the device's org, naming the device and where the clone connected from.
+    const attempt = { orgId: sys.seed.orgs.acme.id, actorType: 'agent', target: 'acme-frames', data: { address: expect.stringMatching(/127\.0\.0\.1$/) } };
+    expect((await flagged()).slice(before)).toEqual([expect.objectContaining(attempt), expect.objectContaining(attempt)]);
+
+    // The first connection is untouched and still heard; once it is gone, the device connects again.
+    expect(first.connected).toBe(true);
+    const now = new Date().toISOString();
+    const ack = await first.timeout(5000).emitWithAck('command:result', { v: PROTOCOL_VERSION, commandId: 'no-such-command', ok: true, startedAt: now, finishedAt: now });
+    expect(ack).toEqual({ accepted: false, reason: 'unknown command' });
     first.close();
+    await waitUntil(async () => (await sys.prisma.device.findUniqueOrThrow({ where: { id: creds.deviceId } })).online === false, 'the device to be seen offline');
+    (await connect(auth())).close();
   });
 });
 

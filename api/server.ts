@@ -4,6 +4,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import express from 'express';
 import { z } from 'zod';
 import { Server } from 'socket.io';
@@ -23,9 +24,9 @@ import { changePassword, createApiKey, createBinding, createUser, deleteBinding,
 import { createGroup, createOrg, createSite, deleteGroup, deleteSite, listOrgs, listSites, moveDevice } from './routes/tenancy';
 import { listDevices } from './routes/devices';
 import { health } from './routes/health';
-import { createSession, getSession, resetBreaker, sendMessage } from './routes/sessions';
+import { createSession, getSession, listSessions, resetBreaker, sendMessage, sessionTimeline } from './routes/sessions';
 import { decide, getApproval, listApprovals } from './routes/approvals';
-import { getPolicy, getUsage, pauseCopilot, putBudget, putPolicy, resumeCopilot } from './routes/orgs';
+import { getOrgStatus, getPolicy, getUsage, pauseCopilot, putBudget, putPolicy, resumeCopilot } from './routes/orgs';
 import { exportAuditSession, listAuditSessions } from './routes/audit';
 import { linkSlackUser, putSlackChannel } from './routes/slack-admin';
 import { deleteScript, listScripts, putScript } from './routes/scripts';
@@ -43,8 +44,10 @@ export const ROUTES: Route<any, any, any>[] = [
   enrollAgent,
   createEnrollmentKeyRoute,
   createSession,
+  listSessions,
   sendMessage,
   getSession,
+  sessionTimeline,
   resetBreaker,
   listDevices,
   listApprovals,
@@ -55,6 +58,7 @@ export const ROUTES: Route<any, any, any>[] = [
   getPolicy,
   putPolicy,
   getUsage,
+  getOrgStatus,
   putBudget,
   listAuditSessions,
   exportAuditSession,
@@ -102,6 +106,32 @@ export interface ApiServer {
 
 const secureCookies = (deps: ApiDeps) => deps.config.publicUrl?.startsWith('https:') ?? false;
 
+/**
+ * The technician console: static files from web/ (no build step) and the socket.io client from node_modules.
+ * No inline script or style anywhere, so the policy allows only our own files; everything the pages show from the
+ * server is set as text, never parsed as HTML.
+ */
+function consoleFiles(): express.Router {
+  const router = express.Router();
+  // The browser build of the client (the package's exports list only its Node entry points).
+  const socketClient = path.join(path.dirname(require.resolve('socket.io-client/package.json')), 'dist', 'socket.io.esm.min.js');
+  router.use((_req, res, next) => {
+    res.set({
+      'Content-Security-Policy':
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+      'X-Content-Type-Options': 'nosniff',
+      'Referrer-Policy': 'same-origin',
+    });
+    next();
+  });
+  router.get('/vendor/socket.io.esm.min.js', (_req, res) => {
+    res.sendFile(socketClient, { headers: { 'Content-Type': 'text/javascript; charset=utf-8' } });
+  });
+  // no-cache: the browser revalidates, so a new version of a page is picked up at the next load.
+  router.use(express.static(path.resolve(__dirname, '..', 'web'), { index: 'index.html', cacheControl: true, maxAge: 0, extensions: false, dotfiles: 'ignore' }));
+  return router;
+}
+
 const CommandNote = z.object({ commandId: z.string(), deviceId: z.string() });
 
 export function createApp(deps: ApiDeps, web: WebAuth, slack?: WebClient): express.Express {
@@ -117,6 +147,7 @@ export function createApp(deps: ApiDeps, web: WebAuth, slack?: WebClient): expre
   app.use(web.middleware);
   registerRoutes(app, deps, ROUTES, web);
   app.use(approvalLinkPages(deps, { secret: deps.config.webSecret, secureCookies: secureCookies(deps) }));
+  app.use(consoleFiles());
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger));
   return app;
@@ -139,6 +170,8 @@ export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
   adapterRedis.on('error', (err) => deps.logger.warn({ err: err.message }, 'Socket.IO adapter: Redis unavailable'));
   // Short blocking reads, so a closing node lets go of Redis within half a second.
   io.adapter(createAdapter(adapterRedis, { streamName: 'gatehouse:socket.io', blockTimeInMs: 500 }));
+  // The console page's websocket is authenticated by its session cookie (see gateway/console.ts).
+  io.engine.use(web.handshake);
   const gateway = createAgentGateway(io.of('/agents') as AgentNamespace, deps);
   const consoleGateway = createConsoleGateway(io.of('/console') as ConsoleNamespace, deps);
 

@@ -3,13 +3,19 @@
  * Every frame carries `v`; a frame that does not parse is dropped and counted, and the connection stays up.
  */
 import { z } from 'zod';
+import { isStorableText } from './text';
 
 export const PROTOCOL_VERSION = 1;
 /** Socket.IO `maxHttpBufferSize` for agents: the largest frame either side accepts. */
 export const MAX_AGENT_FRAME_BYTES = 1_000_000;
 
 const DeviceId = z.uuid();
-const CommandId = z.string().min(1).max(200);
+/** `<session id>:<tool use id>:<device id>` (remediations add one part): word characters and `-`, joined by `:`. */
+const CommandId = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[\w-]+(?::[\w-]+)*$/, 'letters, digits, _ and - in parts joined by :');
 const Version = z.literal(PROTOCOL_VERSION);
 
 export const CommandKind = {
@@ -82,8 +88,9 @@ export const AgentAuth = z
   .object({
     v: Version,
     deviceId: DeviceId,
-    secret: z.string().min(20).max(200),
-    agentVersion: z.string().max(40),
+    /** base64url, as enrollment issues it. */
+    secret: z.string().min(20).max(200).regex(/^[\w-]+$/),
+    agentVersion: z.string().min(1).max(40).regex(/^[\w.+-]+$/),
   })
   .strict();
 export type AgentAuth = z.infer<typeof AgentAuth>;
@@ -111,12 +118,50 @@ export const CommandError = z
   })
   .strict();
 
+/** Deepest nesting accepted in a command's output. */
+export const MAX_OUTPUT_DEPTH = 32;
+/**
+ * Why `value` is not plain JSON that PostgreSQL can store, or null when it is: strings and keys must be storable
+ * text (./text.ts), binary attachments and class instances are not JSON, and deep nesting is refused before anything
+ * recursive (JSON.stringify, jsonb) sees it. Iterative, so no depth can overflow the stack here.
+ */
+export function unstorableJson(value: unknown): string | null {
+  const pending: { value: unknown; depth: number }[] = [{ value, depth: 0 }];
+  for (let next = pending.pop(); next; next = pending.pop()) {
+    const { value: v, depth } = next;
+    if (v === null || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))) continue;
+    if (typeof v === 'string') {
+      if (!isStorableText(v)) return 'a string holds a NUL character or an unpaired surrogate';
+      continue;
+    }
+    if (typeof v !== 'object') return `${typeof v === 'number' ? 'a non-finite number' : `a ${typeof v}`} is not JSON`;
+    if (depth >= MAX_OUTPUT_DEPTH) return `nested deeper than ${MAX_OUTPUT_DEPTH} levels`;
+    if (Array.isArray(v)) {
+      for (const item of v) pending.push({ value: item, depth: depth + 1 });
+      continue;
+    }
+    const proto = Object.getPrototypeOf(v) as unknown;
+    if (proto !== Object.prototype && proto !== null) return 'binary data or another non-JSON object';
+    for (const [key, item] of Object.entries(v)) {
+      if (!isStorableText(key)) return 'a key holds a NUL character or an unpaired surrogate';
+      pending.push({ value: item, depth: depth + 1 });
+    }
+  }
+  return null;
+}
+
 export const CommandResult = z
   .object({
     v: Version,
     commandId: CommandId,
     ok: z.boolean(),
-    output: z.unknown().optional(),
+    output: z
+      .unknown()
+      .superRefine((output, ctx) => {
+        const why = unstorableJson(output);
+        if (why) ctx.addIssue({ code: 'custom', message: `output: ${why}` });
+      })
+      .optional(),
     error: CommandError.optional(),
     startedAt: z.iso.datetime(),
     finishedAt: z.iso.datetime(),
@@ -127,7 +172,7 @@ export type CommandResult = z.infer<typeof CommandResult>;
 export const ProtocolError = z.object({ v: Version, reason: z.string().max(500) }).strict();
 export type ProtocolError = z.infer<typeof ProtocolError>;
 
-export const CommandResultAck = z.object({ accepted: z.boolean(), reason: z.string().optional() });
+export const CommandResultAck = z.object({ accepted: z.boolean(), reason: z.string().max(200).optional() });
 export type CommandResultAck = z.infer<typeof CommandResultAck>;
 
 /** Socket.IO typings derived from the schemas above. */

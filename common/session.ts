@@ -3,6 +3,7 @@
  * Transcripts live in PostgreSQL; the workflow holds ids and short summaries only (history payloads stay small).
  */
 import { z } from 'zod';
+import { isStorableText, STORABLE_TEXT_MESSAGE } from './text';
 import type { ToolExecution } from './tools';
 
 export const MAX_MESSAGE_CHARS = 8000;
@@ -19,7 +20,12 @@ export interface CopilotSessionInput {
 
 export const SendMessageInput = z
   .object({
-    text: z.string().trim().min(1, 'message is empty').max(MAX_MESSAGE_CHARS, `message is longer than ${MAX_MESSAGE_CHARS} characters`),
+    text: z
+      .string()
+      .trim()
+      .min(1, 'message is empty')
+      .max(MAX_MESSAGE_CHARS, `message is longer than ${MAX_MESSAGE_CHARS} characters`)
+      .refine(isStorableText, `message ${STORABLE_TEXT_MESSAGE}`),
     userId: z.uuid(),
   })
   .strict();
@@ -93,9 +99,9 @@ export const ApprovalDecisionSignal = z
     decision: z.enum(['approved', 'rejected']),
     approverId: z.uuid(),
     channel: ApprovalChannel,
-    reason: z.string().max(500).optional(),
+    reason: z.string().max(500).refine(isStorableText, STORABLE_TEXT_MESSAGE).optional(),
     digest: z.string().regex(/^[0-9a-f]{64}$/),
-    confirmation: z.string().max(200).optional(),
+    confirmation: z.string().max(200).refine(isStorableText, STORABLE_TEXT_MESSAGE).optional(),
   })
   .strict();
 export type ApprovalDecisionSignal = z.infer<typeof ApprovalDecisionSignal>;

@@ -19,6 +19,8 @@ export const SessionEvent = z.object({
   tier: z.number().optional(),
   status: z.string().optional(),
   text: z.string().optional(),
+  /** tool:completed: the detector flagged the output as containing instructions (shown as untrusted). */
+  flagged: z.boolean().optional(),
 });
 export type SessionEvent = z.infer<typeof SessionEvent>;
 

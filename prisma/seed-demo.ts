@@ -4,13 +4,16 @@
  * file gets tenants of its own in the shared test database.
  */
 import type { PrismaClient } from '@prisma/client';
-import { issueSecret } from '../lib/secrets';
+import { hashPassword } from '../lib/passwords';
+import { issueSecret, randomToken } from '../lib/secrets';
 
 export interface DemoCredential {
   email: string;
   role: 'technician' | 'approver' | 'admin' | 'auditor';
   org: string;
   apiKey: string;
+  /** For signing in to the web console; random, shown once like the key. */
+  password: string;
 }
 
 export interface DemoSeed {
@@ -48,7 +51,11 @@ export async function seedDemo(prisma: PrismaClient, opts: { suffix?: string } =
   const orgs = {} as DemoSeed['orgs'];
 
   const addUser = async (email: string, name: string, bindings: { orgId: string; role: DemoCredential['role'] }[], orgSlug: string) => {
-    const user = await prisma.user.upsert({ where: { email }, create: { email, name, partnerId: partner.id }, update: {} });
+    // A fresh password on every seed, as for keys; acme's admin also manages the partner (users, organizations).
+    const password = randomToken(12);
+    const partnerAdmin = email.startsWith('admin@acme');
+    const passwordHash = await hashPassword(password);
+    const user = await prisma.user.upsert({ where: { email }, create: { email, name, partnerId: partner.id, partnerAdmin, passwordHash }, update: { passwordHash } });
     for (const b of bindings) {
       await prisma.roleBinding.upsert({
         where: { userId_orgId_role: { userId: user.id, orgId: b.orgId, role: b.role } },
@@ -59,7 +66,7 @@ export async function seedDemo(prisma: PrismaClient, opts: { suffix?: string } =
     // A fresh key on every seed: keys are shown once and only their hashes are stored.
     const key = issueSecret('gh');
     await prisma.apiKey.create({ data: { userId: user.id, name: 'demo', prefix: key.prefix, hash: key.hash } });
-    credentials.push({ email, role: bindings[0]!.role, org: orgSlug, apiKey: key.plain });
+    credentials.push({ email, role: bindings[0]!.role, org: orgSlug, apiKey: key.plain, password });
   };
 
   for (const spec of ORGS) {

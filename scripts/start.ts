@@ -61,8 +61,8 @@ async function ensureSeed(env: Env, prisma: PrismaClient): Promise<void> {
   if (acme && existsSync(file)) return;
   const seed = await seedDemo(prisma);
   await writeFile(file, JSON.stringify(seed.credentials, null, 2), { mode: 0o600 });
-  console.log(`\nSeeded demo tenants. These API keys are shown once (also saved to ${path.relative(root, file)}):`);
-  for (const c of seed.credentials as DemoCredential[]) console.log(`  ${c.role.padEnd(10)} ${c.org.padEnd(7)} ${c.email.padEnd(32)} ${c.apiKey}`);
+  console.log(`\nSeeded demo tenants. These API keys and console passwords are shown once (also saved to ${path.relative(root, file)}):`);
+  for (const c of seed.credentials as DemoCredential[]) console.log(`  ${c.role.padEnd(10)} ${c.org.padEnd(7)} ${c.email.padEnd(32)} ${c.apiKey}  password ${c.password}`);
   console.log('');
 }
 

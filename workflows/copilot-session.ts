@@ -24,8 +24,10 @@ export async function copilotSession(input: CopilotSessionInput & CarriedState):
   const session = new CopilotSessionState(input.sessionId, input.orgId, input);
 
   setHandler(sendMessageUpdate, (msg) => ({ turnId: session.enqueue(msg.userId, msg.text).turnId }), {
+    // Refused before it enters history; the api shows the reason to the user (`body.text: …`).
     validator: (msg) => {
-      SendMessageInput.parse(msg);
+      const parsed = SendMessageInput.safeParse(msg);
+      if (!parsed.success) throw new Error(parsed.error.issues[0]?.message ?? 'invalid message');
     },
   });
   setHandler(stateQuery, () => session.snapshot());

@@ -79,6 +79,11 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
     }
   });
 
+  /** The frame's acknowledgement callback, if it asked for one (Socket.IO guards against a second call). */
+  const replyTo = (ack: unknown) => (res: CommandResultAck) => {
+    if (typeof ack === 'function') ack(res);
+  };
+
   const drop = (socket: AgentSocket, event: string, reason: string) => {
     counters.invalidFrames += 1;
     logger.warn({ deviceId: socket.data.deviceId, event, reason }, 'dropped invalid agent frame');
@@ -116,6 +121,7 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
   const PROGRESS_EVERY_MS = 500;
   const progressDue = new Map<string, NodeJS.Timeout>();
   const lastProgressAt = new Map<string, number>();
+  const progressInFlight = new Map<string, Promise<void>>();
   const scheduleProgress = (invocationId: string): void => {
     if (progressDue.has(invocationId)) return;
     const wait = Math.max(0, PROGRESS_EVERY_MS - (Date.now() - (lastProgressAt.get(invocationId) ?? 0)));
@@ -123,7 +129,15 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
       progressDue.delete(invocationId);
       if (lastProgressAt.size > 10_000) lastProgressAt.clear();
       lastProgressAt.set(invocationId, Date.now());
-      publishProgress(invocationId).catch((err: unknown) => logger.warn({ invocationId, err: (err as Error).message }, 'remediation progress not published'));
+      // One count in flight per remediation: a slow count finishing after a later one would go backwards.
+      const previous = progressInFlight.get(invocationId) ?? Promise.resolve();
+      const next = previous
+        .then(() => publishProgress(invocationId))
+        .catch((err: unknown) => logger.warn({ invocationId, err: (err as Error).message }, 'remediation progress not published'))
+        .finally(() => {
+          if (progressInFlight.get(invocationId) === next) progressInFlight.delete(invocationId);
+        });
+      progressInFlight.set(invocationId, next);
     }, wait);
     timer.unref();
     progressDue.set(invocationId, timer);
@@ -178,10 +192,8 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
     await prisma.deviceCommand.update({ where: { id: cmd.id }, data: { activityCompletedAt: new Date() } });
   };
 
-  const onResult = async (socket: AgentSocket, raw: unknown, ack: unknown) => {
-    const reply = (res: CommandResultAck) => {
-      if (typeof ack === 'function') ack(res);
-    };
+  /** Records a result from the device the command was sent to; anything else is refused and changes nothing. */
+  const onResult = async (socket: AgentSocket, raw: unknown, reply: (res: CommandResultAck) => void) => {
     const parsed = CommandResult.safeParse(raw);
     if (!parsed.success) {
       drop(socket, 'command:result', parsed.error.issues[0]?.message ?? 'invalid');
@@ -190,6 +202,8 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
     const msg = parsed.data;
     const cmd = await prisma.deviceCommand.findUnique({ where: { id: msg.commandId } });
     if (!cmd || cmd.deviceId !== socket.data.deviceId) {
+      // Another device's command answers exactly as an unknown one (no oracle), and is flagged: a compromised or
+      // cloned agent trying to complete commands it was never sent.
       if (cmd) {
         await audit(prisma, { orgId: socket.data.orgId, actorType: 'agent', actorId: socket.data.deviceId, action: 'security.result_from_wrong_device', target: msg.commandId });
       }
@@ -245,13 +259,21 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
         },
       );
     });
-    socket.on('error', () => undefined); // refusals from the middleware above; already counted
-
-    socket.onAny((event: string) => {
-      if (!KNOWN_EVENTS.has(event)) drop(socket, String(event).slice(0, 50), 'unknown event');
+    // Behind the limit: an event the protocol does not have is dropped, counted, and answered if it asked to be.
+    socket.use(([event, ...args], next) => {
+      if (KNOWN_EVENTS.has(event)) return next();
+      drop(socket, String(event).slice(0, 50), 'unknown event');
+      replyTo(args.at(-1))({ accepted: false, reason: 'unknown event' });
+      next(new Error('unknown event'));
     });
+    socket.on('error', () => undefined); // refusals from the middlewares above; already counted
     socket.on('command:result', (raw: unknown, ack: unknown) => {
-      onResult(socket, raw, ack).catch((err: unknown) => logger.error({ err, deviceId }, 'failed to record a command result'));
+      const reply = replyTo(ack);
+      onResult(socket, raw, reply).catch((err: unknown) => {
+        logger.error({ err, deviceId }, 'failed to record a command result');
+        // Not recorded (the database refused or is away): the agent keeps the result and sends it again.
+        reply({ accepted: false, reason: 'not recorded; send it again later' });
+      });
     });
     socket.on('disconnect', () => {
       if (sockets.get(deviceId) === socket) sockets.delete(deviceId);

@@ -1,12 +1,15 @@
 /**
  * Socket.IO `/console`: browsers and the CLI subscribe to a session and receive its progress as it happens.
- * Authenticated with the same API key as the REST API; a subscription is checked like a GET of the session.
+ * Authenticated with an API key in `auth.token` (the CLI), or with the signed-in web session's cookie (the console
+ * page; loaded onto the handshake by the engine middleware in api/server.ts). A subscription is checked like a
+ * GET of the session.
  */
+import type { IncomingMessage } from 'node:http';
 import type { Namespace, Socket } from 'socket.io';
 import { z } from 'zod';
 import type { SessionEvent } from '../../lib/session-events';
 import type { ApiDeps } from '../deps';
-import { authenticate, tenantScope, type Principal } from '../http/auth';
+import { authenticate, principalOfUser, tenantScope, type Principal } from '../http/auth';
 
 export interface ConsoleServerEvents {
   'session:event': (event: SessionEvent) => void;
@@ -17,39 +20,70 @@ export interface ConsoleClientEvents {
 type ConsoleSocket = Socket<ConsoleClientEvents, ConsoleServerEvents, Record<string, never>, { principal: Principal }>;
 export type ConsoleNamespace = Namespace<ConsoleClientEvents, ConsoleServerEvents, Record<string, never>, { principal: Principal }>;
 
+function sameOrigin(req: IncomingMessage): boolean {
+  const origin = req.headers.origin;
+  if (!origin || !req.headers.host) return false;
+  try {
+    return new URL(origin).host === req.headers.host;
+  } catch {
+    return false;
+  }
+}
+
 const Subscribe = z.object({ sessionId: z.uuid() }).strict();
 const room = (sessionId: string) => `session:${sessionId}`;
 
 export function createConsoleGateway(nsp: ConsoleNamespace, deps: ApiDeps) {
   nsp.use(async (socket, next) => {
-    try {
-      const token = z.string().max(200).safeParse(socket.handshake.auth?.token);
-      if (!token.success) return next(new Error('a valid API key is required'));
-      const fakeReq = { headers: { authorization: `Bearer ${token.data}` } } as Parameters<typeof authenticate>[1];
-      socket.data = { principal: await authenticate(deps, fakeReq) };
-      next();
-    } catch {
-      next(new Error('a valid API key is required'));
-    }
+    const principal = await principalOf(socket.handshake.auth?.token, socket.request).catch(() => null);
+    // One refusal for every case (no key, a bad key, no session, a foreign origin): nothing to tell them apart.
+    if (!principal) return next(new Error('a valid API key is required'));
+    socket.data = { principal };
+    next();
   });
 
+  async function principalOf(token: unknown, req: IncomingMessage): Promise<Principal | null> {
+    if (token !== undefined) {
+      const key = z.string().max(200).safeParse(token);
+      if (!key.success) return null;
+      return authenticate(deps, { headers: { authorization: `Bearer ${key.data}` } } as Parameters<typeof authenticate>[1]);
+    }
+    const userId = (req as IncomingMessage & { session?: { userId?: string } }).session?.userId;
+    // A cookie rides along with any page's request: only a websocket opened by our own pages (whose Origin the
+    // browser sets and no page can forge) may use it, so another site cannot listen in on a signed-in technician.
+    if (!userId || !sameOrigin(req)) return null;
+    return principalOfUser(deps, userId, 'session');
+  }
+
   nsp.on('connection', (socket: ConsoleSocket) => {
-    socket.on('session:subscribe', async (raw: unknown, ack: unknown) => {
+    // An event the console does not have is dropped, and answered with an error if it asked for an answer.
+    socket.use(([event, ...args], next) => {
+      if (event === 'session:subscribe') return next();
+      const ack = args.at(-1);
+      if (typeof ack === 'function') ack({ ok: false, error: 'unknown event' });
+      next(new Error('unknown event'));
+    });
+    socket.on('session:subscribe', (raw: unknown, ack: unknown) => {
       const reply = (res: { ok: boolean; error?: string }) => typeof ack === 'function' && ack(res);
-      const msg = Subscribe.safeParse(raw);
-      if (!msg.success) return reply({ ok: false, error: 'sessionId must be a UUID' });
-      const session = await deps.prisma.copilotSession
-        .findFirst({ where: { id: msg.data.sessionId, ...tenantScope(socket.data.principal) } })
-        .catch(() => null);
-      if (!session) return reply({ ok: false, error: 'session not found' });
-      await socket.join(room(session.id));
-      reply({ ok: true });
+      subscribe(socket, raw).then(reply, () => reply({ ok: false, error: 'subscription unavailable; try again' }));
     });
   });
 
+  /** A subscription is checked like a GET of the session: unknown and other tenants' sessions look the same. */
+  async function subscribe(socket: ConsoleSocket, raw: unknown): Promise<{ ok: boolean; error?: string }> {
+    const msg = Subscribe.safeParse(raw);
+    if (!msg.success) return { ok: false, error: 'sessionId must be a UUID' };
+    const session = await deps.prisma.copilotSession.findFirst({ where: { id: msg.data.sessionId, ...tenantScope(socket.data.principal) } });
+    if (!session) return { ok: false, error: 'session not found' };
+    await socket.join(room(session.id));
+    return { ok: true };
+  }
+
   return {
     publish(event: SessionEvent) {
-      nsp.to(room(event.sessionId)).emit('session:event', event);
+      // Every api node hears each event from PostgreSQL itself, so each delivers it to its own sockets only: through
+      // the Redis adapter every watcher would get one copy per node.
+      nsp.local.to(room(event.sessionId)).emit('session:event', event);
     },
   };
 }

@@ -3,6 +3,7 @@
  * a migration), an httpOnly SameSite cookie, and a CSRF token (csrf-csrf's double-submit cookie, bound to the
  * session id) that every write made with the cookie must carry in `X-CSRF-Token`. API keys need neither.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Request, RequestHandler, Response } from 'express';
 import session from 'express-session';
 import connectPgSimple from 'connect-pg-simple';
@@ -20,6 +21,12 @@ declare module 'express-session' {
 
 export interface WebAuth {
   middleware: RequestHandler[];
+  /**
+   * For Socket.IO's engine (`io.engine.use`): loads the signed-in session onto the handshake request, so `/console`
+   * can read `socket.request.session.userId`. Only the handshake (no `sid` yet): later polling requests and the
+   * websocket upgrade of an established connection need no session lookup.
+   */
+  handshake(req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void): void;
   /** A CSRF token for the current session (sets its cookie). */
   csrfToken(req: Request, res: Response): string;
   validCsrf(req: Request): boolean;
@@ -39,19 +46,23 @@ export function createWebAuth(opts: { databaseUrl: string; secret: string; secur
       return typeof token === 'string' ? token : undefined;
     },
   });
+  const sessions = session({
+    store,
+    name: SESSION_COOKIE,
+    secret: opts.secret,
+    resave: false,
+    saveUninitialized: false,
+    rolling: true,
+    cookie: { httpOnly: true, sameSite: 'lax', secure: opts.secureCookies, maxAge: SESSION_HOURS * 3600_000 },
+  });
   return {
-    middleware: [
-      cookieParser(),
-      session({
-        store,
-        name: SESSION_COOKIE,
-        secret: opts.secret,
-        resave: false,
-        saveUninitialized: false,
-        rolling: true,
-        cookie: { httpOnly: true, sameSite: 'lax', secure: opts.secureCookies, maxAge: SESSION_HOURS * 3600_000 },
-      }),
-    ],
+    middleware: [cookieParser(), sessions],
+    handshake(req, res, next) {
+      const isHandshake = (req as IncomingMessage & { _query?: { sid?: string } })._query?.sid === undefined;
+      // Requests without our cookie (agents, API-key clients) skip the store entirely.
+      if (!isHandshake || !req.headers.cookie?.includes(`${SESSION_COOKIE}=`)) return next();
+      sessions(req as Request, res as Response, next);
+    },
     csrfToken: (req, res) => generateCsrfToken(req, res, { overwrite: false, validateOnReuse: false }),
     validCsrf: (req) => validateRequest(req),
     close: () => store.close(),

@@ -178,3 +178,39 @@ export const putBudget = defineRoute({
     return { status: 200, body: { org: org.slug, ...(await usageView(deps, org.id)) } };
   },
 });
+
+export const getOrgStatus = defineRoute({
+  method: 'get',
+  path: '/v1/orgs/:id/status',
+  summary: "The org's copilot state: the kill switch (who paused it, when) and sessions whose circuit breaker is tripped",
+  tag: 'orgs',
+  auth: 'user',
+  params: OrgParams,
+  responses: { 200: 'The state', 401: 'No valid API key', 404: 'Unknown organization' },
+  async handler({ deps, principal, params }) {
+    const org = await findOrgFor(deps, principal, params.id);
+    // A session's breaker is tripped when its latest breaker event says so (both are audited).
+    const events = await deps.prisma.auditEvent.findMany({
+      where: { orgId: org.id, action: { in: ['breaker.tripped', 'breaker.reset'] } },
+      orderBy: { id: 'desc' },
+      take: 500,
+      select: { action: true, sessionId: true, target: true, createdAt: true },
+    });
+    const latest = new Map<string, { action: string; at: Date }>();
+    for (const e of events) {
+      const sessionId = e.sessionId ?? e.target;
+      if (sessionId && !latest.has(sessionId)) latest.set(sessionId, { action: e.action, at: e.createdAt });
+    }
+    const pausedBy = org.copilotPausedBy ? await deps.prisma.user.findUnique({ where: { id: org.copilotPausedBy }, select: { email: true } }) : null;
+    return {
+      status: 200,
+      body: {
+        org: { id: org.id, slug: org.slug, name: org.name },
+        paused: org.copilotPausedAt !== null,
+        pausedAt: org.copilotPausedAt?.toISOString() ?? null,
+        pausedBy: pausedBy?.email ?? org.copilotPausedBy ?? null,
+        trippedBreakers: [...latest].filter(([, e]) => e.action === 'breaker.tripped').map(([sessionId, e]) => ({ sessionId, trippedAt: e.at.toISOString() })),
+      },
+    };
+  },
+});

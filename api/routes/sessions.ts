@@ -8,11 +8,12 @@ import { storedBlocks } from '../../activities/call-model';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { resetBreakerSignal, sendMessageUpdate, stateQuery } from '../../workflows/definitions';
 import { audit } from '../../lib/audit';
+import { analyse, exportSession } from '../../lib/audit-export';
 import type { ApiDeps } from '../deps';
 import { hasRole, orgsWhere, Role, tenantScope, type Principal } from '../http/auth';
 import { defineRoute } from '../http/route';
 import { temporalUnavailable } from './temporal-errors';
-import { usageView } from './orgs';
+import { findOrgFor, usageView } from './orgs';
 
 const SessionParams = z.object({ id: z.uuid('id must be a UUID') });
 const ACTING: Role[] = [Role.Technician, Role.Admin];
@@ -122,10 +123,13 @@ export const getSession = defineRoute({
   responses: { 200: 'The session', 400: 'Invalid id', 401: 'No valid API key', 404: 'Unknown session' },
   async handler({ deps, principal, params }) {
     const session = await findSession(deps, principal, params.id);
-    const [messages, tools] = await Promise.all([
+    const [messages, tools, flaggedEvents] = await Promise.all([
       deps.prisma.message.findMany({ where: { sessionId: session.id, kind: { not: 'tool_results' } }, orderBy: { seq: 'asc' } }),
       deps.prisma.toolInvocation.findMany({ where: { sessionId: session.id }, orderBy: { createdAt: 'asc' } }),
+      deps.prisma.auditEvent.findMany({ where: { sessionId: session.id, orgId: session.orgId, action: 'injection.flagged_output' }, select: { data: true } }),
     ]);
+    // Output the detector flagged (as audited when it was read): the console marks it as untrusted.
+    const flagged = new Set(flaggedEvents.map((e) => (e.data as { invocationId?: string }).invocationId));
     const [usage, messagesInWindow] = await Promise.all([
       usageView(deps, session.orgId).catch(() => null),
       deps.limiter.count(`user:${principal.userId}:messages`, deps.config.guards.rates.userMessages.windowMs).catch(() => null),
@@ -167,6 +171,7 @@ export const getSession = defineRoute({
           decision: t.decision,
           status: t.status,
           summary: t.summary,
+          flagged: flagged.has(t.id),
           createdAt: t.createdAt.toISOString(),
           completedAt: t.completedAt?.toISOString() ?? null,
         })),
@@ -193,5 +198,79 @@ export const resetBreaker = defineRoute({
     }
     await audit(deps.prisma, { orgId: session.orgId, actorType: 'user', actorId: principal.userId, action: 'breaker.reset', target: session.id, sessionId: session.id });
     return { status: 200, body: { sessionId: session.id, breaker: 'reset' } };
+  },
+});
+
+export const listSessions = defineRoute({
+  method: 'get',
+  path: '/v1/sessions',
+  summary: "Your copilot sessions in an organization, newest first, each titled by its first message (an org admin's query lists everyone's)",
+  tag: 'sessions',
+  auth: 'user',
+  query: z
+    .object({
+      org: z.string().min(1).max(100).describe('Organization slug or id'),
+      limit: z.coerce.number().int().min(1).max(200).default(50),
+    })
+    .strict(),
+  responses: { 200: 'The sessions', 400: 'Invalid query', 401: 'No valid API key', 404: 'Unknown organization' },
+  async handler({ deps, principal, query }) {
+    const org = await findOrgFor(deps, principal, query.org);
+    const everyone = hasRole(principal, org.id, [Role.Admin]);
+    const sessions = await deps.prisma.copilotSession.findMany({
+      where: { orgId: org.id, ...(everyone ? {} : { userId: principal.userId }) },
+      orderBy: { createdAt: 'desc' },
+      take: query.limit,
+    });
+    const firsts = await deps.prisma.message.findMany({
+      where: { sessionId: { in: sessions.map((s) => s.id) }, role: 'user', kind: 'user_text' },
+      orderBy: { seq: 'asc' },
+      distinct: ['sessionId'],
+    });
+    const titles = new Map(firsts.map((m) => [m.sessionId, transcriptEntry(m).text.slice(0, 120)]));
+    return {
+      status: 200,
+      body: {
+        org: { id: org.id, slug: org.slug, name: org.name },
+        sessions: sessions.map((s) => ({
+          id: s.id,
+          userId: s.userId,
+          title: titles.get(s.id) ?? null,
+          createdAt: s.createdAt.toISOString(),
+          workflowId: s.workflowId,
+          temporalUrl: workflowUrl(deps, s.workflowId),
+        })),
+      },
+    };
+  },
+});
+
+export const sessionTimeline = defineRoute({
+  method: 'get',
+  path: '/v1/sessions/:id/timeline',
+  summary: "A session's audit timeline, read from its workflow histories (and its remediations'), with the approvals cross-checked against the audit log",
+  tag: 'sessions',
+  auth: 'user',
+  params: SessionParams,
+  responses: { 200: 'The timeline', 400: 'Invalid id', 401: 'No valid API key', 404: 'Unknown session', 503: 'Temporal unavailable' },
+  async handler({ deps, principal, params }) {
+    const session = await findSession(deps, principal, params.id);
+    // The same reading `npm run audit -- replay` prints, from the histories as Temporal holds them now.
+    const bundle = await exportSession({ prisma: deps.prisma, temporal: deps.temporal }, session.workflowId).catch((err: unknown) => {
+      if (err instanceof AppError) throw err;
+      throw temporalUnavailable(err);
+    });
+    const { timeline, crossCheck, alteredEvents } = analyse(bundle);
+    return {
+      status: 200,
+      body: {
+        id: session.id,
+        workflowId: session.workflowId,
+        temporalUrl: workflowUrl(deps, session.workflowId),
+        entries: timeline.map((t) => ({ time: t.time, workflowId: t.workflowId, kind: t.kind, text: t.text })),
+        crossCheck,
+        alteredEvents,
+      },
+    };
   },
 });

@@ -1,0 +1,78 @@
+// One approval as an approver sees it, with the decision form: approve, or reject with a reason; a T4 call needs
+// the typed confirmation phrase. The decision carries the digest of exactly what is shown here.
+import { post } from '../lib/api.js';
+import { el, replace, time } from '../lib/dom.js';
+
+let formCount = 0;
+
+export function approvalCard(approval, { onDecided, showSession = true } = {}) {
+  const n = ++formCount;
+  const t4 = approval.tier >= 4;
+  const status = el('p', { role: 'status', class: 'decision-status' });
+  const reason = el('textarea', { id: `reason-${n}`, rows: 2, maxLength: 500 });
+  const phrase = t4 ? el('input', { id: `confirm-${n}`, autocomplete: 'off', maxLength: 200 }) : null;
+  const buttons = [
+    el('button', { type: 'submit', class: 'approve', value: 'approve' }, 'Approve'),
+    el('button', { type: 'submit', class: 'reject', value: 'reject' }, 'Reject'),
+  ];
+  const devices = (approval.targets ?? []).map((t) => t.name ?? t.id ?? String(t));
+
+  const decide = async (decision) => {
+    if (decision === 'reject' && !reason.value.trim()) {
+      replace(status, 'Give a reason for the rejection: the technician and the copilot see it.');
+      reason.focus();
+      return;
+    }
+    for (const b of buttons) b.disabled = true;
+    replace(status, decision === 'approve' ? 'Approving…' : 'Rejecting…');
+    try {
+      const decided = await post(`/v1/approvals/${approval.id}/decision`, {
+        decision,
+        digest: approval.digest,
+        ...(reason.value.trim() ? { reason: reason.value.trim() } : {}),
+        ...(phrase && decision === 'approve' ? { confirmation: phrase.value } : {}),
+      });
+      replace(status, decided.status === 'approved' ? 'Approved.' : 'Rejected.');
+      form.remove();
+      onDecided?.(decided);
+    } catch (err) {
+      replace(status, `Not decided: ${err.message}`);
+      for (const b of buttons) b.disabled = false;
+    }
+  };
+
+  const form = el(
+    'form',
+    {
+      class: 'decision',
+      onsubmit: (e) => {
+        e.preventDefault();
+        void decide(e.submitter?.value === 'reject' ? 'reject' : 'approve');
+      },
+    },
+    el('label', { for: `reason-${n}` }, 'Reason (required to reject)'),
+    reason,
+    t4 ? [el('label', { for: `confirm-${n}` }, 'Type ', el('code', {}, approval.confirmationPhrase ?? ''), ' to approve'), phrase] : null,
+    el('div', { class: 'buttons' }, buttons),
+  );
+
+  return el(
+    'article',
+    { class: `card approval tier-${approval.tier}`, 'aria-label': `Approval T${approval.tier}: ${approval.summary}`, 'data-approval': approval.id },
+    el('h3', {}, el('span', { class: `tier t${approval.tier}` }, `T${approval.tier}`), ' ', approval.tool),
+    el(
+      'dl',
+      {},
+      el('dt', {}, 'What'),
+      el('dd', {}, approval.summary),
+      el('dt', {}, 'Devices'),
+      el('dd', {}, devices.length > 12 ? `${devices.slice(0, 12).join(', ')} and ${devices.length - 12} more (${devices.length})` : devices.join(', ')),
+      el('dt', {}, 'Expires'),
+      el('dd', {}, approval.expiresAt ? time(approval.expiresAt) : '—'),
+      showSession && approval.sessionId ? [el('dt', {}, 'Session'), el('dd', {}, el('a', { href: `#/sessions/${approval.sessionId}` }, 'Open the session'))] : null,
+    ),
+    el('details', {}, el('summary', {}, 'The exact call'), el('pre', {}, JSON.stringify({ tool: approval.tool, input: approval.input }, null, 2)), el('p', { class: 'muted' }, 'Digest ', el('code', {}, approval.digest))),
+    approval.status === 'pending' ? form : el('p', {}, `This approval is ${approval.status}.`),
+    status,
+  );
+}

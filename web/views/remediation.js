@@ -1,0 +1,106 @@
+// One remediation: a progress bar and a per-device table, updated live (progress pushed over Socket.IO, the table
+// read back from GET /v1/remediations/:id); pause, resume and cancel.
+import { get, post } from '../lib/api.js';
+import { el, progressBar, replace } from '../lib/dom.js';
+import { watchSession } from '../lib/live.js';
+
+const OVER = new Set(['finished', 'cancelled']);
+
+export function remediationView(main, ctx, [id]) {
+  const summary = el('div', { class: 'remediation-summary', 'aria-live': 'polite' });
+  const controls = el('div', { class: 'buttons' });
+  const error = el('p', { role: 'alert', class: 'error' });
+  const rows = el('tbody');
+  const back = el('p');
+  const canSteer = ['technician', 'approver', 'admin'].some((r) => ctx.hasRole(r));
+  main.append(
+    el('h1', {}, 'Remediation'),
+    back,
+    summary,
+    controls,
+    error,
+    el('table', { class: 'devices' }, el('caption', {}, 'Devices'), el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 'Device'), el('th', { scope: 'col' }, 'Status'))), rows),
+  );
+
+  const rowOf = new Map(); // device id -> status cell
+  let view = null;
+  let unwatch = null;
+
+  function render(r) {
+    view = r;
+    if (!unwatch && r.sessionId) {
+      replace(back, el('a', { href: `#/sessions/${r.sessionId}` }, '← Back to the session'));
+      unwatch = watchSession(r.sessionId, (e) => {
+        if (e.type !== 'remediation:progress' || e.invocationId !== id || !e.progress) return;
+        // The bar moves at once with the pushed counts; the table follows from the next read.
+        const p = e.progress;
+        renderSummary({ ...view, percent: p.total ? Math.round(((p.succeeded + p.failed) / p.total) * 100) : 100, succeeded: p.succeeded, failed: p.failed, total: p.total });
+        soon();
+      });
+    }
+    renderSummary(r);
+    replace(
+      controls,
+      canSteer
+        ? [
+            el('button', { type: 'button', disabled: r.state !== 'running', onclick: () => steer('pause') }, 'Pause'),
+            el('button', { type: 'button', disabled: r.state !== 'paused', onclick: () => steer('resume') }, 'Resume'),
+            el('button', { type: 'button', class: 'reject', disabled: r.state === 'not_started' || OVER.has(r.state), onclick: () => steer('cancel') }, 'Cancel'),
+          ]
+        : null,
+    );
+    for (const d of r.devices ?? []) {
+      let cell = rowOf.get(d.id);
+      if (!cell) {
+        cell = el('td');
+        rowOf.set(d.id, cell);
+        rows.append(el('tr', {}, el('th', { scope: 'row' }, d.name), cell));
+      }
+      if (cell.textContent !== d.status) (cell.textContent = d.status, (cell.className = `status ${d.status}`));
+    }
+  }
+
+  function renderSummary(r) {
+    if (r.state === 'not_started') return replace(summary, el('p', {}, 'Not started: it waits for its approval.'));
+    const done = (r.succeeded ?? 0) + (r.failed ?? 0) + (r.skipped ?? 0) + (r.cancelled ?? 0);
+    replace(
+      summary,
+      el('p', {}, el('strong', {}, `State: ${r.state}`)),
+      progressBar(r.percent ?? 0, 'Remediation progress', `${r.percent ?? 0}% — ${done} of ${r.total ?? 0} devices done: ${r.succeeded ?? 0} succeeded, ${r.failed ?? 0} failed${r.running ? `, ${r.running} running` : ''}${r.skipped || r.cancelled ? `, ${(r.skipped ?? 0) + (r.cancelled ?? 0)} not started` : ''}`),
+    );
+  }
+
+  async function steer(action) {
+    if (action === 'cancel' && !confirm('Cancel the remediation? Devices already running finish; the others never start.')) return;
+    replace(error);
+    try {
+      await post(`/v1/remediations/${encodeURIComponent(id)}/${action}`);
+      await load();
+    } catch (err) {
+      replace(error, err.message);
+    }
+  }
+
+  async function load() {
+    try {
+      render(await get(`/v1/remediations/${encodeURIComponent(id)}`));
+    } catch (err) {
+      replace(error, err.message);
+    }
+  }
+  let pending = null;
+  const soon = () => {
+    clearTimeout(pending);
+    pending = setTimeout(load, 250);
+  };
+  // Pushed events are the fast path; a slow poll catches anything missed (a reconnect, a state change).
+  const poll = setInterval(() => {
+    if (!view || !OVER.has(view.state)) void load();
+  }, 2000);
+  void load();
+  return () => {
+    unwatch?.();
+    clearInterval(poll);
+    clearTimeout(pending);
+  };
+}
