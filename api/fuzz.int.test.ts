@@ -7,7 +7,7 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 import fc from 'fast-check';
-import { startTestSystem, type TestSystem } from '../test/harness';
+import { orgRowsDigest, startTestSystem, type TestSystem } from '../test/harness';
 
 let sys: TestSystem;
 beforeAll(async () => {
@@ -102,15 +102,10 @@ function send(key: string, c: Case): Promise<{ status: number; json: unknown }> 
 
 async function tenantDigest(): Promise<string> {
   const orgIds = [sys.seed.orgs.acme.id, sys.seed.orgs.globex.id];
-  const tables = ['Site', 'DeviceGroup', 'Device', 'CopilotSession', 'ToolInvocation', 'Approval', 'Script', 'EnrollmentKey', 'RoleBinding', 'PolicyOverride', 'OrgBudget', 'SlackChannel', 'DeviceCommand', 'AuditEvent'];
-  const parts: string[] = [];
-  for (const t of tables) {
-    const [row] = await sys.prisma.$queryRawUnsafe<{ d: string | null }[]>(`SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) AS d FROM "${t}" t WHERE "orgId" = ANY($1::uuid[])`, orgIds);
-    parts.push(`${t}:${row?.d}`);
-  }
-  const [orgs] = await sys.prisma.$queryRawUnsafe<{ d: string | null }[]>(`SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) AS d FROM "Organization" t WHERE id = ANY($1::uuid[])`, orgIds);
+  const tables = ['Organization', 'Site', 'DeviceGroup', 'Device', 'CopilotSession', 'ToolInvocation', 'Approval', 'Script', 'EnrollmentKey', 'RoleBinding', 'PolicyOverride', 'OrgBudget', 'SlackChannel', 'DeviceCommand', 'AuditEvent'];
+  const rows = await orgRowsDigest(sys.prisma, tables, orgIds);
   const [users] = await sys.prisma.$queryRawUnsafe<{ d: string | null }[]>(`SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) AS d FROM (SELECT u.*, (SELECT count(*) FROM "ApiKey" k WHERE k."userId" = u.id AND k."revokedAt" IS NULL) AS keys FROM "User" u WHERE u."partnerId" = $1::uuid) t`, sys.seed.partnerId);
-  return [...parts, `Organization:${orgs?.d}`, `User:${users?.d}`].join('\n');
+  return [rows, `User:${users?.d}`].join('\n');
 }
 
 it('answers thousands of malformed requests per route with 4xx only, and changes nothing', async () => {

@@ -9,7 +9,7 @@ import { toolInvocationId } from '../common/ids';
 import { createEnrollmentKey } from '../prisma/seed-demo';
 import { issueSecret } from '../lib/secrets';
 import { tenantDb } from '../lib/tenant-db';
-import { startTestSystem, toolCall, toolStepOf, waitUntil, type TestSystem } from '../test/harness';
+import { orgRowsDigest, startTestSystem, toolCall, toolStepOf, waitUntil, type TestSystem } from '../test/harness';
 
 let sys: TestSystem;
 beforeAll(async () => {
@@ -56,12 +56,7 @@ async function globexFixtures() {
 /** A digest of everything globex holds (audit events aside: probes add to them on purpose). */
 async function globexDigest(): Promise<string> {
   const tables = ['Organization', 'Site', 'DeviceGroup', 'Device', 'CopilotSession', 'ToolInvocation', 'Approval', 'Script', 'EnrollmentKey', 'RoleBinding', 'PolicyOverride', 'OrgBudget', 'SlackChannel', 'DeviceCommand'];
-  const parts: string[] = [];
-  for (const t of tables) {
-    const column = t === 'Organization' ? 'id' : 'orgId';
-    const rows = await sys.prisma.$queryRawUnsafe<{ d: string | null }[]>(`SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) AS d FROM "${t}" t WHERE "${column}" = $1::uuid`, globex().id);
-    parts.push(`${t}:${rows[0]?.d ?? 'none'}`);
-  }
+  const parts = [await orgRowsDigest(sys.prisma, tables, [globex().id])];
   const users = await sys.prisma.$queryRawUnsafe<{ d: string | null }[]>(`SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) AS d FROM "User" t`);
   const keys = await sys.prisma.$queryRawUnsafe<{ d: string | null }[]>(`SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) AS d FROM (SELECT id, "revokedAt" FROM "ApiKey") t`);
   return [...parts, `User:${users[0]?.d}`, `ApiKey:${keys[0]?.d}`].join('\n');

@@ -3,7 +3,7 @@
  * Every frame carries `v`; a frame that does not parse is dropped and counted, and the connection stays up.
  */
 import { z } from 'zod';
-import { isStorableText } from './text';
+import { findUnstorable } from './text';
 
 export const PROTOCOL_VERSION = 1;
 /** Socket.IO `maxHttpBufferSize` for agents: the largest frame either side accepts. */
@@ -120,34 +120,9 @@ export const CommandError = z
 
 /** Deepest nesting accepted in a command's output. */
 export const MAX_OUTPUT_DEPTH = 32;
-/**
- * Why `value` is not plain JSON that PostgreSQL can store, or null when it is: strings and keys must be storable
- * text (./text.ts), binary attachments and class instances are not JSON, and deep nesting is refused before anything
- * recursive (JSON.stringify, jsonb) sees it. Iterative, so no depth can overflow the stack here.
- */
+/** Why `value` is not plain JSON that PostgreSQL can store (./text.ts), or null when it is. */
 export function unstorableJson(value: unknown): string | null {
-  const pending: { value: unknown; depth: number }[] = [{ value, depth: 0 }];
-  for (let next = pending.pop(); next; next = pending.pop()) {
-    const { value: v, depth } = next;
-    if (v === null || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))) continue;
-    if (typeof v === 'string') {
-      if (!isStorableText(v)) return 'a string holds a NUL character or an unpaired surrogate';
-      continue;
-    }
-    if (typeof v !== 'object') return `${typeof v === 'number' ? 'a non-finite number' : `a ${typeof v}`} is not JSON`;
-    if (depth >= MAX_OUTPUT_DEPTH) return `nested deeper than ${MAX_OUTPUT_DEPTH} levels`;
-    if (Array.isArray(v)) {
-      for (const item of v) pending.push({ value: item, depth: depth + 1 });
-      continue;
-    }
-    const proto = Object.getPrototypeOf(v) as unknown;
-    if (proto !== Object.prototype && proto !== null) return 'binary data or another non-JSON object';
-    for (const [key, item] of Object.entries(v)) {
-      if (!isStorableText(key)) return 'a key holds a NUL character or an unpaired surrogate';
-      pending.push({ value: item, depth: depth + 1 });
-    }
-  }
-  return null;
+  return findUnstorable(value, MAX_OUTPUT_DEPTH)?.reason ?? null;
 }
 
 export const CommandResult = z

@@ -24,11 +24,11 @@ export interface TenantScope {
 
 const Ids = z.array(z.uuid()).max(10_000);
 
-function settings(scope: TenantScope): { orgs: string; partner: string } {
-  // Ids go into a setting parsed as uuid[] by the policies; anything else is refused here, before any query.
+/** The ids, checked, as the settings the policies read (parsed there as uuid[]); anything else is refused here. */
+function settings(scope: TenantScope): Prisma.Sql {
   const orgs = Ids.parse([...scope.orgIds]).join(',');
   const partner = scope.partnerId ? z.uuid().parse(scope.partnerId) : '';
-  return { orgs, partner };
+  return Prisma.sql`SELECT set_config('app.org_ids', ${orgs}, true), set_config('app.partner_id', ${partner}, true)`;
 }
 
 const setRole = Prisma.raw(`SET LOCAL ROLE ${APP_ROLE}`);
@@ -42,11 +42,11 @@ const RAW = new Set(['$queryRaw', '$executeRaw', '$queryRawUnsafe', '$executeRaw
  * would run each query on another connection, outside the transaction.)
  */
 export function tenantDb(prisma: PrismaClient, scope: TenantScope): PrismaClient {
-  const { orgs, partner } = settings(scope);
+  const scoped = settings(scope);
   const fence = async <T>(operation: Prisma.PrismaPromise<T>): Promise<T> => {
     const [, , result] = await prisma.$transaction([
       prisma.$executeRaw(setRole),
-      prisma.$queryRaw`SELECT set_config('app.org_ids', ${orgs}, true), set_config('app.partner_id', ${partner}, true)`,
+      prisma.$queryRaw(scoped),
       operation,
     ]);
     return result as T;
@@ -92,10 +92,10 @@ export async function tenantTransaction<T>(
   fn: (tx: Prisma.TransactionClient) => Promise<T>,
   options?: { isolationLevel?: Prisma.TransactionIsolationLevel },
 ): Promise<T> {
-  const { orgs, partner } = settings(scope);
+  const scoped = settings(scope);
   return prisma.$transaction(async (tx) => {
     await tx.$executeRaw(setRole);
-    await tx.$queryRaw`SELECT set_config('app.org_ids', ${orgs}, true), set_config('app.partner_id', ${partner}, true)`;
+    await tx.$queryRaw(scoped);
     return fn(tx);
   }, options);
 }

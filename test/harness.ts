@@ -85,6 +85,20 @@ export const toolCall = (name: string, input: Record<string, unknown>) => `/tool
 export const toolStepOf = (session: any, turnId: string) =>
   session.turns.find((t: { turnId: string }) => t.turnId === turnId)?.steps.find((s: { kind: string }) => s.kind === 'tool');
 
+/**
+ * A digest of every row the given organizations hold in `tables` (each with an `orgId`, or `Organization` by id),
+ * for tests that prove a request changed nothing.
+ */
+export async function orgRowsDigest(prisma: PrismaClient, tables: string[], orgIds: string[]): Promise<string> {
+  const parts: string[] = [];
+  for (const t of tables) {
+    const column = t === 'Organization' ? 'id' : 'orgId';
+    const [row] = await prisma.$queryRawUnsafe<{ d: string | null }[]>(`SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) AS d FROM "${t}" t WHERE "${column}" = ANY($1::uuid[])`, orgIds);
+    parts.push(`${t}:${row?.d ?? 'none'}`);
+  }
+  return parts.join('\n');
+}
+
 export async function waitUntil(check: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {

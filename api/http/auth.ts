@@ -99,3 +99,12 @@ export function sitesWhere(principal: Principal, orgId: string, roles?: Role[]):
 export function scopeOf(principal: Principal): TenantScope {
   return { orgIds: orgsWhere(principal), partnerId: principal.partnerId };
 }
+
+/**
+ * `row` when it exists and the principal holds one of `roles` in its org; otherwise the same 404 as an unknown id
+ * (a row of another org, or of one where the principal lacks the role, is never confirmed to exist).
+ */
+export function rowFor<T extends { orgId: string }>(principal: Principal, row: T | null, roles: Role[], what: string): T {
+  if (!row || !hasRole(principal, row.orgId, roles)) throw AppError.notFound(what);
+  return row;
+}

@@ -4,7 +4,7 @@
  */
 import type { Express, NextFunction, Request, Response } from 'express';
 import { z } from 'zod';
-import { isStorableText, STORABLE_TEXT_MESSAGE } from '../../common/text';
+import { findUnstorable, STORABLE_TEXT_MESSAGE } from '../../common/text';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import type { PrismaClient } from '../../lib/prisma';
 import { tenantDb } from '../../lib/tenant-db';
@@ -50,27 +50,13 @@ export function defineRoute<P = Record<string, never>, Q = Record<string, never>
   return route;
 }
 
-/** The path of the first string PostgreSQL could not store (a NUL, an unpaired surrogate), if any. */
-function unstorable(value: unknown, path: (string | number)[]): (string | number)[] | null {
-  if (typeof value === 'string') return isStorableText(value) ? null : path;
-  if (Array.isArray(value)) {
-    for (const [i, v] of value.entries()) {
-      const found = unstorable(v, [...path, i]);
-      if (found) return found;
-    }
-  } else if (value && typeof value === 'object') {
-    for (const [k, v] of Object.entries(value)) {
-      const found = unstorable(k, [...path, k]) ?? unstorable(v, [...path, k]);
-      if (found) return found;
-    }
-  }
-  return null;
-}
+const MAX_REQUEST_DEPTH = 32;
 
 function parsePart<T>(schema: z.ZodType<T> | undefined, value: unknown, where: string): T {
   if (!schema) return undefined as T;
-  const bad = unstorable(value, [where]);
-  if (bad) throw new AppError(AppErrorCode.BadRequest, `${bad.join('.')}: ${STORABLE_TEXT_MESSAGE}`);
+  // Text PostgreSQL could not store (a NUL, an unpaired surrogate) is refused here, before any query sees it.
+  const bad = findUnstorable(value, MAX_REQUEST_DEPTH);
+  if (bad) throw new AppError(AppErrorCode.BadRequest, `${[where, ...bad.path].join('.')}: ${bad.kind === 'text' ? STORABLE_TEXT_MESSAGE : bad.reason}`);
   const parsed = schema.safeParse(value ?? {});
   if (parsed.success) return parsed.data;
   const details = parsed.error.issues.map((i) => ({ field: [where, ...i.path].join('.'), message: i.message }));

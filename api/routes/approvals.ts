@@ -2,10 +2,10 @@
 import type { Approval } from '@prisma/client';
 import { z } from 'zod';
 import { orgsWhere, Role } from '../http/auth';
+import { IdParams as ApprovalParams } from '../http/params';
 import { defineRoute } from '../http/route';
 import { decideApproval, findApproval } from '../services/decide-approval';
 
-const ApprovalParams = z.object({ id: z.uuid('id must be a UUID') });
 
 export function approvalView(a: Approval) {
   return {

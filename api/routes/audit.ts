@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { AppError } from '../../lib/app-error';
 import { exportSession } from '../../lib/audit-export';
 import { Role, tenantScope } from '../http/auth';
+import { IdParams } from '../http/params';
 import { defineRoute } from '../http/route';
 import { findOrgFor } from './orgs';
 import { temporalUnavailable } from './temporal-errors';
@@ -42,7 +43,7 @@ export const exportAuditSession = defineRoute({
   summary: "One session's audit export: workflow histories, audit events and a manifest of SHA-256 hashes (auditors)",
   tag: 'audit',
   auth: 'user',
-  params: z.object({ id: z.uuid() }).strict(),
+  params: IdParams,
   responses: { 200: 'The export: manifest and files (path → exact content)', 401: 'No valid API key', 404: 'Unknown session' },
   async handler({ deps, principal, params }) {
     const session = await deps.prisma.copilotSession.findFirst({ where: { id: params.id, ...tenantScope(principal, [Role.Auditor]) } });

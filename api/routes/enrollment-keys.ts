@@ -4,8 +4,9 @@ import { createEnrollmentKey } from '../../prisma/seed-demo';
 import { AppError } from '../../lib/app-error';
 import { audit } from '../../lib/audit';
 import type { EnrollmentKey } from '@prisma/client';
-import { hasRole, orgsWhere, Role } from '../http/auth';
+import { orgsWhere, Role, rowFor } from '../http/auth';
 import { findOrgFor } from './orgs';
+import { IdParams, OrgParams } from '../http/params';
 import { defineRoute } from '../http/route';
 
 export const createEnrollmentKeyRoute = defineRoute({
@@ -58,7 +59,7 @@ export const listEnrollmentKeys = defineRoute({
   summary: "The organization's enrollment keys: prefix, site, uses, expiry, revocation (its admins; never the key)",
   tag: 'agents',
   auth: 'user',
-  params: z.object({ id: z.string().min(1).max(100).describe('Organization id or slug') }).strict(),
+  params: OrgParams,
   responses: { 200: 'The keys', 401: 'Not authenticated', 404: 'Unknown organization' },
   async handler({ deps, principal, params }) {
     const org = await findOrgFor(deps, principal, params.id, [Role.Admin]);
@@ -73,11 +74,10 @@ export const revokeEnrollmentKey = defineRoute({
   summary: 'Revoke an enrollment key: no more devices enroll with it (its org\'s admins)',
   tag: 'agents',
   auth: 'user',
-  params: z.object({ id: z.uuid('id must be a UUID') }).strict(),
+  params: IdParams,
   responses: { 200: 'Revoked', 401: 'Not authenticated', 404: 'Unknown key' },
   async handler({ deps, system, principal, params }) {
-    const key = await deps.prisma.enrollmentKey.findUnique({ where: { id: params.id }, include: { site: true } });
-    if (!key || !hasRole(principal, key.orgId, [Role.Admin])) throw AppError.notFound('enrollment key');
+    const key = rowFor(principal, await deps.prisma.enrollmentKey.findUnique({ where: { id: params.id }, include: { site: true } }), [Role.Admin], 'enrollment key');
     const revoked = key.revokedAt ? key : await deps.prisma.enrollmentKey.update({ where: { id: key.id }, data: { revokedAt: new Date() }, include: { site: true } });
     if (!key.revokedAt) await audit(system, { orgId: key.orgId, actorType: 'user', actorId: principal.userId, action: 'enrollment_key.revoked', target: key.prefix, data: { keyId: key.id, site: key.site.name } });
     return { status: 200, body: keyView(revoked) };

@@ -9,33 +9,22 @@ import { audit } from '../../lib/audit';
 import { hashPassword, PASSWORD_MAX, PASSWORD_MIN, verifyPassword } from '../../lib/passwords';
 import { issueSecret } from '../../lib/secrets';
 import type { ApiDeps } from '../deps';
-import { hasRole, orgsWhere, principalOfUser, Role, type Principal } from '../http/auth';
+import { orgsWhere, principalOfUser, Role, rowFor, type Principal } from '../http/auth';
+import { IdParams, OrgParams } from '../http/params';
 import { defineRoute } from '../http/route';
 import { findOrgFor } from './orgs';
+import { orgsView } from './tenancy';
 
 const Email = z.email().max(254).transform((e) => e.toLowerCase());
 const Password = z.string().min(PASSWORD_MIN, `must be at least ${PASSWORD_MIN} characters`).max(PASSWORD_MAX);
 const Name = z.string().trim().min(1).max(100);
-const IdParams = z.object({ id: z.uuid('id must be a UUID') }).strict();
-const OrgParams = z.object({ id: z.string().min(1).max(100).describe('Organization id or slug') }).strict();
 const ROLES = [Role.Technician, Role.Approver, Role.Admin, Role.Auditor] as const;
 
 const SIGNIN_WINDOW = { max: 10, windowMs: 15 * 60_000 };
 
 async function sessionView(deps: ApiDeps, principal: Principal) {
-  const [user, orgs] = await Promise.all([
-    deps.prisma.user.findUniqueOrThrow({ where: { id: principal.userId } }),
-    deps.prisma.organization.findMany({ where: { id: { in: orgsWhere(principal) } }, orderBy: { slug: 'asc' } }),
-  ]);
-  return {
-    user: { id: user.id, email: user.email, name: user.name, partnerAdmin: user.partnerAdmin },
-    orgs: orgs.map((o) => ({
-      id: o.id,
-      slug: o.slug,
-      name: o.name,
-      roles: principal.bindings.filter((b) => b.orgId === o.id).map((b) => ({ role: b.role, siteIds: b.siteIds })),
-    })),
-  };
+  const [user, orgs] = await Promise.all([deps.prisma.user.findUniqueOrThrow({ where: { id: principal.userId } }), orgsView(deps, principal)]);
+  return { user: { id: user.id, email: user.email, name: user.name, partnerAdmin: user.partnerAdmin }, orgs };
 }
 
 export const signIn = defineRoute({
@@ -275,8 +264,7 @@ export const deleteBinding = defineRoute({
   params: IdParams,
   responses: { 200: 'Removed', 401: 'Not authenticated', 404: 'Unknown binding', 409: 'Your own admin binding' },
   async handler({ deps, system, principal, params }) {
-    const binding = await deps.prisma.roleBinding.findUnique({ where: { id: params.id }, include: { user: true } });
-    if (!binding || !hasRole(principal, binding.orgId, [Role.Admin])) throw AppError.notFound('binding');
+    const binding = rowFor(principal, await deps.prisma.roleBinding.findUnique({ where: { id: params.id }, include: { user: true } }), [Role.Admin], 'binding');
     if (binding.userId === principal.userId && binding.role === Role.Admin) {
       throw new AppError(AppErrorCode.Conflict, 'you cannot remove your own admin role; another admin can');
     }

@@ -12,9 +12,9 @@ import { audit } from '../../lib/audit';
 import { usageOf } from '../../lib/budget';
 import type { ApiDeps } from '../deps';
 import { orgsWhere, Role, type Principal } from '../http/auth';
+import { OrgParams } from '../http/params';
 import { defineRoute } from '../http/route';
 
-const OrgParams = z.object({ id: z.string().min(1).max(100).describe('Organization id or slug') });
 
 /** The org if the principal holds one of `roles` (any role when omitted) in it; 404 otherwise (never revealing that it exists). */
 export async function findOrgFor(deps: ApiDeps, principal: Principal, idOrSlug: string, roles?: Role[]) {

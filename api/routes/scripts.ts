@@ -11,10 +11,10 @@ import { audit } from '../../lib/audit';
 import { sha256 } from '../../lib/secrets';
 import { ScriptParameters } from '../../common/script-parameters';
 import { Role } from '../http/auth';
+import { OrgParams } from '../http/params';
 import { defineRoute } from '../http/route';
 import { findOrgFor } from './orgs';
 
-const OrgParams = z.object({ id: z.string().min(1).max(100).describe('Organization id or slug') }).strict();
 const ScriptName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'a script name: lower-case letters, digits and -, at most 63');
 
 const view = (s: { name: string; description: string; interpreter: string; body: string; parameters: unknown; updatedAt: Date }) => ({

@@ -11,11 +11,11 @@ import { audit } from '../../lib/audit';
 import { analyse, exportSession } from '../../lib/audit-export';
 import type { ApiDeps } from '../deps';
 import { hasRole, orgsWhere, Role, tenantScope, type Principal } from '../http/auth';
+import { IdParams as SessionParams } from '../http/params';
 import { defineRoute } from '../http/route';
 import { temporalUnavailable } from './temporal-errors';
 import { findOrgFor, usageView } from './orgs';
 
-const SessionParams = z.object({ id: z.uuid('id must be a UUID') });
 const ACTING: Role[] = [Role.Technician, Role.Admin];
 
 const workflowUrl = (deps: ApiDeps, workflowId: string) =>
@@ -257,7 +257,6 @@ export const sessionTimeline = defineRoute({
     const session = await findSession(deps, principal, params.id);
     // The same reading `npm run audit -- replay` prints, from the histories as Temporal holds them now.
     const bundle = await exportSession({ prisma: deps.prisma, temporal: deps.temporal }, session.workflowId).catch((err: unknown) => {
-      if (err instanceof AppError) throw err;
       throw temporalUnavailable(err);
     });
     const { timeline, crossCheck, alteredEvents } = analyse(bundle);

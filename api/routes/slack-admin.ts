@@ -7,11 +7,11 @@ import { z } from 'zod';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { audit } from '../../lib/audit';
 import { Role } from '../http/auth';
+import { OrgParams } from '../http/params';
 import { defineRoute } from '../http/route';
 import { findOrgFor } from './orgs';
 
 const SlackId = z.string().regex(/^[A-Z0-9]{2,30}$/, 'a Slack id (upper-case letters and digits)');
-const OrgParams = z.object({ id: z.string().min(1).max(100).describe('Organization id or slug') }).strict();
 
 export const putSlackChannel = defineRoute({
   method: 'put',

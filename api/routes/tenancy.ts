@@ -7,12 +7,12 @@ import { z } from 'zod';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { audit } from '../../lib/audit';
 import { tenantTransaction } from '../../lib/tenant-db';
-import { hasRole, orgsWhere, Role } from '../http/auth';
+import type { ApiDeps } from '../deps';
+import { orgsWhere, Role, rowFor, type Principal } from '../http/auth';
+import { IdParams, OrgParams } from '../http/params';
 import { defineRoute } from '../http/route';
 import { findOrgFor } from './orgs';
 
-const OrgParams = z.object({ id: z.string().min(1).max(100).describe('Organization id or slug') }).strict();
-const IdParams = z.object({ id: z.uuid('id must be a UUID') }).strict();
 const Name = z.string().trim().min(1).max(100);
 const Slug = z
   .string()
@@ -28,15 +28,20 @@ export const listOrgs = defineRoute({
   auth: 'user',
   responses: { 200: 'The organizations', 401: 'Not authenticated' },
   async handler({ deps, principal }) {
-    const orgs = await deps.prisma.organization.findMany({ where: { id: { in: orgsWhere(principal) } }, orderBy: { slug: 'asc' } });
-    return {
-      status: 200,
-      body: {
-        orgs: orgs.map((o) => ({ id: o.id, slug: o.slug, name: o.name, roles: principal.bindings.filter((b) => b.orgId === o.id).map((b) => b.role) })),
-      },
-    };
+    return { status: 200, body: { orgs: await orgsView(deps, principal) } };
   },
 });
+
+/** The principal's organizations, each with the roles held there and the sites each role is narrowed to. */
+export async function orgsView(deps: ApiDeps, principal: Principal) {
+  const orgs = await deps.prisma.organization.findMany({ where: { id: { in: orgsWhere(principal) } }, orderBy: { slug: 'asc' } });
+  return orgs.map((o) => ({
+    id: o.id,
+    slug: o.slug,
+    name: o.name,
+    roles: principal.bindings.filter((b) => b.orgId === o.id).map((b) => ({ role: b.role, siteIds: b.siteIds })),
+  }));
+}
 
 export const createOrg = defineRoute({
   method: 'post',
@@ -121,8 +126,7 @@ export const deleteSite = defineRoute({
   params: IdParams,
   responses: { 200: 'Removed', 401: 'Not authenticated', 404: 'Unknown site', 409: 'Not empty' },
   async handler({ deps, system, principal, params }) {
-    const site = await deps.prisma.site.findUnique({ where: { id: params.id }, include: { _count: { select: { devices: true, groups: true, enrollmentKeys: true } } } });
-    if (!site || !hasRole(principal, site.orgId, [Role.Admin])) throw AppError.notFound('site');
+    const site = rowFor(principal, await deps.prisma.site.findUnique({ where: { id: params.id }, include: { _count: { select: { devices: true, groups: true, enrollmentKeys: true } } } }), [Role.Admin], 'site');
     const { devices, groups, enrollmentKeys } = site._count;
     if (devices || groups || enrollmentKeys) {
       throw new AppError(AppErrorCode.Conflict, `site "${site.name}" still has ${devices} devices, ${groups} groups and ${enrollmentKeys} enrollment keys`);
@@ -143,8 +147,7 @@ export const createGroup = defineRoute({
   body: z.object({ name: Name }).strict(),
   responses: { 201: 'Created', 400: 'Invalid body', 401: 'Not authenticated', 404: 'Unknown site', 409: 'Name taken' },
   async handler({ deps, system, principal, params, body }) {
-    const site = await deps.prisma.site.findUnique({ where: { id: params.id } });
-    if (!site || !hasRole(principal, site.orgId, [Role.Admin])) throw AppError.notFound('site');
+    const site = rowFor(principal, await deps.prisma.site.findUnique({ where: { id: params.id } }), [Role.Admin], 'site');
     if (await deps.prisma.deviceGroup.findFirst({ where: { siteId: site.id, name: body.name } })) {
       throw new AppError(AppErrorCode.Conflict, `body.name: site "${site.name}" already has a group "${body.name}"`);
     }
@@ -163,8 +166,7 @@ export const deleteGroup = defineRoute({
   params: IdParams,
   responses: { 200: 'Removed', 401: 'Not authenticated', 404: 'Unknown group' },
   async handler({ deps, system, principal, params }) {
-    const group = await deps.prisma.deviceGroup.findUnique({ where: { id: params.id } });
-    if (!group || !hasRole(principal, group.orgId, [Role.Admin])) throw AppError.notFound('group');
+    const group = rowFor(principal, await deps.prisma.deviceGroup.findUnique({ where: { id: params.id } }), [Role.Admin], 'group');
     await deps.prisma.$transaction(async (tx) => {
       await tx.device.updateMany({ where: { groupId: group.id }, data: { groupId: null } });
       await tx.deviceGroup.delete({ where: { id: group.id } });
@@ -187,8 +189,7 @@ export const moveDevice = defineRoute({
     .refine((b) => Object.keys(b).length > 0, 'nothing to change'),
   responses: { 200: 'Updated', 400: 'Invalid body', 401: 'Not authenticated', 404: 'Unknown device, site or group' },
   async handler({ deps, system, principal, params, body }) {
-    const device = await deps.prisma.device.findUnique({ where: { id: params.id } });
-    if (!device || !hasRole(principal, device.orgId, [Role.Admin])) throw AppError.notFound('device');
+    const device = rowFor(principal, await deps.prisma.device.findUnique({ where: { id: params.id } }), [Role.Admin], 'device');
     const siteId = body.siteId ?? device.siteId;
     if (body.siteId && !(await deps.prisma.site.findFirst({ where: { id: body.siteId, orgId: device.orgId } }))) throw AppError.notFound('site');
     // A device moved to another site leaves its group unless a group of the new site is named.

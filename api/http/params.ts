@@ -1,0 +1,5 @@
+/** Path parameters shared by the routes: an organization by id or slug, and a row by its UUID. */
+import { z } from 'zod';
+
+export const OrgParams = z.object({ id: z.string().min(1).max(100).describe('Organization id or slug') }).strict();
+export const IdParams = z.object({ id: z.uuid('id must be a UUID') }).strict();
