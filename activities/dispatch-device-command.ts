@@ -2,7 +2,7 @@ import type { Prisma } from '@prisma/client';
 import { ApplicationFailure, CompleteAsyncError, Context } from '@temporalio/activity';
 import { FailureType } from '../common/failures';
 import { CommandParams, type CommandKind } from '../common/protocol';
-import { Channel } from '../lib/pg-events';
+import { Channel, COMMANDS_PER_NOTE, type CommandsNote } from '../lib/pg-events';
 import type { ActivityDeps } from './deps';
 
 export interface DispatchDeviceCommandInput {
@@ -63,8 +63,62 @@ export function makeDispatchDeviceCommand({ prisma, commands }: ActivityDeps) {
         },
       });
     }
-    const note = JSON.stringify({ commandId: input.commandId, deviceId: input.deviceId });
-    await prisma.$executeRaw`SELECT pg_notify(${Channel.Commands}, ${note})`;
+    await announceCommands(prisma, [{ commandId: input.commandId, deviceId: input.deviceId }]);
     throw new CompleteAsyncError();
   };
+}
+
+export interface QueueDeviceCommandsInput {
+  orgId: string;
+  kind: CommandKind;
+  params: Record<string, unknown>;
+  /** The workflow to tell of each result, with the `remediationResults` signal. */
+  reportTo: string;
+  /** Each command id is made in the workflow: the same on every retry, so each command exists (and runs) once. */
+  commands: { commandId: string; deviceId: string }[];
+}
+
+/**
+ * Queues one command per device for a remediation and returns at once: the results reach the workflow named in
+ * `reportTo` by signal, in batches, from whichever api node receives them. Returned are only the commands that are
+ * settled already (a retry of this activity finding earlier results, or an org paused before they were queued).
+ */
+export function makeQueueDeviceCommands({ prisma, commands: config }: ActivityDeps) {
+  return async function queueDeviceCommands(input: QueueDeviceCommandsInput): Promise<{ settled: DispatchedCommand[] }> {
+    const params = CommandParams[input.kind].safeParse(input.params);
+    if (!params.success) throw ApplicationFailure.nonRetryable(`invalid parameters for ${input.kind}`, FailureType.InvalidInput);
+    const [org, devices] = await Promise.all([
+      prisma.organization.findUnique({ where: { id: input.orgId }, select: { copilotPausedAt: true } }),
+      prisma.device.count({ where: { id: { in: input.commands.map((c) => c.deviceId) }, orgId: input.orgId } }),
+    ]);
+    if (!org || devices !== new Set(input.commands.map((c) => c.deviceId)).size) {
+      throw ApplicationFailure.nonRetryable('device not found in this organization', FailureType.NotFound);
+    }
+    const now = new Date();
+    // Paused between the approval and now: recorded as refused and never sent. A command queued by an earlier
+    // attempt keeps its row (skipDuplicates), whatever happened since.
+    const state = org.copilotPausedAt
+      ? { status: 'failed', errorCode: 'PAUSED', expiresAt: now, completedAt: now, reportedAt: now }
+      : { status: 'pending', expiresAt: new Date(now.getTime() + config.ttlSeconds * 1000) };
+    const created = await prisma.deviceCommand.createMany({
+      data: input.commands.map((c) => ({ id: c.commandId, orgId: input.orgId, deviceId: c.deviceId, kind: input.kind, params: params.data as Prisma.InputJsonValue, reportTo: input.reportTo, ...state })),
+      skipDuplicates: true,
+    });
+    // Usually every row is new; a retry finds some from its earlier attempt, which may have results already.
+    const rows =
+      created.count === input.commands.length
+        ? input.commands.map((c) => ({ id: c.commandId, deviceId: c.deviceId, status: state.status }))
+        : await prisma.deviceCommand.findMany({ where: { id: { in: input.commands.map((c) => c.commandId) } }, select: { id: true, deviceId: true, status: true } });
+    await announceCommands(prisma, rows.filter((r) => r.status === 'pending').map((r) => ({ commandId: r.id, deviceId: r.deviceId })));
+    return { settled: rows.filter((r) => TERMINAL.has(r.status)).map((r) => ({ commandId: r.id, status: r.status as DispatchedCommand['status'] })) };
+  };
+}
+
+/** Tells every api node which commands wait for which devices; the node holding a device's connection sends them. */
+async function announceCommands(prisma: ActivityDeps['prisma'], commands: CommandsNote['commands']): Promise<void> {
+  // A notification carries at most 8000 bytes: a few dozen commands each.
+  for (let i = 0; i < commands.length; i += COMMANDS_PER_NOTE) {
+    const note: CommandsNote = { commands: commands.slice(i, i + COMMANDS_PER_NOTE) };
+    await prisma.$executeRaw`SELECT pg_notify(${Channel.Commands}, ${JSON.stringify(note)})`;
+  }
 }

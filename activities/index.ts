@@ -8,7 +8,7 @@ import { makeCheckRateLimits, makeReleaseBudget, makeReserveBudget } from './gua
 import { makeScreenUserMessage } from './screen-user-message';
 import { makeCallModel } from './call-model';
 import type { ActivityDeps } from './deps';
-import { makeDispatchDeviceCommand } from './dispatch-device-command';
+import { makeDispatchDeviceCommand, makeQueueDeviceCommands } from './dispatch-device-command';
 import { makeRecordToolResult } from './record-tool-result';
 import { makeRecordUserMessage } from './record-user-message';
 import { makeRunDatabaseTool } from './run-database-tool';
@@ -22,6 +22,7 @@ export function createActivities(deps: ActivityDeps) {
     authorizeToolCall: makeAuthorizeToolCall(deps),
     runDatabaseTool: makeRunDatabaseTool(deps),
     dispatchDeviceCommand: makeDispatchDeviceCommand(deps),
+    queueDeviceCommands: makeQueueDeviceCommands(deps),
     recordToolResult: makeRecordToolResult(deps),
     requestApproval: makeRequestApproval(deps),
     verifyApprovalDecision: makeVerifyApprovalDecision(deps),

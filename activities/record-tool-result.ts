@@ -51,7 +51,9 @@ export function makeRecordToolResult({ prisma, logger }: ActivityDeps) {
           (skipped ? `, ${skipped} not started after the failure threshold` : '') +
           (cancelled ? `, ${cancelled} not started because the remediation was cancelled` : '') +
           (perDevice.length ? `; ${failedFirst.slice(0, 3).map((d) => `${d.device}: ${d.summary}`).join('; ')}` : '');
-    const output = perDevice.length === 1 && perDevice[0]!.ok && skipped === 0 && cancelled === 0 ? perDevice[0]!.output : { devices: perDevice, skipped, cancelled };
+    // A single device's output carries its command id too: get_command_result reads it back (and pages through its full output).
+    const single = perDevice.length === 1 && perDevice[0]!.ok && skipped === 0 && cancelled === 0 ? perDevice[0]! : undefined;
+    const output = single ? { commandId: single.commandId, ...(single.output as object) } : { devices: perDevice, skipped, cancelled };
     return finishInvocation({ prisma }, inv, { status, summary, output, commandId: commands[0]?.id ?? null });
   };
 }

@@ -1,22 +1,29 @@
 /**
  * The agent's connection to `/agents`: receives commands, runs each at most once (the on-disk journal remembers
  * every command across reconnects and restarts; see journal.ts), and reports the result until the server
- * acknowledges it (results produced while disconnected, or before a restart, are sent after reconnecting).
+ * acknowledges it (results produced while disconnected, or before a restart, are sent after reconnecting). A
+ * command's spooled full output (output-spool.ts) is uploaded, chunk by acknowledged chunk, before its result.
  * Reconnects with jittered exponential backoff.
  */
 import { io, type Socket } from 'socket.io-client';
 import {
   CommandDispatch,
+  FullOutput,
+  OutputRefusal,
+  OutputStream,
   PROTOCOL_VERSION,
   type AgentToServerEvents,
+  type CommandOutputChunk,
   type CommandResult,
+  type CommandResultAck,
   type ServerToAgentEvents,
 } from '../common/protocol';
 import type { Logger } from '../lib/logger';
 import type { AgentCredentials } from './credentials';
 import { CommandJournal } from './journal';
+import { OutputSpool, outputDirOf } from './output-spool';
 import { verifyCommand } from '../cage/command-signing';
-import { ExecutorError, type Executor } from './executors/types';
+import { ExecutorError, type ExecutionContext, type Executor } from './executors/types';
 import { AGENT_VERSION } from './version';
 
 export interface AgentConnection {
@@ -27,7 +34,7 @@ export interface AgentConnection {
   stop(): void;
 }
 
-async function execute(executor: Executor, cmd: CommandDispatch): Promise<CommandResult> {
+async function execute(executor: Executor, cmd: CommandDispatch, ctx: ExecutionContext): Promise<CommandResult> {
   const startedAt = new Date().toISOString();
   const finish = (partial: Pick<CommandResult, 'ok' | 'output' | 'error'>): CommandResult => ({
     v: PROTOCOL_VERSION,
@@ -41,7 +48,7 @@ async function execute(executor: Executor, cmd: CommandDispatch): Promise<Comman
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new ExecutorError('TIMEOUT', `timed out after ${cmd.timeoutSeconds}s`)), cmd.timeoutSeconds * 1000);
     });
-    const output = await Promise.race([executor[cmd.kind](cmd.params), timeout]);
+    const output = await Promise.race([executor[cmd.kind](cmd.params, ctx), timeout]);
     return finish({ ok: true, output });
   } catch (err) {
     const code = err instanceof ExecutorError ? err.code : 'EXECUTION_FAILED';
@@ -68,21 +75,80 @@ export function connectAgent(opts: {
     randomizationFactor: 0.5,
   });
   const journal = CommandJournal.open(opts.journalFile);
+  // Spool files of results the server has acknowledged (or of commands that never finished) go at start.
+  const spool = new OutputSpool(outputDirOf(opts.journalFile));
+  spool.prune(journal.unacked());
   const running = new Set<string>();
   const counters = { executed: 0, invalidFrames: 0, refusedCommands: 0 };
   let stopped = false;
   let retryDelay = 1000;
 
-  const report = async (commandId: string) => {
+  /** One chunk, acknowledged; sent again (bounded backoff) while the gateway does not answer or asks for it again. */
+  const sendChunk = async (chunk: CommandOutputChunk): Promise<CommandResultAck | 'disconnected'> => {
+    for (let attempt = 0; ; attempt++) {
+      if (!socket.connected) return 'disconnected';
+      try {
+        const ack = await socket.timeout(30_000).emitWithAck('command:output', chunk);
+        if (ack.accepted || ack.reason !== OutputRefusal.RetryLater) return ack;
+      } catch {
+        // no answer: dropped by the gateway's frame limit, or a slow link
+      }
+      if (attempt >= 5) return { accepted: false, reason: 'no acknowledgement' };
+      await new Promise((r) => setTimeout(r, Math.min(1000 * 2 ** attempt, 30_000)));
+    }
+  };
+
+  /**
+   * Uploads what the result says was spooled, before the result itself (the gateway takes chunks only while the
+   * command is unfinished). False when the connection dropped: all of it goes again on the next connect (chunks are
+   * idempotent). A refused chunk ends the upload; the result still goes, and the server says what it lacks.
+   */
+  const uploadOutput = async (result: CommandResult): Promise<boolean> => {
+    const described = FullOutput.safeParse((result.output as { fullOutput?: unknown } | undefined)?.fullOutput);
+    if (!result.ok || !described.success) return true;
+    for (const stream of OutputStream.options) {
+      for await (const { seq, data } of spool.chunks(result.commandId, stream, described.data[stream].bytes)) {
+        const ack = await sendChunk({ v: PROTOCOL_VERSION, commandId: result.commandId, stream, seq, data });
+        if (ack === 'disconnected') return false;
+        if (!ack.accepted) {
+          logger.warn({ commandId: result.commandId, stream, seq, reason: ack.reason }, 'the server did not take the full output');
+          return true;
+        }
+      }
+    }
+    return true;
+  };
+
+  const sendResult = async (commandId: string) => {
     const result = journal.result(commandId);
     if (!result || !socket.connected) return;
     try {
+      if (!(await uploadOutput(result))) return;
       const ack = await socket.timeout(10_000).emitWithAck('command:result', result);
-      if (ack.accepted || ack.reason === 'unknown command') journal.acked(commandId);
+      if (ack.accepted || ack.reason === 'unknown command') {
+        journal.acked(commandId);
+        spool.remove(commandId);
+      }
       if (!ack.accepted) logger.warn({ commandId, reason: ack.reason }, 'server did not accept the result');
     } catch {
       // no ack (disconnected or slow): sent again on the next connect
     }
+  };
+  // One report per command at a time; asked again meanwhile (a reconnect), it runs once more after.
+  const reporting = new Map<string, Promise<void>>();
+  const again = new Set<string>();
+  const report = (commandId: string): Promise<void> => {
+    const inFlight = reporting.get(commandId);
+    if (inFlight) {
+      again.add(commandId);
+      return inFlight;
+    }
+    const run = sendResult(commandId).finally(() => {
+      reporting.delete(commandId);
+      if (again.delete(commandId) && !journal.isAcked(commandId)) void report(commandId);
+    });
+    reporting.set(commandId, run);
+    return run;
   };
 
   socket.on('connect', () => {
@@ -132,7 +198,7 @@ export function connectAgent(opts: {
     running.add(cmd.commandId);
     journal.started(cmd.commandId, cmd.kind);
     logger.info({ commandId: cmd.commandId, kind: cmd.kind }, 'running command');
-    void execute(executor, cmd).then((result) => {
+    void execute(executor, cmd, { output: spool.files(cmd.commandId) }).then((result) => {
       running.delete(cmd.commandId);
       counters.executed += 1;
       journal.finished(result);

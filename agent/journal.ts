@@ -126,6 +126,10 @@ export class CommandJournal {
     this.append({ e: 'acked', id: commandId, at: Date.now() });
   }
 
+  isAcked(commandId: string): boolean {
+    return Boolean(this.records.get(commandId)?.ackedAt);
+  }
+
   /** Finished results the server has not acknowledged yet (sent on every connect). */
   unacked(): string[] {
     return [...this.records].filter(([, r]) => r.result && !r.ackedAt).map(([id]) => id);

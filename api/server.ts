@@ -6,11 +6,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import express from 'express';
-import { z } from 'zod';
 import { Server } from 'socket.io';
 import { createAdapter } from '@socket.io/redis-streams-adapter';
 import { MAX_AGENT_FRAME_BYTES } from '../common/protocol';
-import { Channel, listenPgEvents, type PgEvents } from '../lib/pg-events';
+import { Channel, CommandsNote, listenPgEvents, type PgEvents } from '../lib/pg-events';
 import { SessionEvent } from '../lib/session-events';
 import type { ApiDeps } from './deps';
 import { createAgentGateway, type AgentGateway, type AgentNamespace } from './gateway/agents';
@@ -132,7 +131,6 @@ function consoleFiles(): express.Router {
   return router;
 }
 
-const CommandNote = z.object({ commandId: z.string(), deviceId: z.string() });
 
 export function createApp(deps: ApiDeps, web: WebAuth, slack?: WebClient): express.Express {
   const app = express();
@@ -185,8 +183,8 @@ export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
         return;
       }
       if (channel === Channel.Commands) {
-        const note = CommandNote.safeParse(json);
-        if (note.success) void gateway.deliver(note.data.commandId, note.data.deviceId).catch((err: unknown) => deps.logger.error({ err }, 'delivery failed'));
+        const note = CommandsNote.safeParse(json);
+        if (note.success) void gateway.deliver(note.data.commands).catch((err: unknown) => deps.logger.error({ err }, 'delivery failed'));
       } else if (channel === Channel.SessionEvents) {
         const event = SessionEvent.safeParse(json);
         if (event.success) consoleGateway.publish(event.data);

@@ -3,7 +3,8 @@
  * the turn's answer: devices per second, next to bare Temporal in the same run (the same number of no-op
  * activities, the same window, on the same dev server). Goal: at least 0.8 of bare Temporal. Then the agent
  * gateway's memory per connected agent (heap of the api, which runs in this process) at N and at 5×N connected
- * agents, and the marginal heap per agent between the two.
+ * agents, and the marginal heap per agent between the two. CPU per device (and per bare activity) is reported by
+ * process, so a slow run says where its time went and whether anything else was busy.
  *   npm run bench -- fanout [--n 1000]
  */
 import { mkdtemp } from 'node:fs/promises';
@@ -13,6 +14,7 @@ import { Worker } from '@temporalio/worker';
 import { createEnrollmentKey } from '../prisma/seed-demo';
 import { startTestSystem, waitUntil, type TestSystem } from '../test/harness';
 import { spawnSimulatedAgents } from './simulated-agents';
+import { cpuPerUnit, cpuSnapshot } from './cpu';
 import { emit } from './stats';
 
 const WINDOW = 50;
@@ -60,20 +62,24 @@ export async function runFanoutBench(n: number): Promise<void> {
     const heapAtN = heapMb();
     emit({ bench: 'fanout', phase: 'gateway-memory', agents: connected, heapMb: Math.round(heapAtN), note: 'heap of this process, which runs the api, the worker and Temporal clients' });
 
+    const beforeBare = cpuSnapshot();
     const bare = await bareTemporal(sys, devices);
-    emit({ bench: 'fanout', phase: 'bare-temporal', activities: devices, window: WINDOW, seconds: Math.round(bare * 100) / 100, perSecond: Math.round(devices / bare) });
+    const bareCpu = cpuPerUnit(beforeBare, cpuSnapshot(), devices);
+    emit({ bench: 'fanout', phase: 'bare-temporal', activities: devices, window: WINDOW, seconds: Math.round(bare * 100) / 100, perSecond: Math.round(devices / bare), cpuMsPerActivity: bareCpu });
 
     const tech = sys.keyOf('technician');
     const sessionId = await sys.startSession(tech);
     const turnId = await sys.send(sessionId, tech, `/tool run_remediation ${JSON.stringify({ target: { site: 'HQ' }, action: { type: 'service', service: 'Dnscache', action: 'restart' }, batch_size: WINDOW, max_failures: 10 })}`);
     const approval = await sys.waitForApproval(sessionId);
+    const beforeRemediation = cpuSnapshot();
     const t0 = performance.now();
     const res = await sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: sys.keyOf('approver'), body: { decision: 'approve', confirmation: approval.confirmationPhrase } });
     if (res.status !== 200) throw new Error(`approval refused: ${JSON.stringify(res.body)}`);
     const session = await sys.waitForTurn(sessionId, tech, turnId, 900_000);
     const seconds = (performance.now() - t0) / 1000;
+    const remediationCpu = cpuPerUnit(beforeRemediation, cpuSnapshot(), devices);
     const step = session.turns.find((t: { turnId: string }) => t.turnId === turnId).steps.find((s: { kind: string }) => s.kind === 'tool');
-    emit({ bench: 'fanout', phase: 'remediation', devices, window: WINDOW, seconds: Math.round(seconds * 100) / 100, perSecond: Math.round(devices / seconds), summary: String(step?.summary).slice(0, 80) });
+    emit({ bench: 'fanout', phase: 'remediation', devices, window: WINDOW, seconds: Math.round(seconds * 100) / 100, perSecond: Math.round(devices / seconds), cpuMsPerDevice: remediationCpu, summary: String(step?.summary).slice(0, 80) });
 
     stops.push(await connectMore(sys, devices * 4));
     const heapAt5N = heapMb();
@@ -87,6 +93,9 @@ export async function runFanoutBench(n: number): Promise<void> {
       bareTemporalPerSecond: Math.round(devices / bare),
       ratioToBare: Math.round((bare / seconds) * 100) / 100,
       goal: { ratioToBare: 0.8 },
+      // Where the time went: CPU per device next to CPU per bare activity ("other" is anything else on the machine).
+      cpuMsPerDevice: remediationCpu,
+      bareCpuMsPerActivity: bareCpu,
       // Marginal heap per connected agent between the two counts (the rest of the heap is the system itself).
       gatewayKbPerAgent: Math.round(((heapAt5N - heapAtN) * 1000) / Math.max(1, agents5 - connected)),
       heapMb: { beforeSystem: Math.round(heapBefore), [`at${connected}Agents`]: Math.round(heapAtN), [`at${agents5}Agents`]: Math.round(heapAt5N) },

@@ -150,6 +150,61 @@ export type ProtocolError = z.infer<typeof ProtocolError>;
 export const CommandResultAck = z.object({ accepted: z.boolean(), reason: z.string().max(200).optional() });
 export type CommandResultAck = z.infer<typeof CommandResultAck>;
 
+/**
+ * Full output. The result frame carries a command's stdout and stderr capped (head and tail); the agent also
+ * spools each stream to disk, in full up to MAX_FULL_OUTPUT_BYTES, and uploads it in `command:output` chunks
+ * before it sends the result. The result describes what was spooled, so the server can tell a complete copy from
+ * an incomplete one.
+ */
+export const OutputStream = z.enum(['stdout', 'stderr']);
+export type OutputStream = z.infer<typeof OutputStream>;
+/** The endpoint's hard limit per stream: past it the agent keeps counting but stores nothing more. */
+export const MAX_FULL_OUTPUT_BYTES = 8 * 1024 * 1024;
+/** The largest `command:output` chunk; every chunk but a stream's last is exactly this size. */
+export const OUTPUT_CHUNK_BYTES = 256 * 1024;
+const MAX_CHUNK_SEQ = MAX_FULL_OUTPUT_BYTES / OUTPUT_CHUNK_BYTES - 1;
+
+export const FullOutputStream = z
+  .object({
+    /** Bytes spooled (and uploaded): at most MAX_FULL_OUTPUT_BYTES. */
+    bytes: z.number().int().min(0).max(MAX_FULL_OUTPUT_BYTES),
+    /** Bytes the command wrote to the stream. */
+    totalBytes: z.number().int().min(0),
+    /** SHA-256 (hex) of the spooled bytes. */
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    /** The endpoint limit cut the stream: totalBytes - bytes were never stored. */
+    cut: z.boolean(),
+  })
+  .strict();
+export type FullOutputStream = z.infer<typeof FullOutputStream>;
+export const FullOutput = z.object({ stdout: FullOutputStream, stderr: FullOutputStream }).strict();
+export type FullOutput = z.infer<typeof FullOutput>;
+
+export const CommandOutputChunk = z
+  .object({
+    v: Version,
+    commandId: CommandId,
+    stream: OutputStream,
+    /** Chunk number within the stream, from 0; its bytes start at seq * OUTPUT_CHUNK_BYTES. Idempotent by (commandId, stream, seq). */
+    seq: z.number().int().min(0).max(MAX_CHUNK_SEQ),
+    /** Sent as binary (a Buffer in Node). */
+    data: z
+      .custom<Uint8Array>((d) => d instanceof Uint8Array, 'binary data')
+      .refine((d) => d.byteLength >= 1 && d.byteLength <= OUTPUT_CHUNK_BYTES, `1 to ${OUTPUT_CHUNK_BYTES} bytes`),
+  })
+  .strict();
+export type CommandOutputChunk = z.infer<typeof CommandOutputChunk>;
+
+/** Why the gateway refused a `command:output` chunk. Another device's command answers exactly as an unknown one. */
+export const OutputRefusal = {
+  InvalidFrame: 'invalid frame',
+  UnknownCommand: 'unknown command',
+  /** The result is in: the output can no longer change. */
+  Finished: 'command finished',
+  /** The database did not take it: send the same chunk again. */
+  RetryLater: 'not stored; send it again later',
+} as const;
+
 /** Socket.IO typings derived from the schemas above. */
 export interface ServerToAgentEvents {
   'command:dispatch': (msg: CommandDispatch) => void;
@@ -157,6 +212,7 @@ export interface ServerToAgentEvents {
 }
 export interface AgentToServerEvents {
   'command:result': (msg: CommandResult, ack: (res: CommandResultAck) => void) => void;
+  'command:output': (msg: CommandOutputChunk, ack: (res: CommandResultAck) => void) => void;
 }
 
 // Output shapes of the read-only commands; the server parses them before anything reaches the model.
@@ -219,11 +275,17 @@ export const CommandOutput = {
     stderr: z.string(),
     truncated: z.boolean(),
     durationMs: z.number(),
+    /** What the agent spooled and uploaded (absent from agents before full output, and from simulated ones). */
+    fullOutput: FullOutput.optional(),
   }),
-  install_updates: z.object({ installed: z.array(z.object({ id: z.string(), title: z.string() })).max(500), rebootRequired: z.boolean() }),
+  install_updates: z.object({
+    installed: z.array(z.object({ id: z.string(), title: z.string() })).max(500),
+    rebootRequired: z.boolean(),
+    fullOutput: FullOutput.optional(),
+  }),
   restart: z.object({ scheduled: z.boolean(), offlineSeconds: z.number().optional() }),
   shutdown: z.object({ scheduled: z.boolean() }),
-  uninstall_software: z.object({ name: z.string(), removed: z.boolean() }),
+  uninstall_software: z.object({ name: z.string(), removed: z.boolean(), fullOutput: FullOutput.optional() }),
   inventory: Json,
   network_discovery: z.object({
     cidr: z.string(),

@@ -114,6 +114,19 @@ export type ResetBreakerSignal = z.infer<typeof ResetBreakerSignal>;
 export const RemediationControl = z.object({ action: z.enum(['pause', 'resume', 'cancel']), by: z.uuid() }).strict();
 export type RemediationControl = z.infer<typeof RemediationControl>;
 
+/** How a device command ended, as the workflow waiting for it is told. */
+export const CommandOutcome = z.enum(['succeeded', 'failed', 'expired']);
+export type CommandOutcome = z.infer<typeof CommandOutcome>;
+
+/** The most results one `remediationResults` signal carries (the api splits larger batches). */
+export const MAX_RESULTS_PER_SIGNAL = 500;
+
+/** Signal `remediationResults`: the api tells a remediation how some of its devices' commands ended. */
+export const RemediationResults = z
+  .object({ results: z.array(z.object({ commandId: z.string().min(1).max(300), status: CommandOutcome }).strict()).min(1).max(MAX_RESULTS_PER_SIGNAL) })
+  .strict();
+export type RemediationResults = z.infer<typeof RemediationResults>;
+
 /** Signal `copilotPaused`: the org's kill switch changed. */
 export const CopilotPausedSignal = z.object({ paused: z.boolean(), by: z.uuid() }).strict();
 export type CopilotPausedSignal = z.infer<typeof CopilotPausedSignal>;

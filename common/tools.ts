@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { DEFAULT_POLICY, Tier, type PolicyToolName } from './default-policy';
-import { Interpreter, ServiceName, MAX_SCRIPT_BYTES, type CommandKind } from './protocol';
+import { Interpreter, ServiceName, MAX_FULL_OUTPUT_BYTES, MAX_SCRIPT_BYTES, OutputStream, type CommandKind } from './protocol';
 
 export { Tier } from './default-policy';
 
@@ -45,7 +45,14 @@ export const ToolInput = {
   list_alerts: z
     .object({ device_id: DeviceId.optional(), status: z.enum(['open', 'acknowledged', 'all']).default('open') })
     .strict(),
-  get_command_result: z.object({ command_id: z.string().min(1).max(200).describe('A command id from an earlier tool result') }).strict(),
+  get_command_result: z
+    .object({
+      command_id: z.string().min(1).max(200).describe('A command id from an earlier tool result'),
+      stream: OutputStream.optional().describe("Page through this stream's full output instead of returning the stored result"),
+      offset: z.number().int().min(0).max(MAX_FULL_OUTPUT_BYTES).optional().describe('Byte offset in the stream to read from (default 0; each answer gives the next one)'),
+    })
+    .strict()
+    .refine((i) => i.offset === undefined || i.stream !== undefined, { message: 'offset needs a stream', path: ['offset'] }),
   list_discovered_hosts: z
     .object({ cidr: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'an IPv4 CIDR such as 192.168.1.0/24').optional().describe('Only this range; every scanned range when omitted') })
     .strict(),
@@ -228,7 +235,8 @@ export const TOOL_CATALOG: Catalog = {
   },
   get_command_result: {
     name: 'get_command_result',
-    description: 'The full stored result of an earlier device command (tool output shown to you may be truncated).',
+    description:
+      "The stored result of an earlier device command (tool output shown to you may be truncated). With stream ('stdout' or 'stderr'), a page of that stream's full output as the device produced it instead, with the offset of the next page.",
     targets: () => [],
     execution: db,
     rateLimit: reads,

@@ -62,6 +62,15 @@ const short = (s: unknown, n = 160) => {
   return text.length > n ? `${text.slice(0, n - 1)}…` : text;
 };
 
+/** One line per device command: what ran where, how it ended, and how long the workflow waited for it. */
+function commandEntry(command: Obj, status: unknown, took: number): Omit<TimelineEntry, 'time' | 'workflowId'> {
+  return {
+    kind: 'command',
+    text: `command ${String(command.kind)} on device ${String(command.deviceId)}: ${String(status)} in ${took} ms`,
+    details: { commandId: command.commandId, deviceId: command.deviceId, kind: command.kind, params: command.params, status, durationMs: took },
+  };
+}
+
 /** One line per completed (or failed) activity, by activity type. */
 function describeActivity(name: string, input: Obj, result: unknown, failed: string | null, took: number): Omit<TimelineEntry, 'time' | 'workflowId'> | null {
   const r = obj(result);
@@ -111,11 +120,7 @@ function describeActivity(name: string, input: Obj, result: unknown, failed: str
     case 'recordBreakerTrip':
       return { kind: 'breaker', text: `circuit breaker tripped after ${String(input.streak)} rejections in a row` };
     case 'dispatchDeviceCommand':
-      return {
-        kind: 'command',
-        text: `command ${String(input.kind)} on device ${String(input.deviceId)}: ${String(r.status)} in ${took} ms`,
-        details: { commandId: input.commandId, deviceId: input.deviceId, kind: input.kind, params: input.params, status: r.status, durationMs: took },
-      };
+      return commandEntry(input, r.status, took);
     case 'runDatabaseTool':
     case 'recordToolResult':
       return { kind: 'tool', text: `tool result: ${String(r.status)}${r.summary ? ` — ${short(r.summary)}` : ''}`, details: { invocationId: r.invocationId, status: r.status, flagged: r.flagged ?? false } };
@@ -133,8 +138,25 @@ export function timelineOf(workflowId: string, history: History): TimelineEntry[
   const push = (e: HistoryEvent, entry: Omit<TimelineEntry, 'time' | 'workflowId'> | null) => {
     if (entry) out.push({ time: iso(e), workflowId, ...entry });
   };
+  // A remediation queues its devices' commands in batches (queueDeviceCommands) and hears how each ended by the
+  // remediationResults signal: each command is remembered from its batch until its result arrives.
+  const queued = new Map<string, { command: Obj; at: HistoryEvent }>();
+  const settle = (e: HistoryEvent, commandId: unknown, status: unknown) => {
+    const q = queued.get(String(commandId));
+    if (!q) return;
+    queued.delete(String(commandId));
+    push(e, commandEntry(q.command, status, ms(q.at, e)));
+  };
   for (const e of events) {
     switch (e.eventType) {
+      case EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED: {
+        const a = e.activityTaskScheduledEventAttributes;
+        if (a?.activityType?.name !== 'queueDeviceCommands') break;
+        const input = obj(first(a.input));
+        const commands = Array.isArray(input.commands) ? (input.commands as unknown[]).map(obj) : [];
+        for (const c of commands) queued.set(String(c.commandId), { command: { ...c, kind: input.kind, params: input.params }, at: e });
+        break;
+      }
       case EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED: {
         const a = e.workflowExecutionStartedEventAttributes;
         const input = obj(first(a?.input));
@@ -150,13 +172,21 @@ export function timelineOf(workflowId: string, history: History): TimelineEntry[
         if (!scheduled || !attrs) break;
         const name = attrs.activityType?.name ?? '?';
         const failure = e.activityTaskFailedEventAttributes?.failure?.message ?? (e.activityTaskTimedOutEventAttributes ? 'timed out' : null);
+        if (name === 'queueDeviceCommands' && !failure) {
+          // Only commands already settled come back here; the others by signal.
+          const settled = obj(first(e.activityTaskCompletedEventAttributes?.result)).settled;
+          for (const c of Array.isArray(settled) ? settled.map(obj) : []) settle(e, c.commandId, c.status);
+          break;
+        }
         push(e, describeActivity(name, obj(first(attrs.input)), first(e.activityTaskCompletedEventAttributes?.result), failure, ms(scheduled, e)));
         break;
       }
       case EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED: {
         const a = e.workflowExecutionSignaledEventAttributes;
         const input = obj(first(a?.input));
-        if (a?.signalName === 'approvalDecision') {
+        if (a?.signalName === 'remediationResults') {
+          for (const r of Array.isArray(input.results) ? input.results.map(obj) : []) settle(e, r.commandId, r.status);
+        } else if (a?.signalName === 'approvalDecision') {
           push(e, { kind: 'signal', text: `signal approvalDecision: ${String(input.decision)} for ${String(input.approvalId)} from ${String(input.approverId)} via ${String(input.channel)}`, details: { ...input, digest: undefined } });
         } else {
           push(e, { kind: 'signal', text: `signal ${a?.signalName ?? '?'}`, details: input });

@@ -5,6 +5,7 @@
  * delays delivery until the agent reconnects or the api's sweep runs.
  */
 import { Client } from 'pg';
+import { z } from 'zod';
 import type { Logger } from './logger';
 
 export const Channel = {
@@ -12,6 +13,13 @@ export const Channel = {
   SessionEvents: 'gatehouse_session_events',
 } as const;
 export type Channel = (typeof Channel)[keyof typeof Channel];
+
+/** On `Channel.Commands`: these commands wait for these devices (at most COMMANDS_PER_NOTE, to stay in 8000 bytes). */
+export const COMMANDS_PER_NOTE = 40;
+export const CommandsNote = z
+  .object({ commands: z.array(z.object({ commandId: z.string().min(1).max(300), deviceId: z.uuid() }).strict()).min(1).max(COMMANDS_PER_NOTE) })
+  .strict();
+export type CommandsNote = z.infer<typeof CommandsNote>;
 
 export type Listener = (channel: Channel, payload: string) => void;
 

@@ -33,6 +33,15 @@ async function saveWorkflow(sys: TestSystem, workflowId: string, name: string): 
   console.log(`wrote ${path.relative(process.cwd(), file)} (${history.events?.length} events)`);
 }
 
+/** The workflow id of the remediation child a session started. */
+async function remediationOf(sys: TestSystem, sessionId: string): Promise<string> {
+  const { workflowId } = await sys.prisma.copilotSession.findUniqueOrThrow({ where: { id: sessionId } });
+  const events = (await sys.temporal.client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+  const child = events.map((e) => e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId).find(Boolean);
+  if (!child) throw new Error('the remediation started no child workflow');
+  return child;
+}
+
 async function main(): Promise<void> {
   const sys = await startTestSystem({ agent: true, simulated: 4 });
   try {
@@ -80,11 +89,18 @@ async function main(): Promise<void> {
     await sys.startWorker();
     await sys.waitForTurn(sessionId, tech, turn, 90_000);
     await save(sys, sessionId, 'copilot-session-remediation');
-    const child = (await sys.temporal.client.workflow.getHandle((await sys.prisma.copilotSession.findUniqueOrThrow({ where: { id: sessionId } })).workflowId).fetchHistory()).events
-      ?.map((e) => e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId)
-      .find(Boolean);
-    if (!child) throw new Error('the remediation started no child workflow');
-    await saveWorkflow(sys, child, 'remediation-worker-restart');
+    await saveWorkflow(sys, await remediationOf(sys, sessionId), 'remediation-worker-restart');
+
+    // The same once devices start in batches and their results come by signal (patch remediation-batched-devices):
+    // two devices at a time, the worker restarted in the middle.
+    sessionId = await sys.startSession(tech);
+    turn = await sys.send(sessionId, tech, tool('run_remediation', { target: { device_ids: [...sys.simulated.values()] }, action: { type: 'service', service: 'W32Time', action: 'restart' }, batch_size: 2 }));
+    await decide((await sys.waitForApproval(sessionId)).id, { decision: 'approve', reason: 'clock drift' });
+    await waitUntil(async () => (await sys.prisma.deviceCommand.count({ where: { id: { startsWith: sessionId } } })) >= 2, 'the remediation to start');
+    await sys.stopWorker();
+    await sys.startWorker();
+    await sys.waitForTurn(sessionId, tech, turn, 90_000);
+    await saveWorkflow(sys, await remediationOf(sys, sessionId), 'remediation-batched');
   } finally {
     await sys.stop();
   }

@@ -119,7 +119,7 @@ it('finishes a turn after the worker stops mid-turn, without repeating a tool ca
   // The device comes back while no worker runs: the result is stored and the activity completed on the server.
   agent.start();
   await waitUntil(
-    async () => (await sys.prisma.deviceCommand.findFirst({ where: { id: { startsWith: sessionId } } }))?.activityCompletedAt != null,
+    async () => (await sys.prisma.deviceCommand.findFirst({ where: { id: { startsWith: sessionId } } }))?.reportedAt != null,
     'the result to complete the waiting activity',
   );
   await sys.startWorker();

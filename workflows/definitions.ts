@@ -4,6 +4,7 @@ import type {
   ApprovalDecisionSignal,
   CopilotPausedSignal,
   RemediationControl,
+  RemediationResults,
   ResetBreakerSignal,
   SendMessageInput,
   SendMessageResult,
@@ -33,3 +34,4 @@ export interface RemediationProgress {
 }
 export const remediationProgressQuery = defineQuery<RemediationProgress>('remediationProgress');
 export const remediationControlSignal = defineSignal<[RemediationControl]>('remediationControl');
+export const remediationResultsSignal = defineSignal<[RemediationResults]>('remediationResults');

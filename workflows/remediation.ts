@@ -2,105 +2,100 @@
  * `remediation`: one command over many devices, `batchSize` at a time (a sliding window: a new device starts as
  * soon as one finishes). Once more than `maxFailures` devices have failed, no new device starts; those already
  * running finish. Each device's command id is derived from the remediation's id and the device, so a retried or
- * replayed dispatch never runs twice.
+ * replayed start never runs twice.
+ *
+ * Devices start in batches: one `queueDeviceCommands` activity queues every device that can start now, and the api
+ * tells the workflow how commands ended with the `remediationResults` signal, several results per signal when
+ * they arrive together. A thousand devices cost a few hundred activities and signals, not a thousand of each.
  *
  * People steer it with the `remediationControl` signal (checked and audited by the api): pause (running devices
  * finish, none starts until resumed), resume, cancel (the devices not started never are). Progress is readable
  * with the `remediationProgress` query. A long run continues as new every MAX_STARTS_PER_RUN devices, once the
  * devices in flight have finished, carrying its progress, so the history stays small whatever the fleet size.
  */
-import { condition, continueAsNew, setHandler } from '@temporalio/workflow';
-import type { CommandKind } from '../common/protocol';
-import { RemediationControl } from '../common/session';
-import { device } from './activities';
-import { remediationControlSignal, remediationProgressQuery, type RemediationProgress } from './definitions';
+import { condition, continueAsNew, patched, setHandler, workflowInfo } from '@temporalio/workflow';
+import { RemediationResults, type CommandOutcome } from '../common/session';
+import { db } from './activities';
+import { remediationControlSignal, remediationProgressQuery, remediationResultsSignal } from './definitions';
+import { finish, initialProgress, MAX_STARTS_PER_RUN, obeyControl, type RemediationInput, type RemediationResult } from './remediation-state';
+import { remediationV1 } from './remediation-v1';
 
-export const MAX_STARTS_PER_RUN = 200;
-
-export interface RemediationInput {
-  orgId: string;
-  devices: string[];
-  kind: CommandKind;
-  params: Record<string, unknown>;
-  batchSize: number;
-  maxFailures: number;
-  /** Prefix of every command id: the parent's tool invocation id. */
-  commandPrefix: string;
-  /** What earlier runs did, when this run continues a long remediation. */
-  carried?: { progress: RemediationProgress; commandIds: string[] };
-}
-
-export interface RemediationResult {
-  commandIds: string[];
-  succeeded: number;
-  failed: number;
-  skipped: number;
-  cancelled?: number;
-  stoppedAtThreshold: boolean;
-}
+export { MAX_STARTS_PER_RUN, type RemediationInput, type RemediationResult } from './remediation-state';
 
 export async function remediation(input: RemediationInput): Promise<RemediationResult> {
-  const progress: RemediationProgress = input.carried?.progress ?? {
-    total: input.devices.length,
-    running: 0,
-    succeeded: 0,
-    failed: 0,
-    skipped: 0,
-    cancelled: 0,
-    stoppedAtThreshold: false,
-    state: 'running',
-    devices: {},
-  };
+  // Histories recorded before devices started in batches replay with the code that made them.
+  if (!patched('remediation-batched-devices')) return remediationV1(input);
+
+  const progress = initialProgress(input);
   setHandler(remediationProgressQuery, () => progress);
-  setHandler(remediationControlSignal, (raw) => {
-    const control = RemediationControl.safeParse(raw);
-    if (!control.success || progress.state === 'cancelled' || progress.state === 'finished') return;
-    if (control.data.action === 'pause' && progress.state === 'running') progress.state = 'paused';
-    else if (control.data.action === 'resume' && progress.state === 'paused') progress.state = 'running';
-    else if (control.data.action === 'cancel') progress.state = 'cancelled';
-  });
+  setHandler(remediationControlSignal, (raw) => obeyControl(progress, raw));
+
   const queue = [...input.devices];
   const commandIds: string[] = [...(input.carried?.commandIds ?? [])];
-  const inflight = new Set<Promise<void>>();
-  let startedThisRun = 0;
-
-  const runOne = async (deviceId: string) => {
-    const commandId = `${input.commandPrefix}:${deviceId}`;
-    commandIds.push(commandId);
-    progress.devices[deviceId] = 'running';
-    const { status } = await device.dispatchDeviceCommand({ orgId: input.orgId, commandId, deviceId, kind: input.kind, params: input.params });
+  /** Devices started and not finished, by command id. */
+  const running = new Map<string, string>();
+  let finished = 0;
+  const settle = (commandId: string, status: CommandOutcome) => {
+    const deviceId = running.get(commandId);
+    if (!deviceId) return; // not ours, or told already (a result can come both by signal and from a retried queue)
+    running.delete(commandId);
+    finished += 1;
     progress.running -= 1;
     if (status === 'succeeded') progress.succeeded += 1;
     else progress.failed += 1;
     progress.devices[deviceId] = status;
     if (progress.failed > input.maxFailures) progress.stoppedAtThreshold = true;
   };
+  setHandler(remediationResultsSignal, (raw) => {
+    const parsed = RemediationResults.safeParse(raw);
+    if (parsed.success) for (const r of parsed.data.results) settle(r.commandId, r.status);
+  });
 
-  while (queue.length > 0 || inflight.size > 0) {
-    if (progress.state === 'paused' && inflight.size === 0) {
+  // Batches being queued: a new batch starts whenever slots free up, without waiting for the last to be queued.
+  const queueing = new Set<Promise<void>>();
+  let failure: unknown;
+  const queueBatch = (commands: { commandId: string; deviceId: string }[]) => {
+    // Results may arrive by signal before this returns; those settled already (a retry) come back here.
+    const p: Promise<void> = db
+      .queueDeviceCommands({ orgId: input.orgId, kind: input.kind, params: input.params, reportTo: workflowInfo().workflowId, commands })
+      .then(({ settled }) => settled.forEach((s) => settle(s.commandId, s.status)))
+      .catch((err: unknown) => void (failure ??= err))
+      .finally(() => queueing.delete(p));
+    queueing.add(p);
+  };
+
+  let startedThisRun = 0;
+  const canStart = () => progress.state === 'running' && !progress.stoppedAtThreshold && running.size < input.batchSize && queue.length > 0 && startedThisRun < MAX_STARTS_PER_RUN;
+  while (queue.length > 0 || running.size > 0) {
+    if (progress.state === 'paused' && running.size === 0) {
       await condition(() => progress.state !== 'paused');
       continue;
     }
-    while (progress.state === 'running' && !progress.stoppedAtThreshold && inflight.size < input.batchSize && queue.length > 0 && startedThisRun < MAX_STARTS_PER_RUN) {
+    const batch: { commandId: string; deviceId: string }[] = [];
+    while (canStart()) {
       const deviceId = queue.shift()!;
+      const commandId = `${input.commandPrefix}:${deviceId}`;
+      batch.push({ commandId, deviceId });
+      running.set(commandId, deviceId);
+      commandIds.push(commandId);
+      progress.devices[deviceId] = 'running';
       progress.running += 1;
       startedThisRun += 1;
-      const p: Promise<void> = runOne(deviceId).finally(() => inflight.delete(p));
-      inflight.add(p);
     }
-    if (inflight.size === 0) {
+    if (batch.length > 0) queueBatch(batch);
+    if (running.size === 0) {
+      await condition(() => queueing.size === 0);
+      if (failure) throw failure;
       if (progress.state === 'running' && !progress.stoppedAtThreshold && queue.length > 0) {
         // This run started its share and everything in flight finished: go on in a fresh history.
         await continueAsNew<typeof remediation>({ ...input, devices: queue, carried: { progress, commandIds } });
       }
       break;
     }
-    await Promise.race(inflight);
+    const [finishedBefore, stateBefore] = [finished, progress.state];
+    await condition(() => finished !== finishedBefore || progress.state !== stateBefore || failure !== undefined);
+    // A batch that could not be queued after its retries fails the remediation, as a failed device command would.
+    if (failure) throw failure;
   }
-  const notStarted = progress.state === 'cancelled' ? 'cancelled' : 'skipped';
-  for (const deviceId of queue) progress.devices[deviceId] = notStarted;
-  if (notStarted === 'cancelled') progress.cancelled += queue.length;
-  else progress.skipped += queue.length;
-  if (progress.state !== 'cancelled') progress.state = 'finished';
-  return { commandIds, succeeded: progress.succeeded, failed: progress.failed, skipped: progress.skipped, cancelled: progress.cancelled, stoppedAtThreshold: progress.stoppedAtThreshold };
+  return finish(progress, queue, commandIds);
 }

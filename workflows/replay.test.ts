@@ -23,7 +23,7 @@ beforeAll(() => {
   }
 });
 
-it('has the committed histories: reads, approvals, a breaker trip, and a remediation with a worker restart', () => {
+it('has the committed histories: reads, approvals, a breaker trip, and remediations (old and batched) with a worker restart', () => {
   expect(histories).toEqual(
     expect.arrayContaining([
       'copilot-session-two-turns.json',
@@ -31,12 +31,20 @@ it('has the committed histories: reads, approvals, a breaker trip, and a remedia
       'copilot-session-breaker.json',
       'copilot-session-remediation.json',
       'remediation-worker-restart.json',
+      'remediation-batched.json',
     ]),
   );
   // The remediation child really spans two workers: the first stopped mid-run, the second finished it.
   const restart = JSON.parse(readFileSync(path.join(fixtures, 'histories', 'remediation-worker-restart.json'), 'utf8'));
   const workers = new Set(restart.events.filter((e: any) => e.workflowTaskStartedEventAttributes).map((e: any) => e.workflowTaskStartedEventAttributes.identity));
   expect(workers.size).toBe(2);
+  // Before and after devices started in batches: one activity per device, then queued batches and result signals.
+  const activities = (file: string) => load(file).events!.map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean);
+  expect(new Set(activities('remediation-worker-restart.json'))).toEqual(new Set(['dispatchDeviceCommand']));
+  expect(new Set(activities('remediation-batched.json'))).toEqual(new Set(['queueDeviceCommands']));
+  const batched = load('remediation-batched.json').events!;
+  expect(batched.some((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'remediationResults')).toBe(true);
+  expect(new Set(batched.map((e) => e.workflowTaskStartedEventAttributes?.identity).filter(Boolean)).size).toBe(2);
 });
 
 it('keeps secrets out of histories and caps what tools bring back', () => {

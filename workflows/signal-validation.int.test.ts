@@ -13,6 +13,7 @@ import {
   copilotPausedSignal,
   remediationControlSignal,
   remediationProgressQuery,
+  remediationResultsSignal,
   resetBreakerSignal,
   sendMessageUpdate,
   stateQuery,
@@ -88,17 +89,18 @@ it('ignores malformed signals and refuses malformed updates to a session, which 
   expect(await failedTasks(handle)).toEqual([]);
 });
 
-it('ignores malformed control signals to a running remediation, which still obeys a well-formed pause', async () => {
+it('ignores malformed control and result signals to a running remediation, which still obeys a well-formed pause', async () => {
   // One device that is not connected: its command waits, so the remediation stays running while it is steered.
   const { id: orgId, siteIds } = sys.seed.orgs.acme;
   const key = await createEnrollmentKey(sys.prisma, { orgId, siteId: siteIds[0]! });
   const enrolled = await sys.request('POST', '/v1/agents/enroll', { body: { key, hostname: 'sig-offline', os: 'Linux', executor: 'linux' } });
   expect(enrolled.status).toBe(201);
   const devices = [enrolled.body.deviceId as string];
+  const prefix = `${uuid()}:toolu_signals`;
   const handle = await sys.temporal.client.workflow.start<typeof remediation>('remediation', {
     taskQueue: sys.taskQueue,
     workflowId: `remediation-signals-${uuid()}`,
-    args: [{ orgId, devices, kind: 'system_info', params: {}, batchSize: 1, maxFailures: 0, commandPrefix: `${uuid()}:toolu_signals` }],
+    args: [{ orgId, devices, kind: 'system_info', params: {}, batchSize: 1, maxFailures: 0, commandPrefix: prefix }],
   });
   try {
     const progress = () => handle.query(remediationProgressQuery);
@@ -108,6 +110,20 @@ it('ignores malformed control signals to a running remediation, which still obey
       await handle.signal(remediationControlSignal, payload as never);
     }
     expect(await progress()).toMatchObject({ state: 'running', running: 1, cancelled: 0 });
+    expect(await failedTasks(handle)).toEqual([]);
+
+    // Results: malformed ones, and well-formed ones for commands this remediation never started, change nothing.
+    const commandId = `${prefix}:${devices[0]}`;
+    for (const payload of [
+      ...junk({ results: [{ commandId, status: 'succeeded' }] }),
+      { results: [] },
+      { results: [{ commandId, status: 'done' }] },
+      { results: [{ commandId: `${prefix}:${uuid()}`, status: 'succeeded' }] },
+      { results: Array.from({ length: 501 }, () => ({ commandId, status: 'failed' })) },
+    ]) {
+      await handle.signal(remediationResultsSignal, payload as never);
+    }
+    expect(await progress()).toMatchObject({ state: 'running', running: 1, succeeded: 0, failed: 0 });
     expect(await failedTasks(handle)).toEqual([]);
 
     await handle.signal(remediationControlSignal, { action: 'pause', by: uuid() });

@@ -4,10 +4,11 @@
  * parsed command output.
  */
 import type { PrismaClient } from '@prisma/client';
-import { CommandOutput, type CommandKind } from '../../common/protocol';
+import { CommandOutput, FullOutput, type CommandKind } from '../../common/protocol';
 import type { ToolInputOf, ToolName } from '../../common/tools';
 import { deviceView } from '../../lib/device-view';
 import { siteFilter } from '../../lib/site-scope';
+import { readOutputPage } from './output-pages';
 
 export interface ToolResult {
   output: unknown;
@@ -113,8 +114,23 @@ export const TOOL_HANDLERS: Handlers = {
     async run({ prisma, orgId, sites }, input) {
       const cmd = await prisma.deviceCommand.findFirst({ where: { id: input.command_id, orgId, device: siteFilter(sites) }, include: { device: { select: { name: true } } } });
       if (!cmd) return { output: { error: 'command not found' }, summary: 'command not found in this organization' };
-      const output = { commandId: cmd.id, device: cmd.device.name, kind: cmd.kind, status: cmd.status, errorCode: cmd.errorCode, result: cmd.result, completedAt: cmd.completedAt?.toISOString() ?? null };
-      return { output, summary: `${cmd.kind} on ${cmd.device.name}: ${cmd.status}` };
+      const about = { commandId: cmd.id, device: cmd.device.name, kind: cmd.kind, status: cmd.status, errorCode: cmd.errorCode, completedAt: cmd.completedAt?.toISOString() ?? null };
+      if (!input.stream) return { output: { ...about, result: cmd.result }, summary: `${cmd.kind} on ${cmd.device.name}: ${cmd.status}` };
+      // A page of the full output, checked against what the device declared in its result.
+      const declared = FullOutput.safeParse((cmd.result as { fullOutput?: unknown } | null)?.fullOutput);
+      const page = await readOutputPage(prisma, {
+        commandId: cmd.id,
+        orgId,
+        stream: input.stream,
+        offset: input.offset ?? 0,
+        declared: declared.success ? declared.data[input.stream] : null,
+        finished: !['pending', 'delivered'].includes(cmd.status),
+      });
+      const range = `bytes ${page.offset}-${page.nextOffset ?? page.storedBytes} of ${page.storedBytes} stored`;
+      return {
+        output: { ...about, fullOutput: page },
+        summary: `${input.stream} of ${cmd.kind} on ${cmd.device.name}: ${range}${page.complete ? '' : ' (not the complete output)'}`,
+      };
     },
   },
   acknowledge_alert: {

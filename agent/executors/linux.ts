@@ -166,7 +166,7 @@ export function createLinuxExecutor(opts: LinuxExecutorOptions = {}): Executor {
     get_event_logs: (params) => eventLogs(params),
     list_software: (params) => listSoftware(params),
     kill_process: (params) => killProcess(params),
-    run_script: (params) => runScript(params, { path: opts.scriptPath }),
+    run_script: (params, ctx) => runScript(params, { path: opts.scriptPath, output: ctx?.output }),
     inventory: async () => ({ system: await systemInfo(), packages: (await listSoftware({}).catch(() => ({ total: 0 }))).total, collectedAt: new Date().toISOString() }),
     network_discovery: (params) => networkDiscovery(params, { allowLoopback: opts.allowLoopbackDiscovery }),
     restart: async () => {
@@ -179,19 +179,20 @@ export function createLinuxExecutor(opts: LinuxExecutorOptions = {}): Executor {
       later('systemctl', ['poweroff']);
       return { scheduled: true };
     },
-    install_updates: async (params) => {
+    // apt's own output is spooled like a script's: read back in full with get_command_result.
+    install_updates: async (params, ctx) => {
       CommandParams.install_updates.parse(params);
       if (!opts.allowPackages) throw disabled('installing updates', '--allow-packages');
-      const result = await runScript({ interpreter: 'bash', script: 'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get -y -q upgrade', timeoutSeconds: 1800 });
+      const result = await runScript({ interpreter: 'bash', script: 'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get -y -q upgrade', timeoutSeconds: 1800 }, { output: ctx?.output });
       if (result.exitCode !== 0) throw new ExecutorError('EXECUTION_FAILED', 'apt-get upgrade failed');
-      return { installed: [], rebootRequired: existsSync('/var/run/reboot-required') };
+      return { installed: [], rebootRequired: existsSync('/var/run/reboot-required'), ...(result.fullOutput ? { fullOutput: result.fullOutput } : {}) };
     },
-    uninstall_software: async (params) => {
+    uninstall_software: async (params, ctx) => {
       const p = CommandParams.uninstall_software.parse(params);
       if (!opts.allowPackages) throw disabled('removing software', '--allow-packages');
       if (!/^[a-z0-9][a-z0-9.+-]*$/.test(p.name)) throw new ExecutorError('INVALID_COMMAND', 'not a Debian package name');
-      const result = await runScript({ interpreter: 'bash', script: `DEBIAN_FRONTEND=noninteractive apt-get -y -q remove -- '${p.name}'`, timeoutSeconds: 600 });
-      return { name: p.name, removed: result.exitCode === 0 };
+      const result = await runScript({ interpreter: 'bash', script: `DEBIAN_FRONTEND=noninteractive apt-get -y -q remove -- '${p.name}'`, timeoutSeconds: 600 }, { output: ctx?.output });
+      return { name: p.name, removed: result.exitCode === 0, ...(result.fullOutput ? { fullOutput: result.fullOutput } : {}) };
     },
   };
 }

@@ -1,12 +1,14 @@
 /**
  * Runs a script as its own process group, so a timeout kills the whole tree (children included), with stdout and
- * stderr capped (head and tail kept, truncation marked). PowerShell runs where `pwsh` exists.
+ * stderr capped in the result (head and tail kept, truncation marked) and, when the agent gives it files, spooled
+ * there in full up to the endpoint limit (see ../output-spool.ts). PowerShell runs where `pwsh` exists.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { CommandParams } from '../../common/protocol';
+import { CommandParams, type FullOutput } from '../../common/protocol';
+import { recordStream, type OutputFiles } from '../output-spool';
 import { ExecutorError } from './types';
 
 export const OUTPUT_CAP_BYTES = 64 * 1024;
@@ -43,7 +45,18 @@ export class CappedBuffer {
 const hasPwsh = () => spawnSync('sh', ['-c', 'command -v pwsh'], { stdio: 'ignore' }).status === 0;
 const envName = (k: string) => `GATEHOUSE_PARAM_${k.toUpperCase().replace(/[^A-Z0-9_]/g, '_')}`;
 
-export async function runScript(raw: Record<string, unknown>, opts: { path?: string } = {}) {
+export interface ScriptResult {
+  exitCode: number | null;
+  timedOut: boolean;
+  stdout: string;
+  stderr: string;
+  truncated: boolean;
+  durationMs: number;
+  /** Present when the output was spooled to files. */
+  fullOutput?: FullOutput;
+}
+
+export async function runScript(raw: Record<string, unknown>, opts: { path?: string; output?: OutputFiles } = {}): Promise<ScriptResult> {
   const p = CommandParams.run_script.parse(raw);
   if (p.interpreter === 'powershell' && !hasPwsh()) throw new ExecutorError('UNSUPPORTED', 'PowerShell (pwsh) is not installed on this device');
   const dir = await mkdtemp(path.join(os.tmpdir(), 'gatehouse-script-'));
@@ -58,35 +71,45 @@ export async function runScript(raw: Record<string, unknown>, opts: { path?: str
   const stdout = new CappedBuffer(OUTPUT_CAP_BYTES);
   const stderr = new CappedBuffer(OUTPUT_CAP_BYTES);
   try {
-    return await new Promise<{ exitCode: number | null; timedOut: boolean; stdout: string; stderr: string; truncated: boolean; durationMs: number }>((resolve, reject) => {
-      const child = spawn(cmd, args as string[], { cwd: dir, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        try {
-          process.kill(-child.pid!, 'SIGKILL'); // the whole process group
-        } catch {
-          // already gone
-        }
-      }, p.timeoutSeconds * 1000);
-      child.stdout.setEncoding('utf8').on('data', (c: string) => stdout.push(c));
-      child.stderr.setEncoding('utf8').on('data', (c: string) => stderr.push(c));
-      child.once('error', (err) => {
-        clearTimeout(timer);
-        reject(new ExecutorError('EXECUTION_FAILED', err.message));
-      });
-      child.once('close', (code) => {
-        clearTimeout(timer);
-        resolve({
-          exitCode: timedOut ? null : code,
-          timedOut,
-          stdout: stdout.toString(),
-          stderr: stderr.toString(),
-          truncated: stdout.truncated || stderr.truncated,
-          durationMs: Date.now() - started,
-        });
-      });
+    const child = spawn(cmd, args as string[], { cwd: dir, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    let timedOut = false;
+    const killGroup = () => {
+      try {
+        if (child.pid) process.kill(-child.pid, 'SIGKILL'); // the whole process group
+      } catch {
+        // already gone
+      }
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killGroup();
+    }, p.timeoutSeconds * 1000);
+    const exited = new Promise<number | null>((resolve, reject) => {
+      child.once('error', (err) => reject(new ExecutorError('EXECUTION_FAILED', err.message)));
+      child.once('close', (code) => resolve(code));
     });
+    try {
+      const [code, out, err] = await Promise.all([
+        exited,
+        recordStream(child.stdout, opts.output?.file('stdout'), (t) => stdout.push(t)),
+        recordStream(child.stderr, opts.output?.file('stderr'), (t) => stderr.push(t)),
+      ]);
+      return {
+        exitCode: timedOut ? null : code,
+        timedOut,
+        stdout: stdout.toString(),
+        stderr: stderr.toString(),
+        truncated: stdout.truncated || stderr.truncated,
+        durationMs: Date.now() - started,
+        ...(opts.output ? { fullOutput: { stdout: out, stderr: err } } : {}),
+      };
+    } catch (err) {
+      // The spool could not be written (a full disk): the script must not run on unwatched.
+      killGroup();
+      throw err instanceof ExecutorError ? err : new ExecutorError('EXECUTION_FAILED', `could not keep the script's output: ${(err as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+    }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
