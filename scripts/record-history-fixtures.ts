@@ -79,27 +79,23 @@ async function main(): Promise<void> {
     await sys.waitForTurn(sessionId, tech, await sys.send(sessionId, tech, tool('get_device_info', { device_id: pc1 })));
     await save(sys, sessionId, 'copilot-session-breaker');
 
-    // A remediation over four devices, one at a time, with the worker stopped and started again in the middle:
-    // the session's history and the remediation child's.
-    sessionId = await sys.startSession(tech);
-    turn = await sys.send(sessionId, tech, tool('run_remediation', { target: { device_ids: [...sys.simulated.values()] }, action: { type: 'service', service: 'Dnscache', action: 'restart' }, batch_size: 1 }));
-    await decide((await sys.waitForApproval(sessionId)).id, { decision: 'approve', reason: 'DNS cache is stale' });
-    await waitUntil(async () => (await sys.prisma.deviceCommand.count({ where: { id: { startsWith: sessionId } } })) >= 2, 'the remediation to start');
-    await sys.stopWorker();
-    await sys.startWorker();
-    await sys.waitForTurn(sessionId, tech, turn, 90_000);
+    // A remediation over four devices with the worker stopped and started again in the middle; returns its session.
+    const remediationWithRestart = async (service: string, batchSize: number, reason: string) => {
+      const id = await sys.startSession(tech);
+      const t = await sys.send(id, tech, tool('run_remediation', { target: { device_ids: [...sys.simulated.values()] }, action: { type: 'service', service, action: 'restart' }, batch_size: batchSize }));
+      await decide((await sys.waitForApproval(id)).id, { decision: 'approve', reason });
+      await waitUntil(async () => (await sys.prisma.deviceCommand.count({ where: { id: { startsWith: id } } })) >= 2, 'the remediation to start');
+      await sys.stopWorker();
+      await sys.startWorker();
+      await sys.waitForTurn(id, tech, t, 90_000);
+      return id;
+    };
+    // One device at a time: the session's history and the remediation child's.
+    sessionId = await remediationWithRestart('Dnscache', 1, 'DNS cache is stale');
     await save(sys, sessionId, 'copilot-session-remediation');
     await saveWorkflow(sys, await remediationOf(sys, sessionId), 'remediation-worker-restart');
-
-    // The same once devices start in batches and their results come by signal (patch remediation-batched-devices):
-    // two devices at a time, the worker restarted in the middle.
-    sessionId = await sys.startSession(tech);
-    turn = await sys.send(sessionId, tech, tool('run_remediation', { target: { device_ids: [...sys.simulated.values()] }, action: { type: 'service', service: 'W32Time', action: 'restart' }, batch_size: 2 }));
-    await decide((await sys.waitForApproval(sessionId)).id, { decision: 'approve', reason: 'clock drift' });
-    await waitUntil(async () => (await sys.prisma.deviceCommand.count({ where: { id: { startsWith: sessionId } } })) >= 2, 'the remediation to start');
-    await sys.stopWorker();
-    await sys.startWorker();
-    await sys.waitForTurn(sessionId, tech, turn, 90_000);
+    // Once devices start in batches and their results come by signal (patch remediation-batched-devices).
+    sessionId = await remediationWithRestart('W32Time', 2, 'clock drift');
     await saveWorkflow(sys, await remediationOf(sys, sessionId), 'remediation-batched');
   } finally {
     await sys.stop();

@@ -26,6 +26,7 @@ import { issueSecret } from '../lib/secrets';
 import { activityDeps, createWorker } from '../worker/create-worker';
 import { createActivities, type Activities } from '../activities';
 import { CuttableTcpPath, DedicatedRedis } from './services';
+import { PROTOCOL_VERSION } from '../common/protocol';
 
 const root = path.resolve(__dirname, '..');
 
@@ -59,6 +60,10 @@ export interface TestSystem {
   journalOf(name: string): string;
   /** A user of the seeded partner with the given roles in acme, and an API key. */
   createUser(roles: ('technician' | 'approver' | 'admin' | 'auditor')[]): Promise<{ userId: string; key: string }>;
+  /** A Linux endpoint enrolled through the api in the org's first site, with the secret its agent would hold. */
+  enrollDevice(hostname: string, org?: 'acme' | 'globex'): Promise<EnrolledDevice>;
+  /** A command for `d` as the gateway leaves one it has sent: delivered, waiting for its result. Returns its id. */
+  deliveredCommand(d: EnrolledDevice, kind?: string): Promise<string>;
   startSession(key: string): Promise<string>;
   /** Sends a message and returns its turn id. */
   send(sessionId: string, key: string, text: string): Promise<string>;
@@ -77,6 +82,15 @@ export interface TestSystem {
   startApiNode(): Promise<{ server: ApiServer; url: string }>;
   stop(): Promise<void>;
 }
+
+export interface EnrolledDevice {
+  deviceId: string;
+  secret: string;
+  orgId: string;
+}
+
+/** The Socket.IO handshake an agent holding `d`'s credential sends. */
+export const agentAuth = (d: EnrolledDevice) => ({ v: PROTOCOL_VERSION, deviceId: d.deviceId, secret: d.secret, agentVersion: 'test' });
 
 /** A message that makes the copilot call one tool directly (the offline model's `/tool name {json}` syntax). */
 export const toolCall = (name: string, input: Record<string, unknown>) => `/tool ${name} ${JSON.stringify(input)}`;
@@ -298,6 +312,20 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
     for (const d of await prisma.device.findMany({ where: { orgId: seed.orgs.acme.id, executor: 'simulated' } })) simulated.set(d.name, d.id);
   }
 
+  const enrollDevice: TestSystem['enrollDevice'] = async (hostname, org = 'acme') => {
+    const { id: orgId, siteIds } = seed.orgs[org];
+    const key = await createEnrollmentKey(prisma, { orgId, siteId: siteIds[0]! });
+    const res = await request('POST', '/v1/agents/enroll', { body: { key, hostname, os: 'Linux', executor: 'linux' } });
+    if (res.status !== 201) throw new Error(`enrolling ${hostname} failed: ${res.status} ${JSON.stringify(res.body)}`);
+    return { deviceId: res.body.deviceId, secret: res.body.secret, orgId };
+  };
+  const deliveredCommand: TestSystem['deliveredCommand'] = async (d, kind = 'system_info') => {
+    const id = `${crypto.randomUUID()}:toolu_${crypto.randomBytes(6).toString('hex')}:${d.deviceId}`;
+    const expiresAt = new Date(Date.now() + 30 * 60_000);
+    await prisma.deviceCommand.create({ data: { id, orgId: d.orgId, deviceId: d.deviceId, kind, params: {}, status: 'delivered', deliveredAt: new Date(), expiresAt } });
+    return id;
+  };
+
   const createUser: TestSystem['createUser'] = async (roles) => {
     const user = await prisma.user.create({ data: { partnerId: seed.partnerId, email: `${roles.join('-')}-${crypto.randomBytes(4).toString('hex')}@${seed.orgs.acme.slug}.example`, name: roles.join(' and ') } });
     for (const role of roles) await prisma.roleBinding.create({ data: { userId: user.id, orgId: seed.orgs.acme.id, role } });
@@ -343,6 +371,8 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
     agentsPath,
     journalOf: (name) => path.join(tmp ?? os.tmpdir(), 'simulated', seed.orgs.acme.slug, `${name}.journal.jsonl`),
     createUser,
+    enrollDevice,
+    deliveredCommand,
     startSession,
     send,
     waitForTurn,

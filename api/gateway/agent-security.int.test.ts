@@ -8,8 +8,7 @@ import crypto from 'node:crypto';
 import fc from 'fast-check';
 import { io, type Socket } from 'socket.io-client';
 import { MAX_AGENT_FRAME_BYTES, MAX_OUTPUT_DEPTH, PROTOCOL_VERSION } from '../../common/protocol';
-import { createEnrollmentKey } from '../../prisma/seed-demo';
-import { startTestSystem, waitUntil, type TestSystem } from '../../test/harness';
+import { agentAuth, startTestSystem, waitUntil, type EnrolledDevice, type TestSystem } from '../../test/harness';
 
 let sys: TestSystem;
 beforeAll(async () => {
@@ -28,20 +27,6 @@ afterEach(async () => {
   await waitUntil(async () => sys.api.io.of('/agents').sockets.size === 0, 'the agents to be disconnected', 5000);
 });
 
-interface Device {
-  deviceId: string;
-  secret: string;
-  orgId: string;
-}
-const enroll = async (hostname: string, org: 'acme' | 'globex' = 'acme'): Promise<Device> => {
-  const { id: orgId, siteIds } = sys.seed.orgs[org];
-  const key = await createEnrollmentKey(sys.prisma, { orgId, siteId: siteIds[0]! });
-  const res = await sys.request('POST', '/v1/agents/enroll', { body: { key, hostname, os: 'Linux', executor: 'linux' } });
-  expect(res.status).toBe(201);
-  return { deviceId: res.body.deviceId, secret: res.body.secret, orgId };
-};
-const authOf = (d: Device) => ({ v: PROTOCOL_VERSION, deviceId: d.deviceId, secret: d.secret, agentVersion: 'test' });
-
 /** Resolves with the connected socket, or rejects with the server's refusal. */
 const connect = (path: '/agents' | '/console', auth: unknown, opts: { reconnection?: boolean } = {}): Promise<Socket> =>
   new Promise((resolve, reject) => {
@@ -53,15 +38,8 @@ const connect = (path: '/agents' | '/console', auth: unknown, opts: { reconnecti
       reject(err);
     });
   });
-const connectAgent = (d: Device, opts?: { reconnection?: boolean }) => connect('/agents', authOf(d), opts);
+const connectAgent = (d: EnrolledDevice, opts?: { reconnection?: boolean }) => connect('/agents', agentAuth(d), opts);
 
-/** A command the gateway considers delivered to `d` and waiting for its result (as a worker would have queued it). */
-const queueCommand = async (d: Device): Promise<string> => {
-  const id = `${crypto.randomUUID()}:toolu_${crypto.randomBytes(6).toString('hex')}:${d.deviceId}`;
-  const expiresAt = new Date(Date.now() + 30 * 60_000);
-  await sys.prisma.deviceCommand.create({ data: { id, orgId: d.orgId, deviceId: d.deviceId, kind: 'system_info', params: {}, status: 'delivered', deliveredAt: new Date(), expiresAt } });
-  return id;
-};
 const resultFor = (commandId: string) => {
   const now = new Date().toISOString();
   return { v: PROTOCOL_VERSION, commandId, ok: true, output: { hostname: 'pwned' }, startedAt: now, finishedAt: now };
@@ -70,10 +48,10 @@ const commandRow = (id: string) => sys.prisma.deviceCommand.findUniqueOrThrow({ 
 
 describe('command results', () => {
   it('accepts a result only from the device the command was sent to, and flags any other device that sends one', async () => {
-    const target = await enroll('sec-target');
-    const sibling = await enroll('sec-sibling');
-    const foreign = await enroll('sec-foreign', 'globex');
-    const commandId = await queueCommand(target);
+    const target = await sys.enrollDevice('sec-target');
+    const sibling = await sys.enrollDevice('sec-sibling');
+    const foreign = await sys.enrollDevice('sec-foreign', 'globex');
+    const commandId = await sys.deliveredCommand(target);
     const before = await commandRow(commandId);
 
     for (const intruder of [sibling, foreign]) {
@@ -99,7 +77,7 @@ describe('command results', () => {
 
 describe('revoked credentials', () => {
   it('keeps a revoked device out, also when its dropped connection comes back on its own', async () => {
-    const device = await enroll('sec-revoked');
+    const device = await sys.enrollDevice('sec-revoked');
     const online = async () => (await sys.prisma.device.findUniqueOrThrow({ where: { id: device.deviceId } })).online;
     const socket = await connectAgent(device, { reconnection: true });
     const connects: string[] = [];
@@ -229,15 +207,15 @@ describe('malformed frames', () => {
     }
   };
 
-  let target: Device;
-  let other: Device;
+  let target: EnrolledDevice;
+  let other: EnrolledDevice;
   let commandIds: string[];
   let acmeSession: string;
   let globexSession: string;
   beforeAll(async () => {
-    target = await enroll('sec-fuzz');
-    other = await enroll('sec-fuzz-other', 'globex');
-    commandIds = [await queueCommand(target), await queueCommand(other), `${crypto.randomUUID()}:toolu_none:${target.deviceId}`];
+    target = await sys.enrollDevice('sec-fuzz');
+    other = await sys.enrollDevice('sec-fuzz-other', 'globex');
+    commandIds = [await sys.deliveredCommand(target), await sys.deliveredCommand(other), `${crypto.randomUUID()}:toolu_none:${target.deviceId}`];
     acmeSession = await sys.startSession(sys.keyOf('technician'));
     globexSession = (await sys.request('POST', '/v1/sessions', { key: sys.keyOf('technician', 'globex'), body: {} })).body.id;
     expect(globexSession).toEqual(expect.any(String));
@@ -328,8 +306,8 @@ describe('malformed frames', () => {
 
   it('refuses malformed handshakes on both namespaces', async () => {
     const before = await snapshot();
-    const genuine = authOf(target);
-    const agentAuth = fc.oneof(
+    const genuine = agentAuth(target);
+    const malformedAuth = fc.oneof(
       hostile,
       fc.tuple(fc.constantFrom('v', 'deviceId', 'secret'), hostile).map(([field, value]) => ({ ...genuine, [field]: value })),
       hostile.filter((v) => typeof v !== 'string' || !/^[\w.+-]{1,40}$/.test(v)).map((agentVersion) => ({ ...genuine, agentVersion })),
@@ -337,7 +315,7 @@ describe('malformed frames', () => {
       fc.constant({ ...genuine, secret: 'x'.repeat(43) }),
     );
     await fc.assert(
-      fc.asyncProperty(agentAuth, async (auth) => {
+      fc.asyncProperty(malformedAuth, async (auth) => {
         expect(await handshake('/agents', auth)).toMatch(/^(invalid agent credentials|closed)$/);
       }),
       { numRuns: 300, seed: SEED },
@@ -355,7 +333,7 @@ describe('malformed frames', () => {
 
   it('closes a connection whose packets its parser refuses, and keeps serving everyone else', async () => {
     const bystander = await connect('/console', { token: sys.keyOf('technician') });
-    const waiting = await queueCommand(target);
+    const waiting = await sys.deliveredCommand(target);
     const before = await snapshot();
     // Each is written as raw Socket.IO packets (or a raw WebSocket frame) on an authenticated agent connection.
     const cases: Record<string, (socket: Socket) => void> = {

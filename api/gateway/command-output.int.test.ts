@@ -15,8 +15,7 @@ import { OUTPUT_PAGE_BYTES } from '../../activities/tools/output-pages';
 import { TOOL_HANDLERS } from '../../activities/tools/handlers';
 import { renderForModel } from '../../activities/tool-output';
 import { tenantDb } from '../../lib/tenant-db';
-import { createEnrollmentKey } from '../../prisma/seed-demo';
-import { startTestSystem, toolCall, toolStepOf, waitUntil, type TestSystem } from '../../test/harness';
+import { agentAuth, startTestSystem, toolCall, toolStepOf, waitUntil, type EnrolledDevice, type TestSystem } from '../../test/harness';
 
 let sys: TestSystem;
 beforeAll(async () => {
@@ -200,26 +199,14 @@ it('keeps the spool of an agent killed before its result was acknowledged, and u
 }, 120_000);
 
 describe('command:output from other devices', () => {
-  interface Device {
-    deviceId: string;
-    secret: string;
-    orgId: string;
-  }
   const opened = new Set<Socket>();
   afterEach(() => {
     for (const s of opened) s.close();
     opened.clear();
   });
-  const enroll = async (hostname: string, org: 'acme' | 'globex' = 'acme'): Promise<Device> => {
-    const { id: orgId, siteIds } = sys.seed.orgs[org];
-    const key = await createEnrollmentKey(sys.prisma, { orgId, siteId: siteIds[0]! });
-    const res = await sys.request('POST', '/v1/agents/enroll', { body: { key, hostname, os: 'Linux', executor: 'linux' } });
-    expect(res.status).toBe(201);
-    return { deviceId: res.body.deviceId, secret: res.body.secret, orgId };
-  };
-  const connect = (d: Device): Promise<Socket> =>
+  const connect = (d: EnrolledDevice): Promise<Socket> =>
     new Promise((resolve, reject) => {
-      const socket = io(`${sys.url}/agents`, { auth: { v: PROTOCOL_VERSION, deviceId: d.deviceId, secret: d.secret, agentVersion: 'test' }, transports: ['websocket'], reconnection: false });
+      const socket = io(`${sys.url}/agents`, { auth: agentAuth(d), transports: ['websocket'], reconnection: false });
       opened.add(socket);
       socket.once('connect', () => resolve(socket));
       socket.once('connect_error', reject);
@@ -228,12 +215,9 @@ describe('command:output from other devices', () => {
   const send = (socket: Socket, event: string, frame: unknown) => socket.timeout(5000).emitWithAck(event, frame);
 
   it('refuses a chunk for another device\'s command exactly as for an unknown one, stores nothing, and flags the sender', async () => {
-    const target = await enroll('output-target');
-    const intruders = [await enroll('output-sibling'), await enroll('output-foreign', 'globex')];
-    const commandId = `${crypto.randomUUID()}:toolu_${crypto.randomBytes(6).toString('hex')}:${target.deviceId}`;
-    await sys.prisma.deviceCommand.create({
-      data: { id: commandId, orgId: target.orgId, deviceId: target.deviceId, kind: 'run_script', params: {}, status: 'delivered', deliveredAt: new Date(), expiresAt: new Date(Date.now() + 30 * 60_000) },
-    });
+    const target = await sys.enrollDevice('output-target');
+    const intruders = [await sys.enrollDevice('output-sibling'), await sys.enrollDevice('output-foreign', 'globex')];
+    const commandId = await sys.deliveredCommand(target, 'run_script');
 
     for (const intruder of intruders) {
       const socket = await connect(intruder);
@@ -276,11 +260,8 @@ describe('command:output from other devices', () => {
   });
 
   it('pages non-ASCII output on character boundaries, each page whole inside the fence, and says what is missing or was cut', async () => {
-    const device = await enroll('output-pages');
-    const commandId = `${crypto.randomUUID()}:toolu_${crypto.randomBytes(6).toString('hex')}:${device.deviceId}`;
-    await sys.prisma.deviceCommand.create({
-      data: { id: commandId, orgId: device.orgId, deviceId: device.deviceId, kind: 'run_script', params: {}, status: 'delivered', deliveredAt: new Date(), expiresAt: new Date(Date.now() + 30 * 60_000) },
-    });
+    const device = await sys.enrollDevice('output-pages');
+    const commandId = await sys.deliveredCommand(device, 'run_script');
     // Multibyte characters across chunk and page edges, and control characters that grow sixfold as JSON.
     const full = Buffer.from('Grüße ✓ 🎉 \u0001\u0002 "quoted" \\ tab\tend\n'.repeat(9000));
     expect(full.length).toBeGreaterThan(OUTPUT_CHUNK_BYTES);
