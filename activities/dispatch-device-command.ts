@@ -2,6 +2,7 @@ import type { Prisma } from '@prisma/client';
 import { ApplicationFailure, CompleteAsyncError, Context } from '@temporalio/activity';
 import { FailureType } from '../common/failures';
 import { CommandParams, type CommandKind } from '../common/protocol';
+import { isCommandOutcome, type CommandOutcome } from '../common/session';
 import { Channel, COMMANDS_PER_NOTE, type CommandsNote } from '../lib/pg-events';
 import type { ActivityDeps } from './deps';
 
@@ -16,10 +17,9 @@ export interface DispatchDeviceCommandInput {
 
 export interface DispatchedCommand {
   commandId: string;
-  status: 'succeeded' | 'failed' | 'expired';
+  status: CommandOutcome;
 }
 
-const TERMINAL = new Set(['succeeded', 'failed', 'expired']);
 
 /**
  * Queues a command for one device and waits for its result without holding a worker slot: the activity stores
@@ -30,8 +30,8 @@ export function makeDispatchDeviceCommand({ prisma, commands }: ActivityDeps) {
   return async function dispatchDeviceCommand(input: DispatchDeviceCommandInput): Promise<DispatchedCommand> {
     const { taskToken } = Context.current().info;
     const existing = await prisma.deviceCommand.findUnique({ where: { id: input.commandId } });
-    if (existing && TERMINAL.has(existing.status)) {
-      return { commandId: existing.id, status: existing.status as DispatchedCommand['status'] };
+    if (existing && isCommandOutcome(existing.status)) {
+      return { commandId: existing.id, status: existing.status };
     }
 
     const params = CommandParams[input.kind].safeParse(input.params);
@@ -110,7 +110,7 @@ export function makeQueueDeviceCommands({ prisma, commands: config }: ActivityDe
         ? input.commands.map((c) => ({ id: c.commandId, deviceId: c.deviceId, status: state.status }))
         : await prisma.deviceCommand.findMany({ where: { id: { in: input.commands.map((c) => c.commandId) } }, select: { id: true, deviceId: true, status: true } });
     await announceCommands(prisma, rows.filter((r) => r.status === 'pending').map((r) => ({ commandId: r.id, deviceId: r.deviceId })));
-    return { settled: rows.filter((r) => TERMINAL.has(r.status)).map((r) => ({ commandId: r.id, status: r.status as DispatchedCommand['status'] })) };
+    return { settled: rows.flatMap((r) => (isCommandOutcome(r.status) ? [{ commandId: r.id, status: r.status }] : [])) };
   };
 }
 

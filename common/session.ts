@@ -117,6 +117,9 @@ export type RemediationControl = z.infer<typeof RemediationControl>;
 /** How a device command ended, as the workflow waiting for it is told. */
 export const CommandOutcome = z.enum(['succeeded', 'failed', 'expired']);
 export type CommandOutcome = z.infer<typeof CommandOutcome>;
+export const isCommandOutcome = (status: string): status is CommandOutcome => (CommandOutcome.options as readonly string[]).includes(status);
+/** A device command not finished yet: queued for its device, or sent to it and waiting for the result. */
+export const UNFINISHED_COMMAND = ['pending', 'delivered'];
 
 /** The most results one `remediationResults` signal carries (the api splits larger batches). */
 export const MAX_RESULTS_PER_SIGNAL = 500;

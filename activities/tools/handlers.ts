@@ -6,6 +6,7 @@
 import type { PrismaClient } from '@prisma/client';
 import { CommandOutput, FullOutput, type CommandKind } from '../../common/protocol';
 import type { ToolInputOf, ToolName } from '../../common/tools';
+import { UNFINISHED_COMMAND } from '../../common/session';
 import { deviceView } from '../../lib/device-view';
 import { siteFilter } from '../../lib/site-scope';
 import { readOutputPage } from './output-pages';
@@ -124,7 +125,7 @@ export const TOOL_HANDLERS: Handlers = {
         stream: input.stream,
         offset: input.offset ?? 0,
         declared: declared.success ? declared.data[input.stream] : null,
-        finished: !['pending', 'delivered'].includes(cmd.status),
+        finished: !UNFINISHED_COMMAND.includes(cmd.status),
       });
       const range = `bytes ${page.offset}-${page.nextOffset ?? page.storedBytes} of ${page.storedBytes} stored`;
       return {

@@ -21,7 +21,7 @@ import type { ApiDeps } from '../deps';
 import { signCommand } from '../../cage/command-signing';
 import { publishSessionEvent } from '../../lib/session-events';
 import type { CommandsNote } from '../../lib/pg-events';
-import type { CommandOutcome } from '../../common/session';
+import { CommandOutcome, isCommandOutcome, UNFINISHED_COMMAND } from '../../common/session';
 import { createResultSignaller } from './remediation-results';
 import { storeOutputChunk } from './command-output';
 
@@ -33,7 +33,6 @@ interface AgentData {
 type AgentSocket = Socket<AgentToServerEvents, ServerToAgentEvents, Record<string, never>, AgentData>;
 export type AgentNamespace = Namespace<AgentToServerEvents, ServerToAgentEvents, Record<string, never>, AgentData>;
 
-const TERMINAL = new Set(['succeeded', 'failed', 'expired']);
 /** What telling the waiting workflow of a command's result needs to know. */
 const REPORTABLE = { id: true, deviceId: true, status: true, reportTo: true, reportedAt: true } as const;
 type Reportable = Pick<DeviceCommand, keyof typeof REPORTABLE>;
@@ -204,8 +203,8 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
   // command's activity by its task token.
   const signaller = createResultSignaller(deps);
   const report = async (cmd: Reportable) => {
-    if (cmd.reportedAt || !TERMINAL.has(cmd.status)) return;
-    if (cmd.reportTo) signaller.report(cmd.reportTo, cmd.id, cmd.status as CommandOutcome);
+    if (cmd.reportedAt || !isCommandOutcome(cmd.status)) return;
+    if (cmd.reportTo) signaller.report(cmd.reportTo, cmd.id, cmd.status);
     else await completeActivity(cmd);
   };
 
@@ -243,7 +242,7 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
           "startedAt" = ${msg.startedAt}::timestamptz AT TIME ZONE 'UTC',
           "finishedAt" = ${msg.finishedAt}::timestamptz AT TIME ZONE 'UTC',
           "completedAt" = now() AT TIME ZONE 'UTC'
-      WHERE "id" = ${msg.commandId} AND "deviceId" = ${socket.data.deviceId}::uuid AND "status" IN ('pending', 'delivered')
+      WHERE "id" = ${msg.commandId} AND "deviceId" = ${socket.data.deviceId}::uuid AND "status" = ANY(${UNFINISHED_COMMAND})
       RETURNING "id", "deviceId", "status", "reportTo", "reportedAt"`;
     const cmd = recorded ?? (await prisma.deviceCommand.findUnique({ where: { id: msg.commandId }, select: REPORTABLE }));
     if (!cmd || cmd.deviceId !== socket.data.deviceId) {
@@ -317,7 +316,7 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
 
     // Commands queued while the device was away.
     void prisma.deviceCommand
-      .findMany({ where: { deviceId, status: { in: ['pending', 'delivered'] }, expiresAt: { gt: new Date() } }, orderBy: { createdAt: 'asc' } })
+      .findMany({ where: { deviceId, status: { in: UNFINISHED_COMMAND }, expiresAt: { gt: new Date() } }, orderBy: { createdAt: 'asc' } })
       .then(sendAll)
       .catch((err: unknown) => logger.error({ err, deviceId }, 'failed to deliver queued commands'));
   });
@@ -329,7 +328,7 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
   const lastHeartbeat = new Map<string, number>();
   async function heartbeatWaiting(now: Date): Promise<void> {
     const waiting = await prisma.deviceCommand.findMany({
-      where: { status: { in: ['pending', 'delivered'] }, reportedAt: null, taskToken: { not: null } },
+      where: { status: { in: UNFINISHED_COMMAND }, reportedAt: null, taskToken: { not: null } },
       select: { id: true, taskToken: true },
       take: 1000,
     });
@@ -381,7 +380,8 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
         data: { status: 'failed', errorCode: 'TIMEOUT', completedAt: now },
       });
       const unreported = await prisma.deviceCommand.findMany({
-        where: { status: { in: [...TERMINAL] }, reportedAt: null, OR: [{ taskToken: { not: null } }, { reportTo: { not: null } }] },
+        where: { status: { in: CommandOutcome.options }, reportedAt: null, OR: [{ taskToken: { not: null } }, { reportTo: { not: null } }] },
+        select: { ...REPORTABLE, taskToken: true },
         take: 200,
       });
       for (const cmd of unreported) await report(cmd);

@@ -6,10 +6,10 @@
  */
 import type { PrismaClient } from '@prisma/client';
 import { CommandOutputChunk, OutputRefusal, type CommandResultAck } from '../../common/protocol';
+import { UNFINISHED_COMMAND } from '../../common/session';
 import { audit } from '../../lib/audit';
 import type { Logger } from '../../lib/logger';
 
-const UNFINISHED = new Set(['pending', 'delivered']);
 
 /** The answer for the agent, and for a frame that does not parse, why (the caller drops and counts it). */
 export interface OutputFrameOutcome {
@@ -38,7 +38,7 @@ async function store(prisma: PrismaClient, device: { deviceId: string; orgId: st
     }
     return { accepted: false, reason: OutputRefusal.UnknownCommand };
   }
-  if (!UNFINISHED.has(cmd.status)) return { accepted: false, reason: OutputRefusal.Finished };
+  if (!UNFINISHED_COMMAND.includes(cmd.status)) return { accepted: false, reason: OutputRefusal.Finished };
   // The first copy of a chunk wins; the agent sends the same bytes again only when it did not hear the answer.
   await prisma.commandOutputChunk.createMany({
     data: [{ commandId: msg.commandId, orgId: cmd.orgId, stream: msg.stream, seq: msg.seq, data: new Uint8Array(msg.data) }],

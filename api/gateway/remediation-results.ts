@@ -11,8 +11,6 @@ import type { ApiDeps } from '../deps';
 
 export interface ResultSignaller {
   report(workflowId: string, commandId: string, status: CommandOutcome): void;
-  /** Resolves once nothing is waiting to be signalled (tests and shutdown). */
-  idle(): Promise<void>;
 }
 
 export function createResultSignaller({ prisma, temporal, logger }: Pick<ApiDeps, 'prisma' | 'temporal' | 'logger'>): ResultSignaller {
@@ -59,9 +57,6 @@ export function createResultSignaller({ prisma, temporal, logger }: Pick<ApiDeps
       batch.set(commandId, status);
       waiting.set(workflowId, batch);
       if (!sending.has(workflowId)) start(workflowId);
-    },
-    async idle() {
-      while (sending.size) await Promise.all(sending.values());
     },
   };
 }
