@@ -1,5 +1,5 @@
 import type Anthropic from '@anthropic-ai/sdk';
-import type { PrismaClient } from '@prisma/client';
+import type { Pool, PrismaClient } from '../lib/prisma';
 import type { GuardConfig } from '../lib/env';
 import type { Logger } from '../lib/logger';
 import type { RateLimiter } from '../lib/rate-limiter';
@@ -7,6 +7,8 @@ import type { RateLimiter } from '../lib/rate-limiter';
 /** Everything the activities need, passed in once by the worker (and by tests). */
 export interface ActivityDeps {
   prisma: PrismaClient;
+  /** Prisma's own connection pool, for the statements that run in plain SQL (lib/device-commands.ts). */
+  pool: Pool;
   anthropic: Anthropic;
   logger: Logger;
   model: { name: string; maxTokens: number; offline: boolean };

@@ -3,7 +3,7 @@ import { ApplicationFailure, CompleteAsyncError, Context } from '@temporalio/act
 import { FailureType } from '../common/failures';
 import { CommandParams, type CommandKind } from '../common/protocol';
 import { isCommandOutcome, type CommandOutcome } from '../common/session';
-import { Channel, COMMANDS_PER_NOTE, type CommandsNote } from '../lib/pg-events';
+import { announceCommands, insertCommands, orgAndDevices, statusesOf } from '../lib/device-commands';
 import type { ActivityDeps } from './deps';
 
 export interface DispatchDeviceCommandInput {
@@ -26,7 +26,7 @@ export interface DispatchedCommand {
  * its task token on the `DeviceCommand` row and returns through async completion. The api node that receives the
  * agent's result (or sees the TTL pass) completes it, so the wait survives worker and api restarts.
  */
-export function makeDispatchDeviceCommand({ prisma, commands }: ActivityDeps) {
+export function makeDispatchDeviceCommand({ prisma, pool, commands }: ActivityDeps) {
   return async function dispatchDeviceCommand(input: DispatchDeviceCommandInput): Promise<DispatchedCommand> {
     const { taskToken } = Context.current().info;
     const existing = await prisma.deviceCommand.findUnique({ where: { id: input.commandId } });
@@ -63,7 +63,7 @@ export function makeDispatchDeviceCommand({ prisma, commands }: ActivityDeps) {
         },
       });
     }
-    await announceCommands(prisma, [{ commandId: input.commandId, deviceId: input.deviceId }]);
+    await announceCommands(pool, [{ commandId: input.commandId, deviceId: input.deviceId }]);
     throw new CompleteAsyncError();
   };
 }
@@ -83,42 +83,22 @@ export interface QueueDeviceCommandsInput {
  * `reportTo` by signal, in batches, from whichever api node receives them. Returned are only the commands that are
  * settled already (a retry of this activity finding earlier results, or an org paused before they were queued).
  */
-export function makeQueueDeviceCommands({ prisma, commands: config }: ActivityDeps) {
+export function makeQueueDeviceCommands({ pool, commands: config }: ActivityDeps) {
   return async function queueDeviceCommands(input: QueueDeviceCommandsInput): Promise<{ settled: DispatchedCommand[] }> {
     const params = CommandParams[input.kind].safeParse(input.params);
     if (!params.success) throw ApplicationFailure.nonRetryable(`invalid parameters for ${input.kind}`, FailureType.InvalidInput);
-    const [org, devices] = await Promise.all([
-      prisma.organization.findUnique({ where: { id: input.orgId }, select: { copilotPausedAt: true } }),
-      prisma.device.count({ where: { id: { in: input.commands.map((c) => c.deviceId) }, orgId: input.orgId } }),
-    ]);
-    if (!org || devices !== new Set(input.commands.map((c) => c.deviceId)).size) {
-      throw ApplicationFailure.nonRetryable('device not found in this organization', FailureType.NotFound);
-    }
-    const now = new Date();
+    const org = await orgAndDevices(pool, input.orgId, input.commands.map((c) => c.deviceId));
+    if (!org?.ownsAll) throw ApplicationFailure.nonRetryable('device not found in this organization', FailureType.NotFound);
     // Paused between the approval and now: recorded as refused and never sent. A command queued by an earlier
-    // attempt keeps its row (skipDuplicates), whatever happened since.
-    const state = org.copilotPausedAt
-      ? { status: 'failed', errorCode: 'PAUSED', expiresAt: now, completedAt: now, reportedAt: now }
-      : { status: 'pending', expiresAt: new Date(now.getTime() + config.ttlSeconds * 1000) };
-    const created = await prisma.deviceCommand.createMany({
-      data: input.commands.map((c) => ({ id: c.commandId, orgId: input.orgId, deviceId: c.deviceId, kind: input.kind, params: params.data as Prisma.InputJsonValue, reportTo: input.reportTo, ...state })),
-      skipDuplicates: true,
-    });
+    // attempt keeps its row, whatever happened since.
+    const state = org.paused ? ({ status: 'failed', errorCode: 'PAUSED' } as const) : ({ status: 'pending', expiresAt: new Date(Date.now() + config.ttlSeconds * 1000) } as const);
+    const created = await insertCommands(pool, { orgId: input.orgId, kind: input.kind, params: params.data, reportTo: input.reportTo, commands: input.commands, state });
     // Usually every row is new; a retry finds some from its earlier attempt, which may have results already.
     const rows =
-      created.count === input.commands.length
-        ? input.commands.map((c) => ({ id: c.commandId, deviceId: c.deviceId, status: state.status }))
-        : await prisma.deviceCommand.findMany({ where: { id: { in: input.commands.map((c) => c.commandId) } }, select: { id: true, deviceId: true, status: true } });
-    await announceCommands(prisma, rows.filter((r) => r.status === 'pending').map((r) => ({ commandId: r.id, deviceId: r.deviceId })));
+      created === input.commands.length
+        ? input.commands.map((c) => ({ id: c.commandId, deviceId: c.deviceId, status: state.status as string }))
+        : await statusesOf(pool, input.commands.map((c) => c.commandId));
+    await announceCommands(pool, rows.filter((r) => r.status === 'pending').map((r) => ({ commandId: r.id, deviceId: r.deviceId })));
     return { settled: rows.flatMap((r) => (isCommandOutcome(r.status) ? [{ commandId: r.id, status: r.status }] : [])) };
   };
-}
-
-/** Tells every api node which commands wait for which devices; the node holding a device's connection sends them. */
-async function announceCommands(prisma: ActivityDeps['prisma'], commands: CommandsNote['commands']): Promise<void> {
-  // A notification carries at most 8000 bytes: a few dozen commands each.
-  for (let i = 0; i < commands.length; i += COMMANDS_PER_NOTE) {
-    const note: CommandsNote = { commands: commands.slice(i, i + COMMANDS_PER_NOTE) };
-    await prisma.$executeRaw`SELECT pg_notify(${Channel.Commands}, ${JSON.stringify(note)})`;
-  }
 }

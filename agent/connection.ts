@@ -126,8 +126,9 @@ export function connectAgent(opts: {
       if (!(await uploadOutput(result))) return;
       const ack = await socket.timeout(10_000).emitWithAck('command:result', result);
       if (ack.accepted || ack.reason === 'unknown command') {
-        journal.acked(commandId);
         spool.remove(commandId);
+        // Not on disk: the result goes again after a restart, and the gateway knows it already.
+        await journal.acked(commandId).catch((err: unknown) => logger.warn({ commandId, err: (err as Error).message }, 'could not journal the acknowledgement'));
       }
       if (!ack.accepted) logger.warn({ commandId, reason: ack.reason }, 'server did not accept the result');
     } catch {
@@ -185,26 +186,41 @@ export function connectAgent(opts: {
       counters.refusedCommands += 1;
       const why = credentials.commandKey ? 'the command signature does not verify' : 'this credential has no server key to verify commands with; enroll again';
       logger.error({ commandId: cmd.commandId, kind: cmd.kind }, `refused a command: ${why}`);
-      const now = new Date().toISOString();
-      void socket
-        .timeout(10_000)
-        .emitWithAck('command:result', { v: PROTOCOL_VERSION, commandId: cmd.commandId, ok: false, error: { code: 'BAD_SIGNATURE', message: why }, startedAt: now, finishedAt: now })
-        .catch(() => undefined);
-      return;
+      return refuse(cmd.commandId, 'BAD_SIGNATURE', why);
     }
     if (journal.result(cmd.commandId)) return void report(cmd.commandId); // redelivered: answer, never rerun
     if (running.has(cmd.commandId) || journal.seen(cmd.commandId)) return;
     if (new Date(cmd.expiresAt) <= new Date()) return; // past its TTL: never runs
     running.add(cmd.commandId);
-    journal.started(cmd.commandId, cmd.kind);
-    logger.info({ commandId: cmd.commandId, kind: cmd.kind }, 'running command');
-    void execute(executor, cmd, { output: spool.files(cmd.commandId) }).then((result) => {
-      running.delete(cmd.commandId);
-      counters.executed += 1;
-      journal.finished(result);
-      return report(cmd.commandId);
-    });
+    void run(cmd);
   });
+
+  /** Runs a command once its start is on disk, then journals and reports its result. */
+  const run = async (cmd: CommandDispatch) => {
+    try {
+      await journal.started(cmd.commandId, cmd.kind);
+    } catch (err) {
+      // Without its start on disk nothing could prove later that it ran: it does not run.
+      running.delete(cmd.commandId);
+      logger.error({ commandId: cmd.commandId, err: (err as Error).message }, 'the command journal cannot be written; refused the command');
+      return refuse(cmd.commandId, 'JOURNAL_UNAVAILABLE', 'the agent cannot write its command journal, so it ran nothing');
+    }
+    logger.info({ commandId: cmd.commandId, kind: cmd.kind }, 'running command');
+    const result = await execute(executor, cmd, { output: spool.files(cmd.commandId) });
+    running.delete(cmd.commandId);
+    counters.executed += 1;
+    await journal.finished(result).catch((err: unknown) => logger.error({ commandId: cmd.commandId, err: (err as Error).message }, 'could not journal the result; reporting it anyway'));
+    await report(cmd.commandId);
+  };
+
+  /** A command that did not run, answered once and not journaled (it may come again, and is refused again). */
+  const refuse = (commandId: string, code: string, message: string) => {
+    const now = new Date().toISOString();
+    void socket
+      .timeout(10_000)
+      .emitWithAck('command:result', { v: PROTOCOL_VERSION, commandId, ok: false, error: { code, message }, startedAt: now, finishedAt: now })
+      .catch(() => undefined);
+  };
 
   const connection: AgentConnection = {
     socket,

@@ -9,8 +9,13 @@
  * - results the server has not acknowledged are sent again after a restart.
  *
  * On open the file is compacted: acknowledged commands older than RETENTION_MS are dropped.
+ *
+ * Writes go through the thread pool, one at a time and in order, and callers await them (a command runs only once
+ * its start is on disk): the event loop never waits for the disk, which matters to an agent that must keep
+ * answering its gateway, and to `--simulate`, where a thousand endpoints share one process.
  */
-import { appendFileSync, closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { z } from 'zod';
 import { CommandResult, PROTOCOL_VERSION } from '../common/protocol';
 
@@ -52,18 +57,19 @@ export class CommandJournal {
         journal.apply(entry);
       }
     }
-    journal.compact(now);
+    // Interrupted: recorded as such (by the compaction below), so they are reported and never started again.
     for (const [id, r] of journal.records) {
       if (r.result) continue;
-      journal.finished({
+      r.result = {
         v: PROTOCOL_VERSION,
         commandId: id,
         ok: false,
         error: { code: 'INTERRUPTED', message: 'the agent stopped while this command was running; it was not run again (check the device before retrying)' },
         startedAt: new Date(r.startedAt).toISOString(),
         finishedAt: new Date(now).toISOString(),
-      });
+      };
     }
+    journal.compact(now);
     return journal;
   }
 
@@ -88,19 +94,37 @@ export class CommandJournal {
       if (r.ackedAt) lines.push(JSON.stringify({ e: 'acked', id, at: r.ackedAt }));
     }
     const tmp = `${this.file}.tmp`;
-    writeFileSync(tmp, lines.length ? `${lines.join('\n')}\n` : '', { mode: 0o600 });
-    renameSync(tmp, this.file);
-  }
-
-  private append(entry: Entry): void {
-    appendFileSync(this.file, `${JSON.stringify(entry)}\n`, { mode: 0o600 });
-    const fd = openSync(this.file, 'r');
+    const fd = openSync(tmp, 'w', 0o600);
     try {
+      writeSync(fd, lines.length ? `${lines.join('\n')}\n` : '');
       fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
+    renameSync(tmp, this.file);
+  }
+
+  /** The last write queued: each append starts once the one before it is on disk. */
+  private writing: Promise<void> = Promise.resolve();
+
+  /**
+   * Known in memory at once (a redelivery arriving meanwhile finds it), on disk when the promise resolves. A write
+   * that fails rejects, and the command it was for must not run: nothing could prove later that it had.
+   */
+  private append(entry: Entry): Promise<void> {
     this.apply(entry);
+    const line = `${JSON.stringify(entry)}\n`;
+    const written = this.writing.then(async () => {
+      const file = await open(this.file, 'a', 0o600);
+      try {
+        await file.write(line);
+        await file.sync();
+      } finally {
+        await file.close();
+      }
+    });
+    this.writing = written.catch(() => undefined);
+    return written;
   }
 
   /** Whether the command was ever started here (finished, running, or interrupted). */
@@ -112,18 +136,18 @@ export class CommandJournal {
     return this.records.get(commandId)?.result;
   }
 
-  /** Written before the command runs: from here on it never runs again. */
-  started(commandId: string, kind: string): void {
-    this.append({ e: 'started', id: commandId, kind, at: Date.now() });
+  /** Awaited before the command runs: from here on it never runs again. */
+  started(commandId: string, kind: string): Promise<void> {
+    return this.append({ e: 'started', id: commandId, kind, at: Date.now() });
   }
 
-  finished(result: CommandResult): void {
-    this.append({ e: 'finished', id: result.commandId, result, at: Date.now() });
+  finished(result: CommandResult): Promise<void> {
+    return this.append({ e: 'finished', id: result.commandId, result, at: Date.now() });
   }
 
-  acked(commandId: string): void {
-    if (this.records.get(commandId)?.ackedAt) return;
-    this.append({ e: 'acked', id: commandId, at: Date.now() });
+  acked(commandId: string): Promise<void> {
+    if (this.records.get(commandId)?.ackedAt) return Promise.resolve();
+    return this.append({ e: 'acked', id: commandId, at: Date.now() });
   }
 
   isAcked(commandId: string): boolean {

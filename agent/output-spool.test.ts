@@ -100,14 +100,14 @@ it('keeps the spool of a result not yet acknowledged across a restart, and drops
   const journal = CommandJournal.open(file);
   const now = () => new Date().toISOString();
   for (const id of ['acked', 'waiting']) {
-    journal.started(id, 'run_script');
+    await journal.started(id, 'run_script');
     await runScript({ interpreter: 'bash', script: `echo ${id}` }, { output: spool.files(id) });
-    journal.finished({ v: PROTOCOL_VERSION, commandId: id, ok: true, output: {}, startedAt: now(), finishedAt: now() });
+    await journal.finished({ v: PROTOCOL_VERSION, commandId: id, ok: true, output: {}, startedAt: now(), finishedAt: now() });
   }
-  journal.acked('acked');
+  await journal.acked('acked');
   // Interrupted mid-write: started, never finished. After the restart it is reported as interrupted, its partial
   // output is never uploaded, and its file goes once that report is acknowledged.
-  journal.started('interrupted', 'run_script');
+  await journal.started('interrupted', 'run_script');
   await runScript({ interpreter: 'bash', script: 'echo partial' }, { output: spool.files('interrupted') });
   expect(readdirSync(dir)).toHaveLength(6);
 
@@ -120,7 +120,7 @@ it('keeps the spool of a result not yet acknowledged across a restart, and drops
 
   // Acknowledged: gone.
   for (const id of ['waiting', 'interrupted']) {
-    reopened.acked(id);
+    await reopened.acked(id);
     spool.remove(id);
   }
   expect(readdirSync(dir)).toEqual([]);

@@ -5,12 +5,14 @@ import type { MailConfig } from './services/notify-approvers';
 import type { SlackConfig } from './services/slack';
 import type { SigningKey } from '../cage/command-signing';
 import type { RateLimiter } from '../lib/rate-limiter';
-import type { PrismaClient } from '../lib/prisma';
+import type { Pool, PrismaClient } from '../lib/prisma';
 import type { Redis } from '../lib/redis';
 
 /** What the api needs, passed in by api/main.ts (and by tests, with real services on port 0). */
 export interface ApiDeps {
   prisma: PrismaClient;
+  /** Prisma's own connection pool, for the statements that run in plain SQL (lib/device-commands.ts). */
+  pool: Pool;
   temporal: Client;
   redis: Redis;
   limiter: RateLimiter;

@@ -6,7 +6,7 @@ import { generateSigningKeyPem, loadSigningKey, type SigningKey } from '../cage/
 import { guardConfig, loadEnvOrExit, slackConfig, type Env } from '../lib/env';
 import { RateLimiter } from '../lib/rate-limiter';
 import { createLogger, type Logger } from '../lib/logger';
-import { createPrisma } from '../lib/prisma';
+import { createDatabase } from '../lib/prisma';
 import { createRedis } from '../lib/redis';
 import { createTemporalClient } from '../lib/temporal';
 import { createApiServer } from './server';
@@ -41,13 +41,14 @@ function webSecret(env: Env, logger: Logger): string {
 async function main(): Promise<void> {
   const env = loadEnvOrExit();
   const logger = createLogger(env, 'api');
-  const prisma = createPrisma(env.DATABASE_URL);
+  const { prisma, pool } = createDatabase(env.DATABASE_URL);
   const redis = createRedis(env.REDIS_URL);
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis unavailable'));
   redis.connect().catch(() => undefined); // health reports it; checks that need Redis fail closed
   const temporal = createTemporalClient(env);
   const api = await createApiServer({
     prisma,
+    pool,
     redis,
     limiter: new RateLimiter(redis),
     temporal,

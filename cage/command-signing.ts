@@ -54,11 +54,18 @@ export function signCommand(key: SigningKey, c: SignedCommand): string {
   return crypto.sign(null, payload(c), key.privateKey).toString('base64');
 }
 
+/** An agent verifies every command with the same key: parsed once, not once per command. */
+let parsedKey: { pem: string; key: KeyObject } | undefined;
+function publicKeyOf(pem: string): KeyObject {
+  if (parsedKey?.pem !== pem) parsedKey = { pem, key: crypto.createPublicKey(pem) };
+  return parsedKey.key;
+}
+
 /** False for a missing, malformed or non-matching signature, or an unusable key. */
 export function verifyCommand(publicKeyPem: string, c: SignedCommand, signature: string | undefined): boolean {
   if (!signature) return false;
   try {
-    return crypto.verify(null, payload(c), publicKeyPem, Buffer.from(signature, 'base64'));
+    return crypto.verify(null, payload(c), publicKeyOf(publicKeyPem), Buffer.from(signature, 'base64'));
   } catch {
     return false;
   }

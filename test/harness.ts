@@ -18,7 +18,7 @@ import { enroll } from '../agent/enroll';
 import { createApiServer, type ApiServer } from '../api/server';
 import { environment, guardConfig, loadEnv, slackConfig, temporalCliPath, type Env } from '../lib/env';
 import { RateLimiter } from '../lib/rate-limiter';
-import { createPrisma, type PrismaClient } from '../lib/prisma';
+import { createDatabase, type PrismaClient } from '../lib/prisma';
 import { createRedis, type Redis } from '../lib/redis';
 import { startOfflineModel } from '../offline-model/server';
 import { createEnrollmentKey, seedDemo, type DemoSeed } from '../prisma/seed-demo';
@@ -147,8 +147,10 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
   // Errors are shown: a 500 in a test must explain itself.
   const logger = pino({ level: env.TEST_LOG_LEVEL });
   // The test's own client goes straight to PostgreSQL; the system's (api, worker) through the cuttable path if any.
-  const prisma = createPrisma(env.TEST_DATABASE_URL);
-  const systemPrisma = dbPath ? createPrisma(systemDbUrl) : prisma;
+  const testDb = createDatabase(env.TEST_DATABASE_URL);
+  const prisma = testDb.prisma;
+  const systemDb = dbPath ? createDatabase(systemDbUrl) : testDb;
+  const systemPrisma = systemDb.prisma;
   const suffix = crypto.randomBytes(4).toString('hex');
   const seed = await seedDemo(prisma, { suffix });
   const taskQueue = `test-${suffix}`;
@@ -161,6 +163,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
   await redis.connect();
   const apiDeps: Parameters<typeof createApiServer>[0] = {
     prisma: systemPrisma,
+    pool: systemDb.pool,
     redis,
     limiter: new RateLimiter(redis),
     temporal: temporal.client,
@@ -190,7 +193,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
   };
 
   const workerEnv = loadEnv(environment({ ...opts.env, ANTHROPIC_API_KEY: '', ANTHROPIC_BASE_URL: model.url, DATABASE_URL: systemDbUrl, REDIS_URL: env.REDIS_URL }));
-  const deps = activityDeps(workerEnv, systemPrisma, redis, logger);
+  const deps = activityDeps(workerEnv, systemDb, redis, logger);
   let worker: Worker | undefined;
   let workerRun: Promise<void> | undefined;
   let workerStarts = 0;

@@ -6,7 +6,7 @@ import { guardConfig, modelEndpoint, type Env } from '../lib/env';
 import { RateLimiter } from '../lib/rate-limiter';
 import type { Redis } from '../lib/redis';
 import type { Logger } from '../lib/logger';
-import type { PrismaClient } from '../lib/prisma';
+import type { Database } from '../lib/prisma';
 
 export const WORKFLOWS_PATH = require.resolve('../workflows');
 
@@ -18,10 +18,11 @@ export function createAnthropic(env: Env): { client: Anthropic; offline: boolean
   };
 }
 
-export function activityDeps(env: Env, prisma: PrismaClient, redis: Redis, logger: Logger): ActivityDeps {
+export function activityDeps(env: Env, { prisma, pool }: Database, redis: Redis, logger: Logger): ActivityDeps {
   const anthropic = createAnthropic(env);
   return {
     prisma,
+    pool,
     logger,
     limiter: new RateLimiter(redis),
     guards: guardConfig(env),

@@ -2,7 +2,7 @@
 import { DefaultLogger, NativeConnection, Runtime, type LogLevel } from '@temporalio/worker';
 import { loadEnvOrExit } from '../lib/env';
 import { createLogger } from '../lib/logger';
-import { createPrisma } from '../lib/prisma';
+import { createDatabase } from '../lib/prisma';
 import { createRedis } from '../lib/redis';
 import { activityDeps, createWorker } from './create-worker';
 
@@ -18,7 +18,7 @@ async function main(): Promise<void> {
     }),
   });
 
-  const prisma = createPrisma(env.DATABASE_URL);
+  const db = createDatabase(env.DATABASE_URL);
   const redis = createRedis(env.REDIS_URL);
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis unavailable; rate limits and budgets deny until it is back'));
   redis.connect().catch(() => undefined);
@@ -27,12 +27,12 @@ async function main(): Promise<void> {
     connection,
     namespace: env.TEMPORAL_NAMESPACE,
     taskQueue: env.TEMPORAL_TASK_QUEUE,
-    deps: activityDeps(env, prisma, redis, logger),
+    deps: activityDeps(env, db, redis, logger),
   });
   logger.info({ taskQueue: env.TEMPORAL_TASK_QUEUE, temporal: env.TEMPORAL_ADDRESS }, 'worker started');
   await worker.run(); // returns after SIGINT/SIGTERM, once in-flight tasks are done
   await connection.close();
-  await prisma.$disconnect();
+  await db.prisma.$disconnect();
   redis.disconnect();
 }
 

@@ -1,13 +1,13 @@
 /**
- * A remediation longer than one run's share (MAX_STARTS_PER_RUN devices) continues as new, carrying its
+ * A remediation longer than one run's share (DEVICES_PER_RUN devices) continues as new, carrying its
  * progress: the parent still gets one result over every device, and the progress query of the latest run counts
  * them all.
  */
 import { remediationProgressQuery } from './definitions';
-import { MAX_STARTS_PER_RUN } from './remediation';
+import { DEVICES_PER_RUN } from './remediation';
 import { startTestSystem, toolStepOf, type TestSystem } from '../test/harness';
 
-const DEVICES = MAX_STARTS_PER_RUN + 20;
+const DEVICES = DEVICES_PER_RUN + 20;
 let sys: TestSystem;
 
 beforeAll(async () => {

@@ -6,6 +6,7 @@ import type { CommandKind } from '../common/protocol';
 import { RemediationControl } from '../common/session';
 import type { RemediationProgress } from './definitions';
 
+/** Devices one run started before continuing as new, in histories recorded before the 'remediation-runs-of-1000' patch. */
 export const MAX_STARTS_PER_RUN = 200;
 
 export interface RemediationInput {

@@ -10,8 +10,11 @@
  *
  * People steer it with the `remediationControl` signal (checked and audited by the api): pause (running devices
  * finish, none starts until resumed), resume, cancel (the devices not started never are). Progress is readable
- * with the `remediationProgress` query. A long run continues as new every MAX_STARTS_PER_RUN devices, once the
- * devices in flight have finished, carrying its progress, so the history stays small whatever the fleet size.
+ * with the `remediationProgress` query. A long run continues as new every DEVICES_PER_RUN devices (sooner if
+ * Temporal suggests it), once the devices in flight have finished, carrying its progress, so the history stays
+ * small whatever the fleet size. A run's history grows by less than one event per device: a run of a thousand
+ * devices replays in milliseconds, and continuing as new less often spares the window its drains (and Temporal's
+ * back-off for a run that continues as new within a second of its start).
  */
 import { condition, continueAsNew, patched, setHandler, workflowInfo } from '@temporalio/workflow';
 import { RemediationResults, type CommandOutcome } from '../common/session';
@@ -20,7 +23,10 @@ import { remediationControlSignal, remediationProgressQuery, remediationResultsS
 import { finish, initialProgress, MAX_STARTS_PER_RUN, obeyControl, type RemediationInput, type RemediationResult } from './remediation-state';
 import { remediationV1 } from './remediation-v1';
 
-export { MAX_STARTS_PER_RUN, type RemediationInput, type RemediationResult } from './remediation-state';
+export type { RemediationInput, RemediationResult } from './remediation-state';
+
+/** Devices one run starts before it continues as new. */
+export const DEVICES_PER_RUN = 1000;
 
 export async function remediation(input: RemediationInput): Promise<RemediationResult> {
   // Histories recorded before devices started in batches replay with the code that made them.
@@ -65,7 +71,10 @@ export async function remediation(input: RemediationInput): Promise<RemediationR
   };
 
   let startedThisRun = 0;
-  const canStart = () => progress.state === 'running' && !progress.stoppedAtThreshold && running.size < input.batchSize && queue.length > 0 && startedThisRun < MAX_STARTS_PER_RUN;
+  // Runs that began before runs grew to a thousand devices replay with the length they had.
+  const devicesPerRun = patched('remediation-runs-of-1000') ? DEVICES_PER_RUN : MAX_STARTS_PER_RUN;
+  const runIsFull = () => startedThisRun >= devicesPerRun || workflowInfo().continueAsNewSuggested;
+  const canStart = () => progress.state === 'running' && !progress.stoppedAtThreshold && running.size < input.batchSize && queue.length > 0 && !runIsFull();
   while (queue.length > 0 || running.size > 0) {
     if (progress.state === 'paused' && running.size === 0) {
       await condition(() => progress.state !== 'paused');

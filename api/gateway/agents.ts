@@ -3,7 +3,6 @@
  * commands, accepts results only from the device each command was sent to, and completes the waiting Temporal
  * activity. Frames that do not match the protocol are dropped and counted; the connection stays up.
  */
-import type { DeviceCommand } from '@prisma/client';
 import { ActivityNotFoundError } from '@temporalio/client';
 import type { Namespace, Socket } from 'socket.io';
 import {
@@ -22,6 +21,7 @@ import { signCommand } from '../../cage/command-signing';
 import { publishSessionEvent } from '../../lib/session-events';
 import type { CommandsNote } from '../../lib/pg-events';
 import { CommandOutcome, isCommandOutcome, UNFINISHED_COMMAND } from '../../common/session';
+import { recordResult, takeForDelivery, type Deliverable, type Reportable } from '../../lib/device-commands';
 import { createResultSignaller } from './remediation-results';
 import { storeOutputChunk } from './command-output';
 
@@ -33,9 +33,8 @@ interface AgentData {
 type AgentSocket = Socket<AgentToServerEvents, ServerToAgentEvents, Record<string, never>, AgentData>;
 export type AgentNamespace = Namespace<AgentToServerEvents, ServerToAgentEvents, Record<string, never>, AgentData>;
 
-/** What telling the waiting workflow of a command's result needs to know. */
+/** What telling the waiting workflow of a command's result needs to know (`Reportable`), read through Prisma. */
 const REPORTABLE = { id: true, deviceId: true, status: true, reportTo: true, reportedAt: true } as const;
-type Reportable = Pick<DeviceCommand, keyof typeof REPORTABLE>;
 const KNOWN_EVENTS = new Set(['command:result', 'command:output']);
 
 export interface AgentGateway {
@@ -174,7 +173,7 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
   };
 
   /** Signs and sends one command; the caller records that it went out (the agent's journal makes a repeat harmless). */
-  const send = async (socket: AgentSocket, cmd: DeviceCommand) => {
+  const send = async (socket: AgentSocket, cmd: Deliverable) => {
     // The command id is `<tool invocation id>:<device id>`; the invocation's approval, if it needed one, is signed too.
     const invocationId = cmd.id.slice(0, cmd.id.lastIndexOf(':'));
     const { approvalDigest } = await invocationOf(invocationId);
@@ -190,7 +189,7 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
     const msg: CommandDispatch = { ...unsigned, signature: signCommand(deps.config.commandSigningKey, { ...unsigned, deviceId: cmd.deviceId }) };
     socket.emit('command:dispatch', msg);
   };
-  const sendAll = async (commands: DeviceCommand[]) => {
+  const sendAll = async (commands: (Deliverable & { status: string })[]) => {
     for (const cmd of commands) {
       const socket = sockets.get(cmd.deviceId);
       if (socket?.connected) await send(socket, cmd);
@@ -232,18 +231,16 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
       return reply({ accepted: false, reason: 'invalid frame' });
     }
     const msg = parsed.data;
-    // Recorded only for the device the command was sent to, and only once. Once per device command, this is the
-    // gateway's busiest statement: plain SQL, which spares it the Prisma query compiler (about a millisecond each).
-    const [recorded] = await prisma.$queryRaw<Reportable[]>`
-      UPDATE "DeviceCommand"
-      SET "status" = ${msg.ok ? 'succeeded' : 'failed'},
-          "result" = ${msg.ok && msg.output !== undefined ? JSON.stringify(msg.output) : null}::jsonb,
-          "errorCode" = ${msg.ok ? null : (msg.error?.code ?? 'EXECUTION_FAILED')},
-          "startedAt" = ${msg.startedAt}::timestamptz AT TIME ZONE 'UTC',
-          "finishedAt" = ${msg.finishedAt}::timestamptz AT TIME ZONE 'UTC',
-          "completedAt" = now() AT TIME ZONE 'UTC'
-      WHERE "id" = ${msg.commandId} AND "deviceId" = ${socket.data.deviceId}::uuid AND "status" = ANY(${UNFINISHED_COMMAND})
-      RETURNING "id", "deviceId", "status", "reportTo", "reportedAt"`;
+    // Recorded only for the device the command was sent to, and only once.
+    const recorded = await recordResult(deps.pool, {
+      commandId: msg.commandId,
+      deviceId: socket.data.deviceId,
+      status: msg.ok ? 'succeeded' : 'failed',
+      output: msg.ok && msg.output !== undefined ? JSON.stringify(msg.output) : null,
+      errorCode: msg.ok ? null : (msg.error?.code ?? 'EXECUTION_FAILED'),
+      startedAt: msg.startedAt,
+      finishedAt: msg.finishedAt,
+    });
     const cmd = recorded ?? (await prisma.deviceCommand.findUnique({ where: { id: msg.commandId }, select: REPORTABLE }));
     if (!cmd || cmd.deviceId !== socket.data.deviceId) {
       // Another device's command answers exactly as an unknown one (no oracle), and is flagged: a compromised or
@@ -362,8 +359,7 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
       if (!here.length) return;
       // Marked delivered as they are taken (one statement): should a connection drop in between, the agent gets its
       // delivered commands again when it reconnects.
-      const now = new Date();
-      const taken = await prisma.deviceCommand.updateManyAndReturn({ where: { id: { in: here }, status: 'pending', expiresAt: { gt: now } }, data: { status: 'delivered', deliveredAt: now } });
+      const taken = await takeForDelivery(deps.pool, here);
       for (const cmd of taken) {
         const socket = sockets.get(cmd.deviceId);
         if (socket?.connected) await send(socket, cmd);

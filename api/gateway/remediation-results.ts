@@ -7,13 +7,14 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { MAX_RESULTS_PER_SIGNAL, type CommandOutcome, type RemediationResults } from '../../common/session';
 import { remediationResultsSignal } from '../../workflows/definitions';
+import { markReported } from '../../lib/device-commands';
 import type { ApiDeps } from '../deps';
 
 export interface ResultSignaller {
   report(workflowId: string, commandId: string, status: CommandOutcome): void;
 }
 
-export function createResultSignaller({ prisma, temporal, logger }: Pick<ApiDeps, 'prisma' | 'temporal' | 'logger'>): ResultSignaller {
+export function createResultSignaller({ pool, temporal, logger }: Pick<ApiDeps, 'pool' | 'temporal' | 'logger'>): ResultSignaller {
   const waiting = new Map<string, Map<string, CommandOutcome>>();
   const sending = new Map<string, Promise<void>>();
 
@@ -27,7 +28,7 @@ export function createResultSignaller({ prisma, temporal, logger }: Pick<ApiDeps
         return;
       }
     }
-    await prisma.deviceCommand.updateMany({ where: { id: { in: results.map((r) => r.commandId) } }, data: { reportedAt: new Date() } });
+    await markReported(pool, results.map((r) => r.commandId));
   }
 
   async function drain(workflowId: string): Promise<void> {

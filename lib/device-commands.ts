@@ -1,0 +1,149 @@
+/**
+ * The busiest statements on `DeviceCommand`, in plain SQL through `pg`: each runs once per device, or once per batch
+ * of devices, of every remediation. Through Prisma each would cost its query compiler about a millisecond of CPU,
+ * more than the statement itself; here they are prepared once per connection and cost PostgreSQL's time only.
+ * Everything else about commands (the sweep, reconnects, reads) goes through Prisma as usual.
+ *
+ * Prisma stores `DateTime` as `timestamp(3)` in UTC: timestamps are written as `now() AT TIME ZONE 'UTC'` (or a
+ * given instant converted so) and read back `AT TIME ZONE 'UTC'`, which makes them `timestamptz` for `pg`.
+ */
+import type { Pool } from 'pg';
+import type { CommandOutcome } from '../common/session';
+import { UNFINISHED_COMMAND } from '../common/session';
+import { Channel, COMMANDS_PER_NOTE, type CommandsNote } from './pg-events';
+
+/** What sending a command to its agent needs. */
+export interface Deliverable {
+  id: string;
+  deviceId: string;
+  kind: string;
+  params: unknown;
+  expiresAt: Date;
+}
+
+/** What telling the waiting workflow of a command's result needs. */
+export interface Reportable {
+  id: string;
+  deviceId: string;
+  status: string;
+  reportTo: string | null;
+  reportedAt: Date | null;
+}
+
+/** Whether the organization exists, is paused, and owns every one of these devices. */
+export async function orgAndDevices(pool: Pool, orgId: string, deviceIds: string[]): Promise<{ paused: boolean; ownsAll: boolean } | null> {
+  const { rows } = await pool.query<{ paused: boolean; owned: number }>({
+    name: 'device-commands.org-and-devices',
+    text: `SELECT o."copilotPausedAt" IS NOT NULL AS paused,
+                  (SELECT count(*)::int FROM "Device" d WHERE d."id" = ANY($2::uuid[]) AND d."orgId" = o."id") AS owned
+           FROM "Organization" o WHERE o."id" = $1::uuid`,
+    values: [orgId, deviceIds],
+  });
+  const row = rows[0];
+  return row ? { paused: row.paused, ownsAll: row.owned === new Set(deviceIds).size } : null;
+}
+
+export interface NewCommands {
+  orgId: string;
+  kind: string;
+  params: Record<string, unknown>;
+  reportTo: string;
+  commands: { commandId: string; deviceId: string }[];
+  /** Pending until this instant; or, when refused before it was ever sent, already settled with this error code. */
+  state: { status: 'pending'; expiresAt: Date } | { status: 'failed'; errorCode: string };
+}
+
+/** Inserts the commands that do not exist yet (a retried batch keeps the rows it made before); how many were new. */
+export async function insertCommands(pool: Pool, c: NewCommands): Promise<number> {
+  const expiresAt = c.state.status === 'pending' ? c.state.expiresAt.toISOString() : null;
+  const { rowCount } = await pool.query({
+    name: 'device-commands.insert',
+    text: `INSERT INTO "DeviceCommand" ("id", "orgId", "deviceId", "kind", "params", "reportTo", "status", "errorCode", "createdAt", "expiresAt", "completedAt", "reportedAt")
+           SELECT c."id", $3::uuid, c."deviceId", $4, $5::jsonb, $6, $7, $8, now() AT TIME ZONE 'UTC',
+                  COALESCE($9::timestamptz, now()) AT TIME ZONE 'UTC',
+                  CASE WHEN $9::timestamptz IS NULL THEN now() AT TIME ZONE 'UTC' END,
+                  CASE WHEN $9::timestamptz IS NULL THEN now() AT TIME ZONE 'UTC' END
+           FROM unnest($1::text[], $2::uuid[]) AS c("id", "deviceId")
+           ON CONFLICT ("id") DO NOTHING`,
+    values: [
+      c.commands.map((x) => x.commandId),
+      c.commands.map((x) => x.deviceId),
+      c.orgId,
+      c.kind,
+      JSON.stringify(c.params),
+      c.reportTo,
+      c.state.status,
+      c.state.status === 'failed' ? c.state.errorCode : null,
+      expiresAt,
+    ],
+  });
+  return rowCount ?? 0;
+}
+
+/** The status of each of these commands (a retried batch finds what became of the rows it made before). */
+export async function statusesOf(pool: Pool, ids: string[]): Promise<{ id: string; deviceId: string; status: string }[]> {
+  const { rows } = await pool.query<{ id: string; deviceId: string; status: string }>({
+    name: 'device-commands.statuses',
+    text: `SELECT "id", "deviceId"::text AS "deviceId", "status" FROM "DeviceCommand" WHERE "id" = ANY($1::text[])`,
+    values: [ids],
+  });
+  return rows;
+}
+
+/** Tells every api node which commands wait for which devices, a few dozen per notification (8000 bytes at most). */
+export async function announceCommands(pool: Pool, commands: CommandsNote['commands']): Promise<void> {
+  const notes: string[] = [];
+  for (let i = 0; i < commands.length; i += COMMANDS_PER_NOTE) {
+    notes.push(JSON.stringify({ commands: commands.slice(i, i + COMMANDS_PER_NOTE) } satisfies CommandsNote));
+  }
+  if (!notes.length) return;
+  await pool.query({ name: 'device-commands.announce', text: `SELECT pg_notify($1, note) FROM unnest($2::text[]) AS note`, values: [Channel.Commands, notes] });
+}
+
+/** Takes the still-pending, unexpired ones of these commands for delivery: marked delivered, in one statement. */
+export async function takeForDelivery(pool: Pool, ids: string[]): Promise<Deliverable[]> {
+  const { rows } = await pool.query<Deliverable>({
+    name: 'device-commands.take-for-delivery',
+    text: `UPDATE "DeviceCommand" SET "status" = 'delivered', "deliveredAt" = now() AT TIME ZONE 'UTC'
+           WHERE "id" = ANY($1::text[]) AND "status" = 'pending' AND "expiresAt" > now() AT TIME ZONE 'UTC'
+           RETURNING "id", "deviceId"::text AS "deviceId", "kind", "params", "expiresAt" AT TIME ZONE 'UTC' AS "expiresAt"`,
+    values: [ids],
+  });
+  return rows;
+}
+
+export interface ResultToRecord {
+  commandId: string;
+  /** Only the device the command was sent to may record its result. */
+  deviceId: string;
+  status: CommandOutcome;
+  /** JSON text of the output, or null. */
+  output: string | null;
+  errorCode: string | null;
+  startedAt: string;
+  finishedAt: string;
+}
+
+/** Records a result if the command is this device's and unfinished; the row as written, or undefined if not. */
+export async function recordResult(pool: Pool, r: ResultToRecord): Promise<Reportable | undefined> {
+  const { rows } = await pool.query<Reportable>({
+    name: 'device-commands.record-result',
+    text: `UPDATE "DeviceCommand"
+           SET "status" = $3, "result" = $4::jsonb, "errorCode" = $5,
+               "startedAt" = $6::timestamptz AT TIME ZONE 'UTC', "finishedAt" = $7::timestamptz AT TIME ZONE 'UTC',
+               "completedAt" = now() AT TIME ZONE 'UTC'
+           WHERE "id" = $1 AND "deviceId" = $2::uuid AND "status" = ANY($8::text[])
+           RETURNING "id", "deviceId"::text AS "deviceId", "status", "reportTo", "reportedAt" AT TIME ZONE 'UTC' AS "reportedAt"`,
+    values: [r.commandId, r.deviceId, r.status, r.output, r.errorCode, r.startedAt, r.finishedAt, UNFINISHED_COMMAND],
+  });
+  return rows[0];
+}
+
+/** The waiting workflow has been told of these results. */
+export async function markReported(pool: Pool, ids: string[]): Promise<void> {
+  await pool.query({
+    name: 'device-commands.mark-reported',
+    text: `UPDATE "DeviceCommand" SET "reportedAt" = now() AT TIME ZONE 'UTC' WHERE "id" = ANY($1::text[]) AND "reportedAt" IS NULL`,
+    values: [ids],
+  });
+}
