@@ -232,6 +232,7 @@ export function connectAgent(opts: {
     stop() {
       stopped = true;
       socket.disconnect();
+      void journal.close().catch(() => undefined);
     },
   };
   // Built last: a simulated executor needs the connection (to go offline while it "reboots").

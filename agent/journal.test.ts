@@ -17,12 +17,15 @@ it('answers a finished command from disk after a restart, and sends unacknowledg
   expect(after.result('c1')).toMatchObject({ commandId: 'c1', ok: true });
   expect(after.unacked()).toEqual(['c1']);
   await after.acked('c1');
+  await Promise.all([before.close(), after.close()]);
   expect(CommandJournal.open(file).unacked()).toEqual([]);
 });
 
 it('never starts again a command that was running when the agent died: it is reported as interrupted', async () => {
   const file = await tmpFile();
-  await CommandJournal.open(file).started('c2', 'run_script');
+  const before = CommandJournal.open(file);
+  await before.started('c2', 'run_script');
+  await before.close();
   const after = CommandJournal.open(file);
   expect(after.result('c2')).toMatchObject({ ok: false, error: { code: 'INTERRUPTED' } });
   expect(after.unacked()).toEqual(['c2']);
@@ -35,6 +38,7 @@ it('ignores a line torn by a crash, and drops acknowledged commands older than a
   await j.started('old', 'list_services');
   await j.finished(result('old'));
   await j.acked('old');
+  await j.close();
   await appendFile(file, '{"e":"started","id":"torn","ki');
   const eightDaysLater = Date.now() + 8 * 24 * 3600 * 1000;
   const later = CommandJournal.open(file, eightDaysLater);
@@ -55,6 +59,7 @@ it('writes entries in the order they were made, even when nobody waits between t
   const file = await tmpFile();
   const j = CommandJournal.open(file);
   await Promise.all([j.started('c4', 'system_info'), j.finished(result('c4')), j.acked('c4'), j.started('c5', 'system_info')]);
+  await j.close();
   const entries = (await readFile(file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { e: string; id: string });
   expect(entries.map((e) => `${e.e}:${e.id}`)).toEqual(['started:c4', 'finished:c4', 'acked:c4', 'started:c5']);
 });
@@ -67,5 +72,6 @@ it('rejects a start it cannot put on disk, so the command is not run', async () 
   // The next write is not blocked by the failed one.
   await mkdir(path.dirname(file));
   await j.started('c7', 'run_script');
+  await j.close();
   expect(CommandJournal.startsIn(file).get('c7')).toBe(1);
 });

@@ -15,7 +15,7 @@
  * answering its gateway, and to `--simulate`, where a thousand endpoints share one process.
  */
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { z } from 'zod';
 import { CommandResult, PROTOCOL_VERSION } from '../common/protocol';
 
@@ -106,25 +106,40 @@ export class CommandJournal {
 
   /** The last write queued: each append starts once the one before it is on disk. */
   private writing: Promise<void> = Promise.resolve();
+  /** Opened at the first append and kept; dropped after a failed write, so the next one opens the file again. */
+  private handle: FileHandle | undefined;
 
   /**
    * Known in memory at once (a redelivery arriving meanwhile finds it), on disk when the promise resolves. A write
-   * that fails rejects, and the command it was for must not run: nothing could prove later that it had.
+   * that fails rejects, and the command it was for must not run: nothing could prove later that it had. `durable`
+   * waits for the disk itself (fdatasync); without it the line is in the operating system's hands, which survives
+   * the agent's own crash but not the machine's.
    */
-  private append(entry: Entry): Promise<void> {
+  private append(entry: Entry, durable = true): Promise<void> {
     this.apply(entry);
     const line = `${JSON.stringify(entry)}\n`;
     const written = this.writing.then(async () => {
-      const file = await open(this.file, 'a', 0o600);
       try {
-        await file.write(line);
-        await file.sync();
-      } finally {
-        await file.close();
+        this.handle ??= await open(this.file, 'a', 0o600);
+        await this.handle.write(line);
+        if (durable) await this.handle.datasync();
+      } catch (err) {
+        const broken = this.handle;
+        this.handle = undefined;
+        await broken?.close().catch(() => undefined);
+        throw err;
       }
     });
     this.writing = written.catch(() => undefined);
     return written;
+  }
+
+  /** Waits for the writes queued so far and closes the file. */
+  async close(): Promise<void> {
+    await this.writing;
+    const handle = this.handle;
+    this.handle = undefined;
+    await handle?.close();
   }
 
   /** Whether the command was ever started here (finished, running, or interrupted). */
@@ -145,9 +160,10 @@ export class CommandJournal {
     return this.append({ e: 'finished', id: result.commandId, result, at: Date.now() });
   }
 
+  /** Not waited for on disk: a lost acknowledgement only sends the result once more, and the gateway knows it. */
   acked(commandId: string): Promise<void> {
     if (this.records.get(commandId)?.ackedAt) return Promise.resolve();
-    return this.append({ e: 'acked', id: commandId, at: Date.now() });
+    return this.append({ e: 'acked', id: commandId, at: Date.now() }, false);
   }
 
   isAcked(commandId: string): boolean {

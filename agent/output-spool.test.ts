@@ -123,6 +123,7 @@ it('keeps the spool of a result not yet acknowledged across a restart, and drops
     await reopened.acked(id);
     spool.remove(id);
   }
+  await Promise.all([journal.close(), reopened.close()]);
   expect(readdirSync(dir)).toEqual([]);
 });
 

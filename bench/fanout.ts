@@ -1,6 +1,6 @@
 /**
  * bench/fanout: a remediation across N simulated devices (default 1,000) with a window of 50, from the approval to
- * the turn's answer: devices per second, next to bare Temporal in the same run (the same number of no-op
+ * the console's "run_remediation completed" (before the model writes its answer): devices per second, next to bare Temporal in the same run (the same number of no-op
  * activities, the same window, on the same dev server). Goal: at least 0.8 of bare Temporal. Then the agent
  * gateway's memory per connected agent (heap of the api, which runs in this process) at N and at 5×N connected
  * agents, and the marginal heap per agent between the two. CPU per device (and per bare activity) is reported by
@@ -11,6 +11,8 @@ import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Worker } from '@temporalio/worker';
+import { io } from 'socket.io-client';
+import type { SessionEvent } from '../lib/session-events';
 import { createEnrollmentKey } from '../prisma/seed-demo';
 import { startTestSystem, waitUntil, type TestSystem } from '../test/harness';
 import { spawnSimulatedAgents } from './simulated-agents';
@@ -39,6 +41,25 @@ async function bareTemporal(sys: TestSystem, n: number): Promise<number> {
     seconds = (performance.now() - t0) / 1000;
   });
   return seconds;
+}
+
+/** Resolves when the session's console stream says `tool` completed. */
+function toolCompleted(url: string, key: string, sessionId: string, tool: string): { subscribed: Promise<void>; done: Promise<void> } {
+  const socket = io(new URL('/console', url).toString(), { auth: { token: key }, transports: ['websocket'] });
+  const done = new Promise<void>((resolve) => {
+    socket.on('session:event', (e: SessionEvent) => {
+      if (e.type !== 'tool:completed' || e.tool !== tool) return;
+      socket.disconnect();
+      resolve();
+    });
+  });
+  const subscribed = socket
+    .timeout(5000)
+    .emitWithAck('session:subscribe', { sessionId })
+    .then((res: { ok: boolean; error?: string }) => {
+      if (!res.ok) throw new Error(`could not watch the session: ${res.error}`);
+    });
+  return { subscribed, done };
 }
 
 async function connectMore(sys: TestSystem, count: number): Promise<() => void> {
@@ -71,13 +92,18 @@ export async function runFanoutBench(n: number): Promise<void> {
     const sessionId = await sys.startSession(tech);
     const turnId = await sys.send(sessionId, tech, `/tool run_remediation ${JSON.stringify({ target: { site: 'HQ' }, action: { type: 'service', service: 'Dnscache', action: 'restart' }, batch_size: WINDOW, max_failures: 10 })}`);
     const approval = await sys.waitForApproval(sessionId);
+    // The end is when the console hears that run_remediation completed (pushed, as a technician watching sees it),
+    // not when a poll happens to notice, and not after the model has written its answer.
+    const completed = toolCompleted(sys.url, tech, sessionId, 'run_remediation');
+    await completed.subscribed;
     const beforeRemediation = cpuSnapshot();
     const t0 = performance.now();
     const res = await sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: sys.keyOf('approver'), body: { decision: 'approve', confirmation: approval.confirmationPhrase } });
     if (res.status !== 200) throw new Error(`approval refused: ${JSON.stringify(res.body)}`);
-    const session = await sys.waitForTurn(sessionId, tech, turnId, 900_000);
+    await completed.done;
     const seconds = (performance.now() - t0) / 1000;
     const remediationCpu = cpuPerUnit(beforeRemediation, cpuSnapshot(), devices);
+    const session = await sys.waitForTurn(sessionId, tech, turnId, 900_000);
     const step = session.turns.find((t: { turnId: string }) => t.turnId === turnId).steps.find((s: { kind: string }) => s.kind === 'tool');
     emit({ bench: 'fanout', phase: 'remediation', devices, window: WINDOW, seconds: Math.round(seconds * 100) / 100, perSecond: Math.round(devices / seconds), cpuMsPerDevice: remediationCpu, summary: String(step?.summary).slice(0, 80) });
 

@@ -112,6 +112,23 @@ export async function takeForDelivery(pool: Pool, ids: string[]): Promise<Delive
   return rows;
 }
 
+/**
+ * Pending, unexpired commands of these devices queued more than `olderThanMs` ago: their announcement was lost.
+ * Asked every few seconds with every device connected to an api node, thousands of ids: one array parameter.
+ */
+export async function stalePending(pool: Pool, deviceIds: string[], olderThanMs: number, limit: number): Promise<(Deliverable & { status: string })[]> {
+  const { rows } = await pool.query<Deliverable & { status: string }>({
+    name: 'device-commands.stale-pending',
+    text: `SELECT "id", "deviceId"::text AS "deviceId", "kind", "params", "status", "expiresAt" AT TIME ZONE 'UTC' AS "expiresAt"
+           FROM "DeviceCommand"
+           WHERE "deviceId" = ANY($1::uuid[]) AND "status" = 'pending' AND "expiresAt" > now() AT TIME ZONE 'UTC'
+             AND "createdAt" < (now() - make_interval(secs => $2::float8 / 1000)) AT TIME ZONE 'UTC'
+           ORDER BY "createdAt" LIMIT $3`,
+    values: [deviceIds, olderThanMs, limit],
+  });
+  return rows;
+}
+
 export interface ResultToRecord {
   commandId: string;
   /** Only the device the command was sent to may record its result. */

@@ -21,7 +21,7 @@ import { signCommand } from '../../cage/command-signing';
 import { publishSessionEvent } from '../../lib/session-events';
 import type { CommandsNote } from '../../lib/pg-events';
 import { CommandOutcome, isCommandOutcome, UNFINISHED_COMMAND } from '../../common/session';
-import { recordResult, takeForDelivery, type Deliverable, type Reportable } from '../../lib/device-commands';
+import { recordResult, stalePending, takeForDelivery, type Deliverable, type Reportable } from '../../lib/device-commands';
 import { createResultSignaller } from './remediation-results';
 import { storeOutputChunk } from './command-output';
 
@@ -342,14 +342,10 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
   // A command normally goes out when its NOTIFY arrives. A notification can be lost (a worker killed between
   // writing the command and announcing it, an api restarting): pending commands of agents connected here that are
   // a few seconds old are sent again. The agent's journal makes a second delivery harmless.
-  async function redeliverStale(now: Date): Promise<void> {
+  async function redeliverStale(): Promise<void> {
     const connected = [...sockets.entries()].filter(([, s]) => s.connected).map(([id]) => id);
     if (!connected.length) return;
-    const stale = await prisma.deviceCommand.findMany({
-      where: { status: 'pending', expiresAt: { gt: now }, createdAt: { lt: new Date(now.getTime() - 3000) }, deviceId: { in: connected } },
-      take: 200,
-    });
-    await sendAll(stale);
+    await sendAll(await stalePending(deps.pool, connected, 3000, 200));
   }
 
   return {
@@ -382,7 +378,7 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
       });
       for (const cmd of unreported) await report(cmd);
       await heartbeatWaiting(now);
-      await redeliverStale(now);
+      await redeliverStale();
     },
     stats: () => ({ connected: sockets.size, ...counters }),
     close() {
