@@ -68,6 +68,11 @@ export function makeDispatchDeviceCommand({ prisma, pool, commands }: ActivityDe
   };
 }
 
+export interface QueuedDeviceCommands {
+  commands: QueueDeviceCommandsInput['commands'];
+  settled: DispatchedCommand[];
+}
+
 export interface QueueDeviceCommandsInput {
   orgId: string;
   kind: CommandKind;
@@ -80,11 +85,13 @@ export interface QueueDeviceCommandsInput {
 
 /**
  * Queues one command per device for a remediation and returns at once: the results reach the workflow named in
- * `reportTo` by signal, in batches, from whichever api node receives them. Returned are only the commands that are
- * settled already (a retry of this activity finding earlier results, or an org paused before they were queued).
+ * `reportTo` by signal, in batches, from whichever api node receives them. Returned are the commands that are
+ * settled already (a retry finding earlier results, or an org paused before they were queued), and the batch
+ * itself: run as a local activity, whose marker records only the result, this is how the history shows which
+ * devices each batch started.
  */
 export function makeQueueDeviceCommands({ pool, commands: config }: ActivityDeps) {
-  return async function queueDeviceCommands(input: QueueDeviceCommandsInput): Promise<{ settled: DispatchedCommand[] }> {
+  return async function queueDeviceCommands(input: QueueDeviceCommandsInput): Promise<QueuedDeviceCommands> {
     const params = CommandParams[input.kind].safeParse(input.params);
     if (!params.success) throw ApplicationFailure.nonRetryable(`invalid parameters for ${input.kind}`, FailureType.InvalidInput);
     const org = await orgAndDevices(pool, input.orgId, input.commands.map((c) => c.deviceId));
@@ -99,6 +106,6 @@ export function makeQueueDeviceCommands({ pool, commands: config }: ActivityDeps
         ? input.commands.map((c) => ({ id: c.commandId, deviceId: c.deviceId, status: state.status as string }))
         : await statusesOf(pool, input.commands.map((c) => c.commandId));
     await announceCommands(pool, rows.filter((r) => r.status === 'pending').map((r) => ({ commandId: r.id, deviceId: r.deviceId })));
-    return { settled: rows.flatMap((r) => (isCommandOutcome(r.status) ? [{ commandId: r.id, status: r.status }] : [])) };
+    return { commands: input.commands, settled: rows.flatMap((r) => (isCommandOutcome(r.status) ? [{ commandId: r.id, status: r.status }] : [])) };
   };
 }

@@ -139,27 +139,55 @@ export function timelineOf(workflowId: string, history: History): TimelineEntry[
     if (entry) out.push({ time: iso(e), workflowId, ...entry });
   };
   // A remediation queues its devices' commands in batches (queueDeviceCommands) and hears how each ended by the
-  // remediationResults signal: each command is remembered from its batch until its result arrives.
+  // remediationResults signal: each command is remembered from its batch until its result arrives. Queued by a
+  // local activity, a batch shows in the marker recorded when its workflow task completes, which can come after
+  // the signal of a fast device: such a result waits for its batch.
   const queued = new Map<string, { command: Obj; at: HistoryEvent }>();
+  const early = new Map<string, { status: unknown; at: HistoryEvent }>();
   const settle = (e: HistoryEvent, commandId: unknown, status: unknown) => {
     const q = queued.get(String(commandId));
-    if (!q) return;
+    if (!q) return void early.set(String(commandId), { status, at: e });
     queued.delete(String(commandId));
     push(e, commandEntry(q.command, status, ms(q.at, e)));
   };
+  const queue = (commands: unknown, batch: Obj, at: HistoryEvent) => {
+    for (const c of Array.isArray(commands) ? commands.map(obj) : []) {
+      queued.set(String(c.commandId), { command: { ...c, kind: batch.kind, params: batch.params }, at });
+      const result = early.get(String(c.commandId));
+      if (result) {
+        early.delete(String(c.commandId));
+        settle(result.at, c.commandId, result.status);
+      }
+    }
+  };
+  let runInput: Obj = {};
+  let taskStarted: HistoryEvent | undefined;
   for (const e of events) {
     switch (e.eventType) {
+      case EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+        taskStarted = e;
+        break;
+      case EventType.EVENT_TYPE_MARKER_RECORDED: {
+        // A local activity's result; queueDeviceCommands returns its batch. Kind and parameters are the run's.
+        const a = e.markerRecordedEventAttributes;
+        if (a?.markerName !== 'core_local_activity' || a.failure) break;
+        if (obj(first(a.details?.data)).activity_type !== 'queueDeviceCommands') break;
+        const result = obj(first(a.details?.result));
+        queue(result.commands, runInput, taskStarted ?? e);
+        for (const c of Array.isArray(result.settled) ? result.settled.map(obj) : []) settle(e, c.commandId, c.status);
+        break;
+      }
       case EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED: {
         const a = e.activityTaskScheduledEventAttributes;
         if (a?.activityType?.name !== 'queueDeviceCommands') break;
         const input = obj(first(a.input));
-        const commands = Array.isArray(input.commands) ? (input.commands as unknown[]).map(obj) : [];
-        for (const c of commands) queued.set(String(c.commandId), { command: { ...c, kind: input.kind, params: input.params }, at: e });
+        queue(input.commands, input, e);
         break;
       }
       case EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED: {
         const a = e.workflowExecutionStartedEventAttributes;
         const input = obj(first(a?.input));
+        runInput = input;
         push(e, { kind: 'session', text: `${a?.workflowType?.name ?? 'workflow'} started`, details: input });
         break;
       }

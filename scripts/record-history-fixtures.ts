@@ -80,9 +80,9 @@ async function main(): Promise<void> {
     await save(sys, sessionId, 'copilot-session-breaker');
 
     // A remediation over four devices with the worker stopped and started again in the middle; returns its session.
-    const remediationWithRestart = async (service: string, batchSize: number, reason: string) => {
+    const remediationWithRestart = async (action: Record<string, unknown>, batchSize: number, reason: string) => {
       const id = await sys.startSession(tech);
-      const t = await sys.send(id, tech, tool('run_remediation', { target: { device_ids: [...sys.simulated.values()] }, action: { type: 'service', service, action: 'restart' }, batch_size: batchSize }));
+      const t = await sys.send(id, tech, tool('run_remediation', { target: { device_ids: [...sys.simulated.values()] }, action, batch_size: batchSize }));
       await decide((await sys.waitForApproval(id)).id, { decision: 'approve', reason });
       await waitUntil(async () => (await sys.prisma.deviceCommand.count({ where: { id: { startsWith: id } } })) >= 2, 'the remediation to start');
       await sys.stopWorker();
@@ -91,12 +91,18 @@ async function main(): Promise<void> {
       return id;
     };
     // One device at a time: the session's history and the remediation child's.
-    sessionId = await remediationWithRestart('Dnscache', 1, 'DNS cache is stale');
+    sessionId = await remediationWithRestart({ type: 'service', service: 'Dnscache', action: 'restart' }, 1, 'DNS cache is stale');
     await save(sys, sessionId, 'copilot-session-remediation');
     await saveWorkflow(sys, await remediationOf(sys, sessionId), 'remediation-worker-restart');
     // Once devices start in batches and their results come by signal (patch remediation-batched-devices).
-    sessionId = await remediationWithRestart('W32Time', 2, 'clock drift');
+    sessionId = await remediationWithRestart({ type: 'service', service: 'W32Time', action: 'restart' }, 2, 'clock drift');
     await saveWorkflow(sys, await remediationOf(sys, sessionId), 'remediation-batched');
+    // Once batches are queued by a local activity, recorded in markers (patch remediation-local-queue). Devices now
+    // start and finish in milliseconds: a script that takes a second each keeps the restart in the middle.
+    const script = { description: 'Clears the print queue, slowly', interpreter: 'powershell', body: 'Start-Sleep -Seconds 1\nWrite-Output done', parameters: {} };
+    await sys.request('PUT', `/v1/orgs/${sys.seed.orgs.acme.slug}/scripts/clear-print-queue`, { key: sys.keyOf('admin'), body: script });
+    sessionId = await remediationWithRestart({ type: 'library_script', script: 'clear-print-queue' }, 2, 'print queue stuck');
+    await saveWorkflow(sys, await remediationOf(sys, sessionId), 'remediation-local-queue');
   } finally {
     await sys.stop();
   }

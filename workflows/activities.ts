@@ -2,13 +2,17 @@
  * Activity options of the copilot workflows, declared once. Retries are bounded; failures a retry cannot fix
  * (types from common/failures) are not retried.
  */
-import { proxyActivities, type RetryPolicy } from '@temporalio/workflow';
+import { proxyActivities, proxyLocalActivities, type RetryPolicy } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { NON_RETRYABLE_FAILURES } from '../common/failures';
 
 const retry: RetryPolicy = { maximumAttempts: 5, initialInterval: '1s', nonRetryableErrorTypes: NON_RETRYABLE_FAILURES };
 
 export const db = proxyActivities<Activities>({ startToCloseTimeout: '30s', retry });
+
+// Short, idempotent database work the workflow waits for: run by the worker inside the workflow task that asks for
+// it, with no round trip through an activity task queue; the history records each result in a marker.
+export const local = proxyLocalActivities<Activities>({ startToCloseTimeout: '30s', retry });
 
 // The model call heartbeats while it waits, so a worker that dies mid-call is noticed in seconds, not minutes.
 export const model = proxyActivities<Activities>({ startToCloseTimeout: '3m', heartbeatTimeout: '15s', retry });

@@ -12,10 +12,15 @@ import { environment } from '../lib/env';
 import { startTestSystem, waitUntil, toolStepOf, type TestSystem } from '../test/harness';
 
 const DEVICES = 50;
+/** Each device takes a second, as a real fix would: the remediation is still under way when the test acts on it. */
+const SLOW_FIX = { type: 'library_script', script: 'slow-fix' };
 let sys: TestSystem;
 
 beforeAll(async () => {
   sys = await startTestSystem({ simulated: DEVICES, workerProcess: true });
+  const script = { description: 'Clears a cache, slowly', interpreter: 'powershell', body: 'Start-Sleep -Seconds 1\nWrite-Output done', parameters: {} };
+  const res = await sys.request('PUT', `/v1/orgs/${sys.seed.orgs.acme.slug}/scripts/slow-fix`, { key: sys.keyOf('admin'), body: script });
+  if (res.status !== 200) throw new Error(`could not store the script: ${JSON.stringify(res.body)}`);
 }, 240_000);
 
 afterAll(async () => {
@@ -26,7 +31,7 @@ it('finishes after a SIGKILL of the worker, and every device ran its command exa
   const tech = sys.keyOf('technician');
   const sessionId = await sys.startSession(tech);
   const ids = [...sys.simulated.values()];
-  const turnId = await sys.send(sessionId, tech, `/tool run_remediation ${JSON.stringify({ target: { device_ids: ids }, action: { type: 'service', service: 'Dnscache', action: 'restart' }, batch_size: 5 })}`);
+  const turnId = await sys.send(sessionId, tech, `/tool run_remediation ${JSON.stringify({ target: { device_ids: ids }, action: SLOW_FIX, batch_size: 5 })}`);
   const approval = await sys.waitForApproval(sessionId);
   expect(approval).toMatchObject({ tier: 4, confirmationPhrase: `${DEVICES} devices` });
   const decided = await sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: sys.keyOf('approver'), body: { decision: 'approve', confirmation: `${DEVICES} devices` } });
@@ -74,7 +79,7 @@ it('pauses, resumes and cancels through the API, and shows the progress of every
   const tech = sys.keyOf('technician');
   const sessionId = await sys.startSession(tech);
   const ids = [...sys.simulated.values()];
-  const turnId = await sys.send(sessionId, tech, `/tool run_remediation ${JSON.stringify({ target: { device_ids: ids }, action: { type: 'service', service: 'W32Time', action: 'restart' }, batch_size: 2 })}`);
+  const turnId = await sys.send(sessionId, tech, `/tool run_remediation ${JSON.stringify({ target: { device_ids: ids }, action: SLOW_FIX, batch_size: 2 })}`);
   const approval = await sys.waitForApproval(sessionId);
   const { invocationId } = await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } });
   const path = `/v1/remediations/${encodeURIComponent(invocationId)}`;
@@ -129,7 +134,7 @@ it('pushes its progress to the session\'s watchers on /console as device results
   expect(await watcher.timeout(5000).emitWithAck('session:subscribe', { sessionId })).toMatchObject({ ok: true });
   try {
     const ids = [...sys.simulated.values()].slice(0, 20);
-    const turnId = await sys.send(sessionId, tech, `/tool run_remediation ${JSON.stringify({ target: { device_ids: ids }, action: { type: 'service', service: 'Dnscache', action: 'restart' }, batch_size: 2 })}`);
+    const turnId = await sys.send(sessionId, tech, `/tool run_remediation ${JSON.stringify({ target: { device_ids: ids }, action: SLOW_FIX, batch_size: 5 })}`);
     const approval = await sys.waitForApproval(sessionId);
     await sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: sys.keyOf('approver'), body: { decision: 'approve', confirmation: approval.confirmationPhrase } });
     await sys.waitForTurn(sessionId, tech, turnId, 60_000);

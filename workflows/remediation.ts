@@ -18,7 +18,7 @@
  */
 import { condition, continueAsNew, patched, setHandler, workflowInfo } from '@temporalio/workflow';
 import { RemediationResults, type CommandOutcome } from '../common/session';
-import { db } from './activities';
+import { db, local } from './activities';
 import { remediationControlSignal, remediationProgressQuery, remediationResultsSignal } from './definitions';
 import { finish, initialProgress, MAX_STARTS_PER_RUN, obeyControl, type RemediationInput, type RemediationResult } from './remediation-state';
 import { remediationV1 } from './remediation-v1';
@@ -57,13 +57,18 @@ export async function remediation(input: RemediationInput): Promise<RemediationR
     if (parsed.success) for (const r of parsed.data.results) settle(r.commandId, r.status);
   });
 
+  // Runs that began before runs grew to a thousand devices replay with the length they had.
+  const devicesPerRun = patched('remediation-runs-of-1000') ? DEVICES_PER_RUN : MAX_STARTS_PER_RUN;
+  // Batches are queued by a local activity, in the workflow task that decides them; histories from before, by an
+  // activity.
+  const queueDeviceCommands = patched('remediation-local-queue') ? local.queueDeviceCommands : db.queueDeviceCommands;
+
   // Batches being queued: a new batch starts whenever slots free up, without waiting for the last to be queued.
   const queueing = new Set<Promise<void>>();
   let failure: unknown;
   const queueBatch = (commands: { commandId: string; deviceId: string }[]) => {
     // Results may arrive by signal before this returns; those settled already (a retry) come back here.
-    const p: Promise<void> = db
-      .queueDeviceCommands({ orgId: input.orgId, kind: input.kind, params: input.params, reportTo: workflowInfo().workflowId, commands })
+    const p: Promise<void> = queueDeviceCommands({ orgId: input.orgId, kind: input.kind, params: input.params, reportTo: workflowInfo().workflowId, commands })
       .then(({ settled }) => settled.forEach((s) => settle(s.commandId, s.status)))
       .catch((err: unknown) => void (failure ??= err))
       .finally(() => queueing.delete(p));
@@ -71,8 +76,6 @@ export async function remediation(input: RemediationInput): Promise<RemediationR
   };
 
   let startedThisRun = 0;
-  // Runs that began before runs grew to a thousand devices replay with the length they had.
-  const devicesPerRun = patched('remediation-runs-of-1000') ? DEVICES_PER_RUN : MAX_STARTS_PER_RUN;
   const runIsFull = () => startedThisRun >= devicesPerRun || workflowInfo().continueAsNewSuggested;
   const canStart = () => progress.state === 'running' && !progress.stoppedAtThreshold && running.size < input.batchSize && queue.length > 0 && !runIsFull();
   while (queue.length > 0 || running.size > 0) {

@@ -23,7 +23,7 @@ beforeAll(() => {
   }
 });
 
-it('has the committed histories: reads, approvals, a breaker trip, and remediations (old and batched) with a worker restart', () => {
+it('has the committed histories: reads, approvals, a breaker trip, and remediations (each version) with a worker restart', () => {
   expect(histories).toEqual(
     expect.arrayContaining([
       'copilot-session-two-turns.json',
@@ -32,6 +32,7 @@ it('has the committed histories: reads, approvals, a breaker trip, and remediati
       'copilot-session-remediation.json',
       'remediation-worker-restart.json',
       'remediation-batched.json',
+      'remediation-local-queue.json',
     ]),
   );
   // The remediation child really spans two workers: the first stopped mid-run, the second finished it.
@@ -45,6 +46,12 @@ it('has the committed histories: reads, approvals, a breaker trip, and remediati
   const batched = load('remediation-batched.json').events!;
   expect(batched.some((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'remediationResults')).toBe(true);
   expect(new Set(batched.map((e) => e.workflowTaskStartedEventAttributes?.identity).filter(Boolean)).size).toBe(2);
+  // Then batches queued by a local activity: markers, no activity tasks, and the results still by signal.
+  const local = load('remediation-local-queue.json').events!;
+  expect(activities('remediation-local-queue.json')).toEqual([]);
+  expect(local.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity').length).toBeGreaterThan(0);
+  expect(local.some((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'remediationResults')).toBe(true);
+  expect(new Set(local.map((e) => e.workflowTaskStartedEventAttributes?.identity).filter(Boolean)).size).toBe(2);
 });
 
 it('keeps secrets out of histories and caps what tools bring back', () => {
