@@ -34,6 +34,9 @@ export interface AgentConnection {
   stop(): void;
 }
 
+/** How often results the gateway has not acknowledged are sent again while connected (above the 10 s ack wait). */
+const RESEND_UNACKED_MS = 15_000;
+
 async function execute(executor: Executor, cmd: CommandDispatch, ctx: ExecutionContext): Promise<CommandResult> {
   const startedAt = new Date().toISOString();
   const finish = (partial: Pick<CommandResult, 'ok' | 'output' | 'error'>): CommandResult => ({
@@ -157,6 +160,12 @@ export function connectAgent(opts: {
     logger.info({ deviceId: credentials.deviceId, server: credentials.server }, 'connected to the gateway');
     for (const id of journal.unacked()) void report(id);
   });
+  // A result the gateway did not take while the connection stayed up (it could not record it, or dropped the frame
+  // because its rate-limit store was away) is offered again, not only on the next connect.
+  const resend = setInterval(() => {
+    if (socket.connected) for (const id of journal.unacked()) void report(id);
+  }, RESEND_UNACKED_MS);
+  resend.unref();
   socket.on('disconnect', (reason) => logger.warn({ reason }, 'disconnected from the gateway'));
   socket.on('connect_error', (err) => {
     if (socket.active || stopped) return; // the client retries by itself
@@ -231,6 +240,7 @@ export function connectAgent(opts: {
     },
     stop() {
       stopped = true;
+      clearInterval(resend);
       socket.disconnect();
       void journal.close().catch(() => undefined);
     },

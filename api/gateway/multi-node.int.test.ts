@@ -2,7 +2,9 @@
  * Two api nodes on the same database, Temporal and Redis: an agent connected to the second node gets the commands
  * the worker queues (announced to every node through PostgreSQL; the node holding the connection delivers) and
  * its result completes the waiting activity; a second connection with the same credential to the first node is
- * refused, because the nodes see each other's agents through the Socket.IO Redis Streams adapter.
+ * refused, because the nodes see each other's agents through the Socket.IO Redis Streams adapter. With Redis away,
+ * a result cannot be counted against its agent's frame limit and is refused, visibly; the agent offers it again and
+ * it is recorded once Redis is back.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync } from 'node:fs';
@@ -14,15 +16,17 @@ import { PROTOCOL_VERSION } from '../../common/protocol';
 import { AGENT_VERSION } from '../../agent/version';
 import { environment } from '../../lib/env';
 import { createEnrollmentKey } from '../../prisma/seed-demo';
+import { CommandJournal } from '../../agent/journal';
+import type { ApiServer } from '../server';
 import { startTestSystem, waitUntil, toolStepOf, type TestSystem } from '../../test/harness';
 
 let sys: TestSystem;
-let nodeB: { url: string };
+let nodeB: { server: ApiServer; url: string };
 let agent: ChildProcess;
 let dataDir: string;
 
 beforeAll(async () => {
-  sys = await startTestSystem();
+  sys = await startTestSystem({ dedicatedRedis: true });
   nodeB = await sys.startApiNode();
   dataDir = await mkdtemp(path.join(os.tmpdir(), 'gatehouse-nodeb-'));
   const key = await createEnrollmentKey(sys.prisma, { orgId: sys.seed.orgs.acme.id, siteId: sys.seed.orgs.acme.siteIds[0]!, maxUses: 1 });
@@ -68,3 +72,36 @@ it('refuses a second connection with the same credential on the other node', asy
   const flagged = await sys.prisma.auditEvent.findFirst({ where: { actorId: creds.deviceId, action: 'security.duplicate_agent_connection' } });
   expect(flagged).not.toBeNull();
 });
+
+it('refuses a result while Redis is away and records it once Redis is back; the command ran once', async () => {
+  const org = sys.seed.orgs.acme.slug;
+  const script = { description: 'Two seconds of work', interpreter: 'powershell', body: 'Start-Sleep -Seconds 2\nWrite-Output done', parameters: {} };
+  expect((await sys.request('PUT', `/v1/orgs/${org}/scripts/two-seconds`, { key: sys.keyOf('admin'), body: script })).status).toBe(200);
+  const tech = sys.keyOf('technician');
+  const device = await sys.prisma.device.findFirstOrThrow({ where: { orgId: sys.seed.orgs.acme.id, executor: 'simulated' } });
+  const sessionId = await sys.startSession(tech);
+  const turnId = await sys.send(sessionId, tech, `/tool run_library_script ${JSON.stringify({ device_ids: [device.id], script: 'two-seconds' })}`);
+  const approval = await sys.waitForApproval(sessionId);
+  expect((await sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: sys.keyOf('approver'), body: { decision: 'approve' } })).status).toBe(200);
+  const command = async () => sys.prisma.deviceCommand.findFirst({ where: { id: { startsWith: sessionId } } });
+  await waitUntil(async () => (await command())?.status === 'delivered', 'the command to reach the agent on node B');
+
+  const refusedBefore = nodeB.server.gateway.stats().throttledFrames;
+  await sys.redisServer!.stop();
+  try {
+    // The script ends while Redis is away: node B cannot count the result frame against the agent's limit, so it
+    // refuses it (fail closed) and nothing is recorded.
+    await waitUntil(async () => nodeB.server.gateway.stats().throttledFrames > refusedBefore, 'node B to refuse the result frame', 20_000);
+    expect((await command())!.status).toBe('delivered');
+  } finally {
+    await sys.redisServer!.start();
+  }
+
+  // The agent offers its unacknowledged result again while connected; recorded now, it completes the turn.
+  const session = await sys.waitForTurn(sessionId, tech, turnId, 90_000);
+  expect(toolStepOf(session, turnId)).toMatchObject({ tool: 'run_library_script', status: 'succeeded' });
+  const done = (await command())!;
+  expect(done.status).toBe('succeeded');
+  const [journal] = readdirSync(path.join(dataDir, 'simulated', org)).filter((f) => f.endsWith('.journal.jsonl'));
+  expect(CommandJournal.startsIn(path.join(dataDir, 'simulated', org, journal!)).get(done.id)).toBe(1);
+}, 150_000);
