@@ -56,6 +56,7 @@ export const Env = z.object({
   RATE_USER_MESSAGES_PER_MINUTE: z.coerce.number().int().min(1).default(20),
   RATE_ORG_MESSAGES_PER_HOUR: z.coerce.number().int().min(1).default(200),
   RATE_AGENT_MESSAGES_PER_MINUTE: z.coerce.number().int().min(1).default(120),
+  RATE_AGENT_OUTPUT_CHUNKS_PER_MINUTE: z.coerce.number().int().min(1).default(256),
   /** Multiplies every rate-limit window (1 = as documented); tests use small values to watch windows slide. */
   RATE_WINDOW_SCALE: z.coerce.number().positive().max(100).default(1),
 
@@ -152,6 +153,8 @@ export interface GuardConfig {
     userMessages: { max: number; windowMs: number };
     orgMessages: { max: number; windowMs: number };
     agentMessages: { max: number; windowMs: number };
+    /** Chunks of full script output (up to 256 KiB each), counted apart from the agent's other frames. */
+    agentOutputChunks: { max: number; windowMs: number };
     /** Applied to each tool's own window from the catalog. */
     windowScale: number;
   };
@@ -167,6 +170,7 @@ export function guardConfig(env: Env): GuardConfig {
       userMessages: { max: env.RATE_USER_MESSAGES_PER_MINUTE, windowMs: Math.round(60_000 * scale) },
       orgMessages: { max: env.RATE_ORG_MESSAGES_PER_HOUR, windowMs: Math.round(3_600_000 * scale) },
       agentMessages: { max: env.RATE_AGENT_MESSAGES_PER_MINUTE, windowMs: Math.round(60_000 * scale) },
+      agentOutputChunks: { max: env.RATE_AGENT_OUTPUT_CHUNKS_PER_MINUTE, windowMs: Math.round(60_000 * scale) },
       windowScale: scale,
     },
   };

@@ -3,6 +3,7 @@
  * gateway's per-agent limit, and failing closed while Redis is down. Windows are scaled down (RATE_WINDOW_SCALE)
  * so a test can watch them slide: a minute is 3 s here, ten minutes 30 s.
  */
+import crypto from 'node:crypto';
 import { io, type Socket } from 'socket.io-client';
 import { PROTOCOL_VERSION } from '../common/protocol';
 import { RateLimiter } from '../lib/rate-limiter';
@@ -83,6 +84,35 @@ describe('the agent gateway', () => {
     const turnId = await sys.send(sessionId, tech, tool('get_device_info', { device_id: deviceId }));
     const turn = turnOf(await sys.waitForTurn(sessionId, tech, turnId), turnId);
     expect(turn.steps.find((s: { kind: string }) => s.kind === 'tool')).toMatchObject({ status: 'succeeded' });
+  });
+});
+
+describe('the agent gateway, uploading full output', () => {
+  it('counts output chunks apart from the agent\'s other frames: twice the frame limit in chunks, none refused', async () => {
+    await new Promise((r) => setTimeout(r, 3100));
+    const key = await createEnrollmentKey(sys.prisma, { orgId: sys.seed.orgs.acme.id, siteId: sys.seed.orgs.acme.siteIds[0]! });
+    const creds = (await sys.request('POST', '/v1/agents/enroll', { body: { key, hostname: 'uploader', os: 'Linux', executor: 'linux' } })).body;
+    const agent: Socket = io(`${sys.url}/agents`, { auth: { v: PROTOCOL_VERSION, deviceId: creds.deviceId, secret: creds.secret, agentVersion: 't' }, transports: ['websocket'], reconnection: false });
+    await new Promise<void>((r) => agent.once('connect', () => r()));
+    try {
+      const before = sys.api.gateway.stats().throttledFrames;
+      // 40 chunks within one window, where the frame limit is 20: each one answered (for a command it does not
+      // have, so refused as unknown), none throttled; and a result after them is answered too.
+      const commandId = `${crypto.randomUUID()}:toolu_${crypto.randomBytes(6).toString('hex')}:${creds.deviceId}`;
+      const acks = [];
+      for (const stream of ['stdout', 'stderr']) {
+        for (let seq = 0; seq < 20; seq++) {
+          acks.push(await agent.timeout(5000).emitWithAck('command:output', { v: PROTOCOL_VERSION, commandId, stream, seq, data: Buffer.from('x') }));
+        }
+      }
+      expect(new Set(acks.map((a) => JSON.stringify(a)))).toEqual(new Set([JSON.stringify({ accepted: false, reason: 'unknown command' })]));
+      const now = new Date().toISOString();
+      const result = await agent.timeout(5000).emitWithAck('command:result', { v: PROTOCOL_VERSION, commandId, ok: true, startedAt: now, finishedAt: now });
+      expect(result).toEqual({ accepted: false, reason: 'unknown command' });
+      expect(sys.api.gateway.stats().throttledFrames).toBe(before);
+    } finally {
+      agent.close();
+    }
   });
 });
 

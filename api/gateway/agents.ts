@@ -264,12 +264,16 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
     logger.info({ deviceId, name: socket.data.name }, 'agent connected');
     void prisma.device.update({ where: { id: deviceId }, data: { online: true, lastSeenAt: new Date() } }).catch(() => undefined);
 
-    // Per-agent frame limit (Redis sliding window). Excess frames are dropped and counted; an agent that keeps
-    // sending past twice its limit within a window is disconnected and flagged. Redis down: frames are dropped.
-    const limit = deps.config.guards.rates.agentMessages;
+    // Per-agent frame limits (Redis sliding windows): chunks of full output have their own, larger one, so a
+    // command's 64 uploads of 256 KiB do not crowd out its results. Excess frames are dropped and counted; an agent
+    // that keeps sending past twice its limit within a window is disconnected and flagged. Redis down: frames are
+    // dropped.
+    const limits = { frames: deps.config.guards.rates.agentMessages, output: deps.config.guards.rates.agentOutputChunks };
     let refused = { count: 0, since: Date.now() };
-    socket.use((_packet, next) => {
-      deps.limiter.hit(`agent:${deviceId}:frames`, limit).then(
+    socket.use(([event], next) => {
+      const kind = event === 'command:output' ? 'output' : 'frames';
+      const limit = limits[kind];
+      deps.limiter.hit(`agent:${deviceId}:${kind}`, limit).then(
         (r) => {
           if (r.allowed) return next();
           counters.throttledFrames += 1;
