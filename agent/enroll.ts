@@ -2,6 +2,25 @@ import os from 'node:os';
 import type { AgentCredentials } from './credentials';
 import { AGENT_VERSION } from './version';
 
+const ATTEMPTS = 5;
+
+/**
+ * POSTs, trying again (1 s, 2 s, 4 s, 8 s apart) while the server cannot be reached or answers 5xx: a fleet
+ * rolled out at once must not lose devices to one busy moment. A refusal (4xx) is final. A failed enrollment
+ * commits nothing (the key's use is counted in the same transaction), so trying again is safe.
+ */
+async function post(url: URL, body: string): Promise<Response> {
+  for (let attempt = 1; ; attempt++) {
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body }).catch((err: unknown) => err as Error);
+    const final = attempt === ATTEMPTS || (res instanceof Response && res.status < 500);
+    if (final) {
+      if (res instanceof Error) throw new Error(`could not reach ${url.origin}: ${res.message}`);
+      return res;
+    }
+    await new Promise((r) => setTimeout(r, 1000 * 2 ** (attempt - 1)));
+  }
+}
+
 /** Exchanges an enrollment key for this device's id and secret. */
 export async function enroll(opts: { server: string; key: string; name?: string; executor: 'linux' | 'simulated' }): Promise<AgentCredentials> {
   const simulated = opts.executor === 'simulated';
@@ -13,11 +32,7 @@ export async function enroll(opts: { server: string; key: string; name?: string;
     executor: opts.executor,
     agentVersion: AGENT_VERSION,
   };
-  const res = await fetch(new URL('/v1/agents/enroll', opts.server), {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
+  const res = await post(new URL('/v1/agents/enroll', opts.server), JSON.stringify(body));
   const json = (await res.json().catch(() => ({}))) as { deviceId?: string; secret?: string; orgId?: string; name?: string; commandKey?: string; error?: { message?: string } };
   if (res.status !== 201 || !json.deviceId || !json.secret || !json.orgId || !json.commandKey) {
     throw new Error(`enrollment refused (HTTP ${res.status}): ${json.error?.message ?? 'no reason given'}`);
