@@ -3,7 +3,7 @@ import { ApplicationFailure, CompleteAsyncError, Context } from '@temporalio/act
 import { FailureType } from '../common/failures';
 import { CommandParams, type CommandKind } from '../common/protocol';
 import { isCommandOutcome, type CommandOutcome } from '../common/session';
-import { announceCommands, insertCommands, orgAndDevices, statusesOf } from '../lib/device-commands';
+import { announceCommands, insertCommands, orgAndDevices, statusesOf, type CommandBatch } from '../lib/device-commands';
 import type { ActivityDeps } from './deps';
 
 export interface DispatchDeviceCommandInput {
@@ -73,14 +73,8 @@ export interface QueuedDeviceCommands {
   settled: DispatchedCommand[];
 }
 
-export interface QueueDeviceCommandsInput {
-  orgId: string;
+export interface QueueDeviceCommandsInput extends CommandBatch {
   kind: CommandKind;
-  params: Record<string, unknown>;
-  /** The workflow to tell of each result, with the `remediationResults` signal. */
-  reportTo: string;
-  /** Each command id is made in the workflow: the same on every retry, so each command exists (and runs) once. */
-  commands: { commandId: string; deviceId: string }[];
 }
 
 /**

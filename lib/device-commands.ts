@@ -43,12 +43,18 @@ export async function orgAndDevices(pool: Pool, orgId: string, deviceIds: string
   return row ? { paused: row.paused, ownsAll: row.owned === new Set(deviceIds).size } : null;
 }
 
-export interface NewCommands {
+/** One command per device, as a remediation queues them. */
+export interface CommandBatch {
   orgId: string;
   kind: string;
   params: Record<string, unknown>;
+  /** The workflow to tell of each result, with the `remediationResults` signal. */
   reportTo: string;
+  /** Each command id is made in the workflow: the same on every retry, so each command exists (and runs) once. */
   commands: { commandId: string; deviceId: string }[];
+}
+
+export interface NewCommands extends CommandBatch {
   /** Pending until this instant; or, when refused before it was ever sent, already settled with this error code. */
   state: { status: 'pending'; expiresAt: Date } | { status: 'failed'; errorCode: string };
 }
