@@ -11,8 +11,6 @@ import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Worker } from '@temporalio/worker';
-import { io } from 'socket.io-client';
-import type { SessionEvent } from '../lib/session-events';
 import { createEnrollmentKey } from '../prisma/seed-demo';
 import { startTestSystem, waitUntil, type TestSystem } from '../test/harness';
 import { spawnSimulatedAgents } from './simulated-agents';
@@ -41,25 +39,6 @@ async function bareTemporal(sys: TestSystem, n: number): Promise<number> {
     seconds = (performance.now() - t0) / 1000;
   });
   return seconds;
-}
-
-/** Resolves when the session's console stream says `tool` completed. */
-function toolCompleted(url: string, key: string, sessionId: string, tool: string): { subscribed: Promise<void>; done: Promise<void> } {
-  const socket = io(new URL('/console', url).toString(), { auth: { token: key }, transports: ['websocket'] });
-  const done = new Promise<void>((resolve) => {
-    socket.on('session:event', (e: SessionEvent) => {
-      if (e.type !== 'tool:completed' || e.tool !== tool) return;
-      socket.disconnect();
-      resolve();
-    });
-  });
-  const subscribed = socket
-    .timeout(5000)
-    .emitWithAck('session:subscribe', { sessionId })
-    .then((res: { ok: boolean; error?: string }) => {
-      if (!res.ok) throw new Error(`could not watch the session: ${res.error}`);
-    });
-  return { subscribed, done };
 }
 
 async function connectMore(sys: TestSystem, count: number): Promise<() => void> {
@@ -94,13 +73,14 @@ export async function runFanoutBench(n: number): Promise<void> {
     const approval = await sys.waitForApproval(sessionId);
     // The end is when the console hears that run_remediation completed (pushed, as a technician watching sees it),
     // not when a poll happens to notice, and not after the model has written its answer.
-    const completed = toolCompleted(sys.url, tech, sessionId, 'run_remediation');
-    await completed.subscribed;
+    const watch = await sys.watchSession(sessionId, tech);
+    if (!watch.subscription.ok) throw new Error(`could not watch the session: ${watch.subscription.error}`);
     const beforeRemediation = cpuSnapshot();
     const t0 = performance.now();
     const res = await sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: sys.keyOf('approver'), body: { decision: 'approve', confirmation: approval.confirmationPhrase } });
     if (res.status !== 200) throw new Error(`approval refused: ${JSON.stringify(res.body)}`);
-    await completed.done;
+    await watch.next((e) => e.type === 'tool:completed' && e.tool === 'run_remediation', 'run_remediation to complete', 900_000);
+    watch.close();
     const seconds = (performance.now() - t0) / 1000;
     const remediationCpu = cpuPerUnit(beforeRemediation, cpuSnapshot(), devices);
     const session = await sys.waitForTurn(sessionId, tech, turnId, 900_000);

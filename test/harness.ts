@@ -27,6 +27,8 @@ import { activityDeps, createWorker } from '../worker/create-worker';
 import { createActivities, type Activities } from '../activities';
 import { CuttableTcpPath, DedicatedRedis } from './services';
 import { PROTOCOL_VERSION } from '../common/protocol';
+import { io } from 'socket.io-client';
+import type { SessionEvent } from '../lib/session-events';
 
 const root = path.resolve(__dirname, '..');
 
@@ -70,6 +72,8 @@ export interface TestSystem {
   /** Waits until the turn is answered or failed and returns the session as GET shows it. */
   waitForTurn(sessionId: string, key: string, turnId: string, timeoutMs?: number): Promise<any>;
   waitForApproval(sessionId: string): Promise<{ id: string; tier: number; digest: string; confirmationPhrase: string | null }>;
+  /** Watches a session's events on `/console`, as the console and the CLI do. */
+  watchSession(sessionId: string, key: string): Promise<SessionWatch>;
   /**
    * Stops the worker (as a deploy would; with `workerProcess`, SIGKILL as a crash would) and starts a fresh one
    * on the same task queue.
@@ -120,6 +124,50 @@ export async function waitUntil(check: () => Promise<boolean>, what: string, tim
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+export interface SessionWatch {
+  /** The answer to `session:subscribe`. */
+  subscription: { ok: boolean; error?: string };
+  /** Every event heard so far, in order. */
+  events: SessionEvent[];
+  /** The first event, heard already or still to come, that matches (resolves the moment it arrives). */
+  next(match: (e: SessionEvent) => boolean, what: string, timeoutMs?: number): Promise<SessionEvent>;
+  close(): void;
+}
+
+/** Subscribes to a session's events on `/console` with an API key. */
+async function watchSessionAt(url: string, sessionId: string, key: string): Promise<SessionWatch> {
+  const socket = io(new URL('/console', url).toString(), { auth: { token: key }, transports: ['websocket'] });
+  const events: SessionEvent[] = [];
+  const waiters = new Set<(e: SessionEvent) => void>();
+  socket.on('session:event', (e: SessionEvent) => {
+    events.push(e);
+    for (const waiter of waiters) waiter(e);
+  });
+  const subscription = (await socket.timeout(5000).emitWithAck('session:subscribe', { sessionId })) as SessionWatch['subscription'];
+  return {
+    subscription,
+    events,
+    next(match, what, timeoutMs = 60_000) {
+      const heard = events.find(match);
+      if (heard) return Promise.resolve(heard);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiters.delete(waiter);
+          reject(new Error(`timed out waiting for ${what}`));
+        }, timeoutMs);
+        const waiter = (e: SessionEvent) => {
+          if (!match(e)) return;
+          clearTimeout(timer);
+          waiters.delete(waiter);
+          resolve(e);
+        };
+        waiters.add(waiter);
+      });
+    },
+    close: () => socket.close(),
+  };
 }
 
 export interface TestSystemOptions {
@@ -380,6 +428,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
     send,
     waitForTurn,
     waitForApproval,
+    watchSession: (sessionId, key) => watchSessionAt(url, sessionId, key),
     env,
     prisma,
     redis,

@@ -4,7 +4,6 @@
  * this machine's real hostname.
  */
 import os from 'node:os';
-import { io } from 'socket.io-client';
 import { startTestSystem, waitUntil, type TestSystem } from '../test/harness';
 
 let sys: TestSystem;
@@ -37,11 +36,8 @@ it('answers a question about the demo device with its real hostname', async () =
   expect(created.body.workflowId).toBe(`copilot:${sys.seed.orgs.acme.id}:${sessionId}`);
 
   // Progress is pushed to consoles watching the session.
-  const events: { type: string; tool?: string }[] = [];
-  const socket = io(`${sys.url}/console`, { auth: { token: key }, transports: ['websocket'] });
-  socket.on('session:event', (e) => events.push(e));
-  const sub = await socket.timeout(5000).emitWithAck('session:subscribe', { sessionId });
-  expect(sub).toEqual({ ok: true });
+  const watch = await sys.watchSession(sessionId, key);
+  expect(watch.subscription).toEqual({ ok: true });
 
   const { turnId, session } = await askAndWait(sessionId, key, 'what is the hostname and uptime of the demo device?');
   const turn = session.turns.find((t: { turnId: string }) => t.turnId === turnId);
@@ -62,9 +58,9 @@ it('answers a question about the demo device with its real hostname', async () =
   expect(commands.map((c) => [c.kind, c.status])).toEqual([['system_info', 'succeeded']]);
   expect((commands[0]!.result as { hostname: string }).hostname).toBe(os.hostname());
 
-  await waitUntil(async () => events.some((e) => e.type === 'tool:completed' && e.tool === 'get_device_info'), 'console events');
-  expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['turn:started', 'model:replied', 'tool:started', 'tool:completed']));
-  socket.disconnect();
+  await watch.next((e) => e.type === 'tool:completed' && e.tool === 'get_device_info', 'console events', 30_000);
+  expect(watch.events.map((e) => e.type)).toEqual(expect.arrayContaining(['turn:started', 'model:replied', 'tool:started', 'tool:completed']));
+  watch.close();
 });
 
 it('continues the same session on a second message and lists real processes', async () => {

@@ -6,7 +6,6 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { io } from 'socket.io-client';
 import { CommandJournal } from '../agent/journal';
 import { environment } from '../lib/env';
 import { startTestSystem, waitUntil, toolStepOf, type TestSystem } from '../test/harness';
@@ -125,20 +124,17 @@ it('pauses, resumes and cancels through the API, and shows the progress of every
 it('pushes its progress to the session\'s watchers on /console as device results arrive', async () => {
   const tech = sys.keyOf('technician');
   const sessionId = await sys.startSession(tech);
-  const watcher = io(new URL('/console', sys.url).toString(), { auth: { token: tech }, transports: ['websocket'] });
-  const progress: { total: number; succeeded: number; failed: number }[] = [];
-  watcher.on('session:event', (e: { type: string; progress?: (typeof progress)[number] }) => {
-    if (e.type === 'remediation:progress' && e.progress) progress.push(e.progress);
-  });
-  await new Promise<void>((resolve) => watcher.on('connect', () => resolve()));
-  expect(await watcher.timeout(5000).emitWithAck('session:subscribe', { sessionId })).toMatchObject({ ok: true });
+  const watcher = await sys.watchSession(sessionId, tech);
+  expect(watcher.subscription).toMatchObject({ ok: true });
+  const progressOf = () => watcher.events.flatMap((e) => (e.type === 'remediation:progress' && e.progress ? [e.progress] : []));
   try {
     const ids = [...sys.simulated.values()].slice(0, 20);
     const turnId = await sys.send(sessionId, tech, `/tool run_remediation ${JSON.stringify({ target: { device_ids: ids }, action: SLOW_FIX, batch_size: 5 })}`);
     const approval = await sys.waitForApproval(sessionId);
     await sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: sys.keyOf('approver'), body: { decision: 'approve', confirmation: approval.confirmationPhrase } });
     await sys.waitForTurn(sessionId, tech, turnId, 60_000);
-    await waitUntil(async () => progress.at(-1)?.succeeded === 20, 'the last progress event');
+    await watcher.next((e) => e.type === 'remediation:progress' && e.progress?.succeeded === 20, 'the last progress event');
+    const progress = progressOf();
     // Several updates on the way, never going backwards, ending with every device.
     expect(progress.length).toBeGreaterThan(2);
     for (let i = 1; i < progress.length; i++) expect(progress[i]!.succeeded).toBeGreaterThanOrEqual(progress[i - 1]!.succeeded);
