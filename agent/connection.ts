@@ -68,8 +68,6 @@ export function connectAgent(opts: {
   executor: Executor | ((conn: AgentConnection) => Executor);
   logger: Logger;
   onFatal?: (message: string) => void;
-  /** Waits this long before the first connection (a fleet started together does not connect in one instant). */
-  connectAfterMs?: number;
 }): AgentConnection {
   const { credentials, logger } = opts;
   const socket: Socket<ServerToAgentEvents, AgentToServerEvents> = io(new URL('/agents', credentials.server).toString(), {
@@ -78,9 +76,7 @@ export function connectAgent(opts: {
     reconnectionDelay: 1000,
     reconnectionDelayMax: 30_000,
     randomizationFactor: 0.5,
-    autoConnect: false,
   });
-  const firstConnect = setTimeout(() => !stopped && socket.connect(), opts.connectAfterMs ?? 0);
   const journal = CommandJournal.open(opts.journalFile);
   // Spool files of results the server has acknowledged (or of commands that never finished) go at start.
   const spool = new OutputSpool(outputDirOf(opts.journalFile));
@@ -244,7 +240,6 @@ export function connectAgent(opts: {
     },
     stop() {
       stopped = true;
-      clearTimeout(firstConnect);
       clearInterval(resend);
       socket.disconnect();
       void journal.close().catch(() => undefined);

@@ -63,13 +63,9 @@ export async function runSimulation(opts: {
     await saveCredentials(file, c);
     creds.push(c);
   }
-  // Machines that boot together still come up over a moment, as a fleet reconnecting after a gateway restart does
-  // (its reconnection delay is jittered): the first connections are spread over about a millisecond per endpoint.
-  const spreadMs = Math.min(5000, opts.count);
   const connections = creds.map((credentials) => {
     const machine = new SimulatedMachine(credentials.name);
     return connectAgent({
-      connectAfterMs: Math.random() * spreadMs,
       credentials: { ...credentials, server: opts.server },
       journalFile: path.join(dir, `${credentials.name}.journal.jsonl`),
       logger: opts.logger.child({ device: credentials.name }),
