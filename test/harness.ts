@@ -314,53 +314,91 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
 
   let agent: TestSystem['agent'];
   let tmp: string | undefined;
-  if (opts.agent) {
-    tmp = await mkdtemp(path.join(os.tmpdir(), 'gatehouse-agent-'));
-    const credentialsFile = path.join(tmp, 'agent.json');
-    const key = await createEnrollmentKey(prisma, { orgId: seed.orgs.acme.id, siteId: seed.orgs.acme.siteIds[0]!, maxUses: 1 });
-    const creds = await enroll({ server: url, key, name: 'ACME-HQ-DEMO', executor: 'linux' });
-    await saveCredentials(credentialsFile, creds);
-    const spawnAgent = () =>
-      spawn(process.execPath, ['--import', 'tsx', path.join(root, 'agent', 'main.ts'), '--credentials', credentialsFile, '--allow-loopback-discovery'], {
-        cwd: root,
-        env: environment({ LOG_LEVEL: env.TEST_LOG_LEVEL }),
-        stdio: ['ignore', 'inherit', 'inherit'],
-      });
-    const handle: NonNullable<TestSystem['agent']> = {
-      deviceId: creds.deviceId,
-      process: spawnAgent(),
-      credentialsFile,
-      async stop() {
-        const proc = handle.process;
-        if (proc.exitCode === null && proc.signalCode === null) {
-          await new Promise((resolve) => {
-            proc.once('exit', resolve);
-            proc.kill('SIGKILL');
-          });
-        }
-        await waitUntil(async () => (await prisma.device.findUnique({ where: { id: creds.deviceId } }))?.online === false, 'the agent to be seen offline');
-      },
-      start() {
-        handle.process = spawnAgent();
-      },
-    };
-    agent = handle;
-    await waitUntil(async () => (await prisma.device.findUnique({ where: { id: creds.deviceId } }))?.online === true, 'the agent to connect');
-  }
-
   const simulated = new Map<string, string>();
   const agentsPath = opts.cuttableAgents ? await CuttableTcpPath.open({ host: '127.0.0.1', port: Number(new URL(url).port) }) : undefined;
   let simulator: ChildProcess | undefined;
-  if (opts.simulated) {
-    tmp ??= await mkdtemp(path.join(os.tmpdir(), 'gatehouse-agent-'));
-    const key = await createEnrollmentKey(prisma, { orgId: seed.orgs.acme.id, siteId: seed.orgs.acme.siteIds[0]!, maxUses: opts.simulated });
-    simulator = spawn(
-      process.execPath,
-      ['--import', 'tsx', path.join(root, 'agent', 'main.ts'), '--simulate', String(opts.simulated), '--org', seed.orgs.acme.slug, '--key', key, '--server', agentsPath ? `http://127.0.0.1:${agentsPath.port}` : url, '--reboot-seconds', '2'],
-      { cwd: root, env: environment({ DATA_DIR: tmp, LOG_LEVEL: env.TEST_LOG_LEVEL }), stdio: ['ignore', 'ignore', 'inherit'] },
-    );
-    await waitUntil(async () => (await prisma.device.count({ where: { orgId: seed.orgs.acme.id, executor: 'simulated', online: true } })) === opts.simulated, 'the simulated agents to connect', 60_000);
-    for (const d of await prisma.device.findMany({ where: { orgId: seed.orgs.acme.id, executor: 'simulated' } })) simulated.set(d.name, d.id);
+  /** Stops everything started so far; also when starting failed half-way, so nothing is left running. */
+  const stop = async () => {
+    agent?.process.kill('SIGTERM');
+    simulator?.kill('SIGTERM');
+    // Each step is bounded, so one stuck resource cannot hang the whole suite; a step that overruns is named.
+    const step = async (name: string, fn: () => Promise<unknown>, ms = 20_000) => {
+      let timer: NodeJS.Timeout | undefined;
+      const overrun = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          console.error(`harness: stopping ${name} took over ${ms / 1000}s; moving on`);
+          resolve();
+        }, ms);
+      });
+      await Promise.race([fn().catch((err: unknown) => console.error(`harness: stopping ${name} failed: ${String(err)}`)), overrun]);
+      clearTimeout(timer);
+    };
+    await step('the worker', stopWorker);
+    for (const node of extraNodes) await step('an extra api node', () => node.close());
+    await step('the api', () => api.close());
+    await step('Temporal', () => temporal.teardown());
+    await step('the offline model', () => new Promise((r) => model.server.close(r)));
+    redis.disconnect();
+    await step('PostgreSQL clients', async () => {
+      await prisma.$disconnect();
+      if (systemPrisma !== prisma) await systemPrisma.$disconnect();
+    });
+    await step('Redis', async () => dedicated?.stop());
+    await step('the database path', async () => dbPath?.cut());
+    await step('the agents path', async () => agentsPath?.cut());
+    if (tmp) await rm(tmp, { recursive: true, force: true });
+  };
+
+  try {
+    if (opts.agent) {
+      tmp = await mkdtemp(path.join(os.tmpdir(), 'gatehouse-agent-'));
+      const credentialsFile = path.join(tmp, 'agent.json');
+      const key = await createEnrollmentKey(prisma, { orgId: seed.orgs.acme.id, siteId: seed.orgs.acme.siteIds[0]!, maxUses: 1 });
+      const creds = await enroll({ server: url, key, name: 'ACME-HQ-DEMO', executor: 'linux' });
+      await saveCredentials(credentialsFile, creds);
+      const spawnAgent = () =>
+        spawn(process.execPath, ['--import', 'tsx', path.join(root, 'agent', 'main.ts'), '--credentials', credentialsFile, '--allow-loopback-discovery'], {
+          cwd: root,
+          env: environment({ LOG_LEVEL: env.TEST_LOG_LEVEL }),
+          stdio: ['ignore', 'inherit', 'inherit'],
+        });
+      const handle: NonNullable<TestSystem['agent']> = {
+        deviceId: creds.deviceId,
+        process: spawnAgent(),
+        credentialsFile,
+        async stop() {
+          const proc = handle.process;
+          if (proc.exitCode === null && proc.signalCode === null) {
+            await new Promise((resolve) => {
+              proc.once('exit', resolve);
+              proc.kill('SIGKILL');
+            });
+          }
+          await waitUntil(async () => (await prisma.device.findUnique({ where: { id: creds.deviceId } }))?.online === false, 'the agent to be seen offline');
+        },
+        start() {
+          handle.process = spawnAgent();
+        },
+      };
+      agent = handle;
+      await waitUntil(async () => (await prisma.device.findUnique({ where: { id: creds.deviceId } }))?.online === true, 'the agent to connect');
+    }
+
+    if (opts.simulated) {
+      tmp ??= await mkdtemp(path.join(os.tmpdir(), 'gatehouse-agent-'));
+      const key = await createEnrollmentKey(prisma, { orgId: seed.orgs.acme.id, siteId: seed.orgs.acme.siteIds[0]!, maxUses: opts.simulated });
+      simulator = spawn(
+        process.execPath,
+        ['--import', 'tsx', path.join(root, 'agent', 'main.ts'), '--simulate', String(opts.simulated), '--org', seed.orgs.acme.slug, '--key', key, '--server', agentsPath ? `http://127.0.0.1:${agentsPath.port}` : url, '--reboot-seconds', '2'],
+        { cwd: root, env: environment({ DATA_DIR: tmp, LOG_LEVEL: env.TEST_LOG_LEVEL }), stdio: ['ignore', 'ignore', 'inherit'] },
+      );
+      await waitUntil(async () => (await prisma.device.count({ where: { orgId: seed.orgs.acme.id, executor: 'simulated', online: true } })) === opts.simulated, 'the simulated agents to connect', 60_000);
+      for (const d of await prisma.device.findMany({ where: { orgId: seed.orgs.acme.id, executor: 'simulated' } })) simulated.set(d.name, d.id);
+    }
+  } catch (err) {
+    // An agent that never connected: the test fails, and takes down what it started (Temporal, the agents).
+    await stop();
+    throw err;
   }
 
   const enrollDevice: TestSystem['enrollDevice'] = async (hostname, org = 'acme') => {
@@ -442,35 +480,6 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
     request,
     stopWorker,
     startWorker,
-    async stop() {
-      agent?.process.kill('SIGTERM');
-      simulator?.kill('SIGTERM');
-      // Each step is bounded, so one stuck resource cannot hang the whole suite; a step that overruns is named.
-      const step = async (name: string, fn: () => Promise<unknown>, ms = 20_000) => {
-        let timer: NodeJS.Timeout | undefined;
-        const overrun = new Promise<void>((resolve) => {
-          timer = setTimeout(() => {
-            console.error(`harness: stopping ${name} took over ${ms / 1000}s; moving on`);
-            resolve();
-          }, ms);
-        });
-        await Promise.race([fn().catch((err: unknown) => console.error(`harness: stopping ${name} failed: ${String(err)}`)), overrun]);
-        clearTimeout(timer);
-      };
-      await step('the worker', stopWorker);
-      for (const node of extraNodes) await step('an extra api node', () => node.close());
-      await step('the api', () => api.close());
-      await step('Temporal', () => temporal.teardown());
-      await step('the offline model', () => new Promise((r) => model.server.close(r)));
-      redis.disconnect();
-      await step('PostgreSQL clients', async () => {
-        await prisma.$disconnect();
-        if (systemPrisma !== prisma) await systemPrisma.$disconnect();
-      });
-      await step('Redis', async () => dedicated?.stop());
-      await step('the database path', async () => dbPath?.cut());
-      await step('the agents path', async () => agentsPath?.cut());
-      if (tmp) await rm(tmp, { recursive: true, force: true });
-    },
+    stop,
   };
 }
