@@ -8,6 +8,7 @@ import { MAX_FULL_OUTPUT_BYTES, OUTPUT_CHUNK_BYTES, PROTOCOL_VERSION } from '../
 import { runScript } from './executors/run-script';
 import { CommandJournal } from './journal';
 import { OutputSpool, outputDirOf, recordStream } from './output-spool';
+import { bytesOf } from '../test/bytes';
 
 const sha256 = (data: Buffer) => crypto.createHash('sha256').update(data).digest('hex');
 const tmpJournal = async () => path.join(await mkdtemp(path.join(os.tmpdir(), 'gatehouse-spool-')), 'agent.json.journal.jsonl');
@@ -39,7 +40,7 @@ it('spools the whole output of a script next to the journal while the result kee
   const expected = expectedStdout();
   expect(path.dirname(files.file('stdout'))).toBe(dir);
   expect(path.dirname(dir)).toBe(path.dirname(journal));
-  expect(readFileSync(files.file('stdout'))).toEqual(expected);
+  expect(bytesOf(readFileSync(files.file('stdout')))).toEqual(bytesOf(expected));
   expect(readFileSync(files.file('stderr'), 'utf8')).toBe('oops\n');
   expect(result.fullOutput).toEqual({
     stdout: { bytes: expected.length, totalBytes: expected.length, sha256: sha256(expected), cut: false },

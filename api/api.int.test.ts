@@ -3,6 +3,7 @@
  * errors that name the field, JSON 404s, the generated OpenAPI document, enrollment, and agent frames that do
  * not match the protocol being dropped while the connection survives.
  */
+import http from 'node:http';
 import { io, type Socket } from 'socket.io-client';
 import { PROTOCOL_VERSION } from '../common/protocol';
 import { createEnrollmentKey } from '../prisma/seed-demo';
@@ -20,6 +21,28 @@ describe('REST API', () => {
   it('reports Temporal, PostgreSQL and Redis as up', async () => {
     const res = await sys.request('GET', '/healthz');
     expect(res).toEqual({ status: 200, body: { status: 'ok', services: { temporal: 'up', postgres: 'up', redis: 'up' } } });
+  });
+
+  it('keeps an idle connection open past the 5 s that clients and load balancers may keep theirs, so they close first', async () => {
+    // When the server closes an idle connection first, a client can send its next request on the socket just as it is
+    // closed, and that request fails with ECONNRESET (Node's default keep-alive, 5 s, is shorter than undici's 4 s
+    // plus any pause of the client's event loop, and than a load balancer's 60 s).
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const get = () =>
+      new Promise<{ status: number; reusedSocket: boolean }>((resolve, reject) => {
+        const req = http.get(new URL('/healthz', sys.url), { agent }, (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, reusedSocket: req.reusedSocket }));
+        });
+        req.on('error', reject);
+      });
+    try {
+      expect(await get()).toEqual({ status: 200, reusedSocket: false });
+      await new Promise((r) => setTimeout(r, 6000));
+      expect(await get()).toEqual({ status: 200, reusedSocket: true });
+    } finally {
+      agent.destroy();
+    }
   });
 
   it('refuses requests without a valid API key', async () => {

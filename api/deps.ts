@@ -29,6 +29,8 @@ export interface ApiDeps {
     guards: GuardConfig;
     /** Largest JSON body accepted, in bytes. */
     bodyLimitBytes: number;
+    /** Idle keep-alive of HTTP connections; longer than any client's or load balancer's (see lib/env.ts). */
+    httpKeepAliveSeconds: number;
     /** Signs every command sent to an agent; its public half is given to agents at enrollment. */
     commandSigningKey: SigningKey;
     /** Signs the CSRF tokens of the web pages; the same on every api node. */

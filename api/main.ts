@@ -62,6 +62,7 @@ async function main(): Promise<void> {
       commandTimeoutSeconds: env.COMMAND_TIMEOUT_SECONDS,
       guards: guardConfig(env),
       bodyLimitBytes: 256 * 1024,
+      httpKeepAliveSeconds: env.HTTP_KEEP_ALIVE_SECONDS,
       webSecret: webSecret(env, logger),
       commandSigningKey: commandSigningKey(env, logger),
       publicUrl: env.PUBLIC_URL,

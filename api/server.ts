@@ -156,6 +156,12 @@ export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
   const web = createWebAuth({ databaseUrl: deps.config.databaseUrl, secret: deps.config.webSecret, secureCookies: secureCookies(deps) });
   const app = createApp(deps, web, slack);
   const server = http.createServer(app);
+  // The client must be the side that closes an idle connection. Node's default (5 s) is shorter than the idle timeout
+  // of most clients and load balancers (undici keeps a socket 4 s after a `timeout=5` hint, an AWS ALB 60 s), so a
+  // request sent as the server closes the socket fails with ECONNRESET. The header timeout must outlast it too, or an
+  // idle connection would be cut by that timer instead.
+  server.keepAliveTimeout = deps.config.httpKeepAliveSeconds * 1000;
+  server.headersTimeout = server.keepAliveTimeout + 1000;
   // Every frame is bounded (a larger one closes its connection). Connection-state recovery stays off: queued commands
   // come back from PostgreSQL anyway, and by default it lets a recovered connection skip the credential check (a
   // revoked agent would be back; agent-security.int.test.ts catches that). Turning it on needs `skipMiddlewares: false`

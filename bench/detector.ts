@@ -2,7 +2,9 @@
  * bench/detector: detector throughput (MB/s) on the benign IT set and on adversarial inputs (long runs of
  * near-matches, deep nesting, 1 MB of base64), and the ratio of the slowest to the fastest per byte.
  * Goals: at least 50 MB/s, and a ratio under 10.
- *   npm run bench -- detector
+ *   npm run bench -- detector [--data <benign data.jsonl>]
+ * The benign set is read by path (../shared/eval/injection/benign-it/data.jsonl beside the clone by default); when it
+ * is missing or empty the bench stops with an error instead of reporting a figure it did not measure.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -23,11 +25,27 @@ function throughput(name: string, texts: string[], channel: 'direct' | 'indirect
   return line;
 }
 
-export async function runDetectorBench(): Promise<void> {
-  const file = path.resolve(__dirname, '..', '..', 'shared', 'eval', 'injection', 'benign-it', 'data.jsonl');
-  const benign = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l).text as string) : [];
-  const results = [];
-  if (benign.length) results.push(throughput('benign-it (all rows)', benign, 'indirect'));
+export const DEFAULT_BENIGN_DATA = path.resolve(__dirname, '..', '..', 'shared', 'eval', 'injection', 'benign-it', 'data.jsonl');
+
+function benignTexts(file: string): string[] {
+  if (!existsSync(file)) {
+    throw new Error(`detector: the benign IT set is missing at ${file}; pass --data <path to benign-it/data.jsonl> (see README, "Benchmarks")`);
+  }
+  const texts = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line, i) => {
+      const text = (JSON.parse(line) as { text?: unknown }).text;
+      if (typeof text !== 'string') throw new Error(`detector: ${file} line ${i + 1} has no "text" string`);
+      return text;
+    });
+  if (texts.length === 0) throw new Error(`detector: ${file} holds no rows`);
+  return texts;
+}
+
+export async function runDetectorBench(opts: { data?: string } = {}): Promise<void> {
+  const benign = benignTexts(path.resolve(opts.data ?? DEFAULT_BENIGN_DATA));
+  const results = [throughput('benign-it (all rows)', benign, 'indirect')];
   const MB = 1_000_000;
   const adversarial: Record<string, string> = {
     'near-matches: "ignore " × 1 MB': 'ignore '.repeat(MB / 7),
@@ -42,7 +60,7 @@ export async function runDetectorBench(): Promise<void> {
   emit({
     bench: 'detector',
     summary: true,
-    benignMbPerS: results[0]?.mbPerS ?? null,
+    benignMbPerS: results[0]!.mbPerS,
     slowestMbPerS: Math.min(...rates),
     fastestMbPerS: Math.max(...rates),
     slowestToFastestPerByte: Math.round((Math.max(...rates) / Math.min(...rates)) * 100) / 100,

@@ -11,24 +11,26 @@ import { runAgentMemoryBench } from './agent-memory';
 interface BenchOptions {
   /** agent-memory: the counts of connected agents to measure at, e.g. "1000,5000". */
   agents?: string;
+  /** detector: the benign data set (a data.jsonl of {"text": …} rows). */
+  data?: string;
 }
 
 const BENCHES: Record<string, (n: number, opts: BenchOptions) => Promise<void>> = {
   approval: runApprovalBench,
   'approval-channels': runApprovalChannelsBench,
   guards: runGuardsBench,
-  detector: () => runDetectorBench(),
+  detector: (_n, opts) => runDetectorBench({ data: opts.data }),
   replay: runReplayBench,
   fanout: runFanoutBench,
   'agent-memory': (_n, opts) => runAgentMemoryBench(opts),
 };
 
 async function main(): Promise<void> {
-  const { positionals, values } = parseArgs({ allowPositionals: true, options: { n: { type: 'string' }, agents: { type: 'string' } } });
+  const { positionals, values } = parseArgs({ allowPositionals: true, options: { n: { type: 'string' }, agents: { type: 'string' }, data: { type: 'string' } } });
   const name = positionals[0];
   const bench = name ? BENCHES[name] : undefined;
-  if (!bench) throw new Error(`usage: npm run bench -- <${Object.keys(BENCHES).join('|')}> [--n N] [--agents 1000,5000]`);
-  await bench(values.n ? Number(values.n) : 200, { agents: values.agents });
+  if (!bench) throw new Error(`usage: npm run bench -- <${Object.keys(BENCHES).join('|')}> [--n N] [--agents 1000,5000] [--data file]`);
+  await bench(values.n ? Number(values.n) : 200, { agents: values.agents, data: values.data });
 }
 
 main().then(

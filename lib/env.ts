@@ -84,6 +84,12 @@ export const Env = z.object({
 
   COMMAND_TTL_SECONDS: z.coerce.number().int().min(5).max(7 * 24 * 3600).default(600),
   COMMAND_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(3600).default(120),
+  /**
+   * How long the api keeps an idle HTTP connection open. It must outlast the idle timeout of every client and load
+   * balancer in front of it (60 s for the common ones), so the client is always the side that closes: a server that
+   * closes first races the client's next request on that socket, which then fails with ECONNRESET.
+   */
+  HTTP_KEEP_ALIVE_SECONDS: z.coerce.number().int().min(1).max(280).default(65),
 });
 export type Env = z.infer<typeof Env>;
 

@@ -225,6 +225,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
       commandTimeoutSeconds: 60,
       guards: guardConfig(env),
       bodyLimitBytes: 256 * 1024,
+      httpKeepAliveSeconds: env.HTTP_KEEP_ALIVE_SECONDS,
       webSecret: crypto.randomBytes(32).toString('hex'),
       commandSigningKey: loadSigningKey(generateSigningKeyPem()),
       mail: env.SMTP_URL ? { smtpUrl: env.SMTP_URL, from: env.MAIL_FROM } : undefined,

@@ -16,6 +16,7 @@ import { TOOL_HANDLERS } from '../../activities/tools/handlers';
 import { renderForModel } from '../../activities/tool-output';
 import { tenantDb } from '../../lib/tenant-db';
 import { agentAuth, startTestSystem, toolCall, toolStepOf, waitUntil, type EnrolledDevice, type TestSystem } from '../../test/harness';
+import { bytesOf } from '../../test/bytes';
 
 let sys: TestSystem;
 beforeAll(async () => {
@@ -103,7 +104,7 @@ describe('a script with about 1 MiB of output', () => {
     const chunks = await sys.prisma.commandOutputChunk.findMany({ where: { commandId }, orderBy: [{ stream: 'asc' }, { seq: 'asc' }] });
     const count = Math.ceil(expected.length / OUTPUT_CHUNK_BYTES);
     expect(chunks.map((c) => [c.stream, c.seq, c.orgId])).toEqual(Array.from({ length: count }, (_, seq) => ['stdout', seq, sys.seed.orgs.acme.id]));
-    expect(Buffer.concat(chunks.map((c) => Buffer.from(c.data)))).toEqual(expected);
+    expect(bytesOf(Buffer.concat(chunks.map((c) => Buffer.from(c.data))))).toEqual(bytesOf(expected));
     // And gone from the endpoint once the result was acknowledged.
     await waitUntil(async () => spooled(commandId).length === 0, 'the agent to delete its spool');
   });
@@ -192,7 +193,7 @@ it('keeps the spool of an agent killed before its result was acknowledged, and u
 
   const chunks = await sys.prisma.commandOutputChunk.findMany({ where: { commandId }, orderBy: [{ stream: 'asc' }, { seq: 'asc' }] });
   const stdout = Buffer.concat(chunks.filter((c) => c.stream === 'stdout').map((c) => Buffer.from(c.data)));
-  expect(stdout).toEqual(Buffer.from(`${'z'.repeat(size)}\n`));
+  expect(bytesOf(stdout)).toEqual(bytesOf(`${'z'.repeat(size)}\n`));
   expect(Buffer.concat(chunks.filter((c) => c.stream === 'stderr').map((c) => Buffer.from(c.data))).toString()).toBe('done\n');
   await waitUntil(async () => spooled(commandId).length === 0, 'the agent to delete its spool');
   expect(CommandJournal.startsIn(journalFile()).get(commandId)).toBe(1);
