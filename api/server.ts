@@ -37,6 +37,7 @@ import { createSlackClient, slackSweep } from './services/slack';
 import type { WebClient } from '@slack/web-api';
 import { slackInteractions } from './routes/slack';
 import { approvalLinkPages } from './pages/approval-link';
+import { signInPage } from './pages/sign-in';
 
 export const ROUTES: Route<any, any, any>[] = [
   health,
@@ -144,7 +145,9 @@ export function createApp(deps: ApiDeps, web: WebAuth, slack?: WebClient): expre
   });
   app.use(web.middleware);
   registerRoutes(app, deps, ROUTES, web);
-  app.use(approvalLinkPages(deps, { secret: deps.config.webSecret, secureCookies: secureCookies(deps) }));
+  const pages = { secret: deps.config.webSecret, secureCookies: secureCookies(deps) };
+  app.use(approvalLinkPages(deps, pages));
+  app.use(signInPage(deps, web, pages));
   app.use(consoleFiles());
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger));
