@@ -27,7 +27,7 @@ import { createSession, getSession, listSessions, resetBreaker, sendMessage, ses
 import { decide, getApproval, listApprovals } from './routes/approvals';
 import { getOrgStatus, getPolicy, getUsage, pauseCopilot, putBudget, putPolicy, resumeCopilot } from './routes/orgs';
 import { exportAuditSession, listAuditSessions } from './routes/audit';
-import { linkSlackUser, putSlackChannel } from './routes/slack-admin';
+import { deleteSlackLink, linkSlackUser, listMySlackLinks, listOrgSlackUsers, putSlackChannel } from './routes/slack-admin';
 import { deleteScript, listScripts, putScript } from './routes/scripts';
 import { cancelRemediation, getRemediation, pauseRemediation, resumeRemediation } from './routes/remediations';
 import { releaseStale } from '../lib/budget';
@@ -38,6 +38,7 @@ import type { WebClient } from '@slack/web-api';
 import { slackInteractions } from './routes/slack';
 import { approvalLinkPages } from './pages/approval-link';
 import { signInPage } from './pages/sign-in';
+import { slackLinkPages } from './pages/slack-link';
 
 export const ROUTES: Route<any, any, any>[] = [
   health,
@@ -64,6 +65,9 @@ export const ROUTES: Route<any, any, any>[] = [
   exportAuditSession,
   putSlackChannel,
   linkSlackUser,
+  listOrgSlackUsers,
+  listMySlackLinks,
+  deleteSlackLink,
   getRemediation,
   pauseRemediation,
   resumeRemediation,
@@ -133,10 +137,11 @@ function consoleFiles(): express.Router {
 }
 
 
-export function createApp(deps: ApiDeps, web: WebAuth, slack?: WebClient): express.Express {
+/** `baseUrl`: where people reach the api (for links handed out in Slack); known once it listens, unless configured. */
+export function createApp(deps: ApiDeps, web: WebAuth, slack?: WebClient, baseUrl: () => string | undefined = () => deps.config.publicUrl): express.Express {
   const app = express();
   // Before the JSON parser: the signature covers the raw body.
-  if (slack && deps.config.slack) app.use(slackInteractions(deps, slack, deps.config.slack));
+  if (slack && deps.config.slack) app.use(slackInteractions(deps, slack, deps.config.slack, baseUrl));
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   app.use(express.json({ limit: deps.config.bodyLimitBytes }));
@@ -148,6 +153,7 @@ export function createApp(deps: ApiDeps, web: WebAuth, slack?: WebClient): expre
   const pages = { secret: deps.config.webSecret, secureCookies: secureCookies(deps) };
   app.use(approvalLinkPages(deps, pages));
   app.use(signInPage(deps, web, pages));
+  if (slack) app.use(slackLinkPages(deps, slack, pages));
   app.use(consoleFiles());
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger));
@@ -157,7 +163,8 @@ export function createApp(deps: ApiDeps, web: WebAuth, slack?: WebClient): expre
 export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
   const slack = deps.config.slack ? createSlackClient(deps.config.slack) : undefined;
   const web = createWebAuth({ databaseUrl: deps.config.databaseUrl, secret: deps.config.webSecret, secureCookies: secureCookies(deps) });
-  const app = createApp(deps, web, slack);
+  let baseUrl = deps.config.publicUrl;
+  const app = createApp(deps, web, slack, () => baseUrl);
   const server = http.createServer(app);
   // Every frame is bounded (a larger one closes its connection). Connection-state recovery stays off: queued commands
   // come back from PostgreSQL anyway, and by default it lets a recovered connection skip the credential check (a
@@ -197,7 +204,6 @@ export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
   );
 
   const transport = deps.config.mail ? createMailTransport(deps.config.mail) : undefined;
-  let baseUrl = deps.config.publicUrl;
   const mailSweep = async () => {
     const mail = transport && deps.config.mail && baseUrl ? { transport, config: deps.config.mail, baseUrl } : undefined;
     if (mail || slack) await notifyApprovers(deps, { mail, slack });
