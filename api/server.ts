@@ -27,6 +27,7 @@ import { createSession, getSession, listSessions, resetBreaker, sendMessage, ses
 import { decide, getApproval, listApprovals } from './routes/approvals';
 import { getOrgStatus, getPolicy, getUsage, pauseCopilot, putBudget, putPolicy, resumeCopilot } from './routes/orgs';
 import { exportAuditSession, listAuditSessions } from './routes/audit';
+import { getEmailApprovals, putEmailApprovals } from './routes/email-approvals';
 import { deleteSlackLink, linkSlackUser, listMySlackLinks, listOrgSlackUsers, putSlackChannel } from './routes/slack-admin';
 import { deleteScript, listScripts, putScript } from './routes/scripts';
 import { cancelRemediation, getRemediation, pauseRemediation, resumeRemediation } from './routes/remediations';
@@ -68,6 +69,8 @@ export const ROUTES: Route<any, any, any>[] = [
   listOrgSlackUsers,
   listMySlackLinks,
   deleteSlackLink,
+  getEmailApprovals,
+  putEmailApprovals,
   getRemediation,
   pauseRemediation,
   resumeRemediation,

@@ -136,9 +136,9 @@ it('decides nothing with a forwarded T4 link, opened without a session or in ano
   expect((await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } })).status).toBe('pending');
   const refusals = await sys.prisma.auditEvent.findMany({ where: { orgId: sys.seed.orgs.acme.id, action: 'approval.decision_refused', target: approval.id } });
   expect(refusals.map((e) => (e.data as { why: string }).why).sort()).toEqual([
-    "T4 link opened in another user's session",
-    "T4 link opened in another user's session",
-    "T4 link without the approver's session",
+    "link opened in another user's session",
+    "link opened in another user's session",
+    "link without the approver's session",
   ]);
 
   // The approver, signed in: decides.
@@ -159,6 +159,35 @@ it('sends the browser back after signing in only to an approval or Slack link pa
     const form = await b('GET', `/signin?next=${encodeURIComponent(next)}`);
     const res = await b('POST', '/signin', { form: { _csrf: csrfIn(form.text), email: approverEmail, password: approverPassword, next } });
     expect(res).toMatchObject({ status: 303, location: '/' });
+  }
+});
+
+it("requires the approver's session on T3 links too once the org's admins ask for it", async () => {
+  const admin = sys.keyOf('admin');
+  const org = sys.seed.orgs.acme.slug;
+  expect((await sys.request('PUT', `/v1/orgs/${org}/email-approvals`, { key: tech, body: { signInForEveryTier: true } })).status).toBe(404);
+  expect((await sys.request('PUT', `/v1/orgs/${org}/email-approvals`, { key: admin, body: { signInForEveryTier: true } })).body).toEqual({ org, signInForEveryTier: true, signInForT4: true });
+  try {
+    const sessionId = await sys.startSession(tech);
+    const turnId = await sys.send(sessionId, tech, toolCall('manage_service', { device_id: pc(2), service: 'Dnscache', action: 'restart' }));
+    const approval = await sys.waitForApproval(sessionId);
+    const link = linkIn((await inbox.waitFor(approverEmail, /approval needed \(T3\): manage_service/, 30_000, about(approval.id))).text);
+    const stranger = cookieBrowser(sys.url);
+    const anonymous = await stranger('GET', link);
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.text).toContain('The organization requires it');
+    expect((await stranger('POST', link, { form: { _csrf: 'x', decision: 'approve' } })).status).toBe(401);
+    expect((await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } })).status).toBe('pending');
+
+    const own = cookieBrowser(sys.url);
+    expect((await own('POST', '/v1/auth/signin', { json: { email: approverEmail, password: approverPassword } })).status).toBe(200);
+    const shown = await own('GET', link);
+    expect((await own('POST', link, { form: { _csrf: csrfIn(shown.text), decision: 'reject' } })).status).toBe(200);
+    await sys.waitForTurn(sessionId, tech, turnId);
+    expect(await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } })).toMatchObject({ status: 'rejected', channel: 'email' });
+    expect(await sys.prisma.auditEvent.count({ where: { orgId: sys.seed.orgs.acme.id, action: 'org.email_approvals_set' } })).toBe(1);
+  } finally {
+    expect((await sys.request('PUT', `/v1/orgs/${org}/email-approvals`, { key: admin, body: { signInForEveryTier: false } })).status).toBe(200);
   }
 });
 

@@ -8,7 +8,8 @@
  * A T4 link is not enough by itself (mail is forwarded, logged by gateways, ingested by ticket systems): its page
  * and its POST also require the approver's own signed-in Gatehouse session, the same user the link names. Without
  * it the page asks to sign in as that user (and comes back here); nothing of the call is shown and nothing is
- * decided. T3 links decide with the link alone.
+ * decided. T3 links decide with the link alone, unless the org's admins require the session for every tier
+ * (routes/email-approvals.ts).
  */
 import cookieParser from 'cookie-parser';
 import { doubleCsrf } from 'csrf-csrf';
@@ -62,8 +63,15 @@ async function usableLink(deps: ApiDeps, req: Request, res: Response): Promise<L
   return link;
 }
 
-/** Whether the link alone is not enough and the approver's own web session is required. */
-const needsSession = (link: LinkWithApproval) => link.approval.tier >= Tier.T4;
+/**
+ * Whether the link alone is not enough and the approver's own web session is required: always for T4, and for
+ * every tier where the org's admins asked for it. An org that cannot be read counts as asking for it.
+ */
+async function needsSession(deps: ApiDeps, link: LinkWithApproval): Promise<boolean> {
+  if (link.approval.tier >= Tier.T4) return true;
+  const org = await deps.prisma.organization.findUnique({ where: { id: link.orgId }, select: { emailLinksNeedSignIn: true } });
+  return org?.emailLinksNeedSignIn !== false;
+}
 
 /**
  * For a link that needs the approver's session: the principal of that session when it is the approver's own;
@@ -83,14 +91,15 @@ async function approverSession(deps: ApiDeps, req: Request, res: Response, link:
       action: 'approval.decision_refused',
       target: link.approvalId,
       sessionId: link.approval.sessionId,
-      data: { why: signedIn ? 'T4 link opened in another user\'s session' : 'T4 link without the approver\'s session', channel: 'email', attempt, address: req.ip ?? null },
+      data: { why: signedIn ? 'link opened in another user\'s session' : 'link without the approver\'s session', tier: link.approval.tier, channel: 'email', attempt, address: req.ip ?? null },
     });
   }
   if (signedIn) {
     const current = await emailOf(deps, signedIn);
-    page(res, 403, 'This approval is for someone else', `<p>This T4 approval link was sent to ${h(approver)}, but you are signed in as ${h(current)}. Only ${h(approver)} can decide with it. Nothing was changed.</p>${signIn}`);
+    page(res, 403, 'This approval is for someone else', `<p>This approval link was sent to ${h(approver)}, but you are signed in as ${h(current)}. Only ${h(approver)} can decide with it. Nothing was changed.</p>${signIn}`);
   } else {
-    page(res, 401, 'Sign in to decide', `<p>This is a T4 (dangerous) approval: the link alone is not enough. Sign in to Gatehouse as ${h(approver)}, the approver it was sent to, to see and decide it. Nothing was changed.</p>${signIn}`);
+    const why = link.approval.tier >= Tier.T4 ? 'This is a T4 (dangerous) approval' : 'The organization requires it';
+    page(res, 401, 'Sign in to decide', `<p>${why}: the link alone is not enough. Sign in to Gatehouse as ${h(approver)}, the approver it was sent to, to see and decide it. Nothing was changed.</p>${signIn}`);
   }
   return null;
 }
@@ -138,7 +147,7 @@ export function approvalLinkPages(deps: ApiDeps, opts: { secret: string; secureC
   router.get('/a/:token', async (req, res, next) => {
     try {
       const link = await usableLink(deps, req, res);
-      if (!link || (needsSession(link) && !(await approverSession(deps, req, res, link, false)))) return;
+      if (!link || ((await needsSession(deps, link)) && !(await approverSession(deps, req, res, link, false)))) return;
       approvalPage(res, link, await requesterOf(link.approval), generateCsrfToken(req, res, { overwrite: true }));
     } catch (err) {
       next(err);
@@ -150,8 +159,9 @@ export function approvalLinkPages(deps: ApiDeps, opts: { secret: string; secureC
       const link = await usableLink(deps, req, res);
       if (!link) return;
       // Re-checked here, not trusted from the page: the form may be posted from anywhere the token went.
-      const principal = needsSession(link) ? await approverSession(deps, req, res, link, true) : await principalOfUser(deps, link.userId);
-      if (!principal && needsSession(link)) return;
+      const sessionRequired = await needsSession(deps, link);
+      const principal = sessionRequired ? await approverSession(deps, req, res, link, true) : await principalOfUser(deps, link.userId);
+      if (!principal && sessionRequired) return;
       if (!validateRequest(req)) {
         page(res, 403, 'This form has expired', '<p>Open the link from the email again and decide on the fresh page. Nothing was changed.</p>');
         return;
