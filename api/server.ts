@@ -27,7 +27,8 @@ import { createSession, getSession, listSessions, resetBreaker, sendMessage, ses
 import { decide, getApproval, listApprovals } from './routes/approvals';
 import { getOrgStatus, getPolicy, getUsage, pauseCopilot, putBudget, putPolicy, resumeCopilot } from './routes/orgs';
 import { exportAuditSession, listAuditSessions } from './routes/audit';
-import { linkSlackUser, putSlackChannel } from './routes/slack-admin';
+import { getEmailApprovals, putEmailApprovals } from './routes/email-approvals';
+import { deleteSlackLink, linkSlackUser, listMySlackLinks, listOrgSlackUsers, putSlackChannel } from './routes/slack-admin';
 import { deleteScript, listScripts, putScript } from './routes/scripts';
 import { cancelRemediation, getRemediation, pauseRemediation, resumeRemediation } from './routes/remediations';
 import { releaseStale } from '../lib/budget';
@@ -37,6 +38,8 @@ import { createSlackClient, slackSweep } from './services/slack';
 import type { WebClient } from '@slack/web-api';
 import { slackInteractions } from './routes/slack';
 import { approvalLinkPages } from './pages/approval-link';
+import { signInPage } from './pages/sign-in';
+import { slackLinkPages } from './pages/slack-link';
 
 export const ROUTES: Route<any, any, any>[] = [
   health,
@@ -63,6 +66,11 @@ export const ROUTES: Route<any, any, any>[] = [
   exportAuditSession,
   putSlackChannel,
   linkSlackUser,
+  listOrgSlackUsers,
+  listMySlackLinks,
+  deleteSlackLink,
+  getEmailApprovals,
+  putEmailApprovals,
   getRemediation,
   pauseRemediation,
   resumeRemediation,
@@ -132,10 +140,11 @@ function consoleFiles(): express.Router {
 }
 
 
-export function createApp(deps: ApiDeps, web: WebAuth, slack?: WebClient): express.Express {
+/** `baseUrl`: where people reach the api (for links handed out in Slack); known once it listens, unless configured. */
+export function createApp(deps: ApiDeps, web: WebAuth, slack?: WebClient, baseUrl: () => string | undefined = () => deps.config.publicUrl): express.Express {
   const app = express();
   // Before the JSON parser: the signature covers the raw body.
-  if (slack && deps.config.slack) app.use(slackInteractions(deps, slack, deps.config.slack));
+  if (slack && deps.config.slack) app.use(slackInteractions(deps, slack, deps.config.slack, baseUrl));
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   app.use(express.json({ limit: deps.config.bodyLimitBytes }));
@@ -144,7 +153,10 @@ export function createApp(deps: ApiDeps, web: WebAuth, slack?: WebClient): expre
   });
   app.use(web.middleware);
   registerRoutes(app, deps, ROUTES, web);
-  app.use(approvalLinkPages(deps, { secret: deps.config.webSecret, secureCookies: secureCookies(deps) }));
+  const pages = { secret: deps.config.webSecret, secureCookies: secureCookies(deps) };
+  app.use(approvalLinkPages(deps, pages));
+  app.use(signInPage(deps, web, pages));
+  if (slack) app.use(slackLinkPages(deps, slack, pages));
   app.use(consoleFiles());
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger));
@@ -154,7 +166,8 @@ export function createApp(deps: ApiDeps, web: WebAuth, slack?: WebClient): expre
 export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
   const slack = deps.config.slack ? createSlackClient(deps.config.slack) : undefined;
   const web = createWebAuth({ databaseUrl: deps.config.databaseUrl, secret: deps.config.webSecret, secureCookies: secureCookies(deps) });
-  const app = createApp(deps, web, slack);
+  let baseUrl = deps.config.publicUrl;
+  const app = createApp(deps, web, slack, () => baseUrl);
   const server = http.createServer(app);
   // The client must be the side that closes an idle connection. Node's default (5 s) is shorter than the idle timeout
   // of most clients and load balancers (undici keeps a socket 4 s after a `timeout=5` hint, an AWS ALB 60 s), so a
@@ -200,7 +213,6 @@ export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
   );
 
   const transport = deps.config.mail ? createMailTransport(deps.config.mail) : undefined;
-  let baseUrl = deps.config.publicUrl;
   const mailSweep = async () => {
     const mail = transport && deps.config.mail && baseUrl ? { transport, config: deps.config.mail, baseUrl } : undefined;
     if (mail || slack) await notifyApprovers(deps, { mail, slack });

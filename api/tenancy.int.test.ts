@@ -123,6 +123,7 @@ describe('cross-tenant matrix over /openapi.json', () => {
       'PUT /v1/orgs/{id}/budget': { dailyUsd: 1, monthlyUsd: 10 },
       'PUT /v1/orgs/{id}/scripts/{name}': { description: 'x', interpreter: 'bash', body: 'echo planted' },
       'PUT /v1/orgs/{id}/slack': { teamId: 'T0001', channelId: 'C0001' },
+      'PUT /v1/orgs/{id}/email-approvals': { signInForEveryTier: true },
       'POST /v1/orgs/{id}/slack/users': { teamId: 'T0001', slackUserId: 'U0001', email: 'technician@nowhere.example' },
       'POST /v1/orgs/{id}/sites': { name: 'planted' },
       'POST /v1/orgs/{id}/bindings': { userId: acmeUser.userId, role: 'technician' },

@@ -12,10 +12,12 @@ import crypto from 'node:crypto';
 import { slackSignature } from '../api/services/slack';
 import { startTestSystem, waitUntil, type TestSystem } from '../test/harness';
 import { FakeSlack, SmtpInbox } from '../test/services';
+import { linkOwnSlackAccount } from '../test/slack';
 import { emit, summarize } from './stats';
 
 const SECRET = 'bench-signing-secret-0123456789';
-const TEAM = 'T0BENCH';
+// A workspace of this run's own: a Slack account is linked once, to one user, and each run seeds its own users.
+const TEAM = `T0${crypto.randomBytes(4).toString('hex').toUpperCase()}`;
 
 async function commandStart(sys: TestSystem, approvalId: string, deviceId: string): Promise<number> {
   const { invocationId } = await sys.prisma.approval.findUniqueOrThrow({ where: { id: approvalId } });
@@ -41,10 +43,11 @@ export async function runApprovalChannelsBench(n: number): Promise<void> {
     const tech = sys.keyOf('technician');
     const admin = sys.keyOf('admin');
     const approverKey = sys.keyOf('approver');
-    const approver = sys.seed.credentials.find((c) => c.role === 'approver' && c.org === sys.seed.orgs.acme.slug)!.email;
+    const approverCredential = sys.seed.credentials.find((c) => c.role === 'approver' && c.org === sys.seed.orgs.acme.slug)!;
+    const approver = approverCredential.email;
     const [deviceId] = [...sys.simulated.values()];
     await sys.request('PUT', `/v1/orgs/${sys.seed.orgs.acme.slug}/slack`, { key: admin, body: { teamId: TEAM, channelId: 'C0BENCH' } });
-    await sys.request('POST', `/v1/orgs/${sys.seed.orgs.acme.slug}/slack/users`, { key: admin, body: { teamId: TEAM, slackUserId: 'U0BENCH', email: approver } });
+    await linkOwnSlackAccount(sys, slack, SECRET, { teamId: TEAM, slackUserId: 'U0BENCH' }, approverCredential);
     const sessionId = await sys.startSession(tech);
 
     const decideBy: Record<'api' | 'slack' | 'email', (approvalId: string) => Promise<() => Promise<void>>> = {

@@ -153,10 +153,13 @@ export class FakeSlack {
     private readonly server: http.Server,
     readonly url: string,
     readonly calls: SlackCall[],
+    /** The workspace directory `users.info` answers from: Slack user id → the e-mail in their Slack profile. */
+    readonly users: Map<string, string>,
   ) {}
 
   static async start(): Promise<FakeSlack> {
     const calls: SlackCall[] = [];
+    const users = new Map<string, string>();
     let n = 0;
     const server = http.createServer((req, res) => {
       const chunks: Buffer[] = [];
@@ -184,13 +187,17 @@ export class FakeSlack {
               ? { ok: true, message_ts: ts }
               : method === 'views.open'
                 ? { ok: true, view: { id: `V${n}` } }
-                : { ok: false, error: 'unknown_method' };
+                : method === 'users.info'
+                  ? users.has(args.user)
+                    ? { ok: true, user: { id: args.user, deleted: false, is_bot: false, profile: { email: users.get(args.user), real_name: args.user } } }
+                    : { ok: false, error: 'user_not_found' }
+                  : { ok: false, error: 'unknown_method' };
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
       });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
-    return new FakeSlack(server, `http://127.0.0.1:${port}/api/`, calls);
+    return new FakeSlack(server, `http://127.0.0.1:${port}/api/`, calls, users);
   }
 
   /** The first call of `method` matching `also`, waiting for it. */

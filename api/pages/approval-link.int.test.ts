@@ -2,6 +2,8 @@
  * Approvals by email, with a real SMTP server catching the mail and Debian's Chromium (playwright-core) following
  * the link: the approver sees the call, approves, and the waiting workflow runs the command on the agent. A
  * prefetching mail scanner changes nothing; a replayed POST, an expired link and a wrong T4 phrase are refused.
+ * A T4 link is no bearer credential: it needs the approver's own signed-in session, so a forwarded one decides
+ * nothing.
  */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -9,12 +11,14 @@ import { chromium, type Browser, type Request as PwRequest } from 'playwright-co
 import { startTestSystem, toolCall, toolStepOf, type TestSystem } from '../../test/harness';
 import { SmtpInbox } from '../../test/services';
 import { CHROMIUM_PATH } from '../../test/browser';
+import { browser as cookieBrowser, csrfIn } from '../../test/slack';
 
 let inbox: SmtpInbox;
 let sys: TestSystem;
 let browser: Browser;
 let tech: string;
 let approverEmail: string;
+let approverPassword: string;
 const shots = path.resolve(__dirname, '..', '..', 'data', 'test-screenshots');
 
 const linkIn = (text: string) => {
@@ -30,7 +34,7 @@ beforeAll(async () => {
   inbox = await SmtpInbox.start();
   sys = await startTestSystem({ simulated: 2, env: { SMTP_URL: inbox.url } });
   tech = sys.keyOf('technician');
-  approverEmail = sys.seed.credentials.find((c) => c.role === 'approver' && c.org === sys.seed.orgs.acme.slug)!.email;
+  ({ email: approverEmail, password: approverPassword } = sys.seed.credentials.find((c) => c.role === 'approver' && c.org === sys.seed.orgs.acme.slug)!);
   browser = await chromium.launch({ executablePath: CHROMIUM_PATH });
   await mkdir(shots, { recursive: true });
 }, 180_000);
@@ -80,13 +84,20 @@ it('an approver follows the emailed link, sees the call, approves, and the comma
   expect(await sys.prisma.deviceCommand.count({ where: { id: { startsWith: sessionId } } })).toBe(1);
 });
 
-it('asks for the typed phrase on a T4 page and refuses a wrong one', async () => {
+it('asks the approver to sign in on a T4 page, comes back after, asks for the typed phrase and refuses a wrong one', async () => {
   const sessionId = await sys.startSession(tech);
   const turnId = await sys.send(sessionId, tech, toolCall('restart_device', { device_id: pc(2) }));
   const approval = await sys.waitForApproval(sessionId);
   const link = linkIn((await inbox.waitFor(approverEmail, /approval needed \(T4\): restart_device/, 30_000, about(approval.id))).text);
   const page = await (await browser.newContext()).newPage();
   await page.goto(link);
+  await expect(page.textContent('h1')).resolves.toBe('Sign in to decide');
+  await page.getByRole('link', { name: `Sign in as ${approverEmail}` }).click();
+  await page.getByLabel('E-mail').fill(approverEmail);
+  await page.getByLabel('Password').fill(approverPassword);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.textContent('h1')).resolves.toBe('Approve restart_device?');
+  expect(new URL(page.url()).pathname).toBe(new URL(link).pathname);
   await page.getByLabel(/^Type .+ to approve$/).fill('not the name');
   await page.getByRole('button', { name: 'Approve' }).click();
   await expect(page.textContent('[role=alert]')).resolves.toMatch(/confirmation/i);
@@ -96,6 +107,88 @@ it('asks for the typed phrase on a T4 page and refuses a wrong one', async () =>
   await expect(page.textContent('h1')).resolves.toBe('Approved');
   const session = await sys.waitForTurn(sessionId, tech, turnId, 60_000);
   expect(toolStepOf(session, turnId)).toMatchObject({ tool: 'restart_device', status: 'succeeded' });
+});
+
+it('decides nothing with a forwarded T4 link, opened without a session or in another user\'s session', async () => {
+  const sessionId = await sys.startSession(tech);
+  const turnId = await sys.send(sessionId, tech, toolCall('restart_device', { device_id: pc(1) }));
+  const approval = await sys.waitForApproval(sessionId);
+  const link = linkIn((await inbox.waitFor(approverEmail, /approval needed \(T4\): restart_device/, 30_000, about(approval.id))).text);
+  const decision = { _csrf: 'x', decision: 'approve', confirmation: approval.confirmationPhrase! };
+
+  // Whoever the mail was forwarded to, without signing in: asked to sign in as the approver; the call is not shown.
+  const stranger = cookieBrowser(sys.url);
+  const anonymous = await stranger('GET', link);
+  expect(anonymous.status).toBe(401);
+  expect(anonymous.text).toContain(`Sign in to Gatehouse as ${approverEmail}`);
+  expect(anonymous.text).not.toContain('restart_device');
+  expect((await stranger('POST', link, { form: decision })).status).toBe(401);
+
+  // The technician who asked for it, signed in as themselves.
+  const technician = sys.seed.credentials.find((c) => c.role === 'technician' && c.org === sys.seed.orgs.acme.slug)!;
+  const requester = cookieBrowser(sys.url);
+  expect((await requester('POST', '/v1/auth/signin', { json: { email: technician.email, password: technician.password } })).status).toBe(200);
+  const theirs = await requester('GET', link);
+  expect(theirs.status).toBe(403);
+  expect(theirs.text).toMatch(new RegExp(`sent to ${approverEmail.replace(/[.]/g, '\\.')}, but you are signed in as ${technician.email.replace(/[.]/g, '\\.')}`));
+  expect((await requester('POST', link, { form: decision })).status).toBe(403);
+
+  expect((await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } })).status).toBe('pending');
+  const refusals = await sys.prisma.auditEvent.findMany({ where: { orgId: sys.seed.orgs.acme.id, action: 'approval.decision_refused', target: approval.id } });
+  expect(refusals.map((e) => (e.data as { why: string }).why).sort()).toEqual([
+    "link opened in another user's session",
+    "link opened in another user's session",
+    "link without the approver's session",
+  ]);
+
+  // The approver, signed in: decides.
+  const own = cookieBrowser(sys.url);
+  expect((await own('POST', '/v1/auth/signin', { json: { email: approverEmail, password: approverPassword } })).status).toBe(200);
+  const shown = await own('GET', link);
+  expect(shown.status).toBe(200);
+  const approved = await own('POST', link, { form: { ...decision, _csrf: csrfIn(shown.text) } });
+  expect(approved.status).toBe(200);
+  expect(approved.text).toContain('Approved');
+  await sys.waitForTurn(sessionId, tech, turnId, 60_000);
+  expect(await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } })).toMatchObject({ status: 'approved', channel: 'email' });
+});
+
+it('sends the browser back after signing in only to an approval or Slack link page', async () => {
+  const b = cookieBrowser(sys.url);
+  for (const next of ['https://evil.example/a/' + 'A'.repeat(43), '//evil.example', '/v1/api-keys']) {
+    const form = await b('GET', `/signin?next=${encodeURIComponent(next)}`);
+    const res = await b('POST', '/signin', { form: { _csrf: csrfIn(form.text), email: approverEmail, password: approverPassword, next } });
+    expect(res).toMatchObject({ status: 303, location: '/' });
+  }
+});
+
+it("requires the approver's session on T3 links too once the org's admins ask for it", async () => {
+  const admin = sys.keyOf('admin');
+  const org = sys.seed.orgs.acme.slug;
+  expect((await sys.request('PUT', `/v1/orgs/${org}/email-approvals`, { key: tech, body: { signInForEveryTier: true } })).status).toBe(404);
+  expect((await sys.request('PUT', `/v1/orgs/${org}/email-approvals`, { key: admin, body: { signInForEveryTier: true } })).body).toEqual({ org, signInForEveryTier: true, signInForT4: true });
+  try {
+    const sessionId = await sys.startSession(tech);
+    const turnId = await sys.send(sessionId, tech, toolCall('manage_service', { device_id: pc(2), service: 'Dnscache', action: 'restart' }));
+    const approval = await sys.waitForApproval(sessionId);
+    const link = linkIn((await inbox.waitFor(approverEmail, /approval needed \(T3\): manage_service/, 30_000, about(approval.id))).text);
+    const stranger = cookieBrowser(sys.url);
+    const anonymous = await stranger('GET', link);
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.text).toContain('The organization requires it');
+    expect((await stranger('POST', link, { form: { _csrf: 'x', decision: 'approve' } })).status).toBe(401);
+    expect((await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } })).status).toBe('pending');
+
+    const own = cookieBrowser(sys.url);
+    expect((await own('POST', '/v1/auth/signin', { json: { email: approverEmail, password: approverPassword } })).status).toBe(200);
+    const shown = await own('GET', link);
+    expect((await own('POST', link, { form: { _csrf: csrfIn(shown.text), decision: 'reject' } })).status).toBe(200);
+    await sys.waitForTurn(sessionId, tech, turnId);
+    expect(await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } })).toMatchObject({ status: 'rejected', channel: 'email' });
+    expect(await sys.prisma.auditEvent.count({ where: { orgId: sys.seed.orgs.acme.id, action: 'org.email_approvals_set' } })).toBe(1);
+  } finally {
+    expect((await sys.request('PUT', `/v1/orgs/${org}/email-approvals`, { key: admin, body: { signInForEveryTier: false } })).status).toBe(200);
+  }
 });
 
 it('rejects through the link', async () => {

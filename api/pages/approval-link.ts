@@ -4,19 +4,26 @@
  * POST carrying a CSRF token (double-submit cookie, bound to the link); T4 asks for the typed confirmation phrase.
  * It goes through the same decision service as every other channel, as the link's approver, with the digest the
  * link was made for. A used, expired or unknown link gets a clear page and nothing happens.
+ *
+ * A T4 link is not enough by itself (mail is forwarded, logged by gateways, ingested by ticket systems): its page
+ * and its POST also require the approver's own signed-in Gatehouse session, the same user the link names. Without
+ * it the page asks to sign in as that user (and comes back here); nothing of the call is shown and nothing is
+ * decided. T3 links decide with the link alone, unless the org's admins require the session for every tier
+ * (routes/email-approvals.ts).
  */
 import cookieParser from 'cookie-parser';
 import { doubleCsrf } from 'csrf-csrf';
-import escapeHtml from 'escape-html';
 import express, { type Request, type Response } from 'express';
 import { z } from 'zod';
 import type { Approval, ApprovalLink } from '@prisma/client';
 import { AppError } from '../../lib/app-error';
+import { audit } from '../../lib/audit';
 import { sha256 } from '../../lib/secrets';
 import { Tier } from '../../common/tools';
 import type { ApiDeps } from '../deps';
-import { principalOfUser } from '../http/auth';
+import { principalOfUser, type Principal } from '../http/auth';
 import { decideApproval, emailOf } from '../services/decide-approval';
+import { h, page, sessionUserId, signInHref } from './html';
 
 const Token = z.string().regex(/^[A-Za-z0-9_-]{43}$/);
 const Decision = z
@@ -27,30 +34,6 @@ const Decision = z
     confirmation: z.string().trim().max(200).optional(),
   })
   .strict();
-
-const h = (v: unknown) => escapeHtml(String(v ?? ''));
-
-function page(res: Response, status: number, title: string, body: string): void {
-  res
-    .status(status)
-    .set({
-      'Content-Type': 'text/html; charset=utf-8',
-      'Referrer-Policy': 'no-referrer',
-      'Cache-Control': 'no-store',
-      'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
-      'X-Content-Type-Options': 'nosniff',
-    })
-    .send(
-      `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">` +
-        `<meta name="referrer" content="no-referrer"><title>${h(title)} · Gatehouse</title>` +
-        `<style>body{font:16px/1.5 system-ui,sans-serif;max-width:44rem;margin:2rem auto;padding:0 1rem;color:#1b1f24}` +
-        `dt{font-weight:600}dd{margin:0 0 .6rem}pre{background:#f3f4f6;padding:.8rem;overflow:auto;white-space:pre-wrap}` +
-        `label{display:block;margin:.8rem 0 .2rem;font-weight:600}input,textarea{width:100%;font:inherit;padding:.4rem}` +
-        `button{font:inherit;padding:.5rem 1.2rem;margin:1rem .6rem 0 0;cursor:pointer}.approve{background:#146c2e;color:#fff;border:0}` +
-        `.reject{background:#a40e26;color:#fff;border:0}.note{color:#57606a}</style></head>` +
-        `<body><main><h1>${h(title)}</h1>${body}</main></body></html>`,
-    );
-}
 
 type LinkWithApproval = ApprovalLink & { approval: Approval };
 
@@ -78,6 +61,47 @@ async function usableLink(deps: ApiDeps, req: Request, res: Response): Promise<L
     return null;
   }
   return link;
+}
+
+/**
+ * Whether the link alone is not enough and the approver's own web session is required: always for T4, and for
+ * every tier where the org's admins asked for it. An org that cannot be read counts as asking for it.
+ */
+async function needsSession(deps: ApiDeps, link: LinkWithApproval): Promise<boolean> {
+  if (link.approval.tier >= Tier.T4) return true;
+  const org = await deps.prisma.organization.findUnique({ where: { id: link.orgId }, select: { emailLinksNeedSignIn: true } });
+  return org?.emailLinksNeedSignIn !== false;
+}
+
+/**
+ * For a link that needs the approver's session: the principal of that session when it is the approver's own;
+ * otherwise a page saying whom to sign in as has been sent (and, for a decision attempt, the refusal audited).
+ */
+async function approverSession(deps: ApiDeps, req: Request, res: Response, link: LinkWithApproval, attempt: boolean): Promise<Principal | null> {
+  const signedIn = sessionUserId(req);
+  const principal = signedIn === link.userId ? await principalOfUser(deps, link.userId, 'session') : null;
+  if (principal) return principal;
+  const approver = await emailOf(deps, link.userId);
+  const signIn = `<p><a href="${h(signInHref(`/a/${String(req.params.token)}`))}">Sign in as ${h(approver)}</a>; you come back to this page afterwards.</p>`;
+  if (attempt || signedIn) {
+    await audit(deps.prisma, {
+      orgId: link.orgId,
+      actorType: 'user',
+      actorId: signedIn ?? null,
+      action: 'approval.decision_refused',
+      target: link.approvalId,
+      sessionId: link.approval.sessionId,
+      data: { why: signedIn ? 'link opened in another user\'s session' : 'link without the approver\'s session', tier: link.approval.tier, channel: 'email', attempt, address: req.ip ?? null },
+    });
+  }
+  if (signedIn) {
+    const current = await emailOf(deps, signedIn);
+    page(res, 403, 'This approval is for someone else', `<p>This approval link was sent to ${h(approver)}, but you are signed in as ${h(current)}. Only ${h(approver)} can decide with it. Nothing was changed.</p>${signIn}`);
+  } else {
+    const why = link.approval.tier >= Tier.T4 ? 'This is a T4 (dangerous) approval' : 'The organization requires it';
+    page(res, 401, 'Sign in to decide', `<p>${why}: the link alone is not enough. Sign in to Gatehouse as ${h(approver)}, the approver it was sent to, to see and decide it. Nothing was changed.</p>${signIn}`);
+  }
+  return null;
 }
 
 function approvalPage(res: Response, link: LinkWithApproval, requester: string, csrf: string, error?: string): void {
@@ -123,7 +147,8 @@ export function approvalLinkPages(deps: ApiDeps, opts: { secret: string; secureC
   router.get('/a/:token', async (req, res, next) => {
     try {
       const link = await usableLink(deps, req, res);
-      if (link) approvalPage(res, link, await requesterOf(link.approval), generateCsrfToken(req, res, { overwrite: true }));
+      if (!link || ((await needsSession(deps, link)) && !(await approverSession(deps, req, res, link, false)))) return;
+      approvalPage(res, link, await requesterOf(link.approval), generateCsrfToken(req, res, { overwrite: true }));
     } catch (err) {
       next(err);
     }
@@ -133,6 +158,10 @@ export function approvalLinkPages(deps: ApiDeps, opts: { secret: string; secureC
     try {
       const link = await usableLink(deps, req, res);
       if (!link) return;
+      // Re-checked here, not trusted from the page: the form may be posted from anywhere the token went.
+      const sessionRequired = await needsSession(deps, link);
+      const principal = sessionRequired ? await approverSession(deps, req, res, link, true) : await principalOfUser(deps, link.userId);
+      if (!principal && sessionRequired) return;
       if (!validateRequest(req)) {
         page(res, 403, 'This form has expired', '<p>Open the link from the email again and decide on the fresh page. Nothing was changed.</p>');
         return;
@@ -142,7 +171,6 @@ export function approvalLinkPages(deps: ApiDeps, opts: { secret: string; secureC
         approvalPage(res, link, await requesterOf(link.approval), generateCsrfToken(req, res, { overwrite: true }), 'Choose Approve or Reject.');
         return;
       }
-      const principal = await principalOfUser(deps, link.userId);
       if (!principal) {
         page(res, 404, 'This link is not valid', '<p>The approver it was made for no longer exists. Nothing was changed.</p>');
         return;

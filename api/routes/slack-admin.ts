@@ -1,7 +1,8 @@
 /**
- * Admin routes for the Slack approval channel: the org's channel, and which Slack user is which Gatehouse user.
- * A linked Slack user decides as that Gatehouse user; the approver role is checked at decision time, so linking
- * grants nothing by itself.
+ * Routes for the Slack approval channel: the org's channel (admins), and the Slack links: listed by their owner
+ * and by the admins of the owner's orgs, removed by either. Nobody creates a link for someone else: the person
+ * links their own account from Slack (api/services/slack-links.ts). A linked Slack user decides as that Gatehouse
+ * user; the approver role is checked at decision time, so linking grants nothing by itself.
  */
 import { z } from 'zod';
 import { AppError, AppErrorCode } from '../../lib/app-error';
@@ -9,9 +10,8 @@ import { audit } from '../../lib/audit';
 import { Role } from '../http/auth';
 import { OrgParams } from '../http/params';
 import { defineRoute } from '../http/route';
+import { linkView, removeSlackLink, SlackId, SlackUserRef } from '../services/slack-links';
 import { findOrgFor } from './orgs';
-
-const SlackId = z.string().regex(/^[A-Z0-9]{2,30}$/, 'a Slack id (upper-case letters and digits)');
 
 export const putSlackChannel = defineRoute({
   method: 'put',
@@ -30,30 +30,66 @@ export const putSlackChannel = defineRoute({
   },
 });
 
+/**
+ * The old admin route, kept so that a script or an admin still calling it gets a clear refusal (and an audit event)
+ * instead of a bare 404: an admin's word that a Slack account is someone's is exactly what must not count.
+ */
 export const linkSlackUser = defineRoute({
   method: 'post',
   path: '/v1/orgs/:id/slack/users',
-  summary: 'Link a Slack user (team id + user id) to a Gatehouse user of the org (admins)',
+  summary: 'Refused: Slack accounts are linked only by their owner (/gatehouse link in Slack)',
   tag: 'slack',
   auth: 'user',
   params: OrgParams,
   body: z.object({ teamId: SlackId, slackUserId: SlackId, email: z.email().max(320) }).strict(),
-  responses: { 201: 'Linked', 400: 'Invalid body', 401: 'No valid API key', 404: 'Unknown organization or user', 409: 'Linked by another partner' },
-  async handler({ deps, system, principal, params, body }) {
+  responses: { 400: 'Invalid body', 401: 'No valid API key', 403: 'Always: links are made by their owner', 404: 'Unknown organization' },
+  async handler({ deps, principal, params, body }) {
     const org = await findOrgFor(deps, principal, params.id, [Role.Admin]);
-    const user = await deps.prisma.user.findFirst({ where: { email: body.email, roleBindings: { some: { orgId: org.id } } } });
-    if (!user) throw AppError.notFound('user');
-    // A Slack workspace belongs to one partner: a link made by another partner is not this one's to move.
-    const existing = await system.slackUserLink.findUnique({ where: { teamId_slackUserId: { teamId: body.teamId, slackUserId: body.slackUserId } }, select: { userId: true } });
-    if (existing && !(await deps.prisma.user.findUnique({ where: { id: existing.userId }, select: { id: true } }))) {
-      throw new AppError(AppErrorCode.Conflict, 'this Slack user is linked to a user of another partner');
-    }
-    const link = await deps.prisma.slackUserLink.upsert({
-      where: { teamId_slackUserId: { teamId: body.teamId, slackUserId: body.slackUserId } },
-      create: { teamId: body.teamId, slackUserId: body.slackUserId, userId: user.id },
-      update: { userId: user.id },
-    });
-    await audit(deps.prisma, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: 'slack.user_linked', target: user.email, data: { teamId: body.teamId, slackUserId: body.slackUserId } });
-    return { status: 201, body: { id: link.id, teamId: link.teamId, slackUserId: link.slackUserId, email: user.email } };
+    await audit(deps.prisma, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: 'slack.link_refused', target: body.email, data: { teamId: body.teamId, slackUserId: body.slackUserId, why: 'linking on behalf of someone else' } });
+    throw new AppError(AppErrorCode.Forbidden, 'a Slack account can only be linked by its owner: ask them to type /gatehouse link in Slack and confirm while signed in to Gatehouse');
+  },
+});
+
+export const listOrgSlackUsers = defineRoute({
+  method: 'get',
+  path: '/v1/orgs/:id/slack/users',
+  summary: "The Slack accounts linked to users of the org (admins); each was linked by its owner",
+  tag: 'slack',
+  auth: 'user',
+  params: OrgParams,
+  responses: { 200: 'The links', 401: 'No valid API key', 404: 'Unknown organization' },
+  async handler({ deps, principal, params }) {
+    const org = await findOrgFor(deps, principal, params.id, [Role.Admin]);
+    const users = await deps.prisma.user.findMany({ where: { roleBindings: { some: { orgId: org.id } } }, select: { id: true, email: true } });
+    const emailOf = new Map(users.map((u) => [u.id, u.email]));
+    const links = await deps.prisma.slackUserLink.findMany({ where: { userId: { in: [...emailOf.keys()] } }, orderBy: { createdAt: 'asc' } });
+    return { status: 200, body: { links: links.map((l) => linkView({ ...l, user: { email: emailOf.get(l.userId)! } })) } };
+  },
+});
+
+export const listMySlackLinks = defineRoute({
+  method: 'get',
+  path: '/v1/slack/links',
+  summary: 'The Slack accounts linked to you (link one by typing /gatehouse link in Slack)',
+  tag: 'slack',
+  auth: 'user',
+  responses: { 200: 'Your links', 401: 'Not authenticated' },
+  async handler({ deps, principal }) {
+    const links = await deps.prisma.slackUserLink.findMany({ where: { userId: principal.userId }, orderBy: { createdAt: 'asc' } });
+    return { status: 200, body: { links: links.map((l) => linkView({ ...l, user: { email: principal.email } })) } };
+  },
+});
+
+export const deleteSlackLink = defineRoute({
+  method: 'delete',
+  path: '/v1/slack/links',
+  summary: "Remove a Slack link: your own, or (org admins) one of a user of an org you administer",
+  tag: 'slack',
+  auth: 'user',
+  body: SlackUserRef,
+  responses: { 200: 'Removed', 400: 'Invalid body', 401: 'Not authenticated', 404: 'No such link of yours or of your orgs\' users' },
+  async handler({ deps, system, principal, body }) {
+    await removeSlackLink(deps, system, principal, body);
+    return { status: 200, body: { removed: true, ...body } };
   },
 });

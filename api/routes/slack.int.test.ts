@@ -3,13 +3,16 @@
  * wire) and signed interactivity payloads: the approval is posted with its buttons, a valid click decides and
  * the waiting workflow runs the command, the message is updated only after the workflow recorded the decision;
  * bad signatures, stale or future timestamps, re-serialised bodies, unlinked users and approvers of another org
- * are refused; the same click twice makes one decision; T4 opens a modal for the phrase.
+ * are refused; the same click twice makes one decision; T4 opens a modal for the phrase. Slack accounts are linked
+ * only by their owner (`/gatehouse link`, confirmed while signed in to Gatehouse): an admin's word links nothing,
+ * a link is never re-pointed, and links are listed and removed by their owner and by admins of the owner's orgs.
  */
 import crypto from 'node:crypto';
 import type { Approval } from '@prisma/client';
 import { approvalBlocks, slackSignature } from '../services/slack';
 import { startTestSystem, waitUntil, toolCall, toolStepOf, type TestSystem } from '../../test/harness';
 import { FakeSlack, type SlackCall } from '../../test/services';
+import { browser, confirmLink, csrfIn, linkIn, linkOwnSlackAccount, slashCommand } from '../../test/slack';
 
 const SECRET = 'test-signing-secret-0123456789';
 // A workspace of this run's own: a Slack workspace belongs to one partner, and each run seeds its own.
@@ -19,7 +22,9 @@ let sys: TestSystem;
 let tech: string;
 
 const pc = (n: number) => sys.simulated.get(`${sys.seed.orgs.acme.slug.toUpperCase()}-PC-${String(n).padStart(2, '0')}`)!;
-const emailOf = (role: string, org: 'acme' | 'globex' = 'acme') => sys.seed.credentials.find((c) => c.role === role && c.org === sys.seed.orgs[org].slug)!.email;
+const credentialOf = (role: string, org: 'acme' | 'globex' = 'acme') => sys.seed.credentials.find((c) => c.role === role && c.org === sys.seed.orgs[org].slug)!;
+const emailOf = (role: string, org: 'acme' | 'globex' = 'acme') => credentialOf(role, org).email;
+const me = (slackUserId: string, team = TEAM) => ({ teamId: team, slackUserId });
 
 /** POSTs a payload to /slack/interactions as Slack would: form-encoded, v0-signed over the exact body. */
 async function interact(payload: unknown, opts: { ts?: number; body?: string; signature?: string } = {}) {
@@ -47,14 +52,10 @@ beforeAll(async () => {
   const admin = sys.keyOf('admin');
   const acme = sys.seed.orgs.acme.slug;
   expect((await sys.request('PUT', `/v1/orgs/${acme}/slack`, { key: admin, body: { teamId: TEAM, channelId: 'C0APPROVALS' } })).status).toBe(200);
-  for (const [slackUserId, email] of [
-    ['U0APPROVER', emailOf('approver')],
-    ['U0TECH', emailOf('technician')],
-  ]) {
-    expect((await sys.request('POST', `/v1/orgs/${acme}/slack/users`, { key: admin, body: { teamId: TEAM, slackUserId, email } })).status).toBe(201);
-  }
-  const globexAdmin = sys.keyOf('admin', 'globex');
-  expect((await sys.request('POST', `/v1/orgs/${sys.seed.orgs.globex.slug}/slack/users`, { key: globexAdmin, body: { teamId: TEAM, slackUserId: 'U0GLOBEX', email: emailOf('approver', 'globex') } })).status).toBe(201);
+  // Each person links their own Slack account.
+  await linkOwnSlackAccount(sys, slack, SECRET, me('U0APPROVER'), credentialOf('approver'));
+  await linkOwnSlackAccount(sys, slack, SECRET, me('U0TECH'), credentialOf('technician'));
+  await linkOwnSlackAccount(sys, slack, SECRET, me('U0GLOBEX'), credentialOf('approver', 'globex'));
 }, 180_000);
 
 afterAll(async () => {
@@ -109,7 +110,7 @@ it('refuses unlinked Slack users, non-approvers and approvers of another org, wi
   const approval = await sys.waitForApproval(sessionId);
   const message = await slack.waitFor('chat.postMessage', (c) => c.args.blocks?.some((b: any) => b.type === 'actions' && b.elements[0].value.includes(approval.id)));
   const cases: [string, RegExp][] = [
-    ['U0NOBODY', /not linked to a Gatehouse approver/],
+    ['U0NOBODY', /not linked to a Gatehouse user.*\/gatehouse link/],
     ['U0TECH', /Not recorded: .*approver/i],
     ['U0GLOBEX', /not an approver of the organization/],
   ];
@@ -118,6 +119,9 @@ it('refuses unlinked Slack users, non-approvers and approvers of another org, wi
     await slack.waitFor('chat.postEphemeral', (c) => c.args.user === user && why.test(c.args.text));
   }
   expect((await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } })).status).toBe('pending');
+  // The approver of another org (a shared MSP workspace) is refused in the approval's org's own audit chain.
+  const globexApprover = await sys.prisma.user.findUniqueOrThrow({ where: { email: emailOf('approver', 'globex') } });
+  await waitUntil(async () => (await sys.prisma.auditEvent.count({ where: { orgId: sys.seed.orgs.acme.id, action: 'approval.decision_refused', target: approval.id, actorId: globexApprover.id } })) === 1, 'the refusal to be audited');
   // A rejection by the linked approver is then taken.
   expect((await interact(click(message, 'U0APPROVER', 'reject'))).status).toBe(200);
   await waitUntil(async () => (await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } })).status === 'rejected', 'the rejection');
@@ -170,6 +174,142 @@ it('escapes user and model text so it cannot ping anyone or make a link', () => 
   }
 });
 
+describe('linking a Slack account', () => {
+  /** A pending T3 approval of acme and its Slack message. */
+  async function pendingApproval(service: string) {
+    const sessionId = await sys.startSession(tech);
+    const turnId = await sys.send(sessionId, tech, toolCall('manage_service', { device_id: pc(1), service, action: 'restart' }));
+    const approval = await sys.waitForApproval(sessionId);
+    const message = await slack.waitFor('chat.postMessage', (c) => c.args.blocks?.some((b: any) => b.type === 'actions' && b.elements[0].value.includes(approval.id)));
+    return { sessionId, turnId, approval, message };
+  }
+  const linkOf = (slackUserId: string, team = TEAM) => sys.prisma.slackUserLink.findUnique({ where: { teamId_slackUserId: { teamId: team, slackUserId } } });
+  const userOf = (email: string) => sys.prisma.user.findUniqueOrThrow({ where: { email } });
+
+  it("refuses an admin's attempt to link their own Slack account to an approver, by the admin route or by passing the approver a link", async () => {
+    const admin = sys.keyOf('admin');
+    const refused = await sys.request('POST', `/v1/orgs/${sys.seed.orgs.acme.slug}/slack/users`, { key: admin, body: { teamId: TEAM, slackUserId: 'U0ADMIN', email: emailOf('approver') } });
+    expect(refused.status).toBe(403);
+    expect(refused.body.error.message).toMatch(/only be linked by its owner.*\/gatehouse link/);
+    expect(await linkOf('U0ADMIN')).toBeNull();
+    expect(await sys.prisma.auditEvent.count({ where: { orgId: sys.seed.orgs.acme.id, action: 'slack.link_refused', target: emailOf('approver') } })).toBe(1);
+
+    // The admin starts a link from their own Slack account and gets the approver to confirm it: Slack's directory
+    // says that account is the admin's, so it is not linked to the approver.
+    slack.users.set('U0ADMIN', emailOf('admin'));
+    const link = linkIn(await slashCommand(sys, SECRET, me('U0ADMIN'), 'link'));
+    const confirmed = await confirmLink(sys, link, credentialOf('approver'));
+    expect(confirmed.status).toBe(403);
+    expect(confirmed.text).toMatch(/Not linked[\s\S]*e-mail in Slack is not/);
+    expect(await linkOf('U0ADMIN')).toBeNull();
+    const approver = await userOf(emailOf('approver'));
+    expect(await sys.prisma.auditEvent.count({ where: { action: 'slack.link_refused', actorId: approver.id, orgId: sys.seed.orgs.acme.id } })).toBe(1);
+
+    // So the admin's click decides nothing.
+    const { approval, message } = await pendingApproval('Schedule');
+    expect((await interact(click(message, 'U0ADMIN', 'approve'))).status).toBe(200);
+    await slack.waitFor('chat.postEphemeral', (c) => c.args.user === 'U0ADMIN' && /not linked/.test(c.args.text));
+    expect((await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } })).status).toBe('pending');
+    expect((await interact(click(message, 'U0APPROVER', 'reject'))).status).toBe(200);
+  });
+
+  it('links a Slack account its owner confirms while signed in, after which their click decides as them', async () => {
+    const { userId, key } = await sys.createUser(['approver']);
+    const password = `pw-${crypto.randomBytes(12).toString('hex')}`;
+    expect((await sys.request('PATCH', `/v1/users/${userId}`, { key: sys.keyOf('admin'), body: { password } })).status).toBe(200);
+    const { email } = await sys.prisma.user.findUniqueOrThrow({ where: { id: userId } });
+    slack.users.set('U0NEWAPPROVER', email);
+
+    const answer = await slashCommand(sys, SECRET, me('U0NEWAPPROVER'), 'link');
+    expect(answer).toMatch(/open <.*\|this link> within 10 minutes, signed in to Gatehouse as yourself/);
+    const link = linkIn(answer);
+    const b = browser(sys.url);
+    // Not signed in: asked to sign in, and brought back.
+    const anonymous = await b('GET', link);
+    expect(anonymous.status).toBe(401);
+    const signInHref = /href="([^"]+)">Sign in</.exec(anonymous.text)![1]!.replace(/&amp;/g, '&');
+    const form = await b('GET', signInHref);
+    const signedIn = await b('POST', '/signin', { form: { _csrf: csrfIn(form.text), email, password, next: new URL(link).pathname } });
+    expect(signedIn).toMatchObject({ status: 303, location: new URL(link).pathname });
+    const shown = await b('GET', link);
+    expect(shown.text).toMatch(/U0NEWAPPROVER[\s\S]*you\)/);
+    expect(await linkOf('U0NEWAPPROVER')).toBeNull();
+    const done = await b('POST', link, { form: { _csrf: csrfIn(shown.text), confirm: 'yes' } });
+    expect(done).toMatchObject({ status: 200 });
+    expect(done.text).toContain('Linked');
+    expect(await linkOf('U0NEWAPPROVER')).toMatchObject({ userId });
+    expect(await sys.prisma.auditEvent.count({ where: { orgId: sys.seed.orgs.acme.id, action: 'slack.user_linked', actorId: userId } })).toBe(1);
+    // The link works once.
+    expect((await b('GET', link)).status).toBe(410);
+
+    // Listed for the user and for the org's admins.
+    expect((await sys.request('GET', '/v1/slack/links', { key })).body.links).toEqual([expect.objectContaining({ teamId: TEAM, slackUserId: 'U0NEWAPPROVER', email })]);
+    const orgLinks = await sys.request('GET', `/v1/orgs/${sys.seed.orgs.acme.slug}/slack/users`, { key: sys.keyOf('admin') });
+    expect(orgLinks.body.links).toEqual(expect.arrayContaining([expect.objectContaining({ slackUserId: 'U0NEWAPPROVER', email }), expect.objectContaining({ slackUserId: 'U0APPROVER' })]));
+    expect(orgLinks.body.links.map((l: { slackUserId: string }) => l.slackUserId)).not.toContain('U0GLOBEX');
+    expect((await sys.request('GET', `/v1/orgs/${sys.seed.orgs.acme.slug}/slack/users`, { key: sys.keyOf('admin', 'globex') })).status).toBe(404);
+
+    const { approval, message, sessionId, turnId } = await pendingApproval('Themes');
+    expect((await interact(click(message, 'U0NEWAPPROVER', 'approve'))).status).toBe(200);
+    await sys.waitForTurn(sessionId, tech, turnId);
+    expect(await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } })).toMatchObject({ status: 'approved', channel: 'slack', decidedBy: userId });
+  });
+
+  it('never re-points a link: a link to another user must be removed first', async () => {
+    const slackUserId = 'U0SHARED';
+    slack.users.set(slackUserId, emailOf('approver'));
+    // Two links started; the approver confirms one. Then the Slack account is handed to the technician (its Slack
+    // e-mail changes), who confirms the other.
+    const first = linkIn(await slashCommand(sys, SECRET, me(slackUserId), 'link'));
+    const second = linkIn(await slashCommand(sys, SECRET, me(slackUserId), 'link'));
+    expect((await confirmLink(sys, first, credentialOf('approver'))).status).toBe(200);
+    slack.users.set(slackUserId, emailOf('technician'));
+    const repointed = await confirmLink(sys, second, credentialOf('technician'));
+    expect(repointed.status).toBe(409);
+    expect(repointed.text).toMatch(/linked to another Gatehouse user; that link must be removed first/);
+    expect(await slashCommand(sys, SECRET, me(slackUserId), 'link')).toMatch(/already linked to .*unlink first/);
+    const approver = await userOf(emailOf('approver'));
+    expect(await linkOf(slackUserId)).toMatchObject({ userId: approver.id });
+
+    // Removed by the Slack account's owner from Slack, audited; then the technician can link it.
+    expect(await slashCommand(sys, SECRET, me(slackUserId), 'unlink')).toMatch(/^Unlinked/);
+    expect(await linkOf(slackUserId)).toBeNull();
+    expect(await sys.prisma.auditEvent.count({ where: { orgId: sys.seed.orgs.acme.id, action: 'slack.user_unlinked', actorId: `slack:${TEAM}:${slackUserId}` } })).toBe(1);
+    await linkOwnSlackAccount(sys, slack, SECRET, me(slackUserId), credentialOf('technician'));
+    const technician = await userOf(emailOf('technician'));
+    expect(await linkOf(slackUserId)).toMatchObject({ userId: technician.id });
+  });
+
+  it("lets the owner and the org's admins remove a link, and nobody else", async () => {
+    const slackUserId = 'U0REMOVABLE';
+    await linkOwnSlackAccount(sys, slack, SECRET, me(slackUserId), credentialOf('approver'));
+    const body = { teamId: TEAM, slackUserId };
+    expect((await sys.request('DELETE', '/v1/slack/links', { key: tech, body })).status).toBe(404);
+    expect((await sys.request('DELETE', '/v1/slack/links', { key: sys.keyOf('admin', 'globex'), body })).status).toBe(404);
+    expect(await linkOf(slackUserId)).not.toBeNull();
+    expect((await sys.request('DELETE', '/v1/slack/links', { key: sys.keyOf('admin'), body })).status).toBe(200);
+    expect(await linkOf(slackUserId)).toBeNull();
+    const admin = await userOf(emailOf('admin'));
+    expect(await sys.prisma.auditEvent.count({ where: { orgId: sys.seed.orgs.acme.id, action: 'slack.user_unlinked', actorId: admin.id } })).toBe(1);
+
+    await linkOwnSlackAccount(sys, slack, SECRET, me(slackUserId), credentialOf('approver'));
+    expect((await sys.request('DELETE', '/v1/slack/links', { key: sys.keyOf('approver'), body })).status).toBe(200);
+    expect(await linkOf(slackUserId)).toBeNull();
+  });
+
+  it("refuses a click from another Slack workspace than the org's, even by a linked approver, and audits it", async () => {
+    const otherTeam = `T1${crypto.randomBytes(4).toString('hex').toUpperCase()}`;
+    await linkOwnSlackAccount(sys, slack, SECRET, me('U0APPROVER', otherTeam), credentialOf('approver'));
+    const { approval, message } = await pendingApproval('WSearch');
+    expect((await interact(click(message, 'U0APPROVER', 'approve', otherTeam))).status).toBe(200);
+    await slack.waitFor('chat.postEphemeral', (c) => c.args.user === 'U0APPROVER' && /not an approver of the organization/.test(c.args.text));
+    await waitUntil(async () => (await sys.prisma.auditEvent.count({ where: { orgId: sys.seed.orgs.acme.id, action: 'approval.decision_refused', target: approval.id } })) === 1, 'the refusal to be audited');
+    expect((await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } })).status).toBe('pending');
+    expect((await interact(click(message, 'U0APPROVER', 'reject'))).status).toBe(200);
+  });
+});
+
+// Last: it shortens the org's approval expiry to seconds.
 it('reminds in the thread at half time, and shows the expiry once the workflow recorded it', async () => {
   expect((await sys.request('PUT', `/v1/orgs/${sys.seed.orgs.acme.slug}/policy`, { key: sys.keyOf('admin'), body: { overrides: [], approvalTtlSeconds: { t3: 6, t4: 6 } } })).status).toBe(200);
   const sessionId = await sys.startSession(tech);

@@ -2,22 +2,29 @@
  * `POST /slack/interactions`: Approve/Reject clicks and the T4 confirmation modal. The v0 signature is checked
  * over the raw body before anything is parsed; Slack gets its answer at once (it gives up after 3 s) and the
  * decision is made afterwards through the one decision service, as the Gatehouse user linked to the Slack user.
- * Refusals (unlinked Slack user, not an approver of the org, already decided…) come back as an ephemeral message
- * only the clicker sees. The approval message itself is updated by the sweep once the workflow recorded the outcome.
+ * A click counts only for an approval of an org that posts to the clicker's own Slack workspace. Refusals
+ * (unlinked Slack user, not an approver of the org, already decided…) come back as an ephemeral message only the
+ * clicker sees, and the ones about who may decide are audited. The approval message itself is updated by the
+ * sweep once the workflow recorded the outcome.
+ *
+ * `POST /slack/commands`: the `/gatehouse` slash command (same signature check), with which a Slack user links
+ * their own account (`link`: a one-time link to confirm in Gatehouse, see services/slack-links.ts), removes it
+ * (`unlink`) or sees it (`status`). Its answers are ephemeral: only the person who typed it sees the link.
  */
+import type { Approval } from '@prisma/client';
 import type { WebClient } from '@slack/web-api';
-import express, { type Request, type Response } from 'express';
+import express, { type NextFunction, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { AppError } from '../../lib/app-error';
 import { audit } from '../../lib/audit';
 import { Tier } from '../../common/tools';
 import type { ApiDeps } from '../deps';
-import { principalOfUser, type Principal } from '../http/auth';
-import { decideApproval } from '../services/decide-approval';
-import { confirmationModal, verifySlackSignature, type SlackConfig } from '../services/slack';
+import { hasRole, principalOfUser, Role, type Principal } from '../http/auth';
+import { decideApproval, emailOf } from '../services/decide-approval';
+import { confirmationModal, escapeSlack, verifySlackSignature, type SlackConfig } from '../services/slack';
+import { LINK_REQUEST_MINUTES, SlackId, startSlackLink, unlinkFromSlack, type SlackUserRef } from '../services/slack-links';
 
 const ButtonValue = z.object({ a: z.uuid(), d: z.string().regex(/^[0-9a-f]{64}$/) }).strict();
-const SlackId = z.string().regex(/^[A-Z0-9]{2,30}$/);
 
 const BlockActions = z.object({
   type: z.literal('block_actions'),
@@ -41,6 +48,9 @@ const ViewSubmission = z.object({
 
 const Payload = z.discriminatedUnion('type', [BlockActions, ViewSubmission]);
 
+/** A slash command as Slack sends it (form fields); only what is used is read. */
+const SlashCommand = z.object({ team_id: SlackId, user_id: SlackId, command: z.string().max(100), text: z.string().max(2000).default('') }).loose();
+
 function parseValue(raw: string) {
   try {
     return ButtonValue.parse(JSON.parse(raw));
@@ -49,12 +59,30 @@ function parseValue(raw: string) {
   }
 }
 
-export function slackInteractions(deps: ApiDeps, slack: WebClient, config: SlackConfig): express.Router {
+export function slackInteractions(deps: ApiDeps, slack: WebClient, config: SlackConfig, baseUrl: () => string | undefined): express.Router {
   const router = express.Router();
 
   async function linkedPrincipal(teamId: string, slackUserId: string): Promise<Principal | null> {
     const link = await deps.prisma.slackUserLink.findUnique({ where: { teamId_slackUserId: { teamId, slackUserId } } });
     return link ? principalOfUser(deps, link.userId) : null;
+  }
+
+  /** A refusal about who may decide, in the approval's org's audit chain, naming the Slack account and the user. */
+  const auditRefusal = (approval: Approval, who: SlackUserRef, principal: Principal, why: string) =>
+    audit(deps.prisma, { orgId: approval.orgId, actorType: 'user', actorId: principal.userId, action: 'approval.decision_refused', target: approval.id, sessionId: approval.sessionId, data: { why, channel: 'slack', ...who } });
+
+  /**
+   * The approval a click names, if the clicker's workspace is the one its org posts to; otherwise null (audited).
+   * A link is an identity in one workspace: a click from another workspace (one the org never posted to) must not
+   * act on the org's approvals, whatever roles the linked user holds elsewhere.
+   */
+  async function approvalInWorkspace(approvalId: string, who: SlackUserRef, principal: Principal): Promise<Approval | null> {
+    const approval = await deps.prisma.approval.findUnique({ where: { id: approvalId } });
+    if (!approval) return null;
+    const channel = await deps.prisma.slackChannel.findUnique({ where: { orgId: approval.orgId } });
+    if (channel?.teamId === who.teamId) return approval;
+    await auditRefusal(approval, who, principal, 'click from another Slack workspace');
+    return null;
   }
 
   async function tell(channel: string | undefined, user: string, text: string): Promise<void> {
@@ -66,50 +94,66 @@ export function slackInteractions(deps: ApiDeps, slack: WebClient, config: Slack
   const refusal = (err: unknown) =>
     err instanceof AppError && err.status < 500
       ? err.status === 404
-        ? 'You are not an approver of the organization this approval belongs to.'
+        ? NOT_AN_APPROVER
         : `Not recorded: ${err.message}.`
       : 'Not recorded: Gatehouse could not take the decision right now; try again in a minute.';
+
+  /**
+   * After the decision service refused: its own refusals are audited there, except "no role at all in the org",
+   * which it answers as an unknown approval (404) without writing to that org's chain; that one is audited here.
+   */
+  async function refused(err: unknown, approval: Approval, who: SlackUserRef, principal: Principal): Promise<void> {
+    if (!(err instanceof AppError)) deps.logger.error({ err }, 'Slack decision failed');
+    else if (err.status === 404) await auditRefusal(approval, who, principal, 'not a member of the organization');
+  }
 
   async function onAction(p: z.infer<typeof BlockActions>): Promise<void> {
     const action = p.actions[0]!;
     const value = parseValue(action.value);
     if (!value) return tell(p.channel?.id, p.user.id, 'Not recorded: this button does not belong to a Gatehouse approval.');
-    const principal = await linkedPrincipal(p.team.id, p.user.id);
+    const who = { teamId: p.team.id, slackUserId: p.user.id };
+    const principal = await linkedPrincipal(who.teamId, who.slackUserId);
     if (!principal) {
       await audit(deps.prisma, { actorType: 'user', actorId: `slack:${p.team.id}:${p.user.id}`, action: 'approval.slack_unlinked_user', target: value.a });
-      return tell(p.channel?.id, p.user.id, 'Your Slack account is not linked to a Gatehouse approver, so nothing was recorded. Ask an admin of your organization to link it.');
+      return tell(p.channel?.id, p.user.id, 'Your Slack account is not linked to a Gatehouse user, so nothing was recorded. To link it yourself, type /gatehouse link.');
     }
-    if (action.action_id === 'approve') {
-      const approval = await deps.prisma.approval.findUnique({ where: { id: value.a } });
-      if (approval && approval.tier >= Tier.T4 && p.trigger_id) {
-        await slack.views.open({ trigger_id: p.trigger_id, view: confirmationModal(approval) });
-        return;
-      }
+    const approval = await approvalInWorkspace(value.a, who, principal);
+    if (!approval) return tell(p.channel?.id, p.user.id, NOT_AN_APPROVER);
+    // The modal only for someone who may approve at all; anyone else goes straight to the decision service's refusal.
+    if (action.action_id === 'approve' && approval.tier >= Tier.T4 && p.trigger_id && hasRole(principal, approval.orgId, [Role.Approver])) {
+      await slack.views.open({ trigger_id: p.trigger_id, view: confirmationModal(approval) });
+      return;
     }
     try {
       await decideApproval(deps, principal, {
-        approvalId: value.a,
+        approvalId: approval.id,
         decision: action.action_id === 'approve' ? 'approved' : 'rejected',
         digest: value.d,
         ...(action.action_id === 'reject' ? { reason: 'rejected in Slack' } : {}),
         channel: 'slack',
       });
     } catch (err) {
-      if (!(err instanceof AppError)) deps.logger.error({ err }, 'Slack decision failed');
+      await refused(err, approval, who, principal);
       await tell(p.channel?.id, p.user.id, refusal(err));
     }
   }
 
   async function onSubmit(p: z.infer<typeof ViewSubmission>, res: Response): Promise<void> {
     const value = parseValue(p.view.private_metadata);
-    const principal = value ? await linkedPrincipal(p.team.id, p.user.id) : null;
+    const who = { teamId: p.team.id, slackUserId: p.user.id };
+    const principal = value ? await linkedPrincipal(who.teamId, who.slackUserId) : null;
     if (!value || !principal) {
-      res.json({ response_action: 'errors', errors: { phrase: 'Your Slack account is not linked to a Gatehouse approver.' } });
+      res.json({ response_action: 'errors', errors: { phrase: 'Your Slack account is not linked to a Gatehouse user; type /gatehouse link to link it yourself.' } });
+      return;
+    }
+    const approval = await approvalInWorkspace(value.a, who, principal);
+    if (!approval) {
+      res.json({ response_action: 'errors', errors: { phrase: NOT_AN_APPROVER } });
       return;
     }
     try {
       await decideApproval(deps, principal, {
-        approvalId: value.a,
+        approvalId: approval.id,
         decision: 'approved',
         digest: value.d,
         confirmation: p.view.state.values.phrase.value.value ?? '',
@@ -118,22 +162,53 @@ export function slackInteractions(deps: ApiDeps, slack: WebClient, config: Slack
       });
       res.json({ response_action: 'clear' });
     } catch (err) {
-      if (!(err instanceof AppError)) deps.logger.error({ err }, 'Slack decision failed');
+      await refused(err, approval, who, principal);
       res.json({ response_action: 'errors', errors: { phrase: refusal(err) } });
     }
   }
 
-  router.post('/slack/interactions', express.raw({ type: 'application/x-www-form-urlencoded', limit: '64kb' }), async (req: Request, res: Response) => {
-    const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    const problem = verifySlackSignature(config.signingSecret, raw, req.header('x-slack-request-timestamp'), req.header('x-slack-signature'));
-    if (problem) {
+  async function onCommand(c: z.infer<typeof SlashCommand>): Promise<string> {
+    const who = { teamId: c.team_id, slackUserId: c.user_id };
+    const verb = c.text.trim().toLowerCase();
+    const link = await deps.prisma.slackUserLink.findUnique({ where: { teamId_slackUserId: who } });
+    const linkedTo = link ? await emailOf(deps, link.userId) : null;
+    if (verb === 'link') {
+      if (linkedTo) return `This Slack account is already linked to ${escapeSlack(linkedTo)}. To link it to someone else, type ${c.command} unlink first.`;
+      const base = baseUrl();
+      if (!base) return 'Gatehouse does not know its own address (PUBLIC_URL), so it cannot make a link; ask your Gatehouse administrator.';
+      const { token } = await startSlackLink(deps, who);
+      return (
+        `To link this Slack account to your Gatehouse account, open <${base}/slack/link/${token}|this link> within ${LINK_REQUEST_MINUTES} minutes, ` +
+        'signed in to Gatehouse as yourself, and confirm. It works once. Do not share it: whoever confirms it would have your Slack clicks count as theirs.'
+      );
+    }
+    if (verb === 'unlink') {
+      if (!link) return 'This Slack account is not linked to a Gatehouse user.';
+      await unlinkFromSlack(deps, link);
+      return `Unlinked: clicks from this Slack account no longer count as ${escapeSlack(linkedTo)}.`;
+    }
+    return linkedTo
+      ? `This Slack account is linked to ${escapeSlack(linkedTo)}. ${c.command} unlink removes the link.`
+      : `This Slack account is not linked to a Gatehouse user. ${c.command} link links it to yours.`;
+  }
+
+  /** Slack's v0 signature over the exact raw body, before anything of it is parsed. */
+  const signed = [
+    express.raw({ type: 'application/x-www-form-urlencoded', limit: '64kb' }),
+    async (req: Request, res: Response, next: NextFunction) => {
+      const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      const problem = verifySlackSignature(config.signingSecret, raw, req.header('x-slack-request-timestamp'), req.header('x-slack-signature'));
+      if (!problem) return next();
       await audit(deps.prisma, { actorType: 'system', action: 'security.slack_signature_refused', data: { problem, address: req.ip } }).catch(() => undefined);
       res.status(401).json({ error: { code: 'UNAUTHORIZED', message: `Slack signature refused: ${problem}` } });
-      return;
-    }
+    },
+  ];
+  const form = (req: Request) => new URLSearchParams((req.body as Buffer).toString('utf8'));
+
+  router.post('/slack/interactions', ...signed, async (req: Request, res: Response) => {
     let payload: z.infer<typeof Payload>;
     try {
-      payload = Payload.parse(JSON.parse(new URLSearchParams(raw.toString('utf8')).get('payload') ?? ''));
+      payload = Payload.parse(JSON.parse(form(req).get('payload') ?? ''));
     } catch {
       res.status(400).json({ error: { code: 'BAD_REQUEST', message: 'payload is not a Gatehouse block action or view submission' } });
       return;
@@ -146,5 +221,24 @@ export function slackInteractions(deps: ApiDeps, slack: WebClient, config: Slack
     res.status(200).end();
     onAction(payload).catch((err: unknown) => deps.logger.error({ err }, 'Slack action failed'));
   });
+
+  router.post('/slack/commands', ...signed, async (req: Request, res: Response) => {
+    const command = SlashCommand.safeParse(Object.fromEntries(form(req)));
+    if (!command.success) {
+      res.status(400).json({ error: { code: 'BAD_REQUEST', message: 'not a Slack slash command' } });
+      return;
+    }
+    let text: string;
+    try {
+      text = await onCommand(command.data);
+    } catch (err) {
+      if (!(err instanceof AppError) || err.status >= 500) deps.logger.error({ err }, 'Slack command failed');
+      text = err instanceof AppError ? `Nothing was done: ${err.message}.` : 'Nothing was done: Gatehouse could not do it right now; try again in a minute.';
+    }
+    // Ephemeral: only the person who typed the command sees the answer, and so the one-time link.
+    res.json({ response_type: 'ephemeral', text });
+  });
   return router;
 }
+
+const NOT_AN_APPROVER = 'You are not an approver of the organization this approval belongs to.';

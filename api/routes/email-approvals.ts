@@ -1,0 +1,43 @@
+/**
+ * How much an e-mailed approval link is worth in an org. T4 links always need the approver's own signed-in
+ * session (api/pages/approval-link.ts); an org's admins can require it for every tier, so that no link alone,
+ * forwarded or read from a mail log, decides anything in the org. Changes are audited.
+ */
+import { z } from 'zod';
+import { audit } from '../../lib/audit';
+import { Role } from '../http/auth';
+import { OrgParams } from '../http/params';
+import { defineRoute } from '../http/route';
+import { findOrgFor } from './orgs';
+
+const view = (org: { slug: string; emailLinksNeedSignIn: boolean }) => ({ org: org.slug, signInForEveryTier: org.emailLinksNeedSignIn, signInForT4: true });
+
+export const getEmailApprovals = defineRoute({
+  method: 'get',
+  path: '/v1/orgs/:id/email-approvals',
+  summary: "Whether the org's e-mailed approval links need the approver's signed-in session for every tier (T4 always does)",
+  tag: 'orgs',
+  auth: 'user',
+  params: OrgParams,
+  responses: { 200: 'The setting', 401: 'Not authenticated', 404: 'Unknown organization' },
+  async handler({ deps, principal, params }) {
+    return { status: 200, body: view(await findOrgFor(deps, principal, params.id)) };
+  },
+});
+
+export const putEmailApprovals = defineRoute({
+  method: 'put',
+  path: '/v1/orgs/:id/email-approvals',
+  summary: "Require the approver's signed-in session on e-mailed approval links of every tier, or only T4 (admins; audited)",
+  tag: 'orgs',
+  auth: 'user',
+  params: OrgParams,
+  body: z.object({ signInForEveryTier: z.boolean() }).strict(),
+  responses: { 200: 'Saved', 400: 'Invalid body', 401: 'Not authenticated', 404: 'Unknown organization' },
+  async handler({ deps, system, principal, params, body }) {
+    const org = await findOrgFor(deps, principal, params.id, [Role.Admin]);
+    const saved = await deps.prisma.organization.update({ where: { id: org.id }, data: { emailLinksNeedSignIn: body.signInForEveryTier } });
+    await audit(system, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: 'org.email_approvals_set', target: org.slug, data: { signInForEveryTier: body.signInForEveryTier, before: org.emailLinksNeedSignIn } });
+    return { status: 200, body: view(saved) };
+  },
+});
