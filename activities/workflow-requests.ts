@@ -47,14 +47,17 @@ async function claim(deps: ActivityDeps, input: { requestId: string; workflowId:
   return again?.usedFor === input.usedFor ? request : 'this request was used already; a request counts once';
 }
 
-async function refused(deps: ActivityDeps, what: { orgId: string; sessionId?: string | null; workflowId: string; kind: string; requestId?: string; claimedUserId?: string; reason: string }): Promise<{ ok: false; reason: string }> {
+async function refused(
+  deps: ActivityDeps,
+  what: { orgId: string; sessionId?: string | null; workflowId: string; target?: string; kind: string; requestId?: string; claimedUserId?: string; reason: string },
+): Promise<{ ok: false; reason: string }> {
   // Fail closed: a refusal stands even if its audit event cannot be written (the log says so).
   await audit(deps.prisma, {
     orgId: what.orgId,
     actorType: what.claimedUserId ? 'user' : 'system',
     actorId: what.claimedUserId ?? null,
     action: 'workflow.request_refused',
-    target: what.workflowId,
+    target: what.target ?? what.workflowId,
     sessionId: what.sessionId ?? sessionOf(what.workflowId),
     data: { kind: what.kind, requestId: what.requestId ?? null, reason: what.reason },
   }).catch((err: unknown) => deps.logger.warn({ err: (err as Error).message }, 'audit event could not be written'));
@@ -100,8 +103,14 @@ export function makeVerifyBreakerReset(deps: ActivityDeps) {
  * technician, approver or admin of the org). No resume while an admin has paused the org's copilot.
  */
 export function makeVerifyRemediationControl(deps: ActivityDeps) {
-  return async function verifyRemediationControl(input: { orgId: string; workflowId: string; requestId: string }): Promise<Verdict<{ userId: string; action: 'pause' | 'resume' | 'cancel' }>> {
-    const base = { orgId: input.orgId, workflowId: input.workflowId, kind: 'remediation_control', requestId: input.requestId };
+  return async function verifyRemediationControl(input: {
+    orgId: string;
+    workflowId: string;
+    /** The remediation's id as the api and the audit log name it (its tool invocation's id). */
+    remediationId: string;
+    requestId: string;
+  }): Promise<Verdict<{ userId: string; action: 'pause' | 'resume' | 'cancel' }>> {
+    const base = { orgId: input.orgId, workflowId: input.workflowId, target: input.remediationId, kind: 'remediation_control', requestId: input.requestId };
     const request = await claim(deps, { requestId: input.requestId, workflowId: input.workflowId, orgId: input.orgId, kinds: ['remediation_pause', 'remediation_resume', 'remediation_cancel'], usedFor: thisDelivery() });
     if (typeof request === 'string') return refused(deps, { ...base, reason: `the remediation was not steered: ${request}` });
     const action = request.kind.replace('remediation_', '') as 'pause' | 'resume' | 'cancel';
@@ -114,14 +123,30 @@ export function makeVerifyRemediationControl(deps: ActivityDeps) {
       const org = await deps.prisma.organization.findUnique({ where: { id: input.orgId } });
       if (!org || org.copilotPausedAt) return refused(deps, { ...who, reason: 'the remediation was not resumed: an admin has paused the copilot for this organization' });
     }
-    await audit(deps.prisma, { orgId: input.orgId, actorType: 'user', actorId: request.userId, action: `remediation.${action}`, target: input.workflowId, sessionId: request.sessionId, data: { requestId: request.id } });
+    await audit(deps.prisma, { orgId: input.orgId, actorType: 'user', actorId: request.userId, action: `remediation.${action}`, target: input.remediationId, sessionId: request.sessionId, data: { requestId: request.id } });
     return { ok: true, userId: request.userId, action };
   };
 }
 
 /** A signal in the shape the api sent before requests were recorded: refused in any new run, and audited. */
 export function makeRefuseUnverifiedRequest(deps: ActivityDeps) {
-  return async function refuseUnverifiedRequest(input: { orgId: string; sessionId?: string; workflowId: string; kind: string; claimedUserId?: string }): Promise<void> {
+  return async function refuseUnverifiedRequest(input: { orgId: string; sessionId?: string; workflowId: string; target?: string; kind: string; claimedUserId?: string }): Promise<void> {
     await refused(deps, { ...input, reason: `a ${input.kind.replace('_', ' ')} signal was refused: ${NOT_RECORDED}` });
+  };
+}
+
+/**
+ * The org's kill switch as the database has it: a `copilotPaused` signal only tells the session to look, so a forged
+ * one can neither lift an admin's pause nor pause a session. A signal that contradicts the record is audited.
+ */
+export function makeReadCopilotPaused(deps: ActivityDeps) {
+  return async function readCopilotPaused(input: { orgId: string; sessionId: string; workflowId: string; claimedPaused: boolean; claimedUserId: string }): Promise<{ paused: boolean }> {
+    const org = await deps.prisma.organization.findUnique({ where: { id: input.orgId }, select: { copilotPausedAt: true } });
+    // An organization that cannot be found is treated as paused: no tool runs for it.
+    const paused = !org || org.copilotPausedAt !== null;
+    if (paused !== input.claimedPaused) {
+      await refused(deps, { ...input, kind: 'copilot_paused', reason: `a kill-switch signal said the copilot is ${input.claimedPaused ? 'paused' : 'running'}, but it is ${paused ? 'paused' : 'running'}; the record stands` });
+    }
+    return { paused };
   };
 }

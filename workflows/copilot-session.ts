@@ -57,11 +57,20 @@ export async function copilotSession(input: CopilotSessionInput & CarriedState):
     const parsed = ResetBreakerSignal.safeParse(raw);
     if (!parsed.success) return;
     if (!patched(UNVERIFIED_RESET_PATCH)) return session.resetBreaker();
-    await db.refuseUnverifiedRequest({ orgId: input.orgId, sessionId: input.sessionId, workflowId: workflowInfo().workflowId, kind: 'breaker_reset', claimedUserId: parsed.data.adminId });
+    // Refused either way; a failure to audit it must not fail the session (a signal handler's failure would).
+    await db
+      .refuseUnverifiedRequest({ orgId: input.orgId, sessionId: input.sessionId, workflowId: workflowInfo().workflowId, kind: 'breaker_reset', claimedUserId: parsed.data.adminId })
+      .catch(() => undefined);
   });
-  setHandler(copilotPausedSignal, (raw) => {
+  setHandler(copilotPausedSignal, async (raw) => {
     const parsed = CopilotPausedSignal.safeParse(raw);
-    if (parsed.success) session.paused = parsed.data.paused;
+    if (!parsed.success) return;
+    // Histories from before took the kill switch's state from the signal; now it is only a hint to read the record.
+    if (!patched(PAUSE_FROM_RECORD_PATCH)) return void (session.paused = parsed.data.paused);
+    const claim = { orgId: input.orgId, sessionId: input.sessionId, workflowId: workflowInfo().workflowId, claimedPaused: parsed.data.paused, claimedUserId: parsed.data.by };
+    // If the record cannot be read, only the safe direction is taken: a pause is obeyed, a resume is not.
+    const record = await db.readCopilotPaused(claim).catch(() => null);
+    session.paused = record ? record.paused : session.paused || parsed.data.paused;
   });
 
   for (;;) {
@@ -83,6 +92,8 @@ export async function copilotSession(input: CopilotSessionInput & CarriedState):
 // Messages verified against the api's record, and screened before they are stored (refused text is stored apart and
 // never reaches the model): every new turn; turns of older histories replay as they ran.
 const VERIFIED_TURN_PATCH = 'verified-screened-turns';
+// Histories from before the kill-switch signal was checked against the organization's record.
+const PAUSE_FROM_RECORD_PATCH = 'copilot-paused-from-record';
 // Histories from before breaker resets were verified re-armed on the signal's word.
 const UNVERIFIED_RESET_PATCH = 'refuse-unverified-breaker-reset';
 

@@ -47,12 +47,13 @@ export async function remediation(input: RemediationInput): Promise<RemediationR
     const control = RemediationControl.safeParse(raw);
     if (!control.success) return;
     if (!patched(UNVERIFIED_CONTROL_PATCH)) return obeyControl(progress, raw);
-    await db.refuseUnverifiedRequest({ orgId: input.orgId, workflowId, kind: `remediation_${control.data.action}`, claimedUserId: control.data.by });
+    // Refused either way; a failure to audit it must not fail the remediation (a signal handler's failure would).
+    await db.refuseUnverifiedRequest({ orgId: input.orgId, workflowId, target: input.commandPrefix, kind: `remediation_${control.data.action}`, claimedUserId: control.data.by }).catch(() => undefined);
   });
   setHandler(
     remediationControlRequestUpdate,
     async (ref) => {
-      const verdict = await db.verifyRemediationControl({ orgId: input.orgId, workflowId, requestId: ref.requestId });
+      const verdict = await db.verifyRemediationControl({ orgId: input.orgId, workflowId, remediationId: input.commandPrefix, requestId: ref.requestId });
       if (!verdict.ok) return { applied: false, reason: verdict.reason };
       obeyControl(progress, { action: verdict.action, by: verdict.userId });
       return { applied: true };
@@ -88,7 +89,7 @@ export async function remediation(input: RemediationInput): Promise<RemediationR
   const readHinted = async () => {
     const claims = [...hinted].map(([commandId, status]) => ({ commandId, status }));
     hinted.clear();
-    const { outcomes } = await local.readCommandOutcomes({ orgId: input.orgId, reportTo: workflowId, claims });
+    const { outcomes } = await local.readCommandOutcomes({ orgId: input.orgId, reportTo: workflowId, remediationId: input.commandPrefix, claims });
     for (const o of outcomes) settle(o.commandId, o.status);
   };
 

@@ -140,8 +140,8 @@ it('ignores malformed signals to a running remediation, refuses forged steering 
     await handle.signal(remediationControlSignal, { action: 'cancel', by: adminId });
     expect(await handle.executeUpdate(remediationControlRequestUpdate, { args: [{ requestId: uuid() }] })).toEqual({ applied: false, reason: expect.stringMatching(/did not come through Gatehouse/) });
     expect(await progress()).toMatchObject({ state: 'running', running: 1, cancelled: 0 });
-    await waitUntil(async () => (await refusals(handle.workflowId)).length === 2, 'both forgeries to be audited');
-    expect((await refusals(handle.workflowId)).map((e) => [e.actorId, (e.data as { kind: string }).kind])).toEqual(
+    await waitUntil(async () => (await refusals(prefix)).length === 2, 'both forgeries to be audited');
+    expect((await refusals(prefix)).map((e) => [e.actorId, (e.data as { kind: string }).kind])).toEqual(
       expect.arrayContaining([
         [adminId, 'remediation_cancel'],
         [null, 'remediation_control'],
@@ -169,7 +169,7 @@ it('ignores malformed signals to a running remediation, refuses forged steering 
 
     // A result signal that claims the device's command ended changes nothing while its row says it has not.
     await handle.signal(remediationResultsSignal, { results: [{ commandId, status: 'succeeded' }] });
-    await waitUntil(async () => (await sys.prisma.auditEvent.count({ where: { action: 'remediation.result_contradicted', target: handle.workflowId } })) === 1, 'the forged result to be audited');
+    await waitUntil(async () => (await sys.prisma.auditEvent.count({ where: { action: 'remediation.result_contradicted', target: prefix } })) === 1, 'the forged result to be audited');
     expect(await progress()).toMatchObject({ running: 1, succeeded: 0, failed: 0, devices: { [devices[0]!]: 'running' } });
     // Once the row has the device's real outcome (as the gateway writes it), a signal is only the hint to read it.
     await sys.prisma.deviceCommand.update({ where: { id: commandId }, data: { status: 'failed', errorCode: 'TIMEOUT', completedAt: new Date() } });
@@ -265,5 +265,32 @@ it('re-arms a tripped breaker only on a reset an org admin asked the api for, on
   // Its request, replayed straight to Temporal, is refused.
   const { id: used } = await sys.prisma.workflowRequest.findFirstOrThrow({ where: { workflowId, kind: 'breaker_reset', userId: adminId } });
   expect(await handle.executeUpdate(resetBreakerRequestUpdate, { args: [{ requestId: used }] })).toEqual({ applied: false, reason: expect.stringMatching(/used already/) });
+  expect(await failedTasks(handle)).toEqual([]);
+});
+
+it('takes the kill switch from the organization\'s record: a forged signal neither lifts an admin\'s pause nor pauses a session', async () => {
+  const tech = sys.keyOf('technician');
+  const adminKey = sys.keyOf('admin');
+  const sessionId = await sys.startSession(tech);
+  const { workflowId, userId: techId } = await sys.prisma.copilotSession.findUniqueOrThrow({ where: { id: sessionId } });
+  const handle = sys.temporal.client.workflow.getHandle(workflowId);
+  const paused = async () => (await handle.query(stateQuery)).paused;
+  const forgeries = async () => (await refusals(workflowId)).filter((e) => (e.data as { kind: string }).kind === 'copilot_paused').length;
+
+  await handle.signal(copilotPausedSignal, { paused: true, by: techId });
+  await waitUntil(async () => (await forgeries()) === 1, 'the forged pause to be audited');
+  expect(await paused()).toBe(false);
+
+  expect((await sys.request('POST', `/v1/orgs/${sys.seed.orgs.acme.slug}/copilot/pause`, { key: adminKey })).status).toBe(200);
+  try {
+    await waitUntil(paused, 'the session to hear of the pause');
+    await handle.signal(copilotPausedSignal, { paused: false, by: techId });
+    await waitUntil(async () => (await forgeries()) === 2, 'the forged resume to be audited');
+    expect(await paused()).toBe(true);
+  } finally {
+    expect((await sys.request('POST', `/v1/orgs/${sys.seed.orgs.acme.slug}/copilot/resume`, { key: adminKey })).status).toBe(200);
+  }
+  await waitUntil(async () => !(await paused()), 'the session to hear of the resume');
+  expect(await forgeries()).toBe(2);
   expect(await failedTasks(handle)).toEqual([]);
 });
