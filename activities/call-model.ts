@@ -22,11 +22,15 @@ export interface CallModelInput {
   reservationId?: string;
 }
 
+/** The transcript rows a model request is built from. */
+export const MODEL_MESSAGE_KINDS = ['user_text', 'assistant', 'tool_results'] as const;
+
 /** The Messages API request for the next step, built from the transcript in PostgreSQL. */
 export async function buildRequest(deps: ActivityDeps, input: { sessionId: string; orgId: string }): Promise<Anthropic.MessageCreateParamsNonStreaming> {
   const [org, rows] = await Promise.all([
     deps.prisma.organization.findUniqueOrThrow({ where: { id: input.orgId } }),
-    deps.prisma.message.findMany({ where: { sessionId: input.sessionId }, orderBy: { seq: 'asc' } }),
+    // Only these kinds: a message a guard refused (`user_refused`), or any kind added later, is never sent.
+    deps.prisma.message.findMany({ where: { sessionId: input.sessionId, kind: { in: [...MODEL_MESSAGE_KINDS] } }, orderBy: { seq: 'asc' } }),
   ]);
   return {
     model: deps.model.name,

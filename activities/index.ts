@@ -10,8 +10,10 @@ import { makeCallModel } from './call-model';
 import type { ActivityDeps } from './deps';
 import { makeDispatchDeviceCommand, makeQueueDeviceCommands } from './dispatch-device-command';
 import { makeRecordToolResult } from './record-tool-result';
+import { makeReadCommandOutcomes } from './read-command-outcomes';
 import { makeRecordUserMessage } from './record-user-message';
 import { makeRunDatabaseTool } from './run-database-tool';
+import { makeReadCopilotPaused, makeRefuseUnverifiedRequest, makeVerifyBreakerReset, makeVerifyMessageRequest, makeVerifyRemediationControl } from './workflow-requests';
 
 export type { ActivityDeps } from './deps';
 
@@ -33,6 +35,12 @@ export function createActivities(deps: ActivityDeps) {
     checkRateLimits: makeCheckRateLimits(deps),
     reserveBudget: makeReserveBudget(deps),
     releaseBudget: makeReleaseBudget(deps),
+    verifyMessageRequest: makeVerifyMessageRequest(deps),
+    verifyBreakerReset: makeVerifyBreakerReset(deps),
+    verifyRemediationControl: makeVerifyRemediationControl(deps),
+    refuseUnverifiedRequest: makeRefuseUnverifiedRequest(deps),
+    readCommandOutcomes: makeReadCommandOutcomes(deps),
+    readCopilotPaused: makeReadCopilotPaused(deps),
   };
 }
 

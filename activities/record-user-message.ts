@@ -9,7 +9,12 @@ export interface RecordUserMessageInput {
   turnId: string;
   userId: string;
   text: string;
+  /** A guard (the injection screen, a rate limit) refused it: kept for the transcript and the audit, never sent. */
+  refused?: boolean;
 }
+
+/** What a user message is stored as; no model request ever includes a refused one (activities/call-model.ts). */
+export const UserMessageKind = { Text: 'user_text', Refused: 'user_refused' } as const;
 
 /** Stores the technician's message as the turn's first transcript entry (once, whatever the retries). */
 export function makeRecordUserMessage({ prisma }: ActivityDeps) {
@@ -23,7 +28,7 @@ export function makeRecordUserMessage({ prisma }: ActivityDeps) {
         orgId: input.orgId,
         turnId: input.turnId,
         role: 'user',
-        kind: 'user_text',
+        kind: input.refused ? UserMessageKind.Refused : UserMessageKind.Text,
         content,
       },
       update: {},

@@ -1,5 +1,7 @@
 import { detect } from '../cage/injection-detector';
+import { userMessageId } from '../common/ids';
 import { audit } from '../lib/audit';
+import { UserMessageKind } from './record-user-message';
 import type { ActivityDeps } from './deps';
 import type { GuardResult } from './guards';
 
@@ -27,6 +29,12 @@ export function makeScreenUserMessage(deps: ActivityDeps) {
     if (d.verdict === 'clean') return { ok: true };
     const strongest = [...d.findings].sort((a, b) => b.weight - a.weight)[0]!;
     const quote = strongest.spans[0]?.text;
+    // Turns of older histories stored the message before screening it: mark it refused, so that no later model
+    // request includes it (newer turns store it only after the screen, already marked).
+    await deps.prisma.message.updateMany({
+      where: { id: userMessageId(input.sessionId, input.turnId), sessionId: input.sessionId, kind: UserMessageKind.Text },
+      data: { kind: UserMessageKind.Refused },
+    });
     const reason = `this message looks like a prompt injection (${LABELS[strongest.category] ?? strongest.category}${quote && strongest.spans[0]!.end > 0 ? `: "${quote.slice(0, 80)}"` : ''}); it was not sent to the model`;
     await audit(deps.prisma, {
       orgId: input.orgId,

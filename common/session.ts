@@ -18,7 +18,15 @@ export interface CopilotSessionInput {
   userId: string;
 }
 
-export const SendMessageInput = z
+/** The id of a `WorkflowRequest` row the api wrote (who asked what, for which workflow); all a signal or update carries. */
+export const WorkflowRequestRef = z.object({ requestId: z.uuid() }).strict();
+export type WorkflowRequestRef = z.infer<typeof WorkflowRequestRef>;
+
+/**
+ * How messages arrived before the api recorded them: the text and a user id the workflow believed. Histories
+ * replay with it; in a new turn it is refused (and audited), since anyone who reaches Temporal can claim any user.
+ */
+export const LegacySendMessageInput = z
   .object({
     text: z
       .string()
@@ -29,6 +37,10 @@ export const SendMessageInput = z
     userId: z.uuid(),
   })
   .strict();
+export type LegacySendMessageInput = z.infer<typeof LegacySendMessageInput>;
+
+/** Update `sendMessage`: the message request the api recorded; the author and text come from that row, never from here. */
+export const SendMessageInput = z.union([WorkflowRequestRef, LegacySendMessageInput]);
 export type SendMessageInput = z.infer<typeof SendMessageInput>;
 
 export interface SendMessageResult {
@@ -55,6 +67,7 @@ export type TurnStatus = 'queued' | 'running' | 'answered' | 'refused' | 'failed
 
 export interface TurnState {
   turnId: string;
+  /** The verified author; empty until an activity has checked the message against the api's record. */
   userId: string;
   status: TurnStatus;
   steps: Step[];
@@ -106,11 +119,21 @@ export const ApprovalDecisionSignal = z
   .strict();
 export type ApprovalDecisionSignal = z.infer<typeof ApprovalDecisionSignal>;
 
-/** Signal `resetBreaker`: an org admin re-arms the session (checked by the api before it signals). */
+/**
+ * Signal `resetBreaker`, as the api sent it before resets were verified: histories replay with it; a new one is
+ * refused and audited (the `resetBreakerRequest` update carries a recorded request instead).
+ */
 export const ResetBreakerSignal = z.object({ adminId: z.uuid() }).strict();
 export type ResetBreakerSignal = z.infer<typeof ResetBreakerSignal>;
 
-/** Signal `remediationControl`: pause (no new device starts), resume, or cancel (the rest never starts). */
+/** What the `resetBreakerRequest` and `remediationControlRequest` updates answer. */
+export type VerifiedRequestResult = { applied: true } | { applied: false; reason: string };
+
+/**
+ * Signal `remediationControl`: pause (no new device starts), resume, or cancel (the rest never starts). Histories
+ * replay with it; a new one is refused and audited (the `remediationControlRequest` update carries a recorded
+ * request instead).
+ */
 export const RemediationControl = z.object({ action: z.enum(['pause', 'resume', 'cancel']), by: z.uuid() }).strict();
 export type RemediationControl = z.infer<typeof RemediationControl>;
 
@@ -124,7 +147,10 @@ export const UNFINISHED_COMMAND = ['pending', 'delivered'];
 /** The most results one `remediationResults` signal carries (the api splits larger batches). */
 export const MAX_RESULTS_PER_SIGNAL = 500;
 
-/** Signal `remediationResults`: the api tells a remediation how some of its devices' commands ended. */
+/**
+ * Signal `remediationResults`: the api tells a remediation that some of its devices' commands ended. Only a hint:
+ * the remediation reads how they ended from the `DeviceCommand` rows (histories from before replay the claims).
+ */
 export const RemediationResults = z
   .object({ results: z.array(z.object({ commandId: z.string().min(1).max(300), status: CommandOutcome }).strict()).min(1).max(MAX_RESULTS_PER_SIGNAL) })
   .strict();

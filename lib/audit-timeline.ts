@@ -77,7 +77,17 @@ function describeActivity(name: string, input: Obj, result: unknown, failed: str
   if (failed) return { kind: 'signal', text: `${name} failed: ${short(failed)}`, details: { activity: name } };
   switch (name) {
     case 'recordUserMessage':
-      return { kind: 'message', text: `user ${String(input.userId ?? '?')} asked: "${short(input.text, 300)}"`, details: { userId: input.userId, turnId: input.turnId } };
+      return input.refused
+        ? { kind: 'message', text: `user ${String(input.userId ?? '?')}'s message was refused and never sent to the model: "${short(input.text, 300)}"`, details: { userId: input.userId, turnId: input.turnId, refused: true } }
+        : { kind: 'message', text: `user ${String(input.userId ?? '?')} asked: "${short(input.text, 300)}"`, details: { userId: input.userId, turnId: input.turnId } };
+    case 'verifyMessageRequest':
+      return r.ok === false ? { kind: 'message', text: short(r.reason, 300), details: { turnId: input.turnId, requestId: input.requestId ?? null, claimedUserId: input.claimedUserId ?? null } } : null;
+    case 'verifyBreakerReset':
+      return r.ok === false ? { kind: 'breaker', text: short(r.reason, 300) } : { kind: 'breaker', text: `circuit breaker reset by ${String(r.userId)}`, details: { userId: r.userId } };
+    case 'verifyRemediationControl':
+      return r.ok === false ? { kind: 'remediation', text: short(r.reason, 300) } : { kind: 'remediation', text: `${String(r.action)} by ${String(r.userId)}`, details: { action: r.action, userId: r.userId } };
+    case 'refuseUnverifiedRequest':
+      return { kind: 'signal', text: `${String(input.kind)} signal refused: no request was recorded for it`, details: { claimedUserId: input.claimedUserId ?? null } };
     case 'screenUserMessage':
       return r.ok === false ? { kind: 'screening', text: `message refused by the injection screen: ${short(r.reason)}` } : null;
     case 'checkRateLimits':
@@ -160,6 +170,10 @@ export function timelineOf(workflowId: string, history: History): TimelineEntry[
       }
     }
   };
+  const readsOutcomes = events.some((e) => {
+    const a = e.markerRecordedEventAttributes;
+    return a?.markerName === 'core_local_activity' && obj(first(a.details?.data)).activity_type === 'readCommandOutcomes';
+  });
   let runInput: Obj = {};
   let taskStarted: HistoryEvent | undefined;
   for (const e of events) {
@@ -171,7 +185,14 @@ export function timelineOf(workflowId: string, history: History): TimelineEntry[
         // A local activity's result; queueDeviceCommands returns its batch. Kind and parameters are the run's.
         const a = e.markerRecordedEventAttributes;
         if (a?.markerName !== 'core_local_activity' || a.failure) break;
-        if (obj(first(a.details?.data)).activity_type !== 'queueDeviceCommands') break;
+        const localType = obj(first(a.details?.data)).activity_type;
+        if (localType === 'readCommandOutcomes') {
+          // How commands really ended, read from their rows after a result signal said to look.
+          const outcomes = obj(first(a.details?.result)).outcomes;
+          for (const o of Array.isArray(outcomes) ? outcomes.map(obj) : []) settle(e, o.commandId, o.status);
+          break;
+        }
+        if (localType !== 'queueDeviceCommands') break;
         const result = obj(first(a.details?.result));
         queue(result.commands, runInput, taskStarted ?? e);
         for (const c of Array.isArray(result.settled) ? result.settled.map(obj) : []) settle(e, c.commandId, c.status);
@@ -213,6 +234,8 @@ export function timelineOf(workflowId: string, history: History): TimelineEntry[
         const a = e.workflowExecutionSignaledEventAttributes;
         const input = obj(first(a?.input));
         if (a?.signalName === 'remediationResults') {
+          // Runs that read outcomes from the rows (readCommandOutcomes, above) took the signal as a hint only.
+          if (readsOutcomes) break;
           for (const r of Array.isArray(input.results) ? input.results.map(obj) : []) settle(e, r.commandId, r.status);
         } else if (a?.signalName === 'approvalDecision') {
           push(e, { kind: 'signal', text: `signal approvalDecision: ${String(input.decision)} for ${String(input.approvalId)} from ${String(input.approverId)} via ${String(input.channel)}`, details: { ...input, digest: undefined } });

@@ -61,7 +61,12 @@ export function handleMessages(body: unknown): { status: number; body: unknown }
 export interface ModelServerStats {
   messages: number;
   countTokens: number;
+  /** The latest Messages API request bodies, as they arrived (tests read what the model was really sent). */
+  requests?: unknown[];
 }
+
+/** Request bodies kept in `requests`: the latest ones only, so a long benchmark does not grow without end. */
+const KEPT_REQUESTS = 500;
 
 export function createOfflineModelServer(stats: ModelServerStats = { messages: 0, countTokens: 0 }): http.Server {
   return http.createServer((req, res) => {
@@ -92,6 +97,10 @@ export function createOfflineModelServer(stats: ModelServerStats = { messages: 0
         return send(res, 200, { input_tokens: tokens(body) });
       }
       stats.messages += 1;
+      if (stats.requests) {
+        stats.requests.push(body);
+        if (stats.requests.length > KEPT_REQUESTS) stats.requests.shift();
+      }
       const out = handleMessages(body);
       send(res, out.status, out.body);
     });
@@ -99,7 +108,7 @@ export function createOfflineModelServer(stats: ModelServerStats = { messages: 0
 }
 
 export async function startOfflineModel(port: number, host = '127.0.0.1'): Promise<{ server: http.Server; url: string; stats: ModelServerStats }> {
-  const stats: ModelServerStats = { messages: 0, countTokens: 0 };
+  const stats: ModelServerStats = { messages: 0, countTokens: 0, requests: [] };
   const server = createOfflineModelServer(stats);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -48,8 +48,8 @@ export interface TestSystem {
   seed: DemoSeed;
   taskQueue: string;
   agent?: { deviceId: string; process: ChildProcess; credentialsFile: string; stop(): Promise<void>; start(): void };
-  /** Requests the offline model answered. */
-  modelStats: { messages: number; countTokens: number };
+  /** Requests the offline model answered (and the latest Messages API bodies it received, in `requests`). */
+  modelStats: { messages: number; countTokens: number; requests?: unknown[] };
   /** The worker's activities, for tests that call one directly (with MockActivityEnvironment). */
   activities: Activities;
   redisServer?: DedicatedRedis;

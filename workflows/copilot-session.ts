@@ -1,8 +1,13 @@
 /**
  * `copilotSession`: one conversation between a technician and the copilot. Messages arrive through the
- * `sendMessage` update; each becomes a turn: record the message, ask the model, run the tools it asks for (each
- * authorized, and approved by a human where the tier says so), feed the results back, until the model answers
- * or the step cap is reached. Signals carry approval decisions, breaker resets and the org's kill switch.
+ * `sendMessage` update; each becomes a turn: verify and screen the message, record it, ask the model, run the tools
+ * it asks for (each authorized, and approved by a human where the tier says so), feed the results back, until the
+ * model answers or the step cap is reached. Signals carry approval decisions and the org's kill switch; breaker
+ * resets arrive as an update.
+ *
+ * Anyone who reaches the Temporal frontend can send these, so no payload is believed: a message or a breaker reset
+ * carries only the id of the request the api recorded, and an activity checks that record (author, session,
+ * rights, first use) before the workflow acts on it; approval decisions are checked the same way.
  */
 import { ApplicationFailure, allHandlersFinished, condition, continueAsNew, patched, setHandler, workflowInfo } from '@temporalio/workflow';
 import {
@@ -11,20 +16,22 @@ import {
   MAX_STEPS_PER_TURN,
   ResetBreakerSignal,
   SendMessageInput,
+  WorkflowRequestRef,
   type CopilotSessionInput,
   type ToolResultRef,
   type TurnState,
 } from '../common/session';
 import { db, model } from './activities';
-import { approvalDecisionSignal, copilotPausedSignal, resetBreakerSignal, sendMessageUpdate, stateQuery } from './definitions';
+import { approvalDecisionSignal, copilotPausedSignal, resetBreakerRequestUpdate, resetBreakerSignal, sendMessageUpdate, stateQuery } from './definitions';
+import { admitLegacyMessage, admitMessage, GUARDS_PATCH } from './admit-message';
 import { runTool, type TurnIds } from './run-tool';
 import { CopilotSessionState, type CarriedState } from './session-state';
 
 export async function copilotSession(input: CopilotSessionInput & CarriedState): Promise<void> {
   const session = new CopilotSessionState(input.sessionId, input.orgId, input);
 
-  setHandler(sendMessageUpdate, (msg) => ({ turnId: session.enqueue(msg.userId, msg.text).turnId }), {
-    // Refused before it enters history; the api shows the reason to the user (`body.text: …`).
+  setHandler(sendMessageUpdate, (msg) => ({ turnId: session.enqueue(msg).turnId }), {
+    // Malformed input is refused before it enters history; a well-formed one is verified when its turn starts.
     validator: (msg) => {
       const parsed = SendMessageInput.safeParse(msg);
       if (!parsed.success) throw new Error(parsed.error.issues[0]?.message ?? 'invalid message');
@@ -36,19 +43,41 @@ export async function copilotSession(input: CopilotSessionInput & CarriedState):
     const parsed = ApprovalDecisionSignal.safeParse(raw);
     if (parsed.success) session.decisions.push(parsed.data);
   });
-  setHandler(resetBreakerSignal, (raw) => {
-    if (ResetBreakerSignal.safeParse(raw).success) session.resetBreaker();
+  // The breaker is re-armed only by a reset an org admin asked the api for, checked against its record.
+  setHandler(
+    resetBreakerRequestUpdate,
+    async (ref) => {
+      const verdict = await db.verifyBreakerReset({ sessionId: input.sessionId, orgId: input.orgId, workflowId: workflowInfo().workflowId, requestId: ref.requestId });
+      if (verdict.ok) session.resetBreaker();
+      return verdict.ok ? { applied: true } : { applied: false, reason: verdict.reason };
+    },
+    { validator: (ref) => void WorkflowRequestRef.parse(ref) },
+  );
+  setHandler(resetBreakerSignal, async (raw) => {
+    const parsed = ResetBreakerSignal.safeParse(raw);
+    if (!parsed.success) return;
+    if (!patched(UNVERIFIED_RESET_PATCH)) return session.resetBreaker();
+    // Refused either way; a failure to audit it must not fail the session (a signal handler's failure would).
+    await db
+      .refuseUnverifiedRequest({ orgId: input.orgId, sessionId: input.sessionId, workflowId: workflowInfo().workflowId, kind: 'breaker_reset', claimedUserId: parsed.data.adminId })
+      .catch(() => undefined);
   });
-  setHandler(copilotPausedSignal, (raw) => {
+  setHandler(copilotPausedSignal, async (raw) => {
     const parsed = CopilotPausedSignal.safeParse(raw);
-    if (parsed.success) session.paused = parsed.data.paused;
+    if (!parsed.success) return;
+    // Histories from before took the kill switch's state from the signal; now it is only a hint to read the record.
+    if (!patched(PAUSE_FROM_RECORD_PATCH)) return void (session.paused = parsed.data.paused);
+    const claim = { orgId: input.orgId, sessionId: input.sessionId, workflowId: workflowInfo().workflowId, claimedPaused: parsed.data.paused, claimedUserId: parsed.data.by };
+    // If the record cannot be read, only the safe direction is taken: a pause is obeyed, a resume is not.
+    const record = await db.readCopilotPaused(claim).catch(() => null);
+    session.paused = record ? record.paused : session.paused || parsed.data.paused;
   });
 
   for (;;) {
     await condition(() => session.hasQueued());
-    const { turn, text } = session.startNext();
+    const { turn, message } = session.startNext();
     try {
-      await runTurn({ sessionId: input.sessionId, orgId: input.orgId, turnId: turn.turnId }, session, turn, text);
+      await runTurn({ sessionId: input.sessionId, orgId: input.orgId, turnId: turn.turnId }, session, turn, message);
     } catch (err) {
       session.fail(turn, err instanceof ApplicationFailure ? err.message : 'the turn failed; see the server log');
     }
@@ -60,20 +89,19 @@ export async function copilotSession(input: CopilotSessionInput & CarriedState):
   }
 }
 
-// Added after histories were recorded: sessions replaying an older history skip the guards for the turns already
-// in it, and every new turn runs them.
-const GUARDS_PATCH = 'budget-and-rate-limits';
-const SCREEN_PATCH = 'screen-user-message';
+// Messages verified against the api's record, and screened before they are stored (refused text is stored apart and
+// never reaches the model): every new turn; turns of older histories replay as they ran.
+const VERIFIED_TURN_PATCH = 'verified-screened-turns';
+// Histories from before the kill-switch signal was checked against the organization's record.
+const PAUSE_FROM_RECORD_PATCH = 'copilot-paused-from-record';
+// Histories from before breaker resets were verified re-armed on the signal's word.
+const UNVERIFIED_RESET_PATCH = 'refuse-unverified-breaker-reset';
 
-async function runTurn(ids: TurnIds, session: CopilotSessionState, turn: TurnState, text: string): Promise<void> {
-  await db.recordUserMessage({ ...ids, userId: turn.userId, text });
-  if (patched(SCREEN_PATCH)) {
-    const screened = await db.screenUserMessage({ ...ids, userId: turn.userId, text });
-    if (!screened.ok) return session.refuse(turn, screened.reason);
-  }
-  if (patched(GUARDS_PATCH)) {
-    const limits = await db.checkRateLimits({ orgId: ids.orgId, userId: turn.userId, sessionId: ids.sessionId });
-    if (!limits.ok) return session.refuse(turn, limits.reason);
+async function runTurn(ids: TurnIds, session: CopilotSessionState, turn: TurnState, message: SendMessageInput): Promise<void> {
+  if (patched(VERIFIED_TURN_PATCH)) {
+    if (!(await admitMessage(ids, session, turn, message))) return;
+  } else if (!(await admitLegacyMessage(ids, session, turn, message))) {
+    return;
   }
   let toolResults: ToolResultRef[] = [];
   for (let step = 0; step < MAX_STEPS_PER_TURN; step++) {

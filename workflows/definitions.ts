@@ -9,12 +9,17 @@ import type {
   SendMessageInput,
   SendMessageResult,
   SessionState,
+  VerifiedRequestResult,
+  WorkflowRequestRef,
 } from '../common/session';
 
 export const sendMessageUpdate = defineUpdate<SendMessageResult, [SendMessageInput]>('sendMessage');
 export const stateQuery = defineQuery<SessionState>('state');
 export const approvalDecisionSignal = defineSignal<[ApprovalDecisionSignal]>('approvalDecision');
+/** Replays older histories only: a new one is refused and audited. The api uses `resetBreakerRequest`. */
 export const resetBreakerSignal = defineSignal<[ResetBreakerSignal]>('resetBreaker');
+/** An org admin's breaker reset, recorded by the api; applied once an activity has checked the record. */
+export const resetBreakerRequestUpdate = defineUpdate<VerifiedRequestResult, [WorkflowRequestRef]>('resetBreakerRequest');
 export const copilotPausedSignal = defineSignal<[CopilotPausedSignal]>('copilotPaused');
 
 export interface RemediationProgress {
@@ -33,5 +38,8 @@ export interface RemediationProgress {
   devices: Record<string, string>;
 }
 export const remediationProgressQuery = defineQuery<RemediationProgress>('remediationProgress');
+/** Replays older histories only: a new one is refused and audited. The api uses `remediationControlRequest`. */
 export const remediationControlSignal = defineSignal<[RemediationControl]>('remediationControl');
+/** A pause, resume or cancel recorded by the api; applied once an activity has checked the record. */
+export const remediationControlRequestUpdate = defineUpdate<VerifiedRequestResult, [WorkflowRequestRef]>('remediationControlRequest');
 export const remediationResultsSignal = defineSignal<[RemediationResults]>('remediationResults');

@@ -8,8 +8,11 @@
  * tells the workflow how commands ended with the `remediationResults` signal, several results per signal when
  * they arrive together. A thousand devices cost a few hundred activities and signals, not a thousand of each.
  *
- * People steer it with the `remediationControl` signal (checked and audited by the api): pause (running devices
- * finish, none starts until resumed), resume, cancel (the devices not started never are). Progress is readable
+ * Anyone who reaches Temporal can signal it, so no payload is believed. A result signal is only a hint: how the
+ * commands ended is read from their `DeviceCommand` rows, and a claim the rows contradict is audited. People steer
+ * it through the `remediationControlRequest` update, which carries the id of the request the api recorded, checked
+ * by an activity before it counts: pause (running devices finish, none starts until resumed), resume (never while
+ * an admin has paused the org's copilot), cancel (the devices not started never are). Progress is readable
  * with the `remediationProgress` query. A long run continues as new every DEVICES_PER_RUN devices (sooner if
  * Temporal suggests it), once the devices in flight have finished, carrying its progress, so the history stays
  * small whatever the fleet size. A run's history grows by less than one event per device: a run of a thousand
@@ -17,13 +20,18 @@
  * back-off for a run that continues as new within a second of its start).
  */
 import { condition, continueAsNew, patched, setHandler, workflowInfo } from '@temporalio/workflow';
-import { RemediationResults, type CommandOutcome } from '../common/session';
+import { RemediationControl, RemediationResults, WorkflowRequestRef, type CommandOutcome } from '../common/session';
 import { db, local } from './activities';
-import { remediationControlSignal, remediationProgressQuery, remediationResultsSignal } from './definitions';
+import { remediationControlRequestUpdate, remediationControlSignal, remediationProgressQuery, remediationResultsSignal } from './definitions';
 import { finish, initialProgress, MAX_STARTS_PER_RUN, obeyControl, type RemediationInput, type RemediationResult } from './remediation-state';
 import { remediationV1 } from './remediation-v1';
 
 export type { RemediationInput, RemediationResult } from './remediation-state';
+
+// Result signals as hints (outcomes read from the rows), and control only through recorded requests: every run
+// from now on; runs of older histories replay as they ran.
+const RESULTS_FROM_ROWS_PATCH = 'remediation-results-from-rows';
+const UNVERIFIED_CONTROL_PATCH = 'remediation-refuse-unverified-control';
 
 /** Devices one run starts before it continues as new. */
 export const DEVICES_PER_RUN = 1000;
@@ -33,8 +41,25 @@ export async function remediation(input: RemediationInput): Promise<RemediationR
   if (!patched('remediation-batched-devices')) return remediationV1(input);
 
   const progress = initialProgress(input);
+  const { workflowId } = workflowInfo();
   setHandler(remediationProgressQuery, () => progress);
-  setHandler(remediationControlSignal, (raw) => obeyControl(progress, raw));
+  setHandler(remediationControlSignal, async (raw) => {
+    const control = RemediationControl.safeParse(raw);
+    if (!control.success) return;
+    if (!patched(UNVERIFIED_CONTROL_PATCH)) return obeyControl(progress, raw);
+    // Refused either way; a failure to audit it must not fail the remediation (a signal handler's failure would).
+    await db.refuseUnverifiedRequest({ orgId: input.orgId, workflowId, target: input.commandPrefix, kind: `remediation_${control.data.action}`, claimedUserId: control.data.by }).catch(() => undefined);
+  });
+  setHandler(
+    remediationControlRequestUpdate,
+    async (ref) => {
+      const verdict = await db.verifyRemediationControl({ orgId: input.orgId, workflowId, remediationId: input.commandPrefix, requestId: ref.requestId });
+      if (!verdict.ok) return { applied: false, reason: verdict.reason };
+      obeyControl(progress, { action: verdict.action, by: verdict.userId });
+      return { applied: true };
+    },
+    { validator: (ref) => void WorkflowRequestRef.parse(ref) },
+  );
 
   const queue = [...input.devices];
   const commandIds: string[] = [...(input.carried?.commandIds ?? [])];
@@ -52,10 +77,21 @@ export async function remediation(input: RemediationInput): Promise<RemediationR
     progress.devices[deviceId] = status;
     if (progress.failed > input.maxFailures) progress.stoppedAtThreshold = true;
   };
+  /** Commands a result signal says ended, with the claimed outcome, until their rows are read. */
+  const hinted = new Map<string, CommandOutcome>();
   setHandler(remediationResultsSignal, (raw) => {
     const parsed = RemediationResults.safeParse(raw);
-    if (parsed.success) for (const r of parsed.data.results) settle(r.commandId, r.status);
+    if (!parsed.success) return;
+    // Histories from before results were read from the database settled on the signal's word.
+    if (!patched(RESULTS_FROM_ROWS_PATCH)) return parsed.data.results.forEach((r) => settle(r.commandId, r.status));
+    for (const r of parsed.data.results) if (running.has(r.commandId)) hinted.set(r.commandId, r.status);
   });
+  const readHinted = async () => {
+    const claims = [...hinted].map(([commandId, status]) => ({ commandId, status }));
+    hinted.clear();
+    const { outcomes } = await local.readCommandOutcomes({ orgId: input.orgId, reportTo: workflowId, remediationId: input.commandPrefix, claims });
+    for (const o of outcomes) settle(o.commandId, o.status);
+  };
 
   // Runs that began before runs grew to a thousand devices replay with the length they had.
   const devicesPerRun = patched('remediation-runs-of-1000') ? DEVICES_PER_RUN : MAX_STARTS_PER_RUN;
@@ -105,7 +141,8 @@ export async function remediation(input: RemediationInput): Promise<RemediationR
       break;
     }
     const [finishedBefore, stateBefore] = [finished, progress.state];
-    await condition(() => finished !== finishedBefore || progress.state !== stateBefore || failure !== undefined);
+    await condition(() => finished !== finishedBefore || progress.state !== stateBefore || failure !== undefined || hinted.size > 0);
+    if (hinted.size > 0) await readHinted();
     // A batch that could not be queued after its retries fails the remediation, as a failed device command would.
     if (failure) throw failure;
   }

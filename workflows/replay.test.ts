@@ -33,6 +33,9 @@ it('has the committed histories: reads, approvals, a breaker trip, and remediati
       'remediation-worker-restart.json',
       'remediation-batched.json',
       'remediation-local-queue.json',
+      // Once no signal or update payload is believed: verified messages, breaker resets, steering and results.
+      'copilot-session-verified.json',
+      'remediation-verified.json',
     ]),
   );
   // The remediation child really spans two workers: the first stopped mid-run, the second finished it.

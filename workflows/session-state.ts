@@ -9,6 +9,7 @@ import {
   type BreakerState,
   type ModelStep,
   type PendingApproval,
+  type SendMessageInput,
   type SessionState,
   type Step,
   type TurnState,
@@ -28,8 +29,9 @@ export class CopilotSessionState {
   private turns: TurnState[];
   private turnCounter: number;
   private queue: TurnState[] = [];
-  // The message text waits here only until its turn starts; the transcript itself lives in PostgreSQL.
-  private pendingTexts = new Map<string, string>();
+  // The message (a request id; in older histories the text) waits here only until its turn starts; the
+  // transcript itself lives in PostgreSQL.
+  private pendingMessages = new Map<string, SendMessageInput>();
   /** Decisions signalled for the approval being waited on; each is verified by an activity before it counts. */
   readonly decisions: ApprovalDecisionSignal[] = [];
   breaker: BreakerState;
@@ -49,13 +51,16 @@ export class CopilotSessionState {
     this.tainted = carried.tainted ?? false;
   }
 
-  /** Called by the update handler: records the message as a queued turn and returns its id at once. */
-  enqueue(userId: string, text: string): TurnState {
+  /**
+   * Called by the update handler: records the message as a queued turn and returns its id at once. The author is
+   * not taken from the message: it is empty until the turn's first activity has verified the request.
+   */
+  enqueue(message: SendMessageInput): TurnState {
     this.turnCounter += 1;
-    const turn: TurnState = { turnId: `t${this.turnCounter}`, userId, status: 'queued', steps: [] };
+    const turn: TurnState = { turnId: `t${this.turnCounter}`, userId: '', status: 'queued', steps: [] };
     this.turns.push(turn);
     this.queue.push(turn);
-    this.pendingTexts.set(turn.turnId, text);
+    this.pendingMessages.set(turn.turnId, message);
     this.trim();
     return turn;
   }
@@ -64,13 +69,14 @@ export class CopilotSessionState {
     return this.queue.length > 0;
   }
 
-  startNext(): { turn: TurnState; text: string } {
+  startNext(): { turn: TurnState; message: SendMessageInput } {
     const turn = this.queue.shift();
     if (!turn) throw new Error('no queued turn');
     turn.status = 'running';
-    const text = this.pendingTexts.get(turn.turnId) ?? '';
-    this.pendingTexts.delete(turn.turnId);
-    return { turn, text };
+    const message = this.pendingMessages.get(turn.turnId);
+    if (!message) throw new Error(`no message for turn ${turn.turnId}`);
+    this.pendingMessages.delete(turn.turnId);
+    return { turn, message };
   }
 
   recordModelStep(turn: TurnState, step: number, reply: ModelStep): void {

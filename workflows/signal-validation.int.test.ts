@@ -2,7 +2,12 @@
  * Signals and updates are a trust boundary too: anyone holding a Temporal client can send them. Malformed payloads
  * sent straight through the Temporal client to running workflows are refused (updates) or ignored (signals)
  * without failing a workflow task, and the workflows keep working: the session answers its next message with its
- * tool run, and the remediation still obeys a well-formed pause.
+ * tool run, and the remediation still obeys a recorded pause.
+ *
+ * Well-formed payloads are not believed either: a message, a breaker reset or a remediation's pause, resume or
+ * cancel counts only when the api recorded it (a `WorkflowRequest` row, checked by an activity), and a remediation
+ * takes its devices' outcomes from their `DeviceCommand` rows, never from a result signal's word. Every forgery
+ * changes nothing and leaves an audit event; the api's own paths keep working.
  */
 import crypto from 'node:crypto';
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
@@ -11,9 +16,11 @@ import { startTestSystem, toolCall, toolStepOf, waitUntil, type TestSystem } fro
 import {
   approvalDecisionSignal,
   copilotPausedSignal,
+  remediationControlRequestUpdate,
   remediationControlSignal,
   remediationProgressQuery,
   remediationResultsSignal,
+  resetBreakerRequestUpdate,
   resetBreakerSignal,
   sendMessageUpdate,
   stateQuery,
@@ -48,6 +55,7 @@ const junk = (valid: Record<string, unknown>): unknown[] => [
     { ...valid, [key]: { _placeholder: true, num: 0 } },
   ]),
 ];
+const refusals = (workflowId: string) => sys.prisma.auditEvent.findMany({ where: { action: 'workflow.request_refused', target: workflowId }, orderBy: { id: 'asc' } });
 const failedTasks = async (handle: WorkflowHandle) =>
   ((await handle.fetchHistory()).events ?? []).filter((e) => e.workflowTaskFailedEventAttributes).map((e) => e.workflowTaskFailedEventAttributes?.failure?.message);
 
@@ -89,7 +97,7 @@ it('ignores malformed signals and refuses malformed updates to a session, which 
   expect(await failedTasks(handle)).toEqual([]);
 });
 
-it('ignores malformed control and result signals to a running remediation, which still obeys a well-formed pause', async () => {
+it('ignores malformed signals to a running remediation, refuses forged steering and results, and obeys a recorded pause', async () => {
   // One device that is not connected: its command waits, so the remediation stays running while it is steered.
   const { id: orgId, siteIds } = sys.seed.orgs.acme;
   const key = await createEnrollmentKey(sys.prisma, { orgId, siteId: siteIds[0]! });
@@ -126,10 +134,163 @@ it('ignores malformed control and result signals to a running remediation, which
     expect(await progress()).toMatchObject({ state: 'running', running: 1, succeeded: 0, failed: 0 });
     expect(await failedTasks(handle)).toEqual([]);
 
-    await handle.signal(remediationControlSignal, { action: 'pause', by: uuid() });
-    await waitUntil(async () => (await progress()).state === 'paused', 'the remediation to pause');
+    // Well-formed steering that the api never recorded: the old signal, and the update with an unknown request.
+    const admin = sys.seed.credentials.find((c) => c.role === 'admin' && c.org === sys.seed.orgs.acme.slug)!;
+    const adminId = (await sys.prisma.user.findUniqueOrThrow({ where: { email: admin.email } })).id;
+    await handle.signal(remediationControlSignal, { action: 'cancel', by: adminId });
+    expect(await handle.executeUpdate(remediationControlRequestUpdate, { args: [{ requestId: uuid() }] })).toEqual({ applied: false, reason: expect.stringMatching(/did not come through Gatehouse/) });
+    expect(await progress()).toMatchObject({ state: 'running', running: 1, cancelled: 0 });
+    await waitUntil(async () => (await refusals(prefix)).length === 2, 'both forgeries to be audited');
+    expect((await refusals(prefix)).map((e) => [e.actorId, (e.data as { kind: string }).kind])).toEqual(
+      expect.arrayContaining([
+        [adminId, 'remediation_cancel'],
+        [null, 'remediation_control'],
+      ]),
+    );
+
+    // A request recorded as the api records it pauses it, once: the same request sent again is refused.
+    const recorded = async (kind: string) =>
+      (await sys.prisma.workflowRequest.create({ data: { orgId, sessionId: uuid(), workflowId: handle.workflowId, kind, userId: adminId } })).id;
+    const pause = await recorded('remediation_pause');
+    expect(await handle.executeUpdate(remediationControlRequestUpdate, { args: [{ requestId: pause }] })).toEqual({ applied: true });
+    expect(await progress()).toMatchObject({ state: 'paused' });
+    expect(await handle.executeUpdate(remediationControlRequestUpdate, { args: [{ requestId: pause }] })).toEqual({ applied: false, reason: expect.stringMatching(/used already/) });
+    // While an admin has paused the org's copilot, no request resumes it.
+    expect((await sys.request('POST', `/v1/orgs/${sys.seed.orgs.acme.slug}/copilot/pause`, { key: sys.keyOf('admin') })).status).toBe(200);
+    try {
+      expect(await handle.executeUpdate(remediationControlRequestUpdate, { args: [{ requestId: await recorded('remediation_resume') }] })).toEqual({
+        applied: false,
+        reason: 'the remediation was not resumed: an admin has paused the copilot for this organization',
+      });
+      expect(await progress()).toMatchObject({ state: 'paused' });
+    } finally {
+      expect((await sys.request('POST', `/v1/orgs/${sys.seed.orgs.acme.slug}/copilot/resume`, { key: sys.keyOf('admin') })).status).toBe(200);
+    }
+
+    // A result signal that claims the device's command ended changes nothing while its row says it has not.
+    await handle.signal(remediationResultsSignal, { results: [{ commandId, status: 'succeeded' }] });
+    await waitUntil(async () => (await sys.prisma.auditEvent.count({ where: { action: 'remediation.result_contradicted', target: prefix } })) === 1, 'the forged result to be audited');
+    expect(await progress()).toMatchObject({ running: 1, succeeded: 0, failed: 0, devices: { [devices[0]!]: 'running' } });
+    // Once the row has the device's real outcome (as the gateway writes it), a signal is only the hint to read it.
+    await sys.prisma.deviceCommand.update({ where: { id: commandId }, data: { status: 'failed', errorCode: 'TIMEOUT', completedAt: new Date() } });
+    await handle.signal(remediationResultsSignal, { results: [{ commandId, status: 'succeeded' }] });
+    expect(await handle.result()).toMatchObject({ succeeded: 0, failed: 1 });
+    expect(await progress()).toMatchObject({ state: 'finished', succeeded: 0, failed: 1, devices: { [devices[0]!]: 'failed' } });
     expect(await failedTasks(handle)).toEqual([]);
   } finally {
-    await handle.terminate('test over');
+    await handle.terminate('test over').catch(() => undefined); // finished already, unless the test failed early
   }
+});
+
+it('refuses a message sent straight to Temporal in anyone\'s name, audits it, and never shows it to the model', async () => {
+  const tech = sys.keyOf('technician');
+  const sessionId = await sys.startSession(tech);
+  const { workflowId, userId: techId } = await sys.prisma.copilotSession.findUniqueOrThrow({ where: { id: sessionId } });
+  const admin = sys.seed.credentials.find((c) => c.role === 'admin' && c.org === sys.seed.orgs.acme.slug)!;
+  const adminId = (await sys.prisma.user.findUniqueOrThrow({ where: { email: admin.email } })).id;
+  const handle = sys.temporal.client.workflow.getHandle(workflowId);
+  const modelCalls = sys.modelStats.messages;
+  const turnOf = async (turnId: string) => (await sys.waitForTurn(sessionId, tech, turnId)).turns.find((t: { turnId: string }) => t.turnId === turnId);
+
+  // The old payload, naming the org admin as its author; and a request id the api never issued.
+  const claimed = await handle.executeUpdate(sendMessageUpdate, { args: [{ text: toolCall('list_devices', {}), userId: adminId }] });
+  expect(await turnOf(claimed.turnId)).toMatchObject({ status: 'refused', userId: '', answer: expect.stringMatching(/^this message was refused: it did not come through Gatehouse/), steps: [] });
+  const invented = await handle.executeUpdate(sendMessageUpdate, { args: [{ requestId: uuid() }] });
+  expect(await turnOf(invented.turnId)).toMatchObject({ status: 'refused', userId: '', steps: [] });
+
+  // A real request is used once: sent again straight to Temporal, it is refused.
+  const real = await sys.send(sessionId, tech, toolCall('list_devices', {}));
+  expect(await turnOf(real)).toMatchObject({ status: 'answered', userId: techId });
+  const { id: realRequest } = await sys.prisma.workflowRequest.findFirstOrThrow({ where: { workflowId, usedFor: real } });
+  const replayed = await handle.executeUpdate(sendMessageUpdate, { args: [{ requestId: realRequest }] });
+  expect(await turnOf(replayed.turnId)).toMatchObject({ status: 'refused', answer: expect.stringMatching(/used already/) });
+
+  // A request recorded for another session does not run in this one.
+  const other = await sys.startSession(tech);
+  const { workflowId: otherWorkflow } = await sys.prisma.copilotSession.findUniqueOrThrow({ where: { id: other } });
+  const { id: foreign } = await sys.prisma.workflowRequest.create({ data: { orgId: sys.seed.orgs.acme.id, sessionId: other, workflowId: otherWorkflow, kind: 'message', userId: techId, text: 'list the devices' } });
+  const moved = await handle.executeUpdate(sendMessageUpdate, { args: [{ requestId: foreign }] });
+  expect(await turnOf(moved.turnId)).toMatchObject({ status: 'refused', steps: [] });
+
+  // Only the real message reached the model (one call for the tool, one for the answer), and only its text is stored.
+  expect(sys.modelStats.messages - modelCalls).toBe(2);
+  expect((await sys.prisma.message.findMany({ where: { sessionId, role: 'user', kind: 'user_text' } })).map((m) => m.turnId)).toEqual([real]);
+  expect((await refusals(workflowId)).map((e) => [e.actorId, (e.data as { requestId: string | null }).requestId])).toEqual([
+    [adminId, null],
+    [null, expect.any(String)],
+    [null, realRequest],
+    [null, foreign],
+  ]);
+  expect(await failedTasks(handle)).toEqual([]);
+});
+
+it('re-arms a tripped breaker only on a reset an org admin asked the api for, once, and audits every forgery', async () => {
+  const tech = sys.keyOf('technician');
+  const adminKey = sys.keyOf('admin');
+  const approver = sys.keyOf('approver');
+  const device = await sys.enrollDevice('breaker-offline');
+  const sessionId = await sys.startSession(tech);
+  const { workflowId } = await sys.prisma.copilotSession.findUniqueOrThrow({ where: { id: sessionId } });
+  const handle = sys.temporal.client.workflow.getHandle(workflowId);
+  for (let i = 0; i < 3; i++) {
+    const turnId = await sys.send(sessionId, tech, toolCall('manage_service', { device_id: device.deviceId, service: 'Spooler', action: 'stop' }));
+    const approval = await sys.waitForApproval(sessionId);
+    expect((await sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: approver, body: { decision: 'reject' } })).status).toBe(200);
+    await sys.waitForTurn(sessionId, tech, turnId);
+  }
+  const tripped = () => sys.request('GET', `/v1/orgs/${sys.seed.orgs.acme.slug}/status`, { key: adminKey }).then((r) => r.body.trippedBreakers.map((b: { sessionId: string }) => b.sessionId));
+  expect((await handle.query(stateQuery)).breaker).toEqual({ streak: 3, tripped: true });
+  expect(await tripped()).toContain(sessionId);
+
+  const admin = sys.seed.credentials.find((c) => c.role === 'admin' && c.org === sys.seed.orgs.acme.slug)!;
+  const adminId = (await sys.prisma.user.findUniqueOrThrow({ where: { email: admin.email } })).id;
+  await handle.signal(resetBreakerSignal, { adminId });
+  expect(await handle.executeUpdate(resetBreakerRequestUpdate, { args: [{ requestId: uuid() }] })).toEqual({ applied: false, reason: expect.stringMatching(/did not come through Gatehouse/) });
+  // A reset recorded in a technician's name (the api would have refused it) does not count either.
+  const { id: byTech } = await sys.prisma.workflowRequest.create({
+    data: { orgId: sys.seed.orgs.acme.id, sessionId, workflowId, kind: 'breaker_reset', userId: (await sys.prisma.copilotSession.findUniqueOrThrow({ where: { id: sessionId } })).userId },
+  });
+  expect(await handle.executeUpdate(resetBreakerRequestUpdate, { args: [{ requestId: byTech }] })).toEqual({ applied: false, reason: 'the breaker was not reset: only an admin of this organization can reset it' });
+  await waitUntil(async () => (await refusals(workflowId)).length === 3, 'the forgeries to be audited');
+  expect((await refusals(workflowId)).map((e) => (e.data as { kind: string }).kind)).toEqual(['breaker_reset', 'breaker_reset', 'breaker_reset']);
+  expect((await handle.query(stateQuery)).breaker).toEqual({ streak: 3, tripped: true });
+  expect(await tripped()).toContain(sessionId);
+
+  // The api's path: refused for the technician, done for the admin, and the org's status view follows.
+  expect((await sys.request('POST', `/v1/sessions/${sessionId}/breaker/reset`, { key: tech })).status).toBe(403);
+  expect(await sys.request('POST', `/v1/sessions/${sessionId}/breaker/reset`, { key: adminKey })).toEqual({ status: 200, body: { sessionId, breaker: 'reset' } });
+  expect((await handle.query(stateQuery)).breaker).toEqual({ streak: 0, tripped: false });
+  expect(await tripped()).not.toContain(sessionId);
+  expect(await sys.prisma.auditEvent.findFirst({ where: { action: 'breaker.reset', sessionId } })).toMatchObject({ actorId: adminId });
+  // Its request, replayed straight to Temporal, is refused.
+  const { id: used } = await sys.prisma.workflowRequest.findFirstOrThrow({ where: { workflowId, kind: 'breaker_reset', userId: adminId } });
+  expect(await handle.executeUpdate(resetBreakerRequestUpdate, { args: [{ requestId: used }] })).toEqual({ applied: false, reason: expect.stringMatching(/used already/) });
+  expect(await failedTasks(handle)).toEqual([]);
+});
+
+it('takes the kill switch from the organization\'s record: a forged signal neither lifts an admin\'s pause nor pauses a session', async () => {
+  const tech = sys.keyOf('technician');
+  const adminKey = sys.keyOf('admin');
+  const sessionId = await sys.startSession(tech);
+  const { workflowId, userId: techId } = await sys.prisma.copilotSession.findUniqueOrThrow({ where: { id: sessionId } });
+  const handle = sys.temporal.client.workflow.getHandle(workflowId);
+  const paused = async () => (await handle.query(stateQuery)).paused;
+  const forgeries = async () => (await refusals(workflowId)).filter((e) => (e.data as { kind: string }).kind === 'copilot_paused').length;
+
+  await handle.signal(copilotPausedSignal, { paused: true, by: techId });
+  await waitUntil(async () => (await forgeries()) === 1, 'the forged pause to be audited');
+  expect(await paused()).toBe(false);
+
+  expect((await sys.request('POST', `/v1/orgs/${sys.seed.orgs.acme.slug}/copilot/pause`, { key: adminKey })).status).toBe(200);
+  try {
+    await waitUntil(paused, 'the session to hear of the pause');
+    await handle.signal(copilotPausedSignal, { paused: false, by: techId });
+    await waitUntil(async () => (await forgeries()) === 2, 'the forged resume to be audited');
+    expect(await paused()).toBe(true);
+  } finally {
+    expect((await sys.request('POST', `/v1/orgs/${sys.seed.orgs.acme.slug}/copilot/resume`, { key: adminKey })).status).toBe(200);
+  }
+  await waitUntil(async () => !(await paused()), 'the session to hear of the resume');
+  expect(await forgeries()).toBe(2);
+  expect(await failedTasks(handle)).toEqual([]);
 });

@@ -1,14 +1,14 @@
 /**
  * Remediations (the `run_remediation` tool's child workflows): progress, and pause / resume / cancel. The id is
  * the tool invocation's id, as the session's steps show it. Anyone with a role in the org can read the progress;
- * technicians, approvers and admins can steer it, and every change is audited. Another org's remediation answers
- * exactly like an unknown one.
+ * technicians, approvers and admins can steer it: the request is recorded here, and the workflow acts on it only
+ * after its activity has checked the record (and audited the change). Another org's remediation answers exactly
+ * like an unknown one.
  */
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { z } from 'zod';
 import { AppError, AppErrorCode } from '../../lib/app-error';
-import { audit } from '../../lib/audit';
-import { remediationControlSignal, remediationProgressQuery, type RemediationProgress } from '../../workflows/definitions';
+import { remediationControlRequestUpdate, remediationProgressQuery, type RemediationProgress } from '../../workflows/definitions';
 import type { ApiDeps } from '../deps';
 import { Role, tenantScope, type Principal } from '../http/auth';
 import { defineRoute } from '../http/route';
@@ -68,19 +68,22 @@ function controlRoute(action: 'pause' | 'resume' | 'cancel') {
     tag: 'remediations',
     auth: 'user',
     params: Params,
-    responses: { 202: 'Requested', 401: 'No valid API key', 404: 'Unknown remediation', 409: 'Not running yet, or already over', 503: 'Temporal unavailable' },
+    responses: { 202: 'Requested', 401: 'No valid API key', 404: 'Unknown remediation', 409: 'Not running yet, already over, or refused (a resume while the copilot is paused)', 503: 'Temporal unavailable' },
     async handler({ deps, principal, params }) {
       const { inv, workflowId } = await findRemediation(deps, principal, params.id, [Role.Technician, Role.Approver, Role.Admin]);
       const before = await progressOf(deps, inv.orgId, workflowId);
       if (before.state === 'not_started') throw new AppError(AppErrorCode.Conflict, 'the remediation has not started yet (it waits for its approval)');
       if (before.state === 'finished' || before.state === 'cancelled') throw new AppError(AppErrorCode.Conflict, `the remediation is already ${before.state}`);
-      await deps.temporal.workflow
+      const request = await deps.prisma.workflowRequest.create({
+        data: { orgId: inv.orgId, sessionId: inv.sessionId, workflowId, kind: `remediation_${action}`, userId: principal.userId },
+      });
+      const result = await deps.temporal.workflow
         .getHandle(workflowId)
-        .signal(remediationControlSignal, { action, by: principal.userId })
+        .executeUpdate(remediationControlRequestUpdate, { args: [{ requestId: request.id }] })
         .catch((err: unknown) => {
           throw temporalUnavailable(err);
         });
-      await audit(deps.prisma, { orgId: inv.orgId, actorType: 'user', actorId: principal.userId, action: `remediation.${action}`, target: inv.id, sessionId: inv.sessionId, data: { stateBefore: before.state } });
+      if (!result.applied) throw new AppError(AppErrorCode.Conflict, result.reason);
       return { status: 202, body: { id: inv.id, requested: action, stateBefore: before.state } };
     },
   });

@@ -4,10 +4,10 @@ import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { z } from 'zod';
 import { copilotWorkflowId } from '../../common/ids';
 import { MAX_MESSAGE_CHARS, type SessionState } from '../../common/session';
+import { isStorableText, STORABLE_TEXT_MESSAGE } from '../../common/text';
 import { storedBlocks } from '../../activities/call-model';
 import { AppError, AppErrorCode } from '../../lib/app-error';
-import { resetBreakerSignal, sendMessageUpdate, stateQuery } from '../../workflows/definitions';
-import { audit } from '../../lib/audit';
+import { resetBreakerRequestUpdate, sendMessageUpdate, stateQuery } from '../../workflows/definitions';
 import { analyse, exportSession } from '../../lib/audit-export';
 import type { ApiDeps } from '../deps';
 import { hasRole, orgsWhere, Role, tenantScope, type Principal } from '../http/auth';
@@ -81,16 +81,25 @@ export const sendMessage = defineRoute({
   tag: 'sessions',
   auth: 'user',
   params: SessionParams,
-  body: z.object({ text: z.string().trim().min(1, 'must not be empty').max(MAX_MESSAGE_CHARS) }).strict(),
+  body: z
+    .object({
+      // Text the database cannot store is refused here: the request row holding it could not be written.
+      text: z.string().trim().min(1, 'must not be empty').max(MAX_MESSAGE_CHARS).refine(isStorableText, `message ${STORABLE_TEXT_MESSAGE}`),
+    })
+    .strict(),
   responses: { 202: 'Turn accepted', 400: 'Invalid body', 401: 'No valid API key', 404: 'Unknown session', 503: 'Temporal unavailable' },
   async handler({ deps, principal, params, body }) {
     const session = await findSession(deps, principal, params.id);
     if (!hasRole(principal, session.orgId, ACTING) || (session.userId !== principal.userId && !hasRole(principal, session.orgId, [Role.Admin]))) {
       throw new AppError(AppErrorCode.Forbidden, 'only the technician who started this session (or an org admin) can send it messages');
     }
+    // The workflow believes no payload: it gets this record's id, and its first activity reads author and text here.
+    const request = await deps.prisma.workflowRequest.create({
+      data: { orgId: session.orgId, sessionId: session.id, workflowId: session.workflowId, kind: 'message', userId: principal.userId, text: body.text },
+    });
     try {
       const handle = deps.temporal.workflow.getHandle(session.workflowId);
-      const result = await handle.executeUpdate(sendMessageUpdate, { args: [{ text: body.text, userId: principal.userId }] });
+      const result = await handle.executeUpdate(sendMessageUpdate, { args: [{ requestId: request.id }] });
       return { status: 202, body: { sessionId: session.id, turnId: result.turnId } };
     } catch (err) {
       if (err instanceof WorkflowUpdateFailedError) {
@@ -109,6 +118,8 @@ function transcriptEntry(m: { id: string; turnId: string; role: string; kind: st
     role: m.role,
     text: blocks.filter((b) => b.type === 'text').map((b) => b.text).join('\n'),
     toolCalls: blocks.filter((b) => b.type === 'tool_use').map((b) => b.name),
+    // Refused by a guard (the injection screen, a rate limit): shown here, never sent to the model.
+    ...(m.kind === 'user_refused' ? { refused: true } : {}),
     createdAt: m.createdAt.toISOString(),
   };
 }
@@ -187,16 +198,21 @@ export const resetBreaker = defineRoute({
   tag: 'sessions',
   auth: 'user',
   params: SessionParams,
-  responses: { 200: 'Breaker reset', 400: 'Invalid id', 401: 'No valid API key', 403: 'Not an org admin', 404: 'Unknown session', 503: 'Temporal unavailable' },
+  responses: { 200: 'Breaker reset', 400: 'Invalid id', 401: 'No valid API key', 403: 'Not an org admin', 404: 'Unknown session', 409: 'The session refused the reset', 503: 'Temporal unavailable' },
   async handler({ deps, principal, params }) {
     const session = await findSession(deps, principal, params.id);
     if (!hasRole(principal, session.orgId, [Role.Admin])) throw new AppError(AppErrorCode.Forbidden, 'only an admin of this organization can reset the circuit breaker');
+    // The workflow re-arms only after its activity has checked this record (and audits the reset there).
+    const request = await deps.prisma.workflowRequest.create({
+      data: { orgId: session.orgId, sessionId: session.id, workflowId: session.workflowId, kind: 'breaker_reset', userId: principal.userId },
+    });
+    let result;
     try {
-      await deps.temporal.workflow.getHandle(session.workflowId).signal(resetBreakerSignal, { adminId: principal.userId });
+      result = await deps.temporal.workflow.getHandle(session.workflowId).executeUpdate(resetBreakerRequestUpdate, { args: [{ requestId: request.id }] });
     } catch (err) {
       throw temporalUnavailable(err);
     }
-    await audit(deps.prisma, { orgId: session.orgId, actorType: 'user', actorId: principal.userId, action: 'breaker.reset', target: session.id, sessionId: session.id });
+    if (!result.applied) throw new AppError(AppErrorCode.Conflict, result.reason);
     return { status: 200, body: { sessionId: session.id, breaker: 'reset' } };
   },
 });

@@ -1,0 +1,152 @@
+/**
+ * Signals and updates can be sent by anyone who reaches the Temporal frontend, so the workflows believe none of
+ * their payloads. The api records what a person asked for (a `WorkflowRequest` row: who, which workflow, what)
+ * and the workflow carries only its id; these activities check the row before the workflow acts on it: it exists,
+ * it is for this workflow and this kind of request, it was never used, and its author may still do it today.
+ * Every refusal is audited; the workflow changes nothing.
+ */
+import type { WorkflowRequest } from '@prisma/client';
+import { Context } from '@temporalio/activity';
+import { audit } from '../lib/audit';
+import type { ActivityDeps } from './deps';
+
+export type RequestKind = 'message' | 'breaker_reset' | 'remediation_pause' | 'remediation_resume' | 'remediation_cancel';
+type Verdict<T> = ({ ok: true } & T) | { ok: false; reason: string };
+
+/** This activity's place in its workflow run: the same on every retry, different for every other delivery. */
+const thisDelivery = () => {
+  const { workflowExecution, activityId } = Context.current().info;
+  return `${workflowExecution?.runId ?? ''}/${activityId}`;
+};
+
+/** The session of a copilot workflow id, or of a remediation started by one (`copilot:<org>:<session>…`). */
+const sessionOf = (workflowId: string) => /^copilot:[0-9a-f-]{36}:([0-9a-f-]{36})/.exec(workflowId)?.[1] ?? null;
+
+const NOT_RECORDED = 'it did not come through Gatehouse (no request was recorded for it), so it was not acted on';
+
+/** The author's roles in the org, or none when the user is gone or disabled. */
+async function rolesOf(deps: ActivityDeps, userId: string, orgId: string): Promise<Set<string>> {
+  const user = await deps.prisma.user.findUnique({ where: { id: userId }, include: { roleBindings: { where: { orgId } } } });
+  if (!user || user.disabledAt) return new Set();
+  return new Set(user.roleBindings.map((b) => b.role));
+}
+
+/**
+ * The request if it is this workflow's, of this kind, and unused (claimed now for `usedFor`, atomically, so two
+ * workflows or two deliveries cannot both use it); a retry of the same activity finds its own claim. Else why not.
+ */
+async function claim(deps: ActivityDeps, input: { requestId: string; workflowId: string; orgId: string; kinds: RequestKind[]; usedFor: string }): Promise<WorkflowRequest | string> {
+  const request = await deps.prisma.workflowRequest.findUnique({ where: { id: input.requestId } });
+  if (!request || request.workflowId !== input.workflowId || request.orgId !== input.orgId || !input.kinds.includes(request.kind as RequestKind)) {
+    return `no such request was recorded for this ${input.kinds[0] === 'message' || input.kinds[0] === 'breaker_reset' ? 'session' : 'remediation'}; ${NOT_RECORDED}`;
+  }
+  if (request.usedAt) return request.usedFor === input.usedFor ? request : 'this request was used already; a request counts once';
+  const claimed = await deps.prisma.workflowRequest.updateMany({ where: { id: request.id, usedAt: null }, data: { usedAt: new Date(), usedFor: input.usedFor } });
+  if (claimed.count === 1) return request;
+  const again = await deps.prisma.workflowRequest.findUnique({ where: { id: request.id } });
+  return again?.usedFor === input.usedFor ? request : 'this request was used already; a request counts once';
+}
+
+async function refused(
+  deps: ActivityDeps,
+  what: { orgId: string; sessionId?: string | null; workflowId: string; target?: string; kind: string; requestId?: string; claimedUserId?: string; reason: string },
+): Promise<{ ok: false; reason: string }> {
+  // Fail closed: a refusal stands even if its audit event cannot be written (the log says so).
+  await audit(deps.prisma, {
+    orgId: what.orgId,
+    actorType: what.claimedUserId ? 'user' : 'system',
+    actorId: what.claimedUserId ?? null,
+    action: 'workflow.request_refused',
+    target: what.target ?? what.workflowId,
+    sessionId: what.sessionId ?? sessionOf(what.workflowId),
+    data: { kind: what.kind, requestId: what.requestId ?? null, reason: what.reason },
+  }).catch((err: unknown) => deps.logger.warn({ err: (err as Error).message }, 'audit event could not be written'));
+  return { ok: false, reason: what.reason };
+}
+
+/**
+ * The author and text of a turn's message, from the api's record: for this session, unused, and written by someone
+ * who may still post here (the session's technician, or an org admin). A message without a record is refused.
+ */
+export function makeVerifyMessageRequest(deps: ActivityDeps) {
+  return async function verifyMessageRequest(input: { sessionId: string; orgId: string; turnId: string; requestId?: string; claimedUserId?: string }): Promise<Verdict<{ userId: string; text: string }>> {
+    const session = await deps.prisma.copilotSession.findUnique({ where: { id: input.sessionId } });
+    const base = { orgId: input.orgId, sessionId: input.sessionId, workflowId: session?.workflowId ?? '', kind: 'message', requestId: input.requestId, claimedUserId: input.claimedUserId };
+    const deny = (reason: string) => refused(deps, { ...base, reason: `this message was refused: ${reason}` });
+    if (!session || session.orgId !== input.orgId) return deny('the session is unknown');
+    if (!input.requestId) return deny(NOT_RECORDED);
+    const request = await claim(deps, { requestId: input.requestId, workflowId: session.workflowId, orgId: input.orgId, kinds: ['message'], usedFor: input.turnId });
+    if (typeof request === 'string') return deny(request);
+    const roles = await rolesOf(deps, request.userId, input.orgId);
+    const mayPost = roles.has('admin') || (roles.has('technician') && session.userId === request.userId);
+    if (!mayPost) return refused(deps, { ...base, claimedUserId: request.userId, reason: 'this message was refused: its author may no longer post in this session' });
+    return { ok: true, userId: request.userId, text: request.text ?? '' };
+  };
+}
+
+/** An org admin's breaker reset, recorded for this session and unused; the reset itself is audited here. */
+export function makeVerifyBreakerReset(deps: ActivityDeps) {
+  return async function verifyBreakerReset(input: { sessionId: string; orgId: string; workflowId: string; requestId: string }): Promise<Verdict<{ userId: string }>> {
+    const base = { orgId: input.orgId, sessionId: input.sessionId, workflowId: input.workflowId, kind: 'breaker_reset', requestId: input.requestId };
+    const request = await claim(deps, { requestId: input.requestId, workflowId: input.workflowId, orgId: input.orgId, kinds: ['breaker_reset'], usedFor: thisDelivery() });
+    if (typeof request === 'string') return refused(deps, { ...base, reason: `the breaker was not reset: ${request}` });
+    if (!(await rolesOf(deps, request.userId, input.orgId)).has('admin')) {
+      return refused(deps, { ...base, claimedUserId: request.userId, reason: 'the breaker was not reset: only an admin of this organization can reset it' });
+    }
+    await audit(deps.prisma, { orgId: input.orgId, actorType: 'user', actorId: request.userId, action: 'breaker.reset', target: input.sessionId, sessionId: input.sessionId, data: { requestId: request.id } });
+    return { ok: true, userId: request.userId };
+  };
+}
+
+/**
+ * A pause, resume or cancel recorded for this remediation and unused, by someone who may still steer it (a
+ * technician, approver or admin of the org). No resume while an admin has paused the org's copilot.
+ */
+export function makeVerifyRemediationControl(deps: ActivityDeps) {
+  return async function verifyRemediationControl(input: {
+    orgId: string;
+    workflowId: string;
+    /** The remediation's id as the api and the audit log name it (its tool invocation's id). */
+    remediationId: string;
+    requestId: string;
+  }): Promise<Verdict<{ userId: string; action: 'pause' | 'resume' | 'cancel' }>> {
+    const base = { orgId: input.orgId, workflowId: input.workflowId, target: input.remediationId, kind: 'remediation_control', requestId: input.requestId };
+    const request = await claim(deps, { requestId: input.requestId, workflowId: input.workflowId, orgId: input.orgId, kinds: ['remediation_pause', 'remediation_resume', 'remediation_cancel'], usedFor: thisDelivery() });
+    if (typeof request === 'string') return refused(deps, { ...base, reason: `the remediation was not steered: ${request}` });
+    const action = request.kind.replace('remediation_', '') as 'pause' | 'resume' | 'cancel';
+    const who = { ...base, sessionId: request.sessionId, kind: request.kind, claimedUserId: request.userId };
+    const roles = await rolesOf(deps, request.userId, input.orgId);
+    if (!['technician', 'approver', 'admin'].some((r) => roles.has(r))) {
+      return refused(deps, { ...who, reason: 'the remediation was not steered: its author may no longer steer remediations of this organization' });
+    }
+    if (action === 'resume') {
+      const org = await deps.prisma.organization.findUnique({ where: { id: input.orgId } });
+      if (!org || org.copilotPausedAt) return refused(deps, { ...who, reason: 'the remediation was not resumed: an admin has paused the copilot for this organization' });
+    }
+    await audit(deps.prisma, { orgId: input.orgId, actorType: 'user', actorId: request.userId, action: `remediation.${action}`, target: input.remediationId, sessionId: request.sessionId, data: { requestId: request.id } });
+    return { ok: true, userId: request.userId, action };
+  };
+}
+
+/** A signal in the shape the api sent before requests were recorded: refused in any new run, and audited. */
+export function makeRefuseUnverifiedRequest(deps: ActivityDeps) {
+  return async function refuseUnverifiedRequest(input: { orgId: string; sessionId?: string; workflowId: string; target?: string; kind: string; claimedUserId?: string }): Promise<void> {
+    await refused(deps, { ...input, reason: `a ${input.kind.replace('_', ' ')} signal was refused: ${NOT_RECORDED}` });
+  };
+}
+
+/**
+ * The org's kill switch as the database has it: a `copilotPaused` signal only tells the session to look, so a forged
+ * one can neither lift an admin's pause nor pause a session. A signal that contradicts the record is audited.
+ */
+export function makeReadCopilotPaused(deps: ActivityDeps) {
+  return async function readCopilotPaused(input: { orgId: string; sessionId: string; workflowId: string; claimedPaused: boolean; claimedUserId: string }): Promise<{ paused: boolean }> {
+    const org = await deps.prisma.organization.findUnique({ where: { id: input.orgId }, select: { copilotPausedAt: true } });
+    // An organization that cannot be found is treated as paused: no tool runs for it.
+    const paused = !org || org.copilotPausedAt !== null;
+    if (paused !== input.claimedPaused) {
+      await refused(deps, { ...input, kind: 'copilot_paused', reason: `a kill-switch signal said the copilot is ${input.claimedPaused ? 'paused' : 'running'}, but it is ${paused ? 'paused' : 'running'}; the record stands` });
+    }
+    return { paused };
+  };
+}
