@@ -3,6 +3,8 @@
  * Every pattern has bounded gaps (`.{0,n}`-style with a fixed n) and no nested quantifiers, so matching stays
  * linear in the input. Weights add up to a score; 1 is a confident detection.
  */
+import { TOOL_NAMES } from '../common/tools';
+
 export type Category =
   | 'instruction_override'
   | 'role_impersonation'
@@ -30,6 +32,14 @@ export interface Rule {
 }
 
 const GAP = '[^.!?\\n]{0,60}?';
+/**
+ * A gap that may also cross one line break (not a blank line): an instruction hard-wrapped in a file, or split over
+ * two list entries that the model reads one under the other. Only for the rules whose words are rare in data, so
+ * that records on consecutive lines of a config (`action drop` / `from any` / `rules …`) are not read as a sentence.
+ */
+const WRAP_GAP = '(?:[^.!?\\n]|\\n(?![ \\t]*\\n)){0,60}?';
+/** Our tools by name, as snake_case, kebab-case or run together (`acknowledge_alert`, `acknowledge-alert`, `acknowledgeAlert`). */
+const OUR_TOOLS = TOOL_NAMES.map((name) => name.split('_').join('[_-]?')).join('|');
 const rule = (category: Category, weight: number, source: string, opts: { gate: string[]; indirectOnly?: boolean; flags?: string }): Rule => ({
   category,
   weight,
@@ -53,6 +63,8 @@ export const RULES: Rule[] = [
   // Instruction override
   // English, French and Spanish in one pattern: one pass over the text instead of three
   rule('instruction_override', 1, `\\b(ignore|disregard|forget|override|bypass|skip|drop|ignorer|ignorez|oublie|oublier|oubliez|ignora|olvida|olvide|olvidad)\\b${GAP}\\b(previous|prior|above|earlier|preceding|all|any|your|the|these|those|initial|original|system|toutes?|les|vos|tes|todas?|las|tus|sus|anteriores)\\b${GAP}\\b(instructions?|rules|directions|directives|guidelines|prompts?|commands|context|constraints|restrictions|programming|orders|tasks?|consignes|règles|instrucciones|reglas|indicaciones|órdenes)\\b`, { gate: [String.raw`(?:ignore|disregard|forget|override|bypass|skip|drop|ignorer|ignorez|oublie|oublier|oubliez|ignora|olvida|olvide|olvidad)\b`] }),
+  // The same, wrapped over two lines; with the words that name instructions only (not rules, commands or tasks)
+  rule('instruction_override', 1, `\\b(ignore|disregard|forget|ignorer|ignorez|oublie|oublier|oubliez|ignora|olvida|olvide|olvidad)\\b${WRAP_GAP}\\b(previous|prior|above|earlier|preceding|all|any|your|the|these|those|initial|original|system|toutes?|les|vos|tes|todas?|las|tus|sus|anteriores)\\b${WRAP_GAP}\\b(instructions?|directions|directives|guidelines|prompts?|programming|consignes|instrucciones|indicaciones)\\b`, { gate: [String.raw`(?:ignore|disregard|forget|ignorer|ignorez|oublie|oublier|oubliez|ignora|olvida|olvide|olvidad)\b`] }),
   rule('instruction_override', 1, `\\b(ignore|forget|disregard)\\s+(everything|all)\\b`, { gate: [String.raw`(?:ignore|forget|disregard)\s+(?:everything|all)\b`] }),
   rule('instruction_override', 0.7, `\\bnew\\s+(instructions?|task|rules|directives?)\\s*:`, { gate: [String.raw`new\s+(?:instructions?|task|rules|directives?)\s*:`] }),
   rule('instruction_override', 0.4, `(^|\\n)\\s*important\\s*[:!]`, { gate: [String.raw`important\s*[:!]`] }),
@@ -98,10 +110,17 @@ export const RULES: Rule[] = [
   rule('chat_template', 0.7, `(^|\\n)\\s*(human|assistant|system)\\s*:\\s*\\S`, { flags: 'gi' , gate: [String.raw`(?:human|assistant|system)\s*:`] }),
   // XML / system tags (a closing tag, or an opening tag at the start of a line: not an attribute value)
   rule('system_tag', 1, `</\\s*(system|instructions?|prompt|system_prompt|sys|admin|developer)\\s*>`, { gate: [String.raw`</\s*(?:system|instruction|prompt|sys|admin|developer)`] }),
+  // The output fence's own markers (see output-fence.ts): data that closes or opens a fence is trying to leave it
+  rule('system_tag', 1, `<\\s*/?\\s*untrusted[-_\\s]?data\\b`, { gate: [String.raw`<\s*/?\s*untrusted`] }),
   rule('system_tag', 0.8, `(^|\\n|>)\\s*<\\s*(system|instructions?|system_prompt|admin|developer)(\\s[^>]{0,80})?>`, { gate: [String.raw`<\s*(?:system|instruction|admin|developer)`] }),
   // Instructions planted in data a tool returned, addressed to the agent
   rule('embedded_instruction', 1, `\\bplease\\b${GAP}\\b(transfer|send|share|grant|delete|remove|schedule|book|update|change|move|unlock|disable|enable|install|download|email|forward|post|withdraw|deposit|pay|purchase|buy|sell|invite|add|give|use|create|cancel|reset|deactivate|close|redirect|sign|publish|upload|set|get|find|retrieve|access|extract|list|search|fetch|look\\s+up|gather|obtain|compile|export|provide|locate)\\b`, { indirectOnly: true , gate: [String.raw`please\b`] }),
   // Data exfiltration: send the results somewhere, to an e-mail address
   rule('embedded_instruction', 1, `\\b(send|e-?mail|forward|share|mail|upload|transfer)\\b[^.\\n]{0,80}?\\bto\\b[^.\\n]{0,30}?[\\w.+-]+@[\\w-]+(\\.[\\w-]+)+`, { indirectOnly: true , gate: [String.raw`@[\w-]+\.[\w-]`] }),
-  rule('embedded_instruction', 0.8, `\\buse\\s+(the\\s+)?['"\`]?[A-Z]\\w{3,}['"\`]?\\s+tool\\b`, { indirectOnly: true, flags: 'g' , gate: [String.raw`tool\b`] }),
+  // "Use the X tool", where X is a name that reads as a program's: PascalCase (case matters there), snake_case or quoted
+  rule('embedded_instruction', 0.8, `\\b[Uu](?:se|SE)\\s+(?:(?:the|The|THE)\\s+)?['"\`]?[A-Z]\\w{3,}['"\`]?\\s+(?:tool|Tool|TOOL)\\b`, { indirectOnly: true, flags: 'g' , gate: [String.raw`tool\b`] }),
+  rule('embedded_instruction', 0.8, `\\buse\\s+(the\\s+)?(['"\`]\\w{3,}['"\`]|\\w+_\\w+)\\s+tools?\\b`, { indirectOnly: true, gate: [String.raw`tools?\b`] }),
+  // Telling the assistant to call one of our tools by name: data has no business doing that (a file or a longer
+  // name, `kill-process.sh`, is not the tool)
+  rule('embedded_instruction', 1, `\\b(call|run|invoke|use|execute|trigger|launch|perform|issue|fire|apply)\\b[^.!?\\n]{0,30}?\\b(${OUR_TOOLS})\\b(?![.-]\\w)`, { indirectOnly: true, gate: [`(?:${OUR_TOOLS})\\b`] }),
 ];

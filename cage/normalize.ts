@@ -1,27 +1,89 @@
 /**
  * Text normalization before injection matching: NFKC, invisible characters (zero-width, Unicode tags, bidi
- * controls) found and removed so they cannot split a trigger word, and a confusables fold of the Cyrillic and
- * Greek letters that look Latin. Linear in the input.
+ * controls) found and removed so they cannot split a trigger word, and a fold of the letters that look Latin but
+ * that NFKC leaves alone (Cyrillic, Greek, Cherokee, Lisu, dotless ı, small capitals, …). Linear in the input.
  */
+import UNICODE_CONFUSABLES from 'unhomoglyph/data.json';
+
 export const ZERO_WIDTH = /[\u200B-\u200D\u2060\uFEFF\u00AD\u180E]/g;
 export const TAG_CHARS = /[\u{E0000}-\u{E007F}]/gu;
 export const BIDI = /[\u202A-\u202E\u2066-\u2069\u200E\u200F\u061C]/g;
 
-/** Letters that render like Latin ones (Cyrillic, Greek), mapped to the Latin letter. */
-const CONFUSABLES: Record<string, string> = {
-  а: 'a', в: 'b', е: 'e', к: 'k', м: 'm', н: 'h', о: 'o', р: 'p', с: 'c', т: 't', у: 'y', х: 'x', і: 'i', ј: 'j', ѕ: 's', ԁ: 'd', ɡ: 'g', ո: 'n', ս: 'u',
-  А: 'A', В: 'B', Е: 'E', К: 'K', М: 'M', Н: 'H', О: 'O', Р: 'P', С: 'C', Т: 'T', У: 'Y', Х: 'X', І: 'I', Ј: 'J', Ѕ: 'S',
-  α: 'a', ο: 'o', ρ: 'p', ν: 'v', ι: 'i', κ: 'k', τ: 't', υ: 'u', χ: 'x', Α: 'A', Β: 'B', Ε: 'E', Ζ: 'Z', Η: 'H', Ι: 'I', Κ: 'K', Μ: 'M', Ν: 'N', Ο: 'O', Ρ: 'P', Τ: 'T', Υ: 'Y', Χ: 'X',
+/**
+ * The Latin small capitals (Unicode names "LATIN LETTER SMALL CAPITAL x"). confusables.txt maps only those that
+ * look like a lower-case letter (ᴄ ᴏ ꜱ …): the others differ from the capital in size alone, which is no
+ * disguise at all to a reader, nor to a model.
+ */
+const SMALL_CAPITALS: Record<string, string> = {
+  ᴀ: 'a', ʙ: 'b', ᴄ: 'c', ᴅ: 'd', ᴇ: 'e', ꜰ: 'f', ɢ: 'g', ʜ: 'h', ɪ: 'i', Ɪ: 'I', ᴊ: 'j', ᴋ: 'k', ʟ: 'l', ᴍ: 'm',
+  ɴ: 'n', ᴏ: 'o', ᴘ: 'p', ꞯ: 'q', ʀ: 'r', ꜱ: 's', ᴛ: 't', ᴜ: 'u', ᴠ: 'v', ᴡ: 'w', ʏ: 'y', ᴢ: 'z',
 };
-const CONFUSABLE_RE = new RegExp(`[${Object.keys(CONFUSABLES).join('')}]`, 'g');
+
+const ASCII_LETTER = /^[A-Za-z]$/;
+
+/**
+ * Every letter outside ASCII that reads as one Latin letter, from Unicode's confusables.txt (through the
+ * `unhomoglyph` package) and the small capitals. confusables.txt maps to a "skeleton" meant for comparing two
+ * strings, not for reading: its prototype of I is l and of m is rn, and some chains end in another look-alike
+ * (τ → ᴛ). Those are turned back into the letter a reader sees.
+ */
+function foldTable(): Map<string, string> {
+  const skeleton = UNICODE_CONFUSABLES as Record<string, string>;
+  const step = (c: string) => SMALL_CAPITALS[c] ?? skeleton[c];
+  const table = new Map<string, string>();
+  for (const [from, prototype] of Object.entries(skeleton)) {
+    // Letters with diacritics (ç, ǧ) are orthography, not disguise: the rules match them as written.
+    if ([...from].length !== 1 || from.charCodeAt(0) < 0x80 || !/\p{L}/u.test(from) || from.normalize('NFD') !== from) continue;
+    let to = prototype;
+    for (let hops = 0; hops < 3 && !ASCII_LETTER.test(to) && step(to) !== undefined; hops++) to = step(to)!;
+    to = to.normalize('NFD').replace(/\p{M}/gu, '');
+    if (to === 'rn') to = 'm';
+    if (to === 'l' && /\p{Lu}|\p{Lt}/u.test(from)) to = 'I';
+    if (ASCII_LETTER.test(to)) table.set(from, to);
+  }
+  for (const [from, to] of Object.entries(SMALL_CAPITALS)) table.set(from, to);
+  return table;
+}
+
+const FOLD = foldTable();
+const FOLDABLE = new RegExp(`[${[...FOLD.keys()].join('')}]`, 'u');
+const LATIN = /\p{Script=Latin}/u;
+
+/**
+ * A Latin look-alike that no orthography writes words with (IPA letters, small capitals), as opposed to the
+ * letters of Latin-1 and Latin Extended-A/B (ı is Turkish, ɑ is not).
+ */
+const notOrthographic = (c: string) => LATIN.test(c) && (c.codePointAt(0)! < 0xc0 || c.codePointAt(0)! > 0x24f);
 
 export interface Normalized {
   text: string;
   invisible: number;
   tags: number;
   bidi: number;
-  /** Words that mixed Latin letters with look-alikes (a homoglyph attack, not just Russian or Greek text). */
+  /** Words that mixed Latin letters with look-alikes, or were written in small capitals (a homoglyph attack, not just Russian or Greek text). */
   homoglyphWords: number;
+}
+
+/**
+ * Folds one word. A word is folded when it mixes Latin letters with look-alikes, or when every letter of it reads
+ * as Latin: Russian and Greek words, which have letters with no Latin twin, stay as they are. It counts as a
+ * disguise only when it mixes scripts or uses letters no orthography writes words with.
+ */
+function foldWord(word: string): { text: string; disguised: boolean } {
+  let ascii = false;
+  let latinLookalike = false;
+  let foreignLookalike = false;
+  let unfoldable = false;
+  for (const c of word) {
+    if (c < '\u0080') ascii = true;
+    else if (!FOLD.has(c)) unfoldable = true;
+    else if (!LATIN.test(c)) foreignLookalike = true;
+    else if (notOrthographic(c)) latinLookalike = true;
+  }
+  if (unfoldable && !(ascii && foreignLookalike)) return { text: word, disguised: false };
+  let text = '';
+  for (const c of word) text += FOLD.get(c) ?? c;
+  return { text, disguised: latinLookalike || (foreignLookalike && LATIN.test(word)) };
 }
 
 /** Printable ASCII, tab and newlines: nothing to normalize, fold or remove. */
@@ -34,16 +96,12 @@ export function normalize(input: string): Normalized {
   const bidi = input.match(BIDI)?.length ?? 0;
   let text = input.normalize('NFKC').replace(ZERO_WIDTH, '').replace(TAG_CHARS, '').replace(BIDI, '');
   let homoglyphWords = 0;
-  if (CONFUSABLE_RE.test(text)) {
-    CONFUSABLE_RE.lastIndex = 0;
-    text = text.replace(/[\p{L}]+/gu, (word) => {
-      if (!/[A-Za-z]/.test(word) || !CONFUSABLE_RE.test(word)) {
-        CONFUSABLE_RE.lastIndex = 0;
-        return word;
-      }
-      CONFUSABLE_RE.lastIndex = 0;
-      homoglyphWords += 1;
-      return word.replace(CONFUSABLE_RE, (c) => CONFUSABLES[c] ?? c);
+  if (FOLDABLE.test(text)) {
+    text = text.replace(/\p{L}+/gu, (word) => {
+      if (!FOLDABLE.test(word)) return word;
+      const folded = foldWord(word);
+      if (folded.disguised) homoglyphWords += 1;
+      return folded.text;
     });
   }
   return { text, invisible, tags, bidi, homoglyphWords };
