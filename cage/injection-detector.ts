@@ -113,7 +113,8 @@ function runRules(text: string, channel: Channel): Map<Category, Finding> {
   const found = new Map<Category, Finding>();
   const compiled = COMPILED[channel];
   if (!compiled.gateRe.test(text)) return found;
-  const candidates = compiled.groups.filter((g) => g.gateRe.test(text)).flatMap((g) => g.rules.filter((r) => r.gateRe.test(text)));
+  const multiline = text.includes('\n');
+  const candidates = compiled.groups.filter((g) => g.gateRe.test(text)).flatMap((g) => g.rules.filter((r) => (multiline || !r.multiline) && r.gateRe.test(text)));
   for (const rule of candidates) {
     rule.pattern.lastIndex = 0;
     for (const m of text.matchAll(rule.pattern)) {
