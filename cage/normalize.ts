@@ -57,6 +57,11 @@ const notOrthographic = (c: string) => LATIN.test(c) && (c.codePointAt(0)! < 0xc
 
 export interface Normalized {
   text: string;
+  /**
+   * The text with the accents of Latin letters taken off, when it had any (`ìgnörè` reads as `ignore`); the rules
+   * run on `text` too, where the words of French, German and Spanish rules keep their accents.
+   */
+  unaccented?: string;
   invisible: number;
   tags: number;
   bidi: number;
@@ -86,6 +91,11 @@ function foldWord(word: string): { text: string; disguised: boolean } {
   return { text, disguised: latinLookalike || (foreignLookalike && LATIN.test(word)) };
 }
 
+/** Combining marks right after a Latin letter (one run counts once). */
+const STRAY_MARKS = /(?<=\p{Script=Latin})\p{M}+/gu;
+/** Latin letters with a diacritic that decomposes (é, ï, ñ, ǧ …). */
+const ACCENTED = /[\u00C0-\u024F\u1E00-\u1EFF]/;
+
 /** Printable ASCII, tab and newlines: nothing to normalize, fold or remove. */
 const PLAIN_ASCII = /^[\t\n\r\x20-\x7e]*$/;
 
@@ -96,6 +106,12 @@ export function normalize(input: string): Normalized {
   const bidi = input.match(BIDI)?.length ?? 0;
   let text = input.normalize('NFKC').replace(ZERO_WIDTH, '').replace(TAG_CHARS, '').replace(BIDI, '');
   let homoglyphWords = 0;
+  // Marks that NFKC could not compose onto a Latin letter (I̸g̸n̸o̸r̸e̸, i̇) are decoration that splits words: gone,
+  // and the words they sat on count as disguised. Marks on other scripts' letters are part of their spelling.
+  text = text.replace(STRAY_MARKS, () => {
+    homoglyphWords += 1;
+    return '';
+  });
   if (FOLDABLE.test(text)) {
     text = text.replace(/\p{L}+/gu, (word) => {
       if (!FOLDABLE.test(word)) return word;
@@ -104,5 +120,6 @@ export function normalize(input: string): Normalized {
       return folded.text;
     });
   }
-  return { text, invisible, tags, bidi, homoglyphWords };
+  const unaccented = ACCENTED.test(text) ? text.normalize('NFD').replace(STRAY_MARKS, '').normalize('NFC') : undefined;
+  return { text, ...(unaccented !== undefined && unaccented !== text ? { unaccented } : {}), invisible, tags, bidi, homoglyphWords };
 }
