@@ -1,4 +1,4 @@
-import { detect } from './injection-detector';
+import { DETECTOR_VERSION, detect } from './injection-detector';
 
 const categories = (text: string, channel: 'direct' | 'indirect' = 'direct') => detect(text, channel).findings.map((f) => f.category);
 const flagged = (text: string, channel: 'direct' | 'indirect' = 'direct') => detect(text, channel).verdict === 'injection';
@@ -211,5 +211,5 @@ it('finishes 1 MB adversarial inputs (near-matches, nesting, base64) without cat
     '%41'.repeat(330_000),
     `${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}`,
   ];
-  for (const text of inputs) expect(detect(text, 'indirect').version).toBe('rules-1');
+  for (const text of inputs) expect(detect(text, 'indirect').version).toBe(DETECTOR_VERSION);
 }, 30_000);

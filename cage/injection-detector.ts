@@ -10,7 +10,7 @@
 import { normalize } from './normalize';
 import { RULES, gateSource, type Category } from './injection-rules';
 
-export const DETECTOR_VERSION = 'rules-1';
+export const DETECTOR_VERSION = 'rules-2';
 export type Channel = 'direct' | 'indirect';
 
 export interface Span {
