@@ -27,10 +27,18 @@ const ASCII_LETTER = /^[A-Za-z]$/;
  * strings, not for reading: its prototype of I is l and of m is rn, and some chains end in another look-alike
  * (τ → ᴛ). Those are turned back into the letter a reader sees.
  */
-function foldTable(): Map<string, string> {
+interface Fold {
+  to: string;
+  /** Not a Latin letter (Cyrillic, Greek, Cherokee, …). */
+  foreign: boolean;
+  /** A Latin letter no orthography writes words with (IPA letters, small capitals; ı is Turkish, ɑ is not). */
+  odd: boolean;
+}
+
+function foldTable(): Map<string, Fold> {
   const skeleton = UNICODE_CONFUSABLES as Record<string, string>;
   const step = (c: string) => SMALL_CAPITALS[c] ?? skeleton[c];
-  const table = new Map<string, string>();
+  const letters = new Map<string, string>();
   for (const [from, prototype] of Object.entries(skeleton)) {
     // Letters with diacritics (ç, ǧ) are orthography, not disguise: the rules match them as written.
     if ([...from].length !== 1 || from.charCodeAt(0) < 0x80 || !/\p{L}/u.test(from) || from.normalize('NFD') !== from) continue;
@@ -39,21 +47,21 @@ function foldTable(): Map<string, string> {
     to = to.normalize('NFD').replace(/\p{M}/gu, '');
     if (to === 'rn') to = 'm';
     if (to === 'l' && /\p{Lu}|\p{Lt}/u.test(from)) to = 'I';
-    if (ASCII_LETTER.test(to)) table.set(from, to);
+    if (ASCII_LETTER.test(to)) letters.set(from, to);
   }
-  for (const [from, to] of Object.entries(SMALL_CAPITALS)) table.set(from, to);
+  for (const [from, to] of Object.entries(SMALL_CAPITALS)) letters.set(from, to);
+  const table = new Map<string, Fold>();
+  for (const [from, to] of letters) {
+    const latin = LATIN.test(from);
+    // Latin-1 and Latin Extended-A/B are the letters of real orthographies.
+    table.set(from, { to, foreign: !latin, odd: latin && (from.codePointAt(0)! < 0xc0 || from.codePointAt(0)! > 0x24f) });
+  }
   return table;
 }
 
+const LATIN = /\p{Script=Latin}/u;
 const FOLD = foldTable();
 const FOLDABLE = new RegExp(`[${[...FOLD.keys()].join('')}]`, 'u');
-const LATIN = /\p{Script=Latin}/u;
-
-/**
- * A Latin look-alike that no orthography writes words with (IPA letters, small capitals), as opposed to the
- * letters of Latin-1 and Latin Extended-A/B (ı is Turkish, ɑ is not).
- */
-const notOrthographic = (c: string) => LATIN.test(c) && (c.codePointAt(0)! < 0xc0 || c.codePointAt(0)! > 0x24f);
 
 export interface Normalized {
   text: string;
@@ -65,7 +73,10 @@ export interface Normalized {
   invisible: number;
   tags: number;
   bidi: number;
-  /** Words that mixed Latin letters with look-alikes, or were written in small capitals (a homoglyph attack, not just Russian or Greek text). */
+  /**
+   * Words that mixed Latin letters with look-alikes, or were written in small capitals, or carried stray combining
+   * marks (a homoglyph attack, not just Russian or Greek text).
+   */
   homoglyphWords: number;
 }
 
@@ -77,24 +88,34 @@ export interface Normalized {
 function foldWord(word: string): { text: string; disguised: boolean } {
   let ascii = false;
   let latinLookalike = false;
-  let foreignLookalike = false;
+  let odd = false;
+  let foreign = false;
   let unfoldable = false;
-  for (const c of word) {
+  const chars = [...word];
+  for (const c of chars) {
+    const fold = FOLD.get(c);
     if (c < '\u0080') ascii = true;
-    else if (!FOLD.has(c)) unfoldable = true;
-    else if (!LATIN.test(c)) foreignLookalike = true;
-    else if (notOrthographic(c)) latinLookalike = true;
+    else if (!fold) unfoldable = true;
+    else if (fold.foreign) foreign = true;
+    else {
+      latinLookalike = true;
+      odd ||= fold.odd;
+    }
   }
-  if (unfoldable && !(ascii && foreignLookalike)) return { text: word, disguised: false };
-  let text = '';
-  for (const c of word) text += FOLD.get(c) ?? c;
-  return { text, disguised: latinLookalike || (foreignLookalike && LATIN.test(word)) };
+  if (unfoldable && !(ascii && foreign)) return { text: word, disguised: false };
+  return { text: chars.map((c) => FOLD.get(c)?.to ?? c).join(''), disguised: odd || (foreign && (ascii || latinLookalike)) };
 }
 
 /** Combining marks right after a Latin letter (one run counts once). */
 const STRAY_MARKS = /(?<=\p{Script=Latin})\p{M}+/gu;
-/** Latin letters with a diacritic that decomposes (é, ï, ñ, ǧ …). */
-const ACCENTED = /[\u00C0-\u024F\u1E00-\u1EFF]/;
+/** Latin letters with a diacritic that decomposes (é, ï, ñ, ǧ …), and the letter without it. */
+const UNACCENTED = new Map<string, string>();
+for (let cp = 0xc0; cp <= 0x1eff; cp++) {
+  const c = String.fromCodePoint(cp);
+  const base = c.normalize('NFD').replace(/\p{M}/gu, '');
+  if (base !== c && ASCII_LETTER.test(base)) UNACCENTED.set(c, base);
+}
+const ACCENTED = new RegExp(`[${[...UNACCENTED.keys()].join('')}]`, 'gu');
 
 /** Printable ASCII, tab and newlines: nothing to normalize, fold or remove. */
 const PLAIN_ASCII = /^[\t\n\r\x20-\x7e]*$/;
@@ -120,6 +141,6 @@ export function normalize(input: string): Normalized {
       return folded.text;
     });
   }
-  const unaccented = ACCENTED.test(text) ? text.normalize('NFD').replace(STRAY_MARKS, '').normalize('NFC') : undefined;
-  return { text, ...(unaccented !== undefined && unaccented !== text ? { unaccented } : {}), invisible, tags, bidi, homoglyphWords };
+  const unaccented = text.replace(ACCENTED, (c) => UNACCENTED.get(c) ?? c);
+  return { text, ...(unaccented !== text ? { unaccented } : {}), invisible, tags, bidi, homoglyphWords };
 }
