@@ -46,6 +46,11 @@ const GAP = '[^.!?\\n]{0,60}?';
 const WRAP_GAP = '[^.!?\\n]{0,60}?(?:\\n(?![ \\t]*\\n)[ \\t]*)?';
 /** Our tools by name, as snake_case, kebab-case or run together (`acknowledge_alert`, `acknowledge-alert`, `acknowledgeAlert`). */
 const OUR_TOOLS = TOOL_NAMES.map((name) => name.split('_').join('[_-]?')).join('|');
+/**
+ * One gate for every rule that names the AI: the name is the rare word, and one alternative in the prefilter costs
+ * less on all text than one per phrasing ("to any", "if you are", "dear").
+ */
+const AI_GATE = String.raw`(?:ai|llm|language\s+models?|chatbots?|claude|copilots?|assistants?|gpt|chatgpt|bots?|gatehouse|automated\s+(?:system|agent|assistant))s?\b`;
 /** Verbs that ask for a tool to be run, in English, German, French and Spanish. */
 const TOOL_VERBS = 'call|run|invoke|use|execute|trigger|launch|perform|issue|fire|apply|start|do|send|submit|schedule|queue|rufe|führe|starte|verwende|nutze|appelle|appelez|exécute|exécutez|lance|lancez|utilise|utilisez|ejecuta|ejecute|llama|llame|usa|utiliza|invoca';
 const rule = (category: Category, weight: number, source: string, opts: { gate: string[]; indirectOnly?: boolean; multiline?: boolean; flags?: string }): Rule => ({
@@ -63,6 +68,8 @@ const rule = (category: Category, weight: number, source: string, opts: { gate: 
  */
 export function gateSource(alternatives: string[]): string {
   const wordStart = (a: string) => /^(\(\?:)?\p{L}/u.test(a);
+  // Rules that share a gate (an override and its wrapped form) test it once.
+  alternatives = [...new Set(alternatives)];
   const words = alternatives.filter(wordStart);
   const symbols = alternatives.filter((a) => !wordStart(a));
   return [words.length ? `\\b(?:${words.join('|')})` : '', ...symbols].filter(Boolean).join('|');
@@ -134,8 +141,12 @@ export const RULES: Rule[] = [
   // Telling the assistant to call one of our tools by name, or writing the call out with its arguments: data has no
   // business doing that (a file or a longer name, `kill-process.sh`, is not the tool; `killProcess(pid)` is code)
   rule('embedded_instruction', 1, `\\b(${TOOL_VERBS})\\b[^.!?\\n]{0,30}?\\b(${OUR_TOOLS})\\b(?![.-]\\w)|\\b(${OUR_TOOLS})\\b(?![.-]\\w)[^.!?\\n]{0,40}?\\b(aus(zu)?führen|auf(zu)?rufen|starten|verwenden|benutzen|nutzen)\\b|\\b(next|required|pending|recommended)\\s+(steps?|actions?|tasks?|calls?)\\s*[:=-]\\s*[\`'"]?(${OUR_TOOLS})\\b|\\b(${TOOL_NAMES.join('|')})\\s*\\(\\s*(\\{|["']?\\w+["']?\\s*[:=])`, { indirectOnly: true, gate: [`(?:${OUR_TOOLS})\\b`] }),
-  rule('embedded_instruction', 1, `\\b(${TOOL_VERBS})\\b[^.!?\\n]{0,30}?\\b(${TOOL_NAMES.map((n) => n.split('_').join('\\s+')).join('|')})\\s+(tool|function|action|command)\\b`, { indirectOnly: true, gate: [String.raw`(?:tool|function|action|command)\b`] }),
+  rule('embedded_instruction', 1, `\\b(${TOOL_VERBS})\\b[^.!?\\n]{0,30}?\\b(${TOOL_NAMES.map((n) => n.split('_').join('\\s+')).join('|')})\\s+(tool|function|action|command)\\b`, { indirectOnly: true, gate: [`(?:${TOOL_NAMES.map((n) => n.split('_').join('\\s+')).join('|')})\\s+(?:tool|function|action|command)\\b`] }),
   // Text that speaks to the AI reading it: data written for a person has no reason to
-  rule('embedded_instruction', 1, `\\bif\\s+you(\\s+are|'re)\\s+(an?\\s+)?(ai|llm|(large\\s+)?language\\s+model|assistant|chatbot|copilot|bot|automated\\s+(system|agent|assistant))\\b|\\b(note|message|instructions?|attention|reminder|notice|memo)\\s+(to|for)\\s+(the\\s+|any\\s+|all\\s+)?((ai|llm|(large\\s+)?language\\s+models?|ai\\s+assistants?|chatbots?|copilots?|claude)\\b|assistants?\\s*[:,])|\\b(ai|llm|language\\s+models?)(\\s+(assistants?|agents?|models?|systems?|tools?|bots?))?\\s+(reading|processing|parsing|summari[sz]ing|analy[sz]ing|seeing|viewing)\\s+this\\b|\\b(dear|hey|hi|hello)\\s+(ai|llm|assistant|chatbot|copilot|claude|chatgpt|gpt|bot|gatehouse)\\b|\\b(to|for)\\s+(any|all|every|each)\\s+(ai|llm|language\\s+model|chatbot)s?\\b`, { indirectOnly: true, gate: [String.raw`if\s+you(?:\s+are|'re)\s`, String.raw`(?:dear|hey|hi|hello)\s`, String.raw`(?:to|for)\s+(?:any|all|every|each)\s+(?:ai|llm|language|chatbot)`, String.raw`(?:note|message|instructions?|attention|reminder|notice|memo)\s+(?:to|for)\s`, String.raw`(?:ai|llm|language\s+models?)\s`, String.raw`dear\s`] }),
-  rule('embedded_instruction', 1, `\\b(the|you,?)\\s+(ai|llm|(ai\\s+)?assistant|copilot|chatbot)\\s+(must|should|shall|needs?\\s+to|has\\s+to|is\\s+(instructed|required|authori[sz]ed|allowed|permitted)\\s+to|may\\s+now|will\\s+now|can\\s+now)\\b`, { indirectOnly: true, gate: [String.raw`(?:the|you,?)\s+(?:ai|llm|assistant|copilot|chatbot)\b`] }),
+  rule('embedded_instruction', 1, `\\bif\\s+you(\\s+are|'re)\\s+(an?\\s+)?(ai|llm|(large\\s+)?language\\s+model|assistant|chatbot|copilot|bot|automated\\s+(system|agent|assistant))\\b`, { indirectOnly: true, gate: [AI_GATE] }),
+  rule('embedded_instruction', 1, `\\b(note|message|instructions?|attention|reminder|notice|memo)\\s+(to|for)\\s+(the\\s+|any\\s+|all\\s+)?((ai|llm|(large\\s+)?language\\s+models?|ai\\s+assistants?|chatbots?|copilots?|claude)\\b|assistants?\\s*[:,])`, { indirectOnly: true, gate: [AI_GATE] }),
+  rule('embedded_instruction', 1, `\\b(ai|llm|language\\s+models?)(\\s+(assistants?|agents?|models?|systems?|tools?|bots?))?\\s+(reading|processing|parsing|summari[sz]ing|analy[sz]ing|seeing|viewing)\\s+this\\b`, { indirectOnly: true, gate: [AI_GATE] }),
+  rule('embedded_instruction', 1, `\\b(dear|hey|hi|hello)\\s+(ai|llm|assistant|chatbot|copilot|claude|chatgpt|gpt|bot|gatehouse)\\b`, { indirectOnly: true, gate: [AI_GATE] }),
+  rule('embedded_instruction', 1, `\\b(to|for)\\s+(any|all|every|each)\\s+(ai|llm|language\\s+model|chatbot)s?\\b`, { indirectOnly: true, gate: [AI_GATE] }),
+  rule('embedded_instruction', 1, `\\b(the|you,?)\\s+(ai|llm|(ai\\s+)?assistant|copilot|chatbot)\\s+(must|should|shall|needs?\\s+to|has\\s+to|is\\s+(instructed|required|authori[sz]ed|allowed|permitted)\\s+to|may\\s+now|will\\s+now|can\\s+now)\\b`, { indirectOnly: true, gate: [AI_GATE] }),
 ];
