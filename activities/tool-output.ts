@@ -1,7 +1,7 @@
 /**
  * What the model sees of a tool's output: rendered as JSON, scanned for injected instructions (as indirect
- * input), and fenced as untrusted data with a fresh nonce. Flagged content still reaches the model, fenced and
- * marked, and the caller taints the session so the next tool call needs a human.
+ * input, every string as the model reads it), and fenced as untrusted data with a fresh nonce. Flagged content
+ * still reaches the model, fenced and marked, and the caller taints the session so the next tool call needs a human.
  */
 import crypto from 'node:crypto';
 import type { ToolInvocation } from '@prisma/client';
@@ -9,7 +9,7 @@ import type { ToolOutcome } from '../common/session';
 import { audit } from '../lib/audit';
 import { publishSessionEvent } from '../lib/session-events';
 import type { ActivityDeps } from './deps';
-import { detect } from '../cage/injection-detector';
+import { scanToolOutput } from '../cage/injection-output';
 import { fence } from '../cage/output-fence';
 
 export interface RenderedOutput {
@@ -20,10 +20,10 @@ export interface RenderedOutput {
 
 export function renderForModel(output: unknown, source: string): RenderedOutput {
   const raw = typeof output === 'string' ? output : JSON.stringify(output, null, 1);
-  const detection = detect(raw, 'indirect');
-  const flagged = detection.verdict === 'injection';
+  // Scanned string by string as the model reads them, not as JSON text (see injection-output.ts).
+  const { flagged, categories } = scanToolOutput(output);
   const text = fence(raw, { nonce: crypto.randomBytes(9).toString('base64url'), source, flagged });
-  return { text, flagged, categories: detection.findings.map((f) => f.category) };
+  return { text, flagged, categories };
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
- * bench/detector: detector throughput (MB/s) on the benign IT set and on adversarial inputs (long runs of
- * near-matches, deep nesting, 1 MB of base64), and the ratio of the slowest to the fastest per byte.
+ * bench/detector: detector throughput (MB/s) on the benign IT set, on adversarial inputs (long runs of
+ * near-matches, deep nesting, 1 MB of base64) and on tool output scanned as the model reads it (JSON parsed and
+ * every string scanned), and the ratio of the slowest to the fastest per byte.
  * Goals: at least 50 MB/s, and a ratio under 10.
  *   npm run bench -- detector [--data <benign data.jsonl>]
  * The benign set is read by path (../shared/eval/injection/benign-it/data.jsonl beside the clone by default); when it
@@ -9,14 +10,15 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { detect } from '../cage/injection-detector';
+import { scanToolOutput } from '../cage/injection-output';
 import { emit } from './stats';
 
-function throughput(name: string, texts: string[], channel: 'direct' | 'indirect', rounds = 10) {
+function throughput(name: string, texts: string[], channel: 'direct' | 'indirect', rounds = 10, scan: (text: string) => unknown = (t) => detect(t, channel)) {
   const bytes = texts.reduce((n, t) => n + Buffer.byteLength(t), 0);
   let best = Infinity;
   for (let r = 0; r < rounds; r++) {
     const t0 = performance.now();
-    for (const t of texts) detect(t, channel);
+    for (const t of texts) scan(t);
     best = Math.min(best, performance.now() - t0);
   }
   const mbPerS = bytes / 1e6 / (best / 1000);
@@ -56,6 +58,12 @@ export async function runDetectorBench(opts: { data?: string } = {}): Promise<vo
     'URL-encoding: "%41" × 1 MB': '%41'.repeat(MB / 3),
   };
   for (const [name, text] of Object.entries(adversarial)) results.push(throughput(name, [text], 'indirect', 5));
+  // Tool output as it is scanned for the model: every string of the parsed JSON, and all of them in reading order.
+  const processes = Array.from({ length: 5000 }, (_, i) => ({ pid: 400 + i, name: `svchost${i}.exe`, user: 'SYSTEM', cpuPercent: 1.5, command: `C:\\Windows\\System32\\svchost.exe -k netsvcs -p -s Svc${i}` }));
+  const nested = JSON.stringify(Array.from({ length: 10_000 }, () => ({ a: [{ b: 'ignore the' }, ['previous', { c: 'value' }]] })));
+  for (const [name, json] of Object.entries({ 'tool output: 5,000 processes': JSON.stringify({ processes }), 'tool output: 10,000 nested near-matches': nested })) {
+    results.push(throughput(name, [json], 'indirect', 5, (t) => scanToolOutput(JSON.parse(t))));
+  }
   const rates = results.map((r) => r.mbPerS);
   emit({
     bench: 'detector',

@@ -10,7 +10,7 @@
 import { normalize } from './normalize';
 import { RULES, gateSource, type Category } from './injection-rules';
 
-export const DETECTOR_VERSION = 'rules-1';
+export const DETECTOR_VERSION = 'rules-2';
 export type Channel = 'direct' | 'indirect';
 
 export interface Span {
@@ -113,7 +113,8 @@ function runRules(text: string, channel: Channel): Map<Category, Finding> {
   const found = new Map<Category, Finding>();
   const compiled = COMPILED[channel];
   if (!compiled.gateRe.test(text)) return found;
-  const candidates = compiled.groups.filter((g) => g.gateRe.test(text)).flatMap((g) => g.rules.filter((r) => r.gateRe.test(text)));
+  const multiline = text.includes('\n');
+  const candidates = compiled.groups.filter((g) => g.gateRe.test(text)).flatMap((g) => g.rules.filter((r) => (multiline || !r.multiline) && r.gateRe.test(text)));
   for (const rule of candidates) {
     rule.pattern.lastIndex = 0;
     for (const m of text.matchAll(rule.pattern)) {
@@ -136,10 +137,17 @@ function add(found: Map<Category, Finding>, category: Category, weight: number, 
 
 export function detect(input: string, channel: Channel = 'direct', depth = 0): Detection {
   const n = normalize(input);
-  if (n.invisible + n.tags + n.bidi + n.homoglyphWords === 0 && !SUSPECT[channel].test(n.text)) {
+  if (n.invisible + n.tags + n.bidi + n.homoglyphWords === 0 && !SUSPECT[channel].test(n.text) && !(n.unaccented !== undefined && SUSPECT[channel].test(n.unaccented))) {
     return { verdict: 'clean', score: 0, findings: [], version: DETECTOR_VERSION };
   }
   const found = runRules(n.text, channel);
+  if (n.unaccented !== undefined) {
+    for (const [category, f] of runRules(n.unaccented, channel)) {
+      const known = found.get(category);
+      if (!known) found.set(category, f);
+      else known.weight = Math.max(known.weight, f.weight);
+    }
+  }
   if (n.tags > 0) add(found, 'invisible_characters', 1, `${n.tags} Unicode tag characters`);
   else if (n.invisible > 0) add(found, 'invisible_characters', 0.3, `${n.invisible} zero-width characters`);
   if (n.bidi > 0) add(found, 'bidi_override', 0.6, `${n.bidi} bidirectional control characters`);

@@ -3,6 +3,8 @@
  * Every pattern has bounded gaps (`.{0,n}`-style with a fixed n) and no nested quantifiers, so matching stays
  * linear in the input. Weights add up to a score; 1 is a confident detection.
  */
+import { TOOL_NAMES } from '../common/tools';
+
 export type Category =
   | 'instruction_override'
   | 'role_impersonation'
@@ -27,15 +29,37 @@ export interface Rule {
   gate: string[];
   /** Only in what tools bring back (instructions planted in data), never in what users type. */
   indirectOnly?: boolean;
+  /**
+   * Only in text with a line break: a rule that adds to another only the matches that cross a line costs nothing
+   * on one-line text (a second full pass over a run of near-matches would otherwise double the detector's worst case).
+   */
+  multiline?: boolean;
 }
 
 const GAP = '[^.!?\\n]{0,60}?';
-const rule = (category: Category, weight: number, source: string, opts: { gate: string[]; indirectOnly?: boolean; flags?: string }): Rule => ({
+/**
+ * A gap that may end in one line break (not a blank line) before the next word of the phrase: an instruction
+ * hard-wrapped in a file, or split over two list entries that the model reads one under the other. The break only
+ * at the end of a gap keeps the search as short as GAP's; and the rules that use it have words rare in data, so
+ * that records on consecutive lines of a config (`action drop` / `from any` / `rules …`) are not read as a sentence.
+ */
+const WRAP_GAP = '[^.!?\\n]{0,60}?(?:\\n(?![ \\t]*\\n)[ \\t]*)?';
+/** Our tools by name, as snake_case, kebab-case or run together (`acknowledge_alert`, `acknowledge-alert`, `acknowledgeAlert`). */
+const OUR_TOOLS = TOOL_NAMES.map((name) => name.split('_').join('[_-]?')).join('|');
+/**
+ * One gate for every rule that names the AI: the name is the rare word, and one alternative in the prefilter costs
+ * less on all text than one per phrasing ("to any", "if you are", "dear").
+ */
+const AI_GATE = String.raw`(?:ai|llm|language\s+models?|chatbots?|claude|copilots?|assistants?|gpt|chatgpt|bots?|gatehouse|automated\s+(?:system|agent|assistant))s?\b`;
+/** Verbs that ask for a tool to be run, in English, German, French and Spanish. */
+const TOOL_VERBS = 'call|run|invoke|use|execute|trigger|launch|perform|issue|fire|apply|start|do|send|submit|schedule|queue|rufe|führe|starte|verwende|nutze|appelle|appelez|exécute|exécutez|lance|lancez|utilise|utilisez|ejecuta|ejecute|llama|llame|usa|utiliza|invoca';
+const rule = (category: Category, weight: number, source: string, opts: { gate: string[]; indirectOnly?: boolean; multiline?: boolean; flags?: string }): Rule => ({
   category,
   weight,
   pattern: new RegExp(source, opts.flags ?? 'gi'),
   gate: opts.gate,
   indirectOnly: opts.indirectOnly,
+  multiline: opts.multiline,
 });
 
 /**
@@ -44,6 +68,8 @@ const rule = (category: Category, weight: number, source: string, opts: { gate: 
  */
 export function gateSource(alternatives: string[]): string {
   const wordStart = (a: string) => /^(\(\?:)?\p{L}/u.test(a);
+  // Rules that share a gate (an override and its wrapped form) test it once.
+  alternatives = [...new Set(alternatives)];
   const words = alternatives.filter(wordStart);
   const symbols = alternatives.filter((a) => !wordStart(a));
   return [words.length ? `\\b(?:${words.join('|')})` : '', ...symbols].filter(Boolean).join('|');
@@ -53,6 +79,8 @@ export const RULES: Rule[] = [
   // Instruction override
   // English, French and Spanish in one pattern: one pass over the text instead of three
   rule('instruction_override', 1, `\\b(ignore|disregard|forget|override|bypass|skip|drop|ignorer|ignorez|oublie|oublier|oubliez|ignora|olvida|olvide|olvidad)\\b${GAP}\\b(previous|prior|above|earlier|preceding|all|any|your|the|these|those|initial|original|system|toutes?|les|vos|tes|todas?|las|tus|sus|anteriores)\\b${GAP}\\b(instructions?|rules|directions|directives|guidelines|prompts?|commands|context|constraints|restrictions|programming|orders|tasks?|consignes|règles|instrucciones|reglas|indicaciones|órdenes)\\b`, { gate: [String.raw`(?:ignore|disregard|forget|override|bypass|skip|drop|ignorer|ignorez|oublie|oublier|oubliez|ignora|olvida|olvide|olvidad)\b`] }),
+  // The same, wrapped over two lines; with the words that name instructions only (not rules, commands or tasks)
+  rule('instruction_override', 1, `\\b(ignore|disregard|forget|ignorer|ignorez|oublie|oublier|oubliez|ignora|olvida|olvide|olvidad)\\b${WRAP_GAP}\\b(previous|prior|above|earlier|preceding|all|any|your|the|these|those|initial|original|system|toutes?|les|vos|tes|todas?|las|tus|sus|anteriores)\\b${WRAP_GAP}\\b(instructions?|directions|directives|guidelines|prompts?|programming|consignes|instrucciones|indicaciones)\\b`, { gate: [String.raw`(?:ignore|disregard|forget|ignorer|ignorez|oublie|oublier|oubliez|ignora|olvida|olvide|olvidad)\b`], multiline: true }),
   rule('instruction_override', 1, `\\b(ignore|forget|disregard)\\s+(everything|all)\\b`, { gate: [String.raw`(?:ignore|forget|disregard)\s+(?:everything|all)\b`] }),
   rule('instruction_override', 0.7, `\\bnew\\s+(instructions?|task|rules|directives?)\\s*:`, { gate: [String.raw`new\s+(?:instructions?|task|rules|directives?)\s*:`] }),
   rule('instruction_override', 0.4, `(^|\\n)\\s*important\\s*[:!]`, { gate: [String.raw`important\s*[:!]`] }),
@@ -98,10 +126,27 @@ export const RULES: Rule[] = [
   rule('chat_template', 0.7, `(^|\\n)\\s*(human|assistant|system)\\s*:\\s*\\S`, { flags: 'gi' , gate: [String.raw`(?:human|assistant|system)\s*:`] }),
   // XML / system tags (a closing tag, or an opening tag at the start of a line: not an attribute value)
   rule('system_tag', 1, `</\\s*(system|instructions?|prompt|system_prompt|sys|admin|developer)\\s*>`, { gate: [String.raw`</\s*(?:system|instruction|prompt|sys|admin|developer)`] }),
+  // The output fence's own markers (see output-fence.ts): data that closes or opens a fence is trying to leave it
+  rule('system_tag', 1, `(<|&lt;|\\[)\\s*\\\\?/?\\s*untrusted[\\W_]{0,3}data\\b|\\b(end|close)\\s+of\\s+(the\\s+)?untrusted[\\W_]{0,3}data\\b|\\buntrusted[\\W_]{0,3}data\\s+(ends|ended|is\\s+over|closes|closed)\\b`, { gate: [String.raw`untrusted[\W_]{0,3}data\b`] }),
+  // Tool calls written out in a model's own syntax (Anthropic's XML, the Messages API's JSON)
+  rule('chat_template', 1, `<\\s*/?\\s*(function_calls|function_results|tool_use|tool_result|tool_call)\\b|<\\s*invoke\\s+name\\s*=|["']type["']\\s*:\\s*["'](tool_use|tool_call|function_call)["']`, { gate: [String.raw`<\s*/?\s*(?:function_|tool_)`, String.raw`<\s*invoke\s`, String.raw`(?:tool_use|tool_call|function_call)\b`] }),
   rule('system_tag', 0.8, `(^|\\n|>)\\s*<\\s*(system|instructions?|system_prompt|admin|developer)(\\s[^>]{0,80})?>`, { gate: [String.raw`<\s*(?:system|instruction|admin|developer)`] }),
   // Instructions planted in data a tool returned, addressed to the agent
   rule('embedded_instruction', 1, `\\bplease\\b${GAP}\\b(transfer|send|share|grant|delete|remove|schedule|book|update|change|move|unlock|disable|enable|install|download|email|forward|post|withdraw|deposit|pay|purchase|buy|sell|invite|add|give|use|create|cancel|reset|deactivate|close|redirect|sign|publish|upload|set|get|find|retrieve|access|extract|list|search|fetch|look\\s+up|gather|obtain|compile|export|provide|locate)\\b`, { indirectOnly: true , gate: [String.raw`please\b`] }),
   // Data exfiltration: send the results somewhere, to an e-mail address
   rule('embedded_instruction', 1, `\\b(send|e-?mail|forward|share|mail|upload|transfer)\\b[^.\\n]{0,80}?\\bto\\b[^.\\n]{0,30}?[\\w.+-]+@[\\w-]+(\\.[\\w-]+)+`, { indirectOnly: true , gate: [String.raw`@[\w-]+\.[\w-]`] }),
-  rule('embedded_instruction', 0.8, `\\buse\\s+(the\\s+)?['"\`]?[A-Z]\\w{3,}['"\`]?\\s+tool\\b`, { indirectOnly: true, flags: 'g' , gate: [String.raw`tool\b`] }),
+  // "Use the X tool", where X is a name that reads as a program's: PascalCase (case matters there), snake_case or quoted
+  rule('embedded_instruction', 0.8, `\\b[Uu](?:se|SE)\\s+(?:(?:the|The|THE)\\s+)?['"\`]?[A-Z]\\w{3,}['"\`]?\\s+(?:tool|Tool|TOOL)\\b`, { indirectOnly: true, flags: 'g' , gate: [String.raw`tool\b`] }),
+  rule('embedded_instruction', 0.8, `\\buse\\s+(the\\s+)?(['"\`]\\w{3,}['"\`]|\\w+_\\w+)\\s+tools?\\b`, { indirectOnly: true, gate: [String.raw`tools?\b`] }),
+  // Telling the assistant to call one of our tools by name, or writing the call out with its arguments: data has no
+  // business doing that (a file or a longer name, `kill-process.sh`, is not the tool; `killProcess(pid)` is code)
+  rule('embedded_instruction', 1, `\\b(${TOOL_VERBS})\\b[^.!?\\n]{0,30}?\\b(${OUR_TOOLS})\\b(?![.-]\\w)|\\b(${OUR_TOOLS})\\b(?![.-]\\w)[^.!?\\n]{0,40}?\\b(aus(zu)?führen|auf(zu)?rufen|starten|verwenden|benutzen|nutzen)\\b|\\b(next|required|pending|recommended)\\s+(steps?|actions?|tasks?|calls?)\\s*[:=-]\\s*[\`'"]?(${OUR_TOOLS})\\b|\\b(${TOOL_NAMES.join('|')})\\s*\\(\\s*(\\{|["']?\\w+["']?\\s*[:=])`, { indirectOnly: true, gate: [`(?:${OUR_TOOLS})\\b`] }),
+  rule('embedded_instruction', 1, `\\b(${TOOL_VERBS})\\b[^.!?\\n]{0,30}?\\b(${TOOL_NAMES.map((n) => n.split('_').join('\\s+')).join('|')})\\s+(tool|function|action|command)\\b`, { indirectOnly: true, gate: [`(?:${TOOL_NAMES.map((n) => n.split('_').join('\\s+')).join('|')})\\s+(?:tool|function|action|command)\\b`] }),
+  // Text that speaks to the AI reading it: data written for a person has no reason to
+  rule('embedded_instruction', 1, `\\bif\\s+you(\\s+are|'re)\\s+(an?\\s+)?(ai|llm|(large\\s+)?language\\s+model|assistant|chatbot|copilot|bot|automated\\s+(system|agent|assistant))\\b`, { indirectOnly: true, gate: [AI_GATE] }),
+  rule('embedded_instruction', 1, `\\b(note|message|instructions?|attention|reminder|notice|memo)\\s+(to|for)\\s+(the\\s+|any\\s+|all\\s+)?((ai|llm|(large\\s+)?language\\s+models?|ai\\s+assistants?|chatbots?|copilots?|claude)\\b|assistants?\\s*[:,])`, { indirectOnly: true, gate: [AI_GATE] }),
+  rule('embedded_instruction', 1, `\\b(ai|llm|language\\s+models?)(\\s+(assistants?|agents?|models?|systems?|tools?|bots?))?\\s+(reading|processing|parsing|summari[sz]ing|analy[sz]ing|seeing|viewing)\\s+this\\b`, { indirectOnly: true, gate: [AI_GATE] }),
+  rule('embedded_instruction', 1, `\\b(dear|hey|hi|hello)\\s+(ai|llm|assistant|chatbot|copilot|claude|chatgpt|gpt|bot|gatehouse)\\b`, { indirectOnly: true, gate: [AI_GATE] }),
+  rule('embedded_instruction', 1, `\\b(to|for)\\s+(any|all|every|each)\\s+(ai|llm|language\\s+model|chatbot)s?\\b`, { indirectOnly: true, gate: [AI_GATE] }),
+  rule('embedded_instruction', 1, `\\b(the|you,?)\\s+(ai|llm|(ai\\s+)?assistant|copilot|chatbot)\\s+(must|should|shall|needs?\\s+to|has\\s+to|is\\s+(instructed|required|authori[sz]ed|allowed|permitted)\\s+to|may\\s+now|will\\s+now|can\\s+now)\\b`, { indirectOnly: true, gate: [AI_GATE] }),
 ];
