@@ -2,9 +2,8 @@
  * A fleet reconnecting at once, as after an api restart: a thousand agents open their `/agents` connection in the
  * same moment, with the real api, PostgreSQL, Redis and Temporal. Each connection is authenticated against the
  * device's stored credential and then served the command queued for it while it was away (the gateway's two reads
- * per connection); a server-side fault shows as a refused connection or a command that never arrives. The agents
- * share one Socket.IO manager, as the simulated endpoints of `npm run agent -- --simulate` do (remediation-long's
- * 1,020 agents, where the gateway's reads once overflowed the stack during full runs).
+ * per connection); a server-side fault shows as a refused connection or a command that never arrives. Each agent
+ * has a connection of its own, as real endpoints do (the simulator's agents share one).
  */
 import crypto from 'node:crypto';
 import { io, type Socket } from 'socket.io-client';
@@ -40,7 +39,7 @@ async function offlineFleet(): Promise<(EnrolledDevice & { commandId: string })[
 /** Connects as the device and waits for the queued command; resolves with what the agent saw. */
 const reconnect = (d: EnrolledDevice & { commandId: string }): Promise<{ served: boolean; refusal?: string }> =>
   new Promise((resolve) => {
-    const socket = io(`${sys.url}/agents`, { auth: agentAuth(d), transports: ['websocket'], reconnection: false, timeout: 120_000 });
+    const socket = io(`${sys.url}/agents`, { auth: agentAuth(d), transports: ['websocket'], reconnection: false, timeout: 120_000, forceNew: true });
     sockets.push(socket);
     socket.on('command:dispatch', (msg: CommandDispatch) => {
       if (msg.commandId === d.commandId) resolve({ served: true });
