@@ -111,6 +111,14 @@ export interface ApiServer {
   close(): Promise<void>;
 }
 
+/**
+ * Connections the kernel may hold for the api before it accepts them. A fleet reconnecting after an api restart
+ * opens a thousand or more at once, faster than one event loop accepts them; past Node's default of 511 the kernel
+ * drops or resets the rest, and those agents see a refused connection and back off (fleet-reconnect.int.test.ts).
+ * The kernel caps it at net.core.somaxconn (4096 by default since Linux 5.4).
+ */
+const LISTEN_BACKLOG = 4096;
+
 const secureCookies = (deps: ApiDeps) => deps.config.publicUrl?.startsWith('https:') ?? false;
 
 /**
@@ -238,7 +246,7 @@ export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
     async listen(port, host) {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
-        server.listen(port, host, () => resolve());
+        server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => resolve());
       });
       const address = server.address() as AddressInfo;
       const url = `http://${host}:${address.port}`;

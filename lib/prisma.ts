@@ -4,7 +4,7 @@
  */
 import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient } from '@prisma/client';
-import { Pool } from 'pg';
+import { Client, Pool } from 'pg';
 
 export type { PrismaClient };
 export type { Pool };
@@ -15,8 +15,28 @@ export interface Database {
   pool: Pool;
 }
 
+/**
+ * A pool connection that starts a query only once its previous one has finished. Prisma's query interpreter reads a
+ * row's relations (`include: { org, site, group }`) with Promise.all; inside a transaction (every tenantDb query is
+ * one) they all go to the transaction's one connection, which pg queues but warns about ("Calling client.query()
+ * when the client is already executing a query", to become an error in pg 9). The fix belongs in the adapter
+ * (prisma/orm#29407, prisma/orm#29979) and is not in @prisma/adapter-pg 7.10.1. Only the promise form, the one the
+ * adapter uses, is chained: pg-pool's own `pool.query` (callback form) has the connection to itself.
+ */
+class OneQueryAtATime extends Client {
+  private previous: Promise<unknown> = Promise.resolve();
+
+  override query(...args: any[]): any {
+    const [config, values, callback] = args;
+    if (typeof config?.submit === 'function' || typeof values === 'function' || callback !== undefined) return super.query(...(args as Parameters<Client['query']>));
+    const run = this.previous.then(() => super.query(config, values));
+    this.previous = run.catch(() => undefined);
+    return run;
+  }
+}
+
 export function createDatabase(databaseUrl: string): Database {
-  const pool = new Pool({ connectionString: databaseUrl });
+  const pool = new Pool({ connectionString: databaseUrl, Client: OneQueryAtATime });
   return { pool, prisma: new PrismaClient({ adapter: new PrismaPg(pool, { disposeExternalPool: true }) }) };
 }
 
