@@ -5,7 +5,7 @@ import { isToolName, TOOL_CATALOG, ToolInput, Tier, type ToolExecution, type Too
 import { approvalDigest } from '../cage/approval-digest';
 import { checkDiscoveryRange } from '../cage/network';
 import { checkScriptParameters, ScriptParameters } from '../common/script-parameters';
-import { resolveTier } from '../cage/policy';
+import { resolveTier, serviceOf } from '../cage/policy';
 import { audit } from '../lib/audit';
 import { sha256 } from '../lib/secrets';
 import { siteFilter, userSites } from '../lib/site-scope';
@@ -158,6 +158,7 @@ async function decide(deps: ActivityDeps, input: AuthorizeToolCallInput): Promis
   const policy = resolveTier({
     tool: name,
     action: spec.action?.(args),
+    service: serviceOf(name, parsed.data),
     targetCount: targets.length,
     tainted: input.tainted,
     overrides: org.policy.map((p) => ({ tool: p.tool, action: p.action, tier: p.tier })),
