@@ -21,7 +21,7 @@ import { signCommand } from '../../cage/command-signing';
 import { publishSessionEvent } from '../../lib/session-events';
 import type { CommandsNote } from '../../lib/pg-events';
 import { CommandOutcome, isCommandOutcome, UNFINISHED_COMMAND } from '../../common/session';
-import { recordResult, stalePending, takeForDelivery, type Deliverable, type Reportable } from '../../lib/device-commands';
+import { endPausedCommands, recordResult, stalePending, takeForDelivery, type Deliverable, type Reportable } from '../../lib/device-commands';
 import { createResultSignaller } from './remediation-results';
 import { storeOutputChunk } from './command-output';
 
@@ -315,9 +315,10 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
       void prisma.device.update({ where: { id: deviceId }, data: { online: false, lastSeenAt: new Date() } }).catch(() => undefined);
     });
 
-    // Commands queued while the device was away.
+    // Commands queued while the device was away; none while its org is paused (the kill switch holds on reconnect,
+    // for delivered-but-unanswered commands too: a resend would run one the agent never received).
     void prisma.deviceCommand
-      .findMany({ where: { deviceId, status: { in: UNFINISHED_COMMAND }, expiresAt: { gt: new Date() } }, orderBy: { createdAt: 'asc' } })
+      .findMany({ where: { deviceId, status: { in: UNFINISHED_COMMAND }, expiresAt: { gt: new Date() }, device: { org: { copilotPausedAt: null } } }, orderBy: { createdAt: 'asc' } })
       .then(sendAll)
       .catch((err: unknown) => logger.error({ err, deviceId }, 'failed to deliver queued commands'));
   });
@@ -375,6 +376,9 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
         where: { status: 'delivered', expiresAt: { lte: now } },
         data: { status: 'failed', errorCode: 'TIMEOUT', completedAt: now },
       });
+      // The pause ends its org's unsent commands at once (api/routes/orgs.ts); this catches one queued while the
+      // pause was committing. Reported just below, like any other outcome.
+      await endPausedCommands(deps.pool);
       const unreported = await prisma.deviceCommand.findMany({
         where: { status: { in: CommandOutcome.options }, reportedAt: null, OR: [{ taskToken: { not: null } }, { reportTo: { not: null } }] },
         select: { ...REPORTABLE, taskToken: true },

@@ -10,6 +10,7 @@ import { lowersDefault, policyActions } from '../../cage/policy';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { audit } from '../../lib/audit';
 import { usageOf } from '../../lib/budget';
+import { endPausedCommands } from '../../lib/device-commands';
 import type { ApiDeps } from '../deps';
 import { orgsWhere, Role, type Principal } from '../http/auth';
 import { OrgParams } from '../http/params';
@@ -52,7 +53,10 @@ function pauseRoute(paused: boolean) {
         where: { id: org.id },
         data: paused ? { copilotPausedAt: new Date(), copilotPausedBy: principal.userId } : { copilotPausedAt: null, copilotPausedBy: null },
       });
-      await audit(deps.prisma, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: paused ? 'copilot.paused' : 'copilot.resumed', target: org.slug });
+      // Once the pause is committed no delivery statement sends the org's commands (lib/device-commands.ts); the ones
+      // still waiting for their device end now as PAUSED, so their sessions are told instead of waiting for a TTL.
+      const ended = paused ? await endPausedCommands(deps.pool, org.id) : 0;
+      await audit(deps.prisma, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: paused ? 'copilot.paused' : 'copilot.resumed', target: org.slug, ...(paused ? { data: { commandsEnded: ended } } : {}) });
       const signalled = await broadcastPause(deps, org.id, paused, principal.userId);
       return { status: 200, body: { org: org.slug, paused, sessionsSignalled: signalled } };
     },
