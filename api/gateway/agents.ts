@@ -8,7 +8,9 @@ import type { Namespace, Socket } from 'socket.io';
 import {
   AgentAuth,
   CommandResult,
+  commandRunSeconds,
   PROTOCOL_VERSION,
+  type CommandKind,
   type AgentToServerEvents,
   type CommandDispatch,
   type CommandResultAck,
@@ -36,6 +38,9 @@ export type AgentNamespace = Namespace<AgentToServerEvents, ServerToAgentEvents,
 /** What telling the waiting workflow of a command's result needs to know (`Reportable`), read through Prisma. */
 const REPORTABLE = { id: true, deviceId: true, status: true, reportTo: true, reportedAt: true } as const;
 const KNOWN_EVENTS = new Set(['command:result', 'command:output']);
+/** The protocol's ceiling on a dispatch timeout, and the margin above a command's own kill timer. */
+const MAX_DISPATCH_SECONDS = 3600;
+const DISPATCH_GRACE_SECONDS = 30;
 
 export interface AgentGateway {
   /** Delivers the queued commands whose devices are connected to this node. */
@@ -183,7 +188,9 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
       kind: cmd.kind as CommandDispatch['kind'],
       params: cmd.params as Record<string, unknown>,
       expiresAt: cmd.expiresAt.toISOString(),
-      timeoutSeconds: deps.config.commandTimeoutSeconds,
+      // Never shorter than the command's own kill timer (a library script's 300 s, apt's 1800 s): the agent kills
+      // the process tree when this passes, and must not report TIMEOUT for a script it let keep running.
+      timeoutSeconds: Math.min(MAX_DISPATCH_SECONDS, Math.max(deps.config.commandTimeoutSeconds, commandRunSeconds(cmd.kind as CommandKind, cmd.params as Record<string, unknown>) + DISPATCH_GRACE_SECONDS)),
       approvalDigest,
     };
     const msg: CommandDispatch = { ...unsigned, signature: signCommand(deps.config.commandSigningKey, { ...unsigned, deviceId: cmd.deviceId }) };
