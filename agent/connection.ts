@@ -23,6 +23,7 @@ import type { AgentCredentials } from './credentials';
 import { CommandJournal } from './journal';
 import { OutputSpool, outputDirOf } from './output-spool';
 import { verifyCommand } from '../cage/command-signing';
+import { commandNeedsApproval } from '../common/tools';
 import { ExecutorError, type ExecutionContext, type Executor } from './executors/types';
 import { AGENT_VERSION } from './version';
 
@@ -210,6 +211,13 @@ export function connectAgent(opts: {
       const why = credentials.commandKey ? 'the command signature does not verify' : 'this credential has no server key to verify commands with; enroll again';
       logger.error({ commandId: cmd.commandId, kind: cmd.kind }, `refused a command: ${why}`);
       return refuse(cmd.commandId, 'BAD_SIGNATURE', why);
+    }
+    if (!cmd.approvalDigest && commandNeedsApproval(cmd.kind, cmd.params)) {
+      // The signature proves the gateway sent it, not that a human approved it: a kind that is T3/T4 by default
+      // runs only with the approval digest the gateway signs in. Said so, not journaled.
+      counters.refusedCommands += 1;
+      logger.error({ commandId: cmd.commandId, kind: cmd.kind }, 'refused a command that needs an approval and carries none');
+      return refuse(cmd.commandId, 'APPROVAL_MISSING', 'this kind of command runs only with the digest of a human approval, and none came with it');
     }
     if (journal.result(cmd.commandId)) return void report(cmd.commandId); // redelivered: answer, never rerun
     if (running.has(cmd.commandId) || journal.seen(cmd.commandId)) return;

@@ -56,14 +56,17 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
   const sockets = new Map<string, AgentSocket>();
   const counters = { invalidFrames: 0, resultsAccepted: 0, throttledFrames: 0, floodDisconnects: 0 };
 
-  /** Whether another api node holds a connection of this device (through the Socket.IO adapter's rooms). */
-  async function connectedElsewhere(deviceId: string): Promise<boolean> {
+  /**
+   * Whether another api node holds a connection of this device (through the Socket.IO adapter's rooms); 'unknown'
+   * when the nodes cannot be asked (Redis unreachable), which the caller treats as a refusal: a cloned credential
+   * must not get in because the clone check could not run.
+   */
+  async function connectedElsewhere(deviceId: string): Promise<boolean | 'unknown'> {
     try {
       return (await nsp.in(`device:${deviceId}`).timeout(2000).fetchSockets()).length > 0;
     } catch (err) {
-      // Redis unreachable: this node can only check its own connections; said in the log, not hidden.
-      logger.warn({ deviceId, err: (err as Error).message }, 'could not ask the other api nodes about this device; checked this node only');
-      return false;
+      logger.warn({ deviceId, err: (err as Error).message }, 'could not ask the other api nodes about this device; connection refused');
+      return 'unknown';
     }
   }
 
@@ -78,7 +81,12 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
       });
       const valid = device?.credentials.some((c) => hashesEqual(c.hash, sha256(auth.data.secret)));
       if (!device || !valid) return next(new Error('invalid agent credentials'));
-      if (sockets.get(device.id)?.connected || (await connectedElsewhere(device.id))) {
+      const elsewhere = sockets.get(device.id)?.connected || (await connectedElsewhere(device.id));
+      if (elsewhere === 'unknown') {
+        await audit(prisma, { orgId: device.orgId, actorType: 'agent', actorId: device.id, action: 'security.agent_connection_unverified', target: device.name, data: { address: socket.handshake.address, reason: 'the api nodes could not be asked whether this device is already connected (Redis unreachable)' } });
+        return next(new Error('cannot check now whether this device is already connected elsewhere; try again shortly'));
+      }
+      if (elsewhere) {
         await audit(prisma, { orgId: device.orgId, actorType: 'agent', actorId: device.id, action: 'security.duplicate_agent_connection', target: device.name, data: { address: socket.handshake.address } });
         return next(new Error('this device is already connected (a cloned credential?)'));
       }
