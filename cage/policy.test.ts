@@ -118,3 +118,10 @@ it('lists the actions an org may set a tier for, per tool', () => {
   expect(policyActions('run_remediation')).toEqual(['manage_service:start', 'manage_service:stop', 'manage_service:restart', 'run_library_script']);
   for (const action of policyActions('run_remediation')) expect(q({ tool: 'run_remediation', action, targetCount: 1 })).toMatchObject({ ok: true });
 });
+
+it('makes killing a named critical process T4, like stopping its service', () => {
+  expect(q({ tool: 'kill_process', service: 'MsMpEng.exe', targetCount: 1 })).toMatchObject({ tier: 4 });
+  expect(q({ tool: 'kill_process', service: 'sshd', targetCount: 1 })).toMatchObject({ tier: 4 });
+  expect(q({ tool: 'kill_process', service: 'notepad.exe', targetCount: 1 })).toMatchObject({ tier: 3 });
+  expect(q({ tool: 'kill_process', targetCount: 1 })).toMatchObject({ tier: 3 });
+});

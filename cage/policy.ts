@@ -8,7 +8,7 @@
  * so it is at least as strict as that tool/action under the org's policy (an org that raises run_library_script
  * to T4 raises it through run_remediation too), and stopping a critical service is T4 through either tool.
  */
-import { BLAST_RADIUS_THRESHOLD, CRITICAL_SERVICE_ACTIONS, DEFAULT_POLICY, isCriticalService, Tier } from '../common/default-policy';
+import { BLAST_RADIUS_THRESHOLD, CRITICAL_SERVICE_ACTIONS, DEFAULT_POLICY, isCriticalProcess, isCriticalService, Tier } from '../common/default-policy';
 import { defaultTier, isToolName, type ToolName } from '../common/tools';
 
 export interface PolicyOverride {
@@ -21,7 +21,7 @@ export interface PolicyOverride {
 export interface PolicyQuery {
   tool: string;
   action?: string;
-  /** The service a service action changes (manage_service, or a run_remediation of a service action). */
+  /** The service a service action changes (manage_service, or a run_remediation of a service action), or the process kill_process names. */
   service?: string;
   targetCount: number;
   tainted: boolean;
@@ -93,14 +93,17 @@ function effectOf(tool: ToolName, action: string | undefined): { tool: ToolName;
 
 function changesCriticalService(q: PolicyQuery): boolean {
   if (q.service === undefined) return false;
+  // Killing the service's process is stopping it; the agent refuses to kill a critical process the call did not name.
+  if (q.tool === 'kill_process') return isCriticalProcess(q.service);
   const serviceAction = q.tool === 'manage_service' ? q.action : q.action?.startsWith('manage_service:') ? q.action.slice('manage_service:'.length) : undefined;
   return serviceAction !== undefined && CRITICAL_SERVICE_ACTIONS.includes(serviceAction) && isCriticalService(q.service);
 }
 
-/** The service a call changes, from its parsed input: what the critical-service rule looks at. */
+/** The service (or named process) a call changes, from its parsed input: what the critical-service rule looks at. */
 export function serviceOf(tool: string, input: unknown): string | undefined {
   const i = input as { service?: unknown; action?: { type?: unknown; service?: unknown } } | null;
   if (tool === 'manage_service' && typeof i?.service === 'string') return i.service;
+  if (tool === 'kill_process' && typeof (i as { name?: unknown } | null)?.name === 'string') return (i as { name: string }).name;
   if (tool === 'run_remediation' && i?.action?.type === 'service' && typeof i.action.service === 'string') return i.action.service;
   return undefined;
 }

@@ -63,8 +63,8 @@ export const CRITICAL_SERVICES = [
   'sshd', 'ssh', 'openssh-server', 'TermService', 'WinRM',
   // The Gatehouse agent: the copilot's own channel to the device.
   'gatehouse-agent', 'gatehouse', 'GatehouseAgent',
-  // Microsoft Defender and Defender for Endpoint; legacy Security Essentials.
-  'WinDefend', 'Sense', 'WdNisSvc', 'WdFilter', 'MsMpSvc', 'mdatp',
+  // Microsoft Defender, Defender for Endpoint and Defender Firewall; legacy Security Essentials.
+  'WinDefend', 'Sense', 'WdNisSvc', 'WdFilter', 'MsMpSvc', 'mdatp', 'MpsSvc',
   // CrowdStrike Falcon.
   'CSFalconService', 'falcon-sensor', 'CSAgent',
   // SentinelOne.
@@ -72,7 +72,16 @@ export const CRITICAL_SERVICES = [
   // Sophos, Carbon Black, Cortex XDR, Trend Micro, ESET, Symantec, ClamAV.
   'SAVService', 'Sophos Endpoint Defense Service', 'sophos-spl', 'CarbonBlack', 'CbDefense', 'cbagentd', 'cyserver', 'traps_pmd',
   'ntrtscan', 'ds_agent', 'ekrn', 'esets', 'SepMasterService', 'clamav-daemon', 'clamd',
+  // The same services as Windows shows them by display name, and other SSH servers.
+  'OpenSSH SSH Server', 'Microsoft Defender Antivirus Service', 'Windows Defender Antivirus Service',
+  'Windows Defender Advanced Threat Protection Service', 'CrowdStrike Falcon Sensor Service', 'SentinelOne Agent', 'dropbear',
 ] as const;
+
+/**
+ * The processes of those services where their name differs from the service's (Windows images, Linux daemons):
+ * killing one by pid (kill_process) is stopping the service.
+ */
+export const CRITICAL_PROCESSES = ['MsMpEng', 'MsSense', 'SenseIR', 'SenseCncProxy', 'NisSrv', 'SentinelServiceHost', 'SentinelUI', 'CSFalconContainer', 'wdavdaemon'] as const;
 
 const critical = new Set(CRITICAL_SERVICES.map((s) => s.toLowerCase()));
 
@@ -80,6 +89,13 @@ export function isCriticalService(name: string): boolean {
   // "sshd.service", "sshd.socket" and template instances ("sshd@22-10.0.0.1.service") are the same daemon.
   const unit = name.trim().toLowerCase().replace(/\.(service|socket)$/, '');
   return critical.has(unit) || critical.has(unit.replace(/@.*$/, ''));
+}
+
+const criticalProcess = new Set([...CRITICAL_SERVICES, ...CRITICAL_PROCESSES].map((s) => s.toLowerCase()));
+
+/** A process of a critical service, by its name as the endpoint reports it ("MsMpEng.exe", "sshd"). */
+export function isCriticalProcess(name: string): boolean {
+  return criticalProcess.has(name.trim().toLowerCase().replace(/\.exe$/, ''));
 }
 
 /** Service actions that take a critical service away (status and start do not). */

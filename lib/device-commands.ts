@@ -150,14 +150,15 @@ export async function stalePending(pool: Pool, deviceIds: string[], olderThanMs:
  * already delivered are left as they are: the agent may have run them, and its result is still recorded.
  * Every paused org when `orgId` is omitted (the sweep catches a command queued while the pause was committing).
  */
-export async function endPausedCommands(pool: Pool, orgId?: string): Promise<number> {
-  const { rowCount } = await pool.query({
+export async function endPausedCommands(pool: Pool, orgId?: string): Promise<{ id: string; orgId: string }[]> {
+  const { rows } = await pool.query<{ id: string; orgId: string }>({
     name: 'device-commands.end-paused',
     text: `UPDATE "DeviceCommand" SET "status" = 'failed', "errorCode" = 'PAUSED', "completedAt" = now() AT TIME ZONE 'UTC'
-           WHERE "status" = 'pending' AND ($1::uuid IS NULL OR "orgId" = $1::uuid) AND NOT (${ORG_NOT_PAUSED})`,
+           WHERE "status" = 'pending' AND ($1::uuid IS NULL OR "orgId" = $1::uuid) AND NOT (${ORG_NOT_PAUSED})
+           RETURNING "id", "orgId"::text AS "orgId"`,
     values: [orgId ?? null],
   });
-  return rowCount ?? 0;
+  return rows;
 }
 
 export interface ResultToRecord {

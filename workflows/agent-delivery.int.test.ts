@@ -146,6 +146,7 @@ it('refuses a T3/T4 kind of command that carries no approval digest, even signed
 
   expect(await sys.prisma.deviceCommand.findUniqueOrThrow({ where: { id: unapproved } })).toMatchObject({ status: 'failed', errorCode: 'APPROVAL_MISSING' });
   expect(CommandJournal.startsIn(`${agent.credentialsFile}.journal.jsonl`).get(unapproved)).toBeUndefined();
+  expect(await sys.prisma.auditEvent.findFirst({ where: { action: 'security.command_refused_by_agent', target: unapproved } })).toMatchObject({ data: { code: 'APPROVAL_MISSING' } });
   // A read needs no approval and runs.
   expect(await sys.prisma.deviceCommand.findUniqueOrThrow({ where: { id: read } })).toMatchObject({ status: 'succeeded' });
 });

@@ -267,6 +267,10 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
     }
     counters.resultsAccepted += 1;
     reply({ accepted: true });
+    if (!msg.ok && (msg.error?.code === 'APPROVAL_MISSING' || msg.error?.code === 'BAD_SIGNATURE')) {
+      // The agent's own wall held: a command reached it that it would not run. Someone should look at why.
+      await audit(prisma, { orgId: socket.data.orgId, actorType: 'agent', actorId: socket.data.deviceId, action: 'security.command_refused_by_agent', target: msg.commandId, data: { code: msg.error.code } });
+    }
     // The row just written (or, for a result already recorded, read again: it may not have been reported yet).
     await report(cmd);
     if (recorded) scheduleProgress(cmd.id.slice(0, cmd.id.lastIndexOf(':')));
@@ -393,7 +397,11 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
       });
       // The pause ends its org's unsent commands at once (api/routes/orgs.ts); this catches one queued while the
       // pause was committing. Reported just below, like any other outcome.
-      await endPausedCommands(deps.pool);
+      const stopped = await endPausedCommands(deps.pool);
+      for (const orgId of new Set(stopped.map((c) => c.orgId))) {
+        const ids = stopped.filter((c) => c.orgId === orgId).map((c) => c.id);
+        await audit(prisma, { orgId, actorType: 'system', action: 'command.denied', target: `${ids.length} commands`, data: { rule: 'paused', commandIds: ids.slice(0, 100) } });
+      }
       const unreported = await prisma.deviceCommand.findMany({
         where: { status: { in: CommandOutcome.options }, reportedAt: null, OR: [{ taskToken: { not: null } }, { reportTo: { not: null } }] },
         select: { ...REPORTABLE, taskToken: true },

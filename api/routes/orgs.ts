@@ -55,7 +55,7 @@ function pauseRoute(paused: boolean) {
       });
       // Once the pause is committed no delivery statement sends the org's commands (lib/device-commands.ts); the ones
       // still waiting for their device end now as PAUSED, so their sessions are told instead of waiting for a TTL.
-      const ended = paused ? await endPausedCommands(deps.pool, org.id) : 0;
+      const ended = paused ? (await endPausedCommands(deps.pool, org.id)).length : 0;
       await audit(deps.prisma, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: paused ? 'copilot.paused' : 'copilot.resumed', target: org.slug, ...(paused ? { data: { commandsEnded: ended } } : {}) });
       const signalled = await broadcastPause(deps, org.id, paused, principal.userId);
       return { status: 200, body: { org: org.slug, paused, sessionsSignalled: signalled } };
