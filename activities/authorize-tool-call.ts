@@ -129,6 +129,12 @@ async function decide(deps: ActivityDeps, input: AuthorizeToolCallInput): Promis
     if (typeof resolved === 'string') return deny(resolved, parsed.data);
     targets = resolved;
   }
+  if (name === 'acknowledge_alert') {
+    // An alert belongs to a device: its device is the call's target, so the site scope (and its audit) applies.
+    const alert = await fenced.alert.findFirst({ where: { id: (parsed.data as { alert_id: string }).alert_id, orgId: input.orgId }, select: { deviceId: true } });
+    if (!alert) return deny('no alert with that id in this organization', parsed.data);
+    targets = [alert.deviceId];
+  }
   const devices = await fenced.device.findMany({ where: { id: { in: targets }, orgId: input.orgId, ...siteFilter(sites) }, select: { id: true } });
   if (devices.length !== targets.length) {
     await audit(prisma, { orgId: input.orgId, actorType: 'model', actorId: input.sessionId, action: 'security.device_out_of_scope', target: name, sessionId: input.sessionId, data: { targets } });

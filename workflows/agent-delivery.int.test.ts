@@ -150,3 +150,18 @@ it('refuses a T3/T4 kind of command that carries no approval digest, even signed
   // A read needs no approval and runs.
   expect(await sys.prisma.deviceCommand.findUniqueOrThrow({ where: { id: read } })).toMatchObject({ status: 'succeeded' });
 });
+
+it('does not call a script timed out while it is still running past the command TTL: its result completes the step', async () => {
+  const tech = sys.keyOf('technician');
+  const agent = sys.agent!;
+  await waitUntil(async () => (await sys.prisma.device.findUniqueOrThrow({ where: { id: agent.deviceId } })).online, 'the agent to be online');
+  const sessionId = await sys.startSession(tech);
+  // Runs 8 s: longer than the command TTL here (5 s), well within its own timeout and the dispatch timeout.
+  const turnId = await sys.send(sessionId, tech, toolCall('execute_script', { device_id: agent.deviceId, interpreter: 'bash', script: 'sleep 8; echo finished', timeout_seconds: 30 }));
+  const approval = await sys.waitForApproval(sessionId);
+  await sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: sys.keyOf('approver'), body: { decision: 'approve', confirmation: approval.confirmationPhrase } });
+  const session = await sys.waitForTurn(sessionId, tech, turnId, 60_000);
+  expect(toolStepOf(session, turnId)).toMatchObject({ tool: 'execute_script', status: 'succeeded', summary: expect.stringContaining('script exited with code 0') });
+  const [command] = await sys.prisma.deviceCommand.findMany({ where: { id: { startsWith: sessionId } } });
+  expect(command).toMatchObject({ status: 'succeeded', errorCode: null });
+});

@@ -41,6 +41,8 @@ const KNOWN_EVENTS = new Set(['command:result', 'command:output']);
 /** The protocol's ceiling on a dispatch timeout, and the margin above a command's own kill timer. */
 const MAX_DISPATCH_SECONDS = 3600;
 const DISPATCH_GRACE_SECONDS = 30;
+/** How long after a command's dispatch timeout its result may still be on its way (the agent's kill grace, the link). */
+const RESULT_MARGIN_SECONDS = 30;
 
 export interface AgentGateway {
   /** Delivers the queued commands whose devices are connected to this node. */
@@ -185,6 +187,9 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
     });
   };
 
+  const dispatchTimeoutSeconds = (kind: string, params: unknown): number =>
+    Math.min(MAX_DISPATCH_SECONDS, Math.max(deps.config.commandTimeoutSeconds, commandRunSeconds(kind as CommandKind, (params ?? {}) as Record<string, unknown>) + DISPATCH_GRACE_SECONDS));
+
   /** Signs and sends one command; the caller records that it went out (the agent's journal makes a repeat harmless). */
   const send = async (socket: AgentSocket, cmd: Deliverable) => {
     // The command id is `<tool invocation id>:<device id>`; the invocation's approval, if it needed one, is signed too.
@@ -198,7 +203,7 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
       expiresAt: cmd.expiresAt.toISOString(),
       // Never shorter than the command's own kill timer (a library script's 300 s, apt's 1800 s): the agent kills
       // the process tree when this passes, and must not report TIMEOUT for a script it let keep running.
-      timeoutSeconds: Math.min(MAX_DISPATCH_SECONDS, Math.max(deps.config.commandTimeoutSeconds, commandRunSeconds(cmd.kind as CommandKind, cmd.params as Record<string, unknown>) + DISPATCH_GRACE_SECONDS)),
+      timeoutSeconds: dispatchTimeoutSeconds(cmd.kind, cmd.params),
       approvalDigest,
     };
     const msg: CommandDispatch = { ...unsigned, signature: signCommand(deps.config.commandSigningKey, { ...unsigned, deviceId: cmd.deviceId }) };
@@ -391,10 +396,21 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
         where: { status: 'pending', expiresAt: { lte: now } },
         data: { status: 'expired', errorCode: 'DEVICE_OFFLINE', completedAt: now },
       });
-      await prisma.deviceCommand.updateMany({
+      // A delivered command times out once its TTL has passed and the agent has had its whole dispatch timeout
+      // (and a margin for the result) since delivery: before that it may still be running, and calling it TIMEOUT
+      // would tell the session it stopped while it runs on (and drop the result it then sends).
+      const overdue = await prisma.deviceCommand.findMany({
         where: { status: 'delivered', expiresAt: { lte: now } },
-        data: { status: 'failed', errorCode: 'TIMEOUT', completedAt: now },
+        select: { id: true, kind: true, params: true, deliveredAt: true },
+        orderBy: { expiresAt: 'asc' },
+        take: 1000,
       });
+      const timedOut = overdue
+        .filter((c) => !c.deliveredAt || now.getTime() >= c.deliveredAt.getTime() + (dispatchTimeoutSeconds(c.kind, c.params) + RESULT_MARGIN_SECONDS) * 1000)
+        .map((c) => c.id);
+      if (timedOut.length) {
+        await prisma.deviceCommand.updateMany({ where: { id: { in: timedOut }, status: 'delivered' }, data: { status: 'failed', errorCode: 'TIMEOUT', completedAt: now } });
+      }
       // The pause ends its org's unsent commands at once (api/routes/orgs.ts); this catches one queued while the
       // pause was committing. Reported just below, like any other outcome.
       const stopped = await endPausedCommands(deps.pool);
