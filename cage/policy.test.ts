@@ -125,3 +125,15 @@ it('makes killing a named critical process T4, like stopping its service', () =>
   expect(q({ tool: 'kill_process', service: 'notepad.exe', targetCount: 1 })).toMatchObject({ tier: 3 });
   expect(q({ tool: 'kill_process', targetCount: 1 })).toMatchObject({ tier: 3 });
 });
+
+it('applies an override of a run_remediation action to the tool that performs that action directly', () => {
+  const overrides = [
+    { tool: 'run_remediation', action: 'manage_service:restart', tier: 4 },
+    { tool: 'run_remediation', action: 'run_library_script', tier: 4 },
+  ];
+  expect(q({ tool: 'manage_service', action: 'restart', targetCount: 1, overrides })).toMatchObject({ tier: 4 });
+  expect(q({ tool: 'run_library_script', targetCount: 1, overrides })).toMatchObject({ tier: 4 });
+  expect(q({ tool: 'manage_service', action: 'stop', targetCount: 1, overrides })).toMatchObject({ tier: 3 });
+  // A "*" override is about remediations as such, not about one effect.
+  expect(q({ tool: 'manage_service', action: 'restart', targetCount: 1, overrides: [{ tool: 'run_remediation', action: '*', tier: 4 }] })).toMatchObject({ tier: 3 });
+});

@@ -59,6 +59,17 @@ export function resolveTier(q: PolicyQuery): PolicyDecision {
         tier = effectTier;
       }
     }
+    // The other way round: an org that raised run_remediation for a named action raised that effect, so the
+    // tool that performs it directly (manage_service <action>, run_library_script) is at least as strict.
+    const asRemediation = remediationActionOf(q.tool, q.action);
+    if (asRemediation !== undefined) {
+      const viaRemediation = q.overrides.find((o) => o.tool === 'run_remediation' && o.action === asRemediation);
+      if (viaRemediation && !isTier(viaRemediation.tier)) return { ok: false, reason: "the organization's policy for run_remediation is invalid" };
+      if (viaRemediation && viaRemediation.tier > tier) {
+        tier = viaRemediation.tier as Tier;
+        why.push(`run_remediation ${asRemediation} is T${tier} in this organization's policy`);
+      }
+    }
     if (changesCriticalService(q) && tier < Tier.T4) {
       tier = Tier.T4;
       why.push(`${q.service} is a critical service (remote access, the agent, or endpoint security): T4`);
@@ -89,6 +100,12 @@ function effectOf(tool: ToolName, action: string | undefined): { tool: ToolName;
   if (typeof DEFAULT_POLICY[tool] !== 'string') return undefined;
   const [effectTool, sub] = (action ?? '').split(':');
   return effectTool !== undefined && isToolName(effectTool) && effectTool !== tool ? { tool: effectTool, action: sub } : undefined;
+}
+
+/** The run_remediation action that performs this call's effect, if a remediation can ("manage_service:stop"). */
+function remediationActionOf(tool: ToolName, action: string | undefined): string | undefined {
+  const name = tool === 'manage_service' ? `manage_service:${action ?? ''}` : tool;
+  return policyActions('run_remediation').includes(name) ? name : undefined;
 }
 
 function changesCriticalService(q: PolicyQuery): boolean {

@@ -41,3 +41,9 @@ it('reports a script that finishes within the dispatch timeout as it ran', async
   const result = await execute(createLinuxExecutor(), dispatch({ interpreter: 'bash', script: 'echo done', timeoutSeconds: 300 }, 30), {});
   expect(result).toMatchObject({ ok: true, output: { exitCode: 0, timedOut: false, stdout: 'done\n' } });
 });
+
+it('stops a network scan at its dispatch timeout instead of probing on', async () => {
+  const abort = new AbortController();
+  abort.abort();
+  await expect(createLinuxExecutor({ allowLoopbackDiscovery: true }).network_discovery({ cidr: '127.0.0.0/30', ports: [1] }, { signal: abort.signal })).rejects.toMatchObject({ code: 'TIMEOUT' });
+});

@@ -168,7 +168,7 @@ export function createLinuxExecutor(opts: LinuxExecutorOptions = {}): Executor {
     kill_process: (params) => killProcess(params),
     run_script: (params, ctx) => runScript(params, { path: opts.scriptPath, output: ctx?.output, signal: ctx?.signal }),
     inventory: async () => ({ system: await systemInfo(), packages: (await listSoftware({}).catch(() => ({ total: 0 }))).total, collectedAt: new Date().toISOString() }),
-    network_discovery: (params) => networkDiscovery(params, { allowLoopback: opts.allowLoopbackDiscovery }),
+    network_discovery: (params, ctx) => networkDiscovery(params, { allowLoopback: opts.allowLoopbackDiscovery, signal: ctx?.signal }),
     restart: async () => {
       if (!opts.allowPower) throw disabled('rebooting', '--allow-power');
       later('systemctl', ['reboot']);
