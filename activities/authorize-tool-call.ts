@@ -5,7 +5,7 @@ import { isToolName, TOOL_CATALOG, ToolInput, Tier, type ToolExecution, type Too
 import { approvalDigest } from '../cage/approval-digest';
 import { checkDiscoveryRange } from '../cage/network';
 import { checkScriptParameters, ScriptParameters } from '../common/script-parameters';
-import { resolveTier } from '../cage/policy';
+import { resolveTier, serviceOf } from '../cage/policy';
 import { audit } from '../lib/audit';
 import { sha256 } from '../lib/secrets';
 import { siteFilter, userSites } from '../lib/site-scope';
@@ -129,6 +129,12 @@ async function decide(deps: ActivityDeps, input: AuthorizeToolCallInput): Promis
     if (typeof resolved === 'string') return deny(resolved, parsed.data);
     targets = resolved;
   }
+  if (name === 'acknowledge_alert') {
+    // An alert belongs to a device: its device is the call's target, so the site scope (and its audit) applies.
+    const alert = await fenced.alert.findFirst({ where: { id: (parsed.data as { alert_id: string }).alert_id, orgId: input.orgId }, select: { deviceId: true } });
+    if (!alert) return deny('no alert with that id in this organization', parsed.data);
+    targets = [alert.deviceId];
+  }
   const devices = await fenced.device.findMany({ where: { id: { in: targets }, orgId: input.orgId, ...siteFilter(sites) }, select: { id: true } });
   if (devices.length !== targets.length) {
     await audit(prisma, { orgId: input.orgId, actorType: 'model', actorId: input.sessionId, action: 'security.device_out_of_scope', target: name, sessionId: input.sessionId, data: { targets } });
@@ -158,6 +164,7 @@ async function decide(deps: ActivityDeps, input: AuthorizeToolCallInput): Promis
   const policy = resolveTier({
     tool: name,
     action: spec.action?.(args),
+    service: serviceOf(name, parsed.data),
     targetCount: targets.length,
     tainted: input.tainted,
     overrides: org.policy.map((p) => ({ tool: p.tool, action: p.action, tier: p.tier })),

@@ -4,6 +4,7 @@ import { FailureType } from '../common/failures';
 import { CommandParams, type CommandKind } from '../common/protocol';
 import { isCommandOutcome, type CommandOutcome } from '../common/session';
 import { announceCommands, insertCommands, orgAndDevices, statusesOf, type CommandBatch } from '../lib/device-commands';
+import { audit } from '../lib/audit';
 import type { ActivityDeps } from './deps';
 
 export interface DispatchDeviceCommandInput {
@@ -43,6 +44,7 @@ export function makeDispatchDeviceCommand({ prisma, pool, commands }: ActivityDe
       await prisma.deviceCommand.create({
         data: { id: input.commandId, orgId: input.orgId, deviceId: input.deviceId, kind: input.kind, params: params.data as Prisma.InputJsonValue, status: 'failed', errorCode: 'PAUSED', expiresAt: new Date(), completedAt: new Date() },
       });
+      await audit(prisma, { orgId: input.orgId, actorType: 'system', action: 'command.denied', target: input.commandId, data: { rule: 'paused', kind: input.kind } });
       return { commandId: input.commandId, status: 'failed' };
     }
 
@@ -84,7 +86,7 @@ export interface QueueDeviceCommandsInput extends CommandBatch {
  * itself: run as a local activity, whose marker records only the result, this is how the history shows which
  * devices each batch started.
  */
-export function makeQueueDeviceCommands({ pool, commands: config }: ActivityDeps) {
+export function makeQueueDeviceCommands({ pool, prisma, commands: config }: ActivityDeps) {
   return async function queueDeviceCommands(input: QueueDeviceCommandsInput): Promise<QueuedDeviceCommands> {
     const params = CommandParams[input.kind].safeParse(input.params);
     if (!params.success) throw ApplicationFailure.nonRetryable(`invalid parameters for ${input.kind}`, FailureType.InvalidInput);
@@ -94,6 +96,9 @@ export function makeQueueDeviceCommands({ pool, commands: config }: ActivityDeps
     // attempt keeps its row, whatever happened since.
     const state = org.paused ? ({ status: 'failed', errorCode: 'PAUSED' } as const) : ({ status: 'pending', expiresAt: new Date(Date.now() + config.ttlSeconds * 1000) } as const);
     const created = await insertCommands(pool, { orgId: input.orgId, kind: input.kind, params: params.data, reportTo: input.reportTo, commands: input.commands, state });
+    if (org.paused && created > 0) {
+      await audit(prisma, { orgId: input.orgId, actorType: 'system', action: 'command.denied', target: `${created} commands`, data: { rule: 'paused', kind: input.kind, reportTo: input.reportTo } });
+    }
     // Usually every row is new; a retry finds some from its earlier attempt, which may have results already.
     const rows =
       created === input.commands.length

@@ -9,6 +9,7 @@ import { makeScreenUserMessage } from './screen-user-message';
 import { makeCallModel } from './call-model';
 import type { ActivityDeps } from './deps';
 import { makeDispatchDeviceCommand, makeQueueDeviceCommands } from './dispatch-device-command';
+import { makeRecordLocalDenial } from './record-local-denial';
 import { makeRecordToolResult } from './record-tool-result';
 import { makeReadCommandOutcomes } from './read-command-outcomes';
 import { makeRecordUserMessage } from './record-user-message';
@@ -31,6 +32,7 @@ export function createActivities(deps: ActivityDeps) {
     expireApproval: makeExpireApproval(deps),
     cancelApproval: makeCancelApproval(deps),
     recordBreakerTrip: makeRecordBreakerTrip(deps),
+    recordLocalDenial: makeRecordLocalDenial(deps),
     screenUserMessage: makeScreenUserMessage(deps),
     checkRateLimits: makeCheckRateLimits(deps),
     reserveBudget: makeReserveBudget(deps),

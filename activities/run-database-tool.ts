@@ -2,6 +2,8 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { FailureType } from '../common/failures';
 import type { ToolOutcome } from '../common/session';
 import { ToolInput, isToolName } from '../common/tools';
+import { SAFE_ERRORS } from '../cage/error-sanitizer';
+import { audit } from '../lib/audit';
 import { userSites } from '../lib/site-scope';
 import { tenantDb } from '../lib/tenant-db';
 import { ACTING_ROLES } from './authorize-tool-call';
@@ -19,6 +21,12 @@ export function makeRunDatabaseTool({ prisma }: ActivityDeps) {
     if (inv.status === 'succeeded' || inv.status === 'failed') return { invocationId: inv.id, status: inv.status, summary: inv.summary ?? '' };
     const handler = TOOL_HANDLERS[inv.toolName];
     if (handler.type !== 'database') throw ApplicationFailure.nonRetryable(`${inv.toolName} runs on devices`, FailureType.InvalidInput);
+    // The kill switch holds between authorization and execution too: a pause that lands meanwhile stops the write.
+    const org = await prisma.organization.findUniqueOrThrow({ where: { id: inv.orgId }, select: { copilotPausedAt: true } });
+    if (org.copilotPausedAt) {
+      await audit(prisma, { orgId: inv.orgId, actorType: 'system', actorId: inv.sessionId, sessionId: inv.sessionId, action: 'tool.denied', target: inv.toolName, data: { invocationId: inv.id, rule: 'paused', reason: SAFE_ERRORS.PAUSED } });
+      return finishInvocation({ prisma }, inv, { status: 'failed', summary: SAFE_ERRORS.PAUSED, output: { error: SAFE_ERRORS.PAUSED } });
+    }
     const args = ToolInput[inv.toolName].parse(inv.input) as never;
     const result = await (handler.run as (ctx: unknown, i: never) => Promise<{ output: unknown; summary: string }>)(
       {

@@ -23,6 +23,7 @@ import type { AgentCredentials } from './credentials';
 import { CommandJournal } from './journal';
 import { OutputSpool, outputDirOf } from './output-spool';
 import { verifyCommand } from '../cage/command-signing';
+import { commandNeedsApproval } from '../common/tools';
 import { ExecutorError, type ExecutionContext, type Executor } from './executors/types';
 import { AGENT_VERSION } from './version';
 
@@ -37,7 +38,15 @@ export interface AgentConnection {
 /** How often results the gateway has not acknowledged are sent again while connected (above the 10 s ack wait). */
 const RESEND_UNACKED_MS = 15_000;
 
-async function execute(executor: Executor, cmd: CommandDispatch, ctx: ExecutionContext): Promise<CommandResult> {
+/** How long a timed-out command gets to stop (its process tree killed) before its TIMEOUT is reported anyway. */
+const STOP_GRACE_MS = 5000;
+
+/**
+ * Runs one command under its dispatch timeout. When the timeout fires the command is told to stop (an AbortSignal:
+ * a script's whole process group is killed) and TIMEOUT is reported once it has stopped, so a retry under a new
+ * command id never runs beside a copy that is still going.
+ */
+export async function execute(executor: Executor, cmd: CommandDispatch, ctx: ExecutionContext): Promise<CommandResult> {
   const startedAt = new Date().toISOString();
   const finish = (partial: Pick<CommandResult, 'ok' | 'output' | 'error'>): CommandResult => ({
     v: PROTOCOL_VERSION,
@@ -46,15 +55,21 @@ async function execute(executor: Executor, cmd: CommandDispatch, ctx: ExecutionC
     finishedAt: new Date().toISOString(),
     ...partial,
   });
+  const abort = new AbortController();
   let timer: NodeJS.Timeout | undefined;
+  const running = Promise.resolve().then(() => executor[cmd.kind](cmd.params, { ...ctx, signal: abort.signal }));
   try {
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new ExecutorError('TIMEOUT', `timed out after ${cmd.timeoutSeconds}s`)), cmd.timeoutSeconds * 1000);
     });
-    const output = await Promise.race([executor[cmd.kind](cmd.params, ctx), timeout]);
+    const output = await Promise.race([running, timeout]);
     return finish({ ok: true, output });
   } catch (err) {
     const code = err instanceof ExecutorError ? err.code : 'EXECUTION_FAILED';
+    if (code === 'TIMEOUT' && !abort.signal.aborted) {
+      abort.abort();
+      await Promise.race([running.catch(() => undefined), new Promise((r) => setTimeout(r, STOP_GRACE_MS).unref())]);
+    }
     return finish({ ok: false, error: { code, message: (err as Error).message.slice(0, 2000) } });
   } finally {
     clearTimeout(timer);
@@ -196,6 +211,13 @@ export function connectAgent(opts: {
       const why = credentials.commandKey ? 'the command signature does not verify' : 'this credential has no server key to verify commands with; enroll again';
       logger.error({ commandId: cmd.commandId, kind: cmd.kind }, `refused a command: ${why}`);
       return refuse(cmd.commandId, 'BAD_SIGNATURE', why);
+    }
+    if (!cmd.approvalDigest && commandNeedsApproval(cmd.kind, cmd.params)) {
+      // The signature proves the gateway sent it, not that a human approved it: a kind that is T3/T4 by default
+      // runs only with the approval digest the gateway signs in. Said so, not journaled.
+      counters.refusedCommands += 1;
+      logger.error({ commandId: cmd.commandId, kind: cmd.kind }, 'refused a command that needs an approval and carries none');
+      return refuse(cmd.commandId, 'APPROVAL_MISSING', 'this kind of command runs only with the digest of a human approval, and none came with it');
     }
     if (journal.result(cmd.commandId)) return void report(cmd.commandId); // redelivered: answer, never rerun
     if (running.has(cmd.commandId) || journal.seen(cmd.commandId)) return;

@@ -4,7 +4,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { enroll } from './enroll';
+import { enroll, insecureEnrollment } from './enroll';
 
 async function serverAnswering(statuses: number[]): Promise<{ url: string; requests: () => number; close: () => void }> {
   let n = 0;
@@ -36,6 +36,32 @@ it('does not try again after a refusal, and says why', async () => {
   try {
     await expect(enroll({ server: s.url, key: 'k', name: 'PC-01', executor: 'simulated' })).rejects.toThrow('enrollment refused (HTTP 401): the enrollment key is invalid');
     expect(s.requests()).toBe(1);
+  } finally {
+    s.close();
+  }
+});
+
+it('refuses to enroll over plain http:// with another machine unless told to, and says why', async () => {
+  // Refused before any request: nothing listens at this address.
+  await expect(enroll({ server: 'http://10.255.255.1:3000', key: 'k', executor: 'linux' })).rejects.toThrow(
+    /^refusing to enroll: http:\/\/10\.255\.255\.1:3000 is plain http:\/\/ to another machine: .*this device's secret.*Use https:\/\/, or pass --allow-insecure-http/,
+  );
+  expect(insecureEnrollment('https://gatehouse.example.com')).toBeUndefined();
+  expect(insecureEnrollment('http://127.0.0.1:3000')).toBeUndefined();
+  expect(insecureEnrollment('http://localhost:3000')).toBeUndefined();
+  expect(insecureEnrollment('http://[::1]:3000')).toBeUndefined();
+  expect(insecureEnrollment('http://api:3000')).toMatch(/plain http/);
+});
+
+it('enrolls over plain http:// with another machine when told to, with a clear warning', async () => {
+  const s = await serverAnswering([201]);
+  const warnings: string[] = [];
+  try {
+    // 0.0.0.0 is not a loopback name, yet on Linux it reaches this machine's listener.
+    const server = s.url.replace('127.0.0.1', '0.0.0.0');
+    const creds = await enroll({ server, key: 'k', name: 'PC-01', executor: 'simulated', allowInsecureHttp: true, warn: (m) => warnings.push(m) });
+    expect(creds).toMatchObject({ name: 'PC-01' });
+    expect(warnings).toEqual([expect.stringMatching(/^WARNING: enrolling although http:\/\/0\.0\.0\.0:\d+ is plain http:\/\/ to another machine/)]);
   } finally {
     s.close();
   }

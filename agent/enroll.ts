@@ -21,8 +21,24 @@ async function post(url: URL, body: string): Promise<Response> {
   }
 }
 
-/** Exchanges an enrollment key for this device's id and secret. */
-export async function enroll(opts: { server: string; key: string; name?: string; executor: 'linux' | 'simulated' }): Promise<AgentCredentials> {
+const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
+
+/**
+ * Why enrolling with this server would be unsafe, or undefined. Over plain http:// to another machine the
+ * enrollment key, the device secret and the server's command-signing key (trusted on first use) cross the network
+ * in clear: anyone on the path could take the secret or plant their own key and sign commands.
+ */
+export function insecureEnrollment(server: string): string | undefined {
+  const url = new URL(server);
+  if (url.protocol !== 'http:' || LOOPBACK.test(url.hostname)) return undefined;
+  return `${url.origin} is plain http:// to another machine: the enrollment key, this device's secret and the server's command key would travel unencrypted, and anyone on the path could read them or swap the key`;
+}
+
+/** Exchanges an enrollment key for this device's id and secret. Plain http:// to another host needs `allowInsecureHttp`. */
+export async function enroll(opts: { server: string; key: string; name?: string; executor: 'linux' | 'simulated'; allowInsecureHttp?: boolean; warn?: (message: string) => void }): Promise<AgentCredentials> {
+  const insecure = insecureEnrollment(opts.server);
+  if (insecure && !opts.allowInsecureHttp) throw new Error(`refusing to enroll: ${insecure}. Use https://, or pass --allow-insecure-http on a network you trust.`);
+  if (insecure) (opts.warn ?? console.warn)(`WARNING: enrolling although ${insecure} (--allow-insecure-http).`);
   const simulated = opts.executor === 'simulated';
   const body = {
     key: opts.key,

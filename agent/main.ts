@@ -1,6 +1,6 @@
 /**
  * The endpoint agent.
- *   npm run agent -- enroll --server <url> --key <enrollment key> [--name <name>] [--credentials <file>]
+ *   npm run agent -- enroll --server <url> --key <enrollment key> [--name <name>] [--credentials <file>] [--allow-insecure-http]
  *   npm run agent [-- --credentials <file>] [--allow-power] [--allow-packages]
  *   npm run agent -- --simulate <n> [--org <slug>] [--key <enrollment key>]   n simulated Windows-like endpoints
  */
@@ -30,6 +30,7 @@ async function main(): Promise<void> {
       'allow-power': { type: 'boolean', default: false },
       'allow-packages': { type: 'boolean', default: false },
       'allow-loopback-discovery': { type: 'boolean', default: false },
+      'allow-insecure-http': { type: 'boolean', default: false },
     },
   });
   const server = values.server ?? env.GATEHOUSE_SERVER_URL;
@@ -61,7 +62,7 @@ async function main(): Promise<void> {
   const command = positionals[0] ?? 'run';
   if (command === 'enroll') {
     if (!values.key) throw new Error('enroll needs --key <enrollment key>');
-    const creds = await enroll({ server, key: values.key, name: values.name, executor: 'linux' });
+    const creds = await enroll({ server, key: values.key, name: values.name, executor: 'linux', allowInsecureHttp: values['allow-insecure-http'] });
     await saveCredentials(file, creds);
     console.log(`enrolled as device ${creds.deviceId} (${creds.name}); credential saved to ${file}`);
     return;

@@ -324,3 +324,27 @@ describe('a technician narrowed to one site', () => {
     expect(listStep.summary).toMatch(/^1 devices/);
   }, 90_000);
 });
+
+describe('a technician narrowed to one site, and alerts', () => {
+  it('acknowledges only alerts of devices in that site; another site\'s alert is denied as unknown and audited', async () => {
+    const [hqSite, branchSite] = acme().siteIds as [string, string];
+    const names = [...sys.simulated.keys()];
+    const [inside, outside] = [sys.simulated.get(names[0]!)!, sys.simulated.get(names[1]!)!];
+    const admin = sys.keyOf('admin');
+    expect((await sys.request('PATCH', `/v1/devices/${inside}`, { key: admin, body: { siteId: hqSite } })).status).toBe(200);
+    expect((await sys.request('PATCH', `/v1/devices/${outside}`, { key: admin, body: { siteId: branchSite } })).status).toBe(200);
+    const tech = await sys.createUser([]);
+    await sys.request('POST', `/v1/orgs/${acme().slug}/bindings`, { key: admin, body: { userId: tech.userId, role: 'technician', siteIds: [hqSite] } });
+    const alert = (deviceId: string) => sys.prisma.alert.create({ data: { orgId: acme().id, deviceId, severity: 'critical', title: 'EDR offline', message: 'sensor stopped' } });
+    const [theirs, mine] = [await alert(outside), await alert(inside)];
+
+    const sessionId = await sys.startSession(tech.key);
+    const denied = await sys.send(sessionId, tech.key, toolCall('acknowledge_alert', { alert_id: theirs.id }));
+    expect(toolStepOf(await sys.waitForTurn(sessionId, tech.key, denied), denied)).toMatchObject({ status: 'denied', summary: expect.stringMatching(/not found in the sites you work on/) });
+    expect((await sys.prisma.alert.findUniqueOrThrow({ where: { id: theirs.id } })).status).toBe('open');
+    expect(await sys.prisma.auditEvent.findFirst({ where: { sessionId, action: 'security.device_out_of_scope', target: 'acknowledge_alert' } })).not.toBeNull();
+
+    const allowed = await sys.send(sessionId, tech.key, toolCall('acknowledge_alert', { alert_id: mine.id }));
+    expect(toolStepOf(await sys.waitForTurn(sessionId, tech.key, allowed), allowed)).toMatchObject({ status: 'succeeded', summary: 'alert acknowledged' });
+  }, 90_000);
+});

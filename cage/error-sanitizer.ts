@@ -13,6 +13,7 @@ export const SAFE_ERRORS = {
   EXECUTION_FAILED: 'the command failed on the device',
   INVALID_COMMAND: 'the device refused the command as invalid',
   PAUSED: 'not run: an admin paused the copilot for this organization',
+  APPROVAL_MISSING: 'the device refused the command: it needs a human approval and carried none',
   PERMISSION_DENIED: 'permission denied',
   RATE_LIMITED: 'rate limited; try again later',
   BUDGET_EXHAUSTED: 'budget exhausted',

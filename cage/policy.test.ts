@@ -1,4 +1,4 @@
-import { lowersDefault, resolveTier } from './policy';
+import { lowersDefault, policyActions, resolveTier } from './policy';
 
 const q = (over: Partial<Parameters<typeof resolveTier>[0]>) => resolveTier({ tool: 'list_devices', targetCount: 0, tainted: false, overrides: [], ...over });
 
@@ -50,4 +50,90 @@ it('gives a remediation the tier of its action, raised by its blast radius', () 
   expect(q({ tool: 'run_remediation', action: 'run_library_script', targetCount: 11 })).toMatchObject({ ok: true, tier: 4 });
   expect(q({ tool: 'run_remediation', action: 'execute_script', targetCount: 1 })).toMatchObject({ ok: false });
   expect(q({ tool: 'run_remediation', action: 'run_remediation', targetCount: 1 })).toMatchObject({ ok: false });
+});
+
+describe('a tier override applies to the effect, whichever tool reaches it', () => {
+  const remediation = (action: string, overrides: { tool: string; action: string; tier: number }[], targetCount = 5) =>
+    q({ tool: 'run_remediation', action, targetCount, overrides });
+
+  it('keeps a library script raised to T4 at T4 when it runs through run_remediation on a few devices', () => {
+    const overrides = [{ tool: 'run_library_script', action: '*', tier: 4 }];
+    expect(q({ tool: 'run_library_script', targetCount: 1, overrides })).toMatchObject({ tier: 4 });
+    expect(remediation('run_library_script', overrides, 1)).toMatchObject({ ok: true, tier: 4 });
+  });
+
+  it('keeps a service restart raised to T4 at T4 through run_remediation, and leaves the other actions alone', () => {
+    const overrides = [{ tool: 'manage_service', action: 'restart', tier: 4 }];
+    expect(remediation('manage_service:restart', overrides)).toMatchObject({ tier: 4 });
+    expect(remediation('manage_service:stop', overrides)).toMatchObject({ tier: 3 });
+    expect(remediation('manage_service:stop', [{ tool: 'manage_service', action: '*', tier: 4 }])).toMatchObject({ tier: 4 });
+  });
+
+  it('takes the stricter of run_remediation’s own override and its action’s', () => {
+    expect(remediation('run_library_script', [{ tool: 'run_remediation', action: 'run_library_script', tier: 4 }])).toMatchObject({ tier: 4 });
+    expect(remediation('manage_service:restart', [{ tool: 'run_remediation', action: '*', tier: 4 }])).toMatchObject({ tier: 4 });
+    // An own override below the action's tier does not open a cheaper door to the same effect.
+    const lowered = [
+      { tool: 'run_remediation', action: '*', tier: 2 },
+      { tool: 'run_library_script', action: '*', tier: 4 },
+    ];
+    expect(remediation('run_library_script', lowered)).toMatchObject({ tier: 4 });
+    expect(remediation('manage_service:restart', [{ tool: 'run_remediation', action: '*', tier: 2 }])).toMatchObject({ tier: 3 });
+  });
+
+  it('still raises the effect’s tier by the blast radius, and denies when the effect’s override is damaged', () => {
+    expect(remediation('manage_service:restart', [{ tool: 'manage_service', action: 'restart', tier: 2 }], 11)).toMatchObject({ tier: 3 });
+    expect(remediation('run_library_script', [{ tool: 'run_library_script', action: '*', tier: 7 }])).toMatchObject({ ok: false });
+  });
+});
+
+describe('critical services', () => {
+  const service = (tool: 'manage_service' | 'run_remediation', name: string, action: string, overrides: { tool: string; action: string; tier: number }[] = []) =>
+    q({ tool, action: tool === 'run_remediation' ? `manage_service:${action}` : action, service: name, targetCount: 1, overrides });
+
+  it.each(['sshd', 'ssh.service', 'SSHD', 'gatehouse-agent', 'WinDefend', 'windefend', 'Sense', 'MsMpSvc', 'CSFalconService', 'SentinelAgent', 'falcon-sensor', 'sshd@22-10.0.0.5.service'])(
+    'makes stopping or restarting %s T4, through manage_service and through run_remediation',
+    (name) => {
+      expect(service('manage_service', name, 'stop')).toMatchObject({ ok: true, tier: 4 });
+      expect(service('manage_service', name, 'restart')).toMatchObject({ ok: true, tier: 4 });
+      expect(service('run_remediation', name, 'stop')).toMatchObject({ ok: true, tier: 4 });
+    },
+  );
+
+  it('leaves reading and starting a critical service, and changing an ordinary one, at their tiers', () => {
+    expect(service('manage_service', 'sshd', 'status')).toMatchObject({ tier: 1 });
+    expect(service('manage_service', 'sshd', 'start')).toMatchObject({ tier: 3 });
+    expect(service('manage_service', 'Spooler', 'restart')).toMatchObject({ tier: 3 });
+    expect(service('run_remediation', 'Spooler', 'restart')).toMatchObject({ tier: 3 });
+  });
+
+  it('keeps a critical service at T4 even where the org lowered service changes', () => {
+    expect(service('manage_service', 'WinDefend', 'stop', [{ tool: 'manage_service', action: '*', tier: 2 }])).toMatchObject({ tier: 4 });
+  });
+});
+
+it('lists the actions an org may set a tier for, per tool', () => {
+  expect(policyActions('list_devices')).toEqual([]);
+  expect(policyActions('manage_service')).toEqual(['status', 'start', 'stop', 'restart']);
+  expect(policyActions('run_remediation')).toEqual(['manage_service:start', 'manage_service:stop', 'manage_service:restart', 'run_library_script']);
+  for (const action of policyActions('run_remediation')) expect(q({ tool: 'run_remediation', action, targetCount: 1 })).toMatchObject({ ok: true });
+});
+
+it('makes killing a named critical process T4, like stopping its service', () => {
+  expect(q({ tool: 'kill_process', service: 'MsMpEng.exe', targetCount: 1 })).toMatchObject({ tier: 4 });
+  expect(q({ tool: 'kill_process', service: 'sshd', targetCount: 1 })).toMatchObject({ tier: 4 });
+  expect(q({ tool: 'kill_process', service: 'notepad.exe', targetCount: 1 })).toMatchObject({ tier: 3 });
+  expect(q({ tool: 'kill_process', targetCount: 1 })).toMatchObject({ tier: 3 });
+});
+
+it('applies an override of a run_remediation action to the tool that performs that action directly', () => {
+  const overrides = [
+    { tool: 'run_remediation', action: 'manage_service:restart', tier: 4 },
+    { tool: 'run_remediation', action: 'run_library_script', tier: 4 },
+  ];
+  expect(q({ tool: 'manage_service', action: 'restart', targetCount: 1, overrides })).toMatchObject({ tier: 4 });
+  expect(q({ tool: 'run_library_script', targetCount: 1, overrides })).toMatchObject({ tier: 4 });
+  expect(q({ tool: 'manage_service', action: 'stop', targetCount: 1, overrides })).toMatchObject({ tier: 3 });
+  // A "*" override is about remediations as such, not about one effect.
+  expect(q({ tool: 'manage_service', action: 'restart', targetCount: 1, overrides: [{ tool: 'run_remediation', action: '*', tier: 4 }] })).toMatchObject({ tier: 3 });
 });

@@ -3,9 +3,13 @@
  * applies the org's overrides, then escalates: a T2/T3 call on more than BLAST_RADIUS_THRESHOLD devices is
  * raised one tier, and any call made after the session read content flagged as injected needs at least T3
  * until a human approves once. Anything it cannot resolve is a denial, never a default.
+ *
+ * A tier belongs to the effect, not to the tool name: run_remediation runs another tool's action on each device,
+ * so it is at least as strict as that tool/action under the org's policy (an org that raises run_library_script
+ * to T4 raises it through run_remediation too), and stopping a critical service is T4 through either tool.
  */
-import { BLAST_RADIUS_THRESHOLD, DEFAULT_POLICY, Tier } from '../common/default-policy';
-import { defaultTier, isToolName } from '../common/tools';
+import { BLAST_RADIUS_THRESHOLD, CRITICAL_SERVICE_ACTIONS, DEFAULT_POLICY, isCriticalProcess, isCriticalService, Tier } from '../common/default-policy';
+import { defaultTier, isToolName, type ToolName } from '../common/tools';
 
 export interface PolicyOverride {
   tool: string;
@@ -17,6 +21,8 @@ export interface PolicyOverride {
 export interface PolicyQuery {
   tool: string;
   action?: string;
+  /** The service a service action changes (manage_service, or a run_remediation of a service action), or the process kill_process names. */
+  service?: string;
   targetCount: number;
   tainted: boolean;
   overrides: PolicyOverride[];
@@ -34,12 +40,39 @@ export function resolveTier(q: PolicyQuery): PolicyDecision {
     const why = [`default T${base}`];
 
     let tier: Tier = base;
-    const override =
-      q.overrides.find((o) => o.tool === q.tool && o.action === q.action) ?? q.overrides.find((o) => o.tool === q.tool && o.action === '*');
-    if (override) {
-      if (!isTier(override.tier)) return { ok: false, reason: `the organization's policy for ${q.tool} is invalid` };
-      tier = override.tier;
+    const own = overrideOf(q.overrides, q.tool, q.action);
+    if (own === 'invalid') return { ok: false, reason: `the organization's policy for ${q.tool} is invalid` };
+    if (own !== undefined) {
+      tier = own;
       why.push(`org policy T${tier}`);
+    }
+    const effect = effectOf(q.tool, q.action);
+    if (effect) {
+      // The effect keeps the tier it has as a tool of its own (the org's override, else its default): the call is
+      // the stricter of that and its own override, so no second door to the same effect is cheaper.
+      const viaEffect = overrideOf(q.overrides, effect.tool, effect.action);
+      if (viaEffect === 'invalid') return { ok: false, reason: `the organization's policy for ${effect.tool} is invalid` };
+      const effectTier = viaEffect ?? defaultTier(effect.tool, effect.action);
+      if (effectTier === undefined) return { ok: false, reason: `unknown action "${q.action ?? ''}" for ${q.tool}` };
+      if (own === undefined || effectTier > own) {
+        if (effectTier !== tier) why.push(`${effect.tool}${effect.action ? ` ${effect.action}` : ''} is T${effectTier} in this organization's policy`);
+        tier = effectTier;
+      }
+    }
+    // The other way round: an org that raised run_remediation for a named action raised that effect, so the
+    // tool that performs it directly (manage_service <action>, run_library_script) is at least as strict.
+    const asRemediation = remediationActionOf(q.tool, q.action);
+    if (asRemediation !== undefined) {
+      const viaRemediation = q.overrides.find((o) => o.tool === 'run_remediation' && o.action === asRemediation);
+      if (viaRemediation && !isTier(viaRemediation.tier)) return { ok: false, reason: "the organization's policy for run_remediation is invalid" };
+      if (viaRemediation && viaRemediation.tier > tier) {
+        tier = viaRemediation.tier as Tier;
+        why.push(`run_remediation ${asRemediation} is T${tier} in this organization's policy`);
+      }
+    }
+    if (changesCriticalService(q) && tier < Tier.T4) {
+      tier = Tier.T4;
+      why.push(`${q.service} is a critical service (remote access, the agent, or endpoint security): T4`);
     }
     if ((tier === Tier.T2 || tier === Tier.T3) && q.targetCount > BLAST_RADIUS_THRESHOLD) {
       tier = (tier + 1) as Tier;
@@ -53,6 +86,56 @@ export function resolveTier(q: PolicyQuery): PolicyDecision {
   } catch {
     return { ok: false, reason: 'the policy could not be resolved' };
   }
+}
+
+/** The org's override for a tool/action (the action-specific one first, then "*"); 'invalid' when it is not a tier. */
+function overrideOf(overrides: PolicyOverride[], tool: string, action: string | undefined): Tier | 'invalid' | undefined {
+  const o = overrides.find((x) => x.tool === tool && x.action === action) ?? overrides.find((x) => x.tool === tool && x.action === '*');
+  if (!o) return undefined;
+  return isTier(o.tier) ? o.tier : 'invalid';
+}
+
+/** The tool and action a call's effect belongs to when the call runs another tool's action (run_remediation). */
+function effectOf(tool: ToolName, action: string | undefined): { tool: ToolName; action: string | undefined } | undefined {
+  if (typeof DEFAULT_POLICY[tool] !== 'string') return undefined;
+  const [effectTool, sub] = (action ?? '').split(':');
+  return effectTool !== undefined && isToolName(effectTool) && effectTool !== tool ? { tool: effectTool, action: sub } : undefined;
+}
+
+/** The run_remediation action that performs this call's effect, if a remediation can ("manage_service:stop"). */
+function remediationActionOf(tool: ToolName, action: string | undefined): string | undefined {
+  const name = tool === 'manage_service' ? `manage_service:${action ?? ''}` : tool;
+  return policyActions('run_remediation').includes(name) ? name : undefined;
+}
+
+function changesCriticalService(q: PolicyQuery): boolean {
+  if (q.service === undefined) return false;
+  // Killing the service's process is stopping it; the agent refuses to kill a critical process the call did not name.
+  if (q.tool === 'kill_process') return isCriticalProcess(q.service);
+  const serviceAction = q.tool === 'manage_service' ? q.action : q.action?.startsWith('manage_service:') ? q.action.slice('manage_service:'.length) : undefined;
+  return serviceAction !== undefined && CRITICAL_SERVICE_ACTIONS.includes(serviceAction) && isCriticalService(q.service);
+}
+
+/** The service (or named process) a call changes, from its parsed input: what the critical-service rule looks at. */
+export function serviceOf(tool: string, input: unknown): string | undefined {
+  const i = input as { service?: unknown; action?: { type?: unknown; service?: unknown } } | null;
+  if (tool === 'manage_service' && typeof i?.service === 'string') return i.service;
+  if (tool === 'kill_process' && typeof (i as { name?: unknown } | null)?.name === 'string') return (i as { name: string }).name;
+  if (tool === 'run_remediation' && i?.action?.type === 'service' && typeof i.action.service === 'string') return i.action.service;
+  return undefined;
+}
+
+/**
+ * The actions an org may set a tier for, per tool ("*" always): the policy's listed actions, or for
+ * run_remediation the tool/actions it can run. Empty for a tool with one tier.
+ */
+export function policyActions(tool: ToolName): string[] {
+  const entry = DEFAULT_POLICY[tool] as Tier | Record<string, Tier> | string;
+  if (typeof entry === 'number') return [];
+  if (typeof entry === 'object') return Object.keys(entry);
+  // A remediation changes services (its input has no "status"), or runs a library script.
+  const serviceActions = Object.keys(DEFAULT_POLICY.manage_service).filter((a) => a !== 'status');
+  return [...serviceActions.map((a) => `manage_service:${a}`), 'run_library_script'];
 }
 
 /** Whether an org override lowers a call below the default (allowed for admins only, and audited). */

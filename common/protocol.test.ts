@@ -1,4 +1,4 @@
-import { AgentAuth, CommandDispatch, CommandResult, MAX_OUTPUT_DEPTH, PROTOCOL_VERSION, unstorableJson } from './protocol';
+import { AgentAuth, CommandDispatch, CommandResult, commandRunSeconds, MAX_OUTPUT_DEPTH, PROTOCOL_VERSION, unstorableJson } from './protocol';
 
 const now = new Date().toISOString();
 const result = (over: Record<string, unknown>) => ({ v: PROTOCOL_VERSION, commandId: 'c1', ok: true, startedAt: now, finishedAt: now, ...over });
@@ -54,4 +54,12 @@ describe('agent handshakes', () => {
       expect(AgentAuth.safeParse({ ...auth, ...bad }).success).toBe(false);
     }
   });
+});
+
+it('gives the agent a dispatch timeout no shorter than a command’s own kill timer', () => {
+  expect(commandRunSeconds('run_script', { interpreter: 'bash', script: 'x', timeoutSeconds: 300 })).toBe(300);
+  expect(commandRunSeconds('run_script', { interpreter: 'bash', script: 'x' })).toBe(60);
+  expect(commandRunSeconds('install_updates', { category: 'security' })).toBe(1800);
+  expect(commandRunSeconds('uninstall_software', { name: 'vim' })).toBe(600);
+  expect(commandRunSeconds('system_info', {})).toBe(0);
 });

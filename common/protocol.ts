@@ -95,6 +95,18 @@ export const AgentAuth = z
   .strict();
 export type AgentAuth = z.infer<typeof AgentAuth>;
 
+/** The agent's own kill timer for package commands (apt can take long): see agent/executors/linux.ts. */
+export const PACKAGE_COMMAND_SECONDS = { install_updates: 1800, uninstall_software: 600 } as const;
+
+/**
+ * How long a command may run on the agent by its own timer, in seconds (0 when it sets none). The dispatch timeout
+ * the gateway signs is never shorter: an agent that gave up earlier would report TIMEOUT for a script still running.
+ */
+export function commandRunSeconds(kind: CommandKind, params: Record<string, unknown>): number {
+  if (kind === 'run_script') return CommandParams.run_script.safeParse(params).data?.timeoutSeconds ?? 0;
+  return kind in PACKAGE_COMMAND_SECONDS ? PACKAGE_COMMAND_SECONDS[kind as keyof typeof PACKAGE_COMMAND_SECONDS] : 0;
+}
+
 export const CommandDispatch = z
   .object({
     v: Version,

@@ -9,7 +9,7 @@ import { createLinuxExecutor } from '../agent/executors/linux';
 import { createSimulatedExecutor, SimulatedMachine } from '../agent/executors/simulated';
 import { DEFAULT_POLICY } from './default-policy';
 import { COMMAND_KINDS, CommandParams } from './protocol';
-import { anthropicToolDefinitions, defaultTier, isToolName, tierTableMarkdown, TOOL_CATALOG, TOOL_NAMES, ToolInput, type ToolName } from './tools';
+import { anthropicToolDefinitions, COMMAND_KIND_TOOLS, commandNeedsApproval, defaultTier, isToolName, tierTableMarkdown, TOOL_CATALOG, TOOL_NAMES, ToolInput, type ToolName } from './tools';
 
 const A = '11111111-1111-4111-8111-111111111111';
 const B = '22222222-2222-4222-8222-222222222222';
@@ -102,4 +102,22 @@ it('does not treat inherited object keys as tool names', () => {
   expect(isToolName('constructor')).toBe(false);
   expect(isToolName('__proto__')).toBe(false);
   expect(isToolName('list_devices')).toBe(true);
+});
+
+it('knows which tools send each agent command kind, as their executions say', () => {
+  for (const name of TOOL_NAMES) {
+    const execution = TOOL_CATALOG[name].execution(ToolInput[name].parse(SAMPLES[name]) as never);
+    const kinds = execution.type === 'devices' ? execution.commands.map((c) => c.kind) : execution.type === 'remediation' ? [execution.kind] : [];
+    for (const kind of kinds) expect(name === 'run_remediation' || COMMAND_KIND_TOOLS[kind].includes(name)).toBe(true);
+  }
+  for (const kind of COMMAND_KINDS) expect(COMMAND_KIND_TOOLS[kind].length).toBeGreaterThan(0);
+});
+
+it('tells the agent which command kinds run only with an approval digest', () => {
+  expect(commandNeedsApproval('system_info', {})).toBe(false);
+  expect(commandNeedsApproval('inventory', {})).toBe(false);
+  expect(commandNeedsApproval('manage_service', { service: 'Spooler', action: 'status' })).toBe(false);
+  expect(commandNeedsApproval('manage_service', { service: 'Spooler', action: 'restart' })).toBe(true);
+  expect(commandNeedsApproval('manage_service', { service: 'Spooler', action: 'delete' })).toBe(true);
+  for (const kind of ['kill_process', 'run_script', 'install_updates', 'restart', 'shutdown', 'uninstall_software'] as const) expect(commandNeedsApproval(kind, {})).toBe(true);
 });

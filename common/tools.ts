@@ -367,6 +367,42 @@ export function defaultTier(name: ToolName, action: string | undefined): Tier | 
   return entry[action];
 }
 
+/**
+ * The tools whose calls become each agent command kind (a run_remediation runs manage_service or a library script).
+ * The agent reads it: a command whose kind is T3/T4 by default for every tool that sends it must carry the digest
+ * of an approval (see commandNeedsApproval). The catalog drift test checks it against every tool's execution.
+ */
+export const COMMAND_KIND_TOOLS: Record<CommandKind, ToolName[]> = {
+  system_info: ['get_device_info'],
+  get_metrics: ['get_device_metrics'],
+  list_services: ['list_services'],
+  list_processes: ['list_processes'],
+  get_event_logs: ['get_event_logs'],
+  list_software: ['list_installed_software'],
+  manage_service: ['manage_service'],
+  inventory: ['refresh_inventory'],
+  network_discovery: ['network_discovery'],
+  kill_process: ['kill_process'],
+  run_script: ['run_library_script', 'execute_script'],
+  install_updates: ['install_updates'],
+  restart: ['restart_device'],
+  shutdown: ['shutdown_device'],
+  uninstall_software: ['uninstall_software'],
+};
+
+/**
+ * Whether a command of this kind can only have come from a call that needed a human approval: its default tier
+ * is T3 or more for every tool that sends it (per action for manage_service). An action the policy does not know
+ * needs one too. Org overrides are not known on the endpoint; a default can only be lowered by an admin, and then
+ * the agent still asks for the approval the default asks for.
+ */
+export function commandNeedsApproval(kind: CommandKind, params: Record<string, unknown>): boolean {
+  const tools = COMMAND_KIND_TOOLS[kind] ?? [];
+  const action = typeof params.action === 'string' ? params.action : undefined;
+  const tiers = tools.map((t) => defaultTier(t, t === 'manage_service' ? action : undefined));
+  return tiers.length === 0 || tiers.every((t) => t === undefined || t >= Tier.T3);
+}
+
 type ToolDefinition = { name: string; description: string; input_schema: Record<string, unknown> };
 let definitions: ToolDefinition[] | undefined;
 

@@ -106,12 +106,20 @@ export async function announceCommands(pool: Pool, commands: CommandsNote['comma
   await pool.query({ name: 'device-commands.announce', text: `SELECT pg_notify($1, note) FROM unnest($2::text[]) AS note`, values: [Channel.Commands, notes] });
 }
 
+/**
+ * The kill switch, inside every delivery statement: nothing is sent for an org whose copilot is paused. Checked in
+ * the same statement that takes the command, so a pause committed before it means the command is never sent; a
+ * command taken just before the pause commits was sent, and the agent may run it.
+ */
+const ORG_NOT_PAUSED = `NOT EXISTS (SELECT 1 FROM "Organization" o WHERE o."id" = "DeviceCommand"."orgId" AND o."copilotPausedAt" IS NOT NULL)`;
+
 /** Takes the still-pending, unexpired ones of these commands for delivery: marked delivered, in one statement. */
 export async function takeForDelivery(pool: Pool, ids: string[]): Promise<Deliverable[]> {
   const { rows } = await pool.query<Deliverable>({
     name: 'device-commands.take-for-delivery',
     text: `UPDATE "DeviceCommand" SET "status" = 'delivered', "deliveredAt" = now() AT TIME ZONE 'UTC'
            WHERE "id" = ANY($1::text[]) AND "status" = 'pending' AND "expiresAt" > now() AT TIME ZONE 'UTC'
+             AND ${ORG_NOT_PAUSED}
            RETURNING "id", "deviceId"::text AS "deviceId", "kind", "params", "expiresAt" AT TIME ZONE 'UTC' AS "expiresAt"`,
     values: [ids],
   });
@@ -128,9 +136,27 @@ export async function stalePending(pool: Pool, deviceIds: string[], olderThanMs:
     text: `SELECT "id", "deviceId"::text AS "deviceId", "kind", "params", "status", "expiresAt" AT TIME ZONE 'UTC' AS "expiresAt"
            FROM "DeviceCommand"
            WHERE "deviceId" = ANY($1::uuid[]) AND "status" = 'pending' AND "expiresAt" > now() AT TIME ZONE 'UTC'
+             AND ${ORG_NOT_PAUSED}
              AND "createdAt" < (now() - make_interval(secs => $2::float8 / 1000)) AT TIME ZONE 'UTC'
            ORDER BY "createdAt" LIMIT $3`,
     values: [deviceIds, olderThanMs, limit],
+  });
+  return rows;
+}
+
+/**
+ * Ends the paused orgs' commands that were never sent (pending): failed with `PAUSED`, completed now, so the
+ * waiting activity or remediation is told (by the sweep) and the step says the kill switch stopped it. Commands
+ * already delivered are left as they are: the agent may have run them, and its result is still recorded.
+ * Every paused org when `orgId` is omitted (the sweep catches a command queued while the pause was committing).
+ */
+export async function endPausedCommands(pool: Pool, orgId?: string): Promise<{ id: string; orgId: string }[]> {
+  const { rows } = await pool.query<{ id: string; orgId: string }>({
+    name: 'device-commands.end-paused',
+    text: `UPDATE "DeviceCommand" SET "status" = 'failed', "errorCode" = 'PAUSED', "completedAt" = now() AT TIME ZONE 'UTC'
+           WHERE "status" = 'pending' AND ($1::uuid IS NULL OR "orgId" = $1::uuid) AND NOT (${ORG_NOT_PAUSED})
+           RETURNING "id", "orgId"::text AS "orgId"`,
+    values: [orgId ?? null],
   });
   return rows;
 }

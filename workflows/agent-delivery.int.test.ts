@@ -127,3 +127,41 @@ it('sends a pending command whose announcement was lost (no NOTIFY) on the next 
   await waitUntil(async () => (await sys.prisma.deviceCommand.findUniqueOrThrow({ where: { id } })).status === 'succeeded', 'the sweep to deliver the command', 20_000);
   expect(CommandJournal.startsIn(`${agent.credentialsFile}.journal.jsonl`).get(id)).toBe(1);
 });
+
+it('refuses a T3/T4 kind of command that carries no approval digest, even signed by this server, without running it', async () => {
+  const agent = sys.agent!;
+  await waitUntil(async () => (await sys.prisma.device.findUniqueOrThrow({ where: { id: agent.deviceId } })).online, 'the agent to be online');
+  // A row no approval stands behind (as a bug or a tampered database would leave one): the gateway signs what it
+  // sends, so only the agent's own check stands between it and the device.
+  const unapproved = `no-approval-${Date.now()}:${agent.deviceId}`;
+  const read = `read-no-approval-${Date.now()}:${agent.deviceId}`;
+  for (const [id, kind, params] of [
+    [unapproved, 'kill_process', { pid: 4_000_000 }],
+    [read, 'system_info', {}],
+  ] as const) {
+    await sys.prisma.deviceCommand.create({ data: { id, orgId: sys.seed.orgs.acme.id, deviceId: agent.deviceId, kind, params, status: 'pending', expiresAt: new Date(Date.now() + 60_000) } });
+  }
+  const settled = async (id: string) => ['succeeded', 'failed'].includes((await sys.prisma.deviceCommand.findUniqueOrThrow({ where: { id } })).status);
+  await waitUntil(async () => (await settled(unapproved)) && (await settled(read)), 'the agent to answer both commands', 20_000);
+
+  expect(await sys.prisma.deviceCommand.findUniqueOrThrow({ where: { id: unapproved } })).toMatchObject({ status: 'failed', errorCode: 'APPROVAL_MISSING' });
+  expect(CommandJournal.startsIn(`${agent.credentialsFile}.journal.jsonl`).get(unapproved)).toBeUndefined();
+  expect(await sys.prisma.auditEvent.findFirst({ where: { action: 'security.command_refused_by_agent', target: unapproved } })).toMatchObject({ data: { code: 'APPROVAL_MISSING' } });
+  // A read needs no approval and runs.
+  expect(await sys.prisma.deviceCommand.findUniqueOrThrow({ where: { id: read } })).toMatchObject({ status: 'succeeded' });
+});
+
+it('does not call a script timed out while it is still running past the command TTL: its result completes the step', async () => {
+  const tech = sys.keyOf('technician');
+  const agent = sys.agent!;
+  await waitUntil(async () => (await sys.prisma.device.findUniqueOrThrow({ where: { id: agent.deviceId } })).online, 'the agent to be online');
+  const sessionId = await sys.startSession(tech);
+  // Runs 8 s: longer than the command TTL here (5 s), well within its own timeout and the dispatch timeout.
+  const turnId = await sys.send(sessionId, tech, toolCall('execute_script', { device_id: agent.deviceId, interpreter: 'bash', script: 'sleep 8; echo finished', timeout_seconds: 30 }));
+  const approval = await sys.waitForApproval(sessionId);
+  await sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: sys.keyOf('approver'), body: { decision: 'approve', confirmation: approval.confirmationPhrase } });
+  const session = await sys.waitForTurn(sessionId, tech, turnId, 60_000);
+  expect(toolStepOf(session, turnId)).toMatchObject({ tool: 'execute_script', status: 'succeeded', summary: expect.stringContaining('script exited with code 0') });
+  const [command] = await sys.prisma.deviceCommand.findMany({ where: { id: { startsWith: sessionId } } });
+  expect(command).toMatchObject({ status: 'succeeded', errorCode: null });
+});

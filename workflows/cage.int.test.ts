@@ -134,7 +134,7 @@ it('treats an expired approval as a rejection', async () => {
   }
 });
 
-it('trips the breaker after three rejections: the fourth call is denied without scheduling any activity', async () => {
+it('trips the breaker after three rejections: the fourth call is denied without authorizing or running anything, and audited with its rule', async () => {
   const sessionId = await sys.startSession(tech);
   for (let i = 0; i < 3; i++) {
     const turnId = await sys.send(sessionId, tech, tool('manage_service', { device_id: pc(6), service: 'Spooler', action: 'stop' }));
@@ -152,6 +152,8 @@ it('trips the breaker after three rejections: the fourth call is denied without 
   expect(scheduled.filter((n) => n === 'authorizeToolCall')).toHaveLength(3);
   expect(scheduled.filter((n) => n === 'dispatchDeviceCommand' || n === 'runDatabaseTool')).toHaveLength(0);
   expect(await sys.prisma.auditEvent.count({ where: { action: 'breaker.tripped', target: sessionId } })).toBe(1);
+  const denials = await sys.prisma.auditEvent.findMany({ where: { sessionId, action: 'tool.denied' } });
+  expect(denials).toEqual([expect.objectContaining({ target: 'get_device_info', data: expect.objectContaining({ rule: 'breaker', reason: expect.stringContaining('circuit breaker') }) })]);
 
   expect((await sys.request('POST', `/v1/sessions/${sessionId}/breaker/reset`, { key: tech })).status).toBe(403);
   expect((await sys.request('POST', `/v1/sessions/${sessionId}/breaker/reset`, { key: admin })).status).toBe(200);
@@ -215,6 +217,8 @@ it('stops a session waiting to run a tool when an admin pauses the org, and refu
     const next = await sys.send(sessionId, tech, tool('get_device_info', { device_id: pc(9) }));
     const denied = await sys.waitForTurn(sessionId, tech, next);
     expect(toolSteps(turnOf(denied, next))).toEqual([expect.objectContaining({ status: 'denied', summary: expect.stringContaining('paused') })]);
+    const audited = await sys.prisma.auditEvent.findMany({ where: { sessionId, action: 'tool.denied' } });
+    expect(audited).toEqual([expect.objectContaining({ target: 'get_device_info', data: expect.objectContaining({ rule: 'paused' }) })]);
     const refused = await sys.request('POST', '/v1/sessions', { key: tech, body: { org: sys.seed.orgs.acme.slug } });
     expect(refused.status).toBe(409);
   } finally {

@@ -1,8 +1,8 @@
 /**
- * One tool call of a turn: the breaker and the kill switch first (decided here, with no activity at all), then
+ * One tool call of a turn: the breaker and the kill switch first (decided here, then audited by an activity), then
  * authorization, an approval for T3/T4, execution, and the result recorded for the model.
  */
-import { executeChild, workflowInfo } from '@temporalio/workflow';
+import { executeChild, patched, workflowInfo } from '@temporalio/workflow';
 import type { ToolResultRef, TurnState } from '../common/session';
 import { db, device } from './activities';
 import { awaitApproval } from './await-approval';
@@ -25,6 +25,12 @@ export async function runTool(ids: TurnIds, session: CopilotSessionState, turn: 
       : null;
   if (local) {
     session.addToolStep(turn, { kind: 'tool', toolUseId: toolUse.id, tool: toolUse.name, status: 'denied', summary: local });
+    // Every denial is audited with its rule. An activity call adds commands to the history, so histories recorded
+    // before it replay without it. The denial stands whether or not the audit write succeeds.
+    if (patched('audit-local-denials')) {
+      const rule = session.breaker.tripped ? 'breaker' : 'paused';
+      await db.recordLocalDenial({ ...ids, userId: turn.userId, toolUseId: toolUse.id, tool: toolUse.name, rule, reason: local }).catch(() => undefined);
+    }
     return { toolUseId: toolUse.id, deniedReason: local };
   }
 

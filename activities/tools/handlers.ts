@@ -97,9 +97,11 @@ export const TOOL_HANDLERS: Handlers = {
   },
   list_discovered_hosts: {
     type: 'database',
-    async run({ prisma, orgId }, input) {
+    async run({ prisma, orgId, sites }, input) {
+      // A scan belongs to the site of the device that ran it: a technician narrowed to sites sees only theirs.
+      const scanners = sites ? { deviceId: { in: (await prisma.device.findMany({ where: { orgId, ...siteFilter(sites) }, select: { id: true } })).map((d) => d.id) } } : {};
       const scans = await prisma.networkScan.findMany({
-        where: { orgId, ...(input.cidr ? { cidr: input.cidr } : {}) },
+        where: { orgId, ...scanners, ...(input.cidr ? { cidr: input.cidr } : {}) },
         orderBy: { scannedAt: 'desc' },
         take: 50,
       });
@@ -136,9 +138,13 @@ export const TOOL_HANDLERS: Handlers = {
   },
   acknowledge_alert: {
     type: 'database',
-    async run({ prisma, orgId, userId }, input) {
-      const updated = await prisma.alert.updateMany({ where: { id: input.alert_id, orgId, status: 'open' }, data: { status: 'acknowledged', acknowledgedBy: userId, acknowledgedAt: new Date() } });
-      if (updated.count === 0) return { output: { acknowledged: false }, summary: 'no open alert with that id in this organization' };
+    async run({ prisma, orgId, sites, userId }, input) {
+      // Only alerts of devices in the user's sites: one outside them answers exactly as an unknown id.
+      const updated = await prisma.alert.updateMany({
+        where: { id: input.alert_id, orgId, status: 'open', device: siteFilter(sites) },
+        data: { status: 'acknowledged', acknowledgedBy: userId, acknowledgedAt: new Date() },
+      });
+      if (updated.count === 0) return { output: { acknowledged: false }, summary: sites ? 'no open alert with that id in the sites you work on' : 'no open alert with that id in this organization' };
       return { output: { acknowledged: true, alertId: input.alert_id, note: input.note ?? null }, summary: 'alert acknowledged' };
     },
   },

@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { promisify } from 'node:util';
 import { CommandParams } from '../../common/protocol';
+import { isCriticalProcess } from '../../common/default-policy';
 import { ExecutorError } from './types';
 
 const run = promisify(execFile);
@@ -128,6 +129,9 @@ export async function killProcess(raw: Record<string, unknown>) {
     return { pid: p.pid, name: p.name ?? '', killed: false };
   }
   if (p.name && p.name !== name) throw new ExecutorError('INVALID_COMMAND', `pid ${p.pid} is ${name}, not ${p.name}`);
+  // A critical process (remote access, endpoint security) is killed only when the call named it: the server's
+  // policy makes that T4, so the approver saw which process it was.
+  if (!p.name && isCriticalProcess(name)) throw new ExecutorError('INVALID_COMMAND', `pid ${p.pid} is ${name}, a critical process: the call must name it`);
   if (p.pid === process.pid) throw new ExecutorError('INVALID_COMMAND', 'the agent does not kill itself');
   try {
     process.kill(p.pid, 'SIGTERM');

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, readdir, statfs } from 'node:fs/promises';
 import os from 'node:os';
-import { CommandParams, type ProcessList, type SystemInfo } from '../../common/protocol';
+import { CommandParams, PACKAGE_COMMAND_SECONDS, type ProcessList, type SystemInfo } from '../../common/protocol';
 import { eventLogs, killProcess, listServices, listSoftware, manageService, metrics } from './linux-system';
 import { networkDiscovery } from './network-discovery';
 import { runScript } from './run-script';
@@ -166,9 +166,9 @@ export function createLinuxExecutor(opts: LinuxExecutorOptions = {}): Executor {
     get_event_logs: (params) => eventLogs(params),
     list_software: (params) => listSoftware(params),
     kill_process: (params) => killProcess(params),
-    run_script: (params, ctx) => runScript(params, { path: opts.scriptPath, output: ctx?.output }),
+    run_script: (params, ctx) => runScript(params, { path: opts.scriptPath, output: ctx?.output, signal: ctx?.signal }),
     inventory: async () => ({ system: await systemInfo(), packages: (await listSoftware({}).catch(() => ({ total: 0 }))).total, collectedAt: new Date().toISOString() }),
-    network_discovery: (params) => networkDiscovery(params, { allowLoopback: opts.allowLoopbackDiscovery }),
+    network_discovery: (params, ctx) => networkDiscovery(params, { allowLoopback: opts.allowLoopbackDiscovery, signal: ctx?.signal }),
     restart: async () => {
       if (!opts.allowPower) throw disabled('rebooting', '--allow-power');
       later('systemctl', ['reboot']);
@@ -183,7 +183,7 @@ export function createLinuxExecutor(opts: LinuxExecutorOptions = {}): Executor {
     install_updates: async (params, ctx) => {
       CommandParams.install_updates.parse(params);
       if (!opts.allowPackages) throw disabled('installing updates', '--allow-packages');
-      const result = await runScript({ interpreter: 'bash', script: 'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get -y -q upgrade', timeoutSeconds: 1800 }, { output: ctx?.output });
+      const result = await runScript({ interpreter: 'bash', script: 'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get -y -q upgrade', timeoutSeconds: PACKAGE_COMMAND_SECONDS.install_updates }, { output: ctx?.output, signal: ctx?.signal });
       if (result.exitCode !== 0) throw new ExecutorError('EXECUTION_FAILED', 'apt-get upgrade failed');
       return { installed: [], rebootRequired: existsSync('/var/run/reboot-required'), ...(result.fullOutput ? { fullOutput: result.fullOutput } : {}) };
     },
@@ -191,7 +191,7 @@ export function createLinuxExecutor(opts: LinuxExecutorOptions = {}): Executor {
       const p = CommandParams.uninstall_software.parse(params);
       if (!opts.allowPackages) throw disabled('removing software', '--allow-packages');
       if (!/^[a-z0-9][a-z0-9.+-]*$/.test(p.name)) throw new ExecutorError('INVALID_COMMAND', 'not a Debian package name');
-      const result = await runScript({ interpreter: 'bash', script: `DEBIAN_FRONTEND=noninteractive apt-get -y -q remove -- '${p.name}'`, timeoutSeconds: 600 }, { output: ctx?.output });
+      const result = await runScript({ interpreter: 'bash', script: `DEBIAN_FRONTEND=noninteractive apt-get -y -q remove -- '${p.name}'`, timeoutSeconds: PACKAGE_COMMAND_SECONDS.uninstall_software }, { output: ctx?.output, signal: ctx?.signal });
       return { name: p.name, removed: result.exitCode === 0, ...(result.fullOutput ? { fullOutput: result.fullOutput } : {}) };
     },
   };

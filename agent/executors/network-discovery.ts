@@ -18,7 +18,7 @@ export function hostsOf(cidr: string): string[] {
   return out;
 }
 
-export async function networkDiscovery(raw: Record<string, unknown>, opts: { allowLoopback?: boolean } = {}) {
+export async function networkDiscovery(raw: Record<string, unknown>, opts: { allowLoopback?: boolean; signal?: AbortSignal } = {}) {
   const p = CommandParams.network_discovery.parse(raw);
   const range = checkDiscoveryRange(p.cidr, { allowLoopback: opts.allowLoopback });
   if (!range.ok) throw new ExecutorError('INVALID_COMMAND', range.reason);
@@ -27,6 +27,8 @@ export async function networkDiscovery(raw: Record<string, unknown>, opts: { all
   const open = new Map<string, number[]>();
   const CONCURRENCY = 128;
   for (let i = 0; i < probes.length; i += CONCURRENCY) {
+    // Past the dispatch timeout the scan stops probing, rather than scanning on after the agent reported TIMEOUT.
+    if (opts.signal?.aborted) throw new ExecutorError('TIMEOUT', 'the scan was stopped at its dispatch timeout');
     const batch = probes.slice(i, i + CONCURRENCY);
     const results = await Promise.all(batch.map((t) => canConnect(t.host, t.port, p.timeoutMs)));
     batch.forEach((t, j) => {

@@ -56,8 +56,9 @@ export interface ScriptResult {
   fullOutput?: FullOutput;
 }
 
-export async function runScript(raw: Record<string, unknown>, opts: { path?: string; output?: OutputFiles } = {}): Promise<ScriptResult> {
+export async function runScript(raw: Record<string, unknown>, opts: { path?: string; output?: OutputFiles; signal?: AbortSignal } = {}): Promise<ScriptResult> {
   const p = CommandParams.run_script.parse(raw);
+  if (opts.signal?.aborted) throw new ExecutorError('TIMEOUT', 'timed out before it started');
   if (p.interpreter === 'powershell' && !hasPwsh()) throw new ExecutorError('UNSUPPORTED', 'PowerShell (pwsh) is not installed on this device');
   const dir = await mkdtemp(path.join(os.tmpdir(), 'gatehouse-script-'));
   const file = path.join(dir, p.interpreter === 'bash' ? 'script.sh' : 'script.ps1');
@@ -80,10 +81,13 @@ export async function runScript(raw: Record<string, unknown>, opts: { path?: str
         // already gone
       }
     };
-    const timer = setTimeout(() => {
+    const timeOut = () => {
       timedOut = true;
       killGroup();
-    }, p.timeoutSeconds * 1000);
+    };
+    const timer = setTimeout(timeOut, p.timeoutSeconds * 1000);
+    // The agent's dispatch timeout: the same kill as the script's own timer, whichever comes first.
+    opts.signal?.addEventListener('abort', timeOut, { once: true });
     const exited = new Promise<number | null>((resolve, reject) => {
       child.once('error', (err) => reject(new ExecutorError('EXECUTION_FAILED', err.message)));
       child.once('close', (code) => resolve(code));
@@ -109,6 +113,7 @@ export async function runScript(raw: Record<string, unknown>, opts: { path?: str
       throw err instanceof ExecutorError ? err : new ExecutorError('EXECUTION_FAILED', `could not keep the script's output: ${(err as Error).message}`);
     } finally {
       clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', timeOut);
     }
   } finally {
     await rm(dir, { recursive: true, force: true });

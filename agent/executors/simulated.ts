@@ -6,6 +6,7 @@
 import crypto from 'node:crypto';
 import { CommandParams } from '../../common/protocol';
 import { hostsOf } from './network-discovery';
+import { isCriticalProcess } from '../../common/default-policy';
 import { ExecutorError, type Executor } from './types';
 
 interface Service {
@@ -155,6 +156,7 @@ export function createSimulatedExecutor(m: SimulatedMachine, opts: SimulatedOpti
       const proc = m.processes().find((x) => x.pid === p.pid);
       if (!proc) return { pid: p.pid, name: p.name ?? '', killed: false };
       if (p.name && p.name !== proc.name) throw new ExecutorError('INVALID_COMMAND', `pid ${p.pid} is ${proc.name}, not ${p.name}`);
+      if (!p.name && isCriticalProcess(proc.name)) throw new ExecutorError('INVALID_COMMAND', `pid ${p.pid} is ${proc.name}, a critical process: the call must name it`);
       m.record('warning', 'Application', 1000, `${proc.name} (pid ${p.pid}) was terminated.`);
       return { pid: p.pid, name: proc.name, killed: true };
     },

@@ -15,6 +15,8 @@ export class ExecutorError extends Error {
 export interface ExecutionContext {
   /** Files for the command's full stdout and stderr (see ../output-spool.ts); a handler that has them writes there. */
   output?: OutputFiles;
+  /** Aborted when the command's dispatch timeout passes: a handler that runs processes kills them (the whole tree). */
+  signal?: AbortSignal;
 }
 
 /** One executor per kind of endpoint. `Record<CommandKind, …>`: a new command kind without a handler won't compile. */

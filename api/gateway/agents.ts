@@ -8,7 +8,9 @@ import type { Namespace, Socket } from 'socket.io';
 import {
   AgentAuth,
   CommandResult,
+  commandRunSeconds,
   PROTOCOL_VERSION,
+  type CommandKind,
   type AgentToServerEvents,
   type CommandDispatch,
   type CommandResultAck,
@@ -21,7 +23,7 @@ import { signCommand } from '../../cage/command-signing';
 import { publishSessionEvent } from '../../lib/session-events';
 import type { CommandsNote } from '../../lib/pg-events';
 import { CommandOutcome, isCommandOutcome, UNFINISHED_COMMAND } from '../../common/session';
-import { recordResult, stalePending, takeForDelivery, type Deliverable, type Reportable } from '../../lib/device-commands';
+import { endPausedCommands, recordResult, stalePending, takeForDelivery, type Deliverable, type Reportable } from '../../lib/device-commands';
 import { createResultSignaller } from './remediation-results';
 import { storeOutputChunk } from './command-output';
 
@@ -36,6 +38,11 @@ export type AgentNamespace = Namespace<AgentToServerEvents, ServerToAgentEvents,
 /** What telling the waiting workflow of a command's result needs to know (`Reportable`), read through Prisma. */
 const REPORTABLE = { id: true, deviceId: true, status: true, reportTo: true, reportedAt: true } as const;
 const KNOWN_EVENTS = new Set(['command:result', 'command:output']);
+/** The protocol's ceiling on a dispatch timeout, and the margin above a command's own kill timer. */
+const MAX_DISPATCH_SECONDS = 3600;
+const DISPATCH_GRACE_SECONDS = 30;
+/** How long after a command's dispatch timeout its result may still be on its way (the agent's kill grace, the link). */
+const RESULT_MARGIN_SECONDS = 30;
 
 export interface AgentGateway {
   /** Delivers the queued commands whose devices are connected to this node. */
@@ -51,14 +58,17 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
   const sockets = new Map<string, AgentSocket>();
   const counters = { invalidFrames: 0, resultsAccepted: 0, throttledFrames: 0, floodDisconnects: 0 };
 
-  /** Whether another api node holds a connection of this device (through the Socket.IO adapter's rooms). */
-  async function connectedElsewhere(deviceId: string): Promise<boolean> {
+  /**
+   * Whether another api node holds a connection of this device (through the Socket.IO adapter's rooms); 'unknown'
+   * when the nodes cannot be asked (Redis unreachable), which the caller treats as a refusal: a cloned credential
+   * must not get in because the clone check could not run.
+   */
+  async function connectedElsewhere(deviceId: string): Promise<boolean | 'unknown'> {
     try {
       return (await nsp.in(`device:${deviceId}`).timeout(2000).fetchSockets()).length > 0;
     } catch (err) {
-      // Redis unreachable: this node can only check its own connections; said in the log, not hidden.
-      logger.warn({ deviceId, err: (err as Error).message }, 'could not ask the other api nodes about this device; checked this node only');
-      return false;
+      logger.warn({ deviceId, err: (err as Error).message }, 'could not ask the other api nodes about this device; connection refused');
+      return 'unknown';
     }
   }
 
@@ -73,7 +83,12 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
       });
       const valid = device?.credentials.some((c) => hashesEqual(c.hash, sha256(auth.data.secret)));
       if (!device || !valid) return next(new Error('invalid agent credentials'));
-      if (sockets.get(device.id)?.connected || (await connectedElsewhere(device.id))) {
+      const elsewhere = sockets.get(device.id)?.connected || (await connectedElsewhere(device.id));
+      if (elsewhere === 'unknown') {
+        await audit(prisma, { orgId: device.orgId, actorType: 'agent', actorId: device.id, action: 'security.agent_connection_unverified', target: device.name, data: { address: socket.handshake.address, reason: 'the api nodes could not be asked whether this device is already connected (Redis unreachable)' } });
+        return next(new Error('cannot check now whether this device is already connected elsewhere; try again shortly'));
+      }
+      if (elsewhere) {
         await audit(prisma, { orgId: device.orgId, actorType: 'agent', actorId: device.id, action: 'security.duplicate_agent_connection', target: device.name, data: { address: socket.handshake.address } });
         return next(new Error('this device is already connected (a cloned credential?)'));
       }
@@ -172,6 +187,9 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
     });
   };
 
+  const dispatchTimeoutSeconds = (kind: string, params: unknown): number =>
+    Math.min(MAX_DISPATCH_SECONDS, Math.max(deps.config.commandTimeoutSeconds, commandRunSeconds(kind as CommandKind, (params ?? {}) as Record<string, unknown>) + DISPATCH_GRACE_SECONDS));
+
   /** Signs and sends one command; the caller records that it went out (the agent's journal makes a repeat harmless). */
   const send = async (socket: AgentSocket, cmd: Deliverable) => {
     // The command id is `<tool invocation id>:<device id>`; the invocation's approval, if it needed one, is signed too.
@@ -183,7 +201,9 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
       kind: cmd.kind as CommandDispatch['kind'],
       params: cmd.params as Record<string, unknown>,
       expiresAt: cmd.expiresAt.toISOString(),
-      timeoutSeconds: deps.config.commandTimeoutSeconds,
+      // Never shorter than the command's own kill timer (a library script's 300 s, apt's 1800 s): the agent kills
+      // the process tree when this passes, and must not report TIMEOUT for a script it let keep running.
+      timeoutSeconds: dispatchTimeoutSeconds(cmd.kind, cmd.params),
       approvalDigest,
     };
     const msg: CommandDispatch = { ...unsigned, signature: signCommand(deps.config.commandSigningKey, { ...unsigned, deviceId: cmd.deviceId }) };
@@ -252,6 +272,10 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
     }
     counters.resultsAccepted += 1;
     reply({ accepted: true });
+    if (!msg.ok && (msg.error?.code === 'APPROVAL_MISSING' || msg.error?.code === 'BAD_SIGNATURE')) {
+      // The agent's own wall held: a command reached it that it would not run. Someone should look at why.
+      await audit(prisma, { orgId: socket.data.orgId, actorType: 'agent', actorId: socket.data.deviceId, action: 'security.command_refused_by_agent', target: msg.commandId, data: { code: msg.error.code } });
+    }
     // The row just written (or, for a result already recorded, read again: it may not have been reported yet).
     await report(cmd);
     if (recorded) scheduleProgress(cmd.id.slice(0, cmd.id.lastIndexOf(':')));
@@ -315,9 +339,10 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
       void prisma.device.update({ where: { id: deviceId }, data: { online: false, lastSeenAt: new Date() } }).catch(() => undefined);
     });
 
-    // Commands queued while the device was away.
+    // Commands queued while the device was away; none while its org is paused (the kill switch holds on reconnect,
+    // for delivered-but-unanswered commands too: a resend would run one the agent never received).
     void prisma.deviceCommand
-      .findMany({ where: { deviceId, status: { in: UNFINISHED_COMMAND }, expiresAt: { gt: new Date() } }, orderBy: { createdAt: 'asc' } })
+      .findMany({ where: { deviceId, status: { in: UNFINISHED_COMMAND }, expiresAt: { gt: new Date() }, device: { org: { copilotPausedAt: null } } }, orderBy: { createdAt: 'asc' } })
       .then(sendAll)
       .catch((err: unknown) => logger.error({ err, deviceId }, 'failed to deliver queued commands'));
   });
@@ -371,10 +396,28 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
         where: { status: 'pending', expiresAt: { lte: now } },
         data: { status: 'expired', errorCode: 'DEVICE_OFFLINE', completedAt: now },
       });
-      await prisma.deviceCommand.updateMany({
+      // A delivered command times out once its TTL has passed and the agent has had its whole dispatch timeout
+      // (and a margin for the result) since delivery: before that it may still be running, and calling it TIMEOUT
+      // would tell the session it stopped while it runs on (and drop the result it then sends).
+      const overdue = await prisma.deviceCommand.findMany({
         where: { status: 'delivered', expiresAt: { lte: now } },
-        data: { status: 'failed', errorCode: 'TIMEOUT', completedAt: now },
+        select: { id: true, kind: true, params: true, deliveredAt: true },
+        orderBy: { expiresAt: 'asc' },
+        take: 1000,
       });
+      const timedOut = overdue
+        .filter((c) => !c.deliveredAt || now.getTime() >= c.deliveredAt.getTime() + (dispatchTimeoutSeconds(c.kind, c.params) + RESULT_MARGIN_SECONDS) * 1000)
+        .map((c) => c.id);
+      if (timedOut.length) {
+        await prisma.deviceCommand.updateMany({ where: { id: { in: timedOut }, status: 'delivered' }, data: { status: 'failed', errorCode: 'TIMEOUT', completedAt: now } });
+      }
+      // The pause ends its org's unsent commands at once (api/routes/orgs.ts); this catches one queued while the
+      // pause was committing. Reported just below, like any other outcome.
+      const stopped = await endPausedCommands(deps.pool);
+      for (const orgId of new Set(stopped.map((c) => c.orgId))) {
+        const ids = stopped.filter((c) => c.orgId === orgId).map((c) => c.id);
+        await audit(prisma, { orgId, actorType: 'system', action: 'command.denied', target: `${ids.length} commands`, data: { rule: 'paused', commandIds: ids.slice(0, 100) } });
+      }
       const unreported = await prisma.deviceCommand.findMany({
         where: { status: { in: CommandOutcome.options }, reportedAt: null, OR: [{ taskToken: { not: null } }, { reportTo: { not: null } }] },
         select: { ...REPORTABLE, taskToken: true },

@@ -18,7 +18,7 @@ import { environment } from '../../lib/env';
 import { createEnrollmentKey } from '../../prisma/seed-demo';
 import { CommandJournal } from '../../agent/journal';
 import type { ApiServer } from '../server';
-import { startTestSystem, waitUntil, toolStepOf, type TestSystem } from '../../test/harness';
+import { agentAuth, startTestSystem, waitUntil, toolStepOf, type TestSystem } from '../../test/harness';
 
 let sys: TestSystem;
 let nodeB: { server: ApiServer; url: string };
@@ -105,3 +105,32 @@ it('refuses a result while Redis is away and records it once Redis is back; the 
   const [journal] = readdirSync(path.join(dataDir, 'simulated', org)).filter((f) => f.endsWith('.journal.jsonl'));
   expect(CommandJournal.startsIn(path.join(dataDir, 'simulated', org, journal!)).get(done.id)).toBe(1);
 }, 150_000);
+
+it('refuses a new agent connection while Redis is away (no clone check possible), audits it, and lets it in once Redis is back', async () => {
+  const device = await sys.enrollDevice(`unverified-${Date.now()}`);
+  const connect = () => {
+    const socket = io(new URL('/agents', sys.url).toString(), { auth: agentAuth(device), transports: ['websocket'], reconnection: false });
+    return new Promise<string>((resolve) => {
+      socket.on('connect', () => {
+        resolve('connected');
+        socket.close();
+      });
+      socket.on('connect_error', (err) => {
+        resolve(err.message);
+        socket.close();
+      });
+    });
+  };
+  await sys.redisServer!.stop();
+  let refusal: string;
+  try {
+    refusal = await connect();
+  } finally {
+    await sys.redisServer!.start();
+  }
+  expect(refusal).toBe('cannot check now whether this device is already connected elsewhere; try again shortly');
+  expect(await sys.prisma.auditEvent.findFirst({ where: { actorId: device.deviceId, action: 'security.agent_connection_unverified' } })).not.toBeNull();
+  let answer = '';
+  await waitUntil(async () => (answer = await connect()) === 'connected', 'the agent to get in once Redis is back', 30_000);
+  expect(answer).toBe('connected');
+}, 90_000);

@@ -6,10 +6,11 @@ import { z } from 'zod';
 import { DEFAULT_POLICY } from '../../common/default-policy';
 import { isToolName } from '../../common/tools';
 import { copilotPausedSignal } from '../../workflows/definitions';
-import { lowersDefault } from '../../cage/policy';
+import { lowersDefault, policyActions } from '../../cage/policy';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { audit } from '../../lib/audit';
 import { usageOf } from '../../lib/budget';
+import { endPausedCommands } from '../../lib/device-commands';
 import type { ApiDeps } from '../deps';
 import { orgsWhere, Role, type Principal } from '../http/auth';
 import { OrgParams } from '../http/params';
@@ -52,7 +53,10 @@ function pauseRoute(paused: boolean) {
         where: { id: org.id },
         data: paused ? { copilotPausedAt: new Date(), copilotPausedBy: principal.userId } : { copilotPausedAt: null, copilotPausedBy: null },
       });
-      await audit(deps.prisma, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: paused ? 'copilot.paused' : 'copilot.resumed', target: org.slug });
+      // Once the pause is committed no delivery statement sends the org's commands (lib/device-commands.ts); the ones
+      // still waiting for their device end now as PAUSED, so their sessions are told instead of waiting for a TTL.
+      const ended = paused ? (await endPausedCommands(deps.pool, org.id)).length : 0;
+      await audit(deps.prisma, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: paused ? 'copilot.paused' : 'copilot.resumed', target: org.slug, ...(paused ? { data: { commandsEnded: ended } } : {}) });
       const signalled = await broadcastPause(deps, org.id, paused, principal.userId);
       return { status: 200, body: { org: org.slug, paused, sessionsSignalled: signalled } };
     },
@@ -104,12 +108,18 @@ export const putPolicy = defineRoute({
   responses: { 200: 'Saved', 400: 'Invalid body', 401: 'No valid API key', 404: 'Unknown organization' },
   async handler({ deps, principal, params, body }) {
     const org = await findOrgFor(deps, principal, params.id, [Role.Admin]);
+    const seen = new Set<string>();
     for (const [i, o] of body.overrides.entries()) {
       if (!isToolName(o.tool)) throw new AppError(AppErrorCode.BadRequest, `body.overrides.${i}.tool: unknown tool "${o.tool}"`);
-      const entry = DEFAULT_POLICY[o.tool] as number | Record<string, number>;
-      if (o.action !== '*' && (typeof entry === 'number' || !(o.action in entry))) {
-        throw new AppError(AppErrorCode.BadRequest, `body.overrides.${i}.action: ${o.tool} has no action "${o.action}"`);
+      // Every tool says which actions it has (none for a tool with one tier), so no policy shape can reach a 500.
+      const actions = policyActions(o.tool);
+      if (o.action !== '*' && !actions.includes(o.action)) {
+        const known = actions.length ? `its actions are ${actions.map((a) => `"${a}"`).join(', ')} (or "*")` : 'it has one tier for every call: use "*"';
+        throw new AppError(AppErrorCode.BadRequest, `body.overrides.${i}.action: ${o.tool} has no action "${o.action}"; ${known}`);
       }
+      const key = `${o.tool}\u0000${o.action}`;
+      if (seen.has(key)) throw new AppError(AppErrorCode.BadRequest, `body.overrides.${i}: ${o.tool} "${o.action}" is listed twice`);
+      seen.add(key);
     }
     await deps.prisma.$transaction(async (tx) => {
       await tx.policyOverride.deleteMany({ where: { orgId: org.id } });
