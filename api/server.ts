@@ -224,7 +224,7 @@ export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
   const mailSweep = async () => {
     const mail = transport && deps.config.mail && baseUrl ? { transport, config: deps.config.mail, baseUrl } : undefined;
     if (mail || slack) await notifyApprovers(deps, { mail, slack });
-    if (slack) await slackSweep(deps, slack);
+    if (slack) await slackSweep(deps, slack, baseUrl);
   };
 
   let sweeping = false;

@@ -33,6 +33,7 @@ const ROUTES = [
   [/^#\/sessions\/([0-9a-f-]{36})$/, chatView, 'chat'],
   [/^#\/remediations\/([0-9a-f-]{36}:[A-Za-z0-9_-]+)$/, remediationView, 'chat'],
   [/^#\/approvals$/, approvalsView, 'approvals'],
+  [/^#\/approvals\/([0-9a-f-]{36})$/, approvalsView, 'approvals'],
   [/^#\/fleet$/, fleetView, 'fleet'],
   [/^#\/chat$/, chatView, 'chat'],
 ];

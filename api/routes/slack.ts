@@ -21,7 +21,7 @@ import { Tier } from '../../common/tools';
 import type { ApiDeps } from '../deps';
 import { hasRole, principalOfUser, Role, type Principal } from '../http/auth';
 import { decideApproval, emailOf } from '../services/decide-approval';
-import { confirmationModal, escapeSlack, verifySlackSignature, type SlackConfig } from '../services/slack';
+import { callFitsSlack, confirmationModal, escapeSlack, verifySlackSignature, type SlackConfig } from '../services/slack';
 import { LINK_REQUEST_MINUTES, SlackId, startSlackLink, unlinkFromSlack, type SlackUserRef } from '../services/slack-links';
 
 const ButtonValue = z.object({ a: z.uuid(), d: z.string().regex(/^[0-9a-f]{64}$/) }).strict();
@@ -32,7 +32,8 @@ const BlockActions = z.object({
   team: z.object({ id: SlackId }).loose(),
   trigger_id: z.string().max(200).optional(),
   channel: z.object({ id: SlackId }).loose().optional(),
-  actions: z.array(z.object({ action_id: z.enum(['approve', 'reject']), value: z.string().max(2000) }).loose()).min(1).max(5),
+  // open_full_view is the link button of a call too long for Slack: Slack reports its clicks too, and they decide nothing.
+  actions: z.array(z.object({ action_id: z.enum(['approve', 'reject', 'open_full_view']), value: z.string().max(2000).optional() }).loose()).min(1).max(5),
 }).loose();
 
 const ViewSubmission = z.object({
@@ -107,9 +108,20 @@ export function slackInteractions(deps: ApiDeps, slack: WebClient, config: Slack
     else if (err.status === 404) await auditRefusal(approval, who, principal, 'not a member of the organization');
   }
 
+  /**
+   * Approve is offered only on a call Slack shows whole; a click or modal for one it cannot (an older message, a
+   * crafted payload) is refused and audited. Returns the refusal to tell, or null.
+   */
+  async function cutViewRefusal(principal: Principal, approval: Approval): Promise<string | null> {
+    if (callFitsSlack(approval)) return null;
+    await audit(deps.prisma, { orgId: approval.orgId, actorType: 'user', actorId: principal.userId, action: 'approval.decision_refused', target: approval.id, sessionId: approval.sessionId, data: { why: 'call not shown whole in Slack', channel: 'slack' } });
+    return 'Not recorded: this call is too long to show whole in Slack. Open it in Gatehouse, read it whole, and approve it there.';
+  }
+
   async function onAction(p: z.infer<typeof BlockActions>): Promise<void> {
     const action = p.actions[0]!;
-    const value = parseValue(action.value);
+    if (action.action_id === 'open_full_view') return;
+    const value = parseValue(action.value ?? '');
     if (!value) return tell(p.channel?.id, p.user.id, 'Not recorded: this button does not belong to a Gatehouse approval.');
     const who = { teamId: p.team.id, slackUserId: p.user.id };
     const principal = await linkedPrincipal(who.teamId, who.slackUserId);
@@ -119,6 +131,10 @@ export function slackInteractions(deps: ApiDeps, slack: WebClient, config: Slack
     }
     const approval = await approvalInWorkspace(value.a, who, principal);
     if (!approval) return tell(p.channel?.id, p.user.id, NOT_AN_APPROVER);
+    if (action.action_id === 'approve') {
+      const cut = await cutViewRefusal(principal, approval);
+      if (cut) return tell(p.channel?.id, p.user.id, cut);
+    }
     // The modal only for someone who may approve at all; anyone else goes straight to the decision service's refusal.
     if (action.action_id === 'approve' && approval.tier >= Tier.T4 && p.trigger_id && hasRole(principal, approval.orgId, [Role.Approver])) {
       await slack.views.open({ trigger_id: p.trigger_id, view: confirmationModal(approval) });
@@ -149,6 +165,11 @@ export function slackInteractions(deps: ApiDeps, slack: WebClient, config: Slack
     const approval = await approvalInWorkspace(value.a, who, principal);
     if (!approval) {
       res.json({ response_action: 'errors', errors: { phrase: NOT_AN_APPROVER } });
+      return;
+    }
+    const cut = await cutViewRefusal(principal, approval);
+    if (cut) {
+      res.json({ response_action: 'errors', errors: { phrase: cut } });
       return;
     }
     try {

@@ -1,6 +1,6 @@
 /**
  * Approvals in Slack. Each approval of an org with a Slack channel is posted there as a Block Kit message (tool,
- * summarised input, devices, tier, requester, expiry) with Approve and Reject buttons; a reminder goes into its
+ * the exact call, devices, tier, requester, expiry) with Approve and Reject buttons; a reminder goes into its
  * thread at half time; once the workflow has recorded the outcome the message is updated (never before, so it
  * never shows a status that is not true). All user and model text is escaped and sent verbatim, so it cannot
  * ping anyone or make a link.
@@ -13,6 +13,7 @@ import crypto from 'node:crypto';
 import type { Approval } from '@prisma/client';
 import { WebClient, type KnownBlock } from '@slack/web-api';
 import { Tier } from '../../common/tools';
+import { callText, headAndTail } from '../../cage/call-view';
 import type { ApiDeps } from '../deps';
 import { emailOf } from './decide-approval';
 
@@ -35,9 +36,35 @@ const md = (text: string) => ({ type: 'mrkdwn' as const, text, verbatim: true })
 /** What the buttons carry: the approval and the digest the approver was shown. */
 export const buttonValue = (a: Approval) => JSON.stringify({ a: a.id, d: a.digest });
 
-export function approvalBlocks(a: Approval, requester: string, outcome?: string): KnownBlock[] {
+// How long a call Slack shows whole. Slack folds long messages behind "Show more" and approvers read them on
+// phones, so a long script is not really read there; a section also holds at most 3000 characters after escaping.
+const CALL_MAX = 600;
+const SECTION_MAX = 2900;
+const HEAD_TAIL = 250;
+
+/** Whether Slack can show the exact call whole: only then may it offer Approve (an approver never approves a cut view). */
+export function callFitsSlack(a: Pick<Approval, 'toolName' | 'input'>): boolean {
+  const text = callText(a.toolName, a.input);
+  return text.length <= CALL_MAX && escapeSlack(text).length <= SECTION_MAX;
+}
+
+/** Where the whole call is shown before its Approve button: the approval in the Gatehouse console. */
+export const fullViewUrl = (a: Approval, baseUrl: string) => new URL(`/#/approvals/${a.id}`, baseUrl).toString();
+
+/** The call whole; or, when it is too long for Slack, its head, its tail and its hash, with where to read it all. */
+function callBlocks(a: Approval): KnownBlock[] {
+  const text = callText(a.toolName, a.input);
+  if (callFitsSlack(a)) return [{ type: 'section', text: md(`*The exact call*\n\`\`\`${escapeSlack(text)}\`\`\``) }];
+  const view = headAndTail(text, HEAD_TAIL);
+  return [
+    { type: 'section', text: md(`*The exact call is ${view.length} characters, too long to show whole here: it can be approved only in Gatehouse, where it is shown whole.* Its start:\n\`\`\`${escapeSlack(view.head)}\`\`\``) },
+    { type: 'section', text: md(`Its end:\n\`\`\`${escapeSlack(view.tail)}\`\`\``) },
+    { type: 'context', elements: [md(`SHA-256 of the whole call: \`${view.sha256}\` · approval digest \`${escapeSlack(a.digest)}\``)] },
+  ];
+}
+
+export function approvalBlocks(a: Approval, requester: string, outcome?: string, baseUrl?: string): KnownBlock[] {
   const devices = (a.targets as { name: string }[]).map((d) => d.name);
-  const input = JSON.stringify(a.input);
   const blocks: KnownBlock[] = [
     { type: 'section', text: md(`*Approval needed (T${a.tier}):* ${escapeSlack(a.summary)}`) },
     {
@@ -50,18 +77,21 @@ export function approvalBlocks(a: Approval, requester: string, outcome?: string)
         md(`*Expires*\n${escapeSlack(a.expiresAt.toISOString())}`),
       ],
     },
-    { type: 'section', text: md(`*Input*\n\`\`\`${escapeSlack(input.length > 500 ? `${input.slice(0, 499)}…` : input)}\`\`\``) },
+    ...callBlocks(a),
   ];
   if (outcome) {
     blocks.push({ type: 'context', elements: [md(outcome)] });
   } else {
+    // Rejecting on a partial view is safe; approving is not: a call Slack cannot show whole gets a link instead.
+    const approve = callFitsSlack(a)
+      ? [{ type: 'button' as const, action_id: 'approve', style: 'primary' as const, text: { type: 'plain_text' as const, text: 'Approve' }, value: buttonValue(a) }]
+      : baseUrl
+        ? [{ type: 'button' as const, action_id: 'open_full_view', text: { type: 'plain_text' as const, text: 'Review it whole in Gatehouse' }, url: fullViewUrl(a, baseUrl), value: buttonValue(a) }]
+        : [];
     blocks.push({
       type: 'actions',
       block_id: 'gatehouse_decision',
-      elements: [
-        { type: 'button', action_id: 'approve', style: 'primary', text: { type: 'plain_text', text: 'Approve' }, value: buttonValue(a) },
-        { type: 'button', action_id: 'reject', style: 'danger', text: { type: 'plain_text', text: 'Reject' }, value: buttonValue(a) },
-      ],
+      elements: [...approve, { type: 'button', action_id: 'reject', style: 'danger', text: { type: 'plain_text', text: 'Reject' }, value: buttonValue(a) }],
     });
   }
   return blocks;
@@ -113,7 +143,7 @@ function outcomeText(a: Approval, decider: string | null): string {
 }
 
 /** One pass of the api's sweep for Slack: post new approvals, remind, and update decided ones. */
-export async function slackSweep(deps: ApiDeps, slack: WebClient): Promise<void> {
+export async function slackSweep(deps: ApiDeps, slack: WebClient, baseUrl?: string): Promise<void> {
   const now = new Date();
   const channels = await deps.prisma.slackChannel.findMany();
   if (!channels.length) return;
@@ -125,7 +155,7 @@ export async function slackSweep(deps: ApiDeps, slack: WebClient): Promise<void>
     const claimed = await deps.prisma.approval.updateMany({ where: { id: a.id, slackChannel: null }, data: { slackChannel: channel } });
     if (claimed.count !== 1) continue;
     try {
-      const res = await slack.chat.postMessage({ channel, text: `Approval needed (T${a.tier}): ${escapeSlack(a.summary)}`, blocks: approvalBlocks(a, await requesterOf(deps, a)), unfurl_links: false, unfurl_media: false });
+      const res = await slack.chat.postMessage({ channel, text: `Approval needed (T${a.tier}): ${escapeSlack(a.summary)}`, blocks: approvalBlocks(a, await requesterOf(deps, a), undefined, baseUrl), unfurl_links: false, unfurl_media: false });
       await deps.prisma.approval.update({ where: { id: a.id }, data: { slackTs: res.ts ?? null, slackChannel: res.channel ?? channel } });
     } catch (err) {
       await deps.prisma.approval.update({ where: { id: a.id }, data: { slackChannel: null } });

@@ -1,5 +1,7 @@
 // One approval as an approver sees it, with the decision form: approve, or reject with a reason; a T4 call needs
-// the typed confirmation phrase. The decision carries the digest of exactly what is shown here.
+// the typed confirmation phrase. The decision carries the digest of exactly what is shown here, so the exact call
+// is shown whole and unfolded above the buttons: the summary may elide the middle of a long argument, and nobody
+// should approve what they were not shown.
 import { post } from '../lib/api.js';
 import { el, replace, time } from '../lib/dom.js';
 
@@ -65,13 +67,21 @@ export function approvalCard(approval, { onDecided, showSession = true } = {}) {
       {},
       el('dt', {}, 'What'),
       el('dd', {}, approval.summary),
+      el('dt', {}, 'Asked by'),
+      el('dd', {}, approval.requestedByEmail ?? approval.requestedBy ?? '—'),
       el('dt', {}, 'Devices'),
       el('dd', {}, devices.length > 12 ? `${devices.slice(0, 12).join(', ')} and ${devices.length - 12} more (${devices.length})` : devices.join(', ')),
       el('dt', {}, 'Expires'),
       el('dd', {}, approval.expiresAt ? time(approval.expiresAt) : '—'),
       showSession && approval.sessionId ? [el('dt', {}, 'Session'), el('dd', {}, el('a', { href: `#/sessions/${approval.sessionId}` }, 'Open the session'))] : null,
     ),
-    el('details', {}, el('summary', {}, 'The exact call'), el('pre', {}, JSON.stringify({ tool: approval.tool, input: approval.input }, null, 2)), el('p', { class: 'muted' }, 'Digest ', el('code', {}, approval.digest))),
+    el(
+      'section',
+      { class: 'exact-call', 'aria-label': 'The exact call' },
+      el('h4', {}, 'The exact call'),
+      el('pre', {}, JSON.stringify({ tool: approval.tool, input: approval.input }, null, 2)),
+      el('p', { class: 'muted' }, 'Digest ', el('code', {}, approval.digest)),
+    ),
     approval.status === 'pending' ? form : el('p', {}, `This approval is ${approval.status}.`),
     status,
   );

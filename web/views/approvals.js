@@ -1,11 +1,13 @@
 // The approvals queue of the picked organization: pending approvals with their decision forms (refreshed every few
-// seconds without disturbing a form being filled in), and the latest decisions.
+// seconds without disturbing a form being filled in), and the latest decisions. `#/approvals/<id>` (the link Slack
+// gives for a call too long to show there) puts that approval first, whole, whatever organization is picked.
 import { get } from '../lib/api.js';
 import { append, el, replace, time } from '../lib/dom.js';
 import { approvalCard } from './approval-card.js';
 
-export function approvalsView(main, ctx) {
+export function approvalsView(main, ctx, [focusId] = []) {
   const org = ctx.org;
+  const focused = el('section', { 'aria-label': 'The approval you opened' });
   const list = el('div', { class: 'queue', 'aria-live': 'polite' });
   const empty = el('p', { class: 'muted' }, 'No approval is waiting.');
   const error = el('p', { role: 'alert', class: 'error' });
@@ -13,6 +15,7 @@ export function approvalsView(main, ctx) {
   append(main, [
     el('h1', {}, `Approvals — ${org.name}`),
     ctx.hasRole('approver') ? null : el('p', { class: 'note' }, 'You are not an approver in this organization: nothing will show here.'),
+    focused,
     el('section', { 'aria-labelledby': 'pending-h' }, el('h2', { id: 'pending-h' }, 'Waiting for a decision'), error, empty, list),
     el(
       'section',
@@ -23,6 +26,18 @@ export function approvalsView(main, ctx) {
   ]);
 
   const cards = new Map(); // approval id -> card element (kept, so a half-filled form survives a refresh)
+  if (focusId) {
+    get(`/v1/approvals/${focusId}`).then(
+      (a) => {
+        const card = approvalCard(a, { onDecided: () => setTimeout(refresh, 500) });
+        cards.get(a.id)?.remove();
+        cards.set(a.id, card);
+        replace(focused, card);
+        card.scrollIntoView();
+      },
+      (err) => replace(focused, el('p', { role: 'alert', class: 'error' }, `That approval cannot be shown: ${err.message}`)),
+    );
+  }
   async function refresh() {
     try {
       const [pending, all] = await Promise.all([get('/v1/approvals?status=pending'), get('/v1/approvals?status=all')]);
@@ -36,7 +51,7 @@ export function approvalsView(main, ctx) {
         }
       }
       // Decided elsewhere: gone from the queue (a card decided here stays, showing its outcome).
-      for (const [id, card] of cards) if (!mine.some((a) => a.id === id) && card.querySelector('form')) (card.remove(), cards.delete(id));
+      for (const [id, card] of cards) if (id !== focusId && !mine.some((a) => a.id === id) && card.querySelector('form')) (card.remove(), cards.delete(id));
       empty.hidden = cards.size > 0;
       const decided = all.approvals.filter((a) => a.orgId === org.id && a.status !== 'pending').slice(0, 20);
       replace(history, decided.map((a) => el('tr', {}, el('td', {}, time(a.decidedAt ?? a.createdAt)), el('td', {}, `T${a.tier}`), el('td', {}, a.summary), el('td', {}, `${a.status}${a.channel ? ` via ${a.channel}` : ''}`), el('td', {}, a.reason ?? ''))));
