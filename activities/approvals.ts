@@ -4,12 +4,14 @@
  * the workflow only acts on a signal that matches it.
  */
 import { ApplicationFailure } from '@temporalio/activity';
-import type { Prisma } from '@prisma/client';
+import type { Approval, Prisma } from '@prisma/client';
 import { FailureType } from '../common/failures';
-import { copilotWorkflowId } from '../common/ids';
+import { copilotWorkflowId, userMessageId } from '../common/ids';
 import type { ApprovalDecisionSignal, ApprovalOutcome } from '../common/session';
 import { isToolName, Tier } from '../common/tools';
 import { confirmationPhrase } from '../cage/approval-digest';
+import { elideMiddle } from '../cage/call-view';
+import { approvalAuthority, approverSitesOf } from '../lib/approval-authority';
 import { audit } from '../lib/audit';
 import { publishSessionEvent } from '../lib/session-events';
 import type { ActivityDeps } from './deps';
@@ -25,26 +27,44 @@ export interface RequestApprovalInput {
   targets: string[];
 }
 
-/** A one-line description of the call for approvers: the tool, its arguments (ids left out) and the devices. */
+/**
+ * A one-line description of the call for approvers: the tool, its arguments (ids left out) and the devices. A long
+ * one loses its middle, never its end (where a payload would hide), and says so; the exact call is shown beside it.
+ */
 export function describeCall(tool: string, input: Record<string, unknown>, deviceNames: string[]): string {
   const args = Object.entries(input)
     .filter(([k]) => k !== 'device_id' && k !== 'device_ids')
     .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
     .join(' ');
   const on = deviceNames.length > 3 ? `${deviceNames.length} devices` : deviceNames.join(', ');
-  return `${tool}${args ? ` ${args}` : ''}${on ? ` on ${on}` : ''}`.slice(0, 500);
+  return elideMiddle(`${tool}${args ? ` ${args}` : ''}${on ? ` on ${on}` : ''}`, 500);
+}
+
+/** The user who wrote the turn, as recordUserMessage stored it: the requester of every call of that turn. */
+async function turnAuthor(prisma: ActivityDeps['prisma'], sessionId: string, turnId: string): Promise<string | null> {
+  const message = await prisma.message.findUnique({ where: { id: userMessageId(sessionId, turnId) }, select: { userId: true, sessionId: true } });
+  return message?.sessionId === sessionId ? message.userId : null;
 }
 
 export function makeRequestApproval({ prisma }: ActivityDeps) {
   return async function requestApproval(input: RequestApprovalInput): Promise<{ approvalId: string; expiresAt: string }> {
     const existing = await prisma.approval.findUnique({ where: { invocationId: input.invocationId } });
-    if (existing) return { approvalId: existing.id, expiresAt: existing.expiresAt.toISOString() };
+    if (existing) {
+      // A retry of this activity finds its own approval. Anything else under this invocation id (another call, another
+      // session) is never reused: its decision was made for a different digest.
+      if (existing.digest === input.digest && existing.sessionId === input.sessionId) return { approvalId: existing.id, expiresAt: existing.expiresAt.toISOString() };
+      await audit(prisma, { orgId: input.orgId, actorType: 'system', actorId: input.sessionId, sessionId: input.sessionId, action: 'approval.reuse_refused', target: existing.id, data: { invocationId: input.invocationId, digest: input.digest, approvalDigest: existing.digest } });
+      throw ApplicationFailure.nonRetryable('an approval for a different call already exists under this invocation id; the call was not run', FailureType.InvalidInput);
+    }
 
     const [inv, session] = await Promise.all([
       prisma.toolInvocation.findUnique({ where: { id: input.invocationId } }),
       prisma.copilotSession.findUnique({ where: { id: input.sessionId }, include: { org: true } }),
     ]);
     if (!inv || !session || !isToolName(inv.toolName)) throw ApplicationFailure.nonRetryable('tool invocation not found', FailureType.NotFound);
+    // The requester is whoever wrote this turn (an admin may post into a technician's session), not the session's owner.
+    const requestedBy = await turnAuthor(prisma, input.sessionId, input.turnId);
+    if (!requestedBy) throw ApplicationFailure.nonRetryable('the author of this turn is not recorded; the call was not run', FailureType.NotFound);
     const devices = await prisma.device.findMany({ where: { id: { in: input.targets }, orgId: input.orgId }, select: { id: true, name: true }, orderBy: { name: 'asc' } });
     const ttl = input.tier >= Tier.T4 ? session.org.approvalTtlT4Seconds : session.org.approvalTtlT3Seconds;
     const approval = await prisma.approval.create({
@@ -60,7 +80,7 @@ export function makeRequestApproval({ prisma }: ActivityDeps) {
         targets: devices as unknown as Prisma.InputJsonValue,
         summary: describeCall(inv.toolName, inv.input as Record<string, unknown>, devices.map((d) => d.name)),
         confirmationPhrase: input.tier >= Tier.T4 ? confirmationPhrase(devices) : null,
-        requestedBy: session.userId,
+        requestedBy,
         status: 'pending',
         expiresAt: new Date(Date.now() + ttl * 1000),
       },
@@ -72,7 +92,7 @@ export function makeRequestApproval({ prisma }: ActivityDeps) {
       sessionId: input.sessionId,
       action: 'approval.requested',
       target: approval.id,
-      data: { tool: inv.toolName, tier: input.tier, digest: input.digest, expiresAt: approval.expiresAt.toISOString() },
+      data: { tool: inv.toolName, tier: input.tier, digest: input.digest, expiresAt: approval.expiresAt.toISOString(), requestedBy },
     });
     await publishSessionEvent(prisma, { sessionId: input.sessionId, turnId: input.turnId, type: 'approval:requested', tool: inv.toolName, tier: input.tier, approvalId: approval.id, text: approval.summary });
     return { approvalId: approval.id, expiresAt: approval.expiresAt.toISOString() };
@@ -94,9 +114,23 @@ async function markInvocation(prisma: ActivityDeps['prisma'], invocationId: stri
 }
 
 /**
+ * The decider's authority, checked again from the database at the moment the workflow would act on a recorded
+ * decision (the decision service checked it too, but a role can be revoked or narrowed in between, and this is
+ * the last wall before the effect): an approver of the org whose sites cover every target, and for a T4 approval
+ * nobody who wrote a turn of the session.
+ */
+async function authorityProblem(prisma: ActivityDeps['prisma'], approval: Approval): Promise<string | null> {
+  if (!approval.decidedBy || (approval.status !== 'approved' && approval.status !== 'rejected')) return 'no recorded decision';
+  const approverSites = await approverSitesOf(prisma, approval.decidedBy, approval.orgId);
+  const authority = await approvalAuthority(prisma, approval, { userId: approval.decidedBy, approverSites }, approval.status);
+  return authority.ok ? null : `the decider may not decide this approval: ${authority.message}`;
+}
+
+/**
  * A signalled decision counts only if the decision service recorded exactly this decision, by this approver, for
- * this digest; and, for T4, by someone other than the requester with the exact confirmation phrase. Anything else
- * (a forged or replayed signal, a tampered digest) is ignored and audited; the workflow keeps waiting.
+ * this digest; the decider still has the authority to make it (approver of the org covering every target's site;
+ * for T4 nobody who wrote a turn of the session); and, for T4, the exact confirmation phrase. Anything else (a
+ * forged or replayed signal, a tampered digest) is ignored and audited; the workflow keeps waiting.
  */
 export function makeVerifyApprovalDecision({ prisma }: ActivityDeps) {
   return async function verifyApprovalDecision({ signal }: { signal: ApprovalDecisionSignal }): Promise<{ valid: true; outcome: ApprovalOutcome } | { valid: false; reason: string }> {
@@ -109,9 +143,9 @@ export function makeVerifyApprovalDecision({ prisma }: ActivityDeps) {
           ? `no recorded ${signal.decision} decision for this approval (it is ${approval.status})`
           : approval.decidedBy !== signal.approverId
             ? 'the approver differs from the recorded decision'
-            : approval.tier >= Tier.T4 && signal.decision === 'approved' && (approval.decidedBy === approval.requestedBy || signal.confirmation !== approval.confirmationPhrase)
-              ? 'T4 rules not met (confirmation phrase, or approver is the requester)'
-              : null;
+            : approval.tier >= Tier.T4 && signal.decision === 'approved' && signal.confirmation !== approval.confirmationPhrase
+              ? 'T4 rules not met (confirmation phrase)'
+              : await authorityProblem(prisma, approval);
     if (problem || !approval) {
       await audit(prisma, { orgId: approval?.orgId, actorType: 'user', actorId: signal.approverId, action: 'approval.signal_ignored', target: signal.approvalId, sessionId: approval?.sessionId, data: { reason: problem, channel: signal.channel } });
       return { valid: false, reason: problem ?? 'unknown approval' };
@@ -124,14 +158,22 @@ export function makeVerifyApprovalDecision({ prisma }: ActivityDeps) {
   };
 }
 
-/** The approval's time ran out. If a decision was recorded at the last moment, that decision stands. */
+/**
+ * The approval's time ran out. If a decision was recorded at the last moment, that decision stands, but only after
+ * the same authority check as a signalled one: this path must not be a way around it.
+ */
 export function makeExpireApproval({ prisma }: ActivityDeps) {
   return async function expireApproval({ approvalId }: { approvalId: string }): Promise<ApprovalOutcome> {
     const expired = await prisma.approval.updateMany({ where: { id: approvalId, status: 'pending' }, data: { status: 'expired', decidedAt: new Date() } });
     const approval = await prisma.approval.findUniqueOrThrow({ where: { id: approvalId } });
+    const decided = approval.status === 'approved' || approval.status === 'rejected';
+    const problem = decided ? await authorityProblem(prisma, approval) : null;
+    if (problem) {
+      await audit(prisma, { orgId: approval.orgId, actorType: 'user', actorId: approval.decidedBy, action: 'approval.signal_ignored', target: approvalId, sessionId: approval.sessionId, data: { reason: problem, channel: approval.channel } });
+    }
     const outcome: ApprovalOutcome =
-      approval.status === 'approved' || approval.status === 'rejected'
-        ? { status: approval.status, approverId: approval.decidedBy ?? undefined, channel: approval.channel ?? undefined, reason: approval.reason ?? undefined }
+      decided && !problem
+        ? { status: approval.status as 'approved' | 'rejected', approverId: approval.decidedBy ?? undefined, channel: approval.channel ?? undefined, reason: approval.reason ?? undefined }
         : { status: 'expired' };
     await prisma.approval.updateMany({ where: { id: approvalId, recordedAt: null }, data: { recordedAt: new Date() } });
     if (expired.count === 1) {

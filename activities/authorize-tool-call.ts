@@ -1,4 +1,6 @@
 import type { Prisma } from '@prisma/client';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { FailureType } from '../common/failures';
 import { toolInvocationId } from '../common/ids';
 import type { Authorization } from '../common/session';
 import { isToolName, TOOL_CATALOG, ToolInput, Tier, type ToolExecution, type ToolName } from '../common/tools';
@@ -45,7 +47,14 @@ const deny = (reason: string, parsed?: unknown): Verdict => ({ decision: 'deny',
 export function makeAuthorizeToolCall(deps: ActivityDeps) {
   const { prisma } = deps;
   return async function authorizeToolCall(input: AuthorizeToolCallInput): Promise<Authorization> {
-    const invocationId = toolInvocationId(input.sessionId, input.toolUse.id);
+    const invocationId = serverInvocationId(input);
+    // Unique by construction; should a row of another call ever sit under this id, it is neither overwritten nor
+    // reused (its approval, its output), and nothing runs.
+    const existing = await prisma.toolInvocation.findUnique({ where: { id: invocationId }, select: { sessionId: true, turnId: true, toolUseId: true } });
+    if (existing && (existing.sessionId !== input.sessionId || existing.turnId !== input.turnId || existing.toolUseId !== input.toolUse.id)) {
+      await audit(prisma, { orgId: input.orgId, actorType: 'system', action: 'security.invocation_id_collision', target: invocationId, sessionId: input.sessionId, data: { toolUseId: input.toolUse.id.slice(0, 200) } });
+      throw ApplicationFailure.nonRetryable('a tool invocation with this id already exists for another call; nothing was run', FailureType.InvalidInput);
+    }
 
     let verdict: Verdict;
     try {
@@ -90,6 +99,17 @@ export function makeAuthorizeToolCall(deps: ActivityDeps) {
     if (verdict.decision === 'allow') return { decision: 'allow', invocationId, tier: verdict.tier, execution: verdict.execution };
     return { decision: 'approve', invocationId, tier: verdict.tier, digest: verdict.digest, targets: verdict.targets, execution: verdict.execution };
   };
+}
+
+/**
+ * The invocation's id, made by the server: the model's tool_use id is its choice (an untrusted endpoint can repeat
+ * one), and approvals, invocation rows and command ids are keyed by this. The run id and this activity's id are
+ * unique per scheduled call and the same on every retry of it, so a retry finds its own row and nothing else can.
+ */
+function serverInvocationId(input: AuthorizeToolCallInput): string {
+  const { activityId, workflowExecution } = Context.current().info;
+  if (!workflowExecution) throw ApplicationFailure.nonRetryable('authorizeToolCall runs only inside a copilot workflow', FailureType.InvalidInput);
+  return toolInvocationId(input.sessionId, `${input.turnId}-${workflowExecution.runId}-${activityId}`.replace(/[^\w-]/g, '_'));
 }
 
 async function decide(deps: ActivityDeps, input: AuthorizeToolCallInput): Promise<Verdict> {

@@ -30,6 +30,8 @@ export function makeRecordUserMessage({ prisma }: ActivityDeps) {
         role: 'user',
         kind: input.refused ? UserMessageKind.Refused : UserMessageKind.Text,
         content,
+        // The turn's author: the requester of its calls, and barred from approving a T4 call of this session.
+        userId: input.userId,
       },
       update: {},
     });

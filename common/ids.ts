@@ -16,6 +16,7 @@ export function userMessageId(sessionId: string, turnId: string): string {
   return `${sessionId}:${turnId}:user`;
 }
 
-export function toolInvocationId(sessionId: string, toolUseId: string): string {
-  return `${sessionId}:${toolUseId}`;
+/** `callKey` is made by the server (see authorizeToolCall), never the model's tool_use id, which it may repeat. */
+export function toolInvocationId(sessionId: string, callKey: string): string {
+  return `${sessionId}:${callKey}`;
 }

@@ -183,6 +183,8 @@ export interface TestSystemOptions {
   workerProcess?: boolean;
   /** Route the api's and the worker's PostgreSQL connections through a path the test can cut. */
   cuttableDatabase?: boolean;
+  /** The Messages API the worker talks to instead of the harness's offline model (a fake at the wire in front of one). */
+  modelUrl?: string;
 }
 
 export async function startTestSystem(opts: TestSystemOptions = {}): Promise<TestSystem> {
@@ -241,7 +243,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
     return { server: node, url: await node.listen(0, '127.0.0.1') };
   };
 
-  const workerEnv = loadEnv(environment({ ...opts.env, ANTHROPIC_API_KEY: '', ANTHROPIC_BASE_URL: model.url, DATABASE_URL: systemDbUrl, REDIS_URL: env.REDIS_URL }));
+  const workerEnv = loadEnv(environment({ ...opts.env, ANTHROPIC_API_KEY: '', ANTHROPIC_BASE_URL: opts.modelUrl ?? model.url, DATABASE_URL: systemDbUrl, REDIS_URL: env.REDIS_URL }));
   const deps = activityDeps(workerEnv, systemDb, redis, logger);
   let worker: Worker | undefined;
   let workerRun: Promise<void> | undefined;
@@ -253,7 +255,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
       env: environment({
         ...opts.env,
         ANTHROPIC_API_KEY: '',
-        ANTHROPIC_BASE_URL: model.url,
+        ANTHROPIC_BASE_URL: opts.modelUrl ?? model.url,
         DATABASE_URL: systemDbUrl,
         REDIS_URL: env.REDIS_URL,
         TEMPORAL_ADDRESS: temporal.address,

@@ -1,13 +1,28 @@
 /** Approvals: the queue of an approver's orgs, one approval, and the decision (through the decision service). */
 import type { Approval } from '@prisma/client';
 import { z } from 'zod';
-import { orgsWhere, Role } from '../http/auth';
+import { sitesCover, sitesOfDevices, targetIds } from '../../lib/approval-authority';
+import type { ApiDeps } from '../deps';
+import { orgsWhere, Role, sitesWhere, type Principal } from '../http/auth';
 import { IdParams as ApprovalParams } from '../http/params';
 import { defineRoute } from '../http/route';
 import { decideApproval, findApproval } from '../services/decide-approval';
 
+/** The approvals this principal may decide as far as sites go: an approver narrowed to sites sees only theirs. */
+async function withinApproverSites(deps: ApiDeps, principal: Principal, approvals: Approval[]): Promise<Approval[]> {
+  const sitesOf = (a: Approval) => sitesWhere(principal, a.orgId, [Role.Approver]);
+  const narrowed = approvals.filter((a) => sitesOf(a) !== null);
+  const siteOf = await sitesOfDevices(deps.prisma, [...new Set(narrowed.map((a) => a.orgId))], narrowed.flatMap((a) => targetIds(a.targets) ?? []));
+  return approvals.filter((a) => sitesCover(sitesOf(a), a.targets, siteOf));
+}
 
-export function approvalView(a: Approval) {
+/** Approvers see who asked by e-mail: the turn's author, who may differ from the session's owner. */
+async function requesterEmails(deps: ApiDeps, approvals: Approval[]): Promise<Map<string, string>> {
+  const users = await deps.prisma.user.findMany({ where: { id: { in: [...new Set(approvals.map((a) => a.requestedBy))] } }, select: { id: true, email: true } });
+  return new Map(users.map((u) => [u.id, u.email]));
+}
+
+export function approvalView(a: Approval, requesters?: Map<string, string>) {
   return {
     id: a.id,
     orgId: a.orgId,
@@ -20,6 +35,7 @@ export function approvalView(a: Approval) {
     digest: a.digest,
     confirmationPhrase: a.confirmationPhrase,
     requestedBy: a.requestedBy,
+    requestedByEmail: requesters?.get(a.requestedBy) ?? null,
     status: a.status,
     expiresAt: a.expiresAt.toISOString(),
     decidedBy: a.decidedBy,
@@ -33,7 +49,7 @@ export function approvalView(a: Approval) {
 export const listApprovals = defineRoute({
   method: 'get',
   path: '/v1/approvals',
-  summary: "Approvals of the organizations where the caller is an approver",
+  summary: "Approvals the caller may decide: of the organizations where they are an approver, on devices of their sites",
   tag: 'approvals',
   auth: 'user',
   query: z.object({ status: z.enum(['pending', 'approved', 'rejected', 'expired', 'cancelled', 'all']).default('pending') }).strict(),
@@ -44,7 +60,9 @@ export const listApprovals = defineRoute({
       orderBy: { createdAt: 'desc' },
       take: 200,
     });
-    return { status: 200, body: { approvals: approvals.map(approvalView) } };
+    const visible = await withinApproverSites(deps, principal, approvals);
+    const requesters = await requesterEmails(deps, visible);
+    return { status: 200, body: { approvals: visible.map((a) => approvalView(a, requesters)) } };
   },
 });
 
@@ -57,7 +75,8 @@ export const getApproval = defineRoute({
   params: ApprovalParams,
   responses: { 200: 'The approval', 400: 'Invalid id', 401: 'No valid API key', 404: 'Unknown approval' },
   async handler({ deps, principal, params }) {
-    return { status: 200, body: approvalView(await findApproval(deps, principal, params.id)) };
+    const approval = await findApproval(deps, principal, params.id);
+    return { status: 200, body: approvalView(approval, await requesterEmails(deps, [approval])) };
   },
 });
 

@@ -1,7 +1,9 @@
 /**
  * The one decision service behind every channel (API, console, Slack, email links). Checks, at decision time:
- * the approver role in the approval's org, that the approval is still pending and unexpired, the digest the
- * approver reviewed, and for T4 the typed confirmation phrase and an approver other than the requester. The
+ * the approver's authority (lib/approval-authority.ts: approver role in the approval's org with sites covering every
+ * target; for T4, nobody who wrote a turn of the session), that the approval is still pending and unexpired, the
+ * digest the approver reviewed, and for T4 the typed confirmation phrase. An approver narrowed to other sites gets
+ * the same 404 as for an unknown id. The
  * first valid decision is recorded atomically; a later one gets 409. Then the workflow is signalled; if Temporal
  * cannot be reached the decision stays recorded and the api's sweep delivers it (an outbox).
  */
@@ -12,7 +14,8 @@ import type { ApprovalChannel, ApprovalDecisionSignal } from '../../common/sessi
 import { Tier } from '../../common/tools';
 import { approvalDecisionSignal } from '../../workflows/definitions';
 import type { ApiDeps } from '../deps';
-import { hasRole, Role, tenantScope, type Principal } from '../http/auth';
+import { approvalAuthority } from '../../lib/approval-authority';
+import { Role, sitesWhere, tenantScope, type Principal } from '../http/auth';
 
 export interface DecisionRequest {
   approvalId: string;
@@ -63,24 +66,24 @@ export async function deliverDecision(deps: ApiDeps, approval: Approval): Promis
 
 export async function decideApproval(deps: ApiDeps, principal: Principal, req: DecisionRequest) {
   const approval = await findApproval(deps, principal, req.approvalId);
-  const refuse = async (code: AppErrorCode, message: string, why: string) => {
+  const refuse = async (error: AppError, why: string) => {
     await audit(deps.prisma, { orgId: approval.orgId, actorType: 'user', actorId: principal.userId, action: 'approval.decision_refused', target: approval.id, sessionId: approval.sessionId, data: { why, channel: req.channel } });
-    return new AppError(code, message);
+    return error;
   };
-  if (!hasRole(principal, approval.orgId, [Role.Approver])) {
-    throw await refuse(AppErrorCode.Forbidden, 'only an approver of this organization can decide on this approval', 'not an approver');
+  const authority = await approvalAuthority(deps.prisma, approval, { userId: principal.userId, approverSites: sitesWhere(principal, approval.orgId, [Role.Approver]) }, req.decision);
+  if (!authority.ok) {
+    // Outside the approver's sites, the approval is not theirs to know about: the answer of an unknown id.
+    if (authority.why === 'sites') throw await refuse(AppError.notFound('approval'), 'target devices outside the approver\'s sites');
+    throw await refuse(new AppError(AppErrorCode.Forbidden, authority.message), authority.why === 'session_author' ? 'session author approving a T4 call' : 'not an approver');
   }
   if (approval.status !== 'pending') throw new AppError(AppErrorCode.Conflict, `this approval is already ${approval.status}`);
   if (approval.expiresAt <= new Date()) throw new AppError(AppErrorCode.Conflict, 'this approval has expired');
   if (req.digest !== undefined && req.digest !== approval.digest) {
-    throw await refuse(AppErrorCode.Conflict, 'the tool call changed since you reviewed it; review it again', 'digest mismatch');
+    throw await refuse(new AppError(AppErrorCode.Conflict, 'the tool call changed since you reviewed it; review it again'), 'digest mismatch');
   }
   if (approval.tier >= Tier.T4 && req.decision === 'approved') {
-    if (approval.requestedBy === principal.userId) {
-      throw await refuse(AppErrorCode.Forbidden, 'a T4 call must be approved by someone other than the technician who asked for it', 'requester approving own T4');
-    }
     if (req.confirmation !== approval.confirmationPhrase) {
-      throw await refuse(AppErrorCode.BadRequest, `body.confirmation: type "${approval.confirmationPhrase}" exactly to approve this T4 call`, 'confirmation phrase mismatch');
+      throw await refuse(new AppError(AppErrorCode.BadRequest, `body.confirmation: type "${approval.confirmationPhrase}" exactly to approve this T4 call`), 'confirmation phrase mismatch');
     }
   }
   const now = new Date();

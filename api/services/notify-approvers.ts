@@ -10,13 +10,15 @@
 import crypto from 'node:crypto';
 import type { Approval } from '@prisma/client';
 import nodemailer, { type Transporter } from 'nodemailer';
+import { APPROVER_ROLE, sessionAuthors, sitesCover, sitesOfDevices, targetIds } from '../../lib/approval-authority';
 import { audit } from '../../lib/audit';
+import { narrowedSites } from '../../lib/site-scope';
 import { sha256 } from '../../lib/secrets';
 import { Tier } from '../../common/tools';
 import type { WebClient } from '@slack/web-api';
 import type { ApiDeps } from '../deps';
+import { emailOf } from './decide-approval';
 import { remindInSlack } from './slack';
-import { Role } from '../http/auth';
 
 export interface MailConfig {
   /** smtp://host:port (or smtps://…); unset turns the email channel off. */
@@ -28,15 +30,19 @@ export function createMailTransport(config: MailConfig): Transporter {
   return nodemailer.createTransport(config.smtpUrl);
 }
 
-/** Approvers of the approval's org who may decide it (for T4, not the person who asked). */
+/**
+ * The approvers who may decide it (lib/approval-authority.ts): of its org, with sites covering every target, and
+ * for T4 nobody who wrote a turn of its session. Only they get a link: a link is a way to decide.
+ */
 async function approversOf(deps: ApiDeps, a: Approval) {
   const bindings = await deps.prisma.roleBinding.findMany({
-    where: { orgId: a.orgId, role: Role.Approver },
+    where: { orgId: a.orgId, role: APPROVER_ROLE, user: { disabledAt: null } },
     include: { user: { select: { id: true, email: true } } },
   });
+  const siteOf = await sitesOfDevices(deps.prisma, [a.orgId], targetIds(a.targets) ?? []);
+  const authors = a.tier >= Tier.T4 ? await sessionAuthors(deps.prisma, a.sessionId) : new Set<string>();
   const users = new Map(bindings.map((b) => [b.user.id, b.user]));
-  if (a.tier >= Tier.T4) users.delete(a.requestedBy);
-  return [...users.values()];
+  return [...users.values()].filter((u) => !authors.has(u.id) && sitesCover(narrowedSites(bindings.filter((b) => b.user.id === u.id)), a.targets, siteOf));
 }
 
 /** A fresh link for one approver; the token is returned once and never stored. */
@@ -48,7 +54,7 @@ export async function createApprovalLink(deps: ApiDeps, a: Approval, userId: str
   return token;
 }
 
-function mailText(a: Approval, link: string, reminder: boolean): { subject: string; text: string } {
+function mailText(a: Approval, requester: string, link: string, reminder: boolean): { subject: string; text: string } {
   const devices = (a.targets as { name: string }[]).map((d) => d.name);
   const subject = `${reminder ? 'Reminder: ' : ''}Gatehouse approval needed (T${a.tier}): ${a.toolName} on ${devices.length === 1 ? devices[0] : `${devices.length} devices`}`;
   const text = [
@@ -57,6 +63,7 @@ function mailText(a: Approval, link: string, reminder: boolean): { subject: stri
     `What:    ${a.summary}`,
     `Tool:    ${a.toolName} (tier T${a.tier})`,
     `Devices: ${devices.join(', ')}`,
+    `Asked by: ${requester}`,
     `Expires: ${a.expiresAt.toISOString()}`,
     `Ref:     approval ${a.id}`,
     '',
@@ -70,9 +77,10 @@ function mailText(a: Approval, link: string, reminder: boolean): { subject: stri
 
 async function mailApprovers(deps: ApiDeps, mail: { transport: Transporter; config: MailConfig; baseUrl: string }, a: Approval, reminder: boolean): Promise<number> {
   let sent = 0;
+  const requester = await emailOf(deps, a.requestedBy);
   for (const user of await approversOf(deps, a)) {
     const token = await createApprovalLink(deps, a, user.id);
-    const { subject, text } = mailText(a, new URL(`/a/${token}`, mail.baseUrl).toString(), reminder);
+    const { subject, text } = mailText(a, requester, new URL(`/a/${token}`, mail.baseUrl).toString(), reminder);
     await mail.transport.sendMail({ from: mail.config.from, to: user.email, subject, text });
     sent += 1;
   }

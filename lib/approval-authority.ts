@@ -1,0 +1,104 @@
+/**
+ * Who may decide an approval. One rule, used by every place that lists, notifies, decides or verifies a decision
+ * (GET /v1/approvals, the e-mail and Slack notices, the decision service behind every channel, and the activity
+ * that checks a signalled or last-moment decision before the workflow acts on it):
+ *
+ * - an approver of the approval's organization whose sites cover every target device of the call; an approval
+ *   with no device targets, or with a target whose site cannot be found, needs an approver of the whole org;
+ * - for a T4 approval, nobody who authored a turn of that session (the session's owner, whoever posted into it,
+ *   whoever a call of it was requested by): one person must never both ask for a dangerous call and approve it.
+ *
+ * Anything that cannot be established (a damaged target list, a device gone) means "not allowed": fail closed.
+ */
+import type { PrismaClient } from '@prisma/client';
+import { z } from 'zod';
+import { Tier } from '../common/tools';
+import { narrowedSites } from './site-scope';
+
+export const APPROVER_ROLE = 'approver';
+
+/** What of an approval the rule looks at. */
+export interface ApprovalScope {
+  orgId: string;
+  sessionId: string;
+  tier: number;
+  targets: unknown;
+  requestedBy: string;
+}
+
+export type Authority = { ok: true } | { ok: false; why: 'not_approver' | 'sites' | 'session_author'; message: string };
+
+// Stored by requestApproval as [{ id, name }]; anything else is treated as "targets unknown" (org-wide approvers only).
+const Targets = z.array(z.object({ id: z.string() }).loose());
+
+export function targetIds(targets: unknown): string[] | null {
+  const parsed = Targets.safeParse(targets);
+  return parsed.success ? parsed.data.map((t) => t.id) : null;
+}
+
+/** The site of each device among `ids` (in `orgIds`); a device not found is simply absent from the map. */
+export async function sitesOfDevices(prisma: PrismaClient, orgIds: readonly string[], ids: readonly string[]): Promise<Map<string, string>> {
+  if (ids.length === 0) return new Map();
+  const devices = await prisma.device.findMany({ where: { id: { in: [...new Set(ids)] }, orgId: { in: [...orgIds] } }, select: { id: true, siteId: true } });
+  return new Map(devices.map((d) => [d.id, d.siteId]));
+}
+
+/**
+ * Whether approver sites (null: the whole org; []: no approver role) cover every target of an approval. No targets,
+ * or a target whose site is unknown, is covered only by an org-wide approver.
+ */
+export function sitesCover(approverSites: readonly string[] | null, targets: unknown, siteOf: ReadonlyMap<string, string>): boolean {
+  if (approverSites === null) return true;
+  const ids = targetIds(targets);
+  if (!ids || ids.length === 0) return false;
+  return ids.every((id) => {
+    const site = siteOf.get(id);
+    return site !== undefined && approverSites.includes(site);
+  });
+}
+
+/** Everyone who authored a turn of the session: its owner, every poster of a message, every requester of its calls. */
+export async function sessionAuthors(prisma: PrismaClient, sessionId: string): Promise<Set<string>> {
+  const [session, messages, approvals] = await Promise.all([
+    prisma.copilotSession.findUnique({ where: { id: sessionId }, select: { userId: true } }),
+    prisma.message.findMany({ where: { sessionId, kind: 'user_text', userId: { not: null } }, select: { userId: true }, distinct: ['userId'] }),
+    prisma.approval.findMany({ where: { sessionId }, select: { requestedBy: true }, distinct: ['requestedBy'] }),
+  ]);
+  const authors = new Set<string>(approvals.map((a) => a.requestedBy));
+  if (session) authors.add(session.userId);
+  for (const m of messages) if (m.userId) authors.add(m.userId);
+  return authors;
+}
+
+/**
+ * The rule for one user, given the sites their approver bindings reach in the approval's org (null: whole org,
+ * []: not an approver there). `decision` is what they would decide: the T4 author rule concerns approving only.
+ */
+export async function approvalAuthority(
+  prisma: PrismaClient,
+  approval: ApprovalScope,
+  user: { userId: string; approverSites: readonly string[] | null },
+  decision: 'approved' | 'rejected',
+): Promise<Authority> {
+  if (user.approverSites !== null && user.approverSites.length === 0) {
+    return { ok: false, why: 'not_approver', message: 'only an approver of this organization can decide on this approval' };
+  }
+  const siteOf = user.approverSites === null ? new Map<string, string>() : await sitesOfDevices(prisma, [approval.orgId], targetIds(approval.targets) ?? []);
+  if (!sitesCover(user.approverSites, approval.targets, siteOf)) {
+    return { ok: false, why: 'sites', message: 'this approval touches devices outside the sites you approve for' };
+  }
+  if (approval.tier >= Tier.T4 && decision === 'approved') {
+    const authors = await sessionAuthors(prisma, approval.sessionId);
+    if (authors.has(user.userId) || approval.requestedBy === user.userId) {
+      return { ok: false, why: 'session_author', message: 'a T4 call must be approved by someone who wrote no message in its session (you asked the copilot in that session)' };
+    }
+  }
+  return { ok: true };
+}
+
+/** The sites a user's approver bindings reach in an org, read from the database (null: whole org; []: none). */
+export async function approverSitesOf(prisma: PrismaClient, userId: string, orgId: string): Promise<string[] | null> {
+  const user = await prisma.user.findUnique({ where: { id: userId }, select: { disabledAt: true, roleBindings: { where: { orgId, role: APPROVER_ROLE }, select: { siteIds: true } } } });
+  if (!user || user.disabledAt) return [];
+  return narrowedSites(user.roleBindings);
+}
