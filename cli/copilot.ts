@@ -15,6 +15,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { io } from 'socket.io-client';
 import type { TurnState } from '../common/session';
+import { callText } from '../cage/call-view';
 import { loadEnvOrExit } from '../lib/env';
 import type { SessionEvent } from '../lib/session-events';
 
@@ -159,6 +160,8 @@ interface ApprovalRow {
   tool: string;
   tier: number;
   summary: string;
+  input: unknown;
+  requestedByEmail: string | null;
   status: string;
   expiresAt: string;
   confirmationPhrase: string | null;
@@ -170,7 +173,9 @@ async function listPending(server: string, key: string): Promise<number> {
   if (res.status !== 200) throw new CliError(`could not list approvals: ${errorText(res.json)}`);
   if (res.json.approvals.length === 0) console.log('no pending approvals');
   for (const a of res.json.approvals) {
-    console.log(`${a.id}  T${a.tier}  ${a.summary}  (expires ${a.expiresAt})`);
+    console.log(`${a.id}  T${a.tier}  ${a.summary}  (asked by ${a.requestedByEmail ?? 'unknown'}, expires ${a.expiresAt})`);
+    // The exact call, whole: the summary may elide the middle of a long argument, and `approve` is bound to this.
+    console.log(callText(a.tool, a.input).replace(/^/gm, '    '));
     if (a.confirmationPhrase) console.log(`    T4: approve with --confirm "${a.confirmationPhrase}"`);
   }
   return 0;

@@ -90,7 +90,7 @@ export async function approvalAuthority(
   if (approval.tier >= Tier.T4 && decision === 'approved') {
     const authors = await sessionAuthors(prisma, approval.sessionId);
     if (authors.has(user.userId) || approval.requestedBy === user.userId) {
-      return { ok: false, why: 'session_author', message: 'a T4 call must be approved by someone who wrote no message in its session (you asked the copilot in that session)' };
+      return { ok: false, why: 'session_author', message: 'a T4 call must be approved by someone other than the technician who asked for it, or anyone else who wrote in its session, and you wrote in that session' };
     }
   }
   return { ok: true };
