@@ -61,7 +61,8 @@ export function sitesCover(approverSites: readonly string[] | null, targets: unk
 export async function sessionAuthors(prisma: PrismaClient, sessionId: string): Promise<Set<string>> {
   const [session, messages, approvals] = await Promise.all([
     prisma.copilotSession.findUnique({ where: { id: sessionId }, select: { userId: true } }),
-    prisma.message.findMany({ where: { sessionId, kind: 'user_text', userId: { not: null } }, select: { userId: true }, distinct: ['userId'] }),
+    // Any message with an author (whatever its kind: a refused one was written by that person all the same).
+    prisma.message.findMany({ where: { sessionId, userId: { not: null } }, select: { userId: true }, distinct: ['userId'] }),
     prisma.approval.findMany({ where: { sessionId }, select: { requestedBy: true }, distinct: ['requestedBy'] }),
   ]);
   const authors = new Set<string>(approvals.map((a) => a.requestedBy));

@@ -262,4 +262,4 @@ export function slackInteractions(deps: ApiDeps, slack: WebClient, config: Slack
   return router;
 }
 
-const NOT_AN_APPROVER = 'You are not an approver of the organization this approval belongs to.';
+const NOT_AN_APPROVER = 'You are not an approver of the organization and sites this approval belongs to.';
