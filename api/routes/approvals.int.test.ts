@@ -175,6 +175,10 @@ describe('an approver narrowed to one site', () => {
 
     const listed = await sys.request('GET', '/v1/approvals?status=pending', { key: narrowed.key });
     expect(listed.body.approvals.map((a: { id: string }) => a.id)).not.toContain(approval.id);
+    const one = await sys.request('GET', `/v1/approvals/${approval.id}`, { key: narrowed.key });
+    expect(one.status).toBe(404);
+    expect(one.body).toEqual((await sys.request('GET', '/v1/approvals/00000000-0000-4000-8000-000000000000', { key: narrowed.key })).body);
+    expect(await sys.prisma.auditEvent.count({ where: { action: 'approval.view_refused', target: approval.id, actorId: narrowed.id } })).toBe(1);
     expect((await sys.request('GET', '/v1/approvals?status=pending', { key: approver })).body.approvals.map((a: { id: string }) => a.id)).toContain(approval.id);
 
     await notified(approval.id);
@@ -210,6 +214,7 @@ describe('an approver narrowed to one site', () => {
     const approval = await sys.waitForApproval(sessionId);
     const listed = await sys.request('GET', '/v1/approvals?status=pending', { key: narrowed.key });
     expect(listed.body.approvals.map((a: { id: string }) => a.id)).toContain(approval.id);
+    expect((await sys.request('GET', `/v1/approvals/${approval.id}`, { key: narrowed.key })).status).toBe(200);
     await inbox.waitFor(narrowed.email, /approval needed \(T3\)/, 30_000, (m) => m.text.includes(approval.id));
     expect((await decide(approval.id, narrowed.key, { decision: 'approve', digest: approval.digest })).status).toBe(200);
     const session = await sys.waitForTurn(sessionId, tech, turnId);

@@ -3,7 +3,9 @@ import type { Approval } from '@prisma/client';
 import { z } from 'zod';
 import { sitesCover, sitesOfDevices, targetIds } from '../../lib/approval-authority';
 import type { ApiDeps } from '../deps';
-import { orgsWhere, Role, sitesWhere, type Principal } from '../http/auth';
+import { AppError } from '../../lib/app-error';
+import { audit } from '../../lib/audit';
+import { hasRole, orgsWhere, Role, sitesWhere, type Principal } from '../http/auth';
 import { IdParams as ApprovalParams } from '../http/params';
 import { defineRoute } from '../http/route';
 import { decideApproval, findApproval } from '../services/decide-approval';
@@ -76,6 +78,12 @@ export const getApproval = defineRoute({
   responses: { 200: 'The approval', 400: 'Invalid id', 401: 'No valid API key', 404: 'Unknown approval' },
   async handler({ deps, principal, params }) {
     const approval = await findApproval(deps, principal, params.id);
+    // Someone who is in the org only as an approver of other sites is not told it exists: the unknown id's answer.
+    const otherRole = hasRole(principal, approval.orgId, [Role.Technician, Role.Admin, Role.Auditor]);
+    if (!otherRole && (await withinApproverSites(deps, principal, [approval])).length === 0) {
+      await audit(deps.prisma, { orgId: approval.orgId, actorType: 'user', actorId: principal.userId, action: 'approval.view_refused', target: approval.id, sessionId: approval.sessionId, data: { why: "target devices outside the approver's sites" } });
+      throw AppError.notFound('approval');
+    }
     return { status: 200, body: approvalView(approval, await requesterEmails(deps, [approval])) };
   },
 });
