@@ -50,7 +50,7 @@ async function main(): Promise<void> {
     prisma,
     pool,
     redis,
-    limiter: new RateLimiter(redis),
+    limiter: new RateLimiter(redis, env.RATE_KEY_PREFIX),
     temporal,
     logger,
     config: {

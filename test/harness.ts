@@ -42,6 +42,8 @@ export interface TestSystem {
   env: Env;
   prisma: PrismaClient;
   redis: Redis;
+  /** The rate limiter the api and the worker share (its keys are this system's own). */
+  limiter: RateLimiter;
   temporal: TestWorkflowEnvironment;
   api: ApiServer;
   url: string;
@@ -211,11 +213,15 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
   const model = await startOfflineModel(0);
   const redis = createRedis(env.REDIS_URL);
   await redis.connect();
+  // Each test system is a deployment of its own: its rate-limit windows are its own too. Shared keys (sign-in per
+  // IP, where every test's browser is 127.0.0.1) would otherwise let one file's sign-ins refuse another's.
+  const rateKeyPrefix = `gh:rl:${taskQueue}:`;
+  const limiter = new RateLimiter(redis, rateKeyPrefix);
   const apiDeps: Parameters<typeof createApiServer>[0] = {
     prisma: systemPrisma,
     pool: systemDb.pool,
     redis,
-    limiter: new RateLimiter(redis),
+    limiter,
     temporal: temporal.client,
     logger,
     config: {
@@ -243,7 +249,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
     return { server: node, url: await node.listen(0, '127.0.0.1') };
   };
 
-  const workerEnv = loadEnv(environment({ ...opts.env, ANTHROPIC_API_KEY: '', ANTHROPIC_BASE_URL: opts.modelUrl ?? model.url, DATABASE_URL: systemDbUrl, REDIS_URL: env.REDIS_URL }));
+  const workerEnv = loadEnv(environment({ ...opts.env, RATE_KEY_PREFIX: rateKeyPrefix, ANTHROPIC_API_KEY: '', ANTHROPIC_BASE_URL: opts.modelUrl ?? model.url, DATABASE_URL: systemDbUrl, REDIS_URL: env.REDIS_URL }));
   const deps = activityDeps(workerEnv, systemDb, redis, logger);
   let worker: Worker | undefined;
   let workerRun: Promise<void> | undefined;
@@ -261,6 +267,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
         TEMPORAL_ADDRESS: temporal.address,
         TEMPORAL_TASK_QUEUE: taskQueue,
         LOG_LEVEL: env.TEST_LOG_LEVEL,
+        RATE_KEY_PREFIX: rateKeyPrefix,
       }),
       stdio: ['ignore', 'ignore', 'inherit'],
     });
@@ -473,6 +480,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
     env,
     prisma,
     redis,
+    limiter,
     temporal,
     api,
     url,

@@ -6,7 +6,6 @@
 import crypto from 'node:crypto';
 import { io, type Socket } from 'socket.io-client';
 import { PROTOCOL_VERSION } from '../common/protocol';
-import { RateLimiter } from '../lib/rate-limiter';
 import { createEnrollmentKey } from '../prisma/seed-demo';
 import { startTestSystem, waitUntil, type TestSystem } from '../test/harness';
 
@@ -138,7 +137,7 @@ it('denies every gated action while Redis is stopped, and works again when it is
 
 it('limits the organization across its users', async () => {
   // Last in the file: its window is 180 s. Fill the org's window to its limit exactly, with several users.
-  const used = await new RateLimiter(sys.redis).count(`org:${sys.seed.orgs.acme.id}:messages`, 180_000);
+  const used = await sys.limiter.count(`org:${sys.seed.orgs.acme.id}:messages`, 180_000);
   const toSend = 14 - used + 1;
   const users = await Promise.all(Array.from({ length: Math.ceil(toSend / 3) }, () => sys.createUser(['technician'])));
   const batches = users.map((u, i) => burst(u.key, Math.min(3, toSend - i * 3)));
