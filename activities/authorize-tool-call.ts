@@ -1,4 +1,4 @@
-import type { Prisma } from '@prisma/client';
+import { Prisma } from '@prisma/client';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { FailureType } from '../common/failures';
 import { toolInvocationId } from '../common/ids';
@@ -72,6 +72,9 @@ export function makeAuthorizeToolCall(deps: ActivityDeps) {
       decision: verdict.decision,
       status: verdict.decision === 'deny' ? 'denied' : verdict.decision === 'approve' ? 'awaiting_approval' : 'running',
       summary: verdict.decision === 'deny' ? verdict.reason : null,
+      // The commands it may become, read again by every activity that creates a device command.
+      execution: verdict.decision !== 'deny' ? (verdict.execution as unknown as Prisma.InputJsonValue) : Prisma.JsonNull,
+      digest: verdict.decision !== 'deny' ? verdict.digest : null,
     };
     await prisma.toolInvocation.upsert({
       where: { id: invocationId },

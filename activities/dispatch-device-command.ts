@@ -5,6 +5,7 @@ import { CommandParams, type CommandKind } from '../common/protocol';
 import { isCommandOutcome, type CommandOutcome } from '../common/session';
 import { announceCommands, insertCommands, orgAndDevices, statusesOf, type CommandBatch } from '../lib/device-commands';
 import { audit } from '../lib/audit';
+import { assertCommandsAuthorized } from './command-authority';
 import type { ActivityDeps } from './deps';
 
 export interface DispatchDeviceCommandInput {
@@ -34,6 +35,7 @@ export function makeDispatchDeviceCommand({ prisma, pool, commands }: ActivityDe
     if (existing && isCommandOutcome(existing.status)) {
       return { commandId: existing.id, status: existing.status };
     }
+    if (!existing) await assertCommandsAuthorized(prisma, { ...input, commands: [input] });
 
     const params = CommandParams[input.kind].safeParse(input.params);
     if (!params.success) throw ApplicationFailure.nonRetryable(`invalid parameters for ${input.kind}`, FailureType.InvalidInput);
@@ -88,6 +90,9 @@ export interface QueueDeviceCommandsInput extends CommandBatch {
  */
 export function makeQueueDeviceCommands({ pool, prisma, commands: config }: ActivityDeps) {
   return async function queueDeviceCommands(input: QueueDeviceCommandsInput): Promise<QueuedDeviceCommands> {
+    // A remediation's plan is its workflow input, which anyone reaching Temporal can write: the batch must be part of
+    // an authorized (and approved) run_remediation call.
+    await assertCommandsAuthorized(prisma, input);
     const params = CommandParams[input.kind].safeParse(input.params);
     if (!params.success) throw ApplicationFailure.nonRetryable(`invalid parameters for ${input.kind}`, FailureType.InvalidInput);
     const org = await orgAndDevices(pool, input.orgId, input.commands.map((c) => c.deviceId));

@@ -9,6 +9,8 @@ export const FailureType = {
   NotFound: 'GatehouseNotFound',
   /** The model API refused the request (bad request, auth): not worth retrying. */
   ModelRejected: 'GatehouseModelRejected',
+  /** A command no authorized (and, for T3/T4, approved) tool call asked for: it is never created or sent. */
+  Unauthorized: 'GatehouseUnauthorized',
 } as const;
 export type FailureType = (typeof FailureType)[keyof typeof FailureType];
 

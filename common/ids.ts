@@ -20,3 +20,14 @@ export function userMessageId(sessionId: string, turnId: string): string {
 export function toolInvocationId(sessionId: string, callKey: string): string {
   return `${sessionId}:${callKey}`;
 }
+
+/** A device command's id: its tool invocation and the device, the same on every retry and replay. */
+export function deviceCommandId(invocationId: string, deviceId: string): string {
+  return `${invocationId}:${deviceId}`;
+}
+
+/** The invocation a command id names, or null when the id is not `deviceCommandId(…, deviceId)`. */
+export function invocationOfCommand(commandId: string, deviceId: string): string | null {
+  const suffix = `:${deviceId}`;
+  return commandId.endsWith(suffix) && commandId.length > suffix.length ? commandId.slice(0, -suffix.length) : null;
+}

@@ -1,0 +1,83 @@
+/**
+ * The last wall before a device: a command is created only when an authorized tool call asked for it. Whoever can
+ * reach the Temporal frontend can start a workflow with input of their choosing (a remediation's devices, command
+ * kind and parameters are its input), so the workflow's word is not enough. Every activity that creates a device
+ * command reads the invocation it names back from the database: allowed by authorization, or, for T3/T4, approved
+ * by a decision bound to the same digest; and the command must be one of those authorization put in the call's
+ * execution, with the same kind and parameters. Anything else is refused, audited, and never created.
+ */
+import { ApplicationFailure } from '@temporalio/activity';
+import canonicalize from 'canonicalize';
+import { FailureType } from '../common/failures';
+import { invocationOfCommand } from '../common/ids';
+import type { ToolExecution } from '../common/tools';
+import { audit } from '../lib/audit';
+import type { PrismaClient } from '../lib/prisma';
+
+export interface CommandsToCreate {
+  orgId: string;
+  kind: string;
+  params: Record<string, unknown>;
+  commands: { commandId: string; deviceId: string }[];
+}
+
+/** What an authorized invocation may send: per device, the canonical `kind + params` it authorized. */
+type Allowed = Map<string, string>;
+
+const commandKey = (kind: string, params: unknown) => canonicalize({ kind, params }) ?? '';
+
+// Authorized invocations are immutable once approved or allowed (ids are unique per call), so a worker remembers the
+// ones it verified: a remediation's many batches read the invocation once.
+const verified = new Map<string, Allowed>();
+const VERIFIED_CAP = 500;
+
+async function allowedBy(prisma: PrismaClient, orgId: string, invocationId: string): Promise<Allowed | string> {
+  const cached = verified.get(invocationId);
+  if (cached) return cached;
+  const inv = await prisma.toolInvocation.findUnique({ where: { id: invocationId }, select: { orgId: true, decision: true, digest: true, execution: true } });
+  if (!inv || inv.orgId !== orgId) return 'no tool call of this organization has this id';
+  if (inv.decision !== 'allow' && inv.decision !== 'approve') return `the tool call was not authorized (${inv.decision})`;
+  if (!inv.execution || !inv.digest) return 'the tool call has no recorded execution (authorized before commands were bound to it); ask again';
+  if (inv.decision === 'approve') {
+    const approval = await prisma.approval.findUnique({ where: { invocationId }, select: { status: true, digest: true } });
+    if (!approval || approval.status !== 'approved') return 'the tool call needs an approval it does not have';
+    if (approval.digest !== inv.digest) return 'the approval was given for a different call (digest mismatch)';
+  }
+  const execution = inv.execution as unknown as ToolExecution;
+  const allowed: Allowed = new Map();
+  if (execution.type === 'devices') for (const c of execution.commands) allowed.set(c.deviceId, commandKey(c.kind, c.params));
+  if (execution.type === 'remediation') {
+    const key = commandKey(execution.kind, execution.params);
+    for (const deviceId of execution.devices) allowed.set(deviceId, key);
+  }
+  if (verified.size >= VERIFIED_CAP) verified.delete(verified.keys().next().value!);
+  verified.set(invocationId, allowed);
+  return allowed;
+}
+
+async function problemWith(prisma: PrismaClient, input: CommandsToCreate): Promise<string | null> {
+  const invocations = new Set(input.commands.map((c) => invocationOfCommand(c.commandId, c.deviceId)));
+  if (invocations.has(null)) return 'a command id does not name its tool call and device';
+  if (invocations.size !== 1) return input.commands.length === 0 ? null : 'one batch names several tool calls';
+  const [invocationId] = [...invocations] as string[];
+  const allowed = await allowedBy(prisma, input.orgId, invocationId!);
+  if (typeof allowed === 'string') return allowed;
+  const key = commandKey(input.kind, input.params);
+  const outside = input.commands.find((c) => allowed.get(c.deviceId) !== key);
+  return outside ? `device ${outside.deviceId} with this command is not part of the authorized call` : null;
+}
+
+/** Throws a non-retryable `Unauthorized` failure, audited, unless every command is part of an authorized call. */
+export async function assertCommandsAuthorized(prisma: PrismaClient, input: CommandsToCreate): Promise<void> {
+  const problem = await problemWith(prisma, input);
+  if (!problem) return;
+  const entry = {
+    actorType: 'system',
+    action: 'security.command_unauthorized',
+    target: input.commands[0]?.commandId.slice(0, 300) ?? 'none',
+    data: { rule: 'command_authority', reason: problem, kind: String(input.kind).slice(0, 100), devices: input.commands.length },
+  } as const;
+  // A forged org id may name no organization: the event is then kept outside any org's chain.
+  await audit(prisma, { ...entry, orgId: input.orgId }).catch(() => audit(prisma, entry));
+  throw ApplicationFailure.nonRetryable(`command refused: ${problem}; nothing was sent`, FailureType.Unauthorized);
+}
