@@ -183,6 +183,8 @@ export interface TestSystemOptions {
   workerProcess?: boolean;
   /** Route the api's and the worker's PostgreSQL connections through a path the test can cut. */
   cuttableDatabase?: boolean;
+  /** The Messages API server the worker talks to (a test's own, such as the hostile model); the offline model by default. */
+  modelUrl?: string;
 }
 
 export async function startTestSystem(opts: TestSystemOptions = {}): Promise<TestSystem> {
@@ -207,6 +209,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
     server: { executable: { type: 'existing-path', path: temporalCliPath(env) }, ip: '127.0.0.1', log: { format: 'pretty', level: 'error' } },
   });
   const model = await startOfflineModel(0);
+  const modelUrl = opts.modelUrl ?? model.url;
   const redis = createRedis(env.REDIS_URL);
   await redis.connect();
   const apiDeps: Parameters<typeof createApiServer>[0] = {
@@ -241,7 +244,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
     return { server: node, url: await node.listen(0, '127.0.0.1') };
   };
 
-  const workerEnv = loadEnv(environment({ ...opts.env, ANTHROPIC_API_KEY: '', ANTHROPIC_BASE_URL: model.url, DATABASE_URL: systemDbUrl, REDIS_URL: env.REDIS_URL }));
+  const workerEnv = loadEnv(environment({ ...opts.env, ANTHROPIC_API_KEY: '', ANTHROPIC_BASE_URL: modelUrl, DATABASE_URL: systemDbUrl, REDIS_URL: env.REDIS_URL }));
   const deps = activityDeps(workerEnv, systemDb, redis, logger);
   let worker: Worker | undefined;
   let workerRun: Promise<void> | undefined;
@@ -253,7 +256,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
       env: environment({
         ...opts.env,
         ANTHROPIC_API_KEY: '',
-        ANTHROPIC_BASE_URL: model.url,
+        ANTHROPIC_BASE_URL: modelUrl,
         DATABASE_URL: systemDbUrl,
         REDIS_URL: env.REDIS_URL,
         TEMPORAL_ADDRESS: temporal.address,
