@@ -57,6 +57,10 @@ export async function startCage(opts: { simulated: number }): Promise<Cage> {
       RATE_USER_MESSAGES_PER_MINUTE: '1000',
       RATE_ORG_MESSAGES_PER_HOUR: '100000',
       RATE_WINDOW_SCALE: '0.05',
+      // Huge inputs make costly requests; a long bench must not end up testing only the budget's refusals.
+      DEFAULT_DAILY_BUDGET_USD: '100000',
+      DEFAULT_MONTHLY_BUDGET_USD: '1000000',
+      DEFAULT_HOURLY_SPEND_USD: '100000',
     },
   });
   const team = `T0${crypto.randomBytes(4).toString('hex').toUpperCase()}`;
@@ -170,16 +174,17 @@ export async function executeRun(cage: Cage, plan: RunPlan): Promise<RunRecord> 
   const act: { [T in Action['type']]: (a: Extract<Action, { type: T }>) => Promise<void> } = {
     async message(a) {
       const session = sessions[a.session % sessions.length]!;
-      const by = people[a.by];
+      const name = a.by === 'owner' ? session.owner : a.by;
+      const by = people[name];
       const text = script(a.steps, a.text);
       const at = new Date();
       const res = await sys.request('POST', `/v1/sessions/${session.id}/messages`, { key: by.key, body: { text } });
-      const allowed = by.acting && (session.owner === a.by || by.admin);
+      const allowed = by.acting && (session.owner === name || by.admin);
       if (res.status === 202) {
         record.messages.push({ sessionId: session.id, turnId: res.body.turnId, text, userId: by.userId });
         if (!allowed) record.wronglyAccepted.push({ what: 'a message', actorId: by.userId, target: session.id });
         await settle(session.id, res.body.turnId);
-      } else if (crossTenant(a.by, res.status)) {
+      } else if (crossTenant(name, res.status)) {
         denied({ what: `a message (HTTP ${res.status})`, actorId: by.userId, target: session.id, sessionId: session.id }, at);
       }
     },
@@ -235,8 +240,12 @@ export async function executeRun(cage: Cage, plan: RunPlan): Promise<RunRecord> 
     },
   };
 
-  for (const a of plan.actions) await (act[a.type] as (x: Action) => Promise<void>)(a);
-  await finish(cage, record, runTag);
+  try {
+    for (const a of plan.actions) await (act[a.type] as (x: Action) => Promise<void>)(a);
+  } finally {
+    // Even after a driver error: the next run must not start paused or with approvals open.
+    await finish(cage, record, runTag);
+  }
   return record;
 }
 
@@ -296,8 +305,13 @@ async function decide(
 async function decideInSlack(cage: Cage, approval: Approval, a: Extract<Action, { type: 'decide' }>, by: Person, digest: string | undefined, confirmation: string | undefined): Promise<string | null> {
   const posted = await cage.slack.waitFor('chat.postMessage', (c) => JSON.stringify(c.args.blocks ?? '').includes(approval.id), 5000).catch(() => null);
   if (!posted) return null;
-  const button = posted.args.blocks.find((b: { type: string }) => b.type === 'actions').elements.find((e: { action_id: string }) => e.action_id === a.decision);
-  const value = JSON.parse(button.value as string) as { a: string; d: string };
+  let value: { a: string; d: string };
+  try {
+    const button = posted.args.blocks.find((b: { type: string }) => b.type === 'actions').elements.find((e: { action_id: string }) => e.action_id === a.decision);
+    value = JSON.parse(button.value as string) as { a: string; d: string };
+  } catch {
+    return null; // the message no longer offers the button (already decided)
+  }
   const signed = JSON.stringify({ a: value.a, d: digest === undefined || digest === approval.digest ? value.d : digest });
   const post = async (payload: unknown) => {
     const body = new URLSearchParams({ payload: JSON.stringify(payload) }).toString();

@@ -11,8 +11,8 @@ import { runPlanArbitrary } from './invariant-plan';
 import { checkInvariants, describeViolations, type Violation } from './invariants';
 
 // Sized for about a minute of runs on a 2-core machine; the bench runs as many as asked.
-const RUNS = 4;
-const MAX_ACTIONS = 6;
+const RUNS = 5;
+const MAX_ACTIONS = 8;
 
 let cage: Cage;
 

@@ -312,7 +312,17 @@ async function checkModelRequests(prisma: PrismaClient, run: RunRecord): Promise
 
 const RULE_FIELDS = ['reason', 'why', 'rule', 'categories', 'problem'];
 /** Actions that are themselves the rule they enforce. */
-const SELF_EXPLAINING = new Set(['security.cross_tenant_access', 'security.device_out_of_scope', 'approval.slack_unlinked_user', 'injection.refused_message']);
+const SELF_EXPLAINING = new Set([
+  'security.cross_tenant_access',
+  'security.device_out_of_scope',
+  'approval.slack_unlinked_user',
+  'injection.refused_message',
+  'ratelimit.denied',
+  'ratelimit.unavailable',
+  'budget.denied',
+  'budget.hourly_ceiling',
+  'budget.unavailable',
+]);
 
 export function namesRule(e: Pick<AuditEvent, 'action' | 'data'>): boolean {
   const data = (e.data ?? {}) as Record<string, unknown>;
@@ -329,12 +339,16 @@ async function checkDenialsAudited(prisma: PrismaClient, run: RunRecord): Promis
     const found = sessionEvents.find((e) => e.action === 'tool.denied' && (e.data as { invocationId?: string }).invocationId === inv.id);
     if (!found || !namesRule(found)) violations.push({ invariant: 'denials-audited', detail: `tool call ${inv.toolName} (${inv.id}) was denied ("${inv.summary}") ${found ? 'with an audit event that names no rule' : 'without an audit event'}`, data: { invocationId: inv.id } });
   }
+  // Each event accounts for one refusal; one without a turn id (the guards write none) for any refused turn of its session.
+  const claimed = new Set<bigint>();
   for (const r of run.sessionRefusals) {
     const found = sessionEvents.find((e) => {
-      if (e.sessionId !== r.sessionId || !namesRule(e)) return false;
+      if (claimed.has(e.id) || e.sessionId !== r.sessionId || !namesRule(e)) return false;
       const data = e.data as { turnId?: string; toolUseId?: string; invocationId?: string };
-      return r.toolUseId ? data.toolUseId === r.toolUseId || data.invocationId === `${r.sessionId}:${r.toolUseId}` : data.turnId === r.turnId;
+      if (r.toolUseId) return data.toolUseId === r.toolUseId || data.invocationId === `${r.sessionId}:${r.toolUseId}`;
+      return data.turnId === r.turnId || (data.turnId === undefined && /^(ratelimit|budget)\./.test(e.action));
     });
+    if (found) claimed.add(found.id);
     if (!found) violations.push({ invariant: 'denials-audited', detail: `${r.toolUseId ? `tool call ${r.toolUseId}` : 'turn'} in ${r.sessionId} ${r.turnId} was refused ("${r.reason.slice(0, 120)}") without an audit event naming the rule`, data: { ...r } });
   }
   for (const d of run.observedDenials) {
