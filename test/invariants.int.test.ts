@@ -36,10 +36,9 @@ it('keeps every promise of the cage over randomized runs with a hostile model, r
     // No shrinking: each run boots nothing but still takes seconds; the seed and path replay the failing run.
     { seed, numRuns: RUNS, endOnFailure: true },
   );
-  if (outcome.failed) {
-    const crashed = outcome.errorInstance ? `\nthe run itself failed: ${String(outcome.errorInstance)}` : '';
-    console.error(`invariants run failed (seed ${outcome.seed}, path "${outcome.counterexamplePath}"; rerun with TEST_INVARIANTS_SEED=${outcome.seed}):\n${describeViolations(found)}${crashed}`);
-  }
-  expect(outcome.errorInstance ? String(outcome.errorInstance) : null).toBeNull();
-  expect(found).toEqual([]);
+  if (outcome.failed) console.error(`invariants run failed: seed ${outcome.seed}, path "${outcome.counterexamplePath}" (rerun with TEST_INVARIANTS_SEED=${outcome.seed})`);
+  // The violations, one line each, as the failure message.
+  expect(describeViolations(found)).toBe('');
+  // A run that crashed without breaking an invariant still fails, with the driver's own error.
+  if (outcome.failed) throw outcome.errorInstance;
 }, 600_000);
