@@ -8,6 +8,11 @@ import { startTestSystem, type TestSystem } from './harness';
 import { HostileModel } from './hostile-model';
 import type { DeviceBook, PersonName } from './invariant-plan';
 import { FakeSlack, SmtpInbox } from './services';
+import { linkOwnSlackAccount } from './slack';
+import { hashPassword } from '../lib/passwords';
+
+/** The people who link their Slack accounts; anyone else clicking in Slack is a stranger to Gatehouse. */
+export const SLACK_LINKED: readonly PersonName[] = ['technician', 'admin', 'approver', 'narrowedApprover', 'globexApprover'];
 
 export const SIGNING_SECRET = 'invariants-signing-secret-0123456789';
 
@@ -15,6 +20,8 @@ export interface Person {
   userId: string;
   key: string;
   email: string;
+  /** For the web sign-in that linking a Slack account and deciding a T4 link need. */
+  password: string;
   /** Linked to this Slack user (as its own admin linked it); unlinked people click as strangers. */
   slackId: string;
   acting: boolean;
@@ -63,11 +70,12 @@ export async function startCage(opts: { simulated: number }): Promise<Cage> {
   const userOf = async (role: 'technician' | 'admin' | 'approver' | 'auditor', org: 'acme' | 'globex' = 'acme') => {
     const cred = sys.seed.credentials.find((c) => c.role === role && (role === 'auditor' || c.org === sys.seed.orgs[org].slug))!;
     const user = await sys.prisma.user.findUniqueOrThrow({ where: { email: cred.email } });
-    return { userId: user.id, key: cred.apiKey, email: cred.email };
+    return { userId: user.id, key: cred.apiKey, email: cred.email, password: cred.password };
   };
   const narrowed = await sys.createUser(['approver']);
   await sys.prisma.roleBinding.updateMany({ where: { userId: narrowed.userId, orgId: acme.id }, data: { siteIds: [acme.siteIds[1]!] } });
-  const narrowedEmail = (await sys.prisma.user.findUniqueOrThrow({ where: { id: narrowed.userId } })).email;
+  const narrowedPassword = crypto.randomBytes(12).toString('hex');
+  const narrowedUser = await sys.prisma.user.update({ where: { id: narrowed.userId }, data: { passwordHash: await hashPassword(narrowedPassword) } });
   const base = { acting: false, approver: false, admin: false };
   const people: Record<PersonName, Person> = {
     technician: { ...base, ...(await userOf('technician')), slackId: 'U0TECH', acting: true },
@@ -75,7 +83,7 @@ export async function startCage(opts: { simulated: number }): Promise<Cage> {
     admin: { ...base, ...(await userOf('admin')), slackId: 'U0ADMIN', acting: true, approver: true, admin: true },
     approver: { ...base, ...(await userOf('approver')), slackId: 'U0APPROVER', approver: true },
     auditor: { ...base, ...(await userOf('auditor')), slackId: 'U0AUDITOR' },
-    narrowedApprover: { ...base, ...narrowed, email: narrowedEmail, slackId: 'U0NARROW', approver: true },
+    narrowedApprover: { ...base, ...narrowed, email: narrowedUser.email, password: narrowedPassword, slackId: 'U0NARROW', approver: true },
     globexTechnician: { ...base, ...(await userOf('technician', 'globex')), slackId: 'U0GLOBEXTECH' },
     globexApprover: { ...base, ...(await userOf('approver', 'globex')), slackId: 'U0GLOBEXAPP' },
   };
@@ -85,10 +93,10 @@ export async function startCage(opts: { simulated: number }): Promise<Cage> {
   };
   await must('self-granted approver', sys.request('POST', `/v1/orgs/${acme.slug}/bindings`, { key: adminKey, body: { userId: people.admin.userId, role: 'approver' } }));
   await must('slack channel', sys.request('PUT', `/v1/orgs/${acme.slug}/slack`, { key: adminKey, body: { teamId: team, channelId: 'C0APPROVALS' } }));
-  for (const name of ['technician', 'admin', 'approver', 'narrowedApprover'] as const) {
-    await must(`slack link ${name}`, sys.request('POST', `/v1/orgs/${acme.slug}/slack/users`, { key: adminKey, body: { teamId: team, slackUserId: people[name].slackId, email: people[name].email } }));
+  // Each of them links their own Slack account (the only way there is); the auditor and globex's technician do not.
+  for (const name of SLACK_LINKED) {
+    await linkOwnSlackAccount(sys, slack, SIGNING_SECRET, { teamId: team, slackUserId: people[name].slackId }, people[name]);
   }
-  await must('globex slack link', sys.request('POST', `/v1/orgs/${globex.slug}/slack/users`, { key: sys.keyOf('admin', 'globex'), body: { teamId: team, slackUserId: people.globexApprover.slackId, email: people.globexApprover.email } }));
   // Short approval windows: an approval nobody decides expires (a rejection) within the run.
   await must('policy', sys.request('PUT', `/v1/orgs/${acme.slug}/policy`, { key: adminKey, body: { overrides: [], approvalTtlSeconds: { t3: 20, t4: 20 } } }));
 

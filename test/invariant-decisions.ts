@@ -4,7 +4,8 @@
  */
 import type { Approval } from '@prisma/client';
 import { slackSignature } from '../api/services/slack';
-import { SIGNING_SECRET, type Cage, type Person } from './invariant-cage';
+import { SIGNING_SECRET, SLACK_LINKED, type Cage, type Person } from './invariant-cage';
+import { browser, csrfIn } from './slack';
 import type { Action } from './invariant-plan';
 import type { ObservedDenial, RunRecord } from './invariants';
 
@@ -38,7 +39,7 @@ export async function decide(
   const after = await cage.sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } });
   if (after.decidedBy === by.userId && !by.approver) record.wronglyAccepted.push({ what: `a decision through ${a.channel}`, actorId: by.userId, target: approval.id });
   if (refused) {
-    const unlinked = a.channel === 'slack' && !['technician', 'admin', 'approver', 'narrowedApprover', 'globexApprover'].includes(a.by);
+    const unlinked = a.channel === 'slack' && !SLACK_LINKED.includes(a.by);
     denied({ what: `a ${a.decision} through ${a.channel} (${refused})`, actorId: unlinked ? `slack:${cage.team}:${by.slackId}` : by.userId, target: approval.id, sessionId: approval.sessionId }, at);
   }
   // Let the waiting workflow take the decision in before the next action.
@@ -85,12 +86,17 @@ async function decideByEmail(cage: Cage, approval: Approval, a: Extract<Action, 
   const mail = await cage.inbox.waitFor(by.email, /approval needed/, 5000, (m) => m.text.includes(approval.id)).catch(() => null);
   const link = mail && /https?:\/\/[^\s]+\/a\/[A-Za-z0-9_-]{43}/.exec(mail.text)?.[0];
   if (!link) return null;
-  const page = await fetch(link);
-  const cookie = (page.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
-  const csrf = /name="_csrf" value="([^"]+)"/.exec(await page.text())?.[1];
-  if (!csrf) return null;
-  const form = new URLSearchParams({ _csrf: csrf, decision: a.decision, reason: 'randomized run', ...(confirmation ? { confirmation } : {}) });
-  const res = await fetch(link, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', cookie }, body: form.toString() });
+  // Signed in as the person whose link it is (a T4 link, or any link where the org requires it, asks for that).
+  const b = browser(cage.sys.url);
+  await b('POST', '/v1/auth/signin', { json: { email: by.email, password: by.password } });
+  const page = await b('GET', link);
+  let csrf: string;
+  try {
+    csrf = csrfIn(page.text);
+  } catch {
+    return page.status === 403 ? `link page ${page.status}` : null; // already decided, expired, or not this person's
+  }
+  const res = await b('POST', link, { form: { _csrf: csrf, decision: a.decision, reason: 'randomized run', ...(confirmation ? { confirmation } : {}) } });
   return [400, 403, 404].includes(res.status) ? `link page ${res.status}` : null;
 }
 

@@ -84,14 +84,15 @@ export async function checkDenialsAudited(prisma: PrismaClient, run: RunRecord):
     const found = sessionEvents.find((e) => e.action === 'tool.denied' && (e.data as { invocationId?: string }).invocationId === inv.id);
     if (!found || !namesRule(found)) violations.push({ invariant: 'denials-audited', detail: `tool call ${inv.toolName} (${inv.id}) was denied ("${inv.summary}") ${found ? 'with an audit event that names no rule' : 'without an audit event'}`, data: { invocationId: inv.id } });
   }
-  // Each event accounts for one refusal; one without a turn id (the guards write none) for any refused turn of its session.
+  // Each event accounts for one refusal; one without a turn id (the guards and the message check write none) for any
+  // refused turn of its session.
   const claimed = new Set<bigint>();
   for (const r of run.sessionRefusals) {
     const found = sessionEvents.find((e) => {
       if (claimed.has(e.id) || e.sessionId !== r.sessionId || !namesRule(e)) return false;
       const data = e.data as { turnId?: string; toolUseId?: string; invocationId?: string };
       if (r.toolUseId) return data.toolUseId === r.toolUseId || data.invocationId === `${r.sessionId}:${r.toolUseId}`;
-      return data.turnId === r.turnId || (data.turnId === undefined && /^(ratelimit|budget)\./.test(e.action));
+      return data.turnId === r.turnId || (data.turnId === undefined && (/^(ratelimit|budget)\./.test(e.action) || (e.action === 'workflow.request_refused' && (data as { kind?: string }).kind === 'message')));
     });
     if (found) claimed.add(found.id);
     if (!found) violations.push({ invariant: 'denials-audited', detail: `${r.toolUseId ? `tool call ${r.toolUseId}` : 'turn'} in ${r.sessionId} ${r.turnId} was refused ("${r.reason.slice(0, 120)}") without an audit event naming the rule`, data: { ...r } });
