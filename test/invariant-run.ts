@@ -17,6 +17,17 @@ export { startCage, stopCage, type Cage } from './invariant-cage';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A bound on a call into Temporal: a workflow that never answers must not hang the run (the checks still see it). */
+async function bounded<T>(what: string, p: Promise<T>, ms = 15_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms / 1000}s`)), ms)));
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** One run: the plan's actions in order, then every open approval rejected and every turn and command settled. */
 export async function executeRun(cage: Cage, plan: RunPlan): Promise<RunRecord> {
   const { sys, people } = cage;
@@ -105,7 +116,7 @@ export async function executeRun(cage: Cage, plan: RunPlan): Promise<RunRecord> 
       try {
         if (a.what === 'sendMessage') {
           const text = script(a.steps, a.text);
-          const { turnId } = await handle.executeUpdate(sendMessageUpdate, { args: [{ text, userId: as.userId }] });
+          const { turnId } = await bounded('a forged sendMessage', handle.executeUpdate(sendMessageUpdate, { args: [{ text, userId: as.userId }] }));
           record.messages.push({ sessionId: session.id, turnId, text, userId: as.userId });
           await settle(session.id, turnId);
         } else if (a.what === 'resetBreaker') {
@@ -181,7 +192,13 @@ async function finish(cage: Cage, record: RunRecord, runTag: string): Promise<vo
   }
   for (const sessionId of record.sessionIds) {
     const session = await sys.prisma.copilotSession.findUniqueOrThrow({ where: { id: sessionId } });
-    const s: SessionState = await sys.temporal.client.workflow.getHandle(session.workflowId).query(stateQuery);
+    let s: SessionState;
+    try {
+      s = await bounded('the session state query', sys.temporal.client.workflow.getHandle(session.workflowId).query(stateQuery));
+    } catch (err) {
+      console.error(`invariants: session ${sessionId} could not be read (${String(err)}); its in-workflow refusals are not checked`);
+      continue;
+    }
     for (const turn of s.turns) {
       if (turn.status === 'refused') {
         record.sessionRefusals.push({ sessionId, turnId: turn.turnId, reason: turn.error ?? '' });
