@@ -16,6 +16,8 @@ export const Env = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Log level of the services the integration tests start (errors are shown by default). */
   TEST_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('error'),
+  /** Replays the randomized invariants run (test/invariants.int.test.ts) from this fast-check seed; random when unset. */
+  TEST_INVARIANTS_SEED: z.coerce.number().int().optional(),
   /** Passed on to scripts the agent runs (and nothing else of the agent's environment). */
   PATH: z.string().default('/usr/local/bin:/usr/bin:/bin'),
   DATA_DIR: z.string().default(path.join(repoRoot, 'data')),

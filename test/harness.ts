@@ -185,7 +185,7 @@ export interface TestSystemOptions {
   workerProcess?: boolean;
   /** Route the api's and the worker's PostgreSQL connections through a path the test can cut. */
   cuttableDatabase?: boolean;
-  /** The Messages API the worker talks to instead of the harness's offline model (a fake at the wire in front of one). */
+  /** The Messages API server the worker talks to (a test's own, such as the hostile model); the offline model by default. */
   modelUrl?: string;
 }
 
@@ -211,6 +211,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
     server: { executable: { type: 'existing-path', path: temporalCliPath(env) }, ip: '127.0.0.1', log: { format: 'pretty', level: 'error' } },
   });
   const model = await startOfflineModel(0);
+  const modelUrl = opts.modelUrl ?? model.url;
   const redis = createRedis(env.REDIS_URL);
   await redis.connect();
   // Each test system is a deployment of its own: its rate-limit windows are its own too. Shared keys (sign-in per
@@ -249,7 +250,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
     return { server: node, url: await node.listen(0, '127.0.0.1') };
   };
 
-  const workerEnv = loadEnv(environment({ ...opts.env, RATE_KEY_PREFIX: rateKeyPrefix, ANTHROPIC_API_KEY: '', ANTHROPIC_BASE_URL: opts.modelUrl ?? model.url, DATABASE_URL: systemDbUrl, REDIS_URL: env.REDIS_URL }));
+  const workerEnv = loadEnv(environment({ ...opts.env, RATE_KEY_PREFIX: rateKeyPrefix, ANTHROPIC_API_KEY: '', ANTHROPIC_BASE_URL: modelUrl, DATABASE_URL: systemDbUrl, REDIS_URL: env.REDIS_URL }));
   const deps = activityDeps(workerEnv, systemDb, redis, logger);
   let worker: Worker | undefined;
   let workerRun: Promise<void> | undefined;
@@ -261,7 +262,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
       env: environment({
         ...opts.env,
         ANTHROPIC_API_KEY: '',
-        ANTHROPIC_BASE_URL: opts.modelUrl ?? model.url,
+        ANTHROPIC_BASE_URL: modelUrl,
         DATABASE_URL: systemDbUrl,
         REDIS_URL: env.REDIS_URL,
         TEMPORAL_ADDRESS: temporal.address,
