@@ -19,8 +19,8 @@ module.exports = {
   // Off is jest 29's behaviour; the soft mode kept every value reachable through its accessors, so it freed nothing.
   testEnvironmentOptions: { globalsCleanup: 'off' },
   // Every test file in a fresh worker process (a worker is recycled once it is over this limit after a file, so
-  // always). It hid the overflow above. It stays until a full run without it passes, and because a worker keeps about
-  // 100 MB of heap per integration file it has run (nine in one process took it from 40 MB to 1.4 GB).
+  // always). It hid the overflow above. It stays until a full run without it passes (seven integration files did in
+  // one process); a worker's heap also grows by tens of MB per integration file (216 MB to 390 MB over eight).
   workerIdleMemoryLimit: '1MB',
   testTimeout: 120_000,
   reporters: ['default', '<rootDir>/test/summary-reporter.js'],
