@@ -55,6 +55,32 @@ const junk = (valid: Record<string, unknown>): unknown[] => [
     { ...valid, [key]: { _placeholder: true, num: 0 } },
   ]),
 ];
+/**
+ * A run_remediation call as authorization records an allowed one (the plan it may become, bound to its digest): a
+ * remediation queues commands only for such a call. Returns its invocation id, the remediation's command prefix.
+ */
+async function authorizedRemediation(plan: { devices: string[]; kind: string; params: Record<string, unknown> }): Promise<string> {
+  const sessionId = await sys.startSession(sys.keyOf('technician'));
+  const id = `${sessionId}:t1-signals-${uuid()}`;
+  await sys.prisma.toolInvocation.create({
+    data: {
+      id,
+      sessionId,
+      orgId: sys.seed.orgs.acme.id,
+      turnId: 't1',
+      toolUseId: 'toolu_signals',
+      toolName: 'run_remediation',
+      input: {},
+      tier: 1,
+      decision: 'allow',
+      status: 'running',
+      digest: 'a'.repeat(64),
+      execution: { type: 'remediation', ...plan, batchSize: 1, maxFailures: 0 } as never,
+    },
+  });
+  return id;
+}
+
 const refusals = (workflowId: string) => sys.prisma.auditEvent.findMany({ where: { action: 'workflow.request_refused', target: workflowId }, orderBy: { id: 'asc' } });
 const failedTasks = async (handle: WorkflowHandle) =>
   ((await handle.fetchHistory()).events ?? []).filter((e) => e.workflowTaskFailedEventAttributes).map((e) => e.workflowTaskFailedEventAttributes?.failure?.message);
@@ -104,7 +130,7 @@ it('ignores malformed signals to a running remediation, refuses forged steering 
   const enrolled = await sys.request('POST', '/v1/agents/enroll', { body: { key, hostname: 'sig-offline', os: 'Linux', executor: 'linux' } });
   expect(enrolled.status).toBe(201);
   const devices = [enrolled.body.deviceId as string];
-  const prefix = `${uuid()}:toolu_signals`;
+  const prefix = await authorizedRemediation({ devices, kind: 'system_info', params: {} });
   const handle = await sys.temporal.client.workflow.start<typeof remediation>('remediation', {
     taskQueue: sys.taskQueue,
     workflowId: `remediation-signals-${uuid()}`,
@@ -148,6 +174,11 @@ it('ignores malformed signals to a running remediation, refuses forged steering 
       ]),
     );
 
+    // A result signal that claims the device's command ended changes nothing while its row says it has not.
+    await handle.signal(remediationResultsSignal, { results: [{ commandId, status: 'succeeded' }] });
+    await waitUntil(async () => (await sys.prisma.auditEvent.count({ where: { action: 'remediation.result_contradicted', target: prefix } })) === 1, 'the forged result to be audited');
+    expect(await progress()).toMatchObject({ running: 1, succeeded: 0, failed: 0, devices: { [devices[0]!]: 'running' } });
+
     // A request recorded as the api records it pauses it, once: the same request sent again is refused.
     const recorded = async (kind: string) =>
       (await sys.prisma.workflowRequest.create({ data: { orgId, sessionId: uuid(), workflowId: handle.workflowId, kind, userId: adminId } })).id;
@@ -167,12 +198,9 @@ it('ignores malformed signals to a running remediation, refuses forged steering 
       expect((await sys.request('POST', `/v1/orgs/${sys.seed.orgs.acme.slug}/copilot/resume`, { key: sys.keyOf('admin') })).status).toBe(200);
     }
 
-    // A result signal that claims the device's command ended changes nothing while its row says it has not.
-    await handle.signal(remediationResultsSignal, { results: [{ commandId, status: 'succeeded' }] });
-    await waitUntil(async () => (await sys.prisma.auditEvent.count({ where: { action: 'remediation.result_contradicted', target: prefix } })) === 1, 'the forged result to be audited');
-    expect(await progress()).toMatchObject({ running: 1, succeeded: 0, failed: 0, devices: { [devices[0]!]: 'running' } });
-    // Once the row has the device's real outcome (as the gateway writes it), a signal is only the hint to read it.
-    await sys.prisma.deviceCommand.update({ where: { id: commandId }, data: { status: 'failed', errorCode: 'TIMEOUT', completedAt: new Date() } });
+    // The org's pause ended the device's waiting command (PAUSED, never sent). Now that the row has that outcome, a
+    // signal claiming success is only the hint to read it.
+    expect(await sys.prisma.deviceCommand.findUniqueOrThrow({ where: { id: commandId } })).toMatchObject({ status: 'failed', errorCode: 'PAUSED' });
     await handle.signal(remediationResultsSignal, { results: [{ commandId, status: 'succeeded' }] });
     expect(await handle.result()).toMatchObject({ succeeded: 0, failed: 1 });
     expect(await progress()).toMatchObject({ state: 'finished', succeeded: 0, failed: 1, devices: { [devices[0]!]: 'failed' } });
@@ -293,4 +321,39 @@ it('takes the kill switch from the organization\'s record: a forged signal neith
   await waitUntil(async () => !(await paused()), 'the session to hear of the resume');
   expect(await forgeries()).toBe(2);
   expect(await failedTasks(handle)).toEqual([]);
+});
+
+it('creates no device command for a remediation started straight on Temporal unless an authorized, approved call planned it', async () => {
+  // The devices, command and parameters of a remediation are its workflow input: anyone reaching Temporal writes them.
+  const { id: orgId } = sys.seed.orgs.acme;
+  const [deviceA, deviceB] = [(await sys.enrollDevice('forged-a')).deviceId, (await sys.enrollDevice('forged-b')).deviceId];
+  const script = { interpreter: 'bash', script: 'rm -rf /important', timeoutSeconds: 60, parameters: {} };
+  const readOnly = await authorizedRemediation({ devices: [deviceA!], kind: 'system_info', params: {} });
+  // A T3 call that is still waiting for its approver: its digest is recorded, no decision is.
+  const pending = await authorizedRemediation({ devices: [deviceA!], kind: 'restart', params: {} });
+  await sys.prisma.toolInvocation.update({ where: { id: pending }, data: { decision: 'approve', tier: 3, status: 'awaiting_approval' } });
+  const attempts = [
+    { why: 'no tool call has this id', prefix: `${uuid()}:toolu_forged`, devices: [deviceA!], kind: 'run_script', params: script },
+    { why: 'another command than the call planned', prefix: readOnly, devices: [deviceA!], kind: 'run_script', params: script },
+    { why: 'a device the call did not name', prefix: readOnly, devices: [deviceB!], kind: 'system_info', params: {} },
+    { why: 'a call nobody approved', prefix: pending, devices: [deviceA!], kind: 'restart', params: {} },
+  ];
+  for (const a of attempts) {
+    const handle = await sys.temporal.client.workflow.start<typeof remediation>('remediation', {
+      taskQueue: sys.taskQueue,
+      workflowId: `remediation-forged-${uuid()}`,
+      args: [{ orgId, devices: a.devices, kind: a.kind as never, params: a.params, batchSize: 1, maxFailures: 0, commandPrefix: a.prefix }],
+    });
+    await expect(handle.result()).rejects.toThrow();
+    // No row, so nothing for the gateway to deliver: devices receive only `DeviceCommand` rows.
+    expect({ why: a.why, commands: await sys.prisma.deviceCommand.count({ where: { id: { startsWith: a.prefix } } }) }).toEqual({ why: a.why, commands: 0 });
+  }
+  const audited = await sys.prisma.auditEvent.findMany({ where: { action: 'security.command_unauthorized', orgId } });
+  expect(audited.map((e) => (e.data as { reason: string }).reason)).toEqual(
+    expect.arrayContaining([
+      'no tool call of this organization has this id',
+      expect.stringMatching(/^device .* with this command is not part of the authorized call$/),
+      'the tool call needs an approval it does not have',
+    ]),
+  );
 });
