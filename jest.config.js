@@ -15,5 +15,8 @@ module.exports = {
   // (workflows/remediation-long); the same file passes in a fresh process. The cause is not found yet.
   workerIdleMemoryLimit: '1MB',
   testTimeout: 120_000,
+  // The workflow bundle is built once per run from the current source, instead of once per integration test file.
+  globalSetup: '<rootDir>/test/jest-global-setup.ts',
+  globalTeardown: '<rootDir>/test/jest-global-teardown.ts',
   reporters: ['default', '<rootDir>/test/summary-reporter.js'],
 };

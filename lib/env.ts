@@ -16,6 +16,8 @@ export const Env = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Log level of the services the integration tests start (errors are shown by default). */
   TEST_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('error'),
+  /** Set by jest's global setup: the manifest of the workflow bundle built for this run, shared by the test workers. */
+  TEST_WORKFLOW_BUNDLE: z.string().optional(),
   /** Passed on to scripts the agent runs (and nothing else of the agent's environment). */
   PATH: z.string().default('/usr/local/bin:/usr/bin:/bin'),
   DATA_DIR: z.string().default(path.join(repoRoot, 'data')),
@@ -103,6 +105,14 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
     throw new EnvError(`invalid configuration: ${problems}`);
   }
   return parsed.data;
+}
+
+/**
+ * Jest's global setup hands the run's workflow bundle (test/workflow-bundle.ts) to the test workers: they inherit
+ * this process's environment when jest starts them, and read it back through `loadEnv` like any other variable.
+ */
+export function exportTestWorkflowBundle(manifestPath: string): void {
+  process.env.TEST_WORKFLOW_BUNDLE = manifestPath;
 }
 
 /** Entry points call this: a bad environment prints one line naming the variable and exits. */
