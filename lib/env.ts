@@ -18,6 +18,8 @@ export const Env = z.object({
   TEST_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('error'),
   /** Set by jest's global setup: the manifest of the workflow bundle built for this run, shared by the test workers. */
   TEST_WORKFLOW_BUNDLE: z.string().optional(),
+  /** Random malformed requests per route in api/fuzz.int.test.ts, after its targeted ones; raise it for a deeper run. */
+  TEST_FUZZ_CASES_PER_ROUTE: z.coerce.number().int().min(1).max(100_000).default(100),
   /** Passed on to scripts the agent runs (and nothing else of the agent's environment). */
   PATH: z.string().default('/usr/local/bin:/usr/bin:/bin'),
   DATA_DIR: z.string().default(path.join(repoRoot, 'data')),
