@@ -23,5 +23,8 @@ module.exports = {
   // one process); a worker's heap also grows by tens of MB per integration file (216 MB to 390 MB over eight).
   workerIdleMemoryLimit: '1MB',
   testTimeout: 120_000,
+  // The workflow bundle is built once per run from the current source, instead of once per integration test file.
+  globalSetup: '<rootDir>/test/jest-global-setup.ts',
+  globalTeardown: '<rootDir>/test/jest-global-teardown.ts',
   reporters: ['default', '<rootDir>/test/summary-reporter.js'],
 };

@@ -11,8 +11,8 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
-import { WORKFLOWS_PATH } from '../worker/create-worker';
+import { bundleWorkflowCode, DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { WORKFLOW_BUNDLE_OPTIONS } from '../worker/create-worker';
 import { verifyChains, type ChainReport } from '../lib/audit-chain';
 import { analyse, exportSession, readExport, writeExport, type ExportBundle } from '../lib/audit-export';
 import { timelineOf, type TimelineEntry } from '../lib/audit-timeline';
@@ -85,11 +85,15 @@ async function replayCommand(target: string | undefined, json: boolean, workflow
   const { bundle, problems } = await load(target, workflowId);
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   const replays: { workflowId: string; runId: string; replays: boolean; error?: string }[] = [];
+  // Bundled once for every run of the export (bundling is most of a replay's time); a bundle that fails to build
+  // fails each run's replay with its error, as it did when each run bundled for itself.
+  let code: Promise<string> | undefined;
   for (const run of bundle.manifest.runs) {
     const content = bundle.files.get(run.path);
     if (!content) continue;
     try {
-      await Worker.runReplayHistory({ workflowsPath: WORKFLOWS_PATH }, historyFromJSON(JSON.parse(content)), run.workflowId);
+      code ??= bundleWorkflowCode({ ...WORKFLOW_BUNDLE_OPTIONS, logger: Runtime.instance().logger }).then((b) => b.code);
+      await Worker.runReplayHistory({ workflowBundle: { code: await code } }, historyFromJSON(JSON.parse(content)), run.workflowId);
       replays.push({ workflowId: run.workflowId, runId: run.runId, replays: true });
     } catch (err) {
       replays.push({ workflowId: run.workflowId, runId: run.runId, replays: false, error: (err as Error).message.split('\n')[0] });

@@ -18,6 +18,10 @@ export const Env = z.object({
   TEST_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('error'),
   /** Replays the randomized invariants run (test/invariants.int.test.ts) from this fast-check seed; random when unset. */
   TEST_INVARIANTS_SEED: z.coerce.number().int().optional(),
+  /** Set by jest's global setup: the manifest of the workflow bundle built for this run, shared by the test workers. */
+  TEST_WORKFLOW_BUNDLE: z.string().optional(),
+  /** Random malformed requests per route in api/fuzz.int.test.ts, after its targeted ones; raise it for a deeper run. */
+  TEST_FUZZ_CASES_PER_ROUTE: z.coerce.number().int().min(1).max(100_000).default(100),
   /** Passed on to scripts the agent runs (and nothing else of the agent's environment). */
   PATH: z.string().default('/usr/local/bin:/usr/bin:/bin'),
   DATA_DIR: z.string().default(path.join(repoRoot, 'data')),
@@ -113,6 +117,14 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
     throw new EnvError(`invalid configuration: ${problems}`);
   }
   return parsed.data;
+}
+
+/**
+ * Jest's global setup hands the run's workflow bundle (test/workflow-bundle.ts) to the test workers: they inherit
+ * this process's environment when jest starts them, and read it back through `loadEnv` like any other variable.
+ */
+export function exportTestWorkflowBundle(manifestPath: string): void {
+  process.env.TEST_WORKFLOW_BUNDLE = manifestPath;
 }
 
 /** Entry points call this: a bad environment prints one line naming the variable and exits. */

@@ -26,6 +26,7 @@ import { issueSecret } from '../lib/secrets';
 import { activityDeps, createWorker } from '../worker/create-worker';
 import { createActivities, type Activities } from '../activities';
 import { CuttableTcpPath, DedicatedRedis } from './services';
+import { freshRunBundle } from './workflow-bundle';
 import { PROTOCOL_VERSION } from '../common/protocol';
 import { io } from 'socket.io-client';
 import type { SessionEvent } from '../lib/session-events';
@@ -286,7 +287,8 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
     // A new identity per start, as a new process would have: a restart shows in the history.
     workerStarts += 1;
     const identity = `${process.pid}@${os.hostname()}/worker-${workerStarts}`;
-    worker = await createWorker({ connection: temporal.nativeConnection, namespace: 'default', taskQueue, deps, extra: { identity } });
+    const workflowBundle = await freshRunBundle(env.TEST_WORKFLOW_BUNDLE);
+    worker = await createWorker({ connection: temporal.nativeConnection, namespace: 'default', taskQueue, deps, workflowBundle, extra: { identity } });
     workerRun = worker.run();
   };
   const stopWorker = async () => {

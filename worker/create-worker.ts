@@ -9,6 +9,12 @@ import type { Logger } from '../lib/logger';
 import type { Database } from '../lib/prisma';
 
 export const WORKFLOWS_PATH = require.resolve('../workflows');
+/**
+ * What the workflow bundle is built from. A bundle prebuilt with these options (the tests build one per jest run)
+ * is the same code a worker would bundle itself; bundle-affecting options (interceptor modules, a payload
+ * converter) belong here so both paths keep them.
+ */
+export const WORKFLOW_BUNDLE_OPTIONS = { workflowsPath: WORKFLOWS_PATH } as const;
 
 export function createAnthropic(env: Env): { client: Anthropic; offline: boolean } {
   const endpoint = modelEndpoint(env);
@@ -38,13 +44,15 @@ export async function createWorker(opts: {
   namespace: string;
   taskQueue: string;
   deps: ActivityDeps;
+  /** A bundle built from WORKFLOW_BUNDLE_OPTIONS; without one the worker bundles workflows/ as it starts. */
+  workflowBundle?: { codePath: string };
   extra?: Partial<WorkerOptions>;
 }): Promise<Worker> {
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
-    workflowsPath: WORKFLOWS_PATH,
+    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : WORKFLOW_BUNDLE_OPTIONS),
     activities: createActivities(opts.deps),
     ...opts.extra,
   });

@@ -5,9 +5,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
-import { WORKFLOWS_PATH } from '../worker/create-worker';
+import { WORKFLOW_BUNDLE_OPTIONS } from '../worker/create-worker';
 
 const fixtures = path.resolve(__dirname, '..', 'test', 'fixtures');
 const histories = readdirSync(path.join(fixtures, 'histories')).filter((f) => f.endsWith('.json') && f !== 'workflow-ids.json');
@@ -15,13 +15,16 @@ const histories = readdirSync(path.join(fixtures, 'histories')).filter((f) => f.
 const workflowIds = JSON.parse(readFileSync(path.join(fixtures, 'histories', 'workflow-ids.json'), 'utf8')) as Record<string, string>;
 const load = (file: string) => historyFromJSON(JSON.parse(readFileSync(path.join(fixtures, 'histories', file), 'utf8')));
 
-beforeAll(() => {
+/** Built here from the current source (not the run's shared bundle), once for every history rather than once each. */
+let currentCode: string;
+beforeAll(async () => {
   try {
     Runtime.install({ logger: new DefaultLogger('ERROR') });
   } catch {
     // already installed in this jest worker
   }
-});
+  currentCode = (await bundleWorkflowCode({ ...WORKFLOW_BUNDLE_OPTIONS, logger: new DefaultLogger('ERROR') })).code;
+}, 120_000);
 
 it('has the committed histories: reads, approvals, a breaker trip, and remediations (each version) with a worker restart', () => {
   expect(histories).toEqual(
@@ -76,7 +79,7 @@ it('keeps secrets out of histories and caps what tools bring back', () => {
 });
 
 it.each(histories)('replays %s against the current workflow code', async (file) => {
-  await expect(Worker.runReplayHistory({ workflowsPath: WORKFLOWS_PATH }, load(file), workflowIds[file] ?? file)).resolves.toBeUndefined();
+  await expect(Worker.runReplayHistory({ workflowBundle: { code: currentCode } }, load(file), workflowIds[file] ?? file)).resolves.toBeUndefined();
 });
 
 it('catches a non-deterministic change to the workflow', async () => {
