@@ -18,10 +18,6 @@ module.exports = {
   // test/outlived-client.int.test.ts.
   // Off is jest 29's behaviour; the soft mode kept every value reachable through its accessors, so it freed nothing.
   testEnvironmentOptions: { globalsCleanup: 'off' },
-  // Every test file in a fresh worker process (a worker is recycled once it is over this limit after a file, so
-  // always). It hid the overflow above. It stays until a full run without it passes (seven integration files did in
-  // one process); a worker's heap also grows by tens of MB per integration file (216 MB to 390 MB over eight).
-  workerIdleMemoryLimit: '1MB',
   testTimeout: 120_000,
   // The workflow bundle is built once per run from the current source, instead of once per integration test file.
   globalSetup: '<rootDir>/test/jest-global-setup.ts',
