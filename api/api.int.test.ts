@@ -76,6 +76,17 @@ describe('REST API', () => {
     expect(badQuery.body.error.message).toMatch(/^query\.online: /);
   });
 
+  it('refuses a body that is not valid UTF-8 instead of storing replacement characters the sender never wrote', async () => {
+    const key = sys.keyOf('technician');
+    const res = await fetch(new URL('/v1/api-keys', sys.url), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: Buffer.concat([Buffer.from('{"name":"'), Buffer.from([0xff, 0xfe]), Buffer.from('A"}')]),
+    });
+    expect({ status: res.status, body: await res.json() }).toEqual({ status: 400, body: { error: { code: 'BAD_REQUEST', message: 'body: not valid UTF-8' } } });
+    expect(await sys.prisma.apiKey.count({ where: { name: { contains: '\ufffd' } } })).toBe(0);
+  });
+
   it('starts many sessions at once, each with its own workflow', async () => {
     const key = sys.keyOf('technician');
     const results = await Promise.all(Array.from({ length: 20 }, () => sys.request('POST', '/v1/sessions', { key, body: {} })));

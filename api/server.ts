@@ -14,7 +14,7 @@ import { SessionEvent } from '../lib/session-events';
 import type { ApiDeps } from './deps';
 import { createAgentGateway, type AgentGateway, type AgentNamespace } from './gateway/agents';
 import { createConsoleGateway, type ConsoleNamespace } from './gateway/console';
-import { errorHandler, notFoundHandler } from './http/errors';
+import { errorHandler, notFoundHandler, refuseInvalidUtf8 } from './http/errors';
 import { buildOpenApi, registerRoutes, type Route } from './http/route';
 import { createWebAuth, type WebAuth } from './http/web-session';
 import { enrollAgent } from './routes/agents';
@@ -155,7 +155,7 @@ export function createApp(deps: ApiDeps, web: WebAuth, slack?: WebClient, baseUr
   if (slack && deps.config.slack) app.use(slackInteractions(deps, slack, deps.config.slack, baseUrl));
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
-  app.use(express.json({ limit: deps.config.bodyLimitBytes }));
+  app.use(express.json({ limit: deps.config.bodyLimitBytes, verify: refuseInvalidUtf8 }));
   app.get('/openapi.json', (_req, res) => {
     res.json(buildOpenApi(ROUTES));
   });

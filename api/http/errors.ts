@@ -7,8 +7,24 @@ export function notFoundHandler(req: Request, _res: Response, next: NextFunction
   next(new AppError(AppErrorCode.NotFound, `no route for ${req.method} ${req.path}`));
 }
 
+const INVALID_UTF8 = 'body.invalid_utf8';
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * For `express.json({ verify })`: a body that is not valid UTF-8 is refused. The JSON parser would otherwise replace
+ * the bad bytes with U+FFFD and store a name or a script the sender never wrote.
+ */
+export function refuseInvalidUtf8(_req: unknown, _res: unknown, buf: Buffer): void {
+  try {
+    utf8.decode(buf);
+  } catch {
+    throw Object.assign(new Error('body is not valid UTF-8'), { type: INVALID_UTF8, status: 400 });
+  }
+}
+
 function fromBodyParser(err: { type?: string; status?: number }): AppError | null {
   if (err.type === 'entity.parse.failed') return new AppError(AppErrorCode.BadRequest, 'body: not valid JSON');
+  if (err.type === INVALID_UTF8) return new AppError(AppErrorCode.BadRequest, 'body: not valid UTF-8');
   if (err.type === 'entity.too.large') return new AppError(AppErrorCode.PayloadTooLarge, 'body: too large');
   if (err.type === 'encoding.unsupported' || err.type === 'charset.unsupported') {
     return new AppError(AppErrorCode.BadRequest, 'body: unsupported encoding');
