@@ -31,6 +31,8 @@ export interface ApiDeps {
     bodyLimitBytes: number;
     /** Idle keep-alive of HTTP connections; longer than any client's or load balancer's (see lib/env.ts). */
     httpKeepAliveSeconds: number;
+    /** The Redis stream this deployment's api nodes share for Socket.IO; another deployment on the same Redis uses its own. */
+    socketIoStream: string;
     /** Signs every command sent to an agent; its public half is given to agents at enrollment. */
     commandSigningKey: SigningKey;
     /** Signs the CSRF tokens of the web pages; the same on every api node. */

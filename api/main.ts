@@ -63,6 +63,7 @@ async function main(): Promise<void> {
       guards: guardConfig(env),
       bodyLimitBytes: 256 * 1024,
       httpKeepAliveSeconds: env.HTTP_KEEP_ALIVE_SECONDS,
+      socketIoStream: env.SOCKET_IO_STREAM,
       webSecret: webSecret(env, logger),
       commandSigningKey: commandSigningKey(env, logger),
       publicUrl: env.PUBLIC_URL,

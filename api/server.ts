@@ -194,7 +194,7 @@ export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
   const adapterRedis = deps.redis.duplicate({ enableOfflineQueue: true });
   adapterRedis.on('error', (err) => deps.logger.warn({ err: err.message }, 'Socket.IO adapter: Redis unavailable'));
   // Short blocking reads, so a closing node lets go of Redis within half a second.
-  io.adapter(createAdapter(adapterRedis, { streamName: 'gatehouse:socket.io', blockTimeInMs: 500 }));
+  io.adapter(createAdapter(adapterRedis, { streamName: deps.config.socketIoStream, blockTimeInMs: 500 }));
   // The console page's websocket is authenticated by its session cookie (see gateway/console.ts).
   io.engine.use(web.handshake);
   const gateway = createAgentGateway(io.of('/agents') as AgentNamespace, deps);

@@ -63,6 +63,8 @@ export const Env = z.object({
   RATE_ORG_MESSAGES_PER_HOUR: z.coerce.number().int().min(1).default(200),
   RATE_AGENT_MESSAGES_PER_MINUTE: z.coerce.number().int().min(1).default(120),
   RATE_AGENT_OUTPUT_CHUNKS_PER_MINUTE: z.coerce.number().int().min(1).default(256),
+  /** The Redis stream the api nodes of one deployment share for Socket.IO (rooms, the clone check across nodes). */
+  SOCKET_IO_STREAM: z.string().regex(/^[\w:.-]{1,100}$/, 'letters, digits and : . _ - only').default('gatehouse:socket.io'),
   /** Prefix of the rate limiter's Redis keys: deployments sharing one Redis keep their windows apart with their own. */
   RATE_KEY_PREFIX: z.string().regex(/^[\w:.-]{1,64}$/, 'letters, digits and : . _ - only').default('gh:rl:'),
   /** Multiplies every rate-limit window (1 = as documented); tests use small values to watch windows slide. */

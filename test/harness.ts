@@ -215,9 +215,11 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
   const modelUrl = opts.modelUrl ?? model.url;
   const redis = createRedis(env.REDIS_URL);
   await redis.connect();
-  // Each test system is a deployment of its own: its rate-limit windows are its own too. Shared keys (sign-in per
-  // IP, where every test's browser is 127.0.0.1) would otherwise let one file's sign-ins refuse another's.
+  // Each test system is a deployment of its own: its rate-limit windows and its Socket.IO stream are its own too.
+  // Shared keys (sign-in per IP, where every test's browser is 127.0.0.1) would otherwise let one file's sign-ins
+  // refuse another's, and a shared stream made every api node of every test answer each clone check.
   const rateKeyPrefix = `gh:rl:${taskQueue}:`;
+  const socketIoStream = `gatehouse:socket.io:${taskQueue}`;
   const limiter = new RateLimiter(redis, rateKeyPrefix);
   const apiDeps: Parameters<typeof createApiServer>[0] = {
     prisma: systemPrisma,
@@ -236,6 +238,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
       guards: guardConfig(env),
       bodyLimitBytes: 256 * 1024,
       httpKeepAliveSeconds: env.HTTP_KEEP_ALIVE_SECONDS,
+      socketIoStream,
       webSecret: crypto.randomBytes(32).toString('hex'),
       commandSigningKey: loadSigningKey(generateSigningKeyPem()),
       mail: env.SMTP_URL ? { smtpUrl: env.SMTP_URL, from: env.MAIL_FROM } : undefined,
@@ -351,6 +354,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
     await step('the api', () => api.close());
     await step('Temporal', () => temporal.teardown());
     await step('the offline model', () => new Promise((r) => model.server.close(r)));
+    await step('the Socket.IO stream', () => redis.del(socketIoStream), 2000);
     redis.disconnect();
     await step('PostgreSQL clients', async () => {
       await prisma.$disconnect();
