@@ -26,6 +26,7 @@ import { CommandOutcome, isCommandOutcome, UNFINISHED_COMMAND } from '../../comm
 import { endPausedCommands, recordResult, stalePending, takeForDelivery, type Deliverable, type Reportable } from '../../lib/device-commands';
 import { createResultSignaller } from './remediation-results';
 import { storeOutputChunk } from './command-output';
+import { createPresence } from './presence';
 
 interface AgentData {
   deviceId: string;
@@ -43,6 +44,8 @@ const MAX_DISPATCH_SECONDS = 3600;
 const DISPATCH_GRACE_SECONDS = 30;
 /** How long after a command's dispatch timeout its result may still be on its way (the agent's kill grace, the link). */
 const RESULT_MARGIN_SECONDS = 30;
+/** How long a device's presence key outlives a node that stopped refreshing it (a crash). */
+const PRESENCE_TTL_MS = 60_000;
 
 export interface AgentGateway {
   /** Delivers the queued commands whose devices are connected to this node. */
@@ -72,6 +75,34 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
     }
   }
 
+  const presence = createPresence(deps.redis, { namespace: deps.config.socketIoStream, ttlMs: PRESENCE_TTL_MS });
+  // While connected, a device's key stays this node's; it lapses a TTL after a crash.
+  const presenceTimer = setInterval(() => {
+    presence.refresh([...sockets.keys()]).catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'could not refresh agent presence in Redis'));
+  }, PRESENCE_TTL_MS / 3);
+  presenceTimer.unref();
+
+  /**
+   * Whether another connection holds the device's credential: its presence key first (one Redis command); a key
+   * found there may be a crashed node's, so the nodes are asked before this connection takes it over.
+   */
+  async function heldElsewhere(deviceId: string): Promise<boolean | 'unknown'> {
+    try {
+      if (await presence.claim(deviceId)) return false;
+    } catch (err) {
+      logger.warn({ deviceId, err: (err as Error).message }, 'could not claim agent presence in Redis; connection refused');
+      return 'unknown';
+    }
+    const found = await connectedElsewhere(deviceId);
+    if (found !== false) return found;
+    try {
+      await presence.takeOver(deviceId);
+      return false;
+    } catch {
+      return 'unknown';
+    }
+  }
+
   nsp.use(async (socket, next) => {
     // Runs on every connection, including recovered ones: no credential, no connection.
     try {
@@ -83,7 +114,7 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
       });
       const valid = device?.credentials.some((c) => hashesEqual(c.hash, sha256(auth.data.secret)));
       if (!device || !valid) return next(new Error('invalid agent credentials'));
-      const elsewhere = sockets.get(device.id)?.connected || (await connectedElsewhere(device.id));
+      const elsewhere = sockets.get(device.id)?.connected || (await heldElsewhere(device.id));
       if (elsewhere === 'unknown') {
         await audit(prisma, { orgId: device.orgId, actorType: 'agent', actorId: device.id, action: 'security.agent_connection_unverified', target: device.name, data: { address: socket.handshake.address, reason: 'the api nodes could not be asked whether this device is already connected (Redis unreachable)' } });
         return next(new Error('cannot check now whether this device is already connected elsewhere; try again shortly'));
@@ -335,7 +366,10 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
       });
     });
     socket.on('disconnect', () => {
-      if (sockets.get(deviceId) === socket) sockets.delete(deviceId);
+      if (sockets.get(deviceId) === socket) {
+        sockets.delete(deviceId);
+        presence.release(deviceId).catch(() => undefined); // else it lapses after its TTL
+      }
       void prisma.device.update({ where: { id: deviceId }, data: { online: false, lastSeenAt: new Date() } }).catch(() => undefined);
     });
 
@@ -429,6 +463,7 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
     },
     stats: () => ({ connected: sockets.size, ...counters }),
     close() {
+      clearInterval(presenceTimer);
       for (const timer of progressDue.values()) clearTimeout(timer);
       for (const socket of sockets.values()) socket.disconnect(true);
     },
