@@ -31,6 +31,8 @@ export interface ApiDeps {
     bodyLimitBytes: number;
     /** Idle keep-alive of HTTP connections; longer than any client's or load balancer's (see lib/env.ts). */
     httpKeepAliveSeconds: number;
+    /** Confines the background sweeps to this partner's organizations (see PARTNER_ID in lib/env.ts). */
+    partnerId?: string;
     /** The Redis stream this deployment's api nodes share for Socket.IO; another deployment on the same Redis uses its own. */
     socketIoStream: string;
     /** Signs every command sent to an agent; its public half is given to agents at enrollment. */
@@ -44,4 +46,9 @@ export interface ApiDeps {
     /** The Slack app for approvals; unset turns the Slack channel off. */
     slack?: SlackConfig;
   };
+}
+
+/** The approvals the api's background sweeps serve: every one, or one partner's (a shared database). */
+export function sweptApprovals(deps: Pick<ApiDeps, 'config'>): { org?: { partnerId: string } } {
+  return deps.config.partnerId ? { org: { partnerId: deps.config.partnerId } } : {};
 }

@@ -64,6 +64,7 @@ async function main(): Promise<void> {
       bodyLimitBytes: 256 * 1024,
       httpKeepAliveSeconds: env.HTTP_KEEP_ALIVE_SECONDS,
       socketIoStream: env.SOCKET_IO_STREAM,
+      partnerId: env.PARTNER_ID,
       webSecret: webSecret(env, logger),
       commandSigningKey: commandSigningKey(env, logger),
       publicUrl: env.PUBLIC_URL,

@@ -63,6 +63,12 @@ export const Env = z.object({
   RATE_ORG_MESSAGES_PER_HOUR: z.coerce.number().int().min(1).default(200),
   RATE_AGENT_MESSAGES_PER_MINUTE: z.coerce.number().int().min(1).default(120),
   RATE_AGENT_OUTPUT_CHUNKS_PER_MINUTE: z.coerce.number().int().min(1).default(256),
+  /**
+   * Confines the api's background sweeps (approval mails and reminders, Slack posts and updates, the decision outbox)
+   * to one partner's organizations, for deployments that share a database (the integration tests run several at
+   * once); unset, a deployment serves every organization in its database.
+   */
+  PARTNER_ID: z.uuid().optional(),
   /** The Redis stream the api nodes of one deployment share for Socket.IO (rooms, the clone check across nodes). */
   SOCKET_IO_STREAM: z.string().regex(/^[\w:.-]{1,100}$/, 'letters, digits and : . _ - only').default('gatehouse:socket.io'),
   /** Prefix of the rate limiter's Redis keys: deployments sharing one Redis keep their windows apart with their own. */

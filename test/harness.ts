@@ -239,6 +239,8 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
       bodyLimitBytes: 256 * 1024,
       httpKeepAliveSeconds: env.HTTP_KEEP_ALIVE_SECONDS,
       socketIoStream,
+      // Test systems share one database; each one's sweeps serve its own partner's approvals only.
+      partnerId: seed.partnerId,
       webSecret: crypto.randomBytes(32).toString('hex'),
       commandSigningKey: loadSigningKey(generateSigningKeyPem()),
       mail: env.SMTP_URL ? { smtpUrl: env.SMTP_URL, from: env.MAIL_FROM } : undefined,

@@ -124,17 +124,19 @@ it('ignores malformed signals and refuses malformed updates to a session, which 
 });
 
 it('ignores malformed signals to a running remediation, refuses forged steering and results, and obeys a recorded pause', async () => {
-  // One device that is not connected: its command waits, so the remediation stays running while it is steered.
+  // Devices that are not connected: the first one's command waits, so the remediation stays running while it is
+  // steered; the second is still queued when the org's pause ends the first (a remediation with nothing left to run
+  // would finish, and an update sent to it then would have no workflow to answer).
   const { id: orgId, siteIds } = sys.seed.orgs.acme;
   const key = await createEnrollmentKey(sys.prisma, { orgId, siteId: siteIds[0]! });
   const enrolled = await sys.request('POST', '/v1/agents/enroll', { body: { key, hostname: 'sig-offline', os: 'Linux', executor: 'linux' } });
   expect(enrolled.status).toBe(201);
-  const devices = [enrolled.body.deviceId as string];
+  const devices = [enrolled.body.deviceId as string, (await sys.enrollDevice('sig-offline-2')).deviceId];
   const prefix = await authorizedRemediation({ devices, kind: 'system_info', params: {} });
   const handle = await sys.temporal.client.workflow.start<typeof remediation>('remediation', {
     taskQueue: sys.taskQueue,
     workflowId: `remediation-signals-${uuid()}`,
-    args: [{ orgId, devices, kind: 'system_info', params: {}, batchSize: 1, maxFailures: 0, commandPrefix: prefix }],
+    args: [{ orgId, devices, kind: 'system_info', params: {}, batchSize: 1, maxFailures: 1, commandPrefix: prefix }],
   });
   try {
     const progress = () => handle.query(remediationProgressQuery);
@@ -198,12 +200,16 @@ it('ignores malformed signals to a running remediation, refuses forged steering 
       expect((await sys.request('POST', `/v1/orgs/${sys.seed.orgs.acme.slug}/copilot/resume`, { key: sys.keyOf('admin') })).status).toBe(200);
     }
 
-    // The org's pause ended the device's waiting command (PAUSED, never sent). Now that the row has that outcome, a
-    // signal claiming success is only the hint to read it.
+    // The org's pause ended the first device's waiting command (PAUSED, never sent), and the remediation hears it from
+    // the row; a signal claiming success afterwards is only a hint to read that row again.
     expect(await sys.prisma.deviceCommand.findUniqueOrThrow({ where: { id: commandId } })).toMatchObject({ status: 'failed', errorCode: 'PAUSED' });
+    await waitUntil(async () => (await progress()).failed === 1, 'the remediation to hear the paused command');
     await handle.signal(remediationResultsSignal, { results: [{ commandId, status: 'succeeded' }] });
+    expect(await progress()).toMatchObject({ state: 'paused', succeeded: 0, failed: 1, devices: { [devices[0]!]: 'failed' } });
+    // A recorded cancel ends it; the second device never started.
+    expect(await handle.executeUpdate(remediationControlRequestUpdate, { args: [{ requestId: await recorded('remediation_cancel') }] })).toEqual({ applied: true });
     expect(await handle.result()).toMatchObject({ succeeded: 0, failed: 1 });
-    expect(await progress()).toMatchObject({ state: 'finished', succeeded: 0, failed: 1, devices: { [devices[0]!]: 'failed' } });
+    expect(await sys.prisma.deviceCommand.count({ where: { id: `${prefix}:${devices[1]}` } })).toBe(0);
     expect(await failedTasks(handle)).toEqual([]);
   } finally {
     await handle.terminate('test over').catch(() => undefined); // finished already, unless the test failed early

@@ -13,7 +13,7 @@ import { audit } from '../../lib/audit';
 import type { ApprovalChannel, ApprovalDecisionSignal } from '../../common/session';
 import { Tier } from '../../common/tools';
 import { approvalDecisionSignal } from '../../workflows/definitions';
-import type { ApiDeps } from '../deps';
+import { sweptApprovals, type ApiDeps } from '../deps';
 import { approvalAuthority } from '../../lib/approval-authority';
 import { Role, sitesWhere, tenantScope, type Principal } from '../http/auth';
 
@@ -117,7 +117,7 @@ export async function decideApproval(deps: ApiDeps, principal: Principal, req: D
  */
 export async function deliverPendingDecisions(deps: ApiDeps): Promise<void> {
   const undelivered = await deps.prisma.approval.findMany({
-    where: { status: { in: ['approved', 'rejected'] }, signaledAt: null, decidedAt: { not: null, lt: new Date(Date.now() - 5000) } },
+    where: { status: { in: ['approved', 'rejected'] }, signaledAt: null, decidedAt: { not: null, lt: new Date(Date.now() - 5000) }, ...sweptApprovals(deps) },
     take: 100,
   });
   for (const a of undelivered) await deliverDecision(deps, a);

@@ -16,7 +16,7 @@ import { narrowedSites } from '../../lib/site-scope';
 import { sha256 } from '../../lib/secrets';
 import { Tier } from '../../common/tools';
 import type { WebClient } from '@slack/web-api';
-import type { ApiDeps } from '../deps';
+import { sweptApprovals, type ApiDeps } from '../deps';
 import { emailOf } from './decide-approval';
 import { remindInSlack } from './slack';
 
@@ -95,7 +95,7 @@ export interface NotifyChannels {
 /** One pass of the sweep: announce new pending approvals by email, remind on the half-way ones. */
 export async function notifyApprovers(deps: ApiDeps, { mail, slack }: NotifyChannels): Promise<void> {
   const now = new Date();
-  const fresh = mail ? await deps.prisma.approval.findMany({ where: { status: 'pending', notifiedAt: null, expiresAt: { gt: now } }, take: 50 }) : [];
+  const fresh = mail ? await deps.prisma.approval.findMany({ where: { status: 'pending', notifiedAt: null, expiresAt: { gt: now }, ...sweptApprovals(deps) }, take: 50 }) : [];
   for (const a of fresh) {
     // Claim first, so two api nodes do not both mail; a failed send releases the claim for the next pass.
     const claimed = await deps.prisma.approval.updateMany({ where: { id: a.id, notifiedAt: null }, data: { notifiedAt: now } });
@@ -109,7 +109,7 @@ export async function notifyApprovers(deps: ApiDeps, { mail, slack }: NotifyChan
     }
   }
   const due = await deps.prisma.approval.findMany({
-    where: { status: 'pending', remindedAt: null, expiresAt: { gt: now }, OR: [{ notifiedAt: { not: null } }, { slackTs: { not: null } }] },
+    where: { status: 'pending', remindedAt: null, expiresAt: { gt: now }, ...sweptApprovals(deps), OR: [{ notifiedAt: { not: null } }, { slackTs: { not: null } }] },
     take: 200,
   });
   for (const a of due) {

@@ -14,7 +14,7 @@ import type { Approval } from '@prisma/client';
 import { WebClient, type KnownBlock } from '@slack/web-api';
 import { Tier } from '../../common/tools';
 import { callText, headAndTail } from '../../cage/call-view';
-import type { ApiDeps } from '../deps';
+import { sweptApprovals, type ApiDeps } from '../deps';
 import { emailOf } from './decide-approval';
 
 export interface SlackConfig {
@@ -149,7 +149,7 @@ export async function slackSweep(deps: ApiDeps, slack: WebClient, baseUrl?: stri
   if (!channels.length) return;
   const channelOf = new Map(channels.map((c) => [c.orgId, c]));
 
-  const fresh = await deps.prisma.approval.findMany({ where: { status: 'pending', slackChannel: null, expiresAt: { gt: now }, orgId: { in: [...channelOf.keys()] } }, take: 50 });
+  const fresh = await deps.prisma.approval.findMany({ where: { status: 'pending', slackChannel: null, expiresAt: { gt: now }, orgId: { in: [...channelOf.keys()] }, ...sweptApprovals(deps) }, take: 50 });
   for (const a of fresh) {
     const channel = channelOf.get(a.orgId)!.channelId;
     const claimed = await deps.prisma.approval.updateMany({ where: { id: a.id, slackChannel: null }, data: { slackChannel: channel } });
@@ -163,7 +163,7 @@ export async function slackSweep(deps: ApiDeps, slack: WebClient, baseUrl?: stri
     }
   }
 
-  const decided = await deps.prisma.approval.findMany({ where: { slackTs: { not: null }, recordedAt: { not: null }, slackUpdatedAt: null }, take: 50 });
+  const decided = await deps.prisma.approval.findMany({ where: { slackTs: { not: null }, recordedAt: { not: null }, slackUpdatedAt: null, ...sweptApprovals(deps) }, take: 50 });
   for (const a of decided) {
     const claimed = await deps.prisma.approval.updateMany({ where: { id: a.id, slackUpdatedAt: null }, data: { slackUpdatedAt: now } });
     if (claimed.count !== 1) continue;
