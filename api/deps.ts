@@ -52,3 +52,8 @@ export interface ApiDeps {
 export function sweptApprovals(deps: Pick<ApiDeps, 'config'>): { org?: { partnerId: string } } {
   return deps.config.partnerId ? { org: { partnerId: deps.config.partnerId } } : {};
 }
+
+/** The device commands the gateway's sweep reports and heartbeats: every one, or one partner's (a shared database). */
+export function sweptCommands(deps: Pick<ApiDeps, 'config'>): { device?: { org: { partnerId: string } } } {
+  return deps.config.partnerId ? { device: { org: { partnerId: deps.config.partnerId } } } : {};
+}

@@ -64,7 +64,8 @@ export const Env = z.object({
   RATE_AGENT_MESSAGES_PER_MINUTE: z.coerce.number().int().min(1).default(120),
   RATE_AGENT_OUTPUT_CHUNKS_PER_MINUTE: z.coerce.number().int().min(1).default(256),
   /**
-   * Confines the api's background sweeps (approval mails and reminders, Slack posts and updates, the decision outbox)
+   * Confines the api's background sweeps (approval mails and reminders, Slack posts and updates, the decision outbox,
+   * reporting device commands' outcomes to their workflows)
    * to one partner's organizations, for deployments that share a database (the integration tests run several at
    * once); unset, a deployment serves every organization in its database.
    */

@@ -18,7 +18,7 @@ import {
 } from '../../common/protocol';
 import { audit } from '../../lib/audit';
 import { hashesEqual, sha256 } from '../../lib/secrets';
-import type { ApiDeps } from '../deps';
+import { sweptCommands, type ApiDeps } from '../deps';
 import { signCommand } from '../../cage/command-signing';
 import { publishSessionEvent } from '../../lib/session-events';
 import type { CommandsNote } from '../../lib/pg-events';
@@ -388,7 +388,7 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
   const lastHeartbeat = new Map<string, number>();
   async function heartbeatWaiting(now: Date): Promise<void> {
     const waiting = await prisma.deviceCommand.findMany({
-      where: { status: { in: UNFINISHED_COMMAND }, reportedAt: null, taskToken: { not: null } },
+      where: { status: { in: UNFINISHED_COMMAND }, reportedAt: null, taskToken: { not: null }, ...sweptCommands(deps) },
       select: { id: true, taskToken: true },
       take: 1000,
     });
@@ -453,7 +453,7 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
         await audit(prisma, { orgId, actorType: 'system', action: 'command.denied', target: `${ids.length} commands`, data: { rule: 'paused', commandIds: ids.slice(0, 100) } });
       }
       const unreported = await prisma.deviceCommand.findMany({
-        where: { status: { in: CommandOutcome.options }, reportedAt: null, OR: [{ taskToken: { not: null } }, { reportTo: { not: null } }] },
+        where: { status: { in: CommandOutcome.options }, reportedAt: null, OR: [{ taskToken: { not: null } }, { reportTo: { not: null } }], ...sweptCommands(deps) },
         select: { ...REPORTABLE, taskToken: true },
         take: 200,
       });
