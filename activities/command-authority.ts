@@ -26,12 +26,10 @@ type Allowed = Map<string, string>;
 
 const commandKey = (kind: string, params: unknown) => canonicalize({ kind, params }) ?? '';
 
-// Authorized invocations are immutable once approved or allowed (ids are unique per call), so a worker remembers the
-// ones it verified: a remediation's many batches read the invocation once.
-const verified = new Map<string, Allowed>();
 const VERIFIED_CAP = 500;
 
-async function allowedBy(prisma: PrismaClient, orgId: string, invocationId: string): Promise<Allowed | string> {
+/** `verified`: authorized invocations are immutable once allowed or approved, so a remediation's batches read one once. */
+async function allowedBy(prisma: PrismaClient, verified: Map<string, Allowed>, orgId: string, invocationId: string): Promise<Allowed | string> {
   const cached = verified.get(invocationId);
   if (cached) return cached;
   const inv = await prisma.toolInvocation.findUnique({ where: { id: invocationId }, select: { orgId: true, decision: true, digest: true, execution: true } });
@@ -55,21 +53,29 @@ async function allowedBy(prisma: PrismaClient, orgId: string, invocationId: stri
   return allowed;
 }
 
-async function problemWith(prisma: PrismaClient, input: CommandsToCreate): Promise<string | null> {
+async function problemWith(prisma: PrismaClient, verified: Map<string, Allowed>, input: CommandsToCreate): Promise<string | null> {
   const invocations = new Set(input.commands.map((c) => invocationOfCommand(c.commandId, c.deviceId)));
   if (invocations.has(null)) return 'a command id does not name its tool call and device';
   if (invocations.size !== 1) return input.commands.length === 0 ? null : 'one batch names several tool calls';
   const [invocationId] = [...invocations] as string[];
-  const allowed = await allowedBy(prisma, input.orgId, invocationId!);
+  const allowed = await allowedBy(prisma, verified, input.orgId, invocationId!);
   if (typeof allowed === 'string') return allowed;
   const key = commandKey(input.kind, input.params);
   const outside = input.commands.find((c) => allowed.get(c.deviceId) !== key);
   return outside ? `device ${outside.deviceId} with this command is not part of the authorized call` : null;
 }
 
-/** Throws a non-retryable `Unauthorized` failure, audited, unless every command is part of an authorized call. */
-export async function assertCommandsAuthorized(prisma: PrismaClient, input: CommandsToCreate): Promise<void> {
-  const problem = await problemWith(prisma, input);
+/**
+ * The check, with its own memory of verified calls (one per activity, made by its factory): it throws a
+ * non-retryable `Unauthorized` failure, audited, unless every command is part of an authorized call.
+ */
+export function createCommandAuthority(prisma: PrismaClient): (input: CommandsToCreate) => Promise<void> {
+  const verified = new Map<string, Allowed>();
+  return (input) => assertCommandsAuthorized(prisma, verified, input);
+}
+
+async function assertCommandsAuthorized(prisma: PrismaClient, verified: Map<string, Allowed>, input: CommandsToCreate): Promise<void> {
+  const problem = await problemWith(prisma, verified, input);
   if (!problem) return;
   const entry = {
     actorType: 'system',

@@ -5,7 +5,7 @@ import { CommandParams, type CommandKind } from '../common/protocol';
 import { isCommandOutcome, type CommandOutcome } from '../common/session';
 import { announceCommands, insertCommands, orgAndDevices, statusesOf, type CommandBatch } from '../lib/device-commands';
 import { audit } from '../lib/audit';
-import { assertCommandsAuthorized } from './command-authority';
+import { createCommandAuthority } from './command-authority';
 import type { ActivityDeps } from './deps';
 
 export interface DispatchDeviceCommandInput {
@@ -29,13 +29,14 @@ export interface DispatchedCommand {
  * agent's result (or sees the TTL pass) completes it, so the wait survives worker and api restarts.
  */
 export function makeDispatchDeviceCommand({ prisma, pool, commands }: ActivityDeps) {
+  const assertCommandsAuthorized = createCommandAuthority(prisma);
   return async function dispatchDeviceCommand(input: DispatchDeviceCommandInput): Promise<DispatchedCommand> {
     const { taskToken } = Context.current().info;
     const existing = await prisma.deviceCommand.findUnique({ where: { id: input.commandId } });
     if (existing && isCommandOutcome(existing.status)) {
       return { commandId: existing.id, status: existing.status };
     }
-    if (!existing) await assertCommandsAuthorized(prisma, { ...input, commands: [input] });
+    if (!existing) await assertCommandsAuthorized({ ...input, commands: [input] });
 
     const params = CommandParams[input.kind].safeParse(input.params);
     if (!params.success) throw ApplicationFailure.nonRetryable(`invalid parameters for ${input.kind}`, FailureType.InvalidInput);
@@ -89,10 +90,11 @@ export interface QueueDeviceCommandsInput extends CommandBatch {
  * devices each batch started.
  */
 export function makeQueueDeviceCommands({ pool, prisma, commands: config }: ActivityDeps) {
+  const assertCommandsAuthorized = createCommandAuthority(prisma);
   return async function queueDeviceCommands(input: QueueDeviceCommandsInput): Promise<QueuedDeviceCommands> {
     // A remediation's plan is its workflow input, which anyone reaching Temporal can write: the batch must be part of
     // an authorized (and approved) run_remediation call.
-    await assertCommandsAuthorized(prisma, input);
+    await assertCommandsAuthorized(input);
     const params = CommandParams[input.kind].safeParse(input.params);
     if (!params.success) throw ApplicationFailure.nonRetryable(`invalid parameters for ${input.kind}`, FailureType.InvalidInput);
     const org = await orgAndDevices(pool, input.orgId, input.commands.map((c) => c.deviceId));

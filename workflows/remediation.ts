@@ -21,6 +21,7 @@
  */
 import { condition, continueAsNew, patched, setHandler, workflowInfo } from '@temporalio/workflow';
 import { RemediationControl, RemediationResults, WorkflowRequestRef, type CommandOutcome } from '../common/session';
+import { deviceCommandId } from '../common/ids';
 import { db, local } from './activities';
 import { remediationControlRequestUpdate, remediationControlSignal, remediationProgressQuery, remediationResultsSignal } from './definitions';
 import { finish, initialProgress, MAX_STARTS_PER_RUN, obeyControl, type RemediationInput, type RemediationResult } from './remediation-state';
@@ -122,7 +123,7 @@ export async function remediation(input: RemediationInput): Promise<RemediationR
     const batch: { commandId: string; deviceId: string }[] = [];
     while (canStart()) {
       const deviceId = queue.shift()!;
-      const commandId = `${input.commandPrefix}:${deviceId}`;
+      const commandId = deviceCommandId(input.commandPrefix, deviceId);
       batch.push({ commandId, deviceId });
       running.set(commandId, deviceId);
       commandIds.push(commandId);

@@ -4,6 +4,7 @@
  */
 import { executeChild, patched, workflowInfo } from '@temporalio/workflow';
 import type { ToolResultRef, TurnState } from '../common/session';
+import { deviceCommandId } from '../common/ids';
 import { db, device } from './activities';
 import { awaitApproval } from './await-approval';
 import { remediation } from './remediation';
@@ -78,7 +79,7 @@ export async function runTool(ids: TurnIds, session: CopilotSessionState, turn: 
     outcome = await db.recordToolResult({ invocationId: auth.invocationId, commandIds: result.commandIds, skippedDevices: result.skipped, cancelledDevices: result.cancelled ?? 0 });
   } else {
     // One command per device; each id is the idempotency key, the same on every retry and replay.
-    const commands = execution.commands.map((c) => ({ ...c, orgId: ids.orgId, commandId: `${auth.invocationId}:${c.deviceId}` }));
+    const commands = execution.commands.map((c) => ({ ...c, orgId: ids.orgId, commandId: deviceCommandId(auth.invocationId, c.deviceId) }));
     await Promise.all(commands.map((c) => device.dispatchDeviceCommand(c)));
     outcome = await db.recordToolResult({ invocationId: auth.invocationId, commandIds: commands.map((c) => c.commandId) });
   }
