@@ -19,7 +19,7 @@ import { buildOpenApi, registerRoutes, type Route } from './http/route';
 import { createWebAuth, type WebAuth } from './http/web-session';
 import { enrollAgent } from './routes/agents';
 import { createEnrollmentKeyRoute, listEnrollmentKeys, revokeEnrollmentKey } from './routes/enrollment-keys';
-import { changePassword, createApiKey, createBinding, createUser, deleteBinding, getAuthSession, listApiKeys, listBindings, listUsers, revokeApiKey, signIn, signOut, updateUser } from './routes/identity';
+import { changePassword, createApiKey, createBinding, createUser, deleteBinding, getAuthSession, listApiKeys, listBindings, listUsers, revokeApiKey, sendUserPasswordReset, signIn, signOut, updateUser } from './routes/identity';
 import { createGroup, createOrg, createSite, deleteGroup, deleteSite, listOrgs, listSites, moveDevice } from './routes/tenancy';
 import { listDevices } from './routes/devices';
 import { health } from './routes/health';
@@ -40,6 +40,7 @@ import { slackInteractions } from './routes/slack';
 import { approvalLinkPages } from './pages/approval-link';
 import { signInPage } from './pages/sign-in';
 import { slackLinkPages } from './pages/slack-link';
+import { passwordResetPages } from './pages/password-reset';
 
 export const ROUTES: Route<any, any, any>[] = [
   health,
@@ -93,6 +94,7 @@ export const ROUTES: Route<any, any, any>[] = [
   listUsers,
   createUser,
   updateUser,
+  sendUserPasswordReset,
   listBindings,
   createBinding,
   deleteBinding,
@@ -160,10 +162,11 @@ export function createApp(deps: ApiDeps, web: WebAuth, slack?: WebClient, baseUr
     res.json(buildOpenApi(ROUTES));
   });
   app.use(web.middleware);
-  registerRoutes(app, deps, ROUTES, web);
+  registerRoutes(app, deps, ROUTES, web, baseUrl);
   const pages = { secret: deps.config.webSecret, secureCookies: secureCookies(deps) };
   app.use(approvalLinkPages(deps, pages));
   app.use(signInPage(deps, web, pages));
+  app.use(passwordResetPages(deps, pages));
   if (slack) app.use(slackLinkPages(deps, slack, pages));
   app.use(consoleFiles());
   app.use(notFoundHandler);

@@ -27,6 +27,8 @@ export interface RouteContext<P, Q, B> {
   system: PrismaClient;
   principal: Principal;
   web: WebAuth;
+  /** Where people reach the api (for links mailed out): configured, or known once it listens. Never the Host header. */
+  baseUrl: () => string | undefined;
   params: P;
   query: Q;
   body: B;
@@ -66,7 +68,7 @@ function parsePart<T>(schema: z.ZodType<T> | undefined, value: unknown, where: s
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
-export function registerRoutes(app: Express, deps: ApiDeps, routes: Route<any, any, any>[], web: WebAuth): void {
+export function registerRoutes(app: Express, deps: ApiDeps, routes: Route<any, any, any>[], web: WebAuth, baseUrl: () => string | undefined): void {
   const nobody = tenantDb(deps.prisma, { orgIds: [] });
   for (const route of routes) {
     app[route.method](route.path, async (req: Request, res: Response, next: NextFunction) => {
@@ -80,7 +82,7 @@ export function registerRoutes(app: Express, deps: ApiDeps, routes: Route<any, a
         const query = parsePart(route.query, req.query, 'query');
         const body = route.body ? parsePart(route.body, req.body, 'body') : undefined;
         const fenced = { ...deps, prisma: principal ? tenantDb(deps.prisma, scopeOf(principal)) : nobody };
-        const out = await route.handler({ req, res, deps: fenced, system: deps.prisma, principal: principal as Principal, params, query, body, web });
+        const out = await route.handler({ req, res, deps: fenced, system: deps.prisma, principal: principal as Principal, params, query, body, web, baseUrl });
         res.status(out.status).json(out.body);
       } catch (err) {
         if (principal && err instanceof AppError && err.code === AppErrorCode.NotFound) {

@@ -64,7 +64,7 @@ export function signInPage(deps: ApiDeps, web: WebAuth, opts: { secret: string; 
         return;
       }
       try {
-        await signIn.handler({ req, res, deps, system: deps.prisma, principal: undefined as never, web, params: {}, query: {}, body: body.data });
+        await signIn.handler({ req, res, deps, system: deps.prisma, principal: undefined as never, web, baseUrl: () => deps.config.publicUrl, params: {}, query: {}, body: body.data });
       } catch (err) {
         if (!(err instanceof AppError)) throw err;
         form(res, err.status, back, fresh(), `Not signed in: ${err.message}.`);

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { audit } from '../../lib/audit';
 import { hashPassword, PASSWORD_MAX, PASSWORD_MIN, verifyPassword } from '../../lib/passwords';
+import { sendPasswordReset } from '../services/password-resets';
 import { issueSecret } from '../../lib/secrets';
 import type { ApiDeps } from '../deps';
 import { orgsWhere, principalOfUser, Role, rowFor, type Principal } from '../http/auth';
@@ -175,14 +176,18 @@ export const createUser = defineRoute({
 export const updateUser = defineRoute({
   method: 'patch',
   path: '/v1/users/:id',
-  summary: "Rename, set the password of, disable or re-enable a user (partner admins); disabling ends their API keys' and sessions' access",
+  summary: "Rename, disable or re-enable a user (partner admins); disabling ends their API keys' and sessions' access",
   tag: 'users',
   auth: 'user',
   params: IdParams,
-  body: z.object({ name: Name.optional(), password: Password.optional(), disabled: z.boolean().optional() }).strict(),
+  body: z.object({ name: Name.optional(), password: z.unknown().optional(), disabled: z.boolean().optional() }).strict(),
   responses: { 200: 'Updated', 400: 'Invalid body', 401: 'Not authenticated', 403: 'Not a partner admin', 404: 'Unknown user' },
   async handler({ deps, system, principal, params, body }) {
     requirePartnerAdmin(principal);
+    // Whoever knew someone else's password could sign in and approve as them (their own T4 call included).
+    if (body.password !== undefined) {
+      throw new AppError(AppErrorCode.BadRequest, "body.password: nobody sets another person's password; send them a link to set it themselves (POST /v1/users/:id/password-reset), or change your own with PUT /v1/auth/password");
+    }
     const existing = await deps.prisma.user.findUnique({ where: { id: params.id } });
     if (!existing) throw AppError.notFound('user');
     if (body.disabled && existing.id === principal.userId) throw new AppError(AppErrorCode.BadRequest, 'body.disabled: you cannot disable yourself');
@@ -190,7 +195,6 @@ export const updateUser = defineRoute({
       where: { id: existing.id },
       data: {
         ...(body.name ? { name: body.name } : {}),
-        ...(body.password ? { passwordHash: await hashPassword(body.password) } : {}),
         ...(body.disabled === undefined ? {} : { disabledAt: body.disabled ? new Date() : null }),
       },
     });
@@ -199,9 +203,24 @@ export const updateUser = defineRoute({
       actorId: principal.userId,
       action: body.disabled === true ? 'user.disabled' : body.disabled === false ? 'user.enabled' : 'user.updated',
       target: user.email,
-      data: { userId: user.id, name: body.name ?? null, passwordSet: Boolean(body.password) },
+      data: { userId: user.id, name: body.name ?? null },
     });
     return { status: 200, body: userView(user) };
+  },
+});
+
+export const sendUserPasswordReset = defineRoute({
+  method: 'post',
+  path: '/v1/users/:id/password-reset',
+  summary: 'Mail a user a one-time link to set their own password (partner admins); the admin never sees the link',
+  tag: 'users',
+  auth: 'user',
+  params: IdParams,
+  responses: { 202: 'Mailed', 400: 'Invalid id', 401: 'Not authenticated', 403: 'Not a partner admin', 404: 'Unknown user', 503: 'E-mail not configured or unavailable' },
+  async handler({ deps, system, principal, params, baseUrl }) {
+    requirePartnerAdmin(principal);
+    const sent = await sendPasswordReset({ fenced: deps.prisma, system, mail: deps.config.mail }, principal, params.id, baseUrl());
+    return { status: 202, body: { sentTo: sent.email, expiresAt: sent.expiresAt.toISOString() } };
   },
 });
 
