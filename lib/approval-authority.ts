@@ -6,7 +6,9 @@
  * - an approver of the approval's organization whose sites cover every target device of the call; an approval
  *   with no device targets, or with a target whose site cannot be found, needs an approver of the whole org;
  * - for a T4 approval, nobody who authored a turn of that session (the session's owner, whoever posted into it,
- *   whoever a call of it was requested by): one person must never both ask for a dangerous call and approve it.
+ *   whoever a call of it was requested by): one person must never both ask for a dangerous call and approve it;
+ *   nor anyone an author vouched for — whose password an author chose (they could sign in as them) or whose
+ *   approver role in the org an author granted — so an admin cannot approve through an account they set up.
  *
  * Anything that cannot be established (a damaged target list, a device gone) means "not allowed": fail closed.
  */
@@ -26,7 +28,7 @@ export interface ApprovalScope {
   requestedBy: string;
 }
 
-export type Authority = { ok: true } | { ok: false; why: 'not_approver' | 'sites' | 'session_author'; message: string };
+export type Authority = { ok: true } | { ok: false; why: 'not_approver' | 'sites' | 'session_author' | 'vouched'; message: string };
 
 // Stored by requestApproval as [{ id, name }]; anything else is treated as "targets unknown" (org-wide approvers only).
 const Targets = z.array(z.object({ id: z.string() }).loose());
@@ -72,6 +74,23 @@ export async function sessionAuthors(prisma: PrismaClient, sessionId: string): P
 }
 
 /**
+ * Among `userIds`, those an author vouched for: their current password was chosen by an author, or an author
+ * granted them the approver role in `orgId`.
+ */
+export async function vouchedByAuthors(prisma: PrismaClient, orgId: string, userIds: readonly string[], authors: ReadonlySet<string>): Promise<Set<string>> {
+  if (userIds.length === 0 || authors.size === 0) return new Set();
+  const by = [...authors];
+  const users = await prisma.user.findMany({
+    where: {
+      id: { in: [...userIds] },
+      OR: [{ passwordChosenBy: { in: by } }, { roleBindings: { some: { orgId, role: APPROVER_ROLE, grantedBy: { in: by } } } }],
+    },
+    select: { id: true },
+  });
+  return new Set(users.map((u) => u.id));
+}
+
+/**
  * The rule for one user, given the sites their approver bindings reach in the approval's org (null: whole org,
  * []: not an approver there). `decision` is what they would decide: the T4 author rule concerns approving only.
  */
@@ -92,6 +111,10 @@ export async function approvalAuthority(
     const authors = await sessionAuthors(prisma, approval.sessionId);
     if (authors.has(user.userId) || approval.requestedBy === user.userId) {
       return { ok: false, why: 'session_author', message: 'a T4 call must be approved by someone other than the technician who asked for it, or anyone else who wrote in its session, and you wrote in that session' };
+    }
+    authors.add(approval.requestedBy);
+    if ((await vouchedByAuthors(prisma, approval.orgId, [user.userId], authors)).size > 0) {
+      return { ok: false, why: 'vouched', message: 'a T4 call must be approved by someone its requester did not set up, and someone who wrote in its session chose your password or granted you the approver role; a different approver must decide, or set your own password with a reset link first' };
     }
   }
   return { ok: true };

@@ -1,7 +1,8 @@
 /**
  * Who may decide an approval, end to end with real Temporal, PostgreSQL, SMTP (a real local receiver) and simulated
  * agents: nobody who wrote a turn of a session approves a T4 call of it (an admin posting into a technician's
- * session included); an approver narrowed to sites neither sees, nor is mailed, nor decides a call on another
+ * session included), nor anyone such an author set up (an account whose password they chose, an approver they
+ * granted the role); an approver narrowed to sites neither sees, nor is mailed, nor decides a call on another
  * site's device, and a decision recorded for one anyway is ignored by the workflow; the console shows the exact
  * call whole above Approve; and a model endpoint that repeats a tool_use id never gets an earlier approval applied
  * to a different call (a Messages API fake at the wire, in front of the offline model, repeats the ids).
@@ -144,6 +145,40 @@ describe('a T4 call asked for in a session', () => {
     expect(ignored.data).toMatchObject({ reason: expect.stringMatching(/you wrote in that session/) });
     expect((await sys.request('GET', `/v1/sessions/${other}`, { key: tech })).body.status).toBe('waiting_approval');
     expect(await commandsOn(other, pc(7))).toBe(0);
+  });
+
+  it('refuses approvers the requesting admin set up: one it created with a password it chose, one it granted the role', async () => {
+    const slug = sys.seed.orgs.acme.slug;
+    await sys.prisma.user.update({ where: { id: admin.id }, data: { partnerAdmin: true } });
+    try {
+      // An account the admin made, with a password the admin knows, made an approver by the admin: signed in as it.
+      const email = `second-self-${Date.now()}@${slug}.example`;
+      const password = 'chosen by the admin, known to the admin';
+      const created = await sys.request('POST', '/v1/users', { key: admin.key, body: { email, name: 'Second self', password } });
+      expect(created.status).toBe(201);
+      expect((await sys.request('POST', `/v1/orgs/${slug}/bindings`, { key: admin.key, body: { userId: created.body.id, role: 'approver' } })).status).toBe(201);
+      const signIn = await fetch(new URL('/v1/auth/signin', sys.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password }) });
+      const { csrfToken } = (await signIn.json()) as { csrfToken: string };
+      const cookie = signIn.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+      const asSecondSelf = await fetch(new URL(`/v1/approvals/${approval.id}/decision`, sys.url), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', cookie, 'x-csrf-token': csrfToken },
+        body: JSON.stringify({ decision: 'approve', digest: approval.digest, confirmation: approval.confirmationPhrase }),
+      });
+      expect(asSecondSelf.status).toBe(403);
+      expect(((await asSecondSelf.json()) as { error: { message: string } }).error.message).toMatch(/someone its requester did not set up/);
+
+      // A colleague with their own credentials, whose approver role the admin granted.
+      const colleague = await sys.createUser(['technician']);
+      expect((await sys.request('POST', `/v1/orgs/${slug}/bindings`, { key: admin.key, body: { userId: colleague.userId, role: 'approver' } })).status).toBe(201);
+      const res = await decide(approval.id, colleague.key, { decision: 'approve', digest: approval.digest, confirmation: approval.confirmationPhrase });
+      expect(res.status).toBe(403);
+      expect(await sys.prisma.auditEvent.count({ where: { action: 'approval.decision_refused', target: approval.id, actorId: { in: [created.body.id, colleague.userId] }, data: { path: ['why'], equals: 'approver set up by a session author approving a T4 call' } } })).toBe(2);
+      expect((await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } })).status).toBe('pending');
+      expect(await commandsOn(sessionId, pc(1))).toBe(0);
+    } finally {
+      await sys.prisma.user.update({ where: { id: admin.id }, data: { partnerAdmin: false } });
+    }
   });
 
   it('lets an approver who wrote nothing in the session approve it, and then it runs', async () => {

@@ -103,7 +103,9 @@ export const changePassword = defineRoute({
     if (user.passwordHash && !(await verifyPassword(body.current ?? '', user.passwordHash))) {
       throw new AppError(AppErrorCode.Forbidden, 'body.current: the current password is wrong');
     }
-    await deps.prisma.user.update({ where: { id: user.id }, data: { passwordHash: await hashPassword(body.password) } });
+    // Whoever chose the old password knows "current" as well, so a change made with it does not make the password
+    // the user's own; only a mailed reset link does (services/password-resets.ts).
+    await deps.prisma.user.update({ where: { id: user.id }, data: { passwordHash: await hashPassword(body.password), passwordChosenBy: user.passwordChosenBy ?? user.id } });
     await audit(system, { actorType: 'user', actorId: user.id, action: 'auth.password_changed', target: user.email });
     return { status: 200, body: { changed: true } };
   },
@@ -166,6 +168,8 @@ export const createUser = defineRoute({
         name: body.name,
         partnerAdmin: body.partnerAdmin,
         passwordHash: body.password ? await hashPassword(body.password) : null,
+        // The admin knows it: until the user sets their own through a reset link, they do not approve this admin's T4 calls.
+        passwordChosenBy: body.password ? principal.userId : null,
       },
     });
     await audit(system, { actorType: 'user', actorId: principal.userId, action: 'user.created', target: user.email, data: { userId: user.id, partnerAdmin: user.partnerAdmin } });
@@ -268,7 +272,7 @@ export const createBinding = defineRoute({
     if (sites !== siteIds.length) throw AppError.notFound('site');
     const existing = await deps.prisma.roleBinding.findUnique({ where: { userId_orgId_role: { userId: user.id, orgId: org.id, role: body.role } } });
     if (existing) throw new AppError(AppErrorCode.Conflict, `${user.email} already holds ${body.role} in ${org.slug}; remove that binding first to change its sites`);
-    const binding = await deps.prisma.roleBinding.create({ data: { userId: user.id, orgId: org.id, role: body.role, siteIds } });
+    const binding = await deps.prisma.roleBinding.create({ data: { userId: user.id, orgId: org.id, role: body.role, siteIds, grantedBy: principal.userId } });
     await audit(system, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: 'role.granted', target: user.email, data: { bindingId: binding.id, role: body.role, siteIds } });
     return { status: 201, body: { id: binding.id, userId: user.id, email: user.email, org: org.slug, role: binding.role, siteIds: binding.siteIds } };
   },

@@ -74,7 +74,7 @@ export async function decideApproval(deps: ApiDeps, principal: Principal, req: D
   if (!authority.ok) {
     // Outside the approver's sites, the approval is not theirs to know about: the answer of an unknown id.
     if (authority.why === 'sites') throw await refuse(AppError.notFound('approval'), 'target devices outside the approver\'s sites');
-    throw await refuse(new AppError(AppErrorCode.Forbidden, authority.message), authority.why === 'session_author' ? 'session author approving a T4 call' : 'not an approver');
+    throw await refuse(new AppError(AppErrorCode.Forbidden, authority.message), authority.why === 'session_author' ? 'session author approving a T4 call' : authority.why === 'vouched' ? 'approver set up by a session author approving a T4 call' : 'not an approver');
   }
   if (approval.status !== 'pending') throw new AppError(AppErrorCode.Conflict, `this approval is already ${approval.status}`);
   if (approval.expiresAt <= new Date()) throw new AppError(AppErrorCode.Conflict, 'this approval has expired');

@@ -10,7 +10,7 @@
 import crypto from 'node:crypto';
 import type { Approval } from '@prisma/client';
 import nodemailer, { type Transporter } from 'nodemailer';
-import { APPROVER_ROLE, sessionAuthors, sitesCover, sitesOfDevices, targetIds } from '../../lib/approval-authority';
+import { APPROVER_ROLE, sessionAuthors, sitesCover, sitesOfDevices, targetIds, vouchedByAuthors } from '../../lib/approval-authority';
 import { audit } from '../../lib/audit';
 import { narrowedSites } from '../../lib/site-scope';
 import { sha256 } from '../../lib/secrets';
@@ -32,7 +32,7 @@ export function createMailTransport(config: MailConfig): Transporter {
 
 /**
  * The approvers who may decide it (lib/approval-authority.ts): of its org, with sites covering every target, and
- * for T4 nobody who wrote a turn of its session. Only they get a link: a link is a way to decide.
+ * for T4 nobody who wrote a turn of its session or was vouched for by such an author. Only they get a link: a link is a way to decide.
  */
 async function approversOf(deps: ApiDeps, a: Approval) {
   const bindings = await deps.prisma.roleBinding.findMany({
@@ -42,7 +42,8 @@ async function approversOf(deps: ApiDeps, a: Approval) {
   const siteOf = await sitesOfDevices(deps.prisma, [a.orgId], targetIds(a.targets) ?? []);
   const authors = a.tier >= Tier.T4 ? await sessionAuthors(deps.prisma, a.sessionId) : new Set<string>();
   const users = new Map(bindings.map((b) => [b.user.id, b.user]));
-  return [...users.values()].filter((u) => !authors.has(u.id) && sitesCover(narrowedSites(bindings.filter((b) => b.user.id === u.id)), a.targets, siteOf));
+  const vouched = await vouchedByAuthors(deps.prisma, a.orgId, [...users.keys()], authors);
+  return [...users.values()].filter((u) => !authors.has(u.id) && !vouched.has(u.id) && sitesCover(narrowedSites(bindings.filter((b) => b.user.id === u.id)), a.targets, siteOf));
 }
 
 /** A fresh link for one approver; the token is returned once and never stored. */

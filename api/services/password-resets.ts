@@ -87,7 +87,7 @@ export async function completePasswordReset(system: PrismaClient, token: string,
     const claimed = await tx.passwordReset.updateMany({ where: { tokenHash, usedAt: null, expiresAt: { gt: new Date() } }, data: { usedAt: new Date() } });
     if (claimed.count !== 1) return false;
     const reset = await tx.passwordReset.findUniqueOrThrow({ where: { tokenHash }, include: { user: true } });
-    await tx.user.update({ where: { id: reset.userId }, data: { passwordHash } });
+    await tx.user.update({ where: { id: reset.userId }, data: { passwordHash, passwordChosenBy: reset.userId } });
     await tx.$executeRaw`DELETE FROM web_session WHERE sess->>'userId' = ${reset.userId}`;
     await audit(tx, { actorType: 'user', actorId: reset.userId, action: 'auth.password_reset', target: reset.user.email, data: { requestedBy: reset.requestedBy } });
     return true;
