@@ -2,7 +2,7 @@
 import crypto from 'node:crypto';
 import { loadEnv } from './env';
 import { createPrisma } from './prisma';
-import { close, reserve, usageOf } from './budget';
+import { close, releaseStale, reserve, usageOf } from './budget';
 import { seedDemo } from '../prisma/seed-demo';
 
 const env = loadEnv();
@@ -62,4 +62,19 @@ it('takes concurrent reservations and settlements of one org without deadlocking
   for (let wave = 0; wave < 5; wave++) await Promise.all(Array.from({ length: 40 }, (_, i) => cycle(wave * 40 + i)));
   const usage = await usageOf(prisma, org, roomy);
   expect([usage.today.spentMicros, usage.today.reservedMicros, usage.month.spentMicros]).toEqual([100_000n, 0n, 100_000n]);
+});
+
+it('books a call that succeeds after its reservation was released as stale, once', async () => {
+  const other = (await seedDemo(prisma, { suffix: crypto.randomBytes(4).toString('hex') })).orgs.acme.id;
+  const id = `late-${other}`;
+  expect(await reserve(prisma, { id, orgId: other, model: 'm', amountMicros: 5000, defaults })).toMatchObject({ ok: true });
+  // The sweep gives up on it (here: anything older than 0 ms) while the model is still answering.
+  await prisma.budgetReservation.update({ where: { id }, data: { createdAt: new Date(Date.now() - 60_000) } });
+  expect(await releaseStale(prisma, 30_000)).toBeGreaterThanOrEqual(1);
+  expect((await usageOf(prisma, other, defaults)).today).toMatchObject({ reservedMicros: 0n, spentMicros: 0n });
+  // The late answer is booked; a retry of the same settlement is not booked twice, and a release changes nothing.
+  expect(await close(prisma, id, 3300)).toBe(true);
+  expect(await close(prisma, id, 3300)).toBe(false);
+  expect(await close(prisma, id, null)).toBe(false);
+  expect((await usageOf(prisma, other, defaults)).today).toMatchObject({ reservedMicros: 0n, spentMicros: 3300n });
 });

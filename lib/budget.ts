@@ -84,14 +84,18 @@ export async function reserve(
 /** Closes a reservation: settled at `actualMicros`, or released (null). Returns false if it was already closed. */
 export async function close(prisma: PrismaClient, id: string, actualMicros: number | null): Promise<boolean> {
   return prisma.$transaction(async (tx) => {
-    const rows = await tx.$queryRaw<{ orgId: string; amountMicros: bigint; day: string; month: string }[]>`
-      SELECT "orgId", "amountMicros", "day", "month" FROM "BudgetReservation" WHERE "id" = ${id} AND "status" = 'reserved' FOR UPDATE`;
+    const rows = await tx.$queryRaw<{ orgId: string; amountMicros: bigint; day: string; month: string; status: string }[]>`
+      SELECT "orgId", "amountMicros", "day", "month", "status" FROM "BudgetReservation" WHERE "id" = ${id} AND "status" IN ('reserved', 'released') FOR UPDATE`;
     const row = rows[0];
     if (!row) return false;
+    // A call that succeeds after the sweep gave its reservation up as stale (the model was slow, retries ran long)
+    // still spent the money: it is booked, only the reservation is not taken back twice.
+    if (row.status === 'released' && actualMicros === null) return false;
+    const unreserve = row.status === 'reserved' ? row.amountMicros : 0n;
     const spent = BigInt(actualMicros ?? 0);
     for (const period of [row.day, row.month]) {
       await tx.$executeRaw`
-        UPDATE "SpendCounter" SET "reservedMicros" = "reservedMicros" - ${row.amountMicros}, "spentMicros" = "spentMicros" + ${spent}
+        UPDATE "SpendCounter" SET "reservedMicros" = "reservedMicros" - ${unreserve}, "spentMicros" = "spentMicros" + ${spent}
         WHERE "orgId" = ${row.orgId}::uuid AND "period" = ${period}`;
     }
     await tx.budgetReservation.update({
