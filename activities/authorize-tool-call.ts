@@ -8,6 +8,7 @@ import { approvalDigest } from '../cage/approval-digest';
 import { checkDiscoveryRange } from '../cage/network';
 import { checkScriptParameters, ScriptParameters } from '../common/script-parameters';
 import { resolveTier, serviceOf } from '../cage/policy';
+import { BLAST_RADIUS_WINDOW_MINUTES } from '../common/default-policy';
 import { audit } from '../lib/audit';
 import { sha256 } from '../lib/secrets';
 import { siteFilter, userSites } from '../lib/site-scope';
@@ -189,6 +190,7 @@ async function decide(deps: ActivityDeps, input: AuthorizeToolCallInput): Promis
     action: spec.action?.(args),
     service: serviceOf(name, parsed.data),
     targetCount: targets.length,
+    sessionDeviceCount: (await devicesChangedWithoutApproval(prisma, input.sessionId, targets)).size,
     tainted: input.tainted,
     overrides: org.policy.map((p) => ({ tool: p.tool, action: p.action, tier: p.tier })),
   });
@@ -196,6 +198,19 @@ async function decide(deps: ActivityDeps, input: AuthorizeToolCallInput): Promis
   const digest = approvalDigest({ tool: name, input: digestInput, targets });
   const decision = policy.tier >= Tier.T3 ? 'approve' : 'allow';
   return { decision, tier: policy.tier, parsed: parsed.data, execution, digest, targets, why: policy.why };
+}
+
+/** This call's targets and the devices of the session's T2 calls (which ran with no human) within the window. */
+async function devicesChangedWithoutApproval(prisma: ActivityDeps['prisma'], sessionId: string, targets: string[]): Promise<Set<string>> {
+  const since = new Date(Date.now() - BLAST_RADIUS_WINDOW_MINUTES * 60_000);
+  const earlier = await prisma.toolInvocation.findMany({ where: { sessionId, tier: Tier.T2, decision: 'allow', createdAt: { gt: since } }, select: { execution: true } });
+  const devices = new Set(targets);
+  for (const { execution } of earlier) {
+    const e = execution as ToolExecution | null;
+    if (e?.type === 'devices') for (const c of e.commands) devices.add(c.deviceId);
+    else if (e?.type === 'remediation') for (const d of e.devices) devices.add(d);
+  }
+  return devices;
 }
 
 type RemediationTarget = { device_ids: string[] } | { group: string } | { site: string };

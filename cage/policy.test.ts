@@ -45,6 +45,14 @@ it('knows when an override lowers a default', () => {
   expect(lowersDefault('manage_service', 'status', 2)).toBe(false);
 });
 
+it("raises a T2 call to T3 when the session's unapproved changes reach more than ten devices with it", () => {
+  expect(q({ tool: 'refresh_inventory', targetCount: 1, sessionDeviceCount: 10 })).toMatchObject({ ok: true, tier: 2 });
+  expect(q({ tool: 'refresh_inventory', targetCount: 1, sessionDeviceCount: 11 })).toMatchObject({ ok: true, tier: 3, why: expect.arrayContaining([expect.stringMatching(/changed without approval/)]) });
+  // A T1 read is not a change, and a T3 call needs a human anyway.
+  expect(q({ tool: 'list_devices', targetCount: 0, sessionDeviceCount: 50 })).toMatchObject({ ok: true, tier: 1 });
+  expect(q({ tool: 'manage_service', action: 'restart', service: 'Spooler', targetCount: 1, sessionDeviceCount: 50 })).toMatchObject({ ok: true, tier: 3 });
+});
+
 it('gives a remediation the tier of its action, raised by its blast radius', () => {
   expect(q({ tool: 'run_remediation', action: 'manage_service:restart', targetCount: 5 })).toMatchObject({ ok: true, tier: 3 });
   expect(q({ tool: 'run_remediation', action: 'run_library_script', targetCount: 11 })).toMatchObject({ ok: true, tier: 4 });

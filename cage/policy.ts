@@ -1,14 +1,15 @@
 /**
  * The policy engine: which tier a tool call has. Starts from the default policy (common/default-policy.ts),
  * applies the org's overrides, then escalates: a T2/T3 call on more than BLAST_RADIUS_THRESHOLD devices is
- * raised one tier, and any call made after the session read content flagged as injected needs at least T3
+ * raised one tier, a T2 call that takes the session's unapproved changes past that many devices within the window
+ * needs approval, and any call made after the session read content flagged as injected needs at least T3
  * until a human approves once. Anything it cannot resolve is a denial, never a default.
  *
  * A tier belongs to the effect, not to the tool name: run_remediation runs another tool's action on each device,
  * so it is at least as strict as that tool/action under the org's policy (an org that raises run_library_script
  * to T4 raises it through run_remediation too), and stopping a critical service is T4 through either tool.
  */
-import { BLAST_RADIUS_THRESHOLD, CRITICAL_SERVICE_ACTIONS, DEFAULT_POLICY, isCriticalProcess, isCriticalService, Tier } from '../common/default-policy';
+import { BLAST_RADIUS_THRESHOLD, BLAST_RADIUS_WINDOW_MINUTES, CRITICAL_SERVICE_ACTIONS, DEFAULT_POLICY, isCriticalProcess, isCriticalService, Tier } from '../common/default-policy';
 import { defaultTier, isToolName, type ToolName } from '../common/tools';
 
 export interface PolicyOverride {
@@ -24,6 +25,11 @@ export interface PolicyQuery {
   /** The service a service action changes (manage_service, or a run_remediation of a service action), or the process kill_process names. */
   service?: string;
   targetCount: number;
+  /**
+   * The devices this call targets together with those the session changed by T2 calls, without a human, in the
+   * last BLAST_RADIUS_WINDOW_MINUTES: splitting a fleet-wide change into calls of ten devices still needs approval.
+   */
+  sessionDeviceCount?: number;
   tainted: boolean;
   overrides: PolicyOverride[];
 }
@@ -77,6 +83,10 @@ export function resolveTier(q: PolicyQuery): PolicyDecision {
     if ((tier === Tier.T2 || tier === Tier.T3) && q.targetCount > BLAST_RADIUS_THRESHOLD) {
       tier = (tier + 1) as Tier;
       why.push(`${q.targetCount} devices (more than ${BLAST_RADIUS_THRESHOLD}) raise it to T${tier}`);
+    }
+    if (tier === Tier.T2 && (q.sessionDeviceCount ?? 0) > BLAST_RADIUS_THRESHOLD) {
+      tier = Tier.T3;
+      why.push(`with the devices this session changed without approval in the last ${BLAST_RADIUS_WINDOW_MINUTES} minutes, ${q.sessionDeviceCount} devices (more than ${BLAST_RADIUS_THRESHOLD}) raise it to T3`);
     }
     if (q.tainted && tier < Tier.T3) {
       tier = Tier.T3;

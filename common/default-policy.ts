@@ -50,6 +50,8 @@ export type PolicyToolName = keyof typeof DEFAULT_POLICY;
 
 /** More than this many target devices raises a T2/T3 call one tier. */
 export const BLAST_RADIUS_THRESHOLD = 10;
+/** How far back a session's unapproved (T2) device changes count toward the blast radius of its next T2 call. */
+export const BLAST_RADIUS_WINDOW_MINUTES = 60;
 
 /**
  * Services whose loss cuts the technician off the device or blinds its defences: remote access, the Gatehouse

@@ -244,6 +244,24 @@ it('raises a T2 call on more than ten devices to T3', async () => {
   expect(toolSteps(turnOf(s2, t2))).toEqual([expect.objectContaining({ tier: 3, status: 'succeeded', summary: expect.stringMatching(/^11 of 11 devices succeeded/) })]);
 });
 
+it('counts the devices a session changed without approval: a T2 change split into calls of ten still needs a human past ten', async () => {
+  const sessionId = await sys.startSession(tech);
+  const ten = Array.from({ length: 10 }, (_, i) => pc(i + 1));
+  const t1 = await sys.send(sessionId, tech, tool('refresh_inventory', { device_ids: ten }));
+  expect(toolSteps(turnOf(await sys.waitForTurn(sessionId, tech, t1), t1))).toEqual([expect.objectContaining({ tier: 2, status: 'succeeded' })]);
+  // Again on a device already counted: still ten devices, still T2.
+  const t2 = await sys.send(sessionId, tech, tool('refresh_inventory', { device_ids: [pc(1)] }));
+  expect(toolSteps(turnOf(await sys.waitForTurn(sessionId, tech, t2), t2))).toEqual([expect.objectContaining({ tier: 2, status: 'succeeded' })]);
+  // One more device, alone in its call: the eleventh changed without a human, so a human approves it.
+  const t3 = await sys.send(sessionId, tech, tool('refresh_inventory', { device_ids: [pc(11)] }));
+  const approval = await sys.waitForApproval(sessionId);
+  expect(approval.tier).toBe(3);
+  const why = await sys.prisma.toolInvocation.findFirstOrThrow({ where: { sessionId, turnId: t3 } });
+  expect(why.tier).toBe(3);
+  await decide(approval.id, approver, { decision: 'approve' });
+  expect(toolSteps(turnOf(await sys.waitForTurn(sessionId, tech, t3), t3))).toEqual([expect.objectContaining({ tier: 3, status: 'succeeded' })]);
+});
+
 describe('run_remediation', () => {
   it('asks one approval listing every device of the site, then runs them a batch at a time', async () => {
     const sessionId = await sys.startSession(tech);
