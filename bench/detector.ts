@@ -31,7 +31,7 @@ export const DEFAULT_BENIGN_DATA = path.resolve(__dirname, '..', '..', 'shared',
 
 function benignTexts(file: string): string[] {
   if (!existsSync(file)) {
-    throw new Error(`detector: the benign IT set is missing at ${file}; pass --data <path to benign-it/data.jsonl> (see README, "Benchmarks")`);
+    throw new Error(`detector: the benign IT set is missing at ${file}; pass --data <path to benign-it/data.jsonl> (see bench/README.md, "detector")`);
   }
   const texts = readFileSync(file, 'utf8')
     .split('\n')

@@ -2,7 +2,7 @@
  * The tool catalog: the single source of truth for what the copilot may do. Each entry tells the model what the
  * tool is for, gives the zod schema of its input, names the devices it targets and what it runs (a database
  * operation, or one command per target device), and its per-user rate limit. Tiers come from
- * `default-policy.ts`. Anthropic tool definitions, authorization, the agent command mapping and the README's
+ * `default-policy.ts`. Anthropic tool definitions, authorization, the agent command mapping and the documented
  * tier table are all derived from here; a test fails if they drift.
  */
 import { z } from 'zod';
@@ -418,7 +418,7 @@ export function anthropicToolDefinitions(): ToolDefinition[] {
 
 const tierLabel = (t: Tier) => `T${t}`;
 
-/** The README's tier table, generated from the catalog and the default policy. */
+/** The tier table of docs/tools-and-tiers.md, generated from the catalog and the default policy. */
 export function tierTableMarkdown(): string {
   const rows = TOOL_NAMES.map((name) => {
     const entry = DEFAULT_POLICY[name] as Tier | Record<string, Tier> | string;

@@ -11,102 +11,83 @@ const repoRoot = path.resolve(__dirname, '..');
 const port = z.coerce.number().int().min(0).max(65_535);
 const url = z.url();
 
+export const TEMPORAL_CLI_VERSION = 'v1.5.1';
+
+const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+/**
+ * Every variable, its default and its description. `npm run docs` writes docs/configuration.md from this schema
+ * (the `.describe()` texts), and a test fails when that file is stale.
+ */
 export const Env = z.object({
-  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  /** Log level of the services the integration tests start (errors are shown by default). */
-  TEST_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('error'),
-  /** Replays the randomized invariants run (test/invariants.int.test.ts) from this fast-check seed; random when unset. */
-  TEST_INVARIANTS_SEED: z.coerce.number().int().optional(),
-  /** Set by jest's global setup: the manifest of the workflow bundle built for this run, shared by the test workers. */
-  TEST_WORKFLOW_BUNDLE: z.string().optional(),
-  /** Random malformed requests per route in api/fuzz.int.test.ts, after its targeted ones; raise it for a deeper run. */
-  TEST_FUZZ_CASES_PER_ROUTE: z.coerce.number().int().min(1).max(100_000).default(100),
-  /** Passed on to scripts the agent runs (and nothing else of the agent's environment). */
-  PATH: z.string().default('/usr/local/bin:/usr/bin:/bin'),
-  DATA_DIR: z.string().default(path.join(repoRoot, 'data')),
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development').describe('What the processes run as; in `production` the api will not start without `COMMAND_SIGNING_KEY` and `WEB_SECRET`.'),
+  LOG_LEVEL: logLevel.default('info').describe('pino log level of every process.'),
+  TEST_LOG_LEVEL: logLevel.default('error').describe('Log level of the services the integration tests start (errors are shown by default).'),
+  TEST_INVARIANTS_SEED: z.coerce.number().int().optional().describe('fast-check seed of the randomized invariants run (`test/invariants.int.test.ts`); a failure prints the seed to set here. Unset: random.'),
+  TEST_WORKFLOW_BUNDLE: z.string().optional().describe("Set by jest's global setup, not by hand: the manifest of the workflow bundle built once per jest run for the integration tests' workers (used only while its sources are unchanged)."),
+  TEST_FUZZ_CASES_PER_ROUTE: z.coerce.number().int().min(1).max(100_000).default(100).describe('Random malformed requests per route in `api/fuzz.int.test.ts`, after its targeted ones (every hostile value in every field); raise it for a deeper run.'),
+  PATH: z.string().default('/usr/local/bin:/usr/bin:/bin').describe("The agent passes it (and nothing else of its environment) to the scripts it runs."),
+  DATA_DIR: z.string().default(path.join(repoRoot, 'data')).describe('Demo credentials, the Temporal database, CLI session ids, the command signing key, agent credentials with their command journals and spooled command output, audit exports, test screenshots.'),
 
-  HOST: z.string().default('127.0.0.1'),
-  PORT: port.default(3000),
-  PUBLIC_URL: url.optional(),
+  HOST: z.string().default('127.0.0.1').describe('The address the api listens on.'),
+  PORT: port.default(3000).describe('The port the api listens on.'),
+  PUBLIC_URL: url.optional().describe("The api's address as agents, CLIs and the links in approval mails reach it. Unset: `http://<HOST>:<PORT>`."),
 
-  DATABASE_URL: url.default('postgresql://postgres@127.0.0.1:5432/gatehouse'),
-  TEST_DATABASE_URL: url.default('postgresql://postgres@127.0.0.1:5432/gatehouse_test'),
-  REDIS_URL: url.default('redis://127.0.0.1:6379'),
+  DATABASE_URL: url.default('postgresql://postgres@127.0.0.1:5432/gatehouse').describe('PostgreSQL.'),
+  TEST_DATABASE_URL: url.default('postgresql://postgres@127.0.0.1:5432/gatehouse_test').describe('PostgreSQL for `npm test`.'),
+  REDIS_URL: url.default('redis://127.0.0.1:6379').describe('Redis.'),
 
-  TEMPORAL_ADDRESS: z.string().regex(/^[^:\s]+:\d+$/, 'expected host:port').default('127.0.0.1:7233'),
-  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
-  TEMPORAL_TASK_QUEUE: z.string().min(1).default('gatehouse'),
-  TEMPORAL_UI_URL: url.default('http://127.0.0.1:8233'),
-  TEMPORAL_UI_PORT: port.default(8233),
-  TEMPORAL_CLI_PATH: z.string().optional(),
-  XDG_CACHE_HOME: z.string().optional(),
+  TEMPORAL_ADDRESS: z.string().regex(/^[^:\s]+:\d+$/, 'expected host:port').default('127.0.0.1:7233').describe('Temporal frontend (`host:port`); `npm start` runs a dev server only when this is local and free.'),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default').describe('Temporal namespace.'),
+  TEMPORAL_TASK_QUEUE: z.string().min(1).default('gatehouse').describe('Task queue of the worker.'),
+  TEMPORAL_UI_URL: url.default('http://127.0.0.1:8233').describe('Temporal Web UI base, for links.'),
+  TEMPORAL_UI_PORT: port.default(8233).describe('Web UI port of the local dev server.'),
+  TEMPORAL_CLI_PATH: z.string().optional().describe(`An existing Temporal CLI to use instead of building one. Unset: \`<XDG_CACHE_HOME>/gatehouse/temporal-${TEMPORAL_CLI_VERSION}/temporal\`, built by the set-up.`),
+  XDG_CACHE_HOME: z.string().optional().describe('Where the Temporal CLI is cached. Unset: `~/.cache`.'),
 
-  ANTHROPIC_API_KEY: z.string().min(1).optional(),
-  ANTHROPIC_BASE_URL: url.optional(),
-  ANTHROPIC_MODEL: z.string().min(1).default('claude-sonnet-5-5'),
-  MODEL_MAX_TOKENS: z.coerce.number().int().min(256).max(64_000).default(2048),
-  OFFLINE_MODEL_PORT: port.default(4010),
+  ANTHROPIC_API_KEY: z.string().min(1).optional().describe('Set it to use Claude; unset means the offline model.'),
+  ANTHROPIC_BASE_URL: url.optional().describe("Messages API base URL. Unset: Anthropic's when `ANTHROPIC_API_KEY` is set, else `http://127.0.0.1:<OFFLINE_MODEL_PORT>`."),
+  ANTHROPIC_MODEL: z.string().min(1).default('claude-sonnet-5-5').describe('Model name.'),
+  MODEL_MAX_TOKENS: z.coerce.number().int().min(256).max(64_000).default(2048).describe('`max_tokens` per model call.'),
+  OFFLINE_MODEL_PORT: port.default(4010).describe('Port of the offline model.'),
 
-  GATEHOUSE_SERVER_URL: url.default('http://127.0.0.1:3000'),
-  GATEHOUSE_API_KEY: z.string().optional(),
-  GATEHOUSE_AGENT_CREDENTIALS: z.string().optional(),
+  GATEHOUSE_SERVER_URL: url.default('http://127.0.0.1:3000').describe('The api address used by the agent and the CLI.'),
+  GATEHOUSE_API_KEY: z.string().optional().describe("API key for the CLI (`--api-key` wins). Unset: the key of the org's demo user for the command (the technician to ask, the approver to decide), from `<DATA_DIR>/demo-credentials.json`."),
+  GATEHOUSE_AGENT_CREDENTIALS: z.string().optional().describe("The agent's credential file. Unset: `<DATA_DIR>/agent-credential.json`."),
 
-  /** Simulated Windows-like endpoints `npm start` runs for acme (0 for none). */
-  SIMULATED_DEVICES: z.coerce.number().int().min(0).max(1000).default(5),
+  SIMULATED_DEVICES: z.coerce.number().int().min(0).max(1000).default(5).describe('Simulated Windows-like endpoints `npm start` runs for `acme` (0 for none).'),
 
   // Budgets (USD) for orgs without their own, and rate limits. Every limit is configurable here.
-  DEFAULT_DAILY_BUDGET_USD: z.coerce.number().positive().default(20),
-  DEFAULT_MONTHLY_BUDGET_USD: z.coerce.number().positive().default(300),
-  DEFAULT_HOURLY_SPEND_USD: z.coerce.number().positive().default(5),
-  RATE_USER_MESSAGES_PER_MINUTE: z.coerce.number().int().min(1).default(20),
-  RATE_ORG_MESSAGES_PER_HOUR: z.coerce.number().int().min(1).default(200),
-  RATE_AGENT_MESSAGES_PER_MINUTE: z.coerce.number().int().min(1).default(120),
-  RATE_AGENT_OUTPUT_CHUNKS_PER_MINUTE: z.coerce.number().int().min(1).default(256),
-  /**
-   * Confines the api's background sweeps (approval mails and reminders, Slack posts and updates, the decision outbox,
-   * reporting device commands' outcomes to their workflows)
-   * to one partner's organizations, for deployments that share a database (the integration tests run several at
-   * once); unset, a deployment serves every organization in its database.
-   */
-  PARTNER_ID: z.uuid().optional(),
-  /** The Redis stream the api nodes of one deployment share for Socket.IO (rooms, the clone check across nodes). */
-  SOCKET_IO_STREAM: z.string().regex(/^[\w:.-]{1,100}$/, 'letters, digits and : . _ - only').default('gatehouse:socket.io'),
-  /** Prefix of the rate limiter's Redis keys: deployments sharing one Redis keep their windows apart with their own. */
-  RATE_KEY_PREFIX: z.string().regex(/^[\w:.-]{1,64}$/, 'letters, digits and : . _ - only').default('gh:rl:'),
-  /** Multiplies every rate-limit window (1 = as documented); tests use small values to watch windows slide. */
-  RATE_WINDOW_SCALE: z.coerce.number().positive().max(100).default(1),
+  DEFAULT_DAILY_BUDGET_USD: z.coerce.number().positive().default(20).describe('Daily model budget (USD) of orgs that have none of their own.'),
+  DEFAULT_MONTHLY_BUDGET_USD: z.coerce.number().positive().default(300).describe('Monthly model budget (USD) of orgs that have none of their own.'),
+  DEFAULT_HOURLY_SPEND_USD: z.coerce.number().positive().default(5).describe('Hourly spend ceiling (USD) of orgs that have none of their own.'),
+  RATE_USER_MESSAGES_PER_MINUTE: z.coerce.number().int().min(1).default(20).describe('Copilot messages per user per minute.'),
+  RATE_ORG_MESSAGES_PER_HOUR: z.coerce.number().int().min(1).default(200).describe('Copilot messages per org per hour.'),
+  RATE_AGENT_MESSAGES_PER_MINUTE: z.coerce.number().int().min(1).default(120).describe('Frames per agent per minute in the gateway.'),
+  RATE_AGENT_OUTPUT_CHUNKS_PER_MINUTE: z.coerce.number().int().min(1).default(256).describe('Chunks of full script output (256 KiB each) per agent per minute, counted apart from its other frames.'),
+  // The integration tests run several deployments on one database at once; each sets its own.
+  PARTNER_ID: z.uuid().optional().describe("Confines the api's background sweeps (approval mails and reminders, Slack posts and updates, the decision outbox, reporting device commands' outcomes to their workflows) to one partner's organizations, for deployments that share a database. Unset: every organization in the database."),
+  SOCKET_IO_STREAM: z.string().regex(/^[\w:.-]{1,100}$/, 'letters, digits and : . _ - only').default('gatehouse:socket.io').describe("The Redis stream one deployment's api nodes share for Socket.IO (rooms, the clone check across nodes); give each deployment sharing one Redis its own."),
+  RATE_KEY_PREFIX: z.string().regex(/^[\w:.-]{1,64}$/, 'letters, digits and : . _ - only').default('gh:rl:').describe("Prefix of the rate limiter's Redis keys; give each deployment sharing one Redis its own."),
+  RATE_WINDOW_SCALE: z.coerce.number().positive().max(100).default(1).describe('Multiplies every rate-limit window (1 = as documented); tests use small values to watch windows slide.'),
 
-  /**
-   * Ed25519 private key (PKCS#8 PEM; `\n` may stand for newlines) that signs every command sent to agents. Required
-   * in production; elsewhere kept in DATA_DIR/command-signing-key.pem, made on first start.
-   */
-  COMMAND_SIGNING_KEY: z.string().min(40).optional(),
-  /** Signs CSRF tokens of the web pages (at least 32 characters, the same on every api node); required in production. */
-  WEB_SECRET: z.string().min(32, 'WEB_SECRET must be at least 32 characters').optional(),
-  /** SMTP server for approval mails, e.g. smtp://127.0.0.1:2525; unset turns the email channel off. */
-  SMTP_URL: z.string().regex(/^smtps?:\/\/\S+$/, 'expected smtp://host:port or smtps://…').optional(),
-  MAIL_FROM: z.string().min(3).default('Gatehouse <approvals@gatehouse.local>'),
-  /** The Slack app for approvals (both or neither): bot token and signing secret. */
-  SLACK_BOT_TOKEN: z.string().min(10).optional(),
-  SLACK_SIGNING_SECRET: z.string().min(10).optional(),
-  /** The Slack Web API base URL; a local server in tests. */
-  SLACK_API_URL: url.default('https://slack.com/api/'),
+  COMMAND_SIGNING_KEY: z.string().min(40).optional().describe('Ed25519 private key (PKCS#8 PEM; `\\n` may stand for newlines) that signs every command sent to agents. Required in production; unset elsewhere: `<DATA_DIR>/command-signing-key.pem`, made on first start.'),
+  WEB_SECRET: z.string().min(32, 'WEB_SECRET must be at least 32 characters').optional().describe("Signs the web pages' CSRF tokens (at least 32 characters, the same on every api node). Required in production; unset elsewhere: random per process."),
+  SMTP_URL: z.string().regex(/^smtps?:\/\/\S+$/, 'expected smtp://host:port or smtps://…').optional().describe('SMTP server for approval mails, e.g. `smtp://127.0.0.1:2525`; unset turns the email channel off.'),
+  MAIL_FROM: z.string().min(3).default('Gatehouse <approvals@gatehouse.local>').describe('Sender of approval mails.'),
+  SLACK_BOT_TOKEN: z.string().min(10).optional().describe('Bot token of the Slack app for approvals (set both Slack secrets or neither; unset turns Slack off).'),
+  SLACK_SIGNING_SECRET: z.string().min(10).optional().describe('Signing secret of the Slack app for approvals (set both Slack secrets or neither).'),
+  SLACK_API_URL: url.default('https://slack.com/api/').describe('The Slack Web API base URL; a local server in tests.'),
 
-  /** The Chromium the browser tests drive (Debian's package; `npm test` installs it when missing). */
-  CHROMIUM_PATH: z.string().default('/usr/bin/chromium'),
+  CHROMIUM_PATH: z.string().default('/usr/bin/chromium').describe('The Chromium the browser tests drive (Debian\'s package; `npm test` installs it when missing).'),
 
-  /** Lets network discovery scan 127/8 (tests on one machine); never set in production. */
-  DISCOVERY_ALLOW_LOOPBACK: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+  DISCOVERY_ALLOW_LOOPBACK: z.enum(['true', 'false']).default('false').transform((v) => v === 'true').describe('Lets network discovery scan 127/8 (tests on one machine); never set in production.'),
 
-  COMMAND_TTL_SECONDS: z.coerce.number().int().min(5).max(7 * 24 * 3600).default(600),
-  COMMAND_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(3600).default(120),
-  /**
-   * How long the api keeps an idle HTTP connection open. It must outlast the idle timeout of every client and load
-   * balancer in front of it (60 s for the common ones), so the client is always the side that closes: a server that
-   * closes first races the client's next request on that socket, which then fails with ECONNRESET.
-   */
-  HTTP_KEEP_ALIVE_SECONDS: z.coerce.number().int().min(1).max(280).default(65),
+  COMMAND_TTL_SECONDS: z.coerce.number().int().min(5).max(7 * 24 * 3600).default(600).describe('How long a device command waits for an offline device.'),
+  COMMAND_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(3600).default(120).describe('How long an agent may run one command.'),
+  // A server that closes an idle connection first races the client's next request on that socket, which then fails
+  // with ECONNRESET; so the client must always be the side that closes.
+  HTTP_KEEP_ALIVE_SECONDS: z.coerce.number().int().min(1).max(280).default(65).describe('How long the api keeps an idle HTTP connection open; keep it above the idle timeout of every client and load balancer in front of it (60 s for the common ones), so the client closes first.'),
 });
 export type Env = z.infer<typeof Env>;
 
@@ -160,8 +141,6 @@ export function modelEndpoint(env: Env): { baseURL: string; apiKey: string; offl
     offline: true,
   };
 }
-
-export const TEMPORAL_CLI_VERSION = 'v1.5.1';
 
 /** The Temporal CLI lives in a cache outside the clone, so every clone on the machine shares one build. */
 export function temporalCliPath(env: Env): string {

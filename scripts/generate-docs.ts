@@ -1,11 +1,11 @@
-/** `npm run docs:tools`: rewrites the README's tool table from the catalog (a test fails when it is stale). */
+/**
+ * `npm run docs`: rewrites the generated documentation — docs/configuration.md from lib/env.ts and the tool table
+ * of docs/tools-and-tiers.md from the catalog (scripts/generate-docs.test.ts fails when either is stale).
+ */
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { tierTableMarkdown } from '../common/tools';
+import { CONFIGURATION_DOC, configurationMarkdown, REPO_ROOT, TOOLS_DOC, withToolTable } from './docs';
 
-const file = path.resolve(__dirname, '..', 'README.md');
-const readme = readFileSync(file, 'utf8');
-const next = readme.replace(/<!-- tools:start -->[\s\S]*?<!-- tools:end -->/, `<!-- tools:start -->\n${tierTableMarkdown()}\n<!-- tools:end -->`);
-if (next === readme && !readme.includes('<!-- tools:start -->')) throw new Error('README.md has no <!-- tools:start --> section');
-writeFileSync(file, next);
-console.log('README.md tool table updated');
+writeFileSync(CONFIGURATION_DOC, configurationMarkdown());
+writeFileSync(TOOLS_DOC, withToolTable(readFileSync(TOOLS_DOC, 'utf8')));
+console.log(`updated ${path.relative(REPO_ROOT, CONFIGURATION_DOC)} and the tool table of ${path.relative(REPO_ROOT, TOOLS_DOC)}`);

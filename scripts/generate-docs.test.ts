@@ -1,0 +1,23 @@
+/**
+ * The generated documentation must match its sources: a variable added to lib/env.ts, or a tool or tier changed
+ * in the catalog, fails here until `npm run docs` is run and its output committed.
+ */
+import { readFileSync } from 'node:fs';
+import { Env } from '../lib/env';
+import { CONFIGURATION_DOC, configurationMarkdown, TOOLS_DOC, withToolTable } from './docs';
+
+it('keeps docs/configuration.md generated from the env schema (npm run docs)', () => {
+  expect(readFileSync(CONFIGURATION_DOC, 'utf8')).toBe(configurationMarkdown());
+});
+
+it('documents every variable of the env schema, with its default', () => {
+  const doc = readFileSync(CONFIGURATION_DOC, 'utf8');
+  for (const name of Object.keys(Env.shape)) expect(doc).toContain(`| \`${name}\` |`);
+  expect(doc).toContain('| `PORT` | `3000` |');
+  expect(doc).toContain('| `DATA_DIR` | `./data` |');
+});
+
+it('keeps the tool table of docs/tools-and-tiers.md generated from the catalog (npm run docs)', () => {
+  const doc = readFileSync(TOOLS_DOC, 'utf8');
+  expect(doc).toBe(withToolTable(doc));
+});
