@@ -3,19 +3,22 @@
  *   npm run audit -- export <workflowId> [--out <dir>]     histories (every run and child), audit events, manifest
  *   npm run audit -- replay <file|dir|workflowId> [--json] [--workflow-id <id>]
  *                                                         replays against the current workflow code, then the timeline;
- *                                                         --workflow-id: the id a single history file ran under
+ *                                                         --workflow-id: the id a single history file ran under, needed
+ *                                                         only when the file itself does not tell (lib/history-workflow-id)
  *   npm run audit -- verify [--org <slug>] [--json]         checks the audit log's hash chain; the first broken link
  * Exit code 0 when everything replays / verifies, 1 when something does not, 2 on bad usage.
  */
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import type { DataConverter } from '@temporalio/common';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { WORKFLOW_BUNDLE_OPTIONS } from '../worker/create-worker';
 import { verifyChains, type ChainReport } from '../lib/audit-chain';
 import { analyse, exportSession, readExport, writeExport, type ExportBundle } from '../lib/audit-export';
 import { timelineOf, type TimelineEntry } from '../lib/audit-timeline';
+import { workflowIdOfHistory } from '../lib/history-workflow-id';
 import { loadEnvOrExit } from '../lib/env';
 import { createPrisma } from '../lib/prisma';
 import { createTemporalClient } from '../lib/temporal';
@@ -56,8 +59,27 @@ function describeMismatch(c: { missingInAudit: string[]; missingInHistory: strin
   ].join('; ');
 }
 
+/**
+ * The id one history file ran under: the one given, else what the history itself tells. Replaying under a guessed
+ * id would report a false nondeterminism (child ids derive from it), so without one this is a usage error.
+ */
+async function workflowIdOfFile(target: string, content: string, given: string | undefined, dataConverter?: DataConverter): Promise<string> {
+  let history;
+  try {
+    history = historyFromJSON(JSON.parse(content));
+  } catch (err) {
+    throw new UsageError(`${target} is not a workflow history in Temporal's JSON format: ${(err as Error).message}`);
+  }
+  const found = await workflowIdOfHistory(history, dataConverter);
+  const recorded = history.events?.[0]?.workflowExecutionStartedEventAttributes?.workflowId;
+  if (given && recorded && given !== recorded) throw new UsageError(`${target} ran under the workflow id ${recorded}, not ${given}; leave out --workflow-id or give that one`);
+  if (given) return given;
+  if (found.workflowId === null) throw new UsageError(`replay of ${target} needs --workflow-id <the id it ran under>: ${found.reason}`);
+  return found.workflowId;
+}
+
 /** The bundle to replay: an export directory, one history file, or a workflow fetched live. */
-async function load(target: string, workflowId?: string): Promise<{ bundle: ExportBundle; problems: string[] }> {
+async function load(target: string, workflowId?: string, dataConverter?: DataConverter): Promise<{ bundle: ExportBundle; problems: string[] }> {
   const info = await stat(target).catch(() => null);
   if (info?.isDirectory()) {
     const { problems, ...bundle } = await readExport(target);
@@ -65,7 +87,7 @@ async function load(target: string, workflowId?: string): Promise<{ bundle: Expo
   }
   if (info?.isFile()) {
     const content = await readFile(target, 'utf8');
-    const name = workflowId ?? path.basename(target, '.json');
+    const name = await workflowIdOfFile(target, content, workflowId, dataConverter);
     const bundle: ExportBundle = {
       manifest: { format: 'gatehouse-audit-export/1', exportedAt: '', workflowId: name, sessionId: '', orgId: '', runs: [{ workflowId: name, runId: '', role: 'session', path: 'history.json' }], chainHead: null, files: [] },
       files: new Map([['history.json', content]]),
@@ -80,9 +102,10 @@ async function load(target: string, workflowId?: string): Promise<{ bundle: Expo
   }
 }
 
-async function replayCommand(target: string | undefined, json: boolean, workflowId?: string): Promise<number> {
+/** `dataConverter`: the deployment's, when its payloads are encoded with a codec (encryption); none by default. */
+async function replayCommand(target: string | undefined, json: boolean, workflowId?: string, dataConverter?: DataConverter): Promise<number> {
   if (!target) throw new UsageError('replay needs a history file, an export directory or a workflow id');
-  const { bundle, problems } = await load(target, workflowId);
+  const { bundle, problems } = await load(target, workflowId, dataConverter);
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   const replays: { workflowId: string; runId: string; replays: boolean; error?: string }[] = [];
   // Bundled once for every run of the export (bundling is most of a replay's time); a bundle that fails to build
@@ -93,7 +116,7 @@ async function replayCommand(target: string | undefined, json: boolean, workflow
     if (!content) continue;
     try {
       code ??= bundleWorkflowCode({ ...WORKFLOW_BUNDLE_OPTIONS, logger: Runtime.instance().logger }).then((b) => b.code);
-      await Worker.runReplayHistory({ workflowBundle: { code: await code } }, historyFromJSON(JSON.parse(content)), run.workflowId);
+      await Worker.runReplayHistory({ workflowBundle: { code: await code }, dataConverter }, historyFromJSON(JSON.parse(content)), run.workflowId);
       replays.push({ workflowId: run.workflowId, runId: run.runId, replays: true });
     } catch (err) {
       replays.push({ workflowId: run.workflowId, runId: run.runId, replays: false, error: (err as Error).message.split('\n')[0] });

@@ -1,0 +1,90 @@
+/**
+ * Workflow unit tests without the whole system: a Temporal dev server (the installed CLI, as the harness starts
+ * it; `TestWorkflowEnvironment.createTimeSkipping` would download a test server, which cannot work here) and a
+ * worker that runs this jest run's workflow bundle with the test's own activities, an object literal typed as the
+ * workflows' `Activities`. No database, Redis or api: each test scripts what the activities answer, and timers are
+ * short because the times come from those answers (an approval's expiry is `requestApproval`'s result).
+ */
+import crypto from 'node:crypto';
+import { ApplicationFailure } from '@temporalio/common';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import type { Activities } from '../activities';
+import { environment, loadEnv, temporalCliPath } from '../lib/env';
+import { WORKFLOW_BUNDLE_OPTIONS } from '../worker/create-worker';
+import { freshRunBundle } from './workflow-bundle';
+
+try {
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+} catch {
+  // already installed in this jest worker process
+}
+
+export async function startWorkflowEnv(): Promise<TestWorkflowEnvironment> {
+  const env = loadEnv(environment());
+  return TestWorkflowEnvironment.createLocal({
+    server: { executable: { type: 'existing-path', path: temporalCliPath(env) }, ip: '127.0.0.1', log: { format: 'pretty', level: 'error' } },
+  });
+}
+
+/** A worker on a task queue of its own, with the given activities; run the test inside `worker.runUntil`. */
+export async function workerWith(testEnv: TestWorkflowEnvironment, activities: Activities): Promise<{ worker: Worker; taskQueue: string }> {
+  const taskQueue = `unit-${crypto.randomBytes(4).toString('hex')}`;
+  const bundle = await freshRunBundle(loadEnv(environment()).TEST_WORKFLOW_BUNDLE);
+  const worker = await Worker.create({
+    connection: testEnv.nativeConnection,
+    taskQueue,
+    ...(bundle ? { workflowBundle: bundle } : WORKFLOW_BUNDLE_OPTIONS),
+    activities,
+  });
+  return { worker, taskQueue };
+}
+
+/** Polls `read` until `done` holds for its value (a query answered by the workflow, an activity's record). */
+export async function eventually<T>(read: () => Promise<T> | T, done: (value: T) => boolean, what: string, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  while (Date.now() < deadline) {
+    last = await read();
+    if (done(last)) return last;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}; last seen: ${JSON.stringify(last)}`);
+}
+
+/** An activity the test did not expect the workflow to call: fails (non-retryable), and the workflow's turn with it. */
+function unexpected(name: string): () => Promise<never> {
+  return async () => {
+    throw ApplicationFailure.nonRetryable(`the workflow called ${name}, which this test did not script`);
+  };
+}
+
+/**
+ * Every activity, each failing if called; a test spreads the ones it scripts over it. `satisfies Activities`: an
+ * activity added to the worker and missing here, or one renamed, is a compile error.
+ */
+export const unscriptedActivities = {
+  recordUserMessage: unexpected('recordUserMessage'),
+  callModel: unexpected('callModel'),
+  authorizeToolCall: unexpected('authorizeToolCall'),
+  runDatabaseTool: unexpected('runDatabaseTool'),
+  dispatchDeviceCommand: unexpected('dispatchDeviceCommand'),
+  queueDeviceCommands: unexpected('queueDeviceCommands'),
+  recordToolResult: unexpected('recordToolResult'),
+  requestApproval: unexpected('requestApproval'),
+  verifyApprovalDecision: unexpected('verifyApprovalDecision'),
+  expireApproval: unexpected('expireApproval'),
+  cancelApproval: unexpected('cancelApproval'),
+  recordBreakerTrip: unexpected('recordBreakerTrip'),
+  recordLocalDenial: unexpected('recordLocalDenial'),
+  screenUserMessage: unexpected('screenUserMessage'),
+  checkRateLimits: unexpected('checkRateLimits'),
+  reserveBudget: unexpected('reserveBudget'),
+  releaseBudget: unexpected('releaseBudget'),
+  verifyMessageRequest: unexpected('verifyMessageRequest'),
+  verifyBreakerReset: unexpected('verifyBreakerReset'),
+  verifyRemediationControl: unexpected('verifyRemediationControl'),
+  refuseUnverifiedRequest: unexpected('refuseUnverifiedRequest'),
+  readCommandOutcomes: unexpected('readCommandOutcomes'),
+  readCopilotPaused: unexpected('readCopilotPaused'),
+} satisfies Activities;

@@ -1,0 +1,198 @@
+/**
+ * The `copilotSession` workflow on a real Temporal dev server with scripted activities (no database, model or
+ * agents): a T3 call that waits for a human and runs once approved, an approval nobody decides (expired after the
+ * short TTL `requestApproval` answers), the kill switch during a wait, and the breaker that trips after three
+ * rejections in a row and refuses every later tool call until a verified reset. The full-system tests
+ * (`*.int.test.ts`) cover the seams; these cover the workflow's own decisions, in seconds.
+ */
+import crypto from 'node:crypto';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Activities } from '../activities';
+import { deviceCommandId } from '../common/ids';
+import type { SessionState, ToolStepStatus } from '../common/session';
+import { eventually, startWorkflowEnv, unscriptedActivities, workerWith } from '../test/workflow-env';
+import { approvalDecisionSignal, copilotPausedSignal, resetBreakerRequestUpdate, sendMessageUpdate, stateQuery } from './definitions';
+import type { copilotSession } from './copilot-session';
+
+const ORG = crypto.randomUUID();
+const USER = crypto.randomUUID();
+const APPROVER = crypto.randomUUID();
+const ADMIN = crypto.randomUUID();
+const DEVICE = crypto.randomUUID();
+const DIGEST = 'ab'.repeat(32);
+const RESTART = { device_id: DEVICE, service: 'Spooler', action: 'restart' };
+
+let testEnv: TestWorkflowEnvironment;
+beforeAll(async () => {
+  testEnv = await startWorkflowEnv();
+}, 60_000);
+afterAll(async () => {
+  await testEnv?.teardown();
+});
+
+/**
+ * What the activities answer, as the database and the model would: every message asks for one restart of the
+ * Spooler (T3, needs approval); the model answers once the tool ran; the approval expires after `approvalTtlMs`.
+ */
+function scriptedSession(opts: { approvalTtlMs?: number } = {}) {
+  const calls: { name: keyof Activities; input: any }[] = [];
+  const called = (name: keyof Activities) => calls.filter((c) => c.name === name).map((c) => c.input);
+  const approvals: string[] = [];
+  const record = <I>(name: keyof Activities, input: I) => void calls.push({ name, input });
+  const activities: Activities = {
+    ...unscriptedActivities,
+    verifyMessageRequest: async (input) => (record('verifyMessageRequest', input), { ok: true as const, userId: USER, text: 'restart the spooler' }),
+    screenUserMessage: async () => ({ ok: true }),
+    checkRateLimits: async () => ({ ok: true }),
+    recordUserMessage: async () => undefined,
+    reserveBudget: async () => ({ ok: true, reservationId: crypto.randomUUID(), amountMicros: 1000 }),
+    callModel: async ({ turnId, step }) =>
+      step === 0
+        ? { text: 'Restarting the spooler.', stopReason: 'tool_use', toolUses: [{ id: `toolu_${turnId}`, name: 'manage_service', input: RESTART }] }
+        : { text: 'Done.', stopReason: 'end_turn', toolUses: [] },
+    authorizeToolCall: async (input) => {
+      record('authorizeToolCall', input);
+      const invocationId = `${input.sessionId}:${input.turnId}:${input.toolUse.id}`;
+      const commands = [{ deviceId: DEVICE, kind: 'manage_service' as const, params: { service: 'Spooler', action: 'restart' } }];
+      return { decision: 'approve', invocationId, tier: 3, digest: DIGEST, targets: [DEVICE], execution: { type: 'devices', commands } };
+    },
+    requestApproval: async (input) => {
+      record('requestApproval', input);
+      const approvalId = crypto.randomUUID();
+      approvals.push(approvalId);
+      return { approvalId, expiresAt: new Date(Date.now() + (opts.approvalTtlMs ?? 60_000)).toISOString() };
+    },
+    // The decision the approver recorded is the signal's, except a forged one (an approver the record does not name).
+    verifyApprovalDecision: async ({ signal }) => {
+      record('verifyApprovalDecision', signal);
+      if (signal.approverId !== APPROVER) return { valid: false, reason: 'not the approver who decided' };
+      return { valid: true, outcome: { status: signal.decision, approverId: signal.approverId, channel: signal.channel, reason: signal.reason } };
+    },
+    expireApproval: async (input) => (record('expireApproval', input), { status: 'expired' }),
+    cancelApproval: async (input) => (record('cancelApproval', input), { status: 'cancelled', reason: input.reason }),
+    recordBreakerTrip: async (input) => record('recordBreakerTrip', input),
+    recordLocalDenial: async (input) => record('recordLocalDenial', input),
+    dispatchDeviceCommand: async (input) => (record('dispatchDeviceCommand', input), { commandId: input.commandId, status: 'succeeded' }),
+    recordToolResult: async (input) => ({ invocationId: input.invocationId, status: 'succeeded', summary: 'Spooler restarted' }),
+    readCopilotPaused: async (input) => (record('readCopilotPaused', input), { paused: input.claimedPaused }),
+    // Only the reset request the api recorded for an org admin counts.
+    verifyBreakerReset: async (input) => (input.requestId === resetByAdmin ? { ok: true, userId: ADMIN } : { ok: false, reason: 'no such request from an org admin' }),
+  };
+  return { activities, calls, called, approvals };
+}
+const resetByAdmin = crypto.randomUUID();
+
+async function startSession(client: Client, taskQueue: string): Promise<WorkflowHandle<typeof copilotSession>> {
+  const sessionId = crypto.randomUUID();
+  return client.workflow.start<typeof copilotSession>('copilotSession', { taskQueue, workflowId: `copilot:${ORG}:${sessionId}`, args: [{ sessionId, orgId: ORG, userId: USER }] });
+}
+
+const state = (h: WorkflowHandle) => h.query(stateQuery);
+const send = async (h: WorkflowHandle) => (await h.executeUpdate(sendMessageUpdate, { args: [{ requestId: crypto.randomUUID() }] })).turnId;
+const turnOf = (s: SessionState, turnId: string) => s.turns.find((t) => t.turnId === turnId);
+const toolStep = (s: SessionState, turnId: string) => turnOf(s, turnId)?.steps.find((st) => st.kind === 'tool');
+const turnEnded = (turnId: string) => (s: SessionState) => ['answered', 'refused', 'failed'].includes(turnOf(s, turnId)?.status ?? '');
+const waitingFor = (h: WorkflowHandle) => eventually(() => state(h), (s) => s.pendingApproval !== null, 'the approval to be requested');
+const decide = (h: WorkflowHandle, approvalId: string, decision: 'approved' | 'rejected', approverId = APPROVER) =>
+  h.signal(approvalDecisionSignal, { approvalId, decision, approverId, channel: 'console', digest: DIGEST, reason: `${decision} in a test` });
+
+it('runs a T3 call only after the approver decides, ignoring a decision the record does not back', async () => {
+  const world = scriptedSession();
+  const { worker, taskQueue } = await workerWith(testEnv, world.activities);
+  await worker.runUntil(async () => {
+    const h = await startSession(testEnv.client, taskQueue);
+    const turnId = await send(h);
+    const waiting = await waitingFor(h);
+    expect(waiting).toMatchObject({ status: 'waiting_approval', pendingApproval: { tool: 'manage_service', tier: 3, approvalId: world.approvals[0] } });
+    expect(toolStep(waiting, turnId)).toMatchObject({ status: 'awaiting_approval', tier: 3 });
+
+    // Someone who is not the recorded approver signals an approval: checked, ignored, and the wait goes on.
+    await decide(h, world.approvals[0]!, 'approved', crypto.randomUUID());
+    await eventually(() => world.called('verifyApprovalDecision').length, (n) => n === 1, 'the forged decision to be checked');
+    expect((await state(h)).status).toBe('waiting_approval');
+    expect(world.called('dispatchDeviceCommand')).toEqual([]);
+
+    await decide(h, world.approvals[0]!, 'approved');
+    const done = await eventually(() => state(h), turnEnded(turnId), 'the turn to end');
+    expect(turnOf(done, turnId)).toMatchObject({ status: 'answered', answer: 'Done.' });
+    expect(toolStep(done, turnId)).toMatchObject({ status: 'succeeded', summary: 'Spooler restarted', approvalId: world.approvals[0] });
+    expect(done).toMatchObject({ status: 'idle', pendingApproval: null, breaker: { streak: 0, tripped: false } });
+    // The command ran once, under the id made from its invocation and device (the idempotency key).
+    const invocationId = world.called('authorizeToolCall').map((a) => `${a.sessionId}:${a.turnId}:${a.toolUse.id}`)[0]!;
+    expect(world.called('dispatchDeviceCommand')).toEqual([expect.objectContaining({ orgId: ORG, deviceId: DEVICE, commandId: deviceCommandId(invocationId, DEVICE) })]);
+    await h.terminate();
+  });
+});
+
+it('treats an approval nobody decides as rejected once its TTL passes, and runs nothing', async () => {
+  const world = scriptedSession({ approvalTtlMs: 1000 });
+  const { worker, taskQueue } = await workerWith(testEnv, world.activities);
+  await worker.runUntil(async () => {
+    const h = await startSession(testEnv.client, taskQueue);
+    const started = Date.now();
+    const turnId = await send(h);
+    const done = await eventually(() => state(h), turnEnded(turnId), 'the approval to expire');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+    expect(toolStep(done, turnId)).toMatchObject({ status: 'rejected', summary: 'expired' });
+    expect(world.called('expireApproval')).toEqual([{ approvalId: world.approvals[0] }]);
+    expect(world.called('dispatchDeviceCommand')).toEqual([]);
+    // An expiry counts toward the breaker like a rejection.
+    expect(done.breaker).toEqual({ streak: 1, tripped: false });
+    await h.terminate();
+  });
+});
+
+it('cancels the approval being waited on when an admin pauses the copilot', async () => {
+  const world = scriptedSession();
+  const { worker, taskQueue } = await workerWith(testEnv, world.activities);
+  await worker.runUntil(async () => {
+    const h = await startSession(testEnv.client, taskQueue);
+    const turnId = await send(h);
+    await waitingFor(h);
+    await h.signal(copilotPausedSignal, { paused: true, by: ADMIN });
+    const done = await eventually(() => state(h), turnEnded(turnId), 'the turn to end');
+    expect(done.paused).toBe(true);
+    expect(toolStep(done, turnId)).toMatchObject({ status: 'rejected', summary: 'the copilot was paused for this organization' });
+    expect(world.called('cancelApproval')).toEqual([{ approvalId: world.approvals[0], reason: 'the copilot was paused for this organization' }]);
+    expect(world.called('dispatchDeviceCommand')).toEqual([]);
+    expect(done.breaker.streak).toBe(0); // a pause is nobody's rejection
+    await h.terminate();
+  });
+});
+
+it('trips the breaker after three rejections in a row and refuses every later tool call until a verified reset', async () => {
+  const world = scriptedSession();
+  const { worker, taskQueue } = await workerWith(testEnv, world.activities);
+  await worker.runUntil(async () => {
+    const h = await startSession(testEnv.client, taskQueue);
+    const statuses: (ToolStepStatus | undefined)[] = [];
+    for (let i = 0; i < 3; i++) {
+      const turnId = await send(h);
+      await waitingFor(h);
+      await decide(h, world.approvals[i]!, 'rejected');
+      statuses.push(toolStep(await eventually(() => state(h), turnEnded(turnId), `turn ${i + 1} to end`), turnId)?.status);
+    }
+    expect(statuses).toEqual(['rejected', 'rejected', 'rejected']);
+    expect((await state(h)).breaker).toEqual({ streak: 3, tripped: true });
+    expect(world.called('recordBreakerTrip')).toEqual([expect.objectContaining({ orgId: ORG, streak: 3 })]);
+
+    // Tripped: the next call is denied by the workflow itself, without authorization or an approver being asked.
+    const refused = await send(h);
+    const after = await eventually(() => state(h), turnEnded(refused), 'the fourth turn to end');
+    expect(toolStep(after, refused)).toMatchObject({ status: 'denied', summary: expect.stringMatching(/circuit breaker of this session tripped/) });
+    expect(world.called('authorizeToolCall')).toHaveLength(3);
+    expect(world.called('requestApproval')).toHaveLength(3);
+    expect(world.called('recordLocalDenial')).toEqual([expect.objectContaining({ rule: 'breaker', tool: 'manage_service' })]);
+
+    // A reset the api has no record of changes nothing; an org admin's recorded one re-arms the breaker.
+    expect(await h.executeUpdate(resetBreakerRequestUpdate, { args: [{ requestId: crypto.randomUUID() }] })).toEqual({ applied: false, reason: 'no such request from an org admin' });
+    expect((await state(h)).breaker.tripped).toBe(true);
+    expect(await h.executeUpdate(resetBreakerRequestUpdate, { args: [{ requestId: resetByAdmin }] })).toEqual({ applied: true });
+    expect((await state(h)).breaker).toEqual({ streak: 0, tripped: false });
+    await send(h);
+    await waitingFor(h);
+    expect(world.called('authorizeToolCall')).toHaveLength(4);
+    await h.terminate();
+  });
+});
