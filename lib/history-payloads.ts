@@ -9,10 +9,16 @@ import { temporal } from '@temporalio/proto';
 type History = temporal.api.history.v1.IHistory;
 
 /**
- * Search attributes are indexed by the server and headers are read by interceptors before any codec, so our
- * clients never encode them; encoding leaves them alone too (decoding passes anything not encrypted through anyway).
+ * Whether the payloads at `path` (property names from the history down) went through our codec. Not: search
+ * attributes (indexed by the server), headers (read by interceptors before any codec), and a marker's details, which
+ * the SDK's core writes and reads itself (a patch id, a local activity's sequence data), but for a local activity's
+ * `result`. Encoding leaves these alone; decoding passes anything not encrypted through anyway.
  */
-const UNENCODED = new Set(['searchAttributes', 'header']);
+export function encodedByCodec(path: readonly string[]): boolean {
+  const [key, parent, grandparent] = [path.at(-1), path.at(-2), path.at(-3)];
+  if (key === 'searchAttributes' || key === 'header') return false;
+  return !(grandparent === 'markerRecordedEventAttributes' && parent === 'details' && key !== 'result');
+}
 
 /** A payload: every payload our converters write names its encoding in its metadata. */
 const isPayload = (v: object): v is Payload => {
@@ -20,13 +26,14 @@ const isPayload = (v: object): v is Payload => {
   return typeof metadata === 'object' && metadata !== null && ArrayBuffer.isView((metadata as { encoding?: unknown }).encoding);
 };
 
-async function mapPayloads(node: unknown, fn: (p: Payload) => Promise<Payload>): Promise<unknown> {
+async function mapPayloads(node: unknown, fn: (p: Payload) => Promise<Payload>, path: string[] = []): Promise<unknown> {
   if (node === null || typeof node !== 'object' || ArrayBuffer.isView(node)) return node;
   if (isPayload(node)) return fn(node);
-  if (Array.isArray(node)) return Promise.all(node.map((item) => mapPayloads(item, fn)));
+  if (Array.isArray(node)) return Promise.all(node.map((item) => mapPayloads(item, fn, path)));
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(node)) {
-    out[key] = UNENCODED.has(key) ? value : await mapPayloads(value, fn);
+    const at = [...path, key];
+    out[key] = encodedByCodec(at) ? await mapPayloads(value, fn, at) : value;
   }
   return out;
 }
