@@ -25,14 +25,16 @@ export const CODEC_BODY_LIMIT_BYTES = 4 * 1024 * 1024;
 const MAX_PAYLOADS = 1000;
 
 const Base64 = z.string().max(CODEC_BODY_LIMIT_BYTES).regex(/^[A-Za-z0-9+/]*={0,2}$/, 'expected base64');
-const WirePayload = z.object({
-  metadata: z
-    .record(z.string().min(1).max(256), Base64.max(4096))
-    .refine((m) => Object.keys(m).length <= 32, 'at most 32 metadata entries')
-    .optional(),
-  data: Base64.optional(),
-});
-export const CodecBody = z.object({ payloads: z.array(WirePayload).max(MAX_PAYLOADS) });
+const WirePayload = z
+  .object({
+    metadata: z
+      .record(z.string().min(1).max(256), Base64.max(4096))
+      .refine((m) => Object.keys(m).length <= 32, 'at most 32 metadata entries')
+      .optional(),
+    data: Base64.optional(),
+  })
+  .strict();
+export const CodecBody = z.object({ payloads: z.array(WirePayload).max(MAX_PAYLOADS) }).strict();
 type WirePayload = z.infer<typeof WirePayload>;
 
 const Namespace = z.string().min(1).max(256);
