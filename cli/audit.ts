@@ -12,6 +12,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import type { PayloadCodec } from '@temporalio/common';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { WORKFLOW_BUNDLE_OPTIONS } from '../worker/create-worker';
@@ -89,6 +90,16 @@ async function load(target: string, workflowId?: string): Promise<{ bundle: Expo
   }
 }
 
+/** The timeline and cross-checks of a bundle; a history encrypted with a key this machine lacks gives the reason. */
+async function readTimeline(bundle: ExportBundle, codec: PayloadCodec): Promise<Omit<ExportAnalysis, 'crossCheck'> & { crossCheck: ExportAnalysis['crossCheck'] | null; error?: string }> {
+  try {
+    if (bundle.files.has('audit-events.json')) return await analyse(bundle, codec);
+    return { timeline: await exportTimeline(bundle, codec), crossCheck: null, alteredEvents: [] };
+  } catch (err) {
+    return { timeline: [], crossCheck: null, alteredEvents: [], error: (err as Error).message };
+  }
+}
+
 async function replayCommand(target: string | undefined, json: boolean, workflowId?: string): Promise<number> {
   if (!target) throw new UsageError('replay needs a history file, an export directory or a workflow id');
   const { bundle, problems } = await load(target, workflowId);
@@ -109,15 +120,8 @@ async function replayCommand(target: string | undefined, json: boolean, workflow
       replays.push({ workflowId: run.workflowId, runId: run.runId, replays: false, error: (err as Error).message.split('\n')[0] });
     }
   }
-  // A history encrypted with a key this machine lacks has no timeline either: said once, with the key id it needs.
-  let timelineError: string | undefined;
-  const analysis: Omit<ExportAnalysis, 'crossCheck'> & { crossCheck: ExportAnalysis['crossCheck'] | null } = await (bundle.files.has('audit-events.json')
-    ? analyse(bundle, codec)
-    : exportTimeline(bundle, codec).then((timeline) => ({ timeline, crossCheck: null, alteredEvents: [] }))
-  ).catch((err: unknown) => {
-    timelineError = (err as Error).message;
-    return { timeline: [], crossCheck: null, alteredEvents: [] };
-  });
+  const analysis = await readTimeline(bundle, codec);
+  const timelineError = analysis.error;
   const ok = !timelineError && replays.every((r) => r.replays) && !problems.length && !analysis.alteredEvents.length && !(analysis.crossCheck && (analysis.crossCheck.missingInAudit.length || analysis.crossCheck.missingInHistory.length));
   if (json) {
     console.log(JSON.stringify({ ok, replays, fileProblems: problems, timelineError, alteredEvents: analysis.alteredEvents, crossCheck: analysis.crossCheck, timeline: analysis.timeline }, null, 1));
