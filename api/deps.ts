@@ -1,4 +1,5 @@
 import type { Client } from '@temporalio/client';
+import type { PayloadCodec } from '@temporalio/common';
 import type { GuardConfig } from '../lib/env';
 import type { Logger } from '../lib/logger';
 import type { MailConfig } from './services/notify-approvers';
@@ -14,6 +15,8 @@ export interface ApiDeps {
   /** Prisma's own connection pool, for the statements that run in plain SQL (lib/device-commands.ts). */
   pool: Pool;
   temporal: Client;
+  /** Decrypts history payloads for the timeline and the Temporal UI's codec endpoint (`temporal` has it too). */
+  payloadCodec: PayloadCodec;
   redis: Redis;
   limiter: RateLimiter;
   logger: Logger;

@@ -3,9 +3,10 @@ import crypto from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { generateSigningKeyPem, loadSigningKey, type SigningKey } from '../cage/command-signing';
-import { guardConfig, loadEnvOrExit, slackConfig, type Env } from '../lib/env';
+import { EnvError, guardConfig, loadEnvOrExit, slackConfig, type Env } from '../lib/env';
 import { RateLimiter } from '../lib/rate-limiter';
 import { createLogger, type Logger } from '../lib/logger';
+import { payloadCodecFromEnv, type EncryptionCodec } from '../lib/payload-codec';
 import { createDatabase } from '../lib/prisma';
 import { createRedis } from '../lib/redis';
 import { createTemporalClient } from '../lib/temporal';
@@ -38,6 +39,17 @@ function webSecret(env: Env, logger: Logger): string {
   return crypto.randomBytes(32).toString('hex');
 }
 
+/** PAYLOAD_KEYS, or (outside production) the keys in DATA_DIR, made on first start. */
+function payloadCodec(env: Env, logger: Logger): EncryptionCodec {
+  try {
+    return payloadCodecFromEnv(env);
+  } catch (err) {
+    if (!(err instanceof EnvError)) throw err;
+    logger.fatal(err.message);
+    process.exit(1);
+  }
+}
+
 async function main(): Promise<void> {
   const env = loadEnvOrExit();
   const logger = createLogger(env, 'api');
@@ -45,13 +57,15 @@ async function main(): Promise<void> {
   const redis = createRedis(env.REDIS_URL);
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis unavailable'));
   redis.connect().catch(() => undefined); // health reports it; checks that need Redis fail closed
-  const temporal = createTemporalClient(env);
+  const codec = payloadCodec(env, logger);
+  const temporal = createTemporalClient(env, codec);
   const api = await createApiServer({
     prisma,
     pool,
     redis,
     limiter: new RateLimiter(redis, env.RATE_KEY_PREFIX),
     temporal,
+    payloadCodec: codec,
     logger,
     config: {
       databaseUrl: env.DATABASE_URL,

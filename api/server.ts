@@ -27,6 +27,7 @@ import { createSession, getSession, listSessions, resetBreaker, sendMessage, ses
 import { decide, getApproval, listApprovals } from './routes/approvals';
 import { getOrgStatus, getPolicy, getUsage, pauseCopilot, putBudget, putPolicy, resumeCopilot } from './routes/orgs';
 import { exportAuditSession, listAuditSessions } from './routes/audit';
+import { CODEC_BODY_LIMIT_BYTES, codecCors, decodePayloads } from './routes/codec';
 import { getEmailApprovals, putEmailApprovals } from './routes/email-approvals';
 import { deleteSlackLink, linkSlackUser, listMySlackLinks, listOrgSlackUsers, putSlackChannel } from './routes/slack-admin';
 import { deleteScript, listScripts, putScript } from './routes/scripts';
@@ -65,6 +66,7 @@ export const ROUTES: Route<any, any, any>[] = [
   putBudget,
   listAuditSessions,
   exportAuditSession,
+  decodePayloads,
   putSlackChannel,
   linkSlackUser,
   listOrgSlackUsers,
@@ -157,6 +159,8 @@ export function createApp(deps: ApiDeps, web: WebAuth, slack?: WebClient, baseUr
   if (slack && deps.config.slack) app.use(slackInteractions(deps, slack, deps.config.slack, baseUrl));
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+  // The Temporal UI's codec calls: CORS first (preflights and errors carry it too), and a body up to one payload's size.
+  app.use('/codec', codecCors(deps.config.temporalUiUrl), express.json({ limit: CODEC_BODY_LIMIT_BYTES, verify: refuseInvalidUtf8 }));
   app.use(express.json({ limit: deps.config.bodyLimitBytes, verify: refuseInvalidUtf8 }));
   app.get('/openapi.json', (_req, res) => {
     res.json(buildOpenApi(ROUTES));

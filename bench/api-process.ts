@@ -40,6 +40,7 @@ export async function startApiProcess(sys: TestSystem, opts: { signingKeyPem: st
       DATA_DIR: opts.dataDir,
       COMMAND_SIGNING_KEY: opts.signingKeyPem,
       WEB_SECRET: crypto.randomBytes(32).toString('hex'),
+      PAYLOAD_KEYS: sys.payloadKeys,
       // Approval channels off: nothing but the api itself in the process.
       SMTP_URL: '',
       SLACK_BOT_TOKEN: '',

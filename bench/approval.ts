@@ -5,6 +5,7 @@
  *   npm run bench -- approval [--n 200]
  */
 import { Worker } from '@temporalio/worker';
+import { dataConverterOf } from '../lib/payload-codec';
 import { startTestSystem, waitUntil } from '../test/harness';
 import { emit, summarize } from './stats';
 
@@ -19,6 +20,8 @@ export async function runApprovalBench(n: number): Promise<void> {
     const started = new Map<number, number>();
     const worker = await Worker.create({
       connection: sys.temporal.nativeConnection,
+      // The same codec as the test system's client, which encrypts what it sends this worker.
+      dataConverter: dataConverterOf(sys.payloadCodec),
       taskQueue: 'bench-baseline',
       workflowsPath: require.resolve('./baseline-workflows'),
       activities: { mark: async (i: number) => void started.set(i, Date.now()) },

@@ -11,6 +11,7 @@ import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Worker } from '@temporalio/worker';
+import { dataConverterOf } from '../lib/payload-codec';
 import { createEnrollmentKey } from '../prisma/seed-demo';
 import { startTestSystem, waitUntil, type TestSystem } from '../test/harness';
 import { spawnSimulatedAgents } from './simulated-agents';
@@ -27,6 +28,8 @@ function heapMb(): number {
 async function bareTemporal(sys: TestSystem, n: number): Promise<number> {
   const worker = await Worker.create({
     connection: sys.temporal.nativeConnection,
+    // The same codec as the test system's client, which encrypts what it sends this worker.
+    dataConverter: dataConverterOf(sys.payloadCodec),
     taskQueue: 'bench-fanout',
     workflowsPath: require.resolve('./baseline-workflows'),
     activities: { noop: async () => undefined },

@@ -2,13 +2,16 @@
  * The auditor's view, end to end with real Temporal, PostgreSQL and agent processes: a session with an approval
  * and a remediation that survives a worker restart is exported with `npm run audit -- export`, replayed with
  * `npm run audit -- replay`, and the org's audit chain verified with `npm run audit -- verify`; tampering with the
- * export or with the audit log is caught. The same export through the API for the auditor role.
+ * export or with the audit log is caught. The same export through the API for the auditor role. Exported histories
+ * keep their payloads encrypted; the CLI decrypts them with the system's PAYLOAD_KEYS to replay them.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
+import { temporal } from '@temporalio/proto';
 import { environment, loadEnv } from '../lib/env';
 import { startTestSystem, waitUntil, toolCall, type TestSystem } from '../test/harness';
 
@@ -25,7 +28,7 @@ const decide = (id: string, body: Record<string, unknown>) => sys.request('POST'
 
 /** Runs the audit CLI as an auditor would, against the test system's database and Temporal. */
 async function audit(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env = environment({ DATABASE_URL: loadEnv().TEST_DATABASE_URL, TEMPORAL_ADDRESS: sys.temporal.address, LOG_LEVEL: 'silent' });
+  const env = environment({ DATABASE_URL: loadEnv().TEST_DATABASE_URL, TEMPORAL_ADDRESS: sys.temporal.address, LOG_LEVEL: 'silent', PAYLOAD_KEYS: sys.payloadKeys });
   try {
     const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', path.join(root, 'cli', 'audit.ts'), ...args], { cwd: root, env, maxBuffer: 64 * 1024 * 1024 });
     return { code: 0, stdout, stderr };
@@ -79,6 +82,13 @@ it('exports the session: every run and child history, the audit events, and a ma
   const events = JSON.parse(await readFile(path.join(out, 'audit-events.json'), 'utf8'));
   expect(events.map((e: { action: string }) => e.action)).toEqual(expect.arrayContaining(['approval.requested', 'approval.approved', 'tool.needs_approval']));
   expect(events.every((e: { sessionId: string }) => e.sessionId === sessionId)).toBe(true);
+  // The histories keep their payloads encrypted: the services asked for and restarted are nowhere in the files.
+  for (const run of manifest.runs) {
+    const history = historyFromJSON(JSON.parse(await readFile(path.join(out, run.path), 'utf8')));
+    const bytes = Buffer.from(temporal.api.history.v1.History.encode(history).finish());
+    expect(bytes.includes('binary/encrypted')).toBe(true);
+    for (const plain of ['Spooler', 'Dnscache', 'printing is down']) expect(bytes.includes(plain)).toBe(false);
+  }
   // Secrets never enter what an auditor exports: no API key, no device secret.
   const secrets = [...sys.seed.credentials.map((c) => c.apiKey), JSON.parse(await readFile(sys.agent!.credentialsFile, 'utf8')).secret as string];
   for (const file of await filesUnder(out)) {

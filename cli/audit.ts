@@ -7,19 +7,22 @@
  *                                                         only when the file itself does not tell (lib/history-workflow-id)
  *   npm run audit -- verify [--org <slug>] [--json]         checks the audit log's hash chain; the first broken link
  * Exit code 0 when everything replays / verifies, 1 when something does not, 2 on bad usage.
+ * Histories are encrypted (lib/payload-codec.ts): export and replay decrypt with PAYLOAD_KEYS (outside production,
+ * the key file in DATA_DIR); a history encrypted with a key that is not there is reported with the key id it needs.
  */
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import type { DataConverter } from '@temporalio/common';
+import type { DataConverter, PayloadCodec } from '@temporalio/common';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { WORKFLOW_BUNDLE_OPTIONS } from '../worker/create-worker';
 import { verifyChains, type ChainReport } from '../lib/audit-chain';
-import { analyse, exportSession, readExport, writeExport, type ExportBundle } from '../lib/audit-export';
-import { timelineOf, type TimelineEntry } from '../lib/audit-timeline';
+import { analyse, exportSession, exportTimeline, readExport, writeExport, type ExportAnalysis, type ExportBundle } from '../lib/audit-export';
+import type { TimelineEntry } from '../lib/audit-timeline';
 import { workflowIdOfHistory } from '../lib/history-workflow-id';
 import { loadEnvOrExit } from '../lib/env';
+import { dataConverterOf, payloadCodecFromEnv } from '../lib/payload-codec';
 import { createPrisma } from '../lib/prisma';
 import { createTemporalClient } from '../lib/temporal';
 
@@ -30,19 +33,25 @@ const USAGE = `usage:
 
 class UsageError extends Error {}
 
+/** Histories are encrypted in Temporal and in exports: export and replay need PAYLOAD_KEYS (or the dev key file). */
+function payloadCodec() {
+  return payloadCodecFromEnv(loadEnvOrExit());
+}
+
 function services() {
   const env = loadEnvOrExit();
-  return { env, prisma: createPrisma(env.DATABASE_URL), temporal: createTemporalClient(env) };
+  const codec = payloadCodec();
+  return { env, codec, prisma: createPrisma(env.DATABASE_URL), temporal: createTemporalClient(env, codec) };
 }
 
 async function exportCommand(workflowId: string | undefined, out: string | undefined): Promise<number> {
   if (!workflowId) throw new UsageError('export needs a workflow id');
-  const { env, prisma, temporal } = services();
+  const { env, codec, prisma, temporal } = services();
   try {
     const bundle = await exportSession({ prisma, temporal }, workflowId);
     const dir = path.resolve(out ?? path.join(env.DATA_DIR, 'audit', workflowId));
     await writeExport(bundle, dir);
-    const { crossCheck } = analyse(bundle);
+    const { crossCheck } = await analyse(bundle, codec);
     console.log(`exported ${workflowId} to ${dir}`);
     console.log(`  ${bundle.manifest.runs.length} workflow run(s), ${JSON.parse(bundle.files.get('audit-events.json')!).length} audit events, manifest.json with SHA-256 of ${bundle.manifest.files.length} files`);
     console.log(`  approvals: ${crossCheck.matched} in both the history and the audit log${crossCheck.missingInAudit.length + crossCheck.missingInHistory.length ? `; MISMATCH: ${describeMismatch(crossCheck)}` : ''}`);
@@ -102,9 +111,20 @@ async function load(target: string, workflowId?: string, dataConverter?: DataCon
   }
 }
 
-/** `dataConverter`: the deployment's, when its payloads are encoded with a codec (encryption); none by default. */
-async function replayCommand(target: string | undefined, json: boolean, workflowId?: string, dataConverter?: DataConverter): Promise<number> {
+/** The timeline and cross-checks of a bundle; a history encrypted with a key this machine lacks gives the reason. */
+async function readTimeline(bundle: ExportBundle, codec: PayloadCodec): Promise<Omit<ExportAnalysis, 'crossCheck'> & { crossCheck: ExportAnalysis['crossCheck'] | null; error?: string }> {
+  try {
+    if (bundle.files.has('audit-events.json')) return await analyse(bundle, codec);
+    return { timeline: await exportTimeline(bundle, codec), crossCheck: null, alteredEvents: [] };
+  } catch (err) {
+    return { timeline: [], crossCheck: null, alteredEvents: [], error: (err as Error).message };
+  }
+}
+
+async function replayCommand(target: string | undefined, json: boolean, workflowId?: string): Promise<number> {
   if (!target) throw new UsageError('replay needs a history file, an export directory or a workflow id');
+  const codec = payloadCodec();
+  const dataConverter = dataConverterOf(codec);
   const { bundle, problems } = await load(target, workflowId, dataConverter);
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   const replays: { workflowId: string; runId: string; replays: boolean; error?: string }[] = [];
@@ -122,12 +142,11 @@ async function replayCommand(target: string | undefined, json: boolean, workflow
       replays.push({ workflowId: run.workflowId, runId: run.runId, replays: false, error: (err as Error).message.split('\n')[0] });
     }
   }
-  const analysis = bundle.files.has('audit-events.json')
-    ? analyse(bundle)
-    : { timeline: bundle.manifest.runs.flatMap((r) => timelineOf(r.workflowId, historyFromJSON(JSON.parse(bundle.files.get(r.path)!)))), crossCheck: null, alteredEvents: [] };
-  const ok = replays.every((r) => r.replays) && !problems.length && !analysis.alteredEvents.length && !(analysis.crossCheck && (analysis.crossCheck.missingInAudit.length || analysis.crossCheck.missingInHistory.length));
+  const analysis = await readTimeline(bundle, codec);
+  const timelineError = analysis.error;
+  const ok = !timelineError && replays.every((r) => r.replays) && !problems.length && !analysis.alteredEvents.length && !(analysis.crossCheck && (analysis.crossCheck.missingInAudit.length || analysis.crossCheck.missingInHistory.length));
   if (json) {
-    console.log(JSON.stringify({ ok, replays, fileProblems: problems, alteredEvents: analysis.alteredEvents, crossCheck: analysis.crossCheck, timeline: analysis.timeline }, null, 1));
+    console.log(JSON.stringify({ ok, replays, fileProblems: problems, timelineError, alteredEvents: analysis.alteredEvents, crossCheck: analysis.crossCheck, timeline: analysis.timeline }, null, 1));
     return ok ? 0 : 1;
   }
   for (const p of problems) console.log(`FILE CHANGED: ${p}`);
@@ -135,6 +154,7 @@ async function replayCommand(target: string | undefined, json: boolean, workflow
     console.log(r.replays ? `replays: ${r.workflowId} ${r.runId} replays against the current workflow code` : `DOES NOT REPLAY: ${r.workflowId} ${r.runId}: ${r.error}`);
   }
   console.log('');
+  if (timelineError) console.log(`NO TIMELINE: ${timelineError}`);
   for (const t of analysis.timeline) console.log(formatEntry(t));
   if (analysis.crossCheck) {
     const c = analysis.crossCheck;
@@ -150,7 +170,7 @@ function formatEntry(t: TimelineEntry): string {
 }
 
 async function verifyCommand(org: string | undefined, json: boolean): Promise<number> {
-  const { prisma } = services();
+  const prisma = createPrisma(loadEnvOrExit().DATABASE_URL);
   try {
     let orgId: string | undefined;
     if (org) {

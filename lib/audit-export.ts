@@ -1,7 +1,8 @@
 /**
  * Audit export: a copilot session's workflow histories (every run, and every remediation child), the org's audit
  * events for the session, and a manifest with the SHA-256 of every file. Histories are written in the encoding of
- * `temporal workflow show --output json` (payloads still encoded), so `Worker.runReplayHistory` reads them back.
+ * `temporal workflow show --output json` with payloads still encoded, that is encrypted (lib/payload-codec.ts): an
+ * export leaks nothing to whoever holds the files, and `npm run audit -- replay` decrypts with the keys.
  *
  *   <out>/manifest.json
  *   <out>/workflows/<workflowId>/<runId>.json
@@ -10,10 +11,12 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
+import type { PayloadCodec } from '@temporalio/common';
 import { historyFromJSON, historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { Prisma, type PrismaClient } from '@prisma/client';
 import { AppError, AppErrorCode } from './app-error';
 import { eventHash, readChainRows, type ChainRow } from './audit-chain';
+import { decodeHistory } from './history-payloads';
 import { sha256 } from './secrets';
 import { childWorkflowIds, decidedApprovals, timelineOf, type TimelineEntry } from './audit-timeline';
 
@@ -145,14 +148,22 @@ export interface ExportAnalysis {
   alteredEvents: string[];
 }
 
-/** The merged timeline of all runs, and the cross-check of approvals between the histories and the audit events. */
-export function analyse(bundle: ExportBundle): ExportAnalysis {
-  const timeline = bundle.manifest.runs
-    .flatMap((run) => {
-      const content = bundle.files.get(run.path);
-      return content ? timelineOf(run.workflowId, historyFromJSON(JSON.parse(content))) : [];
-    })
-    .sort((a, b) => a.time.localeCompare(b.time));
+/** The timeline of every run of an export, merged in time order; payloads decrypted with `codec` first. */
+export async function exportTimeline(bundle: ExportBundle, codec: PayloadCodec): Promise<TimelineEntry[]> {
+  const timeline: TimelineEntry[] = [];
+  for (const run of bundle.manifest.runs) {
+    const content = bundle.files.get(run.path);
+    if (content) timeline.push(...timelineOf(run.workflowId, await decodeHistory(historyFromJSON(JSON.parse(content)), codec)));
+  }
+  return timeline.sort((a, b) => a.time.localeCompare(b.time));
+}
+
+/**
+ * The merged timeline of all runs, and the cross-check of approvals between the histories and the audit events.
+ * The histories' payloads are decrypted with `codec`; one encrypted with a key it lacks fails with that key's id.
+ */
+export async function analyse(bundle: ExportBundle, codec: PayloadCodec): Promise<ExportAnalysis> {
+  const timeline = await exportTimeline(bundle, codec);
   const events = JSON.parse(bundle.files.get('audit-events.json') ?? '[]') as ExportedEvent[];
   const inHistory = decidedApprovals(timeline);
   const inAudit = new Map(events.filter((e) => e.action === 'approval.approved' || e.action === 'approval.rejected').map((e) => [e.target ?? '', e]));

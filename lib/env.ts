@@ -72,6 +72,14 @@ export const Env = z.object({
   RATE_WINDOW_SCALE: z.coerce.number().positive().max(100).default(1).describe('Multiplies every rate-limit window (1 = as documented); tests use small values to watch windows slide.'),
 
   COMMAND_SIGNING_KEY: z.string().min(40).optional().describe('Ed25519 private key (PKCS#8 PEM; `\\n` may stand for newlines) that signs every command sent to agents. Required in production; unset elsewhere: `<DATA_DIR>/command-signing-key.pem`, made on first start.'),
+  PAYLOAD_KEYS: z
+    .string()
+    .optional()
+    .superRefine((value, ctx) => {
+      const problem = value === undefined ? null : payloadKeysProblem(value);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .describe('Keys that encrypt workflow payloads in Temporal (lib/payload-codec.ts): comma-separated `<keyId>:<base64 of 32 bytes>`. The first encrypts; every one decrypts, so a rotation puts the new key first and keeps the old ones. Required in production; unset elsewhere: `<DATA_DIR>/payload-keys`, made on first start.'),
   WEB_SECRET: z.string().min(32, 'WEB_SECRET must be at least 32 characters').optional().describe("Signs the web pages' CSRF tokens (at least 32 characters, the same on every api node). Required in production; unset elsewhere: random per process."),
   SMTP_URL: z.string().regex(/^smtps?:\/\/\S+$/, 'expected smtp://host:port or smtps://…').optional().describe('SMTP server for approval mails, e.g. `smtp://127.0.0.1:2525`; unset turns the email channel off.'),
   MAIL_FROM: z.string().min(3).default('Gatehouse <approvals@gatehouse.local>').describe('Sender of approval mails.'),
@@ -90,6 +98,41 @@ export const Env = z.object({
   HTTP_KEEP_ALIVE_SECONDS: z.coerce.number().int().min(1).max(280).default(65).describe('How long the api keeps an idle HTTP connection open; keep it above the idle timeout of every client and load balancer in front of it (60 s for the common ones), so the client closes first.'),
 });
 export type Env = z.infer<typeof Env>;
+
+/** One key of PAYLOAD_KEYS. */
+export interface PayloadKey {
+  id: string;
+  key: Buffer;
+}
+
+const KEY_ID = /^[A-Za-z0-9._-]{1,64}$/;
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+
+/**
+ * Parses PAYLOAD_KEYS (or the dev key file, in the same format; commas or newlines between keys). Problems name the
+ * key by its id or position, never its material.
+ */
+export function parsePayloadKeys(value: string): { keys: PayloadKey[] } | { problem: string } {
+  const entries = value.split(/[,\s]+/).filter(Boolean);
+  if (!entries.length) return { problem: 'expected at least one <keyId>:<base64 of 32 bytes>' };
+  const keys: PayloadKey[] = [];
+  for (const [i, entry] of entries.entries()) {
+    const colon = entry.indexOf(':');
+    const id = colon < 0 ? '' : entry.slice(0, colon);
+    const material = colon < 0 ? '' : entry.slice(colon + 1);
+    if (!KEY_ID.test(id)) return { problem: `key #${i + 1}: expected <keyId>:<base64 of 32 bytes>, the id made of letters, digits and . _ - (at most 64)` };
+    if (keys.some((k) => k.id === id)) return { problem: `key id ${id} appears twice; every key needs its own id` };
+    const key = Buffer.from(material, 'base64');
+    if (!BASE64.test(material) || key.length !== 32) return { problem: `key ${id}: expected 32 bytes in base64 (e.g. from \`openssl rand -base64 32\`)` };
+    keys.push({ id, key });
+  }
+  return { keys };
+}
+
+function payloadKeysProblem(value: string): string | null {
+  const parsed = parsePayloadKeys(value);
+  return 'problem' in parsed ? parsed.problem : null;
+}
 
 export class EnvError extends Error {}
 

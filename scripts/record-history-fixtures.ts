@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { decodeHistory } from '../lib/history-payloads';
 import { startTestSystem, waitUntil, type TestSystem } from '../test/harness';
 import { copilotPausedSignal, remediationControlSignal, remediationResultsSignal, resetBreakerSignal, sendMessageUpdate } from '../workflows/definitions';
 
@@ -25,7 +26,9 @@ async function saveWorkflow(sys: TestSystem, workflowId: string, name: string): 
     console.log(`kept ${path.relative(process.cwd(), file)} (committed fixtures are never re-recorded)`);
     return;
   }
-  const history = await sys.temporal.client.workflow.getHandle(workflowId).fetchHistory();
+  // Fixtures are committed decrypted: the test system's key dies with it, and CI replays them without one
+  // (the codec passes payloads that are not encrypted through).
+  const history = await decodeHistory(await sys.temporal.client.workflow.getHandle(workflowId).fetchHistory(), sys.payloadCodec);
   // Replay needs the real workflow id where the code derives ids from it (a remediation child's id, for one).
   const index = existsSync(indexFile) ? (JSON.parse(await readFile(indexFile, 'utf8')) as Record<string, string>) : {};
   await writeFile(indexFile, `${JSON.stringify({ ...index, [`${name}.json`]: workflowId }, null, 1)}\n`);

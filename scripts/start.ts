@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { agentCredentialsPath, loadEnvOrExit, modelEndpoint, publicUrl, temporalCliPath, type Env } from '../lib/env';
+import { devPayloadKeysFile, payloadCodecFromEnv } from '../lib/payload-codec';
 import { createPrisma, type PrismaClient } from '../lib/prisma';
 import { canConnect, waitForPort } from '../lib/tcp';
 import { AgentCredentials } from '../agent/credentials';
@@ -86,6 +87,8 @@ async function main(): Promise<void> {
   if (await canConnect(env.HOST, env.PORT)) {
     throw new Error(`port ${env.PORT} is already in use (is Gatehouse already running?); stop it or set PORT`);
   }
+  // Made here, before the api and the worker start, so both read the same dev key (production: PAYLOAD_KEYS).
+  const payloadKeyId = payloadCodecFromEnv(env).keyId;
   const prisma = createPrisma(env.DATABASE_URL);
   await ensureSeed(env, prisma);
 
@@ -97,6 +100,8 @@ async function main(): Promise<void> {
       '--db-filename', path.join(env.DATA_DIR, 'temporal.db'),
       '--ip', temporalHost, '--port', temporalPort,
       '--ui-port', String(env.TEMPORAL_UI_PORT),
+      // The UI asks the api to decrypt payloads (api/routes/codec.ts) for a signed-in auditor or partner admin.
+      '--ui-codec-endpoint', `${server}/codec`,
       '--namespace', env.TEMPORAL_NAMESPACE,
       '--log-level', 'warn',
     ]);
@@ -120,6 +125,9 @@ Gatehouse is running.
   API         ${server}  (OpenAPI: ${server}/openapi.json, health: ${server}/healthz)
   Console     ${server}/console (Socket.IO: live progress of sessions; the web console comes later)
   Temporal UI ${env.TEMPORAL_UI_URL}
+              payloads are encrypted (key ${payloadKeyId}${env.PAYLOAD_KEYS ? ' of PAYLOAD_KEYS' : ` in ${path.relative(root, devPayloadKeysFile(env))}`}); to read them in the UI, sign in to the
+              console as the auditor, then in the UI's Codec Server settings choose "Use my browser setting",
+              enter ${server}/codec and tick "Include cross-origin credentials"
   Model       ${modelEndpoint(env).offline ? `offline model at ${modelEndpoint(env).baseURL}` : 'Anthropic'}
 Try:  npm run copilot -- ask "what is the hostname and uptime of the demo device?"
       npm run copilot -- ask "restart the Spooler service on ACME-PC-01"     (T3: waits for an approver)

@@ -23,6 +23,7 @@ import { createRedis, type Redis } from '../lib/redis';
 import { startOfflineModel } from '../offline-model/server';
 import { createEnrollmentKey, seedDemo, type DemoSeed } from '../prisma/seed-demo';
 import { issueSecret } from '../lib/secrets';
+import { dataConverterOf, payloadCodecFromEnv, type EncryptionCodec } from '../lib/payload-codec';
 import { activityDeps, createWorker } from '../worker/create-worker';
 import { createActivities, type Activities } from '../activities';
 import { CuttableTcpPath, DedicatedRedis } from './services';
@@ -45,7 +46,11 @@ export interface TestSystem {
   redis: Redis;
   /** The rate limiter the api and the worker share (its keys are this system's own). */
   limiter: RateLimiter;
+  /** Its `client` encrypts and decrypts payloads with this system's key, as the api and the worker do. */
   temporal: TestWorkflowEnvironment;
+  /** PAYLOAD_KEYS of this system (a fresh key per system), for the processes that act as part of it (CLI, worker). */
+  payloadKeys: string;
+  payloadCodec: EncryptionCodec;
   api: ApiServer;
   url: string;
   seed: DemoSeed;
@@ -207,9 +212,13 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
   const suffix = crypto.randomBytes(4).toString('hex');
   const seed = await seedDemo(prisma, { suffix });
   const taskQueue = `test-${suffix}`;
+  // Each test system encrypts its histories with a key of its own, as a deployment would.
+  const payloadKeys = opts.env?.PAYLOAD_KEYS ?? `test-${suffix}:${crypto.randomBytes(32).toString('base64')}`;
+  const payloadCodec = payloadCodecFromEnv({ ...env, PAYLOAD_KEYS: payloadKeys });
 
   const temporal = await TestWorkflowEnvironment.createLocal({
     server: { executable: { type: 'existing-path', path: temporalCliPath(env) }, ip: '127.0.0.1', log: { format: 'pretty', level: 'error' } },
+    client: { dataConverter: dataConverterOf(payloadCodec) },
   });
   const model = await startOfflineModel(0);
   const modelUrl = opts.modelUrl ?? model.url;
@@ -227,6 +236,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
     redis,
     limiter,
     temporal: temporal.client,
+    payloadCodec,
     logger,
     config: {
       databaseUrl: systemDbUrl,
@@ -275,6 +285,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
         TEMPORAL_TASK_QUEUE: taskQueue,
         LOG_LEVEL: env.TEST_LOG_LEVEL,
         RATE_KEY_PREFIX: rateKeyPrefix,
+        PAYLOAD_KEYS: payloadKeys,
       }),
       stdio: ['ignore', 'ignore', 'inherit'],
     });
@@ -293,7 +304,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
     workerStarts += 1;
     const identity = `${process.pid}@${os.hostname()}/worker-${workerStarts}`;
     const workflowBundle = await freshRunBundle(env.TEST_WORKFLOW_BUNDLE);
-    worker = await createWorker({ connection: temporal.nativeConnection, namespace: 'default', taskQueue, deps, workflowBundle, extra: { identity } });
+    worker = await createWorker({ connection: temporal.nativeConnection, namespace: 'default', taskQueue, deps, payloadCodec, workflowBundle, extra: { identity } });
     workerRun = worker.run();
   };
   const stopWorker = async () => {
@@ -491,6 +502,8 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
     redis,
     limiter,
     temporal,
+    payloadKeys,
+    payloadCodec,
     api,
     url,
     seed,

@@ -1,11 +1,13 @@
 /** Builds the Temporal worker: the workflow bundle and every activity, with dependencies passed in. */
 import Anthropic from '@anthropic-ai/sdk';
+import type { PayloadCodec } from '@temporalio/common';
 import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
 import { guardConfig, modelEndpoint, type Env } from '../lib/env';
 import { RateLimiter } from '../lib/rate-limiter';
 import type { Redis } from '../lib/redis';
 import type { Logger } from '../lib/logger';
+import { dataConverterOf } from '../lib/payload-codec';
 import type { Database } from '../lib/prisma';
 
 export const WORKFLOWS_PATH = require.resolve('../workflows');
@@ -44,6 +46,8 @@ export async function createWorker(opts: {
   namespace: string;
   taskQueue: string;
   deps: ActivityDeps;
+  /** Encrypts what the worker hands to Temporal and decrypts what it reads (lib/payload-codec.ts). */
+  payloadCodec: PayloadCodec;
   /** A bundle built from WORKFLOW_BUNDLE_OPTIONS; without one the worker bundles workflows/ as it starts. */
   workflowBundle?: { codePath: string };
   extra?: Partial<WorkerOptions>;
@@ -54,6 +58,8 @@ export async function createWorker(opts: {
     taskQueue: opts.taskQueue,
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : WORKFLOW_BUNDLE_OPTIONS),
     activities: createActivities(opts.deps),
+    // Codecs run outside the workflow sandbox: nothing of them goes into the bundle.
+    dataConverter: dataConverterOf(opts.payloadCodec),
     ...opts.extra,
   });
 }

@@ -1,7 +1,8 @@
 /** The worker process: runs the copilot workflows and every activity until SIGINT/SIGTERM. */
 import { DefaultLogger, NativeConnection, Runtime, type LogLevel } from '@temporalio/worker';
-import { loadEnvOrExit } from '../lib/env';
+import { EnvError, loadEnvOrExit } from '../lib/env';
 import { createLogger } from '../lib/logger';
+import { payloadCodecFromEnv, type EncryptionCodec } from '../lib/payload-codec';
 import { createDatabase } from '../lib/prisma';
 import { createRedis } from '../lib/redis';
 import { activityDeps, createWorker } from './create-worker';
@@ -18,6 +19,14 @@ async function main(): Promise<void> {
     }),
   });
 
+  let payloadCodec: EncryptionCodec;
+  try {
+    payloadCodec = payloadCodecFromEnv(env);
+  } catch (err) {
+    if (!(err instanceof EnvError)) throw err;
+    logger.fatal(err.message);
+    process.exit(1);
+  }
   const db = createDatabase(env.DATABASE_URL);
   const redis = createRedis(env.REDIS_URL);
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis unavailable; rate limits and budgets deny until it is back'));
@@ -28,8 +37,9 @@ async function main(): Promise<void> {
     namespace: env.TEMPORAL_NAMESPACE,
     taskQueue: env.TEMPORAL_TASK_QUEUE,
     deps: activityDeps(env, db, redis, logger),
+    payloadCodec,
   });
-  logger.info({ taskQueue: env.TEMPORAL_TASK_QUEUE, temporal: env.TEMPORAL_ADDRESS }, 'worker started');
+  logger.info({ taskQueue: env.TEMPORAL_TASK_QUEUE, temporal: env.TEMPORAL_ADDRESS, payloadKeyId: payloadCodec.keyId }, 'worker started');
   await worker.run(); // returns after SIGINT/SIGTERM, once in-flight tasks are done
   await connection.close();
   await db.prisma.$disconnect();

@@ -3,6 +3,7 @@
  * expiry, the circuit breaker, the kill switch, invented tools, tampered digests and escalation by target count.
  */
 import { approvalDecisionSignal } from './definitions';
+import { decodeHistory } from '../lib/history-payloads';
 import { createEnrollmentKey } from '../prisma/seed-demo';
 import { startTestSystem, waitUntil, type TestSystem } from '../test/harness';
 
@@ -31,7 +32,8 @@ const commandsOf = (sessionId: string) => sys.prisma.deviceCommand.findMany({ wh
 
 async function historyEvents(sessionId: string) {
   const session = await sys.prisma.copilotSession.findUniqueOrThrow({ where: { id: sessionId } });
-  const history = await sys.temporal.client.workflow.getHandle(session.workflowId).fetchHistory();
+  // Payloads are encrypted in Temporal; the test reads them as the audit timeline does, decrypted.
+  const history = await decodeHistory(await sys.temporal.client.workflow.getHandle(session.workflowId).fetchHistory(), sys.payloadCodec);
   return history.events ?? [];
 }
 

@@ -41,6 +41,11 @@ export interface Route<P = unknown, Q = unknown, B = unknown> {
   tag: string;
   /** 'user': an API key or a signed-in session (whose writes must carry the CSRF token). */
   auth: 'user' | 'none';
+  /**
+   * A POST that changes nothing (it only reads), called with the session cookie by a page of another origin that
+   * cannot send our CSRF token (the Temporal UI's codec calls). Its answer is guarded by CORS instead.
+   */
+  readOnlyPost?: true;
   params?: z.ZodType<P>;
   query?: z.ZodType<Q>;
   body?: z.ZodType<B>;
@@ -75,7 +80,7 @@ export function registerRoutes(app: Express, deps: ApiDeps, routes: Route<any, a
       let principal: Principal | null = null;
       try {
         if (route.auth === 'user') principal = await authenticate(deps, req);
-        if (principal?.via === 'session' && !SAFE_METHODS.has(req.method) && !web.validCsrf(req)) {
+        if (principal?.via === 'session' && !SAFE_METHODS.has(req.method) && !route.readOnlyPost && !web.validCsrf(req)) {
           throw new AppError(AppErrorCode.Forbidden, 'the CSRF token is missing or wrong (send X-CSRF-Token from GET /v1/auth/session)');
         }
         const params = parsePart(route.params, req.params, 'params');

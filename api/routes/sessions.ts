@@ -275,7 +275,7 @@ export const sessionTimeline = defineRoute({
     const bundle = await exportSession({ prisma: deps.prisma, temporal: deps.temporal }, session.workflowId).catch((err: unknown) => {
       throw temporalUnavailable(err);
     });
-    const { timeline, crossCheck, alteredEvents } = analyse(bundle);
+    const { timeline, crossCheck, alteredEvents } = await analyse(bundle, deps.payloadCodec);
     return {
       status: 200,
       body: {
