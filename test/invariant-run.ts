@@ -44,7 +44,7 @@ export async function executeRun(cage: Cage, plan: RunPlan): Promise<RunRecord> 
     sessionRefusals: [],
     observedDenials: [],
     wronglyAccepted: [],
-    journals: cage.book.acme.map((d) => ({ deviceId: d.id, name: d.name, file: sys.journalOf(d.name) })),
+    journals: [...cage.book.acme, cage.book.warehouse].map((d) => ({ deviceId: d.id, name: d.name, file: sys.journalOf(d.name) })),
     modelRequests: [],
     otherOrgMarkers: cage.otherOrgMarkers,
   };
