@@ -42,6 +42,8 @@ function run(sessionId: string, startedAt: Date): RunRecord {
     journals: [],
     modelRequests: [],
     otherOrgMarkers: [],
+    actionMs: [],
+    finishMs: 0,
   };
 }
 
