@@ -14,8 +14,9 @@ interface BenchOptions {
   agents?: string;
   /** detector: the benign data set (a data.jsonl of {"text": …} rows). */
   data?: string;
-  /** invariants: how many randomized runs, and the fast-check seed that draws them. */
+  /** invariants: how many randomized runs, or for how many minutes, and the fast-check seed that draws them. */
   runs?: string;
+  minutes?: string;
   seed?: string;
 }
 
@@ -27,15 +28,15 @@ const BENCHES: Record<string, (n: number, opts: BenchOptions) => Promise<void>> 
   replay: runReplayBench,
   fanout: runFanoutBench,
   'agent-memory': (_n, opts) => runAgentMemoryBench(opts),
-  invariants: (_n, opts) => runInvariantsBench({ runs: opts.runs ? Number(opts.runs) : undefined, seed: opts.seed ? Number(opts.seed) : undefined }),
+  invariants: (_n, opts) => runInvariantsBench({ runs: opts.runs ? Number(opts.runs) : undefined, minutes: opts.minutes ? Number(opts.minutes) : undefined, seed: opts.seed ? Number(opts.seed) : undefined }),
 };
 
 async function main(): Promise<void> {
-  const { positionals, values } = parseArgs({ allowPositionals: true, options: { n: { type: 'string' }, agents: { type: 'string' }, data: { type: 'string' }, runs: { type: 'string' }, seed: { type: 'string' } } });
+  const { positionals, values } = parseArgs({ allowPositionals: true, options: { n: { type: 'string' }, agents: { type: 'string' }, data: { type: 'string' }, runs: { type: 'string' }, minutes: { type: 'string' }, seed: { type: 'string' } } });
   const name = positionals[0];
   const bench = name ? BENCHES[name] : undefined;
-  if (!bench) throw new Error(`usage: npm run bench -- <${Object.keys(BENCHES).join('|')}> [--n N] [--agents 1000,5000] [--data file] [--runs N] [--seed S]`);
-  await bench(values.n ? Number(values.n) : 200, { agents: values.agents, data: values.data, runs: values.runs, seed: values.seed });
+  if (!bench) throw new Error(`usage: npm run bench -- <${Object.keys(BENCHES).join('|')}> [--n N] [--agents 1000,5000] [--data file] [--runs N] [--minutes M] [--seed S]`);
+  await bench(values.n ? Number(values.n) : 200, { agents: values.agents, data: values.data, runs: values.runs, minutes: values.minutes, seed: values.seed });
 }
 
 main().then(

@@ -41,13 +41,16 @@ export interface Cage {
   runs: number;
 }
 
-/** The whole system with the hostile model, Slack and mail, and the people and devices plans refer to. */
+/**
+ * The whole system with the hostile model, Slack and mail, and the people and devices plans refer to: `simulated`
+ * endpoints at acme's first site and one more, online too, at its second (the warehouse).
+ */
 export async function startCage(opts: { simulated: number }): Promise<Cage> {
   const model = await HostileModel.start();
   const slack = await FakeSlack.start();
   const inbox = await SmtpInbox.start();
   const sys = await startTestSystem({
-    simulated: opts.simulated,
+    simulated: opts.simulated + 1,
     modelUrl: model.url,
     env: {
       SLACK_BOT_TOKEN: 'xoxb-invariants-0123',
@@ -100,13 +103,16 @@ export async function startCage(opts: { simulated: number }): Promise<Cage> {
   // Short approval windows: an approval nobody decides expires (a rejection) within the run.
   await must('policy', sys.request('PUT', `/v1/orgs/${acme.slug}/policy`, { key: adminKey, body: { overrides: [], approvalTtlSeconds: { t3: 20, t4: 20 } } }));
 
-  const warehouse = await sys.enrollDevice(`WAREHOUSE-${crypto.randomBytes(3).toString('hex')}`);
-  const moved = await sys.prisma.device.update({ where: { id: warehouse.deviceId }, data: { siteId: acme.siteIds[1]! } });
+  // The warehouse is a connected endpoint like the others, moved to the second site. An enrolled device with no
+  // agent behind it held every command sent to it until the command's TTL (10 minutes, as it would for a user: a
+  // device that is offline answers when it reconnects), so a run that read from it waited the driver's bounds out.
+  const [warehouseName, warehouseId] = [...sys.simulated].sort(([a], [b]) => a.localeCompare(b)).at(-1)!;
+  const moved = await sys.prisma.device.update({ where: { id: warehouseId }, data: { siteId: acme.siteIds[1]! } });
   const foreign = await sys.enrollDevice(`GLOBEX-SRV-${crypto.randomBytes(3).toString('hex')}`, 'globex');
   const globexDevice = await sys.prisma.device.findUniqueOrThrow({ where: { id: foreign.deviceId } });
   const book: DeviceBook = {
-    acme: [...sys.simulated].map(([name, id]) => ({ id, name })).sort((a, b) => a.name.localeCompare(b.name)),
-    warehouse: { id: moved.id, name: moved.name },
+    acme: [...sys.simulated].filter(([, id]) => id !== moved.id).map(([name, id]) => ({ id, name })).sort((a, b) => a.name.localeCompare(b.name)),
+    warehouse: { id: moved.id, name: warehouseName },
     globex: { id: globexDevice.id, name: globexDevice.name },
     globexOrgId: globex.id,
   };

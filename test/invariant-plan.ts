@@ -123,6 +123,15 @@ export function runPlanArbitrary(maxActions: number): fc.Arbitrary<RunPlan> {
   });
 }
 
+/**
+ * Run `index` of a seed, drawn on its own: the plan `fc.sample(runPlanArbitrary(maxActions), { seed, numRuns })`
+ * puts at `index` for any larger numRuns (fast-check's path walks the same stream of runs to that one), so a bench
+ * bounded by time draws its plans as it goes and run i of seed S stays the same plan whatever bounds the run.
+ */
+export function planAt(seed: number, index: number, maxActions: number): RunPlan {
+  return fc.sample(runPlanArbitrary(maxActions), { seed, path: String(index), numRuns: 1 })[0]!;
+}
+
 /** The concrete values a symbolic call resolves to on the running system. */
 export interface DeviceBook {
   acme: { id: string; name: string }[];

@@ -44,9 +44,11 @@ export async function executeRun(cage: Cage, plan: RunPlan): Promise<RunRecord> 
     sessionRefusals: [],
     observedDenials: [],
     wronglyAccepted: [],
-    journals: cage.book.acme.map((d) => ({ deviceId: d.id, name: d.name, file: sys.journalOf(d.name) })),
+    journals: [...cage.book.acme, cage.book.warehouse].map((d) => ({ deviceId: d.id, name: d.name, file: sys.journalOf(d.name) })),
     modelRequests: [],
     otherOrgMarkers: cage.otherOrgMarkers,
+    actionMs: [],
+    finishMs: 0,
   };
   const sessions: { id: string; owner: PersonName; workflowId: string }[] = [];
   for (const owner of plan.owners) {
@@ -146,10 +148,16 @@ export async function executeRun(cage: Cage, plan: RunPlan): Promise<RunRecord> 
   };
 
   try {
-    for (const a of plan.actions) await (act[a.type] as (x: Action) => Promise<void>)(a);
+    for (const a of plan.actions) {
+      const started = Date.now();
+      await (act[a.type] as (x: Action) => Promise<void>)(a);
+      record.actionMs.push(Date.now() - started);
+    }
   } finally {
     // Even after a driver error: the next run must not start paused or with approvals open.
+    const started = Date.now();
     await finish(cage, record, runTag);
+    record.finishMs = Date.now() - started;
   }
   return record;
 }

@@ -5,7 +5,7 @@
 import type { AuditEvent, PrismaClient } from '@prisma/client';
 import { verifyOrgChain } from '../lib/audit-chain';
 import type { RecordedRequest } from './hostile-model';
-import type { RunRecord, Violation } from './invariants';
+import type { RunRecord, SessionRefusal, Violation } from './invariants';
 
 function userTextOf(request: RecordedRequest): string {
   const parts: string[] = [];
@@ -78,24 +78,35 @@ export function namesRule(e: Pick<AuditEvent, 'action' | 'data'>): boolean {
 export async function checkDenialsAudited(prisma: PrismaClient, run: RunRecord): Promise<Violation[]> {
   const violations: Violation[] = [];
   const denied = await prisma.toolInvocation.findMany({ where: { sessionId: { in: run.sessionIds }, decision: 'deny' } });
-  const events = await prisma.auditEvent.findMany({ where: { OR: [{ sessionId: { in: run.sessionIds } }, { orgId: { in: [run.orgId, run.otherOrgId] } }, { orgId: null }], createdAt: { gte: new Date(run.startedAt.getTime() - 1000) } } });
+  const events = await prisma.auditEvent.findMany({ where: { OR: [{ sessionId: { in: run.sessionIds } }, { orgId: { in: [run.orgId, run.otherOrgId] } }, { orgId: null }], createdAt: { gte: new Date(run.startedAt.getTime() - 1000) } }, orderBy: { id: 'asc' } });
   const sessionEvents = events.filter((e) => e.sessionId && run.sessionIds.includes(e.sessionId));
   for (const inv of denied) {
     const found = sessionEvents.find((e) => e.action === 'tool.denied' && (e.data as { invocationId?: string }).invocationId === inv.id);
     if (!found || !namesRule(found)) violations.push({ invariant: 'denials-audited', detail: `tool call ${inv.toolName} (${inv.id}) was denied ("${inv.summary}") ${found ? 'with an audit event that names no rule' : 'without an audit event'}`, data: { invocationId: inv.id } });
   }
-  // Each event accounts for one refusal; one without a turn id (the guards and the message check write none) for any
-  // refused turn of its session.
+  // Each event accounts for one refusal. Events that name the refusal's tool call or turn are matched first, and
+  // only then one without a turn id (the guards and the message check write none) for any refused turn of its
+  // session: matched greedily in one pass, a turn with its own event could take the loose one another turn needs,
+  // depending on the order the rows come back in.
   const claimed = new Set<bigint>();
-  for (const r of run.sessionRefusals) {
-    const found = sessionEvents.find((e) => {
-      if (claimed.has(e.id) || e.sessionId !== r.sessionId || !namesRule(e)) return false;
-      const data = e.data as { turnId?: string; toolUseId?: string; invocationId?: string };
-      if (r.toolUseId) return data.toolUseId === r.toolUseId || data.invocationId === `${r.sessionId}:${r.toolUseId}`;
-      return data.turnId === r.turnId || (data.turnId === undefined && (/^(ratelimit|budget)\./.test(e.action) || (e.action === 'workflow.request_refused' && (data as { kind?: string }).kind === 'message')));
-    });
+  const names = (r: SessionRefusal, e: AuditEvent) => {
+    const data = e.data as { turnId?: string; toolUseId?: string; invocationId?: string };
+    if (r.toolUseId) return data.turnId === r.turnId && (data.toolUseId === r.toolUseId || data.invocationId === `${r.sessionId}:${r.toolUseId}`);
+    return data.turnId === r.turnId;
+  };
+  const loose = (r: SessionRefusal, e: AuditEvent) => {
+    const data = e.data as { turnId?: string; toolUseId?: string; invocationId?: string; kind?: string };
+    if (r.toolUseId) return data.turnId === undefined && (data.toolUseId === r.toolUseId || data.invocationId === `${r.sessionId}:${r.toolUseId}`);
+    return data.turnId === undefined && (/^(ratelimit|budget)\./.test(e.action) || (e.action === 'workflow.request_refused' && data.kind === 'message'));
+  };
+  const take = (r: SessionRefusal, match: typeof names) => {
+    const found = sessionEvents.find((e) => !claimed.has(e.id) && e.sessionId === r.sessionId && namesRule(e) && match(r, e));
     if (found) claimed.add(found.id);
-    if (!found) violations.push({ invariant: 'denials-audited', detail: `${r.toolUseId ? `tool call ${r.toolUseId}` : 'turn'} in ${r.sessionId} ${r.turnId} was refused ("${r.reason.slice(0, 120)}") without an audit event naming the rule`, data: { ...r } });
+    return found !== undefined;
+  };
+  const unmatched = run.sessionRefusals.filter((r) => !take(r, names)).filter((r) => !take(r, loose));
+  for (const r of unmatched) {
+    violations.push({ invariant: 'denials-audited', detail: `${r.toolUseId ? `tool call ${r.toolUseId}` : 'turn'} in ${r.sessionId} ${r.turnId} was refused ("${r.reason.slice(0, 120)}") without an audit event naming the rule`, data: { ...r } });
   }
   for (const d of run.observedDenials) {
     const found = events.find((e) => e.actorId === d.actorId && e.createdAt.getTime() >= d.at.getTime() - 1000 && (e.target === d.target || e.sessionId === (d.sessionId ?? d.target) || e.action === 'security.cross_tenant_access') && namesRule(e));

@@ -69,6 +69,9 @@ export interface RunRecord {
   modelRequests: RecordedRequest[];
   /** Names, hostnames and ids of the other org that must never reach this org's model requests. */
   otherOrgMarkers: string[];
+  /** How long each action of the plan took, in plan order, and the end of the run (where a stalled run spent its time). */
+  actionMs: number[];
+  finishMs: number;
 }
 
 interface JournalStart {

@@ -127,7 +127,7 @@ it('refuses unlinked Slack users, non-approvers and approvers of another org, wi
   await waitUntil(async () => (await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } })).status === 'rejected', 'the rejection');
 });
 
-it('opens a modal for the T4 phrase and refuses a wrong one', async () => {
+it('opens a modal for the T4 phrase and refuses a wrong one, and the form from a Slack user nobody linked', async () => {
   const sessionId = await sys.startSession(tech);
   const turnId = await sys.send(sessionId, tech, toolCall('restart_device', { device_id: pc(1) }));
   const approval = await sys.waitForApproval(sessionId);
@@ -141,6 +141,10 @@ it('opens a modal for the T4 phrase and refuses a wrong one', async () => {
     team: { id: TEAM },
     view: { callback_id: 'gatehouse_t4', private_metadata: opened.args.view.private_metadata, state: { values: { phrase: { value: { value: phrase } } } } },
   });
+  // The same form submitted by a Slack user nobody linked is refused, and audited as their click would be.
+  const stranger = await interact({ ...submit(approval.confirmationPhrase!), user: { id: 'U0NOBODY' } });
+  expect(JSON.parse(stranger.text)).toMatchObject({ response_action: 'errors', errors: { phrase: expect.stringMatching(/not linked to a Gatehouse user/) } });
+  expect(await sys.prisma.auditEvent.count({ where: { action: 'approval.slack_unlinked_user', target: approval.id, actorId: `slack:${TEAM}:U0NOBODY` } })).toBe(1);
   const wrong = await interact(submit('not the name'));
   expect(wrong.status).toBe(200);
   expect(JSON.parse(wrong.text)).toMatchObject({ response_action: 'errors', errors: { phrase: expect.stringMatching(/confirmation/i) } });

@@ -157,8 +157,14 @@ export function slackInteractions(deps: ApiDeps, slack: WebClient, config: Slack
   async function onSubmit(p: z.infer<typeof ViewSubmission>, res: Response): Promise<void> {
     const value = parseValue(p.view.private_metadata);
     const who = { teamId: p.team.id, slackUserId: p.user.id };
-    const principal = value ? await linkedPrincipal(who.teamId, who.slackUserId) : null;
-    if (!value || !principal) {
+    if (!value) {
+      res.json({ response_action: 'errors', errors: { phrase: 'Not recorded: this form does not belong to a Gatehouse approval.' } });
+      return;
+    }
+    const principal = await linkedPrincipal(who.teamId, who.slackUserId);
+    if (!principal) {
+      // Audited as the same person's click would be: a refused decision leaves its rule in the audit log.
+      await audit(deps.prisma, { actorType: 'user', actorId: `slack:${p.team.id}:${p.user.id}`, action: 'approval.slack_unlinked_user', target: value.a });
       res.json({ response_action: 'errors', errors: { phrase: 'Your Slack account is not linked to a Gatehouse user; type /gatehouse link to link it yourself.' } });
       return;
     }
