@@ -2,12 +2,25 @@ import type { Client } from '@temporalio/client';
 import type { PayloadCodec } from '@temporalio/common';
 import type { GuardConfig } from '../lib/env';
 import type { Logger } from '../lib/logger';
-import type { MailConfig } from './services/notify-approvers';
-import type { SlackConfig } from './services/slack';
 import type { SigningKey } from '../cage/command-signing';
 import type { RateLimiter } from '../lib/rate-limiter';
 import type { Pool, PrismaClient } from '../lib/prisma';
 import type { Redis } from '../lib/redis';
+
+/** SMTP for approval mails and password-reset links. */
+export interface MailConfig {
+  /** smtp://host:port (or smtps://…); unset turns the email channel off. */
+  smtpUrl: string;
+  from: string;
+}
+
+/** The Slack app for approvals. */
+export interface SlackConfig {
+  botToken: string;
+  signingSecret: string;
+  /** The Slack Web API base URL (https://slack.com/api/ unless changed). */
+  apiUrl?: string;
+}
 
 /** What the api needs, passed in by api/main.ts (and by tests, with real services on port 0). */
 export interface ApiDeps {
@@ -48,6 +61,11 @@ export interface ApiDeps {
     mail?: MailConfig;
     /** The Slack app for approvals; unset turns the Slack channel off. */
     slack?: SlackConfig;
+    /**
+     * Whether every route's answer is checked against its response schema before it leaves (an answer off its
+     * schema is a 500 and an error in the log). On unless turned off; api/main.ts turns it off in production.
+     */
+    checkResponses?: boolean;
   };
 }
 

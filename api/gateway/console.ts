@@ -9,7 +9,8 @@ import type { Namespace, Socket } from 'socket.io';
 import { z } from 'zod';
 import type { SessionEvent } from '../../lib/session-events';
 import type { ApiDeps } from '../deps';
-import { authenticate, principalOfUser, tenantScope, type Principal } from '../http/auth';
+import { type Principal, tenantScope } from '../http/access';
+import { authenticate, principalOfUser } from '../http/auth';
 
 export interface ConsoleServerEvents {
   'session:event': (event: SessionEvent) => void;

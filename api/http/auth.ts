@@ -1,30 +1,9 @@
-/** Bearer API-key authentication, and the tenant scoping helper every query on tenant data goes through. */
+/** Who is calling: a bearer API key or the signed-in web session's user, as a Principal (see access.ts for what it may reach). */
 import type { Request } from 'express';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { hashesEqual, secretPrefix, sha256 } from '../../lib/secrets';
-import { narrowedSites } from '../../lib/site-scope';
-import type { TenantScope } from '../../lib/tenant-db';
 import type { ApiDeps } from '../deps';
-
-export const Role = { Technician: 'technician', Approver: 'approver', Admin: 'admin', Auditor: 'auditor' } as const;
-export type Role = (typeof Role)[keyof typeof Role];
-
-export interface Binding {
-  orgId: string;
-  role: string;
-  /** Sites the binding is narrowed to; empty: the whole organization. */
-  siteIds: string[];
-}
-
-export interface Principal {
-  userId: string;
-  partnerId: string;
-  email: string;
-  partnerAdmin: boolean;
-  bindings: Binding[];
-  /** How the request was authenticated: cookie sessions must also carry a CSRF token on writes. */
-  via: 'apiKey' | 'session' | 'link';
-}
+import type { Binding, Principal } from './access';
 
 const unauthorized = () => new AppError(AppErrorCode.Unauthorized, 'a valid API key (Authorization: Bearer <key>) or a signed-in session is required');
 
@@ -71,40 +50,4 @@ function toPrincipal(user: UserWithBindings, via: Principal['via']): Principal {
 export async function principalOfUser({ prisma }: ApiDeps, userId: string, via: Principal['via'] = 'link'): Promise<Principal | null> {
   const user = await prisma.user.findUnique({ where: { id: userId }, include: { roleBindings: true } });
   return user && !user.disabledAt ? toPrincipal(user, via) : null;
-}
-
-/** Org ids where the principal holds any of `roles` (any role when omitted). */
-export function orgsWhere(principal: Principal, roles?: Role[]): string[] {
-  return [...new Set(principal.bindings.filter((b) => !roles || roles.includes(b.role as Role)).map((b) => b.orgId))];
-}
-
-/** The `where` fragment that fences a query to the principal's orgs. */
-export function tenantScope(principal: Principal, roles?: Role[]): { orgId: { in: string[] } } {
-  return { orgId: { in: orgsWhere(principal, roles) } };
-}
-
-export function hasRole(principal: Principal, orgId: string, roles: Role[]): boolean {
-  return principal.bindings.some((b) => b.orgId === orgId && roles.includes(b.role as Role));
-}
-
-/**
- * The sites the principal may reach in an org with one of `roles`: null when a binding covers the whole org,
- * otherwise the union of the narrowed bindings' sites (empty when it holds no such role there).
- */
-export function sitesWhere(principal: Principal, orgId: string, roles?: Role[]): string[] | null {
-  return narrowedSites(principal.bindings.filter((b) => b.orgId === orgId && (!roles || roles.includes(b.role as Role))));
-}
-
-/** The row-level-security scope of a request: every org the principal is bound to, and its partner. */
-export function scopeOf(principal: Principal): TenantScope {
-  return { orgIds: orgsWhere(principal), partnerId: principal.partnerId };
-}
-
-/**
- * `row` when it exists and the principal holds one of `roles` in its org; otherwise the same 404 as an unknown id
- * (a row of another org, or of one where the principal lacks the role, is never confirmed to exist).
- */
-export function rowFor<T extends { orgId: string }>(principal: Principal, row: T | null, roles: Role[], what: string): T {
-  if (!row || !hasRole(principal, row.orgId, roles)) throw AppError.notFound(what);
-  return row;
 }

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { audit } from '../../lib/audit';
 import type { Logger } from '../../lib/logger';
 import type { PrismaClient } from '../../lib/prisma';
-import { orgsWhere, type Principal } from './auth';
+import { orgsWhere, type Principal } from './access';
 
 /** Tables whose rows are addressed by id in routes, each with the column that names its organization. */
 const ADDRESSABLE: [table: string, orgColumn: string][] = [

@@ -9,7 +9,8 @@ import { AppError, AppErrorCode } from '../../lib/app-error';
 import type { PrismaClient } from '../../lib/prisma';
 import { tenantDb } from '../../lib/tenant-db';
 import type { ApiDeps } from '../deps';
-import { authenticate, scopeOf, type Principal } from './auth';
+import { scopeOf, type Principal } from './access';
+import { authenticate } from './auth';
 import { probeCrossTenant } from './cross-tenant';
 import type { WebAuth } from './web-session';
 

@@ -21,7 +21,8 @@ import { audit } from '../../lib/audit';
 import { sha256 } from '../../lib/secrets';
 import { Tier } from '../../common/tools';
 import type { ApiDeps } from '../deps';
-import { principalOfUser, type Principal } from '../http/auth';
+import type { Principal } from '../http/access';
+import { principalOfUser } from '../http/auth';
 import { decideApproval, emailOf } from '../services/decide-approval';
 import { h, page, sessionUserId, signInHref } from './html';
 

@@ -10,7 +10,8 @@ import express, { type Request, type Response } from 'express';
 import type { WebClient } from '@slack/web-api';
 import { AppError } from '../../lib/app-error';
 import type { ApiDeps } from '../deps';
-import { principalOfUser, type Principal } from '../http/auth';
+import type { Principal } from '../http/access';
+import { principalOfUser } from '../http/auth';
 import { confirmSlackLink, LINK_REQUEST_MINUTES, pendingSlackLink } from '../services/slack-links';
 import { h, page, sessionUserId, signInHref } from './html';
 

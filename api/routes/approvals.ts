@@ -5,7 +5,7 @@ import { sitesCover, sitesOfDevices, targetIds } from '../../lib/approval-author
 import type { ApiDeps } from '../deps';
 import { AppError } from '../../lib/app-error';
 import { audit } from '../../lib/audit';
-import { hasRole, orgsWhere, Role, sitesWhere, type Principal } from '../http/auth';
+import { hasRole, orgsWhere, type Principal, Role, sitesWhere } from '../http/access';
 import { IdParams as ApprovalParams } from '../http/params';
 import { defineRoute } from '../http/route';
 import { decideApproval, findApproval } from '../services/decide-approval';

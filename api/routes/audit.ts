@@ -4,12 +4,10 @@
  * `npm run audit -- export` writes to disk. Another org's session answers exactly like an unknown one.
  */
 import { z } from 'zod';
-import { AppError } from '../../lib/app-error';
 import { exportSession } from '../../lib/audit-export';
-import { Role, tenantScope } from '../http/auth';
+import { findOrgFor, findSessionFor, Role } from '../http/access';
 import { IdParams } from '../http/params';
 import { defineRoute } from '../http/route';
-import { findOrgFor } from './orgs';
 import { temporalUnavailable } from './temporal-errors';
 
 export const listAuditSessions = defineRoute({
@@ -26,7 +24,7 @@ export const listAuditSessions = defineRoute({
     .strict(),
   responses: { 200: 'Sessions', 401: 'No valid API key', 404: 'Unknown organization' },
   async handler({ deps, principal, query }) {
-    const org = await findOrgFor(deps, principal, query.org, [Role.Auditor]);
+    const org = await findOrgFor(deps.prisma, principal, query.org, [Role.Auditor]);
     const sessions = await deps.prisma.copilotSession.findMany({
       where: { orgId: org.id },
       orderBy: { createdAt: 'desc' },
@@ -46,8 +44,7 @@ export const exportAuditSession = defineRoute({
   params: IdParams,
   responses: { 200: 'The export: manifest and files (path → exact content)', 401: 'No valid API key', 404: 'Unknown session' },
   async handler({ deps, principal, params }) {
-    const session = await deps.prisma.copilotSession.findFirst({ where: { id: params.id, ...tenantScope(principal, [Role.Auditor]) } });
-    if (!session) throw AppError.notFound('session');
+    const session = await findSessionFor(deps.prisma, principal, params.id, [Role.Auditor]);
     const bundle = await exportSession({ prisma: deps.prisma, temporal: deps.temporal }, session.workflowId).catch((err: unknown) => {
       throw temporalUnavailable(err);
     });

@@ -17,7 +17,7 @@ import type { Payload } from '@temporalio/common';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { audit } from '../../lib/audit';
 import type { PrismaClient } from '../../lib/prisma';
-import { orgsWhere, Role, type Principal } from '../http/auth';
+import { orgsWhere, type Principal, Role } from '../http/access';
 import { defineRoute } from '../http/route';
 
 /** The UI sends one history event's payloads at a time; Temporal refuses a payload over 2 MB (base64: 4/3 of it). */

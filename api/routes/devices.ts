@@ -1,8 +1,7 @@
 import { z } from 'zod';
 import { AppError } from '../../lib/app-error';
 import { deviceView } from '../../lib/device-view';
-import { siteFilter } from '../../lib/site-scope';
-import { sitesWhere, tenantScope } from '../http/auth';
+import { orgIdOrSlug, siteReach, tenantScope } from '../http/access';
 import { defineRoute } from '../http/route';
 
 export const listDevices = defineRoute({
@@ -22,12 +21,12 @@ export const listDevices = defineRoute({
     const scope = tenantScope(principal);
     let orgFilter = scope.orgId.in;
     if (query.org) {
-      const org = await deps.prisma.organization.findFirst({ where: { OR: [{ slug: query.org }, ...(z.uuid().safeParse(query.org).success ? [{ id: query.org }] : [])], id: { in: scope.orgId.in } } });
+      const org = await deps.prisma.organization.findFirst({ where: { ...orgIdOrSlug(query.org), id: { in: scope.orgId.in } } });
       if (!org) throw AppError.notFound('organization');
       orgFilter = [org.id];
     }
     // A role narrowed to sites shows those sites' devices only.
-    const reach = orgFilter.map((orgId) => ({ orgId, ...siteFilter(sitesWhere(principal, orgId)) }));
+    const reach = orgFilter.map((orgId) => siteReach(principal, orgId));
     const devices = await deps.prisma.device.findMany({
       where: { OR: reach, ...(query.online ? { online: query.online === 'true' } : {}) },
       include: { org: true, site: true, group: true },

@@ -5,10 +5,9 @@
  */
 import { z } from 'zod';
 import { audit } from '../../lib/audit';
-import { Role } from '../http/auth';
+import { findOrgFor, Role } from '../http/access';
 import { OrgParams } from '../http/params';
 import { defineRoute } from '../http/route';
-import { findOrgFor } from './orgs';
 
 const view = (org: { slug: string; emailLinksNeedSignIn: boolean }) => ({ org: org.slug, signInForEveryTier: org.emailLinksNeedSignIn, signInForT4: true });
 
@@ -21,7 +20,7 @@ export const getEmailApprovals = defineRoute({
   params: OrgParams,
   responses: { 200: 'The setting', 401: 'Not authenticated', 404: 'Unknown organization' },
   async handler({ deps, principal, params }) {
-    return { status: 200, body: view(await findOrgFor(deps, principal, params.id)) };
+    return { status: 200, body: view(await findOrgFor(deps.prisma, principal, params.id)) };
   },
 });
 
@@ -35,7 +34,7 @@ export const putEmailApprovals = defineRoute({
   body: z.object({ signInForEveryTier: z.boolean() }).strict(),
   responses: { 200: 'Saved', 400: 'Invalid body', 401: 'Not authenticated', 404: 'Unknown organization' },
   async handler({ deps, system, principal, params, body }) {
-    const org = await findOrgFor(deps, principal, params.id, [Role.Admin]);
+    const org = await findOrgFor(deps.prisma, principal, params.id, [Role.Admin]);
     const saved = await deps.prisma.organization.update({ where: { id: org.id }, data: { emailLinksNeedSignIn: body.signInForEveryTier } });
     await audit(system, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: 'org.email_approvals_set', target: org.slug, data: { signInForEveryTier: body.signInForEveryTier, before: org.emailLinksNeedSignIn } });
     return { status: 200, body: view(saved) };

@@ -4,8 +4,7 @@ import { createEnrollmentKey } from '../../prisma/seed-demo';
 import { AppError } from '../../lib/app-error';
 import { audit } from '../../lib/audit';
 import type { EnrollmentKey } from '@prisma/client';
-import { orgsWhere, Role, rowFor } from '../http/auth';
-import { findOrgFor } from './orgs';
+import { findOrgFor, orgIdOrSlug, orgsWhere, Role, rowFor } from '../http/access';
 import { IdParams, OrgParams } from '../http/params';
 import { defineRoute } from '../http/route';
 
@@ -26,7 +25,7 @@ export const createEnrollmentKeyRoute = defineRoute({
   responses: { 201: 'The key, shown once', 400: 'Invalid body', 401: 'No valid API key', 404: 'Unknown organization or site' },
   async handler({ deps, principal, body }) {
     const org = await deps.prisma.organization.findFirst({
-      where: { id: { in: orgsWhere(principal, [Role.Admin]) }, OR: [{ slug: body.org }, ...(z.uuid().safeParse(body.org).success ? [{ id: body.org }] : [])] },
+      where: { id: { in: orgsWhere(principal, [Role.Admin]) }, ...orgIdOrSlug(body.org) },
     });
     if (!org) throw AppError.notFound('organization');
     const site = await deps.prisma.site.findFirst({
@@ -62,7 +61,7 @@ export const listEnrollmentKeys = defineRoute({
   params: OrgParams,
   responses: { 200: 'The keys', 401: 'Not authenticated', 404: 'Unknown organization' },
   async handler({ deps, principal, params }) {
-    const org = await findOrgFor(deps, principal, params.id, [Role.Admin]);
+    const org = await findOrgFor(deps.prisma, principal, params.id, [Role.Admin]);
     const keys = await deps.prisma.enrollmentKey.findMany({ where: { orgId: org.id }, include: { site: true }, orderBy: { createdAt: 'asc' } });
     return { status: 200, body: { org: org.slug, keys: keys.map(keyView) } };
   },

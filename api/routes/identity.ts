@@ -10,11 +10,10 @@ import { hashPassword, PASSWORD_MAX, PASSWORD_MIN, verifyPassword } from '../../
 import { sendPasswordReset } from '../services/password-resets';
 import { issueSecret } from '../../lib/secrets';
 import type { ApiDeps } from '../deps';
-import { orgsWhere, principalOfUser, Role, rowFor, type Principal } from '../http/auth';
+import { findOrgFor, orgsOf, orgsWhere, type Principal, Role, rowFor } from '../http/access';
+import { principalOfUser } from '../http/auth';
 import { IdParams, OrgParams } from '../http/params';
 import { defineRoute } from '../http/route';
-import { findOrgFor } from './orgs';
-import { orgsView } from './tenancy';
 
 const Email = z.email().max(254).transform((e) => e.toLowerCase());
 const Password = z.string().min(PASSWORD_MIN, `must be at least ${PASSWORD_MIN} characters`).max(PASSWORD_MAX);
@@ -24,7 +23,7 @@ const ROLES = [Role.Technician, Role.Approver, Role.Admin, Role.Auditor] as cons
 const SIGNIN_WINDOW = { max: 10, windowMs: 15 * 60_000 };
 
 async function sessionView(deps: ApiDeps, principal: Principal) {
-  const [user, orgs] = await Promise.all([deps.prisma.user.findUniqueOrThrow({ where: { id: principal.userId } }), orgsView(deps, principal)]);
+  const [user, orgs] = await Promise.all([deps.prisma.user.findUniqueOrThrow({ where: { id: principal.userId } }), orgsOf(deps.prisma, principal)]);
   return { user: { id: user.id, email: user.email, name: user.name, partnerAdmin: user.partnerAdmin }, orgs };
 }
 
@@ -239,7 +238,7 @@ export const listBindings = defineRoute({
   params: OrgParams,
   responses: { 200: 'The bindings', 401: 'Not authenticated', 404: 'Unknown organization' },
   async handler({ deps, principal, params }) {
-    const org = await findOrgFor(deps, principal, params.id, [Role.Admin]);
+    const org = await findOrgFor(deps.prisma, principal, params.id, [Role.Admin]);
     const bindings = await deps.prisma.roleBinding.findMany({ where: { orgId: org.id }, include: { user: true }, orderBy: [{ user: { email: 'asc' } }, { role: 'asc' }] });
     return {
       status: 200,
@@ -264,7 +263,7 @@ export const createBinding = defineRoute({
     .strict(),
   responses: { 201: 'Granted', 400: 'Invalid body', 401: 'Not authenticated', 404: 'Unknown organization, user or site', 409: 'Already granted' },
   async handler({ deps, system, principal, params, body }) {
-    const org = await findOrgFor(deps, principal, params.id, [Role.Admin]);
+    const org = await findOrgFor(deps.prisma, principal, params.id, [Role.Admin]);
     const user = await deps.prisma.user.findUnique({ where: { id: body.userId } });
     if (!user) throw AppError.notFound('user');
     const siteIds = [...new Set(body.siteIds)];

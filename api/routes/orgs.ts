@@ -12,21 +12,9 @@ import { audit } from '../../lib/audit';
 import { usageOf } from '../../lib/budget';
 import { endPausedCommands } from '../../lib/device-commands';
 import type { ApiDeps } from '../deps';
-import { orgsWhere, Role, type Principal } from '../http/auth';
+import { findOrgFor, Role } from '../http/access';
 import { OrgParams } from '../http/params';
 import { defineRoute } from '../http/route';
-
-
-/** The org if the principal holds one of `roles` (any role when omitted) in it; 404 otherwise (never revealing that it exists). */
-export async function findOrgFor(deps: ApiDeps, principal: Principal, idOrSlug: string, roles?: Role[]) {
-  const isUuid = z.uuid().safeParse(idOrSlug).success;
-  const org = await deps.prisma.organization.findFirst({
-    where: { AND: [{ id: { in: orgsWhere(principal, roles) } }, isUuid ? { id: idOrSlug } : { slug: idOrSlug }] },
-  });
-  if (!org) throw AppError.notFound('organization');
-  return org;
-}
-
 /** Tells every session of the org at once; a session that misses the signal still denies through its activities. */
 async function broadcastPause(deps: ApiDeps, orgId: string, paused: boolean, by: string): Promise<number> {
   const sessions = await deps.prisma.copilotSession.findMany({ where: { orgId }, select: { workflowId: true } });
@@ -48,7 +36,7 @@ function pauseRoute(paused: boolean) {
     params: OrgParams,
     responses: { 200: 'Done', 401: 'No valid API key', 404: 'Unknown organization' },
     async handler({ deps, principal, params }) {
-      const org = await findOrgFor(deps, principal, params.id, [Role.Admin]);
+      const org = await findOrgFor(deps.prisma, principal, params.id, [Role.Admin]);
       await deps.prisma.organization.update({
         where: { id: org.id },
         data: paused ? { copilotPausedAt: new Date(), copilotPausedBy: principal.userId } : { copilotPausedAt: null, copilotPausedBy: null },
@@ -77,7 +65,7 @@ export const getPolicy = defineRoute({
   params: OrgParams,
   responses: { 200: 'The policy', 401: 'No valid API key', 404: 'Unknown organization' },
   async handler({ deps, principal, params }) {
-    const org = await findOrgFor(deps, principal, params.id);
+    const org = await findOrgFor(deps.prisma, principal, params.id);
     const overrides = await deps.prisma.policyOverride.findMany({ where: { orgId: org.id }, orderBy: [{ tool: 'asc' }, { action: 'asc' }] });
     return {
       status: 200,
@@ -107,7 +95,7 @@ export const putPolicy = defineRoute({
     .strict(),
   responses: { 200: 'Saved', 400: 'Invalid body', 401: 'No valid API key', 404: 'Unknown organization' },
   async handler({ deps, principal, params, body }) {
-    const org = await findOrgFor(deps, principal, params.id, [Role.Admin]);
+    const org = await findOrgFor(deps.prisma, principal, params.id, [Role.Admin]);
     const seen = new Set<string>();
     for (const [i, o] of body.overrides.entries()) {
       if (!isToolName(o.tool)) throw new AppError(AppErrorCode.BadRequest, `body.overrides.${i}.tool: unknown tool "${o.tool}"`);
@@ -157,7 +145,7 @@ export const getUsage = defineRoute({
   params: OrgParams,
   responses: { 200: 'Usage', 401: 'No valid API key', 404: 'Unknown organization' },
   async handler({ deps, principal, params }) {
-    const org = await findOrgFor(deps, principal, params.id);
+    const org = await findOrgFor(deps.prisma, principal, params.id);
     return { status: 200, body: { org: org.slug, ...(await usageView(deps, org.id)) } };
   },
 });
@@ -174,7 +162,7 @@ export const putBudget = defineRoute({
   body: z.object({ dailyUsd: Usd, monthlyUsd: Usd, hourlyUsd: Usd.optional() }).strict(),
   responses: { 200: 'Saved', 400: 'Invalid body', 401: 'No valid API key', 404: 'Unknown organization' },
   async handler({ deps, principal, params, body }) {
-    const org = await findOrgFor(deps, principal, params.id, [Role.Admin]);
+    const org = await findOrgFor(deps.prisma, principal, params.id, [Role.Admin]);
     if (body.dailyUsd > body.monthlyUsd) throw new AppError(AppErrorCode.BadRequest, 'body.dailyUsd: cannot be more than monthlyUsd');
     const micros = (n: number) => BigInt(Math.round(n * 1_000_000));
     const data = {
@@ -198,7 +186,7 @@ export const getOrgStatus = defineRoute({
   params: OrgParams,
   responses: { 200: 'The state', 401: 'No valid API key', 404: 'Unknown organization' },
   async handler({ deps, principal, params }) {
-    const org = await findOrgFor(deps, principal, params.id);
+    const org = await findOrgFor(deps.prisma, principal, params.id);
     // A session's breaker is tripped when its latest breaker event says so (both are audited).
     const events = await deps.prisma.auditEvent.findMany({
       where: { orgId: org.id, action: { in: ['breaker.tripped', 'breaker.reset'] } },

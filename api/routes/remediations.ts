@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { remediationControlRequestUpdate, remediationProgressQuery, type RemediationProgress } from '../../workflows/definitions';
 import type { ApiDeps } from '../deps';
-import { Role, tenantScope, type Principal } from '../http/auth';
+import { type Principal, Role, tenantScope } from '../http/access';
 import { defineRoute } from '../http/route';
 import { temporalUnavailable } from './temporal-errors';
 

@@ -10,10 +10,9 @@ import { AppError } from '../../lib/app-error';
 import { audit } from '../../lib/audit';
 import { sha256 } from '../../lib/secrets';
 import { ScriptParameters } from '../../common/script-parameters';
-import { Role } from '../http/auth';
+import { findOrgFor, Role } from '../http/access';
 import { OrgParams } from '../http/params';
 import { defineRoute } from '../http/route';
-import { findOrgFor } from './orgs';
 
 const ScriptName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'a script name: lower-case letters, digits and -, at most 63');
 
@@ -36,7 +35,7 @@ export const listScripts = defineRoute({
   params: OrgParams,
   responses: { 200: 'Scripts', 401: 'No valid API key', 404: 'Unknown organization' },
   async handler({ deps, principal, params }) {
-    const org = await findOrgFor(deps, principal, params.id);
+    const org = await findOrgFor(deps.prisma, principal, params.id);
     const scripts = await deps.prisma.script.findMany({ where: { orgId: org.id }, orderBy: { name: 'asc' } });
     return { status: 200, body: { org: org.slug, scripts: scripts.map(view) } };
   },
@@ -59,7 +58,7 @@ export const putScript = defineRoute({
     .strict(),
   responses: { 200: 'Saved', 400: 'Invalid body', 401: 'No valid API key', 404: 'Unknown organization' },
   async handler({ deps, principal, params, body }) {
-    const org = await findOrgFor(deps, principal, params.id, [Role.Admin]);
+    const org = await findOrgFor(deps.prisma, principal, params.id, [Role.Admin]);
     const data = { description: body.description, interpreter: body.interpreter, body: body.body, parameters: body.parameters as Prisma.InputJsonValue };
     const saved = await deps.prisma.$transaction(async (tx) => {
       const before = await tx.script.findUnique({ where: { orgId_name: { orgId: org.id, name: params.name } } });
@@ -87,7 +86,7 @@ export const deleteScript = defineRoute({
   params: OrgParams.extend({ name: ScriptName }),
   responses: { 200: 'Removed', 401: 'No valid API key', 404: 'Unknown organization or script' },
   async handler({ deps, principal, params }) {
-    const org = await findOrgFor(deps, principal, params.id, [Role.Admin]);
+    const org = await findOrgFor(deps.prisma, principal, params.id, [Role.Admin]);
     const removed = await deps.prisma.$transaction(async (tx) => {
       const script = await tx.script.findUnique({ where: { orgId_name: { orgId: org.id, name: params.name } } });
       if (!script) return null;

@@ -10,23 +10,16 @@ import { AppError, AppErrorCode } from '../../lib/app-error';
 import { resetBreakerRequestUpdate, sendMessageUpdate, stateQuery } from '../../workflows/definitions';
 import { analyse, exportSession } from '../../lib/audit-export';
 import type { ApiDeps } from '../deps';
-import { hasRole, orgsWhere, Role, tenantScope, type Principal } from '../http/auth';
+import { findOrgFor, findSessionFor, hasRole, orgsWhere, type Principal, Role, tenantScope } from '../http/access';
 import { IdParams as SessionParams } from '../http/params';
 import { defineRoute } from '../http/route';
 import { temporalUnavailable } from './temporal-errors';
-import { findOrgFor, usageView } from './orgs';
+import { usageView } from './orgs';
 
 const ACTING: Role[] = [Role.Technician, Role.Admin];
 
 const workflowUrl = (deps: ApiDeps, workflowId: string) =>
   `${deps.config.temporalUiUrl}/namespaces/${encodeURIComponent(deps.config.temporalNamespace)}/workflows/${encodeURIComponent(workflowId)}`;
-
-/** Finds a session the principal may see. Another org's session answers exactly like an unknown one. */
-async function findSession(deps: ApiDeps, principal: Principal, id: string, roles?: Role[]) {
-  const session = await deps.prisma.copilotSession.findFirst({ where: { id, ...tenantScope(principal, roles) }, include: { org: true } });
-  if (!session) throw AppError.notFound('session');
-  return session;
-}
 
 async function resolveOrg(deps: ApiDeps, principal: Principal, org?: string) {
   const allowed = orgsWhere(principal, ACTING);
@@ -89,7 +82,7 @@ export const sendMessage = defineRoute({
     .strict(),
   responses: { 202: 'Turn accepted', 400: 'Invalid body', 401: 'No valid API key', 404: 'Unknown session', 503: 'Temporal unavailable' },
   async handler({ deps, principal, params, body }) {
-    const session = await findSession(deps, principal, params.id);
+    const session = await findSessionFor(deps.prisma, principal, params.id);
     if (!hasRole(principal, session.orgId, ACTING) || (session.userId !== principal.userId && !hasRole(principal, session.orgId, [Role.Admin]))) {
       throw new AppError(AppErrorCode.Forbidden, 'only the technician who started this session (or an org admin) can send it messages');
     }
@@ -133,7 +126,7 @@ export const getSession = defineRoute({
   params: SessionParams,
   responses: { 200: 'The session', 400: 'Invalid id', 401: 'No valid API key', 404: 'Unknown session' },
   async handler({ deps, principal, params }) {
-    const session = await findSession(deps, principal, params.id);
+    const session = await findSessionFor(deps.prisma, principal, params.id);
     const [messages, tools, flaggedEvents] = await Promise.all([
       deps.prisma.message.findMany({ where: { sessionId: session.id, kind: { not: 'tool_results' } }, orderBy: { seq: 'asc' } }),
       deps.prisma.toolInvocation.findMany({ where: { sessionId: session.id }, orderBy: { createdAt: 'asc' } }),
@@ -200,7 +193,7 @@ export const resetBreaker = defineRoute({
   params: SessionParams,
   responses: { 200: 'Breaker reset', 400: 'Invalid id', 401: 'No valid API key', 403: 'Not an org admin', 404: 'Unknown session', 409: 'The session refused the reset', 503: 'Temporal unavailable' },
   async handler({ deps, principal, params }) {
-    const session = await findSession(deps, principal, params.id);
+    const session = await findSessionFor(deps.prisma, principal, params.id);
     if (!hasRole(principal, session.orgId, [Role.Admin])) throw new AppError(AppErrorCode.Forbidden, 'only an admin of this organization can reset the circuit breaker');
     // The workflow re-arms only after its activity has checked this record (and audits the reset there).
     const request = await deps.prisma.workflowRequest.create({
@@ -231,7 +224,7 @@ export const listSessions = defineRoute({
     .strict(),
   responses: { 200: 'The sessions', 400: 'Invalid query', 401: 'No valid API key', 404: 'Unknown organization' },
   async handler({ deps, principal, query }) {
-    const org = await findOrgFor(deps, principal, query.org);
+    const org = await findOrgFor(deps.prisma, principal, query.org);
     const everyone = hasRole(principal, org.id, [Role.Admin]);
     const sessions = await deps.prisma.copilotSession.findMany({
       where: { orgId: org.id, ...(everyone ? {} : { userId: principal.userId }) },
@@ -270,7 +263,7 @@ export const sessionTimeline = defineRoute({
   params: SessionParams,
   responses: { 200: 'The timeline', 400: 'Invalid id', 401: 'No valid API key', 404: 'Unknown session', 503: 'Temporal unavailable' },
   async handler({ deps, principal, params }) {
-    const session = await findSession(deps, principal, params.id);
+    const session = await findSessionFor(deps.prisma, principal, params.id);
     // The same reading `npm run audit -- replay` prints, from the histories as Temporal holds them now.
     const bundle = await exportSession({ prisma: deps.prisma, temporal: deps.temporal }, session.workflowId).catch((err: unknown) => {
       throw temporalUnavailable(err);

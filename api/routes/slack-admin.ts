@@ -7,11 +7,10 @@
 import { z } from 'zod';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { audit } from '../../lib/audit';
-import { Role } from '../http/auth';
+import { findOrgFor, Role } from '../http/access';
 import { OrgParams } from '../http/params';
 import { defineRoute } from '../http/route';
 import { linkView, removeSlackLink, SlackId, SlackUserRef } from '../services/slack-links';
-import { findOrgFor } from './orgs';
 
 export const putSlackChannel = defineRoute({
   method: 'put',
@@ -23,7 +22,7 @@ export const putSlackChannel = defineRoute({
   body: z.object({ teamId: SlackId, channelId: SlackId }).strict(),
   responses: { 200: 'Saved', 400: 'Invalid body', 401: 'No valid API key', 404: 'Unknown organization' },
   async handler({ deps, principal, params, body }) {
-    const org = await findOrgFor(deps, principal, params.id, [Role.Admin]);
+    const org = await findOrgFor(deps.prisma, principal, params.id, [Role.Admin]);
     await deps.prisma.slackChannel.upsert({ where: { orgId: org.id }, create: { orgId: org.id, ...body }, update: body });
     await audit(deps.prisma, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: 'slack.channel_set', target: org.slug, data: body });
     return { status: 200, body: { org: org.slug, ...body } };
@@ -44,7 +43,7 @@ export const linkSlackUser = defineRoute({
   body: z.object({ teamId: SlackId, slackUserId: SlackId, email: z.email().max(320) }).strict(),
   responses: { 400: 'Invalid body', 401: 'No valid API key', 403: 'Always: links are made by their owner', 404: 'Unknown organization' },
   async handler({ deps, principal, params, body }) {
-    const org = await findOrgFor(deps, principal, params.id, [Role.Admin]);
+    const org = await findOrgFor(deps.prisma, principal, params.id, [Role.Admin]);
     await audit(deps.prisma, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: 'slack.link_refused', target: body.email, data: { teamId: body.teamId, slackUserId: body.slackUserId, why: 'linking on behalf of someone else' } });
     throw new AppError(AppErrorCode.Forbidden, 'a Slack account can only be linked by its owner: ask them to type /gatehouse link in Slack and confirm while signed in to Gatehouse');
   },
@@ -59,7 +58,7 @@ export const listOrgSlackUsers = defineRoute({
   params: OrgParams,
   responses: { 200: 'The links', 401: 'No valid API key', 404: 'Unknown organization' },
   async handler({ deps, principal, params }) {
-    const org = await findOrgFor(deps, principal, params.id, [Role.Admin]);
+    const org = await findOrgFor(deps.prisma, principal, params.id, [Role.Admin]);
     const users = await deps.prisma.user.findMany({ where: { roleBindings: { some: { orgId: org.id } } }, select: { id: true, email: true } });
     const emailOf = new Map(users.map((u) => [u.id, u.email]));
     const links = await deps.prisma.slackUserLink.findMany({ where: { userId: { in: [...emailOf.keys()] } }, orderBy: { createdAt: 'asc' } });

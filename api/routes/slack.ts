@@ -18,10 +18,11 @@ import { z } from 'zod';
 import { AppError } from '../../lib/app-error';
 import { audit } from '../../lib/audit';
 import { Tier } from '../../common/tools';
-import type { ApiDeps } from '../deps';
-import { hasRole, principalOfUser, Role, type Principal } from '../http/auth';
+import type { ApiDeps, SlackConfig } from '../deps';
+import { hasRole, type Principal, Role } from '../http/access';
+import { principalOfUser } from '../http/auth';
 import { decideApproval, emailOf } from '../services/decide-approval';
-import { callFitsSlack, confirmationModal, escapeSlack, verifySlackSignature, type SlackConfig } from '../services/slack';
+import { callFitsSlack, confirmationModal, escapeSlack, verifySlackSignature } from '../services/slack';
 import { LINK_REQUEST_MINUTES, SlackId, startSlackLink, unlinkFromSlack, type SlackUserRef } from '../services/slack-links';
 
 const ButtonValue = z.object({ a: z.uuid(), d: z.string().regex(/^[0-9a-f]{64}$/) }).strict();

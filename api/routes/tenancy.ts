@@ -8,10 +8,9 @@ import { AppError, AppErrorCode } from '../../lib/app-error';
 import { audit } from '../../lib/audit';
 import { tenantTransaction } from '../../lib/tenant-db';
 import type { ApiDeps } from '../deps';
-import { orgsWhere, Role, rowFor, type Principal } from '../http/auth';
+import { findOrgFor, orgsOf, Role, rowFor } from '../http/access';
 import { IdParams, OrgParams } from '../http/params';
 import { defineRoute } from '../http/route';
-import { findOrgFor } from './orgs';
 
 const Name = z.string().trim().min(1).max(100);
 const Slug = z
@@ -28,20 +27,9 @@ export const listOrgs = defineRoute({
   auth: 'user',
   responses: { 200: 'The organizations', 401: 'Not authenticated' },
   async handler({ deps, principal }) {
-    return { status: 200, body: { orgs: await orgsView(deps, principal) } };
+    return { status: 200, body: { orgs: await orgsOf(deps.prisma, principal) } };
   },
 });
-
-/** The principal's organizations, each with the roles held there and the sites each role is narrowed to. */
-export async function orgsView(deps: ApiDeps, principal: Principal) {
-  const orgs = await deps.prisma.organization.findMany({ where: { id: { in: orgsWhere(principal) } }, orderBy: { slug: 'asc' } });
-  return orgs.map((o) => ({
-    id: o.id,
-    slug: o.slug,
-    name: o.name,
-    roles: principal.bindings.filter((b) => b.orgId === o.id).map((b) => ({ role: b.role, siteIds: b.siteIds })),
-  }));
-}
 
 export const createOrg = defineRoute({
   method: 'post',
@@ -78,7 +66,7 @@ export const listSites = defineRoute({
   params: OrgParams,
   responses: { 200: 'The sites', 401: 'Not authenticated', 404: 'Unknown organization' },
   async handler({ deps, principal, params }) {
-    const org = await findOrgFor(deps, principal, params.id);
+    const org = await findOrgFor(deps.prisma, principal, params.id);
     const sites = await deps.prisma.site.findMany({
       where: { orgId: org.id },
       include: { groups: { include: { _count: { select: { devices: true } } }, orderBy: { name: 'asc' } }, _count: { select: { devices: true } } },
@@ -109,7 +97,7 @@ export const createSite = defineRoute({
   body: z.object({ name: Name }).strict(),
   responses: { 201: 'Created', 400: 'Invalid body', 401: 'Not authenticated', 404: 'Unknown organization', 409: 'Name taken' },
   async handler({ deps, system, principal, params, body }) {
-    const org = await findOrgFor(deps, principal, params.id, [Role.Admin]);
+    const org = await findOrgFor(deps.prisma, principal, params.id, [Role.Admin]);
     if (await deps.prisma.site.findFirst({ where: { orgId: org.id, name: body.name } })) throw new AppError(AppErrorCode.Conflict, `body.name: ${org.slug} already has a site "${body.name}"`);
     const site = await deps.prisma.site.create({ data: { orgId: org.id, name: body.name } });
     await audit(system, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: 'site.created', target: site.name, data: { siteId: site.id } });

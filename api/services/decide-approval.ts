@@ -15,7 +15,7 @@ import { Tier } from '../../common/tools';
 import { approvalDecisionSignal } from '../../workflows/definitions';
 import { sweptApprovals, type ApiDeps } from '../deps';
 import { approvalAuthority } from '../../lib/approval-authority';
-import { Role, sitesWhere, tenantScope, type Principal } from '../http/auth';
+import { type Principal, Role, sitesWhere, tenantScope } from '../http/access';
 
 export interface DecisionRequest {
   approvalId: string;

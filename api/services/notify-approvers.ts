@@ -16,15 +16,10 @@ import { narrowedSites } from '../../lib/site-scope';
 import { sha256 } from '../../lib/secrets';
 import { Tier } from '../../common/tools';
 import type { WebClient } from '@slack/web-api';
-import { sweptApprovals, type ApiDeps } from '../deps';
+import { sweptApprovals, type ApiDeps, type MailConfig } from '../deps';
 import { emailOf } from './decide-approval';
 import { remindInSlack } from './slack';
 
-export interface MailConfig {
-  /** smtp://host:port (or smtps://…); unset turns the email channel off. */
-  smtpUrl: string;
-  from: string;
-}
 
 export function createMailTransport(config: MailConfig): Transporter {
   return nodemailer.createTransport(config.smtpUrl);

@@ -11,8 +11,9 @@ import { audit } from '../../lib/audit';
 import { hashPassword } from '../../lib/passwords';
 import type { PrismaClient } from '../../lib/prisma';
 import { randomToken, sha256 } from '../../lib/secrets';
-import type { Principal } from '../http/auth';
-import { createMailTransport, type MailConfig } from './notify-approvers';
+import type { Principal } from '../http/access';
+import type { MailConfig } from '../deps';
+import { createMailTransport } from './notify-approvers';
 
 export const RESET_MINUTES = 60;
 export const ResetToken = z.string().regex(/^[A-Za-z0-9_-]{43}$/);

@@ -16,7 +16,7 @@ import { audit, type AuditEntry } from '../../lib/audit';
 import type { PrismaClient } from '../../lib/prisma';
 import { randomToken, sha256 } from '../../lib/secrets';
 import type { ApiDeps } from '../deps';
-import { orgsWhere, Role, type Principal } from '../http/auth';
+import { orgsWhere, type Principal, Role } from '../http/access';
 
 export const SlackId = z.string().regex(/^[A-Z0-9]{2,30}$/, 'a Slack id (upper-case letters and digits)');
 export const SlackLinkToken = z.string().regex(/^[A-Za-z0-9_-]{43}$/);

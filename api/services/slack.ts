@@ -14,15 +14,9 @@ import type { Approval } from '@prisma/client';
 import { WebClient, type KnownBlock } from '@slack/web-api';
 import { Tier } from '../../common/tools';
 import { callText, headAndTail } from '../../cage/call-view';
-import { sweptApprovals, type ApiDeps } from '../deps';
+import { sweptApprovals, type ApiDeps, type SlackConfig } from '../deps';
 import { emailOf } from './decide-approval';
 
-export interface SlackConfig {
-  botToken: string;
-  signingSecret: string;
-  /** The Slack Web API base URL (https://slack.com/api/ unless changed). */
-  apiUrl?: string;
-}
 
 export function createSlackClient(config: SlackConfig): WebClient {
   return new WebClient(config.botToken, { slackApiUrl: config.apiUrl, retryConfig: { retries: 1 }, timeout: 5000 });
