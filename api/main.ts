@@ -84,6 +84,7 @@ async function main(): Promise<void> {
       publicUrl: env.PUBLIC_URL,
       mail: env.SMTP_URL ? { smtpUrl: env.SMTP_URL, from: env.MAIL_FROM } : undefined,
       slack: slackConfig(env),
+      checkResponses: env.NODE_ENV !== 'production',
     },
   });
   const url = await api.listen(env.PORT, env.HOST);

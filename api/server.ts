@@ -15,23 +15,23 @@ import type { ApiDeps } from './deps';
 import { createAgentGateway, type AgentGateway, type AgentNamespace } from './gateway/agents';
 import { createConsoleGateway, type ConsoleNamespace } from './gateway/console';
 import { errorHandler, notFoundHandler, refuseInvalidUtf8 } from './http/errors';
-import { buildOpenApi, registerRoutes, type Route } from './http/route';
+import { buildOpenApi, registerRoutes, type AnyRoute } from './http/route';
 import { createWebAuth, type WebAuth } from './http/web-session';
-import { enrollAgent } from './routes/agents';
-import { createEnrollmentKeyRoute, listEnrollmentKeys, revokeEnrollmentKey } from './routes/enrollment-keys';
-import { changePassword, createApiKey, createBinding, createUser, deleteBinding, getAuthSession, listApiKeys, listBindings, listUsers, revokeApiKey, sendUserPasswordReset, signIn, signOut, updateUser } from './routes/identity';
-import { createGroup, createOrg, createSite, deleteGroup, deleteSite, listOrgs, listSites, moveDevice } from './routes/tenancy';
-import { listDevices } from './routes/devices';
-import { health } from './routes/health';
-import { createSession, getSession, listSessions, resetBreaker, sendMessage, sessionTimeline } from './routes/sessions';
-import { decide, getApproval, listApprovals } from './routes/approvals';
-import { getOrgStatus, getPolicy, getUsage, pauseCopilot, putBudget, putPolicy, resumeCopilot } from './routes/orgs';
-import { exportAuditSession, listAuditSessions } from './routes/audit';
-import { CODEC_BODY_LIMIT_BYTES, codecCors, decodePayloads } from './routes/codec';
-import { getEmailApprovals, putEmailApprovals } from './routes/email-approvals';
-import { deleteSlackLink, linkSlackUser, listMySlackLinks, listOrgSlackUsers, putSlackChannel } from './routes/slack-admin';
-import { deleteScript, listScripts, putScript } from './routes/scripts';
-import { cancelRemediation, getRemediation, pauseRemediation, resumeRemediation } from './routes/remediations';
+import { agentRoutes } from './routes/agents';
+import { enrollmentKeyRoutes } from './routes/enrollment-keys';
+import { identityRoutes } from './routes/identity';
+import { tenancyRoutes } from './routes/tenancy';
+import { deviceRoutes } from './routes/devices';
+import { healthRoutes } from './routes/health';
+import { sessionRoutes } from './routes/sessions';
+import { approvalRoutes } from './routes/approvals';
+import { orgControlRoutes } from './routes/orgs';
+import { auditRoutes } from './routes/audit';
+import { CODEC_BODY_LIMIT_BYTES, codecCors, codecRoutes } from './routes/codec';
+import { emailApprovalRoutes } from './routes/email-approvals';
+import { slackAdminRoutes } from './routes/slack-admin';
+import { scriptRoutes } from './routes/scripts';
+import { remediationRoutes } from './routes/remediations';
 import { releaseStale } from '../lib/budget';
 import { deliverPendingDecisions } from './services/decide-approval';
 import { createMailTransport, notifyApprovers } from './services/notify-approvers';
@@ -43,68 +43,23 @@ import { signInPage } from './pages/sign-in';
 import { slackLinkPages } from './pages/slack-link';
 import { passwordResetPages } from './pages/password-reset';
 
-export const ROUTES: Route<any, any, any>[] = [
-  health,
-  enrollAgent,
-  createEnrollmentKeyRoute,
-  createSession,
-  listSessions,
-  sendMessage,
-  getSession,
-  sessionTimeline,
-  resetBreaker,
-  listDevices,
-  listApprovals,
-  getApproval,
-  decide,
-  pauseCopilot,
-  resumeCopilot,
-  getPolicy,
-  putPolicy,
-  getUsage,
-  getOrgStatus,
-  putBudget,
-  listAuditSessions,
-  exportAuditSession,
-  decodePayloads,
-  putSlackChannel,
-  linkSlackUser,
-  listOrgSlackUsers,
-  listMySlackLinks,
-  deleteSlackLink,
-  getEmailApprovals,
-  putEmailApprovals,
-  getRemediation,
-  pauseRemediation,
-  resumeRemediation,
-  cancelRemediation,
-  listScripts,
-  putScript,
-  deleteScript,
-  signIn,
-  getAuthSession,
-  signOut,
-  changePassword,
-  listOrgs,
-  createOrg,
-  listSites,
-  createSite,
-  deleteSite,
-  createGroup,
-  deleteGroup,
-  moveDevice,
-  listUsers,
-  createUser,
-  updateUser,
-  sendUserPasswordReset,
-  listBindings,
-  createBinding,
-  deleteBinding,
-  listApiKeys,
-  createApiKey,
-  revokeApiKey,
-  listEnrollmentKeys,
-  revokeEnrollmentKey,
+/** Every REST route, one list a domain (each routes/<domain>.ts exports its own). */
+export const ROUTES: AnyRoute[] = [
+  ...healthRoutes,
+  ...agentRoutes,
+  ...enrollmentKeyRoutes,
+  ...sessionRoutes,
+  ...deviceRoutes,
+  ...approvalRoutes,
+  ...remediationRoutes,
+  ...orgControlRoutes,
+  ...emailApprovalRoutes,
+  ...slackAdminRoutes,
+  ...scriptRoutes,
+  ...auditRoutes,
+  ...codecRoutes,
+  ...identityRoutes,
+  ...tenancyRoutes,
 ];
 
 export interface ApiServer {

@@ -1,6 +1,7 @@
 /**
- * Routes are declared once with their zod schemas; the same declaration validates requests and generates
- * `/openapi.json`, so the documentation cannot drift from what the server enforces.
+ * Routes are declared once with their zod schemas, of the request and of the answer; the same declaration
+ * validates requests, checks answers (outside production) and generates `/openapi.json`, so the documentation
+ * cannot drift from what the server enforces or sends.
  */
 import type { Express, NextFunction, Request, Response } from 'express';
 import { z } from 'zod';
@@ -35,7 +36,7 @@ export interface RouteContext<P, Q, B> {
   body: B;
 }
 
-export interface Route<P = unknown, Q = unknown, B = unknown> {
+export interface Route<P = unknown, Q = unknown, B = unknown, S extends z.ZodType = z.ZodType> {
   method: Method;
   path: string;
   summary: string;
@@ -51,10 +52,14 @@ export interface Route<P = unknown, Q = unknown, B = unknown> {
   query?: z.ZodType<Q>;
   body?: z.ZodType<B>;
   responses: Record<number, string>;
-  handler(ctx: RouteContext<P, Q, B>): Promise<{ status: number; body: unknown }>;
+  /** The body of its success answers (common/api-answers.ts); errors are `{ error: { code, message } }`. */
+  response: S;
+  handler(ctx: RouteContext<P, Q, B>): Promise<{ status: number; body: z.input<S> }>;
 }
 
-export function defineRoute<P = Record<string, never>, Q = Record<string, never>, B = undefined>(route: Route<P, Q, B>): Route<P, Q, B> {
+export type AnyRoute = Route<any, any, any, z.ZodType>;
+
+export function defineRoute<P = Record<string, never>, Q = Record<string, never>, B = undefined, S extends z.ZodType = z.ZodType>(route: Route<P, Q, B, S>): Route<P, Q, B, S> {
   return route;
 }
 
@@ -74,8 +79,18 @@ function parsePart<T>(schema: z.ZodType<T> | undefined, value: unknown, where: s
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
-export function registerRoutes(app: Express, deps: ApiDeps, routes: Route<any, any, any>[], web: WebAuth, baseUrl: () => string | undefined): void {
+/** The answer as it goes out (JSON, dates as strings), held against the route's schema: off it is a 500 and a logged error. */
+function checkAnswer(route: AnyRoute, body: unknown, deps: ApiDeps): void {
+  const parsed = route.response.safeParse(JSON.parse(JSON.stringify(body ?? null)));
+  if (parsed.success) return;
+  const issues = parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`);
+  deps.logger.error({ route: `${route.method.toUpperCase()} ${route.path}`, issues }, 'answer off its response schema');
+  throw new AppError(AppErrorCode.Internal, `the answer of ${route.method.toUpperCase()} ${route.path} is off its response schema`);
+}
+
+export function registerRoutes(app: Express, deps: ApiDeps, routes: AnyRoute[], web: WebAuth, baseUrl: () => string | undefined): void {
   const nobody = tenantDb(deps.prisma, { orgIds: [] });
+  const check = deps.config.checkResponses !== false;
   for (const route of routes) {
     app[route.method](route.path, async (req: Request, res: Response, next: NextFunction) => {
       let principal: Principal | null = null;
@@ -89,6 +104,7 @@ export function registerRoutes(app: Express, deps: ApiDeps, routes: Route<any, a
         const body = route.body ? parsePart(route.body, req.body, 'body') : undefined;
         const fenced = { ...deps, prisma: principal ? tenantDb(deps.prisma, scopeOf(principal)) : nobody };
         const out = await route.handler({ req, res, deps: fenced, system: deps.prisma, principal: principal as Principal, params, query, body, web, baseUrl });
+        if (check) checkAnswer(route, out.body, deps);
         res.status(out.status).json(out.body);
       } catch (err) {
         if (principal && err instanceof AppError && err.code === AppErrorCode.NotFound) {
@@ -103,8 +119,8 @@ export function registerRoutes(app: Express, deps: ApiDeps, routes: Route<any, a
 
 const openApiPath = (path: string) => path.replace(/:([A-Za-z_]+)/g, '{$1}');
 
-function jsonSchema(schema: z.ZodType): Record<string, unknown> {
-  const out = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+function jsonSchema(schema: z.ZodType, io: 'input' | 'output' = 'input'): Record<string, unknown> {
+  const out = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Record<string, unknown>;
   delete out.$schema;
   return out;
 }
@@ -120,7 +136,7 @@ function parameters(schema: z.ZodType | undefined, where: 'path' | 'query') {
   }));
 }
 
-export function buildOpenApi(routes: Route<any, any, any>[]): Record<string, unknown> {
+export function buildOpenApi(routes: AnyRoute[]): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const r of routes) {
     const p = (paths[openApiPath(r.path)] ??= {});
@@ -135,7 +151,7 @@ export function buildOpenApi(routes: Route<any, any, any>[]): Record<string, unk
           status,
           Number(status) >= 400
             ? { description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } }
-            : { description },
+            : { description, content: { 'application/json': { schema: jsonSchema(r.response, 'output') } } },
         ]),
       ),
     };

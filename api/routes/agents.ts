@@ -1,10 +1,11 @@
 /** Agent enrollment: an enrollment key (site-scoped, expiring, usage-capped) is exchanged for a device credential. */
+import { EnrolledAnswer } from '../../common/api-answers';
 import { z } from 'zod';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { audit } from '../../lib/audit';
 import { hashesEqual, randomToken, secretPrefix, sha256 } from '../../lib/secrets';
 import { tenantTransaction } from '../../lib/tenant-db';
-import { defineRoute } from '../http/route';
+import { defineRoute, type AnyRoute } from '../http/route';
 
 export const enrollAgent = defineRoute({
   method: 'post',
@@ -23,6 +24,7 @@ export const enrollAgent = defineRoute({
     })
     .strict(),
   responses: { 201: 'Enrolled', 400: 'Invalid body', 401: 'Invalid, expired or used-up key' },
+  response: EnrolledAnswer,
   async handler({ deps, system, body }) {
     const refused = new AppError(AppErrorCode.Unauthorized, 'the enrollment key is invalid, expired, revoked or used up');
     const prefix = secretPrefix(body.key);
@@ -58,3 +60,6 @@ export const enrollAgent = defineRoute({
     return { status: 201, body: { deviceId: device.id, secret, orgId: device.orgId, siteId: device.siteId, name: device.name, commandKey: deps.config.commandSigningKey.publicKeyPem } };
   },
 });
+
+/** The routes of this file, registered by api/server.ts. */
+export const agentRoutes: AnyRoute[] = [enrollAgent];

@@ -1,4 +1,5 @@
 /** Approvals: the queue of an approver's orgs, one approval, and the decision (through the decision service). */
+import { ApprovalAnswer, ApprovalsAnswer } from '../../common/api-answers';
 import type { Approval } from '@prisma/client';
 import { z } from 'zod';
 import { sitesCover, sitesOfDevices, targetIds } from '../../lib/approval-authority';
@@ -7,7 +8,7 @@ import { AppError } from '../../lib/app-error';
 import { audit } from '../../lib/audit';
 import { hasRole, orgsWhere, type Principal, Role, sitesWhere } from '../http/access';
 import { IdParams as ApprovalParams } from '../http/params';
-import { defineRoute } from '../http/route';
+import { defineRoute, type AnyRoute } from '../http/route';
 import { decideApproval, findApproval } from '../services/decide-approval';
 
 /** The approvals this principal may decide as far as sites go: an approver narrowed to sites sees only theirs. */
@@ -56,6 +57,7 @@ export const listApprovals = defineRoute({
   auth: 'user',
   query: z.object({ status: z.enum(['pending', 'approved', 'rejected', 'expired', 'cancelled', 'all']).default('pending') }).strict(),
   responses: { 200: 'The approvals', 400: 'Invalid query', 401: 'No valid API key' },
+  response: ApprovalsAnswer,
   async handler({ deps, principal, query }) {
     const approvals = await deps.prisma.approval.findMany({
       where: { orgId: { in: orgsWhere(principal, [Role.Approver]) }, ...(query.status === 'all' ? {} : { status: query.status }) },
@@ -76,6 +78,7 @@ export const getApproval = defineRoute({
   auth: 'user',
   params: ApprovalParams,
   responses: { 200: 'The approval', 400: 'Invalid id', 401: 'No valid API key', 404: 'Unknown approval' },
+  response: ApprovalAnswer,
   async handler({ deps, principal, params }) {
     const approval = await findApproval(deps, principal, params.id);
     // Someone who is in the org only as an approver of other sites is not told it exists: the unknown id's answer.
@@ -104,6 +107,7 @@ export const decide = defineRoute({
     })
     .strict(),
   responses: { 200: 'Decision recorded and delivered', 202: 'Decision recorded; delivery to the workflow pending', 400: 'Invalid body', 401: 'No valid API key', 403: 'Not allowed to decide', 404: 'Unknown approval', 409: 'Already decided, expired or changed' },
+  response: ApprovalAnswer,
   async handler({ deps, principal, params, body }) {
     const { approval, delivered } = await decideApproval(deps, principal, {
       approvalId: params.id,
@@ -117,3 +121,5 @@ export const decide = defineRoute({
   },
 });
 
+/** The routes of this file, registered by api/server.ts. */
+export const approvalRoutes: AnyRoute[] = [listApprovals, getApproval, decide];

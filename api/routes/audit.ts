@@ -3,11 +3,12 @@
  * payloads, the org's audit events for it, and a manifest with the SHA-256 of every file), the same bundle
  * `npm run audit -- export` writes to disk. Another org's session answers exactly like an unknown one.
  */
+import { AuditExportAnswer, AuditSessionsAnswer } from '../../common/api-answers';
 import { z } from 'zod';
 import { exportSession } from '../../lib/audit-export';
 import { findOrgFor, findSessionFor, Role } from '../http/access';
 import { IdParams } from '../http/params';
-import { defineRoute } from '../http/route';
+import { defineRoute, type AnyRoute } from '../http/route';
 import { temporalUnavailable } from './temporal-errors';
 
 export const listAuditSessions = defineRoute({
@@ -23,6 +24,7 @@ export const listAuditSessions = defineRoute({
     })
     .strict(),
   responses: { 200: 'Sessions', 401: 'No valid API key', 404: 'Unknown organization' },
+  response: AuditSessionsAnswer,
   async handler({ deps, principal, query }) {
     const org = await findOrgFor(deps.prisma, principal, query.org, [Role.Auditor]);
     const sessions = await deps.prisma.copilotSession.findMany({
@@ -31,7 +33,7 @@ export const listAuditSessions = defineRoute({
       take: query.limit,
       select: { id: true, workflowId: true, userId: true, createdAt: true },
     });
-    return { status: 200, body: { org: org.slug, sessions } };
+    return { status: 200, body: { org: org.slug, sessions: sessions.map((s) => ({ ...s, createdAt: s.createdAt.toISOString() })) } };
   },
 });
 
@@ -43,6 +45,7 @@ export const exportAuditSession = defineRoute({
   auth: 'user',
   params: IdParams,
   responses: { 200: 'The export: manifest and files (path → exact content)', 401: 'No valid API key', 404: 'Unknown session' },
+  response: AuditExportAnswer,
   async handler({ deps, principal, params }) {
     const session = await findSessionFor(deps.prisma, principal, params.id, [Role.Auditor]);
     const bundle = await exportSession({ prisma: deps.prisma, temporal: deps.temporal }, session.workflowId).catch((err: unknown) => {
@@ -51,3 +54,6 @@ export const exportAuditSession = defineRoute({
     return { status: 200, body: { manifest: bundle.manifest, files: Object.fromEntries(bundle.files) } };
   },
 });
+
+/** The routes of this file, registered by api/server.ts. */
+export const auditRoutes: AnyRoute[] = [listAuditSessions, exportAuditSession];

@@ -11,6 +11,7 @@
  * The UI calls from its own origin (TEMPORAL_UI_URL) with the session cookie: CORS allows that origin only, with
  * credentials. The call changes nothing (it reads), so it needs no CSRF token, which the UI could not send.
  */
+import { CodecAnswer } from '../../common/api-answers';
 import type { RequestHandler } from 'express';
 import { z } from 'zod';
 import type { Payload } from '@temporalio/common';
@@ -18,7 +19,7 @@ import { AppError, AppErrorCode } from '../../lib/app-error';
 import { audit } from '../../lib/audit';
 import type { PrismaClient } from '../../lib/prisma';
 import { orgsWhere, type Principal, Role } from '../http/access';
-import { defineRoute } from '../http/route';
+import { defineRoute, type AnyRoute } from '../http/route';
 
 /** The UI sends one history event's payloads at a time; Temporal refuses a payload over 2 MB (base64: 4/3 of it). */
 export const CODEC_BODY_LIMIT_BYTES = 4 * 1024 * 1024;
@@ -90,6 +91,7 @@ export const decodePayloads = defineRoute({
   readOnlyPost: true,
   body: CodecBody,
   responses: { 200: 'The payloads, decoded, in the same shape', 400: 'Malformed payloads, or one encrypted with a key this deployment lacks', 401: 'Not signed in', 403: 'Neither an auditor of every organization nor a partner admin' },
+  response: CodecAnswer,
   async handler({ req, deps, system, principal, body }) {
     const ns = Namespace.safeParse(req.get('x-namespace') ?? deps.config.temporalNamespace);
     if (!ns.success) throw new AppError(AppErrorCode.BadRequest, 'X-Namespace: expected a namespace name of at most 256 characters');
@@ -109,3 +111,6 @@ export const decodePayloads = defineRoute({
     return { status: 200, body: { payloads: decoded.map(toWire) } };
   },
 });
+
+/** The routes of this file, registered by api/server.ts. */
+export const codecRoutes: AnyRoute[] = [decodePayloads];

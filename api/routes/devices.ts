@@ -1,8 +1,9 @@
+import { DevicesAnswer } from '../../common/api-answers';
 import { z } from 'zod';
 import { AppError } from '../../lib/app-error';
 import { deviceView } from '../../lib/device-view';
 import { orgIdOrSlug, siteReach, tenantScope } from '../http/access';
-import { defineRoute } from '../http/route';
+import { defineRoute, type AnyRoute } from '../http/route';
 
 export const listDevices = defineRoute({
   method: 'get',
@@ -17,6 +18,7 @@ export const listDevices = defineRoute({
     })
     .strict(),
   responses: { 200: 'The devices', 400: 'Invalid query', 401: 'No valid API key', 404: 'Unknown organization' },
+  response: DevicesAnswer,
   async handler({ deps, principal, query }) {
     const scope = tenantScope(principal);
     let orgFilter = scope.orgId.in;
@@ -40,3 +42,6 @@ export const listDevices = defineRoute({
     };
   },
 });
+
+/** The routes of this file, registered by api/server.ts. */
+export const deviceRoutes: AnyRoute[] = [listDevices];

@@ -3,11 +3,12 @@
  * session (api/pages/approval-link.ts); an org's admins can require it for every tier, so that no link alone,
  * forwarded or read from a mail log, decides anything in the org. Changes are audited.
  */
+import { EmailApprovalsAnswer } from '../../common/api-answers';
 import { z } from 'zod';
 import { audit } from '../../lib/audit';
 import { findOrgFor, Role } from '../http/access';
 import { OrgParams } from '../http/params';
-import { defineRoute } from '../http/route';
+import { defineRoute, type AnyRoute } from '../http/route';
 
 const view = (org: { slug: string; emailLinksNeedSignIn: boolean }) => ({ org: org.slug, signInForEveryTier: org.emailLinksNeedSignIn, signInForT4: true });
 
@@ -19,6 +20,7 @@ export const getEmailApprovals = defineRoute({
   auth: 'user',
   params: OrgParams,
   responses: { 200: 'The setting', 401: 'Not authenticated', 404: 'Unknown organization' },
+  response: EmailApprovalsAnswer,
   async handler({ deps, principal, params }) {
     return { status: 200, body: view(await findOrgFor(deps.prisma, principal, params.id)) };
   },
@@ -33,6 +35,7 @@ export const putEmailApprovals = defineRoute({
   params: OrgParams,
   body: z.object({ signInForEveryTier: z.boolean() }).strict(),
   responses: { 200: 'Saved', 400: 'Invalid body', 401: 'Not authenticated', 404: 'Unknown organization' },
+  response: EmailApprovalsAnswer,
   async handler({ deps, system, principal, params, body }) {
     const org = await findOrgFor(deps.prisma, principal, params.id, [Role.Admin]);
     const saved = await deps.prisma.organization.update({ where: { id: org.id }, data: { emailLinksNeedSignIn: body.signInForEveryTier } });
@@ -40,3 +43,6 @@ export const putEmailApprovals = defineRoute({
     return { status: 200, body: view(saved) };
   },
 });
+
+/** The routes of this file, registered by api/server.ts. */
+export const emailApprovalRoutes: AnyRoute[] = [getEmailApprovals, putEmailApprovals];

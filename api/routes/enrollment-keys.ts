@@ -1,12 +1,14 @@
 /** Org admins mint site-scoped enrollment keys for new endpoints. The key is shown once; only its hash is kept. */
+import { EnrollmentKeyAnswer, EnrollmentKeyCreatedAnswer, EnrollmentKeysAnswer } from '../../common/api-answers';
 import { z } from 'zod';
+// eslint-disable-next-line import-x/no-restricted-paths -- one of the two breaks api/README.md names
 import { createEnrollmentKey } from '../../prisma/seed-demo';
 import { AppError } from '../../lib/app-error';
 import { audit } from '../../lib/audit';
 import type { EnrollmentKey } from '@prisma/client';
 import { findOrgFor, orgIdOrSlug, orgsWhere, Role, rowFor } from '../http/access';
 import { IdParams, OrgParams } from '../http/params';
-import { defineRoute } from '../http/route';
+import { defineRoute, type AnyRoute } from '../http/route';
 
 export const createEnrollmentKeyRoute = defineRoute({
   method: 'post',
@@ -23,6 +25,7 @@ export const createEnrollmentKeyRoute = defineRoute({
     })
     .strict(),
   responses: { 201: 'The key, shown once', 400: 'Invalid body', 401: 'No valid API key', 404: 'Unknown organization or site' },
+  response: EnrollmentKeyCreatedAnswer,
   async handler({ deps, principal, body }) {
     const org = await deps.prisma.organization.findFirst({
       where: { id: { in: orgsWhere(principal, [Role.Admin]) }, ...orgIdOrSlug(body.org) },
@@ -60,6 +63,7 @@ export const listEnrollmentKeys = defineRoute({
   auth: 'user',
   params: OrgParams,
   responses: { 200: 'The keys', 401: 'Not authenticated', 404: 'Unknown organization' },
+  response: EnrollmentKeysAnswer,
   async handler({ deps, principal, params }) {
     const org = await findOrgFor(deps.prisma, principal, params.id, [Role.Admin]);
     const keys = await deps.prisma.enrollmentKey.findMany({ where: { orgId: org.id }, include: { site: true }, orderBy: { createdAt: 'asc' } });
@@ -75,6 +79,7 @@ export const revokeEnrollmentKey = defineRoute({
   auth: 'user',
   params: IdParams,
   responses: { 200: 'Revoked', 401: 'Not authenticated', 404: 'Unknown key' },
+  response: EnrollmentKeyAnswer,
   async handler({ deps, system, principal, params }) {
     const key = rowFor(principal, await deps.prisma.enrollmentKey.findUnique({ where: { id: params.id }, include: { site: true } }), [Role.Admin], 'enrollment key');
     const revoked = key.revokedAt ? key : await deps.prisma.enrollmentKey.update({ where: { id: key.id }, data: { revokedAt: new Date() }, include: { site: true } });
@@ -82,3 +87,6 @@ export const revokeEnrollmentKey = defineRoute({
     return { status: 200, body: keyView(revoked) };
   },
 });
+
+/** The routes of this file, registered by api/server.ts. */
+export const enrollmentKeyRoutes: AnyRoute[] = [createEnrollmentKeyRoute, listEnrollmentKeys, revokeEnrollmentKey];

@@ -1,4 +1,5 @@
-import { defineRoute } from '../http/route';
+import { HealthAnswer } from '../../common/api-answers';
+import { defineRoute, type AnyRoute } from '../http/route';
 import type { ApiDeps } from '../deps';
 
 type Probe = 'up' | 'down';
@@ -34,9 +35,13 @@ export const health = defineRoute({
   tag: 'system',
   auth: 'none',
   responses: { 200: 'All services up', 503: 'At least one service down' },
+  response: HealthAnswer,
   async handler({ deps }) {
     const services = await checkServices(deps);
     const ok = Object.values(services).every((s) => s === 'up');
     return { status: ok ? 200 : 503, body: { status: ok ? 'ok' : 'degraded', services } };
   },
 });
+
+/** The routes of this file, registered by api/server.ts. */
+export const healthRoutes: AnyRoute[] = [health];

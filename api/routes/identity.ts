@@ -3,6 +3,7 @@
  * organization (optionally narrowed to sites), and API keys. Every change is audited. Partner admins create users;
  * an organization's admins grant and remove roles in it; everyone manages their own API keys.
  */
+import { ApiKeyAnswer, ApiKeyCreatedAnswer, ApiKeysAnswer, BindingCreatedAnswer, BindingsAnswer, PasswordChangedAnswer, PasswordResetSentAnswer, RemovedAnswer, SignedInAnswer, SignedOutAnswer, UserAnswer, UsersAnswer } from '../../common/api-answers';
 import { z } from 'zod';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { audit } from '../../lib/audit';
@@ -13,7 +14,7 @@ import type { ApiDeps } from '../deps';
 import { findOrgFor, orgsOf, orgsWhere, type Principal, Role, rowFor } from '../http/access';
 import { principalOfUser } from '../http/auth';
 import { IdParams, OrgParams } from '../http/params';
-import { defineRoute } from '../http/route';
+import { defineRoute, type AnyRoute } from '../http/route';
 
 const Email = z.email().max(254).transform((e) => e.toLowerCase());
 const Password = z.string().min(PASSWORD_MIN, `must be at least ${PASSWORD_MIN} characters`).max(PASSWORD_MAX);
@@ -35,6 +36,7 @@ export const signIn = defineRoute({
   auth: 'none',
   body: z.object({ email: Email, password: z.string().min(1).max(PASSWORD_MAX) }).strict(),
   responses: { 200: 'Signed in', 400: 'Invalid body', 401: 'Wrong email or password', 429: 'Too many attempts' },
+  response: SignedInAnswer,
   async handler({ req, res, deps, system, body, web }) {
     // Counted per email and per address, failing closed: no Redis, no sign-in.
     const limits = await Promise.all([
@@ -68,6 +70,7 @@ export const getAuthSession = defineRoute({
   tag: 'auth',
   auth: 'user',
   responses: { 200: 'The session', 401: 'Not signed in' },
+  response: SignedInAnswer,
   async handler({ req, res, deps, principal, web }) {
     return { status: 200, body: { ...(await sessionView(deps, principal)), csrfToken: principal.via === 'session' ? web.csrfToken(req, res) : null } };
   },
@@ -80,6 +83,7 @@ export const signOut = defineRoute({
   tag: 'auth',
   auth: 'user',
   responses: { 200: 'Signed out', 401: 'Not signed in', 403: 'Missing CSRF token' },
+  response: SignedOutAnswer,
   async handler({ req, res, principal }) {
     if (principal.via === 'session') {
       await new Promise<void>((resolve, reject) => req.session.destroy((err) => (err ? reject(err) : resolve())));
@@ -97,6 +101,7 @@ export const changePassword = defineRoute({
   auth: 'user',
   body: z.object({ current: z.string().max(PASSWORD_MAX).optional(), password: Password }).strict(),
   responses: { 200: 'Changed', 400: 'Invalid body', 401: 'Not signed in', 403: 'Current password wrong' },
+  response: PasswordChangedAnswer,
   async handler({ deps, system, principal, body }) {
     const user = await deps.prisma.user.findUniqueOrThrow({ where: { id: principal.userId } });
     if (user.passwordHash && !(await verifyPassword(body.current ?? '', user.passwordHash))) {
@@ -132,6 +137,7 @@ export const listUsers = defineRoute({
   tag: 'users',
   auth: 'user',
   responses: { 200: 'The users', 401: 'Not authenticated' },
+  response: UsersAnswer,
   async handler({ deps, principal }) {
     const adminOf = orgsWhere(principal, [Role.Admin]);
     const users = await deps.prisma.user.findMany({
@@ -154,6 +160,7 @@ export const createUser = defineRoute({
   auth: 'user',
   body: z.object({ email: Email, name: Name, password: Password.optional(), partnerAdmin: z.boolean().default(false) }).strict(),
   responses: { 201: 'Created', 400: 'Invalid body', 401: 'Not authenticated', 403: 'Not a partner admin', 409: 'Email taken' },
+  response: UserAnswer,
   async handler({ deps, system, principal, body }) {
     requirePartnerAdmin(principal);
     // Emails are unique across partners, so the check looks across them; it reveals only "taken".
@@ -185,6 +192,7 @@ export const updateUser = defineRoute({
   params: IdParams,
   body: z.object({ name: Name.optional(), password: z.unknown().optional(), disabled: z.boolean().optional() }).strict(),
   responses: { 200: 'Updated', 400: 'Invalid body', 401: 'Not authenticated', 403: 'Not a partner admin', 404: 'Unknown user' },
+  response: UserAnswer,
   async handler({ deps, system, principal, params, body }) {
     requirePartnerAdmin(principal);
     // Whoever knew someone else's password could sign in and approve as them (their own T4 call included).
@@ -220,6 +228,7 @@ export const sendUserPasswordReset = defineRoute({
   auth: 'user',
   params: IdParams,
   responses: { 202: 'Mailed', 400: 'Invalid id', 401: 'Not authenticated', 403: 'Not a partner admin', 404: 'Unknown user', 503: 'E-mail not configured or unavailable' },
+  response: PasswordResetSentAnswer,
   async handler({ deps, system, principal, params, baseUrl }) {
     requirePartnerAdmin(principal);
     const sent = await sendPasswordReset({ fenced: deps.prisma, system, mail: deps.config.mail }, principal, params.id, baseUrl());
@@ -237,6 +246,7 @@ export const listBindings = defineRoute({
   auth: 'user',
   params: OrgParams,
   responses: { 200: 'The bindings', 401: 'Not authenticated', 404: 'Unknown organization' },
+  response: BindingsAnswer,
   async handler({ deps, principal, params }) {
     const org = await findOrgFor(deps.prisma, principal, params.id, [Role.Admin]);
     const bindings = await deps.prisma.roleBinding.findMany({ where: { orgId: org.id }, include: { user: true }, orderBy: [{ user: { email: 'asc' } }, { role: 'asc' }] });
@@ -262,6 +272,7 @@ export const createBinding = defineRoute({
     })
     .strict(),
   responses: { 201: 'Granted', 400: 'Invalid body', 401: 'Not authenticated', 404: 'Unknown organization, user or site', 409: 'Already granted' },
+  response: BindingCreatedAnswer,
   async handler({ deps, system, principal, params, body }) {
     const org = await findOrgFor(deps.prisma, principal, params.id, [Role.Admin]);
     const user = await deps.prisma.user.findUnique({ where: { id: body.userId } });
@@ -285,6 +296,7 @@ export const deleteBinding = defineRoute({
   auth: 'user',
   params: IdParams,
   responses: { 200: 'Removed', 401: 'Not authenticated', 404: 'Unknown binding', 409: 'Your own admin binding' },
+  response: RemovedAnswer,
   async handler({ deps, system, principal, params }) {
     const binding = rowFor(principal, await deps.prisma.roleBinding.findUnique({ where: { id: params.id }, include: { user: true } }), [Role.Admin], 'binding');
     if (binding.userId === principal.userId && binding.role === Role.Admin) {
@@ -314,6 +326,7 @@ export const listApiKeys = defineRoute({
   tag: 'users',
   auth: 'user',
   responses: { 200: 'The keys', 401: 'Not authenticated' },
+  response: ApiKeysAnswer,
   async handler({ deps, principal }) {
     const keys = await deps.prisma.apiKey.findMany({ where: { userId: principal.userId }, orderBy: { createdAt: 'asc' } });
     return { status: 200, body: { keys: keys.map(keyView) } };
@@ -328,6 +341,7 @@ export const createApiKey = defineRoute({
   auth: 'user',
   body: z.object({ name: Name }).strict(),
   responses: { 201: 'The key, shown once', 400: 'Invalid body', 401: 'Not authenticated' },
+  response: ApiKeyCreatedAnswer,
   async handler({ deps, system, principal, body }) {
     const secret = issueSecret('gh');
     const key = await deps.prisma.apiKey.create({ data: { userId: principal.userId, name: body.name, prefix: secret.prefix, hash: secret.hash } });
@@ -344,6 +358,7 @@ export const revokeApiKey = defineRoute({
   auth: 'user',
   params: IdParams,
   responses: { 200: 'Revoked', 401: 'Not authenticated', 404: 'Unknown key' },
+  response: ApiKeyAnswer,
   async handler({ deps, system, principal, params }) {
     const key = await deps.prisma.apiKey.findUnique({ where: { id: params.id } });
     if (!key || (key.userId !== principal.userId && !principal.partnerAdmin)) throw AppError.notFound('API key');
@@ -352,3 +367,6 @@ export const revokeApiKey = defineRoute({
     return { status: 200, body: keyView(revoked) };
   },
 });
+
+/** The routes of this file, registered by api/server.ts. */
+export const identityRoutes: AnyRoute[] = [signIn, getAuthSession, signOut, changePassword, listUsers, createUser, updateUser, sendUserPasswordReset, listBindings, createBinding, deleteBinding, listApiKeys, createApiKey, revokeApiKey];

@@ -2,6 +2,7 @@
  * Organization controls for admins: the copilot kill switch, the org's tier policy and approval expiry.
  * Another org's id answers exactly like an unknown one.
  */
+import { CopilotSwitchAnswer, OrgStatusAnswer, PolicyAnswer, PolicySavedAnswer, UsageAnswer } from '../../common/api-answers';
 import { z } from 'zod';
 import { DEFAULT_POLICY } from '../../common/default-policy';
 import { isToolName } from '../../common/tools';
@@ -14,7 +15,7 @@ import { endPausedCommands } from '../../lib/device-commands';
 import type { ApiDeps } from '../deps';
 import { findOrgFor, Role } from '../http/access';
 import { OrgParams } from '../http/params';
-import { defineRoute } from '../http/route';
+import { defineRoute, type AnyRoute } from '../http/route';
 /** Tells every session of the org at once; a session that misses the signal still denies through its activities. */
 async function broadcastPause(deps: ApiDeps, orgId: string, paused: boolean, by: string): Promise<number> {
   const sessions = await deps.prisma.copilotSession.findMany({ where: { orgId }, select: { workflowId: true } });
@@ -35,6 +36,7 @@ function pauseRoute(paused: boolean) {
     auth: 'user',
     params: OrgParams,
     responses: { 200: 'Done', 401: 'No valid API key', 404: 'Unknown organization' },
+    response: CopilotSwitchAnswer,
     async handler({ deps, principal, params }) {
       const org = await findOrgFor(deps.prisma, principal, params.id, [Role.Admin]);
       await deps.prisma.organization.update({
@@ -64,6 +66,7 @@ export const getPolicy = defineRoute({
   auth: 'user',
   params: OrgParams,
   responses: { 200: 'The policy', 401: 'No valid API key', 404: 'Unknown organization' },
+  response: PolicyAnswer,
   async handler({ deps, principal, params }) {
     const org = await findOrgFor(deps.prisma, principal, params.id);
     const overrides = await deps.prisma.policyOverride.findMany({ where: { orgId: org.id }, orderBy: [{ tool: 'asc' }, { action: 'asc' }] });
@@ -94,6 +97,7 @@ export const putPolicy = defineRoute({
     })
     .strict(),
   responses: { 200: 'Saved', 400: 'Invalid body', 401: 'No valid API key', 404: 'Unknown organization' },
+  response: PolicySavedAnswer,
   async handler({ deps, principal, params, body }) {
     const org = await findOrgFor(deps.prisma, principal, params.id, [Role.Admin]);
     const seen = new Set<string>();
@@ -144,6 +148,7 @@ export const getUsage = defineRoute({
   auth: 'user',
   params: OrgParams,
   responses: { 200: 'Usage', 401: 'No valid API key', 404: 'Unknown organization' },
+  response: UsageAnswer,
   async handler({ deps, principal, params }) {
     const org = await findOrgFor(deps.prisma, principal, params.id);
     return { status: 200, body: { org: org.slug, ...(await usageView(deps, org.id)) } };
@@ -161,6 +166,7 @@ export const putBudget = defineRoute({
   params: OrgParams,
   body: z.object({ dailyUsd: Usd, monthlyUsd: Usd, hourlyUsd: Usd.optional() }).strict(),
   responses: { 200: 'Saved', 400: 'Invalid body', 401: 'No valid API key', 404: 'Unknown organization' },
+  response: UsageAnswer,
   async handler({ deps, principal, params, body }) {
     const org = await findOrgFor(deps.prisma, principal, params.id, [Role.Admin]);
     if (body.dailyUsd > body.monthlyUsd) throw new AppError(AppErrorCode.BadRequest, 'body.dailyUsd: cannot be more than monthlyUsd');
@@ -185,6 +191,7 @@ export const getOrgStatus = defineRoute({
   auth: 'user',
   params: OrgParams,
   responses: { 200: 'The state', 401: 'No valid API key', 404: 'Unknown organization' },
+  response: OrgStatusAnswer,
   async handler({ deps, principal, params }) {
     const org = await findOrgFor(deps.prisma, principal, params.id);
     // A session's breaker is tripped when its latest breaker event says so (both are audited).
@@ -212,3 +219,6 @@ export const getOrgStatus = defineRoute({
     };
   },
 });
+
+/** The routes of this file, registered by api/server.ts. */
+export const orgControlRoutes: AnyRoute[] = [pauseCopilot, resumeCopilot, getPolicy, putPolicy, getUsage, getOrgStatus, putBudget];

@@ -5,13 +5,14 @@
  * after its activity has checked the record (and audited the change). Another org's remediation answers exactly
  * like an unknown one.
  */
+import { RemediationAnswer, RemediationRequestedAnswer } from '../../common/api-answers';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { z } from 'zod';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { remediationControlRequestUpdate, remediationProgressQuery, type RemediationProgress } from '../../workflows/definitions';
 import type { ApiDeps } from '../deps';
 import { type Principal, Role, tenantScope } from '../http/access';
-import { defineRoute } from '../http/route';
+import { defineRoute, type AnyRoute } from '../http/route';
 import { temporalUnavailable } from './temporal-errors';
 
 const Params = z.object({ id: z.string().regex(/^[0-9a-f-]{36}:[A-Za-z0-9_-]{1,128}$/, 'a remediation id (the tool invocation id)') }).strict();
@@ -49,6 +50,7 @@ export const getRemediation = defineRoute({
   auth: 'user',
   params: Params,
   responses: { 200: 'Progress', 401: 'No valid API key', 404: 'Unknown remediation', 503: 'Temporal unavailable' },
+  response: RemediationAnswer,
   async handler({ deps, principal, params }) {
     const { inv, workflowId } = await findRemediation(deps, principal, params.id);
     return { status: 200, body: { id: inv.id, sessionId: inv.sessionId, workflowId, ...(await progressOf(deps, inv.orgId, workflowId)) } };
@@ -69,6 +71,7 @@ function controlRoute(action: 'pause' | 'resume' | 'cancel') {
     auth: 'user',
     params: Params,
     responses: { 202: 'Requested', 401: 'No valid API key', 404: 'Unknown remediation', 409: 'Not running yet, already over, or refused (a resume while the copilot is paused)', 503: 'Temporal unavailable' },
+    response: RemediationRequestedAnswer,
     async handler({ deps, principal, params }) {
       const { inv, workflowId } = await findRemediation(deps, principal, params.id, [Role.Technician, Role.Approver, Role.Admin]);
       const before = await progressOf(deps, inv.orgId, workflowId);
@@ -92,3 +95,6 @@ function controlRoute(action: 'pause' | 'resume' | 'cancel') {
 export const pauseRemediation = controlRoute('pause');
 export const resumeRemediation = controlRoute('resume');
 export const cancelRemediation = controlRoute('cancel');
+
+/** The routes of this file, registered by api/server.ts. */
+export const remediationRoutes: AnyRoute[] = [getRemediation, pauseRemediation, resumeRemediation, cancelRemediation];

@@ -4,6 +4,7 @@
  * changed body changes the digest of any call that uses it, so a pending approval for the old body cannot run
  * the new one.
  */
+import { ScriptAnswer, ScriptRemovedAnswer, ScriptsAnswer } from '../../common/api-answers';
 import type { Prisma } from '@prisma/client';
 import { z } from 'zod';
 import { AppError } from '../../lib/app-error';
@@ -12,7 +13,7 @@ import { sha256 } from '../../lib/secrets';
 import { ScriptParameters } from '../../common/script-parameters';
 import { findOrgFor, Role } from '../http/access';
 import { OrgParams } from '../http/params';
-import { defineRoute } from '../http/route';
+import { defineRoute, type AnyRoute } from '../http/route';
 
 const ScriptName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'a script name: lower-case letters, digits and -, at most 63');
 
@@ -34,6 +35,7 @@ export const listScripts = defineRoute({
   auth: 'user',
   params: OrgParams,
   responses: { 200: 'Scripts', 401: 'No valid API key', 404: 'Unknown organization' },
+  response: ScriptsAnswer,
   async handler({ deps, principal, params }) {
     const org = await findOrgFor(deps.prisma, principal, params.id);
     const scripts = await deps.prisma.script.findMany({ where: { orgId: org.id }, orderBy: { name: 'asc' } });
@@ -57,6 +59,7 @@ export const putScript = defineRoute({
     })
     .strict(),
   responses: { 200: 'Saved', 400: 'Invalid body', 401: 'No valid API key', 404: 'Unknown organization' },
+  response: ScriptAnswer,
   async handler({ deps, principal, params, body }) {
     const org = await findOrgFor(deps.prisma, principal, params.id, [Role.Admin]);
     const data = { description: body.description, interpreter: body.interpreter, body: body.body, parameters: body.parameters as Prisma.InputJsonValue };
@@ -85,6 +88,7 @@ export const deleteScript = defineRoute({
   auth: 'user',
   params: OrgParams.extend({ name: ScriptName }),
   responses: { 200: 'Removed', 401: 'No valid API key', 404: 'Unknown organization or script' },
+  response: ScriptRemovedAnswer,
   async handler({ deps, principal, params }) {
     const org = await findOrgFor(deps.prisma, principal, params.id, [Role.Admin]);
     const removed = await deps.prisma.$transaction(async (tx) => {
@@ -98,3 +102,6 @@ export const deleteScript = defineRoute({
     return { status: 200, body: { removed: params.name } };
   },
 });
+
+/** The routes of this file, registered by api/server.ts. */
+export const scriptRoutes: AnyRoute[] = [listScripts, putScript, deleteScript];

@@ -1,3 +1,4 @@
+import { BreakerResetAnswer, MessageAcceptedAnswer, SessionAnswer, SessionCreatedAnswer, SessionsAnswer, TimelineAnswer } from '../../common/api-answers';
 import crypto from 'node:crypto';
 /** Copilot sessions: start one, send it a message (a turn), read its transcript, steps and state. */
 import { WorkflowUpdateFailedError } from '@temporalio/client';
@@ -5,14 +6,15 @@ import { z } from 'zod';
 import { copilotWorkflowId } from '../../common/ids';
 import { MAX_MESSAGE_CHARS, type SessionState } from '../../common/session';
 import { isStorableText, STORABLE_TEXT_MESSAGE } from '../../common/text';
+// eslint-disable-next-line import-x/no-restricted-paths -- one of the two breaks api/README.md names
 import { storedBlocks } from '../../activities/call-model';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { resetBreakerRequestUpdate, sendMessageUpdate, stateQuery } from '../../workflows/definitions';
 import { analyse, exportSession } from '../../lib/audit-export';
 import type { ApiDeps } from '../deps';
-import { findOrgFor, findSessionFor, hasRole, orgsWhere, type Principal, Role, tenantScope } from '../http/access';
+import { findOrgFor, findSessionFor, hasRole, orgsWhere, type Principal, Role } from '../http/access';
 import { IdParams as SessionParams } from '../http/params';
-import { defineRoute } from '../http/route';
+import { defineRoute, type AnyRoute } from '../http/route';
 import { temporalUnavailable } from './temporal-errors';
 import { usageView } from './orgs';
 
@@ -42,6 +44,7 @@ export const createSession = defineRoute({
   auth: 'user',
   body: z.object({ org: z.string().min(1).max(100).optional().describe('Organization slug or id') }).strict(),
   responses: { 201: 'Session started', 400: 'Invalid body', 401: 'No valid API key', 404: 'Unknown organization', 409: 'Copilot paused for the organization', 503: 'Temporal unavailable' },
+  response: SessionCreatedAnswer,
   async handler({ deps, principal, body }) {
     const org = await resolveOrg(deps, principal, body.org);
     if (org.copilotPausedAt) throw new AppError(AppErrorCode.Conflict, 'an admin has paused the copilot for this organization; no new sessions can start');
@@ -81,6 +84,7 @@ export const sendMessage = defineRoute({
     })
     .strict(),
   responses: { 202: 'Turn accepted', 400: 'Invalid body', 401: 'No valid API key', 404: 'Unknown session', 503: 'Temporal unavailable' },
+  response: MessageAcceptedAnswer,
   async handler({ deps, principal, params, body }) {
     const session = await findSessionFor(deps.prisma, principal, params.id);
     if (!hasRole(principal, session.orgId, ACTING) || (session.userId !== principal.userId && !hasRole(principal, session.orgId, [Role.Admin]))) {
@@ -125,6 +129,7 @@ export const getSession = defineRoute({
   auth: 'user',
   params: SessionParams,
   responses: { 200: 'The session', 400: 'Invalid id', 401: 'No valid API key', 404: 'Unknown session' },
+  response: SessionAnswer,
   async handler({ deps, principal, params }) {
     const session = await findSessionFor(deps.prisma, principal, params.id);
     const [messages, tools, flaggedEvents] = await Promise.all([
@@ -192,6 +197,7 @@ export const resetBreaker = defineRoute({
   auth: 'user',
   params: SessionParams,
   responses: { 200: 'Breaker reset', 400: 'Invalid id', 401: 'No valid API key', 403: 'Not an org admin', 404: 'Unknown session', 409: 'The session refused the reset', 503: 'Temporal unavailable' },
+  response: BreakerResetAnswer,
   async handler({ deps, principal, params }) {
     const session = await findSessionFor(deps.prisma, principal, params.id);
     if (!hasRole(principal, session.orgId, [Role.Admin])) throw new AppError(AppErrorCode.Forbidden, 'only an admin of this organization can reset the circuit breaker');
@@ -223,6 +229,7 @@ export const listSessions = defineRoute({
     })
     .strict(),
   responses: { 200: 'The sessions', 400: 'Invalid query', 401: 'No valid API key', 404: 'Unknown organization' },
+  response: SessionsAnswer,
   async handler({ deps, principal, query }) {
     const org = await findOrgFor(deps.prisma, principal, query.org);
     const everyone = hasRole(principal, org.id, [Role.Admin]);
@@ -262,6 +269,7 @@ export const sessionTimeline = defineRoute({
   auth: 'user',
   params: SessionParams,
   responses: { 200: 'The timeline', 400: 'Invalid id', 401: 'No valid API key', 404: 'Unknown session', 503: 'Temporal unavailable' },
+  response: TimelineAnswer,
   async handler({ deps, principal, params }) {
     const session = await findSessionFor(deps.prisma, principal, params.id);
     // The same reading `npm run audit -- replay` prints, from the histories as Temporal holds them now.
@@ -282,3 +290,6 @@ export const sessionTimeline = defineRoute({
     };
   },
 });
+
+/** The routes of this file, registered by api/server.ts. */
+export const sessionRoutes: AnyRoute[] = [createSession, listSessions, sendMessage, getSession, sessionTimeline, resetBreaker];

@@ -4,12 +4,13 @@
  * links their own account from Slack (api/services/slack-links.ts). A linked Slack user decides as that Gatehouse
  * user; the approver role is checked at decision time, so linking grants nothing by itself.
  */
+import { NoAnswer, SlackChannelAnswer, SlackLinkRemovedAnswer, SlackLinksAnswer } from '../../common/api-answers';
 import { z } from 'zod';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { audit } from '../../lib/audit';
 import { findOrgFor, Role } from '../http/access';
 import { OrgParams } from '../http/params';
-import { defineRoute } from '../http/route';
+import { defineRoute, type AnyRoute } from '../http/route';
 import { linkView, removeSlackLink, SlackId, SlackUserRef } from '../services/slack-links';
 
 export const putSlackChannel = defineRoute({
@@ -21,6 +22,7 @@ export const putSlackChannel = defineRoute({
   params: OrgParams,
   body: z.object({ teamId: SlackId, channelId: SlackId }).strict(),
   responses: { 200: 'Saved', 400: 'Invalid body', 401: 'No valid API key', 404: 'Unknown organization' },
+  response: SlackChannelAnswer,
   async handler({ deps, principal, params, body }) {
     const org = await findOrgFor(deps.prisma, principal, params.id, [Role.Admin]);
     await deps.prisma.slackChannel.upsert({ where: { orgId: org.id }, create: { orgId: org.id, ...body }, update: body });
@@ -42,6 +44,7 @@ export const linkSlackUser = defineRoute({
   params: OrgParams,
   body: z.object({ teamId: SlackId, slackUserId: SlackId, email: z.email().max(320) }).strict(),
   responses: { 400: 'Invalid body', 401: 'No valid API key', 403: 'Always: links are made by their owner', 404: 'Unknown organization' },
+  response: NoAnswer,
   async handler({ deps, principal, params, body }) {
     const org = await findOrgFor(deps.prisma, principal, params.id, [Role.Admin]);
     await audit(deps.prisma, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: 'slack.link_refused', target: body.email, data: { teamId: body.teamId, slackUserId: body.slackUserId, why: 'linking on behalf of someone else' } });
@@ -57,6 +60,7 @@ export const listOrgSlackUsers = defineRoute({
   auth: 'user',
   params: OrgParams,
   responses: { 200: 'The links', 401: 'No valid API key', 404: 'Unknown organization' },
+  response: SlackLinksAnswer,
   async handler({ deps, principal, params }) {
     const org = await findOrgFor(deps.prisma, principal, params.id, [Role.Admin]);
     const users = await deps.prisma.user.findMany({ where: { roleBindings: { some: { orgId: org.id } } }, select: { id: true, email: true } });
@@ -73,6 +77,7 @@ export const listMySlackLinks = defineRoute({
   tag: 'slack',
   auth: 'user',
   responses: { 200: 'Your links', 401: 'Not authenticated' },
+  response: SlackLinksAnswer,
   async handler({ deps, principal }) {
     const links = await deps.prisma.slackUserLink.findMany({ where: { userId: principal.userId }, orderBy: { createdAt: 'asc' } });
     return { status: 200, body: { links: links.map((l) => linkView({ ...l, user: { email: principal.email } })) } };
@@ -87,8 +92,12 @@ export const deleteSlackLink = defineRoute({
   auth: 'user',
   body: SlackUserRef,
   responses: { 200: 'Removed', 400: 'Invalid body', 401: 'Not authenticated', 404: 'No such link of yours or of your orgs\' users' },
+  response: SlackLinkRemovedAnswer,
   async handler({ deps, system, principal, body }) {
     await removeSlackLink(deps, system, principal, body);
     return { status: 200, body: { removed: true, ...body } };
   },
 });
+
+/** The routes of this file, registered by api/server.ts. */
+export const slackAdminRoutes: AnyRoute[] = [putSlackChannel, linkSlackUser, listOrgSlackUsers, listMySlackLinks, deleteSlackLink];

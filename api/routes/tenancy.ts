@@ -3,14 +3,14 @@
  * (the org's admins), and where a device sits. Every change is audited; another org's id answers like an
  * unknown one.
  */
+import { DeviceUpdatedAnswer, GroupCreatedAnswer, OrgCreatedAnswer, OrgsAnswer, RemovedAnswer, SiteCreatedAnswer, SitesAnswer } from '../../common/api-answers';
 import { z } from 'zod';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { audit } from '../../lib/audit';
 import { tenantTransaction } from '../../lib/tenant-db';
-import type { ApiDeps } from '../deps';
 import { findOrgFor, orgsOf, Role, rowFor } from '../http/access';
 import { IdParams, OrgParams } from '../http/params';
-import { defineRoute } from '../http/route';
+import { defineRoute, type AnyRoute } from '../http/route';
 
 const Name = z.string().trim().min(1).max(100);
 const Slug = z
@@ -26,6 +26,7 @@ export const listOrgs = defineRoute({
   tag: 'orgs',
   auth: 'user',
   responses: { 200: 'The organizations', 401: 'Not authenticated' },
+  response: OrgsAnswer,
   async handler({ deps, principal }) {
     return { status: 200, body: { orgs: await orgsOf(deps.prisma, principal) } };
   },
@@ -39,6 +40,7 @@ export const createOrg = defineRoute({
   auth: 'user',
   body: z.object({ slug: Slug, name: Name, site: Name.default('Main') }).strict(),
   responses: { 201: 'Created', 400: 'Invalid body', 401: 'Not authenticated', 403: 'Not a partner admin', 409: 'Slug taken' },
+  response: OrgCreatedAnswer,
   async handler({ system, principal, body }) {
     if (!principal.partnerAdmin) throw new AppError(AppErrorCode.Forbidden, 'only a partner admin can create organizations');
     // Slugs are unique across partners; the check says only "taken".
@@ -65,6 +67,7 @@ export const listSites = defineRoute({
   auth: 'user',
   params: OrgParams,
   responses: { 200: 'The sites', 401: 'Not authenticated', 404: 'Unknown organization' },
+  response: SitesAnswer,
   async handler({ deps, principal, params }) {
     const org = await findOrgFor(deps.prisma, principal, params.id);
     const sites = await deps.prisma.site.findMany({
@@ -96,6 +99,7 @@ export const createSite = defineRoute({
   params: OrgParams,
   body: z.object({ name: Name }).strict(),
   responses: { 201: 'Created', 400: 'Invalid body', 401: 'Not authenticated', 404: 'Unknown organization', 409: 'Name taken' },
+  response: SiteCreatedAnswer,
   async handler({ deps, system, principal, params, body }) {
     const org = await findOrgFor(deps.prisma, principal, params.id, [Role.Admin]);
     if (await deps.prisma.site.findFirst({ where: { orgId: org.id, name: body.name } })) throw new AppError(AppErrorCode.Conflict, `body.name: ${org.slug} already has a site "${body.name}"`);
@@ -113,6 +117,7 @@ export const deleteSite = defineRoute({
   auth: 'user',
   params: IdParams,
   responses: { 200: 'Removed', 401: 'Not authenticated', 404: 'Unknown site', 409: 'Not empty' },
+  response: RemovedAnswer,
   async handler({ deps, system, principal, params }) {
     const site = rowFor(principal, await deps.prisma.site.findUnique({ where: { id: params.id }, include: { _count: { select: { devices: true, groups: true, enrollmentKeys: true } } } }), [Role.Admin], 'site');
     const { devices, groups, enrollmentKeys } = site._count;
@@ -134,6 +139,7 @@ export const createGroup = defineRoute({
   params: IdParams,
   body: z.object({ name: Name }).strict(),
   responses: { 201: 'Created', 400: 'Invalid body', 401: 'Not authenticated', 404: 'Unknown site', 409: 'Name taken' },
+  response: GroupCreatedAnswer,
   async handler({ deps, system, principal, params, body }) {
     const site = rowFor(principal, await deps.prisma.site.findUnique({ where: { id: params.id } }), [Role.Admin], 'site');
     if (await deps.prisma.deviceGroup.findFirst({ where: { siteId: site.id, name: body.name } })) {
@@ -153,6 +159,7 @@ export const deleteGroup = defineRoute({
   auth: 'user',
   params: IdParams,
   responses: { 200: 'Removed', 401: 'Not authenticated', 404: 'Unknown group' },
+  response: RemovedAnswer,
   async handler({ deps, system, principal, params }) {
     const group = rowFor(principal, await deps.prisma.deviceGroup.findUnique({ where: { id: params.id } }), [Role.Admin], 'group');
     await deps.prisma.$transaction(async (tx) => {
@@ -176,6 +183,7 @@ export const moveDevice = defineRoute({
     .strict()
     .refine((b) => Object.keys(b).length > 0, 'nothing to change'),
   responses: { 200: 'Updated', 400: 'Invalid body', 401: 'Not authenticated', 404: 'Unknown device, site or group' },
+  response: DeviceUpdatedAnswer,
   async handler({ deps, system, principal, params, body }) {
     const device = rowFor(principal, await deps.prisma.device.findUnique({ where: { id: params.id } }), [Role.Admin], 'device');
     const siteId = body.siteId ?? device.siteId;
@@ -195,3 +203,6 @@ export const moveDevice = defineRoute({
     return { status: 200, body: { id: updated.id, name: updated.name, siteId: updated.siteId, groupId: updated.groupId } };
   },
 });
+
+/** The routes of this file, registered by api/server.ts. */
+export const tenancyRoutes: AnyRoute[] = [listOrgs, createOrg, listSites, createSite, deleteSite, createGroup, deleteGroup, moveDevice];

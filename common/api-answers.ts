@@ -1,0 +1,249 @@
+/**
+ * What the REST API answers: the zod schema of every route's success body, by domain. The api's routes declare
+ * them (api/http/route.ts checks each answer against its schema outside production and puts them in
+ * /openapi.json); the CLI and the tests take their types from here instead of describing the answers again.
+ * Times are ISO-8601 strings; JSON columns (a call's input, its targets) are whatever was stored.
+ */
+import { z } from 'zod';
+
+const Id = z.string();
+const Time = z.string();
+const OrgRef = z.object({ id: Id, slug: z.string(), name: z.string() });
+const Removed = z.object({ removed: z.boolean() });
+
+// ---- system and agents ------------------------------------------------------------------------------------
+
+const Probe = z.enum(['up', 'down']);
+export const HealthAnswer = z.object({ status: z.string().describe('ok, or degraded when a service is down'), services: z.object({ temporal: Probe, postgres: Probe, redis: Probe }) });
+export const EnrolledAnswer = z.object({ deviceId: Id, secret: z.string(), orgId: Id, siteId: Id, name: z.string(), commandKey: z.string() });
+
+export const EnrollmentKeyAnswer = z.object({
+  id: Id,
+  prefix: z.string(),
+  site: z.string(),
+  siteId: Id,
+  maxUses: z.number(),
+  useCount: z.number(),
+  expiresAt: Time,
+  revokedAt: Time.nullable(),
+  createdAt: Time,
+});
+export const EnrollmentKeyCreatedAnswer = z.object({ key: z.string(), org: z.string(), site: z.string(), maxUses: z.number(), expiresAt: Time });
+export const EnrollmentKeysAnswer = z.object({ org: z.string(), keys: z.array(EnrollmentKeyAnswer) });
+
+// ---- sessions ---------------------------------------------------------------------------------------------
+
+const Usage = (() => {
+  const Period = z.object({ period: z.string().optional(), limitUsd: z.number(), spentUsd: z.number(), reservedUsd: z.number(), remainingUsd: z.number() });
+  return z.object({ today: Period, month: Period, hourlyCeilingUsd: z.number(), customBudget: z.boolean() });
+})();
+
+export const SessionCreatedAnswer = z.object({ id: Id, org: OrgRef, workflowId: z.string(), temporalUrl: z.string() });
+export const MessageAcceptedAnswer = z.object({ sessionId: Id, turnId: z.string() });
+export const TranscriptEntry = z.object({
+  id: Id,
+  turnId: z.string(),
+  role: z.string(),
+  text: z.string(),
+  toolCalls: z.array(z.string().optional()),
+  refused: z.boolean().optional(),
+  createdAt: Time,
+});
+export const SessionStep = z.object({
+  id: Id,
+  turnId: z.string(),
+  tool: z.string(),
+  tier: z.number().nullable(),
+  decision: z.string().nullable(),
+  status: z.string(),
+  summary: z.string().nullable(),
+  flagged: z.boolean(),
+  createdAt: Time,
+  completedAt: Time.nullable(),
+});
+export const SessionAnswer = z.object({
+  id: Id,
+  org: OrgRef,
+  userId: Id,
+  workflowId: z.string(),
+  temporalUrl: z.string(),
+  status: z.string(),
+  /** The workflow's turns (common/session.ts `TurnState`), empty when its live state is unavailable. */
+  turns: z.array(z.unknown()),
+  breaker: z.object({ streak: z.number(), tripped: z.boolean() }).nullable(),
+  paused: z.boolean(),
+  pendingApproval: z.object({ approvalId: Id, tool: z.string(), tier: z.number(), expiresAt: Time }).nullable(),
+  usage: Usage.nullable(),
+  rateLimits: z.object({ userMessages: z.object({ used: z.number().nullable(), max: z.number(), windowSeconds: z.number() }) }),
+  stateError: z.string().optional(),
+  transcript: z.array(TranscriptEntry),
+  steps: z.array(SessionStep),
+});
+export const BreakerResetAnswer = z.object({ sessionId: Id, breaker: z.string().describe('reset') });
+export const SessionsAnswer = z.object({
+  org: OrgRef,
+  sessions: z.array(z.object({ id: Id, userId: Id, title: z.string().nullable(), createdAt: Time, workflowId: z.string(), temporalUrl: z.string() })),
+});
+export const TimelineAnswer = z.object({
+  id: Id,
+  workflowId: z.string(),
+  temporalUrl: z.string(),
+  entries: z.array(z.object({ time: z.string(), workflowId: z.string(), kind: z.string(), text: z.string() })),
+  crossCheck: z.unknown(),
+  alteredEvents: z.unknown(),
+});
+
+// ---- devices ----------------------------------------------------------------------------------------------
+
+export const DevicesAnswer = z.object({
+  devices: z.array(
+    z.object({
+      org: z.string(),
+      id: Id,
+      name: z.string(),
+      hostname: z.string(),
+      os: z.string(),
+      site: z.string(),
+      group: z.string().nullable(),
+      online: z.boolean(),
+      lastSeenAt: Time.nullable(),
+    }),
+  ),
+});
+export const DeviceUpdatedAnswer = z.object({ id: Id, name: z.string(), siteId: Id, groupId: Id.nullable() });
+
+// ---- approvals and remediations ---------------------------------------------------------------------------
+
+export const ApprovalAnswer = z.object({
+  id: Id,
+  orgId: Id,
+  sessionId: Id,
+  tool: z.string(),
+  tier: z.number(),
+  summary: z.string(),
+  input: z.unknown(),
+  targets: z.unknown(),
+  digest: z.string(),
+  confirmationPhrase: z.string().nullable(),
+  requestedBy: Id,
+  requestedByEmail: z.string().nullable(),
+  status: z.string(),
+  expiresAt: Time,
+  decidedBy: Id.nullable(),
+  decidedAt: Time.nullable(),
+  channel: z.string().nullable(),
+  reason: z.string().nullable(),
+  createdAt: Time,
+});
+export const ApprovalsAnswer = z.object({ approvals: z.array(ApprovalAnswer) });
+
+const RemediationCount = z.number().optional();
+export const RemediationAnswer = z.object({
+  id: Id,
+  sessionId: Id,
+  workflowId: z.string(),
+  state: z.enum(['not_started', 'running', 'paused', 'cancelled', 'finished']),
+  total: RemediationCount,
+  running: RemediationCount,
+  succeeded: RemediationCount,
+  failed: RemediationCount,
+  skipped: RemediationCount,
+  cancelled: RemediationCount,
+  stoppedAtThreshold: z.boolean().optional(),
+  percent: RemediationCount,
+  devices: z.array(z.object({ id: Id, name: z.string(), status: z.string().optional() })).optional(),
+});
+export const RemediationRequestedAnswer = z.object({ id: Id, requested: z.enum(['pause', 'resume', 'cancel']), stateBefore: z.string() });
+
+// ---- organizations ----------------------------------------------------------------------------------------
+
+export const OrgWithRoles = OrgRef.extend({ roles: z.array(z.object({ role: z.string(), siteIds: z.array(Id) })) });
+export const OrgsAnswer = z.object({ orgs: z.array(OrgWithRoles) });
+export const OrgCreatedAnswer = OrgRef.extend({ sites: z.array(z.object({ id: Id, name: z.string() })) });
+export const SitesAnswer = z.object({
+  org: z.string(),
+  sites: z.array(z.object({ id: Id, name: z.string(), devices: z.number(), groups: z.array(z.object({ id: Id, name: z.string(), devices: z.number() })) })),
+});
+export const SiteCreatedAnswer = z.object({ id: Id, name: z.string(), org: z.string() });
+export const GroupCreatedAnswer = z.object({ id: Id, name: z.string(), siteId: Id });
+export const RemovedAnswer = Removed;
+
+export const CopilotSwitchAnswer = z.object({ org: z.string(), paused: z.boolean(), sessionsSignalled: z.number() });
+const Override = z.object({ tool: z.string(), action: z.string(), tier: z.number() });
+export const PolicyAnswer = z.object({
+  /** Tool → its tier, or action → tier for tools with actions (common/default-policy.ts). */
+  defaults: z.record(z.string(), z.unknown()),
+  overrides: z.array(Override.extend({ setBy: Id, updatedAt: Time })),
+  approvalTtlSeconds: z.object({ t3: z.number(), t4: z.number() }),
+});
+export const PolicySavedAnswer = z.object({ org: z.string(), overrides: z.array(Override) });
+export const UsageAnswer = Usage.extend({ org: z.string() });
+export const OrgStatusAnswer = z.object({
+  org: OrgRef,
+  paused: z.boolean(),
+  pausedAt: Time.nullable(),
+  pausedBy: z.string().nullable(),
+  trippedBreakers: z.array(z.object({ sessionId: Id, trippedAt: Time })),
+});
+export const EmailApprovalsAnswer = z.object({ org: z.string(), signInForEveryTier: z.boolean(), signInForT4: z.boolean() });
+
+export const ScriptAnswer = z.object({
+  name: z.string(),
+  description: z.string(),
+  interpreter: z.string(),
+  body: z.string(),
+  bodySha256: z.string(),
+  parameters: z.unknown(),
+  updatedAt: Time,
+});
+export const ScriptsAnswer = z.object({ org: z.string(), scripts: z.array(ScriptAnswer) });
+export const ScriptRemovedAnswer = z.object({ removed: z.string() });
+
+// ---- audit ------------------------------------------------------------------------------------------------
+
+export const AuditSessionsAnswer = z.object({ org: z.string(), sessions: z.array(z.object({ id: Id, workflowId: z.string(), userId: Id, createdAt: Time })) });
+export const AuditExportAnswer = z.object({ manifest: z.unknown(), files: z.record(z.string(), z.string()) });
+export const CodecAnswer = z.object({ payloads: z.array(z.object({ metadata: z.record(z.string(), z.string()).optional(), data: z.string().optional() })) });
+
+// ---- Slack ------------------------------------------------------------------------------------------------
+
+export const SlackChannelAnswer = z.object({ org: z.string(), teamId: z.string(), channelId: z.string() });
+export const SlackLinkAnswer = z.object({ teamId: z.string(), slackUserId: z.string(), email: z.string().optional(), linkedAt: Time });
+export const SlackLinksAnswer = z.object({ links: z.array(SlackLinkAnswer) });
+export const SlackLinkRemovedAnswer = z.object({ removed: z.boolean(), teamId: z.string(), slackUserId: z.string() });
+
+// ---- people, roles and keys -------------------------------------------------------------------------------
+
+export const SignedInAnswer = z.object({
+  user: z.object({ id: Id, email: z.string(), name: z.string(), partnerAdmin: z.boolean() }),
+  orgs: z.array(OrgWithRoles),
+  /** Null for an API key: only cookie sessions need one. */
+  csrfToken: z.string().nullable(),
+});
+export const SignedOutAnswer = z.object({ signedOut: z.boolean() });
+export const PasswordChangedAnswer = z.object({ changed: z.boolean() });
+export const UserAnswer = z.object({ id: Id, email: z.string(), name: z.string(), partnerAdmin: z.boolean(), disabled: z.boolean(), canSignIn: z.boolean() });
+export const UsersAnswer = z.object({
+  users: z.array(UserAnswer.extend({ bindings: z.array(z.object({ id: Id, orgId: Id, role: z.string(), siteIds: z.array(Id) })) })),
+});
+export const PasswordResetSentAnswer = z.object({ sentTo: z.string(), expiresAt: Time });
+export const BindingAnswer = z.object({ id: Id, userId: Id, email: z.string(), role: z.string(), siteIds: z.array(Id) });
+export const BindingsAnswer = z.object({ org: z.string(), bindings: z.array(BindingAnswer) });
+export const BindingCreatedAnswer = BindingAnswer.extend({ org: z.string() });
+export const ApiKeyAnswer = z.object({ id: Id, name: z.string(), prefix: z.string(), createdAt: Time, lastUsedAt: Time.nullable(), revokedAt: Time.nullable() });
+export const ApiKeysAnswer = z.object({ keys: z.array(ApiKeyAnswer) });
+export const ApiKeyCreatedAnswer = ApiKeyAnswer.extend({ key: z.string() });
+
+/** Never sent: the route always refuses (its errors are its answers). */
+export const NoAnswer = z.never();
+
+export type HealthAnswer = z.infer<typeof HealthAnswer>;
+export type SessionCreatedAnswer = z.infer<typeof SessionCreatedAnswer>;
+export type MessageAcceptedAnswer = z.infer<typeof MessageAcceptedAnswer>;
+export type SessionAnswer = z.infer<typeof SessionAnswer>;
+export type SessionsAnswer = z.infer<typeof SessionsAnswer>;
+export type ApprovalAnswer = z.infer<typeof ApprovalAnswer>;
+export type ApprovalsAnswer = z.infer<typeof ApprovalsAnswer>;
+export type RemediationAnswer = z.infer<typeof RemediationAnswer>;
+export type OrgsAnswer = z.infer<typeof OrgsAnswer>;
+export type SignedInAnswer = z.infer<typeof SignedInAnswer>;
