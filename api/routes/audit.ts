@@ -9,7 +9,7 @@ import { exportSession } from '../../lib/audit-export';
 import { findOrgFor, findSessionFor, Role } from '../http/access';
 import { IdParams } from '../http/params';
 import { defineRoute, type AnyRoute } from '../http/route';
-import { temporalUnavailable } from './temporal-errors';
+import { temporalUnavailable } from '../http/temporal-errors';
 
 export const listAuditSessions = defineRoute({
   method: 'get',

@@ -13,7 +13,7 @@ import { remediationControlRequestUpdate, remediationProgressQuery, type Remedia
 import type { ApiDeps } from '../deps';
 import { type Principal, Role, tenantScope } from '../http/access';
 import { defineRoute, type AnyRoute } from '../http/route';
-import { temporalUnavailable } from './temporal-errors';
+import { temporalUnavailable } from '../http/temporal-errors';
 
 const Params = z.object({ id: z.string().regex(/^[0-9a-f-]{36}:[A-Za-z0-9_-]{1,128}$/, 'a remediation id (the tool invocation id)') }).strict();
 

@@ -1,40 +1,25 @@
-import { BreakerResetAnswer, MessageAcceptedAnswer, SessionAnswer, SessionCreatedAnswer, SessionsAnswer, TimelineAnswer } from '../../common/api-answers';
-import crypto from 'node:crypto';
-/** Copilot sessions: start one, send it a message (a turn), read its transcript, steps and state. */
-import { WorkflowUpdateFailedError } from '@temporalio/client';
+/**
+ * Copilot sessions: start one, send it a message (a turn), read its transcript, steps and state. The writes are
+ * services/sessions.ts's.
+ */
 import { z } from 'zod';
-import { copilotWorkflowId } from '../../common/ids';
+import { BreakerResetAnswer, MessageAcceptedAnswer, SessionAnswer, SessionCreatedAnswer, SessionsAnswer, TimelineAnswer } from '../../common/api-answers';
 import { MAX_MESSAGE_CHARS, type SessionState } from '../../common/session';
 import { isStorableText, STORABLE_TEXT_MESSAGE } from '../../common/text';
 // eslint-disable-next-line import-x/no-restricted-paths -- one of the two breaks api/README.md names
 import { storedBlocks } from '../../activities/call-model';
-import { AppError, AppErrorCode } from '../../lib/app-error';
-import { resetBreakerRequestUpdate, sendMessageUpdate, stateQuery } from '../../workflows/definitions';
+import { stateQuery } from '../../workflows/definitions';
 import { analyse, exportSession } from '../../lib/audit-export';
 import type { ApiDeps } from '../deps';
-import { findOrgFor, findSessionFor, hasRole, orgsWhere, type Principal, Role } from '../http/access';
+import { findOrgFor, findSessionFor, hasRole, Role } from '../http/access';
 import { IdParams as SessionParams } from '../http/params';
 import { defineRoute, type AnyRoute } from '../http/route';
-import { temporalUnavailable } from './temporal-errors';
+import { resetSessionBreaker, sendSessionMessage, startSession } from '../services/sessions';
+import { temporalUnavailable } from '../http/temporal-errors';
 import { usageView } from './orgs';
-
-const ACTING: Role[] = [Role.Technician, Role.Admin];
 
 const workflowUrl = (deps: ApiDeps, workflowId: string) =>
   `${deps.config.temporalUiUrl}/namespaces/${encodeURIComponent(deps.config.temporalNamespace)}/workflows/${encodeURIComponent(workflowId)}`;
-
-async function resolveOrg(deps: ApiDeps, principal: Principal, org?: string) {
-  const allowed = orgsWhere(principal, ACTING);
-  const orgs = await deps.prisma.organization.findMany({ where: { id: { in: allowed } } });
-  if (org) {
-    const found = orgs.find((o) => o.slug === org || o.id === org);
-    if (!found) throw AppError.notFound('organization');
-    return found;
-  }
-  if (orgs.length === 1) return orgs[0]!;
-  if (orgs.length === 0) throw new AppError(AppErrorCode.Forbidden, 'you have no technician or admin role in any organization');
-  throw new AppError(AppErrorCode.BadRequest, `body.org: required, you work in several organizations (${orgs.map((o) => o.slug).join(', ')})`);
-}
 
 export const createSession = defineRoute({
   method: 'post',
@@ -46,26 +31,10 @@ export const createSession = defineRoute({
   responses: { 201: 'Session started', 400: 'Invalid body', 401: 'No valid API key', 404: 'Unknown organization', 409: 'Copilot paused for the organization', 503: 'Temporal unavailable' },
   response: SessionCreatedAnswer,
   async handler({ deps, principal, body }) {
-    const org = await resolveOrg(deps, principal, body.org);
-    if (org.copilotPausedAt) throw new AppError(AppErrorCode.Conflict, 'an admin has paused the copilot for this organization; no new sessions can start');
-    // The id is made here so the row is written once, complete (workflowId is unique: no placeholder values).
-    const sessionId = crypto.randomUUID();
-    const workflowId = copilotWorkflowId(org.id, sessionId);
-    const session = await deps.prisma.copilotSession.create({ data: { id: sessionId, orgId: org.id, userId: principal.userId, workflowId } });
-    try {
-      await deps.temporal.workflow.start('copilotSession', {
-        workflowId,
-        taskQueue: deps.config.taskQueue,
-        args: [{ sessionId: session.id, orgId: org.id, userId: principal.userId }],
-      });
-    } catch (err) {
-      // Nothing half-written: a session whose workflow never started is removed again.
-      await deps.prisma.copilotSession.delete({ where: { id: session.id } });
-      throw temporalUnavailable(err);
-    }
+    const { session, org } = await startSession(deps, principal, body.org);
     return {
       status: 201,
-      body: { id: session.id, org: { id: org.id, slug: org.slug, name: org.name }, workflowId, temporalUrl: workflowUrl(deps, workflowId) },
+      body: { id: session.id, org: { id: org.id, slug: org.slug, name: org.name }, workflowId: session.workflowId, temporalUrl: workflowUrl(deps, session.workflowId) },
     };
   },
 });
@@ -86,24 +55,7 @@ export const sendMessage = defineRoute({
   responses: { 202: 'Turn accepted', 400: 'Invalid body', 401: 'No valid API key', 404: 'Unknown session', 503: 'Temporal unavailable' },
   response: MessageAcceptedAnswer,
   async handler({ deps, principal, params, body }) {
-    const session = await findSessionFor(deps.prisma, principal, params.id);
-    if (!hasRole(principal, session.orgId, ACTING) || (session.userId !== principal.userId && !hasRole(principal, session.orgId, [Role.Admin]))) {
-      throw new AppError(AppErrorCode.Forbidden, 'only the technician who started this session (or an org admin) can send it messages');
-    }
-    // The workflow believes no payload: it gets this record's id, and its first activity reads author and text here.
-    const request = await deps.prisma.workflowRequest.create({
-      data: { orgId: session.orgId, sessionId: session.id, workflowId: session.workflowId, kind: 'message', userId: principal.userId, text: body.text },
-    });
-    try {
-      const handle = deps.temporal.workflow.getHandle(session.workflowId);
-      const result = await handle.executeUpdate(sendMessageUpdate, { args: [{ requestId: request.id }] });
-      return { status: 202, body: { sessionId: session.id, turnId: result.turnId } };
-    } catch (err) {
-      if (err instanceof WorkflowUpdateFailedError) {
-        throw new AppError(AppErrorCode.BadRequest, `body.text: ${err.cause?.message ?? 'rejected by the session'}`);
-      }
-      throw temporalUnavailable(err);
-    }
+    return { status: 202, body: await sendSessionMessage(deps, principal, params.id, body.text) };
   },
 });
 
@@ -199,20 +151,8 @@ export const resetBreaker = defineRoute({
   responses: { 200: 'Breaker reset', 400: 'Invalid id', 401: 'No valid API key', 403: 'Not an org admin', 404: 'Unknown session', 409: 'The session refused the reset', 503: 'Temporal unavailable' },
   response: BreakerResetAnswer,
   async handler({ deps, principal, params }) {
-    const session = await findSessionFor(deps.prisma, principal, params.id);
-    if (!hasRole(principal, session.orgId, [Role.Admin])) throw new AppError(AppErrorCode.Forbidden, 'only an admin of this organization can reset the circuit breaker');
-    // The workflow re-arms only after its activity has checked this record (and audits the reset there).
-    const request = await deps.prisma.workflowRequest.create({
-      data: { orgId: session.orgId, sessionId: session.id, workflowId: session.workflowId, kind: 'breaker_reset', userId: principal.userId },
-    });
-    let result;
-    try {
-      result = await deps.temporal.workflow.getHandle(session.workflowId).executeUpdate(resetBreakerRequestUpdate, { args: [{ requestId: request.id }] });
-    } catch (err) {
-      throw temporalUnavailable(err);
-    }
-    if (!result.applied) throw new AppError(AppErrorCode.Conflict, result.reason);
-    return { status: 200, body: { sessionId: session.id, breaker: 'reset' } };
+    const { sessionId } = await resetSessionBreaker(deps, principal, params.id);
+    return { status: 200, body: { sessionId, breaker: 'reset' } };
   },
 });
 
