@@ -14,7 +14,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { io } from 'socket.io-client';
-import type { TurnState } from '../common/session';
+import type { ApprovalAnswer as ApprovalRow, RemediationAnswer as RemediationView, SessionAnswer as SessionView } from '../common/api-answers';
 import { callText } from '../cage/call-view';
 import { loadEnvOrExit } from '../lib/env';
 import type { SessionEvent } from '../lib/session-events';
@@ -93,13 +93,6 @@ function printEvent(e: SessionEvent): void {
   }
 }
 
-interface SessionView {
-  turns: TurnState[];
-  stateError?: string;
-  usage: { today: { spentUsd: number; limitUsd: number }; month: { spentUsd: number; limitUsd: number } } | null;
-  rateLimits: { userMessages: { used: number | null; max: number; windowSeconds: number } };
-}
-
 /** One line with what the guards will say next: budget spent today and this month, and the message rate. */
 function guardLine(s: SessionView): string {
   const usd = (n: number) => `$${n.toFixed(2)}`;
@@ -155,19 +148,6 @@ async function ask(message: string, opts: { server: string; org: string; key: st
   }
 }
 
-interface ApprovalRow {
-  id: string;
-  tool: string;
-  tier: number;
-  summary: string;
-  input: unknown;
-  requestedByEmail: string | null;
-  status: string;
-  expiresAt: string;
-  confirmationPhrase: string | null;
-  digest: string;
-}
-
 async function listPending(server: string, key: string): Promise<number> {
   const res = await api<{ approvals: ApprovalRow[] }>(server, key, 'GET', '/v1/approvals?status=pending');
   if (res.status !== 200) throw new CliError(`could not list approvals: ${errorText(res.json)}`);
@@ -195,18 +175,6 @@ async function decideOne(server: string, key: string, id: string, decision: 'app
   if (res.status !== 200 && res.status !== 202) throw new CliError(errorText(res.json));
   console.log(`${res.json.status}${res.status === 202 ? ' (recorded; the session will get it when the workflow service is reachable)' : ''}`);
   return 0;
-}
-
-interface RemediationView {
-  state: string;
-  total?: number;
-  running?: number;
-  succeeded?: number;
-  failed?: number;
-  skipped?: number;
-  cancelled?: number;
-  percent?: number;
-  devices?: { name: string; status: string }[];
 }
 
 function bar(r: RemediationView): string {

@@ -5,6 +5,7 @@
  * Times are ISO-8601 strings; JSON columns (a call's input, its targets) are whatever was stored.
  */
 import { z } from 'zod';
+import type { TurnState } from './session';
 
 const Id = z.string();
 const Time = z.string();
@@ -69,7 +70,7 @@ export const SessionAnswer = z.object({
   temporalUrl: z.string(),
   status: z.string(),
   /** The workflow's turns (common/session.ts `TurnState`), empty when its live state is unavailable. */
-  turns: z.array(z.unknown()),
+  turns: z.array(z.custom<TurnState>((t) => typeof t === 'object' && t !== null)),
   breaker: z.object({ streak: z.number(), tripped: z.boolean() }).nullable(),
   paused: z.boolean(),
   pendingApproval: z.object({ approvalId: Id, tool: z.string(), tier: z.number(), expiresAt: Time }).nullable(),
