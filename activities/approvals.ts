@@ -15,6 +15,7 @@ import { approvalAuthority, approverSitesOf } from '../lib/approval-authority';
 import { audit } from '../lib/audit';
 import { publishSessionEvent } from '../lib/session-events';
 import type { ActivityDeps } from './deps';
+import { tripBreaker } from './breaker';
 import { assertSession } from './session-identity';
 
 export interface RequestApprovalInput {
@@ -217,12 +218,6 @@ export function makeCancelApproval({ prisma }: ActivityDeps) {
 export function makeRecordBreakerTrip({ prisma }: ActivityDeps) {
   return async function recordBreakerTrip(input: { sessionId: string; orgId: string; streak: number }): Promise<void> {
     await assertSession(prisma, input, 'recordBreakerTrip');
-    await prisma.$transaction(async (tx) => {
-      const tripped = await tx.copilotSession.updateMany({ where: { id: input.sessionId, breakerTrippedAt: null }, data: { breakerTrippedAt: new Date() } });
-      if (tripped.count === 1) {
-        await audit(tx, { orgId: input.orgId, actorType: 'system', actorId: input.sessionId, action: 'breaker.tripped', target: input.sessionId, sessionId: input.sessionId, data: { streak: input.streak } });
-      }
-    });
-    await publishSessionEvent(prisma, { sessionId: input.sessionId, turnId: '', type: 'breaker:tripped', text: 'three rejections in a row: tool calls of this session are blocked until an org admin resets the breaker' });
+    await tripBreaker(prisma, input, { streak: input.streak });
   };
 }

@@ -4,7 +4,8 @@
  * no activity acts for a session on the workflow's word: it reads the session back from the database, and the
  * session must exist, belong to the org the workflow names, and be known under the very workflow id that is calling
  * (a remediation: the id its session's workflow gives it for that call). Before a tool may run, the breaker and the
- * kill switch are read from the database too, whatever the workflow's state says. Every refusal is audited with
+ * kill switch are read from the database too (the breaker also by the database's own count of rejections,
+ * activities/breaker.ts), whatever the workflow's state says. Every refusal is audited with
  * its rule, and fails closed: a check that cannot be made refuses.
  */
 import type { CopilotSession } from '@prisma/client';
@@ -13,6 +14,7 @@ import { FailureType } from '../common/failures';
 import { invocationOfCommand, Uuid } from '../common/ids';
 import { BREAKER_DENIAL, PAUSED_DENIAL, UNKNOWN_SESSION_DENIAL } from '../common/session';
 import { audit } from '../lib/audit';
+import { breakerTripped } from './breaker';
 import type { ActivityDeps } from './deps';
 
 export interface SessionClaim {
@@ -45,7 +47,7 @@ export async function checkSession(prisma: ActivityDeps['prisma'], claim: Sessio
   if (!session || session.orgId !== claim.orgId || !workflowId || workflowId !== expected) {
     return { ok: false, rule: 'session_identity', reason: UNKNOWN_SESSION_DENIAL };
   }
-  if (rules.breaker && session.breakerTrippedAt) return { ok: false, rule: 'breaker', reason: BREAKER_DENIAL };
+  if (rules.breaker && (await breakerTripped(prisma, session))) return { ok: false, rule: 'breaker', reason: BREAKER_DENIAL };
   if (rules.paused) {
     const org = await prisma.organization.findUnique({ where: { id: session.orgId }, select: { copilotPausedAt: true } });
     if (!org || org.copilotPausedAt) return { ok: false, rule: 'paused', reason: PAUSED_DENIAL };

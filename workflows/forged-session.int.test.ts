@@ -67,6 +67,32 @@ it('runs no tool in a session whose breaker tripped, even when its workflow is r
   expect(toolStepOf(await sys.waitForTurn(sessionId, tech, again), again)).toMatchObject({ tool: 'list_devices', status: 'succeeded' });
 }, 120_000);
 
+it('counts rejections in the database, so a workflow restarted with a fresh count trips as soon as the approvals say so', async () => {
+  const tech = sys.keyOf('technician');
+  const device = await sys.enrollDevice('forged-streak');
+  const sessionId = await sys.startSession(tech);
+  const session = await sys.prisma.copilotSession.findUniqueOrThrow({ where: { id: sessionId } });
+  const rejectOne = async () => {
+    const turnId = await sys.send(sessionId, tech, toolCall('manage_service', { device_id: device.deviceId, service: 'Spooler', action: 'stop' }));
+    const approval = await sys.waitForApproval(sessionId);
+    expect((await sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: sys.keyOf('approver'), body: { decision: 'reject' } })).status).toBe(200);
+    await sys.waitForTurn(sessionId, tech, turnId);
+  };
+  await rejectOne();
+  await rejectOne();
+  // Two rejections in, the attacker restarts the session with a count of zero, and a third is rejected.
+  await sys.temporal.client.workflow.getHandle(session.workflowId).terminate('replaced');
+  const forged = await startForged(session.workflowId, { sessionId, orgId: session.orgId, userId: session.userId, breaker: { streak: 0, tripped: false }, turnCounter: 10 });
+  await rejectOne();
+  expect((await forged.query(stateQuery)).breaker).toEqual({ streak: 1, tripped: false });
+
+  const turnId = await sys.send(sessionId, tech, toolCall('get_device_info', { device_id: device.deviceId }));
+  expect(toolStepOf(await sys.waitForTurn(sessionId, tech, turnId), turnId)).toMatchObject({ status: 'denied', summary: expect.stringContaining('circuit breaker') });
+  expect(await sys.prisma.deviceCommand.count({ where: { id: { startsWith: sessionId }, kind: 'system_info' } })).toBe(0);
+  expect((await sys.prisma.copilotSession.findUniqueOrThrow({ where: { id: sessionId } })).breakerTrippedAt).not.toBeNull();
+  expect(await sys.prisma.auditEvent.findFirst({ where: { sessionId, action: 'breaker.tripped' } })).toMatchObject({ data: { streak: 3, countedBy: 'approvals' } });
+}, 120_000);
+
 it("acts for no other org's session under a workflow id of its own", async () => {
   const victim = await globexSession();
   const before = { tools: await sys.prisma.toolInvocation.count({ where: { sessionId: victim.id } }), messages: await sys.prisma.message.count({ where: { sessionId: victim.id } }), model: sys.modelStats.messages };

@@ -13,6 +13,9 @@ FROM (
 ) e
 WHERE e."sessionId" = s."id" AND e."action" = 'breaker.tripped';
 
+-- The database counts a session's rejections in a row too (activities/breaker.ts), from its approvals.
+CREATE INDEX "Approval_sessionId_createdAt_idx" ON "Approval"("sessionId", "createdAt");
+
 -- The sites each tool call reached: a user sees a session's content only with a role whose sites cover all of
 -- them. Calls recorded before this column: a call that sent device commands reached its devices' sites; any
 -- other call that was not denied may have read anywhere in the org, so it counts as reaching every site (those
