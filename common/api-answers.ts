@@ -71,7 +71,7 @@ export const SessionAnswer = z.object({
   status: z.string(),
   /** The workflow's turns (common/session.ts `TurnState`), empty when its live state is unavailable. */
   turns: z.array(z.custom<TurnState>((t) => typeof t === 'object' && t !== null)),
-  breaker: z.object({ streak: z.number(), tripped: z.boolean() }).nullable(),
+  breaker: z.object({ streak: z.number().optional(), tripped: z.boolean() }).nullable(),
   paused: z.boolean(),
   pendingApproval: z.object({ approvalId: Id, tool: z.string(), tier: z.number(), expiresAt: Time }).nullable(),
   usage: Usage.nullable(),

@@ -5,9 +5,11 @@
  */
 import { z } from 'zod';
 import { AppError } from '../../lib/app-error';
-import type { PrismaClient } from '../../lib/prisma';
-import { narrowedSites, siteFilter } from '../../lib/site-scope';
+import { maySeeSession, narrowedSites, siteFilter, sitesReached } from '../../lib/site-scope';
 import type { TenantScope } from '../../lib/tenant-db';
+import type { ApiDeps } from '../deps';
+
+type Db = Pick<ApiDeps, 'prisma'>;
 
 export const Role = { Technician: 'technician', Approver: 'approver', Admin: 'admin', Auditor: 'auditor' } as const;
 export type Role = (typeof Role)[keyof typeof Role];
@@ -83,21 +85,39 @@ export function orgIdOrSlug(value: string): { OR: ({ slug: string } | { id: stri
 }
 
 /** The org if the principal holds one of `roles` (any role when omitted) in it; 404 otherwise (never revealing that it exists). */
-export async function findOrgFor(prisma: PrismaClient, principal: Principal, idOrSlug: string, roles?: Role[]) {
+export async function findOrgFor({ prisma }: Db, principal: Principal, idOrSlug: string, roles?: Role[]) {
   const org = await prisma.organization.findFirst({ where: { AND: [{ id: { in: orgsWhere(principal, roles) } }, orgNamed(idOrSlug)] } });
   if (!org) throw AppError.notFound('organization');
   return org;
 }
 
-/** A copilot session of an org where the principal holds one of `roles` (any role when omitted), with its org; 404 otherwise. */
-export async function findSessionFor(prisma: PrismaClient, principal: Principal, id: string, roles?: Role[]) {
-  const session = await prisma.copilotSession.findFirst({ where: { id, ...tenantScope(principal, roles) }, include: { org: true } });
+/**
+ * A copilot session whose content the principal may read (lib/site-scope.ts maySeeSession: its owner, or a role in
+ * its org, one of `roles`, covering every site it reached), with its org; otherwise the same 404 as an unknown id.
+ * Every route that shows a session, its steps, timeline, export or remediations finds it here.
+ */
+export async function findVisibleSession(deps: Db, principal: Principal, id: string, roles?: Role[]) {
+  const session = await visibleSession(deps, principal, id, roles);
   if (!session) throw AppError.notFound('session');
   return session;
 }
 
+/** The same, with null for a session the principal may not see (for callers that answer as something else). */
+export async function visibleSession({ prisma }: Db, principal: Principal, id: string, roles?: Role[]) {
+  const session = await prisma.copilotSession.findFirst({ where: { id, ...tenantScope(principal, roles) }, include: { org: true } });
+  if (!session) return null;
+  const reached = await sitesReached(prisma, [session.id]);
+  return maySeeSession(principal, session, reached.get(session.id) ?? [], roles) ? session : null;
+}
+
+/** The sessions of a list the principal may read, by the same rule (the rest are left out, as if they did not exist). */
+export async function visibleSessions<T extends { id: string; orgId: string; userId: string }>({ prisma }: Db, principal: Principal, sessions: T[], roles?: Role[]): Promise<T[]> {
+  const reached = await sitesReached(prisma, sessions.map((s) => s.id));
+  return sessions.filter((s) => maySeeSession(principal, s, reached.get(s.id) ?? [], roles));
+}
+
 /** The principal's organizations, each with the roles held there and the sites each role is narrowed to. */
-export async function orgsOf(prisma: PrismaClient, principal: Principal) {
+export async function orgsOf({ prisma }: Db, principal: Principal) {
   const orgs = await prisma.organization.findMany({ where: { id: { in: orgsWhere(principal) } }, orderBy: { slug: 'asc' } });
   return orgs.map((o) => ({
     id: o.id,

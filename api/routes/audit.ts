@@ -1,12 +1,13 @@
 /**
  * Audit routes for the auditor role: the sessions of an org, and one session's export (histories with encoded
  * payloads, the org's audit events for it, and a manifest with the SHA-256 of every file), the same bundle
- * `npm run audit -- export` writes to disk. Another org's session answers exactly like an unknown one.
+ * `npm run audit -- export` writes to disk. Another org's session, or one that reached a site outside an auditor's
+ * sites, answers exactly like an unknown one.
  */
 import { AuditExportAnswer, AuditSessionsAnswer } from '../../common/api-answers';
 import { z } from 'zod';
 import { exportSession } from '../../lib/audit-export';
-import { findOrgFor, findSessionFor, Role } from '../http/access';
+import { findOrgFor, findVisibleSession, Role, visibleSessions } from '../http/access';
 import { IdParams } from '../http/params';
 import { defineRoute, type AnyRoute } from '../http/route';
 import { temporalUnavailable } from '../http/temporal-errors';
@@ -26,14 +27,16 @@ export const listAuditSessions = defineRoute({
   responses: { 200: 'Sessions', 401: 'No valid API key', 404: 'Unknown organization' },
   response: AuditSessionsAnswer,
   async handler({ deps, principal, query }) {
-    const org = await findOrgFor(deps.prisma, principal, query.org, [Role.Auditor]);
-    const sessions = await deps.prisma.copilotSession.findMany({
+    const org = await findOrgFor(deps, principal, query.org, [Role.Auditor]);
+    const found = await deps.prisma.copilotSession.findMany({
       where: { orgId: org.id },
       orderBy: { createdAt: 'desc' },
       take: query.limit,
-      select: { id: true, workflowId: true, userId: true, createdAt: true },
+      select: { id: true, orgId: true, workflowId: true, userId: true, createdAt: true },
     });
-    return { status: 200, body: { org: org.slug, sessions: sessions.map((s) => ({ ...s, createdAt: s.createdAt.toISOString() })) } };
+    // An auditor narrowed to sites sees only sessions within them (or their own), as on every session read.
+    const sessions = (await visibleSessions(deps, principal, found, [Role.Auditor])).map(({ orgId: _orgId, ...s }) => ({ ...s, createdAt: s.createdAt.toISOString() }));
+    return { status: 200, body: { org: org.slug, sessions } };
   },
 });
 
@@ -47,7 +50,7 @@ export const exportAuditSession = defineRoute({
   responses: { 200: 'The export: manifest and files (path → exact content)', 401: 'No valid API key', 404: 'Unknown session' },
   response: AuditExportAnswer,
   async handler({ deps, principal, params }) {
-    const session = await findSessionFor(deps.prisma, principal, params.id, [Role.Auditor]);
+    const session = await findVisibleSession(deps, principal, params.id, [Role.Auditor]);
     const bundle = await exportSession({ prisma: deps.prisma, temporal: deps.temporal }, session.workflowId).catch((err: unknown) => {
       throw temporalUnavailable(err);
     });

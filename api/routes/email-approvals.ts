@@ -22,7 +22,7 @@ export const getEmailApprovals = defineRoute({
   responses: { 200: 'The setting', 401: 'Not authenticated', 404: 'Unknown organization' },
   response: EmailApprovalsAnswer,
   async handler({ deps, principal, params }) {
-    return { status: 200, body: view(await findOrgFor(deps.prisma, principal, params.id)) };
+    return { status: 200, body: view(await findOrgFor(deps, principal, params.id)) };
   },
 });
 
@@ -37,7 +37,7 @@ export const putEmailApprovals = defineRoute({
   responses: { 200: 'Saved', 400: 'Invalid body', 401: 'Not authenticated', 404: 'Unknown organization' },
   response: EmailApprovalsAnswer,
   async handler({ deps, system, principal, params, body }) {
-    const org = await findOrgFor(deps.prisma, principal, params.id, [Role.Admin]);
+    const org = await findOrgFor(deps, principal, params.id, [Role.Admin]);
     const saved = await deps.prisma.organization.update({ where: { id: org.id }, data: { emailLinksNeedSignIn: body.signInForEveryTier } });
     await audit(system, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: 'org.email_approvals_set', target: org.slug, data: { signInForEveryTier: body.signInForEveryTier, before: org.emailLinksNeedSignIn } });
     return { status: 200, body: view(saved) };

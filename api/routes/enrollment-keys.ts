@@ -65,7 +65,7 @@ export const listEnrollmentKeys = defineRoute({
   responses: { 200: 'The keys', 401: 'Not authenticated', 404: 'Unknown organization' },
   response: EnrollmentKeysAnswer,
   async handler({ deps, principal, params }) {
-    const org = await findOrgFor(deps.prisma, principal, params.id, [Role.Admin]);
+    const org = await findOrgFor(deps, principal, params.id, [Role.Admin]);
     const keys = await deps.prisma.enrollmentKey.findMany({ where: { orgId: org.id }, include: { site: true }, orderBy: { createdAt: 'asc' } });
     return { status: 200, body: { org: org.slug, keys: keys.map(keyView) } };
   },

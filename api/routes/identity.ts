@@ -24,7 +24,7 @@ const ROLES = [Role.Technician, Role.Approver, Role.Admin, Role.Auditor] as cons
 const SIGNIN_WINDOW = { max: 10, windowMs: 15 * 60_000 };
 
 async function sessionView(deps: ApiDeps, principal: Principal) {
-  const [user, orgs] = await Promise.all([deps.prisma.user.findUniqueOrThrow({ where: { id: principal.userId } }), orgsOf(deps.prisma, principal)]);
+  const [user, orgs] = await Promise.all([deps.prisma.user.findUniqueOrThrow({ where: { id: principal.userId } }), orgsOf(deps, principal)]);
   return { user: { id: user.id, email: user.email, name: user.name, partnerAdmin: user.partnerAdmin }, orgs };
 }
 
@@ -248,7 +248,7 @@ export const listBindings = defineRoute({
   responses: { 200: 'The bindings', 401: 'Not authenticated', 404: 'Unknown organization' },
   response: BindingsAnswer,
   async handler({ deps, principal, params }) {
-    const org = await findOrgFor(deps.prisma, principal, params.id, [Role.Admin]);
+    const org = await findOrgFor(deps, principal, params.id, [Role.Admin]);
     const bindings = await deps.prisma.roleBinding.findMany({ where: { orgId: org.id }, include: { user: true }, orderBy: [{ user: { email: 'asc' } }, { role: 'asc' }] });
     return {
       status: 200,
@@ -274,7 +274,7 @@ export const createBinding = defineRoute({
   responses: { 201: 'Granted', 400: 'Invalid body', 401: 'Not authenticated', 404: 'Unknown organization, user or site', 409: 'Already granted' },
   response: BindingCreatedAnswer,
   async handler({ deps, system, principal, params, body }) {
-    const org = await findOrgFor(deps.prisma, principal, params.id, [Role.Admin]);
+    const org = await findOrgFor(deps, principal, params.id, [Role.Admin]);
     const user = await deps.prisma.user.findUnique({ where: { id: body.userId } });
     if (!user) throw AppError.notFound('user');
     const siteIds = [...new Set(body.siteIds)];

@@ -38,7 +38,7 @@ function pauseRoute(paused: boolean) {
     responses: { 200: 'Done', 401: 'No valid API key', 404: 'Unknown organization' },
     response: CopilotSwitchAnswer,
     async handler({ deps, principal, params }) {
-      const org = await findOrgFor(deps.prisma, principal, params.id, [Role.Admin]);
+      const org = await findOrgFor(deps, principal, params.id, [Role.Admin]);
       await deps.prisma.organization.update({
         where: { id: org.id },
         data: paused ? { copilotPausedAt: new Date(), copilotPausedBy: principal.userId } : { copilotPausedAt: null, copilotPausedBy: null },
@@ -68,7 +68,7 @@ export const getPolicy = defineRoute({
   responses: { 200: 'The policy', 401: 'No valid API key', 404: 'Unknown organization' },
   response: PolicyAnswer,
   async handler({ deps, principal, params }) {
-    const org = await findOrgFor(deps.prisma, principal, params.id);
+    const org = await findOrgFor(deps, principal, params.id);
     const overrides = await deps.prisma.policyOverride.findMany({ where: { orgId: org.id }, orderBy: [{ tool: 'asc' }, { action: 'asc' }] });
     return {
       status: 200,
@@ -99,7 +99,7 @@ export const putPolicy = defineRoute({
   responses: { 200: 'Saved', 400: 'Invalid body', 401: 'No valid API key', 404: 'Unknown organization' },
   response: PolicySavedAnswer,
   async handler({ deps, principal, params, body }) {
-    const org = await findOrgFor(deps.prisma, principal, params.id, [Role.Admin]);
+    const org = await findOrgFor(deps, principal, params.id, [Role.Admin]);
     const seen = new Set<string>();
     for (const [i, o] of body.overrides.entries()) {
       if (!isToolName(o.tool)) throw new AppError(AppErrorCode.BadRequest, `body.overrides.${i}.tool: unknown tool "${o.tool}"`);
@@ -150,7 +150,7 @@ export const getUsage = defineRoute({
   responses: { 200: 'Usage', 401: 'No valid API key', 404: 'Unknown organization' },
   response: UsageAnswer,
   async handler({ deps, principal, params }) {
-    const org = await findOrgFor(deps.prisma, principal, params.id);
+    const org = await findOrgFor(deps, principal, params.id);
     return { status: 200, body: { org: org.slug, ...(await usageView(deps, org.id)) } };
   },
 });
@@ -168,7 +168,7 @@ export const putBudget = defineRoute({
   responses: { 200: 'Saved', 400: 'Invalid body', 401: 'No valid API key', 404: 'Unknown organization' },
   response: UsageAnswer,
   async handler({ deps, principal, params, body }) {
-    const org = await findOrgFor(deps.prisma, principal, params.id, [Role.Admin]);
+    const org = await findOrgFor(deps, principal, params.id, [Role.Admin]);
     if (body.dailyUsd > body.monthlyUsd) throw new AppError(AppErrorCode.BadRequest, 'body.dailyUsd: cannot be more than monthlyUsd');
     const micros = (n: number) => BigInt(Math.round(n * 1_000_000));
     const data = {
@@ -193,19 +193,14 @@ export const getOrgStatus = defineRoute({
   responses: { 200: 'The state', 401: 'No valid API key', 404: 'Unknown organization' },
   response: OrgStatusAnswer,
   async handler({ deps, principal, params }) {
-    const org = await findOrgFor(deps.prisma, principal, params.id);
-    // A session's breaker is tripped when its latest breaker event says so (both are audited).
-    const events = await deps.prisma.auditEvent.findMany({
-      where: { orgId: org.id, action: { in: ['breaker.tripped', 'breaker.reset'] } },
-      orderBy: { id: 'desc' },
+    const org = await findOrgFor(deps, principal, params.id);
+    // The breaker as the session rows hold it: what authorization enforces, whatever a workflow's state says.
+    const tripped = await deps.prisma.copilotSession.findMany({
+      where: { orgId: org.id, breakerTrippedAt: { not: null } },
+      orderBy: { breakerTrippedAt: 'desc' },
       take: 500,
-      select: { action: true, sessionId: true, target: true, createdAt: true },
+      select: { id: true, breakerTrippedAt: true },
     });
-    const latest = new Map<string, { action: string; at: Date }>();
-    for (const e of events) {
-      const sessionId = e.sessionId ?? e.target;
-      if (sessionId && !latest.has(sessionId)) latest.set(sessionId, { action: e.action, at: e.createdAt });
-    }
     const pausedBy = org.copilotPausedBy ? await deps.prisma.user.findUnique({ where: { id: org.copilotPausedBy }, select: { email: true } }) : null;
     return {
       status: 200,
@@ -214,7 +209,7 @@ export const getOrgStatus = defineRoute({
         paused: org.copilotPausedAt !== null,
         pausedAt: org.copilotPausedAt?.toISOString() ?? null,
         pausedBy: pausedBy?.email ?? org.copilotPausedBy ?? null,
-        trippedBreakers: [...latest].filter(([, e]) => e.action === 'breaker.tripped').map(([sessionId, e]) => ({ sessionId, trippedAt: e.at.toISOString() })),
+        trippedBreakers: tripped.map((t) => ({ sessionId: t.id, trippedAt: t.breakerTrippedAt!.toISOString() })),
       },
     };
   },

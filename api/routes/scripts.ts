@@ -37,7 +37,7 @@ export const listScripts = defineRoute({
   responses: { 200: 'Scripts', 401: 'No valid API key', 404: 'Unknown organization' },
   response: ScriptsAnswer,
   async handler({ deps, principal, params }) {
-    const org = await findOrgFor(deps.prisma, principal, params.id);
+    const org = await findOrgFor(deps, principal, params.id);
     const scripts = await deps.prisma.script.findMany({ where: { orgId: org.id }, orderBy: { name: 'asc' } });
     return { status: 200, body: { org: org.slug, scripts: scripts.map(view) } };
   },
@@ -61,7 +61,7 @@ export const putScript = defineRoute({
   responses: { 200: 'Saved', 400: 'Invalid body', 401: 'No valid API key', 404: 'Unknown organization' },
   response: ScriptAnswer,
   async handler({ deps, principal, params, body }) {
-    const org = await findOrgFor(deps.prisma, principal, params.id, [Role.Admin]);
+    const org = await findOrgFor(deps, principal, params.id, [Role.Admin]);
     const data = { description: body.description, interpreter: body.interpreter, body: body.body, parameters: body.parameters as Prisma.InputJsonValue };
     const saved = await deps.prisma.$transaction(async (tx) => {
       const before = await tx.script.findUnique({ where: { orgId_name: { orgId: org.id, name: params.name } } });
@@ -90,7 +90,7 @@ export const deleteScript = defineRoute({
   responses: { 200: 'Removed', 401: 'No valid API key', 404: 'Unknown organization or script' },
   response: ScriptRemovedAnswer,
   async handler({ deps, principal, params }) {
-    const org = await findOrgFor(deps.prisma, principal, params.id, [Role.Admin]);
+    const org = await findOrgFor(deps, principal, params.id, [Role.Admin]);
     const removed = await deps.prisma.$transaction(async (tx) => {
       const script = await tx.script.findUnique({ where: { orgId_name: { orgId: org.id, name: params.name } } });
       if (!script) return null;

@@ -11,7 +11,7 @@ import { storedBlocks } from '../../activities/call-model';
 import { stateQuery } from '../../workflows/definitions';
 import { analyse, exportSession } from '../../lib/audit-export';
 import type { ApiDeps } from '../deps';
-import { findOrgFor, findSessionFor, hasRole, Role } from '../http/access';
+import { findOrgFor, findVisibleSession, hasRole, Role, visibleSessions } from '../http/access';
 import { IdParams as SessionParams } from '../http/params';
 import { defineRoute, type AnyRoute } from '../http/route';
 import { resetSessionBreaker, sendSessionMessage, startSession } from '../services/sessions';
@@ -73,6 +73,11 @@ function transcriptEntry(m: { id: string; turnId: string; role: string; kind: st
   };
 }
 
+function breakerView(state: SessionState | null, trippedAt: Date | null) {
+  if (!state) return trippedAt ? { tripped: true } : null;
+  return { ...state.breaker, tripped: state.breaker.tripped || trippedAt !== null };
+}
+
 export const getSession = defineRoute({
   method: 'get',
   path: '/v1/sessions/:id',
@@ -83,7 +88,7 @@ export const getSession = defineRoute({
   responses: { 200: 'The session', 400: 'Invalid id', 401: 'No valid API key', 404: 'Unknown session' },
   response: SessionAnswer,
   async handler({ deps, principal, params }) {
-    const session = await findSessionFor(deps.prisma, principal, params.id);
+    const session = await findVisibleSession(deps, principal, params.id);
     const [messages, tools, flaggedEvents] = await Promise.all([
       deps.prisma.message.findMany({ where: { sessionId: session.id, kind: { not: 'tool_results' } }, orderBy: { seq: 'asc' } }),
       deps.prisma.toolInvocation.findMany({ where: { sessionId: session.id }, orderBy: { createdAt: 'asc' } }),
@@ -114,7 +119,9 @@ export const getSession = defineRoute({
         temporalUrl: workflowUrl(deps, session.workflowId),
         status: state?.status ?? 'unknown',
         turns: state?.turns ?? [],
-        breaker: state?.breaker ?? null,
+        // Tripped if either says so: the session row is what authorization enforces; the workflow's state is
+        // written a moment before the row is.
+        breaker: breakerView(state, session.breakerTrippedAt),
         paused: session.org.copilotPausedAt !== null,
         pendingApproval: state?.pendingApproval ?? null,
         // What the guards will say next: the org's budget, and this user's message rate (null: store unavailable).
@@ -171,13 +178,14 @@ export const listSessions = defineRoute({
   responses: { 200: 'The sessions', 400: 'Invalid query', 401: 'No valid API key', 404: 'Unknown organization' },
   response: SessionsAnswer,
   async handler({ deps, principal, query }) {
-    const org = await findOrgFor(deps.prisma, principal, query.org);
+    const org = await findOrgFor(deps, principal, query.org);
     const everyone = hasRole(principal, org.id, [Role.Admin]);
-    const sessions = await deps.prisma.copilotSession.findMany({
-      where: { orgId: org.id, ...(everyone ? {} : { userId: principal.userId }) },
-      orderBy: { createdAt: 'desc' },
-      take: query.limit,
-    });
+    // An admin narrowed to sites lists only the sessions they may open (their own, and those within their sites).
+    const sessions = await visibleSessions(
+      deps,
+      principal,
+      await deps.prisma.copilotSession.findMany({ where: { orgId: org.id, ...(everyone ? {} : { userId: principal.userId }) }, orderBy: { createdAt: 'desc' }, take: query.limit }),
+    );
     const firsts = await deps.prisma.message.findMany({
       where: { sessionId: { in: sessions.map((s) => s.id) }, role: 'user', kind: 'user_text' },
       orderBy: { seq: 'asc' },
@@ -211,7 +219,7 @@ export const sessionTimeline = defineRoute({
   responses: { 200: 'The timeline', 400: 'Invalid id', 401: 'No valid API key', 404: 'Unknown session', 503: 'Temporal unavailable' },
   response: TimelineAnswer,
   async handler({ deps, principal, params }) {
-    const session = await findSessionFor(deps.prisma, principal, params.id);
+    const session = await findVisibleSession(deps, principal, params.id);
     // The same reading `npm run audit -- replay` prints, from the histories as Temporal holds them now.
     const bundle = await exportSession({ prisma: deps.prisma, temporal: deps.temporal }, session.workflowId).catch((err: unknown) => {
       throw temporalUnavailable(err);

@@ -24,7 +24,7 @@ export const putSlackChannel = defineRoute({
   responses: { 200: 'Saved', 400: 'Invalid body', 401: 'No valid API key', 404: 'Unknown organization' },
   response: SlackChannelAnswer,
   async handler({ deps, principal, params, body }) {
-    const org = await findOrgFor(deps.prisma, principal, params.id, [Role.Admin]);
+    const org = await findOrgFor(deps, principal, params.id, [Role.Admin]);
     await deps.prisma.slackChannel.upsert({ where: { orgId: org.id }, create: { orgId: org.id, ...body }, update: body });
     await audit(deps.prisma, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: 'slack.channel_set', target: org.slug, data: body });
     return { status: 200, body: { org: org.slug, ...body } };
@@ -46,7 +46,7 @@ export const linkSlackUser = defineRoute({
   responses: { 400: 'Invalid body', 401: 'No valid API key', 403: 'Always: links are made by their owner', 404: 'Unknown organization' },
   response: NoAnswer,
   async handler({ deps, principal, params, body }) {
-    const org = await findOrgFor(deps.prisma, principal, params.id, [Role.Admin]);
+    const org = await findOrgFor(deps, principal, params.id, [Role.Admin]);
     await audit(deps.prisma, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: 'slack.link_refused', target: body.email, data: { teamId: body.teamId, slackUserId: body.slackUserId, why: 'linking on behalf of someone else' } });
     throw new AppError(AppErrorCode.Forbidden, 'a Slack account can only be linked by its owner: ask them to type /gatehouse link in Slack and confirm while signed in to Gatehouse');
   },
@@ -62,7 +62,7 @@ export const listOrgSlackUsers = defineRoute({
   responses: { 200: 'The links', 401: 'No valid API key', 404: 'Unknown organization' },
   response: SlackLinksAnswer,
   async handler({ deps, principal, params }) {
-    const org = await findOrgFor(deps.prisma, principal, params.id, [Role.Admin]);
+    const org = await findOrgFor(deps, principal, params.id, [Role.Admin]);
     const users = await deps.prisma.user.findMany({ where: { roleBindings: { some: { orgId: org.id } } }, select: { id: true, email: true } });
     const emailOf = new Map(users.map((u) => [u.id, u.email]));
     const links = await deps.prisma.slackUserLink.findMany({ where: { userId: { in: [...emailOf.keys()] } }, orderBy: { createdAt: 'asc' } });

@@ -28,7 +28,7 @@ export const listOrgs = defineRoute({
   responses: { 200: 'The organizations', 401: 'Not authenticated' },
   response: OrgsAnswer,
   async handler({ deps, principal }) {
-    return { status: 200, body: { orgs: await orgsOf(deps.prisma, principal) } };
+    return { status: 200, body: { orgs: await orgsOf(deps, principal) } };
   },
 });
 
@@ -69,7 +69,7 @@ export const listSites = defineRoute({
   responses: { 200: 'The sites', 401: 'Not authenticated', 404: 'Unknown organization' },
   response: SitesAnswer,
   async handler({ deps, principal, params }) {
-    const org = await findOrgFor(deps.prisma, principal, params.id);
+    const org = await findOrgFor(deps, principal, params.id);
     const sites = await deps.prisma.site.findMany({
       where: { orgId: org.id },
       include: { groups: { include: { _count: { select: { devices: true } } }, orderBy: { name: 'asc' } }, _count: { select: { devices: true } } },
@@ -101,7 +101,7 @@ export const createSite = defineRoute({
   responses: { 201: 'Created', 400: 'Invalid body', 401: 'Not authenticated', 404: 'Unknown organization', 409: 'Name taken' },
   response: SiteCreatedAnswer,
   async handler({ deps, system, principal, params, body }) {
-    const org = await findOrgFor(deps.prisma, principal, params.id, [Role.Admin]);
+    const org = await findOrgFor(deps, principal, params.id, [Role.Admin]);
     if (await deps.prisma.site.findFirst({ where: { orgId: org.id, name: body.name } })) throw new AppError(AppErrorCode.Conflict, `body.name: ${org.slug} already has a site "${body.name}"`);
     const site = await deps.prisma.site.create({ data: { orgId: org.id, name: body.name } });
     await audit(system, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: 'site.created', target: site.name, data: { siteId: site.id } });

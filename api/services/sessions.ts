@@ -9,7 +9,7 @@ import { copilotWorkflowId } from '../../common/ids';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { resetBreakerRequestUpdate, sendMessageUpdate } from '../../workflows/definitions';
 import type { ApiDeps } from '../deps';
-import { findSessionFor, hasRole, orgsWhere, type Principal, Role } from '../http/access';
+import { findVisibleSession, hasRole, orgsWhere, type Principal, Role } from '../http/access';
 import { temporalUnavailable } from '../http/temporal-errors';
 
 /** Who may start sessions and send them messages. */
@@ -52,7 +52,7 @@ export async function startSession(deps: ApiDeps, principal: Principal, orgRef?:
 
 /** Records the message and hands the session its id (an update); the turn then runs in the background. */
 export async function sendSessionMessage(deps: ApiDeps, principal: Principal, sessionId: string, text: string) {
-  const session = await findSessionFor(deps.prisma, principal, sessionId);
+  const session = await findVisibleSession(deps, principal, sessionId);
   if (!hasRole(principal, session.orgId, ACTING) || (session.userId !== principal.userId && !hasRole(principal, session.orgId, [Role.Admin]))) {
     throw new AppError(AppErrorCode.Forbidden, 'only the technician who started this session (or an org admin) can send it messages');
   }
@@ -74,7 +74,7 @@ export async function sendSessionMessage(deps: ApiDeps, principal: Principal, se
 
 /** An org admin's request to re-arm a tripped breaker; the workflow applies it after its activity has checked (and audited) it. */
 export async function resetSessionBreaker(deps: ApiDeps, principal: Principal, sessionId: string): Promise<{ sessionId: string }> {
-  const session = await findSessionFor(deps.prisma, principal, sessionId);
+  const session = await findVisibleSession(deps, principal, sessionId);
   if (!hasRole(principal, session.orgId, [Role.Admin])) throw new AppError(AppErrorCode.Forbidden, 'only an admin of this organization can reset the circuit breaker');
   const request = await deps.prisma.workflowRequest.create({
     data: { orgId: session.orgId, sessionId: session.id, workflowId: session.workflowId, kind: 'breaker_reset', userId: principal.userId },
