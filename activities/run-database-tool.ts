@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { FailureType } from '../common/failures';
 import type { ToolOutcome } from '../common/session';
-import { ToolInput, isToolName } from '../common/tools';
+import { ToolInput, isDatabaseTool, isToolName } from '../common/tools';
 import { SAFE_ERRORS } from '../cage/error-sanitizer';
 import { audit } from '../lib/audit';
 import { userSites } from '../lib/site-scope';
@@ -9,7 +9,7 @@ import { tenantDb } from '../lib/tenant-db';
 import { ACTING_ROLES } from './authorize-tool-call';
 import type { ActivityDeps } from './deps';
 import { finishInvocation } from './tool-output';
-import { TOOL_HANDLERS } from './tools/handlers';
+import { DATABASE_HANDLERS } from './tools/handlers';
 
 /** Runs an authorized tool that works on our own database (no device involved) and records its output. */
 export function makeRunDatabaseTool({ prisma }: ActivityDeps) {
@@ -19,8 +19,8 @@ export function makeRunDatabaseTool({ prisma }: ActivityDeps) {
       throw ApplicationFailure.nonRetryable('no authorized tool invocation with this id', FailureType.NotFound);
     }
     if (inv.status === 'succeeded' || inv.status === 'failed') return { invocationId: inv.id, status: inv.status, summary: inv.summary ?? '' };
-    const handler = TOOL_HANDLERS[inv.toolName];
-    if (handler.type !== 'database') throw ApplicationFailure.nonRetryable(`${inv.toolName} runs on devices`, FailureType.InvalidInput);
+    if (!isDatabaseTool(inv.toolName)) throw ApplicationFailure.nonRetryable(`${inv.toolName} runs on devices`, FailureType.InvalidInput);
+    const handler = DATABASE_HANDLERS[inv.toolName];
     // The kill switch holds between authorization and execution too: a pause that lands meanwhile stops the write.
     const org = await prisma.organization.findUniqueOrThrow({ where: { id: inv.orgId }, select: { copilotPausedAt: true } });
     if (org.copilotPausedAt) {

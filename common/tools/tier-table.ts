@@ -12,9 +12,9 @@ function tierCell({ tier }: Tool): string {
 }
 
 function runsCell({ runs }: Tool): string {
-  if (runs === 'database') return 'database';
-  if ('command' in runs) return `agent command \`${runs.command}\` on each target`;
-  return 'remediation workflow over its targets';
+  if (runs === 'database') return 'our database';
+  if ('command' in runs) return `agent command \`${runs.command}\` per device`;
+  return 'a `remediation` workflow, its action per device';
 }
 
 export function tierTableMarkdown(): string {
