@@ -80,6 +80,8 @@ export interface ToolDefinition<N extends string, S extends z.ZodType, R extends
   scanRange?(input: z.output<S>): string;
   /** The library script the call runs: its body and interpreter come from the org's library at authorization. */
   libraryScript?(input: z.output<S>): { name: string; parameters: Record<string, string> } | undefined;
+  /** The stored device command the call reads: the session then reaches that command's device's site (activities/tool-reach.ts). */
+  readsCommand?(input: z.output<S>): string;
   /** The service the call changes, or the process it kills: stopping a critical one is T4 (cage/policy.ts). */
   touches?: { kind: 'service' | 'process'; name(input: z.output<S>): string | undefined };
   runs: R;

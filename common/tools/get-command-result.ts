@@ -19,5 +19,7 @@ export const getCommandResult = defineTool({
   tier: Tier.T1,
   rateLimit: READS,
   targets: () => [],
+  // A stored result belongs to its device's site: reading it reaches that site, not the whole org.
+  readsCommand: (i) => i.command_id,
   runs: 'database',
 });
