@@ -44,6 +44,11 @@ const boundaries = [
   ...mayImport('worker', ['activities', 'lib']),
 ];
 
+// A folder inside common/ (common/tools/) reaches the rest of common/ as `../x`.
+const commonFolderSafe = {
+  patterns: [{ ...workflowSafe.patterns[0], regex: '^(?!(@temporalio/workflow|zod|\\./[\\w-]+|\\.\\./[\\w-]+)$)' }],
+};
+
 module.exports = tseslint.config(
   { ignores: ['node_modules/', 'data/', 'coverage/', 'web/vendor/', '**/*.js', '**/*.mjs'] },
   js.configs.recommended,
@@ -72,6 +77,7 @@ module.exports = tseslint.config(
   // Tests (and the test-only helpers next to them) may also use the harness and the folders their README names.
   { files: ['**/*.ts'], ignores: ['**/*.test.ts', 'test/**', 'bench/**', 'scripts/**'], rules: { 'import-x/no-restricted-paths': ['error', { zones: boundaries }] } },
   { files: ['workflows/**/*.ts', 'common/**/*.ts'], ignores: ['**/*.test.ts'], rules: { 'no-restricted-imports': ['error', workflowSafe] } },
+  { files: ['common/*/**/*.ts'], ignores: ['**/*.test.ts'], rules: { 'no-restricted-imports': ['error', commonFolderSafe] } },
   // The one module that reads the environment.
   { files: ['lib/env.ts'], rules: { 'no-restricted-syntax': 'off' } },
 );

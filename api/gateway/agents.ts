@@ -23,6 +23,7 @@ import { signCommand } from '../../cage/command-signing';
 import { publishSessionEvent } from '../../lib/session-events';
 import type { CommandsNote } from '../../lib/pg-events';
 import { CommandOutcome, isCommandOutcome, UNFINISHED_COMMAND } from '../../common/session';
+import { executionTypeOf } from '../../common/tools';
 import { endPausedCommands, recordResult, stalePending, takeForDelivery, type Deliverable, type Reportable } from '../../lib/device-commands';
 import { createResultSignaller } from './remediation-results';
 import { storeOutputChunk } from './command-output';
@@ -154,7 +155,7 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
   // invocation, and once its approval is decided (or when none was needed) none of this changes, so it is kept.
   interface Invocation {
     approvalDigest: string | null;
-    remediation: { sessionId: string; turnId: string; total: number } | null;
+    remediation: { sessionId: string; turnId: string; tool: string; total: number } | null;
   }
   const invocations = new Map<string, Invocation>();
   const invocationOf = async (invocationId: string): Promise<Invocation> => {
@@ -166,7 +167,7 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
     ]);
     const info: Invocation = {
       approvalDigest: approval?.status === 'approved' ? approval.digest : null,
-      remediation: inv?.toolName === 'run_remediation' && approval ? { sessionId: inv.sessionId, turnId: inv.turnId, total: (approval.targets as unknown[]).length } : null,
+      remediation: inv && executionTypeOf(inv.toolName) === 'remediation' && approval ? { sessionId: inv.sessionId, turnId: inv.turnId, tool: inv.toolName, total: (approval.targets as unknown[]).length } : null,
     };
     if (!approval || approval.status !== 'pending') {
       if (invocations.size > 10_000) invocations.clear();
@@ -211,7 +212,7 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
       sessionId: r.sessionId,
       turnId: r.turnId,
       type: 'remediation:progress',
-      tool: 'run_remediation',
+      tool: r.tool,
       invocationId,
       progress,
       text: `${progress.succeeded + progress.failed} of ${r.total} devices done: ${progress.succeeded} succeeded, ${progress.failed} failed`,
