@@ -5,6 +5,7 @@
  * from here.
  */
 import { z } from 'zod';
+import { RemediationCounts } from './remediation-progress';
 import { Direction, eventNames, type EventCatalog, type EventsOf } from './socket-catalog';
 
 /** Kinds of session progress pushed to watchers. */
@@ -21,10 +22,6 @@ export const SessionEventType = {
 } as const;
 export type SessionEventType = (typeof SessionEventType)[keyof typeof SessionEventType];
 
-/** Devices of a remediation finished so far, by outcome, of `total` (an expired command counts as failed). */
-export const RemediationCounts = z.object({ total: z.number().int(), succeeded: z.number().int(), failed: z.number().int() });
-export type RemediationCounts = z.infer<typeof RemediationCounts>;
-
 export const SessionEvent = z.object({
   sessionId: z.uuid(),
   turnId: z.string(),
@@ -33,7 +30,7 @@ export const SessionEvent = z.object({
   /** The tool invocation (for run_remediation, also the remediation's id at /v1/remediations/:id). */
   invocationId: z.string().max(200).optional(),
   tool: z.string().optional(),
-  /** remediation:progress: devices finished so far, by outcome, of `total`. */
+  /** remediation:progress: devices finished so far, by outcome, of `total` (counted by ./remediation-progress.ts). */
   progress: RemediationCounts.optional(),
   tier: z.number().optional(),
   status: z.string().optional(),
