@@ -11,7 +11,7 @@ export const PROTOCOL_VERSION = 1;
 export const MAX_AGENT_FRAME_BYTES = 1_000_000;
 
 const DeviceId = z.uuid();
-/** `<session id>:<tool use id>:<device id>` (remediations add one part): word characters and `-`, joined by `:`. */
+/** `deviceCommandId(invocation id, device id)` (./ids.ts): word characters and `-`, in parts joined by `:`. */
 const CommandId = z
   .string()
   .min(1)

@@ -30,6 +30,7 @@ import { CuttableTcpPath, DedicatedRedis } from './services';
 import { freshRunBundle } from './workflow-bundle';
 import { PROTOCOL_VERSION } from '../common/protocol';
 import { io, type Socket } from 'socket.io-client';
+import { deviceCommandId, toolInvocationId } from '../common/ids';
 import type { ConsoleClientEvents, ConsoleServerEvents, SessionEvent, SessionSubscribeAck } from '../common/console-protocol';
 
 const root = path.resolve(__dirname, '..');
@@ -439,7 +440,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
     return { deviceId: res.body.deviceId, secret: res.body.secret, orgId };
   };
   const deliveredCommand: TestSystem['deliveredCommand'] = async (d, kind = 'system_info') => {
-    const id = `${crypto.randomUUID()}:toolu_${crypto.randomBytes(6).toString('hex')}:${d.deviceId}`;
+    const id = deviceCommandId(toolInvocationId(crypto.randomUUID(), `toolu_${crypto.randomBytes(6).toString('hex')}`), d.deviceId);
     const expiresAt = new Date(Date.now() + 30 * 60_000);
     await prisma.deviceCommand.create({ data: { id, orgId: d.orgId, deviceId: d.deviceId, kind, params: {}, status: 'delivered', deliveredAt: new Date(), expiresAt } });
     return id;
