@@ -15,6 +15,8 @@ import { approvalAuthority, approverSitesOf } from '../lib/approval-authority';
 import { audit } from '../lib/audit';
 import { publishSessionEvent } from '../lib/session-events';
 import type { ActivityDeps } from './deps';
+import { tripBreaker } from './breaker';
+import { assertSession } from './session-identity';
 
 export interface RequestApprovalInput {
   sessionId: string;
@@ -48,6 +50,8 @@ async function turnAuthor(prisma: ActivityDeps['prisma'], sessionId: string, tur
 
 export function makeRequestApproval({ prisma }: ActivityDeps) {
   return async function requestApproval(input: RequestApprovalInput): Promise<{ approvalId: string; expiresAt: string }> {
+    // Approvers are asked only on behalf of the session's own workflow, and never while its breaker is tripped.
+    await assertSession(prisma, input, 'requestApproval', { breaker: true });
     const existing = await prisma.approval.findUnique({ where: { invocationId: input.invocationId } });
     if (existing) {
       // A retry of this activity finds its own approval. Anything else under this invocation id (another call, another
@@ -99,6 +103,12 @@ export function makeRequestApproval({ prisma }: ActivityDeps) {
   };
 }
 
+/** Only the workflow of the approval's own session may expire or withdraw it. */
+async function assertApprovalOfCaller(prisma: ActivityDeps['prisma'], approvalId: string, activity: string): Promise<void> {
+  const approval = await prisma.approval.findUnique({ where: { id: approvalId }, select: { sessionId: true, orgId: true } });
+  await assertSession(prisma, { sessionId: approval?.sessionId ?? '', orgId: approval?.orgId ?? '' }, activity);
+}
+
 async function markInvocation(prisma: ActivityDeps['prisma'], invocationId: string, outcome: ApprovalOutcome): Promise<void> {
   if (outcome.status === 'approved') {
     await prisma.toolInvocation.update({ where: { id: invocationId }, data: { status: 'running' } });
@@ -135,6 +145,8 @@ async function authorityProblem(prisma: ActivityDeps['prisma'], approval: Approv
 export function makeVerifyApprovalDecision({ prisma }: ActivityDeps) {
   return async function verifyApprovalDecision({ signal }: { signal: ApprovalDecisionSignal }): Promise<{ valid: true; outcome: ApprovalOutcome } | { valid: false; reason: string }> {
     const approval = await prisma.approval.findUnique({ where: { id: signal.approvalId } });
+    // Another session's approval is none of this workflow's business: refused before anything is written.
+    if (approval) await assertSession(prisma, { sessionId: approval.sessionId, orgId: approval.orgId }, 'verifyApprovalDecision');
     const problem = !approval
       ? 'unknown approval'
       : signal.digest !== approval.digest
@@ -164,6 +176,7 @@ export function makeVerifyApprovalDecision({ prisma }: ActivityDeps) {
  */
 export function makeExpireApproval({ prisma }: ActivityDeps) {
   return async function expireApproval({ approvalId }: { approvalId: string }): Promise<ApprovalOutcome> {
+    await assertApprovalOfCaller(prisma, approvalId, 'expireApproval');
     const expired = await prisma.approval.updateMany({ where: { id: approvalId, status: 'pending' }, data: { status: 'expired', decidedAt: new Date() } });
     const approval = await prisma.approval.findUniqueOrThrow({ where: { id: approvalId } });
     const decided = approval.status === 'approved' || approval.status === 'rejected';
@@ -187,6 +200,7 @@ export function makeExpireApproval({ prisma }: ActivityDeps) {
 /** The org was paused while the call waited: the approval is withdrawn and the call does not run. */
 export function makeCancelApproval({ prisma }: ActivityDeps) {
   return async function cancelApproval({ approvalId, reason }: { approvalId: string; reason: string }): Promise<ApprovalOutcome> {
+    await assertApprovalOfCaller(prisma, approvalId, 'cancelApproval');
     await prisma.approval.updateMany({ where: { id: approvalId, status: 'pending' }, data: { status: 'cancelled', reason, decidedAt: new Date() } });
     await prisma.approval.updateMany({ where: { id: approvalId, recordedAt: null }, data: { recordedAt: new Date() } });
     const approval = await prisma.approval.findUniqueOrThrow({ where: { id: approvalId } });
@@ -197,9 +211,13 @@ export function makeCancelApproval({ prisma }: ActivityDeps) {
   };
 }
 
+/**
+ * The breaker tripped: recorded on the session row, which authorization reads from now on (the workflow's own state
+ * is not believed), with its audit event in the same transaction. A retry finds it tripped and records nothing twice.
+ */
 export function makeRecordBreakerTrip({ prisma }: ActivityDeps) {
   return async function recordBreakerTrip(input: { sessionId: string; orgId: string; streak: number }): Promise<void> {
-    await audit(prisma, { orgId: input.orgId, actorType: 'system', actorId: input.sessionId, action: 'breaker.tripped', target: input.sessionId, sessionId: input.sessionId, data: { streak: input.streak } });
-    await publishSessionEvent(prisma, { sessionId: input.sessionId, turnId: '', type: 'breaker:tripped', text: 'three rejections in a row: tool calls of this session are blocked until an org admin resets the breaker' });
+    await assertSession(prisma, input, 'recordBreakerTrip');
+    await tripBreaker(prisma, input, { streak: input.streak });
   };
 }

@@ -16,6 +16,8 @@ import { tenantDb } from '../lib/tenant-db';
 import { publishSessionEvent } from '../lib/session-events';
 import type { ActivityDeps } from './deps';
 import { bounded, RATE_UNAVAILABLE } from './guards';
+import { auditSessionRefusal, checkSession } from './session-identity';
+import { sitesReachedBy } from './tool-reach';
 
 export interface AuthorizeToolCallInput {
   sessionId: string;
@@ -32,7 +34,7 @@ export interface AuthorizeToolCallInput {
 export const ACTING_ROLES = ['technician', 'admin'];
 
 type Verdict =
-  | { decision: 'allow' | 'approve'; tier: Tier; parsed: unknown; execution: ToolExecution; digest: string; targets: string[]; why: string[] }
+  | { decision: 'allow' | 'approve'; tier: Tier; parsed: unknown; execution: ToolExecution; digest: string; targets: string[]; siteIds: string[]; why: string[] }
   | { decision: 'deny'; reason: string; parsed?: unknown };
 
 const deny = (reason: string, parsed?: unknown): Verdict => ({ decision: 'deny', reason, parsed });
@@ -56,6 +58,15 @@ export function makeAuthorizeToolCall(deps: ActivityDeps) {
       await audit(prisma, { orgId: input.orgId, actorType: 'system', action: 'security.invocation_id_collision', target: invocationId, sessionId: input.sessionId, data: { toolUseId: input.toolUse.id.slice(0, 200) } });
       throw ApplicationFailure.nonRetryable('a tool invocation with this id already exists for another call; nothing was run', FailureType.InvalidInput);
     }
+    // The session, its breaker and its org's kill switch as the database has them, not as the workflow says.
+    const known = await checkSession(prisma, input, { breaker: true, paused: true });
+    if (!known.ok) {
+      const toolName = input.toolUse.name.slice(0, 100);
+      await auditSessionRefusal(prisma, input, known, { activity: 'authorizeToolCall', target: toolName, data: { invocationId, userId: input.userId, turnId: input.turnId } });
+      // A workflow that is not this session writes nothing into it; the session's own calls are recorded as denied.
+      if (known.rule !== 'session_identity') await recordDenied(deps, input, invocationId, known.reason);
+      return { decision: 'deny', invocationId, reason: known.reason };
+    }
 
     let verdict: Verdict;
     try {
@@ -76,6 +87,8 @@ export function makeAuthorizeToolCall(deps: ActivityDeps) {
       // The commands it may become, read again by every activity that creates a device command.
       execution: verdict.decision !== 'deny' ? (verdict.execution as unknown as Prisma.InputJsonValue) : Prisma.JsonNull,
       digest: verdict.decision !== 'deny' ? verdict.digest : null,
+      // Who may read the session from now on depends on these (lib/site-scope.ts).
+      siteIds: verdict.decision !== 'deny' ? verdict.siteIds : [],
     };
     await prisma.toolInvocation.upsert({
       where: { id: invocationId },
@@ -103,6 +116,18 @@ export function makeAuthorizeToolCall(deps: ActivityDeps) {
     if (verdict.decision === 'allow') return { decision: 'allow', invocationId, tier: verdict.tier, execution: verdict.execution };
     return { decision: 'approve', invocationId, tier: verdict.tier, digest: verdict.digest, targets: verdict.targets, execution: verdict.execution };
   };
+}
+
+/** A call of this session denied before authorization looked at it (tripped breaker, paused org): its step. */
+async function recordDenied(deps: ActivityDeps, input: AuthorizeToolCallInput, invocationId: string, reason: string): Promise<void> {
+  const toolName = input.toolUse.name.slice(0, 100);
+  const row = { toolName, input: { unparsed: true }, tier: null, decision: 'deny', status: 'denied', summary: reason, execution: Prisma.JsonNull, digest: null, siteIds: [] };
+  await deps.prisma.toolInvocation.upsert({
+    where: { id: invocationId },
+    create: { id: invocationId, sessionId: input.sessionId, orgId: input.orgId, turnId: input.turnId, toolUseId: input.toolUse.id, ...row },
+    update: row,
+  });
+  await publishSessionEvent(deps.prisma, { sessionId: input.sessionId, turnId: input.turnId, type: 'tool:denied', tool: toolName, invocationId, text: reason });
 }
 
 /**
@@ -197,7 +222,8 @@ async function decide(deps: ActivityDeps, input: AuthorizeToolCallInput): Promis
   if (!policy.ok) return deny(policy.reason, parsed.data);
   const digest = approvalDigest({ tool: name, input: digestInput, targets });
   const decision = policy.tier >= Tier.T3 ? 'approve' : 'allow';
-  return { decision, tier: policy.tier, parsed: parsed.data, execution, digest, targets, why: policy.why };
+  const siteIds = await sitesReachedBy(fenced, { orgId: input.orgId, tool: name, input: parsed.data, targets, userSites: sites });
+  return { decision, tier: policy.tier, parsed: parsed.data, execution, digest, targets, siteIds, why: policy.why };
 }
 
 /** This call's targets and the devices of the session's T2 calls (which ran with no human) within the window. */

@@ -11,6 +11,7 @@ import { costOf } from '../cage/pricing';
 import { FENCE_EXPLANATION } from '../cage/output-fence';
 import { close } from '../lib/budget';
 import type { ActivityDeps } from './deps';
+import { assertSession } from './session-identity';
 
 export interface CallModelInput {
   sessionId: string;
@@ -119,6 +120,8 @@ function classify(err: unknown): Error {
 export function makeCallModel(deps: ActivityDeps) {
   return async function callModel(input: CallModelInput): Promise<ModelStep> {
     const { prisma } = deps;
+    // Only the session's own workflow may have its transcript sent to the model (or written to).
+    await assertSession(prisma, input, 'callModel');
     // reserveBudget wrote them already; histories from before budgets have no reservation and no such step.
     if (!input.reservationId) await writeToolResults(deps, input);
 

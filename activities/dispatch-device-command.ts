@@ -6,6 +6,7 @@ import { isCommandOutcome, type CommandOutcome } from '../common/session';
 import { announceCommands, insertCommands, orgAndDevices, statusesOf, type CommandBatch } from '../lib/device-commands';
 import { audit } from '../lib/audit';
 import { createCommandAuthority } from './command-authority';
+import { assertCommandSession } from './session-identity';
 import type { ActivityDeps } from './deps';
 
 export interface DispatchDeviceCommandInput {
@@ -36,7 +37,11 @@ export function makeDispatchDeviceCommand({ prisma, pool, commands }: ActivityDe
     if (existing && isCommandOutcome(existing.status)) {
       return { commandId: existing.id, status: existing.status };
     }
-    if (!existing) await assertCommandsAuthorized({ ...input, commands: [input] });
+    if (!existing) {
+      await assertCommandsAuthorized({ ...input, commands: [input] });
+      // And only for the session's own workflow, with its breaker armed in the database.
+      await assertCommandSession(prisma, input, 'dispatchDeviceCommand');
+    }
 
     const params = CommandParams[input.kind].safeParse(input.params);
     if (!params.success) throw ApplicationFailure.nonRetryable(`invalid parameters for ${input.kind}`, FailureType.InvalidInput);
@@ -95,6 +100,8 @@ export function makeQueueDeviceCommands({ pool, prisma, commands: config }: Acti
     // A remediation's plan is its workflow input, which anyone reaching Temporal can write: the batch must be part of
     // an authorized (and approved) run_remediation call.
     await assertCommandsAuthorized(input);
+    // By the remediation its session started for that call, while the session's breaker is armed in the database.
+    if (input.commands[0]) await assertCommandSession(prisma, { ...input.commands[0], orgId: input.orgId }, 'queueDeviceCommands');
     const params = CommandParams[input.kind].safeParse(input.params);
     if (!params.success) throw ApplicationFailure.nonRetryable(`invalid parameters for ${input.kind}`, FailureType.InvalidInput);
     const org = await orgAndDevices(pool, input.orgId, input.commands.map((c) => c.deviceId));

@@ -9,6 +9,7 @@ import { formatUsd, worstCaseCost } from '../cage/pricing';
 import { audit } from '../lib/audit';
 import { close, limitsOf, reserve } from '../lib/budget';
 import type { ActivityDeps } from './deps';
+import { auditSessionRefusal, checkSession } from './session-identity';
 
 export const RATE_UNAVAILABLE = 'rate limit service unavailable, nothing was run';
 export const BUDGET_UNAVAILABLE = 'budget service unavailable, nothing was run';
@@ -61,6 +62,12 @@ export function makeReserveBudget(deps: ActivityDeps) {
     // The idempotency key: one reservation per model call of the workflow, whatever the retries.
     const id = `${input.sessionId}:${input.turnId}:${input.step}`;
     try {
+      // It writes the session's tool results and reads its transcript: only for the session's own workflow.
+      const known = await checkSession(deps.prisma, input);
+      if (!known.ok) {
+        await auditSessionRefusal(deps.prisma, input, known, { activity: 'reserveBudget' }).catch(() => undefined);
+        return { ok: false, reason: known.reason };
+      }
       await writeToolResults(deps, input);
       const request = await buildRequest(deps, input);
       const promptTokens = promptTokenBound(request);

@@ -1,5 +1,6 @@
 import { audit } from '../lib/audit';
 import type { ActivityDeps } from './deps';
+import { assertSession } from './session-identity';
 
 /** The rules a workflow applies on its own, without asking an activity first. */
 export type LocalDenialRule = 'breaker' | 'paused';
@@ -21,6 +22,7 @@ export interface RecordLocalDenialInput {
  */
 export function makeRecordLocalDenial({ prisma }: ActivityDeps) {
   return async function recordLocalDenial(input: RecordLocalDenialInput): Promise<void> {
+    await assertSession(prisma, input, 'recordLocalDenial');
     await audit(prisma, {
       orgId: input.orgId,
       actorType: 'model',

@@ -4,6 +4,7 @@ import { FailureType } from '../common/failures';
 import type { ToolOutcome } from '../common/session';
 import { isToolName } from '../common/tools';
 import type { ActivityDeps } from './deps';
+import { assertSession } from './session-identity';
 import { finishInvocation } from './tool-output';
 import { isSafeCode, SAFE_ERRORS } from '../cage/error-sanitizer';
 import { summarizeCommandOutput } from './tools/handlers';
@@ -18,6 +19,7 @@ export function makeRecordToolResult({ prisma, logger }: ActivityDeps) {
     if (!inv || !isToolName(inv.toolName) || commands.length !== input.commandIds.length || (commands.length === 0 && !input.skippedDevices && !input.cancelledDevices)) {
       throw ApplicationFailure.nonRetryable('tool invocation or command not found', FailureType.NotFound);
     }
+    await assertSession(prisma, { sessionId: inv.sessionId, orgId: inv.orgId }, 'recordToolResult');
     const scans: { cmd: (typeof commands)[number]; found: { cidr: string; scanned: number; hosts: unknown[] } }[] = [];
     const perDevice = commands.map((cmd) => {
       if (cmd.status === 'succeeded') {

@@ -2,6 +2,7 @@ import type { Prisma } from '@prisma/client';
 import { userMessageId } from '../common/ids';
 import { publishSessionEvent } from '../lib/session-events';
 import type { ActivityDeps } from './deps';
+import { assertSession } from './session-identity';
 
 export interface RecordUserMessageInput {
   sessionId: string;
@@ -19,6 +20,7 @@ export const UserMessageKind = { Text: 'user_text', Refused: 'user_refused' } as
 /** Stores the technician's message as the turn's first transcript entry (once, whatever the retries). */
 export function makeRecordUserMessage({ prisma }: ActivityDeps) {
   return async function recordUserMessage(input: RecordUserMessageInput): Promise<void> {
+    await assertSession(prisma, input, 'recordUserMessage');
     const content: Prisma.InputJsonValue = [{ type: 'text', text: input.text }];
     await prisma.message.upsert({
       where: { id: userMessageId(input.sessionId, input.turnId) },

@@ -10,6 +10,8 @@ import { ACTING_ROLES } from './authorize-tool-call';
 import type { ActivityDeps } from './deps';
 import { finishInvocation } from './tool-output';
 import { TOOL_HANDLERS } from './tools/handlers';
+import { auditSessionRefusal, checkSession } from './session-identity';
+import { runWithin } from './tool-reach';
 
 /** Runs an authorized tool that works on our own database (no device involved) and records its output. */
 export function makeRunDatabaseTool({ prisma }: ActivityDeps) {
@@ -19,6 +21,13 @@ export function makeRunDatabaseTool({ prisma }: ActivityDeps) {
       throw ApplicationFailure.nonRetryable('no authorized tool invocation with this id', FailureType.NotFound);
     }
     if (inv.status === 'succeeded' || inv.status === 'failed') return { invocationId: inv.id, status: inv.status, summary: inv.summary ?? '' };
+    // Only for the session's own workflow; a breaker tripped in the database holds whatever the workflow's state says.
+    const known = await checkSession(prisma, { sessionId: inv.sessionId, orgId: inv.orgId }, { breaker: true });
+    if (!known.ok) {
+      await auditSessionRefusal(prisma, { sessionId: inv.sessionId, orgId: inv.orgId }, known, { activity: 'runDatabaseTool', target: inv.toolName, data: { invocationId: inv.id } }).catch(() => undefined);
+      if (known.rule === 'session_identity') throw ApplicationFailure.nonRetryable(`runDatabaseTool refused: ${known.reason}`, FailureType.Unauthorized);
+      return finishInvocation({ prisma }, inv, { status: 'failed', summary: known.reason, output: { error: known.reason } });
+    }
     const handler = TOOL_HANDLERS[inv.toolName];
     if (handler.type !== 'database') throw ApplicationFailure.nonRetryable(`${inv.toolName} runs on devices`, FailureType.InvalidInput);
     // The kill switch holds between authorization and execution too: a pause that lands meanwhile stops the write.
@@ -32,7 +41,8 @@ export function makeRunDatabaseTool({ prisma }: ActivityDeps) {
       {
         prisma: tenantDb(prisma, { orgIds: [inv.orgId] }),
         orgId: inv.orgId,
-        sites: await userSites(prisma, input.userId, inv.orgId, ACTING_ROLES),
+        // Never beyond the sites authorization recorded for the call: those decide who may read this output.
+        sites: runWithin(await userSites(prisma, input.userId, inv.orgId, ACTING_ROLES), inv.siteIds),
         userId: input.userId,
         sessionId: inv.sessionId,
       },

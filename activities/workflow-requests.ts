@@ -9,6 +9,7 @@ import type { WorkflowRequest } from '@prisma/client';
 import { Context } from '@temporalio/activity';
 import { audit } from '../lib/audit';
 import type { ActivityDeps } from './deps';
+import { checkSession } from './session-identity';
 
 export type RequestKind = 'message' | 'breaker_reset' | 'remediation_pause' | 'remediation_resume' | 'remediation_cancel';
 type Verdict<T> = ({ ok: true } & T) | { ok: false; reason: string };
@@ -74,6 +75,9 @@ export function makeVerifyMessageRequest(deps: ActivityDeps) {
     const base = { orgId: input.orgId, sessionId: input.sessionId, workflowId: session?.workflowId ?? '', kind: 'message', requestId: input.requestId, claimedUserId: input.claimedUserId };
     const deny = (reason: string) => refused(deps, { ...base, reason: `this message was refused: ${reason}` });
     if (!session || session.orgId !== input.orgId) return deny('the session is unknown');
+    // A workflow started under another id with this session's ids gets none of its messages.
+    const known = await checkSession(deps.prisma, input);
+    if (!known.ok) return refused(deps, { ...base, reason: `this message was refused: ${known.reason}` });
     if (!input.requestId) return deny(NOT_RECORDED);
     const request = await claim(deps, { requestId: input.requestId, workflowId: session.workflowId, orgId: input.orgId, kinds: ['message'], usedFor: input.turnId });
     if (typeof request === 'string') return deny(request);
@@ -84,16 +88,24 @@ export function makeVerifyMessageRequest(deps: ActivityDeps) {
   };
 }
 
-/** An org admin's breaker reset, recorded for this session and unused; the reset itself is audited here. */
+/**
+ * An org admin's breaker reset, recorded for this session and unused. The reset itself happens here: the session
+ * row's breaker is cleared (authorization reads it) in the same transaction as its audit event.
+ */
 export function makeVerifyBreakerReset(deps: ActivityDeps) {
   return async function verifyBreakerReset(input: { sessionId: string; orgId: string; workflowId: string; requestId: string }): Promise<Verdict<{ userId: string }>> {
     const base = { orgId: input.orgId, sessionId: input.sessionId, workflowId: input.workflowId, kind: 'breaker_reset', requestId: input.requestId };
+    const known = await checkSession(deps.prisma, input);
+    if (!known.ok) return refused(deps, { ...base, reason: `the breaker was not reset: ${known.reason}` });
     const request = await claim(deps, { requestId: input.requestId, workflowId: input.workflowId, orgId: input.orgId, kinds: ['breaker_reset'], usedFor: thisDelivery() });
     if (typeof request === 'string') return refused(deps, { ...base, reason: `the breaker was not reset: ${request}` });
     if (!(await rolesOf(deps, request.userId, input.orgId)).has('admin')) {
       return refused(deps, { ...base, claimedUserId: request.userId, reason: 'the breaker was not reset: only an admin of this organization can reset it' });
     }
-    await audit(deps.prisma, { orgId: input.orgId, actorType: 'user', actorId: request.userId, action: 'breaker.reset', target: input.sessionId, sessionId: input.sessionId, data: { requestId: request.id } });
+    await deps.prisma.$transaction(async (tx) => {
+      await tx.copilotSession.update({ where: { id: input.sessionId }, data: { breakerTrippedAt: null } });
+      await audit(tx, { orgId: input.orgId, actorType: 'user', actorId: request.userId, action: 'breaker.reset', target: input.sessionId, sessionId: input.sessionId, data: { requestId: request.id } });
+    });
     return { ok: true, userId: request.userId };
   };
 }

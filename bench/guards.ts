@@ -15,7 +15,8 @@ export async function runGuardsBench(n: number): Promise<void> {
     const tech = sys.keyOf('technician');
     const sessionId = await sys.startSession(tech);
     const session = await sys.prisma.copilotSession.findUniqueOrThrow({ where: { id: sessionId } });
-    const env = new MockActivityEnvironment();
+    // As the session's own workflow runs them: activities act only for the session known under the calling workflow.
+    const env = new MockActivityEnvironment({ workflowExecution: { workflowId: session.workflowId, runId: 'bench' } });
     const guards: number[] = [];
     const model: number[] = [];
     for (let i = 0; i < n; i++) {

@@ -102,6 +102,14 @@ export interface SessionState {
 /** Three rejections in a row trip the session's circuit breaker. */
 export const BREAKER_THRESHOLD = 3;
 
+/**
+ * What a tool call denied by the breaker, the kill switch or an unknown session identity is told (the workflow and
+ * the activities that check the database say the same).
+ */
+export const BREAKER_DENIAL = 'denied: the circuit breaker of this session tripped after three rejected tool calls in a row; an org admin must reset it';
+export const PAUSED_DENIAL = 'denied: an admin has paused the copilot for this organization';
+export const UNKNOWN_SESSION_DENIAL = 'denied: this workflow is not the session it claims to be; nothing was run';
+
 export const ApprovalChannel = z.enum(['api', 'console', 'slack', 'email']);
 export type ApprovalChannel = z.infer<typeof ApprovalChannel>;
 

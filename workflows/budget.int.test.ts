@@ -79,7 +79,8 @@ it('charges a retried model call once', async () => {
   const input = { sessionId, orgId: session.orgId, turnId: 'retry-test', step: 0, toolResults: [] };
   await sys.prisma.message.create({ data: { id: `${sessionId}:retry-test:user`, sessionId, orgId: session.orgId, turnId: 'retry-test', role: 'user', kind: 'user_text', content: [{ type: 'text', text: 'list the devices' }] } });
 
-  const env = new MockActivityEnvironment();
+  // As the session's own workflow runs them (activities act only for the session known under the calling workflow).
+  const env = new MockActivityEnvironment({ workflowExecution: { workflowId: session.workflowId, runId: 'retry-test' } });
   const reserved: any = await env.run(sys.activities.reserveBudget, input);
   expect(reserved.ok).toBe(true);
   const callsBefore = sys.modelStats.messages;
@@ -108,7 +109,7 @@ it('denies when PostgreSQL cannot be reached, and works again when it returns', 
     expect(refused.status).toBe(503);
     expect(refused.body.error.message).toBe('the database is unavailable; nothing was run, try again shortly');
 
-    const env = new MockActivityEnvironment();
+    const env = new MockActivityEnvironment({ workflowExecution: { workflowId: session.workflowId, runId: 'pg-down' } });
     const started = Date.now();
     const verdict = await env.run(sys.activities.reserveBudget, { sessionId, orgId: session.orgId, turnId: 'pg-down', step: 0, toolResults: [] });
     expect(verdict).toEqual({ ok: false, reason: 'budget service unavailable, nothing was run' });

@@ -3,7 +3,7 @@
  * authorization, an approval for T3/T4, execution, and the result recorded for the model.
  */
 import { executeChild, patched, workflowInfo } from '@temporalio/workflow';
-import type { ToolResultRef, TurnState } from '../common/session';
+import { BREAKER_DENIAL, PAUSED_DENIAL, type ToolResultRef, type TurnState } from '../common/session';
 import { deviceCommandId } from '../common/ids';
 import { db, device } from './activities';
 import { awaitApproval } from './await-approval';
@@ -19,11 +19,7 @@ export interface TurnIds {
 type ToolUse = { id: string; name: string; input: unknown };
 
 export async function runTool(ids: TurnIds, session: CopilotSessionState, turn: TurnState, toolUse: ToolUse): Promise<ToolResultRef> {
-  const local = session.breaker.tripped
-    ? 'denied: the circuit breaker of this session tripped after three rejected tool calls in a row; an org admin must reset it'
-    : session.paused
-      ? 'denied: an admin has paused the copilot for this organization'
-      : null;
+  const local = session.breaker.tripped ? BREAKER_DENIAL : session.paused ? PAUSED_DENIAL : null;
   if (local) {
     session.addToolStep(turn, { kind: 'tool', toolUseId: toolUse.id, tool: toolUse.name, status: 'denied', summary: local });
     // Every denial is audited with its rule. An activity call adds commands to the history, so histories recorded

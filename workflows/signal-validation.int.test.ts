@@ -81,6 +81,12 @@ async function authorizedRemediation(plan: { devices: string[]; kind: string; pa
   return id;
 }
 
+/** The workflow id a session gives the remediation of one of its calls (workflows/run-tool.ts). */
+async function remediationWorkflowId(invocationId: string): Promise<string> {
+  const inv = await sys.prisma.toolInvocation.findUniqueOrThrow({ where: { id: invocationId }, include: { session: true } });
+  return `${inv.session.workflowId}:remediation:${inv.toolUseId}`;
+}
+
 const refusals = (workflowId: string) => sys.prisma.auditEvent.findMany({ where: { action: 'workflow.request_refused', target: workflowId }, orderBy: { id: 'asc' } });
 const failedTasks = async (handle: WorkflowHandle) =>
   ((await handle.fetchHistory()).events ?? []).filter((e) => e.workflowTaskFailedEventAttributes).map((e) => e.workflowTaskFailedEventAttributes?.failure?.message);
@@ -135,7 +141,8 @@ it('ignores malformed signals to a running remediation, refuses forged steering 
   const prefix = await authorizedRemediation({ devices, kind: 'system_info', params: {} });
   const handle = await sys.temporal.client.workflow.start<typeof remediation>('remediation', {
     taskQueue: sys.taskQueue,
-    workflowId: `remediation-signals-${uuid()}`,
+    // The id its session's workflow gives a remediation: commands are queued for that workflow only.
+    workflowId: await remediationWorkflowId(prefix),
     args: [{ orgId, devices, kind: 'system_info', params: {}, batchSize: 1, maxFailures: 1, commandPrefix: prefix }],
   });
   try {

@@ -2,7 +2,8 @@
  * Socket.IO `/console`: browsers and the CLI subscribe to a session and receive its progress as it happens.
  * Authenticated with an API key in `auth.token` (the CLI), or with the signed-in web session's cookie (the console
  * page; loaded onto the handshake by the engine middleware in api/server.ts). A subscription is checked like a
- * GET of the session.
+ * GET of the session, and again for every event: a session can reach a site outside a watcher's sites after they
+ * subscribed (or their role can be narrowed or revoked), and from then on they hear nothing more of it.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Namespace, Socket } from 'socket.io';
@@ -15,8 +16,9 @@ import {
   type SessionEvent,
   type SessionSubscribeAck,
 } from '../../common/console-protocol';
+import { maySeeSession, sitesReached } from '../../lib/site-scope';
 import type { ApiDeps } from '../deps';
-import { authenticate, principalOfUser, tenantScope, type Principal } from '../http/auth';
+import { authenticate, principalOfUser, visibleSession, type Principal } from '../http/auth';
 
 type ConsoleSocket = Socket<ConsoleClientEvents, ConsoleServerEvents, Record<string, never>, { principal: Principal }>;
 export type ConsoleNamespace = Namespace<ConsoleClientEvents, ConsoleServerEvents, Record<string, never>, { principal: Principal }>;
@@ -73,17 +75,49 @@ export function createConsoleGateway(nsp: ConsoleNamespace, deps: ApiDeps) {
   async function subscribe(socket: ConsoleSocket, raw: unknown): Promise<SessionSubscribeAck> {
     const msg = SessionSubscribe.safeParse(raw);
     if (!msg.success) return { ok: false, error: 'sessionId must be a UUID' };
-    const session = await deps.prisma.copilotSession.findFirst({ where: { id: msg.data.sessionId, ...tenantScope(socket.data.principal) } });
+    const session = await visibleSession(deps, socket.data.principal, msg.data.sessionId);
     if (!session) return { ok: false, error: 'session not found' };
     await socket.join(room(session.id));
     return { ok: true };
   }
 
+  /**
+   * Delivers an event to this node's watchers of its session who may still see it (the session as it is now, their
+   * roles as they are now); the others leave the room. Fails closed: if that cannot be read, nobody gets the event.
+   */
+  async function deliver(event: SessionEvent): Promise<void> {
+    const ids = nsp.adapter.rooms.get(room(event.sessionId));
+    const sockets = [...(ids ?? [])].flatMap((id) => nsp.sockets.get(id) ?? []);
+    if (sockets.length === 0) return;
+    const session = await deps.prisma.copilotSession.findUnique({ where: { id: event.sessionId }, select: { id: true, orgId: true, userId: true } });
+    const userIds = [...new Set(sockets.map((s) => s.data.principal.userId))];
+    const [reached, bindings] = await Promise.all([
+      sitesReached(deps.prisma, [event.sessionId]),
+      session ? deps.prisma.roleBinding.findMany({ where: { userId: { in: userIds }, orgId: session.orgId, user: { disabledAt: null } }, select: { userId: true, orgId: true, role: true, siteIds: true } }) : [],
+    ]);
+    for (const socket of sockets) {
+      const userId = socket.data.principal.userId;
+      const viewer = { userId, bindings: bindings.filter((b) => b.userId === userId) };
+      if (session && maySeeSession(viewer, session, reached.get(session.id) ?? [])) socket.emit('session:event', event);
+      else void socket.leave(room(event.sessionId));
+    }
+  }
+
+  // Events of one session are delivered in the order they were published, each after its check.
+  const queues = new Map<string, Promise<void>>();
+
   return {
     publish(event: SessionEvent) {
       // Every api node hears each event from PostgreSQL itself, so each delivers it to its own sockets only: through
       // the Redis adapter every watcher would get one copy per node.
-      nsp.local.to(room(event.sessionId)).emit('session:event', event);
+      if (!nsp.adapter.rooms.get(room(event.sessionId))?.size) return;
+      const next = (queues.get(event.sessionId) ?? Promise.resolve())
+        .then(() => deliver(event))
+        .catch((err: unknown) => deps.logger.warn({ err: (err as Error).message, sessionId: event.sessionId }, 'session event not delivered: its watchers could not be checked'));
+      queues.set(event.sessionId, next);
+      void next.then(() => {
+        if (queues.get(event.sessionId) === next) queues.delete(event.sessionId);
+      });
     },
   };
 }

@@ -2,7 +2,7 @@
 import type { Request } from 'express';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { hashesEqual, secretPrefix, sha256 } from '../../lib/secrets';
-import { narrowedSites } from '../../lib/site-scope';
+import { maySeeSession, narrowedSites, sitesReached } from '../../lib/site-scope';
 import type { TenantScope } from '../../lib/tenant-db';
 import type { ApiDeps } from '../deps';
 
@@ -107,4 +107,29 @@ export function scopeOf(principal: Principal): TenantScope {
 export function rowFor<T extends { orgId: string }>(principal: Principal, row: T | null, roles: Role[], what: string): T {
   if (!row || !hasRole(principal, row.orgId, roles)) throw AppError.notFound(what);
   return row;
+}
+
+/**
+ * A copilot session whose content the principal may read (lib/site-scope.ts maySeeSession: its owner, or a role in
+ * its org, one of `roles`, covering every site it reached), with its org; otherwise the same 404 as an unknown id.
+ * Every route that shows a session, its steps, timeline, export or remediations finds it here.
+ */
+export async function findVisibleSession(deps: ApiDeps, principal: Principal, id: string, roles?: Role[]) {
+  const session = await visibleSession(deps, principal, id, roles);
+  if (!session) throw AppError.notFound('session');
+  return session;
+}
+
+/** The same, with null for a session the principal may not see (for callers that answer as something else). */
+export async function visibleSession(deps: ApiDeps, principal: Principal, id: string, roles?: Role[]) {
+  const session = await deps.prisma.copilotSession.findFirst({ where: { id, ...tenantScope(principal, roles) }, include: { org: true } });
+  if (!session) return null;
+  const reached = await sitesReached(deps.prisma, [session.id]);
+  return maySeeSession(principal, session, reached.get(session.id) ?? [], roles) ? session : null;
+}
+
+/** The sessions of a list the principal may read, by the same rule (the rest are left out, as if they did not exist). */
+export async function visibleSessions<T extends { id: string; orgId: string; userId: string }>(deps: ApiDeps, principal: Principal, sessions: T[], roles?: Role[]): Promise<T[]> {
+  const reached = await sitesReached(deps.prisma, sessions.map((s) => s.id));
+  return sessions.filter((s) => maySeeSession(principal, s, reached.get(s.id) ?? [], roles));
 }

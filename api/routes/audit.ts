@@ -1,12 +1,12 @@
 /**
  * Audit routes for the auditor role: the sessions of an org, and one session's export (histories with encoded
  * payloads, the org's audit events for it, and a manifest with the SHA-256 of every file), the same bundle
- * `npm run audit -- export` writes to disk. Another org's session answers exactly like an unknown one.
+ * `npm run audit -- export` writes to disk. Another org's session, or one that reached a site outside an auditor's
+ * sites, answers exactly like an unknown one.
  */
 import { z } from 'zod';
-import { AppError } from '../../lib/app-error';
 import { exportSession } from '../../lib/audit-export';
-import { Role, tenantScope } from '../http/auth';
+import { findVisibleSession, Role, visibleSessions } from '../http/auth';
 import { IdParams } from '../http/params';
 import { defineRoute } from '../http/route';
 import { findOrgFor } from './orgs';
@@ -27,12 +27,14 @@ export const listAuditSessions = defineRoute({
   responses: { 200: 'Sessions', 401: 'No valid API key', 404: 'Unknown organization' },
   async handler({ deps, principal, query }) {
     const org = await findOrgFor(deps, principal, query.org, [Role.Auditor]);
-    const sessions = await deps.prisma.copilotSession.findMany({
+    const found = await deps.prisma.copilotSession.findMany({
       where: { orgId: org.id },
       orderBy: { createdAt: 'desc' },
       take: query.limit,
-      select: { id: true, workflowId: true, userId: true, createdAt: true },
+      select: { id: true, orgId: true, workflowId: true, userId: true, createdAt: true },
     });
+    // An auditor narrowed to sites sees only sessions within them (or their own), as on every session read.
+    const sessions = (await visibleSessions(deps, principal, found, [Role.Auditor])).map(({ orgId: _orgId, ...s }) => s);
     return { status: 200, body: { org: org.slug, sessions } };
   },
 });
@@ -46,8 +48,7 @@ export const exportAuditSession = defineRoute({
   params: IdParams,
   responses: { 200: 'The export: manifest and files (path → exact content)', 401: 'No valid API key', 404: 'Unknown session' },
   async handler({ deps, principal, params }) {
-    const session = await deps.prisma.copilotSession.findFirst({ where: { id: params.id, ...tenantScope(principal, [Role.Auditor]) } });
-    if (!session) throw AppError.notFound('session');
+    const session = await findVisibleSession(deps, principal, params.id, [Role.Auditor]);
     const bundle = await exportSession({ prisma: deps.prisma, temporal: deps.temporal }, session.workflowId).catch((err: unknown) => {
       throw temporalUnavailable(err);
     });

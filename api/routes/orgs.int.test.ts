@@ -3,6 +3,7 @@
  * switch stops commands already approved and queued for an offline device, and database tools between their
  * authorization and their run; the policy PUT refuses what it cannot apply with a 400 that names it.
  */
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { CommandJournal } from '../../agent/journal';
 import { startTestSystem, toolCall, toolStepOf, waitUntil, type TestSystem } from '../../test/harness';
 
@@ -55,7 +56,7 @@ describe('the kill switch', () => {
     const orgId = sys.seed.orgs.acme.id;
     const sessionId = await sys.startSession(tech);
     const alert = await sys.prisma.alert.create({ data: { orgId, deviceId: sys.agent!.deviceId, severity: 'critical', title: 'EDR offline', message: 'sensor stopped' } });
-    const user = await sys.prisma.copilotSession.findUniqueOrThrow({ where: { id: sessionId }, select: { userId: true } });
+    const user = await sys.prisma.copilotSession.findUniqueOrThrow({ where: { id: sessionId }, select: { userId: true, workflowId: true } });
     const invocationId = `${sessionId}:authorized-before-pause`;
     // As authorizeToolCall leaves a T2 call it allowed, moments before the admin pressed pause.
     await sys.prisma.toolInvocation.create({
@@ -63,7 +64,9 @@ describe('the kill switch', () => {
     });
     expect((await pause(true)).status).toBe(200);
 
-    const outcome = await sys.activities.runDatabaseTool({ invocationId, userId: user.userId });
+    // Run as the session's own workflow would run it.
+    const env = new MockActivityEnvironment({ workflowExecution: { workflowId: user.workflowId, runId: 'authorized-before-pause' } });
+    const outcome = await env.run(sys.activities.runDatabaseTool, { invocationId, userId: user.userId });
     expect(outcome).toMatchObject({ status: 'failed', summary: 'not run: an admin paused the copilot for this organization' });
     expect((await sys.prisma.alert.findUniqueOrThrow({ where: { id: alert.id } })).status).toBe('open');
     expect(await sys.prisma.auditEvent.findFirst({ where: { orgId, action: 'tool.denied', data: { path: ['invocationId'], equals: invocationId } } })).toMatchObject({ data: expect.objectContaining({ rule: 'paused' }) });

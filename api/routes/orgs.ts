@@ -199,18 +199,13 @@ export const getOrgStatus = defineRoute({
   responses: { 200: 'The state', 401: 'No valid API key', 404: 'Unknown organization' },
   async handler({ deps, principal, params }) {
     const org = await findOrgFor(deps, principal, params.id);
-    // A session's breaker is tripped when its latest breaker event says so (both are audited).
-    const events = await deps.prisma.auditEvent.findMany({
-      where: { orgId: org.id, action: { in: ['breaker.tripped', 'breaker.reset'] } },
-      orderBy: { id: 'desc' },
+    // The breaker as the session rows hold it: what authorization enforces, whatever a workflow's state says.
+    const tripped = await deps.prisma.copilotSession.findMany({
+      where: { orgId: org.id, breakerTrippedAt: { not: null } },
+      orderBy: { breakerTrippedAt: 'desc' },
       take: 500,
-      select: { action: true, sessionId: true, target: true, createdAt: true },
+      select: { id: true, breakerTrippedAt: true },
     });
-    const latest = new Map<string, { action: string; at: Date }>();
-    for (const e of events) {
-      const sessionId = e.sessionId ?? e.target;
-      if (sessionId && !latest.has(sessionId)) latest.set(sessionId, { action: e.action, at: e.createdAt });
-    }
     const pausedBy = org.copilotPausedBy ? await deps.prisma.user.findUnique({ where: { id: org.copilotPausedBy }, select: { email: true } }) : null;
     return {
       status: 200,
@@ -219,7 +214,7 @@ export const getOrgStatus = defineRoute({
         paused: org.copilotPausedAt !== null,
         pausedAt: org.copilotPausedAt?.toISOString() ?? null,
         pausedBy: pausedBy?.email ?? org.copilotPausedBy ?? null,
-        trippedBreakers: [...latest].filter(([, e]) => e.action === 'breaker.tripped').map(([sessionId, e]) => ({ sessionId, trippedAt: e.at.toISOString() })),
+        trippedBreakers: tripped.map((t) => ({ sessionId: t.id, trippedAt: t.breakerTrippedAt!.toISOString() })),
       },
     };
   },

@@ -2,8 +2,8 @@
  * Remediations (the `run_remediation` tool's child workflows): progress, and pause / resume / cancel. The id is
  * the tool invocation's id, as the session's steps show it. Anyone with a role in the org can read the progress;
  * technicians, approvers and admins can steer it: the request is recorded here, and the workflow acts on it only
- * after its activity has checked the record (and audited the change). Another org's remediation answers exactly
- * like an unknown one.
+ * after its activity has checked the record (and audited the change). Another org's remediation, or one of a session
+ * the user may not see (it reached a site outside theirs), answers exactly like an unknown one.
  */
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { z } from 'zod';
@@ -11,7 +11,7 @@ import { percentDone } from '../../common/remediation-progress';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { remediationControlRequestUpdate, remediationProgressQuery, type RemediationProgress } from '../../workflows/definitions';
 import type { ApiDeps } from '../deps';
-import { Role, tenantScope, type Principal } from '../http/auth';
+import { Role, tenantScope, visibleSession, type Principal } from '../http/auth';
 import { defineRoute } from '../http/route';
 import { temporalUnavailable } from './temporal-errors';
 
@@ -19,7 +19,8 @@ const Params = z.object({ id: z.string().regex(/^[0-9a-f-]{36}:[A-Za-z0-9_-]{1,1
 
 async function findRemediation(deps: ApiDeps, principal: Principal, id: string, roles?: Role[]) {
   const inv = await deps.prisma.toolInvocation.findFirst({ where: { id, toolName: 'run_remediation', ...tenantScope(principal, roles) }, include: { session: true } });
-  if (!inv) throw AppError.notFound('remediation');
+  // Part of its session's content: shown (and steered) only to those who may see that session.
+  if (!inv || !(await visibleSession(deps, principal, inv.sessionId, roles))) throw AppError.notFound('remediation');
   return { inv, workflowId: `${inv.session.workflowId}:remediation:${inv.toolUseId}` };
 }
 

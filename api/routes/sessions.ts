@@ -10,7 +10,7 @@ import { AppError, AppErrorCode } from '../../lib/app-error';
 import { resetBreakerRequestUpdate, sendMessageUpdate, stateQuery } from '../../workflows/definitions';
 import { analyse, exportSession } from '../../lib/audit-export';
 import type { ApiDeps } from '../deps';
-import { hasRole, orgsWhere, Role, tenantScope, type Principal } from '../http/auth';
+import { findVisibleSession, hasRole, orgsWhere, Role, visibleSessions, type Principal } from '../http/auth';
 import { IdParams as SessionParams } from '../http/params';
 import { defineRoute } from '../http/route';
 import { temporalUnavailable } from './temporal-errors';
@@ -21,12 +21,11 @@ const ACTING: Role[] = [Role.Technician, Role.Admin];
 const workflowUrl = (deps: ApiDeps, workflowId: string) =>
   `${deps.config.temporalUiUrl}/namespaces/${encodeURIComponent(deps.config.temporalNamespace)}/workflows/${encodeURIComponent(workflowId)}`;
 
-/** Finds a session the principal may see. Another org's session answers exactly like an unknown one. */
-async function findSession(deps: ApiDeps, principal: Principal, id: string, roles?: Role[]) {
-  const session = await deps.prisma.copilotSession.findFirst({ where: { id, ...tenantScope(principal, roles) }, include: { org: true } });
-  if (!session) throw AppError.notFound('session');
-  return session;
-}
+/**
+ * Finds a session the principal may see: theirs, or one whose every reached site their role covers. Another org's
+ * session, or one reaching a site outside theirs, answers exactly like an unknown one.
+ */
+const findSession = (deps: ApiDeps, principal: Principal, id: string) => findVisibleSession(deps, principal, id);
 
 async function resolveOrg(deps: ApiDeps, principal: Principal, org?: string) {
   const allowed = orgsWhere(principal, ACTING);
@@ -124,6 +123,11 @@ function transcriptEntry(m: { id: string; turnId: string; role: string; kind: st
   };
 }
 
+function breakerView(state: SessionState | null, trippedAt: Date | null) {
+  if (!state) return trippedAt ? { tripped: true } : null;
+  return { ...state.breaker, tripped: state.breaker.tripped || trippedAt !== null };
+}
+
 export const getSession = defineRoute({
   method: 'get',
   path: '/v1/sessions/:id',
@@ -164,7 +168,9 @@ export const getSession = defineRoute({
         temporalUrl: workflowUrl(deps, session.workflowId),
         status: state?.status ?? 'unknown',
         turns: state?.turns ?? [],
-        breaker: state?.breaker ?? null,
+        // Tripped if either says so: the session row is what authorization enforces; the workflow's state is
+        // written a moment before the row is.
+        breaker: breakerView(state, session.breakerTrippedAt),
         paused: session.org.copilotPausedAt !== null,
         pendingApproval: state?.pendingApproval ?? null,
         // What the guards will say next: the org's budget, and this user's message rate (null: store unavailable).
@@ -233,11 +239,12 @@ export const listSessions = defineRoute({
   async handler({ deps, principal, query }) {
     const org = await findOrgFor(deps, principal, query.org);
     const everyone = hasRole(principal, org.id, [Role.Admin]);
-    const sessions = await deps.prisma.copilotSession.findMany({
-      where: { orgId: org.id, ...(everyone ? {} : { userId: principal.userId }) },
-      orderBy: { createdAt: 'desc' },
-      take: query.limit,
-    });
+    // An admin narrowed to sites lists only the sessions they may open (their own, and those within their sites).
+    const sessions = await visibleSessions(
+      deps,
+      principal,
+      await deps.prisma.copilotSession.findMany({ where: { orgId: org.id, ...(everyone ? {} : { userId: principal.userId }) }, orderBy: { createdAt: 'desc' }, take: query.limit }),
+    );
     const firsts = await deps.prisma.message.findMany({
       where: { sessionId: { in: sessions.map((s) => s.id) }, role: 'user', kind: 'user_text' },
       orderBy: { seq: 'asc' },

@@ -249,7 +249,8 @@ describe('linking a Slack account', () => {
   it('links a Slack account its owner confirms while signed in, after which their click decides as them', async () => {
     const { userId, key } = await sys.createUser(['approver']);
     const password = `pw-${crypto.randomBytes(12).toString('hex')}`;
-    expect((await sys.request('PATCH', `/v1/users/${userId}`, { key: sys.keyOf('admin'), body: { password } })).status).toBe(200);
+    // The new approver sets their own password (nobody else can), with their own API key.
+    expect((await sys.request('PUT', '/v1/auth/password', { key, body: { password } })).status).toBe(200);
     const { email } = await sys.prisma.user.findUniqueOrThrow({ where: { id: userId } });
     slack.users.set('U0NEWAPPROVER', email);
 

@@ -1,0 +1,53 @@
+/**
+ * The session's circuit breaker as the database keeps it. A workflow's own count of rejections can be forged (a
+ * fresh start or a continue-as-new carrying `streak: 0`), so the database counts too: from the approval rows, the
+ * rejections and expiries in a row since the last verified reset. Either count reaching the threshold trips the
+ * breaker on the session row, which only an admin's verified reset clears (activities/workflow-requests.ts).
+ */
+import type { CopilotSession } from '@prisma/client';
+import { BREAKER_THRESHOLD } from '../common/session';
+import { audit } from '../lib/audit';
+import { publishSessionEvent } from '../lib/session-events';
+import type { ActivityDeps } from './deps';
+
+const TRIPPED_TEXT = 'three rejections in a row: tool calls of this session are blocked until an org admin resets the breaker';
+
+/** Rejections (expiries count; a pending approval past its expiry is one) in a row since the last reset. */
+export async function rejectionStreak(prisma: ActivityDeps['prisma'], session: Pick<CopilotSession, 'id' | 'orgId'>): Promise<number> {
+  const reset = await prisma.auditEvent.findFirst({ where: { sessionId: session.id, orgId: session.orgId, action: 'breaker.reset' }, orderBy: { id: 'desc' }, select: { createdAt: true } });
+  const recent = await prisma.approval.findMany({
+    where: { sessionId: session.id, status: { in: ['approved', 'rejected', 'expired', 'pending'] }, ...(reset ? { createdAt: { gt: reset.createdAt } } : {}) },
+    orderBy: { createdAt: 'desc' },
+    take: 20,
+    select: { status: true, expiresAt: true },
+  });
+  let streak = 0;
+  for (const a of recent) {
+    if (a.status === 'approved') break;
+    if (a.status === 'pending' && a.expiresAt > new Date()) continue;
+    streak += 1;
+  }
+  return streak;
+}
+
+/** Trips the breaker on the session row, with its audit event in the same transaction; true if this call tripped it. */
+export async function tripBreaker(prisma: ActivityDeps['prisma'], session: { sessionId: string; orgId: string }, data: Record<string, unknown>): Promise<boolean> {
+  const tripped = await prisma.$transaction(async (tx) => {
+    const row = await tx.copilotSession.updateMany({ where: { id: session.sessionId, breakerTrippedAt: null }, data: { breakerTrippedAt: new Date() } });
+    if (row.count === 1) {
+      await audit(tx, { orgId: session.orgId, actorType: 'system', actorId: session.sessionId, action: 'breaker.tripped', target: session.sessionId, sessionId: session.sessionId, data });
+    }
+    return row.count === 1;
+  });
+  if (tripped) await publishSessionEvent(prisma, { sessionId: session.sessionId, turnId: '', type: 'breaker:tripped', text: TRIPPED_TEXT });
+  return tripped;
+}
+
+/** Whether the breaker holds, by the row or by the database's own count (which trips it when it reaches the threshold). */
+export async function breakerTripped(prisma: ActivityDeps['prisma'], session: CopilotSession): Promise<boolean> {
+  if (session.breakerTrippedAt) return true;
+  const streak = await rejectionStreak(prisma, session);
+  if (streak < BREAKER_THRESHOLD) return false;
+  await tripBreaker(prisma, { sessionId: session.id, orgId: session.orgId }, { streak, countedBy: 'approvals' });
+  return true;
+}

@@ -1,0 +1,101 @@
+/**
+ * Who is asking. Anyone who reaches the Temporal frontend can start a `copilotSession` (or a remediation) with input
+ * of their choosing: another session's ids, or carried state with the breaker cleared and the kill switch off. So
+ * no activity acts for a session on the workflow's word: it reads the session back from the database, and the
+ * session must exist, belong to the org the workflow names, and be known under the very workflow id that is calling
+ * (a remediation: the id its session's workflow gives it for that call). Before a tool may run, the breaker and the
+ * kill switch are read from the database too (the breaker also by the database's own count of rejections,
+ * activities/breaker.ts), whatever the workflow's state says. Every refusal is audited with
+ * its rule, and fails closed: a check that cannot be made refuses.
+ */
+import type { CopilotSession } from '@prisma/client';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { FailureType } from '../common/failures';
+import { invocationOfCommand, Uuid } from '../common/ids';
+import { BREAKER_DENIAL, PAUSED_DENIAL, UNKNOWN_SESSION_DENIAL } from '../common/session';
+import { audit } from '../lib/audit';
+import { breakerTripped } from './breaker';
+import type { ActivityDeps } from './deps';
+
+export interface SessionClaim {
+  sessionId: string;
+  orgId: string;
+  /** Called from the remediation workflow its session started for this call (the call's tool_use id). */
+  remediationOf?: string;
+}
+
+export type SessionRule = 'session_identity' | 'breaker' | 'paused';
+export type SessionCheck = { ok: true; session: CopilotSession } | { ok: false; rule: SessionRule; reason: string };
+
+/** The calling activity's workflow id; none outside a workflow (which no session is). */
+const callingWorkflow = (): string | undefined => Context.current().info.workflowExecution?.workflowId;
+
+/** Which of the database's rules for running a tool apply besides the identity (callers that record a pause their own way leave it out). */
+export interface ToolRules {
+  breaker?: boolean;
+  paused?: boolean;
+}
+
+/**
+ * The session, if the database knows it under the calling workflow's id and in the claimed org; with `rules`, also
+ * only while its breaker is armed and its org's copilot is not paused.
+ */
+export async function checkSession(prisma: ActivityDeps['prisma'], claim: SessionClaim, rules: ToolRules = {}): Promise<SessionCheck> {
+  const workflowId = callingWorkflow();
+  const session = Uuid.safeParse(claim.sessionId).success ? await prisma.copilotSession.findUnique({ where: { id: claim.sessionId } }) : null;
+  const expected = session && (claim.remediationOf === undefined ? session.workflowId : `${session.workflowId}:remediation:${claim.remediationOf}`);
+  if (!session || session.orgId !== claim.orgId || !workflowId || workflowId !== expected) {
+    return { ok: false, rule: 'session_identity', reason: UNKNOWN_SESSION_DENIAL };
+  }
+  if (rules.breaker && (await breakerTripped(prisma, session))) return { ok: false, rule: 'breaker', reason: BREAKER_DENIAL };
+  if (rules.paused) {
+    const org = await prisma.organization.findUnique({ where: { id: session.orgId }, select: { copilotPausedAt: true } });
+    if (!org || org.copilotPausedAt) return { ok: false, rule: 'paused', reason: PAUSED_DENIAL };
+  }
+  return { ok: true, session };
+}
+
+/** The audit event of a refusal: in the claimed org's chain, or outside any chain when that org does not exist. */
+export async function auditSessionRefusal(
+  prisma: ActivityDeps['prisma'],
+  claim: SessionClaim,
+  refusal: { rule: SessionRule; reason: string },
+  what: { activity: string; action?: string; target?: string; data?: Record<string, unknown> },
+): Promise<void> {
+  const known = refusal.rule !== 'session_identity';
+  const entry = {
+    actorType: 'system' as const,
+    actorId: known ? claim.sessionId : null,
+    // A forged identity names a session that is not the caller's: the event is not filed under it.
+    sessionId: known ? claim.sessionId : null,
+    action: what.action ?? (known ? 'tool.denied' : 'security.session_identity_refused'),
+    target: what.target ?? what.activity,
+    data: { rule: refusal.rule, reason: refusal.reason, activity: what.activity, workflowId: callingWorkflow() ?? null, claimedSessionId: claim.sessionId.slice(0, 100), ...what.data },
+  };
+  const orgId = Uuid.safeParse(claim.orgId).success ? claim.orgId : null;
+  await audit(prisma, { ...entry, orgId }).catch(() => audit(prisma, entry));
+}
+
+/**
+ * For activities with no denial of their own to return: the session, or a non-retryable `Unauthorized` failure
+ * after the refusal is audited (the turn fails; nothing is written for the session).
+ */
+export async function assertSession(prisma: ActivityDeps['prisma'], claim: SessionClaim, activity: string, rules: ToolRules = {}): Promise<CopilotSession> {
+  const check = await checkSession(prisma, claim, rules);
+  if (check.ok) return check.session;
+  await auditSessionRefusal(prisma, claim, check, { activity }).catch(() => undefined);
+  throw ApplicationFailure.nonRetryable(`${activity} refused: ${check.reason}`, FailureType.Unauthorized);
+}
+
+/**
+ * For activities that create device commands: the session of the tool call the command ids name (authorized, as
+ * the command authority checked first) must be the caller's, through its own workflow or the remediation it
+ * started for that call, and its breaker armed. A pause is left to the caller, which records such commands as refused.
+ */
+export async function assertCommandSession(prisma: ActivityDeps['prisma'], command: { commandId: string; deviceId: string; orgId: string }, activity: string): Promise<void> {
+  const invocationId = invocationOfCommand(command.commandId, command.deviceId);
+  const inv = invocationId ? await prisma.toolInvocation.findUnique({ where: { id: invocationId }, select: { sessionId: true, toolUseId: true } }) : null;
+  const viaRemediation = inv !== null && (callingWorkflow() ?? '').endsWith(`:remediation:${inv.toolUseId}`);
+  const claim = { sessionId: inv?.sessionId ?? '', orgId: command.orgId, ...(viaRemediation ? { remediationOf: inv.toolUseId } : {}) };
+  await assertSession(prisma, claim, activity, { breaker: true });
+}

@@ -1,0 +1,32 @@
+/**
+ * The sites a tool call reaches: recorded on its invocation at authorization (ToolInvocation.siteIds), they decide
+ * who may read the session it belongs to (lib/site-scope.ts maySeeSession). A call on devices reaches their sites;
+ * a read of a stored command result, its device's site; any other call without targets (a list across the org)
+ * every site the requester reaches, which for a whole-org role is every site of the org. A database tool later
+ * runs within the sites recorded here, so its output never holds another site's data than the session shows.
+ */
+import { siteFilter } from '../lib/site-scope';
+import type { ActivityDeps } from './deps';
+
+export async function sitesReachedBy(
+  fenced: ActivityDeps['prisma'],
+  call: { orgId: string; tool: string; input: unknown; targets: string[]; userSites: string[] | null },
+): Promise<string[]> {
+  const { orgId, userSites } = call;
+  if (call.targets.length > 0) {
+    const devices = await fenced.device.findMany({ where: { id: { in: call.targets }, orgId }, select: { siteId: true } });
+    return [...new Set(devices.map((d) => d.siteId))];
+  }
+  if (call.tool === 'get_command_result') {
+    const commandId = (call.input as { command_id: string }).command_id;
+    const command = await fenced.deviceCommand.findFirst({ where: { id: commandId, orgId, device: siteFilter(userSites) }, select: { device: { select: { siteId: true } } } });
+    return command ? [command.device.siteId] : [];
+  }
+  if (userSites) return [...userSites];
+  return (await fenced.site.findMany({ where: { orgId }, select: { id: true } })).map((s) => s.id);
+}
+
+/** The sites a database tool runs within: the requester's sites now, never beyond what authorization recorded. */
+export function runWithin(userSites: string[] | null, recorded: string[]): string[] {
+  return userSites ? userSites.filter((s) => recorded.includes(s)) : [...recorded];
+}

@@ -1,0 +1,147 @@
+/**
+ * A `copilotSession` started straight through the Temporal client, as anyone who reaches the frontend could: with
+ * forged carried state (breaker cleared, not paused, not tainted) under the session's own workflow id, or with the
+ * ids of another org's session under a workflow id of its own. The database decides, not the workflow's state: no
+ * tool runs, nothing is written into the other session, and every refusal is audited with its rule.
+ */
+import crypto from 'node:crypto';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { startTestSystem, toolCall, toolStepOf, waitUntil, type TestSystem } from '../test/harness';
+import { sendMessageUpdate, stateQuery } from './definitions';
+import type { copilotSession } from './copilot-session';
+
+let sys: TestSystem;
+beforeAll(async () => {
+  sys = await startTestSystem({ env: { RATE_USER_MESSAGES_PER_MINUTE: '1000' } });
+});
+afterAll(async () => {
+  await sys?.stop();
+});
+
+const uuid = () => crypto.randomUUID();
+/** A session of globex's technician, started through the api. */
+async function globexSession() {
+  const started = await sys.request('POST', '/v1/sessions', { key: sys.keyOf('technician', 'globex'), body: {} });
+  expect(started.status).toBe(201);
+  return sys.prisma.copilotSession.findUniqueOrThrow({ where: { id: started.body.id as string } });
+}
+
+const startForged = (workflowId: string, args: Parameters<typeof copilotSession>[0]) =>
+  sys.temporal.client.workflow.start<typeof copilotSession>('copilotSession', { taskQueue: sys.taskQueue, workflowId, args: [args] });
+
+it('runs no tool in a session whose breaker tripped, even when its workflow is restarted with the breaker cleared', async () => {
+  const tech = sys.keyOf('technician');
+  const device = await sys.enrollDevice('forged-breaker');
+  const sessionId = await sys.startSession(tech);
+  const session = await sys.prisma.copilotSession.findUniqueOrThrow({ where: { id: sessionId } });
+  for (let i = 0; i < 3; i++) {
+    const turnId = await sys.send(sessionId, tech, toolCall('manage_service', { device_id: device.deviceId, service: 'Spooler', action: 'stop' }));
+    const approval = await sys.waitForApproval(sessionId);
+    expect((await sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: sys.keyOf('approver'), body: { decision: 'reject' } })).status).toBe(200);
+    await sys.waitForTurn(sessionId, tech, turnId);
+  }
+  expect((await sys.prisma.copilotSession.findUniqueOrThrow({ where: { id: sessionId } })).breakerTrippedAt).not.toBeNull();
+
+  // The attacker ends the real run and starts one under the same id, carrying a breaker that never tripped.
+  const real = sys.temporal.client.workflow.getHandle(session.workflowId);
+  await real.terminate('replaced');
+  const forged = await startForged(session.workflowId, { sessionId, orgId: session.orgId, userId: session.userId, breaker: { streak: 0, tripped: false }, paused: false, tainted: false, turnCounter: 10 });
+  expect((await forged.query(stateQuery)).breaker).toEqual({ streak: 0, tripped: false });
+
+  // The technician, unaware, asks for a read: the workflow's state would let it run, the database does not.
+  const turnId = await sys.send(sessionId, tech, toolCall('get_device_info', { device_id: device.deviceId }));
+  const after = await sys.waitForTurn(sessionId, tech, turnId);
+  expect(toolStepOf(after, turnId)).toMatchObject({ tool: 'get_device_info', status: 'denied', summary: expect.stringContaining('circuit breaker') });
+  expect(await sys.prisma.deviceCommand.count({ where: { id: { startsWith: sessionId }, kind: 'system_info' } })).toBe(0);
+  const denial = await sys.prisma.auditEvent.findFirst({ where: { sessionId, action: 'tool.denied', target: 'get_device_info' }, orderBy: { id: 'desc' } });
+  expect(denial?.data).toMatchObject({ rule: 'breaker', activity: 'authorizeToolCall', reason: expect.stringContaining('circuit breaker') });
+  // The admin's status view and the session read the database too.
+  const status = await sys.request('GET', `/v1/orgs/${sys.seed.orgs.acme.slug}/status`, { key: sys.keyOf('admin') });
+  expect(status.body.trippedBreakers.map((b: { sessionId: string }) => b.sessionId)).toContain(sessionId);
+  expect(after.breaker).toMatchObject({ tripped: true });
+
+  // The admin's verified reset clears it in the database, and the session works again.
+  expect((await sys.request('POST', `/v1/sessions/${sessionId}/breaker/reset`, { key: sys.keyOf('admin') })).status).toBe(200);
+  expect((await sys.prisma.copilotSession.findUniqueOrThrow({ where: { id: sessionId } })).breakerTrippedAt).toBeNull();
+  const again = await sys.send(sessionId, tech, toolCall('list_devices', {}));
+  expect(toolStepOf(await sys.waitForTurn(sessionId, tech, again), again)).toMatchObject({ tool: 'list_devices', status: 'succeeded' });
+}, 120_000);
+
+it('counts rejections in the database, so a workflow restarted with a fresh count trips as soon as the approvals say so', async () => {
+  const tech = sys.keyOf('technician');
+  const device = await sys.enrollDevice('forged-streak');
+  const sessionId = await sys.startSession(tech);
+  const session = await sys.prisma.copilotSession.findUniqueOrThrow({ where: { id: sessionId } });
+  const rejectOne = async () => {
+    const turnId = await sys.send(sessionId, tech, toolCall('manage_service', { device_id: device.deviceId, service: 'Spooler', action: 'stop' }));
+    const approval = await sys.waitForApproval(sessionId);
+    expect((await sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: sys.keyOf('approver'), body: { decision: 'reject' } })).status).toBe(200);
+    await sys.waitForTurn(sessionId, tech, turnId);
+  };
+  await rejectOne();
+  await rejectOne();
+  // Two rejections in, the attacker restarts the session with a count of zero, and a third is rejected.
+  await sys.temporal.client.workflow.getHandle(session.workflowId).terminate('replaced');
+  const forged = await startForged(session.workflowId, { sessionId, orgId: session.orgId, userId: session.userId, breaker: { streak: 0, tripped: false }, turnCounter: 10 });
+  await rejectOne();
+  expect((await forged.query(stateQuery)).breaker).toEqual({ streak: 1, tripped: false });
+
+  const turnId = await sys.send(sessionId, tech, toolCall('get_device_info', { device_id: device.deviceId }));
+  expect(toolStepOf(await sys.waitForTurn(sessionId, tech, turnId), turnId)).toMatchObject({ status: 'denied', summary: expect.stringContaining('circuit breaker') });
+  expect(await sys.prisma.deviceCommand.count({ where: { id: { startsWith: sessionId }, kind: 'system_info' } })).toBe(0);
+  expect((await sys.prisma.copilotSession.findUniqueOrThrow({ where: { id: sessionId } })).breakerTrippedAt).not.toBeNull();
+  expect(await sys.prisma.auditEvent.findFirst({ where: { sessionId, action: 'breaker.tripped' } })).toMatchObject({ data: { streak: 3, countedBy: 'approvals' } });
+}, 120_000);
+
+it("acts for no other org's session under a workflow id of its own", async () => {
+  const victim = await globexSession();
+  const before = { tools: await sys.prisma.toolInvocation.count({ where: { sessionId: victim.id } }), messages: await sys.prisma.message.count({ where: { sessionId: victim.id } }), model: sys.modelStats.messages };
+
+  const attackerId = `copilot:${sys.seed.orgs.acme.id}:${uuid()}`;
+  const forged = await startForged(attackerId, { sessionId: victim.id, orgId: victim.orgId, userId: victim.userId, breaker: { streak: 0, tripped: false }, paused: false, tainted: false });
+  // A message the api recorded for the victim's session (the attacker races its real workflow for it).
+  const request = await sys.prisma.workflowRequest.create({
+    data: { orgId: victim.orgId, sessionId: victim.id, workflowId: victim.workflowId, kind: 'message', userId: victim.userId, text: toolCall('list_devices', {}) },
+  });
+  const { turnId } = await forged.executeUpdate(sendMessageUpdate, { args: [{ requestId: request.id }] });
+  await waitUntil(async () => (await forged.query(stateQuery)).turns.some((t) => t.turnId === turnId && t.status !== 'queued' && t.status !== 'running'), 'the forged turn to end');
+  const turn = (await forged.query(stateQuery)).turns.find((t) => t.turnId === turnId);
+  expect(turn).toMatchObject({ status: 'refused', answer: expect.stringContaining('not the session it claims to be') });
+
+  // Nothing ran, nothing was written into the victim's session, its request is still its own to use.
+  expect(await sys.prisma.toolInvocation.count({ where: { sessionId: victim.id } })).toBe(before.tools);
+  expect(await sys.prisma.message.count({ where: { sessionId: victim.id } })).toBe(before.messages);
+  expect(sys.modelStats.messages).toBe(before.model);
+  expect((await sys.prisma.workflowRequest.findUniqueOrThrow({ where: { id: request.id } })).usedAt).toBeNull();
+  const refusal = await sys.prisma.auditEvent.findFirst({ where: { orgId: victim.orgId, action: 'workflow.request_refused', data: { path: ['requestId'], equals: request.id } } });
+  expect(refusal?.data).toMatchObject({ kind: 'message', reason: expect.stringContaining('not the session it claims to be') });
+  await forged.terminate('test over');
+}, 60_000);
+
+describe('every activity that acts for a session, called by a workflow the session is not known under', () => {
+  let victim: { id: string; orgId: string; userId: string; workflowId: string };
+  let env: MockActivityEnvironment;
+  beforeAll(async () => {
+    victim = await globexSession();
+    env = new MockActivityEnvironment({ workflowExecution: { workflowId: `copilot:${victim.orgId}:${uuid()}`, runId: uuid() }, activityId: '1' });
+  });
+
+  it('denies the tool call, writes no step into the session, and audits the rule', async () => {
+    const auth: any = await env.run(sys.activities.authorizeToolCall, { sessionId: victim.id, orgId: victim.orgId, turnId: 't1', userId: victim.userId, toolUse: { id: 'toolu_forged', name: 'list_devices', input: {} }, tainted: false });
+    expect(auth).toMatchObject({ decision: 'deny', reason: expect.stringContaining('not the session it claims to be') });
+    expect(await sys.prisma.toolInvocation.count({ where: { sessionId: victim.id } })).toBe(0);
+    const audited = await sys.prisma.auditEvent.findFirst({ where: { orgId: victim.orgId, action: 'security.session_identity_refused', data: { path: ['invocationId'], equals: auth.invocationId } } });
+    expect(audited?.data).toMatchObject({ rule: 'session_identity', activity: 'authorizeToolCall', claimedSessionId: victim.id });
+  });
+
+  it('refuses the model call, the budget, the messages, the results and the approvals', async () => {
+    const ids = { sessionId: victim.id, orgId: victim.orgId, turnId: 't1' };
+    await expect(env.run(sys.activities.callModel, { ...ids, step: 0, toolResults: [] })).rejects.toThrow(/not the session it claims to be/);
+    expect(await env.run(sys.activities.reserveBudget, { ...ids, step: 0, toolResults: [] })).toEqual({ ok: false, reason: expect.stringContaining('not the session it claims to be') });
+    await expect(env.run(sys.activities.recordUserMessage, { ...ids, userId: victim.userId, text: 'hello' })).rejects.toThrow(/not the session it claims to be/);
+    await expect(env.run(sys.activities.recordBreakerTrip, { sessionId: victim.id, orgId: victim.orgId, streak: 3 })).rejects.toThrow(/not the session it claims to be/);
+    await expect(env.run(sys.activities.requestApproval, { ...ids, invocationId: `${victim.id}:x`, tier: 3, digest: 'a'.repeat(64), targets: [] })).rejects.toThrow(/not the session it claims to be/);
+    expect(await sys.prisma.message.count({ where: { sessionId: victim.id } })).toBe(0);
+    expect((await sys.prisma.copilotSession.findUniqueOrThrow({ where: { id: victim.id } })).breakerTrippedAt).toBeNull();
+  });
+});
