@@ -13,6 +13,11 @@ const workflowSafe = {
   ],
 };
 
+// A folder inside common/ (common/tools/) reaches the rest of common/ as `../x`.
+const commonFolderSafe = {
+  patterns: [{ ...workflowSafe.patterns[0], regex: '^(?!(@temporalio/workflow|zod|\\./[\\w-]+|\\.\\./[\\w-]+)$)' }],
+};
+
 module.exports = tseslint.config(
   { ignores: ['node_modules/', 'data/', 'coverage/', 'web/vendor/', '**/*.js', '**/*.mjs'] },
   js.configs.recommended,
@@ -29,6 +34,7 @@ module.exports = tseslint.config(
     },
   },
   { files: ['workflows/**/*.ts', 'common/**/*.ts'], ignores: ['**/*.test.ts'], rules: { 'no-restricted-imports': ['error', workflowSafe] } },
+  { files: ['common/*/**/*.ts'], ignores: ['**/*.test.ts'], rules: { 'no-restricted-imports': ['error', commonFolderSafe] } },
   // The one module that reads the environment.
   { files: ['lib/env.ts'], rules: { 'no-restricted-syntax': 'off' } },
 );

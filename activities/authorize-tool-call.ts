@@ -3,7 +3,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { FailureType } from '../common/failures';
 import { toolInvocationId } from '../common/ids';
 import type { Authorization } from '../common/session';
-import { isToolName, TOOL_CATALOG, ToolInput, Tier, type ToolExecution, type ToolName } from '../common/tools';
+import { isToolName, toolOf, Tier, type TargetReference, type ToolExecution } from '../common/tools';
 import { approvalDigest } from '../cage/approval-digest';
 import { checkDiscoveryRange } from '../cage/network';
 import { checkScriptParameters, ScriptParameters } from '../common/script-parameters';
@@ -145,13 +145,13 @@ async function decide(deps: ActivityDeps, input: AuthorizeToolCallInput): Promis
   const { prisma } = deps;
   const { name } = input.toolUse;
   if (!isToolName(name)) return deny(`unknown tool "${name.slice(0, 100)}": it is not in the catalog`);
-  const parsed = ToolInput[name].safeParse(input.toolUse.input);
+  const spec = toolOf(name);
+  const parsed = spec.input.safeParse(input.toolUse.input);
   if (!parsed.success) {
     const problem = parsed.error.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; ');
     return deny(`invalid input for ${name}: ${problem}`);
   }
-  const args = parsed.data as never;
-  const spec = TOOL_CATALOG[name as ToolName] as (typeof TOOL_CATALOG)[ToolName];
+  const args = parsed.data;
 
   // Per tool, per user, from the catalog; the store being down is a denial like any other.
   const { max, windowSeconds } = spec.rateLimit;
@@ -173,36 +173,33 @@ async function decide(deps: ActivityDeps, input: AuthorizeToolCallInput): Promis
   // Devices are looked up fenced to the session's org (row-level security) and to the user's sites, if narrowed.
   const fenced = tenantDb(prisma, { orgIds: [input.orgId] });
   let targets = [...new Set(spec.targets(args))];
-  if (name === 'run_remediation') {
-    const resolved = await remediationTargets(fenced, input.orgId, sites, (parsed.data as { target: RemediationTarget }).target);
+  const reference = spec.indirectTargets?.(args);
+  if (reference) {
+    const resolved = await referencedDevices(fenced, input.orgId, sites, reference);
     if (typeof resolved === 'string') return deny(resolved, parsed.data);
     targets = resolved;
-  }
-  if (name === 'acknowledge_alert') {
-    // An alert belongs to a device: its device is the call's target, so the site scope (and its audit) applies.
-    const alert = await fenced.alert.findFirst({ where: { id: (parsed.data as { alert_id: string }).alert_id, orgId: input.orgId }, select: { deviceId: true } });
-    if (!alert) return deny('no alert with that id in this organization', parsed.data);
-    targets = [alert.deviceId];
   }
   const devices = await fenced.device.findMany({ where: { id: { in: targets }, orgId: input.orgId, ...siteFilter(sites) }, select: { id: true } });
   if (devices.length !== targets.length) {
     await audit(prisma, { orgId: input.orgId, actorType: 'model', actorId: input.sessionId, action: 'security.device_out_of_scope', target: name, sessionId: input.sessionId, data: { targets } });
     return deny(sites ? 'device not found in the sites you work on in this organization' : 'device not found in this organization', parsed.data);
   }
-  if (name === 'network_discovery') {
-    const range = checkDiscoveryRange((parsed.data as { cidr: string }).cidr, { allowLoopback: deps.discovery.allowLoopback });
+  const scanRange = spec.scanRange?.(args);
+  if (scanRange !== undefined) {
+    const range = checkDiscoveryRange(scanRange, { allowLoopback: deps.discovery.allowLoopback });
     if (!range.ok) return deny(range.reason, parsed.data);
   }
 
   let execution = spec.execution(args);
   if (execution.type === 'remediation') execution = { ...execution, devices: targets };
   let digestInput: unknown = parsed.data;
-  const scriptName = name === 'run_library_script' ? (parsed.data as { script: string }).script : remediationScript(parsed.data);
-  if (scriptName !== undefined) {
+  const library = spec.libraryScript?.(args);
+  if (library !== undefined) {
+    const scriptName = library.name;
     const script = await prisma.script.findUnique({ where: { orgId_name: { orgId: input.orgId, name: scriptName } } });
     if (!script) return deny(`no script named "${scriptName}" in this organization's library`, parsed.data);
     const declared = ScriptParameters.safeParse(script.parameters);
-    const given = remediationParameters(parsed.data) ?? (parsed.data as { parameters?: Record<string, string> }).parameters ?? {};
+    const given = library.parameters;
     const problem = declared.success ? checkScriptParameters(declared.data, given) : 'the script\'s parameter declarations are damaged; an admin must save it again';
     if (problem) return deny(`script "${scriptName}": ${problem}`, parsed.data);
     execution = withLibraryScript(execution, script);
@@ -222,7 +219,7 @@ async function decide(deps: ActivityDeps, input: AuthorizeToolCallInput): Promis
   if (!policy.ok) return deny(policy.reason, parsed.data);
   const digest = approvalDigest({ tool: name, input: digestInput, targets });
   const decision = policy.tier >= Tier.T3 ? 'approve' : 'allow';
-  const siteIds = await sitesReachedBy(fenced, { orgId: input.orgId, tool: name, input: parsed.data, targets, userSites: sites });
+  const siteIds = await sitesReachedBy(fenced, { orgId: input.orgId, targets, userSites: sites, readsCommand: spec.readsCommand?.(args) });
   return { decision, tier: policy.tier, parsed: parsed.data, execution, digest, targets, siteIds, why: policy.why };
 }
 
@@ -239,25 +236,20 @@ async function devicesChangedWithoutApproval(prisma: ActivityDeps['prisma'], ses
   return devices;
 }
 
-type RemediationTarget = { device_ids: string[] } | { group: string } | { site: string };
-
-/** The devices a remediation targets, in the session's org and the user's sites; a message for the model when there are none. */
-async function remediationTargets(prisma: ActivityDeps['prisma'], orgId: string, sites: string[] | null, target: RemediationTarget): Promise<string[] | string> {
-  if ('device_ids' in target) return [...new Set(target.device_ids)];
+/**
+ * The devices a call names through an alert (its device, looked up in the session's org: the site scope is checked
+ * on the device like any target), or through a group or site (its devices in the session's org and the user's
+ * sites); a message for the model when there are none.
+ */
+async function referencedDevices(prisma: ActivityDeps['prisma'], orgId: string, sites: string[] | null, target: TargetReference): Promise<string[] | string> {
+  if ('alert' in target) {
+    const alert = await prisma.alert.findFirst({ where: { id: target.alert, orgId }, select: { deviceId: true } });
+    return alert ? [alert.deviceId] : 'no alert with that id in this organization';
+  }
   const where = { orgId, ...siteFilter(sites), ...('group' in target ? { group: { name: target.group } } : { site: { name: target.site } }) };
   const devices = await prisma.device.findMany({ where, select: { id: true }, orderBy: { name: 'asc' }, take: 5000 });
   if (devices.length === 0) return `no devices in ${'group' in target ? `group "${target.group}"` : `site "${target.site}"`} of this organization`;
   return devices.map((d) => d.id);
-}
-
-function remediationParameters(input: unknown): Record<string, string> | undefined {
-  const action = (input as { action?: { type: string; parameters?: Record<string, string> } }).action;
-  return action?.type === 'library_script' ? (action.parameters ?? {}) : undefined;
-}
-
-function remediationScript(input: unknown): string | undefined {
-  const action = (input as { action?: { type: string; script?: string } }).action;
-  return action?.type === 'library_script' ? action.script : undefined;
 }
 
 function withLibraryScript(execution: ToolExecution, script: { name: string; interpreter: string; body: string }): ToolExecution {

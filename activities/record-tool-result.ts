@@ -1,5 +1,4 @@
 import { ApplicationFailure } from '@temporalio/activity';
-import type { Prisma } from '@prisma/client';
 import { FailureType } from '../common/failures';
 import type { ToolOutcome } from '../common/session';
 import { isToolName } from '../common/tools';
@@ -7,9 +6,8 @@ import type { ActivityDeps } from './deps';
 import { assertSession } from './session-identity';
 import { finishInvocation } from './tool-output';
 import { isSafeCode, SAFE_ERRORS } from '../cage/error-sanitizer';
-import { summarizeCommandOutput } from './tools/handlers';
+import { resultKeeperOf, summarizeCommandOutput, type SucceededCommand } from './tools/handlers';
 import type { CommandKind } from '../common/protocol';
-
 
 /** Turns the finished device commands of one tool call into its recorded output and a summary for the workflow. */
 export function makeRecordToolResult({ prisma, logger }: ActivityDeps) {
@@ -20,12 +18,12 @@ export function makeRecordToolResult({ prisma, logger }: ActivityDeps) {
       throw ApplicationFailure.nonRetryable('tool invocation or command not found', FailureType.NotFound);
     }
     await assertSession(prisma, { sessionId: inv.sessionId, orgId: inv.orgId }, 'recordToolResult');
-    const scans: { cmd: (typeof commands)[number]; found: { cidr: string; scanned: number; hosts: unknown[] } }[] = [];
+    const succeeded: SucceededCommand[] = [];
     const perDevice = commands.map((cmd) => {
       if (cmd.status === 'succeeded') {
         try {
           const result = summarizeCommandOutput(cmd.kind as CommandKind, cmd.result);
-          if (cmd.kind === 'network_discovery') scans.push({ cmd, found: result.output as { cidr: string; scanned: number; hosts: unknown[] } });
+          succeeded.push({ cmd, output: result.output });
           return { device: cmd.device.name, commandId: cmd.id, ok: true, summary: result.summary, output: result.output };
         } catch (err) {
           logger.warn({ commandId: cmd.id, err: (err as Error).message }, 'device output did not match its schema');
@@ -36,11 +34,8 @@ export function makeRecordToolResult({ prisma, logger }: ActivityDeps) {
       // Fixed texts from the sanitizer's allowlist: an agent's own error text never reaches the model.
       return { device: cmd.device.name, commandId: cmd.id, ok: false, summary: isSafeCode(code) ? SAFE_ERRORS[code] : SAFE_ERRORS.EXECUTION_FAILED };
     });
-    // Discovery results are kept per org (read back with list_discovered_hosts); the command id makes it idempotent.
-    for (const { cmd, found } of scans) {
-      const row = { orgId: cmd.orgId, deviceId: cmd.deviceId, cidr: found.cidr, scanned: found.scanned, hosts: found.hosts as Prisma.InputJsonValue, scannedAt: cmd.completedAt ?? new Date() };
-      await prisma.networkScan.upsert({ where: { id: cmd.id }, create: { id: cmd.id, ...row }, update: {} });
-    }
+    // What the tool keeps besides its output (a network scan's hosts), before the call is recorded as finished.
+    await resultKeeperOf(inv.toolName)?.(prisma, succeeded);
     const okCount = perDevice.filter((d) => d.ok).length;
     const skipped = input.skippedDevices ?? 0;
     const cancelled = input.cancelledDevices ?? 0;

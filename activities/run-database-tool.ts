@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { FailureType } from '../common/failures';
 import type { ToolOutcome } from '../common/session';
-import { ToolInput, isToolName } from '../common/tools';
+import { ToolInput, isDatabaseTool, isToolName } from '../common/tools';
 import { SAFE_ERRORS } from '../cage/error-sanitizer';
 import { audit } from '../lib/audit';
 import { userSites } from '../lib/site-scope';
@@ -9,7 +9,7 @@ import { tenantDb } from '../lib/tenant-db';
 import { ACTING_ROLES } from './authorize-tool-call';
 import type { ActivityDeps } from './deps';
 import { finishInvocation } from './tool-output';
-import { TOOL_HANDLERS } from './tools/handlers';
+import { DATABASE_HANDLERS } from './tools/handlers';
 import { auditSessionRefusal, checkSession } from './session-identity';
 import { runWithin } from './tool-reach';
 
@@ -28,8 +28,8 @@ export function makeRunDatabaseTool({ prisma }: ActivityDeps) {
       if (known.rule === 'session_identity') throw ApplicationFailure.nonRetryable(`runDatabaseTool refused: ${known.reason}`, FailureType.Unauthorized);
       return finishInvocation({ prisma }, inv, { status: 'failed', summary: known.reason, output: { error: known.reason } });
     }
-    const handler = TOOL_HANDLERS[inv.toolName];
-    if (handler.type !== 'database') throw ApplicationFailure.nonRetryable(`${inv.toolName} runs on devices`, FailureType.InvalidInput);
+    if (!isDatabaseTool(inv.toolName)) throw ApplicationFailure.nonRetryable(`${inv.toolName} runs on devices`, FailureType.InvalidInput);
+    const handler = DATABASE_HANDLERS[inv.toolName];
     // The kill switch holds between authorization and execution too: a pause that lands meanwhile stops the write.
     const org = await prisma.organization.findUniqueOrThrow({ where: { id: inv.orgId }, select: { copilotPausedAt: true } });
     if (org.copilotPausedAt) {

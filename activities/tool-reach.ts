@@ -10,16 +10,21 @@ import type { ActivityDeps } from './deps';
 
 export async function sitesReachedBy(
   fenced: ActivityDeps['prisma'],
-  call: { orgId: string; tool: string; input: unknown; targets: string[]; userSites: string[] | null },
+  call: {
+    orgId: string;
+    targets: string[];
+    userSites: string[] | null;
+    /** The stored device command the call reads (its definition's readsCommand): that command's device's site is reached. */
+    readsCommand: string | undefined;
+  },
 ): Promise<string[]> {
   const { orgId, userSites } = call;
   if (call.targets.length > 0) {
     const devices = await fenced.device.findMany({ where: { id: { in: call.targets }, orgId }, select: { siteId: true } });
     return [...new Set(devices.map((d) => d.siteId))];
   }
-  if (call.tool === 'get_command_result') {
-    const commandId = (call.input as { command_id: string }).command_id;
-    const command = await fenced.deviceCommand.findFirst({ where: { id: commandId, orgId, device: siteFilter(userSites) }, select: { device: { select: { siteId: true } } } });
+  if (call.readsCommand !== undefined) {
+    const command = await fenced.deviceCommand.findFirst({ where: { id: call.readsCommand, orgId, device: siteFilter(userSites) }, select: { device: { select: { siteId: true } } } });
     return command ? [command.device.siteId] : [];
   }
   if (userSites) return [...userSites];

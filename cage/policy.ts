@@ -1,5 +1,5 @@
 /**
- * The policy engine: which tier a tool call has. Starts from the default policy (common/default-policy.ts),
+ * The policy engine: which tier a tool call has. Starts from the tool's default tier (its definition in common/tools/),
  * applies the org's overrides, then escalates: a T2/T3 call on more than BLAST_RADIUS_THRESHOLD devices is
  * raised one tier, a T2 call that takes the session's unapproved changes past that many devices within the window
  * needs approval, and any call made after the session read content flagged as injected needs at least T3
@@ -9,8 +9,8 @@
  * so it is at least as strict as that tool/action under the org's policy (an org that raises run_library_script
  * to T4 raises it through run_remediation too), and stopping a critical service is T4 through either tool.
  */
-import { BLAST_RADIUS_THRESHOLD, BLAST_RADIUS_WINDOW_MINUTES, CRITICAL_SERVICE_ACTIONS, DEFAULT_POLICY, isCriticalProcess, isCriticalService, Tier } from '../common/default-policy';
-import { defaultTier, isToolName, type ToolName } from '../common/tools';
+import { BLAST_RADIUS_THRESHOLD, BLAST_RADIUS_WINDOW_MINUTES, CRITICAL_SERVICE_ACTIONS, isCriticalProcess, isCriticalService, Tier } from '../common/default-policy';
+import { defaultTier, EFFECT_RUNNERS, effectOf, isToolName, tierActions, toolOf, type ToolName } from '../common/tools';
 
 export interface PolicyOverride {
   tool: string;
@@ -67,16 +67,17 @@ export function resolveTier(q: PolicyQuery): PolicyDecision {
     }
     // The other way round: an org that raised run_remediation for a named action raised that effect, so the
     // tool that performs it directly (manage_service <action>, run_library_script) is at least as strict.
-    const asRemediation = remediationActionOf(q.tool, q.action);
-    if (asRemediation !== undefined) {
-      const viaRemediation = q.overrides.find((o) => o.tool === 'run_remediation' && o.action === asRemediation);
-      if (viaRemediation && !isTier(viaRemediation.tier)) return { ok: false, reason: "the organization's policy for run_remediation is invalid" };
-      if (viaRemediation && viaRemediation.tier > tier) {
-        tier = viaRemediation.tier as Tier;
-        why.push(`run_remediation ${asRemediation} is T${tier} in this organization's policy`);
+    for (const runner of EFFECT_RUNNERS) {
+      const asEffect = effectNameOf(runner, q.tool, q.action);
+      if (asEffect === undefined) continue;
+      const viaRunner = q.overrides.find((o) => o.tool === runner && o.action === asEffect);
+      if (viaRunner && !isTier(viaRunner.tier)) return { ok: false, reason: `the organization's policy for ${runner} is invalid` };
+      if (viaRunner && viaRunner.tier > tier) {
+        tier = viaRunner.tier as Tier;
+        why.push(`${runner} ${asEffect} is T${tier} in this organization's policy`);
       }
     }
-    if (changesCriticalService(q) && tier < Tier.T4) {
+    if (changesCriticalService(q.tool, q) && tier < Tier.T4) {
       tier = Tier.T4;
       why.push(`${q.service} is a critical service (remote access, the agent, or endpoint security): T4`);
     }
@@ -105,47 +106,34 @@ function overrideOf(overrides: PolicyOverride[], tool: string, action: string | 
   return isTier(o.tier) ? o.tier : 'invalid';
 }
 
-/** The tool and action a call's effect belongs to when the call runs another tool's action (run_remediation). */
-function effectOf(tool: ToolName, action: string | undefined): { tool: ToolName; action: string | undefined } | undefined {
-  if (typeof DEFAULT_POLICY[tool] !== 'string') return undefined;
-  const [effectTool, sub] = (action ?? '').split(':');
-  return effectTool !== undefined && isToolName(effectTool) && effectTool !== tool ? { tool: effectTool, action: sub } : undefined;
+/** How `runner` names this call's effect among the actions it can run ("manage_service:stop"), if it can run it. */
+function effectNameOf(runner: ToolName, tool: ToolName, action: string | undefined): string | undefined {
+  const name = typeof toolOf(tool).tier === 'object' ? `${tool}:${action ?? ''}` : tool;
+  return tierActions(runner).includes(name) ? name : undefined;
 }
 
-/** The run_remediation action that performs this call's effect, if a remediation can ("manage_service:stop"). */
-function remediationActionOf(tool: ToolName, action: string | undefined): string | undefined {
-  const name = tool === 'manage_service' ? `manage_service:${action ?? ''}` : tool;
-  return policyActions('run_remediation').includes(name) ? name : undefined;
-}
-
-function changesCriticalService(q: PolicyQuery): boolean {
+function changesCriticalService(tool: ToolName, q: PolicyQuery): boolean {
   if (q.service === undefined) return false;
+  const touches = toolOf(tool).touches;
   // Killing the service's process is stopping it; the agent refuses to kill a critical process the call did not name.
-  if (q.tool === 'kill_process') return isCriticalProcess(q.service);
-  const serviceAction = q.tool === 'manage_service' ? q.action : q.action?.startsWith('manage_service:') ? q.action.slice('manage_service:'.length) : undefined;
+  if (touches?.kind === 'process') return isCriticalProcess(q.service);
+  // A call that runs another tool's action (a remediation of a service action) changes what that action changes.
+  const effect = effectOf(tool, q.action);
+  const serviceAction = effect ? (toolOf(effect.tool).touches?.kind === 'service' ? effect.action : undefined) : touches?.kind === 'service' ? q.action : undefined;
   return serviceAction !== undefined && CRITICAL_SERVICE_ACTIONS.includes(serviceAction) && isCriticalService(q.service);
 }
 
 /** The service (or named process) a call changes, from its parsed input: what the critical-service rule looks at. */
 export function serviceOf(tool: string, input: unknown): string | undefined {
-  const i = input as { service?: unknown; action?: { type?: unknown; service?: unknown } } | null;
-  if (tool === 'manage_service' && typeof i?.service === 'string') return i.service;
-  if (tool === 'kill_process' && typeof (i as { name?: unknown } | null)?.name === 'string') return (i as { name: string }).name;
-  if (tool === 'run_remediation' && i?.action?.type === 'service' && typeof i.action.service === 'string') return i.action.service;
-  return undefined;
+  return isToolName(tool) ? toolOf(tool).touches?.name(input) : undefined;
 }
 
 /**
- * The actions an org may set a tier for, per tool ("*" always): the policy's listed actions, or for
- * run_remediation the tool/actions it can run. Empty for a tool with one tier.
+ * The actions an org may set a tier for, per tool ("*" always): the tool's per-action tiers, or for a tool that
+ * runs another tool's action (run_remediation) the tool/actions it can run. Empty for a tool with one tier.
  */
 export function policyActions(tool: ToolName): string[] {
-  const entry = DEFAULT_POLICY[tool] as Tier | Record<string, Tier> | string;
-  if (typeof entry === 'number') return [];
-  if (typeof entry === 'object') return Object.keys(entry);
-  // A remediation changes services (its input has no "status"), or runs a library script.
-  const serviceActions = Object.keys(DEFAULT_POLICY.manage_service).filter((a) => a !== 'status');
-  return [...serviceActions.map((a) => `manage_service:${a}`), 'run_library_script'];
+  return tierActions(tool);
 }
 
 /** Whether an org override lowers a call below the default (allowed for admins only, and audited). */
@@ -156,10 +144,10 @@ export function lowersDefault(tool: string, action: string, tier: number): boole
 }
 
 /** A "*" override covers every action, so it lowers the policy if it is below the strictest action. */
-function highestDefaultTier(tool: Parameters<typeof defaultTier>[0]): Tier | undefined {
-  const entry = DEFAULT_POLICY[tool] as Tier | Record<string, Tier> | string;
-  if (typeof entry === 'number') return entry;
-  // run_remediation takes its action's tier: service changes and library scripts, both T3.
-  if (typeof entry === 'string') return Math.max(defaultTier('manage_service', 'restart')!, defaultTier('run_library_script', undefined)!) as Tier;
-  return Math.max(...Object.values(entry)) as Tier;
+function highestDefaultTier(tool: ToolName): Tier | undefined {
+  const { tier } = toolOf(tool);
+  if (typeof tier === 'number') return tier;
+  // Per action, or (run_remediation) the tier of each tool/action it can run: service changes and library scripts.
+  const tiers = tierActions(tool).map((a) => defaultTier(tool, a));
+  return tiers.some((t) => t === undefined) ? undefined : (Math.max(...(tiers as Tier[])) as Tier);
 }

@@ -1,52 +1,17 @@
 /**
- * The default tier of every tool: the one file a human reads to know what the copilot may do unattended.
- *   T1 read-only: runs, logged.            T2 low-risk change: runs, logged, rate-limited.
- *   T3 significant change: an approver of the org approves first.
- *   T4 dangerous: approval with a typed confirmation, by someone other than the requester.
+ * The default policy: every tool's default tier, gathered from the tool definitions (common/tools/, one file per
+ * tool; docs/tools-and-tiers.md shows them as a table), and the rules that raise a tier whatever the tool.
  * Per-action tiers (manage_service) are listed per action; an action not listed is denied.
  * run_remediation takes the tier of the action it runs on each device (and of any org override of that action).
  * Stopping or restarting a critical service (CRITICAL_SERVICES below) is T4.
- * Orgs may raise these; lowering one below this file needs an org admin and is audited.
+ * Orgs may raise these; lowering one below the default needs an org admin and is audited.
  */
-export const Tier = { T1: 1, T2: 2, T3: 3, T4: 4 } as const;
-export type Tier = (typeof Tier)[keyof typeof Tier];
+import { TOOLS, type DefaultTier, type ToolName } from './tools';
 
-const { T1, T2, T3, T4 } = Tier;
+export { Tier } from './tier';
 
-export const DEFAULT_POLICY = {
-  // Reads
-  list_devices: T1,
-  get_device_info: T1,
-  get_device_metrics: T1,
-  list_services: T1,
-  list_processes: T1,
-  get_event_logs: T1,
-  list_installed_software: T1,
-  list_alerts: T1,
-  get_command_result: T1,
-  list_discovered_hosts: T1,
-  // Services: reading status is a read; changing state is significant.
-  manage_service: { status: T1, start: T3, stop: T3, restart: T3 },
-  // Low-risk changes
-  acknowledge_alert: T2,
-  add_device_note: T2,
-  refresh_inventory: T2,
-  network_discovery: T2, // private ranges only, at most a /22
-  // Significant changes
-  kill_process: T3,
-  run_library_script: T3, // vetted entries of the org's script library
-  install_updates: T3,
-  // Dangerous: arbitrary scripts, power state, removing software
-  execute_script: T4,
-  restart_device: T4,
-  shutdown_device: T4,
-  uninstall_software: T4,
-  // Many devices at once: the tier of the action it runs (a service action or a library script), raised by the
-  // blast radius like any other call. One approval lists every device.
-  run_remediation: 'tier of its action',
-} as const;
-
-export type PolicyToolName = keyof typeof DEFAULT_POLICY;
+/** Tool name → its default tier, in catalog order (what GET /v1/orgs/:id/policy shows as `defaults`). */
+export const DEFAULT_POLICY = Object.fromEntries(TOOLS.map((t) => [t.name, t.tier])) as Readonly<Record<ToolName, DefaultTier>>;
 
 /** More than this many target devices raises a T2/T3 call one tier. */
 export const BLAST_RADIUS_THRESHOLD = 10;

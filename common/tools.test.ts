@@ -3,7 +3,9 @@
  * all derived from the catalog; this fails if any of them drift apart (the documented tier table is checked by
  * scripts/generate-docs.test.ts).
  */
-import { TOOL_HANDLERS } from '../activities/tools/handlers';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { DATABASE_HANDLERS } from '../activities/tools/handlers';
 import { createLinuxExecutor } from '../agent/executors/linux';
 import { createSimulatedExecutor, SimulatedMachine } from '../agent/executors/simulated';
 import { DEFAULT_POLICY } from './default-policy';
@@ -44,6 +46,12 @@ it('has exactly the tools of the default policy', () => {
   expect([...TOOL_NAMES].sort()).toEqual(Object.keys(DEFAULT_POLICY).sort());
 });
 
+it('has one definition per name, each in a file named after its tool', () => {
+  expect(new Set(TOOL_NAMES).size).toBe(TOOL_NAMES.length);
+  const files = readdirSync(path.join(__dirname, 'tools')).filter((f) => f.endsWith('.ts'));
+  for (const name of TOOL_NAMES) expect(files).toContain(`${name.replace(/_/g, '-')}.ts`);
+});
+
 it('generates one Anthropic tool definition per catalog entry, with an object input schema', () => {
   const defs = anthropicToolDefinitions();
   expect(defs.map((d) => d.name)).toEqual(TOOL_NAMES);
@@ -59,8 +67,9 @@ it.each(TOOL_NAMES)('%s maps to what its handler and the agents expect', (name) 
   const input = ToolInput[name].parse(SAMPLES[name]);
   const spec = TOOL_CATALOG[name];
   const execution = spec.execution(input as never);
-  const handler = TOOL_HANDLERS[name];
-  expect(handler.type).toBe({ database: 'database', devices: 'device', remediation: 'remediation' }[execution.type]);
+  // A database tool has a handler and a device tool has none; the command a device tool sends is its definition's.
+  expect(Object.prototype.hasOwnProperty.call(DATABASE_HANDLERS, name)).toBe(execution.type === 'database');
+  expect(spec.executes).toBe(execution.type);
   if (execution.type === 'remediation') {
     expect(execution.devices).toEqual([A, B]);
     expect(CommandParams[execution.kind].safeParse(execution.params).success).toBe(true);
@@ -68,9 +77,9 @@ it.each(TOOL_NAMES)('%s maps to what its handler and the agents expect', (name) 
   if (execution.type === 'devices') {
     expect(execution.commands.map((c) => c.deviceId).sort()).toEqual([...spec.targets(input as never)].sort());
     for (const cmd of execution.commands) {
-      expect(handler.type === 'device' && handler.kind).toBe(cmd.kind);
+      expect(COMMAND_KIND_TOOLS[cmd.kind]).toContain(name);
       // Library scripts get their interpreter and body from the library at authorization.
-      const params = name === 'run_library_script' ? { ...cmd.params, interpreter: 'bash', script: 'true' } : cmd.params;
+      const params = spec.libraryScript?.(input as never) ? { ...cmd.params, interpreter: 'bash', script: 'true' } : cmd.params;
       expect(CommandParams[cmd.kind].safeParse(params).success).toBe(true);
     }
   }
@@ -101,7 +110,7 @@ it('knows which tools send each agent command kind, as their executions say', ()
   for (const name of TOOL_NAMES) {
     const execution = TOOL_CATALOG[name].execution(ToolInput[name].parse(SAMPLES[name]) as never);
     const kinds = execution.type === 'devices' ? execution.commands.map((c) => c.kind) : execution.type === 'remediation' ? [execution.kind] : [];
-    for (const kind of kinds) expect(name === 'run_remediation' || COMMAND_KIND_TOOLS[kind].includes(name)).toBe(true);
+    for (const kind of kinds) expect(execution.type === 'remediation' || COMMAND_KIND_TOOLS[kind].includes(name)).toBe(true);
   }
   for (const kind of COMMAND_KINDS) expect(COMMAND_KIND_TOOLS[kind].length).toBeGreaterThan(0);
 });
@@ -113,4 +122,18 @@ it('tells the agent which command kinds run only with an approval digest', () =>
   expect(commandNeedsApproval('manage_service', { service: 'Spooler', action: 'restart' })).toBe(true);
   expect(commandNeedsApproval('manage_service', { service: 'Spooler', action: 'delete' })).toBe(true);
   for (const kind of ['kill_process', 'run_script', 'install_updates', 'restart', 'shutdown', 'uninstall_software'] as const) expect(commandNeedsApproval(kind, {})).toBe(true);
+});
+
+it('keeps every branch on a tool name inside that tool\'s definition (server, worker and agent code)', () => {
+  const root = path.join(__dirname, '..');
+  const branch = new RegExp(`(===|!==|case) '(${TOOL_NAMES.join('|')})'`);
+  const sources = (dir: string): string[] =>
+    readdirSync(path.join(root, dir), { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? sources(path.join(dir, e.name)) : e.name.endsWith('.ts') && !e.name.endsWith('.test.ts') ? [path.join(dir, e.name)] : [],
+    );
+  const offenders = ['activities', 'agent', 'api', 'cage', 'common', 'lib', 'worker', 'workflows']
+    .flatMap(sources)
+    .filter((file) => !file.startsWith(path.join('common', 'tools') + path.sep))
+    .filter((file) => branch.test(readFileSync(path.join(root, file), 'utf8')));
+  expect(offenders).toEqual([]);
 });

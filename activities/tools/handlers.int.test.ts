@@ -8,7 +8,7 @@ import { loadEnv } from '../../lib/env';
 import { createPrisma } from '../../lib/prisma';
 import { tenantDb } from '../../lib/tenant-db';
 import { seedDemo } from '../../prisma/seed-demo';
-import { TOOL_HANDLERS, type DatabaseContext } from './handlers';
+import { DATABASE_HANDLERS, type DatabaseContext } from './handlers';
 
 const env = loadEnv();
 const prisma = createPrisma(env.TEST_DATABASE_URL);
@@ -31,8 +31,8 @@ beforeAll(async () => {
 });
 afterAll(() => prisma.$disconnect());
 
-const ack = TOOL_HANDLERS.acknowledge_alert as { run(c: DatabaseContext, i: { alert_id: string }): Promise<{ output: unknown; summary: string }> };
-const hosts = TOOL_HANDLERS.list_discovered_hosts as { run(c: DatabaseContext, i: { cidr?: string }): Promise<{ output: { ranges: { cidr: string }[] }; summary: string }> };
+const ack = DATABASE_HANDLERS.acknowledge_alert as { run(c: DatabaseContext, i: { alert_id: string }): Promise<{ output: unknown; summary: string }> };
+const hosts = DATABASE_HANDLERS.list_discovered_hosts as { run(c: DatabaseContext, i: { cidr?: string }): Promise<{ output: { ranges: { cidr: string }[] }; summary: string }> };
 
 it('lets a site-narrowed technician acknowledge only alerts of devices in their sites', async () => {
   const alert = (deviceId: string) => prisma.alert.create({ data: { orgId, deviceId, severity: 'critical', title: 'EDR offline', message: 'sensor stopped' } });

@@ -1,11 +1,12 @@
 /**
- * What each catalog tool does once it is allowed. `Record<ToolName, …>`: a tool added to the catalog without a
- * handler here is a compile error. Database tools run here; device tools are summarised from each device's
- * parsed command output.
+ * What a tool does on our side once it is allowed. A database tool runs here: `DATABASE_HANDLERS` has one handler
+ * per tool whose definition `runs: 'database'`, and a missing one is a compile error. A device tool's results are
+ * summarised per command kind from each device's parsed output; what a device tool keeps besides its output (the
+ * hosts a network scan found) is its result keeper.
  */
-import type { PrismaClient } from '@prisma/client';
+import type { DeviceCommand, Prisma, PrismaClient } from '@prisma/client';
 import { CommandOutput, FullOutput, type CommandKind } from '../../common/protocol';
-import type { ToolInputOf, ToolName } from '../../common/tools';
+import type { DatabaseToolName, ToolInputOf, ToolName } from '../../common/tools';
 import { UNFINISHED_COMMAND } from '../../common/session';
 import { deviceView } from '../../lib/device-view';
 import { siteFilter } from '../../lib/site-scope';
@@ -26,10 +27,8 @@ export interface DatabaseContext {
   sessionId: string;
 }
 
-type DatabaseHandler<N extends ToolName> = { type: 'database'; run(ctx: DatabaseContext, input: ToolInputOf<N>): Promise<ToolResult> };
-/** Device tools are summarised per command kind (see COMMAND_SUMMARIES); a remediation runs in a child workflow. */
-type Handler<N extends ToolName> = DatabaseHandler<N> | { type: 'device'; kind: CommandKind } | { type: 'remediation' };
-type Handlers = { [N in ToolName]: Handler<N> };
+type DatabaseHandler<N extends DatabaseToolName> = { run(ctx: DatabaseContext, input: ToolInputOf<N>): Promise<ToolResult> };
+type DatabaseHandlers = { [N in DatabaseToolName]: DatabaseHandler<N> };
 type Output<K extends CommandKind> = ReturnType<(typeof CommandOutput)[K]['parse']>;
 
 const GiB = 1024 ** 3;
@@ -61,11 +60,8 @@ export const COMMAND_SUMMARIES: { [K in CommandKind]: (output: Output<K>) => str
   uninstall_software: (u) => (u.removed ? `${u.name} removed` : `${u.name} was not installed`),
 };
 
-const device = (kind: CommandKind) => ({ type: 'device' as const, kind });
-
-export const TOOL_HANDLERS: Handlers = {
+export const DATABASE_HANDLERS: DatabaseHandlers = {
   list_devices: {
-    type: 'database',
     async run({ prisma, orgId, sites }, input) {
       const devices = await prisma.device.findMany({
         where: {
@@ -83,7 +79,6 @@ export const TOOL_HANDLERS: Handlers = {
     },
   },
   list_alerts: {
-    type: 'database',
     async run({ prisma, orgId, sites }, input) {
       const alerts = await prisma.alert.findMany({
         where: { orgId, device: siteFilter(sites), ...(input.device_id ? { deviceId: input.device_id } : {}), ...(input.status === 'all' ? {} : { status: input.status }) },
@@ -96,7 +91,6 @@ export const TOOL_HANDLERS: Handlers = {
     },
   },
   list_discovered_hosts: {
-    type: 'database',
     async run({ prisma, orgId, sites }, input) {
       // A scan belongs to the site of the device that ran it: a technician narrowed to sites sees only theirs.
       const scanners = sites ? { deviceId: { in: (await prisma.device.findMany({ where: { orgId, ...siteFilter(sites) }, select: { id: true } })).map((d) => d.id) } } : {};
@@ -113,7 +107,6 @@ export const TOOL_HANDLERS: Handlers = {
     },
   },
   get_command_result: {
-    type: 'database',
     async run({ prisma, orgId, sites }, input) {
       const cmd = await prisma.deviceCommand.findFirst({ where: { id: input.command_id, orgId, device: siteFilter(sites) }, include: { device: { select: { name: true } } } });
       if (!cmd) return { output: { error: 'command not found' }, summary: 'command not found in this organization' };
@@ -137,7 +130,6 @@ export const TOOL_HANDLERS: Handlers = {
     },
   },
   acknowledge_alert: {
-    type: 'database',
     async run({ prisma, orgId, sites, userId }, input) {
       // Only alerts of devices in the user's sites: one outside them answers exactly as an unknown id.
       const updated = await prisma.alert.updateMany({
@@ -149,33 +141,39 @@ export const TOOL_HANDLERS: Handlers = {
     },
   },
   add_device_note: {
-    type: 'database',
     async run({ prisma, orgId, userId, sessionId }, input) {
       const note = await prisma.deviceNote.create({ data: { orgId, deviceId: input.device_id, text: input.text, authorId: userId, sessionId } });
       return { output: { noteId: note.id }, summary: 'note added' };
     },
   },
-  get_device_info: device('system_info'),
-  get_device_metrics: device('get_metrics'),
-  list_services: device('list_services'),
-  list_processes: device('list_processes'),
-  get_event_logs: device('get_event_logs'),
-  list_installed_software: device('list_software'),
-  manage_service: device('manage_service'),
-  refresh_inventory: device('inventory'),
-  network_discovery: device('network_discovery'),
-  kill_process: device('kill_process'),
-  run_library_script: device('run_script'),
-  install_updates: device('install_updates'),
-  execute_script: device('run_script'),
-  restart_device: device('restart'),
-  shutdown_device: device('shutdown'),
-  uninstall_software: device('uninstall_software'),
-  run_remediation: { type: 'remediation' },
 };
 
 /** Parses one command's output and summarises it; throws if the output does not match its schema. */
 export function summarizeCommandOutput(kind: CommandKind, output: unknown): ToolResult {
   const parsed = CommandOutput[kind].parse(output);
   return { output: parsed, summary: (COMMAND_SUMMARIES[kind] as (o: unknown) => string)(parsed) };
+}
+
+/** A device command that finished with output matching its kind's schema, and that output. */
+export interface SucceededCommand {
+  cmd: DeviceCommand;
+  output: unknown;
+}
+
+/** What the server keeps of a device tool's finished commands besides the call's recorded output. */
+type ResultKeeper = (prisma: PrismaClient, succeeded: SucceededCommand[]) => Promise<void>;
+
+const RESULT_KEEPERS: { [N in Exclude<ToolName, DatabaseToolName>]?: ResultKeeper } = {
+  // Discovery results are kept per org (read back with list_discovered_hosts); the command id makes it idempotent.
+  async network_discovery(prisma, succeeded) {
+    for (const { cmd, output } of succeeded) {
+      const found = output as { cidr: string; scanned: number; hosts: unknown[] };
+      const row = { orgId: cmd.orgId, deviceId: cmd.deviceId, cidr: found.cidr, scanned: found.scanned, hosts: found.hosts as Prisma.InputJsonValue, scannedAt: cmd.completedAt ?? new Date() };
+      await prisma.networkScan.upsert({ where: { id: cmd.id }, create: { id: cmd.id, ...row }, update: {} });
+    }
+  },
+};
+
+export function resultKeeperOf(name: ToolName): ResultKeeper | undefined {
+  return (RESULT_KEEPERS as Partial<Record<ToolName, ResultKeeper>>)[name];
 }

@@ -12,7 +12,7 @@ import { CommandJournal } from '../../agent/journal';
 import { OutputSpool, outputDirOf } from '../../agent/output-spool';
 import { OUTPUT_CHUNK_BYTES, PROTOCOL_VERSION } from '../../common/protocol';
 import { OUTPUT_PAGE_BYTES } from '../../activities/tools/output-pages';
-import { TOOL_HANDLERS } from '../../activities/tools/handlers';
+import { DATABASE_HANDLERS } from '../../activities/tools/handlers';
 import { renderForModel } from '../../activities/tool-output';
 import { tenantDb } from '../../lib/tenant-db';
 import { agentAuth, startTestSystem, toolCall, toolStepOf, waitUntil, type EnrolledDevice, type TestSystem } from '../../test/harness';
@@ -142,8 +142,7 @@ describe('a script with about 1 MiB of output', () => {
     const acme = sys.seed.orgs.acme.id;
     const globex = sys.seed.orgs.globex.id;
     const ctx = (orgId: string) => ({ prisma: tenantDb(sys.prisma, { orgIds: [orgId] }), orgId, sites: null, userId: 'test', sessionId });
-    const handler = TOOL_HANDLERS.get_command_result;
-    if (handler.type !== 'database') throw new Error('get_command_result reads the database');
+    const handler = DATABASE_HANDLERS.get_command_result;
     const read = (orgId: string, input: { stream: 'stdout' | 'stderr'; offset?: number }) => handler.run(ctx(orgId), { command_id: commandId, ...input });
     let text = '';
     let pages = 0;
@@ -280,8 +279,7 @@ describe('command:output from other devices', () => {
     const output = { exitCode: 0, timedOut: false, stdout: '', stderr: '', truncated: true, durationMs: 1, fullOutput };
     expect(await send(socket, 'command:result', { v: PROTOCOL_VERSION, commandId, ok: true, output, startedAt: now, finishedAt: now })).toEqual({ accepted: true });
 
-    const handler = TOOL_HANDLERS.get_command_result;
-    if (handler.type !== 'database') throw new Error('get_command_result reads the database');
+    const handler = DATABASE_HANDLERS.get_command_result;
     const ctx = { prisma: tenantDb(sys.prisma, { orgIds: [device.orgId] }), orgId: device.orgId, sites: null, userId: 'test', sessionId: 'test' };
     const read = async (input: { stream: 'stdout' | 'stderr'; offset?: number }) => (await handler.run(ctx, { command_id: commandId, ...input })).output as { fullOutput: any };
     let text = '';

@@ -4,10 +4,11 @@
  * once its approval is decided (or when none was needed) none of this changes, so it is kept.
  */
 import type { PrismaClient } from '@prisma/client';
+import { executionTypeOf } from '../../common/tools';
 
 export interface Invocation {
   approvalDigest: string | null;
-  remediation: { sessionId: string; turnId: string; total: number } | null;
+  remediation: { sessionId: string; turnId: string; tool: string; total: number } | null;
 }
 
 export type InvocationLookup = (invocationId: string) => Promise<Invocation>;
@@ -23,7 +24,7 @@ export function createInvocationLookup(prisma: PrismaClient): InvocationLookup {
     ]);
     const info: Invocation = {
       approvalDigest: approval?.status === 'approved' ? approval.digest : null,
-      remediation: inv?.toolName === 'run_remediation' && approval ? { sessionId: inv.sessionId, turnId: inv.turnId, total: (approval.targets as unknown[]).length } : null,
+      remediation: inv && executionTypeOf(inv.toolName) === 'remediation' && approval ? { sessionId: inv.sessionId, turnId: inv.turnId, tool: inv.toolName, total: (approval.targets as unknown[]).length } : null,
     };
     if (!approval || approval.status !== 'pending') {
       if (invocations.size > 10_000) invocations.clear();

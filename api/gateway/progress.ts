@@ -34,7 +34,7 @@ export function createProgressPublisher(deps: ApiDeps, invocationOf: InvocationL
       sessionId: r.sessionId,
       turnId: r.turnId,
       type: 'remediation:progress',
-      tool: 'run_remediation',
+      tool: r.tool,
       invocationId,
       progress,
       text: `${progress.succeeded + progress.failed} of ${r.total} devices done: ${progress.succeeded} succeeded, ${progress.failed} failed`,

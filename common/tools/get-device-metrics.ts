@@ -1,0 +1,15 @@
+/** get_device_metrics: current utilisation of one device (the agent's `get_metrics` command). */
+import { z } from 'zod';
+import { Tier } from '../tier';
+import { defineTool, READS } from './define-tool';
+import { DeviceId } from './inputs';
+
+export const getDeviceMetrics = defineTool({
+  name: 'get_device_metrics',
+  description: 'Current CPU, memory and disk utilisation of a device, in percent.',
+  input: z.object({ device_id: DeviceId }).strict(),
+  tier: Tier.T1,
+  rateLimit: READS,
+  targets: (i) => [i.device_id],
+  runs: { command: 'get_metrics' },
+});
