@@ -10,6 +10,7 @@
  */
 import crypto from 'node:crypto';
 import { slackSignature } from '../api/services/slack';
+import { deviceCommandId } from '../common/ids';
 import { startTestSystem, waitUntil, type TestSystem } from '../test/harness';
 import { FakeSlack, SmtpInbox } from '../test/services';
 import { linkOwnSlackAccount } from '../test/slack';
@@ -23,7 +24,7 @@ async function commandStart(sys: TestSystem, approvalId: string, deviceId: strin
   const { invocationId } = await sys.prisma.approval.findUniqueOrThrow({ where: { id: approvalId } });
   let startedAt: Date | null | undefined;
   await waitUntil(async () => {
-    startedAt = (await sys.prisma.deviceCommand.findUnique({ where: { id: `${invocationId}:${deviceId}` } }))?.startedAt;
+    startedAt = (await sys.prisma.deviceCommand.findUnique({ where: { id: deviceCommandId(invocationId, deviceId) } }))?.startedAt;
     return startedAt != null;
   }, 'the command to start on the agent', 30_000);
   return startedAt!.getTime();

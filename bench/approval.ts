@@ -5,6 +5,7 @@
  *   npm run bench -- approval [--n 200]
  */
 import { Worker } from '@temporalio/worker';
+import { deviceCommandId } from '../common/ids';
 import { dataConverterOf } from '../lib/payload-codec';
 import { startTestSystem, waitUntil } from '../test/harness';
 import { emit, summarize } from './stats';
@@ -14,7 +15,7 @@ export async function runApprovalBench(n: number): Promise<void> {
   try {
     const tech = sys.keyOf('technician');
     const approver = sys.keyOf('approver');
-    const [deviceId] = [...sys.simulated.values()];
+    const deviceId = [...sys.simulated.values()][0]!;
 
     // Baseline: bare Temporal signal → activity start, same server, same machine.
     const started = new Map<number, number>();
@@ -50,7 +51,7 @@ export async function runApprovalBench(n: number): Promise<void> {
       const { invocationId } = await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } });
       let startedAt: Date | null | undefined;
       await waitUntil(async () => {
-        startedAt = (await sys.prisma.deviceCommand.findUnique({ where: { id: `${invocationId}:${deviceId}` } }))?.startedAt;
+        startedAt = (await sys.prisma.deviceCommand.findUnique({ where: { id: deviceCommandId(invocationId, deviceId) } }))?.startedAt;
         return startedAt != null;
       }, 'the command to start on the agent', 30_000);
       latencies.push(startedAt!.getTime() - t0);

@@ -13,11 +13,11 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { io } from 'socket.io-client';
+import { io, type Socket } from 'socket.io-client';
 import type { ApprovalAnswer as ApprovalRow, RemediationAnswer as RemediationView, SessionAnswer as SessionView } from '../common/api-answers';
 import { callText } from '../cage/call-view';
 import { loadEnvOrExit } from '../lib/env';
-import type { SessionEvent } from '../lib/session-events';
+import { SessionEventType, type ConsoleClientEvents, type ConsoleServerEvents, type SessionEvent } from '../common/console-protocol';
 
 class CliError extends Error {}
 
@@ -62,30 +62,30 @@ function progressBar(p: { total: number; succeeded: number; failed: number }): s
 
 function printEvent(e: SessionEvent): void {
   switch (e.type) {
-    case 'model:replied':
+    case SessionEventType.ModelReplied:
       if (e.text) console.log(`  · model: ${e.text.split('\n')[0]}`);
       break;
-    case 'tool:started':
+    case SessionEventType.ToolStarted:
       console.log(`  → ${e.tool} (tier ${e.tier})`);
       if (e.tool === 'run_remediation' && e.invocationId) console.log(`    follow it (pause, resume, cancel): npm run copilot -- remediation ${e.invocationId}`);
       break;
-    case 'tool:completed':
+    case SessionEventType.ToolCompleted:
       console.log(`  ${e.status === 'succeeded' ? '✓' : '✗'} ${e.tool}: ${e.text ?? e.status}`);
       break;
-    case 'tool:denied':
+    case SessionEventType.ToolDenied:
       console.log(`  ✗ ${e.tool} denied: ${e.text}`);
       break;
-    case 'approval:requested':
+    case SessionEventType.ApprovalRequested:
       console.log(`  ⏸ waiting for approval ${e.approvalId} (T${e.tier}): ${e.text}`);
       console.log(`    an approver runs: npm run copilot -- approve ${e.approvalId}${e.tier === 4 ? ' --confirm "<phrase shown by: npm run copilot -- approvals>"' : ''}`);
       break;
-    case 'remediation:progress':
+    case SessionEventType.RemediationProgress:
       if (e.progress) console.log(`    ${progressBar(e.progress)}`);
       break;
-    case 'approval:decided':
+    case SessionEventType.ApprovalDecided:
       console.log(`  ${e.status === 'approved' ? '✓ approved' : '✗ rejected'}${e.text ? `: ${e.text}` : ''}`);
       break;
-    case 'breaker:tripped':
+    case SessionEventType.BreakerTripped:
       console.log(`  ⛔ ${e.text}`);
       break;
     default:
@@ -118,8 +118,8 @@ async function ask(message: string, opts: { server: string; org: string; key: st
     console.log(`session ${sessionId} (${opts.org})`);
   }
 
-  const socket = io(new URL('/console', opts.server).toString(), { auth: { token: opts.key }, transports: ['websocket'] });
-  socket.on('session:event', (e: SessionEvent) => printEvent(e));
+  const socket: Socket<ConsoleServerEvents, ConsoleClientEvents> = io(new URL('/console', opts.server).toString(), { auth: { token: opts.key }, transports: ['websocket'] });
+  socket.on('session:event', printEvent);
   await socket.timeout(5000).emitWithAck('session:subscribe', { sessionId }).catch(() => undefined);
 
   try {

@@ -23,7 +23,12 @@ export function toolInvocationId(sessionId: string, callKey: string): string {
 
 /** A device command's id: its tool invocation and the device, the same on every retry and replay. */
 export function deviceCommandId(invocationId: string, deviceId: string): string {
-  return `${invocationId}:${deviceId}`;
+  return `${commandIdPrefix(invocationId)}${deviceId}`;
+}
+
+/** What the ids of every device command of one tool invocation (a remediation's hundreds) start with. */
+export function commandIdPrefix(invocationId: string): string {
+  return `${invocationId}:`;
 }
 
 /** The invocation a command id names, or null when the id is not `deviceCommandId(…, deviceId)`. */

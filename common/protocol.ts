@@ -3,6 +3,7 @@
  * Every frame carries `v`; a frame that does not parse is dropped and counted, and the connection stays up.
  */
 import { z } from 'zod';
+import { Direction, eventNames, type EventCatalog, type EventsOf } from './socket-catalog';
 import { findUnstorable } from './text';
 
 export const PROTOCOL_VERSION = 1;
@@ -10,7 +11,7 @@ export const PROTOCOL_VERSION = 1;
 export const MAX_AGENT_FRAME_BYTES = 1_000_000;
 
 const DeviceId = z.uuid();
-/** `<session id>:<tool use id>:<device id>` (remediations add one part): word characters and `-`, joined by `:`. */
+/** `deviceCommandId(invocation id, device id)` (./ids.ts): word characters and `-`, in parts joined by `:`. */
 const CommandId = z
   .string()
   .min(1)
@@ -217,15 +218,20 @@ export const OutputRefusal = {
   RetryLater: 'not stored; send it again later',
 } as const;
 
-/** Socket.IO typings derived from the schemas above. */
-export interface ServerToAgentEvents {
-  'command:dispatch': (msg: CommandDispatch) => void;
-  'protocol:error': (msg: ProtocolError) => void;
-}
-export interface AgentToServerEvents {
-  'command:result': (msg: CommandResult, ack: (res: CommandResultAck) => void) => void;
-  'command:output': (msg: CommandOutputChunk, ack: (res: CommandResultAck) => void) => void;
-}
+/**
+ * The `/agents` catalog: every event either side may send, its payload and its acknowledgement. The gateway and
+ * the agent take their Socket.IO typings (and the gateway its list of accepted events) from here.
+ */
+export const AgentEvents = {
+  'command:dispatch': { direction: Direction.ToClient, payload: CommandDispatch },
+  'protocol:error': { direction: Direction.ToClient, payload: ProtocolError },
+  'command:result': { direction: Direction.ToServer, payload: CommandResult, ack: CommandResultAck },
+  'command:output': { direction: Direction.ToServer, payload: CommandOutputChunk, ack: CommandResultAck },
+} as const satisfies EventCatalog;
+export type ServerToAgentEvents = EventsOf<typeof AgentEvents, typeof Direction.ToClient>;
+export type AgentToServerEvents = EventsOf<typeof AgentEvents, typeof Direction.ToServer>;
+/** What an agent may send: anything else is dropped and counted. */
+export const AGENT_TO_SERVER_EVENTS = eventNames(AgentEvents, Direction.ToServer);
 
 // Output shapes of the read-only commands; the server parses them before anything reaches the model.
 export const SystemInfo = z.object({

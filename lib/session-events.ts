@@ -1,28 +1,12 @@
 /**
  * Progress of a copilot turn, announced by the activities over PostgreSQL NOTIFY and pushed by every api node to
- * the browsers and CLIs watching that session on Socket.IO `/console`.
+ * the browsers and CLIs watching that session on Socket.IO `/console` (the events: common/console-protocol.ts).
  */
 import type { PrismaClient } from '@prisma/client';
-import { z } from 'zod';
+import type { SessionEvent } from '../common/console-protocol';
 import { Channel } from './pg-events';
 
-export const SessionEvent = z.object({
-  sessionId: z.uuid(),
-  turnId: z.string(),
-  type: z.enum(['turn:started', 'model:replied', 'tool:started', 'tool:completed', 'tool:denied', 'approval:requested', 'approval:decided', 'breaker:tripped', 'remediation:progress']),
-  approvalId: z.uuid().optional(),
-  /** The tool invocation (for run_remediation, the remediation's id at /v1/remediations/:id). */
-  invocationId: z.string().max(200).optional(),
-  tool: z.string().optional(),
-  /** remediation:progress: devices finished so far, by outcome, of `total`. */
-  progress: z.object({ total: z.number().int(), succeeded: z.number().int(), failed: z.number().int() }).optional(),
-  tier: z.number().optional(),
-  status: z.string().optional(),
-  text: z.string().optional(),
-  /** tool:completed: the detector flagged the output as containing instructions (shown as untrusted). */
-  flagged: z.boolean().optional(),
-});
-export type SessionEvent = z.infer<typeof SessionEvent>;
+export { SessionEvent } from '../common/console-protocol';
 
 // NOTIFY payloads must stay under 8000 bytes; text beyond this is shown in full by GET /v1/sessions/:id.
 const MAX_TEXT = 2000;

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { Env } from '../lib/env';
 import { CONFIGURATION_DOC, configurationMarkdown, TOOLS_DOC, withToolTable } from './docs';
+import { WEB_EVENTS_FILE, webEventsModule } from './web-events';
 
 it('keeps docs/configuration.md generated from the env schema (npm run docs)', () => {
   expect(readFileSync(CONFIGURATION_DOC, 'utf8')).toBe(configurationMarkdown());
@@ -20,4 +21,8 @@ it('documents every variable of the env schema, with its default', () => {
 it('keeps the tool table of docs/tools-and-tiers.md generated from the catalog (npm run docs)', () => {
   const doc = readFileSync(TOOLS_DOC, 'utf8');
   expect(doc).toBe(withToolTable(doc));
+});
+
+it("keeps the console's event names in web/lib/events.js generated from the /console catalog (npm run docs)", () => {
+  expect(readFileSync(WEB_EVENTS_FILE, 'utf8')).toBe(webEventsModule());
 });

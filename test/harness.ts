@@ -29,8 +29,9 @@ import { createActivities, type Activities } from '../activities';
 import { CuttableTcpPath, DedicatedRedis } from './services';
 import { freshRunBundle } from './workflow-bundle';
 import { PROTOCOL_VERSION } from '../common/protocol';
-import { io } from 'socket.io-client';
-import type { SessionEvent } from '../lib/session-events';
+import { io, type Socket } from 'socket.io-client';
+import { deviceCommandId, toolInvocationId } from '../common/ids';
+import type { ConsoleClientEvents, ConsoleServerEvents, SessionEvent, SessionSubscribeAck } from '../common/console-protocol';
 
 const root = path.resolve(__dirname, '..');
 
@@ -136,7 +137,7 @@ export async function waitUntil(check: () => Promise<boolean>, what: string, tim
 
 export interface SessionWatch {
   /** The answer to `session:subscribe`. */
-  subscription: { ok: boolean; error?: string };
+  subscription: SessionSubscribeAck;
   /** Every event heard so far, in order. */
   events: SessionEvent[];
   /** The first event, heard already or still to come, that matches (resolves the moment it arrives). */
@@ -146,14 +147,14 @@ export interface SessionWatch {
 
 /** Subscribes to a session's events on `/console` with an API key. */
 async function watchSessionAt(url: string, sessionId: string, key: string): Promise<SessionWatch> {
-  const socket = io(new URL('/console', url).toString(), { auth: { token: key }, transports: ['websocket'] });
+  const socket: Socket<ConsoleServerEvents, ConsoleClientEvents> = io(new URL('/console', url).toString(), { auth: { token: key }, transports: ['websocket'] });
   const events: SessionEvent[] = [];
   const waiters = new Set<(e: SessionEvent) => void>();
-  socket.on('session:event', (e: SessionEvent) => {
+  socket.on('session:event', (e) => {
     events.push(e);
     for (const waiter of waiters) waiter(e);
   });
-  const subscription = (await socket.timeout(5000).emitWithAck('session:subscribe', { sessionId })) as SessionWatch['subscription'];
+  const subscription = await socket.timeout(5000).emitWithAck('session:subscribe', { sessionId });
   return {
     subscription,
     events,
@@ -439,7 +440,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
     return { deviceId: res.body.deviceId, secret: res.body.secret, orgId };
   };
   const deliveredCommand: TestSystem['deliveredCommand'] = async (d, kind = 'system_info') => {
-    const id = `${crypto.randomUUID()}:toolu_${crypto.randomBytes(6).toString('hex')}:${d.deviceId}`;
+    const id = deviceCommandId(toolInvocationId(crypto.randomUUID(), `toolu_${crypto.randomBytes(6).toString('hex')}`), d.deviceId);
     const expiresAt = new Date(Date.now() + 30 * 60_000);
     await prisma.deviceCommand.create({ data: { id, orgId: d.orgId, deviceId: d.deviceId, kind, params: {}, status: 'delivered', deliveredAt: new Date(), expiresAt } });
     return id;

@@ -22,6 +22,7 @@
 import { condition, continueAsNew, patched, setHandler, workflowInfo } from '@temporalio/workflow';
 import { RemediationControl, RemediationResults, WorkflowRequestRef, type CommandOutcome } from '../common/session';
 import { deviceCommandId } from '../common/ids';
+import { countOutcome } from '../common/remediation-progress';
 import { db, local } from './activities';
 import { remediationControlRequestUpdate, remediationControlSignal, remediationProgressQuery, remediationResultsSignal } from './definitions';
 import { finish, initialProgress, MAX_STARTS_PER_RUN, obeyControl, type RemediationInput, type RemediationResult } from './remediation-state';
@@ -73,8 +74,7 @@ export async function remediation(input: RemediationInput): Promise<RemediationR
     running.delete(commandId);
     finished += 1;
     progress.running -= 1;
-    if (status === 'succeeded') progress.succeeded += 1;
-    else progress.failed += 1;
+    countOutcome(progress, status);
     progress.devices[deviceId] = status;
     if (progress.failed > input.maxFailures) progress.stoppedAtThreshold = true;
   };

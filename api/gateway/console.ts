@@ -8,18 +8,19 @@
 import type { IncomingMessage } from 'node:http';
 import type { Namespace, Socket } from 'socket.io';
 import { z } from 'zod';
+import {
+  CONSOLE_CLIENT_EVENTS,
+  SessionSubscribe,
+  type ConsoleClientEvents,
+  type ConsoleServerEvents,
+  type SessionEvent,
+  type SessionSubscribeAck,
+} from '../../common/console-protocol';
 import { maySeeSession, sitesReached } from '../../lib/site-scope';
-import type { SessionEvent } from '../../lib/session-events';
 import type { ApiDeps } from '../deps';
 import { type Principal, visibleSession } from '../http/access';
 import { authenticate, principalOfUser } from '../http/auth';
 
-export interface ConsoleServerEvents {
-  'session:event': (event: SessionEvent) => void;
-}
-export interface ConsoleClientEvents {
-  'session:subscribe': (msg: { sessionId: string }, ack: (res: { ok: boolean; error?: string }) => void) => void;
-}
 type ConsoleSocket = Socket<ConsoleClientEvents, ConsoleServerEvents, Record<string, never>, { principal: Principal }>;
 export type ConsoleNamespace = Namespace<ConsoleClientEvents, ConsoleServerEvents, Record<string, never>, { principal: Principal }>;
 
@@ -33,7 +34,6 @@ function sameOrigin(req: IncomingMessage): boolean {
   }
 }
 
-const Subscribe = z.object({ sessionId: z.uuid() }).strict();
 const room = (sessionId: string) => `session:${sessionId}`;
 
 export function createConsoleGateway(nsp: ConsoleNamespace, deps: ApiDeps) {
@@ -61,20 +61,20 @@ export function createConsoleGateway(nsp: ConsoleNamespace, deps: ApiDeps) {
   nsp.on('connection', (socket: ConsoleSocket) => {
     // An event the console does not have is dropped, and answered with an error if it asked for an answer.
     socket.use(([event, ...args], next) => {
-      if (event === 'session:subscribe') return next();
+      if (CONSOLE_CLIENT_EVENTS.has(event)) return next();
       const ack = args.at(-1);
       if (typeof ack === 'function') ack({ ok: false, error: 'unknown event' });
       next(new Error('unknown event'));
     });
     socket.on('session:subscribe', (raw: unknown, ack: unknown) => {
-      const reply = (res: { ok: boolean; error?: string }) => typeof ack === 'function' && ack(res);
+      const reply = (res: SessionSubscribeAck) => typeof ack === 'function' && ack(res);
       subscribe(socket, raw).then(reply, () => reply({ ok: false, error: 'subscription unavailable; try again' }));
     });
   });
 
   /** A subscription is checked like a GET of the session: unknown and other tenants' sessions look the same. */
-  async function subscribe(socket: ConsoleSocket, raw: unknown): Promise<{ ok: boolean; error?: string }> {
-    const msg = Subscribe.safeParse(raw);
+  async function subscribe(socket: ConsoleSocket, raw: unknown): Promise<SessionSubscribeAck> {
+    const msg = SessionSubscribe.safeParse(raw);
     if (!msg.success) return { ok: false, error: 'sessionId must be a UUID' };
     const session = await visibleSession(deps, socket.data.principal, msg.data.sessionId);
     if (!session) return { ok: false, error: 'session not found' };

@@ -8,6 +8,7 @@
 import { RemediationAnswer, RemediationRequestedAnswer } from '../../common/api-answers';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { z } from 'zod';
+import { percentDone } from '../../common/remediation-progress';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { remediationControlRequestUpdate, remediationProgressQuery, type RemediationProgress } from '../../workflows/definitions';
 import type { ApiDeps } from '../deps';
@@ -35,10 +36,9 @@ async function progressOf(deps: ApiDeps, orgId: string, workflowId: string) {
   }
   const ids = Object.keys(progress.devices);
   const names = new Map((await deps.prisma.device.findMany({ where: { id: { in: ids }, orgId }, select: { id: true, name: true } })).map((d) => [d.id, d.name]));
-  const done = progress.succeeded + progress.failed + progress.skipped + progress.cancelled;
   return {
     ...progress,
-    percent: progress.total ? Math.round((done / progress.total) * 100) : 100,
+    percent: percentDone(progress),
     devices: ids.map((id) => ({ id, name: names.get(id) ?? id, status: progress.devices[id] })),
   };
 }

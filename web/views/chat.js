@@ -2,6 +2,7 @@
 // over Socket.IO, then read back from GET /v1/sessions/:id), inline approvals for approvers, and the composer.
 import { get, post } from '../lib/api.js';
 import { el, externalLink, progressBar, replace, time, usd } from '../lib/dom.js';
+import { SessionEventType } from '../lib/events.js';
 import { watchSession } from '../lib/live.js';
 import { approvalCard } from './approval-card.js';
 
@@ -102,7 +103,7 @@ export function chatView(main, ctx, [sessionId]) {
   }
 
   // ---- one session ------------------------------------------------------------------------------------------
-  const progress = new Map(); // remediation id -> latest pushed counts
+  const progress = new Map(); // run_remediation's invocation id -> latest pushed counts
   const turnNodes = new Map(); // turn id -> { signature, node }
   const approvalNodes = new Map(); // approval id -> card (kept across refreshes so a half-filled form survives)
   let session = null;
@@ -222,7 +223,7 @@ export function chatView(main, ctx, [sessionId]) {
     pending = setTimeout(load, 200);
   };
   const unwatch = watchSession(sessionId, (e) => {
-    if (e.type === 'remediation:progress' && e.invocationId && e.progress) progress.set(e.invocationId, e.progress);
+    if (e.type === SessionEventType.RemediationProgress && e.invocationId && e.progress) progress.set(e.invocationId, e.progress);
     const line = describe(e);
     if (line) {
       live.append(el('li', { class: e.type.replace(':', '-') }, line));
@@ -245,23 +246,23 @@ export function chatView(main, ctx, [sessionId]) {
 /** One line per pushed event, as the CLI prints them. */
 function describe(e) {
   switch (e.type) {
-    case 'turn:started':
+    case SessionEventType.TurnStarted:
       return 'Your message reached the copilot.';
-    case 'model:replied':
+    case SessionEventType.ModelReplied:
       return e.text ? `Copilot: ${e.text.split('\n')[0]}` : null;
-    case 'tool:started':
+    case SessionEventType.ToolStarted:
       return `→ ${e.tool} (tier ${e.tier}) started`;
-    case 'tool:completed':
+    case SessionEventType.ToolCompleted:
       return `${e.status === 'succeeded' ? '✓' : '✗'} ${e.tool}: ${e.text ?? e.status}${e.flagged ? ' [flagged as untrusted]' : ''}`;
-    case 'tool:denied':
+    case SessionEventType.ToolDenied:
       return `✗ ${e.tool} denied: ${e.text ?? ''}`;
-    case 'approval:requested':
+    case SessionEventType.ApprovalRequested:
       return `Waiting for approval (T${e.tier}): ${e.text ?? ''}`;
-    case 'approval:decided':
+    case SessionEventType.ApprovalDecided:
       return `${e.status === 'approved' ? '✓ approved' : '✗ rejected'}${e.text ? `: ${e.text}` : ''}`;
-    case 'breaker:tripped':
+    case SessionEventType.BreakerTripped:
       return `Circuit breaker: ${e.text}`;
-    case 'remediation:progress':
+    case SessionEventType.RemediationProgress:
       return e.progress ? `remediation: ${e.progress.succeeded + e.progress.failed} of ${e.progress.total} devices done` : null;
     default:
       return null;

@@ -2,6 +2,7 @@
 // read back from GET /v1/remediations/:id); pause, resume and cancel.
 import { get, post } from '../lib/api.js';
 import { el, progressBar, replace } from '../lib/dom.js';
+import { SessionEventType } from '../lib/events.js';
 import { watchSession } from '../lib/live.js';
 
 const OVER = new Set(['finished', 'cancelled']);
@@ -31,7 +32,7 @@ export function remediationView(main, ctx, [id]) {
     if (!unwatch && r.sessionId) {
       replace(back, el('a', { href: `#/sessions/${r.sessionId}` }, '← Back to the session'));
       unwatch = watchSession(r.sessionId, (e) => {
-        if (e.type !== 'remediation:progress' || e.invocationId !== id || !e.progress) return;
+        if (e.type !== SessionEventType.RemediationProgress || e.invocationId !== id || !e.progress) return;
         // The bar moves at once with the pushed counts; the table follows from the next read.
         const p = e.progress;
         renderSummary({ ...view, percent: p.total ? Math.round(((p.succeeded + p.failed) / p.total) * 100) : 100, succeeded: p.succeeded, failed: p.failed, total: p.total });

@@ -1,0 +1,48 @@
+/**
+ * Per-agent frame limits (Redis sliding windows), and the protocol's list of events: chunks of full output have
+ * their own, larger limit, so a command's 64 uploads of 256 KiB do not crowd out its results. Excess frames are
+ * dropped and counted; an agent that keeps sending past twice its limit within a window is disconnected and
+ * flagged. Redis down: frames are dropped. Behind the limit, an event the protocol does not have is dropped,
+ * counted, and answered if it asked to be.
+ */
+import { AGENT_TO_SERVER_EVENTS } from '../../common/protocol';
+import { audit } from '../../lib/audit';
+import type { ApiDeps } from '../deps';
+import { replyTo, type AgentConnections, type AgentSocket } from './agent-sockets';
+
+export function limitFrames(socket: AgentSocket, deps: ApiDeps, connections: AgentConnections): void {
+  const { deviceId } = socket.data;
+  const { counters } = connections;
+  const limits = { frames: deps.config.guards.rates.agentMessages, output: deps.config.guards.rates.agentOutputChunks };
+  let refused = { count: 0, since: Date.now() };
+  socket.use(([event], next) => {
+    const kind = event === 'command:output' ? 'output' : 'frames';
+    const limit = limits[kind];
+    deps.limiter.hit(`agent:${deviceId}:${kind}`, limit).then(
+      (r) => {
+        if (r.allowed) return next();
+        counters.throttledFrames += 1;
+        if (Date.now() - refused.since > limit.windowMs) refused = { count: 0, since: Date.now() };
+        refused.count += 1;
+        if (refused.count > limit.max && socket.connected) {
+          counters.floodDisconnects += 1;
+          deps.logger.warn({ deviceId }, 'agent flooding the gateway; disconnected');
+          void audit(deps.prisma, { orgId: socket.data.orgId, actorType: 'agent', actorId: deviceId, action: 'security.agent_flood', target: socket.data.name }).catch(() => undefined);
+          socket.disconnect(true);
+        }
+        next(new Error('rate limited'));
+      },
+      () => {
+        counters.throttledFrames += 1;
+        next(new Error('rate limit store unavailable'));
+      },
+    );
+  });
+  socket.use(([event, ...args], next) => {
+    if (AGENT_TO_SERVER_EVENTS.has(event)) return next();
+    connections.drop(socket, String(event).slice(0, 50), 'unknown event');
+    replyTo(args.at(-1))({ accepted: false, reason: 'unknown event' });
+    next(new Error('unknown event'));
+  });
+  socket.on('error', () => undefined); // refusals from the middlewares above; already counted
+}

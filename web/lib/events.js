@@ -1,0 +1,24 @@
+// Generated from common/console-protocol.ts by `npm run docs`; edit the catalog, not this file.
+
+/** What the console sends on Socket.IO `/console`. */
+export const ConsoleSend = Object.freeze({
+  SessionSubscribe: 'session:subscribe',
+});
+
+/** What the console receives on Socket.IO `/console`. */
+export const ConsoleReceive = Object.freeze({
+  SessionEvent: 'session:event',
+});
+
+/** The `type` of a `session:event`. */
+export const SessionEventType = Object.freeze({
+  TurnStarted: 'turn:started',
+  ModelReplied: 'model:replied',
+  ToolStarted: 'tool:started',
+  ToolCompleted: 'tool:completed',
+  ToolDenied: 'tool:denied',
+  ApprovalRequested: 'approval:requested',
+  ApprovalDecided: 'approval:decided',
+  BreakerTripped: 'breaker:tripped',
+  RemediationProgress: 'remediation:progress',
+});
