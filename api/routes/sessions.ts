@@ -16,7 +16,7 @@ import { IdParams as SessionParams } from '../http/params';
 import { defineRoute, type AnyRoute } from '../http/route';
 import { resetSessionBreaker, sendSessionMessage, startSession } from '../services/sessions';
 import { temporalUnavailable } from '../http/temporal-errors';
-import { usageView } from './orgs';
+import { usageView } from '../services/orgs';
 
 const workflowUrl = (deps: ApiDeps, workflowId: string) =>
   `${deps.config.temporalUiUrl}/namespaces/${encodeURIComponent(deps.config.temporalNamespace)}/workflows/${encodeURIComponent(workflowId)}`;

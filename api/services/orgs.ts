@@ -1,0 +1,128 @@
+/**
+ * The operations of organization controls, one each: the copilot kill switch, the org's tier policy and approval
+ * expiry, its budget and usage, and its copilot state. Each holds its queries and its audit event; the routes in
+ * routes/orgs.ts parse, call and shape the answer. Another org's id answers exactly like an unknown one.
+ */
+import { isToolName } from '../../common/tools';
+import { copilotPausedSignal } from '../../workflows/definitions';
+import { lowersDefault, policyActions } from '../../cage/policy';
+import { AppError, AppErrorCode } from '../../lib/app-error';
+import { audit } from '../../lib/audit';
+import { usageOf } from '../../lib/budget';
+import { endPausedCommands } from '../../lib/device-commands';
+import type { ApiDeps } from '../deps';
+import { findOrgFor, Role } from '../http/access';
+import type { Caller } from './caller';
+
+/** Tells every session of the org at once; a session that misses the signal still denies through its activities. */
+async function broadcastPause(deps: ApiDeps, orgId: string, paused: boolean, by: string): Promise<number> {
+  const sessions = await deps.prisma.copilotSession.findMany({ where: { orgId }, select: { workflowId: true } });
+  const results = await Promise.allSettled(
+    sessions.map((s) => deps.temporal.workflow.getHandle(s.workflowId).signal(copilotPausedSignal, { paused, by })),
+  );
+  return results.filter((r) => r.status === 'fulfilled').length;
+}
+
+/** The kill switch (admins): pauses or resumes the org's copilot and tells its sessions; answers how many heard. */
+export async function setCopilotPaused({ deps, principal }: Caller, orgRef: string, paused: boolean) {
+  const org = await findOrgFor(deps, principal, orgRef, [Role.Admin]);
+  await deps.prisma.organization.update({
+    where: { id: org.id },
+    data: paused ? { copilotPausedAt: new Date(), copilotPausedBy: principal.userId } : { copilotPausedAt: null, copilotPausedBy: null },
+  });
+  // Once the pause is committed no delivery statement sends the org's commands (lib/device-commands.ts); the ones
+  // still waiting for their device end now as PAUSED, so their sessions are told instead of waiting for a TTL.
+  const ended = paused ? (await endPausedCommands(deps.pool, org.id)).length : 0;
+  await audit(deps.prisma, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: paused ? 'copilot.paused' : 'copilot.resumed', target: org.slug, ...(paused ? { data: { commandsEnded: ended } } : {}) });
+  const signalled = await broadcastPause(deps, org.id, paused, principal.userId);
+  return { org, signalled };
+}
+
+export async function getPolicy({ deps, principal }: Caller, orgRef: string) {
+  const org = await findOrgFor(deps, principal, orgRef);
+  const overrides = await deps.prisma.policyOverride.findMany({ where: { orgId: org.id }, orderBy: [{ tool: 'asc' }, { action: 'asc' }] });
+  return { org, overrides };
+}
+
+export interface PolicyInput {
+  overrides: { tool: string; action: string; tier: number }[];
+  approvalTtlSeconds?: { t3: number; t4: number };
+}
+
+/** Replaces the org's tier overrides and approval expiry (admins); lowering a default tier is audited as such. */
+export async function replacePolicy({ deps, principal }: Caller, orgRef: string, input: PolicyInput) {
+  const org = await findOrgFor(deps, principal, orgRef, [Role.Admin]);
+  const seen = new Set<string>();
+  for (const [i, o] of input.overrides.entries()) {
+    if (!isToolName(o.tool)) throw new AppError(AppErrorCode.BadRequest, `body.overrides.${i}.tool: unknown tool "${o.tool}"`);
+    // Every tool says which actions it has (none for a tool with one tier), so no policy shape can reach a 500.
+    const actions = policyActions(o.tool);
+    if (o.action !== '*' && !actions.includes(o.action)) {
+      const known = actions.length ? `its actions are ${actions.map((a) => `"${a}"`).join(', ')} (or "*")` : 'it has one tier for every call: use "*"';
+      throw new AppError(AppErrorCode.BadRequest, `body.overrides.${i}.action: ${o.tool} has no action "${o.action}"; ${known}`);
+    }
+    const key = `${o.tool}\u0000${o.action}`;
+    if (seen.has(key)) throw new AppError(AppErrorCode.BadRequest, `body.overrides.${i}: ${o.tool} "${o.action}" is listed twice`);
+    seen.add(key);
+  }
+  await deps.prisma.$transaction(async (tx) => {
+    await tx.policyOverride.deleteMany({ where: { orgId: org.id } });
+    for (const o of input.overrides) await tx.policyOverride.create({ data: { orgId: org.id, tool: o.tool, action: o.action, tier: o.tier, setBy: principal.userId } });
+    if (input.approvalTtlSeconds) {
+      await tx.organization.update({ where: { id: org.id }, data: { approvalTtlT3Seconds: input.approvalTtlSeconds.t3, approvalTtlT4Seconds: input.approvalTtlSeconds.t4 } });
+    }
+    const lowered = input.overrides.filter((o) => lowersDefault(o.tool, o.action, o.tier));
+    await audit(tx, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: lowered.length ? 'policy.lowered' : 'policy.updated', target: org.slug, data: { overrides: input.overrides, lowered, approvalTtlSeconds: input.approvalTtlSeconds ?? null } });
+  });
+  return org;
+}
+
+const usd = (micros: bigint) => Number(micros) / 1_000_000;
+
+/** Spent and remaining today and this month (UTC), in USD. */
+export async function usageView(deps: ApiDeps, orgId: string) {
+  const u = await usageOf(deps.prisma, orgId, deps.config.guards.budget);
+  const period = (p: Awaited<ReturnType<typeof usageOf>>['today']) => ({
+    period: p.period.split(':')[1],
+    limitUsd: usd(p.limitMicros),
+    spentUsd: usd(p.spentMicros),
+    reservedUsd: usd(p.reservedMicros),
+    remainingUsd: usd(p.remainingMicros),
+  });
+  return { today: period(u.today), month: period(u.month), hourlyCeilingUsd: usd(u.limits.hourlyMicros), customBudget: u.limits.custom };
+}
+
+export async function orgUsage({ deps, principal }: Caller, orgRef: string) {
+  const org = await findOrgFor(deps, principal, orgRef);
+  return { org, usage: await usageView(deps, org.id) };
+}
+
+/** Sets the org's daily and monthly budgets and hourly ceiling, in USD (admins); answers the usage against them. */
+export async function setBudget({ deps, principal }: Caller, orgRef: string, input: { dailyUsd: number; monthlyUsd: number; hourlyUsd?: number }) {
+  const org = await findOrgFor(deps, principal, orgRef, [Role.Admin]);
+  if (input.dailyUsd > input.monthlyUsd) throw new AppError(AppErrorCode.BadRequest, 'body.dailyUsd: cannot be more than monthlyUsd');
+  const micros = (n: number) => BigInt(Math.round(n * 1_000_000));
+  const data = {
+    dailyLimitMicros: micros(input.dailyUsd),
+    monthlyLimitMicros: micros(input.monthlyUsd),
+    hourlyLimitMicros: micros(input.hourlyUsd ?? Math.min(input.dailyUsd, deps.config.guards.budget.hourlyMicros / 1_000_000)),
+    updatedBy: principal.userId,
+  };
+  await deps.prisma.orgBudget.upsert({ where: { orgId: org.id }, create: { orgId: org.id, ...data }, update: data });
+  await audit(deps.prisma, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: 'budget.updated', target: org.slug, data: input });
+  return { org, usage: await usageView(deps, org.id) };
+}
+
+/** The org's copilot state: the kill switch (who paused it) and the sessions whose circuit breaker is tripped. */
+export async function orgStatus({ deps, principal }: Caller, orgRef: string) {
+  const org = await findOrgFor(deps, principal, orgRef);
+  // The breaker as the session rows hold it: what authorization enforces, whatever a workflow's state says.
+  const tripped = await deps.prisma.copilotSession.findMany({
+    where: { orgId: org.id, breakerTrippedAt: { not: null } },
+    orderBy: { breakerTrippedAt: 'desc' },
+    take: 500,
+    select: { id: true, breakerTrippedAt: true },
+  });
+  const pausedBy = org.copilotPausedBy ? await deps.prisma.user.findUnique({ where: { id: org.copilotPausedBy }, select: { email: true } }) : null;
+  return { org, tripped, pausedByEmail: pausedBy?.email ?? null };
+}
