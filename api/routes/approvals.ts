@@ -1,29 +1,14 @@
-/** Approvals: the queue of an approver's orgs, one approval, and the decision (through the decision service). */
+/**
+ * Approvals: the queue of an approver's orgs, one approval, and the decision. The reads are services/approvals.ts's,
+ * the decision the one decision service's (services/decide-approval.ts).
+ */
 import { ApprovalAnswer, ApprovalsAnswer } from '../../common/api-answers';
 import type { Approval } from '@prisma/client';
 import { z } from 'zod';
-import { sitesCover, sitesOfDevices, targetIds } from '../../lib/approval-authority';
-import type { ApiDeps } from '../deps';
-import { AppError } from '../../lib/app-error';
-import { audit } from '../../lib/audit';
-import { hasRole, orgsWhere, type Principal, Role, sitesWhere } from '../http/access';
 import { IdParams as ApprovalParams } from '../http/params';
 import { defineRoute, type AnyRoute } from '../http/route';
-import { decideApproval, findApproval } from '../services/decide-approval';
-
-/** The approvals this principal may decide as far as sites go: an approver narrowed to sites sees only theirs. */
-async function withinApproverSites(deps: ApiDeps, principal: Principal, approvals: Approval[]): Promise<Approval[]> {
-  const sitesOf = (a: Approval) => sitesWhere(principal, a.orgId, [Role.Approver]);
-  const narrowed = approvals.filter((a) => sitesOf(a) !== null);
-  const siteOf = await sitesOfDevices(deps.prisma, [...new Set(narrowed.map((a) => a.orgId))], narrowed.flatMap((a) => targetIds(a.targets) ?? []));
-  return approvals.filter((a) => sitesCover(sitesOf(a), a.targets, siteOf));
-}
-
-/** Approvers see who asked by e-mail: the turn's author, who may differ from the session's owner. */
-async function requesterEmails(deps: ApiDeps, approvals: Approval[]): Promise<Map<string, string>> {
-  const users = await deps.prisma.user.findMany({ where: { id: { in: [...new Set(approvals.map((a) => a.requestedBy))] } }, select: { id: true, email: true } });
-  return new Map(users.map((u) => [u.id, u.email]));
-}
+import { listApprovals as approvalsOf, viewApproval } from '../services/approvals';
+import { decideApproval } from '../services/decide-approval';
 
 export function approvalView(a: Approval, requesters?: Map<string, string>) {
   return {
@@ -58,15 +43,9 @@ export const listApprovals = defineRoute({
   query: z.object({ status: z.enum(['pending', 'approved', 'rejected', 'expired', 'cancelled', 'all']).default('pending') }).strict(),
   responses: { 200: 'The approvals', 400: 'Invalid query', 401: 'No valid API key' },
   response: ApprovalsAnswer,
-  async handler({ deps, principal, query }) {
-    const approvals = await deps.prisma.approval.findMany({
-      where: { orgId: { in: orgsWhere(principal, [Role.Approver]) }, ...(query.status === 'all' ? {} : { status: query.status }) },
-      orderBy: { createdAt: 'desc' },
-      take: 200,
-    });
-    const visible = await withinApproverSites(deps, principal, approvals);
-    const requesters = await requesterEmails(deps, visible);
-    return { status: 200, body: { approvals: visible.map((a) => approvalView(a, requesters)) } };
+  async handler(ctx) {
+    const { approvals, requesters } = await approvalsOf(ctx, ctx.query.status);
+    return { status: 200, body: { approvals: approvals.map((a) => approvalView(a, requesters)) } };
   },
 });
 
@@ -79,15 +58,9 @@ export const getApproval = defineRoute({
   params: ApprovalParams,
   responses: { 200: 'The approval', 400: 'Invalid id', 401: 'No valid API key', 404: 'Unknown approval' },
   response: ApprovalAnswer,
-  async handler({ deps, principal, params }) {
-    const approval = await findApproval(deps, principal, params.id);
-    // Someone who is in the org only as an approver of other sites is not told it exists: the unknown id's answer.
-    const otherRole = hasRole(principal, approval.orgId, [Role.Technician, Role.Admin, Role.Auditor]);
-    if (!otherRole && (await withinApproverSites(deps, principal, [approval])).length === 0) {
-      await audit(deps.prisma, { orgId: approval.orgId, actorType: 'user', actorId: principal.userId, action: 'approval.view_refused', target: approval.id, sessionId: approval.sessionId, data: { why: "target devices outside the approver's sites" } });
-      throw AppError.notFound('approval');
-    }
-    return { status: 200, body: approvalView(approval, await requesterEmails(deps, [approval])) };
+  async handler(ctx) {
+    const { approval, requesters } = await viewApproval(ctx, ctx.params.id);
+    return { status: 200, body: approvalView(approval, requesters) };
   },
 });
 
