@@ -2,18 +2,15 @@
  * An org's script library: the only scripts `run_library_script` and library remediations can run. Everyone with
  * a role in the org reads it; admins add, change and remove scripts, audited with the SHA-256 of the body. A
  * changed body changes the digest of any call that uses it, so a pending approval for the old body cannot run
- * the new one.
+ * the new one. The operations are services/scripts.ts's.
  */
 import { ScriptAnswer, ScriptRemovedAnswer, ScriptsAnswer } from '../../common/api-answers';
-import type { Prisma } from '@prisma/client';
 import { z } from 'zod';
-import { AppError } from '../../lib/app-error';
-import { audit } from '../../lib/audit';
 import { sha256 } from '../../lib/secrets';
 import { ScriptParameters } from '../../common/script-parameters';
-import { findOrgFor, Role } from '../http/access';
 import { OrgParams } from '../http/params';
 import { defineRoute, type AnyRoute } from '../http/route';
+import { listScripts as scriptsOf, removeScript, saveScript } from '../services/scripts';
 
 const ScriptName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'a script name: lower-case letters, digits and -, at most 63');
 
@@ -36,9 +33,8 @@ export const listScripts = defineRoute({
   params: OrgParams,
   responses: { 200: 'Scripts', 401: 'No valid API key', 404: 'Unknown organization' },
   response: ScriptsAnswer,
-  async handler({ deps, principal, params }) {
-    const org = await findOrgFor(deps, principal, params.id);
-    const scripts = await deps.prisma.script.findMany({ where: { orgId: org.id }, orderBy: { name: 'asc' } });
+  async handler(ctx) {
+    const { org, scripts } = await scriptsOf(ctx, ctx.params.id);
     return { status: 200, body: { org: org.slug, scripts: scripts.map(view) } };
   },
 });
@@ -60,22 +56,8 @@ export const putScript = defineRoute({
     .strict(),
   responses: { 200: 'Saved', 400: 'Invalid body', 401: 'No valid API key', 404: 'Unknown organization' },
   response: ScriptAnswer,
-  async handler({ deps, principal, params, body }) {
-    const org = await findOrgFor(deps, principal, params.id, [Role.Admin]);
-    const data = { description: body.description, interpreter: body.interpreter, body: body.body, parameters: body.parameters as Prisma.InputJsonValue };
-    const saved = await deps.prisma.$transaction(async (tx) => {
-      const before = await tx.script.findUnique({ where: { orgId_name: { orgId: org.id, name: params.name } } });
-      const script = await tx.script.upsert({ where: { orgId_name: { orgId: org.id, name: params.name } }, create: { orgId: org.id, name: params.name, ...data }, update: data });
-      await audit(tx, {
-        orgId: org.id,
-        actorType: 'user',
-        actorId: principal.userId,
-        action: before ? 'script.updated' : 'script.created',
-        target: params.name,
-        data: { interpreter: body.interpreter, bodySha256: sha256(body.body), previousBodySha256: before ? sha256(before.body) : null, parameters: Object.keys(body.parameters) },
-      });
-      return script;
-    });
+  async handler(ctx) {
+    const saved = await saveScript(ctx, ctx.params.id, ctx.params.name, ctx.body);
     return { status: 200, body: view(saved) };
   },
 });
@@ -89,17 +71,9 @@ export const deleteScript = defineRoute({
   params: OrgParams.extend({ name: ScriptName }),
   responses: { 200: 'Removed', 401: 'No valid API key', 404: 'Unknown organization or script' },
   response: ScriptRemovedAnswer,
-  async handler({ deps, principal, params }) {
-    const org = await findOrgFor(deps, principal, params.id, [Role.Admin]);
-    const removed = await deps.prisma.$transaction(async (tx) => {
-      const script = await tx.script.findUnique({ where: { orgId_name: { orgId: org.id, name: params.name } } });
-      if (!script) return null;
-      await tx.script.delete({ where: { id: script.id } });
-      await audit(tx, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: 'script.deleted', target: params.name, data: { bodySha256: sha256(script.body) } });
-      return script;
-    });
-    if (!removed) throw AppError.notFound('script');
-    return { status: 200, body: { removed: params.name } };
+  async handler(ctx) {
+    await removeScript(ctx, ctx.params.id, ctx.params.name);
+    return { status: 200, body: { removed: ctx.params.name } };
   },
 });
 
