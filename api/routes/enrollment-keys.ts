@@ -1,14 +1,13 @@
-/** Org admins mint site-scoped enrollment keys for new endpoints. The key is shown once; only its hash is kept. */
+/**
+ * Org admins mint site-scoped enrollment keys for new endpoints. The key is shown once; only its hash is kept. The
+ * operations are services/enrollment-keys.ts's.
+ */
 import { EnrollmentKeyAnswer, EnrollmentKeyCreatedAnswer, EnrollmentKeysAnswer } from '../../common/api-answers';
 import { z } from 'zod';
-// eslint-disable-next-line import-x/no-restricted-paths -- one of the two breaks api/README.md names
-import { createEnrollmentKey } from '../../prisma/seed-demo';
-import { AppError } from '../../lib/app-error';
-import { audit } from '../../lib/audit';
 import type { EnrollmentKey } from '@prisma/client';
-import { findOrgFor, orgIdOrSlug, orgsWhere, Role, rowFor } from '../http/access';
 import { IdParams, OrgParams } from '../http/params';
 import { defineRoute, type AnyRoute } from '../http/route';
+import * as enrollmentKeys from '../services/enrollment-keys';
 
 export const createEnrollmentKeyRoute = defineRoute({
   method: 'post',
@@ -26,20 +25,9 @@ export const createEnrollmentKeyRoute = defineRoute({
     .strict(),
   responses: { 201: 'The key, shown once', 400: 'Invalid body', 401: 'No valid API key', 404: 'Unknown organization or site' },
   response: EnrollmentKeyCreatedAnswer,
-  async handler({ deps, principal, body }) {
-    const org = await deps.prisma.organization.findFirst({
-      where: { id: { in: orgsWhere(principal, [Role.Admin]) }, ...orgIdOrSlug(body.org) },
-    });
-    if (!org) throw AppError.notFound('organization');
-    const site = await deps.prisma.site.findFirst({
-      where: { orgId: org.id, ...(body.site ? { OR: [{ name: body.site }, ...(z.uuid().safeParse(body.site).success ? [{ id: body.site }] : [])] } : {}) },
-      orderBy: { createdAt: 'asc' },
-    });
-    if (!site) throw AppError.notFound('site');
-    const key = await createEnrollmentKey(deps.prisma, { orgId: org.id, siteId: site.id, maxUses: body.maxUses, ttlMinutes: body.ttlMinutes });
-    await audit(deps.prisma, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: 'enrollment_key.created', target: site.name, data: { maxUses: body.maxUses, ttlMinutes: body.ttlMinutes } });
-    const expiresAt = new Date(Date.now() + body.ttlMinutes * 60_000).toISOString();
-    return { status: 201, body: { key, org: org.slug, site: site.name, maxUses: body.maxUses, expiresAt } };
+  async handler(ctx) {
+    const { key, org, site, expiresAt } = await enrollmentKeys.mintEnrollmentKey(ctx, ctx.body);
+    return { status: 201, body: { key, org: org.slug, site: site.name, maxUses: ctx.body.maxUses, expiresAt: expiresAt.toISOString() } };
   },
 });
 
@@ -64,9 +52,8 @@ export const listEnrollmentKeys = defineRoute({
   params: OrgParams,
   responses: { 200: 'The keys', 401: 'Not authenticated', 404: 'Unknown organization' },
   response: EnrollmentKeysAnswer,
-  async handler({ deps, principal, params }) {
-    const org = await findOrgFor(deps, principal, params.id, [Role.Admin]);
-    const keys = await deps.prisma.enrollmentKey.findMany({ where: { orgId: org.id }, include: { site: true }, orderBy: { createdAt: 'asc' } });
+  async handler(ctx) {
+    const { org, keys } = await enrollmentKeys.listEnrollmentKeys(ctx, ctx.params.id);
     return { status: 200, body: { org: org.slug, keys: keys.map(keyView) } };
   },
 });
@@ -80,10 +67,8 @@ export const revokeEnrollmentKey = defineRoute({
   params: IdParams,
   responses: { 200: 'Revoked', 401: 'Not authenticated', 404: 'Unknown key' },
   response: EnrollmentKeyAnswer,
-  async handler({ deps, system, principal, params }) {
-    const key = rowFor(principal, await deps.prisma.enrollmentKey.findUnique({ where: { id: params.id }, include: { site: true } }), [Role.Admin], 'enrollment key');
-    const revoked = key.revokedAt ? key : await deps.prisma.enrollmentKey.update({ where: { id: key.id }, data: { revokedAt: new Date() }, include: { site: true } });
-    if (!key.revokedAt) await audit(system, { orgId: key.orgId, actorType: 'user', actorId: principal.userId, action: 'enrollment_key.revoked', target: key.prefix, data: { keyId: key.id, site: key.site.name } });
+  async handler(ctx) {
+    const revoked = await enrollmentKeys.revokeEnrollmentKey(ctx, ctx.params.id);
     return { status: 200, body: keyView(revoked) };
   },
 });
