@@ -2,16 +2,15 @@
  * Routes for the Slack approval channel: the org's channel (admins), and the Slack links: listed by their owner
  * and by the admins of the owner's orgs, removed by either. Nobody creates a link for someone else: the person
  * links their own account from Slack (api/services/slack-links.ts). A linked Slack user decides as that Gatehouse
- * user; the approver role is checked at decision time, so linking grants nothing by itself.
+ * user; the approver role is checked at decision time, so linking grants nothing by itself. The operations are
+ * services/slack-admin.ts's and services/slack-links.ts's.
  */
 import { NoAnswer, SlackChannelAnswer, SlackLinkRemovedAnswer, SlackLinksAnswer } from '../../common/api-answers';
 import { z } from 'zod';
-import { AppError, AppErrorCode } from '../../lib/app-error';
-import { audit } from '../../lib/audit';
-import { findOrgFor, Role } from '../http/access';
 import { OrgParams } from '../http/params';
 import { defineRoute, type AnyRoute } from '../http/route';
-import { linkView, removeSlackLink, SlackId, SlackUserRef } from '../services/slack-links';
+import { refuseLinkForSomeoneElse, setSlackChannel } from '../services/slack-admin';
+import { linkView, orgSlackLinks, ownSlackLinks, removeSlackLink, SlackId, SlackUserRef } from '../services/slack-links';
 
 export const putSlackChannel = defineRoute({
   method: 'put',
@@ -23,11 +22,9 @@ export const putSlackChannel = defineRoute({
   body: z.object({ teamId: SlackId, channelId: SlackId }).strict(),
   responses: { 200: 'Saved', 400: 'Invalid body', 401: 'No valid API key', 404: 'Unknown organization' },
   response: SlackChannelAnswer,
-  async handler({ deps, principal, params, body }) {
-    const org = await findOrgFor(deps, principal, params.id, [Role.Admin]);
-    await deps.prisma.slackChannel.upsert({ where: { orgId: org.id }, create: { orgId: org.id, ...body }, update: body });
-    await audit(deps.prisma, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: 'slack.channel_set', target: org.slug, data: body });
-    return { status: 200, body: { org: org.slug, ...body } };
+  async handler(ctx) {
+    const org = await setSlackChannel(ctx, ctx.params.id, ctx.body);
+    return { status: 200, body: { org: org.slug, ...ctx.body } };
   },
 });
 
@@ -45,10 +42,8 @@ export const linkSlackUser = defineRoute({
   body: z.object({ teamId: SlackId, slackUserId: SlackId, email: z.email().max(320) }).strict(),
   responses: { 400: 'Invalid body', 401: 'No valid API key', 403: 'Always: links are made by their owner', 404: 'Unknown organization' },
   response: NoAnswer,
-  async handler({ deps, principal, params, body }) {
-    const org = await findOrgFor(deps, principal, params.id, [Role.Admin]);
-    await audit(deps.prisma, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: 'slack.link_refused', target: body.email, data: { teamId: body.teamId, slackUserId: body.slackUserId, why: 'linking on behalf of someone else' } });
-    throw new AppError(AppErrorCode.Forbidden, 'a Slack account can only be linked by its owner: ask them to type /gatehouse link in Slack and confirm while signed in to Gatehouse');
+  async handler(ctx) {
+    return refuseLinkForSomeoneElse(ctx, ctx.params.id, ctx.body);
   },
 });
 
@@ -62,11 +57,7 @@ export const listOrgSlackUsers = defineRoute({
   responses: { 200: 'The links', 401: 'No valid API key', 404: 'Unknown organization' },
   response: SlackLinksAnswer,
   async handler({ deps, principal, params }) {
-    const org = await findOrgFor(deps, principal, params.id, [Role.Admin]);
-    const users = await deps.prisma.user.findMany({ where: { roleBindings: { some: { orgId: org.id } } }, select: { id: true, email: true } });
-    const emailOf = new Map(users.map((u) => [u.id, u.email]));
-    const links = await deps.prisma.slackUserLink.findMany({ where: { userId: { in: [...emailOf.keys()] } }, orderBy: { createdAt: 'asc' } });
-    return { status: 200, body: { links: links.map((l) => linkView({ ...l, user: { email: emailOf.get(l.userId)! } })) } };
+    return { status: 200, body: { links: (await orgSlackLinks(deps, principal, params.id)).map(linkView) } };
   },
 });
 
@@ -79,8 +70,7 @@ export const listMySlackLinks = defineRoute({
   responses: { 200: 'Your links', 401: 'Not authenticated' },
   response: SlackLinksAnswer,
   async handler({ deps, principal }) {
-    const links = await deps.prisma.slackUserLink.findMany({ where: { userId: principal.userId }, orderBy: { createdAt: 'asc' } });
-    return { status: 200, body: { links: links.map((l) => linkView({ ...l, user: { email: principal.email } })) } };
+    return { status: 200, body: { links: (await ownSlackLinks(deps, principal)).map(linkView) } };
   },
 });
 

@@ -16,7 +16,7 @@ import { audit, type AuditEntry } from '../../lib/audit';
 import type { PrismaClient } from '../../lib/prisma';
 import { randomToken, sha256 } from '../../lib/secrets';
 import type { ApiDeps } from '../deps';
-import { orgsWhere, type Principal, Role } from '../http/access';
+import { findOrgFor, orgsWhere, type Principal, Role } from '../http/access';
 
 export const SlackId = z.string().regex(/^[A-Z0-9]{2,30}$/, 'a Slack id (upper-case letters and digits)');
 export const SlackLinkToken = z.string().regex(/^[A-Za-z0-9_-]{43}$/);
@@ -166,4 +166,19 @@ export async function unlinkFromSlack(deps: ApiDeps, link: SlackUserLink): Promi
     target: owner?.email ?? link.userId,
     data: { teamId: link.teamId, slackUserId: link.slackUserId, by: 'the Slack user' },
   });
+}
+
+/** The Slack accounts linked to users of an org the caller administers, with their owners' e-mails. */
+export async function orgSlackLinks(deps: ApiDeps, principal: Principal, orgRef: string) {
+  const org = await findOrgFor(deps, principal, orgRef, [Role.Admin]);
+  const users = await deps.prisma.user.findMany({ where: { roleBindings: { some: { orgId: org.id } } }, select: { id: true, email: true } });
+  const emailOf = new Map(users.map((u) => [u.id, u.email]));
+  const links = await deps.prisma.slackUserLink.findMany({ where: { userId: { in: [...emailOf.keys()] } }, orderBy: { createdAt: 'asc' } });
+  return links.map((l) => ({ ...l, user: { email: emailOf.get(l.userId)! } }));
+}
+
+/** The Slack accounts linked to the caller. */
+export async function ownSlackLinks(deps: ApiDeps, principal: Principal) {
+  const links = await deps.prisma.slackUserLink.findMany({ where: { userId: principal.userId }, orderBy: { createdAt: 'asc' } });
+  return links.map((l) => ({ ...l, user: { email: principal.email } }));
 }
