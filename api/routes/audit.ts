@@ -2,15 +2,13 @@
  * Audit routes for the auditor role: the sessions of an org, and one session's export (histories with encoded
  * payloads, the org's audit events for it, and a manifest with the SHA-256 of every file), the same bundle
  * `npm run audit -- export` writes to disk. Another org's session, or one that reached a site outside an auditor's
- * sites, answers exactly like an unknown one.
+ * sites, answers exactly like an unknown one. The operations are services/audit.ts's.
  */
 import { AuditExportAnswer, AuditSessionsAnswer } from '../../common/api-answers';
 import { z } from 'zod';
-import { exportSession } from '../../lib/audit-export';
-import { findOrgFor, findVisibleSession, Role, visibleSessions } from '../http/access';
 import { IdParams } from '../http/params';
 import { defineRoute, type AnyRoute } from '../http/route';
-import { temporalUnavailable } from '../http/temporal-errors';
+import { auditExport, auditSessions } from '../services/audit';
 
 export const listAuditSessions = defineRoute({
   method: 'get',
@@ -26,16 +24,9 @@ export const listAuditSessions = defineRoute({
     .strict(),
   responses: { 200: 'Sessions', 401: 'No valid API key', 404: 'Unknown organization' },
   response: AuditSessionsAnswer,
-  async handler({ deps, principal, query }) {
-    const org = await findOrgFor(deps, principal, query.org, [Role.Auditor]);
-    const found = await deps.prisma.copilotSession.findMany({
-      where: { orgId: org.id },
-      orderBy: { createdAt: 'desc' },
-      take: query.limit,
-      select: { id: true, orgId: true, workflowId: true, userId: true, createdAt: true },
-    });
-    // An auditor narrowed to sites sees only sessions within them (or their own), as on every session read.
-    const sessions = (await visibleSessions(deps, principal, found, [Role.Auditor])).map(({ orgId: _orgId, ...s }) => ({ ...s, createdAt: s.createdAt.toISOString() }));
+  async handler(ctx) {
+    const { org, sessions: found } = await auditSessions(ctx, ctx.query.org, ctx.query.limit);
+    const sessions = found.map(({ orgId: _orgId, ...s }) => ({ ...s, createdAt: s.createdAt.toISOString() }));
     return { status: 200, body: { org: org.slug, sessions } };
   },
 });
@@ -49,11 +40,8 @@ export const exportAuditSession = defineRoute({
   params: IdParams,
   responses: { 200: 'The export: manifest and files (path → exact content)', 401: 'No valid API key', 404: 'Unknown session' },
   response: AuditExportAnswer,
-  async handler({ deps, principal, params }) {
-    const session = await findVisibleSession(deps, principal, params.id, [Role.Auditor]);
-    const bundle = await exportSession({ prisma: deps.prisma, temporal: deps.temporal }, session.workflowId).catch((err: unknown) => {
-      throw temporalUnavailable(err);
-    });
+  async handler(ctx) {
+    const bundle = await auditExport(ctx, ctx.params.id);
     return { status: 200, body: { manifest: bundle.manifest, files: Object.fromEntries(bundle.files) } };
   },
 });

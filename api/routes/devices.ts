@@ -1,9 +1,9 @@
+/** The devices of the caller's organizations; the query is services/devices.ts's. */
 import { DevicesAnswer } from '../../common/api-answers';
 import { z } from 'zod';
-import { AppError } from '../../lib/app-error';
 import { deviceView } from '../../lib/device-view';
-import { orgIdOrSlug, siteReach, tenantScope } from '../http/access';
 import { defineRoute, type AnyRoute } from '../http/route';
+import { listDevices as devicesOf } from '../services/devices';
 
 export const listDevices = defineRoute({
   method: 'get',
@@ -19,21 +19,8 @@ export const listDevices = defineRoute({
     .strict(),
   responses: { 200: 'The devices', 400: 'Invalid query', 401: 'No valid API key', 404: 'Unknown organization' },
   response: DevicesAnswer,
-  async handler({ deps, principal, query }) {
-    const scope = tenantScope(principal);
-    let orgFilter = scope.orgId.in;
-    if (query.org) {
-      const org = await deps.prisma.organization.findFirst({ where: { ...orgIdOrSlug(query.org), id: { in: scope.orgId.in } } });
-      if (!org) throw AppError.notFound('organization');
-      orgFilter = [org.id];
-    }
-    // A role narrowed to sites shows those sites' devices only.
-    const reach = orgFilter.map((orgId) => siteReach(principal, orgId));
-    const devices = await deps.prisma.device.findMany({
-      where: { OR: reach, ...(query.online ? { online: query.online === 'true' } : {}) },
-      include: { org: true, site: true, group: true },
-      orderBy: [{ org: { slug: 'asc' } }, { name: 'asc' }],
-    });
+  async handler(ctx) {
+    const devices = await devicesOf(ctx, { org: ctx.query.org, online: ctx.query.online === undefined ? undefined : ctx.query.online === 'true' });
     return {
       status: 200,
       body: {
