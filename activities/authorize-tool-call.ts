@@ -9,7 +9,7 @@ import { checkDiscoveryRange } from '../cage/network';
 import { checkScriptParameters, ScriptParameters } from '../common/script-parameters';
 import { resolveTier, serviceOf } from '../cage/policy';
 import { BLAST_RADIUS_WINDOW_MINUTES } from '../common/default-policy';
-import { audit } from '../lib/audit';
+import { audit } from '../audit/log';
 import { sha256 } from '../lib/secrets';
 import { siteFilter, userSites } from '../lib/site-scope';
 import { tenantDb } from '../lib/tenant-db';
