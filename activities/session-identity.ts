@@ -13,7 +13,8 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { FailureType } from '../common/failures';
 import { invocationOfCommand, Uuid } from '../common/ids';
 import { BREAKER_DENIAL, PAUSED_DENIAL, UNKNOWN_SESSION_DENIAL } from '../common/session';
-import { audit } from '../lib/audit';
+import type { AuditAction } from '../audit/actions';
+import { audit } from '../audit/log';
 import { breakerTripped } from './breaker';
 import type { ActivityDeps } from './deps';
 
@@ -60,7 +61,7 @@ export async function auditSessionRefusal(
   prisma: ActivityDeps['prisma'],
   claim: SessionClaim,
   refusal: { rule: SessionRule; reason: string },
-  what: { activity: string; action?: string; target?: string; data?: Record<string, unknown> },
+  what: { activity: string; action?: AuditAction; target?: string; data?: Record<string, unknown> },
 ): Promise<void> {
   const known = refusal.rule !== 'session_identity';
   const entry = {
@@ -68,7 +69,7 @@ export async function auditSessionRefusal(
     actorId: known ? claim.sessionId : null,
     // A forged identity names a session that is not the caller's: the event is not filed under it.
     sessionId: known ? claim.sessionId : null,
-    action: what.action ?? (known ? 'tool.denied' : 'security.session_identity_refused'),
+    action: what.action ?? (known ? ('tool.denied' as const) : ('security.session_identity_refused' as const)),
     target: what.target ?? what.activity,
     data: { rule: refusal.rule, reason: refusal.reason, activity: what.activity, workflowId: callingWorkflow() ?? null, claimedSessionId: claim.sessionId.slice(0, 100), ...what.data },
   };

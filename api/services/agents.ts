@@ -4,7 +4,7 @@
  * its org. Every refusal reads the same, whatever the reason.
  */
 import { AppError, AppErrorCode } from '../../lib/app-error';
-import { audit } from '../../lib/audit';
+import { audit } from '../../audit/log';
 import type { PrismaClient } from '../../lib/prisma';
 import { hashesEqual, randomToken, secretPrefix, sha256 } from '../../lib/secrets';
 import { tenantTransaction } from '../../lib/tenant-db';

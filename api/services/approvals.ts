@@ -6,7 +6,7 @@
 import type { Approval } from '@prisma/client';
 import { sitesCover, sitesOfDevices, targetIds } from '../../lib/approval-authority';
 import { AppError } from '../../lib/app-error';
-import { audit } from '../../lib/audit';
+import { audit } from '../../audit/log';
 import type { ApiDeps } from '../deps';
 import { hasRole, orgsWhere, type Principal, Role, sitesWhere } from '../http/access';
 import type { Caller } from './caller';

@@ -3,7 +3,7 @@
  * export` writes to disk). An auditor narrowed to sites sees only sessions within them; another org's session
  * answers exactly like an unknown one.
  */
-import { exportSession } from '../../lib/audit-export';
+import { exportSession } from '../../audit/export';
 import { findOrgFor, findVisibleSession, Role, visibleSessions } from '../http/access';
 import { temporalUnavailable } from '../http/temporal-errors';
 import type { Caller } from './caller';

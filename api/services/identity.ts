@@ -4,7 +4,7 @@
  * routes/identity.ts parse, call and shape the answer.
  */
 import { AppError, AppErrorCode } from '../../lib/app-error';
-import { audit } from '../../lib/audit';
+import { audit } from '../../audit/log';
 import { hashPassword, verifyPassword } from '../../lib/passwords';
 import { issueSecret } from '../../lib/secrets';
 import type { ApiDeps } from '../deps';

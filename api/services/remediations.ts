@@ -1,10 +1,11 @@
 /**
- * The operations on a remediation (the `run_remediation` tool's child workflow), one each: read its progress, and
+ * The operations on a remediation (the child workflow of a tool that runs as one), one each: read its progress, and
  * ask it to pause, resume or cancel. The request is recorded here; the workflow acts on it only after its activity
  * has checked the record (and audited the change). Another org's remediation, or one of a session the caller may
  * not see, answers exactly like an unknown one.
  */
 import { WorkflowNotFoundError } from '@temporalio/client';
+import { REMEDIATION_TOOLS } from '../../common/tools';
 import { percentDone } from '../../common/remediation-progress';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { remediationControlRequestUpdate, remediationProgressQuery, type RemediationProgress } from '../../workflows/definitions';
@@ -16,7 +17,7 @@ import type { Caller } from './caller';
 export type RemediationControl = 'pause' | 'resume' | 'cancel';
 
 async function findRemediation(deps: ApiDeps, principal: Principal, id: string, roles?: Role[]) {
-  const inv = await deps.prisma.toolInvocation.findFirst({ where: { id, toolName: 'run_remediation', ...tenantScope(principal, roles) }, include: { session: true } });
+  const inv = await deps.prisma.toolInvocation.findFirst({ where: { id, toolName: { in: REMEDIATION_TOOLS }, ...tenantScope(principal, roles) }, include: { session: true } });
   // Part of its session's content: shown (and steered) only to those who may see that session.
   if (!inv || !(await visibleSession(deps, principal, inv.sessionId, roles))) throw AppError.notFound('remediation');
   return { inv, workflowId: `${inv.session.workflowId}:remediation:${inv.toolUseId}` };

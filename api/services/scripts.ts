@@ -5,7 +5,7 @@
  */
 import type { Prisma } from '@prisma/client';
 import { AppError } from '../../lib/app-error';
-import { audit } from '../../lib/audit';
+import { audit } from '../../audit/log';
 import { sha256 } from '../../lib/secrets';
 import { findOrgFor, Role } from '../http/access';
 import type { Caller } from './caller';

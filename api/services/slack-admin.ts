@@ -3,7 +3,7 @@
  * request to link a Slack account on someone else's behalf. The links themselves are services/slack-links.ts's.
  */
 import { AppError, AppErrorCode } from '../../lib/app-error';
-import { audit } from '../../lib/audit';
+import { audit } from '../../audit/log';
 import { findOrgFor, Role } from '../http/access';
 import type { Caller } from './caller';
 

@@ -4,7 +4,7 @@
  * the routes in routes/tenancy.ts parse, call and shape the answer. Another org's id answers like an unknown one.
  */
 import { AppError, AppErrorCode } from '../../lib/app-error';
-import { audit } from '../../lib/audit';
+import { audit } from '../../audit/log';
 import { tenantTransaction } from '../../lib/tenant-db';
 import { findOrgFor, orgsOf, Role, rowFor } from '../http/access';
 import type { Caller } from './caller';
