@@ -8,6 +8,7 @@
 import { RemediationAnswer, RemediationRequestedAnswer } from '../../common/api-answers';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { z } from 'zod';
+import { remediationWorkflowId } from '../../common/ids';
 import { percentDone } from '../../common/remediation-progress';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { remediationControlRequestUpdate, remediationProgressQuery, type RemediationProgress } from '../../workflows/definitions';
@@ -22,7 +23,7 @@ async function findRemediation(deps: ApiDeps, principal: Principal, id: string, 
   const inv = await deps.prisma.toolInvocation.findFirst({ where: { id, toolName: 'run_remediation', ...tenantScope(principal, roles) }, include: { session: true } });
   // Part of its session's content: shown (and steered) only to those who may see that session.
   if (!inv || !(await visibleSession(deps, principal, inv.sessionId, roles))) throw AppError.notFound('remediation');
-  return { inv, workflowId: `${inv.session.workflowId}:remediation:${inv.toolUseId}` };
+  return { inv, workflowId: remediationWorkflowId(inv.session.workflowId, inv.toolUseId) };
 }
 
 /** The progress with device names, or a not-started state while the call still waits for its approval. */
