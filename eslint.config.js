@@ -16,7 +16,7 @@ const workflowSafe = {
   ],
 };
 
-const FOLDERS = ['activities', 'agent', 'api', 'bench', 'cage', 'cli', 'common', 'lib', 'offline-model', 'prisma', 'scripts', 'test', 'web', 'worker', 'workflows'];
+const FOLDERS = ['activities', 'agent', 'api', 'audit', 'bench', 'cage', 'cli', 'common', 'lib', 'offline-model', 'prisma', 'scripts', 'test', 'web', 'worker', 'workflows'];
 
 /**
  * The zones of import-x/no-restricted-paths for a folder that may import `allowed` folders (and, of the folders
@@ -33,11 +33,12 @@ function mayImport(folder, allowed, partly = {}) {
 }
 
 const boundaries = [
-  ...mayImport('activities', ['common', 'cage', 'lib']),
+  ...mayImport('activities', ['audit', 'common', 'cage', 'lib']),
   ...mayImport('agent', ['common', 'cage'], { lib: ['env.ts', 'logger.ts', 'tcp.ts'] }),
-  ...mayImport('api', ['common', 'cage', 'lib'], { workflows: ['definitions.ts'] }),
+  ...mayImport('api', ['audit', 'common', 'cage', 'lib'], { workflows: ['definitions.ts'] }),
+  ...mayImport('audit', ['common', 'lib']),
   ...mayImport('cage', ['common']),
-  ...mayImport('cli', ['common', 'lib'], { cage: ['call-view.ts'], worker: ['create-worker.ts'] }),
+  ...mayImport('cli', ['audit', 'common', 'lib'], { cage: ['call-view.ts'], worker: ['create-worker.ts'] }),
   ...mayImport('lib', ['common']),
   ...mayImport('offline-model', [], { lib: ['env.ts', 'logger.ts'] }),
   ...mayImport('prisma', ['lib']),

@@ -12,7 +12,7 @@ import { isToolName, Tier } from '../common/tools';
 import { confirmationPhrase } from '../cage/approval-digest';
 import { elideMiddle } from '../cage/call-view';
 import { approvalAuthority, approverSitesOf } from '../lib/approval-authority';
-import { audit } from '../lib/audit';
+import { audit } from '../audit/log';
 import { publishSessionEvent } from '../lib/session-events';
 import type { ActivityDeps } from './deps';
 import { tripBreaker } from './breaker';

@@ -3,13 +3,13 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { FailureType } from '../common/failures';
 import { toolInvocationId } from '../common/ids';
 import type { Authorization } from '../common/session';
-import { isToolName, toolOf, Tier, type TargetReference, type ToolExecution } from '../common/tools';
+import { executionTypeOf, isToolName, toolOf, Tier, type TargetReference, type ToolExecution } from '../common/tools';
 import { approvalDigest } from '../cage/approval-digest';
 import { checkDiscoveryRange } from '../cage/network';
 import { checkScriptParameters, ScriptParameters } from '../common/script-parameters';
 import { resolveTier, serviceOf } from '../cage/policy';
 import { BLAST_RADIUS_WINDOW_MINUTES } from '../common/default-policy';
-import { audit } from '../lib/audit';
+import { audit } from '../audit/log';
 import { sha256 } from '../lib/secrets';
 import { siteFilter, userSites } from '../lib/site-scope';
 import { tenantDb } from '../lib/tenant-db';
@@ -110,7 +110,7 @@ export function makeAuthorizeToolCall(deps: ActivityDeps) {
       type: verdict.decision === 'deny' ? 'tool:denied' : 'tool:started',
       tool: toolName,
       invocationId,
-      ...(verdict.decision === 'deny' ? { text: verdict.reason } : { tier: verdict.tier }),
+      ...(verdict.decision === 'deny' ? { text: verdict.reason } : { tier: verdict.tier, ...(executionTypeOf(toolName) === 'remediation' ? { remediation: true } : {}) }),
     });
     if (verdict.decision === 'deny') return { decision: 'deny', invocationId, reason: verdict.reason };
     if (verdict.decision === 'allow') return { decision: 'allow', invocationId, tier: verdict.tier, execution: verdict.execution };

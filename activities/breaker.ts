@@ -6,7 +6,7 @@
  */
 import type { CopilotSession } from '@prisma/client';
 import { BREAKER_THRESHOLD } from '../common/session';
-import { audit } from '../lib/audit';
+import { audit } from '../audit/log';
 import { publishSessionEvent } from '../lib/session-events';
 import type { ActivityDeps } from './deps';
 

@@ -11,7 +11,7 @@ import canonicalize from 'canonicalize';
 import { FailureType } from '../common/failures';
 import { invocationOfCommand } from '../common/ids';
 import type { ToolExecution } from '../common/tools';
-import { audit } from '../lib/audit';
+import { audit } from '../audit/log';
 import type { PrismaClient } from '../lib/prisma';
 
 export interface CommandsToCreate {

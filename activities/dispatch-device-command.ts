@@ -4,7 +4,7 @@ import { FailureType } from '../common/failures';
 import { CommandParams, type CommandKind } from '../common/protocol';
 import { isCommandOutcome, type CommandOutcome } from '../common/session';
 import { announceCommands, insertCommands, orgAndDevices, statusesOf, type CommandBatch } from '../lib/device-commands';
-import { audit } from '../lib/audit';
+import { audit } from '../audit/log';
 import { createCommandAuthority, type AuthorizedCommands } from './command-authority';
 import { assertCommandSession } from './session-identity';
 import type { ActivityDeps } from './deps';

@@ -6,7 +6,7 @@
 import { promptTokenBound } from './token-count';
 import { buildRequest, writeToolResults, type CallModelInput } from './call-model';
 import { formatUsd, worstCaseCost } from '../cage/pricing';
-import { audit } from '../lib/audit';
+import { audit } from '../audit/log';
 import { close, limitsOf, reserve } from '../lib/budget';
 import type { ActivityDeps } from './deps';
 import { auditSessionRefusal, checkSession } from './session-identity';

@@ -1,5 +1,5 @@
 import { isCommandOutcome, type CommandOutcome } from '../common/session';
-import { audit } from '../lib/audit';
+import { audit } from '../audit/log';
 import type { ActivityDeps } from './deps';
 
 export interface ReadCommandOutcomesInput {

@@ -1,4 +1,4 @@
-import { audit } from '../lib/audit';
+import { audit } from '../audit/log';
 import type { ActivityDeps } from './deps';
 import { assertSession } from './session-identity';
 

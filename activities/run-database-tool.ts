@@ -3,7 +3,7 @@ import { FailureType } from '../common/failures';
 import type { ToolOutcome } from '../common/session';
 import { ToolInput, isDatabaseTool, isToolName } from '../common/tools';
 import { SAFE_ERRORS } from '../cage/error-sanitizer';
-import { audit } from '../lib/audit';
+import { audit } from '../audit/log';
 import { userSites } from '../lib/site-scope';
 import { tenantDb } from '../lib/tenant-db';
 import { ACTING_ROLES } from './authorize-tool-call';

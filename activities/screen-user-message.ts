@@ -1,6 +1,6 @@
 import { detect } from '../cage/injection-detector';
 import { userMessageId } from '../common/ids';
-import { audit } from '../lib/audit';
+import { audit } from '../audit/log';
 import { UserMessageKind } from './record-user-message';
 import type { ActivityDeps } from './deps';
 import type { GuardResult } from './guards';

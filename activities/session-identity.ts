@@ -11,9 +11,10 @@
 import type { CopilotSession } from '@prisma/client';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { FailureType } from '../common/failures';
-import { invocationOfCommand, Uuid } from '../common/ids';
+import { invocationOfCommand, remediationWorkflowId, Uuid } from '../common/ids';
 import { BREAKER_DENIAL, PAUSED_DENIAL, UNKNOWN_SESSION_DENIAL } from '../common/session';
-import { audit } from '../lib/audit';
+import type { AuditAction } from '../audit/actions';
+import { audit } from '../audit/log';
 import { breakerTripped } from './breaker';
 import type { ActivityDeps } from './deps';
 
@@ -43,7 +44,7 @@ export interface ToolRules {
 export async function checkSession(prisma: ActivityDeps['prisma'], claim: SessionClaim, rules: ToolRules = {}): Promise<SessionCheck> {
   const workflowId = callingWorkflow();
   const session = Uuid.safeParse(claim.sessionId).success ? await prisma.copilotSession.findUnique({ where: { id: claim.sessionId } }) : null;
-  const expected = session && (claim.remediationOf === undefined ? session.workflowId : `${session.workflowId}:remediation:${claim.remediationOf}`);
+  const expected = session && (claim.remediationOf === undefined ? session.workflowId : remediationWorkflowId(session.workflowId, claim.remediationOf));
   if (!session || session.orgId !== claim.orgId || !workflowId || workflowId !== expected) {
     return { ok: false, rule: 'session_identity', reason: UNKNOWN_SESSION_DENIAL };
   }
@@ -60,7 +61,7 @@ export async function auditSessionRefusal(
   prisma: ActivityDeps['prisma'],
   claim: SessionClaim,
   refusal: { rule: SessionRule; reason: string },
-  what: { activity: string; action?: string; target?: string; data?: Record<string, unknown> },
+  what: { activity: string; action?: AuditAction; target?: string; data?: Record<string, unknown> },
 ): Promise<void> {
   const known = refusal.rule !== 'session_identity';
   const entry = {
@@ -68,7 +69,7 @@ export async function auditSessionRefusal(
     actorId: known ? claim.sessionId : null,
     // A forged identity names a session that is not the caller's: the event is not filed under it.
     sessionId: known ? claim.sessionId : null,
-    action: what.action ?? (known ? 'tool.denied' : 'security.session_identity_refused'),
+    action: what.action ?? (known ? ('tool.denied' as const) : ('security.session_identity_refused' as const)),
     target: what.target ?? what.activity,
     data: { rule: refusal.rule, reason: refusal.reason, activity: what.activity, workflowId: callingWorkflow() ?? null, claimedSessionId: claim.sessionId.slice(0, 100), ...what.data },
   };

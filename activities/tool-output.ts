@@ -6,7 +6,7 @@
 import crypto from 'node:crypto';
 import type { ToolInvocation } from '@prisma/client';
 import type { ToolOutcome } from '../common/session';
-import { audit } from '../lib/audit';
+import { audit } from '../audit/log';
 import { publishSessionEvent } from '../lib/session-events';
 import type { ActivityDeps } from './deps';
 import { scanToolOutput } from '../cage/injection-output';

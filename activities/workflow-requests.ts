@@ -7,7 +7,7 @@
  */
 import type { WorkflowRequest } from '@prisma/client';
 import { Context } from '@temporalio/activity';
-import { audit } from '../lib/audit';
+import { audit } from '../audit/log';
 import type { ActivityDeps } from './deps';
 import { checkSession } from './session-identity';
 

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import crypto from 'node:crypto';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
-import { timelineOf } from '../lib/audit-timeline';
+import { timelineOf } from '../audit/timeline';
 import { decodeHistory, encodeHistory } from '../lib/history-payloads';
 import { dataConverterOf, EncryptionCodec } from '../lib/payload-codec';
 import { WORKFLOWS_PATH } from '../worker/create-worker';

@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import type { PayloadCodec } from '@temporalio/common';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import type { temporal } from '@temporalio/proto';
-import { workflowIdOfHistory } from '../lib/history-workflow-id';
+import { workflowIdOfHistory } from '../audit/history-workflow-id';
 
 const run = promisify(execFile);
 const root = path.resolve(__dirname, '..');

@@ -4,7 +4,7 @@
  *   npm run audit -- replay <file|dir|workflowId> [--json] [--workflow-id <id>]
  *                                                         replays against the current workflow code, then the timeline;
  *                                                         --workflow-id: the id a single history file ran under, needed
- *                                                         only when the file itself does not tell (lib/history-workflow-id)
+ *                                                         only when the file itself does not tell (audit/history-workflow-id.ts)
  *   npm run audit -- verify [--org <slug>] [--json]         checks the audit log's hash chain; the first broken link
  * Exit code 0 when everything replays / verifies, 1 when something does not, 2 on bad usage.
  * Histories are encrypted (lib/payload-codec.ts): export and replay decrypt with PAYLOAD_KEYS (outside production,
@@ -17,10 +17,10 @@ import type { DataConverter, PayloadCodec } from '@temporalio/common';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { WORKFLOW_BUNDLE_OPTIONS } from '../worker/create-worker';
-import { verifyChains, type ChainReport } from '../lib/audit-chain';
-import { analyse, exportSession, exportTimeline, readExport, writeExport, type ExportAnalysis, type ExportBundle } from '../lib/audit-export';
-import type { TimelineEntry } from '../lib/audit-timeline';
-import { workflowIdOfHistory } from '../lib/history-workflow-id';
+import { verifyChains, type ChainReport } from '../audit/chain';
+import { analyse, exportSession, exportTimeline, readExport, writeExport, type ExportAnalysis, type ExportBundle } from '../audit/export';
+import type { TimelineEntry } from '../audit/timeline';
+import { workflowIdOfHistory } from '../audit/history-workflow-id';
 import { loadEnvOrExit } from '../lib/env';
 import { dataConverterOf, payloadCodecFromEnv } from '../lib/payload-codec';
 import { createPrisma } from '../lib/prisma';

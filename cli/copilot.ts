@@ -67,7 +67,7 @@ function printEvent(e: SessionEvent): void {
       break;
     case SessionEventType.ToolStarted:
       console.log(`  → ${e.tool} (tier ${e.tier})`);
-      if (e.tool === 'run_remediation' && e.invocationId) console.log(`    follow it (pause, resume, cancel): npm run copilot -- remediation ${e.invocationId}`);
+      if (e.remediation && e.invocationId) console.log(`    follow it (pause, resume, cancel): npm run copilot -- remediation ${e.invocationId}`);
       break;
     case SessionEventType.ToolCompleted:
       console.log(`  ${e.status === 'succeeded' ? '✓' : '✗'} ${e.tool}: ${e.text ?? e.status}`);

@@ -30,6 +30,8 @@ export const SessionEvent = z.object({
   /** The tool invocation (for run_remediation, also the remediation's id at /v1/remediations/:id). */
   invocationId: z.string().max(200).optional(),
   tool: z.string().optional(),
+  /** tool:started: the call runs as a remediation, followed at /v1/remediations/<invocationId>. */
+  remediation: z.boolean().optional(),
   /** remediation:progress: devices finished so far, by outcome, of `total` (counted by ./remediation-progress.ts). */
   progress: RemediationCounts.optional(),
   tier: z.number().optional(),

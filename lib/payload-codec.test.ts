@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { historyFromJSON, historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { timelineOf } from './audit-timeline';
+import { timelineOf } from '../audit/timeline';
 import { EnvError, loadEnv } from './env';
 import { decodeHistory, encodeHistory } from './history-payloads';
 import { EncryptionCodec, payloadCodecFromEnv } from './payload-codec';

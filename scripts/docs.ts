@@ -1,19 +1,24 @@
 /**
  * The generated parts of the documentation, rendered from their sources of truth: docs/configuration.md from the env
- * schema in lib/env.ts, and the tool table in docs/tools-and-tiers.md from the catalog. `npm run docs` writes them;
+ * schema in lib/env.ts, the tool table in docs/tools-and-tiers.md from the catalog, and the table of audit actions in
+ * docs/audit.md from audit/actions.ts. `npm run docs` writes them;
  * scripts/generate-docs.test.ts fails when the committed files are stale.
  */
 import path from 'node:path';
 import type { z } from 'zod';
+import { AUDIT_ACTIONS } from '../audit/actions';
 import { tierTableMarkdown } from '../common/tools';
 import { Env } from '../lib/env';
 
 export const REPO_ROOT = path.resolve(__dirname, '..');
 export const CONFIGURATION_DOC = path.join(REPO_ROOT, 'docs', 'configuration.md');
 export const TOOLS_DOC = path.join(REPO_ROOT, 'docs', 'tools-and-tiers.md');
+export const AUDIT_DOC = path.join(REPO_ROOT, 'docs', 'audit.md');
 
 const TOOLS_START = '<!-- tools:start -->';
 const TOOLS_END = '<!-- tools:end -->';
+const ACTIONS_START = '<!-- audit-actions:start -->';
+const ACTIONS_END = '<!-- audit-actions:end -->';
 
 type Schema = z.ZodType;
 
@@ -72,4 +77,12 @@ export function withToolTable(text: string): string {
   const pattern = new RegExp(`${TOOLS_START}[\\s\\S]*?${TOOLS_END}`);
   if (!pattern.test(text)) throw new Error(`${path.relative(REPO_ROOT, TOOLS_DOC)} has no ${TOOLS_START} … ${TOOLS_END} section`);
   return text.replace(pattern, () => `${TOOLS_START}\n${tierTableMarkdown()}\n${TOOLS_END}`);
+}
+
+/** `text` with its table of audit actions (between the audit-actions markers) rendered from audit/actions.ts. */
+export function withAuditActions(text: string): string {
+  const pattern = new RegExp(`${ACTIONS_START}[\\s\\S]*?${ACTIONS_END}`);
+  if (!pattern.test(text)) throw new Error(`${path.relative(REPO_ROOT, AUDIT_DOC)} has no ${ACTIONS_START} … ${ACTIONS_END} section`);
+  const rows = Object.entries(AUDIT_ACTIONS).map(([action, what]) => `| \`${action}\` | ${cell(what)} |`);
+  return text.replace(pattern, () => [ACTIONS_START, '| action | what it records |', '| --- | --- |', ...rows, ACTIONS_END].join('\n'));
 }

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Env } from '../lib/env';
-import { CONFIGURATION_DOC, configurationMarkdown, TOOLS_DOC, withToolTable } from './docs';
+import { AUDIT_DOC, CONFIGURATION_DOC, configurationMarkdown, TOOLS_DOC, withAuditActions, withToolTable } from './docs';
 import { WEB_EVENTS_FILE, webEventsModule } from './web-events';
 
 it('keeps docs/configuration.md generated from the env schema (npm run docs)', () => {
@@ -25,4 +25,9 @@ it('keeps the tool table of docs/tools-and-tiers.md generated from the catalog (
 
 it("keeps the console's event names in web/lib/events.js generated from the /console catalog (npm run docs)", () => {
   expect(readFileSync(WEB_EVENTS_FILE, 'utf8')).toBe(webEventsModule());
+});
+
+it('keeps the table of audit actions in docs/audit.md generated from audit/actions.ts (npm run docs)', () => {
+  const doc = readFileSync(AUDIT_DOC, 'utf8');
+  expect(doc).toBe(withAuditActions(doc));
 });

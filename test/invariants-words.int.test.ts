@@ -5,7 +5,7 @@
 import crypto from 'node:crypto';
 import { loadEnv } from '../lib/env';
 import { createPrisma } from '../lib/prisma';
-import { audit } from '../lib/audit';
+import { audit } from '../audit/log';
 import { seedDemo } from '../prisma/seed-demo';
 import { checkDenialsAudited } from './invariants-words';
 import type { RunRecord } from './invariants';

@@ -3,7 +3,7 @@
  * the audit log says (every denial has an event naming its rule; the hash chain holds). Part of test/invariants.ts.
  */
 import type { AuditEvent, PrismaClient } from '@prisma/client';
-import { verifyOrgChain } from '../lib/audit-chain';
+import { verifyOrgChain } from '../audit/chain';
 import type { RecordedRequest } from './hostile-model';
 import type { RunRecord, SessionRefusal, Violation } from './invariants';
 

@@ -5,7 +5,7 @@
  */
 import type { ExtendedError } from 'socket.io';
 import { AgentAuth } from '../../common/protocol';
-import { audit } from '../../lib/audit';
+import { audit } from '../../audit/log';
 import { hashesEqual, sha256 } from '../../lib/secrets';
 import type { ApiDeps } from '../deps';
 import type { AgentConnections, AgentNamespace, AgentSocket } from './agent-sockets';

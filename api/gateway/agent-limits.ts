@@ -6,7 +6,7 @@
  * counted, and answered if it asked to be.
  */
 import { AGENT_TO_SERVER_EVENTS } from '../../common/protocol';
-import { audit } from '../../lib/audit';
+import { audit } from '../../audit/log';
 import type { ApiDeps } from '../deps';
 import { replyTo, type AgentConnections, type AgentSocket } from './agent-sockets';
 

@@ -7,7 +7,7 @@
 import type { PrismaClient } from '@prisma/client';
 import { CommandOutputChunk, OutputRefusal, type CommandResultAck } from '../../common/protocol';
 import { UNFINISHED_COMMAND } from '../../common/session';
-import { audit } from '../../lib/audit';
+import { audit } from '../../audit/log';
 import type { Logger } from '../../lib/logger';
 
 

@@ -7,7 +7,7 @@
 import { ActivityNotFoundError } from '@temporalio/client';
 import { CommandResult, type CommandResultAck } from '../../common/protocol';
 import { isCommandOutcome } from '../../common/session';
-import { audit } from '../../lib/audit';
+import { audit } from '../../audit/log';
 import { recordResult, type Reportable } from '../../lib/device-commands';
 import type { ApiDeps } from '../deps';
 import type { AgentConnections, AgentSocket } from './agent-sockets';

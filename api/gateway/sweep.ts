@@ -4,7 +4,7 @@
  * are reported again, the activities waiting on commands are heartbeaten, and lost deliveries are retried.
  */
 import { CommandOutcome, UNFINISHED_COMMAND } from '../../common/session';
-import { audit } from '../../lib/audit';
+import { audit } from '../../audit/log';
 import { endPausedCommands } from '../../lib/device-commands';
 import { sweptCommands, type ApiDeps } from '../deps';
 import { dispatchTimeoutSeconds, type Delivery } from './delivery';

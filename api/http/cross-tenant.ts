@@ -6,7 +6,7 @@
  */
 import { Prisma } from '@prisma/client';
 import { z } from 'zod';
-import { audit } from '../../lib/audit';
+import { audit } from '../../audit/log';
 import type { Logger } from '../../lib/logger';
 import type { PrismaClient } from '../../lib/prisma';
 import { orgsWhere, type Principal } from './access';

@@ -17,7 +17,7 @@ import express, { type Request, type Response } from 'express';
 import { z } from 'zod';
 import type { Approval, ApprovalLink } from '@prisma/client';
 import { AppError } from '../../lib/app-error';
-import { audit } from '../../lib/audit';
+import { audit } from '../../audit/log';
 import { sha256 } from '../../lib/secrets';
 import { Tier } from '../../common/tools';
 import type { ApiDeps } from '../deps';

@@ -2,7 +2,7 @@
 import { EnrolledAnswer } from '../../common/api-answers';
 import { z } from 'zod';
 import { AppError, AppErrorCode } from '../../lib/app-error';
-import { audit } from '../../lib/audit';
+import { audit } from '../../audit/log';
 import { hashesEqual, randomToken, secretPrefix, sha256 } from '../../lib/secrets';
 import { tenantTransaction } from '../../lib/tenant-db';
 import { defineRoute, type AnyRoute } from '../http/route';

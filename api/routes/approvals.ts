@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { sitesCover, sitesOfDevices, targetIds } from '../../lib/approval-authority';
 import type { ApiDeps } from '../deps';
 import { AppError } from '../../lib/app-error';
-import { audit } from '../../lib/audit';
+import { audit } from '../../audit/log';
 import { hasRole, orgsWhere, type Principal, Role, sitesWhere } from '../http/access';
 import { IdParams as ApprovalParams } from '../http/params';
 import { defineRoute, type AnyRoute } from '../http/route';

@@ -6,7 +6,7 @@
  */
 import { AuditExportAnswer, AuditSessionsAnswer } from '../../common/api-answers';
 import { z } from 'zod';
-import { exportSession } from '../../lib/audit-export';
+import { exportSession } from '../../audit/export';
 import { findOrgFor, findVisibleSession, Role, visibleSessions } from '../http/access';
 import { IdParams } from '../http/params';
 import { defineRoute, type AnyRoute } from '../http/route';

@@ -16,7 +16,7 @@ import type { RequestHandler } from 'express';
 import { z } from 'zod';
 import type { Payload } from '@temporalio/common';
 import { AppError, AppErrorCode } from '../../lib/app-error';
-import { audit } from '../../lib/audit';
+import { audit } from '../../audit/log';
 import type { PrismaClient } from '../../lib/prisma';
 import { orgsWhere, type Principal, Role } from '../http/access';
 import { defineRoute, type AnyRoute } from '../http/route';

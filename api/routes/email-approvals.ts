@@ -5,7 +5,7 @@
  */
 import { EmailApprovalsAnswer } from '../../common/api-answers';
 import { z } from 'zod';
-import { audit } from '../../lib/audit';
+import { audit } from '../../audit/log';
 import { findOrgFor, Role } from '../http/access';
 import { OrgParams } from '../http/params';
 import { defineRoute, type AnyRoute } from '../http/route';

@@ -4,7 +4,7 @@ import { z } from 'zod';
 // eslint-disable-next-line import-x/no-restricted-paths -- one of the two breaks api/README.md names
 import { createEnrollmentKey } from '../../prisma/seed-demo';
 import { AppError } from '../../lib/app-error';
-import { audit } from '../../lib/audit';
+import { audit } from '../../audit/log';
 import type { EnrollmentKey } from '@prisma/client';
 import { findOrgFor, orgIdOrSlug, orgsWhere, Role, rowFor } from '../http/access';
 import { IdParams, OrgParams } from '../http/params';

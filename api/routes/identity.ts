@@ -6,7 +6,7 @@
 import { ApiKeyAnswer, ApiKeyCreatedAnswer, ApiKeysAnswer, BindingCreatedAnswer, BindingsAnswer, PasswordChangedAnswer, PasswordResetSentAnswer, RemovedAnswer, SignedInAnswer, SignedOutAnswer, UserAnswer, UsersAnswer } from '../../common/api-answers';
 import { z } from 'zod';
 import { AppError, AppErrorCode } from '../../lib/app-error';
-import { audit } from '../../lib/audit';
+import { audit } from '../../audit/log';
 import { hashPassword, PASSWORD_MAX, PASSWORD_MIN, verifyPassword } from '../../lib/passwords';
 import { sendPasswordReset } from '../services/password-resets';
 import { issueSecret } from '../../lib/secrets';

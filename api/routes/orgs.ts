@@ -9,7 +9,7 @@ import { isToolName } from '../../common/tools';
 import { copilotPausedSignal } from '../../workflows/definitions';
 import { lowersDefault, policyActions } from '../../cage/policy';
 import { AppError, AppErrorCode } from '../../lib/app-error';
-import { audit } from '../../lib/audit';
+import { audit } from '../../audit/log';
 import { usageOf } from '../../lib/budget';
 import { endPausedCommands } from '../../lib/device-commands';
 import type { ApiDeps } from '../deps';

@@ -9,6 +9,7 @@ import { RemediationAnswer, RemediationRequestedAnswer } from '../../common/api-
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { z } from 'zod';
 import { remediationWorkflowId } from '../../common/ids';
+import { REMEDIATION_TOOLS } from '../../common/tools';
 import { percentDone } from '../../common/remediation-progress';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { remediationControlRequestUpdate, remediationProgressQuery, type RemediationProgress } from '../../workflows/definitions';
@@ -20,7 +21,7 @@ import { temporalUnavailable } from '../http/temporal-errors';
 const Params = z.object({ id: z.string().regex(/^[0-9a-f-]{36}:[A-Za-z0-9_-]{1,128}$/, 'a remediation id (the tool invocation id)') }).strict();
 
 async function findRemediation(deps: ApiDeps, principal: Principal, id: string, roles?: Role[]) {
-  const inv = await deps.prisma.toolInvocation.findFirst({ where: { id, toolName: 'run_remediation', ...tenantScope(principal, roles) }, include: { session: true } });
+  const inv = await deps.prisma.toolInvocation.findFirst({ where: { id, toolName: { in: REMEDIATION_TOOLS }, ...tenantScope(principal, roles) }, include: { session: true } });
   // Part of its session's content: shown (and steered) only to those who may see that session.
   if (!inv || !(await visibleSession(deps, principal, inv.sessionId, roles))) throw AppError.notFound('remediation');
   return { inv, workflowId: remediationWorkflowId(inv.session.workflowId, inv.toolUseId) };

@@ -8,7 +8,7 @@ import { ScriptAnswer, ScriptRemovedAnswer, ScriptsAnswer } from '../../common/a
 import type { Prisma } from '@prisma/client';
 import { z } from 'zod';
 import { AppError } from '../../lib/app-error';
-import { audit } from '../../lib/audit';
+import { audit } from '../../audit/log';
 import { sha256 } from '../../lib/secrets';
 import { ScriptParameters } from '../../common/script-parameters';
 import { findOrgFor, Role } from '../http/access';

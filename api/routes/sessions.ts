@@ -9,7 +9,7 @@ import { isStorableText, STORABLE_TEXT_MESSAGE } from '../../common/text';
 // eslint-disable-next-line import-x/no-restricted-paths -- one of the two breaks api/README.md names
 import { storedBlocks } from '../../activities/call-model';
 import { stateQuery } from '../../workflows/definitions';
-import { analyse, exportSession } from '../../lib/audit-export';
+import { analyse, exportSession } from '../../audit/export';
 import type { ApiDeps } from '../deps';
 import { findOrgFor, findVisibleSession, hasRole, Role, visibleSessions } from '../http/access';
 import { IdParams as SessionParams } from '../http/params';

@@ -7,7 +7,7 @@
 import { NoAnswer, SlackChannelAnswer, SlackLinkRemovedAnswer, SlackLinksAnswer } from '../../common/api-answers';
 import { z } from 'zod';
 import { AppError, AppErrorCode } from '../../lib/app-error';
-import { audit } from '../../lib/audit';
+import { audit } from '../../audit/log';
 import { findOrgFor, Role } from '../http/access';
 import { OrgParams } from '../http/params';
 import { defineRoute, type AnyRoute } from '../http/route';

@@ -16,7 +16,7 @@ import type { WebClient } from '@slack/web-api';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { AppError } from '../../lib/app-error';
-import { audit } from '../../lib/audit';
+import { audit } from '../../audit/log';
 import { Tier } from '../../common/tools';
 import type { ApiDeps, SlackConfig } from '../deps';
 import { hasRole, type Principal, Role } from '../http/access';

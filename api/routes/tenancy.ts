@@ -6,7 +6,7 @@
 import { DeviceUpdatedAnswer, GroupCreatedAnswer, OrgCreatedAnswer, OrgsAnswer, RemovedAnswer, SiteCreatedAnswer, SitesAnswer } from '../../common/api-answers';
 import { z } from 'zod';
 import { AppError, AppErrorCode } from '../../lib/app-error';
-import { audit } from '../../lib/audit';
+import { audit } from '../../audit/log';
 import { tenantTransaction } from '../../lib/tenant-db';
 import { findOrgFor, orgsOf, Role, rowFor } from '../http/access';
 import { IdParams, OrgParams } from '../http/params';

@@ -9,7 +9,7 @@
  */
 import type { Approval } from '@prisma/client';
 import { AppError, AppErrorCode } from '../../lib/app-error';
-import { audit } from '../../lib/audit';
+import { audit } from '../../audit/log';
 import type { ApprovalChannel, ApprovalDecisionSignal } from '../../common/session';
 import { Tier } from '../../common/tools';
 import { approvalDecisionSignal } from '../../workflows/definitions';

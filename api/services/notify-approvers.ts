@@ -11,7 +11,7 @@ import crypto from 'node:crypto';
 import type { Approval } from '@prisma/client';
 import nodemailer, { type Transporter } from 'nodemailer';
 import { APPROVER_ROLE, sessionAuthors, sitesCover, sitesOfDevices, targetIds, vouchedByAuthors } from '../../lib/approval-authority';
-import { audit } from '../../lib/audit';
+import { audit } from '../../audit/log';
 import { narrowedSites } from '../../lib/site-scope';
 import { sha256 } from '../../lib/secrets';
 import { Tier } from '../../common/tools';

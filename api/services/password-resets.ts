@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { AppError, AppErrorCode } from '../../lib/app-error';
-import { audit } from '../../lib/audit';
+import { audit } from '../../audit/log';
 import { hashPassword } from '../../lib/passwords';
 import type { PrismaClient } from '../../lib/prisma';
 import { randomToken, sha256 } from '../../lib/secrets';

@@ -12,7 +12,7 @@ import { Prisma, type SlackUserLink } from '@prisma/client';
 import type { WebClient } from '@slack/web-api';
 import { z } from 'zod';
 import { AppError, AppErrorCode } from '../../lib/app-error';
-import { audit, type AuditEntry } from '../../lib/audit';
+import { audit, type AuditEntry } from '../../audit/log';
 import type { PrismaClient } from '../../lib/prisma';
 import { randomToken, sha256 } from '../../lib/secrets';
 import type { ApiDeps } from '../deps';

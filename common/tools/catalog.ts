@@ -88,6 +88,9 @@ export function executionTypeOf(name: string): Tool['executes'] | undefined {
   return isToolName(name) ? toolOf(name).executes : undefined;
 }
 
+/** The tools that run as a remediation (a child workflow over many devices, at /v1/remediations/:invocationId). */
+export const REMEDIATION_TOOLS: ToolName[] = TOOL_NAMES.filter((n) => toolOf(n).executes === 'remediation');
+
 /** The tools whose default tier is the tier of the tool/action they run (run_remediation). */
 export const EFFECT_RUNNERS: ToolName[] = TOOL_NAMES.filter((n) => toolOf(n).tier === TIER_OF_ITS_ACTION);
 

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
-import { timelineOf } from './audit-timeline';
+import { timelineOf } from './timeline';
 
 const fixture = (name: string) => JSON.parse(readFileSync(path.resolve(__dirname, '..', 'test', 'fixtures', 'histories', name), 'utf8'));
 const commandsOf = (history: unknown) =>

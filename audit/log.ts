@@ -1,14 +1,16 @@
 /**
- * Writes audit events. Every security-relevant decision (allow, deny, cross-tenant probe) lands here. The table is
- * append-only and hash-chained per org in the database itself (see lib/audit-chain.ts).
+ * Writes audit events. Every security-relevant decision (allow, deny, cross-tenant probe) lands here, under one of
+ * the actions of the catalog (actions.ts). The table is append-only and hash-chained per org in the database itself
+ * (see chain.ts).
  */
 import type { Prisma, PrismaClient } from '@prisma/client';
+import type { AuditAction } from './actions';
 
 export interface AuditEntry {
   orgId?: string | null;
   actorType: 'user' | 'agent' | 'system' | 'model';
   actorId?: string | null;
-  action: string;
+  action: AuditAction;
   target?: string | null;
   /** The copilot session the event belongs to: `npm run audit -- export` collects a session's events by it. */
   sessionId?: string | null;

@@ -11,7 +11,7 @@
  * reports the first link that does not hold: an edited field, a deleted or inserted event, or a reordered one.
  */
 import { Prisma, type PrismaClient } from '@prisma/client';
-import { sha256 } from './secrets';
+import { sha256 } from '../lib/secrets';
 
 export const GENESIS = '0'.repeat(64);
 

@@ -14,11 +14,11 @@ import type { Client } from '@temporalio/client';
 import type { PayloadCodec } from '@temporalio/common';
 import { historyFromJSON, historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { Prisma, type PrismaClient } from '@prisma/client';
-import { AppError, AppErrorCode } from './app-error';
-import { eventHash, readChainRows, type ChainRow } from './audit-chain';
-import { decodeHistory } from './history-payloads';
-import { sha256 } from './secrets';
-import { childWorkflowIds, decidedApprovals, timelineOf, type TimelineEntry } from './audit-timeline';
+import { AppError, AppErrorCode } from '../lib/app-error';
+import { eventHash, readChainRows, type ChainRow } from './chain';
+import { decodeHistory } from '../lib/history-payloads';
+import { sha256 } from '../lib/secrets';
+import { childWorkflowIds, decidedApprovals, timelineOf, type TimelineEntry } from './timeline';
 
 export const EXPORT_FORMAT = 'gatehouse-audit-export/1';
 
