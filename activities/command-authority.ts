@@ -24,22 +24,36 @@ export interface CommandsToCreate {
 /** What an authorized invocation may send: per device, the canonical `kind + params` it authorized. */
 type Allowed = Map<string, string>;
 
+/** What the check verified, and what every command it let through carries on its row. */
+export interface AuthorizedCommands {
+  invocationId: string;
+  /** The approved digest (T3/T4), read from the approval the check matched to the call; null when none was needed. */
+  approvalDigest: string | null;
+}
+
+interface Verified {
+  allowed: Allowed;
+  approvalDigest: string | null;
+}
+
 const commandKey = (kind: string, params: unknown) => canonicalize({ kind, params }) ?? '';
 
 const VERIFIED_CAP = 500;
 
 /** `verified`: authorized invocations are immutable once allowed or approved, so a remediation's batches read one once. */
-async function allowedBy(prisma: PrismaClient, verified: Map<string, Allowed>, orgId: string, invocationId: string): Promise<Allowed | string> {
+async function allowedBy(prisma: PrismaClient, verified: Map<string, Verified>, orgId: string, invocationId: string): Promise<Verified | string> {
   const cached = verified.get(invocationId);
   if (cached) return cached;
   const inv = await prisma.toolInvocation.findUnique({ where: { id: invocationId }, select: { orgId: true, decision: true, digest: true, execution: true } });
   if (!inv || inv.orgId !== orgId) return 'no tool call of this organization has this id';
   if (inv.decision !== 'allow' && inv.decision !== 'approve') return `the tool call was not authorized (${inv.decision})`;
   if (!inv.execution || !inv.digest) return 'the tool call has no recorded execution (authorized before commands were bound to it); ask again';
+  let approvalDigest: string | null = null;
   if (inv.decision === 'approve') {
     const approval = await prisma.approval.findUnique({ where: { invocationId }, select: { status: true, digest: true } });
     if (!approval || approval.status !== 'approved') return 'the tool call needs an approval it does not have';
     if (approval.digest !== inv.digest) return 'the approval was given for a different call (digest mismatch)';
+    approvalDigest = approval.digest;
   }
   const execution = inv.execution as unknown as ToolExecution;
   const allowed: Allowed = new Map();
@@ -49,34 +63,38 @@ async function allowedBy(prisma: PrismaClient, verified: Map<string, Allowed>, o
     for (const deviceId of execution.devices) allowed.set(deviceId, key);
   }
   if (verified.size >= VERIFIED_CAP) verified.delete(verified.keys().next().value!);
-  verified.set(invocationId, allowed);
-  return allowed;
+  const result = { allowed, approvalDigest };
+  verified.set(invocationId, result);
+  return result;
 }
 
-async function problemWith(prisma: PrismaClient, verified: Map<string, Allowed>, input: CommandsToCreate): Promise<string | null> {
+/** The verified invocation, or why the commands are refused (none at all: nothing to create, nothing verified). */
+async function verify(prisma: PrismaClient, verified: Map<string, Verified>, input: CommandsToCreate): Promise<AuthorizedCommands | string | null> {
   const invocations = new Set(input.commands.map((c) => invocationOfCommand(c.commandId, c.deviceId)));
   if (invocations.has(null)) return 'a command id does not name its tool call and device';
   if (invocations.size !== 1) return input.commands.length === 0 ? null : 'one batch names several tool calls';
   const [invocationId] = [...invocations] as string[];
-  const allowed = await allowedBy(prisma, verified, input.orgId, invocationId!);
-  if (typeof allowed === 'string') return allowed;
+  const found = await allowedBy(prisma, verified, input.orgId, invocationId!);
+  if (typeof found === 'string') return found;
   const key = commandKey(input.kind, input.params);
-  const outside = input.commands.find((c) => allowed.get(c.deviceId) !== key);
-  return outside ? `device ${outside.deviceId} with this command is not part of the authorized call` : null;
+  const outside = input.commands.find((c) => found.allowed.get(c.deviceId) !== key);
+  return outside ? `device ${outside.deviceId} with this command is not part of the authorized call` : { invocationId: invocationId!, approvalDigest: found.approvalDigest };
 }
 
 /**
  * The check, with its own memory of verified calls (one per activity, made by its factory): it throws a
- * non-retryable `Unauthorized` failure, audited, unless every command is part of an authorized call.
+ * non-retryable `Unauthorized` failure, audited, unless every command is part of an authorized call; else it returns
+ * the invocation and approval digest it verified (null for an empty batch), which the commands' rows carry.
  */
-export function createCommandAuthority(prisma: PrismaClient): (input: CommandsToCreate) => Promise<void> {
-  const verified = new Map<string, Allowed>();
+export function createCommandAuthority(prisma: PrismaClient): (input: CommandsToCreate) => Promise<AuthorizedCommands | null> {
+  const verified = new Map<string, Verified>();
   return (input) => assertCommandsAuthorized(prisma, verified, input);
 }
 
-async function assertCommandsAuthorized(prisma: PrismaClient, verified: Map<string, Allowed>, input: CommandsToCreate): Promise<void> {
-  const problem = await problemWith(prisma, verified, input);
-  if (!problem) return;
+async function assertCommandsAuthorized(prisma: PrismaClient, verified: Map<string, Verified>, input: CommandsToCreate): Promise<AuthorizedCommands | null> {
+  const verdict = await verify(prisma, verified, input);
+  if (typeof verdict !== 'string') return verdict;
+  const problem = verdict;
   const entry = {
     actorType: 'system',
     action: 'security.command_unauthorized',

@@ -5,7 +5,7 @@ import { CommandParams, type CommandKind } from '../common/protocol';
 import { isCommandOutcome, type CommandOutcome } from '../common/session';
 import { announceCommands, insertCommands, orgAndDevices, statusesOf, type CommandBatch } from '../lib/device-commands';
 import { audit } from '../audit/log';
-import { createCommandAuthority } from './command-authority';
+import { createCommandAuthority, type AuthorizedCommands } from './command-authority';
 import { assertCommandSession } from './session-identity';
 import type { ActivityDeps } from './deps';
 
@@ -37,8 +37,10 @@ export function makeDispatchDeviceCommand({ prisma, pool, commands }: ActivityDe
     if (existing && isCommandOutcome(existing.status)) {
       return { commandId: existing.id, status: existing.status };
     }
+    // The invocation and approval digest the row carries are the ones the check verified, not the workflow's word.
+    let authorized: AuthorizedCommands | null = null;
     if (!existing) {
-      await assertCommandsAuthorized({ ...input, commands: [input] });
+      authorized = await assertCommandsAuthorized({ ...input, commands: [input] });
       // And only for the session's own workflow, with its breaker armed in the database.
       await assertCommandSession(prisma, input, 'dispatchDeviceCommand');
     }
@@ -47,10 +49,11 @@ export function makeDispatchDeviceCommand({ prisma, pool, commands }: ActivityDe
     if (!params.success) throw ApplicationFailure.nonRetryable(`invalid parameters for ${input.kind}`, FailureType.InvalidInput);
     const device = await prisma.device.findFirst({ where: { id: input.deviceId, orgId: input.orgId }, include: { org: true } });
     if (!device) throw ApplicationFailure.nonRetryable('device not found in this organization', FailureType.NotFound);
+    const verified = { invocationId: authorized?.invocationId ?? null, approvalDigest: authorized?.approvalDigest ?? null };
     if (!existing && device.org.copilotPausedAt) {
       // Paused between the approval and now: the command is recorded as refused and never sent.
       await prisma.deviceCommand.create({
-        data: { id: input.commandId, orgId: input.orgId, deviceId: input.deviceId, kind: input.kind, params: params.data as Prisma.InputJsonValue, status: 'failed', errorCode: 'PAUSED', expiresAt: new Date(), completedAt: new Date() },
+        data: { id: input.commandId, orgId: input.orgId, deviceId: input.deviceId, ...verified, kind: input.kind, params: params.data as Prisma.InputJsonValue, status: 'failed', errorCode: 'PAUSED', expiresAt: new Date(), completedAt: new Date() },
       });
       await audit(prisma, { orgId: input.orgId, actorType: 'system', action: 'command.denied', target: input.commandId, data: { rule: 'paused', kind: input.kind } });
       return { commandId: input.commandId, status: 'failed' };
@@ -65,6 +68,7 @@ export function makeDispatchDeviceCommand({ prisma, pool, commands }: ActivityDe
           id: input.commandId,
           orgId: input.orgId,
           deviceId: input.deviceId,
+          ...verified,
           kind: input.kind,
           params: params.data as Prisma.InputJsonValue,
           status: 'pending',
@@ -99,7 +103,7 @@ export function makeQueueDeviceCommands({ pool, prisma, commands: config }: Acti
   return async function queueDeviceCommands(input: QueueDeviceCommandsInput): Promise<QueuedDeviceCommands> {
     // A remediation's plan is its workflow input, which anyone reaching Temporal can write: the batch must be part of
     // an authorized (and approved) run_remediation call.
-    await assertCommandsAuthorized(input);
+    const authorized = await assertCommandsAuthorized(input);
     // By the remediation its session started for that call, while the session's breaker is armed in the database.
     if (input.commands[0]) await assertCommandSession(prisma, { ...input.commands[0], orgId: input.orgId }, 'queueDeviceCommands');
     const params = CommandParams[input.kind].safeParse(input.params);
@@ -109,7 +113,9 @@ export function makeQueueDeviceCommands({ pool, prisma, commands: config }: Acti
     // Paused between the approval and now: recorded as refused and never sent. A command queued by an earlier
     // attempt keeps its row, whatever happened since.
     const state = org.paused ? ({ status: 'failed', errorCode: 'PAUSED' } as const) : ({ status: 'pending', expiresAt: new Date(Date.now() + config.ttlSeconds * 1000) } as const);
-    const created = await insertCommands(pool, { orgId: input.orgId, kind: input.kind, params: params.data, reportTo: input.reportTo, commands: input.commands, state });
+    // Each row carries the invocation and approval digest the check verified (none for an empty batch: no rows).
+    const verified = { invocationId: authorized?.invocationId ?? null, approvalDigest: authorized?.approvalDigest ?? null };
+    const created = await insertCommands(pool, { orgId: input.orgId, ...verified, kind: input.kind, params: params.data, reportTo: input.reportTo, commands: input.commands, state });
     if (org.paused && created > 0) {
       await audit(prisma, { orgId: input.orgId, actorType: 'system', action: 'command.denied', target: `${created} commands`, data: { rule: 'paused', kind: input.kind, reportTo: input.reportTo } });
     }

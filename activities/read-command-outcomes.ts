@@ -7,7 +7,7 @@ export interface ReadCommandOutcomesInput {
   /** The remediation asking: only its own commands count. */
   reportTo: string;
   /** Its id as the api and the audit log name it (the tool invocation's id). */
-  remediationId: string;
+  invocationId: string;
   /** What a `remediationResults` signal claimed; only a hint to look. */
   claims: { commandId: string; status: CommandOutcome }[];
 }
@@ -32,7 +32,7 @@ export function makeReadCommandOutcomes({ pool, prisma, logger }: ActivityDeps) 
         orgId: input.orgId,
         actorType: 'system',
         action: 'remediation.result_contradicted',
-        target: input.remediationId,
+        target: input.invocationId,
         sessionId: /^copilot:[0-9a-f-]{36}:([0-9a-f-]{36})/.exec(input.reportTo)?.[1] ?? null,
         data: {
           count: contradicted.length,

@@ -11,7 +11,7 @@
 import type { CopilotSession } from '@prisma/client';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { FailureType } from '../common/failures';
-import { invocationOfCommand, Uuid } from '../common/ids';
+import { invocationOfCommand, remediationWorkflowId, Uuid } from '../common/ids';
 import { BREAKER_DENIAL, PAUSED_DENIAL, UNKNOWN_SESSION_DENIAL } from '../common/session';
 import type { AuditAction } from '../audit/actions';
 import { audit } from '../audit/log';
@@ -44,7 +44,7 @@ export interface ToolRules {
 export async function checkSession(prisma: ActivityDeps['prisma'], claim: SessionClaim, rules: ToolRules = {}): Promise<SessionCheck> {
   const workflowId = callingWorkflow();
   const session = Uuid.safeParse(claim.sessionId).success ? await prisma.copilotSession.findUnique({ where: { id: claim.sessionId } }) : null;
-  const expected = session && (claim.remediationOf === undefined ? session.workflowId : `${session.workflowId}:remediation:${claim.remediationOf}`);
+  const expected = session && (claim.remediationOf === undefined ? session.workflowId : remediationWorkflowId(session.workflowId, claim.remediationOf));
   if (!session || session.orgId !== claim.orgId || !workflowId || workflowId !== expected) {
     return { ok: false, rule: 'session_identity', reason: UNKNOWN_SESSION_DENIAL };
   }

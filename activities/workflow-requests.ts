@@ -119,10 +119,13 @@ export function makeVerifyRemediationControl(deps: ActivityDeps) {
     orgId: string;
     workflowId: string;
     /** The remediation's id as the api and the audit log name it (its tool invocation's id). */
-    remediationId: string;
+    invocationId?: string;
+    /** The same, as inputs scheduled before the rename name it (a retry of one recorded in a history). */
+    remediationId?: string;
     requestId: string;
   }): Promise<Verdict<{ userId: string; action: 'pause' | 'resume' | 'cancel' }>> {
-    const base = { orgId: input.orgId, workflowId: input.workflowId, target: input.remediationId, kind: 'remediation_control', requestId: input.requestId };
+    const invocationId = input.invocationId ?? input.remediationId ?? '';
+    const base = { orgId: input.orgId, workflowId: input.workflowId, target: invocationId, kind: 'remediation_control', requestId: input.requestId };
     const request = await claim(deps, { requestId: input.requestId, workflowId: input.workflowId, orgId: input.orgId, kinds: ['remediation_pause', 'remediation_resume', 'remediation_cancel'], usedFor: thisDelivery() });
     if (typeof request === 'string') return refused(deps, { ...base, reason: `the remediation was not steered: ${request}` });
     const action = request.kind.replace('remediation_', '') as 'pause' | 'resume' | 'cancel';
@@ -135,7 +138,7 @@ export function makeVerifyRemediationControl(deps: ActivityDeps) {
       const org = await deps.prisma.organization.findUnique({ where: { id: input.orgId } });
       if (!org || org.copilotPausedAt) return refused(deps, { ...who, reason: 'the remediation was not resumed: an admin has paused the copilot for this organization' });
     }
-    await audit(deps.prisma, { orgId: input.orgId, actorType: 'user', actorId: request.userId, action: `remediation.${action}`, target: input.remediationId, sessionId: request.sessionId, data: { requestId: request.id } });
+    await audit(deps.prisma, { orgId: input.orgId, actorType: 'user', actorId: request.userId, action: `remediation.${action}`, target: invocationId, sessionId: request.sessionId, data: { requestId: request.id } });
     return { ok: true, userId: request.userId, action };
   };
 }

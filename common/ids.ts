@@ -7,6 +7,14 @@ export function copilotWorkflowId(orgId: string, sessionId: string): string {
   return `copilot:${orgId}:${sessionId}`;
 }
 
+/**
+ * The child workflow a session starts for a remediation tool call (its model tool_use id): part of histories and of
+ * the api's remediation routes, so it must never change shape.
+ */
+export function remediationWorkflowId(sessionWorkflowId: string, toolUseId: string): string {
+  return `${sessionWorkflowId}:remediation:${toolUseId}`;
+}
+
 /** The id of the model message or tool result a step writes; deterministic so a retried activity writes once. */
 export function stepMessageId(sessionId: string, turnId: string, step: number, part: 'assistant' | 'tool_results'): string {
   return `${sessionId}:${turnId}:${step}:${part}`;

@@ -19,6 +19,8 @@ export interface Deliverable {
   kind: string;
   params: unknown;
   expiresAt: Date;
+  /** Signed into the command: the agent refuses a T3/T4 command without the digest of its approval. */
+  approvalDigest: string | null;
 }
 
 /** What telling the waiting workflow of a command's result needs. */
@@ -28,6 +30,7 @@ export interface Reportable {
   status: string;
   reportTo: string | null;
   reportedAt: Date | null;
+  invocationId: string | null;
 }
 
 /** Whether the organization exists, is paused, and owns every one of these devices. */
@@ -55,6 +58,9 @@ export interface CommandBatch {
 }
 
 export interface NewCommands extends CommandBatch {
+  /** The tool invocation and approval digest the command authority verified for the batch. */
+  invocationId: string | null;
+  approvalDigest: string | null;
   /** Pending until this instant; or, when refused before it was ever sent, already settled with this error code. */
   state: { status: 'pending'; expiresAt: Date } | { status: 'failed'; errorCode: string };
 }
@@ -64,8 +70,8 @@ export async function insertCommands(pool: Pool, c: NewCommands): Promise<number
   const expiresAt = c.state.status === 'pending' ? c.state.expiresAt.toISOString() : null;
   const { rowCount } = await pool.query({
     name: 'device-commands.insert',
-    text: `INSERT INTO "DeviceCommand" ("id", "orgId", "deviceId", "kind", "params", "reportTo", "status", "errorCode", "createdAt", "expiresAt", "completedAt", "reportedAt")
-           SELECT c."id", $3::uuid, c."deviceId", $4, $5::jsonb, $6, $7, $8, now() AT TIME ZONE 'UTC',
+    text: `INSERT INTO "DeviceCommand" ("id", "orgId", "deviceId", "invocationId", "approvalDigest", "kind", "params", "reportTo", "status", "errorCode", "createdAt", "expiresAt", "completedAt", "reportedAt")
+           SELECT c."id", $3::uuid, c."deviceId", $10, $11, $4, $5::jsonb, $6, $7, $8, now() AT TIME ZONE 'UTC',
                   COALESCE($9::timestamptz, now()) AT TIME ZONE 'UTC',
                   CASE WHEN $9::timestamptz IS NULL THEN now() AT TIME ZONE 'UTC' END,
                   CASE WHEN $9::timestamptz IS NULL THEN now() AT TIME ZONE 'UTC' END
@@ -81,6 +87,8 @@ export async function insertCommands(pool: Pool, c: NewCommands): Promise<number
       c.state.status,
       c.state.status === 'failed' ? c.state.errorCode : null,
       expiresAt,
+      c.invocationId,
+      c.approvalDigest,
     ],
   });
   return rowCount ?? 0;
@@ -120,7 +128,7 @@ export async function takeForDelivery(pool: Pool, ids: string[]): Promise<Delive
     text: `UPDATE "DeviceCommand" SET "status" = 'delivered', "deliveredAt" = now() AT TIME ZONE 'UTC'
            WHERE "id" = ANY($1::text[]) AND "status" = 'pending' AND "expiresAt" > now() AT TIME ZONE 'UTC'
              AND ${ORG_NOT_PAUSED}
-           RETURNING "id", "deviceId"::text AS "deviceId", "kind", "params", "expiresAt" AT TIME ZONE 'UTC' AS "expiresAt"`,
+           RETURNING "id", "deviceId"::text AS "deviceId", "kind", "params", "approvalDigest", "expiresAt" AT TIME ZONE 'UTC' AS "expiresAt"`,
     values: [ids],
   });
   return rows;
@@ -133,7 +141,7 @@ export async function takeForDelivery(pool: Pool, ids: string[]): Promise<Delive
 export async function stalePending(pool: Pool, deviceIds: string[], olderThanMs: number, limit: number): Promise<(Deliverable & { status: string })[]> {
   const { rows } = await pool.query<Deliverable & { status: string }>({
     name: 'device-commands.stale-pending',
-    text: `SELECT "id", "deviceId"::text AS "deviceId", "kind", "params", "status", "expiresAt" AT TIME ZONE 'UTC' AS "expiresAt"
+    text: `SELECT "id", "deviceId"::text AS "deviceId", "kind", "params", "approvalDigest", "status", "expiresAt" AT TIME ZONE 'UTC' AS "expiresAt"
            FROM "DeviceCommand"
            WHERE "deviceId" = ANY($1::uuid[]) AND "status" = 'pending' AND "expiresAt" > now() AT TIME ZONE 'UTC'
              AND ${ORG_NOT_PAUSED}
@@ -182,7 +190,7 @@ export async function recordResult(pool: Pool, r: ResultToRecord): Promise<Repor
                "startedAt" = $6::timestamptz AT TIME ZONE 'UTC', "finishedAt" = $7::timestamptz AT TIME ZONE 'UTC',
                "completedAt" = now() AT TIME ZONE 'UTC'
            WHERE "id" = $1 AND "deviceId" = $2::uuid AND "status" = ANY($8::text[])
-           RETURNING "id", "deviceId"::text AS "deviceId", "status", "reportTo", "reportedAt" AT TIME ZONE 'UTC' AS "reportedAt"`,
+           RETURNING "id", "deviceId"::text AS "deviceId", "status", "reportTo", "reportedAt" AT TIME ZONE 'UTC' AS "reportedAt", "invocationId"`,
     values: [r.commandId, r.deviceId, r.status, r.output, r.errorCode, r.startedAt, r.finishedAt, UNFINISHED_COMMAND],
   });
   return rows[0];

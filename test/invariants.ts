@@ -182,6 +182,10 @@ async function checkApprovedEffects(prisma: PrismaClient, run: RunRecord, starte
     }
     if (approval.decidedAt.getTime() > start.at) v('started before its approval was decided', { ...who, decidedAt: approval.decidedAt, startedAt: new Date(start.at) });
     if (approval.orgId !== run.orgId || command.orgId !== run.orgId) v('approval or command of another org', who);
+    // The row carries what the command authority verified: the gateway signs this digest, unread from anywhere else.
+    if (command.invocationId !== invocationId || command.approvalDigest !== approval.digest) {
+      v('the command row does not carry its invocation and approved digest', { ...who, rowInvocationId: command.invocationId, rowDigest: command.approvalDigest });
+    }
 
     // Bound to the exact call: the stored call hashes to the digest, and the command is what that call sends.
     const targets = (approval.targets as { id: string }[]).map((t) => t.id);

@@ -16,7 +16,10 @@ export interface RemediationInput {
   params: Record<string, unknown>;
   batchSize: number;
   maxFailures: number;
-  /** Prefix of every command id: the parent's tool invocation id. */
+  /**
+   * The parent's tool invocation id (every command id is `deviceCommandId(it, deviceId)`). Named `commandPrefix`
+   * because that is the field in recorded histories' workflow inputs; everywhere else it is `invocationId`.
+   */
   commandPrefix: string;
   /** What earlier runs did, when this run continues a long remediation. */
   carried?: { progress: RemediationProgress; commandIds: string[] };

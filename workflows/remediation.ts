@@ -55,7 +55,7 @@ export async function remediation(input: RemediationInput): Promise<RemediationR
   setHandler(
     remediationControlRequestUpdate,
     async (ref) => {
-      const verdict = await db.verifyRemediationControl({ orgId: input.orgId, workflowId, remediationId: input.commandPrefix, requestId: ref.requestId });
+      const verdict = await db.verifyRemediationControl({ orgId: input.orgId, workflowId, invocationId: input.commandPrefix, requestId: ref.requestId });
       if (!verdict.ok) return { applied: false, reason: verdict.reason };
       obeyControl(progress, { action: verdict.action, by: verdict.userId });
       return { applied: true };
@@ -90,7 +90,7 @@ export async function remediation(input: RemediationInput): Promise<RemediationR
   const readHinted = async () => {
     const claims = [...hinted].map(([commandId, status]) => ({ commandId, status }));
     hinted.clear();
-    const { outcomes } = await local.readCommandOutcomes({ orgId: input.orgId, reportTo: workflowId, remediationId: input.commandPrefix, claims });
+    const { outcomes } = await local.readCommandOutcomes({ orgId: input.orgId, reportTo: workflowId, invocationId: input.commandPrefix, claims });
     for (const o of outcomes) settle(o.commandId, o.status);
   };
 

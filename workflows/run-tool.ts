@@ -4,7 +4,7 @@
  */
 import { executeChild, patched, workflowInfo } from '@temporalio/workflow';
 import { BREAKER_DENIAL, PAUSED_DENIAL, type ToolResultRef, type TurnState } from '../common/session';
-import { deviceCommandId } from '../common/ids';
+import { deviceCommandId, remediationWorkflowId } from '../common/ids';
 import { db, device } from './activities';
 import { awaitApproval } from './await-approval';
 import { remediation } from './remediation';
@@ -69,7 +69,7 @@ export async function runTool(ids: TurnIds, session: CopilotSessionState, turn: 
   } else if (execution.type === 'remediation') {
     const { type: _type, ...plan } = execution;
     const result = await executeChild(remediation, {
-      workflowId: `${workflowInfo().workflowId}:remediation:${toolUse.id}`,
+      workflowId: remediationWorkflowId(workflowInfo().workflowId, toolUse.id),
       args: [{ ...plan, orgId: ids.orgId, commandPrefix: auth.invocationId }],
     });
     outcome = await db.recordToolResult({ invocationId: auth.invocationId, commandIds: result.commandIds, skippedDevices: result.skipped, cancelledDevices: result.cancelled ?? 0 });

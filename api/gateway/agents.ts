@@ -33,7 +33,7 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
   const connections = new AgentConnections(logger);
   const auth = createAgentAuth(nsp, deps, connections);
   const invocationOf = createInvocationLookup(prisma);
-  const delivery = createDelivery(deps, connections, invocationOf);
+  const delivery = createDelivery(deps, connections);
   const progress = createProgressPublisher(deps, invocationOf);
   const results = createResults(deps, connections, progress);
 

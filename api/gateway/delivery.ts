@@ -1,18 +1,16 @@
 /**
- * Delivery: each command goes to its device's connection signed by the server, with the approval digest of its
- * invocation when it needed one; the agent verifies both before it runs anything. Commands go out when their NOTIFY
+ * Delivery: each command goes to its device's connection signed by the server, with the approval digest its row
+ * carries (the one the command authority verified when it was made) when it needed one; the agent verifies both before it runs anything. Commands go out when their NOTIFY
  * arrives, when their device connects, and again when they sat pending too long (a lost notification); the agent's
  * journal makes a second delivery harmless.
  */
 import { signCommand } from '../../cage/command-signing';
-import { invocationOfCommand } from '../../common/ids';
 import { commandRunSeconds, PROTOCOL_VERSION, type CommandDispatch, type CommandKind } from '../../common/protocol';
 import { UNFINISHED_COMMAND } from '../../common/session';
 import { stalePending, takeForDelivery, type Deliverable } from '../../lib/device-commands';
 import type { CommandsNote } from '../../lib/pg-events';
 import type { ApiDeps } from '../deps';
 import type { AgentConnections, AgentSocket } from './agent-sockets';
-import type { InvocationLookup } from './invocations';
 
 /** The protocol's ceiling on a dispatch timeout, and the margin above a command's own kill timer. */
 const MAX_DISPATCH_SECONDS = 3600;
@@ -36,13 +34,11 @@ export interface Delivery {
   redeliverStale(): Promise<void>;
 }
 
-export function createDelivery(deps: ApiDeps, connections: AgentConnections, invocationOf: InvocationLookup): Delivery {
+export function createDelivery(deps: ApiDeps, connections: AgentConnections): Delivery {
   const { prisma } = deps;
 
   /** Signs and sends one command; the caller records that it went out (the agent's journal makes a repeat harmless). */
-  const send = async (socket: AgentSocket, cmd: Deliverable) => {
-    const invocationId = invocationOfCommand(cmd.id, cmd.deviceId);
-    const approvalDigest = invocationId ? (await invocationOf(invocationId)).approvalDigest : null;
+  const send = (socket: AgentSocket, cmd: Deliverable) => {
     const unsigned = {
       v: PROTOCOL_VERSION as typeof PROTOCOL_VERSION,
       commandId: cmd.id,
@@ -50,7 +46,7 @@ export function createDelivery(deps: ApiDeps, connections: AgentConnections, inv
       params: cmd.params as Record<string, unknown>,
       expiresAt: cmd.expiresAt.toISOString(),
       timeoutSeconds: dispatchTimeoutSeconds(deps, cmd.kind, cmd.params),
-      approvalDigest,
+      approvalDigest: cmd.approvalDigest,
     };
     const msg: CommandDispatch = { ...unsigned, signature: signCommand(deps.config.commandSigningKey, { ...unsigned, deviceId: cmd.deviceId }) };
     socket.emit('command:dispatch', msg);
@@ -59,7 +55,7 @@ export function createDelivery(deps: ApiDeps, connections: AgentConnections, inv
   const sendAll = async (commands: (Deliverable & { status: string })[]) => {
     for (const cmd of commands) {
       const socket = connections.live(cmd.deviceId);
-      if (socket) await send(socket, cmd);
+      if (socket) send(socket, cmd);
     }
     const sent = commands.filter((c) => c.status === 'pending').map((c) => c.id);
     if (sent.length) await prisma.deviceCommand.updateMany({ where: { id: { in: sent }, status: 'pending' }, data: { status: 'delivered', deliveredAt: new Date() } });
@@ -75,7 +71,7 @@ export function createDelivery(deps: ApiDeps, connections: AgentConnections, inv
       const taken = await takeForDelivery(deps.pool, here);
       for (const cmd of taken) {
         const socket = connections.live(cmd.deviceId);
-        if (socket) await send(socket, cmd);
+        if (socket) send(socket, cmd);
       }
     },
     async deliverQueued(socket) {

@@ -3,7 +3,6 @@
  * at most every 500 ms per remediation, the last one shortly after the last result, off the result path. The count
  * is read from the commands' rows and counted as the workflow counts it (common/remediation-progress.ts).
  */
-import { commandIdPrefix } from '../../common/ids';
 import { countOutcome, type RemediationCounts } from '../../common/remediation-progress';
 import { CommandOutcome } from '../../common/session';
 import { publishSessionEvent } from '../../lib/session-events';
@@ -27,7 +26,7 @@ export function createProgressPublisher(deps: ApiDeps, invocationOf: InvocationL
   const publish = async (invocationId: string): Promise<void> => {
     const r = (await invocationOf(invocationId)).remediation;
     if (!r) return;
-    const rows = await prisma.deviceCommand.groupBy({ by: ['status'], where: { id: { startsWith: commandIdPrefix(invocationId) }, status: { in: CommandOutcome.options } }, _count: true });
+    const rows = await prisma.deviceCommand.groupBy({ by: ['status'], where: { invocationId, status: { in: CommandOutcome.options } }, _count: true });
     const progress: RemediationCounts = { total: r.total, succeeded: 0, failed: 0 };
     for (const row of rows) countOutcome(progress, row.status as CommandOutcome, row._count);
     await publishSessionEvent(prisma, {

@@ -5,7 +5,6 @@
  * the agent keeps it and sends it again.
  */
 import { ActivityNotFoundError } from '@temporalio/client';
-import { invocationOfCommand } from '../../common/ids';
 import { CommandResult, type CommandResultAck } from '../../common/protocol';
 import { isCommandOutcome } from '../../common/session';
 import { audit } from '../../audit/log';
@@ -16,7 +15,7 @@ import type { ProgressPublisher } from './progress';
 import { createResultSignaller } from './remediation-results';
 
 /** What telling the waiting workflow of a command's result needs to know (`Reportable`), read through Prisma. */
-export const REPORTABLE = { id: true, deviceId: true, status: true, reportTo: true, reportedAt: true } as const;
+export const REPORTABLE = { id: true, deviceId: true, status: true, reportTo: true, reportedAt: true, invocationId: true } as const;
 
 export interface Results {
   /** Records a result frame and answers it. */
@@ -87,8 +86,7 @@ export function createResults(deps: ApiDeps, connections: AgentConnections, prog
       }
       // The row just written (or, for a result already recorded, read again: it may not have been reported yet).
       await report(cmd);
-      const invocationId = recorded && invocationOfCommand(cmd.id, cmd.deviceId);
-      if (invocationId) progress.schedule(invocationId);
+      if (recorded?.invocationId) progress.schedule(recorded.invocationId);
     },
   };
 }

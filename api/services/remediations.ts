@@ -5,6 +5,7 @@
  * not see, answers exactly like an unknown one.
  */
 import { WorkflowNotFoundError } from '@temporalio/client';
+import { remediationWorkflowId } from '../../common/ids';
 import { REMEDIATION_TOOLS } from '../../common/tools';
 import { percentDone } from '../../common/remediation-progress';
 import { AppError, AppErrorCode } from '../../lib/app-error';
@@ -20,7 +21,7 @@ async function findRemediation(deps: ApiDeps, principal: Principal, id: string, 
   const inv = await deps.prisma.toolInvocation.findFirst({ where: { id, toolName: { in: REMEDIATION_TOOLS }, ...tenantScope(principal, roles) }, include: { session: true } });
   // Part of its session's content: shown (and steered) only to those who may see that session.
   if (!inv || !(await visibleSession(deps, principal, inv.sessionId, roles))) throw AppError.notFound('remediation');
-  return { inv, workflowId: `${inv.session.workflowId}:remediation:${inv.toolUseId}` };
+  return { inv, workflowId: remediationWorkflowId(inv.session.workflowId, inv.toolUseId) };
 }
 
 /** The progress with device names, or a not-started state while the call still waits for its approval. */
