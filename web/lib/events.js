@@ -1,4 +1,4 @@
-// Generated from common/console-protocol.ts by `npm run docs`; edit the catalog, not this file.
+// Generated from common/console-protocol.ts and common/tools by `npm run docs`; edit those, not this file.
 
 /** What the console sends on Socket.IO `/console`. */
 export const ConsoleSend = Object.freeze({
@@ -22,3 +22,6 @@ export const SessionEventType = Object.freeze({
   BreakerTripped: 'breaker:tripped',
   RemediationProgress: 'remediation:progress',
 });
+
+/** The tools that run as a remediation (followed at #/remediations/<invocation id>); from common/tools. */
+export const REMEDIATION_TOOLS = Object.freeze(["run_remediation"]);

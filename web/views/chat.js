@@ -2,7 +2,7 @@
 // over Socket.IO, then read back from GET /v1/sessions/:id), inline approvals for approvers, and the composer.
 import { get, post } from '../lib/api.js';
 import { el, externalLink, progressBar, replace, time, usd } from '../lib/dom.js';
-import { SessionEventType } from '../lib/events.js';
+import { REMEDIATION_TOOLS, SessionEventType } from '../lib/events.js';
 import { watchSession } from '../lib/live.js';
 import { approvalCard } from './approval-card.js';
 
@@ -103,7 +103,7 @@ export function chatView(main, ctx, [sessionId]) {
   }
 
   // ---- one session ------------------------------------------------------------------------------------------
-  const progress = new Map(); // run_remediation's invocation id -> latest pushed counts
+  const progress = new Map(); // a remediation's invocation id -> latest pushed counts
   const turnNodes = new Map(); // turn id -> { signature, node }
   const approvalNodes = new Map(); // approval id -> card (kept across refreshes so a half-filled form survives)
   let session = null;
@@ -193,7 +193,7 @@ export function chatView(main, ctx, [sessionId]) {
     }
     if (isFlagged) body.push(el('p', { class: 'warning', role: 'note' }, 'Flagged as untrusted: this output contains text that looks like instructions. It was shown to the copilot fenced as data, and the next tool call needs an approver.'));
     if (st.status === 'awaiting_approval' && st.approvalId) body.push(approvalSlot(st.approvalId));
-    if (st.tool === 'run_remediation' && st.invocationId) {
+    if (REMEDIATION_TOOLS.includes(st.tool) && st.invocationId) {
       const p = progress.get(st.invocationId);
       if (p) body.push(progressBar(p.total ? Math.round(((p.succeeded + p.failed) / p.total) * 100) : 0, 'Remediation progress', `${p.succeeded + p.failed} of ${p.total} devices done (${p.failed} failed)`));
       body.push(el('p', {}, el('a', { href: `#/remediations/${st.invocationId}` }, 'Open the remediation: progress per device, pause, resume, cancel')));
