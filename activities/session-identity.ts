@@ -95,8 +95,11 @@ export async function assertSession(prisma: ActivityDeps['prisma'], claim: Sessi
  */
 export async function assertCommandSession(prisma: ActivityDeps['prisma'], command: { commandId: string; deviceId: string; orgId: string }, activity: string): Promise<void> {
   const invocationId = invocationOfCommand(command.commandId, command.deviceId);
-  const inv = invocationId ? await prisma.toolInvocation.findUnique({ where: { id: invocationId }, select: { sessionId: true, toolUseId: true } }) : null;
-  const viaRemediation = inv !== null && (callingWorkflow() ?? '').endsWith(`:remediation:${inv.toolUseId}`);
+  const inv = invocationId
+    ? await prisma.toolInvocation.findUnique({ where: { id: invocationId }, select: { sessionId: true, toolUseId: true, session: { select: { workflowId: true } } } })
+    : null;
+  // Which of the two callers it claims to be; checkSession then compares the calling workflow's id exactly.
+  const viaRemediation = inv !== null && callingWorkflow() === remediationWorkflowId(inv.session.workflowId, inv.toolUseId);
   const claim = { sessionId: inv?.sessionId ?? '', orgId: command.orgId, ...(viaRemediation ? { remediationOf: inv.toolUseId } : {}) };
   await assertSession(prisma, claim, activity, { breaker: true });
 }

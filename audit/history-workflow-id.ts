@@ -16,15 +16,13 @@ import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-w
 import { loadDataConverter } from '@temporalio/common/lib/internal-non-workflow/data-converter-helpers';
 import type { temporal } from '@temporalio/proto';
 import { z } from 'zod';
-import { copilotWorkflowId, Uuid } from '../common/ids';
+import { copilotWorkflowId, sessionOfRemediationWorkflowId, Uuid } from '../common/ids';
 
 type History = temporal.api.history.v1.IHistory;
 
 export type HistoryWorkflowId = { workflowId: string; source: string } | { workflowId: null; reason: string };
 
 const SessionInput = z.object({ orgId: Uuid, sessionId: Uuid });
-const REMEDIATION_CHILD = /^(copilot:[^:]+:[^:]+):remediation:/;
-
 export async function workflowIdOfHistory(history: History, dataConverter?: DataConverter): Promise<HistoryWorkflowId> {
   const start = history.events?.[0]?.workflowExecutionStartedEventAttributes;
   if (!start) return { workflowId: null, reason: 'the history does not begin with a workflow start event' };
@@ -36,7 +34,7 @@ export async function workflowIdOfHistory(history: History, dataConverter?: Data
   const input = await sessionInput(start.input?.payloads ?? [], dataConverter);
   if (input) return { workflowId: copilotWorkflowId(input.orgId, input.sessionId), source: "the session's input" };
   const fromChildren = new Set(
-    (history.events ?? []).flatMap((e) => REMEDIATION_CHILD.exec(e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId ?? '')?.[1] ?? []),
+    (history.events ?? []).flatMap((e) => sessionOfRemediationWorkflowId(e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId ?? '') ?? []),
   );
   if (fromChildren.size === 1) return { workflowId: [...fromChildren][0]!, source: 'the ids of its remediation children' };
   return {

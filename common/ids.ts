@@ -15,6 +15,11 @@ export function remediationWorkflowId(sessionWorkflowId: string, toolUseId: stri
   return `${sessionWorkflowId}:remediation:${toolUseId}`;
 }
 
+/** The session workflow a remediation's id names (the inverse of remediationWorkflowId), or null for another id. */
+export function sessionOfRemediationWorkflowId(workflowId: string): string | null {
+  return /^(copilot:[^:]+:[^:]+):remediation:./.exec(workflowId)?.[1] ?? null;
+}
+
 /** The id of the model message or tool result a step writes; deterministic so a retried activity writes once. */
 export function stepMessageId(sessionId: string, turnId: string, step: number, part: 'assistant' | 'tool_results'): string {
   return `${sessionId}:${turnId}:${step}:${part}`;
