@@ -19,7 +19,7 @@ import { Tier } from '../../common/tools';
 import type { ApiDeps, SlackConfig } from '../deps';
 import { hasRole, Role } from '../http/access';
 import { confirmationModal, escapeSlack, verifySlackRequest } from '../services/slack';
-import { decideInSlack, slackDecider } from '../services/slack-decisions';
+import { decideInSlack, slackDecider, type SlackRefusal } from '../services/slack-decisions';
 import { LINK_REQUEST_MINUTES, SlackId, slackAccount, startSlackLink, unlinkFromSlack } from '../services/slack-links';
 
 const ButtonValue = z.object({ a: z.uuid(), d: z.string().regex(/^[0-9a-f]{64}$/) }).strict();
@@ -80,10 +80,7 @@ export function slackInteractions(deps: ApiDeps, slack: WebClient, config: Slack
     const value = parseValue(action.value ?? '');
     if (!value) return tell(p.channel?.id, p.user.id, 'Not recorded: this button does not belong to a Gatehouse approval.');
     const decider = await slackDecider(deps, { teamId: p.team.id, slackUserId: p.user.id }, value.a, action.action_id === 'approve');
-    if ('refused' in decider) {
-      const unlinked = 'Your Slack account is not linked to a Gatehouse user, so nothing was recorded. To link it yourself, type /gatehouse link.';
-      return tell(p.channel?.id, p.user.id, decider.refused === 'unlinked' ? unlinked : REFUSALS[decider.refused]);
-    }
+    if ('refused' in decider) return tell(p.channel?.id, p.user.id, REFUSALS[decider.refused]);
     const { principal, approval } = decider;
     // The modal only for someone who may approve at all; anyone else goes straight to the decision service's refusal.
     if (action.action_id === 'approve' && approval.tier >= Tier.T4 && p.trigger_id && hasRole(principal, approval.orgId, [Role.Approver])) {
@@ -195,7 +192,9 @@ export function slackInteractions(deps: ApiDeps, slack: WebClient, config: Slack
 }
 
 const NOT_AN_APPROVER = 'You are not an approver of the organization and sites this approval belongs to.';
-const REFUSALS = {
+/** What a Slack user is told when they may not act on an approval at all (services/slack-decisions.ts says why). */
+const REFUSALS: Record<SlackRefusal, string> = {
+  unlinked: 'Your Slack account is not linked to a Gatehouse user, so nothing was recorded. To link it yourself, type /gatehouse link.',
   not_an_approver: NOT_AN_APPROVER,
   cut_view: 'Not recorded: this call is too long to show whole in Slack. Open it in Gatehouse, read it whole, and approve it there.',
 };
