@@ -10,7 +10,7 @@ import { lowersDefault, policyActions } from '../../cage/policy';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { audit } from '../../audit/log';
 import { usageOf } from '../../lib/budget';
-import { endPausedCommands } from '../../lib/device-commands';
+import { pauseOrgEndingCommands } from '../../lib/device-commands';
 import type { ApiDeps } from '../deps';
 import { findOrgFor, Role } from '../http/access';
 import type { Caller } from './caller';
@@ -27,13 +27,11 @@ async function broadcastPause(deps: ApiDeps, orgId: string, paused: boolean, by:
 /** The kill switch (admins): pauses or resumes the org's copilot and tells its sessions; answers how many heard. */
 export async function setCopilotPaused({ deps, principal }: Caller, orgRef: string, paused: boolean) {
   const org = await findOrgFor(deps, principal, orgRef, [Role.Admin]);
-  await deps.prisma.organization.update({
-    where: { id: org.id },
-    data: paused ? { copilotPausedAt: new Date(), copilotPausedBy: principal.userId } : { copilotPausedAt: null, copilotPausedBy: null },
-  });
   // Once the pause is committed no delivery statement sends the org's commands (lib/device-commands.ts); the ones
-  // still waiting for their device end now as PAUSED, so their sessions are told instead of waiting for a TTL.
-  const ended = paused ? (await endPausedCommands(deps.pool, org.id)).length : 0;
+  // still waiting for their device end with it as PAUSED, so their sessions are told instead of waiting for a TTL.
+  let ended = 0;
+  if (paused) ended = (await pauseOrgEndingCommands(deps.pool, org.id, principal.userId)).length;
+  else await deps.prisma.organization.update({ where: { id: org.id }, data: { copilotPausedAt: null, copilotPausedBy: null } });
   await audit(deps.prisma, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: paused ? 'copilot.paused' : 'copilot.resumed', target: org.slug, ...(paused ? { data: { commandsEnded: ended } } : {}) });
   const signalled = await broadcastPause(deps, org.id, paused, principal.userId);
   return { org, signalled };
