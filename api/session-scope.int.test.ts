@@ -103,6 +103,17 @@ describe('a session that reached a device of another site', () => {
     expect(listed).toEqual(expect.arrayContaining([branchSession, hqSession]));
   });
 
+  it("is not named among the org's tripped breakers to a user narrowed to the other site", async () => {
+    // Both breakers tripped, as recordBreakerTrip leaves the rows.
+    await sys.prisma.copilotSession.updateMany({ where: { id: { in: [branchSession, hqSession] } }, data: { breakerTrippedAt: new Date() } });
+    const tripped = async (key: string) => (await read(key, `/v1/orgs/${acme().slug}/status`)).body.trippedBreakers.map((b: { sessionId: string }) => b.sessionId);
+    expect(await tripped(sys.keyOf('admin'))).toEqual(expect.arrayContaining([branchSession, hqSession]));
+    const seen = await tripped(await narrowed('approver'));
+    expect(seen).toContain(hqSession);
+    expect(seen).not.toContain(branchSession);
+    await sys.prisma.copilotSession.updateMany({ where: { id: { in: [branchSession, hqSession] } }, data: { breakerTrippedAt: null } });
+  });
+
   it('is not found for another org\'s user, as before', async () => {
     expect(await read(sys.keyOf('admin', 'globex'), `/v1/sessions/${branchSession}`)).toEqual(await read(sys.keyOf('admin', 'globex'), `/v1/sessions/${crypto.randomUUID()}`));
   });

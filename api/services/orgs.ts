@@ -12,7 +12,7 @@ import { audit } from '../../audit/log';
 import { usageOf } from '../../lib/budget';
 import { pauseOrgEndingCommands } from '../../lib/device-commands';
 import type { ApiDeps } from '../deps';
-import { findOrgFor, Role } from '../http/access';
+import { findOrgFor, Role, visibleSessions } from '../http/access';
 import type { Caller } from './caller';
 
 /** Tells every session of the org at once; a session that misses the signal still denies through its activities. */
@@ -112,16 +112,20 @@ export async function setBudget({ deps, principal }: Caller, orgRef: string, inp
   return { org, usage: await usageView(deps, org.id) };
 }
 
-/** The org's copilot state: the kill switch (who paused it) and the sessions whose circuit breaker is tripped. */
+/**
+ * The org's copilot state: the kill switch (who paused it) and the sessions whose circuit breaker is tripped, of
+ * those the principal may see (a session that reached a site outside theirs is not even named).
+ */
 export async function orgStatus({ deps, principal }: Caller, orgRef: string) {
   const org = await findOrgFor(deps, principal, orgRef);
   // The breaker as the session rows hold it: what authorization enforces, whatever a workflow's state says.
-  const tripped = await deps.prisma.copilotSession.findMany({
+  const rows = await deps.prisma.copilotSession.findMany({
     where: { orgId: org.id, breakerTrippedAt: { not: null } },
     orderBy: { breakerTrippedAt: 'desc' },
     take: 500,
-    select: { id: true, breakerTrippedAt: true },
+    select: { id: true, orgId: true, userId: true, breakerTrippedAt: true },
   });
+  const tripped = await visibleSessions(deps, principal, rows);
   const pausedBy = org.copilotPausedBy ? await deps.prisma.user.findUnique({ where: { id: org.copilotPausedBy }, select: { email: true } }) : null;
   return { org, tripped, pausedByEmail: pausedBy?.email ?? null };
 }
