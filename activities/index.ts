@@ -15,7 +15,7 @@ import { makeRecordToolResult } from './record-tool-result';
 import { makeReadCommandOutcomes } from './read-command-outcomes';
 import { makeRecordUserMessage } from './record-user-message';
 import { makeRunDatabaseTool } from './run-database-tool';
-import { makeReadCopilotPaused, makeRefuseUnverifiedRequest, makeVerifyBreakerReset, makeVerifyMessageRequest, makeVerifyRemediationControl } from './workflow-requests';
+import { makeReadCopilotPaused, makeRefuseUnverifiedRequest, makeVerifyBreakerReset, makeVerifyMessageRequest, makeVerifyRemediationControl, makeVerifyToolCallRequest } from './workflow-requests';
 
 export type { ActivityDeps } from './deps';
 
@@ -40,6 +40,7 @@ export function createActivities(deps: ActivityDeps) {
     reserveBudget: makeReserveBudget(deps),
     releaseBudget: makeReleaseBudget(deps),
     verifyMessageRequest: makeVerifyMessageRequest(deps),
+    verifyToolCallRequest: makeVerifyToolCallRequest(deps),
     verifyBreakerReset: makeVerifyBreakerReset(deps),
     verifyRemediationControl: makeVerifyRemediationControl(deps),
     refuseUnverifiedRequest: makeRefuseUnverifiedRequest(deps),

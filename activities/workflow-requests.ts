@@ -5,14 +5,15 @@
  * it is for this workflow and this kind of request, it was never used, and its author may still do it today.
  * Every refusal is audited; the workflow changes nothing.
  */
-import type { WorkflowRequest } from '@prisma/client';
+import type { Prisma, WorkflowRequest } from '@prisma/client';
 import { Context } from '@temporalio/activity';
-import { sessionOfWorkflowId } from '../common/ids';
+import { sessionOfWorkflowId, userMessageId } from '../common/ids';
+import { publishSessionEvent } from '../lib/session-events';
 import { audit } from '../audit/log';
 import type { ActivityDeps } from './deps';
 import { checkSession } from './session-identity';
 
-export type RequestKind = 'message' | 'breaker_reset' | 'remediation_pause' | 'remediation_resume' | 'remediation_cancel';
+export type RequestKind = 'message' | 'tool_call' | 'breaker_reset' | 'remediation_pause' | 'remediation_resume' | 'remediation_cancel';
 type Verdict<T> = ({ ok: true } & T) | { ok: false; reason: string };
 
 /** This activity's place in its workflow run: the same on every retry, different for every other delivery. */
@@ -39,7 +40,7 @@ async function rolesOf(deps: ActivityDeps, userId: string, orgId: string): Promi
 async function claim(deps: ActivityDeps, input: { requestId: string; workflowId: string; orgId: string; kinds: RequestKind[]; usedFor: string }): Promise<WorkflowRequest | string> {
   const request = await deps.prisma.workflowRequest.findUnique({ where: { id: input.requestId } });
   if (!request || request.workflowId !== input.workflowId || request.orgId !== input.orgId || !input.kinds.includes(request.kind as RequestKind)) {
-    return `no such request was recorded for this ${input.kinds[0] === 'message' || input.kinds[0] === 'breaker_reset' ? 'session' : 'remediation'}; ${NOT_RECORDED}`;
+    return `no such request was recorded for this ${['message', 'tool_call', 'breaker_reset'].includes(input.kinds[0] ?? '') ? 'session' : 'remediation'}; ${NOT_RECORDED}`;
   }
   if (request.usedAt) return request.usedFor === input.usedFor ? request : 'this request was used already; a request counts once';
   const claimed = await deps.prisma.workflowRequest.updateMany({ where: { id: request.id, usedAt: null }, data: { usedAt: new Date(), usedFor: input.usedFor } });
@@ -85,6 +86,40 @@ export function makeVerifyMessageRequest(deps: ActivityDeps) {
     const mayPost = roles.has('admin') || (roles.has('technician') && session.userId === request.userId);
     if (!mayPost) return refused(deps, { ...base, claimedUserId: request.userId, reason: 'this message was refused: its author may no longer post in this session' });
     return { ok: true, userId: request.userId, text: request.text ?? '' };
+  };
+}
+
+/** How the turn of an MCP tool call is stored in the transcript: its author, never part of a model request. */
+export const TOOL_CALL_MESSAGE_KIND = 'mcp_call';
+
+/**
+ * The author, tool and arguments of an MCP client's tools/call, from the api's record: for this session, unused, and
+ * made by someone who may still act in it (the session's technician, or an org admin). The turn's transcript entry
+ * names its author (the requester of the call, barred from approving it at T4), written once whatever the retries.
+ */
+export function makeVerifyToolCallRequest(deps: ActivityDeps) {
+  return async function verifyToolCallRequest(input: { sessionId: string; orgId: string; turnId: string; requestId: string }): Promise<Verdict<{ userId: string; tool: string; input: unknown }>> {
+    const session = await deps.prisma.copilotSession.findUnique({ where: { id: input.sessionId } });
+    const base = { orgId: input.orgId, sessionId: input.sessionId, workflowId: session?.workflowId ?? '', kind: 'tool_call', requestId: input.requestId };
+    const deny = (reason: string, claimedUserId?: string) => refused(deps, { ...base, claimedUserId, reason: `this tool call was refused: ${reason}` });
+    if (!session || session.orgId !== input.orgId) return deny('the session is unknown');
+    const known = await checkSession(deps.prisma, input);
+    if (!known.ok) return deny(known.reason);
+    const request = await claim(deps, { requestId: input.requestId, workflowId: session.workflowId, orgId: input.orgId, kinds: ['tool_call'], usedFor: input.turnId });
+    if (typeof request === 'string') return deny(request);
+    if (!request.toolName) return deny('the request names no tool', request.userId);
+    const roles = await rolesOf(deps, request.userId, input.orgId);
+    const mayAct = roles.has('admin') || (roles.has('technician') && session.userId === request.userId);
+    if (!mayAct) return deny('its author may no longer act in this session', request.userId);
+    const text = `tools/call ${request.toolName} ${JSON.stringify(request.toolInput ?? {})}`.slice(0, 4000);
+    const id = userMessageId(input.sessionId, input.turnId);
+    await deps.prisma.message.upsert({
+      where: { id },
+      create: { id, sessionId: input.sessionId, orgId: input.orgId, turnId: input.turnId, role: 'user', kind: TOOL_CALL_MESSAGE_KIND, content: [{ type: 'text', text }] as Prisma.InputJsonValue, userId: request.userId },
+      update: {},
+    });
+    await publishSessionEvent(deps.prisma, { sessionId: input.sessionId, turnId: input.turnId, type: 'turn:started', text });
+    return { ok: true, userId: request.userId, tool: request.toolName, input: request.toolInput ?? {} };
   };
 }
 

@@ -47,6 +47,13 @@ export interface SendMessageResult {
   turnId: string;
 }
 
+/**
+ * Update `callToolRequest`: a `tools/call` an MCP client made, recorded by the api (`WorkflowRequest` of kind
+ * `tool_call`: who, which tool, which arguments); the author, tool and arguments come from that row, never from here.
+ */
+export const CallToolRequestInput = WorkflowRequestRef;
+export type CallToolRequestInput = WorkflowRequestRef;
+
 export type ToolStepStatus = 'running' | 'awaiting_approval' | 'succeeded' | 'failed' | 'denied' | 'rejected';
 
 export type Step =
@@ -67,6 +74,8 @@ export type TurnStatus = 'queued' | 'running' | 'answered' | 'refused' | 'failed
 
 export interface TurnState {
   turnId: string;
+  /** A tool call an MCP client made (`callToolRequest`): one tool step, no model step. Absent for a message's turn. */
+  toolCall?: true;
   /** The verified author; empty until an activity has checked the message against the api's record. */
   userId: string;
   status: TurnStatus;

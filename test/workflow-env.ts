@@ -82,6 +82,7 @@ export const unscriptedActivities = {
   reserveBudget: unexpected('reserveBudget'),
   releaseBudget: unexpected('releaseBudget'),
   verifyMessageRequest: unexpected('verifyMessageRequest'),
+  verifyToolCallRequest: unexpected('verifyToolCallRequest'),
   verifyBreakerReset: unexpected('verifyBreakerReset'),
   verifyRemediationControl: unexpected('verifyRemediationControl'),
   refuseUnverifiedRequest: unexpected('refuseUnverifiedRequest'),

@@ -13,7 +13,7 @@ import type { Activities } from '../activities';
 import { deviceCommandId } from '../common/ids';
 import type { SessionState, ToolStepStatus } from '../common/session';
 import { eventually, startWorkflowEnv, unscriptedActivities, workerWith } from '../test/workflow-env';
-import { approvalDecisionSignal, commandResultsSignal, copilotPausedSignal, resetBreakerRequestUpdate, sendMessageUpdate, stateQuery } from './definitions';
+import { approvalDecisionSignal, callToolRequestUpdate, commandResultsSignal, copilotPausedSignal, resetBreakerRequestUpdate, sendMessageUpdate, stateQuery } from './definitions';
 import type { copilotSession } from './copilot-session';
 
 const ORG = crypto.randomUUID();
@@ -50,10 +50,12 @@ function scriptedSession(opts: { approvalTtlMs?: number } = {}) {
     checkRateLimits: async () => ({ ok: true }),
     recordUserMessage: async () => undefined,
     reserveBudget: async () => ({ ok: true, reservationId: crypto.randomUUID(), amountMicros: 1000 }),
-    callModel: async ({ turnId, step }) =>
-      step === 0
-        ? { text: 'Restarting the spooler.', stopReason: 'tool_use', toolUses: [{ id: `toolu_${turnId}`, name: 'manage_service', input: RESTART }] }
-        : { text: 'Done.', stopReason: 'end_turn', toolUses: [] },
+    callModel: async (input) => {
+      record('callModel', input);
+      return input.step === 0
+        ? { text: 'Restarting the spooler.', stopReason: 'tool_use', toolUses: [{ id: `toolu_${input.turnId}`, name: 'manage_service', input: RESTART }] }
+        : { text: 'Done.', stopReason: 'end_turn', toolUses: [] };
+    },
     authorizeToolCall: async (input) => {
       record('authorizeToolCall', input);
       const invocationId = `${input.sessionId}:${input.turnId}:${input.toolUse.id}`;
@@ -89,11 +91,17 @@ function scriptedSession(opts: { approvalTtlMs?: number } = {}) {
     recordToolResult: async (input) => ({ invocationId: input.invocationId, status: 'succeeded', summary: 'Spooler restarted' }),
     readCopilotPaused: async (input) => (record('readCopilotPaused', input), { paused: input.claimedPaused }),
     // Only the reset request the api recorded for an org admin counts.
+    // An MCP client's tools/call: the record names the author, the tool and its arguments; an unknown id is refused.
+    verifyToolCallRequest: async (input) => {
+      record('verifyToolCallRequest', input);
+      return input.requestId === forgedCall ? { ok: false, reason: 'this tool call was refused: no such request was recorded' } : { ok: true, userId: USER, tool: 'manage_service', input: RESTART };
+    },
     verifyBreakerReset: async (input) => (input.requestId === resetByAdmin ? { ok: true, userId: ADMIN } : { ok: false, reason: 'no such request from an org admin' }),
   };
   return { activities, calls, called, approvals, finishCommand };
 }
 const resetByAdmin = crypto.randomUUID();
+const forgedCall = crypto.randomUUID();
 
 async function startSession(client: Client, taskQueue: string): Promise<WorkflowHandle<typeof copilotSession>> {
   const sessionId = crypto.randomUUID();
@@ -145,6 +153,40 @@ it('runs a T3 call only after the approver decides, ignoring a decision the reco
     expect(turnOf(done, turnId)).toMatchObject({ status: 'answered', answer: 'Done.' });
     expect(toolStep(done, turnId)).toMatchObject({ status: 'succeeded', summary: 'Spooler restarted', approvalId: world.approvals[0] });
     expect(done).toMatchObject({ status: 'idle', pendingApproval: null, breaker: { streak: 0, tripped: false } });
+    expect(world.called('queueDeviceCommands')).toHaveLength(1);
+    await h.terminate();
+  });
+});
+
+it("runs an MCP client's recorded tool call as a turn without a model step, through the same approval, and refuses an unrecorded one", async () => {
+  const world = scriptedSession();
+  const { worker, taskQueue } = await workerWith(testEnv, world.activities);
+  await worker.runUntil(async () => {
+    const h = await startSession(testEnv.client, taskQueue);
+    const callTool = async (requestId: string) => (await h.executeUpdate(callToolRequestUpdate, { args: [{ requestId }] })).turnId;
+    // Malformed payloads never enter history.
+    await expect(h.executeUpdate(callToolRequestUpdate, { args: [{ requestId: 'x', tool: 'restart_device' } as never] })).rejects.toThrow();
+
+    const refusedTurn = await callTool(forgedCall);
+    const refused = await eventually(() => state(h), turnEnded(refusedTurn), 'the unrecorded call to be refused');
+    expect(turnOf(refused, refusedTurn)).toMatchObject({ toolCall: true, status: 'refused', steps: [] });
+    expect(world.called('authorizeToolCall')).toEqual([]);
+
+    const turnId = await callTool(crypto.randomUUID());
+    const waiting = await waitingFor(h);
+    expect(toolStep(waiting, turnId)).toMatchObject({ status: 'awaiting_approval', tier: 3, toolUseId: `mcp-${turnId}` });
+    // The author is the verified one, and the call is the record's.
+    expect(world.called('authorizeToolCall')[0]).toMatchObject({ turnId, userId: USER, toolUse: { name: 'manage_service', input: RESTART } });
+    await decide(h, world.approvals[0]!, 'approved');
+    const invocationId = `${h.workflowId.split(':')[2]}:${turnId}:mcp-${turnId}`;
+    const commandId = deviceCommandId(invocationId, DEVICE);
+    await eventually(async () => world.called('queueDeviceCommands'), (q) => q.length === 1, 'the command to be queued');
+    world.finishCommand(commandId);
+    await h.signal(commandResultsSignal, { results: [{ commandId, status: 'succeeded' }] });
+    const done = await eventually(() => state(h), turnEnded(turnId), 'the turn to end');
+    expect(turnOf(done, turnId)).toMatchObject({ toolCall: true, status: 'answered', answer: 'Spooler restarted' });
+    expect(turnOf(done, turnId)?.steps.map((st) => st.kind)).toEqual(['tool']);
+    expect(world.called('callModel')).toEqual([]);
     expect(world.called('queueDeviceCommands')).toHaveLength(1);
     await h.terminate();
   });

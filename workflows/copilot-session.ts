@@ -22,11 +22,12 @@ import {
   type TurnState,
 } from '../common/session';
 import { db, model } from './activities';
-import { approvalDecisionSignal, commandResultsSignal, copilotPausedSignal, resetBreakerRequestUpdate, resetBreakerSignal, sendMessageUpdate, stateQuery } from './definitions';
+import { approvalDecisionSignal, callToolRequestUpdate, commandResultsSignal, copilotPausedSignal, resetBreakerRequestUpdate, resetBreakerSignal, sendMessageUpdate, stateQuery } from './definitions';
 import { admitMessage } from './admit-message';
 import { admitLegacyMessage } from './frozen/admit-legacy-message';
 import { Patch } from './patches';
 import { runTool, type TurnIds } from './run-tool';
+import { runToolCallTurn } from './tool-call-turn';
 import { CopilotSessionState, type CarriedState } from './session-state';
 
 export async function copilotSession(input: CopilotSessionInput & CarriedState): Promise<void> {
@@ -38,6 +39,10 @@ export async function copilotSession(input: CopilotSessionInput & CarriedState):
       const parsed = SendMessageInput.safeParse(msg);
       if (!parsed.success) throw new Error(parsed.error.issues[0]?.message ?? 'invalid message');
     },
+  });
+  // A tool call an MCP client made: a turn of one tool step, its author and call read from the api's record.
+  setHandler(callToolRequestUpdate, (ref) => ({ turnId: session.enqueueToolCall(ref).turnId }), {
+    validator: (ref) => void WorkflowRequestRef.parse(ref),
   });
   setHandler(stateQuery, () => session.snapshot());
   // Some of the running tool call's device commands ended: a hint, checked against their rows (./device-commands.ts).
@@ -79,9 +84,12 @@ export async function copilotSession(input: CopilotSessionInput & CarriedState):
 
   for (;;) {
     await condition(() => session.hasQueued());
-    const { turn, message } = session.startNext();
+    const next = session.startNext();
+    const { turn } = next;
+    const ids = { sessionId: input.sessionId, orgId: input.orgId, turnId: turn.turnId };
     try {
-      await runTurn({ sessionId: input.sessionId, orgId: input.orgId, turnId: turn.turnId }, session, turn, message);
+      if ('toolCall' in next) await runToolCallTurn(ids, session, turn, next.toolCall);
+      else await runTurn(ids, session, turn, next.message);
     } catch (err) {
       session.fail(turn, err instanceof ApplicationFailure ? err.message : 'the turn failed; see the server log');
     }

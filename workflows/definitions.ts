@@ -14,6 +14,8 @@ import type {
 } from '../common/session';
 
 export const sendMessageUpdate = defineUpdate<SendMessageResult, [SendMessageInput]>('sendMessage');
+/** A tool call an MCP client made, recorded by the api; it becomes a turn of one tool step once an activity has checked the record. */
+export const callToolRequestUpdate = defineUpdate<SendMessageResult, [WorkflowRequestRef]>('callToolRequest');
 export const stateQuery = defineQuery<SessionState>('state');
 export const approvalDecisionSignal = defineSignal<[ApprovalDecisionSignal]>('approvalDecision');
 /** Replays older histories only: a new one is refused and audited. The api uses `resetBreakerRequest`. */

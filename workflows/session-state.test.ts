@@ -73,9 +73,9 @@ describe('turns', () => {
     expect(a.userId).toBe(''); // the author is known only once an activity has verified the request
     expect(s.startNext()).toEqual({ turn: a, message: request(1) });
     s.finish(a, 'done');
-    expect(s.startNext().message).toEqual(request(2));
+    expect(s.startNext()).toEqual({ turn: b, message: request(2) });
     s.refuse(b, 'budget exhausted');
-    expect(s.startNext().message).toEqual(request(3));
+    expect(s.startNext()).toEqual({ turn: c, message: request(3) });
     s.fail(c, 'x'.repeat(600));
     expect(s.hasQueued()).toBe(false);
     expect(() => s.startNext()).toThrow('no queued turn');
@@ -84,6 +84,17 @@ describe('turns', () => {
       ['refused', 'budget exhausted'],
       ['failed', 500],
     ]);
+  });
+
+  it('queues an MCP tool call as a turn of its own, in order with messages, its author unknown until verified', () => {
+    const s = new CopilotSessionState(SESSION, ORG);
+    const call = { requestId: '00000000-0000-4000-8000-00000000000a' };
+    const a = s.enqueue(request(1));
+    const b = s.enqueueToolCall(call);
+    expect([b.turnId, b.toolCall, b.userId]).toEqual(['t2', true, '']);
+    expect(s.startNext()).toEqual({ turn: a, message: request(1) });
+    expect(s.startNext()).toEqual({ turn: b, toolCall: call });
+    expect(s.hasQueued()).toBe(false);
   });
 
   it('keeps only the latest finished turns in state; the transcript stays in the database', () => {

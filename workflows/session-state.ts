@@ -13,6 +13,7 @@ import {
   type SessionState,
   type Step,
   type TurnState,
+  type WorkflowRequestRef,
 } from '../common/session';
 import { CommandHints } from './command-hints';
 
@@ -33,6 +34,8 @@ export class CopilotSessionState {
   // The message (a request id; in older histories the text) waits here only until its turn starts; the
   // transcript itself lives in PostgreSQL.
   private pendingMessages = new Map<string, SendMessageInput>();
+  // The same for a tool call an MCP client made: the id of the api's record, until its turn starts.
+  private pendingToolCalls = new Map<string, WorkflowRequestRef>();
   /** Decisions signalled for the approval being waited on; each is verified by an activity before it counts. */
   readonly decisions: ApprovalDecisionSignal[] = [];
   breaker: BreakerState;
@@ -70,14 +73,33 @@ export class CopilotSessionState {
     return turn;
   }
 
+  /**
+   * Called by the `callToolRequest` handler: a turn of one tool call, with no model step. As for a message, the
+   * author, the tool and its arguments are not taken from the update: they come from the verified record.
+   */
+  enqueueToolCall(request: WorkflowRequestRef): TurnState {
+    this.turnCounter += 1;
+    const turn: TurnState = { turnId: `t${this.turnCounter}`, toolCall: true, userId: '', status: 'queued', steps: [] };
+    this.turns.push(turn);
+    this.queue.push(turn);
+    this.pendingToolCalls.set(turn.turnId, request);
+    this.trim();
+    return turn;
+  }
+
   hasQueued(): boolean {
     return this.queue.length > 0;
   }
 
-  startNext(): { turn: TurnState; message: SendMessageInput } {
+  startNext(): { turn: TurnState; message: SendMessageInput } | { turn: TurnState; toolCall: WorkflowRequestRef } {
     const turn = this.queue.shift();
     if (!turn) throw new Error('no queued turn');
     turn.status = 'running';
+    const toolCall = this.pendingToolCalls.get(turn.turnId);
+    if (toolCall) {
+      this.pendingToolCalls.delete(turn.turnId);
+      return { turn, toolCall };
+    }
     const message = this.pendingMessages.get(turn.turnId);
     if (!message) throw new Error(`no message for turn ${turn.turnId}`);
     this.pendingMessages.delete(turn.turnId);
