@@ -8,6 +8,7 @@
 import type { Prisma, WorkflowRequest } from '@prisma/client';
 import { Context } from '@temporalio/activity';
 import { sessionOfWorkflowId, userMessageId } from '../common/ids';
+import { TOOL_CALL_MESSAGE_KIND } from '../common/session';
 import { publishSessionEvent } from '../lib/session-events';
 import { audit } from '../audit/log';
 import type { ActivityDeps } from './deps';
@@ -88,9 +89,6 @@ export function makeVerifyMessageRequest(deps: ActivityDeps) {
     return { ok: true, userId: request.userId, text: request.text ?? '' };
   };
 }
-
-/** How the turn of an MCP tool call is stored in the transcript: its author, never part of a model request. */
-export const TOOL_CALL_MESSAGE_KIND = 'mcp_call';
 
 /**
  * The author, tool and arguments of an MCP client's tools/call, from the api's record: for this session, unused, and

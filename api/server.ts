@@ -42,6 +42,7 @@ import { approvalLinkPages } from './pages/approval-link';
 import { signInPage } from './pages/sign-in';
 import { slackLinkPages } from './pages/slack-link';
 import { passwordResetPages } from './pages/password-reset';
+import { createMcpEndpoint, type McpEndpoint } from './mcp/endpoint';
 
 /** Every REST route, one list a domain (each routes/<domain>.ts exports its own). */
 export const ROUTES: AnyRoute[] = [
@@ -108,12 +109,20 @@ function consoleFiles(): express.Router {
 
 
 /** `baseUrl`: where people reach the api (for links handed out in Slack); known once it listens, unless configured. */
-export function createApp(deps: ApiDeps, web: WebAuth, slack?: WebClient, baseUrl: () => string | undefined = () => deps.config.publicUrl): express.Express {
+export function createApp(
+  deps: ApiDeps,
+  web: WebAuth,
+  slack?: WebClient,
+  baseUrl: () => string | undefined = () => deps.config.publicUrl,
+  mcp: McpEndpoint = createMcpEndpoint(deps),
+): express.Express {
   const app = express();
   // Before the JSON parser: the signature covers the raw body.
   if (slack && deps.config.slack) app.use(slackInteractions(deps, slack, deps.config.slack, baseUrl));
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+  // MCP clients at /mcp: their own JSON parser and JSON-RPC errors (api/mcp/endpoint.ts).
+  app.use(mcp.router);
   // The Temporal UI's codec calls: CORS first (preflights and errors carry it too), and a body up to one payload's size.
   app.use('/codec', codecCors(deps.config.temporalUiUrl), express.json({ limit: CODEC_BODY_LIMIT_BYTES, verify: refuseInvalidUtf8 }));
   app.use(express.json({ limit: deps.config.bodyLimitBytes, verify: refuseInvalidUtf8 }));
@@ -137,7 +146,8 @@ export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
   const slack = deps.config.slack ? createSlackClient(deps.config.slack) : undefined;
   const web = createWebAuth({ databaseUrl: deps.config.databaseUrl, secret: deps.config.webSecret, secureCookies: secureCookies(deps) });
   let baseUrl = deps.config.publicUrl;
-  const app = createApp(deps, web, slack, () => baseUrl);
+  const mcp = createMcpEndpoint(deps);
+  const app = createApp(deps, web, slack, () => baseUrl, mcp);
   const server = http.createServer(app);
   // The client must be the side that closes an idle connection. Node's default (5 s) is shorter than the idle timeout
   // of most clients and load balancers (undici keeps a socket 4 s after a `timeout=5` hint, an AWS ALB 60 s), so a
@@ -217,6 +227,7 @@ export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
     },
     async close() {
       clearInterval(sweepTimer);
+      await mcp.close();
       transport?.close();
       web.close();
       await events.close();

@@ -48,6 +48,8 @@ export const TranscriptEntry = z.object({
   text: z.string(),
   toolCalls: z.array(z.string().optional()),
   refused: z.boolean().optional(),
+  /** A tools/call an MCP client made: its turn has one tool step and no model step. */
+  toolCall: z.boolean().optional(),
   createdAt: Time,
 });
 export const SessionStep = z.object({
@@ -66,6 +68,8 @@ export const SessionAnswer = z.object({
   id: Id,
   org: OrgRef,
   userId: Id,
+  startedVia: z.enum(['api', 'mcp']),
+  mcpClient: z.string().nullable(),
   workflowId: z.string(),
   temporalUrl: z.string(),
   status: z.string(),
@@ -83,7 +87,19 @@ export const SessionAnswer = z.object({
 export const BreakerResetAnswer = z.object({ sessionId: Id, breaker: z.string().describe('reset') });
 export const SessionsAnswer = z.object({
   org: OrgRef,
-  sessions: z.array(z.object({ id: Id, userId: Id, title: z.string().nullable(), createdAt: Time, workflowId: z.string(), temporalUrl: z.string() })),
+  sessions: z.array(
+    z.object({
+      id: Id,
+      userId: Id,
+      title: z.string().nullable(),
+      createdAt: Time,
+      workflowId: z.string(),
+      temporalUrl: z.string(),
+      /** Started by the REST api (CLI, console) or by an MCP client at /mcp, which named itself `mcpClient`. */
+      startedVia: z.enum(['api', 'mcp']),
+      mcpClient: z.string().nullable(),
+    }),
+  ),
 });
 export const TimelineAnswer = z.object({
   id: Id,

@@ -52,6 +52,9 @@ export interface SendMessageResult {
  * `tool_call`: who, which tool, which arguments); the author, tool and arguments come from that row, never from here.
  */
 export const CallToolRequestInput = WorkflowRequestRef;
+
+/** How the turn of an MCP tool call is stored in the transcript (its author, the call): never part of a model request. */
+export const TOOL_CALL_MESSAGE_KIND = 'mcp_call';
 export type CallToolRequestInput = WorkflowRequestRef;
 
 export type ToolStepStatus = 'running' | 'awaiting_approval' | 'succeeded' | 'failed' | 'denied' | 'rejected';

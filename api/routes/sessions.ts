@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { BreakerResetAnswer, MessageAcceptedAnswer, SessionAnswer, SessionCreatedAnswer, SessionsAnswer, TimelineAnswer } from '../../common/api-answers';
-import { MAX_MESSAGE_CHARS, type SessionState } from '../../common/session';
+import { MAX_MESSAGE_CHARS, TOOL_CALL_MESSAGE_KIND, type SessionState } from '../../common/session';
 import { isStorableText, STORABLE_TEXT_MESSAGE } from '../../common/text';
 // eslint-disable-next-line import-x/no-restricted-paths -- one of the two breaks api/README.md names
 import { storedBlocks } from '../../activities/call-model';
@@ -64,6 +64,8 @@ function transcriptEntry(m: { id: string; turnId: string; role: string; kind: st
     toolCalls: blocks.filter((b) => b.type === 'tool_use').map((b) => b.name),
     // Refused by a guard (the injection screen, a rate limit): shown here, never sent to the model.
     ...(m.kind === 'user_refused' ? { refused: true } : {}),
+    // A tools/call an MCP client made (its turn has one tool step and no model step).
+    ...(m.kind === TOOL_CALL_MESSAGE_KIND ? { toolCall: true } : {}),
     createdAt: m.createdAt.toISOString(),
   };
 }
@@ -91,6 +93,8 @@ export const getSession = defineRoute({
         id: session.id,
         org: { id: session.org.id, slug: session.org.slug, name: session.org.name },
         userId: session.userId,
+        startedVia: session.startedVia === 'mcp' ? ('mcp' as const) : ('api' as const),
+        mcpClient: session.mcpClient,
         workflowId: session.workflowId,
         temporalUrl: workflowUrl(ctx.deps, session.workflowId),
         status: state?.status ?? 'unknown',
@@ -166,6 +170,8 @@ export const listSessions = defineRoute({
           createdAt: s.createdAt.toISOString(),
           workflowId: s.workflowId,
           temporalUrl: workflowUrl(ctx.deps, s.workflowId),
+          startedVia: s.startedVia === 'mcp' ? ('mcp' as const) : ('api' as const),
+          mcpClient: s.mcpClient,
         })),
       },
     };

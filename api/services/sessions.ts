@@ -8,7 +8,7 @@ import crypto from 'node:crypto';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { copilotWorkflowId } from '../../common/ids';
 import { AppError, AppErrorCode } from '../../lib/app-error';
-import type { SessionState } from '../../common/session';
+import { TOOL_CALL_MESSAGE_KIND, type SessionState } from '../../common/session';
 import { resetBreakerRequestUpdate, sendMessageUpdate, stateQuery } from '../../workflows/definitions';
 import { analyse } from '../../audit/export';
 import type { ApiDeps } from '../deps';
@@ -34,14 +34,19 @@ async function actingOrg(deps: ApiDeps, principal: Principal, org?: string) {
   throw new AppError(AppErrorCode.BadRequest, `body.org: required, you work in several organizations (${orgs.map((o) => o.slug).join(', ')})`);
 }
 
-/** Starts a session: its row, then its workflow; a workflow that does not start takes the row with it. */
-export async function startSession({ deps, principal }: Caller, orgRef?: string) {
+/**
+ * Starts a session: its row, then its workflow; a workflow that does not start takes the row with it. An MCP
+ * connection is a session too (`origin`: started at /mcp, by which client as it named itself).
+ */
+export async function startSession({ deps, principal }: Caller, orgRef?: string, origin: { via: 'api' } | { via: 'mcp'; client: string } = { via: 'api' }) {
   const org = await actingOrg(deps, principal, orgRef);
   if (org.copilotPausedAt) throw new AppError(AppErrorCode.Conflict, 'an admin has paused the copilot for this organization; no new sessions can start');
   // The id is made here so the row is written once, complete (workflowId is unique: no placeholder values).
   const sessionId = crypto.randomUUID();
   const workflowId = copilotWorkflowId(org.id, sessionId);
-  const session = await deps.prisma.copilotSession.create({ data: { id: sessionId, orgId: org.id, userId: principal.userId, workflowId } });
+  const session = await deps.prisma.copilotSession.create({
+    data: { id: sessionId, orgId: org.id, userId: principal.userId, workflowId, startedVia: origin.via, mcpClient: origin.via === 'mcp' ? origin.client : null },
+  });
   try {
     await deps.temporal.workflow.start('copilotSession', {
       workflowId,
@@ -105,7 +110,7 @@ export async function listSessions({ deps, principal }: Caller, orgRef: string, 
   const found = await deps.prisma.copilotSession.findMany({ where: { orgId: org.id, ...(everyone ? {} : { userId: principal.userId }) }, orderBy: { createdAt: 'desc' }, take: limit });
   const sessions = await visibleSessions(deps, principal, found);
   const firstMessages = await deps.prisma.message.findMany({
-    where: { sessionId: { in: sessions.map((s) => s.id) }, role: 'user', kind: 'user_text' },
+    where: { sessionId: { in: sessions.map((s) => s.id) }, role: 'user', kind: { in: ['user_text', TOOL_CALL_MESSAGE_KIND] } },
     orderBy: { seq: 'asc' },
     distinct: ['sessionId'],
   });

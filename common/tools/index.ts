@@ -10,3 +10,4 @@ export * from './catalog';
 export * from './agent-commands';
 export * from './model-tools';
 export * from './tier-table';
+export * from './mcp-tools';

@@ -5,7 +5,8 @@ import { TIER_OF_ITS_ACTION, type Tool } from './define-tool';
 
 const tierLabel = (t: Tier) => `T${t}`;
 
-function tierCell({ tier }: Tool): string {
+/** A tool's default tier in words: `T3`, `status T1 · restart T3`, or `tier of its action, raised by blast radius`. */
+export function tierCell({ tier }: Tool): string {
   if (typeof tier === 'number') return tierLabel(tier);
   if (tier === TIER_OF_ITS_ACTION) return `${tier}, raised by blast radius`;
   return Object.entries(tier).map(([a, t]) => `${a} ${tierLabel(t)}`).join(' · ');
