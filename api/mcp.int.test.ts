@@ -132,6 +132,23 @@ it('holds a T3 call until an approver approves it, telling the client it waits, 
   expect(await sys.prisma.deviceCommand.count({ where: { deviceId: device.id, kind: 'manage_service' } })).toBe(1);
 });
 
+it('finishes a T3 call that waited across a worker restart: the wait lives in the workflow, the client still gets its answer', async () => {
+  const { client, sessionId } = await connect(sys.keyOf('technician'));
+  const device = devices[0]!;
+  const pending = call(client, 'manage_service', { device_id: device.id, service: 'W32Time', action: 'restart' }, () => undefined);
+  const approval = await sys.waitForApproval(sessionId);
+  await sys.stopWorker();
+  try {
+    const decided = await sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: sys.keyOf('approver'), body: { decision: 'approve', reason: 'time is off' } });
+    expect(decided.status).toBe(200);
+  } finally {
+    await sys.startWorker();
+  }
+  const result = await pending;
+  expect(result.isError).toBe(false);
+  expect(await sys.prisma.deviceCommand.count({ where: { deviceId: device.id, kind: 'manage_service', params: { path: ['service'], equals: 'W32Time' } } })).toBe(1);
+});
+
 it('answers a rejected T3 call as a tool error with the reason, and runs nothing', async () => {
   const { client, sessionId } = await connect(sys.keyOf('technician'));
   const device = devices[0]!;

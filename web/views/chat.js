@@ -69,7 +69,15 @@ export function chatView(main, ctx, [sessionId]) {
         list,
         sessions.length ? null : el('li', { class: 'muted' }, 'No session yet.'),
         sessions.map((s) =>
-          el('li', {}, el('a', { href: `#/sessions/${s.id}`, 'aria-current': s.id === sessionId ? 'page' : null }, s.title ?? '(no message yet)'), el('br'), time(s.createdAt)),
+          el(
+            'li',
+            {},
+            el('a', { href: `#/sessions/${s.id}`, 'aria-current': s.id === sessionId ? 'page' : null }, s.title ?? (s.startedVia === 'mcp' ? '(no tool call yet)' : '(no message yet)')),
+            el('br'),
+            // Sessions an MCP client started (Claude Code, Cursor, …) name the client, as it named itself.
+            s.startedVia === 'mcp' ? el('span', { class: 'muted' }, `MCP: ${s.mcpClient ?? 'unknown client'} · `) : null,
+            time(s.createdAt),
+          ),
         ),
       );
     } catch (err) {
