@@ -39,7 +39,13 @@ interface Connection {
   transport: StreamableHTTPServerTransport;
   sessionId: string;
   userId: string;
+  /** Requests of this connection still open (a tools/call waiting for an approver is one), and when the last ended. */
+  open: number;
+  lastSeen: number;
 }
+
+/** A connection nobody used for this long, with nothing open, is closed (its session and its calls stay). */
+const IDLE_MS = 30 * 60_000;
 
 type AuthedRequest = IncomingMessage & { auth?: AuthInfo };
 
@@ -159,6 +165,11 @@ export function createMcpEndpoint(deps: ApiDeps): McpEndpoint {
         const connection = connections.get(sessionId);
         // Another user's session answers exactly as one that does not exist.
         if (!connection || connection.userId !== principal.userId) return rpcError(res, 404, ErrorCode.InvalidRequest, 'Session not found: initialize a new session');
+        connection.open += 1;
+        res.once('close', () => {
+          connection.open -= 1;
+          connection.lastSeen = Date.now();
+        });
         return await connection.transport.handleRequest(req as AuthedRequest, res, req.body);
       }
       if (req.method !== 'POST' || !isInitializeRequest(req.body)) {
@@ -170,7 +181,7 @@ export function createMcpEndpoint(deps: ApiDeps): McpEndpoint {
       const { session } = await mcp.startMcpSession(caller, org, req.body.params.clientInfo);
       const transport = new StreamableHTTPServerTransport({
         sessionIdGenerator: () => session.id,
-        onsessioninitialized: (id) => void connections.set(id, { transport, sessionId: id, userId: principal.userId }),
+        onsessioninitialized: (id) => void connections.set(id, { transport, sessionId: id, userId: principal.userId, open: 0, lastSeen: Date.now() }),
         onsessionclosed: (id) => void connections.delete(id),
       });
       transport.onclose = () => void connections.delete(session.id);
@@ -182,9 +193,20 @@ export function createMcpEndpoint(deps: ApiDeps): McpEndpoint {
     }
   });
 
+  const idleSweep = setInterval(() => {
+    for (const c of connections.values()) {
+      if (c.open === 0 && Date.now() - c.lastSeen > IDLE_MS) {
+        connections.delete(c.sessionId);
+        void c.transport.close().catch(() => undefined);
+      }
+    }
+  }, 60_000);
+  idleSweep.unref();
+
   return {
     router,
     async close() {
+      clearInterval(idleSweep);
       const open = [...connections.values()];
       connections.clear();
       await Promise.all(open.map((c) => c.transport.close().catch(() => undefined)));

@@ -21,8 +21,10 @@ import { ACTING, startSession } from './sessions';
 /** The most an MCP client may send as one call's arguments (a tool's input is small; a script is at most 64 KB). */
 export const MAX_TOOL_ARGUMENTS_BYTES = 128 * 1024;
 const MAX_ARGUMENT_DEPTH = 32;
-/** How often a waiting call looks at its turn, and tells a client that asked for progress that it still waits. */
+/** How often a waiting call looks at its turn (less often once it has waited a while), and tells the client it still waits. */
 const POLL_MS = 500;
+const SLOW_POLL_MS = 2_000;
+const SLOW_AFTER_MS = 30_000;
 const PROGRESS_EVERY_MS = 5_000;
 
 /** The client as it named itself at initialize: shown beside the session, never believed for anything. */
@@ -118,6 +120,7 @@ export async function awaitToolCall(
   const handle = deps.temporal.workflow.getHandle(session.workflowId);
   let said = '';
   let saidAt = 0;
+  const started = Date.now();
   for (;;) {
     if (signal.aborted) throw new AppError(AppErrorCode.Conflict, 'the client cancelled the wait; the call goes on in its session');
     const state: SessionState | null = await deps.temporal.withDeadline(Date.now() + 3000, () => handle.query(stateQuery)).catch(() => null);
@@ -130,7 +133,7 @@ export async function awaitToolCall(
       saidAt = Date.now();
       await progress(line).catch(() => undefined);
     }
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    await new Promise((resolve) => setTimeout(resolve, Date.now() - started > SLOW_AFTER_MS ? SLOW_POLL_MS : POLL_MS));
   }
 }
 
