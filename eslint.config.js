@@ -9,11 +9,16 @@ const importX = require('eslint-plugin-import-x');
 const workflowSafe = {
   patterns: [
     {
-      regex: '^(?!(@temporalio/workflow|zod|\\./[\\w-]+|\\.\\./common(/[\\w-]+)?)$)',
+      regex: '^(?!(@temporalio/workflow|zod|\\./(frozen/)?[\\w-]+|\\.\\./common(/[\\w-]+)?)$)',
       allowTypeImports: true,
       message: 'workflows/ and common/ may import only @temporalio/workflow, zod and common/ (type-only imports are fine).',
     },
   ],
+};
+
+// workflows/frozen/ (old branches kept for replay) is one level down: the same rule, seen from there.
+const frozenWorkflowSafe = {
+  patterns: [{ ...workflowSafe.patterns[0], regex: '^(?!(@temporalio/workflow|zod|\\.\\./[\\w-]+|\\.\\./\\.\\./common(/[\\w-]+)?)$)' }],
 };
 
 const FOLDERS = ['activities', 'agent', 'api', 'audit', 'bench', 'cage', 'cli', 'common', 'lib', 'offline-model', 'prisma', 'scripts', 'test', 'web', 'worker', 'workflows'];
@@ -78,6 +83,13 @@ module.exports = tseslint.config(
   // Tests (and the test-only helpers next to them) may also use the harness and the folders their README names.
   { files: ['**/*.ts'], ignores: ['**/*.test.ts', 'test/**', 'bench/**', 'scripts/**'], rules: { 'import-x/no-restricted-paths': ['error', { zones: boundaries }] } },
   { files: ['workflows/**/*.ts', 'common/**/*.ts'], ignores: ['**/*.test.ts'], rules: { 'no-restricted-imports': ['error', workflowSafe] } },
+  { files: ['workflows/frozen/*.ts'], rules: { 'no-restricted-imports': ['error', frozenWorkflowSafe] } },
+  {
+    files: ['workflows/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': ['error', { selector: "CallExpression[callee.name='patched'][arguments.0.type!='MemberExpression']", message: 'patch ids come from the one list in workflows/patches.ts: patched(Patch.X)' }],
+    },
+  },
   { files: ['common/*/**/*.ts'], ignores: ['**/*.test.ts'], rules: { 'no-restricted-imports': ['error', commonFolderSafe] } },
   // The one module that reads the environment.
   { files: ['lib/env.ts'], rules: { 'no-restricted-syntax': 'off' } },

@@ -8,7 +8,8 @@ import { makeCheckRateLimits, makeReleaseBudget, makeReserveBudget } from './gua
 import { makeScreenUserMessage } from './screen-user-message';
 import { makeCallModel } from './call-model';
 import type { ActivityDeps } from './deps';
-import { makeDispatchDeviceCommand, makeQueueDeviceCommands } from './dispatch-device-command';
+import { makeDispatchDeviceCommand } from './dispatch-device-command';
+import { makeQueueDeviceCommands } from './queue-device-commands';
 import { makeRecordLocalDenial } from './record-local-denial';
 import { makeRecordToolResult } from './record-tool-result';
 import { makeReadCommandOutcomes } from './read-command-outcomes';
@@ -24,8 +25,9 @@ export function createActivities(deps: ActivityDeps) {
     callModel: makeCallModel(deps),
     authorizeToolCall: makeAuthorizeToolCall(deps),
     runDatabaseTool: makeRunDatabaseTool(deps),
-    dispatchDeviceCommand: makeDispatchDeviceCommand(deps),
     queueDeviceCommands: makeQueueDeviceCommands(deps),
+    /** Frozen: only for workflows waiting in it across the upgrade to one command path. */
+    dispatchDeviceCommand: makeDispatchDeviceCommand(deps),
     recordToolResult: makeRecordToolResult(deps),
     requestApproval: makeRequestApproval(deps),
     verifyApprovalDecision: makeVerifyApprovalDecision(deps),

@@ -1,14 +1,15 @@
+import { sessionOfWorkflowId } from '../common/ids';
 import { isCommandOutcome, type CommandOutcome } from '../common/session';
 import { audit } from '../audit/log';
 import type { ActivityDeps } from './deps';
 
 export interface ReadCommandOutcomesInput {
   orgId: string;
-  /** The remediation asking: only its own commands count. */
+  /** The workflow asking (a session or a remediation): only commands whose rows name it count. */
   reportTo: string;
   /** Its id as the api and the audit log name it (the tool invocation's id). */
   invocationId: string;
-  /** What a `remediationResults` signal claimed; only a hint to look. */
+  /** What a `commandResults` signal claimed; only a hint to look. */
   claims: { commandId: string; status: CommandOutcome }[];
 }
 
@@ -20,7 +21,7 @@ export interface ReadCommandOutcomesInput {
 export function makeReadCommandOutcomes({ pool, prisma, logger }: ActivityDeps) {
   return async function readCommandOutcomes(input: ReadCommandOutcomesInput): Promise<{ outcomes: { commandId: string; status: CommandOutcome }[] }> {
     const { rows } = await pool.query<{ id: string; status: string }>({
-      name: 'remediation.read-command-outcomes',
+      name: 'device-commands.read-outcomes',
       text: `SELECT "id", "status" FROM "DeviceCommand" WHERE "id" = ANY($1::text[]) AND "orgId" = $2::uuid AND "reportTo" = $3`,
       values: [input.claims.map((c) => c.commandId), input.orgId, input.reportTo],
     });
@@ -31,9 +32,9 @@ export function makeReadCommandOutcomes({ pool, prisma, logger }: ActivityDeps) 
       await audit(prisma, {
         orgId: input.orgId,
         actorType: 'system',
-        action: 'remediation.result_contradicted',
+        action: 'command.result_contradicted',
         target: input.invocationId,
-        sessionId: /^copilot:[0-9a-f-]{36}:([0-9a-f-]{36})/.exec(input.reportTo)?.[1] ?? null,
+        sessionId: sessionOfWorkflowId(input.reportTo),
         data: {
           count: contradicted.length,
           examples: contradicted.slice(0, 10).map((c) => ({ commandId: c.commandId, claimed: c.status, recorded: recorded.get(c.commandId) ?? null })),

@@ -7,6 +7,7 @@
  */
 import type { WorkflowRequest } from '@prisma/client';
 import { Context } from '@temporalio/activity';
+import { sessionOfWorkflowId } from '../common/ids';
 import { audit } from '../audit/log';
 import type { ActivityDeps } from './deps';
 import { checkSession } from './session-identity';
@@ -21,7 +22,6 @@ const thisDelivery = () => {
 };
 
 /** The session of a copilot workflow id, or of a remediation started by one (`copilot:<org>:<session>…`). */
-const sessionOf = (workflowId: string) => /^copilot:[0-9a-f-]{36}:([0-9a-f-]{36})/.exec(workflowId)?.[1] ?? null;
 
 const NOT_RECORDED = 'it did not come through Gatehouse (no request was recorded for it), so it was not acted on';
 
@@ -59,7 +59,7 @@ async function refused(
     actorId: what.claimedUserId ?? null,
     action: 'workflow.request_refused',
     target: what.target ?? what.workflowId,
-    sessionId: what.sessionId ?? sessionOf(what.workflowId),
+    sessionId: what.sessionId ?? sessionOfWorkflowId(what.workflowId),
     data: { kind: what.kind, requestId: what.requestId ?? null, reason: what.reason },
   }).catch((err: unknown) => deps.logger.warn({ err: (err as Error).message }, 'audit event could not be written'));
   return { ok: false, reason: what.reason };

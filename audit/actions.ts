@@ -85,10 +85,11 @@ export const AUDIT_ACTIONS = {
 
   // Agents and commands
   'command.denied': 'a command was not sent (paused org, offline beyond its time)',
+  'command.result_contradicted': 'a workflow was told of a device result the database disagreed with, and did not believe it',
   'remediation.pause': 'someone paused a remediation',
   'remediation.resume': 'someone resumed a remediation',
   'remediation.cancel': 'someone cancelled a remediation',
-  'remediation.result_contradicted': 'a device result disagreed with the database and was not believed',
+  'remediation.result_contradicted': 'a remediation was told of a device result the database disagreed with (events before every command took one path; now command.result_contradicted)',
   'security.agent_connection_unverified': 'an agent connection was refused: its credentials did not verify',
   'security.duplicate_agent_connection': 'a second connection with the same device credential was refused (a clone)',
   'security.agent_flood': 'an agent sent frames past its limits',

@@ -148,8 +148,9 @@ export function timelineOf(workflowId: string, history: History): TimelineEntry[
   const push = (e: HistoryEvent, entry: Omit<TimelineEntry, 'time' | 'workflowId'> | null) => {
     if (entry) out.push({ time: iso(e), workflowId, ...entry });
   };
-  // A remediation queues its devices' commands in batches (queueDeviceCommands) and hears how each ended by the
-  // remediationResults signal: each command is remembered from its batch until its result arrives. Queued by a
+  // A workflow queues device commands in batches (queueDeviceCommands: a session its tool call's, a remediation its
+  // devices') and reads how each ended once a result signal says to look (older remediations settled on the signal):
+  // each command is remembered from its batch until its outcome arrives. Queued by a
   // local activity, a batch shows in the marker recorded when its workflow task completes, which can come after
   // the signal of a fast device: such a result waits for its batch.
   const queued = new Map<string, { command: Obj; at: HistoryEvent }>();
@@ -182,7 +183,8 @@ export function timelineOf(workflowId: string, history: History): TimelineEntry[
         taskStarted = e;
         break;
       case EventType.EVENT_TYPE_MARKER_RECORDED: {
-        // A local activity's result; queueDeviceCommands returns its batch. Kind and parameters are the run's.
+        // A local activity's result; queueDeviceCommands returns its batch, with its kind and parameters (older
+        // remediations' batches did not: theirs are the run's).
         const a = e.markerRecordedEventAttributes;
         if (a?.markerName !== 'core_local_activity' || a.failure) break;
         const localType = obj(first(a.details?.data)).activity_type;
@@ -194,7 +196,7 @@ export function timelineOf(workflowId: string, history: History): TimelineEntry[
         }
         if (localType !== 'queueDeviceCommands') break;
         const result = obj(first(a.details?.result));
-        queue(result.commands, runInput, taskStarted ?? e);
+        queue(result.commands, result.kind ? result : runInput, taskStarted ?? e);
         for (const c of Array.isArray(result.settled) ? result.settled.map(obj) : []) settle(e, c.commandId, c.status);
         break;
       }
@@ -233,9 +235,10 @@ export function timelineOf(workflowId: string, history: History): TimelineEntry[
       case EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED: {
         const a = e.workflowExecutionSignaledEventAttributes;
         const input = obj(first(a?.input));
-        if (a?.signalName === 'remediationResults') {
-          // Runs that read outcomes from the rows (readCommandOutcomes, above) took the signal as a hint only.
-          if (readsOutcomes) break;
+        if (a?.signalName === 'commandResults' || a?.signalName === 'remediationResults') {
+          // A hint only, for runs that read outcomes from the rows (readCommandOutcomes, above); the oldest
+          // remediations settled on the signal's word.
+          if (readsOutcomes || a.signalName === 'commandResults') break;
           for (const r of Array.isArray(input.results) ? input.results.map(obj) : []) settle(e, r.commandId, r.status);
         } else if (a?.signalName === 'approvalDecision') {
           push(e, { kind: 'signal', text: `signal approvalDecision: ${String(input.decision)} for ${String(input.approvalId)} from ${String(input.approverId)} via ${String(input.channel)}`, details: { ...input, digest: undefined } });

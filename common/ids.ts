@@ -20,6 +20,11 @@ export function sessionOfRemediationWorkflowId(workflowId: string): string | nul
   return /^(copilot:[^:]+:[^:]+):remediation:./.exec(workflowId)?.[1] ?? null;
 }
 
+/** The session id a session's or its remediation's workflow id names, or null for another id. */
+export function sessionOfWorkflowId(workflowId: string): string | null {
+  return /^copilot:[^:]+:([0-9a-f-]{36})(?::remediation:.+)?$/.exec(workflowId)?.[1] ?? null;
+}
+
 /** The id of the model message or tool result a step writes; deterministic so a retried activity writes once. */
 export function stepMessageId(sessionId: string, turnId: string, step: number, part: 'assistant' | 'tool_results'): string {
   return `${sessionId}:${turnId}:${step}:${part}`;
@@ -33,6 +38,9 @@ export function userMessageId(sessionId: string, turnId: string): string {
 export function toolInvocationId(sessionId: string, callKey: string): string {
   return `${sessionId}:${callKey}`;
 }
+
+/** A tool invocation's id as it comes from outside (a remediation's id in the api is its invocation's). */
+export const InvocationId = z.string().regex(/^[0-9a-f-]{36}:[A-Za-z0-9_-]{1,128}$/, 'a tool invocation id (<session id>:<call key>)');
 
 /** A device command's id: its tool invocation and the device, the same on every retry and replay. */
 export function deviceCommandId(invocationId: string, deviceId: string): string {

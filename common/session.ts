@@ -152,17 +152,19 @@ export const isCommandOutcome = (status: string): status is CommandOutcome => (C
 /** A device command not finished yet: queued for its device, or sent to it and waiting for the result. */
 export const UNFINISHED_COMMAND = ['pending', 'delivered'];
 
-/** The most results one `remediationResults` signal carries (the api splits larger batches). */
+/** The most results one `commandResults` signal carries (the api splits larger batches). */
 export const MAX_RESULTS_PER_SIGNAL = 500;
 
 /**
- * Signal `remediationResults`: the api tells a remediation that some of its devices' commands ended. Only a hint:
- * the remediation reads how they ended from the `DeviceCommand` rows (histories from before replay the claims).
+ * Signal `commandResults`: the api tells the workflow a command's row names (`reportTo`: a session for its own
+ * tool call's commands, a remediation for its devices') that some of them ended. Only a hint: the workflow reads
+ * how they ended from the `DeviceCommand` rows. Older remediation histories carry the same payload under the name
+ * `remediationResults` (and, before `Patch.ResultsFromRows`, settled on its word).
  */
-export const RemediationResults = z
+export const CommandResults = z
   .object({ results: z.array(z.object({ commandId: z.string().min(1).max(300), status: CommandOutcome }).strict()).min(1).max(MAX_RESULTS_PER_SIGNAL) })
   .strict();
-export type RemediationResults = z.infer<typeof RemediationResults>;
+export type CommandResults = z.infer<typeof CommandResults>;
 
 /** Signal `copilotPaused`: the org's kill switch changed. */
 export const CopilotPausedSignal = z.object({ paused: z.boolean(), by: z.uuid() }).strict();

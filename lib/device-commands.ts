@@ -28,9 +28,9 @@ export interface Reportable {
   id: string;
   deviceId: string;
   status: string;
-  reportTo: string | null;
+  reportTo: string;
   reportedAt: Date | null;
-  invocationId: string | null;
+  invocationId: string;
 }
 
 /** Whether the organization exists, is paused, and owns every one of these devices. */
@@ -46,12 +46,12 @@ export async function orgAndDevices(pool: Pool, orgId: string, deviceIds: string
   return row ? { paused: row.paused, ownsAll: row.owned === new Set(deviceIds).size } : null;
 }
 
-/** One command per device, as a remediation queues them. */
+/** One command per device, as a tool call (a session's or its remediation's) queues them. */
 export interface CommandBatch {
   orgId: string;
   kind: string;
   params: Record<string, unknown>;
-  /** The workflow to tell of each result, with the `remediationResults` signal. */
+  /** The workflow to tell of each result, with the `commandResults` signal. */
   reportTo: string;
   /** Each command id is made in the workflow: the same on every retry, so each command exists (and runs) once. */
   commands: { commandId: string; deviceId: string }[];
@@ -59,7 +59,7 @@ export interface CommandBatch {
 
 export interface NewCommands extends CommandBatch {
   /** The tool invocation and approval digest the command authority verified for the batch. */
-  invocationId: string | null;
+  invocationId: string;
   approvalDigest: string | null;
   /** Pending until this instant; or, when refused before it was ever sent, already settled with this error code. */
   state: { status: 'pending'; expiresAt: Date } | { status: 'failed'; errorCode: string };
@@ -154,7 +154,7 @@ export async function stalePending(pool: Pool, deviceIds: string[], olderThanMs:
 
 /**
  * Ends the paused orgs' commands that were never sent (pending): failed with `PAUSED`, completed now, so the
- * waiting activity or remediation is told (by the sweep) and the step says the kill switch stopped it. Commands
+ * waiting workflow is told (by the sweep) and the step says the kill switch stopped it. Commands
  * already delivered are left as they are: the agent may have run them, and its result is still recorded.
  * Every paused org when `orgId` is omitted (the sweep catches a command queued while the pause was committing).
  */

@@ -149,6 +149,22 @@ async function main(): Promise<void> {
     await sys.request('POST', `${path}/resume`, { key: tech });
     await sys.waitForTurn(sessionId, tech, turn, 90_000);
     await saveWorkflow(sys, child, 'remediation-verified');
+
+    // Once every device command takes one path (patch device-commands-one-path): a session's own T1 read and its
+    // approved T3 command are queued like a remediation's and reported by the commandResults signal; then a
+    // remediation, whose results now come by that signal too.
+    // A technician of its own: the ones above have used up their messages for this minute.
+    const oneTech = (await sys.createUser(['technician'])).key;
+    sessionId = await sys.startSession(oneTech);
+    await sys.waitForTurn(sessionId, oneTech, await sys.send(sessionId, oneTech, tool('list_processes', { device_id: pc1 })));
+    turn = await sys.send(sessionId, oneTech, tool('manage_service', { device_id: pc2, service: 'Spooler', action: 'restart' }));
+    await decide((await sys.waitForApproval(sessionId)).id, { decision: 'approve', reason: 'printing is down' });
+    await sys.waitForTurn(sessionId, oneTech, turn);
+    turn = await sys.send(sessionId, oneTech, tool('run_remediation', { target: { device_ids: [...sys.simulated.values()] }, action: { type: 'service', service: 'Spooler', action: 'restart' }, batch_size: 2 }));
+    await decide((await sys.waitForApproval(sessionId)).id, { decision: 'approve', reason: 'printing is down everywhere' });
+    await sys.waitForTurn(sessionId, oneTech, turn, 90_000);
+    await save(sys, sessionId, 'copilot-session-one-path');
+    await saveWorkflow(sys, await remediationOf(sys, sessionId), 'remediation-one-path');
   } finally {
     await sys.stop();
   }

@@ -30,7 +30,7 @@ import { CuttableTcpPath, DedicatedRedis } from './services';
 import { freshRunBundle } from './workflow-bundle';
 import { PROTOCOL_VERSION } from '../common/protocol';
 import { io, type Socket } from 'socket.io-client';
-import { deviceCommandId, toolInvocationId } from '../common/ids';
+import { deviceCommandId, invocationOfCommand, toolInvocationId } from '../common/ids';
 import type { ConsoleClientEvents, ConsoleServerEvents, SessionEvent, SessionSubscribeAck } from '../common/console-protocol';
 
 const root = path.resolve(__dirname, '..');
@@ -106,6 +106,12 @@ export interface EnrolledDevice {
 export const agentAuth = (d: EnrolledDevice) => ({ v: PROTOCOL_VERSION, deviceId: d.deviceId, secret: d.secret, agentVersion: 'test' });
 
 /** A message that makes the copilot call one tool directly (the offline model's `/tool name {json}` syntax). */
+/**
+ * What a command row a test writes straight to the database names besides its id: the invocation its id carries,
+ * and a workflow that does not exist (telling it of the result finds nobody, and the row counts as reported).
+ */
+export const commandMadeByTest = (id: string, deviceId: string) => ({ invocationId: invocationOfCommand(id, deviceId) ?? id, reportTo: 'test:no-workflow' });
+
 export const toolCall = (name: string, input: Record<string, unknown>) => `/tool ${name} ${JSON.stringify(input)}`;
 
 /** The (first) tool step of a turn, from a session as `GET /v1/sessions/:id` shows it. */
@@ -442,7 +448,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
   const deliveredCommand: TestSystem['deliveredCommand'] = async (d, kind = 'system_info') => {
     const id = deviceCommandId(toolInvocationId(crypto.randomUUID(), `toolu_${crypto.randomBytes(6).toString('hex')}`), d.deviceId);
     const expiresAt = new Date(Date.now() + 30 * 60_000);
-    await prisma.deviceCommand.create({ data: { id, orgId: d.orgId, deviceId: d.deviceId, kind, params: {}, status: 'delivered', deliveredAt: new Date(), expiresAt } });
+    await prisma.deviceCommand.create({ data: { id, ...commandMadeByTest(id, d.deviceId), orgId: d.orgId, deviceId: d.deviceId, kind, params: {}, status: 'delivered', deliveredAt: new Date(), expiresAt } });
     return id;
   };
 

@@ -35,7 +35,7 @@ export type Action =
   | { type: 'pause'; by: PersonName }
   | { type: 'resume'; by: PersonName }
   | { type: 'resetBreaker'; session: number; by: PersonName }
-  | { type: 'forge'; session: number; what: 'sendMessage' | 'resetBreaker' | 'approvalDecision' | 'copilotPaused' | 'remediationResults'; as: PersonName; text: string; steps: SymStep[] }
+  | { type: 'forge'; session: number; what: 'sendMessage' | 'resetBreaker' | 'approvalDecision' | 'copilotPaused' | 'commandResults'; as: PersonName; text: string; steps: SymStep[] }
   | { type: 'restartWorker' };
 
 export interface RunPlan {
@@ -106,7 +106,7 @@ export function actionArbitrary(): fc.Arbitrary<Action> {
       arbitrary: fc.record({
         type: fc.constant('forge' as const),
         session: fc.nat(1),
-        what: fc.constantFrom('sendMessage' as const, 'resetBreaker' as const, 'approvalDecision' as const, 'copilotPaused' as const, 'remediationResults' as const),
+        what: fc.constantFrom('sendMessage' as const, 'resetBreaker' as const, 'approvalDecision' as const, 'copilotPaused' as const, 'commandResults' as const),
         as: person,
         text: userText,
         steps,

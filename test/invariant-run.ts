@@ -6,7 +6,7 @@
  */
 import crypto from 'node:crypto';
 import type { SessionState } from '../common/session';
-import { approvalDecisionSignal, copilotPausedSignal, remediationResultsSignal, resetBreakerSignal, sendMessageUpdate, stateQuery } from '../workflows/definitions';
+import { approvalDecisionSignal, copilotPausedSignal, commandResultsSignal, resetBreakerSignal, sendMessageUpdate, stateQuery } from '../workflows/definitions';
 import { turnTag } from './hostile-model';
 import type { Cage } from './invariant-cage';
 import { decide } from './invariant-decisions';
@@ -133,9 +133,9 @@ export async function executeRun(cage: Cage, plan: RunPlan): Promise<RunRecord> 
           denied({ what: 'a forged approvalDecision signal', actorId: as.userId, target: approval.id, sessionId: session.id }, at);
           await sleep(1500);
         } else {
-          const waiting = await sys.prisma.deviceCommand.findFirst({ where: { id: { startsWith: `${session.id}:` }, reportTo: { not: null }, status: { in: ['pending', 'delivered'] } } });
-          if (!waiting?.reportTo) return;
-          await sys.temporal.client.workflow.getHandle(waiting.reportTo).signal(remediationResultsSignal, { results: [{ commandId: waiting.id, status: 'succeeded' }] });
+          const waiting = await sys.prisma.deviceCommand.findFirst({ where: { id: { startsWith: `${session.id}:` }, status: { in: ['pending', 'delivered'] } } });
+          if (!waiting) return;
+          await sys.temporal.client.workflow.getHandle(waiting.reportTo).signal(commandResultsSignal, { results: [{ commandId: waiting.id, status: 'succeeded' }] });
         }
       } catch {
         // A forged call the frontend or the workflow refused outright changes nothing; the checks see the rest.

@@ -17,8 +17,7 @@ export const local = proxyLocalActivities<Activities>({ startToCloseTimeout: '30
 // The model call heartbeats while it waits, so a worker that dies mid-call is noticed in seconds, not minutes.
 export const model = proxyActivities<Activities>({ startToCloseTimeout: '3m', heartbeatTimeout: '15s', retry });
 
-// Completed asynchronously by the api when the agent's result arrives (or the command's TTL passes), so the
-// wait survives worker restarts. The api heartbeats every waiting command by task token (api/gateway/agents.ts);
-// an attempt whose worker died before it queued the command misses them and is retried (idempotent by command id)
-// within the heartbeat timeout. The start-to-close timeout is a backstop above the command's own TTL.
+// Only for the frozen branches (workflows/frozen/) that waited for one device's command inside an activity. Such an
+// attempt left waiting across the upgrade to one command path times out on its heartbeat and is retried by the
+// activity of that name, which queues the command like any other and polls its row, heartbeating.
 export const device = proxyActivities<Activities>({ startToCloseTimeout: '20m', heartbeatTimeout: '30s', retry: { ...retry, maximumAttempts: 3 } });

@@ -7,7 +7,7 @@ import net, { type AddressInfo } from 'node:net';
 import { CommandJournal } from '../agent/journal';
 import { generateSigningKeyPem, loadSigningKey, signCommand } from '../cage/command-signing';
 import { PROTOCOL_VERSION } from '../common/protocol';
-import { startTestSystem, waitUntil, toolCall, toolStepOf, type TestSystem } from '../test/harness';
+import { commandMadeByTest, startTestSystem, waitUntil, toolCall, toolStepOf, type TestSystem } from '../test/harness';
 
 let sys: TestSystem;
 
@@ -122,7 +122,7 @@ it('sends a pending command whose announcement was lost (no NOTIFY) on the next 
   const id = `lost-notify-${Date.now()}:${agent.deviceId}`;
   // Written as the dispatch activity writes it, but never announced (as if its worker died in between).
   await sys.prisma.deviceCommand.create({
-    data: { id, orgId: sys.seed.orgs.acme.id, deviceId: agent.deviceId, kind: 'system_info', params: {}, status: 'pending', expiresAt: new Date(Date.now() + 60_000) },
+    data: { id, ...commandMadeByTest(id, agent.deviceId), orgId: sys.seed.orgs.acme.id, deviceId: agent.deviceId, kind: 'system_info', params: {}, status: 'pending', expiresAt: new Date(Date.now() + 60_000) },
   });
   await waitUntil(async () => (await sys.prisma.deviceCommand.findUniqueOrThrow({ where: { id } })).status === 'succeeded', 'the sweep to deliver the command', 20_000);
   expect(CommandJournal.startsIn(`${agent.credentialsFile}.journal.jsonl`).get(id)).toBe(1);
@@ -139,7 +139,7 @@ it('refuses a T3/T4 kind of command that carries no approval digest, even signed
     [unapproved, 'kill_process', { pid: 4_000_000 }],
     [read, 'system_info', {}],
   ] as const) {
-    await sys.prisma.deviceCommand.create({ data: { id, orgId: sys.seed.orgs.acme.id, deviceId: agent.deviceId, kind, params, status: 'pending', expiresAt: new Date(Date.now() + 60_000) } });
+    await sys.prisma.deviceCommand.create({ data: { id, ...commandMadeByTest(id, agent.deviceId), orgId: sys.seed.orgs.acme.id, deviceId: agent.deviceId, kind, params, status: 'pending', expiresAt: new Date(Date.now() + 60_000) } });
   }
   const settled = async (id: string) => ['succeeded', 'failed'].includes((await sys.prisma.deviceCommand.findUniqueOrThrow({ where: { id } })).status);
   await waitUntil(async () => (await settled(unapproved)) && (await settled(read)), 'the agent to answer both commands', 20_000);

@@ -152,7 +152,9 @@ it('trips the breaker after three rejections: the fourth call is denied without 
 
   const scheduled = (await historyEvents(sessionId)).flatMap((e) => (e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes.activityType!.name] : []));
   expect(scheduled.filter((n) => n === 'authorizeToolCall')).toHaveLength(3);
-  expect(scheduled.filter((n) => n === 'dispatchDeviceCommand' || n === 'runDatabaseTool')).toHaveLength(0);
+  expect(scheduled.filter((n) => n === 'runDatabaseTool')).toHaveLength(0);
+  // Nothing was queued for any device: three rejected, the fourth refused before authorization.
+  expect(await sys.prisma.deviceCommand.count({ where: { id: { startsWith: `${sessionId}:` } } })).toBe(0);
   expect(await sys.prisma.auditEvent.count({ where: { action: 'breaker.tripped', target: sessionId } })).toBe(1);
   const denials = await sys.prisma.auditEvent.findMany({ where: { sessionId, action: 'tool.denied' } });
   expect(denials).toEqual([expect.objectContaining({ target: 'get_device_info', data: expect.objectContaining({ rule: 'breaker', reason: expect.stringContaining('circuit breaker') }) })]);

@@ -1,6 +1,7 @@
 /**
  * The `copilotSession` workflow on a real Temporal dev server with scripted activities (no database, model or
- * agents): a T3 call that waits for a human and runs once approved, an approval nobody decides (expired after the
+ * agents): a T3 call that waits for a human and runs once approved (its command's outcome read from its row, not
+ * from the result signal), an approval nobody decides (expired after the
  * short TTL `requestApproval` answers), the kill switch during a wait, and the breaker that trips after three
  * rejections in a row and refuses every later tool call until a verified reset. The full-system tests
  * (`*.int.test.ts`) cover the seams; these cover the workflow's own decisions, in seconds.
@@ -12,7 +13,7 @@ import type { Activities } from '../activities';
 import { deviceCommandId } from '../common/ids';
 import type { SessionState, ToolStepStatus } from '../common/session';
 import { eventually, startWorkflowEnv, unscriptedActivities, workerWith } from '../test/workflow-env';
-import { approvalDecisionSignal, copilotPausedSignal, resetBreakerRequestUpdate, sendMessageUpdate, stateQuery } from './definitions';
+import { approvalDecisionSignal, commandResultsSignal, copilotPausedSignal, resetBreakerRequestUpdate, sendMessageUpdate, stateQuery } from './definitions';
 import type { copilotSession } from './copilot-session';
 
 const ORG = crypto.randomUUID();
@@ -40,6 +41,8 @@ function scriptedSession(opts: { approvalTtlMs?: number } = {}) {
   const called = (name: keyof Activities) => calls.filter((c) => c.name === name).map((c) => c.input);
   const approvals: string[] = [];
   const record = <I>(name: keyof Activities, input: I) => void calls.push({ name, input });
+  const rows = new Map<string, string>();
+  const finishCommand = (commandId: string) => void rows.set(commandId, 'succeeded');
   const activities: Activities = {
     ...unscriptedActivities,
     verifyMessageRequest: async (input) => (record('verifyMessageRequest', input), { ok: true as const, userId: USER, text: 'restart the spooler' }),
@@ -73,13 +76,22 @@ function scriptedSession(opts: { approvalTtlMs?: number } = {}) {
     cancelApproval: async (input) => (record('cancelApproval', input), { status: 'cancelled', reason: input.reason }),
     recordBreakerTrip: async (input) => record('recordBreakerTrip', input),
     recordLocalDenial: async (input) => record('recordLocalDenial', input),
-    dispatchDeviceCommand: async (input) => (record('dispatchDeviceCommand', input), { commandId: input.commandId, status: 'succeeded' }),
+    // The command's row, as the api would keep it: pending once queued, until `finishCommand` records its outcome.
+    queueDeviceCommands: async (input) => {
+      record('queueDeviceCommands', input);
+      for (const c of input.commands) rows.set(c.commandId, 'pending');
+      return { kind: input.kind, params: input.params, commands: input.commands, settled: [] };
+    },
+    readCommandOutcomes: async (input) => {
+      record('readCommandOutcomes', input);
+      return { outcomes: input.claims.flatMap(({ commandId }) => (rows.get(commandId) === 'succeeded' ? [{ commandId, status: 'succeeded' as const }] : [])) };
+    },
     recordToolResult: async (input) => ({ invocationId: input.invocationId, status: 'succeeded', summary: 'Spooler restarted' }),
     readCopilotPaused: async (input) => (record('readCopilotPaused', input), { paused: input.claimedPaused }),
     // Only the reset request the api recorded for an org admin counts.
     verifyBreakerReset: async (input) => (input.requestId === resetByAdmin ? { ok: true, userId: ADMIN } : { ok: false, reason: 'no such request from an org admin' }),
   };
-  return { activities, calls, called, approvals };
+  return { activities, calls, called, approvals, finishCommand };
 }
 const resetByAdmin = crypto.randomUUID();
 
@@ -111,16 +123,29 @@ it('runs a T3 call only after the approver decides, ignoring a decision the reco
     await decide(h, world.approvals[0]!, 'approved', crypto.randomUUID());
     await eventually(() => world.called('verifyApprovalDecision').length, (n) => n === 1, 'the forged decision to be checked');
     expect((await state(h)).status).toBe('waiting_approval');
-    expect(world.called('dispatchDeviceCommand')).toEqual([]);
+    expect(world.called('queueDeviceCommands')).toEqual([]);
 
     await decide(h, world.approvals[0]!, 'approved');
+    // Queued once, under the id made from its invocation and device (the idempotency key), naming this workflow.
+    const invocationId = world.called('authorizeToolCall').map((a) => `${a.sessionId}:${a.turnId}:${a.toolUse.id}`)[0]!;
+    const commandId = deviceCommandId(invocationId, DEVICE);
+    const [queued] = await eventually(async () => world.called('queueDeviceCommands'), (q) => q.length === 1, 'the command to be queued');
+    expect(queued).toEqual({ orgId: ORG, kind: 'manage_service', params: { service: 'Spooler', action: 'restart' }, reportTo: h.workflowId, commands: [{ commandId, deviceId: DEVICE }] });
+
+    // A result signal is a hint: while the row says the command is still pending, the tool is still running.
+    await h.signal(commandResultsSignal, { results: [{ commandId, status: 'succeeded' }] });
+    await eventually(async () => world.called('readCommandOutcomes'), (r) => r.length === 1, 'the hint to be checked');
+    expect(world.called('readCommandOutcomes')[0]).toEqual({ orgId: ORG, reportTo: h.workflowId, invocationId, claims: [{ commandId, status: 'succeeded' }] });
+    expect(toolStep(await state(h), turnId)).toMatchObject({ status: 'running' });
+
+    // The row records the outcome; the next hint finds it and the turn goes on.
+    world.finishCommand(commandId);
+    await h.signal(commandResultsSignal, { results: [{ commandId, status: 'succeeded' }] });
     const done = await eventually(() => state(h), turnEnded(turnId), 'the turn to end');
     expect(turnOf(done, turnId)).toMatchObject({ status: 'answered', answer: 'Done.' });
     expect(toolStep(done, turnId)).toMatchObject({ status: 'succeeded', summary: 'Spooler restarted', approvalId: world.approvals[0] });
     expect(done).toMatchObject({ status: 'idle', pendingApproval: null, breaker: { streak: 0, tripped: false } });
-    // The command ran once, under the id made from its invocation and device (the idempotency key).
-    const invocationId = world.called('authorizeToolCall').map((a) => `${a.sessionId}:${a.turnId}:${a.toolUse.id}`)[0]!;
-    expect(world.called('dispatchDeviceCommand')).toEqual([expect.objectContaining({ orgId: ORG, deviceId: DEVICE, commandId: deviceCommandId(invocationId, DEVICE) })]);
+    expect(world.called('queueDeviceCommands')).toHaveLength(1);
     await h.terminate();
   });
 });
@@ -136,7 +161,7 @@ it('treats an approval nobody decides as rejected once its TTL passes, and runs 
     expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
     expect(toolStep(done, turnId)).toMatchObject({ status: 'rejected', summary: 'expired' });
     expect(world.called('expireApproval')).toEqual([{ approvalId: world.approvals[0] }]);
-    expect(world.called('dispatchDeviceCommand')).toEqual([]);
+    expect(world.called('queueDeviceCommands')).toEqual([]);
     // An expiry counts toward the breaker like a rejection.
     expect(done.breaker).toEqual({ streak: 1, tripped: false });
     await h.terminate();
@@ -155,7 +180,7 @@ it('cancels the approval being waited on when an admin pauses the copilot', asyn
     expect(done.paused).toBe(true);
     expect(toolStep(done, turnId)).toMatchObject({ status: 'rejected', summary: 'the copilot was paused for this organization' });
     expect(world.called('cancelApproval')).toEqual([{ approvalId: world.approvals[0], reason: 'the copilot was paused for this organization' }]);
-    expect(world.called('dispatchDeviceCommand')).toEqual([]);
+    expect(world.called('queueDeviceCommands')).toEqual([]);
     expect(done.breaker.streak).toBe(0); // a pause is nobody's rejection
     await h.terminate();
   });

@@ -22,8 +22,10 @@ import {
   type TurnState,
 } from '../common/session';
 import { db, model } from './activities';
-import { approvalDecisionSignal, copilotPausedSignal, resetBreakerRequestUpdate, resetBreakerSignal, sendMessageUpdate, stateQuery } from './definitions';
-import { admitLegacyMessage, admitMessage, GUARDS_PATCH } from './admit-message';
+import { approvalDecisionSignal, commandResultsSignal, copilotPausedSignal, resetBreakerRequestUpdate, resetBreakerSignal, sendMessageUpdate, stateQuery } from './definitions';
+import { admitMessage } from './admit-message';
+import { admitLegacyMessage } from './frozen/admit-legacy-message';
+import { Patch } from './patches';
 import { runTool, type TurnIds } from './run-tool';
 import { CopilotSessionState, type CarriedState } from './session-state';
 
@@ -38,6 +40,8 @@ export async function copilotSession(input: CopilotSessionInput & CarriedState):
     },
   });
   setHandler(stateQuery, () => session.snapshot());
+  // Some of the running tool call's device commands ended: a hint, checked against their rows (./device-commands.ts).
+  setHandler(commandResultsSignal, session.commandHints.add);
   // Malformed signals are dropped here; well-formed decisions are still verified by an activity before they count.
   setHandler(approvalDecisionSignal, (raw) => {
     const parsed = ApprovalDecisionSignal.safeParse(raw);
@@ -56,7 +60,7 @@ export async function copilotSession(input: CopilotSessionInput & CarriedState):
   setHandler(resetBreakerSignal, async (raw) => {
     const parsed = ResetBreakerSignal.safeParse(raw);
     if (!parsed.success) return;
-    if (!patched(UNVERIFIED_RESET_PATCH)) return session.resetBreaker();
+    if (!patched(Patch.RefuseUnverifiedReset)) return session.resetBreaker();
     // Refused either way; a failure to audit it must not fail the session (a signal handler's failure would).
     await db
       .refuseUnverifiedRequest({ orgId: input.orgId, sessionId: input.sessionId, workflowId: workflowInfo().workflowId, kind: 'breaker_reset', claimedUserId: parsed.data.adminId })
@@ -66,7 +70,7 @@ export async function copilotSession(input: CopilotSessionInput & CarriedState):
     const parsed = CopilotPausedSignal.safeParse(raw);
     if (!parsed.success) return;
     // Histories from before took the kill switch's state from the signal; now it is only a hint to read the record.
-    if (!patched(PAUSE_FROM_RECORD_PATCH)) return void (session.paused = parsed.data.paused);
+    if (!patched(Patch.PauseFromRecord)) return void (session.paused = parsed.data.paused);
     const claim = { orgId: input.orgId, sessionId: input.sessionId, workflowId: workflowInfo().workflowId, claimedPaused: parsed.data.paused, claimedUserId: parsed.data.by };
     // If the record cannot be read, only the safe direction is taken: a pause is obeyed, a resume is not.
     const record = await db.readCopilotPaused(claim).catch(() => null);
@@ -89,16 +93,8 @@ export async function copilotSession(input: CopilotSessionInput & CarriedState):
   }
 }
 
-// Messages verified against the api's record, and screened before they are stored (refused text is stored apart and
-// never reaches the model): every new turn; turns of older histories replay as they ran.
-const VERIFIED_TURN_PATCH = 'verified-screened-turns';
-// Histories from before the kill-switch signal was checked against the organization's record.
-const PAUSE_FROM_RECORD_PATCH = 'copilot-paused-from-record';
-// Histories from before breaker resets were verified re-armed on the signal's word.
-const UNVERIFIED_RESET_PATCH = 'refuse-unverified-breaker-reset';
-
 async function runTurn(ids: TurnIds, session: CopilotSessionState, turn: TurnState, message: SendMessageInput): Promise<void> {
-  if (patched(VERIFIED_TURN_PATCH)) {
+  if (patched(Patch.VerifiedTurns)) {
     if (!(await admitMessage(ids, session, turn, message))) return;
   } else if (!(await admitLegacyMessage(ids, session, turn, message))) {
     return;
@@ -106,7 +102,7 @@ async function runTurn(ids: TurnIds, session: CopilotSessionState, turn: TurnSta
   let toolResults: ToolResultRef[] = [];
   for (let step = 0; step < MAX_STEPS_PER_TURN; step++) {
     let reservationId: string | undefined;
-    if (patched(GUARDS_PATCH)) {
+    if (patched(Patch.Guards)) {
       const budget = await db.reserveBudget({ ...ids, step, toolResults });
       if (!budget.ok) return session.refuse(turn, budget.reason);
       reservationId = budget.reservationId;

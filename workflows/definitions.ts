@@ -4,7 +4,7 @@ import type {
   ApprovalDecisionSignal,
   CopilotPausedSignal,
   RemediationControl,
-  RemediationResults,
+  CommandResults,
   ResetBreakerSignal,
   SendMessageInput,
   SendMessageResult,
@@ -42,4 +42,7 @@ export const remediationProgressQuery = defineQuery<RemediationProgress>('remedi
 export const remediationControlSignal = defineSignal<[RemediationControl]>('remediationControl');
 /** A pause, resume or cancel recorded by the api; applied once an activity has checked the record. */
 export const remediationControlRequestUpdate = defineUpdate<VerifiedRequestResult, [WorkflowRequestRef]>('remediationControlRequest');
-export const remediationResultsSignal = defineSignal<[RemediationResults]>('remediationResults');
+/** Some of the device commands whose rows name this workflow ended: a hint to read their rows. */
+export const commandResultsSignal = defineSignal<[CommandResults]>('commandResults');
+/** Replays older remediation histories only: the api sends `commandResults`. */
+export const remediationResultsSignal = defineSignal<[CommandResults]>('remediationResults');

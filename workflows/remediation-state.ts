@@ -2,6 +2,8 @@
  * What every version of the `remediation` workflow shares: its input and result, the progress it reports, how it
  * obeys pause, resume and cancel, and how it counts the devices it never started.
  */
+import { ApplicationFailure } from '@temporalio/workflow';
+import { FailureType } from '../common/failures';
 import type { CommandKind } from '../common/protocol';
 import { RemediationControl } from '../common/session';
 import type { RemediationProgress } from './definitions';
@@ -16,11 +18,10 @@ export interface RemediationInput {
   params: Record<string, unknown>;
   batchSize: number;
   maxFailures: number;
-  /**
-   * The parent's tool invocation id (every command id is `deviceCommandId(it, deviceId)`). Named `commandPrefix`
-   * because that is the field in recorded histories' workflow inputs; everywhere else it is `invocationId`.
-   */
-  commandPrefix: string;
+  /** The parent's tool invocation id: every command id is `deviceCommandId(it, deviceId)`. */
+  invocationId?: string;
+  /** The same id, under the name the inputs of histories recorded before it was `invocationId` carry. */
+  commandPrefix?: string;
   /** What earlier runs did, when this run continues a long remediation. */
   carried?: { progress: RemediationProgress; commandIds: string[] };
 }
@@ -32,6 +33,13 @@ export interface RemediationResult {
   skipped: number;
   cancelled?: number;
   stoppedAtThreshold: boolean;
+}
+
+/** The tool invocation a remediation runs for, whichever name its input gives it. */
+export function invocationIdOf(input: RemediationInput): string {
+  const id = input.invocationId ?? input.commandPrefix;
+  if (!id) throw ApplicationFailure.nonRetryable('the remediation names no tool invocation', FailureType.InvalidInput);
+  return id;
 }
 
 export function initialProgress(input: RemediationInput): RemediationProgress {

@@ -11,7 +11,7 @@ import type { Activities } from '../activities';
 import { deviceCommandId } from '../common/ids';
 import type { CommandOutcome } from '../common/session';
 import { eventually, startWorkflowEnv, unscriptedActivities, workerWith } from '../test/workflow-env';
-import { remediationControlRequestUpdate, remediationProgressQuery, remediationResultsSignal, type RemediationProgress } from './definitions';
+import { remediationControlRequestUpdate, remediationProgressQuery, commandResultsSignal, type RemediationProgress } from './definitions';
 import type { remediation } from './remediation';
 
 const ORG = crypto.randomUUID();
@@ -35,7 +35,7 @@ function scriptedRemediation() {
     ...unscriptedActivities,
     queueDeviceCommands: async (input) => {
       queued.push(...input.commands.map((c) => c.deviceId));
-      return { commands: input.commands, settled: [] };
+      return { kind: input.kind, params: input.params, commands: input.commands, settled: [] };
     },
     // The rows agree with what the result signal claims (the test is the agents).
     readCommandOutcomes: async ({ claims }) => ({ outcomes: claims }),
@@ -55,7 +55,7 @@ function scriptedRemediation() {
 
 const progress = (h: WorkflowHandle) => h.query(remediationProgressQuery);
 const report = (h: WorkflowHandle, deviceId: string, status: CommandOutcome) =>
-  h.signal(remediationResultsSignal, { results: [{ commandId: deviceCommandId(PREFIX, deviceId), status }] });
+  h.signal(commandResultsSignal, { results: [{ commandId: deviceCommandId(PREFIX, deviceId), status }] });
 const [d1, d2, d3, d4, d5] = DEVICES as [string, string, string, string, string];
 
 it('starts no device while paused, goes on when resumed, and never starts the rest once cancelled', async () => {
@@ -65,7 +65,7 @@ it('starts no device while paused, goes on when resumed, and never starts the re
     const h = await testEnv.client.workflow.start<typeof remediation>('remediation', {
       taskQueue,
       workflowId: `copilot:${ORG}:${crypto.randomUUID()}:remediation:toolu_1`,
-      args: [{ orgId: ORG, devices: DEVICES, kind: 'manage_service', params: { service: 'Spooler', action: 'restart' }, batchSize: 2, maxFailures: 2, commandPrefix: PREFIX }],
+      args: [{ orgId: ORG, devices: DEVICES, kind: 'manage_service', params: { service: 'Spooler', action: 'restart' }, batchSize: 2, maxFailures: 2, invocationId: PREFIX }],
     });
     await eventually(() => world.queued, (q) => q.length === 2, 'the first two devices to start');
 

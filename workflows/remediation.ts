@@ -4,9 +4,10 @@
  * running finish. Each device's command id is derived from the remediation's id and the device, so a retried or
  * replayed start never runs twice.
  *
- * Devices start in batches: one `queueDeviceCommands` activity queues every device that can start now, and the api
- * tells the workflow how commands ended with the `remediationResults` signal, several results per signal when
- * they arrive together. A thousand devices cost a few hundred activities and signals, not a thousand of each.
+ * Devices start in batches on the one command path (./device-commands.ts): one `queueDeviceCommands` local activity
+ * queues every device that can start now, and the api tells the workflow that commands ended with the
+ * `commandResults` signal, several per signal when they arrive together. A thousand devices cost a few hundred
+ * markers and signals, not a thousand of each.
  *
  * Anyone who reaches Temporal can signal it, so no payload is believed. A result signal is only a hint: how the
  * commands ended is read from their `DeviceCommand` rows, and a claim the rows contradict is audited. People steer
@@ -20,42 +21,41 @@
  * back-off for a run that continues as new within a second of its start).
  */
 import { condition, continueAsNew, patched, setHandler, workflowInfo } from '@temporalio/workflow';
-import { RemediationControl, RemediationResults, WorkflowRequestRef, type CommandOutcome } from '../common/session';
+import { CommandResults, RemediationControl, WorkflowRequestRef, type CommandOutcome } from '../common/session';
 import { deviceCommandId } from '../common/ids';
 import { countOutcome } from '../common/remediation-progress';
 import { db, local } from './activities';
-import { remediationControlRequestUpdate, remediationControlSignal, remediationProgressQuery, remediationResultsSignal } from './definitions';
-import { finish, initialProgress, MAX_STARTS_PER_RUN, obeyControl, type RemediationInput, type RemediationResult } from './remediation-state';
-import { remediationV1 } from './remediation-v1';
+import { CommandHints } from './command-hints';
+import { commandResultsSignal, remediationControlRequestUpdate, remediationControlSignal, remediationProgressQuery, remediationResultsSignal } from './definitions';
+import { readHintedOutcomes } from './device-commands';
+import { remediationV1 } from './frozen/remediation-v1';
+import { Patch } from './patches';
+import { finish, initialProgress, invocationIdOf, MAX_STARTS_PER_RUN, obeyControl, type RemediationInput, type RemediationResult } from './remediation-state';
 
 export type { RemediationInput, RemediationResult } from './remediation-state';
-
-// Result signals as hints (outcomes read from the rows), and control only through recorded requests: every run
-// from now on; runs of older histories replay as they ran.
-const RESULTS_FROM_ROWS_PATCH = 'remediation-results-from-rows';
-const UNVERIFIED_CONTROL_PATCH = 'remediation-refuse-unverified-control';
 
 /** Devices one run starts before it continues as new. */
 export const DEVICES_PER_RUN = 1000;
 
 export async function remediation(input: RemediationInput): Promise<RemediationResult> {
   // Histories recorded before devices started in batches replay with the code that made them.
-  if (!patched('remediation-batched-devices')) return remediationV1(input);
+  if (!patched(Patch.RemediationBatches)) return remediationV1(input);
 
   const progress = initialProgress(input);
   const { workflowId } = workflowInfo();
+  const invocationId = invocationIdOf(input);
   setHandler(remediationProgressQuery, () => progress);
   setHandler(remediationControlSignal, async (raw) => {
     const control = RemediationControl.safeParse(raw);
     if (!control.success) return;
-    if (!patched(UNVERIFIED_CONTROL_PATCH)) return obeyControl(progress, raw);
+    if (!patched(Patch.RefuseUnverifiedControl)) return obeyControl(progress, raw);
     // Refused either way; a failure to audit it must not fail the remediation (a signal handler's failure would).
-    await db.refuseUnverifiedRequest({ orgId: input.orgId, workflowId, target: input.commandPrefix, kind: `remediation_${control.data.action}`, claimedUserId: control.data.by }).catch(() => undefined);
+    await db.refuseUnverifiedRequest({ orgId: input.orgId, workflowId, target: invocationId, kind: `remediation_${control.data.action}`, claimedUserId: control.data.by }).catch(() => undefined);
   });
   setHandler(
     remediationControlRequestUpdate,
     async (ref) => {
-      const verdict = await db.verifyRemediationControl({ orgId: input.orgId, workflowId, invocationId: input.commandPrefix, requestId: ref.requestId });
+      const verdict = await db.verifyRemediationControl({ orgId: input.orgId, workflowId, invocationId, requestId: ref.requestId });
       if (!verdict.ok) return { applied: false, reason: verdict.reason };
       obeyControl(progress, { action: verdict.action, by: verdict.userId });
       return { applied: true };
@@ -78,34 +78,29 @@ export async function remediation(input: RemediationInput): Promise<RemediationR
     progress.devices[deviceId] = status;
     if (progress.failed > input.maxFailures) progress.stoppedAtThreshold = true;
   };
-  /** Commands a result signal says ended, with the claimed outcome, until their rows are read. */
-  const hinted = new Map<string, CommandOutcome>();
+  const hints = new CommandHints((commandId) => running.has(commandId));
+  setHandler(commandResultsSignal, hints.add);
+  // The same hints under their older name, as histories recorded before every command took one path carry them;
+  // the oldest of those settled on the signal's word.
   setHandler(remediationResultsSignal, (raw) => {
-    const parsed = RemediationResults.safeParse(raw);
+    const parsed = CommandResults.safeParse(raw);
     if (!parsed.success) return;
-    // Histories from before results were read from the database settled on the signal's word.
-    if (!patched(RESULTS_FROM_ROWS_PATCH)) return parsed.data.results.forEach((r) => settle(r.commandId, r.status));
-    for (const r of parsed.data.results) if (running.has(r.commandId)) hinted.set(r.commandId, r.status);
+    if (!patched(Patch.ResultsFromRows)) return parsed.data.results.forEach((r) => settle(r.commandId, r.status));
+    hints.add(raw);
   });
-  const readHinted = async () => {
-    const claims = [...hinted].map(([commandId, status]) => ({ commandId, status }));
-    hinted.clear();
-    const { outcomes } = await local.readCommandOutcomes({ orgId: input.orgId, reportTo: workflowId, invocationId: input.commandPrefix, claims });
-    for (const o of outcomes) settle(o.commandId, o.status);
-  };
 
   // Runs that began before runs grew to a thousand devices replay with the length they had.
-  const devicesPerRun = patched('remediation-runs-of-1000') ? DEVICES_PER_RUN : MAX_STARTS_PER_RUN;
+  const devicesPerRun = patched(Patch.RemediationRunsOf1000) ? DEVICES_PER_RUN : MAX_STARTS_PER_RUN;
   // Batches are queued by a local activity, in the workflow task that decides them; histories from before, by an
   // activity.
-  const queueDeviceCommands = patched('remediation-local-queue') ? local.queueDeviceCommands : db.queueDeviceCommands;
+  const queueDeviceCommands = patched(Patch.RemediationLocalQueue) ? local.queueDeviceCommands : db.queueDeviceCommands;
 
   // Batches being queued: a new batch starts whenever slots free up, without waiting for the last to be queued.
   const queueing = new Set<Promise<void>>();
   let failure: unknown;
   const queueBatch = (commands: { commandId: string; deviceId: string }[]) => {
     // Results may arrive by signal before this returns; those settled already (a retry) come back here.
-    const p: Promise<void> = queueDeviceCommands({ orgId: input.orgId, kind: input.kind, params: input.params, reportTo: workflowInfo().workflowId, commands })
+    const p: Promise<void> = queueDeviceCommands({ orgId: input.orgId, kind: input.kind, params: input.params, reportTo: workflowId, commands })
       .then(({ settled }) => settled.forEach((s) => settle(s.commandId, s.status)))
       .catch((err: unknown) => void (failure ??= err))
       .finally(() => queueing.delete(p));
@@ -123,7 +118,7 @@ export async function remediation(input: RemediationInput): Promise<RemediationR
     const batch: { commandId: string; deviceId: string }[] = [];
     while (canStart()) {
       const deviceId = queue.shift()!;
-      const commandId = deviceCommandId(input.commandPrefix, deviceId);
+      const commandId = deviceCommandId(invocationId, deviceId);
       batch.push({ commandId, deviceId });
       running.set(commandId, deviceId);
       commandIds.push(commandId);
@@ -142,8 +137,8 @@ export async function remediation(input: RemediationInput): Promise<RemediationR
       break;
     }
     const [finishedBefore, stateBefore] = [finished, progress.state];
-    await condition(() => finished !== finishedBefore || progress.state !== stateBefore || failure !== undefined || hinted.size > 0);
-    if (hinted.size > 0) await readHinted();
+    await condition(() => finished !== finishedBefore || progress.state !== stateBefore || failure !== undefined || hints.size > 0);
+    if (hints.size > 0) for (const o of await readHintedOutcomes(input.orgId, invocationId, hints)) settle(o.commandId, o.status);
     // A batch that could not be queued after its retries fails the remediation, as a failed device command would.
     if (failure) throw failure;
   }

@@ -39,6 +39,9 @@ it('has the committed histories: reads, approvals, a breaker trip, and remediati
       // Once no signal or update payload is believed: verified messages, breaker resets, steering and results.
       'copilot-session-verified.json',
       'remediation-verified.json',
+      // Once every device command takes one path: a session's own commands queued and reported as a remediation's.
+      'copilot-session-one-path.json',
+      'remediation-one-path.json',
     ]),
   );
   // The remediation child really spans two workers: the first stopped mid-run, the second finished it.
@@ -58,6 +61,19 @@ it('has the committed histories: reads, approvals, a breaker trip, and remediati
   expect(local.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity').length).toBeGreaterThan(0);
   expect(local.some((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'remediationResults')).toBe(true);
   expect(new Set(local.map((e) => e.workflowTaskStartedEventAttributes?.identity).filter(Boolean)).size).toBe(2);
+  // One path: before it, a session waited for each device's command in a dispatchDeviceCommand activity; after it,
+  // the session queues them by local activity and hears of results by the commandResults signal, as remediations do.
+  expect(activities('copilot-session-approvals.json')).toContain('dispatchDeviceCommand');
+  const signals = (file: string) => load(file).events!.map((e) => e.workflowExecutionSignaledEventAttributes?.signalName).filter(Boolean);
+  const markers = (file: string) =>
+    load(file)
+      .events!.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity')
+      .map((e) => JSON.parse(Buffer.from(e.markerRecordedEventAttributes!.details!.data!.payloads![0]!.data!).toString('utf8')).activity_type);
+  expect(activities('copilot-session-one-path.json')).not.toContain('dispatchDeviceCommand');
+  expect(markers('copilot-session-one-path.json')).toEqual(expect.arrayContaining(['queueDeviceCommands', 'readCommandOutcomes']));
+  expect(signals('copilot-session-one-path.json')).toContain('commandResults');
+  expect(signals('remediation-one-path.json')).toContain('commandResults');
+  expect(signals('remediation-one-path.json')).not.toContain('remediationResults');
 });
 
 it('keeps secrets out of histories and caps what tools bring back', () => {

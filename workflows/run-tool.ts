@@ -4,9 +4,12 @@
  */
 import { executeChild, patched, workflowInfo } from '@temporalio/workflow';
 import { BREAKER_DENIAL, PAUSED_DENIAL, type ToolResultRef, type TurnState } from '../common/session';
-import { deviceCommandId, remediationWorkflowId } from '../common/ids';
-import { db, device } from './activities';
+import { remediationWorkflowId } from '../common/ids';
+import { db } from './activities';
 import { awaitApproval } from './await-approval';
+import { runDeviceCommands } from './device-commands';
+import { dispatchEachCommand } from './frozen/dispatch-each-command';
+import { Patch } from './patches';
 import { remediation } from './remediation';
 import type { CopilotSessionState, ToolStep } from './session-state';
 
@@ -24,7 +27,7 @@ export async function runTool(ids: TurnIds, session: CopilotSessionState, turn: 
     session.addToolStep(turn, { kind: 'tool', toolUseId: toolUse.id, tool: toolUse.name, status: 'denied', summary: local });
     // Every denial is audited with its rule. An activity call adds commands to the history, so histories recorded
     // before it replay without it. The denial stands whether or not the audit write succeeds.
-    if (patched('audit-local-denials')) {
+    if (patched(Patch.AuditLocalDenials)) {
       const rule = session.breaker.tripped ? 'breaker' : 'paused';
       await db.recordLocalDenial({ ...ids, userId: turn.userId, toolUseId: toolUse.id, tool: toolUse.name, rule, reason: local }).catch(() => undefined);
     }
@@ -70,14 +73,16 @@ export async function runTool(ids: TurnIds, session: CopilotSessionState, turn: 
     const { type: _type, ...plan } = execution;
     const result = await executeChild(remediation, {
       workflowId: remediationWorkflowId(workflowInfo().workflowId, toolUse.id),
-      args: [{ ...plan, orgId: ids.orgId, commandPrefix: auth.invocationId }],
+      args: [{ ...plan, orgId: ids.orgId, invocationId: auth.invocationId }],
     });
     outcome = await db.recordToolResult({ invocationId: auth.invocationId, commandIds: result.commandIds, skippedDevices: result.skipped, cancelledDevices: result.cancelled ?? 0 });
   } else {
     // One command per device; each id is the idempotency key, the same on every retry and replay.
-    const commands = execution.commands.map((c) => ({ ...c, orgId: ids.orgId, commandId: deviceCommandId(auth.invocationId, c.deviceId) }));
-    await Promise.all(commands.map((c) => device.dispatchDeviceCommand(c)));
-    outcome = await db.recordToolResult({ invocationId: auth.invocationId, commandIds: commands.map((c) => c.commandId) });
+    const call = { orgId: ids.orgId, invocationId: auth.invocationId };
+    const commandIds = patched(Patch.OneCommandPath)
+      ? await runDeviceCommands(call, execution.commands, session.awaitedCommands, session.commandHints)
+      : await dispatchEachCommand(call, execution.commands);
+    outcome = await db.recordToolResult({ invocationId: auth.invocationId, commandIds });
   }
   step.status = outcome.status;
   step.summary = outcome.summary;

@@ -14,6 +14,7 @@ import {
   type Step,
   type TurnState,
 } from '../common/session';
+import { CommandHints } from './command-hints';
 
 export type ToolStep = Extract<Step, { kind: 'tool' }>;
 
@@ -38,6 +39,10 @@ export class CopilotSessionState {
   paused: boolean;
   tainted: boolean;
   pendingApproval: PendingApproval | null = null;
+  /** The device commands of the tool call running now, until each has an outcome (none between tool calls). */
+  readonly awaitedCommands = new Set<string>();
+  /** Hints (`commandResults` signals) that some of them ended, kept until their rows are read. */
+  readonly commandHints = new CommandHints((commandId) => this.awaitedCommands.has(commandId));
 
   constructor(
     readonly sessionId: string,

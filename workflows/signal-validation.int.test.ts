@@ -19,7 +19,7 @@ import {
   remediationControlRequestUpdate,
   remediationControlSignal,
   remediationProgressQuery,
-  remediationResultsSignal,
+  commandResultsSignal,
   resetBreakerRequestUpdate,
   resetBreakerSignal,
   sendMessageUpdate,
@@ -143,7 +143,7 @@ it('ignores malformed signals to a running remediation, refuses forged steering 
     taskQueue: sys.taskQueue,
     // The id its session's workflow gives a remediation: commands are queued for that workflow only.
     workflowId: await remediationWorkflowId(prefix),
-    args: [{ orgId, devices, kind: 'system_info', params: {}, batchSize: 1, maxFailures: 1, commandPrefix: prefix }],
+    args: [{ orgId, devices, kind: 'system_info', params: {}, batchSize: 1, maxFailures: 1, invocationId: prefix }],
   });
   try {
     const progress = () => handle.query(remediationProgressQuery);
@@ -164,7 +164,7 @@ it('ignores malformed signals to a running remediation, refuses forged steering 
       { results: [{ commandId: `${prefix}:${uuid()}`, status: 'succeeded' }] },
       { results: Array.from({ length: 501 }, () => ({ commandId, status: 'failed' })) },
     ]) {
-      await handle.signal(remediationResultsSignal, payload as never);
+      await handle.signal(commandResultsSignal, payload as never);
     }
     expect(await progress()).toMatchObject({ state: 'running', running: 1, succeeded: 0, failed: 0 });
     expect(await failedTasks(handle)).toEqual([]);
@@ -184,8 +184,8 @@ it('ignores malformed signals to a running remediation, refuses forged steering 
     );
 
     // A result signal that claims the device's command ended changes nothing while its row says it has not.
-    await handle.signal(remediationResultsSignal, { results: [{ commandId, status: 'succeeded' }] });
-    await waitUntil(async () => (await sys.prisma.auditEvent.count({ where: { action: 'remediation.result_contradicted', target: prefix } })) === 1, 'the forged result to be audited');
+    await handle.signal(commandResultsSignal, { results: [{ commandId, status: 'succeeded' }] });
+    await waitUntil(async () => (await sys.prisma.auditEvent.count({ where: { action: 'command.result_contradicted', target: prefix } })) === 1, 'the forged result to be audited');
     expect(await progress()).toMatchObject({ running: 1, succeeded: 0, failed: 0, devices: { [devices[0]!]: 'running' } });
 
     // A request recorded as the api records it pauses it, once: the same request sent again is refused.
@@ -211,7 +211,7 @@ it('ignores malformed signals to a running remediation, refuses forged steering 
     // the row; a signal claiming success afterwards is only a hint to read that row again.
     expect(await sys.prisma.deviceCommand.findUniqueOrThrow({ where: { id: commandId } })).toMatchObject({ status: 'failed', errorCode: 'PAUSED' });
     await waitUntil(async () => (await progress()).failed === 1, 'the remediation to hear the paused command');
-    await handle.signal(remediationResultsSignal, { results: [{ commandId, status: 'succeeded' }] });
+    await handle.signal(commandResultsSignal, { results: [{ commandId, status: 'succeeded' }] });
     expect(await progress()).toMatchObject({ state: 'paused', succeeded: 0, failed: 1, devices: { [devices[0]!]: 'failed' } });
     // A recorded cancel ends it; the second device never started.
     expect(await handle.executeUpdate(remediationControlRequestUpdate, { args: [{ requestId: await recorded('remediation_cancel') }] })).toEqual({ applied: true });
@@ -355,7 +355,7 @@ it('creates no device command for a remediation started straight on Temporal unl
     const handle = await sys.temporal.client.workflow.start<typeof remediation>('remediation', {
       taskQueue: sys.taskQueue,
       workflowId: `remediation-forged-${uuid()}`,
-      args: [{ orgId, devices: a.devices, kind: a.kind as never, params: a.params, batchSize: 1, maxFailures: 0, commandPrefix: a.prefix }],
+      args: [{ orgId, devices: a.devices, kind: a.kind as never, params: a.params, batchSize: 1, maxFailures: 0, invocationId: a.prefix }],
     });
     await expect(handle.result()).rejects.toThrow();
     // No row, so nothing for the gateway to deliver: devices receive only `DeviceCommand` rows.

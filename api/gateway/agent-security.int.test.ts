@@ -44,7 +44,7 @@ const resultFor = (commandId: string) => {
   const now = new Date().toISOString();
   return { v: PROTOCOL_VERSION, commandId, ok: true, output: { hostname: 'pwned' }, startedAt: now, finishedAt: now };
 };
-const commandRow = (id: string) => sys.prisma.deviceCommand.findUniqueOrThrow({ where: { id }, omit: { taskToken: true } });
+const commandRow = (id: string) => sys.prisma.deviceCommand.findUniqueOrThrow({ where: { id } });
 
 describe('command results', () => {
   it('accepts a result only from the device the command was sent to, and flags any other device that sends one', async () => {
@@ -129,7 +129,7 @@ describe('malformed frames', () => {
       counts,
       auditEvents: await sys.prisma.auditEvent.count({ where: { ...where, NOT: { action: { startsWith: 'security.' } } } }),
       credentials: await sys.prisma.deviceCredential.findMany({ where: { device: where }, orderBy: { id: 'asc' } }),
-      commands: await sys.prisma.deviceCommand.findMany({ where, orderBy: { id: 'asc' }, omit: { taskToken: true } }),
+      commands: await sys.prisma.deviceCommand.findMany({ where, orderBy: { id: 'asc' } }),
       devices: await sys.prisma.device.findMany({ where, orderBy: { id: 'asc' }, omit: { online: true, lastSeenAt: true } }),
     };
   };

@@ -9,7 +9,7 @@ import crypto from 'node:crypto';
 import { io, type Socket } from 'socket.io-client';
 import type { CommandDispatch } from '../../common/protocol';
 import { sha256 } from '../../lib/secrets';
-import { agentAuth, startTestSystem, waitUntil, type EnrolledDevice, type TestSystem } from '../../test/harness';
+import { agentAuth, commandMadeByTest, startTestSystem, waitUntil, type EnrolledDevice, type TestSystem } from '../../test/harness';
 
 const FLEET = 1000;
 let sys: TestSystem;
@@ -32,7 +32,7 @@ async function offlineFleet(): Promise<(EnrolledDevice & { commandId: string })[
   const invocationId = `${crypto.randomUUID()}:toolu_fleet`;
   const expiresAt = new Date(Date.now() + 30 * 60_000);
   const queued = fleet.map((d) => ({ ...d, commandId: `${invocationId}:${d.deviceId}` }));
-  await sys.prisma.deviceCommand.createMany({ data: queued.map((d) => ({ id: d.commandId, orgId, deviceId: d.deviceId, kind: 'system_info', params: {}, status: 'pending', expiresAt })) });
+  await sys.prisma.deviceCommand.createMany({ data: queued.map((d) => ({ id: d.commandId, ...commandMadeByTest(d.commandId, d.deviceId), orgId, deviceId: d.deviceId, kind: 'system_info', params: {}, status: 'pending', expiresAt })) });
   return queued;
 }
 

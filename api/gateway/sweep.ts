@@ -1,9 +1,9 @@
 /**
  * The gateway's periodic sweep: commands past their time end (pending ones expire, delivered ones time out once
  * the agent has had its whole dispatch timeout), the paused orgs' unsent commands end, outcomes not yet reported
- * are reported again, the activities waiting on commands are heartbeaten, and lost deliveries are retried.
+ * are reported again, and lost deliveries are retried.
  */
-import { CommandOutcome, UNFINISHED_COMMAND } from '../../common/session';
+import { CommandOutcome } from '../../common/session';
 import { audit } from '../../audit/log';
 import { endPausedCommands } from '../../lib/device-commands';
 import { sweptCommands, type ApiDeps } from '../deps';
@@ -12,30 +12,9 @@ import { REPORTABLE, type Results } from './results';
 
 /** How long after a command's dispatch timeout its result may still be on its way (the agent's kill grace, the link). */
 const RESULT_MARGIN_SECONDS = 30;
-const HEARTBEAT_EVERY_MS = 10_000;
 
 export function createSweep(deps: ApiDeps, delivery: Delivery, results: Results): () => Promise<void> {
   const { prisma } = deps;
-
-  // The activities waiting on commands complete asynchronously, so nothing in the worker heartbeats them: the api
-  // does, by task token. An activity whose worker died before it queued its command gets no heartbeat, times out
-  // (heartbeat timeout in workflows/activities.ts) and is retried at once instead of after its 20-minute limit.
-  const lastHeartbeat = new Map<string, number>();
-  async function heartbeatWaiting(now: Date): Promise<void> {
-    const waiting = await prisma.deviceCommand.findMany({
-      where: { status: { in: UNFINISHED_COMMAND }, reportedAt: null, taskToken: { not: null }, ...sweptCommands(deps) },
-      select: { id: true, taskToken: true },
-      take: 1000,
-    });
-    const live = new Set(waiting.map((c) => c.id));
-    for (const id of lastHeartbeat.keys()) if (!live.has(id)) lastHeartbeat.delete(id);
-    for (const cmd of waiting) {
-      if (now.getTime() - (lastHeartbeat.get(cmd.id) ?? 0) < HEARTBEAT_EVERY_MS) continue;
-      lastHeartbeat.set(cmd.id, now.getTime());
-      // A dead token (the attempt already timed out and was retried) is expected: the new attempt stores its own.
-      await deps.temporal.activity.heartbeat(new Uint8Array(cmd.taskToken!)).catch(() => undefined);
-    }
-  }
 
   async function endOverdue(now: Date): Promise<void> {
     await prisma.deviceCommand.updateMany({
@@ -74,12 +53,11 @@ export function createSweep(deps: ApiDeps, delivery: Delivery, results: Results)
     await endPaused();
     // Every outcome above, and any whose report did not get through, is reported like any other.
     const unreported = await prisma.deviceCommand.findMany({
-      where: { status: { in: CommandOutcome.options }, reportedAt: null, OR: [{ taskToken: { not: null } }, { reportTo: { not: null } }], ...sweptCommands(deps) },
-      select: { ...REPORTABLE, taskToken: true },
+      where: { status: { in: CommandOutcome.options }, reportedAt: null, ...sweptCommands(deps) },
+      select: REPORTABLE,
       take: 200,
     });
-    for (const cmd of unreported) await results.report(cmd);
-    await heartbeatWaiting(now);
+    for (const cmd of unreported) results.report(cmd);
     await delivery.redeliverStale();
   };
 }

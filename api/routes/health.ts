@@ -1,32 +1,7 @@
+/** `GET /healthz`: whether the api's dependencies answer (the probes are services/health.ts's). */
 import { HealthAnswer } from '../../common/api-answers';
 import { defineRoute, type AnyRoute } from '../http/route';
-import type { ApiDeps } from '../deps';
-
-type Probe = 'up' | 'down';
-
-async function probe(fn: () => Promise<unknown>, ms = 2000): Promise<Probe> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error('timeout')), ms);
-  });
-  try {
-    await Promise.race([fn(), timeout]);
-    return 'up';
-  } catch {
-    return 'down';
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-export async function checkServices(deps: ApiDeps): Promise<Record<'temporal' | 'postgres' | 'redis', Probe>> {
-  const [temporal, postgres, redis] = await Promise.all([
-    probe(() => deps.temporal.workflowService.getSystemInfo({})),
-    probe(() => deps.prisma.$queryRaw`SELECT 1`),
-    probe(() => deps.redis.ping()),
-  ]);
-  return { temporal, postgres, redis };
-}
+import { checkServices } from '../services/health';
 
 export const health = defineRoute({
   method: 'get',

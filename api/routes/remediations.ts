@@ -8,10 +8,11 @@
  */
 import { RemediationAnswer, RemediationRequestedAnswer } from '../../common/api-answers';
 import { z } from 'zod';
+import { InvocationId } from '../../common/ids';
 import { defineRoute, type AnyRoute } from '../http/route';
 import { remediationProgress, requestRemediationControl, type RemediationControl } from '../services/remediations';
 
-const Params = z.object({ id: z.string().regex(/^[0-9a-f-]{36}:[A-Za-z0-9_-]{1,128}$/, 'a remediation id (the tool invocation id)') }).strict();
+const Params = z.object({ id: InvocationId.describe('the remediation id: its tool invocation id') }).strict();
 
 export const getRemediation = defineRoute({
   method: 'get',

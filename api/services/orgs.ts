@@ -1,7 +1,8 @@
 /**
  * The operations of organization controls, one each: the copilot kill switch, the org's tier policy and approval
- * expiry, its budget and usage, and its copilot state. Each holds its queries and its audit event; the routes in
- * routes/orgs.ts parse, call and shape the answer. Another org's id answers exactly like an unknown one.
+ * expiry, its budget and usage, its copilot state, and its rule for e-mailed approval links. Each holds its queries
+ * and its audit event; the routes in routes/orgs.ts and routes/email-approvals.ts parse, call and shape the answer.
+ * Another org's id answers exactly like an unknown one.
  */
 import { isToolName } from '../../common/tools';
 import { copilotPausedSignal } from '../../workflows/definitions';
@@ -125,4 +126,17 @@ export async function orgStatus({ deps, principal }: Caller, orgRef: string) {
   });
   const pausedBy = org.copilotPausedBy ? await deps.prisma.user.findUnique({ where: { id: org.copilotPausedBy }, select: { email: true } }) : null;
   return { org, tripped, pausedByEmail: pausedBy?.email ?? null };
+}
+
+/** The org's rule for e-mailed approval links: whether they need the approver's signed-in session for every tier. */
+export async function emailApprovalRule({ deps, principal }: Caller, orgRef: string) {
+  return findOrgFor(deps, principal, orgRef);
+}
+
+/** Sets that rule (admins), audited with what it was before. */
+export async function setEmailApprovalRule({ deps, system, principal }: Caller, orgRef: string, signInForEveryTier: boolean) {
+  const org = await findOrgFor(deps, principal, orgRef, [Role.Admin]);
+  const saved = await deps.prisma.organization.update({ where: { id: org.id }, data: { emailLinksNeedSignIn: signInForEveryTier } });
+  await audit(system, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: 'org.email_approvals_set', target: org.slug, data: { signInForEveryTier, before: org.emailLinksNeedSignIn } });
+  return saved;
 }

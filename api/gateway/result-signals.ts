@@ -1,12 +1,13 @@
 /**
- * Tells remediation workflows how their devices' commands ended, with the `remediationResults` signal. One signal
- * per workflow is in flight at a time; results that arrive meanwhile go together in the next one, so a busy
- * remediation hears of many devices per signal and a quiet one of each device at once. A result is marked
+ * Tells the workflow a command's row names (`reportTo`: the session of a single tool call, or a remediation) that
+ * its command ended, with the `commandResults` signal: one path for every command. One signal per workflow is in
+ * flight at a time; results that arrive meanwhile go together in the next one, so a busy remediation hears of many
+ * devices per signal and a session of its command at once. A result is marked
  * reported only once Temporal has accepted its signal; until then the gateway's sweep offers it again.
  */
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { MAX_RESULTS_PER_SIGNAL, type CommandOutcome, type RemediationResults } from '../../common/session';
-import { remediationResultsSignal } from '../../workflows/definitions';
+import { MAX_RESULTS_PER_SIGNAL, type CommandOutcome, type CommandResults } from '../../common/session';
+import { commandResultsSignal } from '../../workflows/definitions';
 import { markReported } from '../../lib/device-commands';
 import type { ApiDeps } from '../deps';
 
@@ -18,13 +19,13 @@ export function createResultSignaller({ pool, temporal, logger }: Pick<ApiDeps, 
   const waiting = new Map<string, Map<string, CommandOutcome>>();
   const sending = new Map<string, Promise<void>>();
 
-  async function signal(workflowId: string, results: RemediationResults['results']): Promise<void> {
+  async function signal(workflowId: string, results: CommandResults['results']): Promise<void> {
     try {
-      await temporal.workflow.getHandle(workflowId).signal(remediationResultsSignal, { results });
+      await temporal.workflow.getHandle(workflowId).signal(commandResultsSignal, { results });
     } catch (err) {
       // A workflow that is gone (finished, cancelled, terminated) has nobody left to tell.
       if (!(err instanceof WorkflowNotFoundError)) {
-        logger.warn({ workflowId, err: (err as Error).message }, 'could not signal the remediation yet; the sweep retries');
+        logger.warn({ workflowId, err: (err as Error).message }, 'could not signal the workflow yet; the sweep retries');
         return;
       }
     }
@@ -37,7 +38,7 @@ export function createResultSignaller({ pool, temporal, logger }: Pick<ApiDeps, 
       const results = [...batch].map(([commandId, status]) => ({ commandId, status }));
       for (let i = 0; i < results.length; i += MAX_RESULTS_PER_SIGNAL) {
         await signal(workflowId, results.slice(i, i + MAX_RESULTS_PER_SIGNAL)).catch((err: unknown) =>
-          logger.warn({ workflowId, err: (err as Error).message }, 'could not record that the remediation was told; the sweep retries'),
+          logger.warn({ workflowId, err: (err as Error).message }, 'could not record that the workflow was told; the sweep retries'),
         );
       }
     }

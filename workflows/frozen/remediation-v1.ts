@@ -5,9 +5,10 @@
  * `remediation-batched-devices` patch marker. Remove it, and the patch, once no such history needs replaying.
  */
 import { condition, continueAsNew, setHandler } from '@temporalio/workflow';
-import { device } from './activities';
-import { remediationControlSignal, remediationProgressQuery } from './definitions';
-import { finish, initialProgress, MAX_STARTS_PER_RUN, obeyControl, type RemediationInput, type RemediationResult } from './remediation-state';
+import { deviceCommandId } from '../../common/ids';
+import { device } from '../activities';
+import { remediationControlSignal, remediationProgressQuery } from '../definitions';
+import { finish, initialProgress, invocationIdOf, MAX_STARTS_PER_RUN, obeyControl, type RemediationInput, type RemediationResult } from '../remediation-state';
 
 export async function remediationV1(input: RemediationInput): Promise<RemediationResult> {
   const progress = initialProgress(input);
@@ -19,7 +20,7 @@ export async function remediationV1(input: RemediationInput): Promise<Remediatio
   let startedThisRun = 0;
 
   const runOne = async (deviceId: string) => {
-    const commandId = `${input.commandPrefix}:${deviceId}`;
+    const commandId = deviceCommandId(invocationIdOf(input), deviceId);
     commandIds.push(commandId);
     progress.devices[deviceId] = 'running';
     const { status } = await device.dispatchDeviceCommand({ orgId: input.orgId, commandId, deviceId, kind: input.kind, params: input.params });

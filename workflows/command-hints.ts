@@ -1,0 +1,37 @@
+/**
+ * The hints a workflow gets that its device commands ended: the `commandResults` signal, sent by the api node that
+ * recorded a result (or saw a command expire). Anyone who reaches Temporal can send it, so a hint decides nothing:
+ * it is kept until the workflow reads the commands' rows (`readCommandOutcomes`), and only for a command the
+ * workflow is waiting for. Plain and deterministic: no Temporal calls, so the session state can hold one.
+ */
+import { CommandResults, type CommandOutcome } from '../common/session';
+
+export interface CommandClaim {
+  commandId: string;
+  status: CommandOutcome;
+}
+
+export class CommandHints {
+  private readonly hints = new Map<string, CommandOutcome>();
+
+  /** `awaited`: whether the workflow is waiting for this command now (a hint for any other is dropped). */
+  constructor(private readonly awaited: (commandId: string) => boolean) {}
+
+  /** The signal's handler: a malformed payload is dropped whole. */
+  readonly add = (raw: unknown): void => {
+    const parsed = CommandResults.safeParse(raw);
+    if (!parsed.success) return;
+    for (const r of parsed.data.results) if (this.awaited(r.commandId)) this.hints.set(r.commandId, r.status);
+  };
+
+  get size(): number {
+    return this.hints.size;
+  }
+
+  /** The hints to check against the rows, each once. */
+  take(): CommandClaim[] {
+    const claims = [...this.hints].map(([commandId, status]) => ({ commandId, status }));
+    this.hints.clear();
+    return claims;
+  }
+}

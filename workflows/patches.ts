@@ -1,0 +1,37 @@
+/**
+ * Every patch id of the workflows, in one list, oldest first. A workflow that changes what it schedules asks
+ * `patched(Patch.X)`: histories recorded before the change take the old branch (frozen in `./frozen/`) and replay as
+ * they ran, every new run takes the new one. An id is part of the histories that carry its marker: never rename one.
+ * A patch and its frozen branch go once no history needs replaying with them (`workflows/replay.test.ts` tells).
+ */
+export const Patch = {
+  /** Budget reservations and rate limits before each model call and message. */
+  Guards: 'budget-and-rate-limits',
+  /** The user's message is screened for injected instructions. */
+  ScreenMessage: 'screen-user-message',
+  /** A local denial (breaker, pause) is audited by an activity. */
+  AuditLocalDenials: 'audit-local-denials',
+  /** Messages are verified against the api's record and screened before they are stored. */
+  VerifiedTurns: 'verified-screened-turns',
+  /** The kill-switch signal is a hint to read the organization's record. */
+  PauseFromRecord: 'copilot-paused-from-record',
+  /** A breaker reset by signal is refused and audited; resets come through the verified update. */
+  RefuseUnverifiedReset: 'refuse-unverified-breaker-reset',
+  /** A remediation starts devices in batches (`queueDeviceCommands`), told of results by signal. */
+  RemediationBatches: 'remediation-batched-devices',
+  /** A remediation's batches are queued by a local activity. */
+  RemediationLocalQueue: 'remediation-local-queue',
+  /** A remediation run starts up to a thousand devices before it continues as new. */
+  RemediationRunsOf1000: 'remediation-runs-of-1000',
+  /** A result signal is a hint: outcomes are read from the commands' rows. */
+  ResultsFromRows: 'remediation-results-from-rows',
+  /** A remediation control by signal is refused and audited; control comes through the verified update. */
+  RefuseUnverifiedControl: 'remediation-refuse-unverified-control',
+  /**
+   * A single tool call's device commands are queued and reported exactly as a remediation's: rows made by
+   * `queueDeviceCommands`, results by the `commandResults` signal, outcomes read from the rows.
+   */
+  OneCommandPath: 'device-commands-one-path',
+} as const;
+
+export type PatchId = (typeof Patch)[keyof typeof Patch];
