@@ -106,14 +106,12 @@ const COMPILED = { direct: compile('direct'), indirect: compile('indirect') };
 
 /**
  * The first pass over every text: any gate, a `%xx` escape or the start of a 24-character base64 run. Text that
- * matches none of them (most text) is clean without further work.
+ * matches none of them (most text) is left to the model alone. Two expressions, not one alternation of both: joined,
+ * the run's alternative is tried at every position and the whole takes 2.5 times as long as the two apart.
  */
 // (`(?:^|[^…])` rather than a lookbehind: the engine rejects a position on its first character, twice as fast.)
-const ENCODED_RUN = String.raw`%[0-9a-f]{2}|(?:^|[^\w+/-])[\w+/-]{24}`;
-const SUSPECT = {
-  direct: new RegExp(`${COMPILED.direct.gateRe.source}|${ENCODED_RUN}`, 'i'),
-  indirect: new RegExp(`${COMPILED.indirect.gateRe.source}|${ENCODED_RUN}`, 'i'),
-};
+const ENCODED_RUN = /%[0-9a-f]{2}|(?:^|[^\w+/-])[\w+/-]{24}/i;
+const suspect = (text: string, channel: Channel) => COMPILED[channel].gateRe.test(text) || ENCODED_RUN.test(text);
 
 function runRules(text: string, channel: Channel): Map<Category, Finding> {
   const found = new Map<Category, Finding>();
@@ -164,7 +162,7 @@ function addModelFinding(found: Map<Category, Finding>, text: string, channel: C
 
 export function detect(input: string, channel: Channel = 'direct', depth = 0): Detection {
   const n = normalize(input);
-  if (n.invisible + n.tags + n.bidi + n.homoglyphWords === 0 && !SUSPECT[channel].test(n.text) && !(n.unaccented !== undefined && SUSPECT[channel].test(n.unaccented))) {
+  if (n.invisible + n.tags + n.bidi + n.homoglyphWords === 0 && !suspect(n.text, channel) && !(n.unaccented !== undefined && suspect(n.unaccented, channel))) {
     const found = new Map<Category, Finding>();
     addModelFinding(found, n.text, channel);
     return verdict(found);
