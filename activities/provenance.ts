@@ -7,10 +7,11 @@ import { describeProvenance, taintedArguments, type SessionText } from '../cage/
 import type { ActivityDeps } from './deps';
 
 /**
- * Keys whose values never reach a device as text of the model's choosing: device ids (checked against the org
- * before anything runs) and the reason shown to the approver and written to the audit log.
+ * Keys whose values never reach a device as text of the model's choosing: ids of our own records (devices, alerts,
+ * commands: checked against the org before anything runs, and a command id is read back from an earlier result by
+ * design) and the reason shown to the approver and written to the audit log.
  */
-const SKIP_KEYS = new Set(['device_id', 'device_ids', 'alert_id', 'reason']);
+const SKIP_KEYS = new Set(['device_id', 'device_ids', 'alert_id', 'command_id', 'reason']);
 
 /**
  * In words, which arguments of a call of `tool` carry a string that first appeared in a tool output of the session;
