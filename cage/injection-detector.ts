@@ -163,6 +163,8 @@ function addModelFinding(found: Map<Category, Finding>, text: string, channel: C
 export function detect(input: string, channel: Channel = 'direct', depth = 0): Detection {
   const n = normalize(input);
   if (n.invisible + n.tags + n.bidi + n.homoglyphWords === 0 && !suspect(n.text, channel) && !(n.unaccented !== undefined && suspect(n.unaccented, channel))) {
+    // Nothing for the rules: only a confident model can make this text an injection (most text ends here).
+    if (!modelFinding(n.text, channel)?.confident) return { verdict: 'clean', score: 0, findings: [], version: DETECTOR_VERSION };
     const found = new Map<Category, Finding>();
     addModelFinding(found, n.text, channel);
     return verdict(found);

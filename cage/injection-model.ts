@@ -231,5 +231,5 @@ export function modelFinding(text: string, channel: ModelChannel, margin = LEANI
   if (!weights) return undefined;
   const best = scoreText(text, weights);
   const threshold = weights.threshold;
-  return best.logit >= threshold - margin ? { ...best, confident: best.logit >= threshold } : undefined;
+  return best.logit >= threshold - margin ? Object.assign(best, { confident: best.logit >= threshold }) : undefined;
 }
