@@ -2,7 +2,9 @@
  * A turn that is one tool call an MCP client made (`callToolRequest`): no model step. The author, the tool and its
  * arguments come from the api's record, checked by an activity (session, rights, first use); then the call runs
  * through `runTool` exactly as a model's tool_use does: breaker and kill switch, authorization, an approval by
- * another human for T3/T4, execution, and the result sanitized, fenced and screened for the session.
+ * another human for T3/T4, execution, and the result sanitized, fenced and screened for the session. The call counts
+ * against the same per-user and per-org rate limits as a typed message: an agent is one more way in, not a way
+ * around them.
  */
 import type { TurnState, WorkflowRequestRef } from '../common/session';
 import { db } from './activities';
@@ -16,6 +18,8 @@ export async function runToolCallTurn(ids: TurnIds, session: CopilotSessionState
   const verified = await db.verifyToolCallRequest({ ...ids, requestId: request.requestId });
   if (!verified.ok) return session.refuse(turn, verified.reason);
   turn.userId = verified.userId;
+  const limits = await db.checkRateLimits({ orgId: ids.orgId, userId: verified.userId, sessionId: ids.sessionId });
+  if (!limits.ok) return session.refuse(turn, limits.reason);
   const toolUseId = mcpToolUseId(turn.turnId);
   await runTool(ids, session, turn, { id: toolUseId, name: verified.tool, input: verified.input });
   // The MCP client reads the call's outcome from its step (and the invocation's row); the answer repeats its summary.
