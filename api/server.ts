@@ -12,6 +12,7 @@ import { MAX_AGENT_FRAME_BYTES } from '../common/protocol';
 import { Channel, CommandsNote, listenPgEvents, type PgEvents } from '../lib/pg-events';
 import { SessionEvent } from '../lib/session-events';
 import type { ApiDeps } from './deps';
+import { collectFromDatabase, countAgentsOf } from './metrics';
 import { createAgentGateway, type AgentGateway, type AgentNamespace } from './gateway/agents';
 import { createConsoleGateway, type ConsoleNamespace } from './gateway/console';
 import { errorHandler, notFoundHandler, refuseInvalidUtf8 } from './http/errors';
@@ -161,6 +162,8 @@ export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
   io.engine.use(web.handshake);
   const gateway = createAgentGateway(io.of('/agents') as AgentNamespace, deps);
   const consoleGateway = createConsoleGateway(io.of('/console') as ConsoleNamespace, deps);
+  const uncountAgents = countAgentsOf(deps.metrics, gateway);
+  collectFromDatabase(deps);
 
   const events: PgEvents = await listenPgEvents(
     deps.config.databaseUrl,
@@ -221,6 +224,7 @@ export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
       web.close();
       await events.close();
       gateway.close();
+      uncountAgents();
       await new Promise<void>((resolve) => io.close(() => resolve()));
       adapterRedis.disconnect();
     },

@@ -182,15 +182,22 @@ export interface ResultToRecord {
 }
 
 /** Records a result if the command is this device's and unfinished; the row as written, or undefined if not. */
-export async function recordResult(pool: Pool, r: ResultToRecord): Promise<Reportable | undefined> {
-  const { rows } = await pool.query<Reportable>({
+/** A result just recorded: what reporting it needs, and its kind and time from queued to done for the metrics. */
+export interface RecordedResult extends Reportable {
+  kind: string;
+  seconds: number;
+}
+
+export async function recordResult(pool: Pool, r: ResultToRecord): Promise<RecordedResult | undefined> {
+  const { rows } = await pool.query<RecordedResult>({
     name: 'device-commands.record-result',
     text: `UPDATE "DeviceCommand"
            SET "status" = $3, "result" = $4::jsonb, "errorCode" = $5,
                "startedAt" = $6::timestamptz AT TIME ZONE 'UTC', "finishedAt" = $7::timestamptz AT TIME ZONE 'UTC',
                "completedAt" = now() AT TIME ZONE 'UTC'
            WHERE "id" = $1 AND "deviceId" = $2::uuid AND "status" = ANY($8::text[])
-           RETURNING "id", "deviceId"::text AS "deviceId", "status", "reportTo", "reportedAt" AT TIME ZONE 'UTC' AS "reportedAt", "invocationId"`,
+           RETURNING "id", "deviceId"::text AS "deviceId", "status", "reportTo", "reportedAt" AT TIME ZONE 'UTC' AS "reportedAt", "invocationId",
+                     "kind", EXTRACT(EPOCH FROM ("completedAt" - "createdAt"))::float8 AS "seconds"`,
     values: [r.commandId, r.deviceId, r.status, r.output, r.errorCode, r.startedAt, r.finishedAt, UNFINISHED_COMMAND],
   });
   return rows[0];

@@ -91,6 +91,11 @@ export const Env = z.object({
 
   DISCOVERY_ALLOW_LOOPBACK: z.enum(['true', 'false']).default('false').transform((v) => v === 'true').describe('Lets network discovery scan 127/8 (tests on one machine); never set in production.'),
 
+  METRICS_HOST: z.string().min(1).default('127.0.0.1').describe('The address the api\'s and the worker\'s `/metrics` listeners bind to. Anything but loopback needs `METRICS_TOKEN`.'),
+  API_METRICS_PORT: port.default(9464).describe('Port of the api\'s Prometheus `/metrics` listener (its own port, never the public one).'),
+  WORKER_METRICS_PORT: port.default(9465).describe('Port of the worker\'s Prometheus `/metrics` listener.'),
+  METRICS_TOKEN: z.string().min(24, 'METRICS_TOKEN must be at least 24 characters').optional().describe('When set, `/metrics` answers only requests with `Authorization: Bearer <METRICS_TOKEN>`; required when `METRICS_HOST` is not loopback.'),
+
   COMMAND_TTL_SECONDS: z.coerce.number().int().min(5).max(7 * 24 * 3600).default(600).describe('How long a device command waits for an offline device.'),
   COMMAND_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(3600).default(120).describe('How long an agent may run one command.'),
   // A server that closes an idle connection first races the client's next request on that socket, which then fails
@@ -190,6 +195,16 @@ export function temporalCliPath(env: Env): string {
   if (env.TEMPORAL_CLI_PATH) return env.TEMPORAL_CLI_PATH;
   const cache = env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache');
   return path.join(cache, 'gatehouse', `temporal-${TEMPORAL_CLI_VERSION}`, 'temporal');
+}
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
+
+/** Where a process serves `/metrics`: on loopback, or anywhere behind METRICS_TOKEN (fail closed otherwise). */
+export function metricsListenConfig(env: Env, which: 'api' | 'worker'): { host: string; port: number; token?: string } {
+  if (!LOOPBACK_HOSTS.has(env.METRICS_HOST) && !env.METRICS_TOKEN) {
+    throw new EnvError(`METRICS_HOST ${env.METRICS_HOST} is not loopback: set METRICS_TOKEN so /metrics is not open to anyone who reaches it`);
+  }
+  return { host: env.METRICS_HOST, port: which === 'api' ? env.API_METRICS_PORT : env.WORKER_METRICS_PORT, token: env.METRICS_TOKEN };
 }
 
 export function agentCredentialsPath(env: Env): string {

@@ -18,6 +18,7 @@ import { enroll } from '../agent/enroll';
 import { createApiServer, type ApiServer } from '../api/server';
 import { environment, guardConfig, loadEnv, slackConfig, temporalCliPath, type Env } from '../lib/env';
 import { RateLimiter } from '../lib/rate-limiter';
+import { createApiMetrics, createWorkerMetrics, serveMetrics, type MetricsListener } from '../lib/metrics';
 import { createDatabase, type PrismaClient } from '../lib/prisma';
 import { createRedis, type Redis } from '../lib/redis';
 import { startOfflineModel } from '../offline-model/server';
@@ -91,6 +92,8 @@ export interface TestSystem {
   startWorker(): Promise<void>;
   keyOf(role: 'technician' | 'approver' | 'admin' | 'auditor', org?: 'acme' | 'globex'): string;
   request(method: string, route: string, opts?: { key?: string; body?: unknown; rawBody?: string }): Promise<{ status: number; body: any }>;
+  /** The `/metrics` addresses of the api and of the in-process worker (none for `workerProcess`), as Prometheus scrapes them. */
+  metricsUrls: { api: string; worker?: string };
   /** Another api node on the same database, Temporal and Redis (as a second replica would be). */
   startApiNode(): Promise<{ server: ApiServer; url: string }>;
   stop(): Promise<void>;
@@ -245,6 +248,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
     temporal: temporal.client,
     payloadCodec,
     logger,
+    metrics: createApiMetrics(),
     config: {
       databaseUrl: systemDbUrl,
       taskQueue,
@@ -274,7 +278,11 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
   };
 
   const workerEnv = loadEnv(environment({ ...opts.env, RATE_KEY_PREFIX: rateKeyPrefix, ANTHROPIC_API_KEY: '', ANTHROPIC_BASE_URL: modelUrl, DATABASE_URL: systemDbUrl, REDIS_URL: env.REDIS_URL }));
-  const deps = activityDeps(workerEnv, systemDb, redis, logger);
+  const deps = activityDeps(workerEnv, systemDb, redis, logger, createWorkerMetrics());
+  const metricsListeners: MetricsListener[] = [
+    await serveMetrics(apiDeps.metrics.registry, { host: '127.0.0.1', port: 0 }),
+    ...(opts.workerProcess ? [] : [await serveMetrics(deps.metrics.registry, { host: '127.0.0.1', port: 0 })]),
+  ];
   let worker: Worker | undefined;
   let workerRun: Promise<void> | undefined;
   let workerStarts = 0;
@@ -293,6 +301,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
         LOG_LEVEL: env.TEST_LOG_LEVEL,
         RATE_KEY_PREFIX: rateKeyPrefix,
         PAYLOAD_KEYS: payloadKeys,
+        WORKER_METRICS_PORT: '0',
       }),
       stdio: ['ignore', 'ignore', 'inherit'],
     });
@@ -374,6 +383,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
     await step('the api', () => api.close());
     await step('Temporal', () => temporal.teardown());
     await step('the offline model', () => new Promise((r) => model.server.close(r)));
+    for (const listener of metricsListeners) await step('a metrics listener', () => listener.close());
     await step('the Socket.IO stream', () => redis.del(socketIoStream), 2000);
     redis.disconnect();
     await step('PostgreSQL clients', async () => {
@@ -489,6 +499,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
 
   return {
     modelStats: model.stats,
+    metricsUrls: { api: metricsListeners[0]!.url, worker: metricsListeners[1]?.url },
     activities: createActivities(deps),
     redisServer: dedicated,
     database: dbPath,

@@ -1,12 +1,14 @@
 /** Builds the Temporal worker: the workflow bundle and every activity, with dependencies passed in. */
 import Anthropic from '@anthropic-ai/sdk';
 import type { PayloadCodec } from '@temporalio/common';
-import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { type InjectedSinks, type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import type { GatehouseSinks } from '../common/sinks';
 import { createActivities, type ActivityDeps } from '../activities';
 import { guardConfig, modelEndpoint, type Env } from '../lib/env';
 import { RateLimiter } from '../lib/rate-limiter';
 import type { Redis } from '../lib/redis';
 import type { Logger } from '../lib/logger';
+import type { WorkerMetrics } from '../lib/metrics';
 import { dataConverterOf } from '../lib/payload-codec';
 import type { Database } from '../lib/prisma';
 
@@ -26,7 +28,7 @@ export function createAnthropic(env: Env): { client: Anthropic; offline: boolean
   };
 }
 
-export function activityDeps(env: Env, { prisma, pool }: Database, redis: Redis, logger: Logger): ActivityDeps {
+export function activityDeps(env: Env, { prisma, pool }: Database, redis: Redis, logger: Logger, metrics: WorkerMetrics): ActivityDeps {
   const anthropic = createAnthropic(env);
   return {
     prisma,
@@ -38,7 +40,13 @@ export function activityDeps(env: Env, { prisma, pool }: Database, redis: Redis,
     model: { name: env.ANTHROPIC_MODEL, maxTokens: env.MODEL_MAX_TOKENS, offline: anthropic.offline },
     commands: { ttlSeconds: env.COMMAND_TTL_SECONDS },
     discovery: { allowLoopback: env.DISCOVERY_ALLOW_LOOPBACK },
+    metrics,
   };
+}
+
+/** The sinks workflows call (common/sinks.ts); never during replay, so a replayed turn is not counted again. */
+function sinksOf(metrics: WorkerMetrics): InjectedSinks<GatehouseSinks> {
+  return { metrics: { turnEnded: { fn: (_info, outcome) => metrics.turns.inc({ outcome }), callDuringReplay: false } } };
 }
 
 export async function createWorker(opts: {
@@ -60,6 +68,7 @@ export async function createWorker(opts: {
     activities: createActivities(opts.deps),
     // Codecs run outside the workflow sandbox: nothing of them goes into the bundle.
     dataConverter: dataConverterOf(opts.payloadCodec),
+    sinks: sinksOf(opts.deps.metrics),
     ...opts.extra,
   });
 }

@@ -59,6 +59,7 @@ export function createResults(deps: ApiDeps, connections: AgentConnections, prog
         return reply({ accepted: false, reason: 'unknown command' });
       }
       connections.counters.resultsAccepted += 1;
+      if (recorded) deps.metrics.commandDuration.observe({ kind: recorded.kind, outcome: recorded.status }, recorded.seconds);
       reply({ accepted: true });
       if (!msg.ok && (msg.error?.code === 'APPROVAL_MISSING' || msg.error?.code === 'BAD_SIGNATURE')) {
         // The agent's own wall held: a command reached it that it would not run. Someone should look at why.

@@ -33,6 +33,7 @@ export async function setCopilotPaused({ deps, principal }: Caller, orgRef: stri
   // Once the pause is committed no delivery statement sends the org's commands (lib/device-commands.ts); the ones
   // still waiting for their device end now as PAUSED, so their sessions are told instead of waiting for a TTL.
   const ended = paused ? (await endPausedCommands(deps.pool, org.id)).length : 0;
+  deps.metrics.pauses.inc({ action: paused ? 'paused' : 'resumed' });
   await audit(deps.prisma, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: paused ? 'copilot.paused' : 'copilot.resumed', target: org.slug, ...(paused ? { data: { commandsEnded: ended } } : {}) });
   const signalled = await broadcastPause(deps, org.id, paused, principal.userId);
   return { org, signalled };
