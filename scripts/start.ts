@@ -5,6 +5,7 @@
  * and the rest keep running (restart it with its own npm script, e.g. `npm run worker`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { prettyFactory } from 'pino-pretty';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -28,16 +29,35 @@ async function waitForService(name: string, host: string, port: number, seconds:
   }
 }
 
+// Colors only on a terminal: piped into a file or a CI log, lines stay plain text.
+const colorful = Boolean(process.stdout.isTTY);
+const PROCESS_COLORS = [36, 35, 33, 32, 34, 91, 96];
+/**
+ * The processes log pino JSON, as in production; here each JSON line is printed as one readable line
+ * (pino-pretty: time, level, message, then the fields), after the process's name in its own color. Lines that are
+ * not pino's (the Temporal CLI's, a crash's stack) pass through as they are.
+ */
+const pretty = prettyFactory({ colorize: colorful, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name' });
+function readable(line: string): string {
+  if (!line.startsWith('{')) return line;
+  try {
+    return pretty(JSON.parse(line) as object).trimEnd();
+  } catch {
+    return line;
+  }
+}
+
 function run(name: string, cmd: string, args: string[]): ChildProcess {
   const proc = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-  const prefix = `[${name}]`.padEnd(10);
+  const label = `[${name}]`.padEnd(11);
+  const prefix = colorful ? `\x1b[${PROCESS_COLORS[children.length % PROCESS_COLORS.length]}m${label}\x1b[0m` : label;
   const pipe = (stream: NodeJS.ReadableStream | null, out: NodeJS.WriteStream) => {
     let buf = '';
     stream?.on('data', (chunk: Buffer) => {
       buf += chunk.toString();
       const lines = buf.split('\n');
       buf = lines.pop() ?? '';
-      for (const line of lines) if (line.trim()) out.write(`${prefix} ${line}\n`);
+      for (const line of lines) if (line.trim()) out.write(`${prefix} ${readable(line)}\n`);
     });
   };
   pipe(proc.stdout, process.stdout);
@@ -122,8 +142,9 @@ async function main(): Promise<void> {
 
   console.log(`
 Gatehouse is running.
-  API         ${server}  (OpenAPI: ${server}/openapi.json, health: ${server}/healthz)
-  Console     ${server}/console (Socket.IO: live progress of sessions; the web console comes later)
+  API         ${server}  (OpenAPI: ${server}/openapi.json; liveness ${server}/healthz, readiness ${server}/readyz)
+  Console     ${server}  (sign in with a demo user's password from ${path.relative(root, path.join(env.DATA_DIR, 'demo-credentials.json'))})
+  Metrics     http://${env.METRICS_HOST}:${env.API_METRICS_PORT}/metrics (api), http://${env.METRICS_HOST}:${env.WORKER_METRICS_PORT}/metrics (worker); dashboard: ops/grafana-dashboard.json
   Temporal UI ${env.TEMPORAL_UI_URL}
               payloads are encrypted (key ${payloadKeyId}${env.PAYLOAD_KEYS ? ' of PAYLOAD_KEYS' : ` in ${path.relative(root, devPayloadKeysFile(env))}`}); to read them in the UI, sign in to the
               console as the auditor, then in the UI's Codec Server settings choose "Use my browser setting",

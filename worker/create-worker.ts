@@ -45,7 +45,7 @@ export function activityDeps(env: Env, { prisma, pool }: Database, redis: Redis,
 }
 
 /** The sinks workflows call (common/sinks.ts); never during replay, so a replayed turn is not counted again. */
-function sinksOf(metrics: WorkerMetrics): InjectedSinks<GatehouseSinks> {
+export function sinksOf(metrics: WorkerMetrics): InjectedSinks<GatehouseSinks> {
   return { metrics: { turnEnded: { fn: (_info, outcome) => metrics.turns.inc({ outcome }), callDuringReplay: false } } };
 }
 
