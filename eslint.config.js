@@ -39,7 +39,7 @@ function mayImport(folder, allowed, partly = {}) {
 
 const boundaries = [
   ...mayImport('activities', ['audit', 'common', 'cage', 'lib']),
-  ...mayImport('agent', ['common', 'cage'], { lib: ['env.ts', 'logger.ts', 'tcp.ts'] }),
+  ...mayImport('agent', ['common', 'cage'], { lib: ['env.ts', 'logger.ts', 'tcp.ts', 'tracing.ts'] }),
   ...mayImport('api', ['audit', 'common', 'cage', 'lib'], { workflows: ['definitions.ts'] }),
   ...mayImport('audit', ['common', 'lib']),
   ...mayImport('cage', ['common']),

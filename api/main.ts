@@ -7,6 +7,7 @@ import { EnvError, guardConfig, loadEnvOrExit, metricsListenConfig, slackConfig,
 import { RateLimiter } from '../lib/rate-limiter';
 import { createLogger, type Logger } from '../lib/logger';
 import { createApiMetrics, serveMetrics } from '../lib/metrics';
+import { startTracing } from '../lib/tracing';
 import { payloadCodecFromEnv, type EncryptionCodec } from '../lib/payload-codec';
 import { createDatabase } from '../lib/prisma';
 import { createRedis } from '../lib/redis';
@@ -65,6 +66,8 @@ function metricsAddress(env: Env, logger: Logger): ReturnType<typeof metricsList
 async function main(): Promise<void> {
   const env = loadEnvOrExit();
   const logger = createLogger(env, 'api');
+  // Before the clients are made, so their requests are traced from the first one.
+  const tracing = await startTracing({ endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: 'gatehouse-api' });
   const metrics = createApiMetrics({ defaults: true });
   const metricsListener = await serveMetrics(metrics.registry, metricsAddress(env, logger));
   const { prisma, pool } = createDatabase(env.DATABASE_URL);
@@ -103,12 +106,13 @@ async function main(): Promise<void> {
     },
   });
   const url = await api.listen(env.PORT, env.HOST);
-  logger.info({ url, metrics: metricsListener.url }, 'api listening');
+  logger.info({ url, metrics: metricsListener.url, traces: env.OTEL_EXPORTER_OTLP_ENDPOINT ?? 'off' }, 'api listening');
 
   const stop = async () => {
     logger.info('api stopping');
     await api.close();
     await metricsListener.close();
+    await tracing?.shutdown().catch(() => undefined);
     await prisma.$disconnect();
     redis.disconnect();
     process.exit(0);

@@ -18,6 +18,7 @@ import { createConsoleGateway, type ConsoleNamespace } from './gateway/console';
 import { errorHandler, notFoundHandler, refuseInvalidUtf8 } from './http/errors';
 import { buildOpenApi, registerRoutes, type AnyRoute } from './http/route';
 import { createWebAuth, type WebAuth } from './http/web-session';
+import { traceRequests } from './http/tracing';
 import { agentRoutes } from './routes/agents';
 import { enrollmentKeyRoutes } from './routes/enrollment-keys';
 import { identityRoutes } from './routes/identity';
@@ -111,6 +112,7 @@ function consoleFiles(): express.Router {
 /** `baseUrl`: where people reach the api (for links handed out in Slack); known once it listens, unless configured. */
 export function createApp(deps: ApiDeps, web: WebAuth, slack?: WebClient, baseUrl: () => string | undefined = () => deps.config.publicUrl): express.Express {
   const app = express();
+  app.use(traceRequests());
   // Before the JSON parser: the signature covers the raw body.
   if (slack && deps.config.slack) app.use(slackInteractions(deps, slack, deps.config.slack, baseUrl));
   app.disable('x-powered-by');

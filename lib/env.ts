@@ -12,6 +12,7 @@ const port = z.coerce.number().int().min(0).max(65_535);
 const url = z.url();
 
 export const TEMPORAL_CLI_VERSION = 'v1.5.1';
+export const JAEGER_VERSION = 'v1.75.0';
 
 const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
@@ -43,7 +44,7 @@ export const Env = z.object({
   TEMPORAL_UI_URL: url.default('http://127.0.0.1:8233').describe('Temporal Web UI base, for links.'),
   TEMPORAL_UI_PORT: port.default(8233).describe('Web UI port of the local dev server.'),
   TEMPORAL_CLI_PATH: z.string().optional().describe(`An existing Temporal CLI to use instead of building one. Unset: \`<XDG_CACHE_HOME>/gatehouse/temporal-${TEMPORAL_CLI_VERSION}/temporal\`, built by the set-up.`),
-  XDG_CACHE_HOME: z.string().optional().describe('Where the Temporal CLI is cached. Unset: `~/.cache`.'),
+  XDG_CACHE_HOME: z.string().optional().describe('Where the Temporal CLI and Jaeger are cached. Unset: `~/.cache`.'),
 
   ANTHROPIC_API_KEY: z.string().min(1).optional().describe('Set it to use Claude; unset means the offline model.'),
   ANTHROPIC_BASE_URL: url.optional().describe("Messages API base URL. Unset: Anthropic's when `ANTHROPIC_API_KEY` is set, else `http://127.0.0.1:<OFFLINE_MODEL_PORT>`."),
@@ -91,6 +92,9 @@ export const Env = z.object({
 
   DISCOVERY_ALLOW_LOOPBACK: z.enum(['true', 'false']).default('false').transform((v) => v === 'true').describe('Lets network discovery scan 127/8 (tests on one machine); never set in production.'),
 
+  OTEL_EXPORTER_OTLP_ENDPOINT: url.optional().describe('OTLP/HTTP endpoint (the collector\'s base URL, e.g. `http://127.0.0.1:4318`) the api, the worker and the agent send their trace spans to. Unset: tracing is off and costs nothing (`npm start` sets it to its local Jaeger).'),
+  JAEGER_PATH: z.string().optional().describe(`An existing Jaeger ${JAEGER_VERSION} all-in-one binary for \`npm start\`. Unset: \`<XDG_CACHE_HOME>/gatehouse/jaeger-${JAEGER_VERSION}/jaeger\`, built by the set-up when Go is installed (without it, \`npm start\` runs without traces).`),
+  JAEGER_UI_PORT: port.default(16686).describe('Port of the Jaeger UI and query API that `npm start` runs (loopback only).'),
   METRICS_HOST: z.string().min(1).default('127.0.0.1').describe('The address the api\'s and the worker\'s `/metrics` listeners bind to. Anything but loopback needs `METRICS_TOKEN`.'),
   API_METRICS_PORT: port.default(9464).describe('Port of the api\'s Prometheus `/metrics` listener (its own port, never the public one).'),
   WORKER_METRICS_PORT: port.default(9465).describe('Port of the worker\'s Prometheus `/metrics` listener.'),
@@ -205,6 +209,13 @@ export function metricsListenConfig(env: Env, which: 'api' | 'worker'): { host: 
     throw new EnvError(`METRICS_HOST ${env.METRICS_HOST} is not loopback: set METRICS_TOKEN so /metrics is not open to anyone who reaches it`);
   }
   return { host: env.METRICS_HOST, port: which === 'api' ? env.API_METRICS_PORT : env.WORKER_METRICS_PORT, token: env.METRICS_TOKEN };
+}
+
+/** Jaeger, like the Temporal CLI, lives in the cache outside the clone: one build per machine. */
+export function jaegerPath(env: Env): string {
+  if (env.JAEGER_PATH) return env.JAEGER_PATH;
+  const cache = env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache');
+  return path.join(cache, 'gatehouse', `jaeger-${JAEGER_VERSION}`, 'jaeger');
 }
 
 export function agentCredentialsPath(env: Env): string {

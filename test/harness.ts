@@ -17,6 +17,7 @@ import { generateSigningKeyPem, loadSigningKey } from '../cage/command-signing';
 import { enroll } from '../agent/enroll';
 import { createApiServer, type ApiServer } from '../api/server';
 import { environment, guardConfig, loadEnv, slackConfig, temporalCliPath, type Env } from '../lib/env';
+import { clientInterceptors } from '../lib/temporal';
 import { RateLimiter } from '../lib/rate-limiter';
 import { createApiMetrics, createWorkerMetrics, serveMetrics, type MetricsListener } from '../lib/metrics';
 import { createDatabase, type PrismaClient } from '../lib/prisma';
@@ -207,6 +208,8 @@ export interface TestSystemOptions {
 
 export async function startTestSystem(opts: TestSystemOptions = {}): Promise<TestSystem> {
   const dedicated = opts.dedicatedRedis ? await DedicatedRedis.start() : undefined;
+  // The agents send their spans where the api and the worker do (opts.env); nothing else of it reaches them.
+  const agentTracing = opts.env?.OTEL_EXPORTER_OTLP_ENDPOINT ? { OTEL_EXPORTER_OTLP_ENDPOINT: opts.env.OTEL_EXPORTER_OTLP_ENDPOINT } : {};
   const env = loadEnv(environment({ NODE_ENV: 'test', LOG_LEVEL: 'silent', ...opts.env, ...(dedicated ? { REDIS_URL: dedicated.url } : {}) }));
   const dbUrl = new URL(env.TEST_DATABASE_URL);
   const dbPath = opts.cuttableDatabase ? await CuttableTcpPath.open({ host: dbUrl.hostname, port: Number(dbUrl.port || 5432) }) : undefined;
@@ -228,7 +231,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
 
   const temporal = await TestWorkflowEnvironment.createLocal({
     server: { executable: { type: 'existing-path', path: temporalCliPath(env) }, ip: '127.0.0.1', log: { format: 'pretty', level: 'error' } },
-    client: { dataConverter: dataConverterOf(payloadCodec) },
+    client: { dataConverter: dataConverterOf(payloadCodec), interceptors: clientInterceptors },
   });
   const model = await startOfflineModel(0);
   const modelUrl = opts.modelUrl ?? model.url;
@@ -406,7 +409,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
       const spawnAgent = () =>
         spawn(process.execPath, ['--import', 'tsx', path.join(root, 'agent', 'main.ts'), '--credentials', credentialsFile, '--allow-loopback-discovery'], {
           cwd: root,
-          env: environment({ LOG_LEVEL: env.TEST_LOG_LEVEL }),
+          env: environment({ LOG_LEVEL: env.TEST_LOG_LEVEL, ...agentTracing }),
           stdio: ['ignore', 'inherit', 'inherit'],
         });
       const handle: NonNullable<TestSystem['agent']> = {
@@ -437,7 +440,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
       simulator = spawn(
         process.execPath,
         ['--import', 'tsx', path.join(root, 'agent', 'main.ts'), '--simulate', String(opts.simulated), '--org', seed.orgs.acme.slug, '--key', key, '--server', agentsPath ? `http://127.0.0.1:${agentsPath.port}` : url, '--reboot-seconds', '2'],
-        { cwd: root, env: environment({ DATA_DIR: tmp, LOG_LEVEL: env.TEST_LOG_LEVEL }), stdio: ['ignore', 'ignore', 'inherit'] },
+        { cwd: root, env: environment({ DATA_DIR: tmp, LOG_LEVEL: env.TEST_LOG_LEVEL, ...agentTracing }), stdio: ['ignore', 'ignore', 'inherit'] },
       );
       await waitUntil(async () => (await prisma.device.count({ where: { orgId: seed.orgs.acme.id, executor: 'simulated', online: true } })) === opts.simulated, 'the simulated agents to connect', 60_000);
       for (const d of await prisma.device.findMany({ where: { orgId: seed.orgs.acme.id, executor: 'simulated' } })) simulated.set(d.name, d.id);

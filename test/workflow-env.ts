@@ -12,7 +12,7 @@ import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { Activities } from '../activities';
 import { environment, loadEnv, temporalCliPath } from '../lib/env';
 import { createWorkerMetrics } from '../lib/metrics';
-import { sinksOf, WORKFLOW_BUNDLE_OPTIONS } from '../worker/create-worker';
+import { sinksOf, WORKER_BUNDLING_OPTIONS } from '../worker/create-worker';
 import { freshRunBundle } from './workflow-bundle';
 
 try {
@@ -35,7 +35,7 @@ export async function workerWith(testEnv: TestWorkflowEnvironment, activities: A
   const worker = await Worker.create({
     connection: testEnv.nativeConnection,
     taskQueue,
-    ...(bundle ? { workflowBundle: bundle } : WORKFLOW_BUNDLE_OPTIONS),
+    ...(bundle ? { workflowBundle: bundle } : WORKER_BUNDLING_OPTIONS),
     activities,
     // The worker's own sinks (the workflows call them), counting into metrics nobody reads here.
     sinks: sinksOf(createWorkerMetrics()),

@@ -1,6 +1,8 @@
 /** Builds the Temporal worker: the workflow bundle and every activity, with dependencies passed in. */
 import Anthropic from '@anthropic-ai/sdk';
 import type { PayloadCodec } from '@temporalio/common';
+import type { Context } from '@temporalio/activity';
+import { OpenTelemetryActivityInboundInterceptor } from '@temporalio/interceptors-opentelemetry/lib/worker';
 import { type InjectedSinks, type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { GatehouseSinks } from '../common/sinks';
 import { createActivities, type ActivityDeps } from '../activities';
@@ -13,12 +15,16 @@ import { dataConverterOf } from '../lib/payload-codec';
 import type { Database } from '../lib/prisma';
 
 export const WORKFLOWS_PATH = require.resolve('../workflows');
+/** The workflow interceptors (they forward trace context): always in the bundle, so tracing on or off runs the same code. */
+export const WORKFLOW_INTERCEPTOR_MODULES = [require.resolve('./workflow-interceptors')];
 /**
  * What the workflow bundle is built from. A bundle prebuilt with these options (the tests build one per jest run)
  * is the same code a worker would bundle itself; bundle-affecting options (interceptor modules, a payload
  * converter) belong here so both paths keep them.
  */
-export const WORKFLOW_BUNDLE_OPTIONS = { workflowsPath: WORKFLOWS_PATH } as const;
+export const WORKFLOW_BUNDLE_OPTIONS = { workflowsPath: WORKFLOWS_PATH, workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES };
+/** The same, as Worker.create takes them when it bundles the workflows itself. */
+export const WORKER_BUNDLING_OPTIONS = { workflowsPath: WORKFLOWS_PATH, interceptors: { workflowModules: WORKFLOW_INTERCEPTOR_MODULES } };
 
 export function createAnthropic(env: Env): { client: Anthropic; offline: boolean } {
   const endpoint = modelEndpoint(env);
@@ -49,6 +55,12 @@ export function sinksOf(metrics: WorkerMetrics): InjectedSinks<GatehouseSinks> {
   return { metrics: { turnEnded: { fn: (_info, outcome) => metrics.turns.inc({ outcome }), callDuringReplay: false } } };
 }
 
+/**
+ * Activity spans (OpenTelemetry; no-ops while tracing is off), children of the request that started their turn:
+ * the workflow interceptors forward its context in Temporal's headers.
+ */
+const activityInterceptors = [(ctx: Context) => ({ inbound: new OpenTelemetryActivityInboundInterceptor(ctx) })];
+
 export async function createWorker(opts: {
   connection: NativeConnection;
   namespace: string;
@@ -64,7 +76,7 @@ export async function createWorker(opts: {
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
-    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : WORKFLOW_BUNDLE_OPTIONS),
+    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle, interceptors: { activity: activityInterceptors } } : { ...WORKER_BUNDLING_OPTIONS, interceptors: { ...WORKER_BUNDLING_OPTIONS.interceptors, activity: activityInterceptors } }),
     activities: createActivities(opts.deps),
     // Codecs run outside the workflow sandbox: nothing of them goes into the bundle.
     dataConverter: dataConverterOf(opts.payloadCodec),
