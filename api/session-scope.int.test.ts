@@ -2,8 +2,9 @@
  * Who may read a copilot session, with real api, worker, Temporal, PostgreSQL and simulated agents: its owner, and
  * users whose role in its org covers every site it reached. Users narrowed to one site (approver, technician,
  * auditor, admin) get the same 404 as for an unknown id on a session that reached another site's device, through
- * every read (the session, its timeline, the audit export, the lists) and the `/console` subscription; and a
- * watcher of a session stops hearing it the moment it reaches a site outside theirs.
+ * every read (the session, its timeline, the audit export, the lists) and the `/console` subscription; a watcher
+ * of a session stops hearing it the moment it reaches a site outside theirs, and one whose API key is revoked is cut
+ * off.
  */
 import crypto from 'node:crypto';
 import { startTestSystem, toolCall, waitUntil, type TestSystem } from '../test/harness';
@@ -102,6 +103,17 @@ describe('a session that reached a device of another site', () => {
     expect(listed).toEqual(expect.arrayContaining([branchSession, hqSession]));
   });
 
+  it("is not named among the org's tripped breakers to a user narrowed to the other site", async () => {
+    // Both breakers tripped, as recordBreakerTrip leaves the rows.
+    await sys.prisma.copilotSession.updateMany({ where: { id: { in: [branchSession, hqSession] } }, data: { breakerTrippedAt: new Date() } });
+    const tripped = async (key: string) => (await read(key, `/v1/orgs/${acme().slug}/status`)).body.trippedBreakers.map((b: { sessionId: string }) => b.sessionId);
+    expect(await tripped(sys.keyOf('admin'))).toEqual(expect.arrayContaining([branchSession, hqSession]));
+    const seen = await tripped(await narrowed('approver'));
+    expect(seen).toContain(hqSession);
+    expect(seen).not.toContain(branchSession);
+    await sys.prisma.copilotSession.updateMany({ where: { id: { in: [branchSession, hqSession] } }, data: { breakerTrippedAt: null } });
+  });
+
   it('is not found for another org\'s user, as before', async () => {
     expect(await read(sys.keyOf('admin', 'globex'), `/v1/sessions/${branchSession}`)).toEqual(await read(sys.keyOf('admin', 'globex'), `/v1/sessions/${crypto.randomUUID()}`));
   });
@@ -132,6 +144,24 @@ it('stops telling a narrowed watcher about a session once it reaches another sit
   await waitUntil(async () => watcher.events.filter((e) => e.turnId === turnId).length >= reached, 'the watcher to hear what came before');
   expect(watcher.events.filter((e) => e.turnId === turnId)).toEqual(heardByAdmin.slice(0, reached));
   expect((await read(approver, `/v1/sessions/${sessionId}`)).status).toBe(404);
+  watcher.close();
+  admin.close();
+}, 60_000);
+
+it("cuts off a watcher whose API key is revoked: no event of the session reaches them, and they are disconnected", async () => {
+  const sessionId = await sessionOn(inside);
+  const auditor = await sys.createUser(['auditor']);
+  const watcher = await sys.watchSession(sessionId, auditor.key);
+  const admin = await sys.watchSession(sessionId, sys.keyOf('admin'));
+  expect([watcher.subscription, admin.subscription]).toEqual([{ ok: true }, { ok: true }]);
+
+  const [key] = (await read(auditor.key, '/v1/api-keys')).body.keys as { id: string }[];
+  expect((await sys.request('DELETE', `/v1/api-keys/${key!.id}`, { key: auditor.key })).status).toBe(200);
+  const turnId = await sys.send(sessionId, owner(), toolCall('get_device_info', { device_id: inside }));
+  await sys.waitForTurn(sessionId, owner(), turnId);
+  await admin.next((e) => e.turnId === turnId && e.type === 'model:replied', 'the admin to hear the answer');
+  expect(watcher.events.filter((e) => e.turnId === turnId)).toEqual([]);
+  await waitUntil(async () => !watcher.connected(), 'the revoked watcher to be disconnected', 10_000);
   watcher.close();
   admin.close();
 }, 60_000);

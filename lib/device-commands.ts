@@ -175,6 +175,26 @@ export async function endPausedCommands(pool: Pool, orgId?: string): Promise<{ i
   return rows;
 }
 
+/**
+ * The kill switch: pauses the org and ends its commands still waiting for their device as `PAUSED`, in one
+ * statement. Until it commits nobody sees the pause, and by then its commands are ended: the sweep (which ends a
+ * paused org's pending commands too) can never take them first, so what the pause ended is known and audited with
+ * it. Commands already delivered are left as they are (see endPausedCommands).
+ */
+export async function pauseOrgEndingCommands(pool: Pool, orgId: string, by: string): Promise<string[]> {
+  const { rows } = await pool.query<{ id: string }>({
+    name: 'device-commands.pause-org',
+    text: `WITH paused AS (
+             UPDATE "Organization" SET "copilotPausedAt" = now() AT TIME ZONE 'UTC', "copilotPausedBy" = $2::uuid
+             WHERE "id" = $1::uuid RETURNING "id")
+           UPDATE "DeviceCommand" SET "status" = 'failed', "errorCode" = 'PAUSED', "completedAt" = now() AT TIME ZONE 'UTC'
+           WHERE "orgId" = (SELECT "id" FROM paused) AND "status" = 'pending'
+           RETURNING "id"`,
+    values: [orgId, by],
+  });
+  return rows.map((r) => r.id);
+}
+
 export interface ResultToRecord {
   commandId: string;
   /** Only the device the command was sent to may record its result. */

@@ -145,6 +145,23 @@ export async function waitUntil(check: () => Promise<boolean>, what: string, tim
   throw new Error(`timed out waiting for ${what}`);
 }
 
+/**
+ * Waits until `count()` reaches `target`, for as long as it keeps rising: a thousand agents enrolling and connecting
+ * take a time that depends on the machine and what else runs on it, so only a stall (no new arrival for `stallMs`)
+ * is a failure, never the total time.
+ */
+export async function waitWhileArriving(count: () => Promise<number>, target: number, what: string, stallMs = 30_000): Promise<void> {
+  let seen = -1;
+  let lastArrival = Date.now();
+  for (;;) {
+    const n = await count();
+    if (n >= target) return;
+    if (n > seen) [seen, lastArrival] = [n, Date.now()];
+    else if (Date.now() - lastArrival > stallMs) throw new Error(`timed out waiting for ${what}: ${n} of ${target}, none more in ${stallMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 export interface SessionWatch {
   /** The answer to `session:subscribe`. */
   subscription: SessionSubscribeAck;
@@ -152,6 +169,8 @@ export interface SessionWatch {
   events: SessionEvent[];
   /** The first event, heard already or still to come, that matches (resolves the moment it arrives). */
   next(match: (e: SessionEvent) => boolean, what: string, timeoutMs?: number): Promise<SessionEvent>;
+  /** Whether the server still holds the connection (it cuts one whose API key was revoked). */
+  connected(): boolean;
   close(): void;
 }
 
@@ -185,6 +204,7 @@ async function watchSessionAt(url: string, sessionId: string, key: string): Prom
         waiters.add(waiter);
       });
     },
+    connected: () => socket.connected,
     close: () => socket.close(),
   };
 }
@@ -365,8 +385,11 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
   const simulated = new Map<string, string>();
   const agentsPath = opts.cuttableAgents ? await CuttableTcpPath.open({ host: '127.0.0.1', port: Number(new URL(url).port) }) : undefined;
   let simulator: ChildProcess | undefined;
+  /** Console watches of the tests, closed on stop even when a test failed before closing its own. */
+  const watches = new Set<SessionWatch>();
   /** Stops everything started so far; also when starting failed half-way, so nothing is left running. */
   const stop = async () => {
+    for (const watch of watches) watch.close();
     agent?.process.kill('SIGTERM');
     simulator?.kill('SIGTERM');
     // Each step is bounded, so one stuck resource cannot hang the whole suite; a step that overruns is named.
@@ -442,7 +465,8 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
         ['--import', 'tsx', path.join(root, 'agent', 'main.ts'), '--simulate', String(opts.simulated), '--org', seed.orgs.acme.slug, '--key', key, '--server', agentsPath ? `http://127.0.0.1:${agentsPath.port}` : url, '--reboot-seconds', '2'],
         { cwd: root, env: environment({ DATA_DIR: tmp, LOG_LEVEL: env.TEST_LOG_LEVEL, ...agentTracing }), stdio: ['ignore', 'ignore', 'inherit'] },
       );
-      await waitUntil(async () => (await prisma.device.count({ where: { orgId: seed.orgs.acme.id, executor: 'simulated', online: true } })) === opts.simulated, 'the simulated agents to connect', 60_000);
+      const connected = () => prisma.device.count({ where: { orgId: seed.orgs.acme.id, executor: 'simulated', online: true } });
+      await waitWhileArriving(connected, opts.simulated, 'the simulated agents to connect');
       for (const d of await prisma.device.findMany({ where: { orgId: seed.orgs.acme.id, executor: 'simulated' } })) simulated.set(d.name, d.id);
     }
   } catch (err) {
@@ -517,7 +541,11 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
     send,
     waitForTurn,
     waitForApproval,
-    watchSession: (sessionId, key) => watchSessionAt(url, sessionId, key),
+    watchSession: async (sessionId, key) => {
+      const watch = await watchSessionAt(url, sessionId, key);
+      watches.add(watch);
+      return watch;
+    },
     env,
     prisma,
     redis,

@@ -3,7 +3,8 @@
  * Authenticated with an API key in `auth.token` (the CLI), or with the signed-in web session's cookie (the console
  * page; loaded onto the handshake by the engine middleware in api/server.ts). A subscription is checked like a
  * GET of the session, and again for every event: a session can reach a site outside a watcher's sites after they
- * subscribed (or their role can be narrowed or revoked), and from then on they hear nothing more of it.
+ * subscribed (or their role can be narrowed or revoked), and from then on they hear nothing more of it. A watcher
+ * whose API key is revoked (or whose account is disabled) is disconnected at their next subscription or event.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Namespace, Socket } from 'socket.io';
@@ -72,10 +73,24 @@ export function createConsoleGateway(nsp: ConsoleNamespace, deps: ApiDeps) {
     });
   });
 
+  /**
+   * The sockets whose API key was revoked since they connected: disconnected (a key's revocation must end what it
+   * opened, not only its next request). Fails closed: if the keys cannot be read, the caller's check throws.
+   */
+  async function dropRevoked(sockets: ConsoleSocket[]): Promise<Set<ConsoleSocket>> {
+    const keyIds = [...new Set(sockets.flatMap((s) => s.data.principal.apiKeyId ?? []))];
+    if (keyIds.length === 0) return new Set();
+    const live = new Set((await deps.prisma.apiKey.findMany({ where: { id: { in: keyIds }, revokedAt: null }, select: { id: true } })).map((k) => k.id));
+    const revoked = new Set(sockets.filter((s) => s.data.principal.apiKeyId && !live.has(s.data.principal.apiKeyId)));
+    for (const socket of revoked) socket.disconnect(true);
+    return revoked;
+  }
+
   /** A subscription is checked like a GET of the session: unknown and other tenants' sessions look the same. */
   async function subscribe(socket: ConsoleSocket, raw: unknown): Promise<SessionSubscribeAck> {
     const msg = SessionSubscribe.safeParse(raw);
     if (!msg.success) return { ok: false, error: 'sessionId must be a UUID' };
+    if ((await dropRevoked([socket])).size > 0) return { ok: false, error: 'your API key was revoked' };
     const session = await visibleSession(deps, socket.data.principal, msg.data.sessionId);
     if (!session) return { ok: false, error: 'session not found' };
     await socket.join(room(session.id));
@@ -88,7 +103,8 @@ export function createConsoleGateway(nsp: ConsoleNamespace, deps: ApiDeps) {
    */
   async function deliver(event: SessionEvent): Promise<void> {
     const ids = nsp.adapter.rooms.get(room(event.sessionId));
-    const sockets = [...(ids ?? [])].flatMap((id) => nsp.sockets.get(id) ?? []);
+    const revoked = await dropRevoked([...(ids ?? [])].flatMap((id) => nsp.sockets.get(id) ?? []));
+    const sockets = [...(ids ?? [])].flatMap((id) => nsp.sockets.get(id) ?? []).filter((s) => !revoked.has(s));
     if (sockets.length === 0) return;
     const session = await deps.prisma.copilotSession.findUnique({ where: { id: event.sessionId }, select: { id: true, orgId: true, userId: true } });
     const userIds = [...new Set(sockets.map((s) => s.data.principal.userId))];

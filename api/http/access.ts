@@ -29,6 +29,8 @@ export interface Principal {
   bindings: Binding[];
   /** How the request was authenticated: cookie sessions must also carry a CSRF token on writes. */
   via: 'apiKey' | 'session' | 'link';
+  /** The API key it was authenticated with (`via: 'apiKey'`): a long-lived connection re-checks it is not revoked. */
+  apiKeyId?: string;
 }
 
 /** Org ids where the principal holds any of `roles` (any role when omitted). */

@@ -32,7 +32,7 @@ async function authenticateKey({ prisma }: ApiDeps, header: string): Promise<Pri
   if (!key.lastUsedAt || Date.now() - key.lastUsedAt.getTime() > 60_000) {
     void prisma.apiKey.update({ where: { id: key.id }, data: { lastUsedAt: new Date() } }).catch(() => undefined);
   }
-  return toPrincipal(key.user, 'apiKey');
+  return { ...toPrincipal(key.user, 'apiKey'), apiKeyId: key.id };
 }
 
 function toPrincipal(user: UserWithBindings, via: Principal['via']): Principal {

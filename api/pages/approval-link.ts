@@ -23,6 +23,7 @@ import { Tier } from '../../common/tools';
 import type { ApiDeps } from '../deps';
 import type { Principal } from '../http/access';
 import { principalOfUser } from '../http/auth';
+import { callerOf } from '../services/caller';
 import { decideApproval, emailOf } from '../services/decide-approval';
 import { h, page, sessionUserId, signInHref } from './html';
 
@@ -177,7 +178,7 @@ export function approvalLinkPages(deps: ApiDeps, opts: { secret: string; secureC
         return;
       }
       try {
-        await decideApproval(deps, principal, {
+        await decideApproval(callerOf(deps, principal), {
           approvalId: link.approvalId,
           decision: form.data.decision === 'approve' ? 'approved' : 'rejected',
           reason: form.data.reason || undefined,

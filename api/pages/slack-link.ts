@@ -12,6 +12,7 @@ import { AppError } from '../../lib/app-error';
 import type { ApiDeps } from '../deps';
 import type { Principal } from '../http/access';
 import { principalOfUser } from '../http/auth';
+import { callerOf } from '../services/caller';
 import { confirmSlackLink, LINK_REQUEST_MINUTES, pendingSlackLink } from '../services/slack-links';
 import { h, page, sessionUserId, signInHref } from './html';
 
@@ -80,7 +81,7 @@ export function slackLinkPages(deps: ApiDeps, slack: WebClient, opts: { secret: 
         return;
       }
       try {
-        const { created } = await confirmSlackLink(deps, slack, principal, String(req.params.token));
+        const { created } = await confirmSlackLink(callerOf(deps, principal), slack, String(req.params.token));
         page(res, 200, created ? 'Linked' : 'Already linked', `<p>Your Slack account <code>${h(request.slackUserId)}</code> is linked to ${h(principal.email)}. You can close this page.</p>`);
       } catch (err) {
         if (!(err instanceof AppError)) throw err;

@@ -81,8 +81,9 @@ export const decide = defineRoute({
     .strict(),
   responses: { 200: 'Decision recorded and delivered', 202: 'Decision recorded; delivery to the workflow pending', 400: 'Invalid body', 401: 'No valid API key', 403: 'Not allowed to decide', 404: 'Unknown approval', 409: 'Already decided, expired or changed' },
   response: ApprovalAnswer,
-  async handler({ deps, principal, params, body }) {
-    const { approval, delivered } = await decideApproval(deps, principal, {
+  async handler(ctx) {
+    const { params, body } = ctx;
+    const { approval, delivered } = await decideApproval(ctx, {
       approvalId: params.id,
       decision: body.decision === 'approve' ? 'approved' : 'rejected',
       reason: body.reason,

@@ -3,10 +3,8 @@
  * (protobuf JSON, bytes in base64) and answers the same shape decrypted with PAYLOAD_KEYS, so the UI shows a
  * history's inputs and results to a person signed in to Gatehouse. Only decode: the UI never needs to encrypt.
  *
- * Who may decode: a payload carries no organization (the codec runs where the org is unknown), and the Temporal UI
- * lists every organization's workflows, so decoding is for people who may read every history of their partner:
- * auditors bound in each of its organizations, and partner admins (who can grant themselves that role anyway).
- * An org admin is not enough: an organization is an MSP's customer, and its admin may be the customer's own staff.
+ * Who may decode (auditors of every organization of their partner, and partner admins) and the audit of each
+ * decode are services/codec.ts's.
  *
  * The UI calls from its own origin (TEMPORAL_UI_URL) with the session cookie: CORS allows that origin only, with
  * credentials. The call changes nothing (it reads), so it needs no CSRF token, which the UI could not send.
@@ -16,10 +14,8 @@ import type { RequestHandler } from 'express';
 import { z } from 'zod';
 import type { Payload } from '@temporalio/common';
 import { AppError, AppErrorCode } from '../../lib/app-error';
-import { audit } from '../../audit/log';
-import type { PrismaClient } from '../../lib/prisma';
-import { orgsWhere, type Principal, Role } from '../http/access';
 import { defineRoute, type AnyRoute } from '../http/route';
+import { decodeHistoryPayloads } from '../services/codec';
 
 /** The UI sends one history event's payloads at a time; Temporal refuses a payload over 2 MB (base64: 4/3 of it). */
 export const CODEC_BODY_LIMIT_BYTES = 4 * 1024 * 1024;
@@ -49,15 +45,6 @@ const toWire = (p: Payload): WirePayload => ({
   metadata: Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
   data: Buffer.from(p.data ?? []).toString('base64'),
 });
-
-/** Partner admins, and auditors bound in every organization of their partner (and of this deployment's, if set). */
-async function mayReadEveryHistory(system: PrismaClient, principal: Principal, deploymentPartnerId?: string): Promise<boolean> {
-  if (deploymentPartnerId && principal.partnerId !== deploymentPartnerId) return false;
-  if (principal.partnerAdmin) return true;
-  const audited = new Set(orgsWhere(principal, [Role.Auditor]));
-  const orgs = await system.organization.findMany({ where: { partnerId: principal.partnerId }, select: { id: true } });
-  return orgs.length > 0 && orgs.every((o) => audited.has(o.id));
-}
 
 /**
  * CORS for `/codec`: the Temporal UI's origin, with credentials (the session cookie), and its preflight (it sends
@@ -92,22 +79,10 @@ export const decodePayloads = defineRoute({
   body: CodecBody,
   responses: { 200: 'The payloads, decoded, in the same shape', 400: 'Malformed payloads, or one encrypted with a key this deployment lacks', 401: 'Not signed in', 403: 'Neither an auditor of every organization nor a partner admin' },
   response: CodecAnswer,
-  async handler({ req, deps, system, principal, body }) {
-    const ns = Namespace.safeParse(req.get('x-namespace') ?? deps.config.temporalNamespace);
+  async handler(ctx) {
+    const ns = Namespace.safeParse(ctx.req.get('x-namespace') ?? ctx.deps.config.temporalNamespace);
     if (!ns.success) throw new AppError(AppErrorCode.BadRequest, 'X-Namespace: expected a namespace name of at most 256 characters');
-    const event = { actorType: 'user' as const, actorId: principal.userId, data: { count: body.payloads.length, namespace: ns.data, via: principal.via } };
-    if (!(await mayReadEveryHistory(system, principal, deps.config.partnerId))) {
-      await audit(system, { ...event, action: 'codec.decode_denied' });
-      throw new AppError(AppErrorCode.Forbidden, 'decoding workflow payloads needs the auditor role in every organization of your partner, or partner admin');
-    }
-    let decoded: Payload[];
-    try {
-      decoded = await deps.payloadCodec.decode(body.payloads.map(fromWire));
-    } catch (err) {
-      // The codec's messages name a key id or say the payload was altered; they never carry key material.
-      throw new AppError(AppErrorCode.BadRequest, `payloads: ${(err as Error).message}`);
-    }
-    await audit(system, { ...event, action: 'codec.decoded' });
+    const decoded = await decodeHistoryPayloads(ctx, ns.data, ctx.body.payloads.map(fromWire));
     return { status: 200, body: { payloads: decoded.map(toWire) } };
   },
 });

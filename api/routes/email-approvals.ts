@@ -1,14 +1,13 @@
 /**
  * How much an e-mailed approval link is worth in an org. T4 links always need the approver's own signed-in
  * session (api/pages/approval-link.ts); an org's admins can require it for every tier, so that no link alone,
- * forwarded or read from a mail log, decides anything in the org. Changes are audited.
+ * forwarded or read from a mail log, decides anything in the org. Changes are audited (services/orgs.ts).
  */
 import { EmailApprovalsAnswer } from '../../common/api-answers';
 import { z } from 'zod';
-import { audit } from '../../audit/log';
-import { findOrgFor, Role } from '../http/access';
 import { OrgParams } from '../http/params';
 import { defineRoute, type AnyRoute } from '../http/route';
+import * as orgs from '../services/orgs';
 
 const view = (org: { slug: string; emailLinksNeedSignIn: boolean }) => ({ org: org.slug, signInForEveryTier: org.emailLinksNeedSignIn, signInForT4: true });
 
@@ -21,8 +20,8 @@ export const getEmailApprovals = defineRoute({
   params: OrgParams,
   responses: { 200: 'The setting', 401: 'Not authenticated', 404: 'Unknown organization' },
   response: EmailApprovalsAnswer,
-  async handler({ deps, principal, params }) {
-    return { status: 200, body: view(await findOrgFor(deps, principal, params.id)) };
+  async handler(ctx) {
+    return { status: 200, body: view(await orgs.emailApprovalRule(ctx, ctx.params.id)) };
   },
 });
 
@@ -36,11 +35,8 @@ export const putEmailApprovals = defineRoute({
   body: z.object({ signInForEveryTier: z.boolean() }).strict(),
   responses: { 200: 'Saved', 400: 'Invalid body', 401: 'Not authenticated', 404: 'Unknown organization' },
   response: EmailApprovalsAnswer,
-  async handler({ deps, system, principal, params, body }) {
-    const org = await findOrgFor(deps, principal, params.id, [Role.Admin]);
-    const saved = await deps.prisma.organization.update({ where: { id: org.id }, data: { emailLinksNeedSignIn: body.signInForEveryTier } });
-    await audit(system, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: 'org.email_approvals_set', target: org.slug, data: { signInForEveryTier: body.signInForEveryTier, before: org.emailLinksNeedSignIn } });
-    return { status: 200, body: view(saved) };
+  async handler(ctx) {
+    return { status: 200, body: view(await orgs.setEmailApprovalRule(ctx, ctx.params.id, ctx.body.signInForEveryTier)) };
   },
 });
 

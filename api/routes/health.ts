@@ -1,3 +1,4 @@
+/** `GET /healthz` (liveness) and `GET /readyz` (readiness; the probes are services/health.ts's). */
 import { LiveAnswer, ReadyAnswer } from '../../common/api-answers';
 import { defineRoute, type AnyRoute } from '../http/route';
 import { checkReadiness } from '../services/health';

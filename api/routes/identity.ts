@@ -45,8 +45,9 @@ export const getAuthSession = defineRoute({
   auth: 'user',
   responses: { 200: 'The session', 401: 'Not signed in' },
   response: SignedInAnswer,
-  async handler({ req, res, deps, principal, web }) {
-    return { status: 200, body: { ...(await identity.sessionView(deps, principal)), csrfToken: principal.via === 'session' ? web.csrfToken(req, res) : null } };
+  async handler(ctx) {
+    const { req, res, principal, web } = ctx;
+    return { status: 200, body: { ...(await identity.sessionView(ctx)), csrfToken: principal.via === 'session' ? web.csrfToken(req, res) : null } };
   },
 });
 

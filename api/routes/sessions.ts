@@ -1,6 +1,6 @@
 /**
- * Copilot sessions: start one, send it a message (a turn), read its transcript, steps and state. The writes are
- * services/sessions.ts's.
+ * Copilot sessions: start one, send it a message (a turn), list them, read one's transcript, steps and state, and
+ * its audit timeline. The operations are services/sessions.ts's; this file parses and shapes the answers.
  */
 import { z } from 'zod';
 import { BreakerResetAnswer, MessageAcceptedAnswer, SessionAnswer, SessionCreatedAnswer, SessionsAnswer, TimelineAnswer } from '../../common/api-answers';
@@ -8,15 +8,10 @@ import { MAX_MESSAGE_CHARS, type SessionState } from '../../common/session';
 import { isStorableText, STORABLE_TEXT_MESSAGE } from '../../common/text';
 // eslint-disable-next-line import-x/no-restricted-paths -- one of the two breaks api/README.md names
 import { storedBlocks } from '../../activities/call-model';
-import { stateQuery } from '../../workflows/definitions';
-import { analyse, exportSession } from '../../audit/export';
 import type { ApiDeps } from '../deps';
-import { findOrgFor, findVisibleSession, hasRole, Role, visibleSessions } from '../http/access';
 import { IdParams as SessionParams } from '../http/params';
 import { defineRoute, type AnyRoute } from '../http/route';
-import { resetSessionBreaker, sendSessionMessage, startSession } from '../services/sessions';
-import { temporalUnavailable } from '../http/temporal-errors';
-import { usageView } from '../services/orgs';
+import * as sessions from '../services/sessions';
 
 const workflowUrl = (deps: ApiDeps, workflowId: string) =>
   `${deps.config.temporalUiUrl}/namespaces/${encodeURIComponent(deps.config.temporalNamespace)}/workflows/${encodeURIComponent(workflowId)}`;
@@ -30,11 +25,11 @@ export const createSession = defineRoute({
   body: z.object({ org: z.string().min(1).max(100).optional().describe('Organization slug or id') }).strict(),
   responses: { 201: 'Session started', 400: 'Invalid body', 401: 'No valid API key', 404: 'Unknown organization', 409: 'Copilot paused for the organization', 503: 'Temporal unavailable' },
   response: SessionCreatedAnswer,
-  async handler({ deps, principal, body }) {
-    const { session, org } = await startSession(deps, principal, body.org);
+  async handler(ctx) {
+    const { session, org } = await sessions.startSession(ctx, ctx.body.org);
     return {
       status: 201,
-      body: { id: session.id, org: { id: org.id, slug: org.slug, name: org.name }, workflowId: session.workflowId, temporalUrl: workflowUrl(deps, session.workflowId) },
+      body: { id: session.id, org: { id: org.id, slug: org.slug, name: org.name }, workflowId: session.workflowId, temporalUrl: workflowUrl(ctx.deps, session.workflowId) },
     };
   },
 });
@@ -54,8 +49,8 @@ export const sendMessage = defineRoute({
     .strict(),
   responses: { 202: 'Turn accepted', 400: 'Invalid body', 401: 'No valid API key', 404: 'Unknown session', 503: 'Temporal unavailable' },
   response: MessageAcceptedAnswer,
-  async handler({ deps, principal, params, body }) {
-    return { status: 202, body: await sendSessionMessage(deps, principal, params.id, body.text) };
+  async handler(ctx) {
+    return { status: 202, body: await sessions.sendSessionMessage(ctx, ctx.params.id, ctx.body.text) };
   },
 });
 
@@ -87,28 +82,9 @@ export const getSession = defineRoute({
   params: SessionParams,
   responses: { 200: 'The session', 400: 'Invalid id', 401: 'No valid API key', 404: 'Unknown session' },
   response: SessionAnswer,
-  async handler({ deps, principal, params }) {
-    const session = await findVisibleSession(deps, principal, params.id);
-    const [messages, tools, flaggedEvents] = await Promise.all([
-      deps.prisma.message.findMany({ where: { sessionId: session.id, kind: { not: 'tool_results' } }, orderBy: { seq: 'asc' } }),
-      deps.prisma.toolInvocation.findMany({ where: { sessionId: session.id }, orderBy: { createdAt: 'asc' } }),
-      deps.prisma.auditEvent.findMany({ where: { sessionId: session.id, orgId: session.orgId, action: 'injection.flagged_output' }, select: { data: true } }),
-    ]);
-    // Output the detector flagged (as audited when it was read): the console marks it as untrusted.
-    const flagged = new Set(flaggedEvents.map((e) => (e.data as { invocationId?: string }).invocationId));
-    const [usage, messagesInWindow] = await Promise.all([
-      usageView(deps, session.orgId).catch(() => null),
-      deps.limiter.count(`user:${principal.userId}:messages`, deps.config.guards.rates.userMessages.windowMs).catch(() => null),
-    ]);
-    let state: SessionState | null = null;
-    let stateError: string | undefined;
-    try {
-      // A query needs a running worker; without one, answer from the database rather than hang.
-      const handle = deps.temporal.workflow.getHandle(session.workflowId);
-      state = await deps.temporal.withDeadline(Date.now() + 3000, () => handle.query(stateQuery));
-    } catch {
-      stateError = 'live state unavailable (Temporal did not answer); the transcript below is complete';
-    }
+  async handler(ctx) {
+    const { session, messages, steps, flagged, usage, messagesInWindow, state } = await sessions.viewSession(ctx, ctx.params.id);
+    const { userMessages } = ctx.deps.config.guards.rates;
     return {
       status: 200,
       body: {
@@ -116,7 +92,7 @@ export const getSession = defineRoute({
         org: { id: session.org.id, slug: session.org.slug, name: session.org.name },
         userId: session.userId,
         workflowId: session.workflowId,
-        temporalUrl: workflowUrl(deps, session.workflowId),
+        temporalUrl: workflowUrl(ctx.deps, session.workflowId),
         status: state?.status ?? 'unknown',
         turns: state?.turns ?? [],
         // Tripped if either says so: the session row is what authorization enforces; the workflow's state is
@@ -126,12 +102,10 @@ export const getSession = defineRoute({
         pendingApproval: state?.pendingApproval ?? null,
         // What the guards will say next: the org's budget, and this user's message rate (null: store unavailable).
         usage,
-        rateLimits: {
-          userMessages: { used: messagesInWindow, max: deps.config.guards.rates.userMessages.max, windowSeconds: deps.config.guards.rates.userMessages.windowMs / 1000 },
-        },
-        ...(stateError ? { stateError } : {}),
+        rateLimits: { userMessages: { used: messagesInWindow, max: userMessages.max, windowSeconds: userMessages.windowMs / 1000 } },
+        ...(state ? {} : { stateError: 'live state unavailable (Temporal did not answer); the transcript below is complete' }),
         transcript: messages.map(transcriptEntry),
-        steps: tools.map((t) => ({
+        steps: steps.map((t) => ({
           id: t.id,
           turnId: t.turnId,
           tool: t.toolName,
@@ -139,6 +113,7 @@ export const getSession = defineRoute({
           decision: t.decision,
           status: t.status,
           summary: t.summary,
+          // Output the detector flagged: the console marks it as untrusted.
           flagged: flagged.has(t.id),
           createdAt: t.createdAt.toISOString(),
           completedAt: t.completedAt?.toISOString() ?? null,
@@ -157,8 +132,8 @@ export const resetBreaker = defineRoute({
   params: SessionParams,
   responses: { 200: 'Breaker reset', 400: 'Invalid id', 401: 'No valid API key', 403: 'Not an org admin', 404: 'Unknown session', 409: 'The session refused the reset', 503: 'Temporal unavailable' },
   response: BreakerResetAnswer,
-  async handler({ deps, principal, params }) {
-    const { sessionId } = await resetSessionBreaker(deps, principal, params.id);
+  async handler(ctx) {
+    const { sessionId } = await sessions.resetSessionBreaker(ctx, ctx.params.id);
     return { status: 200, body: { sessionId, breaker: 'reset' } };
   },
 });
@@ -177,32 +152,20 @@ export const listSessions = defineRoute({
     .strict(),
   responses: { 200: 'The sessions', 400: 'Invalid query', 401: 'No valid API key', 404: 'Unknown organization' },
   response: SessionsAnswer,
-  async handler({ deps, principal, query }) {
-    const org = await findOrgFor(deps, principal, query.org);
-    const everyone = hasRole(principal, org.id, [Role.Admin]);
-    // An admin narrowed to sites lists only the sessions they may open (their own, and those within their sites).
-    const sessions = await visibleSessions(
-      deps,
-      principal,
-      await deps.prisma.copilotSession.findMany({ where: { orgId: org.id, ...(everyone ? {} : { userId: principal.userId }) }, orderBy: { createdAt: 'desc' }, take: query.limit }),
-    );
-    const firsts = await deps.prisma.message.findMany({
-      where: { sessionId: { in: sessions.map((s) => s.id) }, role: 'user', kind: 'user_text' },
-      orderBy: { seq: 'asc' },
-      distinct: ['sessionId'],
-    });
-    const titles = new Map(firsts.map((m) => [m.sessionId, transcriptEntry(m).text.slice(0, 120)]));
+  async handler(ctx) {
+    const { org, sessions: found, firstMessages } = await sessions.listSessions(ctx, ctx.query.org, ctx.query.limit);
+    const titles = new Map(firstMessages.map((m) => [m.sessionId, transcriptEntry(m).text.slice(0, 120)]));
     return {
       status: 200,
       body: {
         org: { id: org.id, slug: org.slug, name: org.name },
-        sessions: sessions.map((s) => ({
+        sessions: found.map((s) => ({
           id: s.id,
           userId: s.userId,
           title: titles.get(s.id) ?? null,
           createdAt: s.createdAt.toISOString(),
           workflowId: s.workflowId,
-          temporalUrl: workflowUrl(deps, s.workflowId),
+          temporalUrl: workflowUrl(ctx.deps, s.workflowId),
         })),
       },
     };
@@ -218,19 +181,14 @@ export const sessionTimeline = defineRoute({
   params: SessionParams,
   responses: { 200: 'The timeline', 400: 'Invalid id', 401: 'No valid API key', 404: 'Unknown session', 503: 'Temporal unavailable' },
   response: TimelineAnswer,
-  async handler({ deps, principal, params }) {
-    const session = await findVisibleSession(deps, principal, params.id);
-    // The same reading `npm run audit -- replay` prints, from the histories as Temporal holds them now.
-    const bundle = await exportSession({ prisma: deps.prisma, temporal: deps.temporal }, session.workflowId).catch((err: unknown) => {
-      throw temporalUnavailable(err);
-    });
-    const { timeline, crossCheck, alteredEvents } = await analyse(bundle, deps.payloadCodec);
+  async handler(ctx) {
+    const { session, timeline, crossCheck, alteredEvents } = await sessions.sessionTimeline(ctx, ctx.params.id);
     return {
       status: 200,
       body: {
         id: session.id,
         workflowId: session.workflowId,
-        temporalUrl: workflowUrl(deps, session.workflowId),
+        temporalUrl: workflowUrl(ctx.deps, session.workflowId),
         entries: timeline.map((t) => ({ time: t.time, workflowId: t.workflowId, kind: t.kind, text: t.text })),
         crossCheck,
         alteredEvents,

@@ -56,8 +56,8 @@ export const listOrgSlackUsers = defineRoute({
   params: OrgParams,
   responses: { 200: 'The links', 401: 'No valid API key', 404: 'Unknown organization' },
   response: SlackLinksAnswer,
-  async handler({ deps, principal, params }) {
-    return { status: 200, body: { links: (await orgSlackLinks(deps, principal, params.id)).map(linkView) } };
+  async handler(ctx) {
+    return { status: 200, body: { links: (await orgSlackLinks(ctx, ctx.params.id)).map(linkView) } };
   },
 });
 
@@ -69,8 +69,8 @@ export const listMySlackLinks = defineRoute({
   auth: 'user',
   responses: { 200: 'Your links', 401: 'Not authenticated' },
   response: SlackLinksAnswer,
-  async handler({ deps, principal }) {
-    return { status: 200, body: { links: (await ownSlackLinks(deps, principal)).map(linkView) } };
+  async handler(ctx) {
+    return { status: 200, body: { links: (await ownSlackLinks(ctx)).map(linkView) } };
   },
 });
 
@@ -83,9 +83,9 @@ export const deleteSlackLink = defineRoute({
   body: SlackUserRef,
   responses: { 200: 'Removed', 400: 'Invalid body', 401: 'Not authenticated', 404: 'No such link of yours or of your orgs\' users' },
   response: SlackLinkRemovedAnswer,
-  async handler({ deps, system, principal, body }) {
-    await removeSlackLink(deps, system, principal, body);
-    return { status: 200, body: { removed: true, ...body } };
+  async handler(ctx) {
+    await removeSlackLink(ctx, ctx.body);
+    return { status: 200, body: { removed: true, ...ctx.body } };
   },
 });
 

@@ -4,26 +4,23 @@
  * decision is made afterwards through the one decision service, as the Gatehouse user linked to the Slack user.
  * A click counts only for an approval of an org that posts to the clicker's own Slack workspace. Refusals
  * (unlinked Slack user, not an approver of the org, already decided…) come back as an ephemeral message only the
- * clicker sees, and the ones about who may decide are audited. The approval message itself is updated by the
- * sweep once the workflow recorded the outcome.
+ * clicker sees, and the ones about who may decide are audited (services/slack-decisions.ts: the lookups and the
+ * audits). The approval message itself is updated by the sweep once the workflow recorded the outcome.
  *
  * `POST /slack/commands`: the `/gatehouse` slash command (same signature check), with which a Slack user links
  * their own account (`link`: a one-time link to confirm in Gatehouse, see services/slack-links.ts), removes it
  * (`unlink`) or sees it (`status`). Its answers are ephemeral: only the person who typed it sees the link.
  */
-import type { Approval } from '@prisma/client';
 import type { WebClient } from '@slack/web-api';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { AppError } from '../../lib/app-error';
-import { audit } from '../../audit/log';
 import { Tier } from '../../common/tools';
 import type { ApiDeps, SlackConfig } from '../deps';
-import { hasRole, type Principal, Role } from '../http/access';
-import { principalOfUser } from '../http/auth';
-import { decideApproval, emailOf } from '../services/decide-approval';
-import { callFitsSlack, confirmationModal, escapeSlack, verifySlackSignature } from '../services/slack';
-import { LINK_REQUEST_MINUTES, SlackId, startSlackLink, unlinkFromSlack, type SlackUserRef } from '../services/slack-links';
+import { hasRole, Role } from '../http/access';
+import { confirmationModal, escapeSlack, verifySlackRequest } from '../services/slack';
+import { decideInSlack, slackDecider, type SlackRefusal } from '../services/slack-decisions';
+import { LINK_REQUEST_MINUTES, SlackId, slackAccount, startSlackLink, unlinkFromSlack } from '../services/slack-links';
 
 const ButtonValue = z.object({ a: z.uuid(), d: z.string().regex(/^[0-9a-f]{64}$/) }).strict();
 
@@ -64,29 +61,6 @@ function parseValue(raw: string) {
 export function slackInteractions(deps: ApiDeps, slack: WebClient, config: SlackConfig, baseUrl: () => string | undefined): express.Router {
   const router = express.Router();
 
-  async function linkedPrincipal(teamId: string, slackUserId: string): Promise<Principal | null> {
-    const link = await deps.prisma.slackUserLink.findUnique({ where: { teamId_slackUserId: { teamId, slackUserId } } });
-    return link ? principalOfUser(deps, link.userId) : null;
-  }
-
-  /** A refusal about who may decide, in the approval's org's audit chain, naming the Slack account and the user. */
-  const auditRefusal = (approval: Approval, who: SlackUserRef, principal: Principal, why: string) =>
-    audit(deps.prisma, { orgId: approval.orgId, actorType: 'user', actorId: principal.userId, action: 'approval.decision_refused', target: approval.id, sessionId: approval.sessionId, data: { why, channel: 'slack', ...who } });
-
-  /**
-   * The approval a click names, if the clicker's workspace is the one its org posts to; otherwise null (audited).
-   * A link is an identity in one workspace: a click from another workspace (one the org never posted to) must not
-   * act on the org's approvals, whatever roles the linked user holds elsewhere.
-   */
-  async function approvalInWorkspace(approvalId: string, who: SlackUserRef, principal: Principal): Promise<Approval | null> {
-    const approval = await deps.prisma.approval.findUnique({ where: { id: approvalId } });
-    if (!approval) return null;
-    const channel = await deps.prisma.slackChannel.findUnique({ where: { orgId: approval.orgId } });
-    if (channel?.teamId === who.teamId) return approval;
-    await auditRefusal(approval, who, principal, 'click from another Slack workspace');
-    return null;
-  }
-
   async function tell(channel: string | undefined, user: string, text: string): Promise<void> {
     if (!channel) return;
     await slack.chat.postEphemeral({ channel, user, text }).catch((err: unknown) => deps.logger.warn({ err: (err as Error).message }, 'Slack ephemeral message not sent'));
@@ -100,106 +74,55 @@ export function slackInteractions(deps: ApiDeps, slack: WebClient, config: Slack
         : `Not recorded: ${err.message}.`
       : 'Not recorded: Gatehouse could not take the decision right now; try again in a minute.';
 
-  /**
-   * After the decision service refused: its own refusals are audited there, except "no role at all in the org",
-   * which it answers as an unknown approval (404) without writing to that org's chain; that one is audited here.
-   */
-  async function refused(err: unknown, approval: Approval, who: SlackUserRef, principal: Principal): Promise<void> {
-    if (!(err instanceof AppError)) deps.logger.error({ err }, 'Slack decision failed');
-    else if (err.status === 404) await auditRefusal(approval, who, principal, 'not a member of the organization');
-  }
-
-  /**
-   * Approve is offered only on a call Slack shows whole; a click or modal for one it cannot (an older message, a
-   * crafted payload) is refused and audited. Returns the refusal to tell, or null.
-   */
-  async function cutViewRefusal(principal: Principal, approval: Approval): Promise<string | null> {
-    if (callFitsSlack(approval)) return null;
-    await audit(deps.prisma, { orgId: approval.orgId, actorType: 'user', actorId: principal.userId, action: 'approval.decision_refused', target: approval.id, sessionId: approval.sessionId, data: { why: 'call not shown whole in Slack', channel: 'slack' } });
-    return 'Not recorded: this call is too long to show whole in Slack. Open it in Gatehouse, read it whole, and approve it there.';
-  }
-
   async function onAction(p: z.infer<typeof BlockActions>): Promise<void> {
     const action = p.actions[0]!;
     if (action.action_id === 'open_full_view') return;
     const value = parseValue(action.value ?? '');
     if (!value) return tell(p.channel?.id, p.user.id, 'Not recorded: this button does not belong to a Gatehouse approval.');
-    const who = { teamId: p.team.id, slackUserId: p.user.id };
-    const principal = await linkedPrincipal(who.teamId, who.slackUserId);
-    if (!principal) {
-      await audit(deps.prisma, { actorType: 'user', actorId: `slack:${p.team.id}:${p.user.id}`, action: 'approval.slack_unlinked_user', target: value.a });
-      return tell(p.channel?.id, p.user.id, 'Your Slack account is not linked to a Gatehouse user, so nothing was recorded. To link it yourself, type /gatehouse link.');
-    }
-    const approval = await approvalInWorkspace(value.a, who, principal);
-    if (!approval) return tell(p.channel?.id, p.user.id, NOT_AN_APPROVER);
-    if (action.action_id === 'approve') {
-      const cut = await cutViewRefusal(principal, approval);
-      if (cut) return tell(p.channel?.id, p.user.id, cut);
-    }
+    const decider = await slackDecider(deps, { teamId: p.team.id, slackUserId: p.user.id }, value.a, action.action_id === 'approve');
+    if ('refused' in decider) return tell(p.channel?.id, p.user.id, REFUSALS[decider.refused]);
+    const { principal, approval } = decider;
     // The modal only for someone who may approve at all; anyone else goes straight to the decision service's refusal.
     if (action.action_id === 'approve' && approval.tier >= Tier.T4 && p.trigger_id && hasRole(principal, approval.orgId, [Role.Approver])) {
       await slack.views.open({ trigger_id: p.trigger_id, view: confirmationModal(approval) });
       return;
     }
     try {
-      await decideApproval(deps, principal, {
-        approvalId: approval.id,
+      await decideInSlack(deps, decider, {
         decision: action.action_id === 'approve' ? 'approved' : 'rejected',
         digest: value.d,
         ...(action.action_id === 'reject' ? { reason: 'rejected in Slack' } : {}),
-        channel: 'slack',
       });
     } catch (err) {
-      await refused(err, approval, who, principal);
       await tell(p.channel?.id, p.user.id, refusal(err));
     }
   }
 
   async function onSubmit(p: z.infer<typeof ViewSubmission>, res: Response): Promise<void> {
     const value = parseValue(p.view.private_metadata);
-    const who = { teamId: p.team.id, slackUserId: p.user.id };
+    const fieldError = (phrase: string) => res.json({ response_action: 'errors', errors: { phrase } });
     if (!value) {
-      res.json({ response_action: 'errors', errors: { phrase: 'Not recorded: this form does not belong to a Gatehouse approval.' } });
+      fieldError('Not recorded: this form does not belong to a Gatehouse approval.');
       return;
     }
-    const principal = await linkedPrincipal(who.teamId, who.slackUserId);
-    if (!principal) {
-      // Audited as the same person's click would be: a refused decision leaves its rule in the audit log.
-      await audit(deps.prisma, { actorType: 'user', actorId: `slack:${p.team.id}:${p.user.id}`, action: 'approval.slack_unlinked_user', target: value.a });
-      res.json({ response_action: 'errors', errors: { phrase: 'Your Slack account is not linked to a Gatehouse user; type /gatehouse link to link it yourself.' } });
-      return;
-    }
-    const approval = await approvalInWorkspace(value.a, who, principal);
-    if (!approval) {
-      res.json({ response_action: 'errors', errors: { phrase: NOT_AN_APPROVER } });
-      return;
-    }
-    const cut = await cutViewRefusal(principal, approval);
-    if (cut) {
-      res.json({ response_action: 'errors', errors: { phrase: cut } });
+    // Audited as the same person's click would be: a refused decision leaves its rule in the audit log.
+    const decider = await slackDecider(deps, { teamId: p.team.id, slackUserId: p.user.id }, value.a, true);
+    if ('refused' in decider) {
+      fieldError(decider.refused === 'unlinked' ? 'Your Slack account is not linked to a Gatehouse user; type /gatehouse link to link it yourself.' : REFUSALS[decider.refused]);
       return;
     }
     try {
-      await decideApproval(deps, principal, {
-        approvalId: approval.id,
-        decision: 'approved',
-        digest: value.d,
-        confirmation: p.view.state.values.phrase.value.value ?? '',
-        channel: 'slack',
-        deliverInBackground: true,
-      });
+      await decideInSlack(deps, decider, { decision: 'approved', digest: value.d, confirmation: p.view.state.values.phrase.value.value ?? '', deliverInBackground: true });
       res.json({ response_action: 'clear' });
     } catch (err) {
-      await refused(err, approval, who, principal);
-      res.json({ response_action: 'errors', errors: { phrase: refusal(err) } });
+      fieldError(refusal(err));
     }
   }
 
   async function onCommand(c: z.infer<typeof SlashCommand>): Promise<string> {
     const who = { teamId: c.team_id, slackUserId: c.user_id };
     const verb = c.text.trim().toLowerCase();
-    const link = await deps.prisma.slackUserLink.findUnique({ where: { teamId_slackUserId: who } });
-    const linkedTo = link ? await emailOf(deps, link.userId) : null;
+    const { link, linkedTo } = await slackAccount(deps, who);
     if (verb === 'link') {
       if (linkedTo) return `This Slack account is already linked to ${escapeSlack(linkedTo)}. To link it to someone else, type ${c.command} unlink first.`;
       const base = baseUrl();
@@ -225,9 +148,8 @@ export function slackInteractions(deps: ApiDeps, slack: WebClient, config: Slack
     express.raw({ type: 'application/x-www-form-urlencoded', limit: '64kb' }),
     async (req: Request, res: Response, next: NextFunction) => {
       const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      const problem = verifySlackSignature(config.signingSecret, raw, req.header('x-slack-request-timestamp'), req.header('x-slack-signature'));
+      const problem = await verifySlackRequest(deps, config.signingSecret, raw, { timestamp: req.header('x-slack-request-timestamp'), signature: req.header('x-slack-signature'), address: req.ip });
       if (!problem) return next();
-      await audit(deps.prisma, { actorType: 'system', action: 'security.slack_signature_refused', data: { problem, address: req.ip } }).catch(() => undefined);
       res.status(401).json({ error: { code: 'UNAUTHORIZED', message: `Slack signature refused: ${problem}` } });
     },
   ];
@@ -270,3 +192,9 @@ export function slackInteractions(deps: ApiDeps, slack: WebClient, config: Slack
 }
 
 const NOT_AN_APPROVER = 'You are not an approver of the organization and sites this approval belongs to.';
+/** What a Slack user is told when they may not act on an approval at all (services/slack-decisions.ts says why). */
+const REFUSALS: Record<SlackRefusal, string> = {
+  unlinked: 'Your Slack account is not linked to a Gatehouse user, so nothing was recorded. To link it yourself, type /gatehouse link.',
+  not_an_approver: NOT_AN_APPROVER,
+  cut_view: 'Not recorded: this call is too long to show whole in Slack. Open it in Gatehouse, read it whole, and approve it there.',
+};

@@ -4,6 +4,7 @@
  * answers exactly like an unknown one.
  */
 import { exportSession } from '../../audit/export';
+import type { ApiDeps } from '../deps';
 import { findOrgFor, findVisibleSession, Role, visibleSessions } from '../http/access';
 import { temporalUnavailable } from '../http/temporal-errors';
 import type { Caller } from './caller';
@@ -23,7 +24,12 @@ export async function auditSessions({ deps, principal }: Caller, orgRef: string,
 
 export async function auditExport({ deps, principal }: Caller, sessionId: string) {
   const session = await findVisibleSession(deps, principal, sessionId, [Role.Auditor]);
-  return exportSession({ prisma: deps.prisma, temporal: deps.temporal }, session.workflowId).catch((err: unknown) => {
+  return exportWorkflow(deps, session.workflowId);
+}
+
+/** A session workflow's export bundle, read from Temporal now (a 503 when it does not answer). */
+export function exportWorkflow(deps: ApiDeps, workflowId: string) {
+  return exportSession({ prisma: deps.prisma, temporal: deps.temporal }, workflowId).catch((err: unknown) => {
     throw temporalUnavailable(err);
   });
 }

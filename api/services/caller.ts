@@ -12,3 +12,9 @@ export interface Caller {
   system: PrismaClient;
   principal: Principal;
 }
+
+/**
+ * A caller outside a route (an e-mailed approval link, a Slack click, a page): the principal was found by the page
+ * itself, and `deps` is the api's own, unfenced, as the page holds it.
+ */
+export const callerOf = (deps: ApiDeps, principal: Principal): Caller => ({ deps, system: deps.prisma, principal });

@@ -16,6 +16,7 @@ import { approvalDecisionSignal } from '../../workflows/definitions';
 import { sweptApprovals, type ApiDeps } from '../deps';
 import { approvalAuthority } from '../../lib/approval-authority';
 import { type Principal, Role, sitesWhere, tenantScope } from '../http/access';
+import type { Caller } from './caller';
 
 export interface DecisionRequest {
   approvalId: string;
@@ -64,7 +65,7 @@ export async function deliverDecision(deps: ApiDeps, approval: Approval): Promis
   }
 }
 
-export async function decideApproval(deps: ApiDeps, principal: Principal, req: DecisionRequest) {
+export async function decideApproval({ deps, principal }: Caller, req: DecisionRequest) {
   const approval = await findApproval(deps, principal, req.approvalId);
   const refuse = async (error: AppError, why: string) => {
     await audit(deps.prisma, { orgId: approval.orgId, actorType: 'user', actorId: principal.userId, action: 'approval.decision_refused', target: approval.id, sessionId: approval.sessionId, data: { why, channel: req.channel } });

@@ -7,16 +7,15 @@ import { AppError, AppErrorCode } from '../../lib/app-error';
 import { audit } from '../../audit/log';
 import { hashPassword, verifyPassword } from '../../lib/passwords';
 import { issueSecret } from '../../lib/secrets';
-import type { ApiDeps } from '../deps';
 import { findOrgFor, orgsOf, orgsWhere, type Principal, Role, rowFor } from '../http/access';
 import { principalOfUser } from '../http/auth';
-import type { Caller } from './caller';
+import { callerOf, type Caller } from './caller';
 import { sendPasswordReset } from './password-resets';
 
 const SIGNIN_WINDOW = { max: 10, windowMs: 15 * 60_000 };
 
 /** The signed-in user and their organizations with their roles. */
-export async function sessionView(deps: ApiDeps, principal: Principal) {
+export async function sessionView({ deps, principal }: Caller) {
   const [user, orgs] = await Promise.all([deps.prisma.user.findUniqueOrThrow({ where: { id: principal.userId } }), orgsOf(deps, principal)]);
   return { user: { id: user.id, email: user.email, name: user.name, partnerAdmin: user.partnerAdmin }, orgs };
 }
@@ -46,7 +45,7 @@ export async function signIn(
   await startWebSession(user.id);
   await audit(system, { actorType: 'user', actorId: user.id, action: 'auth.signed_in', target: user.email, data: { address: input.address } });
   const unfenced = { ...deps, prisma: system };
-  return sessionView(unfenced, (await principalOfUser(unfenced, user.id, 'session'))!);
+  return sessionView(callerOf(unfenced, (await principalOfUser(unfenced, user.id, 'session'))!));
 }
 
 /** Changes the caller's own password; the current one is required when they have one. */

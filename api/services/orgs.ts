@@ -1,7 +1,8 @@
 /**
  * The operations of organization controls, one each: the copilot kill switch, the org's tier policy and approval
- * expiry, its budget and usage, and its copilot state. Each holds its queries and its audit event; the routes in
- * routes/orgs.ts parse, call and shape the answer. Another org's id answers exactly like an unknown one.
+ * expiry, its budget and usage, its copilot state, and its rule for e-mailed approval links. Each holds its queries
+ * and its audit event; the routes in routes/orgs.ts and routes/email-approvals.ts parse, call and shape the answer.
+ * Another org's id answers exactly like an unknown one.
  */
 import { isToolName } from '../../common/tools';
 import { copilotPausedSignal } from '../../workflows/definitions';
@@ -9,9 +10,9 @@ import { lowersDefault, policyActions } from '../../cage/policy';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { audit } from '../../audit/log';
 import { usageOf } from '../../lib/budget';
-import { endPausedCommands } from '../../lib/device-commands';
+import { pauseOrgEndingCommands } from '../../lib/device-commands';
 import type { ApiDeps } from '../deps';
-import { findOrgFor, Role } from '../http/access';
+import { findOrgFor, Role, visibleSessions } from '../http/access';
 import type { Caller } from './caller';
 
 /** Tells every session of the org at once; a session that misses the signal still denies through its activities. */
@@ -26,13 +27,11 @@ async function broadcastPause(deps: ApiDeps, orgId: string, paused: boolean, by:
 /** The kill switch (admins): pauses or resumes the org's copilot and tells its sessions; answers how many heard. */
 export async function setCopilotPaused({ deps, principal }: Caller, orgRef: string, paused: boolean) {
   const org = await findOrgFor(deps, principal, orgRef, [Role.Admin]);
-  await deps.prisma.organization.update({
-    where: { id: org.id },
-    data: paused ? { copilotPausedAt: new Date(), copilotPausedBy: principal.userId } : { copilotPausedAt: null, copilotPausedBy: null },
-  });
   // Once the pause is committed no delivery statement sends the org's commands (lib/device-commands.ts); the ones
-  // still waiting for their device end now as PAUSED, so their sessions are told instead of waiting for a TTL.
-  const ended = paused ? (await endPausedCommands(deps.pool, org.id)).length : 0;
+  // still waiting for their device end with it as PAUSED, so their sessions are told instead of waiting for a TTL.
+  let ended = 0;
+  if (paused) ended = (await pauseOrgEndingCommands(deps.pool, org.id, principal.userId)).length;
+  else await deps.prisma.organization.update({ where: { id: org.id }, data: { copilotPausedAt: null, copilotPausedBy: null } });
   deps.metrics.pauses.inc({ action: paused ? 'paused' : 'resumed' });
   await audit(deps.prisma, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: paused ? 'copilot.paused' : 'copilot.resumed', target: org.slug, ...(paused ? { data: { commandsEnded: ended } } : {}) });
   const signalled = await broadcastPause(deps, org.id, paused, principal.userId);
@@ -114,16 +113,33 @@ export async function setBudget({ deps, principal }: Caller, orgRef: string, inp
   return { org, usage: await usageView(deps, org.id) };
 }
 
-/** The org's copilot state: the kill switch (who paused it) and the sessions whose circuit breaker is tripped. */
+/**
+ * The org's copilot state: the kill switch (who paused it) and the sessions whose circuit breaker is tripped, of
+ * those the principal may see (a session that reached a site outside theirs is not even named).
+ */
 export async function orgStatus({ deps, principal }: Caller, orgRef: string) {
   const org = await findOrgFor(deps, principal, orgRef);
   // The breaker as the session rows hold it: what authorization enforces, whatever a workflow's state says.
-  const tripped = await deps.prisma.copilotSession.findMany({
+  const rows = await deps.prisma.copilotSession.findMany({
     where: { orgId: org.id, breakerTrippedAt: { not: null } },
     orderBy: { breakerTrippedAt: 'desc' },
     take: 500,
-    select: { id: true, breakerTrippedAt: true },
+    select: { id: true, orgId: true, userId: true, breakerTrippedAt: true },
   });
+  const tripped = await visibleSessions(deps, principal, rows);
   const pausedBy = org.copilotPausedBy ? await deps.prisma.user.findUnique({ where: { id: org.copilotPausedBy }, select: { email: true } }) : null;
   return { org, tripped, pausedByEmail: pausedBy?.email ?? null };
+}
+
+/** The org's rule for e-mailed approval links: whether they need the approver's signed-in session for every tier. */
+export async function emailApprovalRule({ deps, principal }: Caller, orgRef: string) {
+  return findOrgFor(deps, principal, orgRef);
+}
+
+/** Sets that rule (admins), audited with what it was before. */
+export async function setEmailApprovalRule({ deps, system, principal }: Caller, orgRef: string, signInForEveryTier: boolean) {
+  const org = await findOrgFor(deps, principal, orgRef, [Role.Admin]);
+  const saved = await deps.prisma.organization.update({ where: { id: org.id }, data: { emailLinksNeedSignIn: signInForEveryTier } });
+  await audit(system, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: 'org.email_approvals_set', target: org.slug, data: { signInForEveryTier, before: org.emailLinksNeedSignIn } });
+  return saved;
 }

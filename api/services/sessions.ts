@@ -1,16 +1,22 @@
 /**
- * The writes of a copilot session, one operation each: start one (its row and its workflow), send it a message
- * (a turn), and ask it to re-arm its circuit breaker. Each request is recorded first; the workflow believes no
- * payload and reads the record through an activity. Reads stay in routes/sessions.ts.
+ * The operations of a copilot session, one each. Writes: start one (its row and its workflow), send it a message
+ * (a turn), and ask it to re-arm its circuit breaker; each request is recorded first, and the workflow believes no
+ * payload and reads the record through an activity. Reads: the sessions one may open in an org, one session (its
+ * records and the workflow's live state), and its audit timeline. routes/sessions.ts shapes the answers.
  */
 import crypto from 'node:crypto';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { copilotWorkflowId } from '../../common/ids';
 import { AppError, AppErrorCode } from '../../lib/app-error';
-import { resetBreakerRequestUpdate, sendMessageUpdate } from '../../workflows/definitions';
+import type { SessionState } from '../../common/session';
+import { resetBreakerRequestUpdate, sendMessageUpdate, stateQuery } from '../../workflows/definitions';
+import { analyse } from '../../audit/export';
 import type { ApiDeps } from '../deps';
-import { findVisibleSession, hasRole, orgsWhere, type Principal, Role } from '../http/access';
+import { findOrgFor, findVisibleSession, hasRole, orgsWhere, type Principal, Role, visibleSessions } from '../http/access';
 import { temporalUnavailable } from '../http/temporal-errors';
+import { exportWorkflow } from './audit';
+import type { Caller } from './caller';
+import { usageView } from './orgs';
 
 /** Who may start sessions and send them messages. */
 export const ACTING: Role[] = [Role.Technician, Role.Admin];
@@ -29,7 +35,7 @@ async function actingOrg(deps: ApiDeps, principal: Principal, org?: string) {
 }
 
 /** Starts a session: its row, then its workflow; a workflow that does not start takes the row with it. */
-export async function startSession(deps: ApiDeps, principal: Principal, orgRef?: string) {
+export async function startSession({ deps, principal }: Caller, orgRef?: string) {
   const org = await actingOrg(deps, principal, orgRef);
   if (org.copilotPausedAt) throw new AppError(AppErrorCode.Conflict, 'an admin has paused the copilot for this organization; no new sessions can start');
   // The id is made here so the row is written once, complete (workflowId is unique: no placeholder values).
@@ -51,7 +57,7 @@ export async function startSession(deps: ApiDeps, principal: Principal, orgRef?:
 }
 
 /** Records the message and hands the session its id (an update); the turn then runs in the background. */
-export async function sendSessionMessage(deps: ApiDeps, principal: Principal, sessionId: string, text: string) {
+export async function sendSessionMessage({ deps, principal }: Caller, sessionId: string, text: string) {
   const session = await findVisibleSession(deps, principal, sessionId);
   if (!hasRole(principal, session.orgId, ACTING) || (session.userId !== principal.userId && !hasRole(principal, session.orgId, [Role.Admin]))) {
     throw new AppError(AppErrorCode.Forbidden, 'only the technician who started this session (or an org admin) can send it messages');
@@ -73,7 +79,7 @@ export async function sendSessionMessage(deps: ApiDeps, principal: Principal, se
 }
 
 /** An org admin's request to re-arm a tripped breaker; the workflow applies it after its activity has checked (and audited) it. */
-export async function resetSessionBreaker(deps: ApiDeps, principal: Principal, sessionId: string): Promise<{ sessionId: string }> {
+export async function resetSessionBreaker({ deps, principal }: Caller, sessionId: string): Promise<{ sessionId: string }> {
   const session = await findVisibleSession(deps, principal, sessionId);
   if (!hasRole(principal, session.orgId, [Role.Admin])) throw new AppError(AppErrorCode.Forbidden, 'only an admin of this organization can reset the circuit breaker');
   const request = await deps.prisma.workflowRequest.create({
@@ -87,4 +93,59 @@ export async function resetSessionBreaker(deps: ApiDeps, principal: Principal, s
   }
   if (!result.applied) throw new AppError(AppErrorCode.Conflict, result.reason);
   return { sessionId: session.id };
+}
+
+/**
+ * The caller's sessions in an org, newest first, with each one's first message (its title); an org admin lists
+ * everyone's, and an admin narrowed to sites only the sessions they may open (their own, and those within their sites).
+ */
+export async function listSessions({ deps, principal }: Caller, orgRef: string, limit: number) {
+  const org = await findOrgFor(deps, principal, orgRef);
+  const everyone = hasRole(principal, org.id, [Role.Admin]);
+  const found = await deps.prisma.copilotSession.findMany({ where: { orgId: org.id, ...(everyone ? {} : { userId: principal.userId }) }, orderBy: { createdAt: 'desc' }, take: limit });
+  const sessions = await visibleSessions(deps, principal, found);
+  const firstMessages = await deps.prisma.message.findMany({
+    where: { sessionId: { in: sessions.map((s) => s.id) }, role: 'user', kind: 'user_text' },
+    orderBy: { seq: 'asc' },
+    distinct: ['sessionId'],
+  });
+  return { org, sessions, firstMessages };
+}
+
+/** The workflow's live state, or null: a query needs a running worker, and without one the records answer alone. */
+async function liveState(deps: ApiDeps, workflowId: string): Promise<SessionState | null> {
+  try {
+    return await deps.temporal.withDeadline(Date.now() + 3000, () => deps.temporal.workflow.getHandle(workflowId).query(stateQuery));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * One session: its transcript (tool results left out), its tool steps and which of their outputs the detector
+ * flagged (as audited when it was read), the workflow's live state, and what the guards will say next (the org's
+ * budget, the caller's message rate; null where their store is unavailable).
+ */
+export async function viewSession({ deps, principal }: Caller, sessionId: string) {
+  const session = await findVisibleSession(deps, principal, sessionId);
+  const [messages, steps, flaggedEvents, usage, messagesInWindow, state] = await Promise.all([
+    deps.prisma.message.findMany({ where: { sessionId: session.id, kind: { not: 'tool_results' } }, orderBy: { seq: 'asc' } }),
+    deps.prisma.toolInvocation.findMany({ where: { sessionId: session.id }, orderBy: { createdAt: 'asc' } }),
+    deps.prisma.auditEvent.findMany({ where: { sessionId: session.id, orgId: session.orgId, action: 'injection.flagged_output' }, select: { data: true } }),
+    usageView(deps, session.orgId).catch(() => null),
+    deps.limiter.count(`user:${principal.userId}:messages`, deps.config.guards.rates.userMessages.windowMs).catch(() => null),
+    liveState(deps, session.workflowId),
+  ]);
+  const flagged = new Set(flaggedEvents.map((e) => (e.data as { invocationId?: string }).invocationId));
+  return { session, messages, steps, flagged, usage, messagesInWindow, state };
+}
+
+/**
+ * A session's audit timeline: the same reading `npm run audit -- replay` prints, from its workflow histories (and
+ * its remediations') as Temporal holds them now, with the approvals cross-checked against the audit log.
+ */
+export async function sessionTimeline({ deps, principal }: Caller, sessionId: string) {
+  const session = await findVisibleSession(deps, principal, sessionId);
+  const bundle = await exportWorkflow(deps, session.workflowId);
+  return { session, ...(await analyse(bundle, deps.payloadCodec)) };
 }

@@ -17,6 +17,8 @@ import type { PrismaClient } from '../../lib/prisma';
 import { randomToken, sha256 } from '../../lib/secrets';
 import type { ApiDeps } from '../deps';
 import { findOrgFor, orgsWhere, type Principal, Role } from '../http/access';
+import type { Caller } from './caller';
+import { emailOf } from './decide-approval';
 
 export const SlackId = z.string().regex(/^[A-Z0-9]{2,30}$/, 'a Slack id (upper-case letters and digits)');
 export const SlackLinkToken = z.string().regex(/^[A-Za-z0-9_-]{43}$/);
@@ -83,7 +85,7 @@ async function slackEmailOf(slack: WebClient, who: SlackUserRef): Promise<string
  * Confirms a pending link as the signed-in `principal` (a web session, never an API key or an e-mailed link).
  * The token is spent first, whatever follows, so it cannot be tried twice. Refusals are audited.
  */
-export async function confirmSlackLink(deps: ApiDeps, slack: WebClient, principal: Principal, token: string): Promise<{ link: SlackUserLink; created: boolean }> {
+export async function confirmSlackLink({ deps, principal }: Caller, slack: WebClient, token: string): Promise<{ link: SlackUserLink; created: boolean }> {
   if (principal.via !== 'session') throw new AppError(AppErrorCode.Unauthorized, 'sign in to Gatehouse in this browser to link your Slack account');
   const pending = await pendingSlackLink(deps, token);
   if (!pending.request) throw new AppError(AppErrorCode.Conflict, 'this link is used, expired or unknown; type /gatehouse link in Slack for a new one');
@@ -144,7 +146,7 @@ export const linkView = (l: SlackUserLink & { user?: { email: string } }) => ({
  * Removes a link: your own, or (org admin) one of a user who holds a role in an org you administer. Anything else
  * answers as an unknown link. `deps.prisma` is the request's fenced client: users of other partners are invisible.
  */
-export async function removeSlackLink(deps: ApiDeps, system: PrismaClient, principal: Principal, who: SlackUserRef): Promise<void> {
+export async function removeSlackLink({ deps, system, principal }: Caller, who: SlackUserRef): Promise<void> {
   const link = await system.slackUserLink.findUnique({ where: { teamId_slackUserId: who } });
   const adminOf = orgsWhere(principal, [Role.Admin]);
   const owner = link ? await deps.prisma.user.findFirst({ where: { id: link.userId }, select: { id: true, email: true, roleBindings: { where: { orgId: { in: adminOf } }, select: { id: true } } } }) : null;
@@ -168,8 +170,19 @@ export async function unlinkFromSlack(deps: ApiDeps, link: SlackUserLink): Promi
   });
 }
 
+/** The link of a Slack account, if it has one. */
+export function findSlackLink(deps: ApiDeps, who: SlackUserRef): Promise<SlackUserLink | null> {
+  return deps.prisma.slackUserLink.findUnique({ where: { teamId_slackUserId: { teamId: who.teamId, slackUserId: who.slackUserId } } });
+}
+
+/** What `/gatehouse status` shows: the Slack account's link, if any, and the e-mail of the user it is linked to. */
+export async function slackAccount(deps: ApiDeps, who: SlackUserRef): Promise<{ link: SlackUserLink | null; linkedTo: string | null }> {
+  const link = await findSlackLink(deps, who);
+  return { link, linkedTo: link ? await emailOf(deps, link.userId) : null };
+}
+
 /** The Slack accounts linked to users of an org the caller administers, with their owners' e-mails. */
-export async function orgSlackLinks(deps: ApiDeps, principal: Principal, orgRef: string) {
+export async function orgSlackLinks({ deps, principal }: Caller, orgRef: string) {
   const org = await findOrgFor(deps, principal, orgRef, [Role.Admin]);
   const users = await deps.prisma.user.findMany({ where: { roleBindings: { some: { orgId: org.id } } }, select: { id: true, email: true } });
   const emailOf = new Map(users.map((u) => [u.id, u.email]));
@@ -178,7 +191,7 @@ export async function orgSlackLinks(deps: ApiDeps, principal: Principal, orgRef:
 }
 
 /** The Slack accounts linked to the caller. */
-export async function ownSlackLinks(deps: ApiDeps, principal: Principal) {
+export async function ownSlackLinks({ deps, principal }: Caller) {
   const links = await deps.prisma.slackUserLink.findMany({ where: { userId: principal.userId }, orderBy: { createdAt: 'asc' } });
   return links.map((l) => ({ ...l, user: { email: principal.email } }));
 }

@@ -14,9 +14,9 @@ import type { Approval } from '@prisma/client';
 import { WebClient, type KnownBlock } from '@slack/web-api';
 import { Tier } from '../../common/tools';
 import { callText, headAndTail } from '../../cage/call-view';
+import { audit } from '../../audit/log';
 import { sweptApprovals, type ApiDeps, type SlackConfig } from '../deps';
 import { emailOf } from './decide-approval';
-
 
 export function createSlackClient(config: SlackConfig): WebClient {
   return new WebClient(config.botToken, { slackApiUrl: config.apiUrl, retryConfig: { retries: 1 }, timeout: 5000 });
@@ -110,6 +110,13 @@ export function confirmationModal(a: Approval) {
 /** Slack's v0 signature of a request: `v0=` + HMAC-SHA256(signing secret, `v0:<timestamp>:<raw body>`). */
 export function slackSignature(secret: string, timestamp: string, raw: Buffer | string): string {
   return `v0=${crypto.createHmac('sha256', secret).update(`v0:${timestamp}:`).update(raw).digest('hex')}`;
+}
+
+/** A request from Slack, believed only when its signature holds: returns the problem (audited), or null. */
+export async function verifySlackRequest(deps: ApiDeps, secret: string, raw: Buffer, headers: { timestamp?: string; signature?: string; address?: string }): Promise<string | null> {
+  const problem = verifySlackSignature(secret, raw, headers.timestamp, headers.signature);
+  if (problem) await audit(deps.prisma, { actorType: 'system', action: 'security.slack_signature_refused', data: { problem, address: headers.address } }).catch(() => undefined);
+  return problem;
 }
 
 /** Checks a request's v0 signature over the raw body in constant time; stale or future timestamps fail. */

@@ -15,6 +15,9 @@ const STATUS = {
   rejected: 'rejected',
 };
 
+/** Statuses a tool call's row ends in. */
+const FINISHED = new Set(['succeeded', 'failed']);
+
 export function chatView(main, ctx, [sessionId]) {
   const canAsk = ctx.hasRole('technician') || ctx.hasRole('admin');
   const list = el('ul', { class: 'session-list' });
@@ -142,9 +145,16 @@ export function chatView(main, ctx, [sessionId]) {
   function renderTurns() {
     const users = new Map(session.transcript.filter((m) => m.role === 'user').map((m) => [m.turnId, m.text]));
     const flagged = new Set(session.steps.filter((st) => st.flagged).map((st) => st.id));
+    // A tool call's row is written when its result is recorded, a moment before the workflow's state says so: a
+    // step the row says has finished is shown finished (and never as running with its result already flagged).
+    const recorded = new Map(session.steps.filter((st) => FINISHED.has(st.status)).map((st) => [st.id, st]));
+    const settled = (st) => {
+      const row = st.kind === 'tool' && st.status === 'running' && recorded.get(st.invocationId);
+      return row ? { ...st, status: row.status, summary: row.summary ?? st.summary } : st;
+    };
     const nodes = session.turns.map((turn, i) => {
       // A model step without tool calls is the answer, shown once below the steps.
-      turn = { ...turn, steps: turn.steps.filter((st) => st.kind !== 'model' || st.toolCalls?.length) };
+      turn = { ...turn, steps: turn.steps.filter((st) => st.kind !== 'model' || st.toolCalls?.length).map(settled) };
       const signature = JSON.stringify([turn, [...flagged], turn.steps.map((st) => progress.get(st.invocationId))]);
       const known = turnNodes.get(turn.turnId);
       if (known?.signature === signature) return known.node;
