@@ -68,7 +68,7 @@ function ensureJaeger(env: Env, required: boolean): void {
   if (!hasCommand('go')) return missing('Jaeger is missing and Go is not installed to build it (https://go.dev/dl)');
   say(`building Jaeger ${JAEGER_VERSION} with go (first time only; about 6 minutes)…`);
   const work = mkdtempSync(path.join(os.tmpdir(), 'gatehouse-jaeger-build-'));
-  const go = (args: string[]) => spawnSync('go', args, { cwd: work, env: environment({ GOFLAGS: '-mod=mod' }), stdio: 'inherit' }).status === 0;
+  const go = (args: string[]) => spawnSync('go', args, { cwd: work, stdio: 'inherit' }).status === 0;
   try {
     // Built next to its place and renamed into it: an interrupted build never leaves a binary that looks whole.
     mkdirSync(path.dirname(bin), { recursive: true });

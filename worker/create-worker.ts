@@ -29,7 +29,16 @@ export const WORKER_BUNDLING_OPTIONS = { workflowsPath: WORKFLOWS_PATH, intercep
 export function createAnthropic(env: Env): { client: Anthropic; offline: boolean } {
   const endpoint = modelEndpoint(env);
   return {
-    client: new Anthropic({ apiKey: endpoint.apiKey, baseURL: endpoint.baseURL, maxRetries: 1, timeout: 120_000 }),
+    client: new Anthropic({
+      apiKey: endpoint.apiKey,
+      baseURL: endpoint.baseURL,
+      maxRetries: 1,
+      timeout: 120_000,
+      // The SDK's own span of each call (model, tokens, timing) joins our trace. Pinned here, so no environment
+      // variable can turn on its content mode (the prompt and the answer as span attributes), and our trace ids are
+      // not sent to the model's provider.
+      openTelemetry: { propagation: false, traces: { enabled: true, contentMode: 'metadata_only' } },
+    }),
     offline: endpoint.offline,
   };
 }
