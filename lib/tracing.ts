@@ -39,7 +39,15 @@ export async function startTracing(opts: { endpoint?: string; serviceName: strin
     autoDetectResources: false,
   });
   sdk.start();
-  return { shutdown: () => sdk.shutdown() };
+  return {
+    async shutdown() {
+      await sdk.shutdown();
+      // Back to the API's no-ops: nothing carries a context any more, and tracing may be started again.
+      trace.disable();
+      propagation.disable();
+      context.disable();
+    },
+  };
 }
 
 const tracer = () => trace.getTracer('gatehouse');
