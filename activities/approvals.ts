@@ -17,6 +17,7 @@ import { publishSessionEvent } from '../lib/session-events';
 import type { ActivityDeps } from './deps';
 import { tripBreaker } from './breaker';
 import { assertSession } from './session-identity';
+import { argumentProvenance } from './provenance';
 
 export interface RequestApprovalInput {
   sessionId: string;
@@ -40,6 +41,11 @@ export function describeCall(tool: string, input: Record<string, unknown>, devic
     .join(' ');
   const on = deviceNames.length > 3 ? `${deviceNames.length} devices` : deviceNames.join(', ');
   return elideMiddle(`${tool}${args ? ` ${args}` : ''}${on ? ` on ${on}` : ''}`, 500);
+}
+
+/** The call's description and, when some of its arguments came from device output, which and from where. */
+function withProvenance(summary: string, provenance: string): string {
+  return provenance ? `${summary} — ${elideMiddle(`from device output: ${provenance}`, 400)}` : summary;
 }
 
 /** The user who wrote the turn, as recordUserMessage stored it: the requester of every call of that turn. */
@@ -82,7 +88,7 @@ export function makeRequestApproval({ prisma, metrics }: ActivityDeps) {
         toolName: inv.toolName,
         input: inv.input as Prisma.InputJsonValue,
         targets: devices as unknown as Prisma.InputJsonValue,
-        summary: describeCall(inv.toolName, inv.input as Record<string, unknown>, devices.map((d) => d.name)),
+        summary: withProvenance(describeCall(inv.toolName, inv.input as Record<string, unknown>, devices.map((d) => d.name)), await argumentProvenance(prisma, input.sessionId, inv.toolName, inv.input, [...devices.map((d) => d.id), ...devices.map((d) => d.name)])),
         confirmationPhrase: input.tier >= Tier.T4 ? confirmationPhrase(devices) : null,
         requestedBy,
         status: 'pending',

@@ -19,6 +19,7 @@ import type { ActivityDeps } from './deps';
 import { bounded, RATE_UNAVAILABLE } from './guards';
 import { auditSessionRefusal, checkSession } from './session-identity';
 import { sitesReachedBy } from './tool-reach';
+import { argumentProvenance } from './provenance';
 
 export interface AuthorizeToolCallInput {
   sessionId: string;
@@ -195,7 +196,7 @@ async function decide(deps: ActivityDeps, input: AuthorizeToolCallInput): Promis
     if (typeof resolved === 'string') return deny('out_of_scope', resolved, parsed.data);
     targets = resolved;
   }
-  const devices = await fenced.device.findMany({ where: { id: { in: targets }, orgId: input.orgId, ...siteFilter(sites) }, select: { id: true } });
+  const devices = await fenced.device.findMany({ where: { id: { in: targets }, orgId: input.orgId, ...siteFilter(sites) }, select: { id: true, name: true } });
   if (devices.length !== targets.length) {
     await audit(prisma, { orgId: input.orgId, actorType: 'model', actorId: input.sessionId, action: 'security.device_out_of_scope', target: name, sessionId: input.sessionId, data: { targets } });
     return deny('out_of_scope', sites ? 'device not found in the sites you work on in this organization' : 'device not found in this organization', parsed.data);
@@ -223,8 +224,13 @@ async function decide(deps: ActivityDeps, input: AuthorizeToolCallInput): Promis
     digestInput = { ...(parsed.data as object), scriptSha256: sha256(script.body) };
   }
 
+  // Strings the model read in a tool's output before anyone typed them: the org's own names of the devices it
+  // targets (and the group or site it named, both checked above) are not among them.
+  const named = reference && !('alert' in reference) ? ['group' in reference ? reference.group : reference.site] : [];
+  const provenance = await argumentProvenance(prisma, input.sessionId, name, parsed.data, [...targets, ...devices.map((d) => d.name), ...named]);
   const policy = resolveTier({
     tool: name,
+    provenance,
     action: spec.action?.(args),
     service: serviceOf(name, parsed.data),
     targetCount: targets.length,

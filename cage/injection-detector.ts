@@ -9,8 +9,9 @@
  */
 import { normalize } from './normalize';
 import { RULES, gateSource, type Category } from './injection-rules';
+import { DECODED_MARGIN, MODEL_VERSION, modelFinding } from './injection-model';
 
-export const DETECTOR_VERSION = 'rules-2';
+export const DETECTOR_VERSION = `rules-3+${MODEL_VERSION}`;
 export type Channel = 'direct' | 'indirect';
 
 export interface Span {
@@ -32,6 +33,8 @@ export interface Detection {
 
 /** A score at or above this is a confident detection. */
 export const THRESHOLD = 1;
+/** What a segment counts for when the model leans towards it but is not confident (see injection-model.ts). */
+const LEANING_WEIGHT = 0.5;
 const MAX_SPANS = 5;
 const MAX_DECODED_RUNS = 32;
 const MAX_RUN = 64 * 1024;
@@ -47,11 +50,14 @@ function printable(s: string): boolean {
   return ok / s.length > 0.95 && /[a-z]{3}\s[a-z]{2}/i.test(s);
 }
 
-/** Text hidden in encoded runs: base64, hex, and URL-encoding. */
-function decodedRuns(text: string): string[] {
-  const out: string[] = [];
-  const push = (s: string) => {
-    if (out.length < MAX_DECODED_RUNS && printable(s)) out.push(s);
+/**
+ * Text hidden in encoded runs: base64, hex, and URL-encoding. `opaque` when nothing of the text showed before
+ * decoding (base64, hex); URL-encoding leaves most letters as they were.
+ */
+function decodedRuns(text: string): { text: string; opaque: boolean }[] {
+  const out: { text: string; opaque: boolean }[] = [];
+  const push = (s: string, opaque = true) => {
+    if (out.length < MAX_DECODED_RUNS && printable(s)) out.push({ text: s, opaque });
   };
   for (const m of text.matchAll(/(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{24,}={0,2}/g)) {
     if (out.length >= MAX_DECODED_RUNS) break;
@@ -73,7 +79,7 @@ function decodedRuns(text: string): string[] {
   }
   if (/(%[0-9A-Fa-f]{2}[^%\s]{0,40}){3,}/.test(text)) {
     try {
-      push(decodeURIComponent(text.slice(0, 4 * MAX_RUN)));
+      push(decodeURIComponent(text.slice(0, 4 * MAX_RUN)), false);
     } catch {
       // malformed escapes: nothing hidden that a browser would decode either
     }
@@ -100,14 +106,12 @@ const COMPILED = { direct: compile('direct'), indirect: compile('indirect') };
 
 /**
  * The first pass over every text: any gate, a `%xx` escape or the start of a 24-character base64 run. Text that
- * matches none of them (most text) is clean without further work.
+ * matches none of them (most text) is left to the model alone. Two expressions, not one alternation of both: joined,
+ * the run's alternative is tried at every position and the whole takes 2.5 times as long as the two apart.
  */
 // (`(?:^|[^…])` rather than a lookbehind: the engine rejects a position on its first character, twice as fast.)
-const ENCODED_RUN = String.raw`%[0-9a-f]{2}|(?:^|[^\w+/-])[\w+/-]{24}`;
-const SUSPECT = {
-  direct: new RegExp(`${COMPILED.direct.gateRe.source}|${ENCODED_RUN}`, 'i'),
-  indirect: new RegExp(`${COMPILED.indirect.gateRe.source}|${ENCODED_RUN}`, 'i'),
-};
+const ENCODED_RUN = /%[0-9a-f]{2}|(?:^|[^\w+/-])[\w+/-]{24}/i;
+const suspect = (text: string, channel: Channel) => COMPILED[channel].gateRe.test(text) || ENCODED_RUN.test(text);
 
 function runRules(text: string, channel: Channel): Map<Category, Finding> {
   const found = new Map<Category, Finding>();
@@ -135,10 +139,35 @@ function add(found: Map<Category, Finding>, category: Category, weight: number, 
   found.set(category, f);
 }
 
+/**
+ * The learned model's verdict (injection-model.ts): the segment that reads most like an instruction to the assistant,
+ * as a finding of the category the console already shows for it (in data: an embedded instruction; from a user: an
+ * attempt to override the instructions).
+ */
+function addModelFinding(found: Map<Category, Finding>, text: string, channel: Channel): void {
+  const best = modelFinding(text, channel);
+  // Leaning alone is nothing to report: it only completes another signal.
+  if (!best || (!best.confident && found.size === 0)) return;
+  const category: Category = channel === 'indirect' ? 'embedded_instruction' : 'instruction_override';
+  const f = found.get(category) ?? { category, weight: 0, spans: [] };
+  // A segment the model leans towards reading as an instruction is half a detection (a phrase rule's half makes it
+  // whole); past its threshold, or in text disguised with invisible, look-alike or reordering characters, a whole one.
+  const disguised = found.has('invisible_characters') || found.has('homoglyphs') || found.has('bidi_override');
+  const weight = best.confident || disguised ? 1 : LEANING_WEIGHT;
+  // The same category's weights add up here: a rule's half and the model's half on one sentence make a detection.
+  f.weight = f.weight > 0 && f.weight < 1 ? Math.min(1, f.weight + weight) : Math.max(f.weight, weight);
+  if (f.spans.length < MAX_SPANS) f.spans.push({ start: best.start, end: best.end, text: text.slice(best.start, Math.min(best.end, best.start + 200)) });
+  found.set(category, f);
+}
+
 export function detect(input: string, channel: Channel = 'direct', depth = 0): Detection {
   const n = normalize(input);
-  if (n.invisible + n.tags + n.bidi + n.homoglyphWords === 0 && !SUSPECT[channel].test(n.text) && !(n.unaccented !== undefined && SUSPECT[channel].test(n.unaccented))) {
-    return { verdict: 'clean', score: 0, findings: [], version: DETECTOR_VERSION };
+  if (n.invisible + n.tags + n.bidi + n.homoglyphWords === 0 && !suspect(n.text, channel) && !(n.unaccented !== undefined && suspect(n.unaccented, channel))) {
+    // Nothing for the rules: only a confident model can make this text an injection (most text ends here).
+    if (!modelFinding(n.text, channel)?.confident) return { verdict: 'clean', score: 0, findings: [], version: DETECTOR_VERSION };
+    const found = new Map<Category, Finding>();
+    addModelFinding(found, n.text, channel);
+    return verdict(found);
   }
   const found = runRules(n.text, channel);
   if (n.unaccented !== undefined) {
@@ -148,16 +177,24 @@ export function detect(input: string, channel: Channel = 'direct', depth = 0): D
       else known.weight = Math.max(known.weight, f.weight);
     }
   }
-  if (n.tags > 0) add(found, 'invisible_characters', 1, `${n.tags} Unicode tag characters`);
+  if (n.tags > 0) add(found, 'invisible_characters', 1, `${n.tags} Unicode tag characters${n.hidden ? `: ${n.hidden.slice(0, 120)}` : ''}`);
   else if (n.invisible > 0) add(found, 'invisible_characters', 0.3, `${n.invisible} zero-width characters`);
   if (n.bidi > 0) add(found, 'bidi_override', 0.6, `${n.bidi} bidirectional control characters`);
   if (n.homoglyphWords > 0) add(found, 'homoglyphs', found.size > 0 ? 0.5 : 0.3, `${n.homoglyphWords} words with look-alike letters`);
   if (depth === 0) {
-    for (const decoded of decodedRuns(n.text)) {
-      const inner = detect(decoded, channel, 1);
-      if (inner.verdict === 'injection') add(found, 'encoded_payload', 1, `decoded: ${decoded.slice(0, 120)}`);
+    // What a right-to-left override displays, reversed back into reading order: read as the model would read it.
+    if (n.visual !== undefined && detect(n.visual, channel, 1).verdict === 'injection') add(found, 'bidi_override', 1, `displayed as: ${n.visual.slice(0, 120)}`);
+    // Encoded text is read as what it says: a hidden instruction is flagged when the rules or the model would flag it
+    // in the open, and also when the model only leans towards it (encoding prose is itself a way to hide it).
+    for (const { text: decoded, opaque } of decodedRuns(n.text)) {
+      if (detect(decoded, channel, 1).verdict === 'injection' || (opaque && modelFinding(normalize(decoded).text, channel, DECODED_MARGIN))) add(found, 'encoded_payload', 1, `decoded: ${decoded.slice(0, 120)}`);
     }
   }
+  addModelFinding(found, n.text, channel);
+  return verdict(found);
+}
+
+function verdict(found: Map<Category, Finding>): Detection {
   const findings = [...found.values()];
   const score = Math.round(Math.min(3, findings.reduce((s, f) => s + f.weight, 0)) * 100) / 100;
   return { verdict: score >= THRESHOLD ? 'injection' : 'clean', score, findings, version: DETECTOR_VERSION };

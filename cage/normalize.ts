@@ -6,8 +6,17 @@
 import UNICODE_CONFUSABLES from 'unhomoglyph/data.json';
 
 export const ZERO_WIDTH = /[\u200B-\u200D\u2060\uFEFF\u00AD\u180E]/g;
+/** A zero-width joiner between emoji (👩‍💻, 👨‍👩‍👧) is how those are spelled, not hiding. */
+const EMOJI_JOINER = /(?<=[\uD800-\uDFFF]|\uFE0F)\u200D(?=[\uD800-\uDFFF])/g;
 export const TAG_CHARS = /[\u{E0000}-\u{E007F}]/gu;
+/**
+ * An emoji tag sequence: the black flag and a region's code in tag letters, closed by CANCEL TAG (England is
+ * 🏴 + "gbeng" + U+E007F). That is how those flags are spelled (Unicode TS #51), not hidden text.
+ */
+const EMOJI_TAG_SEQUENCE = /\u{1F3F4}[\u{E0030}-\u{E0039}\u{E0061}-\u{E007A}]{2,7}\u{E007F}/gu;
 export const BIDI = /[\u202A-\u202E\u2066-\u2069\u200E\u200F\u061C]/g;
+/** A right-to-left override up to its pop (or the line's end): its letters display in reverse order. */
+const RTL_OVERRIDE = /\u202E([^\u202C\n]*)\u202C?/g;
 
 /**
  * The Latin small capitals (Unicode names "LATIN LETTER SMALL CAPITAL x"). confusables.txt maps only those that
@@ -71,8 +80,13 @@ export interface Normalized {
    */
   unaccented?: string;
   invisible: number;
+  /** Unicode tag characters outside emoji tag sequences. */
   tags: number;
   bidi: number;
+  /** What the tag characters spell, as ASCII (they are an invisible copy of it), when there are any. */
+  hidden?: string;
+  /** The text as displayed, when a right-to-left override reverses a run of it (what a reader, and a model, sees). */
+  visual?: string;
   /**
    * Words that mixed Latin letters with look-alikes, or were written in small capitals, or carried stray combining
    * marks (a homoglyph attack, not just Russian or Greek text).
@@ -122,9 +136,13 @@ const PLAIN_ASCII = /^[\t\n\r\x20-\x7e]*$/;
 
 export function normalize(input: string): Normalized {
   if (PLAIN_ASCII.test(input)) return { text: input, invisible: 0, tags: 0, bidi: 0, homoglyphWords: 0 };
-  const invisible = input.match(ZERO_WIDTH)?.length ?? 0;
-  const tags = input.match(TAG_CHARS)?.length ?? 0;
+  const invisible = (input.match(ZERO_WIDTH)?.length ?? 0) - (input.match(EMOJI_JOINER)?.length ?? 0);
+  const tagged = input.includes('\u{1F3F4}') ? input.replace(EMOJI_TAG_SEQUENCE, '\u{1F3F4}') : input;
+  const tagChars = tagged.match(TAG_CHARS);
+  const tags = tagChars?.length ?? 0;
+  const hidden = tagChars ? tagChars.map((c) => String.fromCharCode(c.codePointAt(0)! - 0xe0000)).join('') : undefined;
   const bidi = input.match(BIDI)?.length ?? 0;
+  const visual = input.includes('\u202E') ? normalize(input.replace(RTL_OVERRIDE, (_m, run: string) => [...run].reverse().join(''))).text : undefined;
   let text = input.normalize('NFKC').replace(ZERO_WIDTH, '').replace(TAG_CHARS, '').replace(BIDI, '');
   let homoglyphWords = 0;
   // Marks that NFKC could not compose onto a Latin letter (I̸g̸n̸o̸r̸e̸, i̇) are decoration that splits words: gone,
@@ -142,5 +160,5 @@ export function normalize(input: string): Normalized {
     });
   }
   const unaccented = text.replace(ACCENTED, (c) => UNACCENTED.get(c) ?? c);
-  return { text, ...(unaccented !== text ? { unaccented } : {}), invisible, tags, bidi, homoglyphWords };
+  return { text, ...(unaccented !== text ? { unaccented } : {}), invisible, tags, bidi, homoglyphWords, ...(hidden ? { hidden } : {}), ...(visual !== undefined ? { visual } : {}) };
 }

@@ -31,6 +31,11 @@ export interface PolicyQuery {
    */
   sessionDeviceCount?: number;
   tainted: boolean;
+  /**
+   * Which arguments carry a string that first appeared in a tool's output (cage/provenance.ts), in words; empty or
+   * absent when none does.
+   */
+  provenance?: string;
   overrides: PolicyOverride[];
 }
 
@@ -92,6 +97,10 @@ export function resolveTier(q: PolicyQuery): PolicyDecision {
     if (q.tainted && tier < Tier.T3) {
       tier = Tier.T3;
       why.push('the session read content flagged as injected: a human approves first');
+    }
+    if (q.provenance) {
+      if (tier < Tier.T3) tier = Tier.T3;
+      why.push(`from device output, a human approves first: ${q.provenance}`);
     }
     return { ok: true, tier, why };
   } catch {

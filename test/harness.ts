@@ -150,7 +150,7 @@ export async function waitUntil(check: () => Promise<boolean>, what: string, tim
  * take a time that depends on the machine and what else runs on it, so only a stall (no new arrival for `stallMs`)
  * is a failure, never the total time.
  */
-export async function waitWhileArriving(count: () => Promise<number>, target: number, what: string, stallMs = 30_000): Promise<void> {
+export async function waitWhileArriving(count: () => Promise<number>, target: number, what: string, stallMs = 60_000): Promise<void> {
   let seen = -1;
   let lastArrival = Date.now();
   for (;;) {
@@ -465,8 +465,10 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
         ['--import', 'tsx', path.join(root, 'agent', 'main.ts'), '--simulate', String(opts.simulated), '--org', seed.orgs.acme.slug, '--key', key, '--server', agentsPath ? `http://127.0.0.1:${agentsPath.port}` : url, '--reboot-seconds', '2'],
         { cwd: root, env: environment({ DATA_DIR: tmp, LOG_LEVEL: env.TEST_LOG_LEVEL, ...agentTracing }), stdio: ['ignore', 'ignore', 'inherit'] },
       );
-      const connected = () => prisma.device.count({ where: { orgId: seed.orgs.acme.id, executor: 'simulated', online: true } });
-      await waitWhileArriving(connected, opts.simulated, 'the simulated agents to connect');
+      // The simulator enrolls every device, then connects them: both count as arriving.
+      const simulatedDevices = { orgId: seed.orgs.acme.id, executor: 'simulated' };
+      const arrived = async () => (await prisma.device.count({ where: simulatedDevices })) + (await prisma.device.count({ where: { ...simulatedDevices, online: true } }));
+      await waitWhileArriving(arrived, 2 * opts.simulated, 'the simulated agents to enroll and connect');
       for (const d of await prisma.device.findMany({ where: { orgId: seed.orgs.acme.id, executor: 'simulated' } })) simulated.set(d.name, d.id);
     }
   } catch (err) {

@@ -8,7 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { io } from 'socket.io-client';
-import { startTestSystem, toolCall, type TestSystem } from '../test/harness';
+import { startTestSystem, toolCall, waitUntil, type TestSystem } from '../test/harness';
 import { createEnrollmentKey } from '../prisma/seed-demo';
 import { CHROMIUM_PATH } from '../test/browser';
 
@@ -190,4 +190,25 @@ it("accepts the session cookie on /console only from the console's own origin, a
   expect(await connects({ headers: { cookie } })).toBe(false);
   expect(await connects({})).toBe(false);
   expect(await connects({ token: sys.keyOf('technician') })).toBe(true);
+});
+
+it('cuts off a /console connection opened with the cookie once its user signs out', async () => {
+  const signin = await fetch(`${sys.url}/v1/auth/signin`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: person('technician').email, password: person('technician').password }) });
+  const cookie = signin.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+  const { csrfToken } = (await signin.json()) as { csrfToken: string };
+  const tech = sys.keyOf('technician');
+  const sessionId = await sys.startSession(tech);
+  const socket = io(`${sys.url}/console`, { transports: ['websocket'], extraHeaders: { cookie, origin: sys.url }, reconnection: false });
+  const heard: unknown[] = [];
+  socket.on('session:event', (e) => heard.push(e));
+  try {
+    expect(await socket.timeout(5000).emitWithAck('session:subscribe', { sessionId })).toEqual({ ok: true });
+    const signout = await fetch(`${sys.url}/v1/auth/signout`, { method: 'POST', headers: { cookie, origin: sys.url, 'x-csrf-token': csrfToken } });
+    expect(signout.status).toBe(200);
+    await sys.waitForTurn(sessionId, tech, await sys.send(sessionId, tech, toolCall('list_devices', {})));
+    await waitUntil(async () => !socket.connected, 'the signed-out connection to be cut', 10_000);
+    expect(heard).toEqual([]);
+  } finally {
+    socket.close();
+  }
 });

@@ -4,7 +4,8 @@
  * page; loaded onto the handshake by the engine middleware in api/server.ts). A subscription is checked like a
  * GET of the session, and again for every event: a session can reach a site outside a watcher's sites after they
  * subscribed (or their role can be narrowed or revoked), and from then on they hear nothing more of it. A watcher
- * whose API key is revoked (or whose account is disabled) is disconnected at their next subscription or event.
+ * whose API key is revoked, or who signed out of the web session they connected with, is disconnected at their next
+ * subscription or event.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Namespace, Socket } from 'socket.io';
@@ -52,11 +53,12 @@ export function createConsoleGateway(nsp: ConsoleNamespace, deps: ApiDeps) {
       if (!key.success) return null;
       return authenticate(deps, { headers: { authorization: `Bearer ${key.data}` } } as Parameters<typeof authenticate>[1]);
     }
-    const userId = (req as IncomingMessage & { session?: { userId?: string } }).session?.userId;
+    const session = (req as IncomingMessage & { session?: { id?: string; userId?: string } }).session;
     // A cookie rides along with any page's request: only a websocket opened by our own pages (whose Origin the
     // browser sets and no page can forge) may use it, so another site cannot listen in on a signed-in technician.
-    if (!userId || !sameOrigin(req)) return null;
-    return principalOfUser(deps, userId, 'session');
+    if (!session?.userId || !session.id || !sameOrigin(req)) return null;
+    const principal = await principalOfUser(deps, session.userId, 'session');
+    return principal && { ...principal, webSessionId: session.id };
   }
 
   nsp.on('connection', (socket: ConsoleSocket) => {
@@ -74,23 +76,30 @@ export function createConsoleGateway(nsp: ConsoleNamespace, deps: ApiDeps) {
   });
 
   /**
-   * The sockets whose API key was revoked since they connected: disconnected (a key's revocation must end what it
-   * opened, not only its next request). Fails closed: if the keys cannot be read, the caller's check throws.
+   * The sockets whose API key was revoked, or whose web session ended (signed out), since they connected:
+   * disconnected, since ending a credential must end what it opened, not only its next request. Fails closed: if the
+   * credentials cannot be read, the caller's check throws and nobody hears anything.
    */
-  async function dropRevoked(sockets: ConsoleSocket[]): Promise<Set<ConsoleSocket>> {
+  async function dropSignedOut(sockets: ConsoleSocket[]): Promise<Set<ConsoleSocket>> {
     const keyIds = [...new Set(sockets.flatMap((s) => s.data.principal.apiKeyId ?? []))];
-    if (keyIds.length === 0) return new Set();
-    const live = new Set((await deps.prisma.apiKey.findMany({ where: { id: { in: keyIds }, revokedAt: null }, select: { id: true } })).map((k) => k.id));
-    const revoked = new Set(sockets.filter((s) => s.data.principal.apiKeyId && !live.has(s.data.principal.apiKeyId)));
-    for (const socket of revoked) socket.disconnect(true);
-    return revoked;
+    const sids = [...new Set(sockets.flatMap((s) => s.data.principal.webSessionId ?? []))];
+    const [keys, webSessions] = await Promise.all([
+      keyIds.length ? deps.prisma.apiKey.findMany({ where: { id: { in: keyIds }, revokedAt: null }, select: { id: true } }) : [],
+      sids.length ? deps.prisma.webSession.findMany({ where: { sid: { in: sids } }, select: { sid: true } }) : [],
+    ]);
+    const live = new Set([...keys.map((k) => k.id), ...webSessions.map((w) => w.sid)]);
+    const ended = new Set(
+      sockets.filter(({ data: { principal: p } }) => (p.apiKeyId && !live.has(p.apiKeyId)) || (p.webSessionId && !live.has(p.webSessionId))),
+    );
+    for (const socket of ended) socket.disconnect(true);
+    return ended;
   }
 
   /** A subscription is checked like a GET of the session: unknown and other tenants' sessions look the same. */
   async function subscribe(socket: ConsoleSocket, raw: unknown): Promise<SessionSubscribeAck> {
     const msg = SessionSubscribe.safeParse(raw);
     if (!msg.success) return { ok: false, error: 'sessionId must be a UUID' };
-    if ((await dropRevoked([socket])).size > 0) return { ok: false, error: 'your API key was revoked' };
+    if ((await dropSignedOut([socket])).size > 0) return { ok: false, error: 'your API key was revoked or you signed out' };
     const session = await visibleSession(deps, socket.data.principal, msg.data.sessionId);
     if (!session) return { ok: false, error: 'session not found' };
     await socket.join(room(session.id));
@@ -103,7 +112,7 @@ export function createConsoleGateway(nsp: ConsoleNamespace, deps: ApiDeps) {
    */
   async function deliver(event: SessionEvent): Promise<void> {
     const ids = nsp.adapter.rooms.get(room(event.sessionId));
-    const revoked = await dropRevoked([...(ids ?? [])].flatMap((id) => nsp.sockets.get(id) ?? []));
+    const revoked = await dropSignedOut([...(ids ?? [])].flatMap((id) => nsp.sockets.get(id) ?? []));
     const sockets = [...(ids ?? [])].flatMap((id) => nsp.sockets.get(id) ?? []).filter((s) => !revoked.has(s));
     if (sockets.length === 0) return;
     const session = await deps.prisma.copilotSession.findUnique({ where: { id: event.sessionId }, select: { id: true, orgId: true, userId: true } });

@@ -31,6 +31,8 @@ export interface Principal {
   via: 'apiKey' | 'session' | 'link';
   /** The API key it was authenticated with (`via: 'apiKey'`): a long-lived connection re-checks it is not revoked. */
   apiKeyId?: string;
+  /** The web session of a long-lived connection opened with the cookie: it ends when they sign out. */
+  webSessionId?: string;
 }
 
 /** Org ids where the principal holds any of `roles` (any role when omitted). */

@@ -1,0 +1,235 @@
+/**
+ * The learned half of the injection detector: a logistic regression over hashed word features, scored per segment
+ * (a sentence, a line, a field of a record), the text's score being its most instruction-like segment's. An
+ * instruction planted in a document is one sentence among many ordinary ones: averaged over the whole text it would
+ * vanish, taken per segment it stands out. Trained by scripts/train-injection-model.ts; the weights, the data's
+ * sha256 and the seed are in injection-model.json.
+ *
+ * One pass over the characters, no allocation per word or feature (the hashing trick: a feature is an index into the
+ * weight table), so the model costs a small, fixed amount per byte whatever the text.
+ */
+import MODEL_FILE from './injection-model.json';
+
+export type ModelChannel = 'direct' | 'indirect';
+
+/** Bits of the hashed feature space: 2^18 weights per channel. */
+export const FEATURE_BITS = 18;
+const SHIFT = 32 - FEATURE_BITS;
+/** A segment shorter than this many words is not scored: too little to read as an instruction. */
+export const MIN_WORDS = 3;
+/** A longer run without a break is cut into segments of this many words (minified text, one-line dumps). */
+export const MAX_WORDS = 48;
+
+// Seeds that keep the kinds of feature apart in the one hashed space.
+const BIGRAM = 0x2f6b_1d3b;
+const FIRST = 0x51ed_270b;
+const SECOND = 0x6c8e_9cf5;
+const PREFIX = 0x7a3c_4d1f;
+const LENGTH = 0x1b87_3593;
+const END = 0x3c6e_f372;
+const OPENING = 0x4b9d_2a61;
+/** Every word with a digit in it hashes as its length alone: numbers, ids, versions and addresses say little. */
+const DIGITS = 0x5be0_cd19;
+
+const index = (h: number) => Math.imul(h, 0x9e37_79b1) >>> SHIFT;
+const mix = (a: number, b: number) => Math.imul(a ^ Math.imul(b, 0x85eb_ca6b), 0xc2b2_ae35) ^ (b >>> 13);
+
+/** What a character does to the scan: part of a word (upper-case ASCII to fold), an apostrophe, a break, an end. */
+const WORD = 0;
+const UPPER = 1;
+const APOSTROPHE = 2;
+const BREAK = 3;
+const STOP = 4;
+const QUESTION = 5;
+const EXCLAMATION = 6;
+const OTHER = 7;
+
+/**
+ * One entry per UTF-16 code unit: letters (of any script), digits, `_` and marks are word characters; a line or cell
+ * end, a record's field or a markup tag ends the segment; `.`, `!` and `?` end it when a sentence ends there.
+ * Punctuation blocks, symbols and surrogates (emoji) are neither.
+ */
+const CLASS = (() => {
+  const t = new Uint8Array(0x10000).fill(OTHER);
+  for (let c = 0xc0; c < 0x10000; c++) {
+    if (!((c >= 0x2000 && c <= 0x2bff) || (c >= 0x3000 && c <= 0x303f) || (c >= 0xd800 && c <= 0xdfff) || c === 0xfeff || c === 0xd7 || c === 0xf7)) t[c] = WORD;
+  }
+  for (let c = 48; c <= 57; c++) t[c] = WORD;
+  for (let c = 97; c <= 122; c++) t[c] = WORD;
+  // An identifier (`bank_account_number`) is one word, not a phrase.
+  t[95] = WORD;
+  for (let c = 65; c <= 90; c++) t[c] = UPPER;
+  for (const c of '\n\r\t|{}[]<>"`') t[c.charCodeAt(0)] = BREAK;
+  t[39] = APOSTROPHE;
+  t[46] = STOP;
+  t[0x3002] = STOP;
+  t[63] = QUESTION;
+  t[0xff1f] = QUESTION;
+  t[33] = EXCLAMATION;
+  t[0xff01] = EXCLAMATION;
+  return t;
+})();
+
+/** After a `.`, `!` or `?`, what makes it a sentence's end: a space, a quote, a break, a bracket (not `example.com`, `3.5`). */
+const AFTER_END = new Set([32, 39, 34, 10, 13, 9, 41, 0xa0]);
+
+export interface ChannelWeights {
+  weights: Int8Array;
+  scale: number;
+  bias: number;
+  /** The logit at or above which a segment counts as an instruction (tuned on training data only). */
+  threshold: number;
+}
+
+export interface ModelFile {
+  version: string;
+  featureBits: number;
+  seed: number;
+  data: { name: string; sha256: string; rows: number }[];
+  /** Per channel; a channel without weights is left to the rules (user messages: see the training script). */
+  channels: Partial<Record<ModelChannel, { weights: string; scale: number; bias: number; threshold: number }>>;
+}
+
+export function loadChannel(c: NonNullable<ModelFile['channels'][ModelChannel]>): ChannelWeights {
+  const bytes = Buffer.from(c.weights, 'base64');
+  if (bytes.length !== 1 << FEATURE_BITS) throw new Error(`injection model: ${bytes.length} weights, expected ${1 << FEATURE_BITS}`);
+  return { weights: new Int8Array(bytes.buffer, bytes.byteOffset, bytes.length), scale: c.scale, bias: c.bias, threshold: c.threshold };
+}
+
+const FILE = MODEL_FILE as ModelFile;
+export const MODEL_VERSION = FILE.version;
+/** The files the model was trained on (in part), by sha256: the evaluation's held-out rows are the rest of them. */
+export const MODEL_TRAINING_DATA = FILE.data;
+const CHANNELS: Partial<Record<ModelChannel, ChannelWeights>> = Object.fromEntries(Object.entries(FILE.channels).map(([channel, c]) => [channel, loadChannel(c)]));
+
+export interface SegmentScore {
+  /** The logit of the most instruction-like segment (-Infinity when no segment had enough words). */
+  logit: number;
+  start: number;
+  end: number;
+}
+
+/** The features of the segment being read (at most MAX_WORDS words of at most 5 features each, and 2 for the segment). */
+const features = new Int32Array(MAX_WORDS * 5 + 2);
+
+/**
+ * The one scan of the text, for inference (the most instruction-like segment, against `w`) and for training (the
+ * features of every segment, through `onSegment`). Per word: its hash, its pair with the word before, the first two
+ * words apart (an instruction starts with its verb: "translate", "please send"), and a 5-letter prefix of long
+ * words (their stem, so "translating" meets "translate"); per segment: its length in words (capped) and how it ends
+ * (`?`, `!`, `.`, or otherwise). A segment's logit is its features' weights summed and scaled by the square root of
+ * their count. One loop over a class table, with no closure or allocation per word: it reads everything tools return.
+ */
+export function scoreText(text: string, w: ChannelWeights, onSegment?: (features: Int32Array, start: number, end: number) => void): SegmentScore {
+  const weights = w.weights;
+  let best = -Infinity;
+  let bestStart = 0;
+  let bestEnd = 0;
+  let segStart = -1;
+  let words = 0;
+  let nf = 0;
+  let sum = 0;
+  let prev = 0;
+  let h = 0;
+  let digits = false;
+  let len = 0;
+  let prefix = 0;
+  const n = text.length;
+  // i === n is one more step that ends the last word and segment.
+  for (let i = 0; i <= n; i++) {
+    const c = i < n ? text.charCodeAt(i) : 10;
+    let k = CLASS[c]!;
+    if (k === APOSTROPHE && len > 0 && i + 1 < n && CLASS[text.charCodeAt(i + 1)]! <= UPPER) k = WORD;
+    if (k <= UPPER) {
+      if (len === 0) {
+        if (segStart < 0) segStart = i;
+        h = 0x811c_9dc5;
+        digits = false;
+      }
+      if (c <= 57) digits = true;
+      h = Math.imul(h ^ (k === UPPER ? c | 32 : c), 0x0100_0193);
+      if (++len === 5) prefix = h;
+      continue;
+    }
+    if (len > 0) {
+      // The word ends: its features.
+      if (digits) h = mix(DIGITS, len > 8 ? 8 : len);
+      let f = index(h);
+      features[nf++] = f;
+      sum += weights[f]!;
+      if (words > 0) {
+        f = index(mix(prev, h) ^ BIGRAM);
+        features[nf++] = f;
+        sum += weights[f]!;
+        if (words === 1) {
+          f = index(mix(prev, h) ^ OPENING);
+          features[nf++] = f;
+          sum += weights[f]!;
+        }
+      }
+      if (words < 2) {
+        f = index(mix(h, words === 0 ? FIRST : SECOND));
+        features[nf++] = f;
+        sum += weights[f]!;
+      }
+      if (len >= 7) {
+        f = index(mix(prefix, PREFIX));
+        features[nf++] = f;
+        sum += weights[f]!;
+      }
+      prev = h;
+      words++;
+      len = 0;
+    }
+    if (segStart < 0) continue;
+    let how = -1;
+    if (words >= MAX_WORDS || k === BREAK || (k === APOSTROPHE && (i === 0 || CLASS[text.charCodeAt(i - 1)]! > UPPER)) || i === n) how = 0;
+    else if (k >= STOP && k <= EXCLAMATION && (i + 1 >= n || AFTER_END.has(text.charCodeAt(i + 1)))) how = k - STOP + 1;
+    if (how < 0) continue;
+    // The segment ends (after its `.`, `!` or `?`).
+    const end = how > 0 ? i + 1 : i;
+    if (words >= MIN_WORDS) {
+      let f = index(mix(words > 24 ? 24 : words, LENGTH));
+      features[nf++] = f;
+      sum += weights[f]!;
+      f = index(mix(how, END));
+      features[nf++] = f;
+      sum += weights[f]!;
+      const logit = w.bias + (sum * w.scale) / Math.sqrt(nf);
+      if (logit > best) {
+        best = logit;
+        bestStart = segStart;
+        bestEnd = end;
+      }
+      if (onSegment) onSegment(features.subarray(0, nf), segStart, end);
+    }
+    segStart = -1;
+    words = 0;
+    nf = 0;
+    sum = 0;
+  }
+  return { logit: best, start: bestStart, end: bestEnd };
+}
+
+/**
+ * How far below the threshold (in logits) a segment still counts as leaning towards an instruction: half a
+ * detection, that a phrase rule or hidden characters can complete (see injection-detector.ts).
+ */
+export const LEANING_MARGIN = 1.5;
+/**
+ * The same for text that was encoded (base64, hex, URL-encoding): prose hidden that way is rare in honest output,
+ * and hiding is itself a sign, so a weaker lean is enough there.
+ */
+export const DECODED_MARGIN = 3;
+
+/**
+ * The most instruction-like segment of the text, when the model reads it as an instruction to the assistant
+ * (`confident`) or leans towards it.
+ */
+export function modelFinding(text: string, channel: ModelChannel, margin = LEANING_MARGIN): (SegmentScore & { confident: boolean }) | undefined {
+  const weights = CHANNELS[channel];
+  if (!weights) return undefined;
+  const best = scoreText(text, weights);
+  const threshold = weights.threshold;
+  return best.logit >= threshold - margin ? Object.assign(best, { confident: best.logit >= threshold }) : undefined;
+}
