@@ -39,7 +39,7 @@ function mayImport(folder, allowed, partly = {}) {
 
 const boundaries = [
   ...mayImport('activities', ['audit', 'common', 'cage', 'lib']),
-  ...mayImport('agent', ['common', 'cage'], { lib: ['env.ts', 'logger.ts', 'tcp.ts'] }),
+  ...mayImport('agent', ['common', 'cage'], { lib: ['env.ts', 'logger.ts', 'tcp.ts', 'tracing.ts'] }),
   ...mayImport('api', ['audit', 'common', 'cage', 'lib'], { workflows: ['definitions.ts'] }),
   ...mayImport('audit', ['common', 'lib']),
   ...mayImport('cage', ['common']),
@@ -47,7 +47,7 @@ const boundaries = [
   ...mayImport('lib', ['common']),
   ...mayImport('offline-model', [], { lib: ['env.ts', 'logger.ts'] }),
   ...mayImport('prisma', ['lib']),
-  ...mayImport('worker', ['activities', 'lib']),
+  ...mayImport('worker', ['activities', 'common', 'lib']),
 ];
 
 // A folder inside common/ (common/tools/) reaches the rest of common/ as `../x`.

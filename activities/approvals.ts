@@ -54,10 +54,10 @@ async function turnAuthor(prisma: ActivityDeps['prisma'], sessionId: string, tur
   return message?.sessionId === sessionId ? message.userId : null;
 }
 
-export function makeRequestApproval({ prisma }: ActivityDeps) {
+export function makeRequestApproval({ prisma, metrics }: ActivityDeps) {
   return async function requestApproval(input: RequestApprovalInput): Promise<{ approvalId: string; expiresAt: string }> {
     // Approvers are asked only on behalf of the session's own workflow, and never while its breaker is tripped.
-    await assertSession(prisma, input, 'requestApproval', { breaker: true });
+    await assertSession(prisma, input, 'requestApproval', { breaker: true, onBreakerTrip: () => metrics.breakerTrips.inc() });
     const existing = await prisma.approval.findUnique({ where: { invocationId: input.invocationId } });
     if (existing) {
       // A retry of this activity finds its own approval. Anything else under this invocation id (another call, another
@@ -221,9 +221,9 @@ export function makeCancelApproval({ prisma }: ActivityDeps) {
  * The breaker tripped: recorded on the session row, which authorization reads from now on (the workflow's own state
  * is not believed), with its audit event in the same transaction. A retry finds it tripped and records nothing twice.
  */
-export function makeRecordBreakerTrip({ prisma }: ActivityDeps) {
+export function makeRecordBreakerTrip({ prisma, metrics }: ActivityDeps) {
   return async function recordBreakerTrip(input: { sessionId: string; orgId: string; streak: number }): Promise<void> {
     await assertSession(prisma, input, 'recordBreakerTrip');
-    await tripBreaker(prisma, input, { streak: input.streak });
+    if (await tripBreaker(prisma, input, { streak: input.streak })) metrics.breakerTrips.inc();
   };
 }

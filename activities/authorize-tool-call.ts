@@ -14,6 +14,7 @@ import { sha256 } from '../lib/secrets';
 import { siteFilter, userSites } from '../lib/site-scope';
 import { tenantDb } from '../lib/tenant-db';
 import { publishSessionEvent } from '../lib/session-events';
+import type { DenialRule } from '../lib/metrics';
 import type { ActivityDeps } from './deps';
 import { bounded, RATE_UNAVAILABLE } from './guards';
 import { auditSessionRefusal, checkSession } from './session-identity';
@@ -36,9 +37,10 @@ export const ACTING_ROLES = ['technician', 'admin'];
 
 type Verdict =
   | { decision: 'allow' | 'approve'; tier: Tier; parsed: unknown; execution: ToolExecution; digest: string; targets: string[]; siteIds: string[]; why: string[] }
-  | { decision: 'deny'; reason: string; parsed?: unknown };
+  | { decision: 'deny'; rule: DenialRule; reason: string; parsed?: unknown };
 
-const deny = (reason: string, parsed?: unknown): Verdict => ({ decision: 'deny', reason, parsed });
+/** A denial: its rule is what metrics count (a fixed vocabulary), its reason what the model and the audit log read. */
+const deny = (rule: DenialRule, reason: string, parsed?: unknown): Verdict => ({ decision: 'deny', rule, reason, parsed });
 
 /**
  * Decides whether one tool call the model asked for may run, and how. In this order: the name must be in the
@@ -60,8 +62,9 @@ export function makeAuthorizeToolCall(deps: ActivityDeps) {
       throw ApplicationFailure.nonRetryable('a tool invocation with this id already exists for another call; nothing was run', FailureType.InvalidInput);
     }
     // The session, its breaker and its org's kill switch as the database has them, not as the workflow says.
-    const known = await checkSession(prisma, input, { breaker: true, paused: true });
+    const known = await checkSession(prisma, input, { breaker: true, paused: true, onBreakerTrip: () => deps.metrics.breakerTrips.inc() });
     if (!known.ok) {
+      countDecision(deps, { decision: 'deny', rule: known.rule, reason: known.reason });
       const toolName = input.toolUse.name.slice(0, 100);
       await auditSessionRefusal(prisma, input, known, { activity: 'authorizeToolCall', target: toolName, data: { invocationId, userId: input.userId, turnId: input.turnId } });
       // A workflow that is not this session writes nothing into it; the session's own calls are recorded as denied.
@@ -74,9 +77,10 @@ export function makeAuthorizeToolCall(deps: ActivityDeps) {
       verdict = await decide(deps, input);
     } catch (err) {
       // Fail closed: a check that cannot run is a denial, with the cause in the audit log only.
-      verdict = deny('authorization could not be completed; nothing was run');
+      verdict = deny('authorization_failed', 'authorization could not be completed; nothing was run');
       await audit(prisma, { orgId: input.orgId, actorType: 'system', action: 'tool.authorization_failed', target: input.toolUse.name.slice(0, 100), sessionId: input.sessionId, data: { error: String(err).slice(0, 500) } }).catch(() => undefined);
     }
+    countDecision(deps, verdict);
     const toolName = input.toolUse.name.slice(0, 100);
     const row = {
       toolName,
@@ -119,6 +123,18 @@ export function makeAuthorizeToolCall(deps: ActivityDeps) {
   };
 }
 
+/** Counts one decision: the call by tier and outcome, and a denial by its rule (and the store, when one was down). */
+function countDecision({ metrics }: ActivityDeps, verdict: Verdict): void {
+  if (verdict.decision === 'deny') {
+    metrics.toolCalls.inc({ tier: 'none', outcome: 'denied' });
+    metrics.denials.inc({ rule: verdict.rule });
+    if (verdict.rule === 'rate_limit') metrics.rateLimitRefusals.inc({ limit: 'tool' });
+    if (verdict.rule === 'store_unavailable') metrics.failClosed.inc({ store: 'redis', check: 'tool_rate_limit' });
+    return;
+  }
+  metrics.toolCalls.inc({ tier: String(verdict.tier), outcome: verdict.decision === 'allow' ? 'allowed' : 'approval_requested' });
+}
+
 /** A call of this session denied before authorization looked at it (tripped breaker, paused org): its step. */
 async function recordDenied(deps: ActivityDeps, input: AuthorizeToolCallInput, invocationId: string, reason: string): Promise<void> {
   const toolName = input.toolUse.name.slice(0, 100);
@@ -145,12 +161,12 @@ function serverInvocationId(input: AuthorizeToolCallInput): string {
 async function decide(deps: ActivityDeps, input: AuthorizeToolCallInput): Promise<Verdict> {
   const { prisma } = deps;
   const { name } = input.toolUse;
-  if (!isToolName(name)) return deny(`unknown tool "${name.slice(0, 100)}": it is not in the catalog`);
+  if (!isToolName(name)) return deny('unknown_tool', `unknown tool "${name.slice(0, 100)}": it is not in the catalog`);
   const spec = toolOf(name);
   const parsed = spec.input.safeParse(input.toolUse.input);
   if (!parsed.success) {
     const problem = parsed.error.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; ');
-    return deny(`invalid input for ${name}: ${problem}`);
+    return deny('invalid_input', `invalid input for ${name}: ${problem}`);
   }
   const args = parsed.data;
 
@@ -160,16 +176,16 @@ async function decide(deps: ActivityDeps, input: AuthorizeToolCallInput): Promis
   try {
     limited = await bounded(() => deps.limiter.hit(`tool:${name}:user:${input.userId}`, { max, windowMs: Math.round(windowSeconds * 1000 * deps.guards.rates.windowScale) }));
   } catch {
-    return deny(RATE_UNAVAILABLE, parsed.data);
+    return deny('store_unavailable', RATE_UNAVAILABLE, parsed.data);
   }
   if (!limited.allowed) {
-    return deny(`rate limit: ${name} at most ${max} times per ${Math.round(windowSeconds / 60) || 1} min per user; try again in ${Math.ceil(limited.retryAfterMs / 1000)}s`, parsed.data);
+    return deny('rate_limit', `rate limit: ${name} at most ${max} times per ${Math.round(windowSeconds / 60) || 1} min per user; try again in ${Math.ceil(limited.retryAfterMs / 1000)}s`, parsed.data);
   }
 
   const org = await prisma.organization.findUniqueOrThrow({ where: { id: input.orgId }, include: { policy: true } });
-  if (org.copilotPausedAt) return deny('an admin has paused the copilot for this organization', parsed.data);
+  if (org.copilotPausedAt) return deny('paused', 'an admin has paused the copilot for this organization', parsed.data);
   const sites = await userSites(prisma, input.userId, input.orgId, ACTING_ROLES);
-  if (sites?.length === 0) return deny('the requesting user may no longer use the copilot in this organization', parsed.data);
+  if (sites?.length === 0) return deny('no_role', 'the requesting user may no longer use the copilot in this organization', parsed.data);
 
   // Devices are looked up fenced to the session's org (row-level security) and to the user's sites, if narrowed.
   const fenced = tenantDb(prisma, { orgIds: [input.orgId] });
@@ -177,18 +193,18 @@ async function decide(deps: ActivityDeps, input: AuthorizeToolCallInput): Promis
   const reference = spec.indirectTargets?.(args);
   if (reference) {
     const resolved = await referencedDevices(fenced, input.orgId, sites, reference);
-    if (typeof resolved === 'string') return deny(resolved, parsed.data);
+    if (typeof resolved === 'string') return deny('out_of_scope', resolved, parsed.data);
     targets = resolved;
   }
   const devices = await fenced.device.findMany({ where: { id: { in: targets }, orgId: input.orgId, ...siteFilter(sites) }, select: { id: true, name: true } });
   if (devices.length !== targets.length) {
     await audit(prisma, { orgId: input.orgId, actorType: 'model', actorId: input.sessionId, action: 'security.device_out_of_scope', target: name, sessionId: input.sessionId, data: { targets } });
-    return deny(sites ? 'device not found in the sites you work on in this organization' : 'device not found in this organization', parsed.data);
+    return deny('out_of_scope', sites ? 'device not found in the sites you work on in this organization' : 'device not found in this organization', parsed.data);
   }
   const scanRange = spec.scanRange?.(args);
   if (scanRange !== undefined) {
     const range = checkDiscoveryRange(scanRange, { allowLoopback: deps.discovery.allowLoopback });
-    if (!range.ok) return deny(range.reason, parsed.data);
+    if (!range.ok) return deny('discovery_range', range.reason, parsed.data);
   }
 
   let execution = spec.execution(args);
@@ -198,11 +214,11 @@ async function decide(deps: ActivityDeps, input: AuthorizeToolCallInput): Promis
   if (library !== undefined) {
     const scriptName = library.name;
     const script = await prisma.script.findUnique({ where: { orgId_name: { orgId: input.orgId, name: scriptName } } });
-    if (!script) return deny(`no script named "${scriptName}" in this organization's library`, parsed.data);
+    if (!script) return deny('script', `no script named "${scriptName}" in this organization's library`, parsed.data);
     const declared = ScriptParameters.safeParse(script.parameters);
     const given = library.parameters;
     const problem = declared.success ? checkScriptParameters(declared.data, given) : 'the script\'s parameter declarations are damaged; an admin must save it again';
-    if (problem) return deny(`script "${scriptName}": ${problem}`, parsed.data);
+    if (problem) return deny('script', `script "${scriptName}": ${problem}`, parsed.data);
     execution = withLibraryScript(execution, script);
     // The approval covers this exact body: editing the script invalidates a pending approval.
     digestInput = { ...(parsed.data as object), scriptSha256: sha256(script.body) };
@@ -222,7 +238,7 @@ async function decide(deps: ActivityDeps, input: AuthorizeToolCallInput): Promis
     tainted: input.tainted,
     overrides: org.policy.map((p) => ({ tool: p.tool, action: p.action, tier: p.tier })),
   });
-  if (!policy.ok) return deny(policy.reason, parsed.data);
+  if (!policy.ok) return deny('policy', policy.reason, parsed.data);
   const digest = approvalDigest({ tool: name, input: digestInput, targets });
   const decision = policy.tier >= Tier.T3 ? 'approve' : 'allow';
   const siteIds = await sitesReachedBy(fenced, { orgId: input.orgId, targets, userSites: sites, readsCommand: spec.readsCommand?.(args) });

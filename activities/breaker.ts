@@ -44,10 +44,10 @@ export async function tripBreaker(prisma: ActivityDeps['prisma'], session: { ses
 }
 
 /** Whether the breaker holds, by the row or by the database's own count (which trips it when it reaches the threshold). */
-export async function breakerTripped(prisma: ActivityDeps['prisma'], session: CopilotSession): Promise<boolean> {
+export async function breakerTripped(prisma: ActivityDeps['prisma'], session: CopilotSession, onTrip?: () => void): Promise<boolean> {
   if (session.breakerTrippedAt) return true;
   const streak = await rejectionStreak(prisma, session);
   if (streak < BREAKER_THRESHOLD) return false;
-  await tripBreaker(prisma, { sessionId: session.id, orgId: session.orgId }, { streak, countedBy: 'approvals' });
+  if (await tripBreaker(prisma, { sessionId: session.id, orgId: session.orgId }, { streak, countedBy: 'approvals' })) onTrip?.();
   return true;
 }

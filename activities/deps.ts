@@ -2,6 +2,7 @@ import type Anthropic from '@anthropic-ai/sdk';
 import type { Pool, PrismaClient } from '../lib/prisma';
 import type { GuardConfig } from '../lib/env';
 import type { Logger } from '../lib/logger';
+import type { WorkerMetrics } from '../lib/metrics';
 import type { RateLimiter } from '../lib/rate-limiter';
 
 /** Everything the activities need, passed in once by the worker (and by tests). */
@@ -18,4 +19,6 @@ export interface ActivityDeps {
   /** Sliding-window limits in Redis; errors mean deny. */
   limiter: RateLimiter;
   guards: GuardConfig;
+  /** The worker's Prometheus counters (lib/metrics.ts): bounded labels only, never an id or a text. */
+  metrics: WorkerMetrics;
 }

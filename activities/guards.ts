@@ -45,10 +45,12 @@ export function makeCheckRateLimits(deps: ActivityDeps) {
             org.allowed ? null : `rate limit: this organization sent ${orgMessages.max} messages in the last ${seconds(orgMessages.windowMs)}s; try again in ${seconds(org.retryAfterMs)}s. Nothing was run.`,
           );
       if (!refusal) return { ok: true };
+      deps.metrics.rateLimitRefusals.inc({ limit: user.allowed ? 'org_messages' : 'user_messages' });
       await tryAudit(deps, { orgId: input.orgId, actorType: 'user', actorId: input.userId, action: 'ratelimit.denied', target: input.sessionId, sessionId: input.sessionId, data: { reason: refusal } });
       return { ok: false, reason: refusal };
     } catch (err) {
       deps.logger.error({ err: (err as Error).message }, 'rate limit store unavailable; denying');
+      deps.metrics.failClosed.inc({ store: 'redis', check: 'rate_limits' });
       await tryAudit(deps, { orgId: input.orgId, actorType: 'system', action: 'ratelimit.unavailable', target: input.sessionId, sessionId: input.sessionId, data: { error: String(err).slice(0, 300) } });
       return { ok: false, reason: RATE_UNAVAILABLE };
     }
@@ -61,6 +63,8 @@ export function makeReserveBudget(deps: ActivityDeps) {
   return async function reserveBudget(input: CallModelInput): Promise<ReserveOutcome> {
     // The idempotency key: one reservation per model call of the workflow, whatever the retries.
     const id = `${input.sessionId}:${input.turnId}:${input.step}`;
+    // Which store a failure below came from: the budget is in PostgreSQL, its hourly ceiling in Redis.
+    let store: 'postgres' | 'redis' = 'postgres';
     try {
       // It writes the session's tool results and reads its transcript: only for the session's own workflow.
       const known = await checkSession(deps.prisma, input);
@@ -83,8 +87,11 @@ export function makeReserveBudget(deps: ActivityDeps) {
       if (booked.existing) return { ok: true, reservationId: id, amountMicros: Number(booked.amountMicros) };
       const limits = booked.limits ?? (await limitsOf(deps.prisma, input.orgId, deps.guards.budget));
       const hourly = { max: Number(limits.hourlyMicros), windowMs: Math.round(3_600_000 * deps.guards.rates.windowScale) };
+      store = 'redis';
       const spend = await bounded(() => deps.limiter.add(`org:${input.orgId}:spend`, hourly, amount, id));
+      store = 'postgres';
       if (!spend.allowed) {
+        deps.metrics.rateLimitRefusals.inc({ limit: 'org_spend' });
         await close(deps.prisma, id, null);
         const reason = `budget: this organization's spend in the last hour is at its ceiling of ${formatUsd(hourly.max)}; try again later. Nothing was run.`;
         await tryAudit(deps, { orgId: input.orgId, actorType: 'system', action: 'budget.hourly_ceiling', target: input.sessionId, sessionId: input.sessionId, data: { amountMicros: amount } });
@@ -92,7 +99,8 @@ export function makeReserveBudget(deps: ActivityDeps) {
       }
       return { ok: true, reservationId: id, amountMicros: amount };
     } catch (err) {
-      deps.logger.error({ err: (err as Error).message }, 'budget store unavailable; denying');
+      deps.logger.error({ err: (err as Error).message, store }, 'budget store unavailable; denying');
+      deps.metrics.failClosed.inc({ store, check: 'budget' });
       await close(deps.prisma, id, null).catch(() => undefined);
       await tryAudit(deps, { orgId: input.orgId, actorType: 'system', action: 'budget.unavailable', target: input.sessionId, sessionId: input.sessionId, data: { error: String(err).slice(0, 300) } });
       return { ok: false, reason: BUDGET_UNAVAILABLE };

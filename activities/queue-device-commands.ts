@@ -8,6 +8,7 @@ import { CommandParams, type CommandKind } from '../common/protocol';
 import { isCommandOutcome, type CommandOutcome } from '../common/session';
 import { announceCommands, insertCommands, orgAndDevices, statusesOf, type CommandBatch } from '../lib/device-commands';
 import { audit } from '../audit/log';
+import { traceparentOf } from '../lib/tracing';
 import { createCommandAuthority } from './command-authority';
 import { assertCommandSession } from './session-identity';
 import type { ActivityDeps } from './deps';
@@ -52,7 +53,7 @@ export function makeQueueDeviceCommands({ pool, prisma, commands: config }: Acti
     // Paused between the approval and now: recorded as refused and never sent. A command queued by an earlier
     // attempt keeps its row, whatever happened since.
     const state = org.paused ? ({ status: 'failed', errorCode: 'PAUSED' } as const) : ({ status: 'pending', expiresAt: new Date(Date.now() + config.ttlSeconds * 1000) } as const);
-    const created = await insertCommands(pool, { orgId: input.orgId, ...authorized, kind: input.kind, params: params.data, reportTo: input.reportTo, commands: input.commands, state });
+    const created = await insertCommands(pool, { orgId: input.orgId, ...authorized, kind: input.kind, params: params.data, reportTo: input.reportTo, commands: input.commands, state, traceparent: traceparentOf() ?? null });
     if (org.paused && created > 0) {
       await audit(prisma, { orgId: input.orgId, actorType: 'system', action: 'command.denied', target: `${created} commands`, data: { rule: 'paused', kind: input.kind, reportTo: input.reportTo } });
     }

@@ -20,9 +20,12 @@ export interface RecordLocalDenialInput {
  * The audit event of a tool call the workflow refused by itself (tripped breaker, paused org): those denials
  * never reach authorizeToolCall, and every denial must be in the audit log with the rule that made it.
  */
-export function makeRecordLocalDenial({ prisma }: ActivityDeps) {
+export function makeRecordLocalDenial({ prisma, metrics }: ActivityDeps) {
   return async function recordLocalDenial(input: RecordLocalDenialInput): Promise<void> {
     await assertSession(prisma, input, 'recordLocalDenial');
+    // Counted here, once the session is known to be this workflow's (a retry counts again: rare, and only a count).
+    metrics.toolCalls.inc({ tier: 'none', outcome: 'denied' });
+    metrics.denials.inc({ rule: input.rule });
     await audit(prisma, {
       orgId: input.orgId,
       actorType: 'model',

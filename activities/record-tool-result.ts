@@ -10,7 +10,8 @@ import { resultKeeperOf, summarizeCommandOutput, type SucceededCommand } from '.
 import type { CommandKind } from '../common/protocol';
 
 /** Turns the finished device commands of one tool call into its recorded output and a summary for the workflow. */
-export function makeRecordToolResult({ prisma, logger }: ActivityDeps) {
+export function makeRecordToolResult(deps: ActivityDeps) {
+  const { prisma, logger } = deps;
   return async function recordToolResult(input: { invocationId: string; commandIds: string[]; skippedDevices?: number; cancelledDevices?: number }): Promise<ToolOutcome> {
     const inv = await prisma.toolInvocation.findUnique({ where: { id: input.invocationId } });
     const commands = await prisma.deviceCommand.findMany({ where: { id: { in: input.commandIds } }, include: { device: true } });
@@ -51,6 +52,6 @@ export function makeRecordToolResult({ prisma, logger }: ActivityDeps) {
     // A single device's output carries its command id too: get_command_result reads it back (and pages through its full output).
     const single = perDevice.length === 1 && perDevice[0]!.ok && skipped === 0 && cancelled === 0 ? perDevice[0]! : undefined;
     const output = single ? { commandId: single.commandId, ...(single.output as object) } : { devices: perDevice, skipped, cancelled };
-    return finishInvocation({ prisma }, inv, { status, summary, output, commandId: commands[0]?.id ?? null });
+    return finishInvocation(deps, inv, { status, summary, output, commandId: commands[0]?.id ?? null });
   };
 }

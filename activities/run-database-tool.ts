@@ -14,7 +14,8 @@ import { auditSessionRefusal, checkSession } from './session-identity';
 import { runWithin } from './tool-reach';
 
 /** Runs an authorized tool that works on our own database (no device involved) and records its output. */
-export function makeRunDatabaseTool({ prisma }: ActivityDeps) {
+export function makeRunDatabaseTool(deps: ActivityDeps) {
+  const { prisma } = deps;
   return async function runDatabaseTool(input: { invocationId: string; userId: string }): Promise<ToolOutcome> {
     const inv = await prisma.toolInvocation.findUnique({ where: { id: input.invocationId } });
     if (!inv || inv.decision === 'deny' || !isToolName(inv.toolName)) {
@@ -22,11 +23,11 @@ export function makeRunDatabaseTool({ prisma }: ActivityDeps) {
     }
     if (inv.status === 'succeeded' || inv.status === 'failed') return { invocationId: inv.id, status: inv.status, summary: inv.summary ?? '' };
     // Only for the session's own workflow; a breaker tripped in the database holds whatever the workflow's state says.
-    const known = await checkSession(prisma, { sessionId: inv.sessionId, orgId: inv.orgId }, { breaker: true });
+    const known = await checkSession(prisma, { sessionId: inv.sessionId, orgId: inv.orgId }, { breaker: true, onBreakerTrip: () => deps.metrics.breakerTrips.inc() });
     if (!known.ok) {
       await auditSessionRefusal(prisma, { sessionId: inv.sessionId, orgId: inv.orgId }, known, { activity: 'runDatabaseTool', target: inv.toolName, data: { invocationId: inv.id } }).catch(() => undefined);
       if (known.rule === 'session_identity') throw ApplicationFailure.nonRetryable(`runDatabaseTool refused: ${known.reason}`, FailureType.Unauthorized);
-      return finishInvocation({ prisma }, inv, { status: 'failed', summary: known.reason, output: { error: known.reason } });
+      return finishInvocation(deps, inv, { status: 'failed', summary: known.reason, output: { error: known.reason } });
     }
     if (!isDatabaseTool(inv.toolName)) throw ApplicationFailure.nonRetryable(`${inv.toolName} runs on devices`, FailureType.InvalidInput);
     const handler = DATABASE_HANDLERS[inv.toolName];
@@ -34,7 +35,7 @@ export function makeRunDatabaseTool({ prisma }: ActivityDeps) {
     const org = await prisma.organization.findUniqueOrThrow({ where: { id: inv.orgId }, select: { copilotPausedAt: true } });
     if (org.copilotPausedAt) {
       await audit(prisma, { orgId: inv.orgId, actorType: 'system', actorId: inv.sessionId, sessionId: inv.sessionId, action: 'tool.denied', target: inv.toolName, data: { invocationId: inv.id, rule: 'paused', reason: SAFE_ERRORS.PAUSED } });
-      return finishInvocation({ prisma }, inv, { status: 'failed', summary: SAFE_ERRORS.PAUSED, output: { error: SAFE_ERRORS.PAUSED } });
+      return finishInvocation(deps, inv, { status: 'failed', summary: SAFE_ERRORS.PAUSED, output: { error: SAFE_ERRORS.PAUSED } });
     }
     const args = ToolInput[inv.toolName].parse(inv.input) as never;
     const result = await (handler.run as (ctx: unknown, i: never) => Promise<{ output: unknown; summary: string }>)(
@@ -48,6 +49,6 @@ export function makeRunDatabaseTool({ prisma }: ActivityDeps) {
       },
       args,
     );
-    return finishInvocation({ prisma }, inv, { status: 'succeeded', summary: result.summary, output: result.output });
+    return finishInvocation(deps, inv, { status: 'succeeded', summary: result.summary, output: result.output });
   };
 }

@@ -27,6 +27,7 @@ export function makeScreenUserMessage(deps: ActivityDeps) {
   return async function screenUserMessage(input: { orgId: string; userId: string; sessionId: string; turnId: string; text: string }): Promise<GuardResult> {
     const d = detect(input.text, 'direct');
     if (d.verdict === 'clean') return { ok: true };
+    deps.metrics.detectorFlags.inc({ where: 'user_message' });
     const strongest = [...d.findings].sort((a, b) => b.weight - a.weight)[0]!;
     const quote = strongest.spans[0]?.text;
     // Turns of older histories stored the message before screening it: mark it refused, so that no later model

@@ -35,6 +35,8 @@ const callingWorkflow = (): string | undefined => Context.current().info.workflo
 export interface ToolRules {
   breaker?: boolean;
   paused?: boolean;
+  /** Told when this check is the one that trips the breaker (the database's count reached the threshold). */
+  onBreakerTrip?: () => void;
 }
 
 /**
@@ -48,7 +50,7 @@ export async function checkSession(prisma: ActivityDeps['prisma'], claim: Sessio
   if (!session || session.orgId !== claim.orgId || !workflowId || workflowId !== expected) {
     return { ok: false, rule: 'session_identity', reason: UNKNOWN_SESSION_DENIAL };
   }
-  if (rules.breaker && (await breakerTripped(prisma, session))) return { ok: false, rule: 'breaker', reason: BREAKER_DENIAL };
+  if (rules.breaker && (await breakerTripped(prisma, session, rules.onBreakerTrip))) return { ok: false, rule: 'breaker', reason: BREAKER_DENIAL };
   if (rules.paused) {
     const org = await prisma.organization.findUnique({ where: { id: session.orgId }, select: { copilotPausedAt: true } });
     if (!org || org.copilotPausedAt) return { ok: false, rule: 'paused', reason: PAUSED_DENIAL };

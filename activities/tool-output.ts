@@ -31,7 +31,7 @@ export function renderForModel(output: unknown, source: string): RenderedOutput 
  * flagged, the console told, and the outcome (with the flag that taints the session) for the workflow.
  */
 export async function finishInvocation(
-  { prisma }: Pick<ActivityDeps, 'prisma'>,
+  { prisma, metrics }: Pick<ActivityDeps, 'prisma' | 'metrics'>,
   inv: Pick<ToolInvocation, 'id' | 'orgId' | 'sessionId' | 'turnId' | 'toolName'>,
   result: { status: 'succeeded' | 'failed'; summary: string; output: unknown; commandId?: string | null },
 ): Promise<ToolOutcome> {
@@ -41,6 +41,7 @@ export async function finishInvocation(
     data: { status: result.status, summary: result.summary.slice(0, 1000), output: rendered.text, commandId: result.commandId, completedAt: new Date() },
   });
   if (rendered.flagged) {
+    metrics.detectorFlags.inc({ where: 'tool_output' });
     await audit(prisma, { orgId: inv.orgId, actorType: 'system', actorId: inv.sessionId, action: 'injection.flagged_output', target: inv.toolName, sessionId: inv.sessionId, data: { invocationId: inv.id, categories: rendered.categories } });
   }
   await publishSessionEvent(prisma, { sessionId: inv.sessionId, turnId: inv.turnId, type: 'tool:completed', tool: inv.toolName, status: result.status, text: result.summary, ...(rendered.flagged ? { flagged: true } : {}) });

@@ -26,6 +26,7 @@ import { verifyCommand } from '../cage/command-signing';
 import { commandNeedsApproval } from '../common/tools';
 import { ExecutorError, type ExecutionContext, type Executor } from './executors/types';
 import { AGENT_VERSION } from './version';
+import { contextOf, inSpan, markError, SpanKind, traceparentOf } from '../lib/tracing';
 
 export interface AgentConnection {
   socket: Socket<ServerToAgentEvents, AgentToServerEvents>;
@@ -237,7 +238,19 @@ export function connectAgent(opts: {
       return refuse(cmd.commandId, 'JOURNAL_UNAVAILABLE', 'the agent cannot write its command journal, so it ran nothing');
     }
     logger.info({ commandId: cmd.commandId, kind: cmd.kind }, 'running command');
-    const result = await execute(executor, cmd, { output: spool.files(cmd.commandId) });
+    // Its span continues the gateway's dispatch; the result carries it back (and keeps it in the journal, so a result
+    // sent again after a restart still joins its trace). Kind and outcome only: never the params or the output.
+    const result = await inSpan(
+      `command:execute ${cmd.kind}`,
+      { parent: contextOf(cmd.trace?.traceparent), kind: SpanKind.CONSUMER, attributes: { 'gatehouse.command.id': cmd.commandId, 'gatehouse.command.kind': cmd.kind } },
+      async (span) => {
+        const done = await execute(executor, cmd, { output: spool.files(cmd.commandId) });
+        span.setAttribute('gatehouse.command.ok', done.ok);
+        if (!done.ok) markError(span);
+        const traceparent = traceparentOf();
+        return traceparent ? { ...done, trace: { traceparent } } : done;
+      },
+    );
     running.delete(cmd.commandId);
     counters.executed += 1;
     await journal.finished(result).catch((err: unknown) => logger.error({ commandId: cmd.commandId, err: (err as Error).message }, 'could not journal the result; reporting it anyway'));

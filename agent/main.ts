@@ -7,6 +7,7 @@
 import { parseArgs } from 'node:util';
 import { agentCredentialsPath, loadEnvOrExit } from '../lib/env';
 import { createLogger } from '../lib/logger';
+import { startTracing, type Tracing } from '../lib/tracing';
 import { connectAgent } from './connection';
 import { loadCredentials, saveCredentials } from './credentials';
 import { enroll } from './enroll';
@@ -34,10 +35,15 @@ async function main(): Promise<void> {
     },
   });
   const server = values.server ?? env.GATEHOUSE_SERVER_URL;
+  // Spans of the commands it runs, children of the gateway's dispatch (off without an endpoint).
+  const traced = () => startTracing({ endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: 'gatehouse-agent' });
+  /** Exits once the spans still buffered are sent. */
+  const exit = (tracing: Tracing | undefined) => void (tracing?.shutdown() ?? Promise.resolve()).catch(() => undefined).finally(() => process.exit(0));
 
   if (values.simulate !== undefined) {
     const count = Number(values.simulate);
     if (!Number.isInteger(count) || count < 1 || count > 10_000) throw new Error('--simulate takes a number of devices between 1 and 10000');
+    const tracing = await traced();
     const sim = await runSimulation({
       count,
       org: values.org!,
@@ -51,7 +57,7 @@ async function main(): Promise<void> {
     console.log(`running ${count} simulated endpoints for ${values.org}: ${sim.names.slice(0, 5).join(', ')}${count > 5 ? ', …' : ''}`);
     const stop = () => {
       sim.stop();
-      process.exit(0);
+      exit(tracing);
     };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
@@ -71,6 +77,7 @@ async function main(): Promise<void> {
 
   const credentials = await loadCredentials(file);
   if (values.server) credentials.server = values.server;
+  const tracing = await traced();
   const agent = connectAgent({
     credentials,
     journalFile: `${file}.journal.jsonl`,
@@ -80,7 +87,7 @@ async function main(): Promise<void> {
   });
   const stop = () => {
     agent.stop();
-    process.exit(0);
+    exit(tracing);
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

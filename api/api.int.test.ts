@@ -18,9 +18,10 @@ afterAll(async () => {
 });
 
 describe('REST API', () => {
-  it('reports Temporal, PostgreSQL and Redis as up', async () => {
-    const res = await sys.request('GET', '/healthz');
-    expect(res).toEqual({ status: 200, body: { status: 'ok', services: { temporal: 'up', postgres: 'up', redis: 'up' } } });
+  it('answers liveness, and reports Temporal, PostgreSQL and Redis as up when ready', async () => {
+    expect(await sys.request('GET', '/healthz')).toEqual({ status: 200, body: { status: 'ok' } });
+    const res = await sys.request('GET', '/readyz');
+    expect(res).toEqual({ status: 200, body: { status: 'ready', services: { temporal: 'up', postgres: 'up', redis: 'up' }, down: [] } });
   });
 
   it('keeps an idle connection open past the 5 s that clients and load balancers may keep theirs, so they close first', async () => {
@@ -104,7 +105,7 @@ describe('REST API', () => {
     const res = await sys.request('GET', '/openapi.json');
     expect(res.status).toBe(200);
     expect(Object.keys(res.body.paths)).toEqual(
-      expect.arrayContaining(['/healthz', '/v1/sessions', '/v1/sessions/{id}', '/v1/sessions/{id}/messages', '/v1/devices', '/v1/agents/enroll']),
+      expect.arrayContaining(['/healthz', '/readyz', '/v1/sessions', '/v1/sessions/{id}', '/v1/sessions/{id}/messages', '/v1/devices', '/v1/agents/enroll']),
     );
     const body = res.body.paths['/v1/sessions/{id}/messages'].post.requestBody.content['application/json'].schema;
     expect(body.properties.text).toMatchObject({ type: 'string', minLength: 1, maxLength: 8000 });

@@ -2,6 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { PayloadCodec } from '@temporalio/common';
 import type { GuardConfig } from '../lib/env';
 import type { Logger } from '../lib/logger';
+import type { ApiMetrics } from '../lib/metrics';
 import type { SigningKey } from '../cage/command-signing';
 import type { RateLimiter } from '../lib/rate-limiter';
 import type { Pool, PrismaClient } from '../lib/prisma';
@@ -33,6 +34,8 @@ export interface ApiDeps {
   redis: Redis;
   limiter: RateLimiter;
   logger: Logger;
+  /** This process's Prometheus metrics (lib/metrics.ts), served apart from the public port by api/main.ts. */
+  metrics: ApiMetrics;
   config: {
     databaseUrl: string;
     taskQueue: string;

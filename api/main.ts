@@ -3,9 +3,11 @@ import crypto from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { generateSigningKeyPem, loadSigningKey, type SigningKey } from '../cage/command-signing';
-import { EnvError, guardConfig, loadEnvOrExit, slackConfig, type Env } from '../lib/env';
+import { EnvError, guardConfig, loadEnvOrExit, metricsListenConfig, slackConfig, type Env } from '../lib/env';
 import { RateLimiter } from '../lib/rate-limiter';
 import { createLogger, type Logger } from '../lib/logger';
+import { createApiMetrics, serveMetrics } from '../lib/metrics';
+import { startTracing } from '../lib/tracing';
 import { payloadCodecFromEnv, type EncryptionCodec } from '../lib/payload-codec';
 import { createDatabase } from '../lib/prisma';
 import { createRedis } from '../lib/redis';
@@ -50,9 +52,24 @@ function payloadCodec(env: Env, logger: Logger): EncryptionCodec {
   }
 }
 
+/** Where /metrics listens: loopback, or behind METRICS_TOKEN (anything else stops the api). */
+function metricsAddress(env: Env, logger: Logger): ReturnType<typeof metricsListenConfig> {
+  try {
+    return metricsListenConfig(env, 'api');
+  } catch (err) {
+    if (!(err instanceof EnvError)) throw err;
+    logger.fatal(err.message);
+    process.exit(1);
+  }
+}
+
 async function main(): Promise<void> {
   const env = loadEnvOrExit();
   const logger = createLogger(env, 'api');
+  // Before the clients are made, so their requests are traced from the first one.
+  const tracing = await startTracing({ endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: 'gatehouse-api' });
+  const metrics = createApiMetrics({ defaults: true });
+  const metricsListener = await serveMetrics(metrics.registry, metricsAddress(env, logger));
   const { prisma, pool } = createDatabase(env.DATABASE_URL);
   const redis = createRedis(env.REDIS_URL);
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis unavailable'));
@@ -67,6 +84,7 @@ async function main(): Promise<void> {
     temporal,
     payloadCodec: codec,
     logger,
+    metrics,
     config: {
       databaseUrl: env.DATABASE_URL,
       taskQueue: env.TEMPORAL_TASK_QUEUE,
@@ -88,11 +106,13 @@ async function main(): Promise<void> {
     },
   });
   const url = await api.listen(env.PORT, env.HOST);
-  logger.info({ url }, 'api listening');
+  logger.info({ url, metrics: metricsListener.url, traces: env.OTEL_EXPORTER_OTLP_ENDPOINT ?? 'off' }, 'api listening');
 
   const stop = async () => {
     logger.info('api stopping');
     await api.close();
+    await metricsListener.close();
+    await tracing?.shutdown().catch(() => undefined);
     await prisma.$disconnect();
     redis.disconnect();
     process.exit(0);

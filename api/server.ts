@@ -12,11 +12,13 @@ import { MAX_AGENT_FRAME_BYTES } from '../common/protocol';
 import { Channel, CommandsNote, listenPgEvents, type PgEvents } from '../lib/pg-events';
 import { SessionEvent } from '../lib/session-events';
 import type { ApiDeps } from './deps';
+import { collectFromDatabase, countAgentsOf } from './metrics';
 import { createAgentGateway, type AgentGateway, type AgentNamespace } from './gateway/agents';
 import { createConsoleGateway, type ConsoleNamespace } from './gateway/console';
 import { errorHandler, notFoundHandler, refuseInvalidUtf8 } from './http/errors';
 import { buildOpenApi, registerRoutes, type AnyRoute } from './http/route';
 import { createWebAuth, type WebAuth } from './http/web-session';
+import { traceRequests } from './http/tracing';
 import { agentRoutes } from './routes/agents';
 import { enrollmentKeyRoutes } from './routes/enrollment-keys';
 import { identityRoutes } from './routes/identity';
@@ -117,6 +119,7 @@ export function createApp(
   mcp: McpEndpoint = createMcpEndpoint(deps),
 ): express.Express {
   const app = express();
+  app.use(traceRequests());
   // Before the JSON parser: the signature covers the raw body.
   if (slack && deps.config.slack) app.use(slackInteractions(deps, slack, deps.config.slack, baseUrl));
   app.disable('x-powered-by');
@@ -171,6 +174,8 @@ export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
   io.engine.use(web.handshake);
   const gateway = createAgentGateway(io.of('/agents') as AgentNamespace, deps);
   const consoleGateway = createConsoleGateway(io.of('/console') as ConsoleNamespace, deps);
+  const uncountAgents = countAgentsOf(deps.metrics, gateway);
+  collectFromDatabase(deps);
 
   const events: PgEvents = await listenPgEvents(
     deps.config.databaseUrl,
@@ -232,6 +237,7 @@ export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
       web.close();
       await events.close();
       gateway.close();
+      uncountAgents();
       await new Promise<void>((resolve) => io.close(() => resolve()));
       adapterRedis.disconnect();
     },

@@ -15,7 +15,13 @@ const Removed = z.object({ removed: z.boolean() });
 // ---- system and agents ------------------------------------------------------------------------------------
 
 const Probe = z.enum(['up', 'down']);
-export const HealthAnswer = z.object({ status: z.string().describe('ok, or degraded when a service is down'), services: z.object({ temporal: Probe, postgres: Probe, redis: Probe }) });
+const Dependency = z.enum(['temporal', 'postgres', 'redis']);
+export const LiveAnswer = z.object({ status: z.literal('ok') });
+export const ReadyAnswer = z.object({
+  status: z.enum(['ready', 'not ready']),
+  services: z.object({ temporal: Probe, postgres: Probe, redis: Probe }),
+  down: z.array(Dependency).describe('the dependencies that did not answer; empty when ready'),
+});
 export const EnrolledAnswer = z.object({ deviceId: Id, secret: z.string(), orgId: Id, siteId: Id, name: z.string(), commandKey: z.string() });
 
 export const EnrollmentKeyAnswer = z.object({
@@ -254,7 +260,8 @@ export const ApiKeyCreatedAnswer = ApiKeyAnswer.extend({ key: z.string() });
 /** Never sent: the route always refuses (its errors are its answers). */
 export const NoAnswer = z.never();
 
-export type HealthAnswer = z.infer<typeof HealthAnswer>;
+export type LiveAnswer = z.infer<typeof LiveAnswer>;
+export type ReadyAnswer = z.infer<typeof ReadyAnswer>;
 export type SessionCreatedAnswer = z.infer<typeof SessionCreatedAnswer>;
 export type MessageAcceptedAnswer = z.infer<typeof MessageAcceptedAnswer>;
 export type SessionAnswer = z.infer<typeof SessionAnswer>;

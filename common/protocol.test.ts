@@ -63,3 +63,39 @@ it('gives the agent a dispatch timeout no shorter than a command’s own kill ti
   expect(commandRunSeconds('uninstall_software', { name: 'vim' })).toBe(600);
   expect(commandRunSeconds('system_info', {})).toBe(0);
 });
+
+describe('trace context in command frames', () => {
+  const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+  const dispatch = (over: Record<string, unknown>) => ({
+    v: PROTOCOL_VERSION,
+    commandId: 'c1',
+    kind: 'system_info',
+    params: {},
+    expiresAt: now,
+    timeoutSeconds: 60,
+    approvalDigest: null,
+    signature: 'sig',
+    ...over,
+  });
+
+  it('is optional on a dispatch and a result, and taken when it is a W3C traceparent', () => {
+    expect(CommandDispatch.safeParse(dispatch({})).success).toBe(true);
+    expect(CommandDispatch.safeParse(dispatch({ trace: { traceparent } })).success).toBe(true);
+    expect(CommandResult.safeParse(result({ trace: { traceparent } })).success).toBe(true);
+  });
+
+  it('refuses anything else in it: another format, all-zero ids, extra fields', () => {
+    for (const trace of [
+      { traceparent: 'not-a-trace' },
+      { traceparent: `${traceparent}-extra` },
+      { traceparent: '00-00000000000000000000000000000000-00f067aa0ba902b7-01' },
+      { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01' },
+      { traceparent: traceparent.toUpperCase() },
+      { traceparent, tracestate: 'x=1' },
+      'traceparent',
+    ]) {
+      expect(CommandDispatch.safeParse(dispatch({ trace })).success).toBe(false);
+      expect(CommandResult.safeParse(result({ trace })).success).toBe(false);
+    }
+  });
+});

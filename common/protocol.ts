@@ -108,6 +108,16 @@ export function commandRunSeconds(kind: CommandKind, params: Record<string, unkn
   return kind in PACKAGE_COMMAND_SECONDS ? PACKAGE_COMMAND_SECONDS[kind as keyof typeof PACKAGE_COMMAND_SECONDS] : 0;
 }
 
+/**
+ * The W3C trace context of a hop (OpenTelemetry): the gateway's dispatch span on a command, the agent's execution
+ * span on its result. Optional (absent when tracing is off) and outside the signature: it only links spans, and
+ * changes nothing about what runs.
+ */
+export const TraceContext = z
+  .object({ traceparent: z.string().regex(/^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$/, 'expected a W3C traceparent') })
+  .strict();
+export type TraceContext = z.infer<typeof TraceContext>;
+
 export const CommandDispatch = z
   .object({
     v: Version,
@@ -120,6 +130,7 @@ export const CommandDispatch = z
     approvalDigest: z.string().regex(/^[0-9a-f]{64}$/).nullable(),
     /** Ed25519 over the canonical command and the device it is for (cage/command-signing.ts). */
     signature: z.string().max(200),
+    trace: TraceContext.optional(),
   })
   .strict();
 export type CommandDispatch = z.infer<typeof CommandDispatch>;
@@ -153,6 +164,7 @@ export const CommandResult = z
     error: CommandError.optional(),
     startedAt: z.iso.datetime(),
     finishedAt: z.iso.datetime(),
+    trace: TraceContext.optional(),
   })
   .strict();
 export type CommandResult = z.infer<typeof CommandResult>;

@@ -21,6 +21,8 @@ export interface Deliverable {
   expiresAt: Date;
   /** Signed into the command: the agent refuses a T3/T4 command without the digest of its approval. */
   approvalDigest: string | null;
+  /** The trace the command belongs to (lib/tracing.ts), or null. */
+  traceparent: string | null;
 }
 
 /** What telling the waiting workflow of a command's result needs. */
@@ -63,6 +65,8 @@ export interface NewCommands extends CommandBatch {
   approvalDigest: string | null;
   /** Pending until this instant; or, when refused before it was ever sent, already settled with this error code. */
   state: { status: 'pending'; expiresAt: Date } | { status: 'failed'; errorCode: string };
+  /** The trace of the activity that queues them, for the gateway and the agent to join; null when tracing is off. */
+  traceparent?: string | null;
 }
 
 /** Inserts the commands that do not exist yet (a retried batch keeps the rows it made before); how many were new. */
@@ -70,11 +74,12 @@ export async function insertCommands(pool: Pool, c: NewCommands): Promise<number
   const expiresAt = c.state.status === 'pending' ? c.state.expiresAt.toISOString() : null;
   const { rowCount } = await pool.query({
     name: 'device-commands.insert',
-    text: `INSERT INTO "DeviceCommand" ("id", "orgId", "deviceId", "invocationId", "approvalDigest", "kind", "params", "reportTo", "status", "errorCode", "createdAt", "expiresAt", "completedAt", "reportedAt")
+    text: `INSERT INTO "DeviceCommand" ("id", "orgId", "deviceId", "invocationId", "approvalDigest", "kind", "params", "reportTo", "status", "errorCode", "createdAt", "expiresAt", "completedAt", "reportedAt", "traceparent")
            SELECT c."id", $3::uuid, c."deviceId", $10, $11, $4, $5::jsonb, $6, $7, $8, now() AT TIME ZONE 'UTC',
                   COALESCE($9::timestamptz, now()) AT TIME ZONE 'UTC',
                   CASE WHEN $9::timestamptz IS NULL THEN now() AT TIME ZONE 'UTC' END,
-                  CASE WHEN $9::timestamptz IS NULL THEN now() AT TIME ZONE 'UTC' END
+                  CASE WHEN $9::timestamptz IS NULL THEN now() AT TIME ZONE 'UTC' END,
+                  $12
            FROM unnest($1::text[], $2::uuid[]) AS c("id", "deviceId")
            ON CONFLICT ("id") DO NOTHING`,
     values: [
@@ -89,6 +94,7 @@ export async function insertCommands(pool: Pool, c: NewCommands): Promise<number
       expiresAt,
       c.invocationId,
       c.approvalDigest,
+      c.traceparent ?? null,
     ],
   });
   return rowCount ?? 0;
@@ -128,7 +134,7 @@ export async function takeForDelivery(pool: Pool, ids: string[]): Promise<Delive
     text: `UPDATE "DeviceCommand" SET "status" = 'delivered', "deliveredAt" = now() AT TIME ZONE 'UTC'
            WHERE "id" = ANY($1::text[]) AND "status" = 'pending' AND "expiresAt" > now() AT TIME ZONE 'UTC'
              AND ${ORG_NOT_PAUSED}
-           RETURNING "id", "deviceId"::text AS "deviceId", "kind", "params", "approvalDigest", "expiresAt" AT TIME ZONE 'UTC' AS "expiresAt"`,
+           RETURNING "id", "deviceId"::text AS "deviceId", "kind", "params", "approvalDigest", "traceparent", "expiresAt" AT TIME ZONE 'UTC' AS "expiresAt"`,
     values: [ids],
   });
   return rows;
@@ -141,7 +147,7 @@ export async function takeForDelivery(pool: Pool, ids: string[]): Promise<Delive
 export async function stalePending(pool: Pool, deviceIds: string[], olderThanMs: number, limit: number): Promise<(Deliverable & { status: string })[]> {
   const { rows } = await pool.query<Deliverable & { status: string }>({
     name: 'device-commands.stale-pending',
-    text: `SELECT "id", "deviceId"::text AS "deviceId", "kind", "params", "approvalDigest", "status", "expiresAt" AT TIME ZONE 'UTC' AS "expiresAt"
+    text: `SELECT "id", "deviceId"::text AS "deviceId", "kind", "params", "approvalDigest", "traceparent", "status", "expiresAt" AT TIME ZONE 'UTC' AS "expiresAt"
            FROM "DeviceCommand"
            WHERE "deviceId" = ANY($1::uuid[]) AND "status" = 'pending' AND "expiresAt" > now() AT TIME ZONE 'UTC'
              AND ${ORG_NOT_PAUSED}
@@ -202,15 +208,22 @@ export interface ResultToRecord {
 }
 
 /** Records a result if the command is this device's and unfinished; the row as written, or undefined if not. */
-export async function recordResult(pool: Pool, r: ResultToRecord): Promise<Reportable | undefined> {
-  const { rows } = await pool.query<Reportable>({
+/** A result just recorded: what reporting it needs, and its kind and time from queued to done for the metrics. */
+export interface RecordedResult extends Reportable {
+  kind: string;
+  seconds: number;
+}
+
+export async function recordResult(pool: Pool, r: ResultToRecord): Promise<RecordedResult | undefined> {
+  const { rows } = await pool.query<RecordedResult>({
     name: 'device-commands.record-result',
     text: `UPDATE "DeviceCommand"
            SET "status" = $3, "result" = $4::jsonb, "errorCode" = $5,
                "startedAt" = $6::timestamptz AT TIME ZONE 'UTC', "finishedAt" = $7::timestamptz AT TIME ZONE 'UTC',
                "completedAt" = now() AT TIME ZONE 'UTC'
            WHERE "id" = $1 AND "deviceId" = $2::uuid AND "status" = ANY($8::text[])
-           RETURNING "id", "deviceId"::text AS "deviceId", "status", "reportTo", "reportedAt" AT TIME ZONE 'UTC' AS "reportedAt", "invocationId"`,
+           RETURNING "id", "deviceId"::text AS "deviceId", "status", "reportTo", "reportedAt" AT TIME ZONE 'UTC' AS "reportedAt", "invocationId",
+                     "kind", EXTRACT(EPOCH FROM ("completedAt" - "createdAt"))::float8 AS "seconds"`,
     values: [r.commandId, r.deviceId, r.status, r.output, r.errorCode, r.startedAt, r.finishedAt, UNFINISHED_COMMAND],
   });
   return rows[0];

@@ -12,6 +12,7 @@ const port = z.coerce.number().int().min(0).max(65_535);
 const url = z.url();
 
 export const TEMPORAL_CLI_VERSION = 'v1.5.1';
+export const JAEGER_VERSION = 'v1.75.0';
 
 const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
@@ -43,7 +44,7 @@ export const Env = z.object({
   TEMPORAL_UI_URL: url.default('http://127.0.0.1:8233').describe('Temporal Web UI base, for links.'),
   TEMPORAL_UI_PORT: port.default(8233).describe('Web UI port of the local dev server.'),
   TEMPORAL_CLI_PATH: z.string().optional().describe(`An existing Temporal CLI to use instead of building one. Unset: \`<XDG_CACHE_HOME>/gatehouse/temporal-${TEMPORAL_CLI_VERSION}/temporal\`, built by the set-up.`),
-  XDG_CACHE_HOME: z.string().optional().describe('Where the Temporal CLI is cached. Unset: `~/.cache`.'),
+  XDG_CACHE_HOME: z.string().optional().describe('Where the Temporal CLI and Jaeger are cached. Unset: `~/.cache`.'),
 
   ANTHROPIC_API_KEY: z.string().min(1).optional().describe('Set it to use Claude; unset means the offline model.'),
   ANTHROPIC_BASE_URL: url.optional().describe("Messages API base URL. Unset: Anthropic's when `ANTHROPIC_API_KEY` is set, else `http://127.0.0.1:<OFFLINE_MODEL_PORT>`."),
@@ -90,6 +91,14 @@ export const Env = z.object({
   CHROMIUM_PATH: z.string().default('/usr/bin/chromium').describe('The Chromium the browser tests drive (Debian\'s package; `npm test` installs it when missing).'),
 
   DISCOVERY_ALLOW_LOOPBACK: z.enum(['true', 'false']).default('false').transform((v) => v === 'true').describe('Lets network discovery scan 127/8 (tests on one machine); never set in production.'),
+
+  OTEL_EXPORTER_OTLP_ENDPOINT: url.optional().describe('OTLP/HTTP endpoint (the collector\'s base URL, e.g. `http://127.0.0.1:4318`) the api, the worker and the agent send their trace spans to. Unset: tracing is off and costs nothing (`npm start` sets it to its local Jaeger).'),
+  JAEGER_PATH: z.string().optional().describe(`An existing Jaeger ${JAEGER_VERSION} all-in-one binary for \`npm start\`. Unset: \`<XDG_CACHE_HOME>/gatehouse/jaeger-${JAEGER_VERSION}/jaeger\`, built by the set-up when Go is installed (without it, \`npm start\` runs without traces).`),
+  JAEGER_UI_PORT: port.default(16686).describe('Port of the Jaeger UI and query API that `npm start` runs (loopback only).'),
+  METRICS_HOST: z.string().min(1).default('127.0.0.1').describe('The address the api\'s and the worker\'s `/metrics` listeners bind to. Anything but loopback needs `METRICS_TOKEN`.'),
+  API_METRICS_PORT: port.default(9464).describe('Port of the api\'s Prometheus `/metrics` listener (its own port, never the public one).'),
+  WORKER_METRICS_PORT: port.default(9465).describe('Port of the worker\'s Prometheus `/metrics` listener.'),
+  METRICS_TOKEN: z.string().min(24, 'METRICS_TOKEN must be at least 24 characters').optional().describe('When set, `/metrics` answers only requests with `Authorization: Bearer <METRICS_TOKEN>`; required when `METRICS_HOST` is not loopback.'),
 
   COMMAND_TTL_SECONDS: z.coerce.number().int().min(5).max(7 * 24 * 3600).default(600).describe('How long a device command waits for an offline device.'),
   COMMAND_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(3600).default(120).describe('How long an agent may run one command.'),
@@ -190,6 +199,23 @@ export function temporalCliPath(env: Env): string {
   if (env.TEMPORAL_CLI_PATH) return env.TEMPORAL_CLI_PATH;
   const cache = env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache');
   return path.join(cache, 'gatehouse', `temporal-${TEMPORAL_CLI_VERSION}`, 'temporal');
+}
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
+
+/** Where a process serves `/metrics`: on loopback, or anywhere behind METRICS_TOKEN (fail closed otherwise). */
+export function metricsListenConfig(env: Env, which: 'api' | 'worker'): { host: string; port: number; token?: string } {
+  if (!LOOPBACK_HOSTS.has(env.METRICS_HOST) && !env.METRICS_TOKEN) {
+    throw new EnvError(`METRICS_HOST ${env.METRICS_HOST} is not loopback: set METRICS_TOKEN so /metrics is not open to anyone who reaches it`);
+  }
+  return { host: env.METRICS_HOST, port: which === 'api' ? env.API_METRICS_PORT : env.WORKER_METRICS_PORT, token: env.METRICS_TOKEN };
+}
+
+/** Jaeger, like the Temporal CLI, lives in the cache outside the clone: one build per machine. */
+export function jaegerPath(env: Env): string {
+  if (env.JAEGER_PATH) return env.JAEGER_PATH;
+  const cache = env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache');
+  return path.join(cache, 'gatehouse', `jaeger-${JAEGER_VERSION}`, 'jaeger');
 }
 
 export function agentCredentialsPath(env: Env): string {

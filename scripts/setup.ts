@@ -1,6 +1,7 @@
 /**
  * Everything `npm start` and `npm test` need besides npm packages, made idempotent and quick when present:
- * the Temporal CLI (built once with `go install` into a cache outside the clone), PostgreSQL and Redis (started
+ * the Temporal CLI (built once with `go install` into a cache outside the clone), Jaeger (built once the same way,
+ * for traces), PostgreSQL and Redis (started
  * when installed locally but down), the databases, the Prisma client and the migrations.
  * When something cannot be had, one line names it and how to get it, and the exit code is non-zero.
  *
@@ -9,11 +10,12 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
 import { canConnect, waitForPort } from '../lib/tcp';
-import { environment, loadEnvOrExit, temporalCliPath, TEMPORAL_CLI_VERSION, type Env } from '../lib/env';
+import { environment, JAEGER_VERSION, jaegerPath, loadEnvOrExit, temporalCliPath, TEMPORAL_CLI_VERSION, type Env } from '../lib/env';
 
 const root = path.resolve(__dirname, '..');
 
@@ -46,6 +48,39 @@ function ensureTemporalCli(env: Env): void {
   });
   if (result.status !== 0 || !existsSync(bin)) {
     throw new SetupError(`go install of the Temporal CLI ${TEMPORAL_CLI_VERSION} failed; see the Go output above.`);
+  }
+}
+
+/**
+ * Jaeger's all-in-one binary (the trace backend of `npm start` and of the tracing test), built once per machine into
+ * the cache like the Temporal CLI. Its go.mod has `replace` directives, so `go install …@version` refuses it: it is
+ * built inside a throwaway module instead. `npm start` runs without traces when it cannot be had (one line says
+ * so); the tests need it.
+ */
+function ensureJaeger(env: Env, required: boolean): void {
+  const bin = jaegerPath(env);
+  if (existsSync(bin)) return;
+  if (env.JAEGER_PATH) throw new SetupError(`JAEGER_PATH points at ${bin}, which does not exist.`);
+  const missing = (why: string) => {
+    if (required) throw new SetupError(`${why}; the tracing test needs Jaeger ${JAEGER_VERSION} (or set JAEGER_PATH to one).`);
+    say(`${why}; npm start runs without traces (set JAEGER_PATH to a Jaeger ${JAEGER_VERSION} binary to have them).`);
+  };
+  if (!hasCommand('go')) return missing('Jaeger is missing and Go is not installed to build it (https://go.dev/dl)');
+  say(`building Jaeger ${JAEGER_VERSION} with go (first time only; about 6 minutes)…`);
+  const work = mkdtempSync(path.join(os.tmpdir(), 'gatehouse-jaeger-build-'));
+  const go = (args: string[]) => spawnSync('go', args, { cwd: work, stdio: 'inherit' }).status === 0;
+  try {
+    // Built next to its place and renamed into it: an interrupted build never leaves a binary that looks whole.
+    mkdirSync(path.dirname(bin), { recursive: true });
+    const built = `${bin}.partial`;
+    const ok =
+      go(['mod', 'init', 'gatehouse.local/jaeger-build']) &&
+      go(['get', '-tool', `github.com/jaegertracing/jaeger/cmd/jaeger@${JAEGER_VERSION}`]) &&
+      go(['build', '-o', built, 'github.com/jaegertracing/jaeger/cmd/jaeger']);
+    if (!ok || !existsSync(built)) return missing(`building Jaeger ${JAEGER_VERSION} failed (see the Go output above)`);
+    renameSync(built, bin);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
   }
 }
 
@@ -176,6 +211,7 @@ async function main(): Promise<void> {
   const forTests = process.argv.includes('--test');
   mkdirSync(env.DATA_DIR, { recursive: true });
   ensureTemporalCli(env);
+  ensureJaeger(env, forTests);
   await ensurePostgres(env);
   await ensureRedis(env);
   if (forTests) ensureChromium(env);

@@ -1,14 +1,16 @@
 /**
- * `npm start`: the whole system on this machine. Temporal dev server (persisted under data/, Web UI on), the
- * offline model (when no ANTHROPIC_API_KEY is set), the api, the worker and one agent enrolled for `acme` running
+ * `npm start`: the whole system on this machine. Temporal dev server (persisted under data/, Web UI on), Jaeger for
+ * traces (when the set-up could build it), the offline model (when no ANTHROPIC_API_KEY is set), the api, the worker and one agent enrolled for `acme` running
  * the real Linux executor, plus SIMULATED_DEVICES simulated Windows-like endpoints. Ctrl-C stops every process it started. A process that dies is reported, not restarted,
  * and the rest keep running (restart it with its own npm script, e.g. `npm run worker`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { prettyFactory } from 'pino-pretty';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { agentCredentialsPath, loadEnvOrExit, modelEndpoint, publicUrl, temporalCliPath, type Env } from '../lib/env';
+import { agentCredentialsPath, environment, jaegerPath, loadEnvOrExit, modelEndpoint, publicUrl, temporalCliPath, type Env } from '../lib/env';
+import { jaegerConfig, type JaegerPorts } from '../lib/jaeger';
 import { devPayloadKeysFile, payloadCodecFromEnv } from '../lib/payload-codec';
 import { createPrisma, type PrismaClient } from '../lib/prisma';
 import { canConnect, waitForPort } from '../lib/tcp';
@@ -28,16 +30,38 @@ async function waitForService(name: string, host: string, port: number, seconds:
   }
 }
 
+// Colors only on a terminal: piped into a file or a CI log, lines stay plain text.
+const colorful = Boolean(process.stdout.isTTY);
+const PROCESS_COLORS = [36, 35, 33, 32, 34, 91, 96];
+/**
+ * The processes log pino JSON, as in production; here each JSON line is printed as one readable line
+ * (pino-pretty: time, level, message, then the fields), after the process's name in its own color. Lines that are
+ * not pino's (the Temporal CLI's, a crash's stack) pass through as they are.
+ */
+const pretty = prettyFactory({ colorize: colorful, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name' });
+function readable(line: string): string {
+  if (!line.startsWith('{')) return line;
+  try {
+    return pretty(JSON.parse(line) as object).trimEnd();
+  } catch {
+    return line;
+  }
+}
+
+/** Variables every Gatehouse process gets on top of this one's (the trace endpoint, when Jaeger runs). */
+const childEnv: Record<string, string> = {};
+
 function run(name: string, cmd: string, args: string[]): ChildProcess {
-  const proc = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-  const prefix = `[${name}]`.padEnd(10);
+  const proc = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: environment(childEnv) });
+  const label = `[${name}]`.padEnd(11);
+  const prefix = colorful ? `\x1b[${PROCESS_COLORS[children.length % PROCESS_COLORS.length]}m${label}\x1b[0m` : label;
   const pipe = (stream: NodeJS.ReadableStream | null, out: NodeJS.WriteStream) => {
     let buf = '';
     stream?.on('data', (chunk: Buffer) => {
       buf += chunk.toString();
       const lines = buf.split('\n');
       buf = lines.pop() ?? '';
-      for (const line of lines) if (line.trim()) out.write(`${prefix} ${line}\n`);
+      for (const line of lines) if (line.trim()) out.write(`${prefix} ${readable(line)}\n`);
     });
   };
   pipe(proc.stdout, process.stdout);
@@ -47,6 +71,33 @@ function run(name: string, cmd: string, args: string[]): ChildProcess {
   });
   children.push({ name, proc });
   return proc;
+}
+
+/**
+ * Jaeger (traces) on loopback, unless OTEL_EXPORTER_OTLP_ENDPOINT already names a collector. Without its binary
+ * (the set-up builds it when Go is installed) one line says so and everything else runs, untraced. Returns the
+ * address of its UI and query API, or a line saying where traces go.
+ */
+async function startJaeger(env: Env): Promise<string> {
+  if (env.OTEL_EXPORTER_OTLP_ENDPOINT) return `spans go to ${env.OTEL_EXPORTER_OTLP_ENDPOINT} (OTEL_EXPORTER_OTLP_ENDPOINT)`;
+  const bin = jaegerPath(env);
+  if (!existsSync(bin)) {
+    console.log(`start: no Jaeger at ${bin} (the set-up builds it when Go is installed); running without traces.`);
+    return 'off (no Jaeger binary)';
+  }
+  const ports: JaegerPorts = { otlpHttp: 4318, ui: env.JAEGER_UI_PORT, queryGrpc: 16685 };
+  for (const port of [ports.otlpHttp, ports.ui, ports.queryGrpc]) {
+    if (await canConnect('127.0.0.1', port)) {
+      console.log(`start: port ${port} is taken, so Jaeger cannot start; running without traces (or set OTEL_EXPORTER_OTLP_ENDPOINT to a collector).`);
+      return `off (port ${port} taken)`;
+    }
+  }
+  const config = path.join(env.DATA_DIR, 'jaeger.yaml');
+  await writeFile(config, jaegerConfig(ports));
+  run('jaeger', bin, ['--config', `file:${config}`]);
+  await waitForService('Jaeger', '127.0.0.1', ports.otlpHttp, 30);
+  childEnv.OTEL_EXPORTER_OTLP_ENDPOINT = `http://127.0.0.1:${ports.otlpHttp}`;
+  return `http://127.0.0.1:${ports.ui}`;
 }
 
 function runToEnd(cmd: string, args: string[]): Promise<void> {
@@ -107,6 +158,7 @@ async function main(): Promise<void> {
     ]);
     await waitForService('Temporal', temporalHost, Number(temporalPort), 60);
   }
+  const traces = await startJaeger(env);
   if (modelEndpoint(env).offline) {
     run('model', node, ts('offline-model/main.ts'));
     await waitForService('offline model', '127.0.0.1', env.OFFLINE_MODEL_PORT, 30);
@@ -122,12 +174,14 @@ async function main(): Promise<void> {
 
   console.log(`
 Gatehouse is running.
-  API         ${server}  (OpenAPI: ${server}/openapi.json, health: ${server}/healthz)
-  Console     ${server}/console (Socket.IO: live progress of sessions; the web console comes later)
+  API         ${server}  (OpenAPI: ${server}/openapi.json; liveness ${server}/healthz, readiness ${server}/readyz)
+  Console     ${server}  (sign in with a demo user's password from ${path.relative(root, path.join(env.DATA_DIR, 'demo-credentials.json'))})
+  Metrics     http://${env.METRICS_HOST}:${env.API_METRICS_PORT}/metrics (api), http://${env.METRICS_HOST}:${env.WORKER_METRICS_PORT}/metrics (worker); dashboard: ops/grafana-dashboard.json
   Temporal UI ${env.TEMPORAL_UI_URL}
               payloads are encrypted (key ${payloadKeyId}${env.PAYLOAD_KEYS ? ' of PAYLOAD_KEYS' : ` in ${path.relative(root, devPayloadKeysFile(env))}`}); to read them in the UI, sign in to the
               console as the auditor, then in the UI's Codec Server settings choose "Use my browser setting",
               enter ${server}/codec and tick "Include cross-origin credentials"
+  Traces      ${traces}${traces.startsWith('http') ? ` (query API ${traces}/api/traces?service=gatehouse-api)` : ''}
   Model       ${modelEndpoint(env).offline ? `offline model at ${modelEndpoint(env).baseURL}` : 'Anthropic'}
 Try:  npm run copilot -- ask "what is the hostname and uptime of the demo device?"
       npm run copilot -- ask "restart the Spooler service on ACME-PC-01"     (T3: waits for an approver)

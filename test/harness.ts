@@ -17,7 +17,9 @@ import { generateSigningKeyPem, loadSigningKey } from '../cage/command-signing';
 import { enroll } from '../agent/enroll';
 import { createApiServer, type ApiServer } from '../api/server';
 import { environment, guardConfig, loadEnv, slackConfig, temporalCliPath, type Env } from '../lib/env';
+import { clientInterceptors } from '../lib/temporal';
 import { RateLimiter } from '../lib/rate-limiter';
+import { createApiMetrics, createWorkerMetrics, serveMetrics, type MetricsListener } from '../lib/metrics';
 import { createDatabase, type PrismaClient } from '../lib/prisma';
 import { createRedis, type Redis } from '../lib/redis';
 import { startOfflineModel } from '../offline-model/server';
@@ -91,6 +93,8 @@ export interface TestSystem {
   startWorker(): Promise<void>;
   keyOf(role: 'technician' | 'approver' | 'admin' | 'auditor', org?: 'acme' | 'globex'): string;
   request(method: string, route: string, opts?: { key?: string; body?: unknown; rawBody?: string }): Promise<{ status: number; body: any }>;
+  /** The `/metrics` addresses of the api and of the in-process worker (none for `workerProcess`), as Prometheus scrapes them. */
+  metricsUrls: { api: string; worker?: string };
   /** Another api node on the same database, Temporal and Redis (as a second replica would be). */
   startApiNode(): Promise<{ server: ApiServer; url: string }>;
   stop(): Promise<void>;
@@ -224,6 +228,8 @@ export interface TestSystemOptions {
 
 export async function startTestSystem(opts: TestSystemOptions = {}): Promise<TestSystem> {
   const dedicated = opts.dedicatedRedis ? await DedicatedRedis.start() : undefined;
+  // The agents send their spans where the api and the worker do (opts.env); nothing else of it reaches them.
+  const agentTracing = opts.env?.OTEL_EXPORTER_OTLP_ENDPOINT ? { OTEL_EXPORTER_OTLP_ENDPOINT: opts.env.OTEL_EXPORTER_OTLP_ENDPOINT } : {};
   const env = loadEnv(environment({ NODE_ENV: 'test', LOG_LEVEL: 'silent', ...opts.env, ...(dedicated ? { REDIS_URL: dedicated.url } : {}) }));
   const dbUrl = new URL(env.TEST_DATABASE_URL);
   const dbPath = opts.cuttableDatabase ? await CuttableTcpPath.open({ host: dbUrl.hostname, port: Number(dbUrl.port || 5432) }) : undefined;
@@ -245,7 +251,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
 
   const temporal = await TestWorkflowEnvironment.createLocal({
     server: { executable: { type: 'existing-path', path: temporalCliPath(env) }, ip: '127.0.0.1', log: { format: 'pretty', level: 'error' } },
-    client: { dataConverter: dataConverterOf(payloadCodec) },
+    client: { dataConverter: dataConverterOf(payloadCodec), interceptors: clientInterceptors },
   });
   const model = await startOfflineModel(0);
   const modelUrl = opts.modelUrl ?? model.url;
@@ -265,6 +271,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
     temporal: temporal.client,
     payloadCodec,
     logger,
+    metrics: createApiMetrics(),
     config: {
       databaseUrl: systemDbUrl,
       taskQueue,
@@ -294,7 +301,11 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
   };
 
   const workerEnv = loadEnv(environment({ ...opts.env, RATE_KEY_PREFIX: rateKeyPrefix, ANTHROPIC_API_KEY: '', ANTHROPIC_BASE_URL: modelUrl, DATABASE_URL: systemDbUrl, REDIS_URL: env.REDIS_URL }));
-  const deps = activityDeps(workerEnv, systemDb, redis, logger);
+  const deps = activityDeps(workerEnv, systemDb, redis, logger, createWorkerMetrics());
+  const metricsListeners: MetricsListener[] = [
+    await serveMetrics(apiDeps.metrics.registry, { host: '127.0.0.1', port: 0 }),
+    ...(opts.workerProcess ? [] : [await serveMetrics(deps.metrics.registry, { host: '127.0.0.1', port: 0 })]),
+  ];
   let worker: Worker | undefined;
   let workerRun: Promise<void> | undefined;
   let workerStarts = 0;
@@ -313,6 +324,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
         LOG_LEVEL: env.TEST_LOG_LEVEL,
         RATE_KEY_PREFIX: rateKeyPrefix,
         PAYLOAD_KEYS: payloadKeys,
+        WORKER_METRICS_PORT: '0',
       }),
       stdio: ['ignore', 'ignore', 'inherit'],
     });
@@ -397,6 +409,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
     await step('the api', () => api.close());
     await step('Temporal', () => temporal.teardown());
     await step('the offline model', () => new Promise((r) => model.server.close(r)));
+    for (const listener of metricsListeners) await step('a metrics listener', () => listener.close());
     await step('the Socket.IO stream', () => redis.del(socketIoStream), 2000);
     redis.disconnect();
     await step('PostgreSQL clients', async () => {
@@ -419,7 +432,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
       const spawnAgent = () =>
         spawn(process.execPath, ['--import', 'tsx', path.join(root, 'agent', 'main.ts'), '--credentials', credentialsFile, '--allow-loopback-discovery'], {
           cwd: root,
-          env: environment({ LOG_LEVEL: env.TEST_LOG_LEVEL }),
+          env: environment({ LOG_LEVEL: env.TEST_LOG_LEVEL, ...agentTracing }),
           stdio: ['ignore', 'inherit', 'inherit'],
         });
       const handle: NonNullable<TestSystem['agent']> = {
@@ -450,7 +463,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
       simulator = spawn(
         process.execPath,
         ['--import', 'tsx', path.join(root, 'agent', 'main.ts'), '--simulate', String(opts.simulated), '--org', seed.orgs.acme.slug, '--key', key, '--server', agentsPath ? `http://127.0.0.1:${agentsPath.port}` : url, '--reboot-seconds', '2'],
-        { cwd: root, env: environment({ DATA_DIR: tmp, LOG_LEVEL: env.TEST_LOG_LEVEL }), stdio: ['ignore', 'ignore', 'inherit'] },
+        { cwd: root, env: environment({ DATA_DIR: tmp, LOG_LEVEL: env.TEST_LOG_LEVEL, ...agentTracing }), stdio: ['ignore', 'ignore', 'inherit'] },
       );
       // The simulator enrolls every device, then connects them: both count as arriving.
       const simulatedDevices = { orgId: seed.orgs.acme.id, executor: 'simulated' };
@@ -515,6 +528,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
 
   return {
     modelStats: model.stats,
+    metricsUrls: { api: metricsListeners[0]!.url, worker: metricsListeners[1]?.url },
     activities: createActivities(deps),
     redisServer: dedicated,
     database: dbPath,

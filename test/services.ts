@@ -1,13 +1,15 @@
 /**
  * Real services a test can stop and start: a dedicated redis-server process, a TCP path to PostgreSQL that
- * can be cut (every connection dropped, new ones refused) and restored, as an outage looks to the clients, and an
- * SMTP server that keeps what it receives.
+ * can be cut (every connection dropped, new ones refused) and restored, as an outage looks to the clients, an
+ * SMTP server that keeps what it receives, and a Jaeger that keeps the traces it is sent.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { simpleParser } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
+import { existsSync } from 'node:fs';
+import { spawnJaeger, type JaegerPorts } from '../lib/jaeger';
 import { waitForPort } from '../lib/tcp';
 
 export interface ReceivedMail {
@@ -213,5 +215,68 @@ export class FakeSlack {
 
   stop(): Promise<void> {
     return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+/** A span as Jaeger's query API returns it, with its process's service name. */
+export interface JaegerSpan {
+  traceID: string;
+  spanID: string;
+  operationName: string;
+  /** Microseconds since the epoch. */
+  startTime: number;
+  duration: number;
+  references: { refType: string; spanID: string }[];
+  tags: { key: string; value: unknown }[];
+  service: string;
+}
+
+/**
+ * The real Jaeger (the binary the set-up builds, lib/jaeger.ts) on free loopback ports: processes export OTLP to
+ * `otlpUrl`, and `traces` reads them back through the query API, as the UI does.
+ */
+export class JaegerServer {
+  private constructor(
+    private readonly proc: ChildProcess,
+    readonly ports: JaegerPorts,
+  ) {}
+
+  static async start(binary: string): Promise<JaegerServer> {
+    if (!existsSync(binary)) throw new Error(`Jaeger is not at ${binary}; run the set-up (node scripts/setup.mjs --test), which builds it`);
+    const ports = { otlpHttp: await freePort(), ui: await freePort(), queryGrpc: await freePort() };
+    const proc = spawnJaeger(binary, ports);
+    proc.stdout?.resume();
+    proc.stderr?.resume();
+    const server = new JaegerServer(proc, ports);
+    try {
+      await waitPort(ports.ui, true);
+      await waitPort(ports.otlpHttp, true);
+    } catch (err) {
+      await server.stop();
+      throw err;
+    }
+    return server;
+  }
+
+  get otlpUrl(): string {
+    return `http://127.0.0.1:${this.ports.otlpHttp}`;
+  }
+
+  /** The traces of `service` Jaeger holds, each as its spans. */
+  async traces(service: string): Promise<JaegerSpan[][]> {
+    const res = await fetch(`http://127.0.0.1:${this.ports.ui}/api/traces?service=${encodeURIComponent(service)}&limit=100&lookback=1h`);
+    if (!res.ok) throw new Error(`Jaeger query answered ${res.status}`);
+    type RawSpan = Omit<JaegerSpan, 'service'> & { processID: string };
+    const body = (await res.json()) as { data: { spans: RawSpan[]; processes: Record<string, { serviceName: string }> }[] | null };
+    return (body.data ?? []).map((t) => t.spans.map(({ processID, ...span }) => ({ ...span, service: t.processes[processID]?.serviceName ?? '?' })));
+  }
+
+  async stop(): Promise<void> {
+    const proc = this.proc;
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    await new Promise((resolve) => {
+      proc.once('exit', resolve);
+      proc.kill('SIGTERM');
+    });
   }
 }

@@ -11,7 +11,8 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { Activities } from '../activities';
 import { environment, loadEnv, temporalCliPath } from '../lib/env';
-import { WORKFLOW_BUNDLE_OPTIONS } from '../worker/create-worker';
+import { createWorkerMetrics } from '../lib/metrics';
+import { sinksOf, WORKER_BUNDLING_OPTIONS } from '../worker/create-worker';
 import { freshRunBundle } from './workflow-bundle';
 
 try {
@@ -34,8 +35,10 @@ export async function workerWith(testEnv: TestWorkflowEnvironment, activities: A
   const worker = await Worker.create({
     connection: testEnv.nativeConnection,
     taskQueue,
-    ...(bundle ? { workflowBundle: bundle } : WORKFLOW_BUNDLE_OPTIONS),
+    ...(bundle ? { workflowBundle: bundle } : WORKER_BUNDLING_OPTIONS),
     activities,
+    // The worker's own sinks (the workflows call them), counting into metrics nobody reads here.
+    sinks: sinksOf(createWorkerMetrics()),
   });
   return { worker, taskQueue };
 }

@@ -1,32 +1,49 @@
 /** Builds the Temporal worker: the workflow bundle and every activity, with dependencies passed in. */
 import Anthropic from '@anthropic-ai/sdk';
 import type { PayloadCodec } from '@temporalio/common';
-import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import type { Context } from '@temporalio/activity';
+import { OpenTelemetryActivityInboundInterceptor } from '@temporalio/interceptors-opentelemetry/lib/worker';
+import { type InjectedSinks, type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import type { GatehouseSinks } from '../common/sinks';
 import { createActivities, type ActivityDeps } from '../activities';
 import { guardConfig, modelEndpoint, type Env } from '../lib/env';
 import { RateLimiter } from '../lib/rate-limiter';
 import type { Redis } from '../lib/redis';
 import type { Logger } from '../lib/logger';
+import type { WorkerMetrics } from '../lib/metrics';
 import { dataConverterOf } from '../lib/payload-codec';
 import type { Database } from '../lib/prisma';
 
 export const WORKFLOWS_PATH = require.resolve('../workflows');
+/** The workflow interceptors (they forward trace context): always in the bundle, so tracing on or off runs the same code. */
+export const WORKFLOW_INTERCEPTOR_MODULES = [require.resolve('./workflow-interceptors')];
 /**
  * What the workflow bundle is built from. A bundle prebuilt with these options (the tests build one per jest run)
  * is the same code a worker would bundle itself; bundle-affecting options (interceptor modules, a payload
  * converter) belong here so both paths keep them.
  */
-export const WORKFLOW_BUNDLE_OPTIONS = { workflowsPath: WORKFLOWS_PATH } as const;
+export const WORKFLOW_BUNDLE_OPTIONS = { workflowsPath: WORKFLOWS_PATH, workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES };
+/** The same, as Worker.create takes them when it bundles the workflows itself. */
+export const WORKER_BUNDLING_OPTIONS = { workflowsPath: WORKFLOWS_PATH, interceptors: { workflowModules: WORKFLOW_INTERCEPTOR_MODULES } };
 
 export function createAnthropic(env: Env): { client: Anthropic; offline: boolean } {
   const endpoint = modelEndpoint(env);
   return {
-    client: new Anthropic({ apiKey: endpoint.apiKey, baseURL: endpoint.baseURL, maxRetries: 1, timeout: 120_000 }),
+    client: new Anthropic({
+      apiKey: endpoint.apiKey,
+      baseURL: endpoint.baseURL,
+      maxRetries: 1,
+      timeout: 120_000,
+      // The SDK's own span of each call (model, tokens, timing) joins our trace. Pinned here, so no environment
+      // variable can turn on its content mode (the prompt and the answer as span attributes), and our trace ids are
+      // not sent to the model's provider.
+      openTelemetry: { propagation: false, traces: { enabled: true, contentMode: 'metadata_only' } },
+    }),
     offline: endpoint.offline,
   };
 }
 
-export function activityDeps(env: Env, { prisma, pool }: Database, redis: Redis, logger: Logger): ActivityDeps {
+export function activityDeps(env: Env, { prisma, pool }: Database, redis: Redis, logger: Logger, metrics: WorkerMetrics): ActivityDeps {
   const anthropic = createAnthropic(env);
   return {
     prisma,
@@ -38,8 +55,20 @@ export function activityDeps(env: Env, { prisma, pool }: Database, redis: Redis,
     model: { name: env.ANTHROPIC_MODEL, maxTokens: env.MODEL_MAX_TOKENS, offline: anthropic.offline },
     commands: { ttlSeconds: env.COMMAND_TTL_SECONDS },
     discovery: { allowLoopback: env.DISCOVERY_ALLOW_LOOPBACK },
+    metrics,
   };
 }
+
+/** The sinks workflows call (common/sinks.ts); never during replay, so a replayed turn is not counted again. */
+export function sinksOf(metrics: WorkerMetrics): InjectedSinks<GatehouseSinks> {
+  return { metrics: { turnEnded: { fn: (_info, outcome) => metrics.turns.inc({ outcome }), callDuringReplay: false } } };
+}
+
+/**
+ * Activity spans (OpenTelemetry; no-ops while tracing is off), children of the request that started their turn:
+ * the workflow interceptors forward its context in Temporal's headers.
+ */
+const activityInterceptors = [(ctx: Context) => ({ inbound: new OpenTelemetryActivityInboundInterceptor(ctx) })];
 
 export async function createWorker(opts: {
   connection: NativeConnection;
@@ -56,10 +85,11 @@ export async function createWorker(opts: {
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
-    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : WORKFLOW_BUNDLE_OPTIONS),
+    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle, interceptors: { activity: activityInterceptors } } : { ...WORKER_BUNDLING_OPTIONS, interceptors: { ...WORKER_BUNDLING_OPTIONS.interceptors, activity: activityInterceptors } }),
     activities: createActivities(opts.deps),
     // Codecs run outside the workflow sandbox: nothing of them goes into the bundle.
     dataConverter: dataConverterOf(opts.payloadCodec),
+    sinks: sinksOf(opts.deps.metrics),
     ...opts.extra,
   });
 }

@@ -1,7 +1,9 @@
 /** The worker process: runs the copilot workflows and every activity until SIGINT/SIGTERM. */
 import { DefaultLogger, NativeConnection, Runtime, type LogLevel } from '@temporalio/worker';
-import { EnvError, loadEnvOrExit } from '../lib/env';
+import { EnvError, loadEnvOrExit, metricsListenConfig } from '../lib/env';
 import { createLogger } from '../lib/logger';
+import { createWorkerMetrics, serveMetrics, type MetricsListener } from '../lib/metrics';
+import { startTracing } from '../lib/tracing';
 import { payloadCodecFromEnv, type EncryptionCodec } from '../lib/payload-codec';
 import { createDatabase } from '../lib/prisma';
 import { createRedis } from '../lib/redis';
@@ -20,8 +22,10 @@ async function main(): Promise<void> {
   });
 
   let payloadCodec: EncryptionCodec;
+  let metricsAt: ReturnType<typeof metricsListenConfig>;
   try {
     payloadCodec = payloadCodecFromEnv(env);
+    metricsAt = metricsListenConfig(env, 'worker');
   } catch (err) {
     if (!(err instanceof EnvError)) throw err;
     logger.fatal(err.message);
@@ -31,17 +35,22 @@ async function main(): Promise<void> {
   const redis = createRedis(env.REDIS_URL);
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis unavailable; rate limits and budgets deny until it is back'));
   redis.connect().catch(() => undefined);
+  const tracing = await startTracing({ endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: 'gatehouse-worker' });
+  const metrics = createWorkerMetrics({ defaults: true });
+  const metricsListener: MetricsListener = await serveMetrics(metrics.registry, metricsAt);
   const connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
   const worker = await createWorker({
     connection,
     namespace: env.TEMPORAL_NAMESPACE,
     taskQueue: env.TEMPORAL_TASK_QUEUE,
-    deps: activityDeps(env, db, redis, logger),
+    deps: activityDeps(env, db, redis, logger, metrics),
     payloadCodec,
   });
-  logger.info({ taskQueue: env.TEMPORAL_TASK_QUEUE, temporal: env.TEMPORAL_ADDRESS, payloadKeyId: payloadCodec.keyId }, 'worker started');
+  logger.info({ taskQueue: env.TEMPORAL_TASK_QUEUE, temporal: env.TEMPORAL_ADDRESS, payloadKeyId: payloadCodec.keyId, metrics: metricsListener.url, traces: env.OTEL_EXPORTER_OTLP_ENDPOINT ?? 'off' }, 'worker started');
   await worker.run(); // returns after SIGINT/SIGTERM, once in-flight tasks are done
   await connection.close();
+  await metricsListener.close();
+  await tracing?.shutdown().catch(() => undefined);
   await db.prisma.$disconnect();
   redis.disconnect();
 }

@@ -102,9 +102,9 @@ it('denies when PostgreSQL cannot be reached, and works again when it returns', 
   const before = sys.modelStats.messages;
   await sys.database!.cut();
   try {
-    const health = await sys.request('GET', '/healthz');
+    const health = await sys.request('GET', '/readyz');
     expect(health.status).toBe(503);
-    expect(health.body.services.postgres).toBe('down');
+    expect(health.body.down).toEqual(['postgres']);
     const refused = await sys.request('POST', `/v1/sessions/${sessionId}/messages`, { key: tech, body: { text: 'list the devices' } });
     expect(refused.status).toBe(503);
     expect(refused.body.error.message).toBe('the database is unavailable; nothing was run, try again shortly');
@@ -118,7 +118,7 @@ it('denies when PostgreSQL cannot be reached, and works again when it returns', 
   } finally {
     await sys.database!.restore();
   }
-  await waitUntil(async () => (await sys.request('GET', '/healthz')).status === 200, 'PostgreSQL to be reachable again');
+  await waitUntil(async () => (await sys.request('GET', '/readyz')).status === 200, 'PostgreSQL to be reachable again');
   const turnId = await sys.send(sessionId, tech, 'list the devices');
   const after = await sys.waitForTurn(sessionId, tech, turnId);
   expect(turnOf(after, turnId).status).toBe('answered');

@@ -9,7 +9,8 @@
  * carries only the id of the request the api recorded, and an activity checks that record (author, session,
  * rights, first use) before the workflow acts on it; approval decisions are checked the same way.
  */
-import { ApplicationFailure, allHandlersFinished, condition, continueAsNew, patched, setHandler, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, allHandlersFinished, condition, continueAsNew, patched, proxySinks, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { GatehouseSinks } from '../common/sinks';
 import {
   ApprovalDecisionSignal,
   CopilotPausedSignal,
@@ -29,6 +30,9 @@ import { Patch } from './patches';
 import { runTool, type TurnIds } from './run-tool';
 import { runToolCallTurn } from './tool-call-turn';
 import { CopilotSessionState, type CarriedState } from './session-state';
+
+// Told after the activation and never on replay: no count twice, nothing in the history.
+const { metrics } = proxySinks<GatehouseSinks>();
 
 export async function copilotSession(input: CopilotSessionInput & CarriedState): Promise<void> {
   const session = new CopilotSessionState(input.sessionId, input.orgId, input);
@@ -93,6 +97,7 @@ export async function copilotSession(input: CopilotSessionInput & CarriedState):
     } catch (err) {
       session.fail(turn, err instanceof ApplicationFailure ? err.message : 'the turn failed; see the server log');
     }
+    if (turn.status === 'answered' || turn.status === 'refused' || turn.status === 'failed') metrics.turnEnded(turn.status);
     if (workflowInfo().continueAsNewSuggested) {
       await condition(allHandlersFinished);
       // Checked again after the wait, in the same activation as continueAsNew, so no message can slip between.

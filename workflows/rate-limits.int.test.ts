@@ -126,11 +126,11 @@ it('denies every gated action while Redis is stopped, and works again when it is
     expect(turn).toMatchObject({ status: 'refused', answer: 'rate limit service unavailable, nothing was run' });
     expect(sys.modelStats.messages).toBe(before);
     expect(await sys.prisma.auditEvent.count({ where: { orgId: sys.seed.orgs.acme.id, action: 'ratelimit.unavailable' } })).toBeGreaterThan(0);
-    expect((await sys.request('GET', '/healthz')).body.services.redis).toBe('down');
+    expect(await sys.request('GET', '/readyz')).toMatchObject({ status: 503, body: { status: 'not ready', down: ['redis'] } });
   } finally {
     await sys.redisServer!.start();
   }
-  await waitUntil(async () => (await sys.request('GET', '/healthz')).body.services.redis === 'up', 'Redis to be reachable again');
+  await waitUntil(async () => (await sys.request('GET', '/readyz')).status === 200, 'Redis to be reachable again');
   const turnId = await sys.send(sessionId, tech, 'list the devices');
   expect(turnOf(await sys.waitForTurn(sessionId, tech, turnId), turnId).status).toBe('answered');
 });

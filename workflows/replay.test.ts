@@ -7,7 +7,8 @@ import path from 'node:path';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
-import { WORKFLOW_BUNDLE_OPTIONS } from '../worker/create-worker';
+import { createWorkerMetrics } from '../lib/metrics';
+import { sinksOf, WORKFLOW_BUNDLE_OPTIONS } from '../worker/create-worker';
 
 const fixtures = path.resolve(__dirname, '..', 'test', 'fixtures');
 const histories = readdirSync(path.join(fixtures, 'histories')).filter((f) => f.endsWith('.json') && f !== 'workflow-ids.json');
@@ -17,6 +18,8 @@ const load = (file: string) => historyFromJSON(JSON.parse(readFileSync(path.join
 
 /** Built here from the current source (not the run's shared bundle), once for every history rather than once each. */
 let currentCode: string;
+// The worker's sinks, as a worker registers them (never called while replaying).
+const sinks = sinksOf(createWorkerMetrics());
 beforeAll(async () => {
   try {
     Runtime.install({ logger: new DefaultLogger('ERROR') });
@@ -95,7 +98,7 @@ it('keeps secrets out of histories and caps what tools bring back', () => {
 });
 
 it.each(histories)('replays %s against the current workflow code', async (file) => {
-  await expect(Worker.runReplayHistory({ workflowBundle: { code: currentCode } }, load(file), workflowIds[file] ?? file)).resolves.toBeUndefined();
+  await expect(Worker.runReplayHistory({ workflowBundle: { code: currentCode }, sinks }, load(file), workflowIds[file] ?? file)).resolves.toBeUndefined();
 });
 
 it('catches a non-deterministic change to the workflow', async () => {

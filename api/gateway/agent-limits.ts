@@ -22,6 +22,7 @@ export function limitFrames(socket: AgentSocket, deps: ApiDeps, connections: Age
       (r) => {
         if (r.allowed) return next();
         counters.throttledFrames += 1;
+        deps.metrics.rateLimitRefusals.inc({ limit: kind === 'output' ? 'agent_output' : 'agent_frames' });
         if (Date.now() - refused.since > limit.windowMs) refused = { count: 0, since: Date.now() };
         refused.count += 1;
         if (refused.count > limit.max && socket.connected) {
@@ -34,6 +35,7 @@ export function limitFrames(socket: AgentSocket, deps: ApiDeps, connections: Age
       },
       () => {
         counters.throttledFrames += 1;
+        deps.metrics.failClosed.inc({ store: 'redis', check: 'agent_frames' });
         next(new Error('rate limit store unavailable'));
       },
     );

@@ -8,6 +8,7 @@ import { signCommand } from '../../cage/command-signing';
 import { commandRunSeconds, PROTOCOL_VERSION, type CommandDispatch, type CommandKind } from '../../common/protocol';
 import { UNFINISHED_COMMAND } from '../../common/session';
 import { stalePending, takeForDelivery, type Deliverable } from '../../lib/device-commands';
+import { contextOf, SpanKind, startSpan, traceparentOf, withSpan } from '../../lib/tracing';
 import type { CommandsNote } from '../../lib/pg-events';
 import type { ApiDeps } from '../deps';
 import type { AgentConnections, AgentSocket } from './agent-sockets';
@@ -37,8 +38,17 @@ export interface Delivery {
 export function createDelivery(deps: ApiDeps, connections: AgentConnections): Delivery {
   const { prisma } = deps;
 
-  /** Signs and sends one command; the caller records that it went out (the agent's journal makes a repeat harmless). */
+  /**
+   * Signs and sends one command; the caller records that it went out (the agent's journal makes a repeat harmless).
+   * Its span joins the trace of the activity that queued it, and the frame carries it on to the agent.
+   */
   const send = (socket: AgentSocket, cmd: Deliverable) => {
+    const span = startSpan(`command:dispatch ${cmd.kind}`, {
+      parent: contextOf(cmd.traceparent),
+      kind: SpanKind.PRODUCER,
+      attributes: { 'gatehouse.command.id': cmd.id, 'gatehouse.command.kind': cmd.kind, 'gatehouse.device.id': cmd.deviceId },
+    });
+    const traceparent = withSpan(span, () => traceparentOf());
     const unsigned = {
       v: PROTOCOL_VERSION as typeof PROTOCOL_VERSION,
       commandId: cmd.id,
@@ -48,8 +58,13 @@ export function createDelivery(deps: ApiDeps, connections: AgentConnections): De
       timeoutSeconds: dispatchTimeoutSeconds(deps, cmd.kind, cmd.params),
       approvalDigest: cmd.approvalDigest,
     };
-    const msg: CommandDispatch = { ...unsigned, signature: signCommand(deps.config.commandSigningKey, { ...unsigned, deviceId: cmd.deviceId }) };
+    const msg: CommandDispatch = {
+      ...unsigned,
+      signature: signCommand(deps.config.commandSigningKey, { ...unsigned, deviceId: cmd.deviceId }),
+      ...(traceparent ? { trace: { traceparent } } : {}),
+    };
     socket.emit('command:dispatch', msg);
+    span.end();
   };
 
   const sendAll = async (commands: (Deliverable & { status: string })[]) => {

@@ -93,6 +93,7 @@ export async function decideApproval({ deps, principal }: Caller, req: DecisionR
     data: { status: req.decision, decidedBy: principal.userId, decidedAt: now, channel: req.channel, reason: req.reason ?? null },
   });
   if (claimed.count !== 1) throw new AppError(AppErrorCode.Conflict, 'another decision was recorded first');
+  deps.metrics.approvalDecisions.observe({ channel: req.channel, decision: req.decision }, (now.getTime() - approval.createdAt.getTime()) / 1000);
   await audit(deps.prisma, {
     orgId: approval.orgId,
     actorType: 'user',

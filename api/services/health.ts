@@ -1,31 +1,47 @@
 /**
- * Whether the api's dependencies answer: Temporal, PostgreSQL and Redis, each probed with a bound on how long it
- * may take, so a dependency that hangs reads as down instead of holding the health check.
+ * Readiness: whether this api node can serve, i.e. whether Temporal, PostgreSQL and Redis answer. Each probe is
+ * bounded, so a dependency that hangs (a cut network path) counts as down within PROBE_TIMEOUT_MS instead of
+ * holding the load balancer's check open.
  */
 import type { ApiDeps } from '../deps';
 
-type Probe = 'up' | 'down';
+export const DEPENDENCIES = ['temporal', 'postgres', 'redis'] as const;
+export type Dependency = (typeof DEPENDENCIES)[number];
+export type Probe = 'up' | 'down';
 
-async function probe(fn: () => Promise<unknown>, ms = 2000): Promise<Probe> {
+const PROBE_TIMEOUT_MS = 2000;
+
+async function probe(fn: (signal: AbortSignal) => Promise<unknown>, ms = PROBE_TIMEOUT_MS): Promise<Probe> {
+  const abort = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error('timeout')), ms);
   });
   try {
-    await Promise.race([fn(), timeout]);
+    await Promise.race([fn(abort.signal), timeout]);
     return 'up';
   } catch {
     return 'down';
   } finally {
     clearTimeout(timer);
+    abort.abort(); // a probe that lost the race stops (and stops retrying) rather than linger
   }
 }
 
-export async function checkServices(deps: ApiDeps): Promise<Record<'temporal' | 'postgres' | 'redis', Probe>> {
+export interface Readiness {
+  ready: boolean;
+  services: Record<Dependency, Probe>;
+  /** The dependencies that did not answer, in DEPENDENCIES order. */
+  down: Dependency[];
+}
+
+export async function checkReadiness(deps: Pick<ApiDeps, 'temporal' | 'prisma' | 'redis'>): Promise<Readiness> {
   const [temporal, postgres, redis] = await Promise.all([
-    probe(() => deps.temporal.workflowService.getSystemInfo({})),
+    probe((signal) => deps.temporal.connection.withAbortSignal(signal, () => deps.temporal.workflowService.getSystemInfo({}))),
     probe(() => deps.prisma.$queryRaw`SELECT 1`),
     probe(() => deps.redis.ping()),
   ]);
-  return { temporal, postgres, redis };
+  const services = { temporal, postgres, redis };
+  const down = DEPENDENCIES.filter((d) => services[d] === 'down');
+  return { ready: down.length === 0, services, down };
 }

@@ -32,6 +32,7 @@ export async function setCopilotPaused({ deps, principal }: Caller, orgRef: stri
   let ended = 0;
   if (paused) ended = (await pauseOrgEndingCommands(deps.pool, org.id, principal.userId)).length;
   else await deps.prisma.organization.update({ where: { id: org.id }, data: { copilotPausedAt: null, copilotPausedBy: null } });
+  deps.metrics.pauses.inc({ action: paused ? 'paused' : 'resumed' });
   await audit(deps.prisma, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: paused ? 'copilot.paused' : 'copilot.resumed', target: org.slug, ...(paused ? { data: { commandsEnded: ended } } : {}) });
   const signalled = await broadcastPause(deps, org.id, paused, principal.userId);
   return { org, signalled };

@@ -1,0 +1,15 @@
+/**
+ * What workflows tell the worker process without a side effect of their own: Temporal sinks, which the worker
+ * calls after the activation and never while replaying a history, so a count never repeats on a replay and no
+ * call enters the history (worker/create-worker.ts implements them).
+ */
+import type { Sinks } from '@temporalio/workflow';
+
+export type TurnOutcome = 'answered' | 'refused' | 'failed';
+
+export interface GatehouseSinks extends Sinks {
+  metrics: {
+    /** A turn ended: counted by outcome in the worker's metrics. */
+    turnEnded(outcome: TurnOutcome): void;
+  };
+}
