@@ -6,12 +6,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { connectAgent, type AgentConnection } from '../agent/connection';
-import { enroll } from '../agent/enroll';
-import { createSimulatedExecutor, SimulatedMachine } from '../agent/executors/simulated';
-import { createLogger } from '../lib/logger';
-import { createEnrollmentKey } from '../prisma/seed-demo';
-import { startTestSystem, toolCall, toolStepOf, waitUntil, type TestSystem } from '../test/harness';
+import type { AgentConnection } from '../agent/connection';
+import { endpointWithLogMessage } from '../test/planted-endpoint';
+import { startTestSystem, toolCall, toolStepOf, type TestSystem } from '../test/harness';
 
 let sys: TestSystem;
 let tech: string;
@@ -29,19 +26,9 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-async function endpointWithLogMessage(message: string): Promise<string> {
-  const acme = sys.seed.orgs.acme;
-  const key = await createEnrollmentKey(sys.prisma, { orgId: acme.id, siteId: acme.siteIds[0]! });
-  const credentials = await enroll({ server: sys.url, key, name: `${acme.slug.toUpperCase()}-FS-02`, executor: 'simulated' });
-  const machine = new SimulatedMachine(credentials.name);
-  machine.record('error', 'Service Control Manager', 7034, message);
-  agent = connectAgent({ credentials, journalFile: path.join(dir, 'journal.jsonl'), logger: createLogger({ LOG_LEVEL: 'silent' }, 'agent'), executor: createSimulatedExecutor(machine) });
-  await waitUntil(async () => (await sys.prisma.device.findUniqueOrThrow({ where: { id: credentials.deviceId } })).online, 'the endpoint to connect');
-  return credentials.deviceId;
-}
-
 it('a service name read from an event log raises a T1 call to T3, and the approval says which argument came from which output', async () => {
-  const deviceId = await endpointWithLogMessage('The UpdHelperSvc service terminated unexpectedly. It has done this 3 time(s).');
+  const { deviceId, agent: endpoint } = await endpointWithLogMessage(sys, dir, { name: `${sys.seed.orgs.acme.slug.toUpperCase()}-FS-02`, source: 'Service Control Manager', eventId: 7034, message: 'The UpdHelperSvc service terminated unexpectedly. It has done this 3 time(s).' });
+  agent = endpoint;
   const sessionId = await sys.startSession(tech);
 
   const read = await sys.send(sessionId, tech, toolCall('get_event_logs', { device_id: deviceId, log: 'System' }));
