@@ -215,3 +215,15 @@ it('refuses a callToolRequest update sent straight to Temporal unless the api re
   const refusals = await sys.prisma.auditEvent.findMany({ where: { sessionId, action: 'workflow.request_refused' } });
   expect(refusals.map((e) => (e.data as { kind: string }).kind)).toEqual(['tool_call', 'tool_call', 'tool_call']);
 });
+
+it("counts tools/call against the caller's message rate like a typed message: past it, the call is refused and nothing runs", async () => {
+  // A technician of their own: the limit is per user (RATE_USER_MESSAGES_PER_MINUTE, 20 per minute here).
+  const { key } = await sys.createUser(['technician']);
+  const { client, sessionId } = await connect(key);
+  const results = [];
+  for (let i = 0; i < 21; i++) results.push(await call(client, 'list_devices', {}));
+  expect(results.slice(0, 20).every((r) => !r.isError)).toBe(true);
+  expect(results[20]).toMatchObject({ isError: true });
+  expect(textOf(results[20]!)).toMatch(/rate limit: at most 20 messages per 60s/);
+  expect(await sys.prisma.toolInvocation.count({ where: { sessionId } })).toBe(20);
+});
