@@ -58,6 +58,16 @@ export const TranscriptEntry = z.object({
   toolCall: z.boolean().optional(),
   createdAt: Time,
 });
+/** A command of the step still waiting for its device (it can be cancelled until it is sent). */
+export const WaitingCommand = z.object({
+  commandId: z.string(),
+  device: z.string(),
+  online: z.boolean(),
+  lastSeenAt: Time.nullable(),
+  status: z.enum(['pending', 'delivered']),
+  expiresAt: Time,
+});
+export const CommandCancelledAnswer = z.object({ id: z.string(), device: z.string(), kind: z.string(), status: z.literal('failed'), errorCode: z.literal('CANCELLED') });
 export const SessionStep = z.object({
   id: Id,
   turnId: z.string(),
@@ -69,6 +79,8 @@ export const SessionStep = z.object({
   flagged: z.boolean(),
   createdAt: Time,
   completedAt: Time.nullable(),
+  /** Commands of the call still waiting for their device or running on it; empty once the call has finished. */
+  waiting: z.array(WaitingCommand),
 });
 export const SessionAnswer = z.object({
   id: Id,

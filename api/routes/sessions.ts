@@ -85,7 +85,7 @@ export const getSession = defineRoute({
   responses: { 200: 'The session', 400: 'Invalid id', 401: 'No valid API key', 404: 'Unknown session' },
   response: SessionAnswer,
   async handler(ctx) {
-    const { session, messages, steps, flagged, usage, messagesInWindow, state } = await sessions.viewSession(ctx, ctx.params.id);
+    const { session, messages, steps, flagged, usage, messagesInWindow, state, waiting } = await sessions.viewSession(ctx, ctx.params.id);
     const { userMessages } = ctx.deps.config.guards.rates;
     return {
       status: 200,
@@ -121,6 +121,14 @@ export const getSession = defineRoute({
           flagged: flagged.has(t.id),
           createdAt: t.createdAt.toISOString(),
           completedAt: t.completedAt?.toISOString() ?? null,
+          waiting: (waiting.get(t.id) ?? []).map((c) => ({
+            commandId: c.id,
+            device: c.device.name,
+            online: c.device.online,
+            lastSeenAt: c.device.lastSeenAt?.toISOString() ?? null,
+            status: c.status as 'pending' | 'delivered',
+            expiresAt: c.expiresAt.toISOString(),
+          })),
         })),
       },
     };
