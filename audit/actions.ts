@@ -39,6 +39,7 @@ export const AUDIT_ACTIONS = {
   // Policy, budget, kill switch
   'policy.updated': "an org admin changed the org's tier overrides or approval time",
   'policy.lowered': 'an org admin lowered a tool below its default tier',
+  'policy.limits_raised': "an org admin set the org's rate limits above the defaults (messages per user or per org, calls of a tool)",
   'budget.updated': "an org admin changed the org's model budget",
   'budget.denied': 'a model call was refused: the budget is spent',
   'budget.hourly_ceiling': 'a model call was refused: the hourly ceiling was reached',

@@ -210,6 +210,13 @@ export const PolicyAnswer = z.object({
   defaults: z.record(z.string(), z.unknown()),
   overrides: z.array(Override.extend({ setBy: Id, updatedAt: Time })),
   approvalTtlSeconds: z.object({ t3: z.number(), t4: z.number() }),
+  /** The limits in force: the org's own where its admins set one (`custom`), the defaults otherwise. */
+  rateLimits: z.object({
+    userMessagesPerMinute: z.number(),
+    orgMessagesPerHour: z.number(),
+    toolCallsPerUser: z.record(z.string(), z.object({ max: z.number(), windowSeconds: z.number() })),
+    custom: z.object({ userMessagesPerMinute: z.number().nullable(), orgMessagesPerHour: z.number().nullable(), toolCallsPerUser: z.record(z.string(), z.number()) }),
+  }),
 });
 export const PolicySavedAnswer = z.object({ org: z.string(), overrides: z.array(Override) });
 export const UsageAnswer = Usage.extend({ org: z.string() });
