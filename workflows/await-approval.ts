@@ -5,10 +5,11 @@
  */
 import { condition } from '@temporalio/workflow';
 import type { ApprovalOutcome } from '../common/session';
-import { db } from './activities';
+import { steps } from './activities';
 import type { CopilotSessionState } from './session-state';
 
 export async function awaitApproval(session: CopilotSessionState, approvalId: string, expiresAtMs: number): Promise<ApprovalOutcome> {
+  const db = steps();
   for (;;) {
     const remaining = Math.max(expiresAtMs - Date.now(), 0);
     const woke = await condition(() => session.decisions.length > 0 || session.paused, remaining);

@@ -32,6 +32,12 @@ export const Patch = {
    * `queueDeviceCommands`, results by the `commandResults` signal, outcomes read from the rows.
    */
   OneCommandPath: 'device-commands-one-path',
+  /**
+   * A turn's short checks and records (admitting the message, the budget reservation, authorization, the approval's
+   * verification, the tool's result) run as local activities: the same code and checks, in the workflow task that
+   * asks for them instead of a round trip through the activity queue each. Model calls stay activities.
+   */
+  LocalTurnSteps: 'local-turn-steps',
 } as const;
 
 export type PatchId = (typeof Patch)[keyof typeof Patch];

@@ -5,7 +5,7 @@
 import { executeChild, patched, workflowInfo } from '@temporalio/workflow';
 import { BREAKER_DENIAL, PAUSED_DENIAL, type ToolResultRef, type TurnState } from '../common/session';
 import { remediationWorkflowId } from '../common/ids';
-import { db } from './activities';
+import { steps } from './activities';
 import { awaitApproval } from './await-approval';
 import { runDeviceCommands } from './device-commands';
 import { dispatchEachCommand } from './frozen/dispatch-each-command';
@@ -29,11 +29,12 @@ export async function runTool(ids: TurnIds, session: CopilotSessionState, turn: 
     // before it replay without it. The denial stands whether or not the audit write succeeds.
     if (patched(Patch.AuditLocalDenials)) {
       const rule = session.breaker.tripped ? 'breaker' : 'paused';
-      await db.recordLocalDenial({ ...ids, userId: turn.userId, toolUseId: toolUse.id, tool: toolUse.name, rule, reason: local }).catch(() => undefined);
+      await steps().recordLocalDenial({ ...ids, userId: turn.userId, toolUseId: toolUse.id, tool: toolUse.name, rule, reason: local }).catch(() => undefined);
     }
     return { toolUseId: toolUse.id, deniedReason: local };
   }
 
+  const db = steps();
   const auth = await db.authorizeToolCall({ ...ids, userId: turn.userId, toolUse, tainted: session.tainted });
   const step: ToolStep = session.addToolStep(turn, {
     kind: 'tool',
