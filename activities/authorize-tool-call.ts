@@ -52,8 +52,17 @@ const deny = (rule: DenialRule, reason: string, parsed?: unknown): Verdict => ({
  * A retry (the earlier attempt's result never reached history) decides afresh against the current state.
  */
 export function makeAuthorizeToolCall(deps: ActivityDeps) {
+  const authorize = authorizeOnce(deps);
+  // The call it decided on comes back with the decision: a local activity's marker keeps only its result, and the
+  // audit timeline (audit/timeline.ts) shows which call was decided.
+  return async function authorizeToolCall(input: AuthorizeToolCallInput): Promise<Authorization & { toolUse?: { name: string; input: unknown } }> {
+    return { ...(await authorize(input)), toolUse: { name: input.toolUse.name.slice(0, 100), input: input.toolUse.input } };
+  };
+}
+
+function authorizeOnce(deps: ActivityDeps) {
   const { prisma } = deps;
-  return async function authorizeToolCall(input: AuthorizeToolCallInput): Promise<Authorization> {
+  return async function decideAndRecord(input: AuthorizeToolCallInput): Promise<Authorization> {
     const invocationId = serverInvocationId(input);
     // Unique by construction; should a row of another call ever sit under this id, it is neither overwritten nor
     // reused (its approval, its output), and nothing runs.

@@ -139,7 +139,15 @@ async function ask(message: string, opts: { server: string; org: string; key: st
   const socket: Socket<ConsoleServerEvents, ConsoleClientEvents> = io(new URL('/console', opts.server).toString(), { auth: { token: opts.key }, transports: ['websocket'] });
   // Commands already shown as waiting (pushed, or read back from the session while the turn runs).
   const told = new Set<string>();
+  // The turn's end is pushed (turn:ended): the loop below reads the answer at once instead of at its next poll.
+  let wake: (() => void) | undefined;
+  const ended = new Set<string>();
   socket.on('session:event', (e) => {
+    if (e.type === SessionEventType.TurnEnded) {
+      ended.add(e.turnId);
+      wake?.();
+      return;
+    }
     if (e.type === SessionEventType.CommandWaiting && e.commandId) {
       if (told.has(e.commandId)) return;
       told.add(e.commandId);
@@ -155,7 +163,12 @@ async function ask(message: string, opts: { server: string; org: string; key: st
     // Long enough for a human to answer an approval (T3 approvals expire after 30 minutes by default).
     const deadline = Date.now() + 40 * 60_000;
     while (Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 750));
+      // Told it ended: read it now (and again shortly, the workflow records the answer a moment after the event).
+      await new Promise<void>((r) => {
+        const timer = setTimeout(r, ended.has(turnId) ? 50 : 750);
+        wake = () => (clearTimeout(timer), r());
+      });
+      wake = undefined;
       const got = await api<SessionView>(opts.server, opts.key, 'GET', `/v1/sessions/${sessionId}`);
       const turn = got.json.turns?.find((t) => t.turnId === turnId);
       showWaiting(got.json, turnId, told);

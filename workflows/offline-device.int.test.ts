@@ -6,6 +6,8 @@
  * and only its technician or an org admin may cancel it. Real api, worker, Temporal, PostgreSQL, agent process, CLI.
  */
 import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { environment } from '../lib/env';
@@ -19,21 +21,24 @@ let tech: string;
 let name: string;
 let deviceId: string;
 let sessionId: string;
+let dataDir: string;
 
 beforeAll(async () => {
   sys = await startTestSystem({ simulated: 1, cuttableAgents: true, env: { RATE_USER_MESSAGES_PER_MINUTE: '1000' } });
   tech = sys.keyOf('technician');
   [name, deviceId] = [...sys.simulated][0]! as [string, string];
   sessionId = await sys.startSession(tech);
+  dataDir = await mkdtemp(path.join(os.tmpdir(), 'gatehouse-cli-'));
 }, 180_000);
 
 afterAll(async () => {
   await sys?.stop();
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
 
 /** The technician's CLI against the test system, as they would run it. */
 async function copilot(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env = environment({ LOG_LEVEL: 'silent', GATEHOUSE_API_KEY: tech });
+  const env = environment({ LOG_LEVEL: 'silent', GATEHOUSE_API_KEY: tech, DATA_DIR: dataDir });
   try {
     const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', path.join(root, 'cli', 'copilot.ts'), ...args, '--server', sys.url], { cwd: root, env });
     return { code: 0, stdout, stderr };
@@ -67,6 +72,12 @@ it('answers a read of an offline device at once with when it was last seen and i
   const [command] = await commandsOf(turnId);
   expect(command).toMatchObject({ status: 'failed', errorCode: 'DEVICE_OFFLINE', deliveredAt: null });
   expect([...CommandJournal.startsIn(sys.journalOf(name)).values()].reduce((a, b) => a + b, 0)).toBe(1);
+
+  // As a new user tries it: the CLI prints the tool it runs and then the answer, at once.
+  const cli = await copilot('ask', question, '--org', sys.seed.orgs.acme.slug);
+  expect(cli.code).toBe(0);
+  expect(cli.stdout).toContain('→ get_device_info (tier 1)');
+  expect(cli.stdout).toContain(`${name} has been offline since ${lastSeen}, so it was not read live.`);
 });
 
 it('waits for an offline device when asked, shows the wait, and the technician cancels it with the CLI', async () => {

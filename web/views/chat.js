@@ -263,13 +263,15 @@ export function chatView(main, ctx, [sessionId]) {
   const unwatch = watchSession(sessionId, (e) => {
     if (e.type === SessionEventType.RemediationProgress && e.invocationId && e.progress) progress.set(e.invocationId, e.progress);
     const line = describe(e);
+    // The turn's answer is pushed: read it back now, and once more shortly (the workflow records it a moment after).
+    if (e.type === SessionEventType.TurnEnded) return void (load(), setTimeout(load, 300));
     if (line) {
       live.append(el('li', { class: e.type.replace(':', '-') }, line));
       while (live.children.length > 8) live.firstElementChild.remove();
     }
     soon();
   });
-  // The turn's end is read back (no event says "answered"): poll while something is going on.
+  // Besides the pushed turn:ended, poll while something is going on (a refusal or failure is not pushed).
   const poll = setInterval(() => {
     if (!session || session.status !== 'idle' || session.turns.some((t) => t.status === 'queued' || t.status === 'running')) void load();
   }, 1500);
