@@ -165,6 +165,18 @@ async function main(): Promise<void> {
     await sys.waitForTurn(sessionId, oneTech, turn, 90_000);
     await save(sys, sessionId, 'copilot-session-one-path');
     await saveWorkflow(sys, await remediationOf(sys, sessionId), 'remediation-one-path');
+
+    // Once a turn's short checks and records run as local activities (patch local-turn-steps): a live read, an
+    // approved change, and a read of a device that is offline, answered at once from what is known of it.
+    const localTech = (await sys.createUser(['technician'])).key;
+    sessionId = await sys.startSession(localTech);
+    await sys.waitForTurn(sessionId, localTech, await sys.send(sessionId, localTech, tool('get_device_info', { device_id: pc1 })));
+    turn = await sys.send(sessionId, localTech, tool('manage_service', { device_id: pc2, service: 'Spooler', action: 'restart' }));
+    await decide((await sys.waitForApproval(sessionId)).id, { decision: 'approve', reason: 'printing is down' });
+    await sys.waitForTurn(sessionId, localTech, turn);
+    const away = await sys.enrollDevice('fixture-offline');
+    await sys.waitForTurn(sessionId, localTech, await sys.send(sessionId, localTech, tool('get_device_info', { device_id: away.deviceId })));
+    await save(sys, sessionId, 'copilot-session-local-steps');
   } finally {
     await sys.stop();
   }
