@@ -167,7 +167,7 @@ async function startBareAsk(sys: TestSystem, deviceId: string): Promise<{ once(i
       worker.shutdown();
       await running;
       agent.kill();
-      io.close();
+      await io.close();
     },
   };
 }
