@@ -8,6 +8,7 @@
 'use strict';
 
 const main = document.getElementById('main');
+const MESSAGE_ROUTE = 'POST /v1/sessions/:id/messages';
 const palette = ['#2f6fdf', '#1f9d74', '#c25a0e', '#8a3ffc', '#c21a5a', '#00819c', '#6d7a0a'];
 const colors = new Map();
 const colorOf = (service) => {
@@ -76,17 +77,21 @@ async function searchView(params) {
   const services = ((await api('/api/services')).data ?? []).filter((s) => !s.startsWith('jaeger')).sort();
   const service = params.get('service') ?? services.find((s) => s === 'gatehouse-api') ?? services[0];
   const lookback = params.get('lookback') ?? '1h';
+  // A copilot question is a message's trace; the console's and the CLI's polling would bury it, so that is the
+  // first view when the api has one. "(every operation)" lists them all.
+  const operations = service ? (((await api(`/api/services/${encodeURIComponent(service)}/operations`)).data ?? []).sort()) : [];
+  const operation = params.has('operation') ? params.get('operation') : operations.find((o) => o === MESSAGE_ROUTE) ?? '';
   const form = el(
     'form',
     { class: 'search', method: 'get', action: '/search' },
     el('label', {}, 'Service', el('select', { name: 'service' }, services.map((s) => el('option', s === service ? { value: s, selected: '' } : { value: s }, s)))),
-    el('label', {}, 'Operation (optional)', el('input', { name: 'operation', value: params.get('operation') ?? '' })),
+    el('label', {}, 'Operation', el('select', { name: 'operation' }, ['', ...operations].map((o) => el('option', o === operation ? { value: o, selected: '' } : { value: o }, o || '(every operation)')))),
     el('label', {}, 'Lookback', el('select', { name: 'lookback' }, ['15m', '1h', '6h', '24h'].map((l) => el('option', l === lookback ? { value: l, selected: '' } : { value: l }, l)))),
     el('button', {}, 'Find traces'),
   );
   if (!service) return show(form, el('p', { class: 'empty' }, 'No service has sent a span yet. Ask Gatehouse something, then reload.'));
   const query = new URLSearchParams({ service, lookback, limit: '50' });
-  if (params.get('operation')) query.set('operation', params.get('operation'));
+  if (operation) query.set('operation', operation);
   const traces = ((await api(`/api/traces?${query}`)).data ?? []).map(arrange).filter((spans) => spans.length > 0);
   traces.sort((a, b) => b[0].startTime - a[0].startTime);
   const rows = traces.map((spans) => {
@@ -106,7 +111,7 @@ async function searchView(params) {
   show(
     form,
     rows.length === 0
-      ? el('p', { class: 'empty' }, `No trace of ${service} in the last ${lookback}.`)
+      ? el('p', { class: 'empty' }, `No trace of ${service}${operation ? ` ${operation}` : ''} in the last ${lookback}.`)
       : el('table', {}, el('thead', {}, el('tr', {}, ['Started', 'Root span', 'Duration', 'Spans', 'Services'].map((h) => el('th', {}, h)))), el('tbody', {}, rows)),
   );
 }
