@@ -33,6 +33,12 @@ export const Patch = {
    */
   OneCommandPath: 'device-commands-one-path',
   /**
+   * The run makes workflow spans (OpenTelemetry: the run, each update and signal, each activity and child started).
+   * Decided by the trace interceptors (worker/workflow-interceptors.ts), not by a workflow: their spans add awaits
+   * that histories recorded without them do not expect.
+   */
+  WorkflowSpans: 'workflow-spans',
+  /**
    * A turn's short checks and records (admitting the message, the budget reservation, authorization, the approval's
    * verification, the tool's result) run as local activities: the same code and checks, in the workflow task that
    * asks for them instead of a round trip through the activity queue each. Model calls stay activities.
