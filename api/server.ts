@@ -15,6 +15,9 @@ import type { ApiDeps } from './deps';
 import { collectFromDatabase, countAgentsOf } from './metrics';
 import { createAgentGateway, type AgentGateway, type AgentNamespace } from './gateway/agents';
 import { createConsoleGateway, type ConsoleNamespace } from './gateway/console';
+import { createTerminalGateway, type TerminalGateway, type TerminalNamespace } from './gateway/terminals';
+import { TerminalsNote } from '../lib/pg-events';
+import { terminalRoutes } from './routes/terminals';
 import { errorHandler, notFoundHandler, refuseInvalidUtf8 } from './http/errors';
 import { buildOpenApi, registerRoutes, type AnyRoute } from './http/route';
 import { createWebAuth, type WebAuth } from './http/web-session';
@@ -63,12 +66,14 @@ export const ROUTES: AnyRoute[] = [
   ...codecRoutes,
   ...identityRoutes,
   ...tenancyRoutes,
+  ...terminalRoutes,
 ];
 
 export interface ApiServer {
   http: http.Server;
   io: Server;
   gateway: AgentGateway;
+  terminals: TerminalGateway;
   listen(port: number, host: string): Promise<string>;
   close(): Promise<void>;
 }
@@ -172,7 +177,9 @@ export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
   io.adapter(createAdapter(adapterRedis, { streamName: deps.config.socketIoStream, blockTimeInMs: 500 }));
   // The console page's websocket is authenticated by its session cookie (see gateway/console.ts).
   io.engine.use(web.handshake);
-  const gateway = createAgentGateway(io.of('/agents') as AgentNamespace, deps);
+  let terminals: TerminalGateway | undefined;
+  const gateway = createAgentGateway(io.of('/agents') as AgentNamespace, deps, () => terminals);
+  terminals = createTerminalGateway(io.of('/terminal') as TerminalNamespace, deps, (deviceId) => gateway.live(deviceId), deps.config.terminals);
   const consoleGateway = createConsoleGateway(io.of('/console') as ConsoleNamespace, deps);
   const uncountAgents = countAgentsOf(deps.metrics, gateway);
   collectFromDatabase(deps);
@@ -189,6 +196,9 @@ export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
       if (channel === Channel.Commands) {
         const note = CommandsNote.safeParse(json);
         if (note.success) void gateway.deliver(note.data.commands).catch((err: unknown) => deps.logger.error({ err }, 'delivery failed'));
+      } else if (channel === Channel.Terminals) {
+        const note = TerminalsNote.safeParse(json);
+        if (note.success) terminals?.close(note.data);
       } else if (channel === Channel.SessionEvents) {
         const event = SessionEvent.safeParse(json);
         if (event.success) consoleGateway.publish(event.data);
@@ -220,6 +230,7 @@ export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
     http: server,
     io,
     gateway,
+    terminals,
     async listen(port, host) {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -236,6 +247,7 @@ export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
       transport?.close();
       web.close();
       await events.close();
+      terminals?.shutdown();
       gateway.close();
       uncountAgents();
       await new Promise<void>((resolve) => io.close(() => resolve()));

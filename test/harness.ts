@@ -16,6 +16,7 @@ import { saveCredentials } from '../agent/credentials';
 import { generateSigningKeyPem, loadSigningKey } from '../cage/command-signing';
 import { enroll } from '../agent/enroll';
 import { createApiServer, type ApiServer } from '../api/server';
+import { terminalConfig } from '../api/deps';
 import { environment, guardConfig, loadEnv, slackConfig, temporalCliPath, type Env } from '../lib/env';
 import { clientInterceptors } from '../lib/temporal';
 import { RateLimiter } from '../lib/rate-limiter';
@@ -287,6 +288,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
       partnerId: seed.partnerId,
       webSecret: crypto.randomBytes(32).toString('hex'),
       commandSigningKey: loadSigningKey(generateSigningKeyPem()),
+      terminals: terminalConfig(env),
       mail: env.SMTP_URL ? { smtpUrl: env.SMTP_URL, from: env.MAIL_FROM } : undefined,
       slack: slackConfig(env),
     },

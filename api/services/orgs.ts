@@ -14,12 +14,15 @@ import { pauseOrgEndingCommands } from '../../lib/device-commands';
 import type { ApiDeps } from '../deps';
 import { findOrgFor, Role, visibleSessions } from '../http/access';
 import type { Caller } from './caller';
+import { pauseOrgTerminals, terminalWorkflowsOf } from './terminals';
 
 /** Tells every session of the org at once; a session that misses the signal still denies through its activities. */
 async function broadcastPause(deps: ApiDeps, orgId: string, paused: boolean, by: string): Promise<number> {
   const sessions = await deps.prisma.copilotSession.findMany({ where: { orgId }, select: { workflowId: true } });
+  // Terminal requests hear the same hint: a pending one's approval is withdrawn, an approved one's window ends.
+  const terminals = paused ? await terminalWorkflowsOf(deps, orgId) : [];
   const results = await Promise.allSettled(
-    sessions.map((s) => deps.temporal.workflow.getHandle(s.workflowId).signal(copilotPausedSignal, { paused, by })),
+    [...sessions.map((s) => s.workflowId), ...terminals].map((workflowId) => deps.temporal.workflow.getHandle(workflowId).signal(copilotPausedSignal, { paused, by })),
   );
   return results.filter((r) => r.status === 'fulfilled').length;
 }
@@ -32,8 +35,10 @@ export async function setCopilotPaused({ deps, principal }: Caller, orgRef: stri
   let ended = 0;
   if (paused) ended = (await pauseOrgEndingCommands(deps.pool, org.id, principal.userId)).length;
   else await deps.prisma.organization.update({ where: { id: org.id }, data: { copilotPausedAt: null, copilotPausedBy: null } });
+  // Live terminals close at once, on every api node; no terminal of the org opens until it is resumed.
+  const terminalsEnded = paused ? await pauseOrgTerminals(deps, org.id) : 0;
   deps.metrics.pauses.inc({ action: paused ? 'paused' : 'resumed' });
-  await audit(deps.prisma, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: paused ? 'copilot.paused' : 'copilot.resumed', target: org.slug, ...(paused ? { data: { commandsEnded: ended } } : {}) });
+  await audit(deps.prisma, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: paused ? 'copilot.paused' : 'copilot.resumed', target: org.slug, ...(paused ? { data: { commandsEnded: ended, terminalsEnded } } : {}) });
   const signalled = await broadcastPause(deps, org.id, paused, principal.userId);
   return { org, signalled };
 }

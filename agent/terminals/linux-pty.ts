@@ -1,0 +1,103 @@
+/**
+ * A real pseudo-terminal on Linux through `@lydell/node-pty` (node-pty with prebuilt binaries: nothing is compiled
+ * on the endpoint). The shell is the agent user's login shell with a clean environment: the agent's own variables
+ * (its credential path, tokens) never reach it.
+ *
+ * Echo: whether the terminal echoes input is the slave's termios ECHO flag, which Node cannot read; `stty -g` on
+ * the slave device can. It is read again after output (a program turns echo off before it prints its password
+ * prompt, so the state is fresh by the time someone types), at most one read at a time, and input is answered with
+ * the state read before it was written.
+ */
+import { execFile } from 'node:child_process';
+import os from 'node:os';
+import { spawn as spawnPty, type IPty } from '@lydell/node-pty';
+import type { Pty, PtyExit, PtyFactory, PtySize } from './pty';
+
+/** termios c_lflag ECHO (Linux). */
+const ECHO = 0o10;
+
+/** The ECHO flag from `stty -g` (iflag:oflag:cflag:lflag:…, hex); null when it cannot be read. */
+export function echoFromStty(saved: string): boolean | null {
+  const lflag = saved.trim().split(':')[3];
+  if (lflag === undefined || !/^[0-9a-f]+$/i.test(lflag)) return null;
+  return (parseInt(lflag, 16) & ECHO) !== 0;
+}
+
+function readEcho(ptsName: string): Promise<boolean | null> {
+  return new Promise((resolve) => {
+    execFile('stty', ['-F', ptsName, '-g'], { timeout: 2000 }, (err, stdout) => resolve(err ? null : echoFromStty(stdout)));
+  });
+}
+
+/** `shell`: TERMINAL_SHELL; `path`: PATH as lib/env.ts read it (the only variable of the agent's own the shell gets). */
+export function createLinuxPtyFactory(opts: { shell: string; path: string }): PtyFactory {
+  return (size: PtySize): Pty => {
+    const user = os.userInfo();
+    const env: Record<string, string> = { TERM: 'xterm-256color', COLORTERM: 'truecolor', LANG: 'C.UTF-8', PATH: opts.path, HOME: user.homedir, USER: user.username, LOGNAME: user.username, SHELL: opts.shell };
+    const shell = opts.shell;
+    // encoding null: raw bytes in and out, never decoded on the endpoint.
+    const pty: IPty = spawnPty(shell, [], { name: 'xterm-256color', cols: size.cols, rows: size.rows, cwd: os.homedir(), env, encoding: null });
+    const ptsName = (pty as IPty & { ptsName?: string }).ptsName ?? '';
+    let echo = true;
+    let reading: Promise<void> | null = null;
+    let again = false;
+    const refresh = (): Promise<void> => {
+      if (reading) {
+        again = true;
+        return reading;
+      }
+      reading = readEcho(ptsName).then((state) => {
+        if (state !== null) echo = state;
+        reading = null;
+        if (again) {
+          again = false;
+          void refresh();
+        }
+      });
+      return reading;
+    };
+    let exited = false;
+    pty.onExit(() => {
+      exited = true;
+    });
+    return {
+      onData(listener) {
+        pty.onData((data) => {
+          listener(typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data));
+          if (ptsName && !exited) void refresh();
+        });
+      },
+      onExit(listener) {
+        pty.onExit(({ exitCode, signal }) => listener({ exitCode, signal: signal ?? null } satisfies PtyExit));
+      },
+      write: (data) => pty.write(data),
+      resize: (cols, rows) => {
+        if (!exited) pty.resize(cols, rows);
+      },
+      pause: () => pty.pause(),
+      resume: () => pty.resume(),
+      async echo() {
+        if (reading) await reading;
+        return echo;
+      },
+      kill() {
+        if (exited) return;
+        try {
+          pty.kill('SIGHUP');
+        } catch {
+          // gone already
+        }
+        // A shell that ignores SIGHUP (or a child holding the terminal) is killed for good a moment later.
+        setTimeout(() => {
+          if (!exited) {
+            try {
+              process.kill(pty.pid, 'SIGKILL');
+            } catch {
+              // gone
+            }
+          }
+        }, 2000).unref();
+      },
+    };
+  };
+}
