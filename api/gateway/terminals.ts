@@ -15,6 +15,7 @@ import {
   AgentTerminalExit,
   AgentTerminalOutput,
   TERMINAL_CLIENT_EVENTS,
+  TERMINAL_INPUT_BUFFER,
   TerminalEnd,
   TerminalInput,
   TerminalOpen,
@@ -33,8 +34,19 @@ import type { AgentSocket } from './agent-sockets';
 import { TerminalRecorder } from './terminal-recorder';
 import { TerminalRelay } from './terminal-relay';
 
-type TerminalSocket = Socket<TerminalClientEvents, TerminalServerEvents, Record<string, never>, { principal: Principal; relay?: TerminalRelay }>;
-export type TerminalNamespace = Namespace<TerminalClientEvents, TerminalServerEvents, Record<string, never>, { principal: Principal; relay?: TerminalRelay }>;
+/**
+ * What a connection holds: its principal, its terminal once the open is checked, and until then what the browser
+ * sent early (input and resizes, in order, bounded like the relay's own queue), handed to the relay when it exists.
+ */
+interface TerminalSocketData {
+  principal: Principal;
+  relay?: TerminalRelay;
+  early?: { items: ({ kind: 'input'; data: string } | { kind: 'resize'; cols: number; rows: number })[]; bytes: number };
+}
+type TerminalSocket = Socket<TerminalClientEvents, TerminalServerEvents, Record<string, never>, TerminalSocketData>;
+export type TerminalNamespace = Namespace<TerminalClientEvents, TerminalServerEvents, Record<string, never>, TerminalSocketData>;
+
+const ONE_PER_CONNECTION = 'this connection already has a terminal; open another connection';
 
 export interface TerminalLimits {
   maxPerDevice: number;
@@ -74,7 +86,8 @@ export function createTerminalGateway(nsp: TerminalNamespace, deps: ApiDeps, age
   async function open(socket: TerminalSocket, raw: unknown): Promise<TerminalOpenAck> {
     const msg = TerminalOpen.safeParse(raw);
     if (!msg.success) return { ok: false, error: 'invalid terminal:open frame' };
-    if (socket.data.relay) return { ok: false, error: 'this connection already has a terminal; open another connection' };
+    if (socket.data.relay || socket.data.early) return { ok: false, error: ONE_PER_CONNECTION };
+    socket.data.early = { items: [], bytes: 0 };
     const { principal } = socket.data;
     const { terminalId, cols, rows } = msg.data;
     const grant = await prisma.terminalSession.findFirst({ where: { id: terminalId, orgId: { in: orgsWhere(principal) } } });
@@ -108,6 +121,11 @@ export function createTerminalGateway(nsp: TerminalNamespace, deps: ApiDeps, age
     const relay = new TerminalRelay(recording.id, grant.id, grant.orgId, grant.deviceId, principal.userId, grant.windowEndsAt, socket, agent, recorder, hooks(device.name), { cols, rows });
     relays.set(relay.id, relay);
     socket.data.relay = relay;
+    for (const item of socket.data.early?.items ?? []) {
+      if (item.kind === 'input') relay.input(item.data);
+      else relay.resize(item.cols, item.rows);
+    }
+    socket.data.early = undefined;
     relay.start(deps.config.commandSigningKey, { approvalDigest: approval.digest, idleSeconds: limits.idleSeconds });
     return { ok: true, recordingId: recording.id };
   }
@@ -137,6 +155,16 @@ export function createTerminalGateway(nsp: TerminalNamespace, deps: ApiDeps, age
     },
   });
 
+  /** Before the open is checked: held in order, within the same bound as the relay's queue. */
+  function holdEarly(socket: TerminalSocket, item: NonNullable<TerminalSocketData['early']>['items'][number]): boolean {
+    const early = socket.data.early!;
+    const size = item.kind === 'input' ? Buffer.byteLength(item.data) : 0;
+    if (early.bytes + size > TERMINAL_INPUT_BUFFER) return false;
+    early.items.push(item);
+    early.bytes += size;
+    return true;
+  }
+
   nsp.on('connection', (socket: TerminalSocket) => {
     socket.use(([event, ...args], next) => {
       if (TERMINAL_CLIENT_EVENTS.has(event)) return next();
@@ -147,19 +175,31 @@ export function createTerminalGateway(nsp: TerminalNamespace, deps: ApiDeps, age
     socket.on('error', () => undefined);
     socket.on('terminal:open', (raw: unknown, ack: unknown) => {
       const reply = (a: TerminalOpenAck) => typeof ack === 'function' && ack(a);
-      open(socket, raw).then(reply, (err: unknown) => {
-        logger.error({ err: (err as Error).message }, 'could not open a terminal');
-        reply({ ok: false, error: 'the terminal could not be opened; try again' });
-      });
+      open(socket, raw).then(
+        (answer) => {
+          // Refused: what was sent early goes nowhere (unless it belongs to the connection's first open).
+          if (!answer.ok && answer.error !== ONE_PER_CONNECTION) socket.data.early = undefined;
+          reply(answer);
+        },
+        (err: unknown) => {
+          logger.error({ err: (err as Error).message }, 'could not open a terminal');
+          socket.data.early = undefined;
+          reply({ ok: false, error: 'the terminal could not be opened; try again' });
+        },
+      );
     });
     socket.on('terminal:input', (raw: unknown, ack: unknown) => {
       const msg = TerminalInput.safeParse(raw);
-      const taken = msg.success && socket.data.relay ? socket.data.relay.input(msg.data.data) : false;
+      let taken = false;
+      if (msg.success && socket.data.relay) taken = socket.data.relay.input(msg.data.data);
+      else if (msg.success && socket.data.early) taken = holdEarly(socket, { kind: 'input', data: msg.data.data });
       if (typeof ack === 'function') ack({ ok: taken });
     });
     socket.on('terminal:resize', (raw: unknown) => {
       const msg = TerminalResize.safeParse(raw);
-      if (msg.success) socket.data.relay?.resize(msg.data.cols, msg.data.rows);
+      if (!msg.success) return;
+      if (socket.data.relay) socket.data.relay.resize(msg.data.cols, msg.data.rows);
+      else if (socket.data.early) holdEarly(socket, { kind: 'resize', cols: msg.data.cols, rows: msg.data.rows });
     });
     socket.on('terminal:close', () => socket.data.relay?.close(TerminalEnd.ClosedByUser));
     socket.on('disconnect', () => socket.data.relay?.close(TerminalEnd.Disconnected));
