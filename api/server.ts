@@ -109,6 +109,15 @@ function consoleFiles(): express.Router {
   router.get('/vendor/socket.io.esm.min.js', (_req, res) => {
     res.sendFile(socketClient, { headers: { 'Content-Type': 'text/javascript; charset=utf-8' } });
   });
+  // The remote terminal's emulator (@xterm/xterm, its fit addon), served from node_modules like the socket.io client.
+  const xterm = path.dirname(require.resolve('@xterm/xterm/package.json'));
+  const fit = path.dirname(require.resolve('@xterm/addon-fit/package.json'));
+  const vendor: Record<string, [file: string, type: string]> = {
+    '/vendor/xterm.mjs': [path.join(xterm, 'lib', 'xterm.mjs'), 'text/javascript; charset=utf-8'],
+    '/vendor/xterm.css': [path.join(xterm, 'css', 'xterm.css'), 'text/css; charset=utf-8'],
+    '/vendor/addon-fit.mjs': [path.join(fit, 'lib', 'addon-fit.mjs'), 'text/javascript; charset=utf-8'],
+  };
+  for (const [route, [file, type]] of Object.entries(vendor)) router.get(route, (_req, res) => res.sendFile(file, { headers: { 'Content-Type': type } }));
   // no-cache: the browser revalidates, so a new version of a page is picked up at the next load.
   router.use(express.static(path.resolve(__dirname, '..', 'web'), { index: 'index.html', cacheControl: true, maxAge: 0, extensions: false, dotfiles: 'ignore' }));
   return router;

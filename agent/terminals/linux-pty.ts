@@ -3,24 +3,31 @@
  * on the endpoint). The shell is the agent user's login shell with a clean environment: the agent's own variables
  * (its credential path, tokens) never reach it.
  *
- * Echo: whether the terminal echoes input is the slave's termios ECHO flag, which Node cannot read; `stty -g` on
- * the slave device can. It is read again after output (a program turns echo off before it prints its password
- * prompt, so the state is fresh by the time someone types), at most one read at a time, and input is answered with
- * the state read before it was written.
+ * Echo: a program reading a password turns the terminal's ECHO off and leaves it in canonical (line) mode (getpass,
+ * sudo, ssh, passwd, `read -s`); a line editor such as bash's readline or a full-screen program turns both off and
+ * draws what is typed itself. So input counts as not echoed (recorded redacted) when ECHO is off and ICANON on. Node
+ * cannot read termios; `stty -g` on the slave device can. It is read again after output (a program turns echo off
+ * before it prints its prompt, so the state is fresh by the time someone types), at most one read at a time, and
+ * input is answered with the state read before it was written.
  */
 import { execFile } from 'node:child_process';
 import os from 'node:os';
 import { spawn as spawnPty, type IPty } from '@lydell/node-pty';
 import type { Pty, PtyExit, PtyFactory, PtySize } from './pty';
 
-/** termios c_lflag ECHO (Linux). */
+/** termios c_lflag ECHO and ICANON (Linux). */
 const ECHO = 0o10;
+const ICANON = 0o2;
 
-/** The ECHO flag from `stty -g` (iflag:oflag:cflag:lflag:…, hex); null when it cannot be read. */
+/**
+ * From `stty -g` (iflag:oflag:cflag:lflag:…, hex): false when the terminal is at a password prompt (ECHO off in
+ * canonical mode), true otherwise; null when it cannot be read.
+ */
 export function echoFromStty(saved: string): boolean | null {
   const lflag = saved.trim().split(':')[3];
   if (lflag === undefined || !/^[0-9a-f]+$/i.test(lflag)) return null;
-  return (parseInt(lflag, 16) & ECHO) !== 0;
+  const flags = parseInt(lflag, 16);
+  return !((flags & ECHO) === 0 && (flags & ICANON) !== 0);
 }
 
 function readEcho(ptsName: string): Promise<boolean | null> {

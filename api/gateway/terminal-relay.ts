@@ -50,6 +50,7 @@ export class TerminalRelay {
   private readonly queue: Queued[] = [];
   private queuedBytes = 0;
   private inputInFlight = 0;
+  private readonly inputAcks = new Set<Promise<unknown>>();
   private outputHeld = 0;
   private windowTimer: NodeJS.Timeout | undefined;
   private ending: { reason: TerminalEnd; byCage: boolean } | null = null;
@@ -141,7 +142,7 @@ export class TerminalRelay {
       this.queue.shift();
       this.queuedBytes -= size;
       this.inputInFlight += size;
-      this.agent
+      const acked = this.agent
         .timeout(AGENT_ACK_MS)
         .emitWithAck('terminal:input', { v: TERMINAL_PROTOCOL_VERSION, id: this.id, data: next.data })
         .then(
@@ -152,9 +153,11 @@ export class TerminalRelay {
           () => undefined,
         )
         .finally(() => {
+          this.inputAcks.delete(acked);
           this.inputInFlight -= size;
           this.pump();
         });
+      this.inputAcks.add(acked);
     }
   }
 
@@ -201,6 +204,14 @@ export class TerminalRelay {
   exited(reason: TerminalEnd, exitCode: number | null): void {
     const ending = this.ending;
     this.end(ending?.reason ?? reason, exitCode, ending?.byCage ?? false);
+  }
+
+  /** Input the endpoint took just before the end is still recorded: waits for its answers (a few seconds at most). */
+  async inputSettled(): Promise<void> {
+    if (this.inputAcks.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled([...this.inputAcks]), new Promise((r) => (timer = setTimeout(r, 3000)))]);
+    clearTimeout(timer);
   }
 
   /** The device's connection dropped. */

@@ -141,6 +141,7 @@ export function createTerminalGateway(nsp: TerminalNamespace, deps: ApiDeps, age
     ended(relay: TerminalRelay, end: { reason: TerminalEnd; exitCode: number | null; byCage: boolean }) {
       relays.delete(relay.id);
       void (async () => {
+        await relay.inputSettled();
         const sealed = await relay.recorder.finish({ reason: end.reason, exitCode: end.exitCode });
         await audit(prisma, {
           orgId: relay.orgId,
