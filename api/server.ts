@@ -186,9 +186,9 @@ export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
   io.adapter(createAdapter(adapterRedis, { streamName: deps.config.socketIoStream, blockTimeInMs: 500 }));
   // The console page's websocket is authenticated by its session cookie (see gateway/console.ts).
   io.engine.use(web.handshake);
-  let terminals: TerminalGateway | undefined;
+  // The agents' terminal frames go to the `/terminal` relays (made just below; no frame arrives before listen()).
   const gateway = createAgentGateway(io.of('/agents') as AgentNamespace, deps, () => terminals);
-  terminals = createTerminalGateway(io.of('/terminal') as TerminalNamespace, deps, (deviceId) => gateway.live(deviceId), deps.config.terminals);
+  const terminals: TerminalGateway = createTerminalGateway(io.of('/terminal') as TerminalNamespace, deps, (deviceId) => gateway.live(deviceId), deps.config.terminals);
   const consoleGateway = createConsoleGateway(io.of('/console') as ConsoleNamespace, deps);
   const uncountAgents = countAgentsOf(deps.metrics, gateway);
   collectFromDatabase(deps);
@@ -207,7 +207,7 @@ export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
         if (note.success) void gateway.deliver(note.data.commands).catch((err: unknown) => deps.logger.error({ err }, 'delivery failed'));
       } else if (channel === Channel.Terminals) {
         const note = TerminalsNote.safeParse(json);
-        if (note.success) terminals?.close(note.data);
+        if (note.success) terminals.close(note.data);
       } else if (channel === Channel.SessionEvents) {
         const event = SessionEvent.safeParse(json);
         if (event.success) consoleGateway.publish(event.data);
@@ -256,7 +256,7 @@ export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
       transport?.close();
       web.close();
       await events.close();
-      terminals?.shutdown();
+      terminals.shutdown();
       gateway.close();
       uncountAgents();
       await new Promise<void>((resolve) => io.close(() => resolve()));

@@ -148,6 +148,7 @@ export function policyActions(tool: ToolName): string[] {
 
 /** Whether an org override lowers a call below the default (allowed for admins only, and audited). */
 export function lowersDefault(tool: string, action: string, tier: number): boolean {
+  if (tool === TERMINAL_ACTION) return tier < TERMINAL_DEFAULT_TIER;
   if (!isToolName(tool)) return false;
   const base = action === '*' ? highestDefaultTier(tool) : defaultTier(tool, action);
   return base !== undefined && tier < base;

@@ -116,7 +116,7 @@ export class TerminalRecorder {
     this.bytes += buf.length;
     this.pending.push(buf);
     this.pendingBytes += buf.length;
-    if (this.pendingBytes >= FLUSH_BYTES) this.flush();
+    if (this.pendingBytes >= FLUSH_BYTES) void this.flush();
     else if (!this.timer) {
       this.timer = setTimeout(() => void this.flush(), FLUSH_MS);
       this.timer.unref();

@@ -8,6 +8,7 @@
  */
 import crypto from 'node:crypto';
 import { TERMINAL_OUTPUT_WINDOW } from '../../common/terminal-protocol';
+import { exportSession } from '../../audit/export';
 import { startTestSystem, waitUntil, type TestSystem } from '../../test/harness';
 import { approvalOfTerminal, approveTerminal, askForTerminal, openTerminal } from '../../test/terminal-client';
 
@@ -62,6 +63,21 @@ describe('opening a terminal', () => {
     term.disconnect();
     await waitUntil(async () => (await auditOf(id, 'terminal.closed')).length === 1, 'the close to be audited');
     expect((await auditOf(id, 'terminal.opened')).length).toBe(1);
+  });
+
+  it("takes its tier from the org's policy, never below T3", async () => {
+    const admin = sys.keyOf('admin');
+    const policy = `/v1/orgs/${sys.seed.orgs.acme.slug}/policy`;
+    expect((await sys.request('PUT', policy, { key: admin, body: { overrides: [{ tool: 'open_terminal', tier: 1 }] } })).status).toBe(400);
+    expect((await sys.request('PUT', policy, { key: admin, body: { overrides: [{ tool: 'open_terminal', tier: 3 }] } })).status).toBe(200);
+    try {
+      const id = await askForTerminal(sys, technician(), simulatedId);
+      const approval = await approvalOfTerminal(sys, id);
+      expect(approval).toMatchObject({ tier: 3, confirmationPhrase: null });
+      expect(await sys.prisma.auditEvent.count({ where: { orgId: sys.seed.orgs.acme.id, action: 'policy.lowered' } })).toBeGreaterThan(0);
+    } finally {
+      await sys.request('PUT', policy, { key: admin, body: { overrides: [] } });
+    }
   });
 
   it('opens for nobody but the technician who asked', async () => {
@@ -244,5 +260,14 @@ describe('the recording', () => {
     expect((sealed[0]!.data as { sha256: string }).sha256).toBe(crypto.createHash('sha256').update(res.body.cast as string).digest('hex'));
     // The technician is not an auditor: recordings are not theirs to read.
     expect((await sys.request('GET', `/v1/terminal-recordings/${recording.id}`, { key: technician() })).status).toBe(404);
+
+    // `npm run audit -- export <workflow id>` of the request: its history, its events and the recording, matching the chain.
+    const { workflowId } = await sys.prisma.terminalSession.findUniqueOrThrow({ where: { id } });
+    const bundle = await exportSession({ prisma: sys.prisma, temporal: sys.temporal.client }, workflowId);
+    expect(bundle.manifest.runs.length).toBeGreaterThan(0);
+    expect(bundle.manifest.recordings).toEqual([{ id: recording.id, path: `recordings/${recording.id}.cast`, sealedSha256: (sealed[0]!.data as { sha256: string }).sha256, matchesChain: true }]);
+    expect(bundle.files.get(`recordings/${recording.id}.cast`)).toBe(res.body.cast);
+    const exported = JSON.parse(bundle.files.get('audit-events.json')!) as { action: string }[];
+    expect(exported.map((e) => e.action)).toEqual(expect.arrayContaining(['terminal.requested', 'approval.requested', 'approval.approved', 'terminal.opened', 'terminal.resized', 'terminal.recorded', 'terminal.closed']));
   });
 });

@@ -130,17 +130,25 @@ export function createTerminalGateway(nsp: TerminalNamespace, deps: ApiDeps, age
     return { ok: true, recordingId: recording.id };
   }
 
+  // A terminal's events reach the audit chain in the order they happened: one write at a time per terminal.
+  const auditing = new Map<string, Promise<unknown>>();
+  const inOrder = (relay: TerminalRelay, write: () => Promise<unknown>): Promise<unknown> => {
+    const next = (auditing.get(relay.id) ?? Promise.resolve()).then(write).catch((err: unknown) => logger.error({ recordingId: relay.id, err: (err as Error).message }, 'a terminal audit event was not written'));
+    auditing.set(relay.id, next);
+    return next;
+  };
+
   const hooks = (deviceName: string) => ({
     opened(relay: TerminalRelay) {
       void prisma.terminalRecording.update({ where: { id: relay.id }, data: { connectedAt: new Date() } }).catch(() => undefined);
-      void audit(prisma, { orgId: relay.orgId, actorType: 'user', actorId: relay.userId, action: 'terminal.opened', target: relay.id, sessionId: relay.terminalSessionId, data: { device: deviceName, cols: relay.cols, rows: relay.rows } }).catch(() => undefined);
+      void inOrder(relay, () => audit(prisma, { orgId: relay.orgId, actorType: 'user', actorId: relay.userId, action: 'terminal.opened', target: relay.id, sessionId: relay.terminalSessionId, data: { device: deviceName, cols: relay.cols, rows: relay.rows } }));
     },
     resized(relay: TerminalRelay, cols: number, rows: number) {
-      void audit(prisma, { orgId: relay.orgId, actorType: 'user', actorId: relay.userId, action: 'terminal.resized', target: relay.id, sessionId: relay.terminalSessionId, data: { cols, rows } }).catch(() => undefined);
+      void inOrder(relay, () => audit(prisma, { orgId: relay.orgId, actorType: 'user', actorId: relay.userId, action: 'terminal.resized', target: relay.id, sessionId: relay.terminalSessionId, data: { cols, rows } }));
     },
     ended(relay: TerminalRelay, end: { reason: TerminalEnd; exitCode: number | null; byCage: boolean }) {
       relays.delete(relay.id);
-      void (async () => {
+      void inOrder(relay, async () => {
         await relay.inputSettled();
         const sealed = await relay.recorder.finish({ reason: end.reason, exitCode: end.exitCode });
         await audit(prisma, {
@@ -152,7 +160,7 @@ export function createTerminalGateway(nsp: TerminalNamespace, deps: ApiDeps, age
           sessionId: relay.terminalSessionId,
           data: { reason: end.reason, exitCode: end.exitCode, device: deviceName, sha256: sealed.sha256 },
         });
-      })().catch((err: unknown) => logger.error({ recordingId: relay.id, err: (err as Error).message }, 'could not seal a terminal recording'));
+      }).finally(() => auditing.delete(relay.id));
     },
   });
 

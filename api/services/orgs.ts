@@ -5,6 +5,7 @@
  * Another org's id answers exactly like an unknown one.
  */
 import { isToolName } from '../../common/tools';
+import { TERMINAL_ACTION, TERMINAL_MIN_TIER } from '../../common/terminal-protocol';
 import { copilotPausedSignal } from '../../workflows/definitions';
 import { lowersDefault, policyActions } from '../../cage/policy';
 import { AppError, AppErrorCode } from '../../lib/app-error';
@@ -59,6 +60,14 @@ export async function replacePolicy({ deps, principal }: Caller, orgRef: string,
   const org = await findOrgFor(deps, principal, orgRef, [Role.Admin]);
   const seen = new Set<string>();
   for (const [i, o] of input.overrides.entries()) {
+    if (o.tool === TERMINAL_ACTION) {
+      // Opening a remote terminal is an action of its own (not a tool the model sees): one tier, never below T3.
+      if (o.action !== '*') throw new AppError(AppErrorCode.BadRequest, `body.overrides.${i}.action: ${TERMINAL_ACTION} has one tier for every terminal: use "*"`);
+      if (o.tier < TERMINAL_MIN_TIER) throw new AppError(AppErrorCode.BadRequest, `body.overrides.${i}.tier: a terminal always needs an approver (T${TERMINAL_MIN_TIER} or T4)`);
+      if (seen.has(TERMINAL_ACTION)) throw new AppError(AppErrorCode.BadRequest, `body.overrides.${i}: ${TERMINAL_ACTION} is listed twice`);
+      seen.add(TERMINAL_ACTION);
+      continue;
+    }
     if (!isToolName(o.tool)) throw new AppError(AppErrorCode.BadRequest, `body.overrides.${i}.tool: unknown tool "${o.tool}"`);
     // Every tool says which actions it has (none for a tool with one tier), so no policy shape can reach a 500.
     const actions = policyActions(o.tool);
