@@ -10,7 +10,7 @@
  * before it prints its prompt, so the state is fresh by the time someone types), at most one read at a time, and
  * input is answered with the state read before it was written.
  */
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import os from 'node:os';
 import { spawn as spawnPty, type IPty } from '@lydell/node-pty';
 import type { Pty, PtyExit, PtyFactory, PtySize } from './pty';
@@ -30,11 +30,44 @@ export function echoFromStty(saved: string): boolean | null {
   return !((flags & ECHO) === 0 && (flags & ICANON) !== 0);
 }
 
-function readEcho(ptsName: string): Promise<boolean | null> {
-  return new Promise((resolve) => {
-    execFile('stty', ['-F', ptsName, '-g'], { timeout: 2000 }, (err, stdout) => resolve(err ? null : echoFromStty(stdout)));
+/**
+ * Reads the slave's termios on request through one small shell per terminal that runs `stty -g` for each line it
+ * reads: spawning `stty` from the agent's own (large) process each time would block its event loop for milliseconds.
+ */
+function echoReader(ptsName: string): { read(): Promise<boolean | null>; close(): void } {
+  const helper = spawn('sh', ['-c', 'while IFS= read -r _; do stty -F "$1" -g 2>/dev/null || echo unreadable; done', 'sh', ptsName], { stdio: ['pipe', 'pipe', 'ignore'] });
+  helper.on('error', () => undefined);
+  helper.stdin.on('error', () => undefined);
+  const waiting: ((state: boolean | null) => void)[] = [];
+  let buffered = '';
+  helper.stdout.setEncoding('utf8');
+  helper.stdout.on('data', (chunk: string) => {
+    buffered += chunk;
+    for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      waiting.shift()?.(echoFromStty(line));
+    }
   });
+  helper.on('exit', () => {
+    for (const w of waiting.splice(0)) w(null);
+  });
+  return {
+    read() {
+      if (helper.exitCode !== null || helper.killed) return Promise.resolve(null);
+      return new Promise((resolve) => {
+        waiting.push(resolve);
+        helper.stdin.write('\n');
+      });
+    },
+    close() {
+      helper.kill();
+    },
+  };
 }
+
+/** After output, the state is read again once the output has paused this long (never during a flood). */
+const QUIET_MS = 30;
 
 /** `shell`: TERMINAL_SHELL; `path`: PATH as lib/env.ts read it (the only variable of the agent's own the shell gets). */
 export function createLinuxPtyFactory(opts: { shell: string; path: string }): PtyFactory {
@@ -45,33 +78,38 @@ export function createLinuxPtyFactory(opts: { shell: string; path: string }): Pt
     // encoding null: raw bytes in and out, never decoded on the endpoint.
     const pty: IPty = spawnPty(shell, [], { name: 'xterm-256color', cols: size.cols, rows: size.rows, cwd: os.homedir(), env, encoding: null });
     const ptsName = (pty as IPty & { ptsName?: string }).ptsName ?? '';
+    // Made on the first read, once the shell has its terminal (a helper started with the PTY delayed bash's start).
+    let reader: ReturnType<typeof echoReader> | null = null;
+    const readerOf = () => (reader ??= echoReader(ptsName));
     let echo = true;
     let reading: Promise<void> | null = null;
-    let again = false;
+    let stale = false;
+    let quiet: NodeJS.Timeout | undefined;
     const refresh = (): Promise<void> => {
-      if (reading) {
-        again = true;
-        return reading;
-      }
-      reading = readEcho(ptsName).then((state) => {
+      clearTimeout(quiet);
+      quiet = undefined;
+      if (reading) return reading;
+      stale = false;
+      reading = (ptsName && !exited ? readerOf().read() : Promise.resolve(null)).then((state) => {
         if (state !== null) echo = state;
         reading = null;
-        if (again) {
-          again = false;
-          void refresh();
-        }
       });
       return reading;
     };
     let exited = false;
     pty.onExit(() => {
       exited = true;
+      clearTimeout(quiet);
+      reader?.close();
     });
     return {
       onData(listener) {
         pty.onData((data) => {
           listener(typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data));
-          if (ptsName && !exited) void refresh();
+          if (!ptsName || exited) return;
+          stale = true;
+          clearTimeout(quiet);
+          quiet = setTimeout(() => void refresh(), QUIET_MS);
         });
       },
       onExit(listener) {
@@ -84,7 +122,9 @@ export function createLinuxPtyFactory(opts: { shell: string; path: string }): Pt
       pause: () => pty.pause(),
       resume: () => pty.resume(),
       async echo() {
+        // Output came since the last read: read now (input is written meanwhile; only its recording waits for this).
         if (reading) await reading;
+        else if (stale) await refresh();
         return echo;
       },
       kill() {

@@ -139,9 +139,21 @@ describe('the connected acknowledgment', () => {
     term.send('stty size; hostname\r');
     await term.connected;
     await term.waitFor(/early-42\r\n[\s\S]*33 101\r\n/, 'the early lines, run by bash once it started');
+    // A password prompt on a real PTY (echo off in line mode) is told from bash's own line editor.
+    term.send('read -s -p "pw: " X; echo got-${#X}\r');
+    await term.waitFor('pw: ');
+    await new Promise((r) => setTimeout(r, 300));
+    term.send('hunter2\r');
+    await term.waitFor('got-7');
     term.send('exit\r');
     await term.closed;
     term.disconnect();
+    const recording = await sys.prisma.terminalRecording.findFirstOrThrow({ where: { terminalSessionId: id } });
+    await waitUntil(async () => (await sys.prisma.terminalRecording.findUniqueOrThrow({ where: { id: recording.id } })).sha256 !== null, 'the recording to be sealed');
+    const cast = (await sys.request('GET', `/v1/terminal-recordings/${recording.id}`, { key: sys.keyOf('auditor') })).body.cast as string;
+    expect(cast).toContain('[redacted]');
+    expect(cast).not.toContain('hunter2');
+    expect(cast).toContain('"i","exit\\r"]');
   });
 });
 
