@@ -35,7 +35,8 @@ export interface TerminalClient {
   disconnect(): void;
 }
 
-export function openTerminal(url: string, key: string, terminalId: string, size = { cols: 80, rows: 24 }): TerminalClient {
+/** `keep`: how much of the output `text()` keeps (the tail); a benchmark moving megabytes keeps little. */
+export function openTerminal(url: string, key: string, terminalId: string, size = { cols: 80, rows: 24 }, keep = Infinity): TerminalClient {
   const socket: Socket<TerminalServerEvents, TerminalClientEvents> = io(new URL('/terminal', url).toString(), { auth: { token: key }, transports: ['websocket'], reconnection: false });
   const decoder = new TextDecoder();
   let text = '';
@@ -47,6 +48,7 @@ export function openTerminal(url: string, key: string, terminalId: string, size 
     const data = msg.data instanceof Uint8Array ? msg.data : new Uint8Array(msg.data as ArrayBuffer);
     bytes += data.byteLength;
     text += decoder.decode(data, { stream: true });
+    if (text.length > keep * 2) text = text.slice(-keep);
     if (ackOn) ack({ ok: true });
     else held.push(() => ack({ ok: true }));
   });
