@@ -115,8 +115,6 @@ async function rawSocketThroughput(file: string): Promise<number> {
 }
 
 export async function runTerminalBench(n: number): Promise<void> {
-  // The agent process takes its limit from its environment, the api from the system's.
-  process.env.TERMINAL_MAX_PER_DEVICE = '64';
   const sys = await startTestSystem({ agent: true, env: { TERMINAL_MAX_PER_DEVICE: '64', RATE_WINDOW_SCALE: '0.001', TERMINAL_RECORDING_MAX_MB: '512' } });
   const dir = await mkdtemp(path.join(os.tmpdir(), 'gatehouse-bench-terminal-'));
   try {
