@@ -229,10 +229,12 @@ export interface TestSystemOptions {
 
 export async function startTestSystem(opts: TestSystemOptions = {}): Promise<TestSystem> {
   const dedicated = opts.dedicatedRedis ? await DedicatedRedis.start() : undefined;
-  // The agents send their spans where the api and the worker do (opts.env); nothing else of it reaches them.
-  const agentTracing = opts.env?.OTEL_EXPORTER_OTLP_ENDPOINT ? { OTEL_EXPORTER_OTLP_ENDPOINT: opts.env.OTEL_EXPORTER_OTLP_ENDPOINT } : {};
-  // And the remote terminal's limits, which the agent enforces too.
-  Object.assign(agentTracing, Object.fromEntries(Object.entries(opts.env ?? {}).filter(([k]) => k.startsWith('TERMINAL_'))));
+  // The agents send their spans where the api and the worker do (opts.env), and get the remote terminal's limits,
+  // which they enforce too; nothing else of it reaches them.
+  const agentTracing: Record<string, string> = {
+    ...(opts.env?.OTEL_EXPORTER_OTLP_ENDPOINT ? { OTEL_EXPORTER_OTLP_ENDPOINT: opts.env.OTEL_EXPORTER_OTLP_ENDPOINT } : {}),
+    ...Object.fromEntries(Object.entries(opts.env ?? {}).filter(([k]) => k.startsWith('TERMINAL_'))),
+  };
   const env = loadEnv(environment({ NODE_ENV: 'test', LOG_LEVEL: 'silent', ...opts.env, ...(dedicated ? { REDIS_URL: dedicated.url } : {}) }));
   const dbUrl = new URL(env.TEST_DATABASE_URL);
   const dbPath = opts.cuttableDatabase ? await CuttableTcpPath.open({ host: dbUrl.hostname, port: Number(dbUrl.port || 5432) }) : undefined;
