@@ -15,6 +15,14 @@ import { makeRecordToolResult } from './record-tool-result';
 import { makeReadCommandOutcomes } from './read-command-outcomes';
 import { makeRecordUserMessage } from './record-user-message';
 import { makeRunDatabaseTool } from './run-database-tool';
+import {
+  makeCancelTerminalApproval,
+  makeEndTerminalGrant,
+  makeExpireTerminalApproval,
+  makeReadTerminalGrant,
+  makeRequestTerminalApproval,
+  makeVerifyTerminalDecision,
+} from './terminal-access';
 import { makeReadCopilotPaused, makeRefuseUnverifiedRequest, makeVerifyBreakerReset, makeVerifyMessageRequest, makeVerifyRemediationControl, makeVerifyToolCallRequest } from './workflow-requests';
 
 export type { ActivityDeps } from './deps';
@@ -46,6 +54,12 @@ export function createActivities(deps: ActivityDeps) {
     refuseUnverifiedRequest: makeRefuseUnverifiedRequest(deps),
     readCommandOutcomes: makeReadCommandOutcomes(deps),
     readCopilotPaused: makeReadCopilotPaused(deps),
+    requestTerminalApproval: makeRequestTerminalApproval(deps),
+    verifyTerminalDecision: makeVerifyTerminalDecision(deps),
+    expireTerminalApproval: makeExpireTerminalApproval(deps),
+    cancelTerminalApproval: makeCancelTerminalApproval(deps),
+    readTerminalGrant: makeReadTerminalGrant(deps),
+    endTerminalGrant: makeEndTerminalGrant(deps),
   };
 }
 

@@ -13,6 +13,7 @@ import { createDatabase } from '../lib/prisma';
 import { createRedis } from '../lib/redis';
 import { createTemporalClient } from '../lib/temporal';
 import { createApiServer } from './server';
+import { terminalConfig } from './deps';
 
 /** COMMAND_SIGNING_KEY, or (outside production) the key in DATA_DIR, made on first start. */
 function commandSigningKey(env: Env, logger: Logger): SigningKey {
@@ -99,6 +100,7 @@ async function main(): Promise<void> {
       partnerId: env.PARTNER_ID,
       webSecret: webSecret(env, logger),
       commandSigningKey: commandSigningKey(env, logger),
+      terminals: terminalConfig(env),
       publicUrl: env.PUBLIC_URL,
       mail: env.SMTP_URL ? { smtpUrl: env.SMTP_URL, from: env.MAIL_FROM } : undefined,
       slack: slackConfig(env),

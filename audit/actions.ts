@@ -102,6 +102,16 @@ export const AUDIT_ACTIONS = {
   'security.command_refused_by_agent': 'an agent refused a command (no digest for T3/T4, bad signature, expired)',
 
   // Audit itself
+  // The remote terminal (docs/terminal.md)
+  'terminal.requested': 'a technician asked for a terminal on a device, with a reason (its approval follows)',
+  'terminal.refused': 'opening a terminal was refused (not approved, paused, window over, limit, device offline, another org)',
+  'terminal.opened': 'a terminal opened on the device (the agent confirmed its PTY)',
+  'terminal.resized': 'a terminal was resized',
+  'terminal.closed': 'a terminal closed (the shell exited, the technician closed it, idle, disconnected)',
+  'terminal.killed': 'the cage closed a live terminal (kill switch, approval revoked, window over, recording limit)',
+  'terminal.revoked': "someone revoked a terminal's approval: its terminals closed at once",
+  'terminal.window_ended': "a terminal approval's window ended (or the kill switch ended it): no terminal of it opens any more",
+  'terminal.recorded': "a terminal's recording was stored: its size and SHA-256",
   'codec.decoded': "someone decoded workflow payloads through the Temporal UI's codec endpoint",
   'codec.decode_denied': 'someone who may not read every history asked the codec endpoint',
 } as const;

@@ -290,3 +290,50 @@ export type ApprovalsAnswer = z.infer<typeof ApprovalsAnswer>;
 export type RemediationAnswer = z.infer<typeof RemediationAnswer>;
 export type OrgsAnswer = z.infer<typeof OrgsAnswer>;
 export type SignedInAnswer = z.infer<typeof SignedInAnswer>;
+
+// The remote terminal (api/routes/terminals.ts).
+export const TerminalRecordingAnswer = z.object({
+  id: Id,
+  terminalId: Id,
+  device: z.string(),
+  user: z.string(),
+  cols: z.number(),
+  rows: z.number(),
+  openedAt: Time,
+  closedAt: Time.nullable(),
+  closeReason: z.string().nullable(),
+  exitCode: z.number().nullable(),
+  bytesIn: z.number(),
+  bytesOut: z.number(),
+  castBytes: z.number(),
+  sha256: z.string().nullable(),
+});
+export const TerminalAnswer = z.object({
+  id: Id,
+  orgId: Id,
+  deviceId: Id,
+  device: z.string(),
+  requestedBy: Id,
+  requestedByEmail: z.string().nullable(),
+  reason: z.string(),
+  windowSeconds: z.number(),
+  tier: z.number(),
+  status: z.string(),
+  approvalId: Id.nullable(),
+  workflowId: z.string(),
+  approvedAt: Time.nullable(),
+  windowEndsAt: Time.nullable(),
+  endedAt: Time.nullable(),
+  endReason: z.string().nullable(),
+  createdAt: Time,
+  recordings: z.array(TerminalRecordingAnswer),
+});
+export const TerminalsAnswer = z.object({ org: z.string(), terminals: z.array(TerminalAnswer) });
+export const TerminalRecordingsAnswer = z.object({ org: z.string(), recordings: z.array(TerminalRecordingAnswer) });
+export const TerminalCastAnswer = z.object({
+  recording: TerminalRecordingAnswer,
+  /** The asciicast v2 file, as stored. */
+  cast: z.string(),
+  /** Whether the stored file still has the SHA-256 sealed into the audit chain at its close (null: not closed yet). */
+  verified: z.boolean().nullable(),
+});

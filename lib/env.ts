@@ -105,6 +105,12 @@ export const Env = z.object({
   METRICS_TOKEN: z.string().min(24, 'METRICS_TOKEN must be at least 24 characters').optional().describe('When set, `/metrics` answers only requests with `Authorization: Bearer <METRICS_TOKEN>`; required when `METRICS_HOST` is not loopback.'),
 
   COMMAND_TTL_SECONDS: z.coerce.number().int().min(5).max(7 * 24 * 3600).default(600).describe('How long a device command waits for an offline device.'),
+  // The remote terminal (docs/terminal.md).
+  TERMINAL_WINDOW_SECONDS: z.coerce.number().int().min(5).max(86_400).default(1800).describe('How long an approved terminal may stay open, from the approval (its window; default 30 minutes); a technician may ask for less, never more.'),
+  TERMINAL_IDLE_SECONDS: z.coerce.number().int().min(10).max(86_400).default(600).describe('A terminal with no input and no output for this long closes.'),
+  TERMINAL_MAX_PER_DEVICE: z.coerce.number().int().min(1).max(64).default(4).describe('Terminals open at once on one device (enforced by the api and by the agent).'),
+  TERMINAL_RECORDING_MAX_MB: z.coerce.number().int().min(1).max(4096).default(64).describe('Largest recording of one terminal; a terminal whose recording reaches it closes (nothing unrecorded is ever shown).'),
+  TERMINAL_SHELL: z.string().default('/bin/bash').describe('The shell the Linux agent opens for a remote terminal.'),
   COMMAND_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(3600).default(120).describe('How long an agent may run one command.'),
   // A server that closes an idle connection first races the client's next request on that socket, which then fails
   // with ECONNRESET; so the client must always be the side that closes.

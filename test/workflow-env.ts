@@ -91,4 +91,10 @@ export const unscriptedActivities = {
   refuseUnverifiedRequest: unexpected('refuseUnverifiedRequest'),
   readCommandOutcomes: unexpected('readCommandOutcomes'),
   readCopilotPaused: unexpected('readCopilotPaused'),
+  requestTerminalApproval: unexpected('requestTerminalApproval'),
+  verifyTerminalDecision: unexpected('verifyTerminalDecision'),
+  expireTerminalApproval: unexpected('expireTerminalApproval'),
+  cancelTerminalApproval: unexpected('cancelTerminalApproval'),
+  readTerminalGrant: unexpected('readTerminalGrant'),
+  endTerminalGrant: unexpected('endTerminalGrant'),
 } satisfies Activities;
