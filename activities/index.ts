@@ -15,6 +15,7 @@ import { makeRecordToolResult } from './record-tool-result';
 import { makeReadCommandOutcomes } from './read-command-outcomes';
 import { makeRecordUserMessage } from './record-user-message';
 import { makeRunDatabaseTool } from './run-database-tool';
+import { makeCallUpstreamTool } from './call-upstream-tool';
 import { makeReadCopilotPaused, makeRefuseUnverifiedRequest, makeVerifyBreakerReset, makeVerifyMessageRequest, makeVerifyRemediationControl, makeVerifyToolCallRequest } from './workflow-requests';
 
 export type { ActivityDeps } from './deps';
@@ -25,6 +26,7 @@ export function createActivities(deps: ActivityDeps) {
     callModel: makeCallModel(deps),
     authorizeToolCall: makeAuthorizeToolCall(deps),
     runDatabaseTool: makeRunDatabaseTool(deps),
+    callUpstreamTool: makeCallUpstreamTool(deps),
     queueDeviceCommands: makeQueueDeviceCommands(deps),
     /** Frozen: only for workflows waiting in it across the upgrade to one command path. */
     dispatchDeviceCommand: makeDispatchDeviceCommand(deps),

@@ -33,6 +33,7 @@ import { CODEC_BODY_LIMIT_BYTES, codecCors, codecRoutes } from './routes/codec';
 import { emailApprovalRoutes } from './routes/email-approvals';
 import { slackAdminRoutes } from './routes/slack-admin';
 import { scriptRoutes } from './routes/scripts';
+import { mcpUpstreamRoutes } from './routes/mcp-upstreams';
 import { remediationRoutes } from './routes/remediations';
 import { releaseStale } from '../lib/budget';
 import { deliverPendingDecisions } from './services/decide-approval';
@@ -59,6 +60,7 @@ export const ROUTES: AnyRoute[] = [
   ...emailApprovalRoutes,
   ...slackAdminRoutes,
   ...scriptRoutes,
+  ...mcpUpstreamRoutes,
   ...auditRoutes,
   ...codecRoutes,
   ...identityRoutes,

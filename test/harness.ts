@@ -17,6 +17,7 @@ import { generateSigningKeyPem, loadSigningKey } from '../cage/command-signing';
 import { enroll } from '../agent/enroll';
 import { createApiServer, type ApiServer } from '../api/server';
 import { environment, guardConfig, loadEnv, slackConfig, temporalCliPath, type Env } from '../lib/env';
+import { upstreamRules } from '../lib/mcp-upstream';
 import { clientInterceptors } from '../lib/temporal';
 import { RateLimiter } from '../lib/rate-limiter';
 import { createApiMetrics, createWorkerMetrics, serveMetrics, type MetricsListener } from '../lib/metrics';
@@ -289,6 +290,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
       commandSigningKey: loadSigningKey(generateSigningKeyPem()),
       mail: env.SMTP_URL ? { smtpUrl: env.SMTP_URL, from: env.MAIL_FROM } : undefined,
       slack: slackConfig(env),
+      mcpUpstream: upstreamRules(env),
     },
   };
   const api = await createApiServer(apiDeps);

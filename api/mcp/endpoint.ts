@@ -14,7 +14,6 @@ import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { CallToolRequestSchema, ErrorCode, isInitializeRequest, ListToolsRequestSchema, McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { mcpToolDefinitions } from '../../common/tools';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { tenantDb } from '../../lib/tenant-db';
 import type { ApiDeps } from '../deps';
@@ -88,7 +87,7 @@ function mcpServerFor(deps: ApiDeps, sessionId: string): Server {
     const caller = callerOf(deps, extra.authInfo);
     const session = await mcp.mcpSessionOf(caller, sessionId);
     // Only someone who may call tools in the org sees them (the role can be gone since the connection began).
-    return { tools: mcp.mayCallTools(caller, session.orgId) ? mcpToolDefinitions() : [] };
+    return { tools: mcp.mayCallTools(caller, session.orgId) ? await mcp.catalogFor(caller, session.orgId) : [] };
   }));
 
   server.setRequestHandler(CallToolRequestSchema, safely(deps, async (req, extra): Promise<CallToolResult> => {

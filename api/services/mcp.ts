@@ -9,7 +9,9 @@ import type { Prisma } from '@prisma/client';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { SessionState, Step, TurnState } from '../../common/session';
 import { findUnstorable } from '../../common/text';
-import { isToolName } from '../../common/tools';
+import { isToolName, mcpToolDefinitions, TIER_NAMES, type McpToolDefinition, type Tier } from '../../common/tools';
+import { parseQualifiedName, qualifiedName } from '../../lib/mcp-upstream';
+import { enabledUpstreamTools, hasUpstreamTool } from './mcp-upstreams';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { audit } from '../../audit/log';
 import { callToolRequestUpdate, stateQuery } from '../../workflows/definitions';
@@ -49,6 +51,29 @@ export async function mcpSessionOf({ deps, principal }: Caller, sessionId: strin
 /** Whether the caller may still call tools in the session's org (the workflow checks again before anything runs). */
 export const mayCallTools = ({ principal }: Caller, orgId: string) => hasRole(principal, orgId, ACTING);
 
+/**
+ * The catalog an MCP client of this org lists: Gatehouse's tools, then the enabled tools of the org's upstream MCP
+ * servers (`upstream.<server>.<tool>`) with their pinned description and input schema and the tier an admin gave them.
+ */
+export async function catalogFor({ deps }: Caller, orgId: string): Promise<McpToolDefinition[]> {
+  const upstream = await enabledUpstreamTools(deps.prisma, orgId);
+  return [
+    ...mcpToolDefinitions(),
+    ...upstream.map((t) => {
+      const name = qualifiedName(t.upstream.name, t.name);
+      const tier = t.tier as Tier;
+      const title = t.title ?? `${t.upstream.name} ${t.name}`;
+      return {
+        name,
+        title,
+        description: `${t.description}\n\nFrom the upstream MCP server "${t.upstream.name}", behind Gatehouse. Gatehouse tier: T${tier}, ${TIER_NAMES[tier]}. T3 and T4 calls wait until an approver of the organization approves; flagged output and arguments taken from tool output raise a call to T3.`,
+        inputSchema: { ...(t.inputSchema as Record<string, unknown>), type: 'object' as const },
+        annotations: { title, readOnlyHint: tier === 1, destructiveHint: tier >= 3, idempotentHint: false, openWorldHint: true },
+      };
+    }),
+  ];
+}
+
 export type ToolCallRefusal = { refused: 'unknown_tool' | 'invalid_arguments' | 'forbidden'; message: string };
 
 /**
@@ -59,7 +84,9 @@ export type ToolCallRefusal = { refused: 'unknown_tool' | 'invalid_arguments' | 
 export async function requestToolCall(caller: Caller, sessionId: string, name: string, args: Record<string, unknown>): Promise<{ turnId: string } | ToolCallRefusal> {
   const { deps, system, principal } = caller;
   const session = await mcpSessionOf(caller, sessionId);
-  if (!isToolName(name)) {
+  const upstream = parseQualifiedName(name);
+  const known = isToolName(name) || (upstream !== undefined && (await hasUpstreamTool(deps.prisma, session.orgId, upstream.server, upstream.tool)));
+  if (!known) {
     await audit(system, {
       orgId: session.orgId,
       actorType: 'user',
