@@ -81,7 +81,8 @@ function safely<A extends unknown[], R>(deps: ApiDeps, handler: (...args: A) => 
 }
 
 function mcpServerFor(deps: ApiDeps, sessionId: string): Server {
-  const server = new Server(SERVER_INFO, { capabilities: { tools: {} }, instructions: INSTRUCTIONS });
+  // logging: a client may set a level (logging/setLevel); Gatehouse sends no log messages over MCP (its audit log is the record).
+  const server = new Server(SERVER_INFO, { capabilities: { tools: {}, logging: {} }, instructions: INSTRUCTIONS });
 
   server.setRequestHandler(ListToolsRequestSchema, safely(deps, async (_req, extra) => {
     const caller = callerOf(deps, extra.authInfo);
@@ -121,6 +122,33 @@ function refuse(res: Response, err: unknown, deps: ApiDeps): void {
   rpcError(res, 503, ErrorCode.InternalError, `the request could not be completed (reference ${ref}); try again shortly`);
 }
 
+const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
+
+/**
+ * Why the request's Host or Origin is not this api's (its PUBLIC_URL's host, or a loopback name on any port), or
+ * undefined. An Origin is checked only when the client sends one (browsers do; MCP clients mostly do not).
+ */
+function foreignHost(req: Request, publicUrl: string | undefined): string | undefined {
+  const ours = publicUrl ? new URL(publicUrl).host.toLowerCase() : undefined;
+  const allowed = (host: string) => {
+    const h = host.toLowerCase();
+    if (ours !== undefined && h === ours) return true;
+    const name = h.startsWith('[') ? h.slice(0, h.indexOf(']') + 1) : h.split(':')[0]!;
+    return LOOPBACK_NAMES.has(name);
+  };
+  const host = req.headers.host;
+  if (!host || !allowed(host)) return `the Host header is not this server's (${publicUrl ? 'PUBLIC_URL' : 'a loopback address; set PUBLIC_URL to serve another name'})`;
+  const origin = req.headers.origin;
+  if (origin === undefined) return undefined;
+  let originHost: string;
+  try {
+    originHost = new URL(origin).host;
+  } catch {
+    return 'the Origin header is not a URL';
+  }
+  return allowed(originHost) ? undefined : "the Origin header is not this server's";
+}
+
 export interface McpEndpoint {
   router: express.Router;
   close(): Promise<void>;
@@ -138,6 +166,10 @@ export function createMcpEndpoint(deps: ApiDeps): McpEndpoint {
   });
 
   router.all('/mcp', async (req: Request, res: Response) => {
+    // DNS rebinding: a page on another name that resolves here reaches /mcp with its own Host and Origin. Refused
+    // before anything else (a Bearer key is needed anyway, but the transport's rule is the spec's).
+    const foreign = foreignHost(req, deps.config.publicUrl);
+    if (foreign) return rpcError(res, 403, ErrorCode.InvalidRequest, `Forbidden: ${foreign}`);
     // Bearer keys only: a console cookie must not let another page drive tools (no CSRF token in MCP).
     if (req.headers.authorization === undefined) {
       return rpcError(res, 401, ErrorCode.InvalidRequest, 'a valid API key is required (Authorization: Bearer <key>)', { 'WWW-Authenticate': 'Bearer realm="gatehouse"' });
