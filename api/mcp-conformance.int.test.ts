@@ -18,6 +18,7 @@ import path from 'node:path';
 import { startTestSystem, type TestSystem } from '../test/harness';
 
 const conformance = require.resolve('@modelcontextprotocol/conformance/dist/index.js');
+const inspector = require.resolve('@modelcontextprotocol/inspector-cli/build/cli.js');
 
 let sys: TestSystem;
 let proxy: http.Server;
@@ -77,9 +78,9 @@ const EXPECTED_FAILURES: Record<string, string> = {
   'prompts-get-with-image': NO_PROMPTS,
 };
 
-function run(args: string[]): Promise<{ code: number; stdout: string }> {
+function run(args: string[], script = conformance, cwd?: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [conformance, ...args], { timeout: 300_000, maxBuffer: 32 * 1024 * 1024 }, (err, stdout) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout }));
+    execFile(process.execPath, [script, ...args], { cwd, timeout: 300_000, maxBuffer: 32 * 1024 * 1024 }, (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
   });
 }
 
@@ -106,3 +107,21 @@ it('runs the conformance suite against /mcp: every scenario passes but those nam
     rmSync(out, { recursive: true, force: true });
   }
 }, 400_000);
+
+it("lists and calls a tool with the MCP inspector CLI, as docs/mcp.md shows (the technician's key in a header)", async () => {
+  const url = new URL(`/mcp?org=${sys.seed.orgs.acme.slug}`, sys.url).toString();
+  const common = ['--cli', url, '--transport', 'http', '--header', `Authorization: Bearer ${sys.keyOf('technician')}`];
+  // Run from a folder of the repository, as docs/mcp.md says: inspector-cli 1.0.3 looks for its package.json relative
+  // to the working directory (modelcontextprotocol/inspector#1334) and fails from a folder with no ../package.json.
+  const docs = path.resolve(__dirname, '..', 'docs');
+  const listed = await run([...common, '--method', 'tools/list'], inspector, docs);
+  expect(listed).toMatchObject({ code: 0 });
+  const { tools } = JSON.parse(listed.stdout.slice(listed.stdout.indexOf('{'))) as { tools: { name: string }[] };
+  expect(tools.map((t) => t.name)).toContain('get_device_info');
+  const device = await sys.prisma.device.findFirstOrThrow({ where: { orgId: sys.seed.orgs.acme.id, executor: 'simulated' } });
+  const called = await run([...common, '--method', 'tools/call', '--tool-name', 'get_device_info', '--tool-arg', `device_id=${device.id}`], inspector, docs);
+  expect(called.code).toBe(0);
+  const result = JSON.parse(called.stdout.slice(called.stdout.indexOf('{'))) as { isError: boolean; content: { text: string }[] };
+  expect(result.isError).toBe(false);
+  expect(result.content[0]?.text).toContain(device.name);
+}, 120_000);
