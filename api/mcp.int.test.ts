@@ -227,3 +227,42 @@ it("counts tools/call against the caller's message rate like a typed message: pa
   expect(textOf(results[20]!)).toMatch(/rate limit: at most 20 messages per 60s/);
   expect(await sys.prisma.toolInvocation.count({ where: { sessionId } })).toBe(20);
 });
+
+it('gives a client that lost its connection while a T3 call waited the result when it reconnects (Last-Event-ID)', async () => {
+  const tech = sys.keyOf('technician');
+  const { client, transport, sessionId } = await connect(tech);
+  const device = devices[1]!;
+  let token: string | undefined;
+  const lost = client
+    .callTool({ name: 'manage_service', arguments: { device_id: device.id, service: 'BITS', action: 'restart' } }, undefined, {
+      timeout: 120_000,
+      resetTimeoutOnProgress: true,
+      onprogress: () => undefined,
+      onresumptiontoken: (t) => void (token = t),
+    })
+    .catch((e: unknown) => e);
+  const approval = await sys.waitForApproval(sessionId);
+  await waitUntil(async () => token !== undefined, 'a resumption token (an event id of the call stream)');
+  // The connection drops (the client's process, its network): the call stays in its session.
+  await transport.close();
+  expect(await lost).toBeInstanceOf(Error);
+  const decided = await sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: sys.keyOf('approver'), body: { decision: 'approve', reason: 'transfers stuck' } });
+  expect(decided.status).toBe(200);
+
+  // Reconnecting to the same MCP session with the last event id it saw, the client gets what it missed: the result.
+  const resumed = new StreamableHTTPClientTransport(new URL(`/mcp?org=${sys.seed.orgs.acme.slug}`, sys.url), { sessionId, requestInit: { headers: { Authorization: `Bearer ${tech}` } } });
+  const messages: any[] = [];
+  resumed.onmessage = (m) => void messages.push(m);
+  await resumed.start();
+  try {
+    await resumed.send({ jsonrpc: '2.0', id: 'resume', method: 'tools/call', params: { name: 'manage_service', arguments: {} } }, { resumptionToken: token });
+    await waitUntil(async () => messages.some((m) => m.result), 'the call result on the resumed stream');
+    const result = messages.find((m) => m.result).result as CallToolResult;
+    expect(result.isError).toBe(false);
+    expect(textOf(result)).toMatch(/BITS/);
+    // Resuming sent nothing new: the one call ran once.
+    expect(await sys.prisma.deviceCommand.count({ where: { deviceId: device.id, kind: 'manage_service', params: { path: ['service'], equals: 'BITS' } } })).toBe(1);
+  } finally {
+    await resumed.close();
+  }
+});

@@ -22,6 +22,7 @@ import { authenticate } from '../http/auth';
 import { refuseInvalidUtf8 } from '../http/errors';
 import type { Caller } from '../services/caller';
 import * as mcp from '../services/mcp';
+import { ConnectionEventStore } from './event-store';
 
 const SERVER_INFO = { name: 'gatehouse', version: '1.0.0' };
 const INSTRUCTIONS =
@@ -212,6 +213,8 @@ export function createMcpEndpoint(deps: ApiDeps): McpEndpoint {
       const { session } = await mcp.startMcpSession(caller, org, req.body.params.clientInfo);
       const transport = new StreamableHTTPServerTransport({
         sessionIdGenerator: () => session.id,
+        // A client that lost its stream while a call waited resumes it with Last-Event-ID and gets the result.
+        eventStore: new ConnectionEventStore(),
         onsessioninitialized: (id) => void connections.set(id, { transport, sessionId: id, userId: principal.userId, open: 0, lastSeen: Date.now() }),
         onsessionclosed: (id) => void connections.delete(id),
       });
