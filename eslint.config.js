@@ -47,7 +47,7 @@ const boundaries = [
   ...mayImport('lib', ['common']),
   ...mayImport('offline-model', [], { lib: ['env.ts', 'logger.ts'] }),
   ...mayImport('prisma', ['lib']),
-  ...mayImport('worker', ['activities', 'common', 'lib']),
+  ...mayImport('worker', ['activities', 'common', 'lib'], { workflows: ['patches.ts'] }),
 ];
 
 // A folder inside common/ (common/tools/) reaches the rest of common/ as `../x`.

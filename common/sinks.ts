@@ -3,11 +3,13 @@
  * calls after the activation and never while replaying a history, so a count never repeats on a replay and no
  * call enters the history (worker/create-worker.ts implements them).
  */
+import type { OpenTelemetrySinks } from '@temporalio/interceptors-opentelemetry/lib/workflow';
 import type { Sinks } from '@temporalio/workflow';
 
 export type TurnOutcome = 'answered' | 'refused' | 'failed';
 
-export interface GatehouseSinks extends Sinks {
+/** `exporter` takes the workflow spans the trace interceptors make (worker/workflow-interceptors.ts). */
+export interface GatehouseSinks extends Sinks, OpenTelemetrySinks {
   metrics: {
     /** A turn ended: counted by outcome in the worker's metrics. */
     turnEnded(outcome: TurnOutcome): void;

@@ -97,6 +97,10 @@ export const Env = z.object({
   OTEL_EXPORTER_OTLP_ENDPOINT: url.optional().describe('OTLP/HTTP endpoint (the collector\'s base URL, e.g. `http://127.0.0.1:4318`) the api, the worker and the agent send their trace spans to. Unset: tracing is off and costs nothing (`npm start` sets it to its local Jaeger).'),
   JAEGER_PATH: z.string().optional().describe(`An existing Jaeger ${JAEGER_VERSION} all-in-one binary for \`npm start\`. Unset: \`<XDG_CACHE_HOME>/gatehouse/jaeger-${JAEGER_VERSION}/jaeger\`, built by the set-up when Go is installed (without it, \`npm start\` runs without traces).`),
   JAEGER_UI_PORT: port.default(16686).describe('Port of the Jaeger UI and query API that `npm start` runs (loopback only).'),
+  JAEGER_UI_ASSETS: z
+    .string()
+    .optional()
+    .describe("A directory of web assets Jaeger's query service serves as its UI (a built jaeger-ui, for one). Unset: Gatehouse's trace viewer (`ops/trace-viewer`), since the Go build of Jaeger carries no UI."),
   METRICS_HOST: z.string().min(1).default('127.0.0.1').describe('The address the api\'s and the worker\'s `/metrics` listeners bind to. Anything but loopback needs `METRICS_TOKEN`.'),
   API_METRICS_PORT: port.default(9464).describe('Port of the api\'s Prometheus `/metrics` listener (its own port, never the public one).'),
   WORKER_METRICS_PORT: port.default(9465).describe('Port of the worker\'s Prometheus `/metrics` listener.'),

@@ -3,11 +3,19 @@
  * tracing test: traces in memory, OTLP over HTTP in, the UI and query API out, every listener on loopback and on
  * the ports given (so a test's Jaeger never meets `npm start`'s). Its own telemetry and self-tracing are off: they
  * would take port 8888 and export to 4317.
+ *
+ * A Jaeger built with `go build` has no UI: the release build embeds jaeger-ui, built from its GitHub sources,
+ * which neither npm nor the Go module proxy serves. Its query service serves a directory in its place
+ * (`ui.assets_path`): Gatehouse's trace viewer (`ops/trace-viewer`, over the same query API), or a built jaeger-ui
+ * named by JAEGER_UI_ASSETS.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+
+/** Gatehouse's trace viewer, the UI Jaeger serves unless it is given another. */
+export const TRACE_VIEWER_ASSETS = path.resolve(__dirname, '..', 'ops', 'trace-viewer');
 
 export interface JaegerPorts {
   /** OTLP/HTTP receiver: processes export to `http://127.0.0.1:<otlpHttp>`. */
@@ -18,7 +26,7 @@ export interface JaegerPorts {
   queryGrpc: number;
 }
 
-export function jaegerConfig(ports: JaegerPorts): string {
+export function jaegerConfig(ports: JaegerPorts, uiAssets: string = TRACE_VIEWER_ASSETS): string {
   return `service:
   extensions: [jaeger_storage, jaeger_query]
   pipelines:
@@ -43,6 +51,8 @@ extensions:
     enable_tracing: false
     storage:
       traces: memstore
+    ui:
+      assets_path: ${JSON.stringify(uiAssets)}
     http:
       endpoint: 127.0.0.1:${ports.ui}
     grpc:
@@ -62,10 +72,10 @@ exporters:
 }
 
 /** Starts `binary` with a config of these ports (written to a temporary file, removed when it exits). */
-export function spawnJaeger(binary: string, ports: JaegerPorts): ChildProcess {
+export function spawnJaeger(binary: string, ports: JaegerPorts, uiAssets?: string): ChildProcess {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'gatehouse-jaeger-'));
   const config = path.join(dir, 'config.yaml');
-  writeFileSync(config, jaegerConfig(ports));
+  writeFileSync(config, jaegerConfig(ports, uiAssets));
   const proc = spawn(binary, ['--config', `file:${config}`], { stdio: ['ignore', 'pipe', 'pipe'] });
   proc.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   return proc;

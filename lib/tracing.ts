@@ -10,11 +10,17 @@
  * a device command's row and its frames to and from the agent (common/protocol.ts), and in HTTP headers.
  */
 import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
+import type { IResource } from '@opentelemetry/resources';
+import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
 
 export { SpanKind };
 export type { Context, Span };
 
 export interface Tracing {
+  /** Where spans made elsewhere in this process (a workflow's, handed over by a sink) are sent: batched, like ours. */
+  readonly processor: SpanProcessor;
+  /** What every span of this process says about it (its service name). */
+  readonly resource: IResource;
   /** Flushes what is buffered and stops. */
   shutdown(): Promise<void>;
 }
@@ -30,16 +36,20 @@ export async function startTracing(opts: { endpoint?: string; serviceName: strin
     import('@opentelemetry/sdk-trace-base'),
   ]);
   const exporter = new OTLPTraceExporter({ url: new URL('/v1/traces', opts.endpoint).toString() });
+  const resource = new Resource({ 'service.name': opts.serviceName });
+  // Sent every second: a turn's spans are in the backend while the operator still looks at its answer.
+  const processor = new BatchSpanProcessor(exporter, { scheduledDelayMillis: 1000 });
   const sdk = new NodeSDK({
-    resource: new Resource({ 'service.name': opts.serviceName }),
-    // Sent every second: a turn's spans are in the backend while the operator still looks at its answer.
-    spanProcessors: [new BatchSpanProcessor(exporter, { scheduledDelayMillis: 1000 })],
+    resource,
+    spanProcessors: [processor],
     // No automatic instrumentation: our spans are made where a hop happens, with attributes we chose.
     instrumentations: [],
     autoDetectResources: false,
   });
   sdk.start();
   return {
+    processor,
+    resource,
     async shutdown() {
       await sdk.shutdown();
       // Back to the API's no-ops: nothing carries a context any more, and tracing may be started again.

@@ -165,6 +165,9 @@ async function main(): Promise<void> {
     await sys.waitForTurn(sessionId, oneTech, turn, 90_000);
     await save(sys, sessionId, 'copilot-session-one-path');
     await saveWorkflow(sys, await remediationOf(sys, sessionId), 'remediation-one-path');
+    // Since runs make workflow spans (Patch.WorkflowSpans): the same scenario, its updates completing after their spans.
+    await save(sys, sessionId, 'copilot-session-workflow-spans');
+    await saveWorkflow(sys, await remediationOf(sys, sessionId), 'remediation-workflow-spans');
   } finally {
     await sys.stop();
   }

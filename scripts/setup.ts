@@ -128,8 +128,27 @@ async function ensureDatabase(databaseUrl: string): Promise<void> {
       say(`creating database ${name}`);
       await client.query(`CREATE DATABASE "${name}"`);
     }
+    await ensureAppRole(client);
   } finally {
     await client.end();
+  }
+}
+
+/**
+ * The role request handling runs as (row-level security; the tenancy migration grants it). Roles belong to the
+ * whole server, not to one database: two databases migrated at once (two clones' test runs) would both see it
+ * missing and both create it, and the second migration would fail half-applied. Made here first, so the
+ * migration's own `IF NOT EXISTS` finds it; a concurrent creation of the same role counts as made.
+ */
+async function ensureAppRole(client: InstanceType<typeof Client>): Promise<void> {
+  try {
+    await client.query(`DO $$ BEGIN
+      IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'gatehouse_app') THEN CREATE ROLE gatehouse_app NOLOGIN NOSUPERUSER NOBYPASSRLS; END IF;
+    END $$`);
+  } catch (err) {
+    // 23505: the catalog's unique index saw the other creation first; 42710: it finished before ours began.
+    const code = (err as { code?: string }).code;
+    if (code !== '23505' && code !== '42710') throw err;
   }
 }
 

@@ -93,7 +93,7 @@ async function startJaeger(env: Env): Promise<string> {
     }
   }
   const config = path.join(env.DATA_DIR, 'jaeger.yaml');
-  await writeFile(config, jaegerConfig(ports));
+  await writeFile(config, jaegerConfig(ports, env.JAEGER_UI_ASSETS));
   run('jaeger', bin, ['--config', `file:${config}`]);
   await waitForService('Jaeger', '127.0.0.1', ports.otlpHttp, 30);
   childEnv.OTEL_EXPORTER_OTLP_ENDPOINT = `http://127.0.0.1:${ports.otlpHttp}`;
@@ -181,7 +181,7 @@ Gatehouse is running.
               payloads are encrypted (key ${payloadKeyId}${env.PAYLOAD_KEYS ? ' of PAYLOAD_KEYS' : ` in ${path.relative(root, devPayloadKeysFile(env))}`}); to read them in the UI, sign in to the
               console as the auditor, then in the UI's Codec Server settings choose "Use my browser setting",
               enter ${server}/codec and tick "Include cross-origin credentials"
-  Traces      ${traces}${traces.startsWith('http') ? ` (query API ${traces}/api/traces?service=gatehouse-api)` : ''}
+  Traces      ${traces}${traces.startsWith('http') ? ` (each request's trace, every hop on one waterfall; Jaeger's query API under /api)` : ''}
   Model       ${modelEndpoint(env).offline ? `offline model at ${modelEndpoint(env).baseURL}` : 'Anthropic'}
 Try:  npm run copilot -- ask "what is the hostname and uptime of the demo device?"
       npm run copilot -- ask "restart the Spooler service on ACME-PC-01"     (T3: waits for an approver)

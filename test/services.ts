@@ -262,6 +262,11 @@ export class JaegerServer {
     return `http://127.0.0.1:${this.ports.otlpHttp}`;
   }
 
+  /** Its UI, as `npm start` prints it. */
+  get uiUrl(): string {
+    return `http://127.0.0.1:${this.ports.ui}/`;
+  }
+
   /** The traces of `service` Jaeger holds, each as its spans. */
   async traces(service: string): Promise<JaegerSpan[][]> {
     const res = await fetch(`http://127.0.0.1:${this.ports.ui}/api/traces?service=${encodeURIComponent(service)}&limit=100&lookback=1h`);

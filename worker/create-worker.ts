@@ -2,8 +2,10 @@
 import Anthropic from '@anthropic-ai/sdk';
 import type { PayloadCodec } from '@temporalio/common';
 import type { Context } from '@temporalio/activity';
-import { OpenTelemetryActivityInboundInterceptor } from '@temporalio/interceptors-opentelemetry/lib/worker';
+import { makeWorkflowExporter, OpenTelemetryActivityInboundInterceptor } from '@temporalio/interceptors-opentelemetry/lib/worker';
+import type { SerializableSpan } from '@temporalio/interceptors-opentelemetry/lib/workflow';
 import { type InjectedSinks, type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import type { WorkflowInfo } from '@temporalio/workflow';
 import type { GatehouseSinks } from '../common/sinks';
 import { createActivities, type ActivityDeps } from '../activities';
 import { guardConfig, modelEndpoint, type Env } from '../lib/env';
@@ -13,6 +15,7 @@ import type { Redis } from '../lib/redis';
 import type { Logger } from '../lib/logger';
 import type { WorkerMetrics } from '../lib/metrics';
 import { dataConverterOf } from '../lib/payload-codec';
+import type { Tracing } from '../lib/tracing';
 import type { Database } from '../lib/prisma';
 
 export const WORKFLOWS_PATH = require.resolve('../workflows');
@@ -61,9 +64,34 @@ export function activityDeps(env: Env, { prisma, pool }: Database, redis: Redis,
   };
 }
 
-/** The sinks workflows call (common/sinks.ts); never during replay, so a replayed turn is not counted again. */
-export function sinksOf(metrics: WorkerMetrics): InjectedSinks<GatehouseSinks> {
-  return { metrics: { turnEnded: { fn: (_info, outcome) => metrics.turns.inc({ outcome }), callDuringReplay: false } } };
+/**
+ * The sinks workflows call (common/sinks.ts); never during replay, so a replayed turn is not counted again and a
+ * replayed span is not sent twice.
+ */
+export function sinksOf(metrics: WorkerMetrics, tracing?: Tracing): InjectedSinks<GatehouseSinks> {
+  return {
+    metrics: { turnEnded: { fn: (_info, outcome) => metrics.turns.inc({ outcome }), callDuringReplay: false } },
+    exporter: workflowSpans(tracing),
+  };
+}
+
+/**
+ * Workflow spans join the worker's own (its service name, its batches); dropped while tracing is off. The package's
+ * exporter copies the whole WorkflowInfo onto each span (memo and last result among it): only the run's names go.
+ * An error's message is not sent either (it may quote input), only that the span failed.
+ */
+function workflowSpans(tracing: Tracing | undefined): InjectedSinks<GatehouseSinks>['exporter'] {
+  if (!tracing) return { export: { fn: () => undefined, callDuringReplay: false } };
+  const exporter = makeWorkflowExporter(tracing.processor, tracing.resource);
+  const namesOf = ({ namespace, taskQueue, workflowId, runId, workflowType }: WorkflowInfo) => ({ namespace, taskQueue, workflowId, runId, workflowType });
+  const bare = (span: SerializableSpan): SerializableSpan => ({ ...span, events: [], status: { code: span.status.code } });
+  return {
+    export: {
+      // The exporter only reads the info's fields to copy them: the names stand in for the whole of it.
+      fn: (info, spans) => exporter.export.fn(namesOf(info) as WorkflowInfo, spans.map(bare)),
+      callDuringReplay: false,
+    },
+  };
 }
 
 /**
@@ -81,6 +109,8 @@ export async function createWorker(opts: {
   payloadCodec: PayloadCodec;
   /** A bundle built from WORKFLOW_BUNDLE_OPTIONS; without one the worker bundles workflows/ as it starts. */
   workflowBundle?: { codePath: string };
+  /** This process's tracing, when on: workflow spans go where the worker's go. */
+  tracing?: Tracing;
   extra?: Partial<WorkerOptions>;
 }): Promise<Worker> {
   return Worker.create({
@@ -91,7 +121,7 @@ export async function createWorker(opts: {
     activities: createActivities(opts.deps),
     // Codecs run outside the workflow sandbox: nothing of them goes into the bundle.
     dataConverter: dataConverterOf(opts.payloadCodec),
-    sinks: sinksOf(opts.deps.metrics),
+    sinks: sinksOf(opts.deps.metrics, opts.tracing),
     ...opts.extra,
   });
 }

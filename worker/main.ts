@@ -45,6 +45,7 @@ async function main(): Promise<void> {
     taskQueue: env.TEMPORAL_TASK_QUEUE,
     deps: activityDeps(env, db, redis, logger, metrics),
     payloadCodec,
+    tracing,
   });
   logger.info({ taskQueue: env.TEMPORAL_TASK_QUEUE, temporal: env.TEMPORAL_ADDRESS, payloadKeyId: payloadCodec.keyId, metrics: metricsListener.url, traces: env.OTEL_EXPORTER_OTLP_ENDPOINT ?? 'off' }, 'worker started');
   await worker.run(); // returns after SIGINT/SIGTERM, once in-flight tasks are done

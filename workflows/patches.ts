@@ -32,6 +32,12 @@ export const Patch = {
    * `queueDeviceCommands`, results by the `commandResults` signal, outcomes read from the rows.
    */
   OneCommandPath: 'device-commands-one-path',
+  /**
+   * The run makes workflow spans (OpenTelemetry: the run, each update and signal, each activity and child started).
+   * Decided by the trace interceptors (worker/workflow-interceptors.ts), not by a workflow: their spans add awaits
+   * that histories recorded without them do not expect.
+   */
+  WorkflowSpans: 'workflow-spans',
 } as const;
 
 export type PatchId = (typeof Patch)[keyof typeof Patch];

@@ -9,6 +9,7 @@ import { bundleWorkflowCode, DefaultLogger, Runtime, Worker } from '@temporalio/
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { createWorkerMetrics } from '../lib/metrics';
 import { sinksOf, WORKFLOW_BUNDLE_OPTIONS } from '../worker/create-worker';
+import { Patch } from './patches';
 
 const fixtures = path.resolve(__dirname, '..', 'test', 'fixtures');
 const histories = readdirSync(path.join(fixtures, 'histories')).filter((f) => f.endsWith('.json') && f !== 'workflow-ids.json');
@@ -45,6 +46,9 @@ it('has the committed histories: reads, approvals, a breaker trip, and remediati
       // Once every device command takes one path: a session's own commands queued and reported as a remediation's.
       'copilot-session-one-path.json',
       'remediation-one-path.json',
+      // Once runs make workflow spans: the same scenario, its updates completing after their spans' awaits.
+      'copilot-session-workflow-spans.json',
+      'remediation-workflow-spans.json',
     ]),
   );
   // The remediation child really spans two workers: the first stopped mid-run, the second finished it.
@@ -77,6 +81,14 @@ it('has the committed histories: reads, approvals, a breaker trip, and remediati
   expect(signals('copilot-session-one-path.json')).toContain('commandResults');
   expect(signals('remediation-one-path.json')).toContain('commandResults');
   expect(signals('remediation-one-path.json')).not.toContain('remediationResults');
+  // Workflow spans: recorded with the patch that turns them on, and only there.
+  const patches = (file: string) =>
+    load(file)
+      .events!.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch')
+      .map((e) => JSON.parse(Buffer.from(e.markerRecordedEventAttributes!.details!['patch-data']!.payloads![0]!.data!).toString('utf8')).id);
+  expect(patches('copilot-session-workflow-spans.json')).toContain(Patch.WorkflowSpans);
+  expect(patches('remediation-workflow-spans.json')).toContain(Patch.WorkflowSpans);
+  expect(patches('copilot-session-one-path.json')).not.toContain(Patch.WorkflowSpans);
 });
 
 it('keeps secrets out of histories and caps what tools bring back', () => {
