@@ -195,3 +195,29 @@ it('refuses to enable a poisoned tool at registration, and disables a tool whose
   const refusedApproval = await sys.request('POST', approveUrl, { key: sys.keyOf('admin'), body: { sha256: pending.pending.sha256 } });
   expect(refusedApproval).toMatchObject({ status: 409, body: { error: { message: expect.stringMatching(/flagged as a prompt injection/) } } });
 });
+
+it("stops upstream calls with the kill switch like any tool's, and answers an unreachable upstream in fixed words", async () => {
+  const { client } = await connect();
+  const paused = await sys.request('POST', `/v1/orgs/${org()}/copilot/pause`, { key: sys.keyOf('admin'), body: {} });
+  expect(paused.status).toBe(200);
+  try {
+    const before = (await auditOf('mcp_upstream.call_sent')).length;
+    const denied = await call(client, 'upstream.everything.echo', { message: 'while paused' });
+    expect(denied).toMatchObject({ isError: true });
+    expect(textOf(denied)).toMatch(/paused/);
+    expect(await auditOf('mcp_upstream.call_sent')).toHaveLength(before);
+  } finally {
+    expect((await sys.request('POST', `/v1/orgs/${org()}/copilot/resume`, { key: sys.keyOf('admin'), body: {} })).status).toBe(200);
+  }
+
+  // A vendor's server goes away after registration: the answer carries a reference, not the raw error.
+  const gone = await startTestUpstream([weather]);
+  expect((await register('gone', { transport: 'http', url: gone.url })).status).toBe(201);
+  await sys.request('PUT', `/v1/orgs/${org()}/mcp-upstreams/gone/tools/get_forecast/tier`, { key: sys.keyOf('admin'), body: { tier: 1 } });
+  await gone.close();
+  const { client: again } = await connect();
+  const unreachable = await call(again, 'upstream.gone.get_forecast', { city: 'Rome' });
+  expect(unreachable).toMatchObject({ isError: true });
+  expect(textOf(unreachable)).toMatch(/the upstream MCP server could not be reached \(reference err_[0-9a-f]+\)/);
+  expect(textOf(unreachable)).not.toMatch(/ECONNREFUSED|127\.0\.0\.1/);
+});
