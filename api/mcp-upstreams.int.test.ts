@@ -221,3 +221,22 @@ it("stops upstream calls with the kill switch like any tool's, and answers an un
   expect(textOf(unreachable)).toMatch(/the upstream MCP server could not be reached \(reference err_[0-9a-f]+\)/);
   expect(textOf(unreachable)).not.toMatch(/ECONNREFUSED|127\.0\.0\.1/);
 });
+
+it("offers the enabled upstream tools to the copilot's own model too, as mcp__<server>__<tool>, and runs its call through the same cage", async () => {
+  const tech = sys.keyOf('technician');
+  const sessionId = await sys.startSession(tech);
+  const turnId = await sys.send(sessionId, tech, `/tool mcp__everything__echo ${JSON.stringify({ message: 'asked in the console' })}`);
+  const session = await sys.waitForTurn(sessionId, tech, turnId);
+  // The model was offered the pinned definitions of enabled tools only (not the flagged or changed ones).
+  const request = (sys.modelStats.requests ?? []).at(-1) as { tools: { name: string; description: string }[] };
+  const names = request.tools.map((t) => t.name);
+  expect(names).toEqual(expect.arrayContaining(['get_device_info', 'mcp__everything__echo', 'mcp__files__write_file']));
+  expect(names).not.toContain('mcp__weather__add');
+  expect(request.tools.find((t) => t.name === 'mcp__everything__echo')?.description).toMatch(/Echoes back the input string[\s\S]*upstream MCP server "everything"[\s\S]*tier T1/);
+  // The call ran as upstream.everything.echo, authorized (T1, as the admin assigned), sent once, its output fenced.
+  const turn = session.turns.find((t: { turnId: string }) => t.turnId === turnId);
+  expect(turn.steps.find((s: { kind: string }) => s.kind === 'tool')).toMatchObject({ tool: 'upstream.everything.echo', status: 'succeeded', tier: 1 });
+  const inv = await sys.prisma.toolInvocation.findFirstOrThrow({ where: { sessionId, toolName: 'upstream.everything.echo' } });
+  expect(inv.output).toMatch(/<untrusted-data nonce="[^"]+" source="tool:upstream.everything.echo">\nEcho: asked in the console/);
+  expect(await sys.prisma.auditEvent.count({ where: { sessionId, action: 'mcp_upstream.call_sent' } })).toBe(1);
+});

@@ -125,6 +125,22 @@ export function parseQualifiedName(name: string): { server: string; tool: string
   return m ? { server: m[1]!, tool: m[2]! } : undefined;
 }
 
+/**
+ * The name the copilot's model knows an upstream tool by: `mcp__<server>__<tool>` (the Messages API takes only
+ * `[A-Za-z0-9_-]{1,64}`, so no dots; Claude Code names MCP tools the same way). A server name has no `_`, so the
+ * first `__` after the server ends it. Undefined when it would be longer than 64 characters (not offered).
+ */
+export function modelToolName(server: string, tool: string): string | undefined {
+  const name = `mcp__${server}__${tool}`;
+  return name.length <= 64 ? name : undefined;
+}
+
+/** The catalog name of a model's tool name (`mcp__<server>__<tool>` → `upstream.<server>.<tool>`); others as they are. */
+export function fromModelToolName(name: string): string {
+  const m = /^mcp__([a-z0-9][a-z0-9-]{0,31})__([A-Za-z0-9_-]{1,64})$/.exec(name);
+  return m ? qualifiedName(m[1]!, m[2]!) : name;
+}
+
 export async function callUpstream(client: Client, name: string, args: Record<string, unknown>, timeoutMs: number): Promise<CallToolResult> {
   return (await client.callTool({ name, arguments: args }, undefined, { timeout: timeoutMs })) as CallToolResult;
 }
