@@ -64,7 +64,7 @@ export function makeCallUpstreamTool(deps: ActivityDeps) {
       await audit(prisma, { orgId: inv.orgId, actorType: 'system', actorId: inv.sessionId, sessionId: inv.sessionId, action: 'tool.denied', target: inv.toolName, data: { invocationId: inv.id, rule: 'paused', reason: SAFE_ERRORS.PAUSED } });
       return fail(SAFE_ERRORS.PAUSED);
     }
-    const sent = await prisma.auditEvent.findFirst({ where: { orgId: inv.orgId, action: 'mcp_upstream.call_sent', target: inv.id }, select: { id: true } });
+    const sent = await prisma.auditEvent.findFirst({ where: { sessionId: inv.sessionId, orgId: inv.orgId, action: 'mcp_upstream.call_sent', target: inv.id }, select: { id: true } });
     if (sent) return fail('the call was sent to the upstream server, but its answer was lost (the worker stopped); it was not sent again: check the upstream before calling it again');
 
     const tool = await prisma.mcpUpstreamTool.findFirst({ where: { upstreamId: execution.upstreamId, name: execution.tool, orgId: inv.orgId }, include: { upstream: true } });
