@@ -9,7 +9,8 @@
 import crypto from 'node:crypto';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { ErrorCode, McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolResultSchema, ErrorCode, McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { CreateTaskResultSchema } from '@modelcontextprotocol/sdk/experimental/tasks/types.js';
 import { startTestSystem, waitUntil, type TestSystem } from '../test/harness';
 import { callToolRequestUpdate, stateQuery } from '../workflows/definitions';
 
@@ -265,4 +266,28 @@ it('gives a client that lost its connection while a T3 call waited the result wh
   } finally {
     await resumed.close();
   }
+});
+
+it('runs a T3 call as an MCP task the client polls while it waits for an approver, then fetches its result', async () => {
+  const tech = sys.keyOf('technician');
+  const { client, sessionId } = await connect(tech);
+  const device = devices[0]!;
+  const { tools } = await client.listTools();
+  expect(tools.find((t) => t.name === 'manage_service')?.execution).toEqual({ taskSupport: 'optional' });
+  const created = await client.request(
+    { method: 'tools/call', params: { name: 'manage_service', arguments: { device_id: device.id, service: 'Dnscache', action: 'restart' }, task: { ttl: 600_000 } } },
+    CreateTaskResultSchema,
+  );
+  const { taskId } = created.task;
+  expect(created.task.status).toBe('working');
+  const approval = await sys.waitForApproval(sessionId);
+  await waitUntil(async () => /waiting for an approver/.test((await client.experimental.tasks.getTask(taskId)).statusMessage ?? ''), 'the task to say it waits for an approver');
+  expect((await client.experimental.tasks.listTasks()).tasks.map((t) => t.taskId)).toContain(taskId);
+
+  expect((await sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: sys.keyOf('approver'), body: { decision: 'approve', reason: 'DNS cache stale' } })).status).toBe(200);
+  await waitUntil(async () => (await client.experimental.tasks.getTask(taskId)).status === 'completed', 'the task to complete');
+  const result = (await client.experimental.tasks.getTaskResult(taskId, CallToolResultSchema)) as CallToolResult;
+  expect(result.isError).toBe(false);
+  expect(textOf(result)).toMatch(/Dnscache/);
+  expect(await sys.prisma.deviceCommand.count({ where: { deviceId: device.id, kind: 'manage_service', params: { path: ['service'], equals: 'Dnscache' } } })).toBe(1);
 });
