@@ -35,6 +35,7 @@ import { slackAdminRoutes } from './routes/slack-admin';
 import { scriptRoutes } from './routes/scripts';
 import { mcpUpstreamRoutes } from './routes/mcp-upstreams';
 import { remediationRoutes } from './routes/remediations';
+import { commandRoutes } from './routes/commands';
 import { releaseStale } from '../lib/budget';
 import { deliverPendingDecisions } from './services/decide-approval';
 import { createMailTransport, notifyApprovers } from './services/notify-approvers';
@@ -56,6 +57,7 @@ export const ROUTES: AnyRoute[] = [
   ...deviceRoutes,
   ...approvalRoutes,
   ...remediationRoutes,
+  ...commandRoutes,
   ...orgControlRoutes,
   ...emailApprovalRoutes,
   ...slackAdminRoutes,
