@@ -9,6 +9,7 @@ import { FailureType } from '../common/failures';
 import { copilotWorkflowId, userMessageId } from '../common/ids';
 import type { ApprovalDecisionSignal, ApprovalOutcome } from '../common/session';
 import { isToolName, Tier } from '../common/tools';
+import { parseQualifiedName } from '../lib/mcp-upstream';
 import { confirmationPhrase } from '../cage/approval-digest';
 import { elideMiddle } from '../cage/call-view';
 import { approvalAuthority, approverSitesOf } from '../lib/approval-authority';
@@ -71,7 +72,8 @@ export function makeRequestApproval({ prisma, metrics }: ActivityDeps) {
       prisma.toolInvocation.findUnique({ where: { id: input.invocationId } }),
       prisma.copilotSession.findUnique({ where: { id: input.sessionId }, include: { org: true } }),
     ]);
-    if (!inv || !session || !isToolName(inv.toolName)) throw ApplicationFailure.nonRetryable('tool invocation not found', FailureType.NotFound);
+    // A catalog tool, or an upstream MCP server's (upstream.<server>.<tool>), as authorization recorded it.
+    if (!inv || !session || !(isToolName(inv.toolName) || parseQualifiedName(inv.toolName))) throw ApplicationFailure.nonRetryable('tool invocation not found', FailureType.NotFound);
     // The requester is whoever wrote this turn (an admin may post into a technician's session), not the session's owner.
     const requestedBy = await turnAuthor(prisma, input.sessionId, input.turnId);
     if (!requestedBy) throw ApplicationFailure.nonRetryable('the author of this turn is not recorded; the call was not run', FailureType.NotFound);

@@ -23,6 +23,7 @@ import {
   makeRequestTerminalApproval,
   makeVerifyTerminalDecision,
 } from './terminal-access';
+import { makeCallUpstreamTool } from './call-upstream-tool';
 import { makeReadCopilotPaused, makeRefuseUnverifiedRequest, makeVerifyBreakerReset, makeVerifyMessageRequest, makeVerifyRemediationControl, makeVerifyToolCallRequest } from './workflow-requests';
 
 export type { ActivityDeps } from './deps';
@@ -33,6 +34,7 @@ export function createActivities(deps: ActivityDeps) {
     callModel: makeCallModel(deps),
     authorizeToolCall: makeAuthorizeToolCall(deps),
     runDatabaseTool: makeRunDatabaseTool(deps),
+    callUpstreamTool: makeCallUpstreamTool(deps),
     queueDeviceCommands: makeQueueDeviceCommands(deps),
     /** Frozen: only for workflows waiting in it across the upgrade to one command path. */
     dispatchDeviceCommand: makeDispatchDeviceCommand(deps),

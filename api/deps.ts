@@ -1,6 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { PayloadCodec } from '@temporalio/common';
 import type { Env, GuardConfig } from '../lib/env';
+import type { UpstreamRules } from '../lib/mcp-upstream';
 import type { Logger } from '../lib/logger';
 import type { ApiMetrics } from '../lib/metrics';
 import type { SigningKey } from '../cage/command-signing';
@@ -60,6 +61,8 @@ export interface ApiDeps {
     commandSigningKey: SigningKey;
     /** Signs the CSRF tokens of the web pages; the same on every api node. */
     webSecret: string;
+    /** What upstream MCP servers an org admin may register (commands to run, URLs inside); none when unset. */
+    mcpUpstream?: UpstreamRules;
     /** Where people reach the api (links in mails); the listening address when unset. */
     publicUrl?: string;
     /** SMTP for approval mails; unset turns the email channel off. */

@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { generateSigningKeyPem, loadSigningKey, type SigningKey } from '../cage/command-signing';
 import { EnvError, guardConfig, loadEnvOrExit, metricsListenConfig, slackConfig, type Env } from '../lib/env';
+import { upstreamRules } from '../lib/mcp-upstream';
 import { RateLimiter } from '../lib/rate-limiter';
 import { createLogger, type Logger } from '../lib/logger';
 import { createApiMetrics, serveMetrics } from '../lib/metrics';
@@ -102,6 +103,7 @@ async function main(): Promise<void> {
       commandSigningKey: commandSigningKey(env, logger),
       terminals: terminalConfig(env),
       publicUrl: env.PUBLIC_URL,
+      mcpUpstream: upstreamRules(env),
       mail: env.SMTP_URL ? { smtpUrl: env.SMTP_URL, from: env.MAIL_FROM } : undefined,
       slack: slackConfig(env),
       checkResponses: env.NODE_ENV !== 'production',

@@ -36,6 +36,7 @@ import { CODEC_BODY_LIMIT_BYTES, codecCors, codecRoutes } from './routes/codec';
 import { emailApprovalRoutes } from './routes/email-approvals';
 import { slackAdminRoutes } from './routes/slack-admin';
 import { scriptRoutes } from './routes/scripts';
+import { mcpUpstreamRoutes } from './routes/mcp-upstreams';
 import { remediationRoutes } from './routes/remediations';
 import { commandRoutes } from './routes/commands';
 import { releaseStale } from '../lib/budget';
@@ -64,6 +65,7 @@ export const ROUTES: AnyRoute[] = [
   ...emailApprovalRoutes,
   ...slackAdminRoutes,
   ...scriptRoutes,
+  ...mcpUpstreamRoutes,
   ...auditRoutes,
   ...codecRoutes,
   ...identityRoutes,

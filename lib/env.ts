@@ -90,6 +90,8 @@ export const Env = z.object({
 
   CHROMIUM_PATH: z.string().default('/usr/bin/chromium').describe('The Chromium the browser tests drive (Debian\'s package; `npm test` installs it when missing).'),
 
+  MCP_UPSTREAM_STDIO_ALLOW: z.string().default('').describe('Command lines an org admin may register as upstream MCP servers run over stdio by Gatehouse, separated by `;`, each as its first words (`node /opt/mcp/server-filesystem/dist/index.js; uvx mcp-server-time`): a registration\'s command and arguments must start with one. Empty: no stdio upstreams.'),
+  MCP_UPSTREAM_ALLOW_PRIVATE_URLS: z.enum(['true', 'false']).default('false').transform((v) => v === 'true').describe('Lets upstream MCP servers registered by URL be on loopback or private addresses (tests, or vendor servers inside your network); off, such a URL is refused.'),
   DISCOVERY_ALLOW_LOOPBACK: z.enum(['true', 'false']).default('false').transform((v) => v === 'true').describe('Lets network discovery scan 127/8 (tests on one machine); never set in production.'),
 
   OTEL_EXPORTER_OTLP_ENDPOINT: url.optional().describe('OTLP/HTTP endpoint (the collector\'s base URL, e.g. `http://127.0.0.1:4318`) the api, the worker and the agent send their trace spans to. Unset: tracing is off and costs nothing (`npm start` sets it to its local Jaeger).'),

@@ -18,6 +18,7 @@ import { enroll } from '../agent/enroll';
 import { createApiServer, type ApiServer } from '../api/server';
 import { terminalConfig } from '../api/deps';
 import { environment, guardConfig, loadEnv, slackConfig, temporalCliPath, type Env } from '../lib/env';
+import { upstreamRules } from '../lib/mcp-upstream';
 import { clientInterceptors } from '../lib/temporal';
 import { RateLimiter } from '../lib/rate-limiter';
 import { createApiMetrics, createWorkerMetrics, serveMetrics, type MetricsListener } from '../lib/metrics';
@@ -297,6 +298,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
       terminals: terminalConfig(env),
       mail: env.SMTP_URL ? { smtpUrl: env.SMTP_URL, from: env.MAIL_FROM } : undefined,
       slack: slackConfig(env),
+      mcpUpstream: upstreamRules(env),
     },
   };
   const api = await createApiServer(apiDeps);

@@ -71,6 +71,7 @@ export const unscriptedActivities = {
   callModel: unexpected('callModel'),
   authorizeToolCall: unexpected('authorizeToolCall'),
   runDatabaseTool: unexpected('runDatabaseTool'),
+  callUpstreamTool: unexpected('callUpstreamTool'),
   dispatchDeviceCommand: unexpected('dispatchDeviceCommand'),
   queueDeviceCommands: unexpected('queueDeviceCommands'),
   recordToolResult: unexpected('recordToolResult'),
