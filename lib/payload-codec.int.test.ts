@@ -125,9 +125,16 @@ describe('the codec endpoint of the Temporal UI', () => {
     expect(res.status).toBe(200);
     return res.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
   };
-  /** Every activity input of the session's history, as the UI sends payloads (protobuf JSON: bytes in base64). */
+  /**
+   * Every activity input of the session's history, and what its local activities' markers keep (a turn's checks run
+   * as local activities, whose inputs are not in the history), as the UI sends payloads (protobuf JSON: bytes in
+   * base64).
+   */
   const activityInputs = () =>
-    raw.events!.flatMap((e) => e.activityTaskScheduledEventAttributes?.input?.payloads ?? []).map((p) => ({
+    raw.events!.flatMap((e) => [
+      ...(e.activityTaskScheduledEventAttributes?.input?.payloads ?? []),
+      ...(e.markerRecordedEventAttributes?.markerName === 'core_local_activity' ? (e.markerRecordedEventAttributes.details?.result?.payloads ?? []) : []),
+    ]).map((p) => ({
       metadata: Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
       data: Buffer.from(p.data ?? []).toString('base64'),
     }));

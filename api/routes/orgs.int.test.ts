@@ -48,7 +48,7 @@ describe('the kill switch', () => {
     expect(command).toMatchObject({ status: 'failed', errorCode: 'PAUSED', deliveredAt: null });
     expect(CommandJournal.startsIn(`${agent.credentialsFile}.journal.jsonl`).get(command.id)).toBeUndefined();
     const paused = await sys.prisma.auditEvent.findFirst({ where: { orgId: sys.seed.orgs.acme.id, action: 'copilot.paused' }, orderBy: { id: 'desc' } });
-    expect(paused?.data).toEqual({ commandsEnded: 1 });
+    expect(paused?.data).toEqual({ commandsEnded: 1, terminalsEnded: 0 });
   });
 
   it('stops a database tool whose org was paused after it was authorized, leaving the data as it was', async () => {
