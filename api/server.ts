@@ -31,6 +31,7 @@ import { orgControlRoutes } from './routes/orgs';
 import { auditRoutes } from './routes/audit';
 import { CODEC_BODY_LIMIT_BYTES, codecCors, codecRoutes } from './routes/codec';
 import { emailApprovalRoutes } from './routes/email-approvals';
+import { passkeyRoutes } from './routes/passkeys';
 import { slackAdminRoutes } from './routes/slack-admin';
 import { scriptRoutes } from './routes/scripts';
 import { remediationRoutes } from './routes/remediations';
@@ -57,6 +58,7 @@ export const ROUTES: AnyRoute[] = [
   ...remediationRoutes,
   ...orgControlRoutes,
   ...emailApprovalRoutes,
+  ...passkeyRoutes,
   ...slackAdminRoutes,
   ...scriptRoutes,
   ...auditRoutes,
@@ -91,6 +93,7 @@ const secureCookies = (deps: ApiDeps) => deps.config.publicUrl?.startsWith('http
 function consoleFiles(): express.Router {
   const router = express.Router();
   // The browser build of the client (the package's exports list only its Node entry points).
+  const webAuthnBrowser = path.join(path.dirname(require.resolve('@simplewebauthn/browser')), '..', 'esm');
   const socketClient = path.join(path.dirname(require.resolve('socket.io-client/package.json')), 'dist', 'socket.io.esm.min.js');
   router.use((_req, res, next) => {
     res.set({
@@ -101,6 +104,8 @@ function consoleFiles(): express.Router {
     });
     next();
   });
+  // @simplewebauthn/browser's ES modules, served as they are (no CDN: the console loads nothing from elsewhere).
+  router.use('/vendor/simplewebauthn', express.static(webAuthnBrowser, { index: false, dotfiles: 'ignore', extensions: false, setHeaders: (res) => res.set('Content-Type', 'text/javascript; charset=utf-8') }));
   router.get('/vendor/socket.io.esm.min.js', (_req, res) => {
     res.sendFile(socketClient, { headers: { 'Content-Type': 'text/javascript; charset=utf-8' } });
   });

@@ -157,6 +157,10 @@ export const ApprovalAnswer = z.object({
   channel: z.string().nullable(),
   reason: z.string().nullable(),
   createdAt: Time,
+  /** Approving it needs a passkey assertion (T4; T3 where the org asks). */
+  passkeyRequired: z.boolean().optional(),
+  /** It was approved with a passkey (the assertion is stored with the decision). */
+  passkeySigned: z.boolean().optional(),
 });
 export const ApprovalsAnswer = z.object({ approvals: z.array(ApprovalAnswer) });
 
@@ -271,3 +275,10 @@ export type ApprovalsAnswer = z.infer<typeof ApprovalsAnswer>;
 export type RemediationAnswer = z.infer<typeof RemediationAnswer>;
 export type OrgsAnswer = z.infer<typeof OrgsAnswer>;
 export type SignedInAnswer = z.infer<typeof SignedInAnswer>;
+
+export const PasskeyAnswer = z.object({ id: z.string(), name: z.string(), createdAt: z.string(), lastUsedAt: z.string().nullable() });
+export const PasskeysAnswer = z.object({ passkeys: z.array(PasskeyAnswer) });
+export const PasskeyRuleAnswer = z.object({ org: z.string(), requireForT3: z.boolean(), requireForT4: z.boolean() });
+/** WebAuthn options for the browser (@simplewebauthn/browser's optionsJSON), as @simplewebauthn/server made them. */
+export const WebAuthnOptionsAnswer = z.object({ challenge: z.string() }).passthrough();
+export const NothingAnswer = z.object({});

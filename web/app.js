@@ -9,6 +9,7 @@ import { approvalsView } from './views/approvals.js';
 import { remediationView } from './views/remediation.js';
 import { fleetView } from './views/fleet.js';
 import { timelineView } from './views/timeline.js';
+import { passkeysView } from './views/passkeys.js';
 
 const main = document.getElementById('main');
 const header = document.getElementById('top');
@@ -36,6 +37,7 @@ const ROUTES = [
   [/^#\/approvals\/([0-9a-f-]{36})$/, approvalsView, 'approvals'],
   [/^#\/fleet$/, fleetView, 'fleet'],
   [/^#\/chat$/, chatView, 'chat'],
+  [/^#\/passkeys$/, passkeysView, 'passkeys'],
 ];
 
 let cleanup = null;

@@ -143,3 +143,16 @@ export async function setEmailApprovalRule({ deps, system, principal }: Caller, 
   await audit(system, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: 'org.email_approvals_set', target: org.slug, data: { signInForEveryTier, before: org.emailLinksNeedSignIn } });
   return saved;
 }
+
+/** Whether approving T3 calls needs a passkey in the org (T4 always does). */
+export async function passkeyRule({ deps, principal }: Caller, orgRef: string) {
+  return findOrgFor(deps, principal, orgRef);
+}
+
+/** Sets that rule (admins), audited with what it was before. */
+export async function setPasskeyRule({ deps, system, principal }: Caller, orgRef: string, requireForT3: boolean) {
+  const org = await findOrgFor(deps, principal, orgRef, [Role.Admin]);
+  const saved = await deps.prisma.organization.update({ where: { id: org.id }, data: { passkeysForT3: requireForT3 } });
+  await audit(system, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: 'org.passkey_rule_set', target: org.slug, data: { requireForT3, before: org.passkeysForT3 } });
+  return saved;
+}
