@@ -51,10 +51,10 @@ export async function softPasskey(sys: TestSystem, userId: string): Promise<Soft
   };
 }
 
-/** The user an API key of the test system belongs to. */
+/** The user an API key (`gh_<prefix>_<secret>`) of the test system belongs to. */
 export async function userOfKey(sys: TestSystem, key: string): Promise<string> {
   const keys = await sys.prisma.apiKey.findMany({ select: { userId: true, prefix: true } });
-  const found = keys.find((k) => key.startsWith(k.prefix));
+  const found = keys.find((k) => key.split('_')[1] === k.prefix);
   if (!found) throw new Error('no such API key');
   return found.userId;
 }
