@@ -10,7 +10,7 @@ import { copilotWorkflowId, userMessageId } from '../common/ids';
 import type { ApprovalDecisionSignal, ApprovalOutcome } from '../common/session';
 import { isToolName, Tier } from '../common/tools';
 import { confirmationPhrase } from '../cage/approval-digest';
-import { assertionProblem, StoredAssertion } from '../cage/passkey-assertion';
+import { assertionProblem, StoredAssertion } from '../lib/passkey-assertion';
 import { elideMiddle } from '../cage/call-view';
 import { approvalAuthority, approverSitesOf } from '../lib/approval-authority';
 import { audit } from '../audit/log';

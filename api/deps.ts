@@ -58,6 +58,8 @@ export interface ApiDeps {
     commandSigningKey: SigningKey;
     /** Signs the CSRF tokens of the web pages; the same on every api node. */
     webSecret: string;
+    /** Console sessions: idle and absolute timeouts (defaults 60 minutes and 12 hours). */
+    webSession?: { idleMinutes: number; maxHours: number };
     /** Where people reach the api (links in mails); the listening address when unset. */
     publicUrl?: string;
     /** SMTP for approval mails; unset turns the email channel off. */

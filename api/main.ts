@@ -98,6 +98,7 @@ async function main(): Promise<void> {
       socketIoStream: env.SOCKET_IO_STREAM,
       partnerId: env.PARTNER_ID,
       webSecret: webSecret(env, logger),
+      webSession: { idleMinutes: env.WEB_SESSION_IDLE_MINUTES, maxHours: env.WEB_SESSION_MAX_HOURS },
       commandSigningKey: commandSigningKey(env, logger),
       publicUrl: env.PUBLIC_URL,
       mail: env.SMTP_URL ? { smtpUrl: env.SMTP_URL, from: env.MAIL_FROM } : undefined,

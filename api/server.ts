@@ -32,6 +32,7 @@ import { auditRoutes } from './routes/audit';
 import { CODEC_BODY_LIMIT_BYTES, codecCors, codecRoutes } from './routes/codec';
 import { emailApprovalRoutes } from './routes/email-approvals';
 import { passkeyRoutes } from './routes/passkeys';
+import { webSessionRoutes } from './routes/web-sessions';
 import { slackAdminRoutes } from './routes/slack-admin';
 import { scriptRoutes } from './routes/scripts';
 import { remediationRoutes } from './routes/remediations';
@@ -59,6 +60,7 @@ export const ROUTES: AnyRoute[] = [
   ...orgControlRoutes,
   ...emailApprovalRoutes,
   ...passkeyRoutes,
+  ...webSessionRoutes,
   ...slackAdminRoutes,
   ...scriptRoutes,
   ...auditRoutes,
@@ -152,7 +154,7 @@ export function createApp(
 
 export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
   const slack = deps.config.slack ? createSlackClient(deps.config.slack) : undefined;
-  const web = createWebAuth({ databaseUrl: deps.config.databaseUrl, secret: deps.config.webSecret, secureCookies: secureCookies(deps) });
+  const web = createWebAuth({ databaseUrl: deps.config.databaseUrl, secret: deps.config.webSecret, secureCookies: secureCookies(deps), ...deps.config.webSession });
   let baseUrl = deps.config.publicUrl;
   const mcp = createMcpEndpoint(deps);
   const app = createApp(deps, web, slack, () => baseUrl, mcp);

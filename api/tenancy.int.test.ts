@@ -115,6 +115,7 @@ describe('cross-tenant matrix over /openapi.json', () => {
       bindings: [fx.binding.id],
       'api-keys': [fx.strangerKey.id],
       'enrollment-keys': [fx.enrollmentKey.id],
+      passkeys: [(await sys.prisma.passkeyCredential.create({ data: { userId: fx.stranger.id, credentialId: crypto.randomBytes(16).toString('base64url'), publicKey: 'AQ', name: 'theirs' } })).id],
     };
     const bodies: Record<string, unknown> = {
       'POST /v1/sessions/{id}/messages': { text: 'hello' },
@@ -124,6 +125,8 @@ describe('cross-tenant matrix over /openapi.json', () => {
       'PUT /v1/orgs/{id}/scripts/{name}': { description: 'x', interpreter: 'bash', body: 'echo planted' },
       'PUT /v1/orgs/{id}/slack': { teamId: 'T0001', channelId: 'C0001' },
       'PUT /v1/orgs/{id}/email-approvals': { signInForEveryTier: true },
+      'PUT /v1/orgs/{id}/passkey-rule': { requireForT3: true },
+      'POST /v1/approvals/{id}/passkey-options': {},
       'POST /v1/orgs/{id}/slack/users': { teamId: 'T0001', slackUserId: 'U0001', email: 'technician@nowhere.example' },
       'POST /v1/orgs/{id}/sites': { name: 'planted' },
       'POST /v1/orgs/{id}/bindings': { userId: acmeUser.userId, role: 'technician' },
@@ -156,7 +159,7 @@ describe('cross-tenant matrix over /openapi.json', () => {
           const unknown = await sys.request(method.toUpperCase(), fill(unknownId), { key: caller.key, body });
           const cross = await sys.request(method.toUpperCase(), fill(id), { key: caller.key, body });
           cases.push(`${key} ${id}`);
-          if (kind !== 'users' && kind !== 'api-keys') orgOwned += 1;
+          if (kind !== 'users' && kind !== 'api-keys' && kind !== 'passkeys') orgOwned += 1;
           expect({ key, id, status: cross.status, body: cross.body }).toEqual({ key, id, status: 404, body: unknown.body });
         }
       }

@@ -5,6 +5,7 @@
 export const AUDIT_ACTIONS = {
   // People and access
   'auth.signed_in': 'someone signed in to the web console',
+  'auth.signed_out_everywhere': 'a user ended every one of their console sessions at once',
   'auth.password_changed': 'a user changed their own password (with the current one)',
   'auth.password_reset': 'a user set their password through a mailed one-time link; their other web sessions ended',
   'security.signin_failed': 'a sign-in with a wrong email or password',

@@ -23,7 +23,7 @@ import { eventHash, readChainRows, type ChainRow } from './chain';
 import { decodeHistory } from '../lib/history-payloads';
 import { sha256 } from '../lib/secrets';
 import { childWorkflowIds, decidedApprovals, timelineOf, type TimelineEntry } from './timeline';
-import { assertionProblem, StoredAssertion } from '../cage/passkey-assertion';
+import { assertionProblem, StoredAssertion } from '../lib/passkey-assertion';
 
 export const EXPORT_FORMAT = 'gatehouse-audit-export/1';
 

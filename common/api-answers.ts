@@ -282,3 +282,7 @@ export const PasskeyRuleAnswer = z.object({ org: z.string(), requireForT3: z.boo
 /** WebAuthn options for the browser (@simplewebauthn/browser's optionsJSON), as @simplewebauthn/server made them. */
 export const WebAuthnOptionsAnswer = z.object({ challenge: z.string() }).passthrough();
 export const NothingAnswer = z.object({});
+export const WebSessionsAnswer = z.object({
+  sessions: z.array(z.object({ id: z.string(), signedInAt: z.string().nullable(), idleExpiresAt: z.string(), browser: z.string(), current: z.boolean() })),
+});
+export const SignedOutEverywhereAnswer = z.object({ signedOut: z.number() });

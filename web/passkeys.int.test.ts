@@ -229,7 +229,7 @@ it('has the workflow ignore a T4 decision written to the database without a vali
 
 it('lets an org admin require passkeys for T3 too: an unsigned T3 approval is refused, a signed one runs', async () => {
   const admin = sys.keyOf('admin');
-  expect((await sys.request('PUT', `/v1/orgs/${sys.seed.orgs.acme.slug}/passkeys`, { key: admin, body: { requireForT3: true } })).body).toEqual({ org: sys.seed.orgs.acme.slug, requireForT3: true, requireForT4: true });
+  expect((await sys.request('PUT', `/v1/orgs/${sys.seed.orgs.acme.slug}/passkey-rule`, { key: admin, body: { requireForT3: true } })).body).toEqual({ org: sys.seed.orgs.acme.slug, requireForT3: true, requireForT4: true });
   try {
     const sessionId = await sys.startSession(tech);
     const turnId = await sys.send(sessionId, tech, toolCall('manage_service', { device_id: pc(1), service: 'Spooler', action: 'restart' }));
@@ -243,7 +243,7 @@ it('lets an org admin require passkeys for T3 too: an unsigned T3 approval is re
     expect(toolStepOf(await sys.waitForTurn(sessionId, tech, turnId, 60_000), turnId)).toMatchObject({ status: 'succeeded' });
     expect(await sys.prisma.auditEvent.count({ where: { action: 'org.passkey_rule_set', target: sys.seed.orgs.acme.slug } })).toBe(1);
   } finally {
-    await sys.request('PUT', `/v1/orgs/${sys.seed.orgs.acme.slug}/passkeys`, { key: admin, body: { requireForT3: false } });
+    await sys.request('PUT', `/v1/orgs/${sys.seed.orgs.acme.slug}/passkey-rule`, { key: admin, body: { requireForT3: false } });
   }
 });
 

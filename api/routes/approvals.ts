@@ -10,7 +10,7 @@ import { IdParams as ApprovalParams } from '../http/params';
 import { defineRoute, type AnyRoute } from '../http/route';
 import { listApprovals as approvalsOf, viewApproval } from '../services/approvals';
 import { decideApproval } from '../services/decide-approval';
-import { AuthenticationResponse } from '../../cage/passkey-assertion';
+import { AuthenticationResponse } from '../../lib/passkey-assertion';
 
 /** Orgs (of these approvals) whose admins require a passkey for T3 too. */
 async function passkeyT3Orgs(system: PrismaClient, approvals: Approval[]): Promise<Set<string>> {

@@ -31,6 +31,8 @@ export const signIn = defineRoute({
     const view = await identity.signIn({ deps, system }, { email: body.email, password: body.password, address: req.ip ?? null }, async (userId) => {
       await new Promise<void>((resolve, reject) => req.session.regenerate((err) => (err ? reject(err) : resolve())));
       req.session.userId = userId;
+      req.session.signedInAt = Date.now();
+      req.session.userAgent = (req.get('user-agent') ?? '').slice(0, 200);
       await new Promise<void>((resolve, reject) => req.session.save((err) => (err ? reject(err) : resolve())));
     });
     return { status: 200, body: { ...view, csrfToken: web.csrfToken(req, res) } };

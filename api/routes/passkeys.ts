@@ -86,7 +86,7 @@ const ruleView = (org: { slug: string; passkeysForT3: boolean }) => ({ org: org.
 
 export const getPasskeyRule = defineRoute({
   method: 'get',
-  path: '/v1/orgs/:id/passkeys',
+  path: '/v1/orgs/:id/passkey-rule',
   summary: 'Whether approving T3 calls needs a passkey in the org (T4 always does)',
   tag: 'orgs',
   auth: 'user',
@@ -100,7 +100,7 @@ export const getPasskeyRule = defineRoute({
 
 export const putPasskeyRule = defineRoute({
   method: 'put',
-  path: '/v1/orgs/:id/passkeys',
+  path: '/v1/orgs/:id/passkey-rule',
   summary: 'Require a passkey for approving T3 calls too, or only T4 (admins; audited)',
   tag: 'orgs',
   auth: 'user',

@@ -2,7 +2,7 @@
  * Passkeys (WebAuthn, @simplewebauthn/server): a user registers them in the console (a signed-in web session
  * only: an API key must not be able to add the key that approves T4 calls), and every approving decision that needs
  * one (T4; T3 where the org asks) carries a fresh assertion over a challenge derived from the approval's digest
- * (cage/passkey-assertion.ts). Challenges are single use and short-lived; the one decision service checks the
+ * (lib/passkey-assertion.ts). Challenges are single use and short-lived; the one decision service checks the
  * assertion (decide-approval.ts) and the workflow's activity checks it again before anything runs.
  *
  * The relying party: the host of PUBLIC_URL (and its origin, exactly); without PUBLIC_URL (development, tests)
@@ -21,7 +21,7 @@ import {
 import { z } from 'zod';
 import { auditForUser } from '../../audit/log';
 import { AppError, AppErrorCode } from '../../lib/app-error';
-import { approvalChallenge, AuthenticationResponse, signedChallenge, type StoredAssertion } from '../../cage/passkey-assertion';
+import { approvalChallenge, AuthenticationResponse, signedChallenge, type StoredAssertion } from '../../lib/passkey-assertion';
 import { Tier } from '../../common/tools';
 import type { ApiDeps } from '../deps';
 import type { Principal } from '../http/access';
@@ -135,6 +135,8 @@ export async function registerPasskey({ deps, system, principal }: Caller, body:
 }
 
 export async function removePasskey({ system, principal }: Caller, id: string) {
+  // Someone else's passkey answers like an unknown one, whatever the caller authenticated with.
+  if (!(await system.passkeyCredential.findFirst({ where: { id, userId: principal.userId, removedAt: null }, select: { id: true } }))) throw AppError.notFound('passkey');
   sessionOnly(principal);
   const removed = await system.passkeyCredential.updateMany({ where: { id, userId: principal.userId, removedAt: null }, data: { removedAt: new Date() } });
   if (removed.count !== 1) throw AppError.notFound('passkey');

@@ -1,10 +1,11 @@
 // Your passkeys: register one (the browser asks the authenticator; the server verifies and keeps its public key),
-// see when each was last used, remove one. Approving a T4 call is signed with one of them.
+// see when each was last used, remove one. Approving a T4 call is signed with one of them. Below, your signed-in
+// sessions, and signing out of all of them at once.
 import { startRegistration } from '/vendor/simplewebauthn/index.js';
 import { api, get, post } from '../lib/api.js';
 import { append, el, replace, time } from '../lib/dom.js';
 
-export function passkeysView(main) {
+export function passkeysView(main, ctx) {
   const status = el('p', { role: 'status' });
   const list = el('tbody');
   const name = el('input', { id: 'passkey-name', maxLength: 100, value: 'My passkey', autocomplete: 'off' });
@@ -55,6 +56,24 @@ export function passkeysView(main) {
     }
   }
 
+  const sessions = el('tbody');
+  async function refreshSessions() {
+    const { sessions: list } = await get('/v1/auth/sessions');
+    replace(
+      sessions,
+      list.map((x) => el('tr', { 'data-session': x.id }, el('td', {}, x.signedInAt ? time(x.signedInAt) : '—'), el('td', {}, x.browser || '—'), el('td', {}, time(x.idleExpiresAt)), el('td', {}, x.current ? 'this browser' : ''))),
+    );
+  }
+  async function signOutEverywhere() {
+    try {
+      await post('/v1/auth/signout-everywhere', {});
+      ctx.signedOut?.();
+      location.reload();
+    } catch (err) {
+      replace(status, `Not signed out: ${err.message}`);
+    }
+  }
+
   append(main, [
     el('h1', {}, 'Passkeys'),
     el('p', {}, 'Approving a T4 call (and a T3 one where your organization asks) is signed with a passkey over that exact call. Auditors can check the signature outside Gatehouse.'),
@@ -67,6 +86,11 @@ export function passkeysView(main) {
     ),
     status,
     el('table', {}, el('thead', {}, el('tr', {}, ['Name', 'Registered', 'Last used', ''].map((h) => el('th', { scope: 'col' }, h)))), list),
+    el('h2', {}, 'Signed-in sessions'),
+    el('p', { class: 'muted' }, 'A session ends after an hour without use, and some hours after signing in however active.'),
+    el('table', {}, el('thead', {}, el('tr', {}, ['Signed in', 'Browser', 'Ends if unused', ''].map((h) => el('th', { scope: 'col' }, h)))), sessions),
+    el('div', { class: 'buttons' }, el('button', { type: 'button', onclick: () => void signOutEverywhere() }, 'Sign out everywhere')),
   ]);
   refresh().catch((err) => replace(status, err.message));
+  refreshSessions().catch((err) => replace(status, err.message));
 }
