@@ -257,7 +257,8 @@ export const PasswordResetSentAnswer = z.object({ sentTo: z.string(), expiresAt:
 export const BindingAnswer = z.object({ id: Id, userId: Id, email: z.string(), role: z.string(), siteIds: z.array(Id) });
 export const BindingsAnswer = z.object({ org: z.string(), bindings: z.array(BindingAnswer) });
 export const BindingCreatedAnswer = BindingAnswer.extend({ org: z.string() });
-export const ApiKeyAnswer = z.object({ id: Id, name: z.string(), prefix: z.string(), createdAt: Time, lastUsedAt: Time.nullable(), revokedAt: Time.nullable() });
+export const ApiKeyAnswer = z.object({ id: Id, name: z.string(), prefix: z.string(), createdAt: Time, lastUsedAt: Time.nullable(), revokedAt: Time.nullable(), expiresAt: Time.nullable() });
+export const MemberApiKeysAnswer = z.object({ keys: z.array(ApiKeyAnswer.extend({ owner: z.string() })) });
 export const ApiKeysAnswer = z.object({ keys: z.array(ApiKeyAnswer) });
 export const ApiKeyCreatedAnswer = ApiKeyAnswer.extend({ key: z.string() });
 

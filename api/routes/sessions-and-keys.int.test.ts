@@ -1,10 +1,11 @@
 /**
+ * API keys expire, and their owner and the org's admins see when each was last used and when it expires.
  * Console sessions a user can see and end: their list (which one is this browser), sign-out everywhere (every
  * browser of theirs is signed out at once, audited), the idle timeout (the stored session's expiry, pushed on by each
  * request) and the absolute one (a session this long after its sign-in ends however active; one with no recorded
  * sign-in time counts as ended).
  */
-import { startTestSystem, type TestSystem } from '../../test/harness';
+import { startTestSystem, waitUntil, type TestSystem } from '../../test/harness';
 
 let sys: TestSystem;
 const approver = () => sys.seed.credentials.find((c) => c.role === 'approver' && c.org === sys.seed.orgs.acme.slug)!;
@@ -83,4 +84,33 @@ it('ends a session left unused past the idle timeout, and one past its absolute 
   // A session whose sign-in time was never recorded counts as ended.
   await sys.prisma.$executeRawUnsafe(`UPDATE web_session SET sess = (sess::jsonb - 'signedInAt')::json WHERE ${whereAgent('Pre-upgrade browser')}`);
   expect((await old('GET', '/v1/auth/session')).status).toBe(401);
+});
+
+it('expires API keys: a new key says when, works until then, and is refused after with the reason; owners and org admins see last use and expiry', async () => {
+  const created = await sys.request('POST', '/v1/api-keys', { key: sys.keyOf('technician'), body: { name: 'backup script', expiresInDays: 30 } });
+  expect(created.status).toBe(201);
+  const days = (Date.parse(created.body.expiresAt) - Date.parse(created.body.createdAt)) / 86_400_000;
+  expect(Math.round(days)).toBe(30);
+  expect((await sys.request('GET', '/v1/auth/session', { key: created.body.key })).status).toBe(200);
+  await waitUntil(async () => (await sys.prisma.apiKey.findUniqueOrThrow({ where: { id: created.body.id } })).lastUsedAt !== null, 'its use to be recorded');
+
+  const own = await sys.request('GET', '/v1/api-keys', { key: sys.keyOf('technician') });
+  expect(own.body.keys.find((k: { id: string }) => k.id === created.body.id)).toMatchObject({ expiresAt: created.body.expiresAt, lastUsedAt: expect.any(String) });
+  const slug = sys.seed.orgs.acme.slug;
+  const members = await sys.request('GET', `/v1/orgs/${slug}/member-api-keys`, { key: sys.keyOf('admin') });
+  expect(members.status).toBe(200);
+  const technician = sys.seed.credentials.find((c) => c.role === 'technician' && c.org === slug)!;
+  expect(members.body.keys.find((k: { id: string }) => k.id === created.body.id)).toMatchObject({ owner: technician.email, expiresAt: created.body.expiresAt, lastUsedAt: expect.any(String) });
+  expect(JSON.stringify(members.body)).not.toContain(created.body.key);
+  // Not for someone who is no admin of the org.
+  expect((await sys.request('GET', `/v1/orgs/${slug}/member-api-keys`, { key: sys.keyOf('technician') })).status).not.toBe(200);
+  expect((await sys.request('GET', `/v1/orgs/${slug}/member-api-keys`, { key: sys.keyOf('admin', 'globex') })).status).toBe(404);
+
+  // Past its expiry: refused, saying so.
+  await sys.prisma.apiKey.update({ where: { id: created.body.id }, data: { expiresAt: new Date(Date.now() - 1000) } });
+  const expired = await sys.request('GET', '/v1/auth/session', { key: created.body.key });
+  expect(expired.status).toBe(401);
+  expect(expired.body.error.message).toMatch(/^this API key expired at .+; make a new one/);
+  // Asking for a key that never expires, or for longer than a year, is refused.
+  expect((await sys.request('POST', '/v1/api-keys', { key: sys.keyOf('technician'), body: { name: 'forever', expiresInDays: 3650 } })).status).toBe(400);
 });
