@@ -1,9 +1,10 @@
 /**
  * Approvals by email, with a real SMTP server catching the mail and Debian's Chromium (playwright-core) following
  * the link: the approver sees the call, approves, and the waiting workflow runs the command on the agent. A
- * prefetching mail scanner changes nothing; a replayed POST, an expired link and a wrong T4 phrase are refused.
- * A T4 link is no bearer credential: it needs the approver's own signed-in session, so a forwarded one decides
- * nothing.
+ * prefetching mail scanner changes nothing; a replayed POST and an expired link are refused. A T4 link is no
+ * bearer credential: it needs the approver's own signed-in session, so a forwarded one decides nothing; and
+ * approving T4 is signed with the approver's passkey in Gatehouse, which the link's page leads to (an Approve
+ * posted to the link itself is refused).
  */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
