@@ -36,6 +36,7 @@ import { webSessionRoutes } from './routes/web-sessions';
 import { slackAdminRoutes } from './routes/slack-admin';
 import { scriptRoutes } from './routes/scripts';
 import { remediationRoutes } from './routes/remediations';
+import { commandRoutes } from './routes/commands';
 import { releaseStale } from '../lib/budget';
 import { deliverPendingDecisions } from './services/decide-approval';
 import { createMailTransport, notifyApprovers } from './services/notify-approvers';
@@ -57,6 +58,7 @@ export const ROUTES: AnyRoute[] = [
   ...deviceRoutes,
   ...approvalRoutes,
   ...remediationRoutes,
+  ...commandRoutes,
   ...orgControlRoutes,
   ...emailApprovalRoutes,
   ...passkeyRoutes,
