@@ -61,18 +61,23 @@ export async function userOfKey(sys: TestSystem, key: string): Promise<string> {
 
 const passkeys = new Map<string, SoftPasskey>();
 
+/** The user's software passkey in this test system, registered on first use. */
+export async function passkeyOf(sys: TestSystem, userId: string): Promise<SoftPasskey> {
+  let passkey = passkeys.get(`${sys.url}|${userId}`);
+  if (!passkey) {
+    passkey = await softPasskey(sys, userId);
+    passkeys.set(`${sys.url}|${userId}`, passkey);
+  }
+  return passkey;
+}
+
 /**
  * Approves a T4 (or passkey-requiring T3) approval through the API as the key's user, signed with that user's
  * software passkey (registered on first use): fetches the challenge for this approval, signs it, posts the
  * decision with the phrase and the assertion. Returns the decision's answer.
  */
 export async function approveWithPasskey(sys: TestSystem, approvalId: string, key: string, body: Record<string, unknown> = {}): Promise<{ status: number; body: any }> {
-  const userId = await userOfKey(sys, key);
-  let passkey = passkeys.get(`${sys.url}|${userId}`);
-  if (!passkey) {
-    passkey = await softPasskey(sys, userId);
-    passkeys.set(`${sys.url}|${userId}`, passkey);
-  }
+  const passkey = await passkeyOf(sys, await userOfKey(sys, key));
   const options = await sys.request('POST', `/v1/approvals/${approvalId}/passkey-options`, { key, body: {} });
   if (options.status !== 200) return options;
   return sys.request('POST', `/v1/approvals/${approvalId}/decision`, { key, body: { decision: 'approve', ...body, passkey: passkey.sign(options.body) } });
