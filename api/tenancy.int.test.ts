@@ -124,6 +124,9 @@ describe('cross-tenant matrix over /openapi.json', () => {
       'PUT /v1/orgs/{id}/budget': { dailyUsd: 1, monthlyUsd: 10 },
       'PUT /v1/orgs/{id}/scripts/{name}': { description: 'x', interpreter: 'bash', body: 'echo planted' },
       'PUT /v1/orgs/{id}/slack': { teamId: 'T0001', channelId: 'C0001' },
+      'PUT /v1/orgs/{id}/mcp-upstreams/{name}': { transport: 'http', url: 'https://mcp.example.com/mcp' },
+      'PUT /v1/orgs/{id}/mcp-upstreams/{name}/tools/{tool}/tier': { tier: 1 },
+      'POST /v1/orgs/{id}/mcp-upstreams/{name}/tools/{tool}/approve': { sha256: 'a'.repeat(64) },
       'PUT /v1/orgs/{id}/email-approvals': { signInForEveryTier: true },
       'PUT /v1/orgs/{id}/passkey-rule': { requireForT3: true },
       'POST /v1/approvals/{id}/passkey-options': {},
@@ -153,7 +156,7 @@ describe('cross-tenant matrix over /openapi.json', () => {
           throw new Error(`the matrix has no body for ${key}: add one`);
         }
         for (const id of ids) {
-          const fill = (value: string) => template.replace('{id}', value).replace('{name}', 'fx-script');
+          const fill = (value: string) => template.replace('{id}', value).replace('{name}', 'fx-script').replace('{tool}', 'fx_tool');
           // An unknown id of the same shape: every UUID in it replaced by a fresh one (a slug by an unused slug).
           const unknownId = UUID.test(id) ? id.replace(new RegExp(UUID, 'g'), () => crypto.randomUUID()) : `no-such-${crypto.randomUUID().slice(0, 8)}`;
           const unknown = await sys.request(method.toUpperCase(), fill(unknownId), { key: caller.key, body });
