@@ -11,6 +11,7 @@ import type { ApprovalDecisionSignal, ApprovalOutcome } from '../common/session'
 import { isToolName, Tier } from '../common/tools';
 import { parseQualifiedName } from '../lib/mcp-upstream';
 import { confirmationPhrase } from '../cage/approval-digest';
+import { assertionProblem, StoredAssertion } from '../lib/passkey-assertion';
 import { elideMiddle } from '../cage/call-view';
 import { approvalAuthority, approverSitesOf } from '../lib/approval-authority';
 import { audit } from '../audit/log';
@@ -141,13 +142,35 @@ async function authorityProblem(prisma: ActivityDeps['prisma'], approval: Approv
   if (!approval.decidedBy || (approval.status !== 'approved' && approval.status !== 'rejected')) return 'no recorded decision';
   const approverSites = await approverSitesOf(prisma, approval.decidedBy, approval.orgId);
   const authority = await approvalAuthority(prisma, approval, { userId: approval.decidedBy, approverSites }, approval.status);
-  return authority.ok ? null : `the decider may not decide this approval: ${authority.message}`;
+  return authority.ok ? passkeyProblem(prisma, approval) : `the decider may not decide this approval: ${authority.message}`;
+}
+
+/**
+ * Approving T4 (and T3 where the org asks, read now: an org that cannot be read counts as asking) takes effect only
+ * with the passkey assertion stored with the decision: made with a passkey registered to the decider and not
+ * removed since, over the challenge derived from this approval's digest and id, its signature verifying with the
+ * registered public key. The decision service checked it; this is the last wall before the effect, so a decision
+ * written to the database some other way (or an assertion swapped in afterwards) never runs anything.
+ */
+async function passkeyProblem(prisma: ActivityDeps['prisma'], approval: Approval): Promise<string | null> {
+  if (approval.status !== 'approved' || approval.tier < Tier.T3) return null;
+  if (approval.tier < Tier.T4) {
+    const org = await prisma.organization.findUnique({ where: { id: approval.orgId }, select: { passkeysForT3: true } });
+    if (org?.passkeysForT3 === false) return null;
+  }
+  const stored = StoredAssertion.safeParse(approval.passkeyAssertion);
+  if (!stored.success) return `T${approval.tier} rules not met: no passkey assertion stored with the decision`;
+  const credential = await prisma.passkeyCredential.findUnique({ where: { credentialId: stored.data.credentialId } });
+  if (!credential || credential.userId !== approval.decidedBy || credential.removedAt) return `T${approval.tier} rules not met: the passkey is not one the decider has registered`;
+  const problem = await assertionProblem(stored.data, approval, credential.publicKey);
+  return problem ? `T${approval.tier} rules not met: ${problem}` : null;
 }
 
 /**
  * A signalled decision counts only if the decision service recorded exactly this decision, by this approver, for
  * this digest; the decider still has the authority to make it (approver of the org covering every target's site;
- * for T4 nobody who wrote a turn of the session); and, for T4, the exact confirmation phrase. Anything else (a
+ * for T4 nobody who wrote a turn of the session); for T4, the exact confirmation phrase and a stored passkey
+ * assertion over this approval's digest that verifies (T3 too where the org asks). Anything else (a
  * forged or replayed signal, a tampered digest) is ignored and audited; the workflow keeps waiting.
  */
 export function makeVerifyApprovalDecision({ prisma }: ActivityDeps) {

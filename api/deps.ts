@@ -61,6 +61,8 @@ export interface ApiDeps {
     commandSigningKey: SigningKey;
     /** Signs the CSRF tokens of the web pages; the same on every api node. */
     webSecret: string;
+    /** Console sessions: idle and absolute timeouts (defaults 60 minutes and 12 hours). */
+    webSession?: { idleMinutes: number; maxHours: number };
     /** What upstream MCP servers an org admin may register (commands to run, URLs inside); none when unset. */
     mcpUpstream?: UpstreamRules;
     /** Where people reach the api (links in mails); the listening address when unset. */

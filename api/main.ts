@@ -100,6 +100,7 @@ async function main(): Promise<void> {
       socketIoStream: env.SOCKET_IO_STREAM,
       partnerId: env.PARTNER_ID,
       webSecret: webSecret(env, logger),
+      webSession: { idleMinutes: env.WEB_SESSION_IDLE_MINUTES, maxHours: env.WEB_SESSION_MAX_HOURS },
       commandSigningKey: commandSigningKey(env, logger),
       terminals: terminalConfig(env),
       publicUrl: env.PUBLIC_URL,

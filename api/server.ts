@@ -34,6 +34,8 @@ import { orgControlRoutes } from './routes/orgs';
 import { auditRoutes } from './routes/audit';
 import { CODEC_BODY_LIMIT_BYTES, codecCors, codecRoutes } from './routes/codec';
 import { emailApprovalRoutes } from './routes/email-approvals';
+import { passkeyRoutes } from './routes/passkeys';
+import { webSessionRoutes } from './routes/web-sessions';
 import { slackAdminRoutes } from './routes/slack-admin';
 import { scriptRoutes } from './routes/scripts';
 import { mcpUpstreamRoutes } from './routes/mcp-upstreams';
@@ -63,6 +65,8 @@ export const ROUTES: AnyRoute[] = [
   ...commandRoutes,
   ...orgControlRoutes,
   ...emailApprovalRoutes,
+  ...passkeyRoutes,
+  ...webSessionRoutes,
   ...slackAdminRoutes,
   ...scriptRoutes,
   ...mcpUpstreamRoutes,
@@ -100,6 +104,7 @@ const secureCookies = (deps: ApiDeps) => deps.config.publicUrl?.startsWith('http
 function consoleFiles(): express.Router {
   const router = express.Router();
   // The browser build of the client (the package's exports list only its Node entry points).
+  const webAuthnBrowser = path.join(path.dirname(require.resolve('@simplewebauthn/browser')), '..', 'esm');
   const socketClient = path.join(path.dirname(require.resolve('socket.io-client/package.json')), 'dist', 'socket.io.esm.min.js');
   router.use((_req, res, next) => {
     res.set({
@@ -110,6 +115,8 @@ function consoleFiles(): express.Router {
     });
     next();
   });
+  // @simplewebauthn/browser's ES modules, served as they are (no CDN: the console loads nothing from elsewhere).
+  router.use('/vendor/simplewebauthn', express.static(webAuthnBrowser, { index: false, dotfiles: 'ignore', extensions: false, setHeaders: (res) => res.set('Content-Type', 'text/javascript; charset=utf-8') }));
   router.get('/vendor/socket.io.esm.min.js', (_req, res) => {
     res.sendFile(socketClient, { headers: { 'Content-Type': 'text/javascript; charset=utf-8' } });
   });
@@ -165,7 +172,7 @@ export function createApp(
 
 export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
   const slack = deps.config.slack ? createSlackClient(deps.config.slack) : undefined;
-  const web = createWebAuth({ databaseUrl: deps.config.databaseUrl, secret: deps.config.webSecret, secureCookies: secureCookies(deps) });
+  const web = createWebAuth({ databaseUrl: deps.config.databaseUrl, secret: deps.config.webSecret, secureCookies: secureCookies(deps), ...deps.config.webSession });
   let baseUrl = deps.config.publicUrl;
   const mcp = createMcpEndpoint(deps);
   const app = createApp(deps, web, slack, () => baseUrl, mcp);

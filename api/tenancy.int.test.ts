@@ -126,6 +126,7 @@ describe('cross-tenant matrix over /openapi.json', () => {
       commands: [fx.command.id],
       terminals: [fx.terminal.id],
       'terminal-recordings': [fx.recording.id],
+      passkeys: [(await sys.prisma.passkeyCredential.create({ data: { userId: fx.stranger.id, credentialId: crypto.randomBytes(16).toString('base64url'), publicKey: 'AQ', name: 'theirs' } })).id],
     };
     const bodies: Record<string, unknown> = {
       'POST /v1/sessions/{id}/messages': { text: 'hello' },
@@ -138,6 +139,8 @@ describe('cross-tenant matrix over /openapi.json', () => {
       'PUT /v1/orgs/{id}/mcp-upstreams/{name}/tools/{tool}/tier': { tier: 1 },
       'POST /v1/orgs/{id}/mcp-upstreams/{name}/tools/{tool}/approve': { sha256: 'a'.repeat(64) },
       'PUT /v1/orgs/{id}/email-approvals': { signInForEveryTier: true },
+      'PUT /v1/orgs/{id}/passkey-rule': { requireForT3: true },
+      'POST /v1/approvals/{id}/passkey-options': {},
       'POST /v1/orgs/{id}/slack/users': { teamId: 'T0001', slackUserId: 'U0001', email: 'technician@nowhere.example' },
       'POST /v1/orgs/{id}/sites': { name: 'planted' },
       'POST /v1/orgs/{id}/bindings': { userId: acmeUser.userId, role: 'technician' },
@@ -172,7 +175,7 @@ describe('cross-tenant matrix over /openapi.json', () => {
           const unknown = await sys.request(method.toUpperCase(), fill(unknownId), { key: caller.key, body });
           const cross = await sys.request(method.toUpperCase(), fill(id), { key: caller.key, body });
           cases.push(`${key} ${id}`);
-          if (kind !== 'users' && kind !== 'api-keys') orgOwned += 1;
+          if (kind !== 'users' && kind !== 'api-keys' && kind !== 'passkeys') orgOwned += 1;
           expect({ key, id, status: cross.status, body: cross.body }).toEqual({ key, id, status: 404, body: unknown.body });
         }
       }

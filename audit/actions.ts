@@ -5,6 +5,7 @@
 export const AUDIT_ACTIONS = {
   // People and access
   'auth.signed_in': 'someone signed in to the web console',
+  'auth.signed_out_everywhere': 'a user ended every one of their console sessions at once',
   'auth.password_changed': 'a user changed their own password (with the current one)',
   'auth.password_reset': 'a user set their password through a mailed one-time link; their other web sessions ended',
   'security.signin_failed': 'a sign-in with a wrong email or password',
@@ -22,6 +23,9 @@ export const AUDIT_ACTIONS = {
   // Organizations, sites, devices
   'org.created': 'a partner admin created an organization',
   'org.email_approvals_set': 'an org admin changed whether emailed T4 links need a sign-in',
+  'org.passkey_rule_set': 'an org admin changed whether approving T3 calls needs a passkey (T4 always does)',
+  'passkey.registered': 'a user registered a passkey in the console (its credential id and public key)',
+  'passkey.removed': 'a user removed one of their passkeys',
   'site.created': 'an org admin added a site',
   'site.removed': 'an org admin removed an empty site',
   'group.created': 'an org admin added a device group',
@@ -81,7 +85,7 @@ export const AUDIT_ACTIONS = {
   'approval.rejected': 'an approver rejected a call',
   'approval.expired': 'nobody decided in time: treated as a rejection',
   'approval.cancelled': 'the approval ended without a decision (pause, session end)',
-  'approval.decision_refused': 'a decision was refused (not an approver, wrong sites, a session author on T4, wrong digest or phrase)',
+  'approval.decision_refused': 'a decision was refused (not an approver, wrong sites, a session author on T4, wrong digest or phrase, no valid passkey assertion)',
   'approval.view_refused': 'an approval was asked for by someone who may not see it (answered as unknown)',
   'approval.signal_ignored': 'the workflow ignored a decision that did not hold when re-checked',
   'approval.reuse_refused': 'an earlier approval was not applied to a different call',

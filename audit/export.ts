@@ -8,9 +8,13 @@
  *   <out>/workflows/<workflowId>/<runId>.json
  *   <out>/audit-events.json
  *   <out>/recordings/<recordingId>.cast     (a terminal request's: each terminal's asciicast, as stored)
+ *   <out>/passkeys.json          the registered public keys of the passkeys that signed the session's decisions
  *
  * A terminal request (`terminal:<orgId>:<id>`, docs/terminal.md) exports the same way: its workflow's history, its
  * audit events, and every recording of it, whose SHA-256 the manifest lists beside the one sealed into the chain.
+ *
+ * `npm run audit -- verify <dir>` checks, offline, every passkey-signed decision of an export (every T4 approval
+ * must be one) against those public keys and the approval's digest (verifyExportSignatures).
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -23,6 +27,7 @@ import { eventHash, readChainRows, type ChainRow } from './chain';
 import { decodeHistory } from '../lib/history-payloads';
 import { sha256 } from '../lib/secrets';
 import { childWorkflowIds, decidedApprovals, timelineOf, type TimelineEntry } from './timeline';
+import { assertionProblem, StoredAssertion } from '../lib/passkey-assertion';
 
 export const EXPORT_FORMAT = 'gatehouse-audit-export/1';
 
@@ -108,6 +113,7 @@ export async function exportSession(deps: { prisma: PrismaClient; temporal: Clie
   const events = await readChainRows(deps.prisma, Prisma.sql`"orgId" = ${session.orgId}::uuid AND "sessionId" = ${session.id}::uuid`);
   files.set('audit-events.json', `${JSON.stringify(events.map(toExportedEvent), null, 1)}\n`);
   const recordings = terminal ? await terminalRecordings(deps.prisma, terminal.id, events, files) : undefined;
+  files.set('passkeys.json', `${JSON.stringify(await passkeysOf(deps.prisma, session.id), null, 1)}\n`);
 
   const [head] = await deps.prisma.$queryRaw<{ seq: bigint; hash: string }[]>`
     SELECT seq, hash FROM "AuditEvent" WHERE "orgId" = ${session.orgId}::uuid ORDER BY seq DESC LIMIT 1`;
@@ -138,6 +144,63 @@ async function terminalRecordings(prisma: PrismaClient, terminalId: string, even
     out.push({ id: r.id, path: file, sealedSha256, matchesChain: sealedSha256 === sha256(cast) });
   }
   return out;
+}
+
+/** A registered passkey as exported: whose it is and its public key (COSE, base64url), as Gatehouse stored it. */
+export interface ExportedPasskey {
+  credentialId: string;
+  userId: string;
+  email: string | null;
+  publicKey: string;
+  registeredAt: string;
+  removedAt: string | null;
+}
+
+/** The registered passkeys that signed decisions on this session's approvals. */
+async function passkeysOf(prisma: PrismaClient, sessionId: string): Promise<ExportedPasskey[]> {
+  const approvals = await prisma.approval.findMany({ where: { sessionId, passkeyAssertion: { not: Prisma.DbNull } }, select: { passkeyAssertion: true } });
+  const ids = [...new Set(approvals.map((a) => StoredAssertion.safeParse(a.passkeyAssertion)).flatMap((p) => (p.success ? [p.data.credentialId] : [])))];
+  const creds = await prisma.passkeyCredential.findMany({ where: { credentialId: { in: ids } }, include: { user: { select: { email: true } } }, orderBy: { createdAt: 'asc' } });
+  return creds.map((c) => ({ credentialId: c.credentialId, userId: c.userId, email: c.user.email, publicKey: c.publicKey, registeredAt: c.createdAt.toISOString(), removedAt: c.removedAt?.toISOString() ?? null }));
+}
+
+export interface SignatureReport {
+  /** Passkey-signed decisions whose signature, challenge and key held. */
+  verified: { approvalId: string; tier: number; email: string | null }[];
+  problems: string[];
+}
+
+/**
+ * Checks every approving decision of an export offline: each T4 one (and any other carrying an assertion) must carry
+ * a passkey assertion whose credential is in passkeys.json with the same public key, whose challenge is the one
+ * derived from the decision's digest and approval id, and whose signature verifies with that key. The events
+ * themselves must still match their hashes (an edited digest or assertion breaks the event's hash as well).
+ */
+export async function verifyExportSignatures(bundle: ExportBundle): Promise<SignatureReport> {
+  const events = JSON.parse(bundle.files.get('audit-events.json') ?? '[]') as ExportedEvent[];
+  const keys = new Map((JSON.parse(bundle.files.get('passkeys.json') ?? '[]') as ExportedPasskey[]).map((k) => [k.credentialId, k]));
+  const report: SignatureReport = { verified: [], problems: [] };
+  for (const e of events) {
+    if (e.action !== 'approval.approved') continue;
+    const data = JSON.parse(e.data) as { tier?: number; digest?: string; passkey?: unknown };
+    const approvalId = e.target ?? '';
+    const tier = Number(data.tier ?? 0);
+    if (!exportedEventIntact(e)) report.problems.push(`approval ${approvalId}: its audit event #${e.seq} no longer matches its hash`);
+    if (data.passkey === undefined) {
+      if (tier >= 4) report.problems.push(`approval ${approvalId} (T${tier}): approved without a passkey assertion`);
+      continue;
+    }
+    const parsed = StoredAssertion.safeParse(data.passkey);
+    const key = parsed.success ? keys.get(parsed.data.credentialId) : undefined;
+    if (!key) {
+      report.problems.push(`approval ${approvalId} (T${tier}): the passkey that signed it is not among the exported public keys`);
+      continue;
+    }
+    const problem = await assertionProblem(data.passkey, { id: approvalId, digest: String(data.digest ?? '') }, key.publicKey);
+    if (problem) report.problems.push(`approval ${approvalId} (T${tier}): ${problem}`);
+    else report.verified.push({ approvalId, tier, email: key.email });
+  }
+  return report;
 }
 
 export async function writeExport(bundle: ExportBundle, dir: string): Promise<void> {

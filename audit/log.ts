@@ -30,3 +30,9 @@ export async function audit(prisma: PrismaClient | Prisma.TransactionClient, ent
     },
   });
 }
+
+/** One event in the audit chain of every org where `userId` holds a role: each can see who may now decide in it. */
+export async function auditForUser(system: PrismaClient, userId: string, entry: Omit<AuditEntry, 'orgId'>): Promise<void> {
+  const orgIds = [...new Set((await system.roleBinding.findMany({ where: { userId }, select: { orgId: true } })).map((b) => b.orgId))];
+  for (const orgId of orgIds.length ? orgIds : [null]) await audit(system, { ...entry, orgId });
+}

@@ -14,6 +14,7 @@ import { Worker } from '@temporalio/worker';
 import { dataConverterOf } from '../lib/payload-codec';
 import { createEnrollmentKey } from '../prisma/seed-demo';
 import { startTestSystem, waitUntil, type TestSystem } from '../test/harness';
+import { passkeyOf, userOfKey } from '../test/passkey';
 import { spawnSimulatedAgents } from './simulated-agents';
 import { cpuPerUnit, cpuSnapshot } from './cpu';
 import { emit } from './stats';
@@ -78,9 +79,12 @@ export async function runFanoutBench(n: number): Promise<void> {
     // not when a poll happens to notice, and not after the model has written its answer.
     const watch = await sys.watchSession(sessionId, tech);
     if (!watch.subscription.ok) throw new Error(`could not watch the session: ${watch.subscription.error}`);
+    // The approver's passkey signs the call first (as in the console), outside the measured time.
+    const options = await sys.request('POST', `/v1/approvals/${approval.id}/passkey-options`, { key: sys.keyOf('approver'), body: {} });
+    const passkey = (await passkeyOf(sys, await userOfKey(sys, sys.keyOf('approver')))).sign(options.body);
     const beforeRemediation = cpuSnapshot();
     const t0 = performance.now();
-    const res = await sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: sys.keyOf('approver'), body: { decision: 'approve', confirmation: approval.confirmationPhrase } });
+    const res = await sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: sys.keyOf('approver'), body: { decision: 'approve', confirmation: approval.confirmationPhrase, passkey } });
     if (res.status !== 200) throw new Error(`approval refused: ${JSON.stringify(res.body)}`);
     await watch.next((e) => e.type === 'tool:completed' && e.tool === 'run_remediation', 'run_remediation to complete', 900_000);
     watch.close();

@@ -6,6 +6,8 @@
  *                                                         --workflow-id: the id a single history file ran under, needed
  *                                                         only when the file itself does not tell (audit/history-workflow-id.ts)
  *   npm run audit -- verify [--org <slug>] [--json]         checks the audit log's hash chain; the first broken link
+ *   npm run audit -- verify <exportDir> [--json]            offline: the export's files against its manifest, and every
+ *                                                         T4 decision's passkey signature against the exported keys
  * Exit code 0 when everything replays / verifies, 1 when something does not, 2 on bad usage.
  * Histories are encrypted (lib/payload-codec.ts): export and replay decrypt with PAYLOAD_KEYS (outside production,
  * the key file in DATA_DIR); a history encrypted with a key that is not there is reported with the key id it needs.
@@ -18,7 +20,7 @@ import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { WORKFLOW_BUNDLE_OPTIONS } from '../worker/create-worker';
 import { verifyChains, type ChainReport } from '../audit/chain';
-import { analyse, exportSession, exportTimeline, readExport, writeExport, type ExportAnalysis, type ExportBundle } from '../audit/export';
+import { analyse, verifyExportSignatures, exportSession, exportTimeline, readExport, writeExport, type ExportAnalysis, type ExportBundle } from '../audit/export';
 import type { TimelineEntry } from '../audit/timeline';
 import { workflowIdOfHistory } from '../audit/history-workflow-id';
 import { loadEnvOrExit } from '../lib/env';
@@ -29,7 +31,8 @@ import { createTemporalClient } from '../lib/temporal';
 const USAGE = `usage:
   npm run audit -- export <workflowId> [--out <dir>]
   npm run audit -- replay <file|dir|workflowId> [--json] [--workflow-id <id>]
-  npm run audit -- verify [--org <slug>] [--json]`;
+  npm run audit -- verify [--org <slug>] [--json]
+  npm run audit -- verify <exportDir> [--json]`;
 
 class UsageError extends Error {}
 
@@ -171,6 +174,26 @@ function formatEntry(t: TimelineEntry): string {
   return `${t.time.replace('T', ' ').replace('Z', '')}  ${t.kind.padEnd(18)} ${t.text}`;
 }
 
+/**
+ * An export, offline (no database, no Temporal): every file against the manifest, then every passkey-signed
+ * decision (each T4 approval must be one) against the exported public keys and the approval's digest.
+ */
+async function verifyExportCommand(dir: string, json: boolean): Promise<number> {
+  const bundle = await readExport(path.resolve(dir));
+  const report = await verifyExportSignatures(bundle);
+  const problems = [...bundle.problems, ...report.problems];
+  const ok = problems.length === 0;
+  if (json) {
+    console.log(JSON.stringify({ ok, signatures: report.verified, problems }, null, 1));
+    return ok ? 0 : 1;
+  }
+  for (const p of bundle.problems) console.log(`FILE ${p}`);
+  for (const v of report.verified) console.log(`ok T${v.tier} approval ${v.approvalId}: passkey signature of ${v.email ?? 'unknown user'} verifies over its digest`);
+  for (const p of report.problems) console.log(`FAILED ${p}`);
+  console.log(ok ? `ok: ${report.verified.length} passkey-signed decision(s) verified` : `FAILED: ${problems.length} problem(s)`);
+  return ok ? 0 : 1;
+}
+
 async function verifyCommand(org: string | undefined, json: boolean): Promise<number> {
   const prisma = createPrisma(loadEnvOrExit().DATABASE_URL);
   try {
@@ -213,7 +236,7 @@ async function main(): Promise<number> {
     case 'replay':
       return replayCommand(arg, values.json, values['workflow-id']);
     case 'verify':
-      return verifyCommand(values.org, values.json);
+      return arg ? verifyExportCommand(arg, values.json) : verifyCommand(values.org, values.json);
     default:
       throw new UsageError(command ? `unknown command ${command}` : 'no command');
   }

@@ -78,7 +78,11 @@ function printEvent(e: SessionEvent): void {
       break;
     case SessionEventType.ApprovalRequested:
       console.log(`  ⏸ waiting for approval ${e.approvalId} (T${e.tier}): ${e.text}`);
-      console.log(`    an approver runs: npm run copilot -- approve ${e.approvalId}${e.tier === 4 ? ' --confirm "<phrase shown by: npm run copilot -- approvals>"' : ''}`);
+      console.log(
+        e.tier === 4
+          ? `    an approver approves it in the Gatehouse console (Approvals), signing it with their passkey`
+          : `    an approver runs: npm run copilot -- approve ${e.approvalId}`,
+      );
       break;
     case SessionEventType.RemediationProgress:
       if (e.progress) console.log(`    ${progressBar(e.progress)}`);
@@ -204,7 +208,7 @@ async function listPending(server: string, key: string): Promise<number> {
     console.log(`${a.id}  T${a.tier}  ${a.summary}  (asked by ${a.requestedByEmail ?? 'unknown'}, expires ${a.expiresAt})`);
     // The exact call, whole: the summary may elide the middle of a long argument, and `approve` is bound to this.
     console.log(callText(a.tool, a.input).replace(/^/gm, '    '));
-    if (a.confirmationPhrase) console.log(`    T4: approve with --confirm "${a.confirmationPhrase}"`);
+    if (a.confirmationPhrase) console.log(`    T4: approve it in the Gatehouse console (Approvals): it asks for "${a.confirmationPhrase}" and your passkey`);
   }
   return 0;
 }

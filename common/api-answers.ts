@@ -169,6 +169,10 @@ export const ApprovalAnswer = z.object({
   channel: z.string().nullable(),
   reason: z.string().nullable(),
   createdAt: Time,
+  /** Approving it needs a passkey assertion (T4; T3 where the org asks). */
+  passkeyRequired: z.boolean().optional(),
+  /** It was approved with a passkey (the assertion is stored with the decision). */
+  passkeySigned: z.boolean().optional(),
 });
 export const ApprovalsAnswer = z.object({ approvals: z.array(ApprovalAnswer) });
 
@@ -302,7 +306,8 @@ export const PasswordResetSentAnswer = z.object({ sentTo: z.string(), expiresAt:
 export const BindingAnswer = z.object({ id: Id, userId: Id, email: z.string(), role: z.string(), siteIds: z.array(Id) });
 export const BindingsAnswer = z.object({ org: z.string(), bindings: z.array(BindingAnswer) });
 export const BindingCreatedAnswer = BindingAnswer.extend({ org: z.string() });
-export const ApiKeyAnswer = z.object({ id: Id, name: z.string(), prefix: z.string(), createdAt: Time, lastUsedAt: Time.nullable(), revokedAt: Time.nullable() });
+export const ApiKeyAnswer = z.object({ id: Id, name: z.string(), prefix: z.string(), createdAt: Time, lastUsedAt: Time.nullable(), revokedAt: Time.nullable(), expiresAt: Time.nullable() });
+export const MemberApiKeysAnswer = z.object({ keys: z.array(ApiKeyAnswer.extend({ owner: z.string() })) });
 export const ApiKeysAnswer = z.object({ keys: z.array(ApiKeyAnswer) });
 export const ApiKeyCreatedAnswer = ApiKeyAnswer.extend({ key: z.string() });
 
@@ -367,3 +372,13 @@ export const TerminalCastAnswer = z.object({
   /** Whether the stored file still has the SHA-256 sealed into the audit chain at its close (null: not closed yet). */
   verified: z.boolean().nullable(),
 });
+export const PasskeyAnswer = z.object({ id: z.string(), name: z.string(), createdAt: z.string(), lastUsedAt: z.string().nullable() });
+export const PasskeysAnswer = z.object({ passkeys: z.array(PasskeyAnswer) });
+export const PasskeyRuleAnswer = z.object({ org: z.string(), requireForT3: z.boolean(), requireForT4: z.boolean() });
+/** WebAuthn options for the browser (@simplewebauthn/browser's optionsJSON), as @simplewebauthn/server made them. */
+export const WebAuthnOptionsAnswer = z.object({ challenge: z.string() }).passthrough();
+export const NothingAnswer = z.object({});
+export const WebSessionsAnswer = z.object({
+  sessions: z.array(z.object({ id: z.string(), signedInAt: z.string().nullable(), idleExpiresAt: z.string(), browser: z.string(), current: z.boolean() })),
+});
+export const SignedOutEverywhereAnswer = z.object({ signedOut: z.number() });

@@ -82,6 +82,8 @@ export const Env = z.object({
     })
     .describe('Keys that encrypt workflow payloads in Temporal (lib/payload-codec.ts): comma-separated `<keyId>:<base64 of 32 bytes>`. The first encrypts; every one decrypts, so a rotation puts the new key first and keeps the old ones. Required in production; unset elsewhere: `<DATA_DIR>/payload-keys`, made on first start.'),
   WEB_SECRET: z.string().min(32, 'WEB_SECRET must be at least 32 characters').optional().describe("Signs the web pages' CSRF tokens (at least 32 characters, the same on every api node). Required in production; unset elsewhere: random per process."),
+  WEB_SESSION_IDLE_MINUTES: z.coerce.number().int().min(1).max(24 * 60).default(60).describe('A console session ends after this long without a request (the cookie and the stored session expire together).'),
+  WEB_SESSION_MAX_HOURS: z.coerce.number().int().min(1).max(24 * 30).default(12).describe('A console session ends this long after its sign-in, however active (sign in again).'),
   SMTP_URL: z.string().regex(/^smtps?:\/\/\S+$/, 'expected smtp://host:port or smtps://…').optional().describe('SMTP server for approval mails, e.g. `smtp://127.0.0.1:2525`; unset turns the email channel off.'),
   MAIL_FROM: z.string().min(3).default('Gatehouse <approvals@gatehouse.local>').describe('Sender of approval mails.'),
   SLACK_BOT_TOKEN: z.string().min(10).optional().describe('Bot token of the Slack app for approvals (set both Slack secrets or neither; unset turns Slack off).'),

@@ -15,6 +15,7 @@ import { temporal } from '@temporalio/proto';
 import { environment, loadEnv } from './env';
 import { decodeHistory, encodedByCodec } from './history-payloads';
 import { startTestSystem, toolCall, toolStepOf, type TestSystem } from '../test/harness';
+import { approveWithPasskey } from '../test/passkey';
 
 const run = promisify(execFile);
 const root = path.resolve(__dirname, '..');
@@ -55,7 +56,7 @@ beforeAll(async () => {
   const script = `echo "${SCRIPT}" > /dev/null; echo "OUTPUT-${mark}-$((6*7))"`;
   const turnId = await sys.send(sessionId, tech, toolCall('execute_script', { device_id: sys.agent!.deviceId, interpreter: 'bash', script }));
   const approval = await sys.waitForApproval(sessionId);
-  const decided = await sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: sys.keyOf('approver'), body: { decision: 'approve', confirmation: approval.confirmationPhrase } });
+  const decided = await approveWithPasskey(sys, approval.id, sys.keyOf('approver'), { confirmation: approval.confirmationPhrase });
   expect(decided.status).toBe(200);
   const step = toolStepOf(await sys.waitForTurn(sessionId, tech, turnId, 90_000), turnId);
   expect(step).toMatchObject({ tool: 'execute_script', status: 'succeeded' });

@@ -176,6 +176,8 @@ async function main(): Promise<void> {
 Gatehouse is running.
   API         ${server}  (OpenAPI: ${server}/openapi.json; liveness ${server}/healthz, readiness ${server}/readyz)
   Console     ${server}  (sign in with a demo user's password from ${path.relative(root, path.join(env.DATA_DIR, 'demo-credentials.json'))})
+              approving a T4 call needs a passkey: open the console at ${env.PUBLIC_URL ?? server.replace('127.0.0.1', 'localhost')} (browsers refuse an IP address
+              for passkeys) and register one under Passkeys
   Metrics     http://${env.METRICS_HOST}:${env.API_METRICS_PORT}/metrics (api), http://${env.METRICS_HOST}:${env.WORKER_METRICS_PORT}/metrics (worker); dashboard: ops/grafana-dashboard.json
   Temporal UI ${env.TEMPORAL_UI_URL}
               payloads are encrypted (key ${payloadKeyId}${env.PAYLOAD_KEYS ? ' of PAYLOAD_KEYS' : ` in ${path.relative(root, devPayloadKeysFile(env))}`}); to read them in the UI, sign in to the

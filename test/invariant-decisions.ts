@@ -1,17 +1,20 @@
 /**
  * Approval decisions of a randomized run, through each channel a person has: the API, a signed Slack click (or the
- * T4 modal's submission), and the page behind an emailed link. Each returns why it was refused, or null.
+ * T4 modal's submission), and the page behind an emailed link. Each returns why it was refused, or null. Through the
+ * API, an approving decision is signed with the person's (software) passkey over the approval's challenge, as the
+ * console would; Slack and the emailed page carry none, so a T4 approval there is refused.
  */
 import type { Approval } from '@prisma/client';
 import { slackSignature } from '../api/services/slack';
 import { SIGNING_SECRET, SLACK_LINKED, type Cage, type Person } from './invariant-cage';
 import { browser, csrfIn } from './slack';
 import type { Action } from './invariant-plan';
+import { passkeyOf } from './passkey';
 import type { ObservedDenial, RunRecord } from './invariants';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const DECISION_DENIED = /changed since you reviewed it|type ".*" exactly|approver|someone other than/;
+const DECISION_DENIED = /changed since you (reviewed|signed) it|type ".*" exactly|approver|someone other than|passkey/;
 
 /** A decision on the newest pending approval of the run, by one person, through one channel. */
 export async function decide(
@@ -29,7 +32,9 @@ export async function decide(
   const at = new Date();
   let refused: string | null = null;
   if (a.channel === 'api') {
-    const res = await cage.sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: by.key, body: { decision: a.decision, reason: 'randomized run', ...(digest ? { digest } : {}), ...(confirmation ? { confirmation } : {}) } });
+    const options = a.decision === 'approve' ? await cage.sys.request('POST', `/v1/approvals/${approval.id}/passkey-options`, { key: by.key, body: {} }) : null;
+    const passkey = options?.status === 200 ? (await passkeyOf(cage.sys, by.userId)).sign(options.body) : undefined;
+    const res = await cage.sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: by.key, body: { decision: a.decision, reason: 'randomized run', ...(digest ? { digest } : {}), ...(confirmation ? { confirmation } : {}), ...(passkey ? { passkey } : {}) } });
     if ([401, 403, 404].includes(res.status) || ([400, 409].includes(res.status) && DECISION_DENIED.test(String(res.body?.error?.message)))) refused = `HTTP ${res.status}`;
   } else if (a.channel === 'slack') {
     refused = await decideInSlack(cage, approval, a, by, digest, confirmation);

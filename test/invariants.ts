@@ -7,6 +7,7 @@
  * recompute it.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { assertionProblem, StoredAssertion } from '../lib/passkey-assertion';
 import type { DeviceCommand, PrismaClient } from '@prisma/client';
 import { approvalDigest } from '../cage/approval-digest';
 import { isToolName, TOOL_CATALOG, type ToolName } from '../common/tools';
@@ -213,6 +214,15 @@ async function checkApprovedEffects(prisma: PrismaClient, run: RunRecord, starte
       const sender = run.messages.find((m) => m.sessionId === approval.sessionId && m.turnId === invocation?.turnId)?.userId;
       const authors = new Set([approval.requestedBy, session?.userId, sender, ...asked.map((a) => (a.data as { userId?: string }).userId)].filter((x): x is string => Boolean(x)));
       if (authors.has(approval.decidedBy)) v('a T4 call approved by an author of its own turn', { ...who, authors: [...authors] });
+      // Signed with the decider's own registered passkey over this approval's digest (checked offline here).
+      const stored = StoredAssertion.safeParse(approval.passkeyAssertion);
+      const credential = stored.success ? await prisma.passkeyCredential.findUnique({ where: { credentialId: stored.data.credentialId } }) : null;
+      const problem = !stored.success
+        ? 'no passkey assertion stored with the decision'
+        : !credential || credential.userId !== approval.decidedBy
+          ? 'the passkey is not one the decider registered'
+          : await assertionProblem(stored.data, approval, credential.publicKey);
+      if (problem) v(`a T4 call approved without a valid passkey signature: ${problem}`, who);
     }
   }
   return violations;

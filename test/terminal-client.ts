@@ -13,6 +13,7 @@ import {
 } from '../common/terminal-protocol';
 import type { TestSystem } from './harness';
 import { waitUntil } from './harness';
+import { approveWithPasskey } from './passkey';
 
 export interface TerminalClient {
   socket: Socket<TerminalServerEvents, TerminalClientEvents>;
@@ -100,13 +101,14 @@ export async function approvalOfTerminal(sys: TestSystem, terminalId: string): P
   return found!;
 }
 
-/** The org's approver approves it (typing the device name for T4), and the grant opens. */
+/** The org's approver approves it (typing the device name and signing with their passkey for T4), and the grant opens. */
 export async function approveTerminal(sys: TestSystem, terminalId: string, approverKey = sys.keyOf('approver')): Promise<void> {
   const approval = await approvalOfTerminal(sys, terminalId);
-  const res = await sys.request('POST', `/v1/approvals/${approval.id}/decision`, {
-    key: approverKey,
-    body: { decision: 'approve', digest: approval.digest, reason: 'go ahead', ...(approval.confirmationPhrase ? { confirmation: approval.confirmationPhrase } : {}) },
-  });
+  const body = { digest: approval.digest, reason: 'go ahead', ...(approval.confirmationPhrase ? { confirmation: approval.confirmationPhrase } : {}) };
+  const res =
+    approval.tier >= 4
+      ? await approveWithPasskey(sys, approval.id, approverKey, body)
+      : await sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: approverKey, body: { decision: 'approve', ...body } });
   if (res.status !== 200 && res.status !== 202) throw new Error(`not approved: ${res.status} ${JSON.stringify(res.body)}`);
   await waitUntil(async () => (await sys.prisma.terminalSession.findUnique({ where: { id: terminalId } }))?.status === 'approved', 'the terminal grant to open');
 }

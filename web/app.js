@@ -12,6 +12,7 @@ import { timelineView } from './views/timeline.js';
 import { terminalsView } from './views/terminals.js';
 import { terminalView } from './views/terminal.js';
 import { recordingView } from './views/recording.js';
+import { passkeysView } from './views/passkeys.js';
 
 const main = document.getElementById('main');
 const header = document.getElementById('top');
@@ -42,6 +43,7 @@ const ROUTES = [
   [/^#\/terminals\/([0-9a-f-]{36})$/, terminalView, 'terminals'],
   [/^#\/recordings\/([0-9a-f-]{36})$/, recordingView, 'terminals'],
   [/^#\/chat$/, chatView, 'chat'],
+  [/^#\/passkeys$/, passkeysView, 'passkeys'],
 ];
 
 let cleanup = null;

@@ -1,7 +1,8 @@
 /**
  * The technician console in Debian's Chromium (playwright-core) against the whole system: a technician signs in and
  * asks for a T3 change, an approver approves it from the approvals queue in a second browser, the result arrives
- * live; then a remediation over 20 simulated devices is approved (T4: typed phrase) and its progress reaches 100%.
+ * live; then a remediation over 20 simulated devices is approved (T4: typed phrase and the
+ * approver's passkey, from Chromium's virtual authenticator) and its progress reaches 100%.
  * Screenshots of every page go to data/test-screenshots/console-*.png.
  */
 import { mkdir } from 'node:fs/promises';
@@ -21,16 +22,33 @@ const shot = (page: Page, name: string) => page.screenshot({ path: path.join(sho
 const person = (role: 'technician' | 'approver' | 'admin') => sys.seed.credentials.find((c) => c.role === role && c.org === sys.seed.orgs.acme.slug)!;
 const pc = (n: number) => `${sys.seed.orgs.acme.slug.toUpperCase()}-PC-${String(n).padStart(2, '0')}`;
 
-/** A fresh browser (its own cookies) signed in as the demo user of that role, on a laptop-sized screen. */
-async function signIn(role: 'technician' | 'approver' | 'admin', screenshot?: string): Promise<Page> {
+/**
+ * A fresh browser (its own cookies) signed in as the demo user of that role, on a laptop-sized screen. `passkey`:
+ * with Chromium's virtual authenticator, at localhost (browsers refuse an IP address as a WebAuthn RP ID), and a
+ * passkey of that name registered in the console, as an approver of T4 calls needs.
+ */
+async function signIn(role: 'technician' | 'approver' | 'admin', screenshot?: string, passkey?: string): Promise<Page> {
   const page = await (await browser.newContext({ viewport: { width: 1366, height: 900 } })).newPage();
   page.on('pageerror', (err) => pageErrors.push(`${role}: ${err.message}`));
-  await page.goto(`${sys.url}/`);
+  if (passkey) {
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('WebAuthn.enable');
+    await cdp.send('WebAuthn.addVirtualAuthenticator', {
+      options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
+    });
+  }
+  await page.goto(`${passkey ? sys.url.replace('127.0.0.1', 'localhost') : sys.url}/`);
   await page.getByLabel('Email').fill(person(role).email);
   await page.getByLabel('Password').fill(person(role).password);
   if (screenshot) await shot(page, screenshot);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('button', { name: 'Sign out' }).waitFor();
+  if (passkey) {
+    await page.getByRole('link', { name: 'Passkeys' }).click();
+    await page.getByLabel('Name').fill(passkey);
+    await page.getByRole('button', { name: 'Register a passkey' }).click();
+    await page.getByText(`Registered ${passkey}.`).waitFor();
+  }
   return page;
 }
 
@@ -78,7 +96,7 @@ it('asks for a T3 change, an approver approves it in another browser, the result
   await shot(tech, 'chat-waiting-for-approval');
 
   // The approver, in a browser of their own, decides from the approvals queue.
-  const approver = await signIn('approver');
+  const approver = await signIn('approver', undefined, 'Security key');
   await approver.getByRole('link', { name: 'Approvals' }).click();
   const card = approver.getByRole('article', { name: /Approval T3: .*Spooler/ });
   await card.waitFor({ timeout: 15_000 });
@@ -95,7 +113,8 @@ it('asks for a T3 change, an approver approves it in another browser, the result
   expect(await text(tech, '.live')).toMatch(/approved: printing is down at HQ/);
   await shot(tech, 'chat-answered');
 
-  // A remediation over all 20 simulated devices: more than 10 devices raise T3 to T4, so the approver types the phrase.
+  // A remediation over all 20 simulated devices: more than 10 devices raise T3 to T4, so the approver types the
+  // phrase and signs the call with their passkey.
   const ids = [...sys.simulated.values()];
   expect(ids).toHaveLength(20);
   await composer.fill(toolCall('run_remediation', { target: { device_ids: ids }, action: { type: 'service', service: 'Dnscache', action: 'restart' }, batch_size: 5 }));
@@ -104,9 +123,11 @@ it('asks for a T3 change, an approver approves it in another browser, the result
   const t4 = approver.getByRole('article', { name: /Approval T4: .*Dnscache/ });
   await t4.waitFor({ timeout: 15_000 });
   await t4.getByLabel(/^Type .+ to approve$/).fill('20 devices');
+  expect(await t4.innerText()).toContain('Approving asks for your passkey');
   await shot(approver, 'approval-t4');
   await t4.getByRole('button', { name: 'Approve' }).click();
   await t4.getByText('Approved.').waitFor();
+  expect(await sys.prisma.approval.findFirstOrThrow({ where: { toolName: 'run_remediation', status: 'approved' } })).toMatchObject({ tier: 4, passkeyAssertion: expect.objectContaining({ rpId: 'localhost' }) });
 
   await tech.getByRole('link', { name: /Open the remediation/ }).click();
   await tech.getByRole('heading', { name: 'Remediation' }).waitFor();

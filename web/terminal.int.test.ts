@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { startTestSystem, type TestSystem } from '../test/harness';
-import { CHROMIUM_PATH } from '../test/browser';
+import { addVirtualAuthenticator, CHROMIUM_PATH, registerPasskey } from '../test/browser';
 
 let sys: TestSystem;
 let browser: Browser;
@@ -22,14 +22,17 @@ function person(role: 'technician' | 'approver' | 'auditor') {
   return sys.seed.credentials.find((c) => c.role === role && (role === 'auditor' || c.org === sys.seed.orgs.acme.slug))!;
 }
 
-async function signIn(role: 'technician' | 'approver' | 'auditor'): Promise<Page> {
+async function signIn(role: 'technician' | 'approver' | 'auditor', passkey?: string): Promise<Page> {
   const page = await (await browser.newContext({ viewport: { width: 1366, height: 900 } })).newPage();
   page.on('pageerror', (err) => pageErrors.push(`${role}: ${err.message}`));
-  await page.goto(`${sys.url}/`);
+  // An approver of T4 calls signs with a passkey: a virtual authenticator, at localhost (no IP address as RP ID).
+  if (passkey) await addVirtualAuthenticator(page);
+  await page.goto(`${passkey ? sys.url.replace('127.0.0.1', 'localhost') : sys.url}/`);
   await page.getByLabel('Email').fill(person(role).email);
   await page.getByLabel('Password').fill(person(role).password);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('button', { name: 'Sign out' }).waitFor();
+  if (passkey) await registerPasskey(page, passkey);
   return page;
 }
 
@@ -83,9 +86,10 @@ it('opens an approved terminal on the Linux demo device, types, resizes, exits, 
   await tech.getByText(/Asked for a terminal on ACME-HQ-DEMO/).waitFor();
   await tech.locator('tr', { hasText: 'waiting for an approver' }).first().waitFor();
 
-  // The approver, in a browser of their own, approves from the approvals queue, typing the device name.
-  const approver = await signIn('approver');
-  await approver.goto(`${sys.url}/#/approvals`);
+  // The approver, in a browser of their own, approves from the approvals queue, typing the device name and signing
+  // the call with their passkey.
+  const approver = await signIn('approver', 'Security key');
+  await approver.goto(`${sys.url.replace('127.0.0.1', 'localhost')}/#/approvals`);
   const card = approver.locator('article.approval', { hasText: 'open_terminal' }).first();
   await card.waitFor({ timeout: 30_000 });
   expect(await card.innerText()).toMatch(/check the disk on the demo host/);

@@ -8,6 +8,7 @@ import { CommandJournal } from '../agent/journal';
 import { generateSigningKeyPem, loadSigningKey, signCommand } from '../cage/command-signing';
 import { PROTOCOL_VERSION } from '../common/protocol';
 import { commandMadeByTest, startTestSystem, waitUntil, toolCall, toolStepOf, type TestSystem } from '../test/harness';
+import { approveWithPasskey } from '../test/passkey';
 
 let sys: TestSystem;
 
@@ -45,7 +46,7 @@ it('runs a reboot once: the device reports, drops off for the reboot, comes back
   const sessionId = await sys.startSession(tech);
   const turnId = await sys.send(sessionId, tech, toolCall('restart_device', { device_id: deviceId }));
   const approval = await sys.waitForApproval(sessionId);
-  await sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: sys.keyOf('approver'), body: { decision: 'approve', confirmation: approval.confirmationPhrase } });
+  await approveWithPasskey(sys, approval.id, sys.keyOf('approver'), { confirmation: approval.confirmationPhrase });
   await waitUntil(async () => (await sys.prisma.device.findUniqueOrThrow({ where: { id: deviceId! } })).online === false, 'the device to drop off while it reboots');
   const session = await sys.waitForTurn(sessionId, tech, turnId, 60_000);
   expect(toolStepOf(session, turnId)).toMatchObject({ tool: 'restart_device', status: 'succeeded' });
@@ -160,7 +161,7 @@ it('does not call a script timed out while it is still running past the command 
   // Runs 8 s: longer than the command TTL here (5 s), well within its own timeout and the dispatch timeout.
   const turnId = await sys.send(sessionId, tech, toolCall('execute_script', { device_id: agent.deviceId, interpreter: 'bash', script: 'sleep 8; echo finished', timeout_seconds: 30 }));
   const approval = await sys.waitForApproval(sessionId);
-  await sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: sys.keyOf('approver'), body: { decision: 'approve', confirmation: approval.confirmationPhrase } });
+  await approveWithPasskey(sys, approval.id, sys.keyOf('approver'), { confirmation: approval.confirmationPhrase });
   const session = await sys.waitForTurn(sessionId, tech, turnId, 60_000);
   expect(toolStepOf(session, turnId)).toMatchObject({ tool: 'execute_script', status: 'succeeded', summary: expect.stringContaining('script exited with code 0') });
   const [command] = await sys.prisma.deviceCommand.findMany({ where: { id: { startsWith: sessionId } } });

@@ -7,6 +7,7 @@ import { approvalDecisionSignal } from './definitions';
 import { decodeHistory } from '../lib/history-payloads';
 import { createEnrollmentKey } from '../prisma/seed-demo';
 import { startTestSystem, waitUntil, type TestSystem } from '../test/harness';
+import { approveWithPasskey } from '../test/passkey';
 
 let sys: TestSystem;
 let tech: string;
@@ -114,7 +115,7 @@ it('refuses a T4 approval without the typed phrase, and from the requester; acce
   expect(noPhrase.body.error.message).toContain(`type "${approval.confirmationPhrase}" exactly`);
   expect(await commandsOf(sessionId)).toHaveLength(0);
 
-  expect((await decide(approval.id, approver, { decision: 'approve', confirmation: approval.confirmationPhrase })).status).toBe(200);
+  expect((await approveWithPasskey(sys, approval.id, approver, { confirmation: approval.confirmationPhrase })).status).toBe(200);
   const session = await sys.waitForTurn(sessionId, both.key, turnId);
   expect(toolSteps(turnOf(session, turnId))).toEqual([expect.objectContaining({ tool: 'restart_device', status: 'succeeded', tier: 4 })]);
   // The simulated machine really goes away for its reboot and comes back.
@@ -282,7 +283,7 @@ describe('run_remediation', () => {
     expect(listed.map((t) => t.id).sort()).toEqual([...sys.simulated.values()].sort());
     // Twelve devices: a T3 action raised to T4 by its blast radius, confirmed by typing the device count.
     expect(approval).toMatchObject({ tier: 4, confirmationPhrase: '12 devices' });
-    expect((await decide(approval.id, approver, { decision: 'approve', confirmation: '12 devices' })).status).toBe(200);
+    expect((await approveWithPasskey(sys, approval.id, approver, { confirmation: '12 devices' })).status).toBe(200);
 
     const session = await sys.waitForTurn(sessionId, tech, turnId);
     expect(toolSteps(turnOf(session, turnId))).toEqual([expect.objectContaining({ tool: 'run_remediation', status: 'succeeded', summary: expect.stringMatching(/^12 of 12 devices succeeded/) })]);

@@ -6,6 +6,7 @@
 import { remediationProgressQuery } from './definitions';
 import { DEVICES_PER_RUN } from './remediation';
 import { startTestSystem, toolStepOf, type TestSystem } from '../test/harness';
+import { approveWithPasskey } from '../test/passkey';
 
 const DEVICES = DEVICES_PER_RUN + 20;
 let sys: TestSystem;
@@ -23,7 +24,7 @@ it(`runs ${DEVICES} devices over two runs of the remediation workflow`, async ()
   const sessionId = await sys.startSession(tech);
   const turnId = await sys.send(sessionId, tech, `/tool run_remediation ${JSON.stringify({ target: { site: 'HQ' }, action: { type: 'service', service: 'Dnscache', action: 'restart' }, batch_size: 25 })}`);
   const approval = await sys.waitForApproval(sessionId);
-  await sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: sys.keyOf('approver'), body: { decision: 'approve', confirmation: `${DEVICES} devices` } });
+  await approveWithPasskey(sys, approval.id, sys.keyOf('approver'), { confirmation: `${DEVICES} devices` });
   const session = await sys.waitForTurn(sessionId, tech, turnId, 240_000);
   const step = toolStepOf(session, turnId);
   expect(step.summary).toMatch(new RegExp(`^${DEVICES} of ${DEVICES} devices succeeded`));

@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { CommandJournal } from '../agent/journal';
 import { environment } from '../lib/env';
 import { startTestSystem, waitUntil, toolStepOf, type TestSystem } from '../test/harness';
+import { approveWithPasskey } from '../test/passkey';
 
 const DEVICES = 50;
 /** Each device takes a second, as a real fix would: the remediation is still under way when the test acts on it. */
@@ -33,7 +34,7 @@ it('finishes after a SIGKILL of the worker, and every device ran its command exa
   const turnId = await sys.send(sessionId, tech, `/tool run_remediation ${JSON.stringify({ target: { device_ids: ids }, action: SLOW_FIX, batch_size: 5 })}`);
   const approval = await sys.waitForApproval(sessionId);
   expect(approval).toMatchObject({ tier: 4, confirmationPhrase: `${DEVICES} devices` });
-  const decided = await sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: sys.keyOf('approver'), body: { decision: 'approve', confirmation: `${DEVICES} devices` } });
+  const decided = await approveWithPasskey(sys, approval.id, sys.keyOf('approver'), { confirmation: `${DEVICES} devices` });
   expect(decided.status).toBe(200);
 
   const commands = () => sys.prisma.deviceCommand.count({ where: { id: { startsWith: sessionId } } });
@@ -86,7 +87,7 @@ it('pauses, resumes and cancels through the API, and shows the progress of every
   // Before the approval: nothing to steer yet.
   expect((await sys.request('GET', path, { key: tech })).body).toMatchObject({ state: 'not_started' });
   expect((await sys.request('POST', `${path}/pause`, { key: tech })).status).toBe(409);
-  await sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: sys.keyOf('approver'), body: { decision: 'approve', confirmation: `${DEVICES} devices` } });
+  await approveWithPasskey(sys, approval.id, sys.keyOf('approver'), { confirmation: `${DEVICES} devices` });
 
   const commands = () => sys.prisma.deviceCommand.count({ where: { id: { startsWith: sessionId } } });
   await waitUntil(async () => (await commands()) >= 4, 'the remediation to be under way');
@@ -131,7 +132,7 @@ it('pushes its progress to the session\'s watchers on /console as device results
     const ids = [...sys.simulated.values()].slice(0, 20);
     const turnId = await sys.send(sessionId, tech, `/tool run_remediation ${JSON.stringify({ target: { device_ids: ids }, action: SLOW_FIX, batch_size: 5 })}`);
     const approval = await sys.waitForApproval(sessionId);
-    await sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: sys.keyOf('approver'), body: { decision: 'approve', confirmation: approval.confirmationPhrase } });
+    await approveWithPasskey(sys, approval.id, sys.keyOf('approver'), { confirmation: approval.confirmationPhrase });
     await sys.waitForTurn(sessionId, tech, turnId, 60_000);
     await watcher.next((e) => e.type === 'remediation:progress' && e.progress?.succeeded === 20, 'the last progress event');
     const progress = progressOf();

@@ -17,6 +17,7 @@ import { renderForModel } from '../../activities/tool-output';
 import { tenantDb } from '../../lib/tenant-db';
 import { agentAuth, startTestSystem, toolCall, toolStepOf, waitUntil, type EnrolledDevice, type TestSystem } from '../../test/harness';
 import { bytesOf } from '../../test/bytes';
+import { approveWithPasskey } from '../../test/passkey';
 
 let sys: TestSystem;
 beforeAll(async () => {
@@ -41,7 +42,7 @@ async function askTool(sessionId: string, name: string, input: Record<string, un
   const turnId = await sys.send(sessionId, sys.keyOf('technician'), toolCall(name, input));
   if (name === 'execute_script') {
     const approval = await sys.waitForApproval(sessionId);
-    const decided = await sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: sys.keyOf('approver'), body: { decision: 'approve', confirmation: approval.confirmationPhrase } });
+    const decided = await approveWithPasskey(sys, approval.id, sys.keyOf('approver'), { confirmation: approval.confirmationPhrase });
     expect(decided.status).toBe(200);
   }
   return turnId;

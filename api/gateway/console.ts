@@ -58,7 +58,7 @@ export function createConsoleGateway(nsp: ConsoleNamespace, deps: ApiDeps) {
     const keyIds = [...new Set(sockets.flatMap((s) => s.data.principal.apiKeyId ?? []))];
     const sids = [...new Set(sockets.flatMap((s) => s.data.principal.webSessionId ?? []))];
     const [keys, webSessions] = await Promise.all([
-      keyIds.length ? deps.prisma.apiKey.findMany({ where: { id: { in: keyIds }, revokedAt: null }, select: { id: true } }) : [],
+      keyIds.length ? deps.prisma.apiKey.findMany({ where: { id: { in: keyIds }, revokedAt: null, OR: [{ expiresAt: null }, { expiresAt: { gt: new Date() } }] }, select: { id: true } }) : [],
       sids.length ? deps.prisma.webSession.findMany({ where: { sid: { in: sids } }, select: { sid: true } }) : [],
     ]);
     const live = new Set([...keys.map((k) => k.id), ...webSessions.map((w) => w.sid)]);

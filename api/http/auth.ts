@@ -27,6 +27,9 @@ async function authenticateKey({ prisma }: ApiDeps, header: string): Promise<Pri
   if (!prefix) throw unauthorized();
   const key = await prisma.apiKey.findUnique({ where: { prefix }, include: { user: { include: { roleBindings: true } } } });
   if (!key || key.revokedAt || key.user.disabledAt || !hashesEqual(key.hash, sha256(match[1]!))) throw unauthorized();
+  if (key.expiresAt && key.expiresAt.getTime() <= Date.now()) {
+    throw new AppError(AppErrorCode.Unauthorized, `this API key expired at ${key.expiresAt.toISOString()}; make a new one (POST /v1/api-keys)`);
+  }
   // Last-used time is informative (to the minute): written at most once a minute per key, not on every request,
   // and a failed write must not fail the request.
   if (!key.lastUsedAt || Date.now() - key.lastUsedAt.getTime() > 60_000) {

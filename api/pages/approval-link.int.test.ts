@@ -1,9 +1,10 @@
 /**
  * Approvals by email, with a real SMTP server catching the mail and Debian's Chromium (playwright-core) following
  * the link: the approver sees the call, approves, and the waiting workflow runs the command on the agent. A
- * prefetching mail scanner changes nothing; a replayed POST, an expired link and a wrong T4 phrase are refused.
- * A T4 link is no bearer credential: it needs the approver's own signed-in session, so a forwarded one decides
- * nothing.
+ * prefetching mail scanner changes nothing; a replayed POST and an expired link are refused. A T4 link is no
+ * bearer credential: it needs the approver's own signed-in session, so a forwarded one decides nothing; and
+ * approving T4 is signed with the approver's passkey in Gatehouse, which the link's page leads to (an Approve
+ * posted to the link itself is refused).
  */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -12,6 +13,7 @@ import { startTestSystem, toolCall, toolStepOf, type TestSystem } from '../../te
 import { SmtpInbox } from '../../test/services';
 import { CHROMIUM_PATH } from '../../test/browser';
 import { browser as cookieBrowser, csrfIn } from '../../test/slack';
+import { approveWithPasskey } from '../../test/passkey';
 
 let inbox: SmtpInbox;
 let sys: TestSystem;
@@ -84,7 +86,7 @@ it('an approver follows the emailed link, sees the call, approves, and the comma
   expect(await sys.prisma.deviceCommand.count({ where: { id: { startsWith: sessionId } } })).toBe(1);
 });
 
-it('asks the approver to sign in on a T4 page, comes back after, asks for the typed phrase and refuses a wrong one', async () => {
+it('asks the approver to sign in on a T4 page, comes back after, and leads approving to the passkey step in Gatehouse', async () => {
   const sessionId = await sys.startSession(tech);
   const turnId = await sys.send(sessionId, tech, toolCall('restart_device', { device_id: pc(2) }));
   const approval = await sys.waitForApproval(sessionId);
@@ -98,15 +100,14 @@ it('asks the approver to sign in on a T4 page, comes back after, asks for the ty
   await page.getByRole('button', { name: 'Sign in' }).click();
   await expect(page.textContent('h1')).resolves.toBe('Approve restart_device?');
   expect(new URL(page.url()).pathname).toBe(new URL(link).pathname);
-  await page.getByLabel(/^Type .+ to approve$/).fill('not the name');
-  await page.getByRole('button', { name: 'Approve' }).click();
-  await expect(page.textContent('[role=alert]')).resolves.toMatch(/confirmation/i);
-  expect((await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } })).status).toBe('pending');
-  await page.getByLabel(/^Type .+ to approve$/).fill(approval.confirmationPhrase!);
-  await page.getByRole('button', { name: 'Approve' }).click();
-  await expect(page.textContent('h1')).resolves.toBe('Approved');
+  // Approving is signed with the approver's passkey, on the approval's page in Gatehouse; the link offers that step.
+  expect(await page.getByRole('button', { name: 'Approve' }).count()).toBe(0);
+  await expect(page.getByRole('link', { name: 'Approve in Gatehouse with your passkey' }).getAttribute('href')).resolves.toBe(`/#/approvals/${approval.id}`);
+  await page.getByLabel('Reason (optional)').fill('not today');
+  await page.getByRole('button', { name: 'Reject' }).click();
+  await expect(page.textContent('h1')).resolves.toBe('Rejected');
   const session = await sys.waitForTurn(sessionId, tech, turnId, 60_000);
-  expect(toolStepOf(session, turnId)).toMatchObject({ tool: 'restart_device', status: 'succeeded' });
+  expect(toolStepOf(session, turnId)).toMatchObject({ tool: 'restart_device', status: 'rejected' });
 });
 
 it('decides nothing with a forwarded T4 link, opened without a session or in another user\'s session', async () => {
@@ -141,16 +142,19 @@ it('decides nothing with a forwarded T4 link, opened without a session or in ano
     "link without the approver's session",
   ]);
 
-  // The approver, signed in: decides.
+  // The approver, signed in, posting Approve with the phrase to the link: still no passkey, nothing decided.
   const own = cookieBrowser(sys.url);
   expect((await own('POST', '/v1/auth/signin', { json: { email: approverEmail, password: approverPassword } })).status).toBe(200);
   const shown = await own('GET', link);
   expect(shown.status).toBe(200);
-  const approved = await own('POST', link, { form: { ...decision, _csrf: csrfIn(shown.text) } });
-  expect(approved.status).toBe(200);
-  expect(approved.text).toContain('Approved');
+  const unsigned = await own('POST', link, { form: { ...decision, _csrf: csrfIn(shown.text) } });
+  expect(unsigned.status).toBe(400);
+  expect(unsigned.text).toContain('needs your passkey');
+  expect((await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } })).status).toBe('pending');
+  // Signed with the approver's passkey in Gatehouse: approved, and it runs.
+  expect((await approveWithPasskey(sys, approval.id, sys.keyOf('approver'), { confirmation: approval.confirmationPhrase })).status).toBe(200);
   await sys.waitForTurn(sessionId, tech, turnId, 60_000);
-  expect(await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } })).toMatchObject({ status: 'approved', channel: 'email' });
+  expect(await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } })).toMatchObject({ status: 'approved', channel: 'api', passkeyAssertion: expect.objectContaining({ nonce: expect.any(String) }) });
 });
 
 it('sends the browser back after signing in only to an approval or Slack link page', async () => {

@@ -9,7 +9,9 @@
  * and its POST also require the approver's own signed-in Gatehouse session, the same user the link names. Without
  * it the page asks to sign in as that user (and comes back here); nothing of the call is shown and nothing is
  * decided. T3 links decide with the link alone, unless the org's admins require the session for every tier
- * (routes/email-approvals.ts).
+ * (routes/email-approvals.ts). Approving a call that needs a passkey (T4; T3 where the org asks) is done on the
+ * console's page for that approval, which asks for the passkey; the link's page offers that step and Reject only
+ * (and the decision service refuses an approval posted here without an assertion).
  */
 import cookieParser from 'cookie-parser';
 import { doubleCsrf } from 'csrf-csrf';
@@ -25,6 +27,7 @@ import type { Principal } from '../http/access';
 import { principalOfUser } from '../http/auth';
 import { callerOf } from '../services/caller';
 import { decideApproval, emailOf } from '../services/decide-approval';
+import { passkeyRequired } from '../services/passkeys';
 import { h, page, sessionUserId, signInHref } from './html';
 
 const Token = z.string().regex(/^[A-Za-z0-9_-]{43}$/);
@@ -106,7 +109,7 @@ async function approverSession(deps: ApiDeps, req: Request, res: Response, link:
   return null;
 }
 
-function approvalPage(res: Response, link: LinkWithApproval, requester: string, csrf: string, error?: string): void {
+function approvalPage(res: Response, link: LinkWithApproval, requester: string, csrf: string, passkey: boolean, error?: string): void {
   const a = link.approval;
   const devices = (a.targets as { name: string }[]).map((d) => d.name);
   const t4 = a.tier >= Tier.T4;
@@ -124,10 +127,12 @@ function approvalPage(res: Response, link: LinkWithApproval, requester: string, 
       `<dt>Digest</dt><dd><code>${h(a.digest)}</code></dd></dl>` +
       `<form method="post"><input type="hidden" name="_csrf" value="${h(csrf)}">` +
       `<label for="reason">Reason (optional)</label><textarea id="reason" name="reason" rows="2" maxlength="500"></textarea>` +
-      (t4
+      (t4 && !passkey
         ? `<label for="confirmation">Type <code>${h(a.confirmationPhrase)}</code> to approve</label><input id="confirmation" name="confirmation" autocomplete="off" maxlength="200">`
         : '') +
-      `<button class="approve" name="decision" value="approve">Approve</button><button class="reject" name="decision" value="reject">Reject</button></form>` +
+      (passkey
+        ? `<p><a class="approve" href="/#/approvals/${h(a.id)}">Approve in Gatehouse with your passkey</a> — approving this call is signed with your passkey over the exact call, in the console.</p><button class="reject" name="decision" value="reject">Reject</button></form>`
+        : `<button class="approve" name="decision" value="approve">Approve</button><button class="reject" name="decision" value="reject">Reject</button></form>`) +
       `<p class="note">This link is yours alone and works once.</p>`,
   );
 }
@@ -150,7 +155,7 @@ export function approvalLinkPages(deps: ApiDeps, opts: { secret: string; secureC
     try {
       const link = await usableLink(deps, req, res);
       if (!link || ((await needsSession(deps, link)) && !(await approverSession(deps, req, res, link, false)))) return;
-      approvalPage(res, link, await requesterOf(link.approval), generateCsrfToken(req, res, { overwrite: true }));
+      approvalPage(res, link, await requesterOf(link.approval), generateCsrfToken(req, res, { overwrite: true }), await passkeyRequired(deps.prisma, link.approval));
     } catch (err) {
       next(err);
     }
@@ -170,7 +175,7 @@ export function approvalLinkPages(deps: ApiDeps, opts: { secret: string; secureC
       }
       const form = Decision.safeParse(req.body);
       if (!form.success) {
-        approvalPage(res, link, await requesterOf(link.approval), generateCsrfToken(req, res, { overwrite: true }), 'Choose Approve or Reject.');
+        approvalPage(res, link, await requesterOf(link.approval), generateCsrfToken(req, res, { overwrite: true }), await passkeyRequired(deps.prisma, link.approval), 'Choose Approve or Reject.');
         return;
       }
       if (!principal) {
@@ -193,7 +198,7 @@ export function approvalLinkPages(deps: ApiDeps, opts: { secret: string; secureC
           page(res, 409, 'Someone decided first', `<p>${h(err.message)}. Nothing was changed by this link.</p>`);
           return;
         }
-        approvalPage(res, link, await requesterOf(link.approval), generateCsrfToken(req, res, { overwrite: true }), err.message);
+        approvalPage(res, link, await requesterOf(link.approval), generateCsrfToken(req, res, { overwrite: true }), await passkeyRequired(deps.prisma, link.approval), err.message);
         return;
       }
       await deps.prisma.approvalLink.updateMany({ where: { id: link.id, usedAt: null }, data: { usedAt: new Date() } });

@@ -18,6 +18,7 @@ import { startTestSystem, toolCall, toolStepOf, waitUntil, type TestSystem } fro
 import { SmtpInbox } from '../../test/services';
 import { CHROMIUM_PATH } from '../../test/browser';
 import { environment } from '../../lib/env';
+import { approveWithPasskey } from '../../test/passkey';
 
 /** A Messages API at the wire that forwards to the offline model and, when asked, gives every tool_use the same ids. */
 async function startRepeatingModel() {
@@ -182,7 +183,7 @@ describe('a T4 call asked for in a session', () => {
   });
 
   it('lets an approver who wrote nothing in the session approve it, and then it runs', async () => {
-    const res = await decide(approval.id, approver, { decision: 'approve', digest: approval.digest, confirmation: approval.confirmationPhrase });
+    const res = await approveWithPasskey(sys, approval.id, approver, { digest: approval.digest, confirmation: approval.confirmationPhrase });
     expect(res.status).toBe(200);
     const session = await sys.waitForTurn(sessionId, tech, turnId);
     expect(toolStepOf(session, turnId)).toMatchObject({ tool: 'execute_script', status: 'succeeded' });

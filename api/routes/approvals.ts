@@ -4,13 +4,22 @@
  */
 import { ApprovalAnswer, ApprovalsAnswer } from '../../common/api-answers';
 import type { Approval } from '@prisma/client';
+import type { PrismaClient } from '../../lib/prisma';
 import { z } from 'zod';
 import { IdParams as ApprovalParams } from '../http/params';
 import { defineRoute, type AnyRoute } from '../http/route';
 import { listApprovals as approvalsOf, viewApproval } from '../services/approvals';
 import { decideApproval } from '../services/decide-approval';
+import { AuthenticationResponse } from '../../lib/passkey-assertion';
 
-export function approvalView(a: Approval, requesters?: Map<string, string>) {
+/** Orgs (of these approvals) whose admins require a passkey for T3 too. */
+async function passkeyT3Orgs(system: PrismaClient, approvals: Approval[]): Promise<Set<string>> {
+  const ids = [...new Set(approvals.filter((a) => a.tier === 3).map((a) => a.orgId))];
+  if (ids.length === 0) return new Set();
+  return new Set((await system.organization.findMany({ where: { id: { in: ids }, passkeysForT3: true }, select: { id: true } })).map((o) => o.id));
+}
+
+export function approvalView(a: Approval, requesters?: Map<string, string>, passkeyT3?: Set<string>) {
   return {
     id: a.id,
     orgId: a.orgId,
@@ -31,6 +40,8 @@ export function approvalView(a: Approval, requesters?: Map<string, string>) {
     channel: a.channel,
     reason: a.reason,
     createdAt: a.createdAt.toISOString(),
+    passkeyRequired: a.tier >= 4 || (a.tier === 3 && (passkeyT3?.has(a.orgId) ?? false)),
+    passkeySigned: a.passkeyAssertion !== null && a.passkeyAssertion !== undefined,
   };
 }
 
@@ -45,7 +56,8 @@ export const listApprovals = defineRoute({
   response: ApprovalsAnswer,
   async handler(ctx) {
     const { approvals, requesters } = await approvalsOf(ctx, ctx.query.status);
-    return { status: 200, body: { approvals: approvals.map((a) => approvalView(a, requesters)) } };
+    const passkeyT3 = await passkeyT3Orgs(ctx.system, approvals);
+    return { status: 200, body: { approvals: approvals.map((a) => approvalView(a, requesters, passkeyT3)) } };
   },
 });
 
@@ -60,14 +72,14 @@ export const getApproval = defineRoute({
   response: ApprovalAnswer,
   async handler(ctx) {
     const { approval, requesters } = await viewApproval(ctx, ctx.params.id);
-    return { status: 200, body: approvalView(approval, requesters) };
+    return { status: 200, body: approvalView(approval, requesters, await passkeyT3Orgs(ctx.system, [approval])) };
   },
 });
 
 export const decide = defineRoute({
   method: 'post',
   path: '/v1/approvals/:id/decision',
-  summary: 'Approve or reject (approvers of the org; T4 needs the confirmation phrase and another approver than the requester)',
+  summary: 'Approve or reject (approvers of the org; T4 needs the confirmation phrase, a passkey assertion and another approver than the requester)',
   tag: 'approvals',
   auth: 'user',
   params: ApprovalParams,
@@ -77,6 +89,7 @@ export const decide = defineRoute({
       reason: z.string().max(500).optional(),
       digest: z.string().regex(/^[0-9a-f]{64}$/, 'a SHA-256 hex digest').optional(),
       confirmation: z.string().max(200).optional(),
+      passkey: AuthenticationResponse.optional().describe('navigator.credentials.get answer over POST /v1/approvals/:id/passkey-options (approving T4; T3 where the org asks)'),
     })
     .strict(),
   responses: { 200: 'Decision recorded and delivered', 202: 'Decision recorded; delivery to the workflow pending', 400: 'Invalid body', 401: 'No valid API key', 403: 'Not allowed to decide', 404: 'Unknown approval', 409: 'Already decided, expired or changed' },
@@ -89,6 +102,7 @@ export const decide = defineRoute({
       reason: body.reason,
       digest: body.digest,
       confirmation: body.confirmation,
+      passkey: body.passkey,
       channel: 'api',
     });
     return { status: delivered ? 200 : 202, body: approvalView(approval) };

@@ -4,7 +4,7 @@
  * an organization's admins grant and remove roles in it; everyone manages their own API keys. The operations are
  * services/identity.ts's.
  */
-import { ApiKeyAnswer, ApiKeyCreatedAnswer, ApiKeysAnswer, BindingCreatedAnswer, BindingsAnswer, PasswordChangedAnswer, PasswordResetSentAnswer, RemovedAnswer, SignedInAnswer, SignedOutAnswer, UserAnswer, UsersAnswer } from '../../common/api-answers';
+import { ApiKeyAnswer, ApiKeyCreatedAnswer, ApiKeysAnswer, MemberApiKeysAnswer, BindingCreatedAnswer, BindingsAnswer, PasswordChangedAnswer, PasswordResetSentAnswer, RemovedAnswer, SignedInAnswer, SignedOutAnswer, UserAnswer, UsersAnswer } from '../../common/api-answers';
 import { z } from 'zod';
 import { PASSWORD_MAX, PASSWORD_MIN } from '../../lib/passwords';
 import { Role } from '../http/access';
@@ -31,6 +31,8 @@ export const signIn = defineRoute({
     const view = await identity.signIn({ deps, system }, { email: body.email, password: body.password, address: req.ip ?? null }, async (userId) => {
       await new Promise<void>((resolve, reject) => req.session.regenerate((err) => (err ? reject(err) : resolve())));
       req.session.userId = userId;
+      req.session.signedInAt = Date.now();
+      req.session.userAgent = (req.get('user-agent') ?? '').slice(0, 200);
       await new Promise<void>((resolve, reject) => req.session.save((err) => (err ? reject(err) : resolve())));
     });
     return { status: 200, body: { ...view, csrfToken: web.csrfToken(req, res) } };
@@ -214,19 +216,20 @@ export const deleteBinding = defineRoute({
 
 // ---- API keys ---------------------------------------------------------------------------------------------------
 
-const keyView = (k: { id: string; name: string; prefix: string; createdAt: Date; lastUsedAt: Date | null; revokedAt: Date | null }) => ({
+const keyView = (k: { id: string; name: string; prefix: string; createdAt: Date; lastUsedAt: Date | null; revokedAt: Date | null; expiresAt: Date | null }) => ({
   id: k.id,
   name: k.name,
   prefix: k.prefix,
   createdAt: k.createdAt.toISOString(),
   lastUsedAt: k.lastUsedAt?.toISOString() ?? null,
   revokedAt: k.revokedAt?.toISOString() ?? null,
+  expiresAt: k.expiresAt?.toISOString() ?? null,
 });
 
 export const listApiKeys = defineRoute({
   method: 'get',
   path: '/v1/api-keys',
-  summary: 'Your API keys: name, visible prefix, created, last used, revoked (never the key itself)',
+  summary: 'Your API keys: name, visible prefix, created, last used, expiry, revoked (never the key itself)',
   tag: 'users',
   auth: 'user',
   responses: { 200: 'The keys', 401: 'Not authenticated' },
@@ -239,15 +242,30 @@ export const listApiKeys = defineRoute({
 export const createApiKey = defineRoute({
   method: 'post',
   path: '/v1/api-keys',
-  summary: 'Create an API key for yourself; the key is in this answer only (only its hash is kept)',
+  summary: 'Create an API key for yourself, expiring after `expiresInDays` (default 90, at most 365); the key is in this answer only (only its hash is kept)',
   tag: 'users',
   auth: 'user',
-  body: z.object({ name: Name }).strict(),
+  body: z.object({ name: Name, expiresInDays: z.number().int().min(1).max(365).default(90) }).strict(),
   responses: { 201: 'The key, shown once', 400: 'Invalid body', 401: 'Not authenticated' },
   response: ApiKeyCreatedAnswer,
   async handler(ctx) {
-    const { key, plain } = await identity.createApiKey(ctx, ctx.body.name);
+    const { key, plain } = await identity.createApiKey(ctx, ctx.body.name, ctx.body.expiresInDays);
     return { status: 201, body: { ...keyView(key), key: plain } };
+  },
+});
+
+export const listMemberApiKeys = defineRoute({
+  method: 'get',
+  path: '/v1/orgs/:id/member-api-keys',
+  summary: "The API keys of everyone holding a role in the org, with owner, last use and expiry (the org's admins; never the keys themselves)",
+  tag: 'orgs',
+  auth: 'user',
+  params: OrgParams,
+  responses: { 200: 'The keys', 401: 'Not authenticated', 404: 'Unknown organization' },
+  response: MemberApiKeysAnswer,
+  async handler(ctx) {
+    const keys = await identity.memberApiKeys(ctx, ctx.params.id);
+    return { status: 200, body: { keys: keys.map((k) => ({ ...keyView(k), owner: k.user.email })) } };
   },
 });
 
@@ -266,4 +284,4 @@ export const revokeApiKey = defineRoute({
 });
 
 /** The routes of this file, registered by api/server.ts. */
-export const identityRoutes: AnyRoute[] = [signIn, getAuthSession, signOut, changePassword, listUsers, createUser, updateUser, sendUserPasswordReset, listBindings, createBinding, deleteBinding, listApiKeys, createApiKey, revokeApiKey];
+export const identityRoutes: AnyRoute[] = [signIn, getAuthSession, signOut, changePassword, listUsers, createUser, updateUser, sendUserPasswordReset, listBindings, createBinding, deleteBinding, listApiKeys, createApiKey, listMemberApiKeys, revokeApiKey];

@@ -3,7 +3,7 @@
  * wire) and signed interactivity payloads: the approval is posted with its buttons, a valid click decides and
  * the waiting workflow runs the command, the message is updated only after the workflow recorded the decision;
  * bad signatures, stale or future timestamps, re-serialised bodies, unlinked users and approvers of another org
- * are refused; the same click twice makes one decision; T4 opens a modal for the phrase. Slack accounts are linked
+ * are refused; the same click twice makes one decision; T4 opens a modal that leads to the passkey step in Gatehouse. Slack accounts are linked
  * only by their owner (`/gatehouse link`, confirmed while signed in to Gatehouse): an admin's word links nothing,
  * a link is never re-pointed, and links are listed and removed by their owner and by admins of the owner's orgs.
  */
@@ -13,6 +13,7 @@ import { approvalBlocks, slackSignature } from '../services/slack';
 import { startTestSystem, waitUntil, toolCall, toolStepOf, type TestSystem } from '../../test/harness';
 import { FakeSlack, type SlackCall } from '../../test/services';
 import { browser, confirmLink, csrfIn, linkIn, linkOwnSlackAccount, slashCommand } from '../../test/slack';
+import { approveWithPasskey } from '../../test/passkey';
 
 const SECRET = 'test-signing-secret-0123456789';
 // A workspace of this run's own: a Slack workspace belongs to one partner, and each run seeds its own.
@@ -127,7 +128,7 @@ it('refuses unlinked Slack users, non-approvers and approvers of another org, wi
   await waitUntil(async () => (await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } })).status === 'rejected', 'the rejection');
 });
 
-it('opens a modal for the T4 phrase and refuses a wrong one, and the form from a Slack user nobody linked', async () => {
+it('opens a modal that leads to the passkey step in Gatehouse for a T4 call; a form submitted in Slack decides nothing', async () => {
   const sessionId = await sys.startSession(tech);
   const turnId = await sys.send(sessionId, tech, toolCall('restart_device', { device_id: pc(1) }));
   const approval = await sys.waitForApproval(sessionId);
@@ -135,22 +136,27 @@ it('opens a modal for the T4 phrase and refuses a wrong one, and the form from a
   const payload = click(message, 'U0APPROVER', 'approve');
   expect((await interact(payload)).status).toBe(200);
   const opened = await slack.waitFor('views.open', (c) => c.args.trigger_id === payload.trigger_id);
+  // No submit in Slack: the modal links to the approval's page in Gatehouse, where the passkey signs it.
+  expect(opened.args.view).toMatchObject({ callback_id: 'gatehouse_passkey' });
+  expect(opened.args.view.submit).toBeUndefined();
+  expect(JSON.stringify(opened.args.view.blocks)).toContain(`/#/approvals/${approval.id}`);
   const submit = (phrase: string) => ({
     type: 'view_submission',
     user: { id: 'U0APPROVER' },
     team: { id: TEAM },
     view: { callback_id: 'gatehouse_t4', private_metadata: opened.args.view.private_metadata, state: { values: { phrase: { value: { value: phrase } } } } },
   });
-  // The same form submitted by a Slack user nobody linked is refused, and audited as their click would be.
+  // A form crafted as the old phrase modal, from a Slack user nobody linked: refused, and audited as their click would be.
   const stranger = await interact({ ...submit(approval.confirmationPhrase!), user: { id: 'U0NOBODY' } });
   expect(JSON.parse(stranger.text)).toMatchObject({ response_action: 'errors', errors: { phrase: expect.stringMatching(/not linked to a Gatehouse user/) } });
   expect(await sys.prisma.auditEvent.count({ where: { action: 'approval.slack_unlinked_user', target: approval.id, actorId: `slack:${TEAM}:U0NOBODY` } })).toBe(1);
-  const wrong = await interact(submit('not the name'));
-  expect(wrong.status).toBe(200);
-  expect(JSON.parse(wrong.text)).toMatchObject({ response_action: 'errors', errors: { phrase: expect.stringMatching(/confirmation/i) } });
+  // The same from the linked approver, with the right phrase: still no passkey, so nothing is decided (audited).
+  const unsigned = await interact(submit(approval.confirmationPhrase!));
+  expect(JSON.parse(unsigned.text)).toMatchObject({ response_action: 'errors', errors: { phrase: expect.stringMatching(/needs your passkey/) } });
   expect((await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } })).status).toBe('pending');
-  const right = await interact(submit(approval.confirmationPhrase!));
-  expect(JSON.parse(right.text)).toEqual({ response_action: 'clear' });
+  expect(await sys.prisma.auditEvent.count({ where: { action: 'approval.decision_refused', target: approval.id, data: { path: ['why'], equals: 'no passkey assertion' } } })).toBe(1);
+  // In Gatehouse, with the passkey: approved, and it runs.
+  expect((await approveWithPasskey(sys, approval.id, sys.keyOf('approver'), { confirmation: approval.confirmationPhrase })).status).toBe(200);
   const session = await sys.waitForTurn(sessionId, tech, turnId, 60_000);
   expect(toolStepOf(session, turnId)).toMatchObject({ tool: 'restart_device', status: 'succeeded' });
 });

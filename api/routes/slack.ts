@@ -15,10 +15,10 @@ import type { WebClient } from '@slack/web-api';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { AppError } from '../../lib/app-error';
-import { Tier } from '../../common/tools';
 import type { ApiDeps, SlackConfig } from '../deps';
 import { hasRole, Role } from '../http/access';
-import { confirmationModal, escapeSlack, verifySlackRequest } from '../services/slack';
+import { escapeSlack, passkeyModal, verifySlackRequest } from '../services/slack';
+import { passkeyRequired } from '../services/passkeys';
 import { decideInSlack, slackDecider, type SlackRefusal } from '../services/slack-decisions';
 import { LINK_REQUEST_MINUTES, SlackId, slackAccount, startSlackLink, unlinkFromSlack } from '../services/slack-links';
 
@@ -83,8 +83,9 @@ export function slackInteractions(deps: ApiDeps, slack: WebClient, config: Slack
     if ('refused' in decider) return tell(p.channel?.id, p.user.id, REFUSALS[decider.refused]);
     const { principal, approval } = decider;
     // The modal only for someone who may approve at all; anyone else goes straight to the decision service's refusal.
-    if (action.action_id === 'approve' && approval.tier >= Tier.T4 && p.trigger_id && hasRole(principal, approval.orgId, [Role.Approver])) {
-      await slack.views.open({ trigger_id: p.trigger_id, view: confirmationModal(approval) });
+    // A call that needs a passkey is approved on its Gatehouse page, which the modal links to.
+    if (action.action_id === 'approve' && p.trigger_id && hasRole(principal, approval.orgId, [Role.Approver]) && (await passkeyRequired(deps.prisma, approval))) {
+      await slack.views.open({ trigger_id: p.trigger_id, view: passkeyModal(approval, baseUrl()) });
       return;
     }
     try {

@@ -2,7 +2,8 @@
  * The one decision service behind every channel (API, console, Slack, email links). Checks, at decision time:
  * the approver's authority (lib/approval-authority.ts: approver role in the approval's org with sites covering every
  * target; for T4, nobody who wrote a turn of the session), that the approval is still pending and unexpired, the
- * digest the approver reviewed, and for T4 the typed confirmation phrase. An approver narrowed to other sites gets
+ * digest the approver reviewed, for T4 the typed confirmation phrase, and for approving T4 (T3 where the org asks)
+ * a fresh passkey assertion over the approval's digest (services/passkeys.ts), stored with the decision. An approver narrowed to other sites gets
  * the same 404 as for an unknown id. The
  * first valid decision is recorded atomically; a later one gets 409. Then the workflow is signalled; if Temporal
  * cannot be reached the decision stays recorded and the api's sweep delivers it (an outbox).
@@ -17,6 +18,7 @@ import { sweptApprovals, type ApiDeps } from '../deps';
 import { approvalAuthority } from '../../lib/approval-authority';
 import { type Principal, Role, sitesWhere, tenantScope } from '../http/access';
 import type { Caller } from './caller';
+import { checkDecisionAssertion, passkeyRequired } from './passkeys';
 
 export interface DecisionRequest {
   approvalId: string;
@@ -25,6 +27,8 @@ export interface DecisionRequest {
   /** The digest the approver was shown; omitted means "what is pending now". */
   digest?: string;
   confirmation?: string;
+  /** The passkey assertion (navigator.credentials.get's answer) over the approval's challenge; T4, and T3 where the org asks. */
+  passkey?: unknown;
   channel: ApprovalChannel;
   /** Do not wait for the signal to reach the workflow (Slack wants its answer in 3 s); the outbox delivers it. */
   deliverInBackground?: boolean;
@@ -87,10 +91,17 @@ export async function decideApproval({ deps, principal }: Caller, req: DecisionR
       throw await refuse(new AppError(AppErrorCode.BadRequest, `body.confirmation: type "${approval.confirmationPhrase}" exactly to approve this T4 call`), 'confirmation phrase mismatch');
     }
   }
+  // Approving T4 (and T3 where the org asks) is signed with the approver's passkey over this approval's digest.
+  let passkey: Awaited<ReturnType<typeof checkDecisionAssertion>> | null = null;
+  if (req.decision === 'approved' && (await passkeyRequired(deps.prisma, approval))) {
+    passkey = await checkDecisionAssertion(deps, principal, approval, req.passkey);
+    if (!passkey.ok) throw await refuse(new AppError(passkey.why === 'passkey assertion for another digest' ? AppErrorCode.Conflict : AppErrorCode.Forbidden, passkey.message), passkey.why);
+  }
+  const assertion = passkey?.ok ? passkey.assertion : null;
   const now = new Date();
   const claimed = await deps.prisma.approval.updateMany({
     where: { id: approval.id, status: 'pending', expiresAt: { gt: now } },
-    data: { status: req.decision, decidedBy: principal.userId, decidedAt: now, channel: req.channel, reason: req.reason ?? null },
+    data: { status: req.decision, decidedBy: principal.userId, decidedAt: now, channel: req.channel, reason: req.reason ?? null, ...(assertion ? { passkeyAssertion: assertion } : {}) },
   });
   if (claimed.count !== 1) throw new AppError(AppErrorCode.Conflict, 'another decision was recorded first');
   deps.metrics.approvalDecisions.observe({ channel: req.channel, decision: req.decision }, (now.getTime() - approval.createdAt.getTime()) / 1000);
@@ -101,7 +112,8 @@ export async function decideApproval({ deps, principal }: Caller, req: DecisionR
     action: `approval.${req.decision}`,
     target: approval.id,
     sessionId: approval.sessionId,
-    data: { channel: req.channel, reason: req.reason ?? null, tool: approval.toolName, tier: approval.tier, digest: approval.digest },
+    // The assertion rides in the hash-chained event too, so an audit export carries what an offline check needs.
+    data: { channel: req.channel, reason: req.reason ?? null, tool: approval.toolName, tier: approval.tier, digest: approval.digest, ...(assertion ? { passkey: assertion } : {}) },
   });
   // The row as the claim above wrote it (the claim succeeded only with these values): no second read.
   const decided: Approval = { ...approval, status: req.decision, decidedBy: principal.userId, decidedAt: now, channel: req.channel, reason: req.reason ?? null };

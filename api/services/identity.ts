@@ -167,11 +167,19 @@ export async function listApiKeys({ deps, principal }: Caller) {
   return deps.prisma.apiKey.findMany({ where: { userId: principal.userId }, orderBy: { createdAt: 'asc' } });
 }
 
+/** The API keys of the users holding a role in the org (its admins only), with their owner's email. */
+export async function memberApiKeys({ deps, system, principal }: Caller, orgRef: string) {
+  const org = await findOrgFor(deps, principal, orgRef, [Role.Admin]);
+  const members = await system.roleBinding.findMany({ where: { orgId: org.id }, select: { userId: true } });
+  return system.apiKey.findMany({ where: { userId: { in: [...new Set(members.map((m) => m.userId))] } }, include: { user: { select: { email: true } } }, orderBy: { createdAt: 'asc' } });
+}
+
 /** Creates a key for the caller; its plain text is returned once, only its hash is kept. */
-export async function createApiKey({ deps, system, principal }: Caller, name: string) {
+export async function createApiKey({ deps, system, principal }: Caller, name: string, expiresInDays = 90) {
   const secret = issueSecret('gh');
-  const key = await deps.prisma.apiKey.create({ data: { userId: principal.userId, name, prefix: secret.prefix, hash: secret.hash } });
-  await audit(system, { actorType: 'user', actorId: principal.userId, action: 'api_key.created', target: key.prefix, data: { keyId: key.id, name: key.name } });
+  const expiresAt = new Date(Date.now() + expiresInDays * 86_400_000);
+  const key = await deps.prisma.apiKey.create({ data: { userId: principal.userId, name, prefix: secret.prefix, hash: secret.hash, expiresAt } });
+  await audit(system, { actorType: 'user', actorId: principal.userId, action: 'api_key.created', target: key.prefix, data: { keyId: key.id, name: key.name, expiresAt: expiresAt.toISOString() } });
   return { key, plain: secret.plain };
 }
 

@@ -192,6 +192,19 @@ export async function setEmailApprovalRule({ deps, system, principal }: Caller, 
   return saved;
 }
 
+/** Whether approving T3 calls needs a passkey in the org (T4 always does). */
+export async function passkeyRule({ deps, principal }: Caller, orgRef: string) {
+  return findOrgFor(deps, principal, orgRef);
+}
+
+/** Sets that rule (admins), audited with what it was before. */
+export async function setPasskeyRule({ deps, system, principal }: Caller, orgRef: string, requireForT3: boolean) {
+  const org = await findOrgFor(deps, principal, orgRef, [Role.Admin]);
+  const saved = await deps.prisma.organization.update({ where: { id: org.id }, data: { passkeysForT3: requireForT3 } });
+  await audit(system, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: 'org.passkey_rule_set', target: org.slug, data: { requireForT3, before: org.passkeysForT3 } });
+  return saved;
+}
+
 /** The limits of `input` above the deployment's defaults and the catalog's, by name. */
 function raisedLimits(deps: ApiDeps, input: NonNullable<PolicyInput['rateLimits']>): string[] {
   const { userMessages, orgMessages } = deps.config.guards.rates;

@@ -12,8 +12,7 @@ import { Prisma, type SlackUserLink } from '@prisma/client';
 import type { WebClient } from '@slack/web-api';
 import { z } from 'zod';
 import { AppError, AppErrorCode } from '../../lib/app-error';
-import { audit, type AuditEntry } from '../../audit/log';
-import type { PrismaClient } from '../../lib/prisma';
+import { audit, auditForUser } from '../../audit/log';
 import { randomToken, sha256 } from '../../lib/secrets';
 import type { ApiDeps } from '../deps';
 import { findOrgFor, orgsWhere, type Principal, Role } from '../http/access';
@@ -39,12 +38,6 @@ const SlackUserInfo = z.object({
     profile: z.object({ email: z.string().max(320).optional(), real_name: z.string().max(200).optional() }).loose(),
   }).loose(),
 }).loose();
-
-/** One event in the audit chain of every org where `userId` holds a role: each can see who may now decide in it. */
-async function auditForUser(system: PrismaClient, userId: string, entry: Omit<AuditEntry, 'orgId'>): Promise<void> {
-  const orgIds = [...new Set((await system.roleBinding.findMany({ where: { userId }, select: { orgId: true } })).map((b) => b.orgId))];
-  for (const orgId of orgIds.length ? orgIds : [null]) await audit(system, { ...entry, orgId });
-}
 
 /**
  * Starts a link for the Slack user who sent a signed Slack request: returns the one-time token (shown to that user

@@ -65,7 +65,7 @@ export function approvalBlocks(a: Approval, requester: string, outcome?: string,
       type: 'section',
       fields: [
         md(`*Tool*\n${escapeSlack(a.toolName)}`),
-        md(`*Tier*\nT${a.tier}${a.tier >= Tier.T4 ? ' (typed confirmation)' : ''}`),
+        md(`*Tier*\nT${a.tier}${a.tier >= Tier.T4 ? ' (passkey, in Gatehouse)' : ''}`),
         md(`*Devices*\n${escapeSlack(devices.slice(0, 20).join(', '))}${devices.length > 20 ? ` and ${devices.length - 20} more` : ''}`),
         md(`*Requested by*\n${escapeSlack(requester)}`),
         md(`*Expires*\n${escapeSlack(a.expiresAt.toISOString())}`),
@@ -91,18 +91,23 @@ export function approvalBlocks(a: Approval, requester: string, outcome?: string,
   return blocks;
 }
 
-/** The modal a T4 approval opens: the phrase must be typed. */
-export function confirmationModal(a: Approval) {
+/**
+ * The modal Approve opens for a call that needs a passkey (T4; T3 where the org asks): Slack cannot ask for one,
+ * so it leads to the approval's page in Gatehouse, where the approver signs it. It has no submit: nothing is
+ * decided in Slack.
+ */
+export function passkeyModal(a: Approval, baseUrl: string | undefined) {
   return {
     type: 'modal' as const,
-    callback_id: 'gatehouse_t4',
+    callback_id: 'gatehouse_passkey',
     private_metadata: buttonValue(a),
-    title: { type: 'plain_text' as const, text: 'Confirm T4 approval' },
-    submit: { type: 'plain_text' as const, text: 'Approve' },
-    close: { type: 'plain_text' as const, text: 'Cancel' },
+    title: { type: 'plain_text' as const, text: `Approve T${a.tier} in Gatehouse` },
+    close: { type: 'plain_text' as const, text: 'Close' },
     blocks: [
-      { type: 'section' as const, text: md(`${escapeSlack(a.summary)}\n\nType *${escapeSlack(a.confirmationPhrase)}* to approve.`) },
-      { type: 'input' as const, block_id: 'phrase', label: { type: 'plain_text' as const, text: 'Confirmation' }, element: { type: 'plain_text_input' as const, action_id: 'value', max_length: 200 } },
+      { type: 'section' as const, text: md(`${escapeSlack(a.summary)}\n\nApproving this T${a.tier} call is signed with your passkey over the exact call, in Gatehouse${baseUrl ? '' : ' (Approvals, in the console)'}.`) },
+      ...(baseUrl
+        ? [{ type: 'actions' as const, elements: [{ type: 'button' as const, action_id: 'open_full_view', style: 'primary' as const, text: { type: 'plain_text' as const, text: 'Approve with your passkey in Gatehouse' }, url: fullViewUrl(a, baseUrl), value: buttonValue(a) }] }]
+        : []),
     ],
   };
 }

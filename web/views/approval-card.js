@@ -1,7 +1,10 @@
 // One approval as an approver sees it, with the decision form: approve, or reject with a reason; a T4 call needs
 // the typed confirmation phrase. The decision carries the digest of exactly what is shown here, so the exact call
 // is shown whole and unfolded above the buttons: the summary may elide the middle of a long argument, and nobody
-// should approve what they were not shown.
+// should approve what they were not shown. Approving a T4 call (and a T3 one where the org asks) is signed with the
+// approver's passkey: the server hands out a challenge derived from this approval's digest, the authenticator signs
+// it, and the assertion goes with the decision.
+import { startAuthentication } from '/vendor/simplewebauthn/index.js';
 import { post } from '../lib/api.js';
 import { el, replace, time } from '../lib/dom.js';
 
@@ -26,13 +29,20 @@ export function approvalCard(approval, { onDecided, showSession = true } = {}) {
       return;
     }
     for (const b of buttons) b.disabled = true;
-    replace(status, decision === 'approve' ? 'Approving…' : 'Rejecting…');
+    replace(status, decision === 'approve' ? (approval.passkeyRequired ? 'Confirm with your passkey…' : 'Approving…') : 'Rejecting…');
     try {
+      let passkey;
+      if (decision === 'approve' && approval.passkeyRequired) {
+        const optionsJSON = await post(`/v1/approvals/${approval.id}/passkey-options`, {});
+        passkey = await startAuthentication({ optionsJSON });
+        replace(status, 'Approving…');
+      }
       const decided = await post(`/v1/approvals/${approval.id}/decision`, {
         decision,
         digest: approval.digest,
         ...(reason.value.trim() ? { reason: reason.value.trim() } : {}),
         ...(phrase && decision === 'approve' ? { confirmation: phrase.value } : {}),
+        ...(passkey ? { passkey } : {}),
       });
       replace(status, decided.status === 'approved' ? 'Approved.' : 'Rejected.');
       form.remove();
@@ -55,6 +65,7 @@ export function approvalCard(approval, { onDecided, showSession = true } = {}) {
     el('label', { for: `reason-${n}` }, 'Reason (required to reject)'),
     reason,
     t4 ? [el('label', { for: `confirm-${n}` }, 'Type ', el('code', {}, approval.confirmationPhrase ?? ''), ' to approve'), phrase] : null,
+    approval.passkeyRequired ? el('p', { class: 'muted' }, 'Approving asks for your passkey: it signs this exact call.') : null,
     el('div', { class: 'buttons' }, buttons),
   );
 
