@@ -8,7 +8,7 @@
  * also looked for.
  */
 import { normalize } from './normalize';
-import { RULES, gateSource, type Category } from './injection-rules';
+import { RULES, gateSource, prefilterSources, type Category } from './injection-rules';
 import { DECODED_MARGIN, MODEL_VERSION, modelFinding } from './injection-model';
 
 export const DETECTOR_VERSION = `rules-3+${MODEL_VERSION}`;
@@ -100,7 +100,15 @@ function compile(channel: Channel) {
     const members = rules.slice(i, i + GROUP);
     groups.push({ gateRe: new RegExp(gateSource(members.flatMap((r) => r.gate)), 'i'), rules: members });
   }
-  return { gateRe: new RegExp(gateSource(rules.flatMap((r) => r.gate)), 'i'), groups };
+  return { gateRe: prefilter(rules.flatMap((r) => r.gate)), groups };
+}
+
+/** The union of gates, as one test over the text (see prefilterSources). */
+function prefilter(alternatives: string[]): { test(text: string): boolean } {
+  const { words, symbols } = prefilterSources(alternatives);
+  const w = words === undefined ? undefined : new RegExp(words, 'i');
+  const s = symbols === undefined ? undefined : new RegExp(symbols, 'i');
+  return { test: (text) => (w?.test(text) ?? false) || (s?.test(text) ?? false) };
 }
 const COMPILED = { direct: compile('direct'), indirect: compile('indirect') };
 

@@ -28,6 +28,7 @@ const PREFIX = 0x7a3c_4d1f;
 const LENGTH = 0x1b87_3593;
 const END = 0x3c6e_f372;
 const OPENING = 0x4b9d_2a61;
+const SKIP = 0x2545_f491;
 /** Every word with a digit in it hashes as its length alone: numbers, ids, versions and addresses say little. */
 const DIGITS = 0x5be0_cd19;
 
@@ -109,13 +110,17 @@ export interface SegmentScore {
   end: number;
 }
 
-/** The features of the segment being read (at most MAX_WORDS words of at most 5 features each, and 2 for the segment). */
-const features = new Int32Array(MAX_WORDS * 5 + 2);
+/** Words after the first that are also paired with the first (its verb with its object: "translate … reply"). */
+export const SKIP_WORDS = 16;
+
+/** The features of the segment being read (at most MAX_WORDS words of at most 6 features each, and 2 for the segment). */
+const features = new Int32Array(MAX_WORDS * 6 + 2);
 
 /**
  * The one scan of the text, for inference (the most instruction-like segment, against `w`) and for training (the
  * features of every segment, through `onSegment`). Per word: its hash, its pair with the word before, the first two
- * words apart (an instruction starts with its verb: "translate", "please send"), and a 5-letter prefix of long
+ * words apart (an instruction starts with its verb: "translate", "please send"), the first word with each of the
+ * next few (an imperative and what it acts on, wherever that is: "translate … your reply"), and a 5-letter prefix of long
  * words (their stem, so "translating" meets "translate"); per segment: its length in words (capped) and how it ends
  * (`?`, `!`, `.`, or otherwise). A segment's logit is its features' weights summed and scaled by the square root of
  * their count. One loop over a class table, with no closure or allocation per word: it reads everything tools return.
@@ -130,6 +135,7 @@ export function scoreText(text: string, w: ChannelWeights, onSegment?: (features
   let nf = 0;
   let sum = 0;
   let prev = 0;
+  let first = 0;
   let h = 0;
   let digits = false;
   let len = 0;
@@ -166,6 +172,12 @@ export function scoreText(text: string, w: ChannelWeights, onSegment?: (features
           features[nf++] = f;
           sum += weights[f]!;
         }
+      }
+      if (words === 0) first = h;
+      else if (words >= 2 && words < SKIP_WORDS) {
+        f = index(mix(first, h) ^ SKIP);
+        features[nf++] = f;
+        sum += weights[f]!;
       }
       if (words < 2) {
         f = index(mix(h, words === 0 ? FIRST : SECOND));

@@ -79,6 +79,77 @@ export function gateSource(alternatives: string[]): string {
   return [words.length ? `\\b(?:${words.join('|')})` : '', ...symbols].filter(Boolean).join('|');
 }
 
+/** The top-level alternatives of a pattern (`a|(?:b|c)d|[|]` → `a`, `(?:b|c)d`, `[|]`). */
+function alternativesOf(source: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let inClass = false;
+  let start = 0;
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i];
+    if (c === '\\') i++;
+    else if (inClass) inClass = c !== ']';
+    else if (c === '[') inClass = true;
+    else if (c === '(') depth++;
+    else if (c === ')') depth--;
+    else if (c === '|' && depth === 0) {
+      out.push(source.slice(start, i));
+      start = i + 1;
+    }
+  }
+  out.push(source.slice(start));
+  return out;
+}
+
+/** Where the group that opens at `open` closes. */
+function closingParen(source: string, open: number): number {
+  let depth = 0;
+  let inClass = false;
+  for (let i = open; i < source.length; i++) {
+    const c = source[i];
+    if (c === '\\') i++;
+    else if (inClass) inClass = c !== ']';
+    else if (c === '[') inClass = true;
+    else if (c === '(') depth++;
+    else if (c === ')' && --depth === 0) return i;
+  }
+  return -1;
+}
+
+/** A leading non-capturing group distributed over what follows it: `(?:a|b)c` → `ac`, `bc` (the same strings). */
+function distributed(alternative: string, depth = 0): string[] {
+  if (depth > 3 || !alternative.startsWith('(?:')) return [alternative];
+  const close = closingParen(alternative, 0);
+  const rest = alternative.slice(close + 1);
+  if (close < 0 || /^[?*+{]/.test(rest)) return [alternative];
+  return alternativesOf(alternative.slice(3, close)).flatMap((a) => distributed(a + rest, depth + 1));
+}
+
+/**
+ * The same set of strings as gateSource, as a faster expression for the one prefilter pass over every text: the
+ * word-start alternatives distributed and grouped by their first letter (`\b(?:i(?:gnore|gnoriere)|f(?:orget)…)`), so
+ * that at a word start the engine tries only the alternatives of that letter rather than all seventy; and the
+ * symbol alternatives as their own expression (joined with the words they would be tried at every position).
+ * Measured on the benign IT set: 8 + 1.5 ms against 24 ms for gateSource's single expression.
+ */
+export function prefilterSources(alternatives: string[]): { words?: string; symbols?: string } {
+  const symbols = alternatives.filter((a) => !/^(\(\?:)?\p{L}/u.test(a));
+  const words = [...new Set(alternatives.filter((a) => /^(\(\?:)?\p{L}/u.test(a)))].flatMap((a) => distributed(a));
+  const byLetter = new Map<string, string[]>();
+  const other: string[] = [];
+  for (const w of words) {
+    if (/^\p{L}(?![?*+{])/u.test(w)) {
+      const letter = w[0]!.toLowerCase();
+      byLetter.set(letter, [...(byLetter.get(letter) ?? []), w.slice(1)]);
+    } else other.push(w);
+  }
+  const grouped = [...byLetter].map(([letter, rests]) => `${letter}(?:${[...new Set(rests)].join('|')})`);
+  return {
+    ...(grouped.length + other.length > 0 ? { words: `\\b(?:${[...grouped, ...other].join('|')})` } : {}),
+    ...(symbols.length > 0 ? { symbols: [...new Set(symbols)].join('|') } : {}),
+  };
+}
+
 export const RULES: Rule[] = [
   // Instruction override
   // English, French and Spanish in one pattern: one pass over the text instead of three

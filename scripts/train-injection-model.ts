@@ -23,6 +23,7 @@ import { parseArgs } from 'node:util';
 import { FEATURE_BITS, scoreText, type ModelChannel, type ModelFile } from '../cage/injection-model';
 import { normalize } from '../cage/normalize';
 import { dataFiles, heldOutGroup, isHeldOut, packageTexts, readRows, sha256, type Row } from './injection-data';
+import { syntheticDescriptive, syntheticInstructions } from './injection-synthetic';
 
 const SEED = 20_261_205;
 /**
@@ -36,6 +37,9 @@ const EPOCHS = 6;
 const FOLDS = 3;
 const L2 = 1e-5;
 const RATE = 0.2;
+/** How many sentences of scripts/injection-synthetic.ts the indirect channel learns from, of each kind. */
+const SYNTHETIC_INSTRUCTIONS = 600;
+const SYNTHETIC_DESCRIPTIVE = 1500;
 
 /** mulberry32: a small seeded generator, so the shuffles (and so the weights) are the same on every run. */
 function random(seed: number): () => number {
@@ -183,6 +187,8 @@ const IT_SUBSETS: Record<ModelChannel, string[]> = {
 function target(channel: ModelChannel, subset: string): number {
   if (IT_SUBSETS[channel].includes(subset)) return 0.001;
   if (subset === 'injecagent/simulated_tool_output_clean') return 0.004;
+  // Written to look as much like the instructions as a document can: they teach, but do not set, the threshold.
+  if (subset === 'synthetic/descriptive') return 0.05;
   return 0.01;
 }
 
@@ -259,6 +265,8 @@ function main(): void {
   if (rows.length === 0) throw new Error(`train-injection-model: no data.jsonl under ${dataDir}`);
   const shipped = packageTexts(root);
   data.push(...shipped.data);
+  const synthetic = [...syntheticInstructions(SYNTHETIC_INSTRUCTIONS, SEED), ...syntheticDescriptive(SYNTHETIC_DESCRIPTIVE, SEED)];
+  data.push({ name: 'scripts/injection-synthetic.ts', sha256: sha256(synthetic.join('\n')), rows: synthetic.length });
   console.log(`read ${rows.length} rows and ${shipped.texts.length} texts that packages ship`);
 
   const trainingRows = rows.filter((r) => !isHeldOut(r));
@@ -285,6 +293,10 @@ function main(): void {
     }
     plantedSegments(planted.map((p) => ({ segs: p.doc.segs, attacker: p.attacker }))).forEach((candidates, i) => (planted[i]!.doc.candidates = candidates));
     for (const t of trainingTexts) docs.push({ subset: t.subset, label: 0, segs: feats(t.text), fold: foldOf(t.group) });
+    if (channel === 'indirect') {
+      for (const text of syntheticInstructions(SYNTHETIC_INSTRUCTIONS, SEED)) docs.push({ subset: 'synthetic/instruction', label: 1, segs: feats(text), fold: foldOf(text) });
+      for (const text of syntheticDescriptive(SYNTHETIC_DESCRIPTIVE, SEED)) docs.push({ subset: 'synthetic/descriptive', label: 0, segs: feats(text), fold: foldOf(text) });
+    }
     const oof: { subset: string; label: 0 | 1; logit: number }[] = [];
     for (let fold = 0; fold < FOLDS; fold++) {
       const m = train(
