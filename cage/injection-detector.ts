@@ -8,8 +8,8 @@
  * also looked for.
  */
 import { normalize } from './normalize';
-import { RULES, gateSource, prefilterSources, type Category } from './injection-rules';
-import { DECODED_MARGIN, MODEL_VERSION, modelFinding } from './injection-model';
+import { RULES, prefilterSources, type Category } from './injection-rules';
+import { DECODED_MARGIN, MODEL_VERSION, leaning, modelFinding, modelScan, type SegmentScore } from './injection-model';
 
 export const DETECTOR_VERSION = `rules-3+${MODEL_VERSION}`;
 export type Channel = 'direct' | 'indirect';
@@ -59,9 +59,10 @@ function decodedRuns(text: string): { text: string; opaque: boolean }[] {
   const push = (s: string, opaque = true) => {
     if (out.length < MAX_DECODED_RUNS && printable(s)) out.push({ text: s, opaque });
   };
-  for (const m of text.matchAll(/(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{24,}={0,2}/g)) {
+  // (`(?:^|[^…])` and a group rather than a lookbehind: the engine rejects a position on its first character.)
+  for (const m of text.matchAll(/(?:^|[^A-Za-z0-9+/_-])([A-Za-z0-9+/_-]{24,}={0,2})/g)) {
     if (out.length >= MAX_DECODED_RUNS) break;
-    const run = m[0].slice(0, MAX_RUN);
+    const run = m[1]!.slice(0, MAX_RUN);
     // Paths and identifiers look like base64 but are mostly lower-case words with separators: skip those.
     if (!/[A-Z]/.test(run) || !/[a-z]/.test(run)) continue;
     push(Buffer.from(run.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8'));
@@ -69,12 +70,14 @@ function decodedRuns(text: string): { text: string; opaque: boolean }[] {
   // Maximal hex runs (the lookbehinds above and here start a match only where a run starts, so a short run is
   // not rescanned from each of its characters), boundaries checked by hand: `\b(?:xx){16,}\b` would backtrack pair by pair on a long run
   // that ends in a word character.
-  for (const m of text.matchAll(/(?<![0-9a-fA-F])[0-9a-fA-F]{32,}/g)) {
+  for (const m of text.matchAll(/(?:^|[^0-9a-fA-F])([0-9a-fA-F]{32,})/g)) {
     if (out.length >= MAX_DECODED_RUNS) break;
-    const before = text[m.index! - 1] ?? ' ';
-    const after = text[m.index! + m[0].length] ?? ' ';
+    const hex = m[1]!;
+    const at = m.index! + m[0].length - hex.length;
+    const before = text[at - 1] ?? ' ';
+    const after = text[at + hex.length] ?? ' ';
     if (/\w/.test(before) || /\w/.test(after)) continue;
-    const even = m[0].slice(0, MAX_RUN - (Math.min(m[0].length, MAX_RUN) % 2));
+    const even = hex.slice(0, MAX_RUN - (Math.min(hex.length, MAX_RUN) % 2));
     push(Buffer.from(even, 'hex').toString('utf8'));
   }
   if (/(%[0-9A-Fa-f]{2}[^%\s]{0,40}){3,}/.test(text)) {
@@ -94,11 +97,11 @@ function decodedRuns(text: string): { text: string; opaque: boolean }[] {
  */
 const GROUP = 6;
 function compile(channel: Channel) {
-  const rules = RULES.filter((r) => channel === 'indirect' || !r.indirectOnly).map((r) => ({ ...r, gateRe: new RegExp(gateSource(r.gate), 'i') }));
+  const rules = RULES.filter((r) => channel === 'indirect' || !r.indirectOnly).map((r) => ({ ...r, gateRe: prefilter(r.gate) }));
   const groups = [];
   for (let i = 0; i < rules.length; i += GROUP) {
     const members = rules.slice(i, i + GROUP);
-    groups.push({ gateRe: new RegExp(gateSource(members.flatMap((r) => r.gate)), 'i'), rules: members });
+    groups.push({ gateRe: prefilter(members.flatMap((r) => r.gate)), rules: members });
   }
   return { gateRe: prefilter(rules.flatMap((r) => r.gate)), groups };
 }
@@ -120,6 +123,8 @@ const COMPILED = { direct: compile('direct'), indirect: compile('indirect') };
 // (`(?:^|[^…])` rather than a lookbehind: the engine rejects a position on its first character, twice as fast.)
 const ENCODED_RUN = /%[0-9a-f]{2}|(?:^|[^\w+/-])[\w+/-]{24}/i;
 const suspect = (text: string, channel: Channel) => COMPILED[channel].gateRe.test(text) || ENCODED_RUN.test(text);
+/** The same, with the encoded-run half already known from the model's scan of the text. */
+const suspectScanned = (text: string, channel: Channel, scan: SegmentScore | undefined) => (scan ? scan.encodedRun : ENCODED_RUN.test(text)) || COMPILED[channel].gateRe.test(text);
 
 function runRules(text: string, channel: Channel): Map<Category, Finding> {
   const found = new Map<Category, Finding>();
@@ -152,8 +157,8 @@ function add(found: Map<Category, Finding>, category: Category, weight: number, 
  * as a finding of the category the console already shows for it (in data: an embedded instruction; from a user: an
  * attempt to override the instructions).
  */
-function addModelFinding(found: Map<Category, Finding>, text: string, channel: Channel): void {
-  const best = modelFinding(text, channel);
+function addModelFinding(found: Map<Category, Finding>, text: string, channel: Channel, scan: SegmentScore | undefined): void {
+  const best = scan && leaning(scan, channel);
   // Leaning alone is nothing to report: it only completes another signal.
   if (!best || (!best.confident && found.size === 0)) return;
   const category: Category = channel === 'indirect' ? 'embedded_instruction' : 'instruction_override';
@@ -170,11 +175,13 @@ function addModelFinding(found: Map<Category, Finding>, text: string, channel: C
 
 export function detect(input: string, channel: Channel = 'direct', depth = 0): Detection {
   const n = normalize(input);
-  if (n.invisible + n.tags + n.bidi + n.homoglyphWords === 0 && !suspect(n.text, channel) && !(n.unaccented !== undefined && suspect(n.unaccented, channel))) {
+  // The model reads every text once; its scan also tells whether the text holds an encoded run to decode.
+  const scan = modelScan(n.text, channel);
+  if (n.invisible + n.tags + n.bidi + n.homoglyphWords === 0 && !suspectScanned(n.text, channel, scan) && !(n.unaccented !== undefined && suspect(n.unaccented, channel))) {
     // Nothing for the rules: only a confident model can make this text an injection (most text ends here).
-    if (!modelFinding(n.text, channel)?.confident) return { verdict: 'clean', score: 0, findings: [], version: DETECTOR_VERSION };
+    if (!(scan && leaning(scan, channel)?.confident)) return { verdict: 'clean', score: 0, findings: [], version: DETECTOR_VERSION };
     const found = new Map<Category, Finding>();
-    addModelFinding(found, n.text, channel);
+    addModelFinding(found, n.text, channel, scan);
     return verdict(found);
   }
   const found = runRules(n.text, channel);
@@ -198,7 +205,7 @@ export function detect(input: string, channel: Channel = 'direct', depth = 0): D
       if (detect(decoded, channel, 1).verdict === 'injection' || (opaque && modelFinding(normalize(decoded).text, channel, DECODED_MARGIN))) add(found, 'encoded_payload', 1, `decoded: ${decoded.slice(0, 120)}`);
     }
   }
-  addModelFinding(found, n.text, channel);
+  addModelFinding(found, n.text, channel, scan);
   return verdict(found);
 }
 

@@ -71,6 +71,20 @@ const CLASS = (() => {
   return t;
 })();
 
+/**
+ * ASCII characters of encoded text, for the detector's first pass (see injection-detector.ts): 1 for base64's
+ * alphabet (and URL-safe base64's), 2 for `%` (of a URL escape).
+ */
+const ENCODING = (() => {
+  const t = new Uint8Array(128);
+  for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+/-') t[c.charCodeAt(0)] = 1;
+  t[37] = 2;
+  return t;
+})();
+const HEX = (c: number) => (c >= 48 && c <= 57) || ((c | 32) >= 97 && (c | 32) <= 102);
+/** The length of a run of base64's alphabet that reads as encoded data (the detector then decodes and reads it). */
+export const ENCODED_RUN_LENGTH = 24;
+
 /** After a `.`, `!` or `?`, what makes it a sentence's end: a space, a quote, a break, a bracket (not `example.com`, `3.5`). */
 const AFTER_END = new Set([32, 39, 34, 10, 13, 9, 41, 0xa0]);
 
@@ -108,6 +122,11 @@ export interface SegmentScore {
   logit: number;
   start: number;
   end: number;
+  /**
+   * Whether the text has a run of ENCODED_RUN_LENGTH characters of base64's alphabet or a `%xx` escape: found in the
+   * same pass, so that the detector need not scan every text again for them.
+   */
+  encodedRun: boolean;
 }
 
 /** Words after the first that are also paired with the first (its verb with its object: "translate … reply"). */
@@ -140,10 +159,19 @@ export function scoreText(text: string, w: ChannelWeights, onSegment?: (features
   let digits = false;
   let len = 0;
   let prefix = 0;
+  let run = 0;
+  let encodedRun = false;
   const n = text.length;
   // i === n is one more step that ends the last word and segment.
   for (let i = 0; i <= n; i++) {
     const c = i < n ? text.charCodeAt(i) : 10;
+    const e = c < 128 ? ENCODING[c]! : 0;
+    if (e === 1) {
+      if (++run >= ENCODED_RUN_LENGTH) encodedRun = true;
+    } else {
+      run = 0;
+      if (e === 2 && i + 2 < n && HEX(text.charCodeAt(i + 1)) && HEX(text.charCodeAt(i + 2))) encodedRun = true;
+    }
     let k = CLASS[c]!;
     if (k === APOSTROPHE && len > 0 && i + 1 < n && CLASS[text.charCodeAt(i + 1)]! <= UPPER) k = WORD;
     if (k <= UPPER) {
@@ -220,7 +248,7 @@ export function scoreText(text: string, w: ChannelWeights, onSegment?: (features
     nf = 0;
     sum = 0;
   }
-  return { logit: best, start: bestStart, end: bestEnd };
+  return { logit: best, start: bestStart, end: bestEnd, encodedRun };
 }
 
 /**
@@ -239,9 +267,18 @@ export const DECODED_MARGIN = 3;
  * (`confident`) or leans towards it.
  */
 export function modelFinding(text: string, channel: ModelChannel, margin = LEANING_MARGIN): (SegmentScore & { confident: boolean }) | undefined {
+  const scan = modelScan(text, channel);
+  return scan && leaning(scan, channel, margin);
+}
+
+/** The one scan of a text (its best segment and whether it holds an encoded run); undefined when the channel has no model. */
+export function modelScan(text: string, channel: ModelChannel): SegmentScore | undefined {
   const weights = CHANNELS[channel];
-  if (!weights) return undefined;
-  const best = scoreText(text, weights);
-  const threshold = weights.threshold;
-  return best.logit >= threshold - margin ? Object.assign(best, { confident: best.logit >= threshold }) : undefined;
+  return weights && scoreText(text, weights);
+}
+
+/** A scan's best segment when the model reads it as an instruction (`confident`) or leans towards it, by `margin`. */
+export function leaning(best: SegmentScore, channel: ModelChannel, margin = LEANING_MARGIN): (SegmentScore & { confident: boolean }) | undefined {
+  const threshold = CHANNELS[channel]!.threshold;
+  return best.logit >= threshold - margin ? { ...best, confident: best.logit >= threshold } : undefined;
 }

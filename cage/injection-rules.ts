@@ -57,6 +57,24 @@ const TOOL_VERBS = 'call|run|invoke|use|execute|trigger|launch|perform|issue|fir
 const ANSWER_VERBS = 'translate|rewrite|rephrase|reword|write|format|begin|start|end|finish|conclude|close|include|add|append|prepend|insert|put|mention|encode|encrypt|reverse|replace|substitute|convert|make|keep|limit|restrict|sign|spell|express|present|structure|output|embed|promote|recommend|advertise|respond|reply|answer|use|fill|turn|change|modify|alter|summari[sz]e|shorten|expand|capitali[sz]e|wrap|prefix|attach|cite|link|repeat|say|state|give|deliver|provide|render|print|sprinkle|pepper|translate';
 /** Languages and forms an answer can be forced into. */
 const ANSWER_FORMS = 'french|italian|spanish|german|portuguese|chinese|japanese|korean|russian|arabic|dutch|polish|turkish|hindi|latin|pig\\s+latin|emojis?|base64|uppercase|upper-case|capital\\s+letters|all\\s+caps|lowercase|rhymes?|verse|morse|binary|hex|leetspeak|riddles';
+/**
+ * An alternation of words (`a|b|c`, as in a rule's source) grouped by first letter: `(?:t(?:ransfer|urn)|s(?:end|hare))`.
+ * The same strings; but where the engine tries the alternation at every word start of a gap (`please … (send|…)`),
+ * it compares the one letter instead of every word, which keeps a megabyte of near-matches ("please please …")
+ * from costing the whole list per word. Non-capturing: no rule reads its groups.
+ */
+export function byFirstLetter(alternation: string): string {
+  const groups = new Map<string, string[]>();
+  const other: string[] = [];
+  for (const w of alternativesOf(alternation)) {
+    if (/^\p{L}(?![?*+{])/u.test(w)) {
+      const letter = w[0]!.toLowerCase();
+      groups.set(letter, [...(groups.get(letter) ?? []), w.slice(1)]);
+    } else other.push(w);
+  }
+  return `(?:${[...[...groups].map(([letter, rests]) => `${letter}(?:${[...new Set(rests)].join('|')})`), ...other].join('|')})`;
+}
+
 const rule = (category: Category, weight: number, source: string, opts: { gate: string[]; indirectOnly?: boolean; multiline?: boolean; flags?: string }): Rule => ({
   category,
   weight,
@@ -214,7 +232,7 @@ export const RULES: Rule[] = [
   // Instructions planted in data a tool returned, addressed to the agent. Mail and logs ask their readers for things
   // too ("please send", "please use"): alone, half a detection; the model reading the sentence as an instruction to
   // the assistant (injection-model.ts), or another signal, makes the other half.
-  rule('embedded_instruction', 0.5, `\\bplease\\b${GAP}\\b(transfer|send|share|grant|delete|remove|schedule|book|update|change|move|unlock|disable|enable|install|download|email|forward|post|withdraw|deposit|pay|purchase|buy|sell|invite|add|give|use|create|cancel|reset|deactivate|close|redirect|sign|publish|upload|set|get|find|retrieve|access|extract|list|search|fetch|look\\s+up|gather|obtain|compile|export|provide|locate)\\b`, { indirectOnly: true , gate: [String.raw`please\b`] }),
+  rule('embedded_instruction', 0.5, `\\bplease\\b${GAP}\\b${byFirstLetter('transfer|send|share|grant|delete|remove|schedule|book|update|change|move|unlock|disable|enable|install|download|email|forward|post|withdraw|deposit|pay|purchase|buy|sell|invite|add|give|use|create|cancel|reset|deactivate|close|redirect|sign|publish|upload|set|get|find|retrieve|access|extract|list|search|fetch|look\\s+up|gather|obtain|compile|export|provide|locate')}\\b`, { indirectOnly: true , gate: [String.raw`please\b`] }),
   // Data exfiltration: send the results somewhere, to an e-mail address (half: every mailing list's footer says so)
   rule('embedded_instruction', 0.5, `\\b(send|e-?mail|forward|share|mail|upload|transfer)\\b[^.\\n]{0,80}?\\bto\\b[^.\\n]{0,30}?[\\w.+-]+@[\\w-]+(\\.[\\w-]+)+`, { indirectOnly: true , gate: [String.raw`@[\w-]+\.[\w-]`] }),
   // The hiding itself as the instruction: decode this, then do what it says
