@@ -9,7 +9,7 @@
  */
 import { normalize } from './normalize';
 import { RULES, prefilterSources, type Category } from './injection-rules';
-import { DECODED_MARGIN, MODEL_VERSION, leaning, modelFinding, modelScan, type SegmentScore } from './injection-model';
+import { DECODED_MARGIN, MODEL_VERSION, SHORT_DECODED_MARGIN, leaning, modelFinding, modelScan, type SegmentScore } from './injection-model';
 
 export const DETECTOR_VERSION = `rules-3+${MODEL_VERSION}`;
 export type Channel = 'direct' | 'indirect';
@@ -39,6 +39,18 @@ const MAX_SPANS = 5;
 const MAX_DECODED_RUNS = 32;
 const MAX_RUN = 64 * 1024;
 
+/**
+ * Encoded prose up to this many words (a sentence or three) is read with the model's widest margin
+ * (SHORT_DECODED_MARGIN): an honest document has little reason to encode a sentence, an attacker every reason. Longer
+ * decoded text (a mail's MIME body, an attachment) has more sentences that may lean by chance.
+ */
+const SHORT_PAYLOAD_WORDS = 60;
+function wordCount(s: string): number {
+  let words = 0;
+  for (const _ of s.matchAll(/\S+/g)) if (++words > SHORT_PAYLOAD_WORDS) break;
+  return words;
+}
+
 function printable(s: string): boolean {
   if (s.length < 8) return false;
   let ok = 0;
@@ -60,9 +72,11 @@ function decodedRuns(text: string): { text: string; opaque: boolean }[] {
     if (out.length < MAX_DECODED_RUNS && printable(s)) out.push({ text: s, opaque });
   };
   // (`(?:^|[^…])` and a group rather than a lookbehind: the engine rejects a position on its first character.)
-  for (const m of text.matchAll(/(?:^|[^A-Za-z0-9+/_-])([A-Za-z0-9+/_-]{24,}={0,2})/g)) {
+  // A run goes on over line breaks (MIME and PEM wrap base64 at 64 or 76 characters): decoded line by line, a mail's
+  // body would be fragments cut mid-word, each of them short, and short hidden prose is what counts as hidden.
+  for (const m of text.matchAll(/(?:^|[^A-Za-z0-9+/_-])([A-Za-z0-9+/_-]{24,}={0,2}(?:\r?\n[A-Za-z0-9+/_-]{4,}={0,2}){0,2048})/g)) {
     if (out.length >= MAX_DECODED_RUNS) break;
-    const run = m[1]!.slice(0, MAX_RUN);
+    const run = m[1]!.slice(0, MAX_RUN).replace(/\r?\n/g, '');
     // Paths and identifiers look like base64 but are mostly lower-case words with separators: skip those.
     if (!/[A-Z]/.test(run) || !/[a-z]/.test(run)) continue;
     push(Buffer.from(run.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8'));
@@ -202,7 +216,9 @@ export function detect(input: string, channel: Channel = 'direct', depth = 0): D
     // Encoded text is read as what it says: a hidden instruction is flagged when the rules or the model would flag it
     // in the open, and also when the model only leans towards it (encoding prose is itself a way to hide it).
     for (const { text: decoded, opaque } of decodedRuns(n.text)) {
-      if (detect(decoded, channel, 1).verdict === 'injection' || (opaque && modelFinding(normalize(decoded).text, channel, DECODED_MARGIN))) add(found, 'encoded_payload', 1, `decoded: ${decoded.slice(0, 120)}`);
+      if (detect(decoded, channel, 1).verdict === 'injection' || (opaque && modelFinding(normalize(decoded).text, channel, wordCount(decoded) <= SHORT_PAYLOAD_WORDS ? SHORT_DECODED_MARGIN : DECODED_MARGIN))) {
+        add(found, 'encoded_payload', 1, `decoded: ${decoded.slice(0, 120)}`);
+      }
     }
   }
   addModelFinding(found, n.text, channel, scan);

@@ -29,6 +29,33 @@ const LENGTH = 0x1b87_3593;
 const END = 0x3c6e_f372;
 const OPENING = 0x4b9d_2a61;
 const SKIP = 0x2545_f491;
+const ADDRESS = 0x68e3_1da4;
+
+/** A word's hash as the scan computes it (FNV-1a over its lower-cased UTF-16 code units). */
+function wordHash(word: string): number {
+  let h = 0x811c_9dc5;
+  for (let i = 0; i < word.length; i++) h = Math.imul(h ^ word.charCodeAt(i), 0x0100_0193);
+  return h;
+}
+/** Words that address the reader, and the words for what a reader writes back: together, an instruction about the reply. */
+const SECOND_PERSON = ['you', 'your', 'yours', 'yourself'].map(wordHash);
+const OUTPUT_WORDS = ['reply', 'replies', 'response', 'responses', 'answer', 'answers', 'summary', 'summaries', 'output', 'recap', 'message', 'report', 'write', 'say', 'tell', 'mention', 'include', 'summarize', 'summarise', 'respond', 'translate'].map(wordHash);
+/**
+ * Per word, one look-up in a table by the hash's top 16 bits says whether it may be one of those (1: second person,
+ * 2: output), and only then the exact hashes are compared: no set or map look-up per word.
+ */
+const ADDRESS_HINT = (() => {
+  const t = new Uint8Array(1 << 16);
+  for (const h of SECOND_PERSON) t[h >>> 16] = t[h >>> 16]! | 1;
+  for (const h of OUTPUT_WORDS) t[h >>> 16] = t[h >>> 16]! | 2;
+  return t;
+})();
+function addressOf(h: number): number {
+  const hint = ADDRESS_HINT[h >>> 16]!;
+  if (hint === 0) return 0;
+  if (hint & 1 && SECOND_PERSON.includes(h)) return 1;
+  return hint & 2 && OUTPUT_WORDS.includes(h) ? 2 : 0;
+}
 /** Every word with a digit in it hashes as its length alone: numbers, ids, versions and addresses say little. */
 const DIGITS = 0x5be0_cd19;
 
@@ -132,8 +159,8 @@ export interface SegmentScore {
 /** Words after the first that are also paired with the first (its verb with its object: "translate … reply"). */
 export const SKIP_WORDS = 16;
 
-/** The features of the segment being read (at most MAX_WORDS words of at most 6 features each, and 2 for the segment). */
-const features = new Int32Array(MAX_WORDS * 6 + 2);
+/** The features of the segment being read (at most MAX_WORDS words of at most 6 features each, and 4 for the segment). */
+const features = new Int32Array(MAX_WORDS * 6 + 4);
 
 /**
  * The one scan of the text, for inference (the most instruction-like segment, against `w`) and for training (the
@@ -155,6 +182,7 @@ export function scoreText(text: string, w: ChannelWeights, onSegment?: (features
   let sum = 0;
   let prev = 0;
   let first = 0;
+  let address = 0;
   let h = 0;
   let digits = false;
   let len = 0;
@@ -201,6 +229,7 @@ export function scoreText(text: string, w: ChannelWeights, onSegment?: (features
           sum += weights[f]!;
         }
       }
+      address |= addressOf(h);
       if (words === 0) first = h;
       else if (words >= 2 && words < SKIP_WORDS) {
         f = index(mix(first, h) ^ SKIP);
@@ -235,6 +264,13 @@ export function scoreText(text: string, w: ChannelWeights, onSegment?: (features
       f = index(mix(how, END));
       features[nf++] = f;
       sum += weights[f]!;
+      // Who the segment speaks to and about what: the reader and the reader's reply, with the verb it opens with.
+      f = index(mix(address, ADDRESS));
+      features[nf++] = f;
+      sum += weights[f]!;
+      f = index(mix(first, ADDRESS + address));
+      features[nf++] = f;
+      sum += weights[f]!;
       const logit = w.bias + (sum * w.scale) / Math.sqrt(nf);
       if (logit > best) {
         best = logit;
@@ -244,6 +280,7 @@ export function scoreText(text: string, w: ChannelWeights, onSegment?: (features
       if (onSegment) onSegment(features.subarray(0, nf), segStart, end);
     }
     segStart = -1;
+    address = 0;
     words = 0;
     nf = 0;
     sum = 0;
@@ -261,6 +298,8 @@ export const LEANING_MARGIN = 1.5;
  * and hiding is itself a sign, so a weaker lean is enough there.
  */
 export const DECODED_MARGIN = 3;
+/** The same for a short encoded text (a sentence or three, see injection-detector.ts). */
+export const SHORT_DECODED_MARGIN = 4;
 
 /**
  * The most instruction-like segment of the text, when the model reads it as an instruction to the assistant
