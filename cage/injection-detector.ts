@@ -64,22 +64,24 @@ function printable(s: string): boolean {
 
 /**
  * Text hidden in encoded runs: base64, hex, and URL-encoding. `opaque` when nothing of the text showed before
- * decoding (base64, hex); URL-encoding leaves most letters as they were.
+ * decoding (base64, hex); URL-encoding leaves most letters as they were. `wrapped` when a base64 run went on over
+ * line breaks (decoded as one).
  */
-function decodedRuns(text: string): { text: string; opaque: boolean }[] {
-  const out: { text: string; opaque: boolean }[] = [];
-  const push = (s: string, opaque = true) => {
-    if (out.length < MAX_DECODED_RUNS && printable(s)) out.push({ text: s, opaque });
+function decodedRuns(text: string): { text: string; opaque: boolean; wrapped?: boolean }[] {
+  const out: { text: string; opaque: boolean; wrapped?: boolean }[] = [];
+  const push = (s: string, opaque = true, wrapped = false) => {
+    if (out.length < MAX_DECODED_RUNS && printable(s)) out.push({ text: s, opaque, ...(wrapped ? { wrapped } : {}) });
   };
   // (`(?:^|[^…])` and a group rather than a lookbehind: the engine rejects a position on its first character.)
-  // A run goes on over line breaks (MIME and PEM wrap base64 at 64 or 76 characters): decoded line by line, a mail's
-  // body would be fragments cut mid-word, each of them short, and short hidden prose is what counts as hidden.
-  for (const m of text.matchAll(/(?:^|[^A-Za-z0-9+/_-])([A-Za-z0-9+/_-]{24,}={0,2}(?:\r?\n[A-Za-z0-9+/_-]{4,}={0,2}){0,2048})/g)) {
+  // A run goes on over line breaks into lines of nothing but base64 (MIME and PEM wrap it at 64 or 76 characters):
+  // decoded line by line, a mail's body would be fragments cut mid-word, each of them short.
+  for (const m of text.matchAll(/(?:^|[^A-Za-z0-9+/_-])([A-Za-z0-9+/_-]{24,}={0,2}(?:\r?\n[A-Za-z0-9+/_-]{4,}={0,2}(?=\r?\n|$)){0,2048})/g)) {
     if (out.length >= MAX_DECODED_RUNS) break;
-    const run = m[1]!.slice(0, MAX_RUN).replace(/\r?\n/g, '');
+    const wrapped = m[1]!.includes('\n');
+    const run = wrapped ? m[1]!.slice(0, MAX_RUN).replace(/\r?\n/g, '') : m[1]!.slice(0, MAX_RUN);
     // Paths and identifiers look like base64 but are mostly lower-case words with separators: skip those.
     if (!/[A-Z]/.test(run) || !/[a-z]/.test(run)) continue;
-    push(Buffer.from(run.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8'));
+    push(Buffer.from(run.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8'), true, wrapped);
   }
   // Maximal hex runs (the lookbehinds above and here start a match only where a run starts, so a short run is
   // not rescanned from each of its characters), boundaries checked by hand: `\b(?:xx){16,}\b` would backtrack pair by pair on a long run
@@ -215,8 +217,10 @@ export function detect(input: string, channel: Channel = 'direct', depth = 0): D
     if (n.visual !== undefined && detect(n.visual, channel, 1).verdict === 'injection') add(found, 'bidi_override', 1, `displayed as: ${n.visual.slice(0, 120)}`);
     // Encoded text is read as what it says: a hidden instruction is flagged when the rules or the model would flag it
     // in the open, and also when the model only leans towards it (encoding prose is itself a way to hide it).
-    for (const { text: decoded, opaque } of decodedRuns(n.text)) {
-      if (detect(decoded, channel, 1).verdict === 'injection' || (opaque && modelFinding(normalize(decoded).text, channel, wordCount(decoded) <= SHORT_PAYLOAD_WORDS ? SHORT_DECODED_MARGIN : DECODED_MARGIN))) {
+    // Base64 wrapped over lines (MIME, PEM) is a transport encoding: its text is read like any other. A run in one
+    // piece is text someone chose to hide.
+    for (const { text: decoded, opaque, wrapped } of decodedRuns(n.text)) {
+      if (detect(decoded, channel, 1).verdict === 'injection' || (opaque && !wrapped && modelFinding(normalize(decoded).text, channel, wordCount(decoded) <= SHORT_PAYLOAD_WORDS ? SHORT_DECODED_MARGIN : DECODED_MARGIN))) {
         add(found, 'encoded_payload', 1, `decoded: ${decoded.slice(0, 120)}`);
       }
     }

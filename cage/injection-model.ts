@@ -292,7 +292,7 @@ export function scoreText(text: string, w: ChannelWeights, onSegment?: (features
  * How far below the threshold (in logits) a segment still counts as leaning towards an instruction: half a
  * detection, that a phrase rule or hidden characters can complete (see injection-detector.ts).
  */
-export const LEANING_MARGIN = 1.5;
+export const LEANING_MARGIN = 1.0;
 /**
  * The same for text that was encoded (base64, hex, URL-encoding): prose hidden that way is rare in honest output,
  * and hiding is itself a sign, so a weaker lean is enough there.
