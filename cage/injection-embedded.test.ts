@@ -2,7 +2,6 @@ import { detect } from './injection-detector';
 import { ENCODED_RUN_LENGTH, loadChannel, scoreText } from './injection-model';
 import MODEL_FILE from './injection-model.json';
 import { CLEAN_DOCUMENTS, DOCUMENTS, EMBEDDED_INSTRUCTIONS } from './testdata/embedded-instructions';
-import { syntheticDescriptive, syntheticInstructions } from '../scripts/injection-synthetic';
 
 /**
  * Ordinary tasks addressed to the assistant, hidden in documents with no override phrase: the examples are written
@@ -72,19 +71,5 @@ describe('the model scan finds encoded runs in the same pass', () => {
     expect(scoreText('a%2Fb', w).encodedRun).toBe(true);
     expect(scoreText('100% done', w).encodedRun).toBe(false);
     expect(scoreText('The printer on the second floor works again.', w).encodedRun).toBe(false);
-  });
-});
-
-describe('the training grammar (scripts/injection-synthetic.ts)', () => {
-  it('gives the same sentences for the same seed, and none both as instruction and as description', () => {
-    expect(syntheticInstructions(200, 7)).toEqual(syntheticInstructions(200, 7));
-    expect(syntheticInstructions(200, 7)).not.toEqual(syntheticInstructions(200, 8));
-    const descriptive = new Set(syntheticDescriptive(500, 7));
-    expect(syntheticInstructions(500, 7).filter((s) => descriptive.has(s))).toEqual([]);
-  });
-
-  it('shares no sentence with the hand-written test examples', () => {
-    const grammar = new Set([...syntheticInstructions(600, 20_261_205), ...syntheticDescriptive(1500, 20_261_205)]);
-    expect(EMBEDDED_INSTRUCTIONS.filter((s) => grammar.has(s))).toEqual([]);
   });
 });
