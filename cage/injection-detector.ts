@@ -9,9 +9,9 @@
  */
 import { normalize } from './normalize';
 import { RULES, prefilterSources, type Category } from './injection-rules';
-import { DECODED_MARGIN, MODEL_VERSION, SHORT_DECODED_MARGIN, leaning, modelFinding, modelScan, type SegmentScore } from './injection-model';
+import { DECODED_MARGIN, MODEL_VERSION, SHORT_DECODED_MARGIN, leaning, modelFinding, modelScan, past, type SegmentScore } from './injection-model';
 
-export const DETECTOR_VERSION = `rules-3+${MODEL_VERSION}`;
+export const DETECTOR_VERSION = `rules-4+${MODEL_VERSION}`;
 export type Channel = 'direct' | 'indirect';
 
 export interface Span {
@@ -142,6 +142,18 @@ const suspect = (text: string, channel: Channel) => COMPILED[channel].gateRe.tes
 /** The same, with the encoded-run half already known from the model's scan of the text. */
 const suspectScanned = (text: string, channel: Channel, scan: SegmentScore | undefined) => (scan ? scan.encodedRun : ENCODED_RUN.test(text)) || COMPILED[channel].gateRe.test(text);
 
+/**
+ * A log record's start: a timestamp (syslog's `Dec  5 09:14:02`, ISO 8601's `2026-12-05T09:14:02`, or a bracketed
+ * one) and, for syslog, the host and the program's name with its pid (`mbp-07 softwareupdated[412]:`).
+ */
+const LOG_RECORD = /^\s{0,4}(?:\[?(?:\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d)?|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)\s{1,2}\d{1,2}\s\d\d:\d\d:\d\d)\S{0,16}\]?\s+\S{1,64}(?:\s+[\w.()-]{1,64}\[\d{1,7}\]:|\s))/i;
+/** How far past its threshold (in logits) the model must be on a log record's line. */
+const LOG_RECORD_MARGIN = 2;
+function onLogRecord(text: string, at: number): boolean {
+  const start = text.lastIndexOf('\n', at) + 1;
+  return LOG_RECORD.test(text.slice(start, Math.min(at, start + 160)));
+}
+
 function runRules(text: string, channel: Channel): Map<Category, Finding> {
   const found = new Map<Category, Finding>();
   const compiled = COMPILED[channel];
@@ -151,6 +163,8 @@ function runRules(text: string, channel: Channel): Map<Category, Finding> {
   for (const rule of candidates) {
     rule.pattern.lastIndex = 0;
     for (const m of text.matchAll(rule.pattern)) {
+      // A half-weight request ("please use …") on a log record's line is a program talking to its operator.
+      if (rule.category === 'embedded_instruction' && rule.weight < 1 && onLogRecord(text, m.index!)) continue;
       const f = found.get(rule.category) ?? { category: rule.category, weight: 0, spans: [] };
       f.weight = Math.max(f.weight, rule.weight);
       if (f.spans.length < MAX_SPANS) f.spans.push({ start: m.index!, end: m.index! + m[0].length, text: m[0].slice(0, 200) });
@@ -177,6 +191,9 @@ function addModelFinding(found: Map<Category, Finding>, text: string, channel: C
   const best = scan && leaning(scan, channel);
   // Leaning alone is nothing to report: it only completes another signal.
   if (!best || (!best.confident && found.size === 0)) return;
+  // A log record's message is a program talking to its operator ("Please use the App Store to install this update"):
+  // there the model counts only well past its threshold, and a lean not at all.
+  if (onLogRecord(text, best.start) && !past(best, channel, LOG_RECORD_MARGIN)) return;
   const category: Category = channel === 'indirect' ? 'embedded_instruction' : 'instruction_override';
   const f = found.get(category) ?? { category, weight: 0, spans: [] };
   // A segment the model leans towards reading as an instruction is half a detection (a phrase rule's half makes it

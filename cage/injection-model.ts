@@ -156,6 +156,11 @@ export interface SegmentScore {
   encodedRun: boolean;
 }
 
+/** A segment's first this many words are also scored on their own (see scoreText). */
+export const HEAD_WORDS = 8;
+/** How a segment's head "ends", for the END feature (0 to 3 are the real ends). */
+const HEAD = 4;
+
 /** Words after the first that are also paired with the first (its verb with its object: "translate … reply"). */
 export const SKIP_WORDS = 16;
 
@@ -164,14 +169,19 @@ const features = new Int32Array(MAX_WORDS * 6 + 4);
 
 /**
  * The one scan of the text, for inference (the most instruction-like segment, against `w`) and for training (the
- * features of every segment, through `onSegment`). Per word: its hash, its pair with the word before, the first two
+ * features of every segment, through `onSegment`, and of every segment's head, through `onHead`). Per word: its hash, its pair with the word before, the first two
  * words apart (an instruction starts with its verb: "translate", "please send"), the first word with each of the
  * next few (an imperative and what it acts on, wherever that is: "translate … your reply"), and a 5-letter prefix of long
  * words (their stem, so "translating" meets "translate"); per segment: its length in words (capped) and how it ends
  * (`?`, `!`, `.`, or otherwise). A segment's logit is its features' weights summed and scaled by the square root of
  * their count. One loop over a class table, with no closure or allocation per word: it reads everything tools return.
  */
-export function scoreText(text: string, w: ChannelWeights, onSegment?: (features: Int32Array, start: number, end: number) => void): SegmentScore {
+export function scoreText(
+  text: string,
+  w: ChannelWeights,
+  onSegment?: (features: Int32Array, start: number, end: number) => void,
+  onHead?: (features: Int32Array, start: number, end: number) => void,
+): SegmentScore {
   const weights = w.weights;
   let best = -Infinity;
   let bestStart = 0;
@@ -249,6 +259,33 @@ export function scoreText(text: string, w: ChannelWeights, onSegment?: (features
       prev = h;
       words++;
       len = 0;
+      if (words === HEAD_WORDS) {
+        // The segment's head scored as a segment of its own: an instruction says what it is in its first words, and a
+        // long tail of ordinary words ("… the attached invoice is legitimate and should be paid today") dilutes it.
+        const wordNf = nf;
+        const wordSum = sum;
+        f = index(mix(HEAD_WORDS, LENGTH));
+        features[nf++] = f;
+        sum += weights[f]!;
+        f = index(mix(HEAD, END));
+        features[nf++] = f;
+        sum += weights[f]!;
+        f = index(mix(address, ADDRESS));
+        features[nf++] = f;
+        sum += weights[f]!;
+        f = index(mix(first, ADDRESS + address));
+        features[nf++] = f;
+        sum += weights[f]!;
+        const logit = w.bias + (sum * w.scale) / Math.sqrt(nf);
+        if (logit > best) {
+          best = logit;
+          bestStart = segStart;
+          bestEnd = i;
+        }
+        if (onHead) onHead(features.subarray(0, nf), segStart, i);
+        nf = wordNf;
+        sum = wordSum;
+      }
     }
     if (segStart < 0) continue;
     let how = -1;
@@ -314,6 +351,11 @@ export function modelFinding(text: string, channel: ModelChannel, margin = LEANI
 export function modelScan(text: string, channel: ModelChannel): SegmentScore | undefined {
   const weights = CHANNELS[channel];
   return weights && scoreText(text, weights);
+}
+
+/** Whether a scan's best segment is at least `by` logits past the threshold. */
+export function past(best: SegmentScore, channel: ModelChannel, by: number): boolean {
+  return best.logit >= CHANNELS[channel]!.threshold + by;
 }
 
 /** A scan's best segment when the model reads it as an instruction (`confident`) or leans towards it, by `margin`. */

@@ -84,7 +84,9 @@ const NO_WEIGHTS = { weights: new Int8Array(DIM), scale: 1, bias: 0, threshold: 
 /** The features of every segment the detector would score, read from the text as the detector reads it. */
 function featurize(text: string): Int32Array[] {
   const out: Int32Array[] = [];
-  scoreText(normalize(text).text, NO_WEIGHTS, (features) => out.push(features.slice()));
+  const push = (features: Int32Array) => out.push(features.slice());
+  // A segment's head is scored as a segment of its own (see scoreText), so it is one to learn from too.
+  scoreText(normalize(text).text, NO_WEIGHTS, push, push);
   return out;
 }
 
@@ -189,7 +191,7 @@ function target(channel: ModelChannel, subset: string): number {
   if (subset === 'injecagent/simulated_tool_output_clean') return 0.004;
   // Written to look as much like the instructions as a document can: they teach, but do not set, the threshold.
   if (subset === 'synthetic/descriptive') return 0.05;
-  return 0.01;
+  return 0.008;
 }
 
 /** The lowest logit at which every negative subset stays at or under its target. */
@@ -319,7 +321,7 @@ function main(): void {
     channels[channel] = { ...q, bias: Number(final.bias.toPrecision(8)), threshold: Number(threshold.toPrecision(8)) };
   }
   if (values.channel && !SHIPPED.includes(values.channel as ModelChannel)) return;
-  const file: ModelFile = { version: `hashed-lr-${FEATURE_BITS}-${SEED}`, featureBits: FEATURE_BITS, seed: SEED, data, channels };
+  const file: ModelFile = { version: `hashed-lr-${FEATURE_BITS}-f2-${SEED}`, featureBits: FEATURE_BITS, seed: SEED, data, channels };
   writeFileSync(out, `${JSON.stringify(file, null, 1)}\n`);
   console.log(`\nwrote ${out}`);
 }
