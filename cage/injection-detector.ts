@@ -236,7 +236,8 @@ export function detect(input: string, channel: Channel = 'direct', depth = 0): D
     // in the open, and also when the model only leans towards it (encoding prose is itself a way to hide it).
     // Base64 wrapped over lines (MIME, PEM) is a transport encoding: its text is read like any other. A run in one
     // piece is text someone chose to hide.
-    for (const { text: decoded, opaque, wrapped } of decodedRuns(n.text)) {
+    // (Every run decodedRuns looks for, base64, hex or `%xx`, is one the model's scan reports: without one, none.)
+    for (const { text: decoded, opaque, wrapped } of scan && !scan.encodedRun ? [] : decodedRuns(n.text)) {
       if (detect(decoded, channel, 1).verdict === 'injection' || (opaque && !wrapped && modelFinding(normalize(decoded).text, channel, wordCount(decoded) <= SHORT_PAYLOAD_WORDS ? SHORT_DECODED_MARGIN : DECODED_MARGIN))) {
         add(found, 'encoded_payload', 1, `decoded: ${decoded.slice(0, 120)}`);
       }
