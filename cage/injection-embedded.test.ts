@@ -18,7 +18,7 @@ describe('instructions to the assistant hidden in documents', () => {
   });
 
   it('flags a good part of the plain ones (before the change: 16 of 80)', () => {
-    // 28 of 80 when written: mails, a table, a code answer and a ticket, each with one planted sentence.
+    // 32 of 80 when written: mails, a table, a code answer and a ticket, each with one planted sentence.
     expect(share(planted((s) => s))).toBeGreaterThanOrEqual(0.3);
   });
 

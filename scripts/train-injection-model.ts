@@ -1,5 +1,5 @@
 /**
- * `node --import tsx scripts/train-injection-model.ts [--data <dir>] [--out <file>]`: trains the injection model
+ * `node --import tsx scripts/train-injection-model.ts [--data <dir>] [--out <file>] [--refresh-readmes]`: trains the injection model
  * (cage/injection-model.ts) and writes its weights to cage/injection-model.json. Deterministic: the same data and
  * seed give the same file, byte for byte; the file records the sha256 of every file read and the seed.
  *
@@ -22,7 +22,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { FEATURE_BITS, scoreText, type ModelChannel, type ModelFile } from '../cage/injection-model';
 import { normalize } from '../cage/normalize';
-import { dataFiles, heldOutGroup, isHeldOut, packageTexts, readRows, sha256, type Row } from './injection-data';
+import { dataFiles, heldOutGroup, isHeldOut, packageTexts, readmePackages, readRows, sha256, type Row } from './injection-data';
 import { syntheticDescriptive, syntheticInstructions } from './injection-synthetic';
 
 const SEED = 20_261_205;
@@ -254,7 +254,9 @@ function dequantized(q: { weights: string; scale: number }, bias: number): Train
 
 function main(): void {
   const root = path.resolve(__dirname, '..');
-  const { values } = parseArgs({ options: { data: { type: 'string' }, out: { type: 'string' }, channel: { type: 'string' } } });
+  const { values } = parseArgs({ options: { data: { type: 'string' }, out: { type: 'string' }, channel: { type: 'string' }, 'refresh-readmes': { type: 'boolean', default: false } } });
+  // --refresh-readmes: read the READMEs of the packages installed now, and list them for the next run
+  if (values['refresh-readmes']) readmePackages(root, true);
   const dataDir = path.resolve(values.data ?? path.join(root, '..', 'shared', 'eval', 'injection'));
   const out = path.resolve(values.out ?? path.join(root, 'cage', 'injection-model.json'));
   const data: ModelFile['data'] = [];
