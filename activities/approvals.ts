@@ -149,7 +149,9 @@ async function authorityProblem(prisma: ActivityDeps['prisma'], approval: Approv
  * forged or replayed signal, a tampered digest) is ignored and audited; the workflow keeps waiting.
  */
 export function makeVerifyApprovalDecision({ prisma }: ActivityDeps) {
-  return async function verifyApprovalDecision({ signal }: { signal: ApprovalDecisionSignal }): Promise<{ valid: true; outcome: ApprovalOutcome } | { valid: false; reason: string }> {
+  // The signal it checked comes back with the verdict: a local activity's marker keeps only its result, which the audit
+  // timeline reads (audit/timeline.ts).
+  return async function verifyApprovalDecision({ signal }: { signal: ApprovalDecisionSignal }): Promise<({ valid: true; outcome: ApprovalOutcome } | { valid: false; reason: string }) & { signal?: ApprovalDecisionSignal }> {
     const approval = await prisma.approval.findUnique({ where: { id: signal.approvalId } });
     // Another session's approval is none of this workflow's business: refused before anything is written.
     if (approval) await assertSession(prisma, { sessionId: approval.sessionId, orgId: approval.orgId }, 'verifyApprovalDecision');
@@ -166,13 +168,13 @@ export function makeVerifyApprovalDecision({ prisma }: ActivityDeps) {
               : await authorityProblem(prisma, approval);
     if (problem || !approval) {
       await audit(prisma, { orgId: approval?.orgId, actorType: 'user', actorId: signal.approverId, action: 'approval.signal_ignored', target: signal.approvalId, sessionId: approval?.sessionId, data: { reason: problem, channel: signal.channel } });
-      return { valid: false, reason: problem ?? 'unknown approval' };
+      return { valid: false, reason: problem ?? 'unknown approval', signal };
     }
     const outcome: ApprovalOutcome = { status: signal.decision, approverId: signal.approverId, channel: signal.channel, reason: signal.reason };
     await prisma.approval.update({ where: { id: approval.id }, data: { signaledAt: approval.signaledAt ?? new Date(), recordedAt: approval.recordedAt ?? new Date() } });
     await markInvocation(prisma, approval.invocationId, outcome);
     await publishSessionEvent(prisma, { sessionId: approval.sessionId, turnId: '', type: 'approval:decided', approvalId: approval.id, status: signal.decision, text: signal.reason });
-    return { valid: true, outcome };
+    return { valid: true, outcome, signal };
   };
 }
 

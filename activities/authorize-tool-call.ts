@@ -1,4 +1,5 @@
 import { Prisma } from '@prisma/client';
+import { orgRateLimitsOf } from '../lib/org-rate-limits';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { FailureType } from '../common/failures';
 import { toolInvocationId } from '../common/ids';
@@ -51,8 +52,17 @@ const deny = (rule: DenialRule, reason: string, parsed?: unknown): Verdict => ({
  * A retry (the earlier attempt's result never reached history) decides afresh against the current state.
  */
 export function makeAuthorizeToolCall(deps: ActivityDeps) {
+  const authorize = authorizeOnce(deps);
+  // The call it decided on comes back with the decision: a local activity's marker keeps only its result, and the
+  // audit timeline (audit/timeline.ts) shows which call was decided.
+  return async function authorizeToolCall(input: AuthorizeToolCallInput): Promise<Authorization & { toolUse?: { name: string; input: unknown } }> {
+    return { ...(await authorize(input)), toolUse: { name: input.toolUse.name.slice(0, 100), input: input.toolUse.input } };
+  };
+}
+
+function authorizeOnce(deps: ActivityDeps) {
   const { prisma } = deps;
-  return async function authorizeToolCall(input: AuthorizeToolCallInput): Promise<Authorization> {
+  return async function decideAndRecord(input: AuthorizeToolCallInput): Promise<Authorization> {
     const invocationId = serverInvocationId(input);
     // Unique by construction; should a row of another call ever sit under this id, it is neither overwritten nor
     // reused (its approval, its output), and nothing runs.
@@ -170,8 +180,11 @@ async function decide(deps: ActivityDeps, input: AuthorizeToolCallInput): Promis
   }
   const args = parsed.data;
 
-  // Per tool, per user, from the catalog; the store being down is a denial like any other.
-  const { max, windowSeconds } = spec.rateLimit;
+  const org = await prisma.organization.findUniqueOrThrow({ where: { id: input.orgId }, include: { policy: true } });
+  // Per tool, per user: the org's own limit for the tool (its admins' policy) or the catalog's; the store being down
+  // is a denial like any other.
+  const { windowSeconds } = spec.rateLimit;
+  const max = orgRateLimitsOf(org).toolCalls[name] ?? spec.rateLimit.max;
   let limited;
   try {
     limited = await bounded(() => deps.limiter.hit(`tool:${name}:user:${input.userId}`, { max, windowMs: Math.round(windowSeconds * 1000 * deps.guards.rates.windowScale) }));
@@ -182,7 +195,6 @@ async function decide(deps: ActivityDeps, input: AuthorizeToolCallInput): Promis
     return deny('rate_limit', `rate limit: ${name} at most ${max} times per ${Math.round(windowSeconds / 60) || 1} min per user; try again in ${Math.ceil(limited.retryAfterMs / 1000)}s`, parsed.data);
   }
 
-  const org = await prisma.organization.findUniqueOrThrow({ where: { id: input.orgId }, include: { policy: true } });
   if (org.copilotPausedAt) return deny('paused', 'an admin has paused the copilot for this organization', parsed.data);
   const sites = await userSites(prisma, input.userId, input.orgId, ACTING_ROLES);
   if (sites?.length === 0) return deny('no_role', 'the requesting user may no longer use the copilot in this organization', parsed.data);

@@ -167,6 +167,11 @@ export function makeCallModel(deps: ActivityDeps) {
       type: 'model:replied',
       text: step.toolUses.length > 0 ? `${step.text} → ${step.toolUses.map((t) => t.name).join(', ')}` : step.text,
     });
+    // A reply without tool calls is the turn's answer (the workflow records it as such when this returns): watchers
+    // are told now instead of finding it by polling. Told on a best effort; GET /v1/sessions/:id has it either way.
+    if (step.toolUses.length === 0) {
+      await publishSessionEvent(prisma, { sessionId: input.sessionId, turnId: input.turnId, type: 'turn:ended', status: 'answered' }).catch(() => undefined);
+    }
     return step;
   };
 }

@@ -10,7 +10,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import canonicalize from 'canonicalize';
 import { FailureType } from '../common/failures';
 import { invocationOfCommand } from '../common/ids';
-import type { ToolExecution } from '../common/tools';
+import { isToolName, toolOf, type ToolExecution } from '../common/tools';
 import { audit } from '../audit/log';
 import type { PrismaClient } from '../lib/prisma';
 
@@ -29,11 +29,14 @@ export interface AuthorizedCommands {
   invocationId: string;
   /** The approved digest (T3/T4), read from the approval the check matched to the call; null when none was needed. */
   approvalDigest: string | null;
+  /** The call's session and turn, as authorization recorded them (where a waiting command is announced). */
+  call: { sessionId: string; turnId: string; tool: string };
+  /** A live read whose offline devices are answered at once from what is known (the call did not ask to wait). */
+  answersOffline: boolean;
 }
 
-interface Verified {
+interface Verified extends Omit<AuthorizedCommands, 'invocationId'> {
   allowed: Allowed;
-  approvalDigest: string | null;
 }
 
 const commandKey = (kind: string, params: unknown) => canonicalize({ kind, params }) ?? '';
@@ -44,7 +47,10 @@ const VERIFIED_CAP = 500;
 async function allowedBy(prisma: PrismaClient, verified: Map<string, Verified>, orgId: string, invocationId: string): Promise<Verified | string> {
   const cached = verified.get(invocationId);
   if (cached) return cached;
-  const inv = await prisma.toolInvocation.findUnique({ where: { id: invocationId }, select: { orgId: true, decision: true, digest: true, execution: true } });
+  const inv = await prisma.toolInvocation.findUnique({
+    where: { id: invocationId },
+    select: { orgId: true, decision: true, digest: true, execution: true, sessionId: true, turnId: true, toolName: true, input: true },
+  });
   if (!inv || inv.orgId !== orgId) return 'no tool call of this organization has this id';
   if (inv.decision !== 'allow' && inv.decision !== 'approve') return `the tool call was not authorized (${inv.decision})`;
   if (!inv.execution || !inv.digest) return 'the tool call has no recorded execution (authorized before commands were bound to it); ask again';
@@ -63,7 +69,10 @@ async function allowedBy(prisma: PrismaClient, verified: Map<string, Verified>, 
     for (const deviceId of execution.devices) allowed.set(deviceId, key);
   }
   if (verified.size >= VERIFIED_CAP) verified.delete(verified.keys().next().value!);
-  const result = { allowed, approvalDigest };
+  // As authorization parsed and recorded the input: whether this read waits for an offline device.
+  const live = isToolName(inv.toolName) ? toolOf(inv.toolName).readsLive : undefined;
+  const answersOffline = execution.type === 'devices' && live !== undefined && !live.waits(inv.input as never);
+  const result = { allowed, approvalDigest, call: { sessionId: inv.sessionId, turnId: inv.turnId, tool: inv.toolName }, answersOffline };
   verified.set(invocationId, result);
   return result;
 }
@@ -78,7 +87,8 @@ async function verify(prisma: PrismaClient, verified: Map<string, Verified>, inp
   if (typeof found === 'string') return found;
   const key = commandKey(input.kind, input.params);
   const outside = input.commands.find((c) => found.allowed.get(c.deviceId) !== key);
-  return outside ? `device ${outside.deviceId} with this command is not part of the authorized call` : { invocationId: invocationId!, approvalDigest: found.approvalDigest };
+  if (outside) return `device ${outside.deviceId} with this command is not part of the authorized call`;
+  return { invocationId: invocationId!, approvalDigest: found.approvalDigest, call: found.call, answersOffline: found.answersOffline };
 }
 
 /**

@@ -10,6 +10,7 @@ import { audit } from '../audit/log';
 import { close, limitsOf, reserve } from '../lib/budget';
 import type { ActivityDeps } from './deps';
 import { auditSessionRefusal, checkSession } from './session-identity';
+import { messageWindows, readOrgRateLimits } from '../lib/org-rate-limits';
 
 export const RATE_UNAVAILABLE = 'rate limit service unavailable, nothing was run';
 export const BUDGET_UNAVAILABLE = 'budget service unavailable, nothing was run';
@@ -36,8 +37,11 @@ async function tryAudit(deps: ActivityDeps, entry: Parameters<typeof audit>[1]):
 
 export function makeCheckRateLimits(deps: ActivityDeps) {
   return async function checkRateLimits(input: { orgId: string; userId: string; sessionId: string }): Promise<GuardResult> {
-    const { userMessages, orgMessages } = deps.guards.rates;
     try {
+      // The org's own limits (set by its admins), read each time: a limit lowered is a limit from the next message on.
+      const org = await bounded(() => readOrgRateLimits(deps.pool, input.orgId));
+      if (!org) throw new Error('organization not found');
+      const { userMessages, orgMessages } = messageWindows(deps.guards.rates, org);
       const user = await bounded(() => deps.limiter.hit(`user:${input.userId}:messages`, userMessages));
       const refusal = !user.allowed
         ? `rate limit: at most ${userMessages.max} messages per ${seconds(userMessages.windowMs)}s for each user; try again in ${seconds(user.retryAfterMs)}s. Nothing was run.`

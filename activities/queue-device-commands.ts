@@ -6,10 +6,13 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { FailureType } from '../common/failures';
 import { CommandParams, type CommandKind } from '../common/protocol';
 import { isCommandOutcome, type CommandOutcome } from '../common/session';
-import { announceCommands, insertCommands, orgAndDevices, statusesOf, type CommandBatch } from '../lib/device-commands';
+import { announceCommands, insertCommands, orgAndDevices, statusesOf, type CommandBatch, type OfflineDevice } from '../lib/device-commands';
+import { copilotWorkflowId } from '../common/ids';
+import { publishSessionEvent } from '../lib/session-events';
+import type { PrismaClient } from '../lib/prisma';
 import { audit } from '../audit/log';
 import { traceparentOf } from '../lib/tracing';
-import { createCommandAuthority } from './command-authority';
+import { createCommandAuthority, type AuthorizedCommands } from './command-authority';
 import { assertCommandSession } from './session-identity';
 import type { ActivityDeps } from './deps';
 
@@ -33,7 +36,8 @@ export interface QueueDeviceCommandsInput extends CommandBatch {
  * Queues one command per device and returns at once: the results reach the workflow named in `reportTo` (the
  * calling session or remediation) by the `commandResults` signal, from whichever api node receives them. Each row
  * carries the invocation and approval digest the command authority verified, and `reportTo`. Returned are the
- * commands that are settled already (a retry finding earlier results, or an org paused before they were queued),
+ * commands that are settled already (a retry finding earlier results, an org paused before they were queued, or a
+ * live read of an offline device, answered at once from what is known unless the call asked to wait),
  * and the batch itself (its kind and parameters too): run as a local activity, whose marker records only the
  * result, this is how the history shows which command each batch started on which devices.
  */
@@ -50,19 +54,54 @@ export function makeQueueDeviceCommands({ pool, prisma, commands: config }: Acti
     if (!params.success) throw ApplicationFailure.nonRetryable(`invalid parameters for ${input.kind}`, FailureType.InvalidInput);
     const org = await orgAndDevices(pool, input.orgId, input.commands.map((c) => c.deviceId));
     if (!org?.ownsAll) throw ApplicationFailure.nonRetryable('device not found in this organization', FailureType.NotFound);
+    const { invocationId, approvalDigest } = authorized;
+    const batch = { orgId: input.orgId, invocationId, approvalDigest, kind: input.kind, params: params.data, reportTo: input.reportTo, traceparent: traceparentOf() ?? null };
     // Paused between the approval and now: recorded as refused and never sent. A command queued by an earlier
     // attempt keeps its row, whatever happened since.
-    const state = org.paused ? ({ status: 'failed', errorCode: 'PAUSED' } as const) : ({ status: 'pending', expiresAt: new Date(Date.now() + config.ttlSeconds * 1000) } as const);
-    const created = await insertCommands(pool, { orgId: input.orgId, ...authorized, kind: input.kind, params: params.data, reportTo: input.reportTo, commands: input.commands, state, traceparent: traceparentOf() ?? null });
+    const expiresAt = new Date(Date.now() + config.ttlSeconds * 1000);
+    const state = org.paused ? ({ status: 'failed', errorCode: 'PAUSED' } as const) : ({ status: 'pending', expiresAt } as const);
+    // A live read of a device that is offline is answered now from what is known (recordToolResult), not queued for
+    // the device's return, unless the call asked to wait: its row is settled at once as DEVICE_OFFLINE, never sent.
+    const offline = new Map(org.offline.map((d) => [d.id, d]));
+    const answeredNow = authorized.answersOffline && !org.paused ? input.commands.filter((c) => offline.has(c.deviceId)) : [];
+    const queued = input.commands.filter((c) => !answeredNow.includes(c));
+    let created = await insertCommands(pool, { ...batch, commands: queued, state });
+    if (answeredNow.length) created += await insertCommands(pool, { ...batch, commands: answeredNow, state: { status: 'failed', errorCode: 'DEVICE_OFFLINE' } });
     if (org.paused && created > 0) {
       await audit(prisma, { orgId: input.orgId, actorType: 'system', action: 'command.denied', target: `${created} commands`, data: { rule: 'paused', kind: input.kind, reportTo: input.reportTo } });
     }
     // Usually every row is new; a retry finds some from its earlier attempt, which may have results already.
     const rows =
       created === input.commands.length
-        ? input.commands.map((c) => ({ id: c.commandId, deviceId: c.deviceId, status: state.status as string }))
+        ? [...queued.map((c) => ({ id: c.commandId, deviceId: c.deviceId, status: state.status as string })), ...answeredNow.map((c) => ({ id: c.commandId, deviceId: c.deviceId, status: 'failed' }))]
         : await statusesOf(pool, input.commands.map((c) => c.commandId));
-    await announceCommands(pool, rows.filter((r) => r.status === 'pending').map((r) => ({ commandId: r.id, deviceId: r.deviceId })));
+    const pending = rows.filter((r) => r.status === 'pending');
+    await announceCommands(pool, pending.map((r) => ({ commandId: r.id, deviceId: r.deviceId })));
+    // Nobody waits in silence: a session's command that waits for an offline device says so, until when, and how to
+    // cancel it (a remediation shows its devices on its own page).
+    if (created > 0 && input.reportTo === copilotWorkflowId(input.orgId, authorized.call.sessionId)) {
+      for (const r of pending) {
+        const device = offline.get(r.deviceId);
+        // Told on a best effort: the session's view shows the waiting command from its row either way.
+        if (device) await announceWaiting(prisma, authorized.call, { commandId: r.id, device, expiresAt }).catch(() => undefined);
+      }
+    }
     return { kind: input.kind, params: input.params, commands: input.commands, settled: rows.flatMap((r) => (isCommandOutcome(r.status) ? [{ commandId: r.id, status: r.status }] : [])) };
   };
+}
+
+/** `command:waiting` on the session's turn: which device, since when it is away, until when the command waits. */
+async function announceWaiting(prisma: PrismaClient, call: AuthorizedCommands['call'], w: { commandId: string; device: OfflineDevice; expiresAt: Date }): Promise<void> {
+  const since = w.device.lastSeenAt ? `offline since ${w.device.lastSeenAt.toISOString()}` : 'offline (never connected)';
+  const minutes = Math.max(1, Math.round((w.expiresAt.getTime() - Date.now()) / 60_000));
+  await publishSessionEvent(prisma, {
+    sessionId: call.sessionId,
+    turnId: call.turnId,
+    type: 'command:waiting',
+    tool: call.tool,
+    commandId: w.commandId,
+    device: w.device.name,
+    expiresAt: w.expiresAt.toISOString(),
+    text: `${w.device.name} is ${since}: ${call.tool} is queued and runs when it reconnects, until ${w.expiresAt.toISOString()} (about ${minutes} min); then it ends unrun`,
+  });
 }

@@ -1,4 +1,5 @@
 import { ApplicationFailure } from '@temporalio/activity';
+import type { Device, DeviceCommand } from '@prisma/client';
 import { FailureType } from '../common/failures';
 import type { ToolOutcome } from '../common/session';
 import { isToolName } from '../common/tools';
@@ -20,7 +21,11 @@ export function makeRecordToolResult(deps: ActivityDeps) {
     }
     await assertSession(prisma, { sessionId: inv.sessionId, orgId: inv.orgId }, 'recordToolResult');
     const succeeded: SucceededCommand[] = [];
-    const perDevice = commands.map((cmd) => {
+    // What is known of each device a command did not reach because it is offline (its record, its last reading).
+    const known = new Map(await Promise.all(commands.filter(wasOffline).map(async (cmd) => [cmd.id, await lastKnown(deps, cmd)] as const)));
+    const perDevice = commands.map((cmd): { device: string; commandId: string; ok: boolean; summary: string; output?: unknown } => {
+      const offline = known.get(cmd.id);
+      if (offline) return { device: cmd.device.name, commandId: cmd.id, ...offline };
       if (cmd.status === 'succeeded') {
         try {
           const result = summarizeCommandOutput(cmd.kind as CommandKind, cmd.result);
@@ -54,4 +59,45 @@ export function makeRecordToolResult(deps: ActivityDeps) {
     const output = single ? { commandId: single.commandId, ...(single.output as object) } : { devices: perDevice, skipped, cancelled };
     return finishInvocation(deps, inv, { status, summary, output, commandId: commands[0]?.id ?? null });
   };
+}
+
+type CommandRow = DeviceCommand & { device: Device };
+
+/** Not run because its device is offline: answered at once (a live read), or waited for until its time ran out. */
+const wasOffline = (cmd: CommandRow) => cmd.errorCode === 'DEVICE_OFFLINE' && (cmd.status === 'failed' || cmd.status === 'expired');
+
+/**
+ * What is known of an offline device instead of a live reading: when it was last seen, and its last reading of the
+ * same kind (as any session of the org got it), with its time. A live read answered this way counts as answered
+ * (`ok`), said plainly to be no live reading; a command that waited until its time ran out is still a failure.
+ */
+async function lastKnown(deps: ActivityDeps, cmd: CommandRow): Promise<{ ok: boolean; summary: string; output: unknown }> {
+  const since = cmd.device.lastSeenAt ? `offline since ${cmd.device.lastSeenAt.toISOString()}` : 'offline (never connected)';
+  const answeredNow = cmd.status === 'failed';
+  const last = await deps.prisma.deviceCommand.findFirst({
+    where: { deviceId: cmd.deviceId, orgId: cmd.orgId, kind: cmd.kind, status: 'succeeded', id: { not: cmd.id } },
+    orderBy: { finishedAt: 'desc' },
+    select: { result: true, finishedAt: true },
+  });
+  let reading: { at: string | null; summary: string; output: unknown } | null = null;
+  if (last) {
+    try {
+      const r = summarizeCommandOutput(cmd.kind as CommandKind, last.result);
+      reading = { at: last.finishedAt?.toISOString() ?? null, summary: r.summary, output: r.output };
+    } catch {
+      reading = null;
+    }
+  }
+  const what = answeredNow ? 'not read live' : 'the command waited until its time ran out and never ran';
+  const lastText = reading ? `last known (read ${reading.at ?? 'earlier'}): ${reading.summary}` : 'no earlier reading of it is recorded';
+  const output = {
+    live: false,
+    online: false,
+    offlineSince: cmd.device.lastSeenAt?.toISOString() ?? null,
+    device: { name: cmd.device.name, hostname: cmd.device.hostname, os: cmd.device.os, agentVersion: cmd.device.agentVersion },
+    lastKnown: reading,
+    ...(cmd.device.inventory ? { inventory: cmd.device.inventory, inventoryAt: cmd.device.inventoryAt?.toISOString() ?? null } : {}),
+    note: answeredNow ? 'The device is offline, so this was answered from what is known. To read it live, ask again and say to wait for the device.' : SAFE_ERRORS.DEVICE_OFFLINE,
+  };
+  return { ok: answeredNow, summary: `${since}, ${what}; ${lastText}`, output };
 }

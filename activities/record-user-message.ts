@@ -19,7 +19,8 @@ export const UserMessageKind = { Text: 'user_text', Refused: 'user_refused' } as
 
 /** Stores the technician's message as the turn's first transcript entry (once, whatever the retries). */
 export function makeRecordUserMessage({ prisma }: ActivityDeps) {
-  return async function recordUserMessage(input: RecordUserMessageInput): Promise<void> {
+  // Answers what it recorded: a local activity's marker keeps only its result, which the audit timeline reads.
+  return async function recordUserMessage(input: RecordUserMessageInput): Promise<Omit<RecordUserMessageInput, 'sessionId' | 'orgId'> | undefined> {
     await assertSession(prisma, input, 'recordUserMessage');
     const content: Prisma.InputJsonValue = [{ type: 'text', text: input.text }];
     await prisma.message.upsert({
@@ -38,5 +39,6 @@ export function makeRecordUserMessage({ prisma }: ActivityDeps) {
       update: {},
     });
     await publishSessionEvent(prisma, { sessionId: input.sessionId, turnId: input.turnId, type: 'turn:started', text: input.text });
+    return { turnId: input.turnId, userId: input.userId, text: input.text, ...(input.refused ? { refused: true } : {}) };
   };
 }

@@ -34,6 +34,7 @@ import { emailApprovalRoutes } from './routes/email-approvals';
 import { slackAdminRoutes } from './routes/slack-admin';
 import { scriptRoutes } from './routes/scripts';
 import { remediationRoutes } from './routes/remediations';
+import { commandRoutes } from './routes/commands';
 import { releaseStale } from '../lib/budget';
 import { deliverPendingDecisions } from './services/decide-approval';
 import { createMailTransport, notifyApprovers } from './services/notify-approvers';
@@ -55,6 +56,7 @@ export const ROUTES: AnyRoute[] = [
   ...deviceRoutes,
   ...approvalRoutes,
   ...remediationRoutes,
+  ...commandRoutes,
   ...orgControlRoutes,
   ...emailApprovalRoutes,
   ...slackAdminRoutes,

@@ -30,6 +30,8 @@ export const AUDIT_ACTIONS = {
   'enrollment_key.created': 'an org admin made an enrollment key',
   'enrollment_key.revoked': 'an org admin revoked an enrollment key',
   'agent.enrolled': 'an agent enrolled with a key and became a device',
+  'agent.reenrolled': 'a host enrolled again under the name of its offline device: it took that record over, the old credential was revoked and the commands still queued for it ended',
+  'device.renamed': 'a device was renamed by the system (names became unique per organization; the older of two got a suffix)',
   'script.created': 'an org admin added a library script',
   'script.updated': 'an org admin changed a library script (pending approvals of it no longer match)',
   'script.deleted': 'an org admin deleted a library script',
@@ -37,6 +39,7 @@ export const AUDIT_ACTIONS = {
   // Policy, budget, kill switch
   'policy.updated': "an org admin changed the org's tier overrides or approval time",
   'policy.lowered': 'an org admin lowered a tool below its default tier',
+  'policy.limits_raised': "an org admin set the org's rate limits above the defaults (messages per user or per org, calls of a tool)",
   'budget.updated': "an org admin changed the org's model budget",
   'budget.denied': 'a model call was refused: the budget is spent',
   'budget.hourly_ceiling': 'a model call was refused: the hourly ceiling was reached',
@@ -85,6 +88,7 @@ export const AUDIT_ACTIONS = {
 
   // Agents and commands
   'command.denied': 'a command was not sent (paused org, offline beyond its time)',
+  'command.cancelled': 'someone cancelled a command still waiting for its device (it was never sent)',
   'command.result_contradicted': 'a workflow was told of a device result the database disagreed with, and did not believe it',
   'remediation.pause': 'someone paused a remediation',
   'remediation.resume': 'someone resumed a remediation',

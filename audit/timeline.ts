@@ -139,6 +139,25 @@ function describeActivity(name: string, input: Obj, result: unknown, failed: str
   }
 }
 
+/**
+ * The turn steps a session runs as local activities (workflows/activities.ts `steps()`), whose results carry what
+ * describeActivity reads of their input.
+ */
+const LOCAL_TURN_STEPS = new Set([
+  'verifyMessageRequest',
+  'verifyToolCallRequest',
+  'screenUserMessage',
+  'checkRateLimits',
+  'recordUserMessage',
+  'reserveBudget',
+  'authorizeToolCall',
+  'verifyApprovalDecision',
+  'runDatabaseTool',
+  'recordToolResult',
+  'recordLocalDenial',
+  'releaseBudget',
+]);
+
 /** The timeline of one workflow history. */
 export function timelineOf(workflowId: string, history: History): TimelineEntry[] {
   const events = history.events ?? [];
@@ -186,8 +205,19 @@ export function timelineOf(workflowId: string, history: History): TimelineEntry[
         // A local activity's result; queueDeviceCommands returns its batch, with its kind and parameters (older
         // remediations' batches did not: theirs are the run's).
         const a = e.markerRecordedEventAttributes;
-        if (a?.markerName !== 'core_local_activity' || a.failure) break;
+        if (a?.markerName !== 'core_local_activity') break;
         const localType = obj(first(a.details?.data)).activity_type;
+        if (a.failure) {
+          if (typeof localType === 'string' && localType !== 'queueDeviceCommands' && localType !== 'readCommandOutcomes') push(e, describeActivity(localType, {}, undefined, a.failure.message ?? 'failed', 0));
+          break;
+        }
+        if (typeof localType === 'string' && LOCAL_TURN_STEPS.has(localType)) {
+          // A turn step run as a local activity (workflows/patches.ts LocalTurnSteps): its marker keeps only its result,
+          // which carries what the timeline shows of its input (the message, the call, the signal it checked).
+          const result = first(a.details?.result);
+          push(e, describeActivity(localType, obj(result), result, null, 0));
+          break;
+        }
         if (localType === 'readCommandOutcomes') {
           // How commands really ended, read from their rows after a result signal said to look.
           const outcomes = obj(first(a.details?.result)).outcomes;

@@ -33,3 +33,13 @@ export async function fanout(n: number, window: number): Promise<void> {
     await Promise.race(inflight);
   }
 }
+
+const { askModel } = proxyActivities<{ askModel(step: number): Promise<void> }>({ startToCloseTimeout: '1m' });
+const { askDevice } = proxyActivities<{ askDevice(i: number): Promise<void> }>({ startToCloseTimeout: '1m' });
+
+/** A T1 question's shape, bare: a model call, one round trip to an agent process over Socket.IO, a model call. */
+export async function askRoundTrip(i: number): Promise<void> {
+  await askModel(0);
+  await askDevice(i);
+  await askModel(1);
+}

@@ -2,16 +2,24 @@
  * bench/guards: what the budget and rate-limit checks add to a turn, next to the model call they guard, against
  * the offline model in the same run. Each iteration runs, as activities (MockActivityEnvironment, real PostgreSQL,
  * Redis and the offline model over HTTP): checkRateLimits + reserveBudget (the guards), then callModel (which
- * settles the reservation). Reports p50/p99 of each and their ratio; the goal is guards < 5% of the model call.
+ * settles the reservation). Next to them, in the same run: one bare Redis script call plus one bare PostgreSQL
+ * transaction (the least two stores can cost). Reports p50/p99 of each, the ratio of the guards to the bare pair
+ * (goal: at most 1.5) and to the model call. The bench's limits are raised through the admin API (bench-limits.ts).
  *   npm run bench -- guards [--n 200]
  */
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { startTestSystem } from '../test/harness';
+import crypto from 'node:crypto';
+import { Pool } from 'pg';
+import { loadEnv } from '../lib/env';
+import { startTestSystem, type TestSystem } from '../test/harness';
+import { raiseLimitsAsAdmin } from './bench-limits';
 import { emit, summarize } from './stats';
 
 export async function runGuardsBench(n: number): Promise<void> {
-  const sys = await startTestSystem({ env: { RATE_USER_MESSAGES_PER_MINUTE: '100000', RATE_ORG_MESSAGES_PER_HOUR: '1000000', DEFAULT_DAILY_BUDGET_USD: '100000', DEFAULT_MONTHLY_BUDGET_USD: '1000000', DEFAULT_HOURLY_SPEND_USD: '100000' } });
+  const sys = await startTestSystem();
   try {
+    await raiseLimitsAsAdmin(sys, n);
+    const bare = await bareGuards(sys, n);
     const tech = sys.keyOf('technician');
     const sessionId = await sys.startSession(tech);
     const session = await sys.prisma.copilotSession.findUniqueOrThrow({ where: { id: sessionId } });
@@ -37,6 +45,8 @@ export async function runGuardsBench(n: number): Promise<void> {
     }
     const g = summarize(guards);
     const m = summarize(model);
+    const b = summarize(bare);
+    emit({ bench: 'guards', phase: 'bare-redis-script-and-pg-transaction', ...b });
     emit({ bench: 'guards', phase: 'guards', ...g });
     emit({ bench: 'guards', phase: 'model-call', ...m });
     emit({
@@ -44,11 +54,50 @@ export async function runGuardsBench(n: number): Promise<void> {
       summary: true,
       n,
       guardsMs: { p50: g.p50, p99: g.p99 },
+      bareMs: { p50: b.p50, p99: b.p99 },
       modelCallMs: { p50: m.p50, p99: m.p99 },
-      ratio: { p50: Math.round((g.p50 / m.p50) * 1000) / 1000, p99: Math.round((g.p99 / m.p99) * 1000) / 1000 },
-      goal: 'guards under 0.05 of the model call',
+      ratio: { p50: round(g.p50 / b.p50), p99: round(g.p99 / b.p99) },
+      ofModelCall: { p50: round(g.p50 / m.p50), p99: round(g.p99 / m.p99) },
+      goal: 'guards at most 1.5 of one bare Redis script plus one bare PostgreSQL transaction',
     });
   } finally {
     await sys.stop();
+  }
+}
+
+const round = (x: number) => Math.round(x * 1000) / 1000;
+
+/**
+ * The least the guards could be: one Redis script call (a sliding-window count, as the limiter's) and one PostgreSQL
+ * transaction (a conditional counter update, as a reservation's), on the same Redis and PostgreSQL, n times.
+ */
+async function bareGuards(sys: TestSystem, n: number): Promise<number[]> {
+  const script = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 60000)
+if redis.call('ZCARD', KEYS[1]) < 1000000 then redis.call('ZADD', KEYS[1], now, ARGV[1]) redis.call('PEXPIRE', KEYS[1], 60000) return 1 end
+return 0`;
+  const pool = new Pool({ connectionString: loadEnv().TEST_DATABASE_URL, max: 2 });
+  const key = `bench:guards:${crypto.randomUUID()}`;
+  try {
+    const client = await pool.connect();
+    try {
+      await client.query('CREATE TEMP TABLE bench_counter (id int PRIMARY KEY, reserved bigint NOT NULL)');
+      await client.query('INSERT INTO bench_counter VALUES (1, 0)');
+      const times: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const t0 = performance.now();
+        await sys.redis.eval(script, 1, key, `${i}`);
+        await client.query('BEGIN');
+        await client.query('UPDATE bench_counter SET reserved = reserved + 1 WHERE id = 1 AND reserved < 1000000000');
+        await client.query('COMMIT');
+        times.push(performance.now() - t0);
+      }
+      return times;
+    } finally {
+      client.release();
+    }
+  } finally {
+    await sys.redis.del(key);
+    await pool.end();
   }
 }

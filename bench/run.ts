@@ -1,6 +1,7 @@
 /** `npm run bench -- <name> [--n N] [--agents 1000,5000]`: runs one benchmark; each prints JSON lines, the last one a summary. */
 import { parseArgs } from 'node:util';
 import { runApprovalBench } from './approval';
+import { runAskBench } from './ask';
 import { runDetectorBench } from './detector';
 import { runGuardsBench } from './guards';
 import { runApprovalChannelsBench } from './approval-channels';
@@ -22,6 +23,7 @@ interface BenchOptions {
 
 const BENCHES: Record<string, (n: number, opts: BenchOptions) => Promise<void>> = {
   approval: runApprovalBench,
+  ask: runAskBench,
   'approval-channels': runApprovalChannelsBench,
   guards: runGuardsBench,
   detector: (_n, opts) => runDetectorBench({ data: opts.data }),

@@ -13,6 +13,8 @@ export const SAFE_ERRORS = {
   EXECUTION_FAILED: 'the command failed on the device',
   INVALID_COMMAND: 'the device refused the command as invalid',
   PAUSED: 'not run: an admin paused the copilot for this organization',
+  CANCELLED: 'not run: cancelled by a person before it reached the device',
+  REENROLLED: 'not run: the device was enrolled again while it was away, and commands queued for its old enrollment ended',
   APPROVAL_MISSING: 'the device refused the command: it needs a human approval and carried none',
   PERMISSION_DENIED: 'permission denied',
   RATE_LIMITED: 'rate limited; try again later',

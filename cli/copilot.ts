@@ -5,6 +5,7 @@
  *   npm run copilot -- approve <id> [--reason <text>] [--confirm <phrase>]
  *   npm run copilot -- reject <id> [--reason <text>]
  *   npm run copilot -- remediation <id> [pause|resume|cancel]      a remediation's progress bar until it ends
+ *   npm run copilot -- cancel <command id>                           cancel a command still waiting for its device
  * Common options: --server <url>, --api-key <key>, --as <role>. The API key comes from --api-key,
  * GATEHOUSE_API_KEY, or (for the demo) the user of that role in data/demo-credentials.json (technician for ask,
  * approver for the approval commands). `ask` exits 0 on an answer.
@@ -88,8 +89,25 @@ function printEvent(e: SessionEvent): void {
     case SessionEventType.BreakerTripped:
       console.log(`  ⛔ ${e.text}`);
       break;
+    case SessionEventType.CommandWaiting:
+      console.log(`  ⏳ ${e.text}`);
+      if (e.commandId) console.log(`    cancel it: npm run copilot -- cancel ${e.commandId}`);
+      break;
     default:
       break;
+  }
+}
+
+/** A command of this turn that waits for an offline device, read back from the session (in case no event said so). */
+function showWaiting(s: SessionView, turnId: string, told: Set<string>): void {
+  for (const step of s.steps ?? []) {
+    if (step.turnId !== turnId) continue;
+    for (const w of step.waiting ?? []) {
+      if (told.has(w.commandId) || w.online || w.status !== 'pending') continue;
+      told.add(w.commandId);
+      console.log(`  ⏳ ${w.device} is ${w.lastSeenAt ? `offline since ${w.lastSeenAt}` : 'offline'}: ${step.tool} waits for it until ${w.expiresAt}`);
+      console.log(`    cancel it: npm run copilot -- cancel ${w.commandId}`);
+    }
   }
 }
 
@@ -119,7 +137,23 @@ async function ask(message: string, opts: { server: string; org: string; key: st
   }
 
   const socket: Socket<ConsoleServerEvents, ConsoleClientEvents> = io(new URL('/console', opts.server).toString(), { auth: { token: opts.key }, transports: ['websocket'] });
-  socket.on('session:event', printEvent);
+  // Commands already shown as waiting (pushed, or read back from the session while the turn runs).
+  const told = new Set<string>();
+  // The turn's end is pushed (turn:ended): the loop below reads the answer at once instead of at its next poll.
+  let wake: (() => void) | undefined;
+  const ended = new Set<string>();
+  socket.on('session:event', (e) => {
+    if (e.type === SessionEventType.TurnEnded) {
+      ended.add(e.turnId);
+      wake?.();
+      return;
+    }
+    if (e.type === SessionEventType.CommandWaiting && e.commandId) {
+      if (told.has(e.commandId)) return;
+      told.add(e.commandId);
+    }
+    printEvent(e);
+  });
   await socket.timeout(5000).emitWithAck('session:subscribe', { sessionId }).catch(() => undefined);
 
   try {
@@ -129,9 +163,15 @@ async function ask(message: string, opts: { server: string; org: string; key: st
     // Long enough for a human to answer an approval (T3 approvals expire after 30 minutes by default).
     const deadline = Date.now() + 40 * 60_000;
     while (Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 750));
+      // Told it ended: read it now (and again shortly, the workflow records the answer a moment after the event).
+      await new Promise<void>((r) => {
+        const timer = setTimeout(r, ended.has(turnId) ? 50 : 750);
+        wake = () => (clearTimeout(timer), r());
+      });
+      wake = undefined;
       const got = await api<SessionView>(opts.server, opts.key, 'GET', `/v1/sessions/${sessionId}`);
       const turn = got.json.turns?.find((t) => t.turnId === turnId);
+      showWaiting(got.json, turnId, told);
       if (turn?.status === 'answered') {
         console.log(`\n${turn.answer}\n\n${guardLine(got.json)}`);
         return 0;
@@ -146,6 +186,14 @@ async function ask(message: string, opts: { server: string; org: string; key: st
   } finally {
     socket.disconnect();
   }
+}
+
+/** Cancels a command of one's session that still waits for its device (it is never sent). */
+async function cancelCommand(server: string, key: string, id: string): Promise<number> {
+  const res = await api<{ device: string; kind: string }>(server, key, 'POST', `/v1/commands/${encodeURIComponent(id)}/cancel`);
+  if (res.status !== 200) throw new CliError(`cancel: ${errorText(res.json)}`);
+  console.log(`cancelled: ${res.json.kind} on ${res.json.device} will not be sent; the session was told`);
+  return 0;
 }
 
 async function listPending(server: string, key: string): Promise<number> {
@@ -238,10 +286,13 @@ async function main(): Promise<number> {
     case 'remediation':
       if (rest.length < 1 || rest.length > 2) break;
       return followRemediation(server, await key('technician'), rest[0]!, rest[1]);
+    case 'cancel':
+      if (rest.length !== 1) break;
+      return cancelCommand(server, await key('technician'), rest[0]!);
     default:
       break;
   }
-  throw new CliError('usage: npm run copilot -- ask "<message>" [--org <slug>] [--new] | approvals | approve <id> [--reason r] [--confirm phrase] | reject <id> [--reason r] | remediation <id> [pause|resume|cancel]');
+  throw new CliError('usage: npm run copilot -- ask "<message>" [--org <slug>] [--new] | approvals | approve <id> [--reason r] [--confirm phrase] | reject <id> [--reason r] | remediation <id> [pause|resume|cancel] | cancel <command id>');
 }
 
 main()

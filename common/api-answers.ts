@@ -58,6 +58,16 @@ export const TranscriptEntry = z.object({
   toolCall: z.boolean().optional(),
   createdAt: Time,
 });
+/** A command of the step still waiting for its device (it can be cancelled until it is sent). */
+export const WaitingCommand = z.object({
+  commandId: z.string(),
+  device: z.string(),
+  online: z.boolean(),
+  lastSeenAt: Time.nullable(),
+  status: z.enum(['pending', 'delivered']),
+  expiresAt: Time,
+});
+export const CommandCancelledAnswer = z.object({ id: z.string(), device: z.string(), kind: z.string(), status: z.literal('failed'), errorCode: z.literal('CANCELLED') });
 export const SessionStep = z.object({
   id: Id,
   turnId: z.string(),
@@ -69,6 +79,8 @@ export const SessionStep = z.object({
   flagged: z.boolean(),
   createdAt: Time,
   completedAt: Time.nullable(),
+  /** Commands of the call still waiting for their device or running on it; empty once the call has finished. */
+  waiting: z.array(WaitingCommand),
 });
 export const SessionAnswer = z.object({
   id: Id,
@@ -198,6 +210,13 @@ export const PolicyAnswer = z.object({
   defaults: z.record(z.string(), z.unknown()),
   overrides: z.array(Override.extend({ setBy: Id, updatedAt: Time })),
   approvalTtlSeconds: z.object({ t3: z.number(), t4: z.number() }),
+  /** The limits in force: the org's own where its admins set one (`custom`), the defaults otherwise. */
+  rateLimits: z.object({
+    userMessagesPerMinute: z.number(),
+    orgMessagesPerHour: z.number(),
+    toolCallsPerUser: z.record(z.string(), z.object({ max: z.number(), windowSeconds: z.number() })),
+    custom: z.object({ userMessagesPerMinute: z.number().nullable(), orgMessagesPerHour: z.number().nullable(), toolCallsPerUser: z.record(z.string(), z.number()) }),
+  }),
 });
 export const PolicySavedAnswer = z.object({ org: z.string(), overrides: z.array(Override) });
 export const UsageAnswer = Usage.extend({ org: z.string() });

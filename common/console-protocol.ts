@@ -19,6 +19,10 @@ export const SessionEventType = {
   ApprovalDecided: 'approval:decided',
   BreakerTripped: 'breaker:tripped',
   RemediationProgress: 'remediation:progress',
+  /** A command is queued for a device that is offline: it waits (until `expiresAt`) and can be cancelled meanwhile. */
+  CommandWaiting: 'command:waiting',
+  /** The turn has its answer (or was refused, or failed): read it with GET /v1/sessions/:id. */
+  TurnEnded: 'turn:ended',
 } as const;
 export type SessionEventType = (typeof SessionEventType)[keyof typeof SessionEventType];
 
@@ -37,6 +41,10 @@ export const SessionEvent = z.object({
   tier: z.number().optional(),
   status: z.string().optional(),
   text: z.string().optional(),
+  /** command:waiting: the command (cancel it with POST /v1/commands/:id/cancel), its device, and until when it waits. */
+  commandId: z.string().max(300).optional(),
+  device: z.string().max(300).optional(),
+  expiresAt: z.string().optional(),
   /** tool:completed: the detector flagged the output as containing instructions (shown as untrusted). */
   flagged: z.boolean().optional(),
 });

@@ -35,17 +35,28 @@ export interface Reportable {
   invocationId: string;
 }
 
-/** Whether the organization exists, is paused, and owns every one of these devices. */
-export async function orgAndDevices(pool: Pool, orgId: string, deviceIds: string[]): Promise<{ paused: boolean; ownsAll: boolean } | null> {
-  const { rows } = await pool.query<{ paused: boolean; owned: number }>({
+/** One of the devices a batch names that is offline now: its name and when it was last seen. */
+export interface OfflineDevice {
+  id: string;
+  name: string;
+  lastSeenAt: Date | null;
+}
+
+/** Whether the organization exists, is paused, and owns every one of these devices; and which of them are offline. */
+export async function orgAndDevices(pool: Pool, orgId: string, deviceIds: string[]): Promise<{ paused: boolean; ownsAll: boolean; offline: OfflineDevice[] } | null> {
+  const { rows } = await pool.query<{ paused: boolean; owned: number; offline: { id: string; name: string; lastSeenAt: string | null }[] }>({
     name: 'device-commands.org-and-devices',
     text: `SELECT o."copilotPausedAt" IS NOT NULL AS paused,
-                  (SELECT count(*)::int FROM "Device" d WHERE d."id" = ANY($2::uuid[]) AND d."orgId" = o."id") AS owned
+                  (SELECT count(*)::int FROM "Device" d WHERE d."id" = ANY($2::uuid[]) AND d."orgId" = o."id") AS owned,
+                  (SELECT coalesce(json_agg(json_build_object('id', d."id", 'name', d."name", 'lastSeenAt', d."lastSeenAt" AT TIME ZONE 'UTC')), '[]'::json)
+                   FROM "Device" d WHERE d."id" = ANY($2::uuid[]) AND d."orgId" = o."id" AND NOT d."online") AS offline
            FROM "Organization" o WHERE o."id" = $1::uuid`,
     values: [orgId, deviceIds],
   });
   const row = rows[0];
-  return row ? { paused: row.paused, ownsAll: row.owned === new Set(deviceIds).size } : null;
+  if (!row) return null;
+  const offline = row.offline.map((d) => ({ id: d.id, name: d.name, lastSeenAt: d.lastSeenAt ? new Date(d.lastSeenAt) : null }));
+  return { paused: row.paused, ownsAll: row.owned === new Set(deviceIds).size, offline };
 }
 
 /** One command per device, as a tool call (a session's or its remediation's) queues them. */
@@ -193,6 +204,17 @@ export async function pauseOrgEndingCommands(pool: Pool, orgId: string, by: stri
     values: [orgId, by],
   });
   return rows.map((r) => r.id);
+}
+
+/** A person's cancel of a command still waiting for its device: ended unsent (CANCELLED) if it was still pending. */
+export async function cancelPending(pool: Pool, id: string): Promise<boolean> {
+  const { rowCount } = await pool.query({
+    name: 'device-commands.cancel-pending',
+    text: `UPDATE "DeviceCommand" SET "status" = 'failed', "errorCode" = 'CANCELLED', "completedAt" = now() AT TIME ZONE 'UTC'
+           WHERE "id" = $1 AND "status" = 'pending'`,
+    values: [id],
+  });
+  return rowCount === 1;
 }
 
 export interface ResultToRecord {

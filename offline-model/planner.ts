@@ -78,7 +78,9 @@ function chooseDevices(request: string, devices: DeviceRow[], mode: 'one' | 'man
   const named = devices.filter((d) => lower.includes(d.name.toLowerCase()) || lower.includes(d.hostname.toLowerCase()));
   if (mode === 'many' && /\b(all|every)\b/i.test(request)) return devices.filter((d) => d.online);
   if (named.length > 0) return mode === 'one' ? named.slice(0, 1) : named;
-  const demo = devices.find((d) => d.online);
+  // "The demo device": the first online one; for one device, an offline one rather than none (its read is answered
+  // from what is known of it, a change waits for it).
+  const demo = devices.find((d) => d.online) ?? (mode === 'one' ? devices[0] : undefined);
   return demo ? [demo] : [];
 }
 
@@ -95,6 +97,9 @@ const useTools = (messages: Message[], text: string, uses: { name: string; input
 
 /** `/tool <name> {json}`: asks for exactly that tool call (for demos and tests of the cage). */
 const DIRECT = /^\s*\/tool\s+([A-Za-z_][\w-]*)\s*([\s\S]*)$/;
+
+/** The user asks to wait for the device ("wait for it", "when it comes back online"). */
+const WAIT = /\bwait\b|\bwhen it (?:comes|is) back\b|\bonce it reconnects\b/i;
 
 export function plan(messages: Message[], toolNames: string[]): Plan {
   const { request, calls } = currentTurn(messages);
@@ -147,11 +152,14 @@ export function plan(messages: Message[], toolNames: string[]): Plan {
   if (!device) return answer('No device is online right now, so I cannot read one live.');
   const wanted = [readInfo ? 'get_device_info' : null, readProcesses ? 'list_processes' : null].filter((n): n is string => n !== null && has(n));
   const missing = wanted.filter((name) => !calls.some((c) => c.name === name && c.input.device_id === device.id));
-  if (missing.length > 0) return useTools(messages, `Reading ${device.name}.`, missing.map((name) => ({ name, input: { device_id: device.id } })));
+  // Asked to wait: an offline device's read is queued until it reconnects instead of answered from what is known.
+  const wait = WAIT.test(request) ? { wait_for_device: true } : {};
+  if (missing.length > 0) return useTools(messages, `Reading ${device.name}.`, missing.map((name) => ({ name, input: { device_id: device.id, ...wait } })));
   const parts = wanted.map((name) => {
     const call = calls.find((c) => c.name === name && c.input.device_id === device.id)!;
     if (call.result?.isError) return `${name} failed: ${call.result.text}`;
     const data = extractJson(call.result?.text ?? '');
+    if ((data as { live?: unknown } | undefined)?.live === false) return describeOffline(device, data as never);
     return name === 'get_device_info' ? describeInfo(device, data) : describeProcesses(device, data);
   });
   return answer(parts.join('\n'));
@@ -199,7 +207,15 @@ function uptime(seconds: unknown): string {
   return `${d} days, ${h} hours, ${m} minutes`;
 }
 
+/** A read answered from what is known of an offline device (activities/record-tool-result.ts), in plain words. */
+function describeOffline(device: DeviceRow, data: { offlineSince?: string | null; lastKnown?: { at?: string | null; summary?: string } | null }): string {
+  const since = data.offlineSince ? `has been offline since ${data.offlineSince}` : 'is offline (it never connected)';
+  const last = data.lastKnown?.summary ? `Last known (read ${data.lastKnown.at ?? 'earlier'}): ${data.lastKnown.summary}.` : 'No earlier reading of it is recorded.';
+  return `${device.name} ${since}, so it was not read live. ${last} Ask again and say "wait for it" to read it live when it reconnects.`;
+}
+
 function describeInfo(device: DeviceRow, data: unknown): string {
+  if ((data as { live?: unknown } | undefined)?.live === false) return describeOffline(device, data as never);
   const info = data as {
     hostname?: string;
     os?: { platform?: string; release?: string; distro?: string };

@@ -168,6 +168,18 @@ async function main(): Promise<void> {
     // Since runs make workflow spans (Patch.WorkflowSpans): the same scenario, its updates completing after their spans.
     await save(sys, sessionId, 'copilot-session-workflow-spans');
     await saveWorkflow(sys, await remediationOf(sys, sessionId), 'remediation-workflow-spans');
+
+    // Once a turn's short checks and records run as local activities (patch local-turn-steps): a live read, an
+    // approved change, and a read of a device that is offline, answered at once from what is known of it.
+    const localTech = (await sys.createUser(['technician'])).key;
+    sessionId = await sys.startSession(localTech);
+    await sys.waitForTurn(sessionId, localTech, await sys.send(sessionId, localTech, tool('get_device_info', { device_id: pc1 })));
+    turn = await sys.send(sessionId, localTech, tool('manage_service', { device_id: pc2, service: 'Spooler', action: 'restart' }));
+    await decide((await sys.waitForApproval(sessionId)).id, { decision: 'approve', reason: 'printing is down' });
+    await sys.waitForTurn(sessionId, localTech, turn);
+    const away = await sys.enrollDevice('fixture-offline');
+    await sys.waitForTurn(sessionId, localTech, await sys.send(sessionId, localTech, tool('get_device_info', { device_id: away.deviceId })));
+    await save(sys, sessionId, 'copilot-session-local-steps');
   } finally {
     await sys.stop();
   }

@@ -59,6 +59,8 @@ export interface TestSystem {
   seed: DemoSeed;
   taskQueue: string;
   agent?: { deviceId: string; process: ChildProcess; credentialsFile: string; stop(): Promise<void>; start(): void };
+  /** The Messages API the worker talks to (the offline model unless the test gave its own). */
+  modelUrl: string;
   /** Requests the offline model answered (and the latest Messages API bodies it received, in `requests`). */
   modelStats: { messages: number; countTokens: number; requests?: unknown[] };
   /** The worker's activities, for tests that call one directly (with MockActivityEnvironment). */
@@ -528,6 +530,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
 
   return {
     modelStats: model.stats,
+    modelUrl,
     metricsUrls: { api: metricsListeners[0]!.url, worker: metricsListeners[1]?.url },
     activities: createActivities(deps),
     redisServer: dedicated,

@@ -176,6 +176,25 @@ it('shows a denial with its reason, and marks output the detector flagged as unt
   await tech.context().close();
 });
 
+it('shows a command waiting for an offline device, until when, and cancels it with its button', async () => {
+  const offline = await sys.enrollDevice('console-offline');
+  const tech = await signIn('technician');
+  const composer = tech.getByLabel('Message to the copilot');
+  await composer.fill(toolCall('get_device_info', { device_id: offline.deviceId, wait_for_device: true }));
+  await composer.press('Enter');
+  const wait = tech.locator('.step.tool.running .waiting');
+  await wait.waitFor({ timeout: 30_000 });
+  expect(await wait.innerText()).toMatch(/^⏳ console-offline is offline: queued until .+, runs when it reconnects/);
+  await tech.locator('.live li.command-waiting').waitFor();
+  await shot(tech, 'chat-command-waiting');
+  await wait.getByRole('button', { name: 'Cancel the command on console-offline' }).click();
+  const cancelled = tech.locator('.step.tool.failed');
+  await cancelled.waitFor({ timeout: 30_000 });
+  expect(await cancelled.innerText()).toMatch(/get_device_info\s+failed[\s\S]*not run: cancelled by a person before it reached the device/);
+  expect(await sys.prisma.deviceCommand.count({ where: { deviceId: offline.deviceId, errorCode: 'CANCELLED', deliveredAt: null } })).toBe(1);
+  await tech.context().close();
+});
+
 it("accepts the session cookie on /console only from the console's own origin, and still takes API keys", async () => {
   const signin = await fetch(`${sys.url}/v1/auth/signin`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: person('technician').email, password: person('technician').password }) });
   const cookie = signin.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');

@@ -2,9 +2,10 @@
  * Activity options of the copilot workflows, declared once. Retries are bounded; failures a retry cannot fix
  * (types from common/failures) are not retried.
  */
-import { proxyActivities, proxyLocalActivities, type RetryPolicy } from '@temporalio/workflow';
+import { patched, proxyActivities, proxyLocalActivities, type RetryPolicy } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { NON_RETRYABLE_FAILURES } from '../common/failures';
+import { Patch } from './patches';
 
 const retry: RetryPolicy = { maximumAttempts: 5, initialInterval: '1s', nonRetryableErrorTypes: NON_RETRYABLE_FAILURES };
 
@@ -21,3 +22,11 @@ export const model = proxyActivities<Activities>({ startToCloseTimeout: '3m', he
 // attempt left waiting across the upgrade to one command path times out on its heartbeat and is retried by the
 // activity of that name, which queues the command like any other and polls its row, heartbeating.
 export const device = proxyActivities<Activities>({ startToCloseTimeout: '20m', heartbeatTimeout: '30s', retry: { ...retry, maximumAttempts: 3 } });
+
+/**
+ * Where a turn's short checks and records run: local activities since `Patch.LocalTurnSteps` (every check is the same
+ * activity code, run before the workflow goes on, failing closed as before), activity tasks in histories from before.
+ */
+export function steps(): typeof db {
+  return patched(Patch.LocalTurnSteps) ? local : db;
+}

@@ -4,7 +4,7 @@
  * as refused, and no model request includes it).
  */
 import type { SendMessageInput, TurnState } from '../common/session';
-import { db } from './activities';
+import { steps } from './activities';
 import type { TurnIds } from './run-tool';
 import type { CopilotSessionState } from './session-state';
 
@@ -14,6 +14,7 @@ import type { CopilotSessionState } from './session-state';
  * text is never part of a model request.
  */
 export async function admitMessage(ids: TurnIds, session: CopilotSessionState, turn: TurnState, message: SendMessageInput): Promise<boolean> {
+  const db = steps();
   const verified = await db.verifyMessageRequest({
     ...ids,
     ...('requestId' in message ? { requestId: message.requestId } : { claimedUserId: message.userId }),

@@ -24,7 +24,8 @@ it('never runs a command whose TTL passed while the device was offline, and says
   const agent = sys.agent!;
   await agent.stop();
   const sessionId = await sys.startSession(tech);
-  const turnId = await sys.send(sessionId, tech, toolCall('get_device_info', { device_id: agent.deviceId }));
+  // Asked to wait for the device (a read otherwise answers at once from what is known: workflows/offline-device).
+  const turnId = await sys.send(sessionId, tech, toolCall('get_device_info', { device_id: agent.deviceId, wait_for_device: true }));
   const session = await sys.waitForTurn(sessionId, tech, turnId, 60_000);
   expect(toolStepOf(session, turnId)).toMatchObject({ status: 'failed', summary: expect.stringMatching(/offline/i) });
   const [command] = await sys.prisma.deviceCommand.findMany({ where: { id: { startsWith: sessionId } } });

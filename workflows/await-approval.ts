@@ -5,7 +5,7 @@
  */
 import { condition } from '@temporalio/workflow';
 import type { ApprovalOutcome } from '../common/session';
-import { db } from './activities';
+import { db, steps } from './activities';
 import type { CopilotSessionState } from './session-state';
 
 export async function awaitApproval(session: CopilotSessionState, approvalId: string, expiresAtMs: number): Promise<ApprovalOutcome> {
@@ -16,7 +16,7 @@ export async function awaitApproval(session: CopilotSessionState, approvalId: st
     if (!woke) return db.expireApproval({ approvalId });
     const signal = session.decisions.shift()!;
     if (signal.approvalId !== approvalId) continue; // a late decision for an earlier approval
-    const verdict = await db.verifyApprovalDecision({ signal });
+    const verdict = await steps().verifyApprovalDecision({ signal });
     if (verdict.valid) return verdict.outcome;
   }
 }

@@ -2,6 +2,7 @@
  * The cage, end to end with real Temporal, PostgreSQL and simulated agent processes: tiers, approvals as signals,
  * expiry, the circuit breaker, the kill switch, invented tools, tampered digests and escalation by target count.
  */
+import { defaultPayloadConverter } from '@temporalio/common';
 import { approvalDecisionSignal } from './definitions';
 import { decodeHistory } from '../lib/history-payloads';
 import { createEnrollmentKey } from '../prisma/seed-demo';
@@ -150,7 +151,13 @@ it('trips the breaker after three rejections: the fourth call is denied without 
   expect(toolSteps(turnOf(session, fourth))).toEqual([expect.objectContaining({ status: 'denied', summary: expect.stringContaining('circuit breaker') })]);
   expect(turnOf(session, fourth).answer).toMatch(/circuit breaker/);
 
-  const scheduled = (await historyEvents(sessionId)).flatMap((e) => (e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes.activityType!.name] : []));
+  // Every activity the workflow ran, whether through the activity queue or (a turn's steps) as a local activity.
+  const scheduled = (await historyEvents(sessionId)).flatMap((e) => {
+    if (e.activityTaskScheduledEventAttributes) return [e.activityTaskScheduledEventAttributes.activityType!.name];
+    const marker = e.markerRecordedEventAttributes;
+    if (marker?.markerName !== 'core_local_activity') return [];
+    return [(defaultPayloadConverter.fromPayload(marker.details!.data!.payloads![0]!) as { activity_type: string }).activity_type];
+  });
   expect(scheduled.filter((n) => n === 'authorizeToolCall')).toHaveLength(3);
   expect(scheduled.filter((n) => n === 'runDatabaseTool')).toHaveLength(0);
   // Nothing was queued for any device: three rejected, the fourth refused before authorization.

@@ -103,9 +103,10 @@ it('finishes a turn after the worker stops mid-turn, without repeating a tool ca
   const created = await sys.request('POST', '/v1/sessions', { key, body: {} });
   const sessionId = created.body.id as string;
 
-  // With the device away, the turn parks on its device command; then the worker goes away too.
+  // With the device away, the turn parks on its device command (asked to wait for the device, not to be answered from
+  // what is known of it); then the worker goes away too.
   await agent.stop();
-  const sent = await sys.request('POST', `/v1/sessions/${sessionId}/messages`, { key, body: { text: 'what is the hostname of ACME-HQ-DEMO?' } });
+  const sent = await sys.request('POST', `/v1/sessions/${sessionId}/messages`, { key, body: { text: 'wait for it: what is the hostname of ACME-HQ-DEMO?' } });
   expect(sent.status).toBe(202);
   const waitingCommand = async () =>
     (await sys.prisma.deviceCommand.findFirst({ where: { deviceId: agent.deviceId, id: { startsWith: sessionId } } }))?.status === 'pending';

@@ -22,7 +22,7 @@ import {
   type ToolResultRef,
   type TurnState,
 } from '../common/session';
-import { db, model } from './activities';
+import { db, model, steps } from './activities';
 import { approvalDecisionSignal, callToolRequestUpdate, commandResultsSignal, copilotPausedSignal, resetBreakerRequestUpdate, resetBreakerSignal, sendMessageUpdate, stateQuery } from './definitions';
 import { admitMessage } from './admit-message';
 import { admitLegacyMessage } from './frozen/admit-legacy-message';
@@ -116,7 +116,7 @@ async function runTurn(ids: TurnIds, session: CopilotSessionState, turn: TurnSta
   for (let step = 0; step < MAX_STEPS_PER_TURN; step++) {
     let reservationId: string | undefined;
     if (patched(Patch.Guards)) {
-      const budget = await db.reserveBudget({ ...ids, step, toolResults });
+      const budget = await steps().reserveBudget({ ...ids, step, toolResults });
       if (!budget.ok) return session.refuse(turn, budget.reason);
       reservationId = budget.reservationId;
     }
@@ -124,7 +124,7 @@ async function runTurn(ids: TurnIds, session: CopilotSessionState, turn: TurnSta
     try {
       reply = await model.callModel({ ...ids, step, toolResults, reservationId });
     } catch (err) {
-      if (reservationId) await db.releaseBudget({ orgId: ids.orgId, reservationId });
+      if (reservationId) await steps().releaseBudget({ orgId: ids.orgId, reservationId });
       throw err;
     }
     session.recordModelStep(turn, step, reply);

@@ -38,6 +38,12 @@ export const Patch = {
    * that histories recorded without them do not expect.
    */
   WorkflowSpans: 'workflow-spans',
+  /**
+   * A turn's short checks and records (admitting the message, the budget reservation, authorization, the approval's
+   * verification, the tool's result) run as local activities: the same code and checks, in the workflow task that
+   * asks for them instead of a round trip through the activity queue each. Model calls stay activities.
+   */
+  LocalTurnSteps: 'local-turn-steps',
 } as const;
 
 export type PatchId = (typeof Patch)[keyof typeof Patch];

@@ -1,6 +1,7 @@
 /**
  * Layered rate limits against a dedicated Redis this test really stops: per user, per org, per tool, the agent
- * gateway's per-agent limit, and failing closed while Redis is down. Windows are scaled down (RATE_WINDOW_SCALE)
+ * gateway's per-agent limit, an org's own limits set by its admin through the policy, and failing closed while Redis
+ * is down. Windows are scaled down (RATE_WINDOW_SCALE)
  * so a test can watch them slide: a minute is 3 s here, ten minutes 30 s.
  */
 import crypto from 'node:crypto';
@@ -60,6 +61,36 @@ it('limits a tool per user by its catalog entry: network_discovery twice per (sc
   const steps = scans.map((t) => t.steps.find((s: { kind: string }) => s.kind === 'tool'));
   expect(steps.map((s) => s.status)).toEqual(['succeeded', 'succeeded', 'denied']);
   expect(steps[2].summary).toMatch(/^rate limit: network_discovery at most 2 times per 10 min per user; try again in \d+s$/);
+});
+
+it("raises a user's limits through the org's policy, as its admin would, audited as raised; null puts the default back", async () => {
+  await new Promise((r) => setTimeout(r, 3100)); // a fresh message window (the tool's, 30 s here, still holds two scans)
+  const admin = sys.keyOf('admin');
+  const policy = `/v1/orgs/${sys.seed.orgs.acme.slug}/policy`;
+  const raised = { userMessagesPerMinute: 5, orgMessagesPerHour: null, toolCallsPerUser: { network_discovery: 3 } };
+  expect((await sys.request('PUT', policy, { key: tech, body: { overrides: [], rateLimits: raised } })).status).toBe(404);
+  expect((await sys.request('PUT', policy, { key: admin, body: { overrides: [], rateLimits: raised } })).status).toBe(200);
+  expect((await sys.request('GET', policy, { key: admin })).body.rateLimits).toMatchObject({
+    userMessagesPerMinute: 5,
+    orgMessagesPerHour: 14,
+    toolCallsPerUser: { network_discovery: { max: 3, windowSeconds: 600 }, manage_service: { max: 30, windowSeconds: 600 } },
+  });
+  const event = await sys.prisma.auditEvent.findFirst({ where: { orgId: sys.seed.orgs.acme.id, action: 'policy.limits_raised' }, orderBy: { id: 'desc' } });
+  expect(event?.data).toMatchObject({ raised: ['userMessagesPerMinute', 'toolCallsPerUser.network_discovery'] });
+
+  // A third scan within the tool's window, refused by the catalog's limit in the test before; then four messages
+  // more: five in the minute, where the default allows three.
+  const [deviceId] = [...sys.simulated.values()];
+  const sessionId = await sys.startSession(tech);
+  const turnId = await sys.send(sessionId, tech, tool('network_discovery', { device_id: deviceId, cidr: '192.168.10.0/24' }));
+  expect(turnOf(await sys.waitForTurn(sessionId, tech, turnId), turnId).steps.find((st: { kind: string }) => st.kind === 'tool').status).toBe('succeeded');
+  const turns = await burst(tech, 4);
+  expect(turns.map((t) => t.status)).toEqual(['answered', 'answered', 'answered', 'answered']);
+
+  const back = { userMessagesPerMinute: null, orgMessagesPerHour: null, toolCallsPerUser: {} };
+  expect((await sys.request('PUT', policy, { key: admin, body: { overrides: [], rateLimits: back } })).status).toBe(200);
+  expect((await sys.request('GET', policy, { key: admin })).body.rateLimits).toMatchObject({ userMessagesPerMinute: 3, toolCallsPerUser: { network_discovery: { max: 2 } } });
+  expect((await sys.request('PUT', policy, { key: admin, body: { overrides: [], rateLimits: { ...back, toolCallsPerUser: { wipe_everything: 9 } } } })).status).toBe(400);
 });
 
 describe('the agent gateway', () => {

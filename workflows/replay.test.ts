@@ -49,6 +49,8 @@ it('has the committed histories: reads, approvals, a breaker trip, and remediati
       // Once runs make workflow spans: the same scenario, its updates completing after their spans' awaits.
       'copilot-session-workflow-spans.json',
       'remediation-workflow-spans.json',
+      // Once a turn's short checks and records run as local activities (an offline device's read answered at once).
+      'copilot-session-local-steps.json',
     ]),
   );
   // The remediation child really spans two workers: the first stopped mid-run, the second finished it.
@@ -57,6 +59,8 @@ it('has the committed histories: reads, approvals, a breaker trip, and remediati
   expect(workers.size).toBe(2);
   // Before and after devices started in batches: one activity per device, then queued batches and result signals.
   const activities = (file: string) => load(file).events!.map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean);
+  // There, only the model calls (and the approval request) go through the activity queue; the turn's checks are markers.
+  expect(new Set(activities('copilot-session-local-steps.json'))).toEqual(new Set(['callModel', 'requestApproval']));
   expect(new Set(activities('remediation-worker-restart.json'))).toEqual(new Set(['dispatchDeviceCommand']));
   expect(new Set(activities('remediation-batched.json'))).toEqual(new Set(['queueDeviceCommands']));
   const batched = load('remediation-batched.json').events!;

@@ -5,7 +5,7 @@
 import { executeChild, patched, workflowInfo } from '@temporalio/workflow';
 import { BREAKER_DENIAL, PAUSED_DENIAL, type ToolResultRef, type TurnState } from '../common/session';
 import { remediationWorkflowId } from '../common/ids';
-import { db } from './activities';
+import { db as tasks, steps } from './activities';
 import { awaitApproval } from './await-approval';
 import { runDeviceCommands } from './device-commands';
 import { dispatchEachCommand } from './frozen/dispatch-each-command';
@@ -29,11 +29,12 @@ export async function runTool(ids: TurnIds, session: CopilotSessionState, turn: 
     // before it replay without it. The denial stands whether or not the audit write succeeds.
     if (patched(Patch.AuditLocalDenials)) {
       const rule = session.breaker.tripped ? 'breaker' : 'paused';
-      await db.recordLocalDenial({ ...ids, userId: turn.userId, toolUseId: toolUse.id, tool: toolUse.name, rule, reason: local }).catch(() => undefined);
+      await steps().recordLocalDenial({ ...ids, userId: turn.userId, toolUseId: toolUse.id, tool: toolUse.name, rule, reason: local }).catch(() => undefined);
     }
     return { toolUseId: toolUse.id, deniedReason: local };
   }
 
+  const db = steps();
   const auth = await db.authorizeToolCall({ ...ids, userId: turn.userId, toolUse, tainted: session.tainted });
   const step: ToolStep = session.addToolStep(turn, {
     kind: 'tool',
@@ -47,7 +48,7 @@ export async function runTool(ids: TurnIds, session: CopilotSessionState, turn: 
   if (auth.decision === 'deny') return ref;
 
   if (auth.decision === 'approve') {
-    const request = await db.requestApproval({ ...ids, invocationId: auth.invocationId, tier: auth.tier, digest: auth.digest, targets: auth.targets });
+    const request = await tasks.requestApproval({ ...ids, invocationId: auth.invocationId, tier: auth.tier, digest: auth.digest, targets: auth.targets });
     step.status = 'awaiting_approval';
     step.approvalId = request.approvalId;
     session.pendingApproval = { approvalId: request.approvalId, tool: toolUse.name, tier: auth.tier, expiresAt: request.expiresAt };
@@ -57,7 +58,7 @@ export async function runTool(ids: TurnIds, session: CopilotSessionState, turn: 
       step.status = 'rejected';
       step.summary = outcome.status === 'cancelled' ? outcome.reason : `${outcome.status}${outcome.reason ? `: ${outcome.reason}` : ''}`;
       if ((outcome.status === 'rejected' || outcome.status === 'expired') && session.rejected()) {
-        await db.recordBreakerTrip({ sessionId: ids.sessionId, orgId: ids.orgId, streak: session.breaker.streak });
+        await tasks.recordBreakerTrip({ sessionId: ids.sessionId, orgId: ids.orgId, streak: session.breaker.streak });
       }
       return ref;
     }

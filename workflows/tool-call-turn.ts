@@ -7,7 +7,7 @@
  * around them.
  */
 import type { TurnState, WorkflowRequestRef } from '../common/session';
-import { db } from './activities';
+import { steps } from './activities';
 import { runTool, type TurnIds } from './run-tool';
 import type { CopilotSessionState } from './session-state';
 
@@ -15,6 +15,7 @@ import type { CopilotSessionState } from './session-state';
 export const mcpToolUseId = (turnId: string) => `mcp-${turnId}`;
 
 export async function runToolCallTurn(ids: TurnIds, session: CopilotSessionState, turn: TurnState, request: WorkflowRequestRef): Promise<void> {
+  const db = steps();
   const verified = await db.verifyToolCallRequest({ ...ids, requestId: request.requestId });
   if (!verified.ok) return session.refuse(turn, verified.reason);
   turn.userId = verified.userId;

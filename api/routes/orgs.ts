@@ -33,6 +33,15 @@ export const resumeCopilot = pauseRoute(false);
 
 const TierValue = z.number().int().min(1).max(4);
 
+/** The org's own rate limits; null (a tool not listed) puts the default back. Omitted: left as they are. */
+const RateLimitsBody = z
+  .object({
+    userMessagesPerMinute: z.number().int().min(1).max(10_000).nullable().describe('messages each user may send per minute'),
+    orgMessagesPerHour: z.number().int().min(1).max(1_000_000).nullable().describe('messages the whole org may send per hour'),
+    toolCallsPerUser: z.record(z.string().max(100), z.number().int().min(1).max(100_000)).describe("per tool, calls each user may make in the tool's own window"),
+  })
+  .strict();
+
 export const getPolicy = defineRoute({
   method: 'get',
   path: '/v1/orgs/:id/policy',
@@ -50,6 +59,7 @@ export const getPolicy = defineRoute({
         defaults: DEFAULT_POLICY,
         overrides: overrides.map((o) => ({ tool: o.tool, action: o.action, tier: o.tier, setBy: o.setBy, updatedAt: o.updatedAt.toISOString() })),
         approvalTtlSeconds: { t3: org.approvalTtlT3Seconds, t4: org.approvalTtlT4Seconds },
+        rateLimits: orgs.rateLimitsView(ctx.deps, org),
       },
     };
   },
@@ -58,7 +68,7 @@ export const getPolicy = defineRoute({
 export const putPolicy = defineRoute({
   method: 'put',
   path: '/v1/orgs/:id/policy',
-  summary: "Replace the org's tier overrides and approval expiry (admins; lowering a default tier is audited)",
+  summary: "Replace the org's tier overrides, and set its approval expiry and rate limits when given (admins; lowering a default tier is audited)",
   tag: 'orgs',
   auth: 'user',
   params: OrgParams,
@@ -68,6 +78,7 @@ export const putPolicy = defineRoute({
         .array(z.object({ tool: z.string().max(100), action: z.string().max(40).default('*'), tier: TierValue }).strict())
         .max(100),
       approvalTtlSeconds: z.object({ t3: z.number().int().min(2).max(7 * 86_400), t4: z.number().int().min(2).max(7 * 86_400) }).strict().optional(),
+      rateLimits: RateLimitsBody.optional(),
     })
     .strict(),
   responses: { 200: 'Saved', 400: 'Invalid body', 401: 'No valid API key', 404: 'Unknown organization' },

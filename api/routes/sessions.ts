@@ -2,6 +2,7 @@
  * Copilot sessions: start one, send it a message (a turn), list them, read one's transcript, steps and state, and
  * its audit timeline. The operations are services/sessions.ts's; this file parses and shapes the answers.
  */
+import { messageWindows, orgRateLimitsOf } from '../../lib/org-rate-limits';
 import { z } from 'zod';
 import { BreakerResetAnswer, MessageAcceptedAnswer, SessionAnswer, SessionCreatedAnswer, SessionsAnswer, TimelineAnswer } from '../../common/api-answers';
 import { MAX_MESSAGE_CHARS, TOOL_CALL_MESSAGE_KIND, type SessionState } from '../../common/session';
@@ -85,8 +86,9 @@ export const getSession = defineRoute({
   responses: { 200: 'The session', 400: 'Invalid id', 401: 'No valid API key', 404: 'Unknown session' },
   response: SessionAnswer,
   async handler(ctx) {
-    const { session, messages, steps, flagged, usage, messagesInWindow, state } = await sessions.viewSession(ctx, ctx.params.id);
-    const { userMessages } = ctx.deps.config.guards.rates;
+    const { session, messages, steps, flagged, usage, messagesInWindow, state, waiting } = await sessions.viewSession(ctx, ctx.params.id);
+    // The org's own message limit where its admins set one.
+    const { userMessages } = messageWindows(ctx.deps.config.guards.rates, orgRateLimitsOf(session.org));
     return {
       status: 200,
       body: {
@@ -121,6 +123,14 @@ export const getSession = defineRoute({
           flagged: flagged.has(t.id),
           createdAt: t.createdAt.toISOString(),
           completedAt: t.completedAt?.toISOString() ?? null,
+          waiting: (waiting.get(t.id) ?? []).map((c) => ({
+            commandId: c.id,
+            device: c.device.name,
+            online: c.device.online,
+            lastSeenAt: c.device.lastSeenAt?.toISOString() ?? null,
+            status: c.status as 'pending' | 'delivered',
+            expiresAt: c.expiresAt.toISOString(),
+          })),
         })),
       },
     };

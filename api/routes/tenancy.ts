@@ -143,7 +143,7 @@ export const moveDevice = defineRoute({
     .object({ name: Name.optional(), siteId: z.uuid().optional(), groupId: z.uuid().nullable().optional() })
     .strict()
     .refine((b) => Object.keys(b).length > 0, 'nothing to change'),
-  responses: { 200: 'Updated', 400: 'Invalid body', 401: 'Not authenticated', 404: 'Unknown device, site or group' },
+  responses: { 200: 'Updated', 400: 'Invalid body', 401: 'Not authenticated', 404: 'Unknown device, site or group', 409: 'Name taken in the organization' },
   response: DeviceUpdatedAnswer,
   async handler(ctx) {
     const updated = await tenancy.moveDevice(ctx, ctx.params.id, ctx.body);

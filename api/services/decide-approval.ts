@@ -103,7 +103,8 @@ export async function decideApproval({ deps, principal }: Caller, req: DecisionR
     sessionId: approval.sessionId,
     data: { channel: req.channel, reason: req.reason ?? null, tool: approval.toolName, tier: approval.tier, digest: approval.digest },
   });
-  const decided = await deps.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } });
+  // The row as the claim above wrote it (the claim succeeded only with these values): no second read.
+  const decided: Approval = { ...approval, status: req.decision, decidedBy: principal.userId, decidedAt: now, channel: req.channel, reason: req.reason ?? null };
   if (req.deliverInBackground) {
     void deliverDecision(deps, decided);
     return { approval: decided, delivered: false };

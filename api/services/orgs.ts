@@ -1,10 +1,11 @@
 /**
- * The operations of organization controls, one each: the copilot kill switch, the org's tier policy and approval
- * expiry, its budget and usage, its copilot state, and its rule for e-mailed approval links. Each holds its queries
+ * The operations of organization controls, one each: the copilot kill switch, the org's tier policy, approval
+ * expiry and rate limits, its budget and usage, its copilot state, and its rule for e-mailed approval links. Each holds its queries
  * and its audit event; the routes in routes/orgs.ts and routes/email-approvals.ts parse, call and shape the answer.
  * Another org's id answers exactly like an unknown one.
  */
-import { isToolName } from '../../common/tools';
+import { isToolName, TOOLS, toolOf } from '../../common/tools';
+import { messageWindows, orgRateLimitsOf } from '../../lib/org-rate-limits';
 import { copilotPausedSignal } from '../../workflows/definitions';
 import { lowersDefault, policyActions } from '../../cage/policy';
 import { AppError, AppErrorCode } from '../../lib/app-error';
@@ -47,6 +48,20 @@ export async function getPolicy({ deps, principal }: Caller, orgRef: string) {
 export interface PolicyInput {
   overrides: { tool: string; action: string; tier: number }[];
   approvalTtlSeconds?: { t3: number; t4: number };
+  rateLimits?: { userMessagesPerMinute: number | null; orgMessagesPerHour: number | null; toolCallsPerUser: Record<string, number> };
+}
+
+/** The rate limits in force for the org: its own where set, the deployment's and the catalog's otherwise. */
+export function rateLimitsView(deps: ApiDeps, org: Parameters<typeof orgRateLimitsOf>[0]) {
+  const own = orgRateLimitsOf(org);
+  const { userMessages, orgMessages } = messageWindows(deps.config.guards.rates, own);
+  const toolCallsPerUser = Object.fromEntries(TOOLS.map((t) => [t.name, { max: own.toolCalls[t.name] ?? t.rateLimit.max, windowSeconds: t.rateLimit.windowSeconds }]));
+  return {
+    userMessagesPerMinute: userMessages.max,
+    orgMessagesPerHour: orgMessages.max,
+    toolCallsPerUser,
+    custom: { userMessagesPerMinute: own.userMessagesPerMinute, orgMessagesPerHour: own.orgMessagesPerHour, toolCallsPerUser: own.toolCalls },
+  };
 }
 
 /** Replaces the org's tier overrides and approval expiry (admins); lowering a default tier is audited as such. */
@@ -65,14 +80,33 @@ export async function replacePolicy({ deps, principal }: Caller, orgRef: string,
     if (seen.has(key)) throw new AppError(AppErrorCode.BadRequest, `body.overrides.${i}: ${o.tool} "${o.action}" is listed twice`);
     seen.add(key);
   }
+  for (const tool of Object.keys(input.rateLimits?.toolCallsPerUser ?? {})) {
+    if (!isToolName(tool)) throw new AppError(AppErrorCode.BadRequest, `body.rateLimits.toolCallsPerUser: unknown tool "${tool}"`);
+  }
   await deps.prisma.$transaction(async (tx) => {
     await tx.policyOverride.deleteMany({ where: { orgId: org.id } });
     for (const o of input.overrides) await tx.policyOverride.create({ data: { orgId: org.id, tool: o.tool, action: o.action, tier: o.tier, setBy: principal.userId } });
     if (input.approvalTtlSeconds) {
       await tx.organization.update({ where: { id: org.id }, data: { approvalTtlT3Seconds: input.approvalTtlSeconds.t3, approvalTtlT4Seconds: input.approvalTtlSeconds.t4 } });
     }
+    const limits = input.rateLimits;
+    if (limits) {
+      await tx.organization.update({
+        where: { id: org.id },
+        data: { rateUserMessagesPerMinute: limits.userMessagesPerMinute, rateOrgMessagesPerHour: limits.orgMessagesPerHour, rateToolCalls: limits.toolCallsPerUser },
+      });
+    }
     const lowered = input.overrides.filter((o) => lowersDefault(o.tool, o.action, o.tier));
-    await audit(tx, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: lowered.length ? 'policy.lowered' : 'policy.updated', target: org.slug, data: { overrides: input.overrides, lowered, approvalTtlSeconds: input.approvalTtlSeconds ?? null } });
+    // Which limits now allow more than the defaults: a loosening, named in the event like a lowered tier is.
+    const raised = limits ? raisedLimits(deps, limits) : [];
+    await audit(tx, {
+      orgId: org.id,
+      actorType: 'user',
+      actorId: principal.userId,
+      action: lowered.length ? 'policy.lowered' : raised.length ? 'policy.limits_raised' : 'policy.updated',
+      target: org.slug,
+      data: { overrides: input.overrides, lowered, approvalTtlSeconds: input.approvalTtlSeconds ?? null, rateLimits: limits ?? null, raised },
+    });
   });
   return org;
 }
@@ -142,4 +176,14 @@ export async function setEmailApprovalRule({ deps, system, principal }: Caller, 
   const saved = await deps.prisma.organization.update({ where: { id: org.id }, data: { emailLinksNeedSignIn: signInForEveryTier } });
   await audit(system, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: 'org.email_approvals_set', target: org.slug, data: { signInForEveryTier, before: org.emailLinksNeedSignIn } });
   return saved;
+}
+
+/** The limits of `input` above the deployment's defaults and the catalog's, by name. */
+function raisedLimits(deps: ApiDeps, input: NonNullable<PolicyInput['rateLimits']>): string[] {
+  const { userMessages, orgMessages } = deps.config.guards.rates;
+  const raised: string[] = [];
+  if (input.userMessagesPerMinute !== null && input.userMessagesPerMinute > userMessages.max) raised.push('userMessagesPerMinute');
+  if (input.orgMessagesPerHour !== null && input.orgMessagesPerHour > orgMessages.max) raised.push('orgMessagesPerHour');
+  for (const [tool, max] of Object.entries(input.toolCallsPerUser)) if (isToolName(tool) && max > toolOf(tool).rateLimit.max) raised.push(`toolCallsPerUser.${tool}`);
+  return raised;
 }

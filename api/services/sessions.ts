@@ -142,7 +142,19 @@ export async function viewSession({ deps, principal }: Caller, sessionId: string
     liveState(deps, session.workflowId),
   ]);
   const flagged = new Set(flaggedEvents.map((e) => (e.data as { invocationId?: string }).invocationId));
-  return { session, messages, steps, flagged, usage, messagesInWindow, state };
+  // Nobody waits in silence: the commands of running steps still waiting for their device (or running on it).
+  const running = steps.filter((t) => t.status === 'running' && t.execution !== null && (t.execution as { type?: string }).type === 'devices').map((t) => t.id);
+  const unfinished = running.length
+    ? await deps.prisma.deviceCommand.findMany({
+        where: { invocationId: { in: running }, orgId: session.orgId, reportTo: session.workflowId, status: { in: ['pending', 'delivered'] } },
+        include: { device: { select: { name: true, online: true, lastSeenAt: true } } },
+        orderBy: { createdAt: 'asc' },
+        take: 50,
+      })
+    : [];
+  const waiting = new Map<string, typeof unfinished>();
+  for (const c of unfinished) waiting.set(c.invocationId, [...(waiting.get(c.invocationId) ?? []), c]);
+  return { session, messages, steps, flagged, usage, messagesInWindow, state, waiting };
 }
 
 /**

@@ -3,6 +3,7 @@
  * and device groups (the org's admins), and rename or move a device. Each holds its queries and its audit event;
  * the routes in routes/tenancy.ts parse, call and shape the answer. Another org's id answers like an unknown one.
  */
+import { Prisma } from '@prisma/client';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { audit } from '../../audit/log';
 import { tenantTransaction } from '../../lib/tenant-db';
@@ -89,7 +90,16 @@ export async function moveDevice({ deps, system, principal }: Caller, deviceId: 
   // A device moved to another site leaves its group unless a group of the new site is named.
   const groupId = input.groupId !== undefined ? input.groupId : siteId === device.siteId ? device.groupId : null;
   if (groupId && !(await deps.prisma.deviceGroup.findFirst({ where: { id: groupId, siteId } }))) throw AppError.notFound('group');
-  const updated = await deps.prisma.device.update({ where: { id: device.id }, data: { name: input.name ?? device.name, siteId, groupId } });
+  if (input.name && input.name !== device.name && (await deps.prisma.device.findUnique({ where: { orgId_name: { orgId: device.orgId, name: input.name } } }))) {
+    throw new AppError(AppErrorCode.Conflict, `body.name: another device of this organization is named "${input.name}"`);
+  }
+  const updated = await deps.prisma.device
+    .update({ where: { id: device.id }, data: { name: input.name ?? device.name, siteId, groupId } })
+    .catch((err: unknown) => {
+      // Names are unique per org: one taken between the check above and this write is refused the same way.
+      if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002') throw new AppError(AppErrorCode.Conflict, `body.name: another device of this organization is named "${input.name}"`);
+      throw err;
+    });
   await audit(system, {
     orgId: device.orgId,
     actorType: 'user',

@@ -82,6 +82,11 @@ export interface ToolDefinition<N extends string, S extends z.ZodType, R extends
   libraryScript?(input: z.output<S>): { name: string; parameters: Record<string, string> } | undefined;
   /** The stored device command the call reads: the session then reaches that command's device's site (activities/tool-reach.ts). */
   readsCommand?(input: z.output<S>): string;
+  /**
+   * A live read of its devices: a device that is offline is answered at once from what is known of it (its record,
+   * when it was last seen, its last reading of this kind) instead of waiting for it, unless `waits` (the user asked to).
+   */
+  readsLive?: { waits(input: z.output<S>): boolean };
   /** The service the call changes, or the process it kills: stopping a critical one is T4 (cage/policy.ts). */
   touches?: { kind: 'service' | 'process'; name(input: z.output<S>): string | undefined };
   runs: R;

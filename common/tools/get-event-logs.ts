@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { Tier } from '../tier';
 import { defineTool, READS } from './define-tool';
-import { DeviceId } from './inputs';
+import { DeviceId, WaitForDevice } from './inputs';
 
 export const getEventLogs = defineTool({
   name: 'get_event_logs',
@@ -10,6 +10,7 @@ export const getEventLogs = defineTool({
   input: z
     .object({
       device_id: DeviceId,
+      wait_for_device: WaitForDevice,
       log: z.string().max(64).default('System').describe('System, Application, Security, or a journal unit on Linux'),
       level: z.enum(['error', 'warning', 'info']).optional(),
       limit: z.number().int().min(1).max(200).default(50),
@@ -19,5 +20,6 @@ export const getEventLogs = defineTool({
   tier: Tier.T1,
   rateLimit: READS,
   targets: (i) => [i.device_id],
+  readsLive: { waits: (i) => i.wait_for_device === true },
   runs: { command: 'get_event_logs', params: (i) => ({ log: i.log, level: i.level, limit: i.limit, sinceHours: i.since_hours }) },
 });

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { Tier } from '../tier';
 import { defineTool, READS } from './define-tool';
-import { DeviceId } from './inputs';
+import { DeviceId, WaitForDevice } from './inputs';
 
 export const listProcesses = defineTool({
   name: 'list_processes',
@@ -10,6 +10,7 @@ export const listProcesses = defineTool({
   input: z
     .object({
       device_id: DeviceId,
+      wait_for_device: WaitForDevice,
       sort_by: z.enum(['cpu', 'memory']).default('cpu'),
       limit: z.number().int().min(1).max(200).default(25),
     })
@@ -17,5 +18,6 @@ export const listProcesses = defineTool({
   tier: Tier.T1,
   rateLimit: READS,
   targets: (i) => [i.device_id],
+  readsLive: { waits: (i) => i.wait_for_device === true },
   runs: { command: 'list_processes', params: (i) => ({ sortBy: i.sort_by, limit: i.limit }) },
 });

@@ -21,6 +21,8 @@ export const SessionEventType = Object.freeze({
   ApprovalDecided: 'approval:decided',
   BreakerTripped: 'breaker:tripped',
   RemediationProgress: 'remediation:progress',
+  CommandWaiting: 'command:waiting',
+  TurnEnded: 'turn:ended',
 });
 
 /** The tools that run as a remediation (followed at #/remediations/<invocation id>); from common/tools. */

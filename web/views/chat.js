@@ -156,6 +156,8 @@ export function chatView(main, ctx, [sessionId]) {
     // A tool call's row is written when its result is recorded, a moment before the workflow's state says so: a
     // step the row says has finished is shown finished (and never as running with its result already flagged).
     const recorded = new Map(session.steps.filter((st) => FINISHED.has(st.status)).map((st) => [st.id, st]));
+    // Commands still waiting for their device, by tool call: shown on the step, each with a Cancel button.
+    const waiting = new Map(session.steps.filter((st) => st.waiting?.length).map((st) => [st.id, st.waiting]));
     const settled = (st) => {
       const row = st.kind === 'tool' && st.status === 'running' && recorded.get(st.invocationId);
       return row ? { ...st, status: row.status, summary: row.summary ?? st.summary } : st;
@@ -163,10 +165,10 @@ export function chatView(main, ctx, [sessionId]) {
     const nodes = session.turns.map((turn, i) => {
       // A model step without tool calls is the answer, shown once below the steps.
       turn = { ...turn, steps: turn.steps.filter((st) => st.kind !== 'model' || st.toolCalls?.length).map(settled) };
-      const signature = JSON.stringify([turn, [...flagged], turn.steps.map((st) => progress.get(st.invocationId))]);
+      const signature = JSON.stringify([turn, [...flagged], turn.steps.map((st) => [progress.get(st.invocationId), waiting.get(st.invocationId)])]);
       const known = turnNodes.get(turn.turnId);
       if (known?.signature === signature) return known.node;
-      const node = renderTurn(turn, i + 1, users.get(turn.turnId), flagged);
+      const node = renderTurn(turn, i + 1, users.get(turn.turnId), flagged, waiting);
       turnNodes.set(turn.turnId, { signature, node });
       return node;
     });
@@ -176,20 +178,20 @@ export function chatView(main, ctx, [sessionId]) {
     if (!session.turns.length) replace(transcript, el('p', { class: 'muted' }, 'No message yet.'));
   }
 
-  function renderTurn(turn, n, userText, flagged) {
+  function renderTurn(turn, n, userText, flagged, waiting) {
     const done = ['answered', 'refused', 'failed'].includes(turn.status);
     return el(
       'article',
       { class: `turn ${turn.status}`, 'aria-label': `Turn ${n}`, 'data-turn': turn.turnId },
       el('div', { class: 'msg user' }, el('span', { class: 'who' }, 'You'), el('p', {}, userText ?? '')),
-      el('ol', { class: 'steps', 'aria-label': 'Steps' }, turn.steps.map((st) => renderStep(st, flagged)).filter(Boolean)),
+      el('ol', { class: 'steps', 'aria-label': 'Steps' }, turn.steps.map((st) => renderStep(st, flagged, waiting)).filter(Boolean)),
       done
         ? el('div', { class: `msg copilot ${turn.status}` }, el('span', { class: 'who' }, turn.status === 'answered' ? 'Copilot' : `Copilot (${turn.status})`), el('p', {}, turn.answer ?? turn.error ?? ''))
         : el('p', { class: 'muted working' }, turn.status === 'queued' ? 'Queued…' : 'Working…'),
     );
   }
 
-  function renderStep(st, flagged) {
+  function renderStep(st, flagged, waiting) {
     if (st.kind === 'model') return st.text ? el('li', { class: 'step model' }, el('span', { class: 'who' }, 'Copilot'), ' ', st.text) : null;
     const isFlagged = st.invocationId && flagged.has(st.invocationId);
     const head = el(
@@ -211,12 +213,30 @@ export function chatView(main, ctx, [sessionId]) {
     }
     if (isFlagged) body.push(el('p', { class: 'warning', role: 'note' }, 'Flagged as untrusted: this output contains text that looks like instructions. It was shown to the copilot fenced as data, and the next tool call needs an approver.'));
     if (st.status === 'awaiting_approval' && st.approvalId) body.push(approvalSlot(st.approvalId));
+    if (st.status === 'running' && st.invocationId) for (const w of waiting.get(st.invocationId) ?? []) body.push(waitingCommand(w));
     if (REMEDIATION_TOOLS.includes(st.tool) && st.invocationId) {
       const p = progress.get(st.invocationId);
       if (p) body.push(progressBar(p.total ? Math.round(((p.succeeded + p.failed) / p.total) * 100) : 0, 'Remediation progress', `${p.succeeded + p.failed} of ${p.total} devices done (${p.failed} failed)`));
       body.push(el('p', {}, el('a', { href: `#/remediations/${st.invocationId}` }, 'Open the remediation: progress per device, pause, resume, cancel')));
     }
     return el('li', { class: `step tool ${st.status}${isFlagged ? ' flagged' : ''}` }, head, body);
+  }
+
+  /** A command waiting for its device: which, since when it is away, until when it waits, and a Cancel button. */
+  function waitingCommand(w) {
+    const mine = session.userId === ctx.user.id || ctx.hasRole('admin');
+    const where = w.status === 'delivered'
+      ? `sent to ${w.device}, waiting for its result`
+      : w.online
+        ? `waiting to be sent to ${w.device}`
+        : `${w.device} is offline${w.lastSeenAt ? ` (last seen ${new Date(w.lastSeenAt).toLocaleString()})` : ''}: queued until ${new Date(w.expiresAt).toLocaleTimeString()}, runs when it reconnects`;
+    const cancel = w.status === 'pending' && mine
+      ? el('button', { type: 'button', onclick: (e) => {
+          e.target.disabled = true;
+          post(`/v1/commands/${encodeURIComponent(w.commandId)}/cancel`).then(load, (err) => (replace(error, err.message), (e.target.disabled = false)));
+        } }, `Cancel the command on ${w.device}`)
+      : null;
+    return el('p', { class: 'waiting', role: 'status' }, '⏳ ', where, ' ', cancel);
   }
 
   /** The inline decision form for approvers of the org; a note for everyone else. */
@@ -243,13 +263,15 @@ export function chatView(main, ctx, [sessionId]) {
   const unwatch = watchSession(sessionId, (e) => {
     if (e.type === SessionEventType.RemediationProgress && e.invocationId && e.progress) progress.set(e.invocationId, e.progress);
     const line = describe(e);
+    // The turn's answer is pushed: read it back now, and once more shortly (the workflow records it a moment after).
+    if (e.type === SessionEventType.TurnEnded) return void (load(), setTimeout(load, 300));
     if (line) {
       live.append(el('li', { class: e.type.replace(':', '-') }, line));
       while (live.children.length > 8) live.firstElementChild.remove();
     }
     soon();
   });
-  // The turn's end is read back (no event says "answered"): poll while something is going on.
+  // Besides the pushed turn:ended, poll while something is going on (a refusal or failure is not pushed).
   const poll = setInterval(() => {
     if (!session || session.status !== 'idle' || session.turns.some((t) => t.status === 'queued' || t.status === 'running')) void load();
   }, 1500);
@@ -280,6 +302,8 @@ function describe(e) {
       return `${e.status === 'approved' ? '✓ approved' : '✗ rejected'}${e.text ? `: ${e.text}` : ''}`;
     case SessionEventType.BreakerTripped:
       return `Circuit breaker: ${e.text}`;
+    case SessionEventType.CommandWaiting:
+      return `⏳ ${e.text ?? 'a command waits for its device'}`;
     case SessionEventType.RemediationProgress:
       return e.progress ? `remediation: ${e.progress.succeeded + e.progress.failed} of ${e.progress.total} devices done` : null;
     default:
