@@ -11,7 +11,7 @@ import { normalize } from './normalize';
 import { RULES, prefilterSources, type Category } from './injection-rules';
 import { DECODED_MARGIN, MODEL_VERSION, SHORT_DECODED_MARGIN, leaning, modelFinding, modelScan, past, type SegmentScore } from './injection-model';
 
-export const DETECTOR_VERSION = `rules-4+${MODEL_VERSION}`;
+export const DETECTOR_VERSION = `rules-5+${MODEL_VERSION}`;
 export type Channel = 'direct' | 'indirect';
 
 export interface Span {
@@ -63,6 +63,20 @@ function printable(s: string): boolean {
 }
 
 /**
+ * The base64 runs in a match that may go on over line breaks: one run when it is wrapped the way MIME and PEM wrap
+ * (every line but the last as long as the first, the last no longer), otherwise each line of its own. A line of
+ * base64 put between other lines that merely use its alphabet (a rule of underscores above, a signature's armour
+ * below) is then read as the sentence it hides, not as garbage around it.
+ */
+function base64Runs(match: string): { run: string; wrapped: boolean }[] {
+  if (!match.includes('\n')) return [{ run: match, wrapped: false }];
+  const lines = match.split(/\r?\n/);
+  const width = lines[0]!.length;
+  if (lines.every((l, i) => (i < lines.length - 1 ? l.length === width : l.length <= width))) return [{ run: lines.join(''), wrapped: true }];
+  return lines.filter((l) => l.length >= 24).map((run) => ({ run, wrapped: false }));
+}
+
+/**
  * Text hidden in encoded runs: base64, hex, and URL-encoding. `opaque` when nothing of the text showed before
  * decoding (base64, hex); URL-encoding leaves most letters as they were. `wrapped` when a base64 run went on over
  * line breaks (decoded as one).
@@ -77,11 +91,11 @@ function decodedRuns(text: string): { text: string; opaque: boolean; wrapped?: b
   // decoded line by line, a mail's body would be fragments cut mid-word, each of them short.
   for (const m of text.matchAll(/(?:^|[^A-Za-z0-9+/_-])([A-Za-z0-9+/_-]{24,}={0,2}(?:\r?\n[A-Za-z0-9+/_-]{4,}={0,2}(?=\r?\n|$)){0,2048})/g)) {
     if (out.length >= MAX_DECODED_RUNS) break;
-    const wrapped = m[1]!.includes('\n');
-    const run = wrapped ? m[1]!.slice(0, MAX_RUN).replace(/\r?\n/g, '') : m[1]!.slice(0, MAX_RUN);
-    // Paths and identifiers look like base64 but are mostly lower-case words with separators: skip those.
-    if (!/[A-Z]/.test(run) || !/[a-z]/.test(run)) continue;
-    push(Buffer.from(run.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8'), true, wrapped);
+    for (const { run, wrapped } of base64Runs(m[1]!.slice(0, MAX_RUN))) {
+      // Paths and identifiers look like base64 but are mostly lower-case words with separators: skip those.
+      if (!/[A-Z]/.test(run) || !/[a-z]/.test(run)) continue;
+      push(Buffer.from(run.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8'), true, wrapped);
+    }
   }
   // Maximal hex runs (the lookbehinds above and here start a match only where a run starts, so a short run is
   // not rescanned from each of its characters), boundaries checked by hand: `\b(?:xx){16,}\b` would backtrack pair by pair on a long run

@@ -168,6 +168,21 @@ export function prefilterSources(alternatives: string[]): { words?: string; symb
   };
 }
 
+/**
+ * Where a request to the reader starts: a sentence, a line, a list item or a quoted field (`'body': 'Get my …`, `['Get my …`).
+ * A quote alone is no start: text full of them would be tried at every one.
+ */
+const EXFIL_HEAD = `(?:^|[.!?;:\\n>*•([{-]|,(?=\\s{0,4}["']))\\s{0,4}["']?(?:(?:please|kindly|now|also|then|first)[,\\s]{1,3}|(?:could|can|would|will)\\s+you\\s+(?:please\\s+)?|i\\s+(?:need|want|would\\s+like)\\s+you\\s+to\\s+|you\\s+(?:must|should|need\\s+to|have\\s+to)\\s+)?`;
+/** Verbs that fetch data (not "download" or "fill in": forms are downloaded and mailed back). */
+const FETCH_VERBS = 'retrieve|retrive|get|fetch|pull|grab|collect|gather|compile|export|obtain|find|look\\s+up|check|access|read|extract|list|copy|dump|search|view|go\\s+through';
+/** "… and email it to", "… and share them with": the sending half. */
+const EXFIL_SEND = `\\band\\s+(?:then\\s+)?(?:e-?mail|send|forward|share|mail|upload|post|transfer|text|message|transmit|submit)\\b[^.!?\\n]{0,50}?\\b(?:to|with)\\s+`;
+const EXFIL_GATE = String.raw`and\s+(?:then\s+)?(?:e-?mail|send|forward|share|mail|upload|post|transfer|text|message|transmit|submit)\b`;
+/** To an address: a mail address, a URL or a phone number. */
+const EXFIL_TO_ADDRESS = `${EXFIL_HEAD}${byFirstLetter(FETCH_VERBS)}\\b[^.!?\\n]{0,100}?${EXFIL_SEND}(?:[^!?\\n@]{0,40}@[\\w-]+\\.\\w|[^!?\\n:]{0,30}\\bhttps?://|\\+?\\d[\\d ()-]{6,20})`;
+/** The user's data ("my …", "the user's …"), to anyone but the one asking or the reader. */
+const EXFIL_USER_DATA = `${EXFIL_HEAD}${byFirstLetter(FETCH_VERBS)}\\b[^.!?\\n]{0,40}?\\b(?:my|the\\s+user'?s|user'?s)\\b[^.!?\\n]{0,120}?${EXFIL_SEND}(?!(?:me|us|you|yourself|myself|ourselves)\\b)\\w`;
+
 export const RULES: Rule[] = [
   // Instruction override
   // English, French and Spanish in one pattern: one pass over the text instead of three
@@ -235,6 +250,15 @@ export const RULES: Rule[] = [
   rule('embedded_instruction', 0.5, `\\bplease\\b${GAP}\\b${byFirstLetter('transfer|send|share|grant|delete|remove|schedule|book|update|change|move|unlock|disable|enable|install|download|email|forward|post|withdraw|deposit|pay|purchase|buy|sell|invite|add|give|use|create|cancel|reset|deactivate|close|redirect|sign|publish|upload|set|get|find|retrieve|access|extract|list|search|fetch|look\\s+up|gather|obtain|compile|export|provide|locate')}\\b`, { indirectOnly: true , gate: [String.raw`please\b`] }),
   // Data exfiltration: send the results somewhere, to an e-mail address (half: every mailing list's footer says so)
   rule('embedded_instruction', 0.5, `\\b(send|e-?mail|forward|share|mail|upload|transfer)\\b[^.\\n]{0,80}?\\bto\\b[^.\\n]{0,30}?[\\w.+-]+@[\\w-]+(\\.[\\w-]+)+`, { indirectOnly: true , gate: [String.raw`@[\w-]+\.[\w-]`] }),
+  // Data exfiltration asked of the reader: fetch data, then send it somewhere ("Could you get my search history and
+  // email it to …", "Retrieve the access log and forward the details to …"). A request at the head of a sentence or
+  // a field (a verb that fetches, maybe after "please" or "can you"), then "and" with a verb that sends, then "to":
+  // whole when what it fetches is the user's ("my …", "the user's …", anyone it goes to but the reader) or when it goes
+  // to an address (mail, URL, phone number). An account of it ("I got my history and emailed it to …"), a form to
+  // fill in and mail back, or a request to send something to the writer ("… and send it to me") is not one.
+  // (The rule to an address is gated on the address: text without one never pays for its gaps.)
+  rule('embedded_instruction', 1, EXFIL_TO_ADDRESS, { indirectOnly: true, gate: [String.raw`@[\w-]+\.\w`, String.raw`https?://`, String.raw`\+?\d[\d ()-]{6}`] }),
+  rule('embedded_instruction', 1, EXFIL_USER_DATA, { indirectOnly: true, gate: [EXFIL_GATE] }),
   // The hiding itself as the instruction: decode this, then do what it says
   rule('encoded_payload', 1, `\\b(decode|decipher|decrypt|unscramble|deobfuscate|de-obfuscate|reverse)\\b[^.!?\\n]{0,60}?\\b(and|then)\\b[^.!?\\n]{0,20}?\\b(follow|obey|execute|run|do|perform|carry\\s+out|act\\s+on|comply\\s+with)\\s+(it|them|this|that|what|whatever|the\\s+(instructions?|commands?|text|message|result|output|content|steps?|request))\\b`, { gate: [String.raw`(?:decode|decipher|decrypt|unscramble|deobfuscate|de-obfuscate|reverse)\b`] }),
   // Instructions about the reader's answer: data has no reply of its own to shape, the assistant reading it does
