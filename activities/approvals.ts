@@ -9,6 +9,7 @@ import { FailureType } from '../common/failures';
 import { copilotWorkflowId, userMessageId } from '../common/ids';
 import type { ApprovalDecisionSignal, ApprovalOutcome } from '../common/session';
 import { isToolName, Tier } from '../common/tools';
+import { parseQualifiedName } from '../lib/mcp-upstream';
 import { confirmationPhrase } from '../cage/approval-digest';
 import { elideMiddle } from '../cage/call-view';
 import { approvalAuthority, approverSitesOf } from '../lib/approval-authority';
@@ -71,7 +72,8 @@ export function makeRequestApproval({ prisma, metrics }: ActivityDeps) {
       prisma.toolInvocation.findUnique({ where: { id: input.invocationId } }),
       prisma.copilotSession.findUnique({ where: { id: input.sessionId }, include: { org: true } }),
     ]);
-    if (!inv || !session || !isToolName(inv.toolName)) throw ApplicationFailure.nonRetryable('tool invocation not found', FailureType.NotFound);
+    // A catalog tool, or an upstream MCP server's (upstream.<server>.<tool>), as authorization recorded it.
+    if (!inv || !session || !(isToolName(inv.toolName) || parseQualifiedName(inv.toolName))) throw ApplicationFailure.nonRetryable('tool invocation not found', FailureType.NotFound);
     // The requester is whoever wrote this turn (an admin may post into a technician's session), not the session's owner.
     const requestedBy = await turnAuthor(prisma, input.sessionId, input.turnId);
     if (!requestedBy) throw ApplicationFailure.nonRetryable('the author of this turn is not recorded; the call was not run', FailureType.NotFound);
@@ -155,27 +157,42 @@ export function makeVerifyApprovalDecision({ prisma }: ActivityDeps) {
     const approval = await prisma.approval.findUnique({ where: { id: signal.approvalId } });
     // Another session's approval is none of this workflow's business: refused before anything is written.
     if (approval) await assertSession(prisma, { sessionId: approval.sessionId, orgId: approval.orgId }, 'verifyApprovalDecision');
-    const problem = !approval
-      ? 'unknown approval'
-      : signal.digest !== approval.digest
-        ? 'digest does not match the approval'
-        : approval.status !== signal.decision
-          ? `no recorded ${signal.decision} decision for this approval (it is ${approval.status})`
-          : approval.decidedBy !== signal.approverId
-            ? 'the approver differs from the recorded decision'
-            : approval.tier >= Tier.T4 && signal.decision === 'approved' && signal.confirmation !== approval.confirmationPhrase
-              ? 'T4 rules not met (confirmation phrase)'
-              : await authorityProblem(prisma, approval);
-    if (problem || !approval) {
-      await audit(prisma, { orgId: approval?.orgId, actorType: 'user', actorId: signal.approverId, action: 'approval.signal_ignored', target: signal.approvalId, sessionId: approval?.sessionId, data: { reason: problem, channel: signal.channel } });
-      return { valid: false, reason: problem ?? 'unknown approval', signal };
-    }
-    const outcome: ApprovalOutcome = { status: signal.decision, approverId: signal.approverId, channel: signal.channel, reason: signal.reason };
-    await prisma.approval.update({ where: { id: approval.id }, data: { signaledAt: approval.signaledAt ?? new Date(), recordedAt: approval.recordedAt ?? new Date() } });
-    await markInvocation(prisma, approval.invocationId, outcome);
+    const verdict = await checkRecordedDecision(prisma, approval, signal);
+    if (!verdict.valid || !approval) return { ...verdict, signal };
+    await markInvocation(prisma, approval.invocationId, verdict.outcome);
     await publishSessionEvent(prisma, { sessionId: approval.sessionId, turnId: '', type: 'approval:decided', approvalId: approval.id, status: signal.decision, text: signal.reason });
-    return { valid: true, outcome, signal };
+    return { ...verdict, signal };
   };
+}
+
+/**
+ * The checks of a signalled decision against the record, shared by every workflow that waits for an approval (a
+ * session's tool call, a terminal request): ignored and audited unless it matches; recorded as delivered if it does.
+ * The caller has checked that the approval is its own.
+ */
+export async function checkRecordedDecision(
+  prisma: ActivityDeps['prisma'],
+  approval: Approval | null,
+  signal: ApprovalDecisionSignal,
+): Promise<{ valid: true; outcome: ApprovalOutcome } | { valid: false; reason: string }> {
+  const problem = !approval
+    ? 'unknown approval'
+    : signal.digest !== approval.digest
+      ? 'digest does not match the approval'
+      : approval.status !== signal.decision
+        ? `no recorded ${signal.decision} decision for this approval (it is ${approval.status})`
+        : approval.decidedBy !== signal.approverId
+          ? 'the approver differs from the recorded decision'
+          : approval.tier >= Tier.T4 && signal.decision === 'approved' && signal.confirmation !== approval.confirmationPhrase
+            ? 'T4 rules not met (confirmation phrase)'
+            : await authorityProblem(prisma, approval);
+  if (problem || !approval) {
+    await audit(prisma, { orgId: approval?.orgId, actorType: 'user', actorId: signal.approverId, action: 'approval.signal_ignored', target: signal.approvalId, sessionId: approval?.sessionId, data: { reason: problem, channel: signal.channel } });
+    return { valid: false, reason: problem ?? 'unknown approval' };
+  }
+  const outcome: ApprovalOutcome = { status: signal.decision, approverId: signal.approverId, channel: signal.channel, reason: signal.reason };
+  await prisma.approval.update({ where: { id: approval.id }, data: { signaledAt: approval.signaledAt ?? new Date(), recordedAt: approval.recordedAt ?? new Date() } });
+  return { valid: true, outcome };
 }
 
 /**
@@ -185,38 +202,49 @@ export function makeVerifyApprovalDecision({ prisma }: ActivityDeps) {
 export function makeExpireApproval({ prisma }: ActivityDeps) {
   return async function expireApproval({ approvalId }: { approvalId: string }): Promise<ApprovalOutcome> {
     await assertApprovalOfCaller(prisma, approvalId, 'expireApproval');
-    const expired = await prisma.approval.updateMany({ where: { id: approvalId, status: 'pending' }, data: { status: 'expired', decidedAt: new Date() } });
-    const approval = await prisma.approval.findUniqueOrThrow({ where: { id: approvalId } });
-    const decided = approval.status === 'approved' || approval.status === 'rejected';
-    const problem = decided ? await authorityProblem(prisma, approval) : null;
-    if (problem) {
-      await audit(prisma, { orgId: approval.orgId, actorType: 'user', actorId: approval.decidedBy, action: 'approval.signal_ignored', target: approvalId, sessionId: approval.sessionId, data: { reason: problem, channel: approval.channel } });
-    }
-    const outcome: ApprovalOutcome =
-      decided && !problem
-        ? { status: approval.status as 'approved' | 'rejected', approverId: approval.decidedBy ?? undefined, channel: approval.channel ?? undefined, reason: approval.reason ?? undefined }
-        : { status: 'expired' };
-    await prisma.approval.updateMany({ where: { id: approvalId, recordedAt: null }, data: { recordedAt: new Date() } });
-    if (expired.count === 1) {
-      await audit(prisma, { orgId: approval.orgId, actorType: 'system', action: 'approval.expired', target: approvalId, sessionId: approval.sessionId, data: { tool: approval.toolName } });
-    }
+    const { approval, outcome } = await expireRecordedApproval(prisma, approvalId);
     await markInvocation(prisma, approval.invocationId, outcome);
     return outcome;
   };
+}
+
+/** The record's side of an expiry, shared by every workflow that waits for an approval. */
+export async function expireRecordedApproval(prisma: ActivityDeps['prisma'], approvalId: string): Promise<{ approval: Approval; outcome: ApprovalOutcome }> {
+  const expired = await prisma.approval.updateMany({ where: { id: approvalId, status: 'pending' }, data: { status: 'expired', decidedAt: new Date() } });
+  const approval = await prisma.approval.findUniqueOrThrow({ where: { id: approvalId } });
+  const decided = approval.status === 'approved' || approval.status === 'rejected';
+  const problem = decided ? await authorityProblem(prisma, approval) : null;
+  if (problem) {
+    await audit(prisma, { orgId: approval.orgId, actorType: 'user', actorId: approval.decidedBy, action: 'approval.signal_ignored', target: approvalId, sessionId: approval.sessionId, data: { reason: problem, channel: approval.channel } });
+  }
+  const outcome: ApprovalOutcome =
+    decided && !problem
+      ? { status: approval.status as 'approved' | 'rejected', approverId: approval.decidedBy ?? undefined, channel: approval.channel ?? undefined, reason: approval.reason ?? undefined }
+      : { status: 'expired' };
+  await prisma.approval.updateMany({ where: { id: approvalId, recordedAt: null }, data: { recordedAt: new Date() } });
+  if (expired.count === 1) {
+    await audit(prisma, { orgId: approval.orgId, actorType: 'system', action: 'approval.expired', target: approvalId, sessionId: approval.sessionId, data: { tool: approval.toolName } });
+  }
+  return { approval, outcome };
 }
 
 /** The org was paused while the call waited: the approval is withdrawn and the call does not run. */
 export function makeCancelApproval({ prisma }: ActivityDeps) {
   return async function cancelApproval({ approvalId, reason }: { approvalId: string; reason: string }): Promise<ApprovalOutcome> {
     await assertApprovalOfCaller(prisma, approvalId, 'cancelApproval');
-    await prisma.approval.updateMany({ where: { id: approvalId, status: 'pending' }, data: { status: 'cancelled', reason, decidedAt: new Date() } });
-    await prisma.approval.updateMany({ where: { id: approvalId, recordedAt: null }, data: { recordedAt: new Date() } });
-    const approval = await prisma.approval.findUniqueOrThrow({ where: { id: approvalId } });
-    await audit(prisma, { orgId: approval.orgId, actorType: 'system', action: 'approval.cancelled', target: approvalId, sessionId: approval.sessionId, data: { reason } });
-    const outcome: ApprovalOutcome = { status: 'cancelled', reason };
+    const { approval, outcome } = await cancelRecordedApproval(prisma, approvalId, reason);
     await markInvocation(prisma, approval.invocationId, outcome);
     return outcome;
   };
+}
+
+/** The record's side of a withdrawal (kill switch), shared by every workflow that waits for an approval. */
+export async function cancelRecordedApproval(prisma: ActivityDeps['prisma'], approvalId: string, reason: string): Promise<{ approval: Approval; outcome: ApprovalOutcome }> {
+  await prisma.approval.updateMany({ where: { id: approvalId, status: 'pending' }, data: { status: 'cancelled', reason, decidedAt: new Date() } });
+  await prisma.approval.updateMany({ where: { id: approvalId, recordedAt: null }, data: { recordedAt: new Date() } });
+  const approval = await prisma.approval.findUniqueOrThrow({ where: { id: approvalId } });
+  await audit(prisma, { orgId: approval.orgId, actorType: 'system', action: 'approval.cancelled', target: approvalId, sessionId: approval.sessionId, data: { reason } });
+  return { approval, outcome: { status: 'cancelled', reason } };
 }
 
 /**

@@ -4,7 +4,9 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { FailureType } from '../common/failures';
 import { toolInvocationId } from '../common/ids';
 import type { Authorization } from '../common/session';
-import { executionTypeOf, isToolName, toolOf, Tier, type TargetReference, type ToolExecution } from '../common/tools';
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv-provider.js';
+import { CHANGES, executionTypeOf, isToolName, READS, toolOf, Tier, type TargetReference, type ToolExecution } from '../common/tools';
+import { parseQualifiedName } from '../lib/mcp-upstream';
 import { approvalDigest } from '../cage/approval-digest';
 import { checkDiscoveryRange } from '../cage/network';
 import { checkScriptParameters, ScriptParameters } from '../common/script-parameters';
@@ -171,6 +173,8 @@ function serverInvocationId(input: AuthorizeToolCallInput): string {
 async function decide(deps: ActivityDeps, input: AuthorizeToolCallInput): Promise<Verdict> {
   const { prisma } = deps;
   const { name } = input.toolUse;
+  const upstream = parseQualifiedName(name);
+  if (upstream) return decideUpstream(deps, input, upstream);
   if (!isToolName(name)) return deny('unknown_tool', `unknown tool "${name.slice(0, 100)}": it is not in the catalog`);
   const spec = toolOf(name);
   const parsed = spec.input.safeParse(input.toolUse.input);
@@ -255,6 +259,61 @@ async function decide(deps: ActivityDeps, input: AuthorizeToolCallInput): Promis
   const decision = policy.tier >= Tier.T3 ? 'approve' : 'allow';
   const siteIds = await sitesReachedBy(fenced, { orgId: input.orgId, targets, userSites: sites, readsCommand: spec.readsCommand?.(args) });
   return { decision, tier: policy.tier, parsed: parsed.data, execution, digest, targets, siteIds, why: policy.why };
+}
+
+const schemas = new AjvJsonSchemaValidator();
+
+/**
+ * A call of an upstream MCP server's tool (`upstream.<server>.<tool>`), decided like any other: the tool must be
+ * registered in the session's org and enabled (its definition as pinned, not flagged, no change waiting for an
+ * admin); the input must match its pinned input schema; then the per-tool rate limit, the kill switch and the
+ * requester's role; its tier is the one an admin assigned (T3 until then), raised to T3 after flagged content or
+ * when an argument came from a tool's output. The approval's digest covers the pinned definition's hash too.
+ */
+async function decideUpstream(deps: ActivityDeps, input: AuthorizeToolCallInput, ref: { server: string; tool: string }): Promise<Verdict> {
+  const { prisma } = deps;
+  const name = input.toolUse.name;
+  const tool = await prisma.mcpUpstreamTool.findFirst({ where: { orgId: input.orgId, name: ref.tool, upstream: { name: ref.server, orgId: input.orgId } } });
+  if (!tool) return deny('unknown_tool', `unknown tool "${name.slice(0, 100)}": no upstream server of this organization offers it`);
+  if (tool.status !== 'enabled') {
+    const why = tool.status === 'flagged' ? 'its description or input schema was flagged as a prompt injection' : 'its upstream server changed its description or input schema since an admin approved it';
+    return deny('upstream_disabled', `${name} is disabled: ${why}; an admin of the organization must review it`);
+  }
+  const check = schemas.getValidator<Record<string, unknown>>(tool.inputSchema as never)(input.toolUse.input ?? {});
+  if (!check.valid || typeof check.data !== 'object' || check.data === null || Array.isArray(check.data)) {
+    return deny('invalid_input', `invalid input for ${name}: ${(check.errorMessage ?? 'an object is expected').slice(0, 300)}`);
+  }
+  const args = check.data;
+  const { max, windowSeconds } = tool.tier >= Tier.T3 ? CHANGES : READS;
+  let limited;
+  try {
+    limited = await bounded(() => deps.limiter.hit(`tool:${name}:user:${input.userId}`, { max, windowMs: Math.round(windowSeconds * 1000 * deps.guards.rates.windowScale) }));
+  } catch {
+    return deny('store_unavailable', RATE_UNAVAILABLE, args);
+  }
+  if (!limited.allowed) return deny('rate_limit', `rate limit: ${name} at most ${max} times per ${Math.round(windowSeconds / 60) || 1} min per user; try again in ${Math.ceil(limited.retryAfterMs / 1000)}s`, args);
+  const org = await prisma.organization.findUniqueOrThrow({ where: { id: input.orgId }, select: { copilotPausedAt: true } });
+  if (org.copilotPausedAt) return deny('paused', 'an admin has paused the copilot for this organization', args);
+  const sites = await userSites(prisma, input.userId, input.orgId, ACTING_ROLES);
+  if (sites?.length === 0) return deny('no_role', 'the requesting user may no longer use the copilot in this organization', args);
+
+  const definition = { name, title: tool.title, description: tool.description, inputSchema: tool.inputSchema };
+  const provenance = await argumentProvenance(prisma, input.sessionId, name, args, [], definition);
+  let tier = tool.tier as Tier;
+  const why = [tool.tier === Tier.T3 ? 'upstream tool: T3 until an admin assigns a tier' : `upstream tool: T${tool.tier} as an admin assigned`];
+  if (input.tainted && tier < Tier.T3) {
+    tier = Tier.T3;
+    why.push('the session read content flagged as injected: a human approves first');
+  }
+  if (provenance) {
+    if (tier < Tier.T3) tier = Tier.T3;
+    why.push(`from tool output, a human approves first: ${provenance}`);
+  }
+  const execution: ToolExecution = { type: 'upstream', upstreamId: tool.upstreamId, tool: tool.name, sha256: tool.sha256 };
+  const digest = approvalDigest({ tool: name, input: { ...args, definitionSha256: tool.sha256 }, targets: [] });
+  const fenced = tenantDb(prisma, { orgIds: [input.orgId] });
+  const siteIds = await sitesReachedBy(fenced, { orgId: input.orgId, targets: [], userSites: sites, readsCommand: undefined });
+  return { decision: tier >= Tier.T3 ? 'approve' : 'allow', tier, parsed: args, execution, digest, targets: [], siteIds, why };
 }
 
 /** This call's targets and the devices of the session's T2 calls (which ran with no human) within the window. */

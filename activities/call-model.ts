@@ -5,6 +5,7 @@ import { FailureType } from '../common/failures';
 import { stepMessageId } from '../common/ids';
 import type { ModelStep, ToolResultRef } from '../common/session';
 import { anthropicToolDefinitions } from '../common/tools';
+import { fromModelToolName, modelToolName } from '../lib/mcp-upstream';
 import { publishSessionEvent } from '../lib/session-events';
 import { buildConversation } from './conversation';
 import { costOf } from '../cage/pricing';
@@ -38,9 +39,24 @@ export async function buildRequest(deps: ActivityDeps, input: { sessionId: strin
     model: deps.model.name,
     max_tokens: deps.model.maxTokens,
     system: systemPrompt(org.name),
-    tools: anthropicToolDefinitions() as Anthropic.Tool[],
+    tools: [...(anthropicToolDefinitions() as Anthropic.Tool[]), ...(await upstreamToolDefinitions(deps, input.orgId))],
     messages: buildConversation(rows.map((r) => ({ role: r.role, content: storedBlocks(r.kind, r.content) }))),
   };
+}
+
+/**
+ * The enabled tools of the org's upstream MCP servers, as the model sees them: `mcp__<server>__<tool>`, the pinned
+ * description (scanned when it was pinned) with its origin and tier, the pinned input schema. A call comes back under
+ * that name and runs as `upstream.<server>.<tool>` through the same cage (toModelStep maps it).
+ */
+async function upstreamToolDefinitions(deps: ActivityDeps, orgId: string): Promise<Anthropic.Tool[]> {
+  const tools = await deps.prisma.mcpUpstreamTool.findMany({ where: { orgId, status: 'enabled' }, include: { upstream: { select: { name: true } } }, orderBy: [{ upstream: { name: 'asc' } }, { name: 'asc' }] });
+  return tools.flatMap((t) => {
+    const name = modelToolName(t.upstream.name, t.name);
+    if (!name) return [];
+    const description = `${t.description}\n\n(A tool of the organization's upstream MCP server "${t.upstream.name}", behind Gatehouse: tier T${t.tier}; T3 and T4 calls wait for a human approver.)`;
+    return [{ name, description, input_schema: { ...(t.inputSchema as Record<string, unknown>), type: 'object' as const } }];
+  });
 }
 
 /** Settles the call's reservation at its real cost (once, whatever the retries) and the hourly spend with it. */
@@ -68,7 +84,8 @@ function toModelStep(content: Anthropic.ContentBlock[], stopReason: string | nul
     .join('\n');
   const toolUses = content
     .filter((b): b is Anthropic.ToolUseBlock => b.type === 'tool_use')
-    .map((b) => ({ id: b.id, name: b.name, input: b.input }));
+    // An upstream MCP tool runs under its catalog name (upstream.<server>.<tool>); every other name as the model gave it.
+    .map((b) => ({ id: b.id, name: fromModelToolName(b.name), input: b.input }));
   return { text, stopReason: stopReason ?? 'end_turn', toolUses };
 }
 

@@ -3,6 +3,7 @@ import type { Pool, PrismaClient } from '../lib/prisma';
 import type { GuardConfig } from '../lib/env';
 import type { Logger } from '../lib/logger';
 import type { WorkerMetrics } from '../lib/metrics';
+import type { UpstreamRules } from '../lib/mcp-upstream';
 import type { RateLimiter } from '../lib/rate-limiter';
 
 /** Everything the activities need, passed in once by the worker (and by tests). */
@@ -16,6 +17,8 @@ export interface ActivityDeps {
   commands: { ttlSeconds: number };
   /** Discovery of the device's own loopback allowed (tests on one machine; never in production). */
   discovery: { allowLoopback: boolean };
+  /** What upstream MCP servers may be: the commands the worker may run, whether URLs may reach inside. */
+  mcpUpstream: UpstreamRules;
   /** Sliding-window limits in Redis; errors mean deny. */
   limiter: RateLimiter;
   guards: GuardConfig;

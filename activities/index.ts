@@ -15,6 +15,15 @@ import { makeRecordToolResult } from './record-tool-result';
 import { makeReadCommandOutcomes } from './read-command-outcomes';
 import { makeRecordUserMessage } from './record-user-message';
 import { makeRunDatabaseTool } from './run-database-tool';
+import {
+  makeCancelTerminalApproval,
+  makeEndTerminalGrant,
+  makeExpireTerminalApproval,
+  makeReadTerminalGrant,
+  makeRequestTerminalApproval,
+  makeVerifyTerminalDecision,
+} from './terminal-access';
+import { makeCallUpstreamTool } from './call-upstream-tool';
 import { makeReadCopilotPaused, makeRefuseUnverifiedRequest, makeVerifyBreakerReset, makeVerifyMessageRequest, makeVerifyRemediationControl, makeVerifyToolCallRequest } from './workflow-requests';
 
 export type { ActivityDeps } from './deps';
@@ -25,6 +34,7 @@ export function createActivities(deps: ActivityDeps) {
     callModel: makeCallModel(deps),
     authorizeToolCall: makeAuthorizeToolCall(deps),
     runDatabaseTool: makeRunDatabaseTool(deps),
+    callUpstreamTool: makeCallUpstreamTool(deps),
     queueDeviceCommands: makeQueueDeviceCommands(deps),
     /** Frozen: only for workflows waiting in it across the upgrade to one command path. */
     dispatchDeviceCommand: makeDispatchDeviceCommand(deps),
@@ -46,6 +56,12 @@ export function createActivities(deps: ActivityDeps) {
     refuseUnverifiedRequest: makeRefuseUnverifiedRequest(deps),
     readCommandOutcomes: makeReadCommandOutcomes(deps),
     readCopilotPaused: makeReadCopilotPaused(deps),
+    requestTerminalApproval: makeRequestTerminalApproval(deps),
+    verifyTerminalDecision: makeVerifyTerminalDecision(deps),
+    expireTerminalApproval: makeExpireTerminalApproval(deps),
+    cancelTerminalApproval: makeCancelTerminalApproval(deps),
+    readTerminalGrant: makeReadTerminalGrant(deps),
+    endTerminalGrant: makeEndTerminalGrant(deps),
   };
 }
 

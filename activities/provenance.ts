@@ -17,13 +17,14 @@ const SKIP_KEYS = new Set(['device_id', 'device_ids', 'alert_id', 'command_id', 
  * In words, which arguments of a call of `tool` carry a string that first appeared in a tool output of the session;
  * '' if none. What the catalog itself says of the tool (its enums, defaults, examples: `System`, `restart`) came first.
  */
-export async function argumentProvenance(prisma: ActivityDeps['prisma'], sessionId: string, tool: string, input: unknown, trustedValues: string[] = []): Promise<string> {
+export async function argumentProvenance(prisma: ActivityDeps['prisma'], sessionId: string, tool: string, input: unknown, trustedValues: string[] = [], definition?: unknown): Promise<string> {
   const [outputs, messages] = await Promise.all([
     prisma.toolInvocation.findMany({ where: { sessionId, output: { not: null } }, select: { toolName: true, output: true, completedAt: true, createdAt: true } }),
     prisma.message.findMany({ where: { sessionId, kind: 'user_text' }, select: { content: true, createdAt: true } }),
   ]);
   const texts: SessionText[] = [
-    { at: 0, kind: 'user', text: JSON.stringify(anthropicToolDefinitions().find((d) => d.name === tool) ?? '') },
+    // The tool's own definition (an upstream tool's pinned one): what it says is not the model's invention.
+    { at: 0, kind: 'user', text: JSON.stringify(definition ?? anthropicToolDefinitions().find((d) => d.name === tool) ?? '') },
     ...outputs.map((o) => ({ at: (o.completedAt ?? o.createdAt).getTime(), kind: 'output' as const, tool: o.toolName, text: o.output! })),
     ...messages.map((m) => ({ at: m.createdAt.getTime(), kind: 'user' as const, text: JSON.stringify(m.content) })),
   ];

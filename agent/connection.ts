@@ -27,6 +27,9 @@ import { commandNeedsApproval } from '../common/tools';
 import { ExecutorError, type ExecutionContext, type Executor } from './executors/types';
 import { AGENT_VERSION } from './version';
 import { contextOf, inSpan, markError, SpanKind, traceparentOf } from '../lib/tracing';
+import { attachTerminals } from './terminals/host';
+import type { PtyFactory } from './terminals/pty';
+import { TerminalEnd } from '../common/terminal-protocol';
 
 export interface AgentConnection {
   socket: Socket<ServerToAgentEvents, AgentToServerEvents>;
@@ -84,6 +87,8 @@ export function connectAgent(opts: {
   executor: Executor | ((conn: AgentConnection) => Executor);
   logger: Logger;
   onFatal?: (message: string) => void;
+  /** Remote terminals on this endpoint (agent/terminals/): how a PTY is opened, and how many at once. */
+  terminals?: { spawn: PtyFactory; max: number };
 }): AgentConnection {
   const { credentials, logger } = opts;
   const socket: Socket<ServerToAgentEvents, AgentToServerEvents> = io(new URL('/agents', credentials.server).toString(), {
@@ -94,6 +99,9 @@ export function connectAgent(opts: {
     randomizationFactor: 0.5,
   });
   const journal = CommandJournal.open(opts.journalFile);
+  const terminals = opts.terminals
+    ? attachTerminals(socket, { deviceId: credentials.deviceId, commandKey: credentials.commandKey, spawn: opts.terminals.spawn, max: opts.terminals.max, logger })
+    : undefined;
   // Spool files of results the server has acknowledged (or of commands that never finished) go at start.
   const spool = new OutputSpool(outputDirOf(opts.journalFile));
   spool.prune(journal.unacked());
@@ -276,6 +284,7 @@ export function connectAgent(opts: {
     stop() {
       stopped = true;
       clearInterval(resend);
+      terminals?.closeAll(TerminalEnd.AgentGone);
       socket.disconnect();
       void journal.close().catch(() => undefined);
     },

@@ -13,6 +13,7 @@ import { loadCredentials, saveCredentials } from './credentials';
 import { enroll } from './enroll';
 import { createLinuxExecutor } from './executors/linux';
 import { runSimulation } from './simulate';
+import { createLinuxPtyFactory } from './terminals/linux-pty';
 
 async function main(): Promise<void> {
   const env = loadEnvOrExit();
@@ -52,6 +53,7 @@ async function main(): Promise<void> {
       apiKey: values['api-key'] ?? env.GATEHOUSE_API_KEY,
       dataDir: env.DATA_DIR,
       rebootSeconds: values['reboot-seconds'] ? Number(values['reboot-seconds']) : undefined,
+      maxTerminals: env.TERMINAL_MAX_PER_DEVICE,
       logger,
     });
     console.log(`running ${count} simulated endpoints for ${values.org}: ${sim.names.slice(0, 5).join(', ')}${count > 5 ? ', …' : ''}`);
@@ -84,6 +86,7 @@ async function main(): Promise<void> {
     executor: createLinuxExecutor({ allowPower: values['allow-power'], allowPackages: values['allow-packages'], allowLoopbackDiscovery: values['allow-loopback-discovery'], scriptPath: env.PATH }),
     logger,
     onFatal: () => process.exit(2),
+    terminals: { spawn: createLinuxPtyFactory({ shell: env.TERMINAL_SHELL, path: env.PATH }), max: env.TERMINAL_MAX_PER_DEVICE },
   });
   const stop = () => {
     agent.stop();

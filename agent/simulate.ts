@@ -10,6 +10,7 @@ import { connectAgent, type AgentConnection } from './connection';
 import { loadCredentials, saveCredentials, type AgentCredentials } from './credentials';
 import { enroll } from './enroll';
 import { createSimulatedExecutor, SimulatedMachine } from './executors/simulated';
+import { simulatedPtyFactory } from './terminals/simulated-shell';
 
 export function simulatedName(org: string, i: number): string {
   return `${org.toUpperCase()}-PC-${String(i).padStart(2, '0')}`;
@@ -43,6 +44,8 @@ export async function runSimulation(opts: {
   apiKey?: string;
   dataDir: string;
   rebootSeconds?: number;
+  /** Terminals at once per simulated device (each gets the small simulated shell). */
+  maxTerminals?: number;
   logger: Logger;
 }): Promise<{ names: string[]; connections: AgentConnection[]; stop(): void }> {
   const dir = path.join(opts.dataDir, 'simulated', opts.org);
@@ -70,6 +73,7 @@ export async function runSimulation(opts: {
       journalFile: path.join(dir, `${credentials.name}.journal.jsonl`),
       logger: opts.logger.child({ device: credentials.name }),
       executor: (conn) => createSimulatedExecutor(machine, { rebootSeconds: opts.rebootSeconds, onReboot: (s) => conn.goOffline(s * 1000) }),
+      terminals: { spawn: simulatedPtyFactory(credentials.name), max: opts.maxTerminals ?? 4 },
     });
   });
   return {

@@ -1,6 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { PayloadCodec } from '@temporalio/common';
-import type { GuardConfig } from '../lib/env';
+import type { Env, GuardConfig } from '../lib/env';
+import type { UpstreamRules } from '../lib/mcp-upstream';
 import type { Logger } from '../lib/logger';
 import type { ApiMetrics } from '../lib/metrics';
 import type { SigningKey } from '../cage/command-signing';
@@ -54,10 +55,14 @@ export interface ApiDeps {
     partnerId?: string;
     /** The Redis stream this deployment's api nodes share for Socket.IO; another deployment on the same Redis uses its own. */
     socketIoStream: string;
+    /** Remote terminals (docs/terminal.md): the window cap, idle time, terminals per device, recording size cap. */
+    terminals: { windowSeconds: number; maxPerDevice: number; idleSeconds: number; recordingMaxBytes: number };
     /** Signs every command sent to an agent; its public half is given to agents at enrollment. */
     commandSigningKey: SigningKey;
     /** Signs the CSRF tokens of the web pages; the same on every api node. */
     webSecret: string;
+    /** What upstream MCP servers an org admin may register (commands to run, URLs inside); none when unset. */
+    mcpUpstream?: UpstreamRules;
     /** Where people reach the api (links in mails); the listening address when unset. */
     publicUrl?: string;
     /** SMTP for approval mails; unset turns the email channel off. */
@@ -80,4 +85,14 @@ export function sweptApprovals(deps: Pick<ApiDeps, 'config'>): { org?: { partner
 /** The device commands the gateway's sweep reports and heartbeats: every one, or one partner's (a shared database). */
 export function sweptCommands(deps: Pick<ApiDeps, 'config'>): { device?: { org: { partnerId: string } } } {
   return deps.config.partnerId ? { device: { org: { partnerId: deps.config.partnerId } } } : {};
+}
+
+/** The terminal settings of the api from the environment. */
+export function terminalConfig(env: Pick<Env, 'TERMINAL_WINDOW_SECONDS' | 'TERMINAL_MAX_PER_DEVICE' | 'TERMINAL_IDLE_SECONDS' | 'TERMINAL_RECORDING_MAX_MB'>): ApiDeps['config']['terminals'] {
+  return {
+    windowSeconds: env.TERMINAL_WINDOW_SECONDS,
+    maxPerDevice: env.TERMINAL_MAX_PER_DEVICE,
+    idleSeconds: env.TERMINAL_IDLE_SECONDS,
+    recordingMaxBytes: env.TERMINAL_RECORDING_MAX_MB * 1024 * 1024,
+  };
 }

@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { generateSigningKeyPem, loadSigningKey, type SigningKey } from '../cage/command-signing';
 import { EnvError, guardConfig, loadEnvOrExit, metricsListenConfig, slackConfig, type Env } from '../lib/env';
+import { upstreamRules } from '../lib/mcp-upstream';
 import { RateLimiter } from '../lib/rate-limiter';
 import { createLogger, type Logger } from '../lib/logger';
 import { createApiMetrics, serveMetrics } from '../lib/metrics';
@@ -13,6 +14,7 @@ import { createDatabase } from '../lib/prisma';
 import { createRedis } from '../lib/redis';
 import { createTemporalClient } from '../lib/temporal';
 import { createApiServer } from './server';
+import { terminalConfig } from './deps';
 
 /** COMMAND_SIGNING_KEY, or (outside production) the key in DATA_DIR, made on first start. */
 function commandSigningKey(env: Env, logger: Logger): SigningKey {
@@ -99,7 +101,9 @@ async function main(): Promise<void> {
       partnerId: env.PARTNER_ID,
       webSecret: webSecret(env, logger),
       commandSigningKey: commandSigningKey(env, logger),
+      terminals: terminalConfig(env),
       publicUrl: env.PUBLIC_URL,
+      mcpUpstream: upstreamRules(env),
       mail: env.SMTP_URL ? { smtpUrl: env.SMTP_URL, from: env.MAIL_FROM } : undefined,
       slack: slackConfig(env),
       checkResponses: env.NODE_ENV !== 'production',

@@ -9,7 +9,8 @@
 import crypto from 'node:crypto';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { ErrorCode, McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolResultSchema, ErrorCode, McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { CreateTaskResultSchema } from '@modelcontextprotocol/sdk/experimental/tasks/types.js';
 import { startTestSystem, waitUntil, type TestSystem } from '../test/harness';
 import { callToolRequestUpdate, stateQuery } from '../workflows/definitions';
 
@@ -226,4 +227,67 @@ it("counts tools/call against the caller's message rate like a typed message: pa
   expect(results[20]).toMatchObject({ isError: true });
   expect(textOf(results[20]!)).toMatch(/rate limit: at most 20 messages per 60s/);
   expect(await sys.prisma.toolInvocation.count({ where: { sessionId } })).toBe(20);
+});
+
+it('gives a client that lost its connection while a T3 call waited the result when it reconnects (Last-Event-ID)', async () => {
+  const tech = sys.keyOf('technician');
+  const { client, transport, sessionId } = await connect(tech);
+  const device = devices[1]!;
+  let token: string | undefined;
+  const lost = client
+    .callTool({ name: 'manage_service', arguments: { device_id: device.id, service: 'BITS', action: 'restart' } }, undefined, {
+      timeout: 120_000,
+      resetTimeoutOnProgress: true,
+      onprogress: () => undefined,
+      onresumptiontoken: (t) => void (token = t),
+    })
+    .catch((e: unknown) => e);
+  const approval = await sys.waitForApproval(sessionId);
+  await waitUntil(async () => token !== undefined, 'a resumption token (an event id of the call stream)');
+  // The connection drops (the client's process, its network): the call stays in its session.
+  await transport.close();
+  expect(await lost).toBeInstanceOf(Error);
+  const decided = await sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: sys.keyOf('approver'), body: { decision: 'approve', reason: 'transfers stuck' } });
+  expect(decided.status).toBe(200);
+
+  // Reconnecting to the same MCP session with the last event id it saw, the client gets what it missed: the result.
+  const resumed = new StreamableHTTPClientTransport(new URL(`/mcp?org=${sys.seed.orgs.acme.slug}`, sys.url), { sessionId, requestInit: { headers: { Authorization: `Bearer ${tech}` } } });
+  const messages: any[] = [];
+  resumed.onmessage = (m) => void messages.push(m);
+  await resumed.start();
+  try {
+    await resumed.send({ jsonrpc: '2.0', id: 'resume', method: 'tools/call', params: { name: 'manage_service', arguments: {} } }, { resumptionToken: token });
+    await waitUntil(async () => messages.some((m) => m.result), 'the call result on the resumed stream');
+    const result = messages.find((m) => m.result).result as CallToolResult;
+    expect(result.isError).toBe(false);
+    expect(textOf(result)).toMatch(/BITS/);
+    // Resuming sent nothing new: the one call ran once.
+    expect(await sys.prisma.deviceCommand.count({ where: { deviceId: device.id, kind: 'manage_service', params: { path: ['service'], equals: 'BITS' } } })).toBe(1);
+  } finally {
+    await resumed.close();
+  }
+});
+
+it('runs a T3 call as an MCP task the client polls while it waits for an approver, then fetches its result', async () => {
+  const tech = sys.keyOf('technician');
+  const { client, sessionId } = await connect(tech);
+  const device = devices[0]!;
+  const { tools } = await client.listTools();
+  expect(tools.find((t) => t.name === 'manage_service')?.execution).toEqual({ taskSupport: 'optional' });
+  const created = await client.request(
+    { method: 'tools/call', params: { name: 'manage_service', arguments: { device_id: device.id, service: 'Dnscache', action: 'restart' }, task: { ttl: 600_000 } } },
+    CreateTaskResultSchema,
+  );
+  const { taskId } = created.task;
+  expect(created.task.status).toBe('working');
+  const approval = await sys.waitForApproval(sessionId);
+  await waitUntil(async () => /waiting for an approver/.test((await client.experimental.tasks.getTask(taskId)).statusMessage ?? ''), 'the task to say it waits for an approver');
+  expect((await client.experimental.tasks.listTasks()).tasks.map((t) => t.taskId)).toContain(taskId);
+
+  expect((await sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: sys.keyOf('approver'), body: { decision: 'approve', reason: 'DNS cache stale' } })).status).toBe(200);
+  await waitUntil(async () => (await client.experimental.tasks.getTask(taskId)).status === 'completed', 'the task to complete');
+  const result = (await client.experimental.tasks.getTaskResult(taskId, CallToolResultSchema)) as CallToolResult;
+  expect(result.isError).toBe(false);
+  expect(textOf(result)).toMatch(/Dnscache/);
+  expect(await sys.prisma.deviceCommand.count({ where: { deviceId: device.id, kind: 'manage_service', params: { path: ['service'], equals: 'Dnscache' } } })).toBe(1);
 });

@@ -15,6 +15,9 @@ import type { ApiDeps } from './deps';
 import { collectFromDatabase, countAgentsOf } from './metrics';
 import { createAgentGateway, type AgentGateway, type AgentNamespace } from './gateway/agents';
 import { createConsoleGateway, type ConsoleNamespace } from './gateway/console';
+import { createTerminalGateway, type TerminalGateway, type TerminalNamespace } from './gateway/terminals';
+import { TerminalsNote } from '../lib/pg-events';
+import { terminalRoutes } from './routes/terminals';
 import { errorHandler, notFoundHandler, refuseInvalidUtf8 } from './http/errors';
 import { buildOpenApi, registerRoutes, type AnyRoute } from './http/route';
 import { createWebAuth, type WebAuth } from './http/web-session';
@@ -33,6 +36,7 @@ import { CODEC_BODY_LIMIT_BYTES, codecCors, codecRoutes } from './routes/codec';
 import { emailApprovalRoutes } from './routes/email-approvals';
 import { slackAdminRoutes } from './routes/slack-admin';
 import { scriptRoutes } from './routes/scripts';
+import { mcpUpstreamRoutes } from './routes/mcp-upstreams';
 import { remediationRoutes } from './routes/remediations';
 import { commandRoutes } from './routes/commands';
 import { releaseStale } from '../lib/budget';
@@ -61,16 +65,19 @@ export const ROUTES: AnyRoute[] = [
   ...emailApprovalRoutes,
   ...slackAdminRoutes,
   ...scriptRoutes,
+  ...mcpUpstreamRoutes,
   ...auditRoutes,
   ...codecRoutes,
   ...identityRoutes,
   ...tenancyRoutes,
+  ...terminalRoutes,
 ];
 
 export interface ApiServer {
   http: http.Server;
   io: Server;
   gateway: AgentGateway;
+  terminals: TerminalGateway;
   listen(port: number, host: string): Promise<string>;
   close(): Promise<void>;
 }
@@ -106,6 +113,15 @@ function consoleFiles(): express.Router {
   router.get('/vendor/socket.io.esm.min.js', (_req, res) => {
     res.sendFile(socketClient, { headers: { 'Content-Type': 'text/javascript; charset=utf-8' } });
   });
+  // The remote terminal's emulator (@xterm/xterm, its fit addon), served from node_modules like the socket.io client.
+  const xterm = path.dirname(require.resolve('@xterm/xterm/package.json'));
+  const fit = path.dirname(require.resolve('@xterm/addon-fit/package.json'));
+  const vendor: Record<string, [file: string, type: string]> = {
+    '/vendor/xterm.mjs': [path.join(xterm, 'lib', 'xterm.mjs'), 'text/javascript; charset=utf-8'],
+    '/vendor/xterm.css': [path.join(xterm, 'css', 'xterm.css'), 'text/css; charset=utf-8'],
+    '/vendor/addon-fit.mjs': [path.join(fit, 'lib', 'addon-fit.mjs'), 'text/javascript; charset=utf-8'],
+  };
+  for (const [route, [file, type]] of Object.entries(vendor)) router.get(route, (_req, res) => res.sendFile(file, { headers: { 'Content-Type': type } }));
   // no-cache: the browser revalidates, so a new version of a page is picked up at the next load.
   router.use(express.static(path.resolve(__dirname, '..', 'web'), { index: 'index.html', cacheControl: true, maxAge: 0, extensions: false, dotfiles: 'ignore' }));
   return router;
@@ -174,7 +190,9 @@ export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
   io.adapter(createAdapter(adapterRedis, { streamName: deps.config.socketIoStream, blockTimeInMs: 500 }));
   // The console page's websocket is authenticated by its session cookie (see gateway/console.ts).
   io.engine.use(web.handshake);
-  const gateway = createAgentGateway(io.of('/agents') as AgentNamespace, deps);
+  // The agents' terminal frames go to the `/terminal` relays (made just below; no frame arrives before listen()).
+  const gateway = createAgentGateway(io.of('/agents') as AgentNamespace, deps, () => terminals);
+  const terminals: TerminalGateway = createTerminalGateway(io.of('/terminal') as TerminalNamespace, deps, (deviceId) => gateway.live(deviceId), deps.config.terminals);
   const consoleGateway = createConsoleGateway(io.of('/console') as ConsoleNamespace, deps);
   const uncountAgents = countAgentsOf(deps.metrics, gateway);
   collectFromDatabase(deps);
@@ -191,6 +209,9 @@ export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
       if (channel === Channel.Commands) {
         const note = CommandsNote.safeParse(json);
         if (note.success) void gateway.deliver(note.data.commands).catch((err: unknown) => deps.logger.error({ err }, 'delivery failed'));
+      } else if (channel === Channel.Terminals) {
+        const note = TerminalsNote.safeParse(json);
+        if (note.success) terminals.close(note.data);
       } else if (channel === Channel.SessionEvents) {
         const event = SessionEvent.safeParse(json);
         if (event.success) consoleGateway.publish(event.data);
@@ -222,6 +243,7 @@ export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
     http: server,
     io,
     gateway,
+    terminals,
     async listen(port, host) {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -238,6 +260,7 @@ export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
       transport?.close();
       web.close();
       await events.close();
+      terminals.shutdown();
       gateway.close();
       uncountAgents();
       await new Promise<void>((resolve) => io.close(() => resolve()));

@@ -50,12 +50,20 @@ async function globexFixtures() {
   const stranger = await p.user.create({ data: { partnerId: partner.id, email: `stranger-${crypto.randomUUID().slice(0, 8)}@other.example`, name: 'Stranger' } });
   const secret = issueSecret('gh');
   const strangerKey = await p.apiKey.create({ data: { userId: stranger.id, name: 'theirs', prefix: secret.prefix, hash: secret.hash } });
-  return { group, device, sessionId, invocationId, approval, enrollmentKey, binding, stranger, strangerKey };
+  // A command waiting for the device, and a terminal grant with one recording.
+  const command = await p.deviceCommand.create({
+    data: { id: `${invocationId}:${device.id}`, orgId: g.id, deviceId: device.id, invocationId, kind: 'get_device_info', params: {}, status: 'pending', reportTo: `fx-${sessionId}`, expiresAt: new Date(Date.now() + 3600_000) },
+  });
+  const terminal = await p.terminalSession.create({
+    data: { orgId: g.id, deviceId: device.id, requestedBy: owner.id, reason: 'fixture', windowSeconds: 1800, tier: 4, workflowId: `fx-terminal-${sessionId}`, status: 'approved' },
+  });
+  const recording = await p.terminalRecording.create({ data: { orgId: g.id, terminalSessionId: terminal.id, deviceId: device.id, userId: owner.id, cols: 80, rows: 24 } });
+  return { group, device, sessionId, invocationId, approval, enrollmentKey, binding, stranger, strangerKey, command, terminal, recording };
 }
 
 /** A digest of everything globex holds (audit events aside: probes add to them on purpose). */
 async function globexDigest(): Promise<string> {
-  const tables = ['Organization', 'Site', 'DeviceGroup', 'Device', 'CopilotSession', 'ToolInvocation', 'Approval', 'Script', 'EnrollmentKey', 'RoleBinding', 'PolicyOverride', 'OrgBudget', 'SlackChannel', 'DeviceCommand'];
+  const tables = ['Organization', 'Site', 'DeviceGroup', 'Device', 'CopilotSession', 'ToolInvocation', 'Approval', 'Script', 'EnrollmentKey', 'RoleBinding', 'PolicyOverride', 'OrgBudget', 'SlackChannel', 'DeviceCommand', 'TerminalSession', 'TerminalRecording'];
   const parts = [await orgRowsDigest(sys.prisma, tables, [globex().id])];
   const users = await sys.prisma.$queryRawUnsafe<{ d: string | null }[]>(`SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) AS d FROM "User" t`);
   const keys = await sys.prisma.$queryRawUnsafe<{ d: string | null }[]>(`SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) AS d FROM (SELECT id, "revokedAt" FROM "ApiKey") t`);
@@ -115,6 +123,9 @@ describe('cross-tenant matrix over /openapi.json', () => {
       bindings: [fx.binding.id],
       'api-keys': [fx.strangerKey.id],
       'enrollment-keys': [fx.enrollmentKey.id],
+      commands: [fx.command.id],
+      terminals: [fx.terminal.id],
+      'terminal-recordings': [fx.recording.id],
     };
     const bodies: Record<string, unknown> = {
       'POST /v1/sessions/{id}/messages': { text: 'hello' },
@@ -123,6 +134,9 @@ describe('cross-tenant matrix over /openapi.json', () => {
       'PUT /v1/orgs/{id}/budget': { dailyUsd: 1, monthlyUsd: 10 },
       'PUT /v1/orgs/{id}/scripts/{name}': { description: 'x', interpreter: 'bash', body: 'echo planted' },
       'PUT /v1/orgs/{id}/slack': { teamId: 'T0001', channelId: 'C0001' },
+      'PUT /v1/orgs/{id}/mcp-upstreams/{name}': { transport: 'http', url: 'https://mcp.example.com/mcp' },
+      'PUT /v1/orgs/{id}/mcp-upstreams/{name}/tools/{tool}/tier': { tier: 1 },
+      'POST /v1/orgs/{id}/mcp-upstreams/{name}/tools/{tool}/approve': { sha256: 'a'.repeat(64) },
       'PUT /v1/orgs/{id}/email-approvals': { signInForEveryTier: true },
       'POST /v1/orgs/{id}/slack/users': { teamId: 'T0001', slackUserId: 'U0001', email: 'technician@nowhere.example' },
       'POST /v1/orgs/{id}/sites': { name: 'planted' },
@@ -130,6 +144,8 @@ describe('cross-tenant matrix over /openapi.json', () => {
       'POST /v1/sites/{id}/groups': { name: 'planted' },
       'PATCH /v1/devices/{id}': { name: 'renamed' },
       'PATCH /v1/users/{id}': { name: 'renamed' },
+      'POST /v1/devices/{id}/terminals': { reason: 'a probe' },
+      'POST /v1/terminals/{id}/revoke': { reason: 'a probe' },
     };
 
     const openapi = (await sys.request('GET', '/openapi.json')).body as { paths: Record<string, Record<string, { security: unknown[]; requestBody?: unknown }>> };
@@ -150,7 +166,7 @@ describe('cross-tenant matrix over /openapi.json', () => {
           throw new Error(`the matrix has no body for ${key}: add one`);
         }
         for (const id of ids) {
-          const fill = (value: string) => template.replace('{id}', value).replace('{name}', 'fx-script');
+          const fill = (value: string) => template.replace('{id}', value).replace('{name}', 'fx-script').replace('{tool}', 'fx_tool');
           // An unknown id of the same shape: every UUID in it replaced by a fresh one (a slug by an unused slug).
           const unknownId = UUID.test(id) ? id.replace(new RegExp(UUID, 'g'), () => crypto.randomUUID()) : `no-such-${crypto.randomUUID().slice(0, 8)}`;
           const unknown = await sys.request(method.toUpperCase(), fill(unknownId), { key: caller.key, body });

@@ -30,6 +30,15 @@ export const AUDIT_ACTIONS = {
   'enrollment_key.created': 'an org admin made an enrollment key',
   'enrollment_key.revoked': 'an org admin revoked an enrollment key',
   'agent.enrolled': 'an agent enrolled with a key and became a device',
+  'mcp_upstream.registered': 'an org admin registered an upstream MCP server; its tools pinned by hash, T3 until a tier is assigned',
+  'mcp_upstream.refused': "an upstream MCP server's registration was refused (not allowed, unreachable, or no usable tool)",
+  'mcp_upstream.removed': 'an org admin removed an upstream MCP server and its tools',
+  'mcp_upstream.tool_added': 'an upstream server announced a new tool at a refresh: pinned, scanned, T3',
+  'mcp_upstream.tool_flagged': "the injection detector flagged an upstream tool's description or input schema (tool poisoning): disabled",
+  'mcp_upstream.tool_changed': "an upstream tool's description or input schema no longer matches its pinned hash: disabled until an admin approves",
+  'mcp_upstream.tool_change_approved': "an org admin approved an upstream tool's new description and input schema (pinned again, enabled)",
+  'mcp_upstream.tool_tier_set': 'an org admin assigned a tier to an upstream tool',
+  'mcp_upstream.call_sent': 'the worker sent an authorized call to an upstream MCP server (once per invocation)',
   'agent.reenrolled': 'a host enrolled again under the name of its offline device: it took that record over, the old credential was revoked and the commands still queued for it ended',
   'device.renamed': 'a device was renamed by the system (names became unique per organization; the older of two got a suffix)',
   'script.created': 'an org admin added a library script',
@@ -102,6 +111,16 @@ export const AUDIT_ACTIONS = {
   'security.command_refused_by_agent': 'an agent refused a command (no digest for T3/T4, bad signature, expired)',
 
   // Audit itself
+  // The remote terminal (docs/terminal.md)
+  'terminal.requested': 'a technician asked for a terminal on a device, with a reason (its approval follows)',
+  'terminal.refused': 'opening a terminal was refused (not approved, paused, window over, limit, device offline, another org)',
+  'terminal.opened': 'a terminal opened on the device (the agent confirmed its PTY)',
+  'terminal.resized': 'a terminal was resized',
+  'terminal.closed': 'a terminal closed (the shell exited, the technician closed it, idle, disconnected)',
+  'terminal.killed': 'the cage closed a live terminal (kill switch, approval revoked, window over, recording limit)',
+  'terminal.revoked': "someone revoked a terminal's approval: its terminals closed at once",
+  'terminal.window_ended': "a terminal approval's window ended (or the kill switch ended it): no terminal of it opens any more",
+  'terminal.recorded': "a terminal's recording was stored: its size and SHA-256",
   'codec.decoded': "someone decoded workflow payloads through the Temporal UI's codec endpoint",
   'codec.decode_denied': 'someone who may not read every history asked the codec endpoint',
 } as const;

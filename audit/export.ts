@@ -7,6 +7,10 @@
  *   <out>/manifest.json
  *   <out>/workflows/<workflowId>/<runId>.json
  *   <out>/audit-events.json
+ *   <out>/recordings/<recordingId>.cast     (a terminal request's: each terminal's asciicast, as stored)
+ *
+ * A terminal request (`terminal:<orgId>:<id>`, docs/terminal.md) exports the same way: its workflow's history, its
+ * audit events, and every recording of it, whose SHA-256 the manifest lists beside the one sealed into the chain.
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -46,6 +50,8 @@ export interface Manifest {
   /** The org's audit chain head when exported: later, `audit verify` must still reach it unchanged. */
   chainHead: { seq: string; hash: string } | null;
   files: ManifestFile[];
+  /** A terminal request's recordings: each file, and the SHA-256 its `terminal.recorded` event put in the chain. */
+  recordings?: { id: string; path: string; sealedSha256: string | null; matchesChain: boolean }[];
 }
 
 /** An exported audit event: the chain fields as stored, `data` as PostgreSQL rendered it (what the hash covers). */
@@ -76,8 +82,10 @@ export function exportedEventIntact(e: ExportedEvent): boolean {
 
 /** Collects everything for one session. Throws NotFound when the workflow is not a known copilot session. */
 export async function exportSession(deps: { prisma: PrismaClient; temporal: Client }, workflowId: string): Promise<ExportBundle> {
-  const session = await deps.prisma.copilotSession.findUnique({ where: { workflowId } });
-  if (!session) throw new AppError(AppErrorCode.NotFound, `no copilot session with workflow id ${workflowId}`);
+  const copilot = await deps.prisma.copilotSession.findUnique({ where: { workflowId }, select: { id: true, orgId: true } });
+  const terminal = copilot ? null : await deps.prisma.terminalSession.findUnique({ where: { workflowId }, select: { id: true, orgId: true } });
+  const session = copilot ?? terminal;
+  if (!session) throw new AppError(AppErrorCode.NotFound, `no copilot session or terminal request with workflow id ${workflowId}`);
   const files = new Map<string, string>();
   const runs: ExportedRun[] = [];
 
@@ -99,6 +107,7 @@ export async function exportSession(deps: { prisma: PrismaClient; temporal: Clie
 
   const events = await readChainRows(deps.prisma, Prisma.sql`"orgId" = ${session.orgId}::uuid AND "sessionId" = ${session.id}::uuid`);
   files.set('audit-events.json', `${JSON.stringify(events.map(toExportedEvent), null, 1)}\n`);
+  const recordings = terminal ? await terminalRecordings(deps.prisma, terminal.id, events, files) : undefined;
 
   const [head] = await deps.prisma.$queryRaw<{ seq: bigint; hash: string }[]>`
     SELECT seq, hash FROM "AuditEvent" WHERE "orgId" = ${session.orgId}::uuid ORDER BY seq DESC LIMIT 1`;
@@ -111,8 +120,24 @@ export async function exportSession(deps: { prisma: PrismaClient; temporal: Clie
     runs,
     chainHead: head ? { seq: head.seq.toString(), hash: head.hash } : null,
     files: [...files].map(([p, content]) => ({ path: p, sha256: sha256(content), bytes: Buffer.byteLength(content) })),
+    ...(recordings ? { recordings } : {}),
   };
   return { manifest, files };
+}
+
+/** Each recording of a terminal request as a file, and whether it still has the SHA-256 its audit event sealed. */
+async function terminalRecordings(prisma: PrismaClient, terminalId: string, events: ChainRow[], files: Map<string, string>): Promise<NonNullable<Manifest['recordings']>> {
+  const sealed = new Map(events.filter((e) => e.action === 'terminal.recorded').map((e) => [e.target ?? '', (JSON.parse(e.data) as { sha256?: string }).sha256 ?? null]));
+  const out: NonNullable<Manifest['recordings']> = [];
+  for (const r of await prisma.terminalRecording.findMany({ where: { terminalSessionId: terminalId }, orderBy: { openedAt: 'asc' }, select: { id: true } })) {
+    const chunks = await prisma.terminalRecordingChunk.findMany({ where: { recordingId: r.id }, orderBy: { seq: 'asc' }, select: { data: true } });
+    const cast = Buffer.concat(chunks.map((c) => Buffer.from(c.data))).toString('utf8');
+    const file = `recordings/${r.id}.cast`;
+    files.set(file, cast);
+    const sealedSha256 = sealed.get(r.id) ?? null;
+    out.push({ id: r.id, path: file, sealedSha256, matchesChain: sealedSha256 === sha256(cast) });
+  }
+  return out;
 }
 
 export async function writeExport(bundle: ExportBundle, dir: string): Promise<void> {

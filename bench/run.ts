@@ -9,6 +9,8 @@ import { runReplayBench } from './replay';
 import { runFanoutBench } from './fanout';
 import { runAgentMemoryBench } from './agent-memory';
 import { runInvariantsBench } from './invariants';
+import { runTerminalBench } from './terminal';
+import { runMcpBench } from './mcp';
 
 interface BenchOptions {
   /** agent-memory: the counts of connected agents to measure at, e.g. "1000,5000". */
@@ -29,7 +31,9 @@ const BENCHES: Record<string, (n: number, opts: BenchOptions) => Promise<void>> 
   detector: (_n, opts) => runDetectorBench({ data: opts.data }),
   replay: runReplayBench,
   fanout: runFanoutBench,
+  mcp: runMcpBench,
   'agent-memory': (_n, opts) => runAgentMemoryBench(opts),
+  terminal: (n) => runTerminalBench(n === 200 ? 300 : n),
   invariants: (_n, opts) => runInvariantsBench({ runs: opts.runs ? Number(opts.runs) : undefined, minutes: opts.minutes ? Number(opts.minutes) : undefined, seed: opts.seed ? Number(opts.seed) : undefined }),
 };
 

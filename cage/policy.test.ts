@@ -1,4 +1,4 @@
-import { lowersDefault, policyActions, resolveTier } from './policy';
+import { lowersDefault, policyActions, resolveTier, terminalTier } from './policy';
 
 const q = (over: Partial<Parameters<typeof resolveTier>[0]>) => resolveTier({ tool: 'list_devices', targetCount: 0, tainted: false, overrides: [], ...over });
 
@@ -144,4 +144,14 @@ it('applies an override of a run_remediation action to the tool that performs th
   expect(q({ tool: 'manage_service', action: 'stop', targetCount: 1, overrides })).toMatchObject({ tier: 3 });
   // A "*" override is about remediations as such, not about one effect.
   expect(q({ tool: 'manage_service', action: 'restart', targetCount: 1, overrides: [{ tool: 'run_remediation', action: '*', tier: 4 }] })).toMatchObject({ tier: 3 });
+});
+
+describe('the tier of opening a terminal', () => {
+  it('is T4 by default, T3 when the org says so, and never below T3', () => {
+    expect(terminalTier([])).toBe(4);
+    expect(terminalTier([{ tool: 'open_terminal', action: '*', tier: 3 }])).toBe(3);
+    expect(terminalTier([{ tool: 'open_terminal', action: '*', tier: 1 }])).toBe(3);
+    expect(terminalTier([{ tool: 'open_terminal', action: '*', tier: 9 }])).toBe(4);
+    expect(lowersDefault('open_terminal', '*', 3)).toBe(true);
+  });
 });

@@ -10,6 +10,7 @@
  * to T4 raises it through run_remediation too), and stopping a critical service is T4 through either tool.
  */
 import { BLAST_RADIUS_THRESHOLD, BLAST_RADIUS_WINDOW_MINUTES, CRITICAL_SERVICE_ACTIONS, isCriticalProcess, isCriticalService, Tier } from '../common/default-policy';
+import { TERMINAL_ACTION, TERMINAL_DEFAULT_TIER, TERMINAL_MIN_TIER } from '../common/terminal-protocol';
 import { defaultTier, EFFECT_RUNNERS, effectOf, isToolName, tierActions, toolOf, type ToolName } from '../common/tools';
 
 export interface PolicyOverride {
@@ -147,6 +148,7 @@ export function policyActions(tool: ToolName): string[] {
 
 /** Whether an org override lowers a call below the default (allowed for admins only, and audited). */
 export function lowersDefault(tool: string, action: string, tier: number): boolean {
+  if (tool === TERMINAL_ACTION) return tier < TERMINAL_DEFAULT_TIER;
   if (!isToolName(tool)) return false;
   const base = action === '*' ? highestDefaultTier(tool) : defaultTier(tool, action);
   return base !== undefined && tier < base;
@@ -159,4 +161,14 @@ function highestDefaultTier(tool: ToolName): Tier | undefined {
   // Per action, or (run_remediation) the tier of each tool/action it can run: service changes and library scripts.
   const tiers = tierActions(tool).map((a) => defaultTier(tool, a));
   return tiers.some((t) => t === undefined) ? undefined : (Math.max(...(tiers as Tier[])) as Tier);
+}
+
+/**
+ * The tier of opening a remote terminal: the org's override of TERMINAL_ACTION (docs/terminal.md), else T4; never
+ * below T3 (a shell on an endpoint always waits for a human) and never an unknown tier (the default then).
+ */
+export function terminalTier(overrides: PolicyOverride[]): Tier {
+  const own = overrides.find((o) => o.tool === TERMINAL_ACTION);
+  const tier = own && isTier(own.tier) ? own.tier : (TERMINAL_DEFAULT_TIER as Tier);
+  return Math.max(tier, TERMINAL_MIN_TIER) as Tier;
 }

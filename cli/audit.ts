@@ -55,7 +55,9 @@ async function exportCommand(workflowId: string | undefined, out: string | undef
     console.log(`exported ${workflowId} to ${dir}`);
     console.log(`  ${bundle.manifest.runs.length} workflow run(s), ${JSON.parse(bundle.files.get('audit-events.json')!).length} audit events, manifest.json with SHA-256 of ${bundle.manifest.files.length} files`);
     console.log(`  approvals: ${crossCheck.matched} in both the history and the audit log${crossCheck.missingInAudit.length + crossCheck.missingInHistory.length ? `; MISMATCH: ${describeMismatch(crossCheck)}` : ''}`);
-    return 0;
+    const recordings = bundle.manifest.recordings ?? [];
+    for (const r of recordings) console.log(`  recording ${r.path}: ${r.matchesChain ? 'SHA-256 matches the audit chain' : `MISMATCH: the audit chain sealed ${r.sealedSha256 ?? 'nothing'}`}`);
+    return recordings.every((r) => r.matchesChain) ? 0 : 1;
   } finally {
     await prisma.$disconnect();
   }

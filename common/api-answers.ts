@@ -241,6 +241,36 @@ export const ScriptAnswer = z.object({
 export const ScriptsAnswer = z.object({ org: z.string(), scripts: z.array(ScriptAnswer) });
 export const ScriptRemovedAnswer = z.object({ removed: z.string() });
 
+// ---- upstream MCP servers --------------------------------------------------------------------------------
+
+export const UpstreamToolAnswer = z.object({
+  name: z.string().describe('the name in the catalog: upstream.<server>.<tool>'),
+  upstreamName: z.string().describe("the upstream's own name of the tool"),
+  title: z.string().nullable(),
+  description: z.string(),
+  inputSchema: z.unknown(),
+  sha256: z.string().describe('SHA-256 of the pinned definition (name, title, description, input schema in canonical JSON)'),
+  tier: z.number().int(),
+  status: z.enum(['enabled', 'changed', 'flagged']),
+  findings: z.array(z.string()),
+  pending: z
+    .object({ title: z.string().nullable(), description: z.string(), inputSchema: z.unknown(), sha256: z.string() })
+    .nullable()
+    .describe('what the upstream announces now, when it differs from the pinned definition: approve it by its sha256'),
+});
+export const UpstreamAnswer = z.object({
+  name: z.string(),
+  transport: z.enum(['stdio', 'http']),
+  command: z.string().nullable(),
+  args: z.array(z.string()),
+  url: z.string().nullable(),
+  createdAt: Time,
+  tools: z.array(UpstreamToolAnswer),
+  refusedTools: z.array(z.string()).optional().describe('tools the upstream lists whose names cannot be catalog names (not registered)'),
+});
+export const UpstreamsAnswer = z.object({ org: z.string(), upstreams: z.array(UpstreamAnswer) });
+export const UpstreamRemovedAnswer = z.object({ removed: z.string() });
+
 // ---- audit ------------------------------------------------------------------------------------------------
 
 export const AuditSessionsAnswer = z.object({ org: z.string(), sessions: z.array(z.object({ id: Id, workflowId: z.string(), userId: Id, createdAt: Time })) });
@@ -290,3 +320,50 @@ export type ApprovalsAnswer = z.infer<typeof ApprovalsAnswer>;
 export type RemediationAnswer = z.infer<typeof RemediationAnswer>;
 export type OrgsAnswer = z.infer<typeof OrgsAnswer>;
 export type SignedInAnswer = z.infer<typeof SignedInAnswer>;
+
+// The remote terminal (api/routes/terminals.ts).
+export const TerminalRecordingAnswer = z.object({
+  id: Id,
+  terminalId: Id,
+  device: z.string(),
+  user: z.string(),
+  cols: z.number(),
+  rows: z.number(),
+  openedAt: Time,
+  closedAt: Time.nullable(),
+  closeReason: z.string().nullable(),
+  exitCode: z.number().nullable(),
+  bytesIn: z.number(),
+  bytesOut: z.number(),
+  castBytes: z.number(),
+  sha256: z.string().nullable(),
+});
+export const TerminalAnswer = z.object({
+  id: Id,
+  orgId: Id,
+  deviceId: Id,
+  device: z.string(),
+  requestedBy: Id,
+  requestedByEmail: z.string().nullable(),
+  reason: z.string(),
+  windowSeconds: z.number(),
+  tier: z.number(),
+  status: z.string(),
+  approvalId: Id.nullable(),
+  workflowId: z.string(),
+  approvedAt: Time.nullable(),
+  windowEndsAt: Time.nullable(),
+  endedAt: Time.nullable(),
+  endReason: z.string().nullable(),
+  createdAt: Time,
+  recordings: z.array(TerminalRecordingAnswer),
+});
+export const TerminalsAnswer = z.object({ org: z.string(), terminals: z.array(TerminalAnswer) });
+export const TerminalRecordingsAnswer = z.object({ org: z.string(), recordings: z.array(TerminalRecordingAnswer) });
+export const TerminalCastAnswer = z.object({
+  recording: TerminalRecordingAnswer,
+  /** The asciicast v2 file, as stored. */
+  cast: z.string(),
+  /** Whether the stored file still has the SHA-256 sealed into the audit chain at its close (null: not closed yet). */
+  verified: z.boolean().nullable(),
+});

@@ -57,3 +57,13 @@ export function invocationOfCommand(commandId: string, deviceId: string): string
   const suffix = `:${deviceId}`;
   return commandId.endsWith(suffix) && commandId.length > suffix.length ? commandId.slice(0, -suffix.length) : null;
 }
+
+/** The workflow that holds one terminal request: its approval, then its window (workflows/terminal-access.ts). */
+export function terminalWorkflowId(orgId: string, terminalId: string): string {
+  return `terminal:${orgId}:${terminalId}`;
+}
+
+/** The approval's invocation id of a terminal request (Approval.invocationId is unique across every kind). */
+export function terminalInvocationId(terminalId: string): string {
+  return `terminal:${terminalId}`;
+}

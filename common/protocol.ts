@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { Direction, eventNames, type EventCatalog, type EventsOf } from './socket-catalog';
 import { findUnstorable } from './text';
+import { AgentTerminalEvents } from './terminal-protocol';
 
 export const PROTOCOL_VERSION = 1;
 /** Socket.IO `maxHttpBufferSize` for agents: the largest frame either side accepts. */
@@ -239,6 +240,8 @@ export const AgentEvents = {
   'protocol:error': { direction: Direction.ToClient, payload: ProtocolError },
   'command:result': { direction: Direction.ToServer, payload: CommandResult, ack: CommandResultAck },
   'command:output': { direction: Direction.ToServer, payload: CommandOutputChunk, ack: CommandResultAck },
+  // The remote terminal (common/terminal-protocol.ts).
+  ...AgentTerminalEvents,
 } as const satisfies EventCatalog;
 export type ServerToAgentEvents = EventsOf<typeof AgentEvents, typeof Direction.ToClient>;
 export type AgentToServerEvents = EventsOf<typeof AgentEvents, typeof Direction.ToServer>;

@@ -90,6 +90,8 @@ export const Env = z.object({
 
   CHROMIUM_PATH: z.string().default('/usr/bin/chromium').describe('The Chromium the browser tests drive (Debian\'s package; `npm test` installs it when missing).'),
 
+  MCP_UPSTREAM_STDIO_ALLOW: z.string().default('').describe('Command lines an org admin may register as upstream MCP servers run over stdio by Gatehouse, separated by `;`, each as its first words (`node /opt/mcp/server-filesystem/dist/index.js; uvx mcp-server-time`): a registration\'s command and arguments must start with one. Empty: no stdio upstreams.'),
+  MCP_UPSTREAM_ALLOW_PRIVATE_URLS: z.enum(['true', 'false']).default('false').transform((v) => v === 'true').describe('Lets upstream MCP servers registered by URL be on loopback or private addresses (tests, or vendor servers inside your network); off, such a URL is refused.'),
   DISCOVERY_ALLOW_LOOPBACK: z.enum(['true', 'false']).default('false').transform((v) => v === 'true').describe('Lets network discovery scan 127/8 (tests on one machine); never set in production.'),
 
   OTEL_EXPORTER_OTLP_ENDPOINT: url.optional().describe('OTLP/HTTP endpoint (the collector\'s base URL, e.g. `http://127.0.0.1:4318`) the api, the worker and the agent send their trace spans to. Unset: tracing is off and costs nothing (`npm start` sets it to its local Jaeger).'),
@@ -105,6 +107,12 @@ export const Env = z.object({
   METRICS_TOKEN: z.string().min(24, 'METRICS_TOKEN must be at least 24 characters').optional().describe('When set, `/metrics` answers only requests with `Authorization: Bearer <METRICS_TOKEN>`; required when `METRICS_HOST` is not loopback.'),
 
   COMMAND_TTL_SECONDS: z.coerce.number().int().min(5).max(7 * 24 * 3600).default(600).describe('How long a device command waits for an offline device.'),
+  // The remote terminal (docs/terminal.md).
+  TERMINAL_WINDOW_SECONDS: z.coerce.number().int().min(5).max(86_400).default(1800).describe('How long an approved terminal may stay open, from the approval (its window; default 30 minutes); a technician may ask for less, never more.'),
+  TERMINAL_IDLE_SECONDS: z.coerce.number().int().min(10).max(86_400).default(600).describe('A terminal with no input and no output for this long closes.'),
+  TERMINAL_MAX_PER_DEVICE: z.coerce.number().int().min(1).max(64).default(4).describe('Terminals open at once on one device (enforced by the api and by the agent).'),
+  TERMINAL_RECORDING_MAX_MB: z.coerce.number().int().min(1).max(4096).default(64).describe('Largest recording of one terminal; a terminal whose recording reaches it closes (nothing unrecorded is ever shown).'),
+  TERMINAL_SHELL: z.string().default('/bin/bash').describe('The shell the Linux agent opens for a remote terminal.'),
   COMMAND_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(3600).default(120).describe('How long an agent may run one command.'),
   // A server that closes an idle connection first races the client's next request on that socket, which then fails
   // with ECONNRESET; so the client must always be the side that closes.

@@ -35,6 +35,7 @@ export const DENIAL_RULES = [
   'authorization_failed',
   'breaker',
   'session_identity',
+  'upstream_disabled',
 ] as const;
 export type DenialRule = (typeof DENIAL_RULES)[number];
 

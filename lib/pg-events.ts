@@ -11,6 +11,7 @@ import type { Logger } from './logger';
 export const Channel = {
   Commands: 'gatehouse_commands',
   SessionEvents: 'gatehouse_session_events',
+  Terminals: 'gatehouse_terminals',
 } as const;
 export type Channel = (typeof Channel)[keyof typeof Channel];
 
@@ -20,6 +21,16 @@ export const CommandsNote = z
   .object({ commands: z.array(z.object({ commandId: z.string().min(1).max(300), deviceId: z.uuid() }).strict()).min(1).max(COMMANDS_PER_NOTE) })
   .strict();
 export type CommandsNote = z.infer<typeof CommandsNote>;
+
+/**
+ * On `Channel.Terminals`: close the live terminals of one grant, or of a whole org (kill switch). Every api node
+ * closes those it relays; each agent closes its PTYs at the window's end by itself too.
+ */
+export const TerminalsNote = z
+  .object({ terminalSessionId: z.uuid().optional(), orgId: z.uuid().optional(), reason: z.enum(['window', 'paused', 'revoked']) })
+  .strict()
+  .refine((n) => Boolean(n.terminalSessionId ?? n.orgId), 'a terminal or an org');
+export type TerminalsNote = z.infer<typeof TerminalsNote>;
 
 export type Listener = (channel: Channel, payload: string) => void;
 

@@ -16,7 +16,9 @@ import { saveCredentials } from '../agent/credentials';
 import { generateSigningKeyPem, loadSigningKey } from '../cage/command-signing';
 import { enroll } from '../agent/enroll';
 import { createApiServer, type ApiServer } from '../api/server';
+import { terminalConfig } from '../api/deps';
 import { environment, guardConfig, loadEnv, slackConfig, temporalCliPath, type Env } from '../lib/env';
+import { upstreamRules } from '../lib/mcp-upstream';
 import { clientInterceptors } from '../lib/temporal';
 import { RateLimiter } from '../lib/rate-limiter';
 import { createApiMetrics, createWorkerMetrics, serveMetrics, type MetricsListener } from '../lib/metrics';
@@ -230,8 +232,12 @@ export interface TestSystemOptions {
 
 export async function startTestSystem(opts: TestSystemOptions = {}): Promise<TestSystem> {
   const dedicated = opts.dedicatedRedis ? await DedicatedRedis.start() : undefined;
-  // The agents send their spans where the api and the worker do (opts.env); nothing else of it reaches them.
-  const agentTracing = opts.env?.OTEL_EXPORTER_OTLP_ENDPOINT ? { OTEL_EXPORTER_OTLP_ENDPOINT: opts.env.OTEL_EXPORTER_OTLP_ENDPOINT } : {};
+  // The agents send their spans where the api and the worker do (opts.env), and get the remote terminal's limits,
+  // which they enforce too; nothing else of it reaches them.
+  const agentTracing: Record<string, string> = {
+    ...(opts.env?.OTEL_EXPORTER_OTLP_ENDPOINT ? { OTEL_EXPORTER_OTLP_ENDPOINT: opts.env.OTEL_EXPORTER_OTLP_ENDPOINT } : {}),
+    ...Object.fromEntries(Object.entries(opts.env ?? {}).filter(([k]) => k.startsWith('TERMINAL_'))),
+  };
   const env = loadEnv(environment({ NODE_ENV: 'test', LOG_LEVEL: 'silent', ...opts.env, ...(dedicated ? { REDIS_URL: dedicated.url } : {}) }));
   const dbUrl = new URL(env.TEST_DATABASE_URL);
   const dbPath = opts.cuttableDatabase ? await CuttableTcpPath.open({ host: dbUrl.hostname, port: Number(dbUrl.port || 5432) }) : undefined;
@@ -289,8 +295,10 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
       partnerId: seed.partnerId,
       webSecret: crypto.randomBytes(32).toString('hex'),
       commandSigningKey: loadSigningKey(generateSigningKeyPem()),
+      terminals: terminalConfig(env),
       mail: env.SMTP_URL ? { smtpUrl: env.SMTP_URL, from: env.MAIL_FROM } : undefined,
       slack: slackConfig(env),
+      mcpUpstream: upstreamRules(env),
     },
   };
   const api = await createApiServer(apiDeps);

@@ -71,6 +71,7 @@ export const unscriptedActivities = {
   callModel: unexpected('callModel'),
   authorizeToolCall: unexpected('authorizeToolCall'),
   runDatabaseTool: unexpected('runDatabaseTool'),
+  callUpstreamTool: unexpected('callUpstreamTool'),
   dispatchDeviceCommand: unexpected('dispatchDeviceCommand'),
   queueDeviceCommands: unexpected('queueDeviceCommands'),
   recordToolResult: unexpected('recordToolResult'),
@@ -91,4 +92,10 @@ export const unscriptedActivities = {
   refuseUnverifiedRequest: unexpected('refuseUnverifiedRequest'),
   readCommandOutcomes: unexpected('readCommandOutcomes'),
   readCopilotPaused: unexpected('readCopilotPaused'),
+  requestTerminalApproval: unexpected('requestTerminalApproval'),
+  verifyTerminalDecision: unexpected('verifyTerminalDecision'),
+  expireTerminalApproval: unexpected('expireTerminalApproval'),
+  cancelTerminalApproval: unexpected('cancelTerminalApproval'),
+  readTerminalGrant: unexpected('readTerminalGrant'),
+  endTerminalGrant: unexpected('endTerminalGrant'),
 } satisfies Activities;

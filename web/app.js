@@ -9,6 +9,9 @@ import { approvalsView } from './views/approvals.js';
 import { remediationView } from './views/remediation.js';
 import { fleetView } from './views/fleet.js';
 import { timelineView } from './views/timeline.js';
+import { terminalsView } from './views/terminals.js';
+import { terminalView } from './views/terminal.js';
+import { recordingView } from './views/recording.js';
 
 const main = document.getElementById('main');
 const header = document.getElementById('top');
@@ -35,6 +38,9 @@ const ROUTES = [
   [/^#\/approvals$/, approvalsView, 'approvals'],
   [/^#\/approvals\/([0-9a-f-]{36})$/, approvalsView, 'approvals'],
   [/^#\/fleet$/, fleetView, 'fleet'],
+  [/^#\/terminals$/, terminalsView, 'terminals'],
+  [/^#\/terminals\/([0-9a-f-]{36})$/, terminalView, 'terminals'],
+  [/^#\/recordings\/([0-9a-f-]{36})$/, recordingView, 'terminals'],
   [/^#\/chat$/, chatView, 'chat'],
 ];
 
@@ -95,6 +101,7 @@ orgSelect.addEventListener('change', () => {
   pickOrg(orgSelect.value);
   // A session belongs to one org: switching org goes back to that org's session list.
   if (/^#\/(sessions|remediations)\//.test(location.hash)) ctx.navigate('#/chat');
+  else if (/^#\/(terminals|recordings)\//.test(location.hash)) ctx.navigate('#/terminals');
   else route();
 });
 

@@ -9,6 +9,7 @@ import type { WorkflowInfo } from '@temporalio/workflow';
 import type { GatehouseSinks } from '../common/sinks';
 import { createActivities, type ActivityDeps } from '../activities';
 import { guardConfig, modelEndpoint, type Env } from '../lib/env';
+import { upstreamRules } from '../lib/mcp-upstream';
 import { RateLimiter } from '../lib/rate-limiter';
 import type { Redis } from '../lib/redis';
 import type { Logger } from '../lib/logger';
@@ -58,6 +59,7 @@ export function activityDeps(env: Env, { prisma, pool }: Database, redis: Redis,
     model: { name: env.ANTHROPIC_MODEL, maxTokens: env.MODEL_MAX_TOKENS, offline: anthropic.offline },
     commands: { ttlSeconds: env.COMMAND_TTL_SECONDS },
     discovery: { allowLoopback: env.DISCOVERY_ALLOW_LOOPBACK },
+    mcpUpstream: upstreamRules(env),
     metrics,
   };
 }

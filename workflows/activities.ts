@@ -18,6 +18,10 @@ export const local = proxyLocalActivities<Activities>({ startToCloseTimeout: '30
 // The model call heartbeats while it waits, so a worker that dies mid-call is noticed in seconds, not minutes.
 export const model = proxyActivities<Activities>({ startToCloseTimeout: '3m', heartbeatTimeout: '15s', retry });
 
+// An upstream MCP server's tool call: its own timeout (the server's answer, up to UPSTREAM_CALL_TIMEOUT_MS), and
+// retried only up to the call itself (the activity never sends the same call twice).
+export const upstream = proxyActivities<Activities>({ startToCloseTimeout: '3m', retry: { ...retry, maximumAttempts: 3 } });
+
 // Only for the frozen branches (workflows/frozen/) that waited for one device's command inside an activity. Such an
 // attempt left waiting across the upgrade to one command path times out on its heartbeat and is retried by the
 // activity of that name, which queues the command like any other and polls its row, heartbeating.

@@ -23,6 +23,8 @@ export const resetBreakerSignal = defineSignal<[ResetBreakerSignal]>('resetBreak
 /** An org admin's breaker reset, recorded by the api; applied once an activity has checked the record. */
 export const resetBreakerRequestUpdate = defineUpdate<VerifiedRequestResult, [WorkflowRequestRef]>('resetBreakerRequest');
 export const copilotPausedSignal = defineSignal<[CopilotPausedSignal]>('copilotPaused');
+/** A terminal grant was revoked or its org paused: a hint for `terminalAccess` to read its record again. */
+export const terminalChangedSignal = defineSignal<[]>('terminalChanged');
 
 export interface RemediationProgress {
   total: number;

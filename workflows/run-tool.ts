@@ -5,7 +5,7 @@
 import { executeChild, patched, workflowInfo } from '@temporalio/workflow';
 import { BREAKER_DENIAL, PAUSED_DENIAL, type ToolResultRef, type TurnState } from '../common/session';
 import { remediationWorkflowId } from '../common/ids';
-import { db as tasks, steps } from './activities';
+import { db as tasks, steps, upstream } from './activities';
 import { awaitApproval } from './await-approval';
 import { runDeviceCommands } from './device-commands';
 import { dispatchEachCommand } from './frozen/dispatch-each-command';
@@ -70,6 +70,9 @@ export async function runTool(ids: TurnIds, session: CopilotSessionState, turn: 
   const execution = auth.execution;
   if (execution.type === 'database') {
     outcome = await db.runDatabaseTool({ invocationId: auth.invocationId, userId: turn.userId });
+  } else if (execution.type === 'upstream') {
+    // An upstream MCP server's tool: one activity calls it (at most once, whatever the retries) and records its result.
+    outcome = await upstream.callUpstreamTool({ invocationId: auth.invocationId, userId: turn.userId });
   } else if (execution.type === 'remediation') {
     const { type: _type, ...plan } = execution;
     const result = await executeChild(remediation, {

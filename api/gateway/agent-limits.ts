@@ -6,6 +6,7 @@
  * counted, and answered if it asked to be.
  */
 import { AGENT_TO_SERVER_EVENTS } from '../../common/protocol';
+import { AGENT_TERMINAL_EVENTS } from '../../common/terminal-protocol';
 import { audit } from '../../audit/log';
 import type { ApiDeps } from '../deps';
 import { replyTo, type AgentConnections, type AgentSocket } from './agent-sockets';
@@ -16,6 +17,9 @@ export function limitFrames(socket: AgentSocket, deps: ApiDeps, connections: Age
   const limits = { frames: deps.config.guards.rates.agentMessages, output: deps.config.guards.rates.agentOutputChunks };
   let refused = { count: 0, since: Date.now() };
   socket.use(([event], next) => {
+    // A terminal's frames are bounded by its output window (./terminal-relay.ts), not by a Redis round trip each:
+    // an agent that sends past its window loses the terminal.
+    if (AGENT_TERMINAL_EVENTS.has(event)) return next();
     const kind = event === 'command:output' ? 'output' : 'frames';
     const limit = limits[kind];
     deps.limiter.hit(`agent:${deviceId}:${kind}`, limit).then(

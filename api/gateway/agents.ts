@@ -25,10 +25,19 @@ export interface AgentGateway {
   /** Expires overdue commands and completes activities whose result is stored but not yet reported. */
   sweep(): Promise<void>;
   stats(): { connected: number } & GatewayCounters;
+  /** The device's `/agents` socket while it is connected to this node (the terminal relay's other end). */
+  live(deviceId: string): AgentSocket | undefined;
   close(): void;
 }
 
-export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGateway {
+/** Where the agents' terminal frames go (./terminals.ts); set once the `/terminal` namespace exists. */
+export interface AgentTerminalSink {
+  onAgentOutput(agent: AgentSocket, raw: unknown, ack: (a: { ok: boolean }) => void): void;
+  onAgentExit(agent: AgentSocket, raw: unknown): void;
+  agentGone(deviceId: string): void;
+}
+
+export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps, terminals: () => AgentTerminalSink | undefined = () => undefined): AgentGateway {
   const { prisma, logger } = deps;
   const connections = new AgentConnections(logger);
   const auth = createAgentAuth(nsp, deps, connections);
@@ -61,7 +70,12 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
         reply({ accepted: false, reason: 'not recorded; send it again later' });
       });
     });
+    socket.on('terminal:output', (raw: unknown, ack: unknown) => {
+      terminals()?.onAgentOutput(socket, raw, (a) => typeof ack === 'function' && ack(a));
+    });
+    socket.on('terminal:exit', (raw: unknown) => terminals()?.onAgentExit(socket, raw));
     socket.on('disconnect', () => {
+      terminals()?.agentGone(deviceId);
       if (connections.remove(socket)) auth.released(deviceId);
       void prisma.device.update({ where: { id: deviceId }, data: { online: false, lastSeenAt: new Date() } }).catch(() => undefined);
     });
@@ -73,6 +87,7 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps): AgentGat
     deliver: (commands) => delivery.deliver(commands),
     sweep: createSweep(deps, delivery, results),
     stats: () => ({ connected: connections.size, ...connections.counters }),
+    live: (deviceId) => connections.live(deviceId),
     close() {
       auth.close();
       progress.close();

@@ -7,9 +7,7 @@
  * whose API key is revoked, or who signed out of the web session they connected with, is disconnected at their next
  * subscription or event.
  */
-import type { IncomingMessage } from 'node:http';
 import type { Namespace, Socket } from 'socket.io';
-import { z } from 'zod';
 import {
   CONSOLE_CLIENT_EVENTS,
   SessionSubscribe,
@@ -21,45 +19,21 @@ import {
 import { maySeeSession, sitesReached } from '../../lib/site-scope';
 import type { ApiDeps } from '../deps';
 import { type Principal, visibleSession } from '../http/access';
-import { authenticate, principalOfUser } from '../http/auth';
+import { browserPrincipal } from './browser-auth';
 
 type ConsoleSocket = Socket<ConsoleClientEvents, ConsoleServerEvents, Record<string, never>, { principal: Principal }>;
 export type ConsoleNamespace = Namespace<ConsoleClientEvents, ConsoleServerEvents, Record<string, never>, { principal: Principal }>;
-
-function sameOrigin(req: IncomingMessage): boolean {
-  const origin = req.headers.origin;
-  if (!origin || !req.headers.host) return false;
-  try {
-    return new URL(origin).host === req.headers.host;
-  } catch {
-    return false;
-  }
-}
 
 const room = (sessionId: string) => `session:${sessionId}`;
 
 export function createConsoleGateway(nsp: ConsoleNamespace, deps: ApiDeps) {
   nsp.use(async (socket, next) => {
-    const principal = await principalOf(socket.handshake.auth?.token, socket.request).catch(() => null);
+    const principal = await browserPrincipal(deps, socket.handshake.auth?.token, socket.request).catch(() => null);
     // One refusal for every case (no key, a bad key, no session, a foreign origin): nothing to tell them apart.
     if (!principal) return next(new Error('a valid API key is required'));
     socket.data = { principal };
     next();
   });
-
-  async function principalOf(token: unknown, req: IncomingMessage): Promise<Principal | null> {
-    if (token !== undefined) {
-      const key = z.string().max(200).safeParse(token);
-      if (!key.success) return null;
-      return authenticate(deps, { headers: { authorization: `Bearer ${key.data}` } } as Parameters<typeof authenticate>[1]);
-    }
-    const session = (req as IncomingMessage & { session?: { id?: string; userId?: string } }).session;
-    // A cookie rides along with any page's request: only a websocket opened by our own pages (whose Origin the
-    // browser sets and no page can forge) may use it, so another site cannot listen in on a signed-in technician.
-    if (!session?.userId || !session.id || !sameOrigin(req)) return null;
-    const principal = await principalOfUser(deps, session.userId, 'session');
-    return principal && { ...principal, webSessionId: session.id };
-  }
 
   nsp.on('connection', (socket: ConsoleSocket) => {
     // An event the console does not have is dropped, and answered with an error if it asked for an answer.

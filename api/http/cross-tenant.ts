@@ -23,6 +23,9 @@ const ADDRESSABLE: [table: string, orgColumn: string][] = [
   ['Script', 'orgId'],
   ['EnrollmentKey', 'orgId'],
   ['RoleBinding', 'orgId'],
+  ['DeviceCommand', 'orgId'],
+  ['TerminalSession', 'orgId'],
+  ['TerminalRecording', 'orgId'],
 ];
 
 const PROBE = Prisma.raw(

@@ -12,9 +12,10 @@ import type { IncomingMessage } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { InMemoryTaskStore } from '@modelcontextprotocol/sdk/experimental/tasks/stores/in-memory.js';
+import type { RequestTaskStore } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { CallToolRequestSchema, ErrorCode, isInitializeRequest, ListToolsRequestSchema, McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { mcpToolDefinitions } from '../../common/tools';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { tenantDb } from '../../lib/tenant-db';
 import type { ApiDeps } from '../deps';
@@ -23,6 +24,7 @@ import { authenticate } from '../http/auth';
 import { refuseInvalidUtf8 } from '../http/errors';
 import type { Caller } from '../services/caller';
 import * as mcp from '../services/mcp';
+import { ConnectionEventStore } from './event-store';
 
 const SERVER_INFO = { name: 'gatehouse', version: '1.0.0' };
 const INSTRUCTIONS =
@@ -37,6 +39,8 @@ function rpcError(res: Response, status: number, code: number, message: string, 
 
 interface Connection {
   transport: StreamableHTTPServerTransport;
+  /** Ends what the connection's server holds (its tasks). */
+  end(): void;
   sessionId: string;
   userId: string;
   /** Requests of this connection still open (a tools/call waiting for an approver is one), and when the last ended. */
@@ -81,14 +85,26 @@ function safely<A extends unknown[], R>(deps: ApiDeps, handler: (...args: A) => 
   };
 }
 
-function mcpServerFor(deps: ApiDeps, sessionId: string): Server {
-  const server = new Server(SERVER_INFO, { capabilities: { tools: {} }, instructions: INSTRUCTIONS });
+/** One connection's MCP server, and what ends with the connection: its tasks' store and their tracking. */
+function mcpServerFor(deps: ApiDeps, sessionId: string): { server: Server; close(): void } {
+  const tasks = new InMemoryTaskStore();
+  const closed = new AbortController();
+  // logging: a client may set a level (logging/setLevel); Gatehouse sends no log messages over MCP (its audit log is the record).
+  // tasks (spec 2025-11-25, experimental in the SDK): a tools/call may be made a task the client polls, cancels and
+  // fetches later (tasks/get, tasks/result, tasks/list, tasks/cancel answered by the SDK from this connection's store).
+  const server = new Server(SERVER_INFO, {
+    capabilities: { tools: {}, logging: {}, tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } } },
+    instructions: INSTRUCTIONS,
+    taskStore: tasks,
+  });
 
   server.setRequestHandler(ListToolsRequestSchema, safely(deps, async (_req, extra) => {
     const caller = callerOf(deps, extra.authInfo);
     const session = await mcp.mcpSessionOf(caller, sessionId);
     // Only someone who may call tools in the org sees them (the role can be gone since the connection began).
-    return { tools: mcp.mayCallTools(caller, session.orgId) ? mcpToolDefinitions() : [] };
+    const tools = mcp.mayCallTools(caller, session.orgId) ? await mcp.catalogFor(caller, session.orgId) : [];
+    // Any call may run as a task: a T3/T4 one waits for a person.
+    return { tools: tools.map((t) => ({ ...t, execution: { taskSupport: 'optional' as const } })) };
   }));
 
   server.setRequestHandler(CallToolRequestSchema, safely(deps, async (req, extra): Promise<CallToolResult> => {
@@ -100,6 +116,8 @@ function mcpServerFor(deps: ApiDeps, sessionId: string): Server {
       if (requested.refused === 'unknown_tool' || requested.refused === 'invalid_arguments') throw rpcFailure(ErrorCode.InvalidParams, requested.message);
       return { content: [{ type: 'text', text: requested.message }], isError: true };
     }
+    const asTask = req.params.task;
+    if (asTask && extra.taskStore) return runAsTask(deps, caller, session, requested.turnId, sessionId, req, extra.taskStore, closed.signal) as never;
     const token = extra._meta?.progressToken;
     let progress = 0;
     const tell = async (message: string) => {
@@ -110,7 +128,59 @@ function mcpServerFor(deps: ApiDeps, sessionId: string): Server {
     const result = await mcp.awaitToolCall(caller, session, requested.turnId, tell, extra.signal);
     return { content: [{ type: 'text', text: result.text }], isError: result.isError, _meta: { 'gatehouse/turnId': requested.turnId, 'gatehouse/sessionId': sessionId } };
   }));
-  return server;
+  return {
+    server,
+    close() {
+      closed.abort();
+      tasks.cleanup();
+    },
+  };
+}
+
+/** How long a task's result is kept once it ends, unless the client asks for less. */
+const TASK_TTL_MS = 60 * 60_000;
+
+/**
+ * A tools/call the client made a task: answered at once with the task; the call's outcome is stored as the task's
+ * result when its turn ends (the status message says what it waits for meanwhile). Cancelling the task stops the
+ * tracking only: the call stays in its session (a pending approval still waits for a decision or expires), as the
+ * console shows.
+ */
+async function runAsTask(
+  deps: ApiDeps,
+  caller: Caller,
+  session: { workflowId: string; id: string },
+  turnId: string,
+  sessionId: string,
+  req: { params: { task?: { ttl?: number } } },
+  store: RequestTaskStore,
+  connectionClosed: AbortSignal,
+) {
+  const ttl = Math.min(req.params.task?.ttl ?? TASK_TTL_MS, 24 * 60 * 60_000);
+  const task = await store.createTask({ ttl, pollInterval: 2000 });
+  // The tracking ends with the connection (its store goes with it) or when the client cancels the task.
+  const stop = new AbortController();
+  connectionClosed.addEventListener('abort', () => stop.abort(), { once: true });
+  let said = '';
+  const tell = async (message: string) => {
+    const now = await store.getTask(task.taskId).catch(() => null);
+    if (!now || now.status === 'cancelled') return stop.abort();
+    if (message !== said) {
+      said = message;
+      await store.updateTaskStatus(task.taskId, 'working', message).catch(() => undefined);
+    }
+  };
+  void (async () => {
+    try {
+      const result = await mcp.awaitToolCall(caller, session, turnId, tell, stop.signal);
+      await store.storeTaskResult(task.taskId, 'completed', { content: [{ type: 'text', text: result.text }], isError: result.isError, _meta: { 'gatehouse/turnId': turnId, 'gatehouse/sessionId': sessionId } });
+    } catch (err) {
+      if (stop.signal.aborted) return;
+      deps.logger.warn({ err: (err as Error).message, sessionId, turnId }, 'mcp task ended without its result');
+      await store.storeTaskResult(task.taskId, 'failed', { content: [{ type: 'text', text: 'the call could not be followed to its end; its outcome is in the session (GET /v1/sessions/:id)' }], isError: true }).catch(() => undefined);
+    }
+  })();
+  return { task };
 }
 
 /** AppErrors of the services as JSON-RPC answers at the HTTP level (status kept: 401, 403, 404, 409, 503). */
@@ -120,6 +190,33 @@ function refuse(res: Response, err: unknown, deps: ApiDeps): void {
   const ref = `err_${Date.now().toString(36)}`;
   deps.logger.error({ err, ref }, 'mcp request failed');
   rpcError(res, 503, ErrorCode.InternalError, `the request could not be completed (reference ${ref}); try again shortly`);
+}
+
+const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
+
+/**
+ * Why the request's Host or Origin is not this api's (its PUBLIC_URL's host, or a loopback name on any port), or
+ * undefined. An Origin is checked only when the client sends one (browsers do; MCP clients mostly do not).
+ */
+function foreignHost(req: Request, publicUrl: string | undefined): string | undefined {
+  const ours = publicUrl ? new URL(publicUrl).host.toLowerCase() : undefined;
+  const allowed = (host: string) => {
+    const h = host.toLowerCase();
+    if (ours !== undefined && h === ours) return true;
+    const name = h.startsWith('[') ? h.slice(0, h.indexOf(']') + 1) : h.split(':')[0]!;
+    return LOOPBACK_NAMES.has(name);
+  };
+  const host = req.headers.host;
+  if (!host || !allowed(host)) return `the Host header is not this server's (${publicUrl ? 'PUBLIC_URL' : 'a loopback address; set PUBLIC_URL to serve another name'})`;
+  const origin = req.headers.origin;
+  if (origin === undefined) return undefined;
+  let originHost: string;
+  try {
+    originHost = new URL(origin).host;
+  } catch {
+    return 'the Origin header is not a URL';
+  }
+  return allowed(originHost) ? undefined : "the Origin header is not this server's";
 }
 
 export interface McpEndpoint {
@@ -139,6 +236,10 @@ export function createMcpEndpoint(deps: ApiDeps): McpEndpoint {
   });
 
   router.all('/mcp', async (req: Request, res: Response) => {
+    // DNS rebinding: a page on another name that resolves here reaches /mcp with its own Host and Origin. Refused
+    // before anything else (a Bearer key is needed anyway, but the transport's rule is the spec's).
+    const foreign = foreignHost(req, deps.config.publicUrl);
+    if (foreign) return rpcError(res, 403, ErrorCode.InvalidRequest, `Forbidden: ${foreign}`);
     // Bearer keys only: a console cookie must not let another page drive tools (no CSRF token in MCP).
     if (req.headers.authorization === undefined) {
       return rpcError(res, 401, ErrorCode.InvalidRequest, 'a valid API key is required (Authorization: Bearer <key>)', { 'WWW-Authenticate': 'Bearer realm="gatehouse"' });
@@ -181,11 +282,17 @@ export function createMcpEndpoint(deps: ApiDeps): McpEndpoint {
       const { session } = await mcp.startMcpSession(caller, org, req.body.params.clientInfo);
       const transport = new StreamableHTTPServerTransport({
         sessionIdGenerator: () => session.id,
-        onsessioninitialized: (id) => void connections.set(id, { transport, sessionId: id, userId: principal.userId, open: 0, lastSeen: Date.now() }),
+        // A client that lost its stream while a call waited resumes it with Last-Event-ID and gets the result.
+        eventStore: new ConnectionEventStore(),
+        onsessioninitialized: (id) => void connections.set(id, { transport, end: mcpServer.close, sessionId: id, userId: principal.userId, open: 0, lastSeen: Date.now() }),
         onsessionclosed: (id) => void connections.delete(id),
       });
-      transport.onclose = () => void connections.delete(session.id);
-      await mcpServerFor(deps, session.id).connect(transport);
+      const mcpServer = mcpServerFor(deps, session.id);
+      transport.onclose = () => {
+        mcpServer.close();
+        connections.delete(session.id);
+      };
+      await mcpServer.server.connect(transport);
       await transport.handleRequest(req as AuthedRequest, res, req.body);
     } catch (err) {
       if (res.headersSent) return void deps.logger.warn({ err: (err as Error).message }, 'mcp request failed after its answer began');
@@ -197,6 +304,7 @@ export function createMcpEndpoint(deps: ApiDeps): McpEndpoint {
     for (const c of connections.values()) {
       if (c.open === 0 && Date.now() - c.lastSeen > IDLE_MS) {
         connections.delete(c.sessionId);
+        c.end();
         void c.transport.close().catch(() => undefined);
       }
     }
@@ -209,6 +317,7 @@ export function createMcpEndpoint(deps: ApiDeps): McpEndpoint {
       clearInterval(idleSweep);
       const open = [...connections.values()];
       connections.clear();
+      for (const c of open) c.end();
       await Promise.all(open.map((c) => c.transport.close().catch(() => undefined)));
     },
   };

@@ -5,6 +5,7 @@
 import { CopilotSwitchAnswer, OrgStatusAnswer, PolicyAnswer, PolicySavedAnswer, UsageAnswer } from '../../common/api-answers';
 import { z } from 'zod';
 import { DEFAULT_POLICY } from '../../common/default-policy';
+import { TERMINAL_ACTION, TERMINAL_DEFAULT_TIER } from '../../common/terminal-protocol';
 import { OrgParams } from '../http/params';
 import { defineRoute, type AnyRoute } from '../http/route';
 import * as orgs from '../services/orgs';
@@ -56,7 +57,7 @@ export const getPolicy = defineRoute({
     return {
       status: 200,
       body: {
-        defaults: DEFAULT_POLICY,
+        defaults: { ...DEFAULT_POLICY, [TERMINAL_ACTION]: TERMINAL_DEFAULT_TIER },
         overrides: overrides.map((o) => ({ tool: o.tool, action: o.action, tier: o.tier, setBy: o.setBy, updatedAt: o.updatedAt.toISOString() })),
         approvalTtlSeconds: { t3: org.approvalTtlT3Seconds, t4: org.approvalTtlT4Seconds },
         rateLimits: orgs.rateLimitsView(ctx.deps, org),

@@ -9,7 +9,9 @@ import type { Prisma } from '@prisma/client';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { SessionState, Step, TurnState } from '../../common/session';
 import { findUnstorable } from '../../common/text';
-import { isToolName } from '../../common/tools';
+import { isToolName, mcpToolDefinitions, TIER_NAMES, type McpToolDefinition, type Tier } from '../../common/tools';
+import { parseQualifiedName, qualifiedName } from '../../lib/mcp-upstream';
+import { enabledUpstreamTools, hasUpstreamTool } from './mcp-upstreams';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { audit } from '../../audit/log';
 import { callToolRequestUpdate, stateQuery } from '../../workflows/definitions';
@@ -21,7 +23,11 @@ import { ACTING, startSession } from './sessions';
 /** The most an MCP client may send as one call's arguments (a tool's input is small; a script is at most 64 KB). */
 export const MAX_TOOL_ARGUMENTS_BYTES = 128 * 1024;
 const MAX_ARGUMENT_DEPTH = 32;
-/** How often a waiting call looks at its turn (less often once it has waited a while), and tells the client it still waits. */
+/**
+ * How often a waiting call looks at its turn: soon at first (a T1 read ends in tens of milliseconds; bench/mcp.ts),
+ * then backing off to POLL_MS, and less often once it has waited a while; and how often it tells the client it waits.
+ */
+const FIRST_POLL_MS = 10;
 const POLL_MS = 500;
 const SLOW_POLL_MS = 2_000;
 const SLOW_AFTER_MS = 30_000;
@@ -49,6 +55,29 @@ export async function mcpSessionOf({ deps, principal }: Caller, sessionId: strin
 /** Whether the caller may still call tools in the session's org (the workflow checks again before anything runs). */
 export const mayCallTools = ({ principal }: Caller, orgId: string) => hasRole(principal, orgId, ACTING);
 
+/**
+ * The catalog an MCP client of this org lists: Gatehouse's tools, then the enabled tools of the org's upstream MCP
+ * servers (`upstream.<server>.<tool>`) with their pinned description and input schema and the tier an admin gave them.
+ */
+export async function catalogFor({ deps }: Caller, orgId: string): Promise<McpToolDefinition[]> {
+  const upstream = await enabledUpstreamTools(deps.prisma, orgId);
+  return [
+    ...mcpToolDefinitions(),
+    ...upstream.map((t) => {
+      const name = qualifiedName(t.upstream.name, t.name);
+      const tier = t.tier as Tier;
+      const title = t.title ?? `${t.upstream.name} ${t.name}`;
+      return {
+        name,
+        title,
+        description: `${t.description}\n\nFrom the upstream MCP server "${t.upstream.name}", behind Gatehouse. Gatehouse tier: T${tier}, ${TIER_NAMES[tier]}. T3 and T4 calls wait until an approver of the organization approves; flagged output and arguments taken from tool output raise a call to T3.`,
+        inputSchema: { ...(t.inputSchema as Record<string, unknown>), type: 'object' as const },
+        annotations: { title, readOnlyHint: tier === 1, destructiveHint: tier >= 3, idempotentHint: false, openWorldHint: true },
+      };
+    }),
+  ];
+}
+
 export type ToolCallRefusal = { refused: 'unknown_tool' | 'invalid_arguments' | 'forbidden'; message: string };
 
 /**
@@ -59,7 +88,9 @@ export type ToolCallRefusal = { refused: 'unknown_tool' | 'invalid_arguments' | 
 export async function requestToolCall(caller: Caller, sessionId: string, name: string, args: Record<string, unknown>): Promise<{ turnId: string } | ToolCallRefusal> {
   const { deps, system, principal } = caller;
   const session = await mcpSessionOf(caller, sessionId);
-  if (!isToolName(name)) {
+  const upstream = parseQualifiedName(name);
+  const known = isToolName(name) || (upstream !== undefined && (await hasUpstreamTool(deps.prisma, session.orgId, upstream.server, upstream.tool)));
+  if (!known) {
     await audit(system, {
       orgId: session.orgId,
       actorType: 'user',
@@ -121,6 +152,7 @@ export async function awaitToolCall(
   let said = '';
   let saidAt = 0;
   const started = Date.now();
+  let delay = FIRST_POLL_MS;
   for (;;) {
     if (signal.aborted) throw new AppError(AppErrorCode.Conflict, 'the client cancelled the wait; the call goes on in its session');
     const state: SessionState | null = await deps.temporal.withDeadline(Date.now() + 3000, () => handle.query(stateQuery)).catch(() => null);
@@ -133,7 +165,8 @@ export async function awaitToolCall(
       saidAt = Date.now();
       await progress(line).catch(() => undefined);
     }
-    await new Promise((resolve) => setTimeout(resolve, Date.now() - started > SLOW_AFTER_MS ? SLOW_POLL_MS : POLL_MS));
+    await new Promise((resolve) => setTimeout(resolve, Date.now() - started > SLOW_AFTER_MS ? SLOW_POLL_MS : delay));
+    delay = Math.min(POLL_MS, delay * 2);
   }
 }
 

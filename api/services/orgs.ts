@@ -6,6 +6,7 @@
  */
 import { isToolName, TOOLS, toolOf } from '../../common/tools';
 import { messageWindows, orgRateLimitsOf } from '../../lib/org-rate-limits';
+import { TERMINAL_ACTION, TERMINAL_MIN_TIER } from '../../common/terminal-protocol';
 import { copilotPausedSignal } from '../../workflows/definitions';
 import { lowersDefault, policyActions } from '../../cage/policy';
 import { AppError, AppErrorCode } from '../../lib/app-error';
@@ -15,12 +16,15 @@ import { pauseOrgEndingCommands } from '../../lib/device-commands';
 import type { ApiDeps } from '../deps';
 import { findOrgFor, Role, visibleSessions } from '../http/access';
 import type { Caller } from './caller';
+import { pauseOrgTerminals, terminalWorkflowsOf } from './terminals';
 
 /** Tells every session of the org at once; a session that misses the signal still denies through its activities. */
 async function broadcastPause(deps: ApiDeps, orgId: string, paused: boolean, by: string): Promise<number> {
   const sessions = await deps.prisma.copilotSession.findMany({ where: { orgId }, select: { workflowId: true } });
+  // Terminal requests hear the same hint: a pending one's approval is withdrawn, an approved one's window ends.
+  const terminals = paused ? await terminalWorkflowsOf(deps, orgId) : [];
   const results = await Promise.allSettled(
-    sessions.map((s) => deps.temporal.workflow.getHandle(s.workflowId).signal(copilotPausedSignal, { paused, by })),
+    [...sessions.map((s) => s.workflowId), ...terminals].map((workflowId) => deps.temporal.workflow.getHandle(workflowId).signal(copilotPausedSignal, { paused, by })),
   );
   return results.filter((r) => r.status === 'fulfilled').length;
 }
@@ -33,8 +37,10 @@ export async function setCopilotPaused({ deps, principal }: Caller, orgRef: stri
   let ended = 0;
   if (paused) ended = (await pauseOrgEndingCommands(deps.pool, org.id, principal.userId)).length;
   else await deps.prisma.organization.update({ where: { id: org.id }, data: { copilotPausedAt: null, copilotPausedBy: null } });
+  // Live terminals close at once, on every api node; no terminal of the org opens until it is resumed.
+  const terminalsEnded = paused ? await pauseOrgTerminals(deps, org.id) : 0;
   deps.metrics.pauses.inc({ action: paused ? 'paused' : 'resumed' });
-  await audit(deps.prisma, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: paused ? 'copilot.paused' : 'copilot.resumed', target: org.slug, ...(paused ? { data: { commandsEnded: ended } } : {}) });
+  await audit(deps.prisma, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: paused ? 'copilot.paused' : 'copilot.resumed', target: org.slug, ...(paused ? { data: { commandsEnded: ended, terminalsEnded } } : {}) });
   const signalled = await broadcastPause(deps, org.id, paused, principal.userId);
   return { org, signalled };
 }
@@ -69,6 +75,14 @@ export async function replacePolicy({ deps, principal }: Caller, orgRef: string,
   const org = await findOrgFor(deps, principal, orgRef, [Role.Admin]);
   const seen = new Set<string>();
   for (const [i, o] of input.overrides.entries()) {
+    if (o.tool === TERMINAL_ACTION) {
+      // Opening a remote terminal is an action of its own (not a tool the model sees): one tier, never below T3.
+      if (o.action !== '*') throw new AppError(AppErrorCode.BadRequest, `body.overrides.${i}.action: ${TERMINAL_ACTION} has one tier for every terminal: use "*"`);
+      if (o.tier < TERMINAL_MIN_TIER) throw new AppError(AppErrorCode.BadRequest, `body.overrides.${i}.tier: a terminal always needs an approver (T${TERMINAL_MIN_TIER} or T4)`);
+      if (seen.has(TERMINAL_ACTION)) throw new AppError(AppErrorCode.BadRequest, `body.overrides.${i}: ${TERMINAL_ACTION} is listed twice`);
+      seen.add(TERMINAL_ACTION);
+      continue;
+    }
     if (!isToolName(o.tool)) throw new AppError(AppErrorCode.BadRequest, `body.overrides.${i}.tool: unknown tool "${o.tool}"`);
     // Every tool says which actions it has (none for a tool with one tier), so no policy shape can reach a 500.
     const actions = policyActions(o.tool);

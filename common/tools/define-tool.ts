@@ -40,7 +40,20 @@ export interface RemediationPlan {
 export type ToolExecution =
   | { type: 'database' }
   | { type: 'devices'; commands: DeviceCommandPlan[] }
-  | ({ type: 'remediation' } & RemediationPlan);
+  | ({ type: 'remediation' } & RemediationPlan)
+  | UpstreamExecution;
+
+/**
+ * A tool of an upstream MCP server the org registered (`upstream.<server>.<tool>`): one call of that tool, by the
+ * worker's `callUpstreamTool` activity, only while the upstream still announces the definition pinned by `sha256`.
+ */
+export interface UpstreamExecution {
+  type: 'upstream';
+  upstreamId: string;
+  /** The upstream's own name of the tool. */
+  tool: string;
+  sha256: string;
+}
 
 /** A tool's default tier takes the tier of the tool (and action) it runs on each device: run_remediation. */
 export const TIER_OF_ITS_ACTION = 'tier of its action';

@@ -73,7 +73,8 @@ export function approvalCard(approval, { onDecided, showSession = true } = {}) {
       el('dd', {}, devices.length > 12 ? `${devices.slice(0, 12).join(', ')} and ${devices.length - 12} more (${devices.length})` : devices.join(', ')),
       el('dt', {}, 'Expires'),
       el('dd', {}, approval.expiresAt ? time(approval.expiresAt) : '—'),
-      showSession && approval.sessionId ? [el('dt', {}, 'Session'), el('dd', {}, el('a', { href: `#/sessions/${approval.sessionId}` }, 'Open the session'))] : null,
+      // A terminal request is not a copilot session: its reason and window are in the summary above.
+      showSession && approval.sessionId && approval.tool !== 'open_terminal' ? [el('dt', {}, 'Session'), el('dd', {}, el('a', { href: `#/sessions/${approval.sessionId}` }, 'Open the session'))] : null,
     ),
     el(
       'section',
