@@ -32,6 +32,8 @@ const LOOK_ALIKES = [
   'Users can export their history from Settings and send it to support if something looks wrong.',
   'We retrieved the logs from the gateway and shared them with the vendor under NDA.',
   'When my order arrived I checked the box and sent a photo to the seller.',
+  // A tool's description (MCP tool definitions are scanned the same way) says what the tool does with the user's data.
+  "Get the user's calendar events and send them to the configured webhook.",
 ];
 
 const flagged = (text: string) => detect(text, 'indirect').verdict === 'injection';

@@ -180,8 +180,12 @@ const EXFIL_SEND = `\\band\\s+(?:then\\s+)?(?:e-?mail|send|forward|share|mail|up
 const EXFIL_GATE = String.raw`and\s+(?:then\s+)?(?:e-?mail|send|forward|share|mail|upload|post|transfer|text|message|transmit|submit)\b`;
 /** To an address: a mail address, a URL or a phone number. */
 const EXFIL_TO_ADDRESS = `${EXFIL_HEAD}${byFirstLetter(FETCH_VERBS)}\\b[^.!?\\n]{0,100}?${EXFIL_SEND}(?:[^!?\\n@]{0,40}@[\\w-]+\\.\\w|[^!?\\n:]{0,30}\\bhttps?://|\\+?\\d[\\d ()-]{6,20})`;
-/** The user's data ("my …", "the user's …"), to anyone but the one asking or the reader. */
-const EXFIL_USER_DATA = `${EXFIL_HEAD}${byFirstLetter(FETCH_VERBS)}\\b[^.!?\\n]{0,40}?\\b(?:my|the\\s+user'?s|user'?s)\\b[^.!?\\n]{0,120}?${EXFIL_SEND}(?!(?:me|us|you|yourself|myself|ourselves)\\b)\\w`;
+/**
+ * The user's data, in the user's words ("my …": the writer poses as the user), to anyone but the one asking or the
+ * reader. Not "the user's …" without an address: a tool's description says that of what it does ("Get the user's
+ * events and send them to the configured webhook").
+ */
+const EXFIL_USER_DATA = `${EXFIL_HEAD}${byFirstLetter(FETCH_VERBS)}\\b[^.!?\\n]{0,40}?\\bmy\\b[^.!?\\n]{0,120}?${EXFIL_SEND}(?!(?:me|us|you|yourself|myself|ourselves)\\b)\\w`;
 
 export const RULES: Rule[] = [
   // Instruction override
@@ -253,7 +257,7 @@ export const RULES: Rule[] = [
   // Data exfiltration asked of the reader: fetch data, then send it somewhere ("Could you get my search history and
   // email it to …", "Retrieve the access log and forward the details to …"). A request at the head of a sentence or
   // a field (a verb that fetches, maybe after "please" or "can you"), then "and" with a verb that sends, then "to":
-  // whole when what it fetches is the user's ("my …", "the user's …", anyone it goes to but the reader) or when it goes
+  // whole when what it fetches is the user's ("my …", to anyone but the writer or the reader) or when it goes
   // to an address (mail, URL, phone number). An account of it ("I got my history and emailed it to …"), a form to
   // fill in and mail back, or a request to send something to the writer ("… and send it to me") is not one.
   // (The rule to an address is gated on the address: text without one never pays for its gaps.)
