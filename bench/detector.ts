@@ -52,6 +52,8 @@ export async function runDetectorBench(opts: { data?: string } = {}): Promise<vo
   const adversarial: Record<string, string> = {
     'near-matches: "ignore " × 1 MB': 'ignore '.repeat(MB / 7),
     'near-matches: "please " × 1 MB': 'please '.repeat(MB / 7),
+    // Every clause of the data-exfiltration rules but the address, which the text holds once (so their gate passes)
+    'near-matches: ": \'get the files and share them with the team " × 1 MB': `ops@example.org ${": 'get the files and share them with the team ".repeat(MB / 45)}`,
     'deep nesting: {"a": … 1 MB': `${'{"a":'.repeat(MB / 10)}1${'}'.repeat(MB / 10)}`,
     'tags: "<" × 1 MB': '<'.repeat(MB),
     '1 MB of base64': Buffer.from('x'.repeat((MB * 3) / 4)).toString('base64'),

@@ -8,10 +8,10 @@
  * also looked for.
  */
 import { normalize } from './normalize';
-import { RULES, gateSource, type Category } from './injection-rules';
-import { DECODED_MARGIN, MODEL_VERSION, modelFinding } from './injection-model';
+import { RULES, prefilterSources, type Category } from './injection-rules';
+import { DECODED_MARGIN, MODEL_VERSION, SHORT_DECODED_MARGIN, leaning, modelFinding, modelScan, past, type SegmentScore } from './injection-model';
 
-export const DETECTOR_VERSION = `rules-3+${MODEL_VERSION}`;
+export const DETECTOR_VERSION = `rules-5+${MODEL_VERSION}`;
 export type Channel = 'direct' | 'indirect';
 
 export interface Span {
@@ -39,6 +39,18 @@ const MAX_SPANS = 5;
 const MAX_DECODED_RUNS = 32;
 const MAX_RUN = 64 * 1024;
 
+/**
+ * Encoded prose up to this many words (a sentence or three) is read with the model's widest margin
+ * (SHORT_DECODED_MARGIN): an honest document has little reason to encode a sentence, an attacker every reason. Longer
+ * decoded text (a mail's MIME body, an attachment) has more sentences that may lean by chance.
+ */
+const SHORT_PAYLOAD_WORDS = 60;
+function wordCount(s: string): number {
+  let words = 0;
+  for (const _ of s.matchAll(/\S+/g)) if (++words > SHORT_PAYLOAD_WORDS) break;
+  return words;
+}
+
 function printable(s: string): boolean {
   if (s.length < 8) return false;
   let ok = 0;
@@ -51,30 +63,51 @@ function printable(s: string): boolean {
 }
 
 /**
- * Text hidden in encoded runs: base64, hex, and URL-encoding. `opaque` when nothing of the text showed before
- * decoding (base64, hex); URL-encoding leaves most letters as they were.
+ * The base64 runs in a match that may go on over line breaks: one run when it is wrapped the way MIME and PEM wrap
+ * (every line but the last as long as the first, the last no longer), otherwise each line of its own. A line of
+ * base64 put between other lines that merely use its alphabet (a rule of underscores above, a signature's armour
+ * below) is then read as the sentence it hides, not as garbage around it.
  */
-function decodedRuns(text: string): { text: string; opaque: boolean }[] {
-  const out: { text: string; opaque: boolean }[] = [];
-  const push = (s: string, opaque = true) => {
-    if (out.length < MAX_DECODED_RUNS && printable(s)) out.push({ text: s, opaque });
+function base64Runs(match: string): { run: string; wrapped: boolean }[] {
+  if (!match.includes('\n')) return [{ run: match, wrapped: false }];
+  const lines = match.split(/\r?\n/);
+  const width = lines[0]!.length;
+  if (lines.every((l, i) => (i < lines.length - 1 ? l.length === width : l.length <= width))) return [{ run: lines.join(''), wrapped: true }];
+  return lines.filter((l) => l.length >= 24).map((run) => ({ run, wrapped: false }));
+}
+
+/**
+ * Text hidden in encoded runs: base64, hex, and URL-encoding. `opaque` when nothing of the text showed before
+ * decoding (base64, hex); URL-encoding leaves most letters as they were. `wrapped` when a base64 run went on over
+ * line breaks (decoded as one).
+ */
+function decodedRuns(text: string): { text: string; opaque: boolean; wrapped?: boolean }[] {
+  const out: { text: string; opaque: boolean; wrapped?: boolean }[] = [];
+  const push = (s: string, opaque = true, wrapped = false) => {
+    if (out.length < MAX_DECODED_RUNS && printable(s)) out.push({ text: s, opaque, ...(wrapped ? { wrapped } : {}) });
   };
-  for (const m of text.matchAll(/(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{24,}={0,2}/g)) {
+  // (`(?:^|[^…])` and a group rather than a lookbehind: the engine rejects a position on its first character.)
+  // A run goes on over line breaks into lines of nothing but base64 (MIME and PEM wrap it at 64 or 76 characters):
+  // decoded line by line, a mail's body would be fragments cut mid-word, each of them short.
+  for (const m of text.matchAll(/(?:^|[^A-Za-z0-9+/_-])([A-Za-z0-9+/_-]{24,}={0,2}(?:\r?\n[A-Za-z0-9+/_-]{4,}={0,2}(?=\r?\n|$)){0,2048})/g)) {
     if (out.length >= MAX_DECODED_RUNS) break;
-    const run = m[0].slice(0, MAX_RUN);
-    // Paths and identifiers look like base64 but are mostly lower-case words with separators: skip those.
-    if (!/[A-Z]/.test(run) || !/[a-z]/.test(run)) continue;
-    push(Buffer.from(run.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8'));
+    for (const { run, wrapped } of base64Runs(m[1]!.slice(0, MAX_RUN))) {
+      // Paths and identifiers look like base64 but are mostly lower-case words with separators: skip those.
+      if (!/[A-Z]/.test(run) || !/[a-z]/.test(run)) continue;
+      push(Buffer.from(run.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8'), true, wrapped);
+    }
   }
   // Maximal hex runs (the lookbehinds above and here start a match only where a run starts, so a short run is
   // not rescanned from each of its characters), boundaries checked by hand: `\b(?:xx){16,}\b` would backtrack pair by pair on a long run
   // that ends in a word character.
-  for (const m of text.matchAll(/(?<![0-9a-fA-F])[0-9a-fA-F]{32,}/g)) {
+  for (const m of text.matchAll(/(?:^|[^0-9a-fA-F])([0-9a-fA-F]{32,})/g)) {
     if (out.length >= MAX_DECODED_RUNS) break;
-    const before = text[m.index! - 1] ?? ' ';
-    const after = text[m.index! + m[0].length] ?? ' ';
+    const hex = m[1]!;
+    const at = m.index! + m[0].length - hex.length;
+    const before = text[at - 1] ?? ' ';
+    const after = text[at + hex.length] ?? ' ';
     if (/\w/.test(before) || /\w/.test(after)) continue;
-    const even = m[0].slice(0, MAX_RUN - (Math.min(m[0].length, MAX_RUN) % 2));
+    const even = hex.slice(0, MAX_RUN - (Math.min(hex.length, MAX_RUN) % 2));
     push(Buffer.from(even, 'hex').toString('utf8'));
   }
   if (/(%[0-9A-Fa-f]{2}[^%\s]{0,40}){3,}/.test(text)) {
@@ -94,13 +127,21 @@ function decodedRuns(text: string): { text: string; opaque: boolean }[] {
  */
 const GROUP = 6;
 function compile(channel: Channel) {
-  const rules = RULES.filter((r) => channel === 'indirect' || !r.indirectOnly).map((r) => ({ ...r, gateRe: new RegExp(gateSource(r.gate), 'i') }));
+  const rules = RULES.filter((r) => channel === 'indirect' || !r.indirectOnly).map((r) => ({ ...r, gateRe: prefilter(r.gate) }));
   const groups = [];
   for (let i = 0; i < rules.length; i += GROUP) {
     const members = rules.slice(i, i + GROUP);
-    groups.push({ gateRe: new RegExp(gateSource(members.flatMap((r) => r.gate)), 'i'), rules: members });
+    groups.push({ gateRe: prefilter(members.flatMap((r) => r.gate)), rules: members });
   }
-  return { gateRe: new RegExp(gateSource(rules.flatMap((r) => r.gate)), 'i'), groups };
+  return { gateRe: prefilter(rules.flatMap((r) => r.gate)), groups };
+}
+
+/** The union of gates, as one test over the text (see prefilterSources). */
+function prefilter(alternatives: string[]): { test(text: string): boolean } {
+  const { words, symbols } = prefilterSources(alternatives);
+  const w = words === undefined ? undefined : new RegExp(words, 'i');
+  const s = symbols === undefined ? undefined : new RegExp(symbols, 'i');
+  return { test: (text) => (w?.test(text) ?? false) || (s?.test(text) ?? false) };
 }
 const COMPILED = { direct: compile('direct'), indirect: compile('indirect') };
 
@@ -112,6 +153,20 @@ const COMPILED = { direct: compile('direct'), indirect: compile('indirect') };
 // (`(?:^|[^…])` rather than a lookbehind: the engine rejects a position on its first character, twice as fast.)
 const ENCODED_RUN = /%[0-9a-f]{2}|(?:^|[^\w+/-])[\w+/-]{24}/i;
 const suspect = (text: string, channel: Channel) => COMPILED[channel].gateRe.test(text) || ENCODED_RUN.test(text);
+/** The same, with the encoded-run half already known from the model's scan of the text. */
+const suspectScanned = (text: string, channel: Channel, scan: SegmentScore | undefined) => (scan ? scan.encodedRun : ENCODED_RUN.test(text)) || COMPILED[channel].gateRe.test(text);
+
+/**
+ * A log record's start: a timestamp (syslog's `Dec  5 09:14:02`, ISO 8601's `2026-12-05T09:14:02`, or a bracketed
+ * one) and, for syslog, the host and the program's name with its pid (`mbp-07 softwareupdated[412]:`).
+ */
+const LOG_RECORD = /^\s{0,4}(?:\[?(?:\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d)?|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)\s{1,2}\d{1,2}\s\d\d:\d\d:\d\d)\S{0,16}\]?\s+\S{1,64}(?:\s+[\w.()-]{1,64}\[\d{1,7}\]:|\s))/i;
+/** How far past its threshold (in logits) the model must be on a log record's line. */
+const LOG_RECORD_MARGIN = 2;
+function onLogRecord(text: string, at: number): boolean {
+  const start = text.lastIndexOf('\n', at) + 1;
+  return LOG_RECORD.test(text.slice(start, Math.min(at, start + 160)));
+}
 
 function runRules(text: string, channel: Channel): Map<Category, Finding> {
   const found = new Map<Category, Finding>();
@@ -122,6 +177,8 @@ function runRules(text: string, channel: Channel): Map<Category, Finding> {
   for (const rule of candidates) {
     rule.pattern.lastIndex = 0;
     for (const m of text.matchAll(rule.pattern)) {
+      // A half-weight request ("please use …") on a log record's line is a program talking to its operator.
+      if (rule.category === 'embedded_instruction' && rule.weight < 1 && onLogRecord(text, m.index!)) continue;
       const f = found.get(rule.category) ?? { category: rule.category, weight: 0, spans: [] };
       f.weight = Math.max(f.weight, rule.weight);
       if (f.spans.length < MAX_SPANS) f.spans.push({ start: m.index!, end: m.index! + m[0].length, text: m[0].slice(0, 200) });
@@ -144,10 +201,13 @@ function add(found: Map<Category, Finding>, category: Category, weight: number, 
  * as a finding of the category the console already shows for it (in data: an embedded instruction; from a user: an
  * attempt to override the instructions).
  */
-function addModelFinding(found: Map<Category, Finding>, text: string, channel: Channel): void {
-  const best = modelFinding(text, channel);
+function addModelFinding(found: Map<Category, Finding>, text: string, channel: Channel, scan: SegmentScore | undefined): void {
+  const best = scan && leaning(scan, channel);
   // Leaning alone is nothing to report: it only completes another signal.
   if (!best || (!best.confident && found.size === 0)) return;
+  // A log record's message is a program talking to its operator ("Please use the App Store to install this update"):
+  // there the model counts only well past its threshold, and a lean not at all.
+  if (onLogRecord(text, best.start) && !past(best, channel, LOG_RECORD_MARGIN)) return;
   const category: Category = channel === 'indirect' ? 'embedded_instruction' : 'instruction_override';
   const f = found.get(category) ?? { category, weight: 0, spans: [] };
   // A segment the model leans towards reading as an instruction is half a detection (a phrase rule's half makes it
@@ -162,11 +222,13 @@ function addModelFinding(found: Map<Category, Finding>, text: string, channel: C
 
 export function detect(input: string, channel: Channel = 'direct', depth = 0): Detection {
   const n = normalize(input);
-  if (n.invisible + n.tags + n.bidi + n.homoglyphWords === 0 && !suspect(n.text, channel) && !(n.unaccented !== undefined && suspect(n.unaccented, channel))) {
+  // The model reads every text once; its scan also tells whether the text holds an encoded run to decode.
+  const scan = modelScan(n.text, channel);
+  if (n.invisible + n.tags + n.bidi + n.homoglyphWords === 0 && !suspectScanned(n.text, channel, scan) && !(n.unaccented !== undefined && suspect(n.unaccented, channel))) {
     // Nothing for the rules: only a confident model can make this text an injection (most text ends here).
-    if (!modelFinding(n.text, channel)?.confident) return { verdict: 'clean', score: 0, findings: [], version: DETECTOR_VERSION };
+    if (!(scan && leaning(scan, channel)?.confident)) return { verdict: 'clean', score: 0, findings: [], version: DETECTOR_VERSION };
     const found = new Map<Category, Finding>();
-    addModelFinding(found, n.text, channel);
+    addModelFinding(found, n.text, channel, scan);
     return verdict(found);
   }
   const found = runRules(n.text, channel);
@@ -186,11 +248,16 @@ export function detect(input: string, channel: Channel = 'direct', depth = 0): D
     if (n.visual !== undefined && detect(n.visual, channel, 1).verdict === 'injection') add(found, 'bidi_override', 1, `displayed as: ${n.visual.slice(0, 120)}`);
     // Encoded text is read as what it says: a hidden instruction is flagged when the rules or the model would flag it
     // in the open, and also when the model only leans towards it (encoding prose is itself a way to hide it).
-    for (const { text: decoded, opaque } of decodedRuns(n.text)) {
-      if (detect(decoded, channel, 1).verdict === 'injection' || (opaque && modelFinding(normalize(decoded).text, channel, DECODED_MARGIN))) add(found, 'encoded_payload', 1, `decoded: ${decoded.slice(0, 120)}`);
+    // Base64 wrapped over lines (MIME, PEM) is a transport encoding: its text is read like any other. A run in one
+    // piece is text someone chose to hide.
+    // (Every run decodedRuns looks for, base64, hex or `%xx`, is one the model's scan reports: without one, none.)
+    for (const { text: decoded, opaque, wrapped } of scan && !scan.encodedRun ? [] : decodedRuns(n.text)) {
+      if (detect(decoded, channel, 1).verdict === 'injection' || (opaque && !wrapped && modelFinding(normalize(decoded).text, channel, wordCount(decoded) <= SHORT_PAYLOAD_WORDS ? SHORT_DECODED_MARGIN : DECODED_MARGIN))) {
+        add(found, 'encoded_payload', 1, `decoded: ${decoded.slice(0, 120)}`);
+      }
     }
   }
-  addModelFinding(found, n.text, channel);
+  addModelFinding(found, n.text, channel, scan);
   return verdict(found);
 }
 

@@ -28,6 +28,34 @@ const PREFIX = 0x7a3c_4d1f;
 const LENGTH = 0x1b87_3593;
 const END = 0x3c6e_f372;
 const OPENING = 0x4b9d_2a61;
+const SKIP = 0x2545_f491;
+const ADDRESS = 0x68e3_1da4;
+
+/** A word's hash as the scan computes it (FNV-1a over its lower-cased UTF-16 code units). */
+function wordHash(word: string): number {
+  let h = 0x811c_9dc5;
+  for (let i = 0; i < word.length; i++) h = Math.imul(h ^ word.charCodeAt(i), 0x0100_0193);
+  return h;
+}
+/** Words that address the reader, and the words for what a reader writes back: together, an instruction about the reply. */
+const SECOND_PERSON = ['you', 'your', 'yours', 'yourself'].map(wordHash);
+const OUTPUT_WORDS = ['reply', 'replies', 'response', 'responses', 'answer', 'answers', 'summary', 'summaries', 'output', 'recap', 'message', 'report', 'write', 'say', 'tell', 'mention', 'include', 'summarize', 'summarise', 'respond', 'translate'].map(wordHash);
+/**
+ * Per word, one look-up in a table by the hash's top 16 bits says whether it may be one of those (1: second person,
+ * 2: output), and only then the exact hashes are compared: no set or map look-up per word.
+ */
+const ADDRESS_HINT = (() => {
+  const t = new Uint8Array(1 << 16);
+  for (const h of SECOND_PERSON) t[h >>> 16] = t[h >>> 16]! | 1;
+  for (const h of OUTPUT_WORDS) t[h >>> 16] = t[h >>> 16]! | 2;
+  return t;
+})();
+function addressOf(h: number): number {
+  const hint = ADDRESS_HINT[h >>> 16]!;
+  if (hint === 0) return 0;
+  if (hint & 1 && SECOND_PERSON.includes(h)) return 1;
+  return hint & 2 && OUTPUT_WORDS.includes(h) ? 2 : 0;
+}
 /** Every word with a digit in it hashes as its length alone: numbers, ids, versions and addresses say little. */
 const DIGITS = 0x5be0_cd19;
 
@@ -70,6 +98,20 @@ const CLASS = (() => {
   return t;
 })();
 
+/**
+ * ASCII characters of encoded text, for the detector's first pass (see injection-detector.ts): 1 for base64's
+ * alphabet (and URL-safe base64's), 2 for `%` (of a URL escape).
+ */
+const ENCODING = (() => {
+  const t = new Uint8Array(128);
+  for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+/-') t[c.charCodeAt(0)] = 1;
+  t[37] = 2;
+  return t;
+})();
+const HEX = (c: number) => (c >= 48 && c <= 57) || ((c | 32) >= 97 && (c | 32) <= 102);
+/** The length of a run of base64's alphabet that reads as encoded data (the detector then decodes and reads it). */
+export const ENCODED_RUN_LENGTH = 24;
+
 /** After a `.`, `!` or `?`, what makes it a sentence's end: a space, a quote, a break, a bracket (not `example.com`, `3.5`). */
 const AFTER_END = new Set([32, 39, 34, 10, 13, 9, 41, 0xa0]);
 
@@ -107,20 +149,39 @@ export interface SegmentScore {
   logit: number;
   start: number;
   end: number;
+  /**
+   * Whether the text has a run of ENCODED_RUN_LENGTH characters of base64's alphabet or a `%xx` escape: found in the
+   * same pass, so that the detector need not scan every text again for them.
+   */
+  encodedRun: boolean;
 }
 
-/** The features of the segment being read (at most MAX_WORDS words of at most 5 features each, and 2 for the segment). */
-const features = new Int32Array(MAX_WORDS * 5 + 2);
+/** A segment's first this many words are also scored on their own (see scoreText). */
+export const HEAD_WORDS = 8;
+/** How a segment's head "ends", for the END feature (0 to 3 are the real ends). */
+const HEAD = 4;
+
+/** Words after the first that are also paired with the first (its verb with its object: "translate … reply"). */
+export const SKIP_WORDS = 16;
+
+/** The features of the segment being read (at most MAX_WORDS words of at most 6 features each, and 4 for the segment). */
+const features = new Int32Array(MAX_WORDS * 6 + 4);
 
 /**
  * The one scan of the text, for inference (the most instruction-like segment, against `w`) and for training (the
- * features of every segment, through `onSegment`). Per word: its hash, its pair with the word before, the first two
- * words apart (an instruction starts with its verb: "translate", "please send"), and a 5-letter prefix of long
+ * features of every segment, through `onSegment`, and of every segment's head, through `onHead`). Per word: its hash, its pair with the word before, the first two
+ * words apart (an instruction starts with its verb: "translate", "please send"), the first word with each of the
+ * next few (an imperative and what it acts on, wherever that is: "translate … your reply"), and a 5-letter prefix of long
  * words (their stem, so "translating" meets "translate"); per segment: its length in words (capped) and how it ends
  * (`?`, `!`, `.`, or otherwise). A segment's logit is its features' weights summed and scaled by the square root of
  * their count. One loop over a class table, with no closure or allocation per word: it reads everything tools return.
  */
-export function scoreText(text: string, w: ChannelWeights, onSegment?: (features: Int32Array, start: number, end: number) => void): SegmentScore {
+export function scoreText(
+  text: string,
+  w: ChannelWeights,
+  onSegment?: (features: Int32Array, start: number, end: number) => void,
+  onHead?: (features: Int32Array, start: number, end: number) => void,
+): SegmentScore {
   const weights = w.weights;
   let best = -Infinity;
   let bestStart = 0;
@@ -130,14 +191,25 @@ export function scoreText(text: string, w: ChannelWeights, onSegment?: (features
   let nf = 0;
   let sum = 0;
   let prev = 0;
+  let first = 0;
+  let address = 0;
   let h = 0;
   let digits = false;
   let len = 0;
   let prefix = 0;
+  let run = 0;
+  let encodedRun = false;
   const n = text.length;
   // i === n is one more step that ends the last word and segment.
   for (let i = 0; i <= n; i++) {
     const c = i < n ? text.charCodeAt(i) : 10;
+    const e = c < 128 ? ENCODING[c]! : 0;
+    if (e === 1) {
+      if (++run >= ENCODED_RUN_LENGTH) encodedRun = true;
+    } else {
+      run = 0;
+      if (e === 2 && i + 2 < n && HEX(text.charCodeAt(i + 1)) && HEX(text.charCodeAt(i + 2))) encodedRun = true;
+    }
     let k = CLASS[c]!;
     if (k === APOSTROPHE && len > 0 && i + 1 < n && CLASS[text.charCodeAt(i + 1)]! <= UPPER) k = WORD;
     if (k <= UPPER) {
@@ -167,6 +239,13 @@ export function scoreText(text: string, w: ChannelWeights, onSegment?: (features
           sum += weights[f]!;
         }
       }
+      address |= addressOf(h);
+      if (words === 0) first = h;
+      else if (words >= 2 && words < SKIP_WORDS) {
+        f = index(mix(first, h) ^ SKIP);
+        features[nf++] = f;
+        sum += weights[f]!;
+      }
       if (words < 2) {
         f = index(mix(h, words === 0 ? FIRST : SECOND));
         features[nf++] = f;
@@ -180,6 +259,33 @@ export function scoreText(text: string, w: ChannelWeights, onSegment?: (features
       prev = h;
       words++;
       len = 0;
+      if (words === HEAD_WORDS) {
+        // The segment's head scored as a segment of its own: an instruction says what it is in its first words, and a
+        // long tail of ordinary words ("… the attached invoice is legitimate and should be paid today") dilutes it.
+        const wordNf = nf;
+        const wordSum = sum;
+        f = index(mix(HEAD_WORDS, LENGTH));
+        features[nf++] = f;
+        sum += weights[f]!;
+        f = index(mix(HEAD, END));
+        features[nf++] = f;
+        sum += weights[f]!;
+        f = index(mix(address, ADDRESS));
+        features[nf++] = f;
+        sum += weights[f]!;
+        f = index(mix(first, ADDRESS + address));
+        features[nf++] = f;
+        sum += weights[f]!;
+        const logit = w.bias + (sum * w.scale) / Math.sqrt(nf);
+        if (logit > best) {
+          best = logit;
+          bestStart = segStart;
+          bestEnd = i;
+        }
+        if (onHead) onHead(features.subarray(0, nf), segStart, i);
+        nf = wordNf;
+        sum = wordSum;
+      }
     }
     if (segStart < 0) continue;
     let how = -1;
@@ -195,6 +301,13 @@ export function scoreText(text: string, w: ChannelWeights, onSegment?: (features
       f = index(mix(how, END));
       features[nf++] = f;
       sum += weights[f]!;
+      // Who the segment speaks to and about what: the reader and the reader's reply, with the verb it opens with.
+      f = index(mix(address, ADDRESS));
+      features[nf++] = f;
+      sum += weights[f]!;
+      f = index(mix(first, ADDRESS + address));
+      features[nf++] = f;
+      sum += weights[f]!;
       const logit = w.bias + (sum * w.scale) / Math.sqrt(nf);
       if (logit > best) {
         best = logit;
@@ -204,32 +317,49 @@ export function scoreText(text: string, w: ChannelWeights, onSegment?: (features
       if (onSegment) onSegment(features.subarray(0, nf), segStart, end);
     }
     segStart = -1;
+    address = 0;
     words = 0;
     nf = 0;
     sum = 0;
   }
-  return { logit: best, start: bestStart, end: bestEnd };
+  return { logit: best, start: bestStart, end: bestEnd, encodedRun };
 }
 
 /**
  * How far below the threshold (in logits) a segment still counts as leaning towards an instruction: half a
  * detection, that a phrase rule or hidden characters can complete (see injection-detector.ts).
  */
-export const LEANING_MARGIN = 1.5;
+export const LEANING_MARGIN = 1.0;
 /**
  * The same for text that was encoded (base64, hex, URL-encoding): prose hidden that way is rare in honest output,
  * and hiding is itself a sign, so a weaker lean is enough there.
  */
 export const DECODED_MARGIN = 3;
+/** The same for a short encoded text (a sentence or three, see injection-detector.ts). */
+export const SHORT_DECODED_MARGIN = 4;
 
 /**
  * The most instruction-like segment of the text, when the model reads it as an instruction to the assistant
  * (`confident`) or leans towards it.
  */
 export function modelFinding(text: string, channel: ModelChannel, margin = LEANING_MARGIN): (SegmentScore & { confident: boolean }) | undefined {
+  const scan = modelScan(text, channel);
+  return scan && leaning(scan, channel, margin);
+}
+
+/** The one scan of a text (its best segment and whether it holds an encoded run); undefined when the channel has no model. */
+export function modelScan(text: string, channel: ModelChannel): SegmentScore | undefined {
   const weights = CHANNELS[channel];
-  if (!weights) return undefined;
-  const best = scoreText(text, weights);
-  const threshold = weights.threshold;
-  return best.logit >= threshold - margin ? Object.assign(best, { confident: best.logit >= threshold }) : undefined;
+  return weights && scoreText(text, weights);
+}
+
+/** Whether a scan's best segment is at least `by` logits past the threshold. */
+export function past(best: SegmentScore, channel: ModelChannel, by: number): boolean {
+  return best.logit >= CHANNELS[channel]!.threshold + by;
+}
+
+/** A scan's best segment when the model reads it as an instruction (`confident`) or leans towards it, by `margin`. */
+export function leaning(best: SegmentScore, channel: ModelChannel, margin = LEANING_MARGIN): (SegmentScore & { confident: boolean }) | undefined {
+  const threshold = CHANNELS[channel]!.threshold;
+  return best.logit >= threshold - margin ? { ...best, confident: best.logit >= threshold } : undefined;
 }

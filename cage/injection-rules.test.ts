@@ -1,5 +1,5 @@
 import RandExp from 'randexp';
-import { RULES, gateSource } from './injection-rules';
+import { RULES, byFirstLetter, gateSource, prefilterSources } from './injection-rules';
 
 /**
  * The gates are only a speed-up: a rule whose pattern matches must also match its gate, or the detector would
@@ -70,4 +70,38 @@ it('anchors word gates at a word start and leaves symbol gates alone', () => {
   const gate = new RegExp(gateSource(['ignore\\b']), 'i');
   expect(gate.test('please IGNORE this')).toBe(true);
   expect(gate.test('unignore')).toBe(false);
+});
+
+describe('the prefilter (gates grouped by first letter)', () => {
+  const test = (sources: { words?: string; symbols?: string }, text: string) =>
+    (sources.words !== undefined && new RegExp(sources.words, 'i').test(text)) || (sources.symbols !== undefined && new RegExp(sources.symbols, 'i').test(text));
+
+  it('matches exactly where the gates it was built from match', () => {
+    const all = RULES.flatMap((r) => r.gate);
+    const union = new RegExp(gateSource(all), 'i');
+    const sources = prefilterSources(all);
+    const near = ['ignored the warning', 'the ignoreCase flag', 'Please note the new assistant', 'an <instructions-list>', 'mail me@example.org', 'plain text with nothing'];
+    let checked = 0;
+    for (const [i, rule] of RULES.entries()) {
+      for (const text of [...TRIGGERS, ...near, ...generated(rule.pattern, 40, 1000 + i)]) {
+        checked += 1;
+        if (test(sources, text) !== union.test(text)) throw new Error(`prefilter and gates disagree on: ${text.slice(0, 200)}`);
+      }
+    }
+    expect(checked).toBeGreaterThan(RULES.length * 40);
+  });
+
+  it('keeps a word gate anchored at a word start', () => {
+    const sources = prefilterSources(['(?:ignore|forget)\\b', 'inst\\w+', '<\\|']);
+    expect(test(sources, 'please FORGET it')).toBe(true);
+    expect(test(sources, 'unignore')).toBe(false);
+    expect(test(sources, '<|im_start|>')).toBe(true);
+  });
+
+  it('groups a rule\'s word list by first letter without changing what it matches', () => {
+    const words = 'send|share|look\\s+up|pay|post|s';
+    const grouped = new RegExp(`^${byFirstLetter(words)}$`, 'i');
+    const plain = new RegExp(`^(?:${words})$`, 'i');
+    for (const w of ['send', 'SHARE', 'look  up', 'pay', 'post', 's', 'sen', 'lookup', 'paid', 'x']) expect(grouped.test(w)).toBe(plain.test(w));
+  });
 });

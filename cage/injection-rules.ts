@@ -57,6 +57,24 @@ const TOOL_VERBS = 'call|run|invoke|use|execute|trigger|launch|perform|issue|fir
 const ANSWER_VERBS = 'translate|rewrite|rephrase|reword|write|format|begin|start|end|finish|conclude|close|include|add|append|prepend|insert|put|mention|encode|encrypt|reverse|replace|substitute|convert|make|keep|limit|restrict|sign|spell|express|present|structure|output|embed|promote|recommend|advertise|respond|reply|answer|use|fill|turn|change|modify|alter|summari[sz]e|shorten|expand|capitali[sz]e|wrap|prefix|attach|cite|link|repeat|say|state|give|deliver|provide|render|print|sprinkle|pepper|translate';
 /** Languages and forms an answer can be forced into. */
 const ANSWER_FORMS = 'french|italian|spanish|german|portuguese|chinese|japanese|korean|russian|arabic|dutch|polish|turkish|hindi|latin|pig\\s+latin|emojis?|base64|uppercase|upper-case|capital\\s+letters|all\\s+caps|lowercase|rhymes?|verse|morse|binary|hex|leetspeak|riddles';
+/**
+ * An alternation of words (`a|b|c`, as in a rule's source) grouped by first letter: `(?:t(?:ransfer|urn)|s(?:end|hare))`.
+ * The same strings; but where the engine tries the alternation at every word start of a gap (`please … (send|…)`),
+ * it compares the one letter instead of every word, which keeps a megabyte of near-matches ("please please …")
+ * from costing the whole list per word. Non-capturing: no rule reads its groups.
+ */
+export function byFirstLetter(alternation: string): string {
+  const groups = new Map<string, string[]>();
+  const other: string[] = [];
+  for (const w of alternativesOf(alternation)) {
+    if (/^\p{L}(?![?*+{])/u.test(w)) {
+      const letter = w[0]!.toLowerCase();
+      groups.set(letter, [...(groups.get(letter) ?? []), w.slice(1)]);
+    } else other.push(w);
+  }
+  return `(?:${[...[...groups].map(([letter, rests]) => `${letter}(?:${[...new Set(rests)].join('|')})`), ...other].join('|')})`;
+}
+
 const rule = (category: Category, weight: number, source: string, opts: { gate: string[]; indirectOnly?: boolean; multiline?: boolean; flags?: string }): Rule => ({
   category,
   weight,
@@ -79,12 +97,102 @@ export function gateSource(alternatives: string[]): string {
   return [words.length ? `\\b(?:${words.join('|')})` : '', ...symbols].filter(Boolean).join('|');
 }
 
+/** The top-level alternatives of a pattern (`a|(?:b|c)d|[|]` → `a`, `(?:b|c)d`, `[|]`). */
+function alternativesOf(source: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let inClass = false;
+  let start = 0;
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i];
+    if (c === '\\') i++;
+    else if (inClass) inClass = c !== ']';
+    else if (c === '[') inClass = true;
+    else if (c === '(') depth++;
+    else if (c === ')') depth--;
+    else if (c === '|' && depth === 0) {
+      out.push(source.slice(start, i));
+      start = i + 1;
+    }
+  }
+  out.push(source.slice(start));
+  return out;
+}
+
+/** Where the group that opens at `open` closes. */
+function closingParen(source: string, open: number): number {
+  let depth = 0;
+  let inClass = false;
+  for (let i = open; i < source.length; i++) {
+    const c = source[i];
+    if (c === '\\') i++;
+    else if (inClass) inClass = c !== ']';
+    else if (c === '[') inClass = true;
+    else if (c === '(') depth++;
+    else if (c === ')' && --depth === 0) return i;
+  }
+  return -1;
+}
+
+/** A leading non-capturing group distributed over what follows it: `(?:a|b)c` → `ac`, `bc` (the same strings). */
+function distributed(alternative: string, depth = 0): string[] {
+  if (depth > 3 || !alternative.startsWith('(?:')) return [alternative];
+  const close = closingParen(alternative, 0);
+  const rest = alternative.slice(close + 1);
+  if (close < 0 || /^[?*+{]/.test(rest)) return [alternative];
+  return alternativesOf(alternative.slice(3, close)).flatMap((a) => distributed(a + rest, depth + 1));
+}
+
+/**
+ * The same set of strings as gateSource, as a faster expression for the one prefilter pass over every text: the
+ * word-start alternatives distributed and grouped by their first letter (`\b(?:i(?:gnore|gnoriere)|f(?:orget)…)`), so
+ * that at a word start the engine tries only the alternatives of that letter rather than all seventy; and the
+ * symbol alternatives as their own expression (joined with the words they would be tried at every position).
+ * Measured on the benign IT set: 8 + 1.5 ms against 24 ms for gateSource's single expression.
+ */
+export function prefilterSources(alternatives: string[]): { words?: string; symbols?: string } {
+  const symbols = alternatives.filter((a) => !/^(\(\?:)?\p{L}/u.test(a));
+  const words = [...new Set(alternatives.filter((a) => /^(\(\?:)?\p{L}/u.test(a)))].flatMap((a) => distributed(a));
+  const byLetter = new Map<string, string[]>();
+  const other: string[] = [];
+  for (const w of words) {
+    if (/^\p{L}(?![?*+{])/u.test(w)) {
+      const letter = w[0]!.toLowerCase();
+      byLetter.set(letter, [...(byLetter.get(letter) ?? []), w.slice(1)]);
+    } else other.push(w);
+  }
+  const grouped = [...byLetter].map(([letter, rests]) => `${letter}(?:${[...new Set(rests)].join('|')})`);
+  return {
+    ...(grouped.length + other.length > 0 ? { words: `\\b(?:${[...grouped, ...other].join('|')})` } : {}),
+    ...(symbols.length > 0 ? { symbols: [...new Set(symbols)].join('|') } : {}),
+  };
+}
+
+/**
+ * Where a request to the reader starts: a sentence, a line, a list item or a quoted field (`'body': 'Get my …`, `['Get my …`).
+ * A quote alone is no start: text full of them would be tried at every one.
+ */
+const EXFIL_HEAD = `(?:^|[.!?;:\\n>*•([{-]|,(?=\\s{0,4}["']))\\s{0,4}["']?(?:(?:please|kindly|now|also|then|first)[,\\s]{1,3}|(?:could|can|would|will)\\s+you\\s+(?:please\\s+)?|i\\s+(?:need|want|would\\s+like)\\s+you\\s+to\\s+|you\\s+(?:must|should|need\\s+to|have\\s+to)\\s+)?`;
+/** Verbs that fetch data (not "download" or "fill in": forms are downloaded and mailed back). */
+const FETCH_VERBS = 'retrieve|retrive|get|fetch|pull|grab|collect|gather|compile|export|obtain|find|look\\s+up|check|access|read|extract|list|copy|dump|search|view|go\\s+through';
+/** "… and email it to", "… and share them with": the sending half. */
+const EXFIL_SEND = `\\band\\s+(?:then\\s+)?(?:e-?mail|send|forward|share|mail|upload|post|transfer|text|message|transmit|submit)\\b[^.!?\\n]{0,50}?\\b(?:to|with)\\s+`;
+const EXFIL_GATE = String.raw`and\s+(?:then\s+)?(?:e-?mail|send|forward|share|mail|upload|post|transfer|text|message|transmit|submit)\b`;
+/** To an address: a mail address, a URL or a phone number. */
+const EXFIL_TO_ADDRESS = `${EXFIL_HEAD}${byFirstLetter(FETCH_VERBS)}\\b[^.!?\\n]{0,100}?${EXFIL_SEND}(?:[^!?\\n@]{0,40}@[\\w-]+\\.\\w|[^!?\\n:]{0,30}\\bhttps?://|\\+?\\d[\\d ()-]{6,20})`;
+/**
+ * The user's data, in the user's words ("my …": the writer poses as the user), to anyone but the one asking or the
+ * reader. Not "the user's …" without an address: a tool's description says that of what it does ("Get the user's
+ * events and send them to the configured webhook").
+ */
+const EXFIL_USER_DATA = `${EXFIL_HEAD}${byFirstLetter(FETCH_VERBS)}\\b[^.!?\\n]{0,40}?\\bmy\\b[^.!?\\n]{0,120}?${EXFIL_SEND}(?!(?:me|us|you|yourself|myself|ourselves)\\b)\\w`;
+
 export const RULES: Rule[] = [
   // Instruction override
   // English, French and Spanish in one pattern: one pass over the text instead of three
-  rule('instruction_override', 1, `\\b(ignore|disregard|forget|override|bypass|skip|drop|ignorer|ignorez|oublie|oublier|oubliez|ignora|olvida|olvide|olvidad)\\b${GAP}\\b(previous|prior|above|earlier|preceding|all|any|your|the|these|those|initial|original|system|toutes?|les|vos|tes|todas?|las|tus|sus|anteriores)\\b${GAP}\\b(instructions?|rules|directions|directives|guidelines|prompts?|commands|context|constraints|restrictions|programming|orders|tasks?|consignes|règles|instrucciones|reglas|indicaciones|órdenes)\\b`, { gate: [String.raw`(?:ignore|disregard|forget|override|bypass|skip|drop|ignorer|ignorez|oublie|oublier|oubliez|ignora|olvida|olvide|olvidad)\b`] }),
+  rule('instruction_override', 1, `\\b${byFirstLetter('ignore|disregard|forget|override|bypass|skip|drop|ignorer|ignorez|oublie|oublier|oubliez|ignora|olvida|olvide|olvidad')}\\b${GAP}\\b${byFirstLetter('previous|prior|above|earlier|preceding|all|any|your|the|these|those|initial|original|system|toutes?|les|vos|tes|todas?|las|tus|sus|anteriores')}\\b${GAP}\\b${byFirstLetter('instructions?|rules|directions|directives|guidelines|prompts?|commands|context|constraints|restrictions|programming|orders|tasks?|consignes|règles|instrucciones|reglas|indicaciones|órdenes')}\\b`, { gate: [String.raw`(?:ignore|disregard|forget|override|bypass|skip|drop|ignorer|ignorez|oublie|oublier|oubliez|ignora|olvida|olvide|olvidad)\b`] }),
   // The same, wrapped over two lines; with the words that name instructions only (not rules, commands or tasks)
-  rule('instruction_override', 1, `\\b(ignore|disregard|forget|ignorer|ignorez|oublie|oublier|oubliez|ignora|olvida|olvide|olvidad)\\b${WRAP_GAP}\\b(previous|prior|above|earlier|preceding|all|any|your|the|these|those|initial|original|system|toutes?|les|vos|tes|todas?|las|tus|sus|anteriores)\\b${WRAP_GAP}\\b(instructions?|directions|directives|guidelines|prompts?|programming|consignes|instrucciones|indicaciones)\\b`, { gate: [String.raw`(?:ignore|disregard|forget|ignorer|ignorez|oublie|oublier|oubliez|ignora|olvida|olvide|olvidad)\b`], multiline: true }),
+  rule('instruction_override', 1, `\\b${byFirstLetter('ignore|disregard|forget|ignorer|ignorez|oublie|oublier|oubliez|ignora|olvida|olvide|olvidad')}\\b${WRAP_GAP}\\b${byFirstLetter('previous|prior|above|earlier|preceding|all|any|your|the|these|those|initial|original|system|toutes?|les|vos|tes|todas?|las|tus|sus|anteriores')}\\b${WRAP_GAP}\\b${byFirstLetter('instructions?|directions|directives|guidelines|prompts?|programming|consignes|instrucciones|indicaciones')}\\b`, { gate: [String.raw`(?:ignore|disregard|forget|ignorer|ignorez|oublie|oublier|oubliez|ignora|olvida|olvide|olvidad)\b`], multiline: true }),
   rule('instruction_override', 1, `\\b(ignore|forget|disregard)\\s+(everything|all)\\b`, { gate: [String.raw`(?:ignore|forget|disregard)\s+(?:everything|all)\b`] }),
   rule('instruction_override', 0.7, `\\bnew\\s+(instructions?|task|rules|directives?)\\s*:`, { gate: [String.raw`new\s+(?:instructions?|task|rules|directives?)\s*:`] }),
   rule('instruction_override', 0.4, `(^|\\n)\\s*important\\s*[:!]`, { gate: [String.raw`important\s*[:!]`] }),
@@ -143,9 +251,18 @@ export const RULES: Rule[] = [
   // Instructions planted in data a tool returned, addressed to the agent. Mail and logs ask their readers for things
   // too ("please send", "please use"): alone, half a detection; the model reading the sentence as an instruction to
   // the assistant (injection-model.ts), or another signal, makes the other half.
-  rule('embedded_instruction', 0.5, `\\bplease\\b${GAP}\\b(transfer|send|share|grant|delete|remove|schedule|book|update|change|move|unlock|disable|enable|install|download|email|forward|post|withdraw|deposit|pay|purchase|buy|sell|invite|add|give|use|create|cancel|reset|deactivate|close|redirect|sign|publish|upload|set|get|find|retrieve|access|extract|list|search|fetch|look\\s+up|gather|obtain|compile|export|provide|locate)\\b`, { indirectOnly: true , gate: [String.raw`please\b`] }),
+  rule('embedded_instruction', 0.5, `\\bplease\\b${GAP}\\b${byFirstLetter('transfer|send|share|grant|delete|remove|schedule|book|update|change|move|unlock|disable|enable|install|download|email|forward|post|withdraw|deposit|pay|purchase|buy|sell|invite|add|give|use|create|cancel|reset|deactivate|close|redirect|sign|publish|upload|set|get|find|retrieve|access|extract|list|search|fetch|look\\s+up|gather|obtain|compile|export|provide|locate')}\\b`, { indirectOnly: true , gate: [String.raw`please\b`] }),
   // Data exfiltration: send the results somewhere, to an e-mail address (half: every mailing list's footer says so)
   rule('embedded_instruction', 0.5, `\\b(send|e-?mail|forward|share|mail|upload|transfer)\\b[^.\\n]{0,80}?\\bto\\b[^.\\n]{0,30}?[\\w.+-]+@[\\w-]+(\\.[\\w-]+)+`, { indirectOnly: true , gate: [String.raw`@[\w-]+\.[\w-]`] }),
+  // Data exfiltration asked of the reader: fetch data, then send it somewhere ("Could you get my search history and
+  // email it to …", "Retrieve the access log and forward the details to …"). A request at the head of a sentence or
+  // a field (a verb that fetches, maybe after "please" or "can you"), then "and" with a verb that sends, then "to":
+  // whole when what it fetches is the user's ("my …", to anyone but the writer or the reader) or when it goes
+  // to an address (mail, URL, phone number). An account of it ("I got my history and emailed it to …"), a form to
+  // fill in and mail back, or a request to send something to the writer ("… and send it to me") is not one.
+  // (The rule to an address is gated on the address: text without one never pays for its gaps.)
+  rule('embedded_instruction', 1, EXFIL_TO_ADDRESS, { indirectOnly: true, gate: [String.raw`@[\w-]+\.\w`, String.raw`https?://`, String.raw`\+?\d[\d ()-]{6}`] }),
+  rule('embedded_instruction', 1, EXFIL_USER_DATA, { indirectOnly: true, gate: [EXFIL_GATE] }),
   // The hiding itself as the instruction: decode this, then do what it says
   rule('encoded_payload', 1, `\\b(decode|decipher|decrypt|unscramble|deobfuscate|de-obfuscate|reverse)\\b[^.!?\\n]{0,60}?\\b(and|then)\\b[^.!?\\n]{0,20}?\\b(follow|obey|execute|run|do|perform|carry\\s+out|act\\s+on|comply\\s+with)\\s+(it|them|this|that|what|whatever|the\\s+(instructions?|commands?|text|message|result|output|content|steps?|request))\\b`, { gate: [String.raw`(?:decode|decipher|decrypt|unscramble|deobfuscate|de-obfuscate|reverse)\b`] }),
   // Instructions about the reader's answer: data has no reply of its own to shape, the assistant reading it does

@@ -54,10 +54,21 @@ function packageRows(rows: Row[]): Row[] {
   return out;
 }
 
+const USAGE = `usage: npm run eval:injection -- <dir> [--json] [--package-texts]
+  <dir>            a folder with data.jsonl files below it (../shared/eval/injection for the development set)
+  --json           one JSON object: per subset, recall (label 1) or false-positive rate (label 0) over all rows and
+                   over the held-out rows (heldOut), with counts and 95% Wilson intervals
+  --package-texts  also the held-out clean texts that packages ship (mail, prose, READMEs) and held-out prompts
+                   planted in held-out mails, plain and base64-encoded (the stand-in for embedded instructions)`;
+
 function main(): void {
-  const { positionals, values } = parseArgs({ allowPositionals: true, options: { json: { type: 'boolean', default: false }, 'package-texts': { type: 'boolean', default: false } } });
+  const { positionals, values } = parseArgs({ allowPositionals: true, options: { json: { type: 'boolean', default: false }, 'package-texts': { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } } });
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
   const dir = positionals[0];
-  if (!dir) throw new Error('usage: npm run eval:injection -- <dir> [--json]');
+  if (!dir) throw new Error(USAGE);
   const trainedOn = new Set(MODEL_TRAINING_DATA.map((d) => d.sha256));
   const groups = new Map<string, { dataset: string; subset: string; label: 0 | 1; all: Count; heldOut: Count }>();
   const sources = dataFiles(path.resolve(dir)).map((file) => ({ read: trainedOn.has(sha256(readFileSync(file))), rows: readRows(file) }));

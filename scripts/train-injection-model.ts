@@ -1,5 +1,5 @@
 /**
- * `node --import tsx scripts/train-injection-model.ts [--data <dir>] [--out <file>]`: trains the injection model
+ * `node --import tsx scripts/train-injection-model.ts [--data <dir>] [--out <file>] [--refresh-readmes]`: trains the injection model
  * (cage/injection-model.ts) and writes its weights to cage/injection-model.json. Deterministic: the same data and
  * seed give the same file, byte for byte; the file records the sha256 of every file read and the seed.
  *
@@ -22,7 +22,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { FEATURE_BITS, scoreText, type ModelChannel, type ModelFile } from '../cage/injection-model';
 import { normalize } from '../cage/normalize';
-import { dataFiles, heldOutGroup, isHeldOut, packageTexts, readRows, sha256, type Row } from './injection-data';
+import { dataFiles, heldOutGroup, isHeldOut, packageTexts, readmePackages, readRows, sha256, type Row } from './injection-data';
+import { syntheticDescriptive, syntheticInstructions } from './injection-synthetic';
 
 const SEED = 20_261_205;
 /**
@@ -36,6 +37,9 @@ const EPOCHS = 6;
 const FOLDS = 3;
 const L2 = 1e-5;
 const RATE = 0.2;
+/** How many sentences of scripts/injection-synthetic.ts the indirect channel learns from, of each kind. */
+const SYNTHETIC_INSTRUCTIONS = 600;
+const SYNTHETIC_DESCRIPTIVE = 1500;
 
 /** mulberry32: a small seeded generator, so the shuffles (and so the weights) are the same on every run. */
 function random(seed: number): () => number {
@@ -80,7 +84,9 @@ const NO_WEIGHTS = { weights: new Int8Array(DIM), scale: 1, bias: 0, threshold: 
 /** The features of every segment the detector would score, read from the text as the detector reads it. */
 function featurize(text: string): Int32Array[] {
   const out: Int32Array[] = [];
-  scoreText(normalize(text).text, NO_WEIGHTS, (features) => out.push(features.slice()));
+  const push = (features: Int32Array) => out.push(features.slice());
+  // A segment's head is scored as a segment of its own (see scoreText), so it is one to learn from too.
+  scoreText(normalize(text).text, NO_WEIGHTS, push, push);
   return out;
 }
 
@@ -183,7 +189,9 @@ const IT_SUBSETS: Record<ModelChannel, string[]> = {
 function target(channel: ModelChannel, subset: string): number {
   if (IT_SUBSETS[channel].includes(subset)) return 0.001;
   if (subset === 'injecagent/simulated_tool_output_clean') return 0.004;
-  return 0.01;
+  // Written to look as much like the instructions as a document can: they teach, but do not set, the threshold.
+  if (subset === 'synthetic/descriptive') return 0.05;
+  return 0.008;
 }
 
 /** The lowest logit at which every negative subset stays at or under its target. */
@@ -246,7 +254,9 @@ function dequantized(q: { weights: string; scale: number }, bias: number): Train
 
 function main(): void {
   const root = path.resolve(__dirname, '..');
-  const { values } = parseArgs({ options: { data: { type: 'string' }, out: { type: 'string' }, channel: { type: 'string' } } });
+  const { values } = parseArgs({ options: { data: { type: 'string' }, out: { type: 'string' }, channel: { type: 'string' }, 'refresh-readmes': { type: 'boolean', default: false } } });
+  // --refresh-readmes: read the READMEs of the packages installed now, and list them for the next run
+  if (values['refresh-readmes']) readmePackages(root, true);
   const dataDir = path.resolve(values.data ?? path.join(root, '..', 'shared', 'eval', 'injection'));
   const out = path.resolve(values.out ?? path.join(root, 'cage', 'injection-model.json'));
   const data: ModelFile['data'] = [];
@@ -259,6 +269,8 @@ function main(): void {
   if (rows.length === 0) throw new Error(`train-injection-model: no data.jsonl under ${dataDir}`);
   const shipped = packageTexts(root);
   data.push(...shipped.data);
+  const synthetic = [...syntheticInstructions(SYNTHETIC_INSTRUCTIONS, SEED), ...syntheticDescriptive(SYNTHETIC_DESCRIPTIVE, SEED)];
+  data.push({ name: 'scripts/injection-synthetic.ts', sha256: sha256(synthetic.join('\n')), rows: synthetic.length });
   console.log(`read ${rows.length} rows and ${shipped.texts.length} texts that packages ship`);
 
   const trainingRows = rows.filter((r) => !isHeldOut(r));
@@ -285,6 +297,10 @@ function main(): void {
     }
     plantedSegments(planted.map((p) => ({ segs: p.doc.segs, attacker: p.attacker }))).forEach((candidates, i) => (planted[i]!.doc.candidates = candidates));
     for (const t of trainingTexts) docs.push({ subset: t.subset, label: 0, segs: feats(t.text), fold: foldOf(t.group) });
+    if (channel === 'indirect') {
+      for (const text of syntheticInstructions(SYNTHETIC_INSTRUCTIONS, SEED)) docs.push({ subset: 'synthetic/instruction', label: 1, segs: feats(text), fold: foldOf(text) });
+      for (const text of syntheticDescriptive(SYNTHETIC_DESCRIPTIVE, SEED)) docs.push({ subset: 'synthetic/descriptive', label: 0, segs: feats(text), fold: foldOf(text) });
+    }
     const oof: { subset: string; label: 0 | 1; logit: number }[] = [];
     for (let fold = 0; fold < FOLDS; fold++) {
       const m = train(
@@ -307,7 +323,7 @@ function main(): void {
     channels[channel] = { ...q, bias: Number(final.bias.toPrecision(8)), threshold: Number(threshold.toPrecision(8)) };
   }
   if (values.channel && !SHIPPED.includes(values.channel as ModelChannel)) return;
-  const file: ModelFile = { version: `hashed-lr-${FEATURE_BITS}-${SEED}`, featureBits: FEATURE_BITS, seed: SEED, data, channels };
+  const file: ModelFile = { version: `hashed-lr-${FEATURE_BITS}-f2-${SEED}`, featureBits: FEATURE_BITS, seed: SEED, data, channels };
   writeFileSync(out, `${JSON.stringify(file, null, 1)}\n`);
   console.log(`\nwrote ${out}`);
 }
