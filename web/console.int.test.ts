@@ -127,7 +127,7 @@ it('asks for a T3 change, an approver approves it in another browser, the result
   await shot(approver, 'approval-t4');
   await t4.getByRole('button', { name: 'Approve' }).click();
   await t4.getByText('Approved.').waitFor();
-  expect(await sys.prisma.approval.findFirstOrThrow({ where: { toolName: 'run_remediation', status: 'approved' } })).toMatchObject({ tier: 4, passkeyAssertion: expect.objectContaining({ rpId: 'localhost' }) });
+  expect(await sys.prisma.approval.findFirstOrThrow({ where: { orgId: sys.seed.orgs.acme.id, toolName: 'run_remediation', status: 'approved' } })).toMatchObject({ tier: 4, passkeyAssertion: expect.objectContaining({ rpId: 'localhost' }) });
 
   await tech.getByRole('link', { name: /Open the remediation/ }).click();
   await tech.getByRole('heading', { name: 'Remediation' }).waitFor();
