@@ -4,12 +4,11 @@
  * runs in this process, the worker and the agent in their own, each exporting its spans over OTLP.
  */
 import { Worker } from '@temporalio/worker';
-import { chromium } from 'playwright-core';
 import { environment, jaegerPath, loadEnv } from '../lib/env';
 import { decodeHistory } from '../lib/history-payloads';
 import { startTracing, type Tracing } from '../lib/tracing';
 import { startTestSystem, toolCall, toolStepOf, waitUntil, type TestSystem } from '../test/harness';
-import { CHROMIUM_PATH } from '../test/browser';
+import { launchChromium } from '../test/browser';
 import { JaegerServer, type JaegerSpan } from '../test/services';
 import { createWorkerMetrics } from '../lib/metrics';
 import { sinksOf, WORKER_BUNDLING_OPTIONS } from '../worker/create-worker';
@@ -107,7 +106,7 @@ it('follows a T3 question from the api request through the workflow, its approva
 it("shows that trace at Jaeger's UI address, every hop on one waterfall, as an operator opens it", async () => {
   const traced = (await jaeger.traces('gatehouse-api')).find((t) => t.some((s) => s.operationName === MESSAGE_ROUTE) && t.some((s) => s.service === 'gatehouse-agent'));
   expect(traced).toBeDefined();
-  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: ['--no-sandbox', '--disable-background-networking'] });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage();
     // The front page lists the api's recent traces; the message's is the one whose root is the message route.

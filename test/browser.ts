@@ -1,8 +1,13 @@
 /** Where the browser tests find Chromium: Debian's package, installed by `npm test`'s set-up when missing. */
-import type { Page } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { loadEnv } from '../lib/env';
 
 export const CHROMIUM_PATH = loadEnv().CHROMIUM_PATH;
+
+/** Debian's Chromium, headless, as every browser test runs it (no sandbox as root, no background requests). */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM_PATH, args: ['--no-sandbox', '--disable-background-networking'] });
+}
 
 /**
  * Gives a page Chromium's virtual authenticator (CDP WebAuthn, user verified, presence simulated), as an approver of

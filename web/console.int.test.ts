@@ -7,11 +7,11 @@
  */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
 import { io } from 'socket.io-client';
 import { startTestSystem, toolCall, waitUntil, type TestSystem } from '../test/harness';
 import { createEnrollmentKey } from '../prisma/seed-demo';
-import { CHROMIUM_PATH } from '../test/browser';
+import { launchChromium } from '../test/browser';
 
 let sys: TestSystem;
 let browser: Browser;
@@ -56,7 +56,7 @@ const text = (page: Page, selector: string) => page.locator(selector).innerText(
 
 beforeAll(async () => {
   sys = await startTestSystem({ simulated: 20 });
-  browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: ['--no-sandbox', '--disable-background-networking'] });
+  browser = await launchChromium();
   await mkdir(shots, { recursive: true });
 }, 240_000);
 

@@ -7,12 +7,12 @@
  */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { startTestSystem, type TestSystem } from '../test/harness';
-import { CHROMIUM_PATH } from '../test/browser';
+import { launchChromium } from '../test/browser';
 
 let sys: TestSystem;
 let browser: Browser;
@@ -34,7 +34,7 @@ async function signIn(role: 'technician' | 'approver'): Promise<Page> {
 
 beforeAll(async () => {
   sys = await startTestSystem({ simulated: 1 });
-  browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: ['--no-sandbox', '--disable-background-networking'] });
+  browser = await launchChromium();
   await mkdir(shots, { recursive: true });
 }, 240_000);
 afterAll(async () => {

@@ -11,11 +11,11 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
 import { environment, loadEnv } from '../lib/env';
 import { sha256 } from '../lib/secrets';
 import { startTestSystem, toolCall, toolStepOf, waitUntil, type TestSystem } from '../test/harness';
-import { CHROMIUM_PATH } from '../test/browser';
+import { launchChromium } from '../test/browser';
 import { approveWithPasskey } from '../test/passkey';
 
 const run = promisify(execFile);
@@ -104,7 +104,7 @@ beforeAll(async () => {
   sys = await startTestSystem({ simulated: 6 });
   base = sys.url.replace('127.0.0.1', 'localhost');
   tech = sys.keyOf('technician');
-  browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: ['--no-sandbox', '--disable-background-networking'] });
+  browser = await launchChromium();
   await mkdir(shots, { recursive: true });
 }, 240_000);
 

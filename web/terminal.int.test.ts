@@ -8,9 +8,9 @@
 import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
 import { startTestSystem, type TestSystem } from '../test/harness';
-import { addVirtualAuthenticator, CHROMIUM_PATH, registerPasskey } from '../test/browser';
+import { addVirtualAuthenticator, launchChromium, registerPasskey } from '../test/browser';
 
 let sys: TestSystem;
 let browser: Browser;
@@ -63,7 +63,7 @@ async function sttySize(page: Page): Promise<string> {
 
 beforeAll(async () => {
   sys = await startTestSystem({ agent: true });
-  browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: ['--no-sandbox', '--disable-background-networking'] });
+  browser = await launchChromium();
   await mkdir(shots, { recursive: true });
 }, 240_000);
 

@@ -8,10 +8,10 @@
  */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { chromium, type Browser, type Request as PwRequest } from 'playwright-core';
+import { type Browser, type Request as PwRequest } from 'playwright-core';
 import { startTestSystem, toolCall, toolStepOf, type TestSystem } from '../../test/harness';
 import { SmtpInbox } from '../../test/services';
-import { CHROMIUM_PATH } from '../../test/browser';
+import { launchChromium } from '../../test/browser';
 import { browser as cookieBrowser, csrfIn } from '../../test/slack';
 import { approveWithPasskey } from '../../test/passkey';
 
@@ -37,7 +37,7 @@ beforeAll(async () => {
   sys = await startTestSystem({ simulated: 2, env: { SMTP_URL: inbox.url } });
   tech = sys.keyOf('technician');
   ({ email: approverEmail, password: approverPassword } = sys.seed.credentials.find((c) => c.role === 'approver' && c.org === sys.seed.orgs.acme.slug)!);
-  browser = await chromium.launch({ executablePath: CHROMIUM_PATH });
+  browser = await launchChromium();
   await mkdir(shots, { recursive: true });
 }, 180_000);
 

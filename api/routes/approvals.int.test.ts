@@ -12,11 +12,11 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { chromium, type Browser } from 'playwright-core';
+import { type Browser } from 'playwright-core';
 import { startOfflineModel } from '../../offline-model/server';
 import { startTestSystem, toolCall, toolStepOf, waitUntil, type TestSystem } from '../../test/harness';
 import { SmtpInbox } from '../../test/services';
-import { CHROMIUM_PATH } from '../../test/browser';
+import { launchChromium } from '../../test/browser';
 import { environment } from '../../lib/env';
 import { approveWithPasskey } from '../../test/passkey';
 
@@ -266,7 +266,7 @@ it('shows the exact call whole and unfolded above Approve in the console, and in
   const approval = await sys.waitForApproval(sessionId);
   expect(script.length).toBeGreaterThan(600);
 
-  browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: ['--no-sandbox', '--disable-background-networking'] });
+  browser = await launchChromium();
   const page = await (await browser.newContext({ viewport: { width: 1366, height: 900 } })).newPage();
   await page.goto(`${sys.url}/`);
   await page.getByLabel('Email').fill(person('approver').email);
