@@ -19,6 +19,7 @@ import type { UpstreamExecution } from '../common/tools';
 import { SAFE_ERRORS } from '../cage/error-sanitizer';
 import { audit } from '../audit/log';
 import { callUpstream, connectUpstream, definitionHash, definitionOf, listUpstreamTools, targetOf, UpstreamRefused } from '../lib/mcp-upstream';
+import { approvalOf } from './command-authority';
 import type { ActivityDeps } from './deps';
 import { auditSessionRefusal, checkSession } from './session-identity';
 import { finishInvocation } from './tool-output';
@@ -63,6 +64,11 @@ export function makeCallUpstreamTool(deps: ActivityDeps) {
     if (org.copilotPausedAt) {
       await audit(prisma, { orgId: inv.orgId, actorType: 'system', actorId: inv.sessionId, sessionId: inv.sessionId, action: 'tool.denied', target: inv.toolName, data: { invocationId: inv.id, rule: 'paused', reason: SAFE_ERRORS.PAUSED } });
       return fail(SAFE_ERRORS.PAUSED);
+    }
+    const approved = await approvalOf(prisma, inv);
+    if (typeof approved === 'string') {
+      await audit(prisma, { orgId: inv.orgId, actorType: 'system', actorId: inv.sessionId, sessionId: inv.sessionId, action: 'tool.denied', target: inv.toolName, data: { invocationId: inv.id, rule: 'approval', reason: approved } });
+      return fail(`not run: ${approved}`);
     }
     const sent = await prisma.auditEvent.findFirst({ where: { sessionId: inv.sessionId, orgId: inv.orgId, action: 'mcp_upstream.call_sent', target: inv.id }, select: { id: true } });
     if (sent) return fail('the call was sent to the upstream server, but its answer was lost (the worker stopped); it was not sent again: check the upstream before calling it again');

@@ -39,6 +39,19 @@ interface Verified extends Omit<AuthorizedCommands, 'invocationId'> {
   allowed: Allowed;
 }
 
+/**
+ * The effect point's own check of a call's approval, for every way a call acts (device commands, our database, an
+ * upstream MCP server): a call authorized as needing approval runs only with an approved approval whose digest is
+ * the call's. Returns the approved digest (null when none was needed), or why it may not run.
+ */
+export async function approvalOf(prisma: PrismaClient, inv: { id: string; decision: string; digest: string | null }): Promise<{ digest: string | null } | string> {
+  if (inv.decision !== 'approve') return { digest: null };
+  const approval = await prisma.approval.findUnique({ where: { invocationId: inv.id }, select: { status: true, digest: true } });
+  if (!approval || approval.status !== 'approved') return 'the tool call needs an approval it does not have';
+  if (approval.digest !== inv.digest) return 'the approval was given for a different call (digest mismatch)';
+  return { digest: approval.digest };
+}
+
 const commandKey = (kind: string, params: unknown) => canonicalize({ kind, params }) ?? '';
 
 const VERIFIED_CAP = 500;
@@ -54,13 +67,9 @@ async function allowedBy(prisma: PrismaClient, verified: Map<string, Verified>, 
   if (!inv || inv.orgId !== orgId) return 'no tool call of this organization has this id';
   if (inv.decision !== 'allow' && inv.decision !== 'approve') return `the tool call was not authorized (${inv.decision})`;
   if (!inv.execution || !inv.digest) return 'the tool call has no recorded execution (authorized before commands were bound to it); ask again';
-  let approvalDigest: string | null = null;
-  if (inv.decision === 'approve') {
-    const approval = await prisma.approval.findUnique({ where: { invocationId }, select: { status: true, digest: true } });
-    if (!approval || approval.status !== 'approved') return 'the tool call needs an approval it does not have';
-    if (approval.digest !== inv.digest) return 'the approval was given for a different call (digest mismatch)';
-    approvalDigest = approval.digest;
-  }
+  const approved = await approvalOf(prisma, { id: invocationId, decision: inv.decision, digest: inv.digest });
+  if (typeof approved === 'string') return approved;
+  const approvalDigest = approved.digest;
   const execution = inv.execution as unknown as ToolExecution;
   const allowed: Allowed = new Map();
   if (execution.type === 'devices') for (const c of execution.commands) allowed.set(c.deviceId, commandKey(c.kind, c.params));

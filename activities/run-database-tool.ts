@@ -11,6 +11,7 @@ import type { ActivityDeps } from './deps';
 import { finishInvocation } from './tool-output';
 import { DATABASE_HANDLERS } from './tools/handlers';
 import { auditSessionRefusal, checkSession } from './session-identity';
+import { approvalOf } from './command-authority';
 import { runWithin } from './tool-reach';
 
 /** Runs an authorized tool that works on our own database (no device involved) and records its output. */
@@ -30,6 +31,11 @@ export function makeRunDatabaseTool(deps: ActivityDeps) {
       return finishInvocation(deps, inv, { status: 'failed', summary: known.reason, output: { error: known.reason } });
     }
     if (!isDatabaseTool(inv.toolName)) throw ApplicationFailure.nonRetryable(`${inv.toolName} runs on devices`, FailureType.InvalidInput);
+    const approved = await approvalOf(prisma, inv);
+    if (typeof approved === 'string') {
+      await audit(prisma, { orgId: inv.orgId, actorType: 'system', actorId: inv.sessionId, sessionId: inv.sessionId, action: 'tool.denied', target: inv.toolName, data: { invocationId: inv.id, rule: 'approval', reason: approved } });
+      return finishInvocation(deps, inv, { status: 'failed', summary: `not run: ${approved}`, output: { error: approved } });
+    }
     const handler = DATABASE_HANDLERS[inv.toolName];
     // The kill switch holds between authorization and execution too: a pause that lands meanwhile stops the write.
     const org = await prisma.organization.findUniqueOrThrow({ where: { id: inv.orgId }, select: { copilotPausedAt: true } });

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { startTestSystem, type TestSystem } from '../test/harness';
 import { startTestUpstream, type TestUpstream } from '../test/mcp-upstream-server';
 
@@ -122,6 +123,31 @@ it('holds a T3 call of server-filesystem until another human approves it, then r
   const sent = await sys.prisma.auditEvent.findMany({ where: { sessionId, action: 'mcp_upstream.call_sent' } });
   expect(sent).toHaveLength(1);
   expect(await sys.prisma.toolInvocation.findFirstOrThrow({ where: { sessionId, toolName: 'upstream.files.write_file' } })).toMatchObject({ tier: 3, status: 'succeeded' });
+});
+
+it('sends nothing for a T3 call whose approval is not given, even when the activity is run before it (the effect point checks the approval itself)', async () => {
+  expect((await register('scratch', { transport: 'stdio', command: process.execPath, args: [filesystem, folder] })).status).toBe(201);
+  const { client, sessionId } = await connect();
+  const target = path.join(folder, 'early.txt');
+  const pending = call(client, 'upstream.scratch.write_file', { path: target, content: 'written without an approval' });
+  const approval = await sys.waitForApproval(sessionId);
+  // Whoever could schedule the upstream call now (a forged or broken workflow) meets the approval's absence in the activity.
+  const session = await sys.prisma.copilotSession.findUniqueOrThrow({ where: { id: sessionId } });
+  const { invocationId } = await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } });
+  const inv = await sys.prisma.toolInvocation.findUniqueOrThrow({ where: { id: invocationId } });
+  const env = new MockActivityEnvironment({ workflowExecution: { workflowId: session.workflowId, runId: 'early' } });
+  const outcome = await env.run(sys.activities.callUpstreamTool, { invocationId: inv.id, userId: session.userId });
+  expect(outcome).toMatchObject({ status: 'failed', summary: 'not run: the tool call needs an approval it does not have' });
+  expect(existsSync(target)).toBe(false);
+  expect(await sys.prisma.auditEvent.count({ where: { sessionId, action: 'mcp_upstream.call_sent' } })).toBe(0);
+  expect(await sys.prisma.auditEvent.findMany({ where: { sessionId, action: 'tool.denied', target: 'upstream.scratch.write_file' } })).toEqual([
+    expect.objectContaining({ data: expect.objectContaining({ rule: 'approval', invocationId: inv.id }) }),
+  ]);
+  // The approver rejects it; the client hears so and the file never appears.
+  const decided = await sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: sys.keyOf('approver'), body: { decision: 'reject', reason: 'not today' } });
+  expect(decided.status).toBe(200);
+  expect(await pending).toMatchObject({ isError: true });
+  expect(existsSync(target)).toBe(false);
 });
 
 it("flags what an upstream file says as injected and taints the session: the next call, even a T1 one, needs a human", async () => {
