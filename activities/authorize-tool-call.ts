@@ -5,7 +5,7 @@ import { FailureType } from '../common/failures';
 import { toolInvocationId } from '../common/ids';
 import type { Authorization } from '../common/session';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv-provider.js';
-import { CHANGES, executionTypeOf, isToolName, READS, toolOf, Tier, type TargetReference, type ToolExecution } from '../common/tools';
+import { CHANGES, executionTypeOf, isToolName, pickCanary, READS, toolOf, Tier, type TargetReference, type ToolExecution } from '../common/tools';
 import { parseQualifiedName } from '../lib/mcp-upstream';
 import { approvalDigest } from '../cage/approval-digest';
 import { checkDiscoveryRange } from '../cage/network';
@@ -225,6 +225,14 @@ async function decide(deps: ActivityDeps, input: AuthorizeToolCallInput): Promis
 
   let execution = spec.execution(args);
   if (execution.type === 'remediation') execution = { ...execution, devices: targets };
+  const canary = spec.canaryOf(args);
+  if (canary && execution.type === 'remediation') {
+    // Picked among the resolved targets, in their order; part of the execution the approval covers.
+    const names = new Map(devices.map((d) => [d.id, d.name]));
+    const picked = pickCanary(canary, targets.map((id) => ({ id, name: names.get(id) ?? id })));
+    if (typeof picked === 'string') return deny('invalid_input', `invalid input for ${name}: ${picked}`, parsed.data);
+    execution = { ...execution, canary: picked };
+  }
   let digestInput: unknown = parsed.data;
   const library = spec.libraryScript?.(args);
   if (library !== undefined) {

@@ -181,7 +181,7 @@ export const RemediationAnswer = z.object({
   id: Id,
   sessionId: Id,
   workflowId: z.string(),
-  state: z.enum(['not_started', 'running', 'paused', 'cancelled', 'finished']),
+  state: z.enum(['not_started', 'running', 'paused', 'canary-failed', 'cancelled', 'finished']),
   total: RemediationCount,
   running: RemediationCount,
   succeeded: RemediationCount,
@@ -191,7 +191,21 @@ export const RemediationAnswer = z.object({
   stoppedAtThreshold: z.boolean().optional(),
   percent: RemediationCount,
   devices: z.array(z.object({ id: Id, name: z.string(), status: z.string().optional() })).optional(),
+  /** The canary stage, when the call asked for one: its devices run first and must pass their check. */
+  canary: z
+    .object({
+      devices: z.array(z.object({ id: Id, name: z.string() })),
+      state: z.enum(['running', 'verifying', 'passed', 'failed']),
+      failures: z.array(z.object({ device: z.string(), deviceId: Id, reason: z.string() })),
+      /** What an approver may choose now (empty unless the run waits in canary-failed). */
+      choices: z.array(z.enum(['continue', 'cancel', 'rollback'])),
+      decision: z.enum(['continue', 'cancel', 'rollback']).optional(),
+      decidedBy: Id.optional(),
+      undone: z.array(z.object({ device: z.string(), deviceId: Id, status: z.string() })).optional(),
+    })
+    .optional(),
 });
+export const CanaryDecisionAnswer = z.object({ id: Id, decision: z.enum(['continue', 'cancel', 'rollback']) });
 export const RemediationRequestedAnswer = z.object({ id: Id, requested: z.enum(['pause', 'resume', 'cancel']), stateBefore: z.string() });
 
 // ---- organizations ----------------------------------------------------------------------------------------
