@@ -58,6 +58,9 @@ export function commandIdPrefix(invocationId: string): string {
  */
 export type CanaryStep = 'check' | 'undo';
 
+/** What the id of every canary step's command contains (and no other command's). */
+export const CANARY_STEP_MARK = ':canary-';
+
 /** The command id of a canary step on a device: `<invocation>:canary-<step>:<device>`. */
 export function canaryCommandId(invocationId: string, step: CanaryStep, deviceId: string): string {
   return deviceCommandId(`${invocationId}:canary-${step}`, deviceId);

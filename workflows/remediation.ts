@@ -151,66 +151,66 @@ export async function remediation(input: RemediationInput): Promise<RemediationR
   // Read through a function: the state changes in handlers while the workflow awaits.
   const isCancelled = () => progress.state === 'cancelled';
   for (;;) {
-  while (queue.length > 0 || running.size > 0) {
-    if (progress.state === 'paused' && running.size === 0) {
-      await condition(() => progress.state !== 'paused');
+    while (queue.length > 0 || running.size > 0) {
+      if (progress.state === 'paused' && running.size === 0) {
+        await condition(() => progress.state !== 'paused');
+        continue;
+      }
+      const batch: { commandId: string; deviceId: string }[] = [];
+      while (canStart()) {
+        const deviceId = queue.shift()!;
+        const commandId = deviceCommandId(invocationId, deviceId);
+        batch.push({ commandId, deviceId });
+        running.set(commandId, deviceId);
+        commandIds.push(commandId);
+        progress.devices[deviceId] = 'running';
+        progress.running += 1;
+        startedThisRun += 1;
+      }
+      if (batch.length > 0) queueBatch(batch);
+      if (running.size === 0) {
+        await condition(() => queueing.size === 0);
+        if (failure) throw failure;
+        if (progress.state === 'running' && !progress.stoppedAtThreshold && queue.length > 0) {
+          // This run started its share and everything in flight finished: go on in a fresh history.
+          await continueAsNew<typeof remediation>({ ...input, devices: queue, carried: { progress, commandIds } });
+        }
+        break;
+      }
+      const [finishedBefore, stateBefore] = [finished, progress.state];
+      await condition(() => finished !== finishedBefore || progress.state !== stateBefore || failure !== undefined || hints.size > 0);
+      if (hints.size > 0) for (const o of await readHintedOutcomes(input.orgId, invocationId, hints)) settle(o.commandId, o.status);
+      // A batch that could not be queued after its retries fails the remediation, as a failed device command would.
+      if (failure) throw failure;
+    }
+    if (!canary || !inCanaryStage() || progress.state === 'cancelled') break;
+
+    // The canaries have finished: nothing starts while paused, then their read-back decides.
+    await condition(() => progress.state !== 'paused');
+    if (isCancelled()) break;
+    const failures = await verifyCanary({ orgId: input.orgId, invocationId, reportTo: workflowId, progress, canary }, stepsOf);
+    if (failures.length === 0) {
+      progress.canary!.state = 'passed';
+      queue.push(...heldBack.splice(0));
       continue;
     }
-    const batch: { commandId: string; deviceId: string }[] = [];
-    while (canStart()) {
-      const deviceId = queue.shift()!;
-      const commandId = deviceCommandId(invocationId, deviceId);
-      batch.push({ commandId, deviceId });
-      running.set(commandId, deviceId);
-      commandIds.push(commandId);
-      progress.devices[deviceId] = 'running';
-      progress.running += 1;
-      startedThisRun += 1;
+    progress.canary!.state = 'failed';
+    progress.canary!.failures = failures;
+    if (isCancelled()) break; // cancelled while the read-back ran
+    progress.state = 'canary-failed';
+    await condition(() => decided !== undefined || progress.state !== 'canary-failed');
+    if (!decided) break; // cancelled through the usual control
+    progress.canary!.decision = decided;
+    if (decided.decision === 'continue') {
+      progress.state = 'running';
+      progress.canary!.forgivenFailures = progress.failed;
+      progress.stoppedAtThreshold = false;
+      queue.push(...heldBack.splice(0));
+      continue;
     }
-    if (batch.length > 0) queueBatch(batch);
-    if (running.size === 0) {
-      await condition(() => queueing.size === 0);
-      if (failure) throw failure;
-      if (progress.state === 'running' && !progress.stoppedAtThreshold && queue.length > 0) {
-        // This run started its share and everything in flight finished: go on in a fresh history.
-        await continueAsNew<typeof remediation>({ ...input, devices: queue, carried: { progress, commandIds } });
-      }
-      break;
-    }
-    const [finishedBefore, stateBefore] = [finished, progress.state];
-    await condition(() => finished !== finishedBefore || progress.state !== stateBefore || failure !== undefined || hints.size > 0);
-    if (hints.size > 0) for (const o of await readHintedOutcomes(input.orgId, invocationId, hints)) settle(o.commandId, o.status);
-    // A batch that could not be queued after its retries fails the remediation, as a failed device command would.
-    if (failure) throw failure;
-  }
-  if (!canary || !inCanaryStage() || progress.state === 'cancelled') break;
-
-  // The canaries have finished: nothing starts while paused, then their read-back decides.
-  await condition(() => progress.state !== 'paused');
-  if (isCancelled()) break;
-  const failures = await verifyCanary({ orgId: input.orgId, invocationId, reportTo: workflowId, progress, canary }, stepsOf);
-  if (failures.length === 0) {
-    progress.canary!.state = 'passed';
-    queue.push(...heldBack.splice(0));
-    continue;
-  }
-  progress.canary!.state = 'failed';
-  progress.canary!.failures = failures;
-  if (isCancelled()) break; // cancelled while the read-back ran
-  progress.state = 'canary-failed';
-  await condition(() => decided !== undefined || progress.state !== 'canary-failed');
-  if (!decided) break; // cancelled through the usual control
-  progress.canary!.decision = decided;
-  if (decided.decision === 'continue') {
-    progress.state = 'running';
-    progress.canary!.forgivenFailures = progress.failed;
-    progress.stoppedAtThreshold = false;
-    queue.push(...heldBack.splice(0));
-    continue;
-  }
-  progress.state = 'cancelled';
-  if (decided.decision === 'rollback') progress.canary!.undone = await stepsOf('undo', canary.undo!, canary.devices);
-  break;
+    progress.state = 'cancelled';
+    if (decided.decision === 'rollback') progress.canary!.undone = await stepsOf('undo', canary.undo!, canary.devices);
+    break;
   }
   return finish(progress, [...queue, ...heldBack], commandIds);
 }
