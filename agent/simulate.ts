@@ -70,7 +70,7 @@ export async function runSimulation(opts: {
   }
   const profile = opts.profileFile ? await readProfile(opts.profileFile) : { devices: {} };
   const connections = creds.map((credentials) => {
-    const machine = new SimulatedMachine(credentials.name, profile.devices[credentials.name]);
+    const machine = new SimulatedMachine(credentials.name, profileOf(profile, credentials.name));
     return connectAgent({
       credentials: { ...credentials, server: opts.server },
       journalFile: path.join(dir, `${credentials.name}.journal.jsonl`),
@@ -99,4 +99,11 @@ async function readProfile(file: string): Promise<SimulatedProfile> {
   const parsed = SimulatedProfile.safeParse(raw);
   if (!parsed.success) throw new Error(`--simulate-profile ${file}: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'profile'}: ${i.message}`).join('; ')}`);
   return parsed.data;
+}
+
+/** A device's profile: the entry of its name, or of a pattern with `*` matching it (`*-PC-07`); none is the default. */
+function profileOf(profile: SimulatedProfile, name: string) {
+  if (profile.devices[name]) return profile.devices[name];
+  const pattern = Object.keys(profile.devices).find((k) => k.includes('*') && new RegExp(`^${k.split('*').map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`, 'i').test(name));
+  return pattern ? profile.devices[pattern] : undefined;
 }

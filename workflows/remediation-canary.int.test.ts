@@ -11,12 +11,15 @@ import { approveWithPasskey } from '../test/passkey';
 import { remediationCanaryDecisionUpdate } from './definitions';
 
 const DEVICES = 50;
-const BROKEN = 'ACME-PC-07';
+/** The device whose Spooler crashes on start, by its simulator profile: its name ends so (the org's slug starts it). */
+const BROKEN_PATTERN = '*-PC-07';
+let BROKEN: string;
 const START_SPOOLER = { type: 'service', service: 'Spooler', action: 'start' };
 let sys: TestSystem;
 
 beforeAll(async () => {
-  sys = await startTestSystem({ simulated: DEVICES, simulatedProfile: { devices: { [BROKEN]: { servicesFailingToStart: ['Spooler'] } } } });
+  sys = await startTestSystem({ simulated: DEVICES, simulatedProfile: { devices: { [BROKEN_PATTERN]: { servicesFailingToStart: ['Spooler'] } } } });
+  BROKEN = [...sys.simulated.keys()].find((n) => n.endsWith('-PC-07'))!;
 }, 240_000);
 
 afterAll(async () => {
@@ -28,9 +31,13 @@ async function startCanaryRun(canary: unknown, ids = [...sys.simulated.values()]
   const tech = sys.keyOf('technician');
   const sessionId = await sys.startSession(tech);
   const turnId = await sys.send(sessionId, tech, `/tool run_remediation ${JSON.stringify({ target: { device_ids: ids }, action: START_SPOOLER, batch_size: 10, canary })}`);
-  const approval = await sys.waitForApproval(sessionId);
+  const approval = await sys.waitForApproval(sessionId).catch(async (err: unknown) => {
+    // Say why: the call's step (denied, and the reason).
+    const session = await sys.waitForTurn(sessionId, tech, turnId, 5_000).catch(() => null);
+    throw new Error(`${(err as Error).message}; the step: ${JSON.stringify(session && toolStepOf(session, turnId))}`);
+  });
   const { invocationId, summary } = await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } });
-  const decided = await approveWithPasskey(sys, approval.id, sys.keyOf('approver'), { confirmation: approval.confirmationPhrase });
+  const decided = await approveWithPasskey(sys, approval.id, sys.keyOf('approver'), approval.confirmationPhrase ? { confirmation: approval.confirmationPhrase } : {});
   expect(decided.status).toBe(200);
   const path = `/v1/remediations/${encodeURIComponent(invocationId)}`;
   return { tech, sessionId, turnId, approval: { ...approval, summary }, invocationId, path, status: async () => (await sys.request('GET', path, { key: tech })).body };
@@ -46,7 +53,7 @@ async function waitForCanaryFailure(run: Awaited<ReturnType<typeof startCanaryRu
 it('stops after a failed canary and waits for a human, sending nothing to the other 49; an approver continues and the rest runs', async () => {
   const brokenId = sys.simulated.get(BROKEN)!;
   const run = await startCanaryRun({ devices: [BROKEN] });
-  expect(run.approval.summary).toMatch(/canary: ACME-PC-07 runs first and is checked \(Spooler must be running\).*This approval covers the canary's read-back, and the undo \(manage_service stop\)/);
+  expect(run.approval.summary).toMatch(/canary: \S+-PC-07 runs first and is checked \(Spooler must be running\).*This approval covers the canary's read-back, and the undo \(manage_service stop\)/);
 
   const failed = await waitForCanaryFailure(run);
   expect(failed.canary).toEqual({

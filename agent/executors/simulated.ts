@@ -55,7 +55,7 @@ interface LogEntry {
  */
 export const SimulatedDeviceProfile = z.object({ servicesFailingToStart: z.array(z.string().min(1).max(256)).max(50).default([]) }).strict();
 export type SimulatedDeviceProfile = z.infer<typeof SimulatedDeviceProfile>;
-/** The profile file: per device name, what differs. */
+/** The profile file: per device name (or a pattern with `*`, such as `*-PC-07`), what differs. */
 export const SimulatedProfile = z.object({ devices: z.record(z.string().min(1).max(200), SimulatedDeviceProfile) }).strict();
 export type SimulatedProfile = z.infer<typeof SimulatedProfile>;
 
