@@ -5,7 +5,11 @@
  * A canary that passes goes on without anyone; a decision from someone who may not decide, or a forged update, does
  * nothing.
  */
+import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
+import nodePath from 'node:path';
+import { promisify } from 'node:util';
+import { environment } from '../lib/env';
 import { startTestSystem, waitUntil, toolStepOf, type TestSystem } from '../test/harness';
 import { approveWithPasskey } from '../test/passkey';
 import { remediationCanaryDecisionUpdate } from './definitions';
@@ -43,6 +47,15 @@ async function startCanaryRun(canary: unknown, ids = [...sys.simulated.values()]
   return { tech, sessionId, turnId, approval: { ...approval, summary }, invocationId, path, status: async () => (await sys.request('GET', path, { key: tech })).body };
 }
 
+/** The technician's CLI (`npm run copilot -- remediation <id> …`): its output and exit code. */
+async function cli(args: string[], key: string): Promise<{ code: number; stdout: string }> {
+  const run = promisify(execFile)(process.execPath, ['--import', 'tsx', nodePath.join(__dirname, '..', 'cli', 'copilot.ts'), ...args, '--api-key', key, '--server', sys.url], { env: environment({ LOG_LEVEL: 'silent' }) });
+  return run.then(
+    (r) => ({ code: 0, stdout: r.stdout }),
+    (err: { code?: number; stdout?: string }) => ({ code: err.code ?? -1, stdout: err.stdout ?? '' }),
+  );
+}
+
 const commandsOf = (invocationId: string) => sys.prisma.deviceCommand.findMany({ where: { id: { startsWith: `${invocationId}:` } } });
 
 async function waitForCanaryFailure(run: Awaited<ReturnType<typeof startCanaryRun>>) {
@@ -75,6 +88,12 @@ it('stops after a failed canary and waits for a human, sending nothing to the ot
   await new Promise((r) => setTimeout(r, 1500));
   expect(await sys.prisma.deviceCommand.count({ where: { id: { startsWith: `${run.invocationId}:` }, deviceId: { not: brokenId } } })).toBe(0);
   expect(await run.status()).toMatchObject({ state: 'canary-failed', succeeded: 1, total: DEVICES });
+
+  // The CLI shows the canary stage and what an approver may decide, and stops following (exit 2).
+  const shown = await cli(['remediation', run.invocationId], run.tech);
+  expect(shown.code).toBe(2);
+  expect(shown.stdout).toContain(`canary ${BROKEN}: service Spooler is stopped after the action, not running`);
+  expect(shown.stdout).toMatch(/remediation \S+ continue\|stop\|rollback --reason/);
 
   // The technician who asked may not decide (403, audited); another org's admin does not see it (404).
   const byTech = await sys.request('POST', `${run.path}/canary-decision`, { key: run.tech, body: { decision: 'continue', reason: 'looks fine' } });
@@ -123,7 +142,9 @@ it('cancels: nothing more runs', async () => {
   const brokenId = sys.simulated.get(BROKEN)!;
   const run = await startCanaryRun({ devices: [BROKEN] });
   await waitForCanaryFailure(run);
-  expect((await sys.request('POST', `${run.path}/canary-decision`, { key: sys.keyOf('approver'), body: { decision: 'cancel', reason: 'not today' } })).status).toBe(202);
+  // Decided from the CLI: `stop` cancels the devices not started.
+  const stopped = await cli(['remediation', run.invocationId, 'stop', '--reason', 'not today'], sys.keyOf('approver'));
+  expect(stopped.stdout).toMatch(/canary decision: cancel/);
   await sys.waitForTurn(run.sessionId, run.tech, run.turnId, 60_000);
   const rows = await commandsOf(run.invocationId);
   expect(rows).toHaveLength(2);
