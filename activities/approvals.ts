@@ -53,8 +53,9 @@ export function canaryNote(execution: unknown, devices: { id: string; name: stri
   const canary = (execution as ToolExecution | null)?.type === 'remediation' ? (execution as Extract<ToolExecution, { type: 'remediation' }>).canary : undefined;
   if (!canary) return '';
   const names = canary.devices.map((id) => devices.find((d) => d.id === id)?.name ?? id);
-  const check = canary.check ? `checked (${'service' in canary.check.expect ? `${canary.check.expect.service} must be ${canary.check.expect.status.toLowerCase()}` : 'its check script must pass'})` : 'checked (the action must succeed)';
-  const undo = canary.undo ? `, and the undo (manage_service ${String(canary.undo.params.action)}) on them if an approver rolls back a failed canary` : '';
+  const check = canary.check ? `checked (${'service' in canary.check.expect ? `${canary.check.expect.service} must be ${canary.check.expect.status.toLowerCase()}` : `check script ${String(canary.check.params.name)} must pass`})` : 'checked (the action must succeed)';
+  const undoing = canary.undo && (canary.undo.kind === 'run_script' ? `script ${String(canary.undo.params.name)}` : `${canary.undo.kind} ${String(canary.undo.params.action)}`);
+  const undo = undoing ? `, and the undo (${undoing}) on them if an approver rolls back a failed canary` : '';
   return ` — canary: ${elideMiddle(names.join(', '), 200)} run${names.length === 1 ? 's' : ''} first and ${names.length === 1 ? 'is' : 'are'} ${check} before the others start; a failed canary waits for an approver. This approval covers the canary's read-back${undo}.`;
 }
 

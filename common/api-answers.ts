@@ -254,6 +254,9 @@ export const ScriptAnswer = z.object({
   body: z.string(),
   bodySha256: z.string(),
   parameters: z.unknown(),
+  /** The library scripts that check and undo it (a remediation canary's read-back and roll back). */
+  check: z.string().nullable(),
+  undo: z.string().nullable(),
   updatedAt: Time,
 });
 export const ScriptsAnswer = z.object({ org: z.string(), scripts: z.array(ScriptAnswer) });

@@ -31,10 +31,10 @@ afterAll(async () => {
 });
 
 /** Starts a canary remediation of the Spooler over every simulated device, approved by the approver. */
-async function startCanaryRun(canary: unknown, ids = [...sys.simulated.values()]) {
+async function startCanaryRun(canary: unknown, ids = [...sys.simulated.values()], action: unknown = START_SPOOLER) {
   const tech = sys.keyOf('technician');
   const sessionId = await sys.startSession(tech);
-  const turnId = await sys.send(sessionId, tech, `/tool run_remediation ${JSON.stringify({ target: { device_ids: ids }, action: START_SPOOLER, batch_size: 10, canary })}`);
+  const turnId = await sys.send(sessionId, tech, `/tool run_remediation ${JSON.stringify({ target: { device_ids: ids }, action, batch_size: 10, canary })}`);
   const approval = await sys.waitForApproval(sessionId).catch(async (err: unknown) => {
     // Say why: the call's step (denied, and the reason).
     const session = await sys.waitForTurn(sessionId, tech, turnId, 5_000).catch(() => null);
@@ -162,6 +162,28 @@ it('goes on without anyone when the canary passes its check', async () => {
   const checks = (await commandsOf(run.invocationId)).filter((c) => c.id.includes(':canary-check:'));
   expect(checks.map((c) => c.deviceId).sort()).toEqual(ids.slice(0, 2).sort());
   expect(await run.status()).toMatchObject({ state: 'finished', canary: { state: 'passed', failures: [] } });
+}, 120_000);
+
+it("checks a library script's canary with the check script it declares, and rolls back with its undo script", async () => {
+  const admin = sys.keyOf('admin');
+  const put = (name: string, body: string, more: object = {}) =>
+    sys.request('PUT', `/v1/orgs/${sys.seed.orgs.acme.slug}/scripts/${name}`, { key: admin, body: { description: name, interpreter: 'powershell', body, parameters: {}, ...more } });
+  expect((await put('canary-check', 'Write-Output "cache not cleared"\nexit 1')).status).toBe(200);
+  expect((await put('canary-unfix', 'Write-Output restored')).status).toBe(200);
+  const saved = await put('canary-fix', 'Write-Output cleared', { check: 'canary-check', undo: 'canary-unfix' });
+  expect(saved.body).toMatchObject({ check: 'canary-check', undo: 'canary-unfix' });
+
+  const ids = [...sys.simulated.values()].slice(10, 15);
+  const run = await startCanaryRun({ count: 1 }, ids, { type: 'library_script', script: 'canary-fix' });
+  expect(run.approval.summary).toMatch(/checked \(check script canary-check must pass\).*the undo \(script canary-unfix\)/);
+  const failed = await waitForCanaryFailure(run);
+  expect(failed.canary).toMatchObject({ devices: [{ id: ids[0] }], state: 'failed', failures: [{ deviceId: ids[0], reason: expect.stringMatching(/check script exited with 1|read-back failed/) }], choices: ['continue', 'cancel', 'rollback'] });
+  expect((await sys.request('POST', `${run.path}/canary-decision`, { key: sys.keyOf('approver'), body: { decision: 'rollback', reason: 'undo the cache change' } })).status).toBe(202);
+  await sys.waitForTurn(run.sessionId, run.tech, run.turnId, 60_000);
+  const rows = await commandsOf(run.invocationId);
+  expect(rows.every((c) => c.deviceId === ids[0])).toBe(true);
+  expect(rows.map((c) => (c.params as { name: string }).name).sort()).toEqual(['canary-check', 'canary-fix', 'canary-unfix']);
+  expect(rows.find((c) => c.id.includes(':canary-undo:'))).toMatchObject({ kind: 'run_script', status: 'succeeded' });
 }, 120_000);
 
 it('refuses a canary as large as the targets, or naming a device that is not a target', async () => {

@@ -4,9 +4,11 @@
  * of that action), raised by the blast radius like any other call; one approval lists every device.
  *
  * With a `canary` (a count, or devices named among the targets), those devices run first and are checked by the
- * read-back their action declares (a service action: the service's state, read by a T1 `status` on that device);
+ * read-back their action declares (a service action: the service's state, read by a T1 `status` on that device; a
+ * library script: the check script it declares in the library, which must exit 0, else its own run must succeed);
  * the rest waits until every canary passes. A failed canary pauses the run for an approver: continue, cancel, or
- * roll back (the action's undo on the canary devices: start and stop undo each other; a restart has none). The one
+ * roll back (the action's undo on the canary devices: start and stop undo each other, a restart has none; a library
+ * script's is the undo script it declares). The one
  * approval covers the canary's read-back and undo too.
  */
 import { z } from 'zod';
@@ -25,7 +27,8 @@ const SERVICE_UNDO = { start: 'stop', stop: 'start' } as const;
 
 /** The read-back and undo the action declares, for a canary. */
 function canaryOf(action: { type: 'service'; service: string; action: 'start' | 'stop' | 'restart' } | { type: 'library_script' }, pick: CanaryRequest['pick']): CanaryRequest {
-  if (action.type !== 'service') return { pick }; // a library script's canary passes when its run succeeds
+  // A library script's check and undo are the scripts it declares in the library, looked up at authorization.
+  if (action.type !== 'service') return { pick };
   const undo = action.action === 'restart' ? undefined : SERVICE_UNDO[action.action];
   return {
     pick,
