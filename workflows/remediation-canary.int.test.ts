@@ -9,7 +9,9 @@ import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import nodePath from 'node:path';
 import { promisify } from 'node:util';
+import type { Page } from 'playwright-core';
 import { environment } from '../lib/env';
+import { launchChromium } from '../test/browser';
 import { startTestSystem, waitUntil, toolStepOf, type TestSystem } from '../test/harness';
 import { approveWithPasskey } from '../test/passkey';
 import { remediationCanaryDecisionUpdate } from './definitions';
@@ -201,3 +203,48 @@ it('refuses a canary as large as the targets, or naming a device that is not a t
   }
   expect(await sys.prisma.approval.count({ where: { sessionId } })).toBe(0);
 }, 120_000);
+
+it("shows the canary stage on the console's remediation page, and an approver decides there", async () => {
+  const run = await startCanaryRun({ devices: [BROKEN] });
+  await waitForCanaryFailure(run);
+  const browser = await launchChromium();
+  const errors: string[] = [];
+  const signIn = async (role: 'technician' | 'approver'): Promise<Page> => {
+    const who = sys.seed.credentials.find((c) => c.role === role && c.org === sys.seed.orgs.acme.slug)!;
+    const page = await (await browser.newContext({ viewport: { width: 1366, height: 900 } })).newPage();
+    page.on('pageerror', (err) => errors.push(`${role}: ${err.message}`));
+    await page.goto(`${sys.url}/`);
+    await page.getByLabel('Email').fill(who.email);
+    await page.getByLabel('Password').fill(who.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign out' }).waitFor();
+    await page.goto(`${sys.url}/#/remediations/${run.invocationId}`);
+    return page;
+  };
+  try {
+    // The technician sees the stage and that it waits, with no choice to make.
+    const tech = await signIn('technician');
+    const techCanary = tech.getByRole('region', { name: 'Canary' });
+    await techCanary.getByText(`${BROKEN}: failed its check`).waitFor();
+    expect(await techCanary.innerText()).toMatch(/service Spooler is stopped after the action, not running[\s\S]*Nothing else runs until an approver decides/);
+    expect(await techCanary.getByRole('button').count()).toBe(0);
+
+    // The approver sees the three choices; a decision without a reason is not sent.
+    const approver = await signIn('approver');
+    const canary = approver.getByRole('region', { name: 'Canary' });
+    await canary.getByRole('button', { name: 'Roll back the canary' }).waitFor();
+    expect(await canary.getByRole('button').allInnerTexts()).toEqual(['Continue with the other devices', 'Cancel the rest', 'Roll back the canary']);
+    await canary.getByRole('button', { name: 'Continue with the other devices' }).click();
+    await approver.getByRole('alert').getByText('Say why in the reason field first.').waitFor();
+    expect((await run.status()).state).toBe('canary-failed');
+    await canary.getByLabel('Reason for the decision').fill('PC-07 is known broken; go on');
+    await canary.getByRole('button', { name: 'Continue with the other devices' }).click();
+    await canary.getByText('Decided: continue').waitFor();
+    await sys.waitForTurn(run.sessionId, run.tech, run.turnId, 120_000);
+    await approver.getByText('State: finished').waitFor({ timeout: 30_000 });
+    expect(await sys.prisma.auditEvent.findFirst({ where: { target: run.invocationId, action: 'remediation.canary_continue' } })).toMatchObject({ data: expect.objectContaining({ reason: 'PC-07 is known broken; go on' }) });
+    expect(errors).toEqual([]);
+  } finally {
+    await browser.close();
+  }
+}, 240_000);
