@@ -149,6 +149,7 @@ describe('cross-tenant matrix over /openapi.json', () => {
       'PATCH /v1/users/{id}': { name: 'renamed' },
       'POST /v1/devices/{id}/terminals': { reason: 'a probe' },
       'POST /v1/terminals/{id}/revoke': { reason: 'a probe' },
+      'POST /v1/remediations/{id}/canary-decision': { decision: 'cancel', reason: 'a probe' },
     };
 
     const openapi = (await sys.request('GET', '/openapi.json')).body as { paths: Record<string, Record<string, { security: unknown[]; requestBody?: unknown }>> };
