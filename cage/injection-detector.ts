@@ -11,7 +11,7 @@ import { normalize } from './normalize';
 import { RULES, prefilterSources, type Category } from './injection-rules';
 import { DECODED_MARGIN, MODEL_VERSION, SHORT_DECODED_MARGIN, leaning, modelFinding, modelScan, past, type SegmentScore } from './injection-model';
 
-export const DETECTOR_VERSION = `rules-5+${MODEL_VERSION}`;
+export const DETECTOR_VERSION = `rules-6+${MODEL_VERSION}`;
 export type Channel = 'direct' | 'indirect';
 
 export interface Span {
