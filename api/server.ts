@@ -246,6 +246,7 @@ export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
       });
   }, deps.config.sweepIntervalMs);
 
+  let closing: Promise<void> | undefined;
   return {
     http: server,
     io,
@@ -261,17 +262,21 @@ export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
       baseUrl ??= url;
       return url;
     },
-    async close() {
-      clearInterval(sweepTimer);
-      await mcp.close();
-      transport?.close();
-      web.close();
-      await events.close();
-      terminals.shutdown();
-      gateway.close();
-      uncountAgents();
-      await new Promise<void>((resolve) => io.close(() => resolve()));
-      adapterRedis.disconnect();
+    // Once: a second call (a test's own stop, then the harness's) waits for the first.
+    close() {
+      closing ??= (async () => {
+        clearInterval(sweepTimer);
+        await mcp.close();
+        transport?.close();
+        web.close();
+        await events.close();
+        terminals.shutdown();
+        await gateway.close();
+        uncountAgents();
+        await new Promise<void>((resolve) => io.close(() => resolve()));
+        adapterRedis.disconnect();
+      })();
+      return closing;
     },
   };
 }
