@@ -51,6 +51,7 @@ import { approvalLinkPages } from './pages/approval-link';
 import { signInPage } from './pages/sign-in';
 import { slackLinkPages } from './pages/slack-link';
 import { passwordResetPages } from './pages/password-reset';
+import { oauthRouter } from './oauth/router';
 import { createMcpEndpoint, type McpEndpoint } from './mcp/endpoint';
 
 /** Every REST route, one list a domain (each routes/<domain>.ts exports its own). */
@@ -158,6 +159,8 @@ export function createApp(
     res.json(buildOpenApi(ROUTES));
   });
   app.use(web.middleware);
+  // OAuth 2.1 for MCP clients: metadata, registration, /authorize, /token, /revoke and the consent page (api/oauth/).
+  app.use(oauthRouter(deps, web));
   registerRoutes(app, deps, ROUTES, web, baseUrl);
   const pages = { secret: deps.config.webSecret, secureCookies: secureCookies(deps) };
   app.use(approvalLinkPages(deps, pages));

@@ -8,14 +8,18 @@ import type { Response } from 'express';
 
 export const h = (v: unknown) => escapeHtml(String(v ?? ''));
 
-export function page(res: Response, status: number, title: string, body: string): void {
+/**
+ * `formTargets`: origins a form of the page may end up at besides ours (browsers hold a form's redirects to
+ * form-action too: the OAuth consent page's answer redirects to the client's own redirect URI).
+ */
+export function page(res: Response, status: number, title: string, body: string, formTargets: string[] = []): void {
   res
     .status(status)
     .set({
       'Content-Type': 'text/html; charset=utf-8',
       'Referrer-Policy': 'no-referrer',
       'Cache-Control': 'no-store',
-      'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+      'Content-Security-Policy': `default-src 'none'; style-src 'unsafe-inline'; form-action 'self'${formTargets.map((o) => ` ${o}`).join('')}; frame-ancestors 'none'`,
       'X-Content-Type-Options': 'nosniff',
     })
     .send(
@@ -34,7 +38,7 @@ export function page(res: Response, status: number, title: string, body: string)
  * Where the sign-in page may send the browser back to: only the pages that asked for a sign-in, by their exact
  * shape, so `next` can never become an open redirect.
  */
-export const RETURNABLE = /^\/(a|slack\/link)\/[A-Za-z0-9_-]{43}$/;
+export const RETURNABLE = /^\/(a|slack\/link|oauth\/consent)\/[A-Za-z0-9_-]{43}$/;
 
 /** A link to the sign-in page that comes back to `path` (one of the RETURNABLE pages). */
 export const signInHref = (path: string) => `/signin?next=${encodeURIComponent(path)}`;
