@@ -36,6 +36,7 @@ import { CODEC_BODY_LIMIT_BYTES, codecCors, codecRoutes } from './routes/codec';
 import { emailApprovalRoutes } from './routes/email-approvals';
 import { passkeyRoutes } from './routes/passkeys';
 import { webSessionRoutes } from './routes/web-sessions';
+import { oauthGrantRoutes } from './routes/oauth-grants';
 import { slackAdminRoutes } from './routes/slack-admin';
 import { scriptRoutes } from './routes/scripts';
 import { mcpUpstreamRoutes } from './routes/mcp-upstreams';
@@ -68,6 +69,7 @@ export const ROUTES: AnyRoute[] = [
   ...emailApprovalRoutes,
   ...passkeyRoutes,
   ...webSessionRoutes,
+  ...oauthGrantRoutes,
   ...slackAdminRoutes,
   ...scriptRoutes,
   ...mcpUpstreamRoutes,
