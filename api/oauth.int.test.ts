@@ -314,10 +314,16 @@ it('shows the consent page in Chromium to a signed-in user, who grants one of th
     await page.getByLabel(new RegExp(`\\(${sys.seed.orgs.acme.slug};`)).check();
     await page.getByRole('button', { name: 'Allow' }).click();
     await page.getByText('You can close this window.').waitFor();
+    await transport.finishAuth(codes.get(app.stateValue)!);
+    const grant = await sys.prisma.oAuthGrant.findFirstOrThrow({ where: { userId: user.userId } });
+    expect(grant.orgIds).toEqual([sys.seed.orgs.acme.id]);
+
+    // The console lists it under Connected apps, where the user revokes it.
+    await page.goto(`${sys.url}/#/connected-apps`);
+    await page.getByRole('button', { name: 'Revoke Test Agent' }).click();
+    await page.getByText('Revoked Test Agent: its tokens no longer work.').waitFor();
+    expect(await sys.prisma.oAuthGrant.findUniqueOrThrow({ where: { id: grant.id } })).toMatchObject({ revokedWhy: 'user' });
   } finally {
     await chromium.close();
   }
-  await transport.finishAuth(codes.get(app.stateValue)!);
-  const grant = await sys.prisma.oAuthGrant.findFirstOrThrow({ where: { userId: user.userId } });
-  expect(grant.orgIds).toEqual([sys.seed.orgs.acme.id]);
 });
