@@ -270,7 +270,7 @@ async function authenticateMcp(deps: ApiDeps, bearer: (origin: string) => Reques
     return await authenticate(deps, req);
   } catch (err) {
     if (err instanceof AppError && err.code === AppErrorCode.Unauthorized) {
-      rpcError(res, 401, ErrorCode.InvalidRequest, 'a valid API key or OAuth access token is required (Authorization: Bearer <token>); this one is unknown, revoked, expired or its user disabled', {
+      rpcError(res, 401, ErrorCode.InvalidRequest, 'a valid API key is required (Authorization: Bearer <key>), or an OAuth access token; this one is unknown, revoked, expired or its user disabled', {
         'WWW-Authenticate': `Bearer realm="gatehouse", error="invalid_token"${metadata}`,
       });
       return null;
