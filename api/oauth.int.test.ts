@@ -160,7 +160,7 @@ async function authorized(user: Awaited<ReturnType<typeof technician>>, answer: 
 
 const textOf = (r: CallToolResult) => r.content.map((c) => (c.type === 'text' ? c.text : '')).join('');
 const callTool = (client: Client, name: string, args: Record<string, unknown>) => client.callTool({ name, arguments: args }, undefined, { timeout: 120_000 }) as Promise<CallToolResult>;
-const deviceOf = (org: 'acme' | 'globex') => sys.prisma.device.findFirstOrThrow({ where: { orgId: sys.seed.orgs[org].id }, orderBy: { name: 'asc' } });
+const deviceOf = (org: 'acme' | 'globex') => sys.prisma.device.findFirstOrThrow({ where: { orgId: sys.seed.orgs[org].id, executor: 'simulated' }, orderBy: { name: 'asc' } });
 
 it('publishes the resource and authorization server metadata, and a 401 from /mcp points at them', async () => {
   const prm = await (await fetch(new URL('/.well-known/oauth-protected-resource/mcp', sys.url))).json();
@@ -269,14 +269,16 @@ it("refuses a revoked grant's token at once, while the user's API key keeps work
 it("keeps a token granted for one org out of the user's other org: its devices are unknown and the attempt is audited", async () => {
   const user = await technician({ globex: true });
   const { app, client } = await authorized(user, { orgs: [sys.seed.orgs.acme.id] });
-  const foreign = await deviceOf('globex');
-  const result = await callTool(client, 'get_device_info', { device_id: foreign.id });
+  const foreign = await sys.enrollDevice(`oauth-globex-${crypto.randomBytes(3).toString('hex')}`, 'globex');
+  const result = await callTool(client, 'get_device_info', { device_id: foreign.deviceId });
   expect(result.isError).toBe(true);
   const own = await callTool(client, 'get_device_info', { device_id: crypto.randomUUID() });
   // Exactly as a device that does not exist.
-  expect(textOf(result).replace(foreign.id, 'ID')).toBe(textOf(own).replace(/[0-9a-f-]{36}/, 'ID'));
+  expect(textOf(result)).toMatch(/device not found in this organization/);
+  expect(textOf(result)).toBe(textOf(own));
   const session = await sys.prisma.copilotSession.findFirstOrThrow({ where: { userId: user.userId, startedVia: 'mcp' } });
-  expect(await sys.prisma.auditEvent.count({ where: { sessionId: session.id, action: 'tool.denied', data: { path: ['oauthClient'], equals: 'Test Agent' } } })).toBeGreaterThanOrEqual(1);
+  expect(await sys.prisma.auditEvent.count({ where: { sessionId: session.id, action: 'tool.denied', data: { path: ['oauthClient'], equals: 'Test Agent' } } })).toBe(2);
+  expect(await sys.prisma.auditEvent.count({ where: { sessionId: session.id, action: 'security.device_out_of_scope' } })).toBe(2);
   // Nor can it open a session there, though the user works in globex: the org is unknown to the token.
   const there = new Client({ name: 'test-agent', version: '1.0.0' });
   clients.push(there);
