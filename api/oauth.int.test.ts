@@ -298,6 +298,33 @@ it('refuses a T2 call made with a read-only token, with a clear reason, audited,
   expect(await sys.prisma.deviceNote.count({ where: { deviceId: device.id, text: 'from the agent' } })).toBe(0);
 });
 
+it('registers public clients only with safe redirect URIs, sends a denial back as access_denied, and revokes at /revoke', async () => {
+  const register = (body: unknown) => fetch(new URL('/register', sys.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  for (const [uri, why] of [['javascript:alert(1)', /javascript/], ['file:///etc/passwd', /is not allowed/], ['http://attacker.example/cb', /is not allowed/]] as const) {
+    const refused = await register({ client_name: 'Bad', redirect_uris: [uri] });
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toMatchObject({ error: 'invalid_client_metadata', error_description: expect.stringMatching(why) });
+  }
+  // Asking for a secret gets a public client (PKCE is its proof): no secret is made, none is stored.
+  const registered = (await (await register({ client_name: 'Wants a secret', redirect_uris: [callbackUrl], token_endpoint_auth_method: 'client_secret_post' })).json()) as Record<string, unknown>;
+  expect(registered).toMatchObject({ token_endpoint_auth_method: 'none' });
+  expect(registered.client_secret).toBeUndefined();
+
+  const user = await technician();
+  const denied = new TestOAuthClient();
+  await startAuthorization(denied);
+  await consent(user, denied, { orgs: [sys.seed.orgs.acme.id], decision: 'deny' });
+  expect(codes.get(denied.stateValue)).toBe('error:access_denied');
+  expect(await sys.prisma.oAuthGrant.count({ where: { userId: user.userId } })).toBe(0);
+
+  const { app } = await authorized(user, { orgs: [sys.seed.orgs.acme.id] });
+  const revoked = await fetch(new URL('/revoke', sys.url), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ client_id: app.info!.client_id, token: app.saved!.refresh_token! }).toString() });
+  expect(revoked.status).toBe(200);
+  expect(await sys.prisma.oAuthGrant.findFirstOrThrow({ where: { userId: user.userId } })).toMatchObject({ revokedWhy: 'client' });
+  const res = await fetch(mcpUrl(), { method: 'POST', headers: { authorization: `Bearer ${app.saved!.access_token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: '{}' });
+  expect(res.status).toBe(401);
+});
+
 it('shows the consent page in Chromium to a signed-in user, who grants one of their orgs', async () => {
   const user = await technician({ globex: true });
   const app = new TestOAuthClient();

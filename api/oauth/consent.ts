@@ -50,6 +50,12 @@ async function signedIn(deps: ApiDeps, req: Request, res: Response, token: strin
   return principal;
 }
 
+/** What the page's CSP must let its form end at: the redirect URI's origin, or an app's own scheme (`cursor:`). */
+const formTarget = (redirectUri: string) => {
+  const url = new URL(redirectUri);
+  return url.protocol === 'http:' || url.protocol === 'https:' ? url.origin : url.protocol;
+};
+
 /** Where the browser goes with the answer: the client's redirect URI with the code or the error, and the state. */
 function answerUrl(redirectUri: string, state: string | null, params: Record<string, string>): string {
   const url = new URL(redirectUri);
@@ -82,14 +88,14 @@ export function consentPages(deps: ApiDeps, web: WebAuth): express.Router {
         res,
         200,
         `Allow ${client.name} to act as you?`,
-        `<dl><dt>Application</dt><dd>${h(client.name)} <span class="note">(registered itself; returns to ${h(redirect.origin)})</span></dd>` +
+        `<dl><dt>Application</dt><dd>${h(client.name)} <span class="note">(registered itself; returns to ${h(redirect.protocol === 'http:' || redirect.protocol === 'https:' ? redirect.origin : redirect.protocol)})</span></dd>` +
           `<dt>Signed in as</dt><dd>${h(principal.email)}</dd></dl>` +
           `<p>It will use Gatehouse's tools as you: with your roles, the same approvals, rate limits and audit as your own calls, only in the organizations you tick and only with the scopes you keep.</p>` +
           `<form method="post" action="${h(consentPath(found.token))}"><input type="hidden" name="_csrf" value="${h(web.csrfToken(req, res))}">` +
           `<fieldset><legend>Scopes</legend>${scopeBoxes}</fieldset><fieldset><legend>Organizations</legend>${orgBoxes}</fieldset>` +
           `<button class="approve" type="submit" name="decision" value="approve">Allow</button><button class="reject" type="submit" name="decision" value="deny">Deny</button></form>` +
           `<p class="note">You can revoke it at any time under <strong>Connected apps</strong> in the console.</p>`,
-        [redirect.origin],
+        [formTarget(row.redirectUri)],
       );
     } catch (err) {
       next(err);
@@ -103,7 +109,7 @@ export function consentPages(deps: ApiDeps, web: WebAuth): express.Router {
       const principal = await signedIn(deps, req, res, found.token);
       if (!principal) return;
       const { row, client } = found;
-      const redirectOrigin = [new URL(row.redirectUri).origin];
+      const redirectOrigin = [formTarget(row.redirectUri)];
       const parsed = Answer.safeParse(req.body);
       if (!parsed.success || !web.validCsrf(req)) {
         return page(res, 403, 'This form has expired', `<p>Go back and load the page again. Nothing was granted.</p>`);

@@ -11,7 +11,7 @@ import type { Response } from 'express';
 import type { AuthorizationParams, OAuthServerProvider } from '@modelcontextprotocol/sdk/server/auth/provider.js';
 import type { OAuthRegisteredClientsStore } from '@modelcontextprotocol/sdk/server/auth/clients.js';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
-import { InvalidGrantError, InvalidScopeError, InvalidTargetError, InvalidTokenError } from '@modelcontextprotocol/sdk/server/auth/errors.js';
+import { InvalidClientMetadataError, InvalidGrantError, InvalidScopeError, InvalidTargetError, InvalidTokenError } from '@modelcontextprotocol/sdk/server/auth/errors.js';
 import { OAuthClientInformationFullSchema, type OAuthClientInformationFull, type OAuthTokenRevocationRequest, type OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
 import type { Prisma } from '@prisma/client';
 import type { AuditAction } from '../../audit/actions';
@@ -102,6 +102,14 @@ function clientsStore(deps: ApiDeps): OAuthRegisteredClientsStore {
       return parsed.success ? parsed.data : undefined;
     },
     async registerClient(client) {
+      // A redirect URI is where codes go: https, http on a loopback address (RFC 8252), or an app's own scheme; never
+      // one a browser runs or reads (javascript:, data:, file:).
+      const bad = client.redirect_uris.find((u) => {
+        const url = new URL(u);
+        if (['javascript:', 'data:', 'vbscript:', 'file:', 'blob:', 'about:'].includes(url.protocol)) return true;
+        return url.protocol === 'http:' && !['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+      });
+      if (bad) throw new InvalidClientMetadataError(`redirect_uris: ${bad.slice(0, 100)} is not allowed (https, http on a loopback address, or an app's own scheme)`);
       // Public clients only: PKCE is their proof, and a client secret would have to be stored where it could be read
       // back (the SDK compares it in clear). A client that asked for a secret is registered as public (RFC 7591
       // lets the server say what it registered), so it authenticates with PKCE like the rest.
