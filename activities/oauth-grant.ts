@@ -3,7 +3,7 @@
  * for every call): only in the orgs granted, only up to the tier its scopes reach (`mcp:read`: T1), and not at all
  * once the user revoked it. The api wrote the grant's id on the call's request; the turn's request names it.
  */
-import type { PrismaClient } from '@prisma/client';
+import type { PrismaClient } from '../lib/prisma';
 import { maxTierOf } from '../common/oauth-scopes';
 
 export interface TurnGrant {
@@ -23,6 +23,12 @@ export async function grantOfTurn(prisma: PrismaClient, input: { sessionId: stri
   // A grant named but gone is treated as revoked: fail closed.
   if (!grant) return { id: request.oauthGrantId, clientId: '', clientName: 'unknown', orgIds: [], scopes: [], revoked: true };
   return { id: grant.id, clientId: grant.clientId, clientName: grant.client.name, orgIds: grant.orgIds, scopes: grant.scopes, revoked: grant.revokedAt !== null };
+}
+
+/** The grant of the MCP call a tool invocation is, or null. */
+export async function grantOfInvocation(prisma: PrismaClient, invocationId: string): Promise<TurnGrant | null> {
+  const inv = await prisma.toolInvocation.findUnique({ where: { id: invocationId }, select: { sessionId: true, turnId: true } });
+  return inv ? grantOfTurn(prisma, inv) : null;
 }
 
 /** Why the grant does not cover a call of `tier` in `orgId`, or null when it does. */

@@ -16,7 +16,7 @@ import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } fr
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { hashPassword } from '../lib/passwords';
 import { launchChromium } from '../test/browser';
-import { startTestSystem, type TestSystem } from '../test/harness';
+import { startTestSystem, waitUntil, type TestSystem } from '../test/harness';
 import { csrfIn } from '../test/slack';
 
 let sys: TestSystem;
@@ -158,6 +158,12 @@ async function authorized(user: Awaited<ReturnType<typeof technician>>, answer: 
   return { app, client };
 }
 
+/** The MCP session the user's client started (one per test user). */
+async function waitForSession(userId: string) {
+  await waitUntil(async () => (await sys.prisma.copilotSession.count({ where: { userId, startedVia: 'mcp' } })) > 0, 'the MCP session');
+  return sys.prisma.copilotSession.findFirstOrThrow({ where: { userId, startedVia: 'mcp' } });
+}
+
 const textOf = (r: CallToolResult) => r.content.map((c) => (c.type === 'text' ? c.text : '')).join('');
 const callTool = (client: Client, name: string, args: Record<string, unknown>) => client.callTool({ name, arguments: args }, undefined, { timeout: 120_000 }) as Promise<CallToolResult>;
 const deviceOf = (org: 'acme' | 'globex') => sys.prisma.device.findFirstOrThrow({ where: { orgId: sys.seed.orgs[org].id, executor: 'simulated' }, orderBy: { name: 'asc' } });
@@ -296,6 +302,23 @@ it('refuses a T2 call made with a read-only token, with a clear reason, audited,
   const session = await sys.prisma.copilotSession.findFirstOrThrow({ where: { userId: user.userId, startedVia: 'mcp' } });
   expect(await sys.prisma.auditEvent.findFirstOrThrow({ where: { sessionId: session.id, action: 'tool.denied', target: 'add_device_note' } })).toMatchObject({ data: expect.objectContaining({ oauthClient: 'Test Agent' }) });
   expect(await sys.prisma.deviceNote.count({ where: { deviceId: device.id, text: 'from the agent' } })).toBe(0);
+});
+
+it('does not run a T3 call whose grant was revoked while it waited for its approver, even once approved', async () => {
+  const user = await technician();
+  const { client } = await authorized(user, { orgs: [sys.seed.orgs.acme.id] });
+  const device = await deviceOf('acme');
+  const pending = client.callTool({ name: 'manage_service', arguments: { device_id: device.id, service: 'Spooler', action: 'restart' } }, undefined, { timeout: 120_000, onprogress: () => undefined, resetTimeoutOnProgress: true }) as Promise<CallToolResult>;
+  const session = await waitForSession(user.userId);
+  const approval = await sys.waitForApproval(session.id);
+  const grant = (await sys.request('GET', '/v1/oauth/grants', { key: user.key })).body.grants[0];
+  expect((await sys.request('DELETE', `/v1/oauth/grants/${grant.id}`, { key: user.key })).status).toBe(200);
+  expect((await sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: sys.keyOf('approver'), body: { decision: 'approve', reason: 'printing is down' } })).status).toBe(200);
+  const result = await pending;
+  expect(result.isError).toBe(true);
+  expect(textOf(result)).toMatch(/grant of "Test Agent" was revoked while the call waited/);
+  const { invocationId } = await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } });
+  expect(await sys.prisma.deviceCommand.count({ where: { invocationId } })).toBe(0);
 });
 
 it('registers public clients only with safe redirect URIs, sends a denial back as access_denied, and revokes at /revoke', async () => {
