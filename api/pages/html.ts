@@ -28,6 +28,7 @@ export function page(res: Response, status: number, title: string, body: string,
         `<style>body{font:16px/1.5 system-ui,sans-serif;max-width:44rem;margin:2rem auto;padding:0 1rem;color:#1b1f24}` +
         `dt{font-weight:600}dd{margin:0 0 .6rem}pre{background:#f3f4f6;padding:.8rem;overflow:auto;white-space:pre-wrap}` +
         `label{display:block;margin:.8rem 0 .2rem;font-weight:600}input,textarea{width:100%;font:inherit;padding:.4rem}` +
+        `input[type=checkbox]{width:auto;margin:0 .5rem 0 0}fieldset{border:1px solid #d0d7de;margin:1rem 0;padding:.4rem 1rem .8rem}fieldset label{font-weight:400}` +
         `button{font:inherit;padding:.5rem 1.2rem;margin:1rem .6rem 0 0;cursor:pointer}.approve{background:#146c2e;color:#fff;border:0}` +
         `.reject{background:#a40e26;color:#fff;border:0}.note{color:#57606a}</style></head>` +
         `<body><main><h1>${h(title)}</h1>${body}</main></body></html>`,

@@ -12,7 +12,7 @@ export function connectedAppsView(main) {
     replace(
       list,
       grants.length === 0
-        ? el('tr', {}, el('td', { colspan: 6 }, 'No connected app: an MCP client you sign in to Gatehouse with appears here.'))
+        ? el('tr', {}, el('td', { colSpan: 6 }, 'No connected app: an MCP client you sign in to Gatehouse with appears here.'))
         : grants.map((g) =>
             el(
               'tr',
