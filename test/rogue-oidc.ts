@@ -8,7 +8,7 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 
-export type RogueMode = 'honest' | 'wrong-audience' | 'expired' | 'wrong-nonce' | 'replay-first-token' | 'unverified-email';
+export type RogueMode = 'honest' | 'wrong-audience' | 'expired' | 'wrong-nonce' | 'replay-last-token';
 
 export interface RogueProvider {
   issuer: string;
@@ -24,7 +24,8 @@ export async function startRogueProvider(clientId: string, email: string): Promi
   const { privateKey, publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
   const jwk = { ...publicKey.export({ format: 'jwk' }), kid: 'rogue', use: 'sig', alg: 'RS256' };
   const codes = new Map<string, { nonce: string }>();
-  let firstToken: string | undefined;
+  /** The last token issued in honest mode: `replay-last-token` sends it again. */
+  let lastHonest: string | undefined;
   const server = http.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const issuer = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
@@ -80,11 +81,11 @@ export async function startRogueProvider(clientId: string, email: string): Promi
           exp: expired ? now - 3600 : now + 300,
           nonce: rogue.mode === 'wrong-nonce' ? 'a-nonce-of-another-sign-in' : grant?.nonce,
           email: rogue.email,
-          email_verified: rogue.mode !== 'unverified-email',
+          email_verified: true,
           name: 'Rogue user',
         });
-        const token = rogue.mode === 'replay-first-token' && firstToken ? firstToken : idToken;
-        firstToken ??= idToken;
+        if (rogue.mode === 'honest') lastHonest = idToken;
+        const token = rogue.mode === 'replay-last-token' && lastHonest ? lastHonest : idToken;
         json({ access_token: crypto.randomBytes(16).toString('hex'), token_type: 'Bearer', expires_in: 300, id_token: token });
       });
       return;

@@ -216,7 +216,15 @@ export async function startLogin(deps: SsoDeps, providerId: string, returnTo: st
 
 /** What openid-client's refusal of the provider's answer means, for a person. */
 function refusalOf(err: unknown, issuer: string): OidcRefusal {
-  const message = err instanceof Error ? err.message : String(err);
+  // openid-client's own message is general ("unexpected JWT claim value encountered"); its causes name the claim.
+  const said: string[] = [];
+  for (let e: unknown = err, depth = 0; e && depth < 4; depth++) {
+    if (e instanceof Error) said.push(e.message);
+    const claim = (e as { claim?: unknown }).claim;
+    if (typeof claim === 'string') said.push(`"${claim}"`);
+    e = (e as { cause?: unknown }).cause;
+  }
+  const message = said.join('; ');
   if (err instanceof client.AuthorizationResponseError) {
     return new OidcRefusal('provider-error', `the identity provider did not sign you in: ${err.error}${err.error_description ? ` (${err.error_description})` : ''}`);
   }
@@ -227,9 +235,9 @@ function refusalOf(err: unknown, issuer: string): OidcRefusal {
   if (/"aud"|audience|"azp"/.test(message)) return new OidcRefusal('wrong-audience', 'the ID token was issued for another application (its audience is not Gatehouse): it cannot sign you in here');
   if (/"iss"/.test(message)) return new OidcRefusal('wrong-issuer', `the ID token was not issued by ${issuer}, the provider this sign-in started at`);
   if (/"nonce"/.test(message)) return new OidcRefusal('wrong-nonce', 'the ID token was not issued for this sign-in (its nonce does not match): a replayed or substituted token');
-  if (/"exp"|expir/.test(message)) return new OidcRefusal('expired-token', 'the ID token has expired; sign in again');
+  if (/"exp"|"iat"|expir/.test(message)) return new OidcRefusal('expired-token', 'the ID token has expired; sign in again');
   if (/signature|JWS|key/i.test(message)) return new OidcRefusal('bad-signature', "the ID token's signature does not verify with the identity provider's keys");
-  return new OidcRefusal('invalid-token', `the identity provider's answer could not be verified (${message})`);
+  return new OidcRefusal('invalid-token', `the identity provider's answer could not be verified (${said[0] ?? message})`);
 }
 
 /**
