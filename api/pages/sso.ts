@@ -72,6 +72,11 @@ export function ssoPages(deps: ApiDeps, opts: { secureCookies: boolean }, baseUr
   router.get('/signin/oidc/start/:id', async (req: Request, res: Response, next) => {
     try {
       const back = safeNext(req.query.next);
+      // The provider sends the browser back to the api's public address: a sign-in started at another name of it
+      // (127.0.0.1 for localhost) would keep its state cookie, and then its session, where the callback cannot see
+      // them. Start it over at the public address (ours, not the Host header's).
+      const base = new URL(ssoDeps().redirectUri);
+      if (req.get('host') !== base.host) return res.redirect(303, new URL(req.originalUrl, base.origin).href);
       const id = ProviderId.safeParse(req.params.id);
       if (!id.success) return page(res, 404, 'Not signed in', `<p role="alert">There is no such identity provider.</p>${againLink(back)}`);
       const limit = await deps.limiter.hit(`oidc:start:ip:${req.ip ?? 'unknown'}`, START_WINDOW).catch(() => null);

@@ -203,6 +203,9 @@ export async function startLogin(deps: SsoDeps, providerId: string, returnTo: st
   await deps.system.oidcLogin.create({
     data: { providerId: provider.id, stateHash: sha256(state), nonce, codeVerifier, returnTo, expiresAt: new Date(Date.now() + LOGIN_TTL_MS) },
   });
+  // Sign-ins a day past their expiry go: their ID tokens (kept against replay) have long expired by then, and an
+  // expired token is refused anyway. Best effort: a failed clean-up does not stop a sign-in.
+  void deps.system.oidcLogin.deleteMany({ where: { expiresAt: { lt: new Date(Date.now() - 86_400_000) } } }).catch(() => undefined);
   const url = client.buildAuthorizationUrl(config, {
     redirect_uri: deps.redirectUri,
     scope: 'openid email profile',
