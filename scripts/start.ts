@@ -224,7 +224,7 @@ async function main(): Promise<void> {
   console.log(`
 Gatehouse is running.
   API         ${server}  (OpenAPI: ${server}/openapi.json; liveness ${server}/healthz, readiness ${server}/readyz)
-  Console     ${server}  (sign in with a demo user's password from ${path.relative(root, path.join(env.DATA_DIR, 'demo-credentials.json'))})
+  Console     ${consoleUrl}  (sign in with single sign-on, below, or a demo user's password from ${path.relative(root, path.join(env.DATA_DIR, 'demo-credentials.json'))})
               approving a T4 call needs a passkey: open the console at ${consoleUrl} (browsers refuse an IP address
               for passkeys) and register one under Passkeys
   SSO         ${sso ? `${sso.issuer} (the demo identity provider): in the console choose "Sign in with single sign-on",
