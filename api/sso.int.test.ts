@@ -5,7 +5,7 @@
  * expired, another sign-in's nonce, a token again). Gatehouse's side is its real code path throughout.
  */
 import type { Browser, Page } from 'playwright-core';
-import { launchChromium } from '../test/browser';
+import { addVirtualAuthenticator, launchChromium, registerPasskey } from '../test/browser';
 import { startTestSystem, toolCall, waitUntil, type TestSystem } from '../test/harness';
 import { startLocalProvider, testClientSecret, type LocalProvider } from '../test/local-oidc-provider';
 import { startRogueProvider, type RogueProvider } from '../test/rogue-oidc';
@@ -22,6 +22,8 @@ let approverEmail: string;
 let approverPassword: string;
 let domain: string;
 let acmeSecret: string;
+/** An api node at http://localhost:<port>: passkeys need a host name, and its sign-ins come back to it. */
+let named: string;
 const idpPassword = 'correct horse battery staple';
 const CLIENT_ID = 'gatehouse-test';
 
@@ -32,8 +34,8 @@ const register = async (body: Record<string, unknown>) => {
 };
 
 /** From the console's own sign-in view to the provider's form, for this e-mail and provider. */
-async function ssoFromConsole(page: Page, email: string, providerName: string): Promise<void> {
-  await page.goto(sys.url);
+async function ssoFromConsole(page: Page, email: string, providerName: string, base = sys.url): Promise<void> {
+  await page.goto(base);
   await page.getByRole('link', { name: 'Sign in with single sign-on' }).click();
   await page.getByLabel('Work e-mail').fill(email);
   await page.getByRole('button', { name: 'Continue' }).click();
@@ -62,9 +64,10 @@ beforeAll(async () => {
   admin = sys.keyOf('admin');
   ({ email: approverEmail, password: approverPassword } = sys.seed.credentials.find((c) => c.role === 'approver' && c.org === sys.seed.orgs.acme.slug)!);
   domain = `${sys.seed.orgs.acme.slug}.example`;
+  named = (await sys.startApiNode('localhost')).url;
   const clientSecret = (acmeSecret = testClientSecret());
   provider = await startLocalProvider({
-    clients: [{ clientId: CLIENT_ID, clientSecret, redirectUris: [`${sys.url}/signin/oidc/callback`] }],
+    clients: [{ clientId: CLIENT_ID, clientSecret, redirectUris: [`${sys.url}/signin/oidc/callback`, `${named}/signin/oidc/callback`] }],
     users: [
       { email: approverEmail, password: idpPassword, name: 'Acme approver', emailVerified: true },
       { email: `newcomer@${domain}`, password: idpPassword, name: 'New Comer', emailVerified: true },
@@ -222,6 +225,33 @@ it('brings an approver who opened an emailed T4 link back to it after signing in
   await expect(page.textContent('h1')).resolves.toBe('Approve restart_device?');
   expect(new URL(page.url()).pathname).toBe(new URL(link).pathname);
   expect((await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } })).status).toBe('pending');
+  await page.context().close();
+});
+
+it('signs an approver in through the provider, who registers a passkey and approves a T4 call with it', async () => {
+  const page = await (await browser.newContext()).newPage();
+  await addVirtualAuthenticator(page);
+  await ssoFromConsole(page, approverEmail, 'Acme SSO', named);
+  await atProvider(page, approverEmail);
+  await signedInAs(page, approverEmail);
+  expect(new URL(page.url()).origin).toBe(named);
+  await registerPasskey(page, 'SSO laptop');
+
+  const tech = sys.keyOf('technician');
+  const sessionId = await sys.startSession(tech);
+  const turnId = await sys.send(sessionId, tech, toolCall('restart_device', { device_id: [...sys.simulated.values()][0]! }));
+  const approval = await sys.waitForApproval(sessionId);
+  expect(approval.tier).toBe(4);
+  await page.goto(`${named}/#/approvals/${approval.id}`);
+  const card = page.locator(`section[aria-label="The approval you opened"] [data-approval="${approval.id}"]`);
+  await card.getByLabel(/^Type .+ to approve$/).fill(approval.confirmationPhrase!);
+  await card.getByRole('button', { name: 'Approve' }).click();
+  await card.getByText('Approved.').waitFor();
+  await sys.waitForTurn(sessionId, tech, turnId, 60_000);
+  const decided = await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } });
+  expect(decided).toMatchObject({ status: 'approved', passkeyAssertion: expect.objectContaining({ rpId: 'localhost' }) });
+  const user = await sys.prisma.user.findUniqueOrThrow({ where: { email: approverEmail } });
+  expect(decided.decidedBy).toBe(user.id);
   await page.context().close();
 });
 
