@@ -151,7 +151,10 @@ it('refuses a sign-in answered in another browser than the one that started it (
   const victim = await (await browser.newContext()).newPage();
   await victim.goto(planted);
   await expect(victim.textContent('main')).resolves.toContain('this sign-in was started in another browser');
-  // Not signed in by it: the console still asks to sign in.
+  // A callback with a state Gatehouse never sent.
+  await victim.goto(`${sys.url}/signin/oidc/callback?code=anything&state=made-up`);
+  await expect(victim.textContent('main')).resolves.toContain('this sign-in answer is not one Gatehouse asked for');
+  // Not signed in by either: the console still asks to sign in.
   await victim.goto(sys.url);
   await victim.getByRole('link', { name: 'Sign in with single sign-on' }).waitFor();
   const refusals = await sys.prisma.auditEvent.findMany({ where: { action: 'security.oidc_signin_refused', target: rogue.issuer } });

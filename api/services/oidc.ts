@@ -250,7 +250,10 @@ function refusalOf(err: unknown, issuer: string): OidcRefusal {
 export async function finishLogin(deps: SsoDeps, callbackUrl: URL, cookieState: string | undefined) {
   const state = callbackUrl.searchParams.get('state') ?? '';
   const login = state ? await deps.system.oidcLogin.findUnique({ where: { stateHash: sha256(state) }, include: { provider: true } }) : null;
-  if (!login) throw new OidcRefusal('unknown-state', 'this sign-in answer is not one Gatehouse asked for (unknown state); start signing in again');
+  if (!login) {
+    await audit(deps.system, { actorType: 'user', actorId: null, action: 'security.oidc_signin_refused', target: 'unknown', data: { reason: 'unknown-state', providerId: null } });
+    throw new OidcRefusal('unknown-state', 'this sign-in answer is not one Gatehouse asked for (unknown state); start signing in again');
+  }
   const provider = login.provider;
   const refuse = async (refusal: OidcRefusal, userId: string | null = null, email: string | null = null): Promise<never> => {
     await audit(deps.system, { actorType: 'user', actorId: userId, action: 'security.oidc_signin_refused', target: email ?? provider.issuer, data: { reason: refusal.reason, providerId: provider.id } });
