@@ -6,7 +6,7 @@
  */
 import type { Browser, Page } from 'playwright-core';
 import { addVirtualAuthenticator, launchChromium, registerPasskey } from '../test/browser';
-import { startTestSystem, toolCall, waitUntil, type TestSystem } from '../test/harness';
+import { startTestSystem, toolCall, type TestSystem } from '../test/harness';
 import { startLocalProvider, testClientSecret, type LocalProvider } from '../test/local-oidc-provider';
 import { startRogueProvider, type RogueProvider } from '../test/rogue-oidc';
 import { SmtpInbox } from '../test/services';
