@@ -13,6 +13,7 @@ import { invocationOfCommand } from '../common/ids';
 import { isToolName, toolOf, type ToolExecution } from '../common/tools';
 import { audit } from '../audit/log';
 import type { PrismaClient } from '../lib/prisma';
+import { grantOfInvocation } from './oauth-grant';
 
 export interface CommandsToCreate {
   orgId: string;
@@ -49,6 +50,9 @@ export async function approvalOf(prisma: PrismaClient, inv: { id: string; decisi
   const approval = await prisma.approval.findUnique({ where: { invocationId: inv.id }, select: { status: true, digest: true } });
   if (!approval || approval.status !== 'approved') return 'the tool call needs an approval it does not have';
   if (approval.digest !== inv.digest) return 'the approval was given for a different call (digest mismatch)';
+  // A call an MCP client made with an OAuth token waited for its approver; its user may have revoked the grant since.
+  const grant = await grantOfInvocation(prisma, inv.id);
+  if (grant?.revoked) return `the OAuth grant of "${grant.clientName}" was revoked while the call waited for its approval; nothing was run`;
   return { digest: approval.digest };
 }
 

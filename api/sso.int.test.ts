@@ -64,7 +64,7 @@ beforeAll(async () => {
   admin = sys.keyOf('admin');
   ({ email: approverEmail, password: approverPassword } = sys.seed.credentials.find((c) => c.role === 'approver' && c.org === sys.seed.orgs.acme.slug)!);
   domain = `${sys.seed.orgs.acme.slug}.example`;
-  named = (await sys.startApiNode('localhost')).url;
+  named = (await sys.startApiNode(0, 'localhost')).url;
   const clientSecret = (acmeSecret = testClientSecret());
   provider = await startLocalProvider({
     clients: [{ clientId: CLIENT_ID, clientSecret, redirectUris: [`${sys.url}/signin/oidc/callback`, `${named}/signin/oidc/callback`] }],

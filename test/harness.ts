@@ -100,10 +100,10 @@ export interface TestSystem {
   /** The `/metrics` addresses of the api and of the in-process worker (none for `workerProcess`), as Prometheus scrapes them. */
   metricsUrls: { api: string; worker?: string };
   /**
-   * Another api node on the same database, Temporal and Redis (as a second replica would be); on `host` (default
-   * 127.0.0.1; `localhost` for a node whose own address, and so its passkey RP ID and sign-in callback, is a name).
+   * Another api node on the same stores; `port` to listen at a given address (a node restarting where it was), `host`
+   * (default 127.0.0.1; `localhost` for a node whose own address, and so its passkey RP ID and sign-in callback, is a name).
    */
-  startApiNode(host?: string): Promise<{ server: ApiServer; url: string }>;
+  startApiNode(port?: number, host?: string): Promise<{ server: ApiServer; url: string }>;
   stop(): Promise<void>;
 }
 
@@ -307,10 +307,10 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
   const api = await createApiServer(apiDeps);
   const url = await api.listen(0, '127.0.0.1');
   const extraNodes: ApiServer[] = [];
-  const startApiNode: TestSystem['startApiNode'] = async (host = '127.0.0.1') => {
+  const startApiNode: TestSystem['startApiNode'] = async (port = 0, host = '127.0.0.1') => {
     const node = await createApiServer(apiDeps);
     extraNodes.push(node);
-    return { server: node, url: await node.listen(0, host) };
+    return { server: node, url: await node.listen(port, host) };
   };
 
   const workerEnv = loadEnv(environment({ ...opts.env, RATE_KEY_PREFIX: rateKeyPrefix, ANTHROPIC_API_KEY: '', ANTHROPIC_BASE_URL: modelUrl, DATABASE_URL: systemDbUrl, REDIS_URL: env.REDIS_URL }));
