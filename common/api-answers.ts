@@ -319,6 +319,10 @@ export const UserAnswer = z.object({ id: Id, email: z.string(), name: z.string()
 export const UsersAnswer = z.object({
   users: z.array(UserAnswer.extend({ bindings: z.array(z.object({ id: Id, orgId: Id, role: z.string(), siteIds: z.array(Id) })) })),
 });
+// Single sign-on (api/routes/sso.ts): a partner's identity providers (never their client secret) and its sign-in switch.
+export const OidcProviderAnswer = z.object({ id: Id, name: z.string(), issuer: z.string(), clientId: z.string(), emailDomains: z.array(z.string()), redirectUri: z.string(), createdAt: Time });
+export const OidcProvidersAnswer = z.object({ providers: z.array(OidcProviderAnswer) });
+export const SignInSettingsAnswer = z.object({ localPasswords: z.boolean(), providers: z.number() });
 export const PasswordResetSentAnswer = z.object({ sentTo: z.string(), expiresAt: Time });
 export const BindingAnswer = z.object({ id: Id, userId: Id, email: z.string(), role: z.string(), siteIds: z.array(Id) });
 export const BindingsAnswer = z.object({ org: z.string(), bindings: z.array(BindingAnswer) });

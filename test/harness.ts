@@ -100,9 +100,11 @@ export interface TestSystem {
   request(method: string, route: string, opts?: { key?: string; body?: unknown; rawBody?: string }): Promise<{ status: number; body: any }>;
   /** The `/metrics` addresses of the api and of the in-process worker (none for `workerProcess`), as Prometheus scrapes them. */
   metricsUrls: { api: string; worker?: string };
-  /** Another api node on the same database, Temporal and Redis (as a second replica would be). */
-  /** Another api node on the same stores; `port` to listen at a given address (a node restarting where it was). */
-  startApiNode(port?: number): Promise<{ server: ApiServer; url: string }>;
+  /**
+   * Another api node on the same stores; `port` to listen at a given address (a node restarting where it was), `host`
+   * (default 127.0.0.1; `localhost` for a node whose own address, and so its passkey RP ID and sign-in callback, is a name).
+   */
+  startApiNode(port?: number, host?: string): Promise<{ server: ApiServer; url: string }>;
   stop(): Promise<void>;
 }
 
@@ -308,10 +310,10 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
   const api = await createApiServer(apiDeps);
   const url = await api.listen(0, '127.0.0.1');
   const extraNodes: ApiServer[] = [];
-  const startApiNode: TestSystem['startApiNode'] = async (port = 0) => {
+  const startApiNode: TestSystem['startApiNode'] = async (port = 0, host = '127.0.0.1') => {
     const node = await createApiServer(apiDeps);
     extraNodes.push(node);
-    return { server: node, url: await node.listen(port, '127.0.0.1') };
+    return { server: node, url: await node.listen(port, host) };
   };
 
   const workerEnv = loadEnv(environment({ ...opts.env, RATE_KEY_PREFIX: rateKeyPrefix, ANTHROPIC_API_KEY: '', ANTHROPIC_BASE_URL: modelUrl, DATABASE_URL: systemDbUrl, REDIS_URL: env.REDIS_URL }));
