@@ -80,6 +80,9 @@ export async function execute(executor: Executor, cmd: CommandDispatch, ctx: Exe
   }
 }
 
+/** The longest an agent waits between two attempts to connect. */
+const MAX_RETRY_MS = 15_000;
+
 export function connectAgent(opts: {
   credentials: AgentCredentials;
   /** The command journal's file (next to the credential). */
@@ -94,11 +97,12 @@ export function connectAgent(opts: {
   const socket: Socket<ServerToAgentEvents, AgentToServerEvents> = io(new URL('/agents', credentials.server).toString(), {
     auth: { v: PROTOCOL_VERSION, deviceId: credentials.deviceId, secret: credentials.secret, agentVersion: AGENT_VERSION },
     transports: ['websocket'],
-    // Full jitter: the first attempt anywhere in 0–5 s, then 0–10 s, 0–20 s, at most 30 s. When an api node restarts,
+    // Full jitter: the first attempt anywhere in 0–5 s, then 0–10 s, then 0–15 s each. When an api node restarts,
     // every agent it held loses its connection in the same instant; spread like this, a fleet of 20,000 comes back
-    // over seconds instead of one herd, and all of it within the minute.
+    // over seconds instead of one herd. The ceiling is what an agent waits at most once the node is back: low enough
+    // that the whole fleet returns within the minute, high enough to spread it (bench agent-memory's restart).
     reconnectionDelay: 2500,
-    reconnectionDelayMax: 30_000,
+    reconnectionDelayMax: MAX_RETRY_MS,
     randomizationFactor: 1,
   });
   const journal = CommandJournal.open(opts.journalFile);
@@ -195,12 +199,12 @@ export function connectAgent(opts: {
   resend.unref();
   /**
    * Connects again after the client's own retries stopped: full jitter (anywhere in 0 to twice the current delay, as
-   * the client's own back-off), the delay doubling up to 30 s and starting over once connected.
+   * the client's own back-off), the delay doubling up to MAX_RETRY_MS and starting over once connected.
    */
   const retryLater = (why: string) => {
-    const delay = Math.min(30_000, retryDelay * 2 * Math.random());
+    const delay = Math.min(MAX_RETRY_MS, retryDelay * 2 * Math.random());
     logger.warn({ why, retryInMs: Math.round(delay) }, 'connecting again later');
-    retryDelay = Math.min(retryDelay * 2, 30_000);
+    retryDelay = Math.min(retryDelay * 2, MAX_RETRY_MS);
     setTimeout(() => !stopped && !socket.connected && socket.connect(), delay);
   };
   socket.on('disconnect', (reason) => {
