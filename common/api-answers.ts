@@ -123,7 +123,8 @@ export const TimelineAnswer = z.object({
   id: Id,
   workflowId: z.string(),
   temporalUrl: z.string(),
-  entries: z.array(z.object({ time: z.string(), workflowId: z.string(), kind: z.string(), text: z.string() })),
+  /** `policyVersion`: on a tool call's entry, the org's policy version it was decided under. */
+  entries: z.array(z.object({ time: z.string(), workflowId: z.string(), kind: z.string(), text: z.string(), policyVersion: z.number().optional() })),
   crossCheck: z.unknown(),
   alteredEvents: z.unknown(),
 });

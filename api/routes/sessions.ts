@@ -205,7 +205,7 @@ export const sessionTimeline = defineRoute({
         id: session.id,
         workflowId: session.workflowId,
         temporalUrl: workflowUrl(ctx.deps, session.workflowId),
-        entries: timeline.map((t) => ({ time: t.time, workflowId: t.workflowId, kind: t.kind, text: t.text })),
+        entries: timeline.map((t) => ({ time: t.time, workflowId: t.workflowId, kind: t.kind, text: t.text, ...(typeof t.details?.policyVersion === 'number' ? { policyVersion: t.details.policyVersion } : {}) })),
         crossCheck,
         alteredEvents,
       },
