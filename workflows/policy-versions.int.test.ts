@@ -48,7 +48,8 @@ async function approvedRestart(n: number, standing?: { days: number }) {
 async function timelineText(sessionId: string): Promise<string[]> {
   const res = await sys.request('GET', `/v1/sessions/${sessionId}/timeline`, { key: admin });
   expect(res.status).toBe(200);
-  return res.body.entries.filter((e: { kind: string }) => e.kind === 'tool').map((e: { text: string }) => e.text);
+  // The authorization entries ("tool <name>(…): …"), not the results.
+  return res.body.entries.filter((e: { kind: string; text: string }) => e.kind === 'tool' && !e.text.startsWith('tool result')).map((e: { text: string }) => e.text);
 }
 
 describe('versions', () => {
@@ -60,14 +61,14 @@ describe('versions', () => {
 
   it('keeps every change as a version with its author, reason and diff, rolls back as a new version, all in the audit chain', async () => {
     const before = (await sys.request('GET', policyPath, { key: admin })).body.version.number;
-    const saved = await put({ overrides: [{ tool: 'reboot_device', tier: 4 }], reason: 'reboots need two people' });
+    const saved = await put({ overrides: [{ tool: 'restart_device', tier: 4 }], reason: 'reboots need two people' });
     expect(saved.status).toBe(200);
     expect(saved.body.version).toBe(before + 1);
     const got = (await sys.request('GET', policyPath, { key: admin })).body;
     expect(got.version).toMatchObject({ number: before + 1, reason: 'reboots need two people', createdBy: expect.stringContaining('@') });
 
     const one = await sys.request('GET', `${policyPath}/versions/${before + 1}`, { key: admin });
-    expect(one.body).toMatchObject({ kind: 'edit', diff: [{ path: 'overrides.reboot_device:*', before: null, after: 4 }] });
+    expect(one.body).toMatchObject({ kind: 'edit', diff: [{ path: 'overrides.restart_device:*', before: null, after: 4 }] });
 
     const back = await sys.request('POST', `${policyPath}/rollback`, { key: admin, body: { toVersion: before, reason: 'undo' } });
     expect(back.status).toBe(200);
@@ -78,7 +79,7 @@ describe('versions', () => {
       expect.objectContaining({ number: before + 1, kind: 'edit', reason: 'reboots need two people' }),
     ]);
     const undone = await sys.request('GET', `${policyPath}/versions/${before + 2}`, { key: admin });
-    expect(undone.body.diff).toEqual([{ path: 'overrides.reboot_device:*', before: 4, after: null }]);
+    expect(undone.body.diff).toEqual([{ path: 'overrides.restart_device:*', before: 4, after: null }]);
 
     const events = await sys.prisma.auditEvent.findMany({ where: { orgId, action: { in: ['policy.updated', 'policy.rolled_back'] } }, orderBy: { seq: 'asc' } });
     expect(events.map((e) => (e.data as { version: number }).version)).toEqual(expect.arrayContaining([before + 1, before + 2]));
@@ -93,7 +94,8 @@ describe('versions', () => {
     expect(await sys.prisma.auditEvent.count({ where: { orgId, action: 'policy.lowering_refused' } })).toBe(1);
 
     // An org admin cannot grant themselves the allowance.
-    expect((await sys.request('PUT', `${policyPath}/lowering`, { key: admin, body: { allowed: true, reason: 'please' } })).status).toBe(403);
+    const orgAdmin = await sys.createUser(['admin']);
+    expect((await sys.request('PUT', `${policyPath}/lowering`, { key: orgAdmin.key, body: { allowed: true, reason: 'please' } })).status).toBe(403);
     const partner = await sys.createUser(['admin']);
     await sys.prisma.user.update({ where: { id: partner.userId }, data: { partnerAdmin: true } });
     expect((await sys.request('PUT', `${policyPath}/lowering`, { key: partner.key, body: { allowed: true, reason: 'this org runs its own lab' } })).status).toBe(200);
