@@ -214,14 +214,13 @@ export async function createStanding(
   return { rule, version: number };
 }
 
-/** A partner admin allows (or forbids again) the org's admins to lower tiers below the defaults; audited. */
+/**
+ * A partner admin allows (or forbids again) the org's admins to lower tiers below the defaults; audited. Like every
+ * route under an org, it answers 404 to anyone without a role there, partner admins included (docs/tenancy.md).
+ */
 export async function setLoweringAllowed({ deps, system, principal }: Caller, orgRef: string, allowed: boolean, reason: string) {
-  if (!principal.partnerAdmin) {
-    await findOrgFor(deps, principal, orgRef);
-    throw new AppError(AppErrorCode.Forbidden, "only a partner admin can allow an organization's admins to lower tiers below the defaults");
-  }
-  const org = await system.organization.findFirst({ where: { partnerId: principal.partnerId, OR: [{ slug: orgRef }, ...(/^[0-9a-f-]{36}$/i.test(orgRef) ? [{ id: orgRef }] : [])] } });
-  if (!org) throw AppError.notFound('organization');
+  const org = await findOrgFor(deps, principal, orgRef);
+  if (!principal.partnerAdmin) throw new AppError(AppErrorCode.Forbidden, "only a partner admin can allow an organization's admins to lower tiers below the defaults");
   const saved = await system.organization.update({ where: { id: org.id }, data: allowed ? { policyLoweringAllowedBy: principal.userId, policyLoweringAllowedAt: new Date() } : { policyLoweringAllowedBy: null, policyLoweringAllowedAt: null } });
   await audit(system, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: 'policy.lowering_allowed', target: org.slug, data: { allowed, reason, before: org.policyLoweringAllowedAt !== null } });
   return saved;
