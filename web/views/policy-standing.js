@@ -1,0 +1,79 @@
+// Standing approvals in force: an approver's "allow this exact action on these devices for N days", each a rule of
+// the policy version that granted it. Listed with who granted it, until when, how often it let a call through and
+// its version; an admin revokes one at once, with a reason (which makes a new policy version).
+import { api, get } from '../lib/api.js';
+import { el, replace, time } from '../lib/dom.js';
+
+export function standingSection(ctx, base, onChanged) {
+  const rows = el('tbody');
+  const empty = el('p', { class: 'muted' }, 'No standing approval is in force.');
+  const error = el('p', { role: 'alert', class: 'error' });
+  const table = el(
+    'table',
+    { class: 'standing' },
+    el('thead', {}, el('tr', {}, ['Allows', 'On devices', 'Granted by', 'Expires', 'Calls let through', 'Version', ctx.hasRole('admin') ? 'Revoke' : null].filter(Boolean).map((h) => el('th', { scope: 'col' }, h)))),
+    rows,
+  );
+  const node = el('section', { 'aria-labelledby': 'standing-h' }, el('h2', { id: 'standing-h' }, 'Standing approvals'), error, empty, table);
+  let stopped = false;
+
+  function revokeForm(s) {
+    const id = `revoke-${s.id}`;
+    const reason = el('input', { id, maxLength: 500, autocomplete: 'off' });
+    const status = el('p', { role: 'status', class: 'decision-status' });
+    const revoke = async () => {
+      if (!reason.value.trim()) {
+        replace(status, 'Say why you revoke it.');
+        reason.focus();
+        return;
+      }
+      replace(status, 'Revoking…');
+      try {
+        await api('DELETE', `${base}/standing-approvals/${s.id}`, { reason: reason.value.trim() });
+        onChanged();
+      } catch (err) {
+        replace(status, `Not revoked: ${err.message}`);
+      }
+    };
+    return el(
+      'form',
+      { class: 'revoke', onsubmit: (e) => (e.preventDefault(), void revoke()) },
+      el('label', { for: id }, 'Reason'),
+      reason,
+      el('button', { type: 'submit', class: 'reject', 'aria-label': `Revoke the standing approval of ${what(s)}` }, 'Revoke'),
+      status,
+    );
+  }
+
+  async function refresh() {
+    try {
+      const { standing } = await get(`${base}/standing-approvals`);
+      if (stopped) return;
+      replace(error);
+      empty.hidden = standing.length > 0;
+      table.hidden = standing.length === 0;
+      replace(
+        rows,
+        standing.map((s) =>
+          el(
+            'tr',
+            { 'data-standing': s.id },
+            el('td', {}, el('strong', {}, s.action ? `${s.tool}:${s.action}` : s.tool), el('pre', { class: 'params' }, JSON.stringify(s.params ?? {}, null, 1))),
+            el('td', {}, s.devices.map((d) => d.name).join(', ')),
+            el('td', {}, s.author ?? '—', ' ', time(s.createdAt)),
+            el('td', {}, time(s.expiresAt)),
+            el('td', {}, String(s.uses)),
+            el('td', {}, String(s.version)),
+            ctx.hasRole('admin') ? el('td', {}, revokeForm(s)) : null,
+          ),
+        ),
+      );
+    } catch (err) {
+      replace(error, err.message);
+    }
+  }
+
+  return { node, refresh, stop: () => (stopped = true) };
+}
+
+const what = (s) => `${s.action ? `${s.tool}:${s.action}` : s.tool} on ${s.devices.map((d) => d.name).join(', ')}`;

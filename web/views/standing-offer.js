@@ -1,0 +1,59 @@
+// The standing-approval choice in a T3 approval card: "approve and allow this exact action on these devices for N
+// days". It shows exactly what it would allow — the tool, its action, the other parameters as the call has them and
+// the devices by name — because an approver must never grant more than they saw. The server builds the rule from
+// the approval itself, not from anything this form sends but the number of days.
+import { el, replace } from '../lib/dom.js';
+
+/** Input keys that pick devices: the rule names the devices instead. */
+const DEVICE_KEYS = new Set(['device_id', 'device_ids', 'target', 'targets']);
+
+/** The exact action of a call: tool, action (where the tool has actions), the remaining parameters. */
+export function exactAction(approval) {
+  const input = approval.input && typeof approval.input === 'object' ? approval.input : {};
+  const action = typeof input.action === 'string' ? input.action : null;
+  const params = Object.fromEntries(Object.entries(input).filter(([k]) => !DEVICE_KEYS.has(k) && !(k === 'action' && action)));
+  return { tool: approval.tool, action, params };
+}
+
+export function standingOffer(approval, devices, n) {
+  const what = approval.standing ?? exactAction(approval);
+  const names = what.devices ? what.devices.map((d) => d.name ?? d) : devices;
+  const check = el('input', { type: 'checkbox', id: `standing-${n}`, class: 'inline' });
+  const days = el('input', { type: 'number', id: `standing-days-${n}`, min: 1, max: 30, step: 1, value: 7, class: 'num', disabled: true });
+  const until = el('span');
+  const showUntil = () => replace(until, `${Number(days.value) || 0} day(s)`);
+  check.addEventListener('change', () => {
+    days.disabled = !check.checked;
+    if (check.checked) days.focus();
+  });
+  days.addEventListener('input', showUntil);
+  showUntil();
+  const node = el(
+    'fieldset',
+    { class: 'standing-offer' },
+    el('legend', {}, 'Standing approval'),
+    el('div', { class: 'check' }, check, el('label', { for: `standing-${n}` }, 'Approve and allow this exact action on these devices for a number of days')),
+    el('label', { for: `standing-days-${n}` }, 'Days (1 to 30)'),
+    days,
+    el(
+      'dl',
+      { class: 'standing-what', 'aria-label': 'What the standing approval allows' },
+      el('dt', {}, 'Tool'),
+      el('dd', {}, el('code', {}, what.tool)),
+      el('dt', {}, 'Action'),
+      el('dd', {}, what.action ? el('code', {}, what.action) : '—'),
+      el('dt', {}, 'Parameters'),
+      el('dd', {}, el('code', {}, JSON.stringify(what.params ?? {}))),
+      el('dt', {}, 'Devices'),
+      el('dd', {}, names.join(', ')),
+      el('dt', {}, 'For'),
+      el('dd', {}, until, ', then approvals are asked again. Any other action, parameter or device still asks.'),
+    ),
+  );
+  /** The days to allow, when chosen (and valid); null otherwise. */
+  const chosen = () => {
+    const d = Number(days.value);
+    return check.checked && Number.isInteger(d) && d >= 1 && d <= 30 ? d : null;
+  };
+  return { node, days: chosen, invalid: () => check.checked && chosen() === null };
+}
