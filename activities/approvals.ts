@@ -16,6 +16,7 @@ import { elideMiddle } from '../cage/call-view';
 import { approvalAuthority, approverSitesOf } from '../lib/approval-authority';
 import { audit } from '../audit/log';
 import { publishSessionEvent } from '../lib/session-events';
+import { currentPolicy, policyVersion } from '../lib/policy-store';
 import type { ActivityDeps } from './deps';
 import { tripBreaker } from './breaker';
 import { assertSession } from './session-identity';
@@ -71,7 +72,7 @@ export function makeRequestApproval({ prisma, metrics }: ActivityDeps) {
 
     const [inv, session] = await Promise.all([
       prisma.toolInvocation.findUnique({ where: { id: input.invocationId } }),
-      prisma.copilotSession.findUnique({ where: { id: input.sessionId }, include: { org: true } }),
+      prisma.copilotSession.findUnique({ where: { id: input.sessionId }, select: { id: true } }),
     ]);
     // A catalog tool, or an upstream MCP server's (upstream.<server>.<tool>), as authorization recorded it.
     if (!inv || !session || !(isToolName(inv.toolName) || parseQualifiedName(inv.toolName))) throw ApplicationFailure.nonRetryable('tool invocation not found', FailureType.NotFound);
@@ -79,7 +80,9 @@ export function makeRequestApproval({ prisma, metrics }: ActivityDeps) {
     const requestedBy = await turnAuthor(prisma, input.sessionId, input.turnId);
     if (!requestedBy) throw ApplicationFailure.nonRetryable('the author of this turn is not recorded; the call was not run', FailureType.NotFound);
     const devices = await prisma.device.findMany({ where: { id: { in: input.targets }, orgId: input.orgId }, select: { id: true, name: true }, orderBy: { name: 'asc' } });
-    const ttl = input.tier >= Tier.T4 ? session.org.approvalTtlT4Seconds : session.org.approvalTtlT3Seconds;
+    // The expiry of the policy the call was decided under (its version is on the call's row), else the one in force.
+    const policy = (inv.policyVersion !== null ? await policyVersion(prisma, input.orgId, inv.policyVersion) : null) ?? (await currentPolicy(prisma, input.orgId));
+    const ttl = input.tier >= Tier.T4 ? policy.document.approvalTtlSeconds.t4 : policy.document.approvalTtlSeconds.t3;
     const approval = await prisma.approval.create({
       data: {
         orgId: input.orgId,
@@ -96,6 +99,7 @@ export function makeRequestApproval({ prisma, metrics }: ActivityDeps) {
         requestedBy,
         status: 'pending',
         expiresAt: new Date(Date.now() + ttl * 1000),
+        policyVersion: policy.number,
       },
     });
     await audit(prisma, {

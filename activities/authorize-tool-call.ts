@@ -2,7 +2,7 @@ import { Prisma } from '@prisma/client';
 import { orgRateLimitsOf } from '../lib/org-rate-limits';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { FailureType } from '../common/failures';
-import { toolInvocationId } from '../common/ids';
+import { copilotWorkflowId, toolInvocationId } from '../common/ids';
 import type { Authorization } from '../common/session';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv-provider.js';
 import { CHANGES, executionTypeOf, isToolName, READS, toolOf, Tier, type TargetReference, type ToolExecution } from '../common/tools';
@@ -10,7 +10,11 @@ import { parseQualifiedName } from '../lib/mcp-upstream';
 import { approvalDigest } from '../cage/approval-digest';
 import { checkDiscoveryRange } from '../cage/network';
 import { checkScriptParameters, ScriptParameters } from '../common/script-parameters';
-import { resolveTier, serviceOf } from '../cage/policy';
+import { serviceOf } from '../cage/policy';
+import { decideUnder, type DecisionInputs } from '../cage/policy-decision';
+import { currentPolicy } from '../lib/policy-store';
+import type { StandingRule } from '../common/policy-document';
+import { describeCall } from './approvals';
 import { BLAST_RADIUS_WINDOW_MINUTES } from '../common/default-policy';
 import { audit } from '../audit/log';
 import { sha256 } from '../lib/secrets';
@@ -38,9 +42,25 @@ export interface AuthorizeToolCallInput {
 /** The roles that may use the copilot. */
 export const ACTING_ROLES = ['technician', 'admin'];
 
+/** What the policy function read for a call, recorded on its row: a what-if decides the call again from exactly these. */
+export type PolicyInputs = DecisionInputs;
+
 type Verdict =
-  | { decision: 'allow' | 'approve'; tier: Tier; parsed: unknown; execution: ToolExecution; digest: string; targets: string[]; siteIds: string[]; why: string[] }
-  | { decision: 'deny'; rule: DenialRule; reason: string; parsed?: unknown };
+  | {
+      decision: 'allow' | 'approve';
+      tier: Tier;
+      parsed: unknown;
+      execution: ToolExecution;
+      digest: string;
+      targets: string[];
+      siteIds: string[];
+      why: string[];
+      policyVersion: number;
+      policyInputs?: PolicyInputs;
+      /** A T3 call let through by this standing approval (no new approval; its rule is the authority). */
+      standing?: StandingRule;
+    }
+  | { decision: 'deny'; rule: DenialRule; reason: string; parsed?: unknown; policyVersion?: number; policyInputs?: PolicyInputs };
 
 /** A denial: its rule is what metrics count (a fixed vocabulary), its reason what the model and the audit log read. */
 const deny = (rule: DenialRule, reason: string, parsed?: unknown): Verdict => ({ decision: 'deny', rule, reason, parsed });
@@ -94,32 +114,45 @@ function authorizeOnce(deps: ActivityDeps) {
     }
     countDecision(deps, verdict);
     const toolName = input.toolUse.name.slice(0, 100);
+    const standing = verdict.decision !== 'deny' ? verdict.standing : undefined;
     const row = {
       toolName,
       input: (verdict.parsed ?? { unparsed: true }) as Prisma.InputJsonValue,
       tier: verdict.decision !== 'deny' ? verdict.tier : null,
       decision: verdict.decision,
-      status: verdict.decision === 'deny' ? 'denied' : verdict.decision === 'approve' ? 'awaiting_approval' : 'running',
+      status: verdict.decision === 'deny' ? 'denied' : verdict.decision === 'approve' && !standing ? 'awaiting_approval' : 'running',
       summary: verdict.decision === 'deny' ? verdict.reason : null,
       // The commands it may become, read again by every activity that creates a device command.
       execution: verdict.decision !== 'deny' ? (verdict.execution as unknown as Prisma.InputJsonValue) : Prisma.JsonNull,
       digest: verdict.decision !== 'deny' ? verdict.digest : null,
       // Who may read the session from now on depends on these (lib/site-scope.ts).
       siteIds: verdict.decision !== 'deny' ? verdict.siteIds : [],
+      policyVersion: verdict.policyVersion ?? null,
+      policyInputs: verdict.policyInputs ? (verdict.policyInputs as unknown as Prisma.InputJsonValue) : Prisma.JsonNull,
+      standingRuleId: standing?.id ?? null,
     };
     await prisma.toolInvocation.upsert({
       where: { id: invocationId },
       create: { id: invocationId, sessionId: input.sessionId, orgId: input.orgId, turnId: input.turnId, toolUseId: input.toolUse.id, ...row },
       update: row,
     });
+    // A standing approval is the call's approval: recorded as one, approved by the rule (its author, its expiry),
+    // so the effect point checks it like any other (command-authority.ts approvalOf) and the audit names the rule.
+    if (standing && verdict.decision === 'approve') await recordStandingApproval(deps, input, invocationId, verdict, standing);
     await audit(prisma, {
       orgId: input.orgId,
       actorType: 'model',
       actorId: input.sessionId,
       sessionId: input.sessionId,
-      action: `tool.${verdict.decision === 'deny' ? 'denied' : verdict.decision === 'approve' ? 'needs_approval' : 'authorized'}`,
+      action: `tool.${verdict.decision === 'deny' ? 'denied' : verdict.decision === 'approve' && !standing ? 'needs_approval' : 'authorized'}`,
       target: toolName,
-      data: { invocationId, userId: input.userId, ...(verdict.decision === 'deny' ? { reason: verdict.reason } : { tier: verdict.tier, why: verdict.why }) },
+      data: {
+        invocationId,
+        userId: input.userId,
+        policyVersion: verdict.policyVersion ?? null,
+        ...(verdict.decision === 'deny' ? { reason: verdict.reason } : { tier: verdict.tier, why: verdict.why }),
+        ...(standing ? { standingApproval: { id: standing.id, author: standing.author, expiresAt: standing.expiresAt } } : {}),
+      },
     });
     await publishSessionEvent(prisma, {
       sessionId: input.sessionId,
@@ -129,9 +162,11 @@ function authorizeOnce(deps: ActivityDeps) {
       invocationId,
       ...(verdict.decision === 'deny' ? { text: verdict.reason } : { tier: verdict.tier, ...(executionTypeOf(toolName) === 'remediation' ? { remediation: true } : {}) }),
     });
-    if (verdict.decision === 'deny') return { decision: 'deny', invocationId, reason: verdict.reason };
-    if (verdict.decision === 'allow') return { decision: 'allow', invocationId, tier: verdict.tier, execution: verdict.execution };
-    return { decision: 'approve', invocationId, tier: verdict.tier, digest: verdict.digest, targets: verdict.targets, execution: verdict.execution };
+    const version = verdict.policyVersion ?? null;
+    if (verdict.decision === 'deny') return { decision: 'deny', invocationId, reason: verdict.reason, policyVersion: version };
+    // The workflow runs a standing-approved call at once; the effect point still finds its approved approval.
+    if (verdict.decision === 'allow' || standing) return { decision: 'allow', invocationId, tier: verdict.tier, execution: verdict.execution, policyVersion: version, ...(standing ? { standingApprovalId: standing.id } : {}) };
+    return { decision: 'approve', invocationId, tier: verdict.tier, digest: verdict.digest, targets: verdict.targets, execution: verdict.execution, policyVersion: version };
   };
 }
 
@@ -184,11 +219,14 @@ async function decide(deps: ActivityDeps, input: AuthorizeToolCallInput): Promis
   }
   const args = parsed.data;
 
-  const org = await prisma.organization.findUniqueOrThrow({ where: { id: input.orgId }, include: { policy: true } });
+  const org = await prisma.organization.findUniqueOrThrow({ where: { id: input.orgId } });
+  // The policy in force, read once for the whole decision; unreadable throws, and the call is denied (fail closed).
+  const policyRow = await currentPolicy(prisma, input.orgId);
+  const policyVersion = policyRow.number;
   // Per tool, per user: the org's own limit for the tool (its admins' policy) or the catalog's; the store being down
   // is a denial like any other.
   const { windowSeconds } = spec.rateLimit;
-  const max = orgRateLimitsOf(org).toolCalls[name] ?? spec.rateLimit.max;
+  const max = orgRateLimitsOf(policyRow.document).toolCalls[name] ?? spec.rateLimit.max;
   let limited;
   try {
     limited = await bounded(() => deps.limiter.hit(`tool:${name}:user:${input.userId}`, { max, windowMs: Math.round(windowSeconds * 1000 * deps.guards.rates.windowScale) }));
@@ -244,21 +282,23 @@ async function decide(deps: ActivityDeps, input: AuthorizeToolCallInput): Promis
   // targets (and the group or site it named, both checked above) are not among them.
   const named = reference && !('alert' in reference) ? ['group' in reference ? reference.group : reference.site] : [];
   const provenance = await argumentProvenance(prisma, input.sessionId, name, parsed.data, [...targets, ...devices.map((d) => d.name), ...named]);
-  const policy = resolveTier({
+  const digest = approvalDigest({ tool: name, input: digestInput, targets });
+  const policyInputs: PolicyInputs = {
     tool: name,
-    provenance,
-    action: spec.action?.(args),
-    service: serviceOf(name, parsed.data),
+    action: spec.action?.(args) ?? null,
+    service: serviceOf(name, parsed.data) ?? null,
     targetCount: targets.length,
     sessionDeviceCount: (await devicesChangedWithoutApproval(prisma, input.sessionId, targets)).size,
     tainted: input.tainted,
-    overrides: org.policy.map((p) => ({ tool: p.tool, action: p.action, tier: p.tier })),
-  });
-  if (!policy.ok) return deny('policy', policy.reason, parsed.data);
-  const digest = approvalDigest({ tool: name, input: digestInput, targets });
+    provenance: provenance || null,
+    devices: [...targets].sort(),
+    digest,
+  };
+  const policy = decideUnder(policyRow.document, policyInputs, new Date());
+  if (!policy.ok) return { ...deny('policy', policy.reason, parsed.data), policyVersion, policyInputs };
   const decision = policy.tier >= Tier.T3 ? 'approve' : 'allow';
   const siteIds = await sitesReachedBy(fenced, { orgId: input.orgId, targets, userSites: sites, readsCommand: spec.readsCommand?.(args) });
-  return { decision, tier: policy.tier, parsed: parsed.data, execution, digest, targets, siteIds, why: policy.why };
+  return { decision, tier: policy.tier, parsed: parsed.data, execution, digest, targets, siteIds, why: policy.why, policyVersion, policyInputs, ...(policy.standing ? { standing: policy.standing } : {}) };
 }
 
 const schemas = new AjvJsonSchemaValidator();
@@ -294,6 +334,9 @@ async function decideUpstream(deps: ActivityDeps, input: AuthorizeToolCallInput,
   if (!limited.allowed) return deny('rate_limit', `rate limit: ${name} at most ${max} times per ${Math.round(windowSeconds / 60) || 1} min per user; try again in ${Math.ceil(limited.retryAfterMs / 1000)}s`, args);
   const org = await prisma.organization.findUniqueOrThrow({ where: { id: input.orgId }, select: { copilotPausedAt: true } });
   if (org.copilotPausedAt) return deny('paused', 'an admin has paused the copilot for this organization', args);
+  // Upstream tools have the tier an admin assigned them (not yet a part of the policy document); the version in
+  // force is recorded all the same, and an unreadable policy denies like for any call.
+  const { number: policyVersion } = await currentPolicy(prisma, input.orgId);
   const sites = await userSites(prisma, input.userId, input.orgId, ACTING_ROLES);
   if (sites?.length === 0) return deny('no_role', 'the requesting user may no longer use the copilot in this organization', args);
 
@@ -313,7 +356,7 @@ async function decideUpstream(deps: ActivityDeps, input: AuthorizeToolCallInput,
   const digest = approvalDigest({ tool: name, input: { ...args, definitionSha256: tool.sha256 }, targets: [] });
   const fenced = tenantDb(prisma, { orgIds: [input.orgId] });
   const siteIds = await sitesReachedBy(fenced, { orgId: input.orgId, targets: [], userSites: sites, readsCommand: undefined });
-  return { decision: tier >= Tier.T3 ? 'approve' : 'allow', tier, parsed: args, execution, digest, targets: [], siteIds, why };
+  return { decision: tier >= Tier.T3 ? 'approve' : 'allow', tier, parsed: args, execution, digest, targets: [], siteIds, why, policyVersion };
 }
 
 /** This call's targets and the devices of the session's T2 calls (which ran with no human) within the window. */
@@ -350,4 +393,39 @@ function withLibraryScript(execution: ToolExecution, script: { name: string; int
   if (execution.type === 'remediation') return { ...execution, params: { ...execution.params, ...library } };
   if (execution.type !== 'devices') return execution;
   return { type: 'devices', commands: execution.commands.map((c) => ({ ...c, params: { ...c.params, ...library } })) };
+}
+
+/**
+ * The approval of a call a standing approval let through: approved by the rule's author through the "standing"
+ * channel, naming the rule, already delivered (the workflow never waits for it) and never announced to approvers.
+ */
+async function recordStandingApproval(deps: ActivityDeps, input: AuthorizeToolCallInput, invocationId: string, verdict: Exclude<Verdict, { decision: 'deny' }>, rule: StandingRule): Promise<void> {
+  const devices = await deps.prisma.device.findMany({ where: { id: { in: verdict.targets }, orgId: input.orgId }, select: { id: true, name: true }, orderBy: { name: 'asc' } });
+  const now = new Date();
+  const data = {
+    orgId: input.orgId,
+    sessionId: input.sessionId,
+    workflowId: copilotWorkflowId(input.orgId, input.sessionId),
+    invocationId,
+    tier: verdict.tier,
+    digest: verdict.digest,
+    toolName: input.toolUse.name.slice(0, 100),
+    input: verdict.parsed as Prisma.InputJsonValue,
+    targets: devices as unknown as Prisma.InputJsonValue,
+    summary: describeCall(input.toolUse.name, (verdict.parsed ?? {}) as Record<string, unknown>, devices.map((d) => d.name)),
+    requestedBy: input.userId,
+    status: 'approved',
+    expiresAt: new Date(rule.expiresAt),
+    decidedBy: rule.author,
+    decidedAt: now,
+    channel: 'standing',
+    reason: `standing approval ${rule.id}`,
+    signaledAt: now,
+    notifiedAt: now,
+    recordedAt: now,
+    policyVersion: verdict.policyVersion,
+    standingRuleId: rule.id,
+  };
+  // A retry of this activity finds the approval it made; never one of another call (the id is the call's).
+  await deps.prisma.approval.upsert({ where: { invocationId }, create: data, update: {} });
 }

@@ -13,6 +13,7 @@ import { invocationOfCommand } from '../common/ids';
 import { isToolName, toolOf, type ToolExecution } from '../common/tools';
 import { audit } from '../audit/log';
 import type { PrismaClient } from '../lib/prisma';
+import { currentPolicy, liveStanding } from '../lib/policy-store';
 
 export interface CommandsToCreate {
   orgId: string;
@@ -46,10 +47,32 @@ interface Verified extends Omit<AuthorizedCommands, 'invocationId'> {
  */
 export async function approvalOf(prisma: PrismaClient, inv: { id: string; decision: string; digest: string | null }): Promise<{ digest: string | null } | string> {
   if (inv.decision !== 'approve') return { digest: null };
-  const approval = await prisma.approval.findUnique({ where: { invocationId: inv.id }, select: { status: true, digest: true } });
+  const approval = await prisma.approval.findUnique({ where: { invocationId: inv.id }, select: { status: true, digest: true, channel: true, standingRuleId: true, orgId: true } });
   if (!approval || approval.status !== 'approved') return 'the tool call needs an approval it does not have';
   if (approval.digest !== inv.digest) return 'the approval was given for a different call (digest mismatch)';
+  if (approval.channel === 'standing') {
+    const problem = await standingProblem(prisma, approval.orgId, approval.standingRuleId, approval.digest);
+    if (problem) return problem;
+  }
   return { digest: approval.digest };
+}
+
+/**
+ * A standing approval is an authority of its own: it holds at the effect point only while the policy in force
+ * still has the rule, unexpired, for this digest. A rule revoked (or expired) after authorization stops the call
+ * here; a policy that cannot be read stops it too.
+ */
+async function standingProblem(prisma: PrismaClient, orgId: string, ruleId: string | null, digest: string): Promise<string | null> {
+  let policy;
+  try {
+    policy = await currentPolicy(prisma, orgId);
+  } catch {
+    return "the organization's policy cannot be read, so its standing approval cannot be checked";
+  }
+  const rule = ruleId ? liveStanding(policy.document, new Date()).find((r) => r.id === ruleId) : undefined;
+  if (!rule) return 'the standing approval of this call was revoked or has expired';
+  if (rule.digest !== digest) return 'the standing approval was given for a different call (digest mismatch)';
+  return null;
 }
 
 const commandKey = (kind: string, params: unknown) => canonicalize({ kind, params }) ?? '';

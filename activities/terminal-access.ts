@@ -17,6 +17,7 @@ import { TERMINAL_ACTION } from '../common/terminal-protocol';
 import { Tier } from '../common/tools';
 import { audit } from '../audit/log';
 import { closeLiveTerminals } from '../lib/terminal-events';
+import { currentPolicy } from '../lib/policy-store';
 import { cancelRecordedApproval, checkRecordedDecision, expireRecordedApproval } from './approvals';
 import type { ActivityDeps } from './deps';
 
@@ -61,17 +62,17 @@ export function makeRequestTerminalApproval({ prisma }: ActivityDeps) {
     const invocationId = terminalInvocationId(row.id);
     const existing = await prisma.approval.findUnique({ where: { invocationId } });
     if (existing) return { approvalId: existing.id, expiresAt: existing.expiresAt.toISOString(), tier: existing.tier };
-    const [device, org, overrides] = await Promise.all([
+    // A policy that cannot be read throws here: no approval is asked for, no terminal opens (fail closed).
+    const [device, policy] = await Promise.all([
       prisma.device.findFirst({ where: { id: row.deviceId, orgId: row.orgId }, select: { id: true, name: true } }),
-      prisma.organization.findUniqueOrThrow({ where: { id: row.orgId } }),
-      prisma.policyOverride.findMany({ where: { orgId: row.orgId } }),
+      currentPolicy(prisma, row.orgId),
     ]);
     if (!device) throw ApplicationFailure.nonRetryable('the device of this terminal request is gone', FailureType.NotFound);
     // The tier is decided here, where the history records it, from the org's policy as it is now.
-    const tier = terminalTier(overrides);
+    const tier = terminalTier(policy.document.overrides);
     const call = terminalCall(row);
     const minutes = Math.round(row.windowSeconds / 60);
-    const ttl = tier >= Tier.T4 ? org.approvalTtlT4Seconds : org.approvalTtlT3Seconds;
+    const ttl = tier >= Tier.T4 ? policy.document.approvalTtlSeconds.t4 : policy.document.approvalTtlSeconds.t3;
     const approval = await prisma.approval.create({
       data: {
         orgId: row.orgId,
@@ -88,6 +89,7 @@ export function makeRequestTerminalApproval({ prisma }: ActivityDeps) {
         requestedBy: row.requestedBy,
         status: 'pending',
         expiresAt: new Date(Date.now() + ttl * 1000),
+        policyVersion: policy.number,
       },
     });
     await prisma.terminalSession.update({ where: { id: row.id }, data: { approvalId: approval.id, tier } });

@@ -31,6 +31,7 @@ import { healthRoutes } from './routes/health';
 import { sessionRoutes } from './routes/sessions';
 import { approvalRoutes } from './routes/approvals';
 import { orgControlRoutes } from './routes/orgs';
+import { policyRoutes } from './routes/policy';
 import { auditRoutes } from './routes/audit';
 import { CODEC_BODY_LIMIT_BYTES, codecCors, codecRoutes } from './routes/codec';
 import { emailApprovalRoutes } from './routes/email-approvals';
@@ -64,6 +65,7 @@ export const ROUTES: AnyRoute[] = [
   ...remediationRoutes,
   ...commandRoutes,
   ...orgControlRoutes,
+  ...policyRoutes,
   ...emailApprovalRoutes,
   ...passkeyRoutes,
   ...webSessionRoutes,

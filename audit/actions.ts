@@ -50,8 +50,13 @@ export const AUDIT_ACTIONS = {
   'script.deleted': 'an org admin deleted a library script',
 
   // Policy, budget, kill switch
-  'policy.updated': "an org admin changed the org's tier overrides or approval time",
-  'policy.lowered': 'an org admin lowered a tool below its default tier',
+  'policy.updated': "an org admin saved a new version of the org's policy (tier overrides, approval time, limits); the diff and reason",
+  'policy.lowered': "an org admin lowered a tool below its default tier, under the partner admin's allowance",
+  'policy.lowering_refused': "an org admin tried to lower a tool below its default tier without the partner admin's allowance",
+  'policy.lowering_allowed': "a partner admin allowed (or forbade again) an org's admins to lower tiers below the defaults",
+  'policy.rolled_back': "an org admin made an earlier version's document the policy again (a new version)",
+  'policy.standing_created': 'an approver approved a T3 call and let that exact call through for some days (a new policy version)',
+  'policy.standing_revoked': 'a standing approval was revoked (a new policy version)',
   'policy.limits_raised': "an org admin set the org's rate limits above the defaults (messages per user or per org, calls of a tool)",
   'budget.updated': "an org admin changed the org's model budget",
   'budget.denied': 'a model call was refused: the budget is spent',
@@ -65,7 +70,7 @@ export const AUDIT_ACTIONS = {
   // The copilot and its tools
   'injection.refused_message': "a user's message was refused by the injection screen (it never reaches the model)",
   'injection.flagged_output': 'tool output looked like instructions: fenced, flagged, and the session tainted',
-  'tool.authorized': 'a tool call was allowed to run (T1/T2)',
+  'tool.authorized': 'a tool call was allowed to run (T1/T2, or T3 through a standing approval it names); with the policy version',
   'tool.needs_approval': 'a tool call waits for a human (T3/T4)',
   'tool.denied': 'a tool call was refused, with the rule that refused it',
   'tool.authorization_failed': 'authorizing a tool call failed (denied)',

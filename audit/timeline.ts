@@ -108,9 +108,13 @@ function describeActivity(name: string, input: Obj, result: unknown, failed: str
     case 'authorizeToolCall': {
       const use = obj(input.toolUse);
       const tool = `${String(use.name)}(${short(JSON.stringify(use.input ?? {}), 120)})`;
-      if (r.decision === 'deny') return { kind: 'tool', text: `tool ${tool}: denied by policy: ${short(r.reason)}`, details: { invocationId: r.invocationId, decision: 'deny' } };
-      const needs = r.decision === 'approve' ? `needs approval (T${String(r.tier)})` : `allowed (T${String(r.tier)})`;
-      return { kind: 'tool', text: `tool ${tool}: ${needs}`, details: { invocationId: r.invocationId, decision: r.decision, tier: r.tier, targets: r.targets } };
+      // The policy version it was decided under (histories from before versions have none).
+      const under = typeof r.policyVersion === 'number' ? ` under policy v${r.policyVersion}` : '';
+      const version = typeof r.policyVersion === 'number' ? { policyVersion: r.policyVersion } : {};
+      if (r.decision === 'deny') return { kind: 'tool', text: `tool ${tool}: denied by policy${under}: ${short(r.reason)}`, details: { invocationId: r.invocationId, decision: 'deny', ...version } };
+      const standing = typeof r.standingApprovalId === 'string' ? ` by standing approval ${r.standingApprovalId}` : '';
+      const needs = r.decision === 'approve' ? `needs approval (T${String(r.tier)})` : `allowed (T${String(r.tier)})${standing}`;
+      return { kind: 'tool', text: `tool ${tool}: ${needs}${under}`, details: { invocationId: r.invocationId, decision: r.decision, tier: r.tier, targets: r.targets, ...version, ...(standing ? { standingApprovalId: r.standingApprovalId } : {}) } };
     }
     case 'requestApproval':
       return { kind: 'approval_requested', text: `approval ${String(r.approvalId)} requested (T${String(input.tier)}), expires ${String(r.expiresAt)}`, details: { approvalId: r.approvalId, digest: input.digest, targets: input.targets } };

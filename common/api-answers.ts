@@ -123,7 +123,8 @@ export const TimelineAnswer = z.object({
   id: Id,
   workflowId: z.string(),
   temporalUrl: z.string(),
-  entries: z.array(z.object({ time: z.string(), workflowId: z.string(), kind: z.string(), text: z.string() })),
+  /** `policyVersion`: on a tool call's entry, the org's policy version it was decided under. */
+  entries: z.array(z.object({ time: z.string(), workflowId: z.string(), kind: z.string(), text: z.string(), policyVersion: z.number().optional() })),
   crossCheck: z.unknown(),
   alteredEvents: z.unknown(),
 });
@@ -173,6 +174,10 @@ export const ApprovalAnswer = z.object({
   passkeyRequired: z.boolean().optional(),
   /** It was approved with a passkey (the assertion is stored with the decision). */
   passkeySigned: z.boolean().optional(),
+  /** The policy version the call was decided under. */
+  policyVersion: z.number().nullable().optional(),
+  /** The standing approval that approved it (channel "standing"), or the one this decision created. */
+  standingRuleId: z.string().nullable().optional(),
 });
 export const ApprovalsAnswer = z.object({ approvals: z.array(ApprovalAnswer) });
 
@@ -214,6 +219,10 @@ export const PolicyAnswer = z.object({
   defaults: z.record(z.string(), z.unknown()),
   overrides: z.array(Override.extend({ setBy: Id, updatedAt: Time })),
   approvalTtlSeconds: z.object({ t3: z.number(), t4: z.number() }),
+  /** The version in force (the highest number): every tool call and approval records the one it was decided under. */
+  version: z.object({ number: z.number(), createdAt: Time, createdBy: z.string().nullable(), reason: z.string() }),
+  /** A partner admin allowed this org's admins to lower a tier below its default (PUT /v1/orgs/:id/policy/lowering). */
+  loweringAllowed: z.boolean(),
   /** The limits in force: the org's own where its admins set one (`custom`), the defaults otherwise. */
   rateLimits: z.object({
     userMessagesPerMinute: z.number(),
@@ -222,7 +231,76 @@ export const PolicyAnswer = z.object({
     custom: z.object({ userMessagesPerMinute: z.number().nullable(), orgMessagesPerHour: z.number().nullable(), toolCallsPerUser: z.record(z.string(), z.number()) }),
   }),
 });
-export const PolicySavedAnswer = z.object({ org: z.string(), overrides: z.array(Override) });
+/** A policy version as lists show it (docs/policy.md). */
+const PolicyVersionKind = z.enum(['initial', 'edit', 'rollback', 'standing-approval', 'standing-revoke']);
+export const PolicyVersionRef = z.object({
+  /** 0 is the defaults an org runs under before anyone saved a policy. */
+  number: z.number(),
+  createdAt: Time,
+  /** The author's email; null for the initial version (made by the migration) and the defaults. */
+  createdBy: z.string().nullable(),
+  reason: z.string(),
+});
+export const PolicySavedAnswer = z.object({ org: z.string(), overrides: z.array(Override), version: z.number() });
+export const PolicyVersionsAnswer = z.object({ versions: z.array(PolicyVersionRef.extend({ kind: PolicyVersionKind })) });
+export const PolicyVersionAnswer = PolicyVersionRef.extend({
+  kind: PolicyVersionKind,
+  /** The whole document of this version (common/policy-document.ts). */
+  document: z.unknown(),
+  /** What changed since version n-1 (the defaults for version 1). */
+  diff: z.array(z.object({ path: z.string(), before: z.unknown(), after: z.unknown() })),
+});
+const WhatIfOutcome = z.object({ outcome: z.enum(['allowed', 'approval', 'denied']), tier: z.number().nullable() });
+export const WhatIfAnswer = z.object({
+  window: z.object({ from: Time, to: Time }),
+  callsConsidered: z.number(),
+  sessionsConsidered: z.number(),
+  /** Recorded calls that could not be re-decided: made before their policy inputs were recorded, or denied before the policy looked at them. */
+  callsSkipped: z.number(),
+  changed: z.array(
+    z.object({
+      toolCallId: z.string(),
+      sessionId: Id,
+      at: Time,
+      tool: z.string(),
+      action: z.string().nullable(),
+      devices: z.array(z.string()),
+      before: WhatIfOutcome,
+      after: WhatIfOutcome,
+    }),
+  ),
+  /** How many more (fewer) changes would have waited for an approver; only the first 500 are listed in `changed`. */
+  changedTotal: z.number(),
+  approvals: z.object({
+    added: z.number(),
+    removed: z.number(),
+    perApprover: z.array(z.object({ approver: z.string(), added: z.number(), removed: z.number() })),
+    perDay: z.array(z.object({ day: z.string(), added: z.number(), removed: z.number() })),
+  }),
+  approverTime: z.object({ medianDecisionSeconds: z.number().nullable(), addedSeconds: z.number(), removedSeconds: z.number() }),
+  standingApprovalsSaved: z.number(),
+});
+export const StandingApprovalsAnswer = z.object({
+  standing: z.array(
+    z.object({
+      id: Id,
+      tool: z.string(),
+      action: z.string().nullable(),
+      params: z.unknown(),
+      devices: z.array(z.object({ id: Id, name: z.string().nullable() })),
+      /** The approver who made it (email). */
+      author: z.string(),
+      createdAt: Time,
+      expiresAt: Time,
+      /** The policy version that added it. */
+      version: z.number(),
+      /** Calls it let through. */
+      uses: z.number(),
+    }),
+  ),
+});
+export const StandingRevokedAnswer = z.object({ revoked: Id, version: z.number() });
+export const PolicyRolledBackAnswer = z.object({ org: z.string(), version: z.number(), toVersion: z.number() });
 export const UsageAnswer = Usage.extend({ org: z.string() });
 export const OrgStatusAnswer = z.object({
   org: OrgRef,

@@ -197,10 +197,15 @@ export interface ModelStep {
   toolUses: { id: string; name: string; input: unknown }[];
 }
 
+/**
+ * `policyVersion`: the org's policy version the call was decided under (absent in histories from before versions;
+ * null when the decision came before the policy was read). `standingApprovalId`: the standing approval that let a
+ * T3 call run without a new approval.
+ */
 export type Authorization =
-  | { decision: 'allow'; invocationId: string; tier: number; execution: ToolExecution }
-  | { decision: 'approve'; invocationId: string; tier: number; digest: string; targets: string[]; execution: ToolExecution }
-  | { decision: 'deny'; invocationId: string; reason: string };
+  | { decision: 'allow'; invocationId: string; tier: number; execution: ToolExecution; policyVersion?: number | null; standingApprovalId?: string }
+  | { decision: 'approve'; invocationId: string; tier: number; digest: string; targets: string[]; execution: ToolExecution; policyVersion?: number | null }
+  | { decision: 'deny'; invocationId: string; reason: string; policyVersion?: number | null };
 
 export interface ToolOutcome {
   invocationId: string;

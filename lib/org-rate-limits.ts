@@ -6,11 +6,8 @@
  * Redis and refuses when Redis cannot answer.
  */
 import type { Pool } from 'pg';
-import { z } from 'zod';
+import { PolicyRateLimits } from '../common/policy-document';
 import type { GuardConfig } from './env';
-
-/** Tool name → calls per user per the tool's own window. */
-export const ToolCallLimits = z.record(z.string(), z.number().int().positive());
 
 export interface OrgRateLimits {
   userMessagesPerMinute: number | null;
@@ -20,20 +17,23 @@ export interface OrgRateLimits {
 
 export const NO_ORG_LIMITS: OrgRateLimits = { userMessagesPerMinute: null, orgMessagesPerHour: null, toolCalls: {} };
 
-/** From the organization's row (columns rate*); a damaged tool map counts as none set (the defaults apply). */
-export function orgRateLimitsOf(row: { rateUserMessagesPerMinute: number | null; rateOrgMessagesPerHour: number | null; rateToolCalls: unknown }): OrgRateLimits {
-  const tools = ToolCallLimits.safeParse(row.rateToolCalls);
-  return { userMessagesPerMinute: row.rateUserMessagesPerMinute, orgMessagesPerHour: row.rateOrgMessagesPerHour, toolCalls: tools.success ? tools.data : {} };
+/** From a policy document (common/policy-document.ts); a damaged part counts as none set (the defaults apply). */
+export function orgRateLimitsOf(doc: { rateLimits?: unknown }): OrgRateLimits {
+  const limits = PolicyRateLimits.safeParse(doc.rateLimits);
+  if (!limits.success) return NO_ORG_LIMITS;
+  return { userMessagesPerMinute: limits.data.userMessagesPerMinute, orgMessagesPerHour: limits.data.orgMessagesPerHour, toolCalls: limits.data.toolCallsPerUser };
 }
 
-/** The org's limits in one prepared statement; null when there is no such org. */
+/** The org's limits, from its current policy version, in one prepared statement; null when there is no such org. */
 export async function readOrgRateLimits(pool: Pool, orgId: string): Promise<OrgRateLimits | null> {
-  const { rows } = await pool.query<{ rateUserMessagesPerMinute: number | null; rateOrgMessagesPerHour: number | null; rateToolCalls: unknown }>({
-    name: 'org-rate-limits.read',
-    text: `SELECT "rateUserMessagesPerMinute", "rateOrgMessagesPerHour", "rateToolCalls" FROM "Organization" WHERE "id" = $1::uuid`,
+  const { rows } = await pool.query<{ rateLimits: unknown }>({
+    name: 'org-rate-limits.read-version',
+    text: `SELECT (SELECT v."document"->'rateLimits' FROM "PolicyVersion" v WHERE v."orgId" = o."id" ORDER BY v."number" DESC LIMIT 1) AS "rateLimits"
+           FROM "Organization" o WHERE o."id" = $1::uuid`,
     values: [orgId],
   });
-  return rows[0] ? orgRateLimitsOf(rows[0]) : null;
+  if (!rows[0]) return null;
+  return rows[0].rateLimits === null ? NO_ORG_LIMITS : orgRateLimitsOf(rows[0]);
 }
 
 /** The message windows the guards count against for this org: its own maxima where set, the windows as configured. */

@@ -42,6 +42,8 @@ export function approvalView(a: Approval, requesters?: Map<string, string>, pass
     createdAt: a.createdAt.toISOString(),
     passkeyRequired: a.tier >= 4 || (a.tier === 3 && (passkeyT3?.has(a.orgId) ?? false)),
     passkeySigned: a.passkeyAssertion !== null && a.passkeyAssertion !== undefined,
+    policyVersion: a.policyVersion ?? null,
+    standingRuleId: a.standingRuleId ?? null,
   };
 }
 
@@ -90,6 +92,11 @@ export const decide = defineRoute({
       digest: z.string().regex(/^[0-9a-f]{64}$/, 'a SHA-256 hex digest').optional(),
       confirmation: z.string().max(200).optional(),
       passkey: AuthenticationResponse.optional().describe('navigator.credentials.get answer over POST /v1/approvals/:id/passkey-options (approving T4; T3 where the org asks)'),
+      standing: z
+        .object({ days: z.number().int().min(1).max(30) })
+        .strict()
+        .optional()
+        .describe('approve, and let this exact call (tool, input, devices) through without an approval for that many days (T3 only; a new policy version)'),
     })
     .strict(),
   responses: { 200: 'Decision recorded and delivered', 202: 'Decision recorded; delivery to the workflow pending', 400: 'Invalid body', 401: 'No valid API key', 403: 'Not allowed to decide', 404: 'Unknown approval', 409: 'Already decided, expired or changed' },
@@ -103,6 +110,7 @@ export const decide = defineRoute({
       digest: body.digest,
       confirmation: body.confirmation,
       passkey: body.passkey,
+      standing: body.standing,
       channel: 'api',
     });
     return { status: delivered ? 200 : 202, body: approvalView(approval) };

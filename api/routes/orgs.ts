@@ -4,11 +4,13 @@
  */
 import { CopilotSwitchAnswer, OrgStatusAnswer, PolicyAnswer, PolicySavedAnswer, UsageAnswer } from '../../common/api-answers';
 import { z } from 'zod';
+import { ApprovalTtl, PolicyOverrideEntry, PolicyRateLimits } from '../../common/policy-document';
 import { DEFAULT_POLICY } from '../../common/default-policy';
 import { TERMINAL_ACTION, TERMINAL_DEFAULT_TIER } from '../../common/terminal-protocol';
 import { OrgParams } from '../http/params';
 import { defineRoute, type AnyRoute } from '../http/route';
 import * as orgs from '../services/orgs';
+import { Reason } from './policy';
 
 function pauseRoute(paused: boolean) {
   return defineRoute({
@@ -32,17 +34,6 @@ function pauseRoute(paused: boolean) {
 export const pauseCopilot = pauseRoute(true);
 export const resumeCopilot = pauseRoute(false);
 
-const TierValue = z.number().int().min(1).max(4);
-
-/** The org's own rate limits; null (a tool not listed) puts the default back. Omitted: left as they are. */
-const RateLimitsBody = z
-  .object({
-    userMessagesPerMinute: z.number().int().min(1).max(10_000).nullable().describe('messages each user may send per minute'),
-    orgMessagesPerHour: z.number().int().min(1).max(1_000_000).nullable().describe('messages the whole org may send per hour'),
-    toolCallsPerUser: z.record(z.string().max(100), z.number().int().min(1).max(100_000)).describe("per tool, calls each user may make in the tool's own window"),
-  })
-  .strict();
-
 export const getPolicy = defineRoute({
   method: 'get',
   path: '/v1/orgs/:id/policy',
@@ -53,14 +44,17 @@ export const getPolicy = defineRoute({
   responses: { 200: 'The policy', 401: 'No valid API key', 404: 'Unknown organization' },
   response: PolicyAnswer,
   async handler(ctx) {
-    const { org, overrides } = await orgs.getPolicy(ctx, ctx.params.id);
+    const { org, document, version } = await orgs.getPolicy(ctx, ctx.params.id);
     return {
       status: 200,
       body: {
         defaults: { ...DEFAULT_POLICY, [TERMINAL_ACTION]: TERMINAL_DEFAULT_TIER },
-        overrides: overrides.map((o) => ({ tool: o.tool, action: o.action, tier: o.tier, setBy: o.setBy, updatedAt: o.updatedAt.toISOString() })),
-        approvalTtlSeconds: { t3: org.approvalTtlT3Seconds, t4: org.approvalTtlT4Seconds },
-        rateLimits: orgs.rateLimitsView(ctx.deps, org),
+        // Each override as the version in force holds it: who set it and when is that version's.
+        overrides: document.overrides.map((o) => ({ tool: o.tool, action: o.action, tier: o.tier, setBy: version.createdBy ?? 'initial', updatedAt: version.createdAt })),
+        approvalTtlSeconds: document.approvalTtlSeconds,
+        version,
+        loweringAllowed: org.policyLoweringAllowedAt !== null,
+        rateLimits: orgs.rateLimitsView(ctx.deps, document),
       },
     };
   },
@@ -69,24 +63,23 @@ export const getPolicy = defineRoute({
 export const putPolicy = defineRoute({
   method: 'put',
   path: '/v1/orgs/:id/policy',
-  summary: "Replace the org's tier overrides, and set its approval expiry and rate limits when given (admins; lowering a default tier is audited)",
+  summary: "Replace the org's tier overrides, and set its approval expiry and rate limits when given, as a new policy version (admins; lowering a default tier needs the partner admin's allowance and is audited)",
   tag: 'orgs',
   auth: 'user',
   params: OrgParams,
   body: z
     .object({
-      overrides: z
-        .array(z.object({ tool: z.string().max(100), action: z.string().max(40).default('*'), tier: TierValue }).strict())
-        .max(100),
-      approvalTtlSeconds: z.object({ t3: z.number().int().min(2).max(7 * 86_400), t4: z.number().int().min(2).max(7 * 86_400) }).strict().optional(),
-      rateLimits: RateLimitsBody.optional(),
+      overrides: z.array(PolicyOverrideEntry).max(100),
+      approvalTtlSeconds: ApprovalTtl.optional(),
+      rateLimits: PolicyRateLimits.optional().describe('omitted: left as they are'),
+      reason: Reason,
     })
     .strict(),
-  responses: { 200: 'Saved', 400: 'Invalid body', 401: 'No valid API key', 404: 'Unknown organization' },
+  responses: { 200: 'Saved as a new version', 400: 'Invalid body', 401: 'No valid API key', 403: 'Lowers a tier without the partner admin\'s allowance', 404: 'Unknown organization' },
   response: PolicySavedAnswer,
   async handler(ctx) {
-    const org = await orgs.replacePolicy(ctx, ctx.params.id, ctx.body);
-    return { status: 200, body: { org: org.slug, overrides: ctx.body.overrides } };
+    const { org, version } = await orgs.replacePolicy(ctx, ctx.params.id, ctx.body);
+    return { status: 200, body: { org: org.slug, overrides: ctx.body.overrides, version } };
   },
 });
 

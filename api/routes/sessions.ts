@@ -2,7 +2,7 @@
  * Copilot sessions: start one, send it a message (a turn), list them, read one's transcript, steps and state, and
  * its audit timeline. The operations are services/sessions.ts's; this file parses and shapes the answers.
  */
-import { messageWindows, orgRateLimitsOf } from '../../lib/org-rate-limits';
+import { messageWindows, NO_ORG_LIMITS, readOrgRateLimits } from '../../lib/org-rate-limits';
 import { z } from 'zod';
 import { BreakerResetAnswer, MessageAcceptedAnswer, SessionAnswer, SessionCreatedAnswer, SessionsAnswer, TimelineAnswer } from '../../common/api-answers';
 import { MAX_MESSAGE_CHARS, TOOL_CALL_MESSAGE_KIND, type SessionState } from '../../common/session';
@@ -88,7 +88,7 @@ export const getSession = defineRoute({
   async handler(ctx) {
     const { session, messages, steps, flagged, usage, messagesInWindow, state, waiting } = await sessions.viewSession(ctx, ctx.params.id);
     // The org's own message limit where its admins set one.
-    const { userMessages } = messageWindows(ctx.deps.config.guards.rates, orgRateLimitsOf(session.org));
+    const { userMessages } = messageWindows(ctx.deps.config.guards.rates, (await readOrgRateLimits(ctx.deps.pool, session.org.id)) ?? NO_ORG_LIMITS);
     return {
       status: 200,
       body: {
@@ -205,7 +205,7 @@ export const sessionTimeline = defineRoute({
         id: session.id,
         workflowId: session.workflowId,
         temporalUrl: workflowUrl(ctx.deps, session.workflowId),
-        entries: timeline.map((t) => ({ time: t.time, workflowId: t.workflowId, kind: t.kind, text: t.text })),
+        entries: timeline.map((t) => ({ time: t.time, workflowId: t.workflowId, kind: t.kind, text: t.text, ...(typeof t.details?.policyVersion === 'number' ? { policyVersion: t.details.policyVersion } : {}) })),
         crossCheck,
         alteredEvents,
       },

@@ -19,6 +19,7 @@ import { approvalAuthority } from '../../lib/approval-authority';
 import { type Principal, Role, sitesWhere, tenantScope } from '../http/access';
 import type { Caller } from './caller';
 import { checkDecisionAssertion, passkeyRequired } from './passkeys';
+import { createStanding } from './policy';
 
 export interface DecisionRequest {
   approvalId: string;
@@ -30,6 +31,11 @@ export interface DecisionRequest {
   /** The passkey assertion (navigator.credentials.get's answer) over the approval's challenge; T4, and T3 where the org asks. */
   passkey?: unknown;
   channel: ApprovalChannel;
+  /**
+   * Approve, and let this exact call (tool, input, devices) through for `days` without a new approval: a standing
+   * approval, written as a new policy version with the decision (T3 only).
+   */
+  standing?: { days: number };
   /** Do not wait for the signal to reach the workflow (Slack wants its answer in 3 s); the outbox delivers it. */
   deliverInBackground?: boolean;
 }
@@ -86,6 +92,10 @@ export async function decideApproval({ deps, principal }: Caller, req: DecisionR
   if (req.digest !== undefined && req.digest !== approval.digest) {
     throw await refuse(new AppError(AppErrorCode.Conflict, 'the tool call changed since you reviewed it; review it again'), 'digest mismatch');
   }
+  if (req.standing && (req.decision !== 'approved' || approval.tier !== Tier.T3)) {
+    const why = req.decision !== 'approved' ? 'only an approval can stand' : approval.tier >= Tier.T4 ? 'a T4 call is approved each time; standing approvals are for T3 calls only' : 'only a T3 call can become a standing approval';
+    throw await refuse(new AppError(AppErrorCode.BadRequest, `body.standing: ${why}`), `standing approval refused: ${why}`);
+  }
   if (approval.tier >= Tier.T4 && req.decision === 'approved') {
     if (req.confirmation !== approval.confirmationPhrase) {
       throw await refuse(new AppError(AppErrorCode.BadRequest, `body.confirmation: type "${approval.confirmationPhrase}" exactly to approve this T4 call`), 'confirmation phrase mismatch');
@@ -99,11 +109,18 @@ export async function decideApproval({ deps, principal }: Caller, req: DecisionR
   }
   const assertion = passkey?.ok ? passkey.assertion : null;
   const now = new Date();
-  const claimed = await deps.prisma.approval.updateMany({
-    where: { id: approval.id, status: 'pending', expiresAt: { gt: now } },
-    data: { status: req.decision, decidedBy: principal.userId, decidedAt: now, channel: req.channel, reason: req.reason ?? null, ...(assertion ? { passkeyAssertion: assertion } : {}) },
-  });
-  if (claimed.count !== 1) throw new AppError(AppErrorCode.Conflict, 'another decision was recorded first');
+  const claim = async (tx: Parameters<Parameters<ApiDeps['prisma']['$transaction']>[0]>[0]) => {
+    const claimed = await tx.approval.updateMany({
+      where: { id: approval.id, status: 'pending', expiresAt: { gt: now } },
+      data: { status: req.decision, decidedBy: principal.userId, decidedAt: now, channel: req.channel, reason: req.reason ?? null, ...(assertion ? { passkeyAssertion: assertion } : {}) },
+    });
+    if (claimed.count !== 1) throw new AppError(AppErrorCode.Conflict, 'another decision was recorded first');
+    // The standing approval is made with the decision, in one transaction: both or neither.
+    if (!req.standing) return null;
+    const org = await tx.organization.findUniqueOrThrow({ where: { id: approval.orgId }, select: { id: true, slug: true } });
+    return createStanding(deps, tx, approval, principal.userId, req.standing.days, org);
+  };
+  const standing = await deps.prisma.$transaction(claim);
   deps.metrics.approvalDecisions.observe({ channel: req.channel, decision: req.decision }, (now.getTime() - approval.createdAt.getTime()) / 1000);
   await audit(deps.prisma, {
     orgId: approval.orgId,
@@ -113,10 +130,19 @@ export async function decideApproval({ deps, principal }: Caller, req: DecisionR
     target: approval.id,
     sessionId: approval.sessionId,
     // The assertion rides in the hash-chained event too, so an audit export carries what an offline check needs.
-    data: { channel: req.channel, reason: req.reason ?? null, tool: approval.toolName, tier: approval.tier, digest: approval.digest, ...(assertion ? { passkey: assertion } : {}) },
+    data: {
+      channel: req.channel,
+      reason: req.reason ?? null,
+      tool: approval.toolName,
+      tier: approval.tier,
+      digest: approval.digest,
+      policyVersion: approval.policyVersion,
+      ...(assertion ? { passkey: assertion } : {}),
+      ...(standing ? { standingApproval: { id: standing.rule.id, expiresAt: standing.rule.expiresAt, version: standing.version } } : {}),
+    },
   });
   // The row as the claim above wrote it (the claim succeeded only with these values): no second read.
-  const decided: Approval = { ...approval, status: req.decision, decidedBy: principal.userId, decidedAt: now, channel: req.channel, reason: req.reason ?? null };
+  const decided: Approval = { ...approval, status: req.decision, decidedBy: principal.userId, decidedAt: now, channel: req.channel, reason: req.reason ?? null, standingRuleId: standing?.rule.id ?? null };
   if (req.deliverInBackground) {
     void deliverDecision(deps, decided);
     return { approval: decided, delivered: false };

@@ -8,7 +8,10 @@ import { isToolName, TOOLS, toolOf } from '../../common/tools';
 import { messageWindows, orgRateLimitsOf } from '../../lib/org-rate-limits';
 import { TERMINAL_ACTION, TERMINAL_MIN_TIER } from '../../common/terminal-protocol';
 import { copilotPausedSignal } from '../../workflows/definitions';
-import { lowersDefault, policyActions } from '../../cage/policy';
+import { policyActions } from '../../cage/policy';
+import type { PolicyDocument } from '../../common/policy-document';
+import { currentPolicy, appendVersion } from '../../lib/policy-store';
+import { assertMayLower, currentVersionView } from './policy';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { audit } from '../../audit/log';
 import { usageOf } from '../../lib/budget';
@@ -47,19 +50,20 @@ export async function setCopilotPaused({ deps, principal }: Caller, orgRef: stri
 
 export async function getPolicy({ deps, principal }: Caller, orgRef: string) {
   const org = await findOrgFor(deps, principal, orgRef);
-  const overrides = await deps.prisma.policyOverride.findMany({ where: { orgId: org.id }, orderBy: [{ tool: 'asc' }, { action: 'asc' }] });
-  return { org, overrides };
+  const { row, view } = await currentVersionView(deps, org.id);
+  return { org, document: row.document, version: view };
 }
 
 export interface PolicyInput {
   overrides: { tool: string; action: string; tier: number }[];
   approvalTtlSeconds?: { t3: number; t4: number };
   rateLimits?: { userMessagesPerMinute: number | null; orgMessagesPerHour: number | null; toolCallsPerUser: Record<string, number> };
+  reason: string;
 }
 
-/** The rate limits in force for the org: its own where set, the deployment's and the catalog's otherwise. */
-export function rateLimitsView(deps: ApiDeps, org: Parameters<typeof orgRateLimitsOf>[0]) {
-  const own = orgRateLimitsOf(org);
+/** The rate limits in force under a policy document: its own where set, the deployment's and the catalog's otherwise. */
+export function rateLimitsView(deps: ApiDeps, doc: PolicyDocument) {
+  const own = orgRateLimitsOf(doc);
   const { userMessages, orgMessages } = messageWindows(deps.config.guards.rates, own);
   const toolCallsPerUser = Object.fromEntries(TOOLS.map((t) => [t.name, { max: own.toolCalls[t.name] ?? t.rateLimit.max, windowSeconds: t.rateLimit.windowSeconds }]));
   return {
@@ -70,59 +74,65 @@ export function rateLimitsView(deps: ApiDeps, org: Parameters<typeof orgRateLimi
   };
 }
 
-/** Replaces the org's tier overrides and approval expiry (admins); lowering a default tier is audited as such. */
-export async function replacePolicy({ deps, principal }: Caller, orgRef: string, input: PolicyInput) {
-  const org = await findOrgFor(deps, principal, orgRef, [Role.Admin]);
+/** Checks a proposed policy's overrides and limits name what exists; a clear 400 naming the field otherwise. */
+export function checkPolicyInput(input: Pick<PolicyInput, 'overrides' | 'rateLimits'>, field = 'body'): void {
   const seen = new Set<string>();
   for (const [i, o] of input.overrides.entries()) {
     if (o.tool === TERMINAL_ACTION) {
       // Opening a remote terminal is an action of its own (not a tool the model sees): one tier, never below T3.
-      if (o.action !== '*') throw new AppError(AppErrorCode.BadRequest, `body.overrides.${i}.action: ${TERMINAL_ACTION} has one tier for every terminal: use "*"`);
-      if (o.tier < TERMINAL_MIN_TIER) throw new AppError(AppErrorCode.BadRequest, `body.overrides.${i}.tier: a terminal always needs an approver (T${TERMINAL_MIN_TIER} or T4)`);
-      if (seen.has(TERMINAL_ACTION)) throw new AppError(AppErrorCode.BadRequest, `body.overrides.${i}: ${TERMINAL_ACTION} is listed twice`);
+      if (o.action !== '*') throw new AppError(AppErrorCode.BadRequest, `${field}.overrides.${i}.action: ${TERMINAL_ACTION} has one tier for every terminal: use "*"`);
+      if (o.tier < TERMINAL_MIN_TIER) throw new AppError(AppErrorCode.BadRequest, `${field}.overrides.${i}.tier: a terminal always needs an approver (T${TERMINAL_MIN_TIER} or T4)`);
+      if (seen.has(TERMINAL_ACTION)) throw new AppError(AppErrorCode.BadRequest, `${field}.overrides.${i}: ${TERMINAL_ACTION} is listed twice`);
       seen.add(TERMINAL_ACTION);
       continue;
     }
-    if (!isToolName(o.tool)) throw new AppError(AppErrorCode.BadRequest, `body.overrides.${i}.tool: unknown tool "${o.tool}"`);
+    if (!isToolName(o.tool)) throw new AppError(AppErrorCode.BadRequest, `${field}.overrides.${i}.tool: unknown tool "${o.tool}"`);
     // Every tool says which actions it has (none for a tool with one tier), so no policy shape can reach a 500.
     const actions = policyActions(o.tool);
     if (o.action !== '*' && !actions.includes(o.action)) {
       const known = actions.length ? `its actions are ${actions.map((a) => `"${a}"`).join(', ')} (or "*")` : 'it has one tier for every call: use "*"';
-      throw new AppError(AppErrorCode.BadRequest, `body.overrides.${i}.action: ${o.tool} has no action "${o.action}"; ${known}`);
+      throw new AppError(AppErrorCode.BadRequest, `${field}.overrides.${i}.action: ${o.tool} has no action "${o.action}"; ${known}`);
     }
     const key = `${o.tool}\u0000${o.action}`;
-    if (seen.has(key)) throw new AppError(AppErrorCode.BadRequest, `body.overrides.${i}: ${o.tool} "${o.action}" is listed twice`);
+    if (seen.has(key)) throw new AppError(AppErrorCode.BadRequest, `${field}.overrides.${i}: ${o.tool} "${o.action}" is listed twice`);
     seen.add(key);
   }
   for (const tool of Object.keys(input.rateLimits?.toolCallsPerUser ?? {})) {
-    if (!isToolName(tool)) throw new AppError(AppErrorCode.BadRequest, `body.rateLimits.toolCallsPerUser: unknown tool "${tool}"`);
+    if (!isToolName(tool)) throw new AppError(AppErrorCode.BadRequest, `${field}.rateLimits.toolCallsPerUser: unknown tool "${tool}"`);
   }
-  await deps.prisma.$transaction(async (tx) => {
-    await tx.policyOverride.deleteMany({ where: { orgId: org.id } });
-    for (const o of input.overrides) await tx.policyOverride.create({ data: { orgId: org.id, tool: o.tool, action: o.action, tier: o.tier, setBy: principal.userId } });
-    if (input.approvalTtlSeconds) {
-      await tx.organization.update({ where: { id: org.id }, data: { approvalTtlT3Seconds: input.approvalTtlSeconds.t3, approvalTtlT4Seconds: input.approvalTtlSeconds.t4 } });
-    }
-    const limits = input.rateLimits;
-    if (limits) {
-      await tx.organization.update({
-        where: { id: org.id },
-        data: { rateUserMessagesPerMinute: limits.userMessagesPerMinute, rateOrgMessagesPerHour: limits.orgMessagesPerHour, rateToolCalls: limits.toolCallsPerUser },
-      });
-    }
-    const lowered = input.overrides.filter((o) => lowersDefault(o.tool, o.action, o.tier));
-    // Which limits now allow more than the defaults: a loosening, named in the event like a lowered tier is.
-    const raised = limits ? raisedLimits(deps, limits) : [];
-    await audit(tx, {
+}
+
+/**
+ * Saves the org's tier overrides, and its approval expiry and rate limits when given, as a new policy version
+ * (admins). Lowering a tier below its default needs the partner admin's allowance; it is then audited as such.
+ */
+export async function replacePolicy({ deps, principal }: Caller, orgRef: string, input: PolicyInput) {
+  const org = await findOrgFor(deps, principal, orgRef, [Role.Admin]);
+  checkPolicyInput(input);
+  const current = await currentPolicy(deps.prisma, org.id);
+  const limits = input.rateLimits;
+  const document: PolicyDocument = {
+    overrides: input.overrides.map((o) => ({ tool: o.tool, action: o.action, tier: o.tier })),
+    approvalTtlSeconds: input.approvalTtlSeconds ?? current.document.approvalTtlSeconds,
+    rateLimits: limits ?? current.document.rateLimits,
+    standing: current.document.standing,
+  };
+  const lowered = await assertMayLower(deps, principal, org, current.document, document);
+  // Which limits now allow more than the defaults: a loosening, named in the event like a lowered tier is.
+  const raised = limits ? raisedLimits(deps, limits) : [];
+  const { number } = await deps.prisma.$transaction((tx) =>
+    appendVersion(tx, {
       orgId: org.id,
-      actorType: 'user',
-      actorId: principal.userId,
-      action: lowered.length ? 'policy.lowered' : raised.length ? 'policy.limits_raised' : 'policy.updated',
       target: org.slug,
-      data: { overrides: input.overrides, lowered, approvalTtlSeconds: input.approvalTtlSeconds ?? null, rateLimits: limits ?? null, raised },
-    });
-  });
-  return org;
+      document,
+      kind: 'edit',
+      reason: input.reason,
+      createdBy: principal.userId,
+      action: lowered.length ? 'policy.lowered' : raised.length ? 'policy.limits_raised' : 'policy.updated',
+      data: { lowered, raised },
+    }),
+  );
+  return { org, version: number };
 }
 
 const usd = (micros: bigint) => Number(micros) / 1_000_000;

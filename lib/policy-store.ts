@@ -1,0 +1,99 @@
+/**
+ * The org's policy versions (docs/policy.md), read and written in one place for the api and the worker. The current
+ * policy is the highest-numbered PolicyVersion row of the org; none is version 0, the defaults. A parsed document
+ * is kept per org and version number, so live authorization reads one small row (the latest number) per call and
+ * parses a document once; a new version has a new number, which is the invalidation, on every node at once. A
+ * stored document that does not parse throws: every caller denies (fail closed), never runs with half a policy.
+ */
+import type { Prisma } from '@prisma/client';
+import { audit } from '../audit/log';
+import { DEFAULT_DOCUMENT, diffDocuments, normalizeDocument, PolicyDocument, type PolicyVersionKind } from '../common/policy-document';
+import type { PrismaClient } from './prisma';
+
+type Db = PrismaClient | Prisma.TransactionClient;
+
+export interface PolicyVersionRow {
+  number: number;
+  document: PolicyDocument;
+  kind: PolicyVersionKind | 'defaults';
+  reason: string;
+  createdBy: string | null;
+  createdAt: Date;
+}
+
+/** Thrown when a stored document does not read as a policy: the caller denies. */
+export class PolicyUnreadable extends Error {}
+
+const CACHE_CAP = 2000;
+const parsed = new Map<string, PolicyDocument>();
+
+/** A stored document, parsed once per org and version. */
+export function parseStored(orgId: string, number: number, raw: unknown): PolicyDocument {
+  const key = `${orgId}:${number}`;
+  const hit = parsed.get(key);
+  if (hit) return hit;
+  const doc = PolicyDocument.safeParse(raw);
+  if (!doc.success) throw new PolicyUnreadable(`policy version ${number} of the organization cannot be read: ${doc.error.issues[0]?.message ?? 'invalid'}`);
+  if (parsed.size >= CACHE_CAP) parsed.delete(parsed.keys().next().value!);
+  parsed.set(key, doc.data);
+  return doc.data;
+}
+
+const defaults = (createdAt: Date): PolicyVersionRow => ({ number: 0, document: DEFAULT_DOCUMENT, kind: 'defaults', reason: 'the defaults (no policy saved yet)', createdBy: null, createdAt });
+
+/** The policy in force for the org: its highest version, or the defaults. Throws PolicyUnreadable on a damaged one. */
+export async function currentPolicy(db: Db, orgId: string): Promise<PolicyVersionRow> {
+  const head = await db.policyVersion.findFirst({ where: { orgId }, orderBy: { number: 'desc' }, select: { number: true, kind: true, reason: true, createdBy: true, createdAt: true } });
+  if (!head) return defaults(new Date(0));
+  const cached = parsed.get(`${orgId}:${head.number}`);
+  const document = cached ?? parseStored(orgId, head.number, (await db.policyVersion.findUniqueOrThrow({ where: { orgId_number: { orgId, number: head.number } }, select: { document: true } })).document);
+  return { ...head, kind: head.kind as PolicyVersionKind, document };
+}
+
+/** One version of the org's policy (0: the defaults), or null when there is none with that number. */
+export async function policyVersion(db: Db, orgId: string, number: number): Promise<PolicyVersionRow | null> {
+  if (number === 0) return defaults(new Date(0));
+  const row = await db.policyVersion.findUnique({ where: { orgId_number: { orgId, number } } });
+  if (!row) return null;
+  return { number, document: parseStored(orgId, number, row.document), kind: row.kind as PolicyVersionKind, reason: row.reason, createdBy: row.createdBy, createdAt: row.createdAt };
+}
+
+export interface NewVersion {
+  orgId: string;
+  /** The org's slug, for the audit event's target. */
+  target: string;
+  document: PolicyDocument;
+  kind: PolicyVersionKind;
+  reason: string;
+  createdBy: string | null;
+  /** What the audit event adds (lowered tiers, raised limits, the standing approval). */
+  data?: Record<string, unknown>;
+  /** The audit action; policy.version_created by default. */
+  action?: 'policy.updated' | 'policy.lowered' | 'policy.limits_raised' | 'policy.rolled_back' | 'policy.standing_created' | 'policy.standing_revoked';
+}
+
+/**
+ * Appends a version after the current one, inside the caller's transaction, with its audit event (the diff in the
+ * org's hash chain). Two writers at once: the second's number is taken and its transaction fails (409 upstream).
+ */
+export async function appendVersion(tx: Prisma.TransactionClient, v: NewVersion): Promise<{ number: number; previous: number }> {
+  const head = await currentPolicy(tx, v.orgId);
+  const document = normalizeDocument(v.document);
+  const number = head.number + 1;
+  await tx.policyVersion.create({ data: { orgId: v.orgId, number, document: document as unknown as Prisma.InputJsonValue, kind: v.kind, reason: v.reason, createdBy: v.createdBy } });
+  const diff = diffDocuments(head.document, document);
+  await audit(tx, {
+    orgId: v.orgId,
+    actorType: v.createdBy ? 'user' : 'system',
+    actorId: v.createdBy,
+    action: v.action ?? 'policy.updated',
+    target: v.target,
+    data: { version: number, previous: head.number, kind: v.kind, reason: v.reason, diff, ...(v.data ?? {}) },
+  });
+  return { number, previous: head.number };
+}
+
+/** The standing rules of a document that still let calls through at `at`. */
+export function liveStanding(doc: PolicyDocument, at: Date) {
+  return doc.standing.filter((r) => Date.parse(r.expiresAt) > at.getTime());
+}
