@@ -42,7 +42,7 @@ export function historySection(ctx, base, onChanged) {
             el('thead', {}, el('tr', {}, ['Setting', 'Before', 'After'].map((h) => el('th', { scope: 'col' }, h)))),
             el('tbody', {}, diff.map((d) => el('tr', {}, el('th', { scope: 'row' }, d.path), el('td', { class: 'before' }, shown(d.before)), el('td', { class: 'after' }, shown(d.after))))),
           )
-        : el('p', { class: 'muted' }, v.kind === 'initial' ? 'The first version: the defaults and what the organization had set.' : 'No setting changed.'),
+        : el('p', { class: 'muted' }, v.number === 0 ? 'The defaults every organization starts with.' : 'No setting changed.'),
       ctx.hasRole('admin') && v.number !== currentNumber
         ? el(
             'form',
@@ -60,6 +60,8 @@ export function historySection(ctx, base, onChanged) {
     try {
       const { versions } = await get(`${base}/versions`);
       replace(error);
+      // Version 0 is not stored: it is the defaults, which an admin may roll back to like any version.
+      if (!versions.some((v) => v.number === 0)) versions.push({ number: 0, kind: 'defaults', createdBy: null, createdAt: null, reason: '' });
       replace(
         list,
         versions.map((v) => {
@@ -67,13 +69,19 @@ export function historySection(ctx, base, onChanged) {
           const details = el(
             'details',
             { class: 'version card', 'data-version': v.number },
-            el('summary', {}, `Version ${v.number}${v.number === currentNumber ? ' (in force)' : ''} — ${KIND[v.kind] ?? v.kind} by ${v.createdBy ?? 'Gatehouse'} `, time(v.createdAt), v.reason ? [': ', el('q', {}, v.reason)] : null),
+            el(
+              'summary',
+              {},
+              `Version ${v.number}${v.number === currentNumber ? ' (in force)' : ''} — `,
+              v.number === 0 ? 'the defaults' : [`${KIND[v.kind] ?? v.kind} by ${v.createdBy ?? 'Gatehouse'} `, time(v.createdAt), v.reason ? [': ', el('q', {}, v.reason)] : null],
+            ),
             body,
           );
           let read = false;
           details.addEventListener('toggle', () => {
             if (!details.open || read) return;
             read = true;
+            if (v.number === 0) return diffOf(v, body, [], currentNumber);
             get(`${base}/versions/${v.number}`).then(
               (full) => diffOf(v, body, full.diff ?? [], currentNumber),
               (err) => ((read = false), replace(body, el('p', { role: 'alert', class: 'error' }, err.message))),

@@ -1,17 +1,18 @@
 // Standing approvals in force: an approver's "allow this exact action on these devices for N days", each a rule of
 // the policy version that granted it. Listed with who granted it, until when, how often it let a call through and
-// its version; an admin revokes one at once, with a reason (which makes a new policy version).
+// its version; an admin or an approver revokes one at once, with a reason (which makes a new policy version).
 import { api, get } from '../lib/api.js';
 import { el, replace, time } from '../lib/dom.js';
 
 export function standingSection(ctx, base, onChanged) {
+  const mayRevoke = ctx.hasRole('admin') || ctx.hasRole('approver');
   const rows = el('tbody');
   const empty = el('p', { class: 'muted' }, 'No standing approval is in force.');
   const error = el('p', { role: 'alert', class: 'error' });
   const table = el(
     'table',
     { class: 'standing' },
-    el('thead', {}, el('tr', {}, ['Allows', 'On devices', 'Granted by', 'Expires', 'Calls let through', 'Version', ctx.hasRole('admin') ? 'Revoke' : null].filter(Boolean).map((h) => el('th', { scope: 'col' }, h)))),
+    el('thead', {}, el('tr', {}, ['Allows', 'On devices', 'Granted by', 'Expires', 'Calls let through', 'Version', mayRevoke ? 'Revoke' : null].filter(Boolean).map((h) => el('th', { scope: 'col' }, h)))),
     rows,
   );
   const node = el('section', { 'aria-labelledby': 'standing-h' }, el('h2', { id: 'standing-h' }, 'Standing approvals'), error, empty, table);
@@ -59,12 +60,12 @@ export function standingSection(ctx, base, onChanged) {
             'tr',
             { 'data-standing': s.id },
             el('td', {}, el('strong', {}, s.action ? `${s.tool}:${s.action}` : s.tool), el('pre', { class: 'params' }, JSON.stringify(s.params ?? {}, null, 1))),
-            el('td', {}, s.devices.map((d) => d.name).join(', ')),
+            el('td', {}, deviceNames(s)),
             el('td', {}, s.author ?? '—', ' ', time(s.createdAt)),
             el('td', {}, time(s.expiresAt)),
             el('td', {}, String(s.uses)),
             el('td', {}, String(s.version)),
-            ctx.hasRole('admin') ? el('td', {}, revokeForm(s)) : null,
+            mayRevoke ? el('td', {}, revokeForm(s)) : null,
           ),
         ),
       );
@@ -76,4 +77,6 @@ export function standingSection(ctx, base, onChanged) {
   return { node, refresh, stop: () => (stopped = true) };
 }
 
-const what = (s) => `${s.action ? `${s.tool}:${s.action}` : s.tool} on ${s.devices.map((d) => d.name).join(', ')}`;
+/** A device gone from the fleet keeps its id. */
+const deviceNames = (s) => s.devices.map((d) => d.name ?? d.id).join(', ');
+const what = (s) => `${s.action ? `${s.tool}:${s.action}` : s.tool} on ${deviceNames(s)}`;

@@ -34,9 +34,10 @@ export function whatIfResult(w) {
       'ul',
       { class: 'whatif-summary' },
       el('li', {}, `${w.callsConsidered} recorded call(s) in ${w.sessionsConsidered} session(s) replayed, from `, el('time', { datetime: w.window.from }, new Date(w.window.from).toLocaleDateString()), ' to ', el('time', { datetime: w.window.to }, new Date(w.window.to).toLocaleDateString()), '.'),
-      el('li', { 'data-summary': 'changed' }, `${w.changed.length} call(s) would be decided otherwise: ${stricter} stricter, ${looser} looser.`),
+      w.callsSkipped ? el('li', {}, `${w.callsSkipped} call(s) could not be replayed (recorded before the policy's inputs were kept, or denied before the policy looked at them).`) : null,
+      el('li', { 'data-summary': 'changed' }, `${w.changedTotal ?? w.changed.length} call(s) would be decided otherwise: ${stricter} stricter, ${looser} looser${w.changedTotal > w.changed.length ? ` among the ${w.changed.length} listed` : ''}.`),
       el('li', { 'data-summary': 'approvals' }, `Approvals: ${a.added} more, ${a.removed} fewer.`),
-      el('li', {}, `Approver time: ${duration(t.addedSeconds)} more, ${duration(t.removedSeconds)} less (a decision takes ${duration(t.medianDecisionSeconds)} at the median).`),
+      el('li', {}, `Approver time: ${duration(t.addedSeconds)} more, ${duration(t.removedSeconds)} less${t.medianDecisionSeconds === null || t.medianDecisionSeconds === undefined ? '' : ` (a decision takes ${duration(t.medianDecisionSeconds)} at the median)`}.`),
       el('li', { 'data-summary': 'standing' }, `Standing approvals saved ${w.standingApprovalsSaved} approval(s) in this window.`),
     ),
     a.perApprover?.length

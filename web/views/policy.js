@@ -34,7 +34,7 @@ export function policyView(main, ctx) {
       draft = null;
       render();
       standing.refresh();
-      history.refresh(policy.version?.number);
+      history.refresh(policy.version.number);
     } catch (err) {
       replace(error, err.message);
     }
@@ -44,8 +44,11 @@ export function policyView(main, ctx) {
     const v = policy.version;
     replace(
       current,
-      el('h2', { id: 'version-h' }, v ? `Version ${v.number}` : 'Current policy'),
-      v ? el('p', {}, 'Adopted by ', v.createdBy ?? 'Gatehouse', ' ', time(v.createdAt), v.reason ? [': ', el('q', {}, v.reason)] : null) : null,
+      el('h2', { id: 'version-h' }, `Version ${v.number}`),
+      // Version 0 is no saved version: the defaults every organization starts with.
+      v.number === 0
+        ? el('p', {}, 'The defaults: nobody has changed this organization\'s policy yet.')
+        : el('p', {}, 'Adopted by ', v.createdBy ?? 'Gatehouse', ' ', time(v.createdAt), v.reason ? [': ', el('q', {}, v.reason)] : null),
       admin ? null : el('p', { class: 'note' }, 'Only an admin of this organization changes the policy.'),
     );
     replace(

@@ -4,20 +4,18 @@
 // the approval itself, not from anything this form sends but the number of days.
 import { el, replace } from '../lib/dom.js';
 
-/** Input keys that pick devices: the rule names the devices instead. */
-const DEVICE_KEYS = new Set(['device_id', 'device_ids', 'target', 'targets']);
-
-/** The exact action of a call: tool, action (where the tool has actions), the remaining parameters. */
+/**
+ * The exact action of a call, as the server makes the rule of it: the tool, its action (for a tool whose actions
+ * have tiers), the call's whole input as parameters (a later call must equal it, byte for byte, with the same
+ * devices: the rule is the call's digest).
+ */
 export function exactAction(approval) {
   const input = approval.input && typeof approval.input === 'object' ? approval.input : {};
-  const action = typeof input.action === 'string' ? input.action : null;
-  const params = Object.fromEntries(Object.entries(input).filter(([k]) => !DEVICE_KEYS.has(k) && !(k === 'action' && action)));
-  return { tool: approval.tool, action, params };
+  return { tool: approval.tool, action: typeof input.action === 'string' ? input.action : null, params: input };
 }
 
-export function standingOffer(approval, devices, n) {
-  const what = approval.standing ?? exactAction(approval);
-  const names = what.devices ? what.devices.map((d) => d.name ?? d) : devices;
+export function standingOffer(approval, names, n) {
+  const what = exactAction(approval);
   const check = el('input', { type: 'checkbox', id: `standing-${n}`, class: 'inline' });
   const days = el('input', { type: 'number', id: `standing-days-${n}`, min: 1, max: 30, step: 1, value: 7, class: 'num', disabled: true });
   const until = el('span');
