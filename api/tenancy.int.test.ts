@@ -131,7 +131,7 @@ describe('cross-tenant matrix over /openapi.json', () => {
     const bodies: Record<string, unknown> = {
       'POST /v1/sessions/{id}/messages': { text: 'hello' },
       'POST /v1/approvals/{id}/decision': { decision: 'reject', reason: 'no' },
-      'PUT /v1/orgs/{id}/policy': { overrides: [] },
+      'PUT /v1/orgs/{id}/policy': { overrides: [], reason: 'probe' },
       'PUT /v1/orgs/{id}/budget': { dailyUsd: 1, monthlyUsd: 10 },
       'PUT /v1/orgs/{id}/scripts/{name}': { description: 'x', interpreter: 'bash', body: 'echo planted' },
       'PUT /v1/orgs/{id}/slack': { teamId: 'T0001', channelId: 'C0001' },

@@ -13,6 +13,7 @@ export async function raiseLimitsAsAdmin(sys: TestSystem, calls: number): Promis
     key: admin,
     body: {
       overrides: [],
+      reason: 'bench: limits above the load',
       rateLimits: { userMessagesPerMinute: Math.min(10_000, perUser), orgMessagesPerHour: Math.min(1_000_000, perUser * 10), toolCallsPerUser: { manage_service: perUser, get_device_info: perUser, list_devices: perUser } },
     },
   });

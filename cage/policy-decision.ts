@@ -44,11 +44,12 @@ export function decideUnder(doc: Pick<PolicyDocument, 'overrides' | 'standing'>,
 
 /**
  * The standing approval that lets this exact call through: T3 only (never T4, whatever the rule says), the same
- * digest (tool, input, devices) and devices, unexpired at `at`; never after flagged content or with an argument
+ * digest (tool, input, devices) and devices, made before `at` and unexpired then; never after flagged content or with an argument
  * from a tool's output (a human approves those each time).
  */
 export function standingFor(rules: StandingRule[], q: DecisionInputs, tier: Tier, at: Date): StandingRule | undefined {
   if (tier !== Tier.T3 || q.tainted || q.provenance) return undefined;
   const devices = q.devices.join(',');
-  return rules.find((r) => r.tool === q.tool && r.digest === q.digest && [...r.devices].sort().join(',') === devices && Date.parse(r.expiresAt) > at.getTime());
+  const t = at.getTime();
+  return rules.find((r) => r.tool === q.tool && r.digest === q.digest && [...r.devices].sort().join(',') === devices && Date.parse(r.createdAt) <= t && Date.parse(r.expiresAt) > t);
 }

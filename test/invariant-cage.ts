@@ -101,7 +101,7 @@ export async function startCage(opts: { simulated: number }): Promise<Cage> {
     await linkOwnSlackAccount(sys, slack, SIGNING_SECRET, { teamId: team, slackUserId: people[name].slackId }, people[name]);
   }
   // Short approval windows: an approval nobody decides expires (a rejection) within the run.
-  await must('policy', sys.request('PUT', `/v1/orgs/${acme.slug}/policy`, { key: adminKey, body: { overrides: [], approvalTtlSeconds: { t3: 20, t4: 20 } } }));
+  await must('policy', sys.request('PUT', `/v1/orgs/${acme.slug}/policy`, { key: adminKey, body: { overrides: [], approvalTtlSeconds: { t3: 20, t4: 20 }, reason: 'invariant run' } }));
 
   // The warehouse is a connected endpoint like the others, moved to the second site. An enrolled device with no
   // agent behind it held every command sent to it until the command's TTL (10 minutes, as it would for a user: a

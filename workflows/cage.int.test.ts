@@ -124,7 +124,7 @@ it('refuses a T4 approval without the typed phrase, and from the requester; acce
 });
 
 it('treats an expired approval as a rejection', async () => {
-  await sys.request('PUT', `/v1/orgs/${sys.seed.orgs.acme.slug}/policy`, { key: admin, body: { overrides: [], approvalTtlSeconds: { t3: 2, t4: 2 } } });
+  await sys.request('PUT', `/v1/orgs/${sys.seed.orgs.acme.slug}/policy`, { key: admin, body: { overrides: [], approvalTtlSeconds: { t3: 2, t4: 2 }, reason: 'expire approvals quickly' } });
   try {
     const sessionId = await sys.startSession(tech);
     const turnId = await sys.send(sessionId, tech, tool('install_updates', { device_ids: [pc(5)] }));
@@ -134,7 +134,7 @@ it('treats an expired approval as a rejection', async () => {
     expect(session.breaker).toEqual({ streak: 1, tripped: false });
     expect(await commandsOf(sessionId)).toHaveLength(0);
   } finally {
-    await sys.request('PUT', `/v1/orgs/${sys.seed.orgs.acme.slug}/policy`, { key: admin, body: { overrides: [], approvalTtlSeconds: { t3: 1800, t4: 900 } } });
+    await sys.request('PUT', `/v1/orgs/${sys.seed.orgs.acme.slug}/policy`, { key: admin, body: { overrides: [], approvalTtlSeconds: { t3: 1800, t4: 900 }, reason: 'back to the defaults' } });
   }
 });
 

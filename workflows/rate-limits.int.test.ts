@@ -68,8 +68,8 @@ it("raises a user's limits through the org's policy, as its admin would, audited
   const admin = sys.keyOf('admin');
   const policy = `/v1/orgs/${sys.seed.orgs.acme.slug}/policy`;
   const raised = { userMessagesPerMinute: 5, orgMessagesPerHour: null, toolCallsPerUser: { network_discovery: 3 } };
-  expect((await sys.request('PUT', policy, { key: tech, body: { overrides: [], rateLimits: raised } })).status).toBe(404);
-  expect((await sys.request('PUT', policy, { key: admin, body: { overrides: [], rateLimits: raised } })).status).toBe(200);
+  expect((await sys.request('PUT', policy, { key: tech, body: { overrides: [], rateLimits: raised, reason: 'raise limits' } })).status).toBe(404);
+  expect((await sys.request('PUT', policy, { key: admin, body: { overrides: [], rateLimits: raised, reason: 'raise limits' } })).status).toBe(200);
   expect((await sys.request('GET', policy, { key: admin })).body.rateLimits).toMatchObject({
     userMessagesPerMinute: 5,
     orgMessagesPerHour: 14,
@@ -88,9 +88,9 @@ it("raises a user's limits through the org's policy, as its admin would, audited
   expect(turns.map((t) => t.status)).toEqual(['answered', 'answered', 'answered', 'answered']);
 
   const back = { userMessagesPerMinute: null, orgMessagesPerHour: null, toolCallsPerUser: {} };
-  expect((await sys.request('PUT', policy, { key: admin, body: { overrides: [], rateLimits: back } })).status).toBe(200);
+  expect((await sys.request('PUT', policy, { key: admin, body: { overrides: [], rateLimits: back, reason: 'limits back' } })).status).toBe(200);
   expect((await sys.request('GET', policy, { key: admin })).body.rateLimits).toMatchObject({ userMessagesPerMinute: 3, toolCallsPerUser: { network_discovery: { max: 2 } } });
-  expect((await sys.request('PUT', policy, { key: admin, body: { overrides: [], rateLimits: { ...back, toolCallsPerUser: { wipe_everything: 9 } } } })).status).toBe(400);
+  expect((await sys.request('PUT', policy, { key: admin, body: { overrides: [], rateLimits: { ...back, toolCallsPerUser: { wipe_everything: 9 } }, reason: 'bad tool' } })).status).toBe(400);
 });
 
 describe('the agent gateway', () => {

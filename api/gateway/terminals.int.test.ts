@@ -68,15 +68,20 @@ describe('opening a terminal', () => {
   it("takes its tier from the org's policy, never below T3", async () => {
     const admin = sys.keyOf('admin');
     const policy = `/v1/orgs/${sys.seed.orgs.acme.slug}/policy`;
-    expect((await sys.request('PUT', policy, { key: admin, body: { overrides: [{ tool: 'open_terminal', tier: 1 }] } })).status).toBe(400);
-    expect((await sys.request('PUT', policy, { key: admin, body: { overrides: [{ tool: 'open_terminal', tier: 3 }] } })).status).toBe(200);
+    expect((await sys.request('PUT', policy, { key: admin, body: { overrides: [{ tool: 'open_terminal', tier: 1 }], reason: 'too low' } })).status).toBe(400);
+    // Lowering below the default (T4) needs a partner admin's allowance for the org.
+    const partner = await sys.createUser(['admin']);
+    await sys.prisma.user.update({ where: { id: partner.userId }, data: { partnerAdmin: true } });
+    expect((await sys.request('PUT', `${policy}/lowering`, { key: partner.key, body: { allowed: true, reason: 'terminals at T3 for this org' } })).status).toBe(200);
+    expect((await sys.request('PUT', policy, { key: admin, body: { overrides: [{ tool: 'open_terminal', tier: 3 }], reason: 'terminals at T3' } })).status).toBe(200);
     try {
       const id = await askForTerminal(sys, technician(), simulatedId);
       const approval = await approvalOfTerminal(sys, id);
       expect(approval).toMatchObject({ tier: 3, confirmationPhrase: null });
       expect(await sys.prisma.auditEvent.count({ where: { orgId: sys.seed.orgs.acme.id, action: 'policy.lowered' } })).toBeGreaterThan(0);
     } finally {
-      await sys.request('PUT', policy, { key: admin, body: { overrides: [] } });
+      await sys.request('PUT', policy, { key: admin, body: { overrides: [], reason: 'back to the defaults' } });
+      await sys.request('PUT', `${policy}/lowering`, { key: partner.key, body: { allowed: false, reason: 'done' } });
     }
   });
 

@@ -211,7 +211,7 @@ it('rejects through the link', async () => {
 
 it('reminds the approvers once half the time has passed, and refuses the link once the approval expired', async () => {
   const admin = sys.keyOf('admin');
-  expect((await sys.request('PUT', `/v1/orgs/${sys.seed.orgs.acme.slug}/policy`, { key: admin, body: { overrides: [], approvalTtlSeconds: { t3: 6, t4: 6 } } })).status).toBe(200);
+  expect((await sys.request('PUT', `/v1/orgs/${sys.seed.orgs.acme.slug}/policy`, { key: admin, body: { overrides: [], approvalTtlSeconds: { t3: 6, t4: 6 }, reason: 'short approvals for the test' } })).status).toBe(200);
   const sessionId = await sys.startSession(tech);
   const turnId = await sys.send(sessionId, tech, toolCall('manage_service', { device_id: pc(2), service: 'W32Time', action: 'restart' }));
   const approval = await sys.waitForApproval(sessionId);

@@ -74,7 +74,7 @@ describe('the kill switch', () => {
 });
 
 describe('the policy PUT', () => {
-  const put = (overrides: unknown[]) => sys.request('PUT', `/v1/orgs/${sys.seed.orgs.acme.slug}/policy`, { key: sys.keyOf('admin'), body: { overrides } });
+  const put = (overrides: unknown[]) => sys.request('PUT', `/v1/orgs/${sys.seed.orgs.acme.slug}/policy`, { key: sys.keyOf('admin'), body: { overrides, reason: 'test' } });
   afterAll(async () => {
     expect((await put([])).status).toBe(200);
   });

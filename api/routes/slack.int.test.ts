@@ -351,7 +351,7 @@ describe('linking a Slack account', () => {
 
 // Last: it shortens the org's approval expiry to seconds.
 it('reminds in the thread at half time, and shows the expiry once the workflow recorded it', async () => {
-  expect((await sys.request('PUT', `/v1/orgs/${sys.seed.orgs.acme.slug}/policy`, { key: sys.keyOf('admin'), body: { overrides: [], approvalTtlSeconds: { t3: 6, t4: 6 } } })).status).toBe(200);
+  expect((await sys.request('PUT', `/v1/orgs/${sys.seed.orgs.acme.slug}/policy`, { key: sys.keyOf('admin'), body: { overrides: [], approvalTtlSeconds: { t3: 6, t4: 6 }, reason: 'short approvals for the test' } })).status).toBe(200);
   const sessionId = await sys.startSession(tech);
   const turnId = await sys.send(sessionId, tech, toolCall('manage_service', { device_id: pc(2), service: 'W32Time', action: 'restart' }));
   const approval = await sys.waitForApproval(sessionId);

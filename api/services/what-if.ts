@@ -1,9 +1,171 @@
-/** The what-if of a proposed policy over the org's recorded tool calls (docs/policy.md). */
+/**
+ * The what-if of a proposed policy (docs/policy.md): every tool call the org recorded in a window is decided again
+ * under the proposal by the function live authorization decides with (cage/policy-decision.ts decideUnder), from
+ * the inputs recorded with the call, and the answer lists the calls whose outcome or tier would change, the
+ * approvals that would have been added or removed (per approver, per day), the approvers' time that is at the
+ * median decision time of the window, and how many approvals a proposed standing approval would have saved.
+ * Calls recorded without their policy inputs (before versions, or denied before the policy looked at them: rate
+ * limits, unknown devices, invalid input) and upstream MCP tools (tiers assigned per tool, not in the document) are
+ * counted as skipped. Nothing is written.
+ */
+import canonicalize from 'canonicalize';
+import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import type { WhatIfAnswer } from '../../common/api-answers';
-import { AppError, AppErrorCode } from '../../lib/app-error';
+import type { PolicyDocument, StandingRule } from '../../common/policy-document';
+import { Tier } from '../../common/tier';
+import { decideUnder, type DecisionInputs, type PolicyVerdict } from '../../cage/policy-decision';
+import { currentPolicy } from '../../lib/policy-store';
+import { findOrgFor, Role } from '../http/access';
 import type { Caller } from './caller';
+import { checkPolicyInput } from './orgs';
 
-export async function whatIf(_caller: Caller, _orgRef: string, _policy: unknown, _windowDays: number): Promise<z.input<typeof WhatIfAnswer>> {
-  throw new AppError(AppErrorCode.BadRequest, 'not yet');
+type Outcome = 'allowed' | 'approval' | 'denied';
+
+export interface ProposedPolicy {
+  overrides: { tool: string; action: string; tier: number }[];
+  standing?: { tool: string; params?: unknown; devices: string[] }[];
+}
+
+/** A recorded call as the what-if reads it. */
+export interface RecordedCall {
+  id: string;
+  sessionId: string;
+  createdAt: Date;
+  toolName: string;
+  decision: string;
+  tier: number | null;
+  input: unknown;
+  policyInputs: unknown;
+  standingRuleId: string | null;
+}
+
+const LISTED = 500;
+
+/** How a call was decided, as recorded: a standing-approved T3 call ran without anyone being asked. */
+function recordedOutcome(c: RecordedCall): { outcome: Outcome; tier: number | null } {
+  if (c.decision === 'deny') return { outcome: 'denied', tier: null };
+  if (c.decision === 'approve' && !c.standingRuleId) return { outcome: 'approval', tier: c.tier };
+  return { outcome: 'allowed', tier: c.tier };
+}
+
+function outcomeOf(v: PolicyVerdict): { outcome: Outcome; tier: number | null } {
+  if (!v.ok) return { outcome: 'denied', tier: null };
+  return { outcome: v.tier >= Tier.T3 && !v.standing ? 'approval' : 'allowed', tier: v.tier };
+}
+
+const callKey = (tool: string, input: unknown, devices: string[]) => `${tool}\u0000${canonicalize(input ?? null) ?? ''}\u0000${[...devices].sort().join(',')}`;
+
+/** Decides `calls` again under `doc` (the pure part, shared by the route and the bench). */
+export function redecide(doc: Pick<PolicyDocument, 'overrides' | 'standing'>, calls: RecordedCall[], proposedRuleIds: Set<string>) {
+  const results: { call: RecordedCall; inputs: DecisionInputs; before: ReturnType<typeof recordedOutcome>; after: ReturnType<typeof outcomeOf>; savedByProposal: boolean }[] = [];
+  let skipped = 0;
+  for (const call of calls) {
+    const inputs = call.policyInputs as DecisionInputs | null;
+    if (!inputs || typeof inputs !== 'object' || typeof inputs.tool !== 'string' || !Array.isArray(inputs.devices)) {
+      skipped++;
+      continue;
+    }
+    const verdict = decideUnder(doc, inputs, call.createdAt);
+    const before = recordedOutcome(call);
+    const after = outcomeOf(verdict);
+    const savedByProposal = verdict.ok && verdict.standing !== undefined && proposedRuleIds.has(verdict.standing.id) && before.outcome === 'approval';
+    results.push({ call, inputs, before, after, savedByProposal });
+  }
+  return { results, skipped };
+}
+
+export async function whatIf({ deps, principal }: Caller, orgRef: string, proposal: ProposedPolicy, windowDays: number): Promise<z.input<typeof WhatIfAnswer>> {
+  const org = await findOrgFor(deps, principal, orgRef, [Role.Admin, Role.Auditor]);
+  checkPolicyInput({ overrides: proposal.overrides }, 'body.policy');
+  const to = new Date();
+  const from = new Date(to.getTime() - windowDays * 86_400_000);
+  const current = await currentPolicy(deps.prisma, org.id);
+  const calls: RecordedCall[] = await deps.prisma.toolInvocation.findMany({
+    where: { orgId: org.id, createdAt: { gte: from, lte: to } },
+    select: { id: true, sessionId: true, createdAt: true, toolName: true, decision: true, tier: true, input: true, policyInputs: true, standingRuleId: true },
+    orderBy: { createdAt: 'asc' },
+  });
+
+  // A proposed standing approval is the exact call it names: it gets the digest that call was recorded with.
+  const proposedRules: StandingRule[] = [];
+  if (proposal.standing?.length) {
+    const digests = new Map<string, string>();
+    for (const c of calls) {
+      const inputs = c.policyInputs as DecisionInputs | null;
+      if (inputs?.digest && Array.isArray(inputs.devices)) digests.set(callKey(c.toolName, c.input, inputs.devices), inputs.digest);
+    }
+    for (const p of proposal.standing) {
+      const digest = digests.get(callKey(p.tool, p.params, p.devices));
+      // A proposal matching no recorded call would have saved nothing: it has no digest to match.
+      if (!digest) continue;
+      proposedRules.push({ id: randomUUID(), tool: p.tool, action: null, params: p.params ?? null, devices: [...p.devices].sort(), digest, author: principal.userId, approvalId: 'what-if', createdAt: from.toISOString(), expiresAt: new Date(to.getTime() + 1).toISOString() });
+    }
+  }
+  const doc = { overrides: proposal.overrides.map((o) => ({ tool: o.tool, action: o.action, tier: o.tier })), standing: [...current.document.standing, ...proposedRules] };
+  const { results, skipped } = redecide(doc, calls, new Set(proposedRules.map((r) => r.id)));
+
+  const changed = results.filter((r) => r.before.outcome !== r.after.outcome || r.before.tier !== r.after.tier);
+  const added = changed.filter((r) => r.after.outcome === 'approval' && r.before.outcome !== 'approval');
+  const removed = changed.filter((r) => r.before.outcome === 'approval' && r.after.outcome !== 'approval');
+
+  // Who decided the approvals that would be removed; an added one has no approver yet.
+  const approvals = await deps.prisma.approval.findMany({
+    where: { orgId: org.id, createdAt: { gte: from, lte: to } },
+    select: { invocationId: true, decidedBy: true, decidedAt: true, createdAt: true, channel: true },
+  });
+  const byInvocation = new Map(approvals.map((a) => [a.invocationId, a]));
+  const users = await deps.prisma.user.findMany({ where: { id: { in: [...new Set(approvals.map((a) => a.decidedBy).filter((x): x is string => x !== null))] } }, select: { id: true, email: true } });
+  const email = new Map(users.map((u) => [u.id, u.email]));
+  const perApprover = new Map<string, { added: number; removed: number }>();
+  const perDay = new Map<string, { added: number; removed: number }>();
+  const bump = (m: Map<string, { added: number; removed: number }>, k: string, f: 'added' | 'removed') => {
+    const e = m.get(k) ?? { added: 0, removed: 0 };
+    e[f]++;
+    m.set(k, e);
+  };
+  for (const r of added) {
+    bump(perApprover, '(any approver)', 'added');
+    bump(perDay, r.call.createdAt.toISOString().slice(0, 10), 'added');
+  }
+  for (const r of removed) {
+    const a = byInvocation.get(r.call.id);
+    bump(perApprover, a?.decidedBy ? (email.get(a.decidedBy) ?? a.decidedBy) : '(undecided)', 'removed');
+    bump(perDay, r.call.createdAt.toISOString().slice(0, 10), 'removed');
+  }
+  const times = approvals
+    .filter((a) => a.decidedAt && a.channel !== 'standing')
+    .map((a) => (a.decidedAt!.getTime() - a.createdAt.getTime()) / 1000)
+    .sort((a, b) => a - b);
+  const median = times.length ? (times.length % 2 ? times[(times.length - 1) / 2]! : (times[times.length / 2 - 1]! + times[times.length / 2]!) / 2) : null;
+
+  const listed = changed.slice(0, LISTED);
+  const deviceIds = [...new Set(listed.flatMap((r) => r.inputs.devices))];
+  const devices = deviceIds.length ? await deps.prisma.device.findMany({ where: { orgId: org.id, id: { in: deviceIds } }, select: { id: true, name: true } }) : [];
+  const names = new Map(devices.map((d) => [d.id, d.name]));
+  return {
+    window: { from: from.toISOString(), to: to.toISOString() },
+    callsConsidered: results.length,
+    sessionsConsidered: new Set(results.map((r) => r.call.sessionId)).size,
+    callsSkipped: skipped,
+    changed: listed.map((r) => ({
+      toolCallId: r.call.id,
+      sessionId: r.call.sessionId,
+      at: r.call.createdAt.toISOString(),
+      tool: r.call.toolName,
+      action: r.inputs.action,
+      devices: r.inputs.devices.map((d) => names.get(d) ?? d),
+      before: r.before,
+      after: r.after,
+    })),
+    changedTotal: changed.length,
+    approvals: {
+      added: added.length,
+      removed: removed.length,
+      perApprover: [...perApprover].map(([approver, n]) => ({ approver, ...n })),
+      perDay: [...perDay].sort(([a], [b]) => a.localeCompare(b)).map(([day, n]) => ({ day, ...n })),
+    },
+    approverTime: { medianDecisionSeconds: median, addedSeconds: median === null ? 0 : added.length * median, removedSeconds: median === null ? 0 : removed.length * median },
+    standingApprovalsSaved: results.filter((r) => r.savedByProposal).length,
+  };
 }
