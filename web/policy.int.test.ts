@@ -20,7 +20,11 @@ let tech: string;
 let approverKey: string;
 const pageErrors: string[] = [];
 const shots = path.resolve(__dirname, '..', 'data', 'test-screenshots');
-const shot = (page: Page, name: string) => page.screenshot({ path: path.join(shots, `policy-${name}.png`), fullPage: true });
+/**
+ * The visible part of the page: a full-page screenshot resizes the page for a moment, and a click right after it
+ * (scrolled to the bottom) can land while the page is still shifting.
+ */
+const shot = (page: Page, name: string) => page.screenshot({ path: path.join(shots, `policy-${name}.png`) });
 const person = (role: 'approver' | 'admin') => sys.seed.credentials.find((c) => c.role === role && c.org === sys.seed.orgs.acme.slug)!;
 const pcName = (n: number) => `${sys.seed.orgs.acme.slug.toUpperCase()}-PC-${String(n).padStart(2, '0')}`;
 const pc = (n: number) => sys.simulated.get(pcName(n))!;
@@ -98,7 +102,8 @@ it('raises manage_service:restart to T4 after a what-if that lists the recorded 
   expect(await whatIf.locator('[data-summary="changed"]').innerText()).toBe('2 call(s) would be decided otherwise: 2 stricter, 0 looser.');
   const changed = whatIf.locator('table.whatif-changed tbody tr');
   expect(await changed.count()).toBe(2);
-  for (const row of await changed.all()) expect(await row.innerText()).toMatch(/manage_service:restart\s+ACME-PC-0[12][\s\S]*T3 needs an approval\s+T4 needs an approval/i);
+  const devicesOf = new RegExp(`manage_service:restart\\s+(${pcName(1)}|${pcName(2)})\\s+T3 needs an approval\\s+T4 needs an approval\\s+Timeline of session`);
+  for (const row of await changed.all()) expect(await row.innerText()).toMatch(devicesOf);
   const links = await whatIf.getByRole('link', { name: /^Timeline of session / }).evaluateAll((as) => as.map((a) => a.getAttribute('href')));
   expect(new Set(links)).toEqual(new Set(older.map((id) => `#/sessions/${id}/timeline`)));
   await shot(admin, 'what-if');
@@ -154,7 +159,8 @@ it('raises manage_service:restart to T4 after a what-if that lists the recorded 
 
 it('approves a T3 call as a standing approval of that exact action on that device; the same call then runs unasked, another device still asks; the admin revokes it', async () => {
   const first = await serviceCall(4, 'Dnscache', 'stop');
-  expect((await sys.waitForApproval(first.sessionId)).tier).toBe(3);
+  const firstApproval = await sys.waitForApproval(first.sessionId);
+  expect(firstApproval.tier).toBe(3);
   const t4 = await sys.startSession(tech);
   await sys.send(t4, tech, toolCall('restart_device', { device_id: pc(4) }));
   expect((await sys.waitForApproval(t4)).tier).toBe(4);
@@ -173,17 +179,27 @@ it('approves a T3 call as a standing approval of that exact action on that devic
   await offer.getByLabel('Approve and allow this exact action on these devices for a number of days').check();
   await offer.getByLabel('Days (1 to 30)').fill('3');
   // Exactly what it will allow: the tool, the action, the other parameters, the device by name.
-  expect(await offer.locator('dl.standing-what').innerText()).toMatch(new RegExp(`Tool\\s+manage_service\\s+Action\\s+stop\\s+Parameters\\s+\\{"service":"Dnscache"\\}\\s+Devices\\s+${pcName(4)}\\s+For\\s+3 day\\(s\\)`));
-  await shot(approver, 'standing-offer');
+  const allows = await offer.locator('dl.standing-what').innerText();
+  expect(allows).toMatch(new RegExp(`^Tool\\s+manage_service\\s+Action\\s+stop\\s+Parameters\\s+(\\{.+\\})\\s+Devices\\s+${pcName(4)}\\s+For\\s+3 day\\(s\\)`));
+  expect(JSON.parse(/Parameters\s+(\{.+\})/.exec(allows)![1]!)).toEqual({ device_id: pc(4), service: 'Dnscache', action: 'stop' });
   await card.getByRole('button', { name: 'Approve' }).click();
   await card.getByText('Approved, and allowed for 3 day(s): see the Policy page.').waitFor();
+  await shot(approver, 'standing-granted');
   await sys.waitForTurn(first.sessionId, tech, first.turnId, 60_000);
 
   // The same exact call runs without asking; on another device it still asks.
   const same = await serviceCall(4, 'Dnscache', 'stop');
   const ran = await sys.waitForTurn(same.sessionId, tech, same.turnId, 60_000);
   expect(ran.steps.at(-1)).toMatchObject({ tool: 'manage_service', status: 'succeeded' });
-  expect(await sys.prisma.approval.count({ where: { sessionId: same.sessionId } })).toBe(0);
+  // Nobody was asked: its approval was given by the rule, and the session's timeline names the rule.
+  const ruleId = (await sys.request('GET', `/v1/approvals/${firstApproval.id}`, { key: approverKey })).body.standingRuleId as string;
+  expect(ruleId).toMatch(/^[0-9a-f-]{36}$/);
+  expect(await sys.prisma.approval.findMany({ where: { sessionId: same.sessionId }, select: { status: true, channel: true, standingRuleId: true } })).toEqual([{ status: 'approved', channel: 'standing', standingRuleId: ruleId }]);
+  await approver.goto(`${sys.url}/#/sessions/${same.sessionId}/timeline`);
+  const toolRow = approver.locator('table.timeline tr.tool');
+  await toolRow.first().waitFor({ timeout: 30_000 });
+  expect(await toolRow.first().innerText()).toMatch(new RegExp(`tool manage_service\\(.*"service":"Dnscache".*\\): allowed \\(T3\\) by standing approval ${ruleId}`));
+  await shot(approver, 'standing-timeline');
   const other = await serviceCall(3, 'Dnscache', 'stop');
   expect((await sys.waitForApproval(other.sessionId)).tier).toBe(3);
 

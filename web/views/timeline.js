@@ -35,7 +35,7 @@ export function timelineView(main, _ctx, [sessionId]) {
                 el('td', {}, el('time', { datetime: e.time }, new Date(e.time).toLocaleTimeString())),
                 el('td', {}, e.kind),
                 el('td', {}, e.text),
-                el('td', { class: 'policy-version' }, e.policyVersion ? `version ${e.policyVersion}` : ''),
+                el('td', { class: 'policy-version' }, typeof e.policyVersion === 'number' ? `version ${e.policyVersion}` : ''),
               ),
             ),
           ),
