@@ -63,7 +63,7 @@ async function globexFixtures() {
 
 /** A digest of everything globex holds (audit events aside: probes add to them on purpose). */
 async function globexDigest(): Promise<string> {
-  const tables = ['Organization', 'Site', 'DeviceGroup', 'Device', 'CopilotSession', 'ToolInvocation', 'Approval', 'Script', 'EnrollmentKey', 'RoleBinding', 'PolicyOverride', 'OrgBudget', 'SlackChannel', 'DeviceCommand', 'TerminalSession', 'TerminalRecording'];
+  const tables = ['Organization', 'Site', 'DeviceGroup', 'Device', 'CopilotSession', 'ToolInvocation', 'Approval', 'Script', 'EnrollmentKey', 'RoleBinding', 'PolicyVersion', 'OrgBudget', 'SlackChannel', 'DeviceCommand', 'TerminalSession', 'TerminalRecording'];
   const parts = [await orgRowsDigest(sys.prisma, tables, [globex().id])];
   const users = await sys.prisma.$queryRawUnsafe<{ d: string | null }[]>(`SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) AS d FROM "User" t`);
   const keys = await sys.prisma.$queryRawUnsafe<{ d: string | null }[]>(`SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) AS d FROM (SELECT id, "revokedAt" FROM "ApiKey") t`);
@@ -132,6 +132,10 @@ describe('cross-tenant matrix over /openapi.json', () => {
       'POST /v1/sessions/{id}/messages': { text: 'hello' },
       'POST /v1/approvals/{id}/decision': { decision: 'reject', reason: 'no' },
       'PUT /v1/orgs/{id}/policy': { overrides: [], reason: 'probe' },
+      'POST /v1/orgs/{id}/policy/rollback': { toVersion: 0, reason: 'probe' },
+      'POST /v1/orgs/{id}/policy/what-if': { policy: { overrides: [] } },
+      'DELETE /v1/orgs/{id}/policy/standing-approvals/{sid}': { reason: 'probe' },
+      'PUT /v1/orgs/{id}/policy/lowering': { allowed: true, reason: 'probe' },
       'PUT /v1/orgs/{id}/budget': { dailyUsd: 1, monthlyUsd: 10 },
       'PUT /v1/orgs/{id}/scripts/{name}': { description: 'x', interpreter: 'bash', body: 'echo planted' },
       'PUT /v1/orgs/{id}/slack': { teamId: 'T0001', channelId: 'C0001' },
@@ -151,6 +155,8 @@ describe('cross-tenant matrix over /openapi.json', () => {
       'POST /v1/terminals/{id}/revoke': { reason: 'a probe' },
     };
 
+    // A standing approval's id: globex has none, so any id is as unknown there as here.
+    const STANDING_ID = crypto.randomUUID();
     const openapi = (await sys.request('GET', '/openapi.json')).body as { paths: Record<string, Record<string, { security: unknown[]; requestBody?: unknown }>> };
     const before = await globexDigest();
     const auditBefore = (await sys.prisma.auditEvent.aggregate({ where: { orgId: globex().id }, _max: { seq: true } }))._max.seq ?? 0;
@@ -169,7 +175,7 @@ describe('cross-tenant matrix over /openapi.json', () => {
           throw new Error(`the matrix has no body for ${key}: add one`);
         }
         for (const id of ids) {
-          const fill = (value: string) => template.replace('{id}', value).replace('{name}', 'fx-script').replace('{tool}', 'fx_tool');
+          const fill = (value: string) => template.replace('{id}', value).replace('{name}', 'fx-script').replace('{tool}', 'fx_tool').replace('{n}', '1').replace('{sid}', STANDING_ID);
           // An unknown id of the same shape: every UUID in it replaced by a fresh one (a slug by an unused slug).
           const unknownId = UUID.test(id) ? id.replace(new RegExp(UUID, 'g'), () => crypto.randomUUID()) : `no-such-${crypto.randomUUID().slice(0, 8)}`;
           const unknown = await sys.request(method.toUpperCase(), fill(unknownId), { key: caller.key, body });

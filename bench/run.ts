@@ -11,6 +11,7 @@ import { runAgentMemoryBench } from './agent-memory';
 import { runInvariantsBench } from './invariants';
 import { runTerminalBench } from './terminal';
 import { runMcpBench } from './mcp';
+import { runWhatIfBench } from './what-if';
 
 interface BenchOptions {
   /** agent-memory: the counts of connected agents to measure at, e.g. "1000,5000". */
@@ -32,6 +33,7 @@ const BENCHES: Record<string, (n: number, opts: BenchOptions) => Promise<void>> 
   replay: runReplayBench,
   fanout: runFanoutBench,
   mcp: runMcpBench,
+  'what-if': (n) => runWhatIfBench(n === 200 ? 1000 : n),
   'agent-memory': (_n, opts) => runAgentMemoryBench(opts),
   terminal: (n) => runTerminalBench(n === 200 ? 300 : n),
   invariants: (_n, opts) => runInvariantsBench({ runs: opts.runs ? Number(opts.runs) : undefined, minutes: opts.minutes ? Number(opts.minutes) : undefined, seed: opts.seed ? Number(opts.seed) : undefined }),

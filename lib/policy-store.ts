@@ -4,10 +4,10 @@
  * is kept per org and version number, so live authorization reads one small row (the latest number) per call and
  * parses a document once; a new version has a new number, which is the invalidation, on every node at once. A
  * stored document that does not parse throws: every caller denies (fail closed), never runs with half a policy.
+ * Versions are written by the api only (api/services/policy.ts appendVersion).
  */
 import type { Prisma } from '@prisma/client';
-import { audit } from '../audit/log';
-import { DEFAULT_DOCUMENT, diffDocuments, normalizeDocument, PolicyDocument, type PolicyVersionKind } from '../common/policy-document';
+import { DEFAULT_DOCUMENT, PolicyDocument, type PolicyVersionKind } from '../common/policy-document';
 import type { PrismaClient } from './prisma';
 
 type Db = PrismaClient | Prisma.TransactionClient;
@@ -56,41 +56,6 @@ export async function policyVersion(db: Db, orgId: string, number: number): Prom
   const row = await db.policyVersion.findUnique({ where: { orgId_number: { orgId, number } } });
   if (!row) return null;
   return { number, document: parseStored(orgId, number, row.document), kind: row.kind as PolicyVersionKind, reason: row.reason, createdBy: row.createdBy, createdAt: row.createdAt };
-}
-
-export interface NewVersion {
-  orgId: string;
-  /** The org's slug, for the audit event's target. */
-  target: string;
-  document: PolicyDocument;
-  kind: PolicyVersionKind;
-  reason: string;
-  createdBy: string | null;
-  /** What the audit event adds (lowered tiers, raised limits, the standing approval). */
-  data?: Record<string, unknown>;
-  /** The audit action; policy.version_created by default. */
-  action?: 'policy.updated' | 'policy.lowered' | 'policy.limits_raised' | 'policy.rolled_back' | 'policy.standing_created' | 'policy.standing_revoked';
-}
-
-/**
- * Appends a version after the current one, inside the caller's transaction, with its audit event (the diff in the
- * org's hash chain). Two writers at once: the second's number is taken and its transaction fails (409 upstream).
- */
-export async function appendVersion(tx: Prisma.TransactionClient, v: NewVersion): Promise<{ number: number; previous: number }> {
-  const head = await currentPolicy(tx, v.orgId);
-  const document = normalizeDocument(v.document);
-  const number = head.number + 1;
-  await tx.policyVersion.create({ data: { orgId: v.orgId, number, document: document as unknown as Prisma.InputJsonValue, kind: v.kind, reason: v.reason, createdBy: v.createdBy } });
-  const diff = diffDocuments(head.document, document);
-  await audit(tx, {
-    orgId: v.orgId,
-    actorType: v.createdBy ? 'user' : 'system',
-    actorId: v.createdBy,
-    action: v.action ?? 'policy.updated',
-    target: v.target,
-    data: { version: number, previous: head.number, kind: v.kind, reason: v.reason, diff, ...(v.data ?? {}) },
-  });
-  return { number, previous: head.number };
 }
 
 /** The standing rules of a document that still let calls through at `at`. */

@@ -10,8 +10,8 @@ import { TERMINAL_ACTION, TERMINAL_MIN_TIER } from '../../common/terminal-protoc
 import { copilotPausedSignal } from '../../workflows/definitions';
 import { policyActions } from '../../cage/policy';
 import type { PolicyDocument } from '../../common/policy-document';
-import { currentPolicy, appendVersion } from '../../lib/policy-store';
-import { assertMayLower, currentVersionView } from './policy';
+import { currentPolicy } from '../../lib/policy-store';
+import { appendVersion, assertMayLower, currentVersionView } from './policy';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { audit } from '../../audit/log';
 import { usageOf } from '../../lib/budget';

@@ -6,17 +6,54 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Approval } from '@prisma/client';
-import { DEFAULT_DOCUMENT, diffDocuments, type PolicyDocument, type StandingRule } from '../../common/policy-document';
+import type { Prisma } from '@prisma/client';
+import { DEFAULT_DOCUMENT, diffDocuments, normalizeDocument, type PolicyDocument, type PolicyVersionKind, type StandingRule } from '../../common/policy-document';
 import { Tier } from '../../common/tools';
 import { lowersDefault } from '../../cage/policy';
 import { AppError, AppErrorCode } from '../../lib/app-error';
-import { appendVersion, currentPolicy, liveStanding, policyVersion } from '../../lib/policy-store';
+import { currentPolicy, liveStanding, policyVersion } from '../../lib/policy-store';
 import { audit } from '../../audit/log';
 import { findOrgFor, Role } from '../http/access';
 import type { ApiDeps } from '../deps';
 import type { Caller } from './caller';
 
 type Org = Awaited<ReturnType<typeof findOrgFor>>;
+
+export interface NewVersion {
+  orgId: string;
+  /** The org's slug, for the audit event's target. */
+  target: string;
+  document: PolicyDocument;
+  kind: PolicyVersionKind;
+  reason: string;
+  createdBy: string | null;
+  /** What the audit event adds (lowered tiers, raised limits, the standing approval). */
+  data?: Record<string, unknown>;
+  /** The audit action; policy.version_created by default. */
+  action?: 'policy.updated' | 'policy.lowered' | 'policy.limits_raised' | 'policy.rolled_back' | 'policy.standing_created' | 'policy.standing_revoked';
+}
+
+/**
+ * Appends a version after the current one, inside the caller's transaction, with its audit event (the diff in the
+ * org's hash chain). Two writers at once: the second's number is taken and its transaction fails (409 upstream).
+ */
+export async function appendVersion(tx: Prisma.TransactionClient, v: NewVersion): Promise<{ number: number; previous: number }> {
+  const head = await currentPolicy(tx, v.orgId);
+  const document = normalizeDocument(v.document);
+  const number = head.number + 1;
+  await tx.policyVersion.create({ data: { orgId: v.orgId, number, document: document as unknown as Prisma.InputJsonValue, kind: v.kind, reason: v.reason, createdBy: v.createdBy } });
+  const diff = diffDocuments(head.document, document);
+  await audit(tx, {
+    orgId: v.orgId,
+    actorType: v.createdBy ? 'user' : 'system',
+    actorId: v.createdBy,
+    action: v.action ?? 'policy.updated',
+    target: v.target,
+    data: { version: number, previous: head.number, kind: v.kind, reason: v.reason, diff, ...(v.data ?? {}) },
+  });
+  return { number, previous: head.number };
+}
+
 
 /** Emails of the given users (a user who is gone keeps its id). */
 async function emails(deps: ApiDeps, ids: (string | null)[]): Promise<Map<string, string>> {
@@ -177,14 +214,13 @@ export async function createStanding(
   return { rule, version: number };
 }
 
-/** A partner admin allows (or forbids again) the org's admins to lower tiers below the defaults; audited. */
+/**
+ * A partner admin allows (or forbids again) the org's admins to lower tiers below the defaults; audited. Like every
+ * route under an org, it answers 404 to anyone without a role there, partner admins included (docs/tenancy.md).
+ */
 export async function setLoweringAllowed({ deps, system, principal }: Caller, orgRef: string, allowed: boolean, reason: string) {
-  if (!principal.partnerAdmin) {
-    await findOrgFor(deps, principal, orgRef);
-    throw new AppError(AppErrorCode.Forbidden, "only a partner admin can allow an organization's admins to lower tiers below the defaults");
-  }
-  const org = await system.organization.findFirst({ where: { partnerId: principal.partnerId, OR: [{ slug: orgRef }, ...(/^[0-9a-f-]{36}$/i.test(orgRef) ? [{ id: orgRef }] : [])] } });
-  if (!org) throw AppError.notFound('organization');
+  const org = await findOrgFor(deps, principal, orgRef);
+  if (!principal.partnerAdmin) throw new AppError(AppErrorCode.Forbidden, "only a partner admin can allow an organization's admins to lower tiers below the defaults");
   const saved = await system.organization.update({ where: { id: org.id }, data: allowed ? { policyLoweringAllowedBy: principal.userId, policyLoweringAllowedAt: new Date() } : { policyLoweringAllowedBy: null, policyLoweringAllowedAt: null } });
   await audit(system, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: 'policy.lowering_allowed', target: org.slug, data: { allowed, reason, before: org.policyLoweringAllowedAt !== null } });
   return saved;

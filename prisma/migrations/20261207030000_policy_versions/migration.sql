@@ -49,7 +49,7 @@ SELECT o."id", 1,
     'rateLimits', jsonb_build_object('userMessagesPerMinute', o."rateUserMessagesPerMinute", 'orgMessagesPerHour', o."rateOrgMessagesPerHour",
                                      'toolCallsPerUser', CASE WHEN jsonb_typeof(o."rateToolCalls") = 'object' THEN o."rateToolCalls" ELSE '{}'::jsonb END),
     'standing', '[]'::jsonb),
-  'initial', 'the policy as it was before versions'
+  'initial', 'the policy as it was before versions', NULL
 FROM "Organization" o;
 
 DROP TABLE "PolicyOverride";

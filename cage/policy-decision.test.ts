@@ -1,0 +1,53 @@
+import type { StandingRule } from '../common/policy-document';
+import { decideUnder, type DecisionInputs } from './policy-decision';
+
+const call: DecisionInputs = {
+  tool: 'manage_service',
+  action: 'restart',
+  service: 'Spooler',
+  targetCount: 1,
+  sessionDeviceCount: 1,
+  tainted: false,
+  provenance: null,
+  devices: ['d1'],
+  digest: 'a'.repeat(64),
+};
+const rule: StandingRule = {
+  id: '00000000-0000-4000-8000-000000000001',
+  tool: 'manage_service',
+  action: 'restart',
+  params: { device_id: 'd1', service: 'Spooler', action: 'restart' },
+  devices: ['d1'],
+  digest: 'a'.repeat(64),
+  author: 'u1',
+  approvalId: 'a1',
+  createdAt: '2026-12-01T00:00:00.000Z',
+  expiresAt: '2026-12-03T00:00:00.000Z',
+};
+const during = new Date('2026-12-02T00:00:00.000Z');
+const standingOf = (v: ReturnType<typeof decideUnder>) => (v.ok ? (v.standing?.id ?? null) : 'denied');
+
+describe('decideUnder', () => {
+  it('decides the tier as resolveTier does, with the document overrides', () => {
+    expect(decideUnder({ overrides: [], standing: [] }, call, during)).toMatchObject({ ok: true, tier: 3 });
+    expect(decideUnder({ overrides: [{ tool: 'manage_service', action: 'restart', tier: 4 }], standing: [] }, call, during)).toMatchObject({ ok: true, tier: 4 });
+  });
+
+  it('lets the exact T3 call through a standing approval while it is in force, and nothing else', () => {
+    const doc = { overrides: [], standing: [rule] };
+    expect(standingOf(decideUnder(doc, call, during))).toBe(rule.id);
+    expect(standingOf(decideUnder(doc, call, new Date('2026-12-03T00:00:00.000Z')))).toBeNull();
+    expect(standingOf(decideUnder(doc, call, new Date('2026-11-30T00:00:00.000Z')))).toBeNull();
+    expect(standingOf(decideUnder(doc, { ...call, digest: 'b'.repeat(64) }, during))).toBeNull();
+    expect(standingOf(decideUnder(doc, { ...call, devices: ['d2'] }, during))).toBeNull();
+    expect(standingOf(decideUnder(doc, { ...call, tainted: true }, during))).toBeNull();
+    expect(standingOf(decideUnder(doc, { ...call, provenance: 'service from device output' }, during))).toBeNull();
+  });
+
+  it('never lets a T4 call through a standing approval', () => {
+    const doc = { overrides: [{ tool: 'manage_service', action: 'restart', tier: 4 }], standing: [rule] };
+    expect(decideUnder(doc, call, during)).toMatchObject({ ok: true, tier: 4 });
+    expect(standingOf(decideUnder(doc, call, during))).toBeNull();
+    expect(standingOf(decideUnder({ overrides: [], standing: [rule] }, { ...call, service: 'sshd' }, during))).toBeNull();
+  });
+});

@@ -1,0 +1,229 @@
+/**
+ * The versioned policy end to end (docs/policy.md), with real Temporal, PostgreSQL and simulated agents: every change
+ * a version with its diff in the audit chain, rollback, raising a tier applies to the next call while an older
+ * session's timeline keeps the version it ran under, lowering only with the partner admin's allowance, the what-if
+ * over recorded calls (identical verdicts under the policy in force), standing approvals and the tenant fence.
+ */
+import { verifyOrgChain } from '../audit/chain';
+import { startTestSystem, waitUntil, type TestSystem } from '../test/harness';
+
+let sys: TestSystem;
+let tech: string;
+let approver: string;
+let admin: string;
+let orgId: string;
+let policyPath: string;
+const pc = (n: number) => sys.simulated.get(`${sys.seed.orgs.acme.slug.toUpperCase()}-PC-${String(n).padStart(2, '0')}`)!;
+const restart = (n: number, service = 'Spooler') => `/tool manage_service ${JSON.stringify({ device_id: pc(n), service, action: 'restart' })}`;
+const decide = (id: string, key: string, body: Record<string, unknown>) => sys.request('POST', `/v1/approvals/${id}/decision`, { key, body });
+const toolStep = (session: any, turnId: string) => session.turns.find((t: { turnId: string }) => t.turnId === turnId).steps.find((s: { kind: string }) => s.kind === 'tool');
+const put = (body: Record<string, unknown>, key = admin) => sys.request('PUT', policyPath, { key, body });
+const raiseRestart = { overrides: [{ tool: 'manage_service', action: 'restart', tier: 4 }] };
+
+beforeAll(async () => {
+  sys = await startTestSystem({ simulated: 6, env: { RATE_USER_MESSAGES_PER_MINUTE: '1000', RATE_ORG_MESSAGES_PER_HOUR: '100000' } });
+  tech = sys.keyOf('technician');
+  approver = sys.keyOf('approver');
+  admin = sys.keyOf('admin');
+  orgId = sys.seed.orgs.acme.id;
+  policyPath = `/v1/orgs/${sys.seed.orgs.acme.slug}/policy`;
+});
+afterAll(async () => {
+  await sys?.stop();
+});
+
+/** Asks for a T3 restart on pc(n) and approves it (optionally as a standing approval); returns the session. */
+async function approvedRestart(n: number, standing?: { days: number }) {
+  const sessionId = await sys.startSession(tech);
+  const turnId = await sys.send(sessionId, tech, restart(n));
+  const approval = await sys.waitForApproval(sessionId);
+  expect(approval.tier).toBe(3);
+  const res = await decide(approval.id, approver, { decision: 'approve', digest: approval.digest, ...(standing ? { standing } : {}) });
+  expect(res.status).toBe(200);
+  const session = await sys.waitForTurn(sessionId, tech, turnId);
+  expect(toolStep(session, turnId)).toMatchObject({ tier: 3, status: 'succeeded' });
+  return { sessionId, turnId, approval, decided: res.body };
+}
+
+async function timelineText(sessionId: string): Promise<string[]> {
+  const res = await sys.request('GET', `/v1/sessions/${sessionId}/timeline`, { key: admin });
+  expect(res.status).toBe(200);
+  // The authorization entries ("tool <name>(…): …"), not the results.
+  return res.body.entries.filter((e: { kind: string; text: string }) => e.kind === 'tool' && !e.text.startsWith('tool result')).map((e: { text: string }) => e.text);
+}
+
+describe('versions', () => {
+  it('refuses a change without a reason with a 400 naming it', async () => {
+    const res = await put({ overrides: [] });
+    expect(res.status).toBe(400);
+    expect(res.body.error.message).toMatch(/reason/);
+  });
+
+  it('keeps every change as a version with its author, reason and diff, rolls back as a new version, all in the audit chain', async () => {
+    const before = (await sys.request('GET', policyPath, { key: admin })).body.version.number;
+    const saved = await put({ overrides: [{ tool: 'restart_device', tier: 4 }], reason: 'reboots need two people' });
+    expect(saved.status).toBe(200);
+    expect(saved.body.version).toBe(before + 1);
+    const got = (await sys.request('GET', policyPath, { key: admin })).body;
+    expect(got.version).toMatchObject({ number: before + 1, reason: 'reboots need two people', createdBy: expect.stringContaining('@') });
+
+    const one = await sys.request('GET', `${policyPath}/versions/${before + 1}`, { key: admin });
+    expect(one.body).toMatchObject({ kind: 'edit', diff: [{ path: 'overrides.restart_device:*', before: null, after: 4 }] });
+
+    const back = await sys.request('POST', `${policyPath}/rollback`, { key: admin, body: { toVersion: before, reason: 'undo' } });
+    expect(back.status).toBe(200);
+    expect(back.body.version).toBe(before + 2);
+    const list = (await sys.request('GET', `${policyPath}/versions`, { key: admin })).body.versions;
+    expect(list.slice(0, 2)).toEqual([
+      expect.objectContaining({ number: before + 2, kind: 'rollback', reason: 'undo' }),
+      expect.objectContaining({ number: before + 1, kind: 'edit', reason: 'reboots need two people' }),
+    ]);
+    const undone = await sys.request('GET', `${policyPath}/versions/${before + 2}`, { key: admin });
+    expect(undone.body.diff).toEqual([{ path: 'overrides.restart_device:*', before: 4, after: null }]);
+
+    const events = await sys.prisma.auditEvent.findMany({ where: { orgId, action: { in: ['policy.updated', 'policy.rolled_back'] } }, orderBy: { seq: 'asc' } });
+    expect(events.map((e) => (e.data as { version: number }).version)).toEqual(expect.arrayContaining([before + 1, before + 2]));
+    expect((await verifyOrgChain(sys.prisma, orgId)).broken).toBeNull();
+  });
+
+  it('lets an org admin only raise tiers; lowering needs the partner admin allowance and is audited', async () => {
+    const lower = { overrides: [{ tool: 'manage_service', action: 'stop', tier: 2 }], reason: 'stops are routine here' };
+    const refused = await put(lower);
+    expect(refused.status).toBe(403);
+    expect(refused.body.error.message).toMatch(/partner admin/);
+    expect(await sys.prisma.auditEvent.count({ where: { orgId, action: 'policy.lowering_refused' } })).toBe(1);
+
+    // An org admin cannot grant themselves the allowance.
+    const orgAdmin = await sys.createUser(['admin']);
+    expect((await sys.request('PUT', `${policyPath}/lowering`, { key: orgAdmin.key, body: { allowed: true, reason: 'please' } })).status).toBe(403);
+    const partner = await sys.createUser(['admin']);
+    await sys.prisma.user.update({ where: { id: partner.userId }, data: { partnerAdmin: true } });
+    expect((await sys.request('PUT', `${policyPath}/lowering`, { key: partner.key, body: { allowed: true, reason: 'this org runs its own lab' } })).status).toBe(200);
+    expect((await sys.request('GET', policyPath, { key: admin })).body.loweringAllowed).toBe(true);
+
+    const allowed = await put(lower);
+    expect(allowed.status).toBe(200);
+    const event = await sys.prisma.auditEvent.findFirst({ where: { orgId, action: 'policy.lowered' }, orderBy: { seq: 'desc' } });
+    expect(event?.data).toMatchObject({ version: allowed.body.version, lowered: [{ tool: 'manage_service', action: 'stop', tier: 2 }] });
+
+    expect((await sys.request('PUT', `${policyPath}/lowering`, { key: partner.key, body: { allowed: false, reason: 'lab is over' } })).status).toBe(200);
+    expect((await put({ overrides: [], reason: 'back to the defaults' })).status).toBe(200);
+  });
+});
+
+describe('raising manage_service:restart to T4', () => {
+  let older: Awaited<ReturnType<typeof approvedRestart>>;
+  let olderVersion: number;
+
+  it('what-if under the policy in force re-decides every recorded call to its recorded verdict', async () => {
+    older = await approvedRestart(2);
+    olderVersion = (await sys.request('GET', policyPath, { key: admin })).body.version.number;
+    const res = await sys.request('POST', `${policyPath}/what-if`, { key: admin, body: { policy: { overrides: [] } } });
+    expect(res.status).toBe(200);
+    expect(res.body.callsConsidered).toBeGreaterThan(0);
+    expect(res.body.changed).toEqual([]);
+    expect(res.body.approvals).toMatchObject({ added: 0, removed: 0 });
+  });
+
+  it('what-if of the raise lists the recorded restart as T3 approval → T4 approval', async () => {
+    const res = await sys.request('POST', `${policyPath}/what-if`, { key: admin, body: { policy: raiseRestart, windowDays: 7 } });
+    expect(res.status).toBe(200);
+    const invocation = await sys.prisma.approval.findUniqueOrThrow({ where: { id: older.approval.id } });
+    expect(res.body.changed).toEqual([
+      expect.objectContaining({
+        toolCallId: invocation.invocationId,
+        sessionId: older.sessionId,
+        tool: 'manage_service',
+        action: 'restart',
+        devices: [`${sys.seed.orgs.acme.slug.toUpperCase()}-PC-02`],
+        before: { outcome: 'approval', tier: 3 },
+        after: { outcome: 'approval', tier: 4 },
+      }),
+    ]);
+    // Still one approval each: the tier changes, not whether a human is asked.
+    expect(res.body.approvals).toMatchObject({ added: 0, removed: 0 });
+  });
+
+  it('adopted, the next restart needs T4 while the older session still shows the version it ran under', async () => {
+    const saved = await put({ ...raiseRestart, reason: 'restarts during business hours hurt' });
+    expect(saved.status).toBe(200);
+    const sessionId = await sys.startSession(tech);
+    await sys.send(sessionId, tech, restart(3));
+    const approval = await sys.waitForApproval(sessionId);
+    expect(approval.tier).toBe(4);
+    const row = await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } });
+    expect(row.policyVersion).toBe(saved.body.version);
+    // A T4 call is never a standing approval.
+    const standing = await decide(approval.id, approver, { decision: 'approve', digest: approval.digest, confirmation: approval.confirmationPhrase, standing: { days: 1 } });
+    expect(standing.status).toBe(400);
+    expect(standing.body.error.message).toMatch(/T4/);
+    expect((await decide(approval.id, approver, { decision: 'reject', reason: 'not today' })).status).toBe(200);
+
+    await waitUntil(async () => (await timelineText(sessionId)).some((t) => t.includes(`under policy v${saved.body.version}`)), 'the new call to show its version');
+    const old = await timelineText(older.sessionId);
+    expect(old).toEqual([expect.stringMatching(new RegExp(`needs approval \\(T3\\) under policy v${olderVersion}$`))]);
+    const inv = await sys.prisma.toolInvocation.findUniqueOrThrow({ where: { id: row.invocationId } });
+    expect(inv.policyVersion).toBe(saved.body.version);
+    expect((await put({ overrides: [], reason: 'restarts back to T3' })).status).toBe(200);
+  });
+});
+
+describe('standing approvals', () => {
+  let rule: { id: string };
+
+  it('approving a T3 call as standing lets that exact call through, audited with the rule', async () => {
+    const first = await approvedRestart(4, { days: 2 });
+    expect(first.decided.standingRuleId).toEqual(expect.any(String));
+    const list = (await sys.request('GET', `${policyPath}/standing-approvals`, { key: admin })).body.standing;
+    expect(list).toEqual([expect.objectContaining({ id: first.decided.standingRuleId, tool: 'manage_service', action: 'restart', author: expect.stringContaining('@'), uses: 0 })]);
+    rule = list[0];
+    expect(list[0].devices).toEqual([{ id: pc(4), name: `${sys.seed.orgs.acme.slug.toUpperCase()}-PC-04` }]);
+    expect((await sys.request('GET', `${policyPath}/versions`, { key: admin })).body.versions[0]).toMatchObject({ kind: 'standing-approval' });
+
+    // What-if shows the approval it saves for a proposed rule of the same call.
+    const whatIf = await sys.request('POST', `${policyPath}/what-if`, {
+      key: admin,
+      body: { policy: { overrides: [], standing: [{ tool: 'manage_service', params: { device_id: pc(2), service: 'Spooler', action: 'restart' }, devices: [pc(2)] }] } },
+    });
+    expect(whatIf.body.standingApprovalsSaved).toBeGreaterThanOrEqual(1);
+
+    const sessionId = await sys.startSession(tech);
+    const turnId = await sys.send(sessionId, tech, restart(4));
+    const session = await sys.waitForTurn(sessionId, tech, turnId);
+    expect(toolStep(session, turnId)).toMatchObject({ tier: 3, status: 'succeeded' });
+    const approvals = await sys.prisma.approval.findMany({ where: { sessionId } });
+    expect(approvals).toEqual([expect.objectContaining({ status: 'approved', channel: 'standing', standingRuleId: rule.id })]);
+    const event = await sys.prisma.auditEvent.findFirst({ where: { orgId, sessionId, action: 'tool.authorized' } });
+    expect(event?.data).toMatchObject({ tier: 3, standingApproval: { id: rule.id } });
+    expect((await timelineText(sessionId)).join('\n')).toContain(`by standing approval ${rule.id}`);
+    expect((await sys.request('GET', `${policyPath}/standing-approvals`, { key: admin })).body.standing[0].uses).toBe(1);
+  });
+
+  it('does not let a different device or parameter through', async () => {
+    for (const message of [restart(5), restart(4, 'W32Time')]) {
+      const sessionId = await sys.startSession(tech);
+      await sys.send(sessionId, tech, message);
+      const approval = await sys.waitForApproval(sessionId);
+      expect(approval.tier).toBe(3);
+      expect((await decide(approval.id, approver, { decision: 'reject', reason: 'not now' })).status).toBe(200);
+    }
+  });
+
+  it('is refused to another org (404) and revoked at once: the same call needs an approval again', async () => {
+    const other = sys.keyOf('admin', 'globex');
+    const path = `${policyPath}/standing-approvals/${rule.id}`;
+    expect((await sys.request('DELETE', path, { key: other, body: { reason: 'not mine' } })).status).toBe(404);
+    expect((await sys.request('GET', `${policyPath}/versions`, { key: other })).status).toBe(404);
+    expect((await sys.request('POST', `${policyPath}/what-if`, { key: other, body: { policy: { overrides: [] } } })).status).toBe(404);
+
+    const revoked = await sys.request('DELETE', path, { key: admin, body: { reason: 'the maintenance window is over' } });
+    expect(revoked.status).toBe(200);
+    expect((await sys.request('GET', `${policyPath}/standing-approvals`, { key: admin })).body.standing).toEqual([]);
+    expect(await sys.prisma.auditEvent.count({ where: { orgId, action: 'policy.standing_revoked', target: rule.id } })).toBe(1);
+    const sessionId = await sys.startSession(tech);
+    await sys.send(sessionId, tech, restart(4));
+    const approval = await sys.waitForApproval(sessionId);
+    expect(approval.tier).toBe(3);
+    expect((await decide(approval.id, approver, { decision: 'reject' })).status).toBe(200);
+  });
+});
