@@ -3,9 +3,10 @@
  * an org admin proposes raising manage_service:restart to T4, asks "What if?" and sees which recorded calls would
  * change (each linking to its session's timeline), adopts it with a reason; the next restart needs T4; an older
  * session's timeline still shows the version it ran under; the history shows the diff; a roll back restores it.
- * Then standing approvals: an approver approves a T3 call and allows that exact action on that device for some
- * days (never offered for T4); the same call then runs without asking, a different device still asks; the admin
- * sees it listed and revokes it, after which the call asks again.
+ * Then standing approvals: an approver (also an auditor) asks how many approvals allowing a T3 call would have
+ * saved, approves it and allows that exact action on that device for some days (never offered for T4); the same
+ * call then runs without asking and its timeline names the rule, a different device still asks; the admin sees it
+ * listed and revokes it, after which the call asks again.
  * Screenshots go to data/test-screenshots/policy-*.png.
  */
 import { mkdir } from 'node:fs/promises';
@@ -47,12 +48,12 @@ async function serviceCall(device: number, service: string, action: string) {
   return { sessionId, turnId };
 }
 
-/** A recorded, approved and run restart: what the what-if replays. */
-async function approvedRestart(device: number) {
-  const call = await serviceCall(device, 'Spooler', 'restart');
+/** A recorded, approved and run manage_service call: what the what-if replays. */
+async function approvedCall(device: number, service = 'Spooler', action = 'restart') {
+  const call = await serviceCall(device, service, action);
   const approval = await sys.waitForApproval(call.sessionId);
   expect(approval.tier).toBe(3);
-  const decided = await sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: approverKey, body: { decision: 'approve', digest: approval.digest, reason: 'printing is down' } });
+  const decided = await sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: approverKey, body: { decision: 'approve', digest: approval.digest, reason: 'the service is stuck' } });
   expect(decided.status).toBe(200);
   const session = await sys.waitForTurn(call.sessionId, tech, call.turnId, 60_000);
   expect(session.steps.at(-1)).toMatchObject({ tool: 'manage_service', status: 'succeeded' });
@@ -77,7 +78,7 @@ afterAll(async () => {
 });
 
 it('raises manage_service:restart to T4 after a what-if that lists the recorded calls it changes; the next restart needs T4; old timelines keep their version; the history shows the diff; a roll back restores it', async () => {
-  const older = [await approvedRestart(1), await approvedRestart(2)];
+  const older = [await approvedCall(1), await approvedCall(2)];
   // A status call (T1) is recorded too: raising restart does not change it.
   const status = await serviceCall(1, 'Spooler', 'status');
   await sys.waitForTurn(status.sessionId, tech, status.turnId, 60_000);
@@ -158,6 +159,10 @@ it('raises manage_service:restart to T4 after a what-if that lists the recorded 
 }, 300_000);
 
 it('approves a T3 call as a standing approval of that exact action on that device; the same call then runs unasked, another device still asks; the admin revokes it', async () => {
+  // The same exact call was approved once already; the approver is also an auditor, so may replay the org's calls.
+  await approvedCall(4, 'Dnscache', 'stop');
+  const approverUser = await sys.prisma.user.findUniqueOrThrow({ where: { email: person('approver').email } });
+  await sys.prisma.roleBinding.create({ data: { userId: approverUser.id, orgId: sys.seed.orgs.acme.id, role: 'auditor' } });
   const first = await serviceCall(4, 'Dnscache', 'stop');
   const firstApproval = await sys.waitForApproval(first.sessionId);
   expect(firstApproval.tier).toBe(3);
@@ -182,6 +187,9 @@ it('approves a T3 call as a standing approval of that exact action on that devic
   const allows = await offer.locator('dl.standing-what').innerText();
   expect(allows).toMatch(new RegExp(`^Tool\\s+manage_service\\s+Action\\s+stop\\s+Parameters\\s+(\\{.+\\})\\s+Devices\\s+${pcName(4)}\\s+For\\s+3 day\\(s\\)`));
   expect(JSON.parse(/Parameters\s+(\{.+\})/.exec(allows)![1]!)).toEqual({ device_id: pc(4), service: 'Dnscache', action: 'stop' });
+  // What it would have saved over the last 30 days: the earlier approval and this one.
+  await offer.getByRole('button', { name: 'How many approvals would it have saved?' }).click();
+  await offer.getByText('Over the last 30 days it would have saved 2 approval(s), this one included.').waitFor();
   await card.getByRole('button', { name: 'Approve' }).click();
   await card.getByText('Approved, and allowed for 3 day(s): see the Policy page.').waitFor();
   await shot(approver, 'standing-granted');
@@ -212,6 +220,7 @@ it('approves a T3 call as a standing approval of that exact action on that devic
   expect(await row.innerText()).toMatch(new RegExp(`manage_service:stop[\\s\\S]*Dnscache[\\s\\S]*${pcName(4)}\\s+${person('approver').email}[\\s\\S]*\\s1\\s+\\d+`));
   const granted = admin.locator('details.version', { hasText: 'standing approval granted' });
   expect(await granted.count()).toBe(1);
+  await row.first().scrollIntoViewIfNeeded();
   await shot(admin, 'standing-list');
   await row.getByLabel('Reason').fill('the DNS cache is fixed');
   await row.getByRole('button', { name: `Revoke the standing approval of manage_service:stop on ${pcName(4)}` }).click();

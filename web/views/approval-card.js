@@ -12,7 +12,7 @@ import { standingOffer } from './standing-offer.js';
 
 let formCount = 0;
 
-export function approvalCard(approval, { onDecided, showSession = true } = {}) {
+export function approvalCard(approval, { onDecided, showSession = true, canWhatIf = false } = {}) {
   const n = ++formCount;
   const t4 = approval.tier >= 4;
   const status = el('p', { role: 'status', class: 'decision-status' });
@@ -23,7 +23,7 @@ export function approvalCard(approval, { onDecided, showSession = true } = {}) {
     el('button', { type: 'submit', class: 'reject', value: 'reject' }, 'Reject'),
   ];
   const devices = (approval.targets ?? []).map((t) => t.name ?? t.id ?? String(t));
-  const standing = approval.tier === 3 ? standingOffer(approval, devices, n) : null;
+  const standing = approval.tier === 3 ? standingOffer(approval, devices, n, { canWhatIf }) : null;
 
   const decide = async (decision) => {
     if (decision === 'reject' && !reason.value.trim()) {

@@ -1,7 +1,9 @@
 // The standing-approval choice in a T3 approval card: "approve and allow this exact action on these devices for N
 // days". It shows exactly what it would allow — the tool, its action, the other parameters as the call has them and
 // the devices by name — because an approver must never grant more than they saw. The server builds the rule from
-// the approval itself, not from anything this form sends but the number of days.
+// the approval itself, not from anything this form sends but the number of days. Who may run a what-if (an org
+// admin or auditor) can first ask how many approvals this rule would have saved over the last 30 days.
+import { get, post } from '../lib/api.js';
 import { el, replace } from '../lib/dom.js';
 
 /**
@@ -14,8 +16,26 @@ export function exactAction(approval) {
   return { tool: approval.tool, action: typeof input.action === 'string' ? input.action : null, params: input };
 }
 
-export function standingOffer(approval, names, n) {
+/** How many of the org's recorded approvals of the last 30 days this exact call, allowed, would have saved. */
+async function savedBy(approval) {
+  const current = await get(`/v1/orgs/${approval.orgId}/policy`);
+  const devices = (approval.targets ?? []).map((t) => t.id ?? t);
+  const overrides = current.overrides.map(({ tool, action, tier }) => ({ tool, action, tier }));
+  return post(`/v1/orgs/${approval.orgId}/policy/what-if`, { policy: { overrides, standing: [{ tool: approval.tool, params: approval.input, devices }] }, windowDays: 30 });
+}
+
+export function standingOffer(approval, names, n, { canWhatIf = false } = {}) {
   const what = exactAction(approval);
+  const saved = el('p', { role: 'status', class: 'decision-status' });
+  const ask = async () => {
+    replace(saved, 'Replaying the last 30 days…');
+    try {
+      const w = await savedBy(approval);
+      replace(saved, `Over the last 30 days it would have saved ${w.standingApprovalsSaved} approval(s), this one included.`);
+    } catch (err) {
+      replace(saved, `No answer: ${err.message}`);
+    }
+  };
   const check = el('input', { type: 'checkbox', id: `standing-${n}`, class: 'inline' });
   const days = el('input', { type: 'number', id: `standing-days-${n}`, min: 1, max: 30, step: 1, value: 7, class: 'num', disabled: true });
   const until = el('span');
@@ -47,6 +67,8 @@ export function standingOffer(approval, names, n) {
       el('dt', {}, 'For'),
       el('dd', {}, until, ', then approvals are asked again. Any other action, parameter or device still asks.'),
     ),
+    canWhatIf ? el('div', { class: 'buttons' }, el('button', { type: 'button', onclick: ask }, 'How many approvals would it have saved?')) : null,
+    saved,
   );
   /** The days to allow, when chosen (and valid); null otherwise. */
   const chosen = () => {
