@@ -129,7 +129,8 @@ it('raises manage_service:restart to T4 after a what-if that lists the recorded 
   await adopted.locator('summary').click();
   const diff = adopted.locator('table.policy-diff tbody tr');
   await diff.first().waitFor();
-  expect(await diff.allInnerTexts()).toContainEqual(expect.stringMatching(/manage_service.*restart[\s\S]*4/));
+  expect(await diff.allInnerTexts()).toEqual(['Tier of manage_service:restart\tdefault\tT4']);
+  await adopted.scrollIntoViewIfNeeded();
   await shot(admin, 'history');
 
   // An older session's timeline still shows the version its restart was decided under; the new one, the new version.

@@ -8,6 +8,21 @@ const KIND = { initial: 'first version', edit: 'edit', rollback: 'roll back', 's
 
 const shown = (v) => (v === undefined || v === null ? '—' : typeof v === 'object' ? JSON.stringify(v) : String(v));
 
+/** One diff entry (a path into the document, before, after) in words: tiers as T1..T4, absent as the default. */
+function readable({ path, before, after }) {
+  const [head, ...rest] = path.split('.');
+  const key = rest.join('.');
+  const orDefault = (v, f) => (v === null || v === undefined ? 'default' : f(v));
+  if (head === 'overrides') return [`Tier of ${key.replace(/:\*$/, '')}`, orDefault(before, (t) => `T${t}`), orDefault(after, (t) => `T${t}`)];
+  if (head === 'approvalTtlSeconds') return [`${key.toUpperCase()} approval expires after`, `${shown(before)} s`, `${shown(after)} s`];
+  if (head === 'rateLimits') return [`Rate limit ${key}`, orDefault(before, String), orDefault(after, String)];
+  if (head === 'standing') {
+    const rule = (r) => (r ? `${r.action ? `${r.tool}:${r.action}` : r.tool} until ${new Date(r.expiresAt).toLocaleString()}` : 'none');
+    return ['Standing approval', rule(before), rule(after)];
+  }
+  return [path, shown(before), shown(after)];
+}
+
 export function historySection(ctx, base, onChanged) {
   const list = el('div', { class: 'versions' });
   const error = el('p', { role: 'alert', class: 'error' });
@@ -40,7 +55,14 @@ export function historySection(ctx, base, onChanged) {
             { class: 'policy-diff' },
             el('caption', {}, `What version ${v.number} changed`),
             el('thead', {}, el('tr', {}, ['Setting', 'Before', 'After'].map((h) => el('th', { scope: 'col' }, h)))),
-            el('tbody', {}, diff.map((d) => el('tr', {}, el('th', { scope: 'row' }, d.path), el('td', { class: 'before' }, shown(d.before)), el('td', { class: 'after' }, shown(d.after))))),
+            el(
+              'tbody',
+              {},
+              diff.map((d) => {
+                const [what, before, after] = readable(d);
+                return el('tr', { 'data-path': d.path }, el('th', { scope: 'row' }, what), el('td', { class: 'before' }, before), el('td', { class: 'after' }, after));
+              }),
+            ),
           )
         : el('p', { class: 'muted' }, v.number === 0 ? 'The defaults every organization starts with.' : 'No setting changed.'),
       ctx.hasRole('admin') && v.number !== currentNumber
