@@ -212,6 +212,12 @@ it('approves a T3 call as a standing approval of that exact action on that devic
   const other = await serviceCall(3, 'Dnscache', 'stop');
   expect((await sys.waitForApproval(other.sessionId)).tier).toBe(3);
 
+  // An approver reads the policy and sees the rule, but does not edit the policy.
+  await approver.getByRole('link', { name: 'Policy' }).click();
+  await approver.locator(`table.standing tr[data-standing="${ruleId}"]`).waitFor();
+  await approver.getByText('Only an admin of this organization changes the policy.').waitFor();
+  expect(await approver.getByRole('button', { name: 'Edit the policy' }).count()).toBe(0);
+
   // The admin sees it on the Policy page (who, until when, how often used, its version) and revokes it.
   const admin = await signIn('admin');
   await admin.getByRole('link', { name: 'Policy' }).click();
