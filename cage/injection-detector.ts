@@ -11,7 +11,7 @@ import { normalize } from './normalize';
 import { RULES, prefilterSources, type Category } from './injection-rules';
 import { DECODED_MARGIN, MODEL_VERSION, SHORT_DECODED_MARGIN, leaning, modelFinding, modelScan, past, type SegmentScore } from './injection-model';
 
-export const DETECTOR_VERSION = `rules-5+${MODEL_VERSION}`;
+export const DETECTOR_VERSION = `rules-6+${MODEL_VERSION}`;
 export type Channel = 'direct' | 'indirect';
 
 export interface Span {
@@ -58,9 +58,20 @@ function printable(s: string): boolean {
     const c = s.charCodeAt(i);
     if ((c >= 32 && c < 127) || c === 10 || c === 13 || c === 9 || c >= 160) ok++;
   }
-  // Fixed-width on both sides of the space: an unbounded run here backtracks quadratically on long words.
-  return ok / s.length > 0.95 && /[a-z]{3}\s[a-z]{2}/i.test(s);
+  // Fixed-width on both sides of the space: an unbounded run here backtracks quadratically on long words. Scripts
+  // written without spaces (Chinese, Japanese) count as text from a few of their characters in a row.
+  return ok / s.length > 0.95 && (/[a-z]{3}\s[a-z]{2}/i.test(s) || /\p{L}{3}\s\p{L}{2}|[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]{4}/u.test(s));
 }
+
+/**
+ * A request in the words of a language the model does not read (it learned English n-grams): "please" and its
+ * kin at a sentence's start, and the polite imperative endings of Japanese and Korean. Only hidden text is asked
+ * this: a Chinese mail that says 请查收附件 ("please find attached") in the open is a person writing to a person,
+ * the same words base64-encoded in one piece are text someone chose to hide from whoever reads the mail.
+ */
+const FOREIGN_REQUEST =
+  /(?:^|[\s。！？.!?,，、"“「(（])(?:请|請|麻烦|麻煩|帮我|幫我|给我|給我|你能|您能|你可以|您可以|务必|務必)|(?:ください|下さい|てくれ|お願い|して欲しい|しなさい)|(?:주세요|하십시오|해줘|해 줘|하세요|십시오|바랍니다)|(?<!\p{L})(?:por favor|per favore|s'il (?:te|vous) pla[iî]t|bitte|пожалуйста|lütfen|proszę|alsjeblieft|prosím|vennligst|kérem|παρακαλώ)(?!\p{L})/iu;
+const readsAsForeignRequest = (decoded: string) => FOREIGN_REQUEST.test(decoded.slice(0, 4096));
 
 /**
  * The base64 runs in a match that may go on over line breaks: one run when it is wrapped the way MIME and PEM wrap
@@ -252,7 +263,8 @@ export function detect(input: string, channel: Channel = 'direct', depth = 0): D
     // piece is text someone chose to hide.
     // (Every run decodedRuns looks for, base64, hex or `%xx`, is one the model's scan reports: without one, none.)
     for (const { text: decoded, opaque, wrapped } of scan && !scan.encodedRun ? [] : decodedRuns(n.text)) {
-      if (detect(decoded, channel, 1).verdict === 'injection' || (opaque && !wrapped && modelFinding(normalize(decoded).text, channel, wordCount(decoded) <= SHORT_PAYLOAD_WORDS ? SHORT_DECODED_MARGIN : DECODED_MARGIN))) {
+      const hidden = opaque && !wrapped;
+      if (detect(decoded, channel, 1).verdict === 'injection' || (hidden && (modelFinding(normalize(decoded).text, channel, wordCount(decoded) <= SHORT_PAYLOAD_WORDS ? SHORT_DECODED_MARGIN : DECODED_MARGIN) || readsAsForeignRequest(decoded)))) {
         add(found, 'encoded_payload', 1, `decoded: ${decoded.slice(0, 120)}`);
       }
     }
