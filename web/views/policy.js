@@ -276,8 +276,26 @@ export function policyView(main, ctx) {
     );
   }
 
+  /**
+   * A slow poll: standing approvals are granted and used from other pages, and another admin may adopt a version.
+   * The page reloads only when the version changed and no draft is open (a reload would drop it and close the
+   * history's open diffs); otherwise it only refreshes the standing approvals' list.
+   */
+  async function poll() {
+    try {
+      const head = await get(base);
+      const moved = policy && head.version.number !== policy.version.number;
+      if (moved && !draft) return void (await load());
+      if (moved) replace(error, `Version ${head.version.number} was adopted by ${head.version.createdBy ?? 'Gatehouse'} meanwhile: this draft starts from version ${policy.version.number}. Discard it to see the new version.`);
+      standing.refresh();
+    } catch {
+      // The next poll tries again; load() reports errors.
+    }
+  }
   void load();
+  const timer = setInterval(poll, 15_000);
   return () => {
+    clearInterval(timer);
     standing.stop();
   };
 }
