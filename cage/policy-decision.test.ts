@@ -50,4 +50,10 @@ describe('decideUnder', () => {
     expect(standingOf(decideUnder(doc, call, during))).toBeNull();
     expect(standingOf(decideUnder({ overrides: [], standing: [rule] }, { ...call, service: 'sshd' }, during))).toBeNull();
   });
+
+  it("applies the document's blast-radius threshold", () => {
+    const many = { ...call, targetCount: 5, devices: ['d1', 'd2', 'd3', 'd4', 'd5'] };
+    expect(decideUnder({ overrides: [], standing: [] }, many, during)).toMatchObject({ ok: true, tier: 3 });
+    expect(decideUnder({ overrides: [], standing: [], blastRadiusThreshold: 3 }, many, during)).toMatchObject({ ok: true, tier: 4 });
+  });
 });

@@ -38,6 +38,8 @@ export interface PolicyQuery {
    */
   provenance?: string;
   overrides: PolicyOverride[];
+  /** The org's blast-radius threshold (its policy document); BLAST_RADIUS_THRESHOLD when absent. */
+  blastRadiusThreshold?: number;
 }
 
 export type PolicyDecision = { ok: true; tier: Tier; why: string[] } | { ok: false; reason: string };
@@ -87,13 +89,14 @@ export function resolveTier(q: PolicyQuery): PolicyDecision {
       tier = Tier.T4;
       why.push(`${q.service} is a critical service (remote access, the agent, or endpoint security): T4`);
     }
-    if ((tier === Tier.T2 || tier === Tier.T3) && q.targetCount > BLAST_RADIUS_THRESHOLD) {
+    const threshold = Number.isInteger(q.blastRadiusThreshold) && q.blastRadiusThreshold! >= 1 ? q.blastRadiusThreshold! : BLAST_RADIUS_THRESHOLD;
+    if ((tier === Tier.T2 || tier === Tier.T3) && q.targetCount > threshold) {
       tier = (tier + 1) as Tier;
-      why.push(`${q.targetCount} devices (more than ${BLAST_RADIUS_THRESHOLD}) raise it to T${tier}`);
+      why.push(`${q.targetCount} devices (more than ${threshold}) raise it to T${tier}`);
     }
-    if (tier === Tier.T2 && (q.sessionDeviceCount ?? 0) > BLAST_RADIUS_THRESHOLD) {
+    if (tier === Tier.T2 && (q.sessionDeviceCount ?? 0) > threshold) {
       tier = Tier.T3;
-      why.push(`with the devices this session changed without approval in the last ${BLAST_RADIUS_WINDOW_MINUTES} minutes, ${q.sessionDeviceCount} devices (more than ${BLAST_RADIUS_THRESHOLD}) raise it to T3`);
+      why.push(`with the devices this session changed without approval in the last ${BLAST_RADIUS_WINDOW_MINUTES} minutes, ${q.sessionDeviceCount} devices (more than ${threshold}) raise it to T3`);
     }
     if (q.tainted && tier < Tier.T3) {
       tier = Tier.T3;

@@ -221,6 +221,8 @@ export const PolicyAnswer = z.object({
   approvalTtlSeconds: z.object({ t3: z.number(), t4: z.number() }),
   /** The version in force (the highest number): every tool call and approval records the one it was decided under. */
   version: z.object({ number: z.number(), createdAt: Time, createdBy: z.string().nullable(), reason: z.string() }),
+  /** More than this many devices raises a T2/T3 call one tier (default 10). */
+  blastRadiusThreshold: z.number(),
   /** A partner admin allowed this org's admins to lower a tier below its default (PUT /v1/orgs/:id/policy/lowering). */
   loweringAllowed: z.boolean(),
   /** The limits in force: the org's own where its admins set one (`custom`), the defaults otherwise. */

@@ -6,12 +6,15 @@
  * a damaged one is a parse error (and live authorization denies), never a half-read policy.
  */
 import { z } from 'zod';
+import { BLAST_RADIUS_THRESHOLD } from './default-policy';
 
 export const TierValue = z.number().int().min(1).max(4);
 
 export const PolicyOverrideEntry = z.object({ tool: z.string().max(100), action: z.string().max(40).default('*'), tier: TierValue }).strict();
 
 export const ApprovalTtl = z.object({ t3: z.number().int().min(2).max(7 * 86_400), t4: z.number().int().min(2).max(7 * 86_400) }).strict();
+
+export const BlastRadiusThreshold = z.number().int().min(1).max(1000);
 
 /** The org's own rate limits; null (a tool not listed) is the default. */
 export const PolicyRateLimits = z
@@ -52,6 +55,8 @@ export const PolicyDocument = z
     overrides: z.array(PolicyOverrideEntry).max(100),
     approvalTtlSeconds: ApprovalTtl,
     rateLimits: PolicyRateLimits,
+    /** More than this many devices raises a T2/T3 call one tier (the default 10; above it needs the lowering allowance). */
+    blastRadiusThreshold: BlastRadiusThreshold.default(BLAST_RADIUS_THRESHOLD),
     standing: z.array(StandingRule).max(500),
   })
   .strict();
@@ -62,6 +67,7 @@ export const DEFAULT_DOCUMENT: PolicyDocument = Object.freeze({
   overrides: [],
   approvalTtlSeconds: { t3: 1800, t4: 900 },
   rateLimits: { userMessagesPerMinute: null, orgMessagesPerHour: null, toolCallsPerUser: {} },
+  blastRadiusThreshold: BLAST_RADIUS_THRESHOLD,
   standing: [],
 }) as PolicyDocument;
 
@@ -108,6 +114,7 @@ export function diffDocuments(before: PolicyDocument | null, after: PolicyDocume
   for (const tool of [...new Set([...Object.keys(oldCalls), ...Object.keys(newCalls)])].sort()) {
     if (oldCalls[tool] !== newCalls[tool]) out.push({ path: `rateLimits.toolCallsPerUser.${tool}`, before: oldCalls[tool] ?? null, after: newCalls[tool] ?? null });
   }
+  if (b.blastRadiusThreshold !== after.blastRadiusThreshold) out.push({ path: 'blastRadiusThreshold', before: b.blastRadiusThreshold, after: after.blastRadiusThreshold });
   const oldRules = new Map(b.standing.map((r) => [r.id, r]));
   const newRules = new Map(after.standing.map((r) => [r.id, r]));
   for (const id of [...new Set([...oldRules.keys(), ...newRules.keys()])]) {

@@ -92,6 +92,14 @@ describe('versions', () => {
     expect(refused.status).toBe(403);
     expect(refused.body.error.message).toMatch(/partner admin/);
     expect(await sys.prisma.auditEvent.count({ where: { orgId, action: 'policy.lowering_refused' } })).toBe(1);
+    // A blast-radius threshold above the default is a lowering too; below it, a raise any org admin may make.
+    const wider = await put({ overrides: [], blastRadiusThreshold: 50, reason: 'large fleets' });
+    expect(wider.status).toBe(403);
+    expect(wider.body.error.message).toMatch(/blast-radius threshold to 50/);
+    const narrower = await put({ overrides: [], blastRadiusThreshold: 5, reason: 'small offices' });
+    expect(narrower.status).toBe(200);
+    expect((await sys.request('GET', policyPath, { key: admin })).body.blastRadiusThreshold).toBe(5);
+    expect((await sys.request('GET', `${policyPath}/versions/${narrower.body.version}`, { key: admin })).body.diff).toEqual([{ path: 'blastRadiusThreshold', before: 10, after: 5 }]);
 
     // An org admin cannot grant themselves the allowance.
     const orgAdmin = await sys.createUser(['admin']);
@@ -107,7 +115,7 @@ describe('versions', () => {
     expect(event?.data).toMatchObject({ version: allowed.body.version, lowered: [{ tool: 'manage_service', action: 'stop', tier: 2 }] });
 
     expect((await sys.request('PUT', `${policyPath}/lowering`, { key: partner.key, body: { allowed: false, reason: 'lab is over' } })).status).toBe(200);
-    expect((await put({ overrides: [], reason: 'back to the defaults' })).status).toBe(200);
+    expect((await put({ overrides: [], blastRadiusThreshold: 10, reason: 'back to the defaults' })).status).toBe(200);
   });
 });
 

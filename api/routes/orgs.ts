@@ -4,7 +4,7 @@
  */
 import { CopilotSwitchAnswer, OrgStatusAnswer, PolicyAnswer, PolicySavedAnswer, UsageAnswer } from '../../common/api-answers';
 import { z } from 'zod';
-import { ApprovalTtl, PolicyOverrideEntry, PolicyRateLimits } from '../../common/policy-document';
+import { ApprovalTtl, BlastRadiusThreshold, PolicyOverrideEntry, PolicyRateLimits } from '../../common/policy-document';
 import { DEFAULT_POLICY } from '../../common/default-policy';
 import { TERMINAL_ACTION, TERMINAL_DEFAULT_TIER } from '../../common/terminal-protocol';
 import { OrgParams } from '../http/params';
@@ -52,6 +52,7 @@ export const getPolicy = defineRoute({
         // Each override as the version in force holds it: who set it and when is that version's.
         overrides: document.overrides.map((o) => ({ tool: o.tool, action: o.action, tier: o.tier, setBy: version.createdBy ?? 'initial', updatedAt: version.createdAt })),
         approvalTtlSeconds: document.approvalTtlSeconds,
+        blastRadiusThreshold: document.blastRadiusThreshold,
         version,
         loweringAllowed: org.policyLoweringAllowedAt !== null,
         rateLimits: orgs.rateLimitsView(ctx.deps, document),
@@ -72,6 +73,7 @@ export const putPolicy = defineRoute({
       overrides: z.array(PolicyOverrideEntry).max(100),
       approvalTtlSeconds: ApprovalTtl.optional(),
       rateLimits: PolicyRateLimits.optional().describe('omitted: left as they are'),
+      blastRadiusThreshold: BlastRadiusThreshold.optional().describe('more than this many devices raises a T2/T3 call a tier (default 10); omitted: left as it is'),
       reason: Reason,
     })
     .strict(),

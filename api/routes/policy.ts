@@ -13,7 +13,7 @@ import {
   StandingRevokedAnswer,
   WhatIfAnswer,
 } from '../../common/api-answers';
-import { ApprovalTtl, PolicyOverrideEntry, PolicyRateLimits } from '../../common/policy-document';
+import { ApprovalTtl, BlastRadiusThreshold, PolicyOverrideEntry, PolicyRateLimits } from '../../common/policy-document';
 import { OrgParams } from '../http/params';
 import { defineRoute, type AnyRoute } from '../http/route';
 import * as policy from '../services/policy';
@@ -74,6 +74,7 @@ export const WhatIfPolicy = z
     overrides: z.array(PolicyOverrideEntry).max(100),
     approvalTtlSeconds: ApprovalTtl.optional(),
     rateLimits: PolicyRateLimits.optional(),
+    blastRadiusThreshold: BlastRadiusThreshold.optional().describe("omitted: the policy in force's"),
     standing: z.array(ProposedStanding).max(50).optional().describe('standing approvals to try: how many approvals each would have saved'),
   })
   .strict();

@@ -58,6 +58,7 @@ export interface PolicyInput {
   overrides: { tool: string; action: string; tier: number }[];
   approvalTtlSeconds?: { t3: number; t4: number };
   rateLimits?: { userMessagesPerMinute: number | null; orgMessagesPerHour: number | null; toolCallsPerUser: Record<string, number> };
+  blastRadiusThreshold?: number;
   reason: string;
 }
 
@@ -115,6 +116,7 @@ export async function replacePolicy({ deps, principal }: Caller, orgRef: string,
     overrides: input.overrides.map((o) => ({ tool: o.tool, action: o.action, tier: o.tier })),
     approvalTtlSeconds: input.approvalTtlSeconds ?? current.document.approvalTtlSeconds,
     rateLimits: limits ?? current.document.rateLimits,
+    blastRadiusThreshold: input.blastRadiusThreshold ?? current.document.blastRadiusThreshold,
     standing: current.document.standing,
   };
   const lowered = await assertMayLower(deps, principal, org, current.document, document);

@@ -9,6 +9,7 @@ import type { Approval } from '@prisma/client';
 import type { Prisma } from '@prisma/client';
 import { DEFAULT_DOCUMENT, diffDocuments, normalizeDocument, type PolicyDocument, type PolicyVersionKind, type StandingRule } from '../../common/policy-document';
 import { Tier } from '../../common/tools';
+import { BLAST_RADIUS_THRESHOLD } from '../../common/default-policy';
 import { lowersDefault } from '../../cage/policy';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { currentPolicy, liveStanding, policyVersion } from '../../lib/policy-store';
@@ -104,9 +105,15 @@ export async function assertMayLower(deps: ApiDeps, principal: Caller['principal
   const lowered = loweredIn(next);
   const already = new Set(loweredIn(current).map((o) => `${o.tool}:${o.action}:${o.tier}`));
   const newlyLowered = lowered.filter((o) => !already.has(`${o.tool}:${o.action}:${o.tier}`));
-  if (newlyLowered.length && org.policyLoweringAllowedAt === null) {
-    await audit(deps.prisma, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: 'policy.lowering_refused', target: org.slug, data: { lowered: newlyLowered } });
-    const names = newlyLowered.map((o) => `${o.tool}${o.action === '*' ? '' : `:${o.action}`} to T${o.tier}`).join(', ');
+  // A blast-radius threshold above the default lets larger calls through a tier lower: a lowering too.
+  const threshold = next.blastRadiusThreshold > BLAST_RADIUS_THRESHOLD && next.blastRadiusThreshold !== current.blastRadiusThreshold;
+  if (threshold) lowered.push({ tool: 'blastRadiusThreshold', action: '*', tier: next.blastRadiusThreshold });
+  if ((newlyLowered.length || threshold) && org.policyLoweringAllowedAt === null) {
+    await audit(deps.prisma, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: 'policy.lowering_refused', target: org.slug, data: { lowered: newlyLowered, ...(threshold ? { blastRadiusThreshold: next.blastRadiusThreshold } : {}) } });
+    const names = [
+      ...newlyLowered.map((o) => `${o.tool}${o.action === '*' ? '' : `:${o.action}`} to T${o.tier}`),
+      ...(threshold ? [`the blast-radius threshold to ${next.blastRadiusThreshold} devices (default ${BLAST_RADIUS_THRESHOLD})`] : []),
+    ].join(', ');
     throw new AppError(AppErrorCode.Forbidden, `lowering ${names} below the default needs a partner admin's allowance for this organization (PUT /v1/orgs/:id/policy/lowering); an org admin may only raise tiers`);
   }
   return lowered;

@@ -24,6 +24,7 @@ type Outcome = 'allowed' | 'approval' | 'denied';
 
 export interface ProposedPolicy {
   overrides: { tool: string; action: string; tier: number }[];
+  blastRadiusThreshold?: number;
   standing?: { tool: string; params?: unknown; devices: string[] }[];
 }
 
@@ -57,7 +58,7 @@ function outcomeOf(v: PolicyVerdict): { outcome: Outcome; tier: number | null } 
 const callKey = (tool: string, input: unknown, devices: string[]) => `${tool}\u0000${canonicalize(input ?? null) ?? ''}\u0000${[...devices].sort().join(',')}`;
 
 /** Decides `calls` again under `doc` (the pure part, shared by the route and the bench). */
-export function redecide(doc: Pick<PolicyDocument, 'overrides' | 'standing'>, calls: RecordedCall[], proposedRuleIds: Set<string>) {
+export function redecide(doc: Pick<PolicyDocument, 'overrides' | 'standing' | 'blastRadiusThreshold'>, calls: RecordedCall[], proposedRuleIds: Set<string>) {
   const results: { call: RecordedCall; inputs: DecisionInputs; before: ReturnType<typeof recordedOutcome>; after: ReturnType<typeof outcomeOf>; savedByProposal: boolean }[] = [];
   let skipped = 0;
   for (const call of calls) {
@@ -102,7 +103,11 @@ export async function whatIf({ deps, principal }: Caller, orgRef: string, propos
       proposedRules.push({ id: randomUUID(), tool: p.tool, action: null, params: p.params ?? null, devices: [...p.devices].sort(), digest, author: principal.userId, approvalId: 'what-if', createdAt: from.toISOString(), expiresAt: new Date(to.getTime() + 1).toISOString() });
     }
   }
-  const doc = { overrides: proposal.overrides.map((o) => ({ tool: o.tool, action: o.action, tier: o.tier })), standing: [...current.document.standing, ...proposedRules] };
+  const doc = {
+    overrides: proposal.overrides.map((o) => ({ tool: o.tool, action: o.action, tier: o.tier })),
+    blastRadiusThreshold: proposal.blastRadiusThreshold ?? current.document.blastRadiusThreshold,
+    standing: [...current.document.standing, ...proposedRules],
+  };
   const { results, skipped } = redecide(doc, calls, new Set(proposedRules.map((r) => r.id)));
 
   const changed = results.filter((r) => r.before.outcome !== r.after.outcome || r.before.tier !== r.after.tier);
