@@ -89,6 +89,7 @@ it('raises manage_service:restart to T4 after a what-if that lists the recorded 
   const before = Number((await admin.getByRole('heading', { name: /^Version \d+$/ }).innerText()).replace('Version ', ''));
   const restartRow = admin.locator('table.policy-tiers tr[data-rule="manage_service:restart"]');
   expect(await restartRow.innerText()).toMatch(/manage_service\s+restart\s+T3\s+default/);
+  expect(await admin.locator('tr[data-rule="blastRadiusThreshold"]').innerText()).toMatch(/raised one tier\s+10 \(default 10\)$/);
   await shot(admin, 'read');
 
   await admin.getByRole('button', { name: 'Edit the policy' }).click();

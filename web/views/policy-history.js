@@ -15,6 +15,7 @@ function readable({ path, before, after }) {
   const orDefault = (v, f) => (v === null || v === undefined ? 'default' : f(v));
   if (head === 'overrides') return [`Tier of ${key.replace(/:\*$/, '')}`, orDefault(before, (t) => `T${t}`), orDefault(after, (t) => `T${t}`)];
   if (head === 'approvalTtlSeconds') return [`${key.toUpperCase()} approval expires after`, `${shown(before)} s`, `${shown(after)} s`];
+  if (head === 'blastRadiusThreshold') return ['Blast radius: more devices than this raise a tier', shown(before), shown(after)];
   if (head === 'rateLimits') return [`Rate limit ${key}`, orDefault(before, String), orDefault(after, String)];
   if (head === 'standing') {
     const rule = (r) => (r ? `${r.action ? `${r.tool}:${r.action}` : r.tool} until ${new Date(r.expiresAt).toLocaleString()}` : 'none');

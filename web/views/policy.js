@@ -10,6 +10,9 @@ import { historySection } from './policy-history.js';
 import { standingSection } from './policy-standing.js';
 import { whatIfResult } from './policy-whatif.js';
 
+/** common/default-policy.ts BLAST_RADIUS_THRESHOLD (the console cannot import it: no build step). */
+const BLAST_RADIUS_DEFAULT = 10;
+
 export function policyView(main, ctx) {
   const org = ctx.org;
   const admin = ctx.hasRole('admin');
@@ -64,6 +67,7 @@ export function policyView(main, ctx) {
     draft = {
       overrides: policy.overrides.map(({ tool, action, tier }) => ({ tool, action, tier })),
       ttl: { ...policy.approvalTtlSeconds },
+      blastRadius: policy.blastRadiusThreshold,
       rates: { userMessagesPerMinute: policy.rateLimits.custom.userMessagesPerMinute, orgMessagesPerHour: policy.rateLimits.custom.orgMessagesPerHour, toolCallsPerUser: { ...policy.rateLimits.custom.toolCallsPerUser } },
     };
     render();
@@ -202,16 +206,33 @@ export function policyView(main, ctx) {
 
   const defaultOf = (key) => policy.rateLimits[key];
 
-  /** Settings the API reports beyond tiers, expiry and rate limits (blast radius, breaker, budgets), read-only. */
+  /**
+   * The blast radius (more than this many target devices raise a T2/T3 call one tier), and any other setting the
+   * API reports that this page does not know yet, read-only. A higher threshold loosens the guard: like lowering a
+   * tier, it needs the partner admin's allowance above the default.
+   */
   function otherSettings() {
-    const known = new Set(['defaults', 'overrides', 'approvalTtlSeconds', 'rateLimits', 'version', 'loweringAllowed', 'org']);
-    const rest = Object.entries(policy).filter(([k, v]) => !known.has(k) && v !== null && typeof v === 'object');
-    if (!rest.length) return null;
+    const threshold = draft ? draft.blastRadius : policy.blastRadiusThreshold;
+    const ceiling = mayLower() ? 1000 : Math.max(BLAST_RADIUS_DEFAULT, policy.blastRadiusThreshold);
+    const known = new Set(['defaults', 'overrides', 'approvalTtlSeconds', 'rateLimits', 'version', 'loweringAllowed', 'blastRadiusThreshold', 'org']);
+    const rest = Object.entries(policy).filter(([k, v]) => !known.has(k) && v !== null && v !== undefined);
     return el(
       'table',
       { class: 'policy-small' },
       el('caption', {}, 'Other guards'),
-      el('tbody', {}, rest.flatMap(([group, values]) => Object.entries(values).map(([k, v]) => el('tr', {}, el('th', { scope: 'row' }, `${group} · ${k}`), el('td', {}, typeof v === 'object' ? JSON.stringify(v) : String(v)))))),
+      el(
+        'tbody',
+        {},
+        threshold === undefined
+          ? null
+          : el(
+              'tr',
+              { 'data-rule': 'blastRadiusThreshold' },
+              el('th', { scope: 'row' }, 'Blast radius: a T2 or T3 call on more devices than this is raised one tier'),
+              el('td', {}, numberInput('Blast radius threshold (devices)', threshold, (n) => (draft.blastRadius = n), { max: ceiling }), ` (default ${BLAST_RADIUS_DEFAULT})`),
+            ),
+        rest.map(([k, v]) => el('tr', {}, el('th', { scope: 'row' }, k), el('td', {}, typeof v === 'object' ? JSON.stringify(v) : String(v)))),
+      ),
     );
   }
 
@@ -221,6 +242,7 @@ export function policyView(main, ctx) {
       overrides: sortedOverrides(draft.overrides),
       approvalTtlSeconds: { t3: draft.ttl.t3, t4: draft.ttl.t4 },
       rateLimits: { userMessagesPerMinute: draft.rates.userMessagesPerMinute, orgMessagesPerHour: draft.rates.orgMessagesPerHour, toolCallsPerUser: { ...draft.rates.toolCallsPerUser } },
+      ...(draft.blastRadius === undefined ? {} : { blastRadiusThreshold: draft.blastRadius }),
     };
   }
 
