@@ -83,7 +83,8 @@ export function policyView(main, ctx) {
       if (r.derived) return el('td', {}, 'the tier of the action it runs');
       const was = tierIn(policy.overrides, initial.find((x) => rowKey(x) === rowKey(r)));
       if (!draft) return el('td', {}, r.orgTier === null ? 'default' : [el('span', { class: `tier t${r.orgTier}` }, `T${r.orgTier}`), r.via ? ' (every action)' : '', r.orgTier > r.defaultTier ? ' raised' : r.orgTier < r.defaultTier ? ' lowered' : '']);
-      const floor = r.tool === 'open_terminal' ? 3 : mayLower() ? 1 : Math.min(r.defaultTier, was);
+      // A terminal always needs an approver (T3 at least), whatever the allowance.
+      const floor = Math.max(r.tool === 'open_terminal' ? 3 : 1, mayLower() ? 1 : Math.min(r.defaultTier, was));
       const select = el(
         'select',
         { 'aria-label': `Tier of ${rowLabel(r)}`, onchange: () => change(r, select.value) },
