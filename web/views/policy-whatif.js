@@ -38,7 +38,7 @@ export function whatIfResult(w) {
       el('li', { 'data-summary': 'changed' }, `${w.changedTotal ?? w.changed.length} call(s) would be decided otherwise: ${stricter} stricter, ${looser} looser${w.changedTotal > w.changed.length ? ` among the ${w.changed.length} listed` : ''}.`),
       el('li', { 'data-summary': 'approvals' }, `Approvals: ${a.added} more, ${a.removed} fewer.`),
       el('li', {}, `Approver time: ${duration(t.addedSeconds)} more, ${duration(t.removedSeconds)} less${t.medianDecisionSeconds === null || t.medianDecisionSeconds === undefined ? '' : ` (a decision takes ${duration(t.medianDecisionSeconds)} at the median)`}.`),
-      el('li', { 'data-summary': 'standing' }, `Standing approvals saved ${w.standingApprovalsSaved} approval(s) in this window.`),
+      el('li', { 'data-summary': 'standing' }, `Standing approvals proposed with it would have saved ${w.standingApprovalsSaved} approval(s).`),
     ),
     a.perApprover?.length
       ? el(
