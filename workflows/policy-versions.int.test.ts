@@ -4,7 +4,10 @@
  * session's timeline keeps the version it ran under, lowering only with the partner admin's allowance, the what-if
  * over recorded calls (identical verdicts under the policy in force), standing approvals and the tenant fence.
  */
+import { Prisma } from '@prisma/client';
 import { verifyOrgChain } from '../audit/chain';
+import { decideUnder, type DecisionInputs } from '../cage/policy-decision';
+import { policyVersion } from '../lib/policy-store';
 import { startTestSystem, waitUntil, type TestSystem } from '../test/harness';
 
 let sys: TestSystem;
@@ -233,5 +236,23 @@ describe('standing approvals', () => {
     const approval = await sys.waitForApproval(sessionId);
     expect(approval.tier).toBe(3);
     expect((await decide(approval.id, approver, { decision: 'reject' })).status).toBe(200);
+  });
+});
+
+describe('one decision function', () => {
+  it('gives every call this file recorded its recorded verdict again, under the version it was decided under', async () => {
+    const calls = await sys.prisma.toolInvocation.findMany({ where: { orgId, policyInputs: { not: Prisma.DbNull } }, orderBy: { createdAt: 'asc' } });
+    expect(calls.length).toBe(7);
+    const outcomes = new Set<string>();
+    for (const call of calls) {
+      const version = await policyVersion(sys.prisma, orgId, call.policyVersion!);
+      const verdict = decideUnder(version!.document, call.policyInputs as unknown as DecisionInputs, call.createdAt);
+      const again = verdict.ok ? `${verdict.tier >= 3 && !verdict.standing ? 'approve' : 'allow'} T${verdict.tier}${verdict.standing ? ` standing ${verdict.standing.id}` : ''}` : 'deny';
+      const recorded = call.decision === 'deny' ? 'deny' : `${call.standingRuleId ? 'allow' : call.decision} T${call.tier}${call.standingRuleId ? ` standing ${call.standingRuleId}` : ''}`;
+      expect({ id: call.id, verdict: again }).toEqual({ id: call.id, verdict: recorded });
+      outcomes.add(recorded.replace(/ standing .*/, ' standing'));
+    }
+    // T3 approvals, a T4 approval and a standing approval's pass were all among them.
+    expect([...outcomes]).toEqual(expect.arrayContaining(['approve T3', 'approve T4', 'allow T3 standing']));
   });
 });
