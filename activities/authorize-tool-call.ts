@@ -27,6 +27,7 @@ import { bounded, RATE_UNAVAILABLE } from './guards';
 import { auditSessionRefusal, checkSession } from './session-identity';
 import { sitesReachedBy } from './tool-reach';
 import { argumentProvenance } from './provenance';
+import { grantAuditData, grantOfTurn, grantRefusal, type TurnGrant } from './oauth-grant';
 
 export interface AuthorizeToolCallInput {
   sessionId: string;
@@ -105,8 +106,13 @@ function authorizeOnce(deps: ActivityDeps) {
     }
 
     let verdict: Verdict;
+    let grant: TurnGrant | null = null;
     try {
+      grant = await grantOfTurn(prisma, input);
       verdict = await decide(deps, input);
+      // An MCP client's OAuth grant narrows what the user may do: its orgs, the tiers its scopes reach, until revoked.
+      const refusal = grant && verdict.decision !== 'deny' ? grantRefusal(grant, input.orgId, verdict.tier) : null;
+      if (refusal) verdict = deny('oauth_scope', refusal, verdict.parsed);
     } catch (err) {
       // Fail closed: a check that cannot run is a denial, with the cause in the audit log only.
       verdict = deny('authorization_failed', 'authorization could not be completed; nothing was run');
@@ -149,6 +155,7 @@ function authorizeOnce(deps: ActivityDeps) {
       data: {
         invocationId,
         userId: input.userId,
+        ...grantAuditData(grant),
         policyVersion: verdict.policyVersion ?? null,
         ...(verdict.decision === 'deny' ? { reason: verdict.reason } : { tier: verdict.tier, why: verdict.why }),
         ...(standing ? { standingApproval: { id: standing.id, author: standing.author, expiresAt: standing.expiresAt } } : {}),

@@ -14,6 +14,7 @@ import { isToolName, toolOf, type ToolExecution } from '../common/tools';
 import { audit } from '../audit/log';
 import type { PrismaClient } from '../lib/prisma';
 import { currentPolicy, liveStanding } from '../lib/policy-store';
+import { grantOfInvocation } from './oauth-grant';
 
 export interface CommandsToCreate {
   orgId: string;
@@ -54,6 +55,9 @@ export async function approvalOf(prisma: PrismaClient, inv: { id: string; decisi
     const problem = await standingProblem(prisma, approval.orgId, approval.standingRuleId, approval.digest);
     if (problem) return problem;
   }
+  // A call an MCP client made with an OAuth token waited for its approver; its user may have revoked the grant since.
+  const grant = await grantOfInvocation(prisma, inv.id);
+  if (grant?.revoked) return `the OAuth grant of "${grant.clientName}" was revoked while the call waited for its approval; nothing was run`;
   return { digest: approval.digest };
 }
 

@@ -94,9 +94,12 @@ export function connectAgent(opts: {
   const socket: Socket<ServerToAgentEvents, AgentToServerEvents> = io(new URL('/agents', credentials.server).toString(), {
     auth: { v: PROTOCOL_VERSION, deviceId: credentials.deviceId, secret: credentials.secret, agentVersion: AGENT_VERSION },
     transports: ['websocket'],
-    reconnectionDelay: 1000,
+    // Full jitter: the first attempt anywhere in 0–5 s, then 0–10 s, 0–20 s, at most 30 s. When an api node restarts,
+    // every agent it held loses its connection in the same instant; spread like this, a fleet of 20,000 comes back
+    // over seconds instead of one herd, and all of it within the minute.
+    reconnectionDelay: 2500,
     reconnectionDelayMax: 30_000,
-    randomizationFactor: 0.5,
+    randomizationFactor: 1,
   });
   const journal = CommandJournal.open(opts.journalFile);
   const terminals = opts.terminals
@@ -190,7 +193,24 @@ export function connectAgent(opts: {
     if (socket.connected) for (const id of journal.unacked()) void report(id);
   }, RESEND_UNACKED_MS);
   resend.unref();
-  socket.on('disconnect', (reason) => logger.warn({ reason }, 'disconnected from the gateway'));
+  /**
+   * Connects again after the client's own retries stopped: full jitter (anywhere in 0 to twice the current delay, as
+   * the client's own back-off), the delay doubling up to 30 s and starting over once connected.
+   */
+  const retryLater = (why: string) => {
+    const delay = Math.min(30_000, retryDelay * 2 * Math.random());
+    logger.warn({ why, retryInMs: Math.round(delay) }, 'connecting again later');
+    retryDelay = Math.min(retryDelay * 2, 30_000);
+    setTimeout(() => !stopped && !socket.connected && socket.connect(), delay);
+  };
+  socket.on('disconnect', (reason) => {
+    logger.warn({ reason }, 'disconnected from the gateway');
+    // The server closed this connection: an api node shutting down (it closes every agent's), or one that dropped
+    // this agent. socket.io's client never reconnects after that on its own, so an agent would stay away from a
+    // restarted node for good. It comes back like after a lost connection; a device that was revoked meanwhile is
+    // refused at the handshake and stops there (below).
+    if (reason === 'io server disconnect' && !stopped) retryLater('the gateway closed the connection');
+  });
   socket.on('connect_error', (err) => {
     if (socket.active || stopped) return; // the client retries by itself
     // Refused by the server's middleware: it does not retry on its own.
@@ -199,10 +219,7 @@ export function connectAgent(opts: {
       opts.onFatal?.('credential refused');
       return;
     }
-    logger.warn({ err: err.message, retryInMs: retryDelay }, 'connection refused; retrying');
-    const delay = retryDelay * (0.5 + Math.random());
-    retryDelay = Math.min(retryDelay * 2, 30_000);
-    setTimeout(() => !stopped && socket.connect(), delay);
+    retryLater(`connection refused: ${err.message}`);
   });
   socket.on('protocol:error', (msg) => logger.warn({ reason: msg?.reason }, 'the gateway dropped a frame of ours'));
 

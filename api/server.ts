@@ -37,6 +37,7 @@ import { CODEC_BODY_LIMIT_BYTES, codecCors, codecRoutes } from './routes/codec';
 import { emailApprovalRoutes } from './routes/email-approvals';
 import { passkeyRoutes } from './routes/passkeys';
 import { webSessionRoutes } from './routes/web-sessions';
+import { oauthGrantRoutes } from './routes/oauth-grants';
 import { slackAdminRoutes } from './routes/slack-admin';
 import { scriptRoutes } from './routes/scripts';
 import { mcpUpstreamRoutes } from './routes/mcp-upstreams';
@@ -52,6 +53,7 @@ import { approvalLinkPages } from './pages/approval-link';
 import { signInPage } from './pages/sign-in';
 import { slackLinkPages } from './pages/slack-link';
 import { passwordResetPages } from './pages/password-reset';
+import { oauthRouter } from './oauth/router';
 import { createMcpEndpoint, type McpEndpoint } from './mcp/endpoint';
 
 /** Every REST route, one list a domain (each routes/<domain>.ts exports its own). */
@@ -69,6 +71,7 @@ export const ROUTES: AnyRoute[] = [
   ...emailApprovalRoutes,
   ...passkeyRoutes,
   ...webSessionRoutes,
+  ...oauthGrantRoutes,
   ...slackAdminRoutes,
   ...scriptRoutes,
   ...mcpUpstreamRoutes,
@@ -160,6 +163,8 @@ export function createApp(
     res.json(buildOpenApi(ROUTES));
   });
   app.use(web.middleware);
+  // OAuth 2.1 for MCP clients: metadata, registration, /authorize, /token, /revoke and the consent page (api/oauth/).
+  app.use(oauthRouter(deps, web));
   registerRoutes(app, deps, ROUTES, web, baseUrl);
   const pages = { secret: deps.config.webSecret, secureCookies: secureCookies(deps) };
   app.use(approvalLinkPages(deps, pages));
@@ -248,6 +253,7 @@ export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
       });
   }, deps.config.sweepIntervalMs);
 
+  let closing: Promise<void> | undefined;
   return {
     http: server,
     io,
@@ -263,17 +269,21 @@ export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
       baseUrl ??= url;
       return url;
     },
-    async close() {
-      clearInterval(sweepTimer);
-      await mcp.close();
-      transport?.close();
-      web.close();
-      await events.close();
-      terminals.shutdown();
-      gateway.close();
-      uncountAgents();
-      await new Promise<void>((resolve) => io.close(() => resolve()));
-      adapterRedis.disconnect();
+    // Once: a second call (a test's own stop, then the harness's) waits for the first.
+    close() {
+      closing ??= (async () => {
+        clearInterval(sweepTimer);
+        await mcp.close();
+        transport?.close();
+        web.close();
+        await events.close();
+        terminals.shutdown();
+        await gateway.close();
+        uncountAgents();
+        await new Promise<void>((resolve) => io.close(() => resolve()));
+        adapterRedis.disconnect();
+      })();
+      return closing;
     },
   };
 }

@@ -127,6 +127,20 @@ describe('cross-tenant matrix over /openapi.json', () => {
       terminals: [fx.terminal.id],
       'terminal-recordings': [fx.recording.id],
       passkeys: [(await sys.prisma.passkeyCredential.create({ data: { userId: fx.stranger.id, credentialId: crypto.randomBytes(16).toString('base64url'), publicKey: 'AQ', name: 'theirs' } })).id],
+      // An MCP client's OAuth grant of the stranger, in globex.
+      oauth: [
+        (
+          await sys.prisma.oAuthGrant.create({
+            data: {
+              user: { connect: { id: fx.stranger.id } },
+              client: { create: { id: crypto.randomUUID(), name: 'their agent', redirectUris: ['http://127.0.0.1/cb'], metadata: {} } },
+              orgIds: [globex().id],
+              scopes: ['mcp:read'],
+              resource: `${sys.url}/mcp`,
+            },
+          })
+        ).id,
+      ],
     };
     const bodies: Record<string, unknown> = {
       'POST /v1/sessions/{id}/messages': { text: 'hello' },
@@ -181,7 +195,7 @@ describe('cross-tenant matrix over /openapi.json', () => {
           const unknown = await sys.request(method.toUpperCase(), fill(unknownId), { key: caller.key, body });
           const cross = await sys.request(method.toUpperCase(), fill(id), { key: caller.key, body });
           cases.push(`${key} ${id}`);
-          if (kind !== 'users' && kind !== 'api-keys' && kind !== 'passkeys') orgOwned += 1;
+          if (kind !== 'users' && kind !== 'api-keys' && kind !== 'passkeys' && kind !== 'oauth') orgOwned += 1;
           expect({ key, id, status: cross.status, body: cross.body }).toEqual({ key, id, status: 404, body: unknown.body });
         }
       }

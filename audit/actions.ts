@@ -132,6 +132,8 @@ export const AUDIT_ACTIONS = {
   'terminal.recorded': "a terminal's recording was stored: its size and SHA-256",
   'codec.decoded': "someone decoded workflow payloads through the Temporal UI's codec endpoint",
   'codec.decode_denied': 'someone who may not read every history asked the codec endpoint',
+  'oauth.granted': 'a user let an MCP client (OAuth) act as them in this organization, with the scopes named',
+  'oauth.grant_revoked': "an MCP client's OAuth grant ended: revoked by its user or its client, or a reused code or refresh token revoked it",
 } as const;
 
 export type AuditAction = keyof typeof AUDIT_ACTIONS;

@@ -5,6 +5,9 @@
  * database, as enrollment would). Baseline: the same api process with 0 agents, after a warm-up connection of a
  * few agents (so the code paths a first connection loads are not charged to the agents). At each N, once the
  * gateway has marked all N online, the api's memory is read after a full GC; per agent = (at N − baseline) / N.
+ * Then the api node restarts on the same address with all N agents connected: how long until every one is back
+ * (goal: within 60 s), and how many PostgreSQL transactions their return cost per agent (the herd a restart sends
+ * to the database; the gateway batches its per-connection reads and writes, api/gateway/fleet-batches.ts).
  *   npm run bench -- agent-memory [--agents 1000,5000]
  */
 import type { ChildProcess } from 'node:child_process';
@@ -89,6 +92,32 @@ function line(phase: string, agents: number, m: MemoryReport, base?: MemoryRepor
   };
 }
 
+/** Committed transactions of the bench's database so far (PostgreSQL's own statistics). */
+async function transactions(sys: TestSystem): Promise<number> {
+  const [row] = await sys.prisma.$queryRaw<{ n: bigint }[]>`SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = current_database()`;
+  return Number(row!.n);
+}
+
+/**
+ * Stops the api node with every agent connected and starts it again on the same address. The agents' online flags
+ * are cleared in between (the old node may not have written them all on its way down), so the count is of
+ * connections the new node accepted. The transactions include everything on the database meanwhile (the
+ * worker's polling too): an upper bound on what the reconnections cost.
+ */
+async function restartApi(fleet: Fleet, deviceIds: string[], opts: { signingKeyPem: string; dataDir: string }): Promise<{ reconnectSeconds: number; pgTransactionsPerAgent: number }> {
+  const { sys } = fleet;
+  const port = Number(new URL(fleet.api.url).port);
+  await fleet.api.stop();
+  await sys.prisma.device.updateMany({ where: { id: { in: deviceIds } }, data: { online: false } });
+  const before = await transactions(sys);
+  const t0 = performance.now();
+  fleet.api = await startApiProcess(sys, { ...opts, port });
+  await waitUntil(async () => (await sys.prisma.device.count({ where: { id: { in: deviceIds }, online: true } })) === deviceIds.length, `${deviceIds.length} agents back after the restart`, 120_000);
+  const reconnectSeconds = Math.round((performance.now() - t0) / 100) / 10;
+  const pgTransactionsPerAgent = Math.round(((await transactions(sys)) - before) / deviceIds.length * 1000) / 1000;
+  return { reconnectSeconds, pgTransactionsPerAgent };
+}
+
 export async function runAgentMemoryBench(opts: { agents?: string }): Promise<void> {
   const counts = parseAgentCounts(opts.agents ?? '1000,5000');
   const max = counts[counts.length - 1]!;
@@ -126,6 +155,9 @@ export async function runAgentMemoryBench(opts: { agents?: string }): Promise<vo
       emit({ ...line('connected', n, m, base), connectSeconds: Math.round(seconds * 10) / 10 });
     }
 
+    const restart = await restartApi(fleet, deviceIds.slice(WARMUP_AGENTS, WARMUP_AGENTS + max), { signingKeyPem, dataDir: path.join(work, 'api') });
+    emit({ bench: 'agent-memory', phase: 'restart', agents: max, ...restart });
+
     const perAgent = (k: 'heapUsed' | 'rss') => Object.fromEntries(counts.map((n) => [n, Math.round((at.get(n)![k] - base[k]) / n)]));
     const ratio = (k: 'heapUsed' | 'rss') => Object.fromEntries(counts.map((n) => [n, Math.round((at.get(n)![k] / base[k]) * 100) / 100]));
     const first = counts[0]!;
@@ -138,6 +170,7 @@ export async function runAgentMemoryBench(opts: { agents?: string }): Promise<vo
       // The api's memory at N against the same process with 0 agents.
       ratioToBaseline: { heap: ratio('heapUsed'), rss: ratio('rss') },
       baseline: { heapMb: mb(base.heapUsed), rssMb: mb(base.rss) },
+      restart: { agents: max, ...restart, goal: 'every agent back within 60 s' },
       // Between the smallest and the largest N: what one more agent costs, without any fixed cost of the first ones.
       ...(max > first
         ? {

@@ -23,8 +23,9 @@ export interface ApiProcess {
   stop(): Promise<void>;
 }
 
-export async function startApiProcess(sys: TestSystem, opts: { signingKeyPem: string; dataDir: string }): Promise<ApiProcess> {
-  const port = await freePort();
+/** `port`: listen there (a restarted node keeps its address, so its agents find it again); a free one otherwise. */
+export async function startApiProcess(sys: TestSystem, opts: { signingKeyPem: string; dataDir: string; port?: number }): Promise<ApiProcess> {
+  const port = opts.port ?? (await freePort());
   const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', '--import', path.join(__dirname, 'memory-probe.ts'), path.join(root, 'api', 'main.ts')], {
     cwd: root,
     env: environment({

@@ -462,3 +462,13 @@ export const WebSessionsAnswer = z.object({
   sessions: z.array(z.object({ id: z.string(), signedInAt: z.string().nullable(), idleExpiresAt: z.string(), browser: z.string(), current: z.boolean() })),
 });
 export const SignedOutEverywhereAnswer = z.object({ signedOut: z.number() });
+export const OAuthGrantView = z.object({
+  id: z.string(),
+  client: z.object({ id: z.string(), name: z.string() }),
+  orgs: z.array(z.object({ id: z.string(), slug: z.string(), name: z.string() })),
+  scopes: z.array(z.string()),
+  createdAt: z.string(),
+  lastUsedAt: z.string().nullable(),
+});
+export const OAuthGrantsAnswer = z.object({ grants: z.array(OAuthGrantView) });
+export const OAuthGrantRevokedAnswer = z.object({ revoked: z.literal(true) });

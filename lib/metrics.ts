@@ -36,6 +36,7 @@ export const DENIAL_RULES = [
   'breaker',
   'session_identity',
   'upstream_disabled',
+  'oauth_scope',
 ] as const;
 export type DenialRule = (typeof DENIAL_RULES)[number];
 

@@ -100,7 +100,8 @@ export interface TestSystem {
   /** The `/metrics` addresses of the api and of the in-process worker (none for `workerProcess`), as Prometheus scrapes them. */
   metricsUrls: { api: string; worker?: string };
   /** Another api node on the same database, Temporal and Redis (as a second replica would be). */
-  startApiNode(): Promise<{ server: ApiServer; url: string }>;
+  /** Another api node on the same stores; `port` to listen at a given address (a node restarting where it was). */
+  startApiNode(port?: number): Promise<{ server: ApiServer; url: string }>;
   stop(): Promise<void>;
 }
 
@@ -304,10 +305,10 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
   const api = await createApiServer(apiDeps);
   const url = await api.listen(0, '127.0.0.1');
   const extraNodes: ApiServer[] = [];
-  const startApiNode: TestSystem['startApiNode'] = async () => {
+  const startApiNode: TestSystem['startApiNode'] = async (port = 0) => {
     const node = await createApiServer(apiDeps);
     extraNodes.push(node);
-    return { server: node, url: await node.listen(0, '127.0.0.1') };
+    return { server: node, url: await node.listen(port, '127.0.0.1') };
   };
 
   const workerEnv = loadEnv(environment({ ...opts.env, RATE_KEY_PREFIX: rateKeyPrefix, ANTHROPIC_API_KEY: '', ANTHROPIC_BASE_URL: modelUrl, DATABASE_URL: systemDbUrl, REDIS_URL: env.REDIS_URL }));

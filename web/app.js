@@ -14,6 +14,7 @@ import { terminalView } from './views/terminal.js';
 import { recordingView } from './views/recording.js';
 import { passkeysView } from './views/passkeys.js';
 import { policyView } from './views/policy.js';
+import { connectedAppsView } from './views/connected-apps.js';
 
 const main = document.getElementById('main');
 const header = document.getElementById('top');
@@ -46,6 +47,7 @@ const ROUTES = [
   [/^#\/chat$/, chatView, 'chat'],
   [/^#\/passkeys$/, passkeysView, 'passkeys'],
   [/^#\/policy$/, policyView, 'policy'],
+  [/^#\/connected-apps$/, connectedAppsView, 'connected-apps'],
 ];
 
 let cleanup = null;

@@ -9,6 +9,7 @@ import { audit } from '../../audit/log';
 import { hashesEqual, sha256 } from '../../lib/secrets';
 import type { ApiDeps } from '../deps';
 import type { AgentConnections, AgentNamespace, AgentSocket } from './agent-sockets';
+import { deviceCredentialLoader } from './fleet-batches';
 import { createPresence } from './presence';
 
 /** How long a device's presence key outlives a node that stopped refreshing it (a crash). */
@@ -24,6 +25,7 @@ export interface AgentAuthenticator {
 
 export function createAgentAuth(nsp: AgentNamespace, deps: ApiDeps, connections: AgentConnections): AgentAuthenticator {
   const { prisma, logger } = deps;
+  const credentialsOf = deviceCredentialLoader(prisma);
   const presence = createPresence(deps.redis, { namespace: deps.config.socketIoStream, ttlMs: PRESENCE_TTL_MS });
   // While connected, a device's key stays this node's; it lapses a TTL after a crash.
   const presenceTimer = setInterval(() => {
@@ -72,10 +74,8 @@ export function createAgentAuth(nsp: AgentNamespace, deps: ApiDeps, connections:
       try {
         const auth = AgentAuth.safeParse(socket.handshake.auth);
         if (!auth.success) return next(new Error('invalid agent credentials'));
-        const device = await prisma.device.findUnique({
-          where: { id: auth.data.deviceId },
-          include: { credentials: { where: { revokedAt: null } } },
-        });
+        // Batched with the other connections of a few milliseconds (fleet-batches.ts), never cached.
+        const device = await credentialsOf.load(auth.data.deviceId);
         const valid = device?.credentials.some((c) => hashesEqual(c.hash, sha256(auth.data.secret)));
         if (!device || !valid) return next(new Error('invalid agent credentials'));
         const elsewhere = Boolean(connections.live(device.id)) || (await heldElsewhere(device.id));

@@ -12,6 +12,7 @@ import { limitFrames } from './agent-limits';
 import { AgentConnections, replyTo, type AgentNamespace, type AgentSocket, type GatewayCounters } from './agent-sockets';
 import { storeOutputChunk } from './command-output';
 import { createDelivery } from './delivery';
+import { PresenceWriter } from './fleet-batches';
 import { createInvocationLookup } from './invocations';
 import { createProgressPublisher } from './progress';
 import { createResults } from './results';
@@ -27,7 +28,8 @@ export interface AgentGateway {
   stats(): { connected: number } & GatewayCounters;
   /** The device's `/agents` socket while it is connected to this node (the terminal relay's other end). */
   live(deviceId: string): AgentSocket | undefined;
-  close(): void;
+  /** Closes every agent's connection; resolves once their online flags are written. */
+  close(): Promise<void>;
 }
 
 /** Where the agents' terminal frames go (./terminals.ts); set once the `/terminal` namespace exists. */
@@ -45,6 +47,7 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps, terminals
   const delivery = createDelivery(deps, connections);
   const progress = createProgressPublisher(deps, invocationOf);
   const results = createResults(deps, connections, progress);
+  const presenceWrites = new PresenceWriter(deps);
 
   nsp.use((socket, next) => void auth.middleware(socket, next));
   nsp.on('connection', (socket: AgentSocket) => {
@@ -52,7 +55,7 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps, terminals
     connections.add(socket);
     void socket.join(`device:${deviceId}`);
     logger.info({ deviceId, name: socket.data.name }, 'agent connected');
-    void prisma.device.update({ where: { id: deviceId }, data: { online: true, lastSeenAt: new Date() } }).catch(() => undefined);
+    presenceWrites.mark(deviceId, true);
 
     limitFrames(socket, deps, connections);
     socket.on('command:output', (raw: unknown, ack: unknown) => {
@@ -76,8 +79,11 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps, terminals
     socket.on('terminal:exit', (raw: unknown) => terminals()?.onAgentExit(socket, raw));
     socket.on('disconnect', () => {
       terminals()?.agentGone(deviceId);
-      if (connections.remove(socket)) auth.released(deviceId);
-      void prisma.device.update({ where: { id: deviceId }, data: { online: false, lastSeenAt: new Date() } }).catch(() => undefined);
+      // Only the device's current connection takes it offline: the one a reconnect replaced has nothing to say.
+      if (connections.remove(socket)) {
+        auth.released(deviceId);
+        presenceWrites.mark(deviceId, false);
+      }
     });
     // Commands queued while the device was away.
     delivery.deliverQueued(socket).catch((err: unknown) => logger.error({ err, deviceId }, 'failed to deliver queued commands'));
@@ -92,6 +98,7 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps, terminals
       auth.close();
       progress.close();
       connections.closeAll();
+      return presenceWrites.flush();
     },
   };
 }

@@ -6,12 +6,12 @@
  */
 import { signCommand } from '../../cage/command-signing';
 import { commandRunSeconds, PROTOCOL_VERSION, type CommandDispatch, type CommandKind } from '../../common/protocol';
-import { UNFINISHED_COMMAND } from '../../common/session';
 import { stalePending, takeForDelivery, type Deliverable } from '../../lib/device-commands';
 import { contextOf, SpanKind, startSpan, traceparentOf, withSpan } from '../../lib/tracing';
 import type { CommandsNote } from '../../lib/pg-events';
 import type { ApiDeps } from '../deps';
 import type { AgentConnections, AgentSocket } from './agent-sockets';
+import { queuedCommandLoader } from './fleet-batches';
 
 /** The protocol's ceiling on a dispatch timeout, and the margin above a command's own kill timer. */
 const MAX_DISPATCH_SECONDS = 3600;
@@ -37,6 +37,7 @@ export interface Delivery {
 
 export function createDelivery(deps: ApiDeps, connections: AgentConnections): Delivery {
   const { prisma } = deps;
+  const queuedOf = queuedCommandLoader(prisma);
 
   /**
    * Signs and sends one command; the caller records that it went out (the agent's journal makes a repeat harmless).
@@ -90,12 +91,8 @@ export function createDelivery(deps: ApiDeps, connections: AgentConnections): De
       }
     },
     async deliverQueued(socket) {
-      // None while its org is paused (the kill switch holds on reconnect, for delivered-but-unanswered commands too:
-      // a resend would run one the agent never received).
-      const queued = await prisma.deviceCommand.findMany({
-        where: { deviceId: socket.data.deviceId, status: { in: UNFINISHED_COMMAND }, expiresAt: { gt: new Date() }, device: { org: { copilotPausedAt: null } } },
-        orderBy: { createdAt: 'asc' },
-      });
+      // One query for the connections of a few milliseconds (fleet-batches.ts): a restarted node's fleet reconnects at once.
+      const queued = await queuedOf.load(socket.data.deviceId);
       await sendAll(queued);
     },
     async redeliverStale() {

@@ -134,3 +134,22 @@ it('refuses a new agent connection while Redis is away (no clone check possible)
   await waitUntil(async () => (answer = await connect()) === 'connected', 'the agent to get in once Redis is back', 30_000);
   expect(answer).toBe('connected');
 }, 90_000);
+
+it('an agent whose api node shuts down comes back when a node listens at its address again, and takes commands there', async () => {
+  // A node shutting down closes its agents' connections itself; socket.io's client never reconnects after that on
+  // its own, so before the agent retried, every agent of a restarted node stayed away for good.
+  const simulated = { orgId: sys.seed.orgs.acme.id, executor: 'simulated' };
+  const port = Number(new URL(nodeB.url).port);
+  await nodeB.server.close();
+  await waitUntil(async () => (await sys.prisma.device.count({ where: { ...simulated, online: true } })) === 0, 'the agent to be marked offline by the node shutting down', 20_000);
+  nodeB = await sys.startApiNode(port);
+  await waitUntil(async () => nodeB.server.gateway.stats().connected === 1, 'the agent to connect to the restarted node', 90_000);
+  await waitUntil(async () => (await sys.prisma.device.count({ where: { ...simulated, online: true } })) === 1, 'the agent to be marked online again', 20_000);
+
+  const tech = sys.keyOf('technician');
+  const device = await sys.prisma.device.findFirstOrThrow({ where: simulated });
+  const sessionId = await sys.startSession(tech);
+  const turnId = await sys.send(sessionId, tech, `/tool get_device_info ${JSON.stringify({ device_id: device.id })}`);
+  const session = await sys.waitForTurn(sessionId, tech, turnId, 60_000);
+  expect(toolStepOf(session, turnId)).toMatchObject({ tool: 'get_device_info', status: 'succeeded', summary: expect.stringContaining(device.name) });
+}, 180_000);

@@ -28,11 +28,16 @@ export interface Principal {
   partnerAdmin: boolean;
   bindings: Binding[];
   /** How the request was authenticated: cookie sessions must also carry a CSRF token on writes. */
-  via: 'apiKey' | 'session' | 'link';
+  via: 'apiKey' | 'session' | 'link' | 'oauth';
   /** The API key it was authenticated with (`via: 'apiKey'`): a long-lived connection re-checks it is not revoked. */
   apiKeyId?: string;
   /** The web session of a long-lived connection opened with the cookie: it ends when they sign out. */
   webSessionId?: string;
+  /**
+   * The OAuth grant of an MCP client acting as the user (`via: 'oauth'`): its bindings are already cut to the
+   * granted orgs; the scopes cap the tier a call may reach (checked again where authorization decides).
+   */
+  oauth?: { grantId: string; clientId: string; clientName: string; scopes: string[] };
 }
 
 /** Org ids where the principal holds any of `roles` (any role when omitted). */

@@ -54,3 +54,14 @@ export async function principalOfUser({ prisma }: ApiDeps, userId: string, via: 
   const user = await prisma.user.findUnique({ where: { id: userId }, include: { roleBindings: true } });
   return user && !user.disabledAt ? toPrincipal(user, via) : null;
 }
+
+/**
+ * The principal of an MCP client's OAuth token: its user, with only the bindings of the orgs the grant covers (never
+ * more than the user holds today), and the grant. Null when the user is gone or disabled.
+ */
+export async function principalOfGrant(deps: ApiDeps, grant: { grantId: string; userId: string; orgIds: string[]; clientId: string; clientName: string; scopes: string[] }): Promise<Principal | null> {
+  const user = await principalOfUser(deps, grant.userId, 'oauth');
+  if (!user) return null;
+  const granted = new Set(grant.orgIds);
+  return { ...user, bindings: user.bindings.filter((b) => granted.has(b.orgId)), oauth: { grantId: grant.grantId, clientId: grant.clientId, clientName: grant.clientName, scopes: grant.scopes } };
+}

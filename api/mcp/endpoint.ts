@@ -9,8 +9,9 @@
  * Bad input gets MCP's own errors (JSON-RPC codes, `isError` results), never a 500.
  */
 import type { IncomingMessage } from 'node:http';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { requireBearerAuth } from '@modelcontextprotocol/sdk/server/auth/middleware/bearerAuth.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { InMemoryTaskStore } from '@modelcontextprotocol/sdk/experimental/tasks/stores/in-memory.js';
 import type { RequestTaskStore } from '@modelcontextprotocol/sdk/shared/protocol.js';
@@ -20,7 +21,9 @@ import { AppError, AppErrorCode } from '../../lib/app-error';
 import { tenantDb } from '../../lib/tenant-db';
 import type { ApiDeps } from '../deps';
 import { scopeOf, type Principal } from '../http/access';
-import { authenticate } from '../http/auth';
+import { authenticate, principalOfGrant } from '../http/auth';
+import { isOAuthAccessToken, verifyAccessToken, type OAuthTokenInfo } from '../oauth/provider';
+import { mcpResource, originOf, resourceMetadataUrl } from '../oauth/router';
 import { refuseInvalidUtf8 } from '../http/errors';
 import type { Caller } from '../services/caller';
 import * as mcp from '../services/mcp';
@@ -219,6 +222,64 @@ function foreignHost(req: Request, publicUrl: string | undefined): string | unde
   return allowed(originHost) ? undefined : "the Origin header is not this server's";
 }
 
+/**
+ * The SDK's bearer check for OAuth access tokens at each origin (resource-bound: a token issued for another resource
+ * is refused, RFC 8707), its 401 pointing at the resource metadata.
+ */
+function oauthBearer(deps: ApiDeps): (origin: string) => RequestHandler {
+  const perOrigin = new Map<string, RequestHandler>();
+  return (origin) => {
+    let check = perOrigin.get(origin);
+    if (!check) {
+      check = requireBearerAuth({ verifier: { verifyAccessToken: (token) => verifyAccessToken(deps, token) }, resourceMetadataUrl: resourceMetadataUrl(origin), expectedResource: mcpResource(origin) });
+      perOrigin.set(origin, check);
+    }
+    return check;
+  };
+}
+
+/**
+ * Who calls /mcp: an OAuth access token (an MCP client acting for the user who granted it) or an API key (scripts).
+ * Null when the answer (a 401 whose WWW-Authenticate points at the resource metadata, so a client can discover how
+ * to sign in) has been sent.
+ */
+async function authenticateMcp(deps: ApiDeps, bearer: (origin: string) => RequestHandler, req: Request, res: Response): Promise<Principal | null> {
+  const origin = originOf(req, deps.config.publicUrl);
+  const metadata = origin ? `, resource_metadata="${resourceMetadataUrl(origin)}"` : '';
+  const header = req.headers.authorization;
+  if (header === undefined) {
+    rpcError(res, 401, ErrorCode.InvalidRequest, 'authorization is required: sign in with OAuth (see the resource metadata) or send an API key (Authorization: Bearer <key>)', {
+      'WWW-Authenticate': `Bearer realm="gatehouse"${metadata}`,
+    });
+    return null;
+  }
+  const token = /^Bearer (\S+)$/i.exec(header)?.[1];
+  if (token && isOAuthAccessToken(token) && origin) {
+    const verified = await new Promise<boolean>((resolve, reject) => {
+      res.once('finish', () => resolve(false));
+      Promise.resolve(bearer(origin)(req, res, (err?: unknown) => (err ? reject(err) : resolve(true)))).catch(reject);
+    });
+    const grant = verified ? ((req as AuthedRequest).auth?.extra?.oauth as OAuthTokenInfo | undefined) : undefined;
+    if (!grant) return null;
+    const principal = await principalOfGrant(deps, { ...grant, scopes: (req as AuthedRequest).auth?.scopes ?? [] });
+    if (principal) return principal;
+    rpcError(res, 401, ErrorCode.InvalidRequest, "this token's user is disabled", { 'WWW-Authenticate': `Bearer error="invalid_token"${metadata}` });
+    return null;
+  }
+  try {
+    return await authenticate(deps, req);
+  } catch (err) {
+    if (err instanceof AppError && err.code === AppErrorCode.Unauthorized) {
+      rpcError(res, 401, ErrorCode.InvalidRequest, 'a valid API key is required (Authorization: Bearer <key>), or an OAuth access token; this one is unknown, revoked, expired or its user disabled', {
+        'WWW-Authenticate': `Bearer realm="gatehouse", error="invalid_token"${metadata}`,
+      });
+      return null;
+    }
+    refuse(res, err, deps);
+    return null;
+  }
+}
+
 export interface McpEndpoint {
   router: express.Router;
   close(): Promise<void>;
@@ -226,6 +287,7 @@ export interface McpEndpoint {
 
 export function createMcpEndpoint(deps: ApiDeps): McpEndpoint {
   const connections = new Map<string, Connection>();
+  const bearer = oauthBearer(deps);
   const router = express.Router();
   router.use('/mcp', express.json({ limit: deps.config.bodyLimitBytes, verify: refuseInvalidUtf8 }));
   // A body that is not JSON (or not UTF-8, or too large) is JSON-RPC's parse error, not the REST error shape.
@@ -240,23 +302,12 @@ export function createMcpEndpoint(deps: ApiDeps): McpEndpoint {
     // before anything else (a Bearer key is needed anyway, but the transport's rule is the spec's).
     const foreign = foreignHost(req, deps.config.publicUrl);
     if (foreign) return rpcError(res, 403, ErrorCode.InvalidRequest, `Forbidden: ${foreign}`);
-    // Bearer keys only: a console cookie must not let another page drive tools (no CSRF token in MCP).
-    if (req.headers.authorization === undefined) {
-      return rpcError(res, 401, ErrorCode.InvalidRequest, 'a valid API key is required (Authorization: Bearer <key>)', { 'WWW-Authenticate': 'Bearer realm="gatehouse"' });
-    }
-    let principal: Principal;
-    try {
-      principal = await authenticate(deps, req);
-    } catch (err) {
-      if (err instanceof AppError && err.code === AppErrorCode.Unauthorized) {
-        return rpcError(res, 401, ErrorCode.InvalidRequest, 'a valid API key is required (Authorization: Bearer <key>); this one is unknown, revoked or its user disabled', {
-          'WWW-Authenticate': 'Bearer realm="gatehouse", error="invalid_token"',
-        });
-      }
-      return refuse(res, err, deps);
-    }
+    // Bearer tokens only (an API key or an OAuth access token): a console cookie must not let another page drive
+    // tools (no CSRF token in MCP).
+    const principal = await authenticateMcp(deps, bearer, req, res);
+    if (!principal) return;
     // The key is believed per request; the handlers take the caller from here, never from the connection.
-    (req as AuthedRequest).auth = { token: 'redacted', clientId: principal.userId, scopes: [], extra: { principal } };
+    (req as AuthedRequest).auth = { token: 'redacted', clientId: principal.oauth?.clientId ?? principal.userId, scopes: principal.oauth?.scopes ?? [], extra: { principal } };
     const caller: Caller = { deps: { ...deps, prisma: tenantDb(deps.prisma, scopeOf(principal)) }, system: deps.prisma, principal };
 
     try {

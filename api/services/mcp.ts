@@ -42,7 +42,10 @@ export function clientLabel(info: unknown): string {
 
 /** An MCP connection's session, in the org named or the only one where the caller acts (as POST /v1/sessions). */
 export async function startMcpSession(caller: Caller, orgRef: string | undefined, clientInfo: unknown) {
-  return startSession(caller, orgRef, { via: 'mcp', client: clientLabel(clientInfo) });
+  // An OAuth client is named as it registered (what the user approved), beside what it says at initialize.
+  const oauth = caller.principal.oauth;
+  const client = oauth ? `${clientLabel(clientInfo)} (OAuth: ${oauth.clientName})`.slice(0, 200) : clientLabel(clientInfo);
+  return startSession(caller, orgRef, { via: 'mcp', client });
 }
 
 /** The MCP session the caller may use: their own (an org admin's key reaches no one else's MCP connection). */
@@ -78,6 +81,9 @@ export async function catalogFor({ deps }: Caller, orgId: string): Promise<McpTo
   ];
 }
 
+/** What an audit event says of the OAuth client a call came through, if it did. */
+const oauthClientOf = (principal: Caller['principal']) => (principal.oauth ? { oauthClientId: principal.oauth.clientId, oauthClient: principal.oauth.clientName, oauthGrantId: principal.oauth.grantId } : {});
+
 export type ToolCallRefusal = { refused: 'unknown_tool' | 'invalid_arguments' | 'forbidden'; message: string };
 
 /**
@@ -98,7 +104,7 @@ export async function requestToolCall(caller: Caller, sessionId: string, name: s
       action: 'tool.denied',
       target: name.slice(0, 100),
       sessionId: session.id,
-      data: { rule: 'unknown_tool', via: 'mcp', reason: 'not in the catalog' },
+      data: { rule: 'unknown_tool', via: 'mcp', reason: 'not in the catalog', ...oauthClientOf(principal) },
     });
     return { refused: 'unknown_tool', message: `unknown tool "${name.slice(0, 100)}": it is not in the catalog; nothing was run` };
   }
@@ -109,7 +115,17 @@ export async function requestToolCall(caller: Caller, sessionId: string, name: s
 
   // The workflow believes no payload: it gets this record's id, and its first activity reads author, tool and arguments here.
   const request = await deps.prisma.workflowRequest.create({
-    data: { orgId: session.orgId, sessionId: session.id, workflowId: session.workflowId, kind: 'tool_call', userId: principal.userId, toolName: name, toolInput: args as Prisma.InputJsonValue },
+    data: {
+      orgId: session.orgId,
+      sessionId: session.id,
+      workflowId: session.workflowId,
+      kind: 'tool_call',
+      userId: principal.userId,
+      toolName: name,
+      toolInput: args as Prisma.InputJsonValue,
+      // Authorization holds the call to this grant's orgs and scopes (activities/authorize-tool-call.ts).
+      oauthGrantId: principal.oauth?.grantId ?? null,
+    },
   });
   try {
     const result = await deps.temporal.workflow.getHandle(session.workflowId).executeUpdate(callToolRequestUpdate, { args: [{ requestId: request.id }] });
