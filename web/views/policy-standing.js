@@ -46,6 +46,26 @@ export function standingSection(ctx, base, onChanged) {
     );
   }
 
+  /** Rows on the page, by standing approval id: the row and its use-count cell. */
+  const shown = new Map();
+  let placed = '';
+
+  function standingRow(s) {
+    const uses = el('td', {}, String(s.uses));
+    const row = el(
+      'tr',
+      { 'data-standing': s.id },
+      el('td', {}, el('strong', {}, s.action ? `${s.tool}:${s.action}` : s.tool), el('pre', { class: 'params' }, JSON.stringify(s.params ?? {}, null, 1))),
+      el('td', {}, deviceNames(s)),
+      el('td', {}, s.author ?? '—', ' ', time(s.createdAt)),
+      el('td', {}, time(s.expiresAt)),
+      uses,
+      el('td', {}, String(s.version)),
+      mayRevoke ? el('td', {}, revokeForm(s)) : null,
+    );
+    return { row, uses };
+  }
+
   async function refresh() {
     try {
       const { standing } = await get(`${base}/standing-approvals`);
@@ -53,22 +73,18 @@ export function standingSection(ctx, base, onChanged) {
       replace(error);
       empty.hidden = standing.length > 0;
       table.hidden = standing.length === 0;
-      replace(
-        rows,
-        standing.map((s) =>
-          el(
-            'tr',
-            { 'data-standing': s.id },
-            el('td', {}, el('strong', {}, s.action ? `${s.tool}:${s.action}` : s.tool), el('pre', { class: 'params' }, JSON.stringify(s.params ?? {}, null, 1))),
-            el('td', {}, deviceNames(s)),
-            el('td', {}, s.author ?? '—', ' ', time(s.createdAt)),
-            el('td', {}, time(s.expiresAt)),
-            el('td', {}, String(s.uses)),
-            el('td', {}, String(s.version)),
-            mayRevoke ? el('td', {}, revokeForm(s)) : null,
-          ),
-        ),
-      );
+      // Rows are kept by id and only their use count is updated, so a revoke reason being typed survives a refresh.
+      const ids = new Set(standing.map((s) => s.id));
+      for (const [id, r] of shown) if (!ids.has(id)) (r.row.remove(), shown.delete(id));
+      for (const s of standing) {
+        const known = shown.get(s.id);
+        if (known) replace(known.uses, String(s.uses));
+        else shown.set(s.id, standingRow(s));
+      }
+      // Re-placing rows takes the focus from a reason being typed: only when rules came or went.
+      const order = standing.map((s) => s.id).join(',');
+      if (order !== placed) replace(rows, standing.map((s) => shown.get(s.id).row));
+      placed = order;
     } catch (err) {
       replace(error, err.message);
     }

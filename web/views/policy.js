@@ -308,7 +308,9 @@ export function policyView(main, ctx) {
     try {
       const head = await get(base);
       const moved = policy && head.version.number !== policy.version.number;
-      if (moved && !draft) return void (await load());
+      // Not while someone types a reason (roll back, revoke): the reload would drop it; the next poll reloads.
+      const typing = main.contains(document.activeElement) && /^(INPUT|TEXTAREA)$/.test(document.activeElement.tagName);
+      if (moved && !draft && !typing) return void (await load());
       if (moved) replace(error, `Version ${head.version.number} was adopted by ${head.version.createdBy ?? 'Gatehouse'} meanwhile: this draft starts from version ${policy.version.number}. Discard it to see the new version.`);
       standing.refresh();
     } catch {
