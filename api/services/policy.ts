@@ -78,7 +78,8 @@ export async function currentVersionView(deps: ApiDeps, orgId: string) {
 }
 
 export async function versionView({ deps, principal }: Caller, orgRef: string, n: number) {
-  const org = await findOrgFor(deps, principal, orgRef);
+  // A document holds its standing approvals' calls (their inputs): for those who decide or audit them.
+  const org = await findOrgFor(deps, principal, orgRef, [Role.Admin, Role.Approver, Role.Auditor]);
   const v = await policyVersion(deps.prisma, org.id, n);
   if (!v || n === 0) throw AppError.notFound('policy version');
   const before = n > 1 ? await policyVersion(deps.prisma, org.id, n - 1) : null;
@@ -134,7 +135,7 @@ export async function rollback({ deps, principal }: Caller, orgRef: string, toVe
 }
 
 export async function standingView({ deps, principal }: Caller, orgRef: string) {
-  const org = await findOrgFor(deps, principal, orgRef);
+  const org = await findOrgFor(deps, principal, orgRef, [Role.Admin, Role.Approver, Role.Auditor]);
   const current = await currentPolicy(deps.prisma, org.id);
   const rules = liveStanding(current.document, new Date());
   if (!rules.length) return [];
