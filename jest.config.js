@@ -1,4 +1,6 @@
 /** Jest runs TypeScript through ts-jest in transpile-only mode; `npm test` type-checks separately with tsc. */
+const ESM_ONLY = 'openid-client|oauth4webapi|jose';
+
 /** @type {import('jest').Config} */
 module.exports = {
   testEnvironment: 'node',
@@ -7,7 +9,12 @@ module.exports = {
   testPathIgnorePatterns: ['/node_modules/', '/data/'],
   transform: {
     '^.+\\.ts$': ['ts-jest', { diagnostics: false }],
+    // openid-client 6 and its oauth4webapi and jose are ESM only, and jest's module registry cannot require ESM
+    // (jestjs/jest#15716; Node itself can, which is how `npm start` loads them through tsx): these three are
+    // compiled to CommonJS for the tests, like our own files.
+    [`/node_modules/(${ESM_ONLY})/.+\\.js$`]: ['ts-jest', { diagnostics: false, tsconfig: { allowJs: true } }],
   },
+  transformIgnorePatterns: [`/node_modules/(?!(${ESM_ONLY})/)`],
   // Integration tests each start a Temporal dev server; two cores do not fit more than two at once.
   maxWorkers: 2,
   // jest 30 "soft-deletes" what a test file left on its globals once the file ends: every property becomes an

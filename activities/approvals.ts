@@ -8,7 +8,7 @@ import type { Approval, Prisma } from '@prisma/client';
 import { FailureType } from '../common/failures';
 import { copilotWorkflowId, userMessageId } from '../common/ids';
 import type { ApprovalDecisionSignal, ApprovalOutcome } from '../common/session';
-import { isToolName, Tier } from '../common/tools';
+import { isToolName, Tier, type ToolExecution } from '../common/tools';
 import { parseQualifiedName } from '../lib/mcp-upstream';
 import { confirmationPhrase } from '../cage/approval-digest';
 import { assertionProblem, StoredAssertion } from '../lib/passkey-assertion';
@@ -44,6 +44,20 @@ export function describeCall(tool: string, input: Record<string, unknown>, devic
     .join(' ');
   const on = deviceNames.length > 3 ? `${deviceNames.length} devices` : deviceNames.join(', ');
   return elideMiddle(`${tool}${args ? ` ${args}` : ''}${on ? ` on ${on}` : ''}`, 500);
+}
+
+/**
+ * A remediation's canary, told to the approver: which devices go first, and that this one approval also covers the
+ * read-back of those devices and, should a failed canary be rolled back, the action's undo on them.
+ */
+export function canaryNote(execution: unknown, devices: { id: string; name: string }[]): string {
+  const canary = (execution as ToolExecution | null)?.type === 'remediation' ? (execution as Extract<ToolExecution, { type: 'remediation' }>).canary : undefined;
+  if (!canary) return '';
+  const names = canary.devices.map((id) => devices.find((d) => d.id === id)?.name ?? id);
+  const check = canary.check ? `checked (${'service' in canary.check.expect ? `${canary.check.expect.service} must be ${canary.check.expect.status.toLowerCase()}` : `check script ${String(canary.check.params.name)} must pass`})` : 'checked (the action must succeed)';
+  const undoing = canary.undo && (canary.undo.kind === 'run_script' ? `script ${String(canary.undo.params.name)}` : `${canary.undo.kind} ${String(canary.undo.params.action)}`);
+  const undo = undoing ? `, and the undo (${undoing}) on them if an approver rolls back a failed canary` : '';
+  return ` — canary: ${elideMiddle(names.join(', '), 200)} run${names.length === 1 ? 's' : ''} first and ${names.length === 1 ? 'is' : 'are'} ${check} before the others start; a failed canary waits for an approver. This approval covers the canary's read-back${undo}.`;
 }
 
 /** The call's description and, when some of its arguments came from device output, which and from where. */
@@ -94,7 +108,7 @@ export function makeRequestApproval({ prisma, metrics }: ActivityDeps) {
         toolName: inv.toolName,
         input: inv.input as Prisma.InputJsonValue,
         targets: devices as unknown as Prisma.InputJsonValue,
-        summary: withProvenance(describeCall(inv.toolName, inv.input as Record<string, unknown>, devices.map((d) => d.name)), await argumentProvenance(prisma, input.sessionId, inv.toolName, inv.input, [...devices.map((d) => d.id), ...devices.map((d) => d.name)])),
+        summary: withProvenance(describeCall(inv.toolName, inv.input as Record<string, unknown>, devices.map((d) => d.name)) + canaryNote(inv.execution, devices), await argumentProvenance(prisma, input.sessionId, inv.toolName, inv.input, [...devices.map((d) => d.id), ...devices.map((d) => d.name)])),
         confirmationPhrase: input.tier >= Tier.T4 ? confirmationPhrase(devices) : null,
         requestedBy,
         status: 'pending',

@@ -5,7 +5,7 @@ import { FailureType } from '../common/failures';
 import { copilotWorkflowId, toolInvocationId } from '../common/ids';
 import type { Authorization } from '../common/session';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv-provider.js';
-import { CHANGES, executionTypeOf, isToolName, READS, toolOf, Tier, type TargetReference, type ToolExecution } from '../common/tools';
+import { CHANGES, executionTypeOf, isToolName, pickCanary, READS, toolOf, Tier, type CanaryPlan, type TargetReference, type ToolExecution } from '../common/tools';
 import { parseQualifiedName } from '../lib/mcp-upstream';
 import { approvalDigest } from '../cage/approval-digest';
 import { checkDiscoveryRange } from '../cage/network';
@@ -270,6 +270,14 @@ async function decide(deps: ActivityDeps, input: AuthorizeToolCallInput): Promis
 
   let execution = spec.execution(args);
   if (execution.type === 'remediation') execution = { ...execution, devices: targets };
+  const canary = spec.canaryOf(args);
+  if (canary && execution.type === 'remediation') {
+    // Picked among the resolved targets, in their order; part of the execution the approval covers.
+    const names = new Map(devices.map((d) => [d.id, d.name]));
+    const picked = pickCanary(canary, targets.map((id) => ({ id, name: names.get(id) ?? id })));
+    if (typeof picked === 'string') return deny('invalid_input', `invalid input for ${name}: ${picked}`, parsed.data);
+    execution = { ...execution, canary: picked };
+  }
   let digestInput: unknown = parsed.data;
   const library = spec.libraryScript?.(args);
   if (library !== undefined) {
@@ -283,6 +291,13 @@ async function decide(deps: ActivityDeps, input: AuthorizeToolCallInput): Promis
     execution = withLibraryScript(execution, script);
     // The approval covers this exact body: editing the script invalidates a pending approval.
     digestInput = { ...(parsed.data as object), scriptSha256: sha256(script.body) };
+    if (execution.type === 'remediation' && execution.canary) {
+      // A canary's read-back and undo are the scripts this one declares, and the approval covers their bodies too.
+      const steps = await libraryCanarySteps(prisma, input.orgId, script, given);
+      if (typeof steps === 'string') return deny('script', `script "${scriptName}": ${steps}`, parsed.data);
+      execution = { ...execution, canary: { ...execution.canary, ...steps.plan } };
+      digestInput = { ...(digestInput as object), ...steps.digests };
+    }
   }
 
   // Strings the model read in a tool's output before anyone typed them: the org's own names of the devices it
@@ -393,6 +408,35 @@ async function referencedDevices(prisma: ActivityDeps['prisma'], orgId: string, 
   const devices = await prisma.device.findMany({ where, select: { id: true }, orderBy: { name: 'asc' }, take: 5000 });
   if (devices.length === 0) return `no devices in ${'group' in target ? `group "${target.group}"` : `site "${target.site}"`} of this organization`;
   return devices.map((d) => d.id);
+}
+
+/**
+ * The check and undo a library script declares (other scripts of the library), as a canary runs them: each gets the
+ * call's parameters it declares. A declared script that is missing, or whose parameters do not fit, denies the call.
+ */
+async function libraryCanarySteps(
+  prisma: ActivityDeps['prisma'],
+  orgId: string,
+  script: { checkScript: string | null; undoScript: string | null },
+  given: Record<string, string>,
+): Promise<{ plan: Pick<CanaryPlan, 'check' | 'undo'>; digests: Record<string, string> } | string> {
+  const plan: Pick<CanaryPlan, 'check' | 'undo'> = {};
+  const digests: Record<string, string> = {};
+  for (const [step, name] of [['check', script.checkScript], ['undo', script.undoScript]] as const) {
+    if (!name) continue;
+    const declared = await prisma.script.findUnique({ where: { orgId_name: { orgId, name } } });
+    if (!declared) return `its ${step} script "${name}" is not in this organization's library`;
+    const parameters = ScriptParameters.safeParse(declared.parameters);
+    if (!parameters.success) return `the parameter declarations of its ${step} script "${name}" are damaged; an admin must save it again`;
+    const passed = Object.fromEntries(Object.entries(given).filter(([k]) => k in parameters.data));
+    const problem = checkScriptParameters(parameters.data, passed);
+    if (problem) return `its ${step} script "${name}": ${problem}`;
+    const command = { kind: 'run_script' as const, params: { name, parameters: passed, interpreter: declared.interpreter, script: declared.body, timeoutSeconds: 300 } };
+    if (step === 'check') plan.check = { ...command, expect: { exitCode: 0 } };
+    else plan.undo = command;
+    digests[`${step}Sha256`] = sha256(declared.body);
+  }
+  return { plan, digests };
 }
 
 function withLibraryScript(execution: ToolExecution, script: { name: string; interpreter: string; body: string }): ToolExecution {

@@ -4,12 +4,14 @@
  * kind and parameters are its input), so the workflow's word is not enough. Every activity that creates a device
  * command reads the invocation it names back from the database: allowed by authorization, or, for T3/T4, approved
  * by a decision bound to the same digest; and the command must be one of those authorization put in the call's
- * execution, with the same kind and parameters. Anything else is refused, audited, and never created.
+ * execution, with the same kind and parameters. Anything else is refused, audited, and never created. A
+ * remediation's canary read-back and undo (ids `<invocation>:canary-check|undo:<device>`) are commands of the same
+ * call: let through on its canary devices only, with the kind and parameters authorization put in its canary plan.
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import canonicalize from 'canonicalize';
 import { FailureType } from '../common/failures';
-import { invocationOfCommand } from '../common/ids';
+import { invocationOfCommand, stepOfCommandInvocation, type CanaryStep } from '../common/ids';
 import { isToolName, toolOf, type ToolExecution } from '../common/tools';
 import { audit } from '../audit/log';
 import type { PrismaClient } from '../lib/prisma';
@@ -39,6 +41,8 @@ export interface AuthorizedCommands {
 
 interface Verified extends Omit<AuthorizedCommands, 'invocationId'> {
   allowed: Allowed;
+  /** A remediation's canary steps: on its canary devices only. */
+  canary: Record<CanaryStep, Allowed>;
 }
 
 /**
@@ -100,15 +104,20 @@ async function allowedBy(prisma: PrismaClient, verified: Map<string, Verified>, 
   const execution = inv.execution as unknown as ToolExecution;
   const allowed: Allowed = new Map();
   if (execution.type === 'devices') for (const c of execution.commands) allowed.set(c.deviceId, commandKey(c.kind, c.params));
+  const canary: Record<CanaryStep, Allowed> = { check: new Map(), undo: new Map() };
   if (execution.type === 'remediation') {
     const key = commandKey(execution.kind, execution.params);
     for (const deviceId of execution.devices) allowed.set(deviceId, key);
+    for (const step of ['check', 'undo'] as const) {
+      const command = execution.canary?.[step];
+      if (command) for (const deviceId of execution.canary!.devices) canary[step].set(deviceId, commandKey(command.kind, command.params));
+    }
   }
   if (verified.size >= VERIFIED_CAP) verified.delete(verified.keys().next().value!);
   // As authorization parsed and recorded the input: whether this read waits for an offline device.
   const live = isToolName(inv.toolName) ? toolOf(inv.toolName).readsLive : undefined;
   const answersOffline = execution.type === 'devices' && live !== undefined && !live.waits(inv.input as never);
-  const result = { allowed, approvalDigest, call: { sessionId: inv.sessionId, turnId: inv.turnId, tool: inv.toolName }, answersOffline };
+  const result = { allowed, canary, approvalDigest, call: { sessionId: inv.sessionId, turnId: inv.turnId, tool: inv.toolName }, answersOffline };
   verified.set(invocationId, result);
   return result;
 }
@@ -118,13 +127,14 @@ async function verify(prisma: PrismaClient, verified: Map<string, Verified>, inp
   const invocations = new Set(input.commands.map((c) => invocationOfCommand(c.commandId, c.deviceId)));
   if (invocations.has(null)) return 'a command id does not name its tool call and device';
   if (invocations.size !== 1) return input.commands.length === 0 ? null : 'one batch names several tool calls';
-  const [invocationId] = [...invocations] as string[];
-  const found = await allowedBy(prisma, verified, input.orgId, invocationId!);
+  const { invocationId, step } = stepOfCommandInvocation([...invocations][0]!);
+  const found = await allowedBy(prisma, verified, input.orgId, invocationId);
   if (typeof found === 'string') return found;
   const key = commandKey(input.kind, input.params);
-  const outside = input.commands.find((c) => found.allowed.get(c.deviceId) !== key);
+  const allowed = step === 'run' ? found.allowed : found.canary[step];
+  const outside = input.commands.find((c) => allowed.get(c.deviceId) !== key);
   if (outside) return `device ${outside.deviceId} with this command is not part of the authorized call`;
-  return { invocationId: invocationId!, approvalDigest: found.approvalDigest, call: found.call, answersOffline: found.answersOffline };
+  return { invocationId, approvalDigest: found.approvalDigest, call: found.call, answersOffline: found.answersOffline };
 }
 
 /**

@@ -13,6 +13,7 @@ import { makeQueueDeviceCommands } from './queue-device-commands';
 import { makeRecordLocalDenial } from './record-local-denial';
 import { makeRecordToolResult } from './record-tool-result';
 import { makeReadCommandOutcomes } from './read-command-outcomes';
+import { makeReadCanaryChecks } from './canary-checks';
 import { makeRecordUserMessage } from './record-user-message';
 import { makeRunDatabaseTool } from './run-database-tool';
 import {
@@ -24,7 +25,7 @@ import {
   makeVerifyTerminalDecision,
 } from './terminal-access';
 import { makeCallUpstreamTool } from './call-upstream-tool';
-import { makeReadCopilotPaused, makeRefuseUnverifiedRequest, makeVerifyBreakerReset, makeVerifyMessageRequest, makeVerifyRemediationControl, makeVerifyToolCallRequest } from './workflow-requests';
+import { makeReadCopilotPaused, makeRefuseUnverifiedRequest, makeVerifyBreakerReset, makeVerifyMessageRequest, makeVerifyCanaryDecision, makeVerifyRemediationControl, makeVerifyToolCallRequest } from './workflow-requests';
 
 export type { ActivityDeps } from './deps';
 
@@ -53,6 +54,8 @@ export function createActivities(deps: ActivityDeps) {
     verifyToolCallRequest: makeVerifyToolCallRequest(deps),
     verifyBreakerReset: makeVerifyBreakerReset(deps),
     verifyRemediationControl: makeVerifyRemediationControl(deps),
+    verifyCanaryDecision: makeVerifyCanaryDecision(deps),
+    readCanaryChecks: makeReadCanaryChecks(deps),
     refuseUnverifiedRequest: makeRefuseUnverifiedRequest(deps),
     readCommandOutcomes: makeReadCommandOutcomes(deps),
     readCopilotPaused: makeReadCopilotPaused(deps),

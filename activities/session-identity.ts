@@ -11,7 +11,7 @@
 import type { CopilotSession } from '@prisma/client';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { FailureType } from '../common/failures';
-import { invocationOfCommand, remediationWorkflowId, Uuid } from '../common/ids';
+import { invocationOfCommand, remediationWorkflowId, stepOfCommandInvocation, Uuid } from '../common/ids';
 import { BREAKER_DENIAL, PAUSED_DENIAL, UNKNOWN_SESSION_DENIAL } from '../common/session';
 import type { AuditAction } from '../audit/actions';
 import { audit } from '../audit/log';
@@ -96,7 +96,9 @@ export async function assertSession(prisma: ActivityDeps['prisma'], claim: Sessi
  * started for that call, and its breaker armed. A pause is left to the caller, which records such commands as refused.
  */
 export async function assertCommandSession(prisma: ActivityDeps['prisma'], command: { commandId: string; deviceId: string; orgId: string }, activity: string): Promise<void> {
-  const invocationId = invocationOfCommand(command.commandId, command.deviceId);
+  const named = invocationOfCommand(command.commandId, command.deviceId);
+  // A remediation's canary read-back or undo names its invocation with the step after it.
+  const invocationId = named === null ? null : stepOfCommandInvocation(named).invocationId;
   const inv = invocationId
     ? await prisma.toolInvocation.findUnique({ where: { id: invocationId }, select: { sessionId: true, toolUseId: true, session: { select: { workflowId: true } } } })
     : null;

@@ -11,10 +11,16 @@ import { sessionOfWorkflowId, userMessageId } from '../common/ids';
 import { TOOL_CALL_MESSAGE_KIND } from '../common/session';
 import { publishSessionEvent } from '../lib/session-events';
 import { audit } from '../audit/log';
+import { approvalAuthority, approverSitesOf } from '../lib/approval-authority';
 import type { ActivityDeps } from './deps';
 import { checkSession } from './session-identity';
 
-export type RequestKind = 'message' | 'tool_call' | 'breaker_reset' | 'remediation_pause' | 'remediation_resume' | 'remediation_cancel';
+export type RequestKind = 'message' | 'tool_call' | 'breaker_reset' | 'remediation_pause' | 'remediation_resume' | 'remediation_cancel' | CanaryDecisionKind;
+
+/** An approver's decision after a remediation's canary failed. */
+export type CanaryDecision = 'continue' | 'cancel' | 'rollback';
+export type CanaryDecisionKind = `remediation_canary_${CanaryDecision}`;
+export const CANARY_DECISION_KINDS: CanaryDecisionKind[] = ['remediation_canary_continue', 'remediation_canary_cancel', 'remediation_canary_rollback'];
 type Verdict<T> = ({ ok: true } & T) | { ok: false; reason: string };
 
 /** This activity's place in its workflow run: the same on every retry, different for every other delivery. */
@@ -173,6 +179,43 @@ export function makeVerifyRemediationControl(deps: ActivityDeps) {
     }
     await audit(deps.prisma, { orgId: input.orgId, actorType: 'user', actorId: request.userId, action: `remediation.${action}`, target: invocationId, sessionId: request.sessionId, data: { requestId: request.id } });
     return { ok: true, userId: request.userId, action };
+  };
+}
+
+/**
+ * An approver's decision on a failed canary (continue, cancel or roll back), recorded for this remediation and
+ * unused, by someone who may decide the remediation's approval (lib/approval-authority.ts). A continue
+ * is refused while an admin has paused the org's copilot. The decision is audited here, with its reason.
+ */
+export function makeVerifyCanaryDecision(deps: ActivityDeps) {
+  return async function verifyCanaryDecision(input: { orgId: string; workflowId: string; invocationId: string; requestId: string }): Promise<Verdict<{ userId: string; decision: CanaryDecision }>> {
+    const base = { orgId: input.orgId, workflowId: input.workflowId, target: input.invocationId, kind: 'remediation_canary_decision', requestId: input.requestId };
+    const request = await claim(deps, { requestId: input.requestId, workflowId: input.workflowId, orgId: input.orgId, kinds: CANARY_DECISION_KINDS, usedFor: thisDelivery() });
+    if (typeof request === 'string') return refused(deps, { ...base, reason: `the canary decision was not taken: ${request}` });
+    const decision = request.kind.replace('remediation_canary_', '') as CanaryDecision;
+    const who = { ...base, sessionId: request.sessionId, kind: request.kind, claimedUserId: request.userId };
+    // Whoever may decide the remediation's approval decides its canary (lib/approval-authority.ts): going on is
+    // approving more of the call, stopping it is a rejection.
+    const approval = await deps.prisma.approval.findUnique({ where: { invocationId: input.invocationId } });
+    const authority =
+      approval && approval.orgId === input.orgId
+        ? await approvalAuthority(deps.prisma, approval, { userId: request.userId, approverSites: await approverSitesOf(deps.prisma, request.userId, input.orgId) }, decision === 'continue' ? 'approved' : 'rejected')
+        : ({ ok: false, message: 'the remediation has no approval to decide by' } as const);
+    if (!authority.ok) return refused(deps, { ...who, reason: `the canary decision was not taken: ${authority.message}` });
+    if (decision === 'continue') {
+      const org = await deps.prisma.organization.findUnique({ where: { id: input.orgId } });
+      if (!org || org.copilotPausedAt) return refused(deps, { ...who, reason: 'the remediation was not continued: an admin has paused the copilot for this organization' });
+    }
+    await audit(deps.prisma, {
+      orgId: input.orgId,
+      actorType: 'user',
+      actorId: request.userId,
+      action: `remediation.canary_${decision}`,
+      target: input.invocationId,
+      sessionId: request.sessionId,
+      data: { requestId: request.id, reason: request.text ?? '' },
+    });
+    return { ok: true, userId: request.userId, decision };
   };
 }
 

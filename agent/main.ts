@@ -2,7 +2,7 @@
  * The endpoint agent.
  *   npm run agent -- enroll --server <url> --key <enrollment key> [--name <name>] [--credentials <file>] [--allow-insecure-http]
  *   npm run agent [-- --credentials <file>] [--allow-power] [--allow-packages]
- *   npm run agent -- --simulate <n> [--org <slug>] [--key <enrollment key>]   n simulated Windows-like endpoints
+ *   npm run agent -- --simulate <n> [--org <slug>] [--key <enrollment key>] [--simulate-profile <file>]   n simulated Windows-like endpoints
  */
 import { parseArgs } from 'node:util';
 import { agentCredentialsPath, loadEnvOrExit } from '../lib/env';
@@ -26,6 +26,7 @@ async function main(): Promise<void> {
       name: { type: 'string' },
       credentials: { type: 'string' },
       simulate: { type: 'string' },
+      'simulate-profile': { type: 'string' },
       org: { type: 'string', default: 'acme' },
       'api-key': { type: 'string' },
       'reboot-seconds': { type: 'string' },
@@ -54,6 +55,7 @@ async function main(): Promise<void> {
       dataDir: env.DATA_DIR,
       rebootSeconds: values['reboot-seconds'] ? Number(values['reboot-seconds']) : undefined,
       maxTerminals: env.TERMINAL_MAX_PER_DEVICE,
+      profileFile: values['simulate-profile'],
       logger,
     });
     console.log(`running ${count} simulated endpoints for ${values.org}: ${sim.names.slice(0, 5).join(', ')}${count > 5 ? ', …' : ''}`);

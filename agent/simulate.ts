@@ -9,7 +9,7 @@ import type { Logger } from '../lib/logger';
 import { connectAgent, type AgentConnection } from './connection';
 import { loadCredentials, saveCredentials, type AgentCredentials } from './credentials';
 import { enroll } from './enroll';
-import { createSimulatedExecutor, SimulatedMachine } from './executors/simulated';
+import { createSimulatedExecutor, SimulatedMachine, SimulatedProfile } from './executors/simulated';
 import { simulatedPtyFactory } from './terminals/simulated-shell';
 
 export function simulatedName(org: string, i: number): string {
@@ -46,6 +46,8 @@ export async function runSimulation(opts: {
   rebootSeconds?: number;
   /** Terminals at once per simulated device (each gets the small simulated shell). */
   maxTerminals?: number;
+  /** A JSON file of how some devices differ (SimulatedProfile: a service that fails to start, …). */
+  profileFile?: string;
   logger: Logger;
 }): Promise<{ names: string[]; connections: AgentConnection[]; stop(): void }> {
   const dir = path.join(opts.dataDir, 'simulated', opts.org);
@@ -66,8 +68,9 @@ export async function runSimulation(opts: {
     await saveCredentials(file, c);
     creds.push(c);
   }
+  const profile = opts.profileFile ? await readProfile(opts.profileFile) : { devices: {} };
   const connections = creds.map((credentials) => {
-    const machine = new SimulatedMachine(credentials.name);
+    const machine = new SimulatedMachine(credentials.name, profileOf(profile, credentials.name));
     return connectAgent({
       credentials: { ...credentials, server: opts.server },
       journalFile: path.join(dir, `${credentials.name}.journal.jsonl`),
@@ -83,4 +86,24 @@ export async function runSimulation(opts: {
       for (const c of connections) c.stop();
     },
   };
+}
+
+/** The profile file, checked: a mistake in it stops the simulator with the problem named, rather than being ignored. */
+async function readProfile(file: string): Promise<SimulatedProfile> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(file, 'utf8'));
+  } catch (err) {
+    throw new Error(`--simulate-profile ${file}: not readable JSON (${(err as Error).message})`);
+  }
+  const parsed = SimulatedProfile.safeParse(raw);
+  if (!parsed.success) throw new Error(`--simulate-profile ${file}: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'profile'}: ${i.message}`).join('; ')}`);
+  return parsed.data;
+}
+
+/** A device's profile: the entry of its name, or of a pattern with `*` matching it (`*-PC-07`); none is the default. */
+function profileOf(profile: SimulatedProfile, name: string) {
+  if (profile.devices[name]) return profile.devices[name];
+  const pattern = Object.keys(profile.devices).find((k) => k.includes('*') && new RegExp(`^${k.split('*').map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`, 'i').test(name));
+  return pattern ? profile.devices[pattern] : undefined;
 }

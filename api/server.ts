@@ -25,6 +25,7 @@ import { traceRequests } from './http/tracing';
 import { agentRoutes } from './routes/agents';
 import { enrollmentKeyRoutes } from './routes/enrollment-keys';
 import { identityRoutes } from './routes/identity';
+import { ssoRoutes } from './routes/sso';
 import { tenancyRoutes } from './routes/tenancy';
 import { deviceRoutes } from './routes/devices';
 import { healthRoutes } from './routes/health';
@@ -51,6 +52,7 @@ import type { WebClient } from '@slack/web-api';
 import { slackInteractions } from './routes/slack';
 import { approvalLinkPages } from './pages/approval-link';
 import { signInPage } from './pages/sign-in';
+import { ssoPages } from './pages/sso';
 import { slackLinkPages } from './pages/slack-link';
 import { passwordResetPages } from './pages/password-reset';
 import { oauthRouter } from './oauth/router';
@@ -78,6 +80,7 @@ export const ROUTES: AnyRoute[] = [
   ...auditRoutes,
   ...codecRoutes,
   ...identityRoutes,
+  ...ssoRoutes,
   ...tenancyRoutes,
   ...terminalRoutes,
 ];
@@ -169,6 +172,7 @@ export function createApp(
   const pages = { secret: deps.config.webSecret, secureCookies: secureCookies(deps) };
   app.use(approvalLinkPages(deps, pages));
   app.use(signInPage(deps, web, pages));
+  app.use(ssoPages(deps, pages, baseUrl));
   app.use(passwordResetPages(deps, pages));
   if (slack) app.use(slackLinkPages(deps, slack, pages));
   app.use(consoleFiles());

@@ -141,6 +141,8 @@ describe('cross-tenant matrix over /openapi.json', () => {
           })
         ).id,
       ],
+      // Another partner's identity provider (/v1/partner/oidc-providers/{id}).
+      partner: [(await sys.prisma.oidcProvider.create({ data: { partnerId: fx.stranger.partnerId, name: 'theirs', issuer: 'https://idp.other.example', clientId: 'theirs', clientSecret: 'sealed', emailDomains: [] } })).id],
     };
     const bodies: Record<string, unknown> = {
       'POST /v1/sessions/{id}/messages': { text: 'hello' },
@@ -167,6 +169,7 @@ describe('cross-tenant matrix over /openapi.json', () => {
       'PATCH /v1/users/{id}': { name: 'renamed' },
       'POST /v1/devices/{id}/terminals': { reason: 'a probe' },
       'POST /v1/terminals/{id}/revoke': { reason: 'a probe' },
+      'POST /v1/remediations/{id}/canary-decision': { decision: 'cancel', reason: 'a probe' },
     };
 
     // A standing approval's id: globex has none, so any id is as unknown there as here.
@@ -195,7 +198,7 @@ describe('cross-tenant matrix over /openapi.json', () => {
           const unknown = await sys.request(method.toUpperCase(), fill(unknownId), { key: caller.key, body });
           const cross = await sys.request(method.toUpperCase(), fill(id), { key: caller.key, body });
           cases.push(`${key} ${id}`);
-          if (kind !== 'users' && kind !== 'api-keys' && kind !== 'passkeys' && kind !== 'oauth') orgOwned += 1;
+          if (kind !== 'users' && kind !== 'api-keys' && kind !== 'passkeys' && kind !== 'oauth' && kind !== 'partner') orgOwned += 1;
           expect({ key, id, status: cross.status, body: cross.body }).toEqual({ key, id, status: 404, body: unknown.body });
         }
       }

@@ -4,7 +4,8 @@
  *   npm run copilot -- approvals [--org <slug>]                      pending approvals of your organizations
  *   npm run copilot -- approve <id> [--reason <text>] [--confirm <phrase>]
  *   npm run copilot -- reject <id> [--reason <text>]
- *   npm run copilot -- remediation <id> [pause|resume|cancel]      a remediation's progress bar until it ends
+ *   npm run copilot -- remediation <id> [pause|resume|cancel]      a remediation's progress bar until it ends (or its canary fails)
+ *   npm run copilot -- remediation <id> continue|rollback|stop --reason <why>   an approver's decision after a failed canary
  *   npm run copilot -- cancel <command id>                           cancel a command still waiting for its device
  * Common options: --server <url>, --api-key <key>, --as <role>. The API key comes from --api-key,
  * GATEHOUSE_API_KEY, or (for the demo) the user of that role in data/demo-credentials.json (technician for ask,
@@ -230,14 +231,24 @@ async function decideOne(server: string, key: string, id: string, decision: 'app
 }
 
 function bar(r: RemediationView): string {
-  return `${gauge((r.percent ?? 0) / 100)} ${String(r.percent ?? 0).padStart(3)}%  ${r.succeeded ?? 0} ok, ${r.failed ?? 0} failed, ${r.running ?? 0} running, ${(r.skipped ?? 0) + (r.cancelled ?? 0)} not started of ${r.total ?? 0} — ${r.state}`;
+  const canary = r.canary ? ` (canary ${r.canary.devices.map((d) => d.name).join(', ')}: ${r.canary.state})` : '';
+  return `${gauge((r.percent ?? 0) / 100)} ${String(r.percent ?? 0).padStart(3)}%  ${r.succeeded ?? 0} ok, ${r.failed ?? 0} failed, ${r.running ?? 0} running, ${(r.skipped ?? 0) + (r.cancelled ?? 0)} not started of ${r.total ?? 0} — ${r.state}${canary}`;
 }
 
+/** The decisions after a failed canary, as the CLI names them (`stop` is the decision to cancel the rest). */
+const CANARY_DECISIONS: Record<string, 'continue' | 'cancel' | 'rollback'> = { continue: 'continue', rollback: 'rollback', stop: 'cancel' };
+
 /** Steers a remediation (when an action is given), then shows its progress until it ends (polling the API). */
-async function followRemediation(server: string, key: string, id: string, action?: string): Promise<number> {
+async function followRemediation(server: string, key: string, id: string, action?: string, reason?: string): Promise<number> {
   const route = `/v1/remediations/${encodeURIComponent(id)}`;
-  if (action) {
-    if (!['pause', 'resume', 'cancel'].includes(action)) throw new CliError(`unknown action "${action}"; use pause, resume or cancel`);
+  const decision = action ? CANARY_DECISIONS[action] : undefined;
+  if (decision) {
+    if (!reason) throw new CliError(`${action}: say why with --reason`);
+    const res = await api(server, key, 'POST', `${route}/canary-decision`, { decision, reason });
+    if (res.status !== 202) throw new CliError(`${action}: ${errorText(res.json)}`);
+    console.log(`canary decision: ${decision}`);
+  } else if (action) {
+    if (!['pause', 'resume', 'cancel'].includes(action)) throw new CliError(`unknown action "${action}"; use pause, resume or cancel (or continue, rollback, stop after a failed canary)`);
     const res = await api(server, key, 'POST', `${route}/${action}`);
     if (res.status !== 202) throw new CliError(`${action}: ${errorText(res.json)}`);
     console.log(`${action} requested`);
@@ -250,6 +261,13 @@ async function followRemediation(server: string, key: string, id: string, action
     const line = res.json.state === 'not_started' ? 'waiting for its approval…' : bar(res.json);
     if (line !== last) process.stdout.write(tty ? `\r${line}` : `${line}\n`);
     last = line;
+    if (res.json.state === 'canary-failed') {
+      if (tty) process.stdout.write('\n');
+      for (const f of res.json.canary?.failures ?? []) console.log(`  canary ${f.device}: ${f.reason}`);
+      const choices = (res.json.canary?.choices ?? []).map((c) => Object.keys(CANARY_DECISIONS).find((k) => CANARY_DECISIONS[k] === c)).join('|');
+      console.log(`nothing else runs until an approver decides: npm run copilot -- remediation ${id} ${choices} --reason "…"`);
+      return 2;
+    }
     if (res.json.state === 'finished' || res.json.state === 'cancelled' || (action === 'pause' && res.json.state === 'paused' && !res.json.running)) {
       if (tty) process.stdout.write('\n');
       for (const d of res.json.devices ?? []) if (d.status !== 'succeeded') console.log(`  ${d.name}: ${d.status}`);
@@ -289,14 +307,15 @@ async function main(): Promise<number> {
       return decideOne(server, await key('approver'), rest[0]!, command, values.reason, values.confirm);
     case 'remediation':
       if (rest.length < 1 || rest.length > 2) break;
-      return followRemediation(server, await key('technician'), rest[0]!, rest[1]);
+      // A canary decision is an approver's; steering and following, a technician's.
+      return followRemediation(server, await key(rest[1] && CANARY_DECISIONS[rest[1]] ? 'approver' : 'technician'), rest[0]!, rest[1], values.reason);
     case 'cancel':
       if (rest.length !== 1) break;
       return cancelCommand(server, await key('technician'), rest[0]!);
     default:
       break;
   }
-  throw new CliError('usage: npm run copilot -- ask "<message>" [--org <slug>] [--new] | approvals | approve <id> [--reason r] [--confirm phrase] | reject <id> [--reason r] | remediation <id> [pause|resume|cancel] | cancel <command id>');
+  throw new CliError('usage: npm run copilot -- ask "<message>" [--org <slug>] [--new] | approvals | approve <id> [--reason r] [--confirm phrase] | reject <id> [--reason r] | remediation <id> [pause|resume|cancel|continue|rollback|stop] [--reason r] | cancel <command id>');
 }
 
 main()

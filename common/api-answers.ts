@@ -186,7 +186,7 @@ export const RemediationAnswer = z.object({
   id: Id,
   sessionId: Id,
   workflowId: z.string(),
-  state: z.enum(['not_started', 'running', 'paused', 'cancelled', 'finished']),
+  state: z.enum(['not_started', 'running', 'paused', 'canary-failed', 'cancelled', 'finished']),
   total: RemediationCount,
   running: RemediationCount,
   succeeded: RemediationCount,
@@ -196,7 +196,21 @@ export const RemediationAnswer = z.object({
   stoppedAtThreshold: z.boolean().optional(),
   percent: RemediationCount,
   devices: z.array(z.object({ id: Id, name: z.string(), status: z.string().optional() })).optional(),
+  /** The canary stage, when the call asked for one: its devices run first and must pass their check. */
+  canary: z
+    .object({
+      devices: z.array(z.object({ id: Id, name: z.string() })),
+      state: z.enum(['running', 'verifying', 'passed', 'failed']),
+      failures: z.array(z.object({ device: z.string(), deviceId: Id, reason: z.string() })),
+      /** What an approver may choose now (empty unless the run waits in canary-failed). */
+      choices: z.array(z.enum(['continue', 'cancel', 'rollback'])),
+      decision: z.enum(['continue', 'cancel', 'rollback']).optional(),
+      decidedBy: Id.optional(),
+      undone: z.array(z.object({ device: z.string(), deviceId: Id, status: z.string() })).optional(),
+    })
+    .optional(),
 });
+export const CanaryDecisionAnswer = z.object({ id: Id, decision: z.enum(['continue', 'cancel', 'rollback']) });
 export const RemediationRequestedAnswer = z.object({ id: Id, requested: z.enum(['pause', 'resume', 'cancel']), stateBefore: z.string() });
 
 // ---- organizations ----------------------------------------------------------------------------------------
@@ -320,6 +334,9 @@ export const ScriptAnswer = z.object({
   body: z.string(),
   bodySha256: z.string(),
   parameters: z.unknown(),
+  /** The library scripts that check and undo it (a remediation canary's read-back and roll back). */
+  check: z.string().nullable(),
+  undo: z.string().nullable(),
   updatedAt: Time,
 });
 export const ScriptsAnswer = z.object({ org: z.string(), scripts: z.array(ScriptAnswer) });
@@ -382,6 +399,10 @@ export const UserAnswer = z.object({ id: Id, email: z.string(), name: z.string()
 export const UsersAnswer = z.object({
   users: z.array(UserAnswer.extend({ bindings: z.array(z.object({ id: Id, orgId: Id, role: z.string(), siteIds: z.array(Id) })) })),
 });
+// Single sign-on (api/routes/sso.ts): a partner's identity providers (never their client secret) and its sign-in switch.
+export const OidcProviderAnswer = z.object({ id: Id, name: z.string(), issuer: z.string(), clientId: z.string(), emailDomains: z.array(z.string()), redirectUri: z.string(), createdAt: Time });
+export const OidcProvidersAnswer = z.object({ providers: z.array(OidcProviderAnswer) });
+export const SignInSettingsAnswer = z.object({ localPasswords: z.boolean(), providers: z.number() });
 export const PasswordResetSentAnswer = z.object({ sentTo: z.string(), expiresAt: Time });
 export const BindingAnswer = z.object({ id: Id, userId: Id, email: z.string(), role: z.string(), siteIds: z.array(Id) });
 export const BindingsAnswer = z.object({ org: z.string(), bindings: z.array(BindingAnswer) });

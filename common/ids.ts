@@ -52,6 +52,26 @@ export function commandIdPrefix(invocationId: string): string {
   return `${invocationId}:`;
 }
 
+/**
+ * A canary step of a remediation on one of its canary devices: the read-back of its action (`check`) or the undo of
+ * it (`undo`). Their commands are the tool invocation's own (the same approval covers them), under ids of their own.
+ */
+export type CanaryStep = 'check' | 'undo';
+
+/** What the id of every canary step's command contains (and no other command's). */
+export const CANARY_STEP_MARK = ':canary-';
+
+/** The command id of a canary step on a device: `<invocation>:canary-<step>:<device>`. */
+export function canaryCommandId(invocationId: string, step: CanaryStep, deviceId: string): string {
+  return deviceCommandId(`${invocationId}:canary-${step}`, deviceId);
+}
+
+/** The tool invocation and step the invocation part of a command id names (`run` for the action itself). */
+export function stepOfCommandInvocation(id: string): { invocationId: string; step: 'run' | CanaryStep } {
+  const m = /^(.+):canary-(check|undo)$/.exec(id);
+  return m ? { invocationId: m[1]!, step: m[2] as CanaryStep } : { invocationId: id, step: 'run' };
+}
+
 /** The invocation a command id names, or null when the id is not `deviceCommandId(…, deviceId)`. */
 export function invocationOfCommand(commandId: string, deviceId: string): string | null {
   const suffix = `:${deviceId}`;

@@ -51,6 +51,7 @@ export const Env = z.object({
   ANTHROPIC_MODEL: z.string().min(1).default('claude-sonnet-5-5').describe('Model name.'),
   MODEL_MAX_TOKENS: z.coerce.number().int().min(256).max(64_000).default(2048).describe('`max_tokens` per model call.'),
   OFFLINE_MODEL_PORT: port.default(4010).describe('Port of the offline model.'),
+  OIDC_DEMO_PORT: port.default(4020).describe('Port of the local OpenID provider `npm start` runs for single sign-on (loopback only; the demo partner signs in through it).'),
 
   GATEHOUSE_SERVER_URL: url.default('http://127.0.0.1:3000').describe('The api address used by the agent and the CLI.'),
   GATEHOUSE_API_KEY: z.string().optional().describe("API key for the CLI (`--api-key` wins). Unset: the key of the org's demo user for the command (the technician to ask, the approver to decide), from `<DATA_DIR>/demo-credentials.json`."),

@@ -15,6 +15,8 @@ export function createLogger(env: Pick<Env, 'LOG_LEVEL'>, name: string): Logger 
         'key',
         'token',
         'taskToken',
+        'clientSecret',
+        '*.clientSecret',
         'authorization',
         '*.apiKey',
         '*.secret',

@@ -16,6 +16,9 @@ import { createPrisma, type PrismaClient } from '../lib/prisma';
 import { canConnect, waitForPort } from '../lib/tcp';
 import { AgentCredentials } from '../agent/credentials';
 import { createEnrollmentKey, seedDemo, type DemoCredential } from '../prisma/seed-demo';
+import { sealSecret } from '../lib/sealed-secret';
+import type { PayloadCodec } from '@temporalio/common';
+import crypto from 'node:crypto';
 
 const root = path.resolve(__dirname, '..');
 // `node --import tsx` keeps each service one process, so a signal sent to it reaches the service itself.
@@ -118,6 +121,46 @@ async function ensureSeed(env: Env, prisma: PrismaClient): Promise<void> {
   console.log('');
 }
 
+const DEMO_SSO_USER = 'approver@acme.example';
+const DEMO_SSO_CLIENT = 'gatehouse-demo';
+
+/**
+ * The local OpenID provider (ops/oidc-provider) with one demo user, the acme approver, registered as the demo
+ * partner's identity provider. Its client secret and the user's password are made once, into DATA_DIR (0600), as the
+ * other demo secrets are; the secret is stored in the database sealed with the payload keys.
+ */
+async function startDemoProvider(env: Env, prisma: PrismaClient, codec: PayloadCodec, console_: string): Promise<{ issuer: string; email: string; password: string } | undefined> {
+  if (await canConnect('127.0.0.1', env.OIDC_DEMO_PORT)) {
+    console.log(`start: port ${env.OIDC_DEMO_PORT} is taken, so the demo identity provider cannot start; sign in with a password (or set OIDC_DEMO_PORT).`);
+    return undefined;
+  }
+  const secretsFile = path.join(env.DATA_DIR, 'oidc-demo.json');
+  if (!existsSync(secretsFile)) {
+    const fresh = { clientSecret: crypto.randomBytes(32).toString('base64url'), password: crypto.randomBytes(9).toString('base64url') };
+    await writeFile(secretsFile, JSON.stringify(fresh, null, 2), { mode: 0o600 });
+  }
+  const secrets = JSON.parse(await readFile(secretsFile, 'utf8')) as { clientSecret: string; password: string };
+  const issuer = `http://127.0.0.1:${env.OIDC_DEMO_PORT}`;
+  const configFile = path.join(env.DATA_DIR, 'oidc-provider.json');
+  const config = {
+    host: '127.0.0.1',
+    port: env.OIDC_DEMO_PORT,
+    clients: [{ clientId: DEMO_SSO_CLIENT, clientSecret: secrets.clientSecret, redirectUris: [`${console_}/signin/oidc/callback`] }],
+    users: [{ email: DEMO_SSO_USER, password: secrets.password, name: 'Acme approver (SSO)', emailVerified: true }],
+  };
+  await writeFile(configFile, JSON.stringify(config, null, 2), { mode: 0o600 });
+  run('oidc', node, ts('ops/oidc-provider/main.ts', '--config', configFile));
+  await waitForService('OpenID provider', '127.0.0.1', env.OIDC_DEMO_PORT, 30);
+
+  const user = await prisma.user.findUnique({ where: { email: DEMO_SSO_USER } });
+  if (!user) return undefined;
+  const clientSecret = await sealSecret(codec, secrets.clientSecret);
+  const existing = await prisma.oidcProvider.findFirst({ where: { partnerId: user.partnerId, issuer } });
+  if (existing) await prisma.oidcProvider.update({ where: { id: existing.id }, data: { clientId: DEMO_SSO_CLIENT, clientSecret } });
+  else await prisma.oidcProvider.create({ data: { partnerId: user.partnerId, name: 'Demo SSO (local)', issuer, clientId: DEMO_SSO_CLIENT, clientSecret, emailDomains: [] } });
+  return { issuer, email: DEMO_SSO_USER, password: secrets.password };
+}
+
 /** Enrolls this machine's agent for acme (HQ site) unless a valid credential is already on disk. */
 async function ensureAgentEnrolled(env: Env, prisma: PrismaClient, server: string): Promise<string> {
   const file = agentCredentialsPath(env);
@@ -139,7 +182,12 @@ async function main(): Promise<void> {
     throw new Error(`port ${env.PORT} is already in use (is Gatehouse already running?); stop it or set PORT`);
   }
   // Made here, before the api and the worker start, so both read the same dev key (production: PAYLOAD_KEYS).
-  const payloadKeyId = payloadCodecFromEnv(env).keyId;
+  const payloadCodec = payloadCodecFromEnv(env);
+  const payloadKeyId = payloadCodec.keyId;
+  // Where people open the console: localhost, since browsers refuse an IP address for passkeys. The api learns it
+  // too, for the single sign-on redirect URI (the sign-in must come back to the host its cookies are on).
+  const consoleUrl = env.PUBLIC_URL ?? server.replace('127.0.0.1', 'localhost');
+  if (!env.PUBLIC_URL) childEnv.PUBLIC_URL = consoleUrl;
   const prisma = createPrisma(env.DATABASE_URL);
   await ensureSeed(env, prisma);
 
@@ -163,6 +211,7 @@ async function main(): Promise<void> {
     run('model', node, ts('offline-model/main.ts'));
     await waitForService('offline model', '127.0.0.1', env.OFFLINE_MODEL_PORT, 30);
   }
+  const sso = await startDemoProvider(env, prisma, payloadCodec, consoleUrl);
   run('api', node, ts('api/main.ts'));
   run('worker', node, ts('worker/main.ts'));
   await waitForService('api', env.HOST, env.PORT, 60);
@@ -175,9 +224,12 @@ async function main(): Promise<void> {
   console.log(`
 Gatehouse is running.
   API         ${server}  (OpenAPI: ${server}/openapi.json; liveness ${server}/healthz, readiness ${server}/readyz)
-  Console     ${server}  (sign in with a demo user's password from ${path.relative(root, path.join(env.DATA_DIR, 'demo-credentials.json'))})
-              approving a T4 call needs a passkey: open the console at ${env.PUBLIC_URL ?? server.replace('127.0.0.1', 'localhost')} (browsers refuse an IP address
+  Console     ${consoleUrl}  (sign in with single sign-on, below, or a demo user's password from ${path.relative(root, path.join(env.DATA_DIR, 'demo-credentials.json'))})
+              approving a T4 call needs a passkey: open the console at ${consoleUrl} (browsers refuse an IP address
               for passkeys) and register one under Passkeys
+  SSO         ${sso ? `${sso.issuer} (the demo identity provider): in the console choose "Sign in with single sign-on",
+              enter ${sso.email}, then at the provider ${sso.email} with password ${sso.password}
+              (also in ${path.relative(root, path.join(env.DATA_DIR, 'oidc-demo.json'))})` : 'not started (see above)'}
   Metrics     http://${env.METRICS_HOST}:${env.API_METRICS_PORT}/metrics (api), http://${env.METRICS_HOST}:${env.WORKER_METRICS_PORT}/metrics (worker); dashboard: ops/grafana-dashboard.json
   Temporal UI ${env.TEMPORAL_UI_URL}
               payloads are encrypted (key ${payloadKeyId}${env.PAYLOAD_KEYS ? ' of PAYLOAD_KEYS' : ` in ${path.relative(root, devPayloadKeysFile(env))}`}); to read them in the UI, sign in to the

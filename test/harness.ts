@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -15,6 +15,7 @@ import pino from 'pino';
 import { saveCredentials } from '../agent/credentials';
 import { generateSigningKeyPem, loadSigningKey } from '../cage/command-signing';
 import { enroll } from '../agent/enroll';
+import type { SimulatedProfile } from '../agent/executors/simulated';
 import { createApiServer, type ApiServer } from '../api/server';
 import { terminalConfig } from '../api/deps';
 import { environment, guardConfig, loadEnv, slackConfig, temporalCliPath, type Env } from '../lib/env';
@@ -99,9 +100,11 @@ export interface TestSystem {
   request(method: string, route: string, opts?: { key?: string; body?: unknown; rawBody?: string }): Promise<{ status: number; body: any }>;
   /** The `/metrics` addresses of the api and of the in-process worker (none for `workerProcess`), as Prometheus scrapes them. */
   metricsUrls: { api: string; worker?: string };
-  /** Another api node on the same database, Temporal and Redis (as a second replica would be). */
-  /** Another api node on the same stores; `port` to listen at a given address (a node restarting where it was). */
-  startApiNode(port?: number): Promise<{ server: ApiServer; url: string }>;
+  /**
+   * Another api node on the same stores; `port` to listen at a given address (a node restarting where it was), `host`
+   * (default 127.0.0.1; `localhost` for a node whose own address, and so its passkey RP ID and sign-in callback, is a name).
+   */
+  startApiNode(port?: number, host?: string): Promise<{ server: ApiServer; url: string }>;
   stop(): Promise<void>;
 }
 
@@ -217,6 +220,8 @@ async function watchSessionAt(url: string, sessionId: string, key: string): Prom
 export interface TestSystemOptions {
   agent?: boolean;
   simulated?: number;
+  /** How some simulated devices differ (agent/executors/simulated.ts SimulatedProfile), by device name. */
+  simulatedProfile?: SimulatedProfile;
   /** Environment overrides for the api and the worker (limits, budgets, windows). */
   env?: Record<string, string>;
   /** Run Redis as a process of this test, so it can really be stopped. */
@@ -305,10 +310,10 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
   const api = await createApiServer(apiDeps);
   const url = await api.listen(0, '127.0.0.1');
   const extraNodes: ApiServer[] = [];
-  const startApiNode: TestSystem['startApiNode'] = async (port = 0) => {
+  const startApiNode: TestSystem['startApiNode'] = async (port = 0, host = '127.0.0.1') => {
     const node = await createApiServer(apiDeps);
     extraNodes.push(node);
-    return { server: node, url: await node.listen(port, '127.0.0.1') };
+    return { server: node, url: await node.listen(port, host) };
   };
 
   const workerEnv = loadEnv(environment({ ...opts.env, RATE_KEY_PREFIX: rateKeyPrefix, ANTHROPIC_API_KEY: '', ANTHROPIC_BASE_URL: modelUrl, DATABASE_URL: systemDbUrl, REDIS_URL: env.REDIS_URL }));
@@ -471,9 +476,14 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
     if (opts.simulated) {
       tmp ??= await mkdtemp(path.join(os.tmpdir(), 'gatehouse-agent-'));
       const key = await createEnrollmentKey(prisma, { orgId: seed.orgs.acme.id, siteId: seed.orgs.acme.siteIds[0]!, maxUses: opts.simulated });
+      const profile = opts.simulatedProfile ? path.join(tmp, 'simulated-profile.json') : undefined;
+      if (profile) await writeFile(profile, JSON.stringify(opts.simulatedProfile));
       simulator = spawn(
         process.execPath,
-        ['--import', 'tsx', path.join(root, 'agent', 'main.ts'), '--simulate', String(opts.simulated), '--org', seed.orgs.acme.slug, '--key', key, '--server', agentsPath ? `http://127.0.0.1:${agentsPath.port}` : url, '--reboot-seconds', '2'],
+        [
+          ...['--import', 'tsx', path.join(root, 'agent', 'main.ts'), '--simulate', String(opts.simulated), '--org', seed.orgs.acme.slug, '--key', key],
+          ...['--server', agentsPath ? `http://127.0.0.1:${agentsPath.port}` : url, '--reboot-seconds', '2', ...(profile ? ['--simulate-profile', profile] : [])],
+        ],
         { cwd: root, env: environment({ DATA_DIR: tmp, LOG_LEVEL: env.TEST_LOG_LEVEL, ...agentTracing }), stdio: ['ignore', 'ignore', 'inherit'] },
       );
       // The simulator enrolls every device, then connects them: both count as arriving.

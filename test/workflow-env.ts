@@ -89,6 +89,8 @@ export const unscriptedActivities = {
   verifyToolCallRequest: unexpected('verifyToolCallRequest'),
   verifyBreakerReset: unexpected('verifyBreakerReset'),
   verifyRemediationControl: unexpected('verifyRemediationControl'),
+  verifyCanaryDecision: unexpected('verifyCanaryDecision'),
+  readCanaryChecks: unexpected('readCanaryChecks'),
   refuseUnverifiedRequest: unexpected('refuseUnverifiedRequest'),
   readCommandOutcomes: unexpected('readCommandOutcomes'),
   readCopilotPaused: unexpected('readCopilotPaused'),

@@ -36,16 +36,38 @@ export interface RemediationProgress {
   /** Not started because someone cancelled the remediation. */
   cancelled: number;
   stoppedAtThreshold: boolean;
-  /** running: devices start as others finish; paused: none starts until resumed; cancelled / finished: none will. */
-  state: 'running' | 'paused' | 'cancelled' | 'finished';
+  /**
+   * running: devices start as others finish; paused: none starts until resumed; canary-failed: a canary device
+   * failed its check and an approver decides (continue, cancel, roll back); cancelled / finished: none will.
+   */
+  state: 'running' | 'paused' | 'canary-failed' | 'cancelled' | 'finished';
   /** Per device: queued, running, succeeded, failed, expired, skipped or cancelled. */
   devices: Record<string, string>;
+  /** The canary stage, when the call asked for one. */
+  canary?: CanaryProgress;
+}
+
+export interface CanaryProgress {
+  devices: string[];
+  /** running: the canaries run their action; verifying: their read-back; passed / failed: what it found. */
+  state: 'running' | 'verifying' | 'passed' | 'failed';
+  failures: { deviceId: string; reason: string }[];
+  /** Whether a roll back can be chosen (the action declares an undo). */
+  canRollBack: boolean;
+  /** The approver's decision after a failure. */
+  decision?: { decision: 'continue' | 'cancel' | 'rollback'; by: string };
+  /** Failures the approver chose to go on past: the failure threshold counts the rest only. */
+  forgivenFailures?: number;
+  /** After a roll back: each canary device's undo outcome. */
+  undone?: Record<string, string>;
 }
 export const remediationProgressQuery = defineQuery<RemediationProgress>('remediationProgress');
 /** Replays older histories only: a new one is refused and audited. The api uses `remediationControlRequest`. */
 export const remediationControlSignal = defineSignal<[RemediationControl]>('remediationControl');
 /** A pause, resume or cancel recorded by the api; applied once an activity has checked the record. */
 export const remediationControlRequestUpdate = defineUpdate<VerifiedRequestResult, [WorkflowRequestRef]>('remediationControlRequest');
+/** An approver's decision on a failed canary (continue, cancel, roll back), recorded by the api; applied once an activity has checked the record. */
+export const remediationCanaryDecisionUpdate = defineUpdate<VerifiedRequestResult, [WorkflowRequestRef]>('remediationCanaryDecision');
 /** Some of the device commands whose rows name this workflow ended: a hint to read their rows. */
 export const commandResultsSignal = defineSignal<[CommandResults]>('commandResults');
 /** Replays older remediation histories only: the api sends `commandResults`. */

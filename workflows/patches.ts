@@ -44,6 +44,11 @@ export const Patch = {
    * asks for them instead of a round trip through the activity queue each. Model calls stay activities.
    */
   LocalTurnSteps: 'local-turn-steps',
+  /**
+   * A remediation with a canary runs its canary devices first, then their read-back, and waits for an approver's
+   * decision if one fails (continue, cancel, roll back) before any other device starts.
+   */
+  RemediationCanary: 'remediation-canary',
 } as const;
 
 export type PatchId = (typeof Patch)[keyof typeof Patch];

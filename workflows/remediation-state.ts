@@ -5,6 +5,7 @@
 import { ApplicationFailure } from '@temporalio/workflow';
 import { FailureType } from '../common/failures';
 import type { CommandKind } from '../common/protocol';
+import type { CanaryPlan } from '../common/tools';
 import { RemediationControl } from '../common/session';
 import type { RemediationProgress } from './definitions';
 
@@ -18,6 +19,8 @@ export interface RemediationInput {
   params: Record<string, unknown>;
   batchSize: number;
   maxFailures: number;
+  /** Devices that run first and must pass their read-back before the rest starts (authorization picked them). */
+  canary?: CanaryPlan;
   /** The parent's tool invocation id: every command id is `deviceCommandId(it, deviceId)`. */
   invocationId?: string;
   /** The same id, under the name the inputs of histories recorded before it was `invocationId` carry. */

@@ -19,6 +19,12 @@
  * small whatever the fleet size. A run's history grows by less than one event per device: a run of a thousand
  * devices replays in milliseconds, and continuing as new less often spares the window its drains (and Temporal's
  * back-off for a run that continues as new within a second of its start).
+ *
+ * With a canary (./remediation-canary.ts), its devices run first and the others are held back; once the canaries
+ * finished, their read-back runs, and only if every one passes do the others start. A failure leaves the run in
+ * `canary-failed`, starting nothing, until an approver's decision arrives through the `remediationCanaryDecision`
+ * update (a recorded request, checked by an activity like a pause): continue, cancel, or roll back (the action's
+ * undo on the canaries; the others never start).
  */
 import { condition, continueAsNew, patched, setHandler, workflowInfo } from '@temporalio/workflow';
 import { CommandResults, RemediationControl, WorkflowRequestRef, type CommandOutcome } from '../common/session';
@@ -26,10 +32,11 @@ import { deviceCommandId } from '../common/ids';
 import { countOutcome } from '../common/remediation-progress';
 import { db, local } from './activities';
 import { CommandHints } from './command-hints';
-import { commandResultsSignal, remediationControlRequestUpdate, remediationControlSignal, remediationProgressQuery, remediationResultsSignal } from './definitions';
+import { commandResultsSignal, remediationCanaryDecisionUpdate, remediationControlRequestUpdate, remediationControlSignal, remediationProgressQuery, remediationResultsSignal } from './definitions';
 import { readHintedOutcomes } from './device-commands';
 import { remediationV1 } from './frozen/remediation-v1';
 import { Patch } from './patches';
+import { holdBackForCanary, runCanarySteps, verifyCanary } from './remediation-canary';
 import { finish, initialProgress, invocationIdOf, MAX_STARTS_PER_RUN, obeyControl, type RemediationInput, type RemediationResult } from './remediation-state';
 
 export type { RemediationInput, RemediationResult } from './remediation-state';
@@ -76,9 +83,12 @@ export async function remediation(input: RemediationInput): Promise<RemediationR
     progress.running -= 1;
     countOutcome(progress, status);
     progress.devices[deviceId] = status;
-    if (progress.failed > input.maxFailures) progress.stoppedAtThreshold = true;
+    // Failures of canaries an approver chose to go on past do not count against the threshold.
+    if (progress.failed - (progress.canary?.forgivenFailures ?? 0) > input.maxFailures) progress.stoppedAtThreshold = true;
   };
-  const hints = new CommandHints((commandId) => running.has(commandId));
+  /** A canary's read-back or undo commands being waited for (not devices of the run: they change no count). */
+  const stepsRunning = new Map<string, string>();
+  const hints = new CommandHints((commandId) => running.has(commandId) || stepsRunning.has(commandId));
   setHandler(commandResultsSignal, hints.add);
   // The same hints under their older name, as histories recorded before every command took one path carry them;
   // the oldest of those settled on the signal's word.
@@ -107,40 +117,100 @@ export async function remediation(input: RemediationInput): Promise<RemediationR
     queueing.add(p);
   };
 
+  // A canary (in runs since the patch, and only in the first run: a continued run is past it) holds the others back.
+  const canary = input.canary && !input.carried && patched(Patch.RemediationCanary) ? input.canary : undefined;
+  let heldBack: string[] = [];
+  if (canary) heldBack = holdBackForCanary(progress, queue, canary);
+  const inCanaryStage = () => progress.canary !== undefined && progress.canary.state !== 'passed' && heldBack.length > 0;
+
   let startedThisRun = 0;
-  const runIsFull = () => startedThisRun >= devicesPerRun || workflowInfo().continueAsNewSuggested;
+  // The canary stage never continues as new: the devices held back are part of this run's state.
+  const runIsFull = () => !inCanaryStage() && (startedThisRun >= devicesPerRun || workflowInfo().continueAsNewSuggested);
   const canStart = () => progress.state === 'running' && !progress.stoppedAtThreshold && running.size < input.batchSize && queue.length > 0 && !runIsFull();
-  while (queue.length > 0 || running.size > 0) {
-    if (progress.state === 'paused' && running.size === 0) {
-      await condition(() => progress.state !== 'paused');
+  let decided: { decision: 'continue' | 'cancel' | 'rollback'; by: string } | undefined;
+  if (canary) {
+    setHandler(
+      remediationCanaryDecisionUpdate,
+      async (ref) => {
+        if (progress.state !== 'canary-failed' || decided) return { applied: false, reason: 'the remediation is not waiting for a canary decision' };
+        const verdict = await db.verifyCanaryDecision({ orgId: input.orgId, workflowId, invocationId, requestId: ref.requestId });
+        if (!verdict.ok) return { applied: false, reason: verdict.reason };
+        // Checked again: the state may have moved (a cancel) while the activity ran.
+        if (progress.state !== 'canary-failed' || decided) return { applied: false, reason: 'the remediation is not waiting for a canary decision' };
+        if (verdict.decision === 'rollback' && !canary.undo) return { applied: false, reason: 'this action declares no undo: it cannot be rolled back' };
+        decided = { decision: verdict.decision, by: verdict.userId };
+        return { applied: true };
+      },
+      { validator: (ref) => void WorkflowRequestRef.parse(ref) },
+    );
+  }
+  /** Runs a canary step's commands and waits for their outcomes, reading hinted results as the main loop does. */
+  const stepsOf = (step: 'check' | 'undo', command: { kind: RemediationInput['kind']; params: Record<string, unknown> }, devices: string[]) =>
+    runCanarySteps({ orgId: input.orgId, invocationId, reportTo: workflowId, hints, stepsRunning }, step, command, devices);
+
+  // Read through a function: the state changes in handlers while the workflow awaits.
+  const isCancelled = () => progress.state === 'cancelled';
+  for (;;) {
+    while (queue.length > 0 || running.size > 0) {
+      if (progress.state === 'paused' && running.size === 0) {
+        await condition(() => progress.state !== 'paused');
+        continue;
+      }
+      const batch: { commandId: string; deviceId: string }[] = [];
+      while (canStart()) {
+        const deviceId = queue.shift()!;
+        const commandId = deviceCommandId(invocationId, deviceId);
+        batch.push({ commandId, deviceId });
+        running.set(commandId, deviceId);
+        commandIds.push(commandId);
+        progress.devices[deviceId] = 'running';
+        progress.running += 1;
+        startedThisRun += 1;
+      }
+      if (batch.length > 0) queueBatch(batch);
+      if (running.size === 0) {
+        await condition(() => queueing.size === 0);
+        if (failure) throw failure;
+        if (progress.state === 'running' && !progress.stoppedAtThreshold && queue.length > 0) {
+          // This run started its share and everything in flight finished: go on in a fresh history.
+          await continueAsNew<typeof remediation>({ ...input, devices: queue, carried: { progress, commandIds } });
+        }
+        break;
+      }
+      const [finishedBefore, stateBefore] = [finished, progress.state];
+      await condition(() => finished !== finishedBefore || progress.state !== stateBefore || failure !== undefined || hints.size > 0);
+      if (hints.size > 0) for (const o of await readHintedOutcomes(input.orgId, invocationId, hints)) settle(o.commandId, o.status);
+      // A batch that could not be queued after its retries fails the remediation, as a failed device command would.
+      if (failure) throw failure;
+    }
+    if (!canary || !inCanaryStage() || progress.state === 'cancelled') break;
+
+    // The canaries have finished: nothing starts while paused, then their read-back decides.
+    await condition(() => progress.state !== 'paused');
+    if (isCancelled()) break;
+    const failures = await verifyCanary({ orgId: input.orgId, invocationId, reportTo: workflowId, progress, canary }, stepsOf);
+    if (failures.length === 0) {
+      progress.canary!.state = 'passed';
+      queue.push(...heldBack.splice(0));
       continue;
     }
-    const batch: { commandId: string; deviceId: string }[] = [];
-    while (canStart()) {
-      const deviceId = queue.shift()!;
-      const commandId = deviceCommandId(invocationId, deviceId);
-      batch.push({ commandId, deviceId });
-      running.set(commandId, deviceId);
-      commandIds.push(commandId);
-      progress.devices[deviceId] = 'running';
-      progress.running += 1;
-      startedThisRun += 1;
+    progress.canary!.state = 'failed';
+    progress.canary!.failures = failures;
+    if (isCancelled()) break; // cancelled while the read-back ran
+    progress.state = 'canary-failed';
+    await condition(() => decided !== undefined || progress.state !== 'canary-failed');
+    if (!decided) break; // cancelled through the usual control
+    progress.canary!.decision = decided;
+    if (decided.decision === 'continue') {
+      progress.state = 'running';
+      progress.canary!.forgivenFailures = progress.failed;
+      progress.stoppedAtThreshold = false;
+      queue.push(...heldBack.splice(0));
+      continue;
     }
-    if (batch.length > 0) queueBatch(batch);
-    if (running.size === 0) {
-      await condition(() => queueing.size === 0);
-      if (failure) throw failure;
-      if (progress.state === 'running' && !progress.stoppedAtThreshold && queue.length > 0) {
-        // This run started its share and everything in flight finished: go on in a fresh history.
-        await continueAsNew<typeof remediation>({ ...input, devices: queue, carried: { progress, commandIds } });
-      }
-      break;
-    }
-    const [finishedBefore, stateBefore] = [finished, progress.state];
-    await condition(() => finished !== finishedBefore || progress.state !== stateBefore || failure !== undefined || hints.size > 0);
-    if (hints.size > 0) for (const o of await readHintedOutcomes(input.orgId, invocationId, hints)) settle(o.commandId, o.status);
-    // A batch that could not be queued after its retries fails the remediation, as a failed device command would.
-    if (failure) throw failure;
+    progress.state = 'cancelled';
+    if (decided.decision === 'rollback') progress.canary!.undone = await stepsOf('undo', canary.undo!, canary.devices);
+    break;
   }
-  return finish(progress, queue, commandIds);
+  return finish(progress, [...queue, ...heldBack], commandIds);
 }

@@ -4,6 +4,7 @@
  * changes the way a real machine's would (stopping the Spooler removes spoolsv.exe and logs event 7036, …).
  */
 import crypto from 'node:crypto';
+import { z } from 'zod';
 import { CommandParams } from '../../common/protocol';
 import { hostsOf } from './network-discovery';
 import { isCriticalProcess } from '../../common/default-policy';
@@ -47,6 +48,17 @@ interface LogEntry {
   message: string;
 }
 
+/**
+ * How one simulated machine differs from the others (`--simulate-profile <file>`): a service that fails to start
+ * (it enters the running state, then crashes at once, as a service with a broken dependency or configuration does:
+ * the start itself reports success, and only a read of its state afterwards shows it stopped).
+ */
+export const SimulatedDeviceProfile = z.object({ servicesFailingToStart: z.array(z.string().min(1).max(256)).max(50).default([]) }).strict();
+export type SimulatedDeviceProfile = z.infer<typeof SimulatedDeviceProfile>;
+/** The profile file: per device name (or a pattern with `*`, such as `*-PC-07`), what differs. */
+export const SimulatedProfile = z.object({ devices: z.record(z.string().min(1).max(200), SimulatedDeviceProfile) }).strict();
+export type SimulatedProfile = z.infer<typeof SimulatedProfile>;
+
 export class SimulatedMachine {
   readonly services: Service[];
   readonly software = SOFTWARE.map((s) => ({ ...s }));
@@ -59,7 +71,10 @@ export class SimulatedMachine {
   private readonly seed: number;
   private readonly pids = new Map<string, number>();
 
-  constructor(readonly name: string) {
+  constructor(
+    readonly name: string,
+    private readonly profile: SimulatedDeviceProfile = { servicesFailingToStart: [] },
+  ) {
     this.seed = crypto.createHash('sha256').update(name).digest().readUInt32BE(0);
     this.services = SERVICES.map((s) => ({ ...s }));
     // One machine in five has a stuck print spooler: something for the copilot to fix.
@@ -82,6 +97,11 @@ export class SimulatedMachine {
     const svc = this.service(name);
     svc.status = status;
     this.record(level, 'Service Control Manager', 7036, `The ${svc.displayName} service entered the ${status === 'Running' ? 'running' : 'stopped'} state.`);
+  }
+
+  /** Whether this machine's profile makes the service crash whenever it starts. */
+  failsToStart(name: string): boolean {
+    return this.profile.servicesFailingToStart.some((s) => s.toLowerCase() === name.toLowerCase());
   }
 
   processes() {
@@ -137,6 +157,13 @@ export function createSimulatedExecutor(m: SimulatedMachine, opts: SimulatedOpti
       if (p.action === 'start' || p.action === 'restart') {
         if (p.action === 'restart' && svc.status === 'Running') m.setStatus(svc.name, 'Stopped');
         m.setStatus(svc.name, 'Running');
+        // It started, as far as the start could tell; it stops right after the result is sent, before any next command.
+        if (m.failsToStart(svc.name)) {
+          setImmediate(() => {
+            m.setStatus(svc.name, 'Stopped', 'error');
+            m.record('error', 'Service Control Manager', 7034, `The ${svc.displayName} service terminated unexpectedly.`);
+          });
+        }
       } else if (p.action === 'stop') m.setStatus(svc.name, 'Stopped');
       return { service: svc.name, action: p.action, status: svc.status, previousStatus };
     },

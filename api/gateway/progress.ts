@@ -1,10 +1,12 @@
 /**
  * Remediations report their progress to the session's watchers (console, CLI) as device results arrive: one count
  * at most every 500 ms per remediation, the last one shortly after the last result, off the result path. The count
- * is read from the commands' rows and counted as the workflow counts it (common/remediation-progress.ts).
+ * is read from the commands' rows and counted as the workflow counts it (common/remediation-progress.ts): a canary's
+ * read-back and undo are commands of the invocation but no devices of the count.
  */
 import { countOutcome, type RemediationCounts } from '../../common/remediation-progress';
 import { CommandOutcome } from '../../common/session';
+import { CANARY_STEP_MARK } from '../../common/ids';
 import { publishSessionEvent } from '../../lib/session-events';
 import type { ApiDeps } from '../deps';
 import type { InvocationLookup } from './invocations';
@@ -26,7 +28,7 @@ export function createProgressPublisher(deps: ApiDeps, invocationOf: InvocationL
   const publish = async (invocationId: string): Promise<void> => {
     const r = (await invocationOf(invocationId)).remediation;
     if (!r) return;
-    const rows = await prisma.deviceCommand.groupBy({ by: ['status'], where: { invocationId, status: { in: CommandOutcome.options } }, _count: true });
+    const rows = await prisma.deviceCommand.groupBy({ by: ['status'], where: { invocationId, status: { in: CommandOutcome.options }, NOT: { id: { contains: CANARY_STEP_MARK } } }, _count: true });
     const progress: RemediationCounts = { total: r.total, succeeded: 0, failed: 0 };
     for (const row of rows) countOutcome(progress, row.status as CommandOutcome, row._count);
     await publishSessionEvent(prisma, {

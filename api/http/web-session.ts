@@ -39,6 +39,18 @@ export interface WebAuth {
   close(): void;
 }
 
+/**
+ * Binds the user to a fresh web session: a new session id (no fixation), the sign-in time and the browser. Password
+ * and OIDC sign-in both end here, so what follows (passkeys, T4 approvals, signing out everywhere) is the same.
+ */
+export async function beginWebSession(req: Request, userId: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => req.session.regenerate((err) => (err ? reject(err) : resolve())));
+  req.session.userId = userId;
+  req.session.signedInAt = Date.now();
+  req.session.userAgent = (req.get('user-agent') ?? '').slice(0, 200);
+  await new Promise<void>((resolve, reject) => req.session.save((err) => (err ? reject(err) : resolve())));
+}
+
 /** Whether a loaded session has passed its absolute lifetime. */
 export const sessionOutlived = (s: { signedInAt?: number } | undefined, maxHours: number, now = Date.now()) => typeof s?.signedInAt !== 'number' || now - s.signedInAt > maxHours * 3600_000;
 

@@ -2,7 +2,7 @@
  * `/signin?next=<page>`: a plain sign-in form for the pages that need the person's own web session (a T4 e-mailed
  * approval, a Slack link confirmation) and are opened from a mail or from Slack, outside the console. The sign-in
  * itself is the API's (`signIn` in routes/identity.ts: rate limits that fail closed, audit, a new session id), so
- * there is one way to sign in. Afterwards the browser goes back only to a page of the RETURNABLE shape.
+ * there is one way to sign in with a password; single sign-on is pages/sso.ts's. Afterwards the browser goes back only to a page of the RETURNABLE shape.
  */
 import cookieParser from 'cookie-parser';
 import { doubleCsrf } from 'csrf-csrf';
@@ -28,6 +28,10 @@ function form(res: Response, status: number, next: string, csrf: string, error?:
       `<label for="email">E-mail</label><input id="email" name="email" type="email" autocomplete="username" maxlength="320" required>` +
       `<label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" maxlength="1024" required>` +
       `<button class="approve" type="submit">Sign in</button></form>` +
+      // Single sign-on (pages/sso.ts): the e-mail finds the partner's identity providers.
+      `<h2>Or sign in with single sign-on</h2><form method="get" action="/signin/oidc"><input type="hidden" name="next" value="${h(next)}">` +
+      `<label for="sso-email">Work account</label><input id="sso-email" name="email" type="email" placeholder="you@company.example" autocomplete="username" maxlength="254" required>` +
+      `<button type="submit">Continue with single sign-on</button></form>` +
       (next !== '/' ? '<p class="note">After signing in you go back to the page that sent you here.</p>' : ''),
   );
 }

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { PASSWORD_MAX, PASSWORD_MIN } from '../../lib/passwords';
 import { Role } from '../http/access';
 import { IdParams, OrgParams } from '../http/params';
+import { beginWebSession } from '../http/web-session';
 import { defineRoute, type AnyRoute } from '../http/route';
 import * as identity from '../services/identity';
 
@@ -24,17 +25,11 @@ export const signIn = defineRoute({
   tag: 'auth',
   auth: 'none',
   body: z.object({ email: Email, password: z.string().min(1).max(PASSWORD_MAX) }).strict(),
-  responses: { 200: 'Signed in', 400: 'Invalid body', 401: 'Wrong email or password', 429: 'Too many attempts' },
+  responses: { 200: 'Signed in', 400: 'Invalid body', 401: 'Wrong email or password', 403: "The user's partner turned passwords off (single sign-on only)", 429: 'Too many attempts' },
   response: SignedInAnswer,
   async handler({ req, res, deps, system, body, web }) {
     // A new session id on sign-in (no fixation), then the user.
-    const view = await identity.signIn({ deps, system }, { email: body.email, password: body.password, address: req.ip ?? null }, async (userId) => {
-      await new Promise<void>((resolve, reject) => req.session.regenerate((err) => (err ? reject(err) : resolve())));
-      req.session.userId = userId;
-      req.session.signedInAt = Date.now();
-      req.session.userAgent = (req.get('user-agent') ?? '').slice(0, 200);
-      await new Promise<void>((resolve, reject) => req.session.save((err) => (err ? reject(err) : resolve())));
-    });
+    const view = await identity.signIn({ deps, system }, { email: body.email, password: body.password, address: req.ip ?? null }, (userId) => beginWebSession(req, userId));
     return { status: 200, body: { ...view, csrfToken: web.csrfToken(req, res) } };
   },
 });

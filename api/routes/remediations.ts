@@ -10,7 +10,8 @@ import { RemediationAnswer, RemediationRequestedAnswer } from '../../common/api-
 import { z } from 'zod';
 import { InvocationId } from '../../common/ids';
 import { defineRoute, type AnyRoute } from '../http/route';
-import { remediationProgress, requestRemediationControl, type RemediationControl } from '../services/remediations';
+import { remediationProgress, requestCanaryDecision, requestRemediationControl, type RemediationControl } from '../services/remediations';
+import { CanaryDecisionAnswer } from '../../common/api-answers';
 
 const Params = z.object({ id: InvocationId.describe('the remediation id: its tool invocation id') }).strict();
 
@@ -54,5 +55,27 @@ export const pauseRemediation = controlRoute('pause');
 export const resumeRemediation = controlRoute('resume');
 export const cancelRemediation = controlRoute('cancel');
 
+const CanaryDecisionBody = z
+  .object({
+    decision: z.enum(['continue', 'cancel', 'rollback']).describe('continue: the other devices start; cancel: they never do; rollback: the undo runs on the canary devices and the others never start'),
+    reason: z.string().trim().min(1, 'say why (reason)').max(1000),
+  })
+  .strict();
+
+export const decideCanary = defineRoute({
+  method: 'post',
+  path: '/v1/remediations/:id/canary-decision',
+  summary: "An approver's decision after the canary failed its check: continue, cancel or roll back (only when the action declares an undo)",
+  tag: 'remediations',
+  auth: 'user',
+  params: Params,
+  body: CanaryDecisionBody,
+  responses: { 202: 'Decided', 400: 'Invalid body', 401: 'No valid API key', 403: 'Not allowed to decide it (audited)', 404: 'Unknown remediation', 409: 'Not waiting for a canary decision, or no undo to roll back', 503: 'Temporal unavailable' },
+  response: CanaryDecisionAnswer,
+  async handler(ctx) {
+    return { status: 202, body: await requestCanaryDecision(ctx, ctx.params.id, ctx.body.decision, ctx.body.reason) };
+  },
+});
+
 /** The routes of this file, registered by api/server.ts. */
-export const remediationRoutes: AnyRoute[] = [getRemediation, pauseRemediation, resumeRemediation, cancelRemediation];
+export const remediationRoutes: AnyRoute[] = [getRemediation, pauseRemediation, resumeRemediation, cancelRemediation, decideCanary];

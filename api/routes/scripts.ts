@@ -14,13 +14,15 @@ import { listScripts as scriptsOf, removeScript, saveScript } from '../services/
 
 const ScriptName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'a script name: lower-case letters, digits and -, at most 63');
 
-const view = (s: { name: string; description: string; interpreter: string; body: string; parameters: unknown; updatedAt: Date }) => ({
+const view = (s: { name: string; description: string; interpreter: string; body: string; parameters: unknown; checkScript: string | null; undoScript: string | null; updatedAt: Date }) => ({
   name: s.name,
   description: s.description,
   interpreter: s.interpreter,
   body: s.body,
   bodySha256: sha256(s.body),
   parameters: s.parameters,
+  check: s.checkScript,
+  undo: s.undoScript,
   updatedAt: s.updatedAt.toISOString(),
 });
 
@@ -52,6 +54,8 @@ export const putScript = defineRoute({
       interpreter: z.enum(['bash', 'powershell']),
       body: z.string().min(1).max(64 * 1024),
       parameters: ScriptParameters.default({}),
+      check: ScriptName.optional().describe("The library script that checks this one worked (exit 0): a remediation canary's read-back"),
+      undo: ScriptName.optional().describe("The library script that undoes this one: a failed canary's roll back"),
     })
     .strict(),
   responses: { 200: 'Saved', 400: 'Invalid body', 401: 'No valid API key', 404: 'Unknown organization' },

@@ -36,7 +36,12 @@ export async function signIn(
     throw new AppError(AppErrorCode.Unavailable, 'sign-in is unavailable right now (rate-limit store unreachable); try again shortly', { cause: err });
   });
   if (limits.some((l) => !l.allowed)) throw new AppError(AppErrorCode.RateLimited, 'too many sign-in attempts; wait a few minutes');
-  const user = await system.user.findUnique({ where: { email: input.email } });
+  const user = await system.user.findUnique({ where: { email: input.email }, include: { partner: { select: { localPasswords: true } } } });
+  // The partner signs in through its identity provider only: no password opens the console, right or wrong.
+  if (user && !user.partner.localPasswords) {
+    await audit(system, { actorType: 'user', actorId: user.id, action: 'security.signin_password_refused', target: input.email, data: { address: input.address } });
+    throw new AppError(AppErrorCode.Forbidden, "your organization signs in with single sign-on only (passwords are turned off); use 'Sign in with single sign-on'");
+  }
   const ok = await verifyPassword(input.password, user && !user.disabledAt ? user.passwordHash : null);
   if (!user || !ok) {
     await audit(system, { actorType: 'user', actorId: user?.id ?? null, action: 'security.signin_failed', target: input.email, data: { address: input.address } });

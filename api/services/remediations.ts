@@ -2,20 +2,24 @@
  * The operations on a remediation (the child workflow of a tool that runs as one), one each: read its progress, and
  * ask it to pause, resume or cancel. The request is recorded here; the workflow acts on it only after its activity
  * has checked the record (and audited the change). Another org's remediation, or one of a session the caller may
- * not see, answers exactly like an unknown one.
+ * not see, answers exactly like an unknown one. After a failed canary, an approver who may decide the remediation's
+ * approval decides: continue, cancel or roll back (recorded and checked the same way).
  */
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { remediationWorkflowId } from '../../common/ids';
 import { REMEDIATION_TOOLS } from '../../common/tools';
 import { percentDone } from '../../common/remediation-progress';
 import { AppError, AppErrorCode } from '../../lib/app-error';
-import { remediationControlRequestUpdate, remediationProgressQuery, type RemediationProgress } from '../../workflows/definitions';
+import { remediationCanaryDecisionUpdate, remediationControlRequestUpdate, remediationProgressQuery, type RemediationProgress } from '../../workflows/definitions';
+import { audit } from '../../audit/log';
+import { approvalAuthority } from '../../lib/approval-authority';
 import type { ApiDeps } from '../deps';
-import { type Principal, Role, tenantScope, visibleSession } from '../http/access';
+import { type Principal, Role, sitesWhere, tenantScope, visibleSession } from '../http/access';
 import { temporalUnavailable } from '../http/temporal-errors';
 import type { Caller } from './caller';
 
 export type RemediationControl = 'pause' | 'resume' | 'cancel';
+export type CanaryDecision = 'continue' | 'cancel' | 'rollback';
 
 async function findRemediation(deps: ApiDeps, principal: Principal, id: string, roles?: Role[]) {
   const inv = await deps.prisma.toolInvocation.findFirst({ where: { id, toolName: { in: REMEDIATION_TOOLS }, ...tenantScope(principal, roles) }, include: { session: true } });
@@ -34,11 +38,26 @@ async function progressOf(deps: ApiDeps, orgId: string, workflowId: string) {
     throw temporalUnavailable(err);
   }
   const ids = Object.keys(progress.devices);
-  const names = new Map((await deps.prisma.device.findMany({ where: { id: { in: ids }, orgId }, select: { id: true, name: true } })).map((d) => [d.id, d.name]));
+  const canaryIds = progress.canary?.devices ?? [];
+  const names = new Map((await deps.prisma.device.findMany({ where: { id: { in: [...ids, ...canaryIds] }, orgId }, select: { id: true, name: true } })).map((d) => [d.id, d.name]));
+  const nameOf = (id: string) => names.get(id) ?? id;
+  const { canary, ...rest } = progress;
   return {
-    ...progress,
+    ...rest,
     percent: percentDone(progress),
-    devices: ids.map((id) => ({ id, name: names.get(id) ?? id, status: progress.devices[id] })),
+    devices: ids.map((id) => ({ id, name: nameOf(id), status: progress.devices[id] })),
+    ...(canary
+      ? {
+          canary: {
+            devices: canary.devices.map((id) => ({ id, name: nameOf(id) })),
+            state: canary.state,
+            failures: canary.failures.map((f) => ({ device: nameOf(f.deviceId), deviceId: f.deviceId, reason: f.reason })),
+            choices: progress.state === 'canary-failed' ? (['continue', 'cancel', ...(canary.canRollBack ? ['rollback' as const] : [])] as CanaryDecision[]) : [],
+            ...(canary.decision ? { decision: canary.decision.decision, decidedBy: canary.decision.by } : {}),
+            ...(canary.undone ? { undone: Object.entries(canary.undone).map(([id, status]) => ({ device: nameOf(id), deviceId: id, status })) } : {}),
+          },
+        }
+      : {}),
   };
 }
 
@@ -65,4 +84,35 @@ export async function requestRemediationControl({ deps, principal }: Caller, id:
     });
   if (!result.applied) throw new AppError(AppErrorCode.Conflict, result.reason);
   return { id: inv.id, stateBefore: before.state };
+}
+
+/**
+ * An approver's decision on a failed canary. Anyone who may see the remediation learns it exists; deciding takes
+ * what deciding its approval takes (lib/approval-authority.ts: approver of the org, sites covering its devices; a
+ * continue of a T4 call, not an author of its session). A refusal is audited. The workflow checks the record again.
+ */
+export async function requestCanaryDecision({ deps, principal }: Caller, id: string, decision: CanaryDecision, reason: string) {
+  const { inv, workflowId } = await findRemediation(deps, principal, id);
+  const approval = await deps.prisma.approval.findUnique({ where: { invocationId: inv.id } });
+  const authority = approval
+    ? await approvalAuthority(deps.prisma, approval, { userId: principal.userId, approverSites: sitesWhere(principal, inv.orgId, [Role.Approver]) }, decision === 'continue' ? 'approved' : 'rejected')
+    : ({ ok: false, why: 'not_approver', message: 'the remediation has no approval to decide by' } as const);
+  if (!authority.ok) {
+    await audit(deps.prisma, { orgId: inv.orgId, actorType: 'user', actorId: principal.userId, action: 'remediation.canary_decision_refused', target: inv.id, sessionId: inv.sessionId, data: { decision, why: authority.message } });
+    throw new AppError(AppErrorCode.Forbidden, `you may not decide this canary: ${authority.message}`);
+  }
+  const before = await progressOf(deps, inv.orgId, workflowId);
+  if (before.state !== 'canary-failed' || !('canary' in before) || !before.canary) throw new AppError(AppErrorCode.Conflict, `the remediation is not waiting for a canary decision (it is ${before.state})`);
+  if (!before.canary.choices.includes(decision)) throw new AppError(AppErrorCode.Conflict, 'this action declares no undo: it cannot be rolled back; choose continue or cancel');
+  const request = await deps.prisma.workflowRequest.create({
+    data: { orgId: inv.orgId, sessionId: inv.sessionId, workflowId, kind: `remediation_canary_${decision}`, userId: principal.userId, text: reason },
+  });
+  const result = await deps.temporal.workflow
+    .getHandle(workflowId)
+    .executeUpdate(remediationCanaryDecisionUpdate, { args: [{ requestId: request.id }] })
+    .catch((err: unknown) => {
+      throw temporalUnavailable(err);
+    });
+  if (!result.applied) throw new AppError(AppErrorCode.Conflict, result.reason);
+  return { id: inv.id, decision };
 }

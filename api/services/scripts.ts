@@ -21,12 +21,15 @@ export interface ScriptInput {
   interpreter: 'bash' | 'powershell';
   body: string;
   parameters: Record<string, unknown>;
+  /** Library scripts that check and undo this one (a remediation canary's read-back and roll back). */
+  check?: string;
+  undo?: string;
 }
 
 /** Adds or replaces the script `name` (admins). */
 export async function saveScript({ deps, principal }: Caller, orgRef: string, name: string, input: ScriptInput) {
   const org = await findOrgFor(deps, principal, orgRef, [Role.Admin]);
-  const data = { description: input.description, interpreter: input.interpreter, body: input.body, parameters: input.parameters as Prisma.InputJsonValue };
+  const data = { description: input.description, interpreter: input.interpreter, body: input.body, parameters: input.parameters as Prisma.InputJsonValue, checkScript: input.check ?? null, undoScript: input.undo ?? null };
   return deps.prisma.$transaction(async (tx) => {
     const before = await tx.script.findUnique({ where: { orgId_name: { orgId: org.id, name } } });
     const script = await tx.script.upsert({ where: { orgId_name: { orgId: org.id, name } }, create: { orgId: org.id, name, ...data }, update: data });
@@ -36,7 +39,7 @@ export async function saveScript({ deps, principal }: Caller, orgRef: string, na
       actorId: principal.userId,
       action: before ? 'script.updated' : 'script.created',
       target: name,
-      data: { interpreter: input.interpreter, bodySha256: sha256(input.body), previousBodySha256: before ? sha256(before.body) : null, parameters: Object.keys(input.parameters) },
+      data: { interpreter: input.interpreter, bodySha256: sha256(input.body), previousBodySha256: before ? sha256(before.body) : null, parameters: Object.keys(input.parameters), check: input.check ?? null, undo: input.undo ?? null },
     });
     return script;
   });

@@ -23,6 +23,31 @@ export interface DeviceCommandPlan {
   params: Record<string, unknown>;
 }
 
+/** How a canary device's read-back is judged from its result: a service in a state, or a check script exiting 0. */
+export type CanaryExpectation = { service: string; status: 'Running' | 'Stopped' } | { exitCode: 0 };
+
+export interface CanaryCommand {
+  kind: CommandKind;
+  params: Record<string, unknown>;
+}
+
+/**
+ * A remediation's canary: these devices run the action first, then the read-back its action declares (`check`);
+ * the other devices wait until every canary passes. `undo` (when the action has one) is what a roll back runs on
+ * them. The check and the undo are part of the approved call: the command authority lets them through on the
+ * canary devices only.
+ */
+export interface CanaryPlan {
+  devices: string[];
+  check?: CanaryCommand & { expect: CanaryExpectation };
+  undo?: CanaryCommand;
+}
+
+/** A canary as the call asks for it, before authorization picks its devices among the resolved targets. */
+export interface CanaryRequest extends Omit<CanaryPlan, 'devices'> {
+  pick: { count: number } | { devices: string[] };
+}
+
 /** A command run on many devices by the `remediation` child workflow, a window of devices at a time. */
 export interface RemediationPlan {
   devices: string[];
@@ -30,6 +55,8 @@ export interface RemediationPlan {
   params: Record<string, unknown>;
   batchSize: number;
   maxFailures: number;
+  /** Devices that run first and must pass their read-back before the rest starts. */
+  canary?: CanaryPlan;
 }
 
 /**
@@ -68,7 +95,7 @@ export type DefaultTier = Tier | Readonly<Record<string, Tier>> | typeof TIER_OF
 export type Runs<I> =
   | 'database'
   | { command: CommandKind; params?(input: I): Record<string, unknown> }
-  | { remediation(input: I): Omit<RemediationPlan, 'devices'> };
+  | { remediation(input: I): Omit<RemediationPlan, 'devices' | 'canary'> & { canary?: CanaryRequest } };
 
 /** Devices a call names through something else, looked up (in the session's org and the user's sites) when it is authorized. */
 export type TargetReference = { alert: string } | { group: string } | { site: string };
@@ -107,8 +134,10 @@ export interface ToolDefinition<N extends string, S extends z.ZodType, R extends
 
 export interface Tool<N extends string = string, S extends z.ZodType = z.ZodType, R extends Runs<z.output<S>> = Runs<z.output<S>>>
   extends ToolDefinition<N, S, R> {
-  /** What `runs` makes of this call: the execution recorded on its invocation. */
+  /** What `runs` makes of this call: the execution recorded on its invocation (a canary's devices are picked at authorization). */
   execution(input: z.output<S>): ToolExecution;
+  /** The canary the call asks for, if any (a remediation's). */
+  canaryOf(input: z.output<S>): CanaryRequest | undefined;
   executes: ToolExecution['type'];
 }
 
@@ -125,8 +154,30 @@ export function defineTool<const N extends string, S extends z.ZodType, const R 
       const params = runs.params?.(input) ?? {};
       return { type: 'devices', commands: unique(def.targets(input)).map((deviceId) => ({ deviceId, kind: runs.command, params })) };
     }
-    return { type: 'remediation', devices: unique(def.targets(input)), ...runs.remediation(input) };
+    const { canary: _canary, ...plan } = runs.remediation(input);
+    return { type: 'remediation', devices: unique(def.targets(input)), ...plan };
   };
+  const canaryOf = (input: z.output<S>) => (runs !== 'database' && 'remediation' in runs ? runs.remediation(input).canary : undefined);
   const executes = runs === 'database' ? 'database' : 'command' in runs ? 'devices' : 'remediation';
-  return { ...def, execution, executes };
+  return { ...def, execution, canaryOf, executes };
+}
+
+/**
+ * The canary devices among a remediation's resolved targets (in their order): the first `count`, or the ones named
+ * (by id or name). A message for the model when the pick does not fit the targets.
+ */
+export function pickCanary(request: CanaryRequest, targets: { id: string; name: string }[]): CanaryPlan | string {
+  const { pick, ...steps } = request;
+  if ('count' in pick) {
+    if (pick.count >= targets.length) return `canary.count must be less than the number of target devices (${pick.count} of ${targets.length}): a canary is part of the devices, not all of them`;
+    return { devices: targets.slice(0, pick.count).map((t) => t.id), ...steps };
+  }
+  const devices: string[] = [];
+  for (const wanted of pick.devices) {
+    const found = targets.find((t) => t.id === wanted || t.name.toLowerCase() === wanted.toLowerCase());
+    if (!found) return `canary device "${wanted.slice(0, 100)}" is not among the remediation's target devices`;
+    if (!devices.includes(found.id)) devices.push(found.id);
+  }
+  if (devices.length >= targets.length) return `the canary devices must be fewer than the target devices (${devices.length} of ${targets.length})`;
+  return { devices, ...steps };
 }

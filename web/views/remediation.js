@@ -1,5 +1,6 @@
 // One remediation: a progress bar and a per-device table, updated live (progress pushed over Socket.IO, the table
-// read back from GET /v1/remediations/:id); pause, resume and cancel.
+// read back from GET /v1/remediations/:id); pause, resume and cancel. With a canary: its stage, and after a failed
+// canary the approver's three choices (continue, cancel, roll back when the action has an undo), with a reason.
 import { get, post } from '../lib/api.js';
 import { el, progressBar, replace } from '../lib/dom.js';
 import { SessionEventType } from '../lib/events.js';
@@ -12,12 +13,14 @@ export function remediationView(main, ctx, [id]) {
   const controls = el('div', { class: 'buttons' });
   const error = el('p', { role: 'alert', class: 'error' });
   const rows = el('tbody');
+  const canaryBox = el('section', { class: 'canary', 'aria-label': 'Canary' });
   const back = el('p');
   const canSteer = ['technician', 'approver', 'admin'].some((r) => ctx.hasRole(r));
   main.append(
     el('h1', {}, 'Remediation'),
     back,
     summary,
+    canaryBox,
     controls,
     error,
     el('table', { class: 'devices' }, el('caption', {}, 'Devices'), el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 'Device'), el('th', { scope: 'col' }, 'Status'))), rows),
@@ -40,6 +43,7 @@ export function remediationView(main, ctx, [id]) {
       });
     }
     renderSummary(r);
+    renderCanary(r);
     replace(
       controls,
       canSteer
@@ -69,6 +73,45 @@ export function remediationView(main, ctx, [id]) {
       el('p', {}, el('strong', {}, `State: ${r.state}`)),
       progressBar(r.percent ?? 0, 'Remediation progress', `${r.percent ?? 0}% — ${done} of ${r.total ?? 0} devices done: ${r.succeeded ?? 0} succeeded, ${r.failed ?? 0} failed${r.running ? `, ${r.running} running` : ''}${r.skipped || r.cancelled ? `, ${(r.skipped ?? 0) + (r.cancelled ?? 0)} not started` : ''}`),
     );
+  }
+
+  const CANARY_STATE = { running: 'running first', verifying: 'being checked', passed: 'passed its check', failed: 'failed its check' };
+  const CHOICE = { continue: 'Continue with the other devices', cancel: 'Cancel the rest', rollback: 'Roll back the canary' };
+
+  let canaryShown = '';
+  function renderCanary(r) {
+    const c = r.canary;
+    // Drawn again only when it changed: the reason being typed survives the poll.
+    const key = JSON.stringify([r.state, c ?? null]);
+    if (key === canaryShown) return;
+    canaryShown = key;
+    if (!c) return replace(canaryBox);
+    const names = c.devices.map((d) => d.name).join(', ');
+    const parts = [el('h2', {}, 'Canary'), el('p', { class: `canary-state ${c.state}` }, `${names}: ${CANARY_STATE[c.state] ?? c.state}`)];
+    if (c.failures.length) parts.push(el('ul', { class: 'canary-failures' }, ...c.failures.map((f) => el('li', {}, `${f.device}: ${f.reason}`))));
+    if (c.decision) parts.push(el('p', {}, `Decided: ${c.decision}`));
+    if (r.state === 'canary-failed') {
+      if (ctx.hasRole('approver') && c.choices.length) {
+        const reason = el('input', { type: 'text', name: 'canary-reason', 'aria-label': 'Reason for the decision', placeholder: 'Why (recorded in the audit log)' });
+        parts.push(
+          el('p', {}, 'Nothing else runs until an approver decides.'),
+          el('label', {}, 'Reason ', reason),
+          el('div', { class: 'buttons' }, ...c.choices.map((d) => el('button', { type: 'button', class: d === 'continue' ? '' : 'reject', 'data-decision': d, onclick: () => decide(d, reason.value) }, CHOICE[d]))),
+        );
+      } else parts.push(el('p', {}, 'Nothing else runs until an approver decides.'));
+    }
+    replace(canaryBox, ...parts);
+  }
+
+  async function decide(decision, reason) {
+    replace(error);
+    if (!reason.trim()) return replace(error, 'Say why in the reason field first.');
+    try {
+      await post(`/v1/remediations/${encodeURIComponent(id)}/canary-decision`, { decision, reason });
+      await load();
+    } catch (err) {
+      replace(error, err.message);
+    }
   }
 
   async function steer(action) {

@@ -1,4 +1,4 @@
-// Sign-in: email and password; the server sets the session cookie and returns the CSRF token for writes.
+// Sign-in: email and password (or single sign-on, through the server's /signin/oidc page); the server sets the session cookie and returns the CSRF token for writes.
 import { api } from '../lib/api.js';
 import { el, replace } from '../lib/dom.js';
 
@@ -32,6 +32,8 @@ export function signInView(main, onSignedIn) {
     password,
     error,
     button,
+    // Single sign-on is the server's page (api/pages/sso.ts): it asks the e-mail and lists the identity providers.
+    el('p', {}, el('a', { href: '/signin/oidc', id: 'sso' }, 'Sign in with single sign-on')),
   );
   replace(main, form);
   email.focus();
