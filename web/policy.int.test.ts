@@ -26,11 +26,11 @@ const shots = path.resolve(__dirname, '..', 'data', 'test-screenshots');
  * (scrolled to the bottom) can land while the page is still shifting.
  */
 const shot = (page: Page, name: string) => page.screenshot({ path: path.join(shots, `policy-${name}.png`) });
-const person = (role: 'approver' | 'admin') => sys.seed.credentials.find((c) => c.role === role && c.org === sys.seed.orgs.acme.slug)!;
+const person = (role: 'technician' | 'approver' | 'admin') => sys.seed.credentials.find((c) => c.role === role && c.org === sys.seed.orgs.acme.slug)!;
 const pcName = (n: number) => `${sys.seed.orgs.acme.slug.toUpperCase()}-PC-${String(n).padStart(2, '0')}`;
 const pc = (n: number) => sys.simulated.get(pcName(n))!;
 
-async function signIn(role: 'approver' | 'admin'): Promise<Page> {
+async function signIn(role: 'technician' | 'approver' | 'admin'): Promise<Page> {
   const page = await (await browser.newContext({ viewport: { width: 1366, height: 900 } })).newPage();
   page.on('pageerror', (err) => pageErrors.push(`${role}: ${err.message}`));
   await page.goto(`${sys.url}/`);
@@ -239,6 +239,17 @@ it('approves a T3 call as a standing approval of that exact action on that devic
   // Revoked at once: the same call asks again.
   const after = await serviceCall(4, 'Dnscache', 'stop');
   expect((await sys.waitForApproval(after.sessionId)).tier).toBe(3);
+
+  // A technician reads the tiers, not the rules' calls nor the versions' documents, and meets no error.
+  const technician = await signIn('technician');
+  await technician.getByRole('link', { name: 'Policy' }).click();
+  await technician.locator('table.policy-tiers tr[data-rule="manage_service:stop"]').waitFor();
+  await technician.getByText('Standing approvals are shown to the admins, approvers and auditors of this organization.').waitFor();
+  const revokedVersion = technician.locator('details.version', { hasText: 'standing approval revoked' });
+  await revokedVersion.locator('summary').click();
+  await revokedVersion.getByText("A version's changes are shown to the admins, approvers and auditors of this organization.").waitFor();
+  expect((await technician.locator('[role="alert"]').allInnerTexts()).join('')).toBe('');
+  await technician.context().close();
   await approver.context().close();
   await admin.context().close();
 }, 300_000);

@@ -27,6 +27,7 @@ function readable({ path, before, after }) {
 export function historySection(ctx, base, onChanged) {
   const list = el('div', { class: 'versions' });
   const error = el('p', { role: 'alert', class: 'error' });
+  const mayRead = ctx.hasRole('admin') || ctx.hasRole('approver') || ctx.hasRole('auditor');
   const node = el('section', { 'aria-labelledby': 'history-h' }, el('h2', { id: 'history-h' }, 'Version history'), error, list);
 
   function diffOf(v, body, diff, currentNumber) {
@@ -105,6 +106,8 @@ export function historySection(ctx, base, onChanged) {
             if (!details.open || read) return;
             read = true;
             if (v.number === 0) return diffOf(v, body, [], currentNumber);
+            // A version's document holds its standing approvals' calls: the API shows it to who decides or audits.
+            if (!mayRead) return replace(body, el('p', { class: 'note' }, "A version's changes are shown to the admins, approvers and auditors of this organization."));
             get(`${base}/versions/${v.number}`).then(
               (full) => diffOf(v, body, full.diff ?? [], currentNumber),
               (err) => ((read = false), replace(body, el('p', { role: 'alert', class: 'error' }, err.message))),

@@ -15,6 +15,12 @@ export function standingSection(ctx, base, onChanged) {
     el('thead', {}, el('tr', {}, ['Allows', 'On devices', 'Granted by', 'Expires', 'Calls let through', 'Version', mayRevoke ? 'Revoke' : null].filter(Boolean).map((h) => el('th', { scope: 'col' }, h)))),
     rows,
   );
+  // A rule holds the exact call it allows (its input): shown to those who decide or audit calls, as the API does.
+  const mayRead = ctx.hasRole('admin') || ctx.hasRole('approver') || ctx.hasRole('auditor');
+  if (!mayRead) {
+    const note = el('p', { class: 'note' }, 'Standing approvals are shown to the admins, approvers and auditors of this organization.');
+    return { node: el('section', { 'aria-labelledby': 'standing-h' }, el('h2', { id: 'standing-h' }, 'Standing approvals'), note), refresh: () => undefined, stop: () => undefined };
+  }
   const node = el('section', { 'aria-labelledby': 'standing-h' }, el('h2', { id: 'standing-h' }, 'Standing approvals'), error, empty, table);
   let stopped = false;
 
