@@ -13,6 +13,7 @@ import { terminalsView } from './views/terminals.js';
 import { terminalView } from './views/terminal.js';
 import { recordingView } from './views/recording.js';
 import { passkeysView } from './views/passkeys.js';
+import { policyView } from './views/policy.js';
 import { connectedAppsView } from './views/connected-apps.js';
 
 const main = document.getElementById('main');
@@ -45,6 +46,7 @@ const ROUTES = [
   [/^#\/recordings\/([0-9a-f-]{36})$/, recordingView, 'terminals'],
   [/^#\/chat$/, chatView, 'chat'],
   [/^#\/passkeys$/, passkeysView, 'passkeys'],
+  [/^#\/policy$/, policyView, 'policy'],
   [/^#\/connected-apps$/, connectedAppsView, 'connected-apps'],
 ];
 

@@ -3,14 +3,16 @@
 // is shown whole and unfolded above the buttons: the summary may elide the middle of a long argument, and nobody
 // should approve what they were not shown. Approving a T4 call (and a T3 one where the org asks) is signed with the
 // approver's passkey: the server hands out a challenge derived from this approval's digest, the authenticator signs
-// it, and the assertion goes with the decision.
+// it, and the assertion goes with the decision. A T3 call (never T4) may be approved as a standing approval: this
+// exact action on these devices, allowed for N days without asking again (standing-offer.js shows what it covers).
 import { startAuthentication } from '/vendor/simplewebauthn/index.js';
 import { post } from '../lib/api.js';
 import { el, replace, time } from '../lib/dom.js';
+import { standingOffer } from './standing-offer.js';
 
 let formCount = 0;
 
-export function approvalCard(approval, { onDecided, showSession = true } = {}) {
+export function approvalCard(approval, { onDecided, showSession = true, canWhatIf = false } = {}) {
   const n = ++formCount;
   const t4 = approval.tier >= 4;
   const status = el('p', { role: 'status', class: 'decision-status' });
@@ -21,11 +23,16 @@ export function approvalCard(approval, { onDecided, showSession = true } = {}) {
     el('button', { type: 'submit', class: 'reject', value: 'reject' }, 'Reject'),
   ];
   const devices = (approval.targets ?? []).map((t) => t.name ?? t.id ?? String(t));
+  const standing = approval.tier === 3 ? standingOffer(approval, devices, n, { canWhatIf }) : null;
 
   const decide = async (decision) => {
     if (decision === 'reject' && !reason.value.trim()) {
       replace(status, 'Give a reason for the rejection: the technician and the copilot see it.');
       reason.focus();
+      return;
+    }
+    if (decision === 'approve' && standing?.invalid()) {
+      replace(status, 'A standing approval lasts 1 to 30 days: pick a whole number of days.');
       return;
     }
     for (const b of buttons) b.disabled = true;
@@ -43,8 +50,10 @@ export function approvalCard(approval, { onDecided, showSession = true } = {}) {
         ...(reason.value.trim() ? { reason: reason.value.trim() } : {}),
         ...(phrase && decision === 'approve' ? { confirmation: phrase.value } : {}),
         ...(passkey ? { passkey } : {}),
+        ...(decision === 'approve' && standing?.days() ? { standing: { days: standing.days() } } : {}),
       });
-      replace(status, decided.status === 'approved' ? 'Approved.' : 'Rejected.');
+      const days = decision === 'approve' ? standing?.days() : null;
+      replace(status, decided.status === 'approved' ? (days ? `Approved, and allowed for ${days} day(s): see the Policy page.` : 'Approved.') : 'Rejected.');
       form.remove();
       onDecided?.(decided);
     } catch (err) {
@@ -66,6 +75,7 @@ export function approvalCard(approval, { onDecided, showSession = true } = {}) {
     reason,
     t4 ? [el('label', { for: `confirm-${n}` }, 'Type ', el('code', {}, approval.confirmationPhrase ?? ''), ' to approve'), phrase] : null,
     approval.passkeyRequired ? el('p', { class: 'muted' }, 'Approving asks for your passkey: it signs this exact call.') : null,
+    standing?.node,
     el('div', { class: 'buttons' }, buttons),
   );
 

@@ -25,11 +25,13 @@ export function approvalsView(main, ctx, [focusId] = []) {
     ),
   ]);
 
+  // An org admin or auditor may replay the org's calls (what-if): the card offers "how many would it have saved?".
+  const canWhatIf = ctx.hasRole('admin') || ctx.hasRole('auditor');
   const cards = new Map(); // approval id -> card element (kept, so a half-filled form survives a refresh)
   if (focusId) {
     get(`/v1/approvals/${focusId}`).then(
       (a) => {
-        const card = approvalCard(a, { onDecided: () => setTimeout(refresh, 500) });
+        const card = approvalCard(a, { canWhatIf, onDecided: () => setTimeout(refresh, 500) });
         cards.get(a.id)?.remove();
         cards.set(a.id, card);
         replace(focused, card);
@@ -45,7 +47,7 @@ export function approvalsView(main, ctx, [focusId] = []) {
       const mine = pending.approvals.filter((a) => a.orgId === org.id);
       for (const a of mine) {
         if (!cards.has(a.id)) {
-          const card = approvalCard(a, { onDecided: () => setTimeout(refresh, 500) });
+          const card = approvalCard(a, { canWhatIf, onDecided: () => setTimeout(refresh, 500) });
           cards.set(a.id, card);
           list.prepend(card);
         }

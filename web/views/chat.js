@@ -247,7 +247,7 @@ export function chatView(main, ctx, [sessionId]) {
       slot = el('div', { class: 'inline-approval' }, el('p', { class: 'muted' }, 'Loading the approval…'));
       approvalNodes.set(approvalId, slot);
       get(`/v1/approvals/${approvalId}`).then(
-        (a) => replace(slot, approvalCard(a, { showSession: false, onDecided: () => setTimeout(load, 300) })),
+        (a) => replace(slot, approvalCard(a, { showSession: false, canWhatIf: ctx.hasRole('admin') || ctx.hasRole('auditor'), onDecided: () => setTimeout(load, 300) })),
         (err) => replace(slot, el('p', { class: 'error' }, err.message)),
       );
     }

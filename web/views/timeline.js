@@ -1,5 +1,6 @@
 // A session's audit timeline, as `npm run audit -- replay` prints it: read from the workflow histories, with the
-// approvals cross-checked against the audit log.
+// approvals cross-checked against the audit log. Each tool call shows the policy version it was decided under, so
+// an older session still reads under the rules it ran with after the policy changed.
 import { get } from '../lib/api.js';
 import { el, externalLink, replace } from '../lib/dom.js';
 
@@ -23,8 +24,21 @@ export function timelineView(main, _ctx, [sessionId]) {
         el(
           'table',
           { class: 'timeline' },
-          el('thead', {}, el('tr', {}, ['Time', 'Kind', 'What'].map((h) => el('th', { scope: 'col' }, h)))),
-          el('tbody', {}, t.entries.map((e) => el('tr', { class: e.kind }, el('td', {}, el('time', { datetime: e.time }, new Date(e.time).toLocaleTimeString())), el('td', {}, e.kind), el('td', {}, e.text)))),
+          el('thead', {}, el('tr', {}, ['Time', 'Kind', 'What', 'Policy'].map((h) => el('th', { scope: 'col' }, h)))),
+          el(
+            'tbody',
+            {},
+            t.entries.map((e) =>
+              el(
+                'tr',
+                { class: e.kind },
+                el('td', {}, el('time', { datetime: e.time }, new Date(e.time).toLocaleTimeString())),
+                el('td', {}, e.kind),
+                el('td', {}, e.text),
+                el('td', { class: 'policy-version' }, typeof e.policyVersion === 'number' ? `version ${e.policyVersion}` : ''),
+              ),
+            ),
+          ),
         ),
       );
     },
