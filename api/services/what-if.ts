@@ -4,9 +4,10 @@
  * the inputs recorded with the call, and the answer lists the calls whose outcome or tier would change, the
  * approvals that would have been added or removed (per approver, per day), the approvers' time that is at the
  * median decision time of the window, and how many approvals a proposed standing approval would have saved.
- * Calls recorded without their policy inputs (before versions, or denied before the policy looked at them: rate
- * limits, unknown devices, invalid input) and upstream MCP tools (tiers assigned per tool, not in the document) are
- * counted as skipped. Nothing is written.
+ * Upstream MCP calls are re-decided like any (their registered tier recorded as the default). Calls recorded
+ * without their policy inputs (before versions, upstream calls before their tiers joined the policy, or denied
+ * before the policy looked at them: rate limits, unknown devices, invalid input) are counted as skipped. Nothing is
+ * written.
  */
 import canonicalize from 'canonicalize';
 import { randomUUID } from 'node:crypto';
