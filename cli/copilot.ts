@@ -116,6 +116,20 @@ function showWaiting(s: SessionView, turnId: string, told: Set<string>): void {
   }
 }
 
+/**
+ * A message waits, unseen, behind the session's earlier one while that one still runs (often: waiting for an
+ * approval). Said once, with what it waits for and how not to wait.
+ */
+function showQueued(s: SessionView, turnId: string, message: string, told: Set<string>): void {
+  const mine = s.turns.find((t) => t.turnId === turnId);
+  const ahead = s.turns.find((t) => t.turnId !== turnId && (t.status === 'running' || t.status === 'queued'));
+  if (mine?.status !== 'queued' || !ahead || told.has(`queued:${turnId}`)) return;
+  told.add(`queued:${turnId}`);
+  const why = s.pendingApproval ? `: it waits for approval ${s.pendingApproval.approvalId} (T${s.pendingApproval.tier}, ${s.pendingApproval.tool}, expires ${s.pendingApproval.expiresAt})` : '';
+  console.log(`  … queued behind this session's earlier message, still running${why}; yours runs when it ends`);
+  console.log(`    not to wait, ask in a new session: npm run copilot -- ask --new ${JSON.stringify(message)}`);
+}
+
 /** One line with what the guards will say next: budget spent today and this month, and the message rate. */
 function guardLine(s: SessionView): string {
   const usd = (n: number) => `$${n.toFixed(2)}`;
@@ -177,6 +191,7 @@ async function ask(message: string, opts: { server: string; org: string; key: st
       const got = await api<SessionView>(opts.server, opts.key, 'GET', `/v1/sessions/${sessionId}`);
       const turn = got.json.turns?.find((t) => t.turnId === turnId);
       showWaiting(got.json, turnId, told);
+      showQueued(got.json, turnId, message, told);
       if (turn?.status === 'answered') {
         console.log(`\n${turn.answer}\n\n${guardLine(got.json)}`);
         return 0;
