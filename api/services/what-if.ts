@@ -25,6 +25,7 @@ type Outcome = 'allowed' | 'approval' | 'denied';
 export interface ProposedPolicy {
   overrides: { tool: string; action: string; tier: number }[];
   blastRadiusThreshold?: number;
+  taint?: PolicyDocument['taint'];
   standing?: { tool: string; params?: unknown; devices: string[] }[];
 }
 
@@ -106,6 +107,7 @@ export async function whatIf({ deps, principal }: Caller, orgRef: string, propos
   const doc = {
     overrides: proposal.overrides.map((o) => ({ tool: o.tool, action: o.action, tier: o.tier })),
     blastRadiusThreshold: proposal.blastRadiusThreshold ?? current.document.blastRadiusThreshold,
+    taint: proposal.taint ?? current.document.taint,
     standing: [...current.document.standing, ...proposedRules],
   };
   const { results, skipped } = redecide(doc, calls, new Set(proposedRules.map((r) => r.id)));
