@@ -10,9 +10,9 @@ SELECT b."orgId",
       'rateLimits', jsonb_build_object('userMessagesPerMinute', NULL, 'orgMessagesPerHour', NULL, 'toolCallsPerUser', '{}'::jsonb),
       'standing', '[]'::jsonb))
     || jsonb_build_object('budget', jsonb_build_object(
-      'dailyUsd', b."dailyLimitMicros"::numeric / 1000000,
-      'monthlyUsd', b."monthlyLimitMicros"::numeric / 1000000,
-      'hourlyUsd', b."hourlyLimitMicros"::numeric / 1000000)),
+      'dailyUsd', (b."dailyLimitMicros" / 1000000.0)::float8,
+      'monthlyUsd', (b."monthlyLimitMicros" / 1000000.0)::float8,
+      'hourlyUsd', (b."hourlyLimitMicros" / 1000000.0)::float8)),
   'edit', 'the budget as it was set before budgets joined the versioned policy', b."updatedBy"
 FROM "OrgBudget" b
 LEFT JOIN LATERAL (SELECT v."number", v."document" FROM "PolicyVersion" v WHERE v."orgId" = b."orgId" ORDER BY v."number" DESC LIMIT 1) h ON true;
