@@ -164,4 +164,19 @@ describe('the budget', () => {
     const usage = await sys.request('GET', `${orgPath}/usage`, { key: tech });
     expect(usage.body).toMatchObject({ today: { limitUsd: 20 }, customBudget: false });
   });
+
+  // Last in the file: a damaged version stays the policy in force of this org.
+  it('refuses the model call when the policy in force cannot be read (fail closed), audited', async () => {
+    const head = await sys.prisma.policyVersion.findFirstOrThrow({ where: { orgId }, orderBy: { number: 'desc' } });
+    const damaged = { ...(head.document as Record<string, unknown>), budget: { dailyUsd: -1, monthlyUsd: 1, hourlyUsd: 1 } };
+    await sys.prisma.policyVersion.create({ data: { orgId, number: head.number + 1, document: damaged, kind: 'edit', reason: 'damaged by hand' } });
+    const before = sys.modelStats.messages;
+    const sessionId = await sys.startSession(tech);
+    const turnId = await sys.send(sessionId, tech, 'list the devices');
+    const session = await sys.waitForTurn(sessionId, tech, turnId);
+    expect(turnOf(session, turnId)).toMatchObject({ status: 'refused', answer: expect.stringContaining('budget service unavailable') });
+    expect(sys.modelStats.messages).toBe(before);
+    const events = await sys.prisma.auditEvent.findMany({ where: { orgId, action: 'budget.unavailable', sessionId } });
+    expect(events).toEqual([expect.objectContaining({ data: { error: expect.stringContaining('cannot be read') } })]);
+  });
 });
