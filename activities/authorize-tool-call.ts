@@ -329,8 +329,9 @@ const schemas = new AjvJsonSchemaValidator();
  * A call of an upstream MCP server's tool (`upstream.<server>.<tool>`), decided like any other: the tool must be
  * registered in the session's org and enabled (its definition as pinned, not flagged, no change waiting for an
  * admin); the input must match its pinned input schema; then the per-tool rate limit, the kill switch and the
- * requester's role; its tier is the one an admin assigned (T3 until then), raised to T3 after flagged content or
- * when an argument came from a tool's output. The approval's digest covers the pinned definition's hash too.
+ * requester's role; its tier is decided by decideUnder like any call's: its registered tier (T3 until an admin
+ * assigns one) is the default, the org's policy may override it (upstream.<server>.<tool>, action "*"), and flagged
+ * content or an argument from a tool's output raise it to T3. The approval's digest covers the pinned definition's hash too.
  */
 async function decideUpstream(deps: ActivityDeps, input: AuthorizeToolCallInput, ref: { server: string; tool: string }): Promise<Verdict> {
   const { prisma } = deps;
@@ -356,29 +357,24 @@ async function decideUpstream(deps: ActivityDeps, input: AuthorizeToolCallInput,
   if (!limited.allowed) return deny('rate_limit', `rate limit: ${name} at most ${max} times per ${Math.round(windowSeconds / 60) || 1} min per user; try again in ${Math.ceil(limited.retryAfterMs / 1000)}s`, args);
   const org = await prisma.organization.findUniqueOrThrow({ where: { id: input.orgId }, select: { copilotPausedAt: true } });
   if (org.copilotPausedAt) return deny('paused', 'an admin has paused the copilot for this organization', args);
-  // Upstream tools have the tier an admin assigned them (not yet a part of the policy document); the version in
-  // force is recorded all the same, and an unreadable policy denies like for any call.
-  const { number: policyVersion } = await currentPolicy(prisma, input.orgId);
+  // The policy in force, read once; unreadable throws and the call is denied (fail closed).
+  const policyRow = await currentPolicy(prisma, input.orgId);
+  const policyVersion = policyRow.number;
   const sites = await userSites(prisma, input.userId, input.orgId, ACTING_ROLES);
   if (sites?.length === 0) return deny('no_role', 'the requesting user may no longer use the copilot in this organization', args);
 
   const definition = { name, title: tool.title, description: tool.description, inputSchema: tool.inputSchema };
   const provenance = await argumentProvenance(prisma, input.sessionId, name, args, [], definition);
-  let tier = tool.tier as Tier;
-  const why = [tool.tier === Tier.T3 ? 'upstream tool: T3 until an admin assigns a tier' : `upstream tool: T${tool.tier} as an admin assigned`];
-  if (input.tainted && tier < Tier.T3) {
-    tier = Tier.T3;
-    why.push('the session read content flagged as injected: a human approves first');
-  }
-  if (provenance) {
-    if (tier < Tier.T3) tier = Tier.T3;
-    why.push(`from tool output, a human approves first: ${provenance}`);
-  }
-  const execution: ToolExecution = { type: 'upstream', upstreamId: tool.upstreamId, tool: tool.name, sha256: tool.sha256 };
   const digest = approvalDigest({ tool: name, input: { ...args, definitionSha256: tool.sha256 }, targets: [] });
+  // Decided like a built-in call (one code path), its registered tier the default; recorded for the what-if.
+  const policyInputs: PolicyInputs = { tool: name, action: null, service: null, targetCount: 0, sessionDeviceCount: 0, tainted: input.tainted, provenance: provenance || null, devices: [], digest, upstreamTier: tool.tier };
+  const policy = decideUnder(policyRow.document, policyInputs, new Date());
+  if (!policy.ok) return { ...deny('policy', policy.reason, args), policyVersion, policyInputs };
+  const tier = policy.tier;
+  const execution: ToolExecution = { type: 'upstream', upstreamId: tool.upstreamId, tool: tool.name, sha256: tool.sha256 };
   const fenced = tenantDb(prisma, { orgIds: [input.orgId] });
   const siteIds = await sitesReachedBy(fenced, { orgId: input.orgId, targets: [], userSites: sites, readsCommand: undefined });
-  return { decision: tier >= Tier.T3 ? 'approve' : 'allow', tier, parsed: args, execution, digest, targets: [], siteIds, why, policyVersion };
+  return { decision: tier >= Tier.T3 ? 'approve' : 'allow', tier, parsed: args, execution, digest, targets: [], siteIds, why: policy.why, policyVersion, policyInputs, ...(policy.standing ? { standing: policy.standing } : {}) };
 }
 
 /** This call's targets and the devices of the session's T2 calls (which ran with no human) within the window. */

@@ -5,7 +5,8 @@ import { FailureType } from '../common/failures';
 import { stepMessageId } from '../common/ids';
 import type { ModelStep, ToolResultRef } from '../common/session';
 import { anthropicToolDefinitions } from '../common/tools';
-import { fromModelToolName, modelToolName } from '../lib/mcp-upstream';
+import { fromModelToolName, modelToolName, qualifiedName } from '../lib/mcp-upstream';
+import { currentPolicy } from '../lib/policy-store';
 import { publishSessionEvent } from '../lib/session-events';
 import { buildConversation } from './conversation';
 import { costOf } from '../cage/pricing';
@@ -51,10 +52,13 @@ export async function buildRequest(deps: ActivityDeps, input: { sessionId: strin
  */
 async function upstreamToolDefinitions(deps: ActivityDeps, orgId: string): Promise<Anthropic.Tool[]> {
   const tools = await deps.prisma.mcpUpstreamTool.findMany({ where: { orgId, status: 'enabled' }, include: { upstream: { select: { name: true } } }, orderBy: [{ upstream: { name: 'asc' } }, { name: 'asc' }] });
+  // The tier under the policy in force (its override, else the registered tier): words for the model; authorization decides.
+  const overrides = tools.length ? await currentPolicy(deps.prisma, orgId).then((p) => p.document.overrides, () => []) : [];
   return tools.flatMap((t) => {
     const name = modelToolName(t.upstream.name, t.name);
     if (!name) return [];
-    const description = `${t.description}\n\n(A tool of the organization's upstream MCP server "${t.upstream.name}", behind Gatehouse: tier T${t.tier}; T3 and T4 calls wait for a human approver.)`;
+    const tier = overrides.find((o) => o.tool === qualifiedName(t.upstream.name, t.name))?.tier ?? t.tier;
+    const description = `${t.description}\n\n(A tool of the organization's upstream MCP server "${t.upstream.name}", behind Gatehouse: tier T${tier}; T3 and T4 calls wait for a human approver.)`;
     return [{ name, description, input_schema: { ...(t.inputSchema as Record<string, unknown>), type: 'object' as const } }];
   });
 }

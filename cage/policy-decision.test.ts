@@ -1,4 +1,5 @@
 import type { StandingRule } from '../common/policy-document';
+import { redecide, type RecordedCall } from '../api/services/what-if';
 import { decideUnder, type DecisionInputs } from './policy-decision';
 
 const call: DecisionInputs = {
@@ -70,5 +71,37 @@ describe('decideUnder', () => {
     const below = { overrides: [], standing: [], taint: { flaggedContentMinTier: 1, provenanceMinTier: 2 } } as unknown as typeof strict;
     expect(decideUnder(below, { ...read, tainted: true }, during)).toMatchObject({ ok: true, tier: 3 });
     expect(decideUnder(below, { ...read, provenance: 'x from device output' }, during)).toMatchObject({ ok: true, tier: 3 });
+  });
+
+  describe('an upstream MCP tool', () => {
+    const upstream: DecisionInputs = { tool: 'upstream.vendor.get_forecast', action: null, service: null, targetCount: 0, sessionDeviceCount: 0, tainted: false, provenance: null, devices: [], digest: 'c'.repeat(64), upstreamTier: 2 };
+    const none = { overrides: [], standing: [] };
+
+    it('has its registered tier as the default, and the override the document gives it (action "*")', () => {
+      expect(decideUnder(none, upstream, during)).toMatchObject({ ok: true, tier: 2, why: ['upstream tool: T2 as an admin assigned'] });
+      expect(decideUnder({ overrides: [{ tool: upstream.tool, action: '*', tier: 3 }], standing: [] }, upstream, during)).toMatchObject({ ok: true, tier: 3, why: ['upstream tool: T2 as an admin assigned', 'org policy T3'] });
+      expect(decideUnder({ overrides: [{ tool: upstream.tool, action: '*', tier: 1 }], standing: [] }, upstream, during)).toMatchObject({ ok: true, tier: 1 });
+      // Another upstream tool's override, or a built-in tool's, does not apply to it.
+      expect(decideUnder({ overrides: [{ tool: 'upstream.vendor.other', action: '*', tier: 4 }], standing: [] }, upstream, during)).toMatchObject({ ok: true, tier: 2 });
+    });
+
+    it('is raised to T3 after flagged content or with an argument from tool output, like any call', () => {
+      expect(decideUnder(none, { ...upstream, tainted: true }, during)).toMatchObject({ ok: true, tier: 3 });
+      expect(decideUnder(none, { ...upstream, provenance: 'city from tool output' }, during)).toMatchObject({ ok: true, tier: 3, why: expect.arrayContaining([expect.stringMatching(/^from tool output/)]) });
+    });
+
+    it('denies a name that is not an upstream tool name, or an invalid registered tier', () => {
+      expect(decideUnder(none, { ...upstream, tool: 'upstream.Vendor!.x' }, during)).toMatchObject({ ok: false, reason: expect.stringMatching(/unknown tool/) });
+      expect(decideUnder(none, { ...upstream, upstreamTier: 7 }, during)).toMatchObject({ ok: false, reason: expect.stringMatching(/registered tier .* is invalid/) });
+      // Without its registered tier it is not a catalog tool either: denied, never a default.
+      expect(decideUnder(none, { ...upstream, upstreamTier: undefined }, during)).toMatchObject({ ok: false });
+    });
+
+    it('the what-if re-decides upstream calls recorded with their inputs and counts older rows without them as skipped', () => {
+      const recorded = (id: string, policyInputs: unknown): RecordedCall => ({ id, sessionId: 's', createdAt: during, toolName: upstream.tool, decision: 'allow', tier: 2, input: { city: 'Oslo' }, policyInputs, standingRuleId: null });
+      const { results, skipped } = redecide({ overrides: [{ tool: upstream.tool, action: '*', tier: 3 }], standing: [], blastRadiusThreshold: 10 }, [recorded('new', upstream), recorded('old', null)], new Set());
+      expect(skipped).toBe(1);
+      expect(results.map((r) => [r.call.id, r.before, r.after])).toEqual([['new', { outcome: 'allowed', tier: 2 }, { outcome: 'approval', tier: 3 }]]);
+    });
   });
 });

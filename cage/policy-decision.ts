@@ -22,6 +22,8 @@ export interface DecisionInputs {
   devices: string[];
   /** approvalDigest of the call: what a standing approval must equal. */
   digest: string;
+  /** An upstream MCP tool's registered tier when the call was decided: its default (absent for built-in tools). */
+  upstreamTier?: number;
 }
 
 export type PolicyVerdict = (Extract<PolicyDecision, { ok: true }> & { standing?: StandingRule }) | Extract<PolicyDecision, { ok: false }>;
@@ -38,6 +40,7 @@ export function decideUnder(doc: Pick<PolicyDocument, 'overrides' | 'standing'> 
     overrides: doc.overrides,
     ...(doc.blastRadiusThreshold !== undefined ? { blastRadiusThreshold: doc.blastRadiusThreshold } : {}),
     ...(doc.taint !== undefined ? { taint: doc.taint } : {}),
+    ...(q.upstreamTier !== undefined ? { upstreamTier: q.upstreamTier } : {}),
   });
   if (!decision.ok) return decision;
   const standing = standingFor(doc.standing, q, decision.tier, at);

@@ -43,6 +43,12 @@ it('knows when an override lowers a default', () => {
   expect(lowersDefault('list_devices', '*', 2)).toBe(false);
   expect(lowersDefault('manage_service', 'restart', 2)).toBe(true);
   expect(lowersDefault('manage_service', 'status', 2)).toBe(false);
+  // An upstream MCP tool's default is its registered tier; one not registered lowers nothing (it is denied anyway).
+  const registered = new Map([['upstream.vendor.get_forecast', 2]]);
+  expect(lowersDefault('upstream.vendor.get_forecast', '*', 1, registered)).toBe(true);
+  expect(lowersDefault('upstream.vendor.get_forecast', '*', 2, registered)).toBe(false);
+  expect(lowersDefault('upstream.vendor.get_forecast', '*', 3, registered)).toBe(false);
+  expect(lowersDefault('upstream.vendor.other', '*', 1, registered)).toBe(false);
 });
 
 it("raises a T2 call to T3 when the session's unapproved changes reach more than ten devices with it", () => {

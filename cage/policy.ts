@@ -42,14 +42,23 @@ export interface PolicyQuery {
   blastRadiusThreshold?: number;
   /** The org's taint rules (its policy document): the least tier after flagged content / from tool output; T3 when absent. */
   taint?: { flaggedContentMinTier: number; provenanceMinTier: number };
+  /**
+   * For an upstream MCP tool (`upstream.<server>.<tool>`) only: the tier its registration gives it, its default (the
+   * catalog has no tier for it). The org's override of the tool (action "*") applies to it like to a built-in tool.
+   */
+  upstreamTier?: number;
 }
 
 export type PolicyDecision = { ok: true; tier: Tier; why: string[] } | { ok: false; reason: string };
 
 const isTier = (n: unknown): n is Tier => n === 1 || n === 2 || n === 3 || n === 4;
 
+/** The catalog name of an upstream MCP tool (lib/mcp-upstream.ts qualifiedName): what its override is addressed by. */
+export const UPSTREAM_TOOL = /^upstream\.[a-z0-9][a-z0-9-]{0,31}\.[A-Za-z0-9_-]{1,64}$/;
+
 export function resolveTier(q: PolicyQuery): PolicyDecision {
   try {
+    if (q.upstreamTier !== undefined) return resolveUpstream(q);
     if (!isToolName(q.tool)) return { ok: false, reason: `unknown tool "${q.tool}"` };
     const base = defaultTier(q.tool, q.action);
     if (base === undefined) return { ok: false, reason: `unknown action "${q.action ?? ''}" for ${q.tool}` };
@@ -91,6 +100,34 @@ export function resolveTier(q: PolicyQuery): PolicyDecision {
       tier = Tier.T4;
       why.push(`${q.service} is a critical service (remote access, the agent, or endpoint security): T4`);
     }
+    return escalate(tier, why, q);
+  } catch {
+    return { ok: false, reason: 'the policy could not be resolved' };
+  }
+}
+
+/**
+ * An upstream MCP tool's tier: its registered tier, then the org's override of it, then the same escalation rules
+ * as any call. No effect rules (an upstream tool runs nothing of the catalog's) and no critical services.
+ */
+function resolveUpstream(q: PolicyQuery): PolicyDecision {
+  if (!UPSTREAM_TOOL.test(q.tool)) return { ok: false, reason: `unknown tool "${q.tool}"` };
+  if (!isTier(q.upstreamTier)) return { ok: false, reason: `the registered tier of ${q.tool} is invalid` };
+  let tier: Tier = q.upstreamTier;
+  const why = [tier === Tier.T3 ? 'upstream tool: T3 until an admin assigns a tier' : `upstream tool: T${tier} as an admin assigned`];
+  const own = overrideOf(q.overrides, q.tool, undefined);
+  if (own === 'invalid') return { ok: false, reason: `the organization's policy for ${q.tool} is invalid` };
+  if (own !== undefined && own !== tier) {
+    tier = own;
+    why.push(`org policy T${tier}`);
+  }
+  return escalate(tier, why, q);
+}
+
+/** The rules every call goes through after its own tier: blast radius, flagged content, arguments from output. */
+function escalate(start: Tier, why: string[], q: PolicyQuery): PolicyDecision {
+  try {
+    let tier = start;
     const threshold = Number.isInteger(q.blastRadiusThreshold) && q.blastRadiusThreshold! >= 1 ? q.blastRadiusThreshold! : BLAST_RADIUS_THRESHOLD;
     if ((tier === Tier.T2 || tier === Tier.T3) && q.targetCount > threshold) {
       tier = (tier + 1) as Tier;
@@ -110,7 +147,7 @@ export function resolveTier(q: PolicyQuery): PolicyDecision {
     if (q.provenance) {
       const provenanceMin = minTier(q.taint?.provenanceMinTier);
       if (tier < provenanceMin) tier = provenanceMin;
-      why.push(`from device output, a human approves first: ${q.provenance}`);
+      why.push(`from ${q.upstreamTier !== undefined ? 'tool' : 'device'} output, a human approves first: ${q.provenance}`);
     }
     return { ok: true, tier, why };
   } catch {
@@ -155,9 +192,14 @@ export function policyActions(tool: ToolName): string[] {
   return tierActions(tool);
 }
 
-/** Whether an org override lowers a call below the default (allowed for admins only, and audited). */
-export function lowersDefault(tool: string, action: string, tier: number): boolean {
+/**
+ * Whether an org override lowers a call below the default (allowed for admins only, and audited). An upstream MCP
+ * tool's default is its registered tier (`upstreamTiers`, by catalog name); one not registered lowers nothing.
+ */
+export function lowersDefault(tool: string, action: string, tier: number, upstreamTiers?: ReadonlyMap<string, number>): boolean {
   if (tool === TERMINAL_ACTION) return tier < TERMINAL_DEFAULT_TIER;
+  const registered = upstreamTiers?.get(tool);
+  if (registered !== undefined) return tier < registered;
   if (!isToolName(tool)) return false;
   const base = action === '*' ? highestDefaultTier(tool) : defaultTier(tool, action);
   return base !== undefined && tier < base;

@@ -245,6 +245,8 @@ export const PolicyAnswer = z.object({
   budget: z.object({ dailyUsd: z.number(), monthlyUsd: z.number(), hourlyUsd: z.number() }).nullable(),
   /** A partner admin allowed this org's admins to lower a tier below its default (PUT /v1/orgs/:id/policy/lowering). */
   loweringAllowed: z.boolean(),
+  /** The org's upstream MCP tools: the tier their registration gives them (the default) and the org's override (null: none). */
+  upstreamTools: z.array(z.object({ tool: z.string(), upstream: z.string(), name: z.string(), status: z.string(), registeredTier: z.number(), override: z.number().nullable() })),
   /** The limits in force: the org's own where its admins set one (`custom`), the defaults otherwise. */
   rateLimits: z.object({
     userMessagesPerMinute: z.number(),

@@ -12,7 +12,8 @@ import { BREAKER_THRESHOLD } from './session';
 
 export const TierValue = z.number().int().min(1).max(4);
 
-export const PolicyOverrideEntry = z.object({ tool: z.string().max(100), action: z.string().max(40).default('*'), tier: TierValue }).strict();
+/** `tool`: a catalog tool, open_terminal, or an upstream MCP tool as `upstream.<server>.<tool>` (action "*"; its registered tier is the default). */
+export const PolicyOverrideEntry = z.object({ tool: z.string().max(120), action: z.string().max(40).default('*'), tier: TierValue }).strict();
 
 export const ApprovalTtl = z.object({ t3: z.number().int().min(2).max(7 * 86_400), t4: z.number().int().min(2).max(7 * 86_400) }).strict();
 

@@ -14,11 +14,13 @@ import path from 'node:path';
 import { type Browser, type Page } from 'playwright-core';
 import { startTestSystem, toolCall, type TestSystem } from '../test/harness';
 import { launchChromium } from '../test/browser';
+import { startTestUpstream, type TestUpstream } from '../test/mcp-upstream-server';
 
 let sys: TestSystem;
 let browser: Browser;
 let tech: string;
 let approverKey: string;
+let vendor: TestUpstream;
 const pageErrors: string[] = [];
 const shots = path.resolve(__dirname, '..', 'data', 'test-screenshots');
 /**
@@ -61,7 +63,8 @@ async function approvedCall(device: number, service = 'Spooler', action = 'resta
 }
 
 beforeAll(async () => {
-  sys = await startTestSystem({ simulated: 4 });
+  vendor = await startTestUpstream([{ name: 'get_forecast', description: 'The weather forecast for a city.', inputSchema: { type: 'object', properties: { city: { type: 'string' } } } }]);
+  sys = await startTestSystem({ simulated: 4, env: { MCP_UPSTREAM_ALLOW_PRIVATE_URLS: 'true' } });
   tech = sys.keyOf('technician');
   approverKey = sys.keyOf('approver');
   browser = await launchChromium();
@@ -75,6 +78,7 @@ afterEach(() => {
 afterAll(async () => {
   await browser?.close();
   await sys?.stop();
+  await vendor?.close();
 });
 
 it('raises manage_service:restart to T4 after a what-if that lists the recorded calls it changes; the next restart needs T4; old timelines keep their version; the history shows the diff; a roll back restores it', async () => {
@@ -256,3 +260,28 @@ it('approves a T3 call as a standing approval of that exact action on that devic
   await approver.context().close();
   await admin.context().close();
 }, 300_000);
+
+it("shows an upstream MCP tool in the tiers table with its registered tier as the default; an admin raises it like a built-in tool", async () => {
+  const org = sys.seed.orgs.acme.slug;
+  const adminKey = sys.keyOf('admin');
+  expect((await sys.request('PUT', `/v1/orgs/${org}/mcp-upstreams/vendor`, { key: adminKey, body: { transport: 'http', url: vendor.url } })).status).toBe(201);
+  const admin = await signIn('admin');
+  await admin.getByRole('link', { name: 'Policy' }).click();
+  const row = admin.locator('table.policy-tiers tr[data-rule="upstream.vendor.get_forecast:*"]');
+  await row.waitFor();
+  expect(await row.innerText()).toMatch(/upstream\.vendor\.get_forecast \(upstream MCP tool: its default is the tier its registration gives it\)\s+—\s+T3\s+default/);
+
+  await admin.getByRole('button', { name: 'Edit the policy' }).click();
+  const select = admin.getByLabel('Tier of upstream.vendor.get_forecast');
+  expect(await select.locator('option[value="2"]').isDisabled()).toBe(true);
+  await select.selectOption('4');
+  expect(await row.locator('td.change').innerText()).toBe('T3 → T4');
+  await admin.getByLabel('Why (required to adopt)').fill('forecasts go to customers');
+  await admin.getByRole('button', { name: 'Adopt this policy' }).click();
+  await admin.getByText(/^Adopted as version \d+\.$/).waitFor();
+  expect(await row.innerText()).toMatch(/T3\s+T4 raised/);
+  const policy = (await sys.request('GET', `/v1/orgs/${org}/policy`, { key: adminKey })).body;
+  expect(policy.upstreamTools).toEqual([expect.objectContaining({ tool: 'upstream.vendor.get_forecast', registeredTier: 3, override: 4 })]);
+  await shot(admin, 'upstream');
+  await admin.context().close();
+});

@@ -9,6 +9,7 @@ import { verifyOrgChain } from '../audit/chain';
 import { decideUnder, type DecisionInputs } from '../cage/policy-decision';
 import { policyVersion } from '../lib/policy-store';
 import { startTestSystem, waitUntil, type TestSystem } from '../test/harness';
+import { startTestUpstream, type TestUpstream } from '../test/mcp-upstream-server';
 
 let sys: TestSystem;
 let tech: string;
@@ -16,6 +17,7 @@ let approver: string;
 let admin: string;
 let orgId: string;
 let policyPath: string;
+let vendor: TestUpstream;
 const pc = (n: number) => sys.simulated.get(`${sys.seed.orgs.acme.slug.toUpperCase()}-PC-${String(n).padStart(2, '0')}`)!;
 const restart = (n: number, service = 'Spooler') => `/tool manage_service ${JSON.stringify({ device_id: pc(n), service, action: 'restart' })}`;
 const decide = (id: string, key: string, body: Record<string, unknown>) => sys.request('POST', `/v1/approvals/${id}/decision`, { key, body });
@@ -24,7 +26,9 @@ const put = (body: Record<string, unknown>, key = admin) => sys.request('PUT', p
 const raiseRestart = { overrides: [{ tool: 'manage_service', action: 'restart', tier: 4 }] };
 
 beforeAll(async () => {
-  sys = await startTestSystem({ simulated: 6, env: { RATE_USER_MESSAGES_PER_MINUTE: '1000', RATE_ORG_MESSAGES_PER_HOUR: '100000' } });
+  // A small upstream MCP server over HTTP on 127.0.0.1 (test/mcp-upstream-server.ts): its tool is registered below.
+  vendor = await startTestUpstream([{ name: 'get_forecast', description: 'The weather forecast for a city.', inputSchema: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } }], (_n, args) => `Forecast for ${String(args.city)}: sunny`);
+  sys = await startTestSystem({ simulated: 6, env: { RATE_USER_MESSAGES_PER_MINUTE: '1000', RATE_ORG_MESSAGES_PER_HOUR: '100000', MCP_UPSTREAM_ALLOW_PRIVATE_URLS: 'true' } });
   tech = sys.keyOf('technician');
   approver = sys.keyOf('approver');
   admin = sys.keyOf('admin');
@@ -33,6 +37,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await sys?.stop();
+  await vendor?.close();
 });
 
 /** Asks for a T3 restart on pc(n) and approves it (optionally as a standing approval); returns the session. */
@@ -239,10 +244,101 @@ describe('standing approvals', () => {
   });
 });
 
+describe('upstream MCP tools in the policy', () => {
+  const forecast = 'upstream.vendor.get_forecast';
+  const ask = (city: string) => `/tool mcp__vendor__get_forecast ${JSON.stringify({ city })}`;
+  const raise = { overrides: [{ tool: forecast, action: '*', tier: 3 }] };
+  let first: { sessionId: string; invocationId: string };
+
+  /** Asks for the forecast in a new session; answers the session and its one invocation once it is decided. */
+  async function forecastCall(city: string) {
+    const sessionId = await sys.startSession(tech);
+    const turnId = await sys.send(sessionId, tech, ask(city));
+    return { sessionId, turnId };
+  }
+
+  it('registers the upstream at T2 and runs its call under the policy, recording the inputs the what-if needs', async () => {
+    const org = sys.seed.orgs.acme.slug;
+    expect((await sys.request('PUT', `/v1/orgs/${org}/mcp-upstreams/vendor`, { key: admin, body: { transport: 'http', url: vendor.url } })).status).toBe(201);
+    expect((await sys.request('PUT', `/v1/orgs/${org}/mcp-upstreams/vendor/tools/get_forecast/tier`, { key: admin, body: { tier: 2 } })).status).toBe(200);
+    const { sessionId, turnId } = await forecastCall('Oslo');
+    const session = await sys.waitForTurn(sessionId, tech, turnId);
+    expect(toolStep(session, turnId)).toMatchObject({ tier: 2, status: 'succeeded' });
+    const inv = await sys.prisma.toolInvocation.findFirstOrThrow({ where: { orgId, sessionId, toolName: forecast } });
+    expect(inv.policyInputs).toMatchObject({ tool: forecast, upstreamTier: 2, devices: [] });
+    first = { sessionId, invocationId: inv.id };
+
+    const got = (await sys.request('GET', policyPath, { key: admin })).body;
+    expect(got.upstreamTools).toEqual([{ tool: forecast, upstream: 'vendor', name: 'get_forecast', status: 'enabled', registeredTier: 2, override: null }]);
+  });
+
+  it('what-if: no change under the policy in force; the raise shows the upstream call T2 → T3 and an approval added', async () => {
+    const same = await sys.request('POST', `${policyPath}/what-if`, { key: admin, body: { policy: { overrides: [] } } });
+    expect(same.status).toBe(200);
+    // Earlier calls of this file ran under other versions (a T4 raise, a revoked standing approval): only the upstream ones here.
+    const upstreamOf = (changed: { tool: string }[]) => changed.filter((c) => c.tool === forecast);
+    expect(same.body.callsConsidered).toBeGreaterThan(0);
+    expect(upstreamOf(same.body.changed)).toEqual([]);
+    const raised = await sys.request('POST', `${policyPath}/what-if`, { key: admin, body: { policy: raise } });
+    expect(raised.status).toBe(200);
+    expect(upstreamOf(raised.body.changed)).toEqual([expect.objectContaining({ toolCallId: first.invocationId, sessionId: first.sessionId, tool: forecast, before: { outcome: 'allowed', tier: 2 }, after: { outcome: 'approval', tier: 3 } })]);
+    expect(raised.body.approvals.added - same.body.approvals.added).toBe(1);
+    expect(raised.body.approvals.removed).toBe(same.body.approvals.removed);
+  });
+
+  it('refuses an override of an upstream tool the org did not register, and an action other than "*", with a 400 naming it', async () => {
+    const unknown = await put({ overrides: [{ tool: 'upstream.vendor.delete_city', action: '*', tier: 4 }], reason: 'no such tool' });
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.error.message).toMatch(/^body\.overrides\.0\.tool: no upstream MCP server of this organization registered "upstream\.vendor\.delete_city"/);
+    const action = await put({ overrides: [{ tool: forecast, action: 'read', tier: 4 }], reason: 'no actions' });
+    expect(action.status).toBe(400);
+    expect(action.body.error.message).toMatch(/^body\.overrides\.0\.action: .* use "\*"/);
+  });
+
+  it('raised to T3 by a policy version, the next call of it waits for an approver', async () => {
+    const saved = await put({ ...raise, reason: 'forecasts cost money' });
+    expect(saved.status).toBe(200);
+    expect((await sys.request('GET', policyPath, { key: admin })).body.upstreamTools[0]).toMatchObject({ registeredTier: 2, override: 3 });
+    const { sessionId } = await forecastCall('Bergen');
+    const approval = await sys.waitForApproval(sessionId);
+    expect(approval.tier).toBe(3);
+    expect((await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } })).policyVersion).toBe(saved.body.version);
+    expect(vendor.calls.get('get_forecast')).toBe(1);
+    expect((await decide(approval.id, approver, { decision: 'reject', reason: 'not now' })).status).toBe(200);
+  });
+
+  it('lowering it below its registered tier needs the partner admin allowance (403 and audited without, audited with)', async () => {
+    const lower = { overrides: [{ tool: forecast, action: '*', tier: 1 }], reason: 'a read really' };
+    const refusedBefore = await sys.prisma.auditEvent.count({ where: { orgId, action: 'policy.lowering_refused' } });
+    const refused = await put(lower);
+    expect(refused.status).toBe(403);
+    expect(refused.body.error.message).toMatch(/upstream\.vendor\.get_forecast to T1 below the default needs a partner admin/);
+    const events = await sys.prisma.auditEvent.findMany({ where: { orgId, action: 'policy.lowering_refused' }, orderBy: { seq: 'asc' } });
+    expect(events).toHaveLength(refusedBefore + 1);
+    expect(events.at(-1)?.data).toMatchObject({ lowered: [{ tool: forecast, action: '*', tier: 1 }] });
+
+    const partner = await sys.createUser(['admin']);
+    await sys.prisma.user.update({ where: { id: partner.userId }, data: { partnerAdmin: true } });
+    expect((await sys.request('PUT', `${policyPath}/lowering`, { key: partner.key, body: { allowed: true, reason: 'vendor is read-only' } })).status).toBe(200);
+    const allowed = await put(lower);
+    expect(allowed.status).toBe(200);
+    const event = await sys.prisma.auditEvent.findFirst({ where: { orgId, action: 'policy.lowered' }, orderBy: { seq: 'desc' } });
+    expect(event?.data).toMatchObject({ version: allowed.body.version, lowered: [{ tool: forecast, action: '*', tier: 1 }] });
+    // Lowered, it runs at T1 at once.
+    const { sessionId, turnId } = await forecastCall('Tromso');
+    expect(toolStep(await sys.waitForTurn(sessionId, tech, turnId), turnId)).toMatchObject({ tier: 1, status: 'succeeded' });
+
+    expect((await sys.request('PUT', `${policyPath}/lowering`, { key: partner.key, body: { allowed: false, reason: 'done' } })).status).toBe(200);
+    expect((await put({ overrides: [], reason: 'forecasts back to their registered tier' })).status).toBe(200);
+  });
+});
+
 describe('one decision function', () => {
   it('gives every call this file recorded its recorded verdict again, under the version it was decided under', async () => {
     const calls = await sys.prisma.toolInvocation.findMany({ where: { orgId, policyInputs: { not: Prisma.DbNull } }, orderBy: { createdAt: 'asc' } });
-    expect(calls.length).toBe(7);
+    // Seven built-in calls and three of the upstream MCP tool.
+    expect(calls.length).toBe(10);
+    expect(calls.filter((c) => c.toolName === 'upstream.vendor.get_forecast').map((c) => `${c.decision} T${c.tier}`)).toEqual(['allow T2', 'approve T3', 'allow T1']);
     const outcomes = new Set<string>();
     for (const call of calls) {
       const version = await policyVersion(sys.prisma, orgId, call.policyVersion!);

@@ -45,7 +45,7 @@ export const getPolicy = defineRoute({
   responses: { 200: 'The policy', 401: 'No valid API key', 404: 'Unknown organization' },
   response: PolicyAnswer,
   async handler(ctx) {
-    const { org, document, version } = await orgs.getPolicy(ctx, ctx.params.id);
+    const { org, document, version, upstreamTools } = await orgs.getPolicy(ctx, ctx.params.id);
     return {
       status: 200,
       body: {
@@ -59,6 +59,7 @@ export const getPolicy = defineRoute({
         budget: document.budget,
         version,
         loweringAllowed: org.policyLoweringAllowedAt !== null,
+        upstreamTools,
         rateLimits: orgs.rateLimitsView(ctx.deps, document),
       },
     };

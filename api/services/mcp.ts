@@ -12,6 +12,7 @@ import { findUnstorable } from '../../common/text';
 import { isToolName, mcpToolDefinitions, TIER_NAMES, type McpToolDefinition, type Tier } from '../../common/tools';
 import { parseQualifiedName, qualifiedName } from '../../lib/mcp-upstream';
 import { enabledUpstreamTools, hasUpstreamTool } from './mcp-upstreams';
+import { currentPolicy } from '../../lib/policy-store';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { audit } from '../../audit/log';
 import { callToolRequestUpdate, stateQuery } from '../../workflows/definitions';
@@ -60,15 +61,19 @@ export const mayCallTools = ({ principal }: Caller, orgId: string) => hasRole(pr
 
 /**
  * The catalog an MCP client of this org lists: Gatehouse's tools, then the enabled tools of the org's upstream MCP
- * servers (`upstream.<server>.<tool>`) with their pinned description and input schema and the tier an admin gave them.
+ * servers (`upstream.<server>.<tool>`) with their pinned description and input schema and their tier (the org's
+ * policy override, else the tier an admin gave them at registration).
  */
 export async function catalogFor({ deps }: Caller, orgId: string): Promise<McpToolDefinition[]> {
   const upstream = await enabledUpstreamTools(deps.prisma, orgId);
+  // The tier the policy in force gives each (its override, else the registered tier): words for the agent only,
+  // authorization decides; an unreadable policy leaves the registered tier here (and denies the call there).
+  const overrides = upstream.length ? await currentPolicy(deps.prisma, orgId).then((p) => p.document.overrides, () => []) : [];
   return [
     ...mcpToolDefinitions(),
     ...upstream.map((t) => {
       const name = qualifiedName(t.upstream.name, t.name);
-      const tier = t.tier as Tier;
+      const tier = (overrides.find((o) => o.tool === name)?.tier ?? t.tier) as Tier;
       const title = t.title ?? `${t.upstream.name} ${t.name}`;
       return {
         name,

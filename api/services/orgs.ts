@@ -8,10 +8,10 @@ import { isToolName, TOOLS, toolOf } from '../../common/tools';
 import { messageWindows, orgRateLimitsOf } from '../../lib/org-rate-limits';
 import { TERMINAL_ACTION, TERMINAL_MIN_TIER } from '../../common/terminal-protocol';
 import { copilotPausedSignal } from '../../workflows/definitions';
-import { policyActions } from '../../cage/policy';
+import { policyActions, UPSTREAM_TOOL } from '../../cage/policy';
 import type { PolicyDocument } from '../../common/policy-document';
 import { currentPolicy } from '../../lib/policy-store';
-import { appendVersion, assertMayLower, currentVersionView } from './policy';
+import { appendVersion, assertMayLower, currentVersionView, upstreamToolsOf } from './policy';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { audit } from '../../audit/log';
 import { usageOf } from '../../lib/budget';
@@ -51,7 +51,16 @@ export async function setCopilotPaused({ deps, principal }: Caller, orgRef: stri
 export async function getPolicy({ deps, principal }: Caller, orgRef: string) {
   const org = await findOrgFor(deps, principal, orgRef);
   const { row, view } = await currentVersionView(deps, org.id);
-  return { org, document: row.document, version: view };
+  // Upstream MCP tools: each one's registered tier (its default) and the org's override of it, if any.
+  const upstream = [...(await upstreamToolsOf(deps.prisma, org.id))].map(([tool, t]) => ({
+    tool,
+    upstream: t.upstream,
+    name: t.name,
+    status: t.status,
+    registeredTier: t.tier,
+    override: row.document.overrides.find((o) => o.tool === tool)?.tier ?? null,
+  }));
+  return { org, document: row.document, version: view, upstreamTools: upstream };
 }
 
 export interface PolicyInput {
@@ -90,6 +99,13 @@ export function checkPolicyInput(input: Pick<PolicyInput, 'overrides' | 'rateLim
       seen.add(TERMINAL_ACTION);
       continue;
     }
+    if (UPSTREAM_TOOL.test(o.tool)) {
+      // An upstream MCP tool has one tier (its registration's, the default); replacePolicy checks it is registered.
+      if (o.action !== '*') throw new AppError(AppErrorCode.BadRequest, `${field}.overrides.${i}.action: ${o.tool} is an upstream MCP tool with one tier for every call: use "*"`);
+      if (seen.has(o.tool)) throw new AppError(AppErrorCode.BadRequest, `${field}.overrides.${i}: ${o.tool} is listed twice`);
+      seen.add(o.tool);
+      continue;
+    }
     if (!isToolName(o.tool)) throw new AppError(AppErrorCode.BadRequest, `${field}.overrides.${i}.tool: unknown tool "${o.tool}"`);
     // Every tool says which actions it has (none for a tool with one tier), so no policy shape can reach a 500.
     const actions = policyActions(o.tool);
@@ -107,6 +123,18 @@ export function checkPolicyInput(input: Pick<PolicyInput, 'overrides' | 'rateLim
 }
 
 /**
+ * An upstream tool's override names a tool an upstream server of the org registered; one the version in force
+ * already holds may stay (its upstream removed, it decides nothing: an unknown upstream tool is denied).
+ */
+async function checkUpstreamOverrides(deps: ApiDeps, orgId: string, current: PolicyDocument, overrides: PolicyInput['overrides']): Promise<void> {
+  const wanted = overrides.map((o, i) => ({ o, i })).filter(({ o }) => UPSTREAM_TOOL.test(o.tool) && !current.overrides.some((c) => c.tool === o.tool));
+  if (!wanted.length) return;
+  const registered = await upstreamToolsOf(deps.prisma, orgId);
+  const missing = wanted.find(({ o }) => !registered.has(o.tool));
+  if (missing) throw new AppError(AppErrorCode.BadRequest, `body.overrides.${missing.i}.tool: no upstream MCP server of this organization registered "${missing.o.tool}"`);
+}
+
+/**
  * Saves the org's tier overrides, and its approval expiry and rate limits when given, as a new policy version
  * (admins). Lowering a tier below its default needs the partner admin's allowance; it is then audited as such.
  */
@@ -114,6 +142,7 @@ export async function replacePolicy({ deps, principal }: Caller, orgRef: string,
   const org = await findOrgFor(deps, principal, orgRef, [Role.Admin]);
   checkPolicyInput(input);
   const current = await currentPolicy(deps.prisma, org.id);
+  await checkUpstreamOverrides(deps, org.id, current.document, input.overrides);
   const limits = input.rateLimits;
   const document: PolicyDocument = {
     overrides: input.overrides.map((o) => ({ tool: o.tool, action: o.action, tier: o.tier })),

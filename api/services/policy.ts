@@ -15,6 +15,7 @@ import { lowersDefault } from '../../cage/policy';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { currentPolicy, liveStanding, policyVersion } from '../../lib/policy-store';
 import { audit } from '../../audit/log';
+import { qualifiedName } from '../../lib/mcp-upstream';
 import { findOrgFor, Role } from '../http/access';
 import type { ApiDeps } from '../deps';
 import type { Caller } from './caller';
@@ -96,16 +97,26 @@ export async function versionView({ deps, principal }: Caller, orgRef: string, n
   };
 }
 
-/** The overrides of `doc` that lower a tool below its default. */
-export const loweredIn = (doc: PolicyDocument) => doc.overrides.filter((o) => lowersDefault(o.tool, o.action, o.tier));
+/** The overrides of `doc` that lower a tool below its default (an upstream tool's: its registered tier). */
+export const loweredIn = (doc: PolicyDocument, upstream: ReadonlyMap<string, number> = new Map()) => doc.overrides.filter((o) => lowersDefault(o.tool, o.action, o.tier, upstream));
+
+/** The org's registered upstream MCP tools by catalog name (`upstream.<server>.<tool>`), with their registered tier. */
+export async function upstreamToolsOf(db: Pick<ApiDeps['prisma'], 'mcpUpstreamTool'>, orgId: string) {
+  const rows = await db.mcpUpstreamTool.findMany({ where: { orgId }, select: { name: true, tier: true, status: true, upstream: { select: { name: true } } }, orderBy: [{ upstream: { name: 'asc' } }, { name: 'asc' }] });
+  return new Map(rows.map((t) => [qualifiedName(t.upstream.name, t.name), { upstream: t.upstream.name, name: t.name, tier: t.tier, status: t.status }]));
+}
+
+/** Registered tiers by catalog name: the defaults lowering is measured against for upstream tools. */
+export const registeredTiers = (tools: Awaited<ReturnType<typeof upstreamToolsOf>>) => new Map([...tools].map(([k, t]) => [k, t.tier]));
 
 /**
  * Org admins may only raise tiers: a document that lowers one below its default (and did not already, at the same
  * tier, in the version in force) needs the partner admin's allowance on the org. Refused with an audit event.
  */
 export async function assertMayLower(deps: ApiDeps, principal: Caller['principal'], org: Org, current: PolicyDocument, next: PolicyDocument): Promise<ReturnType<typeof loweredIn>> {
-  const lowered = loweredIn(next);
-  const already = new Set(loweredIn(current).map((o) => `${o.tool}:${o.action}:${o.tier}`));
+  const upstream = registeredTiers(await upstreamToolsOf(deps.prisma, org.id));
+  const lowered = loweredIn(next, upstream);
+  const already = new Set(loweredIn(current, upstream).map((o) => `${o.tool}:${o.action}:${o.tier}`));
   const newlyLowered = lowered.filter((o) => !already.has(`${o.tool}:${o.action}:${o.tier}`));
   // A blast-radius threshold above the default lets larger calls through a tier lower: a lowering too.
   const threshold = next.blastRadiusThreshold > BLAST_RADIUS_THRESHOLD && next.blastRadiusThreshold !== current.blastRadiusThreshold;

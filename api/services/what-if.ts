@@ -4,9 +4,10 @@
  * the inputs recorded with the call, and the answer lists the calls whose outcome or tier would change, the
  * approvals that would have been added or removed (per approver, per day), the approvers' time that is at the
  * median decision time of the window, and how many approvals a proposed standing approval would have saved.
- * Calls recorded without their policy inputs (before versions, or denied before the policy looked at them: rate
- * limits, unknown devices, invalid input) and upstream MCP tools (tiers assigned per tool, not in the document) are
- * counted as skipped. Nothing is written.
+ * Upstream MCP calls are re-decided like any (their registered tier recorded as the default). Calls recorded
+ * without their policy inputs (before versions, upstream calls before their tiers joined the policy, or denied
+ * before the policy looked at them: rate limits, unknown devices, invalid input) are counted as skipped. Nothing is
+ * written.
  */
 import canonicalize from 'canonicalize';
 import { randomUUID } from 'node:crypto';
@@ -59,7 +60,7 @@ function outcomeOf(v: PolicyVerdict): { outcome: Outcome; tier: number | null } 
 const callKey = (tool: string, input: unknown, devices: string[]) => `${tool}\u0000${canonicalize(input ?? null) ?? ''}\u0000${[...devices].sort().join(',')}`;
 
 /** Decides `calls` again under `doc` (the pure part, shared by the route and the bench). */
-export function redecide(doc: Pick<PolicyDocument, 'overrides' | 'standing' | 'blastRadiusThreshold'>, calls: RecordedCall[], proposedRuleIds: Set<string>) {
+export function redecide(doc: Pick<PolicyDocument, 'overrides' | 'standing' | 'blastRadiusThreshold'> & Partial<Pick<PolicyDocument, 'taint'>>, calls: RecordedCall[], proposedRuleIds: Set<string>) {
   const results: { call: RecordedCall; inputs: DecisionInputs; before: ReturnType<typeof recordedOutcome>; after: ReturnType<typeof outcomeOf>; savedByProposal: boolean }[] = [];
   let skipped = 0;
   for (const call of calls) {

@@ -61,7 +61,7 @@ export function policyView(main, ctx) {
       admin && !draft ? el('button', { type: 'button', class: 'primary', onclick: startEditing }, 'Edit the policy') : null,
       draft ? el('p', { class: 'warning' }, 'Editing a draft: nothing changes until you adopt it.') : null,
     );
-    const rows = tierRows(policy.defaults, draft ? draft.overrides : policy.overrides);
+    const rows = tierRows(defaults(), draft ? draft.overrides : policy.overrides);
     replace(tables, tierTable(rows), expiryTable(), rateTable(), otherSettings(), draft ? draftActions() : null);
   }
 
@@ -78,11 +78,18 @@ export function policyView(main, ctx) {
     tables.querySelector('select')?.focus();
   }
 
+  /**
+   * The defaults the tier rows start from: the catalog's, and each upstream MCP tool's registered tier (its default;
+   * its row is edited like a built-in tool's, as `upstream.<server>.<tool>` for every call).
+   */
+  const defaults = () => ({ ...policy.defaults, ...Object.fromEntries((policy.upstreamTools ?? []).map((t) => [t.tool, t.registeredTier])) });
+  const isUpstream = (tool) => tool.startsWith('upstream.');
+
   /** Lowering a tier below its default needs the allowance the API reports; raising never does. */
   const mayLower = () => Boolean(policy.loweringAllowed);
 
   function tierTable(rows) {
-    const initial = tierRows(policy.defaults, policy.overrides);
+    const initial = tierRows(defaults(), policy.overrides);
     const tierCell = (r) => {
       if (r.derived) return el('td', {}, 'the tier of the action it runs');
       const was = tierIn(policy.overrides, initial.find((x) => rowKey(x) === rowKey(r)));
@@ -115,7 +122,7 @@ export function policyView(main, ctx) {
           el(
             'tr',
             { 'data-rule': rowKey(r) },
-            el('th', { scope: 'row' }, r.tool),
+            el('th', { scope: 'row' }, r.tool, isUpstream(r.tool) ? el('span', { class: 'note' }, ' (upstream MCP tool: its default is the tier its registration gives it)') : null),
             el('td', {}, r.action === '*' ? '—' : r.action),
             el('td', {}, r.derived ? '—' : el('span', { class: `tier t${r.defaultTier}` }, `T${r.defaultTier}`)),
             tierCell(r),
@@ -127,7 +134,7 @@ export function policyView(main, ctx) {
   }
 
   function change(r, value) {
-    const rows = tierRows(policy.defaults, draft.overrides);
+    const rows = tierRows(defaults(), draft.overrides);
     draft.overrides = setTier(draft.overrides, rows, r, value === '' ? null : Number(value));
     render();
     tables.querySelector(`select[aria-label="Tier of ${CSS.escape(rowLabel(r))}"]`)?.focus();
