@@ -91,6 +91,14 @@ it("registers server-everything over stdio: its tools join the org's catalog, na
   expect(tools.some((t) => t.name === 'get_device_info')).toBe(true);
   await expect(call(client, 'upstream.everything.rm_rf', {})).rejects.toThrow(/unknown tool/);
 
+  // Below T3 is a lowering: refused (and audited) until a partner admin allows this org's admins to lower tiers.
+  const unallowed = await sys.request('PUT', `/v1/orgs/${org()}/mcp-upstreams/everything/tools/echo/tier`, { key: sys.keyOf('admin'), body: { tier: 1 } });
+  expect(unallowed).toMatchObject({ status: 403, body: { error: { message: expect.stringMatching(/needs a partner admin's allowance/) } } });
+  expect(await auditOf('policy.lowering_refused')).toHaveLength(1);
+  const partner = await sys.createUser(['admin']);
+  await sys.prisma.user.update({ where: { id: partner.userId }, data: { partnerAdmin: true } });
+  expect((await sys.request('PUT', `/v1/orgs/${org()}/policy/lowering`, { key: partner.key, body: { allowed: true, reason: 'upstream tools are judged by our admins' } })).status).toBe(200);
+
   // An admin assigns a tier (audited): echo is then a T1 read that runs at once, its answer fenced as untrusted data.
   const tiered = await sys.request('PUT', `/v1/orgs/${org()}/mcp-upstreams/everything/tools/echo/tier`, { key: sys.keyOf('admin'), body: { tier: 1 } });
   expect(tiered.status).toBe(200);

@@ -260,7 +260,14 @@ describe('upstream MCP tools in the policy', () => {
   it('registers the upstream at T2 and runs its call under the policy, recording the inputs the what-if needs', async () => {
     const org = sys.seed.orgs.acme.slug;
     expect((await sys.request('PUT', `/v1/orgs/${org}/mcp-upstreams/vendor`, { key: admin, body: { transport: 'http', url: vendor.url } })).status).toBe(201);
+    // T2 is below the T3 every upstream tool starts at: a lowering, allowed for the moment by a partner admin.
+    expect((await sys.request('PUT', `/v1/orgs/${org}/mcp-upstreams/vendor/tools/get_forecast/tier`, { key: admin, body: { tier: 2 } })).status).toBe(403);
+    const partner = await sys.createUser(['admin']);
+    await sys.prisma.user.update({ where: { id: partner.userId }, data: { partnerAdmin: true } });
+    const allow = (allowed: boolean) => sys.request('PUT', `/v1/orgs/${org}/policy/lowering`, { key: partner.key, body: { allowed, reason: allowed ? 'the vendor forecast is a harmless read' : 'done' } });
+    expect((await allow(true)).status).toBe(200);
     expect((await sys.request('PUT', `/v1/orgs/${org}/mcp-upstreams/vendor/tools/get_forecast/tier`, { key: admin, body: { tier: 2 } })).status).toBe(200);
+    expect((await allow(false)).status).toBe(200);
     const { sessionId, turnId } = await forecastCall('Oslo');
     const session = await sys.waitForTurn(sessionId, tech, turnId);
     expect(toolStep(session, turnId)).toMatchObject({ tier: 2, status: 'succeeded' });

@@ -194,6 +194,13 @@ export async function approveToolChange(caller: Caller, orgRef: string, server: 
 export async function setToolTier(caller: Caller, orgRef: string, server: string, tool: string, tier: Tier) {
   const { deps, principal } = caller;
   const { org, row } = await toolOf(caller, orgRef, server, tool);
+  // Every upstream tool starts at T3 (a tool nobody has judged yet needs a human). Below that is a lowering, as for
+  // a built-in tool's default (docs/policy.md): only with a partner admin's allowance for this org. Without this, the
+  // registered tier would be a way around the rule the policy document keeps.
+  if (tier < Tier.T3 && org.policyLoweringAllowedAt === null) {
+    await audit(deps.prisma, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: 'policy.lowering_refused', target: org.slug, data: { lowered: [`${qualifiedName(server, tool)} T${tier}`] } });
+    throw new AppError(AppErrorCode.Forbidden, `upstream tools start at T3; assigning ${qualifiedName(server, tool)} T${tier} lowers it and needs a partner admin's allowance for this organization (PUT /v1/orgs/:id/policy/lowering)`);
+  }
   return deps.prisma.$transaction(async (tx) => {
     const updated = await tx.mcpUpstreamTool.update({ where: { id: row.id }, data: { tier } });
     await audit(tx, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: 'mcp_upstream.tool_tier_set', target: qualifiedName(server, tool), data: { from: row.tier, to: tier } });
