@@ -5,12 +5,12 @@
  * breaker on the session row, which only an admin's verified reset clears (activities/workflow-requests.ts).
  */
 import type { CopilotSession } from '@prisma/client';
-import { BREAKER_THRESHOLD } from '../common/session';
 import { audit } from '../audit/log';
+import { currentPolicy } from '../lib/policy-store';
 import { publishSessionEvent } from '../lib/session-events';
 import type { ActivityDeps } from './deps';
 
-const TRIPPED_TEXT = 'three rejections in a row: tool calls of this session are blocked until an org admin resets the breaker';
+const TRIPPED_TEXT = 'rejections in a row: tool calls of this session are blocked until an org admin resets the breaker';
 
 /** Rejections (expiries count; a pending approval past its expiry is one) in a row since the last reset. */
 export async function rejectionStreak(prisma: ActivityDeps['prisma'], session: Pick<CopilotSession, 'id' | 'orgId'>): Promise<number> {
@@ -43,11 +43,22 @@ export async function tripBreaker(prisma: ActivityDeps['prisma'], session: { ses
   return tripped;
 }
 
-/** Whether the breaker holds, by the row or by the database's own count (which trips it when it reaches the threshold). */
+/**
+ * Whether the breaker holds, by the row or by the database's own count, which trips it when it reaches the streak of
+ * the org's policy in force (read live: a new version counts from the next call). A policy that cannot be read
+ * holds the breaker for this call (fail closed, audited) without tripping the row: fixing the policy re-arms it.
+ */
 export async function breakerTripped(prisma: ActivityDeps['prisma'], session: CopilotSession, onTrip?: () => void): Promise<boolean> {
   if (session.breakerTrippedAt) return true;
+  let limit: number;
+  try {
+    limit = (await currentPolicy(prisma, session.orgId)).document.breakerStreak;
+  } catch (err) {
+    await audit(prisma, { orgId: session.orgId, actorType: 'system', actorId: session.id, action: 'breaker.unavailable', target: session.id, sessionId: session.id, data: { error: String(err).slice(0, 300) } });
+    return true;
+  }
   const streak = await rejectionStreak(prisma, session);
-  if (streak < BREAKER_THRESHOLD) return false;
-  if (await tripBreaker(prisma, { sessionId: session.id, orgId: session.orgId }, { streak, countedBy: 'approvals' })) onTrip?.();
+  if (streak < limit) return false;
+  if (await tripBreaker(prisma, { sessionId: session.id, orgId: session.orgId }, { streak, limit, countedBy: 'approvals' })) onTrip?.();
   return true;
 }

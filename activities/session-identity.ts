@@ -12,7 +12,7 @@ import type { CopilotSession } from '@prisma/client';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { FailureType } from '../common/failures';
 import { invocationOfCommand, remediationWorkflowId, stepOfCommandInvocation, Uuid } from '../common/ids';
-import { BREAKER_DENIAL, PAUSED_DENIAL, UNKNOWN_SESSION_DENIAL } from '../common/session';
+import { BREAKER_POLICY_DENIAL, PAUSED_DENIAL, UNKNOWN_SESSION_DENIAL } from '../common/session';
 import type { AuditAction } from '../audit/actions';
 import { audit } from '../audit/log';
 import { breakerTripped } from './breaker';
@@ -50,7 +50,7 @@ export async function checkSession(prisma: ActivityDeps['prisma'], claim: Sessio
   if (!session || session.orgId !== claim.orgId || !workflowId || workflowId !== expected) {
     return { ok: false, rule: 'session_identity', reason: UNKNOWN_SESSION_DENIAL };
   }
-  if (rules.breaker && (await breakerTripped(prisma, session, rules.onBreakerTrip))) return { ok: false, rule: 'breaker', reason: BREAKER_DENIAL };
+  if (rules.breaker && (await breakerTripped(prisma, session, rules.onBreakerTrip))) return { ok: false, rule: 'breaker', reason: BREAKER_POLICY_DENIAL };
   if (rules.paused) {
     const org = await prisma.organization.findUnique({ where: { id: session.orgId }, select: { copilotPausedAt: true } });
     if (!org || org.copilotPausedAt) return { ok: false, rule: 'paused', reason: PAUSED_DENIAL };

@@ -169,7 +169,7 @@ function send(key: string, c: Case): Promise<{ status: number; json: unknown }> 
 
 async function tenantDigest(): Promise<string> {
   const orgIds = [sys.seed.orgs.acme.id, sys.seed.orgs.globex.id];
-  const tables = ['Organization', 'Site', 'DeviceGroup', 'Device', 'CopilotSession', 'ToolInvocation', 'Approval', 'Script', 'EnrollmentKey', 'RoleBinding', 'PolicyVersion', 'OrgBudget', 'SlackChannel', 'DeviceCommand', 'AuditEvent'];
+  const tables = ['Organization', 'Site', 'DeviceGroup', 'Device', 'CopilotSession', 'ToolInvocation', 'Approval', 'Script', 'EnrollmentKey', 'RoleBinding', 'PolicyVersion', 'SlackChannel', 'DeviceCommand', 'AuditEvent'];
   const rows = await orgRowsDigest(sys.prisma, tables, orgIds);
   const [users] = await sys.prisma.$queryRawUnsafe<{ d: string | null }[]>(`SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) AS d FROM (SELECT u.*, (SELECT count(*) FROM "ApiKey" k WHERE k."userId" = u.id AND k."revokedAt" IS NULL) AS keys FROM "User" u WHERE u."partnerId" = $1::uuid) t`, sys.seed.partnerId);
   return [rows, `User:${users?.d}`].join('\n');

@@ -5,7 +5,7 @@
  * same: dashboards take their max. A scrape while PostgreSQL is down leaves those series out rather than failing,
  * so the counters (fail-closed events among them) stay readable in an outage.
  */
-import { periods } from '../lib/budget';
+import { limitsOf, periods } from '../lib/budget';
 import type { ApiMetrics } from '../lib/metrics';
 import { sweptApprovals, sweptCommands, type ApiDeps } from './deps';
 
@@ -65,7 +65,8 @@ export function collectFromDatabase(deps: Pick<ApiDeps, 'prisma' | 'config' | 'm
       const ids = orgs.map((o) => o.id);
       const [counters, own] = await Promise.all([
         prisma.spendCounter.findMany({ where: { orgId: { in: ids }, period: { in: [day, month] } } }),
-        prisma.orgBudget.findMany({ where: { orgId: { in: ids } } }),
+        // The ceilings in force are each org's policy (lib/budget.ts limitsOf reads the same).
+        Promise.all(ids.map(async (orgId) => ({ orgId, ...(await limitsOf(prisma, orgId, deps.config.guards.budget)) }))),
       ]);
       const defaults = deps.config.guards.budget;
       for (const g of [metrics.budgetSpent, metrics.budgetReserved, metrics.budgetLimit]) g.reset();
@@ -76,7 +77,7 @@ export function collectFromDatabase(deps: Pick<ApiDeps, 'prisma' | 'config' | 'm
           const labels = { org: org.slug, period };
           metrics.budgetSpent.set(labels, usd(counter?.spentMicros ?? 0));
           metrics.budgetReserved.set(labels, usd(counter?.reservedMicros ?? 0));
-          metrics.budgetLimit.set(labels, usd(period === 'day' ? (budget?.dailyLimitMicros ?? defaults.dailyMicros) : (budget?.monthlyLimitMicros ?? defaults.monthlyMicros)));
+          metrics.budgetLimit.set(labels, usd(period === 'day' ? (budget?.dailyMicros ?? defaults.dailyMicros) : (budget?.monthlyMicros ?? defaults.monthlyMicros)));
         }
       }
     })().finally(() => {

@@ -63,7 +63,7 @@ async function globexFixtures() {
 
 /** A digest of everything globex holds (audit events aside: probes add to them on purpose). */
 async function globexDigest(): Promise<string> {
-  const tables = ['Organization', 'Site', 'DeviceGroup', 'Device', 'CopilotSession', 'ToolInvocation', 'Approval', 'Script', 'EnrollmentKey', 'RoleBinding', 'PolicyVersion', 'OrgBudget', 'SlackChannel', 'DeviceCommand', 'TerminalSession', 'TerminalRecording'];
+  const tables = ['Organization', 'Site', 'DeviceGroup', 'Device', 'CopilotSession', 'ToolInvocation', 'Approval', 'Script', 'EnrollmentKey', 'RoleBinding', 'PolicyVersion', 'SlackChannel', 'DeviceCommand', 'TerminalSession', 'TerminalRecording'];
   const parts = [await orgRowsDigest(sys.prisma, tables, [globex().id])];
   const users = await sys.prisma.$queryRawUnsafe<{ d: string | null }[]>(`SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) AS d FROM "User" t`);
   const keys = await sys.prisma.$queryRawUnsafe<{ d: string | null }[]>(`SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) AS d FROM (SELECT id, "revokedAt" FROM "ApiKey") t`);
@@ -152,7 +152,7 @@ describe('cross-tenant matrix over /openapi.json', () => {
       'POST /v1/orgs/{id}/policy/what-if': { policy: { overrides: [] } },
       'DELETE /v1/orgs/{id}/policy/standing-approvals/{sid}': { reason: 'probe' },
       'PUT /v1/orgs/{id}/policy/lowering': { allowed: true, reason: 'probe' },
-      'PUT /v1/orgs/{id}/budget': { dailyUsd: 1, monthlyUsd: 10 },
+      'PUT /v1/orgs/{id}/budget': { dailyUsd: 1, monthlyUsd: 10, reason: 'tenancy' },
       'PUT /v1/orgs/{id}/scripts/{name}': { description: 'x', interpreter: 'bash', body: 'echo planted' },
       'PUT /v1/orgs/{id}/slack': { teamId: 'T0001', channelId: 'C0001' },
       'PUT /v1/orgs/{id}/mcp-upstreams/{name}': { transport: 'http', url: 'https://mcp.example.com/mcp' },

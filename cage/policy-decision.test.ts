@@ -58,6 +58,21 @@ describe('decideUnder', () => {
     expect(decideUnder({ overrides: [], standing: [], blastRadiusThreshold: 3 }, many, during)).toMatchObject({ ok: true, tier: 4 });
   });
 
+  it("applies the document's taint rules, never below T3", () => {
+    const read = { ...call, tool: 'get_device_info', action: null, service: null };
+    const strict = { overrides: [], standing: [], taint: { flaggedContentMinTier: 4 as const, provenanceMinTier: 3 as const } };
+    expect(decideUnder({ overrides: [], standing: [] }, { ...read, tainted: true }, during)).toMatchObject({ ok: true, tier: 3 });
+    expect(decideUnder(strict, read, during)).toMatchObject({ ok: true, tier: 1 });
+    expect(decideUnder(strict, { ...read, tainted: true }, during)).toMatchObject({ ok: true, tier: 4 });
+    expect(decideUnder(strict, { ...read, provenance: 'device_id from device output' }, during)).toMatchObject({ ok: true, tier: 3 });
+    const fromOutput = { ...strict, taint: { flaggedContentMinTier: 3 as const, provenanceMinTier: 4 as const } };
+    expect(decideUnder(fromOutput, { ...read, provenance: 'device_id from device output' }, during)).toMatchObject({ ok: true, tier: 4 });
+    // A hand-made document below T3 (the schema refuses one) still gets T3.
+    const below = { overrides: [], standing: [], taint: { flaggedContentMinTier: 1, provenanceMinTier: 2 } } as unknown as typeof strict;
+    expect(decideUnder(below, { ...read, tainted: true }, during)).toMatchObject({ ok: true, tier: 3 });
+    expect(decideUnder(below, { ...read, provenance: 'x from device output' }, during)).toMatchObject({ ok: true, tier: 3 });
+  });
+
   describe('an upstream MCP tool', () => {
     const upstream: DecisionInputs = { tool: 'upstream.vendor.get_forecast', action: null, service: null, targetCount: 0, sessionDeviceCount: 0, tainted: false, provenance: null, devices: [], digest: 'c'.repeat(64), upstreamTier: 2 };
     const none = { overrides: [], standing: [] };

@@ -28,7 +28,7 @@ export interface DecisionInputs {
 
 export type PolicyVerdict = (Extract<PolicyDecision, { ok: true }> & { standing?: StandingRule }) | Extract<PolicyDecision, { ok: false }>;
 
-export function decideUnder(doc: Pick<PolicyDocument, 'overrides' | 'standing'> & { blastRadiusThreshold?: number }, q: DecisionInputs, at: Date): PolicyVerdict {
+export function decideUnder(doc: Pick<PolicyDocument, 'overrides' | 'standing'> & Partial<Pick<PolicyDocument, 'blastRadiusThreshold' | 'taint'>>, q: DecisionInputs, at: Date): PolicyVerdict {
   const decision = resolveTier({
     tool: q.tool,
     ...(q.action !== null ? { action: q.action } : {}),
@@ -39,6 +39,7 @@ export function decideUnder(doc: Pick<PolicyDocument, 'overrides' | 'standing'> 
     ...(q.provenance ? { provenance: q.provenance } : {}),
     overrides: doc.overrides,
     ...(doc.blastRadiusThreshold !== undefined ? { blastRadiusThreshold: doc.blastRadiusThreshold } : {}),
+    ...(doc.taint !== undefined ? { taint: doc.taint } : {}),
     ...(q.upstreamTier !== undefined ? { upstreamTier: q.upstreamTier } : {}),
   });
   if (!decision.ok) return decision;

@@ -40,6 +40,8 @@ export interface PolicyQuery {
   overrides: PolicyOverride[];
   /** The org's blast-radius threshold (its policy document); BLAST_RADIUS_THRESHOLD when absent. */
   blastRadiusThreshold?: number;
+  /** The org's taint rules (its policy document): the least tier after flagged content / from tool output; T3 when absent. */
+  taint?: { flaggedContentMinTier: number; provenanceMinTier: number };
   /**
    * For an upstream MCP tool (`upstream.<server>.<tool>`) only: the tier its registration gives it, its default (the
    * catalog has no tier for it). The org's override of the tool (action "*") applies to it like to a built-in tool.
@@ -135,12 +137,16 @@ function escalate(start: Tier, why: string[], q: PolicyQuery): PolicyDecision {
       tier = Tier.T3;
       why.push(`with the devices this session changed without approval in the last ${BLAST_RADIUS_WINDOW_MINUTES} minutes, ${q.sessionDeviceCount} devices (more than ${threshold}) raise it to T3`);
     }
-    if (q.tainted && tier < Tier.T3) {
-      tier = Tier.T3;
-      why.push('the session read content flagged as injected: a human approves first');
+    // Never below T3 whatever the document says (the schema refuses it; this holds for a hand-made query too).
+    const minTier = (n: number | undefined): Tier => (n === Tier.T4 ? Tier.T4 : Tier.T3);
+    const flaggedMin = minTier(q.taint?.flaggedContentMinTier);
+    if (q.tainted && tier < flaggedMin) {
+      tier = flaggedMin;
+      why.push(`the session read content flagged as injected: a human approves first${flaggedMin === Tier.T4 ? " (T4 in this organization's policy)" : ''}`);
     }
     if (q.provenance) {
-      if (tier < Tier.T3) tier = Tier.T3;
+      const provenanceMin = minTier(q.taint?.provenanceMinTier);
+      if (tier < provenanceMin) tier = provenanceMin;
       why.push(`from ${q.upstreamTier !== undefined ? 'tool' : 'device'} output, a human approves first: ${q.provenance}`);
     }
     return { ok: true, tier, why };

@@ -237,6 +237,12 @@ export const PolicyAnswer = z.object({
   version: z.object({ number: z.number(), createdAt: Time, createdBy: z.string().nullable(), reason: z.string() }),
   /** More than this many devices raises a T2/T3 call one tier (default 10). */
   blastRadiusThreshold: z.number(),
+  /** Rejections in a row that trip a session's breaker (default 3). */
+  breakerStreak: z.number(),
+  /** The least tier of a call after flagged content, and of one with an argument from a tool's output (3 or 4). */
+  taint: z.object({ flaggedContentMinTier: z.number(), provenanceMinTier: z.number() }),
+  /** The org's spend ceilings in USD; null: the deployment's defaults (GET /v1/orgs/:id/usage shows those in force). */
+  budget: z.object({ dailyUsd: z.number(), monthlyUsd: z.number(), hourlyUsd: z.number() }).nullable(),
   /** A partner admin allowed this org's admins to lower a tier below its default (PUT /v1/orgs/:id/policy/lowering). */
   loweringAllowed: z.boolean(),
   /** The org's upstream MCP tools: the tier their registration gives them (the default) and the org's override (null: none). */
@@ -320,6 +326,8 @@ export const StandingApprovalsAnswer = z.object({
 export const StandingRevokedAnswer = z.object({ revoked: Id, version: z.number() });
 export const PolicyRolledBackAnswer = z.object({ org: z.string(), version: z.number(), toVersion: z.number() });
 export const UsageAnswer = Usage.extend({ org: z.string() });
+/** PUT /v1/orgs/:id/budget: the usage against the new ceilings and the policy version that holds them. */
+export const BudgetSavedAnswer = UsageAnswer.extend({ version: z.number() });
 export const OrgStatusAnswer = z.object({
   org: OrgRef,
   paused: z.boolean(),

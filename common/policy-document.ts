@@ -1,12 +1,14 @@
 /**
  * An organization's policy as one versioned document (docs/policy.md): the tier overrides per tool and action, the
- * approval expiry per tier, the org's own rate limits, and its standing approvals. Every change is a new row of
+ * approval expiry per tier, the org's own rate limits, the blast radius, the breaker's streak, the taint rules, the
+ * budget ceilings, and its standing approvals. Every change is a new row of
  * PolicyVersion holding the whole document (its SHA-256 beside it, computed by the database from the stored JSON); the current policy is the highest number. An
  * org with no version yet runs under version 0, DEFAULT_DOCUMENT. One zod schema reads every stored document, so
  * a damaged one is a parse error (and live authorization denies), never a half-read policy.
  */
 import { z } from 'zod';
 import { BLAST_RADIUS_THRESHOLD } from './default-policy';
+import { BREAKER_THRESHOLD } from './session';
 
 export const TierValue = z.number().int().min(1).max(4);
 
@@ -16,6 +18,15 @@ export const PolicyOverrideEntry = z.object({ tool: z.string().max(120), action:
 export const ApprovalTtl = z.object({ t3: z.number().int().min(2).max(7 * 86_400), t4: z.number().int().min(2).max(7 * 86_400) }).strict();
 
 export const BlastRadiusThreshold = z.number().int().min(1).max(1000);
+
+/** Rejections in a row that trip a session's breaker (longer than the default needs the lowering allowance). */
+export const BreakerStreak = z.number().int().min(1).max(10);
+/** The least tier after flagged content / with an argument from a tool's output: 3 or 4, never below a human. */
+const TaintTier = z.union([z.literal(3), z.literal(4)], { error: 'must be 3 or 4: a tainted call always waits for a human' });
+export const TaintRules = z.object({ flaggedContentMinTier: TaintTier, provenanceMinTier: TaintTier }).strict();
+/** The org's model spend ceilings in USD; null is the deployment's defaults (env). */
+const Usd = z.number().positive().max(1_000_000);
+export const BudgetCeilings = z.object({ dailyUsd: Usd, monthlyUsd: Usd, hourlyUsd: Usd }).strict().refine((b) => b.dailyUsd <= b.monthlyUsd, { message: 'dailyUsd cannot be more than monthlyUsd', path: ['dailyUsd'] });
 
 /** The org's own rate limits; null (a tool not listed) is the default. */
 export const PolicyRateLimits = z
@@ -58,6 +69,9 @@ export const PolicyDocument = z
     rateLimits: PolicyRateLimits,
     /** More than this many devices raises a T2/T3 call one tier (the default 10; above it needs the lowering allowance). */
     blastRadiusThreshold: BlastRadiusThreshold.default(BLAST_RADIUS_THRESHOLD),
+    breakerStreak: BreakerStreak.default(BREAKER_THRESHOLD),
+    taint: TaintRules.default({ flaggedContentMinTier: 3, provenanceMinTier: 3 }),
+    budget: BudgetCeilings.nullable().default(null),
     standing: z.array(StandingRule).max(500),
   })
   .strict();
@@ -69,6 +83,9 @@ export const DEFAULT_DOCUMENT: PolicyDocument = Object.freeze({
   approvalTtlSeconds: { t3: 1800, t4: 900 },
   rateLimits: { userMessagesPerMinute: null, orgMessagesPerHour: null, toolCallsPerUser: {} },
   blastRadiusThreshold: BLAST_RADIUS_THRESHOLD,
+  breakerStreak: BREAKER_THRESHOLD,
+  taint: { flaggedContentMinTier: 3, provenanceMinTier: 3 },
+  budget: null,
   standing: [],
 }) as PolicyDocument;
 
@@ -116,6 +133,15 @@ export function diffDocuments(before: PolicyDocument | null, after: PolicyDocume
     if (oldCalls[tool] !== newCalls[tool]) out.push({ path: `rateLimits.toolCallsPerUser.${tool}`, before: oldCalls[tool] ?? null, after: newCalls[tool] ?? null });
   }
   if (b.blastRadiusThreshold !== after.blastRadiusThreshold) out.push({ path: 'blastRadiusThreshold', before: b.blastRadiusThreshold, after: after.blastRadiusThreshold });
+  if (b.breakerStreak !== after.breakerStreak) out.push({ path: 'breakerStreak', before: b.breakerStreak, after: after.breakerStreak });
+  for (const t of ['flaggedContentMinTier', 'provenanceMinTier'] as const) {
+    if (b.taint[t] !== after.taint[t]) out.push({ path: `taint.${t}`, before: b.taint[t], after: after.taint[t] });
+  }
+  for (const f of ['dailyUsd', 'monthlyUsd', 'hourlyUsd'] as const) {
+    const x = b.budget?.[f] ?? null;
+    const y = after.budget?.[f] ?? null;
+    if (x !== y) out.push({ path: `budget.${f}`, before: x, after: y });
+  }
   const oldRules = new Map(b.standing.map((r) => [r.id, r]));
   const newRules = new Map(after.standing.map((r) => [r.id, r]));
   for (const id of [...new Set([...oldRules.keys(), ...newRules.keys()])]) {

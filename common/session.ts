@@ -119,6 +119,8 @@ export const BREAKER_THRESHOLD = 3;
  * the activities that check the database say the same).
  */
 export const BREAKER_DENIAL = 'denied: the circuit breaker of this session tripped after three rejected tool calls in a row; an org admin must reset it';
+/** The database's count tripped it, at the streak of the org's policy (activities/breaker.ts): no number in it. */
+export const BREAKER_POLICY_DENIAL = "denied: the circuit breaker of this session tripped after the rejected tool calls in a row its organization's policy allows; an org admin must reset it";
 export const PAUSED_DENIAL = 'denied: an admin has paused the copilot for this organization';
 export const UNKNOWN_SESSION_DENIAL = 'denied: this workflow is not the session it claims to be; nothing was run';
 

@@ -3,9 +3,11 @@
  * release. Each reservation is one transaction of conditional updates on the org's day and month counters
  * (`spent + reserved + amount <= limit`); concurrent reservations queue on the counter rows, so sessions of one
  * org together can never pass the budget. Reservations are keyed by an idempotency key: a retry reserves,
- * settles and releases once.
+ * settles and releases once. The ceilings are the org's policy in force (its `budget`, or the deployment's
+ * defaults when null): one read path, and a policy that cannot be read throws, so the guard denies (fail closed).
  */
 import type { Prisma, PrismaClient } from '@prisma/client';
+import { currentPolicy } from './policy-store';
 
 export interface BudgetDefaults {
   dailyMicros: number;
@@ -25,9 +27,11 @@ export const periods = (now: Date) => {
   return { day: `day:${iso.slice(0, 10)}`, month: `month:${iso.slice(0, 7)}` };
 };
 
+const usdToMicros = (usd: number) => BigInt(Math.round(usd * 1_000_000));
+
 export async function limitsOf(prisma: PrismaClient | Prisma.TransactionClient, orgId: string, defaults: BudgetDefaults): Promise<Limits> {
-  const row = await prisma.orgBudget.findUnique({ where: { orgId } });
-  if (row) return { dailyMicros: row.dailyLimitMicros, monthlyMicros: row.monthlyLimitMicros, hourlyMicros: row.hourlyLimitMicros, custom: true };
+  const own = (await currentPolicy(prisma, orgId)).document.budget;
+  if (own) return { dailyMicros: usdToMicros(own.dailyUsd), monthlyMicros: usdToMicros(own.monthlyUsd), hourlyMicros: usdToMicros(own.hourlyUsd), custom: true };
   return { dailyMicros: BigInt(defaults.dailyMicros), monthlyMicros: BigInt(defaults.monthlyMicros), hourlyMicros: BigInt(defaults.hourlyMicros), custom: false };
 }
 

@@ -94,6 +94,9 @@ it('raises manage_service:restart to T4 after a what-if that lists the recorded 
   const restartRow = admin.locator('table.policy-tiers tr[data-rule="manage_service:restart"]');
   expect(await restartRow.innerText()).toMatch(/manage_service\s+restart\s+T3\s+default/);
   expect(await admin.locator('tr[data-rule="blastRadiusThreshold"]').innerText()).toMatch(/raised one tier\s+10 \(default 10\)$/);
+  expect(await admin.locator('tr[data-rule="breakerStreak"]').innerText()).toMatch(/stop a session's tool calls\s+3 \(default 3\)$/);
+  expect(await admin.locator('tr[data-rule="taint.flaggedContentMinTier"]').innerText()).toMatch(/at least\s+3 \(T3 or T4\)$/);
+  expect(await admin.locator('tr[data-rule="budget"]').innerText()).toMatch(/the deployment's defaults$/);
   await shot(admin, 'read');
 
   await admin.getByRole('button', { name: 'Edit the policy' }).click();

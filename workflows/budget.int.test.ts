@@ -22,14 +22,14 @@ afterAll(async () => {
   await sys?.stop();
 });
 
-const setBudget = (body: Record<string, number>) => sys.request('PUT', `${orgPath()}/budget`, { key: admin, body });
+const setBudget = (body: Record<string, number>) => sys.request('PUT', `${orgPath()}/budget`, { key: admin, body: { ...body, reason: 'budget test' } });
 
 it('shows usage and lets only an admin set the budget', async () => {
   const usage = await sys.request('GET', `${orgPath()}/usage`, { key: tech });
   expect(usage.status).toBe(200);
   expect(usage.body.today).toMatchObject({ limitUsd: 20, spentUsd: 0, remainingUsd: 20 });
   expect(usage.body.month).toMatchObject({ limitUsd: 300 });
-  expect((await sys.request('PUT', `${orgPath()}/budget`, { key: tech, body: { dailyUsd: 1, monthlyUsd: 2 } })).status).toBe(404);
+  expect((await sys.request('PUT', `${orgPath()}/budget`, { key: tech, body: { dailyUsd: 1, monthlyUsd: 2, reason: 'x' } })).status).toBe(404);
   const bad = await setBudget({ dailyUsd: 5, monthlyUsd: 1 });
   expect(bad.status).toBe(400);
   expect(bad.body.error.message).toMatch(/^body\.dailyUsd/);

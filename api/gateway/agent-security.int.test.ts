@@ -118,7 +118,7 @@ describe('malformed frames', () => {
   const orgIds = () => ({ in: [sys.seed.orgs.acme.id, sys.seed.orgs.globex.id] });
   const TENANT_TABLES = [
     'alert', 'approval', 'approvalLink', 'budgetReservation', 'copilotSession', 'device', 'deviceGroup', 'deviceNote', 'enrollmentKey',
-    'message', 'networkScan', 'orgBudget', 'policyVersion', 'roleBinding', 'script', 'site', 'slackChannel', 'spendCounter', 'toolInvocation',
+    'message', 'networkScan', 'policyVersion', 'roleBinding', 'script', 'site', 'slackChannel', 'spendCounter', 'toolInvocation',
   ] as const;
   /** What this test's organizations hold; connection bookkeeping (online, last seen) and security events aside. */
   const snapshot = async () => {

@@ -2,9 +2,10 @@
  * Organization controls for admins: the copilot kill switch, the org's tier policy and approval expiry, budget and
  * usage. Another org's id answers exactly like an unknown one. The operations are services/orgs.ts's.
  */
-import { CopilotSwitchAnswer, OrgStatusAnswer, PolicyAnswer, PolicySavedAnswer, UsageAnswer } from '../../common/api-answers';
+import { CopilotSwitchAnswer, OrgStatusAnswer, PolicyAnswer, PolicySavedAnswer, UsageAnswer, BudgetSavedAnswer } from '../../common/api-answers';
 import { z } from 'zod';
-import { ApprovalTtl, BlastRadiusThreshold, PolicyOverrideEntry, PolicyRateLimits } from '../../common/policy-document';
+import { ApprovalTtl, BlastRadiusThreshold, BreakerStreak, BudgetCeilings, PolicyOverrideEntry, PolicyRateLimits, TaintRules } from '../../common/policy-document';
+import { BREAKER_THRESHOLD } from '../../common/session';
 import { DEFAULT_POLICY } from '../../common/default-policy';
 import { TERMINAL_ACTION, TERMINAL_DEFAULT_TIER } from '../../common/terminal-protocol';
 import { OrgParams } from '../http/params';
@@ -53,6 +54,9 @@ export const getPolicy = defineRoute({
         overrides: document.overrides.map((o) => ({ tool: o.tool, action: o.action, tier: o.tier, setBy: version.createdBy ?? 'initial', updatedAt: version.createdAt })),
         approvalTtlSeconds: document.approvalTtlSeconds,
         blastRadiusThreshold: document.blastRadiusThreshold,
+        breakerStreak: document.breakerStreak,
+        taint: document.taint,
+        budget: document.budget,
         version,
         loweringAllowed: org.policyLoweringAllowedAt !== null,
         upstreamTools,
@@ -75,6 +79,9 @@ export const putPolicy = defineRoute({
       approvalTtlSeconds: ApprovalTtl.optional(),
       rateLimits: PolicyRateLimits.optional().describe('omitted: left as they are'),
       blastRadiusThreshold: BlastRadiusThreshold.optional().describe('more than this many devices raises a T2/T3 call a tier (default 10); omitted: left as it is'),
+      breakerStreak: BreakerStreak.optional().describe(`rejections in a row that trip a session's breaker (default ${BREAKER_THRESHOLD}; longer needs the lowering allowance); omitted: left as it is`),
+      taint: TaintRules.optional().describe('the least tier after flagged content and with an argument from tool output (3 or 4); omitted: left as they are'),
+      budget: BudgetCeilings.nullable().optional().describe("the org's spend ceilings in USD (null: the deployment's defaults); omitted: left as they are"),
       reason: Reason,
     })
     .strict(),
@@ -110,12 +117,12 @@ export const putBudget = defineRoute({
   tag: 'orgs',
   auth: 'user',
   params: OrgParams,
-  body: z.object({ dailyUsd: Usd, monthlyUsd: Usd, hourlyUsd: Usd.optional() }).strict(),
-  responses: { 200: 'Saved', 400: 'Invalid body', 401: 'No valid API key', 404: 'Unknown organization' },
-  response: UsageAnswer,
+  body: z.object({ dailyUsd: Usd, monthlyUsd: Usd, hourlyUsd: Usd.optional(), reason: Reason }).strict(),
+  responses: { 200: 'Saved as a new policy version', 400: 'Invalid body', 401: 'No valid API key', 404: 'Unknown organization' },
+  response: BudgetSavedAnswer,
   async handler(ctx) {
-    const { org, usage } = await orgs.setBudget(ctx, ctx.params.id, ctx.body);
-    return { status: 200, body: { org: org.slug, ...usage } };
+    const { org, version, usage } = await orgs.setBudget(ctx, ctx.params.id, ctx.body);
+    return { status: 200, body: { org: org.slug, version, ...usage } };
   },
 });
 

@@ -13,7 +13,7 @@ import {
   StandingRevokedAnswer,
   WhatIfAnswer,
 } from '../../common/api-answers';
-import { ApprovalTtl, BlastRadiusThreshold, PolicyOverrideEntry, PolicyRateLimits } from '../../common/policy-document';
+import { ApprovalTtl, BlastRadiusThreshold, BreakerStreak, BudgetCeilings, PolicyOverrideEntry, PolicyRateLimits, TaintRules } from '../../common/policy-document';
 import { OrgParams } from '../http/params';
 import { defineRoute, type AnyRoute } from '../http/route';
 import * as policy from '../services/policy';
@@ -75,6 +75,9 @@ export const WhatIfPolicy = z
     approvalTtlSeconds: ApprovalTtl.optional(),
     rateLimits: PolicyRateLimits.optional(),
     blastRadiusThreshold: BlastRadiusThreshold.optional().describe("omitted: the policy in force's"),
+    breakerStreak: BreakerStreak.optional().describe('accepted for a whole document; a what-if re-decides calls, which the streak does not change'),
+    taint: TaintRules.optional().describe("omitted: the policy in force's"),
+    budget: BudgetCeilings.nullable().optional().describe('accepted for a whole document; spend is not re-decided'),
     standing: z.array(ProposedStanding).max(50).optional().describe('standing approvals to try: how many approvals each would have saved'),
   })
   .strict();

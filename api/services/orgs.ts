@@ -68,6 +68,9 @@ export interface PolicyInput {
   approvalTtlSeconds?: { t3: number; t4: number };
   rateLimits?: { userMessagesPerMinute: number | null; orgMessagesPerHour: number | null; toolCallsPerUser: Record<string, number> };
   blastRadiusThreshold?: number;
+  breakerStreak?: number;
+  taint?: PolicyDocument['taint'];
+  budget?: PolicyDocument['budget'];
   reason: string;
 }
 
@@ -146,6 +149,9 @@ export async function replacePolicy({ deps, principal }: Caller, orgRef: string,
     approvalTtlSeconds: input.approvalTtlSeconds ?? current.document.approvalTtlSeconds,
     rateLimits: limits ?? current.document.rateLimits,
     blastRadiusThreshold: input.blastRadiusThreshold ?? current.document.blastRadiusThreshold,
+    breakerStreak: input.breakerStreak ?? current.document.breakerStreak,
+    taint: input.taint ?? current.document.taint,
+    budget: input.budget === undefined ? current.document.budget : input.budget,
     standing: current.document.standing,
   };
   const lowered = await assertMayLower(deps, principal, org, current.document, document);
@@ -186,20 +192,20 @@ export async function orgUsage({ deps, principal }: Caller, orgRef: string) {
   return { org, usage: await usageView(deps, org.id) };
 }
 
-/** Sets the org's daily and monthly budgets and hourly ceiling, in USD (admins); answers the usage against them. */
-export async function setBudget({ deps, principal }: Caller, orgRef: string, input: { dailyUsd: number; monthlyUsd: number; hourlyUsd?: number }) {
+/**
+ * Sets the org's daily and monthly budgets and hourly ceiling, in USD (admins), as a new policy version (its
+ * `budget`; audited as budget.updated with the diff); answers the usage against them. A budget is a spend ceiling
+ * an admin sets either way: raising it is not a lowering of the policy.
+ */
+export async function setBudget({ deps, principal }: Caller, orgRef: string, input: { dailyUsd: number; monthlyUsd: number; hourlyUsd?: number; reason: string }) {
   const org = await findOrgFor(deps, principal, orgRef, [Role.Admin]);
   if (input.dailyUsd > input.monthlyUsd) throw new AppError(AppErrorCode.BadRequest, 'body.dailyUsd: cannot be more than monthlyUsd');
-  const micros = (n: number) => BigInt(Math.round(n * 1_000_000));
-  const data = {
-    dailyLimitMicros: micros(input.dailyUsd),
-    monthlyLimitMicros: micros(input.monthlyUsd),
-    hourlyLimitMicros: micros(input.hourlyUsd ?? Math.min(input.dailyUsd, deps.config.guards.budget.hourlyMicros / 1_000_000)),
-    updatedBy: principal.userId,
-  };
-  await deps.prisma.orgBudget.upsert({ where: { orgId: org.id }, create: { orgId: org.id, ...data }, update: data });
-  await audit(deps.prisma, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: 'budget.updated', target: org.slug, data: input });
-  return { org, usage: await usageView(deps, org.id) };
+  const budget = { dailyUsd: input.dailyUsd, monthlyUsd: input.monthlyUsd, hourlyUsd: input.hourlyUsd ?? Math.min(input.dailyUsd, deps.config.guards.budget.hourlyMicros / 1_000_000) };
+  const current = await currentPolicy(deps.prisma, org.id);
+  const { number } = await deps.prisma.$transaction((tx) =>
+    appendVersion(tx, { orgId: org.id, target: org.slug, document: { ...current.document, budget }, kind: 'edit', reason: input.reason, createdBy: principal.userId, action: 'budget.updated', data: { budget } }),
+  );
+  return { org, version: number, usage: await usageView(deps, org.id) };
 }
 
 /**

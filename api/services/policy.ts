@@ -10,6 +10,7 @@ import type { Prisma } from '@prisma/client';
 import { DEFAULT_DOCUMENT, diffDocuments, normalizeDocument, type PolicyDocument, type PolicyVersionKind, type StandingRule } from '../../common/policy-document';
 import { Tier } from '../../common/tools';
 import { BLAST_RADIUS_THRESHOLD } from '../../common/default-policy';
+import { BREAKER_THRESHOLD } from '../../common/session';
 import { lowersDefault } from '../../cage/policy';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { currentPolicy, liveStanding, policyVersion } from '../../lib/policy-store';
@@ -32,7 +33,7 @@ export interface NewVersion {
   /** What the audit event adds (lowered tiers, raised limits, the standing approval). */
   data?: Record<string, unknown>;
   /** The audit action; policy.version_created by default. */
-  action?: 'policy.updated' | 'policy.lowered' | 'policy.limits_raised' | 'policy.rolled_back' | 'policy.standing_created' | 'policy.standing_revoked';
+  action?: 'policy.updated' | 'budget.updated' | 'policy.lowered' | 'policy.limits_raised' | 'policy.rolled_back' | 'policy.standing_created' | 'policy.standing_revoked';
 }
 
 /**
@@ -120,11 +121,22 @@ export async function assertMayLower(deps: ApiDeps, principal: Caller['principal
   // A blast-radius threshold above the default lets larger calls through a tier lower: a lowering too.
   const threshold = next.blastRadiusThreshold > BLAST_RADIUS_THRESHOLD && next.blastRadiusThreshold !== current.blastRadiusThreshold;
   if (threshold) lowered.push({ tool: 'blastRadiusThreshold', action: '*', tier: next.blastRadiusThreshold });
-  if ((newlyLowered.length || threshold) && org.policyLoweringAllowedAt === null) {
-    await audit(deps.prisma, { orgId: org.id, actorType: 'user', actorId: principal.userId, action: 'policy.lowering_refused', target: org.slug, data: { lowered: newlyLowered, ...(threshold ? { blastRadiusThreshold: next.blastRadiusThreshold } : {}) } });
+  // So is a longer breaker streak: more rejections in a row before a session is stopped.
+  const streak = next.breakerStreak > BREAKER_THRESHOLD && next.breakerStreak !== current.breakerStreak;
+  if (streak) lowered.push({ tool: 'breakerStreak', action: '*', tier: next.breakerStreak });
+  if ((newlyLowered.length || threshold || streak) && org.policyLoweringAllowedAt === null) {
+    await audit(deps.prisma, {
+      orgId: org.id,
+      actorType: 'user',
+      actorId: principal.userId,
+      action: 'policy.lowering_refused',
+      target: org.slug,
+      data: { lowered: newlyLowered, ...(threshold ? { blastRadiusThreshold: next.blastRadiusThreshold } : {}), ...(streak ? { breakerStreak: next.breakerStreak } : {}) },
+    });
     const names = [
       ...newlyLowered.map((o) => `${o.tool}${o.action === '*' ? '' : `:${o.action}`} to T${o.tier}`),
       ...(threshold ? [`the blast-radius threshold to ${next.blastRadiusThreshold} devices (default ${BLAST_RADIUS_THRESHOLD})`] : []),
+      ...(streak ? [`the breaker streak to ${next.breakerStreak} rejections (default ${BREAKER_THRESHOLD})`] : []),
     ].join(', ');
     throw new AppError(AppErrorCode.Forbidden, `lowering ${names} below the default needs a partner admin's allowance for this organization (PUT /v1/orgs/:id/policy/lowering); an org admin may only raise tiers`);
   }

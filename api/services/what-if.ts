@@ -26,6 +26,7 @@ type Outcome = 'allowed' | 'approval' | 'denied';
 export interface ProposedPolicy {
   overrides: { tool: string; action: string; tier: number }[];
   blastRadiusThreshold?: number;
+  taint?: PolicyDocument['taint'];
   standing?: { tool: string; params?: unknown; devices: string[] }[];
 }
 
@@ -59,7 +60,7 @@ function outcomeOf(v: PolicyVerdict): { outcome: Outcome; tier: number | null } 
 const callKey = (tool: string, input: unknown, devices: string[]) => `${tool}\u0000${canonicalize(input ?? null) ?? ''}\u0000${[...devices].sort().join(',')}`;
 
 /** Decides `calls` again under `doc` (the pure part, shared by the route and the bench). */
-export function redecide(doc: Pick<PolicyDocument, 'overrides' | 'standing' | 'blastRadiusThreshold'>, calls: RecordedCall[], proposedRuleIds: Set<string>) {
+export function redecide(doc: Pick<PolicyDocument, 'overrides' | 'standing' | 'blastRadiusThreshold'> & Partial<Pick<PolicyDocument, 'taint'>>, calls: RecordedCall[], proposedRuleIds: Set<string>) {
   const results: { call: RecordedCall; inputs: DecisionInputs; before: ReturnType<typeof recordedOutcome>; after: ReturnType<typeof outcomeOf>; savedByProposal: boolean }[] = [];
   let skipped = 0;
   for (const call of calls) {
@@ -107,6 +108,7 @@ export async function whatIf({ deps, principal }: Caller, orgRef: string, propos
   const doc = {
     overrides: proposal.overrides.map((o) => ({ tool: o.tool, action: o.action, tier: o.tier })),
     blastRadiusThreshold: proposal.blastRadiusThreshold ?? current.document.blastRadiusThreshold,
+    taint: proposal.taint ?? current.document.taint,
     standing: [...current.document.standing, ...proposedRules],
   };
   const { results, skipped } = redecide(doc, calls, new Set(proposedRules.map((r) => r.id)));

@@ -12,6 +12,8 @@ import { whatIfResult } from './policy-whatif.js';
 
 /** common/default-policy.ts BLAST_RADIUS_THRESHOLD (the console cannot import it: no build step). */
 const BLAST_RADIUS_DEFAULT = 10;
+/** common/session.ts BREAKER_THRESHOLD: the breaker's default streak (longer needs the allowance, like lowering). */
+const BREAKER_STREAK_DEFAULT = 3;
 
 export function policyView(main, ctx) {
   const org = ctx.org;
@@ -68,6 +70,8 @@ export function policyView(main, ctx) {
       overrides: policy.overrides.map(({ tool, action, tier }) => ({ tool, action, tier })),
       ttl: { ...policy.approvalTtlSeconds },
       blastRadius: policy.blastRadiusThreshold,
+      breakerStreak: policy.breakerStreak,
+      taint: policy.taint ? { ...policy.taint } : undefined,
       rates: { userMessagesPerMinute: policy.rateLimits.custom.userMessagesPerMinute, orgMessagesPerHour: policy.rateLimits.custom.orgMessagesPerHour, toolCallsPerUser: { ...policy.rateLimits.custom.toolCallsPerUser } },
     };
     render();
@@ -222,7 +226,10 @@ export function policyView(main, ctx) {
   function otherSettings() {
     const threshold = draft ? draft.blastRadius : policy.blastRadiusThreshold;
     const ceiling = mayLower() ? 1000 : Math.max(BLAST_RADIUS_DEFAULT, policy.blastRadiusThreshold);
-    const known = new Set(['defaults', 'overrides', 'approvalTtlSeconds', 'rateLimits', 'version', 'loweringAllowed', 'blastRadiusThreshold', 'org']);
+    const known = new Set(['defaults', 'overrides', 'approvalTtlSeconds', 'rateLimits', 'version', 'loweringAllowed', 'blastRadiusThreshold', 'org', 'breakerStreak', 'taint', 'budget']);
+    const streak = draft ? draft.breakerStreak : policy.breakerStreak;
+    const taint = draft ? draft.taint : policy.taint;
+    const row = (rule, label, value) => el('tr', { 'data-rule': rule }, el('th', { scope: 'row' }, label), el('td', {}, value));
     const rest = Object.entries(policy).filter(([k, v]) => !known.has(k) && v !== null && v !== undefined);
     return el(
       'table',
@@ -239,6 +246,25 @@ export function policyView(main, ctx) {
               el('th', { scope: 'row' }, 'Blast radius: a T2 or T3 call on more devices than this is raised one tier'),
               el('td', {}, numberInput('Blast radius threshold (devices)', threshold, (n) => (draft.blastRadius = n), { max: ceiling }), ` (default ${BLAST_RADIUS_DEFAULT})`),
             ),
+        streak === undefined
+          ? null
+          : row('breakerStreak', "Circuit breaker: rejections in a row that stop a session's tool calls", [
+              numberInput('Breaker streak (rejections)', streak, (n) => (draft.breakerStreak = n), { max: mayLower() ? 10 : Math.max(BREAKER_STREAK_DEFAULT, policy.breakerStreak) }),
+              ` (default ${BREAKER_STREAK_DEFAULT})`,
+            ]),
+        taint
+          ? [
+              row('taint.flaggedContentMinTier', 'After content flagged as injected, a call needs at least', [numberInput('Least tier after flagged content', taint.flaggedContentMinTier, (n) => (draft.taint.flaggedContentMinTier = n), { min: 3, max: 4 }), draft ? '' : ' (T3 or T4)']),
+              row('taint.provenanceMinTier', "A call with an argument from a tool's output needs at least", [numberInput('Least tier with an argument from tool output', taint.provenanceMinTier, (n) => (draft.taint.provenanceMinTier = n), { min: 3, max: 4 }), draft ? '' : ' (T3 or T4)']),
+            ]
+          : null,
+        'budget' in policy
+          ? row(
+              'budget',
+              'Model budget (PUT /v1/orgs/:id/budget, a policy version of its own)',
+              policy.budget ? `$${policy.budget.dailyUsd} a day, $${policy.budget.monthlyUsd} a month, $${policy.budget.hourlyUsd} an hour` : "the deployment's defaults",
+            )
+          : null,
         rest.map(([k, v]) => el('tr', {}, el('th', { scope: 'row' }, k), el('td', {}, typeof v === 'object' ? JSON.stringify(v) : String(v)))),
       ),
     );
@@ -251,6 +277,8 @@ export function policyView(main, ctx) {
       approvalTtlSeconds: { t3: draft.ttl.t3, t4: draft.ttl.t4 },
       rateLimits: { userMessagesPerMinute: draft.rates.userMessagesPerMinute, orgMessagesPerHour: draft.rates.orgMessagesPerHour, toolCallsPerUser: { ...draft.rates.toolCallsPerUser } },
       ...(draft.blastRadius === undefined ? {} : { blastRadiusThreshold: draft.blastRadius }),
+      ...(draft.breakerStreak === undefined ? {} : { breakerStreak: draft.breakerStreak }),
+      ...(draft.taint === undefined ? {} : { taint: { ...draft.taint } }),
     };
   }
 
