@@ -3,10 +3,11 @@
  * about it is answered at once with what is known (when it was last seen, its last reading), not after the
  * command's ten-minute wait; asked to wait, the read is queued, the session says so (device, until when, how to
  * cancel), and the technician cancels it with the CLI; an approved change for it says it is queued and for how long,
- * and only its technician or an org admin may cancel it. Real api, worker, Temporal, PostgreSQL, agent process, CLI.
+ * and only its technician or an org admin may cancel it; a message queued behind one waiting for an approval says so.
+ * Real api, worker, Temporal, PostgreSQL, agent process, CLI.
  */
-import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -124,3 +125,28 @@ it('says an approved change for an offline device is queued and for how long; on
   expect(toolStepOf(session, turnId)).toMatchObject({ tool: 'manage_service', status: 'failed' });
   watch.close();
 });
+
+it("says a message is queued behind the session's earlier one that waits for an approval, and how not to wait", async () => {
+  const env = environment({ LOG_LEVEL: 'silent', GATEHOUSE_API_KEY: tech, DATA_DIR: dataDir });
+  const cli = (...args: string[]) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'cli', 'copilot.ts'), ...args, '--server', sys.url], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = { text: '' };
+    child.stdout.on('data', (d) => (out.text += d));
+    child.stderr.on('data', (d) => (out.text += d));
+    return { out, done: new Promise<number | null>((resolve) => child.on('exit', resolve)) };
+  };
+  // The CLI's own session (its first ask above made it): a T3 call there waits for an approver.
+  const org = sys.seed.orgs.acme.slug;
+  const first = cli('ask', toolCall('manage_service', { device_id: deviceId, service: 'Spooler', action: 'stop' }), '--org', org);
+  const cliSession = Object.values(JSON.parse(await readFile(path.join(dataDir, 'cli-sessions.json'), 'utf8')) as Record<string, string>)[0]!;
+  const approval = await sys.waitForApproval(cliSession);
+  const second = cli('ask', `what is the hostname of ${name}?`, '--org', org);
+  await waitUntil(async () => second.out.text.includes('queued behind'), 'the second message to say it is queued');
+  expect(second.out.text).toContain(`queued behind this session's earlier message, still running: it waits for approval ${approval.id}`);
+  expect(second.out.text).toContain(`not to wait, ask in a new session: npm run copilot -- ask --new "what is the hostname of ${name}?"`);
+  // Rejected: the earlier turn ends, and the queued message is answered.
+  expect((await sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: sys.keyOf('approver'), body: { decision: 'reject', reason: 'not now' } })).status).toBe(200);
+  const [, code] = await Promise.all([first.done, second.done]);
+  expect(code).toBe(0);
+  expect(second.out.text).toContain(`${name} has been offline since`);
+}, 120_000);
