@@ -8,6 +8,7 @@ import type { Approval, Prisma } from '@prisma/client';
 import { FailureType } from '../common/failures';
 import { copilotWorkflowId, userMessageId } from '../common/ids';
 import type { ApprovalDecisionSignal, ApprovalOutcome } from '../common/session';
+import { BREAKER_THRESHOLD } from '../common/session';
 import { isToolName, Tier, type ToolExecution } from '../common/tools';
 import { parseQualifiedName } from '../lib/mcp-upstream';
 import { confirmationPhrase } from '../cage/approval-digest';
@@ -293,8 +294,9 @@ export async function cancelRecordedApproval(prisma: ActivityDeps['prisma'], app
  * is not believed), with its audit event in the same transaction. A retry finds it tripped and records nothing twice.
  */
 export function makeRecordBreakerTrip({ prisma, metrics }: ActivityDeps) {
-  return async function recordBreakerTrip(input: { sessionId: string; orgId: string; streak: number }): Promise<void> {
+  /** `limit`: the policy's streak the workflow tripped at (absent from workflows that ran before it was sent: the default). */
+  return async function recordBreakerTrip(input: { sessionId: string; orgId: string; streak: number; limit?: number }): Promise<void> {
     await assertSession(prisma, input, 'recordBreakerTrip');
-    if (await tripBreaker(prisma, input, { streak: input.streak })) metrics.breakerTrips.inc();
+    if (await tripBreaker(prisma, input, { streak: input.streak, limit: input.limit ?? BREAKER_THRESHOLD })) metrics.breakerTrips.inc();
   };
 }

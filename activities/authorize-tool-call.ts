@@ -57,6 +57,8 @@ type Verdict =
       siteIds: string[];
       why: string[];
       policyVersion: number;
+      /** Rejections in a row that trip the session's breaker under that version (the document's breakerStreak). */
+      breakerStreak?: number;
       policyInputs?: PolicyInputs;
       /** A T3 call let through by this standing approval (no new approval; its rule is the authority). */
       standing?: StandingRule;
@@ -173,7 +175,7 @@ function authorizeOnce(deps: ActivityDeps) {
     if (verdict.decision === 'deny') return { decision: 'deny', invocationId, reason: verdict.reason, policyVersion: version };
     // The workflow runs a standing-approved call at once; the effect point still finds its approved approval.
     if (verdict.decision === 'allow' || standing) return { decision: 'allow', invocationId, tier: verdict.tier, execution: verdict.execution, policyVersion: version, ...(standing ? { standingApprovalId: standing.id } : {}) };
-    return { decision: 'approve', invocationId, tier: verdict.tier, digest: verdict.digest, targets: verdict.targets, execution: verdict.execution, policyVersion: version };
+    return { decision: 'approve', invocationId, tier: verdict.tier, digest: verdict.digest, targets: verdict.targets, execution: verdict.execution, policyVersion: version, ...(verdict.breakerStreak !== undefined ? { breakerStreak: verdict.breakerStreak } : {}) };
   };
 }
 
@@ -320,7 +322,7 @@ async function decide(deps: ActivityDeps, input: AuthorizeToolCallInput): Promis
   if (!policy.ok) return { ...deny('policy', policy.reason, parsed.data), policyVersion, policyInputs };
   const decision = policy.tier >= Tier.T3 ? 'approve' : 'allow';
   const siteIds = await sitesReachedBy(fenced, { orgId: input.orgId, targets, userSites: sites, readsCommand: spec.readsCommand?.(args) });
-  return { decision, tier: policy.tier, parsed: parsed.data, execution, digest, targets, siteIds, why: policy.why, policyVersion, policyInputs, ...(policy.standing ? { standing: policy.standing } : {}) };
+  return { decision, tier: policy.tier, parsed: parsed.data, execution, digest, targets, siteIds, why: policy.why, policyVersion, breakerStreak: policyRow.document.breakerStreak, policyInputs, ...(policy.standing ? { standing: policy.standing } : {}) };
 }
 
 const schemas = new AjvJsonSchemaValidator();
@@ -374,7 +376,7 @@ async function decideUpstream(deps: ActivityDeps, input: AuthorizeToolCallInput,
   const execution: ToolExecution = { type: 'upstream', upstreamId: tool.upstreamId, tool: tool.name, sha256: tool.sha256 };
   const fenced = tenantDb(prisma, { orgIds: [input.orgId] });
   const siteIds = await sitesReachedBy(fenced, { orgId: input.orgId, targets: [], userSites: sites, readsCommand: undefined });
-  return { decision: tier >= Tier.T3 ? 'approve' : 'allow', tier, parsed: args, execution, digest, targets: [], siteIds, why: policy.why, policyVersion, policyInputs, ...(policy.standing ? { standing: policy.standing } : {}) };
+  return { decision: tier >= Tier.T3 ? 'approve' : 'allow', tier, parsed: args, execution, digest, targets: [], siteIds, why: policy.why, policyVersion, breakerStreak: policyRow.document.breakerStreak, policyInputs, ...(policy.standing ? { standing: policy.standing } : {}) };
 }
 
 /** This call's targets and the devices of the session's T2 calls (which ran with no human) within the window. */

@@ -87,6 +87,28 @@ describe('the breaker streak', () => {
     expect(tripped).toEqual([expect.objectContaining({ data: expect.objectContaining({ streak: 2, limit: 2 }) })]);
     expect(await sys.prisma.deviceCommand.count({ where: { id: { startsWith: `${sessionId}:` } } })).toBe(0);
   });
+
+  it('a longer streak the partner admin allowed keeps the session going past three rejections, and trips at its own', async () => {
+    const partner = await sys.createUser(['admin']);
+    await sys.prisma.user.update({ where: { id: partner.userId }, data: { partnerAdmin: true } });
+    const allow = (allowed: boolean) => sys.request('PUT', `${policyPath}/lowering`, { key: partner.key, body: { allowed, reason: allowed ? 'a lab org' : 'done' } });
+    expect((await allow(true)).status).toBe(200);
+    expect((await put({ breakerStreak: 4, reason: 'more patience in the lab' })).status).toBe(200);
+    expect((await allow(false)).status).toBe(200);
+    const sessionId = await sys.startSession(tech);
+    const rejectOne = async () => {
+      const turnId = await sys.send(sessionId, tech, tool('manage_service', { device_id: pc(2), service: 'Spooler', action: 'stop' }));
+      const approval = await sys.waitForApproval(sessionId);
+      expect((await decide(approval.id, approver, { decision: 'reject' })).status).toBe(200);
+      return sys.waitForTurn(sessionId, tech, turnId);
+    };
+    for (let i = 0; i < 3; i++) await rejectOne();
+    // Three rejections: under the default the breaker would hold now; under this policy the fourth call asks again.
+    expect((await rejectOne()).breaker).toMatchObject({ streak: 4, tripped: true });
+    const tripped = await sys.prisma.auditEvent.findMany({ where: { orgId, action: 'breaker.tripped', target: sessionId } });
+    expect(tripped).toHaveLength(1);
+    expect(tripped[0]!.data).toMatchObject({ streak: 4 });
+  });
 });
 
 describe('the taint rules', () => {

@@ -57,8 +57,8 @@ export async function runTool(ids: TurnIds, session: CopilotSessionState, turn: 
     if (outcome.status !== 'approved') {
       step.status = 'rejected';
       step.summary = outcome.status === 'cancelled' ? outcome.reason : `${outcome.status}${outcome.reason ? `: ${outcome.reason}` : ''}`;
-      if ((outcome.status === 'rejected' || outcome.status === 'expired') && session.rejected()) {
-        await tasks.recordBreakerTrip({ sessionId: ids.sessionId, orgId: ids.orgId, streak: session.breaker.streak });
+      if ((outcome.status === 'rejected' || outcome.status === 'expired') && session.rejected(auth.breakerStreak)) {
+        await tasks.recordBreakerTrip({ sessionId: ids.sessionId, orgId: ids.orgId, streak: session.breaker.streak, ...(auth.breakerStreak !== undefined ? { limit: auth.breakerStreak } : {}) });
       }
       return ref;
     }

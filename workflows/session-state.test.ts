@@ -21,6 +21,16 @@ describe('the circuit breaker', () => {
     expect(s.breaker).toEqual({ streak: 4, tripped: true });
   });
 
+  it("trips at the streak of the org's policy the call was authorized under; a limit out of range is the default", () => {
+    const s = new CopilotSessionState(SESSION, ORG);
+    for (let i = 0; i < 4; i++) expect(s.rejected(5)).toBe(false);
+    expect(s.rejected(5)).toBe(true);
+    const forged = new CopilotSessionState(SESSION, ORG);
+    forged.rejected(1000);
+    forged.rejected(1000);
+    expect(forged.rejected(1000)).toBe(true);
+  });
+
   it('starts the streak over when a human approves, so rejections must be in a row', () => {
     const s = new CopilotSessionState(SESSION, ORG);
     s.rejected();

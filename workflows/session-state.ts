@@ -121,10 +121,15 @@ export class CopilotSessionState {
     this.tainted = false;
   }
 
-  /** A rejection or an expiry. Returns true when this one trips the breaker. */
-  rejected(): boolean {
+  /**
+   * A rejection or an expiry. Returns true when this one trips the breaker. `limit`: the streak of the org's policy
+   * the call was authorized under (histories from before it carry none: the default). Anything but a whole number
+   * the policy document allows is the default too.
+   */
+  rejected(limit?: number): boolean {
+    const streak = Number.isInteger(limit) && limit! >= 1 && limit! <= 10 ? limit! : BREAKER_THRESHOLD;
     this.breaker.streak += 1;
-    if (!this.breaker.tripped && this.breaker.streak >= BREAKER_THRESHOLD) {
+    if (!this.breaker.tripped && this.breaker.streak >= streak) {
       this.breaker.tripped = true;
       return true;
     }
