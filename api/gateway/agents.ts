@@ -98,7 +98,7 @@ export function createAgentGateway(nsp: AgentNamespace, deps: ApiDeps, terminals
       auth.close();
       progress.close();
       connections.closeAll();
-      return presenceWrites.flush();
+      return presenceWrites.close();
     },
   };
 }

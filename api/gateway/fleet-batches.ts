@@ -14,6 +14,8 @@ import type { ApiDeps } from '../deps';
 
 /** How long a batch collects connections before its query runs. */
 const BATCH_WINDOW_MS = 5;
+/** How long a batch that could not be written waits before it is tried again. */
+const RETRY_MS = 1000;
 /** At most this many devices in one query (an `IN` list or an array parameter). */
 const MAX_BATCH = 500;
 
@@ -47,13 +49,15 @@ export function queuedCommandLoader(prisma: ApiDeps['prisma']) {
 /**
  * The devices' online flags and last-seen times, written in batches. A device that connects and drops within one
  * window is written once, as it ended; batches are written one after another, so an older state never overwrites a
- * newer one. A failed write is logged and dropped, as the single writes were: the flag is a display, the sweep and
- * the next connection correct it, and the credential check never reads it.
+ * newer one. The flag is more than a display: a read of a device marked offline is answered from what is known
+ * instead of asking it (docs/agents-and-commands.md). So a batch that could not be written is logged and tried
+ * again a second later, its devices' states kept unless a newer one arrived meanwhile.
  */
 export class PresenceWriter {
   private pending = new Map<string, { online: boolean; at: Date }>();
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
+  private closed = false;
 
   constructor(private readonly deps: Pick<ApiDeps, 'pool' | 'logger'>) {}
 
@@ -62,7 +66,13 @@ export class PresenceWriter {
     this.timer ??= setTimeout(() => void this.flush(), BATCH_WINDOW_MS);
   }
 
-  /** Writes what is pending now (also at shutdown); resolves when it and every earlier batch are written. */
+  /** At shutdown: writes what is pending once, without retrying (the pool is about to close). */
+  close(): Promise<void> {
+    this.closed = true;
+    return this.flush();
+  }
+
+  /** Writes what is pending now; resolves when it and every earlier batch are written. */
   flush(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
@@ -77,7 +87,12 @@ export class PresenceWriter {
             part.map(([, s]) => s.online),
             part.map(([, s]) => s.at),
           ])
-          .catch((err: unknown) => this.deps.logger.warn({ err: (err as Error).message, devices: part.length }, 'could not write agents\' online flags'));
+          .catch((err: unknown) => {
+            this.deps.logger.warn({ err: (err as Error).message, devices: part.length }, "could not write agents' online flags; trying again");
+            if (this.closed) return;
+            for (const [id, state] of part) if (!this.pending.has(id)) this.pending.set(id, state);
+            this.timer ??= setTimeout(() => void this.flush(), RETRY_MS);
+          });
       }
     });
     return this.writing;
