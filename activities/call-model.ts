@@ -31,16 +31,18 @@ export const MODEL_MESSAGE_KINDS = ['user_text', 'assistant', 'tool_results'] as
 
 /** The Messages API request for the next step, built from the transcript in PostgreSQL. */
 export async function buildRequest(deps: ActivityDeps, input: { sessionId: string; orgId: string }): Promise<Anthropic.MessageCreateParamsNonStreaming> {
-  const [org, rows] = await Promise.all([
+  // Three independent reads at once: the request waits for one round trip, not three in a row.
+  const [org, rows, upstreamTools] = await Promise.all([
     deps.prisma.organization.findUniqueOrThrow({ where: { id: input.orgId } }),
     // Only these kinds: a message a guard refused (`user_refused`), or any kind added later, is never sent.
     deps.prisma.message.findMany({ where: { sessionId: input.sessionId, kind: { in: [...MODEL_MESSAGE_KINDS] } }, orderBy: { seq: 'asc' } }),
+    upstreamToolDefinitions(deps, input.orgId),
   ]);
   return {
     model: deps.model.name,
     max_tokens: deps.model.maxTokens,
     system: systemPrompt(org.name),
-    tools: [...(anthropicToolDefinitions() as Anthropic.Tool[]), ...(await upstreamToolDefinitions(deps, input.orgId))],
+    tools: [...(anthropicToolDefinitions() as Anthropic.Tool[]), ...upstreamTools],
     messages: buildConversation(rows.map((r) => ({ role: r.role, content: storedBlocks(r.kind, r.content) }))),
   };
 }

@@ -7,7 +7,7 @@ import { promptTokenBound } from './token-count';
 import { buildRequest, writeToolResults, type CallModelInput } from './call-model';
 import { formatUsd, worstCaseCost } from '../cage/pricing';
 import { audit } from '../audit/log';
-import { close, limitsOf, reserve } from '../lib/budget';
+import { close, reserve } from '../lib/budget';
 import type { ActivityDeps } from './deps';
 import { auditSessionRefusal, checkSession } from './session-identity';
 import { messageWindows, readOrgRateLimits } from '../lib/org-rate-limits';
@@ -42,14 +42,22 @@ export function makeCheckRateLimits(deps: ActivityDeps) {
       const org = await bounded(() => readOrgRateLimits(deps.pool, input.orgId));
       if (!org) throw new Error('organization not found');
       const { userMessages, orgMessages } = messageWindows(deps.guards.rates, org);
-      const user = await bounded(() => deps.limiter.hit(`user:${input.userId}:messages`, userMessages));
-      const refusal = !user.allowed
-        ? `rate limit: at most ${userMessages.max} messages per ${seconds(userMessages.windowMs)}s for each user; try again in ${seconds(user.retryAfterMs)}s. Nothing was run.`
-        : await bounded(() => deps.limiter.hit(`org:${input.orgId}:messages`, orgMessages)).then((org) =>
-            org.allowed ? null : `rate limit: this organization sent ${orgMessages.max} messages in the last ${seconds(orgMessages.windowMs)}s; try again in ${seconds(org.retryAfterMs)}s. Nothing was run.`,
-          );
+      // Both message windows in one script (one round trip), the user's first: a user at their limit counts
+      // nothing against the org, as when these were two checks.
+      const hit = await bounded(() =>
+        deps.limiter.hitInOrder([
+          { key: `user:${input.userId}:messages`, window: userMessages },
+          { key: `org:${input.orgId}:messages`, window: orgMessages },
+        ]),
+      );
+      const refusal =
+        hit.refusedAt === null
+          ? null
+          : hit.refusedAt === 0
+            ? `rate limit: at most ${userMessages.max} messages per ${seconds(userMessages.windowMs)}s for each user; try again in ${seconds(hit.retryAfterMs)}s. Nothing was run.`
+            : `rate limit: this organization sent ${orgMessages.max} messages in the last ${seconds(orgMessages.windowMs)}s; try again in ${seconds(hit.retryAfterMs)}s. Nothing was run.`;
       if (!refusal) return { ok: true };
-      deps.metrics.rateLimitRefusals.inc({ limit: user.allowed ? 'org_messages' : 'user_messages' });
+      deps.metrics.rateLimitRefusals.inc({ limit: hit.refusedAt === 0 ? 'user_messages' : 'org_messages' });
       await tryAudit(deps, { orgId: input.orgId, actorType: 'user', actorId: input.userId, action: 'ratelimit.denied', target: input.sessionId, sessionId: input.sessionId, data: { reason: refusal } });
       return { ok: false, reason: refusal };
     } catch (err) {
@@ -80,17 +88,15 @@ export function makeReserveBudget(deps: ActivityDeps) {
       const request = await buildRequest(deps, input);
       const promptTokens = promptTokenBound(request);
       const amount = worstCaseCost(deps.model.name, promptTokens, deps.model.maxTokens);
-      const booked = await bounded(() => reserve(deps.prisma, { id, orgId: input.orgId, sessionId: input.sessionId, model: deps.model.name, amountMicros: amount, defaults: deps.guards.budget }));
+      const booked = await bounded(() => reserve(deps, { id, orgId: input.orgId, sessionId: input.sessionId, model: deps.model.name, amountMicros: amount, defaults: deps.guards.budget }));
       if (!booked.ok) {
-        const org = await deps.prisma.organization.findUniqueOrThrow({ where: { id: input.orgId } });
-        const reason = `budget exhausted: ${org.name} has used ${formatUsd(booked.spentMicros)} of its ${booked.exhausted === 'day' ? 'daily' : 'monthly'} budget of ${formatUsd(booked.limitMicros)}, and the next model call could cost up to ${formatUsd(amount)}; nothing was run`;
+        const reason = `budget exhausted: ${booked.orgName} has used ${formatUsd(booked.spentMicros)} of its ${booked.exhausted === 'day' ? 'daily' : 'monthly'} budget of ${formatUsd(booked.limitMicros)}, and the next model call could cost up to ${formatUsd(amount)}; nothing was run`;
         await tryAudit(deps, { orgId: input.orgId, actorType: 'system', action: 'budget.denied', target: input.sessionId, sessionId: input.sessionId, data: { period: booked.exhausted, amountMicros: amount } });
         return { ok: false, reason };
       }
       // A retry finds its reservation already made: same amount, and the hourly window already holds it.
       if (booked.existing) return { ok: true, reservationId: id, amountMicros: Number(booked.amountMicros) };
-      const limits = booked.limits ?? (await limitsOf(deps.prisma, input.orgId, deps.guards.budget));
-      const hourly = { max: Number(limits.hourlyMicros), windowMs: Math.round(3_600_000 * deps.guards.rates.windowScale) };
+      const hourly = { max: Number(booked.hourlyMicros), windowMs: Math.round(3_600_000 * deps.guards.rates.windowScale) };
       store = 'redis';
       const spend = await bounded(() => deps.limiter.add(`org:${input.orgId}:spend`, hourly, amount, id));
       store = 'postgres';

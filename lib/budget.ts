@@ -1,13 +1,15 @@
 /**
  * Per-org budgets in PostgreSQL: reserve the worst case before a model call, settle with the real cost after, or
- * release. Each reservation is one transaction of conditional updates on the org's day and month counters
+ * release. Each reservation is one statement of conditional updates on the org's day and month counters
  * (`spent + reserved + amount <= limit`); concurrent reservations queue on the counter rows, so sessions of one
  * org together can never pass the budget. Reservations are keyed by an idempotency key: a retry reserves,
  * settles and releases once. The ceilings are the org's policy in force (its `budget`, or the deployment's
- * defaults when null): one read path, and a policy that cannot be read throws, so the guard denies (fail closed).
+ * defaults when null), read in SQL by the reservation and by `limitsOf` for the usage pages; a policy version that
+ * cannot be read throws in both, so the guard denies (fail closed).
  */
 import type { Prisma, PrismaClient } from '@prisma/client';
-import { currentPolicy } from './policy-store';
+import { assertReadable, currentPolicy } from './policy-store';
+import type { Database } from './prisma';
 
 export interface BudgetDefaults {
   dailyMicros: number;
@@ -36,53 +38,53 @@ export async function limitsOf(prisma: PrismaClient | Prisma.TransactionClient, 
 }
 
 export type ReserveResult =
-  | { ok: true; amountMicros: bigint; /** An earlier attempt already reserved under this key. */ existing: boolean; limits?: Limits }
-  | { ok: false; exhausted: 'day' | 'month'; spentMicros: bigint; limitMicros: bigint };
+  | {
+      ok: true;
+      amountMicros: bigint;
+      /** An earlier attempt already reserved under this key (its hourly share is already counted). */
+      existing: boolean;
+      /** The hourly ceiling in force; absent for an existing reservation. */
+      hourlyMicros?: bigint;
+    }
+  | { ok: false; exhausted: 'day' | 'month'; spentMicros: bigint; limitMicros: bigint; orgName: string };
 
-class Exhausted extends Error {
-  constructor(readonly result: Extract<ReserveResult, { ok: false }>) {
-    super('budget exhausted');
-  }
+interface ReserveRow {
+  outcome: 'reserved' | 'existing' | 'day' | 'month';
+  amount_micros: string;
+  used_micros: string | null;
+  limit_micros: string | null;
+  hourly_micros: string | null;
+  policy_number: number | null;
+  org_name: string;
 }
 
+/**
+ * Reserves `amountMicros` against the org's day and month counters, in one round trip: the function
+ * `gatehouse_reserve_budget` (its migration says how it keeps the steps above in one statement). The ceilings it
+ * read came from the org's policy in force; that version must read as a whole policy too, or this throws (the guard
+ * denies) after giving back anything reserved.
+ */
 export async function reserve(
-  prisma: PrismaClient,
+  db: Database,
   r: { id: string; orgId: string; sessionId?: string; model: string; amountMicros: number; defaults: BudgetDefaults; now?: Date },
 ): Promise<ReserveResult> {
   const { day, month } = periods(r.now ?? new Date());
-  const amount = BigInt(r.amountMicros);
+  const { rows } = await db.pool.query<ReserveRow>({
+    name: 'budget.reserve',
+    text: 'SELECT * FROM gatehouse_reserve_budget($1, $2::uuid, $3::uuid, $4, $5::bigint, $6, $7, $8::bigint, $9::bigint, $10::bigint)',
+    values: [r.id, r.orgId, r.sessionId ?? null, r.model, r.amountMicros, day, month, r.defaults.dailyMicros, r.defaults.monthlyMicros, r.defaults.hourlyMicros],
+  });
+  const row = rows[0];
+  if (!row) throw new Error('the budget reservation returned nothing');
+  if (row.outcome === 'existing') return { ok: true, amountMicros: BigInt(row.amount_micros), existing: true };
   try {
-    return await prisma.$transaction(async (tx) => {
-      // Claim the key first: a retry finds its reservation and changes nothing.
-      const claimed = await tx.$queryRaw<{ id: string }[]>`
-        INSERT INTO "BudgetReservation" ("id", "orgId", "sessionId", "model", "amountMicros", "status", "day", "month")
-        VALUES (${r.id}, ${r.orgId}::uuid, ${r.sessionId ?? null}::uuid, ${r.model}, ${amount}, 'reserved', ${day}, ${month})
-        ON CONFLICT ("id") DO NOTHING RETURNING "id"`;
-      if (claimed.length === 0) {
-        const existing = await tx.budgetReservation.findUniqueOrThrow({ where: { id: r.id } });
-        return { ok: true as const, amountMicros: existing.amountMicros, existing: true };
-      }
-      const limits = await limitsOf(tx, r.orgId, r.defaults);
-      await tx.$executeRaw`INSERT INTO "SpendCounter" ("orgId", "period") VALUES (${r.orgId}::uuid, ${day}), (${r.orgId}::uuid, ${month}) ON CONFLICT DO NOTHING`;
-      // One conditional update per counter, always the day first and then the month (the order close() uses too):
-      // a fixed lock order means concurrent reservations queue instead of deadlocking. Each condition is checked
-      // after its row lock, so none can pass the limit.
-      for (const [period, limit, kind] of [[day, limits.dailyMicros, 'day'], [month, limits.monthlyMicros, 'month']] as const) {
-        const claimed = await tx.$executeRaw`
-          UPDATE "SpendCounter" SET "reservedMicros" = "reservedMicros" + ${amount}
-          WHERE "orgId" = ${r.orgId}::uuid AND "period" = ${period} AND "spentMicros" + "reservedMicros" + ${amount} <= ${limit}`;
-        if (claimed !== 1) {
-          // Rolled back with the throw: the reservation row and any counter already claimed go with it.
-          const c = await tx.spendCounter.findUniqueOrThrow({ where: { orgId_period: { orgId: r.orgId, period } } });
-          throw new Exhausted({ ok: false, exhausted: kind, spentMicros: c.spentMicros + c.reservedMicros, limitMicros: limit });
-        }
-      }
-      return { ok: true as const, amountMicros: amount, existing: false, limits };
-    });
+    await assertReadable(db.prisma, r.orgId, row.policy_number ?? 0);
   } catch (err) {
-    if (err instanceof Exhausted) return err.result;
+    if (row.outcome === 'reserved') await close(db.prisma, r.id, null);
     throw err;
   }
+  if (row.outcome === 'reserved') return { ok: true, amountMicros: BigInt(row.amount_micros), existing: false, hourlyMicros: BigInt(row.hourly_micros ?? 0) };
+  return { ok: false, exhausted: row.outcome, spentMicros: BigInt(row.used_micros ?? 0), limitMicros: BigInt(row.limit_micros ?? 0), orgName: row.org_name };
 }
 
 /** Closes a reservation: settled at `actualMicros`, or released (null). Returns false if it was already closed. */

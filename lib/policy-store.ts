@@ -50,6 +50,18 @@ export async function currentPolicy(db: Db, orgId: string): Promise<PolicyVersio
   return { ...head, kind: head.kind as PolicyVersionKind, document };
 }
 
+/**
+ * Throws PolicyUnreadable unless version `number` of the org (0: the defaults) reads as a policy. For a statement that
+ * read part of the policy in SQL (the budget reservation, lib/budget.ts): the whole version must still parse, as for
+ * any other reader, or the caller denies. Parsed once per process and version, like every read here.
+ */
+export async function assertReadable(db: Db, orgId: string, number: number): Promise<void> {
+  if (number === 0 || parsed.has(`${orgId}:${number}`)) return;
+  const row = await db.policyVersion.findUnique({ where: { orgId_number: { orgId, number } }, select: { document: true } });
+  if (!row) throw new PolicyUnreadable(`policy version ${number} of the organization cannot be read: it is not there`);
+  parseStored(orgId, number, row.document);
+}
+
 /** One version of the org's policy (0: the defaults), or null when there is none with that number. */
 export async function policyVersion(db: Db, orgId: string, number: number): Promise<PolicyVersionRow | null> {
   if (number === 0) return defaults(new Date(0));

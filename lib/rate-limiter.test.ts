@@ -41,3 +41,23 @@ it('throws when Redis cannot be reached, so callers can deny', async () => {
   await expect(new RateLimiter(down).hit('x', { max: 1, windowMs: 1000 })).rejects.toThrow();
   down.disconnect();
 });
+
+it('counts several windows in one call, stopping at the first full one and counting nothing after it', async () => {
+  const small = { max: 1, windowMs: 10_000 };
+  const large = { max: 100, windowMs: 10_000 };
+  expect(await limiter.hitInOrder([{ key: 'u1', window: small }, { key: 'org1', window: large }])).toEqual({ refusedAt: null, count: 1 });
+  const refused = await limiter.hitInOrder([{ key: 'u1', window: small }, { key: 'org1', window: large }]);
+  expect(refused).toMatchObject({ refusedAt: 0, count: 1 });
+  expect(refused.refusedAt !== null && refused.retryAfterMs).toBeGreaterThan(0);
+  // The user's refusal counted nothing against the org: one event there, from the first call.
+  expect(await limiter.count('org1', 10_000)).toBe(1);
+  // A full second window refuses after the first has counted its event.
+  expect(await limiter.hitInOrder([{ key: 'u2', window: large }, { key: 'org2', window: { max: 0, windowMs: 10_000 } }])).toMatchObject({ refusedAt: 1 });
+  expect(await limiter.count('u2', 10_000)).toBe(1);
+});
+
+it('still answers after Redis has forgotten its scripts (a restart)', async () => {
+  await redis.script('FLUSH');
+  expect((await limiter.hit('after-flush', { max: 5, windowMs: 1000 })).allowed).toBe(true);
+  expect((await limiter.add('after-flush-sum', { max: 5, windowMs: 1000 }, 1, 'm1')).allowed).toBe(true);
+});

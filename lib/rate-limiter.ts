@@ -6,20 +6,30 @@
 import crypto from 'node:crypto';
 import type { Redis } from 'ioredis';
 
+// Counts one event in each window, in order (KEYS[i] with ARGV[2i] = window ms, ARGV[2i+1] = max; ARGV[1] the
+// event's member), stopping at the first window that is full: the windows before it keep their count, as separate
+// checks one after the other did, and nothing after it is counted. Returns {0, count in the last window, 0} when all
+// allowed, else {i, count, retry ms} of the window that refused.
 const COUNT = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local window = tonumber(ARGV[1])
-local limit = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local count = redis.call('ZCARD', KEYS[1])
-if count < limit then
-  redis.call('ZADD', KEYS[1], now, ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], window)
-  return {1, count + 1, 0}
+local counted = 0
+for i = 1, #KEYS do
+  local window = tonumber(ARGV[2 * i])
+  local limit = tonumber(ARGV[2 * i + 1])
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
+  local count = redis.call('ZCARD', KEYS[i])
+  if count >= limit then
+    local oldest = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
+    local retry = window
+    if oldest[2] then retry = tonumber(oldest[2]) + window - now end
+    return {i, count, retry}
+  end
+  redis.call('ZADD', KEYS[i], now, ARGV[1])
+  redis.call('PEXPIRE', KEYS[i], window)
+  counted = count + 1
 end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return {0, count, tonumber(oldest[2]) + window - now}
+return {0, counted, 0}
 `;
 
 const SUM = `
@@ -49,6 +59,29 @@ export interface Window {
 
 export type CountResult = { allowed: boolean; count: number; retryAfterMs: number };
 
+/** Of several windows counted at once: which one refused (its index), or null when every one allowed the event. */
+export type InOrderResult = { refusedAt: null; count: number } | { refusedAt: number; count: number; retryAfterMs: number };
+
+/** A Lua script sent once and then called by its SHA-1 (EVALSHA); sent again if Redis has forgotten it (a restart). */
+class Script {
+  private readonly sha: string;
+  constructor(private readonly lua: string) {
+    this.sha = crypto.createHash('sha1').update(lua).digest('hex');
+  }
+
+  async run(redis: Redis, keys: string[], args: (string | number)[]): Promise<unknown> {
+    try {
+      return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
+    } catch (err) {
+      if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err;
+      return redis.eval(this.lua, keys.length, ...keys, ...args);
+    }
+  }
+}
+
+const countScript = new Script(COUNT);
+const sumScript = new Script(SUM);
+
 export class RateLimiter {
   constructor(
     private readonly redis: Redis,
@@ -57,14 +90,24 @@ export class RateLimiter {
 
   /** Counts one event against `max` per sliding `windowMs`. */
   async hit(key: string, w: Window): Promise<CountResult> {
-    const [allowed, count, retry] = (await this.redis.eval(COUNT, 1, this.prefix + key, w.windowMs, w.max, `${Date.now()}-${crypto.randomUUID()}`)) as number[];
-    return { allowed: allowed === 1, count: count!, retryAfterMs: Math.max(0, retry!) };
+    const r = await this.hitInOrder([{ key, window: w }]);
+    return r.refusedAt === null ? { allowed: true, count: r.count, retryAfterMs: 0 } : { allowed: false, count: r.count, retryAfterMs: r.retryAfterMs };
+  }
+
+  /**
+   * Counts one event in each window, in order, in one atomic script (one round trip): stops at the first window
+   * that is full, which is not counted and neither is any after it.
+   */
+  async hitInOrder(windows: { key: string; window: Window }[]): Promise<InOrderResult> {
+    const args = windows.flatMap(({ window }) => [window.windowMs, window.max]);
+    const [at, n, retry] = (await countScript.run(this.redis, windows.map((w) => this.prefix + w.key), [`${Date.now()}-${crypto.randomUUID()}`, ...args])) as number[];
+    return at === 0 ? { refusedAt: null, count: n! } : { refusedAt: at! - 1, count: n!, retryAfterMs: Math.max(0, retry!) };
   }
 
   /** Adds `amount` to the sum of the sliding window if it stays within `max`; `member` names the entry. */
   async add(key: string, w: Window, amount: number, member: string): Promise<{ allowed: boolean; sum: number }> {
-    const [allowed, sum] = (await this.redis.eval(SUM, 2, `${this.prefix}${key}:t`, `${this.prefix}${key}:a`, w.windowMs, w.max, amount, member)) as number[];
-    return { allowed: allowed === 1, sum: sum! };
+    const [allowed, total] = (await sumScript.run(this.redis, [`${this.prefix}${key}:t`, `${this.prefix}${key}:a`], [w.windowMs, w.max, amount, member])) as number[];
+    return { allowed: allowed === 1, sum: total! };
   }
 
   /** Replaces an entry's amount (a reservation settled at its real cost), or removes it (released). */
