@@ -10,6 +10,7 @@
 import { MockActivityEnvironment } from '@temporalio/testing';
 import crypto from 'node:crypto';
 import { Pool } from 'pg';
+import { buildRequest } from '../activities/call-model';
 import { loadEnv } from '../lib/env';
 import { startTestSystem, type TestSystem } from '../test/harness';
 import { raiseLimitsAsAdmin } from './bench-limits';
@@ -27,6 +28,9 @@ export async function runGuardsBench(n: number): Promise<void> {
     const env = new MockActivityEnvironment({ workflowExecution: { workflowId: session.workflowId, runId: 'bench' } });
     const guards: number[] = [];
     const model: number[] = [];
+    // The parts: the message limits, the reservation, and of the reservation the model request it builds to size
+    // itself (which the model call builds again), timed apart after each iteration's guards.
+    const parts = { rateLimits: [] as number[], reservation: [] as number[], buildRequest: [] as number[] };
     for (let i = 0; i < n; i++) {
       const turnId = `bench-${i}`;
       // Each iteration is its own short conversation, so the prompt does not grow with n.
@@ -34,13 +38,20 @@ export async function runGuardsBench(n: number): Promise<void> {
       const input = { sessionId, orgId: session.orgId, turnId, step: 0, toolResults: [] };
       const t0 = performance.now();
       const limits: any = await env.run(sys.activities.checkRateLimits, { orgId: session.orgId, userId: session.userId, sessionId });
+      const tLimits = performance.now();
       const budget: any = await env.run(sys.activities.reserveBudget, input);
       const t1 = performance.now();
+      parts.rateLimits.push(tLimits - t0);
+      parts.reservation.push(t1 - tLimits);
+      const tb = performance.now();
+      await buildRequest(sys.activityDeps, input);
+      parts.buildRequest.push(performance.now() - tb);
       if (!limits.ok || !budget.ok) throw new Error(`guard refused during the bench: ${JSON.stringify({ limits, budget })}`);
+      const tModel = performance.now();
       await env.run(sys.activities.callModel, { ...input, reservationId: budget.reservationId });
       const t2 = performance.now();
       guards.push(t1 - t0);
-      model.push(t2 - t1);
+      model.push(t2 - tModel);
       await sys.prisma.message.deleteMany({ where: { sessionId, turnId } });
     }
     const g = summarize(guards);
@@ -49,6 +60,7 @@ export async function runGuardsBench(n: number): Promise<void> {
     emit({ bench: 'guards', phase: 'bare-redis-script-and-pg-transaction', ...b });
     emit({ bench: 'guards', phase: 'guards', ...g });
     emit({ bench: 'guards', phase: 'model-call', ...m });
+    emit({ bench: 'guards', phase: 'parts-p50-ms', ...Object.fromEntries(Object.entries(parts).map(([k, v]) => [k, summarize(v).p50])) });
     emit({
       bench: 'guards',
       summary: true,

@@ -31,6 +31,7 @@ import { issueSecret } from '../lib/secrets';
 import { dataConverterOf, payloadCodecFromEnv, type EncryptionCodec } from '../lib/payload-codec';
 import { activityDeps, createWorker } from '../worker/create-worker';
 import { createActivities, type Activities } from '../activities';
+import type { ActivityDeps } from '../activities/deps';
 import { CuttableTcpPath, DedicatedRedis } from './services';
 import { freshRunBundle } from './workflow-bundle';
 import { PROTOCOL_VERSION } from '../common/protocol';
@@ -68,6 +69,8 @@ export interface TestSystem {
   modelStats: { messages: number; countTokens: number; requests?: unknown[] };
   /** The worker's activities, for tests that call one directly (with MockActivityEnvironment). */
   activities: Activities;
+  /** What the worker's activities were made with, for benches that time one part of an activity. */
+  activityDeps: ActivityDeps;
   redisServer?: DedicatedRedis;
   database?: CuttableTcpPath;
   /** The simulated agents' path to the api, with `cuttableAgents`. */
@@ -552,6 +555,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
     modelUrl,
     metricsUrls: { api: metricsListeners[0]!.url, worker: metricsListeners[1]?.url },
     activities: createActivities(deps),
+    activityDeps: deps,
     redisServer: dedicated,
     database: dbPath,
     simulated,
