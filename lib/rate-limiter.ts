@@ -2,20 +2,31 @@
  * Sliding-window rate limits in Redis, each check one atomic Lua script using Redis's own clock (so every api
  * node and worker agrees on time). Two kinds: a count of events in the window, and a sum of amounts (spend) in
  * the window. Any Redis error is thrown to the caller, whose job is to deny: the store being down is a "no".
+ *
+ * The what-if of a proposed policy (api/services/what-if.ts) counts recorded calls through the very same count
+ * script (`replay`): each event at its recorded time instead of Redis's clock, on scratch keys dropped afterwards,
+ * so a limit it models refuses exactly what the live limit would have.
  */
 import crypto from 'node:crypto';
 import type { Redis } from 'ioredis';
 
+// ARGV[4], when given, is the event's time (a replay of recorded events); ARGV[5] how long to keep the key then.
 const COUNT = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now
+if ARGV[4] then
+  now = tonumber(ARGV[4])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local keep = tonumber(ARGV[5] or ARGV[1])
 local window = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 local count = redis.call('ZCARD', KEYS[1])
 if count < limit then
   redis.call('ZADD', KEYS[1], now, ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], window)
+  redis.call('PEXPIRE', KEYS[1], keep)
   return {1, count + 1, 0}
 end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
@@ -42,6 +53,9 @@ redis.call('PEXPIRE', KEYS[2], window)
 return {1, sum + amount}
 `;
 
+/** How long a replay's scratch keys may outlive it (it drops them itself; this is for a replay that died). */
+const REPLAY_KEEP_MS = 10 * 60_000;
+
 export interface Window {
   max: number;
   windowMs: number;
@@ -59,6 +73,29 @@ export class RateLimiter {
   async hit(key: string, w: Window): Promise<CountResult> {
     const [allowed, count, retry] = (await this.redis.eval(COUNT, 1, this.prefix + key, w.windowMs, w.max, `${Date.now()}-${crypto.randomUUID()}`)) as number[];
     return { allowed: allowed === 1, count: count!, retryAfterMs: Math.max(0, retry!) };
+  }
+
+  /**
+   * Counts recorded events (each `key` against its window `w`, at `atMs`), in the order given, exactly as `hit`
+   * would have counted them at those times; answers whether each was allowed. The keys live under a scratch prefix
+   * of this replay only (kept at most REPLAY_KEEP_MS in case the replay dies half-way) and are dropped at the end:
+   * nothing the live limits count is touched.
+   */
+  async replay(events: { key: string; w: Window; atMs: number }[]): Promise<boolean[]> {
+    const scratch = `${this.prefix}replay:${crypto.randomUUID()}:`;
+    const keys = new Set<string>();
+    try {
+      // Sent in order on one connection, so Redis runs them in order: each sees the ones before it.
+      const answers = await Promise.all(
+        events.map((e, i) => {
+          keys.add(scratch + e.key);
+          return this.redis.eval(COUNT, 1, scratch + e.key, e.w.windowMs, e.w.max, `${i}`, e.atMs, REPLAY_KEEP_MS) as Promise<number[]>;
+        }),
+      );
+      return answers.map(([allowed]) => allowed === 1);
+    } finally {
+      if (keys.size > 0) await this.redis.del(...keys).catch(() => undefined);
+    }
   }
 
   /** Adds `amount` to the sum of the sliding window if it stays within `max`; `member` names the entry. */
