@@ -8,7 +8,7 @@
  * also looked for.
  */
 import { normalize } from './normalize';
-import { RULES, prefilterSources, type Category } from './injection-rules';
+import { RULES, gateFirstLetters, prefilterSources, type Category } from './injection-rules';
 import { DECODED_MARGIN, MODEL_VERSION, SHORT_DECODED_MARGIN, leaning, modelScan, past, type SegmentScore } from './injection-model';
 
 export const DETECTOR_VERSION = `rules-7+${MODEL_VERSION}`;
@@ -138,14 +138,25 @@ function decodedRuns(text: string): { text: string; opaque: boolean; wrapped?: b
  */
 const GROUP = 6;
 function compile(channel: Channel) {
-  const rules = RULES.filter((r) => channel === 'indirect' || !r.indirectOnly).map((r) => ({ ...r, gateRe: prefilter(r.gate) }));
+  const rules = RULES.filter((r) => channel === 'indirect' || !r.indirectOnly).map((r) => {
+    const letters = gateFirstLetters(r.gate);
+    return { ...r, gateRe: prefilter(r.gate), letters: letters && [...letters] };
+  });
   const groups = [];
   for (let i = 0; i < rules.length; i += GROUP) {
     const members = rules.slice(i, i + GROUP);
     groups.push({ gateRe: prefilter(members.flatMap((r) => r.gate)), rules: members });
   }
-  return { gateRe: prefilter(rules.flatMap((r) => r.gate)), groups };
+  const { words } = prefilterSources(rules.flatMap((r) => r.gate));
+  // The union of the word gates, global: where it matches, and so which letters the rules' gates can start at.
+  const wordsAll = words === undefined ? undefined : new RegExp(words, 'gi');
+  return { gateRe: prefilter(rules.flatMap((r) => r.gate)), groups, rules, wordsAll };
 }
+/**
+ * Beyond this many places where a word gate matches, the letters found are not worth collecting (a megabyte of
+ * near-matches): the group gates decide instead.
+ */
+const MAX_GATE_HITS = 64;
 
 /** The union of gates, as one test over the text (see prefilterSources). */
 function prefilter(alternatives: string[]): { test(text: string): boolean } {
@@ -177,13 +188,36 @@ function onLogRecord(text: string, at: number): boolean {
   return LOG_RECORD.test(text.slice(start, Math.min(at, start + 160)));
 }
 
+/**
+ * The rules whose gates may match the text, in the rules' order (a superset: each is then tested on its own gate).
+ * Short text, most of what passes the union gate, has a word gate matching in one to three places: the letters
+ * there leave only the rules whose gates start with one of them, and those that start with a symbol. Testing the
+ * fifteen group gates over the text instead cost a fifth of the detector's time on the benign IT set.
+ */
+function gatedRules(text: string, compiled: (typeof COMPILED)['direct']) {
+  const re = compiled.wordsAll;
+  if (re === undefined) return compiled.groups.filter((g) => g.gateRe.test(text)).flatMap((g) => g.rules);
+  const letters = new Set<string>();
+  let hits = 0;
+  re.lastIndex = 0;
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+    letters.add(text[m.index]!.toLowerCase());
+    // From the next character, not past the match: another gate may start inside this one ("the output" / "output").
+    re.lastIndex = m.index + 1;
+    if (++hits > MAX_GATE_HITS) break;
+  }
+  re.lastIndex = 0;
+  if (hits > MAX_GATE_HITS) return compiled.groups.filter((g) => g.gateRe.test(text)).flatMap((g) => g.rules);
+  return compiled.rules.filter((r) => r.letters === undefined || r.letters.some((l) => letters.has(l)));
+}
+
 /** `gate`: whether the union of the gates matches the text, when the caller has tested it already. */
 function runRules(text: string, channel: Channel, gate?: boolean): Map<Category, Finding> {
   const found = new Map<Category, Finding>();
   const compiled = COMPILED[channel];
   if (!(gate ?? compiled.gateRe.test(text))) return found;
   const multiline = text.includes('\n');
-  const candidates = compiled.groups.filter((g) => g.gateRe.test(text)).flatMap((g) => g.rules.filter((r) => (multiline || !r.multiline) && r.gateRe.test(text)));
+  const candidates = gatedRules(text, compiled).filter((r) => (multiline || !r.multiline) && r.gateRe.test(text));
   for (const rule of candidates) {
     // exec on the rule's own global expression, not matchAll: matchAll copies the expression on every call.
     const re = rule.pattern;
