@@ -304,6 +304,19 @@ it('refuses a T2 call made with a read-only token, with a clear reason, audited,
   expect(await sys.prisma.deviceNote.count({ where: { deviceId: device.id, text: 'from the agent' } })).toBe(0);
 });
 
+it('offers a read-only token only the tools a T1 call can reach, and a token that may act every tool', async () => {
+  const user = await technician();
+  const reader = (await authorized(user, { orgs: [sys.seed.orgs.acme.id], scopes: ['mcp:read'] }, 'mcp:read')).client;
+  const readable = (await reader.listTools()).tools;
+  expect(readable.map((t) => t.name)).toContain('get_device_info');
+  expect(readable.map((t) => t.name)).not.toContain('add_device_note');
+  expect(readable.map((t) => t.name)).not.toContain('restart_device');
+  const actor = (await authorized(user, { orgs: [sys.seed.orgs.acme.id] })).client;
+  const all = (await actor.listTools()).tools.map((t) => t.name);
+  expect(all).toEqual(expect.arrayContaining(['get_device_info', 'add_device_note', 'restart_device', 'manage_service']));
+  expect(all.length).toBeGreaterThan(readable.length);
+});
+
 it('does not run a T3 call whose grant was revoked while it waited for its approver, even once approved', async () => {
   const user = await technician();
   const { client } = await authorized(user, { orgs: [sys.seed.orgs.acme.id] });
