@@ -9,10 +9,11 @@ import { FailureType } from '../common/failures';
 import { copilotWorkflowId, userMessageId } from '../common/ids';
 import type { ApprovalDecisionSignal, ApprovalOutcome } from '../common/session';
 import { BREAKER_THRESHOLD } from '../common/session';
+import { approvalExpiresAt, approvalTtlSeconds } from '../common/policy-document';
 import { isToolName, Tier, type ToolExecution } from '../common/tools';
 import { parseQualifiedName } from '../lib/mcp-upstream';
 import { confirmationPhrase } from '../cage/approval-digest';
-import { assertionProblem, StoredAssertion } from '../lib/passkey-assertion';
+import { assertionProblem, StoredAssertion, type SignedAct } from '../lib/passkey-assertion';
 import { elideMiddle } from '../cage/call-view';
 import { approvalAuthority, approverSitesOf } from '../lib/approval-authority';
 import { audit } from '../audit/log';
@@ -97,7 +98,7 @@ export function makeRequestApproval({ prisma, metrics }: ActivityDeps) {
     const devices = await prisma.device.findMany({ where: { id: { in: input.targets }, orgId: input.orgId }, select: { id: true, name: true }, orderBy: { name: 'asc' } });
     // The expiry of the policy the call was decided under (its version is on the call's row), else the one in force.
     const policy = (inv.policyVersion !== null ? await policyVersion(prisma, input.orgId, inv.policyVersion) : null) ?? (await currentPolicy(prisma, input.orgId));
-    const ttl = input.tier >= Tier.T4 ? policy.document.approvalTtlSeconds.t4 : policy.document.approvalTtlSeconds.t3;
+    const ttl = approvalTtlSeconds(policy.document, input.tier);
     const approval = await prisma.approval.create({
       data: {
         orgId: input.orgId,
@@ -113,7 +114,7 @@ export function makeRequestApproval({ prisma, metrics }: ActivityDeps) {
         confirmationPhrase: input.tier >= Tier.T4 ? confirmationPhrase(devices) : null,
         requestedBy,
         status: 'pending',
-        expiresAt: new Date(Date.now() + ttl * 1000),
+        expiresAt: approvalExpiresAt(new Date(), ttl),
         policyVersion: policy.number,
       },
     });
@@ -172,17 +173,39 @@ async function authorityProblem(prisma: ActivityDeps['prisma'], approval: Approv
  * written to the database some other way (or an assertion swapped in afterwards) never runs anything.
  */
 async function passkeyProblem(prisma: ActivityDeps['prisma'], approval: Approval): Promise<string | null> {
-  if (approval.status !== 'approved' || approval.tier < Tier.T3) return null;
-  if (approval.tier < Tier.T4) {
-    const org = await prisma.organization.findUnique({ where: { id: approval.orgId }, select: { passkeysForT3: true } });
-    if (org?.passkeysForT3 === false) return null;
-  }
-  const stored = StoredAssertion.safeParse(approval.passkeyAssertion);
+  if (approval.status !== 'approved' || !(await passkeyNeeded(prisma, approval))) return null;
+  return signatureProblem(prisma, approval, { userId: approval.decidedBy, assertion: approval.passkeyAssertion }, 'approval');
+}
+
+/** Whether approving this call needs a passkey: T4 always, T3 where the org asks (read now; unreadable counts as asking). */
+async function passkeyNeeded(prisma: ActivityDeps['prisma'], approval: Approval): Promise<boolean> {
+  if (approval.tier < Tier.T3) return false;
+  if (approval.tier >= Tier.T4) return true;
+  const org = await prisma.organization.findUnique({ where: { id: approval.orgId }, select: { passkeysForT3: true } });
+  return org?.passkeysForT3 !== false;
+}
+
+/** A stored assertion of `act` on this approval by `signer`: a passkey of theirs, not removed, whose signature verifies. */
+async function signatureProblem(prisma: ActivityDeps['prisma'], approval: Approval, signer: { userId: string | null; assertion: unknown }, act: SignedAct): Promise<string | null> {
+  const stored = StoredAssertion.safeParse(signer.assertion);
   if (!stored.success) return `T${approval.tier} rules not met: no passkey assertion stored with the decision`;
   const credential = await prisma.passkeyCredential.findUnique({ where: { credentialId: stored.data.credentialId } });
-  if (!credential || credential.userId !== approval.decidedBy || credential.removedAt) return `T${approval.tier} rules not met: the passkey is not one the decider has registered`;
-  const problem = await assertionProblem(stored.data, approval, credential.publicKey);
+  if (!credential || credential.userId !== signer.userId || credential.removedAt) return `T${approval.tier} rules not met: the passkey is not one the decider has registered`;
+  const problem = await assertionProblem(stored.data, approval, credential.publicKey, act);
   return problem ? `T${approval.tier} rules not met: ${problem}` : null;
+}
+
+/**
+ * Going on past a failed canary approves more of the call, so it takes what approving it took (docs/policy.md), read
+ * from the recorded request, never from the update that named it: for T4 the exact confirmation phrase, and where the
+ * approval needed a passkey (T4; T3 where the org asks) an assertion by the request's author over the continue's own
+ * challenge (derived from this approval's digest and id under another domain than the approval's signature). The
+ * author's authority (an approver covering the devices; for T4 nobody who wrote in the session) is checked apart.
+ */
+export async function continueProofProblem(prisma: ActivityDeps['prisma'], approval: Approval, request: { userId: string; confirmation: string | null; passkeyAssertion: unknown }): Promise<string | null> {
+  if (approval.tier >= Tier.T4 && (!approval.confirmationPhrase || request.confirmation !== approval.confirmationPhrase)) return 'T4 rules not met (confirmation phrase)';
+  if (!(await passkeyNeeded(prisma, approval))) return null;
+  return signatureProblem(prisma, approval, { userId: request.userId, assertion: request.passkeyAssertion }, 'canary_continue');
 }
 
 /**

@@ -1,5 +1,5 @@
 import { Prisma } from '@prisma/client';
-import { orgRateLimitsOf } from '../lib/org-rate-limits';
+import { describeToolCallLimit, toolCallKey, toolCallLimit } from '../lib/org-rate-limits';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { FailureType } from '../common/failures';
 import { copilotWorkflowId, toolInvocationId } from '../common/ids';
@@ -232,18 +232,17 @@ async function decide(deps: ActivityDeps, input: AuthorizeToolCallInput): Promis
   // The policy in force, read once for the whole decision; unreadable throws, and the call is denied (fail closed).
   const policyRow = await currentPolicy(prisma, input.orgId);
   const policyVersion = policyRow.number;
-  // Per tool, per user: the org's own limit for the tool (its admins' policy) or the catalog's; the store being down
-  // is a denial like any other.
-  const { windowSeconds } = spec.rateLimit;
-  const max = orgRateLimitsOf(policyRow.document).toolCalls[name] ?? spec.rateLimit.max;
+  // Per tool, per user: the org's own limit for the tool (its admins' policy) or the catalog's (the what-if replays
+  // recorded calls against the same rule); the store being down is a denial like any other.
+  const limit = toolCallLimit(policyRow.document, name, deps.guards.rates.windowScale);
   let limited;
   try {
-    limited = await bounded(() => deps.limiter.hit(`tool:${name}:user:${input.userId}`, { max, windowMs: Math.round(windowSeconds * 1000 * deps.guards.rates.windowScale) }));
+    limited = await bounded(() => deps.limiter.hit(toolCallKey(name, input.userId), limit));
   } catch {
     return deny('store_unavailable', RATE_UNAVAILABLE, parsed.data);
   }
   if (!limited.allowed) {
-    return deny('rate_limit', `rate limit: ${name} at most ${max} times per ${Math.round(windowSeconds / 60) || 1} min per user; try again in ${Math.ceil(limited.retryAfterMs / 1000)}s`, parsed.data);
+    return deny('rate_limit', `rate limit: ${describeToolCallLimit(limit)}; try again in ${Math.ceil(limited.retryAfterMs / 1000)}s`, parsed.data);
   }
 
   if (org.copilotPausedAt) return deny('paused', 'an admin has paused the copilot for this organization', parsed.data);
@@ -349,14 +348,15 @@ async function decideUpstream(deps: ActivityDeps, input: AuthorizeToolCallInput,
     return deny('invalid_input', `invalid input for ${name}: ${(check.errorMessage ?? 'an object is expected').slice(0, 300)}`);
   }
   const args = check.data;
+  // Not in the org's policy (the what-if does not model it): the catalog's limits by the registered tier.
   const { max, windowSeconds } = tool.tier >= Tier.T3 ? CHANGES : READS;
   let limited;
   try {
-    limited = await bounded(() => deps.limiter.hit(`tool:${name}:user:${input.userId}`, { max, windowMs: Math.round(windowSeconds * 1000 * deps.guards.rates.windowScale) }));
+    limited = await bounded(() => deps.limiter.hit(toolCallKey(name, input.userId), { max, windowMs: Math.round(windowSeconds * 1000 * deps.guards.rates.windowScale) }));
   } catch {
     return deny('store_unavailable', RATE_UNAVAILABLE, args);
   }
-  if (!limited.allowed) return deny('rate_limit', `rate limit: ${name} at most ${max} times per ${Math.round(windowSeconds / 60) || 1} min per user; try again in ${Math.ceil(limited.retryAfterMs / 1000)}s`, args);
+  if (!limited.allowed) return deny('rate_limit', `rate limit: ${describeToolCallLimit({ tool: name, max, windowSeconds })}; try again in ${Math.ceil(limited.retryAfterMs / 1000)}s`, args);
   const org = await prisma.organization.findUniqueOrThrow({ where: { id: input.orgId }, select: { copilotPausedAt: true } });
   if (org.copilotPausedAt) return deny('paused', 'an admin has paused the copilot for this organization', args);
   // The policy in force, read once; unreadable throws and the call is denied (fail closed).

@@ -14,6 +14,7 @@ import { FailureType } from '../common/failures';
 import { terminalInvocationId } from '../common/ids';
 import type { ApprovalDecisionSignal, ApprovalOutcome } from '../common/session';
 import { TERMINAL_ACTION } from '../common/terminal-protocol';
+import { approvalExpiresAt, approvalTtlSeconds } from '../common/policy-document';
 import { Tier } from '../common/tools';
 import { audit } from '../audit/log';
 import { closeLiveTerminals } from '../lib/terminal-events';
@@ -72,7 +73,7 @@ export function makeRequestTerminalApproval({ prisma }: ActivityDeps) {
     const tier = terminalTier(policy.document.overrides);
     const call = terminalCall(row);
     const minutes = Math.round(row.windowSeconds / 60);
-    const ttl = tier >= Tier.T4 ? policy.document.approvalTtlSeconds.t4 : policy.document.approvalTtlSeconds.t3;
+    const ttl = approvalTtlSeconds(policy.document, tier);
     const approval = await prisma.approval.create({
       data: {
         orgId: row.orgId,
@@ -88,7 +89,7 @@ export function makeRequestTerminalApproval({ prisma }: ActivityDeps) {
         confirmationPhrase: tier >= Tier.T4 ? confirmationPhrase([device]) : null,
         requestedBy: row.requestedBy,
         status: 'pending',
-        expiresAt: new Date(Date.now() + ttl * 1000),
+        expiresAt: approvalExpiresAt(new Date(), ttl),
         policyVersion: policy.number,
       },
     });

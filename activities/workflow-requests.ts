@@ -12,6 +12,7 @@ import { TOOL_CALL_MESSAGE_KIND } from '../common/session';
 import { publishSessionEvent } from '../lib/session-events';
 import { audit } from '../audit/log';
 import { approvalAuthority, approverSitesOf } from '../lib/approval-authority';
+import { continueProofProblem } from './approvals';
 import type { ActivityDeps } from './deps';
 import { checkSession } from './session-identity';
 
@@ -184,8 +185,9 @@ export function makeVerifyRemediationControl(deps: ActivityDeps) {
 
 /**
  * An approver's decision on a failed canary (continue, cancel or roll back), recorded for this remediation and
- * unused, by someone who may decide the remediation's approval (lib/approval-authority.ts). A continue
- * is refused while an admin has paused the org's copilot. The decision is audited here, with its reason.
+ * unused, by someone who may decide the remediation's approval (lib/approval-authority.ts). A continue carries
+ * the proof approving the call took (T4: the typed phrase and a passkey signature; ./approvals.ts continueProofProblem)
+ * and is refused while an admin has paused the org's copilot. The decision is audited here, with its reason.
  */
 export function makeVerifyCanaryDecision(deps: ActivityDeps) {
   return async function verifyCanaryDecision(input: { orgId: string; workflowId: string; invocationId: string; requestId: string }): Promise<Verdict<{ userId: string; decision: CanaryDecision }>> {
@@ -203,6 +205,9 @@ export function makeVerifyCanaryDecision(deps: ActivityDeps) {
         : ({ ok: false, message: 'the remediation has no approval to decide by' } as const);
     if (!authority.ok) return refused(deps, { ...who, reason: `the canary decision was not taken: ${authority.message}` });
     if (decision === 'continue') {
+      // The proof approving the call took (T4: the phrase and a passkey signature), as recorded with the request.
+      const problem = approval ? await continueProofProblem(deps.prisma, approval, request) : 'the remediation has no approval to decide by';
+      if (problem) return refused(deps, { ...who, reason: `the remediation was not continued: ${problem}` });
       const org = await deps.prisma.organization.findUnique({ where: { id: input.orgId } });
       if (!org || org.copilotPausedAt) return refused(deps, { ...who, reason: 'the remediation was not continued: an admin has paused the copilot for this organization' });
     }

@@ -170,6 +170,7 @@ describe('cross-tenant matrix over /openapi.json', () => {
       'POST /v1/devices/{id}/terminals': { reason: 'a probe' },
       'POST /v1/terminals/{id}/revoke': { reason: 'a probe' },
       'POST /v1/remediations/{id}/canary-decision': { decision: 'cancel', reason: 'a probe' },
+      'POST /v1/remediations/{id}/canary-decision/passkey-options': {},
     };
 
     // A standing approval's id: globex has none, so any id is as unknown there as here.

@@ -1,8 +1,9 @@
 /**
  * bench/what-if: the what-if of a proposed policy (docs/policy.md) over n recorded sessions of the org. Seeds n
  * sessions of 5 recorded tool calls each (a T1 read, a T2 note, T3 restarts and stops, a taint-raised call, each
- * with the policy inputs authorization records), then times `POST /v1/orgs/:id/policy/what-if` raising
- * manage_service:restart to T4 through the real api, next to the bare SQL read of the same rows in the same run.
+ * with the policy inputs authorization records, spread over 19 days as the live rate limits let one user make
+ * them), then times `POST /v1/orgs/:id/policy/what-if` raising manage_service:restart to T4, with tighter per-tool
+ * limits (every call counted again through the live limiter's script) and another approval expiry, through the real api, next to the bare SQL read of the same rows in the same run.
  * Reports the seconds of each and their ratio. Goal: 1,000 sessions in under 10 s.
  *   npm run bench -- what-if [--n 1000]
  */
@@ -21,6 +22,8 @@ export async function runWhatIfBench(n: number): Promise<void> {
     const user = await sys.prisma.user.findFirstOrThrow({ where: { roleBindings: { some: { orgId, role: 'technician' } } }, select: { id: true } });
     const devices = [...sys.simulated.values()];
     const since = new Date(Date.now() - 20 * 86_400_000);
+    // One user made them all: sessions far enough apart that the live limits (30 changes per 10 min) let every call through.
+    const spacingMs = Math.floor((19 * 86_400_000) / n);
     const calls: Prisma.ToolInvocationCreateManyInput[] = [];
     const sessions: Prisma.CopilotSessionCreateManyInput[] = [];
     for (let s = 0; s < n; s++) {
@@ -50,7 +53,7 @@ export async function runWhatIfBench(n: number): Promise<void> {
           digest,
           policyVersion: 0,
           policyInputs: { tool: c.tool, action: c.action, service: c.service, targetCount: 1, sessionDeviceCount: 1, tainted: c.tainted, provenance: null, devices: [device], digest },
-          createdAt: new Date(since.getTime() + s * 1000 + i),
+          createdAt: new Date(since.getTime() + s * spacingMs + i * 1000),
         });
       });
     }
@@ -66,7 +69,14 @@ export async function runWhatIfBench(n: number): Promise<void> {
     const w0 = performance.now();
     const res = await sys.request('POST', `/v1/orgs/${sys.seed.orgs.acme.slug}/policy/what-if`, {
       key: sys.keyOf('admin'),
-      body: { policy: { overrides: [{ tool: 'manage_service', action: 'restart', tier: 4 }] }, windowDays: 30 },
+      body: {
+        policy: {
+          overrides: [{ tool: 'manage_service', action: 'restart', tier: 4 }],
+          rateLimits: { userMessagesPerMinute: null, orgMessagesPerHour: null, toolCallsPerUser: { manage_service: 10, add_device_note: 10 } },
+          approvalTtlSeconds: { t3: 600, t4: 300 },
+        },
+        windowDays: 30,
+      },
     });
     const whatIfSeconds = (performance.now() - w0) / 1000;
     if (res.status !== 200) throw new Error(`what-if refused: ${JSON.stringify(res.body)}`);

@@ -8,10 +8,10 @@
  * also looked for.
  */
 import { normalize } from './normalize';
-import { RULES, prefilterSources, type Category } from './injection-rules';
-import { DECODED_MARGIN, MODEL_VERSION, SHORT_DECODED_MARGIN, leaning, modelFinding, modelScan, past, type SegmentScore } from './injection-model';
+import { RULES, gateFirstLetters, prefilterSources, type Category } from './injection-rules';
+import { DECODED_MARGIN, MODEL_VERSION, SHORT_DECODED_MARGIN, leaning, modelScan, past, type SegmentScore } from './injection-model';
 
-export const DETECTOR_VERSION = `rules-6+${MODEL_VERSION}`;
+export const DETECTOR_VERSION = `rules-7+${MODEL_VERSION}`;
 export type Channel = 'direct' | 'indirect';
 
 export interface Span {
@@ -138,14 +138,25 @@ function decodedRuns(text: string): { text: string; opaque: boolean; wrapped?: b
  */
 const GROUP = 6;
 function compile(channel: Channel) {
-  const rules = RULES.filter((r) => channel === 'indirect' || !r.indirectOnly).map((r) => ({ ...r, gateRe: prefilter(r.gate) }));
+  const rules = RULES.filter((r) => channel === 'indirect' || !r.indirectOnly).map((r) => {
+    const letters = gateFirstLetters(r.gate);
+    return { ...r, gateRe: prefilter(r.gate), letters: letters && [...letters] };
+  });
   const groups = [];
   for (let i = 0; i < rules.length; i += GROUP) {
     const members = rules.slice(i, i + GROUP);
     groups.push({ gateRe: prefilter(members.flatMap((r) => r.gate)), rules: members });
   }
-  return { gateRe: prefilter(rules.flatMap((r) => r.gate)), groups };
+  const { words } = prefilterSources(rules.flatMap((r) => r.gate));
+  // The union of the word gates, global: where it matches, and so which letters the rules' gates can start at.
+  const wordsAll = words === undefined ? undefined : new RegExp(words, 'gi');
+  return { gateRe: prefilter(rules.flatMap((r) => r.gate)), groups, rules, wordsAll };
 }
+/**
+ * Beyond this many places where a word gate matches, the letters found are not worth collecting (a megabyte of
+ * near-matches): the group gates decide instead.
+ */
+const MAX_GATE_HITS = 64;
 
 /** The union of gates, as one test over the text (see prefilterSources). */
 function prefilter(alternatives: string[]): { test(text: string): boolean } {
@@ -164,8 +175,6 @@ const COMPILED = { direct: compile('direct'), indirect: compile('indirect') };
 // (`(?:^|[^…])` rather than a lookbehind: the engine rejects a position on its first character, twice as fast.)
 const ENCODED_RUN = /%[0-9a-f]{2}|(?:^|[^\w+/-])[\w+/-]{24}/i;
 const suspect = (text: string, channel: Channel) => COMPILED[channel].gateRe.test(text) || ENCODED_RUN.test(text);
-/** The same, with the encoded-run half already known from the model's scan of the text. */
-const suspectScanned = (text: string, channel: Channel, scan: SegmentScore | undefined) => (scan ? scan.encodedRun : ENCODED_RUN.test(text)) || COMPILED[channel].gateRe.test(text);
 
 /**
  * A log record's start: a timestamp (syslog's `Dec  5 09:14:02`, ISO 8601's `2026-12-05T09:14:02`, or a bracketed
@@ -179,23 +188,52 @@ function onLogRecord(text: string, at: number): boolean {
   return LOG_RECORD.test(text.slice(start, Math.min(at, start + 160)));
 }
 
-function runRules(text: string, channel: Channel): Map<Category, Finding> {
+/**
+ * The rules whose gates may match the text, in the rules' order (a superset: each is then tested on its own gate).
+ * Short text, most of what passes the union gate, has a word gate matching in one to three places: the letters
+ * there leave only the rules whose gates start with one of them, and those that start with a symbol. Testing the
+ * fifteen group gates over the text instead cost a fifth of the detector's time on the benign IT set.
+ */
+function gatedRules(text: string, compiled: (typeof COMPILED)['direct']) {
+  const re = compiled.wordsAll;
+  if (re === undefined) return compiled.groups.filter((g) => g.gateRe.test(text)).flatMap((g) => g.rules);
+  const letters = new Set<string>();
+  let hits = 0;
+  re.lastIndex = 0;
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+    letters.add(text[m.index]!.toLowerCase());
+    // From the next character, not past the match: another gate may start inside this one ("the output" / "output").
+    re.lastIndex = m.index + 1;
+    if (++hits > MAX_GATE_HITS) break;
+  }
+  re.lastIndex = 0;
+  if (hits > MAX_GATE_HITS) return compiled.groups.filter((g) => g.gateRe.test(text)).flatMap((g) => g.rules);
+  return compiled.rules.filter((r) => r.letters === undefined || r.letters.some((l) => letters.has(l)));
+}
+
+/** `gate`: whether the union of the gates matches the text, when the caller has tested it already. */
+function runRules(text: string, channel: Channel, gate?: boolean): Map<Category, Finding> {
   const found = new Map<Category, Finding>();
   const compiled = COMPILED[channel];
-  if (!compiled.gateRe.test(text)) return found;
+  if (!(gate ?? compiled.gateRe.test(text))) return found;
   const multiline = text.includes('\n');
-  const candidates = compiled.groups.filter((g) => g.gateRe.test(text)).flatMap((g) => g.rules.filter((r) => (multiline || !r.multiline) && r.gateRe.test(text)));
+  const candidates = gatedRules(text, compiled).filter((r) => (multiline || !r.multiline) && r.gateRe.test(text));
   for (const rule of candidates) {
-    rule.pattern.lastIndex = 0;
-    for (const m of text.matchAll(rule.pattern)) {
+    // exec on the rule's own global expression, not matchAll: matchAll copies the expression on every call.
+    const re = rule.pattern;
+    re.lastIndex = 0;
+    for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+      if (m[0].length === 0) re.lastIndex++;
       // A half-weight request ("please use …") on a log record's line is a program talking to its operator.
-      if (rule.category === 'embedded_instruction' && rule.weight < 1 && onLogRecord(text, m.index!)) continue;
+      if (rule.category === 'embedded_instruction' && rule.weight < 1 && onLogRecord(text, m.index)) continue;
       const f = found.get(rule.category) ?? { category: rule.category, weight: 0, spans: [] };
       f.weight = Math.max(f.weight, rule.weight);
-      if (f.spans.length < MAX_SPANS) f.spans.push({ start: m.index!, end: m.index! + m[0].length, text: m[0].slice(0, 200) });
+      if (f.spans.length < MAX_SPANS) f.spans.push({ start: m.index, end: m.index + m[0].length, text: m[0].slice(0, 200) });
       found.set(rule.category, f);
       if (f.spans.length >= MAX_SPANS) break;
     }
+    // Left where it stopped, the shared expression would start its next use (anywhere) part-way through.
+    re.lastIndex = 0;
   }
   return found;
 }
@@ -232,17 +270,25 @@ function addModelFinding(found: Map<Category, Finding>, text: string, channel: C
 }
 
 export function detect(input: string, channel: Channel = 'direct', depth = 0): Detection {
+  return inspect(input, channel, depth).detection;
+}
+
+/** The detection, and the model's scan of the normalized text (so that a caller need not scan it again). */
+function inspect(input: string, channel: Channel, depth: number): { detection: Detection; scan: SegmentScore | undefined } {
   const n = normalize(input);
   // The model reads every text once; its scan also tells whether the text holds an encoded run to decode.
   const scan = modelScan(n.text, channel);
-  if (n.invisible + n.tags + n.bidi + n.homoglyphWords === 0 && !suspectScanned(n.text, channel, scan) && !(n.unaccented !== undefined && suspect(n.unaccented, channel))) {
+  // The gates are tested once here; runRules is told the answer rather than scanning the text for them again.
+  const gate = COMPILED[channel].gateRe.test(n.text);
+  const encoded = scan ? scan.encodedRun : ENCODED_RUN.test(n.text);
+  if (n.invisible + n.tags + n.bidi + n.homoglyphWords === 0 && !gate && !encoded && !(n.unaccented !== undefined && suspect(n.unaccented, channel))) {
     // Nothing for the rules: only a confident model can make this text an injection (most text ends here).
-    if (!(scan && leaning(scan, channel)?.confident)) return { verdict: 'clean', score: 0, findings: [], version: DETECTOR_VERSION };
+    if (!(scan && leaning(scan, channel)?.confident)) return { detection: { verdict: 'clean', score: 0, findings: [], version: DETECTOR_VERSION }, scan };
     const found = new Map<Category, Finding>();
     addModelFinding(found, n.text, channel, scan);
-    return verdict(found);
+    return { detection: verdict(found), scan };
   }
-  const found = runRules(n.text, channel);
+  const found = runRules(n.text, channel, gate);
   if (n.unaccented !== undefined) {
     for (const [category, f] of runRules(n.unaccented, channel)) {
       const known = found.get(category);
@@ -256,7 +302,7 @@ export function detect(input: string, channel: Channel = 'direct', depth = 0): D
   if (n.homoglyphWords > 0) add(found, 'homoglyphs', found.size > 0 ? 0.5 : 0.3, `${n.homoglyphWords} words with look-alike letters`);
   if (depth === 0) {
     // What a right-to-left override displays, reversed back into reading order: read as the model would read it.
-    if (n.visual !== undefined && detect(n.visual, channel, 1).verdict === 'injection') add(found, 'bidi_override', 1, `displayed as: ${n.visual.slice(0, 120)}`);
+    if (n.visual !== undefined && inspect(n.visual, channel, 1).detection.verdict === 'injection') add(found, 'bidi_override', 1, `displayed as: ${n.visual.slice(0, 120)}`);
     // Encoded text is read as what it says: a hidden instruction is flagged when the rules or the model would flag it
     // in the open, and also when the model only leans towards it (encoding prose is itself a way to hide it).
     // Base64 wrapped over lines (MIME, PEM) is a transport encoding: its text is read like any other. A run in one
@@ -264,13 +310,16 @@ export function detect(input: string, channel: Channel = 'direct', depth = 0): D
     // (Every run decodedRuns looks for, base64, hex or `%xx`, is one the model's scan reports: without one, none.)
     for (const { text: decoded, opaque, wrapped } of scan && !scan.encodedRun ? [] : decodedRuns(n.text)) {
       const hidden = opaque && !wrapped;
-      if (detect(decoded, channel, 1).verdict === 'injection' || (hidden && (modelFinding(normalize(decoded).text, channel, wordCount(decoded) <= SHORT_PAYLOAD_WORDS ? SHORT_DECODED_MARGIN : DECODED_MARGIN) || readsAsForeignRequest(decoded)))) {
+      // (The decoded text's own scan, from its detection, says how far the model leans: it is not read twice.)
+      const inner = inspect(decoded, channel, 1);
+      const margin = wordCount(decoded) <= SHORT_PAYLOAD_WORDS ? SHORT_DECODED_MARGIN : DECODED_MARGIN;
+      if (inner.detection.verdict === 'injection' || (hidden && ((inner.scan && leaning(inner.scan, channel, margin)) || readsAsForeignRequest(decoded)))) {
         add(found, 'encoded_payload', 1, `decoded: ${decoded.slice(0, 120)}`);
       }
     }
   }
   addModelFinding(found, n.text, channel, scan);
-  return verdict(found);
+  return { detection: verdict(found), scan };
 }
 
 function verdict(found: Map<Category, Finding>): Detection {

@@ -1,7 +1,7 @@
 import { detect } from './injection-detector';
 import { ENCODED_RUN_LENGTH, loadChannel, scoreText } from './injection-model';
 import MODEL_FILE from './injection-model.json';
-import { CLEAN_DOCUMENTS, DOCUMENTS, EMBEDDED_INSTRUCTIONS } from './testdata/embedded-instructions';
+import { CLEAN_DOCUMENTS, DOCUMENTS, EMBEDDED_INSTRUCTIONS, MORE_EMBEDDED_INSTRUCTIONS } from './testdata/embedded-instructions';
 
 /**
  * Ordinary tasks addressed to the assistant, hidden in documents with no override phrase: the examples are written
@@ -9,7 +9,7 @@ import { CLEAN_DOCUMENTS, DOCUMENTS, EMBEDDED_INSTRUCTIONS } from './testdata/em
  * by the training grammar, so they measure what the detector does on text it has not seen.
  */
 const flagged = (text: string) => detect(text, 'indirect').verdict === 'injection';
-const planted = (encode: (s: string) => string) => EMBEDDED_INSTRUCTIONS.flatMap((i) => DOCUMENTS.map((d) => d.replace('{{X}}', encode(i))));
+const planted = (encode: (s: string) => string, instructions = EMBEDDED_INSTRUCTIONS) => instructions.flatMap((i) => DOCUMENTS.map((d) => d.replace('{{X}}', encode(i))));
 const share = (texts: string[]) => texts.filter(flagged).length / texts.length;
 
 describe('instructions to the assistant hidden in documents', () => {
@@ -17,9 +17,16 @@ describe('instructions to the assistant hidden in documents', () => {
     for (const d of DOCUMENTS) expect(flagged(d.replace('{{X}}', ''))).toBe(false);
   });
 
-  it('flags a good part of the plain ones (before the change: 16 of 80)', () => {
-    // 32 of 80 when written: mails, a table, a code answer and a ticket, each with one planted sentence.
-    expect(share(planted((s) => s))).toBeGreaterThanOrEqual(0.3);
+  it('flags a good part of the plain ones (rules-5: 16 of 80; rules-6: 32; rules-7, with word classes: 44)', () => {
+    // Mails, a table, a code answer and a ticket, each with one planted sentence. (This set was in view when the
+    // word classes were written: the second set below is the fairer measure.)
+    expect(share(planted((s) => s))).toBeGreaterThanOrEqual(0.5);
+  });
+
+  it('flags more of a set written before the word classes than before them (rules-6: 12 of 80 plain, 56 of 80 base64)', () => {
+    // rules-7: 16 of 80 plain, 64 of 80 base64
+    expect(share(planted((s) => s, MORE_EMBEDDED_INSTRUCTIONS))).toBeGreaterThanOrEqual(0.2);
+    expect(share(planted((s) => Buffer.from(s).toString('base64'), MORE_EMBEDDED_INSTRUCTIONS))).toBeGreaterThanOrEqual(0.8);
   });
 
   it('flags nearly all of them when base64 hides them (before the change: 36 of 80)', () => {

@@ -56,6 +56,78 @@ function addressOf(h: number): number {
   if (hint & 1 && SECOND_PERSON.includes(h)) return 1;
   return hint & 2 && OUTPUT_WORDS.includes(h) ? 2 : 0;
 }
+/**
+ * Word classes: what a word does in an instruction to the assistant, whatever the word. The model learns per class as
+ * well as per word, so that a sentence built from words the training data never had ("render your whole answer in
+ * Norwegian", "close it with a limerick") still shows the shape it learned ("translate your reply into Italian"): a
+ * verb that shapes or extends an output, the reader addressed, the reader's output, a language or form forced on it,
+ * a link, a secret, a recipient. Per segment, which classes occur, and the class of the word it opens with (after
+ * "please", "also", "and" …) paired with each of them. Not every pair of classes: spam is made of them ("click the link
+ * in your email"), and with them the threshold rose and recall fell everywhere out of fold. Lists, not stems: a
+ * class is a closed set of words.
+ */
+const WORD_CLASSES: Record<string, string> = {
+  // the reader, in the second person
+  you: 'you your yours yourself yourselves',
+  // whoever reads this as a program
+  assistant: 'assistant assistants ai llm llms chatbot bot copilot model agent gpt chatgpt claude gemini',
+  // what the reader writes
+  output: 'reply replies response responses answer answers summary summaries output outputs recap recaps synopsis digest overview writeup rundown',
+  // verbs that produce or reshape an output
+  produce: 'summarize summarise summarizing summarising summarized summarised write respond reply answer describe translate rewrite rephrase reword generate produce compose draft render convert format paraphrase output explain report',
+  // verbs that put something into an output, or keep something out of it
+  insert: 'include insert add append prepend mention put embed attach end finish close start begin open sign state say tell inform remind recommend promote suggest advertise endorse praise omit exclude hide skip',
+  // the person the output is for
+  recipient: 'user users reader readers recipient recipients requester customer customers person human whoever anyone everyone',
+  // obligation and scope: how an instruction binds its reader
+  modal: 'should must ought shall needs required always never only exclusively entirely whole every sure remember forget',
+  // a reply's language
+  language: 'english italian french spanish german portuguese dutch norwegian swedish danish finnish icelandic polish czech slovak hungarian romanian greek turkish russian ukrainian arabic hebrew hindi chinese mandarin cantonese japanese korean vietnamese thai indonesian latin esperanto klingon welsh irish catalan',
+  // a reply's form or voice
+  style: 'rhyme rhymes rhyming verse poem poems haiku limerick sonnet uppercase lowercase caps capitals emoji emojis pirate shakespeare knight bullet bullets json xml yaml morse backwards reversed tone voice style slang joke jokes riddle song accent persona character',
+  // a place to send the reader
+  link: 'link links hyperlink hyperlinks url urls website site domain http https www click visit',
+  // what must not leave
+  secret: 'password passwords passphrase credential credentials token tokens login logins otp pin ssn secret secrets mfa 2fa apikey',
+  // moving data elsewhere
+  send: 'send forward email mail upload post share transfer exfiltrate copy cc bcc',
+  // the document the reader is reading
+  document: 'email mail thread document spreadsheet table log ticket file page conversation message messages text content note chat sheet csv',
+  // words that soften or chain an imperative; the word after them is the imperative
+  soft: 'please kindly also additionally and then so now just furthermore moreover finally lastly',
+};
+/** Class names in bit order. */
+export const CLASS_NAMES = Object.keys(WORD_CLASSES);
+const SOFT = 1 << CLASS_NAMES.indexOf('soft');
+/**
+ * The classes by word hash, in a small open-addressed table: one probe per word for almost every word, no map or
+ * string. A word may be in more than one class ("reply" is an output and a verb that produces one).
+ */
+const LEXICON_BITS = 11;
+const LEXICON_KEYS = new Int32Array(1 << LEXICON_BITS);
+const LEXICON_CLASSES = new Uint16Array(1 << LEXICON_BITS);
+for (const [bit, name] of CLASS_NAMES.entries()) {
+  for (const word of WORD_CLASSES[name]!.split(' ')) {
+    const h = wordHash(word) | 0;
+    let i = h >>> (32 - LEXICON_BITS);
+    while (LEXICON_KEYS[i] !== 0 && LEXICON_KEYS[i] !== h) i = (i + 1) & ((1 << LEXICON_BITS) - 1);
+    LEXICON_KEYS[i] = h;
+    LEXICON_CLASSES[i] = LEXICON_CLASSES[i]! | (1 << bit);
+  }
+}
+/** The classes of the word with hash `h` (0 for most words). */
+function classesOf(h: number): number {
+  let i = h >>> (32 - LEXICON_BITS);
+  for (;;) {
+    const k = LEXICON_KEYS[i]!;
+    if (k === h) return LEXICON_CLASSES[i]!;
+    if (k === 0) return 0;
+    i = (i + 1) & ((1 << LEXICON_BITS) - 1);
+  }
+}
+const CLASS_ONE = 0x3f2a_8b17;
+const LEAD_CLASS = 0x19a4_6f2b;
+
 /** Every word with a digit in it hashes as its length alone: numbers, ids, versions and addresses say little. */
 const DIGITS = 0x5be0_cd19;
 
@@ -164,8 +236,23 @@ const HEAD = 4;
 /** Words after the first that are also paired with the first (its verb with its object: "translate … reply"). */
 export const SKIP_WORDS = 16;
 
-/** The features of the segment being read (at most MAX_WORDS words of at most 6 features each, and 4 for the segment). */
-const features = new Int32Array(MAX_WORDS * 6 + 4);
+/** At most this many word-class features per segment: each class present, and the opening class with each. */
+const CLASS_FEATURES = 2 * CLASS_NAMES.length;
+/**
+ * The word-class features of a segment (see WORD_CLASSES) written into `features` from `nf` on: each class present,
+ * and the class the segment opens with paired with each. Returns the new feature count; their weights' sum is added
+ * by the caller.
+ */
+function classFeatures(present: number, lead: number, nf: number): number {
+  for (let a = present; a !== 0; a &= a - 1) {
+    const ca = 31 - Math.clz32(a & -a);
+    features[nf++] = index(mix(ca, CLASS_ONE));
+    features[nf++] = index(mix(lead * 16 + ca, LEAD_CLASS));
+  }
+  return nf;
+}
+/** The features of the segment being read (at most MAX_WORDS words of at most 6 features each, 4 for the segment, and its word classes'). */
+const features = new Int32Array(MAX_WORDS * 6 + 4 + CLASS_FEATURES);
 
 /**
  * The one scan of the text, for inference (the most instruction-like segment, against `w`) and for training (the
@@ -199,6 +286,8 @@ export function scoreText(
   let prefix = 0;
   let run = 0;
   let encodedRun = false;
+  let present = 0;
+  let lead = 0;
   const n = text.length;
   // i === n is one more step that ends the last word and segment.
   for (let i = 0; i <= n; i++) {
@@ -240,6 +329,10 @@ export function scoreText(
         }
       }
       address |= addressOf(h);
+      const cls = classesOf(h);
+      present |= cls & ~SOFT;
+      if (words === 0) lead = cls;
+      else if (words === 1 && lead === SOFT) lead = cls | SOFT;
       if (words === 0) first = h;
       else if (words >= 2 && words < SKIP_WORDS) {
         f = index(mix(first, h) ^ SKIP);
@@ -276,6 +369,11 @@ export function scoreText(
         f = index(mix(first, ADDRESS + address));
         features[nf++] = f;
         sum += weights[f]!;
+        if (present !== 0) {
+          const from = nf;
+          nf = classFeatures(present, lead, nf);
+          for (let j = from; j < nf; j++) sum += weights[features[j]!]!;
+        }
         const logit = w.bias + (sum * w.scale) / Math.sqrt(nf);
         if (logit > best) {
           best = logit;
@@ -308,6 +406,11 @@ export function scoreText(
       f = index(mix(first, ADDRESS + address));
       features[nf++] = f;
       sum += weights[f]!;
+      if (present !== 0) {
+        const from = nf;
+        nf = classFeatures(present, lead, nf);
+        for (let j = from; j < nf; j++) sum += weights[features[j]!]!;
+      }
       const logit = w.bias + (sum * w.scale) / Math.sqrt(nf);
       if (logit > best) {
         best = logit;
@@ -318,6 +421,8 @@ export function scoreText(
     }
     segStart = -1;
     address = 0;
+    present = 0;
+    lead = 0;
     words = 0;
     nf = 0;
     sum = 0;

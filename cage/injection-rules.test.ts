@@ -1,5 +1,5 @@
 import RandExp from 'randexp';
-import { RULES, byFirstLetter, gateSource, prefilterSources } from './injection-rules';
+import { RULES, byFirstLetter, gateFirstLetters, gateSource, prefilterSources } from './injection-rules';
 
 /**
  * The gates are only a speed-up: a rule whose pattern matches must also match its gate, or the detector would
@@ -96,6 +96,18 @@ describe('the prefilter (gates grouped by first letter)', () => {
     expect(test(sources, 'please FORGET it')).toBe(true);
     expect(test(sources, 'unignore')).toBe(false);
     expect(test(sources, '<|im_start|>')).toBe(true);
+  });
+
+  it('knows the letters a gate can start at, and says so when it cannot know', () => {
+    expect(gateFirstLetters(['(?:ignore|Disregard)\\b', 'please\\b'])).toEqual(new Set(['i', 'd', 'p']));
+    expect(gateFirstLetters(['please\\b', '<\\|'])).toBeUndefined();
+    // Every rule's gate starts at a letter its list names, wherever it matches in the hand-written triggers.
+    for (const rule of RULES) {
+      const letters = gateFirstLetters(rule.gate);
+      if (!letters) continue;
+      const { words } = prefilterSources(rule.gate);
+      for (const text of TRIGGERS) for (const m of text.matchAll(new RegExp(words!, 'gi'))) expect(letters.has(text[m.index]!.toLowerCase())).toBe(true);
+    }
   });
 
   it('groups a rule\'s word list by first letter without changing what it matches', () => {

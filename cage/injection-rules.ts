@@ -169,6 +169,24 @@ export function prefilterSources(alternatives: string[]): { words?: string; symb
 }
 
 /**
+ * The letters a text can have where one of these gate alternatives matches (lower case), or undefined when that is
+ * not known (an alternative that starts with a symbol, a class or a group that does not distribute). With the
+ * positions where the union of all gates matches, this tells which rules can have matched without testing each
+ * group's gates over the whole text (see runRules in injection-detector.ts).
+ */
+export function gateFirstLetters(alternatives: string[]): Set<string> | undefined {
+  const letters = new Set<string>();
+  for (const a of alternatives) {
+    if (!/^(\(\?:)?\p{L}/u.test(a)) return undefined;
+    for (const w of distributed(a)) {
+      if (!/^\p{L}(?![?*+{])/u.test(w)) return undefined;
+      letters.add(w[0]!.toLowerCase());
+    }
+  }
+  return letters;
+}
+
+/**
  * Where a request to the reader starts: a sentence, a line, a list item or a quoted field (`'body': 'Get my …`, `['Get my …`).
  * A quote alone is no start: text full of them would be tried at every one.
  */

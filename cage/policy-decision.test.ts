@@ -98,7 +98,7 @@ describe('decideUnder', () => {
     });
 
     it('the what-if re-decides upstream calls recorded with their inputs and counts older rows without them as skipped', () => {
-      const recorded = (id: string, policyInputs: unknown): RecordedCall => ({ id, sessionId: 's', createdAt: during, toolName: upstream.tool, decision: 'allow', tier: 2, input: { city: 'Oslo' }, policyInputs, standingRuleId: null });
+      const recorded = (id: string, policyInputs: unknown): RecordedCall => ({ id, sessionId: 's', turnId: 't', createdAt: during, toolName: upstream.tool, decision: 'allow', tier: 2, input: { city: 'Oslo' }, policyInputs, standingRuleId: null });
       const { results, skipped } = redecide({ overrides: [{ tool: upstream.tool, action: '*', tier: 3 }], standing: [], blastRadiusThreshold: 10 }, [recorded('new', upstream), recorded('old', null)], new Set());
       expect(skipped).toBe(1);
       expect(results.map((r) => [r.call.id, r.before, r.after])).toEqual([['new', { outcome: 'allowed', tier: 2 }, { outcome: 'approval', tier: 3 }]]);

@@ -281,6 +281,9 @@ async function followRemediation(server: string, key: string, id: string, action
       for (const f of res.json.canary?.failures ?? []) console.log(`  canary ${f.device}: ${f.reason}`);
       const choices = (res.json.canary?.choices ?? []).map((c) => Object.keys(CANARY_DECISIONS).find((k) => CANARY_DECISIONS[k] === c)).join('|');
       console.log(`nothing else runs until an approver decides: npm run copilot -- remediation ${id} ${choices} --reason "…"`);
+      // A continue takes the proof approving the call took; a passkey signs only in the console.
+      const needs = res.json.canary?.continueNeeds;
+      if (needs?.passkey) console.log(`  continue${needs.confirmationPhrase ? ` (T4: type "${needs.confirmationPhrase}")` : ''} needs your passkey: decide it on the remediation's page in the Gatehouse console`);
       return 2;
     }
     if (res.json.state === 'finished' || res.json.state === 'cancelled' || (action === 'pause' && res.json.state === 'paused' && !res.json.running)) {

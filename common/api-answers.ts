@@ -204,6 +204,8 @@ export const RemediationAnswer = z.object({
       failures: z.array(z.object({ device: z.string(), deviceId: Id, reason: z.string() })),
       /** What an approver may choose now (empty unless the run waits in canary-failed). */
       choices: z.array(z.enum(['continue', 'cancel', 'rollback'])),
+      /** While it waits: what continuing asks of the approver, as approving the call did (T4: the phrase; a passkey where the approval needed one). */
+      continueNeeds: z.object({ confirmationPhrase: z.string().nullable(), passkey: z.boolean() }).optional(),
       decision: z.enum(['continue', 'cancel', 'rollback']).optional(),
       decidedBy: Id.optional(),
       undone: z.array(z.object({ device: z.string(), deviceId: Id, status: z.string() })).optional(),
@@ -274,7 +276,8 @@ export const PolicyVersionAnswer = PolicyVersionRef.extend({
   /** What changed since version n-1 (the defaults for version 1). */
   diff: z.array(z.object({ path: z.string(), before: z.unknown(), after: z.unknown() })),
 });
-const WhatIfOutcome = z.object({ outcome: z.enum(['allowed', 'approval', 'denied']), tier: z.number().nullable() });
+/** `expired`: it would have needed an approval, and its recorded decision came after the proposal's expiry. */
+const WhatIfOutcome = z.object({ outcome: z.enum(['allowed', 'approval', 'denied', 'expired']), tier: z.number().nullable() });
 export const WhatIfAnswer = z.object({
   window: z.object({ from: Time, to: Time }),
   callsConsidered: z.number(),
@@ -291,6 +294,8 @@ export const WhatIfAnswer = z.object({
       devices: z.array(z.string()),
       before: WhatIfOutcome,
       after: WhatIfOutcome,
+      /** Why it would be decided so: the tier's reasons, the policy's refusal, the rate limit, or the expiry. */
+      why: z.string(),
     }),
   ),
   /** How many more (fewer) changes would have waited for an approver; only the first 500 are listed in `changed`. */
@@ -298,6 +303,8 @@ export const WhatIfAnswer = z.object({
   approvals: z.object({
     added: z.number(),
     removed: z.number(),
+    /** Approvals whose recorded decision would have come after the proposal's expiry (the call would not have run). */
+    expired: z.number(),
     perApprover: z.array(z.object({ approver: z.string(), added: z.number(), removed: z.number() })),
     perDay: z.array(z.object({ day: z.string(), added: z.number(), removed: z.number() })),
   }),

@@ -17,6 +17,22 @@ export const PolicyOverrideEntry = z.object({ tool: z.string().max(120), action:
 
 export const ApprovalTtl = z.object({ t3: z.number().int().min(2).max(7 * 86_400), t4: z.number().int().min(2).max(7 * 86_400) }).strict();
 
+/**
+ * How long an approval of `tier` stays open under a document (T4 its own, T3 otherwise), and when one requested at
+ * `requestedAt` expires: a decision at or after that moment is refused. Every approval is made (activities/approvals.ts,
+ * terminal-access.ts) and decided (api/services/decide-approval.ts) by these, and the what-if asks them whether a
+ * recorded decision would have come too late under a proposal.
+ */
+export function approvalTtlSeconds(doc: { approvalTtlSeconds: z.infer<typeof ApprovalTtl> }, tier: number): number {
+  return tier >= 4 ? doc.approvalTtlSeconds.t4 : doc.approvalTtlSeconds.t3;
+}
+export function approvalExpiresAt(requestedAt: Date, ttlSeconds: number): Date {
+  return new Date(requestedAt.getTime() + ttlSeconds * 1000);
+}
+export function approvalExpiredAt(expiresAt: Date, at: Date): boolean {
+  return expiresAt.getTime() <= at.getTime();
+}
+
 export const BlastRadiusThreshold = z.number().int().min(1).max(1000);
 
 /** Rejections in a row that trip a session's breaker (longer than the default needs the lowering allowance). */

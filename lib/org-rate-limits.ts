@@ -7,7 +7,9 @@
  */
 import type { Pool } from 'pg';
 import { PolicyRateLimits } from '../common/policy-document';
+import { toolOf, type ToolName } from '../common/tools';
 import type { GuardConfig } from './env';
+import type { Window } from './rate-limiter';
 
 export interface OrgRateLimits {
   userMessagesPerMinute: number | null;
@@ -43,3 +45,28 @@ export function messageWindows(rates: GuardConfig['rates'], org: OrgRateLimits):
     orgMessages: { ...rates.orgMessages, max: org.orgMessagesPerHour ?? rates.orgMessages.max },
   };
 }
+
+/** A catalog tool's per-user limit under a policy: its calls at most `max` per its window. */
+export interface ToolCallLimit extends Window {
+  tool: string;
+  /** The window as documented (the catalog's); `windowMs` is it scaled by RATE_WINDOW_SCALE. */
+  windowSeconds: number;
+}
+
+/**
+ * The limit on one user's calls of a catalog tool under a policy document: the org's own (its admins' policy) or the
+ * catalog's, over the tool's window. Live authorization counts each call against it; the what-if replays recorded
+ * calls against a proposal's: one rule.
+ */
+export function toolCallLimit(doc: { rateLimits?: unknown }, tool: ToolName, windowScale: number): ToolCallLimit {
+  const { windowSeconds, max } = toolOf(tool).rateLimit;
+  return { tool, max: orgRateLimitsOf(doc).toolCalls[tool] ?? max, windowSeconds, windowMs: Math.round(windowSeconds * 1000 * windowScale) };
+}
+
+/** The limit in words, as a refusal names it: "manage_service at most 30 times per 10 min per user". */
+export function describeToolCallLimit(l: Pick<ToolCallLimit, 'tool' | 'max' | 'windowSeconds'>): string {
+  return `${l.tool} at most ${l.max} times per ${Math.round(l.windowSeconds / 60) || 1} min per user`;
+}
+
+/** The rate-limit key of one user's calls of one tool (upstream MCP tools too: `upstream.<server>.<tool>`). */
+export const toolCallKey = (tool: string, userId: string) => `tool:${tool}:user:${userId}`;

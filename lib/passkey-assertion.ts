@@ -4,7 +4,9 @@
  *
  *   challenge = SHA-256("gatehouse-approval/1" NUL digest NUL approvalId NUL nonce)
  *
- * where `nonce` is 256 random bits the server issued once. The signature therefore covers the exact call (its
+ * where `nonce` is 256 random bits the server issued once. Continuing a remediation past its failed canary takes the
+ * same proof as approving it (docs/policy.md): its challenge is derived the same way under another domain,
+ * "gatehouse-canary-continue/1", so an approval's assertion never stands for a continue, nor the other way round. The signature therefore covers the exact call (its
  * digest) and this approval only: an assertion made for another approval, or for a call that changed since, does
  * not verify. What is stored with the decision (and in its `approval.approved` audit event, so the export carries
  * it) is everything an offline check needs: the credential id and its COSE public key, the authenticator data,
@@ -53,9 +55,13 @@ export const AuthenticationResponse = z
   .strict();
 export type AuthenticationResponse = z.infer<typeof AuthenticationResponse>;
 
-/** The challenge (base64url) an approver's passkey must sign for this approval, with this nonce. */
-export function approvalChallenge(digest: string, approvalId: string, nonce: string): string {
-  return crypto.createHash('sha256').update(`gatehouse-approval/1\0${digest}\0${approvalId}\0${nonce}`, 'utf8').digest('base64url');
+/** What a passkey signs over an approval: the decision itself, or a continue after the remediation's canary failed. */
+export type SignedAct = 'approval' | 'canary_continue';
+const DOMAIN: Record<SignedAct, string> = { approval: 'gatehouse-approval/1', canary_continue: 'gatehouse-canary-continue/1' };
+
+/** The challenge (base64url) an approver's passkey must sign for this act on this approval, with this nonce. */
+export function approvalChallenge(digest: string, approvalId: string, nonce: string, act: SignedAct = 'approval'): string {
+  return crypto.createHash('sha256').update(`${DOMAIN[act]}\0${digest}\0${approvalId}\0${nonce}`, 'utf8').digest('base64url');
 }
 
 /** The challenge the client data JSON says was signed (null when it cannot be read). */
@@ -78,14 +84,16 @@ export function signedChallenge(clientDataJSON: string): { challenge: string; or
  * caller trusts, e.g. the registered credential's; otherwise the one stored with the assertion). Returns the
  * problem in words, or null when it holds. Needs no database and no network.
  */
-export async function assertionProblem(raw: unknown, approval: { id: string; digest: string }, publicKey?: string): Promise<string | null> {
+export async function assertionProblem(raw: unknown, approval: { id: string; digest: string }, publicKey?: string, act: SignedAct = 'approval'): Promise<string | null> {
   const parsed = StoredAssertion.safeParse(raw);
   if (!parsed.success) return 'no passkey assertion stored with the decision';
   const a = parsed.data;
   if (publicKey !== undefined && publicKey !== a.publicKey) return 'the assertion names a public key other than the registered credential\'s';
   const client = signedChallenge(a.clientDataJSON);
   if (!client) return 'the client data of the assertion cannot be read';
-  if (client.challenge !== approvalChallenge(approval.digest, approval.id, a.nonce)) return 'the passkey signed a challenge that is not derived from this approval\'s digest';
+  if (client.challenge !== approvalChallenge(approval.digest, approval.id, a.nonce, act)) {
+    return act === 'approval' ? 'the passkey signed a challenge that is not derived from this approval\'s digest' : 'the passkey signed a challenge that is not a continue of this remediation';
+  }
   try {
     const result = await verifyAuthenticationResponse({
       response: {

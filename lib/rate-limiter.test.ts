@@ -56,8 +56,12 @@ it('counts several windows in one call, stopping at the first full one and count
   expect(await limiter.count('u2', 10_000)).toBe(1);
 });
 
-it('still answers after Redis has forgotten its scripts (a restart)', async () => {
-  await redis.script('FLUSH');
-  expect((await limiter.hit('after-flush', { max: 5, windowMs: 1000 })).allowed).toBe(true);
-  expect((await limiter.add('after-flush-sum', { max: 5, windowMs: 1000 }, 1, 'm1')).allowed).toBe(true);
+it('replays recorded events at their own times with the same rule, and leaves no key behind', async () => {
+  const w = { max: 2, windowMs: 1000 };
+  const at = (ms: number) => ({ key: 'tool:x:user:a', w, atMs: 1_000_000 + ms });
+  // Two in the window, the third refused (and not counted), the first slides out at +1000 ms.
+  expect(await limiter.replay([at(0), at(10), at(20), at(999), at(1000), at(1005)])).toEqual([true, true, false, false, true, false]);
+  // Keys are per event: another user's calls count on their own.
+  expect(await limiter.replay([at(0), { ...at(1), key: 'tool:x:user:b' }, at(2), at(3)])).toEqual([true, true, true, false]);
+  expect(await redis.keys(`gh:test:*replay:*`)).toEqual([]);
 });

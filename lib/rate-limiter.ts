@@ -2,15 +2,46 @@
  * Sliding-window rate limits in Redis, each check one atomic Lua script using Redis's own clock (so every api
  * node and worker agrees on time). Two kinds: a count of events in the window, and a sum of amounts (spend) in
  * the window. Any Redis error is thrown to the caller, whose job is to deny: the store being down is a "no".
+ *
+ * The what-if of a proposed policy (api/services/what-if.ts) counts recorded calls through the very same count
+ * script (`replay`): each event at its recorded time instead of Redis's clock, on scratch keys dropped afterwards,
+ * so a limit it models refuses exactly what the live limit would have.
+ *
+ * A turn's message limits (per user, then per org) are counted in one script call (`hitInOrder`), each window by the
+ * same rule as `hit`. Scripts are called by their hash (EVALSHA), and sent again when Redis has forgotten them.
  */
 import crypto from 'node:crypto';
 import type { Redis } from 'ioredis';
 
-// Counts one event in each window, in order (KEYS[i] with ARGV[2i] = window ms, ARGV[2i+1] = max; ARGV[1] the
-// event's member), stopping at the first window that is full: the windows before it keep their count, as separate
-// checks one after the other did, and nothing after it is counted. Returns {0, count in the last window, 0} when all
-// allowed, else {i, count, retry ms} of the window that refused.
+// ARGV[4], when given, is the event's time (a replay of recorded events); ARGV[5] how long to keep the key then.
 const COUNT = `
+local now
+if ARGV[4] then
+  now = tonumber(ARGV[4])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local keep = tonumber(ARGV[5] or ARGV[1])
+local window = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local count = redis.call('ZCARD', KEYS[1])
+if count < limit then
+  redis.call('ZADD', KEYS[1], now, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], keep)
+  return {1, count + 1, 0}
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return {0, count, tonumber(oldest[2]) + window - now}
+`;
+
+// The message limits of a turn (per user, then per org) in one call: counts one event in each window, in order
+// (KEYS[i] with ARGV[2i] = window ms, ARGV[2i+1] = max; ARGV[1] the event's member), each window as COUNT counts it,
+// stopping at the first that is full: the windows before it keep their count, as separate checks one after the other
+// did, and nothing after it is counted. Returns {0, count in the last window, 0} when all allowed, else
+// {i, count, retry ms} of the window that refused.
+const COUNT_IN_ORDER = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local counted = 0
@@ -52,6 +83,9 @@ redis.call('PEXPIRE', KEYS[2], window)
 return {1, sum + amount}
 `;
 
+/** How long a replay's scratch keys may outlive it (it drops them itself; this is for a replay that died). */
+const REPLAY_KEEP_MS = 10 * 60_000;
+
 export interface Window {
   max: number;
   windowMs: number;
@@ -80,6 +114,7 @@ class Script {
 }
 
 const countScript = new Script(COUNT);
+const countInOrderScript = new Script(COUNT_IN_ORDER);
 const sumScript = new Script(SUM);
 
 export class RateLimiter {
@@ -90,8 +125,8 @@ export class RateLimiter {
 
   /** Counts one event against `max` per sliding `windowMs`. */
   async hit(key: string, w: Window): Promise<CountResult> {
-    const r = await this.hitInOrder([{ key, window: w }]);
-    return r.refusedAt === null ? { allowed: true, count: r.count, retryAfterMs: 0 } : { allowed: false, count: r.count, retryAfterMs: r.retryAfterMs };
+    const [allowed, count, retry] = (await countScript.run(this.redis, [this.prefix + key], [w.windowMs, w.max, `${Date.now()}-${crypto.randomUUID()}`])) as number[];
+    return { allowed: allowed === 1, count: count!, retryAfterMs: Math.max(0, retry!) };
   }
 
   /**
@@ -100,8 +135,33 @@ export class RateLimiter {
    */
   async hitInOrder(windows: { key: string; window: Window }[]): Promise<InOrderResult> {
     const args = windows.flatMap(({ window }) => [window.windowMs, window.max]);
-    const [at, n, retry] = (await countScript.run(this.redis, windows.map((w) => this.prefix + w.key), [`${Date.now()}-${crypto.randomUUID()}`, ...args])) as number[];
+    const [at, n, retry] = (await countInOrderScript.run(this.redis, windows.map((w) => this.prefix + w.key), [`${Date.now()}-${crypto.randomUUID()}`, ...args])) as number[];
     return at === 0 ? { refusedAt: null, count: n! } : { refusedAt: at! - 1, count: n!, retryAfterMs: Math.max(0, retry!) };
+  }
+
+  /**
+   * Counts recorded events (each `key` against its window `w`, at `atMs`), in the order given, exactly as `hit`
+   * would have counted them at those times; answers whether each was allowed. The keys live under a scratch prefix
+   * of this replay only (kept at most REPLAY_KEEP_MS in case the replay dies half-way) and are dropped at the end:
+   * nothing the live limits count is touched.
+   */
+  async replay(events: { key: string; w: Window; atMs: number }[]): Promise<boolean[]> {
+    const scratch = `${this.prefix}replay:${crypto.randomUUID()}:`;
+    const keys = new Set<string>();
+    try {
+      // The script once, then its hash per event (thousands of events). Sent in order on one connection, so Redis
+      // runs them in order: each sees the ones before it.
+      const sha = (await this.redis.script('LOAD', COUNT)) as string;
+      const answers = await Promise.all(
+        events.map((e, i) => {
+          keys.add(scratch + e.key);
+          return this.redis.evalsha(sha, 1, scratch + e.key, e.w.windowMs, e.w.max, `${i}`, e.atMs, REPLAY_KEEP_MS) as Promise<number[]>;
+        }),
+      );
+      return answers.map(([allowed]) => allowed === 1);
+    } finally {
+      if (keys.size > 0) await this.redis.del(...keys).catch(() => undefined);
+    }
   }
 
   /** Adds `amount` to the sum of the sliding window if it stays within `max`; `member` names the entry. */

@@ -47,7 +47,8 @@ async function remediationOf(sys: TestSystem, sessionId: string): Promise<string
 }
 
 async function main(): Promise<void> {
-  const sys = await startTestSystem({ agent: true, simulated: 4 });
+  // The fourth simulated device's Server service crashes whenever it starts: the canary of the last scenario.
+  const sys = await startTestSystem({ agent: true, simulated: 4, simulatedProfile: { devices: { '*-PC-04': { servicesFailingToStart: ['LanmanServer'] } } } });
   try {
     const tech = sys.keyOf('technician');
     const approver = sys.keyOf('approver');
@@ -180,6 +181,22 @@ async function main(): Promise<void> {
     const away = await sys.enrollDevice('fixture-offline');
     await sys.waitForTurn(sessionId, localTech, await sys.send(sessionId, localTech, tool('get_device_info', { device_id: away.deviceId })));
     await save(sys, sessionId, 'copilot-session-local-steps');
+
+    // A remediation with a canary (patch remediation-canary): the canary device's service crashes on start, its
+    // read-back finds it stopped, the run waits in canary-failed until an approver continues (a recorded request
+    // through the remediationCanaryDecision update), and then the other devices run.
+    const canaryTech = (await sys.createUser(['technician'])).key;
+    const canaryDevice = [...sys.simulated.entries()].find(([name]) => name.endsWith('-PC-04'))![1];
+    sessionId = await sys.startSession(canaryTech);
+    turn = await sys.send(sessionId, canaryTech, tool('run_remediation', { target: { device_ids: [...sys.simulated.values()] }, action: { type: 'service', service: 'LanmanServer', action: 'start' }, batch_size: 2, canary: { devices: [canaryDevice] } }));
+    const canaryApproval = await sys.waitForApproval(sessionId);
+    await decide(canaryApproval.id, { decision: 'approve', reason: 'file shares are down' });
+    const canaryPath = `/v1/remediations/${encodeURIComponent((await sys.prisma.approval.findUniqueOrThrow({ where: { id: canaryApproval.id } })).invocationId)}`;
+    await waitUntil(async () => (await sys.request('GET', canaryPath, { key: canaryTech })).body.state === 'canary-failed', 'the canary to fail', 60_000);
+    const continued = await sys.request('POST', `${canaryPath}/canary-decision`, { key: approver, body: { decision: 'continue', reason: 'that server shares nothing' } });
+    if (continued.status !== 202) throw new Error(`the canary continue was refused: ${JSON.stringify(continued.body)}`);
+    await sys.waitForTurn(sessionId, canaryTech, turn, 120_000);
+    await saveWorkflow(sys, await remediationOf(sys, sessionId), 'remediation-canary');
   } finally {
     await sys.stop();
   }

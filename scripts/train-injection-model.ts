@@ -38,8 +38,8 @@ const FOLDS = 3;
 const L2 = 1e-5;
 const RATE = 0.2;
 /** How many sentences of scripts/injection-synthetic.ts the indirect channel learns from, of each kind. */
-const SYNTHETIC_INSTRUCTIONS = 600;
-const SYNTHETIC_DESCRIPTIVE = 1500;
+const SYNTHETIC_INSTRUCTIONS = 900;
+const SYNTHETIC_DESCRIPTIVE = 2000;
 
 /** mulberry32: a small seeded generator, so the shuffles (and so the weights) are the same on every run. */
 function random(seed: number): () => number {
@@ -191,7 +191,7 @@ function target(channel: ModelChannel, subset: string): number {
   if (subset === 'injecagent/simulated_tool_output_clean') return 0.004;
   // Written to look as much like the instructions as a document can: they teach, but do not set, the threshold.
   if (subset === 'synthetic/descriptive') return 0.05;
-  return 0.008;
+  return 0.01;
 }
 
 /** The lowest logit at which every negative subset stays at or under its target. */
@@ -323,7 +323,7 @@ function main(): void {
     channels[channel] = { ...q, bias: Number(final.bias.toPrecision(8)), threshold: Number(threshold.toPrecision(8)) };
   }
   if (values.channel && !SHIPPED.includes(values.channel as ModelChannel)) return;
-  const file: ModelFile = { version: `hashed-lr-${FEATURE_BITS}-f2-${SEED}`, featureBits: FEATURE_BITS, seed: SEED, data, channels };
+  const file: ModelFile = { version: `hashed-lr-${FEATURE_BITS}-f3-${SEED}`, featureBits: FEATURE_BITS, seed: SEED, data, channels };
   writeFileSync(out, `${JSON.stringify(file, null, 1)}\n`);
   console.log(`\nwrote ${out}`);
 }

@@ -82,3 +82,14 @@ export async function approveWithPasskey(sys: TestSystem, approvalId: string, ke
   if (options.status !== 200) return options;
   return sys.request('POST', `/v1/approvals/${approvalId}/decision`, { key, body: { decision: 'approve', ...body, passkey: passkey.sign(options.body) } });
 }
+
+/**
+ * Continues a remediation past its failed canary through the API as the key's user, signed with that user's software
+ * passkey over the continue's own challenge (POST …/canary-decision/passkey-options), with `body` (reason, phrase).
+ */
+export async function continueWithPasskey(sys: TestSystem, remediationPath: string, key: string, body: Record<string, unknown>): Promise<{ status: number; body: any }> {
+  const passkey = await passkeyOf(sys, await userOfKey(sys, key));
+  const options = await sys.request('POST', `${remediationPath}/canary-decision/passkey-options`, { key, body: {} });
+  if (options.status !== 200) return options;
+  return sys.request('POST', `${remediationPath}/canary-decision`, { key, body: { decision: 'continue', ...body, passkey: passkey.sign(options.body) } });
+}

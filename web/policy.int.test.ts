@@ -111,7 +111,7 @@ it('raises manage_service:restart to T4 after a what-if that lists the recorded 
   expect(await whatIf.locator('[data-summary="changed"]').innerText()).toBe('2 call(s) would be decided otherwise: 2 stricter, 0 looser.');
   const changed = whatIf.locator('table.whatif-changed tbody tr');
   expect(await changed.count()).toBe(2);
-  const devicesOf = new RegExp(`manage_service:restart\\s+(${pcName(1)}|${pcName(2)})\\s+T3 needs an approval\\s+T4 needs an approval\\s+Timeline of session`);
+  const devicesOf = new RegExp(`manage_service:restart\\s+(${pcName(1)}|${pcName(2)})\\s+T3 needs an approval\\s+T4 needs an approval\\s+default T3; org policy T4\\s+Timeline of session`);
   for (const row of await changed.all()) expect(await row.innerText()).toMatch(devicesOf);
   const links = await whatIf.getByRole('link', { name: /^Timeline of session / }).evaluateAll((as) => as.map((a) => a.getAttribute('href')));
   expect(new Set(links)).toEqual(new Set(older.map((id) => `#/sessions/${id}/timeline`)));
@@ -285,3 +285,43 @@ it("shows an upstream MCP tool in the tiers table with its registered tier as th
   await shot(admin, 'upstream');
   await admin.context().close();
 });
+
+it("edits the model budget on the Policy page: adopted as a version with its diff, read back as the ceilings in force; all empty is the deployment's defaults", async () => {
+  const admin = await signIn('admin');
+  await admin.getByRole('link', { name: 'Policy' }).click();
+  const budget = admin.locator('tr[data-rule="budget"]');
+  await budget.waitFor();
+  const before = (await sys.request('GET', `/v1/orgs/${sys.seed.orgs.acme.slug}/policy`, { key: sys.keyOf('admin') })).body;
+
+  await admin.getByRole('button', { name: 'Edit the policy' }).click();
+  // One ceiling missing: the api names it, nothing is adopted.
+  await admin.getByLabel('Daily budget (USD)').fill('5');
+  await admin.getByLabel('Monthly budget (USD)').fill('120.5');
+  await admin.getByLabel('Hourly budget (USD)').fill('');
+  await admin.getByLabel('Why (required to adopt)').fill('a small org: keep model spend low');
+  await admin.getByRole('button', { name: 'Adopt this policy' }).click();
+  await admin.getByText(/Not adopted: .*budget\.hourlyUsd/).waitFor();
+  await admin.getByLabel('Hourly budget (USD)').fill('1.25');
+  await admin.getByRole('button', { name: 'Adopt this policy' }).click();
+  await admin.getByText(`Adopted as version ${before.version.number + 1}.`).waitFor();
+  expect(await budget.innerText()).toMatch(/\$5 a day, \$120\.5 a month, \$1\.25 an hour$/);
+  await shot(admin, 'budget');
+  const version = await sys.request('GET', `/v1/orgs/${sys.seed.orgs.acme.slug}/policy/versions/${before.version.number + 1}`, { key: sys.keyOf('admin') });
+  expect(version.body.diff).toEqual([
+    { path: 'budget.dailyUsd', before: before.budget?.dailyUsd ?? null, after: 5 },
+    { path: 'budget.monthlyUsd', before: before.budget?.monthlyUsd ?? null, after: 120.5 },
+    { path: 'budget.hourlyUsd', before: before.budget?.hourlyUsd ?? null, after: 1.25 },
+  ]);
+  // The budget guard reads it: the usage answer has the new ceilings.
+  const usage = await sys.request('GET', `/v1/orgs/${sys.seed.orgs.acme.slug}/usage`, { key: sys.keyOf('admin') });
+  expect(usage.body).toMatchObject({ today: { limitUsd: 5 }, month: { limitUsd: 120.5 }, hourlyCeilingUsd: 1.25, customBudget: true });
+
+  // Emptied, the org runs under the deployment's defaults again.
+  await admin.getByRole('button', { name: 'Edit the policy' }).click();
+  for (const label of ['Daily', 'Monthly', 'Hourly']) await admin.getByLabel(`${label} budget (USD)`).fill('');
+  await admin.getByLabel('Why (required to adopt)').fill('back to the defaults');
+  await admin.getByRole('button', { name: 'Adopt this policy' }).click();
+  await admin.getByText(`Adopted as version ${before.version.number + 2}.`).waitFor();
+  expect(await budget.innerText()).toMatch(/the deployment's defaults$/);
+  await admin.context().close();
+}, 120_000);

@@ -359,3 +359,57 @@ describe('one decision function', () => {
     expect([...outcomes]).toEqual(expect.arrayContaining(['approve T3', 'approve T4', 'allow T3 standing']));
   });
 });
+
+describe('what-if of the rate limits and approval expiry a proposal holds', () => {
+  const limits = (manageService: number) => ({ userMessagesPerMinute: null, orgMessagesPerHour: null, toolCallsPerUser: { manage_service: manageService } });
+
+  it('a recorded decision that came after the proposed expiry of its tier shows the approval as expired', async () => {
+    const sessionId = await sys.startSession(tech);
+    const turnId = await sys.send(sessionId, tech, restart(6));
+    const approval = await sys.waitForApproval(sessionId);
+    // The approver takes longer than the 2 s the proposal below gives a T3 approval (the least a policy allows).
+    await new Promise((r) => setTimeout(r, 2500));
+    expect((await decide(approval.id, approver, { decision: 'approve', digest: approval.digest })).status).toBe(200);
+    expect(toolStep(await sys.waitForTurn(sessionId, tech, turnId), turnId)).toMatchObject({ status: 'succeeded' });
+    const { invocationId } = await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } });
+
+    const strict = await sys.request('POST', `${policyPath}/what-if`, { key: admin, body: { policy: { overrides: [], approvalTtlSeconds: { t3: 2, t4: 900 } } } });
+    expect(strict.status).toBe(200);
+    const mine = strict.body.changed.find((c: { toolCallId: string }) => c.toolCallId === invocationId);
+    expect(mine).toMatchObject({
+      sessionId,
+      before: { outcome: 'approval', tier: 3 },
+      after: { outcome: 'expired', tier: 3 },
+      why: expect.stringMatching(/^the approval would have expired: approved after \d+ s, and a T3 approval expires after 2 s$/),
+    });
+    expect(strict.body.approvals.expired).toBeGreaterThanOrEqual(1);
+    // Still asked, so not an approval removed (against the same proposal without an expiry); under a longer expiry it came in time.
+    const base = await sys.request('POST', `${policyPath}/what-if`, { key: admin, body: { policy: { overrides: [] } } });
+    expect(strict.body.approvals.removed).toBe(base.body.approvals.removed);
+    const lenient = await sys.request('POST', `${policyPath}/what-if`, { key: admin, body: { policy: { overrides: [], approvalTtlSeconds: { t3: 3600, t4: 900 } } } });
+    expect(lenient.body.changed.find((c: { toolCallId: string }) => c.toolCallId === invocationId)).toBeUndefined();
+    expect(lenient.body.approvals.expired).toBe(0);
+  });
+
+  it('a tighter per-tool limit refuses the recorded calls past it, counted per user in recorded order, and says which limit', async () => {
+    const restarts = await sys.prisma.toolInvocation.findMany({ where: { orgId, toolName: 'manage_service', policyInputs: { not: Prisma.DbNull } }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], select: { id: true } });
+    expect(restarts.length).toBeGreaterThan(2);
+    // Every manage_service call of this file came from the technician within a few minutes: the first one in the
+    // 10-minute window passes a limit of 1, every later one would have been refused.
+    const base = await sys.request('POST', `${policyPath}/what-if`, { key: admin, body: { policy: { overrides: [] } } });
+    const liveKey = `tool:manage_service:user:${(await sys.prisma.toolInvocation.findFirstOrThrow({ where: { id: restarts[0]!.id }, select: { session: { select: { userId: true } } } })).session.userId}`;
+    const liveBefore = await sys.limiter.count(liveKey, 600_000);
+    const one = await sys.request('POST', `${policyPath}/what-if`, { key: admin, body: { policy: { overrides: [], rateLimits: limits(1) } } });
+    expect(one.status).toBe(200);
+    const refused = one.body.changed.filter((c: { why: string }) => c.why.startsWith('rate limit:'));
+    expect(refused.map((c: { toolCallId: string }) => c.toolCallId).sort()).toEqual(restarts.slice(1).map((r) => r.id).sort());
+    expect(refused[0]).toMatchObject({ tool: 'manage_service', after: { outcome: 'denied', tier: null }, why: 'rate limit: manage_service at most 1 times per 10 min per user' });
+    // The approvals they needed go with them.
+    expect(one.body.approvals.removed).toBeGreaterThan(base.body.approvals.removed);
+
+    // A limit as large as the calls made refuses none; the live counters were not touched by either replay.
+    const enough = await sys.request('POST', `${policyPath}/what-if`, { key: admin, body: { policy: { overrides: [], rateLimits: limits(restarts.length) } } });
+    expect(enough.body.changed.filter((c: { why: string }) => c.why.startsWith('rate limit:'))).toEqual([]);
+    expect(await sys.limiter.count(liveKey, 600_000)).toBe(liveBefore);
+  });
+});

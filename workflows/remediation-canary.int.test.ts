@@ -11,9 +11,9 @@ import nodePath from 'node:path';
 import { promisify } from 'node:util';
 import type { Page } from 'playwright-core';
 import { environment } from '../lib/env';
-import { launchChromium } from '../test/browser';
+import { addVirtualAuthenticator, launchChromium, registerPasskey } from '../test/browser';
 import { startTestSystem, waitUntil, toolStepOf, type TestSystem } from '../test/harness';
-import { approveWithPasskey } from '../test/passkey';
+import { approveWithPasskey, continueWithPasskey, userOfKey } from '../test/passkey';
 import { remediationCanaryDecisionUpdate } from './definitions';
 
 const DEVICES = 50;
@@ -76,6 +76,8 @@ it('stops after a failed canary and waits for a human, sending nothing to the ot
     state: 'failed',
     failures: [{ device: BROKEN, deviceId: brokenId, reason: 'service Spooler is stopped after the action, not running' }],
     choices: ['continue', 'cancel', 'rollback'],
+    // Fifty devices make the call T4: continuing takes its phrase and a passkey, as approving it did.
+    continueNeeds: { confirmationPhrase: run.approval.confirmationPhrase, passkey: true },
   });
   // Only the canary device got commands: its start, and the read-back of the service's state.
   const atFailure = await commandsOf(run.invocationId);
@@ -115,7 +117,35 @@ it('stops after a failed canary and waits for a human, sending nothing to the ot
   expect((await run.status()).state).toBe('canary-failed');
   expect(await sys.prisma.deviceCommand.count({ where: { id: { startsWith: `${run.invocationId}:` } } })).toBe(2);
 
-  const decided = await sys.request('POST', `${run.path}/canary-decision`, { key: sys.keyOf('approver'), body: { decision: 'continue', reason: 'the spooler on PC-07 is broken anyway' } });
+  // Continuing takes the T4 proof, as approving it did (typed phrase, passkey); refused and audited without.
+  expect(run.approval.tier).toBe(4);
+  const phrase = run.approval.confirmationPhrase!;
+  const unconfirmed = await sys.request('POST', `${run.path}/canary-decision`, { key: sys.keyOf('approver'), body: { decision: 'continue', reason: 'go on' } });
+  expect(unconfirmed.status).toBe(400);
+  expect(unconfirmed.body.error.message).toBe(`body.confirmation: type "${phrase}" exactly to continue this T4 remediation`);
+  const unsigned = await sys.request('POST', `${run.path}/canary-decision`, { key: sys.keyOf('approver'), body: { decision: 'continue', reason: 'go on', confirmation: phrase } });
+  expect(unsigned.status).toBe(403);
+  expect(unsigned.body.error.message).toMatch(/continuing this T4 remediation past its failed canary needs your passkey/);
+  const refusals = await sys.prisma.auditEvent.findMany({ where: { target: run.invocationId, action: 'remediation.canary_decision_refused' }, orderBy: { seq: 'asc' } });
+  expect(refusals.slice(-2).map((e) => (e.data as { why: string }).why)).toEqual(['confirmation phrase mismatch', 'no passkey assertion']);
+
+  // Where the effect happens, the activity checks the recorded request, not the update: a continue recorded without
+  // the proof (written around the api), or carrying the approval's own signature, is refused, audited, and runs nothing.
+  const approverId = await userOfKey(sys, sys.keyOf('approver'));
+  const approvalRow = await sys.prisma.approval.findUniqueOrThrow({ where: { id: run.approval.id } });
+  for (const [proof, why] of [
+    [{}, /T4 rules not met \(confirmation phrase\)/],
+    [{ confirmation: phrase, passkeyAssertion: approvalRow.passkeyAssertion as object }, /T4 rules not met: the passkey signed a challenge that is not a continue of this remediation/],
+  ] as const) {
+    const forged = await sys.prisma.workflowRequest.create({ data: { orgId: sys.seed.orgs.acme.id, sessionId: run.sessionId, workflowId: failed.workflowId, kind: 'remediation_canary_continue', userId: approverId, text: 'forged', ...proof } });
+    expect(await handle.executeUpdate(remediationCanaryDecisionUpdate, { args: [{ requestId: forged.id }] })).toMatchObject({ applied: false, reason: expect.stringMatching(why) });
+    const audited = await sys.prisma.auditEvent.findFirst({ where: { target: run.invocationId, action: 'workflow.request_refused', data: { path: ['requestId'], equals: forged.id } } });
+    expect((audited?.data as { reason: string }).reason).toMatch(why);
+  }
+  expect((await run.status()).state).toBe('canary-failed');
+  expect(await sys.prisma.deviceCommand.count({ where: { id: { startsWith: `${run.invocationId}:` } } })).toBe(2);
+
+  const decided = await continueWithPasskey(sys, run.path, sys.keyOf('approver'), { reason: 'the spooler on PC-07 is broken anyway', confirmation: phrase });
   expect(decided).toMatchObject({ status: 202, body: { decision: 'continue' } });
   const session = await sys.waitForTurn(run.sessionId, run.tech, run.turnId, 120_000);
   expect(toolStepOf(session, run.turnId)).toMatchObject({ status: 'succeeded', summary: expect.stringMatching(new RegExp(`^${DEVICES} of ${DEVICES} devices succeeded`)) });
@@ -123,7 +153,9 @@ it('stops after a failed canary and waits for a human, sending nothing to the ot
   expect(new Set(ran.map((c) => c.deviceId)).size).toBe(DEVICES);
   expect(await run.status()).toMatchObject({ state: 'finished', canary: { state: 'failed', decision: 'continue', choices: [] } });
   const audited = await sys.prisma.auditEvent.findFirst({ where: { target: run.invocationId, action: 'remediation.canary_continue' } });
-  expect(audited?.data).toMatchObject({ reason: 'the spooler on PC-07 is broken anyway' });
+  expect(audited).toMatchObject({ actorId: approverId, data: expect.objectContaining({ reason: 'the spooler on PC-07 is broken anyway' }) });
+  const request = await sys.prisma.workflowRequest.findUniqueOrThrow({ where: { id: (audited?.data as { requestId: string }).requestId } });
+  expect(request).toMatchObject({ confirmation: phrase, passkeyAssertion: expect.objectContaining({ nonce: expect.any(String) }) });
 }, 240_000);
 
 it('rolls back: the undo runs on the canary device, and the others never start', async () => {
@@ -208,17 +240,21 @@ it("shows the canary stage on the console's remediation page, and an approver de
   const run = await startCanaryRun({ devices: [BROKEN] });
   await waitForCanaryFailure(run);
   const browser = await launchChromium();
+  const base = sys.url.replace('127.0.0.1', 'localhost');
   const errors: string[] = [];
   const signIn = async (role: 'technician' | 'approver'): Promise<Page> => {
     const who = sys.seed.credentials.find((c) => c.role === role && c.org === sys.seed.orgs.acme.slug)!;
     const page = await (await browser.newContext({ viewport: { width: 1366, height: 900 } })).newPage();
     page.on('pageerror', (err) => errors.push(`${role}: ${err.message}`));
-    await page.goto(`${sys.url}/`);
+    // At localhost (a WebAuthn RP ID is never an IP address), with a virtual authenticator for the approver's passkey.
+    if (role === 'approver') await addVirtualAuthenticator(page);
+    await page.goto(`${base}/`);
     await page.getByLabel('Email').fill(who.email);
     await page.getByLabel('Password').fill(who.password);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('button', { name: 'Sign out' }).waitFor();
-    await page.goto(`${sys.url}/#/remediations/${run.invocationId}`);
+    if (role === 'approver') await registerPasskey(page, 'canary key');
+    await page.goto(`${base}/#/remediations/${run.invocationId}`);
     return page;
   };
   try {
@@ -238,6 +274,13 @@ it("shows the canary stage on the console's remediation page, and an approver de
     await approver.getByRole('alert').getByText('Say why in the reason field first.').waitFor();
     expect((await run.status()).state).toBe('canary-failed');
     await canary.getByLabel('Reason for the decision').fill('PC-07 is known broken; go on');
+    // A T4 run: continuing asks for the phrase and the passkey, as approving it did; a wrong phrase is refused.
+    expect(await canary.innerText()).toContain('Continuing asks for your passkey');
+    await canary.getByLabel('Confirmation phrase to continue').fill('not it');
+    await canary.getByRole('button', { name: 'Continue with the other devices' }).click();
+    await approver.getByRole('alert').getByText(/exactly to continue this T4 remediation/).waitFor();
+    expect((await run.status()).state).toBe('canary-failed');
+    await canary.getByLabel('Confirmation phrase to continue').fill(run.approval.confirmationPhrase!);
     await canary.getByRole('button', { name: 'Continue with the other devices' }).click();
     await canary.getByText('Decided: continue').waitFor();
     await sys.waitForTurn(run.sessionId, run.tech, run.turnId, 120_000);

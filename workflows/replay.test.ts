@@ -51,6 +51,8 @@ it('has the committed histories: reads, approvals, a breaker trip, and remediati
       'remediation-workflow-spans.json',
       // Once a turn's short checks and records run as local activities (an offline device's read answered at once).
       'copilot-session-local-steps.json',
+      // A remediation whose canary failed its read-back, waited, and went on after an approver's continue.
+      'remediation-canary.json',
     ]),
   );
   // The remediation child really spans two workers: the first stopped mid-run, the second finished it.
@@ -93,6 +95,11 @@ it('has the committed histories: reads, approvals, a breaker trip, and remediati
   expect(patches('copilot-session-workflow-spans.json')).toContain(Patch.WorkflowSpans);
   expect(patches('remediation-workflow-spans.json')).toContain(Patch.WorkflowSpans);
   expect(patches('copilot-session-one-path.json')).not.toContain(Patch.WorkflowSpans);
+  // The canary stage: its patch, its read-back commands (local activities), and the approver's continue by update.
+  expect(patches('remediation-canary.json')).toContain(Patch.RemediationCanary);
+  expect(markers('remediation-canary.json')).toEqual(expect.arrayContaining(['queueDeviceCommands', 'readCanaryChecks']));
+  const updates = load('remediation-canary.json').events!.map((e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name).filter(Boolean);
+  expect(updates).toContain('remediationCanaryDecision');
 });
 
 it('keeps secrets out of histories and caps what tools bring back', () => {

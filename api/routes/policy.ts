@@ -72,8 +72,8 @@ const ProposedStanding = z.object({ tool: z.string().max(200), params: z.unknown
 export const WhatIfPolicy = z
   .object({
     overrides: z.array(PolicyOverrideEntry).max(100),
-    approvalTtlSeconds: ApprovalTtl.optional(),
-    rateLimits: PolicyRateLimits.optional(),
+    approvalTtlSeconds: ApprovalTtl.optional().describe("omitted: the policy in force's; a recorded decision later than the expiry finds the approval expired"),
+    rateLimits: PolicyRateLimits.optional().describe("omitted: the policy in force's; the per-tool limits are counted over the recorded calls"),
     blastRadiusThreshold: BlastRadiusThreshold.optional().describe("omitted: the policy in force's"),
     breakerStreak: BreakerStreak.optional().describe('accepted for a whole document; a what-if re-decides calls, which the streak does not change'),
     taint: TaintRules.optional().describe("omitted: the policy in force's"),

@@ -10,8 +10,9 @@ import { RemediationAnswer, RemediationRequestedAnswer } from '../../common/api-
 import { z } from 'zod';
 import { InvocationId } from '../../common/ids';
 import { defineRoute, type AnyRoute } from '../http/route';
-import { remediationProgress, requestCanaryDecision, requestRemediationControl, type RemediationControl } from '../services/remediations';
-import { CanaryDecisionAnswer } from '../../common/api-answers';
+import { canaryContinueOptions, remediationProgress, requestCanaryDecision, requestRemediationControl, type RemediationControl } from '../services/remediations';
+import { AuthenticationResponse } from '../services/passkeys';
+import { CanaryDecisionAnswer, WebAuthnOptionsAnswer } from '../../common/api-answers';
 
 const Params = z.object({ id: InvocationId.describe('the remediation id: its tool invocation id') }).strict();
 
@@ -59,6 +60,8 @@ const CanaryDecisionBody = z
   .object({
     decision: z.enum(['continue', 'cancel', 'rollback']).describe('continue: the other devices start; cancel: they never do; rollback: the undo runs on the canary devices and the others never start'),
     reason: z.string().trim().min(1, 'say why (reason)').max(1000),
+    confirmation: z.string().max(300).optional().describe('continue of a T4 remediation: the confirmation phrase its approval asked for'),
+    passkey: AuthenticationResponse.optional().describe('continue where the approval needed a passkey (T4; T3 where the org asks): navigator.credentials.get answer over POST /v1/remediations/:id/canary-decision/passkey-options'),
   })
   .strict();
 
@@ -70,12 +73,28 @@ export const decideCanary = defineRoute({
   auth: 'user',
   params: Params,
   body: CanaryDecisionBody,
-  responses: { 202: 'Decided', 400: 'Invalid body', 401: 'No valid API key', 403: 'Not allowed to decide it (audited)', 404: 'Unknown remediation', 409: 'Not waiting for a canary decision, or no undo to roll back', 503: 'Temporal unavailable' },
+  responses: { 202: 'Decided', 400: 'Invalid body, or a T4 continue without its confirmation phrase (audited)', 401: 'No valid API key', 403: 'Not allowed to decide it, or a continue without the passkey signature it needs (audited)', 404: 'Unknown remediation', 409: 'Not waiting for a canary decision, or no undo to roll back', 503: 'Temporal unavailable' },
   response: CanaryDecisionAnswer,
   async handler(ctx) {
-    return { status: 202, body: await requestCanaryDecision(ctx, ctx.params.id, ctx.body.decision, ctx.body.reason) };
+    const { decision, reason, confirmation, passkey } = ctx.body;
+    return { status: 202, body: await requestCanaryDecision(ctx, ctx.params.id, decision, reason, { confirmation, passkey }) };
+  },
+});
+
+export const canaryContinuePasskeyOptions = defineRoute({
+  method: 'post',
+  path: '/v1/remediations/:id/canary-decision/passkey-options',
+  summary: "The options for signing a continue past the failed canary with your passkey: the challenge is derived from the remediation's approval, single use",
+  tag: 'remediations',
+  auth: 'user',
+  params: Params,
+  body: z.object({}).strict(),
+  responses: { 200: 'The options', 400: 'No passkey registered', 401: 'No valid API key', 404: 'Unknown remediation', 409: 'No approved approval to continue' },
+  response: WebAuthnOptionsAnswer,
+  async handler(ctx) {
+    return { status: 200, body: await canaryContinueOptions(ctx, ctx.params.id) };
   },
 });
 
 /** The routes of this file, registered by api/server.ts. */
-export const remediationRoutes: AnyRoute[] = [getRemediation, pauseRemediation, resumeRemediation, cancelRemediation, decideCanary];
+export const remediationRoutes: AnyRoute[] = [getRemediation, pauseRemediation, resumeRemediation, cancelRemediation, decideCanary, canaryContinuePasskeyOptions];

@@ -12,6 +12,7 @@ import type { Approval } from '@prisma/client';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { audit } from '../../audit/log';
 import type { ApprovalChannel, ApprovalDecisionSignal } from '../../common/session';
+import { approvalExpiredAt } from '../../common/policy-document';
 import { Tier } from '../../common/tools';
 import { approvalDecisionSignal } from '../../workflows/definitions';
 import { sweptApprovals, type ApiDeps } from '../deps';
@@ -88,7 +89,7 @@ export async function decideApproval({ deps, principal }: Caller, req: DecisionR
     throw await refuse(new AppError(AppErrorCode.Forbidden, authority.message), authority.why === 'session_author' ? 'session author approving a T4 call' : authority.why === 'vouched' ? 'approver set up by a session author approving a T4 call' : 'not an approver');
   }
   if (approval.status !== 'pending') throw new AppError(AppErrorCode.Conflict, `this approval is already ${approval.status}`);
-  if (approval.expiresAt <= new Date()) throw new AppError(AppErrorCode.Conflict, 'this approval has expired');
+  if (approvalExpiredAt(approval.expiresAt, new Date())) throw new AppError(AppErrorCode.Conflict, 'this approval has expired');
   if (req.digest !== undefined && req.digest !== approval.digest) {
     throw await refuse(new AppError(AppErrorCode.Conflict, 'the tool call changed since you reviewed it; review it again'), 'digest mismatch');
   }

@@ -21,7 +21,7 @@ import {
 import { z } from 'zod';
 import { auditForUser } from '../../audit/log';
 import { AppError, AppErrorCode } from '../../lib/app-error';
-import { approvalChallenge, AuthenticationResponse, signedChallenge, type StoredAssertion } from '../../lib/passkey-assertion';
+import { approvalChallenge, AuthenticationResponse, signedChallenge, type SignedAct, type StoredAssertion } from '../../lib/passkey-assertion';
 import { Tier } from '../../common/tools';
 import type { ApiDeps } from '../deps';
 import type { Principal } from '../http/access';
@@ -144,16 +144,18 @@ export async function removePasskey({ system, principal }: Caller, id: string) {
 }
 
 /**
- * The options for signing a decision on one approval (which the caller may see): a fresh nonce, and the challenge
- * derived from the approval's digest, its id and that nonce. Only the caller's own passkeys are allowed.
+ * The options for signing a decision on one approval (which the caller may see), or (`act` canary_continue) a
+ * continue of its remediation after a failed canary: a fresh nonce, and the challenge derived from the approval's
+ * digest, its id, that nonce and the act. Only the caller's own passkeys are allowed.
  */
-export async function approvalAssertionOptions({ deps, system, principal }: Caller, approval: Approval): Promise<WebAuthnOptions> {
-  if (approval.status !== 'pending') throw new AppError(AppErrorCode.Conflict, `this approval is already ${approval.status}`);
+export async function approvalAssertionOptions({ deps, system, principal }: Caller, approval: Approval, act: SignedAct = 'approval'): Promise<WebAuthnOptions> {
+  if (act === 'approval' && approval.status !== 'pending') throw new AppError(AppErrorCode.Conflict, `this approval is already ${approval.status}`);
+  if (act === 'canary_continue' && approval.status !== 'approved') throw new AppError(AppErrorCode.Conflict, 'the remediation was never approved: there is nothing to continue');
   const creds = await system.passkeyCredential.findMany({ where: { userId: principal.userId, removedAt: null } });
   if (creds.length === 0) throw new AppError(AppErrorCode.BadRequest, 'register a passkey first (Passkeys, in the console): this decision must be signed with one');
   const nonce = crypto.randomBytes(32).toString('base64url');
-  const challenge = approvalChallenge(approval.digest, approval.id, nonce);
-  await system.passkeyChallenge.create({ data: { userId: principal.userId, kind: 'approval', approvalId: approval.id, nonce, challenge, expiresAt: new Date(Date.now() + CHALLENGE_TTL_MS) } });
+  const challenge = approvalChallenge(approval.digest, approval.id, nonce, act);
+  await system.passkeyChallenge.create({ data: { userId: principal.userId, kind: act, approvalId: approval.id, nonce, challenge, expiresAt: new Date(Date.now() + CHALLENGE_TTL_MS) } });
   return { ...(await generateAuthenticationOptions({
     rpID: relyingParty(deps.config).rpId,
     challenge: new Uint8Array(Buffer.from(challenge, 'base64url')),
@@ -168,10 +170,17 @@ export async function approvalAssertionOptions({ deps, system, principal }: Call
  * (a call changed since is refused); the passkey is one of the approver's own; the signature verifies, with user
  * verification. Returns what is stored with the decision, or the refusal in words (the caller audits it).
  */
-export async function checkDecisionAssertion(deps: ApiDeps, principal: Principal, approval: Approval, raw: unknown): Promise<{ ok: true; assertion: StoredAssertion; credentialId: string } | { ok: false; why: string; message: string }> {
+export async function checkDecisionAssertion(
+  deps: ApiDeps,
+  principal: Principal,
+  approval: Approval,
+  raw: unknown,
+  act: SignedAct = 'approval',
+): Promise<{ ok: true; assertion: StoredAssertion; credentialId: string } | { ok: false; why: string; message: string }> {
   const system = deps.prisma;
   const refuse = (why: string, message: string) => ({ ok: false as const, why, message });
-  if (raw === undefined || raw === null) return refuse('no passkey assertion', `approving this T${approval.tier} call needs your passkey: approve it in the Gatehouse console, which asks for it`);
+  const what = act === 'approval' ? `approving this T${approval.tier} call` : `continuing this T${approval.tier} remediation past its failed canary`;
+  if (raw === undefined || raw === null) return refuse('no passkey assertion', `${what} needs your passkey: ${act === 'approval' ? 'approve it' : 'decide it'} in the Gatehouse console, which asks for it`);
   const parsed = AuthenticationResponse.safeParse(raw);
   if (!parsed.success) return refuse('malformed passkey assertion', 'body.passkey: not a passkey assertion');
   const response = parsed.data;
@@ -179,11 +188,11 @@ export async function checkDecisionAssertion(deps: ApiDeps, principal: Principal
   const client = signedChallenge(response.response.clientDataJSON);
   if (!client) return refuse('malformed passkey assertion', 'body.passkey: the client data cannot be read');
   const row = await system.passkeyChallenge.findUnique({ where: { challenge: client.challenge } });
-  if (!row || row.kind !== 'approval' || row.userId !== principal.userId || row.approvalId !== approval.id || !row.nonce) {
-    return refuse('passkey assertion not made for this approval', 'this passkey signature was not made for this approval; sign this one');
+  if (!row || row.kind !== act || row.userId !== principal.userId || row.approvalId !== approval.id || !row.nonce) {
+    return refuse('passkey assertion not made for this approval', `this passkey signature was not made for ${act === 'approval' ? 'this approval' : 'continuing this remediation'}; sign this one`);
   }
   if (row.usedAt || row.expiresAt <= new Date()) return refuse('passkey challenge used or expired', 'this passkey signature was already used or is too old; sign again');
-  if (approvalChallenge(approval.digest, approval.id, row.nonce) !== client.challenge) {
+  if (approvalChallenge(approval.digest, approval.id, row.nonce, act) !== client.challenge) {
     return refuse('passkey assertion for another digest', 'the tool call changed since you signed it; review it again');
   }
   if (!rp.originAllowed(client.origin)) return refuse('passkey assertion from another origin', `passkeys are accepted from ${rp.rpId} only`);

@@ -1,8 +1,11 @@
 /**
  * The what-if of a proposed policy (docs/policy.md): every tool call the org recorded in a window is decided again
  * under the proposal by the function live authorization decides with (cage/policy-decision.ts decideUnder), from
- * the inputs recorded with the call, and the answer lists the calls whose outcome or tier would change, the
- * approvals that would have been added or removed (per approver, per day), the approvers' time that is at the
+ * the inputs recorded with the call, after the proposal's per-tool rate limits (counted over the recorded calls in
+ * their order and time windows by the live count) and before its approval expiry (a recorded decision later than
+ * the proposal's expiry for the call's tier finds the approval expired): ./what-if-limits.ts. The answer lists the
+ * calls whose outcome or tier would change, each with why, the approvals that would have been added or removed (per
+ * approver, per day) or would have expired, the approvers' time that is at the
  * median decision time of the window, and how many approvals a proposed standing approval would have saved.
  * Upstream MCP calls are re-decided like any (their registered tier recorded as the default). Calls recorded
  * without their policy inputs (before versions, upstream calls before their tiers joined the policy, or denied
@@ -20,13 +23,18 @@ import { currentPolicy } from '../../lib/policy-store';
 import { findOrgFor, Role } from '../http/access';
 import type { Caller } from './caller';
 import { checkPolicyInput } from './orgs';
+import { expiredUnder, refusedByToolLimits, type RecordedDecision } from './what-if-limits';
 
-type Outcome = 'allowed' | 'approval' | 'denied';
+/** `expired`: the call would have needed an approval, and the recorded decision would have come after its expiry. */
+type Outcome = 'allowed' | 'approval' | 'denied' | 'expired';
 
+/** What a proposal holds that the what-if models; an omitted field is the policy in force's. */
 export interface ProposedPolicy {
   overrides: { tool: string; action: string; tier: number }[];
   blastRadiusThreshold?: number;
   taint?: PolicyDocument['taint'];
+  approvalTtlSeconds?: PolicyDocument['approvalTtlSeconds'];
+  rateLimits?: PolicyDocument['rateLimits'];
   standing?: { tool: string; params?: unknown; devices: string[] }[];
 }
 
@@ -34,6 +42,7 @@ export interface ProposedPolicy {
 export interface RecordedCall {
   id: string;
   sessionId: string;
+  turnId: string;
   createdAt: Date;
   toolName: string;
   decision: string;
@@ -57,11 +66,33 @@ function outcomeOf(v: PolicyVerdict): { outcome: Outcome; tier: number | null } 
   return { outcome: v.tier >= Tier.T3 && !v.standing ? 'approval' : 'allowed', tier: v.tier };
 }
 
+/** Whether someone is asked: an approval that expires unanswered was asked all the same. */
+const asks = (o: Outcome) => o === 'approval' || o === 'expired';
+
+/** What was recorded beside the calls that the proposal's limits and expiry are judged by. */
+export interface RecordedAround {
+  /** Calls the proposal's per-tool limits would have refused, with the limit in words. */
+  refusedByLimit?: Map<string, string>;
+  /** The recorded decision on each call's approval, by call id. */
+  decisions?: Map<string, RecordedDecision>;
+}
+
 const callKey = (tool: string, input: unknown, devices: string[]) => `${tool}\u0000${canonicalize(input ?? null) ?? ''}\u0000${[...devices].sort().join(',')}`;
 
-/** Decides `calls` again under `doc` (the pure part, shared by the route and the bench). */
-export function redecide(doc: Pick<PolicyDocument, 'overrides' | 'standing' | 'blastRadiusThreshold'> & Partial<Pick<PolicyDocument, 'taint'>>, calls: RecordedCall[], proposedRuleIds: Set<string>) {
-  const results: { call: RecordedCall; inputs: DecisionInputs; before: ReturnType<typeof recordedOutcome>; after: ReturnType<typeof outcomeOf>; savedByProposal: boolean }[] = [];
+type Decided = { outcome: Outcome; tier: number | null };
+
+/**
+ * Decides `calls` again under `doc` (the pure part), in the order live authorization does: a call its per-tool limit
+ * refuses is denied before the policy looks at it; then the tier; then, for a call that needs an approval, whether
+ * its recorded decision would have come in time (with `doc.approvalTtlSeconds`).
+ */
+export function redecide(
+  doc: Pick<PolicyDocument, 'overrides' | 'standing' | 'blastRadiusThreshold'> & Partial<Pick<PolicyDocument, 'taint' | 'approvalTtlSeconds'>>,
+  calls: RecordedCall[],
+  proposedRuleIds: Set<string>,
+  around: RecordedAround = {},
+) {
+  const results: { call: RecordedCall; inputs: DecisionInputs; before: Decided; after: Decided; why: string; savedByProposal: boolean }[] = [];
   let skipped = 0;
   for (const call of calls) {
     const inputs = call.policyInputs as DecisionInputs | null;
@@ -69,11 +100,19 @@ export function redecide(doc: Pick<PolicyDocument, 'overrides' | 'standing' | 'b
       skipped++;
       continue;
     }
-    const verdict = decideUnder(doc, inputs, call.createdAt);
     const before = recordedOutcome(call);
-    const after = outcomeOf(verdict);
+    const limited = around.refusedByLimit?.get(call.id);
+    if (limited) {
+      results.push({ call, inputs, before, after: { outcome: 'denied', tier: null }, why: limited, savedByProposal: false });
+      continue;
+    }
+    const verdict = decideUnder(doc, inputs, call.createdAt);
+    let after: Decided = outcomeOf(verdict);
+    let why = verdict.ok ? verdict.why.join('; ') : verdict.reason;
+    const late = after.outcome === 'approval' && after.tier !== null && doc.approvalTtlSeconds ? expiredUnder({ approvalTtlSeconds: doc.approvalTtlSeconds }, after.tier, around.decisions?.get(call.id)) : null;
+    if (late) [after, why] = [{ outcome: 'expired', tier: after.tier }, late];
     const savedByProposal = verdict.ok && verdict.standing !== undefined && proposedRuleIds.has(verdict.standing.id) && before.outcome === 'approval';
-    results.push({ call, inputs, before, after, savedByProposal });
+    results.push({ call, inputs, before, after, why, savedByProposal });
   }
   return { results, skipped };
 }
@@ -86,8 +125,9 @@ export async function whatIf({ deps, principal }: Caller, orgRef: string, propos
   const current = await currentPolicy(deps.prisma, org.id);
   const calls: RecordedCall[] = await deps.prisma.toolInvocation.findMany({
     where: { orgId: org.id, createdAt: { gte: from, lte: to } },
-    select: { id: true, sessionId: true, createdAt: true, toolName: true, decision: true, tier: true, input: true, policyInputs: true, standingRuleId: true },
-    orderBy: { createdAt: 'asc' },
+    select: { id: true, sessionId: true, turnId: true, createdAt: true, toolName: true, decision: true, tier: true, input: true, policyInputs: true, standingRuleId: true },
+    // The order the live limits counted them in.
+    orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
   });
 
   // A proposed standing approval is the exact call it names: it gets the digest that call was recorded with.
@@ -109,20 +149,24 @@ export async function whatIf({ deps, principal }: Caller, orgRef: string, propos
     overrides: proposal.overrides.map((o) => ({ tool: o.tool, action: o.action, tier: o.tier })),
     blastRadiusThreshold: proposal.blastRadiusThreshold ?? current.document.blastRadiusThreshold,
     taint: proposal.taint ?? current.document.taint,
+    approvalTtlSeconds: proposal.approvalTtlSeconds ?? current.document.approvalTtlSeconds,
+    rateLimits: proposal.rateLimits ?? current.document.rateLimits,
     standing: [...current.document.standing, ...proposedRules],
   };
-  const { results, skipped } = redecide(doc, calls, new Set(proposedRules.map((r) => r.id)));
-
-  const changed = results.filter((r) => r.before.outcome !== r.after.outcome || r.before.tier !== r.after.tier);
-  const added = changed.filter((r) => r.after.outcome === 'approval' && r.before.outcome !== 'approval');
-  const removed = changed.filter((r) => r.before.outcome === 'approval' && r.after.outcome !== 'approval');
-
-  // Who decided the approvals that would be removed; an added one has no approver yet.
+  // Who decided each call's approval, and when: the expiry is judged by it, and the removed ones are counted per approver.
   const approvals = await deps.prisma.approval.findMany({
     where: { orgId: org.id, createdAt: { gte: from, lte: to } },
-    select: { invocationId: true, decidedBy: true, decidedAt: true, createdAt: true, channel: true },
+    select: { invocationId: true, status: true, decidedBy: true, decidedAt: true, createdAt: true, channel: true },
   });
   const byInvocation = new Map(approvals.map((a) => [a.invocationId, a]));
+  const refusedByLimit = await refusedByToolLimits(deps, org.id, doc, calls);
+  const { results, skipped } = redecide(doc, calls, new Set(proposedRules.map((r) => r.id)), { refusedByLimit, decisions: byInvocation });
+
+  const changed = results.filter((r) => r.before.outcome !== r.after.outcome || r.before.tier !== r.after.tier);
+  const added = changed.filter((r) => asks(r.after.outcome) && !asks(r.before.outcome));
+  const removed = changed.filter((r) => asks(r.before.outcome) && !asks(r.after.outcome));
+  const expired = changed.filter((r) => r.after.outcome === 'expired');
+
   const users = await deps.prisma.user.findMany({ where: { id: { in: [...new Set(approvals.map((a) => a.decidedBy).filter((x): x is string => x !== null))] } }, select: { id: true, email: true } });
   const email = new Map(users.map((u) => [u.id, u.email]));
   const perApprover = new Map<string, { added: number; removed: number }>();
@@ -165,11 +209,13 @@ export async function whatIf({ deps, principal }: Caller, orgRef: string, propos
       devices: r.inputs.devices.map((d) => names.get(d) ?? d),
       before: r.before,
       after: r.after,
+      why: r.why,
     })),
     changedTotal: changed.length,
     approvals: {
       added: added.length,
       removed: removed.length,
+      expired: expired.length,
       perApprover: [...perApprover].map(([approver, n]) => ({ approver, ...n })),
       perDay: [...perDay].sort(([a], [b]) => a.localeCompare(b)).map(([day, n]) => ({ day, ...n })),
     },

@@ -4,8 +4,8 @@
 // saved, and each changed call with a link to its session's audit timeline.
 import { el } from '../lib/dom.js';
 
-const OUTCOME = { allowed: 'runs', approval: 'needs an approval', denied: 'denied' };
-const RANK = { allowed: 0, approval: 1, denied: 2 };
+const OUTCOME = { allowed: 'runs', approval: 'needs an approval', denied: 'denied', expired: 'approval expires before the decision' };
+const RANK = { allowed: 0, approval: 1, expired: 2, denied: 2 };
 
 /** +1 when the draft is stricter for this call, -1 when looser (by tier, then by outcome). */
 function direction(c) {
@@ -36,7 +36,7 @@ export function whatIfResult(w) {
       el('li', {}, `${w.callsConsidered} recorded call(s) in ${w.sessionsConsidered} session(s) replayed, from `, el('time', { datetime: w.window.from }, new Date(w.window.from).toLocaleDateString()), ' to ', el('time', { datetime: w.window.to }, new Date(w.window.to).toLocaleDateString()), '.'),
       w.callsSkipped ? el('li', {}, `${w.callsSkipped} call(s) could not be replayed (recorded before the policy's inputs were kept, or denied before the policy looked at them).`) : null,
       el('li', { 'data-summary': 'changed' }, `${w.changedTotal ?? w.changed.length} call(s) would be decided otherwise: ${stricter} stricter, ${looser} looser${w.changedTotal > w.changed.length ? ` among the ${w.changed.length} listed` : ''}.`),
-      el('li', { 'data-summary': 'approvals' }, `Approvals: ${a.added} more, ${a.removed} fewer.`),
+      el('li', { 'data-summary': 'approvals' }, `Approvals: ${a.added} more, ${a.removed} fewer${a.expired ? `; ${a.expired} would have expired before their decision (the call would not have run)` : ''}.`),
       el('li', {}, `Approver time: ${duration(t.addedSeconds)} more, ${duration(t.removedSeconds)} less${t.medianDecisionSeconds === null || t.medianDecisionSeconds === undefined ? '' : ` (a decision takes ${duration(t.medianDecisionSeconds)} at the median)`}.`),
       el('li', { 'data-summary': 'standing' }, `Standing approvals proposed with it would have saved ${w.standingApprovalsSaved} approval(s).`),
     ),
@@ -62,7 +62,7 @@ export function whatIfResult(w) {
       'table',
       { class: 'whatif-changed' },
       el('caption', {}, w.changed.length ? 'The calls it would decide otherwise' : 'No recorded call would be decided otherwise.'),
-      el('thead', {}, el('tr', {}, ['When', 'Call', 'Devices', 'Was', 'Would be', 'Session'].map((h) => el('th', { scope: 'col' }, h)))),
+      el('thead', {}, el('tr', {}, ['When', 'Call', 'Devices', 'Was', 'Would be', 'Why', 'Session'].map((h) => el('th', { scope: 'col' }, h)))),
       el(
         'tbody',
         {},
@@ -75,6 +75,7 @@ export function whatIfResult(w) {
             el('td', {}, (c.devices ?? []).join(', ') || '—'),
             el('td', {}, decided(c.before)),
             el('td', {}, decided(c.after)),
+            el('td', { class: 'whatif-why' }, c.why ?? ''),
             el('td', {}, el('a', { href: `#/sessions/${c.sessionId}/timeline` }, `Timeline of session ${c.sessionId.slice(0, 8)}`)),
           ),
         ),

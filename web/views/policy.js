@@ -73,6 +73,8 @@ export function policyView(main, ctx) {
       breakerStreak: policy.breakerStreak,
       taint: policy.taint ? { ...policy.taint } : undefined,
       rates: { userMessagesPerMinute: policy.rateLimits.custom.userMessagesPerMinute, orgMessagesPerHour: policy.rateLimits.custom.orgMessagesPerHour, toolCallsPerUser: { ...policy.rateLimits.custom.toolCallsPerUser } },
+      // The model budget in USD; all three empty is the deployment's defaults (budget null).
+      budget: 'budget' in policy ? { ...(policy.budget ?? { dailyUsd: null, monthlyUsd: null, hourlyUsd: null }) } : undefined,
     };
     render();
     tables.querySelector('select')?.focus();
@@ -141,9 +143,9 @@ export function policyView(main, ctx) {
   }
 
   /** A number input bound to the draft; empty means "the default" where `nullable`. */
-  function numberInput(label, value, set, { min = 1, max = 1_000_000, nullable = false, placeholder } = {}) {
+  function numberInput(label, value, set, { min = 1, max = 1_000_000, nullable = false, placeholder, step = 1 } = {}) {
     if (!draft) return value === null || value === undefined ? 'default' : String(value);
-    const input = el('input', { type: 'number', min, max, step: 1, value: value ?? '', placeholder: placeholder ?? '', 'aria-label': label, class: 'num' });
+    const input = el('input', { type: 'number', min, max, step, value: value ?? '', placeholder: placeholder ?? '', 'aria-label': label, class: 'num' });
     input.addEventListener('change', () => set(input.value === '' && nullable ? null : Number(input.value)));
     return input;
   }
@@ -258,16 +260,25 @@ export function policyView(main, ctx) {
               row('taint.provenanceMinTier', "A call with an argument from a tool's output needs at least", [numberInput('Least tier with an argument from tool output', taint.provenanceMinTier, (n) => (draft.taint.provenanceMinTier = n), { min: 3, max: 4 }), draft ? '' : ' (T3 or T4)']),
             ]
           : null,
-        'budget' in policy
-          ? row(
-              'budget',
-              'Model budget (PUT /v1/orgs/:id/budget, a policy version of its own)',
-              policy.budget ? `$${policy.budget.dailyUsd} a day, $${policy.budget.monthlyUsd} a month, $${policy.budget.hourlyUsd} an hour` : "the deployment's defaults",
-            )
-          : null,
+        'budget' in policy ? row('budget', 'Model budget: spend ceilings in USD (part of the policy version)', budgetCell()) : null,
         rest.map(([k, v]) => el('tr', {}, el('th', { scope: 'row' }, k), el('td', {}, typeof v === 'object' ? JSON.stringify(v) : String(v)))),
       ),
     );
+  }
+
+  /**
+   * The budget: read, the ceilings in force; in a draft, the three ceilings in USD (a spend ceiling may go up or
+   * down: it is no lowering of a tier). All three empty is the deployment's defaults; the api names a missing one.
+   */
+  function budgetCell() {
+    if (!draft) return policy.budget ? `$${policy.budget.dailyUsd} a day, $${policy.budget.monthlyUsd} a month, $${policy.budget.hourlyUsd} an hour` : "the deployment's defaults";
+    const usd = (key, label) => [numberInput(`${label} budget (USD)`, draft.budget[key], (n) => (draft.budget[key] = n), { min: 0.01, step: 0.01, nullable: true, placeholder: 'default' }), ` ${label.toLowerCase()} `];
+    return [usd('dailyUsd', 'Daily'), usd('monthlyUsd', 'Monthly'), usd('hourlyUsd', 'Hourly'), '(empty: the deployment\'s defaults)'];
+  }
+
+  /** The budget as the document holds it: null when no ceiling is set (the deployment's defaults). */
+  function budgetOf(b) {
+    return b.dailyUsd === null && b.monthlyUsd === null && b.hourlyUsd === null ? null : { dailyUsd: b.dailyUsd, monthlyUsd: b.monthlyUsd, hourlyUsd: b.hourlyUsd };
   }
 
   /** The document PUT and what-if take, from the draft. */
@@ -279,6 +290,7 @@ export function policyView(main, ctx) {
       ...(draft.blastRadius === undefined ? {} : { blastRadiusThreshold: draft.blastRadius }),
       ...(draft.breakerStreak === undefined ? {} : { breakerStreak: draft.breakerStreak }),
       ...(draft.taint === undefined ? {} : { taint: { ...draft.taint } }),
+      ...(draft.budget === undefined ? {} : { budget: budgetOf(draft.budget) }),
     };
   }
 

@@ -1,6 +1,9 @@
 // One remediation: a progress bar and a per-device table, updated live (progress pushed over Socket.IO, the table
 // read back from GET /v1/remediations/:id); pause, resume and cancel. With a canary: its stage, and after a failed
 // canary the approver's three choices (continue, cancel, roll back when the action has an undo), with a reason.
+// Continuing takes what approving the call took: for T4 the typed phrase, and where the approval needed a passkey
+// the approver's passkey, over a challenge the server derives from the remediation's approval.
+import { startAuthentication } from '/vendor/simplewebauthn/index.js';
 import { get, post } from '../lib/api.js';
 import { el, progressBar, replace } from '../lib/dom.js';
 import { SessionEventType } from '../lib/events.js';
@@ -93,21 +96,27 @@ export function remediationView(main, ctx, [id]) {
     if (r.state === 'canary-failed') {
       if (ctx.hasRole('approver') && c.choices.length) {
         const reason = el('input', { type: 'text', name: 'canary-reason', 'aria-label': 'Reason for the decision', placeholder: 'Why (recorded in the audit log)' });
+        const needs = c.continueNeeds ?? { confirmationPhrase: null, passkey: false };
+        const phrase = needs.confirmationPhrase ? el('input', { type: 'text', name: 'canary-confirmation', autocomplete: 'off', 'aria-label': 'Confirmation phrase to continue' }) : null;
         parts.push(
           el('p', {}, 'Nothing else runs until an approver decides.'),
           el('label', {}, 'Reason ', reason),
-          el('div', { class: 'buttons' }, ...c.choices.map((d) => el('button', { type: 'button', class: d === 'continue' ? '' : 'reject', 'data-decision': d, onclick: () => decide(d, reason.value) }, CHOICE[d]))),
+          phrase ? el('label', {}, 'To continue, type ', el('code', {}, needs.confirmationPhrase), ' ', phrase) : null,
+          needs.passkey ? el('p', { class: 'muted' }, 'Continuing asks for your passkey, as approving it did.') : null,
+          el('div', { class: 'buttons' }, ...c.choices.map((d) => el('button', { type: 'button', class: d === 'continue' ? '' : 'reject', 'data-decision': d, onclick: () => decide(d, reason.value, d === 'continue' ? { phrase: phrase?.value, passkey: needs.passkey } : {}) }, CHOICE[d]))),
         );
       } else parts.push(el('p', {}, 'Nothing else runs until an approver decides.'));
     }
     replace(canaryBox, ...parts);
   }
 
-  async function decide(decision, reason) {
+  async function decide(decision, reason, proof) {
     replace(error);
     if (!reason.trim()) return replace(error, 'Say why in the reason field first.');
     try {
-      await post(`/v1/remediations/${encodeURIComponent(id)}/canary-decision`, { decision, reason });
+      const path = `/v1/remediations/${encodeURIComponent(id)}/canary-decision`;
+      const passkey = proof.passkey ? await startAuthentication({ optionsJSON: await post(`${path}/passkey-options`, {}) }) : undefined;
+      await post(path, { decision, reason, ...(proof.phrase !== undefined ? { confirmation: proof.phrase } : {}), ...(passkey ? { passkey } : {}) });
       await load();
     } catch (err) {
       replace(error, err.message);
