@@ -61,12 +61,18 @@ async function globexFixtures() {
   return { group, device, sessionId, invocationId, approval, enrollmentKey, binding, stranger, strangerKey, command, terminal, recording };
 }
 
-/** A digest of everything globex holds (audit events aside: probes add to them on purpose). */
-async function globexDigest(): Promise<string> {
+/**
+ * A digest of everything globex holds (audit events aside: probes add to them on purpose), and of the users and API
+ * keys of the other partner (`theirPartnerId`). Only theirs: other test files running meanwhile add users and keys
+ * of their own to the same database.
+ */
+async function globexDigest(theirPartnerId: string): Promise<string> {
   const tables = ['Organization', 'Site', 'DeviceGroup', 'Device', 'CopilotSession', 'ToolInvocation', 'Approval', 'Script', 'EnrollmentKey', 'RoleBinding', 'PolicyVersion', 'SlackChannel', 'DeviceCommand', 'TerminalSession', 'TerminalRecording'];
   const parts = [await orgRowsDigest(sys.prisma, tables, [globex().id])];
-  const users = await sys.prisma.$queryRawUnsafe<{ d: string | null }[]>(`SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) AS d FROM "User" t`);
-  const keys = await sys.prisma.$queryRawUnsafe<{ d: string | null }[]>(`SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) AS d FROM (SELECT id, "revokedAt" FROM "ApiKey") t`);
+  const users = await sys.prisma.$queryRaw<{ d: string | null }[]>`SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) AS d FROM "User" t WHERE t."partnerId" = ${theirPartnerId}::uuid`;
+  const keys = await sys.prisma.$queryRaw<{ d: string | null }[]>`
+    SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) AS d
+    FROM (SELECT k.id, k."revokedAt" FROM "ApiKey" k JOIN "User" u ON u.id = k."userId" WHERE u."partnerId" = ${theirPartnerId}::uuid) t`;
   return [...parts, `User:${users[0]?.d}`, `ApiKey:${keys[0]?.d}`].join('\n');
 }
 
@@ -176,7 +182,7 @@ describe('cross-tenant matrix over /openapi.json', () => {
     // A standing approval's id: globex has none, so any id is as unknown there as here.
     const STANDING_ID = crypto.randomUUID();
     const openapi = (await sys.request('GET', '/openapi.json')).body as { paths: Record<string, Record<string, { security: unknown[]; requestBody?: unknown }>> };
-    const before = await globexDigest();
+    const before = await globexDigest(fx.stranger.partnerId);
     const auditBefore = (await sys.prisma.auditEvent.aggregate({ where: { orgId: globex().id }, _max: { seq: true } }))._max.seq ?? 0;
     const cases: string[] = [];
     let orgOwned = 0; // cases whose id belongs to globex (users and API keys belong to another partner, not an org)
@@ -205,7 +211,7 @@ describe('cross-tenant matrix over /openapi.json', () => {
       }
     }
     expect(cases.length).toBeGreaterThan(40);
-    expect(await globexDigest()).toBe(before);
+    expect(await globexDigest(fx.stranger.partnerId)).toBe(before);
     // Each probe of a globex id left a security event in globex's own audit chain, naming the caller.
     const newEvents = () => sys.prisma.auditEvent.findMany({ where: { orgId: globex().id, seq: { gt: auditBefore } } });
     await waitUntil(async () => (await newEvents()).length >= orgOwned, 'the probes to be audited');
