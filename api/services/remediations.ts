@@ -6,8 +6,9 @@
  * approval decides: continue, cancel or roll back (recorded and checked the same way).
  */
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { remediationWorkflowId } from '../../common/ids';
-import { REMEDIATION_TOOLS } from '../../common/tools';
+import { CANARY_STEP_MARK, remediationWorkflowId } from '../../common/ids';
+import { REMEDIATION_TOOLS, type ToolExecution } from '../../common/tools';
+import { isCommandOutcome } from '../../common/session';
 import { percentDone } from '../../common/remediation-progress';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { remediationCanaryDecisionUpdate, remediationControlRequestUpdate, remediationProgressQuery, type RemediationProgress } from '../../workflows/definitions';
@@ -29,7 +30,8 @@ async function findRemediation(deps: ApiDeps, principal: Principal, id: string, 
 }
 
 /** The progress with device names, or a not-started state while the call still waits for its approval. */
-async function progressOf(deps: ApiDeps, orgId: string, workflowId: string) {
+async function progressOf(deps: ApiDeps, inv: { id: string; orgId: string; execution: unknown }, workflowId: string) {
+  const { orgId } = inv;
   let progress: RemediationProgress;
   try {
     progress = await deps.temporal.workflow.getHandle(workflowId).query(remediationProgressQuery);
@@ -37,15 +39,17 @@ async function progressOf(deps: ApiDeps, orgId: string, workflowId: string) {
     if (err instanceof WorkflowNotFoundError) return { state: 'not_started' as const };
     throw temporalUnavailable(err);
   }
-  const ids = Object.keys(progress.devices);
+  // Runs that hold only their own devices: every device's status is read from the record.
+  const statuses = progress.devicesInRecord ? await recordedStatuses(deps, inv, progress) : progress.devices;
+  const ids = Object.keys(statuses);
   const canaryIds = progress.canary?.devices ?? [];
   const names = new Map((await deps.prisma.device.findMany({ where: { id: { in: [...ids, ...canaryIds] }, orgId }, select: { id: true, name: true } })).map((d) => [d.id, d.name]));
   const nameOf = (id: string) => names.get(id) ?? id;
-  const { canary, ...rest } = progress;
+  const { canary, devicesInRecord: _inRecord, ...rest } = progress;
   return {
     ...rest,
     percent: percentDone(progress),
-    devices: ids.map((id) => ({ id, name: nameOf(id), status: progress.devices[id] })),
+    devices: ids.map((id) => ({ id, name: nameOf(id), status: statuses[id] })),
     ...(canary
       ? {
           canary: {
@@ -61,16 +65,29 @@ async function progressOf(deps: ApiDeps, orgId: string, workflowId: string) {
   };
 }
 
+/**
+ * Each approved device's status, in the approved order: its command's (running until it ended), or, with no
+ * command, queued while the remediation may still start it, else cancelled or skipped as the workflow counted it.
+ */
+async function recordedStatuses(deps: ApiDeps, inv: { id: string; orgId: string; execution: unknown }, progress: RemediationProgress): Promise<Record<string, string>> {
+  const execution = inv.execution as ToolExecution | null;
+  const approved = execution?.type === 'remediation' ? execution.devices : [];
+  const rows = await deps.prisma.deviceCommand.findMany({ where: { invocationId: inv.id, orgId: inv.orgId, NOT: { id: { contains: CANARY_STEP_MARK } } }, select: { deviceId: true, status: true } });
+  const commanded = new Map(rows.map((r) => [r.deviceId, isCommandOutcome(r.status) ? r.status : 'running']));
+  const notStarted = progress.state === 'cancelled' ? 'cancelled' : progress.state === 'finished' ? 'skipped' : 'queued';
+  return Object.fromEntries(approved.map((id) => [id, commanded.get(id) ?? notStarted]));
+}
+
 /** Anyone with a role in the org (who may see the session) reads the progress. */
 export async function remediationProgress({ deps, principal }: Caller, id: string) {
   const { inv, workflowId } = await findRemediation(deps, principal, id);
-  return { id: inv.id, sessionId: inv.sessionId, workflowId, ...(await progressOf(deps, inv.orgId, workflowId)) };
+  return { id: inv.id, sessionId: inv.sessionId, workflowId, ...(await progressOf(deps, inv, workflowId)) };
 }
 
 /** Technicians, approvers and admins steer it; answers the state it was in when asked. */
 export async function requestRemediationControl({ deps, principal }: Caller, id: string, action: RemediationControl) {
   const { inv, workflowId } = await findRemediation(deps, principal, id, [Role.Technician, Role.Approver, Role.Admin]);
-  const before = await progressOf(deps, inv.orgId, workflowId);
+  const before = await progressOf(deps, inv, workflowId);
   if (before.state === 'not_started') throw new AppError(AppErrorCode.Conflict, 'the remediation has not started yet (it waits for its approval)');
   if (before.state === 'finished' || before.state === 'cancelled') throw new AppError(AppErrorCode.Conflict, `the remediation is already ${before.state}`);
   const request = await deps.prisma.workflowRequest.create({
@@ -101,7 +118,7 @@ export async function requestCanaryDecision({ deps, principal }: Caller, id: str
     await audit(deps.prisma, { orgId: inv.orgId, actorType: 'user', actorId: principal.userId, action: 'remediation.canary_decision_refused', target: inv.id, sessionId: inv.sessionId, data: { decision, why: authority.message } });
     throw new AppError(AppErrorCode.Forbidden, `you may not decide this canary: ${authority.message}`);
   }
-  const before = await progressOf(deps, inv.orgId, workflowId);
+  const before = await progressOf(deps, inv, workflowId);
   if (before.state !== 'canary-failed' || !('canary' in before) || !before.canary) throw new AppError(AppErrorCode.Conflict, `the remediation is not waiting for a canary decision (it is ${before.state})`);
   if (!before.canary.choices.includes(decision)) throw new AppError(AppErrorCode.Conflict, 'this action declares no undo: it cannot be rolled back; choose continue or cancel');
   const request = await deps.prisma.workflowRequest.create({
