@@ -51,6 +51,9 @@ it('has the committed histories: reads, approvals, a breaker trip, and remediati
       'remediation-workflow-spans.json',
       // Once a turn's short checks and records run as local activities (an offline device's read answered at once).
       'copilot-session-local-steps.json',
+      // Once a remediation reads its devices from the record a page per run: no payload lists them.
+      'copilot-session-devices-from-record.json',
+      'remediation-devices-from-record.json',
     ]),
   );
   // The remediation child really spans two workers: the first stopped mid-run, the second finished it.
@@ -93,6 +96,12 @@ it('has the committed histories: reads, approvals, a breaker trip, and remediati
   expect(patches('copilot-session-workflow-spans.json')).toContain(Patch.WorkflowSpans);
   expect(patches('remediation-workflow-spans.json')).toContain(Patch.WorkflowSpans);
   expect(patches('copilot-session-one-path.json')).not.toContain(Patch.WorkflowSpans);
+  // Devices from the record: the page read by a local activity, the input naming only how many there are.
+  expect(patches('remediation-devices-from-record.json')).toContain(Patch.RemediationDevicesFromRecord);
+  expect(patches('remediation-one-path.json')).not.toContain(Patch.RemediationDevicesFromRecord);
+  expect(markers('remediation-devices-from-record.json')).toContain('readRemediationDevices');
+  const started = load('remediation-devices-from-record.json').events![0]!.workflowExecutionStartedEventAttributes!;
+  expect(JSON.parse(Buffer.from(started.input!.payloads![0]!.data!).toString('utf8'))).toMatchObject({ devices: [], deviceCount: 4 });
 });
 
 it('keeps secrets out of histories and caps what tools bring back', () => {
