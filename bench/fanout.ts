@@ -27,7 +27,7 @@ import { emit } from './stats';
 
 const WINDOW = 50;
 /** Simulated agents per agent process. */
-const AGENTS_PER_PROCESS = 2500;
+const AGENTS_PER_PROCESS = 2000;
 /** The largest fleet for which the gateway's memory is also measured at 5×N connected agents. */
 const GATEWAY_MEMORY_UP_TO = 2000;
 

@@ -480,9 +480,13 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
       const key = await createEnrollmentKey(prisma, { orgId: seed.orgs.acme.id, siteId: seed.orgs.acme.siteIds[0]!, maxUses: opts.simulated });
       const profile = opts.simulatedProfile ? path.join(tmp, 'simulated-profile.json') : undefined;
       if (profile) await writeFile(profile, JSON.stringify(opts.simulatedProfile));
-      // Each process simulates its share under names of its own (--simulate-first), from one data directory.
+      // Each process simulates its share under names of its own (--simulate-first), from one data directory; one
+      // after the other, each once the one before has its agents connected (thousands of handshakes at once on a
+      // busy machine time out together and retry together, and the fleet never arrives).
       const processes = Math.max(1, Math.min(opts.simulatedProcesses ?? 1, opts.simulated));
       const share = Math.ceil(opts.simulated / processes);
+      const simulatedDevices = { orgId: seed.orgs.acme.id, executor: 'simulated' };
+      const arrived = async () => (await prisma.device.count({ where: simulatedDevices })) + (await prisma.device.count({ where: { ...simulatedDevices, online: true } }));
       for (let first = 1; first <= opts.simulated; first += share) {
         const count = Math.min(share, opts.simulated - first + 1);
         simulators.push(
@@ -495,11 +499,9 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
             { cwd: root, env: environment({ DATA_DIR: tmp, LOG_LEVEL: env.TEST_LOG_LEVEL, ...agentTracing }), stdio: ['ignore', 'ignore', 'inherit'] },
           ),
         );
+        // The simulator enrolls every device, then connects them: both count as arriving.
+        await waitWhileArriving(arrived, 2 * (first + count - 1), 'the simulated agents to enroll and connect');
       }
-      // The simulator enrolls every device, then connects them: both count as arriving.
-      const simulatedDevices = { orgId: seed.orgs.acme.id, executor: 'simulated' };
-      const arrived = async () => (await prisma.device.count({ where: simulatedDevices })) + (await prisma.device.count({ where: { ...simulatedDevices, online: true } }));
-      await waitWhileArriving(arrived, 2 * opts.simulated, 'the simulated agents to enroll and connect');
       for (const d of await prisma.device.findMany({ where: { orgId: seed.orgs.acme.id, executor: 'simulated' } })) simulated.set(d.name, d.id);
     }
   } catch (err) {
