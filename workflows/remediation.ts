@@ -79,7 +79,7 @@ export async function remediation(input: RemediationInput): Promise<RemediationR
   const devices = new ApprovedDevices(input, invocationId, DEVICES_PER_RUN, progress.canary?.devices ?? []);
   // Held back only while there are others to hold back (the canaries are among the approved devices).
   let holdingBack = canary !== undefined && devices.total > canaryQueue.length;
-  if (!canary) await devices.readPage();
+  if (!holdingBack) await devices.readPage();
   if (!input.carried) progress.total = devices.total;
   const queued = () => canaryQueue.length + devices.queued;
 
