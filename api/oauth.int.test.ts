@@ -199,6 +199,25 @@ it('lets an MCP client act as the user who granted it: discovery, registration, 
   expect(listed.body.grants).toEqual([expect.objectContaining({ client: expect.objectContaining({ name: 'Test Agent' }), scopes: ['mcp:read', 'mcp:act'], orgs: [expect.objectContaining({ slug: sys.seed.orgs.acme.slug })] })]);
 });
 
+it('prunes requests and tokens a day past their expiry as new authorizations come, and keeps the rest', async () => {
+  const user = await technician();
+  const { app } = await authorized(user, { orgs: [sys.seed.orgs.acme.id] });
+  const grant = await sys.prisma.oAuthGrant.findFirstOrThrow({ where: { userId: user.userId } });
+  const longAgo = new Date(Date.now() - 2 * 86_400_000);
+  const hash = () => crypto.randomBytes(32).toString('hex');
+  const stale = await sys.prisma.oAuthToken.create({ data: { grantId: grant.id, kind: 'access', hash: hash(), scopes: grant.scopes, expiresAt: longAgo } });
+  const recent = await sys.prisma.oAuthToken.create({ data: { grantId: grant.id, kind: 'access', hash: hash(), scopes: grant.scopes, expiresAt: new Date(Date.now() - 60_000) } });
+  const staleRequest = await sys.prisma.oAuthAuthorization.create({
+    data: { requestHash: hash(), clientId: app.info!.client_id, redirectUri: callbackUrl, codeChallenge: 'x', scopes: grant.scopes, resource: grant.resource, expiresAt: longAgo },
+  });
+  await authorized(user, { orgs: [sys.seed.orgs.acme.id] });
+  const gone = async () => (await sys.prisma.oAuthToken.count({ where: { id: stale.id } })) + (await sys.prisma.oAuthAuthorization.count({ where: { id: staleRequest.id } }));
+  for (let i = 0; i < 50 && (await gone()) > 0; i++) await new Promise((r) => setTimeout(r, 100));
+  expect(await gone()).toBe(0);
+  expect(await sys.prisma.oAuthToken.count({ where: { id: recent.id } })).toBe(1);
+  expect(await sys.prisma.oAuthToken.count({ where: { grantId: grant.id, expiresAt: { gt: new Date() } } })).toBeGreaterThan(0);
+});
+
 it('refuses a wrong PKCE verifier, plain PKCE, an unregistered redirect URI and a token meant for another resource', async () => {
   const user = await technician();
   const app = new TestOAuthClient();
@@ -302,6 +321,19 @@ it('refuses a T2 call made with a read-only token, with a clear reason, audited,
   const session = await sys.prisma.copilotSession.findFirstOrThrow({ where: { userId: user.userId, startedVia: 'mcp' } });
   expect(await sys.prisma.auditEvent.findFirstOrThrow({ where: { sessionId: session.id, action: 'tool.denied', target: 'add_device_note' } })).toMatchObject({ data: expect.objectContaining({ oauthClient: 'Test Agent' }) });
   expect(await sys.prisma.deviceNote.count({ where: { deviceId: device.id, text: 'from the agent' } })).toBe(0);
+});
+
+it('offers a read-only token only the tools a T1 call can reach, and a token that may act every tool', async () => {
+  const user = await technician();
+  const reader = (await authorized(user, { orgs: [sys.seed.orgs.acme.id], scopes: ['mcp:read'] }, 'mcp:read')).client;
+  const readable = (await reader.listTools()).tools;
+  expect(readable.map((t) => t.name)).toContain('get_device_info');
+  expect(readable.map((t) => t.name)).not.toContain('add_device_note');
+  expect(readable.map((t) => t.name)).not.toContain('restart_device');
+  const actor = (await authorized(user, { orgs: [sys.seed.orgs.acme.id] })).client;
+  const all = (await actor.listTools()).tools.map((t) => t.name);
+  expect(all).toEqual(expect.arrayContaining(['get_device_info', 'add_device_note', 'restart_device', 'manage_service']));
+  expect(all.length).toBeGreaterThan(readable.length);
 });
 
 it('does not run a T3 call whose grant was revoked while it waited for its approver, even once approved', async () => {

@@ -245,15 +245,16 @@ export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
     if (slack) await slackSweep(deps, slack, baseUrl);
   };
 
-  let sweeping = false;
+  // The sweep in progress, if any: close() waits for it, so nothing of it runs on connections closed after close().
+  let sweeping: Promise<void> | undefined;
   const sweepTimer = setInterval(() => {
     if (sweeping) return;
-    sweeping = true;
     // Reservations of calls that never finished (a crashed worker) go back after 15 minutes.
-    Promise.all([gateway.sweep(), deliverPendingDecisions(deps), releaseStale(deps.prisma, 15 * 60_000), mailSweep()])
+    sweeping = Promise.all([gateway.sweep(), deliverPendingDecisions(deps), releaseStale(deps.prisma, 15 * 60_000), mailSweep()])
+      .then(() => undefined)
       .catch((err: unknown) => deps.logger.warn({ err: (err as Error).message }, 'command sweep failed'))
       .finally(() => {
-        sweeping = false;
+        sweeping = undefined;
       });
   }, deps.config.sweepIntervalMs);
 
@@ -277,6 +278,7 @@ export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
     close() {
       closing ??= (async () => {
         clearInterval(sweepTimer);
+        await sweeping;
         await mcp.close();
         transport?.close();
         web.close();

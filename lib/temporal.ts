@@ -2,16 +2,58 @@
  * Temporal client for the api and the CLI tools. Lazy, so the api starts (and reports it) while Temporal is down.
  * Every payload it sends is encrypted by `codec` and every payload it reads decrypted (lib/payload-codec.ts).
  */
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
+import type { ConnectionOptions, ConnectionPlugin } from '@temporalio/client';
 import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry/lib/client';
 import type { PayloadCodec } from '@temporalio/common';
 import type { Env } from './env';
 import { dataConverterOf } from './payload-codec';
 
 export function createTemporalClient(env: Pick<Env, 'TEMPORAL_ADDRESS' | 'TEMPORAL_NAMESPACE'>, codec: PayloadCodec): Client {
-  const connection = Connection.lazy({ address: env.TEMPORAL_ADDRESS });
+  const connection = Connection.lazy({ address: env.TEMPORAL_ADDRESS, plugins: [new StoppableRetries()] });
   return new Client({ connection, namespace: env.TEMPORAL_NAMESPACE, dataConverter: dataConverterOf(codec), interceptors: clientInterceptors });
 }
 
 /** Starting, updating and signalling a workflow carries the active trace context in Temporal's headers. */
 export const clientInterceptors = { workflow: [new OpenTelemetryWorkflowClientInterceptor()] };
+
+/**
+ * Temporal's own retries of failed gRPC calls (the client's default policy), which can be stopped before the
+ * connection closes.
+ *
+ * Why: @temporalio/client retries a call that failed with UNAVAILABLE and the like on a timer, and
+ * `Connection.close()` does not clear that timer. A call still in flight when its connection closes fails as the
+ * server goes away, its retry fires on the closed channel, and grpc-js throws "Channel has been shut down" out of the
+ * timer, off any awaited path: the process dies with an uncaught exception (CI saw it at test teardown). Once
+ * `stop()` is called, a failing call fails to its caller instead of being retried, so nothing is scheduled on a
+ * connection about to close. `closeTemporalConnection` does both in order.
+ */
+export class StoppableRetries implements ConnectionPlugin {
+  readonly name = 'gatehouse.stoppable-retries';
+  private stopped = false;
+  private readonly defaults = defaultGrpcRetryOptions();
+
+  configureConnection(options: ConnectionOptions): ConnectionOptions {
+    if (options.interceptors) throw new Error('StoppableRetries replaces the default retry interceptor: pass no other interceptors');
+    const interceptor = makeGrpcRetryInterceptor({
+      delayFunction: this.defaults.delayFunction,
+      retryableDecider: (attempt, status) => !this.stopped && this.defaults.retryableDecider(attempt, status),
+    });
+    return { ...options, interceptors: [interceptor] };
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  /** The plugin a connection was made with, if any. */
+  static of(connection: Connection): StoppableRetries | undefined {
+    return connection.plugins.find((plugin): plugin is StoppableRetries => plugin instanceof StoppableRetries);
+  }
+}
+
+/** Stops the connection's retries, then closes it (see StoppableRetries). */
+export async function closeTemporalConnection(connection: Connection): Promise<void> {
+  StoppableRetries.of(connection)?.stop();
+  await connection.close();
+}

@@ -20,7 +20,7 @@ import { createApiServer, type ApiServer } from '../api/server';
 import { terminalConfig } from '../api/deps';
 import { environment, guardConfig, loadEnv, slackConfig, temporalCliPath, type Env } from '../lib/env';
 import { upstreamRules } from '../lib/mcp-upstream';
-import { clientInterceptors } from '../lib/temporal';
+import { clientInterceptors, StoppableRetries } from '../lib/temporal';
 import { RateLimiter } from '../lib/rate-limiter';
 import { createApiMetrics, createWorkerMetrics, serveMetrics, type MetricsListener } from '../lib/metrics';
 import { createDatabase, type PrismaClient } from '../lib/prisma';
@@ -265,9 +265,12 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
   const payloadKeys = opts.env?.PAYLOAD_KEYS ?? `test-${suffix}:${crypto.randomBytes(32).toString('base64')}`;
   const payloadCodec = payloadCodecFromEnv({ ...env, PAYLOAD_KEYS: payloadKeys });
 
+  // Retries stop before teardown closes the client's connection (lib/temporal.ts says why).
+  const temporalRetries = new StoppableRetries();
   const temporal = await TestWorkflowEnvironment.createLocal({
     server: { executable: { type: 'existing-path', path: temporalCliPath(env) }, ip: '127.0.0.1', log: { format: 'pretty', level: 'error' } },
     client: { dataConverter: dataConverterOf(payloadCodec), interceptors: clientInterceptors },
+    plugins: [temporalRetries],
   });
   const model = await startOfflineModel(0);
   const modelUrl = opts.modelUrl ?? model.url;
@@ -425,7 +428,10 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
     await step('the worker', stopWorker);
     for (const node of extraNodes) await step('an extra api node', () => node.close());
     await step('the api', () => api.close());
-    await step('Temporal', () => temporal.teardown());
+    await step('Temporal', () => {
+      temporalRetries.stop();
+      return temporal.teardown();
+    });
     await step('the offline model', () => new Promise((r) => model.server.close(r)));
     for (const listener of metricsListeners) await step('a metrics listener', () => listener.close());
     await step('the Socket.IO stream', () => redis.del(socketIoStream), 2000);

@@ -11,6 +11,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { Activities } from '../activities';
 import { environment, loadEnv, temporalCliPath } from '../lib/env';
+import { StoppableRetries } from '../lib/temporal';
 import { createWorkerMetrics } from '../lib/metrics';
 import { sinksOf, WORKER_BUNDLING_OPTIONS } from '../worker/create-worker';
 import { freshRunBundle } from './workflow-bundle';
@@ -25,7 +26,15 @@ export async function startWorkflowEnv(): Promise<TestWorkflowEnvironment> {
   const env = loadEnv(environment());
   return TestWorkflowEnvironment.createLocal({
     server: { executable: { type: 'existing-path', path: temporalCliPath(env) }, ip: '127.0.0.1', log: { format: 'pretty', level: 'error' } },
+    plugins: [new StoppableRetries()],
   });
+}
+
+/** Stops the client's retries, then the server (lib/temporal.ts says why in that order). */
+export async function stopWorkflowEnv(testEnv: TestWorkflowEnvironment | undefined): Promise<void> {
+  if (!testEnv) return;
+  StoppableRetries.of(testEnv.connection)?.stop();
+  await testEnv.teardown();
 }
 
 /** A worker on a task queue of its own, with the given activities; run the test inside `worker.runUntil`. */

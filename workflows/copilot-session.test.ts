@@ -12,7 +12,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Activities } from '../activities';
 import { deviceCommandId } from '../common/ids';
 import type { SessionState, ToolStepStatus } from '../common/session';
-import { eventually, startWorkflowEnv, unscriptedActivities, workerWith } from '../test/workflow-env';
+import { eventually, startWorkflowEnv, unscriptedActivities, workerWith, stopWorkflowEnv } from '../test/workflow-env';
 import { approvalDecisionSignal, callToolRequestUpdate, commandResultsSignal, copilotPausedSignal, resetBreakerRequestUpdate, sendMessageUpdate, stateQuery } from './definitions';
 import type { copilotSession } from './copilot-session';
 
@@ -29,7 +29,7 @@ beforeAll(async () => {
   testEnv = await startWorkflowEnv();
 }, 60_000);
 afterAll(async () => {
-  await testEnv?.teardown();
+  await stopWorkflowEnv(testEnv);
 });
 
 /**

@@ -11,7 +11,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Activities } from '../activities';
 import { canaryCommandId, deviceCommandId } from '../common/ids';
 import type { CanaryPlan } from '../common/tools';
-import { eventually, startWorkflowEnv, unscriptedActivities, workerWith } from '../test/workflow-env';
+import { eventually, startWorkflowEnv, unscriptedActivities, workerWith, stopWorkflowEnv } from '../test/workflow-env';
 import { commandResultsSignal, remediationCanaryDecisionUpdate, remediationControlRequestUpdate, remediationProgressQuery } from './definitions';
 import type { remediation } from './remediation';
 
@@ -30,7 +30,7 @@ beforeAll(async () => {
   testEnv = await startWorkflowEnv();
 }, 60_000);
 afterAll(async () => {
-  await testEnv?.teardown();
+  await stopWorkflowEnv(testEnv);
 });
 
 /** The database as the activities read it: commands queued (by id), the canary's verdict, and recorded requests. */

@@ -11,7 +11,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Activities } from '../activities';
 import { deviceCommandId } from '../common/ids';
 import type { CommandOutcome } from '../common/session';
-import { eventually, startWorkflowEnv, unscriptedActivities, workerWith } from '../test/workflow-env';
+import { eventually, startWorkflowEnv, unscriptedActivities, workerWith, stopWorkflowEnv } from '../test/workflow-env';
 import { remediationControlRequestUpdate, remediationProgressQuery, commandResultsSignal, type RemediationProgress } from './definitions';
 import type { remediation } from './remediation';
 
@@ -25,7 +25,7 @@ beforeAll(async () => {
   testEnv = await startWorkflowEnv();
 }, 60_000);
 afterAll(async () => {
-  await testEnv?.teardown();
+  await stopWorkflowEnv(testEnv);
 });
 
 /** The database, as the activities would read it: the batches queued, and the control requests the api recorded. */

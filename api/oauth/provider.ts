@@ -157,6 +157,13 @@ export function createOAuthProvider(deps: ApiDeps, resource: URL, consentPath: (
           expiresAt: new Date(Date.now() + REQUEST_SECONDS * 1000),
         },
       });
+      // Requests and tokens a day past their expiry are of no use to anyone (an expired code or token is refused
+      // whether its row is there or not): pruned as new ones are made, so the tables do not grow without end.
+      const dayAgo = new Date(Date.now() - 86_400_000);
+      void Promise.all([
+        deps.prisma.oAuthAuthorization.deleteMany({ where: { expiresAt: { lt: dayAgo } } }),
+        deps.prisma.oAuthToken.deleteMany({ where: { expiresAt: { lt: dayAgo } } }),
+      ]).catch((err: unknown) => deps.logger.warn({ err: (err as Error).message }, 'OAuth: pruning expired requests and tokens failed'));
       res.redirect(302, consentPath(token));
     },
 

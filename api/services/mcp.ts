@@ -9,7 +9,8 @@ import type { Prisma } from '@prisma/client';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { SessionState, Step, TurnState } from '../../common/session';
 import { findUnstorable } from '../../common/text';
-import { isToolName, mcpToolDefinitions, TIER_NAMES, type McpToolDefinition, type Tier } from '../../common/tools';
+import { isToolName, lowestTierOf, mcpToolDefinitions, Tier, TIER_NAMES, type McpToolDefinition } from '../../common/tools';
+import { maxTierOf } from '../../common/oauth-scopes';
 import { parseQualifiedName, qualifiedName } from '../../lib/mcp-upstream';
 import { enabledUpstreamTools, hasUpstreamTool } from './mcp-upstreams';
 import { currentPolicy } from '../../lib/policy-store';
@@ -64,24 +65,38 @@ export const mayCallTools = ({ principal }: Caller, orgId: string) => hasRole(pr
  * servers (`upstream.<server>.<tool>`) with their pinned description and input schema and their tier (the org's
  * policy override, else the tier an admin gave them at registration).
  */
-export async function catalogFor({ deps }: Caller, orgId: string): Promise<McpToolDefinition[]> {
+/**
+ * The tools listed to the caller. An MCP client acting through an OAuth grant is shown only the tools its scopes can
+ * reach (an `mcp:read` grant: the tools with a T1 call); a call of any other would be refused anyway. This only
+ * narrows what is offered: authorization still decides every call.
+ */
+export async function catalogFor(caller: Caller, orgId: string): Promise<McpToolDefinition[]> {
+  const tools = await catalogOf(caller, orgId);
+  const grant = caller.principal.oauth;
+  const maxTier = grant ? maxTierOf(grant.scopes) : Tier.T4;
+  return tools.filter((t) => t.lowestTier <= maxTier).map((t) => t.definition);
+}
+
+/** Every tool of the org, with the lowest tier a call of it can start at. */
+async function catalogOf({ deps }: Caller, orgId: string): Promise<{ definition: McpToolDefinition; lowestTier: number }[]> {
   const upstream = await enabledUpstreamTools(deps.prisma, orgId);
   // The tier the policy in force gives each (its override, else the registered tier): words for the agent only,
   // authorization decides; an unreadable policy leaves the registered tier here (and denies the call there).
   const overrides = upstream.length ? await currentPolicy(deps.prisma, orgId).then((p) => p.document.overrides, () => []) : [];
   return [
-    ...mcpToolDefinitions(),
+    ...mcpToolDefinitions().map((definition) => ({ definition, lowestTier: lowestTierOf(definition.name) ?? Tier.T4 })),
     ...upstream.map((t) => {
       const name = qualifiedName(t.upstream.name, t.name);
       const tier = (overrides.find((o) => o.tool === name)?.tier ?? t.tier) as Tier;
       const title = t.title ?? `${t.upstream.name} ${t.name}`;
-      return {
+      const definition = {
         name,
         title,
         description: `${t.description}\n\nFrom the upstream MCP server "${t.upstream.name}", behind Gatehouse. Gatehouse tier: T${tier}, ${TIER_NAMES[tier]}. T3 and T4 calls wait until an approver of the organization approves; flagged output and arguments taken from tool output raise a call to T3.`,
         inputSchema: { ...(t.inputSchema as Record<string, unknown>), type: 'object' as const },
         annotations: { title, readOnlyHint: tier === 1, destructiveHint: tier >= 3, idempotentHint: false, openWorldHint: true },
       };
+      return { definition, lowestTier: tier };
     }),
   ];
 }

@@ -30,6 +30,12 @@ function tierSentence(tool: Tool): string {
   return `Gatehouse tier: ${words}. T3 and T4 calls wait until an approver of the organization approves; the organization's policy, the number of devices and flagged output can raise a tier.`;
 }
 
+/** The lowest tier a call of the named built-in tool can start at (undefined: not a built-in tool). */
+export function lowestTierOf(name: string): Tier | undefined {
+  const tool = (TOOLS as readonly Tool[]).find((t) => t.name === name);
+  return tool ? (Math.min(...tiersOf(tool)) as Tier) : undefined;
+}
+
 let definitions: McpToolDefinition[] | undefined;
 
 /** Made once: the catalog does not change at run time. */
