@@ -33,6 +33,15 @@ export interface RequestApprovalInput {
   digest: string;
   /** Every device the call touches, as authorization resolved them (a group or site becomes its devices). */
   targets: string[];
+  /** `targets` is left out (a remediation's devices): they are read from the invocation's record. */
+  targetsInRecord?: boolean;
+}
+
+/** The devices authorization recorded for a remediation; none when the record is no remediation (fail closed). */
+function recordedRemediationDevices(execution: unknown): string[] {
+  const e = execution as ToolExecution | null;
+  if (e?.type !== 'remediation') throw ApplicationFailure.nonRetryable('the call names its devices on its record, but the record is no remediation; the call was not run', FailureType.InvalidInput);
+  return e.devices;
 }
 
 /**
@@ -95,7 +104,9 @@ export function makeRequestApproval({ prisma, metrics }: ActivityDeps) {
     // The requester is whoever wrote this turn (an admin may post into a technician's session), not the session's owner.
     const requestedBy = await turnAuthor(prisma, input.sessionId, input.turnId);
     if (!requestedBy) throw ApplicationFailure.nonRetryable('the author of this turn is not recorded; the call was not run', FailureType.NotFound);
-    const devices = await prisma.device.findMany({ where: { id: { in: input.targets }, orgId: input.orgId }, select: { id: true, name: true }, orderBy: { name: 'asc' } });
+    // The record's targets are those authorization resolved, the same the digest binds; never more from the workflow.
+    const targets = input.targetsInRecord ? recordedRemediationDevices(inv.execution) : input.targets;
+    const devices = await prisma.device.findMany({ where: { id: { in: targets }, orgId: input.orgId }, select: { id: true, name: true }, orderBy: { name: 'asc' } });
     // The expiry of the policy the call was decided under (its version is on the call's row), else the one in force.
     const policy = (inv.policyVersion !== null ? await policyVersion(prisma, input.orgId, inv.policyVersion) : null) ?? (await currentPolicy(prisma, input.orgId));
     const ttl = approvalTtlSeconds(policy.document, input.tier);

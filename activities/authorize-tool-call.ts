@@ -174,9 +174,22 @@ function authorizeOnce(deps: ActivityDeps) {
     const version = verdict.policyVersion ?? null;
     if (verdict.decision === 'deny') return { decision: 'deny', invocationId, reason: verdict.reason, policyVersion: version };
     // The workflow runs a standing-approved call at once; the effect point still finds its approved approval.
-    if (verdict.decision === 'allow' || standing) return { decision: 'allow', invocationId, tier: verdict.tier, execution: verdict.execution, policyVersion: version, ...(standing ? { standingApprovalId: standing.id } : {}) };
-    return { decision: 'approve', invocationId, tier: verdict.tier, digest: verdict.digest, targets: verdict.targets, execution: verdict.execution, policyVersion: version, ...(verdict.breakerStreak !== undefined ? { breakerStreak: verdict.breakerStreak } : {}) };
+    const execution = carriedExecution(verdict.execution);
+    if (verdict.decision === 'allow' || standing) return { decision: 'allow', invocationId, tier: verdict.tier, execution, policyVersion: version, ...(standing ? { standingApprovalId: standing.id } : {}) };
+    // A remediation's targets are its devices: on the record too (requestApproval reads them there).
+    const targets = execution.type === 'remediation' ? { targets: [], targetsInRecord: true as const } : { targets: verdict.targets };
+    return { decision: 'approve', invocationId, tier: verdict.tier, digest: verdict.digest, ...targets, execution, policyVersion: version, ...(verdict.breakerStreak !== undefined ? { breakerStreak: verdict.breakerStreak } : {}) };
   };
+}
+
+/**
+ * The execution as the workflow carries it. A remediation's devices stay on the invocation's record (written above),
+ * where the remediation reads them a page at a time: only their count travels. 10,000 device ids are 390 KB, past
+ * Temporal's 256 KB payload warning, and every workflow payload would carry them (this result, the approval
+ * request, the remediation's input).
+ */
+function carriedExecution(execution: ToolExecution): ToolExecution {
+  return execution.type === 'remediation' ? { ...execution, devices: [], deviceCount: execution.devices.length } : execution;
 }
 
 /** Counts one decision: the call by tier and outcome, and a denial by its rule (and the store, when one was down). */
@@ -392,6 +405,9 @@ async function devicesChangedWithoutApproval(prisma: ActivityDeps['prisma'], ses
   return devices;
 }
 
+/** The most devices one call may name through a group or site. */
+export const MAX_REFERENCED_DEVICES = 50_000;
+
 /**
  * The devices a call names through an alert (its device, looked up in the session's org: the site scope is checked
  * on the device like any target), or through a group or site (its devices in the session's org and the user's
@@ -403,8 +419,11 @@ async function referencedDevices(prisma: ActivityDeps['prisma'], orgId: string, 
     return alert ? [alert.deviceId] : 'no alert with that id in this organization';
   }
   const where = { orgId, ...siteFilter(sites), ...('group' in target ? { group: { name: target.group } } : { site: { name: target.site } }) };
-  const devices = await prisma.device.findMany({ where, select: { id: true }, orderBy: { name: 'asc' }, take: 5000 });
-  if (devices.length === 0) return `no devices in ${'group' in target ? `group "${target.group}"` : `site "${target.site}"`} of this organization`;
+  const devices = await prisma.device.findMany({ where, select: { id: true }, orderBy: { name: 'asc' }, take: MAX_REFERENCED_DEVICES + 1 });
+  const named = 'group' in target ? `group "${target.group}"` : `site "${target.site}"`;
+  if (devices.length === 0) return `no devices in ${named} of this organization`;
+  // Refused rather than cut short: a call must run on every device it names, or on none.
+  if (devices.length > MAX_REFERENCED_DEVICES) return `${named} has more than ${MAX_REFERENCED_DEVICES} devices: name a smaller group`;
   return devices.map((d) => d.id);
 }
 

@@ -14,6 +14,7 @@ import { makeRecordLocalDenial } from './record-local-denial';
 import { makeRecordToolResult } from './record-tool-result';
 import { makeReadCommandOutcomes } from './read-command-outcomes';
 import { makeReadCanaryChecks } from './canary-checks';
+import { makeReadRemediationDevices } from './read-remediation-devices';
 import { makeRecordUserMessage } from './record-user-message';
 import { makeRunDatabaseTool } from './run-database-tool';
 import {
@@ -56,6 +57,7 @@ export function createActivities(deps: ActivityDeps) {
     verifyRemediationControl: makeVerifyRemediationControl(deps),
     verifyCanaryDecision: makeVerifyCanaryDecision(deps),
     readCanaryChecks: makeReadCanaryChecks(deps),
+    readRemediationDevices: makeReadRemediationDevices(deps),
     refuseUnverifiedRequest: makeRefuseUnverifiedRequest(deps),
     readCommandOutcomes: makeReadCommandOutcomes(deps),
     readCopilotPaused: makeReadCopilotPaused(deps),

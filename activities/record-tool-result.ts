@@ -1,6 +1,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Device, DeviceCommand } from '@prisma/client';
 import { FailureType } from '../common/failures';
+import { CANARY_STEP_MARK } from '../common/ids';
 import type { ToolOutcome } from '../common/session';
 import { isToolName } from '../common/tools';
 import type { ActivityDeps } from './deps';
@@ -13,10 +14,17 @@ import type { CommandKind } from '../common/protocol';
 /** Turns the finished device commands of one tool call into its recorded output and a summary for the workflow. */
 export function makeRecordToolResult(deps: ActivityDeps) {
   const { prisma, logger } = deps;
-  return async function recordToolResult(input: { invocationId: string; commandIds: string[]; skippedDevices?: number; cancelledDevices?: number }): Promise<ToolOutcome> {
+  return async function recordToolResult(input: { invocationId: string; commandIds: string[]; commandsInRecord?: boolean; skippedDevices?: number; cancelledDevices?: number }): Promise<ToolOutcome> {
     const inv = await prisma.toolInvocation.findUnique({ where: { id: input.invocationId } });
-    const commands = await prisma.deviceCommand.findMany({ where: { id: { in: input.commandIds } }, include: { device: true } });
-    if (!inv || !isToolName(inv.toolName) || commands.length !== input.commandIds.length || (commands.length === 0 && !input.skippedDevices && !input.cancelledDevices)) {
+    // A remediation names no command ids (thousands of them would not fit a payload): its commands are the rows made
+    // for this invocation and its devices, a canary's read-back and undo left out (they are no devices of the count).
+    const commands = input.commandsInRecord
+      ? inv
+        ? await prisma.deviceCommand.findMany({ where: { invocationId: inv.id, orgId: inv.orgId, NOT: { id: { contains: CANARY_STEP_MARK } } }, include: { device: true }, orderBy: { createdAt: 'asc' } })
+        : []
+      : await prisma.deviceCommand.findMany({ where: { id: { in: input.commandIds } }, include: { device: true } });
+    const expected = input.commandsInRecord ? commands.length : input.commandIds.length;
+    if (!inv || !isToolName(inv.toolName) || commands.length !== expected || (commands.length === 0 && !input.skippedDevices && !input.cancelledDevices)) {
       throw ApplicationFailure.nonRetryable('tool invocation or command not found', FailureType.NotFound);
     }
     await assertSession(prisma, { sessionId: inv.sessionId, orgId: inv.orgId }, 'recordToolResult');

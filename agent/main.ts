@@ -2,7 +2,8 @@
  * The endpoint agent.
  *   npm run agent -- enroll --server <url> --key <enrollment key> [--name <name>] [--credentials <file>] [--allow-insecure-http]
  *   npm run agent [-- --credentials <file>] [--allow-power] [--allow-packages]
- *   npm run agent -- --simulate <n> [--org <slug>] [--key <enrollment key>] [--simulate-profile <file>]   n simulated Windows-like endpoints
+ *   npm run agent -- --simulate <n> [--org <slug>] [--key <enrollment key>] [--simulate-profile <file>] [--simulate-first <i>]   n simulated Windows-like endpoints
+ *     (named from the i-th on, default 1: several processes share one fleet under distinct names)
  */
 import { parseArgs } from 'node:util';
 import { agentCredentialsPath, loadEnvOrExit } from '../lib/env';
@@ -27,6 +28,7 @@ async function main(): Promise<void> {
       credentials: { type: 'string' },
       simulate: { type: 'string' },
       'simulate-profile': { type: 'string' },
+      'simulate-first': { type: 'string' },
       org: { type: 'string', default: 'acme' },
       'api-key': { type: 'string' },
       'reboot-seconds': { type: 'string' },
@@ -45,9 +47,12 @@ async function main(): Promise<void> {
   if (values.simulate !== undefined) {
     const count = Number(values.simulate);
     if (!Number.isInteger(count) || count < 1 || count > 10_000) throw new Error('--simulate takes a number of devices between 1 and 10000');
+    const first = Number(values['simulate-first'] ?? 1);
+    if (!Number.isInteger(first) || first < 1 || first > 100_000) throw new Error('--simulate-first takes the number of the first device, between 1 and 100000');
     const tracing = await traced();
     const sim = await runSimulation({
       count,
+      first,
       org: values.org!,
       server,
       key: values.key,

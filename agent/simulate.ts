@@ -38,6 +38,8 @@ async function enrollmentKey(opts: { server: string; org: string; count: number;
 
 export async function runSimulation(opts: {
   count: number;
+  /** The number in the first device's name (1 unless several processes share a fleet). */
+  first?: number;
   org: string;
   server: string;
   key?: string;
@@ -51,7 +53,7 @@ export async function runSimulation(opts: {
   logger: Logger;
 }): Promise<{ names: string[]; connections: AgentConnection[]; stop(): void }> {
   const dir = path.join(opts.dataDir, 'simulated', opts.org);
-  const names = Array.from({ length: opts.count }, (_, i) => simulatedName(opts.org, i + 1));
+  const names = Array.from({ length: opts.count }, (_, i) => simulatedName(opts.org, (opts.first ?? 1) + i));
   const creds: AgentCredentials[] = [];
   // A credential from before signed commands has no server key: that device enrolls again.
   const usable = async (n: string) => existsSync(path.join(dir, `${n}.json`)) && Boolean((await loadCredentials(path.join(dir, `${n}.json`)).catch(() => null))?.commandKey);

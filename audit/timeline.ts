@@ -114,7 +114,7 @@ function describeActivity(name: string, input: Obj, result: unknown, failed: str
       if (r.decision === 'deny') return { kind: 'tool', text: `tool ${tool}: denied by policy${under}: ${short(r.reason)}`, details: { invocationId: r.invocationId, decision: 'deny', ...version } };
       const standing = typeof r.standingApprovalId === 'string' ? ` by standing approval ${r.standingApprovalId}` : '';
       const needs = r.decision === 'approve' ? `needs approval (T${String(r.tier)})` : `allowed (T${String(r.tier)})${standing}`;
-      return { kind: 'tool', text: `tool ${tool}: ${needs}${under}`, details: { invocationId: r.invocationId, decision: r.decision, tier: r.tier, targets: r.targets, ...version, ...(standing ? { standingApprovalId: r.standingApprovalId } : {}) } };
+      return { kind: 'tool', text: `tool ${tool}: ${needs}${under}`, details: { invocationId: r.invocationId, decision: r.decision, tier: r.tier, targets: r.targets, ...(r.targetsInRecord ? { targetsInRecord: true } : {}), ...version, ...(standing ? { standingApprovalId: r.standingApprovalId } : {}) } };
     }
     case 'requestApproval':
       return { kind: 'approval_requested', text: `approval ${String(r.approvalId)} requested (T${String(input.tier)}), expires ${String(r.expiresAt)}`, details: { approvalId: r.approvalId, digest: input.digest, targets: input.targets } };
@@ -284,7 +284,8 @@ export function timelineOf(workflowId: string, history: History): TimelineEntry[
       case EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED: {
         const a = e.startChildWorkflowExecutionInitiatedEventAttributes;
         const input = obj(first(a?.input));
-        const devices = Array.isArray(input.devices) ? input.devices.length : undefined;
+        // Since remediations read their devices from the record, the input gives only their count.
+        const devices = typeof input.deviceCount === 'number' ? input.deviceCount : Array.isArray(input.devices) ? input.devices.length : undefined;
         push(e, { kind: 'remediation', text: `${a?.workflowType?.name ?? 'child'} ${a?.workflowId ?? ''} started${devices !== undefined ? ` over ${devices} devices` : ''}`, details: { workflowId: a?.workflowId } });
         break;
       }

@@ -206,7 +206,18 @@ export interface ModelStep {
  */
 export type Authorization =
   | { decision: 'allow'; invocationId: string; tier: number; execution: ToolExecution; policyVersion?: number | null; standingApprovalId?: string }
-  | { decision: 'approve'; invocationId: string; tier: number; digest: string; targets: string[]; execution: ToolExecution; policyVersion?: number | null; breakerStreak?: number }
+  | {
+      decision: 'approve';
+      invocationId: string;
+      tier: number;
+      digest: string;
+      targets: string[];
+      /** The targets are left out (a remediation's devices): requestApproval reads them from the invocation's record. */
+      targetsInRecord?: true;
+      execution: ToolExecution;
+      policyVersion?: number | null;
+      breakerStreak?: number;
+    }
   | { decision: 'deny'; invocationId: string; reason: string; policyVersion?: number | null };
 
 export interface ToolOutcome {

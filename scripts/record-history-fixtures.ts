@@ -197,6 +197,16 @@ async function main(): Promise<void> {
     if (continued.status !== 202) throw new Error(`the canary continue was refused: ${JSON.stringify(continued.body)}`);
     await sys.waitForTurn(sessionId, canaryTech, turn, 120_000);
     await saveWorkflow(sys, await remediationOf(sys, sessionId), 'remediation-canary');
+
+    // Once a remediation reads its devices from the invocation's record a page per run, and the authorization,
+    // the approval request and the remediation's input carry only their count (patch remediation-devices-from-record).
+    const recordTech = (await sys.createUser(['technician'])).key;
+    sessionId = await sys.startSession(recordTech);
+    turn = await sys.send(sessionId, recordTech, tool('run_remediation', { target: { device_ids: [...sys.simulated.values()] }, action: { type: 'service', service: 'Spooler', action: 'restart' }, batch_size: 2 }));
+    await decide((await sys.waitForApproval(sessionId)).id, { decision: 'approve', reason: 'printing is down everywhere' });
+    await sys.waitForTurn(sessionId, recordTech, turn, 90_000);
+    await save(sys, sessionId, 'copilot-session-devices-from-record');
+    await saveWorkflow(sys, await remediationOf(sys, sessionId), 'remediation-devices-from-record');
   } finally {
     await sys.stop();
   }

@@ -223,6 +223,8 @@ async function watchSessionAt(url: string, sessionId: string, key: string): Prom
 export interface TestSystemOptions {
   agent?: boolean;
   simulated?: number;
+  /** Agent processes the simulated devices are spread over (a fleet of thousands, as several sites' agents would be); 1 by default. */
+  simulatedProcesses?: number;
   /** How some simulated devices differ (agent/executors/simulated.ts SimulatedProfile), by device name. */
   simulatedProfile?: SimulatedProfile;
   /** Environment overrides for the api and the worker (limits, budgets, windows). */
@@ -406,14 +408,14 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
   let tmp: string | undefined;
   const simulated = new Map<string, string>();
   const agentsPath = opts.cuttableAgents ? await CuttableTcpPath.open({ host: '127.0.0.1', port: Number(new URL(url).port) }) : undefined;
-  let simulator: ChildProcess | undefined;
+  const simulators: ChildProcess[] = [];
   /** Console watches of the tests, closed on stop even when a test failed before closing its own. */
   const watches = new Set<SessionWatch>();
   /** Stops everything started so far; also when starting failed half-way, so nothing is left running. */
   const stop = async () => {
     for (const watch of watches) watch.close();
     agent?.process.kill('SIGTERM');
-    simulator?.kill('SIGTERM');
+    for (const simulator of simulators) simulator.kill('SIGTERM');
     // Each step is bounded, so one stuck resource cannot hang the whole suite; a step that overruns is named.
     const step = async (name: string, fn: () => Promise<unknown>, ms = 20_000) => {
       let timer: NodeJS.Timeout | undefined;
@@ -487,18 +489,28 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
       const key = await createEnrollmentKey(prisma, { orgId: seed.orgs.acme.id, siteId: seed.orgs.acme.siteIds[0]!, maxUses: opts.simulated });
       const profile = opts.simulatedProfile ? path.join(tmp, 'simulated-profile.json') : undefined;
       if (profile) await writeFile(profile, JSON.stringify(opts.simulatedProfile));
-      simulator = spawn(
-        process.execPath,
-        [
-          ...['--import', 'tsx', path.join(root, 'agent', 'main.ts'), '--simulate', String(opts.simulated), '--org', seed.orgs.acme.slug, '--key', key],
-          ...['--server', agentsPath ? `http://127.0.0.1:${agentsPath.port}` : url, '--reboot-seconds', '2', ...(profile ? ['--simulate-profile', profile] : [])],
-        ],
-        { cwd: root, env: environment({ DATA_DIR: tmp, LOG_LEVEL: env.TEST_LOG_LEVEL, ...agentTracing }), stdio: ['ignore', 'ignore', 'inherit'] },
-      );
-      // The simulator enrolls every device, then connects them: both count as arriving.
+      // Each process simulates its share under names of its own (--simulate-first), from one data directory; one
+      // after the other, each once the one before has its agents connected (thousands of handshakes at once on a
+      // busy machine time out together and retry together, and the fleet never arrives).
+      const processes = Math.max(1, Math.min(opts.simulatedProcesses ?? 1, opts.simulated));
+      const share = Math.ceil(opts.simulated / processes);
       const simulatedDevices = { orgId: seed.orgs.acme.id, executor: 'simulated' };
       const arrived = async () => (await prisma.device.count({ where: simulatedDevices })) + (await prisma.device.count({ where: { ...simulatedDevices, online: true } }));
-      await waitWhileArriving(arrived, 2 * opts.simulated, 'the simulated agents to enroll and connect');
+      for (let first = 1; first <= opts.simulated; first += share) {
+        const count = Math.min(share, opts.simulated - first + 1);
+        simulators.push(
+          spawn(
+            process.execPath,
+            [
+              ...['--import', 'tsx', path.join(root, 'agent', 'main.ts'), '--simulate', String(count), '--simulate-first', String(first), '--org', seed.orgs.acme.slug, '--key', key],
+              ...['--server', agentsPath ? `http://127.0.0.1:${agentsPath.port}` : url, '--reboot-seconds', '2', ...(profile ? ['--simulate-profile', profile] : [])],
+            ],
+            { cwd: root, env: environment({ DATA_DIR: tmp, LOG_LEVEL: env.TEST_LOG_LEVEL, ...agentTracing }), stdio: ['ignore', 'ignore', 'inherit'] },
+          ),
+        );
+        // The simulator enrolls every device, then connects them: both count as arriving.
+        await waitWhileArriving(arrived, 2 * (first + count - 1), 'the simulated agents to enroll and connect');
+      }
       for (const d of await prisma.device.findMany({ where: { orgId: seed.orgs.acme.id, executor: 'simulated' } })) simulated.set(d.name, d.id);
     }
   } catch (err) {

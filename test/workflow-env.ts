@@ -103,6 +103,7 @@ export const unscriptedActivities = {
   refuseUnverifiedRequest: unexpected('refuseUnverifiedRequest'),
   readCommandOutcomes: unexpected('readCommandOutcomes'),
   readCopilotPaused: unexpected('readCopilotPaused'),
+  readRemediationDevices: unexpected('readRemediationDevices'),
   requestTerminalApproval: unexpected('requestTerminalApproval'),
   verifyTerminalDecision: unexpected('verifyTerminalDecision'),
   expireTerminalApproval: unexpected('expireTerminalApproval'),

@@ -43,6 +43,11 @@ export interface RemediationProgress {
   state: 'running' | 'paused' | 'canary-failed' | 'cancelled' | 'finished';
   /** Per device: queued, running, succeeded, failed, expired, skipped or cancelled. */
   devices: Record<string, string>;
+  /**
+   * Set by runs since the `remediation-devices-from-record` patch: `devices` holds only the devices this run started
+   * (a run holds at most a thousand); every device's status is on the record (its command's row, or none yet).
+   */
+  devicesInRecord?: true;
   /** The canary stage, when the call asked for one. */
   canary?: CanaryProgress;
 }

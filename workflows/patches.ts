@@ -49,6 +49,11 @@ export const Patch = {
    * decision if one fails (continue, cancel, roll back) before any other device starts.
    */
   RemediationCanary: 'remediation-canary',
+  /**
+   * A remediation reads its approved devices from the invocation's record, a page per run, and continues as new
+   * carrying its counts and a cursor, not every device's state: payloads stay the same size for any fleet.
+   */
+  RemediationDevicesFromRecord: 'remediation-devices-from-record',
 } as const;
 
 export type PatchId = (typeof Patch)[keyof typeof Patch];

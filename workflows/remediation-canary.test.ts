@@ -44,6 +44,8 @@ function scripted(invocationId: string, canaryPasses: boolean) {
       return { kind: input.kind, params: input.params, commands: input.commands, settled: [] };
     },
     readCommandOutcomes: async ({ claims }) => ({ outcomes: claims }),
+    // The approved devices as authorization recorded them on the invocation.
+    readRemediationDevices: async ({ offset, limit }) => ({ devices: DEVICES.slice(offset, offset + limit), total: DEVICES.length }),
     readCanaryChecks: async ({ devices }) => ({ checks: devices.map((deviceId) => (canaryPasses ? { deviceId, passed: true } : { deviceId, passed: false, reason: 'service Spooler is stopped after the action, not running' })) }),
     verifyCanaryDecision: async ({ requestId }) => {
       const kind = requests.get(requestId);
@@ -61,11 +63,13 @@ function scripted(invocationId: string, canaryPasses: boolean) {
   return { activities, queued, record, report, runIds };
 }
 
-async function start(taskQueue: string, invocationId: string) {
+/** Its devices on the record (as authorization leaves them since remediations read them there), or listed in its input. */
+async function start(taskQueue: string, invocationId: string, devicesIn: 'record' | 'input' = 'record') {
+  const devices = devicesIn === 'record' ? { devices: [], deviceCount: DEVICES.length } : { devices: DEVICES };
   return testEnv.client.workflow.start<typeof remediation>('remediation', {
     taskQueue,
     workflowId: `copilot:${ORG}:${crypto.randomUUID()}:remediation:toolu_1`,
-    args: [{ orgId: ORG, devices: DEVICES, kind: 'manage_service', params: { service: 'Spooler', action: 'start' }, batchSize: 4, maxFailures: 0, invocationId, canary: CANARY }],
+    args: [{ orgId: ORG, ...devices, kind: 'manage_service', params: { service: 'Spooler', action: 'start' }, batchSize: 4, maxFailures: 0, invocationId, canary: CANARY }],
   });
 }
 
@@ -83,7 +87,9 @@ it('holds the others back until the canary passes its check, then runs them with
     await world.report(h, canaryCommandId(invocationId, 'check', c1), 'succeeded');
     await eventually(() => world.queued, (q) => q.length === 5, 'the others to start');
     for (const d of [d2, d3, d4]) await world.report(h, deviceCommandId(invocationId, d), 'succeeded');
-    expect(await h.result()).toMatchObject({ succeeded: 4, failed: 0, commandIds: world.runIds(c1, d2, d3, d4) });
+    expect(await h.result()).toMatchObject({ succeeded: 4, failed: 0, skipped: 0, commandsInRecord: true });
+    // The canary ran once: the page of the others read from the record skips it.
+    expect(world.queued).toEqual([...world.runIds(c1), canaryCommandId(invocationId, 'check', c1), ...world.runIds(d2, d3, d4)]);
     expect((await h.query(remediationProgressQuery)).canary).toMatchObject({ state: 'passed', failures: [] });
   });
 });
@@ -93,7 +99,7 @@ it('waits after a failed canary; a forged decision changes nothing; a continue r
   const world = scripted(invocationId, false);
   const { worker, taskQueue } = await workerWith(testEnv, world.activities);
   await worker.runUntil(async () => {
-    const h = await start(taskQueue, invocationId);
+    const h = await start(taskQueue, invocationId, 'input');
     await eventually(() => world.queued, (q) => q.length === 1, 'the canary to start');
     // The canary's own command fails: past max_failures 0, but the canary's verdict decides what happens next.
     await world.report(h, deviceCommandId(invocationId, c1), 'failed');

@@ -22,6 +22,12 @@ export function holdBackForCanary(progress: RemediationProgress, queue: string[]
   return held;
 }
 
+/** Starts the canary stage: its devices run first (returned, in the plan's order); the others wait for the verdict. */
+export function startCanaryStage(progress: RemediationProgress, canary: CanaryPlan): string[] {
+  progress.canary = { devices: [...canary.devices], state: 'running', failures: [], canRollBack: canary.undo !== undefined };
+  return [...canary.devices];
+}
+
 export interface CanaryContext {
   orgId: string;
   invocationId: string;

@@ -1,7 +1,7 @@
 /**
- * A remediation longer than one run's share (DEVICES_PER_RUN devices) continues as new, carrying its
- * progress: the parent still gets one result over every device, and the progress query of the latest run counts
- * them all.
+ * A remediation longer than one run's share (DEVICES_PER_RUN devices) continues as new, carrying its counts and
+ * where it is in the approved list: the parent still gets one result over every device, the progress query of the
+ * latest run counts them all (and holds that run's devices only), and the api shows every device's status.
  */
 import { remediationProgressQuery } from './definitions';
 import { DEVICES_PER_RUN } from './remediation';
@@ -36,6 +36,12 @@ it(`runs ${DEVICES} devices over two runs of the remediation workflow`, async ()
   expect(runs.sort()).toEqual(['COMPLETED', 'CONTINUED_AS_NEW']);
   const progress = await sys.temporal.client.workflow.getHandle(child).query(remediationProgressQuery);
   expect(progress).toMatchObject({ total: DEVICES, succeeded: DEVICES, state: 'finished' });
-  expect(Object.keys(progress.devices)).toHaveLength(DEVICES);
+  expect(Object.keys(progress.devices)).toHaveLength(DEVICES - DEVICES_PER_RUN);
   expect(await sys.prisma.deviceCommand.count({ where: { id: { startsWith: sessionId } } })).toBe(DEVICES);
+  // What a technician reads: every device, each with its status, from the record.
+  const { invocationId } = await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } });
+  const shown = (await sys.request('GET', `/v1/remediations/${encodeURIComponent(invocationId)}`, { key: tech })).body;
+  expect(shown).toMatchObject({ state: 'finished', total: DEVICES, succeeded: DEVICES, percent: 100 });
+  expect(shown.devices).toHaveLength(DEVICES);
+  expect(new Set(shown.devices.map((d: { status: string }) => d.status))).toEqual(new Set(['succeeded']));
 }, 300_000);

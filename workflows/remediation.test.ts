@@ -6,6 +6,7 @@
  */
 import crypto from 'node:crypto';
 import type { WorkflowHandle } from '@temporalio/client';
+import type { temporal } from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Activities } from '../activities';
 import { deviceCommandId } from '../common/ids';
@@ -92,10 +93,56 @@ it('starts no device while paused, goes on when resumed, and never starts the re
     expect(await progress(h)).toMatchObject({ state: 'cancelled', running: 2 });
     await report(h, d3, 'succeeded');
     await report(h, d4, 'failed');
-    expect(await h.result()).toEqual({ commandIds: [d1, d2, d3, d4].map((d) => deviceCommandId(PREFIX, d)), succeeded: 3, failed: 1, skipped: 0, cancelled: 1, stoppedAtThreshold: false });
+    // The commands are the invocation's rows (ids derived from it and each device); the last device has none.
+    expect(await h.result()).toEqual({ commandsInRecord: true, succeeded: 3, failed: 1, skipped: 0, cancelled: 1, stoppedAtThreshold: false });
     expect(world.queued).toEqual([d1, d2, d3, d4]);
     const final: RemediationProgress = await progress(h);
-    expect(final).toMatchObject({ state: 'cancelled', running: 0, cancelled: 1 });
-    expect(final.devices).toEqual({ [d1]: 'succeeded', [d2]: 'succeeded', [d3]: 'succeeded', [d4]: 'failed', [d5]: 'cancelled' });
+    expect(final).toMatchObject({ state: 'cancelled', running: 0, cancelled: 1, devicesInRecord: true });
+    expect(final.devices).toEqual({ [d1]: 'succeeded', [d2]: 'succeeded', [d3]: 'succeeded', [d4]: 'failed' });
+    expect(final.devices[d5]).toBeUndefined();
   });
 });
+
+it('reads 2,500 approved devices from the record a page per run, and carries only a cursor and counts across continue-as-new', async () => {
+  const fleet = Array.from({ length: 2500 }, () => crypto.randomUUID());
+  const invocationId = `${crypto.randomUUID()}:call-2`;
+  const queued: string[] = [];
+  const pages: { offset: number; limit: number }[] = [];
+  const activities: Activities = {
+    ...unscriptedActivities,
+    readRemediationDevices: async ({ invocationId: asked, offset, limit }) => {
+      expect(asked).toBe(invocationId);
+      pages.push({ offset, limit });
+      return { devices: fleet.slice(offset, offset + limit), total: fleet.length };
+    },
+    // Every device's command ends as soon as it is queued (the rows say so).
+    queueDeviceCommands: async (input) => {
+      queued.push(...input.commands.map((c) => c.deviceId));
+      return { kind: input.kind, params: input.params, commands: input.commands, settled: input.commands.map((c) => ({ commandId: c.commandId, status: 'succeeded' as const })) };
+    },
+  };
+  const { worker, taskQueue } = await workerWith(testEnv, activities);
+  const workflowId = `copilot:${ORG}:${crypto.randomUUID()}:remediation:toolu_2`;
+  await worker.runUntil(async () => {
+    const h = await testEnv.client.workflow.start<typeof remediation>('remediation', {
+      taskQueue,
+      workflowId,
+      args: [{ orgId: ORG, devices: [], deviceCount: fleet.length, kind: 'manage_service', params: { service: 'Spooler', action: 'restart' }, batchSize: 50, maxFailures: 0, invocationId }],
+    });
+    expect(await h.result()).toEqual({ commandsInRecord: true, succeeded: 2500, failed: 0, skipped: 0, cancelled: 0, stoppedAtThreshold: false });
+    expect(queued).toEqual(fleet);
+    expect(pages).toEqual([0, 1000, 2000].map((offset) => ({ offset, limit: 1000 })));
+
+    // Three runs; what each starts from and hands on is the same few hundred bytes, whatever the fleet's size.
+    const inputs: number[] = [];
+    let runId: string | undefined = h.firstExecutionRunId;
+    while (runId) {
+      const events: temporal.api.history.v1.IHistoryEvent[] = (await testEnv.client.workflow.getHandle(workflowId, runId).fetchHistory()).events ?? [];
+      const bytes = (p?: { payloads?: { data?: Uint8Array | null }[] | null } | null) => (p?.payloads ?? []).reduce((n, x) => n + (x.data?.length ?? 0), 0);
+      inputs.push(bytes(events[0]?.workflowExecutionStartedEventAttributes?.input));
+      runId = events.at(-1)?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
+    }
+    expect(inputs).toHaveLength(3);
+    for (const size of inputs) expect(size).toBeLessThan(1500);
+  });
+}, 120_000);

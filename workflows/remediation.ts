@@ -4,27 +4,27 @@
  * running finish. Each device's command id is derived from the remediation's id and the device, so a retried or
  * replayed start never runs twice.
  *
+ * The devices are the ones authorization recorded on the invocation (and the approval's digest binds): a run reads
+ * one page of that list (`readRemediationDevices`, a local activity) and starts its devices; the next run reads the
+ * next page. No signal or update can name a device. What continues as new is the counts and a cursor into the list,
+ * the same few hundred bytes for ten devices or fifty thousand (the device list of 10,000 would be 390 KB, past
+ * Temporal's 256 KB payload warning). Each device's status is its command's row; this run's devices are also in the
+ * `remediationProgress` query, for the devices it holds.
+ *
  * Devices start in batches on the one command path (./device-commands.ts): one `queueDeviceCommands` local activity
  * queues every device that can start now, and the api tells the workflow that commands ended with the
- * `commandResults` signal, several per signal when they arrive together. A thousand devices cost a few hundred
- * markers and signals, not a thousand of each.
+ * `commandResults` signal, several per signal when they arrive together.
  *
  * Anyone who reaches Temporal can signal it, so no payload is believed. A result signal is only a hint: how the
- * commands ended is read from their `DeviceCommand` rows, and a claim the rows contradict is audited. People steer
- * it through the `remediationControlRequest` update, which carries the id of the request the api recorded, checked
- * by an activity before it counts: pause (running devices finish, none starts until resumed), resume (never while
- * an admin has paused the org's copilot), cancel (the devices not started never are). Progress is readable
- * with the `remediationProgress` query. A long run continues as new every DEVICES_PER_RUN devices (sooner if
- * Temporal suggests it), once the devices in flight have finished, carrying its progress, so the history stays
- * small whatever the fleet size. A run's history grows by less than one event per device: a run of a thousand
- * devices replays in milliseconds, and continuing as new less often spares the window its drains (and Temporal's
- * back-off for a run that continues as new within a second of its start).
+ * commands ended is read from their `DeviceCommand` rows. People steer it through the `remediationControlRequest`
+ * update, which carries the id of the request the api recorded, checked by an activity before it counts: pause
+ * (running devices finish, none starts until resumed), resume (never while an admin has paused the org's copilot),
+ * cancel (the devices not started never are).
  *
- * With a canary (./remediation-canary.ts), its devices run first and the others are held back; once the canaries
- * finished, their read-back runs, and only if every one passes do the others start. A failure leaves the run in
- * `canary-failed`, starting nothing, until an approver's decision arrives through the `remediationCanaryDecision`
- * update (a recorded request, checked by an activity like a pause): continue, cancel, or roll back (the action's
- * undo on the canaries; the others never start).
+ * With a canary (./remediation-canary.ts), its devices run first and no page of the others is read until every
+ * canary passed its read-back. A failure leaves the run in `canary-failed`, starting nothing, until an approver's
+ * decision arrives through the `remediationCanaryDecision` update (a recorded request, checked by an activity like
+ * a pause): continue, cancel, or roll back (the action's undo on the canaries; the others never start).
  */
 import { condition, continueAsNew, patched, setHandler, workflowInfo } from '@temporalio/workflow';
 import { CommandResults, RemediationControl, WorkflowRequestRef, type CommandOutcome } from '../common/session';
@@ -35,27 +35,30 @@ import { CommandHints } from './command-hints';
 import { commandResultsSignal, remediationCanaryDecisionUpdate, remediationControlRequestUpdate, remediationControlSignal, remediationProgressQuery, remediationResultsSignal } from './definitions';
 import { readHintedOutcomes } from './device-commands';
 import { remediationV1 } from './frozen/remediation-v1';
+import { remediationV2 } from './frozen/remediation-v2';
 import { Patch } from './patches';
-import { holdBackForCanary, runCanarySteps, verifyCanary } from './remediation-canary';
-import { finish, initialProgress, invocationIdOf, MAX_STARTS_PER_RUN, obeyControl, type RemediationInput, type RemediationResult } from './remediation-state';
+import { runCanarySteps, startCanaryStage, verifyCanary } from './remediation-canary';
+import { ApprovedDevices } from './remediation-devices';
+import { finishCounted, invocationIdOf, obeyControl, progressOfRun, type RemediationInput, type RemediationResult } from './remediation-state';
 
 export type { RemediationInput, RemediationResult } from './remediation-state';
 
-/** Devices one run starts before it continues as new. */
+/** Devices one run reads (one page of the approved list) and starts before it continues as new. */
 export const DEVICES_PER_RUN = 1000;
 
 export async function remediation(input: RemediationInput): Promise<RemediationResult> {
-  // Histories recorded before devices started in batches replay with the code that made them.
+  // Histories recorded before devices started in batches, or before they were read from the record, replay with
+  // the code that made them.
   if (!patched(Patch.RemediationBatches)) return remediationV1(input);
+  if (!patched(Patch.RemediationDevicesFromRecord)) return remediationV2(input);
 
-  const progress = initialProgress(input);
+  const progress = progressOfRun(input);
   const { workflowId } = workflowInfo();
   const invocationId = invocationIdOf(input);
   setHandler(remediationProgressQuery, () => progress);
   setHandler(remediationControlSignal, async (raw) => {
     const control = RemediationControl.safeParse(raw);
     if (!control.success) return;
-    if (!patched(Patch.RefuseUnverifiedControl)) return obeyControl(progress, raw);
     // Refused either way; a failure to audit it must not fail the remediation (a signal handler's failure would).
     await db.refuseUnverifiedRequest({ orgId: input.orgId, workflowId, target: invocationId, kind: `remediation_${control.data.action}`, claimedUserId: control.data.by }).catch(() => undefined);
   });
@@ -70,8 +73,16 @@ export async function remediation(input: RemediationInput): Promise<RemediationR
     { validator: (ref) => void WorkflowRequestRef.parse(ref) },
   );
 
-  const queue = [...input.devices];
-  const commandIds: string[] = [...(input.carried?.commandIds ?? [])];
+  // A canary (only in the first run: a continued run is past it) runs before any page of the others is read.
+  const canary = input.canary && !input.carried ? input.canary : undefined;
+  const canaryQueue = canary ? startCanaryStage(progress, canary) : [];
+  const devices = new ApprovedDevices(input, invocationId, DEVICES_PER_RUN, progress.canary?.devices ?? []);
+  // Held back only while there are others to hold back (the canaries are among the approved devices).
+  let holdingBack = canary !== undefined && devices.total > canaryQueue.length;
+  if (!holdingBack) await devices.readPage();
+  if (!input.carried) progress.total = devices.total;
+  const queued = () => canaryQueue.length + devices.queued;
+
   /** Devices started and not finished, by command id. */
   const running = new Map<string, string>();
   let finished = 0;
@@ -90,90 +101,58 @@ export async function remediation(input: RemediationInput): Promise<RemediationR
   const stepsRunning = new Map<string, string>();
   const hints = new CommandHints((commandId) => running.has(commandId) || stepsRunning.has(commandId));
   setHandler(commandResultsSignal, hints.add);
-  // The same hints under their older name, as histories recorded before every command took one path carry them;
-  // the oldest of those settled on the signal's word.
+  // The same hints under their older name (a result signal is only ever a hint here).
   setHandler(remediationResultsSignal, (raw) => {
-    const parsed = CommandResults.safeParse(raw);
-    if (!parsed.success) return;
-    if (!patched(Patch.ResultsFromRows)) return parsed.data.results.forEach((r) => settle(r.commandId, r.status));
-    hints.add(raw);
+    if (CommandResults.safeParse(raw).success) hints.add(raw);
   });
-
-  // Runs that began before runs grew to a thousand devices replay with the length they had.
-  const devicesPerRun = patched(Patch.RemediationRunsOf1000) ? DEVICES_PER_RUN : MAX_STARTS_PER_RUN;
-  // Batches are queued by a local activity, in the workflow task that decides them; histories from before, by an
-  // activity.
-  const queueDeviceCommands = patched(Patch.RemediationLocalQueue) ? local.queueDeviceCommands : db.queueDeviceCommands;
 
   // Batches being queued: a new batch starts whenever slots free up, without waiting for the last to be queued.
   const queueing = new Set<Promise<void>>();
   let failure: unknown;
   const queueBatch = (commands: { commandId: string; deviceId: string }[]) => {
     // Results may arrive by signal before this returns; those settled already (a retry) come back here.
-    const p: Promise<void> = queueDeviceCommands({ orgId: input.orgId, kind: input.kind, params: input.params, reportTo: workflowId, commands })
+    const p: Promise<void> = local
+      .queueDeviceCommands({ orgId: input.orgId, kind: input.kind, params: input.params, reportTo: workflowId, commands })
       .then(({ settled }) => settled.forEach((s) => settle(s.commandId, s.status)))
       .catch((err: unknown) => void (failure ??= err))
       .finally(() => queueing.delete(p));
     queueing.add(p);
   };
 
-  // A canary (in runs since the patch, and only in the first run: a continued run is past it) holds the others back.
-  const canary = input.canary && !input.carried && patched(Patch.RemediationCanary) ? input.canary : undefined;
-  let heldBack: string[] = [];
-  if (canary) heldBack = holdBackForCanary(progress, queue, canary);
-  const inCanaryStage = () => progress.canary !== undefined && progress.canary.state !== 'passed' && heldBack.length > 0;
-
-  let startedThisRun = 0;
-  // The canary stage never continues as new: the devices held back are part of this run's state.
-  const runIsFull = () => !inCanaryStage() && (startedThisRun >= devicesPerRun || workflowInfo().continueAsNewSuggested);
-  const canStart = () => progress.state === 'running' && !progress.stoppedAtThreshold && running.size < input.batchSize && queue.length > 0 && !runIsFull();
-  let decided: { decision: 'continue' | 'cancel' | 'rollback'; by: string } | undefined;
-  if (canary) {
-    setHandler(
-      remediationCanaryDecisionUpdate,
-      async (ref) => {
-        if (progress.state !== 'canary-failed' || decided) return { applied: false, reason: 'the remediation is not waiting for a canary decision' };
-        const verdict = await db.verifyCanaryDecision({ orgId: input.orgId, workflowId, invocationId, requestId: ref.requestId });
-        if (!verdict.ok) return { applied: false, reason: verdict.reason };
-        // Checked again: the state may have moved (a cancel) while the activity ran.
-        if (progress.state !== 'canary-failed' || decided) return { applied: false, reason: 'the remediation is not waiting for a canary decision' };
-        if (verdict.decision === 'rollback' && !canary.undo) return { applied: false, reason: 'this action declares no undo: it cannot be rolled back' };
-        decided = { decision: verdict.decision, by: verdict.userId };
-        return { applied: true };
-      },
-      { validator: (ref) => void WorkflowRequestRef.parse(ref) },
-    );
-  }
+  // The canary stage never continues as new: the canaries' outcomes are part of this run's state.
+  const runIsFull = () => !holdingBack && workflowInfo().continueAsNewSuggested;
+  const canStart = () => progress.state === 'running' && !progress.stoppedAtThreshold && running.size < input.batchSize && queued() > 0 && !runIsFull();
+  const nextDevice = () => canaryQueue.shift() ?? devices.next();
+  const decided = canary ? awaitCanaryDecision(input, workflowId, invocationId, progress, canary) : undefined;
   /** Runs a canary step's commands and waits for their outcomes, reading hinted results as the main loop does. */
-  const stepsOf = (step: 'check' | 'undo', command: { kind: RemediationInput['kind']; params: Record<string, unknown> }, devices: string[]) =>
-    runCanarySteps({ orgId: input.orgId, invocationId, reportTo: workflowId, hints, stepsRunning }, step, command, devices);
+  const stepsOf = (step: 'check' | 'undo', command: { kind: RemediationInput['kind']; params: Record<string, unknown> }, list: string[]) =>
+    runCanarySteps({ orgId: input.orgId, invocationId, reportTo: workflowId, hints, stepsRunning }, step, command, list);
 
   // Read through a function: the state changes in handlers while the workflow awaits.
   const isCancelled = () => progress.state === 'cancelled';
   for (;;) {
-    while (queue.length > 0 || running.size > 0) {
+    while (queued() > 0 || running.size > 0 || (!holdingBack && devices.beyondPage)) {
       if (progress.state === 'paused' && running.size === 0) {
         await condition(() => progress.state !== 'paused');
         continue;
       }
       const batch: { commandId: string; deviceId: string }[] = [];
       while (canStart()) {
-        const deviceId = queue.shift()!;
+        const deviceId = nextDevice()!;
         const commandId = deviceCommandId(invocationId, deviceId);
         batch.push({ commandId, deviceId });
         running.set(commandId, deviceId);
-        commandIds.push(commandId);
         progress.devices[deviceId] = 'running';
         progress.running += 1;
-        startedThisRun += 1;
       }
       if (batch.length > 0) queueBatch(batch);
       if (running.size === 0) {
         await condition(() => queueing.size === 0);
         if (failure) throw failure;
-        if (progress.state === 'running' && !progress.stoppedAtThreshold && queue.length > 0) {
-          // This run started its share and everything in flight finished: go on in a fresh history.
-          await continueAsNew<typeof remediation>({ ...input, devices: queue, carried: { progress, commandIds } });
+        if (progress.state === 'running' && !progress.stoppedAtThreshold && !holdingBack && (queued() > 0 || devices.beyondPage)) {
+          // This run started its page and everything in flight finished: go on in a fresh history, carrying the
+          // counts and where the next device is in the approved list (never the devices themselves).
+          await continueAsNew<typeof remediation>({ ...input, carried: { progress: { ...progress, devices: {} }, cursor: devices.cursor } });
         }
         break;
       }
@@ -183,7 +162,7 @@ export async function remediation(input: RemediationInput): Promise<RemediationR
       // A batch that could not be queued after its retries fails the remediation, as a failed device command would.
       if (failure) throw failure;
     }
-    if (!canary || !inCanaryStage() || progress.state === 'cancelled') break;
+    if (!canary || !holdingBack || isCancelled()) break;
 
     // The canaries have finished: nothing starts while paused, then their read-back decides.
     await condition(() => progress.state !== 'paused');
@@ -191,26 +170,57 @@ export async function remediation(input: RemediationInput): Promise<RemediationR
     const failures = await verifyCanary({ orgId: input.orgId, invocationId, reportTo: workflowId, progress, canary }, stepsOf);
     if (failures.length === 0) {
       progress.canary!.state = 'passed';
-      queue.push(...heldBack.splice(0));
+      holdingBack = false;
+      await devices.readPage();
       continue;
     }
     progress.canary!.state = 'failed';
     progress.canary!.failures = failures;
     if (isCancelled()) break; // cancelled while the read-back ran
     progress.state = 'canary-failed';
-    await condition(() => decided !== undefined || progress.state !== 'canary-failed');
-    if (!decided) break; // cancelled through the usual control
-    progress.canary!.decision = decided;
-    if (decided.decision === 'continue') {
+    const decision = await decided!.wait();
+    if (!decision) break; // cancelled through the usual control
+    progress.canary!.decision = decision;
+    if (decision.decision === 'continue') {
       progress.state = 'running';
       progress.canary!.forgivenFailures = progress.failed;
       progress.stoppedAtThreshold = false;
-      queue.push(...heldBack.splice(0));
+      holdingBack = false;
+      await devices.readPage();
       continue;
     }
     progress.state = 'cancelled';
-    if (decided.decision === 'rollback') progress.canary!.undone = await stepsOf('undo', canary.undo!, canary.devices);
+    if (decision.decision === 'rollback') progress.canary!.undone = await stepsOf('undo', canary.undo!, canary.devices);
     break;
   }
-  return finish(progress, [...queue, ...heldBack], commandIds);
+  return finishCounted(progress);
+}
+
+/**
+ * The `remediationCanaryDecision` update: an approver's decision after a failed canary, applied only once its
+ * recorded request is checked by an activity. `wait()` resolves with it, or undefined once the run was cancelled.
+ */
+function awaitCanaryDecision(input: RemediationInput, workflowId: string, invocationId: string, progress: ReturnType<typeof progressOfRun>, canary: NonNullable<RemediationInput['canary']>) {
+  let decided: { decision: 'continue' | 'cancel' | 'rollback'; by: string } | undefined;
+  const notWaiting = { applied: false, reason: 'the remediation is not waiting for a canary decision' } as const;
+  setHandler(
+    remediationCanaryDecisionUpdate,
+    async (ref) => {
+      if (progress.state !== 'canary-failed' || decided) return notWaiting;
+      const verdict = await db.verifyCanaryDecision({ orgId: input.orgId, workflowId, invocationId, requestId: ref.requestId });
+      if (!verdict.ok) return { applied: false, reason: verdict.reason };
+      // Checked again: the state may have moved (a cancel) while the activity ran.
+      if (progress.state !== 'canary-failed' || decided) return notWaiting;
+      if (verdict.decision === 'rollback' && !canary.undo) return { applied: false, reason: 'this action declares no undo: it cannot be rolled back' };
+      decided = { decision: verdict.decision, by: verdict.userId };
+      return { applied: true };
+    },
+    { validator: (ref) => void WorkflowRequestRef.parse(ref) },
+  );
+  return {
+    async wait() {
+      await condition(() => decided !== undefined || progress.state !== 'canary-failed');
+      return decided;
+    },
+  };
 }

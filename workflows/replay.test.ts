@@ -53,6 +53,9 @@ it('has the committed histories: reads, approvals, a breaker trip, and remediati
       'copilot-session-local-steps.json',
       // A remediation whose canary failed its read-back, waited, and went on after an approver's continue.
       'remediation-canary.json',
+      // Once a remediation reads its devices from the record a page per run: no payload lists them.
+      'copilot-session-devices-from-record.json',
+      'remediation-devices-from-record.json',
     ]),
   );
   // The remediation child really spans two workers: the first stopped mid-run, the second finished it.
@@ -100,6 +103,12 @@ it('has the committed histories: reads, approvals, a breaker trip, and remediati
   expect(markers('remediation-canary.json')).toEqual(expect.arrayContaining(['queueDeviceCommands', 'readCanaryChecks']));
   const updates = load('remediation-canary.json').events!.map((e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name).filter(Boolean);
   expect(updates).toContain('remediationCanaryDecision');
+  // Devices from the record: the page read by a local activity, the input naming only how many there are.
+  expect(patches('remediation-devices-from-record.json')).toContain(Patch.RemediationDevicesFromRecord);
+  expect(patches('remediation-one-path.json')).not.toContain(Patch.RemediationDevicesFromRecord);
+  expect(markers('remediation-devices-from-record.json')).toContain('readRemediationDevices');
+  const started = load('remediation-devices-from-record.json').events![0]!.workflowExecutionStartedEventAttributes!;
+  expect(JSON.parse(Buffer.from(started.input!.payloads![0]!.data!).toString('utf8'))).toMatchObject({ devices: [], deviceCount: 4 });
 });
 
 it('keeps secrets out of histories and caps what tools bring back', () => {

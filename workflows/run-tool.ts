@@ -48,7 +48,7 @@ export async function runTool(ids: TurnIds, session: CopilotSessionState, turn: 
   if (auth.decision === 'deny') return ref;
 
   if (auth.decision === 'approve') {
-    const request = await tasks.requestApproval({ ...ids, invocationId: auth.invocationId, tier: auth.tier, digest: auth.digest, targets: auth.targets });
+    const request = await tasks.requestApproval({ ...ids, invocationId: auth.invocationId, tier: auth.tier, digest: auth.digest, targets: auth.targets, ...(auth.targetsInRecord ? { targetsInRecord: true } : {}) });
     step.status = 'awaiting_approval';
     step.approvalId = request.approvalId;
     session.pendingApproval = { approvalId: request.approvalId, tool: toolUse.name, tier: auth.tier, expiresAt: request.expiresAt };
@@ -79,7 +79,9 @@ export async function runTool(ids: TurnIds, session: CopilotSessionState, turn: 
       workflowId: remediationWorkflowId(workflowInfo().workflowId, toolUse.id),
       args: [{ ...plan, orgId: ids.orgId, invocationId: auth.invocationId }],
     });
-    outcome = await db.recordToolResult({ invocationId: auth.invocationId, commandIds: result.commandIds, skippedDevices: result.skipped, cancelledDevices: result.cancelled ?? 0 });
+    // Since remediations read their devices from the record, their commands are read there too (no list of ids).
+    const commands = result.commandsInRecord ? { commandIds: [], commandsInRecord: true } : { commandIds: result.commandIds ?? [] };
+    outcome = await db.recordToolResult({ invocationId: auth.invocationId, ...commands, skippedDevices: result.skipped, cancelledDevices: result.cancelled ?? 0 });
   } else {
     // One command per device; each id is the idempotency key, the same on every retry and replay.
     const call = { orgId: ids.orgId, invocationId: auth.invocationId };

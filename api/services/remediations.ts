@@ -9,8 +9,9 @@
  */
 import type { Approval, Prisma } from '@prisma/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { remediationWorkflowId } from '../../common/ids';
-import { REMEDIATION_TOOLS, Tier } from '../../common/tools';
+import { CANARY_STEP_MARK, remediationWorkflowId } from '../../common/ids';
+import { REMEDIATION_TOOLS, Tier, type ToolExecution } from '../../common/tools';
+import { isCommandOutcome } from '../../common/session';
 import { percentDone } from '../../common/remediation-progress';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { remediationCanaryDecisionUpdate, remediationControlRequestUpdate, remediationProgressQuery, type RemediationProgress } from '../../workflows/definitions';
@@ -43,7 +44,8 @@ async function findRemediation(deps: ApiDeps, principal: Principal, id: string, 
 }
 
 /** The progress with device names, or a not-started state while the call still waits for its approval. */
-async function progressOf(deps: ApiDeps, orgId: string, workflowId: string, approval?: Approval | null) {
+async function progressOf(deps: ApiDeps, inv: { id: string; orgId: string; execution: unknown }, workflowId: string, approval?: Approval | null) {
+  const { orgId } = inv;
   let progress: RemediationProgress;
   try {
     progress = await deps.temporal.workflow.getHandle(workflowId).query(remediationProgressQuery);
@@ -51,15 +53,17 @@ async function progressOf(deps: ApiDeps, orgId: string, workflowId: string, appr
     if (err instanceof WorkflowNotFoundError) return { state: 'not_started' as const };
     throw temporalUnavailable(err);
   }
-  const ids = Object.keys(progress.devices);
+  // Runs that hold only their own devices: every device's status is read from the record.
+  const statuses = progress.devicesInRecord ? await recordedStatuses(deps, inv, progress) : progress.devices;
+  const ids = Object.keys(statuses);
   const canaryIds = progress.canary?.devices ?? [];
   const names = new Map((await deps.prisma.device.findMany({ where: { id: { in: [...ids, ...canaryIds] }, orgId }, select: { id: true, name: true } })).map((d) => [d.id, d.name]));
   const nameOf = (id: string) => names.get(id) ?? id;
-  const { canary, ...rest } = progress;
+  const { canary, devicesInRecord: _inRecord, ...rest } = progress;
   return {
     ...rest,
     percent: percentDone(progress),
-    devices: ids.map((id) => ({ id, name: nameOf(id), status: progress.devices[id] })),
+    devices: ids.map((id) => ({ id, name: nameOf(id), status: statuses[id] })),
     ...(canary
       ? {
           canary: {
@@ -76,11 +80,24 @@ async function progressOf(deps: ApiDeps, orgId: string, workflowId: string, appr
   };
 }
 
+/**
+ * Each approved device's status, in the approved order: its command's (running until it ended), or, with no
+ * command, queued while the remediation may still start it, else cancelled or skipped as the workflow counted it.
+ */
+async function recordedStatuses(deps: ApiDeps, inv: { id: string; orgId: string; execution: unknown }, progress: RemediationProgress): Promise<Record<string, string>> {
+  const execution = inv.execution as ToolExecution | null;
+  const approved = execution?.type === 'remediation' ? execution.devices : [];
+  const rows = await deps.prisma.deviceCommand.findMany({ where: { invocationId: inv.id, orgId: inv.orgId, NOT: { id: { contains: CANARY_STEP_MARK } } }, select: { deviceId: true, status: true } });
+  const commanded = new Map(rows.map((r) => [r.deviceId, isCommandOutcome(r.status) ? r.status : 'running']));
+  const notStarted = progress.state === 'cancelled' ? 'cancelled' : progress.state === 'finished' ? 'skipped' : 'queued';
+  return Object.fromEntries(approved.map((id) => [id, commanded.get(id) ?? notStarted]));
+}
+
 /** Anyone with a role in the org (who may see the session) reads the progress. */
 export async function remediationProgress({ deps, principal }: Caller, id: string) {
   const { inv, workflowId } = await findRemediation(deps, principal, id);
   const approval = await deps.prisma.approval.findUnique({ where: { invocationId: inv.id } });
-  return { id: inv.id, sessionId: inv.sessionId, workflowId, ...(await progressOf(deps, inv.orgId, workflowId, approval)) };
+  return { id: inv.id, sessionId: inv.sessionId, workflowId, ...(await progressOf(deps, inv, workflowId, approval)) };
 }
 
 /** What continuing past a failed canary asks of the approver: the phrase to type (T4) and whether a passkey signs it. */
@@ -99,7 +116,7 @@ export async function canaryContinueOptions(caller: Caller, id: string): Promise
 /** Technicians, approvers and admins steer it; answers the state it was in when asked. */
 export async function requestRemediationControl({ deps, principal }: Caller, id: string, action: RemediationControl) {
   const { inv, workflowId } = await findRemediation(deps, principal, id, [Role.Technician, Role.Approver, Role.Admin]);
-  const before = await progressOf(deps, inv.orgId, workflowId);
+  const before = await progressOf(deps, inv, workflowId);
   if (before.state === 'not_started') throw new AppError(AppErrorCode.Conflict, 'the remediation has not started yet (it waits for its approval)');
   if (before.state === 'finished' || before.state === 'cancelled') throw new AppError(AppErrorCode.Conflict, `the remediation is already ${before.state}`);
   const request = await deps.prisma.workflowRequest.create({
@@ -131,7 +148,7 @@ export async function requestCanaryDecision({ deps, principal }: Caller, id: str
     return error;
   };
   if (!authority.ok) throw await refuse(new AppError(AppErrorCode.Forbidden, `you may not decide this canary: ${authority.message}`), authority.message);
-  const before = await progressOf(deps, inv.orgId, workflowId);
+  const before = await progressOf(deps, inv, workflowId);
   if (before.state !== 'canary-failed' || !('canary' in before) || !before.canary) throw new AppError(AppErrorCode.Conflict, `the remediation is not waiting for a canary decision (it is ${before.state})`);
   if (!before.canary.choices.includes(decision)) throw new AppError(AppErrorCode.Conflict, 'this action declares no undo: it cannot be rolled back; choose continue or cancel');
   // Checked here to answer at once; the workflow's activity checks the recorded proof again before anything starts.

@@ -50,7 +50,13 @@ export interface CanaryRequest extends Omit<CanaryPlan, 'devices'> {
 
 /** A command run on many devices by the `remediation` child workflow, a window of devices at a time. */
 export interface RemediationPlan {
+  /** The approved devices, in order. On the invocation's record always; empty in what the workflows carry when `deviceCount` is set. */
   devices: string[];
+  /**
+   * Set where the list is left out (the authorization the workflow receives, the remediation's input): how many
+   * devices the record approved. The remediation reads them from the record a page at a time.
+   */
+  deviceCount?: number;
   kind: CommandKind;
   params: Record<string, unknown>;
   batchSize: number;
