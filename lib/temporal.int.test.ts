@@ -5,9 +5,10 @@
  * process (here: this jest file) dies of an uncaught exception. CI saw that at the teardown of browser tests.
  */
 import crypto from 'node:crypto';
+import { Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { environment, loadEnv, temporalCliPath } from './env';
-import { StoppableRetries } from './temporal';
+import { closeTemporalConnection, StoppableRetries } from './temporal';
 
 jest.setTimeout(60_000);
 
@@ -34,6 +35,18 @@ test('a call in flight when the connection closes and the server stops fails to 
   // The default policy's retries come 100 ms to seconds apart; one firing on the closed channel would throw out of
   // its timer while this test still runs, and jest would fail the file with "Channel has been shut down".
   await new Promise((resolve) => setTimeout(resolve, 3000));
+});
+
+test('a retry already waiting on its timer when the connection closes ends its call instead of reaching the closed channel', async () => {
+  // Nothing listens on port 1: the first attempt fails at once (UNAVAILABLE) and its retry waits on a timer.
+  const connection = Connection.lazy({ address: '127.0.0.1:1', plugins: [new StoppableRetries()] });
+  const outcome = connection.workflowService.getSystemInfo({}).then(
+    () => 'resolved',
+    (err: unknown) => `failed: ${(err as Error).message}`,
+  );
+  await new Promise((resolve) => setTimeout(resolve, 60));
+  await closeTemporalConnection(connection);
+  expect(await outcome).toMatch(/^failed: .*(the Temporal connection is closing|UNAVAILABLE)/);
 });
 
 test('StoppableRetries refuses to be combined with other gRPC interceptors, which could retry on their own', () => {

@@ -2,6 +2,7 @@
  * Temporal client for the api and the CLI tools. Lazy, so the api starts (and reports it) while Temporal is down.
  * Every payload it sends is encrypted by `codec` and every payload it reads decrypted (lib/payload-codec.ts).
  */
+import { InterceptingCall, Metadata, status as GrpcStatus, type Interceptor, type InterceptingListener } from '@grpc/grpc-js';
 import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
 import type { ConnectionOptions, ConnectionPlugin } from '@temporalio/client';
 import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry/lib/client';
@@ -25,8 +26,9 @@ export const clientInterceptors = { workflow: [new OpenTelemetryWorkflowClientIn
  * `Connection.close()` does not clear that timer. A call still in flight when its connection closes fails as the
  * server goes away, its retry fires on the closed channel, and grpc-js throws "Channel has been shut down" out of the
  * timer, off any awaited path: the process dies with an uncaught exception (CI saw it at test teardown). Once
- * `stop()` is called, a failing call fails to its caller instead of being retried, so nothing is scheduled on a
- * connection about to close. `closeTemporalConnection` does both in order.
+ * `stop()` is called, nothing reaches the channel again: a failing call fails to its caller instead of being retried,
+ * and a retry already waiting on its timer (scheduled before, for a hiccup of the server) gets a CANCELLED status
+ * instead of a call on the closed channel. `closeTemporalConnection` stops, then closes.
  */
 export class StoppableRetries implements ConnectionPlugin {
   readonly name = 'gatehouse.stoppable-retries';
@@ -35,11 +37,13 @@ export class StoppableRetries implements ConnectionPlugin {
 
   configureConnection(options: ConnectionOptions): ConnectionOptions {
     if (options.interceptors) throw new Error('StoppableRetries replaces the default retry interceptor: pass no other interceptors');
-    const interceptor = makeGrpcRetryInterceptor({
+    const retry = makeGrpcRetryInterceptor({
       delayFunction: this.defaults.delayFunction,
       retryableDecider: (attempt, status) => !this.stopped && this.defaults.retryableDecider(attempt, status),
     });
-    return { ...options, interceptors: [interceptor] };
+    // Inside the retry interceptor: every attempt, the retries' included, passes here on its way to the channel.
+    const untilStopped: Interceptor = (options, nextCall) => (this.stopped ? new InterceptingCall(closedCall()) : new InterceptingCall(nextCall(options)));
+    return { ...options, interceptors: [retry, untilStopped] };
   }
 
   stop(): void {
@@ -56,4 +60,20 @@ export class StoppableRetries implements ConnectionPlugin {
 export async function closeTemporalConnection(connection: Connection): Promise<void> {
   StoppableRetries.of(connection)?.stop();
   await connection.close();
+}
+
+/** A call that never reaches a channel: it ends at once with CANCELLED, as a call cancelled by its owner does. */
+function closedCall(): ConstructorParameters<typeof InterceptingCall>[0] {
+  return {
+    start(_metadata: Metadata, listener?: Partial<InterceptingListener>) {
+      setImmediate(() => listener?.onReceiveStatus?.({ code: GrpcStatus.CANCELLED, details: 'the Temporal connection is closing', metadata: new Metadata() }));
+    },
+    cancelWithStatus: () => undefined,
+    getPeer: () => 'closed',
+    sendMessageWithContext: () => undefined,
+    sendMessage: () => undefined,
+    startRead: () => undefined,
+    halfClose: () => undefined,
+    getAuthContext: () => null,
+  };
 }
