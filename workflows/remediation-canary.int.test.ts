@@ -14,6 +14,7 @@ import { environment } from '../lib/env';
 import { addVirtualAuthenticator, launchChromium, registerPasskey } from '../test/browser';
 import { startTestSystem, waitUntil, toolStepOf, type TestSystem } from '../test/harness';
 import { approveWithPasskey, continueWithPasskey, userOfKey } from '../test/passkey';
+import { expectReplays } from '../test/replay';
 import { remediationCanaryDecisionUpdate } from './definitions';
 
 const DEVICES = 50;
@@ -156,6 +157,8 @@ it('stops after a failed canary and waits for a human, sending nothing to the ot
   expect(audited).toMatchObject({ actorId: approverId, data: expect.objectContaining({ reason: 'the spooler on PC-07 is broken anyway' }) });
   const request = await sys.prisma.workflowRequest.findUniqueOrThrow({ where: { id: (audited?.data as { requestId: string }).requestId } });
   expect(request).toMatchObject({ confirmation: phrase, passkeyAssertion: expect.objectContaining({ nonce: expect.any(String) }) });
+  // A worker that lost the run from its cache (or answers a query on it now it has ended) replays it from scratch.
+  await expectReplays(sys, failed.workflowId);
 }, 240_000);
 
 it('rolls back: the undo runs on the canary device, and the others never start', async () => {
@@ -284,6 +287,7 @@ it("shows the canary stage on the console's remediation page, and an approver de
     await canary.getByRole('button', { name: 'Continue with the other devices' }).click();
     await canary.getByText('Decided: continue').waitFor();
     await sys.waitForTurn(run.sessionId, run.tech, run.turnId, 120_000);
+    await expectReplays(sys, (await run.status()).workflowId);
     await approver.getByText('State: finished').waitFor({ timeout: 30_000 });
     expect(await sys.prisma.auditEvent.findFirst({ where: { target: run.invocationId, action: 'remediation.canary_continue' } })).toMatchObject({ data: expect.objectContaining({ reason: 'PC-07 is known broken; go on' }) });
     expect(errors).toEqual([]);
