@@ -57,7 +57,10 @@ it('follows a T3 question from the api request through the workflow, its approva
     async () => {
       const traces = (await jaeger.traces('gatehouse-api')).filter((t) => t.some((s) => s.operationName === MESSAGE_ROUTE));
       trace = traces.length === 1 ? traces[0]! : [];
-      return trace.some((s) => s.operationName === 'RunActivity:recordToolResult') && trace.some((s) => s.service === 'gatehouse-agent');
+      // The workflow's own spans (StartActivity:…) reach Jaeger through the worker's sink, in a batch of their own:
+      // the last of them is waited for too, not only the activity's.
+      const has = (name: string) => trace.some((s) => s.operationName === name);
+      return has('RunActivity:recordToolResult') && has('StartActivity:recordToolResult') && trace.some((s) => s.service === 'gatehouse-agent');
     },
     'the whole trace of the message in Jaeger',
     60_000,
