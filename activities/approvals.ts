@@ -13,7 +13,7 @@ import { approvalExpiresAt, approvalTtlSeconds } from '../common/policy-document
 import { isToolName, Tier, type ToolExecution } from '../common/tools';
 import { parseQualifiedName } from '../lib/mcp-upstream';
 import { confirmationPhrase } from '../cage/approval-digest';
-import { assertionProblem, StoredAssertion, type SignedAct } from '../lib/passkey-assertion';
+import { assertionProblem, passkeyRequired, StoredAssertion, type SignedAct } from '../lib/passkey-assertion';
 import { elideMiddle } from '../cage/call-view';
 import { approvalAuthority, approverSitesOf } from '../lib/approval-authority';
 import { audit } from '../audit/log';
@@ -184,16 +184,8 @@ async function authorityProblem(prisma: ActivityDeps['prisma'], approval: Approv
  * written to the database some other way (or an assertion swapped in afterwards) never runs anything.
  */
 async function passkeyProblem(prisma: ActivityDeps['prisma'], approval: Approval): Promise<string | null> {
-  if (approval.status !== 'approved' || !(await passkeyNeeded(prisma, approval))) return null;
+  if (approval.status !== 'approved' || !(await passkeyRequired(prisma, approval))) return null;
   return signatureProblem(prisma, approval, { userId: approval.decidedBy, assertion: approval.passkeyAssertion }, 'approval');
-}
-
-/** Whether approving this call needs a passkey: T4 always, T3 where the org asks (read now; unreadable counts as asking). */
-async function passkeyNeeded(prisma: ActivityDeps['prisma'], approval: Approval): Promise<boolean> {
-  if (approval.tier < Tier.T3) return false;
-  if (approval.tier >= Tier.T4) return true;
-  const org = await prisma.organization.findUnique({ where: { id: approval.orgId }, select: { passkeysForT3: true } });
-  return org?.passkeysForT3 !== false;
 }
 
 /** A stored assertion of `act` on this approval by `signer`: a passkey of theirs, not removed, whose signature verifies. */
@@ -215,7 +207,7 @@ async function signatureProblem(prisma: ActivityDeps['prisma'], approval: Approv
  */
 export async function continueProofProblem(prisma: ActivityDeps['prisma'], approval: Approval, request: { userId: string; confirmation: string | null; passkeyAssertion: unknown }): Promise<string | null> {
   if (approval.tier >= Tier.T4 && (!approval.confirmationPhrase || request.confirmation !== approval.confirmationPhrase)) return 'T4 rules not met (confirmation phrase)';
-  if (!(await passkeyNeeded(prisma, approval))) return null;
+  if (!(await passkeyRequired(prisma, approval))) return null;
   return signatureProblem(prisma, approval, { userId: request.userId, assertion: request.passkeyAssertion }, 'canary_continue');
 }
 

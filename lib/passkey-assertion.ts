@@ -14,7 +14,9 @@
  */
 import crypto from 'node:crypto';
 import { verifyAuthenticationResponse } from '@simplewebauthn/server';
+import type { PrismaClient } from '@prisma/client';
 import { z } from 'zod';
+import { Tier } from '../common/tier';
 
 const B64url = z.string().regex(/^[A-Za-z0-9_-]*$/).max(16_384);
 
@@ -115,4 +117,16 @@ export async function assertionProblem(raw: unknown, approval: { id: string; dig
   } catch (err) {
     return `the passkey signature does not verify (${(err as Error).message})`;
   }
+}
+
+/**
+ * Whether deciding this approval takes a passkey: T4 always, T3 where the org asks, read now. An org that cannot be
+ * read counts as asking (fail closed). The one rule for the api that asks for the signature and the workflow's
+ * activity that checks it again.
+ */
+export async function passkeyRequired(prisma: Pick<PrismaClient, 'organization'>, approval: { tier: number; orgId: string }): Promise<boolean> {
+  if (approval.tier >= Tier.T4) return true;
+  if (approval.tier < Tier.T3) return false;
+  const org = await prisma.organization.findUnique({ where: { id: approval.orgId }, select: { passkeysForT3: true } });
+  return org?.passkeysForT3 !== false;
 }

@@ -21,8 +21,7 @@ import {
 import { z } from 'zod';
 import { auditForUser } from '../../audit/log';
 import { AppError, AppErrorCode } from '../../lib/app-error';
-import { approvalChallenge, AuthenticationResponse, signedChallenge, type SignedAct, type StoredAssertion } from '../../lib/passkey-assertion';
-import { Tier } from '../../common/tools';
+import { approvalChallenge, AuthenticationResponse, passkeyRequired, signedChallenge, type SignedAct, type StoredAssertion } from '../../lib/passkey-assertion';
 import type { ApiDeps } from '../deps';
 import type { Principal } from '../http/access';
 import type { Caller } from './caller';
@@ -47,7 +46,7 @@ export const RegistrationResponse = z
   })
   .strict();
 
-export { AuthenticationResponse };
+export { AuthenticationResponse, passkeyRequired };
 
 /** Who we are to authenticators: the RP ID they scope credentials to, and the origins assertions may come from. */
 export function relyingParty(config: ApiDeps['config']): { rpId: string; rpName: string; originAllowed(origin: string): boolean } {
@@ -56,15 +55,6 @@ export function relyingParty(config: ApiDeps['config']): { rpId: string; rpName:
     return { rpId: url.hostname, rpName: 'Gatehouse', originAllowed: (o) => o === url.origin };
   }
   return { rpId: 'localhost', rpName: 'Gatehouse', originAllowed: (o) => /^https?:\/\/localhost(:\d{1,5})?$/.test(o) };
-}
-
-/** Whether approving this call needs a passkey assertion: T4 always, T3 where the org's admins asked for it. */
-export async function passkeyRequired(system: ApiDeps['prisma'], approval: Pick<Approval, 'tier' | 'orgId'>): Promise<boolean> {
-  if (approval.tier >= Tier.T4) return true;
-  if (approval.tier < Tier.T3) return false;
-  const org = await system.organization.findUnique({ where: { id: approval.orgId }, select: { passkeysForT3: true } });
-  // An org that cannot be read counts as asking for it (fail closed).
-  return org?.passkeysForT3 !== false;
 }
 
 const listView = (c: { id: string; name: string; createdAt: Date; lastUsedAt: Date | null }) => ({ id: c.id, name: c.name, createdAt: c.createdAt.toISOString(), lastUsedAt: c.lastUsedAt?.toISOString() ?? null });
