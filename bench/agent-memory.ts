@@ -178,7 +178,7 @@ async function restartApi(fleet: Fleet, deviceIds: string[], opts: { signingKeyP
   for (let next = 5; ; next += 5) {
     while ((back = await onlineCount(sys)) < deviceIds.length && seconds() < next && seconds() < RECONNECT_WAIT_SECONDS) await sleep(200);
     if (back >= deviceIds.length || seconds() >= RECONNECT_WAIT_SECONDS) break;
-    backAt[`${next}s`] = back;
+    backAt[`${Math.round(seconds())}s`] = back;
   }
   const reconnectSeconds = seconds();
   const peak = await pg.stop();
