@@ -89,6 +89,15 @@ export async function execute(executor: Executor, cmd: CommandDispatch, ctx: Exe
  */
 export const RECONNECT: Readonly<Pick<BackoffOptions, 'baseMs' | 'capMs'>> = { baseMs: 5000, capMs: 15_000 };
 
+/**
+ * How long an attempt may go unanswered (no connection, no refusal, no error) before the agent drops it and tries
+ * again. socket.io-client times out only the opening of its transport; a handshake the gateway never answered would
+ * wait for good. Also how long the transport may take to open: a busy node's accept queue is slow, and an agent that
+ * gives up after socket.io's default 20 s leaves a dead connection in the queue for the node to work through and
+ * joins the back of it again (6,000 of 10,000 agents did, on a fleet's first start).
+ */
+export const HANDSHAKE_TIMEOUT_MS = 45_000;
+
 export function connectAgent(opts: {
   credentials: AgentCredentials;
   /** The command journal's file (next to the credential). */
@@ -100,7 +109,10 @@ export function connectAgent(opts: {
   terminals?: { spawn: PtyFactory; max: number };
   /** The reconnection back-off (RECONNECT unless a test shortens it). */
   reconnect?: BackoffOptions;
+  /** HANDSHAKE_TIMEOUT_MS unless a test shortens it. */
+  handshakeTimeoutMs?: number;
 }): AgentConnection {
+  const handshakeTimeoutMs = opts.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS;
   const { credentials, logger } = opts;
   const socket: Socket<ServerToAgentEvents, AgentToServerEvents> = io(new URL('/agents', credentials.server).toString(), {
     auth: { v: PROTOCOL_VERSION, deviceId: credentials.deviceId, secret: credentials.secret, agentVersion: AGENT_VERSION },
@@ -108,8 +120,11 @@ export function connectAgent(opts: {
     // Every attempt after the first is the agent's own (below): socket.io-client's back-off clips its jitter at the
     // maximum, so a fleet would retry in step (./backoff.ts).
     reconnection: false,
+    timeout: handshakeTimeoutMs,
   });
   const backoff = new Backoff(opts.reconnect ?? RECONNECT);
+  /** When the attempt in progress began; undefined while connected or waiting for the next attempt. */
+  let attemptSince: number | undefined = Date.now();
   const journal = CommandJournal.open(opts.journalFile);
   const terminals = opts.terminals
     ? attachTerminals(socket, { deviceId: credentials.deviceId, commandKey: credentials.commandKey, spawn: opts.terminals.spawn, max: opts.terminals.max, logger })
@@ -196,6 +211,7 @@ export function connectAgent(opts: {
     backoff.reset();
     clearTimeout(retry);
     retry = undefined;
+    attemptSince = undefined;
     logger.info({ deviceId: credentials.deviceId, server: credentials.server }, 'connected to the gateway');
     for (const id of journal.unacked()) void report(id);
   });
@@ -210,14 +226,24 @@ export function connectAgent(opts: {
    * Every lost or refused connection comes here (the client's own reconnection is off).
    */
   const retryLater = (why: string) => {
+    attemptSince = undefined;
     if (stopped || retry) return;
     const delay = backoff.next();
     logger.warn({ why, retryInMs: Math.round(delay), attempt: backoff.attempts }, 'connecting again later');
     retry = setTimeout(() => {
       retry = undefined;
-      if (!stopped && !socket.connected) socket.connect();
+      if (stopped || socket.connected) return;
+      attemptSince = Date.now();
+      socket.connect();
     }, delay);
   };
+  // An attempt that nothing answered: dropped (which closes its transport) and made again after the back-off.
+  const watchdog = setInterval(() => {
+    if (stopped || socket.connected || retry || attemptSince === undefined || Date.now() - attemptSince < handshakeTimeoutMs) return;
+    socket.disconnect();
+    retryLater(`no answer to the handshake in ${Math.round(handshakeTimeoutMs / 1000)} s`);
+  }, handshakeTimeoutMs / 3);
+  watchdog.unref();
   socket.on('disconnect', (reason) => {
     logger.warn({ reason }, 'disconnected from the gateway');
     // The agent's own disconnect (stop, a simulated reboot) decides itself when to come back. Anything else (the
@@ -230,6 +256,7 @@ export function connectAgent(opts: {
     if (stopped) return;
     // Refused by the server's middleware for the credential itself: trying again cannot help.
     if (/invalid agent credentials/.test(err.message)) {
+      attemptSince = undefined;
       logger.error('the gateway refused this device credential (revoked or unknown); enroll again');
       opts.onFatal?.('credential refused');
       return;
@@ -312,12 +339,18 @@ export function connectAgent(opts: {
     goOffline(ms) {
       clearTimeout(retry);
       retry = undefined;
+      attemptSince = undefined;
       socket.disconnect();
-      setTimeout(() => !stopped && socket.connect(), ms);
+      setTimeout(() => {
+        if (stopped || socket.connected || retry) return;
+        attemptSince = Date.now();
+        socket.connect();
+      }, ms);
     },
     stop() {
       stopped = true;
       clearTimeout(retry);
+      clearInterval(watchdog);
       clearInterval(resend);
       terminals?.closeAll(TerminalEnd.AgentGone);
       socket.disconnect();

@@ -65,6 +65,8 @@ describe('connection', () => {
   let agent: AgentConnection | undefined;
   /** What the server's middleware answers: undefined lets the agent in. */
   let refusal: string | undefined;
+  /** The middleware holds the handshake without answering (a gateway stuck on something). */
+  let silent = false;
   let handshakes: number[] = [];
 
   const listen = async (port = 0): Promise<number> => {
@@ -72,6 +74,7 @@ describe('connection', () => {
     io = new Server(http);
     io.of('/agents').use((_socket, next) => {
       handshakes.push(Date.now());
+      if (silent) return;
       next(refusal ? new Error(refusal) : undefined);
     });
     http.listen(port, '127.0.0.1');
@@ -99,6 +102,7 @@ describe('connection', () => {
       logger,
       onFatal,
       reconnect: { baseMs: 40, capMs: 120 },
+      handshakeTimeoutMs: 300,
     });
     return agent;
   };
@@ -106,6 +110,7 @@ describe('connection', () => {
   beforeEach(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'gatehouse-reconnect-'));
     refusal = undefined;
+    silent = false;
     handshakes = [];
   });
   afterEach(async () => {
@@ -147,6 +152,18 @@ describe('connection', () => {
     // Full jitter under a 120 ms cap: never more than the cap (plus the test's polling) between two attempts.
     const gaps = handshakes.slice(1).map((t, i) => t - handshakes[i]!);
     for (const g of gaps) expect(g).toBeLessThan(120 + 200);
+  });
+
+  it('drops a handshake the gateway never answers and tries again, on a new transport', async () => {
+    silent = true;
+    const port = await listen();
+    const a = start(port);
+    await until(() => handshakes.length >= 2, 'a second attempt after the unanswered one', 3000);
+    expect(handshakes[1]! - handshakes[0]!).toBeGreaterThanOrEqual(300);
+    // The unanswered attempt's transport is closed, not left open beside the new one.
+    await until(() => io!.engine.clientsCount <= 1, 'the first transport to close', 2000);
+    silent = false;
+    await until(() => a.socket.connected, 'the agent to get in once the gateway answers', 3000);
   });
 
   it('stops for good when its credential is refused', async () => {
