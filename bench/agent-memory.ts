@@ -27,6 +27,8 @@ import { emit } from './stats';
 import type { AgentCredentials } from '../agent/credentials';
 
 const AGENTS_PER_PROCESS = 2000;
+/** Open files the api process holds beyond one per agent (its database, Redis and Temporal connections, files: about 35). */
+const API_SPARE_FILES = 200;
 /**
  * The agent processes run at this niceness: they stand for endpoints elsewhere, and at the default priority ten of
  * them took most of the 2 cores from the api they connect to (20,000 agents: its accept queue full, 4,000
@@ -219,6 +221,10 @@ export async function runAgentMemoryBench(opts: { agents?: string }): Promise<vo
     const api = await startApiProcess(sys, { signingKeyPem, dataDir: path.join(work, 'api') });
     const logs = await mkdtemp(path.join(os.tmpdir(), 'gatehouse-agent-memory-logs-'));
     fleet = { sys, api, work, logs, processes: [] };
+    // Fails before measuring anything when the api could not hold every agent's connection (see ApiProcess.openFiles).
+    if (api.openFiles !== undefined && api.openFiles < WARMUP_AGENTS + max + API_SPARE_FILES) {
+      throw new Error(`the api process may open ${api.openFiles} files, fewer than ${max} agents need (one each, and ${API_SPARE_FILES} spare): raise its limit (ulimit -n) or measure at most ${api.openFiles - WARMUP_AGENTS - API_SPARE_FILES} agents`);
+    }
     const org = sys.seed.orgs.acme;
     const t0 = performance.now();
     const creds = await enrollInBulk(sys.prisma, { orgId: org.id, siteId: org.siteIds[0]!, count: WARMUP_AGENTS + max, name: (i) => `${org.slug.toUpperCase()}-MEM-${String(i).padStart(5, '0')}`, server: api.url, commandKey: loadSigningKey(signingKeyPem).publicKeyPem });
