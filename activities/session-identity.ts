@@ -29,7 +29,7 @@ export type SessionRule = 'session_identity' | 'breaker' | 'paused';
 export type SessionCheck = { ok: true; session: CopilotSession } | { ok: false; rule: SessionRule; reason: string };
 
 /** The calling activity's workflow id; none outside a workflow (which no session is). */
-const callingWorkflow = (): string | undefined => Context.current().info.workflowExecution?.workflowId;
+export const callingWorkflow = (): string | undefined => Context.current().info.workflowExecution?.workflowId;
 
 /** Which of the database's rules for running a tool apply besides the identity (callers that record a pause their own way leave it out). */
 export interface ToolRules {
