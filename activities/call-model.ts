@@ -8,7 +8,7 @@ import { anthropicToolDefinitions } from '../common/tools';
 import { fromModelToolName, modelToolName, qualifiedName } from '../lib/mcp-upstream';
 import { currentPolicy } from '../lib/policy-store';
 import { publishSessionEvent } from '../lib/session-events';
-import { buildConversation } from './conversation';
+import { buildConversation, NOT_RUN } from './conversation';
 import { costOf } from '../cage/pricing';
 import { FENCE_EXPLANATION } from '../cage/output-fence';
 import { close } from '../lib/budget';
@@ -31,9 +31,9 @@ export const MODEL_MESSAGE_KINDS = ['user_text', 'assistant', 'tool_results'] as
 
 /**
  * The Messages API request for the next step, built from the transcript in PostgreSQL. The org's name and the
- * transcript come in one prepared statement, in plain SQL: this runs twice per step (the budget reservation sizes
- * itself with it, then the call), and Prisma's per-query overhead was most of its time. The upstream tools are read
- * at the same time.
+ * transcript come in one prepared statement, in plain SQL (Prisma's per-query overhead was most of its time). The
+ * upstream tools are read at the same time. Built once per step, by the call: the budget reservation bounds its
+ * size in SQL without building it (requestSizing below, lib/budget.ts reserveModelCall).
  */
 export async function buildRequest(deps: ActivityDeps, input: { sessionId: string; orgId: string }): Promise<Anthropic.MessageCreateParamsNonStreaming> {
   const [{ rows }, upstreamTools] = await Promise.all([
@@ -72,9 +72,52 @@ async function upstreamToolDefinitions(deps: ActivityDeps, orgId: string): Promi
     const name = modelToolName(t.upstream.name, t.name);
     if (!name) return [];
     const tier = overrides.find((o) => o.tool === qualifiedName(t.upstream.name, t.name))?.tier ?? t.tier;
-    const description = `${t.description}\n\n(A tool of the organization's upstream MCP server "${t.upstream.name}", behind Gatehouse: tier T${tier}; T3 and T4 calls wait for a human approver.)`;
-    return [{ name, description, input_schema: { ...(t.inputSchema as Record<string, unknown>), type: 'object' as const } }];
+    return [{ name, description: upstreamToolDescription(t.description, t.upstream.name, tier), input_schema: upstreamInputSchema(t.inputSchema) }];
   });
+}
+
+/** An upstream tool's pinned description as the model reads it: with its origin and tier. */
+function upstreamToolDescription(description: string, server: string, tier: number | string): string {
+  return `${description}\n\n(A tool of the organization's upstream MCP server "${server}", behind Gatehouse: tier T${tier}; T3 and T4 calls wait for a human approver.)`;
+}
+
+/** The pinned input schema with `type: "object"` (the MCP SDK pins objects only; anything else is sent as no keys). */
+function upstreamInputSchema(schema: unknown): Anthropic.Tool.InputSchema {
+  const keys = schema !== null && typeof schema === 'object' && !Array.isArray(schema) ? (schema as Record<string, unknown>) : {};
+  return { ...keys, type: 'object' as const };
+}
+
+/**
+ * What the reservation needs to bound the size of the request `buildRequest` makes without building it
+ * (migration 20261209100000_reserve_model_call adds the rest in SQL, from the stored rows): the bytes of the parts
+ * that are the same for every session (the system prompt around the org's name, the catalog's tools, the JSON
+ * around them), and the text around each upstream tool, each transcript row and each tool_use (which the request
+ * may answer with a "not run" result, in a user message of its own). Measured on the very functions the request is
+ * built with, once per process; each is at least what JSON.stringify adds, so the sum bounds promptTokenBound.
+ */
+export interface RequestSizing {
+  fixedBytes: number;
+  perMessage: number;
+  perToolUse: number;
+  perUpstreamTool: number;
+}
+
+let sizing: RequestSizing | undefined;
+
+export function requestSizing(): RequestSizing {
+  const bytes = (v: unknown) => Buffer.byteLength(JSON.stringify(v), 'utf8');
+  sizing ??= {
+    // The org's name is added in SQL as its JSON string (quotes included).
+    fixedBytes: bytes({ system: systemPrompt(''), tools: anthropicToolDefinitions(), messages: [] }),
+    // A row: {"role":"assistant","content":[]} and a comma; its blocks are added in SQL as their jsonb text.
+    perMessage: bytes({ role: 'assistant', content: [] }) + 1,
+    // An unanswered tool_use: the result block with a comma (its id added in SQL) and a user message around it.
+    perToolUse: bytes({ type: 'tool_result', tool_use_id: '', content: NOT_RUN, is_error: true }) + 1 + bytes({ role: 'user', content: [] }) + 1,
+    // An upstream tool, with a comma: the server's name (twice), the tool's name, its description and its schema are
+    // added in SQL as JSON text (quotes and all), the tier given ten digits.
+    perUpstreamTool: bytes({ name: 'mcp____', description: upstreamToolDescription('', '', '0123456789'), input_schema: { type: 'object' } }) + 1,
+  };
+  return sizing;
 }
 
 /** Settles the call's reservation at its real cost (once, whatever the retries) and the hourly spend with it. */

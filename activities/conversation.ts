@@ -7,6 +7,9 @@
 import type Anthropic from '@anthropic-ai/sdk';
 
 type Block = Anthropic.ContentBlockParam;
+
+/** The result given to a tool_use the transcript left unanswered (a turn that failed half-way). */
+export const NOT_RUN = 'not run: the turn ended before this tool ran';
 export interface StoredMessage {
   role: string;
   content: unknown;
@@ -39,7 +42,7 @@ export function buildConversation(rows: StoredMessage[]): Anthropic.MessageParam
     );
     const missing: Block[] = asked
       .filter((t) => !answered.has(t.id))
-      .map((t) => ({ type: 'tool_result', tool_use_id: t.id, content: 'not run: the turn ended before this tool ran', is_error: true }));
+      .map((t) => ({ type: 'tool_result', tool_use_id: t.id, content: NOT_RUN, is_error: true }));
     // tool_result blocks must come first in the user message.
     next.content = [...missing, ...(next.content as Block[])];
   }

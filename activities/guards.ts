@@ -3,13 +3,14 @@
  * spend ceiling in Redis). A store that errors is retried a few times within the activity, then the answer is no,
  * with a message a person understands and an audit event when the database can still take one.
  */
-import { promptTokenBound } from './token-count';
-import { buildRequest, writeToolResults, type CallModelInput } from './call-model';
-import { formatUsd, worstCaseCost } from '../cage/pricing';
+import { MODEL_MESSAGE_KINDS, requestSizing, type CallModelInput } from './call-model';
+import { formatUsd, worstCaseRates } from '../cage/pricing';
 import { audit } from '../audit/log';
-import { close, reserve } from '../lib/budget';
+import { stepMessageId, Uuid } from '../common/ids';
+import { UNKNOWN_SESSION_DENIAL } from '../common/session';
+import { close, reserveModelCall } from '../lib/budget';
 import type { ActivityDeps } from './deps';
-import { auditSessionRefusal, checkSession } from './session-identity';
+import { auditSessionRefusal, callingWorkflow } from './session-identity';
 import { messageWindows, readOrgRateLimits } from '../lib/org-rate-limits';
 
 export const RATE_UNAVAILABLE = 'rate limit service unavailable, nothing was run';
@@ -78,24 +79,41 @@ export function makeReserveBudget(deps: ActivityDeps) {
     // Which store a failure below came from: the budget is in PostgreSQL, its hourly ceiling in Redis.
     let store: 'postgres' | 'redis' = 'postgres';
     try {
-      // It writes the session's tool results and reads its transcript: only for the session's own workflow.
-      const known = await checkSession(deps.prisma, input);
-      if (!known.ok) {
-        await auditSessionRefusal(deps.prisma, input, known, { activity: 'reserveBudget' }).catch(() => undefined);
-        return { ok: false, reason: known.reason };
+      // It writes the session's tool results and reads its transcript: only for the session's own workflow. The
+      // statement below checks that (and answers `session: false`); ids that are not ids are refused before it.
+      const workflowId = callingWorkflow();
+      const booked =
+        workflowId && Uuid.safeParse(input.sessionId).success && Uuid.safeParse(input.orgId).success
+          ? await bounded(() =>
+              reserveModelCall(deps, {
+                id,
+                orgId: input.orgId,
+                sessionId: input.sessionId,
+                workflowId,
+                turnId: input.turnId,
+                resultsMessageId: stepMessageId(input.sessionId, input.turnId, input.step - 1, 'tool_results'),
+                toolResults: input.toolResults,
+                kinds: MODEL_MESSAGE_KINDS,
+                sizing: { ...requestSizing(), ...worstCaseRates(deps.model.name, deps.model.maxTokens) },
+                model: deps.model.name,
+                defaults: deps.guards.budget,
+              }),
+            )
+          : ({ session: false } as const);
+      if (!booked.session) {
+        const refusal = { rule: 'session_identity' as const, reason: UNKNOWN_SESSION_DENIAL };
+        await auditSessionRefusal(deps.prisma, input, refusal, { activity: 'reserveBudget' }).catch(() => undefined);
+        return { ok: false, reason: refusal.reason };
       }
-      await writeToolResults(deps, input);
-      const request = await buildRequest(deps, input);
-      const promptTokens = promptTokenBound(request);
-      const amount = worstCaseCost(deps.model.name, promptTokens, deps.model.maxTokens);
-      const booked = await bounded(() => reserve(deps, { id, orgId: input.orgId, sessionId: input.sessionId, model: deps.model.name, amountMicros: amount, defaults: deps.guards.budget }));
       if (!booked.ok) {
+        const amount = Number(booked.amountMicros);
         const reason = `budget exhausted: ${booked.orgName} has used ${formatUsd(booked.spentMicros)} of its ${booked.exhausted === 'day' ? 'daily' : 'monthly'} budget of ${formatUsd(booked.limitMicros)}, and the next model call could cost up to ${formatUsd(amount)}; nothing was run`;
         await tryAudit(deps, { orgId: input.orgId, actorType: 'system', action: 'budget.denied', target: input.sessionId, sessionId: input.sessionId, data: { period: booked.exhausted, amountMicros: amount } });
         return { ok: false, reason };
       }
+      const amount = Number(booked.amountMicros);
       // A retry finds its reservation already made: same amount, and the hourly window already holds it.
-      if (booked.existing) return { ok: true, reservationId: id, amountMicros: Number(booked.amountMicros) };
+      if (booked.existing) return { ok: true, reservationId: id, amountMicros: amount };
       const hourly = { max: Number(booked.hourlyMicros), windowMs: Math.round(3_600_000 * deps.guards.rates.windowScale) };
       store = 'redis';
       const spend = await bounded(() => deps.limiter.add(`org:${input.orgId}:spend`, hourly, amount, id));

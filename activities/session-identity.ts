@@ -40,7 +40,7 @@ export interface SessionRead {
 }
 
 /** The calling activity's workflow id; none outside a workflow (which no session is). */
-const callingWorkflow = (): string | undefined => Context.current().info.workflowExecution?.workflowId;
+export const callingWorkflow = (): string | undefined => Context.current().info.workflowExecution?.workflowId;
 
 /** Which of the database's rules for running a tool apply besides the identity (callers that record a pause their own way leave it out). */
 export interface ToolRules {

@@ -61,8 +61,17 @@ export function costOf(model: string, usage: Usage): number {
 
 /** The most a call can cost: every prompt token at the cache-write price (the dearest input) and max_tokens out. */
 export function worstCaseCost(model: string, promptTokens: number, maxTokens: number): number {
+  const { inputPerMTok, outputMicros } = worstCaseRates(model, maxTokens);
+  return cost(promptTokens, inputPerMTok) + outputMicros;
+}
+
+/**
+ * worstCaseCost in two parts, for a reservation sized in SQL (lib/budget.ts reserveModelCall): the price of a prompt
+ * token (micro-dollars per million, the cost rounded up) and the cost of max_tokens out.
+ */
+export function worstCaseRates(model: string, maxTokens: number): { inputPerMTok: number; outputMicros: number } {
   const { price: p } = priceOf(model);
-  return cost(promptTokens, Math.max(p.input, p.cacheWrite)) + cost(maxTokens, p.output);
+  return { inputPerMTok: Math.max(p.input, p.cacheWrite), outputMicros: cost(maxTokens, p.output) };
 }
 
 export const formatUsd = (micros: number | bigint) => `$${(Number(micros) / 1_000_000).toFixed(2)}`;

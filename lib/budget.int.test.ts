@@ -2,8 +2,14 @@
 import crypto from 'node:crypto';
 import { loadEnv } from './env';
 import { createDatabase } from './prisma';
-import { close, periods, releaseStale, reserve, usageOf } from './budget';
+import { close, periods, releaseStale, reserve, reserveModelCall, usageOf } from './budget';
 import { seedDemo } from '../prisma/seed-demo';
+import { buildRequest, MODEL_MESSAGE_KINDS, requestSizing } from '../activities/call-model';
+import type { ActivityDeps } from '../activities/deps';
+import { promptTokenBound } from '../activities/token-count';
+import { worstCaseCost, worstCaseRates } from '../cage/pricing';
+import { stepMessageId } from '../common/ids';
+import type { ToolResultRef } from '../common/session';
 
 const env = loadEnv();
 const db = createDatabase(env.TEST_DATABASE_URL);
@@ -80,10 +86,11 @@ it('books a call that succeeds after its reservation was released as stale, once
   expect((await usageOf(prisma, other, defaults)).today).toMatchObject({ reservedMicros: 0n, spentMicros: 3300n });
 });
 
+const version = (org: string, number: number, document: unknown) =>
+  prisma.policyVersion.create({ data: { orgId: org, number, document: document as object, kind: 'edit', reason: 'test' } });
+const document = (budget: unknown) => ({ overrides: [], approvalTtlSeconds: { t3: 1800, t4: 900 }, rateLimits: { userMessagesPerMinute: null, orgMessagesPerHour: null, toolCallsPerUser: {} }, standing: [], budget });
+
 describe('the ceilings come from the policy in force, and a policy that cannot be read refuses', () => {
-  const version = (org: string, number: number, document: unknown) =>
-    prisma.policyVersion.create({ data: { orgId: org, number, document: document as object, kind: 'edit', reason: 'test' } });
-  const document = (budget: unknown) => ({ overrides: [], approvalTtlSeconds: { t3: 1800, t4: 900 }, rateLimits: { userMessagesPerMinute: null, orgMessagesPerHour: null, toolCallsPerUser: {} }, standing: [], budget });
 
   it("refuses at the org's own monthly ceiling and leaves the day's counter as it was", async () => {
     const org = (await seedDemo(prisma, { suffix: crypto.randomBytes(4).toString('hex') })).orgs.acme.id;
@@ -116,5 +123,114 @@ describe('the ceilings come from the policy in force, and a policy that cannot b
 
   it('throws for an organization that does not exist', async () => {
     await expect(reserve(db, { id: `none-${crypto.randomUUID()}`, orgId: crypto.randomUUID(), model: 'm', amountMicros: 1000, defaults })).rejects.toThrow(/organization not found/);
+  });
+});
+
+describe('the guard before a model call in one statement (reserveModelCall)', () => {
+  const model = { name: 'claude-sonnet-5-5', maxTokens: 2048 };
+  const deps = { ...db, model } as unknown as ActivityDeps;
+  const sizing = { ...requestSizing(), ...worstCaseRates(model.name, model.maxTokens) };
+  const roomy = { dailyMicros: 100_000_000, monthlyMicros: 1_000_000_000, hourlyMicros: 100_000_000 };
+
+  async function sessionOf(org: string) {
+    const user = await prisma.user.findFirstOrThrow({ where: { roleBindings: { some: { orgId: org } } } });
+    const id = crypto.randomUUID();
+    await prisma.copilotSession.create({ data: { id, orgId: org, userId: user.id, workflowId: `wf-${id}` } });
+    return { id, workflowId: `wf-${id}` };
+  }
+  const call = (org: string, s: { id: string; workflowId: string }, turnId: string, step: number, toolResults: ToolResultRef[] = []) => ({
+    id: `${s.id}:${turnId}:${step}`,
+    orgId: org,
+    sessionId: s.id,
+    workflowId: s.workflowId,
+    turnId,
+    resultsMessageId: stepMessageId(s.id, turnId, step - 1, 'tool_results'),
+    toolResults,
+    kinds: MODEL_MESSAGE_KINDS,
+    sizing,
+    model: model.name,
+    defaults: roomy,
+  });
+
+  it('reserves at least the worst case of the request the call builds, writing the tool results as the call would', async () => {
+    const org = (await seedDemo(prisma, { suffix: crypto.randomBytes(4).toString('hex') })).orgs.acme.id;
+    // Text that JSON escapes, and text of several bytes a character, in every part the request is built from.
+    await prisma.organization.update({ where: { id: org }, data: { name: 'Acme "Quoted"\\ Ünïcødé\n🛠' } });
+    const upstream = await prisma.mcpUpstream.create({ data: { orgId: org, name: 'tickets', transport: 'http', url: 'http://127.0.0.1:1/mcp', createdBy: crypto.randomUUID() } });
+    await prisma.mcpUpstreamTool.create({
+      data: { orgId: org, upstreamId: upstream.id, name: 'open_ticket', description: 'Opens a "ticket"\n\twith ✓ a\\b', inputSchema: { type: 'object', properties: { title: { type: 'string', description: 'é "t"' } } }, sha256: 'x', status: 'enabled', tier: 3 },
+    });
+    await prisma.mcpUpstreamTool.create({ data: { orgId: org, upstreamId: upstream.id, name: 'odd_schema', description: 'd', inputSchema: 'not an object', sha256: 'y', status: 'enabled' } });
+    const s = await sessionOf(org);
+    const turnId = 't1';
+    const row = (id: string, role: string, kind: string, content: unknown) => prisma.message.create({ data: { id, sessionId: s.id, orgId: org, turnId, role, kind, content: content as never } });
+    await row(`${s.id}:${turnId}:user`, 'user', 'user_text', [{ type: 'text', text: 'restart "spooler" on Ünïcødé-PC 🖨\n\u0001 please, 1.50 and 1e21' }]);
+    await row(`${s.id}:${turnId}:refused`, 'user', 'user_refused', [{ type: 'text', text: 'x'.repeat(5000) }]);
+    await row(stepMessageId(s.id, turnId, 0, 'assistant'), 'assistant', 'assistant', {
+      blocks: [
+        { type: 'text', text: 'Looking…' },
+        { type: 'tool_use', id: 'toolu_a', name: 'list_devices', input: { n: 1.5, big: 1e21 } },
+        { type: 'tool_use', id: 'toolu_b', name: 'get_device_info', input: { deviceId: 'é' } },
+        { type: 'tool_use', id: 'toolu_c', name: 'list_services', input: {} },
+      ],
+      stopReason: 'tool_use',
+      usage: { input_tokens: 1, output_tokens: 1 },
+    });
+    const inv = (id: string, status: string, output: string | null, summary: string | null) =>
+      prisma.toolInvocation.create({ data: { id, sessionId: s.id, orgId: org, turnId, toolUseId: id, toolName: 'list_devices', input: {}, decision: 'allow', status, output, summary } });
+    await inv(`inv-a-${s.id}`, 'succeeded', 'PC-1 "ok" ✓', null);
+    await inv(`inv-b-${s.id}`, 'failed', null, 'device offline');
+    // toolu_c is left unanswered: the request answers it with a "not run" result.
+    const toolResults: ToolResultRef[] = [
+      { toolUseId: 'toolu_a', invocationId: `inv-a-${s.id}` },
+      { toolUseId: 'toolu_b', invocationId: `inv-b-${s.id}` },
+      { toolUseId: 'toolu_x', deniedReason: 'denied: "no"' },
+      { toolUseId: 'toolu_y', invocationId: 'not-an-invocation' },
+    ];
+    const booked = await reserveModelCall(db, call(org, s, turnId, 1, toolResults));
+    expect(booked).toMatchObject({ session: true, ok: true, existing: false });
+
+    const written = await prisma.message.findUniqueOrThrow({ where: { id: stepMessageId(s.id, turnId, 0, 'tool_results') } });
+    expect(written).toMatchObject({ role: 'user', kind: 'tool_results', turnId });
+    expect(written.content).toEqual([
+      { type: 'tool_result', tool_use_id: 'toolu_a', content: 'PC-1 "ok" ✓', is_error: false },
+      { type: 'tool_result', tool_use_id: 'toolu_b', content: 'device offline', is_error: true },
+      { type: 'tool_result', tool_use_id: 'toolu_x', content: 'denied: "no"', is_error: true },
+      { type: 'tool_result', tool_use_id: 'toolu_y', content: 'no result was recorded', is_error: true },
+    ]);
+
+    const request = await buildRequest(deps, { sessionId: s.id, orgId: org });
+    expect(request.tools!.length).toBeGreaterThan(2);
+    const exact = worstCaseCost(model.name, promptTokenBound(request), model.maxTokens);
+    const amount = Number((booked as { amountMicros: bigint }).amountMicros);
+    expect(amount).toBeGreaterThanOrEqual(exact);
+    // A bound, not a guess: within a few percent of the request's own size.
+    expect(amount).toBeLessThan(exact * 1.1);
+
+    // A retry writes nothing twice and finds its reservation.
+    expect(await reserveModelCall(db, call(org, s, turnId, 1, toolResults))).toMatchObject({ session: true, ok: true, existing: true, amountMicros: BigInt(amount) });
+    expect(await prisma.message.count({ where: { sessionId: s.id, kind: 'tool_results' } })).toBe(1);
+  });
+
+  it('refuses a session that is not the calling workflow\'s, writing and reserving nothing', async () => {
+    const org = (await seedDemo(prisma, { suffix: crypto.randomBytes(4).toString('hex') })).orgs.acme.id;
+    const other = (await seedDemo(prisma, { suffix: crypto.randomBytes(4).toString('hex') })).orgs.acme.id;
+    const s = await sessionOf(org);
+    const results: ToolResultRef[] = [{ toolUseId: 'toolu_x', deniedReason: 'no' }];
+    for (const forged of [call(org, { ...s, workflowId: 'wf-someone-else' }, 't', 1, results), call(other, s, 't', 1, results), call(org, { ...s, id: crypto.randomUUID() }, 't', 1, results)]) {
+      expect(await reserveModelCall(db, forged)).toEqual({ session: false });
+    }
+    expect(await prisma.message.count({ where: { sessionId: s.id } })).toBe(0);
+    expect(await prisma.budgetReservation.count({ where: { orgId: { in: [org, other] } } })).toBe(0);
+  });
+
+  it('refuses past the budget, and throws on a policy version that does not read (the guard denies)', async () => {
+    const org = (await seedDemo(prisma, { suffix: crypto.randomBytes(4).toString('hex') })).orgs.acme.id;
+    const s = await sessionOf(org);
+    const tiny = { ...call(org, s, 't', 0), defaults: { dailyMicros: 1000, monthlyMicros: 1_000_000, hourlyMicros: 1_000_000 } };
+    expect(await reserveModelCall(db, tiny)).toMatchObject({ session: true, ok: false, exhausted: 'day', limitMicros: 1000n, amountMicros: expect.any(BigInt) });
+    await version(org, 1, document({ dailyUsd: 'lots', monthlyUsd: 1, hourlyUsd: 1 }));
+    await expect(reserveModelCall(db, call(org, s, 't', 0))).rejects.toThrow(/cannot be read/);
+    expect(await prisma.budgetReservation.count({ where: { orgId: org } })).toBe(0);
   });
 });

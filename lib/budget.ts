@@ -9,6 +9,7 @@
  */
 import type { Prisma, PrismaClient } from '@prisma/client';
 import { assertReadable, currentPolicy } from './policy-store';
+import type { ToolResultRef } from '../common/session';
 import type { Database } from './prisma';
 
 export interface BudgetDefaults {
@@ -46,7 +47,7 @@ export type ReserveResult =
       /** The hourly ceiling in force; absent for an existing reservation. */
       hourlyMicros?: bigint;
     }
-  | { ok: false; exhausted: 'day' | 'month'; spentMicros: bigint; limitMicros: bigint; orgName: string };
+  | { ok: false; exhausted: 'day' | 'month'; spentMicros: bigint; limitMicros: bigint; orgName: string; amountMicros: bigint };
 
 interface ReserveRow {
   outcome: 'reserved' | 'existing' | 'day' | 'month';
@@ -61,7 +62,7 @@ interface ReserveRow {
 /**
  * Reserves `amountMicros` against the org's day and month counters, in one round trip: the function
  * `gatehouse_reserve_budget` (its migration says how it keeps the steps above in one statement). The ceilings it
- * read came from the org's policy in force; that version must read as a whole policy too, or this throws (the guard
+ * read came from the org's policy in force; that version must read as a policy too, or this throws (the guard
  * denies) after giving back anything reserved.
  */
 export async function reserve(
@@ -74,7 +75,11 @@ export async function reserve(
     text: 'SELECT * FROM gatehouse_reserve_budget($1, $2::uuid, $3::uuid, $4, $5::bigint, $6, $7, $8::bigint, $9::bigint, $10::bigint)',
     values: [r.id, r.orgId, r.sessionId ?? null, r.model, r.amountMicros, day, month, r.defaults.dailyMicros, r.defaults.monthlyMicros, r.defaults.hourlyMicros],
   });
-  const row = rows[0];
+  return outcomeOf(db, r, rows[0]);
+}
+
+/** A reservation's row as a result, after the policy version it read is known to read as a whole policy. */
+async function outcomeOf(db: Database, r: { id: string; orgId: string }, row: ReserveRow | undefined): Promise<ReserveResult> {
   if (!row) throw new Error('the budget reservation returned nothing');
   if (row.outcome === 'existing') return { ok: true, amountMicros: BigInt(row.amount_micros), existing: true };
   try {
@@ -84,7 +89,60 @@ export async function reserve(
     throw err;
   }
   if (row.outcome === 'reserved') return { ok: true, amountMicros: BigInt(row.amount_micros), existing: false, hourlyMicros: BigInt(row.hourly_micros ?? 0) };
-  return { ok: false, exhausted: row.outcome, spentMicros: BigInt(row.used_micros ?? 0), limitMicros: BigInt(row.limit_micros ?? 0), orgName: row.org_name };
+  return { ok: false, exhausted: row.outcome, spentMicros: BigInt(row.used_micros ?? 0), limitMicros: BigInt(row.limit_micros ?? 0), orgName: row.org_name, amountMicros: BigInt(row.amount_micros) };
+}
+
+/** How a model call's reservation is sized without building its request (activities/call-model.ts requestSizing). */
+export interface ModelCallSizing {
+  fixedBytes: number;
+  perMessage: number;
+  perToolUse: number;
+  perUpstreamTool: number;
+  /** worstCaseRates of the model: micro-dollars per million prompt tokens, and the cost of max_tokens out. */
+  inputPerMTok: number;
+  outputMicros: number;
+}
+
+/**
+ * The guard before a model call, in one round trip: the function `gatehouse_reserve_model_call` (migration
+ * 20261209100000) checks that the session is the calling workflow's, writes the previous step's tool results to the
+ * transcript, bounds the size of the request the call will send from the stored rows (and `sizing`, the parts that
+ * do not depend on them) and reserves its worst case as `reserve` does. `{ session: false }` when the session is not
+ * the caller's (nothing written, nothing reserved); otherwise as `reserve`, with the amount sized.
+ */
+export async function reserveModelCall(
+  db: Database,
+  r: {
+    id: string;
+    orgId: string;
+    sessionId: string;
+    workflowId: string;
+    turnId: string;
+    /** The tool_results row of the previous step (common/ids.ts stepMessageId) and what it answers. */
+    resultsMessageId: string;
+    toolResults: ToolResultRef[];
+    kinds: readonly string[];
+    sizing: ModelCallSizing;
+    model: string;
+    defaults: BudgetDefaults;
+    now?: Date;
+  },
+): Promise<({ session: true } & ReserveResult) | { session: false }> {
+  const { day, month } = periods(r.now ?? new Date());
+  const z = r.sizing;
+  const { rows } = await db.pool.query<Omit<ReserveRow, 'outcome'> & { outcome: ReserveRow['outcome'] | 'session' }>({
+    name: 'budget.reserve-model-call',
+    text: `SELECT * FROM gatehouse_reserve_model_call($1, $2::uuid, $3::uuid, $4, $5, $6, $7::jsonb, $8::text[], $9::bigint, $10::bigint, $11::bigint, $12::bigint,
+             $13::bigint, $14::bigint, $15, $16, $17, $18::bigint, $19::bigint, $20::bigint)`,
+    values: [
+      r.id, r.orgId, r.sessionId, r.workflowId, r.turnId, r.resultsMessageId, JSON.stringify(r.toolResults), [...r.kinds],
+      z.fixedBytes, z.perMessage, z.perToolUse, z.perUpstreamTool, z.inputPerMTok, z.outputMicros,
+      r.model, day, month, r.defaults.dailyMicros, r.defaults.monthlyMicros, r.defaults.hourlyMicros,
+    ],
+  });
+  const row = rows[0];
+  if (row?.outcome === 'session') return { session: false };
+  return { session: true, ...(await outcomeOf(db, r, row as ReserveRow | undefined)) };
 }
 
 /** Closes a reservation: settled at `actualMicros`, or released (null). Returns false if it was already closed. */

@@ -8,7 +8,8 @@
  * so a limit it models refuses exactly what the live limit would have.
  *
  * A turn's message limits (per user, then per org) are counted in one script call (`hitInOrder`), each window by the
- * same rule as `hit`. Scripts are called by their hash (EVALSHA), and sent again when Redis has forgotten them.
+ * same rule as `hit`. The scripts are ioredis commands (`defineCommand`): called by their hash (EVALSHA), sent again
+ * when Redis has forgotten them.
  */
 import crypto from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -96,36 +97,40 @@ export type CountResult = { allowed: boolean; count: number; retryAfterMs: numbe
 /** Of several windows counted at once: which one refused (its index), or null when every one allowed the event. */
 export type InOrderResult = { refusedAt: null; count: number } | { refusedAt: number; count: number; retryAfterMs: number };
 
-/** A Lua script sent once and then called by its SHA-1 (EVALSHA); sent again if Redis has forgotten it (a restart). */
-class Script {
-  private readonly sha: string;
-  constructor(private readonly lua: string) {
-    this.sha = crypto.createHash('sha1').update(lua).digest('hex');
-  }
-
-  async run(redis: Redis, keys: string[], args: (string | number)[]): Promise<unknown> {
-    try {
-      return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
-    } catch (err) {
-      if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err;
-      return redis.eval(this.lua, keys.length, ...keys, ...args);
-    }
-  }
+/**
+ * The scripts as ioredis commands (`defineCommand`): each sent whole the first time on a connection, then by its
+ * SHA-1 (EVALSHA), and sent again whenever Redis answers that it has forgotten it (NOSCRIPT, after a restart).
+ */
+interface LimiterCommands {
+  gatehouseRateCount(key: string, windowMs: number, max: number, member: string): Promise<number[]>;
+  gatehouseRateCountInOrder(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<number[]>;
+  gatehouseRateSum(times: string, amounts: string, windowMs: number, max: number, amount: number, member: string): Promise<number[]>;
 }
 
-const countScript = new Script(COUNT);
-const countInOrderScript = new Script(COUNT_IN_ORDER);
-const sumScript = new Script(SUM);
+function withScripts(redis: Redis): Redis & LimiterCommands {
+  const r = redis as Redis & Partial<LimiterCommands>;
+  if (!r.gatehouseRateCount) {
+    redis.defineCommand('gatehouseRateCount', { numberOfKeys: 1, lua: COUNT });
+    // Its number of keys varies: given first, as to EVAL.
+    redis.defineCommand('gatehouseRateCountInOrder', { lua: COUNT_IN_ORDER });
+    redis.defineCommand('gatehouseRateSum', { numberOfKeys: 2, lua: SUM });
+  }
+  return redis as Redis & LimiterCommands;
+}
 
 export class RateLimiter {
+  private readonly redis: Redis & LimiterCommands;
+
   constructor(
-    private readonly redis: Redis,
+    redis: Redis,
     private readonly prefix = 'gh:rl:',
-  ) {}
+  ) {
+    this.redis = withScripts(redis);
+  }
 
   /** Counts one event against `max` per sliding `windowMs`. */
   async hit(key: string, w: Window): Promise<CountResult> {
-    const [allowed, count, retry] = (await countScript.run(this.redis, [this.prefix + key], [w.windowMs, w.max, `${Date.now()}-${crypto.randomUUID()}`])) as number[];
+    const [allowed, count, retry] = await this.redis.gatehouseRateCount(this.prefix + key, w.windowMs, w.max, `${Date.now()}-${crypto.randomUUID()}`);
     return { allowed: allowed === 1, count: count!, retryAfterMs: Math.max(0, retry!) };
   }
 
@@ -135,7 +140,7 @@ export class RateLimiter {
    */
   async hitInOrder(windows: { key: string; window: Window }[]): Promise<InOrderResult> {
     const args = windows.flatMap(({ window }) => [window.windowMs, window.max]);
-    const [at, n, retry] = (await countInOrderScript.run(this.redis, windows.map((w) => this.prefix + w.key), [`${Date.now()}-${crypto.randomUUID()}`, ...args])) as number[];
+    const [at, n, retry] = await this.redis.gatehouseRateCountInOrder(windows.length, ...windows.map((w) => this.prefix + w.key), `${Date.now()}-${crypto.randomUUID()}`, ...args);
     return at === 0 ? { refusedAt: null, count: n! } : { refusedAt: at! - 1, count: n!, retryAfterMs: Math.max(0, retry!) };
   }
 
@@ -166,7 +171,7 @@ export class RateLimiter {
 
   /** Adds `amount` to the sum of the sliding window if it stays within `max`; `member` names the entry. */
   async add(key: string, w: Window, amount: number, member: string): Promise<{ allowed: boolean; sum: number }> {
-    const [allowed, total] = (await sumScript.run(this.redis, [`${this.prefix}${key}:t`, `${this.prefix}${key}:a`], [w.windowMs, w.max, amount, member])) as number[];
+    const [allowed, total] = await this.redis.gatehouseRateSum(`${this.prefix}${key}:t`, `${this.prefix}${key}:a`, w.windowMs, w.max, amount, member);
     return { allowed: allowed === 1, sum: total! };
   }
 
