@@ -6,6 +6,7 @@ import type { ApiDeps } from '../deps';
 import type { Binding, Principal } from './access';
 import type { Pool } from '../../lib/prisma';
 import { z } from 'zod';
+import { fromPool } from './errors';
 
 const unauthorized = () => new AppError(AppErrorCode.Unauthorized, 'a valid API key (Authorization: Bearer <key>) or a signed-in session is required');
 
@@ -42,10 +43,10 @@ async function authenticateKey({ prisma, pool }: ApiDeps, header: string): Promi
 
 /**
  * The key with its user and the user's role bindings, in one statement (every request with an API key asks this
- * first; through Prisma's nested include it was three queries).
+ * first; it was Prisma's nested include). A database that cannot be reached answers 503, as through Prisma.
  */
 async function keyByPrefix(pool: Pool, prefix: string): Promise<KeyRow | null> {
-  const { rows } = await pool.query({
+  const read = pool.query({
     name: 'auth.key-by-prefix',
     text: `SELECT k."id"::text AS "id", k."hash", k."revokedAt" AT TIME ZONE 'UTC' AS "revokedAt", k."expiresAt" AT TIME ZONE 'UTC' AS "expiresAt",
                   k."lastUsedAt" AT TIME ZONE 'UTC' AS "lastUsedAt",
@@ -54,6 +55,9 @@ async function keyByPrefix(pool: Pool, prefix: string): Promise<KeyRow | null> {
                                                      FROM "RoleBinding" b WHERE b."userId" = u."id")) AS "user"
            FROM "ApiKey" k JOIN "User" u ON u."id" = k."userId" WHERE k."prefix" = $1`,
     values: [prefix],
+  });
+  const { rows } = await read.catch((err: unknown) => {
+    throw fromPool(err);
   });
   return rows[0] ? KeyRow.parse(rows[0]) : null;
 }
