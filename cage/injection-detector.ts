@@ -11,7 +11,7 @@ import { normalize } from './normalize';
 import { RULES, gateFirstLetters, prefilterSources, type Category } from './injection-rules';
 import { DECODED_MARGIN, MODEL_VERSION, SHORT_DECODED_MARGIN, leaning, modelScan, past, type SegmentScore } from './injection-model';
 
-export const DETECTOR_VERSION = `rules-7+${MODEL_VERSION}`;
+export const DETECTOR_VERSION = `rules-8+${MODEL_VERSION}`;
 export type Channel = 'direct' | 'indirect';
 
 export interface Span {
@@ -74,16 +74,25 @@ const FOREIGN_REQUEST =
 const readsAsForeignRequest = (decoded: string) => FOREIGN_REQUEST.test(decoded.slice(0, 4096));
 
 /**
- * The base64 runs in a match that may go on over line breaks: one run when it is wrapped the way MIME and PEM wrap
- * (every line but the last as long as the first, the last no longer), otherwise each line of its own. A line of
- * base64 put between other lines that merely use its alphabet (a rule of underscores above, a signature's armour
- * below) is then read as the sentence it hides, not as garbage around it.
+ * The base64 runs in a match that may go on over line breaks: one run when it is wrapped the way MIME and PEM wrap,
+ * otherwise each line of its own. A line of base64 put between other lines that merely use its alphabet (a rule of
+ * underscores above, a signature's armour below, a name or a word under it) is then read as the sentence it hides,
+ * not as garbage around it.
+ *
+ * Wrapped is: every line but the last as long as the first, the last no longer, at a width the encoders wrap at
+ * (MIME's 76, PEM's and OpenPGP's 64, and 60 and 72), and the whole a whole number of base64's 4-character groups.
+ * Without the fixed widths and the groups, a hidden line followed by a signature's "Thanks", a rule of dashes or a
+ * line of one word ("have") counted as a wrapped body and was read as transport encoding, not as hidden text.
  */
+const WRAP_WIDTHS = new Set([60, 64, 72, 76]);
 function base64Runs(match: string): { run: string; wrapped: boolean }[] {
   if (!match.includes('\n')) return [{ run: match, wrapped: false }];
   const lines = match.split(/\r?\n/);
   const width = lines[0]!.length;
-  if (lines.every((l, i) => (i < lines.length - 1 ? l.length === width : l.length <= width))) return [{ run: lines.join(''), wrapped: true }];
+  const joined = lines.join('');
+  const wrapped =
+    WRAP_WIDTHS.has(width) && joined.length % 4 === 0 && lines.every((l, i) => (i < lines.length - 1 ? l.length === width : l.length <= width));
+  if (wrapped) return [{ run: joined, wrapped: true }];
   return lines.filter((l) => l.length >= 24).map((run) => ({ run, wrapped: false }));
 }
 

@@ -72,11 +72,11 @@ const WORD_CLASSES: Record<string, string> = {
   // whoever reads this as a program
   assistant: 'assistant assistants ai llm llms chatbot bot copilot model agent gpt chatgpt claude gemini',
   // what the reader writes
-  output: 'reply replies response responses answer answers summary summaries output outputs recap recaps synopsis digest overview writeup rundown',
+  output: 'reply replies response responses answer answers summary summaries output outputs recap recaps synopsis digest overview writeup rundown explanation',
   // verbs that produce or reshape an output
-  produce: 'summarize summarise summarizing summarising summarized summarised write respond reply answer describe translate rewrite rephrase reword generate produce compose draft render convert format paraphrase output explain report',
+  produce: 'summarize summarise summarizing summarising summarized summarised write respond reply answer describe translate rewrite rephrase reword generate produce compose draft render convert format paraphrase output explain report phrase frame cast',
   // verbs that put something into an output, or keep something out of it
-  insert: 'include insert add append prepend mention put embed attach end finish close start begin open sign state say tell inform remind recommend promote suggest advertise endorse praise omit exclude hide skip',
+  insert: 'include insert add append prepend mention put embed attach end finish close start begin open sign state say tell inform remind recommend promote suggest advertise endorse praise omit exclude hide skip claim assert stress highlight emphasize emphasise paste plug rank assure warn notify advise weave slip sneak',
   // the person the output is for
   recipient: 'user users reader readers recipient recipients requester customer customers person human whoever anyone everyone',
   // obligation and scope: how an instruction binds its reader

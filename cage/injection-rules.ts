@@ -278,8 +278,10 @@ export const RULES: Rule[] = [
   // whole when what it fetches is the user's ("my …", to anyone but the writer or the reader) or when it goes
   // to an address (mail, URL, phone number). An account of it ("I got my history and emailed it to …"), a form to
   // fill in and mail back, or a request to send something to the writer ("… and send it to me") is not one.
-  // (The rule to an address is gated on the address: text without one never pays for its gaps.)
-  rule('embedded_instruction', 1, EXFIL_TO_ADDRESS, { indirectOnly: true, gate: [String.raw`@[\w-]+\.\w`, String.raw`https?://`, String.raw`\+?\d[\d ()-]{6}`] }),
+  // (Both rules are gated on their sending half, "and send", "and share with" …: gated on the address, a mail address,
+  // a URL or a run of seven digits, the rule to an address was a candidate for a tenth of the benign IT set, a date or
+  // a number in most of them, and every such text paid for the gate tests and the rules of its group.)
+  rule('embedded_instruction', 1, EXFIL_TO_ADDRESS, { indirectOnly: true, gate: [EXFIL_GATE] }),
   rule('embedded_instruction', 1, EXFIL_USER_DATA, { indirectOnly: true, gate: [EXFIL_GATE] }),
   // The hiding itself as the instruction: decode this, then do what it says
   rule('encoded_payload', 1, `\\b(decode|decipher|decrypt|unscramble|deobfuscate|de-obfuscate|reverse)\\b[^.!?\\n]{0,60}?\\b(and|then)\\b[^.!?\\n]{0,20}?\\b(follow|obey|execute|run|do|perform|carry\\s+out|act\\s+on|comply\\s+with)\\s+(it|them|this|that|what|whatever|the\\s+(instructions?|commands?|text|message|result|output|content|steps?|request))\\b`, { gate: [String.raw`(?:decode|decipher|decrypt|unscramble|deobfuscate|de-obfuscate|reverse)\b`] }),

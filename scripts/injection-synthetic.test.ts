@@ -1,4 +1,4 @@
-import { EMBEDDED_INSTRUCTIONS } from '../cage/testdata/embedded-instructions';
+import { EMBEDDED_INSTRUCTIONS, MORE_EMBEDDED_INSTRUCTIONS, UNSEEN_EMBEDDED_INSTRUCTIONS } from '../cage/testdata/embedded-instructions';
 import { syntheticDescriptive, syntheticInstructions } from './injection-synthetic';
 
 describe('the training grammar', () => {
@@ -10,7 +10,8 @@ describe('the training grammar', () => {
   });
 
   it('shares no sentence with the hand-written test examples', () => {
-    const grammar = new Set([...syntheticInstructions(600, 20_261_205), ...syntheticDescriptive(1500, 20_261_205)]);
-    expect(EMBEDDED_INSTRUCTIONS.filter((s) => grammar.has(s))).toEqual([]);
+    // As many of each as the training script reads (scripts/train-injection-model.ts).
+    const grammar = new Set([...syntheticInstructions(1500, 20_261_205), ...syntheticDescriptive(3200, 20_261_205)]);
+    expect([...EMBEDDED_INSTRUCTIONS, ...MORE_EMBEDDED_INSTRUCTIONS, ...UNSEEN_EMBEDDED_INSTRUCTIONS].filter((s) => grammar.has(s))).toEqual([]);
   });
 });

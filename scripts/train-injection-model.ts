@@ -38,8 +38,8 @@ const FOLDS = 3;
 const L2 = 1e-5;
 const RATE = 0.2;
 /** How many sentences of scripts/injection-synthetic.ts the indirect channel learns from, of each kind. */
-const SYNTHETIC_INSTRUCTIONS = 900;
-const SYNTHETIC_DESCRIPTIVE = 2000;
+const SYNTHETIC_INSTRUCTIONS = 1500;
+const SYNTHETIC_DESCRIPTIVE = 3200;
 
 /** mulberry32: a small seeded generator, so the shuffles (and so the weights) are the same on every run. */
 function random(seed: number): () => number {
@@ -184,11 +184,16 @@ const IT_SUBSETS: Record<ModelChannel, string[]> = {
 
 /**
  * False-positive targets per negative subset, with a margin under the goals: the IT text of the channel is checked
- * at 0.1% (the goal), clean tool output at 0.4%, the rest (mail, prose, READMEs, prompts) at 1% (the goal is 2%).
+ * at 0.1% (the goal), clean tool output at 0.4%, spam at 2%, the rest (mail, prose, READMEs, prompts) at 1% (the goal
+ * is 2%).
  */
 function target(channel: ModelChannel, subset: string): number {
   if (IT_SUBSETS[channel].includes(subset)) return 0.001;
   if (subset === 'injecagent/simulated_tool_output_clean') return 0.004;
+  // Spam is made of requests to its reader ("click", "reply now", "tell a friend") and is no document the goals name:
+  // held at the goal itself (2%), not under it. At 1% it set the threshold alone, with every other subset far under
+  // its own target (rules-8).
+  if (subset === 'mail/spam') return 0.02;
   // Written to look as much like the instructions as a document can: they teach, but do not set, the threshold.
   if (subset === 'synthetic/descriptive') return 0.05;
   return 0.01;
@@ -323,7 +328,7 @@ function main(): void {
     channels[channel] = { ...q, bias: Number(final.bias.toPrecision(8)), threshold: Number(threshold.toPrecision(8)) };
   }
   if (values.channel && !SHIPPED.includes(values.channel as ModelChannel)) return;
-  const file: ModelFile = { version: `hashed-lr-${FEATURE_BITS}-f3-${SEED}`, featureBits: FEATURE_BITS, seed: SEED, data, channels };
+  const file: ModelFile = { version: `hashed-lr-${FEATURE_BITS}-f4-${SEED}`, featureBits: FEATURE_BITS, seed: SEED, data, channels };
   writeFileSync(out, `${JSON.stringify(file, null, 1)}\n`);
   console.log(`\nwrote ${out}`);
 }
