@@ -175,6 +175,13 @@ function prefilter(alternatives: string[]): { test(text: string): boolean } {
   return { test: (text) => (w?.test(text) ?? false) || (s?.test(text) ?? false) };
 }
 const COMPILED = { direct: compile('direct'), indirect: compile('indirect') };
+/**
+ * The model's functions as local bindings, read once: a call through the imported module's binding goes through a
+ * getter on every call once the module is compiled to CommonJS (tsx, ts-jest), a few per text on the hot path.
+ */
+const scanOf = modelScan;
+const leaningOf = leaning;
+const normalized = normalize;
 
 /**
  * The first pass over every text: any gate, a `%xx` escape or the start of a 24-character base64 run. Text that
@@ -260,7 +267,7 @@ function add(found: Map<Category, Finding>, category: Category, weight: number, 
  * attempt to override the instructions).
  */
 function addModelFinding(found: Map<Category, Finding>, text: string, channel: Channel, scan: SegmentScore | undefined): void {
-  const best = scan && leaning(scan, channel);
+  const best = scan && leaningOf(scan, channel);
   // Leaning alone is nothing to report: it only completes another signal.
   if (!best || (!best.confident && found.size === 0)) return;
   // A log record's message is a program talking to its operator ("Please use the App Store to install this update"):
@@ -284,15 +291,15 @@ export function detect(input: string, channel: Channel = 'direct', depth = 0): D
 
 /** The detection, and the model's scan of the normalized text (so that a caller need not scan it again). */
 function inspect(input: string, channel: Channel, depth: number): { detection: Detection; scan: SegmentScore | undefined } {
-  const n = normalize(input);
+  const n = normalized(input);
   // The model reads every text once; its scan also tells whether the text holds an encoded run to decode.
-  const scan = modelScan(n.text, channel);
+  const scan = scanOf(n.text, channel);
   // The gates are tested once here; runRules is told the answer rather than scanning the text for them again.
   const gate = COMPILED[channel].gateRe.test(n.text);
   const encoded = scan ? scan.encodedRun : ENCODED_RUN.test(n.text);
   if (n.invisible + n.tags + n.bidi + n.homoglyphWords === 0 && !gate && !encoded && !(n.unaccented !== undefined && suspect(n.unaccented, channel))) {
     // Nothing for the rules: only a confident model can make this text an injection (most text ends here).
-    if (!(scan && leaning(scan, channel)?.confident)) return { detection: { verdict: 'clean', score: 0, findings: [], version: DETECTOR_VERSION }, scan };
+    if (!(scan && leaningOf(scan, channel)?.confident)) return { detection: { verdict: 'clean', score: 0, findings: [], version: DETECTOR_VERSION }, scan };
     const found = new Map<Category, Finding>();
     addModelFinding(found, n.text, channel, scan);
     return { detection: verdict(found), scan };
@@ -322,7 +329,7 @@ function inspect(input: string, channel: Channel, depth: number): { detection: D
       // (The decoded text's own scan, from its detection, says how far the model leans: it is not read twice.)
       const inner = inspect(decoded, channel, 1);
       const margin = wordCount(decoded) <= SHORT_PAYLOAD_WORDS ? SHORT_DECODED_MARGIN : DECODED_MARGIN;
-      if (inner.detection.verdict === 'injection' || (hidden && ((inner.scan && leaning(inner.scan, channel, margin)) || readsAsForeignRequest(decoded)))) {
+      if (inner.detection.verdict === 'injection' || (hidden && ((inner.scan && leaningOf(inner.scan, channel, margin)) || readsAsForeignRequest(decoded)))) {
         add(found, 'encoded_payload', 1, `decoded: ${decoded.slice(0, 120)}`);
       }
     }
