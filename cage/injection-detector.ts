@@ -101,7 +101,7 @@ function base64Runs(match: string): { run: string; wrapped: boolean }[] {
  * decoding (base64, hex); URL-encoding leaves most letters as they were. `wrapped` when a base64 run went on over
  * line breaks (decoded as one).
  */
-function decodedRuns(text: string): { text: string; opaque: boolean; wrapped?: boolean }[] {
+function decodedRuns(text: string, scan?: SegmentScore): { text: string; opaque: boolean; wrapped?: boolean }[] {
   const out: { text: string; opaque: boolean; wrapped?: boolean }[] = [];
   const push = (s: string, opaque = true, wrapped = false) => {
     if (out.length < MAX_DECODED_RUNS && printable(s)) out.push({ text: s, opaque, ...(wrapped ? { wrapped } : {}) });
@@ -109,7 +109,8 @@ function decodedRuns(text: string): { text: string; opaque: boolean; wrapped?: b
   // (`(?:^|[^…])` and a group rather than a lookbehind: the engine rejects a position on its first character.)
   // A run goes on over line breaks into lines of nothing but base64 (MIME and PEM wrap it at 64 or 76 characters):
   // decoded line by line, a mail's body would be fragments cut mid-word, each of them short.
-  for (const m of text.matchAll(/(?:^|[^A-Za-z0-9+/_-])([A-Za-z0-9+/_-]{24,}={0,2}(?:\r?\n[A-Za-z0-9+/_-]{4,}={0,2}(?=\r?\n|$)){0,2048})/g)) {
+  // The model's scan of the same text says which kinds of run it holds: an expression that cannot match is not run.
+  if (scan === undefined || scan.base64Run) for (const m of text.matchAll(/(?:^|[^A-Za-z0-9+/_-])([A-Za-z0-9+/_-]{24,}={0,2}(?:\r?\n[A-Za-z0-9+/_-]{4,}={0,2}(?=\r?\n|$)){0,2048})/g)) {
     if (out.length >= MAX_DECODED_RUNS) break;
     for (const { run, wrapped } of base64Runs(m[1]!.slice(0, MAX_RUN))) {
       // Paths and identifiers look like base64 but are mostly lower-case words with separators: skip those.
@@ -120,7 +121,7 @@ function decodedRuns(text: string): { text: string; opaque: boolean; wrapped?: b
   // Maximal hex runs (the lookbehinds above and here start a match only where a run starts, so a short run is
   // not rescanned from each of its characters), boundaries checked by hand: `\b(?:xx){16,}\b` would backtrack pair by pair on a long run
   // that ends in a word character.
-  for (const m of text.matchAll(/(?:^|[^0-9a-fA-F])([0-9a-fA-F]{32,})/g)) {
+  if (scan === undefined || scan.hexRun) for (const m of text.matchAll(/(?:^|[^0-9a-fA-F])([0-9a-fA-F]{32,})/g)) {
     if (out.length >= MAX_DECODED_RUNS) break;
     const hex = m[1]!;
     const at = m.index! + m[0].length - hex.length;
@@ -130,7 +131,7 @@ function decodedRuns(text: string): { text: string; opaque: boolean; wrapped?: b
     const even = hex.slice(0, MAX_RUN - (Math.min(hex.length, MAX_RUN) % 2));
     push(Buffer.from(even, 'hex').toString('utf8'));
   }
-  if (/(%[0-9A-Fa-f]{2}[^%\s]{0,40}){3,}/.test(text)) {
+  if ((scan === undefined || scan.urlEscape) && /(%[0-9A-Fa-f]{2}[^%\s]{0,40}){3,}/.test(text)) {
     try {
       push(decodeURIComponent(text.slice(0, 4 * MAX_RUN)), false);
     } catch {
@@ -341,7 +342,7 @@ function inspect(input: string, channel: Channel, depth: number): { detection: D
     // Base64 wrapped over lines (MIME, PEM) is a transport encoding: its text is read like any other. A run in one
     // piece is text someone chose to hide.
     // (Every run decodedRuns looks for, base64, hex or `%xx`, is one the model's scan reports: without one, none.)
-    for (const { text: decoded, opaque, wrapped } of scan && !scan.encodedRun ? [] : decodedRuns(n.text)) {
+    for (const { text: decoded, opaque, wrapped } of scan && !scan.encodedRun ? [] : decodedRuns(n.text, scan)) {
       const hidden = opaque && !wrapped;
       // (The decoded text's own scan, from its detection, says how far the model leans: it is not read twice.)
       const inner = inspect(decoded, channel, 1);
