@@ -199,6 +199,7 @@ const COMPILED = { direct: compile('direct'), indirect: compile('indirect') };
  */
 const scanOf = modelScan;
 const leaningOf = leaning;
+const pastOf = past;
 const normalized = normalize;
 
 /**
@@ -317,7 +318,8 @@ function inspect(input: string, channel: Channel, depth: number): { detection: D
   const encoded = scan ? scan.encodedRun : ENCODED_RUN.test(n.text);
   if (n.invisible + n.tags + n.bidi + n.homoglyphWords === 0 && !gate && !encoded && !(n.unaccented !== undefined && suspect(n.unaccented, channel))) {
     // Nothing for the rules: only a confident model can make this text an injection (most text ends here).
-    if (!(scan && leaningOf(scan, channel)?.confident)) return { detection: { verdict: 'clean', score: 0, findings: [], version: DETECTOR_VERSION }, scan };
+    // (Confident: past the threshold by nothing; `leaning` would also copy the scan to say so.)
+    if (!(scan && pastOf(scan, channel, 0))) return { detection: { verdict: 'clean', score: 0, findings: [], version: DETECTOR_VERSION }, scan };
     const found = new Map<Category, Finding>();
     addModelFinding(found, n.text, channel, scan);
     return { detection: verdict(found), scan };
