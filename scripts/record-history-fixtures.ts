@@ -207,6 +207,17 @@ async function main(): Promise<void> {
     await sys.waitForTurn(sessionId, recordTech, turn, 90_000);
     await save(sys, sessionId, 'copilot-session-devices-from-record');
     await saveWorkflow(sys, await remediationOf(sys, sessionId), 'remediation-devices-from-record');
+
+    // Once a run's local activities go one at a time (patch serial-local-activities): a session whose remediation has
+    // a canary that passes its read-back, its batches queued while results of earlier ones are read.
+    const serialTech = (await sys.createUser(['technician'])).key;
+    const firstDevice = [...sys.simulated.entries()].find(([name]) => name.endsWith('-PC-01'))![1];
+    sessionId = await sys.startSession(serialTech);
+    turn = await sys.send(sessionId, serialTech, tool('run_remediation', { target: { device_ids: [...sys.simulated.values()] }, action: { type: 'service', service: 'Spooler', action: 'restart' }, batch_size: 2, canary: { devices: [firstDevice] } }));
+    await decide((await sys.waitForApproval(sessionId)).id, { decision: 'approve', reason: 'printing is down everywhere' });
+    await sys.waitForTurn(sessionId, serialTech, turn, 120_000);
+    await save(sys, sessionId, 'copilot-session-serial-local-activities');
+    await saveWorkflow(sys, await remediationOf(sys, sessionId), 'remediation-serial-local-activities');
   } finally {
     await sys.stop();
   }

@@ -54,6 +54,11 @@ export const Patch = {
    * carrying its counts and a cursor, not every device's state: payloads stay the same size for any fleet.
    */
   RemediationDevicesFromRecord: 'remediation-devices-from-record',
+  /**
+   * The run's local activities run one at a time (workflows/activities.ts `local`): with two in flight, a replay
+   * resolved them in another order than they had completed and failed as nondeterministic.
+   */
+  SerialLocalActivities: 'serial-local-activities',
 } as const;
 
 export type PatchId = (typeof Patch)[keyof typeof Patch];

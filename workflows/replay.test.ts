@@ -106,6 +106,10 @@ it('has the committed histories: reads, approvals, a breaker trip, and remediati
   // Devices from the record: the page read by a local activity, the input naming only how many there are.
   expect(patches('remediation-devices-from-record.json')).toContain(Patch.RemediationDevicesFromRecord);
   expect(patches('remediation-one-path.json')).not.toContain(Patch.RemediationDevicesFromRecord);
+  // Local activities one at a time: recorded with the patch, and only since.
+  expect(patches('remediation-serial-local-activities.json')).toContain(Patch.SerialLocalActivities);
+  expect(patches('copilot-session-serial-local-activities.json')).toContain(Patch.SerialLocalActivities);
+  expect(patches('remediation-devices-from-record.json')).not.toContain(Patch.SerialLocalActivities);
   expect(markers('remediation-devices-from-record.json')).toContain('readRemediationDevices');
   const started = load('remediation-devices-from-record.json').events![0]!.workflowExecutionStartedEventAttributes!;
   expect(JSON.parse(Buffer.from(started.input!.payloads![0]!.data!).toString('utf8'))).toMatchObject({ devices: [], deviceCount: 4 });
