@@ -121,7 +121,8 @@ function decodedRuns(text: string, scan?: SegmentScore): { text: string; opaque:
   // Maximal hex runs (the lookbehinds above and here start a match only where a run starts, so a short run is
   // not rescanned from each of its characters), boundaries checked by hand: `\b(?:xx){16,}\b` would backtrack pair by pair on a long run
   // that ends in a word character.
-  if (scan === undefined || scan.hexRun) for (const m of text.matchAll(/(?:^|[^0-9a-fA-F])([0-9a-fA-F]{32,})/g)) {
+  // (A run of 32 hex digits is a run of base64's alphabet too.)
+  if (scan === undefined || scan.base64Run) for (const m of text.matchAll(/(?:^|[^0-9a-fA-F])([0-9a-fA-F]{32,})/g)) {
     if (out.length >= MAX_DECODED_RUNS) break;
     const hex = m[1]!;
     const at = m.index! + m[0].length - hex.length;

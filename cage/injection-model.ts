@@ -144,8 +144,6 @@ const OTHER = 7;
 /** In CLASS beside the character's kind (its low three bits): base64's alphabet (URL-safe's too), and `%`. */
 const BASE64_CHAR = 8;
 const PERCENT = 16;
-/** And hex digits (a subset of base64's alphabet). */
-const HEX_CHAR = 32;
 const KIND = 7;
 const CLASS = (() => {
   const t = new Uint8Array(0x10000).fill(OTHER);
@@ -169,15 +167,12 @@ const CLASS = (() => {
   // alphabet, or `%` (of a URL escape). Read from the same table as the kind: one look-up per character.
   for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+/-') t[c.charCodeAt(0)] = t[c.charCodeAt(0)]! | BASE64_CHAR;
   t[37] = t[37]! | PERCENT;
-  for (const c of '0123456789abcdefABCDEF') t[c.charCodeAt(0)] = t[c.charCodeAt(0)]! | HEX_CHAR;
   return t;
 })();
 
 const HEX = (c: number) => (c >= 48 && c <= 57) || ((c | 32) >= 97 && (c | 32) <= 102);
 /** The length of a run of base64's alphabet that reads as encoded data (the detector then decodes and reads it). */
 export const ENCODED_RUN_LENGTH = 24;
-/** The length of a run of hex digits that the detector decodes (see decodedRuns in injection-detector.ts). */
-export const HEX_RUN_LENGTH = 32;
 
 /** After a `.`, `!` or `?`, what makes it a sentence's end: a space, a quote, a break, a bracket (not `example.com`, `3.5`). */
 const AFTER_END = (() => {
@@ -225,10 +220,12 @@ export interface SegmentScore {
    * same pass, so that the detector need not scan every text again for them.
    */
   encodedRun: boolean;
-  /** Of those: a run of ENCODED_RUN_LENGTH characters of base64's alphabet; a `%xx` escape; a run of HEX_RUN_LENGTH hex digits. */
+  /**
+   * Of those: a run of ENCODED_RUN_LENGTH characters of base64's alphabet (which every longer run of hex digits is
+   * too); a `%xx` escape.
+   */
   base64Run: boolean;
   urlEscape: boolean;
-  hexRun: boolean;
 }
 
 /** A segment's first this many words are also scored on their own (see scoreText). */
@@ -290,8 +287,6 @@ export function scoreText(
   let run = 0;
   let base64Run = false;
   let urlEscape = false;
-  let hexRun = false;
-  let hex = 0;
   let present = 0;
   let lead = 0;
   const n = text.length;
@@ -301,12 +296,8 @@ export function scoreText(
     const t = CLASS[c]!;
     if (t & BASE64_CHAR) {
       if (++run >= ENCODED_RUN_LENGTH) base64Run = true;
-      if (t & HEX_CHAR) {
-        if (++hex >= HEX_RUN_LENGTH) hexRun = true;
-      } else hex = 0;
     } else {
       run = 0;
-      hex = 0;
       if (t & PERCENT && i + 2 < n && HEX(text.charCodeAt(i + 1)) && HEX(text.charCodeAt(i + 2))) urlEscape = true;
     }
     let k = t & KIND;
@@ -439,7 +430,7 @@ export function scoreText(
     nf = 0;
     sum = 0;
   }
-  return { logit: best, start: bestStart, end: bestEnd, encodedRun: base64Run || urlEscape, base64Run, urlEscape, hexRun };
+  return { logit: best, start: bestStart, end: bestEnd, encodedRun: base64Run || urlEscape, base64Run, urlEscape };
 }
 
 /**
