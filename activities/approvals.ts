@@ -13,15 +13,16 @@ import { approvalExpiresAt, approvalTtlSeconds } from '../common/policy-document
 import { isToolName, Tier, type ToolExecution } from '../common/tools';
 import { parseQualifiedName } from '../lib/mcp-upstream';
 import { confirmationPhrase } from '../cage/approval-digest';
-import { assertionProblem, passkeyRequired, StoredAssertion, type SignedAct } from '../lib/passkey-assertion';
+import { assertionProblem, passkeyRequired, passkeyRequiredBy, StoredAssertion, type SignedAct } from '../lib/passkey-assertion';
 import { elideMiddle } from '../cage/call-view';
-import { approvalAuthority, approverSitesOf } from '../lib/approval-authority';
+import { approvalAuthority, approverSitesFrom, approverSitesOf } from '../lib/approval-authority';
 import { audit } from '../audit/log';
 import { publishSessionEvent } from '../lib/session-events';
 import { currentPolicy, policyVersion } from '../lib/policy-store';
 import type { ActivityDeps } from './deps';
 import { tripBreaker } from './breaker';
-import { assertSession } from './session-identity';
+import { assertCallersSession, assertSession } from './session-identity';
+import { readDecision, recordVerifiedDecision, type DecisionContext, type RecordedApproval } from './decision-record';
 import { argumentProvenance } from './provenance';
 
 export interface RequestApprovalInput {
@@ -150,17 +151,24 @@ async function assertApprovalOfCaller(prisma: ActivityDeps['prisma'], approvalId
 }
 
 async function markInvocation(prisma: ActivityDeps['prisma'], invocationId: string, outcome: ApprovalOutcome): Promise<void> {
-  if (outcome.status === 'approved') {
+  const mark = invocationMark(outcome);
+  if (mark.status === 'running') {
     await prisma.toolInvocation.update({ where: { id: invocationId }, data: { status: 'running' } });
     return;
   }
+  await prisma.toolInvocation.update({ where: { id: invocationId }, data: { status: 'rejected', summary: mark.summary, completedAt: new Date() } });
+}
+
+/** What an outcome makes of the call's invocation: running once approved; otherwise rejected, with why it did not run. */
+function invocationMark(outcome: ApprovalOutcome): { status: 'running'; summary: null } | { status: 'rejected'; summary: string } {
+  if (outcome.status === 'approved') return { status: 'running', summary: null };
   const summary =
     outcome.status === 'expired'
       ? 'not run: the approval expired without a decision'
       : outcome.status === 'cancelled'
         ? `not run: ${outcome.reason ?? 'cancelled'}`
         : `not run: rejected by an approver${outcome.reason ? ` (${outcome.reason})` : ''}`;
-  await prisma.toolInvocation.update({ where: { id: invocationId }, data: { status: 'rejected', summary, completedAt: new Date() } });
+  return { status: 'rejected', summary };
 }
 
 /**
@@ -169,11 +177,11 @@ async function markInvocation(prisma: ActivityDeps['prisma'], invocationId: stri
  * the last wall before the effect): an approver of the org whose sites cover every target, and for a T4 approval
  * nobody who wrote a turn of the session.
  */
-async function authorityProblem(prisma: ActivityDeps['prisma'], approval: Approval): Promise<string | null> {
+async function authorityProblem(prisma: ActivityDeps['prisma'], approval: RecordedApproval, read?: DecisionContext): Promise<string | null> {
   if (!approval.decidedBy || (approval.status !== 'approved' && approval.status !== 'rejected')) return 'no recorded decision';
-  const approverSites = await approverSitesOf(prisma, approval.decidedBy, approval.orgId);
-  const authority = await approvalAuthority(prisma, approval, { userId: approval.decidedBy, approverSites }, approval.status);
-  return authority.ok ? passkeyProblem(prisma, approval) : `the decider may not decide this approval: ${authority.message}`;
+  const approverSites = read ? approverSitesFrom(read.decider) : await approverSitesOf(prisma, approval.decidedBy, approval.orgId);
+  const authority = await approvalAuthority(prisma, approval, { userId: approval.decidedBy, approverSites }, approval.status, read && { siteOf: read.siteOf });
+  return authority.ok ? passkeyProblem(prisma, approval, read) : `the decider may not decide this approval: ${authority.message}`;
 }
 
 /**
@@ -183,13 +191,14 @@ async function authorityProblem(prisma: ActivityDeps['prisma'], approval: Approv
  * registered public key. The decision service checked it; this is the last wall before the effect, so a decision
  * written to the database some other way (or an assertion swapped in afterwards) never runs anything.
  */
-async function passkeyProblem(prisma: ActivityDeps['prisma'], approval: Approval): Promise<string | null> {
-  if (approval.status !== 'approved' || !(await passkeyRequired(prisma, approval))) return null;
+async function passkeyProblem(prisma: ActivityDeps['prisma'], approval: RecordedApproval, read?: DecisionContext): Promise<string | null> {
+  if (approval.status !== 'approved') return null;
+  if (!(read ? passkeyRequiredBy(approval.tier, read.passkeysForT3) : await passkeyRequired(prisma, approval))) return null;
   return signatureProblem(prisma, approval, { userId: approval.decidedBy, assertion: approval.passkeyAssertion }, 'approval');
 }
 
 /** A stored assertion of `act` on this approval by `signer`: a passkey of theirs, not removed, whose signature verifies. */
-async function signatureProblem(prisma: ActivityDeps['prisma'], approval: Approval, signer: { userId: string | null; assertion: unknown }, act: SignedAct): Promise<string | null> {
+async function signatureProblem(prisma: ActivityDeps['prisma'], approval: RecordedApproval, signer: { userId: string | null; assertion: unknown }, act: SignedAct): Promise<string | null> {
   const stored = StoredAssertion.safeParse(signer.assertion);
   if (!stored.success) return `T${approval.tier} rules not met: no passkey assertion stored with the decision`;
   const credential = await prisma.passkeyCredential.findUnique({ where: { credentialId: stored.data.credentialId } });
@@ -218,18 +227,27 @@ export async function continueProofProblem(prisma: ActivityDeps['prisma'], appro
  * assertion over this approval's digest that verifies (T3 too where the org asks). Anything else (a
  * forged or replayed signal, a tampered digest) is ignored and audited; the workflow keeps waiting.
  */
-export function makeVerifyApprovalDecision({ prisma }: ActivityDeps) {
+export function makeVerifyApprovalDecision({ prisma, pool }: ActivityDeps) {
   // The signal it checked comes back with the verdict: a local activity's marker keeps only its result, which the audit
   // timeline reads (audit/timeline.ts).
   return async function verifyApprovalDecision({ signal }: { signal: ApprovalDecisionSignal }): Promise<({ valid: true; outcome: ApprovalOutcome } | { valid: false; reason: string }) & { signal?: ApprovalDecisionSignal }> {
-    const approval = await prisma.approval.findUnique({ where: { id: signal.approvalId } });
+    // The approval with its session, the decider's role and sites, the targets' sites and the org's passkey rule: one read.
+    const read = await readDecision(pool, signal.approvalId);
+    const approval = read?.approval ?? null;
     // Another session's approval is none of this workflow's business: refused before anything is written.
-    if (approval) await assertSession(prisma, { sessionId: approval.sessionId, orgId: approval.orgId }, 'verifyApprovalDecision');
-    const verdict = await checkRecordedDecision(prisma, approval, signal);
-    if (!verdict.valid || !approval) return { ...verdict, signal };
-    await markInvocation(prisma, approval.invocationId, verdict.outcome);
-    await publishSessionEvent(prisma, { sessionId: approval.sessionId, turnId: '', type: 'approval:decided', approvalId: approval.id, status: signal.decision, text: signal.reason });
-    return { ...verdict, signal };
+    if (read) await assertCallersSession(prisma, { sessionId: read.approval.sessionId, orgId: read.approval.orgId }, read.context.session, 'verifyApprovalDecision');
+    const problem = await decisionProblem(prisma, approval, signal, read?.context);
+    if (problem || !approval) return { ...(await ignoreSignal(prisma, approval, signal, problem)), signal };
+    const outcome = outcomeOf(signal);
+    // The approval delivered and recorded, the invocation's status, the console's notice: one statement.
+    const mark = invocationMark(outcome);
+    await recordVerifiedDecision(pool, {
+      approvalId: approval.id,
+      invocationId: approval.invocationId,
+      ...mark,
+      event: { sessionId: approval.sessionId, turnId: '', type: 'approval:decided', approvalId: approval.id, status: signal.decision, text: signal.reason },
+    });
+    return { valid: true, outcome, signal };
   };
 }
 
@@ -243,7 +261,27 @@ export async function checkRecordedDecision(
   approval: Approval | null,
   signal: ApprovalDecisionSignal,
 ): Promise<{ valid: true; outcome: ApprovalOutcome } | { valid: false; reason: string }> {
-  const problem = !approval
+  const problem = await decisionProblem(prisma, approval, signal);
+  if (problem || !approval) return ignoreSignal(prisma, approval, signal, problem);
+  const outcome = outcomeOf(signal);
+  await prisma.approval.update({ where: { id: approval.id }, data: { signaledAt: approval.signaledAt ?? new Date(), recordedAt: approval.recordedAt ?? new Date() } });
+  return { valid: true, outcome };
+}
+
+const outcomeOf = (signal: ApprovalDecisionSignal): ApprovalOutcome => ({ status: signal.decision, approverId: signal.approverId, channel: signal.channel, reason: signal.reason });
+
+/** A signal that does not match the record: ignored, and audited. */
+async function ignoreSignal(prisma: ActivityDeps['prisma'], approval: RecordedApproval | null, signal: ApprovalDecisionSignal, problem: string | null): Promise<{ valid: false; reason: string }> {
+  await audit(prisma, { orgId: approval?.orgId, actorType: 'user', actorId: signal.approverId, action: 'approval.signal_ignored', target: signal.approvalId, sessionId: approval?.sessionId, data: { reason: problem, channel: signal.channel } });
+  return { valid: false, reason: problem ?? 'unknown approval' };
+}
+
+/**
+ * Why a signalled decision does not count, or null when it matches the record and the decider's authority holds
+ * (`read`: what was read with the approval, in place of reading it again).
+ */
+async function decisionProblem(prisma: ActivityDeps['prisma'], approval: RecordedApproval | null, signal: ApprovalDecisionSignal, read?: DecisionContext): Promise<string | null> {
+  return !approval
     ? 'unknown approval'
     : signal.digest !== approval.digest
       ? 'digest does not match the approval'
@@ -253,14 +291,7 @@ export async function checkRecordedDecision(
           ? 'the approver differs from the recorded decision'
           : approval.tier >= Tier.T4 && signal.decision === 'approved' && signal.confirmation !== approval.confirmationPhrase
             ? 'T4 rules not met (confirmation phrase)'
-            : await authorityProblem(prisma, approval);
-  if (problem || !approval) {
-    await audit(prisma, { orgId: approval?.orgId, actorType: 'user', actorId: signal.approverId, action: 'approval.signal_ignored', target: signal.approvalId, sessionId: approval?.sessionId, data: { reason: problem, channel: signal.channel } });
-    return { valid: false, reason: problem ?? 'unknown approval' };
-  }
-  const outcome: ApprovalOutcome = { status: signal.decision, approverId: signal.approverId, channel: signal.channel, reason: signal.reason };
-  await prisma.approval.update({ where: { id: approval.id }, data: { signaledAt: approval.signaledAt ?? new Date(), recordedAt: approval.recordedAt ?? new Date() } });
-  return { valid: true, outcome };
+            : await authorityProblem(prisma, approval, read);
 }
 
 /**

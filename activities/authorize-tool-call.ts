@@ -12,13 +12,13 @@ import { checkDiscoveryRange } from '../cage/network';
 import { checkScriptParameters, ScriptParameters } from '../common/script-parameters';
 import { serviceOf } from '../cage/policy';
 import { decideUnder, type DecisionInputs } from '../cage/policy-decision';
-import { currentPolicy } from '../lib/policy-store';
+import { currentPolicy, documentOf } from '../lib/policy-store';
 import type { StandingRule } from '../common/policy-document';
 import { describeCall } from './approvals';
 import { BLAST_RADIUS_WINDOW_MINUTES } from '../common/default-policy';
 import { audit } from '../audit/log';
 import { sha256 } from '../lib/secrets';
-import { siteFilter, userSites } from '../lib/site-scope';
+import { narrowedSites, siteFilter, userSites } from '../lib/site-scope';
 import { tenantDb } from '../lib/tenant-db';
 import { publishSessionEvent } from '../lib/session-events';
 import type { DenialRule } from '../lib/metrics';
@@ -27,7 +27,8 @@ import { bounded, RATE_UNAVAILABLE } from './guards';
 import { auditSessionRefusal, checkSession } from './session-identity';
 import { sitesReachedBy } from './tool-reach';
 import { argumentProvenance } from './provenance';
-import { grantAuditData, grantOfTurn, grantRefusal, type TurnGrant } from './oauth-grant';
+import { grantAuditData, grantRefusal, type TurnGrant } from './oauth-grant';
+import { readAuthorization, readRequesterReach } from './authorize-record';
 
 export interface AuthorizeToolCallInput {
   sessionId: string;
@@ -89,15 +90,17 @@ function authorizeOnce(deps: ActivityDeps) {
   const { prisma } = deps;
   return async function decideAndRecord(input: AuthorizeToolCallInput): Promise<Authorization> {
     const invocationId = serverInvocationId(input);
+    // A row under this id, the session with its breaker's count, the org's kill switch and the turn's OAuth grant: one read.
+    const record = await readAuthorization(deps.pool, { invocationId, sessionId: input.sessionId, orgId: input.orgId, turnId: input.turnId });
     // Unique by construction; should a row of another call ever sit under this id, it is neither overwritten nor
     // reused (its approval, its output), and nothing runs.
-    const existing = await prisma.toolInvocation.findUnique({ where: { id: invocationId }, select: { sessionId: true, turnId: true, toolUseId: true } });
+    const existing = record.existing;
     if (existing && (existing.sessionId !== input.sessionId || existing.turnId !== input.turnId || existing.toolUseId !== input.toolUse.id)) {
       await audit(prisma, { orgId: input.orgId, actorType: 'system', action: 'security.invocation_id_collision', target: invocationId, sessionId: input.sessionId, data: { toolUseId: input.toolUse.id.slice(0, 200) } });
       throw ApplicationFailure.nonRetryable('a tool invocation with this id already exists for another call; nothing was run', FailureType.InvalidInput);
     }
     // The session, its breaker and its org's kill switch as the database has them, not as the workflow says.
-    const known = await checkSession(prisma, input, { breaker: true, paused: true, onBreakerTrip: () => deps.metrics.breakerTrips.inc() });
+    const known = await checkSession(prisma, input, { breaker: true, paused: true, onBreakerTrip: () => deps.metrics.breakerTrips.inc() }, record);
     if (!known.ok) {
       countDecision(deps, { decision: 'deny', rule: known.rule, reason: known.reason });
       const toolName = input.toolUse.name.slice(0, 100);
@@ -110,8 +113,9 @@ function authorizeOnce(deps: ActivityDeps) {
     let verdict: Verdict;
     let grant: TurnGrant | null = null;
     try {
-      grant = await grantOfTurn(prisma, input);
-      verdict = await decide(deps, input);
+      grant = record.grant;
+      // The policy in force: the head read with the session (the session is the org's: checked above).
+      verdict = await decide(deps, input, record.session?.policyNumber ?? null);
       // An MCP client's OAuth grant narrows what the user may do: its orgs, the tiers its scopes reach, until revoked.
       const refusal = grant && verdict.decision !== 'deny' ? grantRefusal(grant, input.orgId, verdict.tier) : null;
       if (refusal) verdict = deny('oauth_scope', refusal, verdict.parsed);
@@ -227,7 +231,7 @@ function serverInvocationId(input: AuthorizeToolCallInput): string {
   return toolInvocationId(input.sessionId, `${input.turnId}-${workflowExecution.runId}-${activityId}`.replace(/[^\w-]/g, '_'));
 }
 
-async function decide(deps: ActivityDeps, input: AuthorizeToolCallInput): Promise<Verdict> {
+async function decide(deps: ActivityDeps, input: AuthorizeToolCallInput, policyHead: number | null): Promise<Verdict> {
   const { prisma } = deps;
   const { name } = input.toolUse;
   const upstream = parseQualifiedName(name);
@@ -241,9 +245,8 @@ async function decide(deps: ActivityDeps, input: AuthorizeToolCallInput): Promis
   }
   const args = parsed.data;
 
-  const org = await prisma.organization.findUniqueOrThrow({ where: { id: input.orgId } });
   // The policy in force, read once for the whole decision; unreadable throws, and the call is denied (fail closed).
-  const policyRow = await currentPolicy(prisma, input.orgId);
+  const policyRow = policyHead === null ? await currentPolicy(prisma, input.orgId) : { number: policyHead, document: await documentOf(prisma, input.orgId, policyHead) };
   const policyVersion = policyRow.number;
   // Per tool, per user: the org's own limit for the tool (its admins' policy) or the catalog's (the what-if replays
   // recorded calls against the same rule); the store being down is a denial like any other.
@@ -258,8 +261,10 @@ async function decide(deps: ActivityDeps, input: AuthorizeToolCallInput): Promis
     return deny('rate_limit', `rate limit: ${describeToolCallLimit(limit)}; try again in ${Math.ceil(limited.retryAfterMs / 1000)}s`, parsed.data);
   }
 
-  if (org.copilotPausedAt) return deny('paused', 'an admin has paused the copilot for this organization', parsed.data);
-  const sites = await userSites(prisma, input.userId, input.orgId, ACTING_ROLES);
+  // The kill switch again, and the requester's roles, at this point of the decision: one read.
+  const reach = await readRequesterReach(deps.pool, { orgId: input.orgId, userId: input.userId, roles: ACTING_ROLES });
+  if (reach.paused) return deny('paused', 'an admin has paused the copilot for this organization', parsed.data);
+  const sites = narrowedSites(reach.bindings);
   if (sites?.length === 0) return deny('no_role', 'the requesting user may no longer use the copilot in this organization', parsed.data);
 
   // Devices are looked up fenced to the session's org (row-level security) and to the user's sites, if narrowed.
@@ -271,7 +276,7 @@ async function decide(deps: ActivityDeps, input: AuthorizeToolCallInput): Promis
     if (typeof resolved === 'string') return deny('out_of_scope', resolved, parsed.data);
     targets = resolved;
   }
-  const devices = await fenced.device.findMany({ where: { id: { in: targets }, orgId: input.orgId, ...siteFilter(sites) }, select: { id: true, name: true } });
+  const devices = await fenced.device.findMany({ where: { id: { in: targets }, orgId: input.orgId, ...siteFilter(sites) }, select: { id: true, name: true, siteId: true } });
   if (devices.length !== targets.length) {
     await audit(prisma, { orgId: input.orgId, actorType: 'model', actorId: input.sessionId, action: 'security.device_out_of_scope', target: name, sessionId: input.sessionId, data: { targets } });
     return deny('out_of_scope', sites ? 'device not found in the sites you work on in this organization' : 'device not found in this organization', parsed.data);
@@ -317,14 +322,17 @@ async function decide(deps: ActivityDeps, input: AuthorizeToolCallInput): Promis
   // Strings the model read in a tool's output before anyone typed them: the org's own names of the devices it
   // targets (and the group or site it named, both checked above) are not among them.
   const named = reference && !('alert' in reference) ? ['group' in reference ? reference.group : reference.site] : [];
-  const provenance = await argumentProvenance(prisma, input.sessionId, name, parsed.data, [...targets, ...devices.map((d) => d.name), ...named]);
+  const [provenance, changed] = await Promise.all([
+    argumentProvenance(prisma, input.sessionId, name, parsed.data, [...targets, ...devices.map((d) => d.name), ...named]),
+    devicesChangedWithoutApproval(prisma, input.sessionId, targets),
+  ]);
   const digest = approvalDigest({ tool: name, input: digestInput, targets });
   const policyInputs: PolicyInputs = {
     tool: name,
     action: spec.action?.(args) ?? null,
     service: serviceOf(name, parsed.data) ?? null,
     targetCount: targets.length,
-    sessionDeviceCount: (await devicesChangedWithoutApproval(prisma, input.sessionId, targets)).size,
+    sessionDeviceCount: changed.size,
     tainted: input.tainted,
     provenance: provenance || null,
     devices: [...targets].sort(),
@@ -333,7 +341,8 @@ async function decide(deps: ActivityDeps, input: AuthorizeToolCallInput): Promis
   const policy = decideUnder(policyRow.document, policyInputs, new Date());
   if (!policy.ok) return { ...deny('policy', policy.reason, parsed.data), policyVersion, policyInputs };
   const decision = policy.tier >= Tier.T3 ? 'approve' : 'allow';
-  const siteIds = await sitesReachedBy(fenced, { orgId: input.orgId, targets, userSites: sites, readsCommand: spec.readsCommand?.(args) });
+  // Every target was found above (fenced the same way): their sites are the ones the call reaches.
+  const siteIds = await sitesReachedBy(fenced, { orgId: input.orgId, targets, userSites: sites, readsCommand: spec.readsCommand?.(args) }, devices);
   return { decision, tier: policy.tier, parsed: parsed.data, execution, digest, targets, siteIds, why: policy.why, policyVersion, breakerStreak: policyRow.document.breakerStreak, policyInputs, ...(policy.standing ? { standing: policy.standing } : {}) };
 }
 

@@ -14,9 +14,10 @@ import { FailureType } from '../common/failures';
 import { invocationOfCommand, stepOfCommandInvocation, type CanaryStep } from '../common/ids';
 import { isToolName, toolOf, type ToolExecution } from '../common/tools';
 import { audit } from '../audit/log';
-import type { PrismaClient } from '../lib/prisma';
+import type { Database, PrismaClient } from '../lib/prisma';
 import { currentPolicy, liveStanding } from '../lib/policy-store';
 import { grantOfInvocation } from './oauth-grant';
+import { readCommandRecord, type ApprovalRead, type CommandRecord } from './command-record';
 
 export interface CommandsToCreate {
   orgId: string;
@@ -50,9 +51,9 @@ interface Verified extends Omit<AuthorizedCommands, 'invocationId'> {
  * upstream MCP server): a call authorized as needing approval runs only with an approved approval whose digest is
  * the call's. Returns the approved digest (null when none was needed), or why it may not run.
  */
-export async function approvalOf(prisma: PrismaClient, inv: { id: string; decision: string; digest: string | null }): Promise<{ digest: string | null } | string> {
+export async function approvalOf(prisma: PrismaClient, inv: { id: string; decision: string; digest: string | null }, read?: ApprovalRead): Promise<{ digest: string | null } | string> {
   if (inv.decision !== 'approve') return { digest: null };
-  const approval = await prisma.approval.findUnique({ where: { invocationId: inv.id }, select: { status: true, digest: true, channel: true, standingRuleId: true, orgId: true } });
+  const approval = read ? read.approval : await prisma.approval.findUnique({ where: { invocationId: inv.id }, select: { status: true, digest: true, channel: true, standingRuleId: true, orgId: true } });
   if (!approval || approval.status !== 'approved') return 'the tool call needs an approval it does not have';
   if (approval.digest !== inv.digest) return 'the approval was given for a different call (digest mismatch)';
   if (approval.channel === 'standing') {
@@ -60,7 +61,7 @@ export async function approvalOf(prisma: PrismaClient, inv: { id: string; decisi
     if (problem) return problem;
   }
   // A call an MCP client made with an OAuth token waited for its approver; its user may have revoked the grant since.
-  const grant = await grantOfInvocation(prisma, inv.id);
+  const grant = read ? read.grant : await grantOfInvocation(prisma, inv.id);
   if (grant?.revoked) return `the OAuth grant of "${grant.clientName}" was revoked while the call waited for its approval; nothing was run`;
   return { digest: approval.digest };
 }
@@ -88,17 +89,13 @@ const commandKey = (kind: string, params: unknown) => canonicalize({ kind, param
 const VERIFIED_CAP = 500;
 
 /** `verified`: authorized invocations are immutable once allowed or approved, so a remediation's batches read one once. */
-async function allowedBy(prisma: PrismaClient, verified: Map<string, Verified>, orgId: string, invocationId: string): Promise<Verified | string> {
+async function allowedBy(prisma: PrismaClient, verified: Map<string, Verified>, orgId: string, invocationId: string, inv: CommandRecord['invocation']): Promise<Verified | string> {
   const cached = verified.get(invocationId);
   if (cached) return cached;
-  const inv = await prisma.toolInvocation.findUnique({
-    where: { id: invocationId },
-    select: { orgId: true, decision: true, digest: true, execution: true, sessionId: true, turnId: true, toolName: true, input: true },
-  });
   if (!inv || inv.orgId !== orgId) return 'no tool call of this organization has this id';
   if (inv.decision !== 'allow' && inv.decision !== 'approve') return `the tool call was not authorized (${inv.decision})`;
   if (!inv.execution || !inv.digest) return 'the tool call has no recorded execution (authorized before commands were bound to it); ask again';
-  const approved = await approvalOf(prisma, { id: invocationId, decision: inv.decision, digest: inv.digest });
+  const approved = await approvalOf(prisma, { id: invocationId, decision: inv.decision, digest: inv.digest }, inv);
   if (typeof approved === 'string') return approved;
   const approvalDigest = approved.digest;
   const execution = inv.execution as unknown as ToolExecution;
@@ -122,19 +119,29 @@ async function allowedBy(prisma: PrismaClient, verified: Map<string, Verified>, 
   return result;
 }
 
-/** The verified invocation, or why the commands are refused (none at all: nothing to create, nothing verified). */
-async function verify(prisma: PrismaClient, verified: Map<string, Verified>, input: CommandsToCreate): Promise<AuthorizedCommands | string | null> {
+/**
+ * The verified invocation with what was read for it (the caller's session and org checks use the same snapshot), or
+ * why the commands are refused (none at all: nothing to create, nothing verified).
+ */
+async function verify(db: Database, verified: Map<string, Verified>, input: CommandsToCreate): Promise<VerifiedBatch | string | null> {
   const invocations = new Set(input.commands.map((c) => invocationOfCommand(c.commandId, c.deviceId)));
   if (invocations.has(null)) return 'a command id does not name its tool call and device';
   if (invocations.size !== 1) return input.commands.length === 0 ? null : 'one batch names several tool calls';
   const { invocationId, step } = stepOfCommandInvocation([...invocations][0]!);
-  const found = await allowedBy(prisma, verified, input.orgId, invocationId);
+  const record = await readCommandRecord(db.pool, { invocationId, orgId: input.orgId, deviceIds: input.commands.map((c) => c.deviceId) });
+  const found = await allowedBy(db.prisma, verified, input.orgId, invocationId, record.invocation);
   if (typeof found === 'string') return found;
   const key = commandKey(input.kind, input.params);
   const allowed = step === 'run' ? found.allowed : found.canary[step];
   const outside = input.commands.find((c) => allowed.get(c.deviceId) !== key);
   if (outside) return `device ${outside.deviceId} with this command is not part of the authorized call`;
-  return { invocationId, approvalDigest: found.approvalDigest, call: found.call, answersOffline: found.answersOffline };
+  return { authorized: { invocationId, approvalDigest: found.approvalDigest, call: found.call, answersOffline: found.answersOffline }, record };
+}
+
+/** A batch the check let through: what its rows carry, and what was read for it (activities/command-record.ts). */
+export interface VerifiedBatch {
+  authorized: AuthorizedCommands;
+  record: CommandRecord;
 }
 
 /**
@@ -142,13 +149,14 @@ async function verify(prisma: PrismaClient, verified: Map<string, Verified>, inp
  * non-retryable `Unauthorized` failure, audited, unless every command is part of an authorized call; else it returns
  * the invocation and approval digest it verified (null for an empty batch), which the commands' rows carry.
  */
-export function createCommandAuthority(prisma: PrismaClient): (input: CommandsToCreate) => Promise<AuthorizedCommands | null> {
+export function createCommandAuthority(db: Database): (input: CommandsToCreate) => Promise<VerifiedBatch | null> {
   const verified = new Map<string, Verified>();
-  return (input) => assertCommandsAuthorized(prisma, verified, input);
+  return (input) => assertCommandsAuthorized(db, verified, input);
 }
 
-async function assertCommandsAuthorized(prisma: PrismaClient, verified: Map<string, Verified>, input: CommandsToCreate): Promise<AuthorizedCommands | null> {
-  const verdict = await verify(prisma, verified, input);
+async function assertCommandsAuthorized(db: Database, verified: Map<string, Verified>, input: CommandsToCreate): Promise<VerifiedBatch | null> {
+  const { prisma } = db;
+  const verdict = await verify(db, verified, input);
   if (typeof verdict !== 'string') return verdict;
   const problem = verdict;
   const entry = {

@@ -6,7 +6,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { FailureType } from '../common/failures';
 import { CommandParams, type CommandKind } from '../common/protocol';
 import { isCommandOutcome, type CommandOutcome } from '../common/session';
-import { announceCommands, insertCommands, orgAndDevices, statusesOf, type CommandBatch, type OfflineDevice } from '../lib/device-commands';
+import { announceCommands, insertCommands, statusesOf, type CommandBatch, type OfflineDevice } from '../lib/device-commands';
 import { copilotWorkflowId } from '../common/ids';
 import { publishSessionEvent } from '../lib/session-events';
 import type { PrismaClient } from '../lib/prisma';
@@ -42,17 +42,19 @@ export interface QueueDeviceCommandsInput extends CommandBatch {
  * result, this is how the history shows which command each batch started on which devices.
  */
 export function makeQueueDeviceCommands({ pool, prisma, commands: config }: ActivityDeps) {
-  const assertCommandsAuthorized = createCommandAuthority(prisma);
+  const assertCommandsAuthorized = createCommandAuthority({ prisma, pool });
   return async function queueDeviceCommands(input: QueueDeviceCommandsInput): Promise<QueuedDeviceCommands> {
     // Workflow input and activity arguments are anyone's who reaches Temporal: the batch must be part of an authorized
     // (and, for T3/T4, approved) tool call.
-    const authorized = await assertCommandsAuthorized(input);
-    if (!authorized || !input.commands[0]) return { kind: input.kind, params: input.params, commands: input.commands, settled: [] };
+    // The call's record, its session and the batch's org and devices are read in one statement (activities/command-record.ts).
+    const verified = await assertCommandsAuthorized(input);
+    if (!verified || !input.commands[0]) return { kind: input.kind, params: input.params, commands: input.commands, settled: [] };
+    const { authorized, record } = verified;
     // By the session that made the call, or the remediation it started for it, while its breaker is armed.
-    await assertCommandSession(prisma, { ...input.commands[0], orgId: input.orgId }, 'queueDeviceCommands');
+    await assertCommandSession(prisma, { ...input.commands[0], orgId: input.orgId }, 'queueDeviceCommands', record);
     const params = CommandParams[input.kind].safeParse(input.params);
     if (!params.success) throw ApplicationFailure.nonRetryable(`invalid parameters for ${input.kind}`, FailureType.InvalidInput);
-    const org = await orgAndDevices(pool, input.orgId, input.commands.map((c) => c.deviceId));
+    const org = record.org;
     if (!org?.ownsAll) throw ApplicationFailure.nonRetryable('device not found in this organization', FailureType.NotFound);
     const { invocationId, approvalDigest } = authorized;
     const batch = { orgId: input.orgId, invocationId, approvalDigest, kind: input.kind, params: params.data, reportTo: input.reportTo, traceparent: traceparentOf() ?? null };

@@ -17,10 +17,12 @@ export async function sitesReachedBy(
     /** The stored device command the call reads (its definition's readsCommand): that command's device's site is reached. */
     readsCommand: string | undefined;
   },
+  /** The targets as the caller read them, fenced the same way, when it found every one of them. */
+  targetDevices?: { siteId: string }[],
 ): Promise<string[]> {
   const { orgId, userSites } = call;
   if (call.targets.length > 0) {
-    const devices = await fenced.device.findMany({ where: { id: { in: call.targets }, orgId }, select: { siteId: true } });
+    const devices = targetDevices ?? (await fenced.device.findMany({ where: { id: { in: call.targets }, orgId }, select: { siteId: true } }));
     return [...new Set(devices.map((d) => d.siteId))];
   }
   if (call.readsCommand !== undefined) {

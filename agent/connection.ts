@@ -3,7 +3,7 @@
  * every command across reconnects and restarts; see journal.ts), and reports the result until the server
  * acknowledges it (results produced while disconnected, or before a restart, are sent after reconnecting). A
  * command's spooled full output (output-spool.ts) is uploaded, chunk by acknowledged chunk, before its result.
- * Reconnects with jittered exponential backoff.
+ * Reconnects with exponential back-off, full jitter and a cap (./backoff.ts), scheduled by the agent itself.
  */
 import { io, type Socket } from 'socket.io-client';
 import {
@@ -26,6 +26,7 @@ import { verifyCommand } from '../cage/command-signing';
 import { commandNeedsApproval } from '../common/tools';
 import { ExecutorError, type ExecutionContext, type Executor } from './executors/types';
 import { AGENT_VERSION } from './version';
+import { Backoff, type BackoffOptions } from './backoff';
 import { contextOf, inSpan, markError, SpanKind, traceparentOf } from '../lib/tracing';
 import { attachTerminals } from './terminals/host';
 import type { PtyFactory } from './terminals/pty';
@@ -80,8 +81,22 @@ export async function execute(executor: Executor, cmd: CommandDispatch, ctx: Exe
   }
 }
 
-/** The longest an agent waits between two attempts to connect. */
-const MAX_RETRY_MS = 15_000;
+/**
+ * When an api node restarts, every agent it held loses its connection in the same instant. Each waits anywhere in
+ * 0–5 s before its first attempt, then 0–10 s, then 0–15 s each (full jitter): a fleet of 20,000 comes back spread
+ * over seconds instead of one herd. The cap is what an agent waits at most once the node is back: low enough that
+ * the whole fleet returns within the minute, high enough to spread it (bench agent-memory's restart).
+ */
+export const RECONNECT: Readonly<Pick<BackoffOptions, 'baseMs' | 'capMs'>> = { baseMs: 5000, capMs: 15_000 };
+
+/**
+ * How long an attempt may go unanswered (no connection, no refusal, no error) before the agent drops it and tries
+ * again. socket.io-client times out only the opening of its transport; a handshake the gateway never answered would
+ * wait for good. Also how long the transport may take to open: a busy node's accept queue is slow, and an agent that
+ * gives up after socket.io's default 20 s leaves a dead connection in the queue for the node to work through and
+ * joins the back of it again (6,000 of 10,000 agents did, on a fleet's first start).
+ */
+export const HANDSHAKE_TIMEOUT_MS = 45_000;
 
 export function connectAgent(opts: {
   credentials: AgentCredentials;
@@ -92,19 +107,24 @@ export function connectAgent(opts: {
   onFatal?: (message: string) => void;
   /** Remote terminals on this endpoint (agent/terminals/): how a PTY is opened, and how many at once. */
   terminals?: { spawn: PtyFactory; max: number };
+  /** The reconnection back-off (RECONNECT unless a test shortens it). */
+  reconnect?: BackoffOptions;
+  /** HANDSHAKE_TIMEOUT_MS unless a test shortens it. */
+  handshakeTimeoutMs?: number;
 }): AgentConnection {
+  const handshakeTimeoutMs = opts.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS;
   const { credentials, logger } = opts;
   const socket: Socket<ServerToAgentEvents, AgentToServerEvents> = io(new URL('/agents', credentials.server).toString(), {
     auth: { v: PROTOCOL_VERSION, deviceId: credentials.deviceId, secret: credentials.secret, agentVersion: AGENT_VERSION },
     transports: ['websocket'],
-    // Full jitter: the first attempt anywhere in 0–5 s, then 0–10 s, then 0–15 s each. When an api node restarts,
-    // every agent it held loses its connection in the same instant; spread like this, a fleet of 20,000 comes back
-    // over seconds instead of one herd. The ceiling is what an agent waits at most once the node is back: low enough
-    // that the whole fleet returns within the minute, high enough to spread it (bench agent-memory's restart).
-    reconnectionDelay: 2500,
-    reconnectionDelayMax: MAX_RETRY_MS,
-    randomizationFactor: 1,
+    // Every attempt after the first is the agent's own (below): socket.io-client's back-off clips its jitter at the
+    // maximum, so a fleet would retry in step (./backoff.ts).
+    reconnection: false,
+    timeout: handshakeTimeoutMs,
   });
+  const backoff = new Backoff(opts.reconnect ?? RECONNECT);
+  /** When the attempt in progress began; undefined while connected or waiting for the next attempt. */
+  let attemptSince: number | undefined = Date.now();
   const journal = CommandJournal.open(opts.journalFile);
   const terminals = opts.terminals
     ? attachTerminals(socket, { deviceId: credentials.deviceId, commandKey: credentials.commandKey, spawn: opts.terminals.spawn, max: opts.terminals.max, logger })
@@ -115,7 +135,8 @@ export function connectAgent(opts: {
   const running = new Set<string>();
   const counters = { executed: 0, invalidFrames: 0, refusedCommands: 0 };
   let stopped = false;
-  let retryDelay = 1000;
+  /** The next attempt to connect, while one is scheduled. */
+  let retry: NodeJS.Timeout | undefined;
 
   /** One chunk, acknowledged; sent again (bounded backoff) while the gateway does not answer or asks for it again. */
   const sendChunk = async (chunk: CommandOutputChunk): Promise<CommandResultAck | 'disconnected'> => {
@@ -187,7 +208,10 @@ export function connectAgent(opts: {
   };
 
   socket.on('connect', () => {
-    retryDelay = 1000;
+    backoff.reset();
+    clearTimeout(retry);
+    retry = undefined;
+    attemptSince = undefined;
     logger.info({ deviceId: credentials.deviceId, server: credentials.server }, 'connected to the gateway');
     for (const id of journal.unacked()) void report(id);
   });
@@ -198,32 +222,46 @@ export function connectAgent(opts: {
   }, RESEND_UNACKED_MS);
   resend.unref();
   /**
-   * Connects again after the client's own retries stopped: full jitter (anywhere in 0 to twice the current delay, as
-   * the client's own back-off), the delay doubling up to MAX_RETRY_MS and starting over once connected.
+   * Connects again after the back-off's next delay: one attempt scheduled at a time, none once stopped or connected.
+   * Every lost or refused connection comes here (the client's own reconnection is off).
    */
   const retryLater = (why: string) => {
-    const delay = Math.min(MAX_RETRY_MS, retryDelay * 2 * Math.random());
-    logger.warn({ why, retryInMs: Math.round(delay) }, 'connecting again later');
-    retryDelay = Math.min(retryDelay * 2, MAX_RETRY_MS);
-    setTimeout(() => !stopped && !socket.connected && socket.connect(), delay);
+    attemptSince = undefined;
+    if (stopped || retry) return;
+    const delay = backoff.next();
+    logger.warn({ why, retryInMs: Math.round(delay), attempt: backoff.attempts }, 'connecting again later');
+    retry = setTimeout(() => {
+      retry = undefined;
+      if (stopped || socket.connected) return;
+      attemptSince = Date.now();
+      socket.connect();
+    }, delay);
   };
+  // An attempt that nothing answered: dropped (which closes its transport) and made again after the back-off.
+  const watchdog = setInterval(() => {
+    if (stopped || socket.connected || retry || attemptSince === undefined || Date.now() - attemptSince < handshakeTimeoutMs) return;
+    socket.disconnect();
+    retryLater(`no answer to the handshake in ${Math.round(handshakeTimeoutMs / 1000)} s`);
+  }, handshakeTimeoutMs / 3);
+  watchdog.unref();
   socket.on('disconnect', (reason) => {
     logger.warn({ reason }, 'disconnected from the gateway');
-    // The server closed this connection: an api node shutting down (it closes every agent's), or one that dropped
-    // this agent. socket.io's client never reconnects after that on its own, so an agent would stay away from a
-    // restarted node for good. It comes back like after a lost connection; a device that was revoked meanwhile is
-    // refused at the handshake and stops there (below).
-    if (reason === 'io server disconnect' && !stopped) retryLater('the gateway closed the connection');
+    // The agent's own disconnect (stop, a simulated reboot) decides itself when to come back. Anything else (the
+    // server closed the connection: an api node shutting down, or one that dropped this agent; the network; a
+    // handshake the server did not finish in time) comes back after the back-off. A device that was revoked
+    // meanwhile is refused at the handshake and stops there (below).
+    if (reason !== 'io client disconnect') retryLater(`disconnected: ${reason}`);
   });
   socket.on('connect_error', (err) => {
-    if (socket.active || stopped) return; // the client retries by itself
-    // Refused by the server's middleware: it does not retry on its own.
+    if (stopped) return;
+    // Refused by the server's middleware for the credential itself: trying again cannot help.
     if (/invalid agent credentials/.test(err.message)) {
+      attemptSince = undefined;
       logger.error('the gateway refused this device credential (revoked or unknown); enroll again');
       opts.onFatal?.('credential refused');
       return;
     }
-    retryLater(`connection refused: ${err.message}`);
+    retryLater(`could not connect: ${err.message}`);
   });
   socket.on('protocol:error', (msg) => logger.warn({ reason: msg?.reason }, 'the gateway dropped a frame of ours'));
 
@@ -299,11 +337,20 @@ export function connectAgent(opts: {
     socket,
     stats: () => ({ ...counters }),
     goOffline(ms) {
+      clearTimeout(retry);
+      retry = undefined;
+      attemptSince = undefined;
       socket.disconnect();
-      setTimeout(() => !stopped && socket.connect(), ms);
+      setTimeout(() => {
+        if (stopped || socket.connected || retry) return;
+        attemptSince = Date.now();
+        socket.connect();
+      }, ms);
     },
     stop() {
       stopped = true;
+      clearTimeout(retry);
+      clearInterval(watchdog);
       clearInterval(resend);
       terminals?.closeAll(TerminalEnd.AgentGone);
       socket.disconnect();

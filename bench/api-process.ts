@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { environment } from '../lib/env';
 import { waitForPort } from '../lib/tcp';
@@ -20,13 +21,19 @@ export interface ApiProcess {
   child: ChildProcess;
   /** Memory of the api process after a full GC (the probe's answer). */
   memory(timeoutMs?: number): Promise<MemoryReport>;
+  /**
+   * The process's limit of open files (Linux; undefined elsewhere). Every agent's connection is one: at this
+   * machine's limit of 20,000 (soft and hard) the api held 19,966 agents and the rest failed to connect, for good.
+   */
+  openFiles: number | undefined;
   stop(): Promise<void>;
 }
 
 /** `port`: listen there (a restarted node keeps its address, so its agents find it again); a free one otherwise. */
 export async function startApiProcess(sys: TestSystem, opts: { signingKeyPem: string; dataDir: string; port?: number }): Promise<ApiProcess> {
   const port = opts.port ?? (await freePort());
-  const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', '--import', path.join(__dirname, 'memory-probe.ts'), path.join(root, 'api', 'main.ts')], {
+  const [command, ...args] = [process.execPath, '--expose-gc', '--import', 'tsx', '--import', path.join(__dirname, 'memory-probe.ts'), path.join(root, 'api', 'main.ts')];
+  const child = spawn(command!, args, {
     cwd: root,
     env: environment({
       NODE_ENV: 'test',
@@ -73,5 +80,17 @@ export async function startApiProcess(sys: TestSystem, opts: { signingKeyPem: st
       child.send('memory');
     });
 
-  return { url: `http://127.0.0.1:${port}`, child, memory, stop: () => stopProcess(child, 20_000) };
+  return { url: `http://127.0.0.1:${port}`, child, memory, openFiles: openFilesOf(child.pid), stop: () => stopProcess(child, 20_000) };
+}
+
+/** The soft limit of open files of a process, from /proc (Linux); undefined where there is none. */
+function openFilesOf(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const line = readFileSync(`/proc/${pid}/limits`, 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+    const soft = line?.split(/\s{2,}/)[1];
+    return soft === undefined || soft === 'unlimited' ? undefined : Number(soft);
+  } catch {
+    return undefined;
+  }
 }

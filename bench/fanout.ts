@@ -7,7 +7,10 @@
  * process, so a slow run says where its time went and whether anything else was busy. Then how close the
  * remediation and its session came to Temporal's limits, read from their histories (every run): the largest
  * payload and each run's event count and size; the bench fails if a payload passed 256 KB or a run's history
- * Temporal's warning. The simulated agents are spread over processes of AGENTS_PER_PROCESS each; past
+ * Temporal's warning. The simulated agents are spread over processes of AGENTS_PER_PROCESS each, all started at
+ * once, their devices and credentials written to the database in bulk (test/simulated-fleet.ts; each agent still
+ * connects through the gateway's real handshake), and the time from enrollment to the whole fleet online is
+ * reported (`fleetSetupSeconds`); past
  * GATEWAY_MEMORY_UP_TO devices the 5×N memory step is left out (50,000 agents do not fit the machine it runs on;
  * `bench agent-memory` measures the gateway's memory at scale).
  *   npm run bench -- fanout [--n 1000]
@@ -89,9 +92,12 @@ export async function runFanoutBench(n: number): Promise<void> {
   const devices = n === 200 ? 1000 : n;
   const heapBefore = heapMb();
   // The worker in its own process, as deployed: the api (in this process) and the worker do not share one thread.
-  const sys = await startTestSystem({ simulated: devices, simulatedProcesses: Math.ceil(devices / AGENTS_PER_PROCESS), workerProcess: true, env: { RATE_WINDOW_SCALE: '0.01' } });
+  const sys = await startTestSystem({ simulated: devices, simulatedProcesses: Math.ceil(devices / AGENTS_PER_PROCESS), simulatedEnrollment: 'bulk', workerProcess: true, env: { RATE_WINDOW_SCALE: '0.01' } });
   const stops: (() => void)[] = [];
   try {
+    const fleet = sys.fleetSetup;
+    if (!fleet) throw new Error('the test system reported no fleet set-up');
+    emit({ bench: 'fanout', phase: 'fleet-setup', devices: fleet.devices, agentProcesses: fleet.processes, seconds: fleet.seconds });
     const connected = sys.api.gateway.stats().connected;
     const heapAtN = heapMb();
     emit({ bench: 'fanout', phase: 'gateway-memory', agents: connected, heapMb: Math.round(heapAtN), note: 'heap of this process, which runs the api, the worker and Temporal clients' });
@@ -156,7 +162,8 @@ export async function runFanoutBench(n: number): Promise<void> {
             heapMb: { beforeSystem: Math.round(heapBefore), [`at${connected}Agents`]: Math.round(heapAtN), [`at${agents5}Agents`]: Math.round(heapAt5N) },
           }
         : { heapMb: { beforeSystem: Math.round(heapBefore), [`at${connected}Agents`]: Math.round(heapAtN) }, gatewayMemory: `not measured at 5×N past ${GATEWAY_MEMORY_UP_TO} devices` }),
-      agentProcesses: Math.ceil(devices / AGENTS_PER_PROCESS),
+      agentProcesses: fleet.processes,
+      fleetSetupSeconds: fleet.seconds,
       ...limits.report,
       goalLimits: { largestPayloadBytes: LIMITS.payloadWarnBytes, runEvents: LIMITS.historyWarnEvents, runHistoryBytes: LIMITS.historyWarnBytes },
     });

@@ -99,11 +99,13 @@ export async function approvalAuthority(
   approval: ApprovalScope,
   user: { userId: string; approverSites: readonly string[] | null },
   decision: 'approved' | 'rejected',
+  /** The site of each target device in the approval's org, when the caller read them with the approval (sitesOfDevices's answer). */
+  read?: { siteOf: ReadonlyMap<string, string> },
 ): Promise<Authority> {
   if (user.approverSites !== null && user.approverSites.length === 0) {
     return { ok: false, why: 'not_approver', message: 'only an approver of this organization can decide on this approval' };
   }
-  const siteOf = user.approverSites === null ? new Map<string, string>() : await sitesOfDevices(prisma, [approval.orgId], targetIds(approval.targets) ?? []);
+  const siteOf = user.approverSites === null ? new Map<string, string>() : (read?.siteOf ?? (await sitesOfDevices(prisma, [approval.orgId], targetIds(approval.targets) ?? [])));
   if (!sitesCover(user.approverSites, approval.targets, siteOf)) {
     return { ok: false, why: 'sites', message: 'this approval touches devices outside the sites you approve for' };
   }
@@ -123,6 +125,11 @@ export async function approvalAuthority(
 /** The sites a user's approver bindings reach in an org, read from the database (null: whole org; []: none). */
 export async function approverSitesOf(prisma: PrismaClient, userId: string, orgId: string): Promise<string[] | null> {
   const user = await prisma.user.findUnique({ where: { id: userId }, select: { disabledAt: true, roleBindings: { where: { orgId, role: APPROVER_ROLE }, select: { siteIds: true } } } });
-  if (!user || user.disabledAt) return [];
-  return narrowedSites(user.roleBindings);
+  return approverSitesFrom(user && { disabled: user.disabledAt !== null, bindings: user.roleBindings });
+}
+
+/** The same, from the user as read with something else (null: no such user): a disabled user approves nothing. */
+export function approverSitesFrom(user: { disabled: boolean; bindings: { siteIds: string[] }[] } | null): string[] | null {
+  if (!user || user.disabled) return [];
+  return narrowedSites(user.bindings);
 }

@@ -42,23 +42,6 @@ export interface OfflineDevice {
   lastSeenAt: Date | null;
 }
 
-/** Whether the organization exists, is paused, and owns every one of these devices; and which of them are offline. */
-export async function orgAndDevices(pool: Pool, orgId: string, deviceIds: string[]): Promise<{ paused: boolean; ownsAll: boolean; offline: OfflineDevice[] } | null> {
-  const { rows } = await pool.query<{ paused: boolean; owned: number; offline: { id: string; name: string; lastSeenAt: string | null }[] }>({
-    name: 'device-commands.org-and-devices',
-    text: `SELECT o."copilotPausedAt" IS NOT NULL AS paused,
-                  (SELECT count(*)::int FROM "Device" d WHERE d."id" = ANY($2::uuid[]) AND d."orgId" = o."id") AS owned,
-                  (SELECT coalesce(json_agg(json_build_object('id', d."id", 'name', d."name", 'lastSeenAt', d."lastSeenAt" AT TIME ZONE 'UTC')), '[]'::json)
-                   FROM "Device" d WHERE d."id" = ANY($2::uuid[]) AND d."orgId" = o."id" AND NOT d."online") AS offline
-           FROM "Organization" o WHERE o."id" = $1::uuid`,
-    values: [orgId, deviceIds],
-  });
-  const row = rows[0];
-  if (!row) return null;
-  const offline = row.offline.map((d) => ({ id: d.id, name: d.name, lastSeenAt: d.lastSeenAt ? new Date(d.lastSeenAt) : null }));
-  return { paused: row.paused, ownsAll: row.owned === new Set(deviceIds).size, offline };
-}
-
 /** One command per device, as a tool call (a session's or its remediation's) queues them. */
 export interface CommandBatch {
   orgId: string;

@@ -125,8 +125,14 @@ export async function assertionProblem(raw: unknown, approval: { id: string; dig
  * activity that checks it again.
  */
 export async function passkeyRequired(prisma: Pick<PrismaClient, 'organization'>, approval: { tier: number; orgId: string }): Promise<boolean> {
-  if (approval.tier >= Tier.T4) return true;
-  if (approval.tier < Tier.T3) return false;
+  if (approval.tier < Tier.T3 || approval.tier >= Tier.T4) return passkeyRequiredBy(approval.tier, null);
   const org = await prisma.organization.findUnique({ where: { id: approval.orgId }, select: { passkeysForT3: true } });
-  return org?.passkeysForT3 !== false;
+  return passkeyRequiredBy(approval.tier, org?.passkeysForT3 ?? null);
+}
+
+/** The same rule, given the org's `passkeysForT3` as read with the approval (null: the org could not be read). */
+export function passkeyRequiredBy(tier: number, passkeysForT3: boolean | null): boolean {
+  if (tier >= Tier.T4) return true;
+  if (tier < Tier.T3) return false;
+  return passkeysForT3 !== false;
 }

@@ -62,6 +62,20 @@ export async function assertReadable(db: Db, orgId: string, number: number): Pro
   parseStored(orgId, number, row.document);
 }
 
+/**
+ * The document of version `number` of the org (0: the defaults), for a caller that read the head's number with other
+ * rows in one statement: parsed once per process and version, read only when not yet parsed. Throws PolicyUnreadable
+ * when it is not there or does not parse, as currentPolicy does.
+ */
+export async function documentOf(db: Db, orgId: string, number: number): Promise<PolicyDocument> {
+  if (number === 0) return DEFAULT_DOCUMENT;
+  const hit = parsed.get(`${orgId}:${number}`);
+  if (hit) return hit;
+  const row = await db.policyVersion.findUnique({ where: { orgId_number: { orgId, number } }, select: { document: true } });
+  if (!row) throw new PolicyUnreadable(`policy version ${number} of the organization cannot be read: it is not there`);
+  return parseStored(orgId, number, row.document);
+}
+
 /** One version of the org's policy (0: the defaults), or null when there is none with that number. */
 export async function policyVersion(db: Db, orgId: string, number: number): Promise<PolicyVersionRow | null> {
   if (number === 0) return defaults(new Date(0));

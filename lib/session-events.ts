@@ -12,6 +12,10 @@ export { SessionEvent } from '../common/console-protocol';
 const MAX_TEXT = 2000;
 
 export async function publishSessionEvent(prisma: PrismaClient, event: SessionEvent): Promise<void> {
-  const payload = JSON.stringify({ ...event, text: event.text?.slice(0, MAX_TEXT) });
-  await prisma.$executeRaw`SELECT pg_notify(${Channel.SessionEvents}, ${payload})`;
+  await prisma.$executeRaw`SELECT pg_notify(${Channel.SessionEvents}, ${sessionEventPayload(event)})`;
+}
+
+/** The NOTIFY payload of an event on `Channel.SessionEvents`, for a statement that announces it with its own writes. */
+export function sessionEventPayload(event: SessionEvent): string {
+  return JSON.stringify({ ...event, text: event.text?.slice(0, MAX_TEXT) });
 }

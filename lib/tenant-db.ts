@@ -24,14 +24,16 @@ export interface TenantScope {
 
 const Ids = z.array(z.uuid()).max(10_000);
 
-/** The ids, checked, as the settings the policies read (parsed there as uuid[]); anything else is refused here. */
+/**
+ * The role and the ids, checked, as the settings the policies read (parsed there as uuid[]); anything else is refused
+ * here. One statement for the transaction: `set_config('role', …, true)` is `SET LOCAL ROLE`, in a round trip shared
+ * with the organizations.
+ */
 function settings(scope: TenantScope): Prisma.Sql {
   const orgs = Ids.parse([...scope.orgIds]).join(',');
   const partner = scope.partnerId ? z.uuid().parse(scope.partnerId) : '';
-  return Prisma.sql`SELECT set_config('app.org_ids', ${orgs}, true), set_config('app.partner_id', ${partner}, true)`;
+  return Prisma.sql`SELECT set_config('role', ${APP_ROLE}, true), set_config('app.org_ids', ${orgs}, true), set_config('app.partner_id', ${partner}, true)`;
 }
-
-const setRole = Prisma.raw(`SET LOCAL ROLE ${APP_ROLE}`);
 
 const RAW = new Set(['$queryRaw', '$executeRaw', '$queryRawUnsafe', '$executeRawUnsafe']);
 
@@ -44,11 +46,7 @@ const RAW = new Set(['$queryRaw', '$executeRaw', '$queryRawUnsafe', '$executeRaw
 export function tenantDb(prisma: PrismaClient, scope: TenantScope): PrismaClient {
   const scoped = settings(scope);
   const fence = async <T>(operation: Prisma.PrismaPromise<T>): Promise<T> => {
-    const [, , result] = await prisma.$transaction([
-      prisma.$executeRaw(setRole),
-      prisma.$queryRaw(scoped),
-      operation,
-    ]);
+    const [, result] = await prisma.$transaction([prisma.$queryRaw(scoped), operation]);
     return result as T;
   };
   const delegates = new Map<string | symbol, unknown>();
@@ -94,7 +92,6 @@ export async function tenantTransaction<T>(
 ): Promise<T> {
   const scoped = settings(scope);
   return prisma.$transaction(async (tx) => {
-    await tx.$executeRaw(setRole);
     await tx.$queryRaw(scoped);
     return fn(tx);
   }, options);

@@ -33,6 +33,8 @@ import { activityDeps, createWorker } from '../worker/create-worker';
 import { createActivities, type Activities } from '../activities';
 import type { ActivityDeps } from '../activities/deps';
 import { CuttableTcpPath, DedicatedRedis } from './services';
+import { enrollInBulk, writeSimulatedCredentials } from './simulated-fleet';
+import { simulatedName } from '../agent/simulate';
 import { freshRunBundle } from './workflow-bundle';
 import { PROTOCOL_VERSION } from '../common/protocol';
 import { io, type Socket } from 'socket.io-client';
@@ -77,6 +79,8 @@ export interface TestSystem {
   agentsPath?: CuttableTcpPath;
   /** Simulated Windows-like endpoints (acme), by name: ACME-…-PC-01, … */
   simulated: Map<string, string>;
+  /** With `simulatedEnrollment: 'bulk'`: how long the fleet took from enrollment to every agent online. */
+  fleetSetup?: { devices: number; processes: number; seconds: number };
   /** The command journal of a simulated endpoint, by device name. */
   journalOf(name: string): string;
   /** A user of the seeded partner with the given roles in acme, and an API key. */
@@ -227,6 +231,12 @@ export interface TestSystemOptions {
   simulatedProcesses?: number;
   /** How some simulated devices differ (agent/executors/simulated.ts SimulatedProfile), by device name. */
   simulatedProfile?: SimulatedProfile;
+  /**
+   * How the simulated devices get their credentials: `api` (default) each through `POST /v1/agents/enroll`, the
+   * processes started one after the other; `bulk` written to the database in batches (test/simulated-fleet.ts) and
+   * every process started at once, for fleets of thousands. Either way each agent connects through the real handshake.
+   */
+  simulatedEnrollment?: 'api' | 'bulk';
   /** Environment overrides for the api and the worker (limits, budgets, windows). */
   env?: Record<string, string>;
   /** Run Redis as a process of this test, so it can really be stopped. */
@@ -449,6 +459,48 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
     if (tmp) await rm(tmp, { recursive: true, force: true });
   };
 
+  /**
+   * A fleet of `count` simulated devices enrolled in bulk and spread over `processes` agent processes started at
+   * once; resolves when every device is online. Fails, naming devices that never came, when none more arrives for
+   * a minute.
+   */
+  const startBulkFleet = async (f: { count: number; processes: number; dataDir: string; profile?: SimulatedProfile; server: string }) => {
+    const org = seed.orgs.acme;
+    const t0 = Date.now();
+    const creds = await enrollInBulk(prisma, { orgId: org.id, siteId: org.siteIds[0]!, count: f.count, name: (i) => simulatedName(org.slug, i), server: f.server, commandKey: apiDeps.config.commandSigningKey.publicKeyPem });
+    const profile = f.profile ? path.join(f.dataDir, 'simulated-profile.json') : undefined;
+    if (profile) await writeFile(profile, JSON.stringify(f.profile));
+    // One data directory, as with enrollment through the api: each process reads only its share's files.
+    await writeSimulatedCredentials(f.dataDir, org.slug, creds);
+    const processes = Math.max(1, Math.min(f.processes, f.count));
+    const share = Math.ceil(f.count / processes);
+    for (let first = 1; first <= f.count; first += share) {
+      const count = Math.min(share, f.count - first + 1);
+      simulators.push(
+        spawn(
+          process.execPath,
+          [
+            ...['--import', 'tsx', path.join(root, 'agent', 'main.ts'), '--simulate', String(count), '--simulate-first', String(first), '--org', org.slug],
+            ...['--server', f.server, '--reboot-seconds', '2', ...(profile ? ['--simulate-profile', profile] : [])],
+          ],
+          { cwd: root, env: environment({ DATA_DIR: f.dataDir, LOG_LEVEL: env.TEST_LOG_LEVEL, ...agentTracing }), stdio: ['ignore', 'ignore', 'inherit'] },
+        ),
+      );
+    }
+    // Counted by org, one indexed count: a list of 10,000 ids in every poll cost this process (which runs the api the
+    // agents connect to) more than the connections themselves.
+    const fleetDevices = { orgId: org.id, executor: 'simulated' };
+    const online = () => prisma.device.count({ where: { ...fleetDevices, online: true } });
+    try {
+      await waitWhileArriving(online, f.count, 'the simulated agents to connect');
+    } catch (err) {
+      const missing = await prisma.device.findMany({ where: { ...fleetDevices, online: false }, select: { name: true }, take: 20 });
+      throw new Error(`${(err as Error).message}; not online: ${missing.map((d) => d.name).join(', ')}${missing.length === 20 ? ', …' : ''} (gateway: ${JSON.stringify(api.gateway.stats())})`);
+    }
+    fleetSetup = { devices: f.count, processes, seconds: Math.round((Date.now() - t0) / 100) / 10 };
+  };
+  let fleetSetup: TestSystem['fleetSetup'];
+
   try {
     if (opts.agent) {
       tmp = await mkdtemp(path.join(os.tmpdir(), 'gatehouse-agent-'));
@@ -484,7 +536,11 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
       await waitUntil(async () => (await prisma.device.findUnique({ where: { id: creds.deviceId } }))?.online === true, 'the agent to connect');
     }
 
-    if (opts.simulated) {
+    if (opts.simulated && opts.simulatedEnrollment === 'bulk') {
+      tmp ??= await mkdtemp(path.join(os.tmpdir(), 'gatehouse-agent-'));
+      await startBulkFleet({ count: opts.simulated, processes: opts.simulatedProcesses ?? 1, dataDir: tmp, profile: opts.simulatedProfile, server: agentsPath ? `http://127.0.0.1:${agentsPath.port}` : url });
+      for (const d of await prisma.device.findMany({ where: { orgId: seed.orgs.acme.id, executor: 'simulated' } })) simulated.set(d.name, d.id);
+    } else if (opts.simulated) {
       tmp ??= await mkdtemp(path.join(os.tmpdir(), 'gatehouse-agent-'));
       const key = await createEnrollmentKey(prisma, { orgId: seed.orgs.acme.id, siteId: seed.orgs.acme.siteIds[0]!, maxUses: opts.simulated });
       const profile = opts.simulatedProfile ? path.join(tmp, 'simulated-profile.json') : undefined;
@@ -577,6 +633,9 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
     redisServer: dedicated,
     database: dbPath,
     simulated,
+    get fleetSetup() {
+      return fleetSetup;
+    },
     startApiNode,
     agentsPath,
     journalOf: (name) => path.join(tmp ?? os.tmpdir(), 'simulated', seed.orgs.acme.slug, `${name}.journal.jsonl`),

@@ -35,13 +35,22 @@ function fromBodyParser(err: { type?: string; status?: number }): AppError | nul
   return null;
 }
 
+const CONNECTION = /ECONNREFUSED|ECONNRESET|Connection terminated|connect ETIMEDOUT|Can't reach database|DatabaseNotReachable|P1001|P1017|ConnectionClosed|SocketTimeout/i;
+const errorText = (err: unknown) => `${(err as Error)?.name ?? ''} ${(err as Error)?.message ?? ''} ${JSON.stringify((err as { meta?: unknown })?.meta ?? {})}`;
+const unavailable = (err: unknown) => new AppError(AppErrorCode.Unavailable, 'the database is unavailable; nothing was run, try again shortly', { cause: err });
+
 /** A database that cannot be reached is a 503 the caller can retry, not an internal error. */
 function databaseUnavailable(err: unknown): AppError | null {
-  const text = `${(err as Error)?.name ?? ''} ${(err as Error)?.message ?? ''} ${JSON.stringify((err as { meta?: unknown })?.meta ?? {})}`;
-  const connection = /ECONNREFUSED|ECONNRESET|Connection terminated|connect ETIMEDOUT|Can't reach database|DatabaseNotReachable|P1001|P1017|ConnectionClosed|SocketTimeout/i;
-  return /Prisma|DriverAdapter/.test(text) && connection.test(text)
-    ? new AppError(AppErrorCode.Unavailable, 'the database is unavailable; nothing was run, try again shortly', { cause: err })
-    : null;
+  const text = errorText(err);
+  return /Prisma|DriverAdapter/.test(text) && CONNECTION.test(text) ? unavailable(err) : null;
+}
+
+/**
+ * For a statement sent through `pg` itself (not Prisma, whose errors the handler recognizes): a connection that fails
+ * is the same 503; any other error is left as it is.
+ */
+export function fromPool(err: unknown): unknown {
+  return CONNECTION.test(errorText(err)) ? unavailable(err) : err;
 }
 
 export function errorHandler(logger: Logger) {

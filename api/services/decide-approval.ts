@@ -16,10 +16,13 @@ import { approvalExpiredAt } from '../../common/policy-document';
 import { Tier } from '../../common/tools';
 import { approvalDecisionSignal } from '../../workflows/definitions';
 import { sweptApprovals, type ApiDeps } from '../deps';
-import { approvalAuthority } from '../../lib/approval-authority';
+import { approvalAuthority, targetIds } from '../../lib/approval-authority';
+import { passkeyRequiredBy } from '../../lib/passkey-assertion';
+import { Uuid } from '../../common/ids';
+import { z } from 'zod';
 import { type Principal, Role, sitesWhere, tenantScope } from '../http/access';
 import type { Caller } from './caller';
-import { checkDecisionAssertion, passkeyRequired } from './passkeys';
+import { checkDecisionAssertion } from './passkeys';
 import { createStanding } from './policy';
 
 export interface DecisionRequest {
@@ -76,13 +79,40 @@ export async function deliverDecision(deps: ApiDeps, approval: Approval): Promis
   }
 }
 
+/**
+ * The approval (as findApproval finds it) with what deciding it reads besides: the site of each target device in its
+ * org and the org's passkey rule for T3. One transaction of the caller's client (fenced to the principal's orgs in a
+ * route), two statements, where each was a transaction of its own.
+ */
+async function readForDecision(deps: ApiDeps, principal: Principal, id: string): Promise<{ approval: Approval; siteOf: Map<string, string>; passkeysForT3: boolean | null }> {
+  const read = await deps.prisma.$transaction(async (tx) => {
+    const approval = await tx.approval.findFirst({ where: { id, ...tenantScope(principal) } });
+    if (!approval) return null;
+    // Stored as [{ id, name }]; ids that are no UUIDs name no device (and are covered by no site: approvalAuthority).
+    const ids = [...new Set(targetIds(approval.targets) ?? [])].filter((t) => Uuid.safeParse(t).success);
+    const rows = await tx.$queryRaw<unknown[]>`
+      SELECT (SELECT o."passkeysForT3" FROM "Organization" o WHERE o."id" = ${approval.orgId}::uuid) AS "passkeysForT3",
+             (SELECT coalesce(json_agg(json_build_object('id', d."id", 'siteId', d."siteId")), '[]'::json)
+              FROM "Device" d WHERE d."orgId" = ${approval.orgId}::uuid AND d."id" = ANY(${ids}::uuid[])) AS "targetSites"`;
+    return { approval, rows };
+  });
+  if (!read) throw AppError.notFound('approval');
+  const { passkeysForT3, targetSites } = DecisionReads.parse(read.rows[0]);
+  return { approval: read.approval, siteOf: new Map(targetSites.map((d) => [d.id, d.siteId])), passkeysForT3 };
+}
+
+const DecisionReads = z.object({
+  passkeysForT3: z.boolean().nullable(),
+  targetSites: z.array(z.object({ id: z.string(), siteId: z.string() })),
+});
+
 export async function decideApproval({ deps, principal }: Caller, req: DecisionRequest) {
-  const approval = await findApproval(deps, principal, req.approvalId);
+  const { approval, siteOf, passkeysForT3 } = await readForDecision(deps, principal, req.approvalId);
   const refuse = async (error: AppError, why: string) => {
     await audit(deps.prisma, { orgId: approval.orgId, actorType: 'user', actorId: principal.userId, action: 'approval.decision_refused', target: approval.id, sessionId: approval.sessionId, data: { why, channel: req.channel } });
     return error;
   };
-  const authority = await approvalAuthority(deps.prisma, approval, { userId: principal.userId, approverSites: sitesWhere(principal, approval.orgId, [Role.Approver]) }, req.decision);
+  const authority = await approvalAuthority(deps.prisma, approval, { userId: principal.userId, approverSites: sitesWhere(principal, approval.orgId, [Role.Approver]) }, req.decision, { siteOf });
   if (!authority.ok) {
     // Outside the approver's sites, the approval is not theirs to know about: the answer of an unknown id.
     if (authority.why === 'sites') throw await refuse(AppError.notFound('approval'), 'target devices outside the approver\'s sites');
@@ -104,26 +134,15 @@ export async function decideApproval({ deps, principal }: Caller, req: DecisionR
   }
   // Approving T4 (and T3 where the org asks) is signed with the approver's passkey over this approval's digest.
   let passkey: Awaited<ReturnType<typeof checkDecisionAssertion>> | null = null;
-  if (req.decision === 'approved' && (await passkeyRequired(deps.prisma, approval))) {
+  if (req.decision === 'approved' && passkeyRequiredBy(approval.tier, passkeysForT3)) {
     passkey = await checkDecisionAssertion(deps, principal, approval, req.passkey);
     if (!passkey.ok) throw await refuse(new AppError(passkey.why === 'passkey assertion for another digest' ? AppErrorCode.Conflict : AppErrorCode.Forbidden, passkey.message), passkey.why);
   }
   const assertion = passkey?.ok ? passkey.assertion : null;
   const now = new Date();
-  const claim = async (tx: Parameters<Parameters<ApiDeps['prisma']['$transaction']>[0]>[0]) => {
-    const claimed = await tx.approval.updateMany({
-      where: { id: approval.id, status: 'pending', expiresAt: { gt: now } },
-      data: { status: req.decision, decidedBy: principal.userId, decidedAt: now, channel: req.channel, reason: req.reason ?? null, ...(assertion ? { passkeyAssertion: assertion } : {}) },
-    });
-    if (claimed.count !== 1) throw new AppError(AppErrorCode.Conflict, 'another decision was recorded first');
-    // The standing approval is made with the decision, in one transaction: both or neither.
-    if (!req.standing) return null;
-    const org = await tx.organization.findUniqueOrThrow({ where: { id: approval.orgId }, select: { id: true, slug: true } });
-    return createStanding(deps, tx, approval, principal.userId, req.standing.days, org);
-  };
-  const standing = await deps.prisma.$transaction(claim);
-  deps.metrics.approvalDecisions.observe({ channel: req.channel, decision: req.decision }, (now.getTime() - approval.createdAt.getTime()) / 1000);
-  await audit(deps.prisma, {
+  // The decision's audit event, written in the claim's transaction.
+  const auditDecision = (tx: Parameters<typeof audit>[0], standing: Awaited<ReturnType<typeof createStanding>> | null) =>
+    audit(tx, {
     orgId: approval.orgId,
     actorType: 'user',
     actorId: principal.userId,
@@ -142,6 +161,23 @@ export async function decideApproval({ deps, principal }: Caller, req: DecisionR
       ...(standing ? { standingApproval: { id: standing.rule.id, expiresAt: standing.rule.expiresAt, version: standing.version } } : {}),
     },
   });
+  const claim = async (tx: Parameters<Parameters<ApiDeps['prisma']['$transaction']>[0]>[0]) => {
+    const claimed = await tx.approval.updateMany({
+      where: { id: approval.id, status: 'pending', expiresAt: { gt: now } },
+      data: { status: req.decision, decidedBy: principal.userId, decidedAt: now, channel: req.channel, reason: req.reason ?? null, ...(assertion ? { passkeyAssertion: assertion } : {}) },
+    });
+    if (claimed.count !== 1) throw new AppError(AppErrorCode.Conflict, 'another decision was recorded first');
+    // The standing approval is made with the decision, and its audit event with both, in one transaction: all or none.
+    let standing: Awaited<ReturnType<typeof createStanding>> | null = null;
+    if (req.standing) {
+      const org = await tx.organization.findUniqueOrThrow({ where: { id: approval.orgId }, select: { id: true, slug: true } });
+      standing = await createStanding(deps, tx, approval, principal.userId, req.standing.days, org);
+    }
+    await auditDecision(tx, standing);
+    return standing;
+  };
+  const standing = await deps.prisma.$transaction(claim);
+  deps.metrics.approvalDecisions.observe({ channel: req.channel, decision: req.decision }, (now.getTime() - approval.createdAt.getTime()) / 1000);
   // The row as the claim above wrote it (the claim succeeded only with these values): no second read.
   const decided: Approval = { ...approval, status: req.decision, decidedBy: principal.userId, decidedAt: now, channel: req.channel, reason: req.reason ?? null, standingRuleId: standing?.rule.id ?? null };
   if (req.deliverInBackground) {
