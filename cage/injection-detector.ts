@@ -8,7 +8,7 @@
  * also looked for.
  */
 import { normalize } from './normalize';
-import { RULES, gateFirstLetters, prefilterSources, type Category } from './injection-rules';
+import { RULES, alternativesOf, gateFirstLetters, prefilterSources, type Category } from './injection-rules';
 import { DECODED_MARGIN, MODEL_VERSION, SHORT_DECODED_MARGIN, leaning, modelScan, past, type SegmentScore } from './injection-model';
 
 export const DETECTOR_VERSION = `rules-8+${MODEL_VERSION}`;
@@ -101,7 +101,7 @@ function base64Runs(match: string): { run: string; wrapped: boolean }[] {
  * decoding (base64, hex); URL-encoding leaves most letters as they were. `wrapped` when a base64 run went on over
  * line breaks (decoded as one).
  */
-function decodedRuns(text: string): { text: string; opaque: boolean; wrapped?: boolean }[] {
+function decodedRuns(text: string, scan?: SegmentScore): { text: string; opaque: boolean; wrapped?: boolean }[] {
   const out: { text: string; opaque: boolean; wrapped?: boolean }[] = [];
   const push = (s: string, opaque = true, wrapped = false) => {
     if (out.length < MAX_DECODED_RUNS && printable(s)) out.push({ text: s, opaque, ...(wrapped ? { wrapped } : {}) });
@@ -109,7 +109,8 @@ function decodedRuns(text: string): { text: string; opaque: boolean; wrapped?: b
   // (`(?:^|[^…])` and a group rather than a lookbehind: the engine rejects a position on its first character.)
   // A run goes on over line breaks into lines of nothing but base64 (MIME and PEM wrap it at 64 or 76 characters):
   // decoded line by line, a mail's body would be fragments cut mid-word, each of them short.
-  for (const m of text.matchAll(/(?:^|[^A-Za-z0-9+/_-])([A-Za-z0-9+/_-]{24,}={0,2}(?:\r?\n[A-Za-z0-9+/_-]{4,}={0,2}(?=\r?\n|$)){0,2048})/g)) {
+  // The model's scan of the same text says which kinds of run it holds: an expression that cannot match is not run.
+  if (scan === undefined || scan.base64Run) for (const m of text.matchAll(/(?:^|[^A-Za-z0-9+/_-])([A-Za-z0-9+/_-]{24,}={0,2}(?:\r?\n[A-Za-z0-9+/_-]{4,}={0,2}(?=\r?\n|$)){0,2048})/g)) {
     if (out.length >= MAX_DECODED_RUNS) break;
     for (const { run, wrapped } of base64Runs(m[1]!.slice(0, MAX_RUN))) {
       // Paths and identifiers look like base64 but are mostly lower-case words with separators: skip those.
@@ -120,7 +121,8 @@ function decodedRuns(text: string): { text: string; opaque: boolean; wrapped?: b
   // Maximal hex runs (the lookbehinds above and here start a match only where a run starts, so a short run is
   // not rescanned from each of its characters), boundaries checked by hand: `\b(?:xx){16,}\b` would backtrack pair by pair on a long run
   // that ends in a word character.
-  for (const m of text.matchAll(/(?:^|[^0-9a-fA-F])([0-9a-fA-F]{32,})/g)) {
+  // (A run of 32 hex digits is a run of base64's alphabet too.)
+  if (scan === undefined || scan.base64Run) for (const m of text.matchAll(/(?:^|[^0-9a-fA-F])([0-9a-fA-F]{32,})/g)) {
     if (out.length >= MAX_DECODED_RUNS) break;
     const hex = m[1]!;
     const at = m.index! + m[0].length - hex.length;
@@ -130,7 +132,7 @@ function decodedRuns(text: string): { text: string; opaque: boolean; wrapped?: b
     const even = hex.slice(0, MAX_RUN - (Math.min(hex.length, MAX_RUN) % 2));
     push(Buffer.from(even, 'hex').toString('utf8'));
   }
-  if (/(%[0-9A-Fa-f]{2}[^%\s]{0,40}){3,}/.test(text)) {
+  if ((scan === undefined || scan.urlEscape) && /(%[0-9A-Fa-f]{2}[^%\s]{0,40}){3,}/.test(text)) {
     try {
       push(decodeURIComponent(text.slice(0, 4 * MAX_RUN)), false);
     } catch {
@@ -172,9 +174,34 @@ function prefilter(alternatives: string[]): { test(text: string): boolean } {
   const { words, symbols } = prefilterSources(alternatives);
   const w = words === undefined ? undefined : new RegExp(words, 'i');
   const s = symbols === undefined ? undefined : new RegExp(symbols, 'i');
-  return { test: (text) => (w?.test(text) ?? false) || (s?.test(text) ?? false) };
+  const starts = symbols === undefined ? undefined : symbolStarts(symbols);
+  // Most text holds none of the characters a symbol gate starts with: `indexOf` says so faster than the expression.
+  const mayHoldSymbol = (text: string) => starts === undefined || starts.some((c) => text.includes(c));
+  return { test: (text) => (w?.test(text) ?? false) || (s !== undefined && mayHoldSymbol(text) && s.test(text)) };
+}
+
+/**
+ * The characters the alternatives of a symbol gate start with, when each starts with one literal character that no
+ * case folding changes (`<`, `@`, `\[`, `=`) and that no quantifier makes optional; otherwise undefined (no shortcut).
+ */
+export function symbolStarts(source: string): string[] | undefined {
+  const starts = new Set<string>();
+  for (const a of alternativesOf(source)) {
+    const m = /^(?:\\([^\w\s])|([^\w\s\\()[\].*+?^${}|]))(?![?*{])/.exec(a);
+    if (!m) return undefined;
+    starts.add(m[1] ?? m[2]!);
+  }
+  return [...starts];
 }
 const COMPILED = { direct: compile('direct'), indirect: compile('indirect') };
+/**
+ * The model's functions as local bindings, read once: a call through the imported module's binding goes through a
+ * getter on every call once the module is compiled to CommonJS (tsx, ts-jest), a few per text on the hot path.
+ */
+const scanOf = modelScan;
+const leaningOf = leaning;
+const pastOf = past;
+const normalized = normalize;
 
 /**
  * The first pass over every text: any gate, a `%xx` escape or the start of a 24-character base64 run. Text that
@@ -260,7 +287,7 @@ function add(found: Map<Category, Finding>, category: Category, weight: number, 
  * attempt to override the instructions).
  */
 function addModelFinding(found: Map<Category, Finding>, text: string, channel: Channel, scan: SegmentScore | undefined): void {
-  const best = scan && leaning(scan, channel);
+  const best = scan && leaningOf(scan, channel);
   // Leaning alone is nothing to report: it only completes another signal.
   if (!best || (!best.confident && found.size === 0)) return;
   // A log record's message is a program talking to its operator ("Please use the App Store to install this update"):
@@ -284,15 +311,16 @@ export function detect(input: string, channel: Channel = 'direct', depth = 0): D
 
 /** The detection, and the model's scan of the normalized text (so that a caller need not scan it again). */
 function inspect(input: string, channel: Channel, depth: number): { detection: Detection; scan: SegmentScore | undefined } {
-  const n = normalize(input);
+  const n = normalized(input);
   // The model reads every text once; its scan also tells whether the text holds an encoded run to decode.
-  const scan = modelScan(n.text, channel);
+  const scan = scanOf(n.text, channel);
   // The gates are tested once here; runRules is told the answer rather than scanning the text for them again.
   const gate = COMPILED[channel].gateRe.test(n.text);
   const encoded = scan ? scan.encodedRun : ENCODED_RUN.test(n.text);
   if (n.invisible + n.tags + n.bidi + n.homoglyphWords === 0 && !gate && !encoded && !(n.unaccented !== undefined && suspect(n.unaccented, channel))) {
     // Nothing for the rules: only a confident model can make this text an injection (most text ends here).
-    if (!(scan && leaning(scan, channel)?.confident)) return { detection: { verdict: 'clean', score: 0, findings: [], version: DETECTOR_VERSION }, scan };
+    // (Confident: past the threshold by nothing; `leaning` would also copy the scan to say so.)
+    if (!(scan && pastOf(scan, channel, 0))) return { detection: { verdict: 'clean', score: 0, findings: [], version: DETECTOR_VERSION }, scan };
     const found = new Map<Category, Finding>();
     addModelFinding(found, n.text, channel, scan);
     return { detection: verdict(found), scan };
@@ -317,12 +345,12 @@ function inspect(input: string, channel: Channel, depth: number): { detection: D
     // Base64 wrapped over lines (MIME, PEM) is a transport encoding: its text is read like any other. A run in one
     // piece is text someone chose to hide.
     // (Every run decodedRuns looks for, base64, hex or `%xx`, is one the model's scan reports: without one, none.)
-    for (const { text: decoded, opaque, wrapped } of scan && !scan.encodedRun ? [] : decodedRuns(n.text)) {
+    for (const { text: decoded, opaque, wrapped } of scan && !scan.encodedRun ? [] : decodedRuns(n.text, scan)) {
       const hidden = opaque && !wrapped;
       // (The decoded text's own scan, from its detection, says how far the model leans: it is not read twice.)
       const inner = inspect(decoded, channel, 1);
       const margin = wordCount(decoded) <= SHORT_PAYLOAD_WORDS ? SHORT_DECODED_MARGIN : DECODED_MARGIN;
-      if (inner.detection.verdict === 'injection' || (hidden && ((inner.scan && leaning(inner.scan, channel, margin)) || readsAsForeignRequest(decoded)))) {
+      if (inner.detection.verdict === 'injection' || (hidden && ((inner.scan && leaningOf(inner.scan, channel, margin)) || readsAsForeignRequest(decoded)))) {
         add(found, 'encoded_payload', 1, `decoded: ${decoded.slice(0, 120)}`);
       }
     }

@@ -41,22 +41,6 @@ function wordHash(word: string): number {
 const SECOND_PERSON = ['you', 'your', 'yours', 'yourself'].map(wordHash);
 const OUTPUT_WORDS = ['reply', 'replies', 'response', 'responses', 'answer', 'answers', 'summary', 'summaries', 'output', 'recap', 'message', 'report', 'write', 'say', 'tell', 'mention', 'include', 'summarize', 'summarise', 'respond', 'translate'].map(wordHash);
 /**
- * Per word, one look-up in a table by the hash's top 16 bits says whether it may be one of those (1: second person,
- * 2: output), and only then the exact hashes are compared: no set or map look-up per word.
- */
-const ADDRESS_HINT = (() => {
-  const t = new Uint8Array(1 << 16);
-  for (const h of SECOND_PERSON) t[h >>> 16] = t[h >>> 16]! | 1;
-  for (const h of OUTPUT_WORDS) t[h >>> 16] = t[h >>> 16]! | 2;
-  return t;
-})();
-function addressOf(h: number): number {
-  const hint = ADDRESS_HINT[h >>> 16]!;
-  if (hint === 0) return 0;
-  if (hint & 1 && SECOND_PERSON.includes(h)) return 1;
-  return hint & 2 && OUTPUT_WORDS.includes(h) ? 2 : 0;
-}
-/**
  * Word classes: what a word does in an instruction to the assistant, whatever the word. The model learns per class as
  * well as per word, so that a sentence built from words the training data never had ("render your whole answer in
  * Norwegian", "close it with a limerick") still shows the shape it learned ("translate your reply into Italian"): a
@@ -100,22 +84,30 @@ const WORD_CLASSES: Record<string, string> = {
 export const CLASS_NAMES = Object.keys(WORD_CLASSES);
 const SOFT = 1 << CLASS_NAMES.indexOf('soft');
 /**
+ * Two more bits in the lexicon below, beside the classes: the word is one of SECOND_PERSON, or one of OUTPUT_WORDS (what
+ * a segment addresses: 1 for the reader, else 2 for the reader's output). One probe per word finds both.
+ */
+const SECOND_PERSON_BIT = 1 << 14;
+const OUTPUT_BIT = 1 << 15;
+const CLASS_MASK = SECOND_PERSON_BIT - 1;
+if (CLASS_NAMES.length > 14) throw new Error('injection model: more word classes than the lexicon has bits for');
+/**
  * The classes by word hash, in a small open-addressed table: one probe per word for almost every word, no map or
  * string. A word may be in more than one class ("reply" is an output and a verb that produces one).
  */
 const LEXICON_BITS = 11;
 const LEXICON_KEYS = new Int32Array(1 << LEXICON_BITS);
 const LEXICON_CLASSES = new Uint16Array(1 << LEXICON_BITS);
-for (const [bit, name] of CLASS_NAMES.entries()) {
-  for (const word of WORD_CLASSES[name]!.split(' ')) {
-    const h = wordHash(word) | 0;
-    let i = h >>> (32 - LEXICON_BITS);
-    while (LEXICON_KEYS[i] !== 0 && LEXICON_KEYS[i] !== h) i = (i + 1) & ((1 << LEXICON_BITS) - 1);
-    LEXICON_KEYS[i] = h;
-    LEXICON_CLASSES[i] = LEXICON_CLASSES[i]! | (1 << bit);
-  }
+function addToLexicon(h: number, bits: number): void {
+  let i = h >>> (32 - LEXICON_BITS);
+  while (LEXICON_KEYS[i] !== 0 && LEXICON_KEYS[i] !== h) i = (i + 1) & ((1 << LEXICON_BITS) - 1);
+  LEXICON_KEYS[i] = h;
+  LEXICON_CLASSES[i] = LEXICON_CLASSES[i]! | bits;
 }
-/** The classes of the word with hash `h` (0 for most words). */
+for (const [bit, name] of CLASS_NAMES.entries()) for (const word of WORD_CLASSES[name]!.split(' ')) addToLexicon(wordHash(word) | 0, 1 << bit);
+for (const h of SECOND_PERSON) addToLexicon(h | 0, SECOND_PERSON_BIT);
+for (const h of OUTPUT_WORDS) addToLexicon(h | 0, OUTPUT_BIT);
+/** The classes of the word with hash `h` (0 for most words), and its SECOND_PERSON_BIT and OUTPUT_BIT. */
 function classesOf(h: number): number {
   let i = h >>> (32 - LEXICON_BITS);
   for (;;) {
@@ -149,6 +141,10 @@ const OTHER = 7;
  * end, a record's field or a markup tag ends the segment; `.`, `!` and `?` end it when a sentence ends there.
  * Punctuation blocks, symbols and surrogates (emoji) are neither.
  */
+/** In CLASS beside the character's kind (its low three bits): base64's alphabet (URL-safe's too), and `%`. */
+const BASE64_CHAR = 8;
+const PERCENT = 16;
+const KIND = 7;
 const CLASS = (() => {
   const t = new Uint8Array(0x10000).fill(OTHER);
   for (let c = 0xc0; c < 0x10000; c++) {
@@ -167,25 +163,23 @@ const CLASS = (() => {
   t[0xff1f] = QUESTION;
   t[33] = EXCLAMATION;
   t[0xff01] = EXCLAMATION;
+  // ASCII characters of encoded text, for the detector's first pass (see injection-detector.ts): a run of base64's
+  // alphabet, or `%` (of a URL escape). Read from the same table as the kind: one look-up per character.
+  for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+/-') t[c.charCodeAt(0)] = t[c.charCodeAt(0)]! | BASE64_CHAR;
+  t[37] = t[37]! | PERCENT;
   return t;
 })();
 
-/**
- * ASCII characters of encoded text, for the detector's first pass (see injection-detector.ts): 1 for base64's
- * alphabet (and URL-safe base64's), 2 for `%` (of a URL escape).
- */
-const ENCODING = (() => {
-  const t = new Uint8Array(128);
-  for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+/-') t[c.charCodeAt(0)] = 1;
-  t[37] = 2;
-  return t;
-})();
 const HEX = (c: number) => (c >= 48 && c <= 57) || ((c | 32) >= 97 && (c | 32) <= 102);
 /** The length of a run of base64's alphabet that reads as encoded data (the detector then decodes and reads it). */
 export const ENCODED_RUN_LENGTH = 24;
 
 /** After a `.`, `!` or `?`, what makes it a sentence's end: a space, a quote, a break, a bracket (not `example.com`, `3.5`). */
-const AFTER_END = new Set([32, 39, 34, 10, 13, 9, 41, 0xa0]);
+const AFTER_END = (() => {
+  const t = new Uint8Array(0x10000);
+  for (const c of [32, 39, 34, 10, 13, 9, 41, 0xa0]) t[c] = 1;
+  return t;
+})();
 
 export interface ChannelWeights {
   weights: Int8Array;
@@ -226,6 +220,12 @@ export interface SegmentScore {
    * same pass, so that the detector need not scan every text again for them.
    */
   encodedRun: boolean;
+  /**
+   * Of those: a run of ENCODED_RUN_LENGTH characters of base64's alphabet (which every longer run of hex digits is
+   * too); a `%xx` escape.
+   */
+  base64Run: boolean;
+  urlEscape: boolean;
 }
 
 /** A segment's first this many words are also scored on their own (see scoreText). */
@@ -285,22 +285,23 @@ export function scoreText(
   let len = 0;
   let prefix = 0;
   let run = 0;
-  let encodedRun = false;
+  let base64Run = false;
+  let urlEscape = false;
   let present = 0;
   let lead = 0;
   const n = text.length;
   // i === n is one more step that ends the last word and segment.
   for (let i = 0; i <= n; i++) {
     const c = i < n ? text.charCodeAt(i) : 10;
-    const e = c < 128 ? ENCODING[c]! : 0;
-    if (e === 1) {
-      if (++run >= ENCODED_RUN_LENGTH) encodedRun = true;
+    const t = CLASS[c]!;
+    if (t & BASE64_CHAR) {
+      if (++run >= ENCODED_RUN_LENGTH) base64Run = true;
     } else {
       run = 0;
-      if (e === 2 && i + 2 < n && HEX(text.charCodeAt(i + 1)) && HEX(text.charCodeAt(i + 2))) encodedRun = true;
+      if (t & PERCENT && i + 2 < n && HEX(text.charCodeAt(i + 1)) && HEX(text.charCodeAt(i + 2))) urlEscape = true;
     }
-    let k = CLASS[c]!;
-    if (k === APOSTROPHE && len > 0 && i + 1 < n && CLASS[text.charCodeAt(i + 1)]! <= UPPER) k = WORD;
+    let k = t & KIND;
+    if (k === APOSTROPHE && len > 0 && i + 1 < n && (CLASS[text.charCodeAt(i + 1)]! & KIND) <= UPPER) k = WORD;
     if (k <= UPPER) {
       if (len === 0) {
         if (segStart < 0) segStart = i;
@@ -328,8 +329,10 @@ export function scoreText(
           sum += weights[f]!;
         }
       }
-      address |= addressOf(h);
-      const cls = classesOf(h);
+      const lexicon = classesOf(h);
+      // (1: the reader; else 2: the reader's output.)
+      address |= lexicon & SECOND_PERSON_BIT ? 1 : lexicon & OUTPUT_BIT ? 2 : 0;
+      const cls = lexicon & CLASS_MASK;
       present |= cls & ~SOFT;
       if (words === 0) lead = cls;
       else if (words === 1 && lead === SOFT) lead = cls | SOFT;
@@ -387,8 +390,8 @@ export function scoreText(
     }
     if (segStart < 0) continue;
     let how = -1;
-    if (words >= MAX_WORDS || k === BREAK || (k === APOSTROPHE && (i === 0 || CLASS[text.charCodeAt(i - 1)]! > UPPER)) || i === n) how = 0;
-    else if (k >= STOP && k <= EXCLAMATION && (i + 1 >= n || AFTER_END.has(text.charCodeAt(i + 1)))) how = k - STOP + 1;
+    if (words >= MAX_WORDS || k === BREAK || (k === APOSTROPHE && (i === 0 || (CLASS[text.charCodeAt(i - 1)]! & KIND) > UPPER)) || i === n) how = 0;
+    else if (k >= STOP && k <= EXCLAMATION && (i + 1 >= n || AFTER_END[text.charCodeAt(i + 1)] === 1)) how = k - STOP + 1;
     if (how < 0) continue;
     // The segment ends (after its `.`, `!` or `?`).
     const end = how > 0 ? i + 1 : i;
@@ -427,7 +430,7 @@ export function scoreText(
     nf = 0;
     sum = 0;
   }
-  return { logit: best, start: bestStart, end: bestEnd, encodedRun };
+  return { logit: best, start: bestStart, end: bestEnd, encodedRun: base64Run || urlEscape, base64Run, urlEscape };
 }
 
 /**

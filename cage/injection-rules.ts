@@ -98,7 +98,7 @@ export function gateSource(alternatives: string[]): string {
 }
 
 /** The top-level alternatives of a pattern (`a|(?:b|c)d|[|]` → `a`, `(?:b|c)d`, `[|]`). */
-function alternativesOf(source: string): string[] {
+export function alternativesOf(source: string): string[] {
   const out: string[] = [];
   let depth = 0;
   let inClass = false;
