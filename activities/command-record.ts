@@ -12,7 +12,7 @@ import type { Pool } from 'pg';
 import { z } from 'zod';
 import { Uuid } from '../common/ids';
 import type { OfflineDevice } from '../lib/device-commands';
-import { SessionRecordRow, sessionRecordSql, type SessionRecord } from './session-record';
+import { SessionRecordRow, sessionRecordSql, Stamp, type SessionRecord } from './session-record';
 
 /** The tool call's record, as the command authority reads it. */
 export interface InvocationRecord {
@@ -41,8 +41,6 @@ export interface CommandRecord {
   /** The batch's org (null: none with that id): paused, and whether it owns every device; which of them are offline. */
   org: { paused: boolean; ownsAll: boolean; offline: OfflineDevice[] } | null;
 }
-
-const Stamp = z.string().transform((s) => new Date(s));
 
 const Row = z.object({
   invocation: z

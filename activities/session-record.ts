@@ -14,7 +14,8 @@ export interface SessionRecord extends BreakerRead {
   breakerTrippedAt: Date | null;
 }
 
-const Stamp = z.string().transform((s) => new Date(s));
+/** A `timestamp(3)` read `AT TIME ZONE 'UTC'` (a timestamptz, so JSON gives it with its offset), as a Date. */
+export const Stamp = z.string().transform((s) => new Date(s));
 
 const statuses = STREAK_STATUSES.map((s) => `'${s}'`).join(', ');
 
