@@ -151,30 +151,33 @@ function authorizeOnce(deps: ActivityDeps) {
     // A standing approval is the call's approval: recorded as one, approved by the rule (its author, its expiry),
     // so the effect point checks it like any other (command-authority.ts approvalOf) and the audit names the rule.
     if (standing && verdict.decision === 'approve') await recordStandingApproval(deps, input, invocationId, verdict, standing);
-    await audit(prisma, {
-      orgId: input.orgId,
-      actorType: 'model',
-      actorId: input.sessionId,
-      sessionId: input.sessionId,
-      action: `tool.${verdict.decision === 'deny' ? 'denied' : verdict.decision === 'approve' && !standing ? 'needs_approval' : 'authorized'}`,
-      target: toolName,
-      data: {
+    // The decision audited and the console told side by side (two connections), not one after the other.
+    await Promise.all([
+      audit(prisma, {
+        orgId: input.orgId,
+        actorType: 'model',
+        actorId: input.sessionId,
+        sessionId: input.sessionId,
+        action: `tool.${verdict.decision === 'deny' ? 'denied' : verdict.decision === 'approve' && !standing ? 'needs_approval' : 'authorized'}`,
+        target: toolName,
+        data: {
+          invocationId,
+          userId: input.userId,
+          ...grantAuditData(grant),
+          policyVersion: verdict.policyVersion ?? null,
+          ...(verdict.decision === 'deny' ? { reason: verdict.reason } : { tier: verdict.tier, why: verdict.why }),
+          ...(standing ? { standingApproval: { id: standing.id, author: standing.author, expiresAt: standing.expiresAt } } : {}),
+        },
+      }),
+      publishSessionEvent(prisma, {
+        sessionId: input.sessionId,
+        turnId: input.turnId,
+        type: verdict.decision === 'deny' ? 'tool:denied' : 'tool:started',
+        tool: toolName,
         invocationId,
-        userId: input.userId,
-        ...grantAuditData(grant),
-        policyVersion: verdict.policyVersion ?? null,
-        ...(verdict.decision === 'deny' ? { reason: verdict.reason } : { tier: verdict.tier, why: verdict.why }),
-        ...(standing ? { standingApproval: { id: standing.id, author: standing.author, expiresAt: standing.expiresAt } } : {}),
-      },
-    });
-    await publishSessionEvent(prisma, {
-      sessionId: input.sessionId,
-      turnId: input.turnId,
-      type: verdict.decision === 'deny' ? 'tool:denied' : 'tool:started',
-      tool: toolName,
-      invocationId,
-      ...(verdict.decision === 'deny' ? { text: verdict.reason } : { tier: verdict.tier, ...(executionTypeOf(toolName) === 'remediation' ? { remediation: true } : {}) }),
-    });
+        ...(verdict.decision === 'deny' ? { text: verdict.reason } : { tier: verdict.tier, ...(executionTypeOf(toolName) === 'remediation' ? { remediation: true } : {}) }),
+      }),
+    ]);
     const version = verdict.policyVersion ?? null;
     if (verdict.decision === 'deny') return { decision: 'deny', invocationId, reason: verdict.reason, policyVersion: version };
     // The workflow runs a standing-approved call at once; the effect point still finds its approved approval.
@@ -251,6 +254,12 @@ async function decide(deps: ActivityDeps, input: AuthorizeToolCallInput, policyH
   // Per tool, per user: the org's own limit for the tool (its admins' policy) or the catalog's (the what-if replays
   // recorded calls against the same rule); the store being down is a denial like any other.
   const limit = toolCallLimit(policyRow.document, name, deps.guards.rates.windowScale);
+  // The kill switch again and the requester's roles (one read) are read while the rate limit counts the call: side by
+  // side, and decided in the same order as before (a call over its limit is refused as that, whatever the read).
+  const reading = readRequesterReach(deps.pool, { orgId: input.orgId, userId: input.userId, roles: ACTING_ROLES }).then(
+    (reach) => ({ reach }),
+    (err: unknown) => ({ err }),
+  );
   let limited;
   try {
     limited = await bounded(() => deps.limiter.hit(toolCallKey(name, input.userId), limit));
@@ -261,8 +270,10 @@ async function decide(deps: ActivityDeps, input: AuthorizeToolCallInput, policyH
     return deny('rate_limit', `rate limit: ${describeToolCallLimit(limit)}; try again in ${Math.ceil(limited.retryAfterMs / 1000)}s`, parsed.data);
   }
 
-  // The kill switch again, and the requester's roles, at this point of the decision: one read.
-  const reach = await readRequesterReach(deps.pool, { orgId: input.orgId, userId: input.userId, roles: ACTING_ROLES });
+  // The kill switch again, and the requester's roles, at this point of the decision (a read that failed fails it).
+  const read = await reading;
+  if ('err' in read) throw read.err;
+  const { reach } = read;
   if (reach.paused) return deny('paused', 'an admin has paused the copilot for this organization', parsed.data);
   const sites = narrowedSites(reach.bindings);
   if (sites?.length === 0) return deny('no_role', 'the requesting user may no longer use the copilot in this organization', parsed.data);

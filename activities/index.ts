@@ -16,6 +16,7 @@ import { makeReadCommandOutcomes } from './read-command-outcomes';
 import { makeReadCanaryChecks } from './canary-checks';
 import { makeReadRemediationDevices } from './read-remediation-devices';
 import { makeRecordUserMessage } from './record-user-message';
+import { makeAdmitUserMessage } from './admit-user-message';
 import { makeRunDatabaseTool } from './run-database-tool';
 import {
   makeCancelTerminalApproval,
@@ -33,6 +34,7 @@ export type { ActivityDeps } from './deps';
 export function createActivities(deps: ActivityDeps) {
   return {
     recordUserMessage: makeRecordUserMessage(deps),
+    admitUserMessage: makeAdmitUserMessage(deps),
     callModel: makeCallModel(deps),
     authorizeToolCall: makeAuthorizeToolCall(deps),
     runDatabaseTool: makeRunDatabaseTool(deps),

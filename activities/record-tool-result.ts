@@ -5,7 +5,7 @@ import { CANARY_STEP_MARK } from '../common/ids';
 import type { ToolOutcome } from '../common/session';
 import { isToolName } from '../common/tools';
 import type { ActivityDeps } from './deps';
-import { assertSession } from './session-identity';
+import { assertCallersSession } from './session-identity';
 import { finishInvocation } from './tool-output';
 import { isSafeCode, SAFE_ERRORS } from '../cage/error-sanitizer';
 import { resultKeeperOf, summarizeCommandOutput, type SucceededCommand } from './tools/handlers';
@@ -15,19 +15,25 @@ import type { CommandKind } from '../common/protocol';
 export function makeRecordToolResult(deps: ActivityDeps) {
   const { prisma, logger } = deps;
   return async function recordToolResult(input: { invocationId: string; commandIds: string[]; commandsInRecord?: boolean; skippedDevices?: number; cancelledDevices?: number }): Promise<ToolOutcome> {
-    const inv = await prisma.toolInvocation.findUnique({ where: { id: input.invocationId } });
+    // The invocation with its session (the identity check below), and the named commands with their devices: read
+    // side by side, not one after the other (a remediation's commands are found by the invocation, so after it).
+    const [inv, named] = await Promise.all([
+      prisma.toolInvocation.findUnique({ where: { id: input.invocationId }, include: { session: { select: { orgId: true, workflowId: true } } } }),
+      input.commandsInRecord ? null : prisma.deviceCommand.findMany({ where: { id: { in: input.commandIds } }, include: { device: true } }),
+    ]);
     // A remediation names no command ids (thousands of them would not fit a payload): its commands are the rows made
     // for this invocation and its devices, a canary's read-back and undo left out (they are no devices of the count).
-    const commands = input.commandsInRecord
-      ? inv
+    const commands =
+      named ??
+      (inv
         ? await prisma.deviceCommand.findMany({ where: { invocationId: inv.id, orgId: inv.orgId, NOT: { id: { contains: CANARY_STEP_MARK } } }, include: { device: true }, orderBy: { createdAt: 'asc' } })
-        : []
-      : await prisma.deviceCommand.findMany({ where: { id: { in: input.commandIds } }, include: { device: true } });
+        : []);
     const expected = input.commandsInRecord ? commands.length : input.commandIds.length;
     if (!inv || !isToolName(inv.toolName) || commands.length !== expected || (commands.length === 0 && !input.skippedDevices && !input.cancelledDevices)) {
       throw ApplicationFailure.nonRetryable('tool invocation or command not found', FailureType.NotFound);
     }
-    await assertSession(prisma, { sessionId: inv.sessionId, orgId: inv.orgId }, 'recordToolResult');
+    // The session the invocation is of must be the caller's (as assertSession checks it, on the row read with it).
+    await assertCallersSession(prisma, { sessionId: inv.sessionId, orgId: inv.orgId }, inv.session, 'recordToolResult');
     const succeeded: SucceededCommand[] = [];
     // What is known of each device a command did not reach because it is offline (its record, its last reading).
     const known = new Map(await Promise.all(commands.filter(wasOffline).map(async (cmd) => [cmd.id, await lastKnown(deps, cmd)] as const)));

@@ -1,8 +1,9 @@
 import type { Prisma } from '@prisma/client';
-import { userMessageId } from '../common/ids';
-import { publishSessionEvent } from '../lib/session-events';
+import { userMessageId, Uuid } from '../common/ids';
+import { Channel } from '../lib/pg-events';
+import { sessionEventPayload } from '../lib/session-events';
 import type { ActivityDeps } from './deps';
-import { assertSession } from './session-identity';
+import { assertCallersSession, callingWorkflow } from './session-identity';
 
 export interface RecordUserMessageInput {
   sessionId: string;
@@ -17,28 +18,42 @@ export interface RecordUserMessageInput {
 /** What a user message is stored as; no model request ever includes a refused one (activities/call-model.ts). */
 export const UserMessageKind = { Text: 'user_text', Refused: 'user_refused' } as const;
 
-/** Stores the technician's message as the turn's first transcript entry (once, whatever the retries). */
-export function makeRecordUserMessage({ prisma }: ActivityDeps) {
+/**
+ * Stores the technician's message as the turn's first transcript entry (once, whatever the retries), and tells the
+ * console the turn started. One statement: the session read back (it must be in the claimed org and known under the
+ * calling workflow's id, as `assertSession` checks), the row written and the event announced only where it is.
+ */
+export function makeRecordUserMessage({ prisma, pool }: ActivityDeps) {
   // Answers what it recorded: a local activity's marker keeps only its result, which the audit timeline reads.
   return async function recordUserMessage(input: RecordUserMessageInput): Promise<Omit<RecordUserMessageInput, 'sessionId' | 'orgId'> | undefined> {
-    await assertSession(prisma, input, 'recordUserMessage');
     const content: Prisma.InputJsonValue = [{ type: 'text', text: input.text }];
-    await prisma.message.upsert({
-      where: { id: userMessageId(input.sessionId, input.turnId) },
-      create: {
-        id: userMessageId(input.sessionId, input.turnId),
-        sessionId: input.sessionId,
-        orgId: input.orgId,
-        turnId: input.turnId,
-        role: 'user',
-        kind: input.refused ? UserMessageKind.Refused : UserMessageKind.Text,
-        content,
-        // The turn's author: the requester of its calls, and barred from approving a T4 call of this session.
-        userId: input.userId,
-      },
-      update: {},
+    const uuidOrNull = (id: string) => (Uuid.safeParse(id).success ? id : null);
+    const { rows } = await pool.query<{ session: { orgId: string; workflowId: string } | null }>({
+      name: 'record-user-message.write',
+      text: `WITH s AS (SELECT "orgId", "workflowId" FROM "CopilotSession" WHERE "id" = $1::uuid),
+                  ok AS (SELECT 1 FROM s WHERE s."orgId" = $2::uuid AND s."workflowId" = $3),
+                  m AS (INSERT INTO "Message" ("id", "sessionId", "orgId", "turnId", "role", "kind", "content", "userId", "createdAt")
+                        SELECT $4, $1::uuid, $2::uuid, $5, 'user', $6, $7::jsonb, $8::uuid, now() AT TIME ZONE 'UTC' FROM ok
+                        ON CONFLICT ("id") DO NOTHING RETURNING 1),
+                  n AS (SELECT pg_notify($9, $10) FROM ok)
+             SELECT (SELECT json_build_object('orgId', s."orgId", 'workflowId', s."workflowId") FROM s) AS "session", (SELECT count(*) FROM n) AS "told", (SELECT count(*) FROM m) AS "written"`,
+      values: [
+        uuidOrNull(input.sessionId),
+        uuidOrNull(input.orgId),
+        callingWorkflow() ?? '',
+        userMessageId(input.sessionId, input.turnId),
+        input.turnId,
+        input.refused ? UserMessageKind.Refused : UserMessageKind.Text,
+        JSON.stringify(content),
+        // The turn's author: the requester of its calls, and barred from approving a T4 call of this session (never
+        // stored as nobody: an id that is no uuid fails the statement).
+        input.userId,
+        Channel.SessionEvents,
+        sessionEventPayload({ sessionId: input.sessionId, turnId: input.turnId, type: 'turn:started', text: input.text }),
+      ],
     });
-    await publishSessionEvent(prisma, { sessionId: input.sessionId, turnId: input.turnId, type: 'turn:started', text: input.text });
+    // Nothing was written where this refuses: the statement wrote only for the caller's own session.
+    await assertCallersSession(prisma, input, rows[0]?.session ?? null, 'recordUserMessage');
     return { turnId: input.turnId, userId: input.userId, text: input.text, ...(input.refused ? { refused: true } : {}) };
   };
 }

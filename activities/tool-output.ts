@@ -7,7 +7,8 @@ import crypto from 'node:crypto';
 import type { ToolInvocation } from '@prisma/client';
 import type { ToolOutcome } from '../common/session';
 import { audit } from '../audit/log';
-import { publishSessionEvent } from '../lib/session-events';
+import { Channel } from '../lib/pg-events';
+import { sessionEventPayload } from '../lib/session-events';
 import type { ActivityDeps } from './deps';
 import { scanToolOutput } from '../cage/injection-output';
 import { fence } from '../cage/output-fence';
@@ -36,14 +37,18 @@ export async function finishInvocation(
   result: { status: 'succeeded' | 'failed'; summary: string; output: unknown; commandId?: string | null },
 ): Promise<ToolOutcome> {
   const rendered = renderForModel(result.output, `tool:${inv.toolName}`);
-  await prisma.toolInvocation.update({
-    where: { id: inv.id },
-    data: { status: result.status, summary: result.summary.slice(0, 1000), output: rendered.text, commandId: result.commandId, completedAt: new Date() },
-  });
+  const event = sessionEventPayload({ sessionId: inv.sessionId, turnId: inv.turnId, type: 'tool:completed', tool: inv.toolName, status: result.status, text: result.summary, ...(rendered.flagged ? { flagged: true } : {}) });
+  // The row finished and the console told in one statement (told only when the row is there).
+  const [told] = await prisma.$queryRaw<{ n: number }[]>`
+    WITH u AS (UPDATE "ToolInvocation"
+               SET "status" = ${result.status}, "summary" = ${result.summary.slice(0, 1000)}, "output" = ${rendered.text}, "commandId" = CASE WHEN ${result.commandId !== undefined}::boolean THEN ${result.commandId ?? null}::text ELSE "commandId" END,
+                   "completedAt" = now() AT TIME ZONE 'UTC'
+               WHERE "id" = ${inv.id} RETURNING "id")
+    SELECT count(*)::int AS "n" FROM (SELECT pg_notify(${Channel.SessionEvents}, ${event}) FROM u) x`;
+  if (!told || told.n !== 1) throw new Error(`tool invocation ${inv.id} not found`);
   if (rendered.flagged) {
     metrics.detectorFlags.inc({ where: 'tool_output' });
     await audit(prisma, { orgId: inv.orgId, actorType: 'system', actorId: inv.sessionId, action: 'injection.flagged_output', target: inv.toolName, sessionId: inv.sessionId, data: { invocationId: inv.id, categories: rendered.categories } });
   }
-  await publishSessionEvent(prisma, { sessionId: inv.sessionId, turnId: inv.turnId, type: 'tool:completed', tool: inv.toolName, status: result.status, text: result.summary, ...(rendered.flagged ? { flagged: true } : {}) });
   return { invocationId: inv.id, status: result.status, summary: result.summary.slice(0, 500), ...(rendered.flagged ? { flagged: true } : {}) };
 }

@@ -8,13 +8,14 @@
 import type { Prisma, WorkflowRequest } from '@prisma/client';
 import { Context } from '@temporalio/activity';
 import { sessionOfWorkflowId, userMessageId } from '../common/ids';
-import { TOOL_CALL_MESSAGE_KIND } from '../common/session';
+import { TOOL_CALL_MESSAGE_KIND, UNKNOWN_SESSION_DENIAL } from '../common/session';
 import { publishSessionEvent } from '../lib/session-events';
 import { audit } from '../audit/log';
 import { approvalAuthority, approverSitesOf } from '../lib/approval-authority';
 import { continueProofProblem } from './approvals';
 import type { ActivityDeps } from './deps';
-import { checkSession } from './session-identity';
+import { callingWorkflow, checkSession, isCallersSession } from './session-identity';
+import { readAndClaimRequest, type RequestRecord } from './request-record';
 
 export type RequestKind = 'message' | 'tool_call' | 'breaker_reset' | 'remediation_pause' | 'remediation_resume' | 'remediation_cancel' | CanaryDecisionKind;
 
@@ -57,6 +58,25 @@ async function claim(deps: ActivityDeps, input: { requestId: string; workflowId:
   return again?.usedFor === input.usedFor ? request : 'this request was used already; a request counts once';
 }
 
+/**
+ * `claim`'s answer from a request read and claimed with the session in one statement (./request-record.ts): the
+ * same refusals; a claim lost to another transaction in that instant is read again, as `claim` does.
+ */
+async function claimed(
+  deps: ActivityDeps,
+  record: RequestRecord,
+  input: { requestId: string; workflowId: string; orgId: string; kinds: RequestKind[]; usedFor: string },
+): Promise<NonNullable<RequestRecord['request']> | string> {
+  const { request } = record;
+  if (!request || request.workflowId !== input.workflowId || request.orgId !== input.orgId || !input.kinds.includes(request.kind as RequestKind)) {
+    return `no such request was recorded for this ${['message', 'tool_call', 'breaker_reset'].includes(input.kinds[0] ?? '') ? 'session' : 'remediation'}; ${NOT_RECORDED}`;
+  }
+  if (request.used) return request.usedFor === input.usedFor ? request : 'this request was used already; a request counts once';
+  if (record.claimed) return request;
+  const again = await deps.prisma.workflowRequest.findUnique({ where: { id: request.id } });
+  return again?.usedFor === input.usedFor ? request : 'this request was used already; a request counts once';
+}
+
 async function refused(
   deps: ActivityDeps,
   what: { orgId: string; sessionId?: string | null; workflowId: string; target?: string; kind: string; requestId?: string; claimedUserId?: string; reason: string },
@@ -80,17 +100,19 @@ async function refused(
  */
 export function makeVerifyMessageRequest(deps: ActivityDeps) {
   return async function verifyMessageRequest(input: { sessionId: string; orgId: string; turnId: string; requestId?: string; claimedUserId?: string }): Promise<Verdict<{ userId: string; text: string }>> {
-    const session = await deps.prisma.copilotSession.findUnique({ where: { id: input.sessionId } });
+    // The session, the request (claimed for this turn where every check before the claim holds) and its author's
+    // roles: one statement (./request-record.ts). The checks below are the ones made of them before, in that order.
+    const record = await readAndClaimRequest(deps.pool, { ...input, requestId: input.requestId ?? '', callingWorkflowId: callingWorkflow() ?? '', kinds: ['message'], usedFor: input.turnId });
+    const { session } = record;
     const base = { orgId: input.orgId, sessionId: input.sessionId, workflowId: session?.workflowId ?? '', kind: 'message', requestId: input.requestId, claimedUserId: input.claimedUserId };
     const deny = (reason: string) => refused(deps, { ...base, reason: `this message was refused: ${reason}` });
     if (!session || session.orgId !== input.orgId) return deny('the session is unknown');
     // A workflow started under another id with this session's ids gets none of its messages.
-    const known = await checkSession(deps.prisma, input);
-    if (!known.ok) return refused(deps, { ...base, reason: `this message was refused: ${known.reason}` });
+    if (!isCallersSession(session, input)) return refused(deps, { ...base, reason: `this message was refused: ${UNKNOWN_SESSION_DENIAL}` });
     if (!input.requestId) return deny(NOT_RECORDED);
-    const request = await claim(deps, { requestId: input.requestId, workflowId: session.workflowId, orgId: input.orgId, kinds: ['message'], usedFor: input.turnId });
+    const request = await claimed(deps, record, { requestId: input.requestId, workflowId: session.workflowId, orgId: input.orgId, kinds: ['message'], usedFor: input.turnId });
     if (typeof request === 'string') return deny(request);
-    const roles = await rolesOf(deps, request.userId, input.orgId);
+    const { roles } = record;
     const mayPost = roles.has('admin') || (roles.has('technician') && session.userId === request.userId);
     if (!mayPost) return refused(deps, { ...base, claimedUserId: request.userId, reason: 'this message was refused: its author may no longer post in this session' });
     return { ok: true, userId: request.userId, text: request.text ?? '' };

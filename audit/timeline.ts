@@ -88,6 +88,12 @@ function describeActivity(name: string, input: Obj, result: unknown, failed: str
       return r.ok === false ? { kind: 'remediation', text: short(r.reason, 300) } : { kind: 'remediation', text: `${String(r.action)} by ${String(r.userId)}`, details: { action: r.action, userId: r.userId } };
     case 'refuseUnverifiedRequest':
       return { kind: 'signal', text: `${String(input.kind)} signal refused: no request was recorded for it`, details: { claimedUserId: input.claimedUserId ?? null } };
+    case 'admitUserMessage':
+      // Verification, screen and limits in one step: its refusal reads as the check's own did.
+      if (r.ok !== false) return null;
+      if (r.stage === 'screen') return { kind: 'screening', text: `message refused by the injection screen: ${short(r.reason)}` };
+      if (r.stage === 'rate_limit') return { kind: 'rate_limit', text: `refused by the rate limit: ${short(r.reason)}` };
+      return { kind: 'message', text: short(r.reason, 300), details: { turnId: input.turnId, requestId: input.requestId ?? null, claimedUserId: input.claimedUserId ?? null } };
     case 'screenUserMessage':
       return r.ok === false ? { kind: 'screening', text: `message refused by the injection screen: ${short(r.reason)}` } : null;
     case 'checkRateLimits':
@@ -149,6 +155,7 @@ function describeActivity(name: string, input: Obj, result: unknown, failed: str
  */
 const LOCAL_TURN_STEPS = new Set([
   'verifyMessageRequest',
+  'admitUserMessage',
   'verifyToolCallRequest',
   'screenUserMessage',
   'checkRateLimits',

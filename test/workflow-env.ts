@@ -95,6 +95,7 @@ export const unscriptedActivities = {
   reserveBudget: unexpected('reserveBudget'),
   releaseBudget: unexpected('releaseBudget'),
   verifyMessageRequest: unexpected('verifyMessageRequest'),
+  admitUserMessage: unexpected('admitUserMessage'),
   verifyToolCallRequest: unexpected('verifyToolCallRequest'),
   verifyBreakerReset: unexpected('verifyBreakerReset'),
   verifyRemediationControl: unexpected('verifyRemediationControl'),

@@ -4,7 +4,9 @@
  * as refused, and no model request includes it).
  */
 import type { SendMessageInput, TurnState } from '../common/session';
+import { patched } from '@temporalio/workflow';
 import { steps } from './activities';
+import { Patch } from './patches';
 import type { TurnIds } from './run-tool';
 import type { CopilotSessionState } from './session-state';
 
@@ -15,6 +17,7 @@ import type { CopilotSessionState } from './session-state';
  */
 export async function admitMessage(ids: TurnIds, session: CopilotSessionState, turn: TurnState, message: SendMessageInput): Promise<boolean> {
   const db = steps();
+  if (patched(Patch.OneStepAdmission)) return admitInOneStep(ids, session, turn, message);
   const verified = await db.verifyMessageRequest({
     ...ids,
     ...('requestId' in message ? { requestId: message.requestId } : { claimedUserId: message.userId }),
@@ -28,6 +31,26 @@ export async function admitMessage(ids: TurnIds, session: CopilotSessionState, t
   const screened = await db.screenUserMessage({ ...who, text: verified.text });
   const admitted = screened.ok ? await db.checkRateLimits({ orgId: ids.orgId, userId: verified.userId, sessionId: ids.sessionId }) : screened;
   await db.recordUserMessage({ ...who, text: verified.text, ...(admitted.ok ? {} : { refused: true }) });
+  if (!admitted.ok) session.refuse(turn, admitted.reason);
+  return admitted.ok;
+}
+
+/**
+ * The same checks in one activity (`admitUserMessage`, runs since `Patch.OneStepAdmission`): verified, screened and
+ * the limits checked, in that order, the first refusal ending it; then the message stored, a refused one as refused.
+ */
+async function admitInOneStep(ids: TurnIds, session: CopilotSessionState, turn: TurnState, message: SendMessageInput): Promise<boolean> {
+  const db = steps();
+  const admitted = await db.admitUserMessage({
+    ...ids,
+    ...('requestId' in message ? { requestId: message.requestId } : { claimedUserId: message.userId }),
+  });
+  if (!admitted.ok && admitted.stage === 'verify') {
+    session.refuse(turn, admitted.reason);
+    return false;
+  }
+  turn.userId = admitted.userId;
+  await db.recordUserMessage({ ...ids, userId: admitted.userId, text: admitted.text, ...(admitted.ok ? {} : { refused: true }) });
   if (!admitted.ok) session.refuse(turn, admitted.reason);
   return admitted.ok;
 }

@@ -48,6 +48,8 @@ function scriptedSession(opts: { approvalTtlMs?: number } = {}) {
     verifyMessageRequest: async (input) => (record('verifyMessageRequest', input), { ok: true as const, userId: USER, text: 'restart the spooler' }),
     screenUserMessage: async () => ({ ok: true }),
     checkRateLimits: async () => ({ ok: true }),
+    // Runs since Patch.OneStepAdmission verify, screen and check the limits in one step.
+    admitUserMessage: async (input) => (record('admitUserMessage', input), { ok: true as const, userId: USER, text: 'restart the spooler' }),
     recordUserMessage: async () => undefined,
     reserveBudget: async () => ({ ok: true, reservationId: crypto.randomUUID(), amountMicros: 1000 }),
     callModel: async (input) => {

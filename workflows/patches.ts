@@ -59,6 +59,12 @@ export const Patch = {
    * resolved them in another order than they had completed and failed as nondeterministic.
    */
   SerialLocalActivities: 'serial-local-activities',
+  /**
+   * A turn's message is verified, screened and checked against the message limits by one local activity
+   * (`admitUserMessage`: the same checks, in the same order, each failing closed), then stored: two local
+   * activities where there were four.
+   */
+  OneStepAdmission: 'one-step-admission',
 } as const;
 
 export type PatchId = (typeof Patch)[keyof typeof Patch];

@@ -2,7 +2,7 @@
  * Copilot sessions: start one, send it a message (a turn), list them, read one's transcript, steps and state, and
  * its audit timeline. The operations are services/sessions.ts's; this file parses and shapes the answers.
  */
-import { messageWindows, NO_ORG_LIMITS, readOrgRateLimits } from '../../lib/org-rate-limits';
+import { messageWindows, NO_ORG_LIMITS } from '../../lib/org-rate-limits';
 import { z } from 'zod';
 import { BreakerResetAnswer, MessageAcceptedAnswer, SessionAnswer, SessionCreatedAnswer, SessionsAnswer, TimelineAnswer } from '../../common/api-answers';
 import { MAX_MESSAGE_CHARS, TOOL_CALL_MESSAGE_KIND, type SessionState } from '../../common/session';
@@ -86,9 +86,9 @@ export const getSession = defineRoute({
   responses: { 200: 'The session', 400: 'Invalid id', 401: 'No valid API key', 404: 'Unknown session' },
   response: SessionAnswer,
   async handler(ctx) {
-    const { session, messages, steps, flagged, usage, messagesInWindow, state, waiting } = await sessions.viewSession(ctx, ctx.params.id);
-    // The org's own message limit where its admins set one.
-    const { userMessages } = messageWindows(ctx.deps.config.guards.rates, (await readOrgRateLimits(ctx.deps.pool, session.org.id)) ?? NO_ORG_LIMITS);
+    const { session, messages, steps, flagged, usage, messagesInWindow, state, waiting, orgLimits } = await sessions.viewSession(ctx, ctx.params.id);
+    // The org's own message limit where its admins set one (read with the rest of the session).
+    const { userMessages } = messageWindows(ctx.deps.config.guards.rates, orgLimits ?? NO_ORG_LIMITS);
     return {
       status: 200,
       body: {

@@ -17,6 +17,7 @@ import { temporalUnavailable } from '../http/temporal-errors';
 import { exportWorkflow } from './audit';
 import type { Caller } from './caller';
 import { usageView } from './orgs';
+import { readOrgRateLimits } from '../../lib/org-rate-limits';
 
 /** Who may start sessions and send them messages. */
 export const ACTING: Role[] = [Role.Technician, Role.Admin];
@@ -133,13 +134,15 @@ async function liveState(deps: ApiDeps, workflowId: string): Promise<SessionStat
  */
 export async function viewSession({ deps, principal }: Caller, sessionId: string) {
   const session = await findVisibleSession(deps, principal, sessionId);
-  const [messages, steps, flaggedEvents, usage, messagesInWindow, state] = await Promise.all([
+  const [messages, steps, flaggedEvents, usage, messagesInWindow, state, orgLimits] = await Promise.all([
     deps.prisma.message.findMany({ where: { sessionId: session.id, kind: { not: 'tool_results' } }, orderBy: { seq: 'asc' } }),
     deps.prisma.toolInvocation.findMany({ where: { sessionId: session.id }, orderBy: { createdAt: 'asc' } }),
     deps.prisma.auditEvent.findMany({ where: { sessionId: session.id, orgId: session.orgId, action: 'injection.flagged_output' }, select: { data: true } }),
     usageView(deps, session.orgId).catch(() => null),
     deps.limiter.count(`user:${principal.userId}:messages`, deps.config.guards.rates.userMessages.windowMs).catch(() => null),
     liveState(deps, session.workflowId),
+    // The org's own message limit where its admins set one (read with the rest, not after it).
+    readOrgRateLimits(deps.pool, session.orgId),
   ]);
   const flagged = new Set(flaggedEvents.map((e) => (e.data as { invocationId?: string }).invocationId));
   // Nobody waits in silence: the commands of running steps still waiting for their device (or running on it).
@@ -154,7 +157,7 @@ export async function viewSession({ deps, principal }: Caller, sessionId: string
     : [];
   const waiting = new Map<string, typeof unfinished>();
   for (const c of unfinished) waiting.set(c.invocationId, [...(waiting.get(c.invocationId) ?? []), c]);
-  return { session, messages, steps, flagged, usage, messagesInWindow, state, waiting };
+  return { session, messages, steps, flagged, usage, messagesInWindow, state, waiting, orgLimits };
 }
 
 /**
