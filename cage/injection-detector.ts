@@ -166,7 +166,8 @@ const GROUP = 6;
 function compile(channel: Channel) {
   const rules = RULES.filter((r) => channel === 'indirect' || !r.indirectOnly).map((r) => {
     const letters = gateFirstLetters(r.gate);
-    return { ...r, gateRe: prefilter(r.gate), letters: letters === undefined ? ANY_LETTER : lettersMask(letters) };
+    const gateRe = prefilter(r.gate);
+    return { ...r, gateRe, letters: letters === undefined ? ANY_LETTER : lettersMask(letters) };
   });
   const groups = [];
   for (let i = 0; i < rules.length; i += GROUP) {
@@ -202,8 +203,15 @@ const MAX_GATE_HITS = 64;
 /**
  * The union of gates, as one test over the text (see prefilterSources). `scan`, the model's scan of the same text,
  * says whether it holds any character a symbol gate starts with (see markCharacters below); without it, `includes`.
+ * Also the two halves apart: the word gates as a sticky expression, to test at a given place (see gatedRules), and
+ * the symbol gates' test.
  */
-function prefilter(alternatives: string[]): { test(text: string, scan?: SegmentScore): boolean } {
+interface Prefilter {
+  test(text: string, scan?: SegmentScore): boolean;
+  wordsAt: RegExp | undefined;
+  symbolTest(text: string): boolean;
+}
+function prefilter(alternatives: string[]): Prefilter {
   const { words, symbols } = prefilterSources(alternatives);
   const w = words === undefined ? undefined : new RegExp(words, 'i');
   const s = symbols === undefined ? undefined : new RegExp(symbols, 'i');
@@ -212,7 +220,12 @@ function prefilter(alternatives: string[]): { test(text: string, scan?: SegmentS
   // Most text holds none of the characters a symbol gate starts with: `indexOf` says so faster than the expression.
   // (The scan's `marked` covers the starts of every channel's gates: when it is set, `includes` says which.)
   const mayHoldSymbol = (text: string, scan: SegmentScore | undefined) => starts === undefined || ((scan === undefined || scan.marked) && starts.some((c) => text.includes(c)));
-  return { test: (text, scan) => (w?.test(text) ?? false) || (s !== undefined && mayHoldSymbol(text, scan) && s.test(text)) };
+  const symbolTest = (text: string, scan?: SegmentScore) => s !== undefined && mayHoldSymbol(text, scan) && s.test(text);
+  return {
+    test: (text, scan) => (w?.test(text) ?? false) || symbolTest(text, scan),
+    wordsAt: words === undefined ? undefined : new RegExp(words, 'iy'),
+    symbolTest,
+  };
 }
 
 /**
@@ -265,21 +278,41 @@ function onLogRecord(text: string, at: number): boolean {
  * there leave only the rules whose gates start with one of them, and those that start with a symbol. Testing the
  * fifteen group gates over the text instead cost a fifth of the detector's time on the benign IT set.
  */
-function gatedRules(text: string, compiled: (typeof COMPILED)['direct']) {
+/** Where the union of the word gates matched (see gatedRules): reused, so that no array is made per text. */
+const HITS = new Int32Array(MAX_GATE_HITS + 1);
+function gatedRules(text: string, compiled: (typeof COMPILED)['direct'], multiline: boolean) {
   const re = compiled.wordsAll;
-  if (re === undefined) return compiled.groups.filter((g) => g.gateRe.test(text)).flatMap((g) => g.rules);
+  const byGroups = () =>
+    compiled.groups
+      .filter((g) => g.gateRe.test(text))
+      .flatMap((g) => g.rules)
+      .filter((r) => (multiline || !r.multiline) && r.gateRe.test(text));
+  if (re === undefined) return byGroups();
   let letters = 0;
   let hits = 0;
   re.lastIndex = 0;
   for (let m = re.exec(text); m !== null; m = re.exec(text)) {
     letters |= letterBit(text[m.index]!.toLowerCase());
+    HITS[hits] = m.index;
     // From the next character, not past the match: another gate may start inside this one ("the output" / "output").
     re.lastIndex = m.index + 1;
     if (++hits > MAX_GATE_HITS) break;
   }
   re.lastIndex = 0;
-  if (hits > MAX_GATE_HITS) return compiled.groups.filter((g) => g.gateRe.test(text)).flatMap((g) => g.rules);
-  return compiled.rules.filter((r) => r.letters === ANY_LETTER || (r.letters & letters) !== 0);
+  if (hits > MAX_GATE_HITS) return byGroups();
+  // Every place where a rule's word gate matches is one where the union matched, and all of those were found: a rule's
+  // word gate is tried at those places only (sticky), not searched for over the whole text again.
+  return compiled.rules.filter((r) => {
+    if (!(r.letters === ANY_LETTER || (r.letters & letters) !== 0) || !(multiline || !r.multiline)) return false;
+    const at = r.gateRe.wordsAt;
+    if (at !== undefined) {
+      for (let j = 0; j < hits; j++) {
+        at.lastIndex = HITS[j]!;
+        if (at.test(text)) return true;
+      }
+    }
+    return r.gateRe.symbolTest(text);
+  });
 }
 
 /** `gate`: whether the union of the gates matches the text, when the caller has tested it already. */
@@ -288,7 +321,8 @@ function runRules(text: string, channel: Channel, gate?: boolean): Map<Category,
   const compiled = COMPILED[channel];
   if (!(gate ?? compiled.gateRe.test(text))) return found;
   const multiline = text.includes('\n');
-  const candidates = gatedRules(text, compiled).filter((r) => (multiline || !r.multiline) && r.gateRe.test(text));
+  // The rules whose own gates match, in the rules' order.
+  const candidates = gatedRules(text, compiled, multiline);
   for (const rule of candidates) {
     // exec on the rule's own global expression, not matchAll: matchAll copies the expression on every call.
     const re = rule.pattern;
