@@ -159,6 +159,9 @@ function withScripts(redis: Redis): Redis & LimiterCommands {
   return redis as Redis & LimiterCommands;
 }
 
+/** A counted event's name in its windows: unique, so counting it again (a retry) does not count it twice. */
+export const eventMember = () => `${Date.now()}-${crypto.randomUUID()}`;
+
 export class RateLimiter {
   private readonly redis: Redis & LimiterCommands;
 
@@ -179,10 +182,19 @@ export class RateLimiter {
    * Counts one event in each window, in order, in one atomic script (one round trip): stops at the first window
    * that is full, which is not counted and neither is any after it.
    */
-  async hitInOrder(windows: { key: string; window: Window }[]): Promise<InOrderResult> {
+  async hitInOrder(windows: { key: string; window: Window }[], member = eventMember()): Promise<InOrderResult> {
     const args = windows.flatMap(({ window }) => [window.windowMs, window.max]);
-    const [at, n, retry] = await this.redis.gatehouseRateCountInOrder(windows.length, ...windows.map((w) => this.prefix + w.key), `${Date.now()}-${crypto.randomUUID()}`, ...args);
+    const [at, n, retry] = await this.redis.gatehouseRateCountInOrder(windows.length, ...windows.map((w) => this.prefix + w.key), member, ...args);
     return at === 0 ? { refusedAt: null, count: n! } : { refusedAt: at! - 1, count: n!, retryAfterMs: Math.max(0, retry!) };
+  }
+
+  /** Takes an event counted by `hitInOrder` under `member` back out of the windows (those that counted it). */
+  async forget(keys: string[], member: string): Promise<void> {
+    const tx = this.redis.multi();
+    for (const key of keys) tx.zrem(this.prefix + key, member);
+    const replies = (await tx.exec()) ?? [];
+    const failed = replies.find(([err]) => err);
+    if (failed || replies.length !== keys.length) throw failed?.[0] ?? new Error('the event could not be taken back');
   }
 
   /**
