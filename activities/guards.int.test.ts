@@ -14,7 +14,7 @@ import { RateLimiter } from '../lib/rate-limiter';
 import { seedDemo } from '../prisma/seed-demo';
 import { activityDeps } from '../worker/create-worker';
 import type { ActivityDeps } from './deps';
-import { makeCheckRateLimits, RATE_UNAVAILABLE } from './guards';
+import { makeCheckRateLimits, makeReleaseBudget, makeReserveBudget, RATE_UNAVAILABLE, type ReserveOutcome } from './guards';
 
 const env = loadEnv();
 const db = createDatabase(env.TEST_DATABASE_URL);
@@ -100,4 +100,28 @@ it('refuses when either store cannot answer, audited, and leaves no event counte
 
   deps.limiter = base.limiter;
   expect(await message()).toEqual({ ok: true });
+});
+
+it("refuses a model call past the org's hourly spend ceiling, gives its reservation back, and lets a released one's share go", async () => {
+  const user = await db.prisma.user.findFirstOrThrow({ where: { id: userId } });
+  const sessionId = crypto.randomUUID();
+  const workflowId = `wf-${sessionId}`;
+  await db.prisma.copilotSession.create({ data: { id: sessionId, orgId, userId: user.id, workflowId } });
+  await setLimits(null);
+  const asSession = new MockActivityEnvironment({ workflowExecution: { workflowId, runId: 'r' } } as never);
+  const roomy = { dailyMicros: 1e12, monthlyMicros: 1e13, hourlyMicros: 1e12 };
+  const reserveWith = (hourlyMicros: number, turnId: string): Promise<ReserveOutcome> =>
+    asSession.run(makeReserveBudget({ ...base, guards: { ...base.guards, budget: { ...roomy, hourlyMicros } } }), { sessionId, orgId, turnId, step: 0, toolResults: [] });
+  const first = await reserveWith(1e12, 't1');
+  if (!first.ok) throw new Error(first.reason);
+  const amount = first.amountMicros;
+  // The ceiling holds two and a half calls: the second passes, the third is refused and reserves nothing.
+  const ceiling = Math.floor(amount * 2.5);
+  expect(await reserveWith(ceiling, 't2')).toMatchObject({ ok: true });
+  expect(await reserveWith(ceiling, 't3')).toEqual({ ok: false, reason: expect.stringMatching(/^budget: this organization's spend in the last hour is at its ceiling/) });
+  expect(await db.prisma.budgetReservation.findUnique({ where: { id: `${sessionId}:t3:0` } })).toMatchObject({ status: 'released' });
+  expect(await db.prisma.auditEvent.count({ where: { orgId, action: 'budget.hourly_ceiling', target: sessionId } })).toBe(1);
+  // The first call fails for good and gives its reservation back: its share of the hour goes with it.
+  await asSession.run(makeReleaseBudget(base), { orgId, reservationId: first.reservationId });
+  expect(await reserveWith(ceiling, 't4')).toMatchObject({ ok: true });
 });
