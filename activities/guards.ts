@@ -1,7 +1,8 @@
 /**
  * The guards of a turn, each failing closed: rate limits (Redis) and the budget (PostgreSQL, plus the hourly
  * spend ceiling in Redis). A store that errors is retried a few times within the activity, then the answer is no,
- * with a message a person understands and an audit event when the database can still take one.
+ * with a message a person understands and an audit event when the database can still take one. The message limits
+ * count in Redis while the org's limits are read (the read decides, see makeCheckRateLimits); both must answer.
  */
 import { MODEL_MESSAGE_KINDS, requestSizing, type CallModelInput } from './call-model';
 import { formatUsd, worstCaseRates } from '../cage/pricing';
