@@ -105,9 +105,10 @@ export interface ModelCallSizing {
 
 /**
  * The guard before a model call, in one round trip: the function `gatehouse_reserve_model_call` (migration
- * 20261209100000) checks that the session is the calling workflow's, writes the previous step's tool results to the
- * transcript, bounds the size of the request the call will send from the stored rows (and `sizing`, the parts that
- * do not depend on them) and reserves its worst case as `reserve` does. `{ session: false }` when the session is not
+ * 20261209100000; since 20261212090000 in one body, without a nested call or a savepoint) checks that the session is
+ * the calling workflow's, writes the previous step's tool results to the transcript, bounds the size of the request
+ * the call will send from the stored rows (and `sizing`, the parts that do not depend on them) and reserves its worst
+ * case with the same rules as `reserve`. `{ session: false }` when the session is not
  * the caller's (nothing written, nothing reserved); otherwise as `reserve`, with the amount sized.
  */
 export async function reserveModelCall(
