@@ -171,16 +171,23 @@ export async function close(prisma: PrismaClient, id: string, actualMicros: numb
   });
 }
 
-/** Reservations left open by a call that never finished (a crashed worker) are released after `olderThanMs`. */
+/**
+ * Reservations left open by a call that never finished (a crashed worker) are released after `olderThanMs`: oldest
+ * first, in batches, until none is left (a backlog after an outage is drained by one sweep, not 500 per sweep).
+ */
 export async function releaseStale(prisma: PrismaClient, olderThanMs: number): Promise<number> {
-  const stale = await prisma.budgetReservation.findMany({
-    where: { status: 'reserved', createdAt: { lt: new Date(Date.now() - olderThanMs) } },
-    select: { id: true },
-    take: 500,
-  });
+  const before = new Date(Date.now() - olderThanMs);
   let released = 0;
-  for (const { id } of stale) if (await close(prisma, id, null)) released += 1;
-  return released;
+  for (;;) {
+    const stale = await prisma.budgetReservation.findMany({
+      where: { status: 'reserved', createdAt: { lt: before } },
+      orderBy: { createdAt: 'asc' },
+      select: { id: true },
+      take: 500,
+    });
+    for (const { id } of stale) if (await close(prisma, id, null)) released += 1;
+    if (stale.length < 500) return released;
+  }
 }
 
 export interface PeriodUsage {
