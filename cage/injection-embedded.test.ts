@@ -1,6 +1,6 @@
 import { detect } from './injection-detector';
 import { ENCODED_RUN_LENGTH, loadChannel, scoreText } from './injection-model';
-import MODEL_FILE from './injection-model.json';
+import MODEL_FILE from './injection-weights.json';
 import { CLEAN_DOCUMENTS, DOCUMENTS, EMBEDDED_INSTRUCTIONS, MORE_EMBEDDED_INSTRUCTIONS, UNSEEN_EMBEDDED_INSTRUCTIONS } from './testdata/embedded-instructions';
 
 /**

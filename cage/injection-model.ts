@@ -3,12 +3,14 @@
  * (a sentence, a line, a field of a record), the text's score being its most instruction-like segment's. An
  * instruction planted in a document is one sentence among many ordinary ones: averaged over the whole text it would
  * vanish, taken per segment it stands out. Trained by scripts/train-injection-model.ts; the weights, the data's
- * sha256 and the seed are in injection-model.json.
+ * sha256 and the seed are in injection-weights.json.
  *
  * One pass over the characters, no allocation per word or feature (the hashing trick: a feature is an index into the
  * weight table), so the model costs a small, fixed amount per byte whatever the text.
  */
-import MODEL_FILE from './injection-model.json';
+// Not `injection-model.json`: beside this file, Node's own resolution (jest's global setup, which requires through a
+// hook) would take `./injection-model` for the JSON, which it tries before `.ts`.
+import MODEL_FILE from './injection-weights.json';
 
 export type ModelChannel = 'direct' | 'indirect';
 
