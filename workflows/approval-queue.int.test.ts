@@ -150,8 +150,8 @@ describe('the step called directly, as anyone who reaches Temporal could', () =>
     const commands = [{ commandId: deviceCommandId(invocationId, pc(6)), deviceId: pc(6) }];
     await expect(
       env.run(sys.activities.verifyDecisionAndQueue, {
-        signal: { approvalId: approval.id, decision: 'approved', approverId, channel: 'api', digest: approval.digest },
-        batch: { orgId: sys.seed.orgs.acme.id, kind: 'manage_service', params: { service: 'Spooler', action: 'restart' }, reportTo: 'forged', commands },
+        signal: { approvalId: approval.id, decision: 'approved' as const, approverId, channel: 'api' as const, digest: approval.digest },
+        batch: { orgId: sys.seed.orgs.acme.id, kind: 'manage_service' as const, params: { service: 'Spooler', action: 'restart' }, reportTo: 'forged', commands },
       }),
     ).rejects.toThrow(/not the session it claims to be/);
     expect(await commandsOf(sessionId)).toEqual([]);
@@ -167,8 +167,8 @@ describe('the step called directly, as anyone who reaches Temporal could', () =>
     const env = new MockActivityEnvironment({ workflowExecution: { workflowId: await workflowOf(sessionId), runId: crypto.randomUUID() }, activityId: '1' });
     const other = deviceCommandId(invocationId, pc(2));
     const verdict = await env.run(sys.activities.verifyDecisionAndQueue, {
-      signal: { approvalId: approval.id, decision: 'approved', approverId, channel: 'api', digest: approval.digest },
-      batch: { orgId: sys.seed.orgs.acme.id, kind: 'manage_service', params: { service: 'Spooler', action: 'restart' }, reportTo: 'forged', commands: [{ commandId: other, deviceId: pc(2) }] },
+      signal: { approvalId: approval.id, decision: 'approved' as const, approverId, channel: 'api' as const, digest: approval.digest },
+      batch: { orgId: sys.seed.orgs.acme.id, kind: 'manage_service' as const, params: { service: 'Spooler', action: 'restart' }, reportTo: 'forged', commands: [{ commandId: other, deviceId: pc(2) }] },
     });
     expect(verdict).toMatchObject({ valid: true, refused: expect.stringContaining('is not part of the authorized call') });
     expect(await sys.prisma.deviceCommand.findUnique({ where: { id: other } })).toBeNull();
