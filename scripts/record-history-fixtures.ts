@@ -218,6 +218,18 @@ async function main(): Promise<void> {
     await sys.waitForTurn(sessionId, serialTech, turn, 120_000);
     await save(sys, sessionId, 'copilot-session-serial-local-activities');
     await saveWorkflow(sys, await remediationOf(sys, sessionId), 'remediation-serial-local-activities');
+
+    // Once an approval's verification queues the call's first batch in the same step (patch
+    // queue-with-verified-approval): an approved change, then a rejected one (verified, nothing queued).
+    const queueTech = (await sys.createUser(['technician'])).key;
+    sessionId = await sys.startSession(queueTech);
+    turn = await sys.send(sessionId, queueTech, tool('manage_service', { device_id: pc2, service: 'Spooler', action: 'restart' }));
+    await decide((await sys.waitForApproval(sessionId)).id, { decision: 'approve', reason: 'printing is down' });
+    await sys.waitForTurn(sessionId, queueTech, turn);
+    turn = await sys.send(sessionId, queueTech, tool('manage_service', { device_id: pc1, service: 'Spooler', action: 'stop' }));
+    await decide((await sys.waitForApproval(sessionId)).id, { decision: 'reject', reason: 'not during business hours' });
+    await sys.waitForTurn(sessionId, queueTech, turn);
+    await save(sys, sessionId, 'copilot-session-queue-with-approval');
   } finally {
     await sys.stop();
   }

@@ -60,6 +60,12 @@ export const Patch = {
    */
   SerialLocalActivities: 'serial-local-activities',
   /**
+   * A single tool call's approval is verified and, when it is an approval, the call's first batch of device commands
+   * queued by one local activity (`verifyDecisionAndQueue`): the same checks in the same order, one read and one
+   * write, where they were two local activities of two statements each.
+   */
+  QueueWithApproval: 'queue-with-verified-approval',
+  /**
    * A turn's message is verified, screened and checked against the message limits by one local activity
    * (`admitUserMessage`: the same checks, in the same order, each failing closed), then stored: two local
    * activities where there were four.

@@ -111,6 +111,10 @@ it('has the committed histories: reads, approvals, a breaker trip, and remediati
   expect(patches('copilot-session-serial-local-activities.json')).toContain(Patch.SerialLocalActivities);
   expect(patches('remediation-devices-from-record.json')).not.toContain(Patch.SerialLocalActivities);
   expect(markers('remediation-devices-from-record.json')).toContain('readRemediationDevices');
+  // An approval verified and its first batch queued by one step: recorded with the patch, and only since.
+  expect(patches('copilot-session-queue-with-approval.json')).toContain(Patch.QueueWithApproval);
+  expect(markers('copilot-session-queue-with-approval.json')).toContain('verifyDecisionAndQueue');
+  expect(patches('copilot-session-serial-local-activities.json')).not.toContain(Patch.QueueWithApproval);
   const started = load('remediation-devices-from-record.json').events![0]!.workflowExecutionStartedEventAttributes!;
   expect(JSON.parse(Buffer.from(started.input!.payloads![0]!.data!).toString('utf8'))).toMatchObject({ devices: [], deviceCount: 4 });
 });
