@@ -32,9 +32,7 @@ export interface ApiProcess {
 /** `port`: listen there (a restarted node keeps its address, so its agents find it again); a free one otherwise. */
 export async function startApiProcess(sys: TestSystem, opts: { signingKeyPem: string; dataDir: string; port?: number }): Promise<ApiProcess> {
   const port = opts.port ?? (await freePort());
-  // BENCH_API_CPU_PROF=<dir>: each api process writes a V8 CPU profile there when it stops (where its time went).
-  const profile = process.env.BENCH_API_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(process.env.BENCH_API_CPU_PROF)] : [];
-  const [command, ...args] = [process.execPath, '--expose-gc', ...profile, '--import', 'tsx', '--import', path.join(__dirname, 'memory-probe.ts'), path.join(root, 'api', 'main.ts')];
+  const [command, ...args] = [process.execPath, '--expose-gc', '--import', 'tsx', '--import', path.join(__dirname, 'memory-probe.ts'), path.join(root, 'api', 'main.ts')];
   const child = spawn(command!, args, {
     cwd: root,
     env: environment({
