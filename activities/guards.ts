@@ -1,7 +1,8 @@
 /**
  * The guards of a turn, each failing closed: rate limits (Redis) and the budget (PostgreSQL, plus the hourly
  * spend ceiling in Redis). A store that errors is retried a few times within the activity, then the answer is no,
- * with a message a person understands and an audit event when the database can still take one.
+ * with a message a person understands and an audit event when the database can still take one. The message limits
+ * count in Redis while the org's limits are read (the read decides, see makeCheckRateLimits); both must answer.
  */
 import { MODEL_MESSAGE_KINDS, requestSizing, type CallModelInput } from './call-model';
 import { formatUsd, worstCaseRates } from '../cage/pricing';
@@ -12,6 +13,7 @@ import { close, reserveModelCall } from '../lib/budget';
 import type { ActivityDeps } from './deps';
 import { auditSessionRefusal, callingWorkflow } from './session-identity';
 import { messageWindows, readOrgRateLimits } from '../lib/org-rate-limits';
+import { eventMember, type InOrderResult } from '../lib/rate-limiter';
 
 export const RATE_UNAVAILABLE = 'rate limit service unavailable, nothing was run';
 export const BUDGET_UNAVAILABLE = 'budget service unavailable, nothing was run';
@@ -36,21 +38,62 @@ async function tryAudit(deps: ActivityDeps, entry: Parameters<typeof audit>[1]):
   await audit(deps.prisma, entry).catch((err: unknown) => deps.logger.warn({ err: (err as Error).message, action: entry.action }, 'audit event could not be written'));
 }
 
+type MessageWindows = ReturnType<typeof messageWindows>;
+
+const sameWindows = (a: MessageWindows, b: MessageWindows) =>
+  a.userMessages.max === b.userMessages.max && a.userMessages.windowMs === b.userMessages.windowMs && a.orgMessages.max === b.orgMessages.max && a.orgMessages.windowMs === b.orgMessages.windowMs;
+
 export function makeCheckRateLimits(deps: ActivityDeps) {
+  // The message windows this worker last read for each org. The next message of the org is counted against them while
+  // its own read runs (two round trips at once instead of one after the other); the read decides: when it gives other
+  // windows (an admin changed the limits, or the first message of the org here), the event is taken back out and
+  // counted again against the windows just read. So a limit lowered is a limit from the next message on, as before.
+  const lastRead = new Map<string, MessageWindows>();
   return async function checkRateLimits(input: { orgId: string; userId: string; sessionId: string }): Promise<GuardResult> {
     try {
-      // The org's own limits (set by its admins), read each time: a limit lowered is a limit from the next message on.
-      const org = await bounded(() => readOrgRateLimits(deps.pool, input.orgId));
-      if (!org) throw new Error('organization not found');
-      const { userMessages, orgMessages } = messageWindows(deps.guards.rates, org);
+      const keys = [`user:${input.userId}:messages`, `org:${input.orgId}:messages`] as const;
       // Both message windows in one script (one round trip), the user's first: a user at their limit counts
-      // nothing against the org, as when these were two checks.
-      const hit = await bounded(() =>
-        deps.limiter.hitInOrder([
-          { key: `user:${input.userId}:messages`, window: userMessages },
-          { key: `org:${input.orgId}:messages`, window: orgMessages },
-        ]),
-      );
+      // nothing against the org, as when these were two checks. One name for the event across retries.
+      const count = (w: MessageWindows, member = eventMember()) =>
+        bounded(() =>
+          deps.limiter.hitInOrder(
+            [
+              { key: keys[0], window: w.userMessages },
+              { key: keys[1], window: w.orgMessages },
+            ],
+            member,
+          ),
+        );
+      // The org's own limits (set by its admins), read each time.
+      const read = async () => {
+        const org = await bounded(() => readOrgRateLimits(deps.pool, input.orgId));
+        if (!org) throw new Error('organization not found');
+        return messageWindows(deps.guards.rates, org);
+      };
+      const guess = lastRead.get(input.orgId);
+      let windows: MessageWindows;
+      let hit: InOrderResult;
+      if (!guess) {
+        windows = await read();
+        hit = await count(windows);
+      } else {
+        const member = eventMember();
+        // Both answers before anything is decided: either failing is a refusal, with the event taken back.
+        const [current, early] = await Promise.allSettled([read(), count(guess, member)]);
+        if (current.status === 'rejected' || early.status === 'rejected') {
+          await deps.limiter.forget([...keys], member).catch(() => undefined);
+          throw current.status === 'rejected' ? current.reason : (early as PromiseRejectedResult).reason;
+        }
+        windows = current.value;
+        if (sameWindows(windows, guess)) hit = early.value;
+        else {
+          await deps.limiter.forget([...keys], member);
+          hit = await count(windows);
+        }
+      }
+      if (lastRead.size > 10_000) lastRead.clear();
+      lastRead.set(input.orgId, windows);
+      const { userMessages, orgMessages } = windows;
       const refusal =
         hit.refusedAt === null
           ? null

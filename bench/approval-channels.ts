@@ -4,7 +4,9 @@
  *   - slack: a signed interactivity POST to /slack/interactions (Slack Web API faked at the wire);
  *   - email: the form POST of the emailed link's page (a real SMTP server catches the mail; the page is loaded
  *     first, as a browser would, and not timed);
- *   - api: the decision POST of the REST API, the baseline of the same run.
+ *   - api: the decision POST of the REST API.
+ * Beside each round, the bare Temporal signal → workflow → activity start on the same server (bare-signal.ts): every
+ * channel is measured against it, the goal being at most 1.5 times it, and against the API's decision.
  * Announcing the approval (mail, Slack post) is not timed: it happens before the approver can click.
  *   npm run bench -- approval-channels [--n 30]
  */
@@ -14,6 +16,7 @@ import { deviceCommandId } from '../common/ids';
 import { startTestSystem, waitUntil, type TestSystem } from '../test/harness';
 import { FakeSlack, SmtpInbox } from '../test/services';
 import { linkOwnSlackAccount } from '../test/slack';
+import { startBareSignal } from './bare-signal';
 import { raiseLimitsAsAdmin } from './bench-limits';
 import { emit, summarize } from './stats';
 
@@ -89,34 +92,44 @@ export async function runApprovalChannelsBench(n: number): Promise<void> {
 
     // Channels take turns round by round, so warm-up and drift fall on all three alike.
     const channels = ['api', 'slack', 'email'] as const;
-    const latencies: Record<string, number[]> = { api: [], slack: [], email: [] };
-    for (let i = 0; i < rounds; i++) {
-      for (const channel of channels) {
-        const turnId = await sys.send(sessionId, tech, `/tool manage_service ${JSON.stringify({ device_id: deviceId, service: 'Spooler', action: 'restart' })}`);
-        const approval = await sys.waitForApproval(sessionId).catch(async (err: unknown) => {
-          const session = await sys.request('GET', `/v1/sessions/${sessionId}`, { key: tech });
-          throw new Error(`${(err as Error).message}; the turn: ${JSON.stringify(session.body.turns?.at(-1) ?? session.body).slice(0, 600)}`);
-        });
-        const decide = await decideBy[channel](approval.id);
-        const t0 = Date.now();
-        await decide();
-        latencies[channel]!.push((await commandStart(sys, approval.id, deviceId!)) - t0);
-        await sys.waitForTurn(sessionId, tech, turnId);
+    const latencies: Record<string, number[]> = { api: [], slack: [], email: [], bare: [] };
+    const bareRun = await startBareSignal(sys, rounds * channels.length);
+    try {
+      for (let i = 0; i < rounds; i++) {
+        for (const channel of channels) {
+          latencies.bare!.push(await bareRun.once(i * channels.length + channels.indexOf(channel)));
+          const turnId = await sys.send(sessionId, tech, `/tool manage_service ${JSON.stringify({ device_id: deviceId, service: 'Spooler', action: 'restart' })}`);
+          const approval = await sys.waitForApproval(sessionId).catch(async (err: unknown) => {
+            const session = await sys.request('GET', `/v1/sessions/${sessionId}`, { key: tech });
+            throw new Error(`${(err as Error).message}; the turn: ${JSON.stringify(session.body.turns?.at(-1) ?? session.body).slice(0, 600)}`);
+          });
+          const decide = await decideBy[channel](approval.id);
+          const t0 = Date.now();
+          await decide();
+          latencies[channel]!.push((await commandStart(sys, approval.id, deviceId!)) - t0);
+          await sys.waitForTurn(sessionId, tech, turnId);
+        }
       }
+    } finally {
+      await bareRun.stop();
     }
     const results: Record<string, ReturnType<typeof summarize>> = {};
-    for (const channel of channels) {
+    for (const channel of [...channels, 'bare'] as const) {
       results[channel] = summarize(latencies[channel]!);
-      emit({ bench: 'approval-channels', channel, phase: 'click-to-command-start', ...results[channel] });
+      emit({ bench: 'approval-channels', channel, phase: channel === 'bare' ? 'signal-to-activity-start' : 'click-to-command-start', ...results[channel] });
     }
-    const ratio = (c: string, p: 'p50' | 'p99') => Math.round((results[c]![p] / Math.max(results.api![p], 0.01)) * 100) / 100;
+    const ratio = (c: string, p: 'p50' | 'p99', to = 'api') => Math.round((results[c]![p] / Math.max(results[to]![p], 0.01)) * 100) / 100;
+    const toBare = (c: string) => ({ p50: ratio(c, 'p50', 'bare'), p99: ratio(c, 'p99', 'bare') });
     emit({
       bench: 'approval-channels',
       summary: true,
       n: rounds,
       slackMs: { p50: results.slack!.p50, p99: results.slack!.p99 },
       emailMs: { p50: results.email!.p50, p99: results.email!.p99 },
-      apiBaselineMs: { p50: results.api!.p50, p99: results.api!.p99 },
+      apiMs: { p50: results.api!.p50, p99: results.api!.p99 },
+      bareSignalToActivityMs: { p50: results.bare!.p50, p99: results.bare!.p99 },
+      ratio: { slack: toBare('slack'), email: toBare('email'), api: toBare('api') },
+      goal: 'every channel at most 1.5 of bare Temporal',
       ratioToApi: { slack: { p50: ratio('slack', 'p50'), p99: ratio('slack', 'p99') }, email: { p50: ratio('email', 'p50'), p99: ratio('email', 'p99') } },
     });
   } finally {

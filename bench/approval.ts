@@ -1,13 +1,12 @@
 /**
  * bench/approval: from the approver's decision POST to the command starting on the agent (the agent's own start
  * time), over N approvals of a T3 call on a simulated endpoint; next to the bare Temporal signal round trip
- * (signal → workflow → activity start) measured in the same run on the same server.
+ * (signal → workflow → activity start) measured in the same run on the same server, one bare round before each decision.
  *   npm run bench -- approval [--n 200]
  */
-import { Worker } from '@temporalio/worker';
 import { deviceCommandId } from '../common/ids';
-import { dataConverterOf } from '../lib/payload-codec';
 import { startTestSystem, waitUntil } from '../test/harness';
+import { startBareSignal } from './bare-signal';
 import { raiseLimitsAsAdmin } from './bench-limits';
 import { emit, summarize } from './stats';
 
@@ -20,49 +19,35 @@ export async function runApprovalBench(n: number): Promise<void> {
     const approver = sys.keyOf('approver');
     const deviceId = [...sys.simulated.values()][0]!;
 
-    // Baseline: bare Temporal signal → activity start, same server, same machine.
-    const started = new Map<number, number>();
-    const worker = await Worker.create({
-      connection: sys.temporal.nativeConnection,
-      // The same codec as the test system's client, which encrypts what it sends this worker.
-      dataConverter: dataConverterOf(sys.payloadCodec),
-      taskQueue: 'bench-baseline',
-      workflowsPath: require.resolve('./baseline-workflows'),
-      activities: { mark: async (i: number) => void started.set(i, Date.now()) },
-    });
+    // Baseline: bare Temporal signal → activity start, same server, same machine, one round beside each decision.
+    const bareRun = await startBareSignal(sys, n);
     const bare: number[] = [];
-    await worker.runUntil(async () => {
-      const handle = await sys.temporal.client.workflow.start('signalRoundTrip', { taskQueue: 'bench-baseline', workflowId: `bench-baseline-${Date.now()}`, args: [n] });
-      for (let i = 0; i < n; i++) {
-        const t0 = Date.now();
-        await handle.signal('go', i);
-        await waitUntil(async () => started.has(i), 'the baseline activity', 10_000);
-        bare.push(started.get(i)! - t0);
-      }
-      await handle.result();
-    });
-    emit({ bench: 'approval', phase: 'baseline', ...summarize(bare) });
-
     const sessionId = await sys.startSession(tech);
     const latencies: number[] = [];
     const hops: Record<string, number>[] = [];
-    for (let i = 0; i < n; i++) {
-      const turnId = await sys.send(sessionId, tech, `/tool manage_service ${JSON.stringify({ device_id: deviceId, service: 'Spooler', action: 'restart' })}`);
-      const approval = await sys.waitForApproval(sessionId);
-      const t0 = Date.now();
-      const res = await sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: approver, body: { decision: 'approve' } });
-      const answered = Date.now();
-      if (res.status !== 200) throw new Error(`decision refused: ${JSON.stringify(res.body)}`);
-      const { invocationId } = await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } });
-      let startedAt: Date | null | undefined;
-      await waitUntil(async () => {
-        startedAt = (await sys.prisma.deviceCommand.findUnique({ where: { id: deviceCommandId(invocationId, deviceId) } }))?.startedAt;
-        return startedAt != null;
-      }, 'the command to start on the agent', 30_000);
-      latencies.push(startedAt!.getTime() - t0);
-      hops.push(await hopsOf(sys, approval.id, deviceCommandId(invocationId, deviceId), t0, answered));
-      await sys.waitForTurn(sessionId, tech, turnId);
+    try {
+      for (let i = 0; i < n; i++) {
+        bare.push(await bareRun.once(i));
+        const turnId = await sys.send(sessionId, tech, `/tool manage_service ${JSON.stringify({ device_id: deviceId, service: 'Spooler', action: 'restart' })}`);
+        const approval = await sys.waitForApproval(sessionId);
+        const t0 = Date.now();
+        const res = await sys.request('POST', `/v1/approvals/${approval.id}/decision`, { key: approver, body: { decision: 'approve' } });
+        const answered = Date.now();
+        if (res.status !== 200) throw new Error(`decision refused: ${JSON.stringify(res.body)}`);
+        const { invocationId } = await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } });
+        let startedAt: Date | null | undefined;
+        await waitUntil(async () => {
+          startedAt = (await sys.prisma.deviceCommand.findUnique({ where: { id: deviceCommandId(invocationId, deviceId) } }))?.startedAt;
+          return startedAt != null;
+        }, 'the command to start on the agent', 30_000);
+        latencies.push(startedAt!.getTime() - t0);
+        hops.push(await hopsOf(sys, approval.id, deviceCommandId(invocationId, deviceId), t0, answered));
+        await sys.waitForTurn(sessionId, tech, turnId);
+      }
+    } finally {
+      await bareRun.stop();
     }
+    emit({ bench: 'approval', phase: 'baseline', ...summarize(bare) });
     emit({ bench: 'approval', phase: 'decision-to-command-start', ...summarize(latencies) });
     emit({ bench: 'approval', phase: 'hops-p50-ms', ...Object.fromEntries(Object.keys(hops[0] ?? {}).map((h) => [h, summarize(hops.map((x) => x[h]!)).p50])) });
     const g = summarize(latencies);

@@ -7,9 +7,9 @@
  * `direct` is what a user types; `indirect` is what tools bring back, where instructions planted in data are
  * also looked for.
  */
-import { normalize } from './normalize';
+import { normalize, type Normalized } from './normalize';
 import { RULES, alternativesOf, gateFirstLetters, prefilterSources, type Category } from './injection-rules';
-import { DECODED_MARGIN, MODEL_VERSION, SHORT_DECODED_MARGIN, leaning, modelScan, past, type SegmentScore } from './injection-model';
+import { DECODED_MARGIN, HEX_RUN_LENGTH, MODEL_VERSION, SHORT_DECODED_MARGIN, leaning, markCharacters, modelScan, past, type SegmentScore } from './injection-model';
 
 export const DETECTOR_VERSION = `rules-8+${MODEL_VERSION}`;
 export type Channel = 'direct' | 'indirect';
@@ -96,6 +96,9 @@ function base64Runs(match: string): { run: string; wrapped: boolean }[] {
   return lines.filter((l) => l.length >= 24).map((run) => ({ run, wrapped: false }));
 }
 
+/** The decoding scans' expressions (global, shared: each use starts at a given place and leaves lastIndex at 0). */
+const BASE64_RUN = /(?:^|[^A-Za-z0-9+/_-])([A-Za-z0-9+/_-]{24,}={0,2}(?:\r?\n[A-Za-z0-9+/_-]{4,}={0,2}(?=\r?\n|$)){0,2048})/g;
+const HEX_RUN = new RegExp(`(?:^|[^0-9a-fA-F])([0-9a-fA-F]{${HEX_RUN_LENGTH},})`, 'g');
 /**
  * Text hidden in encoded runs: base64, hex, and URL-encoding. `opaque` when nothing of the text showed before
  * decoding (base64, hex); URL-encoding leaves most letters as they were. `wrapped` when a base64 run went on over
@@ -110,27 +113,39 @@ function decodedRuns(text: string, scan?: SegmentScore): { text: string; opaque:
   // A run goes on over line breaks into lines of nothing but base64 (MIME and PEM wrap it at 64 or 76 characters):
   // decoded line by line, a mail's body would be fragments cut mid-word, each of them short.
   // The model's scan of the same text says which kinds of run it holds: an expression that cannot match is not run.
-  if (scan === undefined || scan.base64Run) for (const m of text.matchAll(/(?:^|[^A-Za-z0-9+/_-])([A-Za-z0-9+/_-]{24,}={0,2}(?:\r?\n[A-Za-z0-9+/_-]{4,}={0,2}(?=\r?\n|$)){0,2048})/g)) {
-    if (out.length >= MAX_DECODED_RUNS) break;
-    for (const { run, wrapped } of base64Runs(m[1]!.slice(0, MAX_RUN))) {
-      // Paths and identifiers look like base64 but are mostly lower-case words with separators: skip those.
-      if (!/[A-Z]/.test(run) || !/[a-z]/.test(run)) continue;
-      push(Buffer.from(run.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8'), true, wrapped);
+  // (Both expressions start where the scan found the first run long enough for them: no match starts before the
+  // character in front of it.)
+  if (scan === undefined || scan.base64Run) {
+    const re = BASE64_RUN;
+    re.lastIndex = scan === undefined ? 0 : Math.max(0, scan.base64At - 1);
+    for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+      if (out.length >= MAX_DECODED_RUNS) break;
+      for (const { run, wrapped } of base64Runs(m[1]!.slice(0, MAX_RUN))) {
+        // Paths and identifiers look like base64 but are mostly lower-case words with separators: skip those.
+        if (!/[A-Z]/.test(run) || !/[a-z]/.test(run)) continue;
+        push(Buffer.from(run.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8'), true, wrapped);
+      }
     }
+    re.lastIndex = 0;
   }
   // Maximal hex runs (the lookbehinds above and here start a match only where a run starts, so a short run is
   // not rescanned from each of its characters), boundaries checked by hand: `\b(?:xx){16,}\b` would backtrack pair by pair on a long run
   // that ends in a word character.
-  // (A run of 32 hex digits is a run of base64's alphabet too.)
-  if (scan === undefined || scan.base64Run) for (const m of text.matchAll(/(?:^|[^0-9a-fA-F])([0-9a-fA-F]{32,})/g)) {
-    if (out.length >= MAX_DECODED_RUNS) break;
-    const hex = m[1]!;
-    const at = m.index! + m[0].length - hex.length;
-    const before = text[at - 1] ?? ' ';
-    const after = text[at + hex.length] ?? ' ';
-    if (/\w/.test(before) || /\w/.test(after)) continue;
-    const even = hex.slice(0, MAX_RUN - (Math.min(hex.length, MAX_RUN) % 2));
-    push(Buffer.from(even, 'hex').toString('utf8'));
+  // (A run of 32 hex digits is a run of base64's alphabet too: without one of that length, there is none.)
+  if (scan === undefined || scan.longRunAt >= 0) {
+    const re = HEX_RUN;
+    re.lastIndex = scan === undefined ? 0 : Math.max(0, scan.longRunAt - 1);
+    for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+      if (out.length >= MAX_DECODED_RUNS) break;
+      const hex = m[1]!;
+      const at = m.index! + m[0].length - hex.length;
+      const before = text[at - 1] ?? ' ';
+      const after = text[at + hex.length] ?? ' ';
+      if (/\w/.test(before) || /\w/.test(after)) continue;
+      const even = hex.slice(0, MAX_RUN - (Math.min(hex.length, MAX_RUN) % 2));
+      push(Buffer.from(even, 'hex').toString('utf8'));
+    }
+    re.lastIndex = 0;
   }
   if ((scan === undefined || scan.urlEscape) && /(%[0-9A-Fa-f]{2}[^%\s]{0,40}){3,}/.test(text)) {
     try {
@@ -151,7 +166,8 @@ const GROUP = 6;
 function compile(channel: Channel) {
   const rules = RULES.filter((r) => channel === 'indirect' || !r.indirectOnly).map((r) => {
     const letters = gateFirstLetters(r.gate);
-    return { ...r, gateRe: prefilter(r.gate), letters: letters && [...letters] };
+    const gateRe = prefilter(r.gate);
+    return { ...r, gateRe, letters: letters === undefined ? ANY_LETTER : lettersMask(letters) };
   });
   const groups = [];
   for (let i = 0; i < rules.length; i += GROUP) {
@@ -164,20 +180,52 @@ function compile(channel: Channel) {
   return { gateRe: prefilter(rules.flatMap((r) => r.gate)), groups, rules, wordsAll };
 }
 /**
+ * A set of letters as a bit mask: a to z a bit each, every other letter the one bit after them (a superset is enough:
+ * gatedRules may return rules whose gates then do not match). ANY_LETTER: every bit.
+ */
+const ANY_LETTER = -1;
+const OTHER_LETTER = 1 << 26;
+const letterBit = (letter: string) => {
+  const c = letter.charCodeAt(0);
+  return letter.length === 1 && c >= 97 && c <= 122 ? 1 << (c - 97) : OTHER_LETTER;
+};
+function lettersMask(letters: Iterable<string>): number {
+  let mask = 0;
+  for (const l of letters) mask |= letterBit(l);
+  return mask;
+}
+/**
  * Beyond this many places where a word gate matches, the letters found are not worth collecting (a megabyte of
  * near-matches): the group gates decide instead.
  */
 const MAX_GATE_HITS = 64;
 
-/** The union of gates, as one test over the text (see prefilterSources). */
-function prefilter(alternatives: string[]): { test(text: string): boolean } {
+/**
+ * The union of gates, as one test over the text (see prefilterSources). `scan`, the model's scan of the same text,
+ * says whether it holds any character a symbol gate starts with (see markCharacters below); without it, `includes`.
+ * Also the two halves apart: the word gates as a sticky expression, to test at a given place (see gatedRules), and
+ * the symbol gates' test.
+ */
+interface Prefilter {
+  test(text: string, scan?: SegmentScore): boolean;
+  wordsAt: RegExp | undefined;
+  symbolTest(text: string): boolean;
+}
+function prefilter(alternatives: string[]): Prefilter {
   const { words, symbols } = prefilterSources(alternatives);
   const w = words === undefined ? undefined : new RegExp(words, 'i');
   const s = symbols === undefined ? undefined : new RegExp(symbols, 'i');
   const starts = symbols === undefined ? undefined : symbolStarts(symbols);
+  if (starts !== undefined) markCharacters(starts);
   // Most text holds none of the characters a symbol gate starts with: `indexOf` says so faster than the expression.
-  const mayHoldSymbol = (text: string) => starts === undefined || starts.some((c) => text.includes(c));
-  return { test: (text) => (w?.test(text) ?? false) || (s !== undefined && mayHoldSymbol(text) && s.test(text)) };
+  // (The scan's `marked` covers the starts of every channel's gates: when it is set, `includes` says which.)
+  const mayHoldSymbol = (text: string, scan: SegmentScore | undefined) => starts === undefined || ((scan === undefined || scan.marked) && starts.some((c) => text.includes(c)));
+  const symbolTest = (text: string, scan?: SegmentScore) => s !== undefined && mayHoldSymbol(text, scan) && s.test(text);
+  return {
+    test: (text, scan) => (w?.test(text) ?? false) || symbolTest(text, scan),
+    wordsAt: words === undefined ? undefined : new RegExp(words, 'iy'),
+    symbolTest,
+  };
 }
 
 /**
@@ -230,21 +278,41 @@ function onLogRecord(text: string, at: number): boolean {
  * there leave only the rules whose gates start with one of them, and those that start with a symbol. Testing the
  * fifteen group gates over the text instead cost a fifth of the detector's time on the benign IT set.
  */
-function gatedRules(text: string, compiled: (typeof COMPILED)['direct']) {
+/** Where the union of the word gates matched (see gatedRules): reused, so that no array is made per text. */
+const HITS = new Int32Array(MAX_GATE_HITS + 1);
+function gatedRules(text: string, compiled: (typeof COMPILED)['direct'], multiline: boolean) {
   const re = compiled.wordsAll;
-  if (re === undefined) return compiled.groups.filter((g) => g.gateRe.test(text)).flatMap((g) => g.rules);
-  const letters = new Set<string>();
+  const byGroups = () =>
+    compiled.groups
+      .filter((g) => g.gateRe.test(text))
+      .flatMap((g) => g.rules)
+      .filter((r) => (multiline || !r.multiline) && r.gateRe.test(text));
+  if (re === undefined) return byGroups();
+  let letters = 0;
   let hits = 0;
   re.lastIndex = 0;
   for (let m = re.exec(text); m !== null; m = re.exec(text)) {
-    letters.add(text[m.index]!.toLowerCase());
+    letters |= letterBit(text[m.index]!.toLowerCase());
+    HITS[hits] = m.index;
     // From the next character, not past the match: another gate may start inside this one ("the output" / "output").
     re.lastIndex = m.index + 1;
     if (++hits > MAX_GATE_HITS) break;
   }
   re.lastIndex = 0;
-  if (hits > MAX_GATE_HITS) return compiled.groups.filter((g) => g.gateRe.test(text)).flatMap((g) => g.rules);
-  return compiled.rules.filter((r) => r.letters === undefined || r.letters.some((l) => letters.has(l)));
+  if (hits > MAX_GATE_HITS) return byGroups();
+  // Every place where a rule's word gate matches is one where the union matched, and all of those were found: a rule's
+  // word gate is tried at those places only (sticky), not searched for over the whole text again.
+  return compiled.rules.filter((r) => {
+    if (!(r.letters === ANY_LETTER || (r.letters & letters) !== 0) || !(multiline || !r.multiline)) return false;
+    const at = r.gateRe.wordsAt;
+    if (at !== undefined) {
+      for (let j = 0; j < hits; j++) {
+        at.lastIndex = HITS[j]!;
+        if (at.test(text)) return true;
+      }
+    }
+    return r.gateRe.symbolTest(text);
+  });
 }
 
 /** `gate`: whether the union of the gates matches the text, when the caller has tested it already. */
@@ -253,7 +321,8 @@ function runRules(text: string, channel: Channel, gate?: boolean): Map<Category,
   const compiled = COMPILED[channel];
   if (!(gate ?? compiled.gateRe.test(text))) return found;
   const multiline = text.includes('\n');
-  const candidates = gatedRules(text, compiled).filter((r) => (multiline || !r.multiline) && r.gateRe.test(text));
+  // The rules whose own gates match, in the rules' order.
+  const candidates = gatedRules(text, compiled, multiline);
   for (const rule of candidates) {
     // exec on the rule's own global expression, not matchAll: matchAll copies the expression on every call.
     const re = rule.pattern;
@@ -311,11 +380,18 @@ export function detect(input: string, channel: Channel = 'direct', depth = 0): D
 
 /** The detection, and the model's scan of the normalized text (so that a caller need not scan it again). */
 function inspect(input: string, channel: Channel, depth: number): { detection: Detection; scan: SegmentScore | undefined } {
-  const n = normalized(input);
-  // The model reads every text once; its scan also tells whether the text holds an encoded run to decode.
-  const scan = scanOf(n.text, channel);
+  // The model reads every text once; its scan also tells whether the text holds an encoded run to decode, and whether
+  // it is plain ASCII (most text), which normalizing returns as it is: such text is scanned as it came and not
+  // searched for anything to normalize first. Other text is normalized, and scanned again only if that changed it.
+  let scan = scanOf(input, channel);
+  let n: Normalized;
+  if (scan !== undefined && scan.plain) n = { text: input, invisible: 0, tags: 0, bidi: 0, homoglyphWords: 0 };
+  else {
+    n = normalized(input);
+    if (scan !== undefined && n.text !== input) scan = scanOf(n.text, channel);
+  }
   // The gates are tested once here; runRules is told the answer rather than scanning the text for them again.
-  const gate = COMPILED[channel].gateRe.test(n.text);
+  const gate = COMPILED[channel].gateRe.test(n.text, scan);
   const encoded = scan ? scan.encodedRun : ENCODED_RUN.test(n.text);
   if (n.invisible + n.tags + n.bidi + n.homoglyphWords === 0 && !gate && !encoded && !(n.unaccented !== undefined && suspect(n.unaccented, channel))) {
     // Nothing for the rules: only a confident model can make this text an injection (most text ends here).

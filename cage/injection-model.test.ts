@@ -1,6 +1,6 @@
 import { detect } from './injection-detector';
 import { FEATURE_BITS, MAX_WORDS, MIN_WORDS, MODEL_TRAINING_DATA, MODEL_VERSION, loadChannel, modelFinding, scoreText } from './injection-model';
-import MODEL_FILE from './injection-model.json';
+import MODEL_FILE from './injection-weights.json';
 
 const INDIRECT = loadChannel(MODEL_FILE.channels.indirect);
 const flagged = (text: string) => detect(text, 'indirect').verdict === 'injection';

@@ -3,12 +3,14 @@
  * (a sentence, a line, a field of a record), the text's score being its most instruction-like segment's. An
  * instruction planted in a document is one sentence among many ordinary ones: averaged over the whole text it would
  * vanish, taken per segment it stands out. Trained by scripts/train-injection-model.ts; the weights, the data's
- * sha256 and the seed are in injection-model.json.
+ * sha256 and the seed are in injection-weights.json.
  *
  * One pass over the characters, no allocation per word or feature (the hashing trick: a feature is an index into the
  * weight table), so the model costs a small, fixed amount per byte whatever the text.
  */
-import MODEL_FILE from './injection-model.json';
+// Not `injection-model.json`: beside this file, Node's own resolution (jest's global setup, which requires through a
+// hook) would take `./injection-model` for the JSON, which it tries before `.ts`.
+import MODEL_FILE from './injection-weights.json';
 
 export type ModelChannel = 'direct' | 'indirect';
 
@@ -144,6 +146,13 @@ const OTHER = 7;
 /** In CLASS beside the character's kind (its low three bits): base64's alphabet (URL-safe's too), and `%`. */
 const BASE64_CHAR = 8;
 const PERCENT = 16;
+/**
+ * Two more bits for the detector's first look at a text, from the same look-up: a code unit outside printable ASCII,
+ * tab and line breaks (the text then needs normalizing, see normalize.ts), and a character the detector asked to be
+ * told about (markCharacters: those a symbol gate starts with).
+ */
+const NOT_PLAIN = 32;
+const MARKED = 64;
 const KIND = 7;
 const CLASS = (() => {
   const t = new Uint8Array(0x10000).fill(OTHER);
@@ -167,12 +176,27 @@ const CLASS = (() => {
   // alphabet, or `%` (of a URL escape). Read from the same table as the kind: one look-up per character.
   for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+/-') t[c.charCodeAt(0)] = t[c.charCodeAt(0)]! | BASE64_CHAR;
   t[37] = t[37]! | PERCENT;
+  // Printable ASCII, tab and line breaks are plain (normalize.ts's PLAIN_ASCII): every other code unit is not.
+  for (let c = 0; c < 0x10000; c++) if (!((c >= 0x20 && c <= 0x7e) || c === 9 || c === 10 || c === 13)) t[c] = t[c]! | NOT_PLAIN;
   return t;
 })();
+
+/**
+ * Characters whose presence a scan reports (SegmentScore.marked): the detector's symbol gates start with them, so
+ * that text without any of them skips those gates without searching the text for each.
+ */
+export function markCharacters(chars: Iterable<string>): void {
+  for (const c of chars) {
+    if (c.length !== 1) throw new Error(`injection model: cannot mark ${JSON.stringify(c)}, not one UTF-16 code unit`);
+    CLASS[c.charCodeAt(0)] = CLASS[c.charCodeAt(0)]! | MARKED;
+  }
+}
 
 const HEX = (c: number) => (c >= 48 && c <= 57) || ((c | 32) >= 97 && (c | 32) <= 102);
 /** The length of a run of base64's alphabet that reads as encoded data (the detector then decodes and reads it). */
 export const ENCODED_RUN_LENGTH = 24;
+/** The shortest run of hex digits the detector decodes (see injection-detector.ts). */
+export const HEX_RUN_LENGTH = 32;
 
 /** After a `.`, `!` or `?`, what makes it a sentence's end: a space, a quote, a break, a bracket (not `example.com`, `3.5`). */
 const AFTER_END = (() => {
@@ -226,6 +250,17 @@ export interface SegmentScore {
    */
   base64Run: boolean;
   urlEscape: boolean;
+  /**
+   * Where the first run of ENCODED_RUN_LENGTH or more characters of base64's alphabet starts (-1 without one), and the
+   * first of HEX_RUN_LENGTH or more (every run of that many hex digits is inside one): the detector's decoding scans
+   * start there, and without the longer run the hex scan is not run.
+   */
+  base64At: number;
+  longRunAt: number;
+  /** Whether every code unit was printable ASCII, a tab or a line break (normalize.ts returns such text as it is). */
+  plain: boolean;
+  /** Whether the text holds one of the characters given to markCharacters. */
+  marked: boolean;
 }
 
 /** A segment's first this many words are also scored on their own (see scoreText). */
@@ -255,6 +290,17 @@ function classFeatures(present: number, lead: number, nf: number): number {
 const features = new Int32Array(MAX_WORDS * 6 + 4 + CLASS_FEATURES);
 
 /**
+ * What the scan finds seldom (where the best segment is, where the first long runs start, a `%xx` escape), written
+ * here rather than held in the scan's locals: fewer values for its loop to keep in registers (measured: two more
+ * locals made the scan a tenth slower).
+ */
+const BASE64_AT = 0;
+const LONG_RUN_AT = 1;
+const URL_ESCAPE = 2;
+const BEST_START = 3;
+const BEST_END = 4;
+const FOUND = new Int32Array(5);
+/**
  * The one scan of the text, for inference (the most instruction-like segment, against `w`) and for training (the
  * features of every segment, through `onSegment`, and of every segment's head, through `onHead`). Per word: its hash, its pair with the word before, the first two
  * words apart (an instruction starts with its verb: "translate", "please send"), the first word with each of the
@@ -271,8 +317,6 @@ export function scoreText(
 ): SegmentScore {
   const weights = w.weights;
   let best = -Infinity;
-  let bestStart = 0;
-  let bestEnd = 0;
   let segStart = -1;
   let words = 0;
   let nf = 0;
@@ -285,20 +329,30 @@ export function scoreText(
   let len = 0;
   let prefix = 0;
   let run = 0;
-  let base64Run = false;
-  let urlEscape = false;
+  const found = FOUND;
+  found[BASE64_AT] = -1;
+  found[LONG_RUN_AT] = -1;
+  found[URL_ESCAPE] = 0;
+  found[BEST_START] = 0;
+  found[BEST_END] = 0;
   let present = 0;
   let lead = 0;
+  let seen = 0;
   const n = text.length;
   // i === n is one more step that ends the last word and segment.
   for (let i = 0; i <= n; i++) {
     const c = i < n ? text.charCodeAt(i) : 10;
     const t = CLASS[c]!;
+    seen |= t;
     if (t & BASE64_CHAR) {
-      if (++run >= ENCODED_RUN_LENGTH) base64Run = true;
+      if (++run >= ENCODED_RUN_LENGTH) {
+        // (Runs do not overlap: the first to reach a length is the first of that length.)
+        if (run === ENCODED_RUN_LENGTH && found[BASE64_AT]! < 0) found[BASE64_AT] = i + 1 - run;
+        if (run === HEX_RUN_LENGTH && found[LONG_RUN_AT]! < 0) found[LONG_RUN_AT] = i + 1 - run;
+      }
     } else {
       run = 0;
-      if (t & PERCENT && i + 2 < n && HEX(text.charCodeAt(i + 1)) && HEX(text.charCodeAt(i + 2))) urlEscape = true;
+      if (t & PERCENT && i + 2 < n && HEX(text.charCodeAt(i + 1)) && HEX(text.charCodeAt(i + 2))) found[URL_ESCAPE] = 1;
     }
     let k = t & KIND;
     if (k === APOSTROPHE && len > 0 && i + 1 < n && (CLASS[text.charCodeAt(i + 1)]! & KIND) <= UPPER) k = WORD;
@@ -320,11 +374,12 @@ export function scoreText(
       features[nf++] = f;
       sum += weights[f]!;
       if (words > 0) {
-        f = index(mix(prev, h) ^ BIGRAM);
+        const pair = mix(prev, h);
+        f = index(pair ^ BIGRAM);
         features[nf++] = f;
         sum += weights[f]!;
         if (words === 1) {
-          f = index(mix(prev, h) ^ OPENING);
+          f = index(pair ^ OPENING);
           features[nf++] = f;
           sum += weights[f]!;
         }
@@ -380,8 +435,8 @@ export function scoreText(
         const logit = w.bias + (sum * w.scale) / Math.sqrt(nf);
         if (logit > best) {
           best = logit;
-          bestStart = segStart;
-          bestEnd = i;
+          found[BEST_START] = segStart;
+          found[BEST_END] = i;
         }
         if (onHead) onHead(features.subarray(0, nf), segStart, i);
         nf = wordNf;
@@ -417,8 +472,8 @@ export function scoreText(
       const logit = w.bias + (sum * w.scale) / Math.sqrt(nf);
       if (logit > best) {
         best = logit;
-        bestStart = segStart;
-        bestEnd = end;
+        found[BEST_START] = segStart;
+        found[BEST_END] = end;
       }
       if (onSegment) onSegment(features.subarray(0, nf), segStart, end);
     }
@@ -430,7 +485,9 @@ export function scoreText(
     nf = 0;
     sum = 0;
   }
-  return { logit: best, start: bestStart, end: bestEnd, encodedRun: base64Run || urlEscape, base64Run, urlEscape };
+  const base64Run = found[BASE64_AT]! >= 0;
+  const urlEscape = found[URL_ESCAPE] === 1;
+  return { logit: best, start: found[BEST_START]!, end: found[BEST_END]!, encodedRun: base64Run || urlEscape, base64Run, urlEscape, base64At: found[BASE64_AT]!, longRunAt: found[LONG_RUN_AT]!, plain: (seen & NOT_PLAIN) === 0, marked: (seen & MARKED) !== 0 };
 }
 
 /**

@@ -224,6 +224,39 @@ describe('the guard before a model call in one statement (reserveModelCall)', ()
     expect(await prisma.budgetReservation.count({ where: { orgId: { in: [org, other] } } })).toBe(0);
   });
 
+  it('never lets concurrent model calls of one org pass the day, and gives the day back when the month refuses', async () => {
+    const org = (await seedDemo(prisma, { suffix: crypto.randomBytes(4).toString('hex') })).orgs.acme.id;
+    const s = await sessionOf(org);
+    const first = await reserveModelCall(db, call(org, s, 'size', 0));
+    const amount = (first as { amountMicros: bigint }).amountMicros;
+    const [day, month] = [periods(new Date()).day, periods(new Date()).month];
+    const counter = async (period: string) => (await prisma.spendCounter.findUniqueOrThrow({ where: { orgId_period: { orgId: org, period } } })).reservedMicros;
+    // Room for five more calls in the day: twenty at once, five pass, and the counters hold exactly those.
+    const limits = { ...roomy, dailyMicros: Number(amount * 6n) + 1 };
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => reserveModelCall(db, { ...call(org, s, `c${i}`, 0), defaults: limits })));
+    expect(results.filter((r) => r.session && r.ok)).toHaveLength(5);
+    expect(results.filter((r) => r.session && !r.ok && r.exhausted === 'day')).toHaveLength(15);
+    expect([await counter(day), await counter(month)]).toEqual([amount * 6n, amount * 6n]);
+    // The month at its limit while the day has room: refused as the month, and the day's counter as it was.
+    const monthFull = { ...roomy, monthlyMicros: Number(amount * 6n) + 1 };
+    expect(await reserveModelCall(db, { ...call(org, s, 'm', 0), defaults: monthFull })).toMatchObject({ session: true, ok: false, exhausted: 'month', spentMicros: amount * 6n });
+    expect([await counter(day), await counter(month)]).toEqual([amount * 6n, amount * 6n]);
+    expect(await prisma.budgetReservation.count({ where: { orgId: org } })).toBe(6);
+  });
+
+  it('reserves once when attempts under the same key run at once', async () => {
+    const org = (await seedDemo(prisma, { suffix: crypto.randomBytes(4).toString('hex') })).orgs.acme.id;
+    const s = await sessionOf(org);
+    const attempts = await Promise.all(Array.from({ length: 6 }, () => reserveModelCall(db, call(org, s, 'same', 0))));
+    expect(attempts.every((a) => a.session && a.ok)).toBe(true);
+    expect(attempts.filter((a) => a.session && a.ok && !a.existing)).toHaveLength(1);
+    const amount = (attempts[0] as { amountMicros: bigint }).amountMicros;
+    expect(attempts.every((a) => (a as { amountMicros: bigint }).amountMicros === amount)).toBe(true);
+    expect(await prisma.budgetReservation.count({ where: { orgId: org } })).toBe(1);
+    const usage = await usageOf(prisma, org, roomy);
+    expect([usage.today.reservedMicros, usage.month.reservedMicros]).toEqual([amount, amount]);
+  });
+
   it('refuses past the budget, and throws on a policy version that does not read (the guard denies)', async () => {
     const org = (await seedDemo(prisma, { suffix: crypto.randomBytes(4).toString('hex') })).orgs.acme.id;
     const s = await sessionOf(org);

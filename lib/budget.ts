@@ -105,9 +105,10 @@ export interface ModelCallSizing {
 
 /**
  * The guard before a model call, in one round trip: the function `gatehouse_reserve_model_call` (migration
- * 20261209100000) checks that the session is the calling workflow's, writes the previous step's tool results to the
- * transcript, bounds the size of the request the call will send from the stored rows (and `sizing`, the parts that
- * do not depend on them) and reserves its worst case as `reserve` does. `{ session: false }` when the session is not
+ * 20261209100000; since 20261212090000 in one body, without a nested call or a savepoint) checks that the session is
+ * the calling workflow's, writes the previous step's tool results to the transcript, bounds the size of the request
+ * the call will send from the stored rows (and `sizing`, the parts that do not depend on them) and reserves its worst
+ * case with the same rules as `reserve`. `{ session: false }` when the session is not
  * the caller's (nothing written, nothing reserved); otherwise as `reserve`, with the amount sized.
  */
 export async function reserveModelCall(
@@ -170,16 +171,23 @@ export async function close(prisma: PrismaClient, id: string, actualMicros: numb
   });
 }
 
-/** Reservations left open by a call that never finished (a crashed worker) are released after `olderThanMs`. */
+/**
+ * Reservations left open by a call that never finished (a crashed worker) are released after `olderThanMs`: oldest
+ * first, in batches, until none is left (a backlog after an outage is drained by one sweep, not 500 per sweep).
+ */
 export async function releaseStale(prisma: PrismaClient, olderThanMs: number): Promise<number> {
-  const stale = await prisma.budgetReservation.findMany({
-    where: { status: 'reserved', createdAt: { lt: new Date(Date.now() - olderThanMs) } },
-    select: { id: true },
-    take: 500,
-  });
+  const before = new Date(Date.now() - olderThanMs);
   let released = 0;
-  for (const { id } of stale) if (await close(prisma, id, null)) released += 1;
-  return released;
+  for (;;) {
+    const stale = await prisma.budgetReservation.findMany({
+      where: { status: 'reserved', createdAt: { lt: before } },
+      orderBy: { createdAt: 'asc' },
+      select: { id: true },
+      take: 500,
+    });
+    for (const { id } of stale) if (await close(prisma, id, null)) released += 1;
+    if (stale.length < 500) return released;
+  }
 }
 
 export interface PeriodUsage {

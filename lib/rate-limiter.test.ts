@@ -65,3 +65,30 @@ it('replays recorded events at their own times with the same rule, and leaves no
   expect(await limiter.replay([at(0), { ...at(1), key: 'tool:x:user:b' }, at(2), at(3)])).toEqual([true, true, true, false]);
   expect(await redis.keys(`gh:test:*replay:*`)).toEqual([]);
 });
+
+it('takes entries that leave the window off the sum, and counts a sum kept without a total from its entries', async () => {
+  const w = { max: 1000, windowMs: 400 };
+  expect(await limiter.add('slide', w, 700, 's1')).toEqual({ allowed: true, sum: 700 });
+  expect((await limiter.add('slide', w, 400, 's2')).allowed).toBe(false);
+  await new Promise((r) => setTimeout(r, 450));
+  expect(await limiter.add('slide', w, 400, 's2')).toEqual({ allowed: true, sum: 400 });
+  // Entries written before the running total was kept (or a total evicted): the next check counts them all again.
+  const prefix = (limiter as unknown as { prefix: string }).prefix;
+  const long = { max: 1000, windowMs: 10_000 };
+  await redis.zadd(`${prefix}legacy:t`, Date.now(), 'old1', Date.now(), 'old2');
+  await redis.hset(`${prefix}legacy:a`, 'old1', 500, 'old2', 400);
+  expect(await limiter.add('legacy', long, 200, 'new1')).toEqual({ allowed: false, sum: 900 });
+  await limiter.adjust('legacy', 'old2', null);
+  expect(await limiter.add('legacy', long, 200, 'new1')).toEqual({ allowed: true, sum: 700 });
+  await limiter.adjust('legacy', 'old1', 100);
+  expect(await limiter.add('legacy', long, 850, 'new2')).toEqual({ allowed: false, sum: 300 });
+  expect((await limiter.add('legacy', long, 700, 'new2')).allowed).toBe(true);
+});
+
+it('keeps a sum exact under concurrency: 40 simultaneous additions, exactly as many as fit', async () => {
+  const w = { max: 1000, windowMs: 10_000 };
+  const results = await Promise.all(Array.from({ length: 40 }, (_, i) => limiter.add('spend-burst', w, 70, `b${i}`)));
+  expect(results.filter((r) => r.allowed)).toHaveLength(14); // 14 × 70 = 980 ≤ 1000 < 15 × 70
+  await Promise.all(results.map((r, i) => (r.allowed ? limiter.adjust('spend-burst', `b${i}`, null) : null)));
+  expect((await limiter.add('spend-burst', w, 1000, 'all')).allowed).toBe(true);
+});

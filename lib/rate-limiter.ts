@@ -64,24 +64,63 @@ end
 return {0, counted, 0}
 `;
 
+// The sum of amounts in a sliding window: KEYS[1] the entries' times (a sorted set), KEYS[2] their amounts (a hash),
+// KEYS[3] their running total, so a check reads one number instead of every amount of the window (an org's hour of
+// model calls). The entries that left the window are taken off the total as they are dropped. A total that is missing
+// while entries are there (written before the total was kept, or evicted) is counted again from the entries, as
+// every check once did: never taken as zero; with no entries left (the keys expired) it is zero, whatever a total
+// kept longer says. Entries replaced under the same member count once in the total.
 const SUM = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local window = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 local amount = tonumber(ARGV[3])
+local total = nil
+if redis.call('EXISTS', KEYS[1]) == 1 then total = tonumber(redis.call('GET', KEYS[3]) or '') else total = 0 end
 local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - window)
-for i = 1, #expired do redis.call('HDEL', KEYS[2], expired[i]) end
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local sum = 0
-local members = redis.call('ZRANGE', KEYS[1], 0, -1)
-for i = 1, #members do sum = sum + tonumber(redis.call('HGET', KEYS[2], members[i]) or '0') end
-if sum + amount > limit then return {0, sum} end
+for i = 1, #expired do
+  if total then total = total - tonumber(redis.call('HGET', KEYS[2], expired[i]) or '0') end
+  redis.call('HDEL', KEYS[2], expired[i])
+end
+if #expired > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window) end
+local stale = #expired > 0 or not total
+if not total then
+  total = 0
+  local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+  for i = 1, #members do total = total + tonumber(redis.call('HGET', KEYS[2], members[i]) or '0') end
+end
+if total + amount > limit then
+  if stale then redis.call('SET', KEYS[3], string.format('%.17g', total), 'PX', window) end
+  return {0, total}
+end
+local previous = tonumber(redis.call('HGET', KEYS[2], ARGV[4]) or '0')
 redis.call('ZADD', KEYS[1], now, ARGV[4])
 redis.call('HSET', KEYS[2], ARGV[4], amount)
 redis.call('PEXPIRE', KEYS[1], window)
 redis.call('PEXPIRE', KEYS[2], window)
-return {1, sum + amount}
+redis.call('SET', KEYS[3], string.format('%.17g', total - previous + amount), 'PX', window)
+return {1, total + amount}
+`;
+
+// An entry of a sum replaced (ARGV[2], a settled amount) or removed (ARGV[2] = '', released), the running total with
+// it when there is one (a missing total is counted again by the next check).
+const ADJUST = `
+local previous = redis.call('HGET', KEYS[2], ARGV[1])
+if not previous then
+  if ARGV[2] == '' then redis.call('ZREM', KEYS[1], ARGV[1]) end
+  return 0
+end
+local total = tonumber(redis.call('GET', KEYS[3]) or '')
+if ARGV[2] == '' then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  if total then redis.call('SET', KEYS[3], string.format('%.17g', total - tonumber(previous)), 'KEEPTTL') end
+else
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+  if total then redis.call('SET', KEYS[3], string.format('%.17g', total - tonumber(previous) + tonumber(ARGV[2])), 'KEEPTTL') end
+end
+return 1
 `;
 
 /** How long a replay's scratch keys may outlive it (it drops them itself; this is for a replay that died). */
@@ -104,7 +143,8 @@ export type InOrderResult = { refusedAt: null; count: number } | { refusedAt: nu
 interface LimiterCommands {
   gatehouseRateCount(key: string, windowMs: number, max: number, member: string): Promise<number[]>;
   gatehouseRateCountInOrder(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<number[]>;
-  gatehouseRateSum(times: string, amounts: string, windowMs: number, max: number, amount: number, member: string): Promise<number[]>;
+  gatehouseRateSum(times: string, amounts: string, total: string, windowMs: number, max: number, amount: number, member: string): Promise<number[]>;
+  gatehouseRateAdjust(times: string, amounts: string, total: string, member: string, amount: string): Promise<number>;
 }
 
 function withScripts(redis: Redis): Redis & LimiterCommands {
@@ -113,10 +153,14 @@ function withScripts(redis: Redis): Redis & LimiterCommands {
     redis.defineCommand('gatehouseRateCount', { numberOfKeys: 1, lua: COUNT });
     // Its number of keys varies: given first, as to EVAL.
     redis.defineCommand('gatehouseRateCountInOrder', { lua: COUNT_IN_ORDER });
-    redis.defineCommand('gatehouseRateSum', { numberOfKeys: 2, lua: SUM });
+    redis.defineCommand('gatehouseRateSum', { numberOfKeys: 3, lua: SUM });
+    redis.defineCommand('gatehouseRateAdjust', { numberOfKeys: 3, lua: ADJUST });
   }
   return redis as Redis & LimiterCommands;
 }
+
+/** A counted event's name in its windows: unique, so counting it again (a retry) does not count it twice. */
+export const eventMember = () => `${Date.now()}-${crypto.randomUUID()}`;
 
 export class RateLimiter {
   private readonly redis: Redis & LimiterCommands;
@@ -138,10 +182,19 @@ export class RateLimiter {
    * Counts one event in each window, in order, in one atomic script (one round trip): stops at the first window
    * that is full, which is not counted and neither is any after it.
    */
-  async hitInOrder(windows: { key: string; window: Window }[]): Promise<InOrderResult> {
+  async hitInOrder(windows: { key: string; window: Window }[], member = eventMember()): Promise<InOrderResult> {
     const args = windows.flatMap(({ window }) => [window.windowMs, window.max]);
-    const [at, n, retry] = await this.redis.gatehouseRateCountInOrder(windows.length, ...windows.map((w) => this.prefix + w.key), `${Date.now()}-${crypto.randomUUID()}`, ...args);
+    const [at, n, retry] = await this.redis.gatehouseRateCountInOrder(windows.length, ...windows.map((w) => this.prefix + w.key), member, ...args);
     return at === 0 ? { refusedAt: null, count: n! } : { refusedAt: at! - 1, count: n!, retryAfterMs: Math.max(0, retry!) };
+  }
+
+  /** Takes an event counted by `hitInOrder` under `member` back out of the windows (those that counted it). */
+  async forget(keys: string[], member: string): Promise<void> {
+    const tx = this.redis.multi();
+    for (const key of keys) tx.zrem(this.prefix + key, member);
+    const replies = (await tx.exec()) ?? [];
+    const failed = replies.find(([err]) => err);
+    if (failed || replies.length !== keys.length) throw failed?.[0] ?? new Error('the event could not be taken back');
   }
 
   /**
@@ -171,17 +224,13 @@ export class RateLimiter {
 
   /** Adds `amount` to the sum of the sliding window if it stays within `max`; `member` names the entry. */
   async add(key: string, w: Window, amount: number, member: string): Promise<{ allowed: boolean; sum: number }> {
-    const [allowed, total] = await this.redis.gatehouseRateSum(`${this.prefix}${key}:t`, `${this.prefix}${key}:a`, w.windowMs, w.max, amount, member);
+    const [allowed, total] = await this.redis.gatehouseRateSum(`${this.prefix}${key}:t`, `${this.prefix}${key}:a`, `${this.prefix}${key}:s`, w.windowMs, w.max, amount, member);
     return { allowed: allowed === 1, sum: total! };
   }
 
-  /** Replaces an entry's amount (a reservation settled at its real cost), or removes it (released). */
+  /** Replaces an entry's amount (a reservation settled at its real cost), or removes it (released): one script. */
   async adjust(key: string, member: string, amount: number | null): Promise<void> {
-    if (amount === null) {
-      await this.redis.multi().zrem(`${this.prefix}${key}:t`, member).hdel(`${this.prefix}${key}:a`, member).exec();
-    } else if (await this.redis.hexists(`${this.prefix}${key}:a`, member)) {
-      await this.redis.hset(`${this.prefix}${key}:a`, member, amount);
-    }
+    await this.redis.gatehouseRateAdjust(`${this.prefix}${key}:t`, `${this.prefix}${key}:a`, `${this.prefix}${key}:s`, member, amount === null ? '' : String(amount));
   }
 
   /** Events in the window now, without counting one. */

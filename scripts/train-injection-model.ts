@@ -1,6 +1,6 @@
 /**
  * `node --import tsx scripts/train-injection-model.ts [--data <dir>] [--out <file>] [--refresh-readmes]`: trains the injection model
- * (cage/injection-model.ts) and writes its weights to cage/injection-model.json. Deterministic: the same data and
+ * (cage/injection-model.ts) and writes its weights to cage/injection-weights.json. Deterministic: the same data and
  * seed give the same file, byte for byte; the file records the sha256 of every file read and the seed.
  *
  * What it learns, per channel, is which segments of a text read as an instruction to the assistant:
@@ -263,7 +263,7 @@ function main(): void {
   // --refresh-readmes: read the READMEs of the packages installed now, and list them for the next run
   if (values['refresh-readmes']) readmePackages(root, true);
   const dataDir = path.resolve(values.data ?? path.join(root, '..', 'shared', 'eval', 'injection'));
-  const out = path.resolve(values.out ?? path.join(root, 'cage', 'injection-model.json'));
+  const out = path.resolve(values.out ?? path.join(root, 'cage', 'injection-weights.json'));
   const data: ModelFile['data'] = [];
   const rows: Row[] = [];
   for (const file of dataFiles(dataDir)) {
