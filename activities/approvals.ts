@@ -17,13 +17,16 @@ import { assertionProblem, passkeyRequired, passkeyRequiredBy, StoredAssertion, 
 import { elideMiddle } from '../cage/call-view';
 import { approvalAuthority, approverSitesFrom, approverSitesOf } from '../lib/approval-authority';
 import { audit } from '../audit/log';
-import { publishSessionEvent } from '../lib/session-events';
+import { publishSessionEvent, type SessionEvent } from '../lib/session-events';
 import { currentPolicy, policyVersion } from '../lib/policy-store';
 import type { ActivityDeps } from './deps';
 import { tripBreaker } from './breaker';
 import { assertCallersSession, assertSession } from './session-identity';
 import { readDecision, recordVerifiedDecision, type DecisionContext, type RecordedApproval } from './decision-record';
 import { argumentProvenance } from './provenance';
+import { readDecisionAndBatch, recordApprovedBatch } from './approved-commands';
+import { recordQueryOf } from './command-authority';
+import { afterQueued, makeBatchCheck, type QueueDeviceCommandsInput, type QueuedDeviceCommands } from './queue-device-commands';
 
 export interface RequestApprovalInput {
   sessionId: string;
@@ -248,6 +251,70 @@ export function makeVerifyApprovalDecision({ prisma, pool }: ActivityDeps) {
       event: { sessionId: approval.sessionId, turnId: '', type: 'approval:decided', approvalId: approval.id, status: signal.decision, text: signal.reason },
     });
     return { valid: true, outcome, signal };
+  };
+}
+
+export interface VerifyDecisionAndQueueInput {
+  signal: ApprovalDecisionSignal;
+  /** The first batch of the call's commands (as `queueDeviceCommands` takes it), made only if the decision is a verified approval. */
+  batch: QueueDeviceCommandsInput;
+}
+
+export type DecisionAndQueue =
+  | { valid: false; reason: string; signal: ApprovalDecisionSignal }
+  | {
+      valid: true;
+      outcome: ApprovalOutcome;
+      signal: ApprovalDecisionSignal;
+      /** An approval's batch, as `queueDeviceCommands` answers. */
+      queued?: QueuedDeviceCommands;
+      /** An approval whose batch the command checks refused (audited by them): nothing was made. */
+      refused?: string;
+    };
+
+/**
+ * `verifyApprovalDecision` and, when the verified decision is an approval, `queueDeviceCommands` of the batch it
+ * approves, as one step: one read for both (the approval with what its checks read, and the batch's record:
+ * activities/approved-commands.ts), the decision's checks and then the command authority's and the session's, the
+ * same code in the same order as when they were two steps; then one write (the decision recorded, the rows made and
+ * announced). A signal that does not match the record is ignored and audited, and nothing is queued; a batch the
+ * command checks refuse is audited by them and never made (the decision is recorded all the same, as before, and
+ * the answer says why the call cannot run).
+ */
+export function makeVerifyDecisionAndQueue(deps: ActivityDeps) {
+  const { prisma, pool } = deps;
+  const checkBatch = makeBatchCheck(deps);
+  return async function verifyDecisionAndQueue({ signal, batch }: VerifyDecisionAndQueueInput): Promise<DecisionAndQueue> {
+    const named = recordQueryOf(batch);
+    const query = named !== null && typeof named !== 'string' ? named.query : null;
+    const read = await readDecisionAndBatch(pool, signal.approvalId, query);
+    const approval = read.decision?.approval ?? null;
+    // Another session's approval is none of this workflow's business: refused before anything is written.
+    if (read.decision) await assertCallersSession(prisma, { sessionId: read.decision.approval.sessionId, orgId: read.decision.approval.orgId }, read.decision.context.session, 'verifyApprovalDecision');
+    const problem = await decisionProblem(prisma, approval, signal, read.decision?.context);
+    if (problem || !approval) return { ...(await ignoreSignal(prisma, approval, signal, problem)), signal };
+    const outcome = outcomeOf(signal);
+    const event: SessionEvent = { sessionId: approval.sessionId, turnId: '', type: 'approval:decided', approvalId: approval.id, status: signal.decision, text: signal.reason };
+    const recordDecision = () => recordVerifiedDecision(pool, { approvalId: approval.id, invocationId: approval.invocationId, ...invocationMark(outcome), event });
+    if (outcome.status !== 'approved') {
+      await recordDecision();
+      return { valid: true, outcome, signal };
+    }
+    let checked;
+    try {
+      checked = await checkBatch(batch, query && read.record ? { query, record: read.record } : undefined);
+    } catch (err) {
+      // A refusal of the batch (audited by the check that made it) is the answer; anything else is retried.
+      if (!(err instanceof ApplicationFailure) || !err.nonRetryable) throw err;
+      await recordDecision();
+      return { valid: true, outcome, signal, refused: err.message };
+    }
+    if (!checked) {
+      await recordDecision();
+      return { valid: true, outcome, signal, queued: { kind: batch.kind, params: batch.params, commands: batch.commands, settled: [] } };
+    }
+    const { created, rows } = await recordApprovedBatch(pool, { approvalId: approval.id, invocationId: approval.invocationId, event, checked });
+    return { valid: true, outcome, signal, queued: await afterQueued(prisma, checked, created, rows) };
   };
 }
 

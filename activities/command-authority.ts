@@ -123,12 +123,13 @@ async function allowedBy(prisma: PrismaClient, verified: Map<string, Verified>, 
  * The verified invocation with what was read for it (the caller's session and org checks use the same snapshot), or
  * why the commands are refused (none at all: nothing to create, nothing verified).
  */
-async function verify(db: Database, verified: Map<string, Verified>, input: CommandsToCreate): Promise<VerifiedBatch | string | null> {
-  const invocations = new Set(input.commands.map((c) => invocationOfCommand(c.commandId, c.deviceId)));
-  if (invocations.has(null)) return 'a command id does not name its tool call and device';
-  if (invocations.size !== 1) return input.commands.length === 0 ? null : 'one batch names several tool calls';
-  const { invocationId, step } = stepOfCommandInvocation([...invocations][0]!);
-  const record = await readCommandRecord(db.pool, { invocationId, orgId: input.orgId, deviceIds: input.commands.map((c) => c.deviceId) });
+async function verify(db: Database, verified: Map<string, Verified>, input: CommandsToCreate, read?: PreRead): Promise<VerifiedBatch | string | null> {
+  const named = recordQueryOf(input);
+  if (named === null || typeof named === 'string') return named;
+  const { query, step } = named;
+  const { invocationId } = query;
+  // Read with other rows by the caller only if it read exactly this (activities/approved-commands.ts); else here.
+  const record = read && sameQuery(read.query, query) ? read.record : await readCommandRecord(db.pool, query);
   const found = await allowedBy(db.prisma, verified, input.orgId, invocationId, record.invocation);
   if (typeof found === 'string') return found;
   const key = commandKey(input.kind, input.params);
@@ -137,6 +138,34 @@ async function verify(db: Database, verified: Map<string, Verified>, input: Comm
   if (outside) return `device ${outside.deviceId} with this command is not part of the authorized call`;
   return { authorized: { invocationId, approvalDigest: found.approvalDigest, call: found.call, answersOffline: found.answersOffline }, record };
 }
+
+/**
+ * Which record a batch's check reads: the one tool call its command ids name (and the step of it: the call's own
+ * command, or a remediation's canary read-back or undo), the batch's org and devices; why the batch is refused
+ * outright (ids that name no call, or several); null for an empty batch.
+ */
+export function recordQueryOf(input: CommandsToCreate): { query: CommandRecordQuery; step: 'run' | CanaryStep } | string | null {
+  const invocations = new Set(input.commands.map((c) => invocationOfCommand(c.commandId, c.deviceId)));
+  if (invocations.has(null)) return 'a command id does not name its tool call and device';
+  if (invocations.size !== 1) return input.commands.length === 0 ? null : 'one batch names several tool calls';
+  const { invocationId, step } = stepOfCommandInvocation([...invocations][0]!);
+  return { query: { invocationId, orgId: input.orgId, deviceIds: input.commands.map((c) => c.deviceId) }, step };
+}
+
+export interface CommandRecordQuery {
+  invocationId: string;
+  orgId: string;
+  deviceIds: string[];
+}
+
+/** The record of a batch as its caller read it with other rows, and what it asked for. */
+export interface PreRead {
+  query: CommandRecordQuery;
+  record: CommandRecord;
+}
+
+const sameQuery = (a: CommandRecordQuery, b: CommandRecordQuery) =>
+  a.invocationId === b.invocationId && a.orgId === b.orgId && a.deviceIds.length === b.deviceIds.length && a.deviceIds.every((d, i) => d === b.deviceIds[i]);
 
 /** A batch the check let through: what its rows carry, and what was read for it (activities/command-record.ts). */
 export interface VerifiedBatch {
@@ -147,16 +176,17 @@ export interface VerifiedBatch {
 /**
  * The check, with its own memory of verified calls (one per activity, made by its factory): it throws a
  * non-retryable `Unauthorized` failure, audited, unless every command is part of an authorized call; else it returns
- * the invocation and approval digest it verified (null for an empty batch), which the commands' rows carry.
+ * the invocation and approval digest it verified (null for an empty batch), which the commands' rows carry. `read`:
+ * the batch's record as the caller read it with its own rows (the same statement's parts: command-record.ts).
  */
-export function createCommandAuthority(db: Database): (input: CommandsToCreate) => Promise<VerifiedBatch | null> {
+export function createCommandAuthority(db: Database): (input: CommandsToCreate, read?: PreRead) => Promise<VerifiedBatch | null> {
   const verified = new Map<string, Verified>();
-  return (input) => assertCommandsAuthorized(db, verified, input);
+  return (input, read) => assertCommandsAuthorized(db, verified, input, read);
 }
 
-async function assertCommandsAuthorized(db: Database, verified: Map<string, Verified>, input: CommandsToCreate): Promise<VerifiedBatch | null> {
+async function assertCommandsAuthorized(db: Database, verified: Map<string, Verified>, input: CommandsToCreate, read?: PreRead): Promise<VerifiedBatch | null> {
   const { prisma } = db;
-  const verdict = await verify(db, verified, input);
+  const verdict = await verify(db, verified, input, read);
   if (typeof verdict !== 'string') return verdict;
   const problem = verdict;
   const entry = {

@@ -69,16 +69,14 @@ const Row = z.object({
 });
 
 /**
- * The record of tool call `invocationId` for a batch of `orgId` on `deviceIds`. Ids that are not UUIDs name nothing
- * (no org, no device) rather than failing the statement: the checks then refuse, with their own audit events.
+ * The statement's parts, with its three parameters named by the caller (a statement that reads the record with
+ * other rows numbers them its own way): the tool call's id, the batch's org (a UUID or NULL) and its devices (uuid[]).
+ * `with` is the CTE the columns read the call from; `columns` are "invocation", "session" and "org".
  */
-export async function readCommandRecord(pool: Pool, q: { invocationId: string; orgId: string; deviceIds: string[] }): Promise<CommandRecord> {
-  const isUuid = (id: string) => Uuid.safeParse(id).success;
-  const { rows } = await pool.query({
-    name: 'command-record.read',
-    text: `WITH i AS (SELECT * FROM "ToolInvocation" WHERE "id" = $1)
-           SELECT
-             (SELECT json_build_object(
+export function commandRecordSql(p: { invocationId: string; orgId: string; deviceIds: string }): { with: string; columns: string } {
+  return {
+    with: `i AS (SELECT * FROM "ToolInvocation" WHERE "id" = ${p.invocationId})`,
+    columns: `(SELECT json_build_object(
                 'orgId', i."orgId", 'decision', i."decision", 'digest', i."digest", 'execution', i."execution", 'sessionId', i."sessionId",
                 'turnId', i."turnId", 'toolName', i."toolName", 'input', i."input", 'toolUseId', i."toolUseId",
                 'approval', (SELECT json_build_object('status', a."status", 'digest', a."digest", 'channel', a."channel", 'standingRuleId', a."standingRuleId", 'orgId', a."orgId")
@@ -92,13 +90,23 @@ export async function readCommandRecord(pool: Pool, q: { invocationId: string; o
              ${sessionRecordSql('(SELECT "sessionId" FROM i)')} AS "session",
              (SELECT json_build_object(
                 'paused', o."copilotPausedAt" IS NOT NULL,
-                'owned', (SELECT count(*) FROM "Device" d WHERE d."id" = ANY($3::uuid[]) AND d."orgId" = o."id"),
+                'owned', (SELECT count(*) FROM "Device" d WHERE d."id" = ANY(${p.deviceIds}) AND d."orgId" = o."id"),
                 'offline', (SELECT coalesce(json_agg(json_build_object('id', d."id", 'name', d."name", 'lastSeenAt', d."lastSeenAt" AT TIME ZONE 'UTC')), '[]'::json)
-                            FROM "Device" d WHERE d."id" = ANY($3::uuid[]) AND d."orgId" = o."id" AND NOT d."online"))
-              FROM "Organization" o WHERE o."id" = $2::uuid) AS "org"`,
-    values: [q.invocationId, isUuid(q.orgId) ? q.orgId : null, [...new Set(q.deviceIds.filter(isUuid))]],
-  });
-  const row = Row.parse(rows[0]);
+                            FROM "Device" d WHERE d."id" = ANY(${p.deviceIds}) AND d."orgId" = o."id" AND NOT d."online"))
+              FROM "Organization" o WHERE o."id" = ${p.orgId}) AS "org"`,
+  };
+}
+
+const isUuid = (id: string) => Uuid.safeParse(id).success;
+
+/** The parameter values of `commandRecordSql`, in its order: ids that are not UUIDs name nothing. */
+export function commandRecordValues(q: { invocationId: string; orgId: string; deviceIds: string[] }): [string, string | null, string[]] {
+  return [q.invocationId, isUuid(q.orgId) ? q.orgId : null, [...new Set(q.deviceIds.filter(isUuid))]];
+}
+
+/** The record, from the columns of `commandRecordSql` read for `q`. */
+export function commandRecordFrom(columns: unknown, q: { deviceIds: string[] }): CommandRecord {
+  const row = Row.parse(columns);
   const ids = new Set(q.deviceIds);
   return {
     invocation: row.invocation,
@@ -106,4 +114,20 @@ export async function readCommandRecord(pool: Pool, q: { invocationId: string; o
     // Every device named must be the org's: a name that is no UUID is none of its devices.
     org: row.org && { paused: row.org.paused, ownsAll: row.org.owned === ids.size && [...ids].every(isUuid), offline: row.org.offline },
   };
+}
+
+const recordSql = commandRecordSql({ invocationId: '$1', orgId: '$2::uuid', deviceIds: '$3::uuid[]' });
+
+/**
+ * The record of tool call `invocationId` for a batch of `orgId` on `deviceIds`. Ids that are not UUIDs name nothing
+ * (no org, no device) rather than failing the statement: the checks then refuse, with their own audit events.
+ */
+export async function readCommandRecord(pool: Pool, q: { invocationId: string; orgId: string; deviceIds: string[] }): Promise<CommandRecord> {
+  const { rows } = await pool.query({
+    name: 'command-record.read',
+    text: `WITH ${recordSql.with}
+           SELECT ${recordSql.columns}`,
+    values: commandRecordValues(q),
+  });
+  return commandRecordFrom(rows[0], q);
 }

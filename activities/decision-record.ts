@@ -47,8 +47,9 @@ const Row = z.object({
   requestedBy: z.string(),
   passkeyAssertion: z.json().nullable(),
   channel: z.string().nullable(),
-  signaledAt: z.date().nullable(),
-  recordedAt: z.date().nullable(),
+  // Dates as `pg` gives them, or as JSON does (read with other rows: activities/approved-commands.ts).
+  signaledAt: z.coerce.date().nullable(),
+  recordedAt: z.coerce.date().nullable(),
   session: z.object({ orgId: z.string(), workflowId: z.string() }).nullable(),
   passkeysForT3: z.boolean().nullable(),
   decider: z.object({ disabled: z.boolean(), bindings: z.array(z.object({ siteIds: z.array(z.string()) })) }).nullable(),
@@ -56,38 +57,46 @@ const Row = z.object({
 });
 
 /**
- * The approval and everything its checks read, in one statement; null when there is no such approval. The targets are
- * the ids of the stored `[{ id, name }]` (anything else names no device, and lib/approval-authority.ts's `targetIds`
- * refuses it on its own).
+ * The statement's SELECT of the approval and everything its checks read, with its two parameters named by the caller
+ * (a statement that reads it with other rows numbers them its own way): the approval's id (a UUID) and the approver
+ * role. The targets are the ids of the stored `[{ id, name }]` (anything else names no device, and
+ * lib/approval-authority.ts's `targetIds` refuses it on its own).
  */
-export async function readDecision(pool: Pool, approvalId: string): Promise<{ approval: RecordedApproval; context: DecisionContext } | null> {
-  if (!Uuid.safeParse(approvalId).success) return null;
-  const { rows } = await pool.query({
-    name: 'decision-record.read',
-    text: `SELECT a."id"::text AS "id", a."orgId"::text AS "orgId", a."sessionId"::text AS "sessionId", a."invocationId", a."tier", a."digest", a."status",
+export function decisionSql(p: { approvalId: string; role: string }): string {
+  return `SELECT a."id"::text AS "id", a."orgId"::text AS "orgId", a."sessionId"::text AS "sessionId", a."invocationId", a."tier", a."digest", a."status",
                   a."decidedBy"::text AS "decidedBy", a."confirmationPhrase", a."targets", a."requestedBy"::text AS "requestedBy", a."passkeyAssertion", a."channel",
                   a."signaledAt" AT TIME ZONE 'UTC' AS "signaledAt", a."recordedAt" AT TIME ZONE 'UTC' AS "recordedAt",
                   (SELECT json_build_object('orgId', s."orgId", 'workflowId', s."workflowId") FROM "CopilotSession" s WHERE s."id" = a."sessionId") AS "session",
                   (SELECT o."passkeysForT3" FROM "Organization" o WHERE o."id" = a."orgId") AS "passkeysForT3",
                   (SELECT json_build_object('disabled', u."disabledAt" IS NOT NULL,
                                             'bindings', (SELECT coalesce(json_agg(json_build_object('siteIds', rb."siteIds")), '[]'::json)
-                                                         FROM "RoleBinding" rb WHERE rb."userId" = u."id" AND rb."orgId" = a."orgId" AND rb."role" = $2))
+                                                         FROM "RoleBinding" rb WHERE rb."userId" = u."id" AND rb."orgId" = a."orgId" AND rb."role" = ${p.role}))
                    FROM "User" u WHERE u."id" = a."decidedBy") AS "decider",
                   (SELECT coalesce(json_agg(json_build_object('id', d."id", 'siteId', d."siteId")), '[]'::json)
                    FROM "Device" d
                    WHERE d."orgId" = a."orgId"
                      AND d."id"::text IN (SELECT t ->> 'id' FROM jsonb_array_elements(CASE WHEN jsonb_typeof(a."targets") = 'array' THEN a."targets" ELSE '[]'::jsonb END) AS t
                                           WHERE jsonb_typeof(t) = 'object')) AS "targetSites"
-           FROM "Approval" a WHERE a."id" = $1::uuid`,
-    values: [approvalId, APPROVER_ROLE],
-  });
-  if (!rows[0]) return null;
-  const row = Row.parse(rows[0]);
-  const { session, passkeysForT3, decider, targetSites, ...approval } = row;
+           FROM "Approval" a WHERE a."id" = ${p.approvalId}`;
+}
+
+/** The approval and what was read with it, from a row of `decisionSql` (null: no such approval). */
+export function decisionFrom(row: unknown): { approval: RecordedApproval; context: DecisionContext } | null {
+  if (!row) return null;
+  const { session, passkeysForT3, decider, targetSites, ...approval } = Row.parse(row);
   return {
     approval: { ...approval, targets: approval.targets as Prisma.JsonValue, passkeyAssertion: approval.passkeyAssertion as Prisma.JsonValue | null },
     context: { session, passkeysForT3, decider, siteOf: new Map(targetSites.map((d) => [d.id, d.siteId])) },
   };
+}
+
+const readSql = decisionSql({ approvalId: '$1::uuid', role: '$2' });
+
+/** The approval and everything its checks read, in one statement; null when there is no such approval. */
+export async function readDecision(pool: Pool, approvalId: string): Promise<{ approval: RecordedApproval; context: DecisionContext } | null> {
+  if (!Uuid.safeParse(approvalId).success) return null;
+  const { rows } = await pool.query({ name: 'decision-record.read', text: readSql, values: [approvalId, APPROVER_ROLE] });
+  return decisionFrom(rows[0]);
 }
 
 /**

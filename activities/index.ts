@@ -2,7 +2,7 @@
  * Every activity, built from its dependencies. The worker registers `createActivities(deps)`; workflows import
  * only the `Activities` type.
  */
-import { makeCancelApproval, makeExpireApproval, makeRecordBreakerTrip, makeRequestApproval, makeVerifyApprovalDecision } from './approvals';
+import { makeCancelApproval, makeExpireApproval, makeRecordBreakerTrip, makeRequestApproval, makeVerifyApprovalDecision, makeVerifyDecisionAndQueue } from './approvals';
 import { makeAuthorizeToolCall } from './authorize-tool-call';
 import { makeCheckRateLimits, makeReleaseBudget, makeReserveBudget } from './guards';
 import { makeScreenUserMessage } from './screen-user-message';
@@ -43,6 +43,7 @@ export function createActivities(deps: ActivityDeps) {
     recordToolResult: makeRecordToolResult(deps),
     requestApproval: makeRequestApproval(deps),
     verifyApprovalDecision: makeVerifyApprovalDecision(deps),
+    verifyDecisionAndQueue: makeVerifyDecisionAndQueue(deps),
     expireApproval: makeExpireApproval(deps),
     cancelApproval: makeCancelApproval(deps),
     recordBreakerTrip: makeRecordBreakerTrip(deps),

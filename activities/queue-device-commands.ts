@@ -6,13 +6,13 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { FailureType } from '../common/failures';
 import { CommandParams, type CommandKind } from '../common/protocol';
 import { isCommandOutcome, type CommandOutcome } from '../common/session';
-import { announceCommands, insertCommands, statusesOf, type CommandBatch, type OfflineDevice } from '../lib/device-commands';
+import { announceCommands, insertCommands, statusesOf, type CommandBatch, type NewCommands, type OfflineDevice } from '../lib/device-commands';
 import { copilotWorkflowId } from '../common/ids';
 import { publishSessionEvent } from '../lib/session-events';
 import type { PrismaClient } from '../lib/prisma';
 import { audit } from '../audit/log';
 import { traceparentOf } from '../lib/tracing';
-import { createCommandAuthority, type AuthorizedCommands } from './command-authority';
+import { createCommandAuthority, type AuthorizedCommands, type PreRead } from './command-authority';
 import { assertCommandSession } from './session-identity';
 import type { ActivityDeps } from './deps';
 
@@ -41,14 +41,54 @@ export interface QueueDeviceCommandsInput extends CommandBatch {
  * and the batch itself (its kind and parameters too): run as a local activity, whose marker records only the
  * result, this is how the history shows which command each batch started on which devices.
  */
-export function makeQueueDeviceCommands({ pool, prisma, commands: config }: ActivityDeps) {
-  const assertCommandsAuthorized = createCommandAuthority({ prisma, pool });
+export function makeQueueDeviceCommands(deps: ActivityDeps) {
+  const check = makeBatchCheck(deps);
+  const { pool, prisma } = deps;
   return async function queueDeviceCommands(input: QueueDeviceCommandsInput): Promise<QueuedDeviceCommands> {
+    const checked = await check(input);
+    if (!checked) return { kind: input.kind, params: input.params, commands: input.commands, settled: [] };
+    const { batch, queued, answeredNow, state } = checked;
+    let created = await insertCommands(pool, { ...batch, commands: queued, state });
+    if (answeredNow.length) created += await insertCommands(pool, { ...batch, commands: answeredNow, state: { status: 'failed', errorCode: 'DEVICE_OFFLINE' } });
+    // Usually every row is new; a retry finds some from its earlier attempt, which may have results already.
+    const rows =
+      created === input.commands.length
+        ? [...queued.map((c) => ({ id: c.commandId, deviceId: c.deviceId, status: state.status as string })), ...answeredNow.map((c) => ({ id: c.commandId, deviceId: c.deviceId, status: 'failed' }))]
+        : await statusesOf(pool, input.commands.map((c) => c.commandId));
+    await announceCommands(pool, rows.filter((r) => r.status === 'pending').map((r) => ({ commandId: r.id, deviceId: r.deviceId })));
+    return afterQueued(prisma, checked, created, rows);
+  };
+}
+
+/** A batch the checks let through: what its rows carry, and how each is made. */
+export interface CheckedBatch {
+  input: QueueDeviceCommandsInput;
+  authorized: AuthorizedCommands;
+  /** What every row carries. */
+  batch: Omit<NewCommands, 'commands' | 'state'>;
+  /** The commands made pending (or, paused, refused), and those of offline devices answered at once. */
+  queued: QueueDeviceCommandsInput['commands'];
+  answeredNow: QueueDeviceCommandsInput['commands'];
+  state: NewCommands['state'];
+  /** Until when a pending command waits for its device. */
+  expiresAt: Date;
+  paused: boolean;
+  offline: Map<string, OfflineDevice>;
+}
+
+/**
+ * The checks before a batch is written, and what its rows will be; null for an empty batch. Throws, audited where the
+ * check says so, when the batch may not be made. `read`: the batch's record as the caller read it with its own rows
+ * (activities/approved-commands.ts); else read here.
+ */
+export function makeBatchCheck({ pool, prisma, commands: config }: ActivityDeps) {
+  const assertCommandsAuthorized = createCommandAuthority({ prisma, pool });
+  return async function checkBatch(input: QueueDeviceCommandsInput, read?: PreRead): Promise<CheckedBatch | null> {
     // Workflow input and activity arguments are anyone's who reaches Temporal: the batch must be part of an authorized
     // (and, for T3/T4, approved) tool call.
     // The call's record, its session and the batch's org and devices are read in one statement (activities/command-record.ts).
-    const verified = await assertCommandsAuthorized(input);
-    if (!verified || !input.commands[0]) return { kind: input.kind, params: input.params, commands: input.commands, settled: [] };
+    const verified = await assertCommandsAuthorized(input, read);
+    if (!verified || !input.commands[0]) return null;
     const { authorized, record } = verified;
     // By the session that made the call, or the remediation it started for it, while its breaker is armed.
     await assertCommandSession(prisma, { ...input.commands[0], orgId: input.orgId }, 'queueDeviceCommands', record);
@@ -67,29 +107,31 @@ export function makeQueueDeviceCommands({ pool, prisma, commands: config }: Acti
     const offline = new Map(org.offline.map((d) => [d.id, d]));
     const answeredNow = authorized.answersOffline && !org.paused ? input.commands.filter((c) => offline.has(c.deviceId)) : [];
     const queued = input.commands.filter((c) => !answeredNow.includes(c));
-    let created = await insertCommands(pool, { ...batch, commands: queued, state });
-    if (answeredNow.length) created += await insertCommands(pool, { ...batch, commands: answeredNow, state: { status: 'failed', errorCode: 'DEVICE_OFFLINE' } });
-    if (org.paused && created > 0) {
-      await audit(prisma, { orgId: input.orgId, actorType: 'system', action: 'command.denied', target: `${created} commands`, data: { rule: 'paused', kind: input.kind, reportTo: input.reportTo } });
-    }
-    // Usually every row is new; a retry finds some from its earlier attempt, which may have results already.
-    const rows =
-      created === input.commands.length
-        ? [...queued.map((c) => ({ id: c.commandId, deviceId: c.deviceId, status: state.status as string })), ...answeredNow.map((c) => ({ id: c.commandId, deviceId: c.deviceId, status: 'failed' }))]
-        : await statusesOf(pool, input.commands.map((c) => c.commandId));
-    const pending = rows.filter((r) => r.status === 'pending');
-    await announceCommands(pool, pending.map((r) => ({ commandId: r.id, deviceId: r.deviceId })));
-    // Nobody waits in silence: a session's command that waits for an offline device says so, until when, and how to
-    // cancel it (a remediation shows its devices on its own page).
-    if (created > 0 && input.reportTo === copilotWorkflowId(input.orgId, authorized.call.sessionId)) {
-      for (const r of pending) {
-        const device = offline.get(r.deviceId);
-        // Told on a best effort: the session's view shows the waiting command from its row either way.
-        if (device) await announceWaiting(prisma, authorized.call, { commandId: r.id, device, expiresAt }).catch(() => undefined);
-      }
-    }
-    return { kind: input.kind, params: input.params, commands: input.commands, settled: rows.flatMap((r) => (isCommandOutcome(r.status) ? [{ commandId: r.id, status: r.status }] : [])) };
+    return { input, authorized, batch, queued, answeredNow, state, expiresAt, paused: org.paused, offline };
   };
+}
+
+/**
+ * After a checked batch's rows are written (`created` of them new; `rows`: every command of the batch as it now is):
+ * a pause that refused them audited, a session's commands that wait for an offline device announced, and the
+ * activity's answer.
+ */
+export async function afterQueued(prisma: PrismaClient, checked: CheckedBatch, created: number, rows: { id: string; deviceId: string; status: string }[]): Promise<QueuedDeviceCommands> {
+  const { input, authorized, offline } = checked;
+  if (checked.paused && created > 0) {
+    await audit(prisma, { orgId: input.orgId, actorType: 'system', action: 'command.denied', target: `${created} commands`, data: { rule: 'paused', kind: input.kind, reportTo: input.reportTo } });
+  }
+  // Nobody waits in silence: a session's command that waits for an offline device says so, until when, and how to
+  // cancel it (a remediation shows its devices on its own page).
+  if (created > 0 && input.reportTo === copilotWorkflowId(input.orgId, authorized.call.sessionId)) {
+    const { expiresAt } = checked;
+    for (const r of rows.filter((x) => x.status === 'pending')) {
+      const device = offline.get(r.deviceId);
+      // Told on a best effort: the session's view shows the waiting command from its row either way.
+      if (device) await announceWaiting(prisma, authorized.call, { commandId: r.id, device, expiresAt }).catch(() => undefined);
+    }
+  }
+  return { kind: input.kind, params: input.params, commands: input.commands, settled: rows.flatMap((r) => (isCommandOutcome(r.status) ? [{ commandId: r.id, status: r.status }] : [])) };
 }
 
 /** `command:waiting` on the session's turn: which device, since when it is away, until when the command waits. */

@@ -222,6 +222,19 @@ export function timelineOf(workflowId: string, history: History): TimelineEntry[
           push(e, describeActivity(localType, obj(result), result, null, 0));
           break;
         }
+        if (localType === 'verifyDecisionAndQueue') {
+          // The approval's verification and, for an approval, its call's first batch (workflows/patches.ts
+          // QueueWithApproval): the decision as verifyApprovalDecision's, the batch as queueDeviceCommands'.
+          const result = obj(first(a.details?.result));
+          push(e, describeActivity('verifyApprovalDecision', result, result, null, 0));
+          if (result.refused) push(e, { kind: 'tool', text: `device commands refused: ${short(result.refused)}` });
+          const batch = result.queued ? obj(result.queued) : null;
+          if (batch) {
+            queue(batch.commands, batch, taskStarted ?? e);
+            for (const c of Array.isArray(batch.settled) ? batch.settled.map(obj) : []) settle(e, c.commandId, c.status);
+          }
+          break;
+        }
         if (localType === 'readCommandOutcomes') {
           // How commands really ended, read from their rows after a result signal said to look.
           const outcomes = obj(first(a.details?.result)).outcomes;

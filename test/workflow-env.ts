@@ -86,6 +86,7 @@ export const unscriptedActivities = {
   recordToolResult: unexpected('recordToolResult'),
   requestApproval: unexpected('requestApproval'),
   verifyApprovalDecision: unexpected('verifyApprovalDecision'),
+  verifyDecisionAndQueue: unexpected('verifyDecisionAndQueue'),
   expireApproval: unexpected('expireApproval'),
   cancelApproval: unexpected('cancelApproval'),
   recordBreakerTrip: unexpected('recordBreakerTrip'),

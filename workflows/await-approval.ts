@@ -4,11 +4,16 @@
  * decision recorded in the database (approver, digest, T4 rules); anything else is ignored and audited there.
  */
 import { condition } from '@temporalio/workflow';
-import type { ApprovalOutcome } from '../common/session';
+import type { ApprovalDecisionSignal, ApprovalOutcome } from '../common/session';
 import { db, steps } from './activities';
 import type { CopilotSessionState } from './session-state';
 
-export async function awaitApproval(session: CopilotSessionState, approvalId: string, expiresAtMs: number): Promise<ApprovalOutcome> {
+/** How a signalled decision is checked, when not by `verifyApprovalDecision` alone (./device-commands.ts `QueueWithApproval`). */
+export interface DecisionCheck {
+  verify(signal: ApprovalDecisionSignal): Promise<{ valid: true; outcome: ApprovalOutcome } | { valid: false; reason: string }>;
+}
+
+export async function awaitApproval(session: CopilotSessionState, approvalId: string, expiresAtMs: number, check?: DecisionCheck): Promise<ApprovalOutcome> {
   for (;;) {
     const remaining = Math.max(expiresAtMs - Date.now(), 0);
     const woke = await condition(() => session.decisions.length > 0 || session.paused, remaining);
@@ -16,7 +21,7 @@ export async function awaitApproval(session: CopilotSessionState, approvalId: st
     if (!woke) return db.expireApproval({ approvalId });
     const signal = session.decisions.shift()!;
     if (signal.approvalId !== approvalId) continue; // a late decision for an earlier approval
-    const verdict = await steps().verifyApprovalDecision({ signal });
+    const verdict = check ? await check.verify(signal) : await steps().verifyApprovalDecision({ signal });
     if (verdict.valid) return verdict.outcome;
   }
 }

@@ -28,6 +28,11 @@ export class CommandHints {
     return this.hints.size;
   }
 
+  /** Hints for these commands are dropped: the workflow stopped waiting for them before they were made. */
+  forget(commandIds: Iterable<string>): void {
+    for (const id of commandIds) this.hints.delete(id);
+  }
+
   /** The hints to check against the rows, each once. */
   take(): CommandClaim[] {
     const claims = [...this.hints].map(([commandId, status]) => ({ commandId, status }));

@@ -74,6 +74,13 @@ function scriptedSession(opts: { approvalTtlMs?: number } = {}) {
       if (signal.approverId !== APPROVER) return { valid: false, reason: 'not the approver who decided' };
       return { valid: true, outcome: { status: signal.decision, approverId: signal.approverId, channel: signal.channel, reason: signal.reason } };
     },
+    // The same two checks as one step (Patch.QueueWithApproval): the batch is queued only for a verified approval.
+    verifyDecisionAndQueue: async ({ signal, batch }) => {
+      const verdict = await activities.verifyApprovalDecision({ signal });
+      if (!verdict.valid) return { ...verdict, signal };
+      if (verdict.outcome.status !== 'approved') return { ...verdict, signal };
+      return { ...verdict, signal, queued: await activities.queueDeviceCommands(batch) };
+    },
     expireApproval: async (input) => (record('expireApproval', input), { status: 'expired' }),
     cancelApproval: async (input) => (record('cancelApproval', input), { status: 'cancelled', reason: input.reason }),
     recordBreakerTrip: async (input) => record('recordBreakerTrip', input),

@@ -8,7 +8,10 @@
 import { condition, workflowInfo } from '@temporalio/workflow';
 import { deviceCommandId } from '../common/ids';
 import type { DeviceCommandPlan } from '../common/tools';
+import type { QueuedDeviceCommands } from '../activities/queue-device-commands';
+import type { ApprovalDecisionSignal, ApprovalOutcome } from '../common/session';
 import { local } from './activities';
+import type { DecisionCheck } from './await-approval';
 import type { CommandClaim, CommandHints } from './command-hints';
 
 export interface CommandTarget {
@@ -25,21 +28,30 @@ export async function readHintedOutcomes(orgId: string, invocationId: string, hi
 /**
  * Runs one tool call's commands (one per device, as its execution plans them) and waits until each has an outcome.
  * `awaiting` is the set the session's `CommandHints` consults: a command is in it from before it is queued (a
- * result can arrive before the queueing returns) until its row says how it ended. Returns the command ids.
+ * result can arrive before the queueing returns) until its row says how it ended. `first`: what the step that
+ * verified the call's approval answered for its first batch (`QueueWithApproval`), which is then not queued again.
+ * Returns the command ids.
  */
 export async function runDeviceCommands(
   ids: { orgId: string; invocationId: string },
   plans: DeviceCommandPlan[],
   awaiting: Set<string>,
   hints: CommandHints,
+  first?: FirstBatch,
 ): Promise<string[]> {
   const reportTo = workflowInfo().workflowId;
-  const commands = plans.map((p) => ({ commandId: deviceCommandId(ids.invocationId, p.deviceId), deviceId: p.deviceId }));
+  const commands = commandsOf(ids.invocationId, plans);
   for (const c of commands) awaiting.add(c.commandId);
   const settle = (outcomes: CommandClaim[]) => outcomes.forEach((o) => awaiting.delete(o.commandId));
   try {
+    // Refused by the command checks when the approval was verified (audited there): the call fails, nothing was made.
+    if (first && 'refused' in first) throw new Error(first.refused);
     // A tool runs one command kind with one set of parameters on every device it targets (common/tools): one batch.
-    for (const batch of batchesOf(plans, commands)) {
+    for (const [i, batch] of batchesOf(plans, commands).entries()) {
+      if (i === 0 && first) {
+        settle(first.queued.settled);
+        continue;
+      }
       const { settled } = await local.queueDeviceCommands({ orgId: ids.orgId, kind: batch.kind, params: batch.params, reportTo, commands: batch.commands });
       settle(settled);
     }
@@ -53,9 +65,68 @@ export async function runDeviceCommands(
   return commands.map((c) => c.commandId);
 }
 
+/** What `verifyDecisionAndQueue` answered for a call's first batch once its approval counted. */
+export type FirstBatch = { queued: QueuedDeviceCommands } | { refused: string };
+
+/**
+ * A single tool call's approval, checked by the step that also queues the call's first batch when the decision is a
+ * verified approval (`Patch.QueueWithApproval`): one local activity, `verifyDecisionAndQueue`, instead of
+ * `verifyApprovalDecision` and then `queueDeviceCommands`. The checks are theirs, in their order; a decision that is
+ * not a verified approval queues nothing. The batch's commands are awaited from before the step is asked (a result
+ * can arrive before it returns) and forgotten again unless it queued them.
+ */
+export class QueueWithApproval implements DecisionCheck {
+  private answer: FirstBatch | undefined;
+  private readonly batch: Batch;
+
+  constructor(
+    private readonly ids: { orgId: string; invocationId: string },
+    plans: DeviceCommandPlan[],
+    private readonly awaiting: Set<string>,
+    private readonly hints: CommandHints,
+  ) {
+    const first = batchesOf(plans, commandsOf(ids.invocationId, plans))[0];
+    if (!first) throw new Error('a device call without commands has no batch to queue with its approval');
+    this.batch = first;
+  }
+
+  /** What the step answered for the first batch, once a decision counted as an approval; undefined until then. */
+  get first(): FirstBatch | undefined {
+    return this.answer;
+  }
+
+  async verify(signal: ApprovalDecisionSignal): Promise<{ valid: true; outcome: ApprovalOutcome } | { valid: false; reason: string }> {
+    const { commands } = this.batch;
+    for (const c of commands) this.awaiting.add(c.commandId);
+    let made = false;
+    try {
+      const verdict = await local.verifyDecisionAndQueue({
+        signal,
+        batch: { orgId: this.ids.orgId, kind: this.batch.kind, params: this.batch.params, reportTo: workflowInfo().workflowId, commands },
+      });
+      if (verdict.valid && verdict.queued) this.answer = { queued: verdict.queued };
+      else if (verdict.valid && verdict.refused !== undefined) this.answer = { refused: verdict.refused };
+      made = verdict.valid && verdict.queued !== undefined;
+      return verdict;
+    } finally {
+      if (!made) {
+        for (const c of commands) this.awaiting.delete(c.commandId);
+        this.hints.forget(commands.map((c) => c.commandId));
+      }
+    }
+  }
+}
+
+/** One command per device, its id made from the call and the device (the idempotency key, the same on every replay). */
+function commandsOf(invocationId: string, plans: DeviceCommandPlan[]): CommandTarget[] {
+  return plans.map((p) => ({ commandId: deviceCommandId(invocationId, p.deviceId), deviceId: p.deviceId }));
+}
+
+type Batch = { kind: DeviceCommandPlan['kind']; params: DeviceCommandPlan['params']; commands: CommandTarget[] };
+
 /** The commands grouped by kind and parameters, in their order (the command authority checks a batch as one). */
-function batchesOf(plans: DeviceCommandPlan[], commands: CommandTarget[]) {
-  const batches = new Map<string, { kind: DeviceCommandPlan['kind']; params: DeviceCommandPlan['params']; commands: CommandTarget[] }>();
+function batchesOf(plans: DeviceCommandPlan[], commands: CommandTarget[]): Batch[] {
+  const batches = new Map<string, Batch>();
   plans.forEach((p, i) => {
     const key = JSON.stringify([p.kind, p.params]);
     const batch = batches.get(key) ?? { kind: p.kind, params: p.params, commands: [] };

@@ -59,6 +59,12 @@ export const Patch = {
    * resolved them in another order than they had completed and failed as nondeterministic.
    */
   SerialLocalActivities: 'serial-local-activities',
+  /**
+   * A single tool call's approval is verified and, when it is an approval, the call's first batch of device commands
+   * queued by one local activity (`verifyDecisionAndQueue`): the same checks in the same order, one read and one
+   * write, where they were two local activities of two statements each.
+   */
+  QueueWithApproval: 'queue-with-verified-approval',
 } as const;
 
 export type PatchId = (typeof Patch)[keyof typeof Patch];

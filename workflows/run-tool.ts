@@ -7,7 +7,7 @@ import { BREAKER_DENIAL, PAUSED_DENIAL, type ToolResultRef, type TurnState } fro
 import { remediationWorkflowId } from '../common/ids';
 import { db as tasks, steps, upstream } from './activities';
 import { awaitApproval } from './await-approval';
-import { runDeviceCommands } from './device-commands';
+import { QueueWithApproval, runDeviceCommands } from './device-commands';
 import { dispatchEachCommand } from './frozen/dispatch-each-command';
 import { Patch } from './patches';
 import { remediation } from './remediation';
@@ -47,12 +47,19 @@ export async function runTool(ids: TurnIds, session: CopilotSessionState, turn: 
   const ref = { toolUseId: toolUse.id, invocationId: auth.invocationId };
   if (auth.decision === 'deny') return ref;
 
+  let queuedWithApproval: QueueWithApproval | undefined;
   if (auth.decision === 'approve') {
     const request = await tasks.requestApproval({ ...ids, invocationId: auth.invocationId, tier: auth.tier, digest: auth.digest, targets: auth.targets, ...(auth.targetsInRecord ? { targetsInRecord: true } : {}) });
     step.status = 'awaiting_approval';
     step.approvalId = request.approvalId;
     session.pendingApproval = { approvalId: request.approvalId, tool: toolUse.name, tier: auth.tier, expiresAt: request.expiresAt };
-    const outcome = await awaitApproval(session, request.approvalId, Date.parse(request.expiresAt));
+    // A device call's first batch is queued by the step that verifies its approval (runs since the patch).
+    const plan = auth.execution;
+    queuedWithApproval =
+      plan.type === 'devices' && plan.commands.length > 0 && patched(Patch.QueueWithApproval) && patched(Patch.OneCommandPath)
+        ? new QueueWithApproval({ orgId: ids.orgId, invocationId: auth.invocationId }, plan.commands, session.awaitedCommands, session.commandHints)
+        : undefined;
+    const outcome = await awaitApproval(session, request.approvalId, Date.parse(request.expiresAt), queuedWithApproval);
     session.pendingApproval = null;
     if (outcome.status !== 'approved') {
       step.status = 'rejected';
@@ -86,7 +93,7 @@ export async function runTool(ids: TurnIds, session: CopilotSessionState, turn: 
     // One command per device; each id is the idempotency key, the same on every retry and replay.
     const call = { orgId: ids.orgId, invocationId: auth.invocationId };
     const commandIds = patched(Patch.OneCommandPath)
-      ? await runDeviceCommands(call, execution.commands, session.awaitedCommands, session.commandHints)
+      ? await runDeviceCommands(call, execution.commands, session.awaitedCommands, session.commandHints, queuedWithApproval?.first)
       : await dispatchEachCommand(call, execution.commands);
     outcome = await db.recordToolResult({ invocationId: auth.invocationId, commandIds });
   }
