@@ -124,7 +124,7 @@ export const AUDIT_ACTIONS = {
   'remediation.canary_rollback': "an approver rolled back a remediation's canary devices after their check failed",
   'remediation.canary_decision_refused': 'someone not allowed to decide a failed canary tried to',
   'remediation.result_contradicted': 'a remediation was told of a device result the database disagreed with (events before every command took one path; now command.result_contradicted)',
-  'security.agent_connection_unverified': 'an agent connection was refused: its credentials did not verify',
+  'security.agent_connection_unverified': 'an agent connection was refused: whether the device was already connected could not be checked',
   'security.agent_credential_refused': "an agent connection was refused: its secret is not one of the device's unrevoked credentials (revoked, or guessed)",
   'security.duplicate_agent_connection': 'a second connection with the same device credential was refused (a clone)',
   'security.agent_flood': 'an agent sent frames past its limits',
