@@ -21,6 +21,7 @@ import path from 'node:path';
 import { generateSigningKeyPem, loadSigningKey } from '../cage/command-signing';
 import { startTestSystem, waitUntil, waitWhileArriving, type TestSystem } from '../test/harness';
 import { startApiProcess, type ApiProcess } from './api-process';
+import { cpuMsOf, cpuPerUnit, cpuSnapshot } from './cpu';
 import type { MemoryReport } from './memory-probe';
 import { deleteDevices, enrollInBulk, spawnSimulatedAgents, stopProcess, writeSimulatedCredentials } from './simulated-agents';
 import { emit } from './stats';
@@ -173,6 +174,33 @@ function samplePostgres(sys: TestSystem) {
   };
 }
 
+/**
+ * The api process's CPU while `until` runs, a second at a time: its busiest second in cores. Node runs the gateway on
+ * one thread, so an api near 1 core (GC and libuv's threads can add a little) is bound by its CPU, not waiting on the
+ * database.
+ */
+function sampleApiCpu(pid: number) {
+  let stopped = false;
+  let peakCores = 0;
+  const loop = (async () => {
+    let last = cpuMsOf(pid) ?? 0;
+    let at = performance.now();
+    while (!stopped) {
+      await sleep(1000);
+      const [ms, t] = [cpuMsOf(pid) ?? last, performance.now()];
+      peakCores = Math.max(peakCores, (ms - last) / (t - at));
+      [last, at] = [ms, t];
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await loop;
+      return Math.round(peakCores * 100) / 100;
+    },
+  };
+}
+
 /** Reconnection within this long after the restart is the goal (issue 25). */
 const RECONNECT_GOAL_SECONDS = 60;
 /** Waiting longer than this is no measurement any more: the bench fails with what it saw. */
@@ -195,6 +223,11 @@ async function restartApi(fleet: Fleet, deviceIds: string[], opts: { signingKeyP
   const seconds = () => Math.round((performance.now() - t0) / 100) / 10;
   fleet.api = await startApiProcess(sys, { ...opts, port });
   const apiListeningSeconds = seconds();
+  // CPU from the moment the node listens: the return itself, not the process's start.
+  const apiPid = fleet.api.child.pid!;
+  const cpuBefore = cpuSnapshot({ [apiPid]: 'api' });
+  const listeningAt = performance.now();
+  const apiCpu = sampleApiCpu(apiPid);
   // How many were back after each 5 s: a herd shows as one step, a spread return as a ramp.
   const backAt: Record<string, number> = {};
   let back = 0;
@@ -204,9 +237,14 @@ async function restartApi(fleet: Fleet, deviceIds: string[], opts: { signingKeyP
     backAt[`${Math.round(seconds())}s`] = back;
   }
   const reconnectSeconds = seconds();
+  // CPU seconds by process kind over the return ("other": anything else on the machine, other work included), and
+  // the api's average and busiest second in cores.
+  const returnSeconds = (performance.now() - listeningAt) / 1000;
+  const cpuSeconds = cpuPerUnit(cpuBefore, cpuSnapshot({ [apiPid]: 'api' }), 1000);
+  const apiCores = { average: Math.round(((cpuSeconds.api ?? 0) / returnSeconds) * 100) / 100, peakSecond: await apiCpu.stop() };
   const peak = await pg.stop();
   const pgTransactionsPerAgent = Math.round((((await transactions(sys)) - before) / deviceIds.length) * 1000) / 1000;
-  return { agentsBack: back, reconnectSeconds, apiListeningSeconds, backAt, pgTransactionsPerAgent, pgPeak: peak };
+  return { agentsBack: back, reconnectSeconds, apiListeningSeconds, backAt, pgTransactionsPerAgent, pgPeak: peak, cpuSeconds, apiCores, loadAverage: os.loadavg().map((l) => Math.round(l * 10) / 10) };
 }
 
 export async function runAgentMemoryBench(opts: { agents?: string }): Promise<void> {

@@ -15,7 +15,19 @@ const TICK_MS = 10; // USER_HZ is 100 on Linux
 
 export type CpuSnapshot = Map<number, { role: string; ms: number }>;
 
-export function cpuSnapshot(): CpuSnapshot {
+/** CPU milliseconds (user + system) one process has used so far; undefined once it is gone. */
+export function cpuMsOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `named`: roles of given processes (a benchmark's own api process), before the command-line patterns. */
+export function cpuSnapshot(named: Record<number, string> = {}): CpuSnapshot {
   const snapshot: CpuSnapshot = new Map();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -25,7 +37,7 @@ export function cpuSnapshot(): CpuSnapshot {
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       const ms = (Number(fields[11]) + Number(fields[12])) * TICK_MS; // utime + stime
       const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      const role = pid === process.pid ? 'this process' : (ROLES.find(([, re]) => re.test(cmdline))?.[0] ?? 'other');
+      const role = named[pid] ?? (pid === process.pid ? 'this process' : (ROLES.find(([, re]) => re.test(cmdline))?.[0] ?? 'other'));
       snapshot.set(pid, { role, ms });
     } catch {
       // the process ended between the listing and the read

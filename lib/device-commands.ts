@@ -2,7 +2,7 @@
  * The busiest statements on `DeviceCommand`, in plain SQL through `pg`: each runs once per device, or once per batch
  * of devices, of every remediation. Through Prisma each would cost its query compiler about a millisecond of CPU,
  * more than the statement itself; here they are prepared once per connection and cost PostgreSQL's time only.
- * Everything else about commands (the sweep, reconnects, reads) goes through Prisma as usual.
+ * Everything else about commands (the sweep, reads) goes through Prisma as usual; what a reconnecting fleet reads is here.
  *
  * Prisma stores `DateTime` as `timestamp(3)` in UTC: timestamps are written as `now() AT TIME ZONE 'UTC'` (or a
  * given instant converted so) and read back `AT TIME ZONE 'UTC'`, which makes them `timestamptz` for `pg`.
@@ -148,6 +148,25 @@ export async function stalePending(pool: Pool, deviceIds: string[], olderThanMs:
              AND "createdAt" < (now() - make_interval(secs => $2::float8 / 1000)) AT TIME ZONE 'UTC'
            ORDER BY "createdAt" LIMIT $3`,
     values: [deviceIds, olderThanMs, limit],
+  });
+  return rows;
+}
+
+/**
+ * The unfinished (pending or delivered), unexpired commands of these devices, oldest first: what each gets again when
+ * it connects (a delivered one it may never have received). None of a paused org's (the kill switch holds on
+ * reconnect too: a resend would run one the agent never received). One statement for a batch of devices
+ * (api/gateway/fleet-batches.ts).
+ */
+export async function queuedFor(pool: Pool, deviceIds: readonly string[]): Promise<(Deliverable & { status: string })[]> {
+  const { rows } = await pool.query<Deliverable & { status: string }>({
+    name: 'device-commands.queued-for',
+    text: `SELECT "id", "deviceId"::text AS "deviceId", "kind", "params", "approvalDigest", "traceparent", "status", "expiresAt" AT TIME ZONE 'UTC' AS "expiresAt"
+           FROM "DeviceCommand"
+           WHERE "deviceId" = ANY($1::uuid[]) AND "status" = ANY($2::text[]) AND "expiresAt" > now() AT TIME ZONE 'UTC'
+             AND ${ORG_NOT_PAUSED}
+           ORDER BY "createdAt"`,
+    values: [deviceIds, UNFINISHED_COMMAND],
   });
   return rows;
 }

@@ -1,7 +1,8 @@
 /**
  * Who may connect to `/agents`: a device credential checked on every connection (connection-state recovery
- * included), and at most one live connection per credential across the api nodes (a second one is a cloned image:
- * refused and audited). When the other nodes cannot be asked, the connection is refused too (fail closed).
+ * included; a known device presenting a wrong or revoked secret is refused and audited), and at most one live
+ * connection per credential across the api nodes (a second one is a cloned image: refused and audited). When the
+ * other nodes cannot be asked, the connection is refused too (fail closed).
  */
 import type { ExtendedError } from 'socket.io';
 import { AgentAuth } from '../../common/protocol';
@@ -25,7 +26,7 @@ export interface AgentAuthenticator {
 
 export function createAgentAuth(nsp: AgentNamespace, deps: ApiDeps, connections: AgentConnections): AgentAuthenticator {
   const { prisma, logger } = deps;
-  const credentialsOf = deviceCredentialLoader(prisma);
+  const credentialsOf = deviceCredentialLoader(deps.pool);
   const presence = createPresence(deps.redis, { namespace: deps.config.socketIoStream, ttlMs: PRESENCE_TTL_MS });
   // While connected, a device's key stays this node's; it lapses a TTL after a crash.
   const presenceTimer = setInterval(() => {
@@ -76,8 +77,14 @@ export function createAgentAuth(nsp: AgentNamespace, deps: ApiDeps, connections:
         if (!auth.success) return next(new Error('invalid agent credentials'));
         // Batched with the other connections of a few milliseconds (fleet-batches.ts), never cached.
         const device = await credentialsOf.load(auth.data.deviceId);
-        const valid = device?.credentials.some((c) => hashesEqual(c.hash, sha256(auth.data.secret)));
-        if (!device || !valid) return next(new Error('invalid agent credentials'));
+        if (!device) return next(new Error('invalid agent credentials'));
+        // Against each of the device's own unrevoked credentials, in constant time: a batch shares the read, never the check.
+        const hash = sha256(auth.data.secret);
+        if (!device.credentials.some((c) => hashesEqual(c.hash, hash))) {
+          // A known device with a wrong or revoked secret: refused, and on its org's record (an unknown device has no org).
+          await audit(prisma, { orgId: device.orgId, actorType: 'agent', actorId: device.id, action: 'security.agent_credential_refused', target: device.name, data: { address: socket.handshake.address } });
+          return next(new Error('invalid agent credentials'));
+        }
         const elsewhere = Boolean(connections.live(device.id)) || (await heldElsewhere(device.id));
         if (elsewhere === 'unknown') {
           await audit(prisma, { orgId: device.orgId, actorType: 'agent', actorId: device.id, action: 'security.agent_connection_unverified', target: device.name, data: { address: socket.handshake.address, reason: 'the api nodes could not be asked whether this device is already connected (Redis unreachable)' } });

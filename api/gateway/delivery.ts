@@ -37,7 +37,7 @@ export interface Delivery {
 
 export function createDelivery(deps: ApiDeps, connections: AgentConnections): Delivery {
   const { prisma } = deps;
-  const queuedOf = queuedCommandLoader(prisma);
+  const queuedOf = queuedCommandLoader(deps.pool);
 
   /**
    * Signs and sends one command; the caller records that it went out (the agent's journal makes a repeat harmless).
