@@ -115,6 +115,10 @@ it('has the committed histories: reads, approvals, a breaker trip, and remediati
   expect(patches('copilot-session-queue-with-approval.json')).toContain(Patch.QueueWithApproval);
   expect(markers('copilot-session-queue-with-approval.json')).toContain('verifyDecisionAndQueue');
   expect(patches('copilot-session-serial-local-activities.json')).not.toContain(Patch.QueueWithApproval);
+  // A message admitted by one step (verify, screen, limits), then stored: recorded with the patch, and only since.
+  expect(patches('copilot-session-one-step-admission.json')).toContain(Patch.OneStepAdmission);
+  expect(markers('copilot-session-one-step-admission.json')).toEqual(expect.arrayContaining(['admitUserMessage', 'recordUserMessage']));
+  expect(patches('copilot-session-queue-with-approval.json')).not.toContain(Patch.OneStepAdmission);
   const started = load('remediation-devices-from-record.json').events![0]!.workflowExecutionStartedEventAttributes!;
   expect(JSON.parse(Buffer.from(started.input!.payloads![0]!.data!).toString('utf8'))).toMatchObject({ devices: [], deviceCount: 4 });
 });
