@@ -270,6 +270,8 @@ export type DecisionAndQueue =
       queued?: QueuedDeviceCommands;
       /** An approval whose batch the command checks refused (audited by them): nothing was made. */
       refused?: string;
+      /** The refusal's failure type (FailureType), for the turn's failure as the checks raised it. */
+      refusedType?: string;
     };
 
 /**
@@ -307,7 +309,7 @@ export function makeVerifyDecisionAndQueue(deps: ActivityDeps) {
       // A refusal of the batch (audited by the check that made it) is the answer; anything else is retried.
       if (!(err instanceof ApplicationFailure) || !err.nonRetryable) throw err;
       await recordDecision();
-      return { valid: true, outcome, signal, refused: err.message };
+      return { valid: true, outcome, signal, refused: err.message, ...(err.type ? { refusedType: err.type } : {}) };
     }
     if (!checked) {
       await recordDecision();

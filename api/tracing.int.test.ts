@@ -71,8 +71,8 @@ it('follows a T3 question from the api request through the workflow, its approva
   expect(parentOf(request)).toBeUndefined(); // the root: the technician's request
   const authorize = spanOf(trace, 'gatehouse-worker', 'RunActivity:authorizeToolCall');
   const ask = spanOf(trace, 'gatehouse-worker', 'RunActivity:requestApproval');
-  const verify = spanOf(trace, 'gatehouse-worker', 'RunActivity:verifyApprovalDecision');
-  const queue = spanOf(trace, 'gatehouse-worker', 'RunActivity:queueDeviceCommands');
+  // The approval verified and the approved command queued by one step (Patch.QueueWithApproval).
+  const queue = spanOf(trace, 'gatehouse-worker', 'RunActivity:verifyDecisionAndQueue');
   const dispatch = spanOf(trace, 'gatehouse-api', 'command:dispatch');
   const execute = spanOf(trace, 'gatehouse-agent', 'command:execute');
   const result = spanOf(trace, 'gatehouse-api', 'command:result');
@@ -88,13 +88,13 @@ it('follows a T3 question from the api request through the workflow, its approva
   const serviceOf = (span: JaegerSpan) => trace.find((s) => s.spanID === parentOf(span))?.service;
   const update = spanOf(trace, 'gatehouse-worker', 'HandleUpdate:sendMessage');
   expect(serviceOf(update)).toBe('gatehouse-api');
-  for (const run of [authorize, ask, verify, queue, record]) {
+  for (const run of [authorize, ask, queue, record]) {
     const start = spanOf(trace, 'gatehouse-worker', run.operationName.replace('RunActivity:', 'StartActivity:'));
     expect([run.operationName, parentOf(run)]).toEqual([run.operationName, start.spanID]);
     expect([start.operationName, serviceOf(start)]).toEqual([start.operationName, 'gatehouse-api']);
   }
   // In the order they happened.
-  const order = [request, update, authorize, ask, verify, queue, dispatch, execute, result, record];
+  const order = [request, update, authorize, ask, queue, dispatch, execute, result, record];
   for (let i = 1; i < order.length; i++) {
     expect([order[i]!.operationName, order[i]!.startTime >= order[i - 1]!.startTime]).toEqual([order[i]!.operationName, true]);
   }
@@ -125,7 +125,7 @@ it("shows that trace at Jaeger's UI address, every hop on one waterfall, as an o
     await rows.first().waitFor();
     const names = await rows.locator('.name').allTextContents();
     const at = (text: string) => names.findIndex((n) => n.includes(text));
-    for (const hop of [MESSAGE_ROUTE, 'HandleUpdate:sendMessage', 'RunActivity:authorizeToolCall', 'RunActivity:queueDeviceCommands', 'command:dispatch', 'command:execute manage_service', 'RunActivity:recordToolResult']) {
+    for (const hop of [MESSAGE_ROUTE, 'HandleUpdate:sendMessage', 'RunActivity:authorizeToolCall', 'RunActivity:verifyDecisionAndQueue', 'command:dispatch', 'command:execute manage_service', 'RunActivity:recordToolResult']) {
       expect([hop, at(hop) >= 0]).toEqual([hop, true]);
     }
     expect(at('command:dispatch')).toBeLessThan(at('command:execute'));

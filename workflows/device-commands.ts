@@ -5,7 +5,8 @@
  * the workflow reads how the hinted commands ended from their rows. A session runs its tool call's commands with
  * `runDeviceCommands`; a remediation keeps a window of devices going with the same two calls.
  */
-import { condition, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, condition, workflowInfo } from '@temporalio/workflow';
+import { FailureType } from '../common/failures';
 import { deviceCommandId } from '../common/ids';
 import type { DeviceCommandPlan } from '../common/tools';
 import type { QueuedDeviceCommands } from '../activities/queue-device-commands';
@@ -44,8 +45,9 @@ export async function runDeviceCommands(
   for (const c of commands) awaiting.add(c.commandId);
   const settle = (outcomes: CommandClaim[]) => outcomes.forEach((o) => awaiting.delete(o.commandId));
   try {
-    // Refused by the command checks when the approval was verified (audited there): the call fails, nothing was made.
-    if (first && 'refused' in first) throw new Error(first.refused);
+    // Refused by the command checks when the approval was verified (audited there): the call fails, nothing was made,
+    // with the checks' own failure, as when they ran in queueDeviceCommands (the turn shows its message).
+    if (first && 'refused' in first) throw ApplicationFailure.nonRetryable(first.refused, first.type ?? FailureType.Unauthorized);
     // A tool runs one command kind with one set of parameters on every device it targets (common/tools): one batch.
     for (const [i, batch] of batchesOf(plans, commands).entries()) {
       if (i === 0 && first) {
@@ -66,7 +68,7 @@ export async function runDeviceCommands(
 }
 
 /** What `verifyDecisionAndQueue` answered for a call's first batch once its approval counted. */
-export type FirstBatch = { queued: QueuedDeviceCommands } | { refused: string };
+export type FirstBatch = { queued: QueuedDeviceCommands } | { refused: string; type?: string };
 
 /**
  * A single tool call's approval, checked by the step that also queues the call's first batch when the decision is a
@@ -105,7 +107,7 @@ export class QueueWithApproval implements DecisionCheck {
         batch: { orgId: this.ids.orgId, kind: this.batch.kind, params: this.batch.params, reportTo: workflowInfo().workflowId, commands },
       });
       if (verdict.valid && verdict.queued) this.answer = { queued: verdict.queued };
-      else if (verdict.valid && verdict.refused !== undefined) this.answer = { refused: verdict.refused };
+      else if (verdict.valid && verdict.refused !== undefined) this.answer = { refused: verdict.refused, ...(verdict.refusedType ? { type: verdict.refusedType } : {}) };
       made = verdict.valid && verdict.queued !== undefined;
       return verdict;
     } finally {
