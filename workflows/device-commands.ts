@@ -9,7 +9,6 @@ import { ApplicationFailure, condition, workflowInfo } from '@temporalio/workflo
 import { FailureType } from '../common/failures';
 import { deviceCommandId } from '../common/ids';
 import type { DeviceCommandPlan } from '../common/tools';
-import type { QueuedDeviceCommands } from '../activities/queue-device-commands';
 import type { ApprovalDecisionSignal, ApprovalOutcome } from '../common/session';
 import { local } from './activities';
 import type { DecisionCheck } from './await-approval';
@@ -51,7 +50,7 @@ export async function runDeviceCommands(
     // A tool runs one command kind with one set of parameters on every device it targets (common/tools): one batch.
     for (const [i, batch] of batchesOf(plans, commands).entries()) {
       if (i === 0 && first) {
-        settle(first.queued.settled);
+        settle(first.settled);
         continue;
       }
       const { settled } = await local.queueDeviceCommands({ orgId: ids.orgId, kind: batch.kind, params: batch.params, reportTo, commands: batch.commands });
@@ -68,7 +67,7 @@ export async function runDeviceCommands(
 }
 
 /** What `verifyDecisionAndQueue` answered for a call's first batch once its approval counted. */
-export type FirstBatch = { queued: QueuedDeviceCommands } | { refused: string; type?: string };
+export type FirstBatch = { settled: CommandClaim[] } | { refused: string; type?: string };
 
 /**
  * A single tool call's approval, checked by the step that also queues the call's first batch when the decision is a
@@ -106,7 +105,7 @@ export class QueueWithApproval implements DecisionCheck {
         signal,
         batch: { orgId: this.ids.orgId, kind: this.batch.kind, params: this.batch.params, reportTo: workflowInfo().workflowId, commands },
       });
-      if (verdict.valid && verdict.queued) this.answer = { queued: verdict.queued };
+      if (verdict.valid && verdict.queued) this.answer = { settled: verdict.queued.settled };
       else if (verdict.valid && verdict.refused !== undefined) this.answer = { refused: verdict.refused, ...(verdict.refusedType ? { type: verdict.refusedType } : {}) };
       made = verdict.valid && verdict.queued !== undefined;
       return verdict;
