@@ -42,39 +42,42 @@ async function rolesOf(deps: ActivityDeps, userId: string, orgId: string): Promi
   return new Set(user.roleBindings.map((b) => b.role));
 }
 
-/**
- * The request if it is this workflow's, of this kind, and unused (claimed now for `usedFor`, atomically, so two
- * workflows or two deliveries cannot both use it); a retry of the same activity finds its own claim. Else why not.
- */
-async function claim(deps: ActivityDeps, input: { requestId: string; workflowId: string; orgId: string; kinds: RequestKind[]; usedFor: string }): Promise<WorkflowRequest | string> {
-  const request = await deps.prisma.workflowRequest.findUnique({ where: { id: input.requestId } });
-  if (!request || request.workflowId !== input.workflowId || request.orgId !== input.orgId || !input.kinds.includes(request.kind as RequestKind)) {
-    return `no such request was recorded for this ${['message', 'tool_call', 'breaker_reset'].includes(input.kinds[0] ?? '') ? 'session' : 'remediation'}; ${NOT_RECORDED}`;
-  }
-  if (request.usedAt) return request.usedFor === input.usedFor ? request : 'this request was used already; a request counts once';
-  const claimed = await deps.prisma.workflowRequest.updateMany({ where: { id: request.id, usedAt: null }, data: { usedAt: new Date(), usedFor: input.usedFor } });
-  if (claimed.count === 1) return request;
-  const again = await deps.prisma.workflowRequest.findUnique({ where: { id: request.id } });
-  return again?.usedFor === input.usedFor ? request : 'this request was used already; a request counts once';
-}
+type ClaimInput = { requestId: string; workflowId: string; orgId: string; kinds: RequestKind[]; usedFor: string };
+const USED_ALREADY = 'this request was used already; a request counts once';
 
 /**
- * `claim`'s answer from a request read and claimed with the session in one statement (./request-record.ts): the
- * same refusals; a claim lost to another transaction in that instant is read again, as `claim` does.
+ * The one rule of a claim, whichever way the request was read: the request if it is this workflow's, of this kind,
+ * and unused (`claimNow` claims it for `usedFor`, atomically, so two workflows or two deliveries cannot both use it);
+ * a retry of the same activity finds its own claim; a claim lost to another transaction in that instant is read
+ * again (`usedForNow`). Else why not.
  */
-async function claimed(
-  deps: ActivityDeps,
-  record: RequestRecord,
-  input: { requestId: string; workflowId: string; orgId: string; kinds: RequestKind[]; usedFor: string },
-): Promise<NonNullable<RequestRecord['request']> | string> {
-  const { request } = record;
+async function judgeClaim<R extends { id: string; workflowId: string; orgId: string; kind: string; usedFor: string | null }>(
+  request: R | null,
+  used: boolean,
+  input: ClaimInput,
+  claimNow: () => Promise<boolean>,
+  usedForNow: () => Promise<string | null | undefined>,
+): Promise<R | string> {
   if (!request || request.workflowId !== input.workflowId || request.orgId !== input.orgId || !input.kinds.includes(request.kind as RequestKind)) {
     return `no such request was recorded for this ${['message', 'tool_call', 'breaker_reset'].includes(input.kinds[0] ?? '') ? 'session' : 'remediation'}; ${NOT_RECORDED}`;
   }
-  if (request.used) return request.usedFor === input.usedFor ? request : 'this request was used already; a request counts once';
-  if (record.claimed) return request;
-  const again = await deps.prisma.workflowRequest.findUnique({ where: { id: request.id } });
-  return again?.usedFor === input.usedFor ? request : 'this request was used already; a request counts once';
+  if (used) return request.usedFor === input.usedFor ? request : USED_ALREADY;
+  if (await claimNow()) return request;
+  return (await usedForNow()) === input.usedFor ? request : USED_ALREADY;
+}
+
+const usedForOf = (deps: ActivityDeps, id: string) => async () => (await deps.prisma.workflowRequest.findUnique({ where: { id } }))?.usedFor;
+
+/** The request read, then claimed (see judgeClaim). */
+async function claim(deps: ActivityDeps, input: ClaimInput): Promise<WorkflowRequest | string> {
+  const request = await deps.prisma.workflowRequest.findUnique({ where: { id: input.requestId } });
+  const claimNow = async () => (await deps.prisma.workflowRequest.updateMany({ where: { id: input.requestId, usedAt: null }, data: { usedAt: new Date(), usedFor: input.usedFor } })).count === 1;
+  return judgeClaim(request, request?.usedAt != null, input, claimNow, usedForOf(deps, input.requestId));
+}
+
+/** `claim`'s answer from a request read and claimed with the session in one statement (./request-record.ts). */
+function claimed(deps: ActivityDeps, record: RequestRecord, input: ClaimInput): Promise<NonNullable<RequestRecord['request']> | string> {
+  return judgeClaim(record.request, record.request?.used ?? false, input, async () => record.claimed, usedForOf(deps, input.requestId));
 }
 
 async function refused(
