@@ -11,6 +11,7 @@
 // Not `injection-model.json`: beside this file, Node's own resolution (jest's global setup, which requires through a
 // hook) would take `./injection-model` for the JSON, which it tries before `.ts`.
 import MODEL_FILE from './injection-weights.json';
+import type { GateWords } from './gate-words';
 
 export type ModelChannel = 'direct' | 'indirect';
 
@@ -97,9 +98,9 @@ if (CLASS_NAMES.length > 14) throw new Error('injection model: more word classes
  * The classes by word hash, in a small open-addressed table: one probe per word for almost every word, no map or
  * string. A word may be in more than one class ("reply" is an output and a verb that produces one).
  */
-const LEXICON_BITS = 11;
+const LEXICON_BITS = 12;
 const LEXICON_KEYS = new Int32Array(1 << LEXICON_BITS);
-const LEXICON_CLASSES = new Uint16Array(1 << LEXICON_BITS);
+const LEXICON_CLASSES = new Uint32Array(1 << LEXICON_BITS);
 function addToLexicon(h: number, bits: number): void {
   let i = h >>> (32 - LEXICON_BITS);
   while (LEXICON_KEYS[i] !== 0 && LEXICON_KEYS[i] !== h) i = (i + 1) & ((1 << LEXICON_BITS) - 1);
@@ -119,6 +120,77 @@ function classesOf(h: number): number {
     i = (i + 1) & ((1 << LEXICON_BITS) - 1);
   }
 }
+/**
+ * Where a word gate of the detector may match (gate-words.ts), told by markGateWords and found by the scan in the
+ * words it reads anyway: a bit in the lexicon beside the classes for a word a gate starts with; a table of the pairs
+ * of words gates start with, keyed like the model's own bigram (`mix(prev, h)`) or by the second word's first five
+ * letters (`mix(prev, prefix)`), behind a filter that lets most pairs through with one look-up; and the prefixes a
+ * gate's first word may have (few: compared letter by letter, for words that start with one of their first letters).
+ * The scan reports a text where none of them occurs (SegmentScore.wordGate), which then skips the expression of the
+ * word gates. Words are the gates' runs of `\w` in plain ASCII text, but for an apostrophe inside a word (`let's`):
+ * the scan reads one word, the gates' `\b` two runs (JOINED: such text is left to the expression).
+ */
+const GATE_WORD = 1 << 16;
+const JOINED = 1 << 17;
+const GATE_PAIR_BITS = 12;
+const GATE_PAIRS = new Int32Array(1 << GATE_PAIR_BITS);
+const GATE_PAIR_FILTER = new Uint8Array(1 << 16);
+const GATE_PREFIX_START = new Uint8Array(128);
+const GATE_PREFIXES: string[] = [];
+let gateWordsMarked = false;
+/** (0 is an empty slot: a key of 0 is stored as 1.) */
+function addGatePair(key: number): void {
+  const k = key === 0 ? 1 : key | 0;
+  GATE_PAIR_FILTER[k >>> 16] = 1;
+  let i = k >>> (32 - GATE_PAIR_BITS);
+  while (GATE_PAIRS[i] !== 0 && GATE_PAIRS[i] !== k) i = (i + 1) & ((1 << GATE_PAIR_BITS) - 1);
+  GATE_PAIRS[i] = k;
+}
+function isGatePair(key: number): boolean {
+  const k = key === 0 ? 1 : key;
+  for (let i = k >>> (32 - GATE_PAIR_BITS); ; i = (i + 1) & ((1 << GATE_PAIR_BITS) - 1)) {
+    if (GATE_PAIRS[i] === k) return true;
+    if (GATE_PAIRS[i] === 0) return false;
+  }
+}
+/** Whether the word at `start` (`len` code units, plain ASCII) starts with one of GATE_PREFIXES, case-insensitively. */
+function startsWithGatePrefix(text: string, start: number, len: number): boolean {
+  next: for (const p of GATE_PREFIXES) {
+    if (p.length > len) continue;
+    for (let j = 0; j < p.length; j++) {
+      const c = text.charCodeAt(start + j);
+      if ((c >= 65 && c <= 90 ? c | 32 : c) !== p.charCodeAt(j)) continue next;
+    }
+    return true;
+  }
+  return false;
+}
+const WORD_CHARS = 'abcdefghijklmnopqrstuvwxyz0123456789_';
+/**
+ * Where the detector's word gates may match, from gate-words.ts: then a scan of plain ASCII text says whether any such
+ * place is in it (SegmentScore.wordGate). Cumulative; without it, every scan says there may be one.
+ */
+export function markGateWords(g: GateWords): void {
+  const add = (word: string) => addToLexicon(wordHash(word) | 0, GATE_WORD);
+  for (const w of g.words) add(w);
+  for (const p of g.prefixes) {
+    GATE_PREFIXES.push(p);
+    GATE_PREFIX_START[p.charCodeAt(0) & 127] = 1;
+    GATE_PREFIX_START[p.toUpperCase().charCodeAt(0) & 127] = 1;
+  }
+  for (const [a, b] of g.pairs) addGatePair(mix(wordHash(a), wordHash(b)));
+  for (const [a, b] of g.pairPrefixes) {
+    // The scan keys a word of five letters or more by its first five too: a longer prefix is its first five; one of
+    // four is itself (the word) or any of its five-letter continuations; a shorter one leaves the first word alone.
+    if (b.length >= 5) addGatePair(mix(wordHash(a), wordHash(b.slice(0, 5))));
+    else if (b.length === 4) {
+      addGatePair(mix(wordHash(a), wordHash(b)));
+      for (const c of WORD_CHARS) addGatePair(mix(wordHash(a), wordHash(b + c)));
+    } else add(a);
+  }
+  gateWordsMarked = true;
+}
+
 const CLASS_ONE = 0x3f2a_8b17;
 const LEAD_CLASS = 0x19a4_6f2b;
 
@@ -261,6 +333,11 @@ export interface SegmentScore {
   plain: boolean;
   /** Whether the text holds one of the characters given to markCharacters. */
   marked: boolean;
+  /**
+   * Whether a word gate may match (markGateWords): false only for plain ASCII text without an apostrophe inside a
+   * word in which no word, pair of words or prefix a gate starts with occurs.
+   */
+  wordGate: boolean;
 }
 
 /** A segment's first this many words are also scored on their own (see scoreText). */
@@ -355,7 +432,10 @@ export function scoreText(
       if (t & PERCENT && i + 2 < n && HEX(text.charCodeAt(i + 1)) && HEX(text.charCodeAt(i + 2))) found[URL_ESCAPE] = 1;
     }
     let k = t & KIND;
-    if (k === APOSTROPHE && len > 0 && i + 1 < n && (CLASS[text.charCodeAt(i + 1)]! & KIND) <= UPPER) k = WORD;
+    if (k === APOSTROPHE && len > 0 && i + 1 < n && (CLASS[text.charCodeAt(i + 1)]! & KIND) <= UPPER) {
+      k = WORD;
+      seen |= JOINED;
+    }
     if (k <= UPPER) {
       if (len === 0) {
         if (segStart < 0) segStart = i;
@@ -373,8 +453,8 @@ export function scoreText(
       let f = index(h);
       features[nf++] = f;
       sum += weights[f]!;
+      const pair = mix(prev, h);
       if (words > 0) {
-        const pair = mix(prev, h);
         f = index(pair ^ BIGRAM);
         features[nf++] = f;
         sum += weights[f]!;
@@ -385,6 +465,14 @@ export function scoreText(
         }
       }
       const lexicon = classesOf(h);
+      // Where a word gate may match (see markGateWords): at this word, at the one before it, or at its start.
+      seen |= lexicon & GATE_WORD;
+      if (GATE_PAIR_FILTER[pair >>> 16] === 1 && isGatePair(pair)) seen |= GATE_WORD;
+      if (len >= 5) {
+        const pairPrefix = mix(prev, prefix);
+        if (GATE_PAIR_FILTER[pairPrefix >>> 16] === 1 && isGatePair(pairPrefix)) seen |= GATE_WORD;
+      }
+      if (GATE_PREFIX_START[text.charCodeAt(i - len) & 127] === 1 && startsWithGatePrefix(text, i - len, len)) seen |= GATE_WORD;
       // (1: the reader; else 2: the reader's output.)
       address |= lexicon & SECOND_PERSON_BIT ? 1 : lexicon & OUTPUT_BIT ? 2 : 0;
       const cls = lexicon & CLASS_MASK;
@@ -487,7 +575,7 @@ export function scoreText(
   }
   const base64Run = found[BASE64_AT]! >= 0;
   const urlEscape = found[URL_ESCAPE] === 1;
-  return { logit: best, start: found[BEST_START]!, end: found[BEST_END]!, encodedRun: base64Run || urlEscape, base64Run, urlEscape, base64At: found[BASE64_AT]!, longRunAt: found[LONG_RUN_AT]!, plain: (seen & NOT_PLAIN) === 0, marked: (seen & MARKED) !== 0 };
+  return { logit: best, start: found[BEST_START]!, end: found[BEST_END]!, encodedRun: base64Run || urlEscape, base64Run, urlEscape, base64At: found[BASE64_AT]!, longRunAt: found[LONG_RUN_AT]!, plain: (seen & NOT_PLAIN) === 0, marked: (seen & MARKED) !== 0, wordGate: !gateWordsMarked || (seen & (GATE_WORD | JOINED | NOT_PLAIN)) !== 0 };
 }
 
 /**
