@@ -237,6 +237,8 @@ const PERCENT = 16;
  */
 const NOT_PLAIN = 32;
 const MARKED = 64;
+/** A character of a kind that may end a segment (an apostrophe, a break, `.`, `?`, `!`): most characters between words are none. */
+const MAY_END = 128;
 const KIND = 7;
 const CLASS = (() => {
   const t = new Uint8Array(0x10000).fill(OTHER);
@@ -262,6 +264,7 @@ const CLASS = (() => {
   t[37] = t[37]! | PERCENT;
   // Printable ASCII, tab and line breaks are plain (normalize.ts's PLAIN_ASCII): every other code unit is not.
   for (let c = 0; c < 0x10000; c++) if (!((c >= 0x20 && c <= 0x7e) || c === 9 || c === 10 || c === 13)) t[c] = t[c]! | NOT_PLAIN;
+  for (let c = 0; c < 0x10000; c++) if ((t[c]! & KIND) >= APOSTROPHE && (t[c]! & KIND) <= EXCLAMATION) t[c] = t[c]! | MAY_END;
   return t;
 })();
 
@@ -552,6 +555,8 @@ export function scoreText(
       }
     }
     if (segStart < 0) continue;
+    // (Only such a character, the segment's length or the text's end can end it: the tests below are then all false.)
+    if ((t & MAY_END) === 0 && words < MAX_WORDS && i < n) continue;
     let how = -1;
     if (words >= MAX_WORDS || k === BREAK || (k === APOSTROPHE && (i === 0 || (CLASS[text.charCodeAt(i - 1)]! & KIND) > UPPER)) || i === n) how = 0;
     else if (k >= STOP && k <= EXCLAMATION && (i + 1 >= n || AFTER_END[text.charCodeAt(i + 1)] === 1)) how = k - STOP + 1;
