@@ -39,21 +39,23 @@ const PLAIN = /^[\x20-\x7e\t\n\r]*$/;
 it('reads every word gate of the rules', () => {
   const g = gateWords(ALTERNATIVES)!;
   expect(g).toBeDefined();
-  expect(g.words).toEqual(expect.arrayContaining(['ignore', 'please', 'system']));
+  expect(g.words).toEqual(expect.arrayContaining(['ignore', 'please', 'tool']));
   expect(g.pairs).toEqual(expect.arrayContaining([['i', 'want'], ['get', 'device']]));
   expect(g.pairPrefixes).toEqual(expect.arrayContaining([['your', 'summar'], ['new', 'task']]));
   expect(g.prefixes).toEqual(expect.arrayContaining(['ig', 'untrusted']));
+  expect(g.followed).toEqual(expect.arrayContaining([['system', ':'], ['important', '!']]));
+  expect(g.words).not.toContain('human');
 });
 
 it('gives up on what it does not read, rather than guess', () => {
   expect(gateWords(['(?=x)ignore'])).toBeUndefined();
   expect(gateWords(['\\w+ignore'])).toBeUndefined();
   // A repeated class of word characters: after it none, or the unknown (the run a prefix).
-  expect(gateWords(['ab\\w{0,3}cd\\s'])).toEqual({ words: ['abcd'], prefixes: ['ab'], pairs: [], pairPrefixes: [] });
+  expect(gateWords(['ab\\w{0,3}cd\\s'])).toEqual({ words: ['abcd'], prefixes: ['ab'], pairs: [], pairPrefixes: [], followed: [] });
   // A letter outside ASCII never matches plain ASCII text.
-  expect(gateWords(['höre?\\s+nicht'])).toEqual({ words: [], prefixes: [], pairs: [], pairPrefixes: [] });
+  expect(gateWords(['höre?\\s+nicht'])).toEqual({ words: [], prefixes: [], pairs: [], pairPrefixes: [], followed: [] });
   // An apostrophe separates runs; a match that ends with a word leaves the run it ends in open (a prefix).
-  expect(gateWords(['let\'?s\\s+play'])).toEqual({ words: [], prefixes: [], pairs: [['let', 's']], pairPrefixes: [['lets', 'play']] });
+  expect(gateWords(['let\'?s\\s+play'])).toEqual({ words: [], prefixes: [], pairs: [['let', 's']], pairPrefixes: [['lets', 'play']], followed: [] });
 });
 
 it('says a word gate may match wherever the gates\' expression matches', () => {
@@ -87,4 +89,7 @@ it('leaves text with an apostrophe inside a word, or outside ASCII, to the expre
   expect(modelScan('Your summaries', 'indirect')!.wordGate).toBe(true);
   expect(modelScan('your summer', 'indirect')!.wordGate).toBe(false);
   expect(modelScan('new tasks1 follow', 'indirect')!.wordGate).toBe(true);
+  expect(modelScan('System :\n be nice', 'indirect')!.wordGate).toBe(true);
+  expect(modelScan('[System.IO.File]::Exists($p)', 'indirect')!.wordGate).toBe(false);
+  expect(modelScan('the system is up', 'indirect')!.wordGate).toBe(false);
 });

@@ -43,7 +43,8 @@ function parse(source: string, at: { i: number }): Item[][] | undefined {
       at.i += 2;
       if (e === 'b') atom = { kind: 'boundary' };
       // (`\s` and `\W` match no word character: which of them, or how many, changes no run.)
-      else if (e === 's' || e === 'W') atom = { kind: 'nonword' };
+      else if (e === 's') atom = { kind: 'chars', chars: [' '] };
+      else if (e === 'W') atom = { kind: 'nonword' };
       else if (/^[A-Za-z0-9]$/.test(e) || e === '') atom = { kind: 'unknown' };
       else atom = { kind: 'chars', chars: [e] };
     } else if (c === '[') {
@@ -73,25 +74,32 @@ function parse(source: string, at: { i: number }): Item[][] | undefined {
 }
 
 /**
- * Every way a match can begin, as a string of symbols: a word character (lower case), ' ' a non-word character,
- * '!' a `\b`, '~' a character outside ASCII (it matches nothing in plain ASCII text, not even case-insensitively: a
- * case-insensitive expression without the `u` flag folds no other character into ASCII), '*' anything from there on.
+ * Every way a match can begin, as a string of symbols: a word character (lower case), ' ' white space, another ASCII
+ * character as itself, and four of the reader's own (outside ASCII, where no character of a gate can be: those are all
+ * FOREIGN): NONWORD any non-word character, BOUNDARY a `\b`, FOREIGN a
+ * character outside ASCII (it matches nothing in plain ASCII text, not even case-insensitively: a case-insensitive
+ * expression without the `u` flag folds no other character into ASCII), UNKNOWN anything from there on.
  */
+const NONWORD = '\u2401';
+const BOUNDARY = '\u2402';
+const FOREIGN = '\u2403';
+const UNKNOWN = '\u2404';
+const symbolOf = (c: string) => (WORD_CHAR.test(c) ? c.toLowerCase() : c.charCodeAt(0) > 0x7f ? FOREIGN : /\s/.test(c) ? ' ' : c);
 const MAX_PATHS = 4096;
 function paths(items: Item[], from: number, prefix: string, out: string[]): boolean {
   if (out.length > MAX_PATHS) return false;
-  if (from === items.length || prefix.endsWith('*')) {
+  if (from === items.length || prefix.endsWith(UNKNOWN)) {
     out.push(prefix);
     return true;
   }
   const { atom, min, max } = items[from]!;
   const next = (p: string) => paths(items, from + 1, p, out);
   const once = (p: string, then: (p: string) => boolean): boolean => {
-    if (atom.kind === 'boundary') return then(`${p}!`);
-    if (atom.kind === 'nonword') return then(`${p} `);
-    if (atom.kind === 'unknown') return then(`${p}*`);
+    if (atom.kind === 'boundary') return then(p + BOUNDARY);
+    if (atom.kind === 'nonword') return then(p + NONWORD);
+    if (atom.kind === 'unknown') return then(p + UNKNOWN);
     if (atom.kind === 'chars') {
-      const symbols = new Set(atom.chars.map((c) => (WORD_CHAR.test(c) ? c.toLowerCase() : c.charCodeAt(0) > 0x7f ? '~' : ' ')));
+      const symbols = new Set(atom.chars.map(symbolOf));
       return [...symbols].every((s) => then(p + s));
     }
     return atom.alternatives.every((a) => {
@@ -105,7 +113,7 @@ function paths(items: Item[], from: number, prefix: string, out: string[]): bool
   // Once stands for any number of times for what holds no word character (one space or three split the same runs);
   // anything else repeated is unknown after its first time.
   if (max === 1 || wordless) return once(prefix, next);
-  return once(prefix, (p) => next(`${p}*`));
+  return once(prefix, (p) => next(p + UNKNOWN));
 }
 
 export interface GateWords {
@@ -117,6 +125,11 @@ export interface GateWords {
   pairs: [string, string][];
   /** The first run equal to the first word, the next run starting with the second (`your summar`). */
   pairPrefixes: [string, string][];
+  /**
+   * A run equal to the word, then maybe white space, then the character (`system\s*:`): such a word is not in
+   * `words`.
+   */
+  followed: [string, string][];
 }
 
 /**
@@ -129,6 +142,7 @@ export function gateWords(alternatives: string[]): GateWords | undefined {
   const prefixes = new Set<string>();
   const pairs = new Map<string, [string, string]>();
   const pairPrefixes = new Map<string, [string, string]>();
+  const followed = new Map<string, [string, string]>();
   for (const alternative of alternatives) {
     const at = { i: 0 };
     const parsed = parse(alternative, at);
@@ -136,18 +150,24 @@ export function gateWords(alternatives: string[]): GateWords | undefined {
     const starts: string[] = [];
     if (!parsed.every((items) => paths(items, 0, '', starts))) return undefined;
     for (const p of starts) {
-      if (p.includes('~')) continue;
-      const m = /^(\w+)([ !]*)(\w*)(.?)/.exec(p);
+      if (p.includes(FOREIGN)) continue;
+      const m = /^(\w+)([^\w\u2404]*)(\w*)(.?)/.exec(p);
       if (!m) return undefined;
       const [, first, between, second, after] = m as unknown as [string, string, string, string, string];
+      const separator = between.replaceAll(BOUNDARY, '');
+      const open = after === '' || after === UNKNOWN;
       // The first run goes on past what the alternative says (it ends there, or the unknown follows).
-      if (between === '' && (after === '' || after === '*')) prefixes.add(first);
+      if (between === '') prefixes.add(first);
+      // White space at most, then a character that is neither: the first run, then that character.
+      else if (second === '' && /^ *[^ \w\u2401]$/.test(separator)) followed.set(`${first} ${separator.at(-1)}`, [first, separator.at(-1)!]);
       // Nothing known of the next run, or nothing that separates the two (a `\b` between word characters never
       // matches): the first run alone.
-      else if (second === '' || !between.includes(' ')) words.add(first);
-      else if (after === '' || after === '*') pairPrefixes.set(`${first} ${second}`, [first, second]);
+      else if (second === '' || separator === '') words.add(first);
+      else if (open) pairPrefixes.set(`${first} ${second}`, [first, second]);
       else pairs.set(`${first} ${second}`, [first, second]);
     }
   }
-  return { words: [...words], prefixes: [...prefixes], pairs: [...pairs.values()], pairPrefixes: [...pairPrefixes.values()] };
+  // A word that may also be followed by anything is just a word.
+  for (const [key, [word]] of followed) if (words.has(word)) followed.delete(key);
+  return { words: [...words], prefixes: [...prefixes], pairs: [...pairs.values()], pairPrefixes: [...pairPrefixes.values()], followed: [...followed.values()] };
 }

@@ -133,6 +133,16 @@ function classesOf(h: number): number {
 const GATE_WORD = 1 << 16;
 const GATE_FIRST = 1 << 17;
 const JOINED = 1 << 18;
+/** A word a gate starts with when white space or nothing, then one of GATE_FOLLOWERS, follows it (`system\s*:`). */
+const GATE_FOLLOWED = 1 << 19;
+const GATE_FOLLOWERS = new Uint8Array(128);
+/** Whether white space or nothing, then one of GATE_FOLLOWERS, comes at `at` (after a GATE_FOLLOWED word). */
+function followerAt(text: string, at: number): boolean {
+  let c = text.charCodeAt(at);
+  // (`\s` in ASCII.)
+  while (c === 32 || (c >= 9 && c <= 13)) c = text.charCodeAt(++at);
+  return c < 128 && GATE_FOLLOWERS[c] === 1;
+}
 const GATE_PAIR_BITS = 12;
 const GATE_PAIRS = new Int32Array(1 << GATE_PAIR_BITS);
 /**
@@ -185,6 +195,10 @@ export function markGateWords(g: GateWords): void {
     // (A one-letter prefix: any code unit after it.)
     if (p.length === 1) for (let c = 0; c < 128; c++) GATE_PREFIX_START[prefixStart(p.charCodeAt(0), c)] = 1;
     else GATE_PREFIX_START[prefixStart(p.charCodeAt(0), p.charCodeAt(1))] = 1;
+  }
+  for (const [word, follower] of g.followed) {
+    add(word, GATE_FOLLOWED);
+    GATE_FOLLOWERS[follower.charCodeAt(0) & 127] = 1;
   }
   for (const [a, b] of g.pairs) {
     add(a, GATE_FIRST);
@@ -494,6 +508,7 @@ export function scoreText(
       const lexicon = classesOf(h);
       // Where a word gate may match (see markGateWords): at this word, at its start, or at the word before it.
       seen |= lexicon & GATE_WORD;
+      if ((lexicon & GATE_FOLLOWED) !== 0 && followerAt(text, i)) seen |= GATE_WORD;
       if (afterFirst !== 0 && (isGatePair(pair) || (len >= 5 && isGatePair(mix(prev, prefix))))) seen |= GATE_WORD;
       afterFirst = lexicon & GATE_FIRST;
       // (1: the reader; else 2: the reader's output.)
