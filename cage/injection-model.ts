@@ -494,8 +494,8 @@ export function scoreText(
       let f = index(h);
       features[nf++] = f;
       sum += weights[f]!;
-      const pair = mix(prev, h);
       if (words > 0) {
+        const pair = mix(prev, h);
         f = index(pair ^ BIGRAM);
         features[nf++] = f;
         sum += weights[f]!;
@@ -506,25 +506,32 @@ export function scoreText(
         }
       }
       const lexicon = classesOf(h);
-      // Where a word gate may match (see markGateWords): at this word, at its start, or at the word before it.
-      seen |= lexicon & GATE_WORD;
-      if ((lexicon & GATE_FOLLOWED) !== 0 && followerAt(text, i)) seen |= GATE_WORD;
-      if (afterFirst !== 0 && (isGatePair(pair) || (len >= 5 && isGatePair(mix(prev, prefix))))) seen |= GATE_WORD;
+      // Most words are in no class and start no gate.
+      if (lexicon !== 0) {
+        // Where a word gate may match (see markGateWords): at this word, or at the word before it (below), or at its
+        // start (above).
+        seen |= lexicon & GATE_WORD;
+        if ((lexicon & GATE_FOLLOWED) !== 0 && followerAt(text, i)) seen |= GATE_WORD;
+        // (1: the reader; else 2: the reader's output.)
+        address |= lexicon & SECOND_PERSON_BIT ? 1 : lexicon & OUTPUT_BIT ? 2 : 0;
+        present |= lexicon & CLASS_MASK & ~SOFT;
+      }
+      if (afterFirst !== 0 && (isGatePair(mix(prev, h)) || (len >= 5 && isGatePair(mix(prev, prefix))))) seen |= GATE_WORD;
       afterFirst = lexicon & GATE_FIRST;
-      // (1: the reader; else 2: the reader's output.)
-      address |= lexicon & SECOND_PERSON_BIT ? 1 : lexicon & OUTPUT_BIT ? 2 : 0;
       const cls = lexicon & CLASS_MASK;
-      present |= cls & ~SOFT;
-      if (words === 0) lead = cls;
-      else if (words === 1 && lead === SOFT) lead = cls | SOFT;
-      if (words === 0) first = h;
-      else if (words >= 2 && words < SKIP_WORDS) {
-        f = index(mix(first, h) ^ SKIP);
+      if (words === 0) {
+        lead = cls;
+        first = h;
+        f = index(mix(h, FIRST));
         features[nf++] = f;
         sum += weights[f]!;
-      }
-      if (words < 2) {
-        f = index(mix(h, words === 0 ? FIRST : SECOND));
+      } else if (words === 1) {
+        if (lead === SOFT) lead = cls | SOFT;
+        f = index(mix(h, SECOND));
+        features[nf++] = f;
+        sum += weights[f]!;
+      } else if (words < SKIP_WORDS) {
+        f = index(mix(first, h) ^ SKIP);
         features[nf++] = f;
         sum += weights[f]!;
       }
