@@ -474,7 +474,7 @@ export function scoreText(
         digits = false;
         // A prefix a gate's first word may have (see markGateWords): all word characters, so the word need not have
         // ended to compare it.
-        if (GATE_PREFIX_FIRST[c & 127] === 1 && startsWithGatePrefix(text, i)) seen |= GATE_WORD;
+        if (GATE_PREFIX_FIRST[c & 127] === 1 && (seen & GATE_WORD) === 0 && startsWithGatePrefix(text, i)) seen |= GATE_WORD;
       }
       if (c <= 57) digits = true;
       // (An upper-case ASCII letter, k === UPPER, folded to lower case without a branch.)
@@ -516,7 +516,8 @@ export function scoreText(
         address |= lexicon & SECOND_PERSON_BIT ? 1 : lexicon & OUTPUT_BIT ? 2 : 0;
         present |= lexicon & CLASS_MASK & ~SOFT;
       }
-      if (afterFirst !== 0 && (isGatePair(mix(prev, h)) || (len >= 5 && isGatePair(mix(prev, prefix))))) seen |= GATE_WORD;
+      // (One place is enough: past it, text full of gate words, "ignore ignore …", looks no further.)
+      if (afterFirst !== 0 && (seen & GATE_WORD) === 0 && (isGatePair(mix(prev, h)) || (len >= 5 && isGatePair(mix(prev, prefix))))) seen |= GATE_WORD;
       afterFirst = lexicon & GATE_FIRST;
       const cls = lexicon & CLASS_MASK;
       if (words === 0) {
