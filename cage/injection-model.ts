@@ -145,6 +145,8 @@ function followerAt(text: string, at: number): boolean {
 }
 const GATE_PAIR_BITS = 12;
 const GATE_PAIRS = new Int32Array(1 << GATE_PAIR_BITS);
+/** By a key's top 16 bits: whether a pair may have it (most keys are ruled out here, without a call). */
+const GATE_PAIR_FILTER = new Uint8Array(1 << 16);
 /**
  * By a word's first code unit (cut to 7 bits), then by its first two (lower-cased, cut to 7 bits): whether a gate
  * prefix may start so.
@@ -157,6 +159,8 @@ let gateWordsMarked = false;
 /** (0 is an empty slot: a key of 0 is stored as 1.) */
 function addGatePair(key: number): void {
   const k = key === 0 ? 1 : key | 0;
+  GATE_PAIR_FILTER[key >>> 16] = 1;
+  GATE_PAIR_FILTER[k >>> 16] = 1;
   let i = k >>> (32 - GATE_PAIR_BITS);
   while (GATE_PAIRS[i] !== 0 && GATE_PAIRS[i] !== k) i = (i + 1) & ((1 << GATE_PAIR_BITS) - 1);
   GATE_PAIRS[i] = k;
@@ -170,7 +174,6 @@ function isGatePair(key: number): boolean {
 }
 /** Whether the text at `start` (plain ASCII) starts with one of GATE_PREFIXES, case-insensitively. */
 function startsWithGatePrefix(text: string, start: number): boolean {
-  if (GATE_PREFIX_START[prefixStart(text.charCodeAt(start), text.charCodeAt(start + 1))] === 0) return false;
   next: for (const p of GATE_PREFIXES) {
     for (let j = 0; j < p.length; j++) {
       const c = text.charCodeAt(start + j);
@@ -474,7 +477,9 @@ export function scoreText(
         digits = false;
         // A prefix a gate's first word may have (see markGateWords): all word characters, so the word need not have
         // ended to compare it.
-        if (GATE_PREFIX_FIRST[c & 127] === 1 && (seen & GATE_WORD) === 0 && startsWithGatePrefix(text, i)) seen |= GATE_WORD;
+        if (GATE_PREFIX_FIRST[c & 127] === 1 && (seen & GATE_WORD) === 0 && GATE_PREFIX_START[prefixStart(c, text.charCodeAt(i + 1))] === 1 && startsWithGatePrefix(text, i)) {
+          seen |= GATE_WORD;
+        }
       }
       if (c <= 57) digits = true;
       // (An upper-case ASCII letter, k === UPPER, folded to lower case without a branch.)
@@ -517,7 +522,14 @@ export function scoreText(
         present |= lexicon & CLASS_MASK & ~SOFT;
       }
       // (One place is enough: past it, text full of gate words, "ignore ignore …", looks no further.)
-      if (afterFirst !== 0 && (seen & GATE_WORD) === 0 && (isGatePair(mix(prev, h)) || (len >= 5 && isGatePair(mix(prev, prefix))))) seen |= GATE_WORD;
+      if (afterFirst !== 0 && (seen & GATE_WORD) === 0) {
+        const pair = mix(prev, h);
+        if (GATE_PAIR_FILTER[pair >>> 16] === 1 && isGatePair(pair)) seen |= GATE_WORD;
+        else if (len >= 5) {
+          const pairPrefix = mix(prev, prefix);
+          if (GATE_PAIR_FILTER[pairPrefix >>> 16] === 1 && isGatePair(pairPrefix)) seen |= GATE_WORD;
+        }
+      }
       afterFirst = lexicon & GATE_FIRST;
       const cls = lexicon & CLASS_MASK;
       if (words === 0) {
