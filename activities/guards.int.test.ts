@@ -17,7 +17,7 @@ import { activityDeps } from '../worker/create-worker';
 import type { ActivityDeps } from './deps';
 import { periods } from '../lib/budget';
 import { makeAdmitUserMessage } from './admit-user-message';
-import { admittedReservationId, makeBookFirstCall, makeCheckRateLimits, makeReleaseBudget, makeReserveBudget, RATE_UNAVAILABLE, type ReserveOutcome } from './guards';
+import { admittedReservationId, BUDGET_UNAVAILABLE, makeBookFirstCall, makeCheckRateLimits, makeReleaseBudget, makeReserveBudget, RATE_UNAVAILABLE, type ReserveOutcome } from './guards';
 
 const env = loadEnv();
 const db = createDatabase(env.TEST_DATABASE_URL);
@@ -233,4 +233,27 @@ describe("a turn's first model call booked with its message's admission, at the 
       await down.end();
     }
   });
+});
+
+it('refuses a model call when Redis cannot count its hourly share, giving the reservation back for good', async () => {
+  const sessionId = crypto.randomUUID();
+  const workflowId = `wf-${sessionId}`;
+  await db.prisma.copilotSession.create({ data: { id: sessionId, orgId, userId, workflowId } });
+  const asSession = new MockActivityEnvironment({ workflowExecution: { workflowId, runId: 'r' } } as never);
+  const deadRedis = createRedis('redis://127.0.0.1:1');
+  await deadRedis.connect().catch(() => undefined);
+  const roomy = { dailyMicros: 1e12, monthlyMicros: 1e13, hourlyMicros: 1e12 };
+  const deps: ActivityDeps = { ...base, limiter: new RateLimiter(deadRedis, prefix), guards: { ...base.guards, budget: roomy } };
+  const input = { sessionId, orgId, turnId: 't1', step: 0, toolResults: [] };
+  try {
+    expect(await asSession.run(makeReserveBudget(deps), input)).toEqual({ ok: false, reason: BUDGET_UNAVAILABLE });
+    // Made, then given back when the count failed.
+    expect(await db.prisma.budgetReservation.findUnique({ where: { id: `${sessionId}:t1:0` } })).toMatchObject({ status: 'released' });
+    expect(await db.prisma.auditEvent.count({ where: { orgId, action: 'budget.unavailable', target: sessionId } })).toBe(1);
+    // Redis back: the same call again finds its reservation given back and refuses; it never passes unchecked.
+    expect(await asSession.run(makeReserveBudget({ ...deps, limiter: base.limiter }), input)).toEqual({ ok: false, reason: BUDGET_UNAVAILABLE });
+    expect(await db.prisma.budgetReservation.findUnique({ where: { id: `${sessionId}:t1:0` } })).toMatchObject({ status: 'released' });
+  } finally {
+    deadRedis.disconnect();
+  }
 });

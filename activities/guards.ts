@@ -165,8 +165,12 @@ export function makeReserveBudget(deps: ActivityDeps) {
         return { ok: false, reason };
       }
       const amount = Number(booked.amountMicros);
-      // A retry finds its reservation already made: same amount, and the hourly window already holds it.
-      if (booked.existing) return { ok: true, reservationId: id, amountMicros: amount };
+      // A retry finds its reservation already made (or settled): same amount, and the hourly window already holds
+      // it. One given back (an attempt that failed after making it) is no reservation: refused as the failure it was.
+      if (booked.existing) {
+        if ((await statusOf(deps, id)) === 'released') throw new Error('the reservation under this key was given back');
+        return { ok: true, reservationId: id, amountMicros: amount };
+      }
       const hourly = hourlyWindow(deps, booked.hourlyMicros);
       store = 'redis';
       const spend = await bounded(() => deps.limiter.add(spendKey(input.orgId), hourly, amount, id));
@@ -214,7 +218,7 @@ export function makeBookFirstCall(deps: ActivityDeps) {
       const amount = Number(booked.amountMicros);
       // A retry of the admission finds its booking: used only while it is held, and counted in the hourly window
       // again below (the same entry, replaced: in case the attempt before stopped between the two).
-      if (booked.existing && !(await isHeld(deps, id))) return null;
+      if (booked.existing && (await statusOf(deps, id)) !== 'reserved') return null;
       const hourlyMax = booked.existing ? (await limitsOf(deps.prisma, input.orgId, deps.guards.budget)).hourlyMicros : booked.hourlyMicros;
       const spend = await bounded(() => deps.limiter.add(spendKey(input.orgId), hourlyWindow(deps, hourlyMax), amount, id));
       if (spend.allowed) return { reservationId: id, amountMicros: amount };
@@ -228,10 +232,9 @@ export function makeBookFirstCall(deps: ActivityDeps) {
   };
 }
 
-/** Whether a reservation is still held (not released or settled). */
-async function isHeld(deps: ActivityDeps, id: string): Promise<boolean> {
-  const row = await deps.prisma.budgetReservation.findUnique({ where: { id }, select: { status: true } });
-  return row?.status === 'reserved';
+/** A reservation's status: reserved (held), settled or released. */
+async function statusOf(deps: ActivityDeps, id: string): Promise<string | undefined> {
+  return (await deps.prisma.budgetReservation.findUnique({ where: { id }, select: { status: true } }))?.status;
 }
 
 /** Gives a booking back: its reservation and its share of the hourly window. Never throws (the stale sweep is last). */
