@@ -126,6 +126,11 @@ export async function reserveModelCall(
     sizing: ModelCallSizing;
     model: string;
     defaults: BudgetDefaults;
+    /**
+     * The turn's message when it is not stored yet (the first call booked while the message is admitted): sized as
+     * its stored row will be (migration 20261214300000).
+     */
+    pendingText?: string;
     now?: Date;
   },
 ): Promise<({ session: true } & ReserveResult) | { session: false }> {
@@ -134,11 +139,11 @@ export async function reserveModelCall(
   const { rows } = await db.pool.query<Omit<ReserveRow, 'outcome'> & { outcome: ReserveRow['outcome'] | 'session' }>({
     name: 'budget.reserve-model-call',
     text: `SELECT * FROM gatehouse_reserve_model_call($1, $2::uuid, $3::uuid, $4, $5, $6, $7::jsonb, $8::text[], $9::bigint, $10::bigint, $11::bigint, $12::bigint,
-             $13::bigint, $14::bigint, $15, $16, $17, $18::bigint, $19::bigint, $20::bigint)`,
+             $13::bigint, $14::bigint, $15, $16, $17, $18::bigint, $19::bigint, $20::bigint, $21::text)`,
     values: [
       r.id, r.orgId, r.sessionId, r.workflowId, r.turnId, r.resultsMessageId, JSON.stringify(r.toolResults), [...r.kinds],
       z.fixedBytes, z.perMessage, z.perToolUse, z.perUpstreamTool, z.inputPerMTok, z.outputMicros,
-      r.model, day, month, r.defaults.dailyMicros, r.defaults.monthlyMicros, r.defaults.hourlyMicros,
+      r.model, day, month, r.defaults.dailyMicros, r.defaults.monthlyMicros, r.defaults.hourlyMicros, r.pendingText ?? null,
     ],
   });
   const row = rows[0];
