@@ -17,7 +17,7 @@ import { approvalExpiredAt } from '../../common/policy-document';
 import { Tier } from '../../common/tools';
 import { approvalDecisionSignal } from '../../workflows/definitions';
 import { sweptApprovals, type ApiDeps } from '../deps';
-import { approvalAuthority } from '../../lib/approval-authority';
+import { approvalAuthority, targetIdsSql } from '../../lib/approval-authority';
 import { tenantPoolTransaction, type TenantScope } from '../../lib/tenant-db';
 import { fromPool } from '../http/errors';
 import { passkeyRequiredBy } from '../../lib/passkey-assertion';
@@ -97,14 +97,12 @@ const APPROVAL_COLUMNS = `a."id"::text AS "id", a."orgId"::text AS "orgId", a."s
   a."recordedAt" AT TIME ZONE 'UTC' AS "recordedAt", a."slackChannel", a."slackTs", a."slackUpdatedAt" AT TIME ZONE 'UTC' AS "slackUpdatedAt",
   a."passkeyAssertion", a."policyVersion", a."standingRuleId"::text AS "standingRuleId", a."createdAt" AT TIME ZONE 'UTC' AS "createdAt"`;
 
-const UUID_TEXT = `'^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'`;
-
 /**
  * The approval (as findApproval finds it: by id, in the principal's orgs) with what deciding it reads besides: the
  * site of each target device in its org and the org's passkey rule for T3. One statement, in one transaction fenced
  * to the principal's orgs (`tenantPoolTransaction`), where it was a Prisma transaction of four round trips. The
- * targets are the ids of the stored `[{ id, name }]` that are UUIDs (anything else names no device, and
- * `approvalAuthority` refuses a list it cannot read on its own), each found by its key.
+ * targets' devices are found by the rule the workflow's verification reads them by (lib/approval-authority.ts
+ * `targetIdsSql`: the UUID ids of the stored `[{ id, name }]`, each by its key).
  */
 async function readForDecision(deps: ApiDeps, principal: Principal, id: string): Promise<{ approval: Approval; siteOf: Map<string, string>; passkeysForT3: boolean | null }> {
   if (!Uuid.safeParse(id).success) throw AppError.notFound('approval');
@@ -117,9 +115,7 @@ async function readForDecision(deps: ApiDeps, principal: Principal, id: string):
                     (SELECT coalesce(json_agg(json_build_object('id', d."id", 'siteId', d."siteId")), '[]'::json)
                      FROM "Device" d
                      WHERE d."orgId" = a."orgId"
-                       AND d."id" IN (SELECT CASE WHEN t ->> 'id' ~ ${UUID_TEXT} THEN (t ->> 'id')::uuid END
-                                      FROM jsonb_array_elements(CASE WHEN jsonb_typeof(a."targets") = 'array' THEN a."targets" ELSE '[]'::jsonb END) AS t
-                                      WHERE jsonb_typeof(t) = 'object')) AS "targetSites"
+                       AND d."id" IN (${targetIdsSql('a')})) AS "targetSites"
              FROM "Approval" a WHERE a."id" = $1::uuid AND a."orgId" = ANY($2::uuid[])`,
       values: [id, orgIds],
     }),
