@@ -91,7 +91,13 @@ function authorizeOnce(deps: ActivityDeps) {
   return async function decideAndRecord(input: AuthorizeToolCallInput): Promise<Authorization> {
     const invocationId = serverInvocationId(input);
     // A row under this id, the session with its breaker's count, the org's kill switch and the turn's OAuth grant: one read.
-    const record = await readAuthorization(deps.pool, { invocationId, sessionId: input.sessionId, orgId: input.orgId, turnId: input.turnId });
+    const record = await readAuthorization(deps.pool, { invocationId, sessionId: input.sessionId, orgId: input.orgId, turnId: input.turnId }).catch(async (err: unknown) => {
+      // Fail closed, and say so: nothing runs without this read. The attempt is retried; once the retries are spent
+      // the turn fails. Each failed attempt is an audit event (if the audit log can still be written).
+      const attempt = Context.current().info.attempt;
+      await audit(prisma, { orgId: input.orgId, actorType: 'system', action: 'tool.authorization_failed', target: input.toolUse.name.slice(0, 100), sessionId: input.sessionId, data: { invocationId, attempt, error: String(err).slice(0, 500) } }).catch(() => undefined);
+      throw err;
+    });
     // Unique by construction; should a row of another call ever sit under this id, it is neither overwritten nor
     // reused (its approval, its output), and nothing runs.
     const existing = record.existing;

@@ -70,15 +70,18 @@ function ensureJaeger(env: Env, required: boolean): void {
   const work = mkdtempSync(path.join(os.tmpdir(), 'gatehouse-jaeger-build-'));
   const go = (args: string[]) => spawnSync('go', args, { cwd: work, stdio: 'inherit' }).status === 0;
   try {
-    // Built next to its place and renamed into it: an interrupted build never leaves a binary that looks whole.
+    // Built next to its place and renamed into it: an interrupted build never leaves a binary that looks whole. The
+    // partial file is this process's own: two setups on one machine (two clones' `npm test`) each build their own,
+    // and the first to finish puts it in place (a shared name let one rename the other's file away mid-build).
     mkdirSync(path.dirname(bin), { recursive: true });
-    const built = `${bin}.partial`;
+    const built = `${bin}.${process.pid}.partial`;
     const ok =
       go(['mod', 'init', 'gatehouse.local/jaeger-build']) &&
       go(['get', '-tool', `github.com/jaegertracing/jaeger/cmd/jaeger@${JAEGER_VERSION}`]) &&
       go(['build', '-o', built, 'github.com/jaegertracing/jaeger/cmd/jaeger']);
-    if (!ok || !existsSync(built)) return missing(`building Jaeger ${JAEGER_VERSION} failed (see the Go output above)`);
-    renameSync(built, bin);
+    if (ok && existsSync(built)) renameSync(built, bin);
+    else rmSync(built, { force: true });
+    if (!existsSync(bin)) return missing(`building Jaeger ${JAEGER_VERSION} failed (see the Go output above)`);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -8,6 +8,7 @@
  */
 import crypto from 'node:crypto';
 import type { Client, WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Activities } from '../activities';
 import { deviceCommandId } from '../common/ids';
@@ -36,7 +37,7 @@ afterAll(async () => {
  * What the activities answer, as the database and the model would: every message asks for one restart of the
  * Spooler (T3, needs approval); the model answers once the tool ran; the approval expires after `approvalTtlMs`.
  */
-function scriptedSession(opts: { approvalTtlMs?: number } = {}) {
+function scriptedSession(opts: { approvalTtlMs?: number; refuseBatch?: string } = {}) {
   const calls: { name: keyof Activities; input: any }[] = [];
   const called = (name: keyof Activities) => calls.filter((c) => c.name === name).map((c) => c.input);
   const approvals: string[] = [];
@@ -90,6 +91,7 @@ function scriptedSession(opts: { approvalTtlMs?: number } = {}) {
     // The command's row, as the api would keep it: pending once queued, until `finishCommand` records its outcome.
     queueDeviceCommands: async (input) => {
       record('queueDeviceCommands', input);
+      if (opts.refuseBatch) throw ApplicationFailure.nonRetryable(opts.refuseBatch, 'CommandRefused');
       for (const c of input.commands) rows.set(c.commandId, 'pending');
       return { kind: input.kind, params: input.params, commands: input.commands, settled: [] };
     },
@@ -163,6 +165,22 @@ it('runs a T3 call only after the approver decides, ignoring a decision the reco
     expect(toolStep(done, turnId)).toMatchObject({ status: 'succeeded', summary: 'Spooler restarted', approvalId: world.approvals[0] });
     expect(done).toMatchObject({ status: 'idle', pendingApproval: null, breaker: { streak: 0, tripped: false } });
     expect(world.called('queueDeviceCommands')).toHaveLength(1);
+    await h.terminate();
+  });
+});
+
+it('shows nothing as waiting for an approval once the turn fails at the approved batch: the approval is over, the step never ran', async () => {
+  const world = scriptedSession({ refuseBatch: 'the batch is not the one approved; nothing was queued' });
+  const { worker, taskQueue } = await workerWith(testEnv, world.activities);
+  await worker.runUntil(async () => {
+    const h = await startSession(testEnv.client, taskQueue);
+    const turnId = await send(h);
+    await waitingFor(h);
+    await decide(h, world.approvals[0]!, 'approved');
+    const done = await eventually(() => state(h), turnEnded(turnId), 'the turn to end');
+    expect(turnOf(done, turnId)).toMatchObject({ status: 'failed', error: 'the batch is not the one approved; nothing was queued' });
+    expect(done).toMatchObject({ status: 'idle', pendingApproval: null });
+    expect(toolStep(done, turnId)).toMatchObject({ status: 'failed', summary: 'the batch is not the one approved; nothing was queued' });
     await h.terminate();
   });
 });

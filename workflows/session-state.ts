@@ -155,6 +155,14 @@ export class CopilotSessionState {
   fail(turn: TurnState, error: string): void {
     turn.status = 'failed';
     turn.error = error.slice(0, 500);
+    // A failed turn waits for nothing: the console and the CLI must not go on showing an approval as pending, and a
+    // step that never got past its approval did not run. (State only, no command: replays the same.)
+    this.pendingApproval = null;
+    for (const step of turn.steps) {
+      if (step.kind !== 'tool' || step.status !== 'awaiting_approval') continue;
+      step.status = 'failed';
+      step.summary = turn.error;
+    }
   }
 
   snapshot(): SessionState {
