@@ -9,7 +9,7 @@ import { formatUsd, worstCaseRates } from '../cage/pricing';
 import { audit } from '../audit/log';
 import { stepMessageId, Uuid } from '../common/ids';
 import { UNKNOWN_SESSION_DENIAL } from '../common/session';
-import { close, reserveModelCall } from '../lib/budget';
+import { close, limitsOf, reserveModelCall } from '../lib/budget';
 import type { ActivityDeps } from './deps';
 import { auditSessionRefusal, callingWorkflow } from './session-identity';
 import { messageWindows, readOrgRateLimits } from '../lib/org-rate-limits';
@@ -115,6 +115,36 @@ export function makeCheckRateLimits(deps: ActivityDeps) {
 
 export type ReserveOutcome = { ok: true; reservationId: string; amountMicros: number } | { ok: false; reason: string };
 
+/**
+ * The reservation statement of a model call (lib/budget.ts reserveModelCall) for the calling workflow's session:
+ * `{ session: false }` when the ids are not ids or there is no calling workflow, without a round trip.
+ */
+function reserveCall(deps: ActivityDeps, id: string, input: CallModelInput, pendingText?: string) {
+  // It writes the session's tool results and reads its transcript: only for the session's own workflow. The
+  // statement checks that (and answers `session: false`); ids that are not ids are refused before it.
+  const workflowId = callingWorkflow();
+  if (!workflowId || !Uuid.safeParse(input.sessionId).success || !Uuid.safeParse(input.orgId).success) return Promise.resolve({ session: false } as const);
+  return bounded(() =>
+    reserveModelCall(deps, {
+      id,
+      orgId: input.orgId,
+      sessionId: input.sessionId,
+      workflowId,
+      turnId: input.turnId,
+      resultsMessageId: stepMessageId(input.sessionId, input.turnId, input.step - 1, 'tool_results'),
+      toolResults: input.toolResults,
+      kinds: MODEL_MESSAGE_KINDS,
+      sizing: { ...requestSizing(), ...worstCaseRates(deps.model.name, deps.model.maxTokens) },
+      model: deps.model.name,
+      defaults: deps.guards.budget,
+      ...(pendingText === undefined ? {} : { pendingText }),
+    }),
+  );
+}
+
+const spendKey = (orgId: string) => `org:${orgId}:spend`;
+const hourlyWindow = (deps: ActivityDeps, max: bigint | undefined) => ({ max: Number(max), windowMs: Math.round(3_600_000 * deps.guards.rates.windowScale) });
+
 export function makeReserveBudget(deps: ActivityDeps) {
   return async function reserveBudget(input: CallModelInput): Promise<ReserveOutcome> {
     // The idempotency key: one reservation per model call of the workflow, whatever the retries.
@@ -122,27 +152,7 @@ export function makeReserveBudget(deps: ActivityDeps) {
     // Which store a failure below came from: the budget is in PostgreSQL, its hourly ceiling in Redis.
     let store: 'postgres' | 'redis' = 'postgres';
     try {
-      // It writes the session's tool results and reads its transcript: only for the session's own workflow. The
-      // statement below checks that (and answers `session: false`); ids that are not ids are refused before it.
-      const workflowId = callingWorkflow();
-      const booked =
-        workflowId && Uuid.safeParse(input.sessionId).success && Uuid.safeParse(input.orgId).success
-          ? await bounded(() =>
-              reserveModelCall(deps, {
-                id,
-                orgId: input.orgId,
-                sessionId: input.sessionId,
-                workflowId,
-                turnId: input.turnId,
-                resultsMessageId: stepMessageId(input.sessionId, input.turnId, input.step - 1, 'tool_results'),
-                toolResults: input.toolResults,
-                kinds: MODEL_MESSAGE_KINDS,
-                sizing: { ...requestSizing(), ...worstCaseRates(deps.model.name, deps.model.maxTokens) },
-                model: deps.model.name,
-                defaults: deps.guards.budget,
-              }),
-            )
-          : ({ session: false } as const);
+      const booked = await reserveCall(deps, id, input);
       if (!booked.session) {
         const refusal = { rule: 'session_identity' as const, reason: UNKNOWN_SESSION_DENIAL };
         await auditSessionRefusal(deps.prisma, input, refusal, { activity: 'reserveBudget' }).catch(() => undefined);
@@ -155,11 +165,15 @@ export function makeReserveBudget(deps: ActivityDeps) {
         return { ok: false, reason };
       }
       const amount = Number(booked.amountMicros);
-      // A retry finds its reservation already made: same amount, and the hourly window already holds it.
-      if (booked.existing) return { ok: true, reservationId: id, amountMicros: amount };
-      const hourly = { max: Number(booked.hourlyMicros), windowMs: Math.round(3_600_000 * deps.guards.rates.windowScale) };
+      // A retry finds its reservation already made (or settled): same amount, and the hourly window already holds
+      // it. One given back (an attempt that failed after making it) is no reservation: refused as the failure it was.
+      if (booked.existing) {
+        if ((await statusOf(deps, id)) === 'released') throw new Error('the reservation under this key was given back');
+        return { ok: true, reservationId: id, amountMicros: amount };
+      }
+      const hourly = hourlyWindow(deps, booked.hourlyMicros);
       store = 'redis';
-      const spend = await bounded(() => deps.limiter.add(`org:${input.orgId}:spend`, hourly, amount, id));
+      const spend = await bounded(() => deps.limiter.add(spendKey(input.orgId), hourly, amount, id));
       store = 'postgres';
       if (!spend.allowed) {
         deps.metrics.rateLimitRefusals.inc({ limit: 'org_spend' });
@@ -177,6 +191,56 @@ export function makeReserveBudget(deps: ActivityDeps) {
       return { ok: false, reason: BUDGET_UNAVAILABLE };
     }
   };
+}
+
+/** The key of a turn's first model call when it is booked with the message's admission (never a step's key). */
+export const admittedReservationId = (sessionId: string, turnId: string) => `${sessionId}:${turnId}:admitted`;
+
+export type Booking = { reservationId: string; amountMicros: number };
+
+/**
+ * The turn's first model call booked while its message is admitted, at the same time as the message limits
+ * (activities/admit-user-message.ts, `Patch.BookWithAdmission`): the same statement and the same checks as
+ * reserveBudget's (the session, the day and month budgets of the policy in force, then the hourly ceiling), the
+ * message sized from its text since it is not stored yet. It decides nothing alone: a booking that passes every
+ * check is the first call's reservation (the workflow passes it to the call, which settles it); anything else (a
+ * budget or the hourly ceiling refusing, a store failing) leaves nothing held under its key and answers null, and the
+ * first call's own reserveBudget then decides, refuses and audits as it always has. The key is not a step's key, so
+ * a booking given back is never found as that step's reservation. Never throws.
+ */
+export function makeBookFirstCall(deps: ActivityDeps) {
+  return async function bookFirstCall(input: { sessionId: string; orgId: string; turnId: string; text: string }): Promise<Booking | null> {
+    const id = admittedReservationId(input.sessionId, input.turnId);
+    const call: CallModelInput = { sessionId: input.sessionId, orgId: input.orgId, turnId: input.turnId, step: 0, toolResults: [] };
+    try {
+      const booked = await reserveCall(deps, id, call, input.text);
+      if (!booked.session || !booked.ok) return null;
+      const amount = Number(booked.amountMicros);
+      // A retry of the admission finds its booking: used only while it is held, and counted in the hourly window
+      // again below (the same entry, replaced: in case the attempt before stopped between the two).
+      if (booked.existing && (await statusOf(deps, id)) !== 'reserved') return null;
+      const hourlyMax = booked.existing ? (await limitsOf(deps.prisma, input.orgId, deps.guards.budget)).hourlyMicros : booked.hourlyMicros;
+      const spend = await bounded(() => deps.limiter.add(spendKey(input.orgId), hourlyWindow(deps, hourlyMax), amount, id));
+      if (spend.allowed) return { reservationId: id, amountMicros: amount };
+      await releaseBooking(deps, input.orgId, id);
+      return null;
+    } catch (err) {
+      deps.logger.warn({ err: (err as Error).message }, 'the first model call could not be booked with the message; its own reservation decides');
+      await releaseBooking(deps, input.orgId, id);
+      return null;
+    }
+  };
+}
+
+/** A reservation's status: reserved (held), settled or released. */
+async function statusOf(deps: ActivityDeps, id: string): Promise<string | undefined> {
+  return (await deps.prisma.budgetReservation.findUnique({ where: { id }, select: { status: true } }))?.status;
+}
+
+/** Gives a booking back: its reservation and its share of the hourly window. Never throws (the stale sweep is last). */
+export async function releaseBooking(deps: ActivityDeps, orgId: string, id: string): Promise<void> {
+  await close(deps.prisma, id, null).catch((err: unknown) => deps.logger.warn({ err: (err as Error).message, id }, 'a booking could not be given back; the stale sweep will'));
+  await deps.limiter.adjust(spendKey(orgId), id, null).catch(() => undefined);
 }
 
 /** A model call that failed for good gives its reservation back. */

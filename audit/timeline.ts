@@ -89,8 +89,12 @@ function describeActivity(name: string, input: Obj, result: unknown, failed: str
     case 'refuseUnverifiedRequest':
       return { kind: 'signal', text: `${String(input.kind)} signal refused: no request was recorded for it`, details: { claimedUserId: input.claimedUserId ?? null } };
     case 'admitUserMessage':
-      // Verification, screen and limits in one step: its refusal reads as the check's own did.
-      if (r.ok !== false) return null;
+      // Verification, screen and limits in one step: its refusal reads as the check's own did; admitted, the first
+      // model call's reservation when it was booked with it (Patch.BookWithAdmission), as reserveBudget's reads.
+      if (r.ok !== false) {
+        const booked = r.booked as Obj | undefined;
+        return booked ? { kind: 'budget', text: `budget reserved: ${(Number(booked.amountMicros ?? 0) / 1e6).toFixed(4)} USD`, details: { reservationId: booked.reservationId } } : null;
+      }
       if (r.stage === 'screen') return { kind: 'screening', text: `message refused by the injection screen: ${short(r.reason)}` };
       if (r.stage === 'rate_limit') return { kind: 'rate_limit', text: `refused by the rate limit: ${short(r.reason)}` };
       return { kind: 'message', text: short(r.reason, 300), details: { turnId: input.turnId, requestId: input.requestId ?? null, claimedUserId: input.claimedUserId ?? null } };

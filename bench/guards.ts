@@ -1,19 +1,22 @@
 /**
  * bench/guards: what the budget and rate-limit checks add to a turn, next to the model call they guard, against
- * the offline model in the same run. Each iteration runs, as activities (MockActivityEnvironment, real PostgreSQL,
- * Redis and the offline model over HTTP): checkRateLimits + reserveBudget (the guards), then callModel (which
- * builds the model request, the only one of the step, and settles the reservation). Next to them, in the same run:
+ * the offline model in the same run. Each iteration runs, in an activity's context (MockActivityEnvironment, real
+ * PostgreSQL, Redis and the offline model over HTTP), the guards of a turn's first model call as the admission runs
+ * them since `Patch.BookWithAdmission` (activities/admit-user-message.ts): checkRateLimits and bookFirstCall at the
+ * same time, both answered before anything is decided; then the message stored and callModel (which builds the model
+ * request, the only one of the step, and settles the reservation). Next to them, in the same run:
  * one bare Redis script call plus one bare PostgreSQL transaction (the least two stores can cost). Reports p50/p99
  * of each, the ratio of the guards to the bare pair (goal: at most 1.5) and to the model call, the same pair on an
  * ordinary table for reference (its commit waits for the WAL flush the reservation's waits for), and the guards'
- * parts (the message limits, the reservation) with, timed apart, what building the model request costs (which the
- * reservation no longer does). The bench's limits are raised through the admin API (bench-limits.ts).
+ * parts (the message limits, the reservation: each from the start of the pair to its own answer) with, timed apart,
+ * what building the model request costs (which the reservation no longer does). The bench's limits are raised through the admin API (bench-limits.ts).
  *   npm run bench -- guards [--n 200]
  */
 import { MockActivityEnvironment } from '@temporalio/testing';
 import crypto from 'node:crypto';
 import { Pool } from 'pg';
 import { buildRequest } from '../activities/call-model';
+import { makeBookFirstCall } from '../activities/guards';
 import { loadEnv } from '../lib/env';
 import { startTestSystem, type TestSystem } from '../test/harness';
 import { raiseLimitsAsAdmin } from './bench-limits';
@@ -34,24 +37,33 @@ export async function runGuardsBench(n: number): Promise<void> {
     // The parts: the message limits and the reservation; and, timed apart after each iteration's guards, building
     // the model request (the model call's own work: the reservation sizes itself in SQL without building it).
     const parts = { rateLimits: [] as number[], reservation: [] as number[], buildRequest: [] as number[] };
+    const bookFirstCall = makeBookFirstCall(sys.activityDeps);
+    const text = 'list the devices';
     for (let i = 0; i < n; i++) {
       const turnId = `bench-${i}`;
-      // Each iteration is its own short conversation, so the prompt does not grow with n.
-      await sys.prisma.message.create({ data: { id: `${sessionId}:${turnId}:user`, sessionId, orgId: session.orgId, turnId, role: 'user', kind: 'user_text', content: [{ type: 'text', text: 'list the devices' }] } });
       const input = { sessionId, orgId: session.orgId, turnId, step: 0, toolResults: [] };
+      let tLimits = 0;
+      let tReserved = 0;
       const t0 = performance.now();
-      const limits: any = await env.run(sys.activities.checkRateLimits, { orgId: session.orgId, userId: session.userId, sessionId });
-      const tLimits = performance.now();
-      const budget: any = await env.run(sys.activities.reserveBudget, input);
+      // As admitUserMessage runs them: the message limits and the first call's booking at once, both answered.
+      const [limits, booked]: [any, any] = await env.run(() =>
+        Promise.all([
+          sys.activities.checkRateLimits({ orgId: session.orgId, userId: session.userId, sessionId }).then((r: unknown) => ((tLimits = performance.now()), r)),
+          bookFirstCall({ sessionId, orgId: session.orgId, turnId, text }).then((r) => ((tReserved = performance.now()), r)),
+        ]),
+      );
       const t1 = performance.now();
       parts.rateLimits.push(tLimits - t0);
-      parts.reservation.push(t1 - tLimits);
+      parts.reservation.push(tReserved - t0);
+      if (!limits.ok || !booked) throw new Error(`guard refused during the bench: ${JSON.stringify({ limits, booked })}`);
+      // Then the message stored (recordUserMessage), the transcript the call is built from: each iteration is its
+      // own short conversation, so the prompt does not grow with n.
+      await sys.prisma.message.create({ data: { id: `${sessionId}:${turnId}:user`, sessionId, orgId: session.orgId, turnId, role: 'user', kind: 'user_text', content: [{ type: 'text', text }] } });
       const tb = performance.now();
       await buildRequest(sys.activityDeps, input);
       parts.buildRequest.push(performance.now() - tb);
-      if (!limits.ok || !budget.ok) throw new Error(`guard refused during the bench: ${JSON.stringify({ limits, budget })}`);
       const tModel = performance.now();
-      await env.run(sys.activities.callModel, { ...input, reservationId: budget.reservationId });
+      await env.run(sys.activities.callModel, { ...input, reservationId: booked.reservationId });
       const t2 = performance.now();
       guards.push(t1 - t0);
       model.push(t2 - tModel);

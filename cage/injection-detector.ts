@@ -9,7 +9,8 @@
  */
 import { normalize, type Normalized } from './normalize';
 import { RULES, alternativesOf, gateFirstLetters, prefilterSources, type Category } from './injection-rules';
-import { DECODED_MARGIN, HEX_RUN_LENGTH, MODEL_VERSION, SHORT_DECODED_MARGIN, leaning, markCharacters, modelScan, past, type SegmentScore } from './injection-model';
+import { DECODED_MARGIN, HEX_RUN_LENGTH, MODEL_VERSION, SHORT_DECODED_MARGIN, leaning, markCharacters, markGateWords, modelScan, past, type SegmentScore } from './injection-model';
+import { gateWords } from './gate-words';
 
 export const DETECTOR_VERSION = `rules-8+${MODEL_VERSION}`;
 export type Channel = 'direct' | 'indirect';
@@ -222,7 +223,8 @@ function prefilter(alternatives: string[]): Prefilter {
   const mayHoldSymbol = (text: string, scan: SegmentScore | undefined) => starts === undefined || ((scan === undefined || scan.marked) && starts.some((c) => text.includes(c)));
   const symbolTest = (text: string, scan?: SegmentScore) => s !== undefined && mayHoldSymbol(text, scan) && s.test(text);
   return {
-    test: (text, scan) => (w?.test(text) ?? false) || symbolTest(text, scan),
+    // (The scan's `wordGate` covers the word gates of every channel: when it is set, the expression says which.)
+    test: (text, scan) => (w !== undefined && (scan === undefined || scan.wordGate) && w.test(text)) || symbolTest(text, scan),
     wordsAt: words === undefined ? undefined : new RegExp(words, 'iy'),
     symbolTest,
   };
@@ -242,6 +244,13 @@ export function symbolStarts(source: string): string[] | undefined {
   return [...starts];
 }
 const COMPILED = { direct: compile('direct'), indirect: compile('indirect') };
+/**
+ * The words every word gate (of both channels) can start with, told to the model's scan: plain ASCII text where none
+ * occurs (most text) is not searched with the gates' expression (see gate-words.ts). When an alternative is beyond
+ * what gate-words.ts reads, nothing is told and every text is searched, as before.
+ */
+const WORD_GATES = gateWords([...new Set(RULES.flatMap((r) => r.gate))].filter((a) => /^(\(\?:)?\p{L}/u.test(a)));
+if (WORD_GATES !== undefined) markGateWords(WORD_GATES);
 /**
  * The model's functions as local bindings, read once: a call through the imported module's binding goes through a
  * getter on every call once the module is compiled to CommonJS (tsx, ts-jest), a few per text on the hot path.

@@ -11,6 +11,7 @@
 // Not `injection-model.json`: beside this file, Node's own resolution (jest's global setup, which requires through a
 // hook) would take `./injection-model` for the JSON, which it tries before `.ts`.
 import MODEL_FILE from './injection-weights.json';
+import type { GateWords } from './gate-words';
 
 export type ModelChannel = 'direct' | 'indirect';
 
@@ -97,9 +98,9 @@ if (CLASS_NAMES.length > 14) throw new Error('injection model: more word classes
  * The classes by word hash, in a small open-addressed table: one probe per word for almost every word, no map or
  * string. A word may be in more than one class ("reply" is an output and a verb that produces one).
  */
-const LEXICON_BITS = 11;
+const LEXICON_BITS = 12;
 const LEXICON_KEYS = new Int32Array(1 << LEXICON_BITS);
-const LEXICON_CLASSES = new Uint16Array(1 << LEXICON_BITS);
+const LEXICON_CLASSES = new Uint32Array(1 << LEXICON_BITS);
 function addToLexicon(h: number, bits: number): void {
   let i = h >>> (32 - LEXICON_BITS);
   while (LEXICON_KEYS[i] !== 0 && LEXICON_KEYS[i] !== h) i = (i + 1) & ((1 << LEXICON_BITS) - 1);
@@ -119,6 +120,106 @@ function classesOf(h: number): number {
     i = (i + 1) & ((1 << LEXICON_BITS) - 1);
   }
 }
+/**
+ * Where a word gate of the detector may match (gate-words.ts), told by markGateWords and found by the scan in the
+ * words it reads anyway. In the lexicon beside the classes: GATE_WORD for a word a gate starts with, GATE_FIRST for
+ * the first of a pair of words one starts with; the pairs in a table of their own, keyed like the model's bigram
+ * (`mix(prev, h)`) or by the second word's first five letters (`mix(prev, prefix)`), looked up only after a
+ * GATE_FIRST word; and the prefixes a gate's first word may have (few), by their first two letters, then compared.
+ * The scan reports a text where none of them occurs (SegmentScore.wordGate), which then skips the expression of the
+ * word gates. Words are the gates' runs of `\w` in plain ASCII text, but for an apostrophe inside a word (`let's`):
+ * the scan reads one word, the gates' `\b` two runs (JOINED: such text is left to the expression).
+ */
+const GATE_WORD = 1 << 16;
+const GATE_FIRST = 1 << 17;
+const JOINED = 1 << 18;
+/** A word a gate starts with when white space or nothing, then one of GATE_FOLLOWERS, follows it (`system\s*:`). */
+const GATE_FOLLOWED = 1 << 19;
+const GATE_FOLLOWERS = new Uint8Array(128);
+/** Whether white space or nothing, then one of GATE_FOLLOWERS, comes at `at` (after a GATE_FOLLOWED word). */
+function followerAt(text: string, at: number): boolean {
+  let c = text.charCodeAt(at);
+  // (`\s` in ASCII.)
+  while (c === 32 || (c >= 9 && c <= 13)) c = text.charCodeAt(++at);
+  return c < 128 && GATE_FOLLOWERS[c] === 1;
+}
+const GATE_PAIR_BITS = 12;
+const GATE_PAIRS = new Int32Array(1 << GATE_PAIR_BITS);
+/** By a key's top 16 bits: whether a pair may have it (most keys are ruled out here, without a call). */
+const GATE_PAIR_FILTER = new Uint8Array(1 << 16);
+/**
+ * By a word's first code unit (cut to 7 bits), then by its first two (lower-cased, cut to 7 bits): whether a gate
+ * prefix may start so.
+ */
+const GATE_PREFIX_FIRST = new Uint8Array(128);
+const GATE_PREFIX_START = new Uint8Array(1 << 14);
+const prefixStart = (c0: number, c1: number) => (((c0 | 32) & 127) << 7) | ((c1 | 32) & 127);
+const GATE_PREFIXES: string[] = [];
+let gateWordsMarked = false;
+/** (0 is an empty slot: a key of 0 is stored as 1.) */
+function addGatePair(key: number): void {
+  const k = key === 0 ? 1 : key | 0;
+  GATE_PAIR_FILTER[key >>> 16] = 1;
+  GATE_PAIR_FILTER[k >>> 16] = 1;
+  let i = k >>> (32 - GATE_PAIR_BITS);
+  while (GATE_PAIRS[i] !== 0 && GATE_PAIRS[i] !== k) i = (i + 1) & ((1 << GATE_PAIR_BITS) - 1);
+  GATE_PAIRS[i] = k;
+}
+function isGatePair(key: number): boolean {
+  const k = key === 0 ? 1 : key;
+  for (let i = k >>> (32 - GATE_PAIR_BITS); ; i = (i + 1) & ((1 << GATE_PAIR_BITS) - 1)) {
+    if (GATE_PAIRS[i] === k) return true;
+    if (GATE_PAIRS[i] === 0) return false;
+  }
+}
+/** Whether the text at `start` (plain ASCII) starts with one of GATE_PREFIXES, case-insensitively. */
+function startsWithGatePrefix(text: string, start: number): boolean {
+  next: for (const p of GATE_PREFIXES) {
+    for (let j = 0; j < p.length; j++) {
+      const c = text.charCodeAt(start + j);
+      if ((c >= 65 && c <= 90 ? c | 32 : c) !== p.charCodeAt(j)) continue next;
+    }
+    return true;
+  }
+  return false;
+}
+const WORD_CHARS = 'abcdefghijklmnopqrstuvwxyz0123456789_';
+/**
+ * Where the detector's word gates may match, from gate-words.ts: then a scan of plain ASCII text says whether any such
+ * place is in it (SegmentScore.wordGate). Cumulative; without it, every scan says there may be one.
+ */
+export function markGateWords(g: GateWords): void {
+  const add = (word: string, bit: number) => addToLexicon(wordHash(word) | 0, bit);
+  for (const w of g.words) add(w, GATE_WORD);
+  for (const p of g.prefixes) {
+    GATE_PREFIXES.push(p);
+    GATE_PREFIX_FIRST[p.charCodeAt(0) & 127] = 1;
+    GATE_PREFIX_FIRST[p.toUpperCase().charCodeAt(0) & 127] = 1;
+    // (A one-letter prefix: any code unit after it.)
+    if (p.length === 1) for (let c = 0; c < 128; c++) GATE_PREFIX_START[prefixStart(p.charCodeAt(0), c)] = 1;
+    else GATE_PREFIX_START[prefixStart(p.charCodeAt(0), p.charCodeAt(1))] = 1;
+  }
+  for (const [word, follower] of g.followed) {
+    add(word, GATE_FOLLOWED);
+    GATE_FOLLOWERS[follower.charCodeAt(0) & 127] = 1;
+  }
+  for (const [a, b] of g.pairs) {
+    add(a, GATE_FIRST);
+    addGatePair(mix(wordHash(a), wordHash(b)));
+  }
+  for (const [a, b] of g.pairPrefixes) {
+    // The scan keys a word of five letters or more by its first five too: a longer prefix is its first five; one of
+    // four is itself (the word) or any of its five-letter continuations; a shorter one leaves the first word alone.
+    add(a, GATE_FIRST);
+    if (b.length >= 5) addGatePair(mix(wordHash(a), wordHash(b.slice(0, 5))));
+    else if (b.length === 4) {
+      addGatePair(mix(wordHash(a), wordHash(b)));
+      for (const c of WORD_CHARS) addGatePair(mix(wordHash(a), wordHash(b + c)));
+    } else add(a, GATE_WORD);
+  }
+  gateWordsMarked = true;
+}
+
 const CLASS_ONE = 0x3f2a_8b17;
 const LEAD_CLASS = 0x19a4_6f2b;
 
@@ -153,6 +254,8 @@ const PERCENT = 16;
  */
 const NOT_PLAIN = 32;
 const MARKED = 64;
+/** A character of a kind that may end a segment (an apostrophe, a break, `.`, `?`, `!`): most characters between words are none. */
+const MAY_END = 128;
 const KIND = 7;
 const CLASS = (() => {
   const t = new Uint8Array(0x10000).fill(OTHER);
@@ -178,6 +281,7 @@ const CLASS = (() => {
   t[37] = t[37]! | PERCENT;
   // Printable ASCII, tab and line breaks are plain (normalize.ts's PLAIN_ASCII): every other code unit is not.
   for (let c = 0; c < 0x10000; c++) if (!((c >= 0x20 && c <= 0x7e) || c === 9 || c === 10 || c === 13)) t[c] = t[c]! | NOT_PLAIN;
+  for (let c = 0; c < 0x10000; c++) if ((t[c]! & KIND) >= APOSTROPHE && (t[c]! & KIND) <= EXCLAMATION) t[c] = t[c]! | MAY_END;
   return t;
 })();
 
@@ -261,6 +365,11 @@ export interface SegmentScore {
   plain: boolean;
   /** Whether the text holds one of the characters given to markCharacters. */
   marked: boolean;
+  /**
+   * Whether a word gate may match (markGateWords): false only for plain ASCII text without an apostrophe inside a
+   * word in which no word, pair of words or prefix a gate starts with occurs.
+   */
+  wordGate: boolean;
 }
 
 /** A segment's first this many words are also scored on their own (see scoreText). */
@@ -300,6 +409,12 @@ const URL_ESCAPE = 2;
 const BEST_START = 3;
 const BEST_END = 4;
 const FOUND = new Int32Array(5);
+/** Where the first runs of ENCODED_RUN_LENGTH and HEX_RUN_LENGTH of base64's alphabet start, as the scan counts `run` at `i`. */
+function noteRun(run: number, i: number): void {
+  // (Runs do not overlap: the first to reach a length is the first of that length.)
+  if (run === ENCODED_RUN_LENGTH && FOUND[BASE64_AT]! < 0) FOUND[BASE64_AT] = i + 1 - run;
+  if (run === HEX_RUN_LENGTH && FOUND[LONG_RUN_AT]! < 0) FOUND[LONG_RUN_AT] = i + 1 - run;
+}
 /**
  * The one scan of the text, for inference (the most instruction-like segment, against `w`) and for training (the
  * features of every segment, through `onSegment`, and of every segment's head, through `onHead`). Per word: its hash, its pair with the word before, the first two
@@ -338,34 +453,45 @@ export function scoreText(
   let present = 0;
   let lead = 0;
   let seen = 0;
+  let afterFirst = 0;
   const n = text.length;
   // i === n is one more step that ends the last word and segment.
   for (let i = 0; i <= n; i++) {
     const c = i < n ? text.charCodeAt(i) : 10;
     const t = CLASS[c]!;
     seen |= t;
-    if (t & BASE64_CHAR) {
-      if (++run >= ENCODED_RUN_LENGTH) {
-        // (Runs do not overlap: the first to reach a length is the first of that length.)
-        if (run === ENCODED_RUN_LENGTH && found[BASE64_AT]! < 0) found[BASE64_AT] = i + 1 - run;
-        if (run === HEX_RUN_LENGTH && found[LONG_RUN_AT]! < 0) found[LONG_RUN_AT] = i + 1 - run;
-      }
-    } else {
-      run = 0;
-      if (t & PERCENT && i + 2 < n && HEX(text.charCodeAt(i + 1)) && HEX(text.charCodeAt(i + 2))) found[URL_ESCAPE] = 1;
-    }
     let k = t & KIND;
-    if (k === APOSTROPHE && len > 0 && i + 1 < n && (CLASS[text.charCodeAt(i + 1)]! & KIND) <= UPPER) k = WORD;
+    if (k === APOSTROPHE && len > 0 && i + 1 < n && (CLASS[text.charCodeAt(i + 1)]! & KIND) <= UPPER) {
+      k = WORD;
+      seen |= JOINED;
+    }
+    // A run of base64's alphabet is counted on each side of the branch on word characters rather than before it: a
+    // word character is nearly always in the alphabet and anything else nearly never, so neither test is a guess the
+    // processor gets wrong at every word's start and end (measured: a sixth of the scan's time).
     if (k <= UPPER) {
+      run = t & BASE64_CHAR ? run + 1 : 0;
+      if (run >= ENCODED_RUN_LENGTH) noteRun(run, i);
       if (len === 0) {
         if (segStart < 0) segStart = i;
         h = 0x811c_9dc5;
         digits = false;
+        // A prefix a gate's first word may have (see markGateWords): all word characters, so the word need not have
+        // ended to compare it.
+        if (GATE_PREFIX_FIRST[c & 127] === 1 && (seen & GATE_WORD) === 0 && GATE_PREFIX_START[prefixStart(c, text.charCodeAt(i + 1))] === 1 && startsWithGatePrefix(text, i)) {
+          seen |= GATE_WORD;
+        }
       }
       if (c <= 57) digits = true;
-      h = Math.imul(h ^ (k === UPPER ? c | 32 : c), 0x0100_0193);
+      // (An upper-case ASCII letter, k === UPPER, folded to lower case without a branch.)
+      h = Math.imul(h ^ (c | (k << 5)), 0x0100_0193);
       if (++len === 5) prefix = h;
       continue;
+    }
+    if (t & BASE64_CHAR) {
+      if (++run >= ENCODED_RUN_LENGTH) noteRun(run, i);
+    } else {
+      run = 0;
+      if (t & PERCENT && i + 2 < n && HEX(text.charCodeAt(i + 1)) && HEX(text.charCodeAt(i + 2))) found[URL_ESCAPE] = 1;
     }
     if (len > 0) {
       // The word ends: its features.
@@ -385,20 +511,40 @@ export function scoreText(
         }
       }
       const lexicon = classesOf(h);
-      // (1: the reader; else 2: the reader's output.)
-      address |= lexicon & SECOND_PERSON_BIT ? 1 : lexicon & OUTPUT_BIT ? 2 : 0;
+      // Most words are in no class and start no gate.
+      if (lexicon !== 0) {
+        // Where a word gate may match (see markGateWords): at this word, or at the word before it (below), or at its
+        // start (above).
+        seen |= lexicon & GATE_WORD;
+        if ((lexicon & GATE_FOLLOWED) !== 0 && followerAt(text, i)) seen |= GATE_WORD;
+        // (1: the reader; else 2: the reader's output.)
+        address |= lexicon & SECOND_PERSON_BIT ? 1 : lexicon & OUTPUT_BIT ? 2 : 0;
+        present |= lexicon & CLASS_MASK & ~SOFT;
+      }
+      // (One place is enough: past it, text full of gate words, "ignore ignore …", looks no further.)
+      if (afterFirst !== 0 && (seen & GATE_WORD) === 0) {
+        const pair = mix(prev, h);
+        if (GATE_PAIR_FILTER[pair >>> 16] === 1 && isGatePair(pair)) seen |= GATE_WORD;
+        else if (len >= 5) {
+          const pairPrefix = mix(prev, prefix);
+          if (GATE_PAIR_FILTER[pairPrefix >>> 16] === 1 && isGatePair(pairPrefix)) seen |= GATE_WORD;
+        }
+      }
+      afterFirst = lexicon & GATE_FIRST;
       const cls = lexicon & CLASS_MASK;
-      present |= cls & ~SOFT;
-      if (words === 0) lead = cls;
-      else if (words === 1 && lead === SOFT) lead = cls | SOFT;
-      if (words === 0) first = h;
-      else if (words >= 2 && words < SKIP_WORDS) {
-        f = index(mix(first, h) ^ SKIP);
+      if (words === 0) {
+        lead = cls;
+        first = h;
+        f = index(mix(h, FIRST));
         features[nf++] = f;
         sum += weights[f]!;
-      }
-      if (words < 2) {
-        f = index(mix(h, words === 0 ? FIRST : SECOND));
+      } else if (words === 1) {
+        if (lead === SOFT) lead = cls | SOFT;
+        f = index(mix(h, SECOND));
+        features[nf++] = f;
+        sum += weights[f]!;
+      } else if (words < SKIP_WORDS) {
+        f = index(mix(first, h) ^ SKIP);
         features[nf++] = f;
         sum += weights[f]!;
       }
@@ -444,6 +590,8 @@ export function scoreText(
       }
     }
     if (segStart < 0) continue;
+    // (Only such a character, the segment's length or the text's end can end it: the tests below are then all false.)
+    if ((t & MAY_END) === 0 && words < MAX_WORDS && i < n) continue;
     let how = -1;
     if (words >= MAX_WORDS || k === BREAK || (k === APOSTROPHE && (i === 0 || (CLASS[text.charCodeAt(i - 1)]! & KIND) > UPPER)) || i === n) how = 0;
     else if (k >= STOP && k <= EXCLAMATION && (i + 1 >= n || AFTER_END[text.charCodeAt(i + 1)] === 1)) how = k - STOP + 1;
@@ -487,7 +635,7 @@ export function scoreText(
   }
   const base64Run = found[BASE64_AT]! >= 0;
   const urlEscape = found[URL_ESCAPE] === 1;
-  return { logit: best, start: found[BEST_START]!, end: found[BEST_END]!, encodedRun: base64Run || urlEscape, base64Run, urlEscape, base64At: found[BASE64_AT]!, longRunAt: found[LONG_RUN_AT]!, plain: (seen & NOT_PLAIN) === 0, marked: (seen & MARKED) !== 0 };
+  return { logit: best, start: found[BEST_START]!, end: found[BEST_END]!, encodedRun: base64Run || urlEscape, base64Run, urlEscape, base64At: found[BASE64_AT]!, longRunAt: found[LONG_RUN_AT]!, plain: (seen & NOT_PLAIN) === 0, marked: (seen & MARKED) !== 0, wordGate: !gateWordsMarked || (seen & (GATE_WORD | JOINED | NOT_PLAIN)) !== 0 };
 }
 
 /**

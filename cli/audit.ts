@@ -24,6 +24,7 @@ import { analyse, verifyExportSignatures, exportSession, exportTimeline, readExp
 import type { TimelineEntry } from '../audit/timeline';
 import { workflowIdOfHistory } from '../audit/history-workflow-id';
 import { loadEnvOrExit } from '../lib/env';
+import { freshRunBundle } from '../lib/workflow-bundle';
 import { dataConverterOf, payloadCodecFromEnv } from '../lib/payload-codec';
 import { createPrisma } from '../lib/prisma';
 import { createTemporalClient } from '../lib/temporal';
@@ -135,12 +136,14 @@ async function replayCommand(target: string | undefined, json: boolean, workflow
   const replays: { workflowId: string; runId: string; replays: boolean; error?: string }[] = [];
   // Bundled once for every run of the export (bundling is most of a replay's time); a bundle that fails to build
   // fails each run's replay with its error, as it did when each run bundled for itself.
+  // Inside a jest run the run's own bundle stands in for it while its sources are unchanged (lib/workflow-bundle.ts).
+  const prebuilt = await freshRunBundle(loadEnvOrExit().TEST_WORKFLOW_BUNDLE);
   let code: Promise<string> | undefined;
   for (const run of bundle.manifest.runs) {
     const content = bundle.files.get(run.path);
     if (!content) continue;
     try {
-      code ??= bundleWorkflowCode({ ...WORKFLOW_BUNDLE_OPTIONS, logger: Runtime.instance().logger }).then((b) => b.code);
+      code ??= prebuilt ? readFile(prebuilt.codePath, 'utf8') : bundleWorkflowCode({ ...WORKFLOW_BUNDLE_OPTIONS, logger: Runtime.instance().logger }).then((b) => b.code);
       await Worker.runReplayHistory({ workflowBundle: { code: await code }, dataConverter }, historyFromJSON(JSON.parse(content)), run.workflowId);
       replays.push({ workflowId: run.workflowId, runId: run.runId, replays: true });
     } catch (err) {

@@ -212,6 +212,23 @@ describe('the guard before a model call in one statement (reserveModelCall)', ()
     expect(await prisma.message.count({ where: { sessionId: s.id, kind: 'tool_results' } })).toBe(1);
   });
 
+  it("sizes a message not stored yet (the admission's booking) exactly as its stored row, and at least the request", async () => {
+    const s = await sessionOf(orgId);
+    const text = 'restart "spooler" on Ünïcødé-PC 🖨\n\u0001 please\\ 1.50 and 1e21';
+    // Before the message is stored, its text passed in.
+    const pending = await reserveModelCall(db, { ...call(orgId, s, 't1', 0), id: `${s.id}:t1:admitted`, pendingText: text });
+    expect(pending).toMatchObject({ session: true, ok: true, existing: false });
+    // Stored as recordUserMessage stores it, then reserved from the stored rows alone: the same amount.
+    await prisma.message.create({ data: { id: `${s.id}:t1:user`, sessionId: s.id, orgId, turnId: 't1', role: 'user', kind: 'user_text', content: [{ type: 'text', text }] } });
+    const stored = await reserveModelCall(db, call(orgId, s, 't1', 0));
+    const amount = (r: typeof pending) => Number((r as { amountMicros: bigint }).amountMicros);
+    expect(amount(pending)).toBe(amount(stored));
+    const request = await buildRequest(deps, { sessionId: s.id, orgId });
+    expect(amount(pending)).toBeGreaterThanOrEqual(worstCaseCost(model.name, promptTokenBound(request), model.maxTokens));
+    await close(prisma, `${s.id}:t1:admitted`, null);
+    await close(prisma, `${s.id}:t1:0`, null);
+  });
+
   it('refuses a session that is not the calling workflow\'s, writing and reserving nothing', async () => {
     const org = (await seedDemo(prisma, { suffix: crypto.randomBytes(4).toString('hex') })).orgs.acme.id;
     const other = (await seedDemo(prisma, { suffix: crypto.randomBytes(4).toString('hex') })).orgs.acme.id;

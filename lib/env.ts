@@ -25,7 +25,7 @@ export const Env = z.object({
   LOG_LEVEL: logLevel.default('info').describe('pino log level of every process.'),
   TEST_LOG_LEVEL: logLevel.default('error').describe('Log level of the services the integration tests start (errors are shown by default).'),
   TEST_INVARIANTS_SEED: z.coerce.number().int().optional().describe('fast-check seed of the randomized invariants run (`test/invariants.int.test.ts`); a failure prints the seed to set here. Unset: random.'),
-  TEST_WORKFLOW_BUNDLE: z.string().optional().describe("Set by jest's global setup, not by hand: the manifest of the workflow bundle built once per jest run for the integration tests' workers (used only while its sources are unchanged)."),
+  TEST_WORKFLOW_BUNDLE: z.string().optional().describe("Set by jest's global setup, not by hand: the manifest of the workflow bundle built once per jest run for the integration tests' workers and the audit CLI they run (used only while its sources are unchanged: lib/workflow-bundle.ts)."),
   TEST_FUZZ_CASES_PER_ROUTE: z.coerce.number().int().min(1).max(100_000).default(100).describe('Random malformed requests per route in `api/fuzz.int.test.ts`, after its targeted ones (every hostile value in every field); raise it for a deeper run.'),
   PATH: z.string().default('/usr/local/bin:/usr/bin:/bin').describe("The agent passes it (and nothing else of its environment) to the scripts it runs."),
   DATA_DIR: z.string().default(path.join(repoRoot, 'data')).describe('Demo credentials, the Temporal database, CLI session ids, the command signing key, agent credentials with their command journals and spooled command output, audit exports, test screenshots.'),
@@ -177,7 +177,7 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
 }
 
 /**
- * Jest's global setup hands the run's workflow bundle (test/workflow-bundle.ts) to the test workers: they inherit
+ * Jest's global setup hands the run's workflow bundle (test/workflow-bundle.ts, lib/workflow-bundle.ts) to the test workers: they inherit
  * this process's environment when jest starts them, and read it back through `loadEnv` like any other variable.
  */
 export function exportTestWorkflowBundle(manifestPath: string): void {

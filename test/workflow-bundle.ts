@@ -6,16 +6,15 @@
  * unchanged (`freshRunBundle`); otherwise it bundles from source as before, so a stale bundle cannot reach a test
  * (a workflow edited during a watch run, a harness used outside jest).
  */
-import crypto from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { bundleWorkflowCode, type BundleOptions } from '@temporalio/worker';
 import { z } from 'zod';
+import { digestOf, type BundleManifest } from '../lib/workflow-bundle';
 import { WORKFLOW_BUNDLE_OPTIONS } from '../worker/create-worker';
 
-const Manifest = z.object({ codePath: z.string(), sources: z.array(z.string()), digest: z.string() });
-type Manifest = z.infer<typeof Manifest>;
+export { freshRunBundle } from '../lib/workflow-bundle';
 
 /** The files the bundle was built from, as its inline source map lists them (webpack's own modules excluded). */
 function sourcesOf(code: string): string[] | undefined {
@@ -23,16 +22,6 @@ function sourcesOf(code: string): string[] | undefined {
   if (!inline) return undefined;
   const map = z.object({ sources: z.array(z.string()) }).safeParse(JSON.parse(Buffer.from(inline[1]!, 'base64').toString('utf8')));
   return map.success ? map.data.sources.filter((s) => path.isAbsolute(s)).sort() : undefined;
-}
-
-async function digestOf(files: string[]): Promise<string> {
-  const hash = crypto.createHash('sha256');
-  for (const file of files) {
-    // A file that is gone (or virtual, like webpack's generated entry point) hashes as missing, the same both times.
-    const content = await readFile(file).catch(() => Buffer.from('\0missing'));
-    hash.update(file).update('\0').update(crypto.createHash('sha256').update(content).digest());
-  }
-  return hash.digest('hex');
 }
 
 /**
@@ -50,7 +39,7 @@ export async function buildRunBundle(options: BundleOptions = WORKFLOW_BUNDLE_OP
   const dir = await mkdtemp(path.join(os.tmpdir(), 'gatehouse-workflow-bundle-'));
   const codePath = path.join(dir, 'workflows.js');
   await writeFile(codePath, code);
-  const manifest: Manifest = { codePath, sources, digest: await digestOf(sources) };
+  const manifest: BundleManifest = { codePath, sources, digest: await digestOf(sources) };
   const manifestPath = path.join(dir, 'manifest.json');
   await writeFile(manifestPath, JSON.stringify(manifest));
   return { manifestPath, dir };
@@ -58,16 +47,4 @@ export async function buildRunBundle(options: BundleOptions = WORKFLOW_BUNDLE_OP
 
 export async function removeRunBundle(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
-}
-
-/** This run's bundle if every file it was built from is unchanged; undefined means: bundle from source. */
-export async function freshRunBundle(manifestPath: string | undefined): Promise<{ codePath: string } | undefined> {
-  if (!manifestPath) return undefined;
-  let manifest: Manifest;
-  try {
-    manifest = Manifest.parse(JSON.parse(await readFile(manifestPath, 'utf8')));
-  } catch {
-    return undefined;
-  }
-  return (await digestOf(manifest.sources)) === manifest.digest ? { codePath: manifest.codePath } : undefined;
 }

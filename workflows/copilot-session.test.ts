@@ -169,6 +169,27 @@ it('runs a T3 call only after the approver decides, ignoring a decision the reco
   });
 });
 
+it("asks the admission to book the first model call and sends that call under the booking, without a reservation of its own", async () => {
+  const world = scriptedSession();
+  const reserved: unknown[] = [];
+  const booked = { reservationId: 'booked-with-the-admission', amountMicros: 1000 };
+  const { worker, taskQueue } = await workerWith(testEnv, {
+    ...world.activities,
+    admitUserMessage: async (input) => ({ ok: true as const, userId: USER, text: 'hello', ...(input.bookFirstCall ? { booked } : {}) }),
+    reserveBudget: async (input) => (reserved.push(input), { ok: true, reservationId: crypto.randomUUID(), amountMicros: 1000 }),
+    callModel: async (input) => (world.calls.push({ name: 'callModel', input }), { text: 'Hello.', stopReason: 'end_turn', toolUses: [] }),
+  });
+  await worker.runUntil(async () => {
+    const h = await startSession(testEnv.client, taskQueue);
+    const turnId = await send(h);
+    const done = await eventually(() => state(h), turnEnded(turnId), 'the turn to end');
+    expect(turnOf(done, turnId)).toMatchObject({ status: 'answered', answer: 'Hello.' });
+    expect(world.called('callModel')).toEqual([expect.objectContaining({ step: 0, reservationId: booked.reservationId })]);
+    expect(reserved).toEqual([]);
+    await h.terminate();
+  });
+});
+
 it('shows nothing as waiting for an approval once the turn fails at the approved batch: the approval is over, the step never ran', async () => {
   const world = scriptedSession({ refuseBatch: 'the batch is not the one approved; nothing was queued' });
   const { worker, taskQueue } = await workerWith(testEnv, world.activities);

@@ -107,15 +107,20 @@ export async function copilotSession(input: CopilotSessionInput & CarriedState):
 }
 
 async function runTurn(ids: TurnIds, session: CopilotSessionState, turn: TurnState, message: SendMessageInput): Promise<void> {
+  // The first call's reservation when the admission booked it (Patch.BookWithAdmission); else each call reserves.
+  let booked: string | undefined;
   if (patched(Patch.VerifiedTurns)) {
-    if (!(await admitMessage(ids, session, turn, message))) return;
+    const admitted = await admitMessage(ids, session, turn, message);
+    if (!admitted) return;
+    booked = admitted.booked?.reservationId;
   } else if (!(await admitLegacyMessage(ids, session, turn, message))) {
     return;
   }
   let toolResults: ToolResultRef[] = [];
   for (let step = 0; step < MAX_STEPS_PER_TURN; step++) {
     let reservationId: string | undefined;
-    if (patched(Patch.Guards)) {
+    if (step === 0 && booked) reservationId = booked;
+    else if (patched(Patch.Guards)) {
       const budget = await steps().reserveBudget({ ...ids, step, toolResults });
       if (!budget.ok) return session.refuse(turn, budget.reason);
       reservationId = budget.reservationId;

@@ -71,6 +71,11 @@ export const Patch = {
    * activities where there were four.
    */
   OneStepAdmission: 'one-step-admission',
+  /**
+   * The admission also books the turn's first model call, at the same time as the message limits (one wait for both
+   * stores instead of two one after the other); the first call uses that reservation instead of reserving its own.
+   */
+  BookWithAdmission: 'first-call-booked-with-admission',
 } as const;
 
 export type PatchId = (typeof Patch)[keyof typeof Patch];
