@@ -302,6 +302,21 @@ export function makeVerifyDecisionAndQueue(deps: ActivityDeps) {
       await recordDecision();
       return { valid: true, outcome, signal };
     }
+    // The batch must name the approved call itself: an approval lets through its own call's commands, never another
+    // call's (even one approved too). Refused and audited; the decision is recorded, nothing is made, the turn fails.
+    const wrongCall = batchOfAnotherCall(named, approval.invocationId);
+    if (wrongCall) {
+      await audit(prisma, {
+        orgId: approval.orgId,
+        actorType: 'system',
+        action: 'security.command_unauthorized',
+        target: batch.commands[0]?.commandId.slice(0, 300) ?? 'none',
+        sessionId: approval.sessionId,
+        data: { rule: 'approval_invocation', reason: wrongCall, approvalId: approval.id, invocationId: approval.invocationId, kind: String(batch.kind).slice(0, 100), devices: batch.commands.length },
+      });
+      await recordDecision();
+      return { valid: true, outcome, signal, refused: `command refused: ${wrongCall}; nothing was sent`, refusedType: FailureType.Unauthorized };
+    }
     let checked;
     try {
       checked = await checkBatch(batch, query && read.record ? { query, record: read.record } : undefined);
@@ -318,6 +333,16 @@ export function makeVerifyDecisionAndQueue(deps: ActivityDeps) {
     const { created, rows } = await recordApprovedBatch(pool, { approvalId: approval.id, invocationId: approval.invocationId, event, checked });
     return { valid: true, outcome, signal, queued: await afterQueued(prisma, checked, created, rows) };
   };
+}
+
+/**
+ * Why a batch is not the approved call's own (null when it is, or when it is empty: nothing to make): its command ids
+ * must all name the approval's invocation (`recordQueryOf`), so that no approval lets through another call's commands.
+ */
+export function batchOfAnotherCall(named: ReturnType<typeof recordQueryOf>, approvedInvocationId: string): string | null {
+  if (named === null) return null;
+  if (typeof named === 'string') return `the batch is not the approved call's: ${named}`;
+  return named.query.invocationId === approvedInvocationId ? null : `the batch names tool call ${named.query.invocationId}, not the approved call ${approvedInvocationId}`;
 }
 
 /**

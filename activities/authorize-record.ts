@@ -5,6 +5,9 @@
  * or more, one after the other; the checks made of them are the same, on one snapshot.
  */
 import type { Pool } from 'pg';
+import type { AuditAction } from '../audit/actions';
+import { Channel } from '../lib/pg-events';
+import { sessionEventPayload, type SessionEvent } from '../lib/session-events';
 import { z } from 'zod';
 import { Uuid } from '../common/ids';
 import type { TurnGrant } from './oauth-grant';
@@ -82,3 +85,56 @@ export async function readRequesterReach(pool: Pool, q: { orgId: string; userId:
 }
 
 const Reach = z.object({ paused: z.boolean(), bindings: z.array(z.object({ siteIds: z.array(z.string()) })) });
+
+/** The invocation's row as authorization decided it (JSON columns as JSON text; null where there is none). */
+export interface DecisionRow {
+  toolName: string;
+  input: string;
+  tier: number | null;
+  decision: string;
+  status: string;
+  summary: string | null;
+  execution: string | null;
+  digest: string | null;
+  siteIds: string[];
+  policyVersion: number | null;
+  policyInputs: string | null;
+  standingRuleId: string | null;
+}
+
+/**
+ * The decision recorded, in one statement: the invocation's row written (or, on a retry, rewritten: the row under
+ * this id was read to be this call's), its audit event appended to the org's chain (the chain's trigger takes the
+ * org's lock as for any event, for this statement's transaction) and the console told, at commit. Each only with
+ * the others: the three were an upsert, then the event and the notice side by side (two round trips after the
+ * upsert's, the event's through Prisma).
+ */
+export async function recordDecision(
+  pool: Pool,
+  q: { invocationId: string; sessionId: string; orgId: string; turnId: string; toolUseId: string; row: DecisionRow; audit: { action: AuditAction; data: Record<string, unknown> }; event: SessionEvent },
+): Promise<void> {
+  const r = q.row;
+  const { rows } = await pool.query<{ written: number; audited: number; told: number }>({
+    name: 'authorize-record.decision',
+    text: `WITH inv AS (INSERT INTO "ToolInvocation" ("id", "sessionId", "orgId", "turnId", "toolUseId", "toolName", "input", "tier", "decision", "status", "summary",
+                                                  "execution", "digest", "siteIds", "policyVersion", "policyInputs", "standingRuleId", "createdAt")
+                         VALUES ($1, $2::uuid, $3::uuid, $4, $5, $6, $7::jsonb, $8::int, $9, $10, $11, $12::jsonb, $13, $14::uuid[], $15::int, $16::jsonb, $17::uuid,
+                                 now() AT TIME ZONE 'UTC')
+                         ON CONFLICT ("id") DO UPDATE SET "toolName" = EXCLUDED."toolName", "input" = EXCLUDED."input", "tier" = EXCLUDED."tier",
+                           "decision" = EXCLUDED."decision", "status" = EXCLUDED."status", "summary" = EXCLUDED."summary", "execution" = EXCLUDED."execution",
+                           "digest" = EXCLUDED."digest", "siteIds" = EXCLUDED."siteIds", "policyVersion" = EXCLUDED."policyVersion",
+                           "policyInputs" = EXCLUDED."policyInputs", "standingRuleId" = EXCLUDED."standingRuleId"
+                         RETURNING "id"),
+                a AS (INSERT INTO "AuditEvent" ("orgId", "actorType", "actorId", "action", "target", "sessionId", "data", "createdAt")
+                      SELECT $3::uuid, 'model', $2, $18, $6, $2::uuid, $19::jsonb, now() AT TIME ZONE 'UTC' FROM inv RETURNING 1),
+                n AS (SELECT pg_notify($20, $21) FROM inv)
+           SELECT (SELECT count(*) FROM inv)::int AS "written", (SELECT count(*) FROM a)::int AS "audited", (SELECT count(*) FROM n)::int AS "told"`,
+    values: [
+      q.invocationId, q.sessionId, q.orgId, q.turnId, q.toolUseId, r.toolName, r.input, r.tier, r.decision, r.status, r.summary,
+      r.execution, r.digest, r.siteIds, r.policyVersion, r.policyInputs, r.standingRuleId,
+      q.audit.action, JSON.stringify(q.audit.data), Channel.SessionEvents, sessionEventPayload(q.event),
+    ],
+  });
+  const done = rows[0];
+  if (!done || done.written !== 1 || done.audited !== 1 || done.told !== 1) throw new Error(`the decision on tool invocation ${q.invocationId} was not recorded`);
+}

@@ -28,7 +28,7 @@ import { auditSessionRefusal, checkSession } from './session-identity';
 import { sitesReachedBy } from './tool-reach';
 import { argumentProvenance } from './provenance';
 import { grantAuditData, grantRefusal, type TurnGrant } from './oauth-grant';
-import { readAuthorization, readRequesterReach } from './authorize-record';
+import { readAuthorization, readRequesterReach, recordDecision, type DecisionRow } from './authorize-record';
 
 export interface AuthorizeToolCallInput {
   sessionId: string;
@@ -133,39 +133,37 @@ function authorizeOnce(deps: ActivityDeps) {
     countDecision(deps, verdict);
     const toolName = input.toolUse.name.slice(0, 100);
     const standing = verdict.decision !== 'deny' ? verdict.standing : undefined;
-    const row = {
+    const json = (v: unknown) => (v === undefined || v === null ? null : JSON.stringify(v));
+    const row: DecisionRow = {
       toolName,
-      input: (verdict.parsed ?? { unparsed: true }) as Prisma.InputJsonValue,
+      input: JSON.stringify(verdict.parsed ?? { unparsed: true }),
       tier: verdict.decision !== 'deny' ? verdict.tier : null,
       decision: verdict.decision,
       status: verdict.decision === 'deny' ? 'denied' : verdict.decision === 'approve' && !standing ? 'awaiting_approval' : 'running',
       summary: verdict.decision === 'deny' ? verdict.reason : null,
       // The commands it may become, read again by every activity that creates a device command.
-      execution: verdict.decision !== 'deny' ? (verdict.execution as unknown as Prisma.InputJsonValue) : Prisma.JsonNull,
+      execution: verdict.decision !== 'deny' ? json(verdict.execution) : null,
       digest: verdict.decision !== 'deny' ? verdict.digest : null,
       // Who may read the session from now on depends on these (lib/site-scope.ts).
       siteIds: verdict.decision !== 'deny' ? verdict.siteIds : [],
       policyVersion: verdict.policyVersion ?? null,
-      policyInputs: verdict.policyInputs ? (verdict.policyInputs as unknown as Prisma.InputJsonValue) : Prisma.JsonNull,
+      policyInputs: json(verdict.policyInputs),
       standingRuleId: standing?.id ?? null,
     };
-    await prisma.toolInvocation.upsert({
-      where: { id: invocationId },
-      create: { id: invocationId, sessionId: input.sessionId, orgId: input.orgId, turnId: input.turnId, toolUseId: input.toolUse.id, ...row },
-      update: row,
-    });
     // A standing approval is the call's approval: recorded as one, approved by the rule (its author, its expiry),
     // so the effect point checks it like any other (command-authority.ts approvalOf) and the audit names the rule.
+    // Made before the call's row (keyed by the call's id; a retry finds it), so that row is written with its event.
     if (standing && verdict.decision === 'approve') await recordStandingApproval(deps, input, invocationId, verdict, standing);
-    // The decision audited and the console told side by side (two connections), not one after the other.
-    await Promise.all([
-      audit(prisma, {
-        orgId: input.orgId,
-        actorType: 'model',
-        actorId: input.sessionId,
-        sessionId: input.sessionId,
+    // The row, the decision's audit event and the console's notice: one statement, all or none.
+    await recordDecision(deps.pool, {
+      invocationId,
+      sessionId: input.sessionId,
+      orgId: input.orgId,
+      turnId: input.turnId,
+      toolUseId: input.toolUse.id,
+      row,
+      audit: {
         action: `tool.${verdict.decision === 'deny' ? 'denied' : verdict.decision === 'approve' && !standing ? 'needs_approval' : 'authorized'}`,
-        target: toolName,
         data: {
           invocationId,
           userId: input.userId,
@@ -174,16 +172,16 @@ function authorizeOnce(deps: ActivityDeps) {
           ...(verdict.decision === 'deny' ? { reason: verdict.reason } : { tier: verdict.tier, why: verdict.why }),
           ...(standing ? { standingApproval: { id: standing.id, author: standing.author, expiresAt: standing.expiresAt } } : {}),
         },
-      }),
-      publishSessionEvent(prisma, {
+      },
+      event: {
         sessionId: input.sessionId,
         turnId: input.turnId,
         type: verdict.decision === 'deny' ? 'tool:denied' : 'tool:started',
         tool: toolName,
         invocationId,
         ...(verdict.decision === 'deny' ? { text: verdict.reason } : { tier: verdict.tier, ...(executionTypeOf(toolName) === 'remediation' ? { remediation: true } : {}) }),
-      }),
-    ]);
+      },
+    });
     const version = verdict.policyVersion ?? null;
     if (verdict.decision === 'deny') return { decision: 'deny', invocationId, reason: verdict.reason, policyVersion: version };
     // The workflow runs a standing-approved call at once; the effect point still finds its approved approval.

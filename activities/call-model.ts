@@ -2,18 +2,19 @@ import Anthropic from '@anthropic-ai/sdk';
 import type { Prisma } from '@prisma/client';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { FailureType } from '../common/failures';
-import { stepMessageId } from '../common/ids';
+import { stepMessageId, Uuid } from '../common/ids';
 import type { ModelStep, ToolResultRef } from '../common/session';
 import { anthropicToolDefinitions } from '../common/tools';
 import { fromModelToolName, modelToolName, qualifiedName } from '../lib/mcp-upstream';
 import { currentPolicy } from '../lib/policy-store';
-import { publishSessionEvent } from '../lib/session-events';
+import { sessionEventPayload, type SessionEvent } from '../lib/session-events';
+import { Channel } from '../lib/pg-events';
 import { buildConversation, NOT_RUN } from './conversation';
 import { costOf } from '../cage/pricing';
 import { FENCE_EXPLANATION } from '../cage/output-fence';
-import { close } from '../lib/budget';
+import { close, microsParam } from '../lib/budget';
 import type { ActivityDeps } from './deps';
-import { assertSession } from './session-identity';
+import { assertCallersSession } from './session-identity';
 
 export interface CallModelInput {
   sessionId: string;
@@ -37,19 +38,25 @@ export const MODEL_MESSAGE_KINDS = ['user_text', 'assistant', 'tool_results'] as
  */
 export async function buildRequest(deps: ActivityDeps, input: { sessionId: string; orgId: string }): Promise<Anthropic.MessageCreateParamsNonStreaming> {
   const [{ rows }, upstreamTools] = await Promise.all([
-    deps.pool.query<{ name: string; messages: { role: string; kind: string; content: unknown }[] }>({
+    deps.pool.query<TranscriptRow>({
       name: 'call-model.transcript',
       // Only these kinds: a message a guard refused (`user_refused`), or any kind added later, is never sent.
-      text: `SELECT o."name",
-               (SELECT coalesce(json_agg(json_build_object('role', m."role", 'kind', m."kind", 'content', m."content") ORDER BY m."seq"), '[]'::json)
-                  FROM "Message" m WHERE m."sessionId" = $2::uuid AND m."kind" = ANY($3::text[])) AS "messages"
-             FROM "Organization" o WHERE o."id" = $1::uuid`,
+      text: `SELECT o."name", ${TRANSCRIPT_SQL} AS "messages" FROM "Organization" o WHERE o."id" = $1::uuid`,
       values: [input.orgId, input.sessionId, [...MODEL_MESSAGE_KINDS]],
     }),
     upstreamToolDefinitions(deps, input.orgId),
   ]);
-  const org = rows[0];
-  if (!org) throw new Error('organization not found');
+  return requestOf(deps, rows[0], upstreamTools);
+}
+
+/** The model's rows of a session's transcript, in order ($2: the session, $3: the kinds sent). */
+const TRANSCRIPT_SQL = `(SELECT coalesce(json_agg(json_build_object('role', m."role", 'kind', m."kind", 'content', m."content") ORDER BY m."seq"), '[]'::json)
+                  FROM "Message" m WHERE m."sessionId" = $2::uuid AND m."kind" = ANY($3::text[]))`;
+
+type TranscriptRow = { name: string | null; messages: { role: string; kind: string; content: unknown }[] };
+
+function requestOf(deps: ActivityDeps, org: TranscriptRow | undefined, upstreamTools: Anthropic.Tool[]): Anthropic.MessageCreateParamsNonStreaming {
+  if (!org || org.name === null) throw new Error('organization not found');
   return {
     model: deps.model.name,
     max_tokens: deps.model.maxTokens,
@@ -57,6 +64,28 @@ export async function buildRequest(deps: ActivityDeps, input: { sessionId: strin
     tools: [...(anthropicToolDefinitions() as Anthropic.Tool[]), ...upstreamTools],
     messages: buildConversation(org.messages.map((r) => ({ role: r.role, content: storedBlocks(r.kind, r.content) }))),
   };
+}
+
+type StoredReply = { blocks: Anthropic.ContentBlock[]; stopReason: string; usage: Anthropic.Usage; model?: string };
+
+/**
+ * What a model call reads before it may call, in one statement: the session (checked by the caller to be the calling
+ * workflow's before anything is sent or written), the step's reply if an earlier attempt stored it, and what the
+ * request is built from (the org's name, the transcript). Three round trips through Prisma before; the checks are the
+ * same, made on one snapshot.
+ */
+async function readModelCall(deps: ActivityDeps, input: CallModelInput, assistantId: string) {
+  const uuidOrNull = (id: string) => (Uuid.safeParse(id).success ? id : null);
+  const { rows } = await deps.pool.query<TranscriptRow & { session: { orgId: string; workflowId: string } | null; stored: StoredReply | null }>({
+    name: 'call-model.read',
+    text: `SELECT (SELECT json_build_object('orgId', s."orgId", 'workflowId', s."workflowId") FROM "CopilotSession" s WHERE s."id" = $2::uuid) AS "session",
+                  (SELECT r."content" FROM "Message" r WHERE r."id" = $4 AND r."sessionId" = $2::uuid) AS "stored",
+                  (SELECT o."name" FROM "Organization" o WHERE o."id" = $1::uuid) AS "name",
+                  ${TRANSCRIPT_SQL} AS "messages"`,
+    values: [uuidOrNull(input.orgId), uuidOrNull(input.sessionId), [...MODEL_MESSAGE_KINDS], assistantId],
+  });
+  const row = rows[0]!;
+  return { session: row.session, stored: row.stored, transcript: { name: row.name, messages: row.messages } };
 }
 
 /**
@@ -126,6 +155,36 @@ async function settle(deps: ActivityDeps, input: CallModelInput, model: string, 
   const actual = costOf(model, usage);
   await close(deps.prisma, input.reservationId, actual);
   await deps.limiter.adjust(`org:${input.orgId}:spend`, input.reservationId, actual).catch(() => undefined);
+}
+
+/**
+ * The reply recorded, in one statement: the assistant's row written (once), the call's reservation settled at its
+ * real cost (gatehouse_close_reservation, as close() does it), and the console told (`model:replied`, and
+ * `turn:ended` when the reply is the answer: watchers read the session at once instead of polling); NOTIFYs are
+ * sent at commit, so with the row there. Four to nine round trips one after the other before. The hourly spend in
+ * Redis is set to the real cost at the same time (best effort, as before: the reservation in PostgreSQL is the
+ * budget's record; the entry is replaced, never added twice).
+ */
+async function recordReply(deps: ActivityDeps, input: CallModelInput, assistantId: string, response: Anthropic.Message, step: ModelStep): Promise<void> {
+  const actual = input.reservationId ? costOf(response.model || deps.model.name, response.usage) : null;
+  const content = { blocks: response.content, stopReason: response.stop_reason, usage: response.usage, model: response.model };
+  const events: SessionEvent[] = [
+    { sessionId: input.sessionId, turnId: input.turnId, type: 'model:replied', text: step.toolUses.length > 0 ? `${step.text} → ${step.toolUses.map((t) => t.name).join(', ')}` : step.text },
+    ...(step.toolUses.length === 0 ? [{ sessionId: input.sessionId, turnId: input.turnId, type: 'turn:ended' as const, status: 'answered' as const }] : []),
+  ];
+  await Promise.all([
+    deps.pool.query({
+      name: 'call-model.record-reply',
+      text: `WITH m AS (INSERT INTO "Message" ("id", "sessionId", "orgId", "turnId", "role", "kind", "content", "createdAt")
+                       VALUES ($1, $2::uuid, $3::uuid, $4, 'assistant', 'assistant', $5::jsonb, now() AT TIME ZONE 'UTC')
+                       ON CONFLICT ("id") DO NOTHING RETURNING 1),
+                  c AS (SELECT gatehouse_close_reservation($6, $7::bigint) AS "closed" WHERE $6::text IS NOT NULL),
+                  n AS (SELECT pg_notify($8, e.payload) FROM unnest($9::text[]) WITH ORDINALITY AS e(payload, i))
+             SELECT (SELECT count(*) FROM m) AS "written", (SELECT count(*) FROM c) AS "settled", (SELECT count(*) FROM n) AS "told"`,
+      values: [assistantId, input.sessionId, input.orgId, input.turnId, JSON.stringify(content), input.reservationId ?? null, microsParam(actual), Channel.SessionEvents, events.map(sessionEventPayload)],
+    }),
+    input.reservationId && actual !== null ? deps.limiter.adjust(`org:${input.orgId}:spend`, input.reservationId, actual).catch(() => undefined) : undefined,
+  ]);
 }
 
 function systemPrompt(orgName: string): string {
@@ -198,21 +257,32 @@ function classify(err: unknown): Error {
 export function makeCallModel(deps: ActivityDeps) {
   return async function callModel(input: CallModelInput): Promise<ModelStep> {
     const { prisma } = deps;
-    // Only the session's own workflow may have its transcript sent to the model (or written to).
-    await assertSession(prisma, input, 'callModel');
-    // reserveBudget wrote them already; histories from before budgets have no reservation and no such step.
-    if (!input.reservationId) await writeToolResults(deps, input);
-
     const assistantId = stepMessageId(input.sessionId, input.turnId, input.step, 'assistant');
-    const stored = await prisma.message.findUnique({ where: { id: assistantId } });
-    if (stored) {
+    // The session, a stored reply and the transcript in one read; the upstream tools beside it (a failure to read
+    // them counts only once the session is known: a refusal is a refusal, audited). Nothing is sent or written
+    // before the session is known to be the calling workflow's.
+    const tools = upstreamToolDefinitions(deps, input.orgId).then(
+      (defs) => ({ defs }),
+      (err: unknown) => ({ err }),
+    );
+    const read = await readModelCall(deps, input, assistantId);
+    // Only the session's own workflow may have its transcript sent to the model (or written to).
+    await assertCallersSession(prisma, input, read.session, 'callModel');
+    // reserveBudget wrote them already; histories from before budgets have no reservation and no such step.
+    const legacy = !input.reservationId && input.toolResults.length > 0;
+    if (legacy) await writeToolResults(deps, input);
+
+    if (read.stored) {
       // A retry after the reply was stored: no second call, and the reservation settles once.
-      const saved = stored.content as unknown as { blocks: Anthropic.ContentBlock[]; stopReason: string; usage: Anthropic.Usage; model?: string };
+      const saved = read.stored;
       await settle(deps, input, saved.model ?? deps.model.name, saved.usage);
       return toModelStep(saved.blocks, saved.stopReason);
     }
 
-    const request = await buildRequest(deps, input);
+    // A history from before budgets wrote its tool results just now: the transcript is read again with them.
+    const upstreamTools = await tools;
+    if ('err' in upstreamTools) throw upstreamTools.err;
+    const request = legacy ? await buildRequest(deps, input) : requestOf(deps, read.transcript, upstreamTools.defs);
     const ctx = Context.current();
     const beat = setInterval(() => ctx.heartbeat(), 3000);
     let response: Anthropic.Message;
@@ -224,32 +294,8 @@ export function makeCallModel(deps: ActivityDeps) {
       clearInterval(beat);
     }
 
-    await prisma.message.upsert({
-      where: { id: assistantId },
-      create: {
-        id: assistantId,
-        sessionId: input.sessionId,
-        orgId: input.orgId,
-        turnId: input.turnId,
-        role: 'assistant',
-        kind: 'assistant',
-        content: { blocks: response.content, stopReason: response.stop_reason, usage: response.usage, model: response.model } as unknown as Prisma.InputJsonValue,
-      },
-      update: {},
-    });
-    await settle(deps, input, response.model || deps.model.name, response.usage);
     const step = toModelStep(response.content, response.stop_reason);
-    await publishSessionEvent(prisma, {
-      sessionId: input.sessionId,
-      turnId: input.turnId,
-      type: 'model:replied',
-      text: step.toolUses.length > 0 ? `${step.text} → ${step.toolUses.map((t) => t.name).join(', ')}` : step.text,
-    });
-    // A reply without tool calls is the turn's answer (the workflow records it as such when this returns): watchers
-    // are told now instead of finding it by polling. Told on a best effort; GET /v1/sessions/:id has it either way.
-    if (step.toolUses.length === 0) {
-      await publishSessionEvent(prisma, { sessionId: input.sessionId, turnId: input.turnId, type: 'turn:ended', status: 'answered' }).catch(() => undefined);
-    }
+    await recordReply(deps, input, assistantId, response, step);
     return step;
   };
 }

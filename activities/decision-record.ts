@@ -11,7 +11,7 @@ import type { Approval, Prisma } from '@prisma/client';
 import type { Pool } from 'pg';
 import { z } from 'zod';
 import { Uuid } from '../common/ids';
-import { APPROVER_ROLE } from '../lib/approval-authority';
+import { APPROVER_ROLE, targetIdsSql } from '../lib/approval-authority';
 import { Channel } from '../lib/pg-events';
 import { sessionEventPayload, type SessionEvent } from '../lib/session-events';
 
@@ -59,8 +59,8 @@ const Row = z.object({
 /**
  * The statement's SELECT of the approval and everything its checks read, with its two parameters named by the caller
  * (a statement that reads it with other rows numbers them its own way): the approval's id (a UUID) and the approver
- * role. The targets are the ids of the stored `[{ id, name }]` (anything else names no device, and
- * lib/approval-authority.ts's `targetIds` refuses it on its own).
+ * role. The targets are the UUID ids of the stored `[{ id, name }]` (`targetIdsSql`; anything else names no device,
+ * and lib/approval-authority.ts's `targetIds` refuses a list it cannot read on its own).
  */
 export function decisionSql(p: { approvalId: string; role: string }): string {
   return `SELECT a."id"::text AS "id", a."orgId"::text AS "orgId", a."sessionId"::text AS "sessionId", a."invocationId", a."tier", a."digest", a."status",
@@ -75,8 +75,7 @@ export function decisionSql(p: { approvalId: string; role: string }): string {
                   (SELECT coalesce(json_agg(json_build_object('id', d."id", 'siteId', d."siteId")), '[]'::json)
                    FROM "Device" d
                    WHERE d."orgId" = a."orgId"
-                     AND d."id"::text IN (SELECT t ->> 'id' FROM jsonb_array_elements(CASE WHEN jsonb_typeof(a."targets") = 'array' THEN a."targets" ELSE '[]'::jsonb END) AS t
-                                          WHERE jsonb_typeof(t) = 'object')) AS "targetSites"
+                     AND d."id" IN (${targetIdsSql('a')})) AS "targetSites"
            FROM "Approval" a WHERE a."id" = ${p.approvalId}`;
 }
 

@@ -151,29 +151,19 @@ export async function reserveModelCall(
   return { session: true, ...(await outcomeOf(db, r, row as ReserveRow | undefined)) };
 }
 
-/** Closes a reservation: settled at `actualMicros`, or released (null). Returns false if it was already closed. */
+/**
+ * Closes a reservation: settled at `actualMicros`, or released (null). Returns false if it was already closed. One
+ * statement, the function `gatehouse_close_reservation` (migration 20261214100000: the row locked while open, the
+ * day's then the month's counter, the row closed; a reservation the sweep released is still booked when it settles).
+ */
 export async function close(prisma: PrismaClient, id: string, actualMicros: number | null): Promise<boolean> {
-  return prisma.$transaction(async (tx) => {
-    const rows = await tx.$queryRaw<{ orgId: string; amountMicros: bigint; day: string; month: string; status: string }[]>`
-      SELECT "orgId", "amountMicros", "day", "month", "status" FROM "BudgetReservation" WHERE "id" = ${id} AND "status" IN ('reserved', 'released') FOR UPDATE`;
-    const row = rows[0];
-    if (!row) return false;
-    // A call that succeeds after the sweep gave its reservation up as stale (the model was slow, retries ran long)
-    // still spent the money: it is booked, only the reservation is not taken back twice.
-    if (row.status === 'released' && actualMicros === null) return false;
-    const unreserve = row.status === 'reserved' ? row.amountMicros : 0n;
-    const spent = BigInt(actualMicros ?? 0);
-    for (const period of [row.day, row.month]) {
-      await tx.$executeRaw`
-        UPDATE "SpendCounter" SET "reservedMicros" = "reservedMicros" - ${unreserve}, "spentMicros" = "spentMicros" + ${spent}
-        WHERE "orgId" = ${row.orgId}::uuid AND "period" = ${period}`;
-    }
-    await tx.budgetReservation.update({
-      where: { id },
-      data: { status: actualMicros === null ? 'released' : 'settled', actualMicros: actualMicros === null ? null : spent, closedAt: new Date() },
-    });
-    return true;
-  });
+  const [row] = await prisma.$queryRaw<{ closed: boolean }[]>`SELECT gatehouse_close_reservation(${id}, ${microsParam(actualMicros)}::bigint) AS "closed"`;
+  return row?.closed === true;
+}
+
+/** A cost in micro-dollars as the close statement takes it: an exact integer (as text), or null for a release. */
+export function microsParam(actualMicros: number | null): string | null {
+  return actualMicros === null ? null : BigInt(actualMicros).toString();
 }
 
 /**

@@ -14,6 +14,7 @@ import { jaegerConfig, type JaegerPorts } from '../lib/jaeger';
 import { devPayloadKeysFile, payloadCodecFromEnv } from '../lib/payload-codec';
 import { createPrisma, type PrismaClient } from '../lib/prisma';
 import { canConnect, waitForPort } from '../lib/tcp';
+import { DEV_SERVER_ARGS } from '../lib/temporal';
 import { AgentCredentials } from '../agent/credentials';
 import { createEnrollmentKey, seedDemo, type DemoCredential } from '../prisma/seed-demo';
 import { sealSecret } from '../lib/sealed-secret';
@@ -203,6 +204,7 @@ async function main(): Promise<void> {
       '--ui-codec-endpoint', `${server}/codec`,
       '--namespace', env.TEMPORAL_NAMESPACE,
       '--log-level', 'warn',
+      ...DEV_SERVER_ARGS,
     ]);
     await waitForService('Temporal', temporalHost, Number(temporalPort), 60);
   }

@@ -20,7 +20,7 @@ import { createApiServer, type ApiServer } from '../api/server';
 import { terminalConfig } from '../api/deps';
 import { environment, guardConfig, loadEnv, slackConfig, temporalCliPath, type Env } from '../lib/env';
 import { upstreamRules } from '../lib/mcp-upstream';
-import { clientInterceptors, StoppableRetries } from '../lib/temporal';
+import { clientInterceptors, DEV_SERVER_ARGS, StoppableRetries } from '../lib/temporal';
 import { RateLimiter } from '../lib/rate-limiter';
 import { createApiMetrics, createWorkerMetrics, serveMetrics, type MetricsListener } from '../lib/metrics';
 import { createDatabase, type PrismaClient } from '../lib/prisma';
@@ -281,7 +281,7 @@ export async function startTestSystem(opts: TestSystemOptions = {}): Promise<Tes
   // Retries stop before teardown closes the client's connection (lib/temporal.ts says why).
   const temporalRetries = new StoppableRetries();
   const temporal = await TestWorkflowEnvironment.createLocal({
-    server: { executable: { type: 'existing-path', path: temporalCliPath(env) }, ip: '127.0.0.1', log: { format: 'pretty', level: 'error' } },
+    server: { executable: { type: 'existing-path', path: temporalCliPath(env) }, ip: '127.0.0.1', log: { format: 'pretty', level: 'error' }, extraArgs: [...DEV_SERVER_ARGS] },
     client: { dataConverter: dataConverterOf(payloadCodec), interceptors: clientInterceptors },
     plugins: [temporalRetries],
   });

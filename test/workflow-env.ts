@@ -11,7 +11,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { Activities } from '../activities';
 import { environment, loadEnv, temporalCliPath } from '../lib/env';
-import { StoppableRetries } from '../lib/temporal';
+import { DEV_SERVER_ARGS, StoppableRetries } from '../lib/temporal';
 import { createWorkerMetrics } from '../lib/metrics';
 import { sinksOf, WORKER_BUNDLING_OPTIONS } from '../worker/create-worker';
 import { freshRunBundle } from './workflow-bundle';
@@ -25,7 +25,7 @@ try {
 export async function startWorkflowEnv(): Promise<TestWorkflowEnvironment> {
   const env = loadEnv(environment());
   return TestWorkflowEnvironment.createLocal({
-    server: { executable: { type: 'existing-path', path: temporalCliPath(env) }, ip: '127.0.0.1', log: { format: 'pretty', level: 'error' } },
+    server: { executable: { type: 'existing-path', path: temporalCliPath(env) }, ip: '127.0.0.1', log: { format: 'pretty', level: 'error' }, extraArgs: [...DEV_SERVER_ARGS] },
     plugins: [new StoppableRetries()],
   });
 }

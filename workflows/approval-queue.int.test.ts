@@ -3,12 +3,14 @@
  * `verifyDecisionAndQueue`, one read and one write), end to end with real Temporal, PostgreSQL and simulated agents.
  * Every check of the two steps it replaced still holds across the seams: a decision the record does not back is
  * ignored and audited and queues nothing; a workflow the session is not known under is refused; a batch that is not
- * the approved call's is refused and audited; a breaker tripped or a pause recorded after the approval was asked
+ * the approved call's is refused and audited (a batch of another call of the same session, approved too, as well: an
+ * approval lets through its own call only); a breaker tripped or a pause recorded after the approval was asked
  * stops the command (refused and audited, or recorded as refused and never sent).
  */
 import crypto from 'node:crypto';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { timelineOf } from '../audit/timeline';
+import { FailureType } from '../common/failures';
 import { deviceCommandId } from '../common/ids';
 import { decodeHistory } from '../lib/history-payloads';
 import { startTestSystem, toolCall, toolStepOf, waitUntil, type TestSystem } from '../test/harness';
@@ -174,5 +176,31 @@ describe('the step called directly, as anyone who reaches Temporal could', () =>
     expect(await sys.prisma.deviceCommand.findUnique({ where: { id: other } })).toBeNull();
     const audited = await sys.prisma.auditEvent.findFirst({ where: { orgId: sys.seed.orgs.acme.id, action: 'security.command_unauthorized', target: other } });
     expect(audited?.data).toMatchObject({ rule: 'command_authority' });
+  });
+  it('refuses a batch of another call of the same session, approved too: an approval lets through its own call only', async () => {
+    // The session's first call is approved and runs; its second waits for its own approval.
+    const { sessionId, turnId, approval: first, invocationId: firstCall } = await waitingRestart(pc(3));
+    expect((await decide(first.id, { decision: 'approve' })).status).toBe(200);
+    await sys.waitForTurn(sessionId, tech, turnId);
+    await sys.send(sessionId, tech, toolCall('manage_service', { device_id: pc(4), service: 'Spooler', action: 'restart' }));
+    await waitUntil(async () => (await sys.prisma.approval.count({ where: { sessionId, status: 'pending' } })) === 1, 'the second call\'s approval');
+    const second = await sys.waitForApproval(sessionId);
+    expect(second.id).not.toBe(first.id);
+    await sys.prisma.approval.update({ where: { id: second.id }, data: { status: 'approved', decidedBy: approverId, decidedAt: new Date(), channel: 'api' } });
+    const before = await commandsOf(sessionId);
+    // The session's own workflow and the second call's recorded approval, with a batch naming the first call (its
+    // approval stands, its device and command are in its plan): without this wall the command authority lets it through.
+    const env = new MockActivityEnvironment({ workflowExecution: { workflowId: await workflowOf(sessionId), runId: crypto.randomUUID() }, activityId: '1' });
+    const commandId = deviceCommandId(firstCall, pc(3));
+    const verdict = await env.run(sys.activities.verifyDecisionAndQueue, {
+      signal: { approvalId: second.id, decision: 'approved' as const, approverId, channel: 'api' as const, digest: second.digest },
+      batch: { orgId: sys.seed.orgs.acme.id, kind: 'manage_service' as const, params: { service: 'Spooler', action: 'restart' }, reportTo: await workflowOf(sessionId), commands: [{ commandId, deviceId: pc(3) }] },
+    });
+    expect(verdict).toMatchObject({ valid: true, refused: expect.stringContaining('not the approved call'), refusedType: FailureType.Unauthorized });
+    expect(verdict).not.toHaveProperty('queued');
+    expect(await commandsOf(sessionId)).toEqual(before);
+    const audited = await sys.prisma.auditEvent.findFirst({ where: { orgId: sys.seed.orgs.acme.id, sessionId, action: 'security.command_unauthorized', data: { path: ['rule'], equals: 'approval_invocation' } } });
+    expect(audited).toMatchObject({ target: commandId });
+    expect(audited?.data).toMatchObject({ approvalId: second.id, reason: expect.stringContaining(firstCall) });
   });
 });

@@ -119,6 +119,11 @@ it('has the committed histories: reads, approvals, a breaker trip, and remediati
   expect(patches('copilot-session-one-step-admission.json')).toContain(Patch.OneStepAdmission);
   expect(markers('copilot-session-one-step-admission.json')).toEqual(expect.arrayContaining(['admitUserMessage', 'recordUserMessage']));
   expect(patches('copilot-session-queue-with-approval.json')).not.toContain(Patch.OneStepAdmission);
+  // The first model call booked by the admission: one reservation of its own for the read's two calls (the second's).
+  expect(patches('copilot-session-first-call-booked.json')).toContain(Patch.BookWithAdmission);
+  expect(patches('copilot-session-one-step-admission.json')).not.toContain(Patch.BookWithAdmission);
+  expect(markers('copilot-session-first-call-booked.json').filter((m) => m === 'reserveBudget')).toHaveLength(1);
+  expect(markers('copilot-session-one-step-admission.json').filter((m) => m === 'reserveBudget')).toHaveLength(4);
   const started = load('remediation-devices-from-record.json').events![0]!.workflowExecutionStartedEventAttributes!;
   expect(JSON.parse(Buffer.from(started.input!.payloads![0]!.data!).toString('utf8'))).toMatchObject({ devices: [], deviceCount: 4 });
 });

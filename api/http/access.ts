@@ -4,6 +4,7 @@
  * pure site arithmetic stays in lib/site-scope.ts, which the worker's activities share.
  */
 import { z } from 'zod';
+import { Uuid } from '../../common/ids';
 import { AppError } from '../../lib/app-error';
 import { maySeeSession, narrowedSites, siteFilter, sitesReached } from '../../lib/site-scope';
 import type { TenantScope } from '../../lib/tenant-db';
@@ -113,9 +114,16 @@ export async function findVisibleSession(deps: Db, principal: Principal, id: str
 
 /** The same, with null for a session the principal may not see (for callers that answer as something else). */
 export async function visibleSession({ prisma }: Db, principal: Principal, id: string, roles?: Role[]) {
-  const session = await prisma.copilotSession.findFirst({ where: { id, ...tenantScope(principal, roles) }, include: { org: true } });
+  // The sites the session's calls reached are read beside the session (by the id asked for; only read, and decided on
+  // only for a session found in the principal's orgs), not after it: every GET of a session waits for this check.
+  const byId = Uuid.safeParse(id).success;
+  const [session, early] = await Promise.all([
+    prisma.copilotSession.findFirst({ where: { id, ...tenantScope(principal, roles) }, include: { org: true } }),
+    byId ? sitesReached(prisma, [id]) : null,
+  ]);
   if (!session) return null;
-  const reached = await sitesReached(prisma, [session.id]);
+  // Read again by the row's own id where it is written otherwise (an id in capitals finds the same session).
+  const reached = early && session.id === id ? early : await sitesReached(prisma, [session.id]);
   return maySeeSession(principal, session, reached.get(session.id) ?? [], roles) ? session : null;
 }
 

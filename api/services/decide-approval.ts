@@ -8,19 +8,22 @@
  * first valid decision is recorded atomically; a later one gets 409. Then the workflow is signalled; if Temporal
  * cannot be reached the decision stays recorded and the api's sweep delivers it (an outbox).
  */
-import type { Approval } from '@prisma/client';
+import type { Approval, Prisma } from '@prisma/client';
+import type { PoolClient } from 'pg';
 import { AppError, AppErrorCode } from '../../lib/app-error';
-import { audit } from '../../audit/log';
+import { audit, type AuditEntry } from '../../audit/log';
 import type { ApprovalChannel, ApprovalDecisionSignal } from '../../common/session';
 import { approvalExpiredAt } from '../../common/policy-document';
 import { Tier } from '../../common/tools';
 import { approvalDecisionSignal } from '../../workflows/definitions';
 import { sweptApprovals, type ApiDeps } from '../deps';
-import { approvalAuthority, targetIds } from '../../lib/approval-authority';
+import { approvalAuthority, targetIdsSql } from '../../lib/approval-authority';
+import { tenantPoolTransaction, type TenantScope } from '../../lib/tenant-db';
+import { fromPool } from '../http/errors';
 import { passkeyRequiredBy } from '../../lib/passkey-assertion';
 import { Uuid } from '../../common/ids';
 import { z } from 'zod';
-import { type Principal, Role, sitesWhere, tenantScope } from '../http/access';
+import { type Principal, Role, scopeOf, sitesWhere, tenantScope } from '../http/access';
 import type { Caller } from './caller';
 import { checkDecisionAssertion } from './passkeys';
 import { createStanding } from './policy';
@@ -67,11 +70,18 @@ export function toSignal(a: Approval, confirmation?: string): ApprovalDecisionSi
   };
 }
 
-/** Delivers a recorded decision to its workflow; false when Temporal could not be reached (the sweep retries). */
-export async function deliverDecision(deps: ApiDeps, approval: Approval): Promise<boolean> {
+/**
+ * Delivers a recorded decision to its workflow; false when Temporal could not be reached (the sweep retries). Then
+ * the delivery is noted (`signaledAt`), in one statement through `pg`: fenced to `scope` when the decision's caller
+ * passes its own (the sweep is system work, as before).
+ */
+export async function deliverDecision(deps: ApiDeps, approval: Approval, scope?: TenantScope): Promise<boolean> {
   try {
     await deps.temporal.workflow.getHandle(approval.workflowId).signal(approvalDecisionSignal, toSignal(approval));
-    await deps.prisma.approval.update({ where: { id: approval.id }, data: { signaledAt: new Date() } });
+    const signaledAt = new Date().toISOString();
+    const note = (db: Pick<PoolClient, 'query'>) => db.query({ name: 'decision.signaled', text: `UPDATE "Approval" SET "signaledAt" = $2::timestamptz AT TIME ZONE 'UTC' WHERE "id" = $1::uuid`, values: [approval.id, signaledAt] });
+    const { rowCount } = scope ? await tenantPoolTransaction(deps.pool, scope, note) : await note(deps.pool);
+    if (rowCount !== 1) throw new Error('the approval is gone');
     return true;
   } catch (err) {
     deps.logger.warn({ approvalId: approval.id, err: (err as Error).message }, 'decision recorded but not yet delivered to the workflow');
@@ -79,32 +89,122 @@ export async function deliverDecision(deps: ApiDeps, approval: Approval): Promis
   }
 }
 
+/** An approval row as Prisma reads it, in plain SQL (`DateTime` is `timestamp(3)` in UTC: read `AT TIME ZONE 'UTC'`). */
+const APPROVAL_COLUMNS = `a."id"::text AS "id", a."orgId"::text AS "orgId", a."sessionId"::text AS "sessionId", a."workflowId", a."invocationId", a."tier", a."digest",
+  a."toolName", a."input", a."targets", a."summary", a."confirmationPhrase", a."requestedBy"::text AS "requestedBy", a."status",
+  a."expiresAt" AT TIME ZONE 'UTC' AS "expiresAt", a."decidedBy"::text AS "decidedBy", a."decidedAt" AT TIME ZONE 'UTC' AS "decidedAt", a."channel", a."reason",
+  a."signaledAt" AT TIME ZONE 'UTC' AS "signaledAt", a."notifiedAt" AT TIME ZONE 'UTC' AS "notifiedAt", a."remindedAt" AT TIME ZONE 'UTC' AS "remindedAt",
+  a."recordedAt" AT TIME ZONE 'UTC' AS "recordedAt", a."slackChannel", a."slackTs", a."slackUpdatedAt" AT TIME ZONE 'UTC' AS "slackUpdatedAt",
+  a."passkeyAssertion", a."policyVersion", a."standingRuleId"::text AS "standingRuleId", a."createdAt" AT TIME ZONE 'UTC' AS "createdAt"`;
+
 /**
- * The approval (as findApproval finds it) with what deciding it reads besides: the site of each target device in its
- * org and the org's passkey rule for T3. One transaction of the caller's client (fenced to the principal's orgs in a
- * route), two statements, where each was a transaction of its own.
+ * The approval (as findApproval finds it: by id, in the principal's orgs) with what deciding it reads besides: the
+ * site of each target device in its org and the org's passkey rule for T3. One statement, in one transaction fenced
+ * to the principal's orgs (`tenantPoolTransaction`), where it was a Prisma transaction of four round trips. The
+ * targets' devices are found by the rule the workflow's verification reads them by (lib/approval-authority.ts
+ * `targetIdsSql`: the UUID ids of the stored `[{ id, name }]`, each by its key).
  */
 async function readForDecision(deps: ApiDeps, principal: Principal, id: string): Promise<{ approval: Approval; siteOf: Map<string, string>; passkeysForT3: boolean | null }> {
-  const read = await deps.prisma.$transaction(async (tx) => {
-    const approval = await tx.approval.findFirst({ where: { id, ...tenantScope(principal) } });
-    if (!approval) return null;
-    // Stored as [{ id, name }]; ids that are no UUIDs name no device (and are covered by no site: approvalAuthority).
-    const ids = [...new Set(targetIds(approval.targets) ?? [])].filter((t) => Uuid.safeParse(t).success);
-    const rows = await tx.$queryRaw<unknown[]>`
-      SELECT (SELECT o."passkeysForT3" FROM "Organization" o WHERE o."id" = ${approval.orgId}::uuid) AS "passkeysForT3",
-             (SELECT coalesce(json_agg(json_build_object('id', d."id", 'siteId', d."siteId")), '[]'::json)
-              FROM "Device" d WHERE d."orgId" = ${approval.orgId}::uuid AND d."id" = ANY(${ids}::uuid[])) AS "targetSites"`;
-    return { approval, rows };
+  if (!Uuid.safeParse(id).success) throw AppError.notFound('approval');
+  const orgIds = tenantScope(principal).orgId.in;
+  const { rows } = await tenantPoolTransaction(deps.pool, scopeOf(principal), (db) =>
+    db.query({
+      name: 'decision.read',
+      text: `SELECT ${APPROVAL_COLUMNS},
+                    (SELECT o."passkeysForT3" FROM "Organization" o WHERE o."id" = a."orgId") AS "passkeysForT3",
+                    (SELECT coalesce(json_agg(json_build_object('id', d."id", 'siteId', d."siteId")), '[]'::json)
+                     FROM "Device" d
+                     WHERE d."orgId" = a."orgId"
+                       AND d."id" IN (${targetIdsSql('a')})) AS "targetSites"
+             FROM "Approval" a WHERE a."id" = $1::uuid AND a."orgId" = ANY($2::uuid[])`,
+      values: [id, orgIds],
+    }),
+  ).catch((err: unknown) => {
+    throw fromPool(err);
   });
-  if (!read) throw AppError.notFound('approval');
-  const { passkeysForT3, targetSites } = DecisionReads.parse(read.rows[0]);
-  return { approval: read.approval, siteOf: new Map(targetSites.map((d) => [d.id, d.siteId])), passkeysForT3 };
+  if (!rows[0]) throw AppError.notFound('approval');
+  const { passkeysForT3, targetSites, ...approval } = DecisionRead.parse(rows[0]);
+  return { approval, siteOf: new Map(targetSites.map((d) => [d.id, d.siteId])), passkeysForT3 };
 }
 
-const DecisionReads = z.object({
+const date = z.date();
+const DecisionRead = z.object({
+  id: z.string(),
+  orgId: z.string(),
+  sessionId: z.string(),
+  workflowId: z.string(),
+  invocationId: z.string(),
+  tier: z.number().int(),
+  digest: z.string(),
+  toolName: z.string(),
+  input: z.custom<Prisma.JsonValue>((v) => v !== undefined),
+  targets: z.custom<Prisma.JsonValue>((v) => v !== undefined),
+  summary: z.string(),
+  confirmationPhrase: z.string().nullable(),
+  requestedBy: z.string(),
+  status: z.string(),
+  expiresAt: date,
+  decidedBy: z.string().nullable(),
+  decidedAt: date.nullable(),
+  channel: z.string().nullable(),
+  reason: z.string().nullable(),
+  signaledAt: date.nullable(),
+  notifiedAt: date.nullable(),
+  remindedAt: date.nullable(),
+  recordedAt: date.nullable(),
+  slackChannel: z.string().nullable(),
+  slackTs: z.string().nullable(),
+  slackUpdatedAt: date.nullable(),
+  passkeyAssertion: z.custom<Prisma.JsonValue>((v) => v !== undefined),
+  policyVersion: z.number().int().nullable(),
+  standingRuleId: z.string().nullable(),
+  createdAt: date,
   passkeysForT3: z.boolean().nullable(),
   targetSites: z.array(z.object({ id: z.string(), siteId: z.string() })),
-});
+}) satisfies z.ZodType<Approval & { passkeysForT3: boolean | null; targetSites: { id: string; siteId: string }[] }>;
+
+/**
+ * The claim of a pending, unexpired approval and its audit event, in one statement: the event is written only with
+ * the claim (from the claimed row), and the statement runs in the caller's fenced transaction, so the decision and
+ * its event are committed together or not at all. `claimed` is 0 when another decision was recorded first (or the
+ * approval expired). Its event is the one `audit()` writes; the chain's trigger links it.
+ */
+async function claimWithEvent(
+  db: Pick<PoolClient, 'query'>,
+  c: { approvalId: string; status: string; decidedBy: string; decidedAt: Date; channel: string; reason: string | null; passkeyAssertion: unknown; event: AuditEntry },
+): Promise<{ claimed: number; audited: number }> {
+  const { rows } = await db.query<{ claimed: number; audited: number }>({
+    name: 'decision.claim',
+    text: `WITH claimed AS (
+             UPDATE "Approval"
+             SET "status" = $2, "decidedBy" = $3::uuid, "decidedAt" = $4::timestamptz AT TIME ZONE 'UTC', "channel" = $5, "reason" = $6,
+                 "passkeyAssertion" = coalesce($7::jsonb, "passkeyAssertion")
+             WHERE "id" = $1::uuid AND "status" = 'pending' AND "expiresAt" > $4::timestamptz AT TIME ZONE 'UTC'
+             RETURNING 1),
+           audited AS (
+             INSERT INTO "AuditEvent" ("orgId", "actorType", "actorId", "action", "target", "sessionId", "data", "createdAt")
+             SELECT $8::uuid, $9, $10, $11, $12, $13::uuid, $14::jsonb, now() AT TIME ZONE 'UTC' FROM claimed
+             RETURNING 1)
+           SELECT (SELECT count(*)::int FROM claimed) AS "claimed", (SELECT count(*)::int FROM audited) AS "audited"`,
+    values: [
+      c.approvalId,
+      c.status,
+      c.decidedBy,
+      c.decidedAt.toISOString(),
+      c.channel,
+      c.reason,
+      c.passkeyAssertion == null ? null : JSON.stringify(c.passkeyAssertion),
+      c.event.orgId ?? null,
+      c.event.actorType,
+      c.event.actorId ?? null,
+      c.event.action,
+      c.event.target ?? null,
+      c.event.sessionId ?? null,
+      JSON.stringify(c.event.data ?? {}),
+    ],
+  });
+  return rows[0]!;
+}
 
 export async function decideApproval({ deps, principal }: Caller, req: DecisionRequest) {
   const { approval, siteOf, passkeysForT3 } = await readForDecision(deps, principal, req.approvalId);
@@ -141,8 +241,7 @@ export async function decideApproval({ deps, principal }: Caller, req: DecisionR
   const assertion = passkey?.ok ? passkey.assertion : null;
   const now = new Date();
   // The decision's audit event, written in the claim's transaction.
-  const auditDecision = (tx: Parameters<typeof audit>[0], standing: Awaited<ReturnType<typeof createStanding>> | null) =>
-    audit(tx, {
+  const decisionEvent = (standing: Awaited<ReturnType<typeof createStanding>> | null): AuditEntry => ({
     orgId: approval.orgId,
     actorType: 'user',
     actorId: principal.userId,
@@ -161,30 +260,50 @@ export async function decideApproval({ deps, principal }: Caller, req: DecisionR
       ...(standing ? { standingApproval: { id: standing.rule.id, expiresAt: standing.rule.expiresAt, version: standing.version } } : {}),
     },
   });
-  const claim = async (tx: Parameters<Parameters<ApiDeps['prisma']['$transaction']>[0]>[0]) => {
+  const conflict = () => new AppError(AppErrorCode.Conflict, 'another decision was recorded first');
+  // A standing approval is a new policy version, written through Prisma (createStanding) in the claim's transaction.
+  const claimWithStanding = async (tx: Parameters<Parameters<ApiDeps['prisma']['$transaction']>[0]>[0], days: number) => {
     const claimed = await tx.approval.updateMany({
       where: { id: approval.id, status: 'pending', expiresAt: { gt: now } },
       data: { status: req.decision, decidedBy: principal.userId, decidedAt: now, channel: req.channel, reason: req.reason ?? null, ...(assertion ? { passkeyAssertion: assertion } : {}) },
     });
-    if (claimed.count !== 1) throw new AppError(AppErrorCode.Conflict, 'another decision was recorded first');
+    if (claimed.count !== 1) throw conflict();
     // The standing approval is made with the decision, and its audit event with both, in one transaction: all or none.
-    let standing: Awaited<ReturnType<typeof createStanding>> | null = null;
-    if (req.standing) {
-      const org = await tx.organization.findUniqueOrThrow({ where: { id: approval.orgId }, select: { id: true, slug: true } });
-      standing = await createStanding(deps, tx, approval, principal.userId, req.standing.days, org);
-    }
-    await auditDecision(tx, standing);
+    const org = await tx.organization.findUniqueOrThrow({ where: { id: approval.orgId }, select: { id: true, slug: true } });
+    const standing = await createStanding(deps, tx, approval, principal.userId, days, org);
+    await audit(tx, decisionEvent(standing));
     return standing;
   };
-  const standing = await deps.prisma.$transaction(claim);
+  const standingDays = req.standing?.days;
+  const standing =
+    standingDays !== undefined
+      ? await deps.prisma.$transaction((tx) => claimWithStanding(tx, standingDays))
+      : // Otherwise the claim and its event are one statement, in one transaction fenced to the principal's orgs.
+        await tenantPoolTransaction(deps.pool, scopeOf(principal), async (db) => {
+          const { claimed, audited } = await claimWithEvent(db, {
+            approvalId: approval.id,
+            status: req.decision,
+            decidedBy: principal.userId,
+            decidedAt: now,
+            channel: req.channel,
+            reason: req.reason ?? null,
+            passkeyAssertion: assertion,
+            event: decisionEvent(null),
+          });
+          if (claimed !== 1) throw conflict();
+          if (audited !== 1) throw new Error(`the decision on approval ${approval.id} was claimed without its audit event`);
+          return null;
+        }).catch((err: unknown) => {
+          throw err instanceof AppError ? err : fromPool(err);
+        });
   deps.metrics.approvalDecisions.observe({ channel: req.channel, decision: req.decision }, (now.getTime() - approval.createdAt.getTime()) / 1000);
   // The row as the claim above wrote it (the claim succeeded only with these values): no second read.
   const decided: Approval = { ...approval, status: req.decision, decidedBy: principal.userId, decidedAt: now, channel: req.channel, reason: req.reason ?? null, standingRuleId: standing?.rule.id ?? null };
   if (req.deliverInBackground) {
-    void deliverDecision(deps, decided);
+    void deliverDecision(deps, decided, scopeOf(principal));
     return { approval: decided, delivered: false };
   }
-  const delivered = await deliverDecision(deps, decided);
+  const delivered = await deliverDecision(deps, decided, scopeOf(principal));
   return { approval: decided, delivered };
 }
 
