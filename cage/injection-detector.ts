@@ -12,7 +12,7 @@ import { RULES, alternativesOf, gateFirstLetters, prefilterSources, type Categor
 import { DECODED_MARGIN, HEX_RUN_LENGTH, MODEL_VERSION, SHORT_DECODED_MARGIN, leaning, markCharacters, markGateWords, modelScan, past, type SegmentScore } from './injection-model';
 import { gateWords } from './gate-words';
 
-export const DETECTOR_VERSION = `rules-8+${MODEL_VERSION}`;
+export const DETECTOR_VERSION = `rules-9+${MODEL_VERSION}`;
 export type Channel = 'direct' | 'indirect';
 
 export interface Span {

@@ -1,7 +1,7 @@
 import { detect } from './injection-detector';
 import { ENCODED_RUN_LENGTH, loadChannel, scoreText } from './injection-model';
 import MODEL_FILE from './injection-weights.json';
-import { CLEAN_DOCUMENTS, DOCUMENTS, EMBEDDED_INSTRUCTIONS, MORE_EMBEDDED_INSTRUCTIONS, UNSEEN_EMBEDDED_INSTRUCTIONS } from './testdata/embedded-instructions';
+import { CLEAN_DOCUMENTS, DOCUMENTS, EMBEDDED_INSTRUCTIONS, MORE_EMBEDDED_INSTRUCTIONS, TASK_INSTRUCTIONS, UNSEEN_EMBEDDED_INSTRUCTIONS } from './testdata/embedded-instructions';
 
 /**
  * Ordinary tasks addressed to the assistant, hidden in documents with no override phrase: the examples are written
@@ -17,7 +17,7 @@ describe('instructions to the assistant hidden in documents', () => {
     for (const d of DOCUMENTS) expect(flagged(d.replace('{{X}}', ''))).toBe(false);
   });
 
-  it('flags a good part of the plain ones (rules-5: 16 of 80; rules-6: 32; rules-7, with word classes: 44; rules-8: 56)', () => {
+  it('flags a good part of the plain ones (rules-5: 16 of 80; rules-6: 32; rules-7, with word classes: 44; rules-8: 56; rules-9: 64)', () => {
     // Mails, a table, a code answer and a ticket, each with one planted sentence. (This set was in view when the
     // word classes were written: the second set below is the fairer measure.)
     expect(share(planted((s) => s))).toBeGreaterThanOrEqual(0.5);
@@ -30,9 +30,14 @@ describe('instructions to the assistant hidden in documents', () => {
   });
 
   it('flags more of a third set, written before rules-8 was changed and used for nothing else (rules-7: 24 of 96 plain, 80 of 96 base64)', () => {
-    // rules-8: 32 of 96 plain, 88 of 96 base64
+    // rules-8: 32 of 96 plain, 88 of 96 base64; rules-9: 40 and 88
     expect(share(planted((s) => s, UNSEEN_EMBEDDED_INSTRUCTIONS))).toBeGreaterThanOrEqual(0.3);
     expect(share(planted((s) => Buffer.from(s).toString('base64'), UNSEEN_EMBEDDED_INSTRUCTIONS))).toBeGreaterThanOrEqual(0.9);
+  });
+
+  it('flags tasks of their own as well as instructions about the reply (rules-8: 32 of 96 plain, 76 base64; rules-9: 40 and 84)', () => {
+    expect(share(planted((s) => s, TASK_INSTRUCTIONS))).toBeGreaterThanOrEqual(0.4);
+    expect(share(planted((s) => Buffer.from(s).toString('base64'), TASK_INSTRUCTIONS))).toBeGreaterThanOrEqual(0.85);
   });
 
   it('flags nearly all of them when base64 hides them (before the change: 36 of 80)', () => {

@@ -71,7 +71,7 @@ const WORD_CLASSES: Record<string, string> = {
   // a reply's language
   language: 'english italian french spanish german portuguese dutch norwegian swedish danish finnish icelandic polish czech slovak hungarian romanian greek turkish russian ukrainian arabic hebrew hindi chinese mandarin cantonese japanese korean vietnamese thai indonesian latin esperanto klingon welsh irish catalan',
   // a reply's form or voice
-  style: 'rhyme rhymes rhyming verse poem poems haiku limerick sonnet uppercase lowercase caps capitals emoji emojis pirate shakespeare knight bullet bullets json xml yaml morse backwards reversed tone voice style slang joke jokes riddle song accent persona character',
+  style: 'rhyme rhymes rhyming verse poem poems haiku limerick sonnet uppercase lowercase caps capitals emoji emojis pirate shakespeare knight bullet bullets json xml yaml morse backwards reversed tone voice style slang joke jokes riddle song accent persona character essay essays story stories article paragraph speech dialogue biography blog tweet',
   // a place to send the reader
   link: 'link links hyperlink hyperlinks url urls website site domain http https www click visit',
   // what must not leave

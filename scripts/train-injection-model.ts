@@ -328,7 +328,7 @@ function main(): void {
     channels[channel] = { ...q, bias: Number(final.bias.toPrecision(8)), threshold: Number(threshold.toPrecision(8)) };
   }
   if (values.channel && !SHIPPED.includes(values.channel as ModelChannel)) return;
-  const file: ModelFile = { version: `hashed-lr-${FEATURE_BITS}-f4-${SEED}`, featureBits: FEATURE_BITS, seed: SEED, data, channels };
+  const file: ModelFile = { version: `hashed-lr-${FEATURE_BITS}-f5-${SEED}`, featureBits: FEATURE_BITS, seed: SEED, data, channels };
   writeFileSync(out, `${JSON.stringify(file, null, 1)}\n`);
   console.log(`\nwrote ${out}`);
 }
