@@ -174,20 +174,32 @@ export function connectAgent(opts: {
     return true;
   };
 
+  /**
+   * The result, acknowledged. Sent again with a bounded back-off while connected and the gateway asks for it later
+   * (its frame limit, or a store it could not reach) or does not answer; otherwise again on the next connect.
+   */
   const sendResult = async (commandId: string) => {
     const result = journal.result(commandId);
     if (!result || !socket.connected) return;
-    try {
-      if (!(await uploadOutput(result))) return;
-      const ack = await socket.timeout(10_000).emitWithAck('command:result', result);
-      if (ack.accepted || ack.reason === 'unknown command') {
-        spool.remove(commandId);
-        // Not on disk: the result goes again after a restart, and the gateway knows it already.
-        await journal.acked(commandId).catch((err: unknown) => logger.warn({ commandId, err: (err as Error).message }, 'could not journal the acknowledgement'));
+    if (!(await uploadOutput(result))) return;
+    for (let attempt = 0; socket.connected && !stopped; attempt++) {
+      let ack: CommandResultAck | undefined;
+      try {
+        ack = await socket.timeout(10_000).emitWithAck('command:result', result);
+      } catch {
+        // no answer (a slow link, or a gateway that dropped it without saying): sent again below
       }
-      if (!ack.accepted) logger.warn({ commandId, reason: ack.reason }, 'server did not accept the result');
-    } catch {
-      // no ack (disconnected or slow): sent again on the next connect
+      if (ack && ack.reason !== OutputRefusal.RetryLater) {
+        if (ack.accepted || ack.reason === OutputRefusal.UnknownCommand) {
+          spool.remove(commandId);
+          // Not on disk: the result goes again after a restart, and the gateway knows it already.
+          await journal.acked(commandId).catch((err: unknown) => logger.warn({ commandId, err: (err as Error).message }, 'could not journal the acknowledgement'));
+        }
+        if (!ack.accepted) logger.warn({ commandId, reason: ack.reason }, 'server did not accept the result');
+        return;
+      }
+      if (attempt >= 8) return; // left for the next connect, or for the gateway to ask again
+      await new Promise((r) => setTimeout(r, Math.min(1000 * 2 ** attempt, 30_000)));
     }
   };
   // One report per command at a time; asked again meanwhile (a reconnect), it runs once more after.
