@@ -59,6 +59,20 @@ it('says what it can do when the request is not about devices', () => {
   expect(answerOf([{ role: 'assistant', content: step.content }])).toMatch(/I can list and read your devices/);
 });
 
+it('answers a question about what was done from the conversation, and never plans a new change for it', () => {
+  const restart = { type: 'tool_use' as const, id: 'toolu_1', name: 'manage_service', input: { device_id: devices.devices[0]!.id, service: 'Spooler', action: 'restart' } };
+  const done = { type: 'tool_result' as const, tool_use_id: 'toolu_1', content: JSON.stringify({ devices: [{ deviceId: devices.devices[0]!.id, ok: true, service: 'Spooler', state: 'running' }] }) };
+  const earlier: Message[] = [user('restart the Spooler service on ACME-PC-01'), { role: 'assistant', content: [restart] }, { role: 'user', content: [done] }, { role: 'assistant', content: [{ type: 'text', text: 'Done.' }] }];
+  const step = plan([...earlier, user('did the restart work?')], ['list_devices', 'manage_service', 'restart_device']);
+  expect(step.stopReason).toBe('end_turn');
+  expect(answerOf([{ role: 'assistant', content: step.content }])).toMatch(/The last step of this session: manage_service/);
+  const first = plan([user('has the device been restarted?')], ['list_devices', 'restart_device']);
+  expect(first.stopReason).toBe('end_turn');
+  expect(answerOf([{ role: 'assistant', content: first.content }])).toMatch(/Nothing has run in this session yet/);
+  // Asked, not questioned: still a change, through the cage as ever.
+  expect(plan([user('restart ACME-PC-01')], ['list_devices', 'restart_device']).stopReason).toBe('tool_use');
+});
+
 it('plans the same tool ids for the same conversation (deterministic)', () => {
   expect(plan([user('list devices')], TOOLS)).toEqual(plan([user('list devices')], TOOLS));
 });

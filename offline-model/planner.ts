@@ -101,9 +101,39 @@ const DIRECT = /^\s*\/tool\s+([A-Za-z_][\w-]*)\s*([\s\S]*)$/;
 /** The user asks to wait for the device ("wait for it", "when it comes back online"). */
 const WAIT = /\bwait\b|\bwhen it (?:comes|is) back\b|\bonce it reconnects\b/i;
 
+/**
+ * A question about what was already done ("did the restart work?", "has the service been restarted?"): answered from
+ * the conversation, never planned as a new change (a model that read "restart" in it would ask for one).
+ */
+const ASKS_ABOUT_DONE = /^\s*(?:did|has|have|was|were)\b[^?]*\?\s*$/i;
+
+/** Every tool call of the whole conversation, in order, with its result where it has one. */
+function allCalls(messages: Message[]): ToolCall[] {
+  const calls = new Map<string, ToolCall>();
+  for (const m of messages) {
+    for (const b of blocks(m)) {
+      if (b.type === 'tool_use') calls.set(b.id, { name: b.name, input: b.input });
+      if (b.type === 'tool_result') {
+        const call = calls.get(b.tool_use_id);
+        if (call) call.result = { text: resultText(b.content), isError: b.is_error === true };
+      }
+    }
+  }
+  return [...calls.values()];
+}
+
 export function plan(messages: Message[], toolNames: string[]): Plan {
   const { request, calls } = currentTurn(messages);
   const has = (name: string) => toolNames.includes(name);
+
+  if (ASKS_ABOUT_DONE.test(request) && calls.length === 0) {
+    const last = allCalls(messages).filter((c) => c.result && c.name !== 'list_devices').at(-1);
+    return answer(
+      last
+        ? `The last step of this session: ${describeResult(last)}`
+        : 'Nothing has run in this session yet. To have something done, ask for it (for example: "restart the Spooler service on ACME-PC-01").',
+    );
+  }
 
   const direct = DIRECT.exec(request);
   if (direct) {
