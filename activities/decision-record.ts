@@ -75,7 +75,7 @@ export function decisionSql(p: { approvalId: string; role: string }): string {
                   (SELECT coalesce(json_agg(json_build_object('id', d."id", 'siteId', d."siteId")), '[]'::json)
                    FROM "Device" d
                    WHERE d."orgId" = a."orgId"
-                     AND d."id" IN (${targetIdsSql('a')})) AS "targetSites"
+                     AND d."id" = ANY(ARRAY(${targetIdsSql('a')}))) AS "targetSites"
            FROM "Approval" a WHERE a."id" = ${p.approvalId}`;
 }
 

@@ -115,7 +115,7 @@ async function readForDecision(deps: ApiDeps, principal: Principal, id: string):
                     (SELECT coalesce(json_agg(json_build_object('id', d."id", 'siteId', d."siteId")), '[]'::json)
                      FROM "Device" d
                      WHERE d."orgId" = a."orgId"
-                       AND d."id" IN (${targetIdsSql('a')})) AS "targetSites"
+                       AND d."id" = ANY(ARRAY(${targetIdsSql('a')}))) AS "targetSites"
              FROM "Approval" a WHERE a."id" = $1::uuid AND a."orgId" = ANY($2::uuid[])`,
       values: [id, orgIds],
     }),
