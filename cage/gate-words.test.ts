@@ -1,4 +1,5 @@
 import RandExp from 'randexp';
+import { seeded } from './testdata/seeded-random';
 import { gateWords } from './gate-words';
 import './injection-detector';
 import { modelScan } from './injection-model';
@@ -9,15 +10,6 @@ import { RULES, prefilterSources } from './injection-rules';
  * expression matches (a superset), or a rule would be skipped silently. Checked on strings generated from every
  * gate and every rule (randexp, seeded), in plain ASCII text, alone and between ordinary words.
  */
-function seeded(seed: number) {
-  let a = seed;
-  return (min: number, max: number) => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return min + Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * (max - min + 1));
-  };
-}
 function generated(source: string, n: number, seed: number): string[] {
   const gen = new RandExp(new RegExp(source, 'i'));
   gen.randInt = seeded(seed);

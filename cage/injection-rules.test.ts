@@ -1,4 +1,5 @@
 import RandExp from 'randexp';
+import { seeded } from './testdata/seeded-random';
 import { RULES, byFirstLetter, gateFirstLetters, gateSource, prefilterSources } from './injection-rules';
 
 /**
@@ -6,15 +7,6 @@ import { RULES, byFirstLetter, gateFirstLetters, gateSource, prefilterSources } 
  * silently skip it. Checked on hand-written triggers and on thousands of strings generated from each rule's own
  * pattern (randexp, seeded so every run checks the same strings).
  */
-function seeded(seed: number) {
-  let a = seed;
-  return (min: number, max: number) => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return min + Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * (max - min + 1));
-  };
-}
 
 function generated(pattern: RegExp, n: number, seed: number): string[] {
   const gen = new RandExp(new RegExp(pattern.source, pattern.flags.replace('g', '')));
