@@ -138,20 +138,24 @@ export function connectAgent(opts: {
   /** The next attempt to connect, while one is scheduled. */
   let retry: NodeJS.Timeout | undefined;
 
-  /** One chunk, acknowledged; sent again (bounded backoff) while the gateway does not answer or asks for it again. */
-  const sendChunk = async (chunk: CommandOutputChunk): Promise<CommandResultAck | 'disconnected'> => {
+  /**
+   * A frame, acknowledged: sent again (bounded back-off) while the gateway does not answer or asks for it later (its
+   * frame limit, a store it could not reach). 'disconnected' once the connection drops: it goes again on the next.
+   */
+  const acknowledged = async (send: () => Promise<CommandResultAck>): Promise<CommandResultAck | 'disconnected'> => {
     for (let attempt = 0; ; attempt++) {
-      if (!socket.connected) return 'disconnected';
+      if (!socket.connected || stopped) return 'disconnected';
       try {
-        const ack = await socket.timeout(30_000).emitWithAck('command:output', chunk);
+        const ack = await send();
         if (ack.accepted || ack.reason !== OutputRefusal.RetryLater) return ack;
       } catch {
-        // no answer: dropped by the gateway's frame limit, or a slow link
+        // no answer: a slow link, or a gateway that dropped the frame without saying
       }
       if (attempt >= 5) return { accepted: false, reason: 'no acknowledgement' };
       await new Promise((r) => setTimeout(r, Math.min(1000 * 2 ** attempt, 30_000)));
     }
   };
+  const sendChunk = (chunk: CommandOutputChunk) => acknowledged(() => socket.timeout(30_000).emitWithAck('command:output', chunk));
 
   /**
    * Uploads what the result says was spooled, before the result itself (the gateway takes chunks only while the
@@ -174,33 +178,20 @@ export function connectAgent(opts: {
     return true;
   };
 
-  /**
-   * The result, acknowledged. Sent again with a bounded back-off while connected and the gateway asks for it later
-   * (its frame limit, or a store it could not reach) or does not answer; otherwise again on the next connect.
-   */
+  /** The result, acknowledged (as a chunk is); one the gateway never took goes again at the next resend or connect. */
   const sendResult = async (commandId: string) => {
     const result = journal.result(commandId);
     if (!result || !socket.connected) return;
-    if (!(await uploadOutput(result))) return;
-    for (let attempt = 0; socket.connected && !stopped; attempt++) {
-      let ack: CommandResultAck | undefined;
-      try {
-        ack = await socket.timeout(10_000).emitWithAck('command:result', result);
-      } catch {
-        // no answer (a slow link, or a gateway that dropped it without saying): sent again below
-      }
-      if (ack && ack.reason !== OutputRefusal.RetryLater) {
-        if (ack.accepted || ack.reason === OutputRefusal.UnknownCommand) {
-          spool.remove(commandId);
-          // Not on disk: the result goes again after a restart, and the gateway knows it already.
-          await journal.acked(commandId).catch((err: unknown) => logger.warn({ commandId, err: (err as Error).message }, 'could not journal the acknowledgement'));
-        }
-        if (!ack.accepted) logger.warn({ commandId, reason: ack.reason }, 'server did not accept the result');
-        return;
-      }
-      if (attempt >= 8) return; // left for the next connect, or for the gateway to ask again
-      await new Promise((r) => setTimeout(r, Math.min(1000 * 2 ** attempt, 30_000)));
+    // A spool that cannot be read leaves the result for the next resend, as a dropped connection does.
+    if (!(await uploadOutput(result).catch(() => false))) return;
+    const ack = await acknowledged(() => socket.timeout(10_000).emitWithAck('command:result', result));
+    if (ack === 'disconnected') return;
+    if (ack.accepted || ack.reason === OutputRefusal.UnknownCommand) {
+      spool.remove(commandId);
+      // Not on disk: the result goes again after a restart, and the gateway knows it already.
+      await journal.acked(commandId).catch((err: unknown) => logger.warn({ commandId, err: (err as Error).message }, 'could not journal the acknowledgement'));
     }
+    if (!ack.accepted) logger.warn({ commandId, reason: ack.reason }, 'server did not accept the result');
   };
   // One report per command at a time; asked again meanwhile (a reconnect), it runs once more after.
   const reporting = new Map<string, Promise<void>>();
