@@ -31,9 +31,13 @@ const Ids = z.array(z.uuid()).max(10_000);
  * with the organizations.
  */
 function settings(scope: TenantScope): Prisma.Sql {
-  const orgs = Ids.parse([...scope.orgIds]).join(',');
-  const partner = scope.partnerId ? z.uuid().parse(scope.partnerId) : '';
+  const { orgs, partner } = checkedScope(scope);
   return Prisma.sql`SELECT set_config('role', ${APP_ROLE}, true), set_config('app.org_ids', ${orgs}, true), set_config('app.partner_id', ${partner}, true)`;
+}
+
+/** The scope's ids as the settings hold them, checked: UUIDs only, anything else refused. */
+function checkedScope(scope: TenantScope): { orgs: string; partner: string } {
+  return { orgs: Ids.parse([...scope.orgIds]).join(','), partner: scope.partnerId ? z.uuid().parse(scope.partnerId) : '' };
 }
 
 const RAW = new Set(['$queryRaw', '$executeRaw', '$queryRawUnsafe', '$executeRawUnsafe']);
@@ -106,8 +110,7 @@ export async function tenantTransaction<T>(
  * no parameters. `fn`'s statements take their parameters as usual. Rolled back when `fn` throws.
  */
 export async function tenantPoolTransaction<T>(pool: Pool, scope: TenantScope, fn: (client: PoolClient) => Promise<T>): Promise<T> {
-  const orgs = Ids.parse([...scope.orgIds]).join(',');
-  const partner = scope.partnerId ? z.uuid().parse(scope.partnerId) : '';
+  const { orgs, partner } = checkedScope(scope);
   const client = await pool.connect();
   let broken: Error | undefined;
   try {
