@@ -2,7 +2,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import type { Prisma } from '@prisma/client';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { FailureType } from '../common/failures';
-import { stepMessageId, Uuid } from '../common/ids';
+import { admittedReservationId, stepMessageId, stepReservationId, Uuid } from '../common/ids';
 import type { ModelStep, ToolResultRef } from '../common/session';
 import { anthropicToolDefinitions } from '../common/tools';
 import { fromModelToolName, modelToolName, qualifiedName } from '../lib/mcp-upstream';
@@ -15,6 +15,7 @@ import { FENCE_EXPLANATION } from '../cage/output-fence';
 import { close, microsParam } from '../lib/budget';
 import type { ActivityDeps } from './deps';
 import { assertCallersSession } from './session-identity';
+import { audit } from '../audit/log';
 
 export interface CallModelInput {
   sessionId: string;
@@ -254,6 +255,11 @@ function classify(err: unknown): Error {
  * Asks the model for the next step of a turn. The transcript is read from PostgreSQL and the reply stored there;
  * only a short plan returns to the workflow. A retry after the reply was stored returns it without a second call.
  */
+/** The reservations a model call may settle: its step's, and for the first step the booking of its message's admission. */
+function ownReservationIds(input: CallModelInput): string[] {
+  return [stepReservationId(input.sessionId, input.turnId, input.step), ...(input.step === 0 ? [admittedReservationId(input.sessionId, input.turnId)] : [])];
+}
+
 export function makeCallModel(deps: ActivityDeps) {
   return async function callModel(input: CallModelInput): Promise<ModelStep> {
     const { prisma } = deps;
@@ -268,6 +274,12 @@ export function makeCallModel(deps: ActivityDeps) {
     const read = await readModelCall(deps, input, assistantId);
     // Only the session's own workflow may have its transcript sent to the model (or written to).
     await assertCallersSession(prisma, input, read.session, 'callModel');
+    // The reservation the call settles is named by the workflow's input, which anyone reaching Temporal can write:
+    // only this step's own (or, for the first step, the one its message's admission booked) is settled here.
+    if (input.reservationId && !ownReservationIds(input).includes(input.reservationId)) {
+      await audit(prisma, { orgId: input.orgId, actorType: 'system', action: 'security.reservation_refused', target: input.sessionId, sessionId: input.sessionId, data: { turnId: input.turnId, step: input.step, reservationId: input.reservationId.slice(0, 200) } });
+      throw ApplicationFailure.nonRetryable('the model call names a budget reservation that is not its own; nothing was sent', FailureType.InvalidInput);
+    }
     // reserveBudget wrote them already; histories from before budgets have no reservation and no such step.
     const legacy = !input.reservationId && input.toolResults.length > 0;
     if (legacy) await writeToolResults(deps, input);

@@ -7,7 +7,7 @@
 import { MODEL_MESSAGE_KINDS, requestSizing, type CallModelInput } from './call-model';
 import { formatUsd, worstCaseRates } from '../cage/pricing';
 import { audit } from '../audit/log';
-import { stepMessageId, Uuid } from '../common/ids';
+import { admittedReservationId, stepMessageId, stepReservationId, Uuid } from '../common/ids';
 import { UNKNOWN_SESSION_DENIAL } from '../common/session';
 import { close, limitsOf, reserveModelCall } from '../lib/budget';
 import type { ActivityDeps } from './deps';
@@ -148,7 +148,7 @@ const hourlyWindow = (deps: ActivityDeps, max: bigint | undefined) => ({ max: Nu
 export function makeReserveBudget(deps: ActivityDeps) {
   return async function reserveBudget(input: CallModelInput): Promise<ReserveOutcome> {
     // The idempotency key: one reservation per model call of the workflow, whatever the retries.
-    const id = `${input.sessionId}:${input.turnId}:${input.step}`;
+    const id = stepReservationId(input.sessionId, input.turnId, input.step);
     // Which store a failure below came from: the budget is in PostgreSQL, its hourly ceiling in Redis.
     let store: 'postgres' | 'redis' = 'postgres';
     try {
@@ -194,7 +194,7 @@ export function makeReserveBudget(deps: ActivityDeps) {
 }
 
 /** The key of a turn's first model call when it is booked with the message's admission (never a step's key). */
-export const admittedReservationId = (sessionId: string, turnId: string) => `${sessionId}:${turnId}:admitted`;
+export { admittedReservationId };
 
 export type Booking = { reservationId: string; amountMicros: number };
 

@@ -85,6 +85,7 @@ export const AUDIT_ACTIONS = {
   'breaker.unavailable': "a tool call was refused: the org's policy could not be read to check the breaker (fail closed)",
   'breaker.reset': "an org admin re-armed a session's breaker",
   'workflow.request_refused': 'a message into a workflow did not match a request the api recorded (forged or stale)',
+  'security.reservation_refused': 'a model call named a budget reservation that is not its own step\'s; nothing was sent',
   'security.session_identity_refused': 'an activity refused to act for a session the database does not know under that workflow',
   'security.invocation_id_collision': 'a tool call id was reused for a different call',
   'security.device_out_of_scope': "a call named a device outside the org or the requester's sites",

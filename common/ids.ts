@@ -30,6 +30,12 @@ export function stepMessageId(sessionId: string, turnId: string, step: number, p
   return `${sessionId}:${turnId}:${step}:${part}`;
 }
 
+/** The budget reservation of a turn's model call (one per step; a retry finds its own). */
+export const stepReservationId = (sessionId: string, turnId: string, step: number): string => `${sessionId}:${turnId}:${step}`;
+
+/** The reservation a message's admission books for its turn's first model call (never a step's own id). */
+export const admittedReservationId = (sessionId: string, turnId: string): string => `${sessionId}:${turnId}:admitted`;
+
 export function userMessageId(sessionId: string, turnId: string): string {
   return `${sessionId}:${turnId}:user`;
 }

@@ -145,3 +145,16 @@ describe('every activity that acts for a session, called by a workflow the sessi
     expect((await sys.prisma.copilotSession.findUniqueOrThrow({ where: { id: victim.id } })).breakerTrippedAt).toBeNull();
   });
 });
+
+it("settles no reservation but its own step's: a model call naming another session's reservation is refused before anything is sent", async () => {
+  const session = await globexSession();
+  const own = new MockActivityEnvironment({ workflowExecution: { workflowId: session.workflowId, runId: uuid() }, activityId: '1' });
+  const other = await globexSession();
+  const before = sys.modelStats.messages;
+  const input = { sessionId: session.id, orgId: session.orgId, turnId: 't1', step: 0, toolResults: [], reservationId: `${other.id}:t1:0` };
+  await expect(own.run(sys.activities.callModel, input)).rejects.toThrow(/not its own; nothing was sent/);
+  expect(sys.modelStats.messages).toBe(before);
+  expect(await sys.prisma.message.count({ where: { sessionId: session.id } })).toBe(0);
+  const refused = await sys.prisma.auditEvent.findFirst({ where: { orgId: session.orgId, action: 'security.reservation_refused', sessionId: session.id } });
+  expect(refused?.data).toMatchObject({ turnId: 't1', step: 0, reservationId: `${other.id}:t1:0` });
+});
