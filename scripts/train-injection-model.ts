@@ -15,7 +15,7 @@
  * multiple-instance: first every segment of a positive text is a (down-weighted) positive; then, each round, only
  * the segment the model finds most instruction-like. Every segment of a negative text is negative.
  * The threshold is chosen on out-of-fold scores of the training rows (3 folds), as the lowest logit that keeps every
- * negative subset under its false-positive target; held-out rows never influence it.
+ * group of negatives within its false-positive budget (chooseThreshold); held-out rows never influence it.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -184,8 +184,8 @@ const IT_SUBSETS: Record<ModelChannel, string[]> = {
 
 /**
  * False-positive targets per negative subset, with a margin under the goals: the IT text of the channel is checked
- * at 0.1% (the goal), clean tool output at 0.4%, spam at 2%, the rest (mail, prose, READMEs, prompts) at 1% (the goal
- * is 2%).
+ * at 0.1% (the goal), clean tool output at 0.4%, spam at 2%, the rest (mail, prose, READMEs, prompts) at 0.5% (the
+ * goal is 2%).
  */
 function target(channel: ModelChannel, subset: string): number {
   if (IT_SUBSETS[channel].includes(subset)) return 0.001;
@@ -196,20 +196,56 @@ function target(channel: ModelChannel, subset: string): number {
   if (subset === 'mail/spam') return 0.02;
   // Written to look as much like the instructions as a document can: they teach, but do not set, the threshold.
   if (subset === 'synthetic/descriptive') return 0.05;
-  return 0.01;
+  // A quarter of the goal: the goal is checked on mail, tables and code answers nobody here has seen, and the first
+  // such check found 4.5% on mail the development set held to under 2%. Until rules-9 a single IT row (below) kept
+  // the threshold about this high by chance; the margin is now said, not inherited.
+  return 0.005;
 }
 
-/** The lowest logit at which every negative subset stays at or under its target. */
+/**
+ * Which negatives share one false-positive budget. The benign IT subsets answer to one goal (IT text at 0.1%), and
+ * none is large enough to measure 0.1% alone: the 640 training rows of PowerShell output allow no false positive, so
+ * their single highest out-of-fold score was the threshold, and it moved by half a logit between grammar variants
+ * that changed nothing about PowerShell. Pooled, 10,600 rows allow ten.
+ */
+function budgetGroup(channel: ModelChannel, subset: string): string {
+  if (IT_SUBSETS[channel].includes(subset)) return 'benign IT';
+  // Negatives only on the direct channel (ordinary requests): a few hundred rows per set, one kind of text.
+  if (subset.startsWith('deepset-prompt-injections/') || subset.startsWith('piguard-notinject/')) return 'ordinary requests';
+  return subset;
+}
+
+/**
+ * A group whose budget is fewer rows than this cannot set a threshold: an order statistic that few rows from the top
+ * is noise (one row decides it). Training fails rather than fall back to it.
+ */
+const MIN_BUDGET = 5;
+
+/**
+ * The lowest logit at which every budget group lets through no more of its out-of-fold negatives than its budget
+ * (the sum of its subsets' targets times their sizes). Each group's cut rests on at least MIN_BUDGET rows above it,
+ * so resampling the training rows moves the threshold by about 0.08 logits (sd, bootstrap over rows), where the
+ * per-subset cut of rules-9 moved by 0.27.
+ */
 function chooseThreshold(channel: ModelChannel, scored: { subset: string; label: 0 | 1; logit: number }[]): number {
+  const groups = new Map<string, { logits: number[]; budget: number }>();
+  for (const s of scored) {
+    if (s.label === 1) continue;
+    const key = budgetGroup(channel, s.subset);
+    const g = groups.get(key) ?? { logits: [], budget: 0 };
+    g.logits.push(s.logit);
+    g.budget += target(channel, s.subset);
+    groups.set(key, g);
+  }
   let threshold = -Infinity;
   let binding = '';
-  const bySubset = new Map<string, number[]>();
-  for (const s of scored) if (s.label === 0) bySubset.set(s.subset, [...(bySubset.get(s.subset) ?? []), s.logit]);
-  for (const [subset, logits] of bySubset) {
+  for (const [group, { logits, budget }] of groups) {
+    // The budget is a sum of fractions: rounded so that 640 rows at 0.001 each give a budget of 0.64, not 0.6399….
+    const allowed = Math.floor(Number(budget.toFixed(6)));
+    if (allowed < MIN_BUDGET) throw new Error(`train-injection-model: ${group} allows ${allowed} false positives out of fold, fewer than ${MIN_BUDGET}: too few rows to set a threshold on`);
     logits.sort((a, b) => b - a);
-    const allowed = Math.floor(target(channel, subset) * logits.length);
     const t = (logits[allowed] ?? -Infinity) + 1e-6;
-    if (t > threshold) [threshold, binding] = [t, subset];
+    if (t > threshold) [threshold, binding] = [t, `${group} (${allowed} of ${logits.length} rows above it)`];
   }
   console.log(`\n${channel}: the threshold is set by ${binding}`);
   return threshold;
@@ -328,7 +364,7 @@ function main(): void {
     channels[channel] = { ...q, bias: Number(final.bias.toPrecision(8)), threshold: Number(threshold.toPrecision(8)) };
   }
   if (values.channel && !SHIPPED.includes(values.channel as ModelChannel)) return;
-  const file: ModelFile = { version: `hashed-lr-${FEATURE_BITS}-f5-${SEED}`, featureBits: FEATURE_BITS, seed: SEED, data, channels };
+  const file: ModelFile = { version: `hashed-lr-${FEATURE_BITS}-f6-${SEED}`, featureBits: FEATURE_BITS, seed: SEED, data, channels };
   writeFileSync(out, `${JSON.stringify(file, null, 1)}\n`);
   console.log(`\nwrote ${out}`);
 }
