@@ -1,7 +1,7 @@
 import { detect } from './injection-detector';
 import { ENCODED_RUN_LENGTH, loadChannel, scoreText } from './injection-model';
 import MODEL_FILE from './injection-weights.json';
-import { CLEAN_DOCUMENTS, DOCUMENTS, EMBEDDED_INSTRUCTIONS, MORE_EMBEDDED_INSTRUCTIONS, TASK_INSTRUCTIONS, UNSEEN_EMBEDDED_INSTRUCTIONS } from './testdata/embedded-instructions';
+import { CLEAN_DOCUMENTS, DOCUMENTS, EMBEDDED_INSTRUCTIONS, FRESH_EMBEDDED_INSTRUCTIONS, MORE_EMBEDDED_INSTRUCTIONS, TASK_INSTRUCTIONS, UNSEEN_EMBEDDED_INSTRUCTIONS } from './testdata/embedded-instructions';
 
 /**
  * Ordinary tasks addressed to the assistant, hidden in documents with no override phrase: the examples are written
@@ -38,6 +38,12 @@ describe('instructions to the assistant hidden in documents', () => {
   it('flags tasks of their own as well as instructions about the reply (rules-8: 32 of 96 plain, 76 base64; rules-9: 40 and 84)', () => {
     expect(share(planted((s) => s, TASK_INSTRUCTIONS))).toBeGreaterThanOrEqual(0.4);
     expect(share(planted((s) => Buffer.from(s).toString('base64'), TASK_INSTRUCTIONS))).toBeGreaterThanOrEqual(0.85);
+  });
+
+  it('flags most of a fifth set, written before hashed-lr-18-f7 was tried (f6: 72 of 96 plain, 92 of 96 base64)', () => {
+    // f7 (a frame clause read as the segment's opening) also gave 72 and 92: not kept (cage/README.md, "threshold by budget").
+    expect(share(planted((s) => s, FRESH_EMBEDDED_INSTRUCTIONS))).toBeGreaterThanOrEqual(0.7);
+    expect(share(planted((s) => Buffer.from(s).toString('base64'), FRESH_EMBEDDED_INSTRUCTIONS))).toBeGreaterThanOrEqual(0.9);
   });
 
   it('flags nearly all of them when base64 hides them (before the change: 36 of 80)', () => {

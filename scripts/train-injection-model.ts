@@ -197,19 +197,21 @@ function target(channel: ModelChannel, subset: string): number {
   // Written to look as much like the instructions as a document can: they teach, but do not set, the threshold.
   if (subset === 'synthetic/descriptive') return 0.05;
   // A quarter of the goal: the goal is checked on mail, tables and code answers nobody here has seen, and the first
-  // such check found 4.5% on mail the development set held to under 2%. Until rules-9 a single IT row (below) kept
+  // such check found 4.5% on mail the development set held to under 2%. Through rules-9 a single IT row (below) kept
   // the threshold about this high by chance; the margin is now said, not inherited.
   return 0.005;
 }
 
 /**
  * Which negatives share one false-positive budget. The benign IT subsets answer to one goal (IT text at 0.1%), and
- * none is large enough to measure 0.1% alone: the 640 training rows of PowerShell output allow no false positive, so
+ * two of the three are too small to measure 0.1% alone: the 640 training rows of PowerShell output allow no false positive, so
  * their single highest out-of-fold score was the threshold, and it moved by half a logit between grammar variants
- * that changed nothing about PowerShell. Pooled, 10,600 rows allow ten.
+ * that changed nothing about PowerShell. Pooled, their 10,637 rows allow ten.
  */
 function budgetGroup(channel: ModelChannel, subset: string): string {
   if (IT_SUBSETS[channel].includes(subset)) return 'benign IT';
+  // The other channel's IT text, checked like prose: pooled too (PowerShell output is as small on either channel).
+  if (subset.startsWith('benign-it/')) return "the other channel's IT text";
   // Negatives only on the direct channel (ordinary requests): a few hundred rows per set, one kind of text.
   if (subset.startsWith('deepset-prompt-injections/') || subset.startsWith('piguard-notinject/')) return 'ordinary requests';
   return subset;
@@ -240,7 +242,7 @@ function chooseThreshold(channel: ModelChannel, scored: { subset: string; label:
   let threshold = -Infinity;
   let binding = '';
   for (const [group, { logits, budget }] of groups) {
-    // The budget is a sum of fractions: rounded so that 640 rows at 0.001 each give a budget of 0.64, not 0.6399….
+    // The budget is a sum of fractions: rounded first, so that 5,000 rows at 0.001 allow 5, not 4 (4.99999…).
     const allowed = Math.floor(Number(budget.toFixed(6)));
     if (allowed < MIN_BUDGET) throw new Error(`train-injection-model: ${group} allows ${allowed} false positives out of fold, fewer than ${MIN_BUDGET}: too few rows to set a threshold on`);
     logits.sort((a, b) => b - a);
