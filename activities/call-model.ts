@@ -160,9 +160,9 @@ async function settle(deps: ActivityDeps, input: CallModelInput, model: string, 
 
 /**
  * The reply recorded, in one statement: the assistant's row written (once), the call's reservation settled at its
- * real cost (gatehouse_close_reservation, as close() does it), and the console told (`model:replied`, and
- * `turn:ended` when the reply is the answer: watchers read the session at once instead of polling); NOTIFYs are
- * sent at commit, so with the row there. Four to nine round trips one after the other before. The hourly spend in
+ * real cost (gatehouse_close_reservation, as close() does it), and the console told (`model:replied`; the turn's
+ * end is told by the workflow once its state says so, `sessionEvents` in common/sinks.ts); NOTIFYs are sent at
+ * commit, so with the row there. Four to nine round trips one after the other before. The hourly spend in
  * Redis is set to the real cost at the same time (best effort, as before: the reservation in PostgreSQL is the
  * budget's record; the entry is replaced, never added twice).
  */
@@ -171,7 +171,6 @@ async function recordReply(deps: ActivityDeps, input: CallModelInput, assistantI
   const content = { blocks: response.content, stopReason: response.stop_reason, usage: response.usage, model: response.model };
   const events: SessionEvent[] = [
     { sessionId: input.sessionId, turnId: input.turnId, type: 'model:replied', text: step.toolUses.length > 0 ? `${step.text} → ${step.toolUses.map((t) => t.name).join(', ')}` : step.text },
-    ...(step.toolUses.length === 0 ? [{ sessionId: input.sessionId, turnId: input.turnId, type: 'turn:ended' as const, status: 'answered' as const }] : []),
   ];
   await Promise.all([
     deps.pool.query({

@@ -1,6 +1,7 @@
 /**
- * bench/ask: a T1 question, from the technician's POST to the answer being readable (GET /v1/sessions/:id shows the
- * turn answered), over N questions `get_device_info` on a simulated endpoint (the offline model's `/tool` form: a
+ * bench/ask: a T1 question, from the technician's POST to the answer being readable (read as the CLI and the console
+ * read it: on the pushed `turn:ended`, or at the 750 ms poll, GET /v1/sessions/:id/turns/:turnId shows the turn
+ * answered), over N questions `get_device_info` on a simulated endpoint (the offline model's `/tool` form: a
  * model call that asks for the tool, the read on the device, a model call that answers). Next to it, in the same run
  * on the same Temporal server and offline model, a bare Temporal workflow of the same shape: a model activity (the
  * Anthropic SDK against the same offline model, with the same tool list), one activity doing a raw Socket.IO round
@@ -16,12 +17,13 @@ import { Worker } from '@temporalio/worker';
 import { Server } from 'socket.io';
 import { anthropicToolDefinitions } from '../common/tools';
 import { dataConverterOf } from '../lib/payload-codec';
-import { startTestSystem, type TestSystem } from '../test/harness';
+import { startTestSystem, type SessionWatch, type TestSystem } from '../test/harness';
 import { raiseLimitsAsAdmin } from './bench-limits';
 import { emit, summarize } from './stats';
 
 /** The hops of one question, in ms, from the rows it left. */
-const HOPS = ['admit', 'model1', 'authorize', 'queue', 'deliver', 'agent', 'record', 'result', 'model2', 'readable'] as const;
+// `told`: from the answer's row to the pushed turn:ended heard; `read`: from then to the read that shows the answer.
+const HOPS = ['admit', 'model1', 'authorize', 'queue', 'deliver', 'agent', 'record', 'result', 'model2', 'told', 'read'] as const;
 type Hops = Record<(typeof HOPS)[number], number>;
 
 export async function runAskBench(n: number): Promise<void> {
@@ -37,6 +39,7 @@ export async function runAskBench(n: number): Promise<void> {
 
     const tech = sys.keyOf('technician');
     const sessionId = await sys.startSession(tech);
+    const watch = await sys.watchSession(sessionId, tech);
     const question = `/tool get_device_info ${JSON.stringify({ device_id: deviceId })}`;
     const times: number[] = [];
     const hops: Hops[] = [];
@@ -46,13 +49,12 @@ export async function runAskBench(n: number): Promise<void> {
         bare.push(await bareRun.once(i));
         const t0 = Date.now();
         const turnId = await sys.send(sessionId, tech, question);
-        // Readable: the moment a GET shows the answer, asked every 10 ms (the bench finds the moment; a person's
-        // client is told by the pushed turn:ended event, then reads it).
-        const t1 = await answeredAt(sys, sessionId, tech, turnId);
+        const { at: t1, told } = await answeredAt(sys, watch, sessionId, tech, turnId);
         times.push(t1 - t0);
-        hops.push(await hopsOf(sys, sessionId, turnId, t0, t1));
+        hops.push(await hopsOf(sys, sessionId, turnId, t0, told, t1));
       }
     } finally {
+      watch.close();
       await bareRun.stop();
     }
     emit({ bench: 'ask', phase: 'bare-inside-activities', ...summarize(bareRun.insides) });
@@ -78,15 +80,24 @@ export async function runAskBench(n: number): Promise<void> {
   }
 }
 
-/** When a GET first shows the turn answered. */
-async function answeredAt(sys: TestSystem, sessionId: string, key: string, turnId: string): Promise<number> {
+/**
+ * When the answer is readable, found as the CLI finds it (cli/copilot.ts `ask`): told by the pushed `turn:ended`, or
+ * at its 750 ms poll, it reads the turn; the moment that read shows the turn answered.
+ */
+async function answeredAt(sys: TestSystem, watch: SessionWatch, sessionId: string, key: string, turnId: string): Promise<{ at: number; told: number }> {
   const deadline = Date.now() + 60_000;
+  let told = NaN;
+  // Heard once: a read that does not show it ended (it always should) waits for the next poll, as the CLI does.
+  let pushed: Promise<unknown> = watch
+    .next((e) => e.type === 'turn:ended' && e.turnId === turnId, 'the turn to end', 60_000)
+    .then(() => (told = Date.now()))
+    .catch(() => undefined);
   while (Date.now() < deadline) {
-    const s = (await sys.request('GET', `/v1/sessions/${sessionId}`, { key })).body;
-    const status = s.turns?.find((t: { turnId: string }) => t.turnId === turnId)?.status;
-    if (status === 'answered') return Date.now();
-    if (status === 'failed' || status === 'refused') throw new Error(`the question was ${status}: ${JSON.stringify(s.turns.at(-1))}`);
-    await new Promise((r) => setTimeout(r, 10));
+    await Promise.race([pushed, new Promise((r) => setTimeout(r, 750))]);
+    pushed = new Promise(() => undefined);
+    const turn = (await sys.request('GET', `/v1/sessions/${sessionId}/turns/${turnId}`, { key })).body;
+    if (turn.status === 'answered') return { at: Date.now(), told };
+    if (turn.status === 'failed' || turn.status === 'refused') throw new Error(`the question was ${turn.status}: ${turn.error ?? turn.answer}`);
   }
   throw new Error('no answer within 60 s');
 }
@@ -94,7 +105,7 @@ async function answeredAt(sys: TestSystem, sessionId: string, key: string, turnI
 const ratio = (a: number, b: number) => Math.round((a / Math.max(b, 0.01)) * 100) / 100;
 
 /** The rows a question left, as hops: admission, each model call, authorization, the command's way, the result. */
-async function hopsOf(sys: TestSystem, sessionId: string, turnId: string, t0: number, t1: number): Promise<Hops> {
+async function hopsOf(sys: TestSystem, sessionId: string, turnId: string, t0: number, told: number, t1: number): Promise<Hops> {
   const messages = await sys.prisma.message.findMany({ where: { sessionId, turnId }, orderBy: { seq: 'asc' } });
   const invocation = await sys.prisma.toolInvocation.findFirstOrThrow({ where: { sessionId, turnId, toolName: 'get_device_info' } });
   const command = await sys.prisma.deviceCommand.findFirstOrThrow({ where: { invocationId: invocation.id } });
@@ -111,7 +122,8 @@ async function hopsOf(sys: TestSystem, sessionId: string, turnId: string, t0: nu
     record: at(command.completedAt) - at(command.finishedAt),
     result: at(invocation.completedAt) - at(command.completedAt),
     model2: at(second?.createdAt) - at(invocation.completedAt),
-    readable: t1 - at(second?.createdAt),
+    told: told - at(second?.createdAt),
+    read: t1 - told,
   };
 }
 

@@ -16,7 +16,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { io, type Socket } from 'socket.io-client';
-import type { ApprovalAnswer as ApprovalRow, RemediationAnswer as RemediationView, SessionAnswer as SessionView } from '../common/api-answers';
+import type { ApprovalAnswer as ApprovalRow, RemediationAnswer as RemediationView, TurnAnswer as TurnView } from '../common/api-answers';
 import { callText } from '../cage/call-view';
 import { loadEnvOrExit } from '../lib/env';
 import { SessionEventType, type ConsoleClientEvents, type ConsoleServerEvents, type SessionEvent } from '../common/console-protocol';
@@ -104,9 +104,8 @@ function printEvent(e: SessionEvent): void {
 }
 
 /** A command of this turn that waits for an offline device, read back from the session (in case no event said so). */
-function showWaiting(s: SessionView, turnId: string, told: Set<string>): void {
+function showWaiting(s: TurnView, told: Set<string>): void {
   for (const step of s.steps ?? []) {
-    if (step.turnId !== turnId) continue;
     for (const w of step.waiting ?? []) {
       if (told.has(w.commandId) || w.online || w.status !== 'pending') continue;
       told.add(w.commandId);
@@ -120,18 +119,16 @@ function showWaiting(s: SessionView, turnId: string, told: Set<string>): void {
  * A message waits, unseen, behind the session's earlier one while that one still runs (often: waiting for an
  * approval). Said once, with what it waits for and how not to wait.
  */
-function showQueued(s: SessionView, turnId: string, message: string, told: Set<string>): void {
-  const mine = s.turns.find((t) => t.turnId === turnId);
-  const ahead = s.turns.find((t) => t.turnId !== turnId && (t.status === 'running' || t.status === 'queued'));
-  if (mine?.status !== 'queued' || !ahead || told.has(`queued:${turnId}`)) return;
-  told.add(`queued:${turnId}`);
+function showQueued(s: TurnView, message: string, told: Set<string>): void {
+  if (s.status !== 'queued' || !s.behind || told.has(`queued:${s.turnId}`)) return;
+  told.add(`queued:${s.turnId}`);
   const why = s.pendingApproval ? `: it waits for approval ${s.pendingApproval.approvalId} (T${s.pendingApproval.tier}, ${s.pendingApproval.tool}, expires ${s.pendingApproval.expiresAt})` : '';
   console.log(`  … queued behind this session's earlier message, still running${why}; yours runs when it ends`);
   console.log(`    not to wait, ask in a new session: npm run copilot -- ask --new ${JSON.stringify(message)}`);
 }
 
 /** One line with what the guards will say next: budget spent today and this month, and the message rate. */
-function guardLine(s: SessionView): string {
+function guardLine(s: TurnView): string {
   const usd = (n: number) => `$${n.toFixed(2)}`;
   const budget = s.usage
     ? `budget: today ${usd(s.usage.today.spentUsd)} of ${usd(s.usage.today.limitUsd)}, this month ${usd(s.usage.month.spentUsd)} of ${usd(s.usage.month.limitUsd)}`
@@ -158,13 +155,14 @@ async function ask(message: string, opts: { server: string; org: string; key: st
   const socket: Socket<ConsoleServerEvents, ConsoleClientEvents> = io(new URL('/console', opts.server).toString(), { auth: { token: opts.key }, transports: ['websocket'] });
   // Commands already shown as waiting (pushed, or read back from the session while the turn runs).
   const told = new Set<string>();
-  // The turn's end is pushed (turn:ended): the loop below reads the answer at once instead of at its next poll.
+  // A turn's end is pushed (turn:ended) once the workflow's state says so: the loop below reads the turn at once
+  // instead of at its next poll. Heard while the loop was not waiting, it is kept for its next wait.
   let wake: (() => void) | undefined;
   const ended = new Set<string>();
   socket.on('session:event', (e) => {
     if (e.type === SessionEventType.TurnEnded) {
-      ended.add(e.turnId);
-      wake?.();
+      if (wake) wake();
+      else ended.add(e.turnId);
       return;
     }
     if (e.type === SessionEventType.CommandWaiting && e.commandId) {
@@ -182,25 +180,29 @@ async function ask(message: string, opts: { server: string; org: string; key: st
     // Long enough for a human to answer an approval (T3 approvals expire after 30 minutes by default).
     const deadline = Date.now() + 40 * 60_000;
     while (Date.now() < deadline) {
-      // Told it ended: read it now (and again shortly, the workflow records the answer a moment after the event).
+      // Told it ended (or polling, every 750 ms): read the turn, and only the turn, whatever the session's length.
       await new Promise<void>((r) => {
-        const timer = setTimeout(r, ended.has(turnId) ? 50 : 750);
+        if (ended.delete(turnId)) return r();
+        const timer = setTimeout(r, 750);
         wake = () => (clearTimeout(timer), r());
       });
       wake = undefined;
-      const got = await api<SessionView>(opts.server, opts.key, 'GET', `/v1/sessions/${sessionId}`);
-      const turn = got.json.turns?.find((t) => t.turnId === turnId);
-      showWaiting(got.json, turnId, told);
-      showQueued(got.json, turnId, message, told);
-      if (turn?.status === 'answered') {
-        console.log(`\n${turn.answer}\n\n${guardLine(got.json)}`);
+      const got = await api<TurnView>(opts.server, opts.key, 'GET', `/v1/sessions/${sessionId}/turns/${encodeURIComponent(turnId)}`);
+      // The api or its database hiccuped: read again at the next poll. Anything else (a revoked key) will not pass.
+      if (got.status >= 500) continue;
+      if (got.status !== 200) throw new CliError(`reading the turn: ${errorText(got.json)}`);
+      const turn = got.json;
+      showWaiting(turn, told);
+      showQueued(turn, message, told);
+      if (turn.status === 'answered') {
+        console.log(`\n${turn.answer}\n\n${guardLine(turn)}`);
         return 0;
       }
-      if (turn?.status === 'refused') {
-        console.error(`\nrefused: ${turn.answer}\n${guardLine(got.json)}`);
+      if (turn.status === 'refused') {
+        console.error(`\nrefused: ${turn.answer}\n${guardLine(turn)}`);
         return 1;
       }
-      if (turn?.status === 'failed') throw new CliError(`the turn failed: ${turn.error}`);
+      if (turn.status === 'failed') throw new CliError(`the turn failed: ${turn.error}`);
     }
     throw new CliError('no answer within 40 minutes; the turn is still running (see the Temporal UI)');
   } finally {

@@ -102,6 +102,26 @@ export const SessionAnswer = z.object({
   transcript: z.array(TranscriptEntry),
   steps: z.array(SessionStep),
 });
+/** One turn (GET /v1/sessions/:id/turns/:turnId): what a client waiting on it reads. */
+export const TurnAnswer = z.object({
+  sessionId: Id,
+  turnId: z.string(),
+  /** queued, running, answered, refused, failed; unknown when the workflow did not answer or no longer holds the turn. */
+  status: z.string(),
+  answer: z.string().nullable(),
+  error: z.string().nullable(),
+  /** An earlier turn of the session still queued or running: this one runs when it ends. */
+  behind: z.object({ turnId: z.string(), status: z.string() }).nullable(),
+  sessionStatus: z.string(),
+  breaker: z.object({ streak: z.number().optional(), tripped: z.boolean() }).nullable(),
+  paused: z.boolean(),
+  pendingApproval: z.object({ approvalId: Id, tool: z.string(), tier: z.number(), expiresAt: Time }).nullable(),
+  usage: Usage.nullable(),
+  rateLimits: z.object({ userMessages: z.object({ used: z.number().nullable(), max: z.number(), windowSeconds: z.number() }) }),
+  stateError: z.string().optional(),
+  transcript: z.array(TranscriptEntry),
+  steps: z.array(SessionStep),
+});
 export const BreakerResetAnswer = z.object({ sessionId: Id, breaker: z.string().describe('reset') });
 export const SessionsAnswer = z.object({
   org: OrgRef,
@@ -437,6 +457,7 @@ export type ReadyAnswer = z.infer<typeof ReadyAnswer>;
 export type SessionCreatedAnswer = z.infer<typeof SessionCreatedAnswer>;
 export type MessageAcceptedAnswer = z.infer<typeof MessageAcceptedAnswer>;
 export type SessionAnswer = z.infer<typeof SessionAnswer>;
+export type TurnAnswer = z.infer<typeof TurnAnswer>;
 export type SessionsAnswer = z.infer<typeof SessionsAnswer>;
 export type ApprovalAnswer = z.infer<typeof ApprovalAnswer>;
 export type ApprovalsAnswer = z.infer<typeof ApprovalsAnswer>;

@@ -21,7 +21,11 @@ export const SessionEventType = {
   RemediationProgress: 'remediation:progress',
   /** A command is queued for a device that is offline: it waits (until `expiresAt`) and can be cancelled meanwhile. */
   CommandWaiting: 'command:waiting',
-  /** The turn has its answer (or was refused, or failed): read it with GET /v1/sessions/:id. */
+  /**
+   * The turn has its answer (`status` answered), was refused or failed, and the workflow's state says so: read it at
+   * once with GET /v1/sessions/:id/turns/:turnId (or the whole session). Told by the workflow (a hint: a watcher that
+   * misses it, say across a worker restart, reads at its next poll).
+   */
   TurnEnded: 'turn:ended',
 } as const;
 export type SessionEventType = (typeof SessionEventType)[keyof typeof SessionEventType];

@@ -111,6 +111,18 @@ export interface SessionState {
   pendingApproval: PendingApproval | null;
 }
 
+/** One turn as the workflow holds it (`turnQuery`), with what a client waiting on it also shows. */
+export interface TurnView {
+  /** The session's status (as in SessionState). */
+  status: SessionState['status'];
+  /** Null when the workflow no longer holds the turn (older turns leave its state) or never had it. */
+  turn: TurnState | null;
+  /** An earlier turn of the session still queued or running: this one waits for it. */
+  behind: { turnId: string; status: TurnStatus } | null;
+  breaker: BreakerState;
+  pendingApproval: PendingApproval | null;
+}
+
 /** Three rejections in a row trip the session's circuit breaker. */
 export const BREAKER_THRESHOLD = 3;
 

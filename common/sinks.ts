@@ -14,4 +14,11 @@ export interface GatehouseSinks extends Sinks, OpenTelemetrySinks {
     /** A turn ended: counted by outcome in the worker's metrics. */
     turnEnded(outcome: TurnOutcome): void;
   };
+  sessionEvents: {
+    /**
+     * A turn ended, told to the session's watchers (`turn:ended`) once the workflow's state says so: a read of the
+     * turn that follows the event sees it ended. A hint, not a record: a watcher that misses it reads at its next poll.
+     */
+    turnEnded(event: { sessionId: string; turnId: string; status: TurnOutcome }): void;
+  };
 }

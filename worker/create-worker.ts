@@ -17,6 +17,8 @@ import type { WorkerMetrics } from '../lib/metrics';
 import { dataConverterOf } from '../lib/payload-codec';
 import type { Tracing } from '../lib/tracing';
 import type { Database } from '../lib/prisma';
+import { Channel } from '../lib/pg-events';
+import { sessionEventPayload, type SessionEvent } from '../lib/session-events';
 
 export const WORKFLOWS_PATH = require.resolve('../workflows');
 /** The workflow interceptors (they forward trace context): always in the bundle, so tracing on or off runs the same code. */
@@ -65,14 +67,29 @@ export function activityDeps(env: Env, { prisma, pool }: Database, redis: Redis,
 }
 
 /**
- * The sinks workflows call (common/sinks.ts); never during replay, so a replayed turn is not counted again and a
- * replayed span is not sent twice.
+ * The sinks workflows call (common/sinks.ts); never during replay, so a replayed turn is not counted again, its end
+ * not announced again, and a replayed span is not sent twice. `announce` tells the console's watchers of an event
+ * (the worker's: over NOTIFY; none where nobody watches, as in replay tests).
  */
-export function sinksOf(metrics: WorkerMetrics, tracing?: Tracing): InjectedSinks<GatehouseSinks> {
+export function sinksOf(metrics: WorkerMetrics, opts: { tracing?: Tracing; announce?: (event: SessionEvent) => void } = {}): InjectedSinks<GatehouseSinks> {
+  const announce = opts.announce ?? (() => undefined);
   return {
     metrics: { turnEnded: { fn: (_info, outcome) => metrics.turns.inc({ outcome }), callDuringReplay: false } },
-    exporter: workflowSpans(tracing),
+    sessionEvents: { turnEnded: { fn: (_info, e) => announce({ sessionId: e.sessionId, turnId: e.turnId, type: 'turn:ended', status: e.status }), callDuringReplay: false } },
+    exporter: workflowSpans(opts.tracing),
   };
+}
+
+/**
+ * Session events the workflow itself tells (common/sinks.ts), NOTIFYed as the activities' are. Not awaited: the worker
+ * processes sinks before it completes the workflow task, which must not wait on this; the event is a hint (a watcher
+ * that misses it reads at its next poll), so a failure is logged and nothing else.
+ */
+function announcer(deps: ActivityDeps): (event: SessionEvent) => void {
+  return (event) =>
+    void deps.pool
+      .query({ name: 'session-events.announce', text: 'SELECT pg_notify($1, $2)', values: [Channel.SessionEvents, sessionEventPayload(event)] })
+      .catch((err: unknown) => deps.logger.warn({ err: (err as Error).message, sessionId: event.sessionId, type: event.type }, 'a session event could not be announced; watchers read at their next poll'));
 }
 
 /**
@@ -121,7 +138,7 @@ export async function createWorker(opts: {
     activities: createActivities(opts.deps),
     // Codecs run outside the workflow sandbox: nothing of them goes into the bundle.
     dataConverter: dataConverterOf(opts.payloadCodec),
-    sinks: sinksOf(opts.deps.metrics, opts.tracing),
+    sinks: sinksOf(opts.deps.metrics, { ...(opts.tracing ? { tracing: opts.tracing } : {}), announce: announcer(opts.deps) }),
     ...opts.extra,
   });
 }

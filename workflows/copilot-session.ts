@@ -23,7 +23,7 @@ import {
   type TurnState,
 } from '../common/session';
 import { db, model, steps } from './activities';
-import { approvalDecisionSignal, callToolRequestUpdate, commandResultsSignal, copilotPausedSignal, resetBreakerRequestUpdate, resetBreakerSignal, sendMessageUpdate, stateQuery } from './definitions';
+import { approvalDecisionSignal, callToolRequestUpdate, commandResultsSignal, copilotPausedSignal, resetBreakerRequestUpdate, resetBreakerSignal, sendMessageUpdate, stateQuery, turnQuery } from './definitions';
 import { admitMessage } from './admit-message';
 import { admitLegacyMessage } from './frozen/admit-legacy-message';
 import { Patch } from './patches';
@@ -31,8 +31,8 @@ import { runTool, type TurnIds } from './run-tool';
 import { runToolCallTurn } from './tool-call-turn';
 import { CopilotSessionState, type CarriedState } from './session-state';
 
-// Told after the activation and never on replay: no count twice, nothing in the history.
-const { metrics } = proxySinks<GatehouseSinks>();
+// Told after the activation and never on replay: no count twice, no event twice, nothing in the history.
+const { metrics, sessionEvents } = proxySinks<GatehouseSinks>();
 
 export async function copilotSession(input: CopilotSessionInput & CarriedState): Promise<void> {
   const session = new CopilotSessionState(input.sessionId, input.orgId, input);
@@ -49,6 +49,7 @@ export async function copilotSession(input: CopilotSessionInput & CarriedState):
     validator: (ref) => void WorkflowRequestRef.parse(ref),
   });
   setHandler(stateQuery, () => session.snapshot());
+  setHandler(turnQuery, (turnId) => session.turnView(turnId));
   // Some of the running tool call's device commands ended: a hint, checked against their rows (./device-commands.ts).
   setHandler(commandResultsSignal, session.commandHints.add);
   // Malformed signals are dropped here; well-formed decisions are still verified by an activity before they count.
@@ -97,7 +98,11 @@ export async function copilotSession(input: CopilotSessionInput & CarriedState):
     } catch (err) {
       session.fail(turn, err instanceof ApplicationFailure ? err.message : 'the turn failed; see the server log');
     }
-    if (turn.status === 'answered' || turn.status === 'refused' || turn.status === 'failed') metrics.turnEnded(turn.status);
+    if (turn.status === 'answered' || turn.status === 'refused' || turn.status === 'failed') {
+      metrics.turnEnded(turn.status);
+      // After the activation that ended it: whoever reads the turn on hearing this finds it ended.
+      sessionEvents.turnEnded({ sessionId: input.sessionId, turnId: turn.turnId, status: turn.status });
+    }
     if (workflowInfo().continueAsNewSuggested) {
       await condition(allHandlersFinished);
       // Checked again after the wait, in the same activation as continueAsNew, so no message can slip between.

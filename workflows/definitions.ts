@@ -9,6 +9,7 @@ import type {
   SendMessageInput,
   SendMessageResult,
   SessionState,
+  TurnView,
   VerifiedRequestResult,
   WorkflowRequestRef,
 } from '../common/session';
@@ -17,6 +18,8 @@ export const sendMessageUpdate = defineUpdate<SendMessageResult, [SendMessageInp
 /** A tool call an MCP client made, recorded by the api; it becomes a turn of one tool step once an activity has checked the record. */
 export const callToolRequestUpdate = defineUpdate<SendMessageResult, [WorkflowRequestRef]>('callToolRequest');
 export const stateQuery = defineQuery<SessionState>('state');
+/** One turn, for a client waiting on it: a small answer whatever the session's length (GET /v1/sessions/:id/turns/:turnId). */
+export const turnQuery = defineQuery<TurnView, [string]>('turn');
 export const approvalDecisionSignal = defineSignal<[ApprovalDecisionSignal]>('approvalDecision');
 /** Replays older histories only: a new one is refused and audited. The api uses `resetBreakerRequest`. */
 export const resetBreakerSignal = defineSignal<[ResetBreakerSignal]>('resetBreaker');

@@ -11,6 +11,7 @@ import {
   type PendingApproval,
   type SendMessageInput,
   type SessionState,
+  type TurnView,
   type Step,
   type TurnState,
   type WorkflowRequestRef,
@@ -175,6 +176,19 @@ export class CopilotSessionState {
       breaker: this.breaker,
       paused: this.paused,
       tainted: this.tainted,
+      pendingApproval: this.pendingApproval,
+    };
+  }
+
+  /** One turn and what a client waiting on it shows; an argument that is no turn id finds no turn. */
+  turnView(turnId: unknown): TurnView {
+    const turn = typeof turnId === 'string' ? (this.turns.find((t) => t.turnId === turnId) ?? null) : null;
+    const ahead = turn ? this.turns.slice(0, this.turns.indexOf(turn)).find((t) => t.status === 'running' || t.status === 'queued') : undefined;
+    return {
+      status: this.snapshot().status,
+      turn,
+      behind: ahead ? { turnId: ahead.turnId, status: ahead.status } : null,
+      breaker: this.breaker,
       pendingApproval: this.pendingApproval,
     };
   }

@@ -3,3 +3,5 @@ import { z } from 'zod';
 
 export const OrgParams = z.object({ id: z.string().min(1).max(100).describe('Organization id or slug') }).strict();
 export const IdParams = z.object({ id: z.uuid('id must be a UUID') }).strict();
+/** A session's turn: the session's UUID and the turn id its message was answered with (`t1`, `t2`, …). */
+export const TurnParams = z.object({ id: z.uuid('id must be a UUID'), turnId: z.string().regex(/^t[0-9]{1,9}$/, 'turnId must be a turn id such as t1') }).strict();

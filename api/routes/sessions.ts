@@ -4,13 +4,13 @@
  */
 import { messageWindows, NO_ORG_LIMITS } from '../../lib/org-rate-limits';
 import { z } from 'zod';
-import { BreakerResetAnswer, MessageAcceptedAnswer, SessionAnswer, SessionCreatedAnswer, SessionsAnswer, TimelineAnswer } from '../../common/api-answers';
+import { BreakerResetAnswer, MessageAcceptedAnswer, SessionAnswer, SessionCreatedAnswer, SessionsAnswer, TimelineAnswer, TurnAnswer } from '../../common/api-answers';
 import { MAX_MESSAGE_CHARS, TOOL_CALL_MESSAGE_KIND, type SessionState } from '../../common/session';
 import { isStorableText, STORABLE_TEXT_MESSAGE } from '../../common/text';
 // eslint-disable-next-line import-x/no-restricted-paths -- one of the two breaks api/README.md names
 import { storedBlocks } from '../../activities/call-model';
 import type { ApiDeps } from '../deps';
-import { IdParams as SessionParams } from '../http/params';
+import { IdParams as SessionParams, TurnParams } from '../http/params';
 import { defineRoute, type AnyRoute } from '../http/route';
 import * as sessions from '../services/sessions';
 
@@ -71,7 +71,45 @@ function transcriptEntry(m: { id: string; turnId: string; role: string; kind: st
   };
 }
 
-function breakerView(state: SessionState | null, trippedAt: Date | null) {
+type WaitingRow = { id: string; status: string; expiresAt: Date; device: { name: string; online: boolean; lastSeenAt: Date | null } };
+
+/** A tool step as the session and turn reads show it. */
+function stepEntry(
+  t: { id: string; turnId: string; toolName: string; tier: number | null; decision: string | null; status: string; summary: string | null; createdAt: Date; completedAt: Date | null },
+  flagged: Set<string | undefined>,
+  waiting: Map<string, WaitingRow[]>,
+) {
+  return {
+    id: t.id,
+    turnId: t.turnId,
+    tool: t.toolName,
+    tier: t.tier,
+    decision: t.decision,
+    status: t.status,
+    summary: t.summary,
+    // Output the detector flagged: the console marks it as untrusted.
+    flagged: flagged.has(t.id),
+    createdAt: t.createdAt.toISOString(),
+    completedAt: t.completedAt?.toISOString() ?? null,
+    waiting: (waiting.get(t.id) ?? []).map((c) => ({
+      commandId: c.id,
+      device: c.device.name,
+      online: c.device.online,
+      lastSeenAt: c.device.lastSeenAt?.toISOString() ?? null,
+      status: c.status as 'pending' | 'delivered',
+      expiresAt: c.expiresAt.toISOString(),
+    })),
+  };
+}
+
+/** What the guards will say next: the org's budget, and this user's message rate (null: store unavailable). */
+function guardsEntry(deps: ApiDeps, g: { usage: Awaited<ReturnType<typeof sessions.viewSession>>['usage']; messagesInWindow: number | null; orgLimits: Parameters<typeof messageWindows>[1] | null }) {
+  // The org's own message limit where its admins set one (read with the rest of the session).
+  const { userMessages } = messageWindows(deps.config.guards.rates, g.orgLimits ?? NO_ORG_LIMITS);
+  return { usage: g.usage, rateLimits: { userMessages: { used: g.messagesInWindow, max: userMessages.max, windowSeconds: userMessages.windowMs / 1000 } } };
+}
+
+function breakerView(state: Pick<SessionState, 'breaker'> | null, trippedAt: Date | null) {
   if (!state) return trippedAt ? { tripped: true } : null;
   return { ...state.breaker, tripped: state.breaker.tripped || trippedAt !== null };
 }
@@ -86,9 +124,7 @@ export const getSession = defineRoute({
   responses: { 200: 'The session', 400: 'Invalid id', 401: 'No valid API key', 404: 'Unknown session' },
   response: SessionAnswer,
   async handler(ctx) {
-    const { session, messages, steps, flagged, usage, messagesInWindow, state, waiting, orgLimits } = await sessions.viewSession(ctx, ctx.params.id);
-    // The org's own message limit where its admins set one (read with the rest of the session).
-    const { userMessages } = messageWindows(ctx.deps.config.guards.rates, orgLimits ?? NO_ORG_LIMITS);
+    const { session, messages, steps, flagged, state, waiting, ...guards } = await sessions.viewSession(ctx, ctx.params.id);
     return {
       status: 200,
       body: {
@@ -106,32 +142,45 @@ export const getSession = defineRoute({
         breaker: breakerView(state, session.breakerTrippedAt),
         paused: session.org.copilotPausedAt !== null,
         pendingApproval: state?.pendingApproval ?? null,
-        // What the guards will say next: the org's budget, and this user's message rate (null: store unavailable).
-        usage,
-        rateLimits: { userMessages: { used: messagesInWindow, max: userMessages.max, windowSeconds: userMessages.windowMs / 1000 } },
+        ...guardsEntry(ctx.deps, guards),
         ...(state ? {} : { stateError: 'live state unavailable (Temporal did not answer); the transcript below is complete' }),
         transcript: messages.map(transcriptEntry),
-        steps: steps.map((t) => ({
-          id: t.id,
-          turnId: t.turnId,
-          tool: t.toolName,
-          tier: t.tier,
-          decision: t.decision,
-          status: t.status,
-          summary: t.summary,
-          // Output the detector flagged: the console marks it as untrusted.
-          flagged: flagged.has(t.id),
-          createdAt: t.createdAt.toISOString(),
-          completedAt: t.completedAt?.toISOString() ?? null,
-          waiting: (waiting.get(t.id) ?? []).map((c) => ({
-            commandId: c.id,
-            device: c.device.name,
-            online: c.device.online,
-            lastSeenAt: c.device.lastSeenAt?.toISOString() ?? null,
-            status: c.status as 'pending' | 'delivered',
-            expiresAt: c.expiresAt.toISOString(),
-          })),
-        })),
+        steps: steps.map((t) => stepEntry(t, flagged, waiting)),
+      },
+    };
+  },
+});
+
+export const getTurn = defineRoute({
+  method: 'get',
+  path: '/v1/sessions/:id/turns/:turnId',
+  summary: "One turn of a session: its status and answer, its messages and tool steps, and what it waits for (what a client waiting on a turn reads, whatever the session's length)",
+  tag: 'sessions',
+  auth: 'user',
+  params: TurnParams,
+  responses: { 200: 'The turn', 400: 'Invalid id', 401: 'No valid API key', 404: 'Unknown session or turn' },
+  response: TurnAnswer,
+  async handler(ctx) {
+    const { session, messages, steps, flagged, live, waiting, ...guards } = await sessions.viewTurn(ctx, ctx.params.id, ctx.params.turnId);
+    const turn = live?.turn ?? null;
+    return {
+      status: 200,
+      body: {
+        sessionId: session.id,
+        turnId: ctx.params.turnId,
+        // unknown: the workflow did not answer, or no longer holds the turn (its records below are complete).
+        status: turn?.status ?? 'unknown',
+        answer: turn?.answer ?? null,
+        error: turn?.error ?? null,
+        behind: live?.behind ?? null,
+        sessionStatus: live?.status ?? 'unknown',
+        breaker: breakerView(live ? { breaker: live.breaker } : null, session.breakerTrippedAt),
+        paused: session.org.copilotPausedAt !== null,
+        pendingApproval: live?.pendingApproval ?? null,
+        ...guardsEntry(ctx.deps, guards),
+        ...(live ? {} : { stateError: 'live state unavailable (Temporal did not answer); the records below are complete' }),
+        transcript: messages.map(transcriptEntry),
+        steps: steps.map((t) => stepEntry(t, flagged, waiting)),
       },
     };
   },
@@ -214,4 +263,4 @@ export const sessionTimeline = defineRoute({
 });
 
 /** The routes of this file, registered by api/server.ts. */
-export const sessionRoutes: AnyRoute[] = [createSession, listSessions, sendMessage, getSession, sessionTimeline, resetBreaker];
+export const sessionRoutes: AnyRoute[] = [createSession, listSessions, sendMessage, getSession, getTurn, sessionTimeline, resetBreaker];

@@ -8,11 +8,14 @@ import crypto from 'node:crypto';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { copilotWorkflowId } from '../../common/ids';
 import { AppError, AppErrorCode } from '../../lib/app-error';
-import { TOOL_CALL_MESSAGE_KIND, type SessionState } from '../../common/session';
-import { resetBreakerRequestUpdate, sendMessageUpdate, stateQuery } from '../../workflows/definitions';
+import { TOOL_CALL_MESSAGE_KIND, type SessionState, type TurnView } from '../../common/session';
+import { resetBreakerRequestUpdate, sendMessageUpdate, stateQuery, turnQuery } from '../../workflows/definitions';
 import { analyse } from '../../audit/export';
 import type { ApiDeps } from '../deps';
-import { findOrgFor, findVisibleSession, hasRole, orgsWhere, type Principal, Role, visibleSessions } from '../http/access';
+import { findOrgFor, findVisibleSession, hasRole, orgsWhere, type Principal, Role, scopeOf, visibleSessions } from '../http/access';
+import { fromPool } from '../http/errors';
+import { tenantPoolTransaction } from '../../lib/tenant-db';
+import { z } from 'zod';
 import { temporalUnavailable } from '../http/temporal-errors';
 import { exportWorkflow } from './audit';
 import type { Caller } from './caller';
@@ -127,6 +130,15 @@ async function liveState(deps: ApiDeps, workflowId: string): Promise<SessionStat
   }
 }
 
+/** One turn from the workflow (null: Temporal did not answer, or a worker from before the query). */
+async function liveTurn(deps: ApiDeps, workflowId: string, turnId: string): Promise<TurnView | null> {
+  try {
+    return await deps.temporal.withDeadline(Date.now() + 3000, () => deps.temporal.workflow.getHandle(workflowId).query(turnQuery, turnId));
+  } catch {
+    return null;
+  }
+}
+
 /**
  * One session: its transcript (tool results left out), its tool steps and which of their outputs the detector
  * flagged (as audited when it was read), the workflow's live state, and what the guards will say next (the org's
@@ -134,18 +146,125 @@ async function liveState(deps: ApiDeps, workflowId: string): Promise<SessionStat
  */
 export async function viewSession({ deps, principal }: Caller, sessionId: string) {
   const session = await findVisibleSession(deps, principal, sessionId);
-  const [messages, steps, flaggedEvents, usage, messagesInWindow, state, orgLimits] = await Promise.all([
+  const [messages, steps, flagged, guards, state] = await Promise.all([
     deps.prisma.message.findMany({ where: { sessionId: session.id, kind: { not: 'tool_results' } }, orderBy: { seq: 'asc' } }),
     deps.prisma.toolInvocation.findMany({ where: { sessionId: session.id }, orderBy: { createdAt: 'asc' } }),
-    deps.prisma.auditEvent.findMany({ where: { sessionId: session.id, orgId: session.orgId, action: 'injection.flagged_output' }, select: { data: true } }),
-    usageView(deps, session.orgId).catch(() => null),
-    deps.limiter.count(`user:${principal.userId}:messages`, deps.config.guards.rates.userMessages.windowMs).catch(() => null),
+    flaggedOutputs(deps, session),
+    guardsView(deps, session.orgId, principal.userId),
     liveState(deps, session.workflowId),
-    // The org's own message limit where its admins set one (read with the rest, not after it).
-    readOrgRateLimits(deps.pool, session.orgId),
   ]);
-  const flagged = new Set(flaggedEvents.map((e) => (e.data as { invocationId?: string }).invocationId));
-  // Nobody waits in silence: the commands of running steps still waiting for their device (or running on it).
+  return { session, messages, steps, flagged, ...guards, state, waiting: await waitingCommands(deps, session, steps) };
+}
+
+/**
+ * One turn of a session, for a client waiting on it (the CLI, the console): the turn as the workflow holds it
+ * (`turnQuery`: its status and answer, and the earlier turn it waits behind), its messages and tool steps with their
+ * commands still waiting, and what the guards will say next. Only the turn's own rows are read and sent: waiting on
+ * the 200th turn of a session costs what waiting on the first does. A turn neither the workflow nor the database
+ * knows is not found.
+ */
+export async function viewTurn({ deps, principal }: Caller, sessionId: string, turnId: string) {
+  const session = await findVisibleSession(deps, principal, sessionId);
+  const [rows, guards, live] = await Promise.all([turnRows(deps, principal, session, turnId), guardsView(deps, session.orgId, principal.userId), liveTurn(deps, session.workflowId, turnId)]);
+  if (!live?.turn && rows.messages.length === 0 && rows.steps.length === 0) throw new AppError(AppErrorCode.NotFound, 'turn not found in this session');
+  return { session, ...rows, ...guards, live };
+}
+
+/**
+ * A turn's own rows: its messages (tool results left out), its tool steps, the session's flagged outputs and the
+ * commands of its running device steps still waiting. One transaction fenced to the caller's orgs on one pooled
+ * connection, four statements (`tenantPoolTransaction`), where the session's read makes a fenced Prisma transaction
+ * per table: a client that reads the turn on every push or poll costs the database little. Times are read as UTC.
+ */
+async function turnRows(deps: ApiDeps, principal: Principal, session: { id: string; orgId: string; workflowId: string }, turnId: string) {
+  const read = await tenantPoolTransaction(deps.pool, scopeOf(principal), async (db) => {
+    const query = (name: string, text: string, values: unknown[]) => db.query({ name: `turn-read.${name}`, text, values }).then((r) => r.rows);
+    const messages = await query(
+      'messages',
+      `SELECT "id", "turnId", "role", "kind", "content", "createdAt" AT TIME ZONE 'UTC' AS "createdAt"
+       FROM "Message" WHERE "sessionId" = $1::uuid AND "turnId" = $2 AND "kind" <> 'tool_results' ORDER BY "seq"`,
+      [session.id, turnId],
+    );
+    const steps = await query(
+      'steps',
+      `SELECT "id", "turnId", "toolName", "tier", "decision", "status", "summary", "execution",
+              "createdAt" AT TIME ZONE 'UTC' AS "createdAt", "completedAt" AT TIME ZONE 'UTC' AS "completedAt"
+       FROM "ToolInvocation" WHERE "sessionId" = $1::uuid AND "turnId" = $2 ORDER BY "createdAt"`,
+      [session.id, turnId],
+    );
+    const flagged = await query(
+      'flagged',
+      `SELECT "data"->>'invocationId' AS "invocationId" FROM "AuditEvent"
+       WHERE "sessionId" = $1::uuid AND "orgId" = $2::uuid AND "action" = 'injection.flagged_output'`,
+      [session.id, session.orgId],
+    );
+    const waiting = await query(
+      'waiting',
+      `SELECT c."id", c."invocationId", c."status", c."expiresAt" AT TIME ZONE 'UTC' AS "expiresAt",
+              json_build_object('name', d."name", 'online', d."online", 'lastSeenAt', to_char(d."lastSeenAt", 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')) AS "device"
+       FROM "DeviceCommand" c JOIN "Device" d ON d."id" = c."deviceId"
+       WHERE c."orgId" = $2::uuid AND c."reportTo" = $3 AND c."status" IN ('pending', 'delivered')
+         AND c."invocationId" IN (SELECT i."id" FROM "ToolInvocation" i
+                                  WHERE i."sessionId" = $1::uuid AND i."turnId" = $4 AND i."status" = 'running' AND i."execution"->>'type' = 'devices')
+       ORDER BY c."createdAt" LIMIT 50`,
+      [session.id, session.orgId, session.workflowId, turnId],
+    );
+    return TurnRows.parse({ messages, steps, flagged, waiting });
+  }).catch((err: unknown) => {
+    throw fromPool(err);
+  });
+  const waiting = new Map<string, (typeof read.waiting)[number][]>();
+  for (const c of read.waiting) waiting.set(c.invocationId, [...(waiting.get(c.invocationId) ?? []), c]);
+  return { messages: read.messages, steps: read.steps, flagged: new Set<string | undefined>(read.flagged.map((f) => f.invocationId ?? undefined)), waiting };
+}
+
+const TurnRows = z.object({
+  messages: z.array(z.object({ id: z.string(), turnId: z.string(), role: z.string(), kind: z.string(), content: z.custom<unknown>((v) => v !== undefined), createdAt: z.date() })),
+  steps: z.array(
+    z.object({
+      id: z.string(),
+      turnId: z.string(),
+      toolName: z.string(),
+      tier: z.number().int().nullable(),
+      decision: z.string().nullable(),
+      status: z.string(),
+      summary: z.string().nullable(),
+      execution: z.unknown(),
+      createdAt: z.date(),
+      completedAt: z.date().nullable(),
+    }),
+  ),
+  flagged: z.array(z.object({ invocationId: z.string().nullable() })),
+  waiting: z.array(
+    z.object({
+      id: z.string(),
+      invocationId: z.string(),
+      status: z.string(),
+      expiresAt: z.date(),
+      device: z.object({ name: z.string(), online: z.boolean(), lastSeenAt: z.iso.datetime().nullable().transform((t) => (t ? new Date(t) : null)) }),
+    }),
+  ),
+});
+
+/** The steps whose output the detector flagged (as audited when it was read). */
+async function flaggedOutputs(deps: ApiDeps, session: { id: string; orgId: string }): Promise<Set<string | undefined>> {
+  const events = await deps.prisma.auditEvent.findMany({ where: { sessionId: session.id, orgId: session.orgId, action: 'injection.flagged_output' }, select: { data: true } });
+  return new Set(events.map((e) => (e.data as { invocationId?: string }).invocationId));
+}
+
+/** What the guards will say next: the org's budget, this user's message rate (null: store unavailable), the org's own limits. */
+async function guardsView(deps: ApiDeps, orgId: string, userId: string) {
+  const [usage, messagesInWindow, orgLimits] = await Promise.all([
+    usageView(deps, orgId).catch(() => null),
+    deps.limiter.count(`user:${userId}:messages`, deps.config.guards.rates.userMessages.windowMs).catch(() => null),
+    // The org's own message limit where its admins set one (read with the rest, not after it).
+    readOrgRateLimits(deps.pool, orgId),
+  ]);
+  return { usage, messagesInWindow, orgLimits };
+}
+
+/** Nobody waits in silence: the commands of running steps still waiting for their device (or running on it), by step. */
+async function waitingCommands(deps: ApiDeps, session: { orgId: string; workflowId: string }, steps: { id: string; status: string; execution: unknown }[]) {
   const running = steps.filter((t) => t.status === 'running' && t.execution !== null && (t.execution as { type?: string }).type === 'devices').map((t) => t.id);
   const unfinished = running.length
     ? await deps.prisma.deviceCommand.findMany({
@@ -157,7 +276,7 @@ export async function viewSession({ deps, principal }: Caller, sessionId: string
     : [];
   const waiting = new Map<string, typeof unfinished>();
   for (const c of unfinished) waiting.set(c.invocationId, [...(waiting.get(c.invocationId) ?? []), c]);
-  return { session, messages, steps, flagged, usage, messagesInWindow, state, waiting, orgLimits };
+  return waiting;
 }
 
 /**

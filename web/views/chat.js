@@ -263,15 +263,16 @@ export function chatView(main, ctx, [sessionId]) {
   const unwatch = watchSession(sessionId, (e) => {
     if (e.type === SessionEventType.RemediationProgress && e.invocationId && e.progress) progress.set(e.invocationId, e.progress);
     const line = describe(e);
-    // The turn's answer is pushed: read it back now, and once more shortly (the workflow records it a moment after).
-    if (e.type === SessionEventType.TurnEnded) return void (load(), setTimeout(load, 300));
+    // The turn's end is pushed once the workflow's state says so: read it back now.
+    if (e.type === SessionEventType.TurnEnded) return void load();
     if (line) {
       live.append(el('li', { class: e.type.replace(':', '-') }, line));
       while (live.children.length > 8) live.firstElementChild.remove();
     }
     soon();
   });
-  // Besides the pushed turn:ended, poll while something is going on (a refusal or failure is not pushed).
+  // Besides the pushed turn:ended, poll while something is going on (a push is a hint: one missed, say across a
+  // worker's restart, is caught here).
   const poll = setInterval(() => {
     if (!session || session.status !== 'idle' || session.turns.some((t) => t.status === 'queued' || t.status === 'running')) void load();
   }, 1500);
