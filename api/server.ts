@@ -57,6 +57,7 @@ import { slackLinkPages } from './pages/slack-link';
 import { passwordResetPages } from './pages/password-reset';
 import { oauthRouter } from './oauth/router';
 import { createMcpEndpoint, type McpEndpoint } from './mcp/endpoint';
+import { TurnEnds } from './turn-ends';
 
 /** Every REST route, one list a domain (each routes/<domain>.ts exports its own). */
 export const ROUTES: AnyRoute[] = [
@@ -185,7 +186,9 @@ export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
   const slack = deps.config.slack ? createSlackClient(deps.config.slack) : undefined;
   const web = createWebAuth({ databaseUrl: deps.config.databaseUrl, secret: deps.config.webSecret, secureCookies: secureCookies(deps), ...deps.config.webSession });
   let baseUrl = deps.config.publicUrl;
-  const mcp = createMcpEndpoint(deps);
+  // Turn ends heard on this node wake the MCP tool calls waiting on them (fed by the listener below).
+  const turnEnds = new TurnEnds();
+  const mcp = createMcpEndpoint(deps, turnEnds);
   const app = createApp(deps, web, slack, () => baseUrl, mcp);
   const server = http.createServer(app);
   // The client must be the side that closes an idle connection. Node's default (5 s) is shorter than the idle timeout
@@ -232,7 +235,10 @@ export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
         if (note.success) terminals.close(note.data);
       } else if (channel === Channel.SessionEvents) {
         const event = SessionEvent.safeParse(json);
-        if (event.success) consoleGateway.publish(event.data);
+        if (event.success) {
+          consoleGateway.publish(event.data);
+          turnEnds.told(event.data);
+        }
       }
     },
     deps.logger,

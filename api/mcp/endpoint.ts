@@ -28,6 +28,7 @@ import { refuseInvalidUtf8 } from '../http/errors';
 import type { Caller } from '../services/caller';
 import * as mcp from '../services/mcp';
 import { ConnectionEventStore } from './event-store';
+import { TurnEnds } from '../turn-ends';
 
 const SERVER_INFO = { name: 'gatehouse', version: '1.0.0' };
 const INSTRUCTIONS =
@@ -88,8 +89,11 @@ function safely<A extends unknown[], R>(deps: ApiDeps, handler: (...args: A) => 
   };
 }
 
-/** One connection's MCP server, and what ends with the connection: its tasks' store and their tracking. */
-function mcpServerFor(deps: ApiDeps, sessionId: string): { server: Server; close(): void } {
+/**
+ * One connection's MCP server, and what ends with the connection: its tasks' store and their tracking. `ends`: the
+ * turn ends this node hears, which wake a tool call's wait.
+ */
+function mcpServerFor(deps: ApiDeps, sessionId: string, ends: TurnEnds): { server: Server; close(): void } {
   const tasks = new InMemoryTaskStore();
   const closed = new AbortController();
   // logging: a client may set a level (logging/setLevel); Gatehouse sends no log messages over MCP (its audit log is the record).
@@ -120,7 +124,7 @@ function mcpServerFor(deps: ApiDeps, sessionId: string): { server: Server; close
       return { content: [{ type: 'text', text: requested.message }], isError: true };
     }
     const asTask = req.params.task;
-    if (asTask && extra.taskStore) return runAsTask(deps, caller, session, requested.turnId, sessionId, req, extra.taskStore, closed.signal) as never;
+    if (asTask && extra.taskStore) return runAsTask(deps, caller, session, requested.turnId, sessionId, req, extra.taskStore, closed.signal, ends) as never;
     const token = extra._meta?.progressToken;
     let progress = 0;
     const tell = async (message: string) => {
@@ -128,7 +132,7 @@ function mcpServerFor(deps: ApiDeps, sessionId: string): { server: Server; close
       progress += 1;
       await extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress, message } });
     };
-    const result = await mcp.awaitToolCall(caller, session, requested.turnId, tell, extra.signal);
+    const result = await mcp.awaitToolCall(caller, session, requested.turnId, tell, extra.signal, ends);
     return { content: [{ type: 'text', text: result.text }], isError: result.isError, _meta: { 'gatehouse/turnId': requested.turnId, 'gatehouse/sessionId': sessionId } };
   }));
   return {
@@ -158,6 +162,7 @@ async function runAsTask(
   req: { params: { task?: { ttl?: number } } },
   store: RequestTaskStore,
   connectionClosed: AbortSignal,
+  ends: TurnEnds,
 ) {
   const ttl = Math.min(req.params.task?.ttl ?? TASK_TTL_MS, 24 * 60 * 60_000);
   const task = await store.createTask({ ttl, pollInterval: 2000 });
@@ -175,7 +180,7 @@ async function runAsTask(
   };
   void (async () => {
     try {
-      const result = await mcp.awaitToolCall(caller, session, turnId, tell, stop.signal);
+      const result = await mcp.awaitToolCall(caller, session, turnId, tell, stop.signal, ends);
       await store.storeTaskResult(task.taskId, 'completed', { content: [{ type: 'text', text: result.text }], isError: result.isError, _meta: { 'gatehouse/turnId': turnId, 'gatehouse/sessionId': sessionId } });
     } catch (err) {
       if (stop.signal.aborted) return;
@@ -285,7 +290,8 @@ export interface McpEndpoint {
   close(): Promise<void>;
 }
 
-export function createMcpEndpoint(deps: ApiDeps): McpEndpoint {
+/** `ends`: the turn ends this node hears (fed by server.ts from the session events it relays); none heard, waits poll. */
+export function createMcpEndpoint(deps: ApiDeps, ends: TurnEnds = new TurnEnds()): McpEndpoint {
   const connections = new Map<string, Connection>();
   const bearer = oauthBearer(deps);
   const router = express.Router();
@@ -338,7 +344,7 @@ export function createMcpEndpoint(deps: ApiDeps): McpEndpoint {
         onsessioninitialized: (id) => void connections.set(id, { transport, end: mcpServer.close, sessionId: id, userId: principal.userId, open: 0, lastSeen: Date.now() }),
         onsessionclosed: (id) => void connections.delete(id),
       });
-      const mcpServer = mcpServerFor(deps, session.id);
+      const mcpServer = mcpServerFor(deps, session.id, ends);
       transport.onclose = () => {
         mcpServer.close();
         connections.delete(session.id);

@@ -7,7 +7,7 @@
  */
 import type { Prisma } from '@prisma/client';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
-import type { SessionState, Step, TurnState } from '../../common/session';
+import type { Step, TurnState, TurnView } from '../../common/session';
 import { findUnstorable } from '../../common/text';
 import { isToolName, lowestTierOf, mcpToolDefinitions, Tier, TIER_NAMES, type McpToolDefinition } from '../../common/tools';
 import { maxTierOf } from '../../common/oauth-scopes';
@@ -16,7 +16,8 @@ import { enabledUpstreamTools, hasUpstreamTool } from './mcp-upstreams';
 import { currentPolicy } from '../../lib/policy-store';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { audit } from '../../audit/log';
-import { callToolRequestUpdate, stateQuery } from '../../workflows/definitions';
+import { callToolRequestUpdate, turnQuery } from '../../workflows/definitions';
+import { TurnEnds } from '../turn-ends';
 import { findVisibleSession, hasRole } from '../http/access';
 import { temporalUnavailable } from '../http/temporal-errors';
 import type { Caller } from './caller';
@@ -174,8 +175,9 @@ export interface ToolCallResult {
 /**
  * Follows the turn until it ends (through worker restarts: a query that gets no answer is asked again) and answers
  * what the model would have read: the fenced output, or the reason in words for a denial, rejection or expiry.
- * `progress` is called when something changes and every few seconds while waiting; `signal` ends the wait (the call
- * itself goes on in its workflow, like any session's).
+ * Reads only the turn (`turnQuery`), at once when this node hears the workflow tell its end (`ends`), else at each
+ * poll. `progress` is called when something changes and every few seconds while waiting; `signal` ends the wait
+ * (the call itself goes on in its workflow, like any session's).
  */
 export async function awaitToolCall(
   { deps }: Caller,
@@ -183,26 +185,38 @@ export async function awaitToolCall(
   turnId: string,
   progress: (message: string) => Promise<void>,
   signal: AbortSignal,
+  ends: TurnEnds = new TurnEnds(),
 ): Promise<ToolCallResult> {
   const handle = deps.temporal.workflow.getHandle(session.workflowId);
   let said = '';
   let saidAt = 0;
   const started = Date.now();
   let delay = FIRST_POLL_MS;
-  for (;;) {
-    if (signal.aborted) throw new AppError(AppErrorCode.Conflict, 'the client cancelled the wait; the call goes on in its session');
-    const state: SessionState | null = await deps.temporal.withDeadline(Date.now() + 3000, () => handle.query(stateQuery)).catch(() => null);
-    const turn = state?.turns.find((t) => t.turnId === turnId);
-    const tool = turn?.steps.find((s): s is Extract<Step, { kind: 'tool' }> => s.kind === 'tool');
-    if (turn && ENDED.has(turn.status)) return resultOf(deps.prisma, session.id, turn, tool);
-    const line = state ? progressLine(turn, tool) : 'waiting for the session (its worker is not answering yet)';
-    if (line !== said || Date.now() - saidAt >= PROGRESS_EVERY_MS) {
-      said = line;
-      saidAt = Date.now();
-      await progress(line).catch(() => undefined);
+  const end = ends.listen(session.id, turnId);
+  // Heard once: a read that does not find the turn ended (it should) waits for the next poll, not in a loop.
+  let told: Promise<void> = end.heard.then(() => {
+    told = new Promise(() => undefined);
+  });
+  try {
+    for (;;) {
+      if (signal.aborted) throw new AppError(AppErrorCode.Conflict, 'the client cancelled the wait; the call goes on in its session');
+      const view: TurnView | null = await deps.temporal.withDeadline(Date.now() + 3000, () => handle.query(turnQuery, turnId)).catch(() => null);
+      const turn = view?.turn ?? undefined;
+      const tool = turn?.steps.find((s): s is Extract<Step, { kind: 'tool' }> => s.kind === 'tool');
+      if (turn && ENDED.has(turn.status)) return await resultOf(deps.prisma, session.id, turn, tool);
+      const line = view ? progressLine(turn, tool) : 'waiting for the session (its worker is not answering yet)';
+      if (line !== said || Date.now() - saidAt >= PROGRESS_EVERY_MS) {
+        said = line;
+        saidAt = Date.now();
+        await progress(line).catch(() => undefined);
+      }
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([told, new Promise((resolve) => (timer = setTimeout(resolve, Date.now() - started > SLOW_AFTER_MS ? SLOW_POLL_MS : delay)))]);
+      clearTimeout(timer);
+      delay = Math.min(POLL_MS, delay * 2);
     }
-    await new Promise((resolve) => setTimeout(resolve, Date.now() - started > SLOW_AFTER_MS ? SLOW_POLL_MS : delay));
-    delay = Math.min(POLL_MS, delay * 2);
+  } finally {
+    end.stop();
   }
 }
 
