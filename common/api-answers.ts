@@ -82,6 +82,17 @@ export const SessionStep = z.object({
   /** Commands of the call still waiting for their device or running on it; empty once the call has finished. */
   waiting: z.array(WaitingCommand),
 });
+/** What the session's read and a turn's read both show: the guards, what the session waits for, and the records. */
+const LiveAndRecords = {
+  breaker: z.object({ streak: z.number().optional(), tripped: z.boolean() }).nullable(),
+  paused: z.boolean(),
+  pendingApproval: z.object({ approvalId: Id, tool: z.string(), tier: z.number(), expiresAt: Time }).nullable(),
+  usage: Usage.nullable(),
+  rateLimits: z.object({ userMessages: z.object({ used: z.number().nullable(), max: z.number(), windowSeconds: z.number() }) }),
+  stateError: z.string().optional(),
+  transcript: z.array(TranscriptEntry),
+  steps: z.array(SessionStep),
+};
 export const SessionAnswer = z.object({
   id: Id,
   org: OrgRef,
@@ -93,14 +104,7 @@ export const SessionAnswer = z.object({
   status: z.string(),
   /** The workflow's turns (common/session.ts `TurnState`), empty when its live state is unavailable. */
   turns: z.array(z.custom<TurnState>((t) => typeof t === 'object' && t !== null)),
-  breaker: z.object({ streak: z.number().optional(), tripped: z.boolean() }).nullable(),
-  paused: z.boolean(),
-  pendingApproval: z.object({ approvalId: Id, tool: z.string(), tier: z.number(), expiresAt: Time }).nullable(),
-  usage: Usage.nullable(),
-  rateLimits: z.object({ userMessages: z.object({ used: z.number().nullable(), max: z.number(), windowSeconds: z.number() }) }),
-  stateError: z.string().optional(),
-  transcript: z.array(TranscriptEntry),
-  steps: z.array(SessionStep),
+  ...LiveAndRecords,
 });
 /** One turn (GET /v1/sessions/:id/turns/:turnId): what a client waiting on it reads. */
 export const TurnAnswer = z.object({
@@ -113,14 +117,7 @@ export const TurnAnswer = z.object({
   /** An earlier turn of the session still queued or running: this one runs when it ends. */
   behind: z.object({ turnId: z.string(), status: z.string() }).nullable(),
   sessionStatus: z.string(),
-  breaker: z.object({ streak: z.number().optional(), tripped: z.boolean() }).nullable(),
-  paused: z.boolean(),
-  pendingApproval: z.object({ approvalId: Id, tool: z.string(), tier: z.number(), expiresAt: Time }).nullable(),
-  usage: Usage.nullable(),
-  rateLimits: z.object({ userMessages: z.object({ used: z.number().nullable(), max: z.number(), windowSeconds: z.number() }) }),
-  stateError: z.string().optional(),
-  transcript: z.array(TranscriptEntry),
-  steps: z.array(SessionStep),
+  ...LiveAndRecords,
 });
 export const BreakerResetAnswer = z.object({ sessionId: Id, breaker: z.string().describe('reset') });
 export const SessionsAnswer = z.object({

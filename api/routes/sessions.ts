@@ -109,6 +109,28 @@ function guardsEntry(deps: ApiDeps, g: { usage: Awaited<ReturnType<typeof sessio
   return { usage: g.usage, rateLimits: { userMessages: { used: g.messagesInWindow, max: userMessages.max, windowSeconds: userMessages.windowMs / 1000 } } };
 }
 
+/** What the session's read and a turn's read both show (`LiveAndRecords` in common/api-answers.ts). */
+function liveAndRecords(
+  deps: ApiDeps,
+  session: { breakerTrippedAt: Date | null; org: { copilotPausedAt: Date | null } },
+  live: Pick<SessionState, 'breaker' | 'pendingApproval'> | null,
+  rows: { messages: Parameters<typeof transcriptEntry>[0][]; steps: Parameters<typeof stepEntry>[0][]; flagged: Set<string | undefined>; waiting: Map<string, WaitingRow[]> },
+  guards: Parameters<typeof guardsEntry>[1],
+  unavailable: string,
+) {
+  return {
+    // Tripped if either says so: the session row is what authorization enforces; the workflow's state is written a
+    // moment before the row is.
+    breaker: breakerView(live, session.breakerTrippedAt),
+    paused: session.org.copilotPausedAt !== null,
+    pendingApproval: live?.pendingApproval ?? null,
+    ...guardsEntry(deps, guards),
+    ...(live ? {} : { stateError: unavailable }),
+    transcript: rows.messages.map(transcriptEntry),
+    steps: rows.steps.map((t) => stepEntry(t, rows.flagged, rows.waiting)),
+  };
+}
+
 function breakerView(state: Pick<SessionState, 'breaker'> | null, trippedAt: Date | null) {
   if (!state) return trippedAt ? { tripped: true } : null;
   return { ...state.breaker, tripped: state.breaker.tripped || trippedAt !== null };
@@ -137,15 +159,7 @@ export const getSession = defineRoute({
         temporalUrl: workflowUrl(ctx.deps, session.workflowId),
         status: state?.status ?? 'unknown',
         turns: state?.turns ?? [],
-        // Tripped if either says so: the session row is what authorization enforces; the workflow's state is
-        // written a moment before the row is.
-        breaker: breakerView(state, session.breakerTrippedAt),
-        paused: session.org.copilotPausedAt !== null,
-        pendingApproval: state?.pendingApproval ?? null,
-        ...guardsEntry(ctx.deps, guards),
-        ...(state ? {} : { stateError: 'live state unavailable (Temporal did not answer); the transcript below is complete' }),
-        transcript: messages.map(transcriptEntry),
-        steps: steps.map((t) => stepEntry(t, flagged, waiting)),
+        ...liveAndRecords(ctx.deps, session, state, { messages, steps, flagged, waiting }, guards, 'live state unavailable (Temporal did not answer); the transcript below is complete'),
       },
     };
   },
@@ -174,13 +188,7 @@ export const getTurn = defineRoute({
         error: turn?.error ?? null,
         behind: live?.behind ?? null,
         sessionStatus: live?.status ?? 'unknown',
-        breaker: breakerView(live ? { breaker: live.breaker } : null, session.breakerTrippedAt),
-        paused: session.org.copilotPausedAt !== null,
-        pendingApproval: live?.pendingApproval ?? null,
-        ...guardsEntry(ctx.deps, guards),
-        ...(live ? {} : { stateError: 'live state unavailable (Temporal did not answer); the records below are complete' }),
-        transcript: messages.map(transcriptEntry),
-        steps: steps.map((t) => stepEntry(t, flagged, waiting)),
+        ...liveAndRecords(ctx.deps, session, live, { messages, steps, flagged, waiting }, guards, 'live state unavailable (Temporal did not answer); the records below are complete'),
       },
     };
   },
