@@ -199,7 +199,7 @@ describe('cross-tenant matrix over /openapi.json', () => {
           throw new Error(`the matrix has no body for ${key}: add one`);
         }
         for (const id of ids) {
-          const fill = (value: string) => template.replace('{id}', value).replace('{name}', 'fx-script').replace('{tool}', 'fx_tool').replace('{n}', '1').replace('{sid}', STANDING_ID);
+          const fill = (value: string) => template.replace('{id}', value).replace('{name}', 'fx-script').replace('{tool}', 'fx_tool').replace('{n}', '1').replace('{sid}', STANDING_ID).replace('{turnId}', 't1');
           // An unknown id of the same shape: every UUID in it replaced by a fresh one (a slug by an unused slug).
           const unknownId = UUID.test(id) ? id.replace(new RegExp(UUID, 'g'), () => crypto.randomUUID()) : `no-such-${crypto.randomUUID().slice(0, 8)}`;
           const unknown = await sys.request(method.toUpperCase(), fill(unknownId), { key: caller.key, body });
