@@ -148,9 +148,9 @@ function consoleFiles(): express.Router {
 export function createApp(
   deps: ApiDeps,
   web: WebAuth,
+  mcp: McpEndpoint,
   slack?: WebClient,
   baseUrl: () => string | undefined = () => deps.config.publicUrl,
-  mcp: McpEndpoint = createMcpEndpoint(deps),
 ): express.Express {
   const app = express();
   app.use(traceRequests());
@@ -189,7 +189,7 @@ export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
   // Turn ends heard on this node wake the MCP tool calls waiting on them (fed by the listener below).
   const turnEnds = new TurnEnds();
   const mcp = createMcpEndpoint(deps, turnEnds);
-  const app = createApp(deps, web, slack, () => baseUrl, mcp);
+  const app = createApp(deps, web, mcp, slack, () => baseUrl);
   const server = http.createServer(app);
   // The client must be the side that closes an idle connection. Node's default (5 s) is shorter than the idle timeout
   // of most clients and load balancers (undici keeps a socket 4 s after a `timeout=5` hint, an AWS ALB 60 s), so a

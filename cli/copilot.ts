@@ -16,7 +16,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { io, type Socket } from 'socket.io-client';
-import type { ApprovalAnswer as ApprovalRow, RemediationAnswer as RemediationView, TurnAnswer as TurnView } from '../common/api-answers';
+import type { ApprovalAnswer as ApprovalRow, RemediationAnswer as RemediationView, TurnAnswer } from '../common/api-answers';
 import { callText } from '../cage/call-view';
 import { loadEnvOrExit } from '../lib/env';
 import { SessionEventType, type ConsoleClientEvents, type ConsoleServerEvents, type SessionEvent } from '../common/console-protocol';
@@ -104,7 +104,7 @@ function printEvent(e: SessionEvent): void {
 }
 
 /** A command of this turn that waits for an offline device, read back from the session (in case no event said so). */
-function showWaiting(s: TurnView, told: Set<string>): void {
+function showWaiting(s: TurnAnswer, told: Set<string>): void {
   for (const step of s.steps ?? []) {
     for (const w of step.waiting ?? []) {
       if (told.has(w.commandId) || w.online || w.status !== 'pending') continue;
@@ -119,7 +119,7 @@ function showWaiting(s: TurnView, told: Set<string>): void {
  * A message waits, unseen, behind the session's earlier one while that one still runs (often: waiting for an
  * approval). Said once, with what it waits for and how not to wait.
  */
-function showQueued(s: TurnView, message: string, told: Set<string>): void {
+function showQueued(s: TurnAnswer, message: string, told: Set<string>): void {
   if (s.status !== 'queued' || !s.behind || told.has(`queued:${s.turnId}`)) return;
   told.add(`queued:${s.turnId}`);
   const why = s.pendingApproval ? `: it waits for approval ${s.pendingApproval.approvalId} (T${s.pendingApproval.tier}, ${s.pendingApproval.tool}, expires ${s.pendingApproval.expiresAt})` : '';
@@ -128,7 +128,7 @@ function showQueued(s: TurnView, message: string, told: Set<string>): void {
 }
 
 /** One line with what the guards will say next: budget spent today and this month, and the message rate. */
-function guardLine(s: TurnView): string {
+function guardLine(s: TurnAnswer): string {
   const usd = (n: number) => `$${n.toFixed(2)}`;
   const budget = s.usage
     ? `budget: today ${usd(s.usage.today.spentUsd)} of ${usd(s.usage.today.limitUsd)}, this month ${usd(s.usage.month.spentUsd)} of ${usd(s.usage.month.limitUsd)}`
@@ -187,7 +187,7 @@ async function ask(message: string, opts: { server: string; org: string; key: st
         wake = () => (clearTimeout(timer), r());
       });
       wake = undefined;
-      const got = await api<TurnView>(opts.server, opts.key, 'GET', `/v1/sessions/${sessionId}/turns/${encodeURIComponent(turnId)}`);
+      const got = await api<TurnAnswer>(opts.server, opts.key, 'GET', `/v1/sessions/${sessionId}/turns/${encodeURIComponent(turnId)}`);
       // The api or its database hiccuped: read again at the next poll. Anything else (a revoked key) will not pass.
       if (got.status >= 500) continue;
       if (got.status !== 200) throw new CliError(`reading the turn: ${errorText(got.json)}`);

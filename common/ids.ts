@@ -3,6 +3,10 @@ import { z } from 'zod';
 
 export const Uuid = z.uuid();
 
+/** A session's turn id: `t1`, `t2`, … in the order its messages and tool calls were queued (workflows/session-state.ts). */
+export const turnIdOf = (n: number): string => `t${n}`;
+export const TurnId = z.string().regex(/^t[0-9]{1,9}$/, 'turnId must be a turn id such as t1');
+
 export function copilotWorkflowId(orgId: string, sessionId: string): string {
   return `copilot:${orgId}:${sessionId}`;
 }

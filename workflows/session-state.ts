@@ -16,6 +16,7 @@ import {
   type TurnState,
   type WorkflowRequestRef,
 } from '../common/session';
+import { turnIdOf } from '../common/ids';
 import { CommandHints } from './command-hints';
 
 export type ToolStep = Extract<Step, { kind: 'tool' }>;
@@ -66,7 +67,7 @@ export class CopilotSessionState {
    */
   enqueue(message: SendMessageInput): TurnState {
     this.turnCounter += 1;
-    const turn: TurnState = { turnId: `t${this.turnCounter}`, userId: '', status: 'queued', steps: [] };
+    const turn: TurnState = { turnId: turnIdOf(this.turnCounter), userId: '', status: 'queued', steps: [] };
     this.turns.push(turn);
     this.queue.push(turn);
     this.pendingMessages.set(turn.turnId, message);
@@ -80,7 +81,7 @@ export class CopilotSessionState {
    */
   enqueueToolCall(request: WorkflowRequestRef): TurnState {
     this.turnCounter += 1;
-    const turn: TurnState = { turnId: `t${this.turnCounter}`, toolCall: true, userId: '', status: 'queued', steps: [] };
+    const turn: TurnState = { turnId: turnIdOf(this.turnCounter), toolCall: true, userId: '', status: 'queued', steps: [] };
     this.turns.push(turn);
     this.queue.push(turn);
     this.pendingToolCalls.set(turn.turnId, request);
@@ -167,11 +168,10 @@ export class CopilotSessionState {
   }
 
   snapshot(): SessionState {
-    const working = this.turns.some((t) => t.status === 'running' || t.status === 'queued');
     return {
       sessionId: this.sessionId,
       orgId: this.orgId,
-      status: this.pendingApproval ? 'waiting_approval' : working ? 'working' : 'idle',
+      status: this.status(),
       turns: this.turns,
       breaker: this.breaker,
       paused: this.paused,
@@ -180,12 +180,17 @@ export class CopilotSessionState {
     };
   }
 
+  private status(): SessionState['status'] {
+    if (this.pendingApproval) return 'waiting_approval';
+    return this.turns.some((t) => t.status === 'running' || t.status === 'queued') ? 'working' : 'idle';
+  }
+
   /** One turn and what a client waiting on it shows; an argument that is no turn id finds no turn. */
   turnView(turnId: unknown): TurnView {
     const turn = typeof turnId === 'string' ? (this.turns.find((t) => t.turnId === turnId) ?? null) : null;
     const ahead = turn ? this.turns.slice(0, this.turns.indexOf(turn)).find((t) => t.status === 'running' || t.status === 'queued') : undefined;
     return {
-      status: this.snapshot().status,
+      status: this.status(),
       turn,
       behind: ahead ? { turnId: ahead.turnId, status: ahead.status } : null,
       breaker: this.breaker,

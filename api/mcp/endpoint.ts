@@ -28,7 +28,7 @@ import { refuseInvalidUtf8 } from '../http/errors';
 import type { Caller } from '../services/caller';
 import * as mcp from '../services/mcp';
 import { ConnectionEventStore } from './event-store';
-import { TurnEnds } from '../turn-ends';
+import type { TurnEnds } from '../turn-ends';
 
 const SERVER_INFO = { name: 'gatehouse', version: '1.0.0' };
 const INSTRUCTIONS =
@@ -291,7 +291,7 @@ export interface McpEndpoint {
 }
 
 /** `ends`: the turn ends this node hears (fed by server.ts from the session events it relays); none heard, waits poll. */
-export function createMcpEndpoint(deps: ApiDeps, ends: TurnEnds = new TurnEnds()): McpEndpoint {
+export function createMcpEndpoint(deps: ApiDeps, ends: TurnEnds): McpEndpoint {
   const connections = new Map<string, Connection>();
   const bearer = oauthBearer(deps);
   const router = express.Router();

@@ -17,7 +17,7 @@ import { currentPolicy } from '../../lib/policy-store';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { audit } from '../../audit/log';
 import { callToolRequestUpdate, turnQuery } from '../../workflows/definitions';
-import { TurnEnds } from '../turn-ends';
+import type { TurnEnds } from '../turn-ends';
 import { findVisibleSession, hasRole } from '../http/access';
 import { temporalUnavailable } from '../http/temporal-errors';
 import type { Caller } from './caller';
@@ -185,7 +185,7 @@ export async function awaitToolCall(
   turnId: string,
   progress: (message: string) => Promise<void>,
   signal: AbortSignal,
-  ends: TurnEnds = new TurnEnds(),
+  ends: TurnEnds,
 ): Promise<ToolCallResult> {
   const handle = deps.temporal.workflow.getHandle(session.workflowId);
   let said = '';

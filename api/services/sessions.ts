@@ -5,10 +5,10 @@
  * records and the workflow's live state), and its audit timeline. routes/sessions.ts shapes the answers.
  */
 import crypto from 'node:crypto';
-import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { WorkflowUpdateFailedError, type QueryDefinition } from '@temporalio/client';
 import { copilotWorkflowId } from '../../common/ids';
 import { AppError, AppErrorCode } from '../../lib/app-error';
-import { TOOL_CALL_MESSAGE_KIND, type SessionState, type TurnView } from '../../common/session';
+import { TOOL_CALL_MESSAGE_KIND } from '../../common/session';
 import { resetBreakerRequestUpdate, sendMessageUpdate, stateQuery, turnQuery } from '../../workflows/definitions';
 import { analyse } from '../../audit/export';
 import type { ApiDeps } from '../deps';
@@ -121,19 +121,13 @@ export async function listSessions({ deps, principal }: Caller, orgRef: string, 
   return { org, sessions, firstMessages };
 }
 
-/** The workflow's live state, or null: a query needs a running worker, and without one the records answer alone. */
-async function liveState(deps: ApiDeps, workflowId: string): Promise<SessionState | null> {
+/**
+ * What the workflow answers to a query (its live state, or one turn of it), or null: a query needs a running worker,
+ * and without one the records answer alone.
+ */
+async function live<R, A extends unknown[]>(deps: ApiDeps, workflowId: string, query: QueryDefinition<R, A>, ...args: A): Promise<R | null> {
   try {
-    return await deps.temporal.withDeadline(Date.now() + 3000, () => deps.temporal.workflow.getHandle(workflowId).query(stateQuery));
-  } catch {
-    return null;
-  }
-}
-
-/** One turn from the workflow (null: Temporal did not answer, or a worker from before the query). */
-async function liveTurn(deps: ApiDeps, workflowId: string, turnId: string): Promise<TurnView | null> {
-  try {
-    return await deps.temporal.withDeadline(Date.now() + 3000, () => deps.temporal.workflow.getHandle(workflowId).query(turnQuery, turnId));
+    return await deps.temporal.withDeadline(Date.now() + 3000, () => deps.temporal.workflow.getHandle(workflowId).query(query, ...args));
   } catch {
     return null;
   }
@@ -146,14 +140,8 @@ async function liveTurn(deps: ApiDeps, workflowId: string, turnId: string): Prom
  */
 export async function viewSession({ deps, principal }: Caller, sessionId: string) {
   const session = await findVisibleSession(deps, principal, sessionId);
-  const [messages, steps, flagged, guards, state] = await Promise.all([
-    deps.prisma.message.findMany({ where: { sessionId: session.id, kind: { not: 'tool_results' } }, orderBy: { seq: 'asc' } }),
-    deps.prisma.toolInvocation.findMany({ where: { sessionId: session.id }, orderBy: { createdAt: 'asc' } }),
-    flaggedOutputs(deps, session),
-    guardsView(deps, session.orgId, principal.userId),
-    liveState(deps, session.workflowId),
-  ]);
-  return { session, messages, steps, flagged, ...guards, state, waiting: await waitingCommands(deps, session, steps) };
+  const [rows, guards, state] = await Promise.all([sessionRows(deps, principal, session), guardsView(deps, session.orgId, principal.userId), live(deps, session.workflowId, stateQuery)]);
+  return { session, ...rows, ...guards, state };
 }
 
 /**
@@ -165,60 +153,70 @@ export async function viewSession({ deps, principal }: Caller, sessionId: string
  */
 export async function viewTurn({ deps, principal }: Caller, sessionId: string, turnId: string) {
   const session = await findVisibleSession(deps, principal, sessionId);
-  const [rows, guards, live] = await Promise.all([turnRows(deps, principal, session, turnId), guardsView(deps, session.orgId, principal.userId), liveTurn(deps, session.workflowId, turnId)]);
-  if (!live?.turn && rows.messages.length === 0 && rows.steps.length === 0) throw new AppError(AppErrorCode.NotFound, 'turn not found in this session');
-  return { session, ...rows, ...guards, live };
+  const [rows, guards, view] = await Promise.all([sessionRows(deps, principal, session, turnId), guardsView(deps, session.orgId, principal.userId), live(deps, session.workflowId, turnQuery, turnId)]);
+  if (!view?.turn && rows.messages.length === 0 && rows.steps.length === 0) throw new AppError(AppErrorCode.NotFound, 'turn not found in this session');
+  return { session, ...rows, ...guards, live: view };
 }
 
 /**
- * A turn's own rows: its messages (tool results left out), its tool steps, the session's flagged outputs and the
- * commands of its running device steps still waiting. One transaction fenced to the caller's orgs on one pooled
- * connection, four statements (`tenantPoolTransaction`), where the session's read makes a fenced Prisma transaction
- * per table: a client that reads the turn on every push or poll costs the database little. Times are read as UTC.
+ * A session's rows, or one turn's: the messages (tool results left out), the tool steps, which of their outputs
+ * the detector flagged, and the commands of running device steps still waiting (at most 50). One transaction fenced to the
+ * caller's orgs on one pooled connection, four statements (`tenantPoolTransaction`): the console reads the session,
+ * and the CLI the turn, on every push and poll. Times are read as UTC.
  */
-async function turnRows(deps: ApiDeps, principal: Principal, session: { id: string; orgId: string; workflowId: string }, turnId: string) {
+async function sessionRows(deps: ApiDeps, principal: Principal, session: { id: string; orgId: string; workflowId: string }, turnId?: string) {
   const read = await tenantPoolTransaction(deps.pool, scopeOf(principal), async (db) => {
-    const query = (name: string, text: string, values: unknown[]) => db.query({ name: `turn-read.${name}`, text, values }).then((r) => r.rows);
+    const query = (name: string, text: string, values: unknown[]) => db.query({ name: `session-read.${name}`, text, values }).then((r) => r.rows);
+    // $2: the turn, or null for all of them.
+    const ofTurn = [session.id, turnId ?? null];
     const messages = await query(
       'messages',
       `SELECT "id", "turnId", "role", "kind", "content", "createdAt" AT TIME ZONE 'UTC' AS "createdAt"
-       FROM "Message" WHERE "sessionId" = $1::uuid AND "turnId" = $2 AND "kind" <> 'tool_results' ORDER BY "seq"`,
-      [session.id, turnId],
+       FROM "Message" WHERE "sessionId" = $1::uuid AND ($2::text IS NULL OR "turnId" = $2) AND "kind" <> 'tool_results' ORDER BY "seq"`,
+      ofTurn,
     );
     const steps = await query(
       'steps',
-      `SELECT "id", "turnId", "toolName", "tier", "decision", "status", "summary", "execution",
+      `SELECT "id", "turnId", "toolName", "tier", "decision", "status", "summary",
               "createdAt" AT TIME ZONE 'UTC' AS "createdAt", "completedAt" AT TIME ZONE 'UTC' AS "completedAt"
-       FROM "ToolInvocation" WHERE "sessionId" = $1::uuid AND "turnId" = $2 ORDER BY "createdAt"`,
-      [session.id, turnId],
+       FROM "ToolInvocation" WHERE "sessionId" = $1::uuid AND ($2::text IS NULL OR "turnId" = $2) ORDER BY "createdAt"`,
+      ofTurn,
     );
     const flagged = await query(
       'flagged',
       `SELECT "data"->>'invocationId' AS "invocationId" FROM "AuditEvent"
-       WHERE "sessionId" = $1::uuid AND "orgId" = $2::uuid AND "action" = 'injection.flagged_output'`,
-      [session.id, session.orgId],
+       WHERE "sessionId" = $1::uuid AND "orgId" = $3::uuid AND "action" = 'injection.flagged_output'
+         AND ($2::text IS NULL OR "data"->>'invocationId' IN (SELECT i."id" FROM "ToolInvocation" i WHERE i."sessionId" = $1::uuid AND i."turnId" = $2))`,
+      [...ofTurn, session.orgId],
     );
+    // Nobody waits in silence: the commands of running steps still waiting for their device (or running on it).
     const waiting = await query(
       'waiting',
       `SELECT c."id", c."invocationId", c."status", c."expiresAt" AT TIME ZONE 'UTC' AS "expiresAt",
-              json_build_object('name', d."name", 'online', d."online", 'lastSeenAt', to_char(d."lastSeenAt", 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')) AS "device"
+              d."name" AS "deviceName", d."online" AS "deviceOnline", d."lastSeenAt" AT TIME ZONE 'UTC' AS "deviceLastSeenAt"
        FROM "DeviceCommand" c JOIN "Device" d ON d."id" = c."deviceId"
-       WHERE c."orgId" = $2::uuid AND c."reportTo" = $3 AND c."status" IN ('pending', 'delivered')
+       WHERE c."orgId" = $3::uuid AND c."reportTo" = $4 AND c."status" IN ('pending', 'delivered')
          AND c."invocationId" IN (SELECT i."id" FROM "ToolInvocation" i
-                                  WHERE i."sessionId" = $1::uuid AND i."turnId" = $4 AND i."status" = 'running' AND i."execution"->>'type' = 'devices')
+                                  WHERE i."sessionId" = $1::uuid AND ($2::text IS NULL OR i."turnId" = $2)
+                                    AND i."status" = 'running' AND i."execution"->>'type' = 'devices')
        ORDER BY c."createdAt" LIMIT 50`,
-      [session.id, session.orgId, session.workflowId, turnId],
+      [...ofTurn, session.orgId, session.workflowId],
     );
-    return TurnRows.parse({ messages, steps, flagged, waiting });
+    return SessionRows.parse({ messages, steps, flagged, waiting });
   }).catch((err: unknown) => {
     throw fromPool(err);
   });
-  const waiting = new Map<string, (typeof read.waiting)[number][]>();
+  const waiting = new Map<string, WaitingCommandRow[]>();
   for (const c of read.waiting) waiting.set(c.invocationId, [...(waiting.get(c.invocationId) ?? []), c]);
-  return { messages: read.messages, steps: read.steps, flagged: new Set<string | undefined>(read.flagged.map((f) => f.invocationId ?? undefined)), waiting };
+  return { messages: read.messages, steps: read.steps, flagged: new Set(read.flagged.map((f) => f.invocationId ?? undefined)), waiting };
 }
 
-const TurnRows = z.object({
+const WaitingCommandRow = z
+  .object({ id: z.string(), invocationId: z.string(), status: z.string(), expiresAt: z.date(), deviceName: z.string(), deviceOnline: z.boolean(), deviceLastSeenAt: z.date().nullable() })
+  .transform(({ deviceName, deviceOnline, deviceLastSeenAt, ...c }) => ({ ...c, device: { name: deviceName, online: deviceOnline, lastSeenAt: deviceLastSeenAt } }));
+type WaitingCommandRow = z.output<typeof WaitingCommandRow>;
+
+const SessionRows = z.object({
   messages: z.array(z.object({ id: z.string(), turnId: z.string(), role: z.string(), kind: z.string(), content: z.custom<unknown>((v) => v !== undefined), createdAt: z.date() })),
   steps: z.array(
     z.object({
@@ -229,28 +227,13 @@ const TurnRows = z.object({
       decision: z.string().nullable(),
       status: z.string(),
       summary: z.string().nullable(),
-      execution: z.unknown(),
       createdAt: z.date(),
       completedAt: z.date().nullable(),
     }),
   ),
   flagged: z.array(z.object({ invocationId: z.string().nullable() })),
-  waiting: z.array(
-    z.object({
-      id: z.string(),
-      invocationId: z.string(),
-      status: z.string(),
-      expiresAt: z.date(),
-      device: z.object({ name: z.string(), online: z.boolean(), lastSeenAt: z.iso.datetime().nullable().transform((t) => (t ? new Date(t) : null)) }),
-    }),
-  ),
+  waiting: z.array(WaitingCommandRow),
 });
-
-/** The steps whose output the detector flagged (as audited when it was read). */
-async function flaggedOutputs(deps: ApiDeps, session: { id: string; orgId: string }): Promise<Set<string | undefined>> {
-  const events = await deps.prisma.auditEvent.findMany({ where: { sessionId: session.id, orgId: session.orgId, action: 'injection.flagged_output' }, select: { data: true } });
-  return new Set(events.map((e) => (e.data as { invocationId?: string }).invocationId));
-}
 
 /** What the guards will say next: the org's budget, this user's message rate (null: store unavailable), the org's own limits. */
 async function guardsView(deps: ApiDeps, orgId: string, userId: string) {
@@ -263,21 +246,6 @@ async function guardsView(deps: ApiDeps, orgId: string, userId: string) {
   return { usage, messagesInWindow, orgLimits };
 }
 
-/** Nobody waits in silence: the commands of running steps still waiting for their device (or running on it), by step. */
-async function waitingCommands(deps: ApiDeps, session: { orgId: string; workflowId: string }, steps: { id: string; status: string; execution: unknown }[]) {
-  const running = steps.filter((t) => t.status === 'running' && t.execution !== null && (t.execution as { type?: string }).type === 'devices').map((t) => t.id);
-  const unfinished = running.length
-    ? await deps.prisma.deviceCommand.findMany({
-        where: { invocationId: { in: running }, orgId: session.orgId, reportTo: session.workflowId, status: { in: ['pending', 'delivered'] } },
-        include: { device: { select: { name: true, online: true, lastSeenAt: true } } },
-        orderBy: { createdAt: 'asc' },
-        take: 50,
-      })
-    : [];
-  const waiting = new Map<string, typeof unfinished>();
-  for (const c of unfinished) waiting.set(c.invocationId, [...(waiting.get(c.invocationId) ?? []), c]);
-  return waiting;
-}
 
 /**
  * A session's audit timeline: the same reading `npm run audit -- replay` prints, from its workflow histories (and
