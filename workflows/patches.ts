@@ -76,6 +76,14 @@ export const Patch = {
    * stores instead of two one after the other); the first call uses that reservation instead of reserving its own.
    */
   BookWithAdmission: 'first-call-booked-with-admission',
+  /**
+   * A remediation reads hinted results only when it has nothing else to do: no local activity in flight and no
+   * device it can start. The batch being queued is awaited, and a hint counts only while its command is still
+   * awaited. Which local activity comes next then depends on the activities' results alone, not on whether a result
+   * signal reached the workflow in the same activation as a local activity's result or in a later one (a query
+   * answered while a local activity finishes makes the two differ between the live run and its replay).
+   */
+  HintsReadWhenIdle: 'remediation-hints-read-when-idle',
 } as const;
 
 export type PatchId = (typeof Patch)[keyof typeof Patch];
