@@ -84,6 +84,12 @@ export const Patch = {
    * answered while a local activity finishes makes the two differ between the live run and its replay).
    */
   HintsReadWhenIdle: 'remediation-hints-read-when-idle',
+  /**
+   * A session's tool call counts a result hint only while the hinted command is still awaited, as a remediation
+   * does since `HintsReadWhenIdle`: a hint for a command its last read has settled no longer asks for another read,
+   * whether the replay resolved that read before the hint's signal or the live run after it.
+   */
+  CallHintsOfAwaitedCommands: 'call-hints-of-awaited-commands',
 } as const;
 
 export type PatchId = (typeof Patch)[keyof typeof Patch];
