@@ -143,6 +143,29 @@ function followerAt(text: string, at: number): boolean {
   while (c === 32 || (c >= 9 && c <= 13)) c = text.charCodeAt(++at);
   return c < 128 && GATE_FOLLOWERS[c] === 1;
 }
+/**
+ * A word that says the text may be respelled rather than written, told by markRespelledWords (the detector then tries
+ * reading it back: see respellings in injection-detector.ts); and a word with digits of a shape that says so too (see
+ * digitWordRespelled). The scan reports either (SegmentScore.respelled), so that text without one pays nothing more.
+ */
+const RESPELLED = 1 << 20;
+/** A word of one letter (told by markRespelledWords too): a sign when two more such words follow it (see spacedLettersAt). */
+const SINGLE_LETTER = 1 << 21;
+/** A separator of letter-spaced text: a space, `.`, `-`, `*`, `|`, `·`. */
+const LETTER_SEPARATOR = (c: number) => c === 32 || c === 46 || c === 45 || c === 42 || c === 124 || c === 0xb7;
+/** Whether two more one-letter words follow the one that ends at `at` (`g n o`, `g.n.o`). */
+function spacedLettersAt(text: string, at: number): boolean {
+  return (
+    at + 4 <= text.length &&
+    LETTER_SEPARATOR(text.charCodeAt(at)) &&
+    isWordCode(text.charCodeAt(at + 1)) &&
+    LETTER_SEPARATOR(text.charCodeAt(at + 2)) &&
+    isWordCode(text.charCodeAt(at + 3)) &&
+    (at + 4 === text.length || !isWordCode(text.charCodeAt(at + 4)))
+  );
+}
+/** (A code unit of the text: NaN past its end is none.) */
+const isWordCode = (c: number) => (CLASS[c]! & KIND) <= UPPER;
 const GATE_PAIR_BITS = 12;
 const GATE_PAIRS = new Int32Array(1 << GATE_PAIR_BITS);
 /** By a key's top 16 bits: whether a pair may have it (most keys are ruled out here, without a call). */
@@ -218,6 +241,14 @@ export function markGateWords(g: GateWords): void {
     } else add(a, GATE_WORD);
   }
   gateWordsMarked = true;
+}
+
+/** Words (letters only: a word with digits hashes as its length) that make a scan report `respelled`. Cumulative. */
+export function markRespelledWords(words: Iterable<string>): void {
+  for (const w of words) {
+    if (/\d/.test(w)) throw new Error(`injection model: cannot mark ${JSON.stringify(w)} as respelled, it has a digit`);
+    addToLexicon(wordHash(w) | 0, w.length === 1 ? SINGLE_LETTER : RESPELLED);
+  }
 }
 
 const CLASS_ONE = 0x3f2a_8b17;
@@ -297,6 +328,44 @@ export function markCharacters(chars: Iterable<string>): void {
 }
 
 const HEX = (c: number) => (c >= 48 && c <= 57) || ((c | 32) >= 97 && (c | 32) <= 102);
+/** A separator of hex bytes: a space, `:`, `,`, `-`. */
+const BYTE_SEPARATOR = (c: number) => c === 32 || c === 58 || c === 44 || c === 45;
+/** How many hex bytes in a row make a sign of hidden text (a MAC address has six; the detector decodes eight or more). */
+const SPELLED_BYTES = 8;
+/** Whether SPELLED_BYTES hex bytes start at `at`, each maybe written `0x69`, apart by one or two separators. */
+function hexBytesAt(text: string, at: number): boolean {
+  for (let k = 0; k < SPELLED_BYTES; k++) {
+    if (text.charCodeAt(at) === 48 && (text.charCodeAt(at + 1) | 32) === 120) at += 2;
+    if (!HEX(text.charCodeAt(at)) || !HEX(text.charCodeAt(at + 1))) return false;
+    at += 2;
+    if (k === SPELLED_BYTES - 1) return !HEX(text.charCodeAt(at));
+    if (!BYTE_SEPARATOR(text.charCodeAt(at))) return false;
+    at += BYTE_SEPARATOR(text.charCodeAt(at + 1)) ? 2 : 1;
+  }
+  return true;
+}
+const LEET_DIGIT = (c: number) => c === 48 || c === 49 || c === 51 || c === 52 || c === 53 || c === 55;
+/**
+ * Whether a word with digits (`len` code units from `start`) may be part of respelled text: the first of hex bytes
+ * spelled apart (`69 67 6e …`, `69:67:6e …`, `0x69, 0x67 …`: every byte of an ASCII letter has a digit), or leetspeak:
+ * a letter after one of 0, 1, 3, 4, 5 or 7, and a letter that is no hex digit (`1gn0r3`, `4ll`; not `md5`, `win10`, a
+ * hash or a UUID). Only words with digits are asked, and only until one says yes.
+ */
+function digitWordRespelled(text: string, start: number, len: number): boolean {
+  if (len === 2 || (len === 4 && text.charCodeAt(start) === 48 && (text.charCodeAt(start + 1) | 32) === 120)) return hexBytesAt(text, start);
+  // (A leet word is a word's length: a longer run, base64 or a hash, is not asked.)
+  if (len < 3 || len > 24 || text.charCodeAt(start) === 48) return false;
+  let afterLeet = false;
+  let beyondHex = false;
+  for (let j = start + 1; j < start + len; j++) {
+    const c = text.charCodeAt(j) | 32;
+    if (c >= 97 && c <= 122) {
+      afterLeet ||= LEET_DIGIT(text.charCodeAt(j - 1));
+      beyondHex ||= c > 102;
+    }
+  }
+  return afterLeet && (beyondHex || ((text.charCodeAt(start) | 32) > 102 && (text.charCodeAt(start) | 32) <= 122));
+}
 /** The length of a run of base64's alphabet that reads as encoded data (the detector then decodes and reads it). */
 export const ENCODED_RUN_LENGTH = 24;
 /** The shortest run of hex digits the detector decodes (see injection-detector.ts). */
@@ -365,6 +434,8 @@ export interface SegmentScore {
   plain: boolean;
   /** Whether the text holds one of the characters given to markCharacters. */
   marked: boolean;
+  /** Whether the text has a word given to markRespelledWords, or a word with digits shaped like respelled text (digitWordRespelled). */
+  respelled: boolean;
   /**
    * Whether a word gate may match (markGateWords): false only for plain ASCII text without an apostrophe inside a
    * word in which no word, pair of words or prefix a gate starts with occurs.
@@ -495,7 +566,10 @@ export function scoreText(
     }
     if (len > 0) {
       // The word ends: its features.
-      if (digits) h = mix(DIGITS, len > 8 ? 8 : len);
+      if (digits) {
+        if ((seen & RESPELLED) === 0 && len >= 2 && digitWordRespelled(text, i - len, len)) seen |= RESPELLED;
+        h = mix(DIGITS, len > 8 ? 8 : len);
+      }
       let f = index(h);
       features[nf++] = f;
       sum += weights[f]!;
@@ -515,7 +589,8 @@ export function scoreText(
       if (lexicon !== 0) {
         // Where a word gate may match (see markGateWords): at this word, or at the word before it (below), or at its
         // start (above).
-        seen |= lexicon & GATE_WORD;
+        seen |= lexicon & (GATE_WORD | RESPELLED);
+        if ((lexicon & SINGLE_LETTER) !== 0 && (seen & RESPELLED) === 0 && spacedLettersAt(text, i)) seen |= RESPELLED;
         if ((lexicon & GATE_FOLLOWED) !== 0 && followerAt(text, i)) seen |= GATE_WORD;
         // (1: the reader; else 2: the reader's output.)
         address |= lexicon & SECOND_PERSON_BIT ? 1 : lexicon & OUTPUT_BIT ? 2 : 0;
@@ -635,7 +710,7 @@ export function scoreText(
   }
   const base64Run = found[BASE64_AT]! >= 0;
   const urlEscape = found[URL_ESCAPE] === 1;
-  return { logit: best, start: found[BEST_START]!, end: found[BEST_END]!, encodedRun: base64Run || urlEscape, base64Run, urlEscape, base64At: found[BASE64_AT]!, longRunAt: found[LONG_RUN_AT]!, plain: (seen & NOT_PLAIN) === 0, marked: (seen & MARKED) !== 0, wordGate: !gateWordsMarked || (seen & (GATE_WORD | JOINED | NOT_PLAIN)) !== 0 };
+  return { logit: best, start: found[BEST_START]!, end: found[BEST_END]!, encodedRun: base64Run || urlEscape, base64Run, urlEscape, base64At: found[BASE64_AT]!, longRunAt: found[LONG_RUN_AT]!, plain: (seen & NOT_PLAIN) === 0, marked: (seen & MARKED) !== 0, respelled: (seen & RESPELLED) !== 0, wordGate: !gateWordsMarked || (seen & (GATE_WORD | JOINED | NOT_PLAIN)) !== 0 };
 }
 
 /**
