@@ -9,7 +9,7 @@
  */
 import { normalize, type Normalized } from './normalize';
 import { RULES, alternativesOf, gateFirstLetters, prefilterSources, type Category } from './injection-rules';
-import { DECODED_MARGIN, HEX_RUN_LENGTH, MODEL_VERSION, SHORT_DECODED_MARGIN, leaning, markCharacters, markGateWords, markRespelledWords, modelScan, past, type SegmentScore } from './injection-model';
+import { DECODED_MARGIN, HEX_RUN_LENGTH, MODEL_VERSION, SHORT_DECODED_MARGIN, leaning, markCharacters, markGateWords, markRespelledWords, modelScan, RESPELLED_HEX as HEX_SIGN, RESPELLED_LEET as LEET_SIGN, RESPELLED_SPACED as SPACED_SIGN, RESPELLED_WORDS as WORDS_SIGN, past, type SegmentScore } from './injection-model';
 import { gateWords } from './gate-words';
 
 export const DETECTOR_VERSION = `rules-10+${MODEL_VERSION}`;
@@ -184,32 +184,43 @@ function decodedLayers(s: string): string | undefined {
 }
 
 /**
- * Escapes that spell characters: `\x69` (runs of them are UTF-8 bytes), `\u0069` and `\u{69}`, and HTML's numeric
+ * Escapes that spell characters: `\x69` and octal `\151` (runs of them are UTF-8 bytes), `\u0069` and `\u{69}`, and HTML's numeric
  * entities `&#105;` and `&#x69;`. Programs escape what they must (quotes, `<`, control bytes, letters outside ASCII),
  * never an ASCII letter: escaped letters are text someone chose to hide.
  */
-const BYTE_ESCAPES = /(?:\\x[0-9a-fA-F]{2})+/g;
+const BYTE_ESCAPES = /(?:\\x[0-9a-fA-F]{2})+|(?:\\[0-3][0-7]{2}){2,}/g;
 const CHAR_ESCAPE = /\\u\{([0-9a-fA-F]{1,6})\}|\\u([0-9a-fA-F]{4})|&#[xX]([0-9a-fA-F]{1,6});?|&#(\d{1,7});?/g;
 const ASCII_LETTER_CODE = (c: number) => (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
 /** Whether the text may hold such escapes (a cheap look before the expressions). */
-const mayHoldEscapes = (text: string) => text.includes('\\x') || text.includes('\\u') || text.includes('&#');
-/** At least this many escaped ASCII letters make a text worth reading unescaped; twice as many, hidden text. */
-const ESCAPED_LETTERS = 4;
+const ESCAPE_START = /\\[xu0-3]|&#/;
+const mayHoldEscapes = (text: string) => ESCAPE_START.test(text);
+/**
+ * At least this many escaped ASCII letters make a text worth reading unescaped (two are enough to break a word out of
+ * a rule's reach: `Ign&#111;re … prev&#105;ous`); four times as many, a phrase hidden whole.
+ */
+const ESCAPED_LETTERS = 2;
 function unescapedText(text: string): { text: string; opaque: boolean } | undefined {
   let letters = 0;
   const count = (decoded: string) => {
     for (let i = 0; i < decoded.length; i++) if (ASCII_LETTER_CODE(decoded.charCodeAt(i))) letters++;
     return decoded;
   };
-  const first = [text.indexOf('\\x'), text.indexOf('\\u'), text.indexOf('&#')].filter((i) => i >= 0);
-  const unescaped = windowAt(text, Math.min(...first))
-    .replace(BYTE_ESCAPES, (run) => count(Buffer.from(run.replace(/\\x/g, ''), 'hex').toString('utf8')))
+  // The lines from the first escape to the last: a hidden payload is read on its own, not as part of the document
+  // around it (whose sentences, read with the margin hidden text gets, may lean by chance).
+  const first = text.search(ESCAPE_START);
+  const last = Math.max(text.lastIndexOf('\\'), text.lastIndexOf('&#'));
+  const lineEnd = text.indexOf('\n', last);
+  const lines = text.slice(text.lastIndexOf('\n', first) + 1, lineEnd < 0 ? text.length : lineEnd);
+  const unescaped = windowAt(lines, 0)
+    .replace(BYTE_ESCAPES, (run) => count(Buffer.from(run[1] === 'x' ? run.replace(/\\x/g, '') : run.slice(1).split('\\').map((o) => parseInt(o, 8).toString(16).padStart(2, '0')).join(''), 'hex').toString('utf8')))
     .replace(CHAR_ESCAPE, (m, braced?: string, four?: string, hex?: string, dec?: string) => {
       const cp = parseInt(braced ?? four ?? hex ?? dec!, braced ?? four ?? hex ? 16 : 10);
       return cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff && braced !== undefined) ? m : count(String.fromCharCode(...(cp > 0xffff ? [0xd800 + ((cp - 0x10000) >> 10), 0xdc00 + ((cp - 0x10000) & 0x3ff)] : [cp])));
     });
   // (A `\u` pair of surrogates decodes as the two halves, which join into the one character in the string.)
-  return letters >= ESCAPED_LETTERS ? { text: unescaped, opaque: letters >= 2 * ESCAPED_LETTERS } : undefined;
+  if (letters < ESCAPED_LETTERS) return undefined;
+  const read = decodedAs(unescaped, letters >= 4 * ESCAPED_LETTERS);
+  return read.length > 0 ? read[0] : undefined;
 }
 
 /**
@@ -217,13 +228,13 @@ function unescapedText(text: string): { text: string; opaque: boolean } | undefi
  * in a row (a MAC address has six; an EUI-64 has eight, and decodes to bytes that are not text).
  */
 const SEPARATED_HEX = /(?:^|[^\w])((?:0[xX])?[0-9a-fA-F]{2}(?:[ :,-]{1,2}(?:0[xX])?[0-9a-fA-F]{2}){7,})(?!\w)/g;
-function separatedHexRuns(text: string): string[] {
-  const out: string[] = [];
+function separatedHexRuns(text: string): { text: string; opaque: boolean }[] {
+  const out: { text: string; opaque: boolean }[] = [];
   const re = SEPARATED_HEX;
   re.lastIndex = 0;
   for (let m = re.exec(text); m !== null && out.length < MAX_DECODED_RUNS; m = re.exec(text)) {
     const bytes = m[1]!.slice(0, 4 * MAX_RUN).replace(/0[xX]/g, '').replace(/[ :,-]/g, '');
-    out.push(Buffer.from(bytes, 'hex').toString('utf8'));
+    out.push(...decodedAs(Buffer.from(bytes, 'hex').toString('utf8'), true));
   }
   re.lastIndex = 0;
   return out;
@@ -257,12 +268,23 @@ const REVERSED_SIGN = new RegExp(`\\b(?:${REVERSED_WORDS.join('|')})\\b`, 'gi');
 const LEET_DIGITS: Record<string, string> = { '0': 'o', '1': 'i', '3': 'e', '4': 'a', '5': 's', '7': 't', '@': 'a', $: 's' };
 /** A word of letters and leet digits with at least one of each (or of leet digits alone, once the text is leet). */
 const LEET_WORD = /(?<![\w@$])[a-zA-Z013457@$]*[013457@$][a-zA-Z013457@$]*(?![\w@$])/g;
+const LEET_CHAR = /[013457@$]/g;
+const LEET_WORD_CHAR = /[a-zA-Z013457@$]/;
 const unleet = (w: string) => w.replace(/[013457@$]/g, (c) => LEET_DIGITS[c]!);
 /** English words a leet word must read back as (two of them) before the text is read as leetspeak. */
 const LEET_VOCABULARY = new Set([...COMMON_WORDS, 'alles', 'jetzt', 'vergiss', 'ignoriere', 'anweisungen', 'instruction', 'ignore', 'forget', 'disregard', 'rules', 'password', 'passwords', 'secret', 'reveal', 'print', 'show', 'assistant', 'admin', 'send', 'delete', 'execute', 'tool', 'tools', 'output', 'are', 'now', 'not', 'its', 'it', 'is', 'to', 'at', 'as', 'so', 'also', 'then', 'into', 'access', 'data', 'email', 'transfer', 'account', 'user', 'users', 'instead', 'task', 'tasks', 'mode', 'restrictions', 'safety', 'saying', 'said', 'state', 'text', 'these', 'those', 'above', 'earlier', 'prior', 'stop', 'start', 'list', 'details', 'files', 'sensitive', 'access', 'attacker']);
 /** Runs of single letters or digits apart (at least three): `i g n o r e   a l l`, `i.g.n.o.r.e`, `i-g-n-o-r-e`. */
 const SPACED_RUN = /(?<![\p{L}\p{N}])[\p{L}\p{N}](?:[ ._*|·-]{1,4}[\p{L}\p{N}](?![\p{L}\p{N}])){2,}/gu;
 
+const NO_MATCH = { first: -1, nth: -1 };
+/** Nothing found (shared, never added to). */
+const NONE: readonly never[] = Object.freeze([]);
+/** The scan's signs (SegmentScore.respelled) as local constants: read through the module's binding, each is a getter call. */
+const RESPELLED_WORDS = WORDS_SIGN;
+const RESPELLED_SPACED = SPACED_SIGN;
+const RESPELLED_LEET = LEET_SIGN;
+const RESPELLED_HEX = HEX_SIGN;
+const ALL_SIGNS = RESPELLED_WORDS | RESPELLED_SPACED | RESPELLED_LEET | RESPELLED_HEX;
 /** Where the `need`th match of `re` in the text starts (-1 when there are fewer), and where the first one does. */
 function nthMatch(re: RegExp, text: string, need: number): { first: number; nth: number } {
   re.lastIndex = 0;
@@ -304,28 +326,39 @@ function lettersUpTo(run: string, most: number): number {
   return n;
 }
 
-function respellings(text: string): { how: string; text: string }[] {
+/** `signs`: which signs the scan saw (SegmentScore.respelled): only the readings they point to are tried. */
+function respellings(text: string, signs: number): { how: string; text: string }[] {
   const out: { how: string; text: string }[] = [];
-  const rot = nthMatch(ROT13_SIGN, text, 2);
+  const rot = signs & RESPELLED_WORDS ? nthMatch(ROT13_SIGN, text, 1) : NO_MATCH;
   if (rot.nth >= 0) out.push({ how: 'rot13', text: rot13(windowAt(text, rot.first)) });
-  const back = nthMatch(REVERSED_SIGN, text, 2);
-  if (back.nth >= 0) out.push({ how: 'reversed', text: reversed(windowAt(text, back.first)) });
+  const back = signs & RESPELLED_WORDS ? nthMatch(REVERSED_SIGN, text, 1) : NO_MATCH;
+  if (back.nth >= 0) {
+    const window = windowAt(text, back.first);
+    out.push({ how: 'reversed', text: reversed(window) }, { how: 'each word reversed', text: window.replace(/[\p{L}\p{M}]+/gu, reversed) });
+  }
   let known = 0;
   let firstKnown = -1;
-  LEET_WORD.lastIndex = 0;
-  for (let m = LEET_WORD.exec(text); m !== null && known < 2; m = LEET_WORD.exec(text)) {
-    if (m[0].length <= 24 && /[a-z]/i.test(m[0]) && LEET_VOCABULARY.has(unleet(m[0]).toLowerCase())) {
-      if (known++ === 0) firstKnown = m.index;
+  if (signs & RESPELLED_LEET) {
+    // The words around each leet character (not an expression tried at every place of the text).
+    LEET_CHAR.lastIndex = 0;
+    for (let m = LEET_CHAR.exec(text); m !== null && known < 2; m = LEET_CHAR.exec(text)) {
+      let start = m.index;
+      let end = m.index + 1;
+      while (start > 0 && LEET_WORD_CHAR.test(text[start - 1]!)) start--;
+      while (end < text.length && LEET_WORD_CHAR.test(text[end]!)) end++;
+      const word = text.slice(start, end);
+      if (word.length <= 24 && /[a-z]/i.test(word) && LEET_VOCABULARY.has(unleet(word).toLowerCase()) && known++ === 0) firstKnown = start;
+      LEET_CHAR.lastIndex = end;
     }
+    LEET_CHAR.lastIndex = 0;
   }
-  LEET_WORD.lastIndex = 0;
   if (known >= 2) out.push({ how: 'leetspeak', text: windowAt(text, firstKnown).replace(LEET_WORD, (w) => (w.length <= 4 || /[a-z]/i.test(w) ? unleet(w) : w)) });
   // One run of six letters (a word spelled out), or twelve in shorter runs (short words each spelled out on its own).
   let letters = 0;
   let firstRun = -1;
   let enough = false;
   SPACED_RUN.lastIndex = 0;
-  for (let m = SPACED_RUN.exec(text); m !== null && !enough; m = SPACED_RUN.exec(text)) {
+  for (let m = signs & RESPELLED_SPACED ? SPACED_RUN.exec(text) : null; m !== null && !enough; m = SPACED_RUN.exec(text)) {
     const n = lettersUpTo(m[0], 12);
     if (firstRun < 0) firstRun = m.index;
     letters += n;
@@ -587,11 +620,10 @@ function inspect(input: string, channel: Channel, depth: number): { detection: D
   const encoded = scan ? scan.encodedRun : ENCODED_RUN.test(n.text);
   // Respelled or escaped text (see respellings, unescapedText, separatedHexRuns): read back only where the scan saw a
   // sign of it, and only what reads as something (most text with a sign, a lone letter or a `\`, has no such reading).
-  const respelled = depth === 0 && (scan ? scan.respelled : true);
-  const readings = respelled ? respellings(n.text) : [];
-  const revealed: { text: string; opaque: boolean; wrapped?: boolean }[] = respelled ? separatedHexRuns(n.text).flatMap((s) => decodedAs(s, true)) : [];
+  const respelled = depth > 0 ? 0 : scan ? scan.respelled : ALL_SIGNS;
+  const readings = respelled ? respellings(n.text, respelled) : NONE;
+  const revealed = respelled & RESPELLED_HEX ? separatedHexRuns(n.text) : NONE;
   const unescaped = depth === 0 && (scan === undefined || scan.marked) && mayHoldEscapes(n.text) ? unescapedText(n.text) : undefined;
-  if (unescaped !== undefined) revealed.push(...decodedAs(unescaped.text, unescaped.opaque));
   if (
     n.invisible + n.tags + n.bidi + n.homoglyphWords === 0 &&
     n.visual === undefined &&
@@ -599,6 +631,7 @@ function inspect(input: string, channel: Channel, depth: number): { detection: D
     !encoded &&
     readings.length === 0 &&
     revealed.length === 0 &&
+    unescaped === undefined &&
     !(n.unaccented !== undefined && suspect(n.unaccented, channel))
   ) {
     // Nothing for the rules: only a confident model can make this text an injection (most text ends here).
@@ -629,7 +662,7 @@ function inspect(input: string, channel: Channel, depth: number): { detection: D
     // piece is text someone chose to hide.
     // (Every run decodedRuns looks for, base64, hex or `%xx`, is one the model's scan reports: without one, none.)
     // (Hex bytes spelled apart and escaped characters are read like the runs decodedRuns finds.)
-    const runs = [...(scan && !scan.encodedRun ? [] : decodedRuns(n.text, scan)), ...revealed];
+    const runs: { text: string; opaque: boolean; wrapped?: boolean }[] = [...(scan && !scan.encodedRun ? NONE : decodedRuns(n.text, scan)), ...revealed, ...(unescaped === undefined ? NONE : [unescaped])];
     for (const { text: decoded, opaque, wrapped } of runs) {
       const hidden = opaque && !wrapped;
       // (The decoded text's own scan, from its detection, says how far the model leans: it is not read twice.)

@@ -146,11 +146,15 @@ function followerAt(text: string, at: number): boolean {
 /**
  * A word that says the text may be respelled rather than written, told by markRespelledWords (the detector then tries
  * reading it back: see respellings in injection-detector.ts); and a word with digits of a shape that says so too (see
- * digitWordRespelled). The scan reports either (SegmentScore.respelled), so that text without one pays nothing more.
+ * digitWordSigns). The scan reports either (SegmentScore.respelled), so that text without one pays nothing more.
  */
 const RESPELLED = 1 << 20;
 /** A word of one letter (told by markRespelledWords too): a sign when two more such words follow it (see spacedLettersAt). */
 const SINGLE_LETTER = 1 << 21;
+/** The signs apart in the scan's `seen`: letter-spaced text, and a word with digits of respelled text's shape. */
+const SPACED_LETTERS = 1 << 22;
+const LEET_SHAPE = 1 << 23;
+const HEX_BYTES = 1 << 24;
 /** A separator of letter-spaced text: a space, `.`, `-`, `*`, `|`, `·`. */
 const LETTER_SEPARATOR = (c: number) => c === 32 || c === 46 || c === 45 || c === 42 || c === 124 || c === 0xb7;
 /** Whether two more one-letter words follow the one that ends at `at` (`g n o`, `g.n.o`). */
@@ -243,6 +247,10 @@ export function markGateWords(g: GateWords): void {
   gateWordsMarked = true;
 }
 
+export const RESPELLED_WORDS = 1;
+export const RESPELLED_SPACED = 4;
+export const RESPELLED_LEET = 8;
+export const RESPELLED_HEX = 16;
 /** Words (letters only: a word with digits hashes as its length) that make a scan report `respelled`. Cumulative. */
 export function markRespelledWords(words: Iterable<string>): void {
   for (const w of words) {
@@ -345,26 +353,34 @@ function hexBytesAt(text: string, at: number): boolean {
   return true;
 }
 const LEET_DIGIT = (c: number) => c === 48 || c === 49 || c === 51 || c === 52 || c === 53 || c === 55;
+const LETTER_CODE = (c: number) => (c | 32) >= 97 && (c | 32) <= 122;
 /**
- * Whether a word with digits (`len` code units from `start`) may be part of respelled text: the first of hex bytes
- * spelled apart (`69 67 6e …`, `69:67:6e …`, `0x69, 0x67 …`: every byte of an ASCII letter has a digit), or leetspeak:
- * a letter after one of 0, 1, 3, 4, 5 or 7, and a letter that is no hex digit (`1gn0r3`, `4ll`; not `md5`, `win10`, a
- * hash or a UUID). Only words with digits are asked, and only until one says yes.
+ * The signs a word with digits (`len` code units from `start`) gives of respelled text: HEX_BYTES when it is the first
+ * of hex bytes spelled apart (`69 67 6e …`, `69:67:6e …`, `0x69, 0x67 …`: every byte of an ASCII letter has a digit);
+ * LEET_SHAPE when it is shaped like leetspeak: a letter beyond the hex digits, and one of 0, 1, 3, 4, 5, 7 between two
+ * letters (`y0u`, `pr3v10u5`) or two of them with a letter between (`7h3`, `1gn0r3`). Not an ordinal, a size, a
+ * version or a hash (`1st`, `100m`, `win10`, `3f2a9c`).
  */
-function digitWordRespelled(text: string, start: number, len: number): boolean {
-  if (len === 2 || (len === 4 && text.charCodeAt(start) === 48 && (text.charCodeAt(start + 1) | 32) === 120)) return hexBytesAt(text, start);
+function digitWordSigns(text: string, start: number, len: number): number {
+  if (len === 2 || (len === 4 && text.charCodeAt(start) === 48 && (text.charCodeAt(start + 1) | 32) === 120)) return hexBytesAt(text, start) ? HEX_BYTES : 0;
   // (A leet word is a word's length: a longer run, base64 or a hash, is not asked.)
-  if (len < 3 || len > 24 || text.charCodeAt(start) === 48) return false;
-  let afterLeet = false;
+  if (len < 3 || len > 24) return 0;
   let beyondHex = false;
-  for (let j = start + 1; j < start + len; j++) {
-    const c = text.charCodeAt(j) | 32;
-    if (c >= 97 && c <= 122) {
-      afterLeet ||= LEET_DIGIT(text.charCodeAt(j - 1));
-      beyondHex ||= c > 102;
+  let between = false;
+  let lastLeet = -1;
+  let letterSinceLeet = false;
+  for (let j = start; j < start + len; j++) {
+    const c = text.charCodeAt(j);
+    if (LETTER_CODE(c)) {
+      beyondHex ||= (c | 32) > 102;
+      letterSinceLeet ||= lastLeet >= 0;
+    } else if (LEET_DIGIT(c)) {
+      between ||= (j > start && LETTER_CODE(text.charCodeAt(j - 1)) && j + 1 < start + len && LETTER_CODE(text.charCodeAt(j + 1))) || letterSinceLeet;
+      lastLeet = j;
+      letterSinceLeet = false;
     }
   }
-  return afterLeet && (beyondHex || ((text.charCodeAt(start) | 32) > 102 && (text.charCodeAt(start) | 32) <= 122));
+  return beyondHex && between ? LEET_SHAPE : 0;
 }
 /** The length of a run of base64's alphabet that reads as encoded data (the detector then decodes and reads it). */
 export const ENCODED_RUN_LENGTH = 24;
@@ -434,8 +450,12 @@ export interface SegmentScore {
   plain: boolean;
   /** Whether the text holds one of the characters given to markCharacters. */
   marked: boolean;
-  /** Whether the text has a word given to markRespelledWords, or a word with digits shaped like respelled text (digitWordRespelled). */
-  respelled: boolean;
+  /**
+   * The signs of respelled text the text has, as bits (0 for none): RESPELLED_WORDS, a word given to markRespelledWords;
+   * RESPELLED_SPACED, three one-letter words in a row; RESPELLED_LEET and RESPELLED_HEX, a word with digits shaped like
+   * leetspeak or hex bytes spelled apart (digitWordSigns).
+   */
+  respelled: number;
   /**
    * Whether a word gate may match (markGateWords): false only for plain ASCII text without an apostrophe inside a
    * word in which no word, pair of words or prefix a gate starts with occurs.
@@ -567,7 +587,7 @@ export function scoreText(
     if (len > 0) {
       // The word ends: its features.
       if (digits) {
-        if ((seen & RESPELLED) === 0 && len >= 2 && digitWordRespelled(text, i - len, len)) seen |= RESPELLED;
+        if ((~seen & (LEET_SHAPE | HEX_BYTES)) !== 0 && len >= 2) seen |= digitWordSigns(text, i - len, len);
         h = mix(DIGITS, len > 8 ? 8 : len);
       }
       let f = index(h);
@@ -590,7 +610,7 @@ export function scoreText(
         // Where a word gate may match (see markGateWords): at this word, or at the word before it (below), or at its
         // start (above).
         seen |= lexicon & (GATE_WORD | RESPELLED);
-        if ((lexicon & SINGLE_LETTER) !== 0 && (seen & RESPELLED) === 0 && spacedLettersAt(text, i)) seen |= RESPELLED;
+        if ((lexicon & SINGLE_LETTER) !== 0 && (seen & SPACED_LETTERS) === 0 && spacedLettersAt(text, i)) seen |= SPACED_LETTERS;
         if ((lexicon & GATE_FOLLOWED) !== 0 && followerAt(text, i)) seen |= GATE_WORD;
         // (1: the reader; else 2: the reader's output.)
         address |= lexicon & SECOND_PERSON_BIT ? 1 : lexicon & OUTPUT_BIT ? 2 : 0;
@@ -710,7 +730,7 @@ export function scoreText(
   }
   const base64Run = found[BASE64_AT]! >= 0;
   const urlEscape = found[URL_ESCAPE] === 1;
-  return { logit: best, start: found[BEST_START]!, end: found[BEST_END]!, encodedRun: base64Run || urlEscape, base64Run, urlEscape, base64At: found[BASE64_AT]!, longRunAt: found[LONG_RUN_AT]!, plain: (seen & NOT_PLAIN) === 0, marked: (seen & MARKED) !== 0, respelled: (seen & RESPELLED) !== 0, wordGate: !gateWordsMarked || (seen & (GATE_WORD | JOINED | NOT_PLAIN)) !== 0 };
+  return { logit: best, start: found[BEST_START]!, end: found[BEST_END]!, encodedRun: base64Run || urlEscape, base64Run, urlEscape, base64At: found[BASE64_AT]!, longRunAt: found[LONG_RUN_AT]!, plain: (seen & NOT_PLAIN) === 0, marked: (seen & MARKED) !== 0, respelled: (seen & (RESPELLED | SPACED_LETTERS | LEET_SHAPE | HEX_BYTES)) >>> 20, wordGate: !gateWordsMarked || (seen & (GATE_WORD | JOINED | NOT_PLAIN)) !== 0 };
 }
 
 /**

@@ -26,16 +26,17 @@ const DIRECTIONAL_OPEN = /[\u202A\u202B\u202D\u202E\u2066-\u2068]/;
 /** Letters of the scripts written right to left (Hebrew, Arabic, Syriac, Thaana, N'Ko, …). */
 const RTL_LETTER = /[\u0590-\u08FF\uFB1D-\uFDFF\uFE70-\uFEFF]|\uD802[\uDC00-\uDFFF]|\uD83A[\uDC00-\uDD5F]/;
 /**
- * The bidi controls that hide rather than lay out: overrides anywhere; embeddings and isolates around a run with no
- * right-to-left letter (one around Hebrew or Arabic is how such text is laid out in a left-to-right line, log or UI
- * string); marks (LRM, RLM, ALM) only in text with no right-to-left letter at all.
+ * The bidi controls that hide rather than lay out. In text with right-to-left letters: overrides, and right-to-left
+ * embeddings and isolates around a run with none (an embedding or isolate around Hebrew or Arabic, and a left-to-right
+ * one around a file name or a number in Hebrew or Arabic, is how such text is laid out; marks, LRM, RLM and ALM, too).
+ * In text with none, every control: nothing there needs laying out.
  */
 function hidingBidi(input: string, all: number): number {
   if (!RTL_LETTER.test(input)) return all;
   let hiding = 0;
   for (const m of input.matchAll(DIRECTIONAL_RUN)) {
     const opener = m[0]![0];
-    if (opener === '\u202D' || opener === '\u202E' || !RTL_LETTER.test(m[1]!)) hiding += 1;
+    if (opener === '\u202D' || opener === '\u202E' || ((opener === '\u202B' || opener === '\u2067') && !RTL_LETTER.test(m[1]!))) hiding += 1;
   }
   return hiding;
 }
@@ -141,14 +142,15 @@ export interface Normalized {
  * as Latin: Russian and Greek words, which have letters with no Latin twin, stay as they are. It counts as a
  * disguise only when it mixes scripts or uses letters no orthography writes words with.
  */
-function foldWord(word: string): { text: string; disguised: boolean } {
+function foldWord(word: string, amongDisguised = false): { text: string; disguised: boolean } {
   let ascii = false;
   let latinLookalike = false;
   let odd = false;
   let foreign = false;
   let unfoldable = false;
   const chars = [...word];
-  const hasAscii = /[A-Za-z]/.test(word);
+  // (MIXED_ONLY letters fold in a word with ASCII letters, or in any word of a text where other words are disguised.)
+  const hasAscii = amongDisguised || /[A-Za-z]/.test(word);
   const foldOf = (c: string) => {
     const fold = FOLD.get(c);
     return fold?.mixedOnly && !hasAscii ? undefined : fold;
@@ -206,6 +208,9 @@ export function normalize(input: string): Normalized {
       if (folded.disguised) homoglyphWords += 1;
       return folded.text;
     });
+    // In text already disguised, a word of look-alikes only (`τεχτ` beside `Ιgnοrε`) is one more: Greek or Russian
+    // prose has no disguised word, and is not read so.
+    if (homoglyphWords > 0 && FOLDABLE.test(text)) text = text.replace(/\p{L}+/gu, (word) => (FOLDABLE.test(word) ? foldWord(word, true).text : word));
   }
   const unaccented = text.replace(ACCENTED, (c) => UNACCENTED.get(c) ?? c);
   return { text, ...(unaccented !== text ? { unaccented } : {}), invisible, tags, bidi, homoglyphWords, ...(hidden ? { hidden } : {}), ...(visual !== undefined ? { visual } : {}) };
