@@ -180,6 +180,15 @@ for (let cp = 0xc0; cp <= 0x1eff; cp++) {
 }
 const ACCENTED = new RegExp(`[${[...UNACCENTED.keys()].join('')}]`, 'gu');
 
+/**
+ * The mathematical letters (bold, italic, script, fraktur, double-struck …: 52 to a style, A to Z then a to z) that NFKC
+ * leaves as they are: the holes of the block, where the letter was encoded earlier (ℯ, ℊ, ℴ, ℎ). Text that fills them
+ * by offset, as a converter does, shows a box to a reader but the letter to a model.
+ */
+const MATH_LETTER_HOLE = /[\u{1D400}-\u{1D6A3}]/u;
+const MATH_LETTER_HOLES = /[\u{1D400}-\u{1D6A3}]/gu;
+const mathLetter = (offset: number) => (offset % 52 < 26 ? 65 + (offset % 52) : 97 + (offset % 52) - 26);
+
 /** Printable ASCII, tab and newlines: nothing to normalize, fold or remove. */
 const PLAIN_ASCII = /^[\t\n\r\x20-\x7e]*$/;
 
@@ -194,6 +203,7 @@ export function normalize(input: string): Normalized {
   const bidi = bidiControls > 0 ? hidingBidi(input, bidiControls) : 0;
   const visual = DIRECTIONAL_OPEN.test(input) ? normalize(input.replace(DIRECTIONAL_RUN, (_m, run: string) => [...run].reverse().join(''))).text : undefined;
   let text = input.normalize('NFKC').replace(ZERO_WIDTH, '').replace(TAG_CHARS, '').replace(BIDI, '');
+  if (MATH_LETTER_HOLE.test(text)) text = text.replace(MATH_LETTER_HOLES, (c) => String.fromCharCode(mathLetter(c.codePointAt(0)! - 0x1d400)));
   let homoglyphWords = 0;
   // Marks that NFKC could not compose onto a Latin letter (I̸g̸n̸o̸r̸e̸, i̇) are decoration that splits words: gone,
   // and the words they sat on count as disguised. Marks on other scripts' letters are part of their spelling.
