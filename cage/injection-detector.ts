@@ -269,7 +269,8 @@ const LEET_DIGITS: Record<string, string> = { '0': 'o', '1': 'i', '3': 'e', '4':
 /** A word of letters and leet digits with at least one of each (or of leet digits alone, once the text is leet). */
 const LEET_WORD = /(?<![\w@$])[a-zA-Z013457@$]*[013457@$][a-zA-Z013457@$]*(?![\w@$])/g;
 const LEET_CHAR = /[013457@$]/g;
-const LEET_WORD_CHAR = /[a-zA-Z013457@$]/;
+/** A character of a leet word: an ASCII letter, a leet digit, `@` or `$`. */
+const leetWordCode = (c: number) => ((c | 32) >= 97 && (c | 32) <= 122) || c === 48 || c === 49 || c === 51 || c === 52 || c === 53 || c === 55 || c === 64 || c === 36;
 const unleet = (w: string) => w.replace(/[013457@$]/g, (c) => LEET_DIGITS[c]!);
 /** English words a leet word must read back as (two of them) before the text is read as leetspeak. */
 const LEET_VOCABULARY = new Set([...COMMON_WORDS, 'alles', 'jetzt', 'vergiss', 'ignoriere', 'anweisungen', 'instruction', 'ignore', 'forget', 'disregard', 'rules', 'password', 'passwords', 'secret', 'reveal', 'print', 'show', 'assistant', 'admin', 'send', 'delete', 'execute', 'tool', 'tools', 'output', 'are', 'now', 'not', 'its', 'it', 'is', 'to', 'at', 'as', 'so', 'also', 'then', 'into', 'access', 'data', 'email', 'transfer', 'account', 'user', 'users', 'instead', 'task', 'tasks', 'mode', 'restrictions', 'safety', 'saying', 'said', 'state', 'text', 'these', 'those', 'above', 'earlier', 'prior', 'stop', 'start', 'list', 'details', 'files', 'sensitive', 'access', 'attacker']);
@@ -344,10 +345,10 @@ function respellings(text: string, signs: number): { how: string; text: string }
     for (let m = LEET_CHAR.exec(text); m !== null && known < 2; m = LEET_CHAR.exec(text)) {
       let start = m.index;
       let end = m.index + 1;
-      while (start > 0 && LEET_WORD_CHAR.test(text[start - 1]!)) start--;
-      while (end < text.length && LEET_WORD_CHAR.test(text[end]!)) end++;
-      const word = text.slice(start, end);
-      if (word.length <= 24 && /[a-z]/i.test(word) && LEET_VOCABULARY.has(unleet(word).toLowerCase()) && known++ === 0) firstKnown = start;
+      let letters = false;
+      for (let c = text.charCodeAt(start - 1); start > 0 && leetWordCode(c); c = text.charCodeAt(--start - 1)) letters ||= (c | 32) >= 97;
+      for (let c = text.charCodeAt(end); end < text.length && leetWordCode(c); c = text.charCodeAt(++end)) letters ||= (c | 32) >= 97;
+      if (letters && end - start <= 24 && LEET_VOCABULARY.has(unleet(text.slice(start, end)).toLowerCase()) && known++ === 0) firstKnown = start;
       LEET_CHAR.lastIndex = end;
     }
     LEET_CHAR.lastIndex = 0;
@@ -458,8 +459,6 @@ export function symbolStarts(source: string): string[] | undefined {
   return [...starts];
 }
 const COMPILED = { direct: compile('direct'), indirect: compile('indirect') };
-// The characters escapes start with (see unescapedText): text without either is not searched for escapes.
-markCharacters(['\\', '&']);
 /**
  * The words every word gate (of both channels) can start with, told to the model's scan: plain ASCII text where none
  * occurs (most text) is not searched with the gates' expression (see gate-words.ts). When an alternative is beyond
@@ -623,7 +622,7 @@ function inspect(input: string, channel: Channel, depth: number): { detection: D
   const respelled = depth > 0 ? 0 : scan ? scan.respelled : ALL_SIGNS;
   const readings = respelled ? respellings(n.text, respelled) : NONE;
   const revealed = respelled & RESPELLED_HEX ? separatedHexRuns(n.text) : NONE;
-  const unescaped = depth === 0 && (scan === undefined || scan.marked) && mayHoldEscapes(n.text) ? unescapedText(n.text) : undefined;
+  const unescaped = depth === 0 && (scan ? scan.escape : mayHoldEscapes(n.text)) ? unescapedText(n.text) : undefined;
   if (
     n.invisible + n.tags + n.bidi + n.homoglyphWords === 0 &&
     n.visual === undefined &&

@@ -318,6 +318,9 @@ const CLASS = (() => {
   // alphabet, or `%` (of a URL escape). Read from the same table as the kind: one look-up per character.
   for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+/-') t[c.charCodeAt(0)] = t[c.charCodeAt(0)]! | BASE64_CHAR;
   t[37] = t[37]! | PERCENT;
+  // (And the characters escapes start with, `\` and `&`, under the same bit: see `escape` in SegmentScore.)
+  t[92] = t[92]! | PERCENT;
+  t[38] = t[38]! | PERCENT;
   // Printable ASCII, tab and line breaks are plain (normalize.ts's PLAIN_ASCII): every other code unit is not.
   for (let c = 0; c < 0x10000; c++) if (!((c >= 0x20 && c <= 0x7e) || c === 9 || c === 10 || c === 13)) t[c] = t[c]! | NOT_PLAIN;
   for (let c = 0; c < 0x10000; c++) if ((t[c]! & KIND) >= APOSTROPHE && (t[c]! & KIND) <= EXCLAMATION) t[c] = t[c]! | MAY_END;
@@ -380,8 +383,10 @@ function digitWordSigns(text: string, start: number, len: number): number {
       letterSinceLeet = false;
     }
   }
-  return beyondHex && between ? LEET_SHAPE : 0;
+  return beyondHex && between && !TECH_TOKEN.test(text.slice(start, start + len)) ? LEET_SHAPE : 0;
 }
+/** Names with a digit inside that IT text is full of (`md5sum`, `sha1sum`, `ps1xml`, `m4a`, `log4j`): no sign of leetspeak. */
+const TECH_TOKEN = /md5|sha1|ps1|m4a|mp3|mp4|log4|x509|ipv4/i;
 /** The length of a run of base64's alphabet that reads as encoded data (the detector then decodes and reads it). */
 export const ENCODED_RUN_LENGTH = 24;
 /** The shortest run of hex digits the detector decodes (see injection-detector.ts). */
@@ -439,6 +444,8 @@ export interface SegmentScore {
    */
   base64Run: boolean;
   urlEscape: boolean;
+  /** Whether the text has the start of a character escape (`\x`, `\u`, `\0` to `\3`, `&#`): see unescapedText in injection-detector.ts. */
+  escape: boolean;
   /**
    * Where the first run of ENCODED_RUN_LENGTH or more characters of base64's alphabet starts (-1 without one), and the
    * first of HEX_RUN_LENGTH or more (every run of that many hex digits is inside one): the detector's decoding scans
@@ -499,7 +506,24 @@ const LONG_RUN_AT = 1;
 const URL_ESCAPE = 2;
 const BEST_START = 3;
 const BEST_END = 4;
-const FOUND = new Int32Array(5);
+const ESCAPE = 5;
+/** After a `\` at `at - 1`: `x` and two hex digits, `u` and four or `{`, or three octal digits from 0 to 377 (not `\users`, `\x64\`). */
+function escapeAt(text: string, at: number, c: number): boolean {
+  if (c === 120) return HEX(text.charCodeAt(at + 1)) && HEX(text.charCodeAt(at + 2));
+  if (c === 117) return text.charCodeAt(at + 1) === 123 || (HEX(text.charCodeAt(at + 1)) && HEX(text.charCodeAt(at + 2)) && HEX(text.charCodeAt(at + 3)) && HEX(text.charCodeAt(at + 4)));
+  return c >= 48 && c <= 51 && OCTAL(text.charCodeAt(at + 1)) && OCTAL(text.charCodeAt(at + 2));
+}
+const OCTAL = (c: number) => c >= 48 && c <= 55;
+const FOUND = new Int32Array(6);
+/** A `%xx` escape at `i` (c is `%`), or the start of one of the escapes the detector reads (`\x`, `\u`, octal `\1`, `&#`). */
+function noteEscape(text: string, c: number, i: number): void {
+  const next = text.charCodeAt(i + 1);
+  if (c === 37) {
+    if (i + 2 < text.length && HEX(next) && HEX(text.charCodeAt(i + 2))) FOUND[URL_ESCAPE] = 1;
+  } else if (c === 92 ? escapeAt(text, i + 1, next) : next === 35 && (text.charCodeAt(i + 2) === 120 || text.charCodeAt(i + 2) === 88 || (text.charCodeAt(i + 2) >= 48 && text.charCodeAt(i + 2) <= 57))) {
+    FOUND[ESCAPE] = 1;
+  }
+}
 /** Where the first runs of ENCODED_RUN_LENGTH and HEX_RUN_LENGTH of base64's alphabet start, as the scan counts `run` at `i`. */
 function noteRun(run: number, i: number): void {
   // (Runs do not overlap: the first to reach a length is the first of that length.)
@@ -531,7 +555,8 @@ export function scoreText(
   let first = 0;
   let address = 0;
   let h = 0;
-  let digits = false;
+  // (1: the word has a digit; 3: and a word character after one, `1st`, `6e`, `y0u`: only such a word is asked for signs of respelled text.)
+  let digits = 0;
   let len = 0;
   let prefix = 0;
   let run = 0;
@@ -539,6 +564,7 @@ export function scoreText(
   found[BASE64_AT] = -1;
   found[LONG_RUN_AT] = -1;
   found[URL_ESCAPE] = 0;
+  found[ESCAPE] = 0;
   found[BEST_START] = 0;
   found[BEST_END] = 0;
   let present = 0;
@@ -565,14 +591,15 @@ export function scoreText(
       if (len === 0) {
         if (segStart < 0) segStart = i;
         h = 0x811c_9dc5;
-        digits = false;
+        digits = 0;
         // A prefix a gate's first word may have (see markGateWords): all word characters, so the word need not have
         // ended to compare it.
         if (GATE_PREFIX_FIRST[c & 127] === 1 && (seen & GATE_WORD) === 0 && GATE_PREFIX_START[prefixStart(c, text.charCodeAt(i + 1))] === 1 && startsWithGatePrefix(text, i)) {
           seen |= GATE_WORD;
         }
       }
-      if (c <= 57) digits = true;
+      if (c <= 57) digits |= 1;
+      else if (digits !== 0) digits = 3;
       // (An upper-case ASCII letter, k === UPPER, folded to lower case without a branch.)
       h = Math.imul(h ^ (c | (k << 5)), 0x0100_0193);
       if (++len === 5) prefix = h;
@@ -582,12 +609,12 @@ export function scoreText(
       if (++run >= ENCODED_RUN_LENGTH) noteRun(run, i);
     } else {
       run = 0;
-      if (t & PERCENT && i + 2 < n && HEX(text.charCodeAt(i + 1)) && HEX(text.charCodeAt(i + 2))) found[URL_ESCAPE] = 1;
+      if (t & PERCENT) noteEscape(text, c, i);
     }
     if (len > 0) {
       // The word ends: its features.
       if (digits) {
-        if ((~seen & (LEET_SHAPE | HEX_BYTES)) !== 0 && len >= 2) seen |= digitWordSigns(text, i - len, len);
+        if (digits === 3 && (~seen & (LEET_SHAPE | HEX_BYTES)) !== 0) seen |= digitWordSigns(text, i - len, len);
         h = mix(DIGITS, len > 8 ? 8 : len);
       }
       let f = index(h);
@@ -730,7 +757,8 @@ export function scoreText(
   }
   const base64Run = found[BASE64_AT]! >= 0;
   const urlEscape = found[URL_ESCAPE] === 1;
-  return { logit: best, start: found[BEST_START]!, end: found[BEST_END]!, encodedRun: base64Run || urlEscape, base64Run, urlEscape, base64At: found[BASE64_AT]!, longRunAt: found[LONG_RUN_AT]!, plain: (seen & NOT_PLAIN) === 0, marked: (seen & MARKED) !== 0, respelled: (seen & (RESPELLED | SPACED_LETTERS | LEET_SHAPE | HEX_BYTES)) >>> 20, wordGate: !gateWordsMarked || (seen & (GATE_WORD | JOINED | NOT_PLAIN)) !== 0 };
+  const escape = found[ESCAPE] === 1;
+  return { logit: best, start: found[BEST_START]!, end: found[BEST_END]!, encodedRun: base64Run || urlEscape, base64Run, urlEscape, base64At: found[BASE64_AT]!, longRunAt: found[LONG_RUN_AT]!, plain: (seen & NOT_PLAIN) === 0, marked: (seen & MARKED) !== 0, escape, respelled: (seen & (RESPELLED | SPACED_LETTERS | LEET_SHAPE | HEX_BYTES)) >>> 20, wordGate: !gateWordsMarked || (seen & (GATE_WORD | JOINED | NOT_PLAIN)) !== 0 };
 }
 
 /**
