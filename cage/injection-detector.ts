@@ -274,8 +274,11 @@ const leetWordCode = (c: number) => ((c | 32) >= 97 && (c | 32) <= 122) || c ===
 const unleet = (w: string) => w.replace(/[013457@$]/g, (c) => LEET_DIGITS[c]!);
 /** English words a leet word must read back as (two of them) before the text is read as leetspeak. */
 const LEET_VOCABULARY = new Set([...COMMON_WORDS, 'alles', 'jetzt', 'vergiss', 'ignoriere', 'anweisungen', 'instruction', 'ignore', 'forget', 'disregard', 'rules', 'password', 'passwords', 'secret', 'reveal', 'print', 'show', 'assistant', 'admin', 'send', 'delete', 'execute', 'tool', 'tools', 'output', 'are', 'now', 'not', 'its', 'it', 'is', 'to', 'at', 'as', 'so', 'also', 'then', 'into', 'access', 'data', 'email', 'transfer', 'account', 'user', 'users', 'instead', 'task', 'tasks', 'mode', 'restrictions', 'safety', 'saying', 'said', 'state', 'text', 'these', 'those', 'above', 'earlier', 'prior', 'stop', 'start', 'list', 'details', 'files', 'sensitive', 'access', 'attacker']);
-/** Runs of single letters or digits apart (at least three): `i g n o r e   a l l`, `i.g.n.o.r.e`, `i-g-n-o-r-e`. */
-const SPACED_RUN = /(?<![\p{L}\p{N}])[\p{L}\p{N}](?:[ ._*|·-]{1,4}[\p{L}\p{N}](?![\p{L}\p{N}])){2,}/gu;
+/**
+ * Runs of single letters or digits apart (at least three): `i g n o r e   a l l`, `i.g.n.o.r.e`, `i-g-n-o-r-e`, and
+ * one letter a line (text written downwards).
+ */
+const SPACED_RUN = /(?<![\p{L}\p{N}])[\p{L}\p{N}](?:[ \t\n._*|·-]{1,4}[\p{L}\p{N}](?![\p{L}\p{N}])){2,}/gu;
 
 const NO_MATCH = { first: -1, nth: -1 };
 /** Nothing found (shared, never added to). */

@@ -155,8 +155,8 @@ const SINGLE_LETTER = 1 << 21;
 const SPACED_LETTERS = 1 << 22;
 const LEET_SHAPE = 1 << 23;
 const HEX_BYTES = 1 << 24;
-/** A separator of letter-spaced text: a space, `.`, `-`, `*`, `|`, `·`. */
-const LETTER_SEPARATOR = (c: number) => c === 32 || c === 46 || c === 45 || c === 42 || c === 124 || c === 0xb7;
+/** A separator of letter-spaced text: a space, a tab, a line break (text written downwards), `.`, `-`, `*`, `|`, `·`. */
+const LETTER_SEPARATOR = (c: number) => c === 32 || c === 10 || c === 9 || c === 46 || c === 45 || c === 42 || c === 124 || c === 0xb7;
 /** Whether two more one-letter words follow the one that ends at `at` (`g n o`, `g.n.o`). */
 function spacedLettersAt(text: string, at: number): boolean {
   return (

@@ -64,6 +64,7 @@ const TRANSFORMS: Record<string, (s: string) => string> = {
   'letter-spaced': (s) => [...s].join(' '),
   'letter-spaced with dots, words apart by spaces': (s) => s.split(' ').map((w) => [...w].join('.')).join(' '),
   'letter-spaced with dashes, words apart by slashes': (s) => s.split(' ').map((w) => [...w].join('-')).join(' / '),
+  'one letter a line, words apart by a blank line': (s) => s.split(' ').map((w) => [...w].join('\n')).join('\n\n'),
 };
 
 describe('injections in the forms the red team tries next are flagged', () => {
