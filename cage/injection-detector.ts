@@ -184,15 +184,15 @@ function decodedLayers(s: string): string | undefined {
 }
 
 /**
- * Escapes that spell characters: `\x69` and octal `\151` (runs of them are UTF-8 bytes), `\u0069` and `\u{69}`, and HTML's numeric
+ * Escapes that spell characters: `\x69` and octal `\151` (runs of them are UTF-8 bytes), `\u0069`, `\u{69}` and `%u0069`, and HTML's numeric
  * entities `&#105;` and `&#x69;`. Programs escape what they must (quotes, `<`, control bytes, letters outside ASCII),
  * never an ASCII letter: escaped letters are text someone chose to hide.
  */
 const BYTE_ESCAPES = /(?:\\x[0-9a-fA-F]{2})+|(?:\\[0-3][0-7]{2}){2,}/g;
-const CHAR_ESCAPE = /\\u\{([0-9a-fA-F]{1,6})\}|\\u([0-9a-fA-F]{4})|&#[xX]([0-9a-fA-F]{1,6});?|&#(\d{1,7});?/g;
+const CHAR_ESCAPE = /\\u\{([0-9a-fA-F]{1,6})\}|[\\%]u([0-9a-fA-F]{4})|&#[xX]([0-9a-fA-F]{1,6});?|&#(\d{1,7});?/g;
 const ASCII_LETTER_CODE = (c: number) => (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
 /** Whether the text may hold such escapes (a cheap look before the expressions). */
-const ESCAPE_START = /\\[xu0-3]|&#/;
+const ESCAPE_START = /\\[xu0-3]|%u[0-9a-fA-F]{4}|&#/;
 const mayHoldEscapes = (text: string) => ESCAPE_START.test(text);
 /**
  * At least this many escaped ASCII letters make a text worth reading unescaped (two are enough to break a word out of
@@ -208,7 +208,7 @@ function unescapedText(text: string): { text: string; opaque: boolean } | undefi
   // The lines from the first escape to the last: a hidden payload is read on its own, not as part of the document
   // around it (whose sentences, read with the margin hidden text gets, may lean by chance).
   const first = text.search(ESCAPE_START);
-  const last = Math.max(text.lastIndexOf('\\'), text.lastIndexOf('&#'));
+  const last = Math.max(first, text.lastIndexOf('\\'), text.lastIndexOf('&#'), text.lastIndexOf('%u'));
   const lineEnd = text.indexOf('\n', last);
   const lines = text.slice(text.lastIndexOf('\n', first) + 1, lineEnd < 0 ? text.length : lineEnd);
   const unescaped = windowAt(lines, 0)
@@ -672,6 +672,11 @@ function inspect(input: string, channel: Channel, depth: number): { detection: D
       const margin = wordCount(decoded) <= SHORT_PAYLOAD_WORDS ? SHORT_DECODED_MARGIN : DECODED_MARGIN;
       if (inner.detection.verdict === 'injection' || (hidden && ((inner.scan && leaningOf(inner.scan, channel, margin)) || readsAsForeignRequest(decoded)))) {
         add(found, 'encoded_payload', 1, `decoded: ${decoded.slice(0, 120)}`);
+      } else if (hidden) {
+        // Respelled, then encoded (base64 of reversed text): the decoded text's readings, as the text's own are read.
+        for (const { how, text: reading } of respellings(decoded, inner.scan ? inner.scan.respelled : ALL_SIGNS)) {
+          if (inspect(reading, channel, 1).detection.verdict === 'injection') add(found, 'encoded_payload', 1, `decoded, ${how}: ${reading.slice(0, 120)}`);
+        }
       }
     }
     // Respelled text (rot13, reversed, leetspeak, letter-spaced) counts when its reading reads as an injection.

@@ -157,16 +157,19 @@ const LEET_SHAPE = 1 << 23;
 const HEX_BYTES = 1 << 24;
 /** A separator of letter-spaced text: a space, a tab, a line break (text written downwards), `.`, `-`, `*`, `|`, `·`. */
 const LETTER_SEPARATOR = (c: number) => c === 32 || c === 10 || c === 9 || c === 46 || c === 45 || c === 42 || c === 124 || c === 0xb7;
-/** Whether two more one-letter words follow the one that ends at `at` (`g n o`, `g.n.o`). */
+/**
+ * Whether two more one-letter words follow the one that ends at `at`, one separator apart or two of the same (`g n o`,
+ * `g.n.o`, `g  n  o`; not the options of a command, `-n 1 -d`).
+ */
 function spacedLettersAt(text: string, at: number): boolean {
-  return (
-    at + 4 <= text.length &&
-    LETTER_SEPARATOR(text.charCodeAt(at)) &&
-    isWordCode(text.charCodeAt(at + 1)) &&
-    LETTER_SEPARATOR(text.charCodeAt(at + 2)) &&
-    isWordCode(text.charCodeAt(at + 3)) &&
-    (at + 4 === text.length || !isWordCode(text.charCodeAt(at + 4)))
-  );
+  for (let k = 0; k < 2; k++) {
+    const separator = text.charCodeAt(at);
+    if (!LETTER_SEPARATOR(separator)) return false;
+    if (text.charCodeAt(++at) === separator) at++;
+    const c = text.charCodeAt(at++);
+    if (c <= 57 || !isWordCode(c)) return false;
+  }
+  return at >= text.length || !isWordCode(text.charCodeAt(at));
 }
 /** (A code unit of the text: NaN past its end is none.) */
 const isWordCode = (c: number) => (CLASS[c]! & KIND) <= UPPER;
@@ -385,8 +388,11 @@ function digitWordSigns(text: string, start: number, len: number): number {
   }
   return beyondHex && between && !TECH_TOKEN.test(text.slice(start, start + len)) ? LEET_SHAPE : 0;
 }
-/** Names with a digit inside that IT text is full of (`md5sum`, `sha1sum`, `ps1xml`, `m4a`, `log4j`): no sign of leetspeak. */
-const TECH_TOKEN = /md5|sha1|ps1|m4a|mp3|mp4|log4|x509|ipv4/i;
+/**
+ * Names with a digit inside that IT text is full of (`md5sum`, `sha1sum`, `ps1xml`, `m4a`, `log4j`), sizes (`428x270`)
+ * and character codes (`x4e00`): no sign of leetspeak.
+ */
+const TECH_TOKEN = /md5|sha1|ps1|m4a|mp3|mp4|log4|x509|ipv4|^\d+x\d+$|^x[0-9a-f]+$/i;
 /** The length of a run of base64's alphabet that reads as encoded data (the detector then decodes and reads it). */
 export const ENCODED_RUN_LENGTH = 24;
 /** The shortest run of hex digits the detector decodes (see injection-detector.ts). */
@@ -444,7 +450,7 @@ export interface SegmentScore {
    */
   base64Run: boolean;
   urlEscape: boolean;
-  /** Whether the text has the start of a character escape (`\x`, `\u`, `\0` to `\3`, `&#`): see unescapedText in injection-detector.ts. */
+  /** Whether the text has the start of a character escape (`\x`, `\u`, `%u`, `\0` to `\3`, `&#`): see unescapedText in injection-detector.ts. */
   escape: boolean;
   /**
    * Where the first run of ENCODED_RUN_LENGTH or more characters of base64's alphabet starts (-1 without one), and the
@@ -520,6 +526,8 @@ function noteEscape(text: string, c: number, i: number): void {
   const next = text.charCodeAt(i + 1);
   if (c === 37) {
     if (i + 2 < text.length && HEX(next) && HEX(text.charCodeAt(i + 2))) FOUND[URL_ESCAPE] = 1;
+    // (`%u0069`, the escape of old IIS and JavaScript's `escape`, is one the detector unescapes, not a URL escape.)
+    else if (next === 117 && HEX(text.charCodeAt(i + 2)) && HEX(text.charCodeAt(i + 3)) && HEX(text.charCodeAt(i + 4)) && HEX(text.charCodeAt(i + 5))) FOUND[ESCAPE] = 1;
   } else if (c === 92 ? escapeAt(text, i + 1, next) : next === 35 && (text.charCodeAt(i + 2) === 120 || text.charCodeAt(i + 2) === 88 || (text.charCodeAt(i + 2) >= 48 && text.charCodeAt(i + 2) <= 57))) {
     FOUND[ESCAPE] = 1;
   }

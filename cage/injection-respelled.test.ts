@@ -42,6 +42,7 @@ const TRANSFORMS: Record<string, (s: string) => string> = {
   '0x bytes, comma only': (s) => bytes(s).map((b) => `0x${hex2(b)}`).join(','),
   'octal escapes': (s) => bytes(s).map((b) => `\\${b.toString(8).padStart(3, '0')}`).join(''),
   '\\u escapes': (s) => [...s].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join(''),
+  '%u escapes': (s) => [...s].map((c) => `%u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join(''),
   '\\u{…} escapes': (s) => [...s].map((c) => `\\u{${c.charCodeAt(0).toString(16)}}`).join(''),
   'HTML decimal entities': (s) => [...s].map((c) => `&#${c.charCodeAt(0)};`).join(''),
   'HTML hex entities without semicolons': (s) => [...s].map((c) => `&#x${c.charCodeAt(0).toString(16)}`).join(''),
@@ -50,6 +51,7 @@ const TRANSFORMS: Record<string, (s: string) => string> = {
   'base64 of base64': (s) => Buffer.from(Buffer.from(s).toString('base64')).toString('base64'),
   'base64 of hex': (s) => Buffer.from(Buffer.from(s).toString('hex')).toString('base64'),
   'hex of base64': (s) => Buffer.from(Buffer.from(s).toString('base64')).toString('hex'),
+  'base64 of reversed text': (s) => Buffer.from(reverse(s)).toString('base64'),
   'base64 of base64 of base64': (s) => Buffer.from(Buffer.from(Buffer.from(s).toString('base64')).toString('base64')).toString('base64'),
   // homoglyphs beyond Cyrillic
   'Greek look-alikes': (s) => s.replace(/[a-zA-Z]/g, (c) => GREEK[c] ?? c),
@@ -62,6 +64,7 @@ const TRANSFORMS: Record<string, (s: string) => string> = {
   leetspeak: (s) => s.replace(/[aeiost]/gi, (c) => ({ a: '4', e: '3', i: '1', o: '0', s: '5', t: '7' })[c.toLowerCase()]!),
   'leetspeak with @ and $': (s) => s.replace(/[aeios]/gi, (c) => ({ a: '@', e: '3', i: '1', o: '0', s: '$' })[c.toLowerCase()]!),
   'letter-spaced': (s) => [...s].join(' '),
+  'letter-spaced by two spaces, words apart by five': (s) => s.split(' ').map((w) => [...w].join('  ')).join('     '),
   'letter-spaced with dots, words apart by spaces': (s) => s.split(' ').map((w) => [...w].join('.')).join(' '),
   'letter-spaced with dashes, words apart by slashes': (s) => s.split(' ').map((w) => [...w].join('-')).join(' / '),
   'one letter a line, words apart by a blank line': (s) => s.split(' ').map((w) => [...w].join('\n')).join('\n\n'),
