@@ -219,6 +219,15 @@ async function main(): Promise<void> {
     await save(sys, sessionId, 'copilot-session-serial-local-activities');
     await saveWorkflow(sys, await remediationOf(sys, sessionId), 'remediation-serial-local-activities');
 
+    // Once a remediation reads hinted results only when nothing is in flight (patch remediation-hints-read-when-idle):
+    // a canary that passes its read-back, then batches of two.
+    const idleTech = (await sys.createUser(['technician'])).key;
+    sessionId = await sys.startSession(idleTech);
+    turn = await sys.send(sessionId, idleTech, tool('run_remediation', { target: { device_ids: [...sys.simulated.values()] }, action: { type: 'service', service: 'Spooler', action: 'restart' }, batch_size: 2, canary: { devices: [firstDevice] } }));
+    await decide((await sys.waitForApproval(sessionId)).id, { decision: 'approve', reason: 'printing is down everywhere' });
+    await sys.waitForTurn(sessionId, idleTech, turn, 120_000);
+    await saveWorkflow(sys, await remediationOf(sys, sessionId), 'remediation-hints-read-when-idle');
+
     // Once an approval's verification queues the call's first batch in the same step (patch
     // queue-with-verified-approval): an approved change, then a rejected one (verified, nothing queued).
     const queueTech = (await sys.createUser(['technician'])).key;

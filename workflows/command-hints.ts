@@ -28,6 +28,17 @@ export class CommandHints {
     return this.hints.size;
   }
 
+  /**
+   * How many hints are for commands the workflow still waits for, dropping the others first. A hint is checked at
+   * the moment the workflow uses it, not only when it arrived: a replay may resolve a local activity (which settles
+   * the command) before a signal that the live run had handled just ahead of that resolution, and the two runs must
+   * see the same hints.
+   */
+  pending(): number {
+    for (const id of [...this.hints.keys()]) if (!this.awaited(id)) this.hints.delete(id);
+    return this.hints.size;
+  }
+
   /** Hints for these commands are dropped: the workflow stopped waiting for them before they were made. */
   forget(commandIds: Iterable<string>): void {
     for (const id of commandIds) this.hints.delete(id);

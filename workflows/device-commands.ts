@@ -5,7 +5,7 @@
  * the workflow reads how the hinted commands ended from their rows. A session runs its tool call's commands with
  * `runDeviceCommands`; a remediation keeps a window of devices going with the same two calls.
  */
-import { ApplicationFailure, condition, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, condition, patched, workflowInfo } from '@temporalio/workflow';
 import { FailureType } from '../common/failures';
 import { deviceCommandId } from '../common/ids';
 import type { DeviceCommandPlan } from '../common/tools';
@@ -13,6 +13,7 @@ import type { ApprovalDecisionSignal, ApprovalOutcome } from '../common/session'
 import { local } from './activities';
 import type { DecisionCheck } from './await-approval';
 import type { CommandClaim, CommandHints } from './command-hints';
+import { Patch } from './patches';
 
 export interface CommandTarget {
   commandId: string;
@@ -56,8 +57,12 @@ export async function runDeviceCommands(
       const { settled } = await local.queueDeviceCommands({ orgId: ids.orgId, kind: batch.kind, params: batch.params, reportTo, commands: batch.commands });
       settle(settled);
     }
+    // A hint counts only while its command is awaited (Patch.CallHintsOfAwaitedCommands; ./remediation.ts says why):
+    // one for a command the last read settled (a duplicate, or one the live run took in with that read's result) asks
+    // for no read of its own. Calls from before the patch count every hint they kept, as they ran.
+    const awaitedOnly = patched(Patch.CallHintsOfAwaitedCommands);
     while (commands.some((c) => awaiting.has(c.commandId))) {
-      await condition(() => hints.size > 0);
+      await condition(() => (awaitedOnly ? hints.pending() : hints.size) > 0);
       settle(await readHintedOutcomes(ids.orgId, ids.invocationId, hints));
     }
   } finally {

@@ -76,6 +76,20 @@ export const Patch = {
    * stores instead of two one after the other); the first call uses that reservation instead of reserving its own.
    */
   BookWithAdmission: 'first-call-booked-with-admission',
+  /**
+   * A remediation reads hinted results only when it has nothing else to do: no local activity in flight and no
+   * device it can start. The batch being queued is awaited, and a hint counts only while its command is still
+   * awaited. Which local activity comes next then depends on the activities' results alone, not on whether a result
+   * signal reached the workflow in the same activation as a local activity's result or in a later one (a query
+   * answered while a local activity finishes makes the two differ between the live run and its replay).
+   */
+  HintsReadWhenIdle: 'remediation-hints-read-when-idle',
+  /**
+   * A session's tool call counts a result hint only while the hinted command is still awaited, as a remediation
+   * does since `HintsReadWhenIdle`: a hint for a command its last read has settled no longer asks for another read,
+   * whether the replay resolved that read before the hint's signal or the live run after it.
+   */
+  CallHintsOfAwaitedCommands: 'call-hints-of-awaited-commands',
 } as const;
 
 export type PatchId = (typeof Patch)[keyof typeof Patch];

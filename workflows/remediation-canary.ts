@@ -35,6 +35,8 @@ export interface CanaryContext {
   hints: CommandHints;
   /** The step commands being waited for (the hints accept their results), by command id. */
   stepsRunning: Map<string, string>;
+  /** `Patch.HintsReadWhenIdle`: a hint counts only while its command is still awaited (./remediation.ts says why). */
+  readHintsWhenIdle?: boolean;
 }
 
 /** Runs one canary step's command on `devices` and waits for each outcome; returns them by device. */
@@ -54,7 +56,7 @@ export async function runCanarySteps(ctx: CanaryContext, step: CanaryStep, comma
   const { settled } = await local.queueDeviceCommands({ orgId: ctx.orgId, kind: command.kind, params: command.params, reportTo: ctx.reportTo, commands });
   settle(settled);
   while (commands.some((c) => ctx.stepsRunning.has(c.commandId))) {
-    await condition(() => ctx.hints.size > 0);
+    await condition(() => (ctx.readHintsWhenIdle ? ctx.hints.pending() : ctx.hints.size) > 0);
     settle(await readHintedOutcomes(ctx.orgId, ctx.invocationId, ctx.hints));
   }
   return outcomes;

@@ -21,6 +21,13 @@
  * (running devices finish, none starts until resumed), resume (never while an admin has paused the org's copilot),
  * cancel (the devices not started never are).
  *
+ * Which local activity comes next must not depend on how the worker groups signals and local activities' results into
+ * activations: a local activity's result is recorded with the workflow task that ends first, and a query answered
+ * while one finishes ends a task before the workflow has seen the result, so the live run sees that result together
+ * with the signals of the next task while a replay sees it a task earlier, before them. Since
+ * `Patch.HintsReadWhenIdle` the batch being queued is awaited and hinted results are read only when nothing else is
+ * in flight and no device can start, counting only hints for commands still awaited: both see the same hints then.
+ *
  * With a canary (./remediation-canary.ts), its devices run first and no page of the others is read until every
  * canary passed its read-back. A failure leaves the run in `canary-failed`, starting nothing, until an approver's
  * decision arrives through the `remediationCanaryDecision` update (a recorded request, checked by an activity like
@@ -52,6 +59,8 @@ export async function remediation(input: RemediationInput): Promise<RemediationR
   if (!patched(Patch.RemediationBatches)) return remediationV1(input);
   if (!patched(Patch.RemediationDevicesFromRecord)) return remediationV2(input);
 
+  // Asked first, at the same point of every replay: runs started before it read hints as they arrive.
+  const readHintsWhenIdle = patched(Patch.HintsReadWhenIdle);
   const progress = progressOfRun(input);
   const { workflowId } = workflowInfo();
   const invocationId = invocationIdOf(input);
@@ -126,7 +135,7 @@ export async function remediation(input: RemediationInput): Promise<RemediationR
   const decided = canary ? awaitCanaryDecision(input, workflowId, invocationId, progress, canary) : undefined;
   /** Runs a canary step's commands and waits for their outcomes, reading hinted results as the main loop does. */
   const stepsOf = (step: 'check' | 'undo', command: { kind: RemediationInput['kind']; params: Record<string, unknown> }, list: string[]) =>
-    runCanarySteps({ orgId: input.orgId, invocationId, reportTo: workflowId, hints, stepsRunning }, step, command, list);
+    runCanarySteps({ orgId: input.orgId, invocationId, reportTo: workflowId, hints, stepsRunning, readHintsWhenIdle }, step, command, list);
 
   // Read through a function: the state changes in handlers while the workflow awaits.
   const isCancelled = () => progress.state === 'cancelled';
@@ -145,6 +154,13 @@ export async function remediation(input: RemediationInput): Promise<RemediationR
         progress.devices[deviceId] = 'running';
         progress.running += 1;
       }
+      if (batch.length > 0 && readHintsWhenIdle) {
+        // Awaited: what comes next is decided on its result, with nothing else in flight. A batch that could not be
+        // queued after its retries fails the remediation.
+        const { settled } = await local.queueDeviceCommands({ orgId: input.orgId, kind: input.kind, params: input.params, reportTo: workflowId, commands: batch });
+        for (const s of settled) settle(s.commandId, s.status);
+        continue; // a command settled already frees its slot for the next device
+      }
       if (batch.length > 0) queueBatch(batch);
       if (running.size === 0) {
         await condition(() => queueing.size === 0);
@@ -155,6 +171,13 @@ export async function remediation(input: RemediationInput): Promise<RemediationR
           await continueAsNew<typeof remediation>({ ...input, carried: { progress: { ...progress, devices: {} }, cursor: devices.cursor } });
         }
         break;
+      }
+      if (readHintsWhenIdle) {
+        // Nothing in flight and nothing to start: wait for a hint about a command still running, or a control.
+        const stateBefore = progress.state;
+        await condition(() => progress.state !== stateBefore || hints.pending() > 0);
+        if (hints.pending() > 0) for (const o of await readHintedOutcomes(input.orgId, invocationId, hints)) settle(o.commandId, o.status);
+        continue;
       }
       const [finishedBefore, stateBefore] = [finished, progress.state];
       await condition(() => finished !== finishedBefore || progress.state !== stateBefore || failure !== undefined || hints.size > 0);

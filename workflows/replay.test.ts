@@ -124,6 +124,10 @@ it('has the committed histories: reads, approvals, a breaker trip, and remediati
   expect(patches('copilot-session-one-step-admission.json')).not.toContain(Patch.BookWithAdmission);
   expect(markers('copilot-session-first-call-booked.json').filter((m) => m === 'reserveBudget')).toHaveLength(1);
   expect(markers('copilot-session-one-step-admission.json').filter((m) => m === 'reserveBudget')).toHaveLength(4);
+  // Hinted results read only when nothing is in flight: recorded with the patch, and only since.
+  expect(patches('remediation-hints-read-when-idle.json')).toContain(Patch.HintsReadWhenIdle);
+  expect(markers('remediation-hints-read-when-idle.json')).toEqual(expect.arrayContaining(['queueDeviceCommands', 'readCommandOutcomes', 'readCanaryChecks']));
+  expect(patches('remediation-serial-local-activities.json')).not.toContain(Patch.HintsReadWhenIdle);
   const started = load('remediation-devices-from-record.json').events![0]!.workflowExecutionStartedEventAttributes!;
   expect(JSON.parse(Buffer.from(started.input!.payloads![0]!.data!).toString('utf8'))).toMatchObject({ devices: [], deviceCount: 4 });
 });
