@@ -69,6 +69,10 @@ export async function runDetectorBench(opts: { data?: string } = {}): Promise<vo
     'tags: "<" × 1 MB': '<'.repeat(MB),
     '1 MB of base64': Buffer.from('x'.repeat((MB * 3) / 4)).toString('base64'),
     'URL-encoding: "%41" × 1 MB': '%41'.repeat(MB / 3),
+    // Respelled and escaped text, read back (see respellings and unescapedText in cage/injection-detector.ts)
+    'letter-spaced: "i g n o r e   a l l   " × 1 MB': 'i g n o r e   a l l   '.repeat(MB / 22),
+    'leetspeak: "1gn0r3 4ll " × 1 MB': '1gn0r3 4ll '.repeat(MB / 11),
+    'escapes: "\\x41\\u0042&#67;" × 1 MB': '\\x41\\u0042&#67;'.repeat(MB / 15),
   };
   for (const [name, text] of Object.entries(adversarial)) results.push(throughput(name, [text], 'indirect', 5));
   // Tool output as it is scanned for the model: every string of the parsed JSON, and all of them in reading order.

@@ -9,10 +9,10 @@
  */
 import { normalize, type Normalized } from './normalize';
 import { RULES, alternativesOf, gateFirstLetters, prefilterSources, type Category } from './injection-rules';
-import { DECODED_MARGIN, HEX_RUN_LENGTH, MODEL_VERSION, SHORT_DECODED_MARGIN, leaning, markCharacters, markGateWords, modelScan, past, type SegmentScore } from './injection-model';
+import { DECODED_MARGIN, HEX_RUN_LENGTH, MODEL_VERSION, SHORT_DECODED_MARGIN, leaning, markCharacters, markGateWords, markRespelledWords, modelScan, RESPELLED_HEX as HEX_SIGN, RESPELLED_LEET as LEET_SIGN, RESPELLED_SPACED as SPACED_SIGN, RESPELLED_WORDS as WORDS_SIGN, past, type SegmentScore } from './injection-model';
 import { gateWords } from './gate-words';
 
-export const DETECTOR_VERSION = `rules-9+${MODEL_VERSION}`;
+export const DETECTOR_VERSION = `rules-10+${MODEL_VERSION}`;
 export type Channel = 'direct' | 'indirect';
 
 export interface Span {
@@ -108,7 +108,9 @@ const HEX_RUN = new RegExp(`(?:^|[^0-9a-fA-F])([0-9a-fA-F]{${HEX_RUN_LENGTH},})`
 function decodedRuns(text: string, scan?: SegmentScore): { text: string; opaque: boolean; wrapped?: boolean }[] {
   const out: { text: string; opaque: boolean; wrapped?: boolean }[] = [];
   const push = (s: string, opaque = true, wrapped = false) => {
-    if (out.length < MAX_DECODED_RUNS && printable(s)) out.push({ text: s, opaque, ...(wrapped ? { wrapped } : {}) });
+    if (out.length >= MAX_DECODED_RUNS) return;
+    const text = printable(s) ? s : opaque ? decodedLayers(s) : undefined;
+    if (text !== undefined) out.push({ text, opaque, ...(wrapped ? { wrapped } : {}) });
   };
   // (`(?:^|[^…])` and a group rather than a lookbehind: the engine rejects a position on its first character.)
   // A run goes on over line breaks into lines of nothing but base64 (MIME and PEM wrap it at 64 or 76 characters):
@@ -142,7 +144,9 @@ function decodedRuns(text: string, scan?: SegmentScore): { text: string; opaque:
       const at = m.index! + m[0].length - hex.length;
       const before = text[at - 1] ?? ' ';
       const after = text[at + hex.length] ?? ' ';
-      if (/\w/.test(before) || /\w/.test(after)) continue;
+      // A `0x` in front is how a program writes a hex number (or a byte string) in one piece: a run of its own.
+      const prefixed = before === 'x' && text[at - 2] === '0' && !/\w/.test(text[at - 3] ?? ' ');
+      if ((/\w/.test(before) && !prefixed) || /\w/.test(after)) continue;
       const even = hex.slice(0, MAX_RUN - (Math.min(hex.length, MAX_RUN) % 2));
       push(Buffer.from(even, 'hex').toString('utf8'));
     }
@@ -154,6 +158,222 @@ function decodedRuns(text: string, scan?: SegmentScore): { text: string; opaque:
     } catch {
       // malformed escapes: nothing hidden that a browser would decode either
     }
+  }
+  return out;
+}
+
+/** One decoded text as decodedRuns gives it: as it is when it reads as text, else decoded again (decodedLayers). */
+function decodedAs(s: string, opaque: boolean): { text: string; opaque: boolean }[] {
+  const text = printable(s) ? s : opaque ? decodedLayers(s) : undefined;
+  return text === undefined ? [] : [{ text, opaque }];
+}
+
+/**
+ * Encodings inside an encoding (base64 of base64, base64 of hex, hex of base64): what decoded to a run of one alphabet
+ * and nothing else is decoded again, up to three layers, until it reads as text. Undefined when it never does.
+ */
+const ONLY_HEX = /^[0-9a-fA-F]{32,}$/;
+const ONLY_BASE64 = /^[A-Za-z0-9+/_-]{24,}={0,2}$/;
+function decodedLayers(s: string): string | undefined {
+  for (let layer = 0; layer < 3; layer++) {
+    const run = s.trim().slice(0, MAX_RUN);
+    if (ONLY_HEX.test(run) && run.length % 2 === 0) s = Buffer.from(run, 'hex').toString('utf8');
+    else if (ONLY_BASE64.test(run) && /[A-Z]/.test(run) && /[a-z]/.test(run)) s = Buffer.from(run.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8');
+    else return undefined;
+    if (printable(s)) return s;
+  }
+  return undefined;
+}
+
+/**
+ * Escapes that spell characters: `\x69` and octal `\151` (runs of them are UTF-8 bytes), `\u0069`, `\u{69}` and `%u0069`, and HTML's numeric
+ * entities `&#105;` and `&#x69;`. Programs escape what they must (quotes, `<`, control bytes, letters outside ASCII),
+ * never an ASCII letter: escaped letters are text someone chose to hide.
+ */
+const BYTE_ESCAPES = /(?:\\x[0-9a-fA-F]{2})+|(?:\\[0-3][0-7]{2}){2,}/g;
+const CHAR_ESCAPE = /\\u\{([0-9a-fA-F]{1,6})\}|[\\%]u([0-9a-fA-F]{4})|&#[xX]([0-9a-fA-F]{1,6});?|&#(\d{1,7});?/g;
+const ASCII_LETTER_CODE = (c: number) => (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+/** Whether the text may hold such escapes (a cheap look before the expressions). */
+const ESCAPE_START = /\\[xu0-3]|%u[0-9a-fA-F]{4}|&#/;
+const mayHoldEscapes = (text: string) => ESCAPE_START.test(text);
+/**
+ * At least this many escaped ASCII letters make a text worth reading unescaped (two are enough to break a word out of
+ * a rule's reach: `Ign&#111;re … prev&#105;ous`); four times as many, a phrase hidden whole.
+ */
+const ESCAPED_LETTERS = 2;
+function unescapedText(text: string): { text: string; opaque: boolean } | undefined {
+  let letters = 0;
+  const count = (decoded: string) => {
+    for (let i = 0; i < decoded.length; i++) if (ASCII_LETTER_CODE(decoded.charCodeAt(i))) letters++;
+    return decoded;
+  };
+  // The lines from the first escape to the last: a hidden payload is read on its own, not as part of the document
+  // around it (whose sentences, read with the margin hidden text gets, may lean by chance).
+  const first = text.search(ESCAPE_START);
+  const last = Math.max(first, text.lastIndexOf('\\'), text.lastIndexOf('&#'), text.lastIndexOf('%u'));
+  const lineEnd = text.indexOf('\n', last);
+  const lines = text.slice(text.lastIndexOf('\n', first) + 1, lineEnd < 0 ? text.length : lineEnd);
+  const unescaped = windowAt(lines, 0)
+    .replace(BYTE_ESCAPES, (run) => count(Buffer.from(run[1] === 'x' ? run.replace(/\\x/g, '') : run.slice(1).split('\\').map((o) => parseInt(o, 8).toString(16).padStart(2, '0')).join(''), 'hex').toString('utf8')))
+    .replace(CHAR_ESCAPE, (m, braced?: string, four?: string, hex?: string, dec?: string) => {
+      const cp = parseInt(braced ?? four ?? hex ?? dec!, braced ?? four ?? hex ? 16 : 10);
+      return cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff && braced !== undefined) ? m : count(String.fromCharCode(...(cp > 0xffff ? [0xd800 + ((cp - 0x10000) >> 10), 0xdc00 + ((cp - 0x10000) & 0x3ff)] : [cp])));
+    });
+  // (A `\u` pair of surrogates decodes as the two halves, which join into the one character in the string.)
+  if (letters < ESCAPED_LETTERS) return undefined;
+  const read = decodedAs(unescaped, letters >= 4 * ESCAPED_LETTERS);
+  return read.length > 0 ? read[0] : undefined;
+}
+
+/**
+ * Hex bytes spelled apart, as dumps and source code write them: `69 67 6e`, `69:67:6e`, `0x69, 0x67`, at least eight
+ * in a row (a MAC address has six; an EUI-64 has eight, and decodes to bytes that are not text).
+ */
+const SEPARATED_HEX = /(?:^|[^\w])((?:0[xX])?[0-9a-fA-F]{2}(?:[ :,-]{1,2}(?:0[xX])?[0-9a-fA-F]{2}){7,})(?!\w)/g;
+function separatedHexRuns(text: string): { text: string; opaque: boolean }[] {
+  const out: { text: string; opaque: boolean }[] = [];
+  const re = SEPARATED_HEX;
+  re.lastIndex = 0;
+  for (let m = re.exec(text); m !== null && out.length < MAX_DECODED_RUNS; m = re.exec(text)) {
+    const bytes = m[1]!.slice(0, 4 * MAX_RUN).replace(/0[xX]/g, '').replace(/[ :,-]/g, '');
+    out.push(...decodedAs(Buffer.from(bytes, 'hex').toString('utf8'), true));
+  }
+  re.lastIndex = 0;
+  return out;
+}
+
+/**
+ * Text respelled rather than encoded: rot13, reversed, leetspeak (`1gn0r3 4ll`) and letter-spaced (`i g n o r e`). Each
+ * reading is tried only where the text shows its sign: English's commonest words rot13'd (`gur`, `lbh`) or reversed
+ * (`eht`, `uoy`), twice; leet words that read back as English words, twice; a run of single letters. The model's scan
+ * says whether any sign may be there (SegmentScore.respelled, from the words below and the shapes of words with digits).
+ * A reading counts when it reads as an injection: honest text has no reason to write an instruction so, but a reading of
+ * honest text (a hash, a hostname, a table of single letters) is noise that no rule or model finds an instruction in.
+ */
+const COMMON_WORDS = [
+  ...['the', 'and', 'you', 'your', 'all', 'for', 'this', 'that', 'with', 'ignore', 'instructions', 'previous', 'system', 'prompt', 'tell', 'must', 'please'],
+  ...['what', 'who', 'is', 'me', 'my', 'said', 'say', 'before', 'now', 'from', 'have', 'not', 'are', 'will', 'can', 'was', 'do'],
+  // German, French and Spanish, which the rules also read
+  ...['der', 'die', 'das', 'und', 'nicht', 'ist', 'mit', 'sie', 'ich', 'alle', 'alles', 'jetzt', 'vergiss', 'les', 'des', 'est', 'pas', 'vous', 'tous', 'toutes', 'que', 'los', 'las', 'todo', 'todas'],
+];
+const rot13 = (s: string) => s.replace(/[a-z]/gi, (c) => String.fromCharCode(((c.charCodeAt(0) & 31) + 12) % 26 + (c.charCodeAt(0) & 0xe0) + 1));
+const reversed = (s: string) => [...s].reverse().join('');
+/** The respelled words that are words or names of their own (NER, em, sed, SAP, Tim …): no sign of anything. */
+const NOT_A_SIGN = new Set(['ner', 'em', 'won', 'ton', 'era', 'saw', 'od', 'red', 'sad', 'eis', 'tim', 'tse', 'sed', 'sap', 'sol', 'sal', 'ella', 'si', 'dias', 'nac', 'tsi', 'hci', 'sel', 'eid', 'yas']);
+const ROT13_WORDS = COMMON_WORDS.map(rot13).filter((w) => !NOT_A_SIGN.has(w));
+const REVERSED_WORDS = COMMON_WORDS.map(reversed).filter((w) => !NOT_A_SIGN.has(w));
+/** Single letters: letter-spaced text is words of one letter (not a and i, which English has). */
+const SINGLE_LETTERS = [...'bcdefghjklmnopqrstuvwxyz'];
+markRespelledWords([...ROT13_WORDS, ...REVERSED_WORDS, ...SINGLE_LETTERS]);
+const ROT13_SIGN = new RegExp(`\\b(?:${ROT13_WORDS.join('|')})\\b`, 'gi');
+const REVERSED_SIGN = new RegExp(`\\b(?:${REVERSED_WORDS.join('|')})\\b`, 'gi');
+const LEET_DIGITS: Record<string, string> = { '0': 'o', '1': 'i', '3': 'e', '4': 'a', '5': 's', '7': 't', '@': 'a', $: 's' };
+/** A word of letters and leet digits with at least one of each (or of leet digits alone, once the text is leet). */
+const LEET_WORD = /(?<![\w@$])[a-zA-Z013457@$]*[013457@$][a-zA-Z013457@$]*(?![\w@$])/g;
+const LEET_CHAR = /[013457@$]/g;
+/** A character of a leet word: an ASCII letter, a leet digit, `@` or `$`. */
+const leetWordCode = (c: number) => ((c | 32) >= 97 && (c | 32) <= 122) || c === 48 || c === 49 || c === 51 || c === 52 || c === 53 || c === 55 || c === 64 || c === 36;
+const unleet = (w: string) => w.replace(/[013457@$]/g, (c) => LEET_DIGITS[c]!);
+/** English words a leet word must read back as (two of them) before the text is read as leetspeak. */
+const LEET_VOCABULARY = new Set([...COMMON_WORDS, 'alles', 'jetzt', 'vergiss', 'ignoriere', 'anweisungen', 'instruction', 'ignore', 'forget', 'disregard', 'rules', 'password', 'passwords', 'secret', 'reveal', 'print', 'show', 'assistant', 'admin', 'send', 'delete', 'execute', 'tool', 'tools', 'output', 'are', 'now', 'not', 'its', 'it', 'is', 'to', 'at', 'as', 'so', 'also', 'then', 'into', 'access', 'data', 'email', 'transfer', 'account', 'user', 'users', 'instead', 'task', 'tasks', 'mode', 'restrictions', 'safety', 'saying', 'said', 'state', 'text', 'these', 'those', 'above', 'earlier', 'prior', 'stop', 'start', 'list', 'details', 'files', 'sensitive', 'access', 'attacker']);
+/**
+ * Runs of single letters or digits apart (at least three): `i g n o r e   a l l`, `i.g.n.o.r.e`, `i-g-n-o-r-e`, and
+ * one letter a line (text written downwards).
+ */
+const SPACED_RUN = /(?<![\p{L}\p{N}])[\p{L}\p{N}](?:[ \t\n._*|·-]{1,4}[\p{L}\p{N}](?![\p{L}\p{N}])){2,}/gu;
+
+const NO_MATCH = { first: -1, nth: -1 };
+/** Nothing found (shared, never added to). */
+const NONE: readonly never[] = Object.freeze([]);
+/** The scan's signs (SegmentScore.respelled) as local constants: read through the module's binding, each is a getter call. */
+const RESPELLED_WORDS = WORDS_SIGN;
+const RESPELLED_SPACED = SPACED_SIGN;
+const RESPELLED_LEET = LEET_SIGN;
+const RESPELLED_HEX = HEX_SIGN;
+const ALL_SIGNS = RESPELLED_WORDS | RESPELLED_SPACED | RESPELLED_LEET | RESPELLED_HEX;
+/** Where the `need`th match of `re` in the text starts (-1 when there are fewer), and where the first one does. */
+function nthMatch(re: RegExp, text: string, need: number): { first: number; nth: number } {
+  re.lastIndex = 0;
+  let n = 0;
+  let first = -1;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(text)) !== null) {
+    if (first < 0) first = m.index;
+    if (++n >= need) break;
+  }
+  re.lastIndex = 0;
+  return { first, nth: n >= need ? m!.index : -1 };
+}
+
+/**
+ * The part of a text a reading covers: all of it up to MAX_RUN characters; of a longer text, MAX_RUN characters from a
+ * little before its first sign. (Reading a megabyte twice more over would cost more than the detector's whole budget
+ * for it; a payload sits where its sign is.)
+ */
+function windowAt(text: string, at: number): string {
+  if (text.length <= MAX_RUN) return text;
+  const start = Math.max(0, at - 4096);
+  return text.slice(start, start + MAX_RUN);
+}
+
+/** A run of single letters joined into its words: the gap seen most often is the one inside words, any other one ends a word. */
+function joinedLetters(run: string): string {
+  const gaps = run.match(/[^\p{L}\p{N}]+/gu) ?? [];
+  const tally = new Map<string, number>();
+  for (const g of gaps) tally.set(g, (tally.get(g) ?? 0) + 1);
+  const inWord = [...tally].sort((a, b) => b[1] - a[1])[0]?.[0];
+  return run.replace(/[^\p{L}\p{N}]+/gu, (g) => (g === inWord ? '' : ' '));
+}
+
+/** How many letters and digits a run has, counted up to `most`. */
+function lettersUpTo(run: string, most: number): number {
+  let n = 0;
+  for (let i = 0; i < run.length && n < most; i++) if (/[\p{L}\p{N}]/u.test(run[i]!)) n++;
+  return n;
+}
+
+/** `signs`: which signs the scan saw (SegmentScore.respelled): only the readings they point to are tried. */
+function respellings(text: string, signs: number): { how: string; text: string }[] {
+  const out: { how: string; text: string }[] = [];
+  const rot = signs & RESPELLED_WORDS ? nthMatch(ROT13_SIGN, text, 1) : NO_MATCH;
+  if (rot.nth >= 0) out.push({ how: 'rot13', text: rot13(windowAt(text, rot.first)) });
+  const back = signs & RESPELLED_WORDS ? nthMatch(REVERSED_SIGN, text, 1) : NO_MATCH;
+  if (back.nth >= 0) {
+    const window = windowAt(text, back.first);
+    out.push({ how: 'reversed', text: reversed(window) }, { how: 'each word reversed', text: window.replace(/[\p{L}\p{M}]+/gu, reversed) });
+  }
+  let known = 0;
+  let firstKnown = -1;
+  if (signs & RESPELLED_LEET) {
+    // The words around each leet character (not an expression tried at every place of the text).
+    LEET_CHAR.lastIndex = 0;
+    for (let m = LEET_CHAR.exec(text); m !== null && known < 2; m = LEET_CHAR.exec(text)) {
+      let start = m.index;
+      let end = m.index + 1;
+      let letters = false;
+      for (let c = text.charCodeAt(start - 1); start > 0 && leetWordCode(c); c = text.charCodeAt(--start - 1)) letters ||= (c | 32) >= 97;
+      for (let c = text.charCodeAt(end); end < text.length && leetWordCode(c); c = text.charCodeAt(++end)) letters ||= (c | 32) >= 97;
+      if (letters && end - start <= 24 && LEET_VOCABULARY.has(unleet(text.slice(start, end)).toLowerCase()) && known++ === 0) firstKnown = start;
+      LEET_CHAR.lastIndex = end;
+    }
+    LEET_CHAR.lastIndex = 0;
+  }
+  if (known >= 2) out.push({ how: 'leetspeak', text: windowAt(text, firstKnown).replace(LEET_WORD, (w) => (w.length <= 4 || /[a-z]/i.test(w) ? unleet(w) : w)) });
+  // One run of six letters (a word spelled out), or twelve in shorter runs (short words each spelled out on its own).
+  let letters = 0;
+  let firstRun = -1;
+  let enough = false;
+  SPACED_RUN.lastIndex = 0;
+  for (let m = signs & RESPELLED_SPACED ? SPACED_RUN.exec(text) : null; m !== null && !enough; m = SPACED_RUN.exec(text)) {
+    const n = lettersUpTo(m[0], 12);
+    if (firstRun < 0) firstRun = m.index;
+    letters += n;
+    enough = n >= 6 || letters >= 12;
+  }
+  SPACED_RUN.lastIndex = 0;
+  if (enough) {
+    const window = windowAt(text, firstRun);
+    out.push({ how: 'letter-spaced', text: window.replace(SPACED_RUN, joinedLetters) });
   }
   return out;
 }
@@ -402,7 +622,22 @@ function inspect(input: string, channel: Channel, depth: number): { detection: D
   // The gates are tested once here; runRules is told the answer rather than scanning the text for them again.
   const gate = COMPILED[channel].gateRe.test(n.text, scan);
   const encoded = scan ? scan.encodedRun : ENCODED_RUN.test(n.text);
-  if (n.invisible + n.tags + n.bidi + n.homoglyphWords === 0 && !gate && !encoded && !(n.unaccented !== undefined && suspect(n.unaccented, channel))) {
+  // Respelled or escaped text (see respellings, unescapedText, separatedHexRuns): read back only where the scan saw a
+  // sign of it, and only what reads as something (most text with a sign, a lone letter or a `\`, has no such reading).
+  const respelled = depth > 0 ? 0 : scan ? scan.respelled : ALL_SIGNS;
+  const readings = respelled ? respellings(n.text, respelled) : NONE;
+  const revealed = respelled & RESPELLED_HEX ? separatedHexRuns(n.text) : NONE;
+  const unescaped = depth === 0 && (scan ? scan.escape : mayHoldEscapes(n.text)) ? unescapedText(n.text) : undefined;
+  if (
+    n.invisible + n.tags + n.bidi + n.homoglyphWords === 0 &&
+    n.visual === undefined &&
+    !gate &&
+    !encoded &&
+    readings.length === 0 &&
+    revealed.length === 0 &&
+    unescaped === undefined &&
+    !(n.unaccented !== undefined && suspect(n.unaccented, channel))
+  ) {
     // Nothing for the rules: only a confident model can make this text an injection (most text ends here).
     // (Confident: past the threshold by nothing; `leaning` would also copy the scan to say so.)
     if (!(scan && pastOf(scan, channel, 0))) return { detection: { verdict: 'clean', score: 0, findings: [], version: DETECTOR_VERSION }, scan };
@@ -430,17 +665,31 @@ function inspect(input: string, channel: Channel, depth: number): { detection: D
     // Base64 wrapped over lines (MIME, PEM) is a transport encoding: its text is read like any other. A run in one
     // piece is text someone chose to hide.
     // (Every run decodedRuns looks for, base64, hex or `%xx`, is one the model's scan reports: without one, none.)
-    for (const { text: decoded, opaque, wrapped } of scan && !scan.encodedRun ? [] : decodedRuns(n.text, scan)) {
+    // (Hex bytes spelled apart and escaped characters are read like the runs decodedRuns finds.)
+    const runs: { text: string; opaque: boolean; wrapped?: boolean }[] = [...(scan && !scan.encodedRun ? NONE : decodedRuns(n.text, scan)), ...revealed, ...(unescaped === undefined ? NONE : [unescaped])];
+    for (const { text: decoded, opaque, wrapped } of runs) {
       const hidden = opaque && !wrapped;
       // (The decoded text's own scan, from its detection, says how far the model leans: it is not read twice.)
       const inner = inspect(decoded, channel, 1);
       const margin = wordCount(decoded) <= SHORT_PAYLOAD_WORDS ? SHORT_DECODED_MARGIN : DECODED_MARGIN;
       if (inner.detection.verdict === 'injection' || (hidden && ((inner.scan && leaningOf(inner.scan, channel, margin)) || readsAsForeignRequest(decoded)))) {
         add(found, 'encoded_payload', 1, `decoded: ${decoded.slice(0, 120)}`);
+      } else if (hidden) {
+        // Respelled, then encoded (base64 of reversed text): the decoded text's readings, as the text's own are read.
+        for (const { how, text: reading } of respellings(decoded, inner.scan ? inner.scan.respelled : ALL_SIGNS)) {
+          if (inspect(reading, channel, 1).detection.verdict === 'injection') add(found, 'encoded_payload', 1, `decoded, ${how}: ${reading.slice(0, 120)}`);
+        }
       }
+    }
+    // Respelled text (rot13, reversed, leetspeak, letter-spaced) counts when its reading reads as an injection.
+    for (const { how, text: reading } of readings) {
+      if (inspect(reading, channel, 1).detection.verdict === 'injection') add(found, 'encoded_payload', 1, `${how}: ${reading.slice(0, 120)}`);
     }
   }
   addModelFinding(found, n.text, channel, scan);
+  // Letters decorated with marks that words do not carry (Zalgo text: é̖́ on every letter) read to the model as the
+  // plain letters: in text disguised so, the model reads it without them too.
+  if (n.unaccented !== undefined && n.homoglyphWords > 0) addModelFinding(found, n.unaccented, channel, scanOf(n.unaccented, channel));
   return { detection: verdict(found), scan };
 }
 

@@ -143,6 +143,36 @@ function followerAt(text: string, at: number): boolean {
   while (c === 32 || (c >= 9 && c <= 13)) c = text.charCodeAt(++at);
   return c < 128 && GATE_FOLLOWERS[c] === 1;
 }
+/**
+ * A word that says the text may be respelled rather than written, told by markRespelledWords (the detector then tries
+ * reading it back: see respellings in injection-detector.ts); and a word with digits of a shape that says so too (see
+ * digitWordSigns). The scan reports either (SegmentScore.respelled), so that text without one pays nothing more.
+ */
+const RESPELLED = 1 << 20;
+/** A word of one letter (told by markRespelledWords too): a sign when two more such words follow it (see spacedLettersAt). */
+const SINGLE_LETTER = 1 << 21;
+/** The signs apart in the scan's `seen`: letter-spaced text, and a word with digits of respelled text's shape. */
+const SPACED_LETTERS = 1 << 22;
+const LEET_SHAPE = 1 << 23;
+const HEX_BYTES = 1 << 24;
+/** A separator of letter-spaced text: a space, a tab, a line break (text written downwards), `.`, `-`, `*`, `|`, `·`. */
+const LETTER_SEPARATOR = (c: number) => c === 32 || c === 10 || c === 9 || c === 46 || c === 45 || c === 42 || c === 124 || c === 0xb7;
+/**
+ * Whether two more one-letter words follow the one that ends at `at`, one separator apart or two of the same (`g n o`,
+ * `g.n.o`, `g  n  o`; not the options of a command, `-n 1 -d`).
+ */
+function spacedLettersAt(text: string, at: number): boolean {
+  for (let k = 0; k < 2; k++) {
+    const separator = text.charCodeAt(at);
+    if (!LETTER_SEPARATOR(separator)) return false;
+    if (text.charCodeAt(++at) === separator) at++;
+    const c = text.charCodeAt(at++);
+    if (c <= 57 || !isWordCode(c)) return false;
+  }
+  return at >= text.length || !isWordCode(text.charCodeAt(at));
+}
+/** (A code unit of the text: NaN past its end is none.) */
+const isWordCode = (c: number) => (CLASS[c]! & KIND) <= UPPER;
 const GATE_PAIR_BITS = 12;
 const GATE_PAIRS = new Int32Array(1 << GATE_PAIR_BITS);
 /** By a key's top 16 bits: whether a pair may have it (most keys are ruled out here, without a call). */
@@ -220,6 +250,18 @@ export function markGateWords(g: GateWords): void {
   gateWordsMarked = true;
 }
 
+export const RESPELLED_WORDS = 1;
+export const RESPELLED_SPACED = 4;
+export const RESPELLED_LEET = 8;
+export const RESPELLED_HEX = 16;
+/** Words (letters only: a word with digits hashes as its length) that make a scan report `respelled`. Cumulative. */
+export function markRespelledWords(words: Iterable<string>): void {
+  for (const w of words) {
+    if (/\d/.test(w)) throw new Error(`injection model: cannot mark ${JSON.stringify(w)} as respelled, it has a digit`);
+    addToLexicon(wordHash(w) | 0, w.length === 1 ? SINGLE_LETTER : RESPELLED);
+  }
+}
+
 const CLASS_ONE = 0x3f2a_8b17;
 const LEAD_CLASS = 0x19a4_6f2b;
 
@@ -279,6 +321,9 @@ const CLASS = (() => {
   // alphabet, or `%` (of a URL escape). Read from the same table as the kind: one look-up per character.
   for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+/-') t[c.charCodeAt(0)] = t[c.charCodeAt(0)]! | BASE64_CHAR;
   t[37] = t[37]! | PERCENT;
+  // (And the characters escapes start with, `\` and `&`, under the same bit: see `escape` in SegmentScore.)
+  t[92] = t[92]! | PERCENT;
+  t[38] = t[38]! | PERCENT;
   // Printable ASCII, tab and line breaks are plain (normalize.ts's PLAIN_ASCII): every other code unit is not.
   for (let c = 0; c < 0x10000; c++) if (!((c >= 0x20 && c <= 0x7e) || c === 9 || c === 10 || c === 13)) t[c] = t[c]! | NOT_PLAIN;
   for (let c = 0; c < 0x10000; c++) if ((t[c]! & KIND) >= APOSTROPHE && (t[c]! & KIND) <= EXCLAMATION) t[c] = t[c]! | MAY_END;
@@ -297,6 +342,57 @@ export function markCharacters(chars: Iterable<string>): void {
 }
 
 const HEX = (c: number) => (c >= 48 && c <= 57) || ((c | 32) >= 97 && (c | 32) <= 102);
+/** A separator of hex bytes: a space, `:`, `,`, `-`. */
+const BYTE_SEPARATOR = (c: number) => c === 32 || c === 58 || c === 44 || c === 45;
+/** How many hex bytes in a row make a sign of hidden text (a MAC address has six; the detector decodes eight or more). */
+const SPELLED_BYTES = 8;
+/** Whether SPELLED_BYTES hex bytes start at `at`, each maybe written `0x69`, apart by one or two separators. */
+function hexBytesAt(text: string, at: number): boolean {
+  for (let k = 0; k < SPELLED_BYTES; k++) {
+    if (text.charCodeAt(at) === 48 && (text.charCodeAt(at + 1) | 32) === 120) at += 2;
+    if (!HEX(text.charCodeAt(at)) || !HEX(text.charCodeAt(at + 1))) return false;
+    at += 2;
+    if (k === SPELLED_BYTES - 1) return !HEX(text.charCodeAt(at));
+    if (!BYTE_SEPARATOR(text.charCodeAt(at))) return false;
+    at += BYTE_SEPARATOR(text.charCodeAt(at + 1)) ? 2 : 1;
+  }
+  return true;
+}
+const LEET_DIGIT = (c: number) => c === 48 || c === 49 || c === 51 || c === 52 || c === 53 || c === 55;
+const LETTER_CODE = (c: number) => (c | 32) >= 97 && (c | 32) <= 122;
+/**
+ * The signs a word with digits (`len` code units from `start`) gives of respelled text: HEX_BYTES when it is the first
+ * of hex bytes spelled apart (`69 67 6e …`, `69:67:6e …`, `0x69, 0x67 …`: every byte of an ASCII letter has a digit);
+ * LEET_SHAPE when it is shaped like leetspeak: a letter beyond the hex digits, and one of 0, 1, 3, 4, 5, 7 between two
+ * letters (`y0u`, `pr3v10u5`) or two of them with a letter between (`7h3`, `1gn0r3`). Not an ordinal, a size, a
+ * version or a hash (`1st`, `100m`, `win10`, `3f2a9c`).
+ */
+function digitWordSigns(text: string, start: number, len: number): number {
+  if (len === 2 || (len === 4 && text.charCodeAt(start) === 48 && (text.charCodeAt(start + 1) | 32) === 120)) return hexBytesAt(text, start) ? HEX_BYTES : 0;
+  // (A leet word is a word's length: a longer run, base64 or a hash, is not asked.)
+  if (len < 3 || len > 24) return 0;
+  let beyondHex = false;
+  let between = false;
+  let lastLeet = -1;
+  let letterSinceLeet = false;
+  for (let j = start; j < start + len; j++) {
+    const c = text.charCodeAt(j);
+    if (LETTER_CODE(c)) {
+      beyondHex ||= (c | 32) > 102;
+      letterSinceLeet ||= lastLeet >= 0;
+    } else if (LEET_DIGIT(c)) {
+      between ||= (j > start && LETTER_CODE(text.charCodeAt(j - 1)) && j + 1 < start + len && LETTER_CODE(text.charCodeAt(j + 1))) || letterSinceLeet;
+      lastLeet = j;
+      letterSinceLeet = false;
+    }
+  }
+  return beyondHex && between && !TECH_TOKEN.test(text.slice(start, start + len)) ? LEET_SHAPE : 0;
+}
+/**
+ * Names with a digit inside that IT text is full of (`md5sum`, `sha1sum`, `ps1xml`, `m4a`, `log4j`), sizes (`428x270`)
+ * and character codes (`x4e00`): no sign of leetspeak.
+ */
+const TECH_TOKEN = /md5|sha1|ps1|m4a|mp3|mp4|log4|x509|ipv4|^\d+x\d+$|^x[0-9a-f]+$/i;
 /** The length of a run of base64's alphabet that reads as encoded data (the detector then decodes and reads it). */
 export const ENCODED_RUN_LENGTH = 24;
 /** The shortest run of hex digits the detector decodes (see injection-detector.ts). */
@@ -354,6 +450,8 @@ export interface SegmentScore {
    */
   base64Run: boolean;
   urlEscape: boolean;
+  /** Whether the text has the start of a character escape (`\x`, `\u`, `%u`, `\0` to `\3`, `&#`): see unescapedText in injection-detector.ts. */
+  escape: boolean;
   /**
    * Where the first run of ENCODED_RUN_LENGTH or more characters of base64's alphabet starts (-1 without one), and the
    * first of HEX_RUN_LENGTH or more (every run of that many hex digits is inside one): the detector's decoding scans
@@ -365,6 +463,12 @@ export interface SegmentScore {
   plain: boolean;
   /** Whether the text holds one of the characters given to markCharacters. */
   marked: boolean;
+  /**
+   * The signs of respelled text the text has, as bits (0 for none): RESPELLED_WORDS, a word given to markRespelledWords;
+   * RESPELLED_SPACED, three one-letter words in a row; RESPELLED_LEET and RESPELLED_HEX, a word with digits shaped like
+   * leetspeak or hex bytes spelled apart (digitWordSigns).
+   */
+  respelled: number;
   /**
    * Whether a word gate may match (markGateWords): false only for plain ASCII text without an apostrophe inside a
    * word in which no word, pair of words or prefix a gate starts with occurs.
@@ -408,7 +512,26 @@ const LONG_RUN_AT = 1;
 const URL_ESCAPE = 2;
 const BEST_START = 3;
 const BEST_END = 4;
-const FOUND = new Int32Array(5);
+const ESCAPE = 5;
+/** After a `\` at `at - 1`: `x` and two hex digits, `u` and four or `{`, or three octal digits from 0 to 377 (not `\users`, `\x64\`). */
+function escapeAt(text: string, at: number, c: number): boolean {
+  if (c === 120) return HEX(text.charCodeAt(at + 1)) && HEX(text.charCodeAt(at + 2));
+  if (c === 117) return text.charCodeAt(at + 1) === 123 || (HEX(text.charCodeAt(at + 1)) && HEX(text.charCodeAt(at + 2)) && HEX(text.charCodeAt(at + 3)) && HEX(text.charCodeAt(at + 4)));
+  return c >= 48 && c <= 51 && OCTAL(text.charCodeAt(at + 1)) && OCTAL(text.charCodeAt(at + 2));
+}
+const OCTAL = (c: number) => c >= 48 && c <= 55;
+const FOUND = new Int32Array(6);
+/** A `%xx` escape at `i` (c is `%`), or the start of one of the escapes the detector reads (`\x`, `\u`, octal `\1`, `&#`). */
+function noteEscape(text: string, c: number, i: number): void {
+  const next = text.charCodeAt(i + 1);
+  if (c === 37) {
+    if (i + 2 < text.length && HEX(next) && HEX(text.charCodeAt(i + 2))) FOUND[URL_ESCAPE] = 1;
+    // (`%u0069`, the escape of old IIS and JavaScript's `escape`, is one the detector unescapes, not a URL escape.)
+    else if (next === 117 && HEX(text.charCodeAt(i + 2)) && HEX(text.charCodeAt(i + 3)) && HEX(text.charCodeAt(i + 4)) && HEX(text.charCodeAt(i + 5))) FOUND[ESCAPE] = 1;
+  } else if (c === 92 ? escapeAt(text, i + 1, next) : next === 35 && (text.charCodeAt(i + 2) === 120 || text.charCodeAt(i + 2) === 88 || (text.charCodeAt(i + 2) >= 48 && text.charCodeAt(i + 2) <= 57))) {
+    FOUND[ESCAPE] = 1;
+  }
+}
 /** Where the first runs of ENCODED_RUN_LENGTH and HEX_RUN_LENGTH of base64's alphabet start, as the scan counts `run` at `i`. */
 function noteRun(run: number, i: number): void {
   // (Runs do not overlap: the first to reach a length is the first of that length.)
@@ -440,7 +563,8 @@ export function scoreText(
   let first = 0;
   let address = 0;
   let h = 0;
-  let digits = false;
+  // (1: the word has a digit; 3: and a word character after one, `1st`, `6e`, `y0u`: only such a word is asked for signs of respelled text.)
+  let digits = 0;
   let len = 0;
   let prefix = 0;
   let run = 0;
@@ -448,6 +572,7 @@ export function scoreText(
   found[BASE64_AT] = -1;
   found[LONG_RUN_AT] = -1;
   found[URL_ESCAPE] = 0;
+  found[ESCAPE] = 0;
   found[BEST_START] = 0;
   found[BEST_END] = 0;
   let present = 0;
@@ -474,14 +599,15 @@ export function scoreText(
       if (len === 0) {
         if (segStart < 0) segStart = i;
         h = 0x811c_9dc5;
-        digits = false;
+        digits = 0;
         // A prefix a gate's first word may have (see markGateWords): all word characters, so the word need not have
         // ended to compare it.
         if (GATE_PREFIX_FIRST[c & 127] === 1 && (seen & GATE_WORD) === 0 && GATE_PREFIX_START[prefixStart(c, text.charCodeAt(i + 1))] === 1 && startsWithGatePrefix(text, i)) {
           seen |= GATE_WORD;
         }
       }
-      if (c <= 57) digits = true;
+      if (c <= 57) digits |= 1;
+      else if (digits !== 0) digits = 3;
       // (An upper-case ASCII letter, k === UPPER, folded to lower case without a branch.)
       h = Math.imul(h ^ (c | (k << 5)), 0x0100_0193);
       if (++len === 5) prefix = h;
@@ -491,11 +617,14 @@ export function scoreText(
       if (++run >= ENCODED_RUN_LENGTH) noteRun(run, i);
     } else {
       run = 0;
-      if (t & PERCENT && i + 2 < n && HEX(text.charCodeAt(i + 1)) && HEX(text.charCodeAt(i + 2))) found[URL_ESCAPE] = 1;
+      if (t & PERCENT) noteEscape(text, c, i);
     }
     if (len > 0) {
       // The word ends: its features.
-      if (digits) h = mix(DIGITS, len > 8 ? 8 : len);
+      if (digits) {
+        if (digits === 3 && (~seen & (LEET_SHAPE | HEX_BYTES)) !== 0) seen |= digitWordSigns(text, i - len, len);
+        h = mix(DIGITS, len > 8 ? 8 : len);
+      }
       let f = index(h);
       features[nf++] = f;
       sum += weights[f]!;
@@ -515,7 +644,8 @@ export function scoreText(
       if (lexicon !== 0) {
         // Where a word gate may match (see markGateWords): at this word, or at the word before it (below), or at its
         // start (above).
-        seen |= lexicon & GATE_WORD;
+        seen |= lexicon & (GATE_WORD | RESPELLED);
+        if ((lexicon & SINGLE_LETTER) !== 0 && (seen & SPACED_LETTERS) === 0 && spacedLettersAt(text, i)) seen |= SPACED_LETTERS;
         if ((lexicon & GATE_FOLLOWED) !== 0 && followerAt(text, i)) seen |= GATE_WORD;
         // (1: the reader; else 2: the reader's output.)
         address |= lexicon & SECOND_PERSON_BIT ? 1 : lexicon & OUTPUT_BIT ? 2 : 0;
@@ -635,7 +765,8 @@ export function scoreText(
   }
   const base64Run = found[BASE64_AT]! >= 0;
   const urlEscape = found[URL_ESCAPE] === 1;
-  return { logit: best, start: found[BEST_START]!, end: found[BEST_END]!, encodedRun: base64Run || urlEscape, base64Run, urlEscape, base64At: found[BASE64_AT]!, longRunAt: found[LONG_RUN_AT]!, plain: (seen & NOT_PLAIN) === 0, marked: (seen & MARKED) !== 0, wordGate: !gateWordsMarked || (seen & (GATE_WORD | JOINED | NOT_PLAIN)) !== 0 };
+  const escape = found[ESCAPE] === 1;
+  return { logit: best, start: found[BEST_START]!, end: found[BEST_END]!, encodedRun: base64Run || urlEscape, base64Run, urlEscape, base64At: found[BASE64_AT]!, longRunAt: found[LONG_RUN_AT]!, plain: (seen & NOT_PLAIN) === 0, marked: (seen & MARKED) !== 0, escape, respelled: (seen & (RESPELLED | SPACED_LETTERS | LEET_SHAPE | HEX_BYTES)) >>> 20, wordGate: !gateWordsMarked || (seen & (GATE_WORD | JOINED | NOT_PLAIN)) !== 0 };
 }
 
 /**

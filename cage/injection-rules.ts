@@ -251,7 +251,9 @@ export const RULES: Rule[] = [
   rule('role_impersonation', 0.6, `\\b(ab\\s+jetzt|von\\s+nun\\s+an|à\\s+partir\\s+de\\s+maintenant|a\\s+partir\\s+de\\s+ahora|de\\s+ahora\\s+en\\s+adelante)\\b`, { gate: [String.raw`ab\s+(?:jetzt|sofort)\b`, String.raw`von\s+nun\s+an\b`, String.raw`partir\s+de\s`, String.raw`de\s+ahora\s+en\s+adelante\b`] }),
   rule('role_impersonation', 0.6, `\\b(spiele?\\s+die\\s+rolle|tu\\s+als\\s+ob|stell\\s+dir\\s+vor,?\\s+du\\s+bist|fais\\s+semblant|joue\\s+le\\s+rôle|actúa\\s+como|finge\\s+(ser|que))\\b`, { gate: [String.raw`spiele?\s+die\s+rolle`, String.raw`tu\s+als\s+ob`, String.raw`stell\s+dir\s+vor`, String.raw`fais\s+semblant`, String.raw`joue\s+le\s+r`, String.raw`act[úu]a\s+como`, String.raw`finge\s+(?:ser|que)`] }),
   // Chat-template tokens and turn markers
-  rule('chat_template', 1, `<\\|\\s*(im_start|im_end|system|user|assistant|endoftext|eot_id|start_header_id|end_header_id)\\s*\\|>`, { gate: [String.raw`<\|`] }),
+  // Chat-template tokens (ChatML, Llama 3, Phi), also with spaces inside the bars (`< |im_start| >`); Gemma's turns and
+  // Mistral's bracketed tags: no honest document needs them outside a template's own documentation
+  rule('chat_template', 1, `<\\s*\\|\\s*(im_start|im_end|im_sep|system|user|assistant|endoftext|eot_id|eom_id|start_header_id|end_header_id|begin_of_text|end)\\s*\\|\\s*>|<\\s*(start_of_turn|end_of_turn)\\s*>|\\[/?(SYSTEM_PROMPT|AVAILABLE_TOOLS|TOOL_CALLS|TOOL_RESULTS)\\]`, { gate: [String.raw`<\s*\|`, String.raw`<\s*(?:start|end)_of_turn`, String.raw`\[/?(?:system_prompt|available_tools|tool_calls|tool_results)\]`] }),
   rule('chat_template', 1, `\\[/?INST\\]|<<\\s*/?\\s*SYS\\s*>>`, { gate: [String.raw`\[/?inst\]`, String.raw`<<\s*/?\s*sys\s*>>`] }),
   rule('chat_template', 0.7, `(^|\\n)\\s*(human|assistant|system)\\s*:\\s*\\S`, { flags: 'gi' , gate: [String.raw`(?:human|assistant|system)\s*:`] }),
   // XML / system tags (a closing tag, or an opening tag at the start of a line: not an attribute value)

@@ -6,6 +6,17 @@
 import UNICODE_CONFUSABLES from 'unhomoglyph/data.json';
 
 export const ZERO_WIDTH = /[\u200B-\u200D\u2060\uFEFF\u00AD\u180E]/g;
+/**
+ * The other characters Unicode says display as nothing (Default_Ignorable_Code_Point, bidi controls and tag characters
+ * apart: they have their own handling): invisible operators, the combining grapheme joiner, variation selectors,
+ * Mongolian and Khmer format characters, shorthand and musical format controls. They are part of some spellings (a
+ * variation selector after an emoji or a CJK ideograph, a Mongolian letter's form), so they count as hiding only
+ * right after a Latin letter or a digit, where no spelling needs them; they are removed everywhere.
+ */
+const OTHER_INVISIBLE = /[\u034F\u17B4\u17B5\u180B-\u180D\u180F\u2061-\u2064\u206A-\u206F\uFE00-\uFE0F\u{1BCA0}-\u{1BCA3}\u{1D173}-\u{1D17A}\u{E0100}-\u{E01EF}]/gu;
+const OTHER_INVISIBLE_IN_LATIN = /(?<=[A-Za-z0-9])[\u034F\u17B4\u17B5\u180B-\u180D\u180F\u2061-\u2064\u206A-\u206F\uFE00-\uFE0F\u{1BCA0}-\u{1BCA3}\u{1D173}-\u{1D17A}\u{E0100}-\u{E01EF}]/gu;
+/** Hangul fillers: blank, and standing for a space between Latin words (they are no part of a Latin spelling). */
+const FILLER_IN_LATIN = /(?<=[A-Za-z0-9.,!?;:'"])[\u115F\u1160\u3164\uFFA0]|[\u115F\u1160\u3164\uFFA0](?=[A-Za-z0-9])/g;
 /** A zero-width joiner between emoji (👩‍💻, 👨‍👩‍👧) is how those are spelled, not hiding. */
 const EMOJI_JOINER = /(?<=[\uD800-\uDFFF]|\uFE0F)\u200D(?=[\uD800-\uDFFF])/g;
 export const TAG_CHARS = /[\u{E0000}-\u{E007F}]/gu;
@@ -15,8 +26,31 @@ export const TAG_CHARS = /[\u{E0000}-\u{E007F}]/gu;
  */
 const EMOJI_TAG_SEQUENCE = /\u{1F3F4}[\u{E0030}-\u{E0039}\u{E0061}-\u{E007A}]{2,7}\u{E007F}/gu;
 export const BIDI = /[\u202A-\u202E\u2066-\u2069\u200E\u200F\u061C]/g;
-/** A right-to-left override up to its pop (or the line's end): its letters display in reverse order. */
-const RTL_OVERRIDE = /\u202E([^\u202C\n]*)\u202C?/g;
+/**
+ * A directional run: an embedding (LRE, RLE), an override (LRO, RLO) or an isolate (LRI, RLI, FSI) up to its close
+ * (PDF, PDI) or the line's end, innermost first. An override displays its letters in reverse order; an attacker who
+ * writes reversed text inside an embedding or an isolate means the same (and a model reads whichever it is given), so
+ * every such run is also read reversed.
+ */
+const DIRECTIONAL_RUN = /[\u202A\u202B\u202D\u202E\u2066-\u2068]([^\u202A-\u202E\u2066-\u2069\n]*)[\u202C\u2069]?/g;
+const DIRECTIONAL_OPEN = /[\u202A\u202B\u202D\u202E\u2066-\u2068]/;
+/** Letters of the scripts written right to left (Hebrew, Arabic, Syriac, Thaana, N'Ko, …). */
+const RTL_LETTER = /[\u0590-\u08FF\uFB1D-\uFDFF\uFE70-\uFEFF]|\uD802[\uDC00-\uDFFF]|\uD83A[\uDC00-\uDD5F]/;
+/**
+ * The bidi controls that hide rather than lay out. In text with right-to-left letters: overrides, and right-to-left
+ * embeddings and isolates around a run with none (an embedding or isolate around Hebrew or Arabic, and a left-to-right
+ * one around a file name or a number in Hebrew or Arabic, is how such text is laid out; marks, LRM, RLM and ALM, too).
+ * In text with none, every control: nothing there needs laying out.
+ */
+function hidingBidi(input: string, all: number): number {
+  if (!RTL_LETTER.test(input)) return all;
+  let hiding = 0;
+  for (const m of input.matchAll(DIRECTIONAL_RUN)) {
+    const opener = m[0]![0];
+    if (opener === '\u202D' || opener === '\u202E' || ((opener === '\u202B' || opener === '\u2067') && !RTL_LETTER.test(m[1]!))) hiding += 1;
+  }
+  return hiding;
+}
 
 /**
  * The Latin small capitals (Unicode names "LATIN LETTER SMALL CAPITAL x"). confusables.txt maps only those that
@@ -31,6 +65,19 @@ const SMALL_CAPITALS: Record<string, string> = {
 const ASCII_LETTER = /^[A-Za-z]$/;
 
 /**
+ * Greek and Cyrillic letters that a reader takes for a Latin one but that confusables.txt maps elsewhere or not at all
+ * (ε to ꞓ, κ to ĸ, χ nowhere) or leaves out for their accent (ά, ё). An attacker mixes them into English words as much as
+ * those it does map. Folded only in a word that also has ASCII letters: a Greek or Russian word, and a formula's ε or χ
+ * on its own, are left as written. (Not a second table from npm: `confusables` maps by loose likeness, λ to A and д to
+ * A, which would count formulas like λmax or Δt as disguised words; `decancer` is a native binary.)
+ */
+const MIXED_ONLY: Record<string, string> = {
+  ε: 'e', ϵ: 'e', έ: 'e', ἐ: 'e', ἑ: 'e', ὲ: 'e', κ: 'k', ϰ: 'k', χ: 'x', ω: 'w', ώ: 'w', ὠ: 'w', ά: 'a', ὰ: 'a', ί: 'i', ϊ: 'i', ΐ: 'i', ὶ: 'i', ό: 'o', ὸ: 'o',
+  ύ: 'u', ϋ: 'u', ΰ: 'u', ὺ: 'u', ή: 'n', ὴ: 'n', Ά: 'A', Έ: 'E', Ή: 'H', Ί: 'I', Ϊ: 'I', Ό: 'O', Ύ: 'Y', Ϋ: 'Y',
+  к: 'k', ќ: 'k', м: 'm', п: 'n', ѐ: 'e', ё: 'e', є: 'e', ї: 'i', ў: 'y', ӯ: 'y', ӱ: 'y', Ѐ: 'E', Ё: 'E', Є: 'E', Ї: 'I', Ќ: 'K', Ў: 'Y',
+};
+
+/**
  * Every letter outside ASCII that reads as one Latin letter, from Unicode's confusables.txt (through the
  * `unhomoglyph` package) and the small capitals. confusables.txt maps to a "skeleton" meant for comparing two
  * strings, not for reading: its prototype of I is l and of m is rn, and some chains end in another look-alike
@@ -42,6 +89,8 @@ interface Fold {
   foreign: boolean;
   /** A Latin letter no orthography writes words with (IPA letters, small capitals; ı is Turkish, ɑ is not). */
   odd: boolean;
+  /** Folded only in a word with ASCII letters (MIXED_ONLY). */
+  mixedOnly?: boolean;
 }
 
 function foldTable(): Map<string, Fold> {
@@ -65,6 +114,7 @@ function foldTable(): Map<string, Fold> {
     // Latin-1 and Latin Extended-A/B are the letters of real orthographies.
     table.set(from, { to, foreign: !latin, odd: latin && (from.codePointAt(0)! < 0xc0 || from.codePointAt(0)! > 0x24f) });
   }
+  for (const [from, to] of Object.entries(MIXED_ONLY)) if (!table.has(from)) table.set(from, { to, foreign: true, odd: false, mixedOnly: true });
   return table;
 }
 
@@ -82,10 +132,14 @@ export interface Normalized {
   invisible: number;
   /** Unicode tag characters outside emoji tag sequences. */
   tags: number;
+  /** Bidi controls that hide (see hidingBidi), not those that lay out right-to-left text. */
   bidi: number;
   /** What the tag characters spell, as ASCII (they are an invisible copy of it), when there are any. */
   hidden?: string;
-  /** The text as displayed, when a right-to-left override reverses a run of it (what a reader, and a model, sees). */
+  /**
+   * The text with each directional run (override, embedding, isolate) read reversed, when it has one: what an override
+   * displays, and what reversed text wrapped in any of them is meant to say.
+   */
   visual?: string;
   /**
    * Words that mixed Latin letters with look-alikes, or were written in small capitals, or carried stray combining
@@ -99,15 +153,21 @@ export interface Normalized {
  * as Latin: Russian and Greek words, which have letters with no Latin twin, stay as they are. It counts as a
  * disguise only when it mixes scripts or uses letters no orthography writes words with.
  */
-function foldWord(word: string): { text: string; disguised: boolean } {
+function foldWord(word: string, amongDisguised = false): { text: string; disguised: boolean } {
   let ascii = false;
   let latinLookalike = false;
   let odd = false;
   let foreign = false;
   let unfoldable = false;
   const chars = [...word];
-  for (const c of chars) {
+  // (MIXED_ONLY letters fold in a word with ASCII letters, or in any word of a text where other words are disguised.)
+  const hasAscii = amongDisguised || /[A-Za-z]/.test(word);
+  const foldOf = (c: string) => {
     const fold = FOLD.get(c);
+    return fold?.mixedOnly && !hasAscii ? undefined : fold;
+  };
+  for (const c of chars) {
+    const fold = foldOf(c);
     if (c < '\u0080') ascii = true;
     else if (!fold) unfoldable = true;
     else if (fold.foreign) foreign = true;
@@ -117,11 +177,11 @@ function foldWord(word: string): { text: string; disguised: boolean } {
     }
   }
   if (unfoldable && !(ascii && foreign)) return { text: word, disguised: false };
-  return { text: chars.map((c) => FOLD.get(c)?.to ?? c).join(''), disguised: odd || (foreign && (ascii || latinLookalike)) };
+  return { text: chars.map((c) => foldOf(c)?.to ?? c).join(''), disguised: odd || (foreign && (ascii || latinLookalike)) };
 }
 
-/** Combining marks right after a Latin letter (one run counts once). */
-const STRAY_MARKS = /(?<=\p{Script=Latin})\p{M}+/gu;
+/** Combining marks right after a Latin letter, a space or punctuation (one run counts once): no spelling puts them there. */
+const STRAY_MARKS = /(?<=[\p{Script=Latin}\s\p{P}])\p{M}+/gu;
 /** Latin letters with a diacritic that decomposes (é, ï, ñ, ǧ …), and the letter without it. */
 const UNACCENTED = new Map<string, string>();
 for (let cp = 0xc0; cp <= 0x1eff; cp++) {
@@ -131,19 +191,31 @@ for (let cp = 0xc0; cp <= 0x1eff; cp++) {
 }
 const ACCENTED = new RegExp(`[${[...UNACCENTED.keys()].join('')}]`, 'gu');
 
+/**
+ * The mathematical letters (bold, italic, script, fraktur, double-struck …: 52 to a style, A to Z then a to z) that NFKC
+ * leaves as they are: the holes of the block, where the letter was encoded earlier (ℯ, ℊ, ℴ, ℎ). Text that fills them
+ * by offset, as a converter does, shows a box to a reader but the letter to a model.
+ */
+const MATH_LETTER_HOLE = /[\u{1D400}-\u{1D6A3}]/u;
+const MATH_LETTER_HOLES = /[\u{1D400}-\u{1D6A3}]/gu;
+const mathLetter = (offset: number) => (offset % 52 < 26 ? 65 + (offset % 52) : 97 + (offset % 52) - 26);
+
 /** Printable ASCII, tab and newlines: nothing to normalize, fold or remove. */
 const PLAIN_ASCII = /^[\t\n\r\x20-\x7e]*$/;
 
 export function normalize(input: string): Normalized {
   if (PLAIN_ASCII.test(input)) return { text: input, invisible: 0, tags: 0, bidi: 0, homoglyphWords: 0 };
-  const invisible = (input.match(ZERO_WIDTH)?.length ?? 0) - (input.match(EMOJI_JOINER)?.length ?? 0);
+  const invisible =
+    (input.match(ZERO_WIDTH)?.length ?? 0) - (input.match(EMOJI_JOINER)?.length ?? 0) + (input.match(OTHER_INVISIBLE_IN_LATIN)?.length ?? 0) + (input.match(FILLER_IN_LATIN)?.length ?? 0);
   const tagged = input.includes('\u{1F3F4}') ? input.replace(EMOJI_TAG_SEQUENCE, '\u{1F3F4}') : input;
   const tagChars = tagged.match(TAG_CHARS);
   const tags = tagChars?.length ?? 0;
   const hidden = tagChars ? tagChars.map((c) => String.fromCharCode(c.codePointAt(0)! - 0xe0000)).join('') : undefined;
-  const bidi = input.match(BIDI)?.length ?? 0;
-  const visual = input.includes('\u202E') ? normalize(input.replace(RTL_OVERRIDE, (_m, run: string) => [...run].reverse().join(''))).text : undefined;
-  let text = input.normalize('NFKC').replace(ZERO_WIDTH, '').replace(TAG_CHARS, '').replace(BIDI, '');
+  const bidiControls = input.match(BIDI)?.length ?? 0;
+  const bidi = bidiControls > 0 ? hidingBidi(input, bidiControls) : 0;
+  const visual = DIRECTIONAL_OPEN.test(input) ? normalize(input.replace(DIRECTIONAL_RUN, (_m, run: string) => [...run].reverse().join(''))).text : undefined;
+  let text = input.normalize('NFKC').replace(ZERO_WIDTH, '').replace(OTHER_INVISIBLE, '').replace(FILLER_IN_LATIN, ' ').replace(TAG_CHARS, '').replace(BIDI, '');
+  if (MATH_LETTER_HOLE.test(text)) text = text.replace(MATH_LETTER_HOLES, (c) => String.fromCharCode(mathLetter(c.codePointAt(0)! - 0x1d400)));
   let homoglyphWords = 0;
   // Marks that NFKC could not compose onto a Latin letter (I̸g̸n̸o̸r̸e̸, i̇) are decoration that splits words: gone,
   // and the words they sat on count as disguised. Marks on other scripts' letters are part of their spelling.
@@ -158,6 +230,9 @@ export function normalize(input: string): Normalized {
       if (folded.disguised) homoglyphWords += 1;
       return folded.text;
     });
+    // In text already disguised, a word of look-alikes only (`τεχτ` beside `Ιgnοrε`) is one more: Greek or Russian
+    // prose has no disguised word, and is not read so.
+    if (homoglyphWords > 0 && FOLDABLE.test(text)) text = text.replace(/\p{L}+/gu, (word) => (FOLDABLE.test(word) ? foldWord(word, true).text : word));
   }
   const unaccented = text.replace(ACCENTED, (c) => UNACCENTED.get(c) ?? c);
   return { text, ...(unaccented !== text ? { unaccented } : {}), invisible, tags, bidi, homoglyphWords, ...(hidden ? { hidden } : {}), ...(visual !== undefined ? { visual } : {}) };
