@@ -14,17 +14,28 @@
  * return. Without the patch each of four tries of this test failed (one or two of its six runs: replayed, or on the
  * worker itself after it lost the run, as `Missing associated machine for LocalActivity(n)` or as a local activity
  * resolved with another one's result); with it, none did.
+ *
+ * A session's device tool call had the same hazard until `Patch.CallHintsOfAwaitedCommands`: a duplicate hint for a
+ * command its last read had settled asked for one more read live and none on replay (workflows/device-commands.ts).
+ * The second test runs six sessions of six turns, each turn one unapproved call over six devices, under the same
+ * conditions, the session's state and turn queried all the time. Without the patch each of six tries failed (two to
+ * five of its six sessions: `Missing associated machine for LocalActivity(n)` on replay, and on the worker itself a
+ * turn stuck or a message refused while the run's task failed); with it, ten tries had no replay or workflow task
+ * fail (one had a message refused while tasks timed out under the load, before the test tried refused messages
+ * again). Smaller runs failed less often without the patch: three of four tries at four sessions of three turns.
  */
 import crypto from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { Activities } from '../activities';
+import type { SendMessageInput, TurnState } from '../common/session';
 import { environment, loadEnv } from '../lib/env';
 import { createWorkerMetrics } from '../lib/metrics';
 import { startWorkflowEnv, stopWorkflowEnv, unscriptedActivities } from '../test/workflow-env';
 import { freshRunBundle } from '../test/workflow-bundle';
 import { sinksOf, WORKER_BUNDLING_OPTIONS, WORKFLOW_INTERCEPTOR_MODULES, WORKFLOWS_PATH } from '../worker/create-worker';
-import { commandResultsSignal, remediationProgressQuery } from './definitions';
+import type { copilotSession } from './copilot-session';
+import { commandResultsSignal, remediationProgressQuery, sendMessageUpdate, stateQuery, turnQuery } from './definitions';
 import type { RemediationInput } from './remediation-state';
 import type { remediation } from './remediation';
 
@@ -50,6 +61,29 @@ function random(seed: number) {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
   };
+}
+
+/** A worker running the workflows with slow queries: bundled here (the run's bundle has only the usual interceptors). */
+function slowQueryWorker(taskQueue: string, activities: Activities): Promise<Worker> {
+  return Worker.create({
+    connection: testEnv.nativeConnection,
+    taskQueue,
+    workflowsPath: WORKFLOWS_PATH,
+    interceptors: { workflowModules: [...WORKFLOW_INTERCEPTOR_MODULES, require.resolve('../test/slow-query-interceptors')] },
+    activities,
+    sinks: sinksOf(createWorkerMetrics()),
+  });
+}
+
+/** Replays each run's history with the run's bundle (the usual interceptors), as a worker that lost the run would. */
+async function replayEach(workflowIds: string[], failures: string[]): Promise<void> {
+  const bundle = await freshRunBundle(loadEnv(environment()).TEST_WORKFLOW_BUNDLE);
+  for (const workflowId of workflowIds) {
+    const history = await testEnv.client.workflow.getHandle(workflowId).fetchHistory();
+    await Worker.runReplayHistory({ ...(bundle ? { workflowBundle: bundle } : WORKER_BUNDLING_OPTIONS), sinks: sinksOf(createWorkerMetrics()) }, history, workflowId).catch((err: unknown) => {
+      failures.push(`${workflowId}: ${String(err).slice(0, 300)}`);
+    });
+  }
 }
 
 it('replays a remediation whose local activities finish while queries are answered', async () => {
@@ -81,15 +115,7 @@ it('replays a remediation whose local activities finish while queries are answer
     },
     readRemediationDevices: async ({ offset, limit }) => ({ devices: Array.from({ length: DEVICES }, (_, i) => `device-${i}`).slice(offset, offset + limit), total: DEVICES }),
   };
-  // The workflows with the slow queries: bundled here (the run's bundle has only the usual interceptors).
-  const worker = await Worker.create({
-    connection: testEnv.nativeConnection,
-    taskQueue,
-    workflowsPath: WORKFLOWS_PATH,
-    interceptors: { workflowModules: [...WORKFLOW_INTERCEPTOR_MODULES, require.resolve('../test/slow-query-interceptors')] },
-    activities,
-    sinks: sinksOf(createWorkerMetrics()),
-  });
+  const worker = await slowQueryWorker(taskQueue, activities);
   const failures: string[] = [];
   const workflowIds = Array.from({ length: RUNS }, (_, i) => `copilot:${crypto.randomUUID()}:${crypto.randomUUID()}:remediation:toolu_${i}`);
   await worker.runUntil(async () => {
@@ -121,12 +147,120 @@ it('replays a remediation whose local activities finish while queries are answer
       }),
     );
   });
-  const bundle = await freshRunBundle(loadEnv(environment()).TEST_WORKFLOW_BUNDLE);
-  for (const workflowId of workflowIds) {
-    const history = await testEnv.client.workflow.getHandle(workflowId).fetchHistory();
-    await Worker.runReplayHistory({ ...(bundle ? { workflowBundle: bundle } : WORKER_BUNDLING_OPTIONS), sinks: sinksOf(createWorkerMetrics()) }, history, workflowId).catch((err: unknown) => {
-      failures.push(`${workflowId}: ${String(err).slice(0, 300)}`);
-    });
-  }
+  await replayEach(workflowIds, failures);
   expect(failures).toEqual([]);
 }, 240_000);
+
+const CALL_DEVICES = 6;
+const SESSIONS = 6;
+const TURNS = 6;
+
+it("replays a session whose device call's local activities finish while its state is queried", async () => {
+  const taskQueue = `unit-${crypto.randomBytes(4).toString('hex')}`;
+  const userId = crypto.randomUUID();
+  const rnd = random(11);
+  const signal = (workflowId: string, commandIds: string[]) =>
+    testEnv.client.workflow
+      .getHandle(workflowId)
+      .signal(commandResultsSignal, { results: commandIds.map((commandId) => ({ commandId, status: 'succeeded' as const })) })
+      .catch(() => undefined);
+  // As in the remediation above: now and then a call outlasts the one-second workflow task.
+  const delay = () => sleep(rnd(5) === 0 ? 900 + rnd(300) : 20 + rnd(60));
+  const devices = Array.from({ length: CALL_DEVICES }, (_, i) => `device-${i}`);
+  const activities: Activities = {
+    ...unscriptedActivities,
+    admitUserMessage: async () => ({ ok: true as const, userId, text: 'refresh the inventory of every device' }),
+    recordUserMessage: async () => undefined,
+    reserveBudget: async () => ({ ok: true, reservationId: crypto.randomUUID(), amountMicros: 1000 }),
+    // Each turn asks for one call over every device, then answers once it ran.
+    callModel: async ({ turnId, step }) =>
+      step === 0
+        ? { text: 'Refreshing the inventory.', stopReason: 'tool_use', toolUses: [{ id: `toolu_${turnId}`, name: 'refresh_inventory', input: { device_ids: devices } }] }
+        : { text: 'Done.', stopReason: 'end_turn', toolUses: [] },
+    // A T1 or T2 call: allowed without an approval, one command per device, queued by runDeviceCommands itself.
+    authorizeToolCall: async ({ sessionId, turnId, toolUse }) => ({
+      decision: 'allow',
+      invocationId: `${sessionId}:${turnId}:${toolUse.id}`,
+      tier: 1 + rnd(2),
+      execution: { type: 'devices', commands: devices.map((deviceId) => ({ deviceId, kind: 'inventory' as const, params: {} })) },
+    }),
+    // Some devices answer while the call is queued (their hint leaves just before the queue returns them settled),
+    // the others one by one a little later, so the call reads its hints several times.
+    queueDeviceCommands: async (input) => {
+      const ids = input.commands.map((c) => c.commandId);
+      const fast = ids.filter(() => rnd(3) === 0);
+      await delay();
+      if (fast.length > 0) void signal(input.reportTo, fast);
+      for (const id of ids.filter((c) => !fast.includes(c))) setTimeout(() => void signal(input.reportTo, [id]), 50 + rnd(400));
+      await sleep(2);
+      return { kind: input.kind, params: input.params, commands: input.commands, settled: fast.map((commandId) => ({ commandId, status: 'succeeded' as const })) };
+    },
+    // A hint sent twice (a retried delivery) may arrive just as the outcomes it names are read.
+    readCommandOutcomes: async ({ reportTo, claims }) => {
+      await delay();
+      if (rnd(2) === 0) void signal(reportTo, claims.map((c) => c.commandId));
+      await sleep(2);
+      return { outcomes: claims };
+    },
+    recordToolResult: async ({ invocationId, commandIds }) => ({ invocationId, status: 'succeeded', summary: `${commandIds?.length ?? 0} devices reported` }),
+  };
+  const worker = await slowQueryWorker(taskQueue, activities);
+  const failures: string[] = [];
+  const sessions = Array.from({ length: SESSIONS }, () => ({ orgId: crypto.randomUUID(), sessionId: crypto.randomUUID() }));
+  const workflowIds = sessions.map(({ orgId, sessionId }) => `copilot:${orgId}:${sessionId}`);
+  await worker.runUntil(async () => {
+    await Promise.all(
+      sessions.map(async ({ orgId, sessionId }, i) => {
+        const workflowId = workflowIds[i]!;
+        const handle = await testEnv.client.workflow.start<typeof copilotSession>('copilotSession', { taskQueue, workflowId, workflowTaskTimeout: '1s', args: [{ sessionId, orgId, userId }] });
+        let stopped = false;
+        let current = 't1';
+        // The console polls the session and the CLI waits on its turn: queries always waiting.
+        const poll = async (ask: () => Promise<unknown>) => {
+          while (!stopped) await ask().catch(() => undefined);
+        };
+        const polling = Promise.all([poll(() => handle.query(stateQuery)), poll(() => handle.query(stateQuery)), poll(() => handle.query(turnQuery, current))]);
+        for (let t = 0; t < TURNS; t++) {
+          const deadline = Date.now() + 45_000;
+          // The server refuses an update while the run's workflow task is failing; once (with the patch) a message was
+          // refused while the busy worker's tasks were timing out. Tried again, under one update id, until the turn's
+          // deadline: a run stuck failing on replay stays refused.
+          const message = { updateId: crypto.randomUUID(), args: [{ requestId: crypto.randomUUID() }] as [SendMessageInput] };
+          let sent: { turnId: string } | null = null;
+          let refusal: unknown;
+          while (!sent && Date.now() < deadline) {
+            sent = await handle.executeUpdate(sendMessageUpdate, message).catch(async (err: unknown) => {
+              refusal = err instanceof Error && err.cause ? err.cause : err;
+              await sleep(500);
+              return null;
+            });
+          }
+          if (!sent) {
+            failures.push(`${workflowId} turn ${t + 1} was refused for 45 s: ${String(refusal).slice(0, 200)}`);
+            break;
+          }
+          const { turnId } = sent;
+          current = turnId;
+          let turn: TurnState | null = null;
+          while (Date.now() < deadline) {
+            turn = (await handle.query(turnQuery, turnId).catch(() => null))?.turn ?? null;
+            if (turn && !['queued', 'running'].includes(turn.status)) break;
+            await sleep(100);
+          }
+          // A worker that lost the run from its cache (a task timed out) replays it and fails the same way: stuck.
+          if (!turn || ['queued', 'running'].includes(turn.status)) {
+            failures.push(`${workflowId} turn ${turnId} did not end in 45 s (its workflow task failing on replay?)`);
+            break;
+          }
+          expect(turn).toMatchObject({ status: 'answered', answer: 'Done.' });
+          expect(turn.steps.find((s) => s.kind === 'tool')).toMatchObject({ status: 'succeeded', summary: `${CALL_DEVICES} devices reported` });
+        }
+        stopped = true;
+        await polling;
+        await handle.terminate();
+      }),
+    );
+  });
+  await replayEach(workflowIds, failures);
+  expect(failures).toEqual([]);
+}, 300_000);

@@ -56,6 +56,8 @@ it('has the committed histories: reads, approvals, a breaker trip, and remediati
       // Once a remediation reads its devices from the record a page per run: no payload lists them.
       'copilot-session-devices-from-record.json',
       'remediation-devices-from-record.json',
+      // Once a device call counts a result hint only while its command is awaited.
+      'copilot-session-call-hints-of-awaited-commands.json',
     ]),
   );
   // The remediation child really spans two workers: the first stopped mid-run, the second finished it.
@@ -128,6 +130,15 @@ it('has the committed histories: reads, approvals, a breaker trip, and remediati
   expect(patches('remediation-hints-read-when-idle.json')).toContain(Patch.HintsReadWhenIdle);
   expect(markers('remediation-hints-read-when-idle.json')).toEqual(expect.arrayContaining(['queueDeviceCommands', 'readCommandOutcomes', 'readCanaryChecks']));
   expect(patches('remediation-serial-local-activities.json')).not.toContain(Patch.HintsReadWhenIdle);
+  // A device call counts a result hint only while its command is awaited: recorded with the patch, and only since (an
+  // older session's calls ran without it). There, an inventory refresh of four devices ran unapproved (T2).
+  const callHints = 'copilot-session-call-hints-of-awaited-commands.json';
+  expect(patches(callHints)).toContain(Patch.CallHintsOfAwaitedCommands);
+  expect(markers(callHints)).toEqual(expect.arrayContaining(['authorizeToolCall', 'queueDeviceCommands', 'readCommandOutcomes', 'recordToolResult']));
+  expect(signals(callHints)).toContain('commandResults');
+  expect(activities(callHints)).not.toContain('requestApproval');
+  expect(patches('copilot-session-first-call-booked.json')).not.toContain(Patch.CallHintsOfAwaitedCommands);
+  expect(patches('copilot-session-queue-with-approval.json')).not.toContain(Patch.CallHintsOfAwaitedCommands);
   const started = load('remediation-devices-from-record.json').events![0]!.workflowExecutionStartedEventAttributes!;
   expect(JSON.parse(Buffer.from(started.input!.payloads![0]!.data!).toString('utf8'))).toMatchObject({ devices: [], deviceCount: 4 });
 });
