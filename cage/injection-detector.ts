@@ -144,7 +144,9 @@ function decodedRuns(text: string, scan?: SegmentScore): { text: string; opaque:
       const at = m.index! + m[0].length - hex.length;
       const before = text[at - 1] ?? ' ';
       const after = text[at + hex.length] ?? ' ';
-      if (/\w/.test(before) || /\w/.test(after)) continue;
+      // A `0x` in front is how a program writes a hex number (or a byte string) in one piece: a run of its own.
+      const prefixed = before === 'x' && text[at - 2] === '0' && !/\w/.test(text[at - 3] ?? ' ');
+      if ((/\w/.test(before) && !prefixed) || /\w/.test(after)) continue;
       const even = hex.slice(0, MAX_RUN - (Math.min(hex.length, MAX_RUN) % 2));
       push(Buffer.from(even, 'hex').toString('utf8'));
     }
@@ -685,6 +687,9 @@ function inspect(input: string, channel: Channel, depth: number): { detection: D
     }
   }
   addModelFinding(found, n.text, channel, scan);
+  // Letters decorated with marks that words do not carry (Zalgo text: é̖́ on every letter) read to the model as the
+  // plain letters: in text disguised so, the model reads it without them too.
+  if (n.unaccented !== undefined && n.homoglyphWords > 0) addModelFinding(found, n.unaccented, channel, scanOf(n.unaccented, channel));
   return { detection: verdict(found), scan };
 }
 

@@ -57,6 +57,14 @@ const TRANSFORMS: Record<string, (s: string) => string> = {
   'Greek look-alikes': (s) => s.replace(/[a-zA-Z]/g, (c) => GREEK[c] ?? c),
   'Cyrillic look-alikes, more letters': (s) => s.replace(/[a-z]/g, (c) => CYRILLIC[c] ?? c),
   'Greek and Cyrillic look-alikes in turn': (s) => [...s].map((c, i) => (i % 2 ? GREEK[c] : CYRILLIC[c]) ?? c).join(''),
+  // the other characters that display as nothing, and marks that no word carries
+  'invisible times between letters': (s) => [...s].join('\u2062'),
+  'combining grapheme joiners between letters': (s) => [...s].join('\u034F'),
+  'variation selectors between letters': (s) => [...s].join('\uFE0F'),
+  'Hangul fillers for spaces': (s) => s.replace(/ /g, '\u3164'),
+  'Zalgo marks on every character': (s) => [...s].map((c) => `${c}\u0301\u0316`).join(''),
+  // hex in one piece behind a program's 0x
+  '0x and the hex in one piece': (s) => `0x${Buffer.from(s).toString('hex')}`,
   // respelled
   rot13: rot13,
   'reversed text': reverse,
@@ -132,6 +140,13 @@ describe('hard negatives', () => {
     ['Arabic with bidi marks', 'تم تحديث الخادم\u200F بنجاح. الملف \u2066config.yaml\u2069 محفوظ\u200F في المجلد \u202Bالرئيسي\u202C.'],
     ['Hebrew with isolates around Latin names', 'השרת \u2068ACME-PC-01\u2069 הופעל מחדש בשעה 10:42. הקובץ \u2066backup.tar\u2069 נשמר בהצלחה.'],
     ['English with a stray mark', 'The build\u200E finished in 42 seconds.'],
+    ['emoji with variation selectors and keycaps', 'Great job on the migration ❤️ 👍🏽 ☎️ call me at 1️⃣0️⃣ #️⃣ ✔︎ — the team 👩‍💻'],
+    ['Mongolian with free variation selectors', 'ᠮᠣᠩᠭᠣᠯ ᠪᠢᠴᠢᠭ᠋ ᠰᠠᠶᠢᠨ ᠪᠠᠶᠢᠨ᠎ᠠ ᠤᠤ'],
+    ['Japanese with an ideographic variation selector', '葛\u{E0100}飾区の辻\u{E0100}さんへ、サーバーの再起動が完了しました。'],
+    ['Vietnamese prose', 'Máy chủ đã được khởi động lại lúc 10 giờ 42. Vui lòng kiểm tra nhật ký và báo cáo sự cố nếu có.'],
+    ['French prose', "Le serveur a redémarré à 10 h 42 ; veuillez vérifier le journal et signaler tout problème à l'équipe réseau."],
+    ['Korean prose', '서버가 10시 42분에 다시 시작되었습니다. 로그를 확인하고 문제가 있으면 알려 주세요.'],
+    ['a 0x number and a hash', 'Build 0x1f3a committed as 0x9f86d081884c7d659a2feaa0c55ad015a3bf4f1b, loaded at base 0x00007ff6a1b2c3d4e5f60718293a4b5c.'],
   ])('%s', (_name, text) => clean(text));
 });
 

@@ -6,6 +6,17 @@
 import UNICODE_CONFUSABLES from 'unhomoglyph/data.json';
 
 export const ZERO_WIDTH = /[\u200B-\u200D\u2060\uFEFF\u00AD\u180E]/g;
+/**
+ * The other characters Unicode says display as nothing (Default_Ignorable_Code_Point, bidi controls and tag characters
+ * apart: they have their own handling): invisible operators, the combining grapheme joiner, variation selectors,
+ * Mongolian and Khmer format characters, shorthand and musical format controls. They are part of some spellings (a
+ * variation selector after an emoji or a CJK ideograph, a Mongolian letter's form), so they count as hiding only
+ * right after a Latin letter or a digit, where no spelling needs them; they are removed everywhere.
+ */
+const OTHER_INVISIBLE = /[\u034F\u17B4\u17B5\u180B-\u180D\u180F\u2061-\u2064\u206A-\u206F\uFE00-\uFE0F\u{1BCA0}-\u{1BCA3}\u{1D173}-\u{1D17A}\u{E0100}-\u{E01EF}]/gu;
+const OTHER_INVISIBLE_IN_LATIN = /(?<=[A-Za-z0-9])[\u034F\u17B4\u17B5\u180B-\u180D\u180F\u2061-\u2064\u206A-\u206F\uFE00-\uFE0F\u{1BCA0}-\u{1BCA3}\u{1D173}-\u{1D17A}\u{E0100}-\u{E01EF}]/gu;
+/** Hangul fillers: blank, and standing for a space between Latin words (they are no part of a Latin spelling). */
+const FILLER_IN_LATIN = /(?<=[A-Za-z0-9.,!?;:'"])[\u115F\u1160\u3164\uFFA0]|[\u115F\u1160\u3164\uFFA0](?=[A-Za-z0-9])/g;
 /** A zero-width joiner between emoji (👩‍💻, 👨‍👩‍👧) is how those are spelled, not hiding. */
 const EMOJI_JOINER = /(?<=[\uD800-\uDFFF]|\uFE0F)\u200D(?=[\uD800-\uDFFF])/g;
 export const TAG_CHARS = /[\u{E0000}-\u{E007F}]/gu;
@@ -169,8 +180,8 @@ function foldWord(word: string, amongDisguised = false): { text: string; disguis
   return { text: chars.map((c) => foldOf(c)?.to ?? c).join(''), disguised: odd || (foreign && (ascii || latinLookalike)) };
 }
 
-/** Combining marks right after a Latin letter (one run counts once). */
-const STRAY_MARKS = /(?<=\p{Script=Latin})\p{M}+/gu;
+/** Combining marks right after a Latin letter, a space or punctuation (one run counts once): no spelling puts them there. */
+const STRAY_MARKS = /(?<=[\p{Script=Latin}\s\p{P}])\p{M}+/gu;
 /** Latin letters with a diacritic that decomposes (é, ï, ñ, ǧ …), and the letter without it. */
 const UNACCENTED = new Map<string, string>();
 for (let cp = 0xc0; cp <= 0x1eff; cp++) {
@@ -194,7 +205,8 @@ const PLAIN_ASCII = /^[\t\n\r\x20-\x7e]*$/;
 
 export function normalize(input: string): Normalized {
   if (PLAIN_ASCII.test(input)) return { text: input, invisible: 0, tags: 0, bidi: 0, homoglyphWords: 0 };
-  const invisible = (input.match(ZERO_WIDTH)?.length ?? 0) - (input.match(EMOJI_JOINER)?.length ?? 0);
+  const invisible =
+    (input.match(ZERO_WIDTH)?.length ?? 0) - (input.match(EMOJI_JOINER)?.length ?? 0) + (input.match(OTHER_INVISIBLE_IN_LATIN)?.length ?? 0) + (input.match(FILLER_IN_LATIN)?.length ?? 0);
   const tagged = input.includes('\u{1F3F4}') ? input.replace(EMOJI_TAG_SEQUENCE, '\u{1F3F4}') : input;
   const tagChars = tagged.match(TAG_CHARS);
   const tags = tagChars?.length ?? 0;
@@ -202,7 +214,7 @@ export function normalize(input: string): Normalized {
   const bidiControls = input.match(BIDI)?.length ?? 0;
   const bidi = bidiControls > 0 ? hidingBidi(input, bidiControls) : 0;
   const visual = DIRECTIONAL_OPEN.test(input) ? normalize(input.replace(DIRECTIONAL_RUN, (_m, run: string) => [...run].reverse().join(''))).text : undefined;
-  let text = input.normalize('NFKC').replace(ZERO_WIDTH, '').replace(TAG_CHARS, '').replace(BIDI, '');
+  let text = input.normalize('NFKC').replace(ZERO_WIDTH, '').replace(OTHER_INVISIBLE, '').replace(FILLER_IN_LATIN, ' ').replace(TAG_CHARS, '').replace(BIDI, '');
   if (MATH_LETTER_HOLE.test(text)) text = text.replace(MATH_LETTER_HOLES, (c) => String.fromCharCode(mathLetter(c.codePointAt(0)! - 0x1d400)));
   let homoglyphWords = 0;
   // Marks that NFKC could not compose onto a Latin letter (I̸g̸n̸o̸r̸e̸, i̇) are decoration that splits words: gone,
