@@ -44,7 +44,18 @@ export class CommandHints {
     for (const id of commandIds) this.hints.delete(id);
   }
 
-  /** The hints to check against the rows, each once. */
+  /**
+   * The hints to check against the rows, kept until their commands are settled (`pending()` drops them then).
+   * What a read claimed must not change what the workflow holds afterwards: a replay delivers a timed-out workflow
+   * task's signals together with the next task's, so it may claim a hint the live run only got after its read had
+   * started, while the read's result is the live run's, recorded. Only that result, which settles commands, is the
+   * same in both.
+   */
+  claims(): CommandClaim[] {
+    return [...this.hints].map(([commandId, status]) => ({ commandId, status }));
+  }
+
+  /** The hints to check against the rows, each once (dropped as they are read). */
   take(): CommandClaim[] {
     const claims = [...this.hints].map(([commandId, status]) => ({ commandId, status }));
     this.hints.clear();

@@ -20,9 +20,19 @@ export interface CommandTarget {
   deviceId: string;
 }
 
+/**
+ * How long a workflow that keeps its hints (`readHintedOutcomes(..., keep)`) waits before reading them again when a
+ * read settled none of them: their rows still running, so the hint did not come from the api, which sends one only
+ * once the row holds the result. Read again at once, such a hint would loop reads (and audit events) until its
+ * command ends. Decided on the read's result alone, which the replay gets from the history.
+ */
+export const UNCONFIRMED_HINTS_RECHECK = '10 seconds';
+
 /** How the hinted commands really ended, from their rows; a claim the rows contradict is audited by the activity. */
-export async function readHintedOutcomes(orgId: string, invocationId: string, hints: CommandHints): Promise<CommandClaim[]> {
-  const { outcomes } = await local.readCommandOutcomes({ orgId, reportTo: workflowInfo().workflowId, invocationId, claims: hints.take() });
+export async function readHintedOutcomes(orgId: string, invocationId: string, hints: CommandHints, keep = false): Promise<CommandClaim[]> {
+  // `keep`: the hints stay until their commands are settled (CommandHints.claims() says why).
+  const claims = keep ? hints.claims() : hints.take();
+  const { outcomes } = await local.readCommandOutcomes({ orgId, reportTo: workflowInfo().workflowId, invocationId, claims });
   return outcomes;
 }
 

@@ -7,7 +7,10 @@
  * not: `[TMPRL1100] Nondeterminism error: Missing associated machine for LocalActivity(n)` (or a result of the wrong
  * activity), on every query of the run and on its worker once it lost the run from its cache. Since
  * `Patch.HintsReadWhenIdle` the remediation reads hints only when nothing is in flight, and only those of commands
- * it still waits for (workflows/remediation.ts).
+ * it still waits for (workflows/remediation.ts). The one-second task also times out now and then (a slow query or a
+ * long call): a replay delivers that task's signals together with the next task's, where the live run had read the
+ * first hints alone, so a replayed read claimed more hints than the live one and, dropping all it claimed, lost the
+ * others (about one try in ten); a hint now stays until its command is settled.
  *
  * The worker here spends tens of milliseconds on each query (test/slow-query-interceptors.ts), queries never stop,
  * some calls outlast the one-second workflow task, and hints arrive just as the calls that settle their commands

@@ -81,7 +81,9 @@ export const Patch = {
    * device it can start. The batch being queued is awaited, and a hint counts only while its command is still
    * awaited. Which local activity comes next then depends on the activities' results alone, not on whether a result
    * signal reached the workflow in the same activation as a local activity's result or in a later one (a query
-   * answered while a local activity finishes makes the two differ between the live run and its replay).
+   * answered while a local activity finishes makes the two differ between the live run and its replay). A hint stays
+   * until its command is settled, whatever a read claimed: a replay delivers a timed-out task's signals with the next
+   * task's, so its read may claim hints the live one had not yet got.
    */
   HintsReadWhenIdle: 'remediation-hints-read-when-idle',
   /**

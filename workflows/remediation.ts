@@ -24,9 +24,12 @@
  * Which local activity comes next must not depend on how the worker groups signals and local activities' results into
  * activations: a local activity's result is recorded with the workflow task that ends first, and a query answered
  * while one finishes ends a task before the workflow has seen the result, so the live run sees that result together
- * with the signals of the next task while a replay sees it a task earlier, before them. Since
- * `Patch.HintsReadWhenIdle` the batch being queued is awaited and hinted results are read only when nothing else is
- * in flight and no device can start, counting only hints for commands still awaited: both see the same hints then.
+ * with the signals of the next task while a replay sees it a task earlier, before them; and a replay delivers the
+ * signals of a workflow task that timed out together with the next task's, where the live run had already acted on
+ * the first ones. Since `Patch.HintsReadWhenIdle` the batch being queued is awaited and hinted results are read only
+ * when nothing else is in flight and no device can start, counting only hints for commands still awaited, and a hint
+ * stays until its command is settled (a read may claim more hints in a replay than it did live; only its recorded
+ * result counts): the two runs then hold the same hints whenever the next local activity is decided.
  *
  * With a canary (./remediation-canary.ts), its devices run first and no page of the others is read until every
  * canary passed its read-back. A failure leaves the run in `canary-failed`, starting nothing, until an approver's
@@ -40,7 +43,7 @@ import { countOutcome } from '../common/remediation-progress';
 import { db, local } from './activities';
 import { CommandHints } from './command-hints';
 import { commandResultsSignal, remediationCanaryDecisionUpdate, remediationControlRequestUpdate, remediationControlSignal, remediationProgressQuery, remediationResultsSignal } from './definitions';
-import { readHintedOutcomes } from './device-commands';
+import { readHintedOutcomes, UNCONFIRMED_HINTS_RECHECK } from './device-commands';
 import { remediationV1 } from './frozen/remediation-v1';
 import { remediationV2 } from './frozen/remediation-v2';
 import { Patch } from './patches';
@@ -176,7 +179,12 @@ export async function remediation(input: RemediationInput): Promise<RemediationR
         // Nothing in flight and nothing to start: wait for a hint about a command still running, or a control.
         const stateBefore = progress.state;
         await condition(() => progress.state !== stateBefore || hints.pending() > 0);
-        if (hints.pending() > 0) for (const o of await readHintedOutcomes(input.orgId, invocationId, hints)) settle(o.commandId, o.status);
+        if (hints.pending() > 0) {
+          const finishedBefore = finished;
+          // The hints stay until their commands are settled: what the read claimed can differ in a replay.
+          for (const o of await readHintedOutcomes(input.orgId, invocationId, hints, true)) settle(o.commandId, o.status);
+          if (finished === finishedBefore) await condition(() => progress.state !== stateBefore, UNCONFIRMED_HINTS_RECHECK);
+        }
         continue;
       }
       const [finishedBefore, stateBefore] = [finished, progress.state];

@@ -139,6 +139,14 @@ it('has the committed histories: reads, approvals, a breaker trip, and remediati
   expect(activities(callHints)).not.toContain('requestApproval');
   expect(patches('copilot-session-first-call-booked.json')).not.toContain(Patch.CallHintsOfAwaitedCommands);
   expect(patches('copilot-session-queue-with-approval.json')).not.toContain(Patch.CallHintsOfAwaitedCommands);
+  // A live run under that patch (hint-grouping.test.ts) whose task timed out (event 25) after it had read the hint of
+  // signal 22 alone (marker 30); a replay delivers signals 22 and 26 together, so its read claims both hints. It
+  // failed to replay (`Missing associated machine for LocalActivity(6)`, the read of 26's command at marker 41) while
+  // a read dropped every hint it claimed; it replays since a hint stays until its command is settled.
+  const timedOut = load('remediation-hints-timed-out-task.json').events!;
+  expect(patches('remediation-hints-timed-out-task.json')).toContain(Patch.HintsReadWhenIdle);
+  expect(timedOut.map((e) => Number(e.eventId)).filter((id, i) => timedOut[i]!.workflowTaskTimedOutEventAttributes)).toContain(25);
+  expect([22, 26].map((id) => timedOut[id - 1]!.workflowExecutionSignaledEventAttributes?.signalName)).toEqual(['commandResults', 'commandResults']);
   const started = load('remediation-devices-from-record.json').events![0]!.workflowExecutionStartedEventAttributes!;
   expect(JSON.parse(Buffer.from(started.input!.payloads![0]!.data!).toString('utf8'))).toMatchObject({ devices: [], deviceCount: 4 });
 });
