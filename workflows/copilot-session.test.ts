@@ -157,7 +157,8 @@ it('runs a T3 call only after the approver decides, ignoring a decision the reco
     expect(world.called('readCommandOutcomes')[0]).toEqual({ orgId: ORG, reportTo: h.workflowId, invocationId, claims: [{ commandId, status: 'succeeded' }] });
     expect(toolStep(await state(h), turnId)).toMatchObject({ status: 'running' });
 
-    // The row records the outcome; the next hint finds it and the turn goes on.
+    // The row records the outcome; the next read finds it and the turn goes on (a read that settled nothing is read
+    // again after UNCONFIRMED_HINTS_RECHECK, the hint kept until then).
     world.finishCommand(commandId);
     await h.signal(commandResultsSignal, { results: [{ commandId, status: 'succeeded' }] });
     const done = await eventually(() => state(h), turnEnded(turnId), 'the turn to end');

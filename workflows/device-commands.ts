@@ -5,7 +5,7 @@
  * the workflow reads how the hinted commands ended from their rows. A session runs its tool call's commands with
  * `runDeviceCommands`; a remediation keeps a window of devices going with the same two calls.
  */
-import { ApplicationFailure, condition, patched, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, condition, patched, sleep, workflowInfo } from '@temporalio/workflow';
 import { FailureType } from '../common/failures';
 import { deviceCommandId } from '../common/ids';
 import type { DeviceCommandPlan } from '../common/tools';
@@ -24,9 +24,10 @@ export interface CommandTarget {
  * How long a workflow that keeps its hints (`readHintedOutcomes(..., keep)`) waits before reading them again when a
  * read settled none of them: their rows still running, so the hint did not come from the api, which sends one only
  * once the row holds the result. Read again at once, such a hint would loop reads (and audit events) until its
- * command ends. Decided on the read's result alone, which the replay gets from the history.
+ * command ends. Decided on the read's result alone, which the replay gets from the history. Short: a real result
+ * that somehow came before its hint's row (none should) is then late by this much, no more.
  */
-export const UNCONFIRMED_HINTS_RECHECK = '10 seconds';
+export const UNCONFIRMED_HINTS_RECHECK = '2 seconds';
 
 /** How the hinted commands really ended, from their rows; a claim the rows contradict is audited by the activity. */
 export async function readHintedOutcomes(orgId: string, invocationId: string, hints: CommandHints, keep = false): Promise<CommandClaim[]> {
@@ -67,13 +68,18 @@ export async function runDeviceCommands(
       const { settled } = await local.queueDeviceCommands({ orgId: ids.orgId, kind: batch.kind, params: batch.params, reportTo, commands: batch.commands });
       settle(settled);
     }
-    // A hint counts only while its command is awaited (Patch.CallHintsOfAwaitedCommands; ./remediation.ts says why):
-    // one for a command the last read settled (a duplicate, or one the live run took in with that read's result) asks
-    // for no read of its own. Calls from before the patch count every hint they kept, as they ran.
+    // A hint counts only while its command is awaited, and stays until that command is settled
+    // (Patch.CallHintsOfAwaitedCommands; ./remediation.ts says why): one for a command the last read settled (a
+    // duplicate, or one the live run took in with that read's result) asks for no read of its own, and a read that a
+    // replay makes with more hints than the live run had (a timed-out task's signals come with the next task's)
+    // leaves the same hints behind. A read that settles nothing waits before the next (UNCONFIRMED_HINTS_RECHECK).
+    // Calls from before the patch count every hint they kept, and drop those they read, as they ran.
     const awaitedOnly = patched(Patch.CallHintsOfAwaitedCommands);
     while (commands.some((c) => awaiting.has(c.commandId))) {
       await condition(() => (awaitedOnly ? hints.pending() : hints.size) > 0);
-      settle(await readHintedOutcomes(ids.orgId, ids.invocationId, hints));
+      const waitingBefore = awaiting.size;
+      settle(await readHintedOutcomes(ids.orgId, ids.invocationId, hints, awaitedOnly));
+      if (awaitedOnly && awaiting.size === waitingBefore) await sleep(UNCONFIRMED_HINTS_RECHECK);
     }
   } finally {
     for (const c of commands) awaiting.delete(c.commandId);

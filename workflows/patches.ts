@@ -87,9 +87,11 @@ export const Patch = {
    */
   HintsReadWhenIdle: 'remediation-hints-read-when-idle',
   /**
-   * A session's tool call counts a result hint only while the hinted command is still awaited, as a remediation
-   * does since `HintsReadWhenIdle`: a hint for a command its last read has settled no longer asks for another read,
-   * whether the replay resolved that read before the hint's signal or the live run after it.
+   * A session's tool call counts a result hint only while the hinted command is still awaited, and keeps it until
+   * that command is settled, as a remediation does since `HintsReadWhenIdle`: a hint for a command its last read has
+   * settled no longer asks for another read (whether the replay resolved that read before the hint's signal or the
+   * live run after it), and a read claiming more hints in a replay than it did live (a timed-out task's signals reach
+   * the replay with the next task's) leaves the same hints behind. A read that settles nothing waits before the next.
    */
   CallHintsOfAwaitedCommands: 'call-hints-of-awaited-commands',
 } as const;
