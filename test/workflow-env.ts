@@ -113,3 +113,15 @@ export const unscriptedActivities = {
   readTerminalGrant: unexpected('readTerminalGrant'),
   endTerminalGrant: unexpected('endTerminalGrant'),
 } satisfies Activities;
+
+/** A small seeded generator (mulberry32): a test's random delays and signals are drawn the same way every run. */
+export function seededRandom(seed: number): (n: number) => number {
+  let a = seed >>> 0;
+  return (n: number) => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
+  };
+}

@@ -34,7 +34,7 @@ import type { Activities } from '../activities';
 import type { SendMessageInput, TurnState } from '../common/session';
 import { environment, loadEnv } from '../lib/env';
 import { createWorkerMetrics } from '../lib/metrics';
-import { startWorkflowEnv, stopWorkflowEnv, unscriptedActivities } from '../test/workflow-env';
+import { seededRandom, startWorkflowEnv, stopWorkflowEnv, unscriptedActivities } from '../test/workflow-env';
 import { freshRunBundle } from '../test/workflow-bundle';
 import { sinksOf, WORKER_BUNDLING_OPTIONS, WORKFLOW_INTERCEPTOR_MODULES, WORKFLOWS_PATH } from '../worker/create-worker';
 import type { copilotSession } from './copilot-session';
@@ -54,15 +54,33 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const DEVICES = 16;
 const RUNS = 6;
 
-/** A small seeded generator (mulberry32), as in local-activity-order.test.ts. */
-function random(seed: number) {
-  let a = seed >>> 0;
-  return (n: number) => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
+/**
+ * Device commands as the api reports them on a loaded machine: one device in `fastOneIn` answers while its batch is
+ * queued (the api's hint leaves just before the queue returns it settled), the others a little later, one by one; a
+ * hint sent twice (a retried delivery) may arrive just as the outcomes it names are read.
+ */
+function racingCommands(
+  rnd: (n: number) => number,
+  delay: () => Promise<unknown>,
+  signal: (workflowId: string, commandIds: string[]) => Promise<unknown>,
+  fastOneIn: number,
+): Pick<Activities, 'queueDeviceCommands' | 'readCommandOutcomes'> {
+  return {
+    queueDeviceCommands: async (input) => {
+      const ids = input.commands.map((c) => c.commandId);
+      const fast = ids.filter(() => rnd(fastOneIn) === 0);
+      await delay();
+      if (fast.length > 0) void signal(input.reportTo, fast);
+      for (const id of ids.filter((c) => !fast.includes(c))) setTimeout(() => void signal(input.reportTo, [id]), 50 + rnd(400));
+      await sleep(2);
+      return { kind: input.kind, params: input.params, commands: input.commands, settled: fast.map((commandId) => ({ commandId, status: 'succeeded' as const })) };
+    },
+    readCommandOutcomes: async ({ reportTo, claims }) => {
+      await delay();
+      if (rnd(2) === 0) void signal(reportTo, claims.map((c) => c.commandId));
+      await sleep(2);
+      return { outcomes: claims };
+    },
   };
 }
 
@@ -92,30 +110,14 @@ async function replayEach(workflowIds: string[], failures: string[]): Promise<vo
 it('replays a remediation whose local activities finish while queries are answered', async () => {
   const taskQueue = `unit-${crypto.randomBytes(4).toString('hex')}`;
   let signal: (workflowId: string, commandIds: string[]) => Promise<void> = async () => undefined;
-  const rnd = random(7);
+  const rnd = seededRandom(7);
   // Now and then a call outlasts the workflow task (1 s here): the worker ends the task (a heartbeat) and the next one
   // brings the queries that waited, which the worker answers while the call still runs.
   const delay = () => sleep(rnd(5) === 0 ? 900 + rnd(300) : 20 + rnd(60));
   const activities: Activities = {
     ...unscriptedActivities,
-    // Half of the devices answer while their batch is queued: the api's hint leaves just before the queue returns them
-    // settled. The others answer a little later.
-    queueDeviceCommands: async (input) => {
-      const ids = input.commands.map((c) => c.commandId);
-      const fast = ids.filter(() => rnd(2) === 0);
-      await delay();
-      if (fast.length > 0) void signal(input.reportTo, fast);
-      for (const id of ids.filter((c) => !fast.includes(c))) setTimeout(() => void signal(input.reportTo, [id]), 50 + rnd(400));
-      await sleep(2);
-      return { kind: input.kind, params: input.params, commands: input.commands, settled: fast.map((commandId) => ({ commandId, status: 'succeeded' as const })) };
-    },
-    // A hint sent twice (a retried delivery) may arrive just as the outcomes it names are read.
-    readCommandOutcomes: async ({ reportTo, claims }) => {
-      await delay();
-      if (rnd(2) === 0) void signal(reportTo, claims.map((c) => c.commandId));
-      await sleep(2);
-      return { outcomes: claims };
-    },
+    // Half of the devices answer while their batch is queued; the others a little later.
+    ...racingCommands(rnd, delay, (workflowId, ids) => signal(workflowId, ids), 2),
     readRemediationDevices: async ({ offset, limit }) => ({ devices: Array.from({ length: DEVICES }, (_, i) => `device-${i}`).slice(offset, offset + limit), total: DEVICES }),
   };
   const worker = await slowQueryWorker(taskQueue, activities);
@@ -161,7 +163,7 @@ const TURNS = 6;
 it("replays a session whose device call's local activities finish while its state is queried", async () => {
   const taskQueue = `unit-${crypto.randomBytes(4).toString('hex')}`;
   const userId = crypto.randomUUID();
-  const rnd = random(11);
+  const rnd = seededRandom(11);
   const signal = (workflowId: string, commandIds: string[]) =>
     testEnv.client.workflow
       .getHandle(workflowId)
@@ -187,24 +189,9 @@ it("replays a session whose device call's local activities finish while its stat
       tier: 1 + rnd(2),
       execution: { type: 'devices', commands: devices.map((deviceId) => ({ deviceId, kind: 'inventory' as const, params: {} })) },
     }),
-    // Some devices answer while the call is queued (their hint leaves just before the queue returns them settled),
-    // the others one by one a little later, so the call reads its hints several times.
-    queueDeviceCommands: async (input) => {
-      const ids = input.commands.map((c) => c.commandId);
-      const fast = ids.filter(() => rnd(3) === 0);
-      await delay();
-      if (fast.length > 0) void signal(input.reportTo, fast);
-      for (const id of ids.filter((c) => !fast.includes(c))) setTimeout(() => void signal(input.reportTo, [id]), 50 + rnd(400));
-      await sleep(2);
-      return { kind: input.kind, params: input.params, commands: input.commands, settled: fast.map((commandId) => ({ commandId, status: 'succeeded' as const })) };
-    },
-    // A hint sent twice (a retried delivery) may arrive just as the outcomes it names are read.
-    readCommandOutcomes: async ({ reportTo, claims }) => {
-      await delay();
-      if (rnd(2) === 0) void signal(reportTo, claims.map((c) => c.commandId));
-      await sleep(2);
-      return { outcomes: claims };
-    },
+    // A third of the devices answer while the call is queued, the others one by one a little later, so the call reads
+    // its hints several times.
+    ...racingCommands(rnd, delay, signal, 3),
     recordToolResult: async ({ invocationId, commandIds }) => ({ invocationId, status: 'succeeded', summary: `${commandIds?.length ?? 0} devices reported` }),
   };
   const worker = await slowQueryWorker(taskQueue, activities);

@@ -16,7 +16,7 @@ import type { Activities } from '../activities';
 import { deviceCommandId } from '../common/ids';
 import { environment, loadEnv } from '../lib/env';
 import { createWorkerMetrics } from '../lib/metrics';
-import { startWorkflowEnv, stopWorkflowEnv, unscriptedActivities, workerWith } from '../test/workflow-env';
+import { seededRandom, startWorkflowEnv, stopWorkflowEnv, unscriptedActivities, workerWith } from '../test/workflow-env';
 import { freshRunBundle } from '../test/workflow-bundle';
 import { sinksOf, WORKER_BUNDLING_OPTIONS } from '../worker/create-worker';
 import { commandResultsSignal } from './definitions';
@@ -33,21 +33,10 @@ afterAll(async () => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** A small seeded generator (mulberry32): each run's delays and signals are drawn the same way every time. */
-function random(seed: number) {
-  let a = seed >>> 0;
-  return (n: number) => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
-  };
-}
 
 /** One remediation over 16 devices, 3 at a time, its local activities slow at random; returns its workflow id. */
 async function runOutOfOrder(seed: number): Promise<string> {
-  const rnd = random(seed);
+  const rnd = seededRandom(seed);
   const orgId = crypto.randomUUID();
   const devices = Array.from({ length: 16 }, () => crypto.randomUUID());
   const invocationId = `${crypto.randomUUID()}:call-${seed}`;
