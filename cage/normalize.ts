@@ -13,12 +13,13 @@ export const ZERO_WIDTH = /[\u200B-\u200D\u2060\uFEFF\u00AD\u180E]/g;
  * variation selector after an emoji or a CJK ideograph, a Mongolian letter's form), so they count as hiding only
  * right after a Latin letter or a digit, where no spelling needs them; they are removed everywhere.
  */
-// (The classes list marks and selectors on purpose, each alone: the lint's concern, a mark joined to the character
-// before it inside a class, is what these find.)
+const OTHER_INVISIBLE_CLASS = String.raw`[\u034F\u17B4\u17B5\u180B-\u180D\u180F\u2061-\u2064\u206A-\u206F\uFE00-\uFE0F\u{1BCA0}-\u{1BCA3}\u{1D173}-\u{1D17A}\u{E0100}-\u{E01EF}]`;
+// (The class lists marks and selectors each alone on purpose: a mark joined to the character before it, the lint's
+// concern, is what it finds.)
 // eslint-disable-next-line no-misleading-character-class
-const OTHER_INVISIBLE = /[\u034F\u17B4\u17B5\u180B-\u180D\u180F\u2061-\u2064\u206A-\u206F\uFE00-\uFE0F\u{1BCA0}-\u{1BCA3}\u{1D173}-\u{1D17A}\u{E0100}-\u{E01EF}]/gu;
+const OTHER_INVISIBLE = new RegExp(OTHER_INVISIBLE_CLASS, 'gu');
 // eslint-disable-next-line no-misleading-character-class
-const OTHER_INVISIBLE_IN_LATIN = /(?<=[A-Za-z0-9])[\u034F\u17B4\u17B5\u180B-\u180D\u180F\u2061-\u2064\u206A-\u206F\uFE00-\uFE0F\u{1BCA0}-\u{1BCA3}\u{1D173}-\u{1D17A}\u{E0100}-\u{E01EF}]/gu;
+const OTHER_INVISIBLE_IN_LATIN = new RegExp(`(?<=[A-Za-z0-9])${OTHER_INVISIBLE_CLASS}`, 'gu');
 /** Hangul fillers: blank, and standing for a space between Latin words (they are no part of a Latin spelling). */
 const FILLER_IN_LATIN = /(?<=[A-Za-z0-9.,!?;:'"])[\u115F\u1160\u3164\uFFA0]|[\u115F\u1160\u3164\uFFA0](?=[A-Za-z0-9])/g;
 /** A zero-width joiner between emoji (👩‍💻, 👨‍👩‍👧) is how those are spelled, not hiding. */

@@ -5,7 +5,7 @@
  * the workflow reads how the hinted commands ended from their rows. A session runs its tool call's commands with
  * `runDeviceCommands`; a remediation keeps a window of devices going with the same two calls.
  */
-import { ApplicationFailure, condition, patched, sleep, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, condition, patched, workflowInfo } from '@temporalio/workflow';
 import { FailureType } from '../common/failures';
 import { deviceCommandId } from '../common/ids';
 import type { DeviceCommandPlan } from '../common/tools';
@@ -21,7 +21,7 @@ export interface CommandTarget {
 }
 
 /**
- * How long a workflow that keeps its hints (`readHintedOutcomes(..., keep)`) waits before reading them again when a
+ * How long a workflow that keeps its hints (`readKeptHints`) waits before reading them again when a
  * read settled none of them: their rows still running, so the hint did not come from the api, which sends one only
  * once the row holds the result. Read again at once, such a hint would loop reads (and audit events) until its
  * command ends. Decided on the read's result alone, which the replay gets from the history. Short: a real result
@@ -30,9 +30,23 @@ export interface CommandTarget {
 export const UNCONFIRMED_HINTS_RECHECK = '2 seconds';
 
 /** How the hinted commands really ended, from their rows; a claim the rows contradict is audited by the activity. */
-export async function readHintedOutcomes(orgId: string, invocationId: string, hints: CommandHints, keep = false): Promise<CommandClaim[]> {
-  // `keep`: the hints stay until their commands are settled (CommandHints.claims() says why).
-  const claims = keep ? hints.claims() : hints.take();
+export async function readHintedOutcomes(orgId: string, invocationId: string, hints: CommandHints): Promise<CommandClaim[]> {
+  return readClaims(orgId, invocationId, hints.take());
+}
+
+/**
+ * The same read, the hints kept until their commands are settled (CommandHints.claims() says why), as every wait since
+ * `Patch.HintsReadWhenIdle` and `Patch.CallHintsOfAwaitedCommands` reads them (the caller has just counted them with
+ * `pending()`, so each claim is for a command it awaits). When none of them has ended, waits UNCONFIRMED_HINTS_RECHECK
+ * (or until `wake`) before the caller reads again.
+ */
+export async function readKeptHints(orgId: string, invocationId: string, hints: CommandHints, wake: () => boolean = () => false): Promise<CommandClaim[]> {
+  const outcomes = await readClaims(orgId, invocationId, hints.claims());
+  if (outcomes.length === 0) await condition(wake, UNCONFIRMED_HINTS_RECHECK);
+  return outcomes;
+}
+
+async function readClaims(orgId: string, invocationId: string, claims: CommandClaim[]): Promise<CommandClaim[]> {
   const { outcomes } = await local.readCommandOutcomes({ orgId, reportTo: workflowInfo().workflowId, invocationId, claims });
   return outcomes;
 }
@@ -77,9 +91,7 @@ export async function runDeviceCommands(
     const awaitedOnly = patched(Patch.CallHintsOfAwaitedCommands);
     while (commands.some((c) => awaiting.has(c.commandId))) {
       await condition(() => (awaitedOnly ? hints.pending() : hints.size) > 0);
-      const waitingBefore = awaiting.size;
-      settle(await readHintedOutcomes(ids.orgId, ids.invocationId, hints, awaitedOnly));
-      if (awaitedOnly && awaiting.size === waitingBefore) await sleep(UNCONFIRMED_HINTS_RECHECK);
+      settle(await (awaitedOnly ? readKeptHints : readHintedOutcomes)(ids.orgId, ids.invocationId, hints));
     }
   } finally {
     for (const c of commands) awaiting.delete(c.commandId);

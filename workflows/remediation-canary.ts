@@ -4,14 +4,14 @@
  * (`queueDeviceCommands`, checked by the command authority against the call's canary plan), under ids of their own
  * so that they never count as the run's devices.
  */
-import { condition, sleep } from '@temporalio/workflow';
+import { condition } from '@temporalio/workflow';
 import { canaryCommandId, type CanaryStep } from '../common/ids';
 import type { CommandKind } from '../common/protocol';
 import type { CanaryPlan } from '../common/tools';
 import { local } from './activities';
 import type { CommandHints } from './command-hints';
 import type { RemediationProgress } from './definitions';
-import { readHintedOutcomes, UNCONFIRMED_HINTS_RECHECK } from './device-commands';
+import { readHintedOutcomes, readKeptHints } from './device-commands';
 
 /** Puts the canary devices first in `queue` (in its order) and returns the others, held back until they pass. */
 export function holdBackForCanary(progress: RemediationProgress, queue: string[], canary: CanaryPlan): string[] {
@@ -57,10 +57,8 @@ export async function runCanarySteps(ctx: CanaryContext, step: CanaryStep, comma
   settle(settled);
   while (commands.some((c) => ctx.stepsRunning.has(c.commandId))) {
     await condition(() => (ctx.readHintsWhenIdle ? ctx.hints.pending() : ctx.hints.size) > 0);
-    const waitingBefore = ctx.stepsRunning.size;
     // Since the patch the hints stay until their commands are settled, as in the remediation's loop.
-    settle(await readHintedOutcomes(ctx.orgId, ctx.invocationId, ctx.hints, ctx.readHintsWhenIdle));
-    if (ctx.readHintsWhenIdle && ctx.stepsRunning.size === waitingBefore) await sleep(UNCONFIRMED_HINTS_RECHECK);
+    settle(await (ctx.readHintsWhenIdle ? readKeptHints : readHintedOutcomes)(ctx.orgId, ctx.invocationId, ctx.hints));
   }
   return outcomes;
 }

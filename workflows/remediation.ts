@@ -43,7 +43,7 @@ import { countOutcome } from '../common/remediation-progress';
 import { db, local } from './activities';
 import { CommandHints } from './command-hints';
 import { commandResultsSignal, remediationCanaryDecisionUpdate, remediationControlRequestUpdate, remediationControlSignal, remediationProgressQuery, remediationResultsSignal } from './definitions';
-import { readHintedOutcomes, UNCONFIRMED_HINTS_RECHECK } from './device-commands';
+import { readHintedOutcomes, readKeptHints } from './device-commands';
 import { remediationV1 } from './frozen/remediation-v1';
 import { remediationV2 } from './frozen/remediation-v2';
 import { Patch } from './patches';
@@ -179,12 +179,8 @@ export async function remediation(input: RemediationInput): Promise<RemediationR
         // Nothing in flight and nothing to start: wait for a hint about a command still running, or a control.
         const stateBefore = progress.state;
         await condition(() => progress.state !== stateBefore || hints.pending() > 0);
-        if (hints.pending() > 0) {
-          const finishedBefore = finished;
-          // The hints stay until their commands are settled: what the read claimed can differ in a replay.
-          for (const o of await readHintedOutcomes(input.orgId, invocationId, hints, true)) settle(o.commandId, o.status);
-          if (finished === finishedBefore) await condition(() => progress.state !== stateBefore, UNCONFIRMED_HINTS_RECHECK);
-        }
+        // The hints stay until their commands are settled: what the read claimed can differ in a replay.
+        if (hints.pending() > 0) for (const o of await readKeptHints(input.orgId, invocationId, hints, () => progress.state !== stateBefore)) settle(o.commandId, o.status);
         continue;
       }
       const [finishedBefore, stateBefore] = [finished, progress.state];
