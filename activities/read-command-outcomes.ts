@@ -9,8 +9,8 @@ export interface ReadCommandOutcomesInput {
   reportTo: string;
   /** Its id as the api and the audit log name it (the tool invocation's id). */
   invocationId: string;
-  /** What a `commandResults` signal claimed; only a hint to look. */
-  claims: { commandId: string; status: CommandOutcome }[];
+  /** What a `commandResults` signal claimed; only a hint to look. `reread`: read before, and audited then if contradicted. */
+  claims: { commandId: string; status: CommandOutcome; reread?: boolean }[];
 }
 
 /**
@@ -27,7 +27,8 @@ export function makeReadCommandOutcomes({ pool, prisma, logger }: ActivityDeps) 
     });
     const recorded = new Map(rows.map((r) => [r.id, r.status]));
     const outcomes = rows.flatMap((r) => (isCommandOutcome(r.status) ? [{ commandId: r.id, status: r.status }] : []));
-    const contradicted = input.claims.filter((c) => recorded.get(c.commandId) !== c.status);
+    // (A kept hint is read again every few seconds until its command ends: its contradiction is audited the first time.)
+    const contradicted = input.claims.filter((c) => !c.reread && recorded.get(c.commandId) !== c.status);
     if (contradicted.length > 0) {
       await audit(prisma, {
         orgId: input.orgId,

@@ -185,8 +185,13 @@ it('ignores malformed signals to a running remediation, refuses forged steering 
 
     // A result signal that claims the device's command ended changes nothing while its row says it has not.
     await handle.signal(commandResultsSignal, { results: [{ commandId, status: 'succeeded' }] });
-    await waitUntil(async () => (await sys.prisma.auditEvent.count({ where: { action: 'command.result_contradicted', target: prefix } })) === 1, 'the forged result to be audited');
+    const contradictions = () => sys.prisma.auditEvent.count({ where: { action: 'command.result_contradicted', target: prefix } });
+    await waitUntil(async () => (await contradictions()) === 1, 'the forged result to be audited');
     expect(await progress()).toMatchObject({ running: 1, succeeded: 0, failed: 0, devices: { [devices[0]!]: 'running' } });
+    // The hint is kept and read again every UNCONFIRMED_HINTS_RECHECK (2 s) until the command ends; the auditor sees the
+    // forgery once, not once per read.
+    await new Promise((resolve) => setTimeout(resolve, 5_000));
+    expect(await contradictions()).toBe(1);
 
     // A request recorded as the api records it pauses it, once: the same request sent again is refused.
     const recorded = async (kind: string) =>
