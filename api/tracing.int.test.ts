@@ -51,16 +51,26 @@ it('follows a T3 question from the api request through the workflow, its approva
   const session = await sys.waitForTurn(sessionId, sys.keyOf('technician'), turnId);
   expect(toolStepOf(session, turnId)).toMatchObject({ status: 'succeeded' });
 
-  // Spans arrive within a second or two of their end (each process sends its batch every second).
+  // Spans arrive within a second or two of their end (each process sends its batch every second). The api, the
+  // worker, the worker's workflow sink and the agent each send their own batches, in no set order (on a busy machine
+  // the api's last batch, with command:result, came after the worker's): every span read below is waited for.
+  const expected: [service: string, name: string][] = [
+    ['gatehouse-api', MESSAGE_ROUTE],
+    ['gatehouse-worker', 'HandleUpdate:sendMessage'],
+    ...['authorizeToolCall', 'requestApproval', 'verifyDecisionAndQueue', 'recordToolResult'].flatMap((a): [string, string][] => [
+      ['gatehouse-worker', `RunActivity:${a}`],
+      ['gatehouse-worker', `StartActivity:${a}`],
+    ]),
+    ['gatehouse-api', 'command:dispatch'],
+    ['gatehouse-agent', 'command:execute'],
+    ['gatehouse-api', 'command:result'],
+  ];
   let trace: JaegerSpan[] = [];
   await waitUntil(
     async () => {
       const traces = (await jaeger.traces('gatehouse-api')).filter((t) => t.some((s) => s.operationName === MESSAGE_ROUTE));
       trace = traces.length === 1 ? traces[0]! : [];
-      // The workflow's own spans (StartActivity:…) reach Jaeger through the worker's sink, in a batch of their own:
-      // the last of them is waited for too, not only the activity's.
-      const has = (name: string) => trace.some((s) => s.operationName === name);
-      return has('RunActivity:recordToolResult') && has('StartActivity:recordToolResult') && trace.some((s) => s.service === 'gatehouse-agent');
+      return expected.every(([service, name]) => trace.some((s) => s.service === service && (s.operationName === name || s.operationName.startsWith(`${name} `))));
     },
     'the whole trace of the message in Jaeger',
     60_000,
