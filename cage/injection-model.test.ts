@@ -1,6 +1,8 @@
+import path from 'node:path';
 import { detect } from './injection-detector';
 import { FEATURE_BITS, MAX_WORDS, MIN_WORDS, MODEL_TRAINING_DATA, MODEL_VERSION, loadChannel, modelFinding, scoreText } from './injection-model';
 import MODEL_FILE from './injection-weights.json';
+import { cloneTrainingTexts, featuresDigest } from '../scripts/injection-features';
 
 const INDIRECT = loadChannel(MODEL_FILE.channels.indirect);
 const flagged = (text: string) => detect(text, 'indirect').verdict === 'injection';
@@ -25,6 +27,14 @@ describe('the learned model', () => {
     expect(MODEL_FILE.featureBits).toBe(FEATURE_BITS);
     expect(MODEL_TRAINING_DATA.map((d) => d.name)).toEqual(expect.arrayContaining(['deepset-prompt-injections/data.jsonl', 'injecagent/data.jsonl']));
     for (const d of MODEL_TRAINING_DATA) expect(d.sha256).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('was trained on what this code reads: a change to normalize.ts or the scan comes with retrained weights', () => {
+    // The training texts every clone has, through the scan as it is now. Another digest means retraining would give
+    // other weights than the committed ones: run `npm run train:injection` and commit cage/injection-weights.json.
+    const read = featuresDigest(cloneTrainingTexts(path.resolve(__dirname, '..'), MODEL_FILE.seed));
+    expect(read).toEqual(MODEL_FILE.features);
+    expect(MODEL_VERSION).toContain(read.sha256.slice(0, 8));
   });
 
   it('reads an ordinary mail as clean', () => {

@@ -33,6 +33,7 @@ const END = 0x3c6e_f372;
 const OPENING = 0x4b9d_2a61;
 const SKIP = 0x2545_f491;
 const ADDRESS = 0x68e3_1da4;
+const LAST = 0x0d1b_54a5;
 
 /** A word's hash as the scan computes it (FNV-1a over its lower-cased UTF-16 code units). */
 function wordHash(word: string): number {
@@ -418,6 +419,12 @@ export interface ModelFile {
   featureBits: number;
   seed: number;
   data: { name: string; sha256: string; rows: number }[];
+  /**
+   * The sha256 of the features the scan reads from the training texts every clone has (the texts packages ship and the
+   * project's synthetic sentences, see scripts/injection-features.ts): a change to normalize.ts or to the scan's
+   * features that would make retraining give other weights changes it, and the model's test then says to retrain.
+   */
+  features: { sha256: string; texts: number };
   /** Per channel; a channel without weights is left to the rules (user messages: see the training script). */
   channels: Partial<Record<ModelChannel, { weights: string; scale: number; bias: number; threshold: number }>>;
 }
@@ -499,8 +506,8 @@ function classFeatures(present: number, lead: number, nf: number): number {
   }
   return nf;
 }
-/** The features of the segment being read (at most MAX_WORDS words of at most 6 features each, 4 for the segment, and its word classes'). */
-const features = new Int32Array(MAX_WORDS * 6 + 4 + CLASS_FEATURES);
+/** The features of the segment being read (at most MAX_WORDS words of at most 6 features each, 5 for the segment, and its word classes'). */
+const features = new Int32Array(MAX_WORDS * 6 + 5 + CLASS_FEATURES);
 
 /**
  * What the scan finds seldom (where the best segment is, where the first long runs start, a `%xx` escape), written
@@ -543,8 +550,8 @@ function noteRun(run: number, i: number): void {
  * features of every segment, through `onSegment`, and of every segment's head, through `onHead`). Per word: its hash, its pair with the word before, the first two
  * words apart (an instruction starts with its verb: "translate", "please send"), the first word with each of the
  * next few (an imperative and what it acts on, wherever that is: "translate … your reply"), and a 5-letter prefix of long
- * words (their stem, so "translating" meets "translate"); per segment: its length in words (capped) and how it ends
- * (`?`, `!`, `.`, or otherwise). A segment's logit is its features' weights summed and scaled by the square root of
+ * words (their stem, so "translating" meets "translate"); per segment: its length in words (capped), how it ends
+ * (`?`, `!`, `.`, or otherwise), and its last word with how it ends (a mail line cut by wrapping stops at "a"). A segment's logit is its features' weights summed and scaled by the square root of
  * their count. One loop over a class table, with no closure or allocation per word: it reads everything tools return.
  */
 export function scoreText(
@@ -733,6 +740,10 @@ export function scoreText(
       features[nf++] = f;
       sum += weights[f]!;
       f = index(mix(how, END));
+      features[nf++] = f;
+      sum += weights[f]!;
+      // The word it ends with, and how: a line that stops at "a", "to" or "please" is a wrapped line of a mail.
+      f = index(mix(prev, LAST + how));
       features[nf++] = f;
       sum += weights[f]!;
       // Who the segment speaks to and about what: the reader and the reader's reply, with the verb it opens with.

@@ -20,9 +20,9 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { FEATURE_BITS, scoreText, type ModelChannel, type ModelFile } from '../cage/injection-model';
-import { normalize } from '../cage/normalize';
+import { FEATURE_BITS, type ModelChannel, type ModelFile } from '../cage/injection-model';
 import { dataFiles, heldOutGroup, isHeldOut, packageTexts, readmePackages, readRows, sha256, type Row } from './injection-data';
+import { SYNTHETIC_DESCRIPTIVE, SYNTHETIC_INSTRUCTIONS, cloneTrainingTexts, featuresDigest, featurize } from './injection-features';
 import { syntheticDescriptive, syntheticInstructions } from './injection-synthetic';
 
 const SEED = 20_261_205;
@@ -37,9 +37,6 @@ const EPOCHS = 6;
 const FOLDS = 3;
 const L2 = 1e-5;
 const RATE = 0.2;
-/** How many sentences of scripts/injection-synthetic.ts the indirect channel learns from, of each kind. */
-const SYNTHETIC_INSTRUCTIONS = 1500;
-const SYNTHETIC_DESCRIPTIVE = 3200;
 
 /** mulberry32: a small seeded generator, so the shuffles (and so the weights) are the same on every run. */
 function random(seed: number): () => number {
@@ -79,16 +76,6 @@ function plantedSegments(docs: { segs: Int32Array[]; attacker: string }[]): Int3
   });
 }
 
-const NO_WEIGHTS = { weights: new Int8Array(DIM), scale: 1, bias: 0, threshold: 0 };
-
-/** The features of every segment the detector would score, read from the text as the detector reads it. */
-function featurize(text: string): Int32Array[] {
-  const out: Int32Array[] = [];
-  const push = (features: Int32Array) => out.push(features.slice());
-  // A segment's head is scored as a segment of its own (see scoreText), so it is one to learn from too.
-  scoreText(normalize(text).text, NO_WEIGHTS, push, push);
-  return out;
-}
 
 /** Which texts each channel learns from, and as what. */
 function channelLabel(channel: ModelChannel, row: Row): 0 | 1 | undefined {
@@ -366,7 +353,10 @@ function main(): void {
     channels[channel] = { ...q, bias: Number(final.bias.toPrecision(8)), threshold: Number(threshold.toPrecision(8)) };
   }
   if (values.channel && !SHIPPED.includes(values.channel as ModelChannel)) return;
-  const file: ModelFile = { version: `hashed-lr-${FEATURE_BITS}-f6-${SEED}`, featureBits: FEATURE_BITS, seed: SEED, data, channels };
+  // What the model read, where every clone can read it again (the model's test compares): the texts packages ship and
+  // the synthetic sentences, through the same features (cached above).
+  const read = featuresDigest(cloneTrainingTexts(root, SEED), feats);
+  const file: ModelFile = { version: `hashed-lr-${FEATURE_BITS}-${read.sha256.slice(0, 8)}-${SEED}`, featureBits: FEATURE_BITS, seed: SEED, data, features: read, channels };
   writeFileSync(out, `${JSON.stringify(file, null, 1)}\n`);
   console.log(`\nwrote ${out}`);
 }
