@@ -10,7 +10,7 @@ export interface ReadCommandOutcomesInput {
   /** Its id as the api and the audit log name it (the tool invocation's id). */
   invocationId: string;
   /** What a `commandResults` signal claimed; only a hint to look. `reread`: read before, and audited then if contradicted. */
-  claims: { commandId: string; status: CommandOutcome; reread?: boolean }[];
+  claims: { commandId: string; status: CommandOutcome; reread?: true }[];
 }
 
 /**

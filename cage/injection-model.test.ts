@@ -2,6 +2,7 @@ import path from 'node:path';
 import { detect } from './injection-detector';
 import { FEATURE_BITS, MAX_WORDS, MIN_WORDS, MODEL_TRAINING_DATA, MODEL_VERSION, loadChannel, modelFinding, scoreText } from './injection-model';
 import MODEL_FILE from './injection-weights.json';
+import { packageTexts } from '../scripts/injection-data';
 import { cloneTrainingTexts, featuresDigest } from '../scripts/injection-features';
 
 const INDIRECT = loadChannel(MODEL_FILE.channels.indirect);
@@ -32,7 +33,7 @@ describe('the learned model', () => {
   it('was trained on what this code reads: a change to normalize.ts or the scan comes with retrained weights', () => {
     // The training texts every clone has, through the scan as it is now. Another digest means retraining would give
     // other weights than the committed ones: run `npm run train:injection` and commit cage/injection-weights.json.
-    const read = featuresDigest(cloneTrainingTexts(path.resolve(__dirname, '..'), MODEL_FILE.seed));
+    const read = featuresDigest(cloneTrainingTexts(packageTexts(path.resolve(__dirname, '..')).texts, MODEL_FILE.seed));
     expect(read).toEqual(MODEL_FILE.features);
     expect(MODEL_VERSION).toContain(read.sha256.slice(0, 8));
   });

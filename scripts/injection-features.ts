@@ -7,7 +7,6 @@
 import crypto from 'node:crypto';
 import { FEATURE_BITS, scoreText } from '../cage/injection-model';
 import { normalize } from '../cage/normalize';
-import { packageTexts } from './injection-data';
 import { syntheticDescriptive, syntheticInstructions } from './injection-synthetic';
 
 const NO_WEIGHTS = { weights: new Int8Array(1 << FEATURE_BITS), scale: 1, bias: 0, threshold: 0 };
@@ -25,9 +24,12 @@ export function featurize(text: string): Int32Array[] {
 export const SYNTHETIC_INSTRUCTIONS = 1500;
 export const SYNTHETIC_DESCRIPTIVE = 3200;
 
-/** The training texts every clone has, in training order: those packages ship, then the synthetic sentences. */
-export function cloneTrainingTexts(root: string, seed: number): string[] {
-  return [...packageTexts(root).texts.map((t) => t.text), ...syntheticInstructions(SYNTHETIC_INSTRUCTIONS, seed), ...syntheticDescriptive(SYNTHETIC_DESCRIPTIVE, seed)];
+/**
+ * The training texts every clone has, in training order: those packages ship (`packageTexts(root).texts`, read once by
+ * the caller), then the synthetic sentences.
+ */
+export function cloneTrainingTexts(shipped: readonly { text: string }[], seed: number): string[] {
+  return [...shipped.map((t) => t.text), ...syntheticInstructions(SYNTHETIC_INSTRUCTIONS, seed), ...syntheticDescriptive(SYNTHETIC_DESCRIPTIVE, seed)];
 }
 
 /** The sha256 of the features of these texts, segment by segment, text by text. */

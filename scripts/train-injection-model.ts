@@ -299,7 +299,7 @@ function main(): void {
   if (rows.length === 0) throw new Error(`train-injection-model: no data.jsonl under ${dataDir}`);
   const shipped = packageTexts(root);
   data.push(...shipped.data);
-  const synthetic = [...syntheticInstructions(SYNTHETIC_INSTRUCTIONS, SEED), ...syntheticDescriptive(SYNTHETIC_DESCRIPTIVE, SEED)];
+  const synthetic = cloneTrainingTexts([], SEED);
   data.push({ name: 'scripts/injection-synthetic.ts', sha256: sha256(synthetic.join('\n')), rows: synthetic.length });
   console.log(`read ${rows.length} rows and ${shipped.texts.length} texts that packages ship`);
 
@@ -355,7 +355,7 @@ function main(): void {
   if (values.channel && !SHIPPED.includes(values.channel as ModelChannel)) return;
   // What the model read, where every clone can read it again (the model's test compares): the texts packages ship and
   // the synthetic sentences, through the same features (cached above).
-  const read = featuresDigest(cloneTrainingTexts(root, SEED), feats);
+  const read = featuresDigest(cloneTrainingTexts(shipped.texts, SEED), feats);
   const file: ModelFile = { version: `hashed-lr-${FEATURE_BITS}-${read.sha256.slice(0, 8)}-${SEED}`, featureBits: FEATURE_BITS, seed: SEED, data, features: read, channels };
   writeFileSync(out, `${JSON.stringify(file, null, 1)}\n`);
   console.log(`\nwrote ${out}`);

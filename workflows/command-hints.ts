@@ -77,7 +77,6 @@ export class CommandHints {
   take(): CommandClaim[] {
     const claims = [...this.hints].map(([commandId, status]) => ({ commandId, status }));
     this.hints.clear();
-    this.read.clear();
     return claims;
   }
 }
