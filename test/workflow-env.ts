@@ -6,7 +6,9 @@
  * short because the times come from those answers (an approval's expiry is `requestApproval`'s result).
  */
 import crypto from 'node:crypto';
+import type { Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { Activities } from '../activities';
@@ -62,6 +64,42 @@ export async function eventually<T>(read: () => Promise<T> | T, done: (value: T)
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`timed out waiting for ${what}; last seen: ${JSON.stringify(last)}`);
+}
+
+const { WorkflowTaskFailedCause } = temporal.api.enums.v1;
+/**
+ * What a worker records when it cannot go on with a run: a nondeterminism error, or the workflow's own code throwing (a
+ * local activity resolved with another one's result). The server's own refusals of a task (a signal or an update that
+ * arrived while the workflow completed it: `UnhandledCommand`, `UnhandledUpdate`) are ordinary: a new task follows.
+ */
+const STUCK_CAUSES = new Set([WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_NON_DETERMINISTIC_ERROR, WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE]);
+
+/**
+ * Why the run is stuck, when its history shows a workflow task its worker failed (`STUCK_CAUSES`): the worker fails
+ * every retry the same way. Undefined otherwise, also for a run whose tasks only time out on a loaded machine: that
+ * run is slow, not stuck.
+ */
+export async function stuckReason(client: Client, workflowId: string): Promise<string | undefined> {
+  const { events } = await client.workflow.getHandle(workflowId).fetchHistory();
+  const failed = (events ?? []).map((e) => e.workflowTaskFailedEventAttributes).find((a) => a?.cause != null && STUCK_CAUSES.has(a.cause));
+  return failed ? `its workflow task failed (${WorkflowTaskFailedCause[failed.cause!]}): ${String(failed.failure?.message).slice(0, 300)}` : undefined;
+}
+
+/**
+ * Tries `attempt` every 100 ms until it gives a value, or until the run is stuck (`stuckReason`, read every two
+ * seconds). No wall-clock limit decides: a run that is only slow (a starved worker, tasks timing out) is waited for,
+ * up to the test's own timeout.
+ */
+export async function untilDoneOrStuck<T>(client: Client, workflowId: string, attempt: () => Promise<T | null>): Promise<{ done: T } | { stuck: string }> {
+  for (let i = 0; ; i++) {
+    const done = await attempt();
+    if (done !== null) return { done };
+    if (i % 20 === 19) {
+      const stuck = await stuckReason(client, workflowId);
+      if (stuck !== undefined) return { stuck };
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /** An activity the test did not expect the workflow to call: fails (non-retryable), and the workflow's turn with it. */

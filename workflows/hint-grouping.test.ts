@@ -35,14 +35,13 @@
  * failed four tries of five and the sessions two of two.
  */
 import crypto from 'node:crypto';
-import { temporal } from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { Activities } from '../activities';
 import type { SendMessageInput } from '../common/session';
 import { environment, loadEnv } from '../lib/env';
 import { createWorkerMetrics } from '../lib/metrics';
-import { seededRandom, startWorkflowEnv, stopWorkflowEnv, unscriptedActivities } from '../test/workflow-env';
+import { seededRandom, startWorkflowEnv, stopWorkflowEnv, unscriptedActivities, untilDoneOrStuck } from '../test/workflow-env';
 import { freshRunBundle } from '../test/workflow-bundle';
 import { sinksOf, WORKER_BUNDLING_OPTIONS, WORKFLOW_INTERCEPTOR_MODULES, WORKFLOWS_PATH } from '../worker/create-worker';
 import type { copilotSession } from './copilot-session';
@@ -106,34 +105,6 @@ async function pollUntil(stopped: () => boolean, ask: () => Promise<unknown>): P
   }
 }
 
-const { WorkflowTaskFailedCause } = temporal.api.enums.v1;
-/**
- * What a worker records when it cannot go on with a run: a nondeterminism error, or the workflow's own code throwing (a
- * local activity resolved with another one's result). The server's own refusals of a task (a signal or an update that
- * arrived while the workflow completed it: `UnhandledCommand`, `UnhandledUpdate`) are ordinary and followed by a new
- * task.
- */
-const STUCK_CAUSES = new Set([WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_NON_DETERMINISTIC_ERROR, WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE]);
-
-/**
- * Tries `attempt` every 100 ms until it gives a value, or until the run's history shows a workflow task the worker
- * failed (`STUCK_CAUSES`), after which the run is stuck: the worker fails every retry the same way. A run whose tasks
- * only time out under the load is slow, not stuck, and is waited for (the test's own timeout bounds it): no wall-clock
- * limit decides.
- */
-async function untilDoneOrStuck<T>(workflowId: string, attempt: () => Promise<T | null>): Promise<{ done: T } | { stuck: string }> {
-  for (let i = 0; ; i++) {
-    const done = await attempt();
-    if (done !== null) return { done };
-    if (i % 20 === 19) {
-      const { events } = await testEnv.client.workflow.getHandle(workflowId).fetchHistory();
-      const failed = (events ?? []).map((e) => e.workflowTaskFailedEventAttributes).find((a) => a?.cause != null && STUCK_CAUSES.has(a.cause));
-      if (failed) return { stuck: `its workflow task failed (${WorkflowTaskFailedCause[failed.cause!]}): ${String(failed.failure?.message).slice(0, 300)}` };
-    }
-    await sleep(100);
-  }
-}
-
 /** A worker running the workflows with slow queries: bundled here (the run's bundle has only the usual interceptors). */
 function slowQueryWorker(taskQueue: string, activities: Activities): Promise<Worker> {
   return Worker.create({
@@ -189,7 +160,7 @@ it('replays a remediation whose local activities finish while queries are answer
         // The console polls the progress (two pages and the CLI): queries always waiting.
         const polling = Promise.all([1, 2, 3].map(() => pollUntil(() => ended, () => handle.query(remediationProgressQuery))));
         // A worker that lost the run from its cache (a task timed out) replays it and fails the same way: stuck.
-        const waited = await untilDoneOrStuck(workflowId, async () => (ended ? true : null));
+        const waited = await untilDoneOrStuck(testEnv.client, workflowId, async () => (ended ? true : null));
         ended = true;
         await polling;
         if ('stuck' in waited) {
@@ -263,7 +234,7 @@ it("replays a session whose device call's local activities finish while its stat
           // The server refuses an update while the run's workflow task is failing or timing out (the busy worker's
           // tasks do now and then). Tried again, under one update id, until it is taken or the run is stuck.
           const message = { updateId: crypto.randomUUID(), args: [{ requestId: crypto.randomUUID() }] as [SendMessageInput] };
-          const sent = await untilDoneOrStuck(workflowId, () => handle.executeUpdate(sendMessageUpdate, message).catch(() => null));
+          const sent = await untilDoneOrStuck(testEnv.client, workflowId, () => handle.executeUpdate(sendMessageUpdate, message).catch(() => null));
           if ('stuck' in sent) {
             failures.push(`${workflowId} turn ${t + 1} refused: ${sent.stuck}`);
             break;
@@ -271,7 +242,7 @@ it("replays a session whose device call's local activities finish while its stat
           const { turnId } = sent.done;
           current = turnId;
           // A worker that lost the run from its cache (a task timed out) replays it and fails the same way: stuck.
-          const ended = await untilDoneOrStuck(workflowId, async () => {
+          const ended = await untilDoneOrStuck(testEnv.client, workflowId, async () => {
             const turn = (await handle.query(turnQuery, turnId).catch(() => null))?.turn ?? null;
             return turn && !['queued', 'running'].includes(turn.status) ? turn : null;
           });
