@@ -8,6 +8,7 @@ export const AUDIT_ACTIONS = {
   'auth.signed_out_everywhere': 'a user ended every one of their console sessions at once',
   'auth.password_changed': 'a user changed their own password (with the current one)',
   'auth.password_reset': 'a user set their password through a mailed one-time link; their other web sessions ended',
+  'auth.credentials_revoked': "a reset made a password someone else had chosen the user's own: the API keys, passkeys, OAuth grants and Slack links made meanwhile ended (counts in data)",
   'security.signin_failed': 'a sign-in with a wrong email or password',
   'security.signin_password_refused': "a password sign-in refused because the user's partner turned passwords off (single sign-on only)",
   'security.oidc_signin_refused': 'a single sign-on refused (unknown or replayed answer, wrong audience, expired token, wrong nonce, unverified e-mail, ...; the reason is in data)',
