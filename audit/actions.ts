@@ -136,7 +136,8 @@ export const AUDIT_ACTIONS = {
   // Audit itself
   // The remote terminal (docs/terminal.md)
   'terminal.requested': 'a technician asked for a terminal on a device, with a reason (its approval follows)',
-  'terminal.refused': 'opening a terminal was refused (not approved, paused, window over, limit, device offline, another org)',
+  'terminal.refused': 'opening a terminal was refused (not approved, paused, window over, limit, device offline, another org, a role that no longer reaches the device)',
+  'terminal.view_refused': 'a terminal request or recording was asked for by someone whose sites do not reach its device (answered as unknown)',
   'terminal.opened': 'a terminal opened on the device (the agent confirmed its PTY)',
   'terminal.resized': 'a terminal was resized',
   'terminal.closed': 'a terminal closed (the shell exited, the technician closed it, idle, disconnected)',
