@@ -76,6 +76,7 @@ export const AUDIT_ACTIONS = {
 
   // The copilot and its tools
   'injection.refused_message': "a user's message was refused by the injection screen (it never reaches the model)",
+  'injection.withheld_reason': "an approver's reason looked like a prompt injection: the model reads that it was withheld, the approval keeps it",
   'injection.flagged_output': 'tool output looked like instructions: fenced, flagged, and the session tainted',
   'tool.authorized': 'a tool call was allowed to run (T1/T2, or T3 through a standing approval it names); with the policy version',
   'tool.needs_approval': 'a tool call waits for a human (T3/T4)',
