@@ -45,6 +45,11 @@ interface Live {
   ending: TerminalEnd | null;
   timers: NodeJS.Timeout[];
   idle: NodeJS.Timeout | undefined;
+  /**
+   * Input and resizes, applied one after another in the order they came: an input waits for the echo state to be
+   * read before it is written (see the `terminal:input` handler), and nothing after it may overtake it.
+   */
+  applied: Promise<void>;
 }
 
 export interface TerminalHost {
@@ -106,7 +111,7 @@ export function attachTerminals(socket: Socket<ServerToAgentEvents, AgentToServe
       logger.error({ terminalId: msg.id, err: (err as Error).message }, 'could not open a pseudo-terminal');
       return { ok: false, error: 'the endpoint could not open a pseudo-terminal' };
     }
-    const t: Live = { id: msg.id, pty, inFlight: 0, paused: false, ending: null, timers: [], idle: undefined };
+    const t: Live = { id: msg.id, pty, inFlight: 0, paused: false, ending: null, timers: [], idle: undefined, applied: Promise.resolve() };
     live.set(msg.id, t);
     // The window's end is the agent's own to enforce, whatever the api does (setTimeout's limit is ~24.8 days).
     const deadline = setTimeout(() => end(t, TerminalEnd.Window), Math.min(remainingMs, 2 ** 31 - 1));
@@ -135,15 +140,28 @@ export function attachTerminals(socket: Socket<ServerToAgentEvents, AgentToServe
     const msg = AgentTerminalInput.safeParse(raw);
     const t = msg.success ? live.get(msg.data.id) : undefined;
     if (!msg.success || !t || t.ending) return void reply({ ok: false, echo: true });
-    // The echo state read before this input was written: a password typed at a prompt is recorded redacted.
-    const echo = t.pty.echo();
-    t.pty.write(msg.data.data);
-    void echo.then((e) => reply({ ok: true, echo: e }));
+    // The echo state read before this input is written: a password typed at a prompt is recorded redacted. Written
+    // only once that state is read: written at once, the program could take the password and turn echo back on
+    // before the state was read, and the password would be recorded as typed (seen on a loaded machine).
+    const { data } = msg.data;
+    t.applied = t.applied.then(async () => {
+      const echo = await t.pty.echo().catch(() => false);
+      if (t.ending) {
+        reply({ ok: false, echo: true });
+        return;
+      }
+      t.pty.write(data);
+      reply({ ok: true, echo });
+    });
   });
   socket.on('terminal:resize', (raw: unknown) => {
     const msg = AgentTerminalResize.safeParse(raw);
     const t = msg.success ? live.get(msg.data.id) : undefined;
-    if (msg.success && t && !t.ending) t.pty.resize(msg.data.cols, msg.data.rows);
+    if (!msg.success || !t || t.ending) return;
+    const { cols, rows } = msg.data;
+    t.applied = t.applied.then(() => {
+      if (!t.ending) t.pty.resize(cols, rows);
+    });
   });
   socket.on('terminal:close', (raw: unknown) => {
     const msg = AgentTerminalClose.safeParse(raw);

@@ -8,7 +8,7 @@
  * draws what is typed itself. So input counts as not echoed (recorded redacted) when ECHO is off and ICANON on. Node
  * cannot read termios; `stty -g` on the slave device can. It is read again after output (a program turns echo off
  * before it prints its prompt, so the state is fresh by the time someone types), at most one read at a time, and
- * input is answered with the state read before it was written.
+ * input is answered with the state read before it was written (the host writes it only once that read is done).
  */
 import { spawn } from 'node:child_process';
 import os from 'node:os';
@@ -122,9 +122,9 @@ export function createLinuxPtyFactory(opts: { shell: string; path: string }): Pt
       pause: () => pty.pause(),
       resume: () => pty.resume(),
       async echo() {
-        // Output came since the last read: read now (input is written meanwhile; only its recording waits for this).
-        if (reading) await reading;
-        else if (stale) await refresh();
+        // Output came since the last read (or during the read under way): read now. Twice at most, so that input
+        // still gets through a flood of output (Ctrl-C into `yes`).
+        for (let i = 0; i < 2 && (reading || stale); i++) await (reading ?? refresh());
         return echo;
       },
       kill() {
