@@ -22,6 +22,12 @@ export interface AuthorizationRecord {
   paused: boolean | null;
   /** The grant of the turn's MCP call, as grantOfTurn reads it (null: none). */
   grant: TurnGrant | null;
+  /**
+   * Whether the session read tool output flagged as injected that no human has approved a call since, as the audit
+   * chain has it (`injection.flagged_output`, then `approval.approved`): the workflow's own `tainted` is part of its
+   * state, which anyone who reaches Temporal can restart with a clean one.
+   */
+  tainted: boolean;
 }
 
 const Row = z.object({
@@ -39,6 +45,7 @@ const Row = z.object({
       revokedAt: z.string().nullable(),
     })
     .nullable(),
+  tainted: z.boolean(),
 });
 
 export async function readAuthorization(pool: Pool, q: { invocationId: string; sessionId: string; orgId: string; turnId: string }): Promise<AuthorizationRecord> {
@@ -53,7 +60,9 @@ export async function readAuthorization(pool: Pool, q: { invocationId: string; s
                           ELSE json_build_object('requested', w."oauthGrantId", 'id', g."id", 'clientId', g."clientId", 'clientName', c."name",
                                                  'orgIds', g."orgIds", 'scopes', g."scopes", 'revokedAt', g."revokedAt") END
               FROM (SELECT r."oauthGrantId" FROM "WorkflowRequest" r WHERE r."sessionId" = $2::uuid AND r."usedFor" = $4 AND r."kind" = 'tool_call' LIMIT 1) w
-              LEFT JOIN "OAuthGrant" g ON g."id" = w."oauthGrantId" LEFT JOIN "OAuthClient" c ON c."id" = g."clientId") AS "grant"`,
+              LEFT JOIN "OAuthGrant" g ON g."id" = w."oauthGrantId" LEFT JOIN "OAuthClient" c ON c."id" = g."clientId") AS "grant",
+             EXISTS (SELECT 1 FROM "AuditEvent" f WHERE f."sessionId" = $2::uuid AND f."action" = 'injection.flagged_output'
+                       AND NOT EXISTS (SELECT 1 FROM "AuditEvent" a WHERE a."sessionId" = $2::uuid AND a."action" = 'approval.approved' AND a."id" > f."id")) AS "tainted"`,
     values: [q.invocationId, uuidOrNull(q.sessionId), uuidOrNull(q.orgId), q.turnId],
   });
   const row = Row.parse(rows[0]);
@@ -62,6 +71,7 @@ export async function readAuthorization(pool: Pool, q: { invocationId: string; s
     existing: row.existing,
     session: row.session,
     paused: row.paused,
+    tainted: row.tainted,
     // A grant named but gone is treated as revoked: fail closed (as grantOfTurn).
     grant: g && (g.id === null ? { id: g.requested, clientId: '', clientName: 'unknown', orgIds: [], scopes: [], revoked: true } : { id: g.id, clientId: g.clientId ?? '', clientName: g.clientName ?? 'unknown', orgIds: g.orgIds ?? [], scopes: g.scopes ?? [], revoked: g.revokedAt !== null }),
   };
