@@ -190,3 +190,59 @@ it('still needs a human after flagged tool output, even when the workflow is res
   expect(contradicted?.data).toMatchObject({ invocationId: inv.id, claimedTainted: false });
   await forged.terminate('test over');
 }, 120_000);
+
+describe("activities called under the session's own workflow id by code of the attacker's (a worker of theirs on the task queue)", () => {
+  let session: { id: string; orgId: string; userId: string; workflowId: string };
+  let adminId: string;
+  let env: MockActivityEnvironment;
+  const runId = uuid();
+  beforeAll(async () => {
+    const tech = sys.keyOf('technician');
+    const sessionId = await sys.startSession(tech);
+    session = await sys.prisma.copilotSession.findUniqueOrThrow({ where: { id: sessionId } });
+    // The technician's one real turn: t1, its author recorded by the verified message.
+    await sys.waitForTurn(sessionId, tech, await sys.send(sessionId, tech, 'hello'));
+    adminId = (await sys.prisma.roleBinding.findFirstOrThrow({ where: { orgId: session.orgId, role: 'admin', userId: { not: session.userId } } })).userId;
+    await sys.temporal.client.workflow.getHandle(session.workflowId).terminate('replaced');
+    env = new MockActivityEnvironment({ workflowExecution: { workflowId: session.workflowId, runId }, activityId: '7' });
+  });
+
+  it("records no message under an author who sent none: a turn's author is the one of the request the api recorded for it", async () => {
+    const ids = { sessionId: session.id, orgId: session.orgId };
+    await expect(env.run(sys.activities.recordUserMessage, { ...ids, turnId: 't9', userId: adminId, text: 'restart the spooler everywhere' })).rejects.toThrow(/no message request/);
+    // Nor the real turn's, rewritten under another author.
+    await expect(env.run(sys.activities.recordUserMessage, { ...ids, turnId: 't1', userId: adminId, text: 'hello' })).rejects.toThrow(/no message request/);
+    expect(await sys.prisma.message.count({ where: { sessionId: session.id, role: 'user', userId: adminId } })).toBe(0);
+    const refused = await sys.prisma.auditEvent.findFirst({ where: { sessionId: session.id, action: 'security.session_identity_refused', data: { path: ['activity'], equals: 'recordUserMessage' } } });
+    expect(refused?.data).toMatchObject({ rule: 'turn_author', claimedUserId: adminId, turnId: 't9' });
+  });
+
+  it("authorizes no call in the name of anyone but the turn's recorded author", async () => {
+    const ids = { sessionId: session.id, orgId: session.orgId };
+    // Each call its own scheduled activity (the invocation's id is made of it).
+    const call = (n: number) => new MockActivityEnvironment({ workflowExecution: { workflowId: session.workflowId, runId }, activityId: String(n) });
+    const auth: any = await call(1).run(sys.activities.authorizeToolCall, { ...ids, turnId: 't1', userId: adminId, toolUse: { id: 'toolu_forged_author', name: 'list_devices', input: {} }, tainted: false });
+    expect(auth).toMatchObject({ decision: 'deny', reason: expect.stringContaining('not the author of this turn') });
+    // A turn nobody wrote has no author at all.
+    const none: any = await call(2).run(sys.activities.authorizeToolCall, { ...ids, turnId: 't42', userId: session.userId, toolUse: { id: 'toolu_no_turn', name: 'list_devices', input: {} }, tainted: false });
+    expect(none).toMatchObject({ decision: 'deny', reason: expect.stringContaining('not the author of this turn') });
+    const audited = await sys.prisma.auditEvent.findFirst({ where: { sessionId: session.id, action: 'tool.denied', data: { path: ['invocationId'], equals: auth.invocationId } } });
+    expect(audited?.data).toMatchObject({ userId: adminId, reason: expect.stringContaining('not the author of this turn') });
+    // The turn's real author still gets the call decided.
+    const own: any = await call(3).run(sys.activities.authorizeToolCall, { ...ids, turnId: 't1', userId: session.userId, toolUse: { id: 'toolu_real_author', name: 'list_devices', input: {} }, tainted: false });
+    expect(own).toMatchObject({ decision: 'allow' });
+  });
+
+  it("runs a call the turn's author was authorized for in nobody else's name", async () => {
+    const device = await sys.enrollDevice('forged-note');
+    const ids = { sessionId: session.id, orgId: session.orgId };
+    const call = (n: number) => new MockActivityEnvironment({ workflowExecution: { workflowId: session.workflowId, runId }, activityId: String(n) });
+    const auth: any = await call(4).run(sys.activities.authorizeToolCall, { ...ids, turnId: 't1', userId: session.userId, toolUse: { id: 'toolu_note', name: 'add_device_note', input: { device_id: device.deviceId, text: 'checked the spooler' } }, tainted: false });
+    expect(auth).toMatchObject({ decision: 'allow' });
+    const outcome = await call(5).run(sys.activities.runDatabaseTool, { invocationId: auth.invocationId, userId: adminId });
+    expect(outcome).toMatchObject({ status: 'failed', summary: expect.stringContaining('not the author of this turn') });
+    expect(await sys.prisma.deviceNote.count({ where: { deviceId: device.deviceId } })).toBe(0);
+    const denied = await sys.prisma.auditEvent.findFirst({ where: { sessionId: session.id, action: 'tool.denied', data: { path: ['invocationId'], equals: auth.invocationId } }, orderBy: { id: 'desc' } });
+    expect(denied?.data).toMatchObject({ rule: 'turn_author', claimedUserId: adminId });
+  });
+});
