@@ -37,6 +37,13 @@ export function makeRunDatabaseTool(deps: ActivityDeps) {
       await audit(prisma, { orgId: inv.orgId, actorType: 'system', actorId: inv.sessionId, sessionId: inv.sessionId, action: 'tool.denied', target: inv.toolName, data: { invocationId: inv.id, rule: 'approval', reason: approved } });
       return finishInvocation(deps, inv, { status: 'failed', summary: `not run: ${approved}`, output: { error: approved } });
     }
+    const handler = DATABASE_HANDLERS[inv.toolName];
+    // The kill switch holds between authorization and execution too: a pause that lands meanwhile stops the write.
+    const org = await prisma.organization.findUniqueOrThrow({ where: { id: inv.orgId }, select: { copilotPausedAt: true } });
+    if (org.copilotPausedAt) {
+      await audit(prisma, { orgId: inv.orgId, actorType: 'system', actorId: inv.sessionId, sessionId: inv.sessionId, action: 'tool.denied', target: inv.toolName, data: { invocationId: inv.id, rule: 'paused', reason: SAFE_ERRORS.PAUSED } });
+      return finishInvocation(deps, inv, { status: 'failed', summary: SAFE_ERRORS.PAUSED, output: { error: SAFE_ERRORS.PAUSED } });
+    }
     // The requester is the turn's author (its message row, written only for a verified request), as authorization
     // checked it: a caller naming someone else (activity arguments are anyone's who reaches Temporal) acts for nobody.
     const author = await prisma.message.findUnique({ where: { id: userMessageId(inv.sessionId, inv.turnId) }, select: { userId: true, sessionId: true } });
@@ -44,13 +51,6 @@ export function makeRunDatabaseTool(deps: ActivityDeps) {
       const reason = 'the requester named is not the author of this turn; nothing was run';
       await audit(prisma, { orgId: inv.orgId, actorType: 'system', actorId: inv.sessionId, sessionId: inv.sessionId, action: 'tool.denied', target: inv.toolName, data: { invocationId: inv.id, rule: 'turn_author', reason, claimedUserId: input.userId.slice(0, 100) } });
       return finishInvocation(deps, inv, { status: 'failed', summary: `not run: ${reason}`, output: { error: reason } });
-    }
-    const handler = DATABASE_HANDLERS[inv.toolName];
-    // The kill switch holds between authorization and execution too: a pause that lands meanwhile stops the write.
-    const org = await prisma.organization.findUniqueOrThrow({ where: { id: inv.orgId }, select: { copilotPausedAt: true } });
-    if (org.copilotPausedAt) {
-      await audit(prisma, { orgId: inv.orgId, actorType: 'system', actorId: inv.sessionId, sessionId: inv.sessionId, action: 'tool.denied', target: inv.toolName, data: { invocationId: inv.id, rule: 'paused', reason: SAFE_ERRORS.PAUSED } });
-      return finishInvocation(deps, inv, { status: 'failed', summary: SAFE_ERRORS.PAUSED, output: { error: SAFE_ERRORS.PAUSED } });
     }
     const args = ToolInput[inv.toolName].parse(inv.input) as never;
     const result = await (handler.run as (ctx: unknown, i: never) => Promise<{ output: unknown; summary: string }>)(
