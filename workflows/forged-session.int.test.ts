@@ -233,6 +233,27 @@ describe("activities called under the session's own workflow id by code of the a
     expect(own).toMatchObject({ decision: 'allow' });
   });
 
+  it('asks approvers only about the call authorization recorded: its tier, its digest and its devices', async () => {
+    const [laptop, spare] = [await sys.enrollDevice('ceo-laptop'), await sys.enrollDevice('spare-test-box')];
+    const ids = { sessionId: session.id, orgId: session.orgId, turnId: 't1' };
+    const call = (n: number) => new MockActivityEnvironment({ workflowExecution: { workflowId: session.workflowId, runId }, activityId: String(n) });
+    const auth: any = await call(6).run(sys.activities.authorizeToolCall, { ...ids, userId: session.userId, toolUse: { id: 'toolu_reboot', name: 'restart_device', input: { device_id: laptop.deviceId } }, tainted: false });
+    expect(auth).toMatchObject({ decision: 'approve', tier: 4, targets: [laptop.deviceId] });
+    const ask = (n: number, forged: { tier: number; targets: string[] }) => call(n).run(sys.activities.requestApproval, { ...ids, invocationId: auth.invocationId, digest: auth.digest, ...forged });
+    // T3 for a T4 call (no typed phrase, no passkey), or the spare box shown to the approver for a reboot of the laptop.
+    await expect(ask(7, { tier: 3, targets: [laptop.deviceId] })).rejects.toThrow(/not the call authorization recorded/);
+    await expect(ask(8, { tier: 4, targets: [spare.deviceId] })).rejects.toThrow(/not the call authorization recorded/);
+    expect(await sys.prisma.approval.count({ where: { invocationId: auth.invocationId } })).toBe(0);
+    const refused = await sys.prisma.auditEvent.findMany({ where: { sessionId: session.id, action: 'security.approval_request_refused' } });
+    expect(refused.map((e) => e.data)).toEqual([
+      expect.objectContaining({ invocationId: auth.invocationId, claimed: expect.objectContaining({ tier: 3 }), recorded: expect.objectContaining({ tier: 4 }) }),
+      expect.objectContaining({ invocationId: auth.invocationId, claimed: expect.objectContaining({ targets: [spare.deviceId] }), recorded: expect.objectContaining({ targets: [laptop.deviceId] }) }),
+    ]);
+    // As recorded, the approvers are asked, about the laptop.
+    const { approvalId } = (await ask(9, { tier: 4, targets: [laptop.deviceId] })) as { approvalId: string };
+    expect(await sys.prisma.approval.findUniqueOrThrow({ where: { id: approvalId } })).toMatchObject({ tier: 4, confirmationPhrase: 'ceo-laptop' });
+  });
+
   it("runs a call the turn's author was authorized for in nobody else's name", async () => {
     const device = await sys.enrollDevice('forged-note');
     const ids = { sessionId: session.id, orgId: session.orgId };
