@@ -254,6 +254,21 @@ describe("activities called under the session's own workflow id by code of the a
     expect(await sys.prisma.approval.findUniqueOrThrow({ where: { id: approvalId } })).toMatchObject({ tier: 4, confirmationPhrase: 'ceo-laptop' });
   });
 
+  it("records no other call's device commands as this call's result, least of all another org's", async () => {
+    const theirs = await sys.enrollDevice('globex-payroll-server', 'globex');
+    const commandId = await sys.deliveredCommand(theirs);
+    await sys.prisma.deviceCommand.update({ where: { id: commandId }, data: { status: 'succeeded', completedAt: new Date() } });
+    const mine = await sys.enrollDevice('acme-own-box');
+    const ids = { sessionId: session.id, orgId: session.orgId, turnId: 't1' };
+    const call = (n: number) => new MockActivityEnvironment({ workflowExecution: { workflowId: session.workflowId, runId }, activityId: String(n) });
+    const auth: any = await call(10).run(sys.activities.authorizeToolCall, { ...ids, userId: session.userId, toolUse: { id: 'toolu_info', name: 'get_device_info', input: { device_id: mine.deviceId } }, tainted: false });
+    expect(auth).toMatchObject({ decision: 'allow' });
+    await expect(call(11).run(sys.activities.recordToolResult, { invocationId: auth.invocationId, commandIds: [commandId] })).rejects.toThrow(/command not found/);
+    const inv = await sys.prisma.toolInvocation.findUniqueOrThrow({ where: { id: auth.invocationId } });
+    expect(inv.output ?? '').not.toContain('globex-payroll-server');
+    expect(inv.status).toBe('running');
+  });
+
   it("runs a call the turn's author was authorized for in nobody else's name", async () => {
     const device = await sys.enrollDevice('forged-note');
     const ids = { sessionId: session.id, orgId: session.orgId };
