@@ -15,6 +15,7 @@ import { parseQualifiedName } from '../lib/mcp-upstream';
 import { confirmationPhrase } from '../cage/approval-digest';
 import { assertionProblem, passkeyRequired, passkeyRequiredBy, StoredAssertion, type SignedAct } from '../lib/passkey-assertion';
 import { elideMiddle } from '../cage/call-view';
+import { detect } from '../cage/injection-detector';
 import { approvalAuthority, approverSitesFrom, approverSitesOf } from '../lib/approval-authority';
 import { audit } from '../audit/log';
 import { publishSessionEvent, type SessionEvent } from '../lib/session-events';
@@ -273,7 +274,7 @@ export function makeVerifyApprovalDecision({ prisma, pool }: ActivityDeps) {
     if (read) await assertCallersSession(prisma, { sessionId: read.approval.sessionId, orgId: read.approval.orgId }, read.context.session, 'verifyApprovalDecision');
     const problem = await decisionProblem(prisma, approval, signal, read?.context);
     if (problem || !approval) return { ...(await ignoreSignal(prisma, approval, signal, problem)), signal };
-    const outcome = outcomeOf(signal);
+    const outcome = await screenedOutcome(prisma, approval, outcomeOf(signal));
     // The approval delivered and recorded, the invocation's status, the console's notice: one statement.
     const mark = invocationMark(outcome);
     await recordVerifiedDecision(pool, {
@@ -327,7 +328,7 @@ export function makeVerifyDecisionAndQueue(deps: ActivityDeps) {
     if (read.decision) await assertCallersSession(prisma, { sessionId: read.decision.approval.sessionId, orgId: read.decision.approval.orgId }, read.decision.context.session, 'verifyApprovalDecision');
     const problem = await decisionProblem(prisma, approval, signal, read.decision?.context);
     if (problem || !approval) return { ...(await ignoreSignal(prisma, approval, signal, problem)), signal };
-    const outcome = outcomeOf(signal);
+    const outcome = await screenedOutcome(prisma, approval, outcomeOf(signal));
     const event: SessionEvent = { sessionId: approval.sessionId, turnId: '', type: 'approval:decided', approvalId: approval.id, status: signal.decision, text: signal.reason };
     const recordDecision = () => recordVerifiedDecision(pool, { approvalId: approval.id, invocationId: approval.invocationId, ...invocationMark(outcome), event });
     if (outcome.status !== 'approved') {
@@ -389,12 +390,42 @@ export async function checkRecordedDecision(
 ): Promise<{ valid: true; outcome: ApprovalOutcome } | { valid: false; reason: string }> {
   const problem = await decisionProblem(prisma, approval, signal);
   if (problem || !approval) return ignoreSignal(prisma, approval, signal, problem);
-  const outcome = outcomeOf(signal);
+  const outcome = await screenedOutcome(prisma, approval, outcomeOf(signal));
   await prisma.approval.update({ where: { id: approval.id }, data: { signaledAt: approval.signaledAt ?? new Date(), recordedAt: approval.recordedAt ?? new Date() } });
   return { valid: true, outcome };
 }
 
 const outcomeOf = (signal: ApprovalDecisionSignal): ApprovalOutcome => ({ status: signal.decision, approverId: signal.approverId, channel: signal.channel, reason: signal.reason });
+
+/** What the model (and an MCP client) reads instead of an approver's reason the injection screen would refuse. */
+export const WITHHELD_REASON = "the approver's reason was withheld: it looks like a prompt injection";
+
+/**
+ * An outcome whose reason may reach a model: the rejection's reason becomes the call's tool result (invocationMark)
+ * and the step's summary an MCP client reads. An approver types it like a message, so it is screened like one: a
+ * reason the screen would refuse is withheld (the approval's record keeps it for people) and the withholding
+ * audited. A screen that fails withholds too (fail closed).
+ */
+async function screenedOutcome(prisma: ActivityDeps['prisma'], approval: Pick<Approval, 'id' | 'orgId' | 'sessionId'>, outcome: ApprovalOutcome): Promise<ApprovalOutcome> {
+  if (!outcome.reason) return outcome;
+  let detection: ReturnType<typeof detect> | null = null;
+  try {
+    detection = detect(outcome.reason, 'direct');
+    if (detection.verdict === 'clean') return outcome;
+  } catch {
+    detection = null;
+  }
+  await audit(prisma, {
+    orgId: approval.orgId,
+    actorType: 'user',
+    actorId: outcome.approverId ?? null,
+    action: 'injection.withheld_reason',
+    target: approval.id,
+    sessionId: approval.sessionId,
+    data: detection ? { score: detection.score, categories: detection.findings.map((f) => f.category), detector: detection.version } : { error: 'the injection screen failed' },
+  }).catch(() => undefined);
+  return { ...outcome, reason: WITHHELD_REASON };
+}
 
 /** A signal that does not match the record: ignored, and audited. */
 async function ignoreSignal(prisma: ActivityDeps['prisma'], approval: RecordedApproval | null, signal: ApprovalDecisionSignal, problem: string | null): Promise<{ valid: false; reason: string }> {
@@ -444,7 +475,7 @@ export async function expireRecordedApproval(prisma: ActivityDeps['prisma'], app
   }
   const outcome: ApprovalOutcome =
     decided && !problem
-      ? { status: approval.status as 'approved' | 'rejected', approverId: approval.decidedBy ?? undefined, channel: approval.channel ?? undefined, reason: approval.reason ?? undefined }
+      ? await screenedOutcome(prisma, approval, { status: approval.status as 'approved' | 'rejected', approverId: approval.decidedBy ?? undefined, channel: approval.channel ?? undefined, reason: approval.reason ?? undefined })
       : { status: 'expired' };
   await prisma.approval.updateMany({ where: { id: approvalId, recordedAt: null }, data: { recordedAt: new Date() } });
   if (expired.count === 1) {

@@ -258,6 +258,32 @@ it('signs an approver in through the provider, who registers a passkey and appro
   await page.context().close();
 });
 
+it("refuses a T4 approval by someone signed in through a provider the requesting admin registered, with a passkey made there", async () => {
+  // The partner admin who registered Rogue SSO asks for a T4 call in a technician's session.
+  const tech = sys.keyOf('technician');
+  const sessionId = await sys.startSession(tech);
+  await sys.send(sessionId, admin, toolCall('restart_device', { device_id: [...sys.simulated.values()][0]! }));
+  const approval = await sys.waitForApproval(sessionId);
+  // Its provider says whoever signs in is the approver (verified e-mail): a console session as them, and a passkey.
+  rogue.mode = 'honest';
+  const page = await (await browser.newContext()).newPage();
+  await addVirtualAuthenticator(page);
+  await ssoFromConsole(page, approverEmail, 'Rogue SSO', named);
+  await signedInAs(page, approverEmail);
+  await registerPasskey(page, 'kept by the admin');
+
+  await page.goto(`${named}/#/approvals/${approval.id}`);
+  const card = page.locator(`section[aria-label="The approval you opened"] [data-approval="${approval.id}"]`);
+  await card.getByLabel(/^Type .+ to approve$/).fill(approval.confirmationPhrase!);
+  await card.getByRole('button', { name: 'Approve' }).click();
+  await card.getByText(/Not decided: .*someone its requester did not set up/).waitFor();
+  expect((await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } })).status).toBe('pending');
+  const user = await sys.prisma.user.findUniqueOrThrow({ where: { email: approverEmail } });
+  const refused = await sys.prisma.auditEvent.findFirst({ where: { action: 'approval.decision_refused', target: approval.id, actorId: user.id } });
+  expect(refused?.data).toMatchObject({ why: 'approver set up by a session author approving a T4 call' });
+  await page.context().close();
+});
+
 it('refuses password sign-in, with a clear message, once the partner turns passwords off', async () => {
   expect((await sys.request('PUT', '/v1/partner/sign-in', { key: sys.keyOf('approver'), body: { localPasswords: false } })).status).toBe(403);
   expect((await sys.request('PUT', '/v1/partner/sign-in', { key: admin, body: { localPasswords: false } })).body).toEqual({ localPasswords: false, providers: 2 });

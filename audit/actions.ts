@@ -8,6 +8,7 @@ export const AUDIT_ACTIONS = {
   'auth.signed_out_everywhere': 'a user ended every one of their console sessions at once',
   'auth.password_changed': 'a user changed their own password (with the current one)',
   'auth.password_reset': 'a user set their password through a mailed one-time link; their other web sessions ended',
+  'auth.credentials_revoked': "a reset made a password someone else had chosen the user's own: the API keys, passkeys, OAuth grants and Slack links made meanwhile ended (counts in data)",
   'security.signin_failed': 'a sign-in with a wrong email or password',
   'security.signin_password_refused': "a password sign-in refused because the user's partner turned passwords off (single sign-on only)",
   'security.oidc_signin_refused': 'a single sign-on refused (unknown or replayed answer, wrong audience, expired token, wrong nonce, unverified e-mail, ...; the reason is in data)',
@@ -76,6 +77,7 @@ export const AUDIT_ACTIONS = {
 
   // The copilot and its tools
   'injection.refused_message': "a user's message was refused by the injection screen (it never reaches the model)",
+  'injection.withheld_reason': "an approver's reason looked like a prompt injection: the model reads that it was withheld, the approval keeps it",
   'injection.flagged_output': 'tool output looked like instructions: fenced, flagged, and the session tainted',
   'tool.authorized': 'a tool call was allowed to run (T1/T2, or T3 through a standing approval it names); with the policy version',
   'tool.needs_approval': 'a tool call waits for a human (T3/T4)',
@@ -138,7 +140,8 @@ export const AUDIT_ACTIONS = {
   // Audit itself
   // The remote terminal (docs/terminal.md)
   'terminal.requested': 'a technician asked for a terminal on a device, with a reason (its approval follows)',
-  'terminal.refused': 'opening a terminal was refused (not approved, paused, window over, limit, device offline, another org)',
+  'terminal.refused': 'opening a terminal was refused (not approved, paused, window over, limit, device offline, another org, a role that no longer reaches the device)',
+  'terminal.view_refused': 'a terminal request or recording was asked for by someone whose sites do not reach its device (answered as unknown)',
   'terminal.opened': 'a terminal opened on the device (the agent confirmed its PTY)',
   'terminal.resized': 'a terminal was resized',
   'terminal.closed': 'a terminal closed (the shell exited, the technician closed it, idle, disconnected)',

@@ -7,8 +7,9 @@
  *   with no device targets, or with a target whose site cannot be found, needs an approver of the whole org;
  * - for a T4 approval, nobody who authored a turn of that session (the session's owner, whoever posted into it,
  *   whoever a call of it was requested by): one person must never both ask for a dangerous call and approve it;
- *   nor anyone an author vouched for — whose password an author chose (they could sign in as them) or whose
- *   approver role in the org an author granted — so an admin cannot approve through an account they set up.
+ *   nor anyone an author vouched for — whose password an author chose, or who signed in through an identity
+ *   provider an author registered (either way the author could sign in as them), or whose approver role in the org
+ *   an author granted — so an admin cannot approve through an account they set up.
  *
  * Anything that cannot be established (a damaged target list, a device gone) means "not allowed": fail closed.
  */
@@ -88,8 +89,9 @@ export async function sessionAuthors(prisma: PrismaClient, sessionId: string): P
 }
 
 /**
- * Among `userIds`, those an author vouched for: their current password was chosen by an author, or an author
- * granted them the approver role in `orgId`.
+ * Among `userIds`, those an author vouched for: their current password was chosen by an author, they signed in
+ * through an identity provider an author registered (its word is all that sign-in took), or an author granted them
+ * the approver role in `orgId`.
  */
 export async function vouchedByAuthors(prisma: PrismaClient, orgId: string, userIds: readonly string[], authors: ReadonlySet<string>): Promise<Set<string>> {
   if (userIds.length === 0 || authors.size === 0) return new Set();
@@ -97,7 +99,7 @@ export async function vouchedByAuthors(prisma: PrismaClient, orgId: string, user
   const users = await prisma.user.findMany({
     where: {
       id: { in: [...userIds] },
-      OR: [{ passwordChosenBy: { in: by } }, { roleBindings: { some: { orgId, role: APPROVER_ROLE, grantedBy: { in: by } } } }],
+      OR: [{ passwordChosenBy: { in: by } }, { ssoVouchedBy: { hasSome: by } }, { roleBindings: { some: { orgId, role: APPROVER_ROLE, grantedBy: { in: by } } } }],
     },
     select: { id: true },
   });

@@ -113,6 +113,80 @@ describe('opening a terminal', () => {
   });
 });
 
+describe('site scope', () => {
+  const acme = () => sys.seed.orgs.acme;
+  /** A new user holding `role` in acme, narrowed to `siteIds`. */
+  async function narrowed(role: 'technician' | 'approver' | 'auditor' | 'admin', siteIds: string[]): Promise<{ userId: string; key: string; bindingId: string }> {
+    const user = await sys.createUser([]);
+    const bound = await sys.request('POST', `/v1/orgs/${acme().slug}/bindings`, { key: sys.keyOf('admin'), body: { userId: user.userId, role, siteIds } });
+    expect(bound.status).toBe(201);
+    return { ...user, bindingId: bound.body.id as string };
+  }
+
+  it("keeps a terminal and its recording from approvers, admins and auditors narrowed to another site, and tells the org", async () => {
+    const [hq, warehouse] = acme().siteIds as [string, string];
+    expect((await sys.prisma.device.findUniqueOrThrow({ where: { id: simulatedId } })).siteId).toBe(hq);
+    const id = await approvedTerminal(simulatedId);
+    const term = openTerminal(sys.url, technician(), id);
+    await term.connected;
+    term.send('exit\r');
+    await term.closed;
+    term.disconnect();
+    const recording = await sys.prisma.terminalRecording.findFirstOrThrow({ where: { terminalSessionId: id } });
+    await waitUntil(async () => (await sys.prisma.terminalRecording.findUniqueOrThrow({ where: { id: recording.id } })).sha256 !== null, 'the recording to be sealed');
+
+    const [approver, admin, auditor] = [await narrowed('approver', [warehouse]), await narrowed('admin', [warehouse]), await narrowed('auditor', [warehouse])];
+    for (const outsider of [approver, admin, auditor]) {
+      const listed = await sys.request('GET', `/v1/terminals?org=${acme().slug}`, { key: outsider.key });
+      expect(listed.status).toBe(200);
+      expect(listed.body.terminals.map((t: { id: string }) => t.id)).not.toContain(id);
+      const unknown = await sys.request('GET', `/v1/terminals/${crypto.randomUUID()}`, { key: outsider.key });
+      const one = await sys.request('GET', `/v1/terminals/${id}`, { key: outsider.key });
+      expect(one.status).toBe(404);
+      expect(one.body).toEqual(unknown.body);
+      expect((await sys.request('POST', `/v1/terminals/${id}/revoke`, { key: outsider.key, body: { reason: 'not mine' } })).status).toBe(404);
+    }
+    for (const outsider of [admin, auditor]) {
+      const recordings = await sys.request('GET', `/v1/terminal-recordings?org=${acme().slug}`, { key: outsider.key });
+      expect(recordings.status).toBe(200);
+      expect(recordings.body.recordings.map((r: { id: string }) => r.id)).not.toContain(recording.id);
+      const cast = await sys.request('GET', `/v1/terminal-recordings/${recording.id}`, { key: outsider.key });
+      expect(cast.status).toBe(404);
+    }
+    expect(await sys.prisma.auditEvent.count({ where: { orgId: acme().id, action: 'terminal.view_refused', actorId: { in: [approver.userId, admin.userId, auditor.userId] } } })).toBeGreaterThanOrEqual(8);
+
+    // Narrowed to the device's own site, and a whole-org auditor: they see it, and play it back.
+    const insider = await narrowed('auditor', [hq]);
+    expect((await sys.request('GET', `/v1/terminals/${id}`, { key: insider.key })).status).toBe(200);
+    expect((await sys.request('GET', `/v1/terminal-recordings/${recording.id}`, { key: insider.key })).body.verified).toBe(true);
+    expect((await sys.request('GET', `/v1/terminal-recordings?org=${acme().slug}`, { key: sys.keyOf('auditor') })).body.recordings.map((r: { id: string }) => r.id)).toContain(recording.id);
+  });
+
+  it('opens for the technician who asked only while their role still reaches the device', async () => {
+    const [hq, warehouse] = acme().siteIds as [string, string];
+    const tech = await narrowed('technician', [hq]);
+    const id = await askForTerminal(sys, tech.key, simulatedId, { reason: 'look at the print spooler' });
+    await approveTerminal(sys, id);
+    // Moved to the other site after the approval: the grant is still theirs, the device no longer is.
+    expect((await sys.request('DELETE', `/v1/bindings/${tech.bindingId}`, { key: sys.keyOf('admin') })).status).toBe(200);
+    const moved = await sys.request('POST', `/v1/orgs/${acme().slug}/bindings`, { key: sys.keyOf('admin'), body: { userId: tech.userId, role: 'technician', siteIds: [warehouse] } });
+    expect(moved.status).toBe(201);
+    const term = openTerminal(sys.url, tech.key, id);
+    expect(await term.opened).toEqual({ ok: false, error: 'you no longer hold a technician or admin role that reaches this device' });
+    term.disconnect();
+    expect(await sys.prisma.terminalRecording.count({ where: { terminalSessionId: id } })).toBe(0);
+    expect((await auditOf(id, 'terminal.refused')).length).toBe(1);
+
+    // Only an auditor now, of the whole org: no shell either.
+    expect((await sys.request('DELETE', `/v1/bindings/${moved.body.id}`, { key: sys.keyOf('admin') })).status).toBe(200);
+    expect((await sys.request('POST', `/v1/orgs/${acme().slug}/bindings`, { key: sys.keyOf('admin'), body: { userId: tech.userId, role: 'auditor', siteIds: [] } })).status).toBe(201);
+    const again = openTerminal(sys.url, tech.key, id);
+    expect(await again.opened).toEqual({ ok: false, error: 'you no longer hold a technician or admin role that reaches this device' });
+    again.disconnect();
+    expect(await sys.prisma.terminalRecording.count({ where: { terminalSessionId: id } })).toBe(0);
+  });
+});
+
 describe('the connected acknowledgment', () => {
   it('holds input and resizes sent before the PTY is open and applies them in order', async () => {
     // The simulated shell runs each line as it is written, so the order in which input and resizes reach it shows.

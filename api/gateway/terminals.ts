@@ -28,7 +28,7 @@ import {
 import { audit } from '../../audit/log';
 import type { TerminalsNote } from '../../lib/pg-events';
 import type { ApiDeps } from '../deps';
-import { orgsWhere, type Principal } from '../http/access';
+import { hasRole, orgsWhere, Role, sitesWhere, type Principal } from '../http/access';
 import { browserPrincipal } from './browser-auth';
 import type { AgentSocket } from './agent-sockets';
 import { TerminalRecorder } from './terminal-recorder';
@@ -45,6 +45,9 @@ interface TerminalSocketData {
 }
 type TerminalSocket = Socket<TerminalClientEvents, TerminalServerEvents, Record<string, never>, TerminalSocketData>;
 export type TerminalNamespace = Namespace<TerminalClientEvents, TerminalServerEvents, Record<string, never>, TerminalSocketData>;
+
+/** The roles that may ask for a terminal (services/terminals.ts requestTerminal), and so open one. */
+const ACTING = [Role.Technician, Role.Admin];
 
 const ONE_PER_CONNECTION = 'this connection already has a terminal; open another connection';
 
@@ -105,11 +108,17 @@ export function createTerminalGateway(nsp: TerminalNamespace, deps: ApiDeps, age
     if (grant.windowEndsAt.getTime() <= Date.now()) return refuse(principal, grant.orgId, terminalId, "this terminal's approval window has ended; ask again");
     const [org, device, approval, user] = await Promise.all([
       prisma.organization.findUniqueOrThrow({ where: { id: grant.orgId }, select: { copilotPausedAt: true } }),
-      prisma.device.findUniqueOrThrow({ where: { id: grant.deviceId }, select: { id: true, name: true } }),
+      prisma.device.findUniqueOrThrow({ where: { id: grant.deviceId }, select: { id: true, name: true, siteId: true } }),
       grant.approvalId ? prisma.approval.findUnique({ where: { id: grant.approvalId }, select: { digest: true, status: true } }) : null,
       prisma.user.findUniqueOrThrow({ where: { id: principal.userId }, select: { email: true } }),
     ]);
     if (org.copilotPausedAt) return refuse(principal, grant.orgId, terminalId, 'an admin paused the copilot for this organization (kill switch)');
+    // The roles as they are now, not as they were when the terminal was asked for: a technician whose role was
+    // removed, or narrowed to sites that no longer include the device, opens no shell on it.
+    const sites = sitesWhere(principal, grant.orgId, ACTING);
+    if (!hasRole(principal, grant.orgId, ACTING) || (sites !== null && !sites.includes(device.siteId))) {
+      return refuse(principal, grant.orgId, terminalId, 'you no longer hold a technician or admin role that reaches this device');
+    }
     if (!approval || approval.status !== 'approved') return refuse(principal, grant.orgId, terminalId, 'this terminal has no approval');
     const agent = agentOf(grant.deviceId);
     if (!agent) return refuse(principal, grant.orgId, terminalId, `${device.name} is offline (or connected to another api node)`);

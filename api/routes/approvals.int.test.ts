@@ -18,7 +18,8 @@ import { startTestSystem, toolCall, toolStepOf, waitUntil, type TestSystem } fro
 import { SmtpInbox } from '../../test/services';
 import { launchChromium } from '../../test/browser';
 import { environment } from '../../lib/env';
-import { approveWithPasskey } from '../../test/passkey';
+import { approveWithPasskey, passkeyOf } from '../../test/passkey';
+import { browser as webClient, csrfIn } from '../../test/slack';
 
 /** A Messages API at the wire that forwards to the offline model and, when asked, gives every tool_use the same ids. */
 async function startRepeatingModel() {
@@ -177,6 +178,49 @@ describe('a T4 call asked for in a session', () => {
       expect(await sys.prisma.auditEvent.count({ where: { action: 'approval.decision_refused', target: approval.id, actorId: { in: [created.body.id, colleague.userId] }, data: { path: ['why'], equals: 'approver set up by a session author approving a T4 call' } } })).toBe(2);
       expect((await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } })).status).toBe('pending');
       expect(await commandsOn(sessionId, pc(1))).toBe(0);
+    } finally {
+      await sys.prisma.user.update({ where: { id: admin.id }, data: { partnerAdmin: false } });
+    }
+  });
+
+  it('refuses an approver through the key and passkey the requesting admin made while it knew their password, after they set their own', async () => {
+    const slug = sys.seed.orgs.acme.slug;
+    await sys.prisma.user.update({ where: { id: admin.id }, data: { partnerAdmin: true } });
+    try {
+      // Onboarding: the admin creates the account with a password it chose; a colleague who wrote nothing in the
+      // session makes it an approver.
+      const email = `onboarded-${Date.now()}@${slug}.example`;
+      const created = await sys.request('POST', '/v1/users', { key: admin.key, body: { email, name: 'Onboarded', password: 'chosen by the admin at onboarding' } });
+      expect(created.status).toBe(201);
+      const userId = created.body.id as string;
+      const colleague = await sys.createUser(['admin']);
+      expect((await sys.request('POST', `/v1/orgs/${slug}/bindings`, { key: colleague.key, body: { userId, role: 'approver' } })).status).toBe(201);
+
+      // While the password is still the admin's, it signs in as the user and keeps an API key and a passkey of theirs.
+      const signIn = await fetch(new URL('/v1/auth/signin', sys.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password: 'chosen by the admin at onboarding' }) });
+      expect(signIn.status).toBe(200);
+      const { csrfToken } = (await signIn.json()) as { csrfToken: string };
+      const cookie = signIn.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+      const made = await fetch(new URL('/v1/api-keys', sys.url), { method: 'POST', headers: { 'content-type': 'application/json', cookie, 'x-csrf-token': csrfToken }, body: JSON.stringify({ name: 'kept by the admin' }) });
+      expect(made.status).toBe(201);
+      const keptKey = ((await made.json()) as { key: string }).key;
+      await passkeyOf(sys, userId); // as POST /v1/passkeys from that signed-in session stores it
+
+      // The user sets their own password through the mailed link: the account is now theirs, and not "set up" by the admin.
+      expect((await sys.request('POST', `/v1/users/${userId}/password-reset`, { key: admin.key })).status).toBe(202);
+      const link = /https?:\/\/[^\s]+\/password\/reset\/[A-Za-z0-9_-]{43}/.exec((await inbox.waitFor(email, /Set your Gatehouse password/)).text)![0];
+      const page = webClient(sys.url);
+      const shown = await page('GET', link);
+      const own = 'the onboarded user\'s own password';
+      expect((await page('POST', link, { form: { _csrf: csrfIn(shown.text), password: own, again: own } })).status).toBe(200);
+
+      // The admin, who asked for the T4 call, approves it with what it kept: refused, and nothing runs.
+      const res = await approveWithPasskey(sys, approval.id, keptKey, { digest: approval.digest, confirmation: approval.confirmationPhrase });
+      expect(res.status).toBe(401);
+      expect((await sys.prisma.approval.findUniqueOrThrow({ where: { id: approval.id } })).status).toBe('pending');
+      expect(await commandsOn(sessionId, pc(1))).toBe(0);
+      const revoked = await sys.prisma.auditEvent.findFirst({ where: { action: 'auth.credentials_revoked', target: email } });
+      expect(revoked?.data).toMatchObject({ why: expect.stringMatching(/chosen by someone else/), apiKeys: 1, passkeys: 1 });
     } finally {
       await sys.prisma.user.update({ where: { id: admin.id }, data: { partnerAdmin: false } });
     }

@@ -89,6 +89,16 @@ export async function listProviders(caller: Caller) {
   return caller.deps.prisma.oidcProvider.findMany({ where: { partnerId: caller.principal.partnerId }, orderBy: { createdAt: 'asc' } });
 }
 
+/**
+ * A sign-in through a provider is on the word of the partner admin who registered it (a provider they run can say
+ * anyone is anyone): noted on the user before their session starts, so that the T4 rule counts them as set up by that
+ * admin (lib/approval-authority.ts vouchedByAuthors). A failure fails the sign-in.
+ */
+async function recordVouching(system: PrismaClient, userId: string, registrant: string | null): Promise<void> {
+  if (!registrant) return;
+  await system.user.updateMany({ where: { id: userId, NOT: { ssoVouchedBy: { has: registrant } } }, data: { ssoVouchedBy: { push: registrant } } });
+}
+
 export async function createProvider(caller: Caller, input: { name: string; issuer: string; clientId: string; clientSecret: string; emailDomains: string[] }) {
   requirePartnerAdmin(caller);
   const problem = issuerProblem(input.issuer);
@@ -101,6 +111,7 @@ export async function createProvider(caller: Caller, input: { name: string; issu
       clientId: input.clientId,
       clientSecret: await sealSecret(caller.deps.payloadCodec, input.clientSecret),
       emailDomains: [...new Set(input.emailDomains.map((d) => d.toLowerCase()))],
+      createdBy: caller.principal.userId,
     },
   });
   await audit(caller.system, {
@@ -294,13 +305,16 @@ export async function finishLogin(deps: SsoDeps, callbackUrl: URL, cookieState: 
     return refuse(new OidcRefusal('other-partner', `${email} belongs to another partner's Gatehouse; this identity provider cannot sign it in`), existing.id, email);
   }
   if (existing?.disabledAt) return refuse(new OidcRefusal('disabled', `the Gatehouse user ${email} is disabled; ask your partner admin`), existing.id, email);
-  if (existing) return { user: existing, provider, provisioned: false, returnTo: login.returnTo };
+  if (existing) {
+    await recordVouching(deps.system, existing.id, provider.createdBy);
+    return { user: existing, provider, provisioned: false, returnTo: login.returnTo };
+  }
   const domain = email.split('@')[1] ?? '';
   if (!provider.emailDomains.includes(domain)) {
     return refuse(new OidcRefusal('unknown-user', `${email} is not a Gatehouse user of this partner, and this provider does not add people of ${domain}; ask your partner admin to add you`), null, email);
   }
   const name = typeof claims.name === 'string' && claims.name.trim() ? claims.name.trim().slice(0, 100) : email;
-  const user = await deps.system.user.create({ data: { partnerId: provider.partnerId, email, name, passwordHash: null } });
+  const user = await deps.system.user.create({ data: { partnerId: provider.partnerId, email, name, passwordHash: null, ssoVouchedBy: provider.createdBy ? [provider.createdBy] : [] } });
   // With no roles: what they may do is granted in Gatehouse, by an organization's admin.
   await audit(deps.system, { actorType: 'user', actorId: user.id, action: 'user.provisioned', target: email, data: { userId: user.id, providerId: provider.id, subject: String(claims.sub) } });
   return { user, provider, provisioned: true, returnTo: login.returnTo };

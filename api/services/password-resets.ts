@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { AppError, AppErrorCode } from '../../lib/app-error';
 import { audit } from '../../audit/log';
 import { hashPassword } from '../../lib/passwords';
+import type { Prisma } from '@prisma/client';
 import type { PrismaClient } from '../../lib/prisma';
 import { randomToken, sha256 } from '../../lib/secrets';
 import type { Principal } from '../http/access';
@@ -78,7 +79,34 @@ export async function pendingPasswordReset(system: PrismaClient, token: string) 
 }
 
 /**
- * Spends the token and sets the password, ending every signed-in web session of the user, in one transaction:
+ * Until now someone else chose the password (a partner admin who created the user with one), so anyone who knew it
+ * could sign in as the user and make credentials that outlive it: an API key, a passkey (the one that signs T4
+ * approvals), an OAuth grant, a Slack link. The reset makes the password the user's own, so the approval rules no
+ * longer count the account as set up by that admin (lib/approval-authority.ts `vouchedByAuthors`); if those
+ * credentials survived, the admin could still approve its own T4 call in the user's name with them. They all end
+ * here, in the reset's transaction; the user makes new ones.
+ */
+async function revokeCredentialsMadeUnderAnotherPassword(tx: Prisma.TransactionClient, user: { id: string; email: string }, chosenBy: string): Promise<void> {
+  const now = new Date();
+  const apiKeys = await tx.apiKey.updateMany({ where: { userId: user.id, revokedAt: null }, data: { revokedAt: now } });
+  const passkeys = await tx.passkeyCredential.updateMany({ where: { userId: user.id, removedAt: null }, data: { removedAt: now } });
+  const grants = await tx.oAuthGrant.findMany({ where: { userId: user.id, revokedAt: null }, select: { id: true } });
+  const grantIds = grants.map((g) => g.id);
+  await tx.oAuthGrant.updateMany({ where: { id: { in: grantIds } }, data: { revokedAt: now, revokedWhy: 'password_reset' } });
+  await tx.oAuthToken.updateMany({ where: { grantId: { in: grantIds }, revokedAt: null }, data: { revokedAt: now } });
+  const slackLinks = await tx.slackUserLink.deleteMany({ where: { userId: user.id } });
+  await audit(tx, {
+    actorType: 'user',
+    actorId: user.id,
+    action: 'auth.credentials_revoked',
+    target: user.email,
+    data: { why: 'the password was chosen by someone else until this reset', passwordChosenBy: chosenBy, apiKeys: apiKeys.count, passkeys: passkeys.count, oauthGrants: grantIds.length, slackLinks: slackLinks.count },
+  });
+}
+
+/**
+ * Spends the token and sets the password, ending every signed-in web session of the user (and, when someone else
+ * had chosen the old password, every credential made meanwhile), in one transaction:
  * false when the token was spent or expired in the meantime (nothing changed).
  */
 export async function completePasswordReset(system: PrismaClient, token: string, password: string): Promise<boolean> {
@@ -91,6 +119,8 @@ export async function completePasswordReset(system: PrismaClient, token: string,
     await tx.user.update({ where: { id: reset.userId }, data: { passwordHash, passwordChosenBy: reset.userId } });
     await tx.$executeRaw`DELETE FROM web_session WHERE sess->>'userId' = ${reset.userId}`;
     await audit(tx, { actorType: 'user', actorId: reset.userId, action: 'auth.password_reset', target: reset.user.email, data: { requestedBy: reset.requestedBy } });
+    const chosenBy = reset.user.passwordChosenBy;
+    if (chosenBy !== null && chosenBy !== reset.userId) await revokeCredentialsMadeUnderAnotherPassword(tx, reset.user, chosenBy);
     return true;
   });
 }

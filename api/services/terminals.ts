@@ -12,7 +12,7 @@ import { AppError, AppErrorCode } from '../../lib/app-error';
 import { closeLiveTerminals } from '../../lib/terminal-events';
 import { terminalChangedSignal } from '../../workflows/definitions';
 import type { ApiDeps } from '../deps';
-import { findOrgFor, hasRole, orgsWhere, Role, siteReach } from '../http/access';
+import { findOrgFor, hasRole, orgsWhere, Role, siteReach, sitesWhere } from '../http/access';
 import type { Caller } from './caller';
 
 export interface TerminalRequest {
@@ -47,21 +47,48 @@ export async function requestTerminal({ deps, system, principal }: Caller, devic
   return { row, device };
 }
 
-/** Who may see a request: its technician, and the org's approvers, admins and auditors. */
-function maySee(principal: Caller['principal'], row: Pick<TerminalSession, 'orgId' | 'requestedBy'>): boolean {
-  return row.requestedBy === principal.userId || hasRole(principal, row.orgId, [Role.Approver, Role.Admin, Role.Auditor]);
+/**
+ * Who may see a request: its technician, and the org's approvers, admins and auditors whose sites reach its device
+ * (a binding narrowed to other sites sees nothing of it, as with sessions and approvals: the unknown id's answer).
+ * `siteOf`: the site of each device, read in the request's org; a device not found there is seen by whole-org roles only.
+ */
+function maySee(principal: Caller['principal'], row: Pick<TerminalSession, 'orgId' | 'requestedBy' | 'deviceId'>, siteOf: ReadonlyMap<string, string>, roles: Role[] = [Role.Approver, Role.Admin, Role.Auditor]): boolean {
+  if (row.requestedBy === principal.userId) return true;
+  if (!hasRole(principal, row.orgId, roles)) return false;
+  const sites = sitesWhere(principal, row.orgId, roles);
+  if (sites === null) return true;
+  const site = siteOf.get(row.deviceId);
+  return site !== undefined && sites.includes(site);
+}
+
+/** The site of each device of these rows, in their orgs. */
+async function sitesOf(deps: ApiDeps, rows: Pick<TerminalSession, 'orgId' | 'deviceId'>[]): Promise<Map<string, string>> {
+  if (rows.length === 0) return new Map();
+  const devices = await deps.prisma.device.findMany({ where: { id: { in: [...new Set(rows.map((r) => r.deviceId))] }, orgId: { in: [...new Set(rows.map((r) => r.orgId))] } }, select: { id: true, siteId: true } });
+  return new Map(devices.map((d) => [d.id, d.siteId]));
+}
+
+/** A request outside the viewer's sites answers like an unknown one; the refusal is in its org's audit chain. */
+async function refuseOutsideSites(system: Caller['system'], principal: Caller['principal'], row: Pick<TerminalSession, 'id' | 'orgId'>, what: string): Promise<never> {
+  await audit(system, { orgId: row.orgId, actorType: 'user', actorId: principal.userId, action: 'terminal.view_refused', target: row.id, sessionId: row.id, data: { why: "the device is outside the viewer's sites", what } }).catch(() => undefined);
+  throw AppError.notFound(what);
 }
 
 export async function listTerminals({ deps, principal }: Caller, orgRef: string) {
   const org = await findOrgFor(deps, principal, orgRef);
   const rows = await deps.prisma.terminalSession.findMany({ where: { orgId: org.id }, orderBy: { createdAt: 'desc' }, take: 100, include: { recordings: { orderBy: { openedAt: 'asc' } } } });
-  const visible = rows.filter((r) => maySee(principal, r));
+  const siteOf = await sitesOf(deps, rows);
+  const visible = rows.filter((r) => maySee(principal, r, siteOf));
   return { org, terminals: visible, names: await namesOf(deps, visible) };
 }
 
-export async function viewTerminal({ deps, principal }: Caller, id: string) {
+export async function viewTerminal({ deps, system, principal }: Caller, id: string) {
   const row = await deps.prisma.terminalSession.findFirst({ where: { id }, include: { recordings: { orderBy: { openedAt: 'asc' } } } });
-  if (!row || !maySee(principal, row)) throw AppError.notFound('terminal');
+  if (!row) throw AppError.notFound('terminal');
+  if (!maySee(principal, row, await sitesOf(deps, [row]))) {
+    if (hasRole(principal, row.orgId, [Role.Approver, Role.Admin, Role.Auditor])) await refuseOutsideSites(system, principal, row, 'terminal');
+    throw AppError.notFound('terminal');
+  }
   return { row, names: await namesOf(deps, [row]) };
 }
 
@@ -79,8 +106,12 @@ async function namesOf(deps: ApiDeps, rows: Pick<TerminalSession, 'deviceId' | '
  */
 export async function revokeTerminal({ deps, system, principal }: Caller, id: string, reason: string | undefined) {
   const row = await deps.prisma.terminalSession.findFirst({ where: { id } });
-  if (!row || !maySee(principal, row)) throw AppError.notFound('terminal');
-  if (row.requestedBy !== principal.userId && !hasRole(principal, row.orgId, [Role.Approver, Role.Admin])) {
+  const siteOf = row ? await sitesOf(deps, [row]) : new Map<string, string>();
+  if (!row || !maySee(principal, row, siteOf)) {
+    if (row && hasRole(principal, row.orgId, [Role.Approver, Role.Admin, Role.Auditor])) await refuseOutsideSites(system, principal, row, 'terminal');
+    throw AppError.notFound('terminal');
+  }
+  if (row.requestedBy !== principal.userId && !maySee(principal, row, siteOf, [Role.Approver, Role.Admin])) {
     throw new AppError(AppErrorCode.Forbidden, "only an approver or an admin of the organization, or the technician who asked, can revoke a terminal's approval");
   }
   const now = new Date();
@@ -111,18 +142,25 @@ export async function terminalWorkflowsOf(deps: ApiDeps, orgId: string): Promise
   return rows.map((r) => r.workflowId);
 }
 
-/** Recordings are for the org's auditors and admins. */
+/** Recordings are for the org's auditors and admins, of devices on their sites. */
 export async function listRecordings({ deps, principal }: Caller, orgRef: string) {
-  const org = await findOrgFor(deps, principal, orgRef, [Role.Auditor, Role.Admin]);
-  const recordings = await deps.prisma.terminalRecording.findMany({ where: { orgId: org.id }, orderBy: { openedAt: 'desc' }, take: 200, include: { terminalSession: true } });
+  const roles = [Role.Auditor, Role.Admin];
+  const org = await findOrgFor(deps, principal, orgRef, roles);
+  const sites = sitesWhere(principal, org.id, roles);
+  const reach = sites === null ? {} : { deviceId: { in: (await deps.prisma.device.findMany({ where: { orgId: org.id, siteId: { in: sites } }, select: { id: true } })).map((d) => d.id) } };
+  const recordings = await deps.prisma.terminalRecording.findMany({ where: { orgId: org.id, ...reach }, orderBy: { openedAt: 'desc' }, take: 200, include: { terminalSession: true } });
   const names = await namesOf(deps, recordings.map((r) => ({ deviceId: r.deviceId, requestedBy: r.userId })));
   return { org, recordings, names };
 }
 
 /** One recording's asciicast, reassembled from its chunks and checked against the SHA-256 sealed at its close. */
-export async function recordingCast({ deps, principal }: Caller, id: string): Promise<{ recording: TerminalRecording; cast: Buffer; verified: boolean | null }> {
-  const recording = await deps.prisma.terminalRecording.findFirst({ where: { id, orgId: { in: orgsWhere(principal, [Role.Auditor, Role.Admin]) } } });
+export async function recordingCast({ deps, system, principal }: Caller, id: string): Promise<{ recording: TerminalRecording; cast: Buffer; verified: boolean | null }> {
+  const roles = [Role.Auditor, Role.Admin];
+  const recording = await deps.prisma.terminalRecording.findFirst({ where: { id, orgId: { in: orgsWhere(principal, roles) } } });
   if (!recording) throw AppError.notFound('recording');
+  // A shell on a device of another site is that site's: an auditor or admin narrowed elsewhere never plays it back.
+  const asRequest = { id: recording.terminalSessionId, orgId: recording.orgId, deviceId: recording.deviceId, requestedBy: '' };
+  if (!maySee(principal, asRequest, await sitesOf(deps, [asRequest]), roles)) await refuseOutsideSites(system, principal, asRequest, 'recording');
   const chunks = await deps.prisma.terminalRecordingChunk.findMany({ where: { recordingId: id }, orderBy: { seq: 'asc' }, select: { data: true } });
   const cast = Buffer.concat(chunks.map((c) => Buffer.from(c.data)));
   const verified = recording.sha256 ? crypto.createHash('sha256').update(cast).digest('hex') === recording.sha256 : null;
