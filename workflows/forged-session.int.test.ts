@@ -244,7 +244,7 @@ describe("activities called under the session's own workflow id by code of the a
     await expect(ask(7, { tier: 3, targets: [laptop.deviceId] })).rejects.toThrow(/not the call authorization recorded/);
     await expect(ask(8, { tier: 4, targets: [spare.deviceId] })).rejects.toThrow(/not the call authorization recorded/);
     expect(await sys.prisma.approval.count({ where: { invocationId: auth.invocationId } })).toBe(0);
-    const refused = await sys.prisma.auditEvent.findMany({ where: { sessionId: session.id, action: 'security.approval_request_refused' } });
+    const refused = await sys.prisma.auditEvent.findMany({ where: { sessionId: session.id, action: 'security.approval_request_refused' }, orderBy: { id: 'asc' } });
     expect(refused.map((e) => e.data)).toEqual([
       expect.objectContaining({ invocationId: auth.invocationId, claimed: expect.objectContaining({ tier: 3 }), recorded: expect.objectContaining({ tier: 4 }) }),
       expect.objectContaining({ invocationId: auth.invocationId, claimed: expect.objectContaining({ targets: [spare.deviceId] }), recorded: expect.objectContaining({ targets: [laptop.deviceId] }) }),
