@@ -87,6 +87,34 @@ async function turnAuthor(prisma: ActivityDeps['prisma'], sessionId: string, tur
   return message?.sessionId === sessionId ? message.userId : null;
 }
 
+/** The call's tier, digest and devices as authorization recorded them; a request that differs is refused and audited. */
+async function assertAsRecorded(prisma: ActivityDeps['prisma'], inv: { id: string; sessionId: string; turnId: string; decision: string; tier: number | null; digest: string | null; policyInputs: unknown }, input: RequestApprovalInput): Promise<void> {
+  const devices = (inv.policyInputs as { devices?: unknown } | null)?.devices;
+  const recorded = { tier: inv.tier, digest: inv.digest, targets: Array.isArray(devices) ? [...(devices as string[])].sort() : null };
+  const claimed = { tier: input.tier, digest: input.digest, targets: input.targetsInRecord ? recorded.targets : [...new Set(input.targets)].sort() };
+  const same =
+    inv.decision === 'approve' &&
+    inv.sessionId === input.sessionId &&
+    inv.turnId === input.turnId &&
+    claimed.tier === recorded.tier &&
+    claimed.digest === recorded.digest &&
+    recorded.targets !== null &&
+    claimed.targets !== null &&
+    claimed.targets.join(',') === recorded.targets.join(',');
+  if (same) return;
+  const cap = (t: string[] | null) => t && t.slice(0, 50);
+  await audit(prisma, {
+    orgId: input.orgId,
+    actorType: 'system',
+    actorId: input.sessionId,
+    sessionId: input.sessionId,
+    action: 'security.approval_request_refused',
+    target: inv.id,
+    data: { invocationId: inv.id, turnId: input.turnId.slice(0, 100), claimed: { ...claimed, targets: cap(claimed.targets) }, recorded: { ...recorded, targets: cap(recorded.targets) } },
+  }).catch(() => undefined);
+  throw ApplicationFailure.nonRetryable('the approval asked for is not the call authorization recorded (its tier, digest or devices differ); nobody was asked and nothing was run', FailureType.Unauthorized);
+}
+
 export function makeRequestApproval({ prisma, metrics }: ActivityDeps) {
   return async function requestApproval(input: RequestApprovalInput): Promise<{ approvalId: string; expiresAt: string }> {
     // Approvers are asked only on behalf of the session's own workflow, and never while its breaker is tripped.
@@ -106,6 +134,10 @@ export function makeRequestApproval({ prisma, metrics }: ActivityDeps) {
     ]);
     // A catalog tool, or an upstream MCP server's (upstream.<server>.<tool>), as authorization recorded it.
     if (!inv || !session || !(isToolName(inv.toolName) || parseQualifiedName(inv.toolName))) throw ApplicationFailure.nonRetryable('tool invocation not found', FailureType.NotFound);
+    // What approvers are asked about is the call authorization recorded, not what the caller says it is: activity
+    // arguments are anyone's who reaches Temporal, and a lower tier (no typed phrase, no passkey) or other devices on
+    // the card (the digest binds the real ones, but people read the devices) would get a human to approve something else.
+    await assertAsRecorded(prisma, inv, input);
     // The requester is whoever wrote this turn (an admin may post into a technician's session), not the session's owner.
     const requestedBy = await turnAuthor(prisma, input.sessionId, input.turnId);
     if (!requestedBy) throw ApplicationFailure.nonRetryable('the author of this turn is not recorded; the call was not run', FailureType.NotFound);

@@ -9,7 +9,7 @@ import type { AuditAction } from '../audit/actions';
 import { Channel } from '../lib/pg-events';
 import { sessionEventPayload, type SessionEvent } from '../lib/session-events';
 import { z } from 'zod';
-import { Uuid } from '../common/ids';
+import { userMessageId, Uuid } from '../common/ids';
 import type { TurnGrant } from './oauth-grant';
 import { SessionRecordRow, sessionRecordSql, type SessionRecord } from './session-record';
 
@@ -22,6 +22,14 @@ export interface AuthorizationRecord {
   paused: boolean | null;
   /** The grant of the turn's MCP call, as grantOfTurn reads it (null: none). */
   grant: TurnGrant | null;
+  /**
+   * Whether the session read tool output flagged as injected that no human has approved a call since, as the audit
+   * chain has it (`injection.flagged_output`, then `approval.approved`): the workflow's own `tainted` is part of its
+   * state, which anyone who reaches Temporal can restart with a clean one.
+   */
+  tainted: boolean;
+  /** The turn's author as its message row has it (recordUserMessage, verifyToolCallRequest; null: none). */
+  turnAuthor: string | null;
 }
 
 const Row = z.object({
@@ -39,6 +47,8 @@ const Row = z.object({
       revokedAt: z.string().nullable(),
     })
     .nullable(),
+  tainted: z.boolean(),
+  turnAuthor: z.string().nullable(),
 });
 
 export async function readAuthorization(pool: Pool, q: { invocationId: string; sessionId: string; orgId: string; turnId: string }): Promise<AuthorizationRecord> {
@@ -53,8 +63,11 @@ export async function readAuthorization(pool: Pool, q: { invocationId: string; s
                           ELSE json_build_object('requested', w."oauthGrantId", 'id', g."id", 'clientId', g."clientId", 'clientName', c."name",
                                                  'orgIds', g."orgIds", 'scopes', g."scopes", 'revokedAt', g."revokedAt") END
               FROM (SELECT r."oauthGrantId" FROM "WorkflowRequest" r WHERE r."sessionId" = $2::uuid AND r."usedFor" = $4 AND r."kind" = 'tool_call' LIMIT 1) w
-              LEFT JOIN "OAuthGrant" g ON g."id" = w."oauthGrantId" LEFT JOIN "OAuthClient" c ON c."id" = g."clientId") AS "grant"`,
-    values: [q.invocationId, uuidOrNull(q.sessionId), uuidOrNull(q.orgId), q.turnId],
+              LEFT JOIN "OAuthGrant" g ON g."id" = w."oauthGrantId" LEFT JOIN "OAuthClient" c ON c."id" = g."clientId") AS "grant",
+             EXISTS (SELECT 1 FROM "AuditEvent" f WHERE f."sessionId" = $2::uuid AND f."action" = 'injection.flagged_output'
+                       AND NOT EXISTS (SELECT 1 FROM "AuditEvent" a WHERE a."sessionId" = $2::uuid AND a."action" = 'approval.approved' AND a."id" > f."id")) AS "tainted",
+             (SELECT m."userId"::text FROM "Message" m WHERE m."id" = $5 AND m."sessionId" = $2::uuid AND m."role" = 'user') AS "turnAuthor"`,
+    values: [q.invocationId, uuidOrNull(q.sessionId), uuidOrNull(q.orgId), q.turnId, userMessageId(q.sessionId, q.turnId)],
   });
   const row = Row.parse(rows[0]);
   const g = row.grant;
@@ -62,6 +75,8 @@ export async function readAuthorization(pool: Pool, q: { invocationId: string; s
     existing: row.existing,
     session: row.session,
     paused: row.paused,
+    tainted: row.tainted,
+    turnAuthor: row.turnAuthor,
     // A grant named but gone is treated as revoked: fail closed (as grantOfTurn).
     grant: g && (g.id === null ? { id: g.requested, clientId: '', clientName: 'unknown', orgIds: [], scopes: [], revoked: true } : { id: g.id, clientId: g.clientId ?? '', clientName: g.clientName ?? 'unknown', orgIds: g.orgIds ?? [], scopes: g.scopes ?? [], revoked: g.revokedAt !== null }),
   };

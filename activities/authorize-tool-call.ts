@@ -36,7 +36,7 @@ export interface AuthorizeToolCallInput {
   turnId: string;
   userId: string;
   toolUse: { id: string; name: string; input: unknown };
-  /** The session read content flagged as injected and no human has approved since. */
+  /** The session read content flagged as injected and no human has approved since (as the workflow says; the record is read too). */
   tainted: boolean;
 }
 
@@ -120,8 +120,17 @@ function authorizeOnce(deps: ActivityDeps) {
     let grant: TurnGrant | null = null;
     try {
       grant = record.grant;
+      // The requester is the turn's author as its message row has it (written only for a verified request), not
+      // whoever the caller names: activity arguments are anyone's who reaches Temporal.
+      const authored = record.turnAuthor !== null && record.turnAuthor === input.userId;
+      // Tainted if the workflow says so or the record does: a workflow restarted with clean state through Temporal
+      // does not lift the taint (only a human's approval after the flagged output does). A contradiction is audited.
+      if (authored && record.tainted && !input.tainted) {
+        await audit(prisma, { orgId: input.orgId, actorType: 'system', action: 'security.taint_contradicted', target: input.toolUse.name.slice(0, 100), sessionId: input.sessionId, data: { invocationId, turnId: input.turnId, claimedTainted: false } });
+      }
+      const tainted = input.tainted || record.tainted;
       // The policy in force: the head read with the session (the session is the org's: checked above).
-      verdict = await decide(deps, input, record.session?.policyNumber ?? null);
+      verdict = authored ? await decide(deps, { ...input, tainted }, record.session?.policyNumber ?? null) : deny('turn_author', 'the requester named is not the author of this turn; nothing was run');
       // An MCP client's OAuth grant narrows what the user may do: its orgs, the tiers its scopes reach, until revoked.
       const refusal = grant && verdict.decision !== 'deny' ? grantRefusal(grant, input.orgId, verdict.tier) : null;
       if (refusal) verdict = deny('oauth_scope', refusal, verdict.parsed);

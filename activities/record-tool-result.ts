@@ -19,7 +19,9 @@ export function makeRecordToolResult(deps: ActivityDeps) {
     // side by side, not one after the other (a remediation's commands are found by the invocation, so after it).
     const [inv, named] = await Promise.all([
       prisma.toolInvocation.findUnique({ where: { id: input.invocationId }, include: { session: { select: { orgId: true, workflowId: true } } } }),
-      input.commandsInRecord ? null : prisma.deviceCommand.findMany({ where: { id: { in: input.commandIds } }, include: { device: true } }),
+      // Only this call's own commands: the ids are the caller's word (anyone's who reaches Temporal), and another
+      // call's rows (another session's, another org's) would become this call's output.
+      input.commandsInRecord ? null : prisma.deviceCommand.findMany({ where: { id: { in: input.commandIds }, invocationId: input.invocationId }, include: { device: true } }),
     ]);
     // A remediation names no command ids (thousands of them would not fit a payload): its commands are the rows made
     // for this invocation and its devices, a canary's read-back and undo left out (they are no devices of the count).

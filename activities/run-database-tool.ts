@@ -1,5 +1,6 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { FailureType } from '../common/failures';
+import { userMessageId } from '../common/ids';
 import type { ToolOutcome } from '../common/session';
 import { ToolInput, isDatabaseTool, isToolName } from '../common/tools';
 import { SAFE_ERRORS } from '../cage/error-sanitizer';
@@ -42,6 +43,14 @@ export function makeRunDatabaseTool(deps: ActivityDeps) {
     if (org.copilotPausedAt) {
       await audit(prisma, { orgId: inv.orgId, actorType: 'system', actorId: inv.sessionId, sessionId: inv.sessionId, action: 'tool.denied', target: inv.toolName, data: { invocationId: inv.id, rule: 'paused', reason: SAFE_ERRORS.PAUSED } });
       return finishInvocation(deps, inv, { status: 'failed', summary: SAFE_ERRORS.PAUSED, output: { error: SAFE_ERRORS.PAUSED } });
+    }
+    // The requester is the turn's author (its message row, written only for a verified request), as authorization
+    // checked it: a caller naming someone else (activity arguments are anyone's who reaches Temporal) acts for nobody.
+    const author = await prisma.message.findUnique({ where: { id: userMessageId(inv.sessionId, inv.turnId) }, select: { userId: true, sessionId: true } });
+    if (!author || author.sessionId !== inv.sessionId || author.userId !== input.userId) {
+      const reason = 'the requester named is not the author of this turn; nothing was run';
+      await audit(prisma, { orgId: inv.orgId, actorType: 'system', actorId: inv.sessionId, sessionId: inv.sessionId, action: 'tool.denied', target: inv.toolName, data: { invocationId: inv.id, rule: 'turn_author', reason, claimedUserId: input.userId.slice(0, 100) } });
+      return finishInvocation(deps, inv, { status: 'failed', summary: `not run: ${reason}`, output: { error: reason } });
     }
     const args = ToolInput[inv.toolName].parse(inv.input) as never;
     const result = await (handler.run as (ctx: unknown, i: never) => Promise<{ output: unknown; summary: string }>)(

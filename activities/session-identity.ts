@@ -27,7 +27,7 @@ export interface SessionClaim {
   remediationOf?: string;
 }
 
-export type SessionRule = 'session_identity' | 'breaker' | 'paused';
+export type SessionRule = 'session_identity' | 'breaker' | 'paused' | 'turn_author';
 /** What of the session the checks read. */
 export type CheckedSession = Pick<CopilotSession, 'id' | 'orgId' | 'workflowId' | 'breakerTrippedAt'>;
 export type SessionCheck = { ok: true; session: CheckedSession } | { ok: false; rule: SessionRule; reason: string };

@@ -90,6 +90,8 @@ export const AUDIT_ACTIONS = {
   'security.reservation_refused': 'a model call named a budget reservation that is not its own step\'s; nothing was sent',
   'security.session_identity_refused': 'an activity refused to act for a session the database does not know under that workflow',
   'security.invocation_id_collision': 'a tool call id was reused for a different call',
+  'security.approval_request_refused': 'an approval was asked for with a tier, digest or devices other than the call authorization recorded (forged): nobody was asked',
+  'security.taint_contradicted': 'a workflow said its session was not tainted, but the session read flagged tool output no human has approved since: the record stands (the call needs a human)',
   'security.device_out_of_scope': "a call named a device outside the org or the requester's sites",
   'security.command_unauthorized': 'a command was refused: no authorized, digest-matching call behind it',
 

@@ -33,6 +33,7 @@ export const DENIAL_RULES = [
   'script',
   'policy',
   'authorization_failed',
+  'turn_author',
   'breaker',
   'session_identity',
   'upstream_disabled',

@@ -287,6 +287,40 @@ describe('the cage closes a live terminal', () => {
     }
   });
 
+  it('when the pause lands while it opens, after its checks passed and before it is live', async () => {
+    const id = await approvedTerminal(simulatedId);
+    // The open's recording row waits on a lock held here, so the admin's pause commits after the open read the org
+    // (not paused, the grant approved) and before its terminal is one the pause could close.
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let locked!: () => void;
+    const isLocked = new Promise<void>((r) => (locked = r));
+    const lock = sys.prisma.$transaction(
+      async (tx) => {
+        await tx.$executeRawUnsafe('LOCK TABLE "TerminalRecording" IN EXCLUSIVE MODE');
+        locked();
+        await held;
+      },
+      { timeout: 60_000, maxWait: 10_000 },
+    );
+    await isLocked;
+    const term = openTerminal(sys.url, technician(), id);
+    try {
+      const waiting = () => sys.prisma.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS "n" FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'TerminalRecording' AND NOT l.granted`;
+      await waitUntil(async () => (await waiting())[0]!.n > 0, 'the open to wait for its recording row');
+      expect((await sys.request('POST', `/v1/orgs/${sys.seed.orgs.acme.slug}/copilot/pause`, { key: sys.keyOf('admin') })).status).toBe(200);
+      release();
+      await lock;
+      expect(await term.opened).toEqual({ ok: false, error: expect.stringContaining('paused') });
+      expect(await term.closed).toMatchObject({ reason: 'paused' });
+      await waitUntil(async () => (await auditOf(id, 'terminal.killed')).length === 1, 'the kill to be audited');
+    } finally {
+      release();
+      term.disconnect();
+      await sys.request('POST', `/v1/orgs/${sys.seed.orgs.acme.slug}/copilot/resume`, { key: sys.keyOf('admin') });
+    }
+  });
+
   it('when its approval is revoked', async () => {
     const id = await approvedTerminal(simulatedId);
     const term = openTerminal(sys.url, technician(), id);

@@ -129,6 +129,19 @@ export function createTerminalGateway(nsp: TerminalNamespace, deps: ApiDeps, age
     const recorder = new TerminalRecorder(prisma, logger, { id: recording.id, orgId: grant.orgId, terminalSessionId: grant.id, deviceName: device.name, userEmail: user.email, cols, rows }, limits.recordingMaxBytes);
     const relay = new TerminalRelay(recording.id, grant.id, grant.orgId, grant.deviceId, principal.userId, grant.windowEndsAt, socket, agent, recorder, hooks(device.name), { cols, rows });
     relays.set(relay.id, relay);
+    // The org and the grant were read before the relay was registered: a pause (or revoke) that committed since sent
+    // its close note to no relay of this one. Registered now, it hears any later note; one that came between is read
+    // here, and the terminal never reaches the device.
+    const [orgNow, grantNow] = await Promise.all([
+      prisma.organization.findUnique({ where: { id: grant.orgId }, select: { copilotPausedAt: true } }),
+      prisma.terminalSession.findUnique({ where: { id: grant.id }, select: { status: true } }),
+    ]).catch(() => [null, null] as const);
+    if (!orgNow || orgNow.copilotPausedAt || grantNow?.status !== 'approved') {
+      const paused = !orgNow || orgNow.copilotPausedAt !== null;
+      relay.kill(paused ? TerminalEnd.Paused : TerminalEnd.Revoked);
+      socket.data.early = undefined;
+      return { ok: false, error: paused ? 'an admin paused the copilot for this organization (kill switch)' : 'this terminal request ended while it was opening; ask again' };
+    }
     socket.data.relay = relay;
     for (const item of socket.data.early?.items ?? []) {
       if (item.kind === 'input') relay.input(item.data);
