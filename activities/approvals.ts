@@ -6,7 +6,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Approval, Prisma } from '@prisma/client';
 import { FailureType } from '../common/failures';
-import { copilotWorkflowId, userMessageId } from '../common/ids';
+import { copilotWorkflowId } from '../common/ids';
 import type { ApprovalDecisionSignal, ApprovalOutcome } from '../common/session';
 import { BREAKER_THRESHOLD } from '../common/session';
 import { approvalExpiresAt, approvalTtlSeconds } from '../common/policy-document';
@@ -22,7 +22,7 @@ import { publishSessionEvent, type SessionEvent } from '../lib/session-events';
 import { currentPolicy, policyVersion } from '../lib/policy-store';
 import type { ActivityDeps } from './deps';
 import { tripBreaker } from './breaker';
-import { assertCallersSession, assertSession } from './session-identity';
+import { assertCallersSession, assertSession, turnAuthor } from './session-identity';
 import { readDecision, recordVerifiedDecision, type DecisionContext, type RecordedApproval } from './decision-record';
 import { argumentProvenance } from './provenance';
 import { readDecisionAndBatch, recordApprovedBatch } from './approved-commands';
@@ -79,12 +79,6 @@ export function canaryNote(execution: unknown, devices: { id: string; name: stri
 /** The call's description and, when some of its arguments came from device output, which and from where. */
 function withProvenance(summary: string, provenance: string): string {
   return provenance ? `${summary} — ${elideMiddle(`from device output: ${provenance}`, 400)}` : summary;
-}
-
-/** The user who wrote the turn, as recordUserMessage stored it: the requester of every call of that turn. */
-async function turnAuthor(prisma: ActivityDeps['prisma'], sessionId: string, turnId: string): Promise<string | null> {
-  const message = await prisma.message.findUnique({ where: { id: userMessageId(sessionId, turnId) }, select: { userId: true, sessionId: true } });
-  return message?.sessionId === sessionId ? message.userId : null;
 }
 
 /** The call's tier, digest and devices as authorization recorded them; a request that differs is refused and audited. */

@@ -1,6 +1,5 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { FailureType } from '../common/failures';
-import { userMessageId } from '../common/ids';
 import type { ToolOutcome } from '../common/session';
 import { ToolInput, isDatabaseTool, isToolName } from '../common/tools';
 import { SAFE_ERRORS } from '../cage/error-sanitizer';
@@ -11,7 +10,7 @@ import { ACTING_ROLES } from './authorize-tool-call';
 import type { ActivityDeps } from './deps';
 import { finishInvocation } from './tool-output';
 import { DATABASE_HANDLERS } from './tools/handlers';
-import { auditSessionRefusal, checkSession } from './session-identity';
+import { auditSessionRefusal, checkSession, turnAuthor } from './session-identity';
 import { approvalOf } from './command-authority';
 import { runWithin } from './tool-reach';
 
@@ -39,15 +38,14 @@ export function makeRunDatabaseTool(deps: ActivityDeps) {
     }
     const handler = DATABASE_HANDLERS[inv.toolName];
     // The kill switch holds between authorization and execution too: a pause that lands meanwhile stops the write.
-    const org = await prisma.organization.findUniqueOrThrow({ where: { id: inv.orgId }, select: { copilotPausedAt: true } });
+    // The requester is the turn's author (its message row, written only for a verified request), as authorization
+    // checked it: a caller naming someone else (activity arguments are anyone's who reaches Temporal) acts for nobody.
+    const [org, author] = await Promise.all([prisma.organization.findUniqueOrThrow({ where: { id: inv.orgId }, select: { copilotPausedAt: true } }), turnAuthor(prisma, inv.sessionId, inv.turnId)]);
     if (org.copilotPausedAt) {
       await audit(prisma, { orgId: inv.orgId, actorType: 'system', actorId: inv.sessionId, sessionId: inv.sessionId, action: 'tool.denied', target: inv.toolName, data: { invocationId: inv.id, rule: 'paused', reason: SAFE_ERRORS.PAUSED } });
       return finishInvocation(deps, inv, { status: 'failed', summary: SAFE_ERRORS.PAUSED, output: { error: SAFE_ERRORS.PAUSED } });
     }
-    // The requester is the turn's author (its message row, written only for a verified request), as authorization
-    // checked it: a caller naming someone else (activity arguments are anyone's who reaches Temporal) acts for nobody.
-    const author = await prisma.message.findUnique({ where: { id: userMessageId(inv.sessionId, inv.turnId) }, select: { userId: true, sessionId: true } });
-    if (!author || author.sessionId !== inv.sessionId || author.userId !== input.userId) {
+    if (author !== input.userId) {
       const reason = 'the requester named is not the author of this turn; nothing was run';
       await audit(prisma, { orgId: inv.orgId, actorType: 'system', actorId: inv.sessionId, sessionId: inv.sessionId, action: 'tool.denied', target: inv.toolName, data: { invocationId: inv.id, rule: 'turn_author', reason, claimedUserId: input.userId.slice(0, 100) } });
       return finishInvocation(deps, inv, { status: 'failed', summary: `not run: ${reason}`, output: { error: reason } });

@@ -11,7 +11,7 @@
 import type { CopilotSession } from '@prisma/client';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { FailureType } from '../common/failures';
-import { invocationOfCommand, remediationWorkflowId, stepOfCommandInvocation, Uuid } from '../common/ids';
+import { invocationOfCommand, remediationWorkflowId, stepOfCommandInvocation, userMessageId, Uuid } from '../common/ids';
 import { BREAKER_POLICY_DENIAL, PAUSED_DENIAL, UNKNOWN_SESSION_DENIAL } from '../common/session';
 import type { AuditAction } from '../audit/actions';
 import { audit } from '../audit/log';
@@ -151,4 +151,13 @@ async function assertRecordedCommandSession(prisma: ActivityDeps['prisma'], comm
   if (!refusal) return;
   await auditSessionRefusal(prisma, claim, refusal, { activity }).catch(() => undefined);
   throw ApplicationFailure.nonRetryable(`${activity} refused: ${refusal.reason}`, FailureType.Unauthorized);
+}
+
+/**
+ * The user who wrote the turn, as recordUserMessage stored it (only for a verified message request): the requester of
+ * every call of that turn, whoever an activity's caller names.
+ */
+export async function turnAuthor(prisma: ActivityDeps['prisma'], sessionId: string, turnId: string): Promise<string | null> {
+  const message = await prisma.message.findUnique({ where: { id: userMessageId(sessionId, turnId) }, select: { userId: true, sessionId: true } });
+  return message?.sessionId === sessionId ? message.userId : null;
 }

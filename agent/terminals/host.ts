@@ -141,8 +141,9 @@ export function attachTerminals(socket: Socket<ServerToAgentEvents, AgentToServe
     const t = msg.success ? live.get(msg.data.id) : undefined;
     if (!msg.success || !t || t.ending) return void reply({ ok: false, echo: true });
     // The echo state read before this input is written: a password typed at a prompt is recorded redacted. Written
-    // only once that state is read: written at once, the program could take the password and turn echo back on
-    // before the state was read, and the password would be recorded as typed (seen on a loaded machine).
+    // only once that state is read: written at once, the program could take the input and change echo before the
+    // state was read (on a loaded machine a shell's `exit` was recorded redacted; the other way round, a password
+    // would be recorded as typed).
     const { data } = msg.data;
     t.applied = t.applied.then(async () => {
       const echo = await t.pty.echo().catch(() => false);
@@ -152,6 +153,9 @@ export function attachTerminals(socket: Socket<ServerToAgentEvents, AgentToServe
       }
       t.pty.write(data);
       reply({ ok: true, echo });
+    }).catch(() => {
+      // (A PTY that went away meanwhile: this input is lost, the next ones are still applied in turn.)
+      reply({ ok: false, echo: true });
     });
   });
   socket.on('terminal:resize', (raw: unknown) => {
@@ -159,9 +163,11 @@ export function attachTerminals(socket: Socket<ServerToAgentEvents, AgentToServe
     const t = msg.success ? live.get(msg.data.id) : undefined;
     if (!msg.success || !t || t.ending) return;
     const { cols, rows } = msg.data;
-    t.applied = t.applied.then(() => {
-      if (!t.ending) t.pty.resize(cols, rows);
-    });
+    t.applied = t.applied
+      .then(() => {
+        if (!t.ending) t.pty.resize(cols, rows);
+      })
+      .catch(() => undefined);
   });
   socket.on('terminal:close', (raw: unknown) => {
     const msg = AgentTerminalClose.safeParse(raw);

@@ -146,8 +146,7 @@ export async function terminalWorkflowsOf(deps: ApiDeps, orgId: string): Promise
 export async function listRecordings({ deps, principal }: Caller, orgRef: string) {
   const roles = [Role.Auditor, Role.Admin];
   const org = await findOrgFor(deps, principal, orgRef, roles);
-  const sites = sitesWhere(principal, org.id, roles);
-  const reach = sites === null ? {} : { deviceId: { in: (await deps.prisma.device.findMany({ where: { orgId: org.id, siteId: { in: sites } }, select: { id: true } })).map((d) => d.id) } };
+  const reach = sitesWhere(principal, org.id, roles) === null ? {} : { deviceId: { in: (await deps.prisma.device.findMany({ where: siteReach(principal, org.id, roles), select: { id: true } })).map((d) => d.id) } };
   const recordings = await deps.prisma.terminalRecording.findMany({ where: { orgId: org.id, ...reach }, orderBy: { openedAt: 'desc' }, take: 200, include: { terminalSession: true } });
   const names = await namesOf(deps, recordings.map((r) => ({ deviceId: r.deviceId, requestedBy: r.userId })));
   return { org, recordings, names };
