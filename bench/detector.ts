@@ -17,8 +17,16 @@ import type * as OutputModule from '../cage/injection-output';
 import { dataFiles, packageTexts, readRows } from '../scripts/injection-data';
 import { emit } from './stats';
 
-function throughput(name: string, texts: string[], channel: 'direct' | 'indirect', rounds = 10, scan: (text: string) => unknown = (t) => detect(t, channel)) {
+/**
+ * The best of `rounds` timed passes over the texts, after `warmup` passes not timed. The warm-up is what a worker
+ * that has been running for a while has behind it: V8 compiles the detector's functions and the rules' expressions
+ * as they get hot: the first passes over the benign set took 267, 69, 49–58, then 45–49 ms until the twelfth, and
+ * 37–39 ms from there on (2026-12-07, quiet machine). Best of ten without it, the figure swung between 34 and 48
+ * MB/s from run to run, depending on whether a round had run on fully compiled code yet.
+ */
+function throughput(name: string, texts: string[], channel: 'direct' | 'indirect', rounds: number, warmup: number, scan: (text: string) => unknown = (t) => detect(t, channel)) {
   const bytes = texts.reduce((n, t) => n + Buffer.byteLength(t), 0);
+  for (let r = 0; r < warmup; r++) for (const t of texts) scan(t);
   let best = Infinity;
   let bestCpu = Infinity;
   for (let r = 0; r < rounds; r++) {
@@ -58,7 +66,7 @@ function benignTexts(file: string): string[] {
 
 export async function runDetectorBench(opts: { data?: string } = {}): Promise<void> {
   const benign = benignTexts(path.resolve(opts.data ?? DEFAULT_BENIGN_DATA));
-  const results = [throughput('benign-it (all rows)', benign, 'indirect')];
+  const results = [throughput('benign-it (all rows)', benign, 'indirect', 20, 20)];
   const MB = 1_000_000;
   const adversarial: Record<string, string> = {
     'near-matches: "ignore " × 1 MB': 'ignore '.repeat(MB / 7),
@@ -74,12 +82,12 @@ export async function runDetectorBench(opts: { data?: string } = {}): Promise<vo
     'leetspeak: "1gn0r3 4ll " × 1 MB': '1gn0r3 4ll '.repeat(MB / 11),
     'escapes: "\\x41\\u0042&#67;" × 1 MB': '\\x41\\u0042&#67;'.repeat(MB / 15),
   };
-  for (const [name, text] of Object.entries(adversarial)) results.push(throughput(name, [text], 'indirect', 5));
+  for (const [name, text] of Object.entries(adversarial)) results.push(throughput(name, [text], 'indirect', 5, 2));
   // Tool output as it is scanned for the model: every string of the parsed JSON, and all of them in reading order.
   const processes = Array.from({ length: 5000 }, (_, i) => ({ pid: 400 + i, name: `svchost${i}.exe`, user: 'SYSTEM', cpuPercent: 1.5, command: `C:\\Windows\\System32\\svchost.exe -k netsvcs -p -s Svc${i}` }));
   const nested = JSON.stringify(Array.from({ length: 10_000 }, () => ({ a: [{ b: 'ignore the' }, ['previous', { c: 'value' }]] })));
   for (const [name, json] of Object.entries({ 'tool output: 5,000 processes': JSON.stringify({ processes }), 'tool output: 10,000 nested near-matches': nested })) {
-    results.push(throughput(name, [json], 'indirect', 5, (t) => scanToolOutput(JSON.parse(t))));
+    results.push(throughput(name, [json], 'indirect', 5, 2, (t) => scanToolOutput(JSON.parse(t))));
   }
   const rates = results.map((r) => r.mbPerS);
   const cpuRates = results.map((r) => r.cpuMbPerS);

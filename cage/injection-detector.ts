@@ -105,13 +105,16 @@ const HEX_RUN = new RegExp(`(?:^|[^0-9a-fA-F])([0-9a-fA-F]{${HEX_RUN_LENGTH},})`
  * decoding (base64, hex); URL-encoding leaves most letters as they were. `wrapped` when a base64 run went on over
  * line breaks (decoded as one).
  */
-function decodedRuns(text: string, scan?: SegmentScore): { text: string; opaque: boolean; wrapped?: boolean }[] {
-  const out: { text: string; opaque: boolean; wrapped?: boolean }[] = [];
-  const push = (s: string, opaque = true, wrapped = false) => {
-    if (out.length >= MAX_DECODED_RUNS) return;
-    const text = printable(s) ? s : opaque ? decodedLayers(s) : undefined;
-    if (text !== undefined) out.push({ text, opaque, ...(wrapped ? { wrapped } : {}) });
-  };
+type DecodedRun = { text: string; opaque: boolean; wrapped?: boolean };
+/** One decoded run into `out` (up to MAX_DECODED_RUNS): as it is when it reads as text, else decoded again. */
+// (A module function, not a closure in decodedRuns: a closure is made on every call, and most text with a run has one.)
+function pushDecoded(out: DecodedRun[], s: string, opaque: boolean, wrapped: boolean): void {
+  if (out.length >= MAX_DECODED_RUNS) return;
+  const text = printable(s) ? s : opaque ? decodedLayers(s) : undefined;
+  if (text !== undefined) out.push(wrapped ? { text, opaque, wrapped } : { text, opaque });
+}
+function decodedRuns(text: string, scan?: SegmentScore): DecodedRun[] {
+  const out: DecodedRun[] = [];
   // (`(?:^|[^…])` and a group rather than a lookbehind: the engine rejects a position on its first character.)
   // A run goes on over line breaks into lines of nothing but base64 (MIME and PEM wrap it at 64 or 76 characters):
   // decoded line by line, a mail's body would be fragments cut mid-word, each of them short.
@@ -121,12 +124,15 @@ function decodedRuns(text: string, scan?: SegmentScore): { text: string; opaque:
   if (scan === undefined || scan.base64Run) {
     const re = BASE64_RUN;
     re.lastIndex = scan === undefined ? 0 : Math.max(0, scan.base64At - 1);
-    for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+    // (Past the end of the scan's last run of 24, no match can start: it would start with such a run.)
+    const end = scan === undefined ? text.length + 1 : scan.base64End;
+    for (let m = re.exec(text); m !== null; m = re.lastIndex >= end ? null : re.exec(text)) {
       if (out.length >= MAX_DECODED_RUNS) break;
       for (const { run, wrapped } of base64Runs(m[1]!.slice(0, MAX_RUN))) {
         // Paths and identifiers look like base64 but are mostly lower-case words with separators: skip those.
         if (!/[A-Z]/.test(run) || !/[a-z]/.test(run)) continue;
-        push(Buffer.from(run.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8'), true, wrapped);
+        // (Node's base64 decoder reads the URL-safe alphabet, `-` and `_`, as `+` and `/`.)
+        pushDecoded(out, Buffer.from(run, 'base64').toString('utf8'), true, wrapped);
       }
     }
     re.lastIndex = 0;
@@ -138,7 +144,9 @@ function decodedRuns(text: string, scan?: SegmentScore): { text: string; opaque:
   if (scan === undefined || scan.longRunAt >= 0) {
     const re = HEX_RUN;
     re.lastIndex = scan === undefined ? 0 : Math.max(0, scan.longRunAt - 1);
-    for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+    // (Past the end of the scan's last run of 32, none can start: a hex run that long is inside such a run.)
+    const end = scan === undefined ? text.length + 1 : scan.longRunEnd;
+    for (let m = re.exec(text); m !== null; m = re.lastIndex >= end ? null : re.exec(text)) {
       if (out.length >= MAX_DECODED_RUNS) break;
       const hex = m[1]!;
       const at = m.index! + m[0].length - hex.length;
@@ -148,13 +156,13 @@ function decodedRuns(text: string, scan?: SegmentScore): { text: string; opaque:
       const prefixed = before === 'x' && text[at - 2] === '0' && !/\w/.test(text[at - 3] ?? ' ');
       if ((/\w/.test(before) && !prefixed) || /\w/.test(after)) continue;
       const even = hex.slice(0, MAX_RUN - (Math.min(hex.length, MAX_RUN) % 2));
-      push(Buffer.from(even, 'hex').toString('utf8'));
+      pushDecoded(out, Buffer.from(even, 'hex').toString('utf8'), true, false);
     }
     re.lastIndex = 0;
   }
   if ((scan === undefined || scan.urlEscape) && /(%[0-9A-Fa-f]{2}[^%\s]{0,40}){3,}/.test(text)) {
     try {
-      push(decodeURIComponent(text.slice(0, 4 * MAX_RUN)), false);
+      pushDecoded(out, decodeURIComponent(text.slice(0, 4 * MAX_RUN)), false, false);
     } catch {
       // malformed escapes: nothing hidden that a browser would decode either
     }
@@ -178,7 +186,7 @@ function decodedLayers(s: string): string | undefined {
   for (let layer = 0; layer < 3; layer++) {
     const run = s.trim().slice(0, MAX_RUN);
     if (ONLY_HEX.test(run) && run.length % 2 === 0) s = Buffer.from(run, 'hex').toString('utf8');
-    else if (ONLY_BASE64.test(run) && /[A-Z]/.test(run) && /[a-z]/.test(run)) s = Buffer.from(run.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8');
+    else if (ONLY_BASE64.test(run) && /[A-Z]/.test(run) && /[a-z]/.test(run)) s = Buffer.from(run, 'base64').toString('utf8');
     else return undefined;
     if (printable(s)) return s;
   }
@@ -430,7 +438,14 @@ const MAX_GATE_HITS = 64;
 interface Prefilter {
   test(text: string, scan?: SegmentScore): boolean;
   wordsAt: RegExp | undefined;
-  symbolTest(text: string): boolean;
+  symbolTest(text: string, scan?: SegmentScore): boolean;
+  /** Whether there are symbol gates (symbolTest is false for every text without them). */
+  symbols: boolean;
+}
+/** Whether the text holds any of the characters (a loop, not `some`: no callback made per text). */
+function includesAny(text: string, chars: string[]): boolean {
+  for (let i = 0; i < chars.length; i++) if (text.includes(chars[i]!)) return true;
+  return false;
 }
 function prefilter(alternatives: string[]): Prefilter {
   const { words, symbols } = prefilterSources(alternatives);
@@ -440,13 +455,14 @@ function prefilter(alternatives: string[]): Prefilter {
   if (starts !== undefined) markCharacters(starts);
   // Most text holds none of the characters a symbol gate starts with: `indexOf` says so faster than the expression.
   // (The scan's `marked` covers the starts of every channel's gates: when it is set, `includes` says which.)
-  const mayHoldSymbol = (text: string, scan: SegmentScore | undefined) => starts === undefined || ((scan === undefined || scan.marked) && starts.some((c) => text.includes(c)));
+  const mayHoldSymbol = (text: string, scan: SegmentScore | undefined) => starts === undefined || ((scan === undefined || scan.marked) && includesAny(text, starts));
   const symbolTest = (text: string, scan?: SegmentScore) => s !== undefined && mayHoldSymbol(text, scan) && s.test(text);
   return {
     // (The scan's `wordGate` covers the word gates of every channel: when it is set, the expression says which.)
     test: (text, scan) => (w !== undefined && (scan === undefined || scan.wordGate) && w.test(text)) || symbolTest(text, scan),
     wordsAt: words === undefined ? undefined : new RegExp(words, 'iy'),
     symbolTest,
+    symbols: s !== undefined,
   };
 }
 
@@ -463,7 +479,8 @@ export function symbolStarts(source: string): string[] | undefined {
   }
   return [...starts];
 }
-const COMPILED = { direct: compile('direct'), indirect: compile('indirect') };
+type Compiled = ReturnType<typeof compile>;
+const COMPILED: Record<Channel, Compiled> = { direct: compile('direct'), indirect: compile('indirect') };
 /**
  * The words every word gate (of both channels) can start with, told to the model's scan: plain ASCII text where none
  * occurs (most text) is not searched with the gates' expression (see gate-words.ts). When an alternative is beyond
@@ -501,22 +518,23 @@ function onLogRecord(text: string, at: number): boolean {
   return LOG_RECORD.test(text.slice(start, Math.min(at, start + 160)));
 }
 
-/**
- * The rules whose gates may match the text, in the rules' order (a superset: each is then tested on its own gate).
- * Short text, most of what passes the union gate, has a word gate matching in one to three places: the letters
- * there leave only the rules whose gates start with one of them, and those that start with a symbol. Testing the
- * fifteen group gates over the text instead cost a fifth of the detector's time on the benign IT set.
- */
-/** Where the union of the word gates matched (see gatedRules): reused, so that no array is made per text. */
+/** Where the union of the word gates matched (see wordGateHits): reused, so that no array is made per text. */
 const HITS = new Int32Array(MAX_GATE_HITS + 1);
-function gatedRules(text: string, compiled: (typeof COMPILED)['direct'], multiline: boolean) {
+/** The letters the union of the word gates matched at, as wordGateHits last found them (see lettersMask). */
+let hitLetters = 0;
+/**
+ * The places where the union of the word gates matches the text, into HITS (from the first, up to one past
+ * MAX_GATE_HITS), and the letters there into hitLetters: how many places. -1 when the channel has no union of word
+ * gates (every rule is then tested by its group's gate).
+ */
+function wordGateHits(text: string, compiled: Compiled, scan?: SegmentScore): number {
   const re = compiled.wordsAll;
-  const byGroups = () =>
-    compiled.groups
-      .filter((g) => g.gateRe.test(text))
-      .flatMap((g) => g.rules)
-      .filter((r) => (multiline || !r.multiline) && r.gateRe.test(text));
-  if (re === undefined) return byGroups();
+  if (re === undefined) return -1;
+  // (The scan's `wordGate` covers the word gates of every channel: when it is not set, none matches.)
+  if (scan !== undefined && !scan.wordGate) {
+    hitLetters = 0;
+    return 0;
+  }
   let letters = 0;
   let hits = 0;
   re.lastIndex = 0;
@@ -528,30 +546,62 @@ function gatedRules(text: string, compiled: (typeof COMPILED)['direct'], multili
     if (++hits > MAX_GATE_HITS) break;
   }
   re.lastIndex = 0;
-  if (hits > MAX_GATE_HITS) return byGroups();
+  hitLetters = letters;
+  return hits;
+}
+/** The rules whose gates match, found by testing each group's gate and then its rules' gates over the whole text. */
+function rulesByGroups(text: string, compiled: Compiled, multiline: boolean): Compiled['rules'] {
+  const out: Compiled['rules'] = [];
+  for (const g of compiled.groups) {
+    if (!g.gateRe.test(text)) continue;
+    for (const r of g.rules) if ((multiline || !r.multiline) && r.gateRe.test(text)) out.push(r);
+  }
+  return out;
+}
+/**
+ * The rules whose gates may match the text, in the rules' order (a superset: each is then tested on its own gate).
+ * Short text, most of what passes the union gate, has a word gate matching in one to three places: the letters
+ * there leave only the rules whose gates start with one of them, and those that start with a symbol. Testing the
+ * fifteen group gates over the text instead cost a fifth of the detector's time on the benign IT set.
+ * `hits`: what wordGateHits returned for this text, the places and letters still in HITS and hitLetters.
+ */
+function gatedRules(text: string, compiled: Compiled, multiline: boolean, hits: number, scan: SegmentScore | undefined) {
+  if (hits < 0 || hits > MAX_GATE_HITS) return rulesByGroups(text, compiled, multiline);
+  const letters = hitLetters;
+  // Whether the union of the symbol gates matches: tested once, when the first rule with a symbol gate needs it (a
+  // rule's symbol gate searches the whole text; where the union does not match, none of them can).
+  let symbols: boolean | undefined;
   // Every place where a rule's word gate matches is one where the union matched, and all of those were found: a rule's
   // word gate is tried at those places only (sticky), not searched for over the whole text again.
-  return compiled.rules.filter((r) => {
-    if (!(r.letters === ANY_LETTER || (r.letters & letters) !== 0) || !(multiline || !r.multiline)) return false;
+  const out: Compiled['rules'] = [];
+  for (const r of compiled.rules) {
+    if (!(r.letters === ANY_LETTER || (r.letters & letters) !== 0) || !(multiline || !r.multiline)) continue;
     const at = r.gateRe.wordsAt;
+    let match = false;
     if (at !== undefined) {
-      for (let j = 0; j < hits; j++) {
+      for (let j = 0; j < hits && !match; j++) {
         at.lastIndex = HITS[j]!;
-        if (at.test(text)) return true;
+        match = at.test(text);
       }
     }
-    return r.gateRe.symbolTest(text);
-  });
+    if (match) out.push(r);
+    else if (r.gateRe.symbols && (symbols ??= compiled.gateRe.symbolTest(text, scan)) && r.gateRe.symbolTest(text, scan)) out.push(r);
+  }
+  return out;
 }
 
-/** `gate`: whether the union of the gates matches the text, when the caller has tested it already. */
-function runRules(text: string, channel: Channel, gate?: boolean): Map<Category, Finding> {
+/**
+ * `gate`: whether the union of the gates matches the text, and `hits`, where its word gates do (wordGateHits), when
+ * the caller has found them already.
+ */
+function runRules(text: string, channel: Channel, gate?: { matched: boolean; hits: number; scan: SegmentScore | undefined }): Map<Category, Finding> {
   const found = new Map<Category, Finding>();
   const compiled = COMPILED[channel];
-  if (!(gate ?? compiled.gateRe.test(text))) return found;
+  const hits = gate ? gate.hits : wordGateHits(text, compiled);
+  if (!(gate ? gate.matched : hits > 0 || compiled.gateRe.symbolTest(text))) return found;
   const multiline = text.includes('\n');
   // The rules whose own gates match, in the rules' order.
-  const candidates = gatedRules(text, compiled, multiline);
+  const candidates = gatedRules(text, compiled, multiline, hits, gate?.scan);
   for (const rule of candidates) {
     // exec on the rule's own global expression, not matchAll: matchAll copies the expression on every call.
     const re = rule.pattern;
@@ -619,8 +669,13 @@ function inspect(input: string, channel: Channel, depth: number): { detection: D
     n = normalized(input);
     if (scan !== undefined && n.text !== input) scan = scanOf(n.text, channel);
   }
-  // The gates are tested once here; runRules is told the answer rather than scanning the text for them again.
-  const gate = COMPILED[channel].gateRe.test(n.text, scan);
+  // The gates are tested once here; runRules is told the answer rather than scanning the text for them again. The
+  // places where the word gates match are the union's test (without one, only a symbol gate can match) and, when the
+  // rules run, where each rule's own word gate is tried (see gatedRules).
+  // (HITS and hitLetters hold the places until runRules reads them below: nothing in between searches the gates.)
+  const compiled = COMPILED[channel];
+  const hits = wordGateHits(n.text, compiled, scan);
+  const gate = { matched: hits > 0 || compiled.gateRe.symbolTest(n.text, scan), hits, scan };
   const encoded = scan ? scan.encodedRun : ENCODED_RUN.test(n.text);
   // Respelled or escaped text (see respellings, unescapedText, separatedHexRuns): read back only where the scan saw a
   // sign of it, and only what reads as something (most text with a sign, a lone letter or a `\`, has no such reading).
@@ -631,7 +686,7 @@ function inspect(input: string, channel: Channel, depth: number): { detection: D
   if (
     n.invisible + n.tags + n.bidi + n.homoglyphWords === 0 &&
     n.visual === undefined &&
-    !gate &&
+    !gate.matched &&
     !encoded &&
     readings.length === 0 &&
     revealed.length === 0 &&

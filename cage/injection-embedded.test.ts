@@ -131,7 +131,10 @@ describe('the model scan finds encoded runs in the same pass', () => {
     const scan = scoreText(path, w);
     // The first run (the path) reaches 24 characters but not 32: the hex scan starts at the second.
     expect([scan.base64At, scan.longRunAt]).toEqual([path.indexOf('/var'), path.indexOf('b')]);
-    expect(scoreText('no run here', w)).toMatchObject({ base64At: -1, longRunAt: -1, plain: true });
+    expect(scoreText('no run here', w)).toMatchObject({ base64At: -1, longRunAt: -1, base64End: 0, longRunEnd: 0, plain: true });
+    // And where the last ones end: the 32-character run before a path of 27, each followed by prose.
+    const twice = `${'b'.repeat(40)} then /var/${'a'.repeat(22)} and more`;
+    expect(scoreText(twice, w)).toMatchObject({ longRunEnd: 40, base64End: twice.indexOf(' and') });
     expect(scoreText('tab\there\r\n~', w).plain).toBe(true);
     expect(scoreText('café', w).plain).toBe(false);
     expect(scoreText('bell\u0007', w).plain).toBe(false);
@@ -146,5 +149,9 @@ describe('the model scan finds encoded runs in the same pass', () => {
     expect(flagged(`log at ${path} then ${Buffer.from(payload).toString('hex')} end`)).toBe(true);
     expect(flagged(`log at ${path} then ${Buffer.from(payload).toString('base64')} end`)).toBe(true);
     expect(flagged(`log at ${path} then done`)).toBe(false);
+    // A digest (a hex run of its own) and a path before the payload: the decoding scans go on past both.
+    const digest = 'sha256 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08';
+    expect(flagged(`${digest} at ${path}, then ${Buffer.from(payload).toString('hex')} end`)).toBe(true);
+    expect(flagged(`${digest} at ${path}, then ${Buffer.from(payload).toString('base64')} end`)).toBe(true);
   });
 });

@@ -466,6 +466,13 @@ export interface SegmentScore {
    */
   base64At: number;
   longRunAt: number;
+  /**
+   * Where the last such runs end (0 without one): past the end of the last run of ENCODED_RUN_LENGTH, no run of
+   * base64 starts that long (nor past the last of HEX_RUN_LENGTH a hex run that long), so the detector's decoding
+   * scans stop there rather than read the rest of the text for nothing.
+   */
+  base64End: number;
+  longRunEnd: number;
   /** Whether every code unit was printable ASCII, a tab or a line break (normalize.ts returns such text as it is). */
   plain: boolean;
   /** Whether the text holds one of the characters given to markCharacters. */
@@ -520,6 +527,8 @@ const URL_ESCAPE = 2;
 const BEST_START = 3;
 const BEST_END = 4;
 const ESCAPE = 5;
+const BASE64_END = 6;
+const LONG_RUN_END = 7;
 /** After a `\` at `at - 1`: `x` and two hex digits, `u` and four or `{`, or three octal digits from 0 to 377 (not `\users`, `\x64\`). */
 function escapeAt(text: string, at: number, c: number): boolean {
   if (c === 120) return HEX(text.charCodeAt(at + 1)) && HEX(text.charCodeAt(at + 2));
@@ -527,7 +536,7 @@ function escapeAt(text: string, at: number, c: number): boolean {
   return c >= 48 && c <= 51 && OCTAL(text.charCodeAt(at + 1)) && OCTAL(text.charCodeAt(at + 2));
 }
 const OCTAL = (c: number) => c >= 48 && c <= 55;
-const FOUND = new Int32Array(6);
+const FOUND = new Int32Array(8);
 /** A `%xx` escape at `i` (c is `%`), or the start of one of the escapes the detector reads (`\x`, `\u`, octal `\1`, `&#`). */
 function noteEscape(text: string, c: number, i: number): void {
   const next = text.charCodeAt(i + 1);
@@ -539,11 +548,16 @@ function noteEscape(text: string, c: number, i: number): void {
     FOUND[ESCAPE] = 1;
   }
 }
-/** Where the first runs of ENCODED_RUN_LENGTH and HEX_RUN_LENGTH of base64's alphabet start, as the scan counts `run` at `i`. */
+/**
+ * Where the first runs of ENCODED_RUN_LENGTH and HEX_RUN_LENGTH of base64's alphabet start, and where the last end, as
+ * the scan counts `run` (at least ENCODED_RUN_LENGTH) at `i`.
+ */
 function noteRun(run: number, i: number): void {
   // (Runs do not overlap: the first to reach a length is the first of that length.)
   if (run === ENCODED_RUN_LENGTH && FOUND[BASE64_AT]! < 0) FOUND[BASE64_AT] = i + 1 - run;
   if (run === HEX_RUN_LENGTH && FOUND[LONG_RUN_AT]! < 0) FOUND[LONG_RUN_AT] = i + 1 - run;
+  FOUND[BASE64_END] = i + 1;
+  if (run >= HEX_RUN_LENGTH) FOUND[LONG_RUN_END] = i + 1;
 }
 /**
  * The one scan of the text, for inference (the most instruction-like segment, against `w`) and for training (the
@@ -578,6 +592,8 @@ export function scoreText(
   const found = FOUND;
   found[BASE64_AT] = -1;
   found[LONG_RUN_AT] = -1;
+  found[BASE64_END] = 0;
+  found[LONG_RUN_END] = 0;
   found[URL_ESCAPE] = 0;
   found[ESCAPE] = 0;
   found[BEST_START] = 0;
@@ -777,7 +793,7 @@ export function scoreText(
   const base64Run = found[BASE64_AT]! >= 0;
   const urlEscape = found[URL_ESCAPE] === 1;
   const escape = found[ESCAPE] === 1;
-  return { logit: best, start: found[BEST_START]!, end: found[BEST_END]!, encodedRun: base64Run || urlEscape, base64Run, urlEscape, base64At: found[BASE64_AT]!, longRunAt: found[LONG_RUN_AT]!, plain: (seen & NOT_PLAIN) === 0, marked: (seen & MARKED) !== 0, escape, respelled: (seen & (RESPELLED | SPACED_LETTERS | LEET_SHAPE | HEX_BYTES)) >>> 20, wordGate: !gateWordsMarked || (seen & (GATE_WORD | JOINED | NOT_PLAIN)) !== 0 };
+  return { logit: best, start: found[BEST_START]!, end: found[BEST_END]!, encodedRun: base64Run || urlEscape, base64Run, urlEscape, base64At: found[BASE64_AT]!, longRunAt: found[LONG_RUN_AT]!, base64End: found[BASE64_END]!, longRunEnd: found[LONG_RUN_END]!, plain: (seen & NOT_PLAIN) === 0, marked: (seen & MARKED) !== 0, escape, respelled: (seen & (RESPELLED | SPACED_LETTERS | LEET_SHAPE | HEX_BYTES)) >>> 20, wordGate: !gateWordsMarked || (seen & (GATE_WORD | JOINED | NOT_PLAIN)) !== 0 };
 }
 
 /**

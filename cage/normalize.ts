@@ -208,8 +208,73 @@ const mathLetter = (offset: number) => (offset % 52 < 26 ? 65 + (offset % 52) : 
 /** Printable ASCII, tab and newlines: nothing to normalize, fold or remove. */
 const PLAIN_ASCII = /^[\t\n\r\x20-\x7e]*$/;
 
+/**
+ * The characters outside ASCII that normalizing leaves as they are, counts nothing for and folds nothing of: the
+ * typographic quotes, dashes and bullets of office documents and mail, symbols and box drawing, Latin-1 letters, CJK
+ * and Hangul. Found once, by asking each step below about every character of the blocks where ordinary text writes
+ * them, so the set follows the steps when they change. Each is unchanged by NFKC and none is a combining mark or a
+ * Hangul jamo, so no two of them compose into something else either (cage/normalize.test.ts checks the fast path
+ * against the full one).
+ */
+export const UNCHANGED_BLOCKS: [number, number][] = [
+  [0x00a0, 0x024f], // Latin-1 Supplement, Latin Extended-A and -B
+  [0x0370, 0x03ff], // Greek
+  [0x0400, 0x04ff], // Cyrillic
+  [0x2010, 0x205e], // General Punctuation (quotes, dashes, bullets)
+  [0x20a0, 0x20bf], // currency
+  [0x2100, 0x214f], // letterlike symbols
+  [0x2190, 0x22ff], // arrows, mathematical operators
+  [0x2300, 0x27bf], // technical symbols, box drawing, shapes, dingbats
+  [0x3000, 0x30ff], // CJK punctuation, kana
+  [0x4e00, 0x9fff], // CJK ideographs
+  [0xac00, 0xd7a3], // Hangul syllables
+];
+function unchangedCharacters(): RegExp {
+  const steps = [ZERO_WIDTH, OTHER_INVISIBLE, OTHER_INVISIBLE_IN_LATIN, FILLER_IN_LATIN, EMOJI_JOINER, TAG_CHARS, BIDI, DIRECTIONAL_OPEN, MATH_LETTER_HOLE, STRAY_MARKS, FOLDABLE, /\p{M}/u].map(
+    (re) => new RegExp(re.source, re.flags.includes('g') ? re.flags : `${re.flags}g`),
+  );
+  const ranges: string[] = [];
+  const hex = (cp: number) => `\\u${cp.toString(16).padStart(4, '0')}`;
+  for (const [lo, hi] of UNCHANGED_BLOCKS) {
+    const chars = Array.from({ length: hi - lo + 1 }, (_, i) => String.fromCharCode(lo + i));
+    const kept = chars.map((c) => c.normalize('NFKC') === c);
+    // Every step over the block's characters at once, each alone between ASCII letters and each doubled: a character
+    // inside any match is left out (more than needed for a step that matches by context: that only costs speed).
+    for (const text of [`a${chars.join('a')}a`, `a${chars.map((c) => c + c).join('a')}a`]) {
+      const width = text.length === 2 * chars.length + 1 ? 2 : 3;
+      for (const re of steps) {
+        for (const m of text.matchAll(re)) {
+          for (let at = m.index; at < m.index + Math.max(1, m[0].length); at++) if (at % width !== 0) kept[Math.floor(at / width)] = false;
+        }
+      }
+    }
+    for (let i = 0, from = -1; i <= chars.length; i++) {
+      if (i < chars.length && kept[i]) from = from < 0 ? i : from;
+      else if (from >= 0) {
+        ranges.push(from === i - 1 ? hex(lo + from) : `${hex(lo + from)}-${hex(lo + i - 1)}`);
+        from = -1;
+      }
+    }
+  }
+  return new RegExp(`^[\\t\\n\\r\\x20-\\x7e${ranges.join('')}]*$`);
+}
+/**
+ * Printable ASCII, tab, newlines and the characters above: nothing to remove, fold or recompose. Made when the first
+ * text outside ASCII comes (about 25 ms), not when the module loads.
+ */
+let unchangedText: RegExp | undefined;
+
 export function normalize(input: string): Normalized {
   if (PLAIN_ASCII.test(input)) return { text: input, invisible: 0, tags: 0, bidi: 0, homoglyphWords: 0 };
+  if ((unchangedText ??= unchangedCharacters()).test(input)) {
+    const unaccented = input.replace(ACCENTED, (c) => UNACCENTED.get(c) ?? c);
+    return { text: input, ...(unaccented !== input ? { unaccented } : {}), invisible: 0, tags: 0, bidi: 0, homoglyphWords: 0 };
+  }
+  return normalizeFully(input);
+}
+
+/** normalize without the shortcut for text of UNCHANGED_BLOCKS' characters that change nothing (exported for its test). */
+export function normalizeFully(input: string): Normalized {
   const invisible =
     (input.match(ZERO_WIDTH)?.length ?? 0) - (input.match(EMOJI_JOINER)?.length ?? 0) + (input.match(OTHER_INVISIBLE_IN_LATIN)?.length ?? 0) + (input.match(FILLER_IN_LATIN)?.length ?? 0);
   const tagged = input.includes('\u{1F3F4}') ? input.replace(EMOJI_TAG_SEQUENCE, '\u{1F3F4}') : input;
