@@ -41,7 +41,7 @@ function throughput(name: string, texts: string[], channel: 'direct' | 'indirect
   // CPU time beside wall time: on a shared machine the wall clock also counts the time other processes held the
   // core; the CPU figure is what the detector itself costs (still higher than on a quiet machine: caches are shared).
   const cpuMbPerS = bytes / 1e6 / (bestCpu / 1000);
-  const line = { bench: 'detector', input: name, bytes, ms: Math.round(best * 10) / 10, mbPerS: Math.round(mbPerS * 100) / 100, cpuMbPerS: Math.round(cpuMbPerS * 100) / 100 };
+  const line = { bench: 'detector', input: name, bytes, rounds, warmup, ms: Math.round(best * 10) / 10, mbPerS: Math.round(mbPerS * 100) / 100, cpuMbPerS: Math.round(cpuMbPerS * 100) / 100 };
   emit(line);
   return line;
 }

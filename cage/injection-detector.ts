@@ -591,17 +591,20 @@ function gatedRules(text: string, compiled: Compiled, multiline: boolean, hits: 
 }
 
 /**
- * `gate`: whether the union of the gates matches the text, and `hits`, where its word gates do (wordGateHits), when
- * the caller has found them already.
+ * `matched`: whether the union of the gates matches the text, with `hits`, where its word gates do (wordGateHits), and
+ * the text's scan, when the caller has found them already (apart, not as one object: no allocation per text).
  */
-function runRules(text: string, channel: Channel, gate?: { matched: boolean; hits: number; scan: SegmentScore | undefined }): Map<Category, Finding> {
+function runRules(text: string, channel: Channel, matched?: boolean, hits = -1, scan?: SegmentScore): Map<Category, Finding> {
   const found = new Map<Category, Finding>();
   const compiled = COMPILED[channel];
-  const hits = gate ? gate.hits : wordGateHits(text, compiled);
-  if (!(gate ? gate.matched : hits > 0 || compiled.gateRe.symbolTest(text))) return found;
+  if (matched === undefined) {
+    hits = wordGateHits(text, compiled);
+    matched = hits > 0 || compiled.gateRe.symbolTest(text);
+  }
+  if (!matched) return found;
   const multiline = text.includes('\n');
   // The rules whose own gates match, in the rules' order.
-  const candidates = gatedRules(text, compiled, multiline, hits, gate?.scan);
+  const candidates = gatedRules(text, compiled, multiline, hits, scan);
   for (const rule of candidates) {
     // exec on the rule's own global expression, not matchAll: matchAll copies the expression on every call.
     const re = rule.pattern;
@@ -675,7 +678,7 @@ function inspect(input: string, channel: Channel, depth: number): { detection: D
   // (HITS and hitLetters hold the places until runRules reads them below: nothing in between searches the gates.)
   const compiled = COMPILED[channel];
   const hits = wordGateHits(n.text, compiled, scan);
-  const gate = { matched: hits > 0 || compiled.gateRe.symbolTest(n.text, scan), hits, scan };
+  const gate = hits > 0 || compiled.gateRe.symbolTest(n.text, scan);
   const encoded = scan ? scan.encodedRun : ENCODED_RUN.test(n.text);
   // Respelled or escaped text (see respellings, unescapedText, separatedHexRuns): read back only where the scan saw a
   // sign of it, and only what reads as something (most text with a sign, a lone letter or a `\`, has no such reading).
@@ -686,7 +689,7 @@ function inspect(input: string, channel: Channel, depth: number): { detection: D
   if (
     n.invisible + n.tags + n.bidi + n.homoglyphWords === 0 &&
     n.visual === undefined &&
-    !gate.matched &&
+    !gate &&
     !encoded &&
     readings.length === 0 &&
     revealed.length === 0 &&
@@ -700,7 +703,7 @@ function inspect(input: string, channel: Channel, depth: number): { detection: D
     addModelFinding(found, n.text, channel, scan);
     return { detection: verdict(found), scan };
   }
-  const found = runRules(n.text, channel, gate);
+  const found = runRules(n.text, channel, gate, hits, scan);
   if (n.unaccented !== undefined) {
     for (const [category, f] of runRules(n.unaccented, channel)) {
       const known = found.get(category);
