@@ -135,6 +135,25 @@ describe('the model scan finds encoded runs in the same pass', () => {
     // And where the last ones end: the 32-character run before a path of 27, each followed by prose.
     const twice = `${'b'.repeat(40)} then /var/${'a'.repeat(22)} and more`;
     expect(scoreText(twice, w)).toMatchObject({ longRunEnd: 40, base64End: twice.indexOf(' and') });
+    // What the detector's decoding scans rely on, on random text: the runs the scan counts are those of the
+    // expressions' alphabet, from the first one's start to the last one's end.
+    let seed = 11;
+    const rand = (n: number) => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) % n);
+    const pieces = ['Ab', 'c', '9', '+', '/', '-', '_', '=', ' ', '\n', '.', "'", ':', 'é', 'x'.repeat(20), 'Q'.repeat(31)];
+    for (let i = 0; i < 2000; i++) {
+      let text = '';
+      for (let j = 0, n = rand(40); j < n; j++) text += pieces[rand(pieces.length)];
+      const runs = (length: number) => [...text.matchAll(new RegExp(`[A-Za-z0-9+/_-]{${length},}`, 'g'))];
+      const [long, hex] = [runs(ENCODED_RUN_LENGTH), runs(32)];
+      const scan = scoreText(text, w);
+      expect([text, scan.base64At, scan.base64End, scan.longRunAt, scan.longRunEnd]).toEqual([
+        text,
+        long[0]?.index ?? -1,
+        long.length ? long.at(-1)!.index + long.at(-1)![0].length : 0,
+        hex[0]?.index ?? -1,
+        hex.length ? hex.at(-1)!.index + hex.at(-1)![0].length : 0,
+      ]);
+    }
     expect(scoreText('tab\there\r\n~', w).plain).toBe(true);
     expect(scoreText('café', w).plain).toBe(false);
     expect(scoreText('bell\u0007', w).plain).toBe(false);
