@@ -12,7 +12,7 @@ import { RULES, alternativesOf, gateFirstLetters, prefilterSources, type Categor
 import { DECODED_MARGIN, HEX_RUN_LENGTH, MODEL_VERSION, SHORT_DECODED_MARGIN, leaning, markCharacters, markGateWords, markRespelledWords, modelScan, RESPELLED_HEX as HEX_SIGN, RESPELLED_LEET as LEET_SIGN, RESPELLED_SPACED as SPACED_SIGN, RESPELLED_WORDS as WORDS_SIGN, past, type SegmentScore } from './injection-model';
 import { gateWords } from './gate-words';
 
-export const DETECTOR_VERSION = `rules-10+${MODEL_VERSION}`;
+export const DETECTOR_VERSION = `rules-11+${MODEL_VERSION}`;
 export type Channel = 'direct' | 'indirect';
 
 export interface Span {
@@ -86,7 +86,8 @@ const readsAsForeignRequest = (decoded: string) => FOREIGN_REQUEST.test(decoded.
  * line of one word ("have") counted as a wrapped body and was read as transport encoding, not as hidden text.
  */
 const WRAP_WIDTHS = new Set([60, 64, 72, 76]);
-function base64Runs(match: string): { run: string; wrapped: boolean }[] {
+function base64Runs(match: string, declared: boolean): { run: string; wrapped: boolean }[] {
+  if (declared) return [{ run: match.replace(/\r?\n/g, ''), wrapped: true }];
   if (!match.includes('\n')) return [{ run: match, wrapped: false }];
   const lines = match.split(/\r?\n/);
   const width = lines[0]!.length;
@@ -95,6 +96,23 @@ function base64Runs(match: string): { run: string; wrapped: boolean }[] {
     WRAP_WIDTHS.has(width) && joined.length % 4 === 0 && lines.every((l, i) => (i < lines.length - 1 ? l.length === width : l.length <= width));
   if (wrapped) return [{ run: joined, wrapped: true }];
   return lines.filter((l) => l.length >= 24).map((run) => ({ run, wrapped: false }));
+}
+
+/**
+ * Whether the run starting at `at` is a MIME part's body declared base64: it starts a line after the part's headers
+ * (one of them `Content-Transfer-Encoding: base64`) and the blank line that ends them.
+ */
+const MIME_BASE64_BODY = /content-transfer-encoding:[ \t]*base64[ \t]*\r?\n(?:[^\r\n]+\r?\n){0,20}\r?\n$/i;
+function declaredBase64(text: string, at: number): boolean {
+  return at > 0 && text[at - 1] === '\n' && MIME_BASE64_BODY.test(text.slice(Math.max(0, at - 2048), at));
+}
+/**
+ * Whether the hex bytes starting at `at` are a value SNMP prints as a `Hex-STRING` (an agent's description, contact or
+ * location with a byte outside ASCII in it): what the device says, read as text, not text someone hid.
+ */
+const SNMP_HEX = /hex-string:[ \t]*$/i;
+function declaredHex(text: string, at: number): boolean {
+  return SNMP_HEX.test(text.slice(Math.max(0, at - 32), at));
 }
 
 /** The decoding scans' expressions (global, shared: each use starts at a given place and leaves lastIndex at 0). */
@@ -128,7 +146,10 @@ function decodedRuns(text: string, scan?: SegmentScore): DecodedRun[] {
     const end = scan === undefined ? text.length + 1 : scan.base64End;
     for (let m = re.exec(text); m !== null; m = re.lastIndex >= end ? null : re.exec(text)) {
       if (out.length >= MAX_DECODED_RUNS) break;
-      for (const { run, wrapped } of base64Runs(m[1]!.slice(0, MAX_RUN))) {
+      // A part's body that its MIME headers declare base64 is transport encoding too, wrapped or not (a short part
+      // fits on one line).
+      const declared = declaredBase64(text, m.index + m[0].length - m[1]!.length);
+      for (const { run, wrapped } of base64Runs(m[1]!.slice(0, MAX_RUN), declared)) {
         // Paths and identifiers look like base64 but are mostly lower-case words with separators: skip those.
         if (!/[A-Z]/.test(run) || !/[a-z]/.test(run)) continue;
         // (Node's base64 decoder reads the URL-safe alphabet, `-` and `_`, as `+` and `/`.)
@@ -160,15 +181,28 @@ function decodedRuns(text: string, scan?: SegmentScore): DecodedRun[] {
     }
     re.lastIndex = 0;
   }
-  if ((scan === undefined || scan.urlEscape) && /(%[0-9A-Fa-f]{2}[^%\s]{0,40}){3,}/.test(text)) {
-    try {
-      pushDecoded(out, decodeURIComponent(text.slice(0, 4 * MAX_RUN)), false, false);
-    } catch {
-      // malformed escapes: nothing hidden that a browser would decode either
-    }
-  }
+  // (Three escapes, each within 40 characters of the next: also one escaped letter per word, `%54ranslate %79our`.)
+  if ((scan === undefined || scan.urlEscape) && /(%[0-9A-Fa-f]{2}[^%]{0,40}){3,}/.test(text)) pushDecoded(out, urlDecoded(text.slice(0, 4 * MAX_RUN)), false, false);
   return out;
 }
+
+/**
+ * The text with its runs of `%xx` escapes decoded as UTF-8 bytes, and again while that leaves escapes (double
+ * encoding, `%2549` → `%49` → `I`), up to three times. Decoded run by run, leniently: a stray `%` elsewhere ("disk at
+ * 93% on web-1") or bytes that are not UTF-8 leave the other runs decoded (decodeURIComponent of the whole text gave
+ * up on all of them for one such `%`).
+ */
+const URL_ESCAPES = /(?:%[0-9A-Fa-f]{2})+/g;
+function urlDecoded(text: string): string {
+  let s = text;
+  for (let layer = 0; layer < 3; layer++) {
+    const next = s.replace(URL_ESCAPES, urlRun);
+    if (next === s) break;
+    s = next;
+  }
+  return s;
+}
+const urlRun = (run: string) => Buffer.from(run.replaceAll('%', ''), 'hex').toString('utf8');
 
 /** One decoded text as decodedRuns gives it: as it is when it reads as text, else decoded again (decodedLayers). */
 function decodedAs(s: string, opaque: boolean): { text: string; opaque: boolean }[] {
@@ -244,7 +278,7 @@ function separatedHexRuns(text: string): { text: string; opaque: boolean }[] {
   re.lastIndex = 0;
   for (let m = re.exec(text); m !== null && out.length < MAX_DECODED_RUNS; m = re.exec(text)) {
     const bytes = m[1]!.slice(0, 4 * MAX_RUN).replace(/0[xX]/g, '').replace(/[ :,-]/g, '');
-    out.push(...decodedAs(Buffer.from(bytes, 'hex').toString('utf8'), true));
+    out.push(...decodedAs(Buffer.from(bytes, 'hex').toString('utf8'), !declaredHex(text, m.index + m[0].length - m[1]!.length)));
   }
   re.lastIndex = 0;
   return out;

@@ -9,11 +9,13 @@ export const ZERO_WIDTH = /[\u200B-\u200D\u2060\uFEFF\u00AD\u180E]/g;
 /**
  * The other characters Unicode says display as nothing (Default_Ignorable_Code_Point, bidi controls and tag characters
  * apart: they have their own handling): invisible operators, the combining grapheme joiner, variation selectors,
- * Mongolian and Khmer format characters, shorthand and musical format controls. They are part of some spellings (a
- * variation selector after an emoji or a CJK ideograph, a Mongolian letter's form), so they count as hiding only
- * right after a Latin letter or a digit, where no spelling needs them; they are removed everywhere.
+ * Mongolian and Khmer format characters, shorthand and musical format controls, and the code points Unicode keeps
+ * for more of them, unassigned yet ignorable already (U+2065, U+FFF0–FFF8, the rest of plane 14's block). They are
+ * part of some spellings (a variation selector after an emoji or a CJK ideograph, a Mongolian letter's form), so they
+ * count as hiding only right after a Latin letter or a digit, where no spelling needs them; they are removed
+ * everywhere.
  */
-const OTHER_INVISIBLE_CLASS = String.raw`[\u034F\u17B4\u17B5\u180B-\u180D\u180F\u2061-\u2064\u206A-\u206F\uFE00-\uFE0F\u{1BCA0}-\u{1BCA3}\u{1D173}-\u{1D17A}\u{E0100}-\u{E01EF}]`;
+const OTHER_INVISIBLE_CLASS = String.raw`[\u034F\u17B4\u17B5\u180B-\u180D\u180F\u2061-\u2065\u206A-\u206F\uFE00-\uFE0F\uFFF0-\uFFF8\u{1BCA0}-\u{1BCA3}\u{1D173}-\u{1D17A}\u{E0080}-\u{E00FF}\u{E0100}-\u{E01EF}\u{E01F0}-\u{E0FFF}]`;
 // (The class lists marks and selectors each alone on purpose: a mark joined to the character before it, the lint's
 // concern, is what it finds.)
 // eslint-disable-next-line no-misleading-character-class
