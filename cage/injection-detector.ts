@@ -52,6 +52,8 @@ function wordCount(s: string): number {
   return words;
 }
 
+const ZERO_WIDTH_IN_WORDS = /[\u00ad\u200b-\u200f\u2060-\u2064\ufeff]/;
+const ZERO_WIDTH_ALL = /[\u00ad\u200b-\u200f\u2060-\u2064\ufeff]/g;
 function printable(s: string): boolean {
   if (s.length < 8) return false;
   let ok = 0;
@@ -60,8 +62,10 @@ function printable(s: string): boolean {
     if ((c >= 32 && c < 127) || c === 10 || c === 13 || c === 9 || c >= 160) ok++;
   }
   // Fixed-width on both sides of the space: an unbounded run here backtracks quadratically on long words. Scripts
-  // written without spaces (Chinese, Japanese) count as text from a few of their characters in a row.
-  return ok / s.length > 0.95 && (/[a-z]{3}\s[a-z]{2}/i.test(s) || /\p{L}{3}\s\p{L}{2}|[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]{4}/u.test(s));
+  // written without spaces (Chinese, Japanese) count as text from a few of their characters in a row. Words are
+  // looked for without the zero-width characters that may sit between their letters (normalize removes them).
+  const words = ZERO_WIDTH_IN_WORDS.test(s) ? s.replace(ZERO_WIDTH_ALL, '') : s;
+  return ok / s.length > 0.95 && (/[a-z]{3}\s[a-z]{2}/i.test(words) || /\p{L}{3}\s\p{L}{2}|[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]{4}/u.test(words));
 }
 
 /**
@@ -126,10 +130,22 @@ const HEX_RUN = new RegExp(`(?:^|[^0-9a-fA-F])([0-9a-fA-F]{${HEX_RUN_LENGTH},})`
 type DecodedRun = { text: string; opaque: boolean; wrapped?: boolean };
 /** One decoded run into `out` (up to MAX_DECODED_RUNS): as it is when it reads as text, else decoded again. */
 // (A module function, not a closure in decodedRuns: a closure is made on every call, and most text with a run has one.)
-function pushDecoded(out: DecodedRun[], s: string, opaque: boolean, wrapped: boolean): void {
+function pushDecoded(out: DecodedRun[], decoded: string, opaque: boolean, wrapped: boolean): void {
   if (out.length >= MAX_DECODED_RUNS) return;
+  const s = withoutUtf16Nuls(decoded);
   const text = printable(s) ? s : opaque ? decodedLayers(s) : undefined;
   if (text !== undefined) out.push(wrapped ? { text, opaque, wrapped } : { text, opaque });
+}
+/**
+ * Text in UTF-16 (little-endian: PowerShell's `-EncodedCommand` is base64 of it) whose characters are all ASCII
+ * decodes as UTF-8 to its characters with a NUL after each: read without them.
+ */
+function withoutUtf16Nuls(s: string): string {
+  if (s.length < 16 || s.charCodeAt(1) !== 0) return s;
+  for (let i = 1; i < s.length; i += 2) if (s.charCodeAt(i) !== 0) return s;
+  let out = '';
+  for (let i = 0; i < s.length; i += 2) out += s[i];
+  return out;
 }
 function decodedRuns(text: string, scan?: SegmentScore): DecodedRun[] {
   const out: DecodedRun[] = [];
@@ -232,21 +248,29 @@ function decodedLayers(s: string): string | undefined {
  * entities `&#105;` and `&#x69;`. Programs escape what they must (quotes, `<`, control bytes, letters outside ASCII),
  * never an ASCII letter: escaped letters are text someone chose to hide.
  */
-const BYTE_ESCAPES = /(?:\\x[0-9a-fA-F]{2})+|(?:\\[0-3][0-7]{2}){2,}/g;
+const BYTE_ESCAPES = /\\[xX][0-9a-fA-F]{2}(?:[ ,]?\\[xX][0-9a-fA-F]{2})*|(?:\\[0-3][0-7]{2}){2,}/g;
 const CHAR_ESCAPE = /\\u\{([0-9a-fA-F]{1,6})\}|[\\%]u([0-9a-fA-F]{4})|&#[xX]([0-9a-fA-F]{1,6});?|&#(\d{1,7});?/g;
 const ASCII_LETTER_CODE = (c: number) => (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
 /** Whether the text may hold such escapes (a cheap look before the expressions). */
-const ESCAPE_START = /\\[xu0-3]|%u[0-9a-fA-F]{4}|&#/;
+const ESCAPE_START = /\\[xXu0-3]|%u[0-9a-fA-F]{4}|&#/;
 const mayHoldEscapes = (text: string) => ESCAPE_START.test(text);
 /**
- * At least this many escaped ASCII letters make a text worth reading unescaped (two are enough to break a word out of
- * a rule's reach: `Ign&#111;re … prev&#105;ous`); four times as many, a phrase hidden whole.
+ * At least this many escaped letters make a text worth reading unescaped (two are enough to break a word out of a
+ * rule's reach: `Ign&#111;re … prev&#105;ous`); four times as many ASCII letters, a phrase hidden whole. Escaped
+ * letters outside ASCII and invisible characters count towards reading it (JSON written ASCII-only spells look-alikes
+ * and zero-width spaces as `\u0430`, `\u200b`: the model reads them as the characters), not towards hiding.
  */
 const ESCAPED_LETTERS = 2;
+const LETTER_OR_FORMAT = /[\p{L}\p{Cf}]/u;
 function unescapedText(text: string): { text: string; opaque: boolean } | undefined {
   let letters = 0;
+  let others = 0;
   const count = (decoded: string) => {
-    for (let i = 0; i < decoded.length; i++) if (ASCII_LETTER_CODE(decoded.charCodeAt(i))) letters++;
+    for (let i = 0; i < decoded.length; i++) {
+      const c = decoded.charCodeAt(i);
+      if (ASCII_LETTER_CODE(c)) letters++;
+      else if (c > 127 && LETTER_OR_FORMAT.test(decoded[i]!)) others++;
+    }
     return decoded;
   };
   // The lines from the first escape to the last: a hidden payload is read on its own, not as part of the document
@@ -256,13 +280,13 @@ function unescapedText(text: string): { text: string; opaque: boolean } | undefi
   const lineEnd = text.indexOf('\n', last);
   const lines = text.slice(text.lastIndexOf('\n', first) + 1, lineEnd < 0 ? text.length : lineEnd);
   const unescaped = windowAt(lines, 0)
-    .replace(BYTE_ESCAPES, (run) => count(Buffer.from(run[1] === 'x' ? run.replace(/\\x/g, '') : run.slice(1).split('\\').map((o) => parseInt(o, 8).toString(16).padStart(2, '0')).join(''), 'hex').toString('utf8')))
+    .replace(BYTE_ESCAPES, (run) => count(Buffer.from(run[1] === 'x' || run[1] === 'X' ? run.replace(/\\[xX]|[ ,]/g, '') : run.slice(1).split('\\').map((o) => parseInt(o, 8).toString(16).padStart(2, '0')).join(''), 'hex').toString('utf8')))
     .replace(CHAR_ESCAPE, (m, braced?: string, four?: string, hex?: string, dec?: string) => {
       const cp = parseInt(braced ?? four ?? hex ?? dec!, braced ?? four ?? hex ? 16 : 10);
       return cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff && braced !== undefined) ? m : count(String.fromCharCode(...(cp > 0xffff ? [0xd800 + ((cp - 0x10000) >> 10), 0xdc00 + ((cp - 0x10000) & 0x3ff)] : [cp])));
     });
   // (A `\u` pair of surrogates decodes as the two halves, which join into the one character in the string.)
-  if (letters < ESCAPED_LETTERS) return undefined;
+  if (letters + others < ESCAPED_LETTERS) return undefined;
   const read = decodedAs(unescaped, letters >= 4 * ESCAPED_LETTERS);
   return read.length > 0 ? read[0] : undefined;
 }

@@ -529,9 +529,9 @@ const BEST_END = 4;
 const ESCAPE = 5;
 const BASE64_END = 6;
 const LONG_RUN_END = 7;
-/** After a `\` at `at - 1`: `x` and two hex digits, `u` and four or `{`, or three octal digits from 0 to 377 (not `\users`, `\x64\`). */
+/** After a `\` at `at - 1`: `x` (or `X`) and two hex digits, `u` and four or `{`, or three octal digits from 0 to 377 (not `\users`, `\x64\`). */
 function escapeAt(text: string, at: number, c: number): boolean {
-  if (c === 120) return HEX(text.charCodeAt(at + 1)) && HEX(text.charCodeAt(at + 2));
+  if (c === 120 || c === 88) return HEX(text.charCodeAt(at + 1)) && HEX(text.charCodeAt(at + 2));
   if (c === 117) return text.charCodeAt(at + 1) === 123 || (HEX(text.charCodeAt(at + 1)) && HEX(text.charCodeAt(at + 2)) && HEX(text.charCodeAt(at + 3)) && HEX(text.charCodeAt(at + 4)));
   return c >= 48 && c <= 51 && OCTAL(text.charCodeAt(at + 1)) && OCTAL(text.charCodeAt(at + 2));
 }
