@@ -205,6 +205,12 @@ const EXFIL_TO_ADDRESS = `${EXFIL_HEAD}${byFirstLetter(FETCH_VERBS)}\\b[^.!?\\n]
  */
 const EXFIL_USER_DATA = `${EXFIL_HEAD}${byFirstLetter(FETCH_VERBS)}\\b[^.!?\\n]{0,40}?\\bmy\\b[^.!?\\n]{0,120}?${EXFIL_SEND}(?!(?:me|us|you|yourself|myself|ourselves)\\b)\\w`;
 
+/**
+ * Not right after a determiner or a possessive: there the request's verbs are nouns ("please disregard my previous
+ * email", "please see the update below", "please find the list attached").
+ */
+const NOT_A_NOUN = '(?<!\\b(?:my|your|our|his|her|their|its|the|this|that|these|those|an?|previous|last|earlier|prior|next|new)\\s+)';
+
 export const RULES: Rule[] = [
   // Instruction override
   // English, French, Spanish and Italian in one pattern: one pass over the text instead of four
@@ -273,7 +279,7 @@ export const RULES: Rule[] = [
   // Instructions planted in data a tool returned, addressed to the agent. Mail and logs ask their readers for things
   // too ("please send", "please use"): alone, half a detection; the model reading the sentence as an instruction to
   // the assistant (injection-model.ts), or another signal, makes the other half.
-  rule('embedded_instruction', 0.5, `\\bplease\\b${GAP}\\b${byFirstLetter('transfer|send|share|grant|delete|remove|schedule|book|update|change|move|unlock|disable|enable|install|download|email|forward|post|withdraw|deposit|pay|purchase|buy|sell|invite|add|give|use|create|cancel|reset|deactivate|close|redirect|sign|publish|upload|set|get|find|retrieve|access|extract|list|search|fetch|look\\s+up|gather|obtain|compile|export|provide|locate')}\\b`, { indirectOnly: true , gate: [String.raw`please\b`] }),
+  rule('embedded_instruction', 0.5, `\\bplease\\b${GAP}${NOT_A_NOUN}\\b${byFirstLetter('transfer|send|share|grant|delete|remove|schedule|book|update|change|move|unlock|disable|enable|install|download|email|forward|post|withdraw|deposit|pay|purchase|buy|sell|invite|add|give|use|create|cancel|reset|deactivate|close|redirect|sign|publish|upload|set|get|find|retrieve|access|extract|list|search|fetch|look\\s+up|gather|obtain|compile|export|provide|locate')}\\b`, { indirectOnly: true , gate: [String.raw`please\b`] }),
   // Data exfiltration: send the results somewhere, to an e-mail address (half: every mailing list's footer says so)
   rule('embedded_instruction', 0.5, `\\b(send|e-?mail|forward|share|mail|upload|transfer)\\b[^.\\n]{0,80}?\\bto\\b[^.\\n]{0,30}?[\\w.+-]+@[\\w-]+(\\.[\\w-]+)+`, { indirectOnly: true , gate: [String.raw`@[\w-]+\.[\w-]`] }),
   // Data exfiltration asked of the reader: fetch data, then send it somewhere ("Could you get my search history and
