@@ -1,4 +1,5 @@
 import RandExp from 'randexp';
+import { randexpSource } from './testdata/randexp-source';
 import { seeded } from './testdata/seeded-random';
 import { RULES, byFirstLetter, gateFirstLetters, gateSource, prefilterSources } from './injection-rules';
 
@@ -9,7 +10,7 @@ import { RULES, byFirstLetter, gateFirstLetters, gateSource, prefilterSources } 
  */
 
 function generated(pattern: RegExp, n: number, seed: number): string[] {
-  const gen = new RandExp(new RegExp(pattern.source, pattern.flags.replace('g', '')));
+  const gen = new RandExp(new RegExp(randexpSource(pattern.source), pattern.flags.replace('g', '')));
   gen.randInt = seeded(seed);
   gen.max = 4;
   return Array.from({ length: n }, (_, i) => (i % 2 ? `Hi. ${gen.gen()} ok` : gen.gen()));
