@@ -209,7 +209,8 @@ const EXFIL_USER_DATA = `${EXFIL_HEAD}${byFirstLetter(FETCH_VERBS)}\\b[^.!?\\n]{
  * Not right after a determiner or a possessive: there the request's verbs are nouns ("please disregard my previous
  * email", "please see the update below", "please find the list attached").
  */
-const NOT_A_NOUN = '(?<!\\b(?:my|your|our|his|her|their|its|the|this|that|these|those|an?|previous|last|earlier|prior|next|new)\\s+)';
+// (Tested after the verb, reaching back over it: only where a verb matched, not at every place of the gap before it.)
+const NOT_A_NOUN = '(?<!\\b(?:my|your|our|his|her|their|its|the|this|that|these|those|an?|previous|last|earlier|prior|next|new)\\s+(?:\\w+|look\\s+up))';
 
 export const RULES: Rule[] = [
   // Instruction override
@@ -217,8 +218,10 @@ export const RULES: Rule[] = [
   rule('instruction_override', 1, `\\b${byFirstLetter('ignore|disregard|forget|override|bypass|skip|drop|ignorer|ignorez|oublie|oublier|oubliez|ignora|olvida|olvide|olvidad|ignorate|ignori|dimentica|dimenticate|dimentichi|trascura|tralascia')}\\b${GAP}\\b${byFirstLetter('previous|prior|above|earlier|preceding|all|any|your|the|these|those|initial|original|system|toutes?|les|vos|tes|todas?|las|tus|sus|anteriores|tutte|tutti|le|gli|precedenti|tue|vostre|queste')}\\b${GAP}\\b${byFirstLetter('instructions?|rules|directions|directives|guidelines|prompts?|commands|context|constraints|restrictions|programming|orders|tasks?|consignes|règles|instrucciones|reglas|indicaciones|órdenes|istruzioni|regole|indicazioni|direttive|ordini|comandi')}\\b`, { gate: [String.raw`(?:ignore|disregard|forget|override|bypass|skip|drop|ignorer|ignorez|oublie|oublier|oubliez|ignora|olvida|olvide|olvidad|ignorate|ignori|dimentica|dimenticate|dimentichi|trascura|tralascia)\b`] }),
   // The same, wrapped over two lines; with the words that name instructions only (not rules, commands or tasks)
   rule('instruction_override', 1, `\\b${byFirstLetter('ignore|disregard|forget|ignorer|ignorez|oublie|oublier|oubliez|ignora|olvida|olvide|olvidad|ignorate|ignori|dimentica|dimenticate|dimentichi')}\\b${WRAP_GAP}\\b${byFirstLetter('previous|prior|above|earlier|preceding|all|any|your|the|these|those|initial|original|system|toutes?|les|vos|tes|todas?|las|tus|sus|anteriores|tutte|tutti|le|gli|precedenti|tue|vostre|queste')}\\b${WRAP_GAP}\\b${byFirstLetter('instructions?|directions|directives|guidelines|prompts?|programming|consignes|instrucciones|indicaciones|istruzioni|indicazioni')}\\b`, { gate: [String.raw`(?:ignore|disregard|forget|ignorer|ignorez|oublie|oublier|oubliez|ignora|olvida|olvide|olvidad|ignorate|ignori|dimentica|dimenticate|dimentichi)\b`], multiline: true }),
-  // Portuguese apart: its articles (`as`, `os`) are English words, read here only before Portuguese nouns
-  rule('instruction_override', 1, `\\b(ignore|ignora|ignorem|esqueça|esqueca|esqueçam|desconsidere|desconsidera|despreze)\\b${GAP}\\b(as|os|todas|todos|suas|tuas|anteriores|acima|prévias|previas)\\b${GAP}\\b(instruções|instrucoes|regras|ordens|orientações|orientacoes|diretrizes|comandos|tarefas)\\b`, { gate: [String.raw`(?:ignore|ignora|ignorem|esqueça|esqueca|esqueçam|desconsidere|desconsidera|despreze)\b`] }),
+  // Portuguese apart: its articles (`as`, `os`) are English words, read here only right before Portuguese nouns, in
+  // the phrase's own order ("ignore (todas) as instruções", "esqueça as regras"): no gap for a megabyte of "ignore "
+  // to search
+  rule('instruction_override', 1, `\\b(ignore|ignora|ignorem|esqueça|esqueca|esqueçam|desconsidere|desconsidera|despreze)\\s+(?:(?:todas|todos|tudo)\\s+)?(?:as|os|suas|tuas|essas|estas|minhas)\\s+(?:\\w+\\s+)?(instruções|instrucoes|regras|ordens|orientações|orientacoes|diretrizes|comandos|tarefas)\\b`, { gate: [String.raw`(?:ignore|ignora|ignorem|esqueça|esqueca|esqueçam|desconsidere|desconsidera|despreze)\s+(?:todas|todos|tudo|as|os|suas|tuas|essas|estas|minhas)\b`] }),
   rule('instruction_override', 1, `\\b(ignore|forget|disregard)\\s+(everything|all)\\b`, { gate: [String.raw`(?:ignore|forget|disregard)\s+(?:everything|all)\b`] }),
   rule('instruction_override', 0.7, `\\bnew\\s+(instructions?|task|rules|directives?)\\s*:`, { gate: [String.raw`new\s+(?:instructions?|task|rules|directives?)\s*:`] }),
   rule('instruction_override', 0.4, `(^|\\n)\\s*important\\s*[:!]`, { gate: [String.raw`important\s*[:!]`] }),
@@ -279,7 +282,7 @@ export const RULES: Rule[] = [
   // Instructions planted in data a tool returned, addressed to the agent. Mail and logs ask their readers for things
   // too ("please send", "please use"): alone, half a detection; the model reading the sentence as an instruction to
   // the assistant (injection-model.ts), or another signal, makes the other half.
-  rule('embedded_instruction', 0.5, `\\bplease\\b${GAP}${NOT_A_NOUN}\\b${byFirstLetter('transfer|send|share|grant|delete|remove|schedule|book|update|change|move|unlock|disable|enable|install|download|email|forward|post|withdraw|deposit|pay|purchase|buy|sell|invite|add|give|use|create|cancel|reset|deactivate|close|redirect|sign|publish|upload|set|get|find|retrieve|access|extract|list|search|fetch|look\\s+up|gather|obtain|compile|export|provide|locate')}\\b`, { indirectOnly: true , gate: [String.raw`please\b`] }),
+  rule('embedded_instruction', 0.5, `\\bplease\\b${GAP}\\b${byFirstLetter('transfer|send|share|grant|delete|remove|schedule|book|update|change|move|unlock|disable|enable|install|download|email|forward|post|withdraw|deposit|pay|purchase|buy|sell|invite|add|give|use|create|cancel|reset|deactivate|close|redirect|sign|publish|upload|set|get|find|retrieve|access|extract|list|search|fetch|look\\s+up|gather|obtain|compile|export|provide|locate')}\\b${NOT_A_NOUN}`, { indirectOnly: true , gate: [String.raw`please\b`] }),
   // Data exfiltration: send the results somewhere, to an e-mail address (half: every mailing list's footer says so)
   rule('embedded_instruction', 0.5, `\\b(send|e-?mail|forward|share|mail|upload|transfer)\\b[^.\\n]{0,80}?\\bto\\b[^.\\n]{0,30}?[\\w.+-]+@[\\w-]+(\\.[\\w-]+)+`, { indirectOnly: true , gate: [String.raw`@[\w-]+\.[\w-]`] }),
   // Data exfiltration asked of the reader: fetch data, then send it somewhere ("Could you get my search history and
