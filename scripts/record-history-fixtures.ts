@@ -267,6 +267,16 @@ async function main(): Promise<void> {
     const refresh = refreshed?.steps.find((s: { kind: string }) => s.kind === 'tool');
     if (refresh?.status !== 'succeeded') throw new Error(`the inventory refresh did not run: ${JSON.stringify(refreshed)}`);
     await save(sys, sessionId, 'copilot-session-call-hints-of-awaited-commands');
+
+    // Once a session asks for its patches in its first workflow task (patch session-patches-at-start): the same read
+    // and unapproved refresh of every simulated device.
+    const startTech = (await sys.createUser(['technician'])).key;
+    sessionId = await sys.startSession(startTech);
+    await sys.waitForTurn(sessionId, startTech, await sys.send(sessionId, startTech, tool('list_processes', { device_id: pc1 })));
+    turn = await sys.send(sessionId, startTech, tool('refresh_inventory', { device_ids: [...sys.simulated.values()] }));
+    const atStart = (await sys.waitForTurn(sessionId, startTech, turn)).turns.find((t: { turnId: string }) => t.turnId === turn);
+    if (atStart?.steps.find((s: { kind: string }) => s.kind === 'tool')?.status !== 'succeeded') throw new Error(`the inventory refresh did not run: ${JSON.stringify(atStart)}`);
+    await save(sys, sessionId, 'copilot-session-patches-at-start');
   } finally {
     await sys.stop();
   }

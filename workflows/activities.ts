@@ -2,10 +2,11 @@
  * Activity options of the copilot workflows, declared once. Retries are bounded; failures a retry cannot fix
  * (types from common/failures) are not retried.
  */
-import { patched, proxyActivities, proxyLocalActivities, type RetryPolicy } from '@temporalio/workflow';
+import { proxyActivities, proxyLocalActivities, type RetryPolicy } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { NON_RETRYABLE_FAILURES } from '../common/failures';
 import { Patch } from './patches';
+import { isPatched } from './run-patches';
 
 const retry: RetryPolicy = { maximumAttempts: 5, initialInterval: '1s', nonRetryableErrorTypes: NON_RETRYABLE_FAILURES };
 
@@ -37,7 +38,7 @@ function oneAtATime<T extends object>(activities: T): T {
       const run: unknown = Reflect.get(target, name, receiver);
       if (typeof run !== 'function') return run;
       return (...args: unknown[]) => {
-        serial ??= patched(Patch.SerialLocalActivities);
+        serial ??= isPatched(Patch.SerialLocalActivities);
         if (!serial) return run(...args);
         const next = last.then(() => run(...args));
         // The next one waits for this one to end, whichever way it ends; the caller sees its own failure.
@@ -69,5 +70,5 @@ export const device = proxyActivities<Activities>({ startToCloseTimeout: '20m', 
  * activity code, run before the workflow goes on, failing closed as before), activity tasks in histories from before.
  */
 export function steps(): typeof db {
-  return patched(Patch.LocalTurnSteps) ? local : db;
+  return isPatched(Patch.LocalTurnSteps) ? local : db;
 }

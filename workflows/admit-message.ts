@@ -3,11 +3,11 @@
  * record), whether the screen and the rate limits let it through, and the transcript row (refused text is stored
  * as refused, and no model request includes it).
  */
-import { patched } from '@temporalio/workflow';
 import type { SendMessageInput, TurnState } from '../common/session';
 import { steps } from './activities';
 import { admitInFourSteps } from './frozen/admit-in-four-steps';
 import { Patch } from './patches';
+import { isPatched } from './run-patches';
 import type { TurnIds } from './run-tool';
 import type { CopilotSessionState } from './session-state';
 
@@ -24,12 +24,12 @@ import type { CopilotSessionState } from './session-state';
  * answer of false is a turn that ends here.
  */
 export async function admitMessage(ids: TurnIds, session: CopilotSessionState, turn: TurnState, message: SendMessageInput): Promise<false | { booked?: FirstCallBooking }> {
-  if (!patched(Patch.OneStepAdmission)) return (await admitInFourSteps(ids, session, turn, message)) && {};
+  if (!isPatched(Patch.OneStepAdmission)) return (await admitInFourSteps(ids, session, turn, message)) && {};
   const db = steps();
   const admitted = await db.admitUserMessage({
     ...ids,
     ...('requestId' in message ? { requestId: message.requestId } : { claimedUserId: message.userId }),
-    ...(patched(Patch.BookWithAdmission) ? { bookFirstCall: true } : {}),
+    ...(isPatched(Patch.BookWithAdmission) ? { bookFirstCall: true } : {}),
   });
   // Refused by the verification: no author is known, nothing is stored.
   if (!admitted.ok && admitted.stage === 'verify') {

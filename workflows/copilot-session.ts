@@ -9,7 +9,7 @@
  * carries only the id of the request the api recorded, and an activity checks that record (author, session,
  * rights, first use) before the workflow acts on it; approval decisions are checked the same way.
  */
-import { ApplicationFailure, allHandlersFinished, condition, continueAsNew, patched, proxySinks, setHandler, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, allHandlersFinished, condition, continueAsNew, proxySinks, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { GatehouseSinks } from '../common/sinks';
 import {
   ApprovalDecisionSignal,
@@ -27,6 +27,7 @@ import { approvalDecisionSignal, callToolRequestUpdate, commandResultsSignal, co
 import { admitMessage } from './admit-message';
 import { admitLegacyMessage } from './frozen/admit-legacy-message';
 import { Patch } from './patches';
+import { askPatchesAtStart, isPatched } from './run-patches';
 import { runTool, type TurnIds } from './run-tool';
 import { runToolCallTurn } from './tool-call-turn';
 import { CopilotSessionState, type CarriedState } from './session-state';
@@ -34,7 +35,25 @@ import { CopilotSessionState, type CarriedState } from './session-state';
 // Told after the activation and never on replay: no count twice, no event twice, nothing in the history.
 const { metrics, sessionEvents } = proxySinks<GatehouseSinks>();
 
+/** Every patch a session's code asks for (see ./run-patches.ts). */
+const SESSION_PATCHES = [
+  Patch.VerifiedTurns,
+  Patch.Guards,
+  Patch.OneStepAdmission,
+  Patch.BookWithAdmission,
+  Patch.LocalTurnSteps,
+  Patch.SerialLocalActivities,
+  Patch.AuditLocalDenials,
+  Patch.QueueWithApproval,
+  Patch.OneCommandPath,
+  Patch.CallHintsOfAwaitedCommands,
+  Patch.RefuseUnverifiedReset,
+  Patch.PauseFromRecord,
+] as const;
+
 export async function copilotSession(input: CopilotSessionInput & CarriedState): Promise<void> {
+  // First, before anything can wait: the run's markers all go into its first workflow task.
+  askPatchesAtStart(SESSION_PATCHES);
   const session = new CopilotSessionState(input.sessionId, input.orgId, input);
 
   setHandler(sendMessageUpdate, (msg) => ({ turnId: session.enqueue(msg).turnId }), {
@@ -70,7 +89,7 @@ export async function copilotSession(input: CopilotSessionInput & CarriedState):
   setHandler(resetBreakerSignal, async (raw) => {
     const parsed = ResetBreakerSignal.safeParse(raw);
     if (!parsed.success) return;
-    if (!patched(Patch.RefuseUnverifiedReset)) return session.resetBreaker();
+    if (!isPatched(Patch.RefuseUnverifiedReset)) return session.resetBreaker();
     // Refused either way; a failure to audit it must not fail the session (a signal handler's failure would).
     await db
       .refuseUnverifiedRequest({ orgId: input.orgId, sessionId: input.sessionId, workflowId: workflowInfo().workflowId, kind: 'breaker_reset', claimedUserId: parsed.data.adminId })
@@ -80,7 +99,7 @@ export async function copilotSession(input: CopilotSessionInput & CarriedState):
     const parsed = CopilotPausedSignal.safeParse(raw);
     if (!parsed.success) return;
     // Histories from before took the kill switch's state from the signal; now it is only a hint to read the record.
-    if (!patched(Patch.PauseFromRecord)) return void (session.paused = parsed.data.paused);
+    if (!isPatched(Patch.PauseFromRecord)) return void (session.paused = parsed.data.paused);
     const claim = { orgId: input.orgId, sessionId: input.sessionId, workflowId: workflowInfo().workflowId, claimedPaused: parsed.data.paused, claimedUserId: parsed.data.by };
     // If the record cannot be read, only the safe direction is taken: a pause is obeyed, a resume is not.
     const record = await db.readCopilotPaused(claim).catch(() => null);
@@ -114,7 +133,7 @@ export async function copilotSession(input: CopilotSessionInput & CarriedState):
 async function runTurn(ids: TurnIds, session: CopilotSessionState, turn: TurnState, message: SendMessageInput): Promise<void> {
   // The first call's reservation when the admission booked it (Patch.BookWithAdmission); else each call reserves.
   let booked: string | undefined;
-  if (patched(Patch.VerifiedTurns)) {
+  if (isPatched(Patch.VerifiedTurns)) {
     const admitted = await admitMessage(ids, session, turn, message);
     if (!admitted) return;
     booked = admitted.booked?.reservationId;
@@ -125,7 +144,7 @@ async function runTurn(ids: TurnIds, session: CopilotSessionState, turn: TurnSta
   for (let step = 0; step < MAX_STEPS_PER_TURN; step++) {
     let reservationId: string | undefined;
     if (step === 0 && booked) reservationId = booked;
-    else if (patched(Patch.Guards)) {
+    else if (isPatched(Patch.Guards)) {
       const budget = await steps().reserveBudget({ ...ids, step, toolResults });
       if (!budget.ok) return session.refuse(turn, budget.reason);
       reservationId = budget.reservationId;

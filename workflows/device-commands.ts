@@ -5,7 +5,7 @@
  * the workflow reads how the hinted commands ended from their rows. A session runs its tool call's commands with
  * `runDeviceCommands`; a remediation keeps a window of devices going with the same two calls.
  */
-import { ApplicationFailure, condition, patched, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, condition, workflowInfo } from '@temporalio/workflow';
 import { FailureType } from '../common/failures';
 import { deviceCommandId } from '../common/ids';
 import type { DeviceCommandPlan } from '../common/tools';
@@ -14,6 +14,7 @@ import { local } from './activities';
 import type { DecisionCheck } from './await-approval';
 import type { CommandClaim, CommandHints } from './command-hints';
 import { Patch } from './patches';
+import { isPatched } from './run-patches';
 
 export interface CommandTarget {
   commandId: string;
@@ -88,7 +89,7 @@ export async function runDeviceCommands(
     // replay makes with more hints than the live run had (a timed-out task's signals come with the next task's)
     // leaves the same hints behind. A read that settles nothing waits before the next (UNCONFIRMED_HINTS_RECHECK).
     // Calls from before the patch count every hint they kept, and drop those they read, as they ran.
-    const awaitedOnly = patched(Patch.CallHintsOfAwaitedCommands);
+    const awaitedOnly = isPatched(Patch.CallHintsOfAwaitedCommands);
     while (commands.some((c) => awaiting.has(c.commandId))) {
       await condition(() => (awaitedOnly ? hints.pending() : hints.size) > 0);
       settle(await (awaitedOnly ? readKeptHints : readHintedOutcomes)(ids.orgId, ids.invocationId, hints));

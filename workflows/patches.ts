@@ -94,6 +94,16 @@ export const Patch = {
    * the replay with the next task's) leaves the same hints behind. A read that settles nothing waits before the next.
    */
   CallHintsOfAwaitedCommands: 'call-hints-of-awaited-commands',
+  /**
+   * A session asks for each of its patches once, in its first workflow task, and goes by those answers for the rest
+   * of the run (`./run-patches.ts`). Asked where each branch is, a patch's marker went into the workflow task in which
+   * the run first got there, often right after a local activity's result; a replay, which may see that result a task
+   * earlier (a query answered while the activity finished), asked in another task than the one holding the marker and
+   * failed: `[TMPRL1100] Nondeterminism error: Non-deprecated patch marker encountered for change
+   * device-commands-one-path, but there is no corresponding change command!` (workflows/hint-grouping.test.ts, once,
+   * on a loaded machine).
+   */
+  PatchesAtStart: 'session-patches-at-start',
 } as const;
 
 export type PatchId = (typeof Patch)[keyof typeof Patch];

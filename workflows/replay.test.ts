@@ -58,6 +58,7 @@ it('has the committed histories: reads, approvals, a breaker trip, and remediati
       'remediation-devices-from-record.json',
       // Once a device call counts a result hint only while its command is awaited.
       'copilot-session-call-hints-of-awaited-commands.json',
+      'copilot-session-patches-at-start.json',
     ]),
   );
   // The remediation child really spans two workers: the first stopped mid-run, the second finished it.
@@ -138,6 +139,15 @@ it('has the committed histories: reads, approvals, a breaker trip, and remediati
   expect(signals(callHints)).toContain('commandResults');
   expect(activities(callHints)).not.toContain('requestApproval');
   expect(patches('copilot-session-first-call-booked.json')).not.toContain(Patch.CallHintsOfAwaitedCommands);
+  // A session's patches asked for in its first workflow task: every marker before the task's end, none after.
+  const atStart = 'copilot-session-patches-at-start.json';
+  expect(patches(atStart)).toEqual(expect.arrayContaining([Patch.PatchesAtStart, Patch.OneCommandPath, Patch.LocalTurnSteps, Patch.CallHintsOfAwaitedCommands]));
+  const events = load(atStart).events!;
+  const firstTaskEnd = Number(events.find((e) => e.workflowTaskCompletedEventAttributes)!.eventId);
+  const patchMarkers = events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch').map((e) => Number(e.eventId));
+  expect(patchMarkers.every((id) => id > firstTaskEnd && id < Number(events.find((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity')!.eventId))).toBe(true);
+  expect(markers(atStart)).toEqual(expect.arrayContaining(['admitUserMessage', 'authorizeToolCall', 'queueDeviceCommands', 'recordToolResult']));
+  expect(patches(callHints)).not.toContain(Patch.PatchesAtStart);
   expect(patches('copilot-session-queue-with-approval.json')).not.toContain(Patch.CallHintsOfAwaitedCommands);
   // A live run under that patch (hint-grouping.test.ts) whose task timed out (event 25) after it had read the hint of
   // signal 22 alone (marker 30); a replay delivers signals 22 and 26 together, so its read claims both hints. It

@@ -2,7 +2,7 @@
  * One tool call of a turn: the breaker and the kill switch first (decided here, then audited by an activity), then
  * authorization, an approval for T3/T4, execution, and the result recorded for the model.
  */
-import { executeChild, patched, workflowInfo } from '@temporalio/workflow';
+import { executeChild, workflowInfo } from '@temporalio/workflow';
 import { BREAKER_DENIAL, PAUSED_DENIAL, type ToolResultRef, type TurnState } from '../common/session';
 import { remediationWorkflowId } from '../common/ids';
 import { db as tasks, steps, upstream } from './activities';
@@ -10,6 +10,7 @@ import { awaitApproval } from './await-approval';
 import { QueueWithApproval, runDeviceCommands } from './device-commands';
 import { dispatchEachCommand } from './frozen/dispatch-each-command';
 import { Patch } from './patches';
+import { isPatched } from './run-patches';
 import { remediation } from './remediation';
 import type { CopilotSessionState, ToolStep } from './session-state';
 
@@ -27,7 +28,7 @@ export async function runTool(ids: TurnIds, session: CopilotSessionState, turn: 
     session.addToolStep(turn, { kind: 'tool', toolUseId: toolUse.id, tool: toolUse.name, status: 'denied', summary: local });
     // Every denial is audited with its rule. An activity call adds commands to the history, so histories recorded
     // before it replay without it. The denial stands whether or not the audit write succeeds.
-    if (patched(Patch.AuditLocalDenials)) {
+    if (isPatched(Patch.AuditLocalDenials)) {
       const rule = session.breaker.tripped ? 'breaker' : 'paused';
       await steps().recordLocalDenial({ ...ids, userId: turn.userId, toolUseId: toolUse.id, tool: toolUse.name, rule, reason: local }).catch(() => undefined);
     }
@@ -56,7 +57,7 @@ export async function runTool(ids: TurnIds, session: CopilotSessionState, turn: 
     // A device call's first batch is queued by the step that verifies its approval (runs since the patch).
     const plan = auth.execution;
     queuedWithApproval =
-      plan.type === 'devices' && plan.commands.length > 0 && patched(Patch.QueueWithApproval) && patched(Patch.OneCommandPath)
+      plan.type === 'devices' && plan.commands.length > 0 && isPatched(Patch.QueueWithApproval) && isPatched(Patch.OneCommandPath)
         ? new QueueWithApproval({ orgId: ids.orgId, invocationId: auth.invocationId }, plan.commands, session.awaitedCommands, session.commandHints)
         : undefined;
     const outcome = await awaitApproval(session, request.approvalId, Date.parse(request.expiresAt), queuedWithApproval);
@@ -92,7 +93,7 @@ export async function runTool(ids: TurnIds, session: CopilotSessionState, turn: 
   } else {
     // One command per device; each id is the idempotency key, the same on every retry and replay.
     const call = { orgId: ids.orgId, invocationId: auth.invocationId };
-    const commandIds = patched(Patch.OneCommandPath)
+    const commandIds = isPatched(Patch.OneCommandPath)
       ? await runDeviceCommands(call, execution.commands, session.awaitedCommands, session.commandHints, queuedWithApproval?.first)
       : await dispatchEachCommand(call, execution.commands);
     outcome = await db.recordToolResult({ invocationId: auth.invocationId, commandIds });
