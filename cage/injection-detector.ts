@@ -7,7 +7,7 @@
  * `direct` is what a user types; `indirect` is what tools bring back, where instructions planted in data are
  * also looked for.
  */
-import { normalize, type Normalized } from './normalize';
+import { normalize, ZERO_WIDTH, type Normalized } from './normalize';
 import { RULES, alternativesOf, gateFirstLetters, prefilterSources, type Category } from './injection-rules';
 import { DECODED_MARGIN, HEX_RUN_LENGTH, MODEL_VERSION, SHORT_DECODED_MARGIN, leaning, markCharacters, markGateWords, markRespelledWords, modelScan, RESPELLED_HEX as HEX_SIGN, RESPELLED_LEET as LEET_SIGN, RESPELLED_SPACED as SPACED_SIGN, RESPELLED_WORDS as WORDS_SIGN, past, type SegmentScore } from './injection-model';
 import { gateWords } from './gate-words';
@@ -52,8 +52,6 @@ function wordCount(s: string): number {
   return words;
 }
 
-const ZERO_WIDTH_IN_WORDS = /[\u00ad\u200b-\u200f\u2060-\u2064\ufeff]/;
-const ZERO_WIDTH_ALL = /[\u00ad\u200b-\u200f\u2060-\u2064\ufeff]/g;
 function printable(s: string): boolean {
   if (s.length < 8) return false;
   let ok = 0;
@@ -64,7 +62,7 @@ function printable(s: string): boolean {
   // Fixed-width on both sides of the space: an unbounded run here backtracks quadratically on long words. Scripts
   // written without spaces (Chinese, Japanese) count as text from a few of their characters in a row. Words are
   // looked for without the zero-width characters that may sit between their letters (normalize removes them).
-  const words = ZERO_WIDTH_IN_WORDS.test(s) ? s.replace(ZERO_WIDTH_ALL, '') : s;
+  const words = s.replace(ZERO_WIDTH, '');
   return ok / s.length > 0.95 && (/[a-z]{3}\s[a-z]{2}/i.test(words) || /\p{L}{3}\s\p{L}{2}|[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]{4}/u.test(words));
 }
 
@@ -128,12 +126,19 @@ const HEX_RUN = new RegExp(`(?:^|[^0-9a-fA-F])([0-9a-fA-F]{${HEX_RUN_LENGTH},})`
  * line breaks (decoded as one).
  */
 type DecodedRun = { text: string; opaque: boolean; wrapped?: boolean };
-/** One decoded run into `out` (up to MAX_DECODED_RUNS): as it is when it reads as text, else decoded again. */
+/**
+ * Decoded bytes as text: as they are when they read as text, else (when nothing of them showed before decoding)
+ * decoded again (decodedLayers); undefined when they never read as text.
+ */
+function readable(decoded: string, opaque: boolean): string | undefined {
+  const s = withoutUtf16Nuls(decoded);
+  return printable(s) ? s : opaque ? decodedLayers(s) : undefined;
+}
+/** One decoded run into `out` (up to MAX_DECODED_RUNS), when it reads as text. */
 // (A module function, not a closure in decodedRuns: a closure is made on every call, and most text with a run has one.)
 function pushDecoded(out: DecodedRun[], decoded: string, opaque: boolean, wrapped: boolean): void {
   if (out.length >= MAX_DECODED_RUNS) return;
-  const s = withoutUtf16Nuls(decoded);
-  const text = printable(s) ? s : opaque ? decodedLayers(s) : undefined;
+  const text = readable(decoded, opaque);
   if (text !== undefined) out.push(wrapped ? { text, opaque, wrapped } : { text, opaque });
 }
 /**
@@ -220,9 +225,9 @@ function urlDecoded(text: string): string {
 }
 const urlRun = (run: string) => Buffer.from(run.replaceAll('%', ''), 'hex').toString('utf8');
 
-/** One decoded text as decodedRuns gives it: as it is when it reads as text, else decoded again (decodedLayers). */
+/** One decoded text as decodedRuns gives it (see readable). */
 function decodedAs(s: string, opaque: boolean): { text: string; opaque: boolean }[] {
-  const text = printable(s) ? s : opaque ? decodedLayers(s) : undefined;
+  const text = readable(s, opaque);
   return text === undefined ? [] : [{ text, opaque }];
 }
 

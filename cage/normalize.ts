@@ -197,6 +197,7 @@ for (let cp = 0xc0; cp <= 0x1eff; cp++) {
   if (base !== c && ASCII_LETTER.test(base)) UNACCENTED.set(c, base);
 }
 const ACCENTED = new RegExp(`[${[...UNACCENTED.keys()].join('')}]`, 'gu');
+const unaccentedOf = (text: string) => text.replace(ACCENTED, (c) => UNACCENTED.get(c) ?? c);
 
 /**
  * The mathematical letters (bold, italic, script, fraktur, double-struck …: 52 to a style, A to Z then a to z) that NFKC
@@ -269,7 +270,7 @@ let unchangedText: RegExp | undefined;
 export function normalize(input: string): Normalized {
   if (PLAIN_ASCII.test(input)) return { text: input, invisible: 0, tags: 0, bidi: 0, homoglyphWords: 0 };
   if ((unchangedText ??= unchangedCharacters()).test(input)) {
-    const unaccented = input.replace(ACCENTED, (c) => UNACCENTED.get(c) ?? c);
+    const unaccented = unaccentedOf(input);
     return { text: input, ...(unaccented !== input ? { unaccented } : {}), invisible: 0, tags: 0, bidi: 0, homoglyphWords: 0 };
   }
   return normalizeFully(input);
@@ -306,6 +307,6 @@ export function normalizeFully(input: string): Normalized {
     // prose has no disguised word, and is not read so.
     if (homoglyphWords > 0 && FOLDABLE.test(text)) text = text.replace(/\p{L}+/gu, (word) => (FOLDABLE.test(word) ? foldWord(word, true).text : word));
   }
-  const unaccented = text.replace(ACCENTED, (c) => UNACCENTED.get(c) ?? c);
+  const unaccented = unaccentedOf(text);
   return { text, ...(unaccented !== text ? { unaccented } : {}), invisible, tags, bidi, homoglyphWords, ...(hidden ? { hidden } : {}), ...(visual !== undefined ? { visual } : {}) };
 }
