@@ -26,7 +26,7 @@ import { db, model, steps } from './activities';
 import { approvalDecisionSignal, callToolRequestUpdate, commandResultsSignal, copilotPausedSignal, resetBreakerRequestUpdate, resetBreakerSignal, sendMessageUpdate, stateQuery, turnQuery } from './definitions';
 import { admitMessage } from './admit-message';
 import { admitLegacyMessage } from './frozen/admit-legacy-message';
-import { Patch } from './patches';
+import { Patch, SESSION_PATCHES } from './patches';
 import { askPatchesAtStart, isPatched } from './run-patches';
 import { runTool, type TurnIds } from './run-tool';
 import { runToolCallTurn } from './tool-call-turn';
@@ -35,21 +35,6 @@ import { CopilotSessionState, type CarriedState } from './session-state';
 // Told after the activation and never on replay: no count twice, no event twice, nothing in the history.
 const { metrics, sessionEvents } = proxySinks<GatehouseSinks>();
 
-/** Every patch a session's code asks for (see ./run-patches.ts). */
-const SESSION_PATCHES = [
-  Patch.VerifiedTurns,
-  Patch.Guards,
-  Patch.OneStepAdmission,
-  Patch.BookWithAdmission,
-  Patch.LocalTurnSteps,
-  Patch.SerialLocalActivities,
-  Patch.AuditLocalDenials,
-  Patch.QueueWithApproval,
-  Patch.OneCommandPath,
-  Patch.CallHintsOfAwaitedCommands,
-  Patch.RefuseUnverifiedReset,
-  Patch.PauseFromRecord,
-] as const;
 
 export async function copilotSession(input: CopilotSessionInput & CarriedState): Promise<void> {
   // First, before anything can wait: the run's markers all go into its first workflow task.

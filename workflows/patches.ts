@@ -107,3 +107,22 @@ export const Patch = {
 } as const;
 
 export type PatchId = (typeof Patch)[keyof typeof Patch];
+
+/**
+ * Every patch a session's code asks for, asked in its first workflow task since `PatchesAtStart` (./run-patches.ts).
+ * workflows/run-patches.test.ts checks that every `isPatched` of a session's code is here.
+ */
+export const SESSION_PATCHES = [
+  Patch.VerifiedTurns,
+  Patch.Guards,
+  Patch.OneStepAdmission,
+  Patch.BookWithAdmission,
+  Patch.LocalTurnSteps,
+  Patch.SerialLocalActivities,
+  Patch.AuditLocalDenials,
+  Patch.QueueWithApproval,
+  Patch.OneCommandPath,
+  Patch.CallHintsOfAwaitedCommands,
+  Patch.RefuseUnverifiedReset,
+  Patch.PauseFromRecord,
+] as const;
