@@ -9,6 +9,13 @@
  * session in the claimed org and known under the calling workflow's id; the request for that workflow, org and kind,
  * and unused), so a request is never claimed by a caller those checks refuse. A claim lost to another transaction
  * in the same instant reads as "not claimed, not used" here; the caller reads the row again (as `claim` always did).
+ *
+ * The requests read here start turns (a message, an MCP client's tool call): the claim also marks the session's turn
+ * running (`CopilotSession.activeTurnId`, cleared when the workflow says the turn ended). The kill switch tells only
+ * such sessions, and sessions with an approval waiting; an idle one meets the pause in the record when it next acts.
+ * So that no turn falls between the two, the statement holds a share lock on the org's row until it commits: a pause
+ * committed first is read here (`orgPaused`), and a pause committed after waits for the mark, and sees it when it
+ * lists the sessions to tell (api/services/orgs.ts).
  */
 import type { Pool } from 'pg';
 import { z } from 'zod';
@@ -23,6 +30,8 @@ export interface RequestRecord {
   claimed: boolean;
   /** The author's roles in the org (empty when the user is gone or disabled). */
   roles: Set<string>;
+  /** The org's kill switch, read under the share lock (true when the org is not found). */
+  orgPaused: boolean;
 }
 
 const Row = z.object({
@@ -43,6 +52,7 @@ const Row = z.object({
     .nullable(),
   claimed: z.boolean(),
   author: z.object({ disabled: z.boolean(), roles: z.array(z.string()) }).nullable(),
+  orgPaused: z.boolean().nullable(),
 });
 
 export async function readAndClaimRequest(
@@ -59,14 +69,17 @@ export async function readAndClaimRequest(
                       WHERE w."id" = $3::uuid AND w."usedAt" IS NULL
                         AND s."orgId" = $2::uuid AND s."workflowId" = $4
                         AND w."workflowId" = s."workflowId" AND w."orgId" = $2::uuid AND w."kind" = ANY($5::text[])
-                      RETURNING w."id")
+                      RETURNING w."id"),
+                o AS (SELECT "copilotPausedAt" IS NOT NULL AS "paused" FROM "Organization" WHERE "id" = $2::uuid FOR SHARE),
+                t AS (UPDATE "CopilotSession" SET "activeTurnId" = $6 WHERE "id" = $1::uuid AND EXISTS (SELECT 1 FROM c) RETURNING "id")
            SELECT (SELECT json_build_object('id', s."id", 'orgId', s."orgId", 'workflowId', s."workflowId", 'userId', s."userId") FROM s) AS "session",
                   (SELECT json_build_object('id', r."id", 'orgId', r."orgId", 'workflowId', r."workflowId", 'kind', r."kind", 'userId', r."userId", 'text', r."text",
                                             'toolName', r."toolName", 'toolInput', r."toolInput", 'usedFor', r."usedFor", 'used', r."usedAt" IS NOT NULL) FROM r) AS "request",
                   EXISTS (SELECT 1 FROM c) AS "claimed",
                   (SELECT json_build_object('disabled', u."disabledAt" IS NOT NULL,
                                             'roles', (SELECT coalesce(json_agg(b."role"), '[]'::json) FROM "RoleBinding" b WHERE b."userId" = u."id" AND b."orgId" = $2::uuid))
-                   FROM "User" u WHERE u."id" = (SELECT r."userId" FROM r)) AS "author"`,
+                   FROM "User" u WHERE u."id" = (SELECT r."userId" FROM r)) AS "author",
+                  (SELECT o."paused" FROM o) AS "orgPaused"`,
     values: [uuidOrNull(q.sessionId), uuidOrNull(q.orgId), uuidOrNull(q.requestId), q.callingWorkflowId, [...q.kinds], q.usedFor],
   });
   const row = Row.parse(rows[0]);
@@ -75,5 +88,6 @@ export async function readAndClaimRequest(
     request: row.request,
     claimed: row.claimed,
     roles: row.author && !row.author.disabled ? new Set(row.author.roles) : new Set(),
+    orgPaused: row.orgPaused ?? true,
   };
 }

@@ -129,16 +129,17 @@ export function makeVerifyMessageRequest(deps: ActivityDeps) {
  */
 export function makeVerifyToolCallRequest(deps: ActivityDeps) {
   return async function verifyToolCallRequest(input: { sessionId: string; orgId: string; turnId: string; requestId: string }): Promise<Verdict<{ userId: string; tool: string; input: unknown }>> {
-    const session = await deps.prisma.copilotSession.findUnique({ where: { id: input.sessionId } });
+    // One statement, as a message's (./request-record.ts): the session, the request claimed, its author's roles.
+    const record = await readAndClaimRequest(deps.pool, { ...input, callingWorkflowId: callingWorkflow() ?? '', kinds: ['tool_call'], usedFor: input.turnId });
+    const { session } = record;
     const base = { orgId: input.orgId, sessionId: input.sessionId, workflowId: session?.workflowId ?? '', kind: 'tool_call', requestId: input.requestId };
     const deny = (reason: string, claimedUserId?: string) => refused(deps, { ...base, claimedUserId, reason: `this tool call was refused: ${reason}` });
     if (!session || session.orgId !== input.orgId) return deny('the session is unknown');
-    const known = await checkSession(deps.prisma, input);
-    if (!known.ok) return deny(known.reason);
-    const request = await claim(deps, { requestId: input.requestId, workflowId: session.workflowId, orgId: input.orgId, kinds: ['tool_call'], usedFor: input.turnId });
+    if (!isCallersSession(session, input)) return deny(UNKNOWN_SESSION_DENIAL);
+    const request = await claimed(deps, record, { requestId: input.requestId, workflowId: session.workflowId, orgId: input.orgId, kinds: ['tool_call'], usedFor: input.turnId });
     if (typeof request === 'string') return deny(request);
     if (!request.toolName) return deny('the request names no tool', request.userId);
-    const roles = await rolesOf(deps, request.userId, input.orgId);
+    const { roles } = record;
     const mayAct = roles.has('admin') || (roles.has('technician') && session.userId === request.userId);
     if (!mayAct) return deny('its author may no longer act in this session', request.userId);
     const text = `tools/call ${request.toolName} ${JSON.stringify(request.toolInput ?? {})}`.slice(0, 4000);

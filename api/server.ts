@@ -46,6 +46,7 @@ import { remediationRoutes } from './routes/remediations';
 import { commandRoutes } from './routes/commands';
 import { releaseStale } from '../lib/budget';
 import { deliverPendingDecisions } from './services/decide-approval';
+import { tellMissedResumes } from './services/orgs';
 import { createMailTransport, notifyApprovers } from './services/notify-approvers';
 import { createSlackClient, slackSweep } from './services/slack';
 import type { WebClient } from '@slack/web-api';
@@ -256,7 +257,7 @@ export async function createApiServer(deps: ApiDeps): Promise<ApiServer> {
   const sweepTimer = setInterval(() => {
     if (sweeping) return;
     // Reservations of calls that never finished (a crashed worker) go back after 15 minutes.
-    sweeping = Promise.all([gateway.sweep(), deliverPendingDecisions(deps), releaseStale(deps.prisma, 15 * 60_000), mailSweep()])
+    sweeping = Promise.all([gateway.sweep(), deliverPendingDecisions(deps), releaseStale(deps.prisma, 15 * 60_000), mailSweep(), tellMissedResumes(deps)])
       .then(() => undefined)
       .catch((err: unknown) => deps.logger.warn({ err: (err as Error).message }, 'command sweep failed'))
       .finally(() => {

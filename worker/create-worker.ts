@@ -69,15 +69,45 @@ export function activityDeps(env: Env, { prisma, pool }: Database, redis: Redis,
 /**
  * The sinks workflows call (common/sinks.ts); never during replay, so a replayed turn is not counted again, its end
  * not announced again, and a replayed span is not sent twice. `announce` tells the console's watchers of an event
- * (the worker's: over NOTIFY; none where nobody watches, as in replay tests).
+ * (the worker's: over NOTIFY; none where nobody watches, as in replay tests); `endTurn` clears the session's running
+ * turn in the database (the worker's: `markTurnEnded`).
  */
-export function sinksOf(metrics: WorkerMetrics, opts: { tracing?: Tracing; announce?: (event: SessionEvent) => void } = {}): InjectedSinks<GatehouseSinks> {
+export function sinksOf(
+  metrics: WorkerMetrics,
+  opts: { tracing?: Tracing; announce?: (event: SessionEvent) => void; endTurn?: (turn: { sessionId: string; turnId: string }) => void } = {},
+): InjectedSinks<GatehouseSinks> {
   const announce = opts.announce ?? (() => undefined);
+  const endTurn = opts.endTurn ?? (() => undefined);
   return {
     metrics: { turnEnded: { fn: (_info, outcome) => metrics.turns.inc({ outcome }), callDuringReplay: false } },
-    sessionEvents: { turnEnded: { fn: (_info, e) => announce({ sessionId: e.sessionId, turnId: e.turnId, type: 'turn:ended', status: e.status }), callDuringReplay: false } },
+    sessionEvents: {
+      turnEnded: {
+        fn: (_info, e) => {
+          endTurn(e);
+          announce({ sessionId: e.sessionId, turnId: e.turnId, type: 'turn:ended', status: e.status });
+        },
+        callDuringReplay: false,
+      },
+    },
     exporter: workflowSpans(opts.tracing),
   };
+}
+
+/**
+ * A session's turn ended: it is no longer marked running (activities/request-record.ts sets the mark), so the kill
+ * switch stops telling the session until its next turn. Only that turn's mark is cleared: a late clear never ends
+ * the next turn's. Not awaited, as `announcer`'s NOTIFY: a mark left behind (this failed, or the worker died first)
+ * costs that session one signal at the next pause, and is cleared when its next turn ends.
+ */
+function markTurnEnded(deps: ActivityDeps): (turn: { sessionId: string; turnId: string }) => void {
+  return ({ sessionId, turnId }) =>
+    void deps.pool
+      .query({
+        name: 'sessions.turn-ended',
+        text: 'UPDATE "CopilotSession" SET "activeTurnId" = NULL WHERE "id" = $1::uuid AND "activeTurnId" = $2',
+        values: [sessionId, turnId],
+      })
+      .catch((err: unknown) => deps.logger.warn({ err: (err as Error).message, sessionId }, "a turn's end could not be recorded; the kill switch will tell this session once more"));
 }
 
 /**
@@ -138,7 +168,7 @@ export async function createWorker(opts: {
     activities: createActivities(opts.deps),
     // Codecs run outside the workflow sandbox: nothing of them goes into the bundle.
     dataConverter: dataConverterOf(opts.payloadCodec),
-    sinks: sinksOf(opts.deps.metrics, { ...(opts.tracing ? { tracing: opts.tracing } : {}), announce: announcer(opts.deps) }),
+    sinks: sinksOf(opts.deps.metrics, { ...(opts.tracing ? { tracing: opts.tracing } : {}), announce: announcer(opts.deps), endTurn: markTurnEnded(opts.deps) }),
     ...opts.extra,
   });
 }

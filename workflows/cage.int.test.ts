@@ -8,6 +8,8 @@ import { decodeHistory } from '../lib/history-payloads';
 import { createEnrollmentKey } from '../prisma/seed-demo';
 import { startTestSystem, waitUntil, type TestSystem } from '../test/harness';
 import { approveWithPasskey } from '../test/passkey';
+import { readAndClaimRequest } from '../activities/request-record';
+import { audit } from '../audit/log';
 
 let sys: TestSystem;
 let tech: string;
@@ -231,13 +233,25 @@ it('does not let a technician without the approver role decide', async () => {
   await sys.waitForTurn(sessionId, tech, turnId);
 });
 
-it('stops a session waiting to run a tool when an admin pauses the org, and refuses new sessions', async () => {
+/** The kill-switch signals in a session's history, as an auditor replaying it sees them. */
+const pauseSignals = async (sessionId: string) => (await historyEvents(sessionId)).filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'copilotPaused');
+const turnMarkCleared = (sessionId: string) =>
+  waitUntil(async () => (await sys.prisma.copilotSession.findUniqueOrThrow({ where: { id: sessionId } })).activeTurnId === null, `the end of ${sessionId}'s turn to be recorded`);
+
+it('stops a session waiting to run a tool when an admin pauses the org, and refuses new sessions; idle sessions are not woken and meet the pause in the record', async () => {
+  // A session whose one turn has ended: nothing of it is running for the pause to stop.
+  const idle = await sys.startSession(tech);
+  const before = await sys.send(idle, tech, tool('get_device_info', { device_id: pc(8) }));
+  expect(toolSteps(turnOf(await sys.waitForTurn(idle, tech, before), before))).toEqual([expect.objectContaining({ status: 'succeeded' })]);
+  await turnMarkCleared(idle);
   const sessionId = await sys.startSession(tech);
   const turnId = await sys.send(sessionId, tech, tool('manage_service', { device_id: pc(9), service: 'Spooler', action: 'restart' }));
   const approval = await sys.waitForApproval(sessionId);
   try {
     expect((await sys.request('POST', `/v1/orgs/${sys.seed.orgs.acme.slug}/copilot/pause`, { key: tech })).status).toBe(404);
-    expect((await sys.request('POST', `/v1/orgs/${sys.seed.orgs.acme.slug}/copilot/pause`, { key: admin })).status).toBe(200);
+    const paused = await sys.request('POST', `/v1/orgs/${sys.seed.orgs.acme.slug}/copilot/pause`, { key: admin });
+    expect(paused.status).toBe(200);
+    expect(paused.body.sessionsSignalled).toBeGreaterThanOrEqual(1);
     const session = await sys.waitForTurn(sessionId, tech, turnId);
     expect(toolSteps(turnOf(session, turnId))).toEqual([expect.objectContaining({ status: 'rejected', summary: 'the copilot was paused for this organization' })]);
     expect(session.paused).toBe(true);
@@ -252,12 +266,73 @@ it('stops a session waiting to run a tool when an admin pauses the org, and refu
     expect(audited).toEqual([expect.objectContaining({ target: 'get_device_info', data: expect.objectContaining({ rule: 'paused' }) })]);
     const refused = await sys.request('POST', '/v1/sessions', { key: tech, body: { org: sys.seed.orgs.acme.slug } });
     expect(refused.status).toBe(409);
+
+    // The idle session was not woken (no signal, no workflow task): its next call meets the pause in authorization.
+    expect(await pauseSignals(idle)).toHaveLength(0);
+    const during = await sys.send(idle, tech, tool('get_device_info', { device_id: pc(8) }));
+    expect(toolSteps(turnOf(await sys.waitForTurn(idle, tech, during), during))).toEqual([expect.objectContaining({ status: 'denied', summary: expect.stringContaining('paused') })]);
+    const idleDenied = await sys.prisma.auditEvent.findMany({ where: { sessionId: idle, action: 'tool.denied' } });
+    expect(idleDenied).toEqual([expect.objectContaining({ target: 'get_device_info', data: expect.objectContaining({ rule: 'paused' }) })]);
+    await turnMarkCleared(idle);
   } finally {
     expect((await sys.request('POST', `/v1/orgs/${sys.seed.orgs.acme.slug}/copilot/resume`, { key: admin })).status).toBe(200);
   }
-  const resumed = await sys.send(sessionId, tech, tool('get_device_info', { device_id: pc(9) }));
-  const ok = await sys.waitForTurn(sessionId, tech, resumed);
-  expect(toolSteps(turnOf(ok, resumed))).toEqual([expect.objectContaining({ status: 'succeeded' })]);
+  // The session told of the pause is told of its end, idle as it is now; the other never heard either.
+  expect((await pauseSignals(sessionId)).length).toBe(2);
+  expect((await sys.prisma.copilotSession.findUniqueOrThrow({ where: { id: sessionId } })).pauseToldAt).toBeNull();
+  expect(await pauseSignals(idle)).toHaveLength(0);
+  for (const [id, device] of [[sessionId, pc(9)], [idle, pc(8)]] as const) {
+    const resumed = await sys.send(id, tech, tool('get_device_info', { device_id: device }));
+    const ok = await sys.waitForTurn(id, tech, resumed);
+    expect(toolSteps(turnOf(ok, resumed))).toEqual([expect.objectContaining({ status: 'succeeded' })]);
+  }
+});
+
+it('tells a session of a resume it missed: the sweep signals each session told of a pause whose org runs again', async () => {
+  const sessionId = await sys.startSession(tech);
+  const turnId = await sys.send(sessionId, tech, tool('manage_service', { device_id: pc(7), service: 'Spooler', action: 'restart' }));
+  await sys.waitForApproval(sessionId);
+  expect((await sys.request('POST', `/v1/orgs/${sys.seed.orgs.acme.slug}/copilot/pause`, { key: admin })).status).toBe(200);
+  expect(toolSteps(turnOf(await sys.waitForTurn(sessionId, tech, turnId), turnId))).toEqual([expect.objectContaining({ status: 'rejected' })]);
+  expect(await pauseSignals(sessionId)).toHaveLength(1);
+  // An admin's resume, committed and audited as the api does it, whose signals never went out (Temporal unreachable
+  // at that moment): the session still holds the pause it was told of.
+  const { id: orgId } = sys.seed.orgs.acme;
+  const adminId = (await sys.prisma.auditEvent.findFirstOrThrow({ where: { orgId, action: 'copilot.paused' }, orderBy: { seq: 'desc' } })).actorId!;
+  await sys.prisma.organization.update({ where: { id: orgId }, data: { copilotPausedAt: null, copilotPausedBy: null } });
+  await audit(sys.prisma, { orgId, actorType: 'user', actorId: adminId, action: 'copilot.resumed', target: sys.seed.orgs.acme.slug });
+  await waitUntil(async () => (await pauseSignals(sessionId)).length === 2, 'the sweep to tell the session of the resume');
+  await waitUntil(async () => (await sys.prisma.copilotSession.findUniqueOrThrow({ where: { id: sessionId } })).pauseToldAt === null, 'the mark to go');
+  const after = await sys.send(sessionId, tech, tool('get_device_info', { device_id: pc(7) }));
+  expect(toolSteps(turnOf(await sys.waitForTurn(sessionId, tech, after), after))).toEqual([expect.objectContaining({ status: 'succeeded' })]);
+});
+
+it("marks a turn running under a share lock on its org's row: a pause committing meanwhile is read by the turn", async () => {
+  const sessionId = await sys.startSession(tech);
+  const session = await sys.prisma.copilotSession.findUniqueOrThrow({ where: { id: sessionId } });
+  // A message request as the api records one; claimed here as the session's workflow would, by its id.
+  const request = await sys.prisma.workflowRequest.create({ data: { orgId: session.orgId, sessionId, workflowId: session.workflowId, kind: 'message', userId: session.userId, text: 'hello' } });
+  const pausing = await sys.activityDeps.pool.connect();
+  try {
+    await pausing.query('BEGIN');
+    await pausing.query(`UPDATE "Organization" SET "copilotPausedAt" = now() WHERE "id" = $1`, [session.orgId]);
+    const claiming = readAndClaimRequest(sys.activityDeps.pool, { sessionId, orgId: session.orgId, requestId: request.id, callingWorkflowId: session.workflowId, kinds: ['message'], usedFor: 'turn-under-lock' });
+    // The claim waits for the pause's row lock: it can neither read the org as running nor commit its mark unseen.
+    await waitUntil(
+      async () => (await sys.prisma.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%activeTurnId%'`)[0]!.n >= 1,
+      'the claim to wait for the pause',
+    );
+    await pausing.query('COMMIT');
+    const record = await claiming;
+    expect(record.claimed).toBe(true);
+    expect(record.orgPaused).toBe(true);
+    expect((await sys.prisma.copilotSession.findUniqueOrThrow({ where: { id: sessionId } })).activeTurnId).toBe('turn-under-lock');
+  } finally {
+    await pausing.query('ROLLBACK').catch(() => undefined);
+    pausing.release();
+    await sys.prisma.organization.update({ where: { id: session.orgId }, data: { copilotPausedAt: null } });
+    await sys.prisma.copilotSession.update({ where: { id: sessionId }, data: { activeTurnId: null } });
+  }
 });
 
 it('raises a T2 call on more than ten devices to T3', async () => {

@@ -327,15 +327,21 @@ it('takes the kill switch from the organization\'s record: a forged signal neith
   await waitUntil(async () => (await forgeries()) === 1, 'the forged pause to be audited');
   expect(await paused()).toBe(false);
 
+  // A call waiting for its approver: a session the kill switch tells (an idle one meets the pause in the record).
+  const { deviceId } = await sys.enrollDevice('kill-switch-pc');
+  const waiting = await sys.send(sessionId, tech, toolCall('manage_service', { device_id: deviceId, service: 'Spooler', action: 'restart' }));
+  await sys.waitForApproval(sessionId);
   expect((await sys.request('POST', `/v1/orgs/${sys.seed.orgs.acme.slug}/copilot/pause`, { key: adminKey })).status).toBe(200);
   try {
     await waitUntil(paused, 'the session to hear of the pause');
+    expect(toolStepOf(await sys.waitForTurn(sessionId, tech, waiting), waiting)).toMatchObject({ status: 'rejected' });
     await handle.signal(copilotPausedSignal, { paused: false, by: techId });
     await waitUntil(async () => (await forgeries()) === 2, 'the forged resume to be audited');
     expect(await paused()).toBe(true);
   } finally {
     expect((await sys.request('POST', `/v1/orgs/${sys.seed.orgs.acme.slug}/copilot/resume`, { key: adminKey })).status).toBe(200);
   }
+  // Idle by now, and told of the resume because it was told of the pause.
   await waitUntil(async () => !(await paused()), 'the session to hear of the resume');
   expect(await forgeries()).toBe(2);
   expect(await failedTasks(handle)).toEqual([]);

@@ -8,6 +8,7 @@ import { isToolName, TOOLS, toolOf } from '../../common/tools';
 import { messageWindows, orgRateLimitsOf } from '../../lib/org-rate-limits';
 import { TERMINAL_ACTION, TERMINAL_MIN_TIER } from '../../common/terminal-protocol';
 import { copilotPausedSignal } from '../../workflows/definitions';
+import { Uuid } from '../../common/ids';
 import { policyActions, UPSTREAM_TOOL } from '../../cage/policy';
 import type { PolicyDocument } from '../../common/policy-document';
 import { currentPolicy } from '../../lib/policy-store';
@@ -21,15 +22,82 @@ import { findOrgFor, Role, visibleSessions } from '../http/access';
 import type { Caller } from './caller';
 import { pauseOrgTerminals, terminalWorkflowsOf } from './terminals';
 
-/** Tells every session of the org at once; a session that misses the signal still denies through its activities. */
+/** A session the kill switch tells, and when the list naming it was read (the database's clock). */
+type ToTell = { id: string; workflowId: string; at: Date };
+
+/**
+ * Tells the org's sessions the kill switch moved, and answers how many heard: on a pause, the sessions a pause can
+ * reach in the middle of something (a turn running, an approval waiting), each marked told first; on a resume, those
+ * and every session told of a pause and not yet of its end. Idle sessions are not woken: their next tool call is
+ * authorized against the record, and only a session told of a pause holds one of its own.
+ * A turn cannot slip between the pause and this list: its start marks it running under a share lock on the org's row
+ * (activities/request-record.ts), so it either committed before the pause (and is listed) or read the pause itself.
+ * A session that misses a pause still denies through its activities; one that misses a resume keeps its mark, and
+ * the sweep tells it (`tellMissedResumes`).
+ */
 async function broadcastPause(deps: ApiDeps, orgId: string, paused: boolean, by: string): Promise<number> {
-  const sessions = await deps.prisma.copilotSession.findMany({ where: { orgId }, select: { workflowId: true } });
+  const { rows: sessions } = await deps.pool.query<ToTell>(
+    paused
+      ? {
+          name: 'kill-switch.sessions-to-pause',
+          text: `UPDATE "CopilotSession" s SET "pauseToldAt" = now()
+                 WHERE s."orgId" = $1::uuid
+                   AND (s."activeTurnId" IS NOT NULL
+                        OR s."id" IN (SELECT a."sessionId" FROM "Approval" a WHERE a."orgId" = $1::uuid AND a."status" = 'pending'))
+                 RETURNING s."id", s."workflowId", now() AS "at"`,
+          values: [orgId],
+        }
+      : {
+          name: 'kill-switch.sessions-to-resume',
+          text: `SELECT s."id", s."workflowId", now() AS "at" FROM "CopilotSession" s
+                 WHERE s."orgId" = $1::uuid AND (s."activeTurnId" IS NOT NULL OR s."pauseToldAt" IS NOT NULL)`,
+          values: [orgId],
+        },
+  );
   // Terminal requests hear the same hint: a pending one's approval is withdrawn, an approved one's window ends.
   const terminals = paused ? await terminalWorkflowsOf(deps, orgId) : [];
-  const results = await Promise.allSettled(
-    [...sessions.map((s) => s.workflowId), ...terminals].map((workflowId) => deps.temporal.workflow.getHandle(workflowId).signal(copilotPausedSignal, { paused, by })),
-  );
-  return results.filter((r) => r.status === 'fulfilled').length;
+  const signal = (workflowId: string) => deps.temporal.workflow.getHandle(workflowId).signal(copilotPausedSignal, { paused, by });
+  const [heard, terminalsTold] = await Promise.all([paused ? told(sessions, signal) : toldOfResume(deps, sessions, by), Promise.allSettled(terminals.map(signal))]);
+  return heard.length + terminalsTold.filter((r) => r.status === 'fulfilled').length;
+}
+
+/** The sessions whose signal went through. */
+async function told(sessions: ToTell[], signal: (workflowId: string) => Promise<void>): Promise<ToTell[]> {
+  const results = await Promise.allSettled(sessions.map((s) => signal(s.workflowId)));
+  return sessions.filter((_s, i) => results[i]!.status === 'fulfilled');
+}
+
+/** Tells sessions of a resume; those that heard lose their mark, unless a pause marked them again since the list was read. */
+async function toldOfResume(deps: ApiDeps, sessions: ToTell[], by: string): Promise<ToTell[]> {
+  const heard = await told(sessions, (workflowId) => deps.temporal.workflow.getHandle(workflowId).signal(copilotPausedSignal, { paused: false, by }));
+  if (heard.length > 0) {
+    await deps.pool.query({
+      name: 'kill-switch.resume-told',
+      text: 'UPDATE "CopilotSession" SET "pauseToldAt" = NULL WHERE "id" = ANY($1::uuid[]) AND "pauseToldAt" <= $2',
+      values: [heard.map((s) => s.id), heard[0]!.at],
+    });
+  }
+  return heard;
+}
+
+/**
+ * The resumes sessions missed (Temporal could not be reached when an admin resumed): every session told of a pause
+ * whose org runs again is told, at each sweep until it hears, in the resuming admin's name (an outbox, as decisions
+ * have). The signal is a hint either way: the session reads the record, so a pause committed meanwhile stands.
+ */
+export async function tellMissedResumes(deps: ApiDeps): Promise<void> {
+  const { rows } = await deps.pool.query<ToTell & { by: string | null }>({
+    name: 'kill-switch.missed-resumes',
+    text: `SELECT s."id", s."workflowId", now() AS "at",
+                  (SELECT e."actorId" FROM "AuditEvent" e WHERE e."orgId" = o."id" AND e."action" = 'copilot.resumed' ORDER BY e."seq" DESC LIMIT 1) AS "by"
+           FROM "CopilotSession" s JOIN "Organization" o ON o."id" = s."orgId"
+           WHERE s."pauseToldAt" IS NOT NULL AND o."copilotPausedAt" IS NULL
+           LIMIT 200`,
+  });
+  // Each resume is audited in its admin's name: a session without one (none recorded) waits for the next resume.
+  const byResumer = new Map<string, ToTell[]>();
+  for (const r of rows) if (Uuid.safeParse(r.by).success) byResumer.set(r.by!, [...(byResumer.get(r.by!) ?? []), r]);
+  for (const [by, sessions] of byResumer) await toldOfResume(deps, sessions, by);
 }
 
 /** The kill switch (admins): pauses or resumes the org's copilot and tells its sessions; answers how many heard. */
