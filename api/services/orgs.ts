@@ -27,9 +27,9 @@ type ToTell = { id: string; workflowId: string; at: Date };
 
 /**
  * Tells the org's sessions the kill switch moved, and answers how many heard: on a pause, the sessions a pause can
- * reach in the middle of something (a turn running, an approval waiting), each marked told first; on a resume, those
- * and every session told of a pause and not yet of its end. Idle sessions are not woken: their next tool call is
- * authorized against the record, and only a session told of a pause holds one of its own.
+ * reach in the middle of something (a turn running, an approval waiting), each marked told first; on a resume, the
+ * sessions told of a pause and not yet of its end. Idle sessions are not woken: their next tool call is authorized
+ * against the record, and only a session told of a pause holds one of its own (the workflow's `paused`).
  * A turn cannot slip between the pause and this list: its start marks it running under a share lock on the org's row
  * (activities/request-record.ts), so it either committed before the pause (and is listed) or read the pause itself.
  * A session that misses a pause still denies through its activities; one that misses a resume keeps its mark, and
@@ -50,7 +50,7 @@ async function broadcastPause(deps: ApiDeps, orgId: string, paused: boolean, by:
       : {
           name: 'kill-switch.sessions-to-resume',
           text: `SELECT s."id", s."workflowId", now() AS "at" FROM "CopilotSession" s
-                 WHERE s."orgId" = $1::uuid AND (s."activeTurnId" IS NOT NULL OR s."pauseToldAt" IS NOT NULL)`,
+                 WHERE s."orgId" = $1::uuid AND s."pauseToldAt" IS NOT NULL`,
           values: [orgId],
         },
   );
