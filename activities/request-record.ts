@@ -30,7 +30,10 @@ export interface RequestRecord {
   claimed: boolean;
   /** The author's roles in the org (empty when the user is gone or disabled). */
   roles: Set<string>;
-  /** The org's kill switch, read under the share lock (true when the org is not found). */
+  /**
+   * The org's kill switch, read under the share lock (true when the org is not found). Reading it is what takes the
+   * lock; no caller decides from it (authorization reads the pause itself, at each tool call).
+   */
   orgPaused: boolean;
 }
 

@@ -7,6 +7,7 @@
 import { isToolName, TOOLS, toolOf } from '../../common/tools';
 import { messageWindows, orgRateLimitsOf } from '../../lib/org-rate-limits';
 import { TERMINAL_ACTION, TERMINAL_MIN_TIER } from '../../common/terminal-protocol';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import { copilotPausedSignal } from '../../workflows/definitions';
 import { Uuid } from '../../common/ids';
 import { policyActions, UPSTREAM_TOOL } from '../../cage/policy';
@@ -17,13 +18,17 @@ import { AppError, AppErrorCode } from '../../lib/app-error';
 import { audit } from '../../audit/log';
 import { usageOf } from '../../lib/budget';
 import { pauseOrgEndingCommands } from '../../lib/device-commands';
-import type { ApiDeps } from '../deps';
+import { sweptApprovals, type ApiDeps } from '../deps';
 import { findOrgFor, Role, visibleSessions } from '../http/access';
 import type { Caller } from './caller';
 import { pauseOrgTerminals, terminalWorkflowsOf } from './terminals';
 
-/** A session the kill switch tells, and when the list naming it was read (the database's clock). */
-type ToTell = { id: string; workflowId: string; at: Date };
+/**
+ * A session the kill switch tells, and when the list naming it was read: the database's clock in UTC, as the
+ * timestamp columns hold it, kept as text so it goes back to the database unchanged whatever either side's zone.
+ */
+type ToTell = { id: string; workflowId: string; at: string };
+const LISTED_AT = `(now() AT TIME ZONE 'UTC')::text AS "at"`;
 
 /**
  * Tells the org's sessions the kill switch moved, and answers how many heard: on a pause, the sessions a pause can
@@ -40,41 +45,52 @@ async function broadcastPause(deps: ApiDeps, orgId: string, paused: boolean, by:
     paused
       ? {
           name: 'kill-switch.sessions-to-pause',
-          text: `UPDATE "CopilotSession" s SET "pauseToldAt" = now()
+          text: `UPDATE "CopilotSession" s SET "pauseToldAt" = now() AT TIME ZONE 'UTC'
                  WHERE s."orgId" = $1::uuid
                    AND (s."activeTurnId" IS NOT NULL
                         OR s."id" IN (SELECT a."sessionId" FROM "Approval" a WHERE a."orgId" = $1::uuid AND a."status" = 'pending'))
-                 RETURNING s."id", s."workflowId", now() AS "at"`,
+                 RETURNING s."id", s."workflowId", ${LISTED_AT}`,
           values: [orgId],
         }
       : {
           name: 'kill-switch.sessions-to-resume',
-          text: `SELECT s."id", s."workflowId", now() AS "at" FROM "CopilotSession" s
+          text: `SELECT s."id", s."workflowId", ${LISTED_AT} FROM "CopilotSession" s
                  WHERE s."orgId" = $1::uuid AND s."pauseToldAt" IS NOT NULL`,
           values: [orgId],
         },
   );
   // Terminal requests hear the same hint: a pending one's approval is withdrawn, an approved one's window ends.
   const terminals = paused ? await terminalWorkflowsOf(deps, orgId) : [];
-  const signal = (workflowId: string) => deps.temporal.workflow.getHandle(workflowId).signal(copilotPausedSignal, { paused, by });
-  const [heard, terminalsTold] = await Promise.all([paused ? told(sessions, signal) : toldOfResume(deps, sessions, by), Promise.allSettled(terminals.map(signal))]);
+  const signal = pausedSignal(deps, paused, by);
+  const [heard, terminalsTold] = await Promise.all([paused ? told(sessions, signal).then((t) => t.heard) : toldOfResume(deps, sessions, by), Promise.allSettled(terminals.map(signal))]);
   return heard.length + terminalsTold.filter((r) => r.status === 'fulfilled').length;
 }
 
-/** The sessions whose signal went through. */
-async function told(sessions: ToTell[], signal: (workflowId: string) => Promise<void>): Promise<ToTell[]> {
+/** Sends a workflow the kill switch's hint (it reads the record). */
+const pausedSignal = (deps: ApiDeps, paused: boolean, by: string) => (workflowId: string) =>
+  deps.temporal.workflow.getHandle(workflowId).signal(copilotPausedSignal, { paused, by });
+
+/**
+ * The sessions whose signal went through (`heard`), and those whose workflow is gone (terminated, or never started
+ * under this Temporal): nothing there holds a pause, so neither is told again.
+ */
+async function told(sessions: ToTell[], signal: (workflowId: string) => Promise<void>): Promise<{ heard: ToTell[]; gone: ToTell[] }> {
   const results = await Promise.allSettled(sessions.map((s) => signal(s.workflowId)));
-  return sessions.filter((_s, i) => results[i]!.status === 'fulfilled');
+  return {
+    heard: sessions.filter((_s, i) => results[i]!.status === 'fulfilled'),
+    gone: sessions.filter((_s, i) => { const r = results[i]!; return r.status === 'rejected' && r.reason instanceof WorkflowNotFoundError; }),
+  };
 }
 
 /** Tells sessions of a resume; those that heard lose their mark, unless a pause marked them again since the list was read. */
 async function toldOfResume(deps: ApiDeps, sessions: ToTell[], by: string): Promise<ToTell[]> {
-  const heard = await told(sessions, (workflowId) => deps.temporal.workflow.getHandle(workflowId).signal(copilotPausedSignal, { paused: false, by }));
-  if (heard.length > 0) {
+  const { heard, gone } = await told(sessions, pausedSignal(deps, false, by));
+  const done = [...heard, ...gone];
+  if (done.length > 0) {
     await deps.pool.query({
       name: 'kill-switch.resume-told',
-      text: 'UPDATE "CopilotSession" SET "pauseToldAt" = NULL WHERE "id" = ANY($1::uuid[]) AND "pauseToldAt" <= $2',
-      values: [heard.map((s) => s.id), heard[0]!.at],
+      text: 'UPDATE "CopilotSession" SET "pauseToldAt" = NULL WHERE "id" = ANY($1::uuid[]) AND "pauseToldAt" <= $2::timestamp',
+      values: [done.map((s) => s.id), done[0]!.at],
     });
   }
   return heard;
@@ -83,20 +99,32 @@ async function toldOfResume(deps: ApiDeps, sessions: ToTell[], by: string): Prom
 /**
  * The resumes sessions missed (Temporal could not be reached when an admin resumed): every session told of a pause
  * whose org runs again is told, at each sweep until it hears, in the resuming admin's name (an outbox, as decisions
- * have). The signal is a hint either way: the session reads the record, so a pause committed meanwhile stands.
+ * have). A resume of the last 5 s is left to its own request, which is still telling its sessions (the sweep would
+ * tell them a second time). The signal is a hint either way: the session reads the record, so a pause committed
+ * meanwhile stands.
  */
 export async function tellMissedResumes(deps: ApiDeps): Promise<void> {
   const { rows } = await deps.pool.query<ToTell & { by: string | null }>({
     name: 'kill-switch.missed-resumes',
-    text: `SELECT s."id", s."workflowId", now() AS "at",
-                  (SELECT e."actorId" FROM "AuditEvent" e WHERE e."orgId" = o."id" AND e."action" = 'copilot.resumed' ORDER BY e."seq" DESC LIMIT 1) AS "by"
+    // Each resume is audited in its admin's name; an org resumed without one (none recorded) waits for the next.
+    text: `SELECT s."id", s."workflowId", ${LISTED_AT}, resumed."actorId" AS "by"
            FROM "CopilotSession" s JOIN "Organization" o ON o."id" = s."orgId"
+           CROSS JOIN LATERAL (SELECT e."actorId", e."createdAt" FROM "AuditEvent" e
+                               WHERE e."orgId" = o."id" AND e."action" = 'copilot.resumed' ORDER BY e."seq" DESC LIMIT 1) resumed
            WHERE s."pauseToldAt" IS NOT NULL AND o."copilotPausedAt" IS NULL
+             AND resumed."createdAt" < now() AT TIME ZONE 'UTC' - interval '5 seconds'
+             AND ($1::uuid IS NULL OR o."partnerId" = $1::uuid)
            LIMIT 200`,
+    // One partner's sessions where the database is shared (as the approvals' sweeps): another's run elsewhere.
+    values: [sweptApprovals(deps).org?.partnerId ?? null],
   });
-  // Each resume is audited in its admin's name: a session without one (none recorded) waits for the next resume.
   const byResumer = new Map<string, ToTell[]>();
-  for (const r of rows) if (Uuid.safeParse(r.by).success) byResumer.set(r.by!, [...(byResumer.get(r.by!) ?? []), r]);
+  for (const r of rows) {
+    if (!Uuid.safeParse(r.by).success) continue;
+    const sessions = byResumer.get(r.by!) ?? [];
+    sessions.push(r);
+    byResumer.set(r.by!, sessions);
+  }
   for (const [by, sessions] of byResumer) await toldOfResume(deps, sessions, by);
 }
 
